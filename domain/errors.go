@@ -1,0 +1,53 @@
+package domain
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Adapters wrap or translate their own errors into these so
+// that callers can decide what to do with errors.Is.
+var (
+	// ErrInvalidInput marks input that is malformed or out of range.
+	ErrInvalidInput = errors.New("invalid input")
+	// ErrUnknownKind marks a well-formed kind that is not configured.
+	ErrUnknownKind = errors.New("unknown kind")
+	// ErrVersionConflict means the stream moved past the expected version.
+	ErrVersionConflict = errors.New("stream version conflict")
+	// ErrPreconditionFailed means a caller-supplied expected version
+	// (If-Match) did not match the stream.
+	ErrPreconditionFailed = errors.New("precondition failed")
+	// ErrDuplicateEvent means an event with the same id is already stored.
+	ErrDuplicateEvent = errors.New("duplicate event id")
+	// ErrIdempotencyMismatch means an idempotency key was reused with a
+	// different request.
+	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
+	// ErrIdempotencyKeyTaken is returned by a store when another append
+	// recorded the same (user, key) first; the Ledger then reads that outcome.
+	ErrIdempotencyKeyTaken = errors.New("idempotency key already recorded")
+	// ErrUnavailable means the store cannot accept writes right now
+	// (read-only file, full disk, I/O error); the request may be retried.
+	ErrUnavailable = errors.New("store unavailable")
+	// ErrClosed means the component was closed.
+	ErrClosed = errors.New("closed")
+	// ErrNotFound means a requested record does not exist.
+	ErrNotFound = errors.New("not found")
+)
+
+// ValidationError names the input field that was rejected and why. It
+// matches ErrInvalidInput with errors.Is.
+type ValidationError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("invalid %s: %s", e.Field, e.Reason)
+}
+
+// Is reports whether target is ErrInvalidInput.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalidInput }
+
+func invalid(field, format string, args ...any) error {
+	return &ValidationError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}

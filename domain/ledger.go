@@ -1,0 +1,264 @@
+package domain
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+)
+
+// MaxIdempotencyKeyLen bounds Idempotency-Key values.
+const MaxIdempotencyKeyLen = 128
+
+// SetRequest asks the Ledger to turn Kind on or off for (User, Target).
+type SetRequest struct {
+	User   UserID
+	Target Target
+	Kind   Kind
+	On     bool
+	// IdempotencyKey, when not empty, makes a retried request return its
+	// first outcome without appending.
+	IdempotencyKey string
+	// ExpectedVersion, when not nil, fails the request with
+	// ErrPreconditionFailed unless the stream is at that version.
+	ExpectedVersion *int64
+	Metadata        Metadata
+	// RequestID is stored in the event's metadata as "request_id"; unlike
+	// Metadata it is not part of the idempotency fingerprint, since every
+	// retry carries a new one.
+	RequestID string
+}
+
+// LedgerConfig configures a Ledger. The zero value is usable.
+type LedgerConfig struct {
+	// MaxRetries bounds how often a version conflict is retried.
+	MaxRetries int
+	// Now returns the current time (OccurredAt of new events).
+	Now func() time.Time
+}
+
+// Ledger is the command service: it decides commands against the stream's
+// snapshot and appends the events. It is safe for concurrent use.
+type Ledger struct {
+	store EventStore
+	kinds KindSet
+	cfg   LedgerConfig
+	log   *slog.Logger
+}
+
+// NewLedger returns a Ledger over store for the configured kinds. A nil
+// logger discards.
+func NewLedger(store EventStore, kinds KindSet, cfg LedgerConfig, log *slog.Logger) *Ledger {
+	if cfg.MaxRetries <= 0 {
+		cfg.MaxRetries = 8
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Ledger{store: store, kinds: kinds, cfg: cfg, log: log}
+}
+
+// Kinds returns the configured kinds.
+func (l *Ledger) Kinds() KindSet { return l.kinds }
+
+// Set turns a kind on or off and returns the outcome once the event (if
+// any) is durable. Errors: *ValidationError, ErrUnknownKind,
+// ErrPreconditionFailed, ErrIdempotencyMismatch, ErrVersionConflict (after
+// the retries), ErrUnavailable, or the context's error.
+func (l *Ledger) Set(ctx context.Context, req SetRequest) (Outcome, error) {
+	if err := l.validate(req); err != nil {
+		return Outcome{}, err
+	}
+	hash := req.hash()
+	for attempt := 0; ; attempt++ {
+		out, err := l.try(ctx, req, hash)
+		if errors.Is(err, ErrIdempotencyKeyTaken) {
+			// Another request with the same key won the race.
+			return l.replay(ctx, req, hash)
+		}
+		if !errors.Is(err, ErrVersionConflict) || req.ExpectedVersion != nil || attempt >= l.cfg.MaxRetries {
+			if errors.Is(err, ErrVersionConflict) && req.ExpectedVersion != nil {
+				return Outcome{}, fmt.Errorf("set %s: %w", StreamID{req.User, req.Target}, ErrPreconditionFailed)
+			}
+			return out, err
+		}
+		l.log.DebugContext(ctx, "retrying after version conflict", "attempt", attempt+1)
+	}
+}
+
+// Import appends the event of cmd with the given id and time unless an
+// event with that id is already stored. It reports whether an event was
+// appended. It is how history from other systems enters the ledger.
+func (l *Ledger) Import(ctx context.Context, cmd Command) (bool, error) {
+	if exists, err := l.store.HasEvent(ctx, cmd.EventID); err != nil || exists {
+		return false, err
+	}
+	for attempt := 0; ; attempt++ {
+		snap, err := l.store.Snapshot(ctx, cmd.Stream)
+		if err != nil {
+			return false, err
+		}
+		events := Decide(snap.State, snap.Version, cmd)
+		if len(events) == 0 {
+			return false, nil
+		}
+		_, err = l.store.Append(ctx, AppendRequest{
+			Stream: cmd.Stream, ExpectedVersion: snap.Version,
+			Events: events, State: Evolve(snap.State, events[0]),
+		})
+		switch {
+		case errors.Is(err, ErrDuplicateEvent):
+			return false, nil
+		case errors.Is(err, ErrVersionConflict) && attempt < l.cfg.MaxRetries:
+			continue
+		case err != nil:
+			return false, err
+		}
+		return true, nil
+	}
+}
+
+func (l *Ledger) validate(req SetRequest) error {
+	switch {
+	case req.User.IsZero():
+		return invalid("user", "required")
+	case req.Target.IsZero():
+		return invalid("target", "required")
+	case req.Kind.IsZero():
+		return invalid("kind", "required")
+	case !l.kinds.Has(req.Kind):
+		return &unknownKindError{name: req.Kind.String()}
+	case req.ExpectedVersion != nil && *req.ExpectedVersion < 0:
+		return invalid("If-Match", "version must be >= 0")
+	}
+	if err := ValidateIdempotencyKey(req.IdempotencyKey); err != nil {
+		return err
+	}
+	return ValidateMetadata(req.Metadata)
+}
+
+// ValidateIdempotencyKey checks a key: empty (none) or 1..128 visible
+// ASCII characters. It returns a *ValidationError.
+func ValidateIdempotencyKey(k string) error {
+	if len(k) > MaxIdempotencyKeyLen {
+		return invalid("Idempotency-Key", "at most %d characters", MaxIdempotencyKeyLen)
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return invalid("Idempotency-Key", "only visible ASCII characters are allowed")
+		}
+	}
+	return nil
+}
+
+func (l *Ledger) try(ctx context.Context, req SetRequest, hash string) (Outcome, error) {
+	if req.IdempotencyKey != "" {
+		if rec, ok, err := l.store.Idempotency(ctx, req.User, req.IdempotencyKey); err != nil {
+			return Outcome{}, err
+		} else if ok {
+			return matchRecord(rec, hash)
+		}
+	}
+	stream := StreamID{User: req.User, Target: req.Target}
+	snap, err := l.store.Snapshot(ctx, stream)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if req.ExpectedVersion != nil && *req.ExpectedVersion != snap.Version {
+		return Outcome{}, fmt.Errorf("set %s: at version %d, not %d: %w",
+			stream, snap.Version, *req.ExpectedVersion, ErrPreconditionFailed)
+	}
+	events := Decide(snap.State, snap.Version, Command{
+		Stream: stream, Kind: req.Kind, On: req.On,
+		Metadata: req.withKey(), OccurredAt: l.cfg.Now().UTC(),
+	})
+	out := Outcome{Changed: len(events) > 0, State: snap.State,
+		StreamVersion: snap.Version, Position: snap.LastPosition}
+	for _, e := range events {
+		out.State = Evolve(out.State, e)
+		out.StreamVersion = e.StreamVersion
+	}
+	out.Active = out.State.Active(req.Kind)
+	if len(events) == 0 && req.IdempotencyKey == "" {
+		return out, nil
+	}
+	var rec *IdempotencyRecord
+	if req.IdempotencyKey != "" {
+		rec = &IdempotencyRecord{User: req.User, Key: req.IdempotencyKey, RequestHash: hash, Outcome: out}
+	}
+	res, err := l.store.Append(ctx, AppendRequest{
+		Stream: stream, ExpectedVersion: snap.Version,
+		Events: events, State: out.State, Idempotency: rec,
+	})
+	if err != nil {
+		return Outcome{}, fmt.Errorf("set %s: %w", stream, err)
+	}
+	if res.LastPosition > 0 {
+		out.Position = res.LastPosition
+	}
+	return out, nil
+}
+
+func (l *Ledger) replay(ctx context.Context, req SetRequest, hash string) (Outcome, error) {
+	rec, ok, err := l.store.Idempotency(ctx, req.User, req.IdempotencyKey)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if !ok {
+		return Outcome{}, fmt.Errorf("idempotency key vanished: %w", ErrVersionConflict)
+	}
+	return matchRecord(rec, hash)
+}
+
+func matchRecord(rec IdempotencyRecord, hash string) (Outcome, error) {
+	if rec.RequestHash != hash {
+		return Outcome{}, fmt.Errorf("key %q: %w", rec.Key, ErrIdempotencyMismatch)
+	}
+	return rec.Outcome, nil
+}
+
+// withKey returns the metadata to store, with the idempotency key and the
+// request id added.
+func (r SetRequest) withKey() Metadata {
+	if r.IdempotencyKey == "" && r.RequestID == "" {
+		return r.Metadata
+	}
+	m := make(Metadata, len(r.Metadata)+2)
+	for k, v := range r.Metadata {
+		m[k] = v
+	}
+	if r.IdempotencyKey != "" {
+		m["idempotency_key"] = r.IdempotencyKey
+	}
+	if r.RequestID != "" {
+		m["request_id"] = r.RequestID
+	}
+	return m
+}
+
+// hash identifies the request for idempotency: same key, same hash, or 422.
+func (r SetRequest) hash() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%t\n%s\n%s\n", r.On, r.Target, r.Kind)
+	if r.ExpectedVersion != nil {
+		fmt.Fprintf(&b, "v%d\n", *r.ExpectedVersion)
+	}
+	keys := make([]string, 0, len(r.Metadata))
+	for k := range r.Metadata {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%q=%q\n", k, r.Metadata[k])
+	}
+	sum := sha256.Sum256([]byte(b.String()))
+	return hex.EncodeToString(sum[:])
+}

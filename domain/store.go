@@ -1,0 +1,100 @@
+package domain
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Snapshot is the per-stream state a store keeps beside the log, so that
+// deciding never re-reads a stream's history.
+type Snapshot struct {
+	Version      int64 // stream version of the last event; 0 when empty
+	LastPosition int64 // position of the last event; 0 when empty
+	State        State
+}
+
+// Outcome is the result of one command, as returned to the caller and as
+// recorded under an idempotency key.
+type Outcome struct {
+	Changed       bool
+	Active        bool  // whether the command's kind is on afterwards
+	State         State // every kind of the stream afterwards
+	StreamVersion int64
+	Position      int64 // the appended event's position, or the stream's last
+}
+
+// IdempotencyRecord ties (User, Key) to the first outcome of a request.
+type IdempotencyRecord struct {
+	User        UserID
+	Key         string
+	RequestHash string
+	Outcome     Outcome
+	CreatedAt   time.Time
+}
+
+// AppendRequest appends Events to Stream if the stream is still at
+// ExpectedVersion, stores State as the stream's new snapshot, and, when
+// Idempotency is set, records it in the same transaction. Events may be
+// empty when only an idempotency record is to be written (a command that
+// changed nothing). The store sets Idempotency.Outcome.Position to the
+// position of the last appended event before recording it.
+type AppendRequest struct {
+	Stream          StreamID
+	ExpectedVersion int64
+	Events          []Event
+	State           State
+	Idempotency     *IdempotencyRecord
+}
+
+// AppendResult tells where an append landed.
+type AppendResult struct {
+	// LastPosition is the position of the last appended event, or 0 when
+	// no event was appended.
+	LastPosition int64
+	RecordedAt   time.Time
+}
+
+// EventFilter selects events for history reads. Zero fields match all.
+type EventFilter struct {
+	After      int64  // only positions > After
+	Limit      int    // at most Limit events; 0 means no limit
+	User       UserID // only this user's events
+	TargetType string // only targets of this type
+	TargetID   string // only targets with this id (with TargetType)
+	Kind       Kind   // only this kind
+	Since      time.Time
+	Until      time.Time // OccurredAt in [Since, Until)
+}
+
+// EventStore is the port to the append-only log, the source of truth.
+// Implementations are safe for concurrent use and pass the contract suite
+// in adapters/storetest.
+type EventStore interface {
+	// Append appends atomically. It returns ErrVersionConflict when the
+	// stream moved, ErrDuplicateEvent when an event id exists,
+	// ErrIdempotencyKeyTaken when (user, key) is already recorded,
+	// ErrUnavailable on storage faults and the context's error when ctx
+	// ends before the append was committed (in which case nothing of it
+	// is written).
+	Append(ctx context.Context, req AppendRequest) (AppendResult, error)
+	// Snapshot returns a stream's snapshot (zero for an unknown stream).
+	Snapshot(ctx context.Context, stream StreamID) (Snapshot, error)
+	// Idempotency returns the record for (user, key) and whether it exists.
+	Idempotency(ctx context.Context, user UserID, key string) (IdempotencyRecord, bool, error)
+	// ReadStream returns the stream's events with version > afterVersion,
+	// in version order, at most limit (0: all).
+	ReadStream(ctx context.Context, stream StreamID, afterVersion int64, limit int) ([]Event, error)
+	// ReadEvents calls fn for each event matching f, in position order,
+	// streaming (constant memory). fn's error stops the read and is
+	// returned.
+	ReadEvents(ctx context.Context, f EventFilter, fn func(Event) error) error
+	// HasEvent reports whether an event with this id is stored.
+	HasEvent(ctx context.Context, id uuid.UUID) (bool, error)
+	// LastPosition returns the position of the newest committed event.
+	LastPosition(ctx context.Context) (int64, error)
+	// Committed returns a channel that is closed at the next commit by this
+	// process. Readers take it before reading, so no commit is missed.
+	Committed() <-chan struct{}
+}
