@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// errUsage marks bad command lines and bad values; main exits 2 on it.
+var errUsage = errors.New("usage")
+
+// usageErr returns an error that names the bad input and exits 2.
+func usageErr(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
+}
+
+// env gives a command its surroundings; tests fill it with buffers.
+type env struct {
+	getenv func(string) string
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// command is one subcommand of the ledger binary.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, e env, args []string) error
+}
+
+// commands lists the subcommands; each file adds its own in init.
+var commands = map[string]command{}
+
+func register(c command) { commands[c.name] = c }
+
+// run is main without the process: it parses args and runs a subcommand.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	e := env{getenv: getenv, stdout: stdout, stderr: stderr}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		printUsage(stdout)
+		if len(args) == 0 {
+			return usageErr("a subcommand is required")
+		}
+		return nil
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		printUsage(stderr)
+		return usageErr("unknown subcommand %q", args[0])
+	}
+	return c.run(ctx, e, args[1:])
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "ledger records likes, collects and other interactions as an event log.")
+	fmt.Fprintln(w, "\nUsage: ledger <subcommand> [flags]   (ledger <subcommand> --help for its flags)")
+	fmt.Fprintln(w, "\nSubcommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nEvery flag can also be set with an environment variable LEDGER_<FLAG>,")
+	fmt.Fprintln(w, "upper-case with '-' as '_' (e.g. LEDGER_DB, LEDGER_CONSISTENCY_TIMEOUT).")
+}
+
+// newFlagSet returns a flag set that reports errors instead of exiting.
+func newFlagSet(e env, name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: ledger %s %s\n\nFlags (each also LEDGER_<FLAG>):\n", name, synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args, then fills every flag not given on the command
+// line from its LEDGER_* environment variable. Errors are usage errors;
+// --help returns flag.ErrHelp unwrapped so callers can exit 0.
+func parseFlags(fs *flag.FlagSet, e env, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageErr("%v", err)
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] {
+			return
+		}
+		name := envName(f.Name)
+		if v := e.getenv(name); v != "" {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, usageErr("%s=%q: %v", name, v, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// envName maps a flag name to its environment variable.
+func envName(flagName string) string {
+	return "LEDGER_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// helpOK turns --help into success.
+func helpOK(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
