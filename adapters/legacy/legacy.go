@@ -1,0 +1,281 @@
+package legacy
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/interactionledger/ledger/domain"
+)
+
+// Columns are the header names the importer requires (in any order).
+var Columns = []string{"id", "user_id", "action_type", "target_type", "target_id", "is_deleted", "created_at", "updated_at"}
+
+// TimeLayout is the legacy timestamp form, in UTC.
+const TimeLayout = "2006-01-02 15:04:05"
+
+// RowError reports one rejected row by its line number in the file.
+type RowError struct {
+	Line   int
+	Column string
+	Reason string
+}
+
+func (e RowError) Error() string {
+	return fmt.Sprintf("line %d: %s: %s", e.Line, e.Column, e.Reason)
+}
+
+// Step is one command of a Plan with the line it came from.
+type Step struct {
+	Line    int
+	Command domain.Command
+}
+
+// Plan is the ordered list of commands an import appends.
+type Plan struct {
+	Rows  int // data rows read
+	Steps []Step
+}
+
+// row is one valid legacy row.
+type row struct {
+	line             int
+	id               string
+	stream           domain.StreamID
+	kind             domain.Kind
+	deleted          bool
+	created, updated time.Time
+}
+
+// Parse reads a legacy CSV export and returns the plan and every rejected
+// row. The error is for a file that cannot be read as such at all (no or
+// bad header, broken CSV quoting).
+func Parse(r io.Reader, kinds domain.KindSet, source string) (Plan, []RowError, error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	header, err := cr.Read()
+	if err != nil {
+		return Plan{}, nil, fmt.Errorf("read header: %w", err)
+	}
+	idx, err := columnIndex(header)
+	if err != nil {
+		return Plan{}, nil, err
+	}
+	var rows []row
+	var bad []RowError
+	n := 0
+	for ; ; n++ {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return Plan{}, bad, fmt.Errorf("read: %w", err)
+		}
+		line, _ := cr.FieldPos(0)
+		rw, rerr := parseRow(rec, idx, kinds, line)
+		if rerr != nil {
+			bad = append(bad, *rerr)
+			continue
+		}
+		rows = append(rows, rw)
+	}
+	steps, overlaps := plan(rows, source)
+	bad = append(bad, overlaps...)
+	slices.SortFunc(bad, func(a, b RowError) int { return a.Line - b.Line })
+	return Plan{Rows: n, Steps: steps}, bad, nil
+}
+
+func columnIndex(header []string) (map[string]int, error) {
+	idx := map[string]int{}
+	for i, h := range header {
+		idx[h] = i
+	}
+	for _, c := range Columns {
+		if _, ok := idx[c]; !ok {
+			return nil, fmt.Errorf("header: missing column %q (want %v): %w", c, Columns, domain.ErrInvalidInput)
+		}
+	}
+	return idx, nil
+}
+
+func parseRow(rec []string, idx map[string]int, kinds domain.KindSet, line int) (row, *RowError) {
+	get := func(c string) string {
+		if i := idx[c]; i < len(rec) {
+			return rec[i]
+		}
+		return ""
+	}
+	fail := func(col, format string, args ...any) (row, *RowError) {
+		return row{}, &RowError{Line: line, Column: col, Reason: fmt.Sprintf(format, args...)}
+	}
+	if len(rec) != len(idx) {
+		return fail("row", "has %d fields, the header has %d", len(rec), len(idx))
+	}
+	id := get("id")
+	if _, err := strconv.ParseUint(id, 10, 63); err != nil {
+		return fail("id", "%q is not a row id", id)
+	}
+	user, err := domain.NewUserID(get("user_id"))
+	if err != nil {
+		return fail("user_id", "%v", reason(err))
+	}
+	target, err := domain.NewTarget(get("target_type"), get("target_id"))
+	if err != nil {
+		return fail(fieldOf(err, "target"), "%v", reason(err))
+	}
+	kind, err := kinds.Parse(get("action_type"))
+	if err != nil {
+		return fail("action_type", "%q: %v (configured: %v)", get("action_type"), reason(err), kinds.Names())
+	}
+	var deleted bool
+	switch get("is_deleted") {
+	case "0":
+	case "1":
+		deleted = true
+	default:
+		return fail("is_deleted", "%q must be 0 or 1", get("is_deleted"))
+	}
+	created, err := time.Parse(TimeLayout, get("created_at"))
+	if err != nil {
+		return fail("created_at", "%q is not YYYY-MM-DD HH:MM:SS", get("created_at"))
+	}
+	updated, err := time.Parse(TimeLayout, get("updated_at"))
+	if err != nil {
+		return fail("updated_at", "%q is not YYYY-MM-DD HH:MM:SS", get("updated_at"))
+	}
+	if deleted && updated.Before(created) {
+		return fail("updated_at", "cancelled at %s, before its creation at %s", get("updated_at"), get("created_at"))
+	}
+	return row{line: line, id: id, stream: domain.StreamID{User: user, Target: target},
+		kind: kind, deleted: deleted, created: created, updated: updated}, nil
+}
+
+// plan orders each pair's rows by creation, rejects rows that overlap the
+// previous one of their pair (a second like while the first is still on),
+// and merges every pair's commands into one time-ordered list.
+func plan(rows []row, source string) ([]Step, []RowError) {
+	type pair struct {
+		s domain.StreamID
+		k domain.Kind
+	}
+	byPair := map[pair][]row{}
+	for _, r := range rows {
+		p := pair{r.stream, r.kind}
+		byPair[p] = append(byPair[p], r)
+	}
+	var steps []Step
+	var bad []RowError
+	for _, rs := range byPair {
+		slices.SortStableFunc(rs, func(a, b row) int { return a.created.Compare(b.created) })
+		var prev *row
+		for i := range rs {
+			r := &rs[i]
+			if prev != nil && (!prev.deleted || r.created.Before(prev.updated)) {
+				bad = append(bad, RowError{Line: r.line, Column: "created_at",
+					Reason: fmt.Sprintf("overlaps line %d of the same user, target and kind", prev.line)})
+				continue
+			}
+			steps = append(steps, r.steps(source)...)
+			prev = r
+		}
+	}
+	slices.SortStableFunc(steps, func(a, b Step) int {
+		if c := a.Command.OccurredAt.Compare(b.Command.OccurredAt); c != 0 {
+			return c
+		}
+		return a.Line - b.Line
+	})
+	return steps, bad
+}
+
+func (r row) steps(source string) []Step {
+	meta := domain.Metadata{"source": source, "legacy_id": r.id}
+	add := domain.Command{Stream: r.stream, Kind: r.kind, On: true, Metadata: meta,
+		OccurredAt: r.created, EventID: EventID(source, r.id, domain.EventAdded, r.created)}
+	out := []Step{{Line: r.line, Command: add}}
+	if r.deleted {
+		cancel := add
+		cancel.On = false
+		cancel.OccurredAt = r.updated
+		cancel.EventID = EventID(source, r.id, domain.EventCancelled, r.updated)
+		out = append(out, Step{Line: r.line, Command: cancel})
+	}
+	return out
+}
+
+// EventID derives a stable UUIDv7-shaped id from a legacy row: the time
+// bits are the event's time (so the id index stays time-ordered, as for
+// live events) and the rest comes from a hash of source, row id and type.
+func EventID(source, rowID string, typ domain.EventType, at time.Time) uuid.UUID {
+	sum := sha256.Sum256([]byte(source + "\x00" + rowID + "\x00" + string(typ)))
+	var id uuid.UUID
+	copy(id[:], sum[:16])
+	ms := uint64(at.UnixMilli())
+	var ts [8]byte
+	binary.BigEndian.PutUint64(ts[:], ms<<16)
+	copy(id[:6], ts[:6])
+	id[6] = id[6]&0x0f | 0x70 // version 7
+	id[8] = id[8]&0x3f | 0x80 // RFC 4122 variant
+	return id
+}
+
+// Importer is the part of domain.Ledger that Apply needs.
+type Importer interface {
+	Import(ctx context.Context, cmd domain.Command) (bool, error)
+}
+
+// Result counts what Apply did.
+type Result struct {
+	Appended int // events appended
+	Existing int // events already in the ledger (a re-run)
+}
+
+// Apply appends the plan's events in order. progress, when not nil, is
+// called after each step with the number done. It stops at the first error
+// (storage faults, cancellation); what was appended stays, and a re-run
+// continues where it stopped.
+func Apply(ctx context.Context, l Importer, p Plan, progress func(done int)) (Result, error) {
+	var res Result
+	for i, s := range p.Steps {
+		appended, err := l.Import(ctx, s.Command)
+		if err != nil {
+			return res, fmt.Errorf("line %d: %w", s.Line, err)
+		}
+		if appended {
+			res.Appended++
+		} else {
+			res.Existing++
+		}
+		if progress != nil {
+			progress(i + 1)
+		}
+	}
+	return res, nil
+}
+
+// reason returns a ValidationError's reason, or the error text.
+func reason(err error) string {
+	var ve *domain.ValidationError
+	if errors.As(err, &ve) {
+		return ve.Reason
+	}
+	return err.Error()
+}
+
+// fieldOf maps a domain field name to the legacy column.
+func fieldOf(err error, fallback string) string {
+	var ve *domain.ValidationError
+	if errors.As(err, &ve) {
+		return ve.Field
+	}
+	return fallback
+}

@@ -1,0 +1,167 @@
+package legacy_test
+
+import (
+	"context"
+	"encoding/csv"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/interactionledger/ledger/adapters/legacy"
+	"github.com/interactionledger/ledger/domain"
+)
+
+const samplePath = "../../../shared/testdata/legacy_user_actions.csv"
+
+var kinds = domain.MustKindSet("like", "collect")
+
+func TestParseSample(t *testing.T) {
+	f, err := os.Open(samplePath)
+	if err != nil {
+		t.Fatalf("the sample export must be beside the project: %v", err)
+	}
+	defer f.Close()
+	plan, bad, err := legacy.Parse(f, kinds, "legacy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The five rows the sample's README describes as inconsistent.
+	want := map[int]string{137: "updated_at", 274: "action_type", 697: "user_id", 735: "target_id", 1125: "created_at"}
+	if len(bad) != len(want) {
+		t.Fatalf("rejected %d rows, want %d: %v", len(bad), len(want), bad)
+	}
+	for _, b := range bad {
+		if want[b.Line] != b.Column {
+			t.Errorf("rejected %v, want line %d only for %s", b, b.Line, want[b.Line])
+		}
+	}
+	rows, deleted := countSample(t)
+	if plan.Rows != rows {
+		t.Errorf("Rows = %d, want %d", plan.Rows, rows)
+	}
+	if wantSteps := rows - len(bad) + deleted; len(plan.Steps) != wantSteps {
+		t.Errorf("%d steps, want one per good row plus one per good deleted row = %d", len(plan.Steps), wantSteps)
+	}
+	for i := 1; i < len(plan.Steps); i++ {
+		if plan.Steps[i].Command.OccurredAt.Before(plan.Steps[i-1].Command.OccurredAt) {
+			t.Fatalf("step %d goes back in time", i)
+		}
+	}
+}
+
+// countSample counts data rows and the good deleted rows independently of
+// the importer (the bad rows are the five lines checked above).
+func countSample(t *testing.T) (rows, deletedGood int) {
+	f, err := os.Open(samplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	badLines := map[int]bool{137: true, 274: true, 697: true, 735: true, 1125: true}
+	for i, r := range recs[1:] {
+		if r[5] == "1" && !badLines[i+2] {
+			deletedGood++
+		}
+	}
+	return len(recs) - 1, deletedGood
+}
+
+func TestParseOrdersPairAndRejectsOverlap(t *testing.T) {
+	in := strings.Join([]string{
+		"id,user_id,action_type,target_type,target_id,is_deleted,created_at,updated_at",
+		"2,u1,like,article,a1,0,2025-01-03 00:00:00,2025-01-03 00:00:00",
+		"1,u1,like,article,a1,1,2025-01-01 00:00:00,2025-01-02 00:00:00",
+		"3,u1,like,article,a1,0,2025-01-04 00:00:00,2025-01-04 00:00:00",
+		"4,u1,collect,article,a1,1,2025-01-01 00:00:00,2025-01-01 00:00:00",
+	}, "\n")
+	plan, bad, err := legacy.Parse(strings.NewReader(in), kinds, "legacy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bad) != 1 || bad[0].Line != 4 || !strings.Contains(bad[0].Reason, "overlaps line 2") {
+		t.Fatalf("bad = %v, want line 4 overlapping line 2", bad)
+	}
+	var got []string
+	for _, s := range plan.Steps {
+		c := s.Command
+		got = append(got, c.Kind.String()+map[bool]string{true: "+", false: "-"}[c.On]+c.OccurredAt.Format("02"))
+	}
+	if strings.Join(got, " ") != "like+01 collect+01 collect-01 like-02 like+03" {
+		t.Errorf("steps %v", got)
+	}
+}
+
+func TestParseBadFile(t *testing.T) {
+	for name, in := range map[string]string{
+		"empty":          "",
+		"missing column": "id,user_id\n1,u1\n",
+		"broken quoting": "id,user_id,action_type,target_type,target_id,is_deleted,created_at,updated_at\n\"1,u1\n",
+	} {
+		if _, _, err := legacy.Parse(strings.NewReader(in), kinds, "legacy"); err == nil {
+			t.Errorf("%s: want an error", name)
+		}
+	}
+}
+
+func TestEventIDIsStableAndTimeOrdered(t *testing.T) {
+	t0 := mustTime(t, "2025-01-01 00:00:00")
+	t1 := mustTime(t, "2025-01-02 00:00:00")
+	a := legacy.EventID("legacy", "7", domain.EventAdded, t0)
+	if a != legacy.EventID("legacy", "7", domain.EventAdded, t0) {
+		t.Fatal("same row, different ids")
+	}
+	if a.Version() != 7 || a.Variant() != uuid.RFC4122 {
+		t.Errorf("id %s is not a v7 UUID", a)
+	}
+	c := legacy.EventID("legacy", "7", domain.EventCancelled, t1)
+	if a == c || a == legacy.EventID("other", "7", domain.EventAdded, t0) {
+		t.Error("type and source must change the id")
+	}
+	if strings.Compare(a.String(), c.String()) >= 0 {
+		t.Error("a later event must sort after an earlier one")
+	}
+}
+
+type recorder struct{ seen map[uuid.UUID]bool }
+
+func (r *recorder) Import(_ context.Context, c domain.Command) (bool, error) {
+	if r.seen[c.EventID] {
+		return false, nil
+	}
+	r.seen[c.EventID] = true
+	return true, nil
+}
+
+func TestApplyCountsExisting(t *testing.T) {
+	in := "id,user_id,action_type,target_type,target_id,is_deleted,created_at,updated_at\n" +
+		"1,u1,like,article,a1,1,2025-01-01 00:00:00,2025-01-02 00:00:00\n"
+	plan, _, err := legacy.Parse(strings.NewReader(in), kinds, "legacy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &recorder{seen: map[uuid.UUID]bool{}}
+	var last int
+	res, err := legacy.Apply(context.Background(), r, plan, func(n int) { last = n })
+	if err != nil || res.Appended != 2 || res.Existing != 0 || last != 2 {
+		t.Fatalf("first run %+v %v progress %d", res, err, last)
+	}
+	res, err = legacy.Apply(context.Background(), r, plan, nil)
+	if err != nil || res.Appended != 0 || res.Existing != 2 {
+		t.Fatalf("re-run %+v %v, want everything existing", res, err)
+	}
+}
+
+func mustTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(legacy.TimeLayout, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
