@@ -1,0 +1,8 @@
+// Command ledger is the Interaction Ledger's one binary: the HTTP server
+// (serve) and the operator and analyst tools (history, import, rebuild,
+// asof, verify, stats, bench).
+//
+// main only sets up signal handling and calls run, which tests call
+// directly. This package wires adapters together; no business rule lives
+// here: deciding is in domain, read models in projections, I/O in adapters.
+package main
