@@ -1,0 +1,248 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config describes the workload. The zero value is not valid; start from
+// DefaultConfig.
+type Config struct {
+	URL        string        // base URL, e.g. http://127.0.0.1:8080
+	Users      int           // distinct users
+	Targets    int           // distinct targets (article/t<n>)
+	Zipf       float64       // popularity skew of targets; > 1
+	WriteRatio float64       // share of requests that are writes, 0..1
+	Clients    int           // concurrent clients
+	Duration   time.Duration // how long to run
+	FeedSize   int           // targets per feed-page batch read
+	Seed       uint64
+}
+
+// DefaultConfig is the reference workload.
+func DefaultConfig() Config {
+	return Config{Users: 100_000, Targets: 10_000, Zipf: 1.1, WriteRatio: 0.2,
+		Clients: 64, Duration: 10 * time.Second, FeedSize: 50, Seed: 1}
+}
+
+// Validate returns every problem with c, joined.
+func (c Config) Validate() error {
+	var errs []error
+	if _, err := url.Parse(c.URL); err != nil || c.URL == "" {
+		errs = append(errs, fmt.Errorf("url %q: want a base URL", c.URL))
+	}
+	if c.Users < 1 || c.Targets < 1 || c.Clients < 1 || c.FeedSize < 1 {
+		errs = append(errs, errors.New("users, targets, clients and feed size must be >= 1"))
+	}
+	if c.Zipf <= 1 {
+		errs = append(errs, fmt.Errorf("zipf %g: must be > 1", c.Zipf))
+	}
+	if c.WriteRatio < 0 || c.WriteRatio > 1 {
+		errs = append(errs, fmt.Errorf("write ratio %g: must be within 0..1", c.WriteRatio))
+	}
+	if c.Duration <= 0 {
+		errs = append(errs, errors.New("duration must be > 0"))
+	}
+	return errors.Join(errs...)
+}
+
+// Operations of the mix. Reads split 50% single target, 30% feed page,
+// 20% "who liked it" list.
+const (
+	OpWrite  = "write"
+	OpTarget = "read_target"
+	OpFeed   = "read_feed"
+	OpList   = "read_list"
+)
+
+// HotTarget is the most popular target of the Zipf distribution.
+const HotTarget = "article/t0"
+
+type client struct {
+	cfg   Config
+	http  *http.Client
+	rng   *rand.Rand
+	zipf  *rand.Zipf
+	stats *Stats
+}
+
+// Run drives the workload until cfg.Duration has passed or ctx ends, and
+// returns what it measured.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	tr := &http.Transport{MaxIdleConns: cfg.Clients * 2, MaxIdleConnsPerHost: cfg.Clients * 2}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	all := make([]*Stats, cfg.Clients)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range cfg.Clients {
+		rng := rand.New(rand.NewPCG(cfg.Seed, uint64(i)))
+		c := &client{cfg: cfg, http: hc, rng: rng, stats: newStats(),
+			zipf: rand.NewZipf(rng, cfg.Zipf, 1, uint64(cfg.Targets-1))}
+		all[i] = c.stats
+		wg.Go(func() { c.loop(ctx) })
+	}
+	wg.Wait()
+	return report(all, time.Since(start)), nil
+}
+
+func (c *client) loop(ctx context.Context) {
+	for ctx.Err() == nil {
+		op, method, path := c.next()
+		t0 := time.Now()
+		status, err := c.do(ctx, method, path)
+		if ctx.Err() != nil {
+			return // cut off by the end of the run: not a measurement
+		}
+		c.stats.record(op, time.Since(t0), status, err)
+	}
+}
+
+func (c *client) next() (op, method, path string) {
+	user := fmt.Sprintf("u%d", c.rng.IntN(c.cfg.Users))
+	target := c.target()
+	kind := "like"
+	if c.rng.IntN(4) == 0 {
+		kind = "collect"
+	}
+	if c.rng.Float64() < c.cfg.WriteRatio {
+		method = http.MethodPut
+		if c.rng.IntN(2) == 0 {
+			method = http.MethodDelete
+		}
+		return OpWrite, method, fmt.Sprintf("/v1/targets/%s/%s/%s", target, kind, user)
+	}
+	switch r := c.rng.IntN(10); {
+	case r < 5:
+		return OpTarget, http.MethodGet, fmt.Sprintf("/v1/targets/%s?viewer=%s", target, user)
+	case r < 8:
+		return OpFeed, http.MethodGet, c.feed(user)
+	default:
+		return OpList, http.MethodGet, fmt.Sprintf("/v1/targets/%s/like?limit=50", target)
+	}
+}
+
+func (c *client) target() string {
+	return fmt.Sprintf("article/t%d", c.zipf.Uint64())
+}
+
+func (c *client) feed(user string) string {
+	var b strings.Builder
+	b.WriteString("/v1/targets?viewer=" + user)
+	for range c.cfg.FeedSize {
+		b.WriteString("&t=" + c.target())
+	}
+	return b.String()
+}
+
+func (c *client) do(ctx context.Context, method, path string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.cfg.URL+path, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, err
+}
+
+// Stats collects one client's measurements; it is not safe for concurrent
+// use (each client has its own, merged at the end).
+type Stats struct {
+	lat    map[string][]time.Duration
+	status map[string]int
+}
+
+func newStats() *Stats {
+	return &Stats{lat: map[string][]time.Duration{}, status: map[string]int{}}
+}
+
+func (s *Stats) record(op string, d time.Duration, status int, err error) {
+	switch {
+	case err != nil:
+		s.status["transport error"]++
+	case status >= 400:
+		s.status[fmt.Sprintf("%s %d", op, status)]++
+	default:
+		s.lat[op] = append(s.lat[op], d)
+	}
+}
+
+// OpReport is one operation's figures.
+type OpReport struct {
+	Op                 string
+	Count              int
+	PerSecond          float64
+	P50, P95, P99, Max time.Duration
+}
+
+// Report is what a run measured.
+type Report struct {
+	Elapsed   time.Duration
+	Requests  int
+	PerSecond float64
+	Ops       []OpReport
+	Errors    map[string]int
+}
+
+func report(all []*Stats, elapsed time.Duration) *Report {
+	merged := newStats()
+	for _, s := range all {
+		for op, l := range s.lat {
+			merged.lat[op] = append(merged.lat[op], l...)
+		}
+		for k, n := range s.status {
+			merged.status[k] += n
+		}
+	}
+	r := &Report{Elapsed: elapsed, Errors: merged.status}
+	for _, op := range []string{OpWrite, OpTarget, OpFeed, OpList} {
+		l := merged.lat[op]
+		if len(l) == 0 {
+			continue
+		}
+		slices.Sort(l)
+		r.Ops = append(r.Ops, OpReport{Op: op, Count: len(l),
+			PerSecond: float64(len(l)) / elapsed.Seconds(),
+			P50:       pct(l, 50), P95: pct(l, 95), P99: pct(l, 99), Max: l[len(l)-1]})
+		r.Requests += len(l)
+	}
+	for _, n := range merged.status {
+		r.Requests += n
+	}
+	r.PerSecond = float64(r.Requests) / elapsed.Seconds()
+	return r
+}
+
+// pct returns the p-th percentile of sorted durations (nearest rank).
+func pct(sorted []time.Duration, p int) time.Duration {
+	i := (len(sorted)*p + 99) / 100
+	return sorted[max(0, min(i, len(sorted))-1)]
+}
+
+// Op returns the report of one operation (zero if it never ran).
+func (r *Report) Op(name string) OpReport {
+	for _, o := range r.Ops {
+		if o.Op == name {
+			return o
+		}
+	}
+	return OpReport{Op: name}
+}
