@@ -1,5 +1,15 @@
 module github.com/interactionledger/ledger
 
-go 1.26
+go 1.26.0
 
 require github.com/google/uuid v1.6.0
+
+require (
+	github.com/ThreeDotsLabs/watermill v1.5.1 // indirect
+	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
+	github.com/lithammer/shortuuid/v3 v3.0.7 // indirect
+	github.com/mattn/go-sqlite3 v1.14.53 // indirect
+	github.com/oklog/ulid v1.3.1 // indirect
+	github.com/prometheus/client_golang v1.25.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
+)
