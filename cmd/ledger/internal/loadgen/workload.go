@@ -246,3 +246,37 @@ func (r *Report) Op(name string) OpReport {
 	}
 	return OpReport{Op: name}
 }
+
+// HotReads hammers the hottest target's counts (no viewer) with the given
+// number of clients for d and reports the latency figures: the read that
+// the legacy design pays for with COUNT(*) over every row of the target.
+func HotReads(ctx context.Context, baseURL string, clients int, d time.Duration) (OpReport, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	tr := &http.Transport{MaxIdleConnsPerHost: clients}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+	all := make([]*Stats, clients)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range clients {
+		c := &client{cfg: Config{URL: baseURL}, http: hc, stats: newStats()}
+		all[i] = c.stats
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				status, err := c.do(ctx, http.MethodGet, "/v1/targets/"+HotTarget)
+				if ctx.Err() != nil {
+					return
+				}
+				c.stats.record(OpTarget, time.Since(t0), status, err)
+			}
+		})
+	}
+	wg.Wait()
+	rep := report(all, time.Since(start))
+	if len(rep.Errors) > 0 {
+		return OpReport{}, fmt.Errorf("hot reads failed: %v", rep.Errors)
+	}
+	return rep.Op(OpTarget), nil
+}
