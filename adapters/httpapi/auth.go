@@ -1,0 +1,251 @@
+package httpapi
+
+import (
+	"bufio"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/interactionledger/ledger/domain"
+)
+
+// Scope is a permission of a service token.
+type Scope string
+
+// The scopes of API.md. Admin implies the others.
+const (
+	ScopeRead  Scope = "read"
+	ScopeWrite Scope = "write"
+	ScopeAdmin Scope = "admin"
+)
+
+// Token is one service token and its scopes.
+type Token struct {
+	// Name identifies the token in logs (never the secret itself).
+	Name   string
+	Secret string
+	Scopes []Scope
+}
+
+func (t Token) validate() error {
+	switch {
+	case len(t.Secret) < 16:
+		return errors.New("a token must be at least 16 characters")
+	case len(t.Scopes) == 0:
+		return errors.New("a token needs at least one scope")
+	}
+	for _, s := range t.Scopes {
+		if s != ScopeRead && s != ScopeWrite && s != ScopeAdmin {
+			return fmt.Errorf("unknown scope %q (want read, write or admin)", s)
+		}
+	}
+	return nil
+}
+
+// ParseTokens reads a tokens file: one "token scope[,scope]" per line;
+// blank lines and lines starting with '#' are skipped. Tokens are named
+// after their line ("token@3"). It returns an error naming the first bad
+// line (without its token).
+func ParseTokens(r io.Reader) ([]Token, error) {
+	var tokens []Token
+	sc := bufio.NewScanner(r)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		fields := strings.Fields(line)
+		if len(fields) != 2 {
+			return nil, fmt.Errorf("tokens line %d: want \"token scope[,scope]\"", n)
+		}
+		t := Token{Name: fmt.Sprintf("token@%d", n), Secret: fields[0]}
+		for s := range strings.SplitSeq(fields[1], ",") {
+			t.Scopes = append(t.Scopes, Scope(strings.TrimSpace(s)))
+		}
+		if err := t.validate(); err != nil {
+			return nil, fmt.Errorf("tokens line %d: %w", n, err)
+		}
+		tokens = append(tokens, t)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read tokens: %w", err)
+	}
+	if len(tokens) == 0 {
+		return nil, errors.New("tokens file has no tokens")
+	}
+	return tokens, nil
+}
+
+// ParsePublicKey decodes a PEM public key (PKIX "PUBLIC KEY", or PKCS#1
+// "RSA PUBLIC KEY") for RS256 or EdDSA user tokens. It returns an error for
+// anything else.
+func ParsePublicKey(pemBytes []byte) (crypto.PublicKey, error) {
+	block, _ := pem.Decode(pemBytes)
+	if block == nil {
+		return nil, errors.New("jwt public key: no PEM block found")
+	}
+	var key any
+	var err error
+	switch block.Type {
+	case "PUBLIC KEY":
+		key, err = x509.ParsePKIXPublicKey(block.Bytes)
+	case "RSA PUBLIC KEY":
+		key, err = x509.ParsePKCS1PublicKey(block.Bytes)
+	default:
+		return nil, fmt.Errorf("jwt public key: unsupported PEM block %q", block.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("jwt public key: %w", err)
+	}
+	if _, err := jwtMethodsFor(key); err != nil {
+		return nil, err
+	}
+	return key, nil
+}
+
+func jwtMethodsFor(key crypto.PublicKey) ([]string, error) {
+	switch key.(type) {
+	case *rsa.PublicKey:
+		return []string{"RS256"}, nil
+	case ed25519.PublicKey:
+		return []string{"EdDSA"}, nil
+	}
+	return nil, fmt.Errorf("jwt public key: %T is not an RSA or Ed25519 key", key)
+}
+
+// principal is who a request acts as. The zero principal is anonymous.
+type principal struct {
+	name   string // for logs: a token's name or "user:<sub>"
+	open   bool   // no authentication configured: everything is allowed
+	scopes []Scope
+	user   domain.UserID // set for JWT users
+}
+
+func (p principal) has(s Scope) bool {
+	for _, have := range p.scopes {
+		if have == s || have == ScopeAdmin {
+			return true
+		}
+	}
+	return false
+}
+
+// canRead: service tokens with read, and every signed-in user.
+func (p principal) canRead() bool { return p.open || p.has(ScopeRead) || !p.user.IsZero() }
+
+// canActFor: writes and /v1/users/{user} reads.
+func (p principal) canActFor(u domain.UserID, need Scope) error {
+	switch {
+	case p.open || p.has(need):
+		return nil
+	case !p.user.IsZero() && p.user == u:
+		return nil
+	case !p.user.IsZero():
+		return errForbidden("this token acts for another user")
+	}
+	return errForbidden(fmt.Sprintf("this token lacks the %s scope", need))
+}
+
+// authenticator checks bearer credentials. It is safe for concurrent use.
+type authenticator struct {
+	enabled bool
+	tokens  []hashedToken
+	keyFunc jwt.Keyfunc
+	parser  *jwt.Parser
+}
+
+type hashedToken struct {
+	sum    [sha256.Size]byte
+	name   string
+	scopes []Scope
+}
+
+func newAuthenticator(c AuthConfig) *authenticator {
+	a := &authenticator{enabled: c.Enabled()}
+	for _, t := range c.Tokens {
+		a.tokens = append(a.tokens, hashedToken{sum: sha256.Sum256([]byte(t.Secret)), name: t.Name, scopes: t.Scopes})
+	}
+	switch {
+	case len(c.JWTSecret) > 0:
+		secret := c.JWTSecret
+		a.keyFunc = func(*jwt.Token) (any, error) { return secret, nil }
+		a.parser = newJWTParser([]string{"HS256"})
+	case c.JWTPublicKey != nil:
+		methods, _ := jwtMethodsFor(c.JWTPublicKey)
+		key := c.JWTPublicKey
+		a.keyFunc = func(*jwt.Token) (any, error) { return key, nil }
+		a.parser = newJWTParser(methods)
+	}
+	return a
+}
+
+func newJWTParser(methods []string) *jwt.Parser {
+	return jwt.NewParser(jwt.WithValidMethods(methods), jwt.WithLeeway(5*time.Second))
+}
+
+// authenticate returns the request's principal. With authentication
+// enabled it returns a 401 error for a missing or invalid credential.
+func (a *authenticator) authenticate(r *http.Request) (principal, error) {
+	if !a.enabled {
+		return principal{name: "open", open: true}, nil
+	}
+	raw, ok := bearer(r.Header.Get("Authorization"))
+	if !ok {
+		return principal{}, errUnauthorized("a bearer token is required")
+	}
+	if p, ok := a.service(raw); ok {
+		return p, nil
+	}
+	if a.parser != nil {
+		return a.user(raw)
+	}
+	return principal{}, errUnauthorized("the token is not valid")
+}
+
+func bearer(h string) (string, bool) {
+	scheme, tok, ok := strings.Cut(h, " ")
+	tok = strings.TrimSpace(tok)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		return "", false
+	}
+	return tok, true
+}
+
+// service compares against every token in constant time: the hashes have
+// a fixed length, and the loop never stops early.
+func (a *authenticator) service(raw string) (principal, bool) {
+	sum := sha256.Sum256([]byte(raw))
+	var found *hashedToken
+	for i := range a.tokens {
+		if subtle.ConstantTimeCompare(sum[:], a.tokens[i].sum[:]) == 1 {
+			found = &a.tokens[i]
+		}
+	}
+	if found == nil {
+		return principal{}, false
+	}
+	return principal{name: found.name, scopes: found.scopes}, true
+}
+
+func (a *authenticator) user(raw string) (principal, error) {
+	var claims jwt.RegisteredClaims
+	if _, err := a.parser.ParseWithClaims(raw, &claims, a.keyFunc); err != nil {
+		return principal{}, errUnauthorized("the token is not valid")
+	}
+	u, err := domain.NewUserID(claims.Subject)
+	if err != nil {
+		return principal{}, errUnauthorized("the token's sub is not a valid user id")
+	}
+	return principal{name: "user:" + u.String(), user: u}, nil
+}

@@ -1,0 +1,165 @@
+package httpapi
+
+import (
+	"crypto"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+// MaxBodyBytes bounds a write's JSON body (API.md: at most 4 KiB).
+const MaxBodyBytes = 4 << 10
+
+// Config configures a Server. Start from DefaultConfig and set Kinds.
+type Config struct {
+	// Listen is the TCP address to listen on, host:port. A host that is not
+	// loopback requires tokens (Auth.Enabled).
+	Listen string
+	// Kinds is the configured set of interaction kinds.
+	Kinds domain.KindSet
+	// StartPosition is the log head when the process started: no /v1 read
+	// or write answers until the read model has applied it.
+	StartPosition int64
+	// ConsistencyTimeout bounds how long a request waits for the read model
+	// (min_position, read-your-writes) before answering 503.
+	ConsistencyTimeout time.Duration
+	// ReadyLag bounds how far behind the log head the read model may be for
+	// /readyz to answer 200.
+	ReadyLag time.Duration
+	// Auth holds the tokens; its zero value means no authentication.
+	Auth AuthConfig
+	// PublicHistory lets the read scope (and JWT users) read /v1/events*.
+	PublicHistory bool
+	// WriteRate is the per-user write rate in requests per second; 0 is off.
+	WriteRate float64
+	// WriteBurst is how many writes a user may make at once; 0 means
+	// max(1, WriteRate).
+	WriteBurst int
+	// Heartbeat is the interval of the SSE heartbeat comment.
+	Heartbeat time.Duration
+	// StreamBuffer is how many events an SSE client may fall behind before
+	// it is dropped.
+	StreamBuffer int
+	// DrainTimeout bounds the graceful shutdown of in-flight requests.
+	DrainTimeout time.Duration
+	// Server timeouts; the SSE and export routes lift the write deadline.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+}
+
+// DefaultConfig returns the defaults of `ledger serve`.
+func DefaultConfig() Config {
+	return Config{
+		Listen:             "127.0.0.1:8080",
+		Kinds:              domain.MustKindSet(domain.DefaultKinds...),
+		ConsistencyTimeout: 2 * time.Second,
+		ReadyLag:           time.Second,
+		Heartbeat:          15 * time.Second,
+		StreamBuffer:       256,
+		DrainTimeout:       10 * time.Second,
+		ReadHeaderTimeout:  5 * time.Second,
+		ReadTimeout:        15 * time.Second,
+		WriteTimeout:       60 * time.Second,
+		IdleTimeout:        120 * time.Second,
+	}
+}
+
+// Validate returns every problem with c, joined; nil when c is usable.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Kinds.Names()) == 0 {
+		errs = append(errs, errors.New("kinds: at least one kind is required"))
+	}
+	if c.StartPosition < 0 {
+		errs = append(errs, errors.New("start position must be >= 0"))
+	}
+	for name, d := range map[string]time.Duration{
+		"consistency timeout": c.ConsistencyTimeout, "ready lag": c.ReadyLag,
+		"heartbeat": c.Heartbeat, "drain timeout": c.DrainTimeout,
+		"read header timeout": c.ReadHeaderTimeout, "read timeout": c.ReadTimeout,
+		"write timeout": c.WriteTimeout, "idle timeout": c.IdleTimeout,
+	} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be > 0, got %v", name, d))
+		}
+	}
+	if c.WriteRate < 0 || c.WriteBurst < 0 {
+		errs = append(errs, errors.New("write rate and burst must be >= 0"))
+	}
+	if c.StreamBuffer < 1 {
+		errs = append(errs, errors.New("stream buffer must be >= 1"))
+	}
+	errs = append(errs, c.Auth.Validate(), c.validateListen())
+	return errors.Join(errs...)
+}
+
+func (c Config) validateListen() error {
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %q: %w", c.Listen, err)
+	}
+	if !c.Auth.Enabled() && !IsLoopback(host) {
+		return fmt.Errorf("listen %q is not a loopback address: configure tokens (--tokens-file, --jwt-secret or --jwt-public-key) to serve beyond this machine", c.Listen)
+	}
+	return nil
+}
+
+// IsLoopback reports whether host (no port) names only this machine:
+// "localhost" or a loopback IP. An empty host means every interface.
+func IsLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// AuthConfig holds the credentials the server accepts. With no tokens and
+// no JWT key every endpoint is open (loopback only).
+type AuthConfig struct {
+	// Tokens are the service tokens (--tokens-file).
+	Tokens []Token
+	// JWTSecret verifies HS256 user tokens.
+	JWTSecret []byte
+	// JWTPublicKey verifies RS256 (*rsa.PublicKey) or EdDSA
+	// (ed25519.PublicKey) user tokens.
+	JWTPublicKey crypto.PublicKey
+}
+
+// Enabled reports whether any credential is configured, so that requests
+// must authenticate.
+func (a AuthConfig) Enabled() bool {
+	return len(a.Tokens) > 0 || len(a.JWTSecret) > 0 || a.JWTPublicKey != nil
+}
+
+// Validate returns every problem with a, joined.
+func (a AuthConfig) Validate() error {
+	var errs []error
+	if len(a.JWTSecret) > 0 && a.JWTPublicKey != nil {
+		errs = append(errs, errors.New("auth: set a JWT secret or a JWT public key, not both"))
+	}
+	if len(a.JWTSecret) > 0 && len(a.JWTSecret) < 32 {
+		errs = append(errs, errors.New("auth: the JWT secret must be at least 32 bytes"))
+	}
+	if a.JWTPublicKey != nil {
+		if _, err := jwtMethodsFor(a.JWTPublicKey); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	seen := map[string]bool{}
+	for i, t := range a.Tokens {
+		if err := t.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("auth: token %d: %w", i+1, err))
+		}
+		if seen[t.Secret] {
+			errs = append(errs, fmt.Errorf("auth: token %d is listed twice", i+1))
+		}
+		seen[t.Secret] = true
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,15 @@
+// Package httpapi is the HTTP adapter of the Interaction Ledger: it serves
+// the v1 API of API.md (writes, reads, history, the live event stream) and
+// the operational endpoints (/healthz, /readyz, /metrics, /openapi.json).
+//
+// What lives here: routing, request validation, authentication (service
+// tokens and JWT users), the one mapping of domain errors to RFC 9457
+// problem responses, rate limiting, request logs, Prometheus metrics and the
+// OpenAPI document. The package depends on the command side, the event log
+// and the read model only through the small interfaces it defines (Ledger,
+// Log, ReadModel), so it can serve any store and any projection engine.
+//
+// What must not live here: business rules (deciding whether a write changes
+// anything belongs to domain), SQL or any storage detail, projection logic,
+// or process wiring (flags, signals, opening files belong to cmd/ledger).
+package httpapi

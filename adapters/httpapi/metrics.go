@@ -1,0 +1,92 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds the server's Prometheus collectors in a registry of its
+// own (so that several servers can live in one process, as in tests). It
+// is safe for concurrent use.
+type Metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	appends  prometheus.Counter
+	batches  prometheus.Histogram
+	dropped  prometheus.Counter
+	head     atomic.Int64
+	h        http.Handler
+}
+
+func newMetrics(read ReadModel, sseClients func() float64) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ledger_http_requests_total", Help: "HTTP requests by route pattern and status.",
+	}, []string{"route", "code"})
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "ledger_http_request_duration_seconds", Help: "HTTP request latency by route pattern and status.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	}, []string{"route", "code"})
+	m.appends = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ledger_store_appended_events_total", Help: "Events committed to the log by this process.",
+	})
+	m.batches = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "ledger_store_commit_batch_size", Help: "Appends per group-commit transaction.",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 12),
+	})
+	m.dropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ledger_sse_dropped_clients_total", Help: "SSE clients dropped for falling behind.",
+	})
+	applied := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ledger_projection_applied_position", Help: "Position every projection has applied.",
+	}, func() float64 { return float64(read.Applied()) })
+	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ledger_projection_lag_events", Help: "Committed events the projections have not applied yet.",
+	}, func() float64 { return float64(max(0, m.head.Load()-read.Applied())) })
+	clients := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ledger_sse_clients", Help: "Connected SSE clients.",
+	}, sseClients)
+	m.reg.MustRegister(m.requests, m.latency, m.appends, m.batches, m.dropped, applied, lag, clients,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.h = m.newHandler()
+	return m
+}
+
+// ObserveCommit records one group commit of the store: how many appends
+// it carried, how many events they held and the last position it wrote.
+func (m *Metrics) ObserveCommit(appends, events int, lastPosition int64) {
+	m.batches.Observe(float64(appends))
+	m.appends.Add(float64(events))
+	m.advanceHead(lastPosition)
+}
+
+// advanceHead raises the known log head (for the lag gauge).
+func (m *Metrics) advanceHead(pos int64) {
+	for {
+		cur := m.head.Load()
+		if pos <= cur || m.head.CompareAndSwap(cur, pos) {
+			return
+		}
+	}
+}
+
+func (m *Metrics) observeRequest(route string, status int, d time.Duration) {
+	code := strconv.Itoa(status)
+	m.requests.WithLabelValues(route, code).Inc()
+	m.latency.WithLabelValues(route, code).Observe(d.Seconds())
+}
+
+func (m *Metrics) handler() http.Handler {
+	return m.h
+}
+
+func (m *Metrics) newHandler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}

@@ -1,0 +1,56 @@
+package httpapi
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"net/http"
+)
+
+//go:embed openapi.json
+var openapiDoc []byte
+
+// OpenAPI returns the embedded OpenAPI 3.1 document of the API.
+func OpenAPI() []byte { return append([]byte(nil), openapiDoc...) }
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz answers 200 when the store accepts writes, no projection failed,
+// and the projections reach the log head within ReadyLag.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ReadyLag)
+	defer cancel()
+	if err := s.deps.Writable(ctx); err != nil {
+		return s.notReady(w, r, fmt.Sprintf("the store is not writable: %v", err))
+	}
+	if err := s.deps.Read.Err(); err != nil {
+		return s.notReady(w, r, fmt.Sprintf("a projection failed: %v", err))
+	}
+	head, err := s.deps.Log.LastPosition(ctx)
+	if err != nil {
+		return s.notReady(w, r, fmt.Sprintf("the log head cannot be read: %v", err))
+	}
+	if err := s.deps.Read.WaitFor(ctx, max(head, s.cfg.StartPosition)); err != nil {
+		return s.notReady(w, r, fmt.Sprintf("projections at %d, log head at %d", s.deps.Read.Applied(), head))
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "head": head, "applied": s.deps.Read.Applied()})
+}
+
+func (s *Server) notReady(w http.ResponseWriter, r *http.Request, detail string) error {
+	s.fail(w, r, &httpError{status: 503, slug: "not-ready", detail: detail, retryAfter: s.cfg.ReadyLag})
+	return nil
+}
+
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
+	s.metrics.handler().ServeHTTP(w, r)
+	return nil
+}
+
+func (s *Server) openapi(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-cache")
+	_, _ = w.Write(openapiDoc)
+	return nil
+}

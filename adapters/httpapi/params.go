@@ -1,0 +1,221 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+// params parses request inputs and collects every problem, so that one 400
+// names all of them. Kinds that are well-formed but not configured are kept
+// apart: they answer 404.
+type params struct {
+	bad     paramErrors
+	unknown error
+	kinds   domain.KindSet
+	query   url.Values
+}
+
+func newParams(r *http.Request, kinds domain.KindSet) (*params, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, paramErrors{{Name: "query", Reason: "not a valid query string"}}
+	}
+	return &params{kinds: kinds, query: q}, nil
+}
+
+// err returns the 400 for malformed input first, then the 404 of an
+// unknown kind.
+func (p *params) err() error {
+	if err := p.bad.err(); err != nil {
+		return err
+	}
+	return p.unknown
+}
+
+// one returns the single value of a query parameter; repeating it is 400.
+func (p *params) one(name string) (string, bool) {
+	vs, ok := p.query[name]
+	if !ok {
+		return "", false
+	}
+	if len(vs) != 1 {
+		p.bad = append(p.bad, InvalidParam{Name: name, Reason: "must be given once"})
+		return "", false
+	}
+	return vs[0], true
+}
+
+func (p *params) target(typ, id string) domain.Target {
+	t, err := domain.NewTarget(typ, id)
+	if err != nil {
+		p.bad.add(validationField(err, "target"), err)
+	}
+	return t
+}
+
+func (p *params) user(name, s string) domain.UserID {
+	u, err := domain.NewUserID(s)
+	if err != nil {
+		p.bad.add(name, err)
+	}
+	return u
+}
+
+func (p *params) kind(name, s string) domain.Kind {
+	k, err := p.kinds.Parse(s)
+	switch {
+	case errors.Is(err, domain.ErrUnknownKind):
+		p.unknown = fmt.Errorf("kind %q is not configured (configured: %s): %w",
+			s, strings.Join(p.kinds.Names(), ", "), domain.ErrUnknownKind)
+	case err != nil:
+		p.bad.add(name, err)
+	}
+	return k
+}
+
+// optUser parses an optional user query parameter.
+func (p *params) optUser(name string) *domain.UserID {
+	s, ok := p.one(name)
+	if !ok {
+		return nil
+	}
+	u := p.user(name, s)
+	return &u
+}
+
+// int parses an optional integer query parameter in [lo, hi].
+func (p *params) int(name string, def, lo, hi int64) int64 {
+	s, ok := p.one(name)
+	if !ok {
+		return def
+	}
+	n, err := parseDecimal(s)
+	if err != nil || n < lo || n > hi {
+		p.bad = append(p.bad, InvalidParam{Name: name, Reason: fmt.Sprintf("must be an integer in %d..%d", lo, hi)})
+		return def
+	}
+	return n
+}
+
+func (p *params) limit(def, hi int64) int {
+	return int(p.int("limit", def, 1, hi))
+}
+
+func (p *params) cursor() string {
+	s, _ := p.one("cursor")
+	if len(s) > 1024 {
+		p.bad = append(p.bad, InvalidParam{Name: "cursor", Reason: "too long"})
+		return ""
+	}
+	return s
+}
+
+func (p *params) time(name string) time.Time {
+	s, ok := p.one(name)
+	if !ok {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		p.bad = append(p.bad, InvalidParam{Name: name, Reason: "must be an RFC 3339 time"})
+	}
+	return t
+}
+
+// minPosition reads min_position or the Ledger-Min-Position header; with
+// both, the larger wins.
+func (p *params) minPosition(r *http.Request) int64 {
+	n := p.int("min_position", 0, 0, math.MaxInt64)
+	if vs := r.Header.Values("Ledger-Min-Position"); len(vs) > 0 {
+		h, err := parseDecimal(strings.TrimSpace(vs[0]))
+		if err != nil || len(vs) > 1 {
+			p.bad = append(p.bad, InvalidParam{Name: "Ledger-Min-Position", Reason: "must be one integer in 0..9223372036854775807"})
+		}
+		n = max(n, h)
+	}
+	return n
+}
+
+// parseDecimal accepts only ASCII digits (no sign, no spaces), so that
+// "+1" or "1e3" are rejected like any other malformed number.
+func parseDecimal(s string) (int64, error) {
+	if s == "" || len(s) > 19 {
+		return 0, errors.New("not a decimal")
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, errors.New("not a decimal")
+		}
+	}
+	return strconv.ParseInt(s, 10, 64)
+}
+
+// validationField returns the field a *domain.ValidationError names, or
+// def.
+func validationField(err error, def string) string {
+	var v *domain.ValidationError
+	if errors.As(err, &v) && v.Field != "" {
+		return v.Field
+	}
+	return def
+}
+
+// parseIfMatch reads If-Match: "v<n>". An absent header is nil.
+func parseIfMatch(r *http.Request) (*int64, error) {
+	vs := r.Header.Values("If-Match")
+	if len(vs) == 0 {
+		return nil, nil
+	}
+	bad := paramErrors{{Name: "If-Match", Reason: `must be one entity tag "v<stream_version>"`}}
+	s := strings.TrimSpace(vs[0])
+	if len(vs) > 1 || len(s) < 4 || s[0] != '"' || s[1] != 'v' || s[len(s)-1] != '"' {
+		return nil, bad
+	}
+	n, err := parseDecimal(s[2 : len(s)-1])
+	if err != nil {
+		return nil, bad
+	}
+	return &n, nil
+}
+
+// parseIdempotencyKey reads Idempotency-Key: absent is "".
+func parseIdempotencyKey(r *http.Request) (string, error) {
+	vs := r.Header.Values("Idempotency-Key")
+	if len(vs) == 0 {
+		return "", nil
+	}
+	if len(vs) > 1 || vs[0] == "" {
+		return "", paramErrors{{Name: "Idempotency-Key", Reason: "must be one value of 1..128 visible ASCII characters"}}
+	}
+	if err := domain.ValidateIdempotencyKey(vs[0]); err != nil {
+		return "", paramErrors{{Name: "Idempotency-Key", Reason: validationReason(err)}}
+	}
+	return vs[0], nil
+}
+
+func validationReason(err error) string {
+	var v *domain.ValidationError
+	if errors.As(err, &v) {
+		return v.Reason
+	}
+	return err.Error()
+}
+
+// isJSON reports whether a Content-Type names JSON (application/json or
+// any application/*+json).
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}

@@ -1,0 +1,173 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+// Problem is an RFC 9457 problem details object.
+type Problem struct {
+	Type          string         `json:"type"`
+	Title         string         `json:"title"`
+	Status        int            `json:"status"`
+	Detail        string         `json:"detail,omitempty"`
+	InvalidParams []InvalidParam `json:"invalid_params,omitempty"`
+	// RetryAfter, when positive, is sent as the Retry-After header.
+	RetryAfter time.Duration `json:"-"`
+}
+
+// InvalidParam names one rejected input of a 400 problem.
+type InvalidParam struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+}
+
+// httpError is an error that already knows its status: authentication,
+// negotiation, size limits and routing failures, which the domain knows
+// nothing about.
+type httpError struct {
+	status     int
+	slug       string
+	detail     string
+	retryAfter time.Duration
+}
+
+func (e *httpError) Error() string { return e.detail }
+
+func errUnauthorized(d string) error { return &httpError{status: 401, slug: "unauthorized", detail: d} }
+func errForbidden(d string) error    { return &httpError{status: 403, slug: "forbidden", detail: d} }
+func errNotAcceptable(d string) error {
+	return &httpError{status: 406, slug: "not-acceptable", detail: d}
+}
+func errTooLarge(d string) error { return &httpError{status: 413, slug: "body-too-large", detail: d} }
+func errMediaType(d string) error {
+	return &httpError{status: 415, slug: "unsupported-media-type", detail: d}
+}
+func errRateLimited(wait time.Duration) error {
+	return &httpError{status: 429, slug: "rate-limited", detail: "over the per-user write rate", retryAfter: wait}
+}
+func errNotCaughtUp(d string) error {
+	return &httpError{status: 503, slug: "not-caught-up", detail: d, retryAfter: time.Second}
+}
+func errShuttingDown() error {
+	return &httpError{status: 503, slug: "shutting-down", detail: "the server is shutting down", retryAfter: time.Second}
+}
+
+// paramErrors collects every invalid input of a request, so that one 400
+// names them all.
+type paramErrors []InvalidParam
+
+func (p paramErrors) Error() string {
+	if len(p) == 0 {
+		return "invalid input"
+	}
+	return "invalid " + p[0].Name + ": " + p[0].Reason
+}
+
+func (p paramErrors) Is(target error) bool { return target == domain.ErrInvalidInput }
+
+// add records err (a *domain.ValidationError or any error) against name.
+func (p *paramErrors) add(name string, err error) {
+	reason := err.Error()
+	var v *domain.ValidationError
+	if errors.As(err, &v) {
+		reason = v.Reason
+	}
+	*p = append(*p, InvalidParam{Name: name, Reason: reason})
+}
+
+func (p paramErrors) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return p
+}
+
+// problemFor is the one mapping of errors to HTTP statuses.
+func problemFor(err error) Problem {
+	var he *httpError
+	var pe paramErrors
+	var ve *domain.ValidationError
+	switch {
+	case errors.As(err, &he):
+		return newProblem(he.status, he.slug, he.detail, he.retryAfter)
+	case errors.As(err, &pe):
+		p := newProblem(400, "invalid-input", pe.Error(), 0)
+		p.InvalidParams = pe
+		return p
+	case errors.As(err, &ve):
+		p := newProblem(400, "invalid-input", ve.Error(), 0)
+		p.InvalidParams = []InvalidParam{{Name: ve.Field, Reason: ve.Reason}}
+		return p
+	case errors.Is(err, domain.ErrInvalidInput):
+		p := newProblem(400, "invalid-input", err.Error(), 0)
+		p.InvalidParams = []InvalidParam{{Name: "request", Reason: err.Error()}}
+		return p
+	case errors.Is(err, domain.ErrUnknownKind):
+		return newProblem(404, "unknown-kind", err.Error(), 0)
+	case errors.Is(err, domain.ErrNotFound):
+		return newProblem(404, "not-found", err.Error(), 0)
+	case errors.Is(err, domain.ErrPreconditionFailed):
+		return newProblem(412, "precondition-failed", "the stream is not at the If-Match version", 0)
+	case errors.Is(err, domain.ErrIdempotencyMismatch):
+		return newProblem(422, "idempotency-key-reused", "this Idempotency-Key was used with a different request", 0)
+	case errors.Is(err, domain.ErrVersionConflict):
+		return newProblem(503, "contention", "the stream is busy; retry", time.Second)
+	case errors.Is(err, domain.ErrUnavailable):
+		return newProblem(503, "store-unavailable", "the event store cannot accept writes right now", 5*time.Second)
+	case errors.Is(err, domain.ErrClosed):
+		return newProblem(503, "shutting-down", "the server is shutting down", time.Second)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return newProblem(503, "timeout", "the request did not complete in time", time.Second)
+	}
+	return newProblem(500, "internal", "internal error; it has been logged", 0)
+}
+
+func newProblem(status int, slug, detail string, retry time.Duration) Problem {
+	return Problem{
+		Type: "urn:ledger:problem:" + slug, Title: http.StatusText(status),
+		Status: status, Detail: detail, RetryAfter: retry,
+	}
+}
+
+// writeProblem answers with p. Headers already set (Allow, Ledger-Position,
+// X-Request-ID) are kept.
+func writeProblem(w http.ResponseWriter, p Problem) {
+	h := w.Header()
+	h.Del("ETag")
+	h.Del("Content-Length")
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("Cache-Control", "no-store")
+	if p.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(int((p.RetryAfter+time.Second-1)/time.Second)))
+	}
+	if p.Status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", `Bearer realm="ledger"`)
+	}
+	w.WriteHeader(p.Status)
+	b, _ := json.Marshal(p)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// fail maps err to a problem, answers with it and logs what a 500 hides.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	p := problemFor(err)
+	if p.Status >= 500 {
+		lvl := slog.LevelWarn
+		if p.Status == 500 {
+			lvl = slog.LevelError
+		}
+		s.log.Log(r.Context(), lvl, "request failed", "request_id", requestID(r.Context()), "status", p.Status, "err", err)
+	}
+	if info := infoFrom(r.Context()); info != nil {
+		info.err = err
+	}
+	writeProblem(w, p)
+}

@@ -1,0 +1,253 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/interactionledger/ledger/adapters/eventcodec"
+	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/projections"
+)
+
+// Read limits from API.md.
+const (
+	maxBatchTargets = 200
+	defaultPage     = 50
+	maxPage         = 1000
+)
+
+// targetResponse is one target's view (API.md, "Reads").
+type targetResponse struct {
+	Target   eventcodec.TargetJSON `json:"target"`
+	Counts   map[string]int64      `json:"counts"`
+	Viewer   map[string]bool       `json:"viewer,omitempty"`
+	Position int64                 `json:"position"`
+}
+
+type batchResponse struct {
+	Items    []targetResponse `json:"items"`
+	Position int64            `json:"position"`
+}
+
+type actorJSON struct {
+	User  string `json:"user"`
+	Since string `json:"since"`
+}
+
+type itemJSON struct {
+	Target eventcodec.TargetJSON `json:"target"`
+	Since  string                `json:"since"`
+}
+
+type pageResponse[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// beginRead authorizes a read, waits for the read model to reach minPos
+// (and the start head) and sets the headers every read carries. It returns
+// the applied position the answer reflects at least.
+func (s *Server) beginRead(w http.ResponseWriter, r *http.Request, minPos int64) (int64, error) {
+	w.Header().Set("Cache-Control", "no-cache")
+	if err := s.ready(r.Context(), minPos); err != nil {
+		return 0, err
+	}
+	applied := s.deps.Read.Applied()
+	w.Header().Set("Ledger-Position", strconv.FormatInt(applied, 10))
+	return applied, nil
+}
+
+func (s *Server) canRead(r *http.Request) error {
+	if !principalFrom(r.Context()).canRead() {
+		return errForbidden("this token lacks the read scope")
+	}
+	return nil
+}
+
+func (s *Server) target(w http.ResponseWriter, r *http.Request) error {
+	if err := s.canRead(r); err != nil {
+		return err
+	}
+	p, err := newParams(r, s.cfg.Kinds)
+	if err != nil {
+		return err
+	}
+	t := p.target(r.PathValue("type"), r.PathValue("id"))
+	viewer := p.optUser("viewer")
+	minPos := p.minPosition(r)
+	if err := p.err(); err != nil {
+		return err
+	}
+	if _, err := s.beginRead(w, r, minPos); err != nil {
+		return err
+	}
+	view, err := s.deps.Read.Target(r.Context(), t, viewer)
+	if err != nil {
+		return fmt.Errorf("read target: %w", err)
+	}
+	etag := s.etag(view.Position, viewer)
+	w.Header().Set("ETag", etag)
+	if etagMatch(r.Header.Values("If-None-Match"), etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	return writeJSON(w, http.StatusOK, s.targetResponse(view, viewer != nil))
+}
+
+// etag names a representation: the kinds configured, the last position
+// that touched the target, and the viewer (whose state only events of
+// this target change).
+func (s *Server) etag(pos int64, viewer *domain.UserID) string {
+	if viewer == nil {
+		return fmt.Sprintf(`"%s.%d"`, s.etagTag, pos)
+	}
+	return fmt.Sprintf(`"%s.%d.%s"`, s.etagTag, pos, viewer)
+}
+
+// etagMatch applies If-None-Match's weak comparison.
+func etagMatch(headers []string, etag string) bool {
+	for _, h := range headers {
+		for tag := range strings.SplitSeq(h, ",") {
+			tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
+			if tag == "*" || tag == etag {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (s *Server) targetResponse(v projections.TargetView, withViewer bool) targetResponse {
+	out := targetResponse{Target: targetJSON(v.Target), Counts: s.fullCounts(v.Counts), Position: v.Position}
+	if withViewer {
+		out.Viewer = make(map[string]bool, len(s.cfg.Kinds.Names()))
+		for _, n := range s.cfg.Kinds.Names() {
+			out.Viewer[n] = v.Viewer[n]
+		}
+	}
+	return out
+}
+
+func (s *Server) targets(w http.ResponseWriter, r *http.Request) error {
+	if err := s.canRead(r); err != nil {
+		return err
+	}
+	p, err := newParams(r, s.cfg.Kinds)
+	if err != nil {
+		return err
+	}
+	ts := p.targetList()
+	viewer := p.optUser("viewer")
+	minPos := p.minPosition(r)
+	if err := p.err(); err != nil {
+		return err
+	}
+	applied, err := s.beginRead(w, r, minPos)
+	if err != nil {
+		return err
+	}
+	views, err := s.deps.Read.Targets(r.Context(), ts, viewer)
+	if err != nil {
+		return fmt.Errorf("read targets: %w", err)
+	}
+	out := batchResponse{Items: make([]targetResponse, len(views)), Position: applied}
+	for i, v := range views {
+		out.Items[i] = s.targetResponse(v, viewer != nil)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// targetList parses the repeated t=type/id parameter (1..200).
+func (p *params) targetList() []domain.Target {
+	raw := p.query["t"]
+	if len(raw) == 0 || len(raw) > maxBatchTargets {
+		p.bad = append(p.bad, InvalidParam{Name: "t", Reason: fmt.Sprintf("give 1..%d targets as t=type/id", maxBatchTargets)})
+		return nil
+	}
+	ts := make([]domain.Target, 0, len(raw))
+	for _, s := range raw {
+		t, err := domain.ParseTarget(s)
+		if err != nil {
+			p.bad.add("t", err)
+			continue
+		}
+		ts = append(ts, t)
+	}
+	return ts
+}
+
+func (s *Server) actors(w http.ResponseWriter, r *http.Request) error {
+	if err := s.canRead(r); err != nil {
+		return err
+	}
+	p, err := newParams(r, s.cfg.Kinds)
+	if err != nil {
+		return err
+	}
+	t := p.target(r.PathValue("type"), r.PathValue("id"))
+	k := p.kind("kind", r.PathValue("kind"))
+	limit, cursor, minPos := p.limit(defaultPage, maxPage), p.cursor(), p.minPosition(r)
+	if err := p.err(); err != nil {
+		return err
+	}
+	if _, err := s.beginRead(w, r, minPos); err != nil {
+		return err
+	}
+	page, err := s.deps.Read.Actors(r.Context(), t, k, limit, cursor)
+	if err != nil {
+		return cursorError(err)
+	}
+	out := pageResponse[actorJSON]{Items: make([]actorJSON, len(page.Items)), NextCursor: page.Next}
+	for i, a := range page.Items {
+		out.Items[i] = actorJSON{User: a.User.String(), Since: formatTime(a.Since)}
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) collection(w http.ResponseWriter, r *http.Request) error {
+	p, err := newParams(r, s.cfg.Kinds)
+	if err != nil {
+		return err
+	}
+	u := p.user("user", r.PathValue("user"))
+	k := p.kind("kind", r.PathValue("kind"))
+	typ, _ := p.one("type")
+	if typ != "" {
+		if err := domain.ValidateTargetType(typ); err != nil {
+			p.bad.add("type", err)
+		}
+	}
+	limit, cursor, minPos := p.limit(defaultPage, maxPage), p.cursor(), p.minPosition(r)
+	if err := p.err(); err != nil {
+		return err
+	}
+	if err := principalFrom(r.Context()).canActFor(u, ScopeRead); err != nil {
+		return err
+	}
+	if _, err := s.beginRead(w, r, minPos); err != nil {
+		return err
+	}
+	page, err := s.deps.Read.Collection(r.Context(), u, k, typ, limit, cursor)
+	if err != nil {
+		return cursorError(err)
+	}
+	out := pageResponse[itemJSON]{Items: make([]itemJSON, len(page.Items)), NextCursor: page.Next}
+	for i, it := range page.Items {
+		out.Items[i] = itemJSON{Target: targetJSON(it.Target), Since: formatTime(it.Since)}
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// cursorError names the cursor in the 400 of a rejected cursor.
+func cursorError(err error) error {
+	if errors.Is(err, domain.ErrInvalidInput) {
+		return paramErrors{{Name: "cursor", Reason: "not a cursor this server issued"}}
+	}
+	return fmt.Errorf("read page: %w", err)
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(eventcodec.TimeFormat) }

@@ -1,0 +1,207 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/projections"
+)
+
+// Ledger is the command side the server writes through (domain.Ledger).
+type Ledger interface {
+	// Set turns a kind on or off; see domain.Ledger.Set for its errors.
+	Set(ctx context.Context, req domain.SetRequest) (domain.Outcome, error)
+}
+
+// Log is the part of the event store the server reads history from and
+// checks for readiness.
+type Log interface {
+	// ReadEvents streams the events matching f in position order.
+	ReadEvents(ctx context.Context, f domain.EventFilter, fn func(domain.Event) error) error
+	// LastPosition returns the position of the newest committed event.
+	LastPosition(ctx context.Context) (int64, error)
+}
+
+// ReadModel is the query side: the projections' reads and their progress.
+// Bad cursors come back as errors wrapping domain.ErrInvalidInput.
+type ReadModel interface {
+	Target(ctx context.Context, t domain.Target, viewer *domain.UserID) (projections.TargetView, error)
+	Targets(ctx context.Context, ts []domain.Target, viewer *domain.UserID) ([]projections.TargetView, error)
+	Actors(ctx context.Context, t domain.Target, k domain.Kind, limit int, cursor string) (projections.Page[projections.Actor], error)
+	Collection(ctx context.Context, u domain.UserID, k domain.Kind, targetType string, limit int, cursor string) (projections.Page[projections.Item], error)
+	// Applied is the position every projection has applied.
+	Applied() int64
+	// WaitFor returns when Applied() >= pos, or with ctx's error.
+	WaitFor(ctx context.Context, pos int64) error
+	// Err is non-nil when a projection failed.
+	Err() error
+}
+
+// Deps are the components a Server serves.
+type Deps struct {
+	Ledger Ledger
+	Log    Log
+	Read   ReadModel
+	// Writable reports whether the store can accept writes right now
+	// (/readyz); nil errors mean yes.
+	Writable func(ctx context.Context) error
+}
+
+func (d Deps) validate() error {
+	var errs []error
+	if d.Ledger == nil {
+		errs = append(errs, errors.New("deps: Ledger is required"))
+	}
+	if d.Log == nil {
+		errs = append(errs, errors.New("deps: Log is required"))
+	}
+	if d.Read == nil {
+		errs = append(errs, errors.New("deps: Read is required"))
+	}
+	if d.Writable == nil {
+		errs = append(errs, errors.New("deps: Writable is required"))
+	}
+	return errors.Join(errs...)
+}
+
+// Server serves the v1 API. Build it with New, run it with Run (or mount
+// Handler yourself). It is safe for concurrent use.
+type Server struct {
+	cfg     Config
+	deps    Deps
+	log     *slog.Logger
+	auth    *authenticator
+	limits  *userLimits
+	metrics *Metrics
+	hub     *hub
+	mux     *http.ServeMux
+	handler http.Handler
+	routes  []route
+	etagTag string
+
+	caughtUp atomic.Bool
+	closing  atomic.Bool
+	stop     chan struct{} // closed when shutdown starts: ends SSE streams
+	stopOnce sync.Once
+}
+
+// New returns a server for cfg and deps. A nil logger discards. It
+// returns cfg.Validate's errors and those of missing deps.
+func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
+	if err := errors.Join(cfg.Validate(), deps.validate()); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg: cfg, deps: deps, log: log,
+		auth:    newAuthenticator(cfg.Auth),
+		limits:  newUserLimits(cfg.WriteRate, cfg.WriteBurst),
+		stop:    make(chan struct{}),
+		etagTag: kindsTag(cfg.Kinds),
+	}
+	s.metrics = newMetrics(deps.Read, s.sseClients)
+	s.hub = newHub(cfg.StreamBuffer, cfg.Kinds, s.metrics)
+	s.mux = http.NewServeMux()
+	s.registerRoutes()
+	s.handler = s.outer(s.mux)
+	return s, nil
+}
+
+// Handler returns the server's root handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Metrics returns the server's metrics, so the wiring can feed the store's
+// commit hook into them.
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+// Run listens on cfg.Listen and serves until ctx ends, then shuts down:
+// it stops accepting, ends the live streams, and drains in-flight requests
+// for at most cfg.DrainTimeout. It logs "listening" with the bound address
+// once it accepts connections. It returns listen errors, or nil after a
+// clean shutdown.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve is Run on a listener the caller opened; it closes ln.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	s.log.InfoContext(ctx, "listening", "addr", ln.Addr().String(), "auth", s.cfg.Auth.Enabled())
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	return s.shutdown(ctx, srv, served)
+}
+
+func (s *Server) shutdown(ctx context.Context, srv *http.Server, served <-chan error) error {
+	s.log.InfoContext(ctx, "shutting down", "drain_timeout", s.cfg.DrainTimeout)
+	s.closing.Store(true)
+	s.stopOnce.Do(func() { close(s.stop) })
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.DrainTimeout)
+	defer cancel()
+	err := srv.Shutdown(dctx)
+	if err != nil {
+		s.log.WarnContext(ctx, "drain timed out; closing connections", "err", err)
+		_ = srv.Close()
+	}
+	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", serr)
+	}
+	return nil
+}
+
+// ready waits (bounded by the consistency timeout) until the read model
+// has applied pos and the log head of the start. It returns a 503 error
+// when it has not.
+func (s *Server) ready(ctx context.Context, pos int64) error {
+	pos = max(pos, s.cfg.StartPosition)
+	if s.deps.Read.Applied() >= pos {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.ConsistencyTimeout)
+	defer cancel()
+	if err := s.deps.Read.WaitFor(wctx, pos); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return errNotCaughtUp(fmt.Sprintf("the read model has applied position %d, not yet %d", s.deps.Read.Applied(), pos))
+	}
+	return nil
+}
+
+func kindsTag(k domain.KindSet) string {
+	var h uint32 = 2166136261
+	for _, n := range k.Names() {
+		for i := 0; i < len(n); i++ {
+			h = (h ^ uint32(n[i])) * 16777619
+		}
+		h = (h ^ ',') * 16777619
+	}
+	return fmt.Sprintf("%08x", h)
+}

@@ -1,0 +1,267 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/interactionledger/ledger/adapters/eventcodec"
+	"github.com/interactionledger/ledger/domain"
+)
+
+// backfillBatch is how many stored events a resuming client reads at once.
+const backfillBatch = 500
+
+// frame is one rendered SSE event.
+type frame struct {
+	pos  int64
+	data []byte
+}
+
+// subscriber is one SSE client's bounded buffer. The hub closes ch, with
+// lost set, when the buffer is full: the client fell behind.
+type subscriber struct {
+	ch   chan frame
+	lost atomic.Bool
+}
+
+// hub fans applied events out to the SSE clients without ever blocking
+// the publisher. It is safe for concurrent use.
+type hub struct {
+	mu      sync.Mutex
+	subs    map[*subscriber]struct{}
+	buffer  int
+	kinds   domain.KindSet
+	metrics *Metrics
+	clients atomic.Int64
+}
+
+func newHub(buffer int, kinds domain.KindSet, m *Metrics) *hub {
+	return &hub{subs: map[*subscriber]struct{}{}, buffer: buffer, kinds: kinds, metrics: m}
+}
+
+func (h *hub) subscribe() *subscriber {
+	s := &subscriber{ch: make(chan frame, h.buffer)}
+	h.mu.Lock()
+	h.subs[s] = struct{}{}
+	h.mu.Unlock()
+	return s
+}
+
+func (h *hub) unsubscribe(s *subscriber) {
+	h.mu.Lock()
+	delete(h.subs, s)
+	h.mu.Unlock()
+}
+
+func (h *hub) publish(e domain.Event, counts map[string]int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.subs) == 0 {
+		return
+	}
+	f := frame{pos: e.Position, data: renderEvent(e, fillCounts(h.kinds, counts))}
+	for s := range h.subs {
+		select {
+		case s.ch <- f:
+		default:
+			s.lost.Store(true)
+			close(s.ch)
+			delete(h.subs, s)
+		}
+	}
+}
+
+// Publish hands the live stream one applied event and its target's counts
+// right after it. The projection pipeline calls it in position order; it
+// never blocks: a client whose buffer is full is dropped.
+func (s *Server) Publish(e domain.Event, counts map[string]int64) {
+	s.hub.publish(e, counts)
+}
+
+func (s *Server) sseClients() float64 { return float64(s.hub.clients.Load()) }
+
+// renderEvent writes the SSE frame: id, event type, and the event's JSON
+// object with "counts" added.
+func renderEvent(e domain.Event, counts map[string]int64) []byte {
+	ev := eventcodec.MarshalEvent(e)
+	c, _ := json.Marshal(counts)
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "id: %d\nevent: %s\ndata: ", e.Position, e.Type)
+	b.Write(ev[:len(ev)-1])
+	b.WriteString(`,"counts":`)
+	b.Write(c)
+	b.WriteString("}\n\n")
+	return b.Bytes()
+}
+
+func fillCounts(kinds domain.KindSet, counts map[string]int64) map[string]int64 {
+	out := make(map[string]int64, len(kinds.Names()))
+	for _, n := range kinds.Names() {
+		out[n] = counts[n]
+	}
+	return out
+}
+
+func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
+	if err := s.canHistory(r); err != nil {
+		return err
+	}
+	if _, ok := negotiate(r.Header.Values("Accept"), "text/event-stream"); !ok {
+		return errNotAcceptable("GET /v1/events/stream produces text/event-stream")
+	}
+	after, minPos, err := s.streamParams(r)
+	if err != nil {
+		return err
+	}
+	if _, err := s.beginRead(w, r, minPos); err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("X-Accel-Buffering", "no")
+	s.hub.clients.Add(1)
+	defer s.hub.clients.Add(-1)
+	st := newStreamer(w, s.cfg.WriteTimeout)
+	if _, err := st.Write([]byte("retry: 2000\n\n")); err != nil {
+		return nil
+	}
+	sub, last, err := s.backfill(r.Context(), st, after)
+	if err != nil {
+		s.log.DebugContext(r.Context(), "stream ended during backfill", "request_id", requestID(r.Context()), "err", err)
+		return nil
+	}
+	defer s.hub.unsubscribe(sub)
+	s.live(r.Context(), st, sub, last)
+	return nil
+}
+
+// streamParams reads after (or Last-Event-ID, which a reconnecting
+// browser sends and which wins) and min_position.
+func (s *Server) streamParams(r *http.Request) (after, minPos int64, err error) {
+	p, err := newParams(r, s.cfg.Kinds)
+	if err != nil {
+		return 0, 0, err
+	}
+	after = p.int("after", 0, 0, math.MaxInt64)
+	if vs := r.Header.Values("Last-Event-ID"); len(vs) > 0 {
+		n, err := parseDecimal(strings.TrimSpace(vs[0]))
+		if err != nil || len(vs) > 1 {
+			p.bad = append(p.bad, InvalidParam{Name: "Last-Event-ID", Reason: "must be one event position"})
+		}
+		after = n
+	}
+	minPos = p.minPosition(r)
+	return after, minPos, p.err()
+}
+
+// backfill sends the stored events after `after`, then returns a live
+// subscription taken before the last read, so that no event falls between
+// the two. When the subscription overflowed during a long backfill, it
+// subscribes again and reads on.
+func (s *Server) backfill(ctx context.Context, st *streamer, after int64) (*subscriber, int64, error) {
+	for {
+		sub := s.hub.subscribe()
+		last, err := s.sendStored(ctx, st, after)
+		if err != nil || !sub.lost.Load() {
+			if err != nil {
+				s.hub.unsubscribe(sub)
+			}
+			return sub, last, err
+		}
+		after = last
+	}
+}
+
+// sendStored sends every stored event after `after`, in batches, with its
+// target's counts as the read model has them (at or after the event).
+func (s *Server) sendStored(ctx context.Context, st *streamer, after int64) (int64, error) {
+	for {
+		var batch []domain.Event
+		err := s.deps.Log.ReadEvents(ctx, domain.EventFilter{After: after, Limit: backfillBatch}, func(e domain.Event) error {
+			batch = append(batch, e)
+			return nil
+		})
+		if err != nil || len(batch) == 0 {
+			return after, err
+		}
+		counts, err := s.countsFor(ctx, batch)
+		if err != nil {
+			return after, err
+		}
+		for _, e := range batch {
+			if _, err := st.Write(renderEvent(e, counts[e.Target])); err != nil {
+				return after, err
+			}
+			after = e.Position
+		}
+		if len(batch) < backfillBatch {
+			return after, nil
+		}
+	}
+}
+
+// countsFor reads the counts of the batch's targets once the read model
+// has applied the batch (bounded; after the bound, the counts it has).
+func (s *Server) countsFor(ctx context.Context, batch []domain.Event) (map[domain.Target]map[string]int64, error) {
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.ConsistencyTimeout)
+	_ = s.deps.Read.WaitFor(wctx, batch[len(batch)-1].Position)
+	cancel()
+	seen := map[domain.Target]bool{}
+	var ts []domain.Target
+	for _, e := range batch {
+		if !seen[e.Target] {
+			seen[e.Target] = true
+			ts = append(ts, e.Target)
+		}
+	}
+	views, err := s.deps.Read.Targets(ctx, ts, nil)
+	if err != nil {
+		return nil, fmt.Errorf("read counts: %w", err)
+	}
+	out := make(map[domain.Target]map[string]int64, len(views))
+	for _, v := range views {
+		out[v.Target] = fillCounts(s.cfg.Kinds, v.Counts)
+	}
+	return out, nil
+}
+
+// live forwards published events until the client leaves, falls behind,
+// or the server shuts down; it sends a heartbeat comment when idle.
+func (s *Server) live(ctx context.Context, st *streamer, sub *subscriber, last int64) {
+	tick := time.NewTicker(s.cfg.Heartbeat)
+	defer tick.Stop()
+	for {
+		select {
+		case f, ok := <-sub.ch:
+			if !ok {
+				s.metrics.dropped.Inc()
+				s.log.InfoContext(ctx, "dropped a slow stream client", "request_id", requestID(ctx))
+				return
+			}
+			if f.pos <= last {
+				continue
+			}
+			if _, err := st.Write(f.data); err != nil {
+				return
+			}
+			last = f.pos
+		case <-tick.C:
+			if _, err := st.Write([]byte(": heartbeat " + strconv.FormatInt(last, 10) + "\n\n")); err != nil {
+				return
+			}
+		case <-ctx.Done():
+			return
+		case <-s.stop:
+			return
+		}
+	}
+}

@@ -1,0 +1,188 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/interactionledger/ledger/adapters/eventcodec"
+	"github.com/interactionledger/ledger/domain"
+)
+
+// writeResponse is the body of a write (API.md, "Writes").
+type writeResponse struct {
+	Changed       bool                  `json:"changed"`
+	Target        eventcodec.TargetJSON `json:"target"`
+	User          string                `json:"user"`
+	Kind          string                `json:"kind"`
+	Active        bool                  `json:"active"`
+	Viewer        map[string]bool       `json:"viewer"`
+	Counts        map[string]int64      `json:"counts"`
+	StreamVersion int64                 `json:"stream_version"`
+	Position      int64                 `json:"position"`
+}
+
+// writeBody is the optional JSON body of a write.
+type writeBody struct {
+	Metadata map[string]string `json:"metadata"`
+}
+
+// write returns the handler of PUT (on) or DELETE (off).
+func (s *Server) write(on bool) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		req, err := s.parseWrite(r, on)
+		if err != nil {
+			return err
+		}
+		if ok, wait := s.limits.allow(req.User.String(), time.Now()); !ok {
+			return errRateLimited(wait)
+		}
+		out, err := s.deps.Ledger.Set(r.Context(), req)
+		if err != nil {
+			return err
+		}
+		if out.Changed {
+			s.metrics.advanceHead(out.Position)
+		}
+		if err := s.ready(r.Context(), out.Position); err != nil {
+			return err
+		}
+		view, err := s.deps.Read.Target(r.Context(), req.Target, nil)
+		if err != nil {
+			return fmt.Errorf("read counts after write: %w", err)
+		}
+		w.Header().Set("Ledger-Position", fmt.Sprint(out.Position))
+		return writeJSON(w, http.StatusOK, s.writeResponse(req, out, view.Counts))
+	}
+}
+
+// parseWrite validates everything before any work: path, authorization,
+// headers, body.
+func (s *Server) parseWrite(r *http.Request, on bool) (domain.SetRequest, error) {
+	p, err := newParams(r, s.cfg.Kinds)
+	if err != nil {
+		return domain.SetRequest{}, err
+	}
+	req := domain.SetRequest{
+		Target:    p.target(r.PathValue("type"), r.PathValue("id")),
+		Kind:      p.kind("kind", r.PathValue("kind")),
+		User:      p.user("user", r.PathValue("user")),
+		On:        on,
+		RequestID: requestID(r.Context()),
+	}
+	if err := p.err(); err != nil {
+		return req, err
+	}
+	if err := principalFrom(r.Context()).canActFor(req.User, ScopeWrite); err != nil {
+		return req, err
+	}
+	var bad paramErrors
+	if req.IdempotencyKey, err = parseIdempotencyKey(r); err != nil {
+		bad = append(bad, err.(paramErrors)...)
+	}
+	if req.ExpectedVersion, err = parseIfMatch(r); err != nil {
+		bad = append(bad, err.(paramErrors)...)
+	}
+	if err := bad.err(); err != nil {
+		return req, err
+	}
+	req.Metadata, err = readMetadata(r)
+	return req, err
+}
+
+// readMetadata reads the optional body. An empty body is no metadata.
+func readMetadata(r *http.Request) (domain.Metadata, error) {
+	if r.ContentLength > MaxBodyBytes {
+		return nil, errTooLarge(fmt.Sprintf("the body must be at most %d bytes", MaxBodyBytes))
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	if err != nil {
+		return nil, paramErrors{{Name: "body", Reason: "could not be read"}}
+	}
+	if len(raw) > MaxBodyBytes {
+		return nil, errTooLarge(fmt.Sprintf("the body must be at most %d bytes", MaxBodyBytes))
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, nil
+	}
+	if !isJSON(r.Header.Get("Content-Type")) {
+		return nil, errMediaType("the body must be JSON (Content-Type: application/json)")
+	}
+	var body writeBody
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		return nil, paramErrors{{Name: "body", Reason: jsonReason(err)}}
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, paramErrors{{Name: "body", Reason: "must be one JSON object"}}
+	}
+	md := domain.Metadata(body.Metadata)
+	if err := domain.ValidateMetadata(md); err != nil {
+		return nil, paramErrors{{Name: "metadata", Reason: validationReason(err)}}
+	}
+	return md, nil
+}
+
+// jsonReason describes a decode error without echoing unbounded input.
+func jsonReason(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("not valid JSON at byte %d", syn.Offset)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("%s must be %s", typ.Field, typ.Type)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "truncated JSON"
+	}
+	return clip(err.Error())
+}
+
+func (s *Server) writeResponse(req domain.SetRequest, out domain.Outcome, counts map[string]int64) writeResponse {
+	viewer := make(map[string]bool, len(s.cfg.Kinds.Names()))
+	for _, k := range s.cfg.Kinds.Kinds() {
+		viewer[k.String()] = out.State.Active(k)
+	}
+	return writeResponse{
+		Changed:       out.Changed,
+		Target:        targetJSON(req.Target),
+		User:          req.User.String(),
+		Kind:          req.Kind.String(),
+		Active:        out.Active,
+		Viewer:        viewer,
+		Counts:        s.fullCounts(counts),
+		StreamVersion: out.StreamVersion,
+		Position:      out.Position,
+	}
+}
+
+// fullCounts holds every configured kind, zero when the read model has
+// none.
+func (s *Server) fullCounts(counts map[string]int64) map[string]int64 {
+	out := make(map[string]int64, len(s.cfg.Kinds.Names()))
+	for _, n := range s.cfg.Kinds.Names() {
+		out[n] = counts[n]
+	}
+	return out
+}
+
+func targetJSON(t domain.Target) eventcodec.TargetJSON {
+	return eventcodec.TargetJSON{Type: t.Type(), ID: t.ID()}
+}
+
+// writeJSON answers with v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+	return nil
+}
