@@ -34,3 +34,30 @@ type Page[T any] struct {
 	Items []T
 	Next  string
 }
+
+// AppliedEvent is an event as announced to OnApplied listeners once the
+// counts projection has committed it: the event and its target's counts
+// right after it (every configured kind), exact per event even when many
+// events of the target were applied in one batch.
+type AppliedEvent struct {
+	Event  domain.Event
+	Counts map[string]int64
+}
+
+// Progress reports how far a rebuild or build has come. Done and Total
+// count events; Total is the log's last position when the run started (the
+// log has no gaps on SQLite, so it is the number of events).
+type Progress struct {
+	Projection string // a projection name, or "all" when all are built together
+	Phase      string // "read", "index", "swap" or "done"
+	Done       int64
+	Total      int64
+}
+
+// Status is one projection's state, for metrics and readiness checks.
+type Status struct {
+	Projection string
+	Version    int64 // schema version
+	Applied    int64 // position applied, as known to this process
+	Err        error // non-nil when the projection failed and stopped
+}

@@ -1,0 +1,239 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+// Apply applies events (in position order) to projection name in one
+// transaction that also moves its checkpoint. Events at or below the
+// checkpoint, read inside that transaction, are skipped, so replays and
+// duplicates are harmless and a rebuild in another process never gets an
+// event applied twice.
+//
+// When applying fails for a reason other than ctx ending, the projection is
+// marked failed: the error is logged, OnStatus is told, Err reports it and
+// nothing of the batch is kept, so the failing event is never skipped. A
+// later successful Apply of that projection clears the mark. The returned
+// error wraps ErrFailed and the cause (for example ErrNegativeCount), or is
+// the context's error on shutdown.
+func (s *Set) Apply(ctx context.Context, name string, events []domain.Event) error {
+	p, err := s.projection(name)
+	if err != nil {
+		return err
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	var announce *[]AppliedEvent
+	if p.name() == Counts && s.listening() {
+		announce = new([]AppliedEvent)
+	}
+	pos, err := s.applyTx(ctx, p, events, announce)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("apply %s: %w", name, ctx.Err())
+		}
+		return s.fail(ctx, name, err)
+	}
+	s.recover(name)
+	s.advance(name, pos)
+	if announce != nil {
+		s.announce(*announce)
+	}
+	return nil
+}
+
+// applyTx applies the events after the checkpoint and returns the
+// checkpoint afterwards.
+func (s *Set) applyTx(ctx context.Context, p projection, events []domain.Event, announce *[]AppliedEvent) (int64, error) {
+	tx, err := s.v.write.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	cp, version, ok, err := checkpoint(ctx, tx, p.name())
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("read checkpoint: %w", err)
+	case !ok || version != p.version():
+		return 0, fmt.Errorf("tables at schema version %d, want %d (rebuild needed)", version, p.version())
+	}
+	i, _ := slices.BinarySearchFunc(events, cp, func(e domain.Event, pos int64) int { return cmpInt(e.Position, pos+1) })
+	if i == len(events) {
+		return cp, nil
+	}
+	b := newBatch(events[i:])
+	if err := p.apply(ctx, tx, "", b, announce); err != nil {
+		return 0, err
+	}
+	if err := setCheckpoint(ctx, tx, p.name(), b.last, p.version()); err != nil {
+		return 0, err
+	}
+	return b.last, tx.Commit()
+}
+
+func (s *Set) fail(ctx context.Context, name string, cause error) error {
+	err := fmt.Errorf("%w: %s: %w", ErrFailed, name, cause)
+	s.mu.Lock()
+	s.failed[name] = err
+	st := s.statusLocked(name)
+	close(s.changed) // wake WaitFor callers so they see the failure
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+	s.log.ErrorContext(ctx, "projection failed and stopped; it resumes from its checkpoint once the cause is fixed",
+		"projection", name, "applied", st.Applied, "err", cause)
+	if s.cfg.OnStatus != nil {
+		s.cfg.OnStatus(st)
+	}
+	return err
+}
+
+func (s *Set) recover(name string) {
+	s.mu.Lock()
+	_, was := s.failed[name]
+	delete(s.failed, name)
+	st := s.statusLocked(name)
+	s.mu.Unlock()
+	if was && s.cfg.OnStatus != nil {
+		s.cfg.OnStatus(st)
+	}
+}
+
+// advance records that name has applied pos and wakes WaitFor callers.
+func (s *Set) advance(name string, pos int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if pos <= s.applied[name] {
+		return
+	}
+	s.applied[name] = pos
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// Applied returns the position that every projection of the set has
+// applied (the minimum), as known to this process.
+func (s *Set) Applied() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.appliedLocked()
+}
+
+func (s *Set) appliedLocked() int64 {
+	low := int64(-1)
+	for _, p := range s.projs {
+		if a := s.applied[p.name()]; low < 0 || a < low {
+			low = a
+		}
+	}
+	return max(low, 0)
+}
+
+// WaitFor returns nil as soon as every projection has applied pos. It
+// returns the context's error when ctx ends first, and an error wrapping
+// ErrFailed at once when a projection has failed (it would never get
+// there). Waiting costs no polling: callers sleep on a channel that is
+// closed whenever a projection advances.
+func (s *Set) WaitFor(ctx context.Context, pos int64) error {
+	for {
+		s.mu.Lock()
+		applied, ch, err := s.appliedLocked(), s.changed, s.errLocked()
+		s.mu.Unlock()
+		if applied >= pos {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for position %d (applied %d): %w", pos, applied, ctx.Err())
+		}
+	}
+}
+
+// Err returns nil while every projection is healthy, and an error wrapping
+// ErrFailed and the cause when one has failed and stopped (readiness).
+func (s *Set) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.errLocked()
+}
+
+func (s *Set) errLocked() error {
+	for _, p := range s.projs {
+		if err := s.failed[p.name()]; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Status returns every projection's state, in the set's order.
+func (s *Set) Status() []Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Status, 0, len(s.projs))
+	for _, p := range s.projs {
+		out = append(out, s.statusLocked(p.name()))
+	}
+	return out
+}
+
+func (s *Set) statusLocked(name string) Status {
+	p, _ := projectionByName(name)
+	return Status{Projection: name, Version: p.version(), Applied: s.applied[name], Err: s.failed[name]}
+}
+
+// OnApplied registers fn to receive every event the counts projection
+// applies, with its target's counts right after it, in position order,
+// after the batch commits. fn runs on the applying goroutine and must not
+// block (hand the value to a buffered channel and drop or disconnect slow
+// consumers). It returns a function that unregisters fn. The set must
+// include the counts projection for fn to be called.
+func (s *Set) OnApplied(fn func(AppliedEvent)) (cancel func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := s.nextID
+	s.nextID++
+	s.listeners[id] = fn
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(s.listeners, id)
+	}
+}
+
+func (s *Set) listening() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.listeners) > 0
+}
+
+// announce hands events to the listeners, each once, in position order,
+// even when a rebuild's swap and the live applier both announce.
+func (s *Set) announce(events []AppliedEvent) {
+	s.announceMu.Lock()
+	defer s.announceMu.Unlock()
+	s.mu.Lock()
+	fns := make([]func(AppliedEvent), 0, len(s.listeners))
+	for _, fn := range s.listeners {
+		fns = append(fns, fn)
+	}
+	s.mu.Unlock()
+	for _, ae := range events {
+		if ae.Event.Position <= s.announced {
+			continue
+		}
+		s.announced = ae.Event.Position
+		ae.Counts = fillKinds(ae.Counts, s.cfg.Kinds)
+		for _, fn := range fns {
+			fn(ae)
+		}
+	}
+}

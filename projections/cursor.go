@@ -1,0 +1,59 @@
+package projections
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+// A cursor is the position of the last item of a page, bound to the list
+// it came from and signed with the views file's key, so a client can
+// neither forge nor alter one, nor reuse it on another list. The key lives
+// in the views file's meta table, so cursors survive restarts.
+const (
+	cursorPosLen = 8
+	cursorMACLen = 16
+)
+
+func (s *Set) cursor(scope string, pos int64) string {
+	buf := make([]byte, cursorPosLen, cursorPosLen+cursorMACLen)
+	binary.BigEndian.PutUint64(buf, uint64(pos))
+	buf = append(buf, s.mac(scope, buf)...)
+	return base64.RawURLEncoding.EncodeToString(buf)
+}
+
+func (s *Set) mac(scope string, payload []byte) []byte {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte(scope))
+	m.Write([]byte{0})
+	m.Write(payload)
+	return m.Sum(nil)[:cursorMACLen]
+}
+
+// parseCursor returns the position a cursor stands for; the empty cursor
+// means the first page (every position). It returns a
+// *domain.ValidationError with Field "cursor" for anything else.
+func (s *Set) parseCursor(scope, c string) (int64, error) {
+	if c == "" {
+		return 1<<63 - 1, nil
+	}
+	bad := &domain.ValidationError{Field: "cursor", Reason: "not a cursor issued for this list"}
+	if len(c) > 64 {
+		return 0, bad
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(raw) != cursorPosLen+cursorMACLen {
+		return 0, bad
+	}
+	if !hmac.Equal(raw[cursorPosLen:], s.mac(scope, raw[:cursorPosLen])) {
+		return 0, bad
+	}
+	pos := int64(binary.BigEndian.Uint64(raw[:cursorPosLen]))
+	if pos <= 0 {
+		return 0, bad
+	}
+	return pos, nil
+}

@@ -1,0 +1,170 @@
+package projections
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+
+	"github.com/interactionledger/ledger/domain"
+
+	// The views file is SQLite through database/sql.
+	_ "github.com/mattn/go-sqlite3"
+)
+
+// busyTimeout is how long a writer waits for the views file's write lock.
+// A rebuild in another process holds it for one chunk at a time (well under
+// a second) and for its final swap; 30 s leaves a wide margin.
+const busyTimeout = 30000
+
+// durability selects the journal and sync settings of a views file.
+type durability int
+
+const (
+	// shared is a live views file: WAL so that readers never block the
+	// applier, synchronous=NORMAL because the file can be rebuilt from the
+	// durable log (after a power loss it rolls back with its checkpoint).
+	shared durability = iota
+	// scratch is a file nobody else uses while it is built (as-of, verify):
+	// no journal, no sync.
+	scratch
+)
+
+// views is one opened views file: a single write connection (SQLite has one
+// writer; one connection serialises this process's transactions without a
+// mutex) and a pool of read-only connections.
+type views struct {
+	write *sql.DB
+	read  *sql.DB
+}
+
+func dsn(path string, d durability, readOnly bool) string {
+	q := url.Values{}
+	q.Set("_busy_timeout", strconv.Itoa(busyTimeout))
+	q.Set("_foreign_keys", "0")
+	switch d {
+	case shared:
+		q.Set("_journal_mode", "WAL")
+		q.Set("_synchronous", "NORMAL")
+	case scratch:
+		q.Set("_journal_mode", "OFF")
+		q.Set("_synchronous", "OFF")
+	}
+	if readOnly {
+		q.Set("_query_only", "1")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	q.Set("_cache_size", "-65536") // 64 MiB per connection
+	return "file:" + path + "?" + q.Encode()
+}
+
+// openViews opens (creating if needed) the views file at path.
+func openViews(ctx context.Context, path string, d durability) (*views, error) {
+	if path == "" {
+		return nil, &domain.ValidationError{Field: "path", Reason: "the views file path is required"}
+	}
+	w, err := sql.Open("sqlite3", dsn(path, d, false))
+	if err != nil {
+		return nil, fmt.Errorf("open views %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open views %s: %w", path, err)
+	}
+	if err := createMeta(ctx, w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open views %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite3", dsn(path, d, true))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open views %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(8)
+	r.SetMaxIdleConns(8)
+	return &views{write: w, read: r}, nil
+}
+
+func (v *views) close() error {
+	return errors.Join(v.read.Close(), v.write.Close())
+}
+
+// createMeta creates the tables every views file has: meta (key/value,
+// e.g. the cursor key) and checkpoints.
+func createMeta(ctx context.Context, db *sql.DB) error {
+	_, err := db.ExecContext(ctx, `
+CREATE TABLE IF NOT EXISTS meta (
+	key   TEXT PRIMARY KEY,
+	value BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (
+	projection TEXT PRIMARY KEY,
+	position   INTEGER NOT NULL,
+	version    INTEGER NOT NULL
+) WITHOUT ROWID;`)
+	return err
+}
+
+// cursorKey returns the views file's cursor key, creating it on first use.
+// INSERT OR IGNORE then SELECT makes every process agree on one key.
+func cursorKey(ctx context.Context, db *sql.DB) ([]byte, error) {
+	fresh := make([]byte, 32)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, fmt.Errorf("cursor key: %w", err)
+	}
+	if _, err := db.ExecContext(ctx,
+		`INSERT OR IGNORE INTO meta(key, value) VALUES ('cursor_key', ?)`, fresh); err != nil {
+		return nil, fmt.Errorf("cursor key: %w", err)
+	}
+	var key []byte
+	if err := db.QueryRowContext(ctx,
+		`SELECT value FROM meta WHERE key = 'cursor_key'`).Scan(&key); err != nil {
+		return nil, fmt.Errorf("cursor key: %w", err)
+	}
+	return key, nil
+}
+
+// nextGeneration returns a number that names a fresh set of indexes; index
+// names must be unique in the file and survive table renames.
+func nextGeneration(ctx context.Context, tx *sql.Tx) (int64, error) {
+	var g int64
+	err := tx.QueryRowContext(ctx, `
+INSERT INTO meta(key, value) VALUES ('generation', 1)
+ON CONFLICT(key) DO UPDATE SET value = value + 1
+RETURNING value`).Scan(&g)
+	return g, err
+}
+
+// checkpoint reads projection name's checkpoint inside tx; ok is false when
+// the projection has no tables yet.
+func checkpoint(ctx context.Context, q querier, name string) (pos, version int64, ok bool, err error) {
+	err = q.QueryRowContext(ctx,
+		`SELECT position, version FROM checkpoints WHERE projection = ?`, name).Scan(&pos, &version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, false, nil
+	}
+	return pos, version, err == nil, err
+}
+
+func setCheckpoint(ctx context.Context, tx *sql.Tx, name string, pos, version int64) error {
+	_, err := tx.ExecContext(ctx, `
+INSERT INTO checkpoints(projection, position, version) VALUES (?, ?, ?)
+ON CONFLICT(projection) DO UPDATE SET position = excluded.position, version = excluded.version`,
+		name, pos, version)
+	return err
+}
+
+// querier is what *sql.DB, *sql.Conn and *sql.Tx have in common.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+

@@ -1,0 +1,28 @@
+// Package projections holds the read models of the ledger: the current
+// state computed from the event log, kept in a SQLite file of its own (the
+// "views" file, by convention "<log>.views") so that projection writes never
+// take the log's write lock.
+//
+// Four projections live here, each with its own tables, schema version and
+// checkpoint row:
+//
+//   - counts: per (target, kind) the number of streams with the kind on, and
+//     the position of the last event that touched the target;
+//   - viewer: per (user, target, kind) whether the kind is on, since when;
+//   - actors: who turned kind k on for target t, newest first;
+//   - collection: what user u turned kind k on for, newest first.
+//
+// A projection applies a batch of events in one transaction that also moves
+// its checkpoint, and skips every event at or below the checkpoint it reads
+// inside that transaction. Applying is therefore idempotent: duplicates from
+// a bus, a restart, or a rebuild running in another process are harmless.
+//
+// Set is the entry point: Open it, feed it batches with Apply (the bus
+// adapter does that), read it with Target, Targets, Actors and Collection,
+// wait for freshness with WaitFor. Rebuild, BuildAsOf and Verify recompute
+// projections straight from a domain.EventStore in large batches.
+//
+// What must not live here: transport (watermill, HTTP) and the event store
+// itself. The package imports only the standard library, domain and the
+// SQLite driver; `make lint` fails if it imports adapters or net/http.
+package projections

@@ -1,0 +1,233 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+)
+
+// interactionTable is the shape shared by viewer, actors and collection:
+// one row per interaction that is on, deleted when it turns off. They
+// differ in their key order and indexes, which serve their queries.
+type interactionTable struct {
+	table   string
+	columns string   // column definitions and primary key, for CREATE TABLE
+	indexes []string // CREATE INDEX bodies; %[1]s is the table, %[2]d the generation
+	delete  string   // WHERE clause naming the interaction; %s is the table
+	insert  string   // column list of INSERT, matching insArgs
+	order   func(a, b *change) int
+	delArgs func(c *change) []any
+	insArgs func(c *change) []any
+}
+
+func (t *interactionTable) create(ctx context.Context, tx *sql.Tx, sfx string) error {
+	_, err := tx.ExecContext(ctx, fmt.Sprintf(
+		`CREATE TABLE IF NOT EXISTS %s (%s) WITHOUT ROWID`, t.table+sfx, t.columns))
+	return err
+}
+
+func (t *interactionTable) index(ctx context.Context, tx *sql.Tx, sfx string, gen int64) error {
+	for _, ix := range t.indexes {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(ix, t.table+sfx, gen)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// apply deletes the row of every interaction that existed before the batch
+// and inserts a row for every interaction that is on after it. An insert
+// that collides with an existing row means the table disagrees with the
+// log; the unique constraint turns that into a loud error.
+func (t *interactionTable) apply(ctx context.Context, tx *sql.Tx, sfx string, b *batch) error {
+	changes := b.sortedChanges(t.order)
+	name := t.table + sfx
+	del, err := tx.PrepareContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE %s`, name, t.delete))
+	if err != nil {
+		return err
+	}
+	defer del.Close()
+	for i := range changes {
+		if !changes[i].existed {
+			continue
+		}
+		res, err := del.ExecContext(ctx, t.delArgs(&changes[i])...)
+		if err != nil {
+			return fmt.Errorf("%s: delete: %w", t.table, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			k := changes[i].key
+			return fmt.Errorf("%s: %s %s/%s %s was not on: %w", t.table, k.user, k.ttype, k.tid, k.kind, ErrInconsistent)
+		}
+	}
+	return t.insertAll(ctx, tx, name, changes)
+}
+
+// insertRows is how many rows one INSERT statement carries; multi-row
+// statements amortise the per-statement cost of the driver.
+const insertRows = 64
+
+func (t *interactionTable) insertAll(ctx context.Context, tx *sql.Tx, name string, changes []change) error {
+	on := make([]*change, 0, len(changes))
+	for i := range changes {
+		if changes[i].on {
+			on = append(on, &changes[i])
+		}
+	}
+	cols := strings.Count(t.insert, ",") + 1
+	for len(on) > 0 {
+		n := min(len(on), insertRows)
+		stmt, err := tx.PrepareContext(ctx, insertSQL(name, t.insert, cols, n))
+		if err != nil {
+			return err
+		}
+		for len(on) >= n {
+			args := make([]any, 0, n*cols)
+			for _, c := range on[:n] {
+				args = append(args, t.insArgs(c)...)
+			}
+			if _, err := stmt.ExecContext(ctx, args...); err != nil {
+				stmt.Close()
+				if strings.Contains(err.Error(), "UNIQUE constraint failed") {
+					err = fmt.Errorf("%w (%v)", ErrInconsistent, err)
+				}
+				return fmt.Errorf("%s: insert: %w", t.table, err)
+			}
+			on = on[n:]
+		}
+		stmt.Close()
+	}
+	return nil
+}
+
+func insertSQL(table, columns string, cols, rows int) string {
+	one := "(" + strings.Repeat("?,", cols-1) + "?)"
+	var b strings.Builder
+	fmt.Fprintf(&b, "INSERT INTO %s (%s) VALUES ", table, columns)
+	for i := range rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(one)
+	}
+	return b.String()
+}
+
+// viewerProjection keeps, per (user, target, kind) that is on, since when.
+type viewerProjection struct{}
+
+var viewerTable = &interactionTable{
+	table: "viewer",
+	columns: `user TEXT NOT NULL, target_type TEXT NOT NULL, target_id TEXT NOT NULL,
+		kind TEXT NOT NULL, since INTEGER NOT NULL, position INTEGER NOT NULL,
+		PRIMARY KEY (user, target_type, target_id, kind)`,
+	delete: `user = ? AND target_type = ? AND target_id = ? AND kind = ?`,
+	insert: `user, target_type, target_id, kind, since, position`,
+	order: func(a, b *change) int {
+		return cmpKeys(strings.Compare(a.key.user, b.key.user), strings.Compare(a.key.ttype, b.key.ttype),
+			strings.Compare(a.key.tid, b.key.tid), strings.Compare(a.key.kind, b.key.kind))
+	},
+	delArgs: func(c *change) []any { return []any{c.key.user, c.key.ttype, c.key.tid, c.key.kind} },
+	insArgs: func(c *change) []any {
+		return []any{c.key.user, c.key.ttype, c.key.tid, c.key.kind, c.since, c.pos}
+	},
+}
+
+func (viewerProjection) name() string     { return Viewer }
+func (viewerProjection) version() int64   { return 1 }
+func (viewerProjection) tables() []string { return []string{viewerTable.table} }
+func (viewerProjection) create(ctx context.Context, tx *sql.Tx, sfx string) error {
+	return viewerTable.create(ctx, tx, sfx)
+}
+func (viewerProjection) index(ctx context.Context, tx *sql.Tx, sfx string, gen int64) error {
+	return viewerTable.index(ctx, tx, sfx, gen)
+}
+func (viewerProjection) apply(ctx context.Context, tx *sql.Tx, sfx string, b *batch, _ *[]AppliedEvent) error {
+	return viewerTable.apply(ctx, tx, sfx, b)
+}
+
+// actorsProjection keeps who turned kind k on for target t, keyed by the
+// position of the turn-on so that newest-first pages are range scans.
+type actorsProjection struct{}
+
+var actorsTable = &interactionTable{
+	table: "actors",
+	columns: `target_type TEXT NOT NULL, target_id TEXT NOT NULL, kind TEXT NOT NULL,
+		position INTEGER NOT NULL, user TEXT NOT NULL, since INTEGER NOT NULL,
+		PRIMARY KEY (target_type, target_id, kind, position)`,
+	indexes: []string{
+		`CREATE UNIQUE INDEX IF NOT EXISTS %[1]s_user_g%[2]d ON %[1]s (target_type, target_id, kind, user)`,
+	},
+	delete: `target_type = ? AND target_id = ? AND kind = ? AND user = ?`,
+	insert: `target_type, target_id, kind, position, user, since`,
+	order: func(a, b *change) int {
+		return cmpKeys(strings.Compare(a.key.ttype, b.key.ttype), strings.Compare(a.key.tid, b.key.tid),
+			strings.Compare(a.key.kind, b.key.kind), cmpInt(a.pos, b.pos))
+	},
+	delArgs: func(c *change) []any { return []any{c.key.ttype, c.key.tid, c.key.kind, c.key.user} },
+	insArgs: func(c *change) []any {
+		return []any{c.key.ttype, c.key.tid, c.key.kind, c.pos, c.key.user, c.since}
+	},
+}
+
+func (actorsProjection) name() string     { return Actors }
+func (actorsProjection) version() int64   { return 1 }
+func (actorsProjection) tables() []string { return []string{actorsTable.table} }
+func (actorsProjection) create(ctx context.Context, tx *sql.Tx, sfx string) error {
+	return actorsTable.create(ctx, tx, sfx)
+}
+func (actorsProjection) index(ctx context.Context, tx *sql.Tx, sfx string, gen int64) error {
+	return actorsTable.index(ctx, tx, sfx, gen)
+}
+func (actorsProjection) apply(ctx context.Context, tx *sql.Tx, sfx string, b *batch, _ *[]AppliedEvent) error {
+	return actorsTable.apply(ctx, tx, sfx, b)
+}
+
+// collectionProjection keeps what user u turned kind k on for, keyed by
+// position; a second index serves the per-target-type filter.
+type collectionProjection struct{}
+
+var collectionTable = &interactionTable{
+	table: "collection",
+	columns: `user TEXT NOT NULL, kind TEXT NOT NULL, position INTEGER NOT NULL,
+		target_type TEXT NOT NULL, target_id TEXT NOT NULL, since INTEGER NOT NULL,
+		PRIMARY KEY (user, kind, position)`,
+	indexes: []string{
+		`CREATE UNIQUE INDEX IF NOT EXISTS %[1]s_target_g%[2]d ON %[1]s (user, kind, target_type, target_id)`,
+		`CREATE INDEX IF NOT EXISTS %[1]s_type_g%[2]d ON %[1]s (user, kind, target_type, position)`,
+	},
+	delete: `user = ? AND kind = ? AND target_type = ? AND target_id = ?`,
+	insert: `user, kind, position, target_type, target_id, since`,
+	order: func(a, b *change) int {
+		return cmpKeys(strings.Compare(a.key.user, b.key.user), strings.Compare(a.key.kind, b.key.kind),
+			cmpInt(a.pos, b.pos))
+	},
+	delArgs: func(c *change) []any { return []any{c.key.user, c.key.kind, c.key.ttype, c.key.tid} },
+	insArgs: func(c *change) []any {
+		return []any{c.key.user, c.key.kind, c.pos, c.key.ttype, c.key.tid, c.since}
+	},
+}
+
+func (collectionProjection) name() string     { return Collection }
+func (collectionProjection) version() int64   { return 1 }
+func (collectionProjection) tables() []string { return []string{collectionTable.table} }
+func (collectionProjection) create(ctx context.Context, tx *sql.Tx, sfx string) error {
+	return collectionTable.create(ctx, tx, sfx)
+}
+func (collectionProjection) index(ctx context.Context, tx *sql.Tx, sfx string, gen int64) error {
+	return collectionTable.index(ctx, tx, sfx, gen)
+}
+func (collectionProjection) apply(ctx context.Context, tx *sql.Tx, sfx string, b *batch, _ *[]AppliedEvent) error {
+	return collectionTable.apply(ctx, tx, sfx, b)
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,304 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+// Limits of the read API (API.md).
+const (
+	// MaxTargets is how many targets one Targets call may ask for.
+	MaxTargets = 200
+	// MaxLimit is the largest page size; DefaultLimit is used for 0.
+	MaxLimit     = 1000
+	DefaultLimit = 50
+)
+
+// Target returns one target's counts for every configured kind and, when
+// viewer is not nil, that viewer's state. An unknown target has zero
+// counts. Errors: *domain.ValidationError for a zero target, SQLite's
+// error, or ctx's error.
+func (s *Set) Target(ctx context.Context, t domain.Target, viewer *domain.UserID) (TargetView, error) {
+	views, err := s.Targets(ctx, []domain.Target{t}, viewer)
+	if err != nil {
+		return TargetView{}, err
+	}
+	return views[0], nil
+}
+
+// Targets returns up to MaxTargets targets (a feed page) with one viewer's
+// state, in request order, from one consistent snapshot in two queries.
+// Errors: *domain.ValidationError (Field "targets") for an empty list, too
+// many targets or a zero target; SQLite's error; ctx's error.
+func (s *Set) Targets(ctx context.Context, ts []domain.Target, viewer *domain.UserID) ([]TargetView, error) {
+	if err := checkTargets(ts, viewer); err != nil {
+		return nil, err
+	}
+	uniq := dedupe(ts)
+	tx, err := s.v.read.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("read targets: %w", err)
+	}
+	defer tx.Rollback()
+	counts, err := s.readCounts(ctx, tx, uniq)
+	if err != nil {
+		return nil, fmt.Errorf("read targets: %w", err)
+	}
+	var on map[targetKey][]string
+	if viewer != nil {
+		if on, err = s.readViewer(ctx, tx, uniq, *viewer); err != nil {
+			return nil, fmt.Errorf("read viewer: %w", err)
+		}
+	}
+	out := make([]TargetView, len(ts))
+	for i, t := range ts {
+		out[i] = s.targetView(t, counts[targetKey{t.Type(), t.ID()}], on, viewer != nil)
+	}
+	return out, nil
+}
+
+func checkTargets(ts []domain.Target, viewer *domain.UserID) error {
+	switch {
+	case len(ts) == 0:
+		return &domain.ValidationError{Field: "targets", Reason: "at least one target is required"}
+	case len(ts) > MaxTargets:
+		return &domain.ValidationError{Field: "targets", Reason: fmt.Sprintf("at most %d targets, got %d", MaxTargets, len(ts))}
+	case viewer != nil && viewer.IsZero():
+		return &domain.ValidationError{Field: "viewer", Reason: "empty user"}
+	}
+	for _, t := range ts {
+		if t.IsZero() {
+			return &domain.ValidationError{Field: "targets", Reason: "empty target"}
+		}
+	}
+	return nil
+}
+
+func dedupe(ts []domain.Target) []targetKey {
+	seen := make(map[targetKey]bool, len(ts))
+	out := make([]targetKey, 0, len(ts))
+	for _, t := range ts {
+		k := targetKey{t.Type(), t.ID()}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// valuesCTE returns "WITH q(tt, tid) AS (VALUES (?,?),...)" and its args.
+func valuesCTE(ts []targetKey) (string, []any) {
+	args := make([]any, 0, 2*len(ts)+1)
+	var b strings.Builder
+	b.WriteString("WITH q(tt, tid) AS (VALUES ")
+	for i, t := range ts {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?)")
+		args = append(args, t.ttype, t.tid)
+	}
+	b.WriteString(") ")
+	return b.String(), args
+}
+
+type targetCounts struct {
+	n   map[string]int64
+	pos int64
+}
+
+func (s *Set) readCounts(ctx context.Context, tx *sql.Tx, ts []targetKey) (map[targetKey]*targetCounts, error) {
+	cte, args := valuesCTE(ts)
+	rows, err := tx.QueryContext(ctx, cte+`SELECT c.target_type, c.target_id, c.kind, c.n, c.position
+FROM q JOIN counts c ON c.target_type = q.tt AND c.target_id = q.tid`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[targetKey]*targetCounts, len(ts))
+	for rows.Next() {
+		var k targetKey
+		var kind string
+		var n, pos int64
+		if err := rows.Scan(&k.ttype, &k.tid, &kind, &n, &pos); err != nil {
+			return nil, err
+		}
+		tc := out[k]
+		if tc == nil {
+			tc = &targetCounts{n: map[string]int64{}}
+			out[k] = tc
+		}
+		tc.n[kind] = n
+		tc.pos = max(tc.pos, pos)
+	}
+	return out, rows.Err()
+}
+
+func (s *Set) readViewer(ctx context.Context, tx *sql.Tx, ts []targetKey, u domain.UserID) (map[targetKey][]string, error) {
+	cte, args := valuesCTE(ts)
+	rows, err := tx.QueryContext(ctx, cte+`SELECT v.target_type, v.target_id, v.kind
+FROM q JOIN viewer v ON v.user = ? AND v.target_type = q.tt AND v.target_id = q.tid`, append(args, u.String())...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[targetKey][]string{}
+	for rows.Next() {
+		var k targetKey
+		var kind string
+		if err := rows.Scan(&k.ttype, &k.tid, &kind); err != nil {
+			return nil, err
+		}
+		out[k] = append(out[k], kind)
+	}
+	return out, rows.Err()
+}
+
+func (s *Set) targetView(t domain.Target, tc *targetCounts, on map[targetKey][]string, withViewer bool) TargetView {
+	v := TargetView{Target: t, Counts: make(map[string]int64, len(s.cfg.Kinds.Names()))}
+	for _, k := range s.cfg.Kinds.Names() {
+		v.Counts[k] = 0
+	}
+	if tc != nil {
+		for _, k := range s.cfg.Kinds.Names() {
+			v.Counts[k] = tc.n[k]
+		}
+		v.Position = tc.pos
+	}
+	if withViewer {
+		v.Viewer = make(map[string]bool, len(v.Counts))
+		for _, k := range s.cfg.Kinds.Names() {
+			v.Viewer[k] = false
+		}
+		for _, k := range on[targetKey{t.Type(), t.ID()}] {
+			if _, configured := v.Viewer[k]; configured {
+				v.Viewer[k] = true
+			}
+		}
+	}
+	return v
+}
+
+// Actors returns who turned kind k on for target t, newest first, limit
+// per page (0 means DefaultLimit), continuing after cursor ("" for the
+// first page). Errors: *domain.ValidationError for a zero target, a limit
+// outside 0..MaxLimit or a bad cursor (Field "cursor"); an error wrapping
+// domain.ErrUnknownKind for a kind that is not configured; SQLite's error.
+func (s *Set) Actors(ctx context.Context, t domain.Target, k domain.Kind, limit int, cursor string) (Page[Actor], error) {
+	if t.IsZero() {
+		return Page[Actor]{}, &domain.ValidationError{Field: "target", Reason: "required"}
+	}
+	scope := "actors\x00" + t.String() + "\x00" + k.String()
+	limit, before, err := s.pageArgs(k, limit, scope, cursor)
+	if err != nil {
+		return Page[Actor]{}, err
+	}
+	rows, err := s.v.read.QueryContext(ctx, `SELECT user, since, position FROM actors
+WHERE target_type = ? AND target_id = ? AND kind = ? AND position < ?
+ORDER BY position DESC LIMIT ?`, t.Type(), t.ID(), k.String(), before, limit+1)
+	if err != nil {
+		return Page[Actor]{}, fmt.Errorf("read actors: %w", err)
+	}
+	defer rows.Close()
+	var page Page[Actor]
+	for rows.Next() {
+		var user string
+		var a Actor
+		var since int64
+		if err := rows.Scan(&user, &since, &a.Position); err != nil {
+			return Page[Actor]{}, fmt.Errorf("read actors: %w", err)
+		}
+		if a.User, err = domain.NewUserID(user); err != nil {
+			return Page[Actor]{}, fmt.Errorf("read actors: stored user: %w", err)
+		}
+		a.Since = time.Unix(0, since).UTC()
+		page.Items = append(page.Items, a)
+	}
+	if err := rows.Err(); err != nil {
+		return Page[Actor]{}, fmt.Errorf("read actors: %w", err)
+	}
+	if len(page.Items) > limit {
+		page.Items = page.Items[:limit]
+		page.Next = s.cursor(scope, page.Items[limit-1].Position)
+	}
+	return page, nil
+}
+
+// Collection returns the targets user u turned kind k on for, newest
+// first, only targets of targetType unless it is "", paginated like
+// Actors. Errors: as Actors, plus a *domain.ValidationError (Field
+// "target_type") for a malformed type.
+func (s *Set) Collection(ctx context.Context, u domain.UserID, k domain.Kind, targetType string, limit int, cursor string) (Page[Item], error) {
+	if u.IsZero() {
+		return Page[Item]{}, &domain.ValidationError{Field: "user", Reason: "required"}
+	}
+	if targetType != "" {
+		if err := domain.ValidateTargetType(targetType); err != nil {
+			return Page[Item]{}, err
+		}
+	}
+	scope := "collection\x00" + u.String() + "\x00" + k.String() + "\x00" + targetType
+	limit, before, err := s.pageArgs(k, limit, scope, cursor)
+	if err != nil {
+		return Page[Item]{}, err
+	}
+	rows, err := s.queryCollection(ctx, u, k, targetType, before, limit+1)
+	if err != nil {
+		return Page[Item]{}, fmt.Errorf("read collection: %w", err)
+	}
+	defer rows.Close()
+	var page Page[Item]
+	for rows.Next() {
+		var typ, id string
+		var it Item
+		var since int64
+		if err := rows.Scan(&typ, &id, &since, &it.Position); err != nil {
+			return Page[Item]{}, fmt.Errorf("read collection: %w", err)
+		}
+		if it.Target, err = domain.NewTarget(typ, id); err != nil {
+			return Page[Item]{}, fmt.Errorf("read collection: stored target: %w", err)
+		}
+		it.Since = time.Unix(0, since).UTC()
+		page.Items = append(page.Items, it)
+	}
+	if err := rows.Err(); err != nil {
+		return Page[Item]{}, fmt.Errorf("read collection: %w", err)
+	}
+	if len(page.Items) > limit {
+		page.Items = page.Items[:limit]
+		page.Next = s.cursor(scope, page.Items[limit-1].Position)
+	}
+	return page, nil
+}
+
+func (s *Set) queryCollection(ctx context.Context, u domain.UserID, k domain.Kind, typ string, before int64, n int) (*sql.Rows, error) {
+	if typ == "" {
+		return s.v.read.QueryContext(ctx, `SELECT target_type, target_id, since, position FROM collection
+WHERE user = ? AND kind = ? AND position < ? ORDER BY position DESC LIMIT ?`, u.String(), k.String(), before, n)
+	}
+	return s.v.read.QueryContext(ctx, `SELECT target_type, target_id, since, position FROM collection
+WHERE user = ? AND kind = ? AND target_type = ? AND position < ? ORDER BY position DESC LIMIT ?`,
+		u.String(), k.String(), typ, before, n)
+}
+
+// pageArgs checks a page request and returns the limit to use and the
+// position to read below.
+func (s *Set) pageArgs(k domain.Kind, limit int, scope, cursor string) (int, int64, error) {
+	if !s.cfg.Kinds.Has(k) {
+		return 0, 0, fmt.Errorf("kind %q: %w", k.String(), domain.ErrUnknownKind)
+	}
+	if limit < 0 || limit > MaxLimit {
+		return 0, 0, &domain.ValidationError{Field: "limit", Reason: fmt.Sprintf("must be 1..%d", MaxLimit)}
+	}
+	if limit == 0 {
+		limit = DefaultLimit
+	}
+	before, err := s.parseCursor(scope, cursor)
+	return limit, before, err
+}

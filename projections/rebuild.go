@@ -1,0 +1,137 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+// newSuffix names the tables a rebuild fills before the swap.
+const newSuffix = "__new"
+
+// Rebuild recomputes the named projections (nil: all of the set) from
+// store into fresh tables, then swaps them in. Queries keep answering from
+// the old tables until the swap.
+//
+// The log is read in one streaming pass and folded in memory (bounded by
+// Config.FoldKeys), then one catch-up pass without the write lock, then the
+// swap: one transaction that applies what the log gained meanwhile, drops
+// the old tables, renames the new ones and moves the checkpoints. A live
+// applier in this or another process waits for the swap on the file's
+// write lock and then skips what the swap already applied. Two rebuilds of
+// the same views file must not run at the same time (they share the
+// "__new" tables).
+//
+// progress, when not nil, is called from the rebuilding goroutine. Errors:
+// *domain.ValidationError for an unknown name, the store's or SQLite's
+// error, ErrNegativeCount if the log is inconsistent, or ctx's error.
+func (s *Set) Rebuild(ctx context.Context, store domain.EventStore, names []string, progress func(Progress)) error {
+	projs, err := s.pick(names)
+	if err != nil {
+		return err
+	}
+	total, err := store.LastPosition(ctx)
+	if err != nil {
+		return fmt.Errorf("rebuild: %w", err)
+	}
+	if err := createTables(ctx, s.v.write, projs, newSuffix); err != nil {
+		return fmt.Errorf("rebuild: %w", err)
+	}
+	b := &builder{db: s.v.write, store: store, projs: projs, sfx: newSuffix,
+		foldKeys: s.cfg.FoldKeys, fresh: true, label: label(projs), total: total, progress: progress}
+	built, err := b.run(ctx, 0, 0)
+	if err != nil {
+		return err
+	}
+	// Catch up without the lock first, so the swap has little left to do.
+	if built, err = b.run(ctx, built, 0); err != nil {
+		return err
+	}
+	b.report("swap", 0)
+	if err := s.swap(ctx, store, projs, built); err != nil {
+		return fmt.Errorf("rebuild %s: swap: %w", b.label, err)
+	}
+	b.report("done", 0)
+	return nil
+}
+
+func (s *Set) pick(names []string) ([]projection, error) {
+	if names == nil {
+		return slices.Clone(s.projs), nil
+	}
+	var out []projection
+	for _, n := range names {
+		p, err := s.projection(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// swap applies the events after built to the new tables, replaces the old
+// tables with them and sets the checkpoints, in one transaction.
+func (s *Set) swap(ctx context.Context, store domain.EventStore, projs []projection, built int64) error {
+	tx, err := s.v.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var tail []domain.Event
+	err = store.ReadEvents(ctx, domain.EventFilter{After: built}, func(e domain.Event) error {
+		tail = append(tail, e)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	head := built
+	var announce *[]AppliedEvent
+	if len(tail) > 0 {
+		head = tail[len(tail)-1].Position
+		if s.listening() {
+			announce = new([]AppliedEvent)
+		}
+	}
+	for _, p := range projs {
+		if err := swapOne(ctx, tx, p, tail, head, announce); err != nil {
+			return fmt.Errorf("%s: %w", p.name(), err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	for _, p := range projs {
+		s.recover(p.name())
+		s.advance(p.name(), head)
+	}
+	if announce != nil {
+		s.announce(*announce)
+	}
+	return nil
+}
+
+func swapOne(ctx context.Context, tx *sql.Tx, p projection, tail []domain.Event, head int64, announce *[]AppliedEvent) error {
+	if len(tail) > 0 {
+		var a *[]AppliedEvent
+		if p.name() == Counts {
+			a = announce
+		}
+		if err := p.apply(ctx, tx, newSuffix, newBatch(tail), a); err != nil {
+			return err
+		}
+	}
+	for _, t := range p.tables() {
+		if _, err := tx.ExecContext(ctx, `DROP TABLE IF EXISTS `+t); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE `+t+newSuffix+` RENAME TO `+t); err != nil {
+			return err
+		}
+	}
+	return setCheckpoint(ctx, tx, p.name(), head, p.version())
+}

@@ -1,0 +1,249 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+// ErrFailed marks the error of a projection that failed on an event and
+// stopped; Err, WaitFor and Status return errors that wrap it and the cause.
+var ErrFailed = errors.New("projection failed")
+
+// Config configures a Set.
+type Config struct {
+	// Path is the views file; by convention ViewsPath(the log's path).
+	Path string
+	// Kinds are the configured kinds: every TargetView holds all of them.
+	Kinds domain.KindSet
+	// Projections names the projections to keep; nil means all.
+	Projections []string
+	// OnProgress, when set, receives the progress of rebuilds that Open
+	// starts (new projections, changed schema versions).
+	OnProgress func(Progress)
+	// OnStatus, when set, is called when a projection fails (Err set) and
+	// when a failed projection applies again (Err nil). It must not block.
+	OnStatus func(Status)
+	// FoldKeys bounds how many distinct interactions a rebuild folds in
+	// memory before writing them out; default 1,000,000 (about 200 MB).
+	FoldKeys int
+}
+
+// Validate reports every problem with the config, joined.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Path == "" {
+		errs = append(errs, &domain.ValidationError{Field: "path", Reason: "required"})
+	}
+	if len(c.Kinds.Names()) == 0 {
+		errs = append(errs, &domain.ValidationError{Field: "kinds", Reason: "at least one kind is required"})
+	}
+	for _, n := range c.Projections {
+		if _, ok := projectionByName(n); !ok {
+			errs = append(errs, &domain.ValidationError{Field: "projections", Reason: fmt.Sprintf("unknown projection %q", n)})
+		}
+	}
+	if c.FoldKeys < 0 {
+		errs = append(errs, &domain.ValidationError{Field: "fold_keys", Reason: "must be >= 0"})
+	}
+	return errors.Join(errs...)
+}
+
+// ViewsPath returns the conventional views file for a log file.
+func ViewsPath(logPath string) string { return logPath + ".views" }
+
+// Set is the read side: the projections kept in one views file, their
+// applied positions and their queries. It is safe for concurrent use.
+type Set struct {
+	v     *views
+	cfg   Config
+	projs []projection
+	key   []byte
+	log   *slog.Logger
+
+	mu        sync.Mutex
+	applied   map[string]int64
+	failed    map[string]error
+	changed   chan struct{} // closed and replaced whenever applied moves
+	listeners map[int]func(AppliedEvent)
+	nextID    int
+
+	announceMu sync.Mutex
+	announced  int64 // position of the last announced event
+}
+
+// Open opens (creating if needed) the views file of cfg. A projection that
+// is missing or has another schema version is rebuilt from store before
+// Open returns (store may be nil only when no rebuild is needed or the
+// views are empty and are to be fed from position 0). A nil logger
+// discards. Errors: a *domain.ValidationError for a bad config, the SQLite
+// error opening the file, or a rebuild's error.
+func Open(ctx context.Context, cfg Config, store domain.EventStore, log *slog.Logger) (*Set, error) {
+	s, err := open(ctx, cfg, shared, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.prepare(ctx, store); err != nil {
+		s.v.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func open(ctx context.Context, cfg Config, d durability, log *slog.Logger) (*Set, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Projections == nil {
+		cfg.Projections = AllProjections
+	}
+	if cfg.FoldKeys == 0 {
+		cfg.FoldKeys = 1_000_000
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	v, err := openViews(ctx, cfg.Path, d)
+	if err != nil {
+		return nil, err
+	}
+	key, err := cursorKey(ctx, v.write)
+	if err != nil {
+		v.close()
+		return nil, err
+	}
+	s := &Set{
+		v: v, cfg: cfg, key: key, log: log,
+		applied: map[string]int64{}, failed: map[string]error{},
+		changed: make(chan struct{}), listeners: map[int]func(AppliedEvent){},
+	}
+	for _, n := range cfg.Projections {
+		p, _ := projectionByName(n)
+		s.projs = append(s.projs, p)
+	}
+	return s, nil
+}
+
+// prepare creates or rebuilds what is missing or outdated, then loads the
+// checkpoints.
+func (s *Set) prepare(ctx context.Context, store domain.EventStore) error {
+	var stale []string
+	for _, p := range s.projs {
+		ok, err := s.createIfEmpty(ctx, p, store)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			stale = append(stale, p.name())
+		}
+	}
+	if len(stale) > 0 {
+		if store == nil {
+			return fmt.Errorf("open views: %v need a rebuild and no store was given: %w", stale, domain.ErrInvalidInput)
+		}
+		s.log.InfoContext(ctx, "rebuilding projections", "projections", stale)
+		if err := s.Rebuild(ctx, store, stale, s.cfg.OnProgress); err != nil {
+			return err
+		}
+	}
+	return s.loadCheckpoints(ctx)
+}
+
+// createIfEmpty makes sure p's tables exist at its schema version. It
+// creates them directly when p has no checkpoint and the log is empty (or
+// there is no store), and reports false when p needs a rebuild instead.
+func (s *Set) createIfEmpty(ctx context.Context, p projection, store domain.EventStore) (bool, error) {
+	tx, err := s.v.write.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	_, version, ok, err := checkpoint(ctx, tx, p.name())
+	if err != nil {
+		return false, err
+	}
+	if ok {
+		return version == p.version(), nil
+	}
+	if store != nil {
+		last, err := store.LastPosition(ctx)
+		if err != nil {
+			return false, fmt.Errorf("open views: %w", err)
+		}
+		if last > 0 {
+			return false, nil
+		}
+	}
+	if err := createFresh(ctx, tx, p, ""); err != nil {
+		return false, err
+	}
+	if err := setCheckpoint(ctx, tx, p.name(), 0, p.version()); err != nil {
+		return false, err
+	}
+	return true, tx.Commit()
+}
+
+// createFresh creates p's tables with suffix sfx and their indexes.
+func createFresh(ctx context.Context, tx *sql.Tx, p projection, sfx string) error {
+	if err := p.create(ctx, tx, sfx); err != nil {
+		return fmt.Errorf("create %s: %w", p.name(), err)
+	}
+	gen, err := nextGeneration(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if err := p.index(ctx, tx, sfx, gen); err != nil {
+		return fmt.Errorf("index %s: %w", p.name(), err)
+	}
+	return nil
+}
+
+func (s *Set) loadCheckpoints(ctx context.Context) error {
+	for _, p := range s.projs {
+		pos, _, _, err := checkpoint(ctx, s.v.read, p.name())
+		if err != nil {
+			return fmt.Errorf("read checkpoint %s: %w", p.name(), err)
+		}
+		s.advance(p.name(), pos)
+	}
+	return nil
+}
+
+// Close closes the views file. Queries after Close fail.
+func (s *Set) Close() error { return s.v.close() }
+
+// Names returns the names of the projections of the set.
+func (s *Set) Names() []string { return slices.Clone(s.cfg.Projections) }
+
+// Kinds returns the configured kinds.
+func (s *Set) Kinds() domain.KindSet { return s.cfg.Kinds }
+
+func (s *Set) projection(name string) (projection, error) {
+	for _, p := range s.projs {
+		if p.name() == name {
+			return p, nil
+		}
+	}
+	return nil, &domain.ValidationError{Field: "projection", Reason: fmt.Sprintf("%q is not in this set", name)}
+}
+
+// Checkpoint returns the position projection name has applied, as stored
+// in the views file (another process may have moved it). Use it as a
+// subscriber's starting point. Errors: *domain.ValidationError for an
+// unknown name, or SQLite's error.
+func (s *Set) Checkpoint(ctx context.Context, name string) (int64, error) {
+	if _, err := s.projection(name); err != nil {
+		return 0, err
+	}
+	pos, _, _, err := checkpoint(ctx, s.v.read, name)
+	if err != nil {
+		return 0, fmt.Errorf("checkpoint %s: %w", name, err)
+	}
+	return pos, nil
+}

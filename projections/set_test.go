@@ -1,0 +1,251 @@
+package projections_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/projections"
+)
+
+func TestTarget(t *testing.T) {
+	ctx := context.Background()
+	s := MustOpen(t, "")
+	l := newEventLog(t)
+	l.add("u1", "article/a", like, true)
+	l.add("u2", "article/a", like, true)
+	l.add("u1", "article/a", coll, true)
+	l.add("u2", "article/a", like, false)
+	last := l.add("u3", "article/b", like, true)
+	applyAll(t, s, l.events)
+
+	t.Run("OK", func(t *testing.T) {
+		u1 := mustUser(t, "u1")
+		v, err := s.Target(ctx, mustTarget(t, "article/a"), &u1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Counts["like"] != 1 || v.Counts["collect"] != 1 || !v.Viewer["like"] || !v.Viewer["collect"] || v.Position != 4 {
+			t.Fatalf("got %+v", v)
+		}
+	})
+	t.Run("Unknown", func(t *testing.T) {
+		v, err := s.Target(ctx, mustTarget(t, "article/zzz"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(v.Counts) != 2 || v.Counts["like"] != 0 || v.Viewer != nil || v.Position != 0 {
+			t.Fatalf("got %+v", v)
+		}
+	})
+	t.Run("Many", func(t *testing.T) {
+		u2 := mustUser(t, "u2")
+		ts := []domain.Target{mustTarget(t, "article/b"), mustTarget(t, "x/none"), mustTarget(t, "article/a"), mustTarget(t, "article/b")}
+		vs, err := s.Targets(ctx, ts, &u2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(vs) != 4 || vs[0].Target != ts[0] || vs[2].Target != ts[2] || vs[3].Counts["like"] != 1 {
+			t.Fatalf("got %+v", vs)
+		}
+		if vs[0].Position != last.Position || vs[2].Viewer["like"] || vs[1].Counts["collect"] != 0 {
+			t.Fatalf("got %+v", vs)
+		}
+	})
+	t.Run("ErrTooMany", func(t *testing.T) {
+		ts := make([]domain.Target, projections.MaxTargets+1)
+		for i := range ts {
+			ts[i] = mustTarget(t, "article/a")
+		}
+		if _, err := s.Targets(ctx, ts, nil); !errors.Is(err, domain.ErrInvalidInput) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+func TestApplySkipsApplied(t *testing.T) {
+	s := MustOpen(t, "")
+	l := newEventLog(t)
+	for i := range 10 {
+		l.add("u1", "article/a", like, i%2 == 0)
+	}
+	applyAll(t, s, l.events[:6])
+	applyAll(t, s, l.events[3:]) // overlaps: 4..6 must be skipped
+	applyAll(t, s, l.events)     // all duplicates
+	v, err := s.Target(context.Background(), mustTarget(t, "article/a"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Counts["like"] != 0 || v.Position != 10 || s.Applied() != 10 {
+		t.Fatalf("got %+v, applied %d", v, s.Applied())
+	}
+}
+
+func TestPages(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v")
+	s := MustOpen(t, path)
+	l := newEventLog(t)
+	for _, u := range []string{"u1", "u2", "u3", "u4", "u5"} {
+		l.add(u, "article/a", like, true)
+	}
+	l.add("u3", "article/a", like, false)
+	l.add("u1", "video/v", like, true)
+	l.add("u1", "article/b", like, true)
+	applyAll(t, s, l.events)
+	a := mustTarget(t, "article/a")
+
+	t.Run("Actors", func(t *testing.T) {
+		var users []string
+		cursor := ""
+		for {
+			p, err := s.Actors(ctx, a, like, 2, cursor)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, it := range p.Items {
+				users = append(users, it.User.String())
+			}
+			if p.Next == "" {
+				break
+			}
+			cursor = p.Next
+		}
+		if got := strings.Join(users, ","); got != "u5,u4,u2,u1" {
+			t.Fatalf("actors %s", got)
+		}
+	})
+	t.Run("Collection", func(t *testing.T) {
+		u1 := mustUser(t, "u1")
+		p, err := s.Collection(ctx, u1, like, "", 10, "")
+		if err != nil || len(p.Items) != 3 || p.Items[0].Target.String() != "article/b" || p.Next != "" {
+			t.Fatalf("%+v %v", p, err)
+		}
+		p, err = s.Collection(ctx, u1, like, "article", 1, "")
+		if err != nil || len(p.Items) != 1 || p.Items[0].Target.String() != "article/b" || p.Next == "" {
+			t.Fatalf("%+v %v", p, err)
+		}
+		p2, err := s.Collection(ctx, u1, like, "article", 1, p.Next)
+		if err != nil || len(p2.Items) != 1 || p2.Items[0].Target.String() != "article/a" {
+			t.Fatalf("%+v %v", p2, err)
+		}
+		if !p2.Items[0].Since.Equal(l.events[0].OccurredAt) {
+			t.Fatalf("since %v, want %v", p2.Items[0].Since, l.events[0].OccurredAt)
+		}
+	})
+	t.Run("ErrCursor", func(t *testing.T) {
+		p, err := s.Actors(ctx, a, like, 1, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []string{"x", p.Next[:len(p.Next)-1] + "A", strings.Repeat("A", 32), "!!!"} {
+			_, err := s.Actors(ctx, a, like, 1, c)
+			var ve *domain.ValidationError
+			if !errors.As(err, &ve) || ve.Field != "cursor" {
+				t.Fatalf("cursor %q: err %v", c, err)
+			}
+		}
+		// A cursor of another list is refused.
+		if _, err := s.Actors(ctx, mustTarget(t, "article/b"), like, 1, p.Next); !errors.Is(err, domain.ErrInvalidInput) {
+			t.Fatalf("err %v", err)
+		}
+		// Cursors survive a restart.
+		s2 := MustOpen(t, path)
+		if _, err := s2.Actors(ctx, a, like, 1, p.Next); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("ErrLimit", func(t *testing.T) {
+		if _, err := s.Actors(ctx, a, like, projections.MaxLimit+1, ""); !errors.Is(err, domain.ErrInvalidInput) {
+			t.Fatalf("err %v", err)
+		}
+		if _, err := s.Actors(ctx, a, mustKind("follow"), 1, ""); !errors.Is(err, domain.ErrUnknownKind) {
+			t.Fatalf("err %v", err)
+		}
+	})
+}
+
+func TestNegativeCountStops(t *testing.T) {
+	ctx := context.Background()
+	s := MustOpen(t, "")
+	l := newEventLog(t)
+	l.add("u1", "article/a", like, true)
+	applyAll(t, s, l.events)
+	// A cancellation with no like before it: the log and the model disagree.
+	l.add("u2", "article/b", like, false)
+	for _, name := range s.Names() {
+		err := s.Apply(ctx, name, l.events)
+		if !errors.Is(err, projections.ErrInconsistent) || !errors.Is(err, projections.ErrFailed) {
+			t.Fatalf("%s: err = %v", name, err)
+		}
+		if cp, _ := s.Checkpoint(ctx, name); cp != 1 {
+			t.Fatalf("%s: checkpoint %d", name, cp)
+		}
+	}
+	if err := s.Apply(ctx, projections.Counts, l.events); !errors.Is(err, projections.ErrNegativeCount) {
+		t.Fatalf("err = %v", err)
+	}
+	if !errors.Is(s.Err(), projections.ErrInconsistent) {
+		t.Fatalf("Err() = %v", s.Err())
+	}
+	if err := s.WaitFor(ctx, 2); !errors.Is(err, projections.ErrFailed) {
+		t.Fatalf("WaitFor: %v", err)
+	}
+}
+
+func TestWaitFor(t *testing.T) {
+	s := MustOpen(t, "")
+	l := newEventLog(t)
+	l.add("u1", "article/a", like, true)
+	l.add("u2", "article/a", like, true)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.WaitFor(ctx, 1); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v", err)
+	}
+	done := make(chan error)
+	go func() { done <- s.WaitFor(context.Background(), 2) }()
+	applyAll(t, s, l.events[:1])
+	select {
+	case err := <-done:
+		t.Fatalf("returned early: %v", err)
+	default:
+	}
+	applyAll(t, s, l.events[1:])
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOnApplied(t *testing.T) {
+	s := MustOpen(t, "")
+	var mu sync.Mutex
+	var got []string
+	stop := s.OnApplied(func(a projections.AppliedEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, a.Event.User.String()+":"+itoa(a.Counts["like"])+":"+itoa(a.Counts["collect"]))
+	})
+	l := newEventLog(t)
+	l.add("u1", "article/a", like, true)
+	l.add("u2", "article/a", like, true)
+	l.add("u1", "article/a", coll, true)
+	l.add("u1", "article/a", like, false)
+	applyAll(t, s, l.events)
+	applyAll(t, s, l.events) // duplicates are not announced again
+	stop()
+	l.add("u3", "article/a", like, true)
+	applyAll(t, s, l.events)
+	mu.Lock()
+	defer mu.Unlock()
+	if s := strings.Join(got, " "); s != "u1:1:0 u2:2:0 u1:2:1 u1:1:1" {
+		t.Fatalf("announced %s", s)
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
