@@ -101,6 +101,9 @@ func (l *Ledger) Import(ctx context.Context, cmd Command) (bool, error) {
 	if exists, err := l.store.HasEvent(ctx, cmd.EventID); err != nil || exists {
 		return false, err
 	}
+	if cmd.OccurredAt.IsZero() {
+		cmd.OccurredAt = l.cfg.Now().UTC()
+	}
 	for attempt := 0; ; attempt++ {
 		snap, err := l.store.Snapshot(ctx, cmd.Stream)
 		if err != nil {

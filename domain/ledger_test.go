@@ -1,0 +1,201 @@
+package domain_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/interactionledger/ledger/adapters/sqlite"
+	"github.com/interactionledger/ledger/domain"
+)
+
+func mustLedger(tb testing.TB) (*domain.Ledger, *sqlite.EventStore) {
+	tb.Helper()
+	store, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(tb.TempDir(), "l.db")}, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { store.Close() })
+	return domain.NewLedger(store, domain.MustKindSet("like", "collect"), domain.LedgerConfig{}, nil), store
+}
+
+func setReq(t testing.TB, user, target, kind string, on bool) domain.SetRequest {
+	return domain.SetRequest{User: mustUser(t, user), Target: mustTarget(t, target), Kind: mustKind(t, kind), On: on}
+}
+
+func TestLedgerSet(t *testing.T) {
+	ctx := context.Background()
+	l, _ := mustLedger(t)
+	t.Run("OK", func(t *testing.T) {
+		out, err := l.Set(ctx, setReq(t, "u1", "article/a1", "like", true))
+		if err != nil || !out.Changed || !out.Active || out.StreamVersion != 1 || out.Position < 1 {
+			t.Fatalf("like: %+v %v", out, err)
+		}
+		again, err := l.Set(ctx, setReq(t, "u1", "article/a1", "like", true))
+		if err != nil || again.Changed || again.Position != out.Position || again.StreamVersion != 1 {
+			t.Fatalf("like again must change nothing and report the stream's last position: %+v %v", again, err)
+		}
+		c, err := l.Set(ctx, setReq(t, "u1", "article/a1", "collect", true))
+		if err != nil || c.State.String() != "collect,like" || c.Position <= out.Position {
+			t.Fatalf("collect: %+v %v", c, err)
+		}
+		off, err := l.Set(ctx, setReq(t, "u1", "article/a1", "like", false))
+		if err != nil || !off.Changed || off.Active || off.State.String() != "collect" || off.StreamVersion != 3 {
+			t.Fatalf("unlike: %+v %v", off, err)
+		}
+	})
+	t.Run("ErrUnknownKind", func(t *testing.T) {
+		_, err := l.Set(ctx, setReq(t, "u1", "article/a1", "follow", true))
+		if !errors.Is(err, domain.ErrUnknownKind) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("ErrInvalidInput", func(t *testing.T) {
+		r := setReq(t, "u1", "article/a1", "like", true)
+		r.IdempotencyKey = "bad key"
+		if _, err := l.Set(ctx, r); !errors.Is(err, domain.ErrInvalidInput) {
+			t.Fatalf("err = %v", err)
+		}
+		if _, err := l.Set(ctx, domain.SetRequest{}); !errors.Is(err, domain.ErrInvalidInput) {
+			t.Fatalf("zero request: err = %v", err)
+		}
+	})
+}
+
+func TestLedgerIdempotency(t *testing.T) {
+	ctx := context.Background()
+	l, store := mustLedger(t)
+	r := setReq(t, "u1", "article/a1", "like", true)
+	r.IdempotencyKey = "k-1"
+	first, err := l.Set(ctx, r)
+	if err != nil || !first.Changed {
+		t.Fatal(first, err)
+	}
+	// Other writes in between, including one that undoes the first.
+	if _, err := l.Set(ctx, setReq(t, "u1", "article/a1", "like", false)); err != nil {
+		t.Fatal(err)
+	}
+	head, _ := store.LastPosition(ctx)
+	t.Run("OK", func(t *testing.T) {
+		r.RequestID = "another-request-id" // retries carry new request ids
+		again, err := l.Set(ctx, r)
+		if err != nil || !sameOutcome(again, first) {
+			t.Fatalf("retry = %+v %v, want the first outcome %+v", again, err, first)
+		}
+		if now, _ := store.LastPosition(ctx); now != head {
+			t.Fatalf("a retry appended: head %d -> %d", head, now)
+		}
+	})
+	t.Run("ErrIdempotencyMismatch", func(t *testing.T) {
+		other := setReq(t, "u1", "article/a1", "like", false)
+		other.IdempotencyKey = "k-1"
+		if _, err := l.Set(ctx, other); !errors.Is(err, domain.ErrIdempotencyMismatch) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("OtherUserSameKey", func(t *testing.T) {
+		u2 := setReq(t, "u2", "article/a1", "like", true)
+		u2.IdempotencyKey = "k-1"
+		if out, err := l.Set(ctx, u2); err != nil || !out.Changed {
+			t.Fatalf("keys are per user: %+v %v", out, err)
+		}
+	})
+	t.Run("ConcurrentRetries", func(t *testing.T) {
+		req := setReq(t, "u3", "article/a9", "collect", true)
+		req.IdempotencyKey = "race"
+		outs := make([]domain.Outcome, 16)
+		var wg sync.WaitGroup
+		for i := range outs {
+			wg.Go(func() {
+				var err error
+				if outs[i], err = l.Set(ctx, req); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		for _, o := range outs {
+			if !sameOutcome(o, outs[0]) || !o.Changed {
+				t.Fatalf("outcomes differ: %+v vs %+v", o, outs[0])
+			}
+		}
+		evs, _ := store.ReadStream(ctx, domain.StreamID{User: req.User, Target: req.Target}, 0, 0)
+		if len(evs) != 1 {
+			t.Fatalf("%d events for one idempotent request", len(evs))
+		}
+	})
+}
+
+func TestLedgerIfMatch(t *testing.T) {
+	ctx := context.Background()
+	l, _ := mustLedger(t)
+	r := setReq(t, "u1", "article/a1", "like", true)
+	v := int64(0)
+	r.ExpectedVersion = &v
+	if out, err := l.Set(ctx, r); err != nil || out.StreamVersion != 1 {
+		t.Fatalf("If-Match v0 on a new stream: %+v %v", out, err)
+	}
+	r.On = false
+	if _, err := l.Set(ctx, r); !errors.Is(err, domain.ErrPreconditionFailed) {
+		t.Fatalf("stale If-Match: err = %v", err)
+	}
+}
+
+// TestLedgerConcurrentToggles: many goroutines toggle one pair; the final
+// state is the last decided event's and the stream has no gaps.
+func TestLedgerConcurrentToggles(t *testing.T) {
+	ctx := context.Background()
+	l, store := mustLedger(t)
+	var wg sync.WaitGroup
+	for i := range 32 {
+		wg.Go(func() {
+			for j := range 10 {
+				if _, err := l.Set(ctx, setReq(t, "u1", "article/hot", "like", (i+j)%2 == 0)); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	stream := domain.StreamID{User: mustUser(t, "u1"), Target: mustTarget(t, "article/hot")}
+	evs, err := store.ReadStream(ctx, stream, 0, 0)
+	if err != nil || len(evs) == 0 {
+		t.Fatal(len(evs), err)
+	}
+	for i, e := range evs {
+		if e.StreamVersion != int64(i+1) {
+			t.Fatalf("event %d has version %d", i, e.StreamVersion)
+		}
+		if i > 0 && e.Type == evs[i-1].Type {
+			t.Fatalf("two %s in a row at version %d: decide let a no-op through", e.Type, e.StreamVersion)
+		}
+	}
+	snap, _ := store.Snapshot(ctx, stream)
+	last := evs[len(evs)-1]
+	if snap.Version != last.StreamVersion || snap.State.Active(last.Kind) != last.On() {
+		t.Fatalf("snapshot %+v disagrees with the last event %+v", snap, last)
+	}
+}
+
+func TestLedgerImportIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	l, store := mustLedger(t)
+	cmd := domain.Command{Stream: domain.StreamID{User: mustUser(t, "u1"), Target: mustTarget(t, "article/a1")},
+		Kind: mustKind(t, "like"), On: true, EventID: domain.NewEventID()}
+	if ok, err := l.Import(ctx, cmd); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if ok, err := l.Import(ctx, cmd); ok || err != nil {
+		t.Fatalf("re-import appended (%v) or failed (%v)", ok, err)
+	}
+	if n, _ := store.LastPosition(ctx); n != 1 {
+		t.Fatalf("head %d, want 1", n)
+	}
+}
+
+func sameOutcome(a, b domain.Outcome) bool {
+	return a.Changed == b.Changed && a.Active == b.Active && a.State.String() == b.State.String() &&
+		a.StreamVersion == b.StreamVersion && a.Position == b.Position
+}
