@@ -1,0 +1,92 @@
+package sqlite
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+// Defaults applied by Open to zero Config fields.
+const (
+	DefaultSynchronous = "FULL"
+	DefaultMaxBatch    = 1024
+	DefaultMaxDelay    = 0
+	DefaultBusyTimeout = 5 * time.Second
+)
+
+// Config configures an EventStore. The zero value with a Path is usable.
+type Config struct {
+	// Path is the database file; it and its directory are created if
+	// missing.
+	Path string
+	// Synchronous is the log's durability: "FULL" (default, every commit
+	// survives power loss) or "NORMAL" (a power loss may drop the last
+	// commits, never corrupt).
+	Synchronous string
+	// MaxBatch bounds the appends gathered into one group commit.
+	MaxBatch int
+	// MaxDelay is how long the writer may linger after the first queued
+	// append to gather more; 0 commits whatever is queued at once (appends
+	// arriving during a commit still form the next batch).
+	MaxDelay time.Duration
+	// BusyTimeout is how long a statement waits for another process's
+	// lock before failing with domain.ErrUnavailable.
+	BusyTimeout time.Duration
+	// ReadOnly opens the file without a writer: reads only, Append fails
+	// with domain.ErrUnavailable, no migrations run.
+	ReadOnly bool
+	// OnCommit, when set, is called by the writer after each commit
+	// attempt; it must be fast and must not call the store's Append.
+	OnCommit func(CommitStats)
+}
+
+// CommitStats describes one group commit.
+type CommitStats struct {
+	Appends  int           // appends in the transaction (committed or failed alone)
+	Failed   int           // appends that failed on their own (conflicts, duplicates)
+	Events   int           // events committed
+	Duration time.Duration // from BEGIN to the end of COMMIT
+	Err      error         // non-nil when the whole transaction failed
+}
+
+// Validate reports every problem with c, each wrapping domain.ErrInvalidInput,
+// joined with errors.Join; nil when c is usable.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("sqlite config: "+format+": %w", append(args, domain.ErrInvalidInput)...))
+	}
+	if c.Path == "" {
+		bad("path is required")
+	}
+	switch c.Synchronous {
+	case "", "FULL", "NORMAL":
+	default:
+		bad("synchronous %q must be FULL or NORMAL", c.Synchronous)
+	}
+	if c.MaxBatch < 0 {
+		bad("max batch %d must be >= 0", c.MaxBatch)
+	}
+	if c.MaxDelay < 0 {
+		bad("max delay %s must be >= 0", c.MaxDelay)
+	}
+	if c.BusyTimeout < 0 {
+		bad("busy timeout %s must be >= 0", c.BusyTimeout)
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Synchronous == "" {
+		c.Synchronous = DefaultSynchronous
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = DefaultMaxBatch
+	}
+	if c.BusyTimeout == 0 {
+		c.BusyTimeout = DefaultBusyTimeout
+	}
+	return c
+}

@@ -1,0 +1,84 @@
+package sqlite
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+// translate turns driver errors that mean "the storage cannot serve this
+// now" into domain.ErrUnavailable, keeping the driver's message. Other
+// errors are returned as they are.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se sqlite3.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code {
+	case sqlite3.ErrFull:
+		return unavailable("disk full", err)
+	case sqlite3.ErrReadonly:
+		return unavailable("database is read-only", err)
+	case sqlite3.ErrIoErr:
+		return unavailable("I/O error", err)
+	case sqlite3.ErrCantOpen:
+		return unavailable("cannot open database file", err)
+	case sqlite3.ErrCorrupt, sqlite3.ErrNotADB:
+		return unavailable("database file is corrupt", err)
+	case sqlite3.ErrBusy, sqlite3.ErrLocked:
+		return unavailable("database is locked by another connection", err)
+	case sqlite3.ErrPerm, sqlite3.ErrAuth:
+		return unavailable("permission denied", err)
+	case sqlite3.ErrNomem:
+		return unavailable("out of memory", err)
+	}
+	return err
+}
+
+func unavailable(what string, err error) error {
+	return &storeError{msg: "sqlite: " + what, cause: err, kind: domain.ErrUnavailable}
+}
+
+// storeError matches both its domain sentinel and its driver cause.
+type storeError struct {
+	msg   string
+	cause error
+	kind  error
+}
+
+func (e *storeError) Error() string   { return e.msg + ": " + e.cause.Error() }
+func (e *storeError) Unwrap() []error { return []error{e.kind, e.cause} }
+
+// constraint reports whether err is a UNIQUE or PRIMARY KEY violation whose
+// message names column (e.g. "events.id").
+func constraint(err error, column string) bool {
+	var se sqlite3.Error
+	if !errors.As(err, &se) || se.Code != sqlite3.ErrConstraint {
+		return false
+	}
+	switch se.ExtendedCode {
+	case sqlite3.ErrConstraintUnique, sqlite3.ErrConstraintPrimaryKey:
+		return strings.Contains(se.Error(), column)
+	}
+	return false
+}
+
+// appendError translates a failed statement of one append.
+func appendError(stream domain.StreamID, err error) error {
+	switch {
+	case constraint(err, "events.id"):
+		return fmt.Errorf("append %s: %w", stream, domain.ErrDuplicateEvent)
+	case constraint(err, "events.stream_key"):
+		return fmt.Errorf("append %s: %w", stream, domain.ErrVersionConflict)
+	case constraint(err, "idempotency."):
+		return fmt.Errorf("append %s: %w", stream, domain.ErrIdempotencyKeyTaken)
+	}
+	return fmt.Errorf("append %s: %w", stream, translate(err))
+}

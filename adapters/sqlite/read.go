@@ -1,0 +1,320 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+// The columns every event read selects, in scanner order.
+const eventColumns = `e.position, e.id, e.stream_key, e.stream_version, e.type, e.kind,
+	e.occurred_at, e.recorded_at, e.metadata, s.user_id, s.target_type, s.target_id`
+
+// Snapshot returns the stream's stored snapshot, the zero Snapshot for an
+// unknown stream. It returns domain.ErrUnavailable on storage faults and
+// domain.ErrClosed after Close.
+func (s *EventStore) Snapshot(ctx context.Context, stream domain.StreamID) (domain.Snapshot, error) {
+	if err := s.usable(); err != nil {
+		return domain.Snapshot{}, err
+	}
+	var snap domain.Snapshot
+	var state string
+	err := s.read.QueryRowContext(ctx,
+		`SELECT version, last_position, state FROM streams
+		 WHERE user_id = ? AND target_type = ? AND target_id = ?`,
+		stream.User.String(), stream.Target.Type(), stream.Target.ID()).
+		Scan(&snap.Version, &snap.LastPosition, &state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return domain.Snapshot{}, nil
+	}
+	if err != nil {
+		return domain.Snapshot{}, fmt.Errorf("snapshot %s: %w", stream, translate(err))
+	}
+	if snap.State, err = domain.ParseState(state); err != nil {
+		return domain.Snapshot{}, fmt.Errorf("snapshot %s: stored state: %w", stream, err)
+	}
+	return snap, nil
+}
+
+// Idempotency returns the record stored for (user, key) and whether there
+// is one. It returns domain.ErrUnavailable on storage faults and
+// domain.ErrClosed after Close.
+func (s *EventStore) Idempotency(ctx context.Context, user domain.UserID, key string) (domain.IdempotencyRecord, bool, error) {
+	if err := s.usable(); err != nil {
+		return domain.IdempotencyRecord{}, false, err
+	}
+	rec := domain.IdempotencyRecord{User: user, Key: key}
+	var state string
+	var created int64
+	err := s.read.QueryRowContext(ctx,
+		`SELECT request_hash, changed, active, state, stream_version, position, created_at
+		 FROM idempotency WHERE user_id = ? AND key = ?`, user.String(), key).
+		Scan(&rec.RequestHash, &rec.Outcome.Changed, &rec.Outcome.Active, &state,
+			&rec.Outcome.StreamVersion, &rec.Outcome.Position, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return domain.IdempotencyRecord{}, false, nil
+	}
+	if err != nil {
+		return domain.IdempotencyRecord{}, false, fmt.Errorf("idempotency %s: %w", user, translate(err))
+	}
+	if rec.Outcome.State, err = domain.ParseState(state); err != nil {
+		return domain.IdempotencyRecord{}, false, fmt.Errorf("idempotency %s: stored state: %w", user, err)
+	}
+	rec.CreatedAt = unixNano(created)
+	return rec, true, nil
+}
+
+// HasEvent reports whether an event with id is stored. It returns
+// domain.ErrUnavailable on storage faults and domain.ErrClosed after Close.
+func (s *EventStore) HasEvent(ctx context.Context, id uuid.UUID) (bool, error) {
+	if err := s.usable(); err != nil {
+		return false, err
+	}
+	var one int
+	err := s.read.QueryRowContext(ctx, `SELECT 1 FROM events WHERE id = ?`, id[:]).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("has event %s: %w", id, translate(err))
+	}
+	return true, nil
+}
+
+// LastPosition returns the position of the newest committed event, 0 for
+// an empty log. It returns domain.ErrUnavailable on storage faults and
+// domain.ErrClosed after Close.
+func (s *EventStore) LastPosition(ctx context.Context) (int64, error) {
+	if err := s.usable(); err != nil {
+		return 0, err
+	}
+	var pos int64
+	if err := s.read.QueryRowContext(ctx, `SELECT coalesce(max(position), 0) FROM events`).Scan(&pos); err != nil {
+		return 0, fmt.Errorf("last position: %w", translate(err))
+	}
+	return pos, nil
+}
+
+// ReadStream returns the stream's events with a version above afterVersion,
+// in version order, at most limit of them (0: all). It returns
+// domain.ErrUnavailable on storage faults and domain.ErrClosed after Close.
+func (s *EventStore) ReadStream(ctx context.Context, stream domain.StreamID, afterVersion int64, limit int) ([]domain.Event, error) {
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
+	q := `SELECT ` + eventColumns + ` FROM streams s JOIN events e ON e.stream_key = s.stream_key
+		WHERE s.user_id = ? AND s.target_type = ? AND s.target_id = ? AND e.stream_version > ?
+		ORDER BY e.stream_version LIMIT ?`
+	var out []domain.Event
+	err := s.query(ctx, q, []any{stream.User.String(), stream.Target.Type(), stream.Target.ID(),
+		afterVersion, sqlLimit(limit)}, func(e domain.Event) error {
+		out = append(out, e)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read stream %s: %w", stream, err)
+	}
+	return out, nil
+}
+
+// ReadEvents calls fn for each event matching f, in position order, one row
+// at a time. fn's error stops the read and is returned as it is; otherwise
+// it returns domain.ErrUnavailable on storage faults, domain.ErrClosed after
+// Close, or ctx's error.
+func (s *EventStore) ReadEvents(ctx context.Context, f domain.EventFilter, fn func(domain.Event) error) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
+	q, args := eventQuery(f)
+	var fnErr error
+	err := s.query(ctx, q, args, func(e domain.Event) error {
+		fnErr = fn(e)
+		return fnErr
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	if err != nil {
+		return fmt.Errorf("read events: %w", err)
+	}
+	return nil
+}
+
+// eventQuery builds the query for f. Without stream filters the log is
+// scanned in rowid order with each row's stream looked up by primary key
+// (CROSS JOIN fixes that loop order); with them the planner starts from the
+// streams indexes.
+func eventQuery(f domain.EventFilter) (string, []any) {
+	var where []string
+	args := []any{f.After}
+	where = append(where, "e.position > ?")
+	streamFilter := false
+	add := func(cond string, arg any, onStream bool) {
+		where = append(where, cond)
+		args = append(args, arg)
+		streamFilter = streamFilter || onStream
+	}
+	if !f.User.IsZero() {
+		add("s.user_id = ?", f.User.String(), true)
+	}
+	if f.TargetType != "" {
+		add("s.target_type = ?", f.TargetType, true)
+	}
+	if f.TargetID != "" {
+		add("s.target_id = ?", f.TargetID, true)
+	}
+	if !f.Kind.IsZero() {
+		add("e.kind = ?", f.Kind.String(), false)
+	}
+	if !f.Since.IsZero() {
+		add("e.occurred_at >= ?", f.Since.UnixNano(), false)
+	}
+	if !f.Until.IsZero() {
+		add("e.occurred_at < ?", f.Until.UnixNano(), false)
+	}
+	join := "events e CROSS JOIN streams s ON s.stream_key = e.stream_key"
+	if streamFilter {
+		join = "streams s JOIN events e ON e.stream_key = s.stream_key"
+	}
+	args = append(args, sqlLimit(f.Limit))
+	return `SELECT ` + eventColumns + ` FROM ` + join + ` WHERE ` + strings.Join(where, " AND ") +
+		` ORDER BY e.position LIMIT ?`, args
+}
+
+// sqlLimit maps "0: no limit" to SQLite's -1.
+func sqlLimit(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
+}
+
+// query runs q on the read pool and calls fn for each decoded event.
+func (s *EventStore) query(ctx context.Context, q string, args []any, fn func(domain.Event) error) error {
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return translateCtx(ctx, err)
+	}
+	defer rows.Close()
+	var sc scanner
+	for rows.Next() {
+		e, err := sc.scan(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return translateCtx(ctx, rows.Err())
+}
+
+// translateCtx prefers ctx's error, since the driver reports an interrupted
+// statement in its own words.
+func translateCtx(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	return translate(err)
+}
+
+// scanner decodes event rows. It caches the domain values of streams and
+// kinds it has seen, so that scanning a long log validates each stream's
+// identifiers once rather than once per row.
+type scanner struct {
+	streams map[int64]domain.StreamID
+	kinds   map[string]domain.Kind
+
+	position, streamKey, version, occurred, recorded int64
+	id                                               []byte
+	typ, kind                                        string
+	metadata                                         sql.NullString
+	user, targetType, targetID                       string
+}
+
+const maxCachedStreams = 1 << 16
+
+func (sc *scanner) scan(rows *sql.Rows) (domain.Event, error) {
+	err := rows.Scan(&sc.position, &sc.id, &sc.streamKey, &sc.version, &sc.typ, &sc.kind,
+		&sc.occurred, &sc.recorded, &sc.metadata, &sc.user, &sc.targetType, &sc.targetID)
+	if err != nil {
+		return domain.Event{}, err
+	}
+	e := domain.Event{
+		Type: domain.EventType(sc.typ), StreamVersion: sc.version, Position: sc.position,
+		OccurredAt: unixNano(sc.occurred), RecordedAt: unixNano(sc.recorded),
+	}
+	if e.ID, err = uuid.FromBytes(sc.id); err != nil {
+		return domain.Event{}, fmt.Errorf("event %d: stored id: %w", sc.position, err)
+	}
+	if _, err := domain.ParseEventType(sc.typ); err != nil {
+		return domain.Event{}, fmt.Errorf("event %d: stored type: %w", sc.position, err)
+	}
+	if e.Kind, err = sc.kindOf(sc.kind); err != nil {
+		return domain.Event{}, fmt.Errorf("event %d: stored kind: %w", sc.position, err)
+	}
+	stream, err := sc.stream()
+	if err != nil {
+		return domain.Event{}, fmt.Errorf("event %d: stored stream: %w", sc.position, err)
+	}
+	e.User, e.Target = stream.User, stream.Target
+	if sc.metadata.Valid {
+		if err := json.Unmarshal([]byte(sc.metadata.String), &e.Metadata); err != nil {
+			return domain.Event{}, fmt.Errorf("event %d: stored metadata: %w", sc.position, err)
+		}
+	}
+	return e, nil
+}
+
+func (sc *scanner) kindOf(name string) (domain.Kind, error) {
+	if k, ok := sc.kinds[name]; ok {
+		return k, nil
+	}
+	k, err := domain.ParseKind(name)
+	if err != nil {
+		return domain.Kind{}, err
+	}
+	if sc.kinds == nil {
+		sc.kinds = make(map[string]domain.Kind)
+	}
+	sc.kinds[name] = k
+	return k, nil
+}
+
+func (sc *scanner) stream() (domain.StreamID, error) {
+	if st, ok := sc.streams[sc.streamKey]; ok {
+		return st, nil
+	}
+	user, err := domain.NewUserID(sc.user)
+	if err != nil {
+		return domain.StreamID{}, err
+	}
+	target, err := domain.NewTarget(sc.targetType, sc.targetID)
+	if err != nil {
+		return domain.StreamID{}, err
+	}
+	if sc.streams == nil || len(sc.streams) >= maxCachedStreams {
+		sc.streams = make(map[int64]domain.StreamID)
+	}
+	st := domain.StreamID{User: user, Target: target}
+	sc.streams[sc.streamKey] = st
+	return st, nil
+}
+
+// usable fails reads after Close with domain.ErrClosed.
+func (s *EventStore) usable() error {
+	if s.closed.Load() {
+		return fmt.Errorf("sqlite event store: %w", domain.ErrClosed)
+	}
+	return nil
+}

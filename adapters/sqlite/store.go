@@ -1,0 +1,208 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+var _ domain.EventStore = (*EventStore)(nil)
+
+// EventStore is domain.EventStore on a SQLite file. It is safe for
+// concurrent use. Appends are group-committed by one writer goroutine; reads
+// use a pool of read-only connections and never wait for the writer.
+type EventStore struct {
+	cfg  Config
+	log  *slog.Logger
+	path string
+	read *sql.DB
+
+	// Write side; nil when opened read-only.
+	write *sql.DB
+	w     *writer
+	queue chan *request
+	quit  chan struct{} // closed by Close
+	done  chan struct{} // closed when the writer has exited
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+
+	mu        sync.Mutex
+	committed chan struct{}
+}
+
+// Open opens (creating if missing) the store at cfg.Path, applies the
+// embedded migrations and starts the writer, unless cfg.ReadOnly. A nil log
+// discards. It returns an error wrapping domain.ErrInvalidInput for a bad
+// Config, domain.ErrNotFound when a read-only store's file is missing, and
+// domain.ErrUnavailable when the file cannot be opened or written.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*EventStore, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	path, err := filepath.Abs(cfg.Path)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", cfg.Path, err)
+	}
+	s := &EventStore{cfg: cfg, log: log, path: path, committed: make(chan struct{})}
+	if cfg.ReadOnly {
+		err = s.openReadOnly(ctx)
+	} else {
+		err = s.openWritable(ctx)
+	}
+	if err != nil {
+		s.closeDBs()
+		return nil, fmt.Errorf("open %s: %w", cfg.Path, err)
+	}
+	return s, nil
+}
+
+// OpenReadOnly opens an existing store for reads only, e.g. a file a server
+// is writing. Append fails with domain.ErrUnavailable. It returns
+// domain.ErrNotFound when the file is missing and domain.ErrUnavailable when
+// it cannot be read or its schema is not the one this build knows.
+func OpenReadOnly(ctx context.Context, path string, log *slog.Logger) (*EventStore, error) {
+	return Open(ctx, Config{Path: path, ReadOnly: true}, log)
+}
+
+func (s *EventStore) openWritable(ctx context.Context) error {
+	if err := os.MkdirAll(filepath.Dir(s.path), 0o755); err != nil {
+		return fmt.Errorf("create directory: %w: %w", domain.ErrUnavailable, err)
+	}
+	db, err := sql.Open("sqlite3", s.dsn(false))
+	if err != nil {
+		return err
+	}
+	s.write = db
+	s.write.SetMaxOpenConns(1)
+	s.write.SetMaxIdleConns(1)
+	w, err := newWriter(ctx, s)
+	if err != nil {
+		return err
+	}
+	s.w = w
+	if err := s.openReadPool(ctx); err != nil {
+		return err
+	}
+	s.queue = make(chan *request, s.cfg.MaxBatch*4)
+	s.quit = make(chan struct{})
+	s.done = make(chan struct{})
+	go s.run()
+	return nil
+}
+
+func (s *EventStore) openReadOnly(ctx context.Context) error {
+	if _, err := os.Stat(s.path); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %w", domain.ErrNotFound, err)
+	}
+	if err := s.openReadPool(ctx); err != nil {
+		return err
+	}
+	want, err := latestVersion()
+	if err != nil {
+		return err
+	}
+	got, err := schemaVersion(ctx, s.read)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", translate(err))
+	}
+	if got != want {
+		return fmt.Errorf("schema version %d, this build reads %d: %w", got, want, domain.ErrUnavailable)
+	}
+	return nil
+}
+
+func (s *EventStore) openReadPool(ctx context.Context) error {
+	db, err := sql.Open("sqlite3", s.dsn(true))
+	if err != nil {
+		return err
+	}
+	s.read = db
+	n := max(4, runtime.GOMAXPROCS(0))
+	s.read.SetMaxOpenConns(n)
+	s.read.SetMaxIdleConns(n)
+	if err := s.read.PingContext(ctx); err != nil {
+		return translate(err)
+	}
+	return nil
+}
+
+// dsn builds the driver's data source name. Readers open with mode=ro so
+// that no read path can ever write the log.
+func (s *EventStore) dsn(readOnly bool) string {
+	q := url.Values{}
+	q.Set("_busy_timeout", strconv.FormatInt(s.cfg.BusyTimeout.Milliseconds(), 10))
+	if readOnly {
+		q.Set("mode", "ro")
+		q.Set("_query_only", "1")
+	} else {
+		q.Set("_txlock", "immediate")
+		q.Set("_journal_mode", "WAL")
+		q.Set("_synchronous", s.cfg.Synchronous)
+		q.Set("_foreign_keys", "1")
+	}
+	u := url.URL{Path: s.path}
+	return "file:" + u.EscapedPath() + "?" + q.Encode()
+}
+
+// Close stops the writer after answering every append it has started and
+// failing every queued one with domain.ErrClosed, then closes the
+// connections. It is safe to call more than once; later calls return the
+// first call's result.
+func (s *EventStore) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		if s.quit != nil {
+			close(s.quit)
+			<-s.done
+		}
+		s.closeErr = s.closeDBs()
+	})
+	return s.closeErr
+}
+
+func (s *EventStore) closeDBs() error {
+	var errs []error
+	if s.w != nil {
+		errs = append(errs, s.w.close())
+	}
+	for _, db := range []*sql.DB{s.write, s.read} {
+		if db != nil {
+			errs = append(errs, db.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Committed returns a channel closed at the next commit by this process.
+func (s *EventStore) Committed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.committed
+}
+
+func (s *EventStore) notifyCommitted() {
+	s.mu.Lock()
+	close(s.committed)
+	s.committed = make(chan struct{})
+	s.mu.Unlock()
+}

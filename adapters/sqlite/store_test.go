@@ -1,0 +1,244 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/interactionledger/ledger/adapters/storetest"
+	"github.com/interactionledger/ledger/domain"
+)
+
+// MustOpen opens a store on path or fails tb; it is closed at cleanup.
+func MustOpen(tb testing.TB, cfg Config) *EventStore {
+	tb.Helper()
+	s, err := Open(tb.Context(), cfg, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			tb.Error(err)
+		}
+	})
+	return s
+}
+
+func TestContract(t *testing.T) {
+	t.Run("Default", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T, path string) domain.EventStore {
+			return MustOpen(t, Config{Path: path})
+		})
+	})
+	// A linger and small batches exercise batch boundaries and lingering.
+	t.Run("SmallBatches", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T, path string) domain.EventStore {
+			return MustOpen(t, Config{Path: path, MaxBatch: 3, MaxDelay: 200_000, Synchronous: "NORMAL"})
+		})
+	})
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Run("OK", func(t *testing.T) {
+		for _, c := range []Config{{Path: "x.db"}, {Path: "x.db", Synchronous: "NORMAL", MaxBatch: 1, MaxDelay: 1}} {
+			if err := c.Validate(); err != nil {
+				t.Errorf("%+v: %v", c, err)
+			}
+		}
+	})
+	t.Run("ErrInvalidInput", func(t *testing.T) {
+		err := Config{Synchronous: "OFF", MaxBatch: -1, MaxDelay: -1, BusyTimeout: -1}.Validate()
+		if !errors.Is(err, domain.ErrInvalidInput) {
+			t.Fatalf("got %v, want ErrInvalidInput", err)
+		}
+		for _, word := range []string{"path", "synchronous", "max batch", "max delay", "busy timeout"} {
+			if !strings.Contains(err.Error(), word) {
+				t.Errorf("error %q does not mention %s", err, word)
+			}
+		}
+		if _, err := Open(t.Context(), Config{Path: "x.db", Synchronous: "OFF"}, nil); !errors.Is(err, domain.ErrInvalidInput) {
+			t.Fatalf("open with a bad config: %v, want ErrInvalidInput", err)
+		}
+	})
+}
+
+func TestOpen(t *testing.T) {
+	t.Run("CreatesDirectory", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "a", "b", "ledger.db")
+		MustOpen(t, Config{Path: path})
+		if _, err := os.Stat(path); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("MigrationsIdempotent", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "ledger.db")
+		for i := range 3 {
+			s, err := Open(t.Context(), Config{Path: path}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			storetest.MustAppend(t, s, likeReq(t, s, "article/a"+strconv.Itoa(i)))
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		db := mustDB(t, path)
+		var n, version int
+		if err := db.QueryRow(`SELECT count(*), max(version) FROM schema_migrations`).Scan(&n, &version); err != nil {
+			t.Fatal(err)
+		}
+		want, _ := latestVersion()
+		if n != want || version != want {
+			t.Fatalf("%d migrations recorded up to %d, want %d", n, version, want)
+		}
+	})
+	t.Run("ErrInvalidInputVersions", func(t *testing.T) {
+		s := MustOpen(t, Config{Path: filepath.Join(t.TempDir(), "ledger.db")})
+		req := likeReq(t, s, "article/a1")
+		req.Events[0].StreamVersion = 2
+		if _, err := s.Append(t.Context(), req); !errors.Is(err, domain.ErrInvalidInput) {
+			t.Fatalf("append with a version gap: %v, want ErrInvalidInput", err)
+		}
+	})
+}
+
+// likeReq builds the first like of a new stream of user alice.
+func likeReq(t *testing.T, _ *EventStore, target string) domain.AppendRequest {
+	t.Helper()
+	st := storetest.MustStream(t, "alice", target)
+	e := domain.Event{ID: domain.NewEventID(), Type: domain.EventAdded, Kind: storetest.MustKind(t, "like"),
+		User: st.User, Target: st.Target, StreamVersion: 1, OccurredAt: time.Now()}
+	return domain.AppendRequest{Stream: st, Events: []domain.Event{e}, State: domain.Evolve(domain.State{}, e)}
+}
+
+func mustDB(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+func TestUnavailable(t *testing.T) {
+	t.Run("ReadOnlyStore", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "ledger.db")
+		w := MustOpen(t, Config{Path: path})
+		storetest.MustAppend(t, w, likeReq(t, w, "article/a1"))
+		r, err := OpenReadOnly(t.Context(), path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if _, err := r.Append(t.Context(), likeReq(t, r, "article/a2")); !errors.Is(err, domain.ErrUnavailable) {
+			t.Fatalf("append to a read-only store: %v, want ErrUnavailable", err)
+		}
+		storetest.MustAppend(t, w, likeReq(t, w, "article/a3"))
+		if last, err := r.LastPosition(t.Context()); err != nil || last != 2 {
+			t.Fatalf("read-only store sees last position %d, %v; want the writer's 2", last, err)
+		}
+	})
+	t.Run("ReadOnlyMissing", func(t *testing.T) {
+		_, err := OpenReadOnly(t.Context(), filepath.Join(t.TempDir(), "none.db"), nil)
+		if !errors.Is(err, domain.ErrNotFound) {
+			t.Fatalf("open a missing file read-only: %v, want ErrNotFound", err)
+		}
+	})
+	// Another connection holds the write lock past the busy timeout.
+	t.Run("Locked", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "ledger.db")
+		s := MustOpen(t, Config{Path: path, BusyTimeout: 50_000_000})
+		db := mustDB(t, path)
+		conn, err := db.Conn(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.Append(t.Context(), likeReq(t, s, "article/a1"))
+		if !errors.Is(err, domain.ErrUnavailable) {
+			t.Fatalf("append while another connection holds the lock: %v, want ErrUnavailable", err)
+		}
+		if _, err := conn.ExecContext(t.Context(), "ROLLBACK"); err != nil {
+			t.Fatal(err)
+		}
+		storetest.MustAppend(t, s, likeReq(t, s, "article/a1"))
+	})
+	// The same file written by another process: the version check reads
+	// the file, not a cache.
+	t.Run("OtherWriter", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "ledger.db")
+		a := MustOpen(t, Config{Path: path})
+		b := MustOpen(t, Config{Path: path})
+		storetest.MustAppend(t, a, likeReq(t, a, "article/a1"))
+		if _, err := b.Append(t.Context(), likeReq(t, b, "article/a1")); !errors.Is(err, domain.ErrVersionConflict) {
+			t.Fatalf("append at a version another writer moved past: %v, want ErrVersionConflict", err)
+		}
+		res := storetest.MustAppend(t, b, likeReq(t, b, "article/a2"))
+		if res.LastPosition != 2 {
+			t.Fatalf("second writer appended at %d, want 2", res.LastPosition)
+		}
+	})
+	t.Run("Translate", func(t *testing.T) {
+		for _, code := range []sqlite3.ErrNo{sqlite3.ErrFull, sqlite3.ErrReadonly, sqlite3.ErrIoErr,
+			sqlite3.ErrCantOpen, sqlite3.ErrCorrupt, sqlite3.ErrBusy} {
+			err := translate(sqlite3.Error{Code: code})
+			if !errors.Is(err, domain.ErrUnavailable) {
+				t.Errorf("code %d: %v, want ErrUnavailable", code, err)
+			}
+			var se sqlite3.Error
+			if !errors.As(err, &se) || se.Code != code {
+				t.Errorf("code %d: the driver error is lost", code)
+			}
+		}
+		if err := translate(context.Canceled); err != context.Canceled {
+			t.Errorf("non-driver error changed: %v", err)
+		}
+	})
+}
+
+func TestClose(t *testing.T) {
+	s, err := Open(t.Context(), Config{Path: filepath.Join(t.TempDir(), "ledger.db")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.MustAppend(t, s, likeReq(t, s, "article/a1"))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+	if _, err := s.Append(t.Context(), likeReq(t, s, "article/a2")); !errors.Is(err, domain.ErrClosed) {
+		t.Fatalf("append after close: %v, want ErrClosed", err)
+	}
+	if _, err := s.LastPosition(t.Context()); !errors.Is(err, domain.ErrClosed) {
+		t.Fatalf("read after close: %v, want ErrClosed", err)
+	}
+}
+
+func TestStats(t *testing.T) {
+	s := MustOpen(t, Config{Path: filepath.Join(t.TempDir(), "ledger.db")})
+	storetest.MustAppend(t, s, likeReq(t, s, "article/a1"))
+	storetest.MustAppend(t, s, likeReq(t, s, "article/a2"))
+	st, err := s.Stats(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []KindTotal{{Kind: "like", Type: domain.EventAdded, Events: 2}}
+	if st.Events != 2 || st.Streams != 2 || st.LastPosition != 2 || st.FileBytes == 0 ||
+		len(st.Totals) != 1 || st.Totals[0] != want[0] {
+		t.Fatalf("stats %+v", st)
+	}
+}

@@ -1,0 +1,605 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+// Opener opens the store named path, creating it when missing; opening
+// the same path again (after the first store is closed) must show the same
+// data. Stores that implement io.Closer are closed by the restart test; the
+// opener should also close them with t.Cleanup.
+type Opener func(t *testing.T, path string) domain.EventStore
+
+// Run runs the EventStore contract suite against the stores open returns.
+// Each subtest gets a fresh store in its own temporary directory.
+func Run(t *testing.T, open Opener) {
+	fresh := func(t *testing.T) domain.EventStore {
+		t.Helper()
+		return open(t, filepath.Join(t.TempDir(), "ledger.db"))
+	}
+	t.Run("Append", func(t *testing.T) { testAppend(t, fresh) })
+	t.Run("Batch", func(t *testing.T) { testBatch(t, fresh) })
+	t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, fresh) })
+	t.Run("ReadEvents", func(t *testing.T) { testReadEvents(t, fresh) })
+	t.Run("ReadStream", func(t *testing.T) { testReadStream(t, fresh) })
+	t.Run("Snapshot", func(t *testing.T) { testSnapshot(t, fresh) })
+	t.Run("Restart", func(t *testing.T) { testRestart(t, open) })
+	t.Run("Committed", func(t *testing.T) { testCommitted(t, fresh) })
+	t.Run("Cancel", func(t *testing.T) { testCancel(t, fresh) })
+	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, fresh) })
+}
+
+type freshFunc func(t *testing.T) domain.EventStore
+
+func testAppend(t *testing.T, fresh freshFunc) {
+	t.Run("OK", func(t *testing.T) {
+		s := fresh(t)
+		st := MustStream(t, "alice", "article/a1")
+		req := request(t, st, 0, "like", true)
+		req.Events = append(req.Events, event(t, st, 2, "collect", true,
+			domain.Metadata{"request_id": "r-1", "note": "ünïcode \"quoted\""}))
+		req.State = domain.Evolve(req.State, req.Events[1])
+		res := MustAppend(t, s, req)
+		if res.LastPosition != 2 || res.RecordedAt.IsZero() {
+			t.Fatalf("result %+v, want last position 2 and a recorded time", res)
+		}
+		want := committed(req, res)
+		checkEvents(t, readAll(t, s, domain.EventFilter{}), want)
+		got, err := s.ReadStream(t.Context(), st, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkEvents(t, got, want)
+		if last, err := s.LastPosition(t.Context()); err != nil || last != 2 {
+			t.Fatalf("last position %d, %v; want 2", last, err)
+		}
+		for _, e := range want {
+			if ok, err := s.HasEvent(t.Context(), e.ID); err != nil || !ok {
+				t.Fatalf("has event %s: %t, %v", e.ID, ok, err)
+			}
+		}
+		if ok, err := s.HasEvent(t.Context(), domain.NewEventID()); err != nil || ok {
+			t.Fatalf("has unknown event: %t, %v", ok, err)
+		}
+	})
+	t.Run("ErrVersionConflict", func(t *testing.T) {
+		s := fresh(t)
+		st := MustStream(t, "alice", "article/a1")
+		MustAppend(t, s, request(t, st, 0, "like", true))
+		for _, expected := range []int64{0, 2, 7} {
+			_, err := s.Append(t.Context(), request(t, st, expected, "like", false))
+			if !errors.Is(err, domain.ErrVersionConflict) {
+				t.Fatalf("append at %d to a stream at 1: %v, want ErrVersionConflict", expected, err)
+			}
+		}
+		_, err := s.Append(t.Context(), request(t, MustStream(t, "bob", "article/a1"), 1, "like", true))
+		if !errors.Is(err, domain.ErrVersionConflict) {
+			t.Fatalf("append at 1 to an empty stream: %v, want ErrVersionConflict", err)
+		}
+		checkCount(t, s, 1)
+	})
+	t.Run("ErrDuplicateEvent", func(t *testing.T) {
+		s := fresh(t)
+		first := request(t, MustStream(t, "alice", "article/a1"), 0, "like", true)
+		MustAppend(t, s, first)
+		other := MustStream(t, "bob", "video/v1")
+		dup := request(t, other, 0, "like", true, false)
+		dup.Events[1].ID = first.Events[0].ID
+		if _, err := s.Append(t.Context(), dup); !errors.Is(err, domain.ErrDuplicateEvent) {
+			t.Fatalf("append with an existing id in another stream: %v, want ErrDuplicateEvent", err)
+		}
+		checkCount(t, s, 1)
+		if snap := mustSnapshot(t, s, other); snap.Version != 0 {
+			t.Fatalf("stream of the failed append has snapshot %+v, want none", snap)
+		}
+		MustAppend(t, s, request(t, other, 0, "like", true))
+		checkCount(t, s, 2)
+	})
+	t.Run("ErrContextDone", func(t *testing.T) {
+		s := fresh(t)
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		_, err := s.Append(ctx, request(t, MustStream(t, "alice", "article/a1"), 0, "like", true))
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("append with a cancelled context: %v, want context.Canceled", err)
+		}
+		checkCount(t, s, 0)
+	})
+}
+
+// checkCount checks that the log holds exactly positions 1..n.
+func checkCount(t *testing.T, s domain.EventStore, n int64) {
+	t.Helper()
+	got := positions(readAll(t, s, domain.EventFilter{}))
+	want := make([]int64, n)
+	for i := range want {
+		want[i] = int64(i) + 1
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("positions %v, want 1..%d", got, n)
+	}
+	if last, err := s.LastPosition(t.Context()); err != nil || last != n {
+		t.Fatalf("last position %d, %v; want %d", last, err, n)
+	}
+}
+
+func mustSnapshot(t *testing.T, s domain.EventStore, st domain.StreamID) domain.Snapshot {
+	t.Helper()
+	snap, err := s.Snapshot(t.Context(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+// testBatch sends good and bad appends at once, so that stores that batch
+// appends put them in the same transaction: the bad ones must fail alone.
+func testBatch(t *testing.T, fresh freshFunc) {
+	t.Run("OneBadFailsAlone", func(t *testing.T) {
+		s := fresh(t)
+		taken := request(t, MustStream(t, "alice", "article/a1"), 0, "like", true)
+		MustAppend(t, s, taken)
+		const n = 48
+		reqs := make([]domain.AppendRequest, n)
+		wantErr := make([]error, n)
+		for i := range reqs {
+			reqs[i] = request(t, MustStream(t, name("u", i), "article/a1"), 0, "like", true)
+			switch i % 8 {
+			case 3:
+				reqs[i].Events[0].ID = taken.Events[0].ID
+				wantErr[i] = domain.ErrDuplicateEvent
+			case 5:
+				reqs[i] = request(t, taken.Stream, 0, "like", false)
+				wantErr[i] = domain.ErrVersionConflict
+			}
+		}
+		errs := appendAll(t, s, reqs)
+		good := int64(1)
+		for i, err := range errs {
+			if !errors.Is(err, wantErr[i]) {
+				t.Errorf("append %d: %v, want %v", i, err, wantErr[i])
+			}
+			if err == nil {
+				good++
+			}
+		}
+		checkCount(t, s, good)
+	})
+	t.Run("SameStream", func(t *testing.T) {
+		s := fresh(t)
+		st := MustStream(t, "alice", "article/a1")
+		reqs := make([]domain.AppendRequest, 32)
+		for i := range reqs {
+			reqs[i] = request(t, st, 0, "like", true)
+		}
+		wins := 0
+		for i, err := range appendAll(t, s, reqs) {
+			switch {
+			case err == nil:
+				wins++
+			case !errors.Is(err, domain.ErrVersionConflict):
+				t.Errorf("append %d: %v, want nil or ErrVersionConflict", i, err)
+			}
+		}
+		if wins != 1 {
+			t.Fatalf("%d appends at version 0 succeeded, want 1", wins)
+		}
+		if snap := mustSnapshot(t, s, st); snap.Version != 1 || snap.LastPosition != 1 {
+			t.Fatalf("snapshot %+v, want version 1 at position 1", snap)
+		}
+		checkCount(t, s, 1)
+	})
+}
+
+// appendAll appends reqs concurrently, released together, and returns
+// their errors.
+func appendAll(t *testing.T, s domain.EventStore, reqs []domain.AppendRequest) []error {
+	t.Helper()
+	errs := make([]error, len(reqs))
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, req := range reqs {
+		wg.Go(func() {
+			<-start
+			_, errs[i] = s.Append(t.Context(), req)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
+func testIdempotency(t *testing.T, fresh freshFunc) {
+	record := func(user domain.UserID, key string, version int64) *domain.IdempotencyRecord {
+		state := domain.State{}.With(MustKind(t, "like"), true)
+		return &domain.IdempotencyRecord{
+			User: user, Key: key, RequestHash: "hash-" + key,
+			Outcome: domain.Outcome{Changed: true, Active: true, State: state, StreamVersion: version},
+		}
+	}
+	t.Run("OK", func(t *testing.T) {
+		s := fresh(t)
+		MustAppend(t, s, request(t, MustStream(t, "bob", "video/v1"), 0, "like", true))
+		st := MustStream(t, "alice", "article/a1")
+		req := request(t, st, 0, "like", true)
+		req.Idempotency = record(st.User, "key-1", 1)
+		res := MustAppend(t, s, req)
+		rec, ok, err := s.Idempotency(t.Context(), st.User, "key-1")
+		if err != nil || !ok {
+			t.Fatalf("idempotency: %t, %v", ok, err)
+		}
+		want := *req.Idempotency
+		want.Outcome.Position = res.LastPosition
+		checkRecord(t, rec, want)
+		if _, ok, err := s.Idempotency(t.Context(), MustUser(t, "bob"), "key-1"); err != nil || ok {
+			t.Fatalf("another user's key: %t, %v; want none", ok, err)
+		}
+	})
+	t.Run("OKWithoutEvents", func(t *testing.T) {
+		s := fresh(t)
+		st := MustStream(t, "alice", "article/a1")
+		MustAppend(t, s, request(t, st, 0, "like", true))
+		rec := record(st.User, "key-2", 1)
+		rec.Outcome.Changed, rec.Outcome.Position = false, 1
+		res := MustAppend(t, s, domain.AppendRequest{Stream: st, ExpectedVersion: 1,
+			State: rec.Outcome.State, Idempotency: rec})
+		if res.LastPosition != 0 {
+			t.Fatalf("last position %d for an append without events, want 0", res.LastPosition)
+		}
+		got, ok, err := s.Idempotency(t.Context(), st.User, "key-2")
+		if err != nil || !ok {
+			t.Fatalf("idempotency: %t, %v", ok, err)
+		}
+		checkRecord(t, got, *rec)
+		checkCount(t, s, 1)
+		_, err = s.Append(t.Context(), domain.AppendRequest{Stream: st, ExpectedVersion: 0,
+			State: rec.Outcome.State, Idempotency: record(st.User, "key-3", 1)})
+		if !errors.Is(err, domain.ErrVersionConflict) {
+			t.Fatalf("record-only append at a stale version: %v, want ErrVersionConflict", err)
+		}
+		if _, ok, _ := s.Idempotency(t.Context(), st.User, "key-3"); ok {
+			t.Fatal("the conflicting append's record was stored")
+		}
+	})
+	t.Run("ErrIdempotencyKeyTaken", func(t *testing.T) {
+		s := fresh(t)
+		first := MustStream(t, "alice", "article/a1")
+		req := request(t, first, 0, "like", true)
+		req.Idempotency = record(first.User, "key-1", 1)
+		MustAppend(t, s, req)
+		second := MustStream(t, "alice", "article/a2")
+		again := request(t, second, 0, "like", true)
+		again.Idempotency = record(second.User, "key-1", 1)
+		if _, err := s.Append(t.Context(), again); !errors.Is(err, domain.ErrIdempotencyKeyTaken) {
+			t.Fatalf("append with a recorded key: %v, want ErrIdempotencyKeyTaken", err)
+		}
+		if snap := mustSnapshot(t, s, second); snap.Version != 0 {
+			t.Fatalf("the refused append changed its stream: %+v", snap)
+		}
+		checkCount(t, s, 1)
+	})
+}
+
+func checkRecord(t *testing.T, got, want domain.IdempotencyRecord) {
+	t.Helper()
+	if got.User != want.User || got.Key != want.Key || got.RequestHash != want.RequestHash ||
+		got.Outcome.Changed != want.Outcome.Changed || got.Outcome.Active != want.Outcome.Active ||
+		got.Outcome.State.String() != want.Outcome.State.String() ||
+		got.Outcome.StreamVersion != want.Outcome.StreamVersion || got.Outcome.Position != want.Outcome.Position {
+		t.Fatalf("record\n got  %+v\n want %+v", got, want)
+	}
+	if got.CreatedAt.IsZero() {
+		t.Fatal("record has no creation time")
+	}
+}
+
+// history appends a small mixed history and returns every event in
+// position order.
+func history(t *testing.T, s domain.EventStore) []domain.Event {
+	t.Helper()
+	var all []domain.Event
+	for _, user := range []string{"alice", "bob", "carol"} {
+		for _, target := range []string{"article/a1", "article/a2", "video/a1"} {
+			st := MustStream(t, user, target)
+			req := request(t, st, 0, "like", true, false)
+			req.Events = append(req.Events, event(t, st, 3, "collect", true, domain.Metadata{"u": user}))
+			req.State = domain.Evolve(req.State, req.Events[2])
+			res := MustAppend(t, s, req)
+			all = append(all, committed(req, res)...)
+		}
+	}
+	return all
+}
+
+func testReadEvents(t *testing.T, fresh freshFunc) {
+	s := fresh(t)
+	all := history(t, s)
+	mid := all[len(all)/2].OccurredAt
+	late := all[len(all)*3/4].OccurredAt
+	cases := []struct {
+		name string
+		f    domain.EventFilter
+		keep func(e domain.Event) bool
+	}{
+		{"All", domain.EventFilter{}, func(domain.Event) bool { return true }},
+		{"After", domain.EventFilter{After: 5}, func(e domain.Event) bool { return e.Position > 5 }},
+		{"Limit", domain.EventFilter{After: 3, Limit: 4}, func(e domain.Event) bool { return e.Position > 3 && e.Position <= 7 }},
+		{"User", domain.EventFilter{User: MustUser(t, "bob")}, func(e domain.Event) bool { return e.User.String() == "bob" }},
+		{"TargetType", domain.EventFilter{TargetType: "video"}, func(e domain.Event) bool { return e.Target.Type() == "video" }},
+		{"Target", domain.EventFilter{TargetType: "article", TargetID: "a1"},
+			func(e domain.Event) bool { return e.Target.String() == "article/a1" }},
+		{"Kind", domain.EventFilter{Kind: MustKind(t, "collect")}, func(e domain.Event) bool { return e.Kind.String() == "collect" }},
+		{"Since", domain.EventFilter{Since: mid}, func(e domain.Event) bool { return !e.OccurredAt.Before(mid) }},
+		{"Until", domain.EventFilter{Until: mid}, func(e domain.Event) bool { return e.OccurredAt.Before(mid) }},
+		{"Combined", domain.EventFilter{User: MustUser(t, "carol"), Kind: MustKind(t, "like"), Since: mid, Until: late, After: 1, Limit: 2},
+			nil},
+		{"None", domain.EventFilter{User: MustUser(t, "nobody")}, func(domain.Event) bool { return false }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var want []domain.Event
+			for _, e := range all {
+				if c.keep == nil && e.User.String() == "carol" && e.Kind.String() == "like" &&
+					!e.OccurredAt.Before(mid) && e.OccurredAt.Before(late) && len(want) < 2 {
+					want = append(want, e)
+				}
+				if c.keep != nil && c.keep(e) {
+					want = append(want, e)
+				}
+			}
+			checkEvents(t, readAll(t, s, c.f), want)
+		})
+	}
+	t.Run("ErrFromFn", func(t *testing.T) {
+		stop := errors.New("stop")
+		n := 0
+		err := s.ReadEvents(t.Context(), domain.EventFilter{}, func(domain.Event) error {
+			n++
+			if n == 3 {
+				return stop
+			}
+			return nil
+		})
+		if !errors.Is(err, stop) || n != 3 {
+			t.Fatalf("read stopped after %d events with %v, want 3 and the callback's error", n, err)
+		}
+	})
+}
+
+func testReadStream(t *testing.T, fresh freshFunc) {
+	s := fresh(t)
+	all := history(t, s)
+	st := MustStream(t, "bob", "article/a2")
+	var want []domain.Event
+	for _, e := range all {
+		if e.Stream() == st {
+			want = append(want, e)
+		}
+	}
+	cases := []struct {
+		name         string
+		after, limit int
+		want         []domain.Event
+	}{
+		{"All", 0, 0, want},
+		{"After", 1, 0, want[1:]},
+		{"Limit", 0, 2, want[:2]},
+		{"AfterLimit", 1, 1, want[1:2]},
+		{"AfterEnd", 3, 0, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := s.ReadStream(t.Context(), st, int64(c.after), c.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkEvents(t, got, c.want)
+		})
+	}
+	t.Run("Unknown", func(t *testing.T) {
+		got, err := s.ReadStream(t.Context(), MustStream(t, "nobody", "article/a1"), 0, 0)
+		if err != nil || len(got) != 0 {
+			t.Fatalf("unknown stream: %d events, %v", len(got), err)
+		}
+	})
+}
+
+func testSnapshot(t *testing.T, fresh freshFunc) {
+	s := fresh(t)
+	history(t, s)
+	st := MustStream(t, "carol", "video/a1")
+	snap := mustSnapshot(t, s, st)
+	if snap.Version != 3 || snap.LastPosition != 27 || snap.State.String() != "collect" {
+		t.Fatalf("snapshot %+v (state %q), want version 3, position 27, state collect", snap, snap.State)
+	}
+	req := request(t, st, 3, "like", true)
+	req.State = snap.State.With(MustKind(t, "like"), true)
+	res := MustAppend(t, s, req)
+	snap = mustSnapshot(t, s, st)
+	if snap.Version != 4 || snap.LastPosition != res.LastPosition || snap.State.String() != "collect,like" {
+		t.Fatalf("snapshot %+v (state %q), want version 4 at %d, state collect,like", snap, snap.State, res.LastPosition)
+	}
+	if snap := mustSnapshot(t, s, MustStream(t, "nobody", "article/a1")); snap.Version != 0 ||
+		snap.LastPosition != 0 || snap.State.String() != "" {
+		t.Fatalf("unknown stream has snapshot %+v", snap)
+	}
+}
+
+func testRestart(t *testing.T, open Opener) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	s := open(t, path)
+	all := history(t, s)
+	st := MustStream(t, "alice", "article/a1")
+	req := request(t, MustStream(t, "dave", "article/a1"), 0, "like", true)
+	req.Idempotency = &domain.IdempotencyRecord{User: MustUser(t, "dave"), Key: "k", RequestHash: "h",
+		Outcome: domain.Outcome{Changed: true, Active: true, State: req.State, StreamVersion: 1}}
+	res := MustAppend(t, s, req)
+	all = append(all, committed(req, res)...)
+	closeStore(t, s)
+
+	s = open(t, path)
+	checkEvents(t, readAll(t, s, domain.EventFilter{}), all)
+	if snap := mustSnapshot(t, s, st); snap.Version != 3 || snap.State.String() != "collect" {
+		t.Fatalf("snapshot after restart %+v", snap)
+	}
+	if rec, ok, err := s.Idempotency(t.Context(), MustUser(t, "dave"), "k"); err != nil || !ok ||
+		rec.Outcome.Position != res.LastPosition {
+		t.Fatalf("idempotency after restart: %+v, %t, %v", rec, ok, err)
+	}
+	next := MustAppend(t, s, request(t, MustStream(t, "erin", "article/a1"), 0, "like", true))
+	if next.LastPosition != int64(len(all))+1 {
+		t.Fatalf("first append after restart at %d, want %d", next.LastPosition, len(all)+1)
+	}
+	closeStore(t, s)
+}
+
+func closeStore(t *testing.T, s domain.EventStore) {
+	t.Helper()
+	c, ok := s.(io.Closer)
+	if !ok {
+		t.Fatalf("%T does not implement io.Closer; the restart test needs it", s)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testCommitted(t *testing.T, fresh freshFunc) {
+	s := fresh(t)
+	for i := range 3 {
+		ch := s.Committed()
+		select {
+		case <-ch:
+			t.Fatal("commit signalled before any append")
+		default:
+		}
+		MustAppend(t, s, request(t, MustStream(t, name("u", i), "article/a1"), 0, "like", true))
+		<-ch // blocks forever (test timeout) if the commit is not signalled
+	}
+}
+
+// testCancel cancels appends at arbitrary moments: each caller must be told
+// the truth, the append being either wholly stored or absent.
+func testCancel(t *testing.T, fresh freshFunc) {
+	s := fresh(t)
+	const n = 200
+	reqs := make([]domain.AppendRequest, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range reqs {
+		reqs[i] = request(t, MustStream(t, name("u", i), "article/a1"), 0, "like", true, false)
+		ctx, cancel := context.WithCancel(t.Context())
+		wg.Go(func() { _, errs[i] = s.Append(ctx, reqs[i]) })
+		if i%3 == 0 {
+			cancel()
+		}
+		defer cancel()
+	}
+	wg.Wait()
+	stored := 0
+	for i, err := range errs {
+		var want bool
+		switch {
+		case err == nil:
+			want, stored = true, stored+2
+		case errors.Is(err, context.Canceled):
+		default:
+			t.Fatalf("append %d: %v, want nil or context.Canceled", i, err)
+		}
+		for _, e := range reqs[i].Events {
+			if ok, err := s.HasEvent(t.Context(), e.ID); err != nil || ok != want {
+				t.Fatalf("append %d answered %v, its event %s stored: %t (%v)", i, errs[i], e.ID, ok, err)
+			}
+		}
+	}
+	checkCount(t, s, int64(stored))
+}
+
+// testConcurrent runs 64 appenders on their own streams and on a few shared
+// ones (retrying conflicts from a fresh snapshot): no event may be lost or
+// duplicated, and positions must be exactly 1..N.
+func testConcurrent(t *testing.T, fresh freshFunc) {
+	s := fresh(t)
+	const appenders, rounds, shared = 64, 12, 4
+	var mu sync.Mutex
+	ids := map[uuid.UUID]bool{}
+	var wg sync.WaitGroup
+	for a := range appenders {
+		wg.Go(func() {
+			for r := range rounds {
+				var st domain.StreamID
+				if r%3 == 0 {
+					st = MustStream(t, name("shared", (a+r)%shared), "article/hot")
+				} else {
+					st = MustStream(t, name("u", a), name("article/t", r))
+				}
+				req, err := appendRetrying(t, s, st, r%2 == 0)
+				if err != nil {
+					t.Errorf("appender %d round %d: %v", a, r, err)
+					return
+				}
+				mu.Lock()
+				for _, e := range req.Events {
+					ids[e.ID] = true
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	events := readAll(t, s, domain.EventFilter{})
+	checkCount(t, s, int64(len(ids)))
+	versions := map[domain.StreamID]int64{}
+	for _, e := range events {
+		if !ids[e.ID] {
+			t.Fatalf("event %s at %d was not appended by anyone", e.ID, e.Position)
+		}
+		delete(ids, e.ID)
+		versions[e.Stream()]++
+		if e.StreamVersion != versions[e.Stream()] {
+			t.Fatalf("stream %s: version %d after %d", e.Stream(), e.StreamVersion, versions[e.Stream()]-1)
+		}
+	}
+	for st, v := range versions {
+		if snap := mustSnapshot(t, s, st); snap.Version != v {
+			t.Fatalf("stream %s: snapshot at %d, log at %d", st, snap.Version, v)
+		}
+	}
+}
+
+// appendRetrying toggles kind like of st from its current snapshot,
+// retrying version conflicts as the Ledger does.
+func appendRetrying(t *testing.T, s domain.EventStore, st domain.StreamID, duplicateKind bool) (domain.AppendRequest, error) {
+	like := MustKind(t, "like")
+	for {
+		snap, err := s.Snapshot(t.Context(), st)
+		if err != nil {
+			return domain.AppendRequest{}, err
+		}
+		req := request(t, st, snap.Version, "like", !snap.State.Active(like))
+		if duplicateKind {
+			e := event(t, st, snap.Version+2, "collect", true, domain.Metadata{"at": time.Now().String()})
+			req.Events = append(req.Events, e)
+		}
+		req.State = snap.State
+		for _, e := range req.Events {
+			req.State = domain.Evolve(req.State, e)
+		}
+		_, err = s.Append(t.Context(), req)
+		if errors.Is(err, domain.ErrVersionConflict) {
+			continue
+		}
+		return req, err
+	}
+}
