@@ -15,14 +15,16 @@ import (
 // own (so that several servers can live in one process, as in tests). It
 // is safe for concurrent use.
 type Metrics struct {
-	reg      *prometheus.Registry
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
-	appends  prometheus.Counter
-	batches  prometheus.Histogram
-	dropped  prometheus.Counter
-	head     atomic.Int64
-	h        http.Handler
+	reg        *prometheus.Registry
+	requests   *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+	appends    prometheus.Counter
+	batches    prometheus.Histogram
+	dropped    prometheus.Counter
+	commitTime prometheus.Histogram
+	commitErrs prometheus.Counter
+	head       atomic.Int64
+	h          http.Handler
 }
 
 func newMetrics(read ReadModel, sseClients func() float64) *Metrics {
@@ -44,6 +46,13 @@ func newMetrics(read ReadModel, sseClients func() float64) *Metrics {
 	m.dropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "ledger_sse_dropped_clients_total", Help: "SSE clients dropped for falling behind.",
 	})
+	m.commitTime = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "ledger_store_commit_duration_seconds", Help: "Duration of group-commit transactions.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14),
+	})
+	m.commitErrs = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ledger_store_commit_failures_total", Help: "Group-commit transactions that failed as a whole.",
+	})
 	applied := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "ledger_projection_applied_position", Help: "Position every projection has applied.",
 	}, func() float64 { return float64(read.Applied()) })
@@ -53,18 +62,22 @@ func newMetrics(read ReadModel, sseClients func() float64) *Metrics {
 	clients := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "ledger_sse_clients", Help: "Connected SSE clients.",
 	}, sseClients)
-	m.reg.MustRegister(m.requests, m.latency, m.appends, m.batches, m.dropped, applied, lag, clients,
+	m.reg.MustRegister(m.requests, m.latency, m.appends, m.batches, m.dropped, m.commitTime, m.commitErrs, applied, lag, clients,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.h = m.newHandler()
 	return m
 }
 
 // ObserveCommit records one group commit of the store: how many appends
-// it carried, how many events they held and the last position it wrote.
-func (m *Metrics) ObserveCommit(appends, events int, lastPosition int64) {
+// it carried, how many events it committed, how long it took, and whether
+// the whole transaction failed.
+func (m *Metrics) ObserveCommit(appends, events int, took time.Duration, failed bool) {
 	m.batches.Observe(float64(appends))
 	m.appends.Add(float64(events))
-	m.advanceHead(lastPosition)
+	m.commitTime.Observe(took.Seconds())
+	if failed {
+		m.commitErrs.Inc()
+	}
 }
 
 // advanceHead raises the known log head (for the lag gauge).

@@ -43,7 +43,12 @@ func (s *Server) notReady(w http.ResponseWriter, r *http.Request, detail string)
 	return nil
 }
 
+// serveMetrics refreshes the log head first, so the lag gauge also sees
+// events other processes appended.
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
+	if head, err := s.deps.Log.LastPosition(r.Context()); err == nil {
+		s.metrics.advanceHead(head)
+	}
 	s.metrics.handler().ServeHTTP(w, r)
 	return nil
 }

@@ -109,6 +109,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 		etagTag: kindsTag(cfg.Kinds),
 	}
 	s.metrics = newMetrics(deps.Read, s.sseClients)
+	s.metrics.advanceHead(cfg.StartPosition)
 	s.hub = newHub(cfg.StreamBuffer, cfg.Kinds, s.metrics)
 	s.mux = http.NewServeMux()
 	s.registerRoutes()

@@ -1,0 +1,373 @@
+package httpapi
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/interactionledger/ledger/adapters/eventcodec"
+	"github.com/interactionledger/ledger/domain"
+)
+
+func TestWrites(t *testing.T) {
+	e := MustEnv(t, nil)
+	t.Run("OK", func(t *testing.T) {
+		b := e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "")
+		w := mustDecode[writeResponse](t, b)
+		if !w.Changed || !w.Active || w.Counts["like"] != 1 || !w.Viewer["like"] || w.Viewer["collect"] || w.StreamVersion != 1 || w.Position < 1 {
+			t.Fatalf("first like: %+v", w)
+		}
+		again := mustDecode[writeResponse](t, e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", ""))
+		if again.Changed || again.Position != w.Position || again.Counts["like"] != 1 {
+			t.Fatalf("repeat like: %+v", again)
+		}
+		off := mustDecode[writeResponse](t, e.expect(200, "DELETE", "/v1/targets/article/a-1/like/u1", ""))
+		if !off.Changed || off.Active || off.Counts["like"] != 0 || off.StreamVersion != 2 || off.Position <= w.Position {
+			t.Fatalf("cancel: %+v", off)
+		}
+	})
+	t.Run("LedgerPositionHeader", func(t *testing.T) {
+		res, b := e.do("PUT", "/v1/targets/article/a-2/collect/u1", "")
+		w := mustDecode[writeResponse](t, b)
+		if res.Header.Get("Ledger-Position") != fmt.Sprint(w.Position) {
+			t.Fatalf("Ledger-Position %q, body position %d", res.Header.Get("Ledger-Position"), w.Position)
+		}
+	})
+	t.Run("Metadata", func(t *testing.T) {
+		e.expect(200, "PUT", "/v1/targets/article/m-1/like/u9", `{"metadata":{"source":"web"}}`,
+			"Content-Type", "application/json", "X-Request-ID", "req-123")
+		hist := mustDecode[historyResponse](t, e.expect(200, "GET", "/v1/events?target_type=article&target_id=m-1", ""))
+		if len(hist.Items) != 1 || hist.Items[0].Metadata["source"] != "web" || hist.Items[0].Metadata["request_id"] != "req-123" {
+			t.Fatalf("metadata: %+v", hist.Items)
+		}
+	})
+	t.Run("IdempotencyKey", func(t *testing.T) {
+		first := mustDecode[writeResponse](t, e.expect(200, "PUT", "/v1/targets/article/k-1/like/u2", "", "Idempotency-Key", "key-1"))
+		e.expect(200, "DELETE", "/v1/targets/article/k-1/like/u2", "")
+		replay := mustDecode[writeResponse](t, e.expect(200, "PUT", "/v1/targets/article/k-1/like/u2", "", "Idempotency-Key", "key-1"))
+		if replay.Position != first.Position || !replay.Active || !replay.Changed {
+			t.Fatalf("replay %+v, first %+v", replay, first)
+		}
+		e.expect(422, "DELETE", "/v1/targets/article/k-1/like/u2", "", "Idempotency-Key", "key-1")
+	})
+	t.Run("IfMatch", func(t *testing.T) {
+		e.expect(200, "PUT", "/v1/targets/article/v-1/like/u3", "", "If-Match", `"v0"`)
+		e.expect(412, "DELETE", "/v1/targets/article/v-1/like/u3", "", "If-Match", `"v0"`)
+		e.expect(200, "DELETE", "/v1/targets/article/v-1/like/u3", "", "If-Match", `"v1"`)
+	})
+}
+
+func TestWriteErrors(t *testing.T) {
+	e := MustEnv(t, nil)
+	big := `{"metadata":{"a":"` + strings.Repeat("x", MaxBodyBytes) + `"}}`
+	cases := []struct {
+		name, method, path, body string
+		header                   []string
+		status                   int
+	}{
+		{"BadType", "PUT", "/v1/targets/Article/a/like/u", "", nil, 400},
+		{"BadID", "PUT", "/v1/targets/article/a%20b/like/u", "", nil, 400},
+		{"BadKindForm", "PUT", "/v1/targets/article/a/Like/u", "", nil, 400},
+		{"BadUser", "PUT", "/v1/targets/article/a/like/u%2Fx", "", nil, 400},
+		{"UnknownKind", "PUT", "/v1/targets/article/a/follow/u", "", nil, 404},
+		{"BadIfMatch", "PUT", "/v1/targets/article/a/like/u", "", []string{"If-Match", "v1"}, 400},
+		{"BadIdempotencyKey", "PUT", "/v1/targets/article/a/like/u", "", []string{"Idempotency-Key", strings.Repeat("k", 129)}, 400},
+		{"UnknownField", "PUT", "/v1/targets/article/a/like/u", `{"meta":{}}`, []string{"Content-Type", "application/json"}, 400},
+		{"NotJSON", "PUT", "/v1/targets/article/a/like/u", `{"metadata":`, []string{"Content-Type", "application/json"}, 400},
+		{"MetadataNotString", "PUT", "/v1/targets/article/a/like/u", `{"metadata":{"a":1}}`, []string{"Content-Type", "application/json"}, 400},
+		{"TooManyMetadata", "PUT", "/v1/targets/article/a/like/u", tooMany(), []string{"Content-Type", "application/json"}, 400},
+		{"TrailingData", "PUT", "/v1/targets/article/a/like/u", `{} {}`, []string{"Content-Type", "application/json"}, 400},
+		{"TooLarge", "PUT", "/v1/targets/article/a/like/u", big, []string{"Content-Type", "application/json"}, 413},
+		{"MediaType", "PUT", "/v1/targets/article/a/like/u", `source=web`, []string{"Content-Type", "application/x-www-form-urlencoded"}, 415},
+		{"UncleanPath", "PUT", "/v1/targets/article/../a/like/u", "", nil, 400},
+		{"UnknownRoute", "GET", "/v2/nothing", "", nil, 404},
+		{"WrongMethod", "POST", "/v1/targets/article/a/like/u", "", nil, 405},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e.expect(c.status, c.method, c.path, c.body, c.header...)
+		})
+	}
+	t.Run("AllowHeader", func(t *testing.T) {
+		res, _ := e.do("PATCH", "/v1/targets/article/a/like/u", "")
+		if allow := res.Header.Get("Allow"); !strings.Contains(allow, "PUT") || !strings.Contains(allow, "DELETE") {
+			t.Fatalf("Allow %q", allow)
+		}
+	})
+	t.Run("NothingAppended", func(t *testing.T) {
+		if pos, _ := e.store.LastPosition(t.Context()); pos != 0 {
+			t.Fatalf("rejected writes appended up to %d", pos)
+		}
+	})
+}
+
+func tooMany() string {
+	var parts []string
+	for i := range 17 {
+		parts = append(parts, fmt.Sprintf(`"k%d":"v"`, i))
+	}
+	return `{"metadata":{` + strings.Join(parts, ",") + `}}`
+}
+
+func TestReads(t *testing.T) {
+	e := MustEnv(t, nil)
+	for _, u := range []string{"u1", "u2", "u3"} {
+		e.expect(200, "PUT", "/v1/targets/article/a-1/like/"+u, "")
+	}
+	last := mustDecode[writeResponse](t, e.expect(200, "PUT", "/v1/targets/article/a-1/collect/u1", ""))
+	t.Run("Target", func(t *testing.T) {
+		res, b := e.do("GET", "/v1/targets/article/a-1?viewer=u2", "")
+		v := mustDecode[targetResponse](t, b)
+		if res.StatusCode != 200 || v.Counts["like"] != 3 || v.Counts["collect"] != 1 || !v.Viewer["like"] || v.Viewer["collect"] || v.Position != last.Position {
+			t.Fatalf("target: %d %s", res.StatusCode, b)
+		}
+		if res.Header.Get("Cache-Control") != "no-cache" || res.Header.Get("ETag") == "" || res.Header.Get("Ledger-Position") == "" {
+			t.Fatalf("headers: %v", res.Header)
+		}
+		res2, _ := e.do("GET", "/v1/targets/article/a-1?viewer=u2", "", "If-None-Match", res.Header.Get("ETag"))
+		if res2.StatusCode != http.StatusNotModified {
+			t.Fatalf("If-None-Match: %d", res2.StatusCode)
+		}
+		res3, _ := e.do("GET", "/v1/targets/article/a-1?viewer=u3", "", "If-None-Match", res.Header.Get("ETag"))
+		if res3.StatusCode != 200 {
+			t.Fatalf("another viewer's ETag matched: %d", res3.StatusCode)
+		}
+		noViewer := mustDecode[map[string]any](t, e.expect(200, "GET", "/v1/targets/article/a-1", ""))
+		if _, ok := noViewer["viewer"]; ok {
+			t.Fatalf("viewer without ?viewer: %v", noViewer)
+		}
+	})
+	t.Run("UnknownTarget", func(t *testing.T) {
+		v := mustDecode[targetResponse](t, e.expect(200, "GET", "/v1/targets/article/none?viewer=u1", ""))
+		if v.Counts["like"] != 0 || v.Viewer["like"] || v.Position != 0 {
+			t.Fatalf("unknown target: %+v", v)
+		}
+	})
+	t.Run("Batch", func(t *testing.T) {
+		b := mustDecode[batchResponse](t, e.expect(200, "GET", "/v1/targets?t=article/none&t=article/a-1&viewer=u1", ""))
+		if len(b.Items) != 2 || b.Items[0].Target.ID != "none" || b.Items[1].Counts["like"] != 3 || !b.Items[1].Viewer["collect"] || b.Position < last.Position {
+			t.Fatalf("batch: %+v", b)
+		}
+		e.expect(400, "GET", "/v1/targets", "")
+		e.expect(400, "GET", "/v1/targets?t=article", "")
+		e.expect(400, "GET", "/v1/targets?"+strings.Repeat("t=article/a&", 201), "")
+	})
+	t.Run("Actors", func(t *testing.T) {
+		p1 := mustDecode[pageResponse[actorJSON]](t, e.expect(200, "GET", "/v1/targets/article/a-1/like?limit=2", ""))
+		if len(p1.Items) != 2 || p1.Items[0].User != "u3" || p1.NextCursor == "" {
+			t.Fatalf("page 1: %+v", p1)
+		}
+		p2 := mustDecode[pageResponse[actorJSON]](t, e.expect(200, "GET", "/v1/targets/article/a-1/like?limit=2&cursor="+p1.NextCursor, ""))
+		if len(p2.Items) != 1 || p2.Items[0].User != "u1" || p2.NextCursor != "" {
+			t.Fatalf("page 2: %+v", p2)
+		}
+		e.expect(400, "GET", "/v1/targets/article/a-1/like?cursor=forged", "")
+		e.expect(400, "GET", "/v1/targets/article/a-1/like?limit=0", "")
+		e.expect(400, "GET", "/v1/targets/article/a-1/like?limit=1001", "")
+		e.expect(404, "GET", "/v1/targets/article/a-1/follow", "")
+	})
+	t.Run("Collection", func(t *testing.T) {
+		p := mustDecode[pageResponse[itemJSON]](t, e.expect(200, "GET", "/v1/users/u1/collect?type=article", ""))
+		if len(p.Items) != 1 || p.Items[0].Target.ID != "a-1" || p.Items[0].Since == "" {
+			t.Fatalf("collection: %+v", p)
+		}
+		e.expect(400, "GET", "/v1/users/u1/collect?type=Bad", "")
+		e.expect(400, "GET", "/v1/users/u1/collect?limit=x", "")
+		e.expect(404, "GET", "/v1/users/u1/follow", "")
+	})
+	t.Run("MinPosition", func(t *testing.T) {
+		e.expect(200, "GET", fmt.Sprintf("/v1/targets/article/a-1?min_position=%d", last.Position), "")
+		e.expect(200, "GET", "/v1/targets/article/a-1", "", "Ledger-Min-Position", fmt.Sprint(last.Position))
+		e.expect(400, "GET", "/v1/targets/article/a-1?min_position=-1", "")
+		e.expect(400, "GET", "/v1/targets/article/a-1?min_position=9223372036854775808", "")
+		e.expect(400, "GET", "/v1/targets/article/a-1", "", "Ledger-Min-Position", "soon")
+		e.expect(400, "GET", "/v1/targets/article/a-1?viewer=bad%20user", "")
+	})
+}
+
+func TestConsistencyTimeout(t *testing.T) {
+	e := MustEnv(t, func(c *Config) { c.ConsistencyTimeout = 20 * time.Millisecond })
+	res, _ := e.do("GET", "/v1/targets/article/a-1?min_position=1000", "")
+	if res.StatusCode != 503 || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("status %d, Retry-After %q", res.StatusCode, res.Header.Get("Retry-After"))
+	}
+}
+
+func TestStartGate(t *testing.T) {
+	e := MustEnv(t, func(c *Config) { c.StartPosition = 3; c.ConsistencyTimeout = 20 * time.Millisecond })
+	e.expect(503, "GET", "/v1/targets/article/a-1", "")
+	e.expect(503, "GET", "/v1/users/u1/like", "")
+	ledger := domain.NewLedger(e.store, e.srv.cfg.Kinds, domain.LedgerConfig{}, nil)
+	for i := range 3 {
+		target, _ := domain.NewTarget("article", fmt.Sprintf("g-%d", i))
+		user, _ := domain.NewUserID("u1")
+		like, _ := domain.ParseKind("like")
+		if _, err := ledger.Set(t.Context(), domain.SetRequest{User: user, Target: target, Kind: like, On: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.expect(200, "GET", "/v1/targets/article/a-1?min_position=3", "", "Ledger-Min-Position", "3")
+}
+
+func TestHistory(t *testing.T) {
+	e := MustEnv(t, nil)
+	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "")
+	e.expect(200, "PUT", "/v1/targets/video/v-1/collect/u2", "")
+	e.expect(200, "DELETE", "/v1/targets/article/a-1/like/u1", "")
+	t.Run("JSON", func(t *testing.T) {
+		h := mustDecode[historyResponse](t, e.expect(200, "GET", "/v1/events", ""))
+		if len(h.Items) != 3 || h.NextAfter != 3 || h.Items[2].Type != "interaction.cancelled" {
+			t.Fatalf("history: %+v", h)
+		}
+		h = mustDecode[historyResponse](t, e.expect(200, "GET", "/v1/events?after=1&limit=1", "", "Accept", "application/json"))
+		if len(h.Items) != 1 || h.Items[0].Position != 2 || h.NextAfter != 2 {
+			t.Fatalf("page: %+v", h)
+		}
+		h = mustDecode[historyResponse](t, e.expect(200, "GET", "/v1/events?user=u1&kind=like&target_type=article&target_id=a-1", ""))
+		if len(h.Items) != 2 {
+			t.Fatalf("filtered: %+v", h)
+		}
+		h = mustDecode[historyResponse](t, e.expect(200, "GET", "/v1/events?after=3", ""))
+		if len(h.Items) != 0 || h.NextAfter != 3 {
+			t.Fatalf("empty page: %+v", h)
+		}
+	})
+	t.Run("NDJSON", func(t *testing.T) {
+		res, b := e.do("GET", "/v1/events?after=1", "", "Accept", "application/x-ndjson")
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/x-ndjson") || len(lines) != 2 {
+			t.Fatalf("ndjson %d %q", res.StatusCode, b)
+		}
+		ev, err := eventcodec.UnmarshalEvent([]byte(lines[0]))
+		if err != nil || ev.Position != 2 {
+			t.Fatalf("ndjson line: %v %+v", err, ev)
+		}
+	})
+	t.Run("CSV", func(t *testing.T) {
+		res, b := e.do("GET", "/v1/events", "", "Accept", "text/csv")
+		rows, err := csv.NewReader(strings.NewReader(string(b))).ReadAll()
+		if res.StatusCode != 200 || err != nil || len(rows) != 4 || rows[0][0] != "position" || rows[3][2] != "interaction.cancelled" {
+			t.Fatalf("csv %d %v %q", res.StatusCode, err, b)
+		}
+	})
+	t.Run("Errors", func(t *testing.T) {
+		e.expect(406, "GET", "/v1/events", "", "Accept", "application/xml")
+		e.expect(400, "GET", "/v1/events?limit=10001", "")
+		e.expect(400, "GET", "/v1/events?after=x", "")
+		e.expect(400, "GET", "/v1/events?since=yesterday", "")
+		e.expect(400, "GET", "/v1/events?target_id=a-1", "")
+		e.expect(400, "GET", "/v1/events?since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z", "")
+		e.expect(404, "GET", "/v1/events?kind=follow", "")
+		e.expect(200, "GET", "/v1/events?limit=20000", "", "Accept", "application/x-ndjson")
+	})
+}
+
+func TestStream(t *testing.T) {
+	e := MustEnv(t, func(c *Config) { c.Heartbeat = 10 * time.Millisecond })
+	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "")
+	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u2", "")
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", e.http.URL+"/v1/events/stream", nil)
+	req.Header.Set("Last-Event-ID", "1")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("stream: %d %v", res.StatusCode, res.Header)
+	}
+	rd := bufio.NewReader(res.Body)
+	first := readSSE(t, rd)
+	if first.id != "2" || first.event != "interaction.added" || first.data.Counts["like"] != 2 || first.data.User != "u2" {
+		t.Fatalf("backfill: %+v", first)
+	}
+	e.expect(200, "DELETE", "/v1/targets/article/a-1/like/u1", "")
+	live := readSSE(t, rd)
+	if live.id != "3" || live.event != "interaction.cancelled" || live.data.Counts["like"] != 1 {
+		t.Fatalf("live: %+v", live)
+	}
+	if !live.sawComment {
+		readUntilComment(t, rd)
+	}
+	e.expect(406, "GET", "/v1/events/stream", "", "Accept", "application/json")
+	e.expect(400, "GET", "/v1/events/stream", "", "Last-Event-ID", "abc")
+}
+
+type sseEvent struct {
+	id, event  string
+	data       sseData
+	sawComment bool
+}
+
+type sseData struct {
+	eventcodec.EventJSON
+	Counts map[string]int64 `json:"counts"`
+}
+
+// readSSE reads lines up to the next event, skipping comments and retry.
+func readSSE(t *testing.T, rd *bufio.Reader) sseEvent {
+	t.Helper()
+	var ev sseEvent
+	for {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatalf("read stream: %v", err)
+		}
+		line = strings.TrimRight(line, "\n")
+		switch {
+		case strings.HasPrefix(line, ":"):
+			ev.sawComment = true
+		case strings.HasPrefix(line, "id: "):
+			ev.id = line[4:]
+		case strings.HasPrefix(line, "event: "):
+			ev.event = line[7:]
+		case strings.HasPrefix(line, "data: "):
+			var raw map[string]json.RawMessage
+			if err := json.Unmarshal([]byte(line[6:]), &raw); err != nil {
+				t.Fatalf("data: %v", err)
+			}
+			_ = json.Unmarshal(raw["counts"], &ev.data.Counts)
+			_ = json.Unmarshal([]byte(line[6:]), &ev.data.EventJSON)
+		case line == "" && ev.id != "":
+			return ev
+		}
+	}
+}
+
+func readUntilComment(t *testing.T, rd *bufio.Reader) {
+	t.Helper()
+	for {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatalf("read stream: %v", err)
+		}
+		if strings.HasPrefix(line, ": heartbeat") {
+			return
+		}
+	}
+}
+
+func TestOps(t *testing.T) {
+	e := MustEnv(t, nil)
+	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "")
+	e.expect(200, "GET", "/healthz", "")
+	e.expect(200, "GET", "/readyz", "")
+	m := string(e.expect(200, "GET", "/metrics", ""))
+	for _, want := range []string{
+		`ledger_http_requests_total{code="200",route="PUT /v1/targets/{type}/{id}/{kind}/{user}"} 1`,
+		"ledger_projection_applied_position 1", "ledger_projection_lag_events 0", "ledger_sse_clients 0",
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(e.expect(200, "GET", "/openapi.json", ""), &doc); err != nil || doc["openapi"] != "3.1.0" {
+		t.Fatalf("openapi: %v %v", err, doc["openapi"])
+	}
+}

@@ -1,0 +1,174 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/interactionledger/ledger/adapters/sqlite"
+	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/projections"
+)
+
+// testEnv is a real server over a real SQLite log and real projections in
+// t.TempDir(). The projections are fed by a plain tail of the log (the
+// production wiring uses the bus; the handlers only see ReadModel).
+type testEnv struct {
+	t      testing.TB
+	store  *sqlite.EventStore
+	set    *projections.Set
+	srv    *Server
+	http   *httptest.Server
+	logs   *syncBuffer
+	cancel context.CancelFunc
+}
+
+// syncBuffer is a log sink that tests read while the server writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func MustEnv(tb testing.TB, configure func(*Config)) *testEnv {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(tb.Context())
+	path := filepath.Join(tb.TempDir(), "ledger.db")
+	store, err := sqlite.Open(ctx, sqlite.Config{Path: path}, nil)
+	if err != nil {
+		tb.Fatalf("open store: %v", err)
+	}
+	cfg := DefaultConfig()
+	cfg.Kinds = domain.MustKindSet("like", "collect")
+	if configure != nil {
+		configure(&cfg)
+	}
+	set, err := projections.Open(ctx, projections.Config{Path: projections.ViewsPath(path), Kinds: cfg.Kinds}, store, nil)
+	if err != nil {
+		tb.Fatalf("open projections: %v", err)
+	}
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, err := New(cfg, Deps{
+		Ledger: domain.NewLedger(store, cfg.Kinds, domain.LedgerConfig{}, nil),
+		Log:    store, Read: set,
+		Writable: func(ctx context.Context) error { _, err := store.LastPosition(ctx); return err },
+	}, log)
+	if err != nil {
+		tb.Fatalf("new server: %v", err)
+	}
+	unhook := set.OnApplied(func(ae projections.AppliedEvent) { srv.Publish(ae.Event, ae.Counts) })
+	done := make(chan struct{})
+	go func() { defer close(done); tail(ctx, store, set) }()
+	e := &testEnv{t: tb, store: store, set: set, srv: srv, http: httptest.NewServer(srv.Handler()), logs: logs, cancel: cancel}
+	tb.Cleanup(func() {
+		srv.stopOnce.Do(func() { close(srv.stop) })
+		e.http.Close()
+		cancel()
+		<-done
+		unhook()
+		set.Close()
+		store.Close()
+	})
+	return e
+}
+
+// tail applies every committed event to every projection, in order.
+func tail(ctx context.Context, store *sqlite.EventStore, set *projections.Set) {
+	for ctx.Err() == nil {
+		woken := store.Committed()
+		var batch []domain.Event
+		err := store.ReadEvents(ctx, domain.EventFilter{After: set.Applied(), Limit: 1000}, func(e domain.Event) error {
+			batch = append(batch, e)
+			return nil
+		})
+		if err == nil && len(batch) > 0 {
+			for _, name := range set.Names() {
+				if set.Apply(ctx, name, batch) != nil {
+					return
+				}
+			}
+			continue
+		}
+		select {
+		case <-woken:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// do sends a request and returns the response with its body read.
+func (e *testEnv) do(method, path string, body string, header ...string) (*http.Response, []byte) {
+	e.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(e.t.Context(), method, e.http.URL+path, rd)
+	if err != nil {
+		e.t.Fatalf("request: %v", err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		e.t.Fatalf("read body: %v", err)
+	}
+	return res, b
+}
+
+// expect checks the status and returns the body.
+func (e *testEnv) expect(status int, method, path, body string, header ...string) []byte {
+	e.t.Helper()
+	res, b := e.do(method, path, body, header...)
+	if res.StatusCode != status {
+		e.t.Fatalf("%s %s: status %d, want %d; body %s", method, path, res.StatusCode, status, b)
+	}
+	if status >= 400 {
+		if ct := res.Header.Get("Content-Type"); ct != "application/problem+json" {
+			e.t.Fatalf("%s %s: problem with Content-Type %q", method, path, ct)
+		}
+		var p Problem
+		if err := json.Unmarshal(b, &p); err != nil || p.Status != status || p.Type == "" || p.Title == "" {
+			e.t.Fatalf("%s %s: bad problem %s (%v)", method, path, b, err)
+		}
+		if status == 400 && len(p.InvalidParams) == 0 {
+			e.t.Fatalf("%s %s: 400 without invalid_params: %s", method, path, b)
+		}
+	}
+	return b
+}
+
+func mustDecode[T any](tb testing.TB, b []byte) T {
+	tb.Helper()
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		tb.Fatalf("decode %s: %v", b, err)
+	}
+	return v
+}
