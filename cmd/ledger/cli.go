@@ -109,6 +109,40 @@ func parseFlags(fs *flag.FlagSet, e env, args []string) error {
 	return errors.Join(errs...)
 }
 
+// parseArgs is parseFlags for commands with positional arguments: flags
+// may come before, between or after them. It returns the positional ones.
+func parseArgs(fs *flag.FlagSet, e env, args []string) ([]string, error) {
+	var pos, flags []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			pos = append(pos, args[i+1:]...)
+			i = len(args)
+		case strings.HasPrefix(a, "-") && a != "-":
+			flags = append(flags, a)
+			if !strings.Contains(a, "=") && i+1 < len(args) && takesValue(fs, a) {
+				i++
+				flags = append(flags, args[i])
+			}
+		default:
+			pos = append(pos, a)
+		}
+	}
+	return pos, parseFlags(fs, e, flags)
+}
+
+// takesValue reports whether the flag named by arg ("-x" or "--x") needs a
+// value (every flag but booleans).
+func takesValue(fs *flag.FlagSet, arg string) bool {
+	f := fs.Lookup(strings.TrimLeft(arg, "-"))
+	if f == nil {
+		return false
+	}
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return !ok || !b.IsBoolFlag()
+}
+
 // envName maps a flag name to its environment variable.
 func envName(flagName string) string {
 	return "LEDGER_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))

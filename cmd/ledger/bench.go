@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/interactionledger/ledger/cmd/ledger/internal/baseline"
+	"github.com/interactionledger/ledger/cmd/ledger/internal/loadgen"
+)
+
+func init() {
+	register(command{name: "bench", summary: "measure: bench store | http | baseline | rebuild", run: runBench})
+}
+
+var benchCommands = map[string]func(ctx context.Context, e env, args []string) error{
+	"http":           benchHTTP,
+	"baseline":       benchBaseline,
+	"serve-baseline": serveBaseline,
+}
+
+func runBench(ctx context.Context, e env, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintln(e.stdout, "Usage: ledger bench store|http|baseline|rebuild [flags]   (each with --help)")
+		if len(args) == 0 {
+			return usageErr("bench needs a subcommand")
+		}
+		return nil
+	}
+	run, ok := benchCommands[args[0]]
+	if !ok {
+		return usageErr("unknown bench %q: want store, http, baseline or rebuild", args[0])
+	}
+	return run(ctx, e, args[1:])
+}
+
+// workloadFlags adds the workload flags shared by bench http and baseline.
+func workloadFlags(fs *flag.FlagSet) *loadgen.Config {
+	c := loadgen.DefaultConfig()
+	fs.IntVar(&c.Users, "users", c.Users, "distinct users")
+	fs.IntVar(&c.Targets, "targets", c.Targets, "distinct targets")
+	fs.Float64Var(&c.Zipf, "zipf", c.Zipf, "Zipf skew of target popularity (> 1)")
+	fs.Float64Var(&c.WriteRatio, "write-ratio", c.WriteRatio, "share of requests that are writes")
+	fs.IntVar(&c.Clients, "clients", c.Clients, "concurrent clients")
+	fs.DurationVar(&c.Duration, "duration", c.Duration, "how long to drive the load")
+	fs.IntVar(&c.FeedSize, "feed-size", c.FeedSize, "targets per feed-page batch read")
+	return &c
+}
+
+// HTTPResult is one server's figures under the workload.
+type HTTPResult struct {
+	Server     string          `json:"server"`
+	Report     *loadgen.Report `json:"report"`
+	HotReadP99 time.Duration   `json:"hot_read_p99_ns"`
+	HotReads   float64         `json:"hot_reads_per_s"`
+	PeakRSSKiB int64           `json:"peak_rss_kib,omitempty"`
+	LagP99     time.Duration   `json:"projection_lag_p99_ns,omitempty"`
+}
+
+func benchHTTP(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "bench http", "[flags]")
+	cfg := workloadFlags(fs)
+	url := fs.String("url", "", "drive a running server instead of starting one on a temp file")
+	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	if err := parseFlags(fs, e, args); err != nil {
+		return helpOK(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return usageErr("%v", err)
+	}
+	res, err := measureServer(ctx, e, "ledger", *url, *cfg)
+	if err != nil {
+		return err
+	}
+	return printHTTP(e.stdout, *asJSON, []HTTPResult{res})
+}
+
+func benchBaseline(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "bench baseline", "[flags]")
+	cfg := workloadFlags(fs)
+	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	if err := parseFlags(fs, e, args); err != nil {
+		return helpOK(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return usageErr("%v", err)
+	}
+	var results []HTTPResult
+	for _, server := range []string{"ledger", "baseline"} {
+		res, err := measureServer(ctx, e, server, "", *cfg)
+		if err != nil {
+			return err
+		}
+		results = append(results, res)
+	}
+	return printHTTP(e.stdout, *asJSON, results)
+}
+
+// measureServer starts the named server (unless url is given), drives the
+// workload, then measures hot-target count reads on the loaded data.
+func measureServer(ctx context.Context, e env, server, url string, cfg loadgen.Config) (HTTPResult, error) {
+	res := HTTPResult{Server: server}
+	var proc *serverProc
+	if url == "" {
+		var err error
+		if proc, err = startServer(ctx, e, server); err != nil {
+			return res, err
+		}
+		defer proc.stop()
+		url = proc.url
+	}
+	cfg.URL = url
+	fmt.Fprintf(e.stderr, "bench: driving %s at %s for %s with %d clients\n", server, url, cfg.Duration, cfg.Clients)
+	rep, err := loadgen.Run(ctx, cfg)
+	if err != nil {
+		return res, err
+	}
+	res.Report = rep
+	hot, err := loadgen.HotReads(ctx, url, min(cfg.Clients, 16), 2*time.Second)
+	if err != nil {
+		return res, err
+	}
+	res.HotReadP99, res.HotReads = hot.P99, hot.PerSecond
+	if proc != nil {
+		res.LagP99 = scrapeLagP99(ctx, url)
+		res.PeakRSSKiB = proc.peakRSS()
+	}
+	return res, nil
+}
+
+func printHTTP(w io.Writer, asJSON bool, results []HTTPResult) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(results)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "server\top\tcount\treq/s\tp50\tp95\tp99\tmax\t")
+	for _, r := range results {
+		for _, o := range r.Report.Ops {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t\n", r.Server, o.Op, o.Count, o.PerSecond,
+				ms(o.P50), ms(o.P95), ms(o.P99), ms(o.Max))
+		}
+		fmt.Fprintf(tw, "%s\tall\t%d\t%.0f\t\t\t\t\t\n", r.Server, r.Report.Requests, r.Report.PerSecond)
+		fmt.Fprintf(tw, "%s\thot_read\t\t%.0f\t\t\t%s\t\t\n", r.Server, r.HotReads, ms(r.HotReadP99))
+	}
+	tw.Flush()
+	for _, r := range results {
+		fmt.Fprintf(w, "%s: peak RSS %d MiB, projection lag p99 %s, errors %v\n",
+			r.Server, r.PeakRSSKiB/1024, ms(r.LagP99), r.Report.Errors)
+	}
+	if len(results) == 2 {
+		a, b := results[0], results[1]
+		fmt.Fprintf(w, "ratio %s/%s: throughput %.2fx, hot-target reads %.2fx (p99 %.2fx faster)\n",
+			a.Server, b.Server, a.Report.PerSecond/b.Report.PerSecond, a.HotReads/b.HotReads,
+			float64(b.HotReadP99)/float64(max(a.HotReadP99, 1)))
+	}
+	return nil
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
+
+// serverProc is a server started as a child process of this binary, so
+// that its memory is measured alone.
+type serverProc struct {
+	cmd *exec.Cmd
+	url string
+	dir string
+}
+
+func startServer(ctx context.Context, e env, server string) (*serverProc, error) {
+	dir, err := os.MkdirTemp("", "ledger-bench-")
+	if err != nil {
+		return nil, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	db := filepath.Join(dir, "bench.db")
+	args := []string{"serve", "--listen", addr, "--db", db, "--log-format", "json", "--log-level", "error"}
+	if server == "baseline" {
+		args = []string{"bench", "serve-baseline", "--listen", addr, "--db", db}
+	}
+	cmd := exec.CommandContext(ctx, self, args...)
+	cmd.Stderr = e.stderr
+	cmd.Env = append(os.Environ(), "LEDGER_CHILD=1")
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &serverProc{cmd: cmd, url: "http://" + addr, dir: dir}
+	if err := waitReady(ctx, p.url+"/readyz", 30*time.Second); err != nil {
+		p.stop()
+		return nil, fmt.Errorf("%s did not become ready: %w", server, err)
+	}
+	return p, nil
+}
+
+// peakRSS reads the child's high-water mark of resident memory (Linux).
+func (p *serverProc) peakRSS() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func (p *serverProc) stop() {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		p.cmd.Process.Kill()
+		<-done
+	}
+	os.RemoveAll(p.dir)
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// waitReady polls a readiness URL while a child process starts; this is
+// set-up of a benchmark, not a hot path.
+func waitReady(ctx context.Context, url string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return errors.Join(errors.New("timed out"), err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// serveBaseline runs the legacy-design server; bench baseline starts it as
+// a child process.
+func serveBaseline(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "bench serve-baseline", "[flags]")
+	listen := fs.String("listen", "127.0.0.1:8081", "address to listen on")
+	db := dbFlag(fs)
+	kinds := kindsFlag(fs)
+	if err := parseFlags(fs, e, args); err != nil {
+		return helpOK(err)
+	}
+	set, err := parseKinds(*kinds)
+	if err != nil {
+		return err
+	}
+	s, err := baseline.Open(ctx, *db, set)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	srv := &http.Server{Addr: *listen, Handler: s, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shut)
+	}()
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"flag"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+// DefaultDB is where the ledger keeps its log when --db is not given.
+const DefaultDB = "./data/ledger.db"
+
+// dbFlag adds --db.
+func dbFlag(fs *flag.FlagSet) *string {
+	return fs.String("db", DefaultDB, "SQLite file of the event log (created on first run)")
+}
+
+// kindsFlag adds --kinds.
+func kindsFlag(fs *flag.FlagSet) *string {
+	return fs.String("kinds", strings.Join(domain.DefaultKinds, ","), "comma-separated interaction kinds")
+}
+
+// parseKinds turns --kinds into a KindSet; a bad value is a usage error.
+func parseKinds(s string) (domain.KindSet, error) {
+	set, err := domain.NewKindSet(strings.Split(s, ","))
+	if err != nil {
+		return domain.KindSet{}, usageErr("--kinds %q: %v", s, err)
+	}
+	return set, nil
+}
+
+// parseTime parses an optional RFC 3339 flag value; a bad value is a usage
+// error naming the flag.
+func parseTime(flagName, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, usageErr("--%s %q: want RFC 3339, e.g. 2026-11-22T10:00:00Z", flagName, s)
+	}
+	return t, nil
+}
+
+// cliLogger logs warnings and errors of the libraries to stderr as text.
+func cliLogger(e env) *slog.Logger {
+	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}

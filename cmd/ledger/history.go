@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/interactionledger/ledger/adapters/eventcodec"
+	"github.com/interactionledger/ledger/adapters/sqlite"
+	"github.com/interactionledger/ledger/domain"
+)
+
+func init() {
+	register(command{name: "history", summary: "export events as json, ndjson or csv", run: runHistory})
+}
+
+func runHistory(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "history", "[flags]")
+	db := dbFlag(fs)
+	user := fs.String("user", "", "only this user's events")
+	target := fs.String("target", "", "only this target, as type/id")
+	kind := fs.String("kind", "", "only this kind")
+	since := fs.String("since", "", "only events that occurred at or after this RFC 3339 time")
+	until := fs.String("until", "", "only events that occurred before this RFC 3339 time")
+	after := fs.Int64("after", 0, "only events after this position")
+	limit := fs.Int("limit", 0, "at most this many events (0: all)")
+	format := fs.String("format", "ndjson", "json, ndjson or csv")
+	out := fs.String("out", "", "write to this file instead of stdout")
+	if err := parseFlags(fs, e, args); err != nil {
+		return helpOK(err)
+	}
+	filter, err := historyFilter(*user, *target, *kind, *since, *until, *after, *limit)
+	if err != nil {
+		return err
+	}
+	write, err := eventWriter(*format)
+	if err != nil {
+		return err
+	}
+	store, err := sqlite.Open(ctx, sqlite.Config{Path: *db, ReadOnly: true}, cliLogger(e))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	w, closeOut, err := output(e, *out)
+	if err != nil {
+		return err
+	}
+	if err := write(ctx, store, filter, w); err != nil {
+		closeOut()
+		return err
+	}
+	return closeOut()
+}
+
+func historyFilter(user, target, kind, since, until string, after int64, limit int) (domain.EventFilter, error) {
+	var f domain.EventFilter
+	var err error
+	if after < 0 {
+		return f, usageErr("--after %d: must be >= 0", after)
+	}
+	if limit < 0 {
+		return f, usageErr("--limit %d: must be >= 0", limit)
+	}
+	f.After, f.Limit = after, limit
+	if user != "" {
+		if f.User, err = domain.NewUserID(user); err != nil {
+			return f, usageErr("--user: %v", err)
+		}
+	}
+	if target != "" {
+		t, err := domain.ParseTarget(target)
+		if err != nil {
+			return f, usageErr("--target: %v", err)
+		}
+		f.TargetType, f.TargetID = t.Type(), t.ID()
+	}
+	if kind != "" {
+		if f.Kind, err = domain.ParseKind(kind); err != nil {
+			return f, usageErr("--kind: %v", err)
+		}
+	}
+	if f.Since, err = parseTime("since", since); err != nil {
+		return f, err
+	}
+	if f.Until, err = parseTime("until", until); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+type writeFunc func(ctx context.Context, s domain.EventStore, f domain.EventFilter, w io.Writer) error
+
+func eventWriter(format string) (writeFunc, error) {
+	switch format {
+	case "ndjson":
+		return writeNDJSON, nil
+	case "json":
+		return writeJSONArray, nil
+	case "csv":
+		return writeCSV, nil
+	}
+	return nil, usageErr("--format %q: want json, ndjson or csv", format)
+}
+
+func writeNDJSON(ctx context.Context, s domain.EventStore, f domain.EventFilter, w io.Writer) error {
+	return s.ReadEvents(ctx, f, func(ev domain.Event) error {
+		if _, err := w.Write(eventcodec.MarshalEvent(ev)); err != nil {
+			return err
+		}
+		_, err := io.WriteString(w, "\n")
+		return err
+	})
+}
+
+func writeJSONArray(ctx context.Context, s domain.EventStore, f domain.EventFilter, w io.Writer) error {
+	sep := "[\n"
+	err := s.ReadEvents(ctx, f, func(ev domain.Event) error {
+		if _, err := io.WriteString(w, sep); err != nil {
+			return err
+		}
+		sep = ",\n"
+		_, err := w.Write(eventcodec.MarshalEvent(ev))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if sep == "[\n" {
+		_, err = io.WriteString(w, "[]\n")
+		return err
+	}
+	_, err = io.WriteString(w, "\n]\n")
+	return err
+}
+
+func writeCSV(ctx context.Context, s domain.EventStore, f domain.EventFilter, w io.Writer) error {
+	cw := eventcodec.NewCSVWriter(w)
+	if err := s.ReadEvents(ctx, f, cw.Write); err != nil {
+		return err
+	}
+	return cw.Flush()
+}
+
+// output opens --out (or stdout) buffered; close flushes and reports the
+// first write error, so a full disk is not a silent truncation.
+func output(e env, path string) (io.Writer, func() error, error) {
+	if path == "" {
+		bw := bufio.NewWriterSize(e.stdout, 64<<10)
+		return bw, bw.Flush, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--out: %w", err)
+	}
+	bw := bufio.NewWriterSize(f, 64<<10)
+	return bw, func() error {
+		if err := bw.Flush(); err != nil {
+			f.Close()
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		return f.Close()
+	}, nil
+}

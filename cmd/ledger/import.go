@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/interactionledger/ledger/adapters/legacy"
+	"github.com/interactionledger/ledger/adapters/sqlite"
+	"github.com/interactionledger/ledger/domain"
+)
+
+func init() {
+	register(command{name: "import", summary: "import history from another system (import legacy FILE.csv)", run: runImport})
+}
+
+func runImport(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "import", "legacy FILE.csv [flags]")
+	db := dbFlag(fs)
+	kinds := kindsFlag(fs)
+	onError := fs.String("on-error", "fail", "what to do with inconsistent rows: fail (import nothing) or skip (import the rest)")
+	source := fs.String("source", "legacy", "name of the source system; part of every derived event id")
+	pos, err := parseArgs(fs, e, args)
+	if err != nil {
+		return helpOK(err)
+	}
+	if len(pos) != 2 || pos[0] != "legacy" {
+		fs.Usage()
+		return usageErr("want: import legacy FILE.csv, got %q", pos)
+	}
+	if *onError != "fail" && *onError != "skip" {
+		return usageErr("--on-error %q: want fail or skip", *onError)
+	}
+	if *source == "" {
+		return usageErr("--source must not be empty")
+	}
+	set, err := parseKinds(*kinds)
+	if err != nil {
+		return err
+	}
+	plan, err := readPlan(e, pos[1], set, *source, *onError)
+	if err != nil {
+		return err
+	}
+	store, err := sqlite.Open(ctx, sqlite.Config{Path: *db}, cliLogger(e))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	ledger := domain.NewLedger(store, set, domain.LedgerConfig{}, cliLogger(e))
+	res, err := legacy.Apply(ctx, ledger, plan, importProgress(e, len(plan.Steps)))
+	fmt.Fprintf(e.stdout, "imported %s: %d rows, %d events appended, %d already present\n",
+		pos[1], plan.Rows, res.Appended, res.Existing)
+	return err
+}
+
+// readPlan parses the file and reports every rejected row on stderr. With
+// --on-error fail, any rejected row fails the import before anything is
+// written.
+func readPlan(e env, path string, set domain.KindSet, source, onError string) (legacy.Plan, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return legacy.Plan{}, usageErr("%v", err)
+	}
+	defer f.Close()
+	plan, bad, err := legacy.Parse(f, set, source)
+	if err != nil {
+		if errors.Is(err, domain.ErrInvalidInput) {
+			return legacy.Plan{}, usageErr("%s: %v", path, err)
+		}
+		return legacy.Plan{}, fmt.Errorf("%s: %w", path, err)
+	}
+	for _, b := range bad {
+		fmt.Fprintf(e.stderr, "%s:%d: %s: %s\n", path, b.Line, b.Column, b.Reason)
+	}
+	if len(bad) > 0 && onError == "fail" {
+		return legacy.Plan{}, fmt.Errorf("%s: %d inconsistent rows, nothing imported (use --on-error skip to import the rest)", path, len(bad))
+	}
+	if len(bad) > 0 {
+		fmt.Fprintf(e.stderr, "skipping %d inconsistent rows\n", len(bad))
+	}
+	return plan, nil
+}
+
+func importProgress(e env, total int) func(int) {
+	const every = 10000
+	return func(done int) {
+		if done%every == 0 && done < total {
+			fmt.Fprintf(e.stderr, "imported %d/%d events\n", done, total)
+		}
+	}
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary act as the ledger binary: with
+// LEDGER_CHILD=1 it runs main, so tests (and `ledger bench`, which starts
+// servers with os.Executable) can start real child processes without a
+// separate build.
+func TestMain(m *testing.M) {
+	if os.Getenv("LEDGER_CHILD") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// child is a ledger process started by a test.
+type child struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	done   chan struct{}
+	err    error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startChild runs `ledger args...` as a child process.
+func startChild(t *testing.T, args ...string) *child {
+	t.Helper()
+	c := &child{stderr: &syncBuffer{}, done: make(chan struct{})}
+	c.cmd = exec.Command(os.Args[0], args...)
+	c.cmd.Env = append(os.Environ(), "LEDGER_CHILD=1")
+	c.cmd.Stderr = c.stderr
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { c.err = c.cmd.Wait(); close(c.done) }()
+	t.Cleanup(func() { c.kill() })
+	return c
+}
+
+func (c *child) kill() {
+	c.cmd.Process.Signal(syscall.SIGKILL)
+	<-c.done
+}
+
+// wait waits for the child to exit and returns its error.
+func (c *child) wait(t *testing.T, limit time.Duration) error {
+	t.Helper()
+	select {
+	case <-c.done:
+		return c.err
+	case <-time.After(limit):
+		t.Fatalf("child did not exit within %s; stderr:\n%s", limit, c.stderr)
+		return nil
+	}
+}
+
+// startServer starts `ledger serve` on a free port and waits until it is
+// ready; it returns the child and its base URL.
+func startServerChild(t *testing.T, db string, extra ...string) (*child, string) {
+	t.Helper()
+	addr := mustFreeAddr(t)
+	args := append([]string{"serve", "--listen", addr, "--db", db}, extra...)
+	c := startChild(t, args...)
+	url := "http://" + addr
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := waitReady(ctx, url+"/readyz", 60*time.Second); err != nil {
+		t.Fatalf("server not ready: %v\nstderr:\n%s", err, c.stderr)
+	}
+	return c, url
+}
+
+func mustFreeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// runCLI runs a subcommand in-process and returns stdout, stderr, error.
+func runCLI(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := run(context.Background(), args, func(string) string { return "" }, &out, &errb)
+	return out.String(), errb.String(), err
+}
+
+func httpDo(t *testing.T, method, url string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	return resp, b.Bytes()
+}
+
+func mustContain(t *testing.T, got string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(got, w) {
+			t.Errorf("output lacks %q:\n%s", w, got)
+		}
+	}
+}
