@@ -1,0 +1,169 @@
+package httpapi
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+const (
+	readToken  = "read-token-0123456789"
+	writeToken = "write-token-0123456789"
+	adminToken = "admin-token-0123456789"
+	jwtSecret  = "a-secret-of-at-least-thirty-two-bytes!"
+)
+
+func mustTokens(tb testing.TB) []Token {
+	tb.Helper()
+	tokens, err := ParseTokens(strings.NewReader("# service tokens\n\n" +
+		readToken + " read\n" + writeToken + " write,read\n" + adminToken + " admin\n"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tokens
+}
+
+func hsToken(tb testing.TB, sub string, exp time.Time) string {
+	tb.Helper()
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
+		Subject: sub, ExpiresAt: jwt.NewNumericDate(exp),
+	}).SignedString([]byte(jwtSecret))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+func TestAuth(t *testing.T) {
+	e := MustEnv(t, func(c *Config) {
+		c.Auth = AuthConfig{Tokens: mustTokens(t), JWTSecret: []byte(jwtSecret)}
+		c.Listen = "0.0.0.0:8080"
+	})
+	bearer := func(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
+	u1 := hsToken(t, "u1", time.Now().Add(time.Hour))
+	put := "/v1/targets/article/a-1/like/u1"
+	t.Run("ErrUnauthorized", func(t *testing.T) {
+		e.expect(401, "GET", "/v1/targets/article/a-1", "")
+		e.expect(401, "GET", "/v1/targets/article/a-1", "", bearer("wrong-token-0123456789")...)
+		e.expect(401, "GET", "/v1/targets/article/a-1", "", "Authorization", "Basic "+readToken)
+		e.expect(401, "PUT", put, "", bearer(hsToken(t, "u1", time.Now().Add(-time.Hour)))...)
+		e.expect(401, "PUT", put, "", bearer(hsToken(t, "bad user", time.Now().Add(time.Hour)))...)
+		res, _ := e.do("GET", "/v1/events", "")
+		if res.Header.Get("WWW-Authenticate") == "" {
+			t.Fatal("401 without WWW-Authenticate")
+		}
+	})
+	t.Run("ErrForbidden", func(t *testing.T) {
+		e.expect(403, "PUT", put, "", bearer(readToken)...)
+		e.expect(403, "PUT", "/v1/targets/article/a-1/like/u2", "", bearer(u1)...)
+		e.expect(403, "GET", "/v1/users/u2/like", "", bearer(u1)...)
+		e.expect(403, "GET", "/v1/events", "", bearer(readToken)...)
+		e.expect(403, "GET", "/v1/events/stream", "", bearer(writeToken)...)
+		e.expect(403, "GET", "/v1/events", "", bearer(u1)...)
+	})
+	t.Run("OK", func(t *testing.T) {
+		e.expect(200, "PUT", put, "", bearer(u1)...)
+		e.expect(200, "PUT", "/v1/targets/article/a-1/collect/u7", "", bearer(writeToken)...)
+		e.expect(200, "GET", "/v1/users/u1/like", "", bearer(u1)...)
+		e.expect(200, "GET", "/v1/users/u1/like", "", bearer(readToken)...)
+		e.expect(200, "GET", "/v1/targets/article/a-1?viewer=u2", "", bearer(u1)...)
+		e.expect(200, "GET", "/v1/events", "", bearer(adminToken)...)
+		e.expect(200, "PUT", "/v1/targets/article/a-1/like/u3", "", bearer(adminToken)...)
+		e.expect(200, "GET", "/healthz", "")
+		e.expect(200, "GET", "/metrics", "")
+	})
+	t.Run("TokensNotLogged", func(t *testing.T) {
+		logs := e.logs.String()
+		for _, secret := range []string{readToken, writeToken, adminToken, u1, "wrong-token-0123456789", jwtSecret} {
+			if strings.Contains(logs, secret) {
+				t.Fatalf("a token appears in the logs")
+			}
+		}
+		if !strings.Contains(logs, "principal=token@4") || !strings.Contains(logs, "principal=user:u1") {
+			t.Fatalf("logs do not name the principals:\n%s", logs)
+		}
+	})
+}
+
+func TestPublicHistory(t *testing.T) {
+	e := MustEnv(t, func(c *Config) { c.Auth = AuthConfig{Tokens: mustTokens(t)}; c.PublicHistory = true })
+	e.expect(200, "GET", "/v1/events", "", "Authorization", "Bearer "+readToken)
+}
+
+func TestEdDSA(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(pub)
+	key, err := ParsePublicKey(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := MustEnv(t, func(c *Config) { c.Auth = AuthConfig{JWTPublicKey: key} })
+	tok, _ := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.RegisteredClaims{Subject: "u1"}).SignedString(priv)
+	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "", "Authorization", "Bearer "+tok)
+	hs := hsToken(t, "u1", time.Now().Add(time.Hour))
+	e.expect(401, "PUT", "/v1/targets/article/a-1/like/u1", "", "Authorization", "Bearer "+hs)
+	notYet, _ := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.RegisteredClaims{Subject: "u1", NotBefore: jwt.NewNumericDate(time.Now().Add(time.Hour))}).SignedString(priv)
+	e.expect(401, "PUT", "/v1/targets/article/a-1/like/u1", "", "Authorization", "Bearer "+notYet)
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Run("ErrNonLoopbackWithoutTokens", func(t *testing.T) {
+		for _, listen := range []string{"0.0.0.0:8080", ":8080", "10.1.2.3:80", "example.com:80"} {
+			c := DefaultConfig()
+			c.Listen = listen
+			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "loopback") {
+				t.Errorf("%s: %v", listen, err)
+			}
+		}
+	})
+	t.Run("OKLoopback", func(t *testing.T) {
+		for _, listen := range []string{"127.0.0.1:0", "localhost:8080", "[::1]:8080"} {
+			c := DefaultConfig()
+			c.Listen = listen
+			if err := c.Validate(); err != nil {
+				t.Errorf("%s: %v", listen, err)
+			}
+		}
+	})
+	t.Run("ErrAll", func(t *testing.T) {
+		c := DefaultConfig()
+		c.ConsistencyTimeout, c.StreamBuffer, c.WriteRate = 0, 0, -1
+		c.Auth.JWTSecret = []byte("short")
+		err := c.Validate()
+		for _, want := range []string{"consistency timeout", "stream buffer", "write rate", "32 bytes"} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("missing %q in %v", want, err)
+			}
+		}
+	})
+}
+
+func TestParseTokens(t *testing.T) {
+	for name, file := range map[string]string{
+		"ErrEmpty":        "# nothing\n",
+		"ErrShort":        "short read\n",
+		"ErrScope":        "long-enough-token-123 root\n",
+		"ErrFields":       "long-enough-token-123\n",
+		"ErrExtraField":   "long-enough-token-123 read write\n",
+		"ErrNoScopeValue": "long-enough-token-123 ,\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := ParseTokens(strings.NewReader(file))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if strings.Contains(err.Error(), "long-enough-token-123") {
+				t.Fatalf("error reveals the token: %v", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,224 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+func TestProblemFor(t *testing.T) {
+	cases := []struct {
+		err    error
+		status int
+	}{
+		{paramErrors{{Name: "limit", Reason: "bad"}}, 400},
+		{&domain.ValidationError{Field: "user", Reason: "bad"}, 400},
+		{fmt.Errorf("cursor: %w", domain.ErrInvalidInput), 400},
+		{errUnauthorized("x"), 401},
+		{errForbidden("x"), 403},
+		{fmt.Errorf("k: %w", domain.ErrUnknownKind), 404},
+		{errNotAcceptable("x"), 406},
+		{fmt.Errorf("set: %w", domain.ErrPreconditionFailed), 412},
+		{errTooLarge("x"), 413},
+		{errMediaType("x"), 415},
+		{fmt.Errorf("set: %w", domain.ErrIdempotencyMismatch), 422},
+		{errRateLimited(time.Second), 429},
+		{errNotCaughtUp("x"), 503},
+		{fmt.Errorf("append: %w", domain.ErrUnavailable), 503},
+		{fmt.Errorf("append: %w", domain.ErrClosed), 503},
+		{errors.New("boom"), 500},
+	}
+	for _, c := range cases {
+		p := problemFor(c.err)
+		if p.Status != c.status || p.Title == "" || !strings.HasPrefix(p.Type, "urn:ledger:problem:") {
+			t.Errorf("%v: %+v, want %d", c.err, p, c.status)
+		}
+		if c.status == 400 && len(p.InvalidParams) == 0 {
+			t.Errorf("%v: 400 without invalid_params", c.err)
+		}
+		if (c.status == 503 || c.status == 429) && p.RetryAfter <= 0 {
+			t.Errorf("%v: %d without Retry-After", c.err, c.status)
+		}
+	}
+}
+
+func TestNegotiate(t *testing.T) {
+	offers := []string{mediaJSON, mediaNDJSON, mediaCSV}
+	cases := map[string]string{
+		"":                                      mediaJSON,
+		"*/*":                                   mediaJSON,
+		"text/csv":                              mediaCSV,
+		"application/x-ndjson, */*;q=0.1":       mediaNDJSON,
+		"text/*":                                mediaCSV,
+		"application/json;q=0.5, text/csv":      mediaCSV,
+		"text/html, application/*;q=0.9":        mediaJSON,
+		"application/json;q=0, application/*":   mediaNDJSON,
+		"image/png":                             "",
+		"application/json;q=0":                  "",
+		"application/json;q=2, text/csv;q=oops": "",
+	}
+	for accept, want := range cases {
+		var hs []string
+		if accept != "" {
+			hs = []string{accept}
+		}
+		got, ok := negotiate(hs, offers...)
+		if (want == "") == ok || (ok && got != want) {
+			t.Errorf("Accept %q: %q %v, want %q", accept, got, ok, want)
+		}
+	}
+}
+
+func TestHubDropsSlowClient(t *testing.T) {
+	m := newMetrics(nil, func() float64 { return 0 })
+	h := newHub(2, domain.MustKindSet("like"), m)
+	slow, fast := h.subscribe(), h.subscribe()
+	ev := func(pos int64) domain.Event {
+		return domain.Event{Position: pos, Type: domain.EventAdded, StreamVersion: 1}
+	}
+	for pos := int64(1); pos <= 3; pos++ {
+		h.publish(ev(pos), map[string]int64{"like": pos})
+		<-fast.ch
+	}
+	if !slow.lost.Load() {
+		t.Fatal("slow subscriber not dropped")
+	}
+	n := 0
+	for range slow.ch {
+		n++
+	}
+	if n != 2 || fast.lost.Load() {
+		t.Fatalf("slow got %d buffered frames; fast lost %v", n, fast.lost.Load())
+	}
+	h.unsubscribe(fast)
+	h.publish(ev(4), nil)
+}
+
+func TestRenderEvent(t *testing.T) {
+	e := domain.Event{Position: 7, Type: domain.EventCancelled, StreamVersion: 2, Kind: mustKind(t, "like")}
+	frame := string(renderEvent(e, map[string]int64{"like": 3}))
+	if !strings.HasPrefix(frame, "id: 7\nevent: interaction.cancelled\ndata: {") || !strings.HasSuffix(frame, `,"counts":{"like":3}}`+"\n\n") {
+		t.Fatalf("frame %q", frame)
+	}
+	data := strings.TrimSuffix(strings.SplitN(frame, "data: ", 2)[1], "\n\n")
+	var v map[string]any
+	if err := json.Unmarshal([]byte(data), &v); err != nil || v["position"] != float64(7) {
+		t.Fatalf("data %q: %v", data, err)
+	}
+}
+
+func mustKind(tb testing.TB, s string) domain.Kind {
+	tb.Helper()
+	k, err := domain.ParseKind(s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
+}
+
+func TestUserLimits(t *testing.T) {
+	l := newUserLimits(1, 2)
+	now := time.Now()
+	for i := range 2 {
+		if ok, _ := l.allow("u1", now); !ok {
+			t.Fatalf("write %d refused", i)
+		}
+	}
+	ok, wait := l.allow("u1", now)
+	if ok || wait <= 0 || wait > time.Second {
+		t.Fatalf("third write: %v %v", ok, wait)
+	}
+	if ok, _ := l.allow("u2", now); !ok {
+		t.Fatal("another user limited")
+	}
+	if ok, _ := l.allow("u1", now.Add(time.Second)); !ok {
+		t.Fatal("not refilled")
+	}
+	var off *userLimits
+	if ok, _ := off.allow("u1", now); !ok {
+		t.Fatal("disabled limiter refused")
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	e := MustEnv(t, func(c *Config) { c.WriteRate = 0.001; c.WriteBurst = 1 })
+	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "")
+	res, _ := e.do("PUT", "/v1/targets/article/a-1/collect/u1", "")
+	if res.StatusCode != 429 || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("status %d Retry-After %q", res.StatusCode, res.Header.Get("Retry-After"))
+	}
+	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u2", "")
+}
+
+func TestOpenAPICoverage(t *testing.T) {
+	e := MustEnv(t, nil)
+	var doc struct {
+		OpenAPI string                                `json:"openapi"`
+		Paths   map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(OpenAPI(), &doc); err != nil || doc.OpenAPI != "3.1.0" {
+		t.Fatalf("document: %v %q", err, doc.OpenAPI)
+	}
+	var documented []string
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			documented = append(documented, strings.ToUpper(method)+" "+path)
+		}
+	}
+	served := e.srv.Routes()
+	slices.Sort(documented)
+	slices.Sort(served)
+	if !slices.Equal(documented, served) {
+		t.Fatalf("served and documented routes differ:\nserved     %v\ndocumented %v", served, documented)
+	}
+}
+
+func TestRecover(t *testing.T) {
+	e := MustEnv(t, nil)
+	e.srv.mux.HandleFunc("GET /test/panic", func(http.ResponseWriter, *http.Request) { panic("boom") })
+	e.expect(500, "GET", "/test/panic", "")
+	if !strings.Contains(e.logs.String(), "panic=boom") {
+		t.Fatal("panic not logged")
+	}
+	e.expect(200, "GET", "/healthz", "")
+}
+
+// TestNoInputGets500 throws malformed paths, queries and headers at every
+// route: none may answer 500.
+func TestNoInputGets500(t *testing.T) {
+	e := MustEnv(t, func(c *Config) { c.ConsistencyTimeout = 10 * time.Millisecond })
+	rng := rand.New(rand.NewPCG(1, 2))
+	junk := []string{"", "x", "%00", "%2F", "-1", "99999999999999999999", "%FF%FE", strings.Repeat("a", 300), "a%20b", "..", "{}", "%22v1%22"}
+	pick := func() string { return junk[rng.IntN(len(junk))] }
+	methods := []string{"GET", "PUT", "DELETE", "POST", "HEAD", "OPTIONS"}
+	for range 400 {
+		path := strings.NewReplacer("{type}", pick(), "{id}", pick(), "{kind}", pick(), "{user}", pick()).
+			Replace(e.srv.routes[rng.IntN(len(e.srv.routes))].pattern)
+		q := fmt.Sprintf("?limit=%s&cursor=%s&viewer=%s&min_position=%s&t=%s&after=%s&since=%s", pick(), pick(), pick(), pick(), pick(), pick(), pick())
+		req, err := http.NewRequestWithContext(t.Context(), methods[rng.IntN(len(methods))], e.http.URL+path+q, strings.NewReader(pick()))
+		if err != nil {
+			continue
+		}
+		for _, h := range []string{"If-Match", "Idempotency-Key", "Ledger-Min-Position", "Accept", "Content-Type", "Last-Event-ID", "If-None-Match", "Authorization"} {
+			if rng.IntN(3) == 0 {
+				req.Header.Set(h, pick())
+			}
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+		}
+		res.Body.Close()
+		if res.StatusCode >= 500 && res.StatusCode != 503 {
+			t.Fatalf("%s %s: %d", req.Method, req.URL, res.StatusCode)
+		}
+	}
+}
