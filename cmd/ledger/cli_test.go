@@ -1,0 +1,262 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/interactionledger/ledger/adapters/sqlite"
+	"github.com/interactionledger/ledger/domain"
+)
+
+const legacySample = "../../../shared/testdata/legacy_user_actions.csv"
+
+func TestUsageErrorsExit2(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "u.db")
+	for _, args := range [][]string{
+		{},
+		{"nope"},
+		{"history", "--format", "xml", "--db", db},
+		{"history", "--since", "yesterday", "--db", db},
+		{"history", "--target", "article", "--db", db},
+		{"history", "--user", "u 1", "--db", db},
+		{"history", "--after", "-1", "--db", db},
+		{"history", "--no-such-flag"},
+		{"import", "legacy"},
+		{"import", "legacy", legacySample, "--on-error", "maybe", "--db", db},
+		{"import", "legacy", legacySample, "--kinds", "Like", "--db", db},
+		{"import", "legacy", "/no/such/file.csv", "--db", db},
+		{"import", "other", legacySample, "--db", db},
+		{"bench", "http", "--zipf", "0.5"},
+		{"bench", "nope"},
+	} {
+		_, _, err := runCLI(t, args...)
+		if err == nil || exitCode(err) != 2 {
+			t.Errorf("ledger %q: err %v (exit %d), want a usage error (exit 2)", args, err, exitCode(err))
+		}
+	}
+}
+
+func TestEnvFillsFlags(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "env.db")
+	mustFill(t, db, 3)
+	var out strings.Builder
+	getenv := func(k string) string {
+		return map[string]string{"LEDGER_DB": db, "LEDGER_FORMAT": "csv"}[k]
+	}
+	if err := run(context.Background(), []string{"history"}, getenv, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "position,id,type") {
+		t.Errorf("LEDGER_FORMAT=csv not honoured: %q", out.String())
+	}
+	bad := func(k string) string { return map[string]string{"LEDGER_LIMIT": "lots"}[k] }
+	err := run(context.Background(), []string{"history", "--db", db}, bad, &out, &out)
+	if exitCode(err) != 2 || !strings.Contains(err.Error(), "LEDGER_LIMIT") {
+		t.Errorf("bad env value: %v, want exit 2 naming LEDGER_LIMIT", err)
+	}
+}
+
+func TestHistory(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "h.db")
+	mustFill(t, db, 10)
+	t.Run("NDJSON", func(t *testing.T) {
+		out, _, err := runCLI(t, "history", "--db", db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 20 {
+			t.Fatalf("%d lines, want 20 events", len(lines))
+		}
+		var first struct{ Position int64 }
+		json.Unmarshal([]byte(lines[0]), &first)
+		if first.Position != 1 {
+			t.Errorf("first line %s", lines[0])
+		}
+	})
+	t.Run("JSON", func(t *testing.T) {
+		out, _, err := runCLI(t, "history", "--db", db, "--format", "json", "--user", "u3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var evs []struct{ User, Type string }
+		if err := json.Unmarshal([]byte(out), &evs); err != nil {
+			t.Fatalf("not a JSON array: %v\n%s", err, out)
+		}
+		if len(evs) != 2 || evs[0].User != "u3" || evs[1].Type != "interaction.cancelled" {
+			t.Errorf("u3's events %+v", evs)
+		}
+		empty, _, err := runCLI(t, "history", "--db", db, "--format", "json", "--user", "nobody")
+		if err != nil || strings.TrimSpace(empty) != "[]" {
+			t.Errorf("empty export %q %v", empty, err)
+		}
+	})
+	t.Run("CSVToFile", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "h.csv")
+		_, _, err := runCLI(t, "history", "--db", db, "--format", "csv", "--target", "article/a1", "--kind", "like", "--out", file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, _ := os.Open(file)
+		defer f.Close()
+		recs, err := csv.NewReader(f).ReadAll()
+		if err != nil || len(recs) != 1+20 {
+			t.Fatalf("%d records %v, want header + 20 like events of article/a1", len(recs), err)
+		}
+	})
+	t.Run("AfterAndTime", func(t *testing.T) {
+		out, _, err := runCLI(t, "history", "--db", db, "--after", "15", "--limit", "3")
+		if err != nil || strings.Count(out, "\n") != 3 || !strings.Contains(out, `"position":16`) {
+			t.Errorf("after 15 limit 3: %q %v", out, err)
+		}
+		future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+		out, _, err = runCLI(t, "history", "--db", db, "--since", future)
+		if err != nil || out != "" {
+			t.Errorf("since the future: %q %v", out, err)
+		}
+		out, _, err = runCLI(t, "history", "--db", db, "--until", future)
+		if err != nil || strings.Count(out, "\n") != 20 {
+			t.Errorf("until the future: %d lines %v", strings.Count(out, "\n"), err)
+		}
+	})
+}
+
+// mustFill has users u0..u(n-1) each like then unlike article/a1.
+func mustFill(t *testing.T, db string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, sqlite.Config{Path: db}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	l := domain.NewLedger(store, domain.MustKindSet("like", "collect"), domain.LedgerConfig{}, nil)
+	tg, _ := domain.ParseTarget("article/a1")
+	k, _ := domain.ParseKind("like")
+	for i := range n {
+		u, _ := domain.NewUserID("u" + itoa(i))
+		for _, on := range []bool{true, false} {
+			if _, err := l.Set(ctx, domain.SetRequest{User: u, Target: tg, Kind: k, On: on}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func TestImportLegacy(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "imp.db")
+	t.Run("ErrInconsistentRowsFail", func(t *testing.T) {
+		_, errOut, err := runCLI(t, "import", "legacy", legacySample, "--db", db)
+		if err == nil || exitCode(err) != 1 {
+			t.Fatalf("want exit 1 with --on-error fail, got %v", err)
+		}
+		mustContain(t, errOut, ":137: updated_at", ":274: action_type", ":697: user_id", ":735: target_id", ":1125: created_at")
+		if head := logHead(t, db); head != 0 {
+			t.Fatalf("a failed import appended %d events", head)
+		}
+	})
+	t.Run("OK", func(t *testing.T) {
+		out, _, err := runCLI(t, "import", "legacy", "--on-error", "skip", legacySample, "--db", db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustContain(t, out, "1420 rows", "2206 events appended", "0 already present")
+		want := legacyActiveCounts(t)
+		got := logActiveCounts(t, db)
+		if len(got) != len(want) {
+			t.Errorf("%d (target, kind) pairs active in the log, %d in the CSV", len(got), len(want))
+		}
+		for k, n := range want {
+			if got[k] != n {
+				t.Errorf("%s: %d active in the log, %d not deleted in the CSV", k, got[k], n)
+			}
+		}
+	})
+	t.Run("ReimportAppendsNothing", func(t *testing.T) {
+		before := logHead(t, db)
+		out, _, err := runCLI(t, "import", "legacy", legacySample, "--on-error", "skip", "--db", db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustContain(t, out, "0 events appended", "2206 already present")
+		if after := logHead(t, db); after != before {
+			t.Fatalf("re-import moved the head from %d to %d", before, after)
+		}
+	})
+}
+
+// legacyActiveCounts counts not-deleted rows per "type/id kind" straight
+// from the CSV, leaving out the five inconsistent lines.
+func legacyActiveCounts(t *testing.T) map[string]int {
+	f, err := os.Open(legacySample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := csv.NewReader(bufio.NewReader(f))
+	recs, err := r.ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := map[int]bool{137: true, 274: true, 697: true, 735: true, 1125: true}
+	out := map[string]int{}
+	for i, rec := range recs[1:] {
+		if !bad[i+2] && rec[5] == "0" {
+			out[rec[3]+"/"+rec[4]+" "+rec[2]]++
+		}
+	}
+	return out
+}
+
+func logActiveCounts(t *testing.T, db string) map[string]int {
+	ctx := context.Background()
+	store, err := sqlite.OpenReadOnly(ctx, db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	state := map[string]bool{}
+	err = store.ReadEvents(ctx, domain.EventFilter{}, func(e domain.Event) error {
+		state[e.Target.String()+" "+e.Kind.String()+" "+e.User.String()] = e.On()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for k, on := range state {
+		if on {
+			parts := strings.SplitN(k, " ", 3)
+			out[parts[0]+" "+parts[1]]++
+		}
+	}
+	return out
+}
+
+func logHead(t *testing.T, db string) int64 {
+	ctx := context.Background()
+	store, err := sqlite.OpenReadOnly(ctx, db, nil)
+	if errors.Is(err, domain.ErrNotFound) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	n, err := store.LastPosition(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
