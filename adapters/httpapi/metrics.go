@@ -1,11 +1,13 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync/atomic"
 	"time"
 
+	"github.com/interactionledger/ledger/domain"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -22,12 +24,15 @@ type Metrics struct {
 	batches    prometheus.Histogram
 	dropped    prometheus.Counter
 	commitTime prometheus.Histogram
+	applyLag   prometheus.Histogram
 	commitErrs prometheus.Counter
 	head       atomic.Int64
 	h          http.Handler
 }
 
-func newMetrics(read ReadModel, sseClients func() float64) *Metrics {
+// NewMetrics returns the collectors; New attaches the read model's gauges.
+// Create it before the store when the store's commit hook should feed it.
+func NewMetrics() *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry()}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ledger_http_requests_total", Help: "HTTP requests by route pattern and status.",
@@ -43,9 +48,6 @@ func newMetrics(read ReadModel, sseClients func() float64) *Metrics {
 		Name: "ledger_store_commit_batch_size", Help: "Appends per group-commit transaction.",
 		Buckets: prometheus.ExponentialBuckets(1, 2, 12),
 	})
-	m.dropped = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "ledger_sse_dropped_clients_total", Help: "SSE clients dropped for falling behind.",
-	})
 	m.commitTime = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "ledger_store_commit_duration_seconds", Help: "Duration of group-commit transactions.",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14),
@@ -53,6 +55,22 @@ func newMetrics(read ReadModel, sseClients func() float64) *Metrics {
 	m.commitErrs = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "ledger_store_commit_failures_total", Help: "Group-commit transactions that failed as a whole.",
 	})
+	m.applyLag = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "ledger_projection_lag_seconds", Help: "Time from an event's commit until the read model announced it applied.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+	})
+	m.dropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ledger_sse_dropped_clients_total", Help: "SSE clients dropped for falling behind.",
+	})
+	m.reg.MustRegister(m.requests, m.latency, m.appends, m.batches, m.commitTime, m.commitErrs, m.applyLag, m.dropped,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.h = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return m
+}
+
+// attach registers the gauges read at scrape time: the applied position,
+// the lag in events and the SSE clients.
+func (m *Metrics) attach(read ReadModel, sseClients func() float64) error {
 	applied := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "ledger_projection_applied_position", Help: "Position every projection has applied.",
 	}, func() float64 { return float64(read.Applied()) })
@@ -62,10 +80,19 @@ func newMetrics(read ReadModel, sseClients func() float64) *Metrics {
 	clients := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "ledger_sse_clients", Help: "Connected SSE clients.",
 	}, sseClients)
-	m.reg.MustRegister(m.requests, m.latency, m.appends, m.batches, m.dropped, m.commitTime, m.commitErrs, applied, lag, clients,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m.h = m.newHandler()
-	return m
+	for _, c := range []prometheus.Collector{applied, lag, clients} {
+		if err := m.reg.Register(c); err != nil {
+			return fmt.Errorf("metrics: %w (a Metrics serves one Server)", err)
+		}
+	}
+	return nil
+}
+
+// observeApplied records how long after its commit an event was applied.
+func (m *Metrics) observeApplied(e domain.Event, now time.Time) {
+	if !e.RecordedAt.IsZero() {
+		m.applyLag.Observe(max(0, now.Sub(e.RecordedAt).Seconds()))
+	}
 }
 
 // ObserveCommit records one group commit of the store: how many appends
@@ -96,10 +123,4 @@ func (m *Metrics) observeRequest(route string, status int, d time.Duration) {
 	m.latency.WithLabelValues(route, code).Observe(d.Seconds())
 }
 
-func (m *Metrics) handler() http.Handler {
-	return m.h
-}
-
-func (m *Metrics) newHandler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
-}
+func (m *Metrics) handler() http.Handler { return m.h }

@@ -52,6 +52,9 @@ type Deps struct {
 	// Writable reports whether the store can accept writes right now
 	// (/readyz); nil errors mean yes.
 	Writable func(ctx context.Context) error
+	// Metrics, when set, are the collectors to serve (NewMetrics; a
+	// Metrics serves one Server); nil creates them.
+	Metrics *Metrics
 }
 
 func (d Deps) validate() error {
@@ -108,7 +111,13 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 		stop:    make(chan struct{}),
 		etagTag: kindsTag(cfg.Kinds),
 	}
-	s.metrics = newMetrics(deps.Read, s.sseClients)
+	s.metrics = deps.Metrics
+	if s.metrics == nil {
+		s.metrics = NewMetrics()
+	}
+	if err := s.metrics.attach(deps.Read, s.sseClients); err != nil {
+		return nil, err
+	}
 	s.metrics.advanceHead(cfg.StartPosition)
 	s.hub = newHub(cfg.StreamBuffer, cfg.Kinds, s.metrics)
 	s.mux = http.NewServeMux()

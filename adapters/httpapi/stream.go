@@ -81,9 +81,11 @@ func (h *hub) publish(e domain.Event, counts map[string]int64) {
 }
 
 // Publish hands the live stream one applied event and its target's counts
-// right after it. The projection pipeline calls it in position order; it
-// never blocks: a client whose buffer is full is dropped.
+// right after it, and records its apply lag. The projection pipeline calls
+// it in position order; it never blocks: a client whose buffer is full is
+// dropped.
 func (s *Server) Publish(e domain.Event, counts map[string]int64) {
+	s.metrics.observeApplied(e, time.Now())
 	s.hub.publish(e, counts)
 }
 

@@ -78,7 +78,7 @@ func TestNegotiate(t *testing.T) {
 }
 
 func TestHubDropsSlowClient(t *testing.T) {
-	m := newMetrics(nil, func() float64 { return 0 })
+	m := NewMetrics()
 	h := newHub(2, domain.MustKindSet("like"), m)
 	slow, fast := h.subscribe(), h.subscribe()
 	ev := func(pos int64) domain.Event {

@@ -1,0 +1,262 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/interactionledger/ledger/adapters/bus"
+	"github.com/interactionledger/ledger/adapters/httpapi"
+	"github.com/interactionledger/ledger/adapters/sqlite"
+	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/projections"
+)
+
+func init() {
+	register(command{name: "serve", summary: "serve the HTTP API (writes, reads, history, live stream)", run: runServe})
+}
+
+// serveFlags are the flags of `ledger serve`.
+type serveFlags struct {
+	listen, db, kinds                 string
+	tokensFile, jwtSecret, jwtKeyFile string
+	publicHistory                     bool
+	consistency, drain, heartbeat     time.Duration
+	writeRate                         float64
+	logFormat, logLevel               string
+}
+
+func newServeFlags(e env) (*flag.FlagSet, *serveFlags) {
+	fs := newFlagSet(e, "serve", "[flags]")
+	d := httpapi.DefaultConfig()
+	f := &serveFlags{}
+	fs.StringVar(&f.listen, "listen", d.Listen, "address to listen on; a non-loopback address needs tokens")
+	fs.StringVar(&f.db, "db", DefaultDB, "SQLite file of the event log (created on first run); the views live beside it")
+	fs.StringVar(&f.kinds, "kinds", strings.Join(domain.DefaultKinds, ","), "comma-separated interaction kinds")
+	fs.StringVar(&f.tokensFile, "tokens-file", "", `service tokens, one "token scope[,scope]" per line (scopes read, write, admin)`)
+	fs.StringVar(&f.jwtSecret, "jwt-secret", "", "HS256 secret of user JWTs (at least 32 bytes; prefer LEDGER_JWT_SECRET)")
+	fs.StringVar(&f.jwtKeyFile, "jwt-public-key", "", "PEM file of the RS256 or EdDSA public key of user JWTs")
+	fs.BoolVar(&f.publicHistory, "public-history", false, "let the read scope and JWT users read /v1/events*")
+	fs.DurationVar(&f.consistency, "consistency-timeout", d.ConsistencyTimeout, "how long a request waits for the read model before 503")
+	fs.Float64Var(&f.writeRate, "write-rate", 0, "per-user writes per second (0: no limit)")
+	fs.DurationVar(&f.drain, "drain-timeout", d.DrainTimeout, "how long shutdown waits for in-flight requests")
+	fs.DurationVar(&f.heartbeat, "heartbeat", d.Heartbeat, "interval of the event stream's heartbeat comment")
+	fs.StringVar(&f.logFormat, "log-format", "text", "request log format: text or json")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return fs, f
+}
+
+// runServe wires the store, the projections and their pipeline, the
+// command service and the HTTP server, and runs until ctx ends. Shutdown
+// order: stop accepting and drain HTTP, close the pipeline, the
+// projections, then the store.
+func runServe(ctx context.Context, e env, args []string) error {
+	fs, f := newServeFlags(e)
+	if err := parseFlags(fs, e, args); err != nil {
+		return helpOK(err)
+	}
+	log, err := newLogger(e.stderr, f.logFormat, f.logLevel)
+	if err != nil {
+		return err
+	}
+	cfg, err := f.config()
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, f.db, log)
+}
+
+// config turns the flags into the server's config; every problem is a
+// usage error, found before anything is opened.
+func (f *serveFlags) config() (httpapi.Config, error) {
+	cfg := httpapi.DefaultConfig()
+	kinds, err := parseKinds(f.kinds)
+	if err != nil {
+		return cfg, err
+	}
+	auth, err := f.auth()
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Listen, cfg.Kinds, cfg.Auth = f.listen, kinds, auth
+	cfg.PublicHistory, cfg.WriteRate = f.publicHistory, f.writeRate
+	cfg.ConsistencyTimeout, cfg.DrainTimeout, cfg.Heartbeat = f.consistency, f.drain, f.heartbeat
+	if f.db == "" {
+		return cfg, usageErr("--db is required")
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, usageErr("%v", err)
+	}
+	return cfg, nil
+}
+
+func (f *serveFlags) auth() (httpapi.AuthConfig, error) {
+	var a httpapi.AuthConfig
+	if f.tokensFile != "" {
+		file, err := os.Open(f.tokensFile)
+		if err != nil {
+			return a, usageErr("--tokens-file: %v", err)
+		}
+		defer file.Close()
+		if a.Tokens, err = httpapi.ParseTokens(file); err != nil {
+			return a, usageErr("--tokens-file %s: %v", f.tokensFile, err)
+		}
+	}
+	if f.jwtSecret != "" {
+		a.JWTSecret = []byte(f.jwtSecret)
+	}
+	if f.jwtKeyFile != "" {
+		b, err := os.ReadFile(f.jwtKeyFile)
+		if err != nil {
+			return a, usageErr("--jwt-public-key: %v", err)
+		}
+		if a.JWTPublicKey, err = httpapi.ParsePublicKey(b); err != nil {
+			return a, usageErr("--jwt-public-key %s: %v", f.jwtKeyFile, err)
+		}
+	}
+	return a, nil
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageErr("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usageErr("--log-format %q: want text or json", format)
+}
+
+// serve opens everything, serves until ctx ends and closes in order.
+func serve(ctx context.Context, cfg httpapi.Config, db string, log *slog.Logger) (err error) {
+	metrics := httpapi.NewMetrics()
+	health := &storeHealth{path: db}
+	store, err := sqlite.Open(ctx, sqlite.Config{Path: db, OnCommit: func(st sqlite.CommitStats) {
+		metrics.ObserveCommit(st.Appends, st.Events, st.Duration, st.Err != nil)
+		health.observe(st)
+	}}, log)
+	if err != nil {
+		return err
+	}
+	defer closeAndJoin(&err, "close store", store.Close)
+	health.store = store
+	if cfg.StartPosition, err = store.LastPosition(ctx); err != nil {
+		return err
+	}
+	set, err := projections.Open(ctx, projections.Config{Path: projections.ViewsPath(db), Kinds: cfg.Kinds}, store, log)
+	if err != nil {
+		return err
+	}
+	defer closeAndJoin(&err, "close projections", set.Close)
+	srv, err := httpapi.New(cfg, httpapi.Deps{
+		Ledger: domain.NewLedger(store, cfg.Kinds, domain.LedgerConfig{}, log),
+		Log:    store, Read: set, Writable: health.writable, Metrics: metrics,
+	}, log)
+	if err != nil {
+		return err
+	}
+	unhook := set.OnApplied(func(ae projections.AppliedEvent) { srv.Publish(ae.Event, ae.Counts) })
+	defer unhook()
+	return runWithPipeline(ctx, store, set, srv, log)
+}
+
+// runWithPipeline runs the projection router beside the server. The router
+// outlives the HTTP drain (in-flight writes wait for their event to be
+// applied) and stops the server if it fails.
+func runWithPipeline(ctx context.Context, store *sqlite.EventStore, set *projections.Set, srv *httpapi.Server, log *slog.Logger) error {
+	router, err := bus.NewRouter(log)
+	if err != nil {
+		return err
+	}
+	if err := bus.AddProjections(router, store, set, bus.SubscriberConfig{}, log); err != nil {
+		return err
+	}
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	routed := make(chan error, 1)
+	go func() {
+		routed <- router.Run(context.WithoutCancel(ctx))
+		stop()
+	}()
+	select {
+	case <-router.Running():
+	case err := <-routed:
+		return fmt.Errorf("projection pipeline: %w", err)
+	}
+	serr := srv.Run(sctx)
+	rerr := closeRouter(router, routed)
+	if serr == nil && ctx.Err() == nil && rerr == nil {
+		rerr = errors.New("projection pipeline stopped")
+	}
+	return errors.Join(serr, rerr)
+}
+
+func closeRouter(router *message.Router, routed <-chan error) error {
+	cerr := router.Close()
+	if err := <-routed; err != nil {
+		return fmt.Errorf("projection pipeline: %w", err)
+	}
+	return cerr
+}
+
+func closeAndJoin(err *error, what string, close func() error) {
+	if cerr := close(); cerr != nil {
+		*err = errors.Join(*err, fmt.Errorf("%s: %w", what, cerr))
+	}
+}
+
+// storeHealth answers /readyz's "is the store writable": the file opens
+// for writing, the store answers reads, and no group commit failed in the
+// last failureWindow (a failure does not mark the store unwritable for
+// ever: with no traffic it could never prove the opposite).
+type storeHealth struct {
+	path  string
+	store *sqlite.EventStore
+
+	mu       sync.Mutex
+	failedAt time.Time
+	failure  error
+}
+
+const failureWindow = 10 * time.Second
+
+func (h *storeHealth) observe(st sqlite.CommitStats) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if st.Err != nil {
+		h.failedAt, h.failure = time.Now(), st.Err
+	} else if st.Events > 0 {
+		h.failure = nil
+	}
+}
+
+func (h *storeHealth) writable(ctx context.Context) error {
+	h.mu.Lock()
+	failure, at := h.failure, h.failedAt
+	h.mu.Unlock()
+	if failure != nil && time.Since(at) < failureWindow {
+		return fmt.Errorf("last commit failed: %w", failure)
+	}
+	file, err := os.OpenFile(h.path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if err := file.Close(); err != nil {
+		return err
+	}
+	_, err = h.store.LastPosition(ctx)
+	return err
+}
