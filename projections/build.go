@@ -35,14 +35,17 @@ type builder struct {
 	progress func(Progress)
 }
 
+// head as an upper bound means "to the end of the log".
+const head = math.MaxInt64
+
 // run folds the events with after < position <= upTo and returns the last
 // position folded (after when there was none).
 func (b *builder) run(ctx context.Context, after, upTo int64) (int64, error) {
-	if upTo <= 0 {
-		upTo = math.MaxInt64
-	}
 	last := after
 	fold := newFold()
+	if upTo <= after {
+		return last, b.index(ctx)
+	}
 	err := b.store.ReadEvents(ctx, domain.EventFilter{After: after}, func(e domain.Event) error {
 		if e.Position > upTo {
 			return errEnough

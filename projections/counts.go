@@ -171,11 +171,15 @@ func replay(b *batch, base map[targetKey]map[string]int64, announce *[]AppliedEv
 	return nil
 }
 
+// writeDeltas adds each delta to its row. SQLite checks the CHECK
+// constraint on the row to insert before it sees the conflict, so the
+// inserted value is clamped and the update adds the real delta; the callers
+// have already made sure no count goes below zero.
 func writeDeltas(ctx context.Context, tx *sql.Tx, table string, b *batch) error {
 	stmt, err := tx.PrepareContext(ctx, fmt.Sprintf(`
-INSERT INTO %s (target_type, target_id, kind, n, position) VALUES (?, ?, ?, ?, ?)
+INSERT INTO %s (target_type, target_id, kind, n, position) VALUES (?1, ?2, ?3, max(?4, 0), ?5)
 ON CONFLICT (target_type, target_id, kind)
-DO UPDATE SET n = n + excluded.n, position = excluded.position`, table))
+DO UPDATE SET n = n + ?4, position = excluded.position`, table))
 	if err != nil {
 		return err
 	}

@@ -120,7 +120,7 @@ type viewerProjection struct{}
 var viewerTable = &interactionTable{
 	table: "viewer",
 	columns: `user TEXT NOT NULL, target_type TEXT NOT NULL, target_id TEXT NOT NULL,
-		kind TEXT NOT NULL, since INTEGER NOT NULL, position INTEGER NOT NULL,
+		kind TEXT NOT NULL, since INTEGER NOT NULL /* unix ms */, position INTEGER NOT NULL,
 		PRIMARY KEY (user, target_type, target_id, kind)`,
 	delete: `user = ? AND target_type = ? AND target_id = ? AND kind = ?`,
 	insert: `user, target_type, target_id, kind, since, position`,

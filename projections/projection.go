@@ -66,7 +66,7 @@ type ikey struct {
 type change struct {
 	key     ikey
 	on      bool
-	since   int64 // unix nanoseconds of the turn-on, when on
+	since   int64 // unix milliseconds of the turn-on, when on
 	pos     int64 // position of the turn-on, when on
 	existed bool
 }
@@ -129,7 +129,7 @@ func (b *batch) add(e domain.Event) {
 	c := &b.changes[i]
 	c.on = e.On()
 	if c.on {
-		c.since, c.pos = e.OccurredAt.UnixNano(), e.Position
+		c.since, c.pos = e.OccurredAt.UnixMilli(), e.Position
 	}
 	d := ckey{k.ttype, k.tid, k.kind}
 	j, seen := b.di[d]

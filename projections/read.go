@@ -217,7 +217,7 @@ ORDER BY position DESC LIMIT ?`, t.Type(), t.ID(), k.String(), before, limit+1)
 		if a.User, err = domain.NewUserID(user); err != nil {
 			return Page[Actor]{}, fmt.Errorf("read actors: stored user: %w", err)
 		}
-		a.Since = time.Unix(0, since).UTC()
+		a.Since = time.UnixMilli(since).UTC()
 		page.Items = append(page.Items, a)
 	}
 	if err := rows.Err(); err != nil {
@@ -264,7 +264,7 @@ func (s *Set) Collection(ctx context.Context, u domain.UserID, k domain.Kind, ta
 		if it.Target, err = domain.NewTarget(typ, id); err != nil {
 			return Page[Item]{}, fmt.Errorf("read collection: stored target: %w", err)
 		}
-		it.Since = time.Unix(0, since).UTC()
+		it.Since = time.UnixMilli(since).UTC()
 		page.Items = append(page.Items, it)
 	}
 	if err := rows.Err(); err != nil {

@@ -42,12 +42,12 @@ func (s *Set) Rebuild(ctx context.Context, store domain.EventStore, names []stri
 	}
 	b := &builder{db: s.v.write, store: store, projs: projs, sfx: newSuffix,
 		foldKeys: s.cfg.FoldKeys, fresh: true, label: label(projs), total: total, progress: progress}
-	built, err := b.run(ctx, 0, 0)
+	built, err := b.run(ctx, 0, head)
 	if err != nil {
 		return err
 	}
 	// Catch up without the lock first, so the swap has little left to do.
-	if built, err = b.run(ctx, built, 0); err != nil {
+	if built, err = b.run(ctx, built, head); err != nil {
 		return err
 	}
 	b.report("swap", 0)

@@ -1,0 +1,52 @@
+package bus
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/interactionledger/ledger/adapters/eventcodec"
+	"github.com/interactionledger/ledger/domain"
+)
+
+// Metadata keys of the messages this package produces.
+const (
+	// MetaPosition holds the event's global position in decimal.
+	MetaPosition = "ledger_position"
+	// MetaBatchLast is "true" on the last message of a read batch and
+	// "false" on the others. A message without it is a batch of its own.
+	MetaBatchLast = "ledger_batch_last"
+)
+
+// DefaultTopic is the topic Forward publishes to and AddProjections reads.
+const DefaultTopic = "ledger.events"
+
+// NewMessage returns the message carrying e; last marks the end of a batch.
+func NewMessage(e domain.Event, last bool) *message.Message {
+	msg := message.NewMessage(e.ID.String(), eventcodec.MarshalEvent(e))
+	msg.Metadata.Set(MetaPosition, strconv.FormatInt(e.Position, 10))
+	msg.Metadata.Set(MetaBatchLast, strconv.FormatBool(last))
+	return msg
+}
+
+// DecodeMessage returns the event a message carries. It returns an error
+// wrapping domain.ErrInvalidInput for a payload that is not an event or
+// that disagrees with the message's UUID or position metadata.
+func DecodeMessage(msg *message.Message) (domain.Event, error) {
+	e, err := eventcodec.UnmarshalEvent(msg.Payload)
+	if err != nil {
+		return domain.Event{}, fmt.Errorf("message %s: %w", msg.UUID, err)
+	}
+	if msg.UUID != e.ID.String() {
+		return domain.Event{}, fmt.Errorf("message %s carries event %s: %w", msg.UUID, e.ID, domain.ErrInvalidInput)
+	}
+	if p := msg.Metadata.Get(MetaPosition); p != "" && p != strconv.FormatInt(e.Position, 10) {
+		return domain.Event{}, fmt.Errorf("message %s: position %s, event at %d: %w", msg.UUID, p, e.Position, domain.ErrInvalidInput)
+	}
+	return e, nil
+}
+
+// endsBatch reports whether msg closes a batch.
+func endsBatch(msg *message.Message) bool {
+	return msg.Metadata.Get(MetaBatchLast) != "false"
+}

@@ -1,0 +1,83 @@
+package bus
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+// Defaults of the store tail.
+const (
+	DefaultPollInterval = 500 * time.Millisecond
+	DefaultBatchSize    = 1000
+)
+
+// tail reads the store after a position in batches, waiting for commits.
+type tail struct {
+	store domain.EventStore
+	poll  time.Duration
+	batch int
+	log   *slog.Logger
+}
+
+func newTail(store domain.EventStore, poll time.Duration, batch int, log *slog.Logger) *tail {
+	if poll <= 0 {
+		poll = DefaultPollInterval
+	}
+	if batch <= 0 {
+		batch = DefaultBatchSize
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &tail{store: store, poll: poll, batch: batch, log: log}
+}
+
+// next returns the next batch of events after position after, waiting for
+// a commit in this process or the next poll when there is none. A read
+// error is logged and retried at the next poll; next returns only events
+// or ctx's error.
+func (t *tail) next(ctx context.Context, after int64) ([]domain.Event, error) {
+	for {
+		// Taken before reading, so a commit between the read and the wait
+		// still wakes us.
+		wake := t.store.Committed()
+		events, err := t.read(ctx, after)
+		if err == nil && len(events) > 0 {
+			return events, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if err != nil {
+			t.log.WarnContext(ctx, "reading the event log failed; retrying", "after", after, "err", err)
+			wake = nil
+		}
+		if err := t.wait(ctx, wake); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (t *tail) read(ctx context.Context, after int64) ([]domain.Event, error) {
+	events := make([]domain.Event, 0, t.batch)
+	err := t.store.ReadEvents(ctx, domain.EventFilter{After: after, Limit: t.batch}, func(e domain.Event) error {
+		events = append(events, e)
+		return nil
+	})
+	return events, err
+}
+
+func (t *tail) wait(ctx context.Context, wake <-chan struct{}) error {
+	timer := time.NewTimer(t.poll)
+	defer timer.Stop()
+	select {
+	case <-wake:
+	case <-timer.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
+}

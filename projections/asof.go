@@ -1,0 +1,117 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+// AsOf selects a point in the log: a position, or a time. A time selects
+// by recorded order, not by OccurredAt: the position is the last one whose
+// RecordedAt <= Time, and every event up to it is included. That is a
+// prefix of the log, so the result is a state the live read model really
+// went through (occurred times can arrive out of order, e.g. from an
+// import, and a cut by them would be a state that never existed).
+type AsOf struct {
+	Position int64     // used when Time is zero; 0 means the head
+	Time     time.Time // when set, overrides Position
+}
+
+// BuildAsOf builds every projection of the given kinds as of at into a new
+// SQLite file at path, which must not exist, and returns the position it
+// stands at. The file is a views file: Open it (with no store) to query it.
+// Errors: *domain.ValidationError for an existing path or a negative
+// position; the store's or SQLite's error; ctx's error.
+func BuildAsOf(ctx context.Context, store domain.EventStore, path string, kinds domain.KindSet, at AsOf, progress func(Progress), log *slog.Logger) (int64, error) {
+	if at.Position < 0 {
+		return 0, &domain.ValidationError{Field: "position", Reason: "must be >= 0"}
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		return 0, &domain.ValidationError{Field: "path", Reason: fmt.Sprintf("%s exists; as-of builds into a new file", path)}
+	}
+	pos := at.Position
+	if pos == 0 {
+		pos = head
+	}
+	if !at.Time.IsZero() {
+		var err error
+		if pos, err = positionAt(ctx, store, at.Time); err != nil {
+			return 0, fmt.Errorf("as of %s: %w", at.Time.Format(time.RFC3339Nano), err)
+		}
+	}
+	s, err := open(ctx, Config{Path: path, Kinds: kinds}, scratch, log)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	last, err := s.buildAll(ctx, store, pos, progress)
+	if err != nil {
+		return 0, fmt.Errorf("as of %d: %w", pos, err)
+	}
+	return last, nil
+}
+
+// positionAt returns the last position whose RecordedAt <= t. Recorded
+// times follow commit order on one machine, but a clock step could break
+// that, so the whole log is scanned rather than stopping at the first
+// later time.
+func positionAt(ctx context.Context, store domain.EventStore, t time.Time) (int64, error) {
+	var pos int64
+	err := store.ReadEvents(ctx, domain.EventFilter{}, func(e domain.Event) error {
+		if !e.RecordedAt.After(t) {
+			pos = e.Position
+		}
+		return nil
+	})
+	return pos, err
+}
+
+// buildAll builds every projection of s into its (empty) live tables up to
+// position upTo (head: the end of the log) and sets their checkpoints to the last
+// position folded.
+func (s *Set) buildAll(ctx context.Context, store domain.EventStore, upTo int64, progress func(Progress)) (int64, error) {
+	if err := createTables(ctx, s.v.write, s.projs, ""); err != nil {
+		return 0, err
+	}
+	total, err := store.LastPosition(ctx)
+	if err != nil {
+		return 0, err
+	}
+	b := &builder{db: s.v.write, store: store, projs: s.projs, foldKeys: s.cfg.FoldKeys,
+		fresh: true, label: label(s.projs), total: min(total, upTo), progress: progress}
+	last, err := b.run(ctx, 0, upTo)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.setCheckpoints(ctx, last); err != nil {
+		return 0, err
+	}
+	b.report("done", 0)
+	return last, nil
+}
+
+func (s *Set) setCheckpoints(ctx context.Context, pos int64) error {
+	tx, err := s.v.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, p := range s.projs {
+		if err := setCheckpoint(ctx, tx, p.name(), pos, p.version()); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	for _, p := range s.projs {
+		s.advance(p.name(), pos)
+	}
+	return nil
+}
