@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/interactionledger/ledger/adapters/sqlite"
+	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/projections"
+)
+
+func init() {
+	register(command{name: "rebuild", summary: "rebuild read models from the log (safe while a server runs)", run: runRebuild})
+	register(command{name: "asof", summary: "build all read models as of a time or position into a new file", run: runAsOf})
+	register(command{name: "verify", summary: "recompute read models from the log and diff with the live ones", run: runVerify})
+	register(command{name: "stats", summary: "events, streams, per-kind totals, projection positions and lag", run: runStats})
+}
+
+// openReadSide opens the log read-only (a server may be writing it) and
+// the live views beside it.
+func openReadSide(ctx context.Context, e env, db, kinds string, progress func(projections.Progress)) (*sqlite.EventStore, *projections.Set, error) {
+	set, err := parseKinds(kinds)
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := sqlite.OpenReadOnly(ctx, db, cliLogger(e))
+	if err != nil {
+		return nil, nil, err
+	}
+	views, err := projections.Open(ctx, projections.Config{Path: projections.ViewsPath(db), Kinds: set, OnProgress: progress}, store, cliLogger(e))
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return store, views, nil
+}
+
+func runRebuild(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "rebuild", "[--projection NAME] [flags]")
+	db := dbFlag(fs)
+	kinds := kindsFlag(fs)
+	name := fs.String("projection", "", "rebuild only this projection: "+strings.Join(projections.AllProjections, ", "))
+	if err := parseFlags(fs, e, args); err != nil {
+		return helpOK(err)
+	}
+	var names []string
+	if *name != "" {
+		if !slices.Contains(projections.AllProjections, *name) {
+			return usageErr("--projection %q: want one of %s", *name, strings.Join(projections.AllProjections, ", "))
+		}
+		names = []string{*name}
+	}
+	report, finish := progressReporter(e, "rebuild")
+	defer finish()
+	store, views, err := openReadSide(ctx, e, *db, *kinds, report)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	defer views.Close()
+	start := time.Now()
+	if err := views.Rebuild(ctx, store, names, report); err != nil {
+		return err
+	}
+	head, _ := store.LastPosition(ctx)
+	finish()
+	fmt.Fprintf(e.stdout, "rebuilt %s up to position %d in %s\n", orAll(names), head, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func runAsOf(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "asof", "(--time RFC3339 | --position N) --out FILE.db [flags]")
+	db := dbFlag(fs)
+	kinds := kindsFlag(fs)
+	at := fs.String("time", "", "the moment, RFC 3339: every event recorded at or before it")
+	pos := fs.Int64("position", -1, "the position: every event up to and including it")
+	out := fs.String("out", "", "the new SQLite file to write (must not exist)")
+	if err := parseFlags(fs, e, args); err != nil {
+		return helpOK(err)
+	}
+	if (*at == "") == (*pos < 0) {
+		return usageErr("give exactly one of --time and --position")
+	}
+	if *out == "" {
+		return usageErr("--out FILE.db is required")
+	}
+	if *pos == 0 {
+		return usageErr("--position 0: positions start at 1")
+	}
+	t, err := parseTime("time", *at)
+	if err != nil {
+		return err
+	}
+	set, err := parseKinds(*kinds)
+	if err != nil {
+		return err
+	}
+	store, err := sqlite.OpenReadOnly(ctx, *db, cliLogger(e))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	report, finish := progressReporter(e, "asof")
+	defer finish()
+	stand, err := projections.BuildAsOf(ctx, store, *out, set, projections.AsOf{Position: max(*pos, 0), Time: t}, report, cliLogger(e))
+	var ve *domain.ValidationError
+	if errors.As(err, &ve) {
+		return usageErr("%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	finish()
+	fmt.Fprintf(e.stdout, "wrote %s as of position %d\n", *out, stand)
+	return nil
+}
+
+func runVerify(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "verify", "[flags]")
+	db := dbFlag(fs)
+	kinds := kindsFlag(fs)
+	if err := parseFlags(fs, e, args); err != nil {
+		return helpOK(err)
+	}
+	store, views, err := openReadSide(ctx, e, *db, *kinds, nil)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	defer views.Close()
+	rep, err := views.Verify(ctx, store, "")
+	if err != nil {
+		return err
+	}
+	for _, name := range views.Names() {
+		fmt.Fprintf(e.stdout, "%s: checked at position %d\n", name, rep.Checked[name])
+	}
+	for _, d := range rep.Differences {
+		fmt.Fprintf(e.stdout, "DIFF %s.%s only in the %s: %s\n", d.Projection, d.Table, sideName(d.Side), d.Row)
+	}
+	if !rep.OK() {
+		return fmt.Errorf("verify: %d differences between the read model and the log", len(rep.Differences))
+	}
+	fmt.Fprintln(e.stdout, "OK: the read model equals the log")
+	return nil
+}
+
+func sideName(side string) string {
+	if side == "live" {
+		return "live read model"
+	}
+	return "recomputed log"
+}
+
+// StatsReport is what `ledger stats --json` prints.
+type StatsReport struct {
+	Events       int64              `json:"events"`
+	Streams      int64              `json:"streams"`
+	LastPosition int64              `json:"last_position"`
+	FileBytes    int64              `json:"file_bytes"`
+	Totals       []sqlite.KindTotal `json:"totals"`
+	Projections  []ProjectionStat   `json:"projections"`
+}
+
+// ProjectionStat is one projection's position and lag behind the log.
+type ProjectionStat struct {
+	Name    string `json:"name"`
+	Applied int64  `json:"applied"`
+	Lag     int64  `json:"lag"`
+}
+
+func runStats(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "stats", "[flags]")
+	db := dbFlag(fs)
+	kinds := kindsFlag(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parseFlags(fs, e, args); err != nil {
+		return helpOK(err)
+	}
+	store, views, err := openReadSide(ctx, e, *db, *kinds, nil)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	defer views.Close()
+	st, err := store.Stats(ctx)
+	if err != nil {
+		return err
+	}
+	rep := StatsReport{Events: st.Events, Streams: st.Streams, LastPosition: st.LastPosition,
+		FileBytes: st.FileBytes, Totals: st.Totals}
+	for _, name := range views.Names() {
+		cp, err := views.Checkpoint(ctx, name)
+		if err != nil {
+			return err
+		}
+		rep.Projections = append(rep.Projections, ProjectionStat{Name: name, Applied: cp, Lag: st.LastPosition - cp})
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return printStats(e, rep)
+}
+
+func printStats(e env, r StatsReport) error {
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "events\t%d\nstreams\t%d\nlast position\t%d\nfile size\t%.1f MiB\n",
+		r.Events, r.Streams, r.LastPosition, float64(r.FileBytes)/(1<<20))
+	for _, t := range r.Totals {
+		fmt.Fprintf(tw, "%s %s\t%d\n", t.Kind, t.Type, t.Events)
+	}
+	for _, p := range r.Projections {
+		fmt.Fprintf(tw, "projection %s\tapplied %d, lag %d events\n", p.Name, p.Applied, p.Lag)
+	}
+	return tw.Flush()
+}
+
+func orAll(names []string) string {
+	if len(names) == 0 {
+		return "all projections"
+	}
+	return strings.Join(names, ", ")
+}

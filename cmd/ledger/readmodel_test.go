@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/interactionledger/ledger/adapters/sqlite"
+	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/projections"
+)
+
+func TestVerifyDetectsCorruption(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "v.db")
+	mustImportSample(t, db)
+	out, _, err := runCLI(t, "verify", "--db", db)
+	if err != nil {
+		t.Fatalf("verify of a fresh import: %v\n%s", err, out)
+	}
+	mustContain(t, out, "OK: the read model equals the log")
+
+	views, err := sql.Open("sqlite3", projections.ViewsPath(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := views.Exec(`UPDATE counts SET n = n + 1 WHERE target_type = 'article' AND target_id = 'a1' AND kind = 'like'`)
+	if n, _ := res.RowsAffected(); err != nil || n != 1 {
+		t.Fatalf("corrupting a row: %v (%d rows)", err, n)
+	}
+	views.Close()
+	out, _, err = runCLI(t, "verify", "--db", db)
+	if err == nil || exitCode(err) != 1 {
+		t.Fatalf("verify of a corrupted read model: err %v, want exit 1\n%s", err, out)
+	}
+	mustContain(t, out, "DIFF counts.counts only in the live read model", "DIFF counts.counts only in the recomputed log", "a1")
+
+	if _, errOut, err := runCLI(t, "rebuild", "--db", db, "--projection", "counts"); err != nil {
+		t.Fatalf("rebuild: %v\n%s", err, errOut)
+	}
+	if out, _, err := runCLI(t, "verify", "--db", db); err != nil {
+		t.Fatalf("verify after rebuild: %v\n%s", err, out)
+	}
+	if _, _, err := runCLI(t, "rebuild", "--db", db, "--projection", "likes"); exitCode(err) != 2 {
+		t.Errorf("unknown projection: %v, want exit 2", err)
+	}
+}
+
+func TestImportedCountsMatchLegacy(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "c.db")
+	mustImportSample(t, db)
+	ctx := context.Background()
+	views, err := projections.Open(ctx, projections.Config{Path: projections.ViewsPath(db),
+		Kinds: domain.MustKindSet("like", "collect")}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer views.Close()
+	for key, want := range legacyActiveCounts(t) {
+		target, kind, _ := strings.Cut(key, " ")
+		tg, _ := domain.ParseTarget(target)
+		v, err := views.Target(ctx, tg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Counts[kind] != int64(want) {
+			t.Errorf("%s %s: read model %d, legacy not-deleted rows %d", target, kind, v.Counts[kind], want)
+		}
+	}
+}
+
+func TestStats(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "s.db")
+	mustFill(t, db, 4)
+	out, _, err := runCLI(t, "stats", "--db", db, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep StatsReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Events != 8 || rep.Streams != 4 || rep.LastPosition != 8 || rep.FileBytes <= 0 || len(rep.Projections) != 4 {
+		t.Fatalf("stats %+v", rep)
+	}
+	for _, p := range rep.Projections {
+		if p.Applied+p.Lag != rep.LastPosition {
+			t.Errorf("%s: applied %d + lag %d != head %d", p.Name, p.Applied, p.Lag, rep.LastPosition)
+		}
+	}
+	text, _, err := runCLI(t, "stats", "--db", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, text, "events", "like interaction.added", "4", "projection counts")
+}
+
+// TestAsOf builds the read model as of a position and as of a time that
+// the test computes by hand from what it wrote.
+func TestAsOf(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "a.db")
+	store, err := sqlite.Open(ctx, sqlite.Config{Path: db}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := domain.NewLedger(store, domain.MustKindSet("like", "collect"), domain.LedgerConfig{}, nil)
+	tg, _ := domain.ParseTarget("article/x")
+	like, _ := domain.ParseKind("like")
+	set := func(user string, on bool) domain.Outcome {
+		u, _ := domain.NewUserID(user)
+		out, err := l.Set(ctx, domain.SetRequest{User: u, Target: tg, Kind: like, On: on})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	set("u1", true)
+	set("u2", true)
+	mid := set("u3", true) // the moment: 3 likes
+	time.Sleep(20 * time.Millisecond)
+	cut := time.Now().UTC()
+	time.Sleep(20 * time.Millisecond)
+	set("u1", false)
+	set("u4", true)
+	set("u2", false) // now: 2 likes (u3, u4)
+	store.Close()
+
+	for name, args := range map[string][]string{
+		"position": {"--position", itoa(int(mid.Position))},
+		"time":     {"--time", cut.Format(time.RFC3339Nano)},
+	} {
+		out := filepath.Join(dir, name+".db")
+		stdout, errOut, err := runCLI(t, append([]string{"asof", "--db", db, "--out", out}, args...)...)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, errOut)
+		}
+		mustContain(t, stdout, "as of position "+itoa(int(mid.Position)))
+		v := openViewsTarget(t, out, tg)
+		if v.Counts["like"] != 3 {
+			t.Errorf("as of %s: %d likes, want 3", name, v.Counts["like"])
+		}
+	}
+	if _, _, err := runCLI(t, "asof", "--db", db, "--position", "2", "--out", filepath.Join(dir, "position.db")); exitCode(err) != 2 {
+		t.Errorf("an existing --out file: %v, want exit 2", err)
+	}
+	for _, bad := range [][]string{{"--out", "x.db"}, {"--position", "1", "--time", cut.Format(time.RFC3339), "--out", "y.db"},
+		{"--position", "1"}, {"--time", "noon", "--out", "z.db"}} {
+		if _, _, err := runCLI(t, append([]string{"asof", "--db", db}, bad...)...); exitCode(err) != 2 {
+			t.Errorf("asof %q: %v, want exit 2", bad, err)
+		}
+	}
+}
+
+func openViewsTarget(t *testing.T, path string, tg domain.Target) projections.TargetView {
+	t.Helper()
+	ctx := context.Background()
+	v, err := projections.Open(ctx, projections.Config{Path: path, Kinds: domain.MustKindSet("like", "collect")}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	tv, err := v.Target(ctx, tg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tv
+}
+
+func mustImportSample(t *testing.T, db string) {
+	t.Helper()
+	if _, errOut, err := runCLI(t, "import", "legacy", legacySample, "--on-error", "skip", "--db", db); err != nil {
+		t.Fatalf("import: %v\n%s", err, errOut)
+	}
+	// The import leaves the views to the next reader; stats opens (and so
+	// catches up) them the way a server start would.
+	if _, errOut, err := runCLI(t, "stats", "--db", db); err != nil {
+		t.Fatalf("stats: %v\n%s", err, errOut)
+	}
+}
