@@ -53,10 +53,13 @@ func TestRunMixAndErrors(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
+	if _, err := loadgen.Run(context.Background(), loadgen.DefaultConfig()); err == nil || !strings.Contains(err.Error(), "url") {
+		t.Errorf("Run without a URL: %v", err)
+	}
 	cfg := loadgen.DefaultConfig()
 	cfg.Zipf, cfg.WriteRatio = 1, 2
 	err := cfg.Validate()
-	for _, want := range []string{"url", "zipf", "write ratio"} {
+	for _, want := range []string{"zipf", "write ratio"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want it to name %s", err, want)
 		}

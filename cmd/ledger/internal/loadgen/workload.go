@@ -34,12 +34,10 @@ func DefaultConfig() Config {
 		Clients: 64, Duration: 10 * time.Second, FeedSize: 50, Seed: 1}
 }
 
-// Validate returns every problem with c, joined.
+// Validate returns every problem with the workload, joined. The URL is
+// checked by Run, since bench commands fill it in after starting a server.
 func (c Config) Validate() error {
 	var errs []error
-	if _, err := url.Parse(c.URL); err != nil || c.URL == "" {
-		errs = append(errs, fmt.Errorf("url %q: want a base URL", c.URL))
-	}
 	if c.Users < 1 || c.Targets < 1 || c.Clients < 1 || c.FeedSize < 1 {
 		errs = append(errs, errors.New("users, targets, clients and feed size must be >= 1"))
 	}
@@ -80,6 +78,9 @@ type client struct {
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if u, err := url.Parse(cfg.URL); err != nil || u.Host == "" {
+		return nil, fmt.Errorf("url %q: want a base URL such as http://127.0.0.1:8080", cfg.URL)
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
