@@ -39,8 +39,8 @@ func (s *Set) Apply(ctx context.Context, name string, events []domain.Event) err
 		}
 		return s.fail(ctx, name, err)
 	}
-	s.recover(name)
 	s.advance(name, pos)
+	s.recover(name)
 	if announce != nil {
 		s.announce(*announce)
 	}

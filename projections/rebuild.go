@@ -106,8 +106,8 @@ func (s *Set) swap(ctx context.Context, store domain.EventStore, projs []project
 		return err
 	}
 	for _, p := range projs {
-		s.recover(p.name())
 		s.advance(p.name(), head)
+		s.recover(p.name())
 	}
 	if announce != nil {
 		s.announce(*announce)

@@ -1,0 +1,151 @@
+package bus_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+	"github.com/interactionledger/ledger/adapters/bus"
+	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/projections"
+)
+
+// TestForwardGoChannel relays the store to an in-memory gochannel bus (in
+// its ordered configuration) and consumes it with the projection handlers.
+func TestForwardGoChannel(t *testing.T) {
+	dir := t.TempDir()
+	store := MustStore(t, filepath.Join(dir, "ledger.db"))
+	s := MustSet(t, filepath.Join(dir, "views"), store)
+	l := domain.NewLedger(store, kinds, domain.LedgerConfig{}, nil)
+	m, u := newModel(), newUniverse()
+
+	pubsub := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, watermill.NopLogger{})
+	defer pubsub.Close()
+	r, err := bus.NewRouter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range s.Names() {
+		r.AddConsumerHandler(bus.HandlerName(name), bus.DefaultTopic, pubsub, bus.ProjectionHandler(s, name))
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(context.Background()) }()
+	<-r.Running() // gochannel drops what is published before subscribers exist
+
+	ctx, cancel := context.WithCancel(context.Background())
+	forwarded := make(chan error, 1)
+	go func() { forwarded <- bus.Forward(ctx, store, pubsub, bus.ForwardConfig{BatchSize: 7}, nil) }()
+	drive(t, l, m, u, 600, 3, func() {})
+	waitApplied(t, s, store)
+	check(t, s, store, m, u)
+
+	cancel()
+	if err := <-forwarded; err != nil {
+		t.Fatalf("Forward after cancel: %v", err)
+	}
+	r.Close()
+	<-done
+	if err := s.Err(); err != nil {
+		t.Fatalf("Err() after shutdown = %v", err)
+	}
+}
+
+// TestFailureStopsAndResumes corrupts a count behind the projection's
+// back: the next cancellation would take it below zero. The counts
+// projection must stop, say so, keep its checkpoint before the event, and
+// after the fix resume from there without counting anything twice.
+func TestFailureStopsAndResumes(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	views := filepath.Join(dir, "views")
+	store := MustStore(t, filepath.Join(dir, "ledger.db"))
+	statuses := make(chan projections.Status, 4)
+	s, err := projections.Open(ctx, projections.Config{Path: views, Kinds: kinds,
+		OnStatus: func(st projections.Status) { statuses <- st }}, store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var mu sync.Mutex
+	var announced []int64
+	s.OnApplied(func(a projections.AppliedEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		announced = append(announced, a.Event.Position, a.Counts["like"])
+	})
+	l := domain.NewLedger(store, kinds, domain.LedgerConfig{}, nil)
+	p := MustRun(t, store, s)
+	set(t, l, "u1", "article/a", "like", true)
+	set(t, l, "u2", "article/a", "like", true)
+	waitApplied(t, s, store)
+
+	db := mustDB(t, views)
+	exec(t, db, `UPDATE counts SET n = 0 WHERE target_id = 'a' AND kind = 'like'`)
+	set(t, l, "u1", "article/a", "like", false) // position 3
+
+	st := <-statuses
+	if st.Projection != projections.Counts || !errors.Is(st.Err, projections.ErrNegativeCount) {
+		t.Fatalf("status %+v", st)
+	}
+	if !errors.Is(s.Err(), projections.ErrFailed) {
+		t.Fatalf("Err() = %v", s.Err())
+	}
+	if cp, _ := s.Checkpoint(ctx, projections.Counts); cp != 2 {
+		t.Fatalf("counts checkpoint %d, want 2 (the failing event not skipped)", cp)
+	}
+	if err := s.WaitFor(ctx, 3); !errors.Is(err, projections.ErrFailed) {
+		t.Fatalf("WaitFor = %v", err)
+	}
+
+	// The fix, then a restart of the pipeline.
+	p.stop()
+	exec(t, db, `UPDATE counts SET n = 2 WHERE target_id = 'a' AND kind = 'like'`)
+	MustRun(t, store, s)
+	if st := <-statuses; st.Err != nil || st.Applied != 3 {
+		t.Fatalf("status after the fix %+v", st)
+	}
+	waitApplied(t, s, store)
+	v, err := s.Target(ctx, mustParse(t, domain.ParseTarget, "article/a"), nil)
+	if err != nil || v.Counts["like"] != 1 || s.Err() != nil {
+		t.Fatalf("after resume: %+v %v %v", v, err, s.Err())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []int64{1, 1, 2, 2, 3, 1}; !equal(announced, want) {
+		t.Fatalf("announced %v, want %v", announced, want)
+	}
+}
+
+func equal(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func mustDB(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=10000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func exec(t *testing.T, db *sql.DB, q string) {
+	t.Helper()
+	if _, err := db.Exec(q); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,283 @@
+package projections_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"testing"
+
+	"github.com/interactionledger/ledger/adapters/sqlite"
+	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/projections"
+)
+
+// MustStore opens a real SQLite store in a temp dir.
+func MustStore(tb testing.TB) *sqlite.EventStore {
+	tb.Helper()
+	s, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(tb.TempDir(), "ledger.db"), Synchronous: "NORMAL"}, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+// MustGenerate fills store with n random toggles over a small universe.
+func MustGenerate(tb testing.TB, store domain.EventStore, n int64) {
+	tb.Helper()
+	got, err := projections.Generate(context.Background(), store, projections.GenerateConfig{
+		Events: n, Users: 40, Targets: 25, Workers: 8, Kinds: kinds, HotShare: 0.3, Seed: 7,
+	})
+	if err != nil || got != n {
+		tb.Fatalf("generated %d of %d: %v", got, n, err)
+	}
+}
+
+// applyLive feeds the whole log to every projection in batches, as the bus
+// does.
+func applyLive(tb testing.TB, s *projections.Set, store domain.EventStore, batch int) {
+	tb.Helper()
+	var buf []domain.Event
+	flush := func() {
+		applyAll(tb, s, buf)
+		buf = buf[:0]
+	}
+	err := store.ReadEvents(context.Background(), domain.EventFilter{}, func(e domain.Event) error {
+		if buf = append(buf, e); len(buf) == batch {
+			flush()
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	flush()
+}
+
+// snapshot reads every target of the generated universe, with a viewer,
+// and the first page of actors and of every user's collection.
+func snapshot(tb testing.TB, s *projections.Set) []any {
+	tb.Helper()
+	ctx := context.Background()
+	var ts []domain.Target
+	for i := range 25 {
+		ts = append(ts, mustTarget(tb, "article/a"+strconv.Itoa(i)))
+	}
+	ts = append(ts, mustTarget(tb, "article/hot"))
+	var out []any
+	for u := range 40 {
+		user := mustUser(tb, "u"+strconv.Itoa(u))
+		vs, err := s.Targets(ctx, ts, &user)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		c, err := s.Collection(ctx, user, like, "", projections.MaxLimit, "")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, vs, c.Items)
+	}
+	for _, t := range ts {
+		a, err := s.Actors(ctx, t, coll, projections.MaxLimit, "")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, a.Items)
+	}
+	return out
+}
+
+func mustVerify(tb testing.TB, s *projections.Set, store domain.EventStore) projections.Report {
+	tb.Helper()
+	r, err := s.Verify(context.Background(), store, tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+func TestRebuild(t *testing.T) {
+	ctx := context.Background()
+	store := MustStore(t)
+	MustGenerate(t, store, 4000)
+	path := filepath.Join(t.TempDir(), "views")
+	s, err := projections.Open(ctx, projections.Config{Path: path, Kinds: kinds, FoldKeys: 100}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	applyLive(t, s, store, 97)
+	live := snapshot(t, s)
+	if r := mustVerify(t, s, store); !r.OK() || r.Checked[projections.Counts] != 4000 {
+		t.Fatalf("verify live: %+v", r)
+	}
+
+	t.Run("All", func(t *testing.T) {
+		var last projections.Progress
+		if err := s.Rebuild(ctx, store, nil, func(p projections.Progress) { last = p }); err != nil {
+			t.Fatal(err)
+		}
+		if last.Phase != "done" || last.Done != 4000 || last.Total != 4000 {
+			t.Fatalf("last progress %+v", last)
+		}
+		if got := snapshot(t, s); !reflect.DeepEqual(got, live) {
+			t.Fatal("rebuilt read model differs from the live one")
+		}
+		if r := mustVerify(t, s, store); !r.OK() {
+			t.Fatalf("verify: %+v", r)
+		}
+	})
+	t.Run("One", func(t *testing.T) {
+		if err := s.Rebuild(ctx, store, []string{projections.Actors}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := snapshot(t, s); !reflect.DeepEqual(got, live) {
+			t.Fatal("rebuilt read model differs from the live one")
+		}
+	})
+	t.Run("ErrUnknown", func(t *testing.T) {
+		if err := s.Rebuild(ctx, store, []string{"nope"}, nil); !errors.Is(err, domain.ErrInvalidInput) {
+			t.Fatalf("err %v", err)
+		}
+	})
+	t.Run("VerifyFindsCorruption", func(t *testing.T) {
+		db := mustDB(t, path)
+		if _, err := db.Exec(`UPDATE counts SET n = n + 1 WHERE target_id = 'hot' AND kind = 'like'`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(`DELETE FROM collection WHERE position = (SELECT max(position) FROM collection)`); err != nil {
+			t.Fatal(err)
+		}
+		r := mustVerify(t, s, store)
+		sides := map[string]int{}
+		for _, d := range r.Differences {
+			sides[d.Projection+"/"+d.Side]++
+		}
+		if sides["counts/live"] != 1 || sides["counts/log"] != 1 || sides["collection/log"] != 1 || len(r.Differences) != 3 {
+			t.Fatalf("differences %+v", r.Differences)
+		}
+		// A rebuild repairs it.
+		if err := s.Rebuild(ctx, store, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		if r := mustVerify(t, s, store); !r.OK() {
+			t.Fatalf("after rebuild: %+v", r)
+		}
+	})
+}
+
+func TestOpenRebuilds(t *testing.T) {
+	ctx := context.Background()
+	store := MustStore(t)
+	MustGenerate(t, store, 1500)
+	path := filepath.Join(t.TempDir(), "views")
+	var phases []string
+	cfg := projections.Config{Path: path, Kinds: kinds, OnProgress: func(p projections.Progress) { phases = append(phases, p.Phase) }}
+	// A new views file over a non-empty log is built from the log.
+	s, err := projections.Open(ctx, cfg, store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Applied() != 1500 || len(phases) == 0 || phases[len(phases)-1] != "done" {
+		t.Fatalf("applied %d, phases %v", s.Applied(), phases)
+	}
+	want := snapshot(t, s)
+	s.Close()
+
+	// A changed schema version rebuilds at Open.
+	db := mustDB(t, path)
+	if _, err := db.Exec(`UPDATE checkpoints SET version = 0 WHERE projection = 'viewer'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`DELETE FROM viewer`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := projections.Open(ctx, projections.Config{Path: path, Kinds: kinds}, nil, nil); !errors.Is(err, domain.ErrInvalidInput) {
+		t.Fatalf("Open without a store: %v", err)
+	}
+	phases = nil
+	s, err = projections.Open(ctx, cfg, store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if len(phases) == 0 || !reflect.DeepEqual(snapshot(t, s), want) {
+		t.Fatalf("not rebuilt: phases %v", phases)
+	}
+}
+
+func TestBuildAsOf(t *testing.T) {
+	ctx := context.Background()
+	store := MustStore(t)
+	MustGenerate(t, store, 1200)
+	dir := t.TempDir()
+
+	// The reference: the first 700 events applied live.
+	ref := MustOpen(t, "")
+	var first []domain.Event
+	err := store.ReadEvents(ctx, domain.EventFilter{Limit: 700}, func(e domain.Event) error {
+		first = append(first, e)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyAll(t, ref, first)
+
+	t.Run("Position", func(t *testing.T) {
+		path := filepath.Join(dir, "at700")
+		pos, err := projections.BuildAsOf(ctx, store, path, kinds, projections.AsOf{Position: 700}, nil, nil)
+		if err != nil || pos != 700 {
+			t.Fatalf("pos %d, err %v", pos, err)
+		}
+		s := MustOpen(t, path)
+		if s.Applied() != 700 || !reflect.DeepEqual(snapshot(t, s), snapshot(t, ref)) {
+			t.Fatal("as-of read model differs from the live one at 700")
+		}
+		if _, err := projections.BuildAsOf(ctx, store, path, kinds, projections.AsOf{Position: 1}, nil, nil); !errors.Is(err, domain.ErrInvalidInput) {
+			t.Fatalf("existing file: %v", err)
+		}
+	})
+	t.Run("Time", func(t *testing.T) {
+		at := first[699].RecordedAt
+		pos, err := projections.BuildAsOf(ctx, store, filepath.Join(dir, "attime"), kinds, projections.AsOf{Time: at}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The last position recorded at or before the time.
+		var want int64
+		err = store.ReadEvents(ctx, domain.EventFilter{}, func(e domain.Event) error {
+			if !e.RecordedAt.After(at) {
+				want = e.Position
+			}
+			return nil
+		})
+		if err != nil || pos != want || pos < 700 {
+			t.Fatalf("pos %d, want %d (%v)", pos, want, err)
+		}
+	})
+	t.Run("BeforeTheLog", func(t *testing.T) {
+		pos, err := projections.BuildAsOf(ctx, store, filepath.Join(dir, "before"), kinds,
+			projections.AsOf{Time: first[0].RecordedAt.Add(-1)}, nil, nil)
+		if err != nil || pos != 0 {
+			t.Fatalf("pos %d, err %v", pos, err)
+		}
+	})
+	if _, err := os.Stat(filepath.Join(dir, "at700")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustDB(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=10000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
