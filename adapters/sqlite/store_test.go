@@ -189,6 +189,20 @@ func TestUnavailable(t *testing.T) {
 		if res.LastPosition != 2 {
 			t.Fatalf("second writer appended at %d, want 2", res.LastPosition)
 		}
+		// b moves a stream a has just written (and may remember at 1).
+		req := likeReq(t, a, "article/a3")
+		storetest.MustAppend(t, a, req)
+		next := likeReq(t, b, "article/a3")
+		next.ExpectedVersion, next.Events[0].StreamVersion = 1, 2
+		storetest.MustAppend(t, b, next)
+		stale := likeReq(t, a, "article/a3")
+		stale.ExpectedVersion, stale.Events[0].StreamVersion = 1, 2
+		if _, err := a.Append(t.Context(), stale); !errors.Is(err, domain.ErrVersionConflict) {
+			t.Fatalf("append at a version the other writer moved past: %v, want ErrVersionConflict", err)
+		}
+		if snap, err := a.Snapshot(t.Context(), req.Stream); err != nil || snap.Version != 2 || snap.LastPosition != 4 {
+			t.Fatalf("snapshot %+v, %v; want version 2 at 4", snap, err)
+		}
 	})
 	t.Run("Translate", func(t *testing.T) {
 		for _, code := range []sqlite3.ErrNo{sqlite3.ErrFull, sqlite3.ErrReadonly, sqlite3.ErrIoErr,

@@ -25,15 +25,28 @@ type writer struct {
 	conn *sql.Conn
 
 	maxPosition, selectStream, insertStream, updateStream *sql.Stmt
-	insertEvent, insertIdempotency                        *sql.Stmt
+	insertEvent, insertIdempotency, selectIdempotency     *sql.Stmt
+
+	// streams caches stream versions as of position last, which this
+	// writer committed. A transaction trusts it only after checking that
+	// the log still ends at last, i.e. no other process has appended.
+	streams map[domain.StreamID]streamInfo
+	last    int64
 }
 
+type streamInfo struct{ key, version int64 }
+
+// maxCachedVersions bounds the writer's stream cache; it is dropped whole
+// when full.
+const maxCachedVersions = 1 << 18
+
 const (
-	sqlMaxPosition  = `SELECT coalesce(max(position), 0) FROM events`
+	sqlMaxPosition = `SELECT (SELECT coalesce(max(position), 0) FROM events),
+		(SELECT coalesce(max(stream_key), 0) FROM streams)`
 	sqlSelectStream = `SELECT stream_key, version FROM streams
 		WHERE user_id = ? AND target_type = ? AND target_id = ?`
-	sqlInsertStream = `INSERT INTO streams (user_id, target_type, target_id, version, last_position, state)
-		VALUES (?, ?, ?, ?, ?, ?)`
+	sqlInsertStream = `INSERT INTO streams (stream_key, user_id, target_type, target_id, version, last_position, state)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`
 	sqlUpdateStream = `UPDATE streams SET version = ?, last_position = ?, state = ? WHERE stream_key = ?`
 	sqlInsertEvent  = `INSERT INTO events
 		(position, id, stream_key, stream_version, type, kind, occurred_at, recorded_at, metadata)
@@ -41,6 +54,7 @@ const (
 	sqlInsertIdempotency = `INSERT INTO idempotency
 		(user_id, key, request_hash, changed, active, state, stream_version, position, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlSelectIdempotency = `SELECT 1 FROM idempotency WHERE user_id = ? AND key = ?`
 )
 
 func newWriter(ctx context.Context, s *EventStore) (*writer, error) {
@@ -48,7 +62,7 @@ func newWriter(ctx context.Context, s *EventStore) (*writer, error) {
 	if err != nil {
 		return nil, translate(err)
 	}
-	w := &writer{ctx: context.WithoutCancel(ctx), conn: conn}
+	w := &writer{ctx: context.WithoutCancel(ctx), conn: conn, last: -1}
 	if err := w.setup(ctx); err != nil {
 		return w, err
 	}
@@ -76,6 +90,7 @@ func (w *writer) setup(ctx context.Context) error {
 		{&w.maxPosition, sqlMaxPosition}, {&w.selectStream, sqlSelectStream},
 		{&w.insertStream, sqlInsertStream}, {&w.updateStream, sqlUpdateStream},
 		{&w.insertEvent, sqlInsertEvent}, {&w.insertIdempotency, sqlInsertIdempotency},
+		{&w.selectIdempotency, sqlSelectIdempotency},
 	} {
 		stmt, err := w.conn.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -89,7 +104,7 @@ func (w *writer) setup(ctx context.Context) error {
 func (w *writer) close() error {
 	var errs []error
 	for _, st := range []*sql.Stmt{w.maxPosition, w.selectStream, w.insertStream,
-		w.updateStream, w.insertEvent, w.insertIdempotency} {
+		w.updateStream, w.insertEvent, w.insertIdempotency, w.selectIdempotency} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -209,14 +224,16 @@ func (s *EventStore) commit(batch []*request) {
 	}
 }
 
-// commit runs one IMMEDIATE transaction with each append in its own
-// savepoint. When the transaction as a whole fails, every append gets its
-// error.
+// commit runs one IMMEDIATE transaction for batch. Each append is checked
+// before it writes anything, so a conflict fails it alone; only appends of
+// several events, whose second insert could still fail, get a savepoint.
+// When the transaction as a whole fails, every append gets its error.
 func (w *writer) commit(batch []*request, now time.Time) ([]result, CommitStats) {
 	stats := CommitStats{Appends: len(batch)}
 	results := make([]result, len(batch))
 	fail := func(err error) ([]result, CommitStats) {
 		_, _ = w.conn.ExecContext(w.ctx, "ROLLBACK")
+		w.streams, w.last = nil, -1
 		for i, r := range batch {
 			results[i] = result{err: fmt.Errorf("append %s: %w", r.req.Stream, err)}
 		}
@@ -226,13 +243,15 @@ func (w *writer) commit(batch []*request, now time.Time) ([]result, CommitStats)
 	if _, err := w.conn.ExecContext(w.ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fail(fmt.Errorf("begin: %w", translate(err)))
 	}
-	var last int64
-	if err := w.maxPosition.QueryRowContext(w.ctx).Scan(&last); err != nil {
+	tx := txState{recorded: now.UTC()}
+	if err := w.maxPosition.QueryRowContext(w.ctx).Scan(&tx.last, &tx.lastKey); err != nil {
 		return fail(translate(err))
 	}
-	recorded := now.UTC()
+	if tx.last != w.last || len(w.streams) > maxCachedVersions {
+		w.streams = make(map[domain.StreamID]streamInfo)
+	}
 	for i, r := range batch {
-		res, err, fatal := w.apply(r, last+1, recorded)
+		res, err, fatal := w.apply(&tx, r)
 		if fatal != nil {
 			return fail(fatal)
 		}
@@ -241,84 +260,153 @@ func (w *writer) commit(batch []*request, now time.Time) ([]result, CommitStats)
 			stats.Failed++
 			continue
 		}
-		last += int64(len(r.events))
 		stats.Events += len(r.events)
 	}
 	if _, err := w.conn.ExecContext(w.ctx, "COMMIT"); err != nil {
 		return fail(fmt.Errorf("commit: %w", translate(err)))
 	}
+	w.last = tx.last
 	return results, stats
 }
 
-// apply runs one append inside a savepoint, its events numbered from next.
-// err is the append's own failure (its savepoint rolled back); fatal means
-// the transaction itself is broken.
-func (w *writer) apply(r *request, next int64, recorded time.Time) (res domain.AppendResult, err, fatal error) {
+// txState is what one transaction has assigned so far.
+type txState struct {
+	recorded time.Time
+	last     int64 // last event position
+	lastKey  int64 // last stream key
+}
+
+// apply runs one append. err is the append's own failure, after which
+// nothing of it is written; fatal means the transaction may hold part of
+// it and must not commit.
+func (w *writer) apply(tx *txState, r *request) (res domain.AppendResult, err, fatal error) {
+	st := r.req.Stream
+	info, err := w.check(r)
+	if err != nil {
+		return res, err, nil
+	}
+	if len(r.events) > 1 {
+		return w.applySavepoint(tx, r, info)
+	}
+	if len(r.events) == 1 {
+		// The event goes first: a duplicate id fails this one statement,
+		// which SQLite undoes alone, before anything else is written.
+		key := info.key
+		if key == 0 {
+			key = tx.lastKey + 1
+		}
+		if err := w.insertEvents(r, key, tx.last+1, tx.recorded.UnixNano()); err != nil {
+			return res, appendError(st, err), nil
+		}
+		info.key = key
+	}
+	if err := w.finish(tx, r, info); err != nil {
+		return res, nil, err
+	}
+	return w.result(tx, r), nil, nil
+}
+
+// applySavepoint runs an append of several events inside a savepoint.
+func (w *writer) applySavepoint(tx *txState, r *request, info streamInfo) (res domain.AppendResult, err, fatal error) {
 	if _, err := w.conn.ExecContext(w.ctx, "SAVEPOINT a"); err != nil {
 		return res, nil, fmt.Errorf("savepoint: %w", translate(err))
 	}
-	res, err = w.write(r, next, recorded)
-	if err != nil {
+	key := info.key
+	if key == 0 {
+		key = tx.lastKey + 1
+	}
+	if err := w.insertEvents(r, key, tx.last+1, tx.recorded.UnixNano()); err != nil {
 		if _, rbErr := w.conn.ExecContext(w.ctx, "ROLLBACK TO a; RELEASE a"); rbErr != nil {
 			return res, nil, errors.Join(err, translate(rbErr))
 		}
-		return domain.AppendResult{}, err, nil
+		return res, appendError(r.req.Stream, err), nil
 	}
+	info.key = key
 	if _, err := w.conn.ExecContext(w.ctx, "RELEASE a"); err != nil {
 		return res, nil, fmt.Errorf("release savepoint: %w", translate(err))
 	}
-	return res, nil, nil
+	if err := w.finish(tx, r, info); err != nil {
+		return res, nil, err
+	}
+	return w.result(tx, r), nil, nil
 }
 
-// write checks the stream's version as stored (another process may have
-// appended) and writes the stream snapshot, the events and the idempotency
-// record.
-func (w *writer) write(r *request, next int64, recorded time.Time) (domain.AppendResult, error) {
+// check verifies the stream's version and the idempotency key without
+// writing, and returns the stream's key (0 when new) and version.
+func (w *writer) check(r *request) (streamInfo, error) {
 	req := r.req
 	st := req.Stream
-	var key, version int64
-	err := w.selectStream.QueryRowContext(w.ctx, st.User.String(), st.Target.Type(), st.Target.ID()).Scan(&key, &version)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return domain.AppendResult{}, appendError(st, err)
-	}
-	if version != req.ExpectedVersion {
-		return domain.AppendResult{}, fmt.Errorf("append %s: at version %d, not %d: %w",
-			st, version, req.ExpectedVersion, domain.ErrVersionConflict)
-	}
-	res := domain.AppendResult{RecordedAt: recorded}
-	if n := len(r.events); n > 0 {
-		res.LastPosition = next + int64(n) - 1
-		if key, err = w.upsertStream(r, key, res.LastPosition); err != nil {
-			return domain.AppendResult{}, appendError(st, err)
-		}
-		if err := w.insertEvents(r, key, next, recorded.UnixNano()); err != nil {
-			return domain.AppendResult{}, appendError(st, err)
+	info, ok := w.streams[st]
+	if !ok {
+		err := w.selectStream.QueryRowContext(w.ctx, st.User.String(), st.Target.Type(), st.Target.ID()).
+			Scan(&info.key, &info.version)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return info, appendError(st, err)
 		}
 	}
-	if req.Idempotency != nil {
-		if err := w.recordIdempotency(*req.Idempotency, res.LastPosition, recorded); err != nil {
-			return domain.AppendResult{}, appendError(st, err)
+	if info.version != req.ExpectedVersion {
+		return info, fmt.Errorf("append %s: at version %d, not %d: %w",
+			st, info.version, req.ExpectedVersion, domain.ErrVersionConflict)
+	}
+	if rec := req.Idempotency; rec != nil {
+		var one int
+		err := w.selectIdempotency.QueryRowContext(w.ctx, rec.User.String(), rec.Key).Scan(&one)
+		switch {
+		case err == nil:
+			return info, fmt.Errorf("append %s: key %q: %w", st, rec.Key, domain.ErrIdempotencyKeyTaken)
+		case !errors.Is(err, sql.ErrNoRows):
+			return info, appendError(st, err)
 		}
 	}
-	return res, nil
+	return info, nil
 }
 
-// upsertStream stores the new snapshot and returns the stream's key; key 0
-// means the stream does not exist yet.
-func (w *writer) upsertStream(r *request, key, lastPosition int64) (int64, error) {
+// finish writes the stream snapshot and the idempotency record of an
+// append whose events are in, and advances tx and the cache.
+func (w *writer) finish(tx *txState, r *request, info streamInfo) error {
+	n := int64(len(r.events))
+	if n > 0 {
+		last := tx.last + n
+		if err := w.upsertStream(r, info, last); err != nil {
+			return appendError(r.req.Stream, err)
+		}
+		tx.last = last
+		tx.lastKey = max(tx.lastKey, info.key)
+		w.streams[r.req.Stream] = streamInfo{key: info.key, version: r.events[n-1].version}
+	}
+	if rec := r.req.Idempotency; rec != nil {
+		var pos int64
+		if n > 0 {
+			pos = tx.last
+		}
+		if err := w.recordIdempotency(*rec, pos, tx.recorded); err != nil {
+			return appendError(r.req.Stream, err)
+		}
+	}
+	return nil
+}
+
+func (w *writer) result(tx *txState, r *request) domain.AppendResult {
+	res := domain.AppendResult{RecordedAt: tx.recorded}
+	if len(r.events) > 0 {
+		res.LastPosition = tx.last
+	}
+	return res
+}
+
+// upsertStream stores the stream's new snapshot; info.version is the
+// version before the append (0: the stream is new).
+func (w *writer) upsertStream(r *request, info streamInfo, lastPosition int64) error {
 	version := r.events[len(r.events)-1].version
 	state := r.req.State.String()
-	if key != 0 {
-		_, err := w.updateStream.ExecContext(w.ctx, version, lastPosition, state, key)
-		return key, err
+	if info.version != 0 {
+		_, err := w.updateStream.ExecContext(w.ctx, version, lastPosition, state, info.key)
+		return err
 	}
 	st := r.req.Stream
-	res, err := w.insertStream.ExecContext(w.ctx, st.User.String(), st.Target.Type(), st.Target.ID(),
+	_, err := w.insertStream.ExecContext(w.ctx, info.key, st.User.String(), st.Target.Type(), st.Target.ID(),
 		version, lastPosition, state)
-	if err != nil {
-		return 0, err
-	}
-	return res.LastInsertId()
+	return err
 }
 
 func (w *writer) insertEvents(r *request, key, next int64, recorded int64) error {

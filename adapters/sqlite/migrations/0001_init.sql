@@ -17,7 +17,9 @@ CREATE INDEX streams_target ON streams (target_type, target_id);
 CREATE TABLE events (
     position       INTEGER PRIMARY KEY,
     id             BLOB    NOT NULL,
-    stream_key     INTEGER NOT NULL REFERENCES streams (stream_key),
+    -- Not declared a foreign key: checking it costs a lookup per append,
+    -- and the writer is the only code that inserts events.
+    stream_key     INTEGER NOT NULL,
     stream_version INTEGER NOT NULL,
     type           TEXT    NOT NULL,
     kind           TEXT    NOT NULL,

@@ -1,0 +1,36 @@
+package sqlite
+
+import (
+	"strconv"
+	"testing"
+)
+
+// Run with a fixed count, e.g. -benchtime 20000x: each iteration is one
+// append, and the reported appends/s excludes building the workload.
+func BenchmarkAppend(b *testing.B) {
+	for _, appenders := range []int{1, 16, 256} {
+		b.Run("appenders="+strconv.Itoa(appenders), func(b *testing.B) {
+			res, err := MeasureAppend(b.Context(), b.TempDir(), appenders, b.N)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(res.PerSecond, "appends/s")
+			b.ReportMetric(res.MeanBatch(), "appends/commit")
+		})
+	}
+}
+
+func BenchmarkRawInsert(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		perTx int
+	}{{"one-per-tx", 1}, {"1000-per-tx", 1000}} {
+		b.Run(c.name, func(b *testing.B) {
+			res, err := MeasureRawInsert(b.Context(), b.TempDir(), c.perTx, b.N)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(res.PerSecond, "appends/s")
+		})
+	}
+}

@@ -1,0 +1,226 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+// Workload size: appends go to random streams of BenchUsers × BenchTargets.
+const (
+	BenchUsers   = 100_000
+	BenchTargets = 10_000
+)
+
+// Result is one measurement.
+type Result struct {
+	Appends   int           // appends (or rows) written
+	Elapsed   time.Duration // wall time of the writing alone
+	PerSecond float64       // Appends / Elapsed
+	Commits   int           // transactions committed
+	Conflicts int           // appends retried after a version conflict
+}
+
+// MeanBatch is the mean number of appends per transaction.
+func (r Result) MeanBatch() float64 {
+	if r.Commits == 0 {
+		return 0
+	}
+	return float64(r.Appends) / float64(r.Commits)
+}
+
+func (r Result) String() string {
+	return fmt.Sprintf("%d appends in %s: %.0f/s, %d commits (%.1f per commit), %d conflicts",
+		r.Appends, r.Elapsed.Round(time.Millisecond), r.PerSecond, r.Commits, r.MeanBatch(), r.Conflicts)
+}
+
+// MeasureAppend opens a fresh durable (synchronous=FULL) store in dir and
+// times n appends of one event each to random streams, made by appenders
+// concurrent goroutines through the group-committing writer. It returns
+// the store's errors (domain.ErrUnavailable, ...) and ctx's error.
+func MeasureAppend(ctx context.Context, dir string, appenders, n int) (Result, error) {
+	return MeasureAppendConfig(ctx, Config{Path: filepath.Join(dir, "bench-append.db")}, appenders, n)
+}
+
+// MeasureAppendConfig is MeasureAppend on a store opened with cfg (whose
+// OnCommit it replaces), for tuning batch size and linger.
+func MeasureAppendConfig(ctx context.Context, cfg Config, appenders, n int) (Result, error) {
+	if appenders < 1 || n < 1 {
+		return Result{}, fmt.Errorf("measure append: appenders and n must be >= 1: %w", domain.ErrInvalidInput)
+	}
+	reqs, err := benchRequests(n)
+	if err != nil {
+		return Result{}, err
+	}
+	var commits atomic.Int64
+	cfg.OnCommit = func(st CommitStats) {
+		if st.Err == nil {
+			commits.Add(1)
+		}
+	}
+	s, err := Open(ctx, cfg, nil)
+	if err != nil {
+		return Result{}, err
+	}
+	defer s.Close()
+	var next, conflicts atomic.Int64
+	errs := make(chan error, appenders)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range appenders {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
+				if err := appendRetrying(ctx, s, reqs[i], &conflicts); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errs)
+	if err := <-errs; err != nil {
+		return Result{}, err
+	}
+	return Result{Appends: n, Elapsed: elapsed, PerSecond: float64(n) / elapsed.Seconds(),
+		Commits: int(commits.Load()), Conflicts: int(conflicts.Load())}, s.Close()
+}
+
+// appendRetrying appends req; when two appends drew the same stream, the
+// later one is re-based on the stream's snapshot.
+func appendRetrying(ctx context.Context, s *EventStore, req domain.AppendRequest, conflicts *atomic.Int64) error {
+	for {
+		_, err := s.Append(ctx, req)
+		if !errors.Is(err, domain.ErrVersionConflict) {
+			return err
+		}
+		conflicts.Add(1)
+		snap, err := s.Snapshot(ctx, req.Stream)
+		if err != nil {
+			return err
+		}
+		req.ExpectedVersion = snap.Version
+		req.Events[0].StreamVersion = snap.Version + 1
+		req.Events[0].ID = domain.NewEventID()
+	}
+}
+
+// benchRequests builds n one-event appends to random streams, before the
+// clock starts.
+func benchRequests(n int) ([]domain.AppendRequest, error) {
+	like, err := domain.ParseKind("like")
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	now := time.Now()
+	reqs := make([]domain.AppendRequest, n)
+	for i := range reqs {
+		user, err := domain.NewUserID("user-" + strconv.Itoa(rng.IntN(BenchUsers)))
+		if err != nil {
+			return nil, err
+		}
+		target, err := domain.NewTarget("article", strconv.Itoa(rng.IntN(BenchTargets)))
+		if err != nil {
+			return nil, err
+		}
+		e := domain.Event{ID: domain.NewEventID(), Type: domain.EventAdded, Kind: like,
+			User: user, Target: target, StreamVersion: 1, OccurredAt: now,
+			Metadata: domain.Metadata{"request_id": strconv.Itoa(i)}}
+		reqs[i] = domain.AppendRequest{Stream: e.Stream(), Events: []domain.Event{e},
+			State: domain.Evolve(domain.State{}, e)}
+	}
+	return reqs, nil
+}
+
+// MeasureRawInsert is the baseline without the store: it creates a fresh
+// file with the store's schema in dir and times n appends' rows (a new
+// stream and its event, as the store writes them) inserted straight with
+// prepared statements on one connection, perTx appends per transaction.
+func MeasureRawInsert(ctx context.Context, dir string, perTx, n int) (Result, error) {
+	if perTx < 1 || n < 1 {
+		return Result{}, fmt.Errorf("measure raw insert: perTx and n must be >= 1: %w", domain.ErrInvalidInput)
+	}
+	reqs, err := benchRequests(n)
+	if err != nil {
+		return Result{}, err
+	}
+	path := filepath.Join(dir, "bench-raw.db")
+	s, err := Open(ctx, Config{Path: path}, nil)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := s.Close(); err != nil {
+		return Result{}, err
+	}
+	db, err := sql.Open("sqlite3", s.dsn(false))
+	if err != nil {
+		return Result{}, err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	start := time.Now()
+	commits, err := rawInsert(ctx, db, reqs, perTx)
+	if err != nil {
+		return Result{}, fmt.Errorf("measure raw insert: %w", translate(err))
+	}
+	elapsed := time.Since(start)
+	return Result{Appends: n, Elapsed: elapsed, PerSecond: float64(n) / elapsed.Seconds(), Commits: commits}, nil
+}
+
+func rawInsert(ctx context.Context, db *sql.DB, reqs []domain.AppendRequest, perTx int) (int, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	insStream, err := conn.PrepareContext(ctx, `INSERT INTO streams
+		(user_id, target_type, target_id, version, last_position, state) VALUES (?, ?, ?, 1, ?, 'like')
+		ON CONFLICT DO UPDATE SET version = version + 1, last_position = excluded.last_position
+		RETURNING stream_key, version`)
+	if err != nil {
+		return 0, err
+	}
+	defer insStream.Close()
+	insEvent, err := conn.PrepareContext(ctx, sqlInsertEvent)
+	if err != nil {
+		return 0, err
+	}
+	defer insEvent.Close()
+	commits := 0
+	for i, req := range reqs {
+		if i%perTx == 0 {
+			if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+				return commits, err
+			}
+		}
+		e := req.Events[0]
+		var key, version int64
+		pos := int64(i) + 1
+		if err := insStream.QueryRowContext(ctx, req.Stream.User.String(), req.Stream.Target.Type(),
+			req.Stream.Target.ID(), pos).Scan(&key, &version); err != nil {
+			return commits, err
+		}
+		if _, err := insEvent.ExecContext(ctx, pos, e.ID[:], key, version, string(e.Type),
+			e.Kind.String(), e.OccurredAt.UnixNano(), time.Now().UnixNano(), `{"request_id":"`+strconv.Itoa(i)+`"}`); err != nil {
+			return commits, err
+		}
+		if (i+1)%perTx == 0 || i == len(reqs)-1 {
+			if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+				return commits, err
+			}
+			commits++
+		}
+	}
+	return commits, nil
+}
