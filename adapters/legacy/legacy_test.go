@@ -13,7 +13,7 @@ import (
 	"github.com/interactionledger/ledger/domain"
 )
 
-const samplePath = "../../../shared/testdata/legacy_user_actions.csv"
+const samplePath = "testdata/legacy_user_actions.csv"
 
 var kinds = domain.MustKindSet("like", "collect")
 

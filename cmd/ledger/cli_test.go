@@ -17,7 +17,7 @@ import (
 	"github.com/interactionledger/ledger/domain"
 )
 
-const legacySample = "../../../shared/testdata/legacy_user_actions.csv"
+const legacySample = "../../adapters/legacy/testdata/legacy_user_actions.csv"
 
 func TestUsageErrorsExit2(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "u.db")
