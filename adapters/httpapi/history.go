@@ -60,6 +60,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Vary", "Accept")
+	if r.Method == http.MethodHead {
+		// The headers are the answer; reading the log for nothing is not.
+		w.Header().Set("Content-Type", media)
+		return nil
+	}
 	if media == mediaJSON {
 		return s.historyJSON(w, r, f)
 	}

@@ -32,9 +32,15 @@ type Log interface {
 // ReadModel is the query side: the projections' reads and their progress.
 // Bad cursors come back as errors wrapping domain.ErrInvalidInput.
 type ReadModel interface {
+	// Target returns one target's counts, and viewer's state when viewer
+	// is not nil; an unknown target has zero counts.
 	Target(ctx context.Context, t domain.Target, viewer *domain.UserID) (projections.TargetView, error)
+	// Targets is Target for up to 200 targets, in request order.
 	Targets(ctx context.Context, ts []domain.Target, viewer *domain.UserID) ([]projections.TargetView, error)
+	// Actors pages who turned k on for t, newest first.
 	Actors(ctx context.Context, t domain.Target, k domain.Kind, limit int, cursor string) (projections.Page[projections.Actor], error)
+	// Collection pages what u turned k on for, newest first, optionally
+	// only targets of targetType.
 	Collection(ctx context.Context, u domain.UserID, k domain.Kind, targetType string, limit int, cursor string) (projections.Page[projections.Item], error)
 	// Applied is the position every projection has applied.
 	Applied() int64

@@ -130,6 +130,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("X-Accel-Buffering", "no")
+	if r.Method == http.MethodHead {
+		return nil
+	}
 	s.hub.clients.Add(1)
 	defer s.hub.clients.Add(-1)
 	st := newStreamer(w, s.cfg.WriteTimeout)

@@ -222,3 +222,23 @@ func TestNoInputGets500(t *testing.T) {
 		}
 	}
 }
+
+func TestShuttingDown(t *testing.T) {
+	e := MustEnv(t, nil)
+	e.srv.closing.Store(true)
+	res, _ := e.do("GET", "/v1/targets/article/a-1", "")
+	if res.StatusCode != 503 || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("status %d, Retry-After %q", res.StatusCode, res.Header.Get("Retry-After"))
+	}
+	e.srv.closing.Store(false)
+}
+
+func TestHead(t *testing.T) {
+	e := MustEnv(t, nil)
+	for _, path := range []string{"/v1/events", "/v1/events/stream", "/v1/targets/article/a-1"} {
+		res, b := e.do("HEAD", path, "")
+		if res.StatusCode != 200 || len(b) != 0 {
+			t.Errorf("HEAD %s: %d %q", path, res.StatusCode, b)
+		}
+	}
+}

@@ -277,7 +277,7 @@ func TestServeEndpoints(t *testing.T) {
 	s.want(t, 200, "GET", "/v1/targets?t=article/a-1&t=video/v-9&viewer=u1", "")
 	s.want(t, 200, "GET", "/v1/targets/article/a-1/like?limit=1", "")
 	s.want(t, 200, "GET", "/v1/users/u1/like?type=article", "")
-	s.want(t, 200, fmt.Sprint("GET"), fmt.Sprintf("/v1/events?after=0&limit=10&user=u1&kind=like&target_type=article&target_id=a-1&since=2000-01-01T00:00:00Z&min_position=%d", w.Position), "")
+	s.want(t, 200, "GET", fmt.Sprintf("/v1/events?after=0&limit=10&user=u1&kind=like&target_type=article&target_id=a-1&since=2000-01-01T00:00:00Z&min_position=%d", w.Position), "")
 	for _, accept := range []string{"application/x-ndjson", "text/csv"} {
 		res, b := s.call(t, "GET", "/v1/events", "", "Accept", accept)
 		if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), accept) || len(b) == 0 {
@@ -286,6 +286,14 @@ func TestServeEndpoints(t *testing.T) {
 	}
 	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/openapi.json"} {
 		s.want(t, 200, "GET", p, "")
+	}
+	metrics := string(s.want(t, 200, "GET", "/metrics", ""))
+	for _, m := range []string{"ledger_store_appended_events_total 3",
+		"ledger_projection_applied_position 3", "ledger_projection_lag_events 0", "ledger_sse_clients 0",
+		`ledger_http_requests_total{code="304",route="GET /v1/targets/{type}/{id}"} 1`, "ledger_projection_lag_seconds_count 3", "ledger_store_commit_batch_size_bucket"} {
+		if !strings.Contains(metrics, m) {
+			t.Errorf("metrics lack %q", m)
+		}
 	}
 	s.want(t, 400, "PUT", "/v1/targets/article/a-1/like/u1", "", "Idempotency-Key", "has space")
 	s.want(t, 400, "GET", "/v1/targets/article/a-1/like?cursor=forged", "")
