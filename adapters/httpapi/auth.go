@@ -23,7 +23,7 @@ import (
 // Scope is a permission of a service token.
 type Scope string
 
-// The scopes of API.md. Admin implies the others.
+// The scopes of API.md. Admin implies the others; write implies read.
 const (
 	ScopeRead  Scope = "read"
 	ScopeWrite Scope = "write"
@@ -132,9 +132,11 @@ type principal struct {
 	user   domain.UserID // set for JWT users
 }
 
+// has reports whether p holds scope s: admin implies every scope, and
+// write implies read (a backend that writes for users also reads).
 func (p principal) has(s Scope) bool {
 	for _, have := range p.scopes {
-		if have == s || have == ScopeAdmin {
+		if have == s || have == ScopeAdmin || (have == ScopeWrite && s == ScopeRead) {
 			return true
 		}
 	}

@@ -22,7 +22,7 @@ const (
 func mustTokens(tb testing.TB) []Token {
 	tb.Helper()
 	tokens, err := ParseTokens(strings.NewReader("# service tokens\n\n" +
-		readToken + " read\n" + writeToken + " write,read\n" + adminToken + " admin\n"))
+		readToken + " read\n" + writeToken + " write\n" + adminToken + " admin\n"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -72,6 +72,7 @@ func TestAuth(t *testing.T) {
 		e.expect(200, "PUT", "/v1/targets/article/a-1/collect/u7", "", bearer(writeToken)...)
 		e.expect(200, "GET", "/v1/users/u1/like", "", bearer(u1)...)
 		e.expect(200, "GET", "/v1/users/u1/like", "", bearer(readToken)...)
+		e.expect(200, "GET", "/v1/users/u9/like", "", bearer(writeToken)...)
 		e.expect(200, "GET", "/v1/targets/article/a-1?viewer=u2", "", bearer(u1)...)
 		e.expect(200, "GET", "/v1/events", "", bearer(adminToken)...)
 		e.expect(200, "PUT", "/v1/targets/article/a-1/like/u3", "", bearer(adminToken)...)

@@ -152,8 +152,14 @@ func (s *Server) Run(ctx context.Context) error {
 	return s.Serve(ctx, ln)
 }
 
-// Serve is Run on a listener the caller opened; it closes ln.
+// Serve is Run on a listener the caller opened; it closes ln. Like
+// Config.Validate, it refuses a listener beyond loopback when no tokens are
+// configured.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !s.cfg.Auth.Enabled() && !tcp.IP.IsLoopback() {
+		ln.Close()
+		return fmt.Errorf("listener %s is not loopback and no tokens are configured", tcp)
+	}
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
