@@ -294,6 +294,17 @@ func TestStream(t *testing.T) {
 	if !live.sawComment {
 		readUntilComment(t, rd)
 	}
+	fromNow, err := http.DefaultClient.Do(mustRequest(t, e.http.URL+"/v1/events/stream"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fromNow.Body.Close()
+	nowRd := bufio.NewReader(fromNow.Body)
+	readUntilComment(t, nowRd)
+	e.expect(200, "PUT", "/v1/targets/article/a-2/collect/u1", "")
+	if ev := readSSE(t, nowRd); ev.id != "4" {
+		t.Fatalf("stream without after: first event %+v, want the live one", ev)
+	}
 	e.expect(406, "GET", "/v1/events/stream", "", "Accept", "application/json")
 	e.expect(400, "GET", "/v1/events/stream", "", "Last-Event-ID", "abc")
 }
@@ -370,4 +381,13 @@ func TestOps(t *testing.T) {
 	if err := json.Unmarshal(e.expect(200, "GET", "/openapi.json", ""), &doc); err != nil || doc["openapi"] != "3.1.0" {
 		t.Fatalf("openapi: %v %v", err, doc["openapi"])
 	}
+}
+
+func mustRequest(t *testing.T, url string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
 }

@@ -133,6 +133,13 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	if r.Method == http.MethodHead {
 		return nil
 	}
+	if after < 0 {
+		// Events committed after this read are still sent: the backfill
+		// below reads the log again once subscribed.
+		if after, err = s.deps.Log.LastPosition(r.Context()); err != nil {
+			return fmt.Errorf("read log head: %w", err)
+		}
+	}
 	s.hub.clients.Add(1)
 	defer s.hub.clients.Add(-1)
 	st := newStreamer(w, s.cfg.WriteTimeout)
@@ -150,13 +157,14 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 }
 
 // streamParams reads after (or Last-Event-ID, which a reconnecting
-// browser sends and which wins) and min_position.
+// browser sends and which wins) and min_position. Without either, after
+// is -1: the stream starts at the log head, live only.
 func (s *Server) streamParams(r *http.Request) (after, minPos int64, err error) {
 	p, err := newParams(r, s.cfg.Kinds)
 	if err != nil {
 		return 0, 0, err
 	}
-	after = p.int("after", 0, 0, math.MaxInt64)
+	after = p.int("after", -1, 0, math.MaxInt64)
 	if vs := r.Header.Values("Last-Event-ID"); len(vs) > 0 {
 		n, err := parseDecimal(strings.TrimSpace(vs[0]))
 		if err != nil || len(vs) > 1 {
