@@ -95,7 +95,6 @@ type Server struct {
 	routes  []route
 	etagTag string
 
-	caughtUp atomic.Bool
 	closing  atomic.Bool
 	stop     chan struct{} // closed when shutdown starts: ends SSE streams
 	stopOnce sync.Once
@@ -134,10 +133,6 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 
 // Handler returns the server's root handler.
 func (s *Server) Handler() http.Handler { return s.handler }
-
-// Metrics returns the server's metrics, so the wiring can feed the store's
-// commit hook into them.
-func (s *Server) Metrics() *Metrics { return s.metrics }
 
 // Run listens on cfg.Listen and serves until ctx ends, then shuts down:
 // it stops accepting, ends the live streams, and drains in-flight requests
