@@ -242,3 +242,63 @@ func TestHead(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAPIRefs checks that every $ref of the document resolves and that
+// every operation declares its path's parameters.
+func TestOpenAPIRefs(t *testing.T) {
+	var doc map[string]any
+	if err := json.Unmarshal(OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	resolve := func(ref string) (map[string]any, bool) {
+		var node any = doc
+		for part := range strings.SplitSeq(strings.TrimPrefix(ref, "#/"), "/") {
+			m, ok := node.(map[string]any)
+			if !ok {
+				return nil, false
+			}
+			node = m[part]
+		}
+		m, ok := node.(map[string]any)
+		return m, ok
+	}
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if ref, ok := v["$ref"].(string); ok {
+				if _, ok := resolve(ref); !ok {
+					t.Errorf("unresolved $ref %s", ref)
+				}
+			}
+			for _, c := range v {
+				walk(c)
+			}
+		case []any:
+			for _, c := range v {
+				walk(c)
+			}
+		}
+	}
+	walk(doc)
+	for path, ops := range doc["paths"].(map[string]any) {
+		for method, op := range ops.(map[string]any) {
+			declared := map[string]bool{}
+			params, _ := op.(map[string]any)["parameters"].([]any)
+			for _, p := range params {
+				pm := p.(map[string]any)
+				if ref, ok := pm["$ref"].(string); ok {
+					pm, _ = resolve(ref)
+				}
+				if pm["in"] == "path" {
+					declared[pm["name"].(string)] = true
+				}
+			}
+			for seg := range strings.SplitSeq(path, "/") {
+				if name, ok := strings.CutPrefix(seg, "{"); ok && !declared[strings.TrimSuffix(name, "}")] {
+					t.Errorf("%s %s does not declare %s", method, path, seg)
+				}
+			}
+		}
+	}
+}
