@@ -34,3 +34,17 @@ func BenchmarkRawInsert(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkReadEvents reads b.N events: all at once (a rebuild) and in
+// pages of 1000 (the projection tailer).
+func BenchmarkReadEvents(b *testing.B) {
+	for _, limit := range []int{0, 1000} {
+		b.Run("limit="+strconv.Itoa(limit), func(b *testing.B) {
+			res, err := MeasureRead(b.Context(), b.TempDir(), b.N, limit)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(res.PerSecond, "events/s")
+		})
+	}
+}

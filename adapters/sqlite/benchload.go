@@ -224,3 +224,77 @@ func rawInsert(ctx context.Context, db *sql.DB, reqs []domain.AppendRequest, per
 	}
 	return commits, nil
 }
+
+// ReadResult is one read measurement.
+type ReadResult struct {
+	Events    int
+	Elapsed   time.Duration
+	PerSecond float64
+}
+
+// MeasureRead writes n events (n distinct streams) to a fresh file in dir,
+// then times reading them all back through ReadEvents: in one call when
+// limit is 0 (a rebuild), else in pages of limit after the last position
+// read (the projection tailer). It returns the store's errors.
+func MeasureRead(ctx context.Context, dir string, n, limit int) (ReadResult, error) {
+	if n < 1 || limit < 0 {
+		return ReadResult{}, fmt.Errorf("measure read: n must be >= 1 and limit >= 0: %w", domain.ErrInvalidInput)
+	}
+	path := filepath.Join(dir, "bench-read.db")
+	if err := fill(ctx, path, n); err != nil {
+		return ReadResult{}, err
+	}
+	s, err := Open(ctx, Config{Path: path}, nil)
+	if err != nil {
+		return ReadResult{}, err
+	}
+	defer s.Close()
+	start := time.Now()
+	read, after := 0, int64(0)
+	for {
+		got := 0
+		err := s.ReadEvents(ctx, domain.EventFilter{After: after, Limit: limit}, func(e domain.Event) error {
+			got++
+			after = e.Position
+			return nil
+		})
+		if err != nil {
+			return ReadResult{}, err
+		}
+		read += got
+		if limit == 0 || got < limit {
+			break
+		}
+	}
+	elapsed := time.Since(start)
+	if read != n {
+		return ReadResult{}, fmt.Errorf("measure read: read %d events, wrote %d", read, n)
+	}
+	return ReadResult{Events: n, Elapsed: elapsed, PerSecond: float64(n) / elapsed.Seconds()}, s.Close()
+}
+
+// fill writes n one-event streams to a new store file at path, in large
+// transactions.
+func fill(ctx context.Context, path string, n int) error {
+	reqs, err := benchRequests(n)
+	if err != nil {
+		return err
+	}
+	s, err := Open(ctx, Config{Path: path, Synchronous: "NORMAL"}, nil)
+	if err != nil {
+		return err
+	}
+	if err := s.Close(); err != nil {
+		return err
+	}
+	db, err := sql.Open("sqlite3", s.dsn(false))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := rawInsert(ctx, db, reqs, 10000); err != nil {
+		return fmt.Errorf("fill %s: %w", path, translate(err))
+	}
+	return db.Close()
+}

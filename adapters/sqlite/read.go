@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -236,7 +235,7 @@ type scanner struct {
 	kinds   map[string]domain.Kind
 
 	position, streamKey, version, occurred, recorded int64
-	id                                               []byte
+	id                                               sql.RawBytes
 	typ, kind                                        string
 	metadata                                         sql.NullString
 	user, targetType, targetID                       string
@@ -269,7 +268,7 @@ func (sc *scanner) scan(rows *sql.Rows) (domain.Event, error) {
 	}
 	e.User, e.Target = stream.User, stream.Target
 	if sc.metadata.Valid {
-		if err := json.Unmarshal([]byte(sc.metadata.String), &e.Metadata); err != nil {
+		if e.Metadata, err = decodeMetadata(sc.metadata.String); err != nil {
 			return domain.Event{}, fmt.Errorf("event %d: stored metadata: %w", sc.position, err)
 		}
 	}

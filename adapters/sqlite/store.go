@@ -156,7 +156,6 @@ func (s *EventStore) dsn(readOnly bool) string {
 		q.Set("_query_only", "1")
 	} else {
 		q.Set("_txlock", "immediate")
-		q.Set("_journal_mode", "WAL")
 		q.Set("_synchronous", s.cfg.Synchronous)
 		q.Set("_foreign_keys", "1")
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/interactionledger/ledger/domain"
@@ -40,6 +41,10 @@ type streamInfo struct{ key, version int64 }
 // when full.
 const maxCachedVersions = 1 << 18
 
+// pageSize is the page size of new files. Measured: 1024 and 2048 append
+// slower than 4096 (deeper trees cost more than the smaller WAL frames save).
+const pageSize = 4096
+
 const (
 	sqlMaxPosition = `SELECT (SELECT coalesce(max(position), 0) FROM events),
 		(SELECT coalesce(max(stream_key), 0) FROM streams)`
@@ -73,8 +78,12 @@ func newWriter(ctx context.Context, s *EventStore) (*writer, error) {
 }
 
 func (w *writer) setup(ctx context.Context) error {
+	// page_size only takes effect on a new, empty file, before WAL mode.
+	if _, err := w.conn.ExecContext(ctx, "PRAGMA page_size = "+strconv.Itoa(pageSize)); err != nil {
+		return translate(err)
+	}
 	var mode string
-	if err := w.conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+	if err := w.conn.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
 		return translate(err)
 	}
 	if mode != "wal" {

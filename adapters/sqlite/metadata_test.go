@@ -1,0 +1,31 @@
+package sqlite
+
+import (
+	"encoding/json"
+	"maps"
+	"testing"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+func TestDecodeMetadata(t *testing.T) {
+	for _, m := range []domain.Metadata{
+		{"request_id": "r-1"},
+		{"a": "", "b": "x:y,z", "c": "{\"}", "ü": "<&>", "e": "tab\there", "f": "\u2028", "g": "back\\slash"},
+		{"k": `"quoted"`, "l": "1", "m": "{}"},
+	} {
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeMetadata(string(b))
+		if err != nil || !maps.Equal(got, m) {
+			t.Errorf("decode %s: %v, %v; want %v", b, got, err, m)
+		}
+	}
+	for _, bad := range []string{`{"a":1}`, `{"a"}`, `{"a":"b",}`, `["a"]`} {
+		if _, err := decodeMetadata(bad); err == nil {
+			t.Errorf("decode %s: no error", bad)
+		}
+	}
+}
