@@ -12,7 +12,7 @@ import (
 const (
 	DefaultSynchronous = "FULL"
 	DefaultMaxBatch    = 1024
-	DefaultMaxDelay    = 0
+	DefaultMaxDelay    = time.Millisecond // measured: halves commits at 16 and 256 appenders
 	DefaultBusyTimeout = 5 * time.Second
 )
 
@@ -27,9 +27,12 @@ type Config struct {
 	Synchronous string
 	// MaxBatch bounds the appends gathered into one group commit.
 	MaxBatch int
-	// MaxDelay is how long the writer may linger after the first queued
-	// append to gather more; 0 commits whatever is queued at once (appends
-	// arriving during a commit still form the next batch).
+	// MaxDelay is how long the writer may linger to gather more appends
+	// when appenders are concurrent (the previous batch held several); it
+	// stops as soon as the batch is as large as the previous one, and never
+	// delays a lone appender. Zero means DefaultMaxDelay; a negative value
+	// turns lingering off (appends queued during a commit still form the
+	// next batch).
 	MaxDelay time.Duration
 	// BusyTimeout is how long a statement waits for another process's
 	// lock before failing with domain.ErrUnavailable.
@@ -69,9 +72,6 @@ func (c Config) Validate() error {
 	if c.MaxBatch < 0 {
 		bad("max batch %d must be >= 0", c.MaxBatch)
 	}
-	if c.MaxDelay < 0 {
-		bad("max delay %s must be >= 0", c.MaxDelay)
-	}
 	if c.BusyTimeout < 0 {
 		bad("busy timeout %s must be >= 0", c.BusyTimeout)
 	}
@@ -84,6 +84,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBatch == 0 {
 		c.MaxBatch = DefaultMaxBatch
+	}
+	if c.MaxDelay == 0 {
+		c.MaxDelay = DefaultMaxDelay
 	}
 	if c.BusyTimeout == 0 {
 		c.BusyTimeout = DefaultBusyTimeout

@@ -139,6 +139,7 @@ func (s *EventStore) run() {
 	purge := time.NewTicker(purgeEvery)
 	defer purge.Stop()
 	batch := make([]*request, 0, s.cfg.MaxBatch)
+	prev := 0
 	for {
 		select {
 		case <-s.quit:
@@ -148,7 +149,8 @@ func (s *EventStore) run() {
 		}
 		select {
 		case r := <-s.queue:
-			batch = s.gather(append(batch, r))
+			batch = s.gather(append(batch, r), prev)
+			prev = len(batch)
 			s.commit(batch)
 			clear(batch)
 			batch = batch[:0]
@@ -161,9 +163,12 @@ func (s *EventStore) run() {
 	}
 }
 
-// gather adds whatever is queued to batch, up to MaxBatch, lingering up to
-// MaxDelay for more.
-func (s *EventStore) gather(batch []*request) []*request {
+// gather adds whatever is queued to batch, up to MaxBatch. When the
+// previous batch held more than one append (appenders are concurrent) it
+// lingers up to MaxDelay, until the batch is as large as the previous one:
+// the appenders just answered are likely to come back at once. A lone
+// appender is never delayed.
+func (s *EventStore) gather(batch []*request, prev int) []*request {
 	for len(batch) < s.cfg.MaxBatch {
 		select {
 		case r := <-s.queue:
@@ -173,12 +178,13 @@ func (s *EventStore) gather(batch []*request) []*request {
 		}
 		break
 	}
-	if s.cfg.MaxDelay <= 0 || len(batch) >= s.cfg.MaxBatch {
+	want := min(prev, s.cfg.MaxBatch)
+	if s.cfg.MaxDelay <= 0 || len(batch) >= want {
 		return batch
 	}
 	timer := time.NewTimer(s.cfg.MaxDelay)
 	defer timer.Stop()
-	for len(batch) < s.cfg.MaxBatch {
+	for len(batch) < want {
 		select {
 		case r := <-s.queue:
 			batch = append(batch, r)
