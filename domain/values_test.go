@@ -5,7 +5,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/interactionledger/ledger/adapters/storetest"
 	"github.com/interactionledger/ledger/domain"
+)
+
+var (
+	mustUser   = storetest.MustUser
+	mustTarget = storetest.MustTarget
+	mustKind   = storetest.MustKind
 )
 
 func TestParseKind(t *testing.T) {
@@ -128,30 +135,3 @@ func TestValidateIdempotencyKey(t *testing.T) {
 }
 
 func long(n int) string { return strings.Repeat("x", n) }
-
-func mustUser(tb testing.TB, s string) domain.UserID {
-	tb.Helper()
-	u, err := domain.NewUserID(s)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return u
-}
-
-func mustTarget(tb testing.TB, s string) domain.Target {
-	tb.Helper()
-	tg, err := domain.ParseTarget(s)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return tg
-}
-
-func mustKind(tb testing.TB, s string) domain.Kind {
-	tb.Helper()
-	k, err := domain.ParseKind(s)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return k
-}

@@ -130,22 +130,29 @@ func TestHistory(t *testing.T) {
 	})
 }
 
-// mustFill has users u0..u(n-1) each like then unlike article/a1.
-func mustFill(t *testing.T, db string, n int) {
+// mustLedgerAt opens the log at db with the default kinds; the store is
+// closed when the test ends (or earlier by the returned func).
+func mustLedgerAt(t *testing.T, db string) (*domain.Ledger, func()) {
 	t.Helper()
-	ctx := context.Background()
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: db}, nil)
+	store, err := sqlite.Open(context.Background(), sqlite.Config{Path: db}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
-	l := domain.NewLedger(store, domain.MustKindSet("like", "collect"), domain.LedgerConfig{}, nil)
+	t.Cleanup(func() { store.Close() })
+	return domain.NewLedger(store, domain.MustKindSet("like", "collect"), domain.LedgerConfig{}, nil), func() { store.Close() }
+}
+
+// mustFill has users u0..u(n-1) each like then unlike article/a1.
+func mustFill(t *testing.T, db string, n int) {
+	t.Helper()
+	l, done := mustLedgerAt(t, db)
+	defer done()
 	tg, _ := domain.ParseTarget("article/a1")
 	k, _ := domain.ParseKind("like")
 	for i := range n {
 		u, _ := domain.NewUserID("u" + itoa(i))
 		for _, on := range []bool{true, false} {
-			if _, err := l.Set(ctx, domain.SetRequest{User: u, Target: tg, Kind: k, On: on}); err != nil {
+			if _, err := l.Set(context.Background(), domain.SetRequest{User: u, Target: tg, Kind: k, On: on}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -234,12 +234,8 @@ func checkCountsMatchLog(t *testing.T, db, url string) {
 func fillLog(t *testing.T, db string, n int) {
 	t.Helper()
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: db}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	l := domain.NewLedger(store, domain.MustKindSet("like", "collect"), domain.LedgerConfig{}, nil)
+	l, done := mustLedgerAt(t, db)
+	defer done()
 	var wg sync.WaitGroup
 	per := n / 32
 	for w := range 32 {

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/interactionledger/ledger/adapters/sqlite"
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/projections"
 )
@@ -104,11 +103,7 @@ func TestAsOf(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "a.db")
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: db}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := domain.NewLedger(store, domain.MustKindSet("like", "collect"), domain.LedgerConfig{}, nil)
+	l, closeStore := mustLedgerAt(t, db)
 	tg, _ := domain.ParseTarget("article/x")
 	like, _ := domain.ParseKind("like")
 	set := func(user string, on bool) domain.Outcome {
@@ -128,7 +123,7 @@ func TestAsOf(t *testing.T) {
 	set("u1", false)
 	set("u4", true)
 	set("u2", false) // now: 2 likes (u3, u4)
-	store.Close()
+	closeStore()
 
 	for name, args := range map[string][]string{
 		"position": {"--position", itoa(int(mid.Position))},
