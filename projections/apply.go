@@ -76,6 +76,38 @@ func (s *Set) applyTx(ctx context.Context, p projection, events []domain.Event, 
 	return b.last, tx.Commit()
 }
 
+// catchUpBatch is how many events CatchUp applies per transaction.
+const catchUpBatch = 5000
+
+// CatchUp applies what the log holds beyond the checkpoints straight from
+// store, in large batches, up to the head it finds; Open does it when given
+// a store, so that a server starts with its read model current rather than
+// trickling the backlog through the bus. It returns the first Apply error
+// (the projection is then marked failed) or the store's error.
+func (s *Set) CatchUp(ctx context.Context, store domain.EventStore) error {
+	after := s.Applied()
+	buf := make([]domain.Event, 0, catchUpBatch)
+	for {
+		buf = buf[:0]
+		err := store.ReadEvents(ctx, domain.EventFilter{After: after, Limit: catchUpBatch}, func(e domain.Event) error {
+			buf = append(buf, e)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("catch up after %d: %w", after, err)
+		}
+		if len(buf) == 0 {
+			return nil
+		}
+		for _, p := range s.projs {
+			if err := s.Apply(ctx, p.name(), buf); err != nil {
+				return err
+			}
+		}
+		after = buf[len(buf)-1].Position
+	}
+}
+
 func (s *Set) fail(ctx context.Context, name string, cause error) error {
 	err := fmt.Errorf("%w: %s: %w", ErrFailed, name, cause)
 	s.mu.Lock()

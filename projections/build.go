@@ -38,36 +38,31 @@ type builder struct {
 // head as an upper bound means "to the end of the log".
 const head = math.MaxInt64
 
+// readChunk is how many events the reading goroutine hands over at once.
+const readChunk = 4096
+
 // run folds the events with after < position <= upTo and returns the last
-// position folded (after when there was none).
+// position folded (after when there was none). One goroutine reads and
+// decodes the log while this one folds and writes, so the store's decoding
+// overlaps the projections' work.
 func (b *builder) run(ctx context.Context, after, upTo int64) (int64, error) {
-	last := after
-	fold := newFold()
 	if upTo <= after {
-		return last, b.index(ctx)
+		return after, b.index(ctx)
 	}
-	err := b.store.ReadEvents(ctx, domain.EventFilter{After: after}, func(e domain.Event) error {
-		if e.Position > upTo {
-			return errEnough
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	chunks := make(chan []domain.Event, 4)
+	readErr := make(chan error, 1)
+	go func() { readErr <- b.read(ctx, after, upTo, chunks) }()
+	last, err := b.foldChunks(ctx, after, chunks)
+	if err != nil {
+		cancel()
+		for range chunks { // let the reader finish
 		}
-		fold.add(e)
-		last = e.Position
-		if fold.n%progressEvery == 0 {
-			b.report("read", last)
-		}
-		if len(fold.changes) < b.foldKeys {
-			return nil
-		}
-		if err := b.flush(ctx, fold); err != nil {
-			return err
-		}
-		fold = newFold()
-		return nil
-	})
-	if err != nil && !errors.Is(err, errEnough) {
+		<-readErr
 		return 0, fmt.Errorf("build %s: %w", b.label, err)
 	}
-	if err := b.flush(ctx, fold); err != nil {
+	if err := <-readErr; err != nil {
 		return 0, fmt.Errorf("build %s: %w", b.label, err)
 	}
 	if err := b.index(ctx); err != nil {
@@ -77,6 +72,62 @@ func (b *builder) run(ctx context.Context, after, upTo int64) (int64, error) {
 	return last, nil
 }
 
+// read sends the events in (after, upTo] in chunks and closes chunks.
+func (b *builder) read(ctx context.Context, after, upTo int64, chunks chan<- []domain.Event) error {
+	defer close(chunks)
+	send := func(buf []domain.Event) error {
+		select {
+		case chunks <- buf:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	buf := make([]domain.Event, 0, readChunk)
+	err := b.store.ReadEvents(ctx, domain.EventFilter{After: after}, func(e domain.Event) error {
+		if e.Position > upTo {
+			return errEnough
+		}
+		buf = append(buf, e)
+		if len(buf) < readChunk {
+			return nil
+		}
+		err := send(buf)
+		buf = make([]domain.Event, 0, readChunk)
+		return err
+	})
+	if err != nil && !errors.Is(err, errEnough) {
+		return err
+	}
+	if len(buf) > 0 {
+		return send(buf)
+	}
+	return nil
+}
+
+// foldChunks folds what read sends, writing the fold out whenever it holds
+// FoldKeys interactions, and at the end.
+func (b *builder) foldChunks(ctx context.Context, last int64, chunks <-chan []domain.Event) (int64, error) {
+	fold := newFold()
+	for chunk := range chunks {
+		for _, e := range chunk {
+			fold.add(e)
+			last = e.Position
+			if fold.n%progressEvery == 0 {
+				b.report("read", last)
+			}
+			if len(fold.changes) < b.foldKeys {
+				continue
+			}
+			if err := b.flush(ctx, fold); err != nil {
+				return 0, err
+			}
+			fold = newFold()
+		}
+	}
+	return last, b.flush(ctx, fold)
+}
+
 // flush writes the fold's net effect to every projection in one
 // transaction.
 func (b *builder) flush(ctx context.Context, fold *batch) error {
@@ -84,6 +135,7 @@ func (b *builder) flush(ctx context.Context, fold *batch) error {
 		return nil
 	}
 	fold.fresh = b.fresh && !b.indexed
+	b.report("write", fold.last)
 	tx, err := b.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -132,7 +184,7 @@ func (b *builder) report(phase string, done int64) {
 	if b.progress == nil {
 		return
 	}
-	if phase != "read" {
+	if phase != "read" && phase != "write" {
 		done = b.total
 	}
 	b.progress(Progress{Projection: b.label, Phase: phase, Done: done, Total: max(b.total, done)})

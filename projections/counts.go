@@ -87,21 +87,19 @@ func checkMinimums(ctx context.Context, tx *sql.Tx, table string, b *batch) erro
 				}
 				defer stmt.Close()
 			}
-			err := stmt.QueryRowContext(ctx, d.key.ttype, d.key.tid, d.key.kind).Scan(&cur)
+			t, k := b.target(d.key.target), b.kind(d.key.kind)
+			err := stmt.QueryRowContext(ctx, t.ttype, t.tid, k).Scan(&cur)
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("counts: read %s/%s %s: %w", d.key.ttype, d.key.tid, d.key.kind, err)
+				return fmt.Errorf("counts: read %s/%s %s: %w", t.ttype, t.tid, k, err)
 			}
 		}
 		if cur+d.min < 0 {
-			return fmt.Errorf("counts: %s/%s %s at %d%+d: %w",
-				d.key.ttype, d.key.tid, d.key.kind, cur, d.min, ErrNegativeCount)
+			t, k := b.target(d.key.target), b.kind(d.key.kind)
+			return fmt.Errorf("counts: %s/%s %s at %d%+d: %w", t.ttype, t.tid, k, cur, d.min, ErrNegativeCount)
 		}
 	}
 	return nil
 }
-
-// targetKey identifies a target inside the projection.
-type targetKey struct{ ttype, tid string }
 
 // readBase returns the current counts of every target the batch touches
 // (all kinds, so announcements carry the whole target).
@@ -114,7 +112,7 @@ func readBase(ctx context.Context, tx *sql.Tx, table string, b *batch) (map[targ
 	defer stmt.Close()
 	base := make(map[targetKey]map[string]int64)
 	for _, d := range b.deltas {
-		t := targetKey{d.key.ttype, d.key.tid}
+		t := b.target(d.key.target)
 		if _, done := base[t]; done {
 			continue
 		}
@@ -185,11 +183,12 @@ DO UPDATE SET n = n + ?4, position = excluded.position`, table))
 	}
 	defer stmt.Close()
 	for _, d := range b.deltas {
-		if _, err := stmt.ExecContext(ctx, d.key.ttype, d.key.tid, d.key.kind, d.n, d.pos); err != nil {
+		t, k := b.target(d.key.target), b.kind(d.key.kind)
+		if _, err := stmt.ExecContext(ctx, t.ttype, t.tid, k, d.n, d.pos); err != nil {
 			if strings.Contains(err.Error(), "CHECK constraint failed") {
 				err = fmt.Errorf("%w (%v)", ErrNegativeCount, err)
 			}
-			return fmt.Errorf("counts: write %s/%s %s: %w", d.key.ttype, d.key.tid, d.key.kind, err)
+			return fmt.Errorf("counts: write %s/%s %s: %w", t.ttype, t.tid, k, err)
 		}
 	}
 	return nil

@@ -16,9 +16,9 @@ type interactionTable struct {
 	indexes []string // CREATE INDEX bodies; %[1]s is the table, %[2]d the generation
 	delete  string   // WHERE clause naming the interaction; %s is the table
 	insert  string   // column list of INSERT, matching insArgs
-	order   func(a, b *change) int
-	delArgs func(c *change) []any
-	insArgs func(c *change) []any
+	order   func(b *batch, x, y *change) int
+	delArgs func(b *batch, c *change) []any
+	insArgs func(b *batch, c *change) []any
 }
 
 func (t *interactionTable) create(ctx context.Context, tx *sql.Tx, sfx string) error {
@@ -48,31 +48,32 @@ func (t *interactionTable) apply(ctx context.Context, tx *sql.Tx, sfx string, b 
 		return err
 	}
 	defer del.Close()
-	for i := range changes {
-		if !changes[i].existed {
+	for _, c := range changes {
+		if !c.existed {
 			continue
 		}
-		res, err := del.ExecContext(ctx, t.delArgs(&changes[i])...)
+		res, err := del.ExecContext(ctx, t.delArgs(b, c)...)
 		if err != nil {
 			return fmt.Errorf("%s: delete: %w", t.table, err)
 		}
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			k := changes[i].key
-			return fmt.Errorf("%s: %s %s/%s %s was not on: %w", t.table, k.user, k.ttype, k.tid, k.kind, ErrInconsistent)
+			tk := b.target(c.key.target)
+			return fmt.Errorf("%s: %s %s/%s %s was not on: %w",
+				t.table, b.user(c.key), tk.ttype, tk.tid, b.kind(c.key.kind), ErrInconsistent)
 		}
 	}
-	return t.insertAll(ctx, tx, name, changes)
+	return t.insertAll(ctx, tx, b, name, changes)
 }
 
 // insertRows is how many rows one INSERT statement carries; multi-row
 // statements amortise the per-statement cost of the driver.
 const insertRows = 64
 
-func (t *interactionTable) insertAll(ctx context.Context, tx *sql.Tx, name string, changes []change) error {
+func (t *interactionTable) insertAll(ctx context.Context, tx *sql.Tx, b *batch, name string, changes []*change) error {
 	on := make([]*change, 0, len(changes))
-	for i := range changes {
-		if changes[i].on {
-			on = append(on, &changes[i])
+	for _, c := range changes {
+		if c.on {
+			on = append(on, c)
 		}
 	}
 	cols := strings.Count(t.insert, ",") + 1
@@ -85,7 +86,7 @@ func (t *interactionTable) insertAll(ctx context.Context, tx *sql.Tx, name strin
 		for len(on) >= n {
 			args := make([]any, 0, n*cols)
 			for _, c := range on[:n] {
-				args = append(args, t.insArgs(c)...)
+				args = append(args, t.insArgs(b, c)...)
 			}
 			if _, err := stmt.ExecContext(ctx, args...); err != nil {
 				stmt.Close()
@@ -124,13 +125,17 @@ var viewerTable = &interactionTable{
 		PRIMARY KEY (user, target_type, target_id, kind)`,
 	delete: `user = ? AND target_type = ? AND target_id = ? AND kind = ?`,
 	insert: `user, target_type, target_id, kind, since, position`,
-	order: func(a, b *change) int {
-		return cmpKeys(strings.Compare(a.key.user, b.key.user), strings.Compare(a.key.ttype, b.key.ttype),
-			strings.Compare(a.key.tid, b.key.tid), strings.Compare(a.key.kind, b.key.kind))
+	order: func(b *batch, x, y *change) int {
+		return cmpKeys(cmpRank(b.userRank, x.key.user, y.key.user), cmpRank(b.targetRank, x.key.target, y.key.target),
+			cmpRank(b.kindRank, x.key.kind, y.key.kind))
 	},
-	delArgs: func(c *change) []any { return []any{c.key.user, c.key.ttype, c.key.tid, c.key.kind} },
-	insArgs: func(c *change) []any {
-		return []any{c.key.user, c.key.ttype, c.key.tid, c.key.kind, c.since, c.pos}
+	delArgs: func(b *batch, c *change) []any {
+		t := b.target(c.key.target)
+		return []any{b.user(c.key), t.ttype, t.tid, b.kind(c.key.kind)}
+	},
+	insArgs: func(b *batch, c *change) []any {
+		t := b.target(c.key.target)
+		return []any{b.user(c.key), t.ttype, t.tid, b.kind(c.key.kind), c.since, c.pos}
 	},
 }
 
@@ -161,13 +166,17 @@ var actorsTable = &interactionTable{
 	},
 	delete: `target_type = ? AND target_id = ? AND kind = ? AND user = ?`,
 	insert: `target_type, target_id, kind, position, user, since`,
-	order: func(a, b *change) int {
-		return cmpKeys(strings.Compare(a.key.ttype, b.key.ttype), strings.Compare(a.key.tid, b.key.tid),
-			strings.Compare(a.key.kind, b.key.kind), cmpInt(a.pos, b.pos))
+	order: func(b *batch, x, y *change) int {
+		return cmpKeys(cmpRank(b.targetRank, x.key.target, y.key.target), cmpRank(b.kindRank, x.key.kind, y.key.kind),
+			cmpInt(x.pos, y.pos))
 	},
-	delArgs: func(c *change) []any { return []any{c.key.ttype, c.key.tid, c.key.kind, c.key.user} },
-	insArgs: func(c *change) []any {
-		return []any{c.key.ttype, c.key.tid, c.key.kind, c.pos, c.key.user, c.since}
+	delArgs: func(b *batch, c *change) []any {
+		t := b.target(c.key.target)
+		return []any{t.ttype, t.tid, b.kind(c.key.kind), b.user(c.key)}
+	},
+	insArgs: func(b *batch, c *change) []any {
+		t := b.target(c.key.target)
+		return []any{t.ttype, t.tid, b.kind(c.key.kind), c.pos, b.user(c.key), c.since}
 	},
 }
 
@@ -199,13 +208,17 @@ var collectionTable = &interactionTable{
 	},
 	delete: `user = ? AND kind = ? AND target_type = ? AND target_id = ?`,
 	insert: `user, kind, position, target_type, target_id, since`,
-	order: func(a, b *change) int {
-		return cmpKeys(strings.Compare(a.key.user, b.key.user), strings.Compare(a.key.kind, b.key.kind),
-			cmpInt(a.pos, b.pos))
+	order: func(b *batch, x, y *change) int {
+		return cmpKeys(cmpRank(b.userRank, x.key.user, y.key.user), cmpRank(b.kindRank, x.key.kind, y.key.kind),
+			cmpInt(x.pos, y.pos))
 	},
-	delArgs: func(c *change) []any { return []any{c.key.user, c.key.kind, c.key.ttype, c.key.tid} },
-	insArgs: func(c *change) []any {
-		return []any{c.key.user, c.key.kind, c.pos, c.key.ttype, c.key.tid, c.since}
+	delArgs: func(b *batch, c *change) []any {
+		t := b.target(c.key.target)
+		return []any{b.user(c.key), b.kind(c.key.kind), t.ttype, t.tid}
+	},
+	insArgs: func(b *batch, c *change) []any {
+		t := b.target(c.key.target)
+		return []any{b.user(c.key), b.kind(c.key.kind), c.pos, t.ttype, t.tid, c.since}
 	},
 }
 
@@ -221,6 +234,8 @@ func (collectionProjection) index(ctx context.Context, tx *sql.Tx, sfx string, g
 func (collectionProjection) apply(ctx context.Context, tx *sql.Tx, sfx string, b *batch, _ *[]AppliedEvent) error {
 	return collectionTable.apply(ctx, tx, sfx, b)
 }
+
+func cmpRank(rank []int32, a, b int32) int { return int(rank[a]) - int(rank[b]) }
 
 func cmpInt(a, b int64) int {
 	switch {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"slices"
+	"strings"
 
 	"github.com/interactionledger/ledger/domain"
 )
@@ -54,9 +55,14 @@ func projectionByName(name string) (projection, bool) {
 	return nil, false
 }
 
-// ikey identifies one (user, target, kind) interaction.
+// Batches intern their identifiers: users, targets and kinds become small
+// integers, so folding hashes short keys and sorting compares integers
+// (ranks in string order), which matters when a rebuild folds millions of
+// events.
+
+// ikey identifies one (user, target, kind) interaction by interned ids.
 type ikey struct {
-	user, ttype, tid, kind string
+	user, target, kind int32
 }
 
 // change is the net effect of a batch on one interaction: its state after
@@ -66,14 +72,14 @@ type ikey struct {
 type change struct {
 	key     ikey
 	on      bool
+	existed bool
 	since   int64 // unix milliseconds of the turn-on, when on
 	pos     int64 // position of the turn-on, when on
-	existed bool
 }
 
-// ckey identifies one (target, kind) count.
+// ckey identifies one (target, kind) count by interned ids.
 type ckey struct {
-	ttype, tid, kind string
+	target, kind int32
 }
 
 // delta is the net effect of a batch on one count.
@@ -90,20 +96,68 @@ type delta struct {
 // batches fold millions of events and keep only the net effect.
 type batch struct {
 	events  []domain.Event
+	users   interner[string]
+	targets interner[targetKey]
+	kinds   interner[string]
 	changes []change
-	ci      map[ikey]int
+	ci      map[ikey]int32
 	deltas  []delta
-	di      map[ckey]int
+	di      map[ckey]int32
 	last    int64 // position of the last event added
 	n       int   // events added
 	// fresh says the tables are known to be empty (the first flush of a
 	// build), so nothing needs to be read or deleted.
 	fresh bool
+	// ranks of the interned ids in string order, computed for sorting.
+	userRank, targetRank, kindRank []int32
+}
+
+// targetKey is a target inside the projections: type and id.
+type targetKey struct{ ttype, tid string }
+
+func compareTargets(a, b targetKey) int {
+	if c := strings.Compare(a.ttype, b.ttype); c != 0 {
+		return c
+	}
+	return strings.Compare(a.tid, b.tid)
+}
+
+// interner maps values to dense ids.
+type interner[T comparable] struct {
+	ids  map[T]int32
+	vals []T
+}
+
+func (in *interner[T]) id(v T) int32 {
+	if id, ok := in.ids[v]; ok {
+		return id
+	}
+	if in.ids == nil {
+		in.ids = make(map[T]int32)
+	}
+	id := int32(len(in.vals))
+	in.ids[v] = id
+	in.vals = append(in.vals, v)
+	return id
+}
+
+// ranks returns, for each id, its rank in the order of cmpFn.
+func (in *interner[T]) ranks(cmpFn func(a, b T) int) []int32 {
+	order := make([]int32, len(in.vals))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return cmpFn(in.vals[a], in.vals[b]) })
+	rank := make([]int32, len(order))
+	for r, id := range order {
+		rank[id] = int32(r)
+	}
+	return rank
 }
 
 // newBatch folds events and keeps them.
 func newBatch(events []domain.Event) *batch {
-	b := &batch{ci: make(map[ikey]int, len(events)), di: make(map[ckey]int)}
+	b := newFold()
 	for _, e := range events {
 		b.add(e)
 	}
@@ -112,17 +166,21 @@ func newBatch(events []domain.Event) *batch {
 }
 
 func newFold() *batch {
-	return &batch{ci: make(map[ikey]int), di: make(map[ckey]int)}
+	return &batch{ci: make(map[ikey]int32), di: make(map[ckey]int32)}
 }
 
 // add folds one event into the batch.
 func (b *batch) add(e domain.Event) {
 	b.n++
 	b.last = e.Position
-	k := ikey{e.User.String(), e.Target.Type(), e.Target.ID(), e.Kind.String()}
+	k := ikey{
+		user:   b.users.id(e.User.String()),
+		target: b.targets.id(targetKey{e.Target.Type(), e.Target.ID()}),
+		kind:   b.kinds.id(e.Kind.String()),
+	}
 	i, seen := b.ci[k]
 	if !seen {
-		i = len(b.changes)
+		i = int32(len(b.changes))
 		b.ci[k] = i
 		b.changes = append(b.changes, change{key: k, existed: !e.On()})
 	}
@@ -131,10 +189,10 @@ func (b *batch) add(e domain.Event) {
 	if c.on {
 		c.since, c.pos = e.OccurredAt.UnixMilli(), e.Position
 	}
-	d := ckey{k.ttype, k.tid, k.kind}
+	d := ckey{k.target, k.kind}
 	j, seen := b.di[d]
 	if !seen {
-		j = len(b.deltas)
+		j = int32(len(b.deltas))
 		b.di[d] = j
 		b.deltas = append(b.deltas, delta{key: d})
 	}
@@ -148,11 +206,30 @@ func (b *batch) add(e domain.Event) {
 	dp.pos = e.Position
 }
 
-// sortedChanges returns the changes sorted by cmpFn (a copy; each table
-// wants its own primary-key order so inserts land near each other).
-func (b *batch) sortedChanges(cmpFn func(a, b *change) int) []change {
-	out := slices.Clone(b.changes)
-	slices.SortFunc(out, func(x, y change) int { return cmpFn(&x, &y) })
+func (b *batch) user(k ikey) string        { return b.users.vals[k.user] }
+func (b *batch) target(id int32) targetKey { return b.targets.vals[id] }
+func (b *batch) kind(id int32) string      { return b.kinds.vals[id] }
+
+// rank computes the ranks once.
+func (b *batch) rank() {
+	if b.userRank != nil || len(b.changes) == 0 {
+		return
+	}
+	b.userRank = b.users.ranks(strings.Compare)
+	b.targetRank = b.targets.ranks(compareTargets)
+	b.kindRank = b.kinds.ranks(strings.Compare)
+}
+
+// sortedChanges returns the changes sorted by cmpFn, as pointers into the
+// batch (each table wants its own primary-key order so that inserts land
+// next to each other).
+func (b *batch) sortedChanges(cmpFn func(b *batch, x, y *change) int) []*change {
+	b.rank()
+	out := make([]*change, len(b.changes))
+	for i := range b.changes {
+		out[i] = &b.changes[i]
+	}
+	slices.SortFunc(out, func(x, y *change) int { return cmpFn(b, x, y) })
 	return out
 }
 

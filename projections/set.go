@@ -152,7 +152,13 @@ func (s *Set) prepare(ctx context.Context, store domain.EventStore) error {
 			return err
 		}
 	}
-	return s.loadCheckpoints(ctx)
+	if err := s.loadCheckpoints(ctx); err != nil {
+		return err
+	}
+	if store == nil {
+		return nil
+	}
+	return s.CatchUp(ctx, store)
 }
 
 // createIfEmpty makes sure p's tables exist at its schema version. It

@@ -52,7 +52,7 @@ type AppliedEvent struct {
 // log has no gaps on SQLite, so it is the number of events).
 type Progress struct {
 	Projection string // a projection name, or "all" when all are built together
-	Phase      string // "read", "index", "swap" or "done"
+	Phase      string // "read", "write", "index", "swap" or "done"
 	Done       int64
 	Total      int64
 }

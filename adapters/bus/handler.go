@@ -40,7 +40,7 @@ type applier struct {
 }
 
 func (a *applier) handle(msg *message.Message) error {
-	e, err := DecodeMessage(msg)
+	e, err := messageEvent(msg)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err != nil {
@@ -78,10 +78,22 @@ func AddProjections(router *message.Router, store domain.EventStore, set *projec
 }
 
 // NewRouter returns a watermill router with no middleware (see the package
-// doc for why) logging to log; a nil logger discards.
+// doc for why) logging to log; a nil logger discards. The router's
+// per-message trace and debug lines are dropped before they are built:
+// formatting them cost more than applying the events.
 func NewRouter(log *slog.Logger) (*message.Router, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	var logger watermill.LoggerAdapter = watermill.NopLogger{}
+	if log != nil {
+		logger = quietLogger{watermill.NewSlogLogger(log)}
 	}
-	return message.NewRouter(message.RouterConfig{}, watermill.NewSlogLogger(log))
+	return message.NewRouter(message.RouterConfig{}, logger)
+}
+
+// quietLogger passes on errors and info lines only.
+type quietLogger struct{ watermill.LoggerAdapter }
+
+func (quietLogger) Debug(string, watermill.LogFields) {}
+func (quietLogger) Trace(string, watermill.LogFields) {}
+func (q quietLogger) With(f watermill.LogFields) watermill.LoggerAdapter {
+	return quietLogger{q.LoggerAdapter.With(f)}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/interactionledger/ledger/adapters/bus"
@@ -53,7 +54,11 @@ func MustRun(tb testing.TB, store domain.EventStore, set *projections.Set) *pipe
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg := bus.SubscriberConfig{PollInterval: 20e6, BatchSize: 50}
+	// Small batches in tests, so that stops and restarts fall mid-batch.
+	cfg := bus.SubscriberConfig{PollInterval: 20 * time.Millisecond, BatchSize: 50}
+	if _, ok := tb.(*testing.B); ok {
+		cfg.BatchSize = 0 // the default
+	}
 	if err := bus.AddProjections(r, store, set, cfg, nil); err != nil {
 		tb.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 
@@ -44,6 +45,26 @@ func DecodeMessage(msg *message.Message) (domain.Event, error) {
 		return domain.Event{}, fmt.Errorf("message %s: position %s, event at %d: %w", msg.UUID, p, e.Position, domain.ErrInvalidInput)
 	}
 	return e, nil
+}
+
+// eventKey is the context key under which Subscriber hands the decoded
+// event to in-process handlers alongside the payload.
+type eventKey struct{}
+
+// withEvent returns ctx carrying e.
+func withEvent(ctx context.Context, e domain.Event) context.Context {
+	return context.WithValue(ctx, eventKey{}, e)
+}
+
+// messageEvent returns the event of msg: the one Subscriber put in the
+// message's context when it is there and matches the message, otherwise
+// the decoded payload. Decoding JSON was most of the pipeline's cost, and
+// an in-process subscriber has the event at hand.
+func messageEvent(msg *message.Message) (domain.Event, error) {
+	if e, ok := msg.Context().Value(eventKey{}).(domain.Event); ok && e.ID.String() == msg.UUID {
+		return e, nil
+	}
+	return DecodeMessage(msg)
 }
 
 // endsBatch reports whether msg closes a batch.

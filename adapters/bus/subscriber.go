@@ -110,7 +110,7 @@ func (s *Subscriber) run(ctx context.Context, topic string, after int64, out cha
 		}
 		for i, e := range events {
 			msg := NewMessage(e, i == len(events)-1)
-			msg.SetContext(ctx)
+			msg.SetContext(withEvent(ctx, e))
 			if !s.deliver(ctx, topic, msg, out) {
 				return
 			}

@@ -8,10 +8,13 @@ import (
 	"github.com/interactionledger/ledger/domain"
 )
 
-// Defaults of the store tail.
+// Defaults of the store tail. A batch is one transaction per projection;
+// when catching up, 5000 events per batch applied about three times as
+// fast as 1000 (BenchmarkCatchUp in projections); once caught up, batches
+// hold whatever was committed since the last one.
 const (
 	DefaultPollInterval = 500 * time.Millisecond
-	DefaultBatchSize    = 1000
+	DefaultBatchSize    = 5000
 )
 
 // tail reads the store after a position in batches, waiting for commits.
