@@ -17,10 +17,19 @@
 // inside that transaction. Applying is therefore idempotent: duplicates from
 // a bus, a restart, or a rebuild running in another process are harmless.
 //
-// Set is the entry point: Open it, feed it batches with Apply (the bus
-// adapter does that), read it with Target, Targets, Actors and Collection,
-// wait for freshness with WaitFor. Rebuild, BuildAsOf and Verify recompute
-// projections straight from a domain.EventStore in large batches.
+// Set is the entry point: Open it (it creates, rebuilds or catches up the
+// projections from the store as needed), feed it batches with Apply (the
+// bus adapter does that), read it with Target, Targets, Actors and
+// Collection, wait for freshness with WaitFor, watch it with Applied, Err,
+// Status, Config.OnStatus and OnApplied. Rebuild, CatchUp, BuildAsOf and
+// Verify read a domain.EventStore directly in large batches, never through
+// the bus. Generate writes a synthetic log for benchmarks.
+//
+// Failure: a projection that cannot apply an event (ErrInconsistent, a
+// SQLite error) keeps its checkpoint before the batch, logs an error, is
+// reported by Err and Status, and is never advanced past the event; the
+// bus stops feeding it and a restart resumes from the checkpoint. A
+// cancelled context is a shutdown, not a failure.
 //
 // What must not live here: transport (watermill, HTTP) and the event store
 // itself. The package imports only the standard library, domain and the
