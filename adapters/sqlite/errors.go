@@ -56,6 +56,12 @@ type storeError struct {
 func (e *storeError) Error() string   { return e.msg + ": " + e.cause.Error() }
 func (e *storeError) Unwrap() []error { return []error{e.kind, e.cause} }
 
+// isConstraint reports whether err is a constraint violation.
+func isConstraint(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint
+}
+
 // constraint reports whether err is a UNIQUE or PRIMARY KEY violation whose
 // message names column (e.g. "events.id").
 func constraint(err error, column string) bool {

@@ -147,6 +147,26 @@ func TestUnavailable(t *testing.T) {
 			t.Fatalf("read-only store sees last position %d, %v; want the writer's 2", last, err)
 		}
 	})
+	// The write connection turns read-only under the writer (as when the
+	// file's permissions change): appends fail with ErrUnavailable, whole.
+	t.Run("WritesRefused", func(t *testing.T) {
+		s := MustOpen(t, Config{Path: filepath.Join(t.TempDir(), "ledger.db")})
+		storetest.MustAppend(t, s, likeReq(t, s, "article/a1"))
+		if _, err := s.w.conn.ExecContext(t.Context(), "PRAGMA query_only = 1"); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.Append(t.Context(), likeReq(t, s, "article/a2"))
+		if !errors.Is(err, domain.ErrUnavailable) {
+			t.Fatalf("append to a read-only connection: %v, want ErrUnavailable", err)
+		}
+		if _, err := s.w.conn.ExecContext(t.Context(), "PRAGMA query_only = 0"); err != nil {
+			t.Fatal(err)
+		}
+		res := storetest.MustAppend(t, s, likeReq(t, s, "article/a2"))
+		if res.LastPosition != 2 {
+			t.Fatalf("append after recovery at %d, want 2", res.LastPosition)
+		}
+	})
 	t.Run("ReadOnlyMissing", func(t *testing.T) {
 		_, err := OpenReadOnly(t.Context(), filepath.Join(t.TempDir(), "none.db"), nil)
 		if !errors.Is(err, domain.ErrNotFound) {

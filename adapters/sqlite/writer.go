@@ -296,9 +296,9 @@ type txState struct {
 // it and must not commit.
 func (w *writer) apply(tx *txState, r *request) (res domain.AppendResult, err, fatal error) {
 	st := r.req.Stream
-	info, err := w.check(r)
-	if err != nil {
-		return res, err, nil
+	info, err, fatal := w.check(r)
+	if err != nil || fatal != nil {
+		return res, err, fatal
 	}
 	if len(r.events) > 1 {
 		return w.applySavepoint(tx, r, info)
@@ -311,7 +311,8 @@ func (w *writer) apply(tx *txState, r *request) (res domain.AppendResult, err, f
 			key = tx.lastKey + 1
 		}
 		if err := w.insertEvents(r, key, tx.last+1, tx.recorded.UnixNano()); err != nil {
-			return res, appendError(st, err), nil
+			own, fatal := ownFault(st, err)
+			return res, own, fatal
 		}
 		info.key = key
 	}
@@ -334,7 +335,8 @@ func (w *writer) applySavepoint(tx *txState, r *request, info streamInfo) (res d
 		if _, rbErr := w.conn.ExecContext(w.ctx, "ROLLBACK TO a; RELEASE a"); rbErr != nil {
 			return res, nil, errors.Join(err, translate(rbErr))
 		}
-		return res, appendError(r.req.Stream, err), nil
+		own, fatal := ownFault(r.req.Stream, err)
+		return res, own, fatal
 	}
 	info.key = key
 	if _, err := w.conn.ExecContext(w.ctx, "RELEASE a"); err != nil {
@@ -346,9 +348,21 @@ func (w *writer) applySavepoint(tx *txState, r *request, info streamInfo) (res d
 	return w.result(tx, r), nil, nil
 }
 
+// ownFault sorts a failed insert: a constraint violation (duplicate id) is
+// the append's own error and SQLite has undone just that statement; any
+// other failure (I/O, full disk) may have ended the transaction, so the
+// batch must stop.
+func ownFault(st domain.StreamID, err error) (own, fatal error) {
+	if isConstraint(err) {
+		return appendError(st, err), nil
+	}
+	return nil, appendError(st, err)
+}
+
 // check verifies the stream's version and the idempotency key without
-// writing, and returns the stream's key (0 when new) and version.
-func (w *writer) check(r *request) (streamInfo, error) {
+// writing, and returns the stream's key (0 when new) and version. A failed
+// read is fatal: the transaction may be gone.
+func (w *writer) check(r *request) (info streamInfo, err, fatal error) {
 	req := r.req
 	st := req.Stream
 	info, ok := w.streams[st]
@@ -356,24 +370,24 @@ func (w *writer) check(r *request) (streamInfo, error) {
 		err := w.selectStream.QueryRowContext(w.ctx, st.User.String(), st.Target.Type(), st.Target.ID()).
 			Scan(&info.key, &info.version)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return info, appendError(st, err)
+			return info, nil, appendError(st, err)
 		}
 	}
 	if info.version != req.ExpectedVersion {
 		return info, fmt.Errorf("append %s: at version %d, not %d: %w",
-			st, info.version, req.ExpectedVersion, domain.ErrVersionConflict)
+			st, info.version, req.ExpectedVersion, domain.ErrVersionConflict), nil
 	}
 	if rec := req.Idempotency; rec != nil {
 		var one int
 		err := w.selectIdempotency.QueryRowContext(w.ctx, rec.User.String(), rec.Key).Scan(&one)
 		switch {
 		case err == nil:
-			return info, fmt.Errorf("append %s: key %q: %w", st, rec.Key, domain.ErrIdempotencyKeyTaken)
+			return info, fmt.Errorf("append %s: key %q: %w", st, rec.Key, domain.ErrIdempotencyKeyTaken), nil
 		case !errors.Is(err, sql.ErrNoRows):
-			return info, appendError(st, err)
+			return info, nil, appendError(st, err)
 		}
 	}
-	return info, nil
+	return info, nil, nil
 }
 
 // finish writes the stream snapshot and the idempotency record of an
