@@ -96,10 +96,12 @@ func (s *EventStore) openWritable(ctx context.Context) error {
 	s.write.SetMaxOpenConns(1)
 	s.write.SetMaxIdleConns(1)
 	w, err := newWriter(ctx, s)
+	if w != nil {
+		s.w = w // closed by closeDBs even when setting it up failed
+	}
 	if err != nil {
 		return err
 	}
-	s.w = w
 	if err := s.openReadPool(ctx); err != nil {
 		return err
 	}
