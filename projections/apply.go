@@ -19,7 +19,8 @@ import (
 // nothing of the batch is kept, so the failing event is never skipped. A
 // later successful Apply of that projection clears the mark. The returned
 // error wraps ErrFailed and the cause (for example ErrNegativeCount), or is
-// the context's error on shutdown.
+// the context's error on shutdown; a *domain.ValidationError, without
+// marking the projection failed, when positions do not strictly increase.
 func (s *Set) Apply(ctx context.Context, name string, events []domain.Event) error {
 	p, err := s.projection(name)
 	if err != nil {
@@ -27,6 +28,12 @@ func (s *Set) Apply(ctx context.Context, name string, events []domain.Event) err
 	}
 	if len(events) == 0 {
 		return nil
+	}
+	for i := 1; i < len(events); i++ {
+		if events[i].Position <= events[i-1].Position {
+			return &domain.ValidationError{Field: "events", Reason: fmt.Sprintf(
+				"positions must increase: %d after %d", events[i].Position, events[i-1].Position)}
+		}
 	}
 	var announce *[]AppliedEvent
 	if p.name() == Counts && s.listening() {

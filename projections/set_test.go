@@ -249,3 +249,14 @@ func TestOnApplied(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestApplyRejectsDisorder(t *testing.T) {
+	s := MustOpen(t, "")
+	l := newEventLog(t)
+	l.add("u1", "article/a", like, true)
+	l.add("u2", "article/a", like, true)
+	err := s.Apply(context.Background(), projections.Counts, []domain.Event{l.events[1], l.events[0]})
+	if !errors.Is(err, domain.ErrInvalidInput) || s.Err() != nil {
+		t.Fatalf("err %v, Err() %v", err, s.Err())
+	}
+}

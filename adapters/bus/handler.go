@@ -47,6 +47,11 @@ func (a *applier) handle(msg *message.Message) error {
 		a.buf = nil
 		return err
 	}
+	if n := len(a.buf); n > 0 && e.Position <= a.buf[n-1].Position {
+		// A redelivery from an earlier position: what was buffered is
+		// delivered again, so start over from here.
+		a.buf = a.buf[:0]
+	}
 	a.buf = append(a.buf, e)
 	if !endsBatch(msg) && len(a.buf) < maxBuffered {
 		return nil
