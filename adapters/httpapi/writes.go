@@ -121,11 +121,62 @@ func readMetadata(r *http.Request) (domain.Metadata, error) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, paramErrors{{Name: "body", Reason: "must be one JSON object"}}
 	}
+	if key, dup := duplicateKey(raw); dup {
+		return nil, paramErrors{{Name: "body", Reason: fmt.Sprintf("key %q appears twice in one object", clip(key))}}
+	}
 	md := domain.Metadata(body.Metadata)
 	if err := domain.ValidateMetadata(md); err != nil {
 		return nil, paramErrors{{Name: "metadata", Reason: validationReason(err)}}
 	}
 	return md, nil
+}
+
+// jsonObject is one open object or array while duplicateKey walks a body.
+type jsonObject struct {
+	keys      map[string]bool // nil for an array
+	expectKey bool
+}
+
+// duplicateKey returns a key that appears twice in one object of raw,
+// which is valid JSON: encoding/json would silently keep the last value,
+// so the stored metadata would differ from what the client sent.
+func duplicateKey(raw []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	var stack []*jsonObject
+	valueDone := func() {
+		if n := len(stack); n > 0 && stack[n-1].keys != nil {
+			stack[n-1].expectKey = true
+		}
+	}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		switch d := tok.(type) {
+		case json.Delim:
+			switch d {
+			case '{':
+				stack = append(stack, &jsonObject{keys: map[string]bool{}, expectKey: true})
+			case '[':
+				stack = append(stack, &jsonObject{})
+			default:
+				stack = stack[:len(stack)-1]
+				valueDone()
+			}
+			continue
+		}
+		if n := len(stack); n > 0 && stack[n-1].expectKey {
+			top := stack[n-1]
+			key, _ := tok.(string)
+			if top.keys[key] {
+				return key, true
+			}
+			top.keys[key], top.expectKey = true, false
+			continue
+		}
+		valueDone()
+	}
 }
 
 // jsonReason describes a decode error without echoing unbounded input.
