@@ -5,7 +5,7 @@ DB        ?= ./data/ledger.db
 BIN       := bin/ledger
 PKGS      := ./...
 
-.PHONY: run build test test-short bench lint fmt clean
+.PHONY: run build test test-unit fuzz test-short bench lint fmt clean
 
 ## run: start the server on an embedded SQLite file (./data/ledger.db).
 run: build
@@ -15,9 +15,24 @@ run: build
 build:
 	$(GO) build -o $(BIN) ./cmd/ledger
 
-## test: the whole test suite, race detector on, nothing cached.
-test:
+## test: the whole test suite, race detector on, nothing cached, then every fuzz target.
+test: test-unit fuzz
+
+## test-unit: the unit and end-to-end tests, race detector on, nothing cached.
+test-unit:
 	$(GO) test -race -count=1 -timeout 9m $(PKGS)
+
+## fuzz: run every Fuzz function of the module for FUZZTIME each (seed corpora in testdata/fuzz).
+FUZZTIME ?= 3s
+fuzz:
+	@list=$$($(GO) test -list '^Fuzz' $(PKGS)) || { echo "$$list"; exit 1; }; \
+	echo "$$list" | awk '/^Fuzz/ { fns = fns " " $$1 } /^ok / { if (fns != "") print $$2 fns; fns = "" }' | \
+	while read -r pkg fns; do \
+		for fn in $$fns; do \
+			echo "fuzz $$pkg $$fn"; \
+			$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
 
 ## test-short: the quick subset (skips the long model and crash tests).
 test-short:

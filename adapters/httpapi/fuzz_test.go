@@ -1,0 +1,153 @@
+package httpapi
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+// fuzzHeaders are the request headers FuzzRequest sets, picked by index.
+var fuzzHeaders = []string{"If-Match", "Idempotency-Key", "Ledger-Min-Position", "Accept", "Last-Event-ID", "If-None-Match", "X-Request-ID", "Authorization"}
+
+// FuzzRequest sends arbitrary request lines (method, path with ids,
+// query), one arbitrary header, content type and body through the real
+// handler over a real store. Whatever the wire parser accepts must get an
+// answer below 500 (503 allowed), and every error must be a problem whose
+// status matches, with invalid_params on a 400.
+func FuzzRequest(f *testing.F) {
+	e := MustEnv(f, func(c *Config) { c.ConsistencyTimeout = 20 * time.Millisecond })
+	seeds := []struct {
+		method, target string
+		header         uint8
+		value, ct      string
+		body           string
+	}{
+		{"PUT", "/v1/targets/article/a-1/like/u42", 0, `"v0"`, "application/json", `{"metadata":{"source":"web"}}`},
+		{"DELETE", "/v1/targets/article/a-1/collect/u42", 1, "key-1", "", ""},
+		{"GET", "/v1/targets/article/a-1?viewer=u42&min_position=1", 2, "1", "", ""},
+		{"GET", "/v1/targets?t=article/a-1&t=post/p%2F1", 3, "text/csv", "", ""},
+		{"GET", "/v1/targets/article/a-1/like?limit=0&cursor=AAAA", 5, "*", "", ""},
+		{"GET", "/v1/users/u%00/like?type=Article", 6, "id", "", ""},
+		{"GET", "/v1/events?after=-1&since=x", 3, "application/x-ndjson", "", ""},
+		{"GET", "/v1/events/stream?after=0", 4, "1", "", ""},
+		{"PUT", "/v1/targets/article/%E2%80%AEa/like/u", 0, "*", "text/plain", "{"},
+		{"PUT", "/v1/targets/a/b/like/../u", 7, "Bearer x", "application/json", `{"metadata":{"a":"1","a":"2"}}`},
+	}
+	for _, s := range seeds {
+		f.Add(s.method, s.target, s.header, s.value, s.ct, s.body)
+	}
+	f.Fuzz(func(t *testing.T, method, target string, header uint8, value, ct, body string) {
+		r := mustWireRequest(t, method, target, fuzzHeaders[int(header)%len(fuzzHeaders)], value, ct, body)
+		if r == nil {
+			return // the HTTP parser rejects it before the handler runs
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		defer cancel()
+		rec := httptest.NewRecorder()
+		e.srv.Handler().ServeHTTP(rec, r.WithContext(ctx))
+		checkAnswer(t, rec, r)
+	})
+}
+
+// mustWireRequest parses the request as the server's HTTP/1.1 parser
+// would; nil means the parser refuses it.
+func mustWireRequest(t *testing.T, method, target, name, value, ct, body string) *http.Request {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString(method + " " + target + " HTTP/1.1\r\nHost: ledger\r\n")
+	b.WriteString(name + ": " + value + "\r\n")
+	if ct != "" {
+		b.WriteString("Content-Type: " + ct + "\r\n")
+	}
+	b.WriteString("Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+	r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(b.String())))
+	if err != nil {
+		return nil
+	}
+	return r
+}
+
+// checkAnswer fails on a 5xx other than 503 and on an error that is not a
+// well-formed problem.
+func checkAnswer(t *testing.T, rec *httptest.ResponseRecorder, r *http.Request) {
+	t.Helper()
+	status := rec.Code
+	if status >= 500 && status != 503 {
+		t.Fatalf("%s %q: %d %s", r.Method, r.RequestURI, status, rec.Body)
+	}
+	if status < 400 {
+		return
+	}
+	var p Problem
+	if ct := rec.Header().Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("%s %q: %d with Content-Type %q", r.Method, r.RequestURI, status, ct)
+	}
+	if r.Method == http.MethodHead {
+		return
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || p.Status != status {
+		t.Fatalf("%s %q: %d with problem %s (%v)", r.Method, r.RequestURI, status, rec.Body, err)
+	}
+	if status == 400 && len(p.InvalidParams) == 0 {
+		t.Fatalf("%s %q: 400 without invalid_params: %s", r.Method, r.RequestURI, rec.Body)
+	}
+}
+
+// FuzzWriteBody decodes arbitrary write bodies: either metadata the domain
+// accepts, or a 400 naming body/metadata, a 413 or a 415; never a panic.
+func FuzzWriteBody(f *testing.F) {
+	for _, s := range []string{"", " ", "{}", `{"metadata":{"source":"web"}}`, `{"metadata":null}`, `{"metadata":{"a":1}}`,
+		`{"metadata":{"a":"1"},"x":1}`, `{"metadata":{"a":"1","a":"2"}}`, `{"metadata":{}} {}`, "[", `"\ud800"`,
+		strings.Repeat("[", 5000), `{"metadata":{"` + strings.Repeat("k", 300) + `":"v"}}`, "\xef\xbb\xbf{}"} {
+		f.Add("application/json", s)
+	}
+	f.Add("text/plain", "{}")
+	f.Add("application/merge-patch+json; charset=utf-8", "{}")
+	f.Fuzz(func(t *testing.T, ct, body string) {
+		r := httptest.NewRequest(http.MethodPut, "/v1/targets/article/a-1/like/u1", strings.NewReader(body))
+		r.Header.Set("Content-Type", ct)
+		md, err := readMetadata(r)
+		if err == nil {
+			if verr := domain.ValidateMetadata(md); verr != nil {
+				t.Fatalf("accepted metadata the domain rejects: %v", verr)
+			}
+			return
+		}
+		p := problemFor(err)
+		switch p.Status {
+		case 413, 415:
+		case 400:
+			if len(p.InvalidParams) == 0 || (p.InvalidParams[0].Name != "body" && p.InvalidParams[0].Name != "metadata") {
+				t.Fatalf("400 without the body named: %+v", p)
+			}
+		default:
+			t.Fatalf("body %q: status %d (%v)", body, p.Status, errors.Unwrap(err))
+		}
+	})
+}
+
+// TestDuplicateKey: a key repeated in one object is found at any depth;
+// the same key in different objects is fine.
+func TestDuplicateKey(t *testing.T) {
+	for body, want := range map[string]bool{
+		`{"metadata":{"a":"1","a":"2"}}`:            true,
+		`{"metadata":{"a":"1"},"metadata":{}}`:      true,
+		`{"metadata":{"a":"1","b":"a"}}`:            false,
+		`{"x":[{"a":1},{"a":2}],"y":{"a":{"a":1}}}`: false,
+		`{"x":[{"a":1,"a":2}]}`:                     true,
+		`[1,"a","a"]`:                               false,
+	} {
+		if _, got := duplicateKey([]byte(body)); got != want {
+			t.Errorf("duplicateKey(%s) = %v, want %v", body, got, want)
+		}
+	}
+}
