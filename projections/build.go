@@ -197,6 +197,23 @@ func label(projs []projection) string {
 	return "all"
 }
 
+// dropTables drops the tables (suffix sfx) of projs if they exist.
+func dropTables(ctx context.Context, db *sql.DB, projs []projection, sfx string) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, p := range projs {
+		for _, t := range p.tables() {
+			if _, err := tx.ExecContext(ctx, `DROP TABLE IF EXISTS `+t+sfx); err != nil {
+				return err
+			}
+		}
+	}
+	return tx.Commit()
+}
+
 // createTables drops and creates the tables (suffix sfx) of projs, without
 // secondary indexes, in one transaction.
 func createTables(ctx context.Context, db *sql.DB, projs []projection, sfx string) error {

@@ -40,6 +40,18 @@ func (s *Set) Rebuild(ctx context.Context, store domain.EventStore, names []stri
 	if err := createTables(ctx, s.v.write, projs, newSuffix); err != nil {
 		return fmt.Errorf("rebuild: %w", err)
 	}
+	if err := s.build(ctx, store, projs, total, progress); err != nil {
+		// Best effort: a later rebuild drops leftovers anyway.
+		if derr := dropTables(context.WithoutCancel(ctx), s.v.write, projs, newSuffix); derr != nil {
+			s.log.WarnContext(ctx, "rebuild: dropping the unfinished tables failed", "err", derr)
+		}
+		return err
+	}
+	return nil
+}
+
+// build fills the "__new" tables of projs and swaps them in.
+func (s *Set) build(ctx context.Context, store domain.EventStore, projs []projection, total int64, progress func(Progress)) error {
 	b := &builder{db: s.v.write, store: store, projs: projs, sfx: newSuffix,
 		foldKeys: s.cfg.FoldKeys, fresh: true, label: label(projs), total: total, progress: progress}
 	built, err := b.run(ctx, 0, head)
@@ -105,9 +117,10 @@ func (s *Set) swap(ctx context.Context, store domain.EventStore, projs []project
 	if err := tx.Commit(); err != nil {
 		return err
 	}
+	// A failed projection stays failed: its bus subscription has stopped,
+	// and only a successful Apply (after a restart) proves it runs again.
 	for _, p := range projs {
 		s.advance(p.name(), head)
-		s.recover(p.name())
 	}
 	if announce != nil {
 		s.announce(*announce)
