@@ -276,3 +276,59 @@ func TestStats(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestCancelWhileWriterBlocked queues appends behind a writer stuck on
+// another connection's lock and cancels them: each caller is told the
+// truth, and a cancelled append is never written.
+func TestCancelWhileWriterBlocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	s := MustOpen(t, Config{Path: path, BusyTimeout: time.Minute})
+	conn, err := mustDB(t, path).Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	reqs := make([]domain.AppendRequest, n)
+	errs := make([]error, n)
+	done := make(chan int, n)
+	cancels := make([]context.CancelFunc, n)
+	for i := range reqs {
+		reqs[i] = likeReq(t, s, "article/a"+strconv.Itoa(i))
+		ctx, cancel := context.WithCancel(t.Context())
+		cancels[i] = cancel
+		go func() {
+			_, errs[i] = s.Append(ctx, reqs[i])
+			done <- i
+		}()
+	}
+	// Cancel every other append: those still queued give up at once,
+	// those the writer has taken wait for the lock like the rest.
+	for i := 0; i < n; i += 2 {
+		cancels[i]()
+	}
+	if _, err := conn.ExecContext(t.Context(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		<-done
+	}
+	gaveUp := 0
+	defer func() { t.Logf("%d of %d cancelled appends gave up while queued", gaveUp, n/2) }()
+	for i, err := range errs {
+		cancels[i]()
+		if err != nil {
+			gaveUp++
+		}
+		if err != nil && (i%2 == 1 || !errors.Is(err, context.Canceled)) {
+			t.Fatalf("append %d: %v", i, err)
+		}
+		ok, herr := s.HasEvent(t.Context(), reqs[i].Events[0].ID)
+		if herr != nil || ok != (err == nil) {
+			t.Fatalf("append %d answered %v, stored %t (%v)", i, err, ok, herr)
+		}
+	}
+}
