@@ -185,6 +185,10 @@ func (s *Set) targetView(t domain.Target, tc *targetCounts, on map[targetKey][]s
 	return v
 }
 
+// Since, in Actor and Item, has millisecond precision: the precision of
+// the events' wire form, so that a projection fed through the bus and one
+// rebuilt from the store are equal.
+
 // Actors returns who turned kind k on for target t, newest first, limit
 // per page (0 means DefaultLimit), continuing after cursor ("" for the
 // first page). Errors: *domain.ValidationError for a zero target, a limit

@@ -16,9 +16,6 @@ type TargetView struct {
 }
 
 // Actor is one entry of "who did kind k to target t", newest first.
-// Since (here and in Item) has millisecond precision, the precision of the
-// events' wire form: a projection fed through the bus and one rebuilt from
-// the store must be equal.
 type Actor struct {
 	User     domain.UserID
 	Since    time.Time // OccurredAt of the event that turned the kind on
