@@ -54,12 +54,29 @@ func (p *params) one(name string) (string, bool) {
 	return vs[0], true
 }
 
+// target parses the {type} and {id} path parameters; a 400 names them as
+// the route (and the OpenAPI document) does, not as the domain's fields.
 func (p *params) target(typ, id string) domain.Target {
 	t, err := domain.NewTarget(typ, id)
 	if err != nil {
-		p.bad.add(validationField(err, "target"), err)
+		name := validationField(err, "target")
+		switch name {
+		case "target_type":
+			name = "type"
+		case "target_id":
+			name = "id"
+		}
+		p.bad.add(name, err)
 	}
 	return t
+}
+
+// acceptJSON refuses a request whose Accept headers rule out JSON.
+func acceptJSON(r *http.Request) error {
+	if _, ok := negotiate(r.Header.Values("Accept"), "application/json"); !ok {
+		return errNotAcceptable(r.Method + " " + r.URL.Path + " produces application/json")
+	}
+	return nil
 }
 
 func (p *params) user(name, s string) domain.UserID {

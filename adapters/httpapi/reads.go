@@ -72,6 +72,9 @@ func (s *Server) target(w http.ResponseWriter, r *http.Request) error {
 	if err := s.canRead(r); err != nil {
 		return err
 	}
+	if err := acceptJSON(r); err != nil {
+		return err
+	}
 	p, err := newParams(r, s.cfg.Kinds)
 	if err != nil {
 		return err
@@ -136,6 +139,9 @@ func (s *Server) targets(w http.ResponseWriter, r *http.Request) error {
 	if err := s.canRead(r); err != nil {
 		return err
 	}
+	if err := acceptJSON(r); err != nil {
+		return err
+	}
 	p, err := newParams(r, s.cfg.Kinds)
 	if err != nil {
 		return err
@@ -184,6 +190,9 @@ func (s *Server) actors(w http.ResponseWriter, r *http.Request) error {
 	if err := s.canRead(r); err != nil {
 		return err
 	}
+	if err := acceptJSON(r); err != nil {
+		return err
+	}
 	p, err := newParams(r, s.cfg.Kinds)
 	if err != nil {
 		return err
@@ -209,6 +218,9 @@ func (s *Server) actors(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) collection(w http.ResponseWriter, r *http.Request) error {
+	if err := acceptJSON(r); err != nil {
+		return err
+	}
 	p, err := newParams(r, s.cfg.Kinds)
 	if err != nil {
 		return err

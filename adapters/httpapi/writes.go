@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/interactionledger/ledger/adapters/eventcodec"
 	"github.com/interactionledger/ledger/domain"
@@ -77,6 +79,9 @@ func (s *Server) parseWrite(r *http.Request, on bool) (domain.SetRequest, error)
 	if err := p.err(); err != nil {
 		return req, err
 	}
+	if err := acceptJSON(r); err != nil {
+		return req, err
+	}
 	if err := principalFrom(r.Context()).canActFor(req.User, ScopeWrite); err != nil {
 		return req, err
 	}
@@ -112,6 +117,9 @@ func readMetadata(r *http.Request) (domain.Metadata, error) {
 	if !isJSON(r.Header.Get("Content-Type")) {
 		return nil, errMediaType("the body must be JSON (Content-Type: application/json)")
 	}
+	if !utf8.Valid(raw) {
+		return nil, paramErrors{{Name: "body", Reason: "must be UTF-8"}}
+	}
 	var body writeBody
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
@@ -125,10 +133,29 @@ func readMetadata(r *http.Request) (domain.Metadata, error) {
 		return nil, paramErrors{{Name: "body", Reason: fmt.Sprintf("key %q appears twice in one object", clip(key))}}
 	}
 	md := domain.Metadata(body.Metadata)
+	if replacedEscape(raw, md) {
+		return nil, paramErrors{{Name: "body", Reason: `a \u escape is not a Unicode character (a lone surrogate)`}}
+	}
 	if err := domain.ValidateMetadata(md); err != nil {
 		return nil, paramErrors{{Name: "metadata", Reason: validationReason(err)}}
 	}
 	return md, nil
+}
+
+// replacedEscape reports whether decoding turned an escape into U+FFFD:
+// encoding/json replaces a lone surrogate (\ud800) instead of failing, so
+// the stored metadata would differ from what the client sent. raw is
+// valid UTF-8, so a U+FFFD it does not spell out came from an escape.
+func replacedEscape(raw []byte, md domain.Metadata) bool {
+	if bytes.ContainsRune(raw, utf8.RuneError) || bytes.Contains(bytes.ToLower(raw), []byte(`\ufffd`)) {
+		return false
+	}
+	for k, v := range md {
+		if strings.ContainsRune(k, utf8.RuneError) || strings.ContainsRune(v, utf8.RuneError) {
+			return true
+		}
+	}
+	return false
 }
 
 // jsonObject is one open object or array while duplicateKey walks a body.
