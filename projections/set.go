@@ -78,12 +78,15 @@ type Set struct {
 	announced  int64 // position of the last announced event
 }
 
-// Open opens (creating if needed) the views file of cfg. A projection that
-// is missing or has another schema version is rebuilt from store before
-// Open returns (store may be nil only when no rebuild is needed or the
-// views are empty and are to be fed from position 0). A nil logger
-// discards. Errors: a *domain.ValidationError for a bad config, the SQLite
-// error opening the file, or a rebuild's error.
+// Open opens (creating if needed) the views file of cfg. With a store, a
+// projection that is missing or has another schema version is rebuilt from
+// it, and then every projection is caught up to the log's head (CatchUp),
+// before Open returns; a projection that fails to apply an event is marked
+// failed (see Err) rather than failing Open. store may be nil when no
+// rebuild is needed (or the log is empty). A nil logger discards. Errors:
+// a *domain.ValidationError for a bad config, an error wrapping
+// domain.ErrInvalidInput when a rebuild is needed and store is nil, the
+// SQLite or store error, or a rebuild's error.
 func Open(ctx context.Context, cfg Config, store domain.EventStore, log *slog.Logger) (*Set, error) {
 	s, err := open(ctx, cfg, shared, log)
 	if err != nil {
@@ -158,7 +161,13 @@ func (s *Set) prepare(ctx context.Context, store domain.EventStore) error {
 	if store == nil {
 		return nil
 	}
-	return s.CatchUp(ctx, store)
+	// A projection that fails to catch up is marked failed (Err) but does
+	// not fail Open: the caller may be `ledger rebuild` or `ledger verify`,
+	// come to repair or inspect it.
+	if err := s.CatchUp(ctx, store); err != nil && !errors.Is(err, ErrFailed) {
+		return err
+	}
+	return nil
 }
 
 // createIfEmpty makes sure p's tables exist at its schema version. It

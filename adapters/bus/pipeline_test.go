@@ -182,3 +182,35 @@ func TestHandlerRedelivery(t *testing.T) {
 		t.Fatalf("%+v %v %v", v, err, s.Err())
 	}
 }
+
+// TestOpenWithFailedProjection: a corrupt views file does not stop Open
+// (so that `ledger rebuild` can repair it); the projection is reported
+// failed, and a rebuild followed by a restart makes it run again.
+func TestOpenWithFailedProjection(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	views := filepath.Join(dir, "views")
+	store := MustStore(t, filepath.Join(dir, "ledger.db"))
+	l := domain.NewLedger(store, kinds, domain.LedgerConfig{}, nil)
+	set(t, l, "u1", "article/a", "like", true)
+	s := MustSet(t, views, store)
+	s.Close()
+	exec(t, mustDB(t, views), `UPDATE counts SET n = 0`)
+	set(t, l, "u1", "article/a", "like", false)
+
+	s = MustSet(t, views, store)
+	if !errors.Is(s.Err(), projections.ErrNegativeCount) {
+		t.Fatalf("Err() = %v", s.Err())
+	}
+	if err := s.Rebuild(ctx, store, []string{projections.Counts}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if s.Err() == nil {
+		t.Fatal("a rebuild cleared the failure of a stopped projection")
+	}
+	s.Close()
+	s = MustSet(t, views, store)
+	if r, err := s.Verify(ctx, store, t.TempDir()); err != nil || !r.OK() || s.Err() != nil {
+		t.Fatalf("after rebuild and restart: %+v %v %v", r, err, s.Err())
+	}
+}
