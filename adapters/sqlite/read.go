@@ -132,11 +132,15 @@ func (s *EventStore) ReadEvents(ctx context.Context, f domain.EventFilter, fn fu
 		return err
 	}
 	q, args := eventQuery(f)
-	var fnErr error
-	err := s.query(ctx, q, args, func(e domain.Event) error {
-		fnErr = fn(e)
-		return fnErr
-	})
+	var fnErr, err error
+	if f.Limit == 0 || f.Limit > chunkRows {
+		fnErr, err = s.readPiped(ctx, q, args, fn)
+	} else {
+		err = s.query(ctx, q, args, func(e domain.Event) error {
+			fnErr = fn(e)
+			return fnErr
+		})
+	}
 	if fnErr != nil {
 		return fnErr
 	}
@@ -227,49 +231,68 @@ func translateCtx(ctx context.Context, err error) error {
 	return translate(err)
 }
 
+// row holds one event row's columns as scanned. It keeps nothing that the
+// driver may reuse, so rows can be decoded after the next Next.
+type row struct {
+	position, streamKey, version, occurred, recorded int64
+	id                                               uuid.UUID
+	typ, kind                                        string
+	metadata                                         sql.NullString
+	user, targetType, targetID                       string
+}
+
+func (r *row) scan(rows *sql.Rows) error {
+	var id sql.RawBytes
+	err := rows.Scan(&r.position, &id, &r.streamKey, &r.version, &r.typ, &r.kind,
+		&r.occurred, &r.recorded, &r.metadata, &r.user, &r.targetType, &r.targetID)
+	if err != nil {
+		return err
+	}
+	if r.id, err = uuid.FromBytes(id); err != nil {
+		return fmt.Errorf("event %d: stored id: %w", r.position, err)
+	}
+	return nil
+}
+
 // scanner decodes event rows. It caches the domain values of streams and
 // kinds it has seen, so that scanning a long log validates each stream's
 // identifiers once rather than once per row.
 type scanner struct {
 	streams map[int64]domain.StreamID
 	kinds   map[string]domain.Kind
-
-	position, streamKey, version, occurred, recorded int64
-	id                                               sql.RawBytes
-	typ, kind                                        string
-	metadata                                         sql.NullString
-	user, targetType, targetID                       string
+	row     row
 }
 
 const maxCachedStreams = 1 << 16
 
 func (sc *scanner) scan(rows *sql.Rows) (domain.Event, error) {
-	err := rows.Scan(&sc.position, &sc.id, &sc.streamKey, &sc.version, &sc.typ, &sc.kind,
-		&sc.occurred, &sc.recorded, &sc.metadata, &sc.user, &sc.targetType, &sc.targetID)
-	if err != nil {
+	if err := sc.row.scan(rows); err != nil {
 		return domain.Event{}, err
 	}
+	return sc.decode(&sc.row)
+}
+
+func (sc *scanner) decode(r *row) (domain.Event, error) {
 	e := domain.Event{
-		Type: domain.EventType(sc.typ), StreamVersion: sc.version, Position: sc.position,
-		OccurredAt: unixNano(sc.occurred), RecordedAt: unixNano(sc.recorded),
+		Type: domain.EventType(r.typ), StreamVersion: r.version, Position: r.position,
+		OccurredAt: unixNano(r.occurred), RecordedAt: unixNano(r.recorded),
 	}
-	if e.ID, err = uuid.FromBytes(sc.id); err != nil {
-		return domain.Event{}, fmt.Errorf("event %d: stored id: %w", sc.position, err)
+	e.ID = r.id
+	if _, err := domain.ParseEventType(r.typ); err != nil {
+		return domain.Event{}, fmt.Errorf("event %d: stored type: %w", r.position, err)
 	}
-	if _, err := domain.ParseEventType(sc.typ); err != nil {
-		return domain.Event{}, fmt.Errorf("event %d: stored type: %w", sc.position, err)
+	var err error
+	if e.Kind, err = sc.kindOf(r.kind); err != nil {
+		return domain.Event{}, fmt.Errorf("event %d: stored kind: %w", r.position, err)
 	}
-	if e.Kind, err = sc.kindOf(sc.kind); err != nil {
-		return domain.Event{}, fmt.Errorf("event %d: stored kind: %w", sc.position, err)
-	}
-	stream, err := sc.stream()
+	stream, err := sc.stream(r)
 	if err != nil {
-		return domain.Event{}, fmt.Errorf("event %d: stored stream: %w", sc.position, err)
+		return domain.Event{}, fmt.Errorf("event %d: stored stream: %w", r.position, err)
 	}
 	e.User, e.Target = stream.User, stream.Target
-	if sc.metadata.Valid {
-		if e.Metadata, err = decodeMetadata(sc.metadata.String); err != nil {
-			return domain.Event{}, fmt.Errorf("event %d: stored metadata: %w", sc.position, err)
+	if r.metadata.Valid {
+		if e.Metadata, err = decodeMetadata(r.metadata.String); err != nil {
+			return domain.Event{}, fmt.Errorf("event %d: stored metadata: %w", r.position, err)
 		}
 	}
 	return e, nil
@@ -290,15 +313,15 @@ func (sc *scanner) kindOf(name string) (domain.Kind, error) {
 	return k, nil
 }
 
-func (sc *scanner) stream() (domain.StreamID, error) {
-	if st, ok := sc.streams[sc.streamKey]; ok {
+func (sc *scanner) stream(r *row) (domain.StreamID, error) {
+	if st, ok := sc.streams[r.streamKey]; ok {
 		return st, nil
 	}
-	user, err := domain.NewUserID(sc.user)
+	user, err := domain.NewUserID(r.user)
 	if err != nil {
 		return domain.StreamID{}, err
 	}
-	target, err := domain.NewTarget(sc.targetType, sc.targetID)
+	target, err := domain.NewTarget(r.targetType, r.targetID)
 	if err != nil {
 		return domain.StreamID{}, err
 	}
@@ -306,7 +329,7 @@ func (sc *scanner) stream() (domain.StreamID, error) {
 		sc.streams = make(map[int64]domain.StreamID)
 	}
 	st := domain.StreamID{User: user, Target: target}
-	sc.streams[sc.streamKey] = st
+	sc.streams[r.streamKey] = st
 	return st, nil
 }
 

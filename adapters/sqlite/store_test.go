@@ -332,3 +332,27 @@ func TestCancelWhileWriterBlocked(t *testing.T) {
 		}
 	}
 }
+
+// TestReadEventsCancel ends the context in the middle of a long read.
+func TestReadEventsCancel(t *testing.T) {
+	s := MustOpen(t, Config{Path: filepath.Join(t.TempDir(), "ledger.db")})
+	for i := range 3 * chunkRows {
+		storetest.MustAppend(t, s, likeReq(t, s, "article/a"+strconv.Itoa(i)))
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	n := 0
+	err := s.ReadEvents(ctx, domain.EventFilter{}, func(domain.Event) error {
+		if n++; n == chunkRows+1 {
+			cancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("read with a context ended after %d events: %v, want context.Canceled", n, err)
+	}
+	got := 0
+	if err := s.ReadEvents(t.Context(), domain.EventFilter{}, func(domain.Event) error { got++; return nil }); err != nil || got != 3*chunkRows {
+		t.Fatalf("read after a cancelled read: %d events, %v", got, err)
+	}
+}

@@ -1,0 +1,104 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+// chunkRows is how many rows the scanning goroutine hands over at a time;
+// chunks is how many chunks exist per read, which bounds its memory.
+const (
+	chunkRows = 256
+	chunks    = 4
+)
+
+type chunk struct {
+	rows []row
+	err  error
+}
+
+// readPiped runs q on a goroutine that steps SQLite and scans rows in
+// chunks, while the caller's goroutine decodes them and calls fn in
+// position order; the two halves of a long read (a rebuild) then run on two
+// cores. fnErr is fn's error, returned as it is; err is the read's.
+func (s *EventStore) readPiped(ctx context.Context, q string, args []any, fn func(domain.Event) error) (fnErr, err error) {
+	inner, cancel := context.WithCancel(ctx)
+	defer cancel()
+	full := make(chan chunk, chunks)
+	free := make(chan []row, chunks)
+	for range chunks {
+		free <- make([]row, 0, chunkRows)
+	}
+	go scanChunks(inner, s.read, q, args, full, free)
+	stop := func() {
+		cancel()
+		for range full { // let the scanner see the cancellation and close its rows
+		}
+	}
+	var sc scanner
+	for c := range full {
+		if c.err != nil {
+			stop()
+			return nil, translateCtx(ctx, c.err)
+		}
+		for i := range c.rows {
+			e, err := sc.decode(&c.rows[i])
+			if err != nil {
+				stop()
+				return nil, err
+			}
+			if err := fn(e); err != nil {
+				stop()
+				return err, nil
+			}
+		}
+		free <- c.rows[:0]
+	}
+	return nil, ctx.Err()
+}
+
+// scanChunks sends q's rows to full in chunks taken from free, then closes
+// full. It stops early when ctx ends.
+func scanChunks(ctx context.Context, db *sql.DB, q string, args []any, full chan<- chunk, free <-chan []row) {
+	defer close(full)
+	send := func(c chunk) bool {
+		select {
+		case full <- c:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		send(chunk{err: err})
+		return
+	}
+	defer rows.Close()
+	for more := true; more; {
+		var buf []row
+		select {
+		case buf = <-free:
+		case <-ctx.Done():
+			return
+		}
+		for len(buf) < chunkRows {
+			if more = rows.Next(); !more {
+				break
+			}
+			buf = append(buf, row{})
+			if err := buf[len(buf)-1].scan(rows); err != nil {
+				send(chunk{err: err})
+				return
+			}
+		}
+		if len(buf) > 0 && !send(chunk{rows: buf}) {
+			return
+		}
+	}
+	if err := rows.Err(); err != nil {
+		send(chunk{err: err})
+	}
+}
