@@ -16,7 +16,7 @@ type interactionTable struct {
 	indexes []string // CREATE INDEX bodies; %[1]s is the table, %[2]d the generation
 	delete  string   // WHERE clause naming the interaction; %s is the table
 	insert  string   // column list of INSERT, matching insArgs
-	order   func(b *batch, x, y *change) int
+	order   func(b *batch, c *change) sortKey // primary-key order
 	delArgs func(b *batch, c *change) []any
 	insArgs func(b *batch, c *change) []any
 }
@@ -125,9 +125,8 @@ var viewerTable = &interactionTable{
 		PRIMARY KEY (user, target_type, target_id, kind)`,
 	delete: `user = ? AND target_type = ? AND target_id = ? AND kind = ?`,
 	insert: `user, target_type, target_id, kind, since, position`,
-	order: func(b *batch, x, y *change) int {
-		return cmpKeys(cmpRank(b.userRank, x.key.user, y.key.user), cmpRank(b.targetRank, x.key.target, y.key.target),
-			cmpRank(b.kindRank, x.key.kind, y.key.kind))
+	order: func(b *batch, c *change) sortKey {
+		return sortKey{pack(b.userRank[c.key.user], b.targetRank[c.key.target]), uint64(b.kindRank[c.key.kind])}
 	},
 	delArgs: func(b *batch, c *change) []any {
 		t := b.target(c.key.target)
@@ -166,9 +165,8 @@ var actorsTable = &interactionTable{
 	},
 	delete: `target_type = ? AND target_id = ? AND kind = ? AND user = ?`,
 	insert: `target_type, target_id, kind, position, user, since`,
-	order: func(b *batch, x, y *change) int {
-		return cmpKeys(cmpRank(b.targetRank, x.key.target, y.key.target), cmpRank(b.kindRank, x.key.kind, y.key.kind),
-			cmpInt(x.pos, y.pos))
+	order: func(b *batch, c *change) sortKey {
+		return sortKey{pack(b.targetRank[c.key.target], b.kindRank[c.key.kind]), uint64(c.pos)}
 	},
 	delArgs: func(b *batch, c *change) []any {
 		t := b.target(c.key.target)
@@ -208,9 +206,8 @@ var collectionTable = &interactionTable{
 	},
 	delete: `user = ? AND kind = ? AND target_type = ? AND target_id = ?`,
 	insert: `user, kind, position, target_type, target_id, since`,
-	order: func(b *batch, x, y *change) int {
-		return cmpKeys(cmpRank(b.userRank, x.key.user, y.key.user), cmpRank(b.kindRank, x.key.kind, y.key.kind),
-			cmpInt(x.pos, y.pos))
+	order: func(b *batch, c *change) sortKey {
+		return sortKey{pack(b.userRank[c.key.user], b.kindRank[c.key.kind]), uint64(c.pos)}
 	},
 	delArgs: func(b *batch, c *change) []any {
 		t := b.target(c.key.target)
@@ -234,8 +231,6 @@ func (collectionProjection) index(ctx context.Context, tx *sql.Tx, sfx string, g
 func (collectionProjection) apply(ctx context.Context, tx *sql.Tx, sfx string, b *batch, _ *[]AppliedEvent) error {
 	return collectionTable.apply(ctx, tx, sfx, b)
 }
-
-func cmpRank(rank []int32, a, b int32) int { return int(rank[a]) - int(rank[b]) }
 
 func cmpInt(a, b int64) int {
 	switch {

@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"slices"
@@ -220,24 +221,37 @@ func (b *batch) rank() {
 	b.kindRank = b.kinds.ranks(strings.Compare)
 }
 
-// sortedChanges returns the changes sorted by cmpFn, as pointers into the
-// batch (each table wants its own primary-key order so that inserts land
-// next to each other).
-func (b *batch) sortedChanges(cmpFn func(b *batch, x, y *change) int) []*change {
-	b.rank()
-	out := make([]*change, len(b.changes))
-	for i := range b.changes {
-		out[i] = &b.changes[i]
-	}
-	slices.SortFunc(out, func(x, y *change) int { return cmpFn(b, x, y) })
-	return out
-}
+// sortKey is a change's place in a table's primary-key order, packed
+// into two integers so that sorting compares plain values in one slice
+// instead of chasing pointers: ranks (in string order) of the key's
+// strings, then a rank or a position.
+type sortKey struct{ hi, lo uint64 }
 
-func cmpKeys(vals ...int) int {
-	for _, v := range vals {
-		if v != 0 {
-			return v
-		}
+// pack puts two ranks into one integer, the first more significant.
+func pack(a, b int32) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
+
+// sortedChanges returns the changes in the order key gives, as pointers
+// into the batch (each table wants its own primary-key order so that
+// inserts land next to each other).
+func (b *batch) sortedChanges(key func(b *batch, c *change) sortKey) []*change {
+	b.rank()
+	type entry struct {
+		k sortKey
+		i int32
 	}
-	return 0
+	es := make([]entry, len(b.changes))
+	for i := range b.changes {
+		es[i] = entry{key(b, &b.changes[i]), int32(i)}
+	}
+	slices.SortFunc(es, func(x, y entry) int {
+		if x.k.hi != y.k.hi {
+			return cmp.Compare(x.k.hi, y.k.hi)
+		}
+		return cmp.Compare(x.k.lo, y.k.lo)
+	})
+	out := make([]*change, len(es))
+	for j, e := range es {
+		out[j] = &b.changes[e.i]
+	}
+	return out
 }
