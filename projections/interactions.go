@@ -12,10 +12,10 @@ import (
 // differ in their key order and indexes, which serve their queries.
 type interactionTable struct {
 	table   string
-	columns string   // column definitions and primary key, for CREATE TABLE
-	indexes []string // CREATE INDEX bodies; %[1]s is the table, %[2]d the generation
-	delete  string   // WHERE clause naming the interaction; %s is the table
-	insert  string   // column list of INSERT, matching insArgs
+	columns string                            // column definitions and primary key, for CREATE TABLE
+	indexes []string                          // CREATE INDEX bodies; %[1]s is the table, %[2]d the generation
+	delete  string                            // WHERE clause naming the interaction; %s is the table
+	insert  string                            // column list of INSERT, matching insArgs
 	order   func(b *batch, c *change) sortKey // primary-key order
 	delArgs func(b *batch, c *change) []any
 	insArgs func(b *batch, c *change) []any
