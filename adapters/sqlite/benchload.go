@@ -39,6 +39,7 @@ func (r Result) MeanBatch() float64 {
 	return float64(r.Appends) / float64(r.Commits)
 }
 
+// String summarises r on one line.
 func (r Result) String() string {
 	return fmt.Sprintf("%d appends in %s: %.0f/s, %d commits (%.1f per commit), %d conflicts",
 		r.Appends, r.Elapsed.Round(time.Millisecond), r.PerSecond, r.Commits, r.MeanBatch(), r.Conflicts)
@@ -47,13 +48,15 @@ func (r Result) String() string {
 // MeasureAppend opens a fresh durable (synchronous=FULL) store in dir and
 // times n appends of one event each to random streams, made by appenders
 // concurrent goroutines through the group-committing writer. It returns
-// the store's errors (domain.ErrUnavailable, ...) and ctx's error.
+// domain.ErrInvalidInput for bad arguments, the store's errors
+// (domain.ErrUnavailable, ...) and ctx's error.
 func MeasureAppend(ctx context.Context, dir string, appenders, n int) (Result, error) {
 	return MeasureAppendConfig(ctx, Config{Path: filepath.Join(dir, "bench-append.db")}, appenders, n)
 }
 
 // MeasureAppendConfig is MeasureAppend on a store opened with cfg (whose
-// OnCommit it replaces), for tuning batch size and linger.
+// OnCommit it replaces), for tuning batch size and linger. Errors are
+// MeasureAppend's.
 func MeasureAppendConfig(ctx context.Context, cfg Config, appenders, n int) (Result, error) {
 	if appenders < 1 || n < 1 {
 		return Result{}, fmt.Errorf("measure append: appenders and n must be >= 1: %w", domain.ErrInvalidInput)
@@ -159,6 +162,8 @@ func benchRequests(n int) ([]domain.AppendRequest, error) {
 // file with the store's schema in dir and times n appends' rows (a new
 // stream and its event, as the store writes them) inserted straight with
 // prepared statements on one connection, perTx appends per transaction.
+// It returns domain.ErrInvalidInput for bad arguments, domain.ErrUnavailable
+// on storage faults, and ctx's error.
 func MeasureRawInsert(ctx context.Context, dir string, perTx, n int) (Result, error) {
 	if perTx < 1 || n < 1 {
 		return Result{}, fmt.Errorf("measure raw insert: perTx and n must be >= 1: %w", domain.ErrInvalidInput)
