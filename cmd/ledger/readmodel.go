@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -58,15 +59,20 @@ func runRebuild(ctx context.Context, e env, args []string) error {
 	}
 	report, finish := progressReporter(e, "rebuild")
 	defer finish()
+	_, statErr := os.Stat(projections.ViewsPath(*db))
+	fresh := errors.Is(statErr, os.ErrNotExist)
+	start := time.Now()
 	store, views, err := openReadSide(ctx, e, *db, *kinds, report)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	defer views.Close()
-	start := time.Now()
-	if err := views.Rebuild(ctx, store, names, report); err != nil {
-		return err
+	// Opening a missing views file has just built every projection.
+	if !fresh {
+		if err := views.Rebuild(ctx, store, names, report); err != nil {
+			return err
+		}
 	}
 	head, _ := store.LastPosition(ctx)
 	finish()

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/interactionledger/ledger/adapters/sqlite"
+	"github.com/interactionledger/ledger/projections"
+)
+
+func init() { benchCommands["rebuild"] = benchRebuild }
+
+// RebuildResult is what bench rebuild prints.
+type RebuildResult struct {
+	Events       int64   `json:"events"`
+	GenerateSecs float64 `json:"generate_s"`
+	RebuildSecs  float64 `json:"rebuild_s"`
+	PerSecond    float64 `json:"rebuild_events_per_s"`
+	PeakRSSKiB   int64   `json:"rebuild_peak_rss_kib"`
+}
+
+func benchRebuild(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "bench rebuild", "--events N [flags]")
+	n := fs.Int64("events", 1_000_000, "events to generate before the rebuild")
+	dir := fs.String("dir", "", "directory for the temporary database (default: the system temp dir)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parseFlags(fs, e, args); err != nil {
+		return helpOK(err)
+	}
+	if *n < 1 {
+		return usageErr("--events %d: must be >= 1", *n)
+	}
+	tmp, err := os.MkdirTemp(*dir, "ledger-bench-rebuild-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	db := filepath.Join(tmp, "bench.db")
+	res := RebuildResult{Events: *n}
+	start := time.Now()
+	if err := generate(ctx, e, db, *n); err != nil {
+		return err
+	}
+	res.GenerateSecs = time.Since(start).Seconds()
+	fmt.Fprintf(e.stderr, "bench rebuild: generated %d events in %.1fs; rebuilding in a child process\n", *n, res.GenerateSecs)
+	elapsed, rss, err := timeChild(ctx, e, "rebuild", "--db", db)
+	if err != nil {
+		return err
+	}
+	res.RebuildSecs, res.PeakRSSKiB = elapsed.Seconds(), rss
+	res.PerSecond = float64(*n) / elapsed.Seconds()
+	if *asJSON {
+		return json.NewEncoder(e.stdout).Encode(res)
+	}
+	fmt.Fprintf(e.stdout, "rebuild of %d events: %.1fs, %.0f events/s, peak RSS %d MiB (generation took %.1fs)\n",
+		res.Events, res.RebuildSecs, res.PerSecond, res.PeakRSSKiB/1024, res.GenerateSecs)
+	return nil
+}
+
+func generate(ctx context.Context, e env, db string, n int64) error {
+	store, err := sqlite.Open(ctx, sqlite.Config{Path: db}, cliLogger(e))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	next := time.Now()
+	_, err = projections.Generate(ctx, store, projections.GenerateConfig{Events: n, Progress: func(done int64) {
+		if time.Now().After(next) {
+			next = time.Now().Add(5 * time.Second)
+			fmt.Fprintf(e.stderr, "bench rebuild: generated %d/%d events\n", done, n)
+		}
+	}})
+	return err
+}
+
+// timeChild runs this binary with args as a child process and returns its
+// wall time and peak resident memory (its own, from the kernel's rusage).
+func timeChild(ctx context.Context, e env, args ...string) (time.Duration, int64, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return 0, 0, err
+	}
+	cmd := exec.CommandContext(ctx, self, args...)
+	cmd.Env = append(os.Environ(), "LEDGER_CHILD=1")
+	cmd.Stderr = e.stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return 0, 0, fmt.Errorf("ledger %v: %w", args, err)
+	}
+	elapsed := time.Since(start)
+	var rss int64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = ru.Maxrss // KiB on Linux
+	}
+	return elapsed, rss, nil
+}
