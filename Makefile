@@ -38,9 +38,14 @@ fuzz:
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
 
-## bench: Go benchmarks of the store and projections.
-bench:
+## bench: Go benchmarks of the store and projections, then a short `ledger bench` of each kind
+## (the README's Performance section gives the longer runs behind its figures).
+bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2x -count 1 ./adapters/sqlite/ ./projections/...
+	./$(BIN) bench store --events 50000 --raw-events 50000 --one-per-tx-events 2000
+	./$(BIN) bench http --duration 5s
+	./$(BIN) bench baseline --duration 5s
+	./$(BIN) bench rebuild --events 300000
 
 ## lint: gofmt, go vet, import-direction rules, staticcheck when installed.
 lint:
