@@ -194,7 +194,9 @@ func (s *EventStore) closeDBs() error {
 	return errors.Join(errs...)
 }
 
-// Committed returns a channel closed at the next commit by this process.
+// Committed returns a channel closed at the next commit by this process's
+// writer; commits by other processes (and a read-only store) never close
+// it, so readers of a shared file poll as well.
 func (s *EventStore) Committed() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
