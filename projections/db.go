@@ -72,6 +72,8 @@ func dsn(path string, d durability, readOnly bool) string {
 		q.Set("_txlock", "immediate")
 	}
 	q.Set("_cache_size", "-65536") // 64 MiB per connection
+	// Reads run a handful of constant statements; keep them prepared.
+	q.Set("_stmt_cache_size", "32")
 	return "file:" + path + "?" + q.Encode()
 }
 

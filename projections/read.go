@@ -3,8 +3,8 @@ package projections
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/interactionledger/ledger/domain"
@@ -32,28 +32,19 @@ func (s *Set) Target(ctx context.Context, t domain.Target, viewer *domain.UserID
 }
 
 // Targets returns up to MaxTargets targets (a feed page) with one viewer's
-// state, in request order, from one consistent snapshot in two queries.
-// Errors: *domain.ValidationError (Field "targets") for an empty list, too
-// many targets or a zero target; SQLite's error; ctx's error.
+// state, in request order, from one consistent snapshot: one statement of
+// constant text (the targets travel as one JSON parameter), so SQLite
+// prepares it once per connection. Errors: *domain.ValidationError (Field
+// "targets") for an empty list, too many targets or a zero target;
+// SQLite's error; ctx's error.
 func (s *Set) Targets(ctx context.Context, ts []domain.Target, viewer *domain.UserID) ([]TargetView, error) {
 	if err := checkTargets(ts, viewer); err != nil {
 		return nil, err
 	}
 	uniq := dedupe(ts)
-	tx, err := s.v.read.BeginTx(ctx, nil)
+	counts, on, err := s.readTargets(ctx, uniq, viewer)
 	if err != nil {
 		return nil, fmt.Errorf("read targets: %w", err)
-	}
-	defer tx.Rollback()
-	counts, err := s.readCounts(ctx, tx, uniq)
-	if err != nil {
-		return nil, fmt.Errorf("read targets: %w", err)
-	}
-	var on map[targetKey][]string
-	if viewer != nil {
-		if on, err = s.readViewer(ctx, tx, uniq, *viewer); err != nil {
-			return nil, fmt.Errorf("read viewer: %w", err)
-		}
 	}
 	out := make([]TargetView, len(ts))
 	for i, t := range ts {
@@ -92,72 +83,65 @@ func dedupe(ts []domain.Target) []targetKey {
 	return out
 }
 
-// valuesCTE returns "WITH q(tt, tid) AS (VALUES (?,?),...)" and its args.
-func valuesCTE(ts []targetKey) (string, []any) {
-	args := make([]any, 0, 2*len(ts)+1)
-	var b strings.Builder
-	b.WriteString("WITH q(tt, tid) AS (VALUES ")
-	for i, t := range ts {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString("(?,?)")
-		args = append(args, t.ttype, t.tid)
-	}
-	b.WriteString(") ")
-	return b.String(), args
-}
+// targetsSQL reads the counts of a JSON list of [type, id] pairs (?1) and
+// which of them viewer ?2 has on (none when ?2 is NULL). CROSS JOIN keeps
+// the short list as the outer loop, so both halves are key lookups.
+const targetsSQL = `SELECT q.key, c.kind, c.n, c.position, 0
+FROM json_each(?1) q CROSS JOIN counts c ON c.target_type = q.value->>0 AND c.target_id = q.value->>1
+UNION ALL
+SELECT q.key, v.kind, 0, 0, 1
+FROM json_each(?1) q CROSS JOIN viewer v ON v.user = ?2 AND v.target_type = q.value->>0 AND v.target_id = q.value->>1`
 
 type targetCounts struct {
 	n   map[string]int64
 	pos int64
 }
 
-func (s *Set) readCounts(ctx context.Context, tx *sql.Tx, ts []targetKey) (map[targetKey]*targetCounts, error) {
-	cte, args := valuesCTE(ts)
-	rows, err := tx.QueryContext(ctx, cte+`SELECT c.target_type, c.target_id, c.kind, c.n, c.position
-FROM q JOIN counts c ON c.target_type = q.tt AND c.target_id = q.tid`, args...)
+func (s *Set) readTargets(ctx context.Context, ts []targetKey, viewer *domain.UserID) (map[targetKey]*targetCounts, map[targetKey][]string, error) {
+	list := make([][2]string, len(ts))
+	for i, t := range ts {
+		list[i] = [2]string{t.ttype, t.tid}
+	}
+	arg, err := json.Marshal(list)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	var user any // NULL: no viewer
+	if viewer != nil {
+		user = viewer.String()
+	}
+	rows, err := s.v.read.QueryContext(ctx, targetsSQL, string(arg), user)
+	if err != nil {
+		return nil, nil, err
 	}
 	defer rows.Close()
-	out := make(map[targetKey]*targetCounts, len(ts))
+	counts := make(map[targetKey]*targetCounts, len(ts))
+	on := map[targetKey][]string{}
 	for rows.Next() {
-		var k targetKey
+		var i int
 		var kind string
 		var n, pos int64
-		if err := rows.Scan(&k.ttype, &k.tid, &kind, &n, &pos); err != nil {
-			return nil, err
+		var isViewer bool
+		if err := rows.Scan(&i, &kind, &n, &pos, &isViewer); err != nil {
+			return nil, nil, err
 		}
-		tc := out[k]
+		if i < 0 || i >= len(ts) {
+			return nil, nil, fmt.Errorf("targets query returned index %d of %d", i, len(ts))
+		}
+		k := ts[i]
+		if isViewer {
+			on[k] = append(on[k], kind)
+			continue
+		}
+		tc := counts[k]
 		if tc == nil {
 			tc = &targetCounts{n: map[string]int64{}}
-			out[k] = tc
+			counts[k] = tc
 		}
 		tc.n[kind] = n
 		tc.pos = max(tc.pos, pos)
 	}
-	return out, rows.Err()
-}
-
-func (s *Set) readViewer(ctx context.Context, tx *sql.Tx, ts []targetKey, u domain.UserID) (map[targetKey][]string, error) {
-	cte, args := valuesCTE(ts)
-	rows, err := tx.QueryContext(ctx, cte+`SELECT v.target_type, v.target_id, v.kind
-FROM q JOIN viewer v ON v.user = ? AND v.target_type = q.tt AND v.target_id = q.tid`, append(args, u.String())...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[targetKey][]string{}
-	for rows.Next() {
-		var k targetKey
-		var kind string
-		if err := rows.Scan(&k.ttype, &k.tid, &kind); err != nil {
-			return nil, err
-		}
-		out[k] = append(out[k], kind)
-	}
-	return out, rows.Err()
+	return counts, on, rows.Err()
 }
 
 func (s *Set) targetView(t domain.Target, tc *targetCounts, on map[targetKey][]string, withViewer bool) TargetView {
