@@ -153,6 +153,9 @@ func (s *EventStore) openReadPool(ctx context.Context) error {
 func (s *EventStore) dsn(readOnly bool) string {
 	q := url.Values{}
 	q.Set("_busy_timeout", strconv.FormatInt(s.cfg.BusyTimeout.Milliseconds(), 10))
+	// The read paths (snapshots on every write, the tailer's reads) run a
+	// few constant statements over and over: keep them prepared.
+	q.Set("_stmt_cache_size", "32")
 	if readOnly {
 		q.Set("mode", "ro")
 		q.Set("_query_only", "1")
