@@ -61,6 +61,18 @@ func (s *Server) beginRead(w http.ResponseWriter, r *http.Request, minPos int64)
 	return applied, nil
 }
 
+// readParams checks what every JSON read checks first (the read scope, an
+// Accept that allows JSON) and starts parsing its parameters.
+func (s *Server) readParams(r *http.Request) (*params, error) {
+	if err := s.canRead(r); err != nil {
+		return nil, err
+	}
+	if err := acceptJSON(r); err != nil {
+		return nil, err
+	}
+	return newParams(r, s.cfg.Kinds)
+}
+
 func (s *Server) canRead(r *http.Request) error {
 	if !principalFrom(r.Context()).canRead() {
 		return errForbidden("this token lacks the read scope")
@@ -69,13 +81,7 @@ func (s *Server) canRead(r *http.Request) error {
 }
 
 func (s *Server) target(w http.ResponseWriter, r *http.Request) error {
-	if err := s.canRead(r); err != nil {
-		return err
-	}
-	if err := acceptJSON(r); err != nil {
-		return err
-	}
-	p, err := newParams(r, s.cfg.Kinds)
+	p, err := s.readParams(r)
 	if err != nil {
 		return err
 	}
@@ -136,13 +142,7 @@ func (s *Server) targetResponse(v projections.TargetView, withViewer bool) targe
 }
 
 func (s *Server) targets(w http.ResponseWriter, r *http.Request) error {
-	if err := s.canRead(r); err != nil {
-		return err
-	}
-	if err := acceptJSON(r); err != nil {
-		return err
-	}
-	p, err := newParams(r, s.cfg.Kinds)
+	p, err := s.readParams(r)
 	if err != nil {
 		return err
 	}
@@ -187,13 +187,7 @@ func (p *params) targetList() []domain.Target {
 }
 
 func (s *Server) actors(w http.ResponseWriter, r *http.Request) error {
-	if err := s.canRead(r); err != nil {
-		return err
-	}
-	if err := acceptJSON(r); err != nil {
-		return err
-	}
-	p, err := newParams(r, s.cfg.Kinds)
+	p, err := s.readParams(r)
 	if err != nil {
 		return err
 	}
