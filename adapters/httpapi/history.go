@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/interactionledger/ledger/adapters/eventcodec"
@@ -164,6 +165,9 @@ func (s *Server) historyStream(w http.ResponseWriter, r *http.Request, f domain.
 	return nil
 }
 
+// errStreamAborted is the error of a write after streamer.abort.
+var errStreamAborted = errors.New("stream aborted: the client fell behind")
+
 // streamer writes a long response: it lifts the server's read deadline
 // (whose expiry would cancel the request) and bounds each write instead of
 // the whole response, so a client that stops reading is dropped.
@@ -172,6 +176,15 @@ type streamer struct {
 	rc      *http.ResponseController
 	stall   time.Duration
 	started bool
+	aborted atomic.Bool
+}
+
+// abort makes the current and every later Write fail at once. It is safe
+// to call from another goroutine: it is how the live stream ends a write
+// blocked on a client that stopped reading.
+func (s *streamer) abort() {
+	s.aborted.Store(true)
+	_ = s.rc.SetWriteDeadline(time.Now())
 }
 
 func newStreamer(w http.ResponseWriter, stall time.Duration) *streamer {
@@ -186,6 +199,9 @@ func (s *streamer) Write(b []byte) (int, error) {
 	s.started = true
 	if err := s.rc.SetWriteDeadline(time.Now().Add(s.stall)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return 0, err
+	}
+	if s.aborted.Load() { // checked after the deadline is set: abort's deadline cannot be lost
+		return 0, errStreamAborted
 	}
 	n, err := s.w.Write(b)
 	if err != nil {

@@ -31,6 +31,10 @@ type frame struct {
 type subscriber struct {
 	ch   chan frame
 	lost atomic.Bool
+	// kick, once the client is live, ends its connection's blocked write
+	// when the hub drops it, so a stalled client is cut off at once rather
+	// than after the write timeout.
+	kick atomic.Pointer[func()]
 }
 
 // hub fans applied events out to the SSE clients without ever blocking
@@ -76,6 +80,9 @@ func (h *hub) publish(e domain.Event, counts map[string]int64) {
 			s.lost.Store(true)
 			close(s.ch)
 			delete(h.subs, s)
+			if kick := s.kick.Load(); kick != nil {
+				(*kick)()
+			}
 		}
 	}
 }
@@ -252,12 +259,18 @@ func (s *Server) countsFor(ctx context.Context, batch []domain.Event) (map[domai
 func (s *Server) live(ctx context.Context, st *streamer, sub *subscriber, last int64) {
 	tick := time.NewTicker(s.cfg.Heartbeat)
 	defer tick.Stop()
+	kick := st.abort
+	sub.kick.Store(&kick)
+	defer func() {
+		if sub.lost.Load() {
+			s.metrics.dropped.Inc()
+			s.log.InfoContext(ctx, "dropped a slow stream client", "request_id", requestID(ctx))
+		}
+	}()
 	for {
 		select {
 		case f, ok := <-sub.ch:
 			if !ok {
-				s.metrics.dropped.Inc()
-				s.log.InfoContext(ctx, "dropped a slow stream client", "request_id", requestID(ctx))
 				return
 			}
 			if f.pos <= last {
