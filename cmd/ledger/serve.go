@@ -30,6 +30,7 @@ type serveFlags struct {
 	tokensFile, jwtSecret, jwtKeyFile string
 	publicHistory                     bool
 	consistency, drain, heartbeat     time.Duration
+	readHeader                        time.Duration
 	writeRate                         float64
 	logFormat, logLevel               string
 }
@@ -49,6 +50,7 @@ func newServeFlags(e env) (*flag.FlagSet, *serveFlags) {
 	fs.Float64Var(&f.writeRate, "write-rate", 0, "per-user writes per second (0: no limit)")
 	fs.DurationVar(&f.drain, "drain-timeout", d.DrainTimeout, "how long shutdown waits for in-flight requests")
 	fs.DurationVar(&f.heartbeat, "heartbeat", d.Heartbeat, "interval of the event stream's heartbeat comment")
+	fs.DurationVar(&f.readHeader, "read-header-timeout", d.ReadHeaderTimeout, "how long a client may take to send a request's headers (cuts off slowloris clients)")
 	fs.StringVar(&f.logFormat, "log-format", "text", "request log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return fs, f
@@ -89,6 +91,7 @@ func (f *serveFlags) config() (httpapi.Config, error) {
 	cfg.Listen, cfg.Kinds, cfg.Auth = f.listen, kinds, auth
 	cfg.PublicHistory, cfg.WriteRate = f.publicHistory, f.writeRate
 	cfg.ConsistencyTimeout, cfg.DrainTimeout, cfg.Heartbeat = f.consistency, f.drain, f.heartbeat
+	cfg.ReadHeaderTimeout = f.readHeader
 	if f.db == "" {
 		return cfg, usageErr("--db is required")
 	}
