@@ -56,6 +56,11 @@ type storeError struct {
 func (e *storeError) Error() string   { return e.msg + ": " + e.cause.Error() }
 func (e *storeError) Unwrap() []error { return []error{e.kind, e.cause} }
 
+// Reason says in a few words what is wrong with the storage ("disk full",
+// "database is read-only"), without the driver's detail, so the HTTP
+// adapter can tell clients why writes are refused.
+func (e *storeError) Reason() string { return strings.TrimPrefix(e.msg, "sqlite: ") }
+
 // isConstraint reports whether err is a constraint violation.
 func isConstraint(err error) bool {
 	var se sqlite3.Error
