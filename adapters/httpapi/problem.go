@@ -121,13 +121,23 @@ func problemFor(err error) Problem {
 	case errors.Is(err, domain.ErrVersionConflict):
 		return newProblem(503, "contention", "the stream is busy; retry", time.Second)
 	case errors.Is(err, domain.ErrUnavailable):
-		return newProblem(503, "store-unavailable", "the event store cannot accept writes right now", 5*time.Second)
+		return newProblem(503, "store-unavailable", "the event store cannot accept writes right now"+storeReason(err), 5*time.Second)
 	case errors.Is(err, domain.ErrClosed):
 		return newProblem(503, "shutting-down", "the server is shutting down", time.Second)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return newProblem(503, "timeout", "the request did not complete in time", time.Second)
 	}
 	return newProblem(500, "internal", "internal error; it has been logged", 0)
+}
+
+// storeReason is ": <reason>" when a storage fault says what it is (disk
+// full, read-only...), so that an operator reading the answer knows.
+func storeReason(err error) string {
+	var r interface{ Reason() string }
+	if errors.As(err, &r) && r.Reason() != "" {
+		return ": " + r.Reason()
+	}
+	return ""
 }
 
 func newProblem(status int, slug, detail string, retry time.Duration) Problem {
