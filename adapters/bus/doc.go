@@ -13,14 +13,17 @@
 //     it.
 //   - Forward, a relay that tails the store and publishes to any watermill
 //     Publisher (gochannel in tests, NATS JetStream or Kafka later).
-//   - ProjectionHandler and AddProjections, which consume messages as
-//     watermill handlers on a message.Router, one handler and one
-//     subscription per projection.
+//   - ProjectionHandler and AddProjections, which consume messages as a
+//     watermill handler on a message.Router. AddProjections adds one
+//     handler and one subscription (from the lowest checkpoint) that feeds
+//     every projection: the log is read and decoded once per event, not
+//     once per projection. Each projection still has its own
+//     transaction and checkpoint and skips what it already has; a failing
+//     projection stops the handler, and so all of them, loudly.
 //
-// Why a router with one consumer handler per projection, rather than plain
-// goroutines: the router gives every projection its own ordered
-// subscription, stops them together on Close (handlers then see a cancelled
-// context, which is a shutdown, not a failure), and lets the same handlers
+// Why a router rather than plain goroutines: it runs the ordered
+// subscription, stops it on Close (the handler then sees a cancelled
+// context, which is a shutdown, not a failure), and lets the same handler
 // consume a broker's subscriber instead of the store tail without change.
 // No retry, deduplicator or poison-queue middleware is installed on
 // purpose: projections are idempotent by checkpoint, and a skipped event

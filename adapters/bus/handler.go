@@ -16,27 +16,29 @@ import (
 const maxBuffered = 10000
 
 // ProjectionHandler returns a watermill handler that applies the events of
-// its messages to projection name of set, one transaction per batch.
+// its messages to the named projections of set, one transaction per batch
+// and projection, in the order given.
 //
 // Messages are buffered and acked until the one that ends a batch
 // (MetaBatchLast), which applies the whole buffer with set.Apply and is
-// acked only if that commits. Acking before applying is safe because the
-// projection's checkpoint, not the ack, is the durable progress: if the
-// batch fails, the Nack stops the subscription and a new one starts from
-// the checkpoint, delivering the buffered events again. A failed apply is
-// reported by the Set (Err, Status, log); a cancelled context is a
-// shutdown and is not. Messages must arrive one at a time in position
-// order, as Subscriber and an ordered broker deliver them.
-func ProjectionHandler(set *projections.Set, name string) message.NoPublishHandlerFunc {
-	a := &applier{set: set, name: name}
+// acked only if every projection commits. Acking before applying is safe
+// because the projections' checkpoints, not the ack, are the durable
+// progress: if a batch fails, the Nack stops the subscription and a new one
+// starts from the lowest checkpoint, delivering the events again, and each
+// projection skips what it already has. A failed apply is reported by the
+// Set (Err, Status, log); a cancelled context is a shutdown and is not.
+// Messages must arrive one at a time in position order, as Subscriber and
+// an ordered broker deliver them.
+func ProjectionHandler(set *projections.Set, names ...string) message.NoPublishHandlerFunc {
+	a := &applier{set: set, names: names}
 	return a.handle
 }
 
 type applier struct {
-	set  *projections.Set
-	name string
-	mu   sync.Mutex
-	buf  []domain.Event
+	set   *projections.Set
+	names []string
+	mu    sync.Mutex
+	buf   []domain.Event
 }
 
 func (a *applier) handle(msg *message.Message) error {
@@ -58,28 +60,49 @@ func (a *applier) handle(msg *message.Message) error {
 	}
 	batch := a.buf
 	a.buf = nil
-	return a.set.Apply(msg.Context(), a.name, batch)
+	for _, name := range a.names {
+		if err := a.set.Apply(msg.Context(), name, batch); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // HandlerName returns the router handler name of a projection.
 func HandlerName(projection string) string { return "projection." + projection }
 
-// AddProjections adds one consumer handler per projection of set to
-// router, each with its own Subscriber tailing store from that
-// projection's checkpoint. Run the router to start them; Close it to stop
-// them. cfg.StartAfter is ignored. It returns a subscriber's config
-// error.
+// AllHandlerName is the name of the one router handler AddProjections adds.
+const AllHandlerName = "projections"
+
+// AddProjections adds one consumer handler to router that feeds every
+// projection of set from one Subscriber tailing store from the lowest
+// checkpoint: the log is read and decoded once, not once per projection.
+// A projection that fails stops them all, loudly (see ProjectionHandler);
+// none ever skips an event. Run the router to start; Close it to stop.
+// cfg.StartAfter is ignored. It returns the subscriber's config error.
 func AddProjections(router *message.Router, store domain.EventStore, set *projections.Set, cfg SubscriberConfig, log *slog.Logger) error {
-	for _, name := range set.Names() {
-		c := cfg
-		c.StartAfter = func(ctx context.Context) (int64, error) { return set.Checkpoint(ctx, name) }
-		sub, err := NewSubscriber(store, c, log)
-		if err != nil {
-			return err
-		}
-		router.AddConsumerHandler(HandlerName(name), DefaultTopic, sub, ProjectionHandler(set, name))
+	names := set.Names()
+	cfg.StartAfter = func(ctx context.Context) (int64, error) { return lowestCheckpoint(ctx, set, names) }
+	sub, err := NewSubscriber(store, cfg, log)
+	if err != nil {
+		return err
 	}
+	router.AddConsumerHandler(AllHandlerName, DefaultTopic, sub, ProjectionHandler(set, names...))
 	return nil
+}
+
+func lowestCheckpoint(ctx context.Context, set *projections.Set, names []string) (int64, error) {
+	low := int64(-1)
+	for _, name := range names {
+		cp, err := set.Checkpoint(ctx, name)
+		if err != nil {
+			return 0, err
+		}
+		if low < 0 || cp < low {
+			low = cp
+		}
+	}
+	return max(low, 0), nil
 }
 
 // NewRouter returns a watermill router with no middleware (see the package
