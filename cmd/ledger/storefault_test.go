@@ -1,0 +1,237 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// MustMount mounts a file system for a store-fault test: a tmpfs of size,
+// or with ext4 set, a fresh ext4 image on a loop device (for chattr).
+// It needs root on Linux. Where the machine forbids it, the test is
+// skipped with the reason, except under CI=true, where it fails.
+func MustMount(t *testing.T, size string, ext4 bool) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "mnt")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	if ext4 {
+		err = mountExt4(t, dir, size)
+	} else {
+		err = syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size)
+	}
+	if err != nil {
+		msg := fmt.Sprintf("store-fault test needs to mount a file system (root on Linux): %v", err)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+func mountExt4(t *testing.T, dir, size string) error {
+	img := filepath.Join(t.TempDir(), "fs.img")
+	for _, args := range [][]string{
+		{"truncate", "-s", size, img},
+		{"mkfs.ext4", "-q", "-m", "0", img},
+		{"mount", "-o", "loop", img, dir},
+	} {
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	return nil
+}
+
+// faultWrites sends n concurrent writes with padded metadata to distinct
+// streams and sorts the answers: acknowledged (200) writes, and 503
+// problems. Any other answer fails the test.
+func faultWrites(t *testing.T, s *served, prefix string, n int) (acked []ack, unavailable []string) {
+	t.Helper()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			res, body := s.call(t, "PUT", fmt.Sprintf("/v1/targets/article/%s%d/like/u%d", prefix, i%97, i), padding, "Content-Type", "application/json")
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case res.StatusCode == 200:
+				var a ack
+				if err := json.Unmarshal(body, &a); err != nil {
+					t.Errorf("ack %s: %v", body, err)
+				}
+				acked = append(acked, a)
+			case res.StatusCode == 503 && res.Header.Get("Retry-After") != "" && res.Header.Get("Content-Type") == "application/problem+json":
+				unavailable = append(unavailable, string(body))
+			default:
+				t.Errorf("write during a store fault: %d %s", res.StatusCode, body)
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	return acked, unavailable
+}
+
+// mustFillDisk fills the file system of dir with a file until it is full.
+func mustFillDisk(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "filler")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, chunk := range []int{1 << 20, 64 << 10, 4 << 10, 512, 1} {
+		buf := make([]byte, chunk)
+		for {
+			if _, err := f.Write(buf); err != nil {
+				if !errors.Is(err, syscall.ENOSPC) {
+					t.Fatal(err)
+				}
+				break
+			}
+		}
+	}
+	return path
+}
+
+// TestStoreDiskFull fills the file system under a running server (a
+// size-limited tmpfs). Writes must answer 503 with a problem that says
+// the disk is full, reads keep working, /readyz goes not ready; once space
+// is freed, writes succeed again without a restart; every acknowledged
+// write is in the log afterwards.
+func TestStoreDiskFull(t *testing.T) {
+	dir := MustMount(t, "24m", false)
+	db := filepath.Join(dir, "ledger.db")
+	s := startServe(t, db, nil, "--consistency-timeout", "1s")
+	acked, _ := faultWrites(t, s, "before", 50)
+	filler := mustFillDisk(t, dir)
+	var problems []string
+	for round := 0; len(problems) == 0; round++ {
+		if round == 40 {
+			t.Fatalf("the full disk never failed a write (%d acknowledged)", len(acked))
+		}
+		got, bad := faultWrites(t, s, fmt.Sprintf("full%d-", round), 100)
+		acked, problems = append(acked, got...), bad
+	}
+	mustContain(t, problems[0], "store-unavailable", "disk full")
+	s.want(t, 200, "GET", "/v1/targets/article/before1?viewer=u1", "")
+	s.want(t, 503, "GET", "/readyz", "")
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		got, bad := faultWrites(t, s, "after", 1)
+		acked = append(acked, got...)
+		return len(bad) == 0
+	}, "a write after space was freed")
+	more, bad := faultWrites(t, s, "after", 50)
+	if len(bad) > 0 {
+		t.Fatalf("after space was freed: %s", bad[0])
+	}
+	s.want(t, 200, "GET", "/readyz", "")
+	MustStayHealthy(t, s)
+	s.stop(t)
+	checkLog(t, db, changedOnly(append(acked, more...)))
+	if out, errOut, err := runCLI(t, "verify", "--db", db); err != nil {
+		t.Fatalf("verify: %v\n%s%s", err, out, errOut)
+	}
+}
+
+// chattr sets or clears the immutable attribute of files: on ext4 it makes
+// even writes through descriptors the server already holds fail (EPERM),
+// which is a read-only database file for root too.
+func chattr(t *testing.T, flag string, paths ...string) {
+	t.Helper()
+	args := append([]string{flag}, paths...)
+	if out, err := exec.Command("chattr", args...).CombinedOutput(); err != nil {
+		t.Fatalf("chattr %v: %v: %s", args, err, out)
+	}
+}
+
+// TestStoreReadOnly makes the log's files read-only under a running server
+// (ext4 immutable attribute, which root cannot write through either).
+// Writes must answer 503 naming the fault, reads keep working, /readyz
+// goes not ready; once the files are writable again, writes succeed
+// without a restart and every acknowledged write is in the log.
+func TestStoreReadOnly(t *testing.T) {
+	dir := MustMount(t, "64M", true)
+	db := filepath.Join(dir, "ledger.db")
+	s := startServe(t, db, nil, "--consistency-timeout", "1s")
+	acked, _ := faultWrites(t, s, "before", 50)
+	logFiles := []string{db, db + "-wal"}
+	chattr(t, "+i", logFiles...)
+	t.Cleanup(func() { exec.Command("chattr", append([]string{"-i"}, logFiles...)...).Run() })
+	got, problems := faultWrites(t, s, "ro", 20)
+	if len(got) > 0 || len(problems) != 20 {
+		t.Fatalf("read-only log: %d writes acknowledged, %d refused", len(got), len(problems))
+	}
+	mustContain(t, problems[0], "store-unavailable", "cannot accept writes right now: ")
+	s.want(t, 200, "GET", "/v1/targets/article/before1?viewer=u1", "")
+	s.want(t, 200, "GET", "/v1/events?limit=10", "")
+	s.want(t, 503, "GET", "/readyz", "")
+	chattr(t, "-i", logFiles...)
+	more, bad := faultWrites(t, s, "after", 50)
+	if len(bad) > 0 {
+		t.Fatalf("after the files became writable: %s", bad[0])
+	}
+	s.want(t, 200, "GET", "/readyz", "")
+	MustStayHealthy(t, s)
+	s.stop(t)
+	checkLog(t, db, changedOnly(append(acked, more...)))
+	if out, errOut, err := runCLI(t, "verify", "--db", db); err != nil {
+		t.Fatalf("verify: %v\n%s%s", err, out, errOut)
+	}
+}
+
+// TestStoreFileVanished renames the log file away under a running server
+// (an operator's mistake, a cleanup script). SQLite keeps writing to the
+// open, now nameless, file, so a restart would start from an empty log:
+// writes must answer 503 while the file is gone, reads keep working,
+// /readyz goes not ready; when the file is back, writes resume without a
+// restart and every acknowledged write is in it.
+func TestStoreFileVanished(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "ledger.db")
+	s := startServe(t, db, nil, "--consistency-timeout", "1s")
+	acked, _ := faultWrites(t, s, "before", 50)
+	moved := db + ".moved"
+	if err := os.Rename(db, moved); err != nil {
+		t.Fatal(err)
+	}
+	got, problems := faultWrites(t, s, "gone", 20)
+	if len(got) > 0 || len(problems) != 20 {
+		t.Fatalf("vanished log: %d writes acknowledged, %d refused", len(got), len(problems))
+	}
+	mustContain(t, problems[0], "store-unavailable", "cannot accept writes right now: ")
+	s.want(t, 200, "GET", "/v1/targets/article/before1?viewer=u1", "")
+	s.want(t, 503, "GET", "/readyz", "")
+	if err := os.Rename(moved, db); err != nil {
+		t.Fatal(err)
+	}
+	more, bad := faultWrites(t, s, "after", 50)
+	if len(bad) > 0 {
+		t.Fatalf("after the file came back: %s", bad[0])
+	}
+	s.want(t, 200, "GET", "/readyz", "")
+	s.stop(t)
+	checkLog(t, db, changedOnly(append(acked, more...)))
+}
