@@ -235,3 +235,46 @@ func TestStoreFileVanished(t *testing.T) {
 	s.stop(t)
 	checkLog(t, db, changedOnly(append(acked, more...)))
 }
+
+// TestStoreReadOnlyAtStart starts the server on a log file that is
+// read-only from the beginning: it must refuse to start with an error that
+// names the cause, leave the file as it was, and start normally once the
+// file is writable.
+func TestStoreReadOnlyAtStart(t *testing.T) {
+	dir := MustMount(t, "64M", true)
+	db := filepath.Join(dir, "ledger.db")
+	s := startServe(t, db, nil)
+	acked, _ := faultWrites(t, s, "before", 20)
+	s.stop(t)
+	files, _ := filepath.Glob(db + "*")
+	chattr(t, "+i", files...)
+	t.Cleanup(func() { exec.Command("chattr", append([]string{"-i"}, files...)...).Run() })
+	_, _, err := runCLI(t, "serve", "--listen", "127.0.0.1:0", "--db", db)
+	if err == nil {
+		t.Fatal("serve started on a read-only log")
+	}
+	mustContain(t, err.Error(), "read-only")
+	chattr(t, "-i", files...)
+	checkLog(t, db, changedOnly(acked))
+	s = startServe(t, db, nil)
+	MustStayHealthy(t, s)
+}
+
+// TestStoreFileDeleted deletes the log file under a running server: no
+// write may be acknowledged into the deleted file (503 naming the cause),
+// reads of what the server has keep working, /readyz goes not ready.
+func TestStoreFileDeleted(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "ledger.db")
+	s := startServe(t, db, nil, "--consistency-timeout", "1s")
+	faultWrites(t, s, "before", 20)
+	if err := os.Remove(db); err != nil {
+		t.Fatal(err)
+	}
+	got, problems := faultWrites(t, s, "gone", 20)
+	if len(got) > 0 || len(problems) != 20 {
+		t.Fatalf("deleted log: %d writes acknowledged, %d refused", len(got), len(problems))
+	}
+	mustContain(t, problems[0], "moved or deleted")
+	s.want(t, 200, "GET", "/v1/targets/article/before1?viewer=u1", "")
+	s.want(t, 503, "GET", "/readyz", "")
+}
