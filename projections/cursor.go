@@ -41,7 +41,9 @@ func (s *Set) parseCursor(scope, c string) (int64, error) {
 		return 1<<63 - 1, nil
 	}
 	bad := &domain.ValidationError{Field: "cursor", Reason: "not a cursor issued for this list"}
-	if len(c) > 64 {
+	// The exact length also refuses the CR and LF that the base64 decoder
+	// skips: a cursor has one spelling.
+	if len(c) != base64.RawURLEncoding.EncodedLen(cursorPosLen+cursorMACLen) {
 		return 0, bad
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(c)
