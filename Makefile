@@ -23,6 +23,9 @@ test-unit:
 	$(GO) test -race -count=1 -timeout 9m $(PKGS)
 
 ## fuzz: run every Fuzz function of the module for FUZZTIME each (seed corpora in testdata/fuzz).
+## go1.26's fuzz coordinator can fail a run with a bare "context deadline exceeded" at the end of
+## -fuzztime (golang/go#75804, fixed in go1.27): that alone, with no failing input written, is not
+## a finding and is reported, not failed.
 FUZZTIME ?= 3s
 fuzz:
 	@list=$$($(GO) test -list '^Fuzz' $(PKGS)) || { echo "$$list"; exit 1; }; \
@@ -30,7 +33,11 @@ fuzz:
 	while read -r pkg fns; do \
 		for fn in $$fns; do \
 			echo "fuzz $$pkg $$fn"; \
-			$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+			out=$$($(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg 2>&1); rc=$$?; \
+			echo "$$out" | grep -v '^fuzz: elapsed'; \
+			[ $$rc -eq 0 ] && continue; \
+			if echo "$$out" | grep -q 'Failing input written' || ! echo "$$out" | grep -qx '    context deadline exceeded'; then exit 1; fi; \
+			echo "fuzz: $$fn: only the go1.26 fuzztime deadline race (golang/go#75804), no failing input"; \
 		done; \
 	done
 

@@ -93,6 +93,7 @@ func hostileCases(cursor, otherCursor string) []hostile {
 		// cursors
 		{name: "tampered cursor", method: "GET", target: "/v1/targets/article/h-1/like?limit=1&cursor=" + tamper(cursor), status: 400, param: "cursor"},
 		{name: "cursor of another list", method: "GET", target: "/v1/targets/article/h-2/like?limit=1&cursor=" + otherCursor, status: 400, param: "cursor"},
+		{name: "cursor with a line break", method: "GET", target: "/v1/targets/article/h-1/like?limit=1&cursor=" + cursor[:10] + "%0A" + cursor[10:], status: 400, param: "cursor"},
 		{name: "forged cursor", method: "GET", target: "/v1/users/u1/like?cursor=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", status: 400, param: "cursor"},
 		{name: "long cursor", method: "GET", target: "/v1/users/u1/like?cursor=" + strings.Repeat("A", 2000), status: 400, param: "cursor"},
 		{name: "SQL in cursor", method: "GET", target: "/v1/users/u1/like?cursor=1%27%20OR%20%271%27%3D%271", status: 400, param: "cursor"},
