@@ -20,6 +20,8 @@ type fileGuard struct {
 	opened os.FileInfo
 }
 
+var _ domain.EventStore = (*fileGuard)(nil)
+
 // newFileGuard wraps store, whose file is at path; it returns the error of
 // stat-ing path.
 func newFileGuard(store domain.EventStore, path string) (*fileGuard, error) {
