@@ -72,6 +72,9 @@ func mustWrite(t *testing.T, o *outcome, base, method, path string) {
 // the log with contiguous stream versions, and the served state and count
 // equal what the last event of the stream decided.
 func TestConcurrentToggleOneStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("load tests run in the full suite (make test), not with -short")
+	}
 	db := filepath.Join(t.TempDir(), "toggle.db")
 	s := startServe(t, db, nil)
 	o := &outcome{}
@@ -107,6 +110,9 @@ func TestConcurrentToggleOneStream(t *testing.T) {
 // below 0 or above 500, and at the end the count equals the number of
 // users whose last event is on.
 func TestConcurrentHotTarget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("load tests run in the full suite (make test), not with -short")
+	}
 	db := filepath.Join(t.TempDir(), "hot.db")
 	s := startServe(t, db, nil)
 	o := &outcome{}

@@ -25,6 +25,9 @@ var padding = `{"metadata":{"pad":"` + strings.Repeat("p", 500) + `"}}`
 // 200) until the server drops it, counts it in
 // ledger_sse_dropped_clients_total and closes its connection.
 func TestStalledStreamClient(t *testing.T) {
+	if testing.Short() {
+		t.Skip("load tests run in the full suite (make test), not with -short")
+	}
 	s := startServe(t, filepath.Join(t.TempDir(), "stall.db"), nil)
 	addr := strings.TrimPrefix(s.base, "http://")
 	stalled := mustDialSmallBuffer(t, addr)
@@ -51,6 +54,9 @@ func TestStalledStreamClient(t *testing.T) {
 // with pauses does not hold 1000 writes back, and whatever it receives is
 // in position order (it may be dropped if it falls too far behind).
 func TestSlowStreamClient(t *testing.T) {
+	if testing.Short() {
+		t.Skip("load tests run in the full suite (make test), not with -short")
+	}
 	s := startServe(t, filepath.Join(t.TempDir(), "slow.db"), nil)
 	slow := startSlowReader(t, s.base)
 	for round := range 5 {
