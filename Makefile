@@ -28,18 +28,7 @@ test-unit:
 ## a finding and is reported, not failed.
 FUZZTIME ?= 3s
 fuzz:
-	@list=$$($(GO) test -list '^Fuzz' $(PKGS)) || { echo "$$list"; exit 1; }; \
-	echo "$$list" | awk '/^Fuzz/ { fns = fns " " $$1 } /^ok / { if (fns != "") print $$2 fns; fns = "" }' | \
-	while read -r pkg fns; do \
-		for fn in $$fns; do \
-			echo "fuzz $$pkg $$fn"; \
-			out=$$($(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg 2>&1); rc=$$?; \
-			echo "$$out" | grep -v '^fuzz: elapsed'; \
-			[ $$rc -eq 0 ] && continue; \
-			if echo "$$out" | grep -q 'Failing input written' || ! echo "$$out" | grep -qx '    context deadline exceeded'; then exit 1; fi; \
-			echo "fuzz: $$fn: only the go1.26 fuzztime deadline race (golang/go#75804), no failing input"; \
-		done; \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
 ## test-short: the quick subset (skips the long model and crash tests).
 test-short:

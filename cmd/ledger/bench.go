@@ -60,6 +60,11 @@ func workloadFlags(fs *flag.FlagSet) *loadgen.Config {
 	return &c
 }
 
+// hotLikesFlag adds --hot-likes.
+func hotLikesFlag(fs *flag.FlagSet) *int {
+	return fs.Int("hot-likes", 100_000, "before a started server runs, this many distinct users like the hot target "+loadgen.HotTarget+" in its store (a popular target's history)")
+}
+
 // HTTPResult is one server's figures under the workload.
 type HTTPResult struct {
 	Server     string          `json:"server"`
@@ -74,6 +79,7 @@ func benchHTTP(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "bench http", "[flags]")
 	cfg := workloadFlags(fs)
 	url := fs.String("url", "", "drive a running server instead of starting one on a temp file")
+	hot := hotLikesFlag(fs)
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	if err := parseFlags(fs, e, args); err != nil {
 		return helpOK(err)
@@ -81,7 +87,10 @@ func benchHTTP(ctx context.Context, e env, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return usageErr("%v", err)
 	}
-	res, err := measureServer(ctx, e, "ledger", *url, *cfg)
+	if *hot < 0 {
+		return usageErr("--hot-likes %d: must be >= 0", *hot)
+	}
+	res, err := measureServer(ctx, e, "ledger", *url, *cfg, *hot)
 	if err != nil {
 		return err
 	}
@@ -91,6 +100,7 @@ func benchHTTP(ctx context.Context, e env, args []string) error {
 func benchBaseline(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "bench baseline", "[flags]")
 	cfg := workloadFlags(fs)
+	hot := hotLikesFlag(fs)
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	if err := parseFlags(fs, e, args); err != nil {
 		return helpOK(err)
@@ -98,9 +108,12 @@ func benchBaseline(ctx context.Context, e env, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return usageErr("%v", err)
 	}
+	if *hot < 0 {
+		return usageErr("--hot-likes %d: must be >= 0", *hot)
+	}
 	var results []HTTPResult
 	for _, server := range []string{"ledger", "baseline"} {
-		res, err := measureServer(ctx, e, server, "", *cfg)
+		res, err := measureServer(ctx, e, server, "", *cfg, *hot)
 		if err != nil {
 			return err
 		}
@@ -111,12 +124,12 @@ func benchBaseline(ctx context.Context, e env, args []string) error {
 
 // measureServer starts the named server (unless url is given), drives the
 // workload, then measures hot-target count reads on the loaded data.
-func measureServer(ctx context.Context, e env, server, url string, cfg loadgen.Config) (HTTPResult, error) {
+func measureServer(ctx context.Context, e env, server, url string, cfg loadgen.Config, hotLikes int) (HTTPResult, error) {
 	res := HTTPResult{Server: server}
 	var proc *serverProc
 	if url == "" {
 		var err error
-		if proc, err = startServer(ctx, e, server); err != nil {
+		if proc, err = startServer(ctx, e, server, hotLikes); err != nil {
 			return res, err
 		}
 		defer proc.stop()
@@ -181,10 +194,13 @@ type serverProc struct {
 	dir string
 }
 
-func startServer(ctx context.Context, e env, server string) (*serverProc, error) {
+func startServer(ctx context.Context, e env, server string, hotLikes int) (*serverProc, error) {
 	dir, err := os.MkdirTemp("", "ledger-bench-")
 	if err != nil {
 		return nil, err
+	}
+	if err := seedHot(ctx, server, filepath.Join(dir, "bench.db"), hotLikes); err != nil {
+		return nil, fmt.Errorf("seed %s: %w", server, err)
 	}
 	addr, err := freeAddr()
 	if err != nil {

@@ -14,12 +14,26 @@ const DefaultDB = "./data/ledger.db"
 
 // dbFlag adds --db.
 func dbFlag(fs *flag.FlagSet) *string {
-	return fs.String("db", DefaultDB, "SQLite file of the event log (created on first run)")
+	p := new(string)
+	dbFlagVar(fs, p)
+	return p
+}
+
+// dbFlagVar adds --db, stored in p.
+func dbFlagVar(fs *flag.FlagSet, p *string) {
+	fs.StringVar(p, "db", DefaultDB, "SQLite file of the event log (created on first run); the read models live beside it in <db>.views")
 }
 
 // kindsFlag adds --kinds.
 func kindsFlag(fs *flag.FlagSet) *string {
-	return fs.String("kinds", strings.Join(domain.DefaultKinds, ","), "comma-separated interaction kinds")
+	p := new(string)
+	kindsFlagVar(fs, p)
+	return p
+}
+
+// kindsFlagVar adds --kinds, stored in p.
+func kindsFlagVar(fs *flag.FlagSet, p *string) {
+	fs.StringVar(p, "kinds", strings.Join(domain.DefaultKinds, ","), "comma-separated interaction kinds")
 }
 
 // parseKinds turns --kinds into a KindSet; a bad value is a usage error.

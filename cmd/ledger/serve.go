@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -40,8 +39,8 @@ func newServeFlags(e env) (*flag.FlagSet, *serveFlags) {
 	d := httpapi.DefaultConfig()
 	f := &serveFlags{}
 	fs.StringVar(&f.listen, "listen", d.Listen, "address to listen on; a non-loopback address needs tokens")
-	fs.StringVar(&f.db, "db", DefaultDB, "SQLite file of the event log (created on first run); the views live beside it")
-	fs.StringVar(&f.kinds, "kinds", strings.Join(domain.DefaultKinds, ","), "comma-separated interaction kinds")
+	dbFlagVar(fs, &f.db)
+	kindsFlagVar(fs, &f.kinds)
 	fs.StringVar(&f.tokensFile, "tokens-file", "", `service tokens, one "token scope[,scope]" per line (scopes read, write, admin)`)
 	fs.StringVar(&f.jwtSecret, "jwt-secret", "", "HS256 secret of user JWTs (at least 32 bytes; prefer LEDGER_JWT_SECRET)")
 	fs.StringVar(&f.jwtKeyFile, "jwt-public-key", "", "PEM file of the RS256 or EdDSA public key of user JWTs")

@@ -301,3 +301,26 @@ func fail(w http.ResponseWriter, status int, err error) {
 	json.NewEncoder(w).Encode(map[string]any{"status": status, "title": http.StatusText(status),
 		"detail": strings.TrimSpace(err.Error())})
 }
+
+// Seed inserts users distinct active rows of kind k for target t in one
+// transaction: a popular target's history, for benchmarks.
+func (s *Server) Seed(ctx context.Context, t domain.Target, k domain.Kind, users int) error {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO user_actions(user_id, action_type, target_type, target_id, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	now := time.Now().UnixMicro()
+	for i := range users {
+		if _, err := stmt.ExecContext(ctx, fmt.Sprintf("seed-%d", i), k.String(), t.Type(), t.ID(), now, now); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
