@@ -29,7 +29,9 @@ type EventStore struct {
 	cfg  Config
 	log  *slog.Logger
 	path string
-	read *sql.DB
+	// opened is the file the writer opened; see checkPath.
+	opened os.FileInfo
+	read   *sql.DB
 
 	// Write side; nil when opened read-only.
 	write *sql.DB
@@ -104,6 +106,9 @@ func (s *EventStore) openWritable(ctx context.Context) error {
 	}
 	if err := s.openReadPool(ctx); err != nil {
 		return err
+	}
+	if s.opened, err = os.Stat(s.path); err != nil {
+		return fmt.Errorf("stat the event log: %w", err)
 	}
 	s.queue = make(chan *request, s.cfg.MaxBatch*4)
 	s.quit = make(chan struct{})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"time"
 
@@ -224,7 +225,7 @@ func (s *EventStore) commit(batch []*request) {
 		return
 	}
 	start := time.Now()
-	results, stats := s.w.commit(taken, start)
+	results, stats := s.commitChecked(taken, start)
 	stats.Duration = time.Since(start)
 	if stats.Err == nil {
 		s.notifyCommitted()
@@ -237,6 +238,41 @@ func (s *EventStore) commit(batch []*request) {
 	for i, r := range taken {
 		r.answer <- results[i]
 	}
+}
+
+// commitChecked commits batch only while the store's path names the file
+// the writer opened, and acknowledges it only if it still does after the
+// commit. SQLite goes on writing to an open file that was renamed or
+// deleted, and a restart then reads whatever the path holds: a write
+// acknowledged in between would be lost.
+func (s *EventStore) commitChecked(batch []*request, start time.Time) ([]result, CommitStats) {
+	if err := s.checkPath(); err != nil {
+		return failAll(batch, err)
+	}
+	results, stats := s.w.commit(batch, start)
+	if err := s.checkPath(); err != nil && stats.Err == nil {
+		return failAll(batch, err) // moved during the commit: not in the named file
+	}
+	return results, stats
+}
+
+// checkPath is nil while the store's path still names the opened file.
+func (s *EventStore) checkPath() error {
+	fi, err := os.Stat(s.path)
+	if err == nil && os.SameFile(fi, s.opened) {
+		return nil
+	}
+	return &storeError{msg: "sqlite: database file was moved or deleted",
+		cause: fmt.Errorf("%s no longer names the open file", s.path), kind: domain.ErrUnavailable}
+}
+
+// failAll answers every append of a batch with err.
+func failAll(batch []*request, err error) ([]result, CommitStats) {
+	results := make([]result, len(batch))
+	for i := range results {
+		results[i].err = err
+	}
+	return results, CommitStats{Appends: len(batch), Err: err}
 }
 
 // commit runs one IMMEDIATE transaction for batch. Each append is checked

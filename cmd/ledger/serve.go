@@ -163,12 +163,8 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, log *slog.Logger)
 		return err
 	}
 	defer closeAndJoin(&err, "close projections", set.Close)
-	guarded, err := newFileGuard(store, db)
-	if err != nil {
-		return err
-	}
 	srv, err := httpapi.New(cfg, httpapi.Deps{
-		Ledger: domain.NewLedger(guarded, cfg.Kinds, domain.LedgerConfig{}, log),
+		Ledger: domain.NewLedger(store, cfg.Kinds, domain.LedgerConfig{}, log),
 		Log:    store, Read: set, Writable: health.writable, Metrics: metrics,
 	}, log)
 	if err != nil {
