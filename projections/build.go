@@ -204,6 +204,14 @@ func dropTables(ctx context.Context, db *sql.DB, projs []projection, sfx string)
 		return err
 	}
 	defer tx.Rollback()
+	if err := dropIn(ctx, tx, projs, sfx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// dropIn drops the tables (suffix sfx) of projs, if they exist, in tx.
+func dropIn(ctx context.Context, tx *sql.Tx, projs []projection, sfx string) error {
 	for _, p := range projs {
 		for _, t := range p.tables() {
 			if _, err := tx.ExecContext(ctx, `DROP TABLE IF EXISTS `+t+sfx); err != nil {
@@ -211,7 +219,7 @@ func dropTables(ctx context.Context, db *sql.DB, projs []projection, sfx string)
 			}
 		}
 	}
-	return tx.Commit()
+	return nil
 }
 
 // createTables drops and creates the tables (suffix sfx) of projs, without
@@ -222,12 +230,10 @@ func createTables(ctx context.Context, db *sql.DB, projs []projection, sfx strin
 		return err
 	}
 	defer tx.Rollback()
+	if err := dropIn(ctx, tx, projs, sfx); err != nil {
+		return err
+	}
 	for _, p := range projs {
-		for _, t := range p.tables() {
-			if _, err := tx.ExecContext(ctx, `DROP TABLE IF EXISTS `+t+sfx); err != nil {
-				return err
-			}
-		}
 		if err := p.create(ctx, tx, sfx); err != nil {
 			return fmt.Errorf("create %s: %w", p.name(), err)
 		}

@@ -76,50 +76,63 @@ type HTTPResult struct {
 }
 
 func benchHTTP(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet(e, "bench http", "[flags]")
-	cfg := workloadFlags(fs)
-	url := fs.String("url", "", "drive a running server instead of starting one on a temp file")
-	hot := hotLikesFlag(fs)
-	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	if err := parseFlags(fs, e, args); err != nil {
+	var url string
+	w, err := parseWorkload(e, "bench http", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&url, "url", "", "drive a running server instead of starting one on a temp file")
+	})
+	if err != nil {
 		return helpOK(err)
 	}
-	if err := cfg.Validate(); err != nil {
-		return usageErr("%v", err)
-	}
-	if *hot < 0 {
-		return usageErr("--hot-likes %d: must be >= 0", *hot)
-	}
-	res, err := measureServer(ctx, e, "ledger", *url, *cfg, *hot)
+	res, err := measureServer(ctx, e, "ledger", url, w.cfg, w.hotLikes)
 	if err != nil {
 		return err
 	}
-	return printHTTP(e.stdout, *asJSON, []HTTPResult{res})
+	return printHTTP(e.stdout, w.asJSON, []HTTPResult{res})
 }
 
-func benchBaseline(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet(e, "bench baseline", "[flags]")
+// workload is what bench http and bench baseline share from their flags.
+type workload struct {
+	cfg      loadgen.Config
+	hotLikes int
+	asJSON   bool
+}
+
+// parseWorkload parses the workload flags (and any extra ones); bad values
+// are usage errors, --help is flag.ErrHelp (see helpOK).
+func parseWorkload(e env, name string, args []string, extra func(*flag.FlagSet)) (workload, error) {
+	fs := newFlagSet(e, name, "[flags]")
 	cfg := workloadFlags(fs)
 	hot := hotLikesFlag(fs)
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	if extra != nil {
+		extra(fs)
+	}
 	if err := parseFlags(fs, e, args); err != nil {
-		return helpOK(err)
+		return workload{}, err
 	}
 	if err := cfg.Validate(); err != nil {
-		return usageErr("%v", err)
+		return workload{}, usageErr("%v", err)
 	}
 	if *hot < 0 {
-		return usageErr("--hot-likes %d: must be >= 0", *hot)
+		return workload{}, usageErr("--hot-likes %d: must be >= 0", *hot)
+	}
+	return workload{cfg: *cfg, hotLikes: *hot, asJSON: *asJSON}, nil
+}
+
+func benchBaseline(ctx context.Context, e env, args []string) error {
+	w, err := parseWorkload(e, "bench baseline", args, nil)
+	if err != nil {
+		return helpOK(err)
 	}
 	var results []HTTPResult
 	for _, server := range []string{"ledger", "baseline"} {
-		res, err := measureServer(ctx, e, server, "", *cfg, *hot)
+		res, err := measureServer(ctx, e, server, "", w.cfg, w.hotLikes)
 		if err != nil {
 			return err
 		}
 		results = append(results, res)
 	}
-	return printHTTP(e.stdout, *asJSON, results)
+	return printHTTP(e.stdout, w.asJSON, results)
 }
 
 // measureServer starts the named server (unless url is given), drives the

@@ -228,13 +228,8 @@ func legacyActiveCounts(t *testing.T) map[string]int {
 
 func logActiveCounts(t *testing.T, db string) map[string]int {
 	ctx := context.Background()
-	store, err := sqlite.OpenReadOnly(ctx, db, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
 	state := map[string]bool{}
-	err = store.ReadEvents(ctx, domain.EventFilter{}, func(e domain.Event) error {
+	err := readLog(ctx, db, func(e domain.Event) error {
 		state[e.Target.String()+" "+e.Kind.String()+" "+e.User.String()] = e.On()
 		return nil
 	})

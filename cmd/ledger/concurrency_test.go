@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/interactionledger/ledger/adapters/sqlite"
 	"github.com/interactionledger/ledger/domain"
 )
 
@@ -201,13 +200,8 @@ func changedOnly(as []ack) []ack {
 func lastEvents(t *testing.T, db string) map[string]domain.Event {
 	t.Helper()
 	ctx := context.Background()
-	store, err := sqlite.OpenReadOnly(ctx, db, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
 	last := map[string]domain.Event{}
-	err = store.ReadEvents(ctx, domain.EventFilter{}, func(e domain.Event) error {
+	err := readLog(ctx, db, func(e domain.Event) error {
 		key := e.Target.String() + "|" + e.User.String() + "|" + e.Kind.String()
 		if prev, ok := last[key]; !ok && !e.On() || ok && prev.On() == e.On() {
 			return fmt.Errorf("stream %s: event %d repeats the state of the one before", key, e.Position)

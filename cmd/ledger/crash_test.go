@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/interactionledger/ledger/adapters/sqlite"
 	"github.com/interactionledger/ledger/domain"
 )
 
@@ -148,15 +147,10 @@ func toggle(client *http.Client, url string, rng *rand.Rand) (ack, bool) {
 func checkLog(t *testing.T, db string, acked []ack) {
 	t.Helper()
 	ctx := context.Background()
-	store, err := sqlite.OpenReadOnly(ctx, db, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
 	byPos := map[int64]domain.Event{}
 	ids := map[string]bool{}
 	versions := map[string]int64{}
-	err = store.ReadEvents(ctx, domain.EventFilter{}, func(e domain.Event) error {
+	err := readLog(ctx, db, func(e domain.Event) error {
 		if e.Position != int64(len(byPos)+1) {
 			return fmt.Errorf("position %d after %d events: a gap", e.Position, len(byPos))
 		}
@@ -192,14 +186,9 @@ func checkLog(t *testing.T, db string, acked []ack) {
 func checkCountsMatchLog(t *testing.T, db, url string) {
 	t.Helper()
 	ctx := context.Background()
-	store, err := sqlite.OpenReadOnly(ctx, db, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
 	type key struct{ target, user, kind string }
 	on := map[key]bool{}
-	err = store.ReadEvents(ctx, domain.EventFilter{}, func(e domain.Event) error {
+	err := readLog(ctx, db, func(e domain.Event) error {
 		on[key{e.Target.String(), e.User.String(), e.Kind.String()}] = e.On()
 		return nil
 	})

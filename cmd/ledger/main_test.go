@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"github.com/interactionledger/ledger/adapters/sqlite"
+	"github.com/interactionledger/ledger/domain"
 	"net"
 	"net/http"
 	"os"
@@ -140,4 +142,15 @@ func mustContain(t *testing.T, got string, wants ...string) {
 			t.Errorf("output lacks %q:\n%s", w, got)
 		}
 	}
+}
+
+// readLog opens the log at db read-only, as an analyst would, and calls fn
+// for every event in position order.
+func readLog(ctx context.Context, db string, fn func(domain.Event) error) error {
+	store, err := sqlite.OpenReadOnly(ctx, db, nil)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return store.ReadEvents(ctx, domain.EventFilter{}, fn)
 }
