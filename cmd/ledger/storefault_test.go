@@ -144,17 +144,7 @@ func TestStoreDiskFull(t *testing.T) {
 		acked = append(acked, got...)
 		return len(bad) == 0
 	}, "a write after space was freed")
-	more, bad := faultWrites(t, s, "after", 50)
-	if len(bad) > 0 {
-		t.Fatalf("after space was freed: %s", bad[0])
-	}
-	s.want(t, 200, "GET", "/readyz", "")
-	MustStayHealthy(t, s)
-	s.stop(t)
-	checkLog(t, db, changedOnly(append(acked, more...)))
-	if out, errOut, err := runCLI(t, "verify", "--db", db); err != nil {
-		t.Fatalf("verify: %v\n%s%s", err, out, errOut)
-	}
+	mustRecover(t, s, db, acked, "after space was freed")
 }
 
 // chattr sets or clears the immutable attribute of files: on ext4 it makes
@@ -190,17 +180,7 @@ func TestStoreReadOnly(t *testing.T) {
 	s.want(t, 200, "GET", "/v1/events?limit=10", "")
 	s.want(t, 503, "GET", "/readyz", "")
 	chattr(t, "-i", logFiles...)
-	more, bad := faultWrites(t, s, "after", 50)
-	if len(bad) > 0 {
-		t.Fatalf("after the files became writable: %s", bad[0])
-	}
-	s.want(t, 200, "GET", "/readyz", "")
-	MustStayHealthy(t, s)
-	s.stop(t)
-	checkLog(t, db, changedOnly(append(acked, more...)))
-	if out, errOut, err := runCLI(t, "verify", "--db", db); err != nil {
-		t.Fatalf("verify: %v\n%s%s", err, out, errOut)
-	}
+	mustRecover(t, s, db, acked, "after the files became writable")
 }
 
 // TestStoreFileVanished renames the log file away under a running server
@@ -277,4 +257,22 @@ func TestStoreFileDeleted(t *testing.T) {
 	mustContain(t, problems[0], "moved or deleted")
 	s.want(t, 200, "GET", "/v1/targets/article/before1?viewer=u1", "")
 	s.want(t, 503, "GET", "/readyz", "")
+}
+
+// mustRecover checks that service resumed once a fault cleared: 50 more
+// writes succeed, the server is ready and healthy, and after it stops
+// every acknowledged write is in the log and verify passes.
+func mustRecover(t *testing.T, s *served, db string, acked []ack, when string) {
+	t.Helper()
+	more, bad := faultWrites(t, s, "after", 50)
+	if len(bad) > 0 {
+		t.Fatalf("%s: %s", when, bad[0])
+	}
+	s.want(t, 200, "GET", "/readyz", "")
+	MustStayHealthy(t, s)
+	s.stop(t)
+	checkLog(t, db, changedOnly(append(acked, more...)))
+	if out, errOut, err := runCLI(t, "verify", "--db", db); err != nil {
+		t.Fatalf("verify: %v\n%s%s", err, out, errOut)
+	}
 }

@@ -88,14 +88,8 @@ type view struct {
 
 func (s *Server) handleSet(on bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		t, err := domain.NewTarget(r.PathValue("type"), r.PathValue("id"))
-		if err != nil {
-			fail(w, http.StatusBadRequest, err)
-			return
-		}
-		k, err := s.kinds.Parse(r.PathValue("kind"))
-		if err != nil {
-			fail(w, http.StatusNotFound, err)
+		t, k, ok := s.targetKind(w, r)
+		if !ok {
 			return
 		}
 		u, err := domain.NewUserID(r.PathValue("user"))
@@ -239,16 +233,11 @@ func (s *Server) handleTargets(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
-	t, err := domain.NewTarget(r.PathValue("type"), r.PathValue("id"))
-	if err != nil {
-		fail(w, http.StatusBadRequest, err)
+	t, k, ok := s.targetKind(w, r)
+	if !ok {
 		return
 	}
-	k, err := s.kinds.Parse(r.PathValue("kind"))
-	if err != nil {
-		fail(w, http.StatusNotFound, err)
-		return
-	}
+	var err error
 	limit := 50
 	if l := r.URL.Query().Get("limit"); l != "" {
 		if limit, err = strconv.Atoi(l); err != nil || limit < 1 || limit > 1000 {
@@ -279,6 +268,22 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		items = append(items, item{User: u, Since: time.UnixMicro(at).UTC()})
 	}
 	writeJSON(w, map[string]any{"items": items})
+}
+
+// targetKind parses the {type}/{id} and {kind} path values, answering 400
+// or 404 itself when they are bad.
+func (s *Server) targetKind(w http.ResponseWriter, r *http.Request) (domain.Target, domain.Kind, bool) {
+	t, err := domain.NewTarget(r.PathValue("type"), r.PathValue("id"))
+	if err != nil {
+		fail(w, http.StatusBadRequest, err)
+		return t, domain.Kind{}, false
+	}
+	k, err := s.kinds.Parse(r.PathValue("kind"))
+	if err != nil {
+		fail(w, http.StatusNotFound, err)
+		return t, k, false
+	}
+	return t, k, true
 }
 
 func optionalViewer(r *http.Request) (*domain.UserID, error) {
