@@ -195,7 +195,13 @@ func MeasureRawInsert(ctx context.Context, dir string, perTx, n int) (Result, er
 	return Result{Appends: n, Elapsed: elapsed, PerSecond: float64(n) / elapsed.Seconds(), Commits: commits}, nil
 }
 
+// rawInsert runs its statements under a context that cannot be cancelled,
+// as the store's writer does: the driver watches a cancellable context with
+// a goroutine per statement, which would understate the ceiling. ctx is
+// checked between transactions.
 func rawInsert(ctx context.Context, db *sql.DB, reqs []domain.AppendRequest, perTx int) (int, error) {
+	outer := ctx
+	ctx = context.WithoutCancel(ctx)
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return 0, err
@@ -216,6 +222,9 @@ func rawInsert(ctx context.Context, db *sql.DB, reqs []domain.AppendRequest, per
 	commits := 0
 	for i, req := range reqs {
 		if i%perTx == 0 {
+			if err := outer.Err(); err != nil {
+				return commits, err
+			}
 			if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 				return commits, err
 			}

@@ -83,7 +83,7 @@ func benchHTTP(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return helpOK(err)
 	}
-	res, err := measureServer(ctx, e, "ledger", url, w.cfg, w.hotLikes)
+	res, err := measureServer(ctx, e, "ledger", url, w)
 	if err != nil {
 		return err
 	}
@@ -92,9 +92,10 @@ func benchHTTP(ctx context.Context, e env, args []string) error {
 
 // workload is what bench http and bench baseline share from their flags.
 type workload struct {
-	cfg      loadgen.Config
-	hotLikes int
-	asJSON   bool
+	cfg        loadgen.Config
+	hotLikes   int
+	asJSON     bool
+	cpuProfile string // of the started ledger server
 }
 
 // parseWorkload parses the workload flags (and any extra ones); bad values
@@ -104,6 +105,7 @@ func parseWorkload(e env, name string, args []string, extra func(*flag.FlagSet))
 	cfg := workloadFlags(fs)
 	hot := hotLikesFlag(fs)
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	profile := fs.String("cpuprofile", "", "write a pprof CPU profile of the started ledger server to this file")
 	if extra != nil {
 		extra(fs)
 	}
@@ -116,7 +118,7 @@ func parseWorkload(e env, name string, args []string, extra func(*flag.FlagSet))
 	if *hot < 0 {
 		return workload{}, usageErr("--hot-likes %d: must be >= 0", *hot)
 	}
-	return workload{cfg: *cfg, hotLikes: *hot, asJSON: *asJSON}, nil
+	return workload{cfg: *cfg, hotLikes: *hot, asJSON: *asJSON, cpuProfile: *profile}, nil
 }
 
 func benchBaseline(ctx context.Context, e env, args []string) error {
@@ -126,7 +128,7 @@ func benchBaseline(ctx context.Context, e env, args []string) error {
 	}
 	var results []HTTPResult
 	for _, server := range []string{"ledger", "baseline"} {
-		res, err := measureServer(ctx, e, server, "", w.cfg, w.hotLikes)
+		res, err := measureServer(ctx, e, server, "", w)
 		if err != nil {
 			return err
 		}
@@ -137,12 +139,13 @@ func benchBaseline(ctx context.Context, e env, args []string) error {
 
 // measureServer starts the named server (unless url is given), drives the
 // workload, then measures hot-target count reads on the loaded data.
-func measureServer(ctx context.Context, e env, server, url string, cfg loadgen.Config, hotLikes int) (HTTPResult, error) {
+func measureServer(ctx context.Context, e env, server, url string, w workload) (HTTPResult, error) {
 	res := HTTPResult{Server: server}
+	cfg := w.cfg
 	var proc *serverProc
 	if url == "" {
 		var err error
-		if proc, err = startServer(ctx, e, server, hotLikes); err != nil {
+		if proc, err = startServer(ctx, e, server, w); err != nil {
 			return res, err
 		}
 		defer proc.stop()
@@ -207,12 +210,12 @@ type serverProc struct {
 	dir string
 }
 
-func startServer(ctx context.Context, e env, server string, hotLikes int) (*serverProc, error) {
+func startServer(ctx context.Context, e env, server string, w workload) (*serverProc, error) {
 	dir, err := os.MkdirTemp("", "ledger-bench-")
 	if err != nil {
 		return nil, err
 	}
-	if err := seedHot(ctx, server, filepath.Join(dir, "bench.db"), hotLikes); err != nil {
+	if err := seedHot(ctx, server, filepath.Join(dir, "bench.db"), w.hotLikes); err != nil {
 		return nil, fmt.Errorf("seed %s: %w", server, err)
 	}
 	addr, err := freeAddr()
@@ -225,6 +228,9 @@ func startServer(ctx context.Context, e env, server string, hotLikes int) (*serv
 	}
 	db := filepath.Join(dir, "bench.db")
 	args := []string{"serve", "--listen", addr, "--db", db, "--log-format", "json", "--log-level", "error"}
+	if w.cpuProfile != "" {
+		args = append(args, "--cpuprofile", w.cpuProfile)
+	}
 	if server == "baseline" {
 		args = []string{"bench", "serve-baseline", "--listen", addr, "--db", db}
 	}

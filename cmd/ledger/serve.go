@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -32,6 +33,7 @@ type serveFlags struct {
 	readHeader                        time.Duration
 	writeRate                         float64
 	logFormat, logLevel               string
+	cpuProfile                        string
 }
 
 func newServeFlags(e env) (*flag.FlagSet, *serveFlags) {
@@ -52,6 +54,7 @@ func newServeFlags(e env) (*flag.FlagSet, *serveFlags) {
 	fs.DurationVar(&f.readHeader, "read-header-timeout", d.ReadHeaderTimeout, "how long a client may take to send a request's headers (cuts off slowloris clients)")
 	fs.StringVar(&f.logFormat, "log-format", "text", "request log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the whole run to this file (written at shutdown)")
 	return fs, f
 }
 
@@ -72,7 +75,29 @@ func runServe(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	stop, err := startCPUProfile(f.cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	return serve(ctx, cfg, f.db, log)
+}
+
+// startCPUProfile starts profiling into path (nothing when path is empty)
+// and returns the function that stops it and closes the file.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, usageErr("--cpuprofile: %v", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // config turns the flags into the server's config; every problem is a
