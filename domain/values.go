@@ -1,16 +1,96 @@
 package domain
 
 import (
-	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
+// The forms of kind names, target types and ids. They are checked on every
+// request, so they are plain byte tests rather than regular expressions;
+// String gives the equivalent expression for error messages.
 var (
-	kindPattern       = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
-	targetTypePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
-	idPattern         = regexp.MustCompile(`^[A-Za-z0-9._:@-]{1,128}$`)
+	kindPattern       = namePattern{first: lower, rest: lower | digit | underscore, max: 32}
+	targetTypePattern = namePattern{first: lower, rest: lower | digit | underscore | dash, max: 32}
+	idPattern         = namePattern{first: idChars, rest: idChars, max: 128}
 )
+
+// charClass is a set of ASCII character groups.
+type charClass uint8
+
+const (
+	lower charClass = 1 << iota
+	upper
+	digit
+	underscore
+	dash
+	dot
+	colonAt // : and @
+
+	idChars = lower | upper | digit | underscore | dash | dot | colonAt
+)
+
+func (c charClass) has(b byte) bool {
+	switch {
+	case b >= 'a' && b <= 'z':
+		return c&lower != 0
+	case b >= 'A' && b <= 'Z':
+		return c&upper != 0
+	case b >= '0' && b <= '9':
+		return c&digit != 0
+	case b == '_':
+		return c&underscore != 0
+	case b == '-':
+		return c&dash != 0
+	case b == '.':
+		return c&dot != 0
+	case b == ':' || b == '@':
+		return c&colonAt != 0
+	}
+	return false
+}
+
+// expr is c as a regular-expression bracket expression.
+func (c charClass) expr() string {
+	var b strings.Builder
+	for _, g := range []struct {
+		bit  charClass
+		text string
+	}{{upper, "A-Z"}, {lower, "a-z"}, {digit, "0-9"}, {dot, "."}, {underscore, "_"}, {colonAt, ":@"}, {dash, "-"}} {
+		if c&g.bit != 0 {
+			b.WriteString(g.text)
+		}
+	}
+	return "[" + b.String() + "]"
+}
+
+// namePattern is a non-empty string of at most max bytes: one byte of
+// first, then bytes of rest.
+type namePattern struct {
+	first, rest charClass
+	max         int
+}
+
+// MatchString reports whether s has the pattern's form.
+func (p namePattern) MatchString(s string) bool {
+	if s == "" || len(s) > p.max || !p.first.has(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if !p.rest.has(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// String is the pattern as a regular expression.
+func (p namePattern) String() string {
+	if p.first == p.rest {
+		return "^" + p.first.expr() + "{1," + strconv.Itoa(p.max) + "}$"
+	}
+	return "^" + p.first.expr() + p.rest.expr() + "{0," + strconv.Itoa(p.max-1) + "}$"
+}
 
 // Kind is an interaction kind such as "like" or "collect". The zero Kind is
 // invalid.

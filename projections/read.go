@@ -92,25 +92,37 @@ UNION ALL
 SELECT q.key, v.kind, 0, 0, 1
 FROM json_each(?1) q CROSS JOIN viewer v ON v.user = ?2 AND v.target_type = q.value->>0 AND v.target_id = q.value->>1`
 
+// targetSQL is targetsSQL for one target (?1, ?2) and viewer ?3: plain key
+// lookups, without the JSON list, for the most frequent read.
+const targetSQL = `SELECT 0, kind, n, position, 0 FROM counts WHERE target_type = ?1 AND target_id = ?2
+UNION ALL
+SELECT 0, kind, 0, 0, 1 FROM viewer WHERE user = ?3 AND target_type = ?1 AND target_id = ?2`
+
 type targetCounts struct {
 	n   map[string]int64
 	pos int64
 }
 
 func (s *Set) readTargets(ctx context.Context, ts []targetKey, viewer *domain.UserID) (map[targetKey]*targetCounts, map[targetKey][]string, error) {
-	list := make([][2]string, len(ts))
-	for i, t := range ts {
-		list[i] = [2]string{t.ttype, t.tid}
-	}
-	arg, err := json.Marshal(list)
-	if err != nil {
-		return nil, nil, err
-	}
 	var user any // NULL: no viewer
 	if viewer != nil {
 		user = viewer.String()
 	}
-	rows, err := s.v.read.QueryContext(ctx, targetsSQL, string(arg), user)
+	var rows *sql.Rows
+	var err error
+	if len(ts) == 1 {
+		rows, err = s.v.read.QueryContext(ctx, targetSQL, ts[0].ttype, ts[0].tid, user)
+	} else {
+		list := make([][2]string, len(ts))
+		for i, t := range ts {
+			list[i] = [2]string{t.ttype, t.tid}
+		}
+		arg, jsonErr := json.Marshal(list)
+		if jsonErr != nil {
+			return nil, nil, jsonErr
+		}
+		rows, err = s.v.read.QueryContext(ctx, targetsSQL, string(arg), user)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

@@ -65,7 +65,10 @@ func (t *tail) next(ctx context.Context, after int64) ([]domain.Event, error) {
 }
 
 func (t *tail) read(ctx context.Context, after int64) ([]domain.Event, error) {
-	events := make([]domain.Event, 0, t.batch)
+	// Grown as needed: once caught up, a read returns a handful of events,
+	// and a full batch's capacity per read would be most of the server's
+	// allocation.
+	events := make([]domain.Event, 0, min(t.batch, 64))
 	err := t.store.ReadEvents(ctx, domain.EventFilter{After: after, Limit: t.batch}, func(e domain.Event) error {
 		events = append(events, e)
 		return nil

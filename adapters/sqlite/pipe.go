@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"sync"
 
 	"github.com/interactionledger/ledger/domain"
 )
@@ -13,6 +14,13 @@ const (
 	chunkRows = 256
 	chunks    = 4
 )
+
+// chunkPool recycles chunk buffers across reads: the projections' tailer
+// reads many times a second.
+var chunkPool = sync.Pool{New: func() any {
+	b := make([]row, 0, chunkRows)
+	return &b
+}}
 
 type chunk struct {
 	rows []row
@@ -29,7 +37,7 @@ func (s *EventStore) readPiped(ctx context.Context, q string, args []any, fn fun
 	full := make(chan chunk, chunks)
 	free := make(chan []row, chunks)
 	for range chunks {
-		free <- make([]row, 0, chunkRows)
+		free <- (*chunkPool.Get().(*[]row))[:0]
 	}
 	go scanChunks(inner, s.read, q, args, full, free)
 	stop := func() {
@@ -37,6 +45,19 @@ func (s *EventStore) readPiped(ctx context.Context, q string, args []any, fn fun
 		for range full { // let the scanner see the cancellation and close its rows
 		}
 	}
+	// The scanner has returned once full is closed; only then can the
+	// buffers in free go back to the pool (those in flight are dropped).
+	// Their stale rows are overwritten row by row when they are reused.
+	defer func() {
+		for {
+			select {
+			case b := <-free:
+				chunkPool.Put(&b)
+			default:
+				return
+			}
+		}
+	}()
 	var sc scanner
 	for c := range full {
 		if c.err != nil {

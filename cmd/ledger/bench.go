@@ -323,6 +323,7 @@ func serveBaseline(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	tuneServerGC()
 	s, err := baseline.Open(ctx, *db, set)
 	if err != nil {
 		return err

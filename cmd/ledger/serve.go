@@ -80,6 +80,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer stop()
+	tuneServerGC()
 	return serve(ctx, cfg, f.db, log)
 }
 
