@@ -43,7 +43,7 @@ type itemJSON struct {
 	Since  string                `json:"since"`
 }
 
-type pageResponse[T any] struct {
+type pageResponse[T jsonAppender] struct {
 	Items      []T    `json:"items"`
 	NextCursor string `json:"next_cursor,omitempty"`
 }

@@ -255,12 +255,26 @@ func targetJSON(t domain.Target) eventcodec.TargetJSON {
 
 // writeJSON answers with v as JSON.
 func writeJSON(w http.ResponseWriter, status int, v any) error {
+	if a, ok := v.(jsonAppender); ok {
+		buf := bufPool.Get().(*[]byte)
+		b := append(a.appendJSON((*buf)[:0]), '\n')
+		sendJSON(w, status, b)
+		if cap(b) <= maxPooledBuf {
+			*buf = b
+			bufPool.Put(buf)
+		}
+		return nil
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode response: %w", err)
 	}
+	sendJSON(w, status, append(b, '\n'))
+	return nil
+}
+
+func sendJSON(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
-	return nil
+	_, _ = w.Write(b)
 }
