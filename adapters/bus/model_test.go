@@ -131,12 +131,16 @@ func check(t *testing.T, s *projections.Set, store domain.EventStore, m *model, 
 	}
 	for _, user := range u.users {
 		uid := mustParse(t, domain.NewUserID, user)
-		views, err := s.Targets(ctx, ts, &uid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, v := range views {
-			checkTarget(t, m, user, u.targets[i], v)
+		// Each shape of request has its own statement: mixed types, one
+		// type, one target.
+		for _, group := range targetGroups(ts) {
+			views, err := s.Targets(ctx, group, &uid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, v := range views {
+				checkTarget(t, m, user, group[i].String(), v)
+			}
 		}
 		for _, k := range kinds.Names() {
 			checkCollection(t, s, m, occurred, user, k, "")
@@ -148,6 +152,20 @@ func check(t *testing.T, s *projections.Set, store domain.EventStore, m *model, 
 			checkActors(t, s, m, occurred, tg, k)
 		}
 	}
+}
+
+// targetGroups is ts whole, ts split by type, and each target alone.
+func targetGroups(ts []domain.Target) [][]domain.Target {
+	groups := [][]domain.Target{ts}
+	byType := map[string][]domain.Target{}
+	for _, tg := range ts {
+		byType[tg.Type()] = append(byType[tg.Type()], tg)
+		groups = append(groups, []domain.Target{tg})
+	}
+	for _, g := range byType {
+		groups = append(groups, g)
+	}
+	return groups
 }
 
 func checkTarget(t *testing.T, m *model, user, target string, v projections.TargetView) {

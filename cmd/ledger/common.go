@@ -66,7 +66,7 @@ func cliLogger(e env) *slog.Logger {
 }
 
 // serverGCPercent is the GC target of the servers (serve and the bench
-// baseline alike) unless GOGC is set: their live heap is a few tens of MB,
+// baseline alike, and the bench load generator) unless GOGC is set: their live heap is a few tens of MB,
 // and collecting at 4x it instead of 2x halves the collector's share of the
 // CPU under load for a few tens of MB more memory.
 const serverGCPercent = 400
