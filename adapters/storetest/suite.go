@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
 	"slices"
@@ -89,23 +90,26 @@ func testAppend(t *testing.T, fresh freshFunc) {
 		}
 		checkCount(t, s, 1)
 	})
-	t.Run("ErrDuplicateEvent", func(t *testing.T) {
-		s := fresh(t)
-		first := request(t, MustStream(t, "alice", "article/a1"), 0, "like", true)
-		MustAppend(t, s, first)
-		other := MustStream(t, "bob", "video/v1")
-		dup := request(t, other, 0, "like", true, false)
-		dup.Events[1].ID = first.Events[0].ID
-		if _, err := s.Append(t.Context(), dup); !errors.Is(err, domain.ErrDuplicateEvent) {
-			t.Fatalf("append with an existing id in another stream: %v, want ErrDuplicateEvent", err)
-		}
-		checkCount(t, s, 1)
-		if snap := mustSnapshot(t, s, other); snap.Version != 0 {
-			t.Fatalf("stream of the failed append has snapshot %+v, want none", snap)
-		}
-		MustAppend(t, s, request(t, other, 0, "like", true))
-		checkCount(t, s, 2)
-	})
+	// One event and several take different paths through a store.
+	for _, toggles := range [][]bool{{true}, {true, false}} {
+		t.Run(fmt.Sprintf("ErrDuplicateEvent/%d", len(toggles)), func(t *testing.T) {
+			s := fresh(t)
+			first := request(t, MustStream(t, "alice", "article/a1"), 0, "like", true)
+			MustAppend(t, s, first)
+			other := MustStream(t, "bob", "video/v1")
+			dup := request(t, other, 0, "like", toggles...)
+			dup.Events[len(toggles)-1].ID = first.Events[0].ID
+			if _, err := s.Append(t.Context(), dup); !errors.Is(err, domain.ErrDuplicateEvent) {
+				t.Fatalf("append with an existing id in another stream: %v, want ErrDuplicateEvent", err)
+			}
+			checkCount(t, s, 1)
+			if snap := mustSnapshot(t, s, other); snap.Version != 0 {
+				t.Fatalf("stream of the failed append has snapshot %+v, want none", snap)
+			}
+			MustAppend(t, s, request(t, other, 0, "like", true))
+			checkCount(t, s, 2)
+		})
+	}
 	t.Run("ErrContextDone", func(t *testing.T) {
 		s := fresh(t)
 		ctx, cancel := context.WithCancel(t.Context())
