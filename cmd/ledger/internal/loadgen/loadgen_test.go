@@ -23,6 +23,9 @@ func TestRunMixAndErrors(t *testing.T) {
 			if n := strings.Count(r.URL.RawQuery, "t=article/"); n != 5 {
 				t.Errorf("feed page of %d targets, want 5", n)
 			}
+			w.Write([]byte(strings.Repeat("x", 10000))) // a chunked answer
+		case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/targets/") && !strings.HasSuffix(r.URL.Path, "/like"):
+			w.Header().Set("Connection", "close") // the client must dial again
 		case strings.HasSuffix(r.URL.Path, "/like"):
 			bad.Add(1)
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -45,6 +48,9 @@ func TestRunMixAndErrors(t *testing.T) {
 	}
 	if n := rep.Errors["read_list 503"]; n == 0 || int64(n) > bad.Load() {
 		t.Errorf("errors %v, served %d failures", rep.Errors, bad.Load())
+	}
+	if n := rep.Errors["transport error"]; n > 0 {
+		t.Errorf("%d transport errors", n)
 	}
 	share := float64(writes.Load()) / float64(rep.Requests)
 	if share < 0.1 || share > 0.3 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -67,7 +66,7 @@ const HotTarget = "article/t0"
 
 type client struct {
 	cfg   Config
-	http  *http.Client
+	conn  *conn
 	rng   *rand.Rand
 	zipf  *rand.Zipf
 	stats *Stats
@@ -79,34 +78,57 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if u, err := url.Parse(cfg.URL); err != nil || u.Host == "" {
-		return nil, fmt.Errorf("url %q: want a base URL such as http://127.0.0.1:8080", cfg.URL)
+	host, err := hostOf(cfg.URL)
+	if err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
-	tr := &http.Transport{MaxIdleConns: cfg.Clients * 2, MaxIdleConnsPerHost: cfg.Clients * 2}
-	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	all := make([]*Stats, cfg.Clients)
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i := range cfg.Clients {
 		rng := rand.New(rand.NewPCG(cfg.Seed, uint64(i)))
-		c := &client{cfg: cfg, http: hc, rng: rng, stats: newStats(),
+		c := &client{cfg: cfg, conn: newConn(host), rng: rng, stats: newStats(),
 			zipf: rand.NewZipf(rng, cfg.Zipf, 1, uint64(cfg.Targets-1))}
 		all[i] = c.stats
-		wg.Go(func() { c.loop(ctx) })
+		wg.Go(func() {
+			defer c.conn.close()
+			c.loop(ctx)
+		})
 	}
 	wg.Wait()
 	return report(all, time.Since(start)), nil
 }
 
+// over reports whether the run has ended. Its deadline can pass before ctx
+// is marked done; requests cut off in between are not measurements either.
+func over(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
+}
+
+// hostOf returns the host:port of a plain-HTTP base URL.
+func hostOf(base string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil || u.Host == "" || u.Scheme != "http" || (u.Path != "" && u.Path != "/") {
+		return "", fmt.Errorf("url %q: want a base URL such as http://127.0.0.1:8080", base)
+	}
+	if u.Port() == "" {
+		return u.Host + ":80", nil
+	}
+	return u.Host, nil
+}
+
 func (c *client) loop(ctx context.Context) {
-	for ctx.Err() == nil {
+	for !over(ctx) {
 		op, method, path := c.next()
 		t0 := time.Now()
 		status, err := c.do(ctx, method, path)
-		if ctx.Err() != nil {
+		if over(ctx) {
 			return // cut off by the end of the run: not a measurement
 		}
 		c.stats.record(op, time.Since(t0), status, err)
@@ -151,17 +173,7 @@ func (c *client) feed(user string) string {
 }
 
 func (c *client) do(ctx context.Context, method, path string) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.cfg.URL+path, nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, err
+	return c.conn.do(ctx, method, path)
 }
 
 // Stats collects one client's measurements; it is not safe for concurrent
@@ -252,22 +264,24 @@ func (r *Report) Op(name string) OpReport {
 // number of clients for d and reports the latency figures: the read that
 // the legacy design pays for with COUNT(*) over every row of the target.
 func HotReads(ctx context.Context, baseURL string, clients int, d time.Duration) (OpReport, error) {
+	host, err := hostOf(baseURL)
+	if err != nil {
+		return OpReport{}, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	tr := &http.Transport{MaxIdleConnsPerHost: clients}
-	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: tr}
 	all := make([]*Stats, clients)
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i := range clients {
-		c := &client{cfg: Config{URL: baseURL}, http: hc, stats: newStats()}
+		c := &client{cfg: Config{URL: baseURL}, conn: newConn(host), stats: newStats()}
 		all[i] = c.stats
 		wg.Go(func() {
-			for ctx.Err() == nil {
+			defer c.conn.close()
+			for !over(ctx) {
 				t0 := time.Now()
 				status, err := c.do(ctx, http.MethodGet, "/v1/targets/"+HotTarget)
-				if ctx.Err() != nil {
+				if over(ctx) {
 					return
 				}
 				c.stats.record(OpTarget, time.Since(t0), status, err)
