@@ -49,6 +49,11 @@ func (b *builder) run(ctx context.Context, after, upTo int64) (int64, error) {
 	if upTo <= after {
 		return after, b.index(ctx)
 	}
+	restore, err := lowMemory(ctx, b.db)
+	if err != nil {
+		return 0, fmt.Errorf("build %s: %w", b.label, err)
+	}
+	defer restore()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	chunks := make(chan []domain.Event, 4)
@@ -135,6 +140,7 @@ func (b *builder) flush(ctx context.Context, fold *batch) error {
 		return nil
 	}
 	fold.fresh = b.fresh && !b.indexed
+	fold.seal()
 	b.report("write", fold.last)
 	tx, err := b.db.BeginTx(ctx, nil)
 	if err != nil {

@@ -27,10 +27,40 @@ func init() {
 	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
 		// Checkpoint the WAL every ~40 MB rather than every 4 MB: a batch
 		// of random inserts dirties many pages, and each checkpoint pays an
-		// fsync. Index builds sort in memory.
+		// fsync. Sorts run in memory, except in builds (lowMemory).
 		_, err := c.Exec(`PRAGMA wal_autocheckpoint = 10000; PRAGMA temp_store = MEMORY`, nil)
 		return err
 	}})
+}
+
+// cacheKiB is the page cache of each views connection, in KiB.
+const cacheKiB = 65536
+
+// buildCacheKiB is the write connection's page cache while a build
+// (rebuild, as-of, verify) writes, in KiB; its index sorts then spill to
+// temporary files instead of memory. A build inserts in key order and
+// sorts each index once, so neither needs much memory. Measured on a 3M
+// event log: peak RSS 285 MB with 64 MiB and sorts in memory, 199 MB with
+// 8 MiB and sorts on file (215 MB with 16 MiB), in the same time; on 10M,
+// 305 MB and 218 MB, 74 s and 73 s.
+const buildCacheKiB = 8192
+
+// lowMemory gives db's connection the build settings and returns the
+// function that restores the usual ones. db must be a pool of one
+// connection (views.write), so that both reach the same connection; a live
+// apply sharing it meanwhile runs with the smaller cache. temp_store can
+// only change outside a transaction.
+func lowMemory(ctx context.Context, db *sql.DB) (restore func(), err error) {
+	_, err = db.ExecContext(ctx, fmt.Sprintf(
+		`PRAGMA cache_size = %d; PRAGMA temp_store = FILE`, -buildCacheKiB))
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		// A failure only leaves the connection with the build settings.
+		_, _ = db.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(
+			`PRAGMA cache_size = %d; PRAGMA temp_store = MEMORY`, -cacheKiB))
+	}, nil
 }
 
 // durability selects the journal and sync settings of a views file.
@@ -71,7 +101,7 @@ func dsn(path string, d durability, readOnly bool) string {
 	} else {
 		q.Set("_txlock", "immediate")
 	}
-	q.Set("_cache_size", "-65536") // 64 MiB per connection
+	q.Set("_cache_size", strconv.Itoa(-cacheKiB))
 	// Reads run a handful of constant statements; keep them prepared.
 	q.Set("_stmt_cache_size", "32")
 	return "file:" + path + "?" + q.Encode()

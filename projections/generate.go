@@ -96,25 +96,38 @@ func Generate(ctx context.Context, store domain.EventStore, cfg GenerateConfig) 
 	return done.Load(), ctx.Err()
 }
 
+// genStream is what a worker remembers of one stream. Workers remember
+// every stream they have touched (2.5 million at 10M events), so it is
+// kept small: the state is an index into the worker's distinct states
+// (there are at most 2^kinds). Keyed by StreamID with a State of its own,
+// the maps made the generator's peak RSS 277 MB at 3M events (~840 MB at
+// 10M); packed like this, 151 MB at 3M.
 type genStream struct {
 	version int64
-	state   domain.State
+	state   int32
 }
 
+// genKey packs a stream's user and target indexes (the hot target is
+// len(targets)) into a map key.
+func genKey(user, target int) uint64 { return uint64(user)<<32 | uint64(target) }
+
 type genWorker struct {
-	cfg     GenerateConfig
-	rng     *rand.Rand
-	users   []domain.UserID
-	targets []domain.Target
-	hot     domain.Target
-	kinds   []domain.Kind
-	streams map[domain.StreamID]*genStream
+	cfg      GenerateConfig
+	rng      *rand.Rand
+	users    []domain.UserID
+	targets  []domain.Target
+	hot      domain.Target
+	kinds    []domain.Kind
+	streams  map[uint64]genStream
+	states   []domain.State
+	stateIDs map[string]int32
 }
 
 func newGenWorker(cfg GenerateConfig, w int, targets []domain.Target) *genWorker {
 	g := &genWorker{
 		cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, uint64(w))), targets: targets,
-		kinds: cfg.Kinds.Kinds(), streams: map[domain.StreamID]*genStream{},
+		kinds: cfg.Kinds.Kinds(), streams: map[uint64]genStream{},
+		states: []domain.State{{}}, stateIDs: map[string]int32{"": 0},
 	}
 	for u := w; u < cfg.Users; u += cfg.Workers {
 		id, _ := domain.NewUserID("u" + strconv.Itoa(u))
@@ -126,12 +139,11 @@ func newGenWorker(cfg GenerateConfig, w int, targets []domain.Target) *genWorker
 
 func (g *genWorker) run(ctx context.Context, store domain.EventStore, n int64, done *atomic.Int64) error {
 	for n > 0 {
-		req := g.next(int(min(n, int64(g.cfg.PerAppend))))
+		key, req := g.next(int(min(n, int64(g.cfg.PerAppend))))
 		if _, err := store.Append(ctx, req); err != nil {
 			return fmt.Errorf("generate: append %s: %w", req.Stream, err)
 		}
-		st := g.streams[req.Stream]
-		st.version, st.state = req.Events[len(req.Events)-1].StreamVersion, req.State
+		g.streams[key] = genStream{version: req.Events[len(req.Events)-1].StreamVersion, state: g.stateID(req.State)}
 		n -= int64(len(req.Events))
 		before := done.Add(int64(len(req.Events))) - int64(len(req.Events))
 		if g.cfg.Progress != nil && before>>16 != (before+int64(len(req.Events)))>>16 {
@@ -141,19 +153,31 @@ func (g *genWorker) run(ctx context.Context, store domain.EventStore, n int64, d
 	return nil
 }
 
-// next picks a stream and toggles random kinds of it k times.
-func (g *genWorker) next(k int) domain.AppendRequest {
-	t := g.targets[g.rng.IntN(len(g.targets))]
+// stateID returns the index of st in g.states, adding it if new.
+func (g *genWorker) stateID(st domain.State) int32 {
+	s := st.String()
+	id, ok := g.stateIDs[s]
+	if !ok {
+		id = int32(len(g.states))
+		g.states = append(g.states, st)
+		g.stateIDs[s] = id
+	}
+	return id
+}
+
+// next picks a stream and toggles random kinds of it k times; it returns
+// the stream's key in g.streams with the request.
+func (g *genWorker) next(k int) (uint64, domain.AppendRequest) {
+	ti := g.rng.IntN(len(g.targets))
+	t := g.targets[ti]
 	if g.rng.Float64() < g.cfg.HotShare {
-		t = g.hot
+		t, ti = g.hot, len(g.targets)
 	}
-	stream := domain.StreamID{User: g.users[g.rng.IntN(len(g.users))], Target: t}
-	st := g.streams[stream]
-	if st == nil {
-		st = &genStream{}
-		g.streams[stream] = st
-	}
-	req := domain.AppendRequest{Stream: stream, ExpectedVersion: st.version, State: st.state}
+	ui := g.rng.IntN(len(g.users))
+	key := genKey(ui, ti)
+	stream := domain.StreamID{User: g.users[ui], Target: t}
+	st := g.streams[key] // the zero genStream is a new stream: version 0, nothing on
+	req := domain.AppendRequest{Stream: stream, ExpectedVersion: st.version, State: g.states[st.state]}
 	now := time.Now().UTC()
 	for range k {
 		kind := g.kinds[g.rng.IntN(len(g.kinds))]
@@ -163,5 +187,5 @@ func (g *genWorker) next(k int) domain.AppendRequest {
 		req.Events = append(req.Events, e)
 		req.State = domain.Evolve(req.State, e)
 	}
-	return req
+	return key, req
 }

@@ -69,8 +69,9 @@ func (t *interactionTable) apply(ctx context.Context, tx *sql.Tx, sfx string, b 
 // statements amortise the per-statement cost of the driver.
 const insertRows = 64
 
+// insertAll filters changes in place (the caller is done with them).
 func (t *interactionTable) insertAll(ctx context.Context, tx *sql.Tx, b *batch, name string, changes []*change) error {
-	on := make([]*change, 0, len(changes))
+	on := changes[:0]
 	for _, c := range changes {
 		if c.on {
 			on = append(on, c)
