@@ -41,8 +41,9 @@ const cacheKiB = 65536
 // temporary files instead of memory. A build inserts in key order and
 // sorts each index once, so neither needs much memory. Measured on a 3M
 // event log: peak RSS 285 MB with 64 MiB and sorts in memory, 199 MB with
-// 8 MiB and sorts on file (215 MB with 16 MiB), in the same time; on 10M,
-// 305 MB and 218 MB, 74 s and 73 s.
+// 8 MiB and sorts on file (215 MB with 16 MiB), in the same time (within
+// the noise of 3 runs); on 10M (one run each), 305 MB and 218 MB, 74 s and
+// 73 s.
 const buildCacheKiB = 8192
 
 // lowMemory gives db's connection the build settings and returns the
