@@ -37,6 +37,10 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"import", "other", legacySample, "--db", db},
 		{"bench", "http", "--zipf", "0.5"},
 		{"bench", "nope"},
+		{"bench", "rebuild", "--events", "0"},
+		{"bench", "generate", "--events", "-1", "--db", db},
+		{"bench", "http", "--cpuprofile"},
+		{"serve", "--db", db, "--cpuprofile", "/no/such/dir/cpu.prof"},
 	} {
 		_, _, err := runCLI(t, args...)
 		if err == nil || exitCode(err) != 2 {
@@ -261,4 +265,20 @@ func logHead(t *testing.T, db string) int64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// bench rebuild generates a log in one child and rebuilds it in another,
+// so that the rebuild's peak memory is its own.
+func TestBenchRebuildSmall(t *testing.T) {
+	out, errOut, err := runCLI(t, "bench", "rebuild", "--events", "3000", "--dir", t.TempDir(), "--json")
+	if err != nil {
+		t.Fatalf("%v: %s", err, errOut)
+	}
+	var res RebuildResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v: %q", err, out)
+	}
+	if res.Events != 3000 || res.RebuildSecs <= 0 || res.GenerateSecs <= 0 || res.PerSecond <= 0 || res.PeakRSSKiB <= 0 {
+		t.Errorf("result %+v", res)
+	}
 }
