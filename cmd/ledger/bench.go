@@ -72,6 +72,10 @@ type HTTPResult struct {
 	HotReadP99 time.Duration   `json:"hot_read_p99_ns"`
 	HotReads   float64         `json:"hot_reads_per_s"`
 	PeakRSSKiB int64           `json:"peak_rss_kib,omitempty"`
+	// CPUPerRequest is the server's CPU time (user + system) over the
+	// workload divided by its requests: steadier than throughput on a
+	// shared machine, and free of the load generator's share.
+	CPUPerRequest time.Duration `json:"server_cpu_per_request_ns,omitempty"`
 	LagP99     time.Duration   `json:"projection_lag_p99_ns,omitempty"`
 }
 
@@ -154,11 +158,15 @@ func measureServer(ctx context.Context, e env, server, url string, w workload) (
 	}
 	cfg.URL = url
 	fmt.Fprintf(e.stderr, "bench: driving %s at %s for %s with %d clients\n", server, url, cfg.Duration, cfg.Clients)
+	cpu0 := proc.cpuTime()
 	rep, err := loadgen.Run(ctx, cfg)
 	if err != nil {
 		return res, err
 	}
 	res.Report = rep
+	if cpu := proc.cpuTime() - cpu0; cpu > 0 && rep.Requests > 0 {
+		res.CPUPerRequest = cpu / time.Duration(rep.Requests)
+	}
 	hot, err := loadgen.HotReads(ctx, url, min(cfg.Clients, 16), 2*time.Second)
 	if err != nil {
 		return res, err
@@ -189,14 +197,15 @@ func printHTTP(w io.Writer, asJSON bool, results []HTTPResult) error {
 	}
 	tw.Flush()
 	for _, r := range results {
-		fmt.Fprintf(w, "%s: peak RSS %d MiB, projection lag p99 %s, errors %v\n",
-			r.Server, r.PeakRSSKiB/1024, ms(r.LagP99), r.Report.Errors)
+		fmt.Fprintf(w, "%s: peak RSS %d MiB, CPU %s per request, projection lag p99 %s, errors %v\n",
+			r.Server, r.PeakRSSKiB/1024, r.CPUPerRequest.Round(time.Microsecond), ms(r.LagP99), r.Report.Errors)
 	}
 	if len(results) == 2 {
 		a, b := results[0], results[1]
-		fmt.Fprintf(w, "ratio %s/%s: throughput %.2fx, hot-target reads %.2fx (p99 %.2fx faster)\n",
+		fmt.Fprintf(w, "ratio %s/%s: throughput %.2fx, hot-target reads %.2fx (p99 %.2fx faster), server CPU per request %.2fx less\n",
 			a.Server, b.Server, a.Report.PerSecond/b.Report.PerSecond, a.HotReads/b.HotReads,
-			float64(b.HotReadP99)/float64(max(a.HotReadP99, 1)))
+			float64(b.HotReadP99)/float64(max(a.HotReadP99, 1)),
+			float64(b.CPUPerRequest)/float64(max(a.CPUPerRequest, 1)))
 	}
 	return nil
 }
@@ -247,6 +256,31 @@ func startServer(ctx context.Context, e env, server string, w workload) (*server
 		return nil, fmt.Errorf("%s did not become ready: %w", server, err)
 	}
 	return p, nil
+}
+
+// cpuTime is the CPU time (user + system) the child has used so far, 0
+// when unknown (no child, not Linux).
+func (p *serverProc) cpuTime() time.Duration {
+	if p == nil {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses: utime and
+	// stime are the 12th and 13th, in clock ticks of 1/100 s.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	fields := strings.Fields(rest)
+	if !ok || len(fields) < 13 {
+		return 0
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // peakRSS reads the child's high-water mark of resident memory (Linux).

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -280,5 +281,28 @@ func TestBenchRebuildSmall(t *testing.T) {
 	}
 	if res.Events != 3000 || res.RebuildSecs <= 0 || res.GenerateSecs <= 0 || res.PerSecond <= 0 || res.PeakRSSKiB <= 0 {
 		t.Errorf("result %+v", res)
+	}
+}
+
+// The bench's server CPU figure parses /proc/<pid>/stat: it must grow as
+// the process computes.
+func TestServerProcCPUTime(t *testing.T) {
+	self, err := os.FindProcess(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &serverProc{cmd: &exec.Cmd{Process: self}}
+	before := p.cpuTime()
+	sum := 0
+	for deadline := time.Now().Add(10 * time.Second); p.cpuTime() <= before; {
+		if time.Now().After(deadline) {
+			t.Fatalf("cpu time stayed at %v through 10 s of work (sum %d)", before, sum)
+		}
+		for range 100000 {
+			sum += len(strconv.Itoa(sum))
+		}
+	}
+	if (*serverProc)(nil).cpuTime() != 0 {
+		t.Error("no process: want 0")
 	}
 }
