@@ -76,7 +76,7 @@ type HTTPResult struct {
 	// workload divided by its requests: steadier than throughput on a
 	// shared machine, and free of the load generator's share.
 	CPUPerRequest time.Duration `json:"server_cpu_per_request_ns,omitempty"`
-	LagP99     time.Duration   `json:"projection_lag_p99_ns,omitempty"`
+	LagP99        time.Duration `json:"projection_lag_p99_ns,omitempty"`
 }
 
 func benchHTTP(ctx context.Context, e env, args []string) error {
