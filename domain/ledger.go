@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -91,6 +92,29 @@ func (l *Ledger) Set(ctx context.Context, req SetRequest) (Outcome, error) {
 			return out, err
 		}
 		l.log.DebugContext(ctx, "retrying after version conflict", "attempt", attempt+1)
+		if err := backoff(ctx, attempt); err != nil {
+			return Outcome{}, err
+		}
+	}
+}
+
+// maxBackoff caps the wait before a retry.
+const maxBackoff = 16 * time.Millisecond
+
+// backoff waits a random time below min(1ms·2^attempt, maxBackoff) before
+// retrying a conflicting append. Without it, writers contending for one
+// stream retry in lockstep and each round only one of them wins: 32
+// goroutines toggling one pair exhausted 8 retries on a loaded machine.
+// It returns ctx's error if ctx ends first.
+func backoff(ctx context.Context, attempt int) error {
+	limit := min(time.Millisecond<<min(attempt, 10), maxBackoff)
+	t := time.NewTimer(rand.N(limit) + 1)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -121,6 +145,9 @@ func (l *Ledger) Import(ctx context.Context, cmd Command) (bool, error) {
 		case errors.Is(err, ErrDuplicateEvent):
 			return false, nil
 		case errors.Is(err, ErrVersionConflict) && attempt < l.cfg.MaxRetries:
+			if err := backoff(ctx, attempt); err != nil {
+				return false, err
+			}
 			continue
 		case err != nil:
 			return false, err
