@@ -260,3 +260,50 @@ func TestApplyRejectsDisorder(t *testing.T) {
 		t.Fatalf("err %v, Err() %v", err, s.Err())
 	}
 }
+
+// A feed page of one type reads a light viewer's rows with one range scan
+// and a heavy viewer's (more rows than the scan takes) with key lookups;
+// both must give every target's flags.
+func TestTargetsLightAndHeavyViewers(t *testing.T) {
+	ctx := context.Background()
+	s := MustOpen(t, "")
+	l := newEventLog(t)
+	for i := range 70 {
+		l.add("heavy", "article/h"+strconv.Itoa(i), like, true)
+	}
+	l.add("heavy", "article/h0", coll, true)
+	l.add("light", "article/h1", like, true)
+	l.add("light", "video/h2", like, true)   // same id, other type
+	l.add("light", "article/zz", coll, true) // not on the page
+	applyAll(t, s, l.events)
+	page := []domain.Target{mustTarget(t, "article/h0"), mustTarget(t, "article/h1"),
+		mustTarget(t, "article/h2"), mustTarget(t, "article/h69"), mustTarget(t, "article/nope")}
+	for _, c := range []struct {
+		user string
+		want []string // "like" / "collect" flags per page entry, "" for none
+	}{
+		{"heavy", []string{"like+collect", "like", "like", "like", ""}},
+		{"light", []string{"", "like", "", "", ""}},
+		{"nobody", []string{"", "", "", "", ""}},
+	} {
+		u := mustUser(t, c.user)
+		vs, err := s.Targets(ctx, page, &u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range vs {
+			var on []string
+			for _, k := range []string{"like", "collect"} {
+				if v.Viewer[k] {
+					on = append(on, k)
+				}
+			}
+			if got := strings.Join(on, "+"); got != c.want[i] {
+				t.Errorf("%s, %s: viewer %q, want %q", c.user, page[i], got, c.want[i])
+			}
+		}
+		if vs[0].Counts["like"] != 1 || vs[1].Counts["like"] != 2 || vs[0].Counts["collect"] != 1 || vs[4].Counts["like"] != 0 {
+			t.Errorf("%s: counts %+v", c.user, vs)
+		}
+	}
+}
