@@ -34,7 +34,7 @@ func (s *EventStore) Snapshot(ctx context.Context, stream domain.StreamID) (doma
 		return domain.Snapshot{}, nil
 	}
 	if err != nil {
-		return domain.Snapshot{}, fmt.Errorf("snapshot %s: %w", stream, translate(err))
+		return domain.Snapshot{}, fmt.Errorf("snapshot %s: %w", stream, s.readError(err))
 	}
 	if snap.State, err = domain.ParseState(state); err != nil {
 		return domain.Snapshot{}, fmt.Errorf("snapshot %s: stored state: %w", stream, err)
@@ -61,7 +61,7 @@ func (s *EventStore) Idempotency(ctx context.Context, user domain.UserID, key st
 		return domain.IdempotencyRecord{}, false, nil
 	}
 	if err != nil {
-		return domain.IdempotencyRecord{}, false, fmt.Errorf("idempotency %s: %w", user, translate(err))
+		return domain.IdempotencyRecord{}, false, fmt.Errorf("idempotency %s: %w", user, s.readError(err))
 	}
 	if rec.Outcome.State, err = domain.ParseState(state); err != nil {
 		return domain.IdempotencyRecord{}, false, fmt.Errorf("idempotency %s: stored state: %w", user, err)
@@ -82,7 +82,7 @@ func (s *EventStore) HasEvent(ctx context.Context, id uuid.UUID) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("has event %s: %w", id, translate(err))
+		return false, fmt.Errorf("has event %s: %w", id, s.readError(err))
 	}
 	return true, nil
 }
@@ -217,6 +217,19 @@ func (s *EventStore) query(ctx context.Context, q string, args []any, fn func(do
 		}
 	}
 	return translateCtx(ctx, rows.Err())
+}
+
+// readError translates a failed read. When the log file has been moved or
+// deleted under a writable store, that is the cause, whatever SQLite said
+// (a new read connection finds no file to open): the write that needed the
+// read then reports the same cause as one that reached the writer.
+func (s *EventStore) readError(err error) error {
+	if s.opened != nil {
+		if pathErr := s.checkPath(); pathErr != nil {
+			return pathErr
+		}
+	}
+	return translate(err)
 }
 
 // translateCtx prefers ctx's error, since the driver reports an interrupted
