@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -50,6 +52,32 @@ type Ledger struct {
 	kinds KindSet
 	cfg   LedgerConfig
 	log   *slog.Logger
+	locks streamLocks
+}
+
+// streamLockStripes is how many locks the streams of one Ledger share.
+const streamLockStripes = 1024
+
+// streamLocks serialises the commands of one stream within a process: they
+// would otherwise conflict and retry against each other (32 goroutines
+// toggling one pair could exhaust the retries). Conflicts then come only
+// from other processes. Streams that share a stripe wait for each other's
+// append, which at 1024 stripes is rare.
+type streamLocks struct {
+	seed    maphash.Seed
+	stripes [streamLockStripes]sync.Mutex
+}
+
+// lock locks the stripe of stream and returns its unlock.
+func (l *streamLocks) lock(stream StreamID) func() {
+	var h maphash.Hash
+	h.SetSeed(l.seed)
+	h.WriteString(stream.User.String())
+	h.WriteByte(0)
+	h.WriteString(stream.Target.String())
+	m := &l.stripes[h.Sum64()%streamLockStripes]
+	m.Lock()
+	return m.Unlock
 }
 
 // NewLedger returns a Ledger over store for the configured kinds. A nil
@@ -64,7 +92,7 @@ func NewLedger(store EventStore, kinds KindSet, cfg LedgerConfig, log *slog.Logg
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Ledger{store: store, kinds: kinds, cfg: cfg, log: log}
+	return &Ledger{store: store, kinds: kinds, cfg: cfg, log: log, locks: streamLocks{seed: maphash.MakeSeed()}}
 }
 
 // Kinds returns the configured kinds.
@@ -79,6 +107,7 @@ func (l *Ledger) Set(ctx context.Context, req SetRequest) (Outcome, error) {
 		return Outcome{}, err
 	}
 	hash := req.hash()
+	defer l.locks.lock(StreamID{req.User, req.Target})()
 	for attempt := 0; ; attempt++ {
 		out, err := l.try(ctx, req, hash)
 		if errors.Is(err, ErrIdempotencyKeyTaken) {
@@ -128,6 +157,7 @@ func (l *Ledger) Import(ctx context.Context, cmd Command) (bool, error) {
 	if cmd.OccurredAt.IsZero() {
 		cmd.OccurredAt = l.cfg.Now().UTC()
 	}
+	defer l.locks.lock(cmd.Stream)()
 	for attempt := 0; ; attempt++ {
 		snap, err := l.store.Snapshot(ctx, cmd.Stream)
 		if err != nil {
