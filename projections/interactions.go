@@ -21,6 +21,26 @@ type interactionTable struct {
 	insArgs func(b *batch, c *change) []any
 }
 
+// tableProjection is a projection made of one interactionTable: viewer,
+// actors and collection.
+type tableProjection struct {
+	projName string
+	t        *interactionTable
+}
+
+func (p tableProjection) name() string     { return p.projName }
+func (tableProjection) version() int64     { return 1 }
+func (p tableProjection) tables() []string { return []string{p.t.table} }
+func (p tableProjection) create(ctx context.Context, tx *sql.Tx, sfx string) error {
+	return p.t.create(ctx, tx, sfx)
+}
+func (p tableProjection) index(ctx context.Context, tx *sql.Tx, sfx string, gen int64) error {
+	return p.t.index(ctx, tx, sfx, gen)
+}
+func (p tableProjection) apply(ctx context.Context, tx *sql.Tx, sfx string, b *batch, _ *[]AppliedEvent) error {
+	return p.t.apply(ctx, tx, sfx, b)
+}
+
 func (t *interactionTable) create(ctx context.Context, tx *sql.Tx, sfx string) error {
 	_, err := tx.ExecContext(ctx, fmt.Sprintf(
 		`CREATE TABLE IF NOT EXISTS %s (%s) WITHOUT ROWID`, t.table+sfx, t.columns))
@@ -116,8 +136,7 @@ func insertSQL(table, columns string, cols, rows int) string {
 	return b.String()
 }
 
-// viewerProjection keeps, per (user, target, kind) that is on, since when.
-type viewerProjection struct{}
+// viewerTable keeps, per (user, target, kind) that is on, since when.
 
 var viewerTable = &interactionTable{
 	table: "viewer",
@@ -139,22 +158,8 @@ var viewerTable = &interactionTable{
 	},
 }
 
-func (viewerProjection) name() string     { return Viewer }
-func (viewerProjection) version() int64   { return 1 }
-func (viewerProjection) tables() []string { return []string{viewerTable.table} }
-func (viewerProjection) create(ctx context.Context, tx *sql.Tx, sfx string) error {
-	return viewerTable.create(ctx, tx, sfx)
-}
-func (viewerProjection) index(ctx context.Context, tx *sql.Tx, sfx string, gen int64) error {
-	return viewerTable.index(ctx, tx, sfx, gen)
-}
-func (viewerProjection) apply(ctx context.Context, tx *sql.Tx, sfx string, b *batch, _ *[]AppliedEvent) error {
-	return viewerTable.apply(ctx, tx, sfx, b)
-}
-
-// actorsProjection keeps who turned kind k on for target t, keyed by the
+// actorsTable keeps who turned kind k on for target t, keyed by the
 // position of the turn-on so that newest-first pages are range scans.
-type actorsProjection struct{}
 
 var actorsTable = &interactionTable{
 	table: "actors",
@@ -179,22 +184,8 @@ var actorsTable = &interactionTable{
 	},
 }
 
-func (actorsProjection) name() string     { return Actors }
-func (actorsProjection) version() int64   { return 1 }
-func (actorsProjection) tables() []string { return []string{actorsTable.table} }
-func (actorsProjection) create(ctx context.Context, tx *sql.Tx, sfx string) error {
-	return actorsTable.create(ctx, tx, sfx)
-}
-func (actorsProjection) index(ctx context.Context, tx *sql.Tx, sfx string, gen int64) error {
-	return actorsTable.index(ctx, tx, sfx, gen)
-}
-func (actorsProjection) apply(ctx context.Context, tx *sql.Tx, sfx string, b *batch, _ *[]AppliedEvent) error {
-	return actorsTable.apply(ctx, tx, sfx, b)
-}
-
-// collectionProjection keeps what user u turned kind k on for, keyed by
+// collectionTable keeps what user u turned kind k on for, keyed by
 // position; a second index serves the per-target-type filter.
-type collectionProjection struct{}
 
 var collectionTable = &interactionTable{
 	table: "collection",
@@ -218,19 +209,6 @@ var collectionTable = &interactionTable{
 		t := b.target(c.key.target)
 		return []any{b.user(c.key), b.kind(c.key.kind), c.pos, t.ttype, t.tid, c.since}
 	},
-}
-
-func (collectionProjection) name() string     { return Collection }
-func (collectionProjection) version() int64   { return 1 }
-func (collectionProjection) tables() []string { return []string{collectionTable.table} }
-func (collectionProjection) create(ctx context.Context, tx *sql.Tx, sfx string) error {
-	return collectionTable.create(ctx, tx, sfx)
-}
-func (collectionProjection) index(ctx context.Context, tx *sql.Tx, sfx string, gen int64) error {
-	return collectionTable.index(ctx, tx, sfx, gen)
-}
-func (collectionProjection) apply(ctx context.Context, tx *sql.Tx, sfx string, b *batch, _ *[]AppliedEvent) error {
-	return collectionTable.apply(ctx, tx, sfx, b)
 }
 
 func cmpInt(a, b int64) int {

@@ -47,11 +47,11 @@ func projectionByName(name string) (projection, bool) {
 	case Counts:
 		return countsProjection{}, true
 	case Viewer:
-		return viewerProjection{}, true
+		return tableProjection{Viewer, viewerTable}, true
 	case Actors:
-		return actorsProjection{}, true
+		return tableProjection{Actors, actorsTable}, true
 	case Collection:
-		return collectionProjection{}, true
+		return tableProjection{Collection, collectionTable}, true
 	}
 	return nil, false
 }
