@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -97,17 +98,15 @@ func (s *Set) buildAll(ctx context.Context, store domain.EventStore, upTo int64,
 }
 
 func (s *Set) setCheckpoints(ctx context.Context, pos int64) error {
-	tx, err := s.v.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	for _, p := range s.projs {
-		if err := setCheckpoint(ctx, tx, p.name(), pos, p.version()); err != nil {
-			return err
+	err := inTx(ctx, s.v.write, func(tx *sql.Tx) error {
+		for _, p := range s.projs {
+			if err := setCheckpoint(ctx, tx, p.name(), pos, p.version()); err != nil {
+				return err
+			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	for _, p := range s.projs {

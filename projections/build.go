@@ -142,17 +142,15 @@ func (b *builder) flush(ctx context.Context, fold *batch) error {
 	fold.fresh = b.fresh && !b.indexed
 	fold.seal()
 	b.report("write", fold.last)
-	tx, err := b.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	for _, p := range b.projs {
-		if err := p.apply(ctx, tx, b.sfx, fold, nil); err != nil {
-			return fmt.Errorf("%s: %w", p.name(), err)
+	err := inTx(ctx, b.db, func(tx *sql.Tx) error {
+		for _, p := range b.projs {
+			if err := p.apply(ctx, tx, b.sfx, fold, nil); err != nil {
+				return fmt.Errorf("%s: %w", p.name(), err)
+			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	return b.index(ctx)
@@ -165,21 +163,19 @@ func (b *builder) index(ctx context.Context) error {
 		return nil
 	}
 	b.report("index", 0)
-	tx, err := b.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	gen, err := nextGeneration(ctx, tx)
-	if err != nil {
-		return err
-	}
-	for _, p := range b.projs {
-		if err := p.index(ctx, tx, b.sfx, gen); err != nil {
-			return fmt.Errorf("index %s: %w", p.name(), err)
+	err := inTx(ctx, b.db, func(tx *sql.Tx) error {
+		gen, err := nextGeneration(ctx, tx)
+		if err != nil {
+			return err
 		}
-	}
-	if err := tx.Commit(); err != nil {
+		for _, p := range b.projs {
+			if err := p.index(ctx, tx, b.sfx, gen); err != nil {
+				return fmt.Errorf("index %s: %w", p.name(), err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	b.indexed = true
@@ -205,15 +201,7 @@ func label(projs []projection) string {
 
 // dropTables drops the tables (suffix sfx) of projs if they exist.
 func dropTables(ctx context.Context, db *sql.DB, projs []projection, sfx string) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := dropIn(ctx, tx, projs, sfx); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return inTx(ctx, db, func(tx *sql.Tx) error { return dropIn(ctx, tx, projs, sfx) })
 }
 
 // dropIn drops the tables (suffix sfx) of projs, if they exist, in tx.
@@ -231,18 +219,15 @@ func dropIn(ctx context.Context, tx *sql.Tx, projs []projection, sfx string) err
 // createTables drops and creates the tables (suffix sfx) of projs, without
 // secondary indexes, in one transaction.
 func createTables(ctx context.Context, db *sql.DB, projs []projection, sfx string) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := dropIn(ctx, tx, projs, sfx); err != nil {
-		return err
-	}
-	for _, p := range projs {
-		if err := p.create(ctx, tx, sfx); err != nil {
-			return fmt.Errorf("create %s: %w", p.name(), err)
+	return inTx(ctx, db, func(tx *sql.Tx) error {
+		if err := dropIn(ctx, tx, projs, sfx); err != nil {
+			return err
 		}
-	}
-	return tx.Commit()
+		for _, p := range projs {
+			if err := p.create(ctx, tx, sfx); err != nil {
+				return fmt.Errorf("create %s: %w", p.name(), err)
+			}
+		}
+		return nil
+	})
 }

@@ -138,6 +138,19 @@ func openViews(ctx context.Context, path string, d durability) (*views, error) {
 	return &views{write: w, read: r}, nil
 }
 
+// inTx runs fn in a transaction of db and commits it when fn succeeds.
+func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
 func (v *views) close() error {
 	return errors.Join(v.read.Close(), v.write.Close())
 }
