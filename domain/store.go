@@ -98,3 +98,14 @@ type EventStore interface {
 	// process. Readers take it before reading, so no commit is missed.
 	Committed() <-chan struct{}
 }
+
+// LatestReader is implemented by stores that can hand a projection rebuild
+// only what the current state depends on: for each (stream, kind), the last
+// event at a position <= upTo. A rebuild from an empty table needs nothing
+// else, so a store that does the grouping itself (in SQL) saves the
+// rebuild from reading the whole log. Events come in no particular order,
+// each (stream, kind) at most once; fn's error stops the read and is
+// returned.
+type LatestReader interface {
+	ReadLatest(ctx context.Context, upTo int64, fn func(Event) error) error
+}

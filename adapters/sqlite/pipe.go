@@ -27,25 +27,45 @@ type chunk struct {
 	err  error
 }
 
+// query is one SQL statement and its arguments.
+type query struct {
+	sql  string
+	args []any
+}
+
 // readPiped runs q on a goroutine that steps SQLite and scans rows in
 // chunks, while the caller's goroutine decodes them and calls fn in
 // position order; the two halves of a long read (a rebuild) then run on two
 // cores. fnErr is fn's error, returned as it is; err is the read's.
 func (s *EventStore) readPiped(ctx context.Context, q string, args []any, fn func(domain.Event) error) (fnErr, err error) {
+	return s.readParallel(ctx, []query{{q, args}}, fn)
+}
+
+// readParallel is readPiped over several queries, each stepped on its own
+// connection and goroutine; fn sees their rows interleaved by chunk.
+func (s *EventStore) readParallel(ctx context.Context, qs []query, fn func(domain.Event) error) (fnErr, err error) {
 	inner, cancel := context.WithCancel(ctx)
 	defer cancel()
-	full := make(chan chunk, chunks)
-	free := make(chan []row, chunks)
-	for range chunks {
+	n := chunks * len(qs)
+	full := make(chan chunk, n)
+	free := make(chan []row, n)
+	for range n {
 		free <- (*chunkPool.Get().(*[]row))[:0]
 	}
-	go scanChunks(inner, s.read, q, args, full, free)
+	var wg sync.WaitGroup
+	for _, q := range qs {
+		wg.Go(func() { scanChunks(inner, s.read, q.sql, q.args, full, free) })
+	}
+	go func() {
+		wg.Wait()
+		close(full)
+	}()
 	stop := func() {
 		cancel()
-		for range full { // let the scanner see the cancellation and close its rows
+		for range full { // let the scanners see the cancellation and close their rows
 		}
 	}
-	// The scanner has returned once full is closed; only then can the
+	// The scanners have returned once full is closed; only then can the
 	// buffers in free go back to the pool (those in flight are dropped).
 	// Their stale rows are overwritten row by row when they are reused.
 	defer func() {
@@ -80,10 +100,9 @@ func (s *EventStore) readPiped(ctx context.Context, q string, args []any, fn fun
 	return nil, ctx.Err()
 }
 
-// scanChunks sends q's rows to full in chunks taken from free, then closes
-// full. It stops early when ctx ends.
+// scanChunks sends q's rows to full in chunks taken from free. It stops
+// early when ctx ends.
 func scanChunks(ctx context.Context, db *sql.DB, q string, args []any, full chan<- chunk, free <-chan []row) {
-	defer close(full)
 	send := func(c chunk) bool {
 		select {
 		case full <- c:

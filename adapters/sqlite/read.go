@@ -150,6 +150,51 @@ func (s *EventStore) ReadEvents(ctx context.Context, f domain.EventFilter, fn fu
 	return nil
 }
 
+// latestQuery picks, for each (stream, kind) of one partition of the
+// streams, its last event at or before a position. SQLite groups the log's
+// narrow (stream_key, kind, position) triples in its sorter, then only the
+// picked rows are read in full: a rebuild decodes one row per interaction
+// instead of every event.
+const latestQuery = `SELECT ` + eventColumns + `
+	FROM (SELECT max(position) AS p FROM events
+		WHERE position <= ? AND stream_key % ? = ? GROUP BY stream_key, kind) l
+	CROSS JOIN events e ON e.position = l.p
+	CROSS JOIN streams s ON s.stream_key = e.stream_key`
+
+// latestPartitions is how many connections ReadLatest reads with at once:
+// SQLite's sort and row stepping take most of a rebuild's read, and each
+// partition sorts only its streams.
+const latestPartitions = 2
+
+// ReadLatest calls fn with the last event at a position <= upTo of each
+// (stream, kind) (domain.LatestReader), reading partitions of the streams
+// in parallel; fn is called from one goroutine. fn's error stops the read
+// and is returned as it is; otherwise it returns domain.ErrUnavailable on
+// storage faults, domain.ErrClosed after Close, or ctx's error.
+func (s *EventStore) ReadLatest(ctx context.Context, upTo int64, fn func(domain.Event) error) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
+	// The partitions read on different connections, so possibly different
+	// snapshots: bound them by a committed position so they agree.
+	last, err := s.LastPosition(ctx)
+	if err != nil {
+		return err
+	}
+	qs := make([]query, latestPartitions)
+	for i := range qs {
+		qs[i] = query{latestQuery, []any{min(upTo, last), latestPartitions, i}}
+	}
+	fnErr, err := s.readParallel(ctx, qs, fn)
+	if fnErr != nil {
+		return fnErr
+	}
+	if err != nil {
+		return fmt.Errorf("read latest events: %w", err)
+	}
+	return nil
+}
+
 // eventQuery builds the query for f. Without stream filters the log is
 // scanned in rowid order with each row's stream looked up by primary key
 // (CROSS JOIN fixes that loop order); with them the planner starts from the

@@ -21,6 +21,7 @@ import (
 )
 
 var _ domain.EventStore = (*EventStore)(nil)
+var _ domain.LatestReader = (*EventStore)(nil)
 
 // EventStore is domain.EventStore on a SQLite file. It is safe for
 // concurrent use. Appends are group-committed by one writer goroutine; reads

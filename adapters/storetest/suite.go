@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,6 +35,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, fresh) })
 	t.Run("ReadEvents", func(t *testing.T) { testReadEvents(t, fresh) })
 	t.Run("ReadStream", func(t *testing.T) { testReadStream(t, fresh) })
+	t.Run("ReadLatest", func(t *testing.T) { testReadLatest(t, fresh) })
 	t.Run("Snapshot", func(t *testing.T) { testSnapshot(t, fresh) })
 	t.Run("Restart", func(t *testing.T) { testRestart(t, open) })
 	t.Run("Committed", func(t *testing.T) { testCommitted(t, fresh) })
@@ -379,6 +381,45 @@ func testReadEvents(t *testing.T, fresh freshFunc) {
 			t.Fatalf("read stopped after %d events with %v, want 3 and the callback's error", n, err)
 		}
 	})
+}
+
+// testReadLatest checks the optional domain.LatestReader: at every upTo,
+// exactly the last event of each (stream, kind) at or before it.
+func testReadLatest(t *testing.T, fresh freshFunc) {
+	s := fresh(t)
+	lr, ok := s.(domain.LatestReader)
+	if !ok {
+		t.Skip("the store does not implement domain.LatestReader (optional)")
+	}
+	all := history(t, s)
+	for upTo := int64(0); upTo <= int64(len(all))+1; upTo++ {
+		last := map[string]domain.Event{}
+		for _, e := range all {
+			if e.Position <= upTo {
+				last[e.Stream().String()+" "+e.Kind.String()] = e
+			}
+		}
+		var want, got []domain.Event
+		for _, e := range last {
+			want = append(want, e)
+		}
+		err := lr.ReadLatest(t.Context(), upTo, func(e domain.Event) error {
+			got = append(got, e)
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("ReadLatest(%d): %v", upTo, err)
+		}
+		byPosition := func(a, b domain.Event) int { return cmp.Compare(a.Position, b.Position) }
+		slices.SortFunc(got, byPosition)
+		slices.SortFunc(want, byPosition)
+		checkEvents(t, got, want)
+	}
+	stop := errors.New("stop")
+	err := lr.ReadLatest(t.Context(), int64(len(all)), func(domain.Event) error { return stop })
+	if !errors.Is(err, stop) {
+		t.Fatalf("ReadLatest with a failing callback: %v, want the callback's error", err)
+	}
 }
 
 func testReadStream(t *testing.T, fresh freshFunc) {
