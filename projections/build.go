@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/interactionledger/ledger/domain"
 )
@@ -28,11 +29,16 @@ type builder struct {
 	foldKeys int
 	// fresh says the tables are empty and have no secondary indexes yet:
 	// the first flush inserts without reading, then the indexes are built.
-	fresh    bool
-	indexed  bool
+	fresh   bool
+	indexed bool
+	// latest, set for the first run into fresh tables when the store is a
+	// domain.LatestReader, reads only each interaction's last event: every
+	// row is then written once, by plain inserts, and indexed at the end.
+	latest   domain.LatestReader
 	label    string
 	total    int64
 	progress func(Progress)
+	reportMu sync.Mutex // the reading and the writing goroutines both report
 }
 
 // head as an upper bound means "to the end of the log".
@@ -54,6 +60,10 @@ func (b *builder) run(ctx context.Context, after, upTo int64) (int64, error) {
 		return 0, fmt.Errorf("build %s: %w", b.label, err)
 	}
 	defer restore()
+	b.latest = nil
+	if lr, ok := b.store.(domain.LatestReader); ok && b.fresh && !b.indexed && after == 0 {
+		b.latest = lr
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	chunks := make(chan []domain.Event, 4)
@@ -89,10 +99,7 @@ func (b *builder) read(ctx context.Context, after, upTo int64, chunks chan<- []d
 		}
 	}
 	buf := make([]domain.Event, 0, readChunk)
-	err := b.store.ReadEvents(ctx, domain.EventFilter{After: after}, func(e domain.Event) error {
-		if e.Position > upTo {
-			return errEnough
-		}
+	add := func(e domain.Event) error {
 		buf = append(buf, e)
 		if len(buf) < readChunk {
 			return nil
@@ -100,7 +107,18 @@ func (b *builder) read(ctx context.Context, after, upTo int64, chunks chan<- []d
 		err := send(buf)
 		buf = make([]domain.Event, 0, readChunk)
 		return err
-	})
+	}
+	var err error
+	if b.latest != nil {
+		err = b.latest.ReadLatest(ctx, upTo, add)
+	} else {
+		err = b.store.ReadEvents(ctx, domain.EventFilter{After: after}, func(e domain.Event) error {
+			if e.Position > upTo {
+				return errEnough
+			}
+			return add(e)
+		})
+	}
 	if err != nil && !errors.Is(err, errEnough) {
 		return err
 	}
@@ -110,27 +128,103 @@ func (b *builder) read(ctx context.Context, after, upTo int64, chunks chan<- []d
 	return nil
 }
 
-// foldChunks folds what read sends, writing the fold out whenever it holds
-// FoldKeys interactions, and at the end.
+// foldChunks folds what read sends, handing the fold to a writing
+// goroutine whenever it holds FoldKeys interactions, and at the end: the
+// next fold fills while the last one is written, so at most two are held.
 func (b *builder) foldChunks(ctx context.Context, last int64, chunks <-chan []domain.Event) (int64, error) {
-	fold := newFold()
+	// Growing a fold's changes by appending cost more than folding itself
+	// (copies of tens of MB, each into fresh pages): size them up front to
+	// what the fold can reach, as no more keys than events remain.
+	keys := int(max(min(int64(b.foldKeys), b.total-last), 0))
+	w := b.startWriter(ctx)
+	fold := newFoldCap(keys)
+	var read int64 // latest events read: they come in no position order
 	for chunk := range chunks {
+		if err := w.failed(); err != nil {
+			return 0, err
+		}
 		for _, e := range chunk {
-			fold.add(e)
-			last = e.Position
+			if b.latest != nil {
+				fold.addLatest(e)
+				read++
+			} else {
+				fold.add(e)
+			}
+			last = max(last, e.Position)
 			if fold.n%progressEvery == 0 {
-				b.report("read", last)
+				b.report("read", b.readDone(read, last))
 			}
 			if len(fold.changes) < b.foldKeys {
 				continue
 			}
-			if err := b.flush(ctx, fold); err != nil {
+			if err := w.write(fold); err != nil {
 				return 0, err
 			}
-			fold = newFold()
+			fold = newFoldCap(keys)
 		}
 	}
-	return last, b.flush(ctx, fold)
+	if err := w.write(fold); err != nil {
+		return 0, err
+	}
+	return last, w.close()
+}
+
+// readDone is the progress of the read: the position reached, or, for
+// latest events, how many were read.
+func (b *builder) readDone(read, last int64) int64 {
+	if b.latest != nil {
+		return read
+	}
+	return last
+}
+
+// foldWriter flushes folds on its own goroutine, one at a time, in order.
+type foldWriter struct {
+	folds chan *batch
+	done  chan struct{}
+	err   error // set before done is closed
+}
+
+func (b *builder) startWriter(ctx context.Context) *foldWriter {
+	w := &foldWriter{folds: make(chan *batch), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for fold := range w.folds {
+			if err := b.flush(ctx, fold); err != nil {
+				w.err = err
+				return
+			}
+		}
+	}()
+	return w
+}
+
+// write hands fold over, waiting while the previous one is written; it
+// returns the writer's error if a write failed.
+func (w *foldWriter) write(fold *batch) error {
+	select {
+	case w.folds <- fold:
+		return nil
+	case <-w.done:
+		return w.err
+	}
+}
+
+// failed returns the writer's error once a write has failed.
+func (w *foldWriter) failed() error {
+	select {
+	case <-w.done:
+		return w.err
+	default:
+		return nil
+	}
+}
+
+// close waits for the last fold to be written.
+func (w *foldWriter) close() error {
+	close(w.folds)
+	<-w.done
+	return w.err
 }
 
 // flush writes the fold's net effect to every projection in one
@@ -139,7 +233,8 @@ func (b *builder) flush(ctx context.Context, fold *batch) error {
 	if fold.n == 0 {
 		return nil
 	}
-	fold.fresh = b.fresh && !b.indexed
+	// Latest folds never meet a row already written: every flush is fresh.
+	fold.fresh = b.latest != nil || b.fresh && !b.indexed
 	fold.seal()
 	b.report("write", fold.last)
 	err := inTx(ctx, b.db, func(tx *sql.Tx) error {
@@ -150,7 +245,7 @@ func (b *builder) flush(ctx context.Context, fold *batch) error {
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil || b.latest != nil {
 		return err
 	}
 	return b.index(ctx)
@@ -183,6 +278,8 @@ func (b *builder) index(ctx context.Context) error {
 }
 
 func (b *builder) report(phase string, done int64) {
+	b.reportMu.Lock()
+	defer b.reportMu.Unlock()
 	if b.progress == nil {
 		return
 	}

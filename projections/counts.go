@@ -177,7 +177,7 @@ func writeDeltas(ctx context.Context, tx *sql.Tx, table string, b *batch) error 
 	stmt, err := tx.PrepareContext(ctx, fmt.Sprintf(`
 INSERT INTO %s (target_type, target_id, kind, n, position) VALUES (?1, ?2, ?3, max(?4, 0), ?5)
 ON CONFLICT (target_type, target_id, kind)
-DO UPDATE SET n = n + ?4, position = excluded.position`, table))
+DO UPDATE SET n = n + ?4, position = max(position, excluded.position)`, table))
 	if err != nil {
 		return err
 	}

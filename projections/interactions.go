@@ -18,7 +18,7 @@ type interactionTable struct {
 	insert  string                            // column list of INSERT, matching insArgs
 	order   func(b *batch, c *change) sortKey // primary-key order
 	delArgs func(b *batch, c *change) []any
-	insArgs func(b *batch, c *change) []any
+	insArgs func(args []any, v *boxed, c *change) []any // appends the row's values
 }
 
 // tableProjection is a projection made of one interactionTable: viewer,
@@ -98,6 +98,8 @@ func (t *interactionTable) insertAll(ctx context.Context, tx *sql.Tx, b *batch, 
 		}
 	}
 	cols := strings.Count(t.insert, ",") + 1
+	v := b.boxed()
+	args := make([]any, 0, insertRows*cols)
 	for len(on) > 0 {
 		n := min(len(on), insertRows)
 		stmt, err := tx.PrepareContext(ctx, insertSQL(name, t.insert, cols, n))
@@ -105,11 +107,11 @@ func (t *interactionTable) insertAll(ctx context.Context, tx *sql.Tx, b *batch, 
 			return err
 		}
 		for len(on) >= n {
-			args := make([]any, 0, n*cols)
+			args = args[:0]
 			for _, c := range on[:n] {
-				args = append(args, t.insArgs(b, c)...)
+				args = t.insArgs(args, v, c)
 			}
-			if _, err := stmt.ExecContext(ctx, args...); err != nil {
+			if err := insert(ctx, stmt, args); err != nil {
 				stmt.Close()
 				if strings.Contains(err.Error(), "UNIQUE constraint failed") {
 					err = fmt.Errorf("%w (%v)", ErrInconsistent, err)
@@ -121,6 +123,20 @@ func (t *interactionTable) insertAll(ctx context.Context, tx *sql.Tx, b *batch, 
 		stmt.Close()
 	}
 	return nil
+}
+
+// insert runs an INSERT statement through Query rather than Exec: the
+// driver (mattn/go-sqlite3) then binds every argument and steps in one cgo
+// call, where Exec makes one call per argument and, with a cancellable
+// context, starts a goroutine per statement. Measured on the single fold
+// of a 10M-event rebuild (2.5M rows into each table): writing took 11.1 s
+// instead of 14.2 s.
+func insert(ctx context.Context, stmt *sql.Stmt, args []any) error {
+	rows, err := stmt.QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	return rows.Close()
 }
 
 func insertSQL(table, columns string, cols, rows int) string {
@@ -152,9 +168,9 @@ var viewerTable = &interactionTable{
 		t := b.target(c.key.target)
 		return []any{b.user(c.key), t.ttype, t.tid, b.kind(c.key.kind)}
 	},
-	insArgs: func(b *batch, c *change) []any {
-		t := b.target(c.key.target)
-		return []any{b.user(c.key), t.ttype, t.tid, b.kind(c.key.kind), c.since, c.pos}
+	insArgs: func(args []any, v *boxed, c *change) []any {
+		k := c.key
+		return append(args, v.users[k.user], v.ttypes[k.target], v.tids[k.target], v.kinds[k.kind], c.since, c.pos)
 	},
 }
 
@@ -178,9 +194,9 @@ var actorsTable = &interactionTable{
 		t := b.target(c.key.target)
 		return []any{t.ttype, t.tid, b.kind(c.key.kind), b.user(c.key)}
 	},
-	insArgs: func(b *batch, c *change) []any {
-		t := b.target(c.key.target)
-		return []any{t.ttype, t.tid, b.kind(c.key.kind), c.pos, b.user(c.key), c.since}
+	insArgs: func(args []any, v *boxed, c *change) []any {
+		k := c.key
+		return append(args, v.ttypes[k.target], v.tids[k.target], v.kinds[k.kind], c.pos, v.users[k.user], c.since)
 	},
 }
 
@@ -205,9 +221,9 @@ var collectionTable = &interactionTable{
 		t := b.target(c.key.target)
 		return []any{b.user(c.key), b.kind(c.key.kind), t.ttype, t.tid}
 	},
-	insArgs: func(b *batch, c *change) []any {
-		t := b.target(c.key.target)
-		return []any{b.user(c.key), b.kind(c.key.kind), c.pos, t.ttype, t.tid, c.since}
+	insArgs: func(args []any, v *boxed, c *change) []any {
+		k := c.key
+		return append(args, v.users[k.user], v.kinds[k.kind], c.pos, v.ttypes[k.target], v.tids[k.target], c.since)
 	},
 }
 

@@ -111,6 +111,9 @@ type batch struct {
 	fresh bool
 	// ranks of the interned ids in string order, computed for sorting.
 	userRank, targetRank, kindRank []int32
+	// the interned values as interface values, made once for the inserts
+	// (boxing them per row was one allocation per value).
+	boxes *boxed
 	// buffers of sortedChanges, reused from one table to the next.
 	order  []sortEntry
 	sorted []*change
@@ -169,8 +172,11 @@ func newBatch(events []domain.Event) *batch {
 	return b
 }
 
-func newFold() *batch {
-	return &batch{ci: make(map[ikey]int32), di: make(map[ckey]int32)}
+func newFold() *batch { return newFoldCap(0) }
+
+// newFoldCap returns an empty fold with room for keys changes.
+func newFoldCap(keys int) *batch {
+	return &batch{ci: make(map[ikey]int32), di: make(map[ckey]int32), changes: make([]change, 0, keys)}
 }
 
 // add folds one event into the batch.
@@ -193,14 +199,7 @@ func (b *batch) add(e domain.Event) {
 	if c.on {
 		c.since, c.pos = e.OccurredAt.UnixMilli(), e.Position
 	}
-	d := ckey{k.target, k.kind}
-	j, seen := b.di[d]
-	if !seen {
-		j = int32(len(b.deltas))
-		b.di[d] = j
-		b.deltas = append(b.deltas, delta{key: d})
-	}
-	dp := &b.deltas[j]
+	dp := b.delta(ckey{k.target, k.kind})
 	if e.On() {
 		dp.n++
 	} else {
@@ -208,6 +207,39 @@ func (b *batch) add(e domain.Event) {
 	}
 	dp.min = min(dp.min, dp.n)
 	dp.pos = e.Position
+}
+
+// delta returns the batch's delta of count d, adding it if new.
+func (b *batch) delta(d ckey) *delta {
+	j, seen := b.di[d]
+	if !seen {
+		j = int32(len(b.deltas))
+		b.di[d] = j
+		b.deltas = append(b.deltas, delta{key: d})
+	}
+	return &b.deltas[j]
+}
+
+// addLatest folds the last event of one interaction (a
+// domain.LatestReader's): into fresh tables, an interaction that ends on
+// is one row and one count, and one that ends off is no row, only the
+// position of its count. Each interaction comes once, so changes need no
+// lookup map, and counts keep the highest position, as latest events come
+// in no position order.
+func (b *batch) addLatest(e domain.Event) {
+	b.n++
+	b.last = max(b.last, e.Position)
+	target := b.targets.id(targetKey{e.Target.Type(), e.Target.ID()})
+	kind := b.kinds.id(e.Kind.String())
+	if e.On() {
+		k := ikey{user: b.users.id(e.User.String()), target: target, kind: kind}
+		b.changes = append(b.changes, change{key: k, on: true, since: e.OccurredAt.UnixMilli(), pos: e.Position})
+	}
+	dp := b.delta(ckey{target, kind})
+	if e.On() {
+		dp.n++
+	}
+	dp.pos = max(dp.pos, e.Position)
 }
 
 func (b *batch) user(k ikey) string        { return b.users.vals[k.user] }
@@ -222,6 +254,34 @@ func (b *batch) rank() {
 	b.userRank = b.users.ranks(strings.Compare)
 	b.targetRank = b.targets.ranks(compareTargets)
 	b.kindRank = b.kinds.ranks(strings.Compare)
+}
+
+// boxed holds a batch's interned values as the interface values that
+// database/sql takes, indexed by interned id.
+type boxed struct {
+	users, ttypes, tids, kinds []any
+}
+
+// boxed returns the batch's values boxed, made on the first call.
+func (b *batch) boxed() *boxed {
+	if b.boxes != nil {
+		return b.boxes
+	}
+	v := &boxed{users: boxAll(b.users.vals), kinds: boxAll(b.kinds.vals)}
+	for _, t := range b.targets.vals {
+		v.ttypes = append(v.ttypes, t.ttype)
+		v.tids = append(v.tids, t.tid)
+	}
+	b.boxes = v
+	return v
+}
+
+func boxAll(vals []string) []any {
+	out := make([]any, len(vals))
+	for i, s := range vals {
+		out[i] = s
+	}
+	return out
 }
 
 // sortKey is a change's place in a table's primary-key order, packed

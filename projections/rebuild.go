@@ -17,8 +17,10 @@ const newSuffix = "__new"
 // the old tables until the swap.
 //
 // The log is read in one streaming pass and folded in memory (bounded by
-// Config.FoldKeys), then one catch-up pass without the write lock, then the
-// swap: one transaction that applies what the log gained meanwhile, drops
+// Config.FoldKeys), each full fold written while the next fills; when the
+// store is a domain.LatestReader that pass reads only the last event of
+// each (stream, kind), since the tables start empty. Then comes one
+// catch-up pass without the write lock, then the swap: one transaction that applies what the log gained meanwhile, drops
 // the old tables, renames the new ones and moves the checkpoints. A live
 // applier in this or another process waits for the swap on the file's
 // write lock and then skips what the swap already applied. Two rebuilds of

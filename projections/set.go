@@ -31,7 +31,10 @@ type Config struct {
 	// when a failed projection applies again (Err nil). It must not block.
 	OnStatus func(Status)
 	// FoldKeys bounds how many distinct interactions a rebuild folds in
-	// memory before writing them out; default 1,000,000 (about 200 MB).
+	// memory before writing them out; one fold is written while the next
+	// fills, so at most two are held. Default 1,000,000: a fold holds
+	// about 64 MB when the store is a domain.LatestReader (only the
+	// interactions that end on are kept) and about 200 MB otherwise.
 	FoldKeys int
 }
 
