@@ -47,6 +47,7 @@ func runRebuild(ctx context.Context, e env, args []string) error {
 	db := dbFlag(fs)
 	kinds := kindsFlag(fs)
 	name := fs.String("projection", "", "rebuild only this projection: "+strings.Join(projections.AllProjections, ", "))
+	profile := fs.String("cpuprofile", "", "write a pprof CPU profile of the rebuild to this file")
 	if err := parseFlags(fs, e, args); err != nil {
 		return helpOK(err)
 	}
@@ -57,6 +58,11 @@ func runRebuild(ctx context.Context, e env, args []string) error {
 		}
 		names = []string{*name}
 	}
+	stop, err := startCPUProfile(*profile)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	report, finish := progressReporter(e, "rebuild")
 	defer finish()
 	_, statErr := os.Stat(projections.ViewsPath(*db))
