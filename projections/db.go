@@ -47,20 +47,24 @@ const cacheKiB = 65536
 const buildCacheKiB = 8192
 
 // lowMemory gives db's connection the build settings and returns the
-// function that restores the usual ones. db must be a pool of one
-// connection (views.write), so that both reach the same connection; a live
-// apply sharing it meanwhile runs with the smaller cache. temp_store can
-// only change outside a transaction.
+// function that restores the usual ones. Builds also let SQLite's sorter
+// use a helper thread (PRAGMA threads), which the index sorts at the end
+// of a rebuild use while the other core is idle: 10M events, 2 paired
+// runs, 28.1 → 27.7 s and 28.4 → 27.6 s.
+//
+// db must be a pool of one connection (views.write), so that both reach
+// the same connection; a live apply sharing it meanwhile runs with the
+// smaller cache. temp_store can only change outside a transaction.
 func lowMemory(ctx context.Context, db *sql.DB) (restore func(), err error) {
 	_, err = db.ExecContext(ctx, fmt.Sprintf(
-		`PRAGMA cache_size = %d; PRAGMA temp_store = FILE`, -buildCacheKiB))
+		`PRAGMA cache_size = %d; PRAGMA temp_store = FILE; PRAGMA threads = 2`, -buildCacheKiB))
 	if err != nil {
 		return nil, err
 	}
 	return func() {
 		// A failure only leaves the connection with the build settings.
 		_, _ = db.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(
-			`PRAGMA cache_size = %d; PRAGMA temp_store = MEMORY`, -cacheKiB))
+			`PRAGMA cache_size = %d; PRAGMA temp_store = MEMORY; PRAGMA threads = 0`, -cacheKiB))
 	}, nil
 }
 
