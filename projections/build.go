@@ -152,7 +152,7 @@ func (b *builder) foldChunks(ctx context.Context, last int64, chunks <-chan []do
 			}
 			last = max(last, e.Position)
 			if fold.n%progressEvery == 0 {
-				b.report("read", b.readDone(read, last))
+				b.reportRead(read, last)
 			}
 			if len(fold.changes) < b.foldKeys {
 				continue
@@ -169,13 +169,14 @@ func (b *builder) foldChunks(ctx context.Context, last int64, chunks <-chan []do
 	return last, w.close()
 }
 
-// readDone is the progress of the read: the position reached, or, for
-// latest events, how many were read.
-func (b *builder) readDone(read, last int64) int64 {
+// reportRead reports the read's progress: the position reached or, for
+// latest events (which come in no position order), how many were read.
+func (b *builder) reportRead(read, last int64) {
 	if b.latest != nil {
-		return read
+		b.report("latest", read)
+		return
 	}
-	return last
+	b.report("read", last)
 }
 
 // foldWriter flushes folds on its own goroutine, one at a time, in order.
@@ -283,7 +284,7 @@ func (b *builder) report(phase string, done int64) {
 	if b.progress == nil {
 		return
 	}
-	if phase != "read" && phase != "write" {
+	if phase != "read" && phase != "latest" && phase != "write" {
 		done = b.total
 	}
 	b.progress(Progress{Projection: b.label, Phase: phase, Done: done, Total: max(b.total, done)})

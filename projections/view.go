@@ -49,9 +49,13 @@ type AppliedEvent struct {
 // log has no gaps on SQLite, so it is the number of events).
 type Progress struct {
 	Projection string // a projection name, or "all" when all are built together
-	Phase      string // "read", "write", "index", "swap" or "done"
-	Done       int64
-	Total      int64
+	// Phase is "read" (Done: the position reached), "latest" (reading
+	// each interaction's last event; Done: how many so far, at most
+	// Total), "write" (Done: the last position of the fold written),
+	// "index", "swap" or "done" (Done = Total).
+	Phase string
+	Done  int64
+	Total int64
 }
 
 // Status is one projection's state, for metrics and readiness checks.
