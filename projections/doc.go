@@ -23,7 +23,9 @@
 // Collection, wait for freshness with WaitFor, watch it with Applied, Err,
 // Status, Config.OnStatus and OnApplied. Rebuild, CatchUp, BuildAsOf and
 // Verify read a domain.EventStore directly in large batches, never through
-// the bus. Generate writes a synthetic log for benchmarks.
+// the bus; building into empty tables from a store that is also a
+// domain.LatestReader reads only each interaction's last event. Generate
+// writes a synthetic log for benchmarks.
 //
 // Failure: a projection that cannot apply an event (ErrInconsistent, a
 // SQLite error) keeps its checkpoint before the batch, logs an error, is

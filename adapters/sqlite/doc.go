@@ -9,6 +9,9 @@
 // so that a conflict or a duplicate id fails that append alone, commits
 // once (one fsync per batch) and answers every caller. Reads go through a
 // separate pool of read-only connections and never wait for the writer.
+// ReadLatest (domain.LatestReader) lets SQLite pick each (stream, kind)'s
+// last event for a projection rebuild, reading two partitions of the
+// streams on two of those connections at once.
 //
 // Schema (migrations/): events is the log, its rowid the position; streams
 // holds each stream's snapshot (version, last position, state), written in
