@@ -42,6 +42,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"bench", "generate", "--events", "-1", "--db", db},
 		{"bench", "http", "--cpuprofile"},
 		{"serve", "--db", db, "--cpuprofile", "/no/such/dir/cpu.prof"},
+		{"rebuild", "--db", db, "--cpuprofile", "/no/such/dir/cpu.prof"},
 	} {
 		_, _, err := runCLI(t, args...)
 		if err == nil || exitCode(err) != 2 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,8 +38,12 @@ func TestVerifyDetectsCorruption(t *testing.T) {
 	}
 	mustContain(t, out, "DIFF counts.counts only in the live read model", "DIFF counts.counts only in the recomputed log", "a1")
 
-	if _, errOut, err := runCLI(t, "rebuild", "--db", db, "--projection", "counts"); err != nil {
+	profile := filepath.Join(t.TempDir(), "cpu.prof")
+	if _, errOut, err := runCLI(t, "rebuild", "--db", db, "--projection", "counts", "--cpuprofile", profile); err != nil {
 		t.Fatalf("rebuild: %v\n%s", err, errOut)
+	}
+	if st, err := os.Stat(profile); err != nil || st.Size() == 0 {
+		t.Errorf("rebuild --cpuprofile wrote no profile: %v", err)
 	}
 	if out, _, err := runCLI(t, "verify", "--db", db); err != nil {
 		t.Fatalf("verify after rebuild: %v\n%s", err, out)
