@@ -400,8 +400,7 @@ func (w *writer) applyNew(tx *txState, r *request) (done bool, res domain.Append
 		}
 		return true, res, own, nil
 	}
-	tx.last, tx.lastKey = pos, key
-	w.streams[st] = streamInfo{key: key, version: version}
+	w.advance(tx, st, streamInfo{key: key, version: version}, pos)
 	return true, w.result(tx, r), nil, nil
 }
 
@@ -482,9 +481,7 @@ func (w *writer) finish(tx *txState, r *request, info streamInfo) error {
 		if err := w.upsertStream(r, info, last); err != nil {
 			return appendError(r.req.Stream, err)
 		}
-		tx.last = last
-		tx.lastKey = max(tx.lastKey, info.key)
-		w.streams[r.req.Stream] = streamInfo{key: info.key, version: r.events[n-1].version}
+		w.advance(tx, r.req.Stream, streamInfo{key: info.key, version: r.events[n-1].version}, last)
 	}
 	if rec := r.req.Idempotency; rec != nil {
 		var pos int64
@@ -496,6 +493,14 @@ func (w *writer) finish(tx *txState, r *request, info streamInfo) error {
 		}
 	}
 	return nil
+}
+
+// advance records an append written in tx: the transaction's last
+// position and stream key, and the stream's key and version after it.
+func (w *writer) advance(tx *txState, st domain.StreamID, after streamInfo, last int64) {
+	tx.last = last
+	tx.lastKey = max(tx.lastKey, after.key)
+	w.streams[st] = after
 }
 
 func (w *writer) result(tx *txState, r *request) domain.AppendResult {
