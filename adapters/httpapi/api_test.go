@@ -320,7 +320,8 @@ type sseData struct {
 	Counts map[string]int64 `json:"counts"`
 }
 
-// readSSE reads lines up to the next event, skipping comments and retry.
+// readSSE reads lines up to the next event, skipping comments, retry and
+// frames that carry only an id.
 func readSSE(t *testing.T, rd *bufio.Reader) sseEvent {
 	t.Helper()
 	var ev sseEvent
@@ -344,8 +345,12 @@ func readSSE(t *testing.T, rd *bufio.Reader) sseEvent {
 			}
 			_ = json.Unmarshal(raw["counts"], &ev.data.Counts)
 			_ = json.Unmarshal([]byte(line[6:]), &ev.data.EventJSON)
-		case line == "" && ev.id != "":
+		case line == "" && ev.event != "":
 			return ev
+		case line == "":
+			// A frame without an event (the opening frame, a heartbeat)
+			// only moves the resume point.
+			ev = sseEvent{sawComment: ev.sawComment}
 		}
 	}
 }

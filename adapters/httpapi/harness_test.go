@@ -67,12 +67,11 @@ func MustEnv(tb testing.TB, configure func(*Config)) *testEnv {
 		tb.Fatalf("open projections: %v", err)
 	}
 	logs := &syncBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := New(cfg, Deps{
 		Ledger: domain.NewLedger(store, cfg.Kinds, domain.LedgerConfig{}, nil),
 		Log:    store, Read: set,
 		Writable: func(ctx context.Context) error { _, err := store.LastPosition(ctx); return err },
-	}, log)
+	}, newTestLogger(logs))
 	if err != nil {
 		tb.Fatalf("new server: %v", err)
 	}
@@ -90,6 +89,11 @@ func MustEnv(tb testing.TB, configure func(*Config)) *testEnv {
 		store.Close()
 	})
 	return e
+}
+
+// newTestLogger logs everything, as text, into w.
+func newTestLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // tail applies every committed event to every projection, in order.

@@ -60,7 +60,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.beginRead(w, r, minPos); err != nil {
 		return err
 	}
-	w.Header().Set("Vary", "Accept")
+	w.Header().Add("Vary", "Accept") // after CORS's "Vary: Origin"
 	if r.Method == http.MethodHead {
 		// The headers are the answer; reading the log for nothing is not.
 		w.Header().Set("Content-Type", media)

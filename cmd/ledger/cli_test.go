@@ -42,6 +42,10 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"bench", "generate", "--events", "-1", "--db", db},
 		{"bench", "http", "--cpuprofile"},
 		{"serve", "--db", db, "--cpuprofile", "/no/such/dir/cpu.prof"},
+		{"serve", "--db", db, "--cors-origins", "*"},
+		{"serve", "--db", db, "--cors-origins", "https://app.example/path"},
+		{"serve", "--db", db, "--cors-credentials"},
+		{"serve", "--db", db, "--jwt-audience", "ledger"},
 		{"rebuild", "--db", db, "--cpuprofile", "/no/such/dir/cpu.prof"},
 	} {
 		_, _, err := runCLI(t, args...)

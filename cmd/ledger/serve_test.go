@@ -416,8 +416,10 @@ func nextSSE(t *testing.T, rd *bufio.Reader) (id, data string) {
 			id = line[4:]
 		case strings.HasPrefix(line, "data: "):
 			data = line[6:]
-		case line == "" && id != "":
+		case line == "" && data != "":
 			return id, data
+		case line == "":
+			id = "" // a frame without data (opening, heartbeat) only moves the resume point
 		}
 	}
 }
