@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -66,14 +67,50 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Content-Type", media)
 		return nil
 	}
-	if media == mediaJSON {
-		return s.historyJSON(w, r, f)
+	if media == mediaNDJSON {
+		return s.historyStream(w, r, f)
 	}
-	return s.historyStream(w, r, f, media)
+	page, more, err := s.readPage(r, f)
+	if err != nil {
+		return err
+	}
+	if more {
+		w.Header().Set("Link", nextPageLink(r, page[len(page)-1].Position))
+	}
+	if media == mediaCSV {
+		return s.historyCSV(w, r, page)
+	}
+	return s.historyJSON(w, f, page)
+}
+
+// readPage reads the page of events f selects, and one event more to learn
+// whether more remain. A page holds at most maxHistory events.
+func (s *Server) readPage(r *http.Request, f domain.EventFilter) (page []domain.Event, more bool, err error) {
+	probe := f
+	probe.Limit = f.Limit + 1
+	err = s.deps.Log.ReadEvents(r.Context(), probe, func(e domain.Event) error {
+		page = append(page, e)
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("read history: %w", err)
+	}
+	if len(page) > f.Limit {
+		return page[:f.Limit], true, nil
+	}
+	return page, false, nil
+}
+
+// nextPageLink is the Link header value of the next page: the request's
+// own query (filters, limit) with after moved past the page.
+func nextPageLink(r *http.Request, after int64) string {
+	q := r.URL.Query()
+	q.Set("after", strconv.FormatInt(after, 10))
+	return "<" + r.URL.Path + "?" + q.Encode() + `>; rel="next"`
 }
 
 // eventFilter parses the history filters. NDJSON has no limit cap and no
-// default limit.
+// default limit; JSON and CSV pages continue with a Link rel="next".
 func (p *params) eventFilter(media string) domain.EventFilter {
 	var f domain.EventFilter
 	f.After = p.int("after", 0, 0, math.MaxInt64)
@@ -109,31 +146,41 @@ func (p *params) eventFilter(media string) domain.EventFilter {
 	return f
 }
 
-func (s *Server) historyJSON(w http.ResponseWriter, r *http.Request, f domain.EventFilter) error {
-	out := historyResponse{Items: []eventcodec.EventJSON{}, NextAfter: f.After}
-	err := s.deps.Log.ReadEvents(r.Context(), f, func(e domain.Event) error {
+func (s *Server) historyJSON(w http.ResponseWriter, f domain.EventFilter, page []domain.Event) error {
+	out := historyResponse{Items: make([]eventcodec.EventJSON, 0, len(page)), NextAfter: f.After}
+	for _, e := range page {
 		out.Items = append(out.Items, eventcodec.ToJSON(e))
 		out.NextAfter = e.Position
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("read history: %w", err)
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
 
-// historyStream writes NDJSON or CSV as the store reads it. Once the first
-// byte is out an error can no longer become a problem response, so the
-// connection is aborted: a client never mistakes a cut export for a
-// complete one.
-func (s *Server) historyStream(w http.ResponseWriter, r *http.Request, f domain.EventFilter, media string) error {
-	w.Header().Set("Content-Type", media+"; charset=utf-8")
+// historyCSV writes a page as CSV.
+func (s *Server) historyCSV(w http.ResponseWriter, r *http.Request, page []domain.Event) error {
+	w.Header().Set("Content-Type", mediaCSV+"; charset=utf-8")
 	st := newStreamer(w, s.cfg.WriteTimeout)
 	bw := bufio.NewWriterSize(st, 32<<10)
-	var csvw *eventcodec.CSVWriter
-	if media == mediaCSV {
-		csvw = eventcodec.NewCSVWriter(bw)
+	cw := eventcodec.NewCSVWriter(bw)
+	var err error
+	for _, e := range page {
+		if err = cw.Write(e); err != nil {
+			break
+		}
 	}
+	if err == nil {
+		err = cw.Flush()
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	return s.endExport(r, st, err)
+}
+
+// historyStream writes NDJSON as the store reads it.
+func (s *Server) historyStream(w http.ResponseWriter, r *http.Request, f domain.EventFilter) error {
+	w.Header().Set("Content-Type", mediaNDJSON+"; charset=utf-8")
+	st := newStreamer(w, s.cfg.WriteTimeout)
+	bw := bufio.NewWriterSize(st, 32<<10)
 	n := 0
 	err := s.deps.Log.ReadEvents(r.Context(), f, func(e domain.Event) error {
 		if n++; n%1000 == 0 {
@@ -141,28 +188,30 @@ func (s *Server) historyStream(w http.ResponseWriter, r *http.Request, f domain.
 				return err
 			}
 		}
-		if csvw != nil {
-			return csvw.Write(e)
-		}
 		if _, err := bw.Write(eventcodec.MarshalEvent(e)); err != nil {
 			return err
 		}
 		return bw.WriteByte('\n')
 	})
-	if err == nil && csvw != nil {
-		err = csvw.Flush()
-	}
 	if err == nil {
 		err = bw.Flush()
 	}
-	if err != nil {
-		if !st.started {
-			return fmt.Errorf("read history: %w", err)
-		}
-		s.log.WarnContext(r.Context(), "history export aborted", "request_id", requestID(r.Context()), "err", err)
-		panic(http.ErrAbortHandler)
+	return s.endExport(r, st, err)
+}
+
+// endExport turns an export's error into the handler's answer. Once the
+// first byte is out an error can no longer become a problem response, so
+// the connection is aborted: a client never mistakes a cut export for a
+// complete one.
+func (s *Server) endExport(r *http.Request, st *streamer, err error) error {
+	if err == nil {
+		return nil
 	}
-	return nil
+	if !st.started {
+		return fmt.Errorf("read history: %w", err)
+	}
+	s.log.WarnContext(r.Context(), "history export aborted", "request_id", requestID(r.Context()), "err", err)
+	panic(http.ErrAbortHandler)
 }
 
 // errStreamAborted is the error of a write after streamer.abort.
