@@ -18,7 +18,8 @@ build:
 ## test: the whole test suite, race detector on, nothing cached, then every fuzz target.
 test: test-unit fuzz
 
-## test-unit: the unit and end-to-end tests, race detector on, nothing cached.
+## test-unit: the unit and end-to-end tests, race detector on, nothing cached (among them the
+## OpenAPI 3.1 validation of /openapi.json and of real responses, in adapters/httpapi).
 test-unit:
 	$(GO) test -race -count=1 -timeout 9m $(PKGS)
 

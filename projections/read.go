@@ -10,7 +10,7 @@ import (
 	"github.com/interactionledger/ledger/domain"
 )
 
-// Limits of the read API (API.md).
+// Limits of the read API (docs/api.md).
 const (
 	// MaxTargets is how many targets one Targets call may ask for.
 	MaxTargets = 200

@@ -23,7 +23,7 @@ import (
 // Scope is a permission of a service token.
 type Scope string
 
-// The scopes of API.md. Admin implies the others; write implies read.
+// The scopes of docs/api.md. Admin implies the others; write implies read.
 const (
 	ScopeRead  Scope = "read"
 	ScopeWrite Scope = "write"

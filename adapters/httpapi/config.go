@@ -10,7 +10,7 @@ import (
 	"github.com/interactionledger/ledger/domain"
 )
 
-// MaxBodyBytes bounds a write's JSON body (API.md: at most 4 KiB).
+// MaxBodyBytes bounds a write's JSON body (docs/api.md: at most 4 KiB).
 const MaxBodyBytes = 4 << 10
 
 // Config configures a Server. Start from DefaultConfig and set Kinds.

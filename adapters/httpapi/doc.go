@@ -1,5 +1,5 @@
 // Package httpapi is the HTTP adapter of the Interaction Ledger: it serves
-// the v1 API of API.md (writes, reads, history, the live event stream) and
+// the v1 API of docs/api.md (writes, reads, history, the live event stream) and
 // the operational endpoints (/healthz, /readyz, /metrics, /openapi.json).
 //
 // What lives here: routing, request validation, authentication (service

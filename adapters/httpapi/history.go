@@ -14,7 +14,7 @@ import (
 	"github.com/interactionledger/ledger/domain"
 )
 
-// History limits from API.md.
+// History limits from docs/api.md.
 const (
 	defaultHistory = 1000
 	maxHistory     = 10000

@@ -13,14 +13,14 @@ import (
 	"github.com/interactionledger/ledger/projections"
 )
 
-// Read limits from API.md.
+// Read limits from docs/api.md.
 const (
 	maxBatchTargets = 200
 	defaultPage     = 50
 	maxPage         = 1000
 )
 
-// targetResponse is one target's view (API.md, "Reads").
+// targetResponse is one target's view (docs/api.md, "Reads").
 type targetResponse struct {
 	Target   eventcodec.TargetJSON `json:"target"`
 	Counts   map[string]int64      `json:"counts"`

@@ -15,7 +15,7 @@ import (
 	"github.com/interactionledger/ledger/domain"
 )
 
-// writeResponse is the body of a write (API.md, "Writes").
+// writeResponse is the body of a write (docs/api.md, "Writes").
 type writeResponse struct {
 	Changed       bool                  `json:"changed"`
 	Target        eventcodec.TargetJSON `json:"target"`
