@@ -152,5 +152,13 @@ func readLog(ctx context.Context, db string, fn func(domain.Event) error) error 
 		return err
 	}
 	defer store.Close()
-	return store.ReadEvents(ctx, domain.EventFilter{}, fn)
+	for e, err := range store.ReadEvents(ctx, domain.EventFilter{}) {
+		if err != nil {
+			return err
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
