@@ -62,37 +62,29 @@ func (s *Server) write(on bool) handlerFunc {
 	}
 }
 
-// parseWrite validates everything before any work: path, authorization,
-// headers, body.
+// parseWrite validates everything before any work: authorization first,
+// then path, headers and body.
 func (s *Server) parseWrite(r *http.Request, on bool) (domain.SetRequest, error) {
+	if err := principalFrom(r.Context()).canActFor(r.PathValue("user"), ScopeWrite); err != nil {
+		return domain.SetRequest{}, err
+	}
+	if err := acceptJSON(r); err != nil {
+		return domain.SetRequest{}, err
+	}
 	p, err := newParams(r, s.cfg.Kinds)
 	if err != nil {
 		return domain.SetRequest{}, err
 	}
 	req := domain.SetRequest{
-		Target:    p.target(r.PathValue("type"), r.PathValue("id")),
-		Kind:      p.kind("kind", r.PathValue("kind")),
-		User:      p.user("user", r.PathValue("user")),
-		On:        on,
-		RequestID: requestID(r.Context()),
+		Target:          p.target(r.PathValue("type"), r.PathValue("id")),
+		Kind:            p.kind("kind", r.PathValue("kind")),
+		User:            p.user("user", r.PathValue("user")),
+		On:              on,
+		RequestID:       requestID(r.Context()),
+		IdempotencyKey:  p.idempotencyKey(r),
+		ExpectedVersion: p.ifMatch(r),
 	}
 	if err := p.err(); err != nil {
-		return req, err
-	}
-	if err := acceptJSON(r); err != nil {
-		return req, err
-	}
-	if err := principalFrom(r.Context()).canActFor(req.User, ScopeWrite); err != nil {
-		return req, err
-	}
-	var bad paramErrors
-	if req.IdempotencyKey, err = parseIdempotencyKey(r); err != nil {
-		bad = append(bad, err.(paramErrors)...)
-	}
-	if req.ExpectedVersion, err = parseIfMatch(r); err != nil {
-		bad = append(bad, err.(paramErrors)...)
-	}
-	if err := bad.err(); err != nil {
 		return req, err
 	}
 	req.Metadata, err = readMetadata(r)

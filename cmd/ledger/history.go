@@ -12,10 +12,6 @@ import (
 	"github.com/interactionledger/ledger/domain"
 )
 
-func init() {
-	register(command{name: "history", summary: "export events as json, ndjson or csv", run: runHistory})
-}
-
 func runHistory(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "history", "[flags]")
 	db := dbFlag(fs)

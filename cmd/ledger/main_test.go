@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"github.com/interactionledger/ledger/adapters/sqlite"
-	"github.com/interactionledger/ledger/domain"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/interactionledger/ledger/adapters/sqlite"
+	"github.com/interactionledger/ledger/domain"
 )
 
 // TestMain lets the test binary act as the ledger binary: with
