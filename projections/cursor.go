@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"fmt"
 
 	"github.com/interactionledger/ledger/domain"
 )
@@ -58,4 +59,27 @@ func (s *Set) parseCursor(scope, c string) (int64, error) {
 		return 0, bad
 	}
 	return pos, nil
+}
+
+// Limits of the read API (API.md).
+const (
+	// MaxLimit is the largest page size; DefaultLimit is used for 0.
+	MaxLimit     = 1000
+	DefaultLimit = 50
+)
+
+// pageArgs checks a page request and returns the limit to use and the
+// position to read below.
+func (s *Set) pageArgs(k domain.Kind, limit int, scope, cursor string) (int, int64, error) {
+	if !s.cfg.Kinds.Has(k) {
+		return 0, 0, fmt.Errorf("kind %q: %w", k.String(), domain.ErrUnknownKind)
+	}
+	if limit < 0 || limit > MaxLimit {
+		return 0, 0, &domain.ValidationError{Field: "limit", Reason: fmt.Sprintf("must be 1..%d", MaxLimit)}
+	}
+	if limit == 0 {
+		limit = DefaultLimit
+	}
+	before, err := s.parseCursor(scope, cursor)
+	return limit, before, err
 }

@@ -13,13 +13,6 @@ import (
 	"github.com/interactionledger/ledger/projections"
 )
 
-// Read limits from API.md.
-const (
-	maxBatchTargets = 200
-	defaultPage     = 50
-	maxPage         = 1000
-)
-
 // targetResponse is one target's view (API.md, "Reads").
 type targetResponse struct {
 	Target   eventcodec.TargetJSON `json:"target"`
@@ -131,12 +124,9 @@ func etagMatch(headers []string, etag string) bool {
 }
 
 func (s *Server) targetResponse(v projections.TargetView, withViewer bool) targetResponse {
-	out := targetResponse{Target: targetJSON(v.Target), Counts: s.fullCounts(v.Counts), Position: v.Position}
+	out := targetResponse{Target: targetJSON(v.Target), Counts: v.Counts, Position: v.Position}
 	if withViewer {
-		out.Viewer = make(map[string]bool, len(s.cfg.Kinds.Names()))
-		for _, n := range s.cfg.Kinds.Names() {
-			out.Viewer[n] = v.Viewer[n]
-		}
+		out.Viewer = v.Viewer
 	}
 	return out
 }
@@ -170,8 +160,8 @@ func (s *Server) targets(w http.ResponseWriter, r *http.Request) error {
 // targetList parses the repeated t=type/id parameter (1..200).
 func (p *params) targetList() []domain.Target {
 	raw := p.query["t"]
-	if len(raw) == 0 || len(raw) > maxBatchTargets {
-		p.bad = append(p.bad, InvalidParam{Name: "t", Reason: fmt.Sprintf("give 1..%d targets as t=type/id", maxBatchTargets)})
+	if len(raw) == 0 || len(raw) > projections.MaxTargets {
+		p.bad = append(p.bad, InvalidParam{Name: "t", Reason: fmt.Sprintf("give 1..%d targets as t=type/id", projections.MaxTargets)})
 		return nil
 	}
 	ts := make([]domain.Target, 0, len(raw))
@@ -193,7 +183,7 @@ func (s *Server) actors(w http.ResponseWriter, r *http.Request) error {
 	}
 	t := p.target(r.PathValue("type"), r.PathValue("id"))
 	k := p.kind("kind", r.PathValue("kind"))
-	limit, cursor, minPos := p.limit(defaultPage, maxPage), p.cursor(), p.minPosition(r)
+	limit, cursor, minPos := p.limit(projections.DefaultLimit, projections.MaxLimit), p.cursor(), p.minPosition(r)
 	if err := p.err(); err != nil {
 		return err
 	}
@@ -230,7 +220,7 @@ func (s *Server) collection(w http.ResponseWriter, r *http.Request) error {
 			p.bad.add("type", err)
 		}
 	}
-	limit, cursor, minPos := p.limit(defaultPage, maxPage), p.cursor(), p.minPosition(r)
+	limit, cursor, minPos := p.limit(projections.DefaultLimit, projections.MaxLimit), p.cursor(), p.minPosition(r)
 	if err := p.err(); err != nil {
 		return err
 	}

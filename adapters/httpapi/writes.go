@@ -214,31 +214,17 @@ func jsonReason(err error) string {
 }
 
 func (s *Server) writeResponse(req domain.SetRequest, out domain.Outcome, counts map[string]int64) writeResponse {
-	viewer := make(map[string]bool, len(s.cfg.Kinds.Names()))
-	for _, k := range s.cfg.Kinds.Kinds() {
-		viewer[k.String()] = out.State.Active(k)
-	}
 	return writeResponse{
 		Changed:       out.Changed,
 		Target:        targetJSON(req.Target),
 		User:          req.User.String(),
 		Kind:          req.Kind.String(),
 		Active:        out.Active,
-		Viewer:        viewer,
-		Counts:        s.fullCounts(counts),
+		Viewer:        s.cfg.Kinds.Flags(out.State.Active),
+		Counts:        counts,
 		StreamVersion: out.StreamVersion,
 		Position:      out.Position,
 	}
-}
-
-// fullCounts holds every configured kind, zero when the read model has
-// none.
-func (s *Server) fullCounts(counts map[string]int64) map[string]int64 {
-	out := make(map[string]int64, len(s.cfg.Kinds.Names()))
-	for _, n := range s.cfg.Kinds.Names() {
-		out[n] = counts[n]
-	}
-	return out
 }
 
 func targetJSON(t domain.Target) eventcodec.TargetJSON {
