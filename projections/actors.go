@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -48,30 +49,22 @@ func (s *Set) Actors(ctx context.Context, t domain.Target, k domain.Kind, limit 
 	rows, err := s.v.read.QueryContext(ctx, `SELECT user, since, position FROM actors
 WHERE target_type = ? AND target_id = ? AND kind = ? AND position < ?
 ORDER BY position DESC LIMIT ?`, t.Type(), t.ID(), k.String(), before, limit+1)
+	page, err := readPage(rows, err, limit, scanActor, func(pos int64) string { return s.cursor(scope, pos) })
 	if err != nil {
 		return Page[Actor]{}, fmt.Errorf("read actors: %w", err)
 	}
-	defer rows.Close()
-	var page Page[Actor]
-	for rows.Next() {
-		var user string
-		var a Actor
-		var since int64
-		if err := rows.Scan(&user, &since, &a.Position); err != nil {
-			return Page[Actor]{}, fmt.Errorf("read actors: %w", err)
-		}
-		if a.User, err = domain.NewUserID(user); err != nil {
-			return Page[Actor]{}, fmt.Errorf("read actors: stored user: %w", err)
-		}
-		a.Since = time.UnixMilli(since).UTC()
-		page.Items = append(page.Items, a)
-	}
-	if err := rows.Err(); err != nil {
-		return Page[Actor]{}, fmt.Errorf("read actors: %w", err)
-	}
-	if len(page.Items) > limit {
-		page.Items = page.Items[:limit]
-		page.Next = s.cursor(scope, page.Items[limit-1].Position)
-	}
 	return page, nil
+}
+
+func scanActor(rows *sql.Rows) (a Actor, pos int64, err error) {
+	var user string
+	var since int64
+	if err := rows.Scan(&user, &since, &a.Position); err != nil {
+		return a, 0, err
+	}
+	if a.User, err = domain.NewUserID(user); err != nil {
+		return a, 0, fmt.Errorf("stored user: %w", err)
+	}
+	a.Since = time.UnixMilli(since).UTC()
+	return a, a.Position, nil
 }

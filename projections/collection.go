@@ -52,32 +52,24 @@ func (s *Set) Collection(ctx context.Context, u domain.UserID, k domain.Kind, ta
 		return Page[Item]{}, err
 	}
 	rows, err := s.queryCollection(ctx, u, k, targetType, before, limit+1)
+	page, err := readPage(rows, err, limit, scanItem, func(pos int64) string { return s.cursor(scope, pos) })
 	if err != nil {
 		return Page[Item]{}, fmt.Errorf("read collection: %w", err)
 	}
-	defer rows.Close()
-	var page Page[Item]
-	for rows.Next() {
-		var typ, id string
-		var it Item
-		var since int64
-		if err := rows.Scan(&typ, &id, &since, &it.Position); err != nil {
-			return Page[Item]{}, fmt.Errorf("read collection: %w", err)
-		}
-		if it.Target, err = domain.NewTarget(typ, id); err != nil {
-			return Page[Item]{}, fmt.Errorf("read collection: stored target: %w", err)
-		}
-		it.Since = time.UnixMilli(since).UTC()
-		page.Items = append(page.Items, it)
-	}
-	if err := rows.Err(); err != nil {
-		return Page[Item]{}, fmt.Errorf("read collection: %w", err)
-	}
-	if len(page.Items) > limit {
-		page.Items = page.Items[:limit]
-		page.Next = s.cursor(scope, page.Items[limit-1].Position)
-	}
 	return page, nil
+}
+
+func scanItem(rows *sql.Rows) (it Item, pos int64, err error) {
+	var typ, id string
+	var since int64
+	if err := rows.Scan(&typ, &id, &since, &it.Position); err != nil {
+		return it, 0, err
+	}
+	if it.Target, err = domain.NewTarget(typ, id); err != nil {
+		return it, 0, fmt.Errorf("stored target: %w", err)
+	}
+	it.Since = time.UnixMilli(since).UTC()
+	return it, it.Position, nil
 }
 
 func (s *Set) queryCollection(ctx context.Context, u domain.UserID, k domain.Kind, typ string, before int64, n int) (*sql.Rows, error) {

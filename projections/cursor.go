@@ -3,6 +3,7 @@ package projections
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -82,4 +83,30 @@ func (s *Set) pageArgs(k domain.Kind, limit int, scope, cursor string) (int, int
 	}
 	before, err := s.parseCursor(scope, cursor)
 	return limit, before, err
+}
+
+// readPage reads a newest-first page from rows (queried for limit+1 rows,
+// failed with queryErr when not nil), each decoded by scan, which also
+// returns its position. When a row beyond limit exists, the page
+// continues from next(the last kept position).
+func readPage[T any](rows *sql.Rows, queryErr error, limit int, scan func(*sql.Rows) (T, int64, error), next func(int64) string) (Page[T], error) {
+	if queryErr != nil {
+		return Page[T]{}, queryErr
+	}
+	defer rows.Close()
+	var page Page[T]
+	var cut int64 // position of the last item kept
+	for rows.Next() {
+		item, pos, err := scan(rows)
+		if err != nil {
+			return Page[T]{}, err
+		}
+		if len(page.Items) == limit {
+			page.Next = next(cut)
+			break
+		}
+		page.Items = append(page.Items, item)
+		cut = pos
+	}
+	return page, rows.Err()
 }
