@@ -1,0 +1,296 @@
+package nats_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/interactionledger/ledger/adapters/bus"
+	relaynats "github.com/interactionledger/ledger/adapters/nats"
+	"github.com/interactionledger/ledger/domain"
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func TestRelayEveryEventOnceInOrder(t *testing.T) {
+	url := mustNATS(t)
+	n := uniqueNames(t, url)
+	js := mustJS(t, url)
+	store := mustStore(t)
+	write(t, store, 300, "a")
+	cfg := testConfig(url, n)
+	cfg.Metrics = relaynats.NewMetrics()
+	r := startRelay(t, store, cfg, nil)
+	write(t, store, 300, "b") // while it runs
+	total := len(logEvents(t, store))
+	waitStreamHolds(t, js, n.stream, total)
+	waitFor(t, "the lag metric to reach 0", func() bool {
+		return strings.Contains(scrape(t, cfg.Metrics), "ledger_relay_lag_events 0\n")
+	})
+	mustContainMetric(t, scrape(t, cfg.Metrics), "ledger_relay_position "+strconv.Itoa(total), "ledger_relay_lock_held 1")
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run after cancel: %v", err)
+	}
+	checkStreamIsLog(t, js, n, store)
+
+	// Stopped, the log grows; a new relay resumes after the stream's last
+	// message, repeating nothing.
+	write(t, store, 200, "c")
+	r = startRelay(t, store, cfg, nil)
+	total = len(logEvents(t, store))
+	waitStreamHolds(t, js, n.stream, total)
+	r.stop(t)
+	checkStreamIsLog(t, js, n, store)
+	if got := r.relay.Relayed(); got != int64(total) {
+		t.Errorf("Relayed() = %d, want %d", got, total)
+	}
+}
+
+func TestRelayHeadersAndWatermillConsumer(t *testing.T) {
+	url := mustNATS(t)
+	n := uniqueNames(t, url)
+	js := mustJS(t, url)
+	store := mustStore(t)
+	write(t, store, 40, "h")
+	startRelay(t, store, testConfig(url, n), nil)
+	events := logEvents(t, store)
+	waitStreamHolds(t, js, n.stream, len(events))
+	for i, m := range streamMessages(t, js, n.stream) {
+		for k := range m.Header {
+			if k != natsgo.MsgIdHdr && k != relaynats.HeaderPosition && k != natsgo.ExpectedLastSeqHdr {
+				t.Errorf("message %d has an unexpected header %s: %v", i+1, k, m.Header)
+			}
+		}
+		// What a watermill consumer gets back is the logged event.
+		msg, _ := relaynats.Marshaler{}.Unmarshal(&natsgo.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data})
+		e, err := bus.DecodeMessage(msg)
+		if err != nil {
+			t.Fatalf("message %d: %v", i+1, err)
+		}
+		if e.ID != events[i].ID || e.Position != events[i].Position || e.Target != events[i].Target {
+			t.Fatalf("message %d decodes to %+v, want %+v", i+1, e, events[i])
+		}
+	}
+}
+
+func TestRelaySecondRelayDoesNotDuplicate(t *testing.T) {
+	url := mustNATS(t)
+	n := uniqueNames(t, url)
+	js := mustJS(t, url)
+	store := mustStore(t)
+	cfg := testConfig(url, n)
+	logA, bufA := bufLogger()
+	logB, bufB := bufLogger()
+	a := startRelay(t, store, cfg, logA)
+	waitFor(t, "relay A to take the lock", func() bool { return strings.Contains(bufA.String(), "relay lock acquired") })
+	b := startRelay(t, store, cfg, logB)
+	waitFor(t, "relay B to wait", func() bool { return strings.Contains(bufB.String(), "waiting as a standby") })
+	write(t, store, 500, "x")
+	total := len(logEvents(t, store))
+	waitStreamHolds(t, js, n.stream, total)
+	if strings.Contains(bufB.String(), "relay lock acquired") {
+		t.Fatalf("relay B took the lock while A held it:\n%s", bufB)
+	}
+	checkStreamIsLog(t, js, n, store)
+
+	// A stops (releasing its lock); B takes over where A left off.
+	if err := a.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	write(t, store, 300, "y")
+	total = len(logEvents(t, store))
+	waitStreamHolds(t, js, n.stream, total)
+	b.stop(t)
+	mustContainMetric(t, bufB.String(), "relay lock acquired")
+	checkStreamIsLog(t, js, n, store)
+}
+
+// retryDelay matches the delay the relay logs before each retry.
+var retryDelay = regexp.MustCompile(`retry_in=([0-9.]+m?s)`)
+
+func TestRelayUnreachableNATSRetriesAndLosesNothing(t *testing.T) {
+	url := mustNATS(t)
+	n := uniqueNames(t, url)
+	js := mustJS(t, url)
+	store := mustStore(t)
+	addr := freeAddr(t) // nothing listens there yet
+	cfg := testConfig("nats://"+addr, n)
+	log, buf := bufLogger()
+	r := startRelay(t, store, cfg, log)
+	write(t, store, 200, "p")
+	waitFor(t, "four failed attempts", func() bool { return strings.Count(buf.String(), "relay failed") >= 4 })
+	lines := buf.String()
+	mustContainMetric(t, lines, "connect to NATS at nats://"+addr, "retrying from the stream's last message")
+	var delays []time.Duration
+	for _, m := range retryDelay.FindAllStringSubmatch(lines, -1) {
+		d, _ := time.ParseDuration(m[1])
+		delays = append(delays, d)
+	}
+	if len(delays) < 4 || delays[3] <= delays[0] {
+		t.Errorf("retry delays %v do not grow:\n%s", delays, lines)
+	}
+	if streamCount(t, js, n.stream) != 0 {
+		t.Fatal("stream has messages although NATS was unreachable")
+	}
+
+	// NATS becomes reachable: everything written meanwhile arrives.
+	p := startProxy(t, addr)
+	total := len(logEvents(t, store))
+	waitStreamHolds(t, js, n.stream, total)
+
+	// The connection breaks during a burst of writes, then comes back.
+	done := make(chan struct{})
+	go func() { write(t, store, 400, "q"); close(done) }()
+	time.Sleep(30 * time.Millisecond)
+	p.close()
+	<-done
+	time.Sleep(200 * time.Millisecond)
+	startProxy(t, addr)
+	total = len(logEvents(t, store))
+	waitStreamHolds(t, js, n.stream, total)
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	checkStreamIsLog(t, js, n, store)
+}
+
+func TestRelayRefusesAStreamOfAnotherLog(t *testing.T) {
+	url := mustNATS(t)
+	js := mustJS(t, url)
+	ctx := context.Background()
+	cases := map[string]func(t *testing.T, n names){
+		"OtherSubjects": func(t *testing.T, n names) {
+			if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: n.stream, Subjects: []string{n.prefix + ".like.>"}}); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"ForeignMessage": func(t *testing.T, n names) {
+			if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: n.stream, Subjects: []string{n.prefix + ".>"}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := js.Publish(ctx, n.prefix+".like.article", []byte("{}")); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"AnotherLog": func(t *testing.T, n names) {
+			other := mustStore(t)
+			write(t, other, 80, "o")
+			r := startRelay(t, other, testConfig(url, n), nil)
+			waitStreamHolds(t, js, n.stream, len(logEvents(t, other)))
+			r.stop(t)
+		},
+	}
+	for name, prepare := range cases {
+		t.Run(name, func(t *testing.T) {
+			n := uniqueNames(t, url)
+			prepare(t, n)
+			store := mustStore(t)
+			write(t, store, 20, "m")
+			log, buf := bufLogger()
+			r := startRelay(t, store, testConfig(url, n), log)
+			select {
+			case err := <-r.done:
+				if !errors.Is(err, relaynats.ErrStreamMismatch) {
+					t.Fatalf("Run = %v, want ErrStreamMismatch; log:\n%s", err, buf)
+				}
+				if !strings.Contains(err.Error(), n.stream) {
+					t.Errorf("error does not name the stream %s: %v", n.stream, err)
+				}
+				r.done <- err
+			case <-time.After(30 * time.Second):
+				t.Fatalf("relay kept running on a stream of another log; log:\n%s", buf)
+			}
+		})
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	cases := map[string]struct {
+		cfg   relaynats.Config
+		field string
+	}{
+		"StreamWithDot":     {relaynats.Config{Stream: "a.b"}, "Stream"},
+		"PrefixWildcard":    {relaynats.Config{SubjectPrefix: "ledger.*"}, "SubjectPrefix"},
+		"PrefixEmptyToken":  {relaynats.Config{SubjectPrefix: "ledger..events"}, "SubjectPrefix"},
+		"PrefixTrailingDot": {relaynats.Config{SubjectPrefix: "ledger."}, "SubjectPrefix"},
+		"Replicas":          {relaynats.Config{Replicas: 6}, "Replicas"},
+		"LockTTL":           {relaynats.Config{LockTTL: 10 * time.Millisecond}, "LockTTL"},
+		"Bucket":            {relaynats.Config{LockBucket: "a b"}, "LockBucket"},
+		"Backoff":           {relaynats.Config{BackoffMin: time.Second, BackoffMax: time.Millisecond}, "Backoff"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			err := c.cfg.Validate()
+			var ve *domain.ValidationError
+			if !errors.As(err, &ve) || ve.Field != c.field {
+				t.Fatalf("Validate() = %v, want a ValidationError on %s", err, c.field)
+			}
+		})
+	}
+	if err := (relaynats.Config{}).Validate(); err != nil {
+		t.Errorf("the zero config (all defaults) is invalid: %v", err)
+	}
+}
+
+func TestMarshaler(t *testing.T) {
+	store := mustStore(t)
+	write(t, store, 3, "m")
+	e := logEvents(t, store)[2]
+	msg := bus.NewMessage(e, true)
+	msg.Metadata.Set(relaynats.MetaExpectedLastSequence, "41")
+	nm, err := relaynats.Marshaler{}.Marshal("p.like.article", msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := natsgo.Header{}
+	want.Set(natsgo.MsgIdHdr, e.ID.String())
+	want.Set(relaynats.HeaderPosition, strconv.FormatInt(e.Position, 10))
+	want.Set(natsgo.ExpectedLastSeqHdr, "41")
+	if nm.Subject != "p.like.article" || !equalHeaders(nm.Header, want) || string(nm.Data) != string(msg.Payload) {
+		t.Fatalf("Marshal = %s %v %s", nm.Subject, nm.Header, nm.Data)
+	}
+	back, _ := relaynats.Marshaler{}.Unmarshal(nm)
+	got, err := bus.DecodeMessage(back)
+	if err != nil || got.ID != e.ID || got.Position != e.Position {
+		t.Fatalf("round trip = %+v, %v", got, err)
+	}
+	if _, err := (relaynats.Marshaler{}).Marshal("s", message.NewMessage("x", nil)); !errors.Is(err, domain.ErrInvalidInput) {
+		t.Errorf("a message without position: %v, want ErrInvalidInput", err)
+	}
+}
+
+func equalHeaders(a, b natsgo.Header) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if len(b[k]) != len(v) || b[k][0] != v[0] {
+			return false
+		}
+	}
+	return true
+}
+
+func scrape(t *testing.T, m *relaynats.Metrics) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	b, _ := io.ReadAll(rec.Body)
+	return string(b)
+}
+
+func mustContainMetric(t *testing.T, got string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(got, w) {
+			t.Errorf("lacks %q:\n%s", w, got)
+		}
+	}
+}
