@@ -14,15 +14,16 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/interactionledger/ledger/adapters/bus"
 	relaynats "github.com/interactionledger/ledger/adapters/nats"
+	"github.com/interactionledger/ledger/adapters/nats/natstest"
 	"github.com/interactionledger/ledger/domain"
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 func TestRelayEveryEventOnceInOrder(t *testing.T) {
-	url := mustNATS(t)
-	n := uniqueNames(t, url)
-	js := mustJS(t, url)
+	url := natstest.MustURL(t)
+	n := natstest.UniqueNames(t, url)
+	js := natstest.MustJetStream(t, url)
 	store := mustStore(t)
 	write(t, store, 300, "a")
 	cfg := testConfig(url, n)
@@ -30,7 +31,7 @@ func TestRelayEveryEventOnceInOrder(t *testing.T) {
 	r := startRelay(t, store, cfg, nil)
 	write(t, store, 300, "b") // while it runs
 	total := len(logEvents(t, store))
-	waitStreamHolds(t, js, n.stream, total)
+	natstest.WaitHolds(t, js, n.Stream, total)
 	waitFor(t, "the lag metric to reach 0", func() bool {
 		return strings.Contains(scrape(t, cfg.Metrics), "ledger_relay_lag_events 0\n")
 	})
@@ -38,35 +39,35 @@ func TestRelayEveryEventOnceInOrder(t *testing.T) {
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run after cancel: %v", err)
 	}
-	checkStreamIsLog(t, js, n, store)
+	natstest.CheckIsLog(t, js, n, logEvents(t, store))
 
 	// Stopped, the log grows; a new relay resumes after the stream's last
 	// message, repeating nothing.
 	write(t, store, 200, "c")
 	r = startRelay(t, store, cfg, nil)
 	total = len(logEvents(t, store))
-	waitStreamHolds(t, js, n.stream, total)
+	natstest.WaitHolds(t, js, n.Stream, total)
 	r.stop(t)
-	checkStreamIsLog(t, js, n, store)
+	natstest.CheckIsLog(t, js, n, logEvents(t, store))
 	if got := r.relay.Relayed(); got != int64(total) {
 		t.Errorf("Relayed() = %d, want %d", got, total)
 	}
 }
 
 func TestRelayHeadersAndWatermillConsumer(t *testing.T) {
-	url := mustNATS(t)
-	n := uniqueNames(t, url)
-	js := mustJS(t, url)
+	url := natstest.MustURL(t)
+	n := natstest.UniqueNames(t, url)
+	js := natstest.MustJetStream(t, url)
 	store := mustStore(t)
 	write(t, store, 40, "h")
 	startRelay(t, store, testConfig(url, n), nil)
 	events := logEvents(t, store)
-	waitStreamHolds(t, js, n.stream, len(events))
-	for i, m := range streamMessages(t, js, n.stream) {
-		for k := range m.Header {
-			if k != natsgo.MsgIdHdr && k != relaynats.HeaderPosition && k != natsgo.ExpectedLastSeqHdr {
-				t.Errorf("message %d has an unexpected header %s: %v", i+1, k, m.Header)
-			}
+	natstest.WaitHolds(t, js, n.Stream, len(events))
+	for i, m := range natstest.Messages(t, js, n.Stream) {
+		// Exactly the three headers; the JetStream precondition is stored too.
+		if len(m.Header) != 3 || m.Header.Get(natsgo.ExpectedLastSeqHdr) != strconv.FormatUint(m.Sequence-1, 10) {
+			t.Errorf("message %d: headers %v, want Nats-Msg-Id, Ledger-Position and Nats-Expected-Last-Sequence %d",
+				i+1, m.Header, m.Sequence-1)
 		}
 		// What a watermill consumer gets back is the logged event.
 		msg, _ := relaynats.Marshaler{}.Unmarshal(&natsgo.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data})
@@ -81,9 +82,9 @@ func TestRelayHeadersAndWatermillConsumer(t *testing.T) {
 }
 
 func TestRelaySecondRelayDoesNotDuplicate(t *testing.T) {
-	url := mustNATS(t)
-	n := uniqueNames(t, url)
-	js := mustJS(t, url)
+	url := natstest.MustURL(t)
+	n := natstest.UniqueNames(t, url)
+	js := natstest.MustJetStream(t, url)
 	store := mustStore(t)
 	cfg := testConfig(url, n)
 	logA, bufA := bufLogger()
@@ -94,11 +95,11 @@ func TestRelaySecondRelayDoesNotDuplicate(t *testing.T) {
 	waitFor(t, "relay B to wait", func() bool { return strings.Contains(bufB.String(), "waiting as a standby") })
 	write(t, store, 500, "x")
 	total := len(logEvents(t, store))
-	waitStreamHolds(t, js, n.stream, total)
+	natstest.WaitHolds(t, js, n.Stream, total)
 	if strings.Contains(bufB.String(), "relay lock acquired") {
 		t.Fatalf("relay B took the lock while A held it:\n%s", bufB)
 	}
-	checkStreamIsLog(t, js, n, store)
+	natstest.CheckIsLog(t, js, n, logEvents(t, store))
 
 	// A stops (releasing its lock); B takes over where A left off.
 	if err := a.stop(t); err != nil {
@@ -106,19 +107,19 @@ func TestRelaySecondRelayDoesNotDuplicate(t *testing.T) {
 	}
 	write(t, store, 300, "y")
 	total = len(logEvents(t, store))
-	waitStreamHolds(t, js, n.stream, total)
+	natstest.WaitHolds(t, js, n.Stream, total)
 	b.stop(t)
 	mustContainMetric(t, bufB.String(), "relay lock acquired")
-	checkStreamIsLog(t, js, n, store)
+	natstest.CheckIsLog(t, js, n, logEvents(t, store))
 }
 
 // retryDelay matches the delay the relay logs before each retry.
 var retryDelay = regexp.MustCompile(`retry_in=([0-9.]+m?s)`)
 
 func TestRelayUnreachableNATSRetriesAndLosesNothing(t *testing.T) {
-	url := mustNATS(t)
-	n := uniqueNames(t, url)
-	js := mustJS(t, url)
+	url := natstest.MustURL(t)
+	n := natstest.UniqueNames(t, url)
+	js := natstest.MustJetStream(t, url)
 	store := mustStore(t)
 	addr := freeAddr(t) // nothing listens there yet
 	cfg := testConfig("nats://"+addr, n)
@@ -136,14 +137,14 @@ func TestRelayUnreachableNATSRetriesAndLosesNothing(t *testing.T) {
 	if len(delays) < 4 || delays[3] <= delays[0] {
 		t.Errorf("retry delays %v do not grow:\n%s", delays, lines)
 	}
-	if streamCount(t, js, n.stream) != 0 {
+	if natstest.Count(t, js, n.Stream) != 0 {
 		t.Fatal("stream has messages although NATS was unreachable")
 	}
 
 	// NATS becomes reachable: everything written meanwhile arrives.
 	p := startProxy(t, addr)
 	total := len(logEvents(t, store))
-	waitStreamHolds(t, js, n.stream, total)
+	natstest.WaitHolds(t, js, n.Stream, total)
 
 	// The connection breaks during a burst of writes, then comes back.
 	done := make(chan struct{})
@@ -154,42 +155,42 @@ func TestRelayUnreachableNATSRetriesAndLosesNothing(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	startProxy(t, addr)
 	total = len(logEvents(t, store))
-	waitStreamHolds(t, js, n.stream, total)
+	natstest.WaitHolds(t, js, n.Stream, total)
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	checkStreamIsLog(t, js, n, store)
+	natstest.CheckIsLog(t, js, n, logEvents(t, store))
 }
 
 func TestRelayRefusesAStreamOfAnotherLog(t *testing.T) {
-	url := mustNATS(t)
-	js := mustJS(t, url)
+	url := natstest.MustURL(t)
+	js := natstest.MustJetStream(t, url)
 	ctx := context.Background()
-	cases := map[string]func(t *testing.T, n names){
-		"OtherSubjects": func(t *testing.T, n names) {
-			if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: n.stream, Subjects: []string{n.prefix + ".like.>"}}); err != nil {
+	cases := map[string]func(t *testing.T, n natstest.Names){
+		"OtherSubjects": func(t *testing.T, n natstest.Names) {
+			if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: n.Stream, Subjects: []string{n.Prefix + ".like.>"}}); err != nil {
 				t.Fatal(err)
 			}
 		},
-		"ForeignMessage": func(t *testing.T, n names) {
-			if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: n.stream, Subjects: []string{n.prefix + ".>"}}); err != nil {
+		"ForeignMessage": func(t *testing.T, n natstest.Names) {
+			if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: n.Stream, Subjects: []string{n.Prefix + ".>"}}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := js.Publish(ctx, n.prefix+".like.article", []byte("{}")); err != nil {
+			if _, err := js.Publish(ctx, n.Prefix+".like.article", []byte("{}")); err != nil {
 				t.Fatal(err)
 			}
 		},
-		"AnotherLog": func(t *testing.T, n names) {
+		"AnotherLog": func(t *testing.T, n natstest.Names) {
 			other := mustStore(t)
 			write(t, other, 80, "o")
 			r := startRelay(t, other, testConfig(url, n), nil)
-			waitStreamHolds(t, js, n.stream, len(logEvents(t, other)))
+			natstest.WaitHolds(t, js, n.Stream, len(logEvents(t, other)))
 			r.stop(t)
 		},
 	}
 	for name, prepare := range cases {
 		t.Run(name, func(t *testing.T) {
-			n := uniqueNames(t, url)
+			n := natstest.UniqueNames(t, url)
 			prepare(t, n)
 			store := mustStore(t)
 			write(t, store, 20, "m")
@@ -200,8 +201,8 @@ func TestRelayRefusesAStreamOfAnotherLog(t *testing.T) {
 				if !errors.Is(err, relaynats.ErrStreamMismatch) {
 					t.Fatalf("Run = %v, want ErrStreamMismatch; log:\n%s", err, buf)
 				}
-				if !strings.Contains(err.Error(), n.stream) {
-					t.Errorf("error does not name the stream %s: %v", n.stream, err)
+				if !strings.Contains(err.Error(), n.Stream) {
+					t.Errorf("error does not name the stream %s: %v", n.Stream, err)
 				}
 				r.done <- err
 			case <-time.After(30 * time.Second):
