@@ -53,11 +53,14 @@ func (r *Relay) acquire(ctx context.Context, js jetstream.JetStream) (*lock, err
 	if err != nil {
 		return nil, err
 	}
-	if st, err := kv.Status(ctx); err == nil && st.TTL() != r.cfg.LockTTL {
-		r.log.WarnContext(ctx, "the lock bucket's TTL differs from --lock-ttl; the bucket's applies",
-			"bucket", r.cfg.LockBucket, "bucket_ttl", st.TTL(), "lock_ttl", r.cfg.LockTTL)
-	}
 	l := &lock{kv: kv, key: r.cfg.Stream, holder: []byte(r.holder), ttl: r.cfg.LockTTL, log: r.log}
+	// The bucket's TTL is what expires the key: refresh by it when an
+	// existing bucket was created with another one.
+	if st, err := kv.Status(ctx); err == nil && st.TTL() > 0 && st.TTL() != r.cfg.LockTTL {
+		r.log.WarnContext(ctx, "the lock bucket's TTL differs from the configured one; the bucket's applies",
+			"bucket", r.cfg.LockBucket, "bucket_ttl", st.TTL(), "lock_ttl", r.cfg.LockTTL)
+		l.ttl = st.TTL()
+	}
 	var lastLog time.Time
 	for {
 		rev, err := kv.Create(ctx, l.key, l.holder)
@@ -72,9 +75,9 @@ func (r *Relay) acquire(ctx context.Context, js jetstream.JetStream) (*lock, err
 		if time.Since(lastLog) >= standbyLogEvery {
 			lastLog = time.Now()
 			r.log.InfoContext(ctx, "another relay holds the lock: waiting as a standby",
-				"bucket", r.cfg.LockBucket, "key", l.key, "holder", l.currentHolder(ctx), "takes_over_within", r.cfg.LockTTL)
+				"bucket", r.cfg.LockBucket, "key", l.key, "holder", l.currentHolder(ctx), "takes_over_within", l.ttl)
 		}
-		if !sleep(ctx, min(r.cfg.LockTTL/4, time.Second)) {
+		if !sleep(ctx, min(l.ttl/4, time.Second)) {
 			return nil, ctx.Err()
 		}
 	}

@@ -54,7 +54,7 @@ func TestRelayEveryEventOnceInOrder(t *testing.T) {
 	}
 }
 
-func TestRelayHeadersAndWatermillConsumer(t *testing.T) {
+func TestRelayHeadersAndDecoding(t *testing.T) {
 	url := natstest.MustURL(t)
 	n := natstest.UniqueNames(t, url)
 	js := natstest.MustJetStream(t, url)
