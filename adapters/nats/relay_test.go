@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
+	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/interactionledger/ledger/adapters/bus"
 	relaynats "github.com/interactionledger/ledger/adapters/nats"
@@ -294,4 +296,38 @@ func mustContainMetric(t *testing.T, got string, wants ...string) {
 			t.Errorf("lacks %q:\n%s", w, got)
 		}
 	}
+}
+
+// TestStalePublishStoresNothing plays a relay that stalled past its lock
+// and wakes up to publish an event the stream already holds: whether
+// JetStream's duplicate window or the expected-sequence precondition
+// catches it, the stream is unchanged; and a publish after the wrong
+// sequence is refused even with a fresh message id.
+func TestStalePublishStoresNothing(t *testing.T) {
+	url := natstest.MustURL(t)
+	n := natstest.UniqueNames(t, url)
+	js := natstest.MustJetStream(t, url)
+	store := mustStore(t)
+	write(t, store, 50, "s")
+	events := logEvents(t, store)
+	r := startRelay(t, store, testConfig(url, n), nil)
+	natstest.WaitHolds(t, js, n.Stream, len(events))
+	r.stop(t)
+
+	pub, err := wmnats.NewPublisher(wmnats.PublisherConfig{URL: url, Marshaler: relaynats.Marshaler{}}, watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	k := len(events) - 3
+	stale := bus.NewMessage(events[k], true)
+	stale.Metadata.Set(relaynats.MetaExpectedLastSequence, strconv.Itoa(k)) // what it expected then
+	pub.Publish(n.Prefix+".like.article", stale)
+	fresh := bus.NewMessage(events[k], true)
+	fresh.UUID = "00000000-0000-7000-8000-000000000001"
+	fresh.Metadata.Set(relaynats.MetaExpectedLastSequence, strconv.Itoa(k))
+	if err := pub.Publish(n.Prefix+".like.article", fresh); err == nil || !strings.Contains(err.Error(), "wrong last sequence") {
+		t.Errorf("publish after a stale sequence: %v, want JetStream's wrong last sequence", err)
+	}
+	natstest.CheckIsLog(t, js, n, events)
 }
