@@ -2,6 +2,8 @@ package nats
 
 import (
 	"errors"
+	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -95,6 +97,9 @@ func (c Config) Validate() error {
 	bad := func(field, reason string) {
 		errs = append(errs, &domain.ValidationError{Field: field, Reason: reason})
 	}
+	if err := checkURLs(c.URL); err != nil {
+		bad("URL", quote(c.URL)+" "+err.Error())
+	}
 	if !isName(c.Stream) {
 		bad("Stream", quote(c.Stream)+" must be 1-64 of A-Z a-z 0-9 _ -")
 	}
@@ -120,6 +125,30 @@ func (c Config) Validate() error {
 }
 
 func quote(s string) string { return `"` + s + `"` }
+
+// checkURLs checks each comma-separated server URL as the NATS client
+// reads it (a bare host:port means nats://host:port).
+func checkURLs(urls string) error {
+	for u := range strings.SplitSeq(urls, ",") {
+		u = strings.TrimSpace(u)
+		if !strings.Contains(u, "://") {
+			u = "nats://" + u
+		}
+		p, err := url.Parse(u)
+		if err != nil {
+			return fmt.Errorf("is not a URL: %v", err)
+		}
+		switch p.Scheme {
+		case "nats", "tls", "ws", "wss":
+		default:
+			return fmt.Errorf("has scheme %q: want nats, tls, ws or wss", p.Scheme)
+		}
+		if p.Hostname() == "" {
+			return errors.New("names no host")
+		}
+	}
+	return nil
+}
 
 // isName reports whether s is a safe stream or bucket name.
 func isName(s string) bool {

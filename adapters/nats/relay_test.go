@@ -220,6 +220,8 @@ func TestConfigValidate(t *testing.T) {
 		field string
 	}{
 		"StreamWithDot":     {relaynats.Config{Stream: "a.b"}, "Stream"},
+		"URLScheme":         {relaynats.Config{URL: "http://127.0.0.1:4222"}, "URL"},
+		"URLNoHost":         {relaynats.Config{URL: "nats://"}, "URL"},
 		"PrefixWildcard":    {relaynats.Config{SubjectPrefix: "ledger.*"}, "SubjectPrefix"},
 		"PrefixEmptyToken":  {relaynats.Config{SubjectPrefix: "ledger..events"}, "SubjectPrefix"},
 		"PrefixTrailingDot": {relaynats.Config{SubjectPrefix: "ledger."}, "SubjectPrefix"},
@@ -330,4 +332,37 @@ func TestStalePublishStoresNothing(t *testing.T) {
 		t.Errorf("publish after a stale sequence: %v, want JetStream's wrong last sequence", err)
 	}
 	natstest.CheckIsLog(t, js, n, events)
+}
+
+// TestRelayStopsPublishingWhenItLosesItsLock takes the lock away from a
+// running relay (as if it had expired during a stall and another relay
+// had taken it): the relay notices at its next refresh, stops publishing
+// and waits as a standby, while the new holder relays everything once.
+func TestRelayStopsPublishingWhenItLosesItsLock(t *testing.T) {
+	url := natstest.MustURL(t)
+	n := natstest.UniqueNames(t, url)
+	js := natstest.MustJetStream(t, url)
+	store := mustStore(t)
+	write(t, store, 100, "k")
+	cfg := testConfig(url, n)
+	logA, bufA := bufLogger()
+	startRelay(t, store, cfg, logA)
+	natstest.WaitHolds(t, js, n.Stream, len(logEvents(t, store)))
+
+	ctx := context.Background()
+	kv, err := js.KeyValue(ctx, n.Bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Purge(ctx, n.Stream); err != nil {
+		t.Fatal(err)
+	}
+	logB, bufB := bufLogger()
+	startRelay(t, store, cfg, logB)
+	waitFor(t, "relay B to take the freed lock", func() bool { return strings.Contains(bufB.String(), "relay lock acquired") })
+	waitFor(t, "relay A to notice", func() bool { return strings.Contains(bufA.String(), "relay lock lost") })
+	waitFor(t, "relay A to wait as a standby", func() bool { return strings.Contains(bufA.String(), "waiting as a standby") })
+	write(t, store, 200, "l")
+	natstest.WaitHolds(t, js, n.Stream, len(logEvents(t, store)))
+	natstest.CheckIsLog(t, js, n, logEvents(t, store))
 }

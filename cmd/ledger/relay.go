@@ -93,7 +93,7 @@ func checkRelayConfig(cfg relaynats.Config) error {
 		name  string
 		value any
 	}{
-		"Stream": {"stream", cfg.Stream}, "SubjectPrefix": {"subject-prefix", cfg.SubjectPrefix},
+		"URL": {"nats", cfg.URL}, "Stream": {"stream", cfg.Stream}, "SubjectPrefix": {"subject-prefix", cfg.SubjectPrefix},
 		"Replicas": {"stream-replicas", cfg.Replicas}, "LockBucket": {"lock-bucket", cfg.LockBucket},
 		"LockTTL": {"lock-ttl", cfg.LockTTL},
 	}

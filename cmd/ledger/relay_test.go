@@ -123,6 +123,7 @@ func TestRelayNATSBadFlags(t *testing.T) {
 		want string
 	}{
 		"Replicas":      {[]string{"--stream-replicas", "0"}, `--stream-replicas "0"`},
+		"URL":           {[]string{"--nats", "http://x:1"}, `--nats "http://x:1"`},
 		"Wildcard":      {[]string{"--subject-prefix", "ledger.>"}, `--subject-prefix "ledger.>"`},
 		"StreamDot":     {[]string{"--stream", "a.b"}, `--stream "a.b"`},
 		"ShortTTL":      {[]string{"--lock-ttl", "10ms"}, `--lock-ttl "10ms"`},
