@@ -24,7 +24,9 @@ const MetaExpectedLastSequence = "ledger_expected_last_sequence"
 // JSON); the headers are Nats-Msg-Id (the message UUID, which is the event
 // id), Ledger-Position (from bus.MetaPosition) and, when the metadata has
 // MetaExpectedLastSequence, Nats-Expected-Last-Sequence. No other metadata
-// travels. It is stateless and safe for concurrent use.
+// travels. The relay sets Nats-Msg-Id here rather than through
+// watermill-nats' TrackMsgId, which would also need watermill's own UUID
+// header on every message. It is stateless and safe for concurrent use.
 type Marshaler struct{}
 
 var (
