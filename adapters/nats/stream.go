@@ -36,7 +36,7 @@ func (r *Relay) ensureStream(ctx context.Context, js jetstream.JetStream) (jetst
 			Subjects: []string{subjects}, Storage: jetstream.FileStorage, Replicas: r.cfg.Replicas,
 		})
 		if err == nil {
-			r.log.InfoContext(ctx, "stream created", "stream", r.cfg.Stream, "subjects", subjects, "replicas", r.cfg.Replicas)
+			r.log.InfoContext(ctx, "stream created", "subjects", subjects, "replicas", r.cfg.Replicas)
 		}
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) { // created by someone else meanwhile
 			s, err = js.Stream(ctx, r.cfg.Stream)

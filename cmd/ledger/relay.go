@@ -41,7 +41,7 @@ type relayFlags struct {
 func parseRelayFlags(e env, args []string) (relayFlags, error) {
 	fs := newFlagSet(e, "relay nats", "--db DB --nats URL [flags]")
 	var f relayFlags
-	dbFlagVar(fs, &f.db)
+	fs.StringVar(&f.db, "db", DefaultDB, "SQLite file of the event log to relay (must exist; opened read-only)")
 	fs.StringVar(&f.cfg.URL, "nats", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated")
 	fs.StringVar(&f.cfg.Stream, "stream", relaynats.DefaultStream, "JetStream stream, created if absent (file storage, subjects <subject-prefix>.>)")
 	fs.StringVar(&f.cfg.SubjectPrefix, "subject-prefix", relaynats.DefaultSubjectPrefix, "events go to <subject-prefix>.<kind>.<target_type>")
