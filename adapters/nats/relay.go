@@ -110,7 +110,9 @@ func (r *Relay) session(ctx context.Context) error {
 		r.cfg.Metrics.holding(false)
 		cancel(nil)
 		keeper.Wait()
-		l.release(ctx)
+		if !errors.Is(context.Cause(sctx), errLockLost) { // else it is not ours to delete
+			l.release(ctx)
+		}
 	}()
 	err = r.relayFromStream(sctx, nc, js)
 	if cause := context.Cause(sctx); errors.Is(cause, errLockLost) {
