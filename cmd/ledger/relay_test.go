@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -161,4 +162,42 @@ func TestRelayNATSBadFlags(t *testing.T) {
 			t.Fatalf("err = %v (exit %d), want a failure naming %s", err, exitCode(err), db)
 		}
 	})
+}
+
+// TestBenchRelay runs a small bench relay: both rates are measured, the
+// medians printed, and the bench's stream is gone afterwards.
+func TestBenchRelay(t *testing.T) {
+	url := natstest.MustURL(t)
+	js := natstest.MustJetStream(t, url)
+	streamsBefore := streamNames(t, js)
+	out, errOut, err := runCLI(t, "bench", "relay", "--events", "300", "--runs", "1", "--nats", url, "--json")
+	if err != nil {
+		t.Fatalf("bench relay: %v\n%s", err, errOut)
+	}
+	var res RelayResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("output %q: %v", out, err)
+	}
+	m := res.Median
+	if len(res.Runs) != 1 || m.Events != 300 || m.AppendPerSec <= 0 || m.RelayPerSec <= 0 || m.Ratio != m.RelayPerSec/m.AppendPerSec {
+		t.Fatalf("result %+v", res)
+	}
+	for name := range streamNames(t, js) {
+		if !streamsBefore[name] && (strings.HasPrefix(name, "BENCH_") || strings.HasPrefix(name, "KV_BENCH_")) {
+			t.Errorf("bench relay left stream %s behind", name)
+		}
+	}
+}
+
+func streamNames(t *testing.T, js jetstream.JetStream) map[string]bool {
+	t.Helper()
+	names := map[string]bool{}
+	l := js.StreamNames(context.Background())
+	for n := range l.Name() {
+		names[n] = true
+	}
+	if err := l.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return names
 }
