@@ -27,7 +27,7 @@
 // One relay at a time: a relay publishes only while it holds a key in a
 // JetStream key-value bucket, created only if absent and refreshed well
 // within the bucket's TTL. A second relay waits as a standby (logging that
-// it waits) and takes over when the first stops (at once) or dies (within
+// it waits) and takes over when the first stops (within a second) or dies (within
 // the TTL).
 //
 // The relay depends only on the domain.EventStore port (ReadEvents after a

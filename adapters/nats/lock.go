@@ -125,7 +125,7 @@ func (l *lock) keep(ctx context.Context, cancel context.CancelCauseFunc) {
 }
 
 // release deletes the key if this relay still holds it, so that a
-// standby takes over at once. Errors are logged: the TTL frees the lock.
+// standby takes over at its next try. Errors are logged: the TTL frees the lock.
 func (l *lock) release(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
