@@ -4,7 +4,7 @@
 //
 // What lives here:
 //
-//   - Relay, which tails a domain.EventStore through the bus package's
+//   - Relay, which tails a domain.Tailable through the bus package's
 //     Subscriber (the log is its own outbox) and publishes each event
 //     through watermill-nats' JetStream publisher to the subject
 //     <prefix>.<kind>.<target_type>, with the event's JSON (eventcodec,
@@ -30,7 +30,7 @@
 // it waits) and takes over when the first stops (within a second) or dies (within
 // the TTL).
 //
-// The relay depends only on the domain.EventStore port (ReadEvents after a
+// The relay depends only on the domain.Tailable port (ReadEvents after a
 // position, LastPosition, Committed), so it runs over any store.
 //
 // What must not live here: storage, projections, HTTP. Wiring (flags,

@@ -67,11 +67,8 @@ func write(t *testing.T, s domain.EventStore, n int, seed string) {
 // logEvents returns the whole log.
 func logEvents(t *testing.T, s domain.EventStore) []domain.Event {
 	t.Helper()
-	var out []domain.Event
-	if err := s.ReadEvents(context.Background(), domain.EventFilter{}, func(e domain.Event) error {
-		out = append(out, e)
-		return nil
-	}); err != nil {
+	out, err := domain.AppendEvents(nil, s.ReadEvents(context.Background(), domain.EventFilter{}))
+	if err != nil {
 		t.Fatal(err)
 	}
 	return out

@@ -24,7 +24,7 @@ import (
 // in position order (see the package doc). Run it once per process; its
 // methods are safe for concurrent use.
 type Relay struct {
-	store   domain.EventStore
+	store   domain.Tailable
 	cfg     Config
 	log     *slog.Logger
 	holder  string
@@ -34,7 +34,7 @@ type Relay struct {
 
 // NewRelay returns a relay over store. A nil logger discards. It returns
 // the config's validation error.
-func NewRelay(store domain.EventStore, cfg Config, log *slog.Logger) (*Relay, error) {
+func NewRelay(store domain.Tailable, cfg Config, log *slog.Logger) (*Relay, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -84,12 +84,11 @@ func (r *Relay) resume(ctx context.Context, s jetstream.Stream) (resumePoint, er
 // checkLogHas checks that the log's event at pos has the id id.
 func (r *Relay) checkLogHas(ctx context.Context, pos int64, id string) error {
 	var found *domain.Event
-	err := r.store.ReadEvents(ctx, domain.EventFilter{After: pos - 1, Limit: 1}, func(e domain.Event) error {
+	for e, err := range r.store.ReadEvents(ctx, domain.EventFilter{After: pos - 1, Limit: 1}) {
+		if err != nil {
+			return fmt.Errorf("read the log at position %d: %w", pos, err)
+		}
 		found = &e
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("read the log at position %d: %w", pos, err)
 	}
 	if found == nil || found.Position != pos {
 		return permanent(fmt.Errorf("stream %s ends at position %d, which this log does not hold (another database?): %w",

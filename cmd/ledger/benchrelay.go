@@ -15,12 +15,10 @@ import (
 
 	relaynats "github.com/interactionledger/ledger/adapters/nats"
 	"github.com/interactionledger/ledger/adapters/sqlite"
-	"github.com/interactionledger/ledger/projections"
+	"github.com/interactionledger/ledger/adapters/storetest/loggen"
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
-
-func init() { benchCommands["relay"] = benchRelay }
 
 // RelayRun is one run of bench relay.
 type RelayRun struct {
@@ -97,7 +95,7 @@ func timeGenerate(ctx context.Context, e env, db string, n int64) (time.Duration
 	}
 	defer store.Close()
 	start := time.Now()
-	if _, err := projections.Generate(ctx, store, projections.GenerateConfig{Events: n, PerAppend: 1}); err != nil {
+	if _, err := loggen.Generate(ctx, store, loggen.Config{Events: n, PerAppend: 1}); err != nil {
 		return 0, err
 	}
 	return time.Since(start), nil

@@ -14,10 +14,6 @@ import (
 	"github.com/interactionledger/ledger/domain"
 )
 
-func init() {
-	register(command{name: "relay", summary: "relay the log into a broker: relay nats", run: runRelay})
-}
-
 func runRelay(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprintln(e.stdout, "Usage: ledger relay nats --db DB --nats URL [flags]   (relay nats --help for its flags)")
