@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -69,7 +70,7 @@ func (s *Set) applyTx(ctx context.Context, p projection, events []domain.Event, 
 	case !ok || version != p.version():
 		return 0, fmt.Errorf("tables at schema version %d, want %d (rebuild needed)", version, p.version())
 	}
-	i, _ := slices.BinarySearchFunc(events, cp, func(e domain.Event, pos int64) int { return cmpInt(e.Position, pos+1) })
+	i, _ := slices.BinarySearchFunc(events, cp, func(e domain.Event, pos int64) int { return cmp.Compare(e.Position, pos+1) })
 	if i == len(events) {
 		return cp, nil
 	}
@@ -91,15 +92,11 @@ const catchUpBatch = 5000
 // a store, so that a server starts with its read model current rather than
 // trickling the backlog through the bus. It returns the first Apply error
 // (the projection is then marked failed) or the store's error.
-func (s *Set) CatchUp(ctx context.Context, store domain.EventStore) error {
+func (s *Set) CatchUp(ctx context.Context, store domain.EventReader) error {
 	after := s.Applied()
 	buf := make([]domain.Event, 0, catchUpBatch)
 	for {
-		buf = buf[:0]
-		err := store.ReadEvents(ctx, domain.EventFilter{After: after, Limit: catchUpBatch}, func(e domain.Event) error {
-			buf = append(buf, e)
-			return nil
-		})
+		buf, err := domain.AppendEvents(buf[:0], store.ReadEvents(ctx, domain.EventFilter{After: after, Limit: catchUpBatch}))
 		if err != nil {
 			return fmt.Errorf("catch up after %d: %w", after, err)
 		}
@@ -270,7 +267,7 @@ func (s *Set) announce(events []AppliedEvent) {
 			continue
 		}
 		s.announced = ae.Event.Position
-		ae.Counts = fillKinds(ae.Counts, s.cfg.Kinds)
+		ae.Counts = s.cfg.Kinds.Counts(ae.Counts)
 		for _, fn := range fns {
 			fn(ae)
 		}

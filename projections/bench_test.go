@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/interactionledger/ledger/adapters/sqlite"
+	"github.com/interactionledger/ledger/adapters/storetest/loggen"
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/projections"
 )
@@ -52,7 +53,7 @@ func generated(b *testing.B) *sqlite.EventStore {
 			return
 		}
 		start := time.Now()
-		_, benchErr = projections.Generate(ctx, benchStore, projections.GenerateConfig{
+		_, benchErr = loggen.Generate(ctx, benchStore, loggen.Config{
 			Events: *benchEvents, Users: 100_000, Targets: 50_000, Seed: 1,
 		})
 		b.Logf("generated %d events in %s", *benchEvents, time.Since(start).Round(time.Millisecond))
@@ -134,11 +135,7 @@ func catchUp(b *testing.B, ctx context.Context, s *projections.Set, store domain
 	var after int64
 	buf := make([]domain.Event, 0, batch)
 	for {
-		buf = buf[:0]
-		err := store.ReadEvents(ctx, domain.EventFilter{After: after, Limit: batch}, func(e domain.Event) error {
-			buf = append(buf, e)
-			return nil
-		})
+		buf, err := domain.AppendEvents(buf[:0], store.ReadEvents(ctx, domain.EventFilter{After: after, Limit: batch}))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -4,7 +4,7 @@
 // What lives here:
 //
 //   - Subscriber, a watermill message.Subscriber that tails a
-//     domain.EventStore in position order. It wakes on the store's Committed
+//     domain.Tailable in position order. It wakes on the store's Committed
 //     signal and polls as a fallback, so events written by another process
 //     (an import) are picked up. It sends the next message only after the
 //     previous one is acked, and stops the subscription on a Nack: a
@@ -12,7 +12,9 @@
 //     is the durable progress, so the restarted subscription resumes from
 //     it.
 //   - Forward, a relay that tails the store and publishes to any watermill
-//     Publisher (gochannel in tests, NATS JetStream or Kafka later).
+//     Publisher (gochannel in tests). The NATS JetStream relay (package
+//     adapters/nats) uses the Subscriber instead, with EventOf, since it
+//     publishes each event to a subject of its own.
 //   - ProjectionHandler and AddProjections, which consume messages as a
 //     watermill handler on a message.Router. AddProjections adds one
 //     handler and one subscription (from the lowest checkpoint) that feeds

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"net/http"
 	"strconv"
@@ -88,12 +89,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) readPage(r *http.Request, f domain.EventFilter) (page []domain.Event, more bool, err error) {
 	probe := f
 	probe.Limit = f.Limit + 1
-	err = s.deps.Log.ReadEvents(r.Context(), probe, func(e domain.Event) error {
+	for e, err := range s.deps.Log.ReadEvents(r.Context(), probe) {
+		if err != nil {
+			return nil, false, fmt.Errorf("read history: %w", err)
+		}
 		page = append(page, e)
-		return nil
-	})
-	if err != nil {
-		return nil, false, fmt.Errorf("read history: %w", err)
 	}
 	if len(page) > f.Limit {
 		return page[:f.Limit], true, nil
@@ -181,8 +181,21 @@ func (s *Server) historyStream(w http.ResponseWriter, r *http.Request, f domain.
 	w.Header().Set("Content-Type", mediaNDJSON+"; charset=utf-8")
 	st := newStreamer(w, s.cfg.WriteTimeout)
 	bw := bufio.NewWriterSize(st, 32<<10)
+	err := writeNDJSON(s.deps.Log.ReadEvents(r.Context(), f), bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	return s.endExport(r, st, err)
+}
+
+// writeNDJSON writes the events of seq to bw as NDJSON lines, flushing
+// every 1000 events.
+func writeNDJSON(seq iter.Seq2[domain.Event, error], bw *bufio.Writer) error {
 	n := 0
-	err := s.deps.Log.ReadEvents(r.Context(), f, func(e domain.Event) error {
+	for e, err := range seq {
+		if err != nil {
+			return err
+		}
 		if n++; n%1000 == 0 {
 			if err := bw.Flush(); err != nil {
 				return err
@@ -191,12 +204,11 @@ func (s *Server) historyStream(w http.ResponseWriter, r *http.Request, f domain.
 		if _, err := bw.Write(eventcodec.MarshalEvent(e)); err != nil {
 			return err
 		}
-		return bw.WriteByte('\n')
-	})
-	if err == nil {
-		err = bw.Flush()
+		if err := bw.WriteByte('\n'); err != nil {
+			return err
+		}
 	}
-	return s.endExport(r, st, err)
+	return nil
 }
 
 // endExport turns an export's error into the handler's answer. Once the

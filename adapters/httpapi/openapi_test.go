@@ -149,6 +149,7 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	ok(200, "GET", "/metrics", "")
 	ok(400, "GET", "/v1/targets/Article/a-1", "")
 	ok(400, "PUT", "/v1/targets/article/a-1/like/u1", `{"metadata":{"k":1}}`, json...)
+	ok(400, "PUT", "/v1/targets/article/a-1/like/u1", `{"metadata":{"request_id":"mine"}}`, json...)
 	ok(404, "GET", "/v1/users/u1/follow", "")
 	ok(406, "GET", "/v1/events", "", "Accept", "application/xml")
 	ok(412, "DELETE", "/v1/targets/article/a-1/like/u1", "", "If-Match", `"v9"`)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/projections"
 )
 
 // params parses request inputs and collects every problem, so that one 400
@@ -69,14 +70,6 @@ func (p *params) target(typ, id string) domain.Target {
 		p.bad.add(name, err)
 	}
 	return t
-}
-
-// acceptJSON refuses a request whose Accept headers rule out JSON.
-func acceptJSON(r *http.Request) error {
-	if _, ok := negotiate(r.Header.Values("Accept"), "application/json"); !ok {
-		return errNotAcceptable(r.Method + " " + r.URL.Path + " produces application/json")
-	}
-	return nil
 }
 
 func (p *params) user(name, s string) domain.UserID {
@@ -186,37 +179,40 @@ func validationField(err error, def string) string {
 	return def
 }
 
-// parseIfMatch reads If-Match: "v<n>". An absent header is nil.
-func parseIfMatch(r *http.Request) (*int64, error) {
+// ifMatch reads If-Match: "v<n>". An absent header is nil.
+func (p *params) ifMatch(r *http.Request) *int64 {
 	vs := r.Header.Values("If-Match")
 	if len(vs) == 0 {
-		return nil, nil
+		return nil
 	}
-	bad := paramErrors{{Name: "If-Match", Reason: `must be one entity tag "v<stream_version>"`}}
 	s := strings.TrimSpace(vs[0])
-	if len(vs) > 1 || len(s) < 4 || s[0] != '"' || s[1] != 'v' || s[len(s)-1] != '"' {
-		return nil, bad
+	var n int64
+	err := errors.New("not an entity tag")
+	if len(vs) == 1 && len(s) >= 4 && s[0] == '"' && s[1] == 'v' && s[len(s)-1] == '"' {
+		n, err = parseDecimal(s[2 : len(s)-1])
 	}
-	n, err := parseDecimal(s[2 : len(s)-1])
 	if err != nil {
-		return nil, bad
+		p.bad = append(p.bad, InvalidParam{Name: "If-Match", Reason: `must be one entity tag "v<stream_version>"`})
+		return nil
 	}
-	return &n, nil
+	return &n
 }
 
-// parseIdempotencyKey reads Idempotency-Key: absent is "".
-func parseIdempotencyKey(r *http.Request) (string, error) {
+// idempotencyKey reads Idempotency-Key: absent is "".
+func (p *params) idempotencyKey(r *http.Request) string {
 	vs := r.Header.Values("Idempotency-Key")
 	if len(vs) == 0 {
-		return "", nil
+		return ""
 	}
 	if len(vs) > 1 || vs[0] == "" {
-		return "", paramErrors{{Name: "Idempotency-Key", Reason: "must be one value of 1..128 visible ASCII characters"}}
+		p.bad = append(p.bad, InvalidParam{Name: "Idempotency-Key", Reason: "must be one value of 1..128 visible ASCII characters"})
+		return ""
 	}
 	if err := domain.ValidateIdempotencyKey(vs[0]); err != nil {
-		return "", paramErrors{{Name: "Idempotency-Key", Reason: validationReason(err)}}
+		p.bad = append(p.bad, InvalidParam{Name: "Idempotency-Key", Reason: validationReason(err)})
+		return ""
 	}
-	return vs[0], nil
+	return vs[0]
 }
 
 func validationReason(err error) string {
@@ -235,4 +231,23 @@ func isJSON(contentType string) bool {
 		return false
 	}
 	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
+
+// targetList parses the repeated t=type/id parameter (1..200).
+func (p *params) targetList() []domain.Target {
+	raw := p.query["t"]
+	if len(raw) == 0 || len(raw) > projections.MaxTargets {
+		p.bad = append(p.bad, InvalidParam{Name: "t", Reason: fmt.Sprintf("give 1..%d targets as t=type/id", projections.MaxTargets)})
+		return nil
+	}
+	ts := make([]domain.Target, 0, len(raw))
+	for _, s := range raw {
+		t, err := domain.ParseTarget(s)
+		if err != nil {
+			p.bad.add("t", err)
+			continue
+		}
+		ts = append(ts, t)
+	}
+	return ts
 }

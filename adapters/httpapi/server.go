@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"iter"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,8 +26,8 @@ type Ledger interface {
 // Log is the part of the event store the server reads history from and
 // checks for readiness.
 type Log interface {
-	// ReadEvents streams the events matching f in position order.
-	ReadEvents(ctx context.Context, f domain.EventFilter, fn func(domain.Event) error) error
+	// ReadEvents yields the events matching f in position order.
+	ReadEvents(ctx context.Context, f domain.EventFilter) iter.Seq2[domain.Event, error]
 	// LastPosition returns the position of the newest committed event.
 	LastPosition(ctx context.Context) (int64, error)
 }
@@ -127,7 +129,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.metrics.advanceHead(cfg.StartPosition)
-	s.hub = newHub(cfg.StreamBuffer, cfg.Kinds, s.metrics)
+	s.hub = newHub(cfg.StreamBuffer, s.metrics)
 	s.mux = http.NewServeMux()
 	s.registerRoutes()
 	s.handler = s.outer(s.mux)
@@ -215,13 +217,12 @@ func (s *Server) ready(ctx context.Context, pos int64) error {
 	return nil
 }
 
+// kindsTag names the configured kinds in ETags (FNV-1a of "name," each),
+// so a restart with other kinds never revalidates an old representation.
 func kindsTag(k domain.KindSet) string {
-	var h uint32 = 2166136261
+	h := fnv.New32a()
 	for _, n := range k.Names() {
-		for i := 0; i < len(n); i++ {
-			h = (h ^ uint32(n[i])) * 16777619
-		}
-		h = (h ^ ',') * 16777619
+		h.Write([]byte(n + ","))
 	}
-	return fmt.Sprintf("%08x", h)
+	return fmt.Sprintf("%08x", h.Sum32())
 }

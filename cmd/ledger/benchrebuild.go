@@ -12,13 +12,8 @@ import (
 	"time"
 
 	"github.com/interactionledger/ledger/adapters/sqlite"
-	"github.com/interactionledger/ledger/projections"
+	"github.com/interactionledger/ledger/adapters/storetest/loggen"
 )
-
-func init() {
-	benchCommands["rebuild"] = benchRebuild
-	benchCommands["generate"] = benchGenerate // hidden: bench rebuild's generating child
-}
 
 // RebuildResult is what bench rebuild prints.
 type RebuildResult struct {
@@ -91,7 +86,7 @@ func generate(ctx context.Context, e env, db string, n int64) error {
 	}
 	defer store.Close()
 	next := time.Now()
-	_, err = projections.Generate(ctx, store, projections.GenerateConfig{Events: n, Progress: func(done int64) {
+	_, err = loggen.Generate(ctx, store, loggen.Config{Events: n, Progress: func(done int64) {
 		if time.Now().After(next) {
 			next = time.Now().Add(5 * time.Second)
 			fmt.Fprintf(e.stderr, "bench rebuild: generated %d/%d events\n", done, n)

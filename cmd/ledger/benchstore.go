@@ -13,8 +13,6 @@ import (
 	"github.com/interactionledger/ledger/adapters/sqlite"
 )
 
-func init() { benchCommands["store"] = benchStore }
-
 // StoreResult is one row of bench store.
 type StoreResult struct {
 	Name        string  `json:"name"`
