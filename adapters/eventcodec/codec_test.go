@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -149,4 +150,19 @@ func FuzzUnmarshalEvent(f *testing.F) {
 			t.Fatalf("re-decode: %+v %v", again, err)
 		}
 	})
+}
+
+// BenchmarkCSVWrite is the cost of one export row (the formula check runs
+// on every cell).
+func BenchmarkCSVWrite(b *testing.B) {
+	e := sampleEvent(b)
+	w := eventcodec.NewCSVWriter(io.Discard)
+	for b.Loop() {
+		if err := w.Write(e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
 }

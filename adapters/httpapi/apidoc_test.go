@@ -14,7 +14,7 @@ const apiDocPath = "../../docs/api.md"
 
 // operationPattern finds "METHOD /path" in the reference (tables, code
 // blocks and prose alike); the path ends at a query, a space or a quote.
-var operationPattern = regexp.MustCompile("\\b(GET|PUT|DELETE|POST|PATCH|HEAD|OPTIONS) +(/[A-Za-z0-9_./{}-]*)")
+var operationPattern = regexp.MustCompile(`\b(GET|PUT|DELETE|POST|PATCH|HEAD|OPTIONS) +(/[A-Za-z0-9_./{}-]*)`)
 
 // TestAPIDocAgrees: every operation of the OpenAPI document appears in
 // docs/api.md, and every operation docs/api.md names is in the document.
