@@ -90,9 +90,19 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 
 func applyMigrations(ctx context.Context, conn *pgx.Conn, schema string, all []migration) error {
 	ident := pgx.Identifier{schema}.Sanitize()
-	setup := `CREATE SCHEMA IF NOT EXISTS ` + ident + `;
-		CREATE TABLE IF NOT EXISTS ` + ident + `.schema_migrations (
-			version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)`
+	// Checked first: CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege
+	// on the database even when the schema exists (made by an
+	// administrator for a role without it).
+	var exists bool
+	err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, schema).Scan(&exists)
+	if err != nil {
+		return translate(ctx, err)
+	}
+	setup := `CREATE TABLE IF NOT EXISTS ` + ident + `.schema_migrations (
+		version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)`
+	if !exists {
+		setup = `CREATE SCHEMA IF NOT EXISTS ` + ident + `; ` + setup
+	}
 	if _, err := conn.Exec(ctx, setup); err != nil {
 		return translate(ctx, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	neturl "net/url"
 	"os"
 	"strings"
 	"sync"
@@ -106,4 +107,64 @@ func WithSchema(url, schema string) string {
 		sep = "&"
 	}
 	return url + sep + "search_path=" + schema
+}
+
+// Exec runs sql on the test server as the URL's user (a superuser), for
+// setting up and breaking things; it fails tb on error.
+func Exec(tb testing.TB, sql string, args ...any) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, URL(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql, args...); err != nil {
+		tb.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// Role creates a login role that owns schema (a fresh one) and returns a
+// URL connecting as it, with search_path set to schema. A test can then
+// lock that role out (ALTER ROLE ... CONNECTION LIMIT 0) and terminate its
+// backends without touching anyone else's connections. Schema and role
+// are dropped when tb ends.
+func Role(tb testing.TB, schema string) (url, role string) {
+	tb.Helper()
+	base := URL(tb)
+	role = "r" + schema
+	Exec(tb, "CREATE ROLE "+pgx.Identifier{role}.Sanitize()+" LOGIN")
+	tb.Cleanup(func() { Exec(tb, "DROP ROLE IF EXISTS "+pgx.Identifier{role}.Sanitize()) })
+	Exec(tb, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()+" AUTHORIZATION "+pgx.Identifier{role}.Sanitize())
+	DropAtCleanup(tb, schema)
+	u, err := neturl.Parse(base)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	u.User = neturl.User(role)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), role
+}
+
+// LockOut stops role from connecting and terminates its sessions: every
+// use of the database by that role fails until LetIn.
+func LockOut(tb testing.TB, role string) {
+	tb.Helper()
+	Exec(tb, "ALTER ROLE "+pgx.Identifier{role}.Sanitize()+" CONNECTION LIMIT 0")
+	Terminate(tb, role)
+}
+
+// LetIn lets role connect again.
+func LetIn(tb testing.TB, role string) {
+	tb.Helper()
+	Exec(tb, "ALTER ROLE "+pgx.Identifier{role}.Sanitize()+" CONNECTION LIMIT -1")
+}
+
+// Terminate ends every session of role with pg_terminate_backend.
+func Terminate(tb testing.TB, role string) {
+	tb.Helper()
+	Exec(tb, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", role)
 }
