@@ -176,10 +176,10 @@ func sideName(side string) string {
 
 // StatsReport is what `ledger stats --json` prints.
 type StatsReport struct {
-	Events       int64              `json:"events"`
-	Streams      int64              `json:"streams"`
-	LastPosition int64              `json:"last_position"`
-	FileBytes    int64              `json:"file_bytes"`
+	Events       int64            `json:"events"`
+	Streams      int64            `json:"streams"`
+	LastPosition int64            `json:"last_position"`
+	FileBytes    int64            `json:"file_bytes"`
 	Totals       []KindTotal      `json:"totals"`
 	Projections  []ProjectionStat `json:"projections"`
 }
