@@ -43,6 +43,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"bench", "http", "--cpuprofile"},
 		{"serve", "--db", db, "--cpuprofile", "/no/such/dir/cpu.prof"},
 		{"rebuild", "--db", db, "--cpuprofile", "/no/such/dir/cpu.prof"},
+		{"bench", "store", "--db", db},
+		{"bench", "store", "--db", "postgres://127.0.0.1/test", "--pg-events", "0"},
 	} {
 		_, _, err := runCLI(t, args...)
 		if err == nil || exitCode(err) != 2 {
