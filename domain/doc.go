@@ -1,7 +1,10 @@
 // Package domain holds the Interaction Ledger's model: value objects (Kind,
 // Target, UserID), the events (interaction.added, interaction.cancelled),
-// the pure decide/evolve pair, the command service Ledger, and the ports it
-// needs (EventStore).
+// the pure decide/evolve pair, the command service Ledger, validated
+// Metadata, and the ports to the log: CommandStore (what Ledger needs),
+// EventReader and Tailable (what projections, exports and tailers need),
+// EventStore (all of them, what a store implements) and the optional
+// LatestReader. Reads are iter.Seq2[Event, error] sequences.
 //
 // Nothing here knows about SQLite, watermill or HTTP: the package imports only
 // the standard library and github.com/google/uuid, and `make lint` fails if

@@ -15,7 +15,7 @@ var (
 	// ErrVersionConflict means the stream moved past the expected version.
 	ErrVersionConflict = errors.New("stream version conflict")
 	// ErrPreconditionFailed means a caller-supplied expected version
-	// (If-Match) did not match the stream.
+	// (SetRequest.ExpectedVersion) did not match the stream.
 	ErrPreconditionFailed = errors.New("precondition failed")
 	// ErrDuplicateEvent means an event with the same id is already stored.
 	ErrDuplicateEvent = errors.New("duplicate event id")

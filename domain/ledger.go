@@ -9,13 +9,12 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 )
 
-// MaxIdempotencyKeyLen bounds Idempotency-Key values.
+// MaxIdempotencyKeyLen bounds idempotency keys.
 const MaxIdempotencyKeyLen = 128
 
 // SetRequest asks the Ledger to turn Kind on or off for (User, Target).
@@ -30,10 +29,11 @@ type SetRequest struct {
 	// ExpectedVersion, when not nil, fails the request with
 	// ErrPreconditionFailed unless the stream is at that version.
 	ExpectedVersion *int64
-	Metadata        Metadata
-	// RequestID is stored in the event's metadata as "request_id"; unlike
-	// Metadata it is not part of the idempotency fingerprint, since every
-	// retry carries a new one.
+	// Metadata is the caller's, from NewMetadata: it holds no reserved key.
+	Metadata Metadata
+	// RequestID is stored in the event's metadata under MetaRequestID;
+	// unlike Metadata it is not part of the idempotency fingerprint, since
+	// every retry carries a new one.
 	RequestID string
 }
 
@@ -48,7 +48,7 @@ type LedgerConfig struct {
 // Ledger is the command service: it decides commands against the stream's
 // snapshot and appends the events. It is safe for concurrent use.
 type Ledger struct {
-	store EventStore
+	store CommandStore
 	kinds KindSet
 	cfg   LedgerConfig
 	log   *slog.Logger
@@ -82,7 +82,7 @@ func (l *streamLocks) lock(stream StreamID) func() {
 
 // NewLedger returns a Ledger over store for the configured kinds. A nil
 // logger discards.
-func NewLedger(store EventStore, kinds KindSet, cfg LedgerConfig, log *slog.Logger) *Ledger {
+func NewLedger(store CommandStore, kinds KindSet, cfg LedgerConfig, log *slog.Logger) *Ledger {
 	if cfg.MaxRetries <= 0 {
 		cfg.MaxRetries = 8
 	}
@@ -197,23 +197,25 @@ func (l *Ledger) validate(req SetRequest) error {
 	case !l.kinds.Has(req.Kind):
 		return &unknownKindError{name: req.Kind.String()}
 	case req.ExpectedVersion != nil && *req.ExpectedVersion < 0:
-		return invalid("If-Match", "version must be >= 0")
+		return invalid("expected_version", "must be >= 0")
 	}
-	if err := ValidateIdempotencyKey(req.IdempotencyKey); err != nil {
-		return err
+	for _, k := range reservedKeys {
+		if _, ok := req.Metadata.Get(k); ok {
+			return invalid("metadata", "key %q is reserved: the ledger sets it", k)
+		}
 	}
-	return ValidateMetadata(req.Metadata)
+	return ValidateIdempotencyKey(req.IdempotencyKey)
 }
 
 // ValidateIdempotencyKey checks a key: empty (none) or 1..128 visible
 // ASCII characters. It returns a *ValidationError.
 func ValidateIdempotencyKey(k string) error {
 	if len(k) > MaxIdempotencyKeyLen {
-		return invalid("Idempotency-Key", "at most %d characters", MaxIdempotencyKeyLen)
+		return invalid("idempotency_key", "at most %d characters", MaxIdempotencyKeyLen)
 	}
 	for i := 0; i < len(k); i++ {
 		if k[i] < 0x21 || k[i] > 0x7e {
-			return invalid("Idempotency-Key", "only visible ASCII characters are allowed")
+			return invalid("idempotency_key", "only visible ASCII characters are allowed")
 		}
 	}
 	return nil
@@ -285,23 +287,10 @@ func matchRecord(rec IdempotencyRecord, hash string) (Outcome, error) {
 	return rec.Outcome, nil
 }
 
-// withKey returns the metadata to store, with the idempotency key and the
-// request id added.
+// withKey returns the metadata to store: the caller's, with the
+// idempotency key and the request id added.
 func (r SetRequest) withKey() Metadata {
-	if r.IdempotencyKey == "" && r.RequestID == "" {
-		return r.Metadata
-	}
-	m := make(Metadata, len(r.Metadata)+2)
-	for k, v := range r.Metadata {
-		m[k] = v
-	}
-	if r.IdempotencyKey != "" {
-		m["idempotency_key"] = r.IdempotencyKey
-	}
-	if r.RequestID != "" {
-		m["request_id"] = r.RequestID
-	}
-	return m
+	return r.Metadata.with([2]string{MetaIdempotencyKey, r.IdempotencyKey}, [2]string{MetaRequestID, r.RequestID})
 }
 
 // hash identifies the request for idempotency: same key, same hash, or 422.
@@ -311,13 +300,8 @@ func (r SetRequest) hash() string {
 	if r.ExpectedVersion != nil {
 		fmt.Fprintf(&b, "v%d\n", *r.ExpectedVersion)
 	}
-	keys := make([]string, 0, len(r.Metadata))
-	for k := range r.Metadata {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		fmt.Fprintf(&b, "%q=%q\n", k, r.Metadata[k])
+	for k, v := range r.Metadata.All() {
+		fmt.Fprintf(&b, "%q=%q\n", k, v)
 	}
 	sum := sha256.Sum256([]byte(b.String()))
 	return hex.EncodeToString(sum[:])

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"context"
+	"iter"
 	"time"
 
 	"github.com/google/uuid"
@@ -68,10 +69,9 @@ type EventFilter struct {
 	Until      time.Time // OccurredAt in [Since, Until)
 }
 
-// EventStore is the port to the append-only log, the source of truth.
-// Implementations are safe for concurrent use and pass the contract suite
-// in adapters/storetest.
-type EventStore interface {
+// CommandStore is what the command service (Ledger) needs of the log: a
+// stream's snapshot, idempotency records, and atomic appends.
+type CommandStore interface {
 	// Append appends atomically. It returns ErrVersionConflict when the
 	// stream moved, ErrDuplicateEvent when an event id exists,
 	// ErrIdempotencyKeyTaken when (user, key) is already recorded,
@@ -83,20 +83,39 @@ type EventStore interface {
 	Snapshot(ctx context.Context, stream StreamID) (Snapshot, error)
 	// Idempotency returns the record for (user, key) and whether it exists.
 	Idempotency(ctx context.Context, user UserID, key string) (IdempotencyRecord, bool, error)
-	// ReadStream returns the stream's events with version > afterVersion,
-	// in version order, at most limit (0: all).
-	ReadStream(ctx context.Context, stream StreamID, afterVersion int64, limit int) ([]Event, error)
-	// ReadEvents calls fn for each event matching f, in position order,
-	// streaming (constant memory). fn's error stops the read and is
-	// returned.
-	ReadEvents(ctx context.Context, f EventFilter, fn func(Event) error) error
 	// HasEvent reports whether an event with this id is stored.
 	HasEvent(ctx context.Context, id uuid.UUID) (bool, error)
+}
+
+// EventReader is what readers of the log need: projections, history
+// exports, tailers.
+type EventReader interface {
+	// ReadEvents yields the events matching f in position order,
+	// streaming (constant memory). A failure is yielded once, as the
+	// error of a zero Event, and ends the sequence; a consumer that stops
+	// early releases what the read holds.
+	ReadEvents(ctx context.Context, f EventFilter) iter.Seq2[Event, error]
 	// LastPosition returns the position of the newest committed event.
 	LastPosition(ctx context.Context) (int64, error)
-	// Committed returns a channel that is closed at the next commit by this
-	// process. Readers take it before reading, so no commit is missed.
+}
+
+// Tailable is a log that can be followed: an EventReader that also
+// signals commits.
+type Tailable interface {
+	EventReader
+	// Committed returns a channel that is closed at the next commit the
+	// store learns of. Readers take it before reading, so no commit is
+	// missed.
 	Committed() <-chan struct{}
+}
+
+// EventStore is the whole port to the append-only log, the source of
+// truth: what one store implements. Consumers take the smaller interfaces
+// above. Implementations are safe for concurrent use and pass the
+// contract suite in adapters/storetest.
+type EventStore interface {
+	CommandStore
+	Tailable
 }
 
 // LatestReader is implemented by stores that can hand a projection rebuild
@@ -104,8 +123,20 @@ type EventStore interface {
 // event at a position <= upTo. A rebuild from an empty table needs nothing
 // else, so a store that does the grouping itself (in SQL) saves the
 // rebuild from reading the whole log. Events come in no particular order,
-// each (stream, kind) at most once; fn's error stops the read and is
-// returned.
+// each (stream, kind) at most once; a failure ends the sequence as in
+// ReadEvents.
 type LatestReader interface {
-	ReadLatest(ctx context.Context, upTo int64, fn func(Event) error) error
+	ReadLatest(ctx context.Context, upTo int64) iter.Seq2[Event, error]
+}
+
+// AppendEvents appends the events of seq to buf and returns it, or the
+// sequence's error: for readers that want a batch in memory.
+func AppendEvents(buf []Event, seq iter.Seq2[Event, error]) ([]Event, error) {
+	for e, err := range seq {
+		if err != nil {
+			return buf, err
+		}
+		buf = append(buf, e)
+	}
+	return buf, nil
 }

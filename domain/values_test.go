@@ -2,6 +2,7 @@ package domain_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -100,24 +101,65 @@ func TestStreamIDIsUnambiguous(t *testing.T) {
 	}
 }
 
-func TestValidateMetadata(t *testing.T) {
-	ok := domain.Metadata{"source": "web"}
-	if err := domain.ValidateMetadata(ok); err != nil {
-		t.Fatal(err)
+func TestNewMetadata(t *testing.T) {
+	full := map[string]string{}
+	for i := range domain.MaxMetadataEntries {
+		full[string(rune('a'+i))] = long(domain.MaxMetadataValueLen)
 	}
-	tooMany := domain.Metadata{}
+	full[long(domain.MaxMetadataKeyLen)] = "v"
+	delete(full, "a")
+	t.Run("OK", func(t *testing.T) {
+		m, err := domain.NewMetadata(full)
+		if err != nil || m.Len() != domain.MaxMetadataEntries {
+			t.Fatalf("%d entries at the limits: %v (len %d)", len(full), err, m.Len())
+		}
+		full["b"] = "changed after"
+		if v, _ := m.Get("b"); v == "changed after" {
+			t.Fatal("the Metadata shares the caller's map")
+		}
+	})
+	tooMany := map[string]string{}
 	for i := range domain.MaxMetadataEntries + 1 {
 		tooMany[string(rune('a'+i))] = "v"
 	}
-	for name, m := range map[string]domain.Metadata{
-		"too many":   tooMany,
-		"empty key":  {"": "v"},
-		"long value": {"k": long(domain.MaxMetadataValueLen + 1)},
-		"bad utf8":   {"k": "\xff"},
+	for name, m := range map[string]map[string]string{
+		"too many":        tooMany,
+		"empty key":       {"": "v"},
+		"long key":        {long(domain.MaxMetadataKeyLen + 1): "v"},
+		"long value":      {"k": long(domain.MaxMetadataValueLen + 1)},
+		"bad utf8":        {"k": "\xff"},
+		"request_id":      {domain.MetaRequestID: "r"},
+		"idempotency_key": {domain.MetaIdempotencyKey: "k"},
 	} {
-		if err := domain.ValidateMetadata(m); !errors.Is(err, domain.ErrInvalidInput) {
-			t.Errorf("%s: %v, want ErrInvalidInput", name, err)
+		_, err := domain.NewMetadata(m)
+		var v *domain.ValidationError
+		if !errors.As(err, &v) || v.Field != "metadata" {
+			t.Errorf("%s: %v, want a *ValidationError of metadata", name, err)
 		}
+	}
+}
+
+// TestDecodeMetadata: stored metadata holds the reserved keys on top of a
+// caller's 16 entries.
+func TestDecodeMetadata(t *testing.T) {
+	stored := map[string]string{domain.MetaRequestID: "r", domain.MetaIdempotencyKey: "k"}
+	for i := range domain.MaxMetadataEntries {
+		stored[string(rune('a'+i))] = "v"
+	}
+	m, err := domain.DecodeMetadata(stored)
+	if err != nil || m.Len() != len(stored) {
+		t.Fatalf("decode %d stored entries: %v", len(stored), err)
+	}
+	stored["one-more"] = "v"
+	if _, err := domain.DecodeMetadata(stored); !errors.Is(err, domain.ErrInvalidInput) {
+		t.Fatalf("decode %d entries: %v, want ErrInvalidInput", len(stored), err)
+	}
+	var keys []string
+	for k := range m.All() {
+		keys = append(keys, k)
+	}
+	if !slices.IsSorted(keys) || len(keys) != m.Len() {
+		t.Fatalf("All yields %v, want every key in order", keys)
 	}
 }
 

@@ -91,15 +91,11 @@ const catchUpBatch = 5000
 // a store, so that a server starts with its read model current rather than
 // trickling the backlog through the bus. It returns the first Apply error
 // (the projection is then marked failed) or the store's error.
-func (s *Set) CatchUp(ctx context.Context, store domain.EventStore) error {
+func (s *Set) CatchUp(ctx context.Context, store domain.EventReader) error {
 	after := s.Applied()
 	buf := make([]domain.Event, 0, catchUpBatch)
 	for {
-		buf = buf[:0]
-		err := store.ReadEvents(ctx, domain.EventFilter{After: after, Limit: catchUpBatch}, func(e domain.Event) error {
-			buf = append(buf, e)
-			return nil
-		})
+		buf, err := domain.AppendEvents(buf[:0], store.ReadEvents(ctx, domain.EventFilter{After: after, Limit: catchUpBatch}))
 		if err != nil {
 			return fmt.Errorf("catch up after %d: %w", after, err)
 		}

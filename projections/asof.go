@@ -29,7 +29,7 @@ type AsOf struct {
 // stands at. The file is a views file: Open it (with no store) to query it.
 // Errors: *domain.ValidationError for an existing path or a negative
 // position; the store's or SQLite's error; ctx's error.
-func BuildAsOf(ctx context.Context, store domain.EventStore, path string, kinds domain.KindSet, at AsOf, progress func(Progress), log *slog.Logger) (int64, error) {
+func BuildAsOf(ctx context.Context, store domain.EventReader, path string, kinds domain.KindSet, at AsOf, progress func(Progress), log *slog.Logger) (int64, error) {
 	if at.Position < 0 {
 		return 0, &domain.ValidationError{Field: "position", Reason: "must be >= 0"}
 	}
@@ -62,21 +62,23 @@ func BuildAsOf(ctx context.Context, store domain.EventStore, path string, kinds 
 // times follow commit order on one machine, but a clock step could break
 // that, so the whole log is scanned rather than stopping at the first
 // later time.
-func positionAt(ctx context.Context, store domain.EventStore, t time.Time) (int64, error) {
+func positionAt(ctx context.Context, store domain.EventReader, t time.Time) (int64, error) {
 	var pos int64
-	err := store.ReadEvents(ctx, domain.EventFilter{}, func(e domain.Event) error {
+	for e, err := range store.ReadEvents(ctx, domain.EventFilter{}) {
+		if err != nil {
+			return 0, err
+		}
 		if !e.RecordedAt.After(t) {
 			pos = e.Position
 		}
-		return nil
-	})
-	return pos, err
+	}
+	return pos, nil
 }
 
 // buildAll builds every projection of s into its (empty) live tables up to
 // position upTo (head: the end of the log) and sets their checkpoints to the last
 // position folded.
-func (s *Set) buildAll(ctx context.Context, store domain.EventStore, upTo int64, progress func(Progress)) (int64, error) {
+func (s *Set) buildAll(ctx context.Context, store domain.EventReader, upTo int64, progress func(Progress)) (int64, error) {
 	if err := createTables(ctx, s.v.write, s.projs, ""); err != nil {
 		return 0, err
 	}

@@ -134,11 +134,7 @@ func catchUp(b *testing.B, ctx context.Context, s *projections.Set, store domain
 	var after int64
 	buf := make([]domain.Event, 0, batch)
 	for {
-		buf = buf[:0]
-		err := store.ReadEvents(ctx, domain.EventFilter{After: after, Limit: batch}, func(e domain.Event) error {
-			buf = append(buf, e)
-			return nil
-		})
+		buf, err := domain.AppendEvents(buf[:0], store.ReadEvents(ctx, domain.EventFilter{After: after, Limit: batch}))
 		if err != nil {
 			b.Fatal(err)
 		}

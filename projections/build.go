@@ -3,16 +3,13 @@ package projections
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"sync"
 
 	"github.com/interactionledger/ledger/domain"
 )
-
-// errEnough stops a log read once the wanted position is passed.
-var errEnough = errors.New("enough events read")
 
 // progressEvery is how many events pass between progress reports.
 const progressEvery = 1 << 16
@@ -23,7 +20,7 @@ const progressEvery = 1 << 16
 // never event by event, never through the bus.
 type builder struct {
 	db       *sql.DB
-	store    domain.EventStore
+	store    domain.EventReader
 	projs    []projection
 	sfx      string
 	foldKeys int
@@ -108,19 +105,22 @@ func (b *builder) read(ctx context.Context, after, upTo int64, chunks chan<- []d
 		buf = make([]domain.Event, 0, readChunk)
 		return err
 	}
-	var err error
+	var events iter.Seq2[domain.Event, error]
 	if b.latest != nil {
-		err = b.latest.ReadLatest(ctx, upTo, add)
+		events = b.latest.ReadLatest(ctx, upTo)
 	} else {
-		err = b.store.ReadEvents(ctx, domain.EventFilter{After: after}, func(e domain.Event) error {
-			if e.Position > upTo {
-				return errEnough
-			}
-			return add(e)
-		})
+		events = b.store.ReadEvents(ctx, domain.EventFilter{After: after})
 	}
-	if err != nil && !errors.Is(err, errEnough) {
-		return err
+	for e, err := range events {
+		if err != nil {
+			return err
+		}
+		if e.Position > upTo {
+			break // only the whole log's read passes upTo
+		}
+		if err := add(e); err != nil {
+			return err
+		}
 	}
 	if len(buf) > 0 {
 		return send(buf)

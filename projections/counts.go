@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"strings"
 
 	"github.com/interactionledger/ledger/domain"
+	"github.com/mattn/go-sqlite3"
 )
 
 // ErrNegativeCount means applying an event would take a count below zero:
@@ -185,7 +185,7 @@ DO UPDATE SET n = n + ?4, position = max(position, excluded.position)`, table))
 	for _, d := range b.deltas {
 		t, k := b.target(d.key.target), b.kind(d.key.kind)
 		if _, err := stmt.ExecContext(ctx, t.ttype, t.tid, k, d.n, d.pos); err != nil {
-			if strings.Contains(err.Error(), "CHECK constraint failed") {
+			if violates(err, sqlite3.ErrConstraintCheck) {
 				err = fmt.Errorf("%w (%v)", ErrNegativeCount, err)
 			}
 			return fmt.Errorf("counts: write %s/%s %s: %w", t.ttype, t.tid, k, err)

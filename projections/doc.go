@@ -22,7 +22,7 @@
 // bus adapter does that), read it with Target, Targets, Actors and
 // Collection, wait for freshness with WaitFor, watch it with Applied, Err,
 // Status, Config.OnStatus and OnApplied. Rebuild, CatchUp, BuildAsOf and
-// Verify read a domain.EventStore directly in large batches, never through
+// Verify read a domain.EventReader directly in large batches, never through
 // the bus; building into empty tables from a store that is also a
 // domain.LatestReader reads only each interaction's last event. Generate
 // writes a synthetic log for benchmarks.

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+
+	"github.com/mattn/go-sqlite3"
 )
 
 // interactionTable is the shape shared by viewer, actors and collection:
@@ -113,7 +115,7 @@ func (t *interactionTable) insertAll(ctx context.Context, tx *sql.Tx, b *batch, 
 			}
 			if err := insert(ctx, stmt, args); err != nil {
 				stmt.Close()
-				if strings.Contains(err.Error(), "UNIQUE constraint failed") {
+				if violates(err, sqlite3.ErrConstraintUnique, sqlite3.ErrConstraintPrimaryKey) {
 					err = fmt.Errorf("%w (%v)", ErrInconsistent, err)
 				}
 				return fmt.Errorf("%s: insert: %w", t.table, err)

@@ -30,7 +30,7 @@ const newSuffix = "__new"
 // progress, when not nil, is called from the rebuilding goroutine. Errors:
 // *domain.ValidationError for an unknown name, the store's or SQLite's
 // error, ErrNegativeCount if the log is inconsistent, or ctx's error.
-func (s *Set) Rebuild(ctx context.Context, store domain.EventStore, names []string, progress func(Progress)) error {
+func (s *Set) Rebuild(ctx context.Context, store domain.EventReader, names []string, progress func(Progress)) error {
 	projs, err := s.pick(names)
 	if err != nil {
 		return err
@@ -53,7 +53,7 @@ func (s *Set) Rebuild(ctx context.Context, store domain.EventStore, names []stri
 }
 
 // build fills the "__new" tables of projs and swaps them in.
-func (s *Set) build(ctx context.Context, store domain.EventStore, projs []projection, total int64, progress func(Progress)) error {
+func (s *Set) build(ctx context.Context, store domain.EventReader, projs []projection, total int64, progress func(Progress)) error {
 	b := &builder{db: s.v.write, store: store, projs: projs, sfx: newSuffix,
 		foldKeys: s.cfg.FoldKeys, fresh: true, label: label(projs), total: total, progress: progress}
 	built, err := b.run(ctx, 0, head)
@@ -89,17 +89,13 @@ func (s *Set) pick(names []string) ([]projection, error) {
 
 // swap applies the events after built to the new tables, replaces the old
 // tables with them and sets the checkpoints, in one transaction.
-func (s *Set) swap(ctx context.Context, store domain.EventStore, projs []projection, built int64) error {
+func (s *Set) swap(ctx context.Context, store domain.EventReader, projs []projection, built int64) error {
 	tx, err := s.v.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	var tail []domain.Event
-	err = store.ReadEvents(ctx, domain.EventFilter{After: built}, func(e domain.Event) error {
-		tail = append(tail, e)
-		return nil
-	})
+	tail, err := domain.AppendEvents(nil, store.ReadEvents(ctx, domain.EventFilter{After: built}))
 	if err != nil {
 		return err
 	}

@@ -46,14 +46,13 @@ func applyLive(tb testing.TB, s *projections.Set, store domain.EventStore, batch
 		applyAll(tb, s, buf)
 		buf = buf[:0]
 	}
-	err := store.ReadEvents(context.Background(), domain.EventFilter{}, func(e domain.Event) error {
+	for e, err := range store.ReadEvents(context.Background(), domain.EventFilter{}) {
+		if err != nil {
+			tb.Fatal(err)
+		}
 		if buf = append(buf, e); len(buf) == batch {
 			flush()
 		}
-		return nil
-	})
-	if err != nil {
-		tb.Fatal(err)
 	}
 	flush()
 }
@@ -256,11 +255,7 @@ func TestBuildAsOf(t *testing.T) {
 
 	// The reference: the first 700 events applied live.
 	ref := MustOpen(t, "")
-	var first []domain.Event
-	err := store.ReadEvents(ctx, domain.EventFilter{Limit: 700}, func(e domain.Event) error {
-		first = append(first, e)
-		return nil
-	})
+	first, err := domain.AppendEvents(nil, store.ReadEvents(ctx, domain.EventFilter{Limit: 700}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,13 +283,15 @@ func TestBuildAsOf(t *testing.T) {
 		}
 		// The last position recorded at or before the time.
 		var want int64
-		err = store.ReadEvents(ctx, domain.EventFilter{}, func(e domain.Event) error {
+		for e, err := range store.ReadEvents(ctx, domain.EventFilter{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
 			if !e.RecordedAt.After(at) {
 				want = e.Position
 			}
-			return nil
-		})
-		if err != nil || pos != want || pos < 700 {
+		}
+		if pos != want || pos < 700 {
 			t.Fatalf("pos %d, want %d (%v)", pos, want, err)
 		}
 	})

@@ -90,7 +90,7 @@ type Set struct {
 // a *domain.ValidationError for a bad config, an error wrapping
 // domain.ErrInvalidInput when a rebuild is needed and store is nil, the
 // SQLite or store error, or a rebuild's error.
-func Open(ctx context.Context, cfg Config, store domain.EventStore, log *slog.Logger) (*Set, error) {
+func Open(ctx context.Context, cfg Config, store domain.EventReader, log *slog.Logger) (*Set, error) {
 	s, err := open(ctx, cfg, shared, log)
 	if err != nil {
 		return nil, err
@@ -138,7 +138,7 @@ func open(ctx context.Context, cfg Config, d durability, log *slog.Logger) (*Set
 
 // prepare creates or rebuilds what is missing or outdated, then loads the
 // checkpoints.
-func (s *Set) prepare(ctx context.Context, store domain.EventStore) error {
+func (s *Set) prepare(ctx context.Context, store domain.EventReader) error {
 	var stale []string
 	for _, p := range s.projs {
 		ok, err := s.createIfEmpty(ctx, p, store)
@@ -176,7 +176,7 @@ func (s *Set) prepare(ctx context.Context, store domain.EventStore) error {
 // createIfEmpty makes sure p's tables exist at its schema version. It
 // creates them directly when p has no checkpoint and the log is empty (or
 // there is no store), and reports false when p needs a rebuild instead.
-func (s *Set) createIfEmpty(ctx context.Context, p projection, store domain.EventStore) (bool, error) {
+func (s *Set) createIfEmpty(ctx context.Context, p projection, store domain.EventReader) (bool, error) {
 	tx, err := s.v.write.BeginTx(ctx, nil)
 	if err != nil {
 		return false, err

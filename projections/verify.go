@@ -41,7 +41,7 @@ func (r Report) OK() bool { return len(r.Differences) == 0 }
 // read in one snapshot. Verify does not block the live applier. Errors: the
 // store's or SQLite's error, or ctx's error; differences are data, not
 // errors.
-func (s *Set) Verify(ctx context.Context, store domain.EventStore, dir string) (Report, error) {
+func (s *Set) Verify(ctx context.Context, store domain.EventReader, dir string) (Report, error) {
 	tmp, err := os.MkdirTemp(dir, "ledger-verify-")
 	if err != nil {
 		return Report{}, fmt.Errorf("verify: %w", err)
@@ -79,7 +79,7 @@ func (s *Set) lowestCheckpoint(ctx context.Context) int64 {
 // compare attaches the live file to a connection of the recomputed one and,
 // inside one read snapshot of the live file, catches each recomputed
 // projection up to its live checkpoint and diffs the tables.
-func (s *Set) compare(ctx context.Context, store domain.EventStore, freshPath string, built int64) (Report, error) {
+func (s *Set) compare(ctx context.Context, store domain.EventReader, freshPath string, built int64) (Report, error) {
 	db, err := sql.Open("sqlite3", "file:"+freshPath+"?_busy_timeout=30000&_journal_mode=OFF&_synchronous=OFF")
 	if err != nil {
 		return Report{}, err
@@ -135,19 +135,21 @@ func liveCheckpoint(ctx context.Context, tx *sql.Tx, name string) (int64, error)
 }
 
 // catchUp applies the events in (from, to] to p's recomputed tables.
-func catchUp(ctx context.Context, tx *sql.Tx, store domain.EventStore, p projection, from, to int64) error {
+func catchUp(ctx context.Context, tx *sql.Tx, store domain.EventReader, p projection, from, to int64) error {
 	if to <= from {
 		return nil
 	}
 	b := newFold()
-	err := store.ReadEvents(ctx, domain.EventFilter{After: from, Limit: int(to - from)}, func(e domain.Event) error {
+	for e, err := range store.ReadEvents(ctx, domain.EventFilter{After: from, Limit: int(to - from)}) {
+		if err != nil {
+			return err
+		}
 		if e.Position <= to {
 			b.add(e)
 		}
+	}
+	if b.n == 0 {
 		return nil
-	})
-	if err != nil || b.n == 0 {
-		return err
 	}
 	return p.apply(ctx, tx, "", b, nil)
 }

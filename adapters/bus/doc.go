@@ -4,7 +4,7 @@
 // What lives here:
 //
 //   - Subscriber, a watermill message.Subscriber that tails a
-//     domain.EventStore in position order. It wakes on the store's Committed
+//     domain.Tailable in position order. It wakes on the store's Committed
 //     signal and polls as a fallback, so events written by another process
 //     (an import) are picked up. It sends the next message only after the
 //     previous one is acked, and stops the subscription on a Nack: a

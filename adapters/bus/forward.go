@@ -31,7 +31,7 @@ type ForwardConfig struct {
 // consumers' checkpoints. With gochannel, configure
 // BlockPublishUntilSubscriberAck and start Forward only once the
 // consuming router is Running, or messages are lost or reordered.
-func Forward(ctx context.Context, store domain.EventStore, pub message.Publisher, cfg ForwardConfig, log *slog.Logger) error {
+func Forward(ctx context.Context, store domain.Tailable, pub message.Publisher, cfg ForwardConfig, log *slog.Logger) error {
 	topic := cfg.Topic
 	if topic == "" {
 		topic = DefaultTopic

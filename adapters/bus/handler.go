@@ -80,7 +80,7 @@ const AllHandlerName = "projections"
 // A projection that fails stops them all, loudly (see ProjectionHandler);
 // none ever skips an event. Run the router to start; Close it to stop.
 // cfg.StartAfter is ignored. It returns the subscriber's config error.
-func AddProjections(router *message.Router, store domain.EventStore, set *projections.Set, cfg SubscriberConfig, log *slog.Logger) error {
+func AddProjections(router *message.Router, store domain.Tailable, set *projections.Set, cfg SubscriberConfig, log *slog.Logger) error {
 	names := set.Names()
 	cfg.StartAfter = func(ctx context.Context) (int64, error) { return lowestCheckpoint(ctx, set, names) }
 	sub, err := NewSubscriber(store, cfg, log)

@@ -116,12 +116,11 @@ func check(t *testing.T, s *projections.Set, store domain.EventStore, m *model, 
 	t.Helper()
 	ctx := context.Background()
 	occurred := map[int64]string{}
-	err := store.ReadEvents(ctx, domain.EventFilter{}, func(e domain.Event) error {
+	for e, err := range store.ReadEvents(ctx, domain.EventFilter{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
 		occurred[e.Position] = e.OccurredAt.Truncate(time.Millisecond).UTC().String()
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -160,11 +160,8 @@ func TestHandlerRedelivery(t *testing.T) {
 	set(t, l, "u1", "article/a", "like", true)
 	set(t, l, "u2", "article/a", "like", true)
 	set(t, l, "u1", "article/a", "like", false)
-	var events []domain.Event
-	if err := store.ReadEvents(ctx, domain.EventFilter{}, func(e domain.Event) error {
-		events = append(events, e)
-		return nil
-	}); err != nil {
+	events, err := domain.AppendEvents(nil, store.ReadEvents(ctx, domain.EventFilter{}))
+	if err != nil {
 		t.Fatal(err)
 	}
 	s := MustSet(t, filepath.Join(t.TempDir(), "views"), nil)

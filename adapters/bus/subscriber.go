@@ -62,7 +62,7 @@ var ErrSubscriberClosed = fmt.Errorf("bus subscriber: %w", domain.ErrClosed)
 
 // NewSubscriber returns a Subscriber over store. A nil logger discards.
 // It returns the config's validation error.
-func NewSubscriber(store domain.EventStore, cfg SubscriberConfig, log *slog.Logger) (*Subscriber, error) {
+func NewSubscriber(store domain.Tailable, cfg SubscriberConfig, log *slog.Logger) (*Subscriber, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

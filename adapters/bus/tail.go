@@ -19,13 +19,13 @@ const (
 
 // tail reads the store after a position in batches, waiting for commits.
 type tail struct {
-	store domain.EventStore
+	store domain.Tailable
 	poll  time.Duration
 	batch int
 	log   *slog.Logger
 }
 
-func newTail(store domain.EventStore, poll time.Duration, batch int, log *slog.Logger) *tail {
+func newTail(store domain.Tailable, poll time.Duration, batch int, log *slog.Logger) *tail {
 	if poll <= 0 {
 		poll = DefaultPollInterval
 	}
@@ -69,11 +69,7 @@ func (t *tail) read(ctx context.Context, after int64) ([]domain.Event, error) {
 	// and a full batch's capacity per read would be most of the server's
 	// allocation.
 	events := make([]domain.Event, 0, min(t.batch, 64))
-	err := t.store.ReadEvents(ctx, domain.EventFilter{After: after, Limit: t.batch}, func(e domain.Event) error {
-		events = append(events, e)
-		return nil
-	})
-	return events, err
+	return domain.AppendEvents(events, t.store.ReadEvents(ctx, domain.EventFilter{After: after, Limit: t.batch}))
 }
 
 func (t *tail) wait(ctx context.Context, wake <-chan struct{}) error {

@@ -22,7 +22,7 @@ func sampleEvent(t testing.TB) domain.Event {
 		StreamVersion: 4, Position: 1234,
 		OccurredAt: time.Date(2026, 11, 22, 10, 0, 0, 123e6, time.UTC),
 		RecordedAt: time.Date(2026, 11, 22, 10, 0, 0, 124e6, time.UTC),
-		Metadata:   domain.Metadata{"source": "web"},
+		Metadata:   domain.MustMetadata(map[string]string{"source": "web"}),
 	}
 }
 
@@ -42,7 +42,7 @@ func TestJSONRoundTrip(t *testing.T) {
 	}
 	if got.ID != e.ID || got.Position != e.Position || got.Target != e.Target || got.User != e.User ||
 		got.Kind != e.Kind || got.Type != e.Type || !got.OccurredAt.Equal(e.OccurredAt) ||
-		!got.RecordedAt.Equal(e.RecordedAt) || got.Metadata["source"] != "web" {
+		!got.RecordedAt.Equal(e.RecordedAt) || !got.Metadata.Equal(e.Metadata) {
 		t.Errorf("round trip: got %+v, want %+v", got, e)
 	}
 }
@@ -68,7 +68,7 @@ func TestCSV(t *testing.T) {
 	var buf bytes.Buffer
 	w := eventcodec.NewCSVWriter(&buf)
 	e := sampleEvent(t)
-	e.Metadata["note"] = `a "quoted", text`
+	e.Metadata = domain.MustMetadata(map[string]string{"source": "web", "note": `a "quoted", text`})
 	if err := w.Write(e); err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func (c *CSVWriter) Write(e domain.Event) error {
 		return err
 	}
 	meta := ""
-	if len(e.Metadata) > 0 {
+	if e.Metadata.Len() > 0 {
 		b, _ := json.Marshal(e.Metadata)
 		meta = string(b)
 	}

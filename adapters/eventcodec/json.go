@@ -18,16 +18,16 @@ type TargetJSON struct {
 
 // EventJSON is an event as it appears on the wire (API.md, "An event").
 type EventJSON struct {
-	Position      int64             `json:"position"`
-	ID            string            `json:"id"`
-	Type          string            `json:"type"`
-	Kind          string            `json:"kind"`
-	User          string            `json:"user"`
-	Target        TargetJSON        `json:"target"`
-	StreamVersion int64             `json:"stream_version"`
-	OccurredAt    time.Time         `json:"occurred_at"`
-	RecordedAt    time.Time         `json:"recorded_at"`
-	Metadata      map[string]string `json:"metadata,omitempty"`
+	Position      int64           `json:"position"`
+	ID            string          `json:"id"`
+	Type          string          `json:"type"`
+	Kind          string          `json:"kind"`
+	User          string          `json:"user"`
+	Target        TargetJSON      `json:"target"`
+	StreamVersion int64           `json:"stream_version"`
+	OccurredAt    time.Time       `json:"occurred_at"`
+	RecordedAt    time.Time       `json:"recorded_at"`
+	Metadata      domain.Metadata `json:"metadata,omitzero"`
 }
 
 // TimeFormat is how times are written: RFC 3339 in UTC with milliseconds.
@@ -108,9 +108,6 @@ func FromJSON(j EventJSON) (domain.Event, error) {
 	if j.Position < 0 || j.StreamVersion < 1 {
 		return domain.Event{}, fmt.Errorf("event position %d, stream_version %d: %w",
 			j.Position, j.StreamVersion, domain.ErrInvalidInput)
-	}
-	if err := domain.ValidateMetadata(j.Metadata); err != nil {
-		return domain.Event{}, err
 	}
 	return domain.Event{
 		ID: id, Type: typ, Kind: kind, User: user, Target: target,

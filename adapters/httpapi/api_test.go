@@ -42,10 +42,31 @@ func TestWrites(t *testing.T) {
 		e.expect(200, "PUT", "/v1/targets/article/m-1/like/u9", `{"metadata":{"source":"web"}}`,
 			"Content-Type", "application/json", "X-Request-ID", "req-123")
 		hist := mustDecode[historyResponse](t, e.expect(200, "GET", "/v1/events?target_type=article&target_id=m-1", ""))
-		if len(hist.Items) != 1 || hist.Items[0].Metadata["source"] != "web" || hist.Items[0].Metadata["request_id"] != "req-123" {
+		want := domain.MustMetadata(map[string]string{"source": "web", "request_id": "req-123"})
+		if len(hist.Items) != 1 || !hist.Items[0].Metadata.Equal(want) {
 			t.Fatalf("metadata: %+v", hist.Items)
 		}
 	})
+	// Only the caller's entries count against the limit of 16: the
+	// server's request_id and idempotency_key come on top.
+	t.Run("MetadataAtTheLimit", func(t *testing.T) {
+		e.expect(200, "PUT", "/v1/targets/article/m-2/like/u9", metadataBody(domain.MaxMetadataEntries),
+			"Content-Type", "application/json", "X-Request-ID", "req-16", "Idempotency-Key", "key-16")
+		hist := mustDecode[historyResponse](t, e.expect(200, "GET", "/v1/events?target_type=article&target_id=m-2", ""))
+		if len(hist.Items) != 1 || hist.Items[0].Metadata.Len() != domain.MaxMetadataEntries+2 {
+			t.Fatalf("metadata: %+v", hist.Items)
+		}
+	})
+	for _, key := range []string{"request_id", "idempotency_key"} {
+		t.Run("ReservedKey/"+key, func(t *testing.T) {
+			b := e.expect(400, "PUT", "/v1/targets/article/m-3/like/u9", `{"metadata":{"`+key+`":"mine"}}`,
+				"Content-Type", "application/json")
+			p := mustDecode[Problem](t, b)
+			if len(p.InvalidParams) != 1 || p.InvalidParams[0].Name != "metadata" || !strings.Contains(p.InvalidParams[0].Reason, `"`+key+`"`) {
+				t.Fatalf("problem %s does not name the reserved key %q", b, key)
+			}
+		})
+	}
 	t.Run("IdempotencyKey", func(t *testing.T) {
 		first := mustDecode[writeResponse](t, e.expect(200, "PUT", "/v1/targets/article/k-1/like/u2", "", "Idempotency-Key", "key-1"))
 		e.expect(200, "DELETE", "/v1/targets/article/k-1/like/u2", "")
@@ -80,7 +101,7 @@ func TestWriteErrors(t *testing.T) {
 		{"UnknownField", "PUT", "/v1/targets/article/a/like/u", `{"meta":{}}`, []string{"Content-Type", "application/json"}, 400},
 		{"NotJSON", "PUT", "/v1/targets/article/a/like/u", `{"metadata":`, []string{"Content-Type", "application/json"}, 400},
 		{"MetadataNotString", "PUT", "/v1/targets/article/a/like/u", `{"metadata":{"a":1}}`, []string{"Content-Type", "application/json"}, 400},
-		{"TooManyMetadata", "PUT", "/v1/targets/article/a/like/u", tooMany(), []string{"Content-Type", "application/json"}, 400},
+		{"TooManyMetadata", "PUT", "/v1/targets/article/a/like/u", metadataBody(domain.MaxMetadataEntries + 1), []string{"Content-Type", "application/json"}, 400},
 		{"TrailingData", "PUT", "/v1/targets/article/a/like/u", `{} {}`, []string{"Content-Type", "application/json"}, 400},
 		{"TooLarge", "PUT", "/v1/targets/article/a/like/u", big, []string{"Content-Type", "application/json"}, 413},
 		{"MediaType", "PUT", "/v1/targets/article/a/like/u", `source=web`, []string{"Content-Type", "application/x-www-form-urlencoded"}, 415},
@@ -106,9 +127,10 @@ func TestWriteErrors(t *testing.T) {
 	})
 }
 
-func tooMany() string {
+// metadataBody is a write body with n metadata entries.
+func metadataBody(n int) string {
 	var parts []string
-	for i := range 17 {
+	for i := range n {
 		parts = append(parts, fmt.Sprintf(`"k%d":"v"`, i))
 	}
 	return `{"metadata":{` + strings.Join(parts, ",") + `}}`

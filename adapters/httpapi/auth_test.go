@@ -67,6 +67,19 @@ func TestAuth(t *testing.T) {
 		e.expect(403, "GET", "/v1/events/stream", "", bearer(writeToken)...)
 		e.expect(403, "GET", "/v1/events", "", bearer(u1)...)
 	})
+	// A caller without rights learns nothing about which inputs are
+	// valid: authorization comes before any parameter check.
+	t.Run("ErrForbiddenBeforeValidation", func(t *testing.T) {
+		for _, path := range []string{
+			"/v1/users/u2/follow", "/v1/users/u2/like?limit=0", "/v1/users/u2/like?cursor=forged",
+			"/v1/users/u2/Bad%20Kind", "/v1/users/bad%20user/like",
+		} {
+			e.expect(403, "GET", path, "", bearer(u1)...)
+		}
+		for _, path := range []string{"/v1/targets/article/a-1/follow/u2", "/v1/targets/Bad/a-1/like/u2"} {
+			e.expect(403, "PUT", path, "", append(bearer(u1), "If-Match", "bad")...)
+		}
+	})
 	t.Run("OK", func(t *testing.T) {
 		e.expect(200, "PUT", put, "", bearer(u1)...)
 		e.expect(200, "PUT", "/v1/targets/article/a-1/collect/u7", "", bearer(writeToken)...)

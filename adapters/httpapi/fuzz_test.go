@@ -117,8 +117,11 @@ func FuzzWriteBody(f *testing.F) {
 		r.Header.Set("Content-Type", ct)
 		md, err := readMetadata(r)
 		if err == nil {
-			if verr := domain.ValidateMetadata(md); verr != nil {
-				t.Fatalf("accepted metadata the domain rejects: %v", verr)
+			// What is stored must be what was sent.
+			var sent writeBody
+			_ = json.Unmarshal([]byte(body), &sent)
+			if want, err := domain.NewMetadata(sent.Metadata); err != nil || !md.Equal(want) {
+				t.Fatalf("accepted metadata %v, but the body holds %v (%v)", md, sent.Metadata, err)
 			}
 			return
 		}

@@ -96,11 +96,7 @@ func MustEnv(tb testing.TB, configure func(*Config)) *testEnv {
 func tail(ctx context.Context, store *sqlite.EventStore, set *projections.Set) {
 	for ctx.Err() == nil {
 		woken := store.Committed()
-		var batch []domain.Event
-		err := store.ReadEvents(ctx, domain.EventFilter{After: set.Applied(), Limit: 1000}, func(e domain.Event) error {
-			batch = append(batch, e)
-			return nil
-		})
+		batch, err := domain.AppendEvents(nil, store.ReadEvents(ctx, domain.EventFilter{After: set.Applied(), Limit: 1000}))
 		if err == nil && len(batch) > 0 {
 			for _, name := range set.Names() {
 				if set.Apply(ctx, name, batch) != nil {

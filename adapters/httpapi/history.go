@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"net/http"
 	"sync/atomic"
@@ -111,13 +112,12 @@ func (p *params) eventFilter(media string) domain.EventFilter {
 
 func (s *Server) historyJSON(w http.ResponseWriter, r *http.Request, f domain.EventFilter) error {
 	out := historyResponse{Items: []eventcodec.EventJSON{}, NextAfter: f.After}
-	err := s.deps.Log.ReadEvents(r.Context(), f, func(e domain.Event) error {
+	for e, err := range s.deps.Log.ReadEvents(r.Context(), f) {
+		if err != nil {
+			return fmt.Errorf("read history: %w", err)
+		}
 		out.Items = append(out.Items, eventcodec.ToJSON(e))
 		out.NextAfter = e.Position
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("read history: %w", err)
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -134,21 +134,7 @@ func (s *Server) historyStream(w http.ResponseWriter, r *http.Request, f domain.
 	if media == mediaCSV {
 		csvw = eventcodec.NewCSVWriter(bw)
 	}
-	n := 0
-	err := s.deps.Log.ReadEvents(r.Context(), f, func(e domain.Event) error {
-		if n++; n%1000 == 0 {
-			if err := bw.Flush(); err != nil {
-				return err
-			}
-		}
-		if csvw != nil {
-			return csvw.Write(e)
-		}
-		if _, err := bw.Write(eventcodec.MarshalEvent(e)); err != nil {
-			return err
-		}
-		return bw.WriteByte('\n')
-	})
+	err := writeEvents(s.deps.Log.ReadEvents(r.Context(), f), bw, csvw)
 	if err == nil && csvw != nil {
 		err = csvw.Flush()
 	}
@@ -161,6 +147,31 @@ func (s *Server) historyStream(w http.ResponseWriter, r *http.Request, f domain.
 		}
 		s.log.WarnContext(r.Context(), "history export aborted", "request_id", requestID(r.Context()), "err", err)
 		panic(http.ErrAbortHandler)
+	}
+	return nil
+}
+
+// writeEvents writes the events of seq to bw, as CSV rows when csvw is
+// set and NDJSON lines otherwise, flushing every 1000 events.
+func writeEvents(seq iter.Seq2[domain.Event, error], bw *bufio.Writer, csvw *eventcodec.CSVWriter) error {
+	n := 0
+	for e, err := range seq {
+		if err != nil {
+			return err
+		}
+		if n++; n%1000 == 0 {
+			if err := bw.Flush(); err != nil {
+				return err
+			}
+		}
+		if csvw != nil {
+			err = csvw.Write(e)
+		} else if _, err = bw.Write(eventcodec.MarshalEvent(e)); err == nil {
+			err = bw.WriteByte('\n')
+		}
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -186,37 +186,40 @@ func validationField(err error, def string) string {
 	return def
 }
 
-// parseIfMatch reads If-Match: "v<n>". An absent header is nil.
-func parseIfMatch(r *http.Request) (*int64, error) {
+// ifMatch reads If-Match: "v<n>". An absent header is nil.
+func (p *params) ifMatch(r *http.Request) *int64 {
 	vs := r.Header.Values("If-Match")
 	if len(vs) == 0 {
-		return nil, nil
+		return nil
 	}
-	bad := paramErrors{{Name: "If-Match", Reason: `must be one entity tag "v<stream_version>"`}}
 	s := strings.TrimSpace(vs[0])
-	if len(vs) > 1 || len(s) < 4 || s[0] != '"' || s[1] != 'v' || s[len(s)-1] != '"' {
-		return nil, bad
+	var n int64
+	err := errors.New("not an entity tag")
+	if len(vs) == 1 && len(s) >= 4 && s[0] == '"' && s[1] == 'v' && s[len(s)-1] == '"' {
+		n, err = parseDecimal(s[2 : len(s)-1])
 	}
-	n, err := parseDecimal(s[2 : len(s)-1])
 	if err != nil {
-		return nil, bad
+		p.bad = append(p.bad, InvalidParam{Name: "If-Match", Reason: `must be one entity tag "v<stream_version>"`})
+		return nil
 	}
-	return &n, nil
+	return &n
 }
 
-// parseIdempotencyKey reads Idempotency-Key: absent is "".
-func parseIdempotencyKey(r *http.Request) (string, error) {
+// idempotencyKey reads Idempotency-Key: absent is "".
+func (p *params) idempotencyKey(r *http.Request) string {
 	vs := r.Header.Values("Idempotency-Key")
 	if len(vs) == 0 {
-		return "", nil
+		return ""
 	}
 	if len(vs) > 1 || vs[0] == "" {
-		return "", paramErrors{{Name: "Idempotency-Key", Reason: "must be one value of 1..128 visible ASCII characters"}}
+		p.bad = append(p.bad, InvalidParam{Name: "Idempotency-Key", Reason: "must be one value of 1..128 visible ASCII characters"})
+		return ""
 	}
 	if err := domain.ValidateIdempotencyKey(vs[0]); err != nil {
-		return "", paramErrors{{Name: "Idempotency-Key", Reason: validationReason(err)}}
+		p.bad = append(p.bad, InvalidParam{Name: "Idempotency-Key", Reason: validationReason(err)})
+		return ""
 	}
-	return vs[0], nil
+	return vs[0]
 }
 
 func validationReason(err error) string {

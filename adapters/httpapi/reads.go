@@ -212,6 +212,9 @@ func (s *Server) actors(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) collection(w http.ResponseWriter, r *http.Request) error {
+	if err := principalFrom(r.Context()).canActFor(r.PathValue("user"), ScopeRead); err != nil {
+		return err
+	}
 	if err := acceptJSON(r); err != nil {
 		return err
 	}
@@ -229,9 +232,6 @@ func (s *Server) collection(w http.ResponseWriter, r *http.Request) error {
 	}
 	limit, cursor, minPos := p.limit(defaultPage, maxPage), p.cursor(), p.minPosition(r)
 	if err := p.err(); err != nil {
-		return err
-	}
-	if err := principalFrom(r.Context()).canActFor(u, ScopeRead); err != nil {
 		return err
 	}
 	if _, err := s.beginRead(w, r, minPos); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,8 +24,8 @@ type Ledger interface {
 // Log is the part of the event store the server reads history from and
 // checks for readiness.
 type Log interface {
-	// ReadEvents streams the events matching f in position order.
-	ReadEvents(ctx context.Context, f domain.EventFilter, fn func(domain.Event) error) error
+	// ReadEvents yields the events matching f in position order.
+	ReadEvents(ctx context.Context, f domain.EventFilter) iter.Seq2[domain.Event, error]
 	// LastPosition returns the position of the newest committed event.
 	LastPosition(ctx context.Context) (int64, error)
 }

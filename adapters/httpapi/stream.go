@@ -205,11 +205,7 @@ func (s *Server) backfill(ctx context.Context, st *streamer, after int64) (*subs
 // target's counts as the read model has them (at or after the event).
 func (s *Server) sendStored(ctx context.Context, st *streamer, after int64) (int64, error) {
 	for {
-		var batch []domain.Event
-		err := s.deps.Log.ReadEvents(ctx, domain.EventFilter{After: after, Limit: backfillBatch}, func(e domain.Event) error {
-			batch = append(batch, e)
-			return nil
-		})
+		batch, err := domain.AppendEvents(nil, s.deps.Log.ReadEvents(ctx, domain.EventFilter{After: after, Limit: backfillBatch}))
 		if err != nil || len(batch) == 0 {
 			return after, err
 		}

@@ -62,37 +62,29 @@ func (s *Server) write(on bool) handlerFunc {
 	}
 }
 
-// parseWrite validates everything before any work: path, authorization,
-// headers, body.
+// parseWrite validates everything before any work: authorization first,
+// then path, headers and body.
 func (s *Server) parseWrite(r *http.Request, on bool) (domain.SetRequest, error) {
+	if err := principalFrom(r.Context()).canActFor(r.PathValue("user"), ScopeWrite); err != nil {
+		return domain.SetRequest{}, err
+	}
+	if err := acceptJSON(r); err != nil {
+		return domain.SetRequest{}, err
+	}
 	p, err := newParams(r, s.cfg.Kinds)
 	if err != nil {
 		return domain.SetRequest{}, err
 	}
 	req := domain.SetRequest{
-		Target:    p.target(r.PathValue("type"), r.PathValue("id")),
-		Kind:      p.kind("kind", r.PathValue("kind")),
-		User:      p.user("user", r.PathValue("user")),
-		On:        on,
-		RequestID: requestID(r.Context()),
+		Target:          p.target(r.PathValue("type"), r.PathValue("id")),
+		Kind:            p.kind("kind", r.PathValue("kind")),
+		User:            p.user("user", r.PathValue("user")),
+		On:              on,
+		RequestID:       requestID(r.Context()),
+		IdempotencyKey:  p.idempotencyKey(r),
+		ExpectedVersion: p.ifMatch(r),
 	}
 	if err := p.err(); err != nil {
-		return req, err
-	}
-	if err := acceptJSON(r); err != nil {
-		return req, err
-	}
-	if err := principalFrom(r.Context()).canActFor(req.User, ScopeWrite); err != nil {
-		return req, err
-	}
-	var bad paramErrors
-	if req.IdempotencyKey, err = parseIdempotencyKey(r); err != nil {
-		bad = append(bad, err.(paramErrors)...)
-	}
-	if req.ExpectedVersion, err = parseIfMatch(r); err != nil {
-		bad = append(bad, err.(paramErrors)...)
-	}
-	if err := bad.err(); err != nil {
 		return req, err
 	}
 	req.Metadata, err = readMetadata(r)
@@ -102,42 +94,42 @@ func (s *Server) parseWrite(r *http.Request, on bool) (domain.SetRequest, error)
 // readMetadata reads the optional body. An empty body is no metadata.
 func readMetadata(r *http.Request) (domain.Metadata, error) {
 	if r.ContentLength > MaxBodyBytes {
-		return nil, errTooLarge(fmt.Sprintf("the body must be at most %d bytes", MaxBodyBytes))
+		return domain.Metadata{}, errTooLarge(fmt.Sprintf("the body must be at most %d bytes", MaxBodyBytes))
 	}
 	raw, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
 	if err != nil {
-		return nil, paramErrors{{Name: "body", Reason: "could not be read"}}
+		return domain.Metadata{}, paramErrors{{Name: "body", Reason: "could not be read"}}
 	}
 	if len(raw) > MaxBodyBytes {
-		return nil, errTooLarge(fmt.Sprintf("the body must be at most %d bytes", MaxBodyBytes))
+		return domain.Metadata{}, errTooLarge(fmt.Sprintf("the body must be at most %d bytes", MaxBodyBytes))
 	}
 	if len(bytes.TrimSpace(raw)) == 0 {
-		return nil, nil
+		return domain.Metadata{}, nil
 	}
 	if !isJSON(r.Header.Get("Content-Type")) {
-		return nil, errMediaType("the body must be JSON (Content-Type: application/json)")
+		return domain.Metadata{}, errMediaType("the body must be JSON (Content-Type: application/json)")
 	}
 	if !utf8.Valid(raw) {
-		return nil, paramErrors{{Name: "body", Reason: "must be UTF-8"}}
+		return domain.Metadata{}, paramErrors{{Name: "body", Reason: "must be UTF-8"}}
 	}
 	var body writeBody
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil {
-		return nil, paramErrors{{Name: "body", Reason: jsonReason(err)}}
+		return domain.Metadata{}, paramErrors{{Name: "body", Reason: jsonReason(err)}}
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, paramErrors{{Name: "body", Reason: "must be one JSON object"}}
+		return domain.Metadata{}, paramErrors{{Name: "body", Reason: "must be one JSON object"}}
 	}
 	if key, dup := duplicateKey(raw); dup {
-		return nil, paramErrors{{Name: "body", Reason: fmt.Sprintf("key %q appears twice in one object", clip(key))}}
+		return domain.Metadata{}, paramErrors{{Name: "body", Reason: fmt.Sprintf("key %q appears twice in one object", clip(key))}}
 	}
-	md := domain.Metadata(body.Metadata)
-	if replacedEscape(raw, md) {
-		return nil, paramErrors{{Name: "body", Reason: `a \u escape is not a Unicode character (a lone surrogate)`}}
+	if replacedEscape(raw, body.Metadata) {
+		return domain.Metadata{}, paramErrors{{Name: "body", Reason: `a \u escape is not a Unicode character (a lone surrogate)`}}
 	}
-	if err := domain.ValidateMetadata(md); err != nil {
-		return nil, paramErrors{{Name: "metadata", Reason: validationReason(err)}}
+	md, err := domain.NewMetadata(body.Metadata)
+	if err != nil {
+		return domain.Metadata{}, paramErrors{{Name: "metadata", Reason: validationReason(err)}}
 	}
 	return md, nil
 }
@@ -146,7 +138,7 @@ func readMetadata(r *http.Request) (domain.Metadata, error) {
 // encoding/json replaces a lone surrogate (\ud800) instead of failing, so
 // the stored metadata would differ from what the client sent. raw is
 // valid UTF-8, so a U+FFFD it does not spell out came from an escape.
-func replacedEscape(raw []byte, md domain.Metadata) bool {
+func replacedEscape(raw []byte, md map[string]string) bool {
 	if bytes.ContainsRune(raw, utf8.RuneError) || bytes.Contains(bytes.ToLower(raw), []byte(`\ufffd`)) {
 		return false
 	}

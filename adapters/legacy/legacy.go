@@ -59,6 +59,11 @@ type row struct {
 // row. The error is for a file that cannot be read as such at all (no or
 // bad header, broken CSV quoting).
 func Parse(r io.Reader, kinds domain.KindSet, source string) (Plan, []RowError, error) {
+	// Row ids are checked to be short decimals, so once the source is a
+	// valid metadata value every event's metadata is (steps relies on it).
+	if _, err := domain.NewMetadata(map[string]string{"source": source}); err != nil {
+		return Plan{}, nil, fmt.Errorf("source %q: %w", source, err)
+	}
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	header, err := cr.Read()
@@ -197,8 +202,10 @@ func plan(rows []row, source string) ([]Step, []RowError) {
 	return steps, bad
 }
 
+// steps returns the commands of one row. Parse has checked source and the
+// row id, so the metadata is valid.
 func (r row) steps(source string) []Step {
-	meta := domain.Metadata{"source": source, "legacy_id": r.id}
+	meta := domain.MustMetadata(map[string]string{"source": source, "legacy_id": r.id})
 	add := domain.Command{Stream: r.stream, Kind: r.kind, On: true, Metadata: meta,
 		OccurredAt: r.created, EventID: EventID(source, r.id, domain.EventAdded, r.created)}
 	out := []Step{{Line: r.line, Command: add}}

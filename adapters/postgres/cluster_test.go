@@ -44,18 +44,17 @@ func (tl *tailer) run(ctx context.Context, s domain.EventStore) error {
 	var after int64
 	for {
 		wake := s.Committed()
-		err := s.ReadEvents(ctx, domain.EventFilter{After: after}, func(e domain.Event) error {
+		for e, err := range s.ReadEvents(ctx, domain.EventFilter{After: after}) {
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
 			tl.mu.Lock()
 			tl.events = append(tl.events, e)
 			tl.mu.Unlock()
 			after = e.Position
-			return nil
-		})
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
 		}
 		select {
 		case <-wake:
@@ -225,11 +224,7 @@ func TestTwoStoresGapFree(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	var events []domain.Event
-	err := a.ReadEvents(t.Context(), domain.EventFilter{}, func(e domain.Event) error {
-		events = append(events, e)
-		return nil
-	})
+	events, err := domain.AppendEvents(nil, a.ReadEvents(t.Context(), domain.EventFilter{}))
 	if err != nil {
 		t.Fatal(err)
 	}

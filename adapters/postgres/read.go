@@ -2,8 +2,8 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"iter"
 	"strconv"
 	"strings"
 
@@ -102,39 +102,14 @@ func (s *EventStore) LastPosition(ctx context.Context) (int64, error) {
 	return pos, nil
 }
 
-// ReadStream returns the stream's events with a version above afterVersion,
-// in version order, at most limit of them (0: all). It returns
-// domain.ErrUnavailable when the database fails and domain.ErrClosed after
-// Close.
-func (s *EventStore) ReadStream(ctx context.Context, stream domain.StreamID, afterVersion int64, limit int) ([]domain.Event, error) {
-	if err := s.usable(); err != nil {
-		return nil, err
-	}
-	q := `SELECT ` + eventColumns + ` FROM streams s JOIN events e ON e.stream_key = s.stream_key
-		WHERE s.user_id = $1 AND s.target_type = $2 AND s.target_id = $3 AND e.stream_version > $4
-		ORDER BY e.stream_version LIMIT $5`
-	var out []domain.Event
-	err := s.each(ctx, q, []any{stream.User.String(), stream.Target.Type(), stream.Target.ID(),
-		afterVersion, sqlLimit(limit)}, func(e domain.Event) error {
-		out = append(out, e)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read stream %s: %w", stream, err)
-	}
-	return out, nil
-}
-
-// ReadEvents calls fn for each event matching f, in position order,
-// streaming rows off the connection (constant memory). fn's error stops the
-// read and is returned as it is; otherwise it returns domain.ErrUnavailable
-// when the database fails, domain.ErrClosed after Close, or ctx's error.
-func (s *EventStore) ReadEvents(ctx context.Context, f domain.EventFilter, fn func(domain.Event) error) error {
-	if err := s.usable(); err != nil {
-		return err
-	}
+// ReadEvents yields each event matching f, in position order, streaming
+// rows off the connection (constant memory; domain.EventReader). A failure
+// ends the sequence with domain.ErrUnavailable when the database fails,
+// domain.ErrClosed after Close, or ctx's error; stopping early releases the
+// connection.
+func (s *EventStore) ReadEvents(ctx context.Context, f domain.EventFilter) iter.Seq2[domain.Event, error] {
 	q, args := eventQuery(f)
-	return s.each(ctx, q, args, fn)
+	return s.events(ctx, "read events", q, args)
 }
 
 // latestQuery picks, for each (stream, kind), its last event at or before
@@ -144,16 +119,11 @@ const latestQuery = `SELECT ` + eventColumns + `
 		ORDER BY stream_key, kind, position DESC) e
 	JOIN streams s ON s.stream_key = e.stream_key`
 
-// ReadLatest calls fn with the last event at a position <= upTo of each
-// (stream, kind) (domain.LatestReader), in no particular order. fn's error
-// stops the read and is returned as it is; otherwise it returns
-// domain.ErrUnavailable when the database fails, domain.ErrClosed after
-// Close, or ctx's error.
-func (s *EventStore) ReadLatest(ctx context.Context, upTo int64, fn func(domain.Event) error) error {
-	if err := s.usable(); err != nil {
-		return err
-	}
-	return s.each(ctx, latestQuery, []any{upTo}, fn)
+// ReadLatest yields the last event at a position <= upTo of each
+// (stream, kind) (domain.LatestReader), in no particular order. A failure
+// ends the sequence as in ReadEvents.
+func (s *EventStore) ReadLatest(ctx context.Context, upTo int64) iter.Seq2[domain.Event, error] {
+	return s.events(ctx, "read latest events", latestQuery, []any{upTo})
 }
 
 // eventQuery builds the query for f.
@@ -196,29 +166,38 @@ func sqlLimit(n int) *int64 {
 	return &v
 }
 
-// each runs q and calls fn for each decoded event: the one row-iterating
-// function of every event read. fn's error stops the read and is returned
-// as it is; closing the rows early releases the connection.
-func (s *EventStore) each(ctx context.Context, q string, args []any, fn func(domain.Event) error) error {
+// events is the one row-iterating function of every event read: it runs
+// q and yields each decoded event; a failure is yielded once, wrapped with
+// op. Stopping early closes the rows, which releases the connection.
+func (s *EventStore) events(ctx context.Context, op, q string, args []any) iter.Seq2[domain.Event, error] {
+	return func(yield func(domain.Event, error) bool) {
+		if err := s.each(ctx, q, args, func(e domain.Event) bool { return yield(e, nil) }); err != nil {
+			yield(domain.Event{}, fmt.Errorf("%s: %w", op, err))
+		}
+	}
+}
+
+// each runs q and emits each decoded event until emit returns false.
+func (s *EventStore) each(ctx context.Context, q string, args []any, emit func(domain.Event) bool) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
-		return fmt.Errorf("read events: %w", translate(ctx, err))
+		return translate(ctx, err)
 	}
 	defer rows.Close()
 	var sc scanner
 	for rows.Next() {
 		e, err := sc.scan(rows)
 		if err != nil {
-			return fmt.Errorf("read events: %w", err)
-		}
-		if err := fn(e); err != nil {
 			return err
 		}
+		if !emit(e) {
+			return nil
+		}
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read events: %w", translate(ctx, err))
-	}
-	return nil
+	return translate(ctx, rows.Err())
 }
 
 // row holds one event row's columns as scanned.
@@ -263,7 +242,7 @@ func (sc *scanner) scan(rows pgx.Rows) (domain.Event, error) {
 	}
 	e.User, e.Target = stream.User, stream.Target
 	if r.metadata.Valid {
-		if err := json.Unmarshal([]byte(r.metadata.String), &e.Metadata); err != nil {
+		if err := e.Metadata.UnmarshalJSON([]byte(r.metadata.String)); err != nil {
 			return domain.Event{}, fmt.Errorf("event %d: stored metadata: %w", r.position, err)
 		}
 	}

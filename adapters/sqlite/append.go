@@ -133,14 +133,11 @@ func encodeEvent(req domain.AppendRequest, i int, e domain.Event) (eventRow, err
 	if _, err := domain.ParseEventType(string(e.Type)); err != nil {
 		return eventRow{}, err
 	}
-	if err := domain.ValidateMetadata(e.Metadata); err != nil {
-		return eventRow{}, err
-	}
 	row := eventRow{
 		id: e.ID[:], typ: string(e.Type), kind: e.Kind.String(),
 		version: e.StreamVersion, occurred: e.OccurredAt.UnixNano(),
 	}
-	if len(e.Metadata) > 0 {
+	if e.Metadata.Len() > 0 {
 		b, err := json.Marshal(e.Metadata)
 		if err != nil {
 			return eventRow{}, invalid("metadata", "%v", err)

@@ -151,7 +151,7 @@ func benchRequests(n int) ([]domain.AppendRequest, error) {
 		}
 		e := domain.Event{ID: domain.NewEventID(), Type: domain.EventAdded, Kind: like,
 			User: user, Target: target, StreamVersion: 1, OccurredAt: now,
-			Metadata: domain.Metadata{"request_id": strconv.Itoa(i)}}
+			Metadata: domain.MustMetadata(map[string]string{domain.MetaRequestID: strconv.Itoa(i)})}
 		reqs[i] = domain.AppendRequest{Stream: e.Stream(), Events: []domain.Event{e},
 			State: domain.Evolve(domain.State{}, e)}
 	}
@@ -277,13 +277,12 @@ func MeasureRead(ctx context.Context, dir string, n, limit int) (ReadResult, err
 	read, after := 0, int64(0)
 	for {
 		got := 0
-		err := s.ReadEvents(ctx, domain.EventFilter{After: after, Limit: limit}, func(e domain.Event) error {
+		for e, err := range s.ReadEvents(ctx, domain.EventFilter{After: after, Limit: limit}) {
+			if err != nil {
+				return ReadResult{}, err
+			}
 			got++
 			after = e.Position
-			return nil
-		})
-		if err != nil {
-			return ReadResult{}, err
 		}
 		read += got
 		if limit == 0 || got < limit {

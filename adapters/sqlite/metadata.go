@@ -13,7 +13,7 @@ import (
 // encoding/json.
 func decodeMetadata(s string) (domain.Metadata, error) {
 	if m, ok := splitFlatObject(s); ok {
-		return m, nil
+		return domain.DecodeMetadata(m)
 	}
 	var m domain.Metadata
 	err := json.Unmarshal([]byte(s), &m)
@@ -21,12 +21,12 @@ func decodeMetadata(s string) (domain.Metadata, error) {
 }
 
 // splitFlatObject parses {"k":"v",...} whose strings hold no backslash.
-func splitFlatObject(s string) (domain.Metadata, bool) {
+func splitFlatObject(s string) (map[string]string, bool) {
 	if strings.IndexByte(s, '\\') >= 0 || len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' {
 		return nil, false
 	}
 	body := s[1 : len(s)-1]
-	m := make(domain.Metadata, strings.Count(body, `":"`))
+	m := make(map[string]string, strings.Count(body, `":"`))
 	for body != "" {
 		k, rest, ok := quoted(body)
 		if !ok || rest == "" || rest[0] != ':' {

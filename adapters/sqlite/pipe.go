@@ -33,17 +33,12 @@ type query struct {
 	args []any
 }
 
-// readPiped runs q on a goroutine that steps SQLite and scans rows in
-// chunks, while the caller's goroutine decodes them and calls fn in
-// position order; the two halves of a long read (a rebuild) then run on two
-// cores. fnErr is fn's error, returned as it is; err is the read's.
-func (s *EventStore) readPiped(ctx context.Context, q string, args []any, fn func(domain.Event) error) (fnErr, err error) {
-	return s.readParallel(ctx, []query{{q, args}}, fn)
-}
-
-// readParallel is readPiped over several queries, each stepped on its own
-// connection and goroutine; fn sees their rows interleaved by chunk.
-func (s *EventStore) readParallel(ctx context.Context, qs []query, fn func(domain.Event) error) (fnErr, err error) {
+// readParallel steps each query on its own connection and goroutine,
+// which scan rows in chunks, while the caller's goroutine decodes them and
+// emits them until emit returns false; the two halves of a long read (a
+// rebuild) then run on two cores. With several queries, emit sees their
+// rows interleaved by chunk.
+func (s *EventStore) readParallel(ctx context.Context, qs []query, emit func(domain.Event) bool) error {
 	inner, cancel := context.WithCancel(ctx)
 	defer cancel()
 	n := chunks * len(qs)
@@ -82,22 +77,22 @@ func (s *EventStore) readParallel(ctx context.Context, qs []query, fn func(domai
 	for c := range full {
 		if c.err != nil {
 			stop()
-			return nil, translateCtx(ctx, c.err)
+			return translateCtx(ctx, c.err)
 		}
 		for i := range c.rows {
 			e, err := sc.decode(&c.rows[i])
 			if err != nil {
 				stop()
-				return nil, err
+				return err
 			}
-			if err := fn(e); err != nil {
+			if !emit(e) {
 				stop()
-				return err, nil
+				return nil
 			}
 		}
 		free <- c.rows[:0]
 	}
-	return nil, ctx.Err()
+	return ctx.Err()
 }
 
 // scanChunks sends q's rows to full in chunks taken from free. It stops

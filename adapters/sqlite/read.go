@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"iter"
 	"strings"
 
 	"github.com/google/uuid"
@@ -101,53 +102,31 @@ func (s *EventStore) LastPosition(ctx context.Context) (int64, error) {
 	return pos, nil
 }
 
-// ReadStream returns the stream's events with a version above afterVersion,
-// in version order, at most limit of them (0: all). It returns
-// domain.ErrUnavailable on storage faults and domain.ErrClosed after Close.
-func (s *EventStore) ReadStream(ctx context.Context, stream domain.StreamID, afterVersion int64, limit int) ([]domain.Event, error) {
-	if err := s.usable(); err != nil {
-		return nil, err
+// ReadEvents yields each event matching f, in position order, one row at a
+// time (domain.EventReader). A failure ends the sequence with
+// domain.ErrUnavailable on storage faults, domain.ErrClosed after Close, or
+// ctx's error.
+func (s *EventStore) ReadEvents(ctx context.Context, f domain.EventFilter) iter.Seq2[domain.Event, error] {
+	return func(yield func(domain.Event, error) bool) {
+		err := s.usable()
+		if err == nil {
+			q, args := eventQuery(f)
+			if f.Limit == 0 || f.Limit > chunkRows {
+				err = s.readParallel(ctx, []query{{q, args}}, yieldEvent(yield))
+			} else {
+				err = s.query(ctx, q, args, yieldEvent(yield))
+			}
+		}
+		if err != nil {
+			yield(domain.Event{}, fmt.Errorf("read events: %w", err))
+		}
 	}
-	q := `SELECT ` + eventColumns + ` FROM streams s JOIN events e ON e.stream_key = s.stream_key
-		WHERE s.user_id = ? AND s.target_type = ? AND s.target_id = ? AND e.stream_version > ?
-		ORDER BY e.stream_version LIMIT ?`
-	var out []domain.Event
-	err := s.query(ctx, q, []any{stream.User.String(), stream.Target.Type(), stream.Target.ID(),
-		afterVersion, sqlLimit(limit)}, func(e domain.Event) error {
-		out = append(out, e)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read stream %s: %w", stream, err)
-	}
-	return out, nil
 }
 
-// ReadEvents calls fn for each event matching f, in position order, one row
-// at a time. fn's error stops the read and is returned as it is; otherwise
-// it returns domain.ErrUnavailable on storage faults, domain.ErrClosed after
-// Close, or ctx's error.
-func (s *EventStore) ReadEvents(ctx context.Context, f domain.EventFilter, fn func(domain.Event) error) error {
-	if err := s.usable(); err != nil {
-		return err
-	}
-	q, args := eventQuery(f)
-	var fnErr, err error
-	if f.Limit == 0 || f.Limit > chunkRows {
-		fnErr, err = s.readPiped(ctx, q, args, fn)
-	} else {
-		err = s.query(ctx, q, args, func(e domain.Event) error {
-			fnErr = fn(e)
-			return fnErr
-		})
-	}
-	if fnErr != nil {
-		return fnErr
-	}
-	if err != nil {
-		return fmt.Errorf("read events: %w", err)
-	}
-	return nil
+// yieldEvent adapts an iterator's yield to the readers' emit, which
+// reports whether to go on.
+func yieldEvent(yield func(domain.Event, error) bool) func(domain.Event) bool {
+	return func(e domain.Event) bool { return yield(e, nil) }
 }
 
 // latestQuery picks, for each (stream, kind) of one partition of the
@@ -166,12 +145,20 @@ const latestQuery = `SELECT ` + eventColumns + `
 // partition sorts only its streams.
 const latestPartitions = 2
 
-// ReadLatest calls fn with the last event at a position <= upTo of each
+// ReadLatest yields the last event at a position <= upTo of each
 // (stream, kind) (domain.LatestReader), reading partitions of the streams
-// in parallel; fn is called from one goroutine. fn's error stops the read
-// and is returned as it is; otherwise it returns domain.ErrUnavailable on
-// storage faults, domain.ErrClosed after Close, or ctx's error.
-func (s *EventStore) ReadLatest(ctx context.Context, upTo int64, fn func(domain.Event) error) error {
+// in parallel; the sequence is consumed on one goroutine. A failure ends
+// it with domain.ErrUnavailable on storage faults, domain.ErrClosed after
+// Close, or ctx's error.
+func (s *EventStore) ReadLatest(ctx context.Context, upTo int64) iter.Seq2[domain.Event, error] {
+	return func(yield func(domain.Event, error) bool) {
+		if err := s.readLatest(ctx, upTo, yieldEvent(yield)); err != nil {
+			yield(domain.Event{}, fmt.Errorf("read latest events: %w", err))
+		}
+	}
+}
+
+func (s *EventStore) readLatest(ctx context.Context, upTo int64, emit func(domain.Event) bool) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
@@ -185,14 +172,7 @@ func (s *EventStore) ReadLatest(ctx context.Context, upTo int64, fn func(domain.
 	for i := range qs {
 		qs[i] = query{latestQuery, []any{min(upTo, last), latestPartitions, i}}
 	}
-	fnErr, err := s.readParallel(ctx, qs, fn)
-	if fnErr != nil {
-		return fnErr
-	}
-	if err != nil {
-		return fmt.Errorf("read latest events: %w", err)
-	}
-	return nil
+	return s.readParallel(ctx, qs, emit)
 }
 
 // eventQuery builds the query for f. Without stream filters the log is
@@ -244,8 +224,9 @@ func sqlLimit(n int) int {
 	return n
 }
 
-// query runs q on the read pool and calls fn for each decoded event.
-func (s *EventStore) query(ctx context.Context, q string, args []any, fn func(domain.Event) error) error {
+// query runs q on the read pool and emits each decoded event until emit
+// returns false.
+func (s *EventStore) query(ctx context.Context, q string, args []any, emit func(domain.Event) bool) error {
 	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return translateCtx(ctx, err)
@@ -257,8 +238,8 @@ func (s *EventStore) query(ctx context.Context, q string, args []any, fn func(do
 		if err != nil {
 			return err
 		}
-		if err := fn(e); err != nil {
-			return err
+		if !emit(e) {
+			return nil
 		}
 	}
 	return translateCtx(ctx, rows.Err())

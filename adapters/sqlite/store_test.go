@@ -342,17 +342,26 @@ func TestReadEventsCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	n := 0
-	err := s.ReadEvents(ctx, domain.EventFilter{}, func(domain.Event) error {
+	var err error
+	for _, err = range s.ReadEvents(ctx, domain.EventFilter{}) {
+		if err != nil {
+			break
+		}
 		if n++; n == chunkRows+1 {
 			cancel()
 		}
-		return nil
-	})
+	}
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("read with a context ended after %d events: %v, want context.Canceled", n, err)
 	}
 	got := 0
-	if err := s.ReadEvents(t.Context(), domain.EventFilter{}, func(domain.Event) error { got++; return nil }); err != nil || got != 3*chunkRows {
+	for _, err = range s.ReadEvents(t.Context(), domain.EventFilter{}) {
+		if err != nil {
+			break
+		}
+		got++
+	}
+	if err != nil || got != 3*chunkRows {
 		t.Fatalf("read after a cancelled read: %d events, %v", got, err)
 	}
 }

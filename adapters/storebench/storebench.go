@@ -67,7 +67,7 @@ func Requests(n int) ([]domain.AppendRequest, error) {
 		}
 		e := domain.Event{ID: domain.NewEventID(), Type: domain.EventAdded, Kind: like,
 			User: user, Target: target, StreamVersion: 1, OccurredAt: now,
-			Metadata: domain.Metadata{"request_id": strconv.Itoa(i)}}
+			Metadata: domain.MustMetadata(map[string]string{domain.MetaRequestID: strconv.Itoa(i)})}
 		reqs[i] = domain.AppendRequest{Stream: e.Stream(), Events: []domain.Event{e},
 			State: domain.Evolve(domain.State{}, e)}
 	}

@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"maps"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -75,7 +74,7 @@ func request(tb testing.TB, stream domain.StreamID, expected int64, kind string,
 	tb.Helper()
 	req := domain.AppendRequest{Stream: stream, ExpectedVersion: expected}
 	for i, on := range ons {
-		e := event(tb, stream, expected+int64(i)+1, kind, on, nil)
+		e := event(tb, stream, expected+int64(i)+1, kind, on, domain.Metadata{})
 		req.Events = append(req.Events, e)
 		req.State = domain.Evolve(req.State, e)
 	}
@@ -96,12 +95,11 @@ func MustAppend(tb testing.TB, s domain.EventStore, req domain.AppendRequest) do
 func readAll(tb testing.TB, s domain.EventStore, f domain.EventFilter) []domain.Event {
 	tb.Helper()
 	var out []domain.Event
-	err := s.ReadEvents(tb.Context(), f, func(e domain.Event) error {
+	for e, err := range s.ReadEvents(tb.Context(), f) {
+		if err != nil {
+			tb.Fatalf("read events %+v: %v", f, err)
+		}
 		out = append(out, e)
-		return nil
-	})
-	if err != nil {
-		tb.Fatalf("read events %+v: %v", f, err)
 	}
 	return out
 }
@@ -137,7 +135,7 @@ func checkEvents(tb testing.TB, got, want []domain.Event) {
 		same := g.ID == w.ID && g.Type == w.Type && g.Kind == w.Kind && g.User == w.User &&
 			g.Target == w.Target && g.StreamVersion == w.StreamVersion && g.Position == w.Position &&
 			g.OccurredAt.Equal(w.OccurredAt) && g.RecordedAt.Equal(w.RecordedAt) &&
-			maps.Equal(g.Metadata, w.Metadata)
+			g.Metadata.Equal(w.Metadata)
 		if !same {
 			tb.Errorf("event %d:\n got  %+v\n want %+v", i, g, w)
 		}

@@ -22,13 +22,14 @@ import (
 	"github.com/interactionledger/ledger/cmd/ledger/internal/loadgen"
 )
 
-func init() {
-	register(command{name: "bench", summary: "measure: bench store | http | baseline | rebuild", run: runBench})
-}
-
+// benchCommands are the subcommands of bench; generate and serve-baseline
+// are hidden, the children that bench rebuild and bench baseline start.
 var benchCommands = map[string]func(ctx context.Context, e env, args []string) error{
+	"store":          benchStore,
 	"http":           benchHTTP,
 	"baseline":       benchBaseline,
+	"rebuild":        benchRebuild,
+	"generate":       benchGenerate,
 	"serve-baseline": serveBaseline,
 }
 
@@ -144,7 +145,7 @@ func benchBaseline(ctx context.Context, e env, args []string) error {
 // measureServer starts the named server (unless url is given), drives the
 // workload, then measures hot-target count reads on the loaded data.
 func measureServer(ctx context.Context, e env, server, url string, w workload) (HTTPResult, error) {
-	tuneServerGC() // the load generator shares the cores: keep its collector cheap too
+	tuneServerGC(e) // the load generator shares the cores: keep its collector cheap too
 	res := HTTPResult{Server: server}
 	cfg := w.cfg
 	var proc *serverProc
@@ -358,7 +359,7 @@ func serveBaseline(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	tuneServerGC()
+	tuneServerGC(e)
 	s, err := baseline.Open(ctx, *db, set)
 	if err != nil {
 		return err

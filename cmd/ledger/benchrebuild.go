@@ -15,11 +15,6 @@ import (
 	"github.com/interactionledger/ledger/projections"
 )
 
-func init() {
-	benchCommands["rebuild"] = benchRebuild
-	benchCommands["generate"] = benchGenerate // hidden: bench rebuild's generating child
-}
-
 // RebuildResult is what bench rebuild prints.
 type RebuildResult struct {
 	Events       int64   `json:"events"`

@@ -17,8 +17,6 @@ import (
 	"github.com/interactionledger/ledger/adapters/storebench"
 )
 
-func init() { benchCommands["store"] = benchStore }
-
 // StoreResult is one row of bench store.
 type StoreResult struct {
 	Name        string  `json:"name"`

@@ -6,7 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -32,10 +32,26 @@ type command struct {
 	run     func(ctx context.Context, e env, args []string) error
 }
 
-// commands lists the subcommands; each file adds its own in init.
-var commands = map[string]command{}
+// commands is every subcommand, in the order help lists them.
+var commands = []command{
+	{name: "serve", summary: "serve the HTTP API (writes, reads, history, live stream)", run: runServe},
+	{name: "history", summary: "export events as json, ndjson or csv", run: runHistory},
+	{name: "import", summary: "import history from another system (import legacy FILE.csv)", run: runImport},
+	{name: "rebuild", summary: "rebuild read models from the log (safe while a server runs)", run: runRebuild},
+	{name: "asof", summary: "build all read models as of a time or position into a new file", run: runAsOf},
+	{name: "verify", summary: "recompute read models from the log and diff with the live ones", run: runVerify},
+	{name: "stats", summary: "events, streams, per-kind totals, projection positions and lag", run: runStats},
+	{name: "bench", summary: "measure: bench store | http | baseline | rebuild", run: runBench},
+}
 
-func register(c command) { commands[c.name] = c }
+// lookup returns the subcommand named name.
+func lookup(name string) (command, bool) {
+	i := slices.IndexFunc(commands, func(c command) bool { return c.name == name })
+	if i < 0 {
+		return command{}, false
+	}
+	return commands[i], true
+}
 
 // run is main without the process: it parses args and runs a subcommand.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -47,7 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return nil
 	}
-	c, ok := commands[args[0]]
+	c, ok := lookup(args[0])
 	if !ok {
 		printUsage(stderr)
 		return usageErr("unknown subcommand %q", args[0])
@@ -59,13 +75,8 @@ func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "ledger records likes, collects and other interactions as an event log.")
 	fmt.Fprintln(w, "\nUsage: ledger <subcommand> [flags]   (ledger <subcommand> --help for its flags)")
 	fmt.Fprintln(w, "\nSubcommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nEvery flag can also be set with an environment variable LEDGER_<FLAG>,")
 	fmt.Fprintln(w, "upper-case with '-' as '_' (e.g. LEDGER_DB, LEDGER_CONSISTENCY_TIMEOUT).")

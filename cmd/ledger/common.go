@@ -3,7 +3,6 @@ package main
 import (
 	"flag"
 	"log/slog"
-	"os"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -84,8 +83,8 @@ func cliLogger(e env) *slog.Logger {
 const serverGCPercent = 400
 
 // tuneServerGC applies serverGCPercent unless the environment sets GOGC.
-func tuneServerGC() {
-	if os.Getenv("GOGC") == "" {
+func tuneServerGC(e env) {
+	if e.getenv("GOGC") == "" {
 		debug.SetGCPercent(serverGCPercent)
 	}
 }

@@ -11,10 +11,6 @@ import (
 	"github.com/interactionledger/ledger/domain"
 )
 
-func init() {
-	register(command{name: "history", summary: "export events as json, ndjson or csv", run: runHistory})
-}
-
 func runHistory(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "history", "[flags]")
 	db := dbFlag(fs)
@@ -90,7 +86,7 @@ func historyFilter(user, target, kind, since, until string, after int64, limit i
 	return f, nil
 }
 
-type writeFunc func(ctx context.Context, s domain.EventStore, f domain.EventFilter, w io.Writer) error
+type writeFunc func(ctx context.Context, s domain.EventReader, f domain.EventFilter, w io.Writer) error
 
 func eventWriter(format string) (writeFunc, error) {
 	switch format {
@@ -104,41 +100,49 @@ func eventWriter(format string) (writeFunc, error) {
 	return nil, usageErr("--format %q: want json, ndjson or csv", format)
 }
 
-func writeNDJSON(ctx context.Context, s domain.EventStore, f domain.EventFilter, w io.Writer) error {
-	return s.ReadEvents(ctx, f, func(ev domain.Event) error {
-		if _, err := w.Write(eventcodec.MarshalEvent(ev)); err != nil {
+func writeNDJSON(ctx context.Context, s domain.EventReader, f domain.EventFilter, w io.Writer) error {
+	for ev, err := range s.ReadEvents(ctx, f) {
+		if err != nil {
 			return err
 		}
-		_, err := io.WriteString(w, "\n")
-		return err
-	})
+		if _, err := w.Write(append(eventcodec.MarshalEvent(ev), '\n')); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-func writeJSONArray(ctx context.Context, s domain.EventStore, f domain.EventFilter, w io.Writer) error {
+func writeJSONArray(ctx context.Context, s domain.EventReader, f domain.EventFilter, w io.Writer) error {
 	sep := "[\n"
-	err := s.ReadEvents(ctx, f, func(ev domain.Event) error {
+	for ev, err := range s.ReadEvents(ctx, f) {
+		if err != nil {
+			return err
+		}
 		if _, err := io.WriteString(w, sep); err != nil {
 			return err
 		}
 		sep = ",\n"
-		_, err := w.Write(eventcodec.MarshalEvent(ev))
-		return err
-	})
-	if err != nil {
-		return err
+		if _, err := w.Write(eventcodec.MarshalEvent(ev)); err != nil {
+			return err
+		}
 	}
+	end := "\n]\n"
 	if sep == "[\n" {
-		_, err = io.WriteString(w, "[]\n")
-		return err
+		end = "[]\n"
 	}
-	_, err = io.WriteString(w, "\n]\n")
+	_, err := io.WriteString(w, end)
 	return err
 }
 
-func writeCSV(ctx context.Context, s domain.EventStore, f domain.EventFilter, w io.Writer) error {
+func writeCSV(ctx context.Context, s domain.EventReader, f domain.EventFilter, w io.Writer) error {
 	cw := eventcodec.NewCSVWriter(w)
-	if err := s.ReadEvents(ctx, f, cw.Write); err != nil {
-		return err
+	for ev, err := range s.ReadEvents(ctx, f) {
+		if err != nil {
+			return err
+		}
+		if err := cw.Write(ev); err != nil {
+			return err
+		}
 	}
 	return cw.Flush()
 }

@@ -10,10 +10,6 @@ import (
 	"github.com/interactionledger/ledger/domain"
 )
 
-func init() {
-	register(command{name: "import", summary: "import history from another system (import legacy FILE.csv)", run: runImport})
-}
-
 func runImport(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "import", "legacy FILE.csv [flags]")
 	db := dbFlag(fs)

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"github.com/interactionledger/ledger/domain"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/interactionledger/ledger/domain"
 )
 
 // TestMain lets the test binary act as the ledger binary: with
@@ -152,5 +153,13 @@ func readLog(ctx context.Context, db string, fn func(domain.Event) error) error 
 		return err
 	}
 	defer store.Close()
-	return store.ReadEvents(ctx, domain.EventFilter{}, fn)
+	for e, err := range store.ReadEvents(ctx, domain.EventFilter{}) {
+		if err != nil {
+			return err
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
 }

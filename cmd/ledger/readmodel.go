@@ -15,13 +15,6 @@ import (
 	"github.com/interactionledger/ledger/projections"
 )
 
-func init() {
-	register(command{name: "rebuild", summary: "rebuild read models from the log (safe while a server runs)", run: runRebuild})
-	register(command{name: "asof", summary: "build all read models as of a time or position into a new file", run: runAsOf})
-	register(command{name: "verify", summary: "recompute read models from the log and diff with the live ones", run: runVerify})
-	register(command{name: "stats", summary: "events, streams, per-kind totals, projection positions and lag", run: runStats})
-}
-
 // openReadSide opens the log read-only (a server may be writing it) and
 // the live views (--views, or beside the log).
 func openReadSide(ctx context.Context, e env, db, views, kinds string, progress func(projections.Progress)) (*logStore, *projections.Set, error) {

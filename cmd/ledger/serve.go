@@ -19,10 +19,6 @@ import (
 	"github.com/interactionledger/ledger/projections"
 )
 
-func init() {
-	register(command{name: "serve", summary: "serve the HTTP API (writes, reads, history, live stream)", run: runServe})
-}
-
 // serveFlags are the flags of `ledger serve`.
 type serveFlags struct {
 	listen, db, views, kinds          string
@@ -80,7 +76,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer stop()
-	tuneServerGC()
+	tuneServerGC(e)
 	return serve(ctx, cfg, f.db, viewsPath(f.db, f.views), log)
 }
 
