@@ -47,13 +47,16 @@ type result struct {
 // returns an error wrapping domain.ErrInvalidInput for a malformed request,
 // domain.ErrVersionConflict, domain.ErrDuplicateEvent,
 // domain.ErrIdempotencyKeyTaken, domain.ErrUnavailable when the database
-// cannot be reached or fails, domain.ErrClosed after Close, and ctx's
+// cannot be reached or fails (or the store is read-only), domain.ErrClosed after Close, and ctx's
 // error when ctx ends while the append is still queued (nothing of it is
 // then written). Once the writer has started the append, Append waits for
 // the real outcome even if ctx ends.
 func (s *EventStore) Append(ctx context.Context, req domain.AppendRequest) (domain.AppendResult, error) {
 	if err := s.usable(); err != nil {
 		return domain.AppendResult{}, err
+	}
+	if s.queue == nil {
+		return domain.AppendResult{}, fmt.Errorf("append %s: store opened read-only: %w", req.Stream, domain.ErrUnavailable)
 	}
 	if err := ctx.Err(); err != nil {
 		return domain.AppendResult{}, err

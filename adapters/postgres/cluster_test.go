@@ -277,3 +277,24 @@ func TestMigrationsRaced(t *testing.T) {
 		t.Fatalf("schema_migrations has %d rows (%d versions), want 1", rows, distinct)
 	}
 }
+
+// TestReadOnly opens a store for reads only: a schema without a store is
+// domain.ErrNotFound (and is not created), appends are refused, reads see
+// what a writable store appended.
+func TestReadOnly(t *testing.T) {
+	url := pgtest.URL(t)
+	schema := pgtest.Schema(t)
+	_, err := postgres.Open(t.Context(), postgres.Config{URL: url, Schema: schema, ReadOnly: true}, nil)
+	if !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("read-only open of an empty schema: %v, want domain.ErrNotFound", err)
+	}
+	w := openSchema(t, schema, postgres.Config{})
+	storetest.MustAppend(t, w, like(t, "alice", "article/a1"))
+	r := openSchema(t, schema, postgres.Config{ReadOnly: true})
+	if last, err := r.LastPosition(t.Context()); err != nil || last != 1 {
+		t.Fatalf("read-only last position %d, %v; want 1", last, err)
+	}
+	if _, err := r.Append(t.Context(), like(t, "bob", "article/a1")); !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("append to a read-only store: %v, want domain.ErrUnavailable", err)
+	}
+}

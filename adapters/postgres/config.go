@@ -43,6 +43,10 @@ type Config struct {
 	PollInterval time.Duration
 	// MaxConns bounds the connection pool.
 	MaxConns int32
+	// ReadOnly opens an existing store for reads only: no migrations, no
+	// writer, no listener (Committed never fires); Append fails with
+	// domain.ErrUnavailable.
+	ReadOnly bool
 	// OnCommit, when set, is called by the writer after each commit
 	// attempt; it must be fast and must not call the store's Append.
 	OnCommit func(CommitStats)

@@ -15,6 +15,7 @@ const (
 	codeUniqueViolation = "23505"
 	codeReadOnlyTx      = "25006"
 	codeUndefinedTable  = "42P01"
+	codeUndefinedSchema = "3F000"
 )
 
 // translate turns driver errors into domain errors by SQLSTATE: failures

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io/fs"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/interactionledger/ledger/domain"
@@ -121,6 +123,30 @@ func applyMigrations(ctx context.Context, conn *pgx.Conn, schema string, all []m
 		if err := applyOne(ctx, conn, ident, m); err != nil {
 			return fmt.Errorf("%s: %w", m.name, err)
 		}
+	}
+	return nil
+}
+
+// checkVersion checks that schema holds a store migrated to this build's
+// latest version: domain.ErrNotFound when it holds none,
+// domain.ErrUnavailable when it is at another version.
+func checkVersion(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+	all, err := migrations()
+	if err != nil {
+		return err
+	}
+	var got int
+	err = pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM `+
+		pgx.Identifier{schema, "schema_migrations"}.Sanitize()).Scan(&got)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && (pe.Code == codeUndefinedTable || pe.Code == codeUndefinedSchema) {
+		return fmt.Errorf("no ledger store in schema %s: %w", schema, domain.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", translate(ctx, err))
+	}
+	if want := all[len(all)-1].version; got != want {
+		return fmt.Errorf("schema %s is at version %d, this build reads %d: %w", schema, got, want, domain.ErrUnavailable)
 	}
 	return nil
 }

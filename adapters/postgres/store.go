@@ -49,9 +49,12 @@ type EventStore struct {
 
 // Open connects to cfg.URL, applies the embedded migrations to cfg's
 // schema (creating it when missing) and starts the writer and the
-// listener. A nil log discards. It returns an error wrapping
-// domain.ErrInvalidInput for a bad Config or URL and domain.ErrUnavailable
-// when the database cannot be reached or migrated.
+// listener; with cfg.ReadOnly it only checks that the schema holds a
+// store of this build's version. A nil log discards. It returns an error
+// wrapping domain.ErrInvalidInput for a bad Config or URL,
+// domain.ErrNotFound when a read-only store's schema holds no store, and
+// domain.ErrUnavailable when the database cannot be reached or migrated
+// (or a read-only store's schema is at another version).
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (*EventStore, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -70,13 +73,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*EventStore, error
 	}
 	s := &EventStore{ctx: context.WithoutCancel(ctx), cfg: cfg, log: log, pool: pool, schema: schema,
 		channel: "ledger_commits_" + schema, committed: make(chan struct{})}
-	if err := migrate(ctx, pool, schema); err != nil {
+	if err := s.prepare(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres schema %s: %w", schema, err)
 	}
-	if err := s.purge(ctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("open postgres schema %s: %w", schema, err)
+	if cfg.ReadOnly {
+		return s, nil
 	}
 	s.queue = make(chan *request, cfg.MaxBatch*4)
 	s.quit = make(chan struct{})
@@ -86,6 +88,18 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*EventStore, error
 	go s.run()
 	go s.listen(lctx)
 	return s, nil
+}
+
+// prepare migrates a writable store's schema and purges old idempotency
+// records, or checks a read-only store's schema version.
+func (s *EventStore) prepare(ctx context.Context) error {
+	if s.cfg.ReadOnly {
+		return checkVersion(ctx, s.pool, s.schema)
+	}
+	if err := migrate(ctx, s.pool, s.schema); err != nil {
+		return err
+	}
+	return s.purge(ctx)
 }
 
 // poolConfig parses cfg.URL and fixes what the store relies on: the
@@ -127,10 +141,12 @@ func (s *EventStore) Schema() string { return s.schema }
 func (s *EventStore) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
-		close(s.quit)
-		<-s.done
-		s.listenStop()
-		<-s.listenDone
+		if s.quit != nil {
+			close(s.quit)
+			<-s.done
+			s.listenStop()
+			<-s.listenDone
+		}
 		s.pool.Close()
 	})
 	return s.closeErr
@@ -139,7 +155,7 @@ func (s *EventStore) Close() error {
 // Committed returns a channel closed at the next commit of any process on
 // this schema: at once for this store's own commits, on notification for
 // others' (and whenever the listener had to reconnect, since it may have
-// missed some).
+// missed some). A read-only store has no listener and never closes it.
 func (s *EventStore) Committed() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -242,7 +242,9 @@ func TestClusterOnPostgres(t *testing.T) {
 	checkLog(t, db, load.acked)
 	checkSSE(t, ids, head)
 	for _, nd := range nodes {
-		httpDo(t, http.MethodGet, nd.base+"/v1/targets/article/c0?min_position="+strconv.FormatInt(head, 10))
+		if res, body := httpDo(t, http.MethodGet, nd.base+"/v1/targets/article/c0?min_position="+strconv.FormatInt(head, 10)); res.StatusCode != http.StatusOK {
+			t.Fatalf("node %s did not reach position %d: %d %s", nd.addr, head, res.StatusCode, body)
+		}
 		checkCountsMatchLog(t, db, nd.base)
 	}
 	checkLastStates(t, load, db)
@@ -255,8 +257,9 @@ func TestClusterOnPostgres(t *testing.T) {
 }
 
 // checkOutage locks the nodes' role out of PostgreSQL and terminates its
-// sessions: a write answers 503 naming the database, local reads still
-// answer; once let back in, writes succeed again.
+// sessions: a write answers 503 naming the database, so does a history
+// read (it reads the log), reads of the local views still answer; once let
+// back in, writes succeed again.
 func checkOutage(t *testing.T, nd *node, role string) {
 	t.Helper()
 	pgtest.LockOut(t, role)
@@ -266,6 +269,9 @@ func checkOutage(t *testing.T, nd *node, role string) {
 	}
 	if res, body := httpDo(t, http.MethodGet, nd.base+"/v1/targets/article/c0"); res.StatusCode != http.StatusOK {
 		t.Fatalf("local read while the database is unreachable: %d %s", res.StatusCode, body)
+	}
+	if res, body := httpDo(t, http.MethodGet, nd.base+"/v1/events?after=0&limit=5"); res.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("history read while the database is unreachable: %d %s, want 503", res.StatusCode, body)
 	}
 	pgtest.LetIn(t, role)
 	deadline := time.Now().Add(30 * time.Second)

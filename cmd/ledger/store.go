@@ -29,8 +29,8 @@ type commitStats struct {
 
 // storeOptions say how a command uses the store.
 type storeOptions struct {
-	// readOnly opens a SQLite file without a writer (a server may be
-	// writing it). A PostgreSQL store is shared by design and ignores it.
+	// readOnly opens the store without a writer, for reads only (a
+	// server may be writing it); the store must exist.
 	readOnly bool
 	// onCommit observes every group commit.
 	onCommit func(commitStats)
@@ -60,7 +60,7 @@ func openStore(ctx context.Context, db string, opts storeOptions, log *slog.Logg
 }
 
 func openPostgres(ctx context.Context, url string, opts storeOptions, log *slog.Logger) (*logStore, error) {
-	cfg := postgres.Config{URL: url}
+	cfg := postgres.Config{URL: url, ReadOnly: opts.readOnly}
 	if opts.onCommit != nil {
 		cfg.OnCommit = func(st postgres.CommitStats) {
 			opts.onCommit(commitStats{st.Appends, st.Failed, st.Events, st.Duration, st.Err})
