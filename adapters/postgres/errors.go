@@ -62,6 +62,8 @@ func serverFault(code string) string {
 		return "database connection terminated by the server"
 	case code == "57P03":
 		return "database is starting up or shutting down"
+	case code == "55P03":
+		return "timed out waiting for the log's head lock (another writer is stuck)"
 	}
 	switch code[:2] {
 	case "08":
