@@ -298,3 +298,46 @@ func TestReadOnly(t *testing.T) {
 		t.Fatalf("append to a read-only store: %v, want domain.ErrUnavailable", err)
 	}
 }
+
+// TestSafetyNetPoll moves the head without a notification (as a lost
+// NOTIFY would look): the listener's poll notices and fires Committed; and
+// after many polls a notification still wakes it.
+func TestSafetyNetPoll(t *testing.T) {
+	url := pgtest.URL(t)
+	schema := pgtest.Schema(t)
+	s := openSchema(t, schema, postgres.Config{PollInterval: 20 * time.Millisecond})
+	storetest.MustAppend(t, s, like(t, "first", "article/a1"))
+	time.Sleep(100 * time.Millisecond) // several polls see the head at 1
+	woken := s.Committed()
+	conn, err := pgx.Connect(t.Context(), pgtest.WithSchema(url, schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	if _, err := conn.Exec(t.Context(), `UPDATE log_head SET position = position`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-woken:
+		t.Fatal("Committed fired though the head did not move")
+	case <-time.After(100 * time.Millisecond):
+	}
+	if _, err := conn.Exec(t.Context(), `UPDATE log_head SET position = position + 1`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-woken:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the poll did not notice the head move")
+	}
+	other := openSchema(t, schema, postgres.Config{})
+	woken = s.Committed()
+	if _, err := other.Append(t.Context(), like(t, "second", "article/a2")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-woken:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a notification after many polls did not wake the store")
+	}
+}
