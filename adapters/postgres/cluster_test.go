@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -339,5 +340,29 @@ func TestSafetyNetPoll(t *testing.T) {
 	case <-woken:
 	case <-time.After(5 * time.Second):
 		t.Fatal("a notification after many polls did not wake the store")
+	}
+}
+
+// TestHeadLockTimeout holds the head row in a transaction that does not
+// end (a frozen writer elsewhere): appends fail with domain.ErrUnavailable
+// naming the head lock after Config.HeadLockTimeout, and go through once
+// the holder is gone.
+func TestHeadLockTimeout(t *testing.T) {
+	url := pgtest.URL(t)
+	schema := pgtest.Schema(t)
+	s := openSchema(t, schema, postgres.Config{HeadLockTimeout: 200 * time.Millisecond})
+	var held int64
+	conn := holdHead(t, url, schema, &held)
+	_, err := s.Append(t.Context(), like(t, "waiting", "article/a1"))
+	checkUnavailable(t, "append behind a held head", err)
+	if !strings.Contains(err.Error(), "head lock") {
+		t.Fatalf("append behind a held head: %v does not name the head lock", err)
+	}
+	if _, err := conn.Exec(t.Context(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Append(t.Context(), like(t, "after", "article/a1"))
+	if err != nil || res.LastPosition != 1 {
+		t.Fatalf("append after the holder rolled back: %+v, %v; want position 1 (no gap)", res, err)
 	}
 }

@@ -22,6 +22,8 @@ const (
 	// DefaultMaxConns bounds the pool (writer, reads); the listener has a
 	// connection of its own.
 	DefaultMaxConns = 8
+	// DefaultHeadLockTimeout is Config.HeadLockTimeout's default.
+	DefaultHeadLockTimeout = 10 * time.Second
 )
 
 // Config configures an EventStore. The zero value with a URL is usable.
@@ -43,6 +45,11 @@ type Config struct {
 	PollInterval time.Duration
 	// MaxConns bounds the connection pool.
 	MaxConns int32
+	// HeadLockTimeout bounds a group commit's wait for the head row: a
+	// process stuck inside its transaction (frozen, partitioned) must not
+	// hold every writer of the cluster for longer; the appends then fail
+	// with domain.ErrUnavailable.
+	HeadLockTimeout time.Duration
 	// ReadOnly opens an existing store for reads only: no migrations, no
 	// writer, no listener (Committed never fires); Append fails with
 	// domain.ErrUnavailable.
@@ -86,6 +93,9 @@ func (c Config) Validate() error {
 	if c.MaxConns < 0 {
 		bad("max conns %d must be >= 0", c.MaxConns)
 	}
+	if c.HeadLockTimeout < 0 {
+		bad("head lock timeout %s must be >= 0", c.HeadLockTimeout)
+	}
 	return errors.Join(errs...)
 }
 
@@ -101,6 +111,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxConns == 0 {
 		c.MaxConns = DefaultMaxConns
+	}
+	if c.HeadLockTimeout == 0 {
+		c.HeadLockTimeout = DefaultHeadLockTimeout
 	}
 	return c
 }

@@ -128,6 +128,15 @@ func poolConfig(cfg Config) (*pgxpool.Config, string, error) {
 	if params["application_name"] == "" {
 		params["application_name"] = "ledger"
 	}
+	// A process frozen inside its group commit (stopped, partitioned)
+	// holds the head row, and with it every writer of the cluster: the
+	// server ends such a session after this long.
+	if params["idle_in_transaction_session_timeout"] == "" {
+		params["idle_in_transaction_session_timeout"] = idleInTxTimeout
+	}
+	if pcfg.ConnConfig.ConnectTimeout == 0 {
+		pcfg.ConnConfig.ConnectTimeout = connectTimeout
+	}
 	pcfg.MaxConns = cfg.MaxConns
 	return pcfg, schema, nil
 }

@@ -14,11 +14,6 @@ import (
 	"github.com/interactionledger/ledger/domain"
 )
 
-// headLockTimeout bounds the wait for the head row: a process stuck inside
-// its transaction (frozen, partitioned) must not hold every writer of the
-// cluster for longer.
-const headLockTimeout = "10s"
-
 // The statements of a group commit. The head row is locked first; every
 // later statement of the transaction sees whatever committed before.
 const (
@@ -70,25 +65,35 @@ func (s *EventStore) commitTx(batch []*request, now time.Time) ([]result, Commit
 }
 
 func (s *EventStore) commitOnce(batch []*request, now time.Time) ([]result, CommitStats) {
-	ctx := s.ctx
-	actx, cancel := context.WithTimeout(ctx, acquireTimeout)
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.HeadLockTimeout+commitTimeout)
+	defer cancel()
+	actx, cancelAcquire := context.WithTimeout(ctx, acquireTimeout)
 	conn, err := s.pool.Acquire(actx)
-	cancel()
+	cancelAcquire()
 	if err != nil {
-		return failAll(batch, fmt.Errorf("connect: %w", translate(ctx, err)))
+		return failAll(batch, timedOut(fmt.Errorf("connect: %w", translate(ctx, err))))
 	}
 	defer conn.Release()
 	plan := newPlan(now)
 	if err := s.check(ctx, conn.Conn(), batch, plan); err != nil {
 		abort(ctx, conn)
-		return failAll(batch, err)
+		return failAll(batch, timedOut(err))
 	}
 	results, stats := plan.decide(batch)
 	if err := s.write(ctx, conn.Conn(), plan); err != nil {
 		abort(ctx, conn)
-		return failAll(batch, err)
+		return failAll(batch, timedOut(err))
 	}
 	return results, stats
+}
+
+// timedOut makes the writer's own deadlines (never a caller's) what they
+// mean to callers: the database did not answer.
+func timedOut(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return unavailable("database did not answer in time", err)
+	}
+	return err
 }
 
 // abort rolls back after a failed round trip; a connection that cannot
@@ -105,7 +110,7 @@ func (s *EventStore) check(ctx context.Context, conn *pgx.Conn, batch []*request
 	q := checkQuery(batch)
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue("SET LOCAL lock_timeout = '" + headLockTimeout + "'")
+	b.Queue("SET LOCAL lock_timeout = " + strconv.FormatInt(s.cfg.HeadLockTimeout.Milliseconds(), 10))
 	b.Queue(sqlLockHead).QueryRow(func(row pgx.Row) error { return row.Scan(&p.head, &p.keyHead) })
 	b.Queue(sqlCheckStreams, q.users, q.types, q.ids).Query(func(rows pgx.Rows) error {
 		var u, tt, ti string

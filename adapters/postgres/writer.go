@@ -15,10 +15,21 @@ const (
 	purgeEvery     = time.Hour
 )
 
-// acquireTimeout bounds how long a group commit waits for a connection
-// (a database that does not answer fails the batch with
-// domain.ErrUnavailable instead of holding its callers).
-const acquireTimeout = 5 * time.Second
+// Timeouts of the write path: a database that does not answer fails the
+// batch with domain.ErrUnavailable instead of holding its callers.
+const (
+	// acquireTimeout bounds the wait for a pooled connection.
+	acquireTimeout = 5 * time.Second
+	// commitTimeout bounds a group commit's two round trips beyond the
+	// head lock's timeout, so that a lock wait fails first, with its cause.
+	commitTimeout = 20 * time.Second
+	// connectTimeout bounds opening a connection, unless the URL sets
+	// connect_timeout.
+	connectTimeout = 10 * time.Second
+	// idleInTxTimeout is the sessions' idle_in_transaction_session_timeout
+	// unless the URL sets one.
+	idleInTxTimeout = "30s"
+)
 
 // run is the writer goroutine: it gathers queued appends into batches and
 // commits them until Close.
