@@ -181,6 +181,25 @@ func (s KindSet) Names() []string {
 	return out
 }
 
+// Counts returns a count for every kind of the set, in a new map: m's, or
+// 0 where m has none. Kinds m has that the set lacks are left out.
+func (s KindSet) Counts(m map[string]int64) map[string]int64 {
+	out := make(map[string]int64, len(s.kinds))
+	for _, k := range s.kinds {
+		out[k.name] = m[k.name]
+	}
+	return out
+}
+
+// Flags returns, for every kind of the set, whether on reports it on.
+func (s KindSet) Flags(on func(Kind) bool) map[string]bool {
+	out := make(map[string]bool, len(s.kinds))
+	for _, k := range s.kinds {
+		out[k.name] = on(k)
+	}
+	return out
+}
+
 // Target is the thing a user interacts with: a type and an id, written
 // "type/id". The zero Target is invalid.
 type Target struct{ typ, id string }

@@ -177,3 +177,16 @@ func TestValidateIdempotencyKey(t *testing.T) {
 }
 
 func long(n int) string { return strings.Repeat("x", n) }
+
+func TestKindSetMaps(t *testing.T) {
+	set := domain.MustKindSet("like", "collect", "follow")
+	counts := set.Counts(map[string]int64{"like": 3, "unknown": 9})
+	if len(counts) != 3 || counts["like"] != 3 || counts["collect"] != 0 || counts["follow"] != 0 {
+		t.Fatalf("Counts = %v, want every configured kind and no other", counts)
+	}
+	like := domain.MustKindSet("like").Kinds()[0]
+	flags := set.Flags(func(k domain.Kind) bool { return k == like })
+	if len(flags) != 3 || !flags["like"] || flags["collect"] || flags["follow"] {
+		t.Fatalf("Flags = %v, want like alone on, every configured kind present", flags)
+	}
+}

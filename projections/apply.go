@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -69,7 +70,7 @@ func (s *Set) applyTx(ctx context.Context, p projection, events []domain.Event, 
 	case !ok || version != p.version():
 		return 0, fmt.Errorf("tables at schema version %d, want %d (rebuild needed)", version, p.version())
 	}
-	i, _ := slices.BinarySearchFunc(events, cp, func(e domain.Event, pos int64) int { return cmpInt(e.Position, pos+1) })
+	i, _ := slices.BinarySearchFunc(events, cp, func(e domain.Event, pos int64) int { return cmp.Compare(e.Position, pos+1) })
 	if i == len(events) {
 		return cp, nil
 	}
@@ -266,7 +267,7 @@ func (s *Set) announce(events []AppliedEvent) {
 			continue
 		}
 		s.announced = ae.Event.Position
-		ae.Counts = fillKinds(ae.Counts, s.cfg.Kinds)
+		ae.Counts = s.cfg.Kinds.Counts(ae.Counts)
 		for _, fn := range fns {
 			fn(ae)
 		}

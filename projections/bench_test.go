@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/interactionledger/ledger/adapters/sqlite"
+	"github.com/interactionledger/ledger/adapters/storetest/loggen"
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/projections"
 )
@@ -52,7 +53,7 @@ func generated(b *testing.B) *sqlite.EventStore {
 			return
 		}
 		start := time.Now()
-		_, benchErr = projections.Generate(ctx, benchStore, projections.GenerateConfig{
+		_, benchErr = loggen.Generate(ctx, benchStore, loggen.Config{
 			Events: *benchEvents, Users: 100_000, Targets: 50_000, Seed: 1,
 		})
 		b.Logf("generated %d events in %s", *benchEvents, time.Since(start).Round(time.Millisecond))

@@ -3,8 +3,10 @@ package projections
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/base64"
 	"encoding/binary"
+	"fmt"
 
 	"github.com/interactionledger/ledger/domain"
 )
@@ -58,4 +60,53 @@ func (s *Set) parseCursor(scope, c string) (int64, error) {
 		return 0, bad
 	}
 	return pos, nil
+}
+
+// Limits of the read API (API.md).
+const (
+	// MaxLimit is the largest page size; DefaultLimit is used for 0.
+	MaxLimit     = 1000
+	DefaultLimit = 50
+)
+
+// pageArgs checks a page request and returns the limit to use and the
+// position to read below.
+func (s *Set) pageArgs(k domain.Kind, limit int, scope, cursor string) (int, int64, error) {
+	if !s.cfg.Kinds.Has(k) {
+		return 0, 0, fmt.Errorf("kind %q: %w", k.String(), domain.ErrUnknownKind)
+	}
+	if limit < 0 || limit > MaxLimit {
+		return 0, 0, &domain.ValidationError{Field: "limit", Reason: fmt.Sprintf("must be 1..%d", MaxLimit)}
+	}
+	if limit == 0 {
+		limit = DefaultLimit
+	}
+	before, err := s.parseCursor(scope, cursor)
+	return limit, before, err
+}
+
+// readPage reads a newest-first page from rows (queried for limit+1 rows,
+// failed with queryErr when not nil), each decoded by scan, which also
+// returns its position. When a row beyond limit exists, the page
+// continues from next(the last kept position).
+func readPage[T any](rows *sql.Rows, queryErr error, limit int, scan func(*sql.Rows) (T, int64, error), next func(int64) string) (Page[T], error) {
+	if queryErr != nil {
+		return Page[T]{}, queryErr
+	}
+	defer rows.Close()
+	var page Page[T]
+	var cut int64 // position of the last item kept
+	for rows.Next() {
+		item, pos, err := scan(rows)
+		if err != nil {
+			return Page[T]{}, err
+		}
+		if len(page.Items) == limit {
+			page.Next = next(cut)
+			break
+		}
+		page.Items = append(page.Items, item)
+		cut = pos
+	}
+	return page, rows.Err()
 }

@@ -24,8 +24,13 @@
 // Status, Config.OnStatus and OnApplied. Rebuild, CatchUp, BuildAsOf and
 // Verify read a domain.EventReader directly in large batches, never through
 // the bus; building into empty tables from a store that is also a
-// domain.LatestReader reads only each interaction's last event. Generate
-// writes a synthetic log for benchmarks.
+// domain.LatestReader reads only each interaction's last event.
+//
+// Files: one per projection, with its DDL, apply and queries (counts.go,
+// viewer.go, actors.go, collection.go; the three one-table projections
+// share table.go); fold.go reduces a run of events to its net effect;
+// set.go, apply.go, build.go, rebuild.go, asof.go and verify.go run them;
+// db.go is the views file and its checkpoints; cursor.go the paging.
 //
 // Failure: a projection that cannot apply an event (ErrInconsistent, a
 // SQLite error) keeps its checkpoint before the batch, logs an error, is

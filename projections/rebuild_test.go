@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/interactionledger/ledger/adapters/sqlite"
+	"github.com/interactionledger/ledger/adapters/storetest/loggen"
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/projections"
 )
@@ -29,7 +30,7 @@ func MustStore(tb testing.TB) *sqlite.EventStore {
 // MustGenerate fills store with n random toggles over a small universe.
 func MustGenerate(tb testing.TB, store domain.EventStore, n int64) {
 	tb.Helper()
-	got, err := projections.Generate(context.Background(), store, projections.GenerateConfig{
+	got, err := loggen.Generate(context.Background(), store, loggen.Config{
 		Events: n, Users: 40, Targets: 25, Workers: 8, Kinds: kinds, HotShare: 0.3, Seed: 7,
 	})
 	if err != nil || got != n {

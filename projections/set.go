@@ -251,6 +251,24 @@ func (s *Set) projection(name string) (projection, error) {
 	return nil, &domain.ValidationError{Field: "projection", Reason: fmt.Sprintf("%q is not in this set", name)}
 }
 
+// LowestCheckpoint returns the lowest position the set's projections have
+// applied, as stored in the views file: where a subscriber feeding them
+// all starts. Errors: SQLite's error.
+func (s *Set) LowestCheckpoint(ctx context.Context) (int64, error) {
+	if len(s.projs) == 0 {
+		return 0, nil
+	}
+	low := int64(head)
+	for _, p := range s.projs {
+		cp, _, _, err := checkpoint(ctx, s.v.read, p.name())
+		if err != nil {
+			return 0, fmt.Errorf("checkpoint %s: %w", p.name(), err)
+		}
+		low = min(low, cp)
+	}
+	return low, nil
+}
+
 // Checkpoint returns the position projection name has applied, as stored
 // in the views file (another process may have moved it). Use it as a
 // subscriber's starting point. Errors: *domain.ValidationError for an

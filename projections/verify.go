@@ -47,7 +47,10 @@ func (s *Set) Verify(ctx context.Context, store domain.EventReader, dir string) 
 		return Report{}, fmt.Errorf("verify: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	low := s.lowestCheckpoint(ctx)
+	low, err := s.LowestCheckpoint(ctx)
+	if err != nil {
+		low = 0 // compare catches every projection up from 0
+	}
 	fresh, err := open(ctx, Config{Path: filepath.Join(tmp, "views"), Kinds: s.cfg.Kinds, Projections: s.cfg.Projections, FoldKeys: s.cfg.FoldKeys}, scratch, s.log)
 	if err != nil {
 		return Report{}, fmt.Errorf("verify: %w", err)
@@ -62,18 +65,6 @@ func (s *Set) Verify(ctx context.Context, store domain.EventReader, dir string) 
 		return Report{}, fmt.Errorf("verify: %w", err)
 	}
 	return r, nil
-}
-
-func (s *Set) lowestCheckpoint(ctx context.Context) int64 {
-	low := int64(head)
-	for _, p := range s.projs {
-		cp, _, _, err := checkpoint(ctx, s.v.read, p.name())
-		if err != nil {
-			return 0 // compare catches every projection up from 0
-		}
-		low = min(low, cp)
-	}
-	return low
 }
 
 // compare attaches the live file to a connection of the recomputed one and,

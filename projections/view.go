@@ -16,6 +16,9 @@ type TargetView struct {
 }
 
 // Actor is one entry of "who did kind k to target t", newest first.
+// Since, in Actor and Item, has millisecond precision: the precision of
+// the events' wire form, so that a projection fed through the bus and one
+// rebuilt from the store are equal.
 type Actor struct {
 	User     domain.UserID
 	Since    time.Time // OccurredAt of the event that turned the kind on

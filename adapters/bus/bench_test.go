@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interactionledger/ledger/adapters/storetest/loggen"
 	"github.com/interactionledger/ledger/projections"
 )
 
@@ -19,7 +20,7 @@ func BenchmarkPipelineCatchUp(b *testing.B) {
 	ctx := context.Background()
 	dir := b.TempDir()
 	store := MustStore(b, filepath.Join(dir, "ledger.db"))
-	n, err := projections.Generate(ctx, store, projections.GenerateConfig{Events: *benchEvents, Users: 100_000, Targets: 50_000, Seed: 1})
+	n, err := loggen.Generate(ctx, store, loggen.Config{Events: *benchEvents, Users: 100_000, Targets: 50_000, Seed: 1})
 	if err != nil {
 		b.Fatal(err)
 	}

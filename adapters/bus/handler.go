@@ -1,7 +1,6 @@
 package bus
 
 import (
-	"context"
 	"log/slog"
 	"sync"
 
@@ -81,28 +80,13 @@ const AllHandlerName = "projections"
 // none ever skips an event. Run the router to start; Close it to stop.
 // cfg.StartAfter is ignored. It returns the subscriber's config error.
 func AddProjections(router *message.Router, store domain.Tailable, set *projections.Set, cfg SubscriberConfig, log *slog.Logger) error {
-	names := set.Names()
-	cfg.StartAfter = func(ctx context.Context) (int64, error) { return lowestCheckpoint(ctx, set, names) }
+	cfg.StartAfter = set.LowestCheckpoint
 	sub, err := NewSubscriber(store, cfg, log)
 	if err != nil {
 		return err
 	}
-	router.AddConsumerHandler(AllHandlerName, DefaultTopic, sub, ProjectionHandler(set, names...))
+	router.AddConsumerHandler(AllHandlerName, DefaultTopic, sub, ProjectionHandler(set, set.Names()...))
 	return nil
-}
-
-func lowestCheckpoint(ctx context.Context, set *projections.Set, names []string) (int64, error) {
-	low := int64(-1)
-	for _, name := range names {
-		cp, err := set.Checkpoint(ctx, name)
-		if err != nil {
-			return 0, err
-		}
-		if low < 0 || cp < low {
-			low = cp
-		}
-	}
-	return max(low, 0), nil
 }
 
 // NewRouter returns a watermill router with no middleware (see the package

@@ -9,6 +9,12 @@
 // and the read model only through the small interfaces it defines (Ledger,
 // Log, ReadModel), so it can serve any store and any projection engine.
 //
+// Files: writes.go and reads.go are the handlers, each a short walk:
+// params.go parses and validates every path, query and header input
+// (collecting all problems into one 400), body.go the write body,
+// negotiate.go the Accept header, responses.go the response bodies and
+// their JSON, problem.go the errors, auth.go who may do what.
+//
 // What must not live here: business rules (deciding whether a write changes
 // anything belongs to domain), SQL or any storage detail, projection logic,
 // or process wiring (flags, signals, opening files belong to cmd/ledger).

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"mime"
+	"net/http"
 	"strconv"
 	"strings"
 )
@@ -76,4 +77,12 @@ func qualityOf(ranges []mediaRange, offer string) float64 {
 		}
 	}
 	return q
+}
+
+// acceptJSON refuses a request whose Accept headers rule out JSON.
+func acceptJSON(r *http.Request) error {
+	if _, ok := negotiate(r.Header.Values("Accept"), "application/json"); !ok {
+		return errNotAcceptable(r.Method + " " + r.URL.Path + " produces application/json")
+	}
+	return nil
 }

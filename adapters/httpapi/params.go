@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/projections"
 )
 
 // params parses request inputs and collects every problem, so that one 400
@@ -69,14 +70,6 @@ func (p *params) target(typ, id string) domain.Target {
 		p.bad.add(name, err)
 	}
 	return t
-}
-
-// acceptJSON refuses a request whose Accept headers rule out JSON.
-func acceptJSON(r *http.Request) error {
-	if _, ok := negotiate(r.Header.Values("Accept"), "application/json"); !ok {
-		return errNotAcceptable(r.Method + " " + r.URL.Path + " produces application/json")
-	}
-	return nil
 }
 
 func (p *params) user(name, s string) domain.UserID {
@@ -238,4 +231,23 @@ func isJSON(contentType string) bool {
 		return false
 	}
 	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
+
+// targetList parses the repeated t=type/id parameter (1..200).
+func (p *params) targetList() []domain.Target {
+	raw := p.query["t"]
+	if len(raw) == 0 || len(raw) > projections.MaxTargets {
+		p.bad = append(p.bad, InvalidParam{Name: "t", Reason: fmt.Sprintf("give 1..%d targets as t=type/id", projections.MaxTargets)})
+		return nil
+	}
+	ts := make([]domain.Target, 0, len(raw))
+	for _, s := range raw {
+		t, err := domain.ParseTarget(s)
+		if err != nil {
+			p.bad.add("t", err)
+			continue
+		}
+		ts = append(ts, t)
+	}
+	return ts
 }

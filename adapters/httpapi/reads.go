@@ -6,47 +6,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/interactionledger/ledger/adapters/eventcodec"
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/projections"
 )
-
-// Read limits from API.md.
-const (
-	maxBatchTargets = 200
-	defaultPage     = 50
-	maxPage         = 1000
-)
-
-// targetResponse is one target's view (API.md, "Reads").
-type targetResponse struct {
-	Target   eventcodec.TargetJSON `json:"target"`
-	Counts   map[string]int64      `json:"counts"`
-	Viewer   map[string]bool       `json:"viewer,omitempty"`
-	Position int64                 `json:"position"`
-}
-
-type batchResponse struct {
-	Items    []targetResponse `json:"items"`
-	Position int64            `json:"position"`
-}
-
-type actorJSON struct {
-	User  string `json:"user"`
-	Since string `json:"since"`
-}
-
-type itemJSON struct {
-	Target eventcodec.TargetJSON `json:"target"`
-	Since  string                `json:"since"`
-}
-
-type pageResponse[T jsonAppender] struct {
-	Items      []T    `json:"items"`
-	NextCursor string `json:"next_cursor,omitempty"`
-}
 
 // beginRead authorizes a read, waits for the read model to reach minPos
 // (and the start head) and sets the headers every read carries. It returns
@@ -130,17 +93,6 @@ func etagMatch(headers []string, etag string) bool {
 	return false
 }
 
-func (s *Server) targetResponse(v projections.TargetView, withViewer bool) targetResponse {
-	out := targetResponse{Target: targetJSON(v.Target), Counts: s.fullCounts(v.Counts), Position: v.Position}
-	if withViewer {
-		out.Viewer = make(map[string]bool, len(s.cfg.Kinds.Names()))
-		for _, n := range s.cfg.Kinds.Names() {
-			out.Viewer[n] = v.Viewer[n]
-		}
-	}
-	return out
-}
-
 func (s *Server) targets(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.readParams(r)
 	if err != nil {
@@ -167,25 +119,6 @@ func (s *Server) targets(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, out)
 }
 
-// targetList parses the repeated t=type/id parameter (1..200).
-func (p *params) targetList() []domain.Target {
-	raw := p.query["t"]
-	if len(raw) == 0 || len(raw) > maxBatchTargets {
-		p.bad = append(p.bad, InvalidParam{Name: "t", Reason: fmt.Sprintf("give 1..%d targets as t=type/id", maxBatchTargets)})
-		return nil
-	}
-	ts := make([]domain.Target, 0, len(raw))
-	for _, s := range raw {
-		t, err := domain.ParseTarget(s)
-		if err != nil {
-			p.bad.add("t", err)
-			continue
-		}
-		ts = append(ts, t)
-	}
-	return ts
-}
-
 func (s *Server) actors(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.readParams(r)
 	if err != nil {
@@ -193,7 +126,7 @@ func (s *Server) actors(w http.ResponseWriter, r *http.Request) error {
 	}
 	t := p.target(r.PathValue("type"), r.PathValue("id"))
 	k := p.kind("kind", r.PathValue("kind"))
-	limit, cursor, minPos := p.limit(defaultPage, maxPage), p.cursor(), p.minPosition(r)
+	limit, cursor, minPos := p.limit(projections.DefaultLimit, projections.MaxLimit), p.cursor(), p.minPosition(r)
 	if err := p.err(); err != nil {
 		return err
 	}
@@ -230,7 +163,7 @@ func (s *Server) collection(w http.ResponseWriter, r *http.Request) error {
 			p.bad.add("type", err)
 		}
 	}
-	limit, cursor, minPos := p.limit(defaultPage, maxPage), p.cursor(), p.minPosition(r)
+	limit, cursor, minPos := p.limit(projections.DefaultLimit, projections.MaxLimit), p.cursor(), p.minPosition(r)
 	if err := p.err(); err != nil {
 		return err
 	}
@@ -255,5 +188,3 @@ func cursorError(err error) error {
 	}
 	return fmt.Errorf("read page: %w", err)
 }
-
-func formatTime(t time.Time) string { return t.UTC().Format(eventcodec.TimeFormat) }

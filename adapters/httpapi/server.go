@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"iter"
 	"log/slog"
 	"net"
@@ -125,7 +126,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.metrics.advanceHead(cfg.StartPosition)
-	s.hub = newHub(cfg.StreamBuffer, cfg.Kinds, s.metrics)
+	s.hub = newHub(cfg.StreamBuffer, s.metrics)
 	s.mux = http.NewServeMux()
 	s.registerRoutes()
 	s.handler = s.outer(s.mux)
@@ -213,13 +214,12 @@ func (s *Server) ready(ctx context.Context, pos int64) error {
 	return nil
 }
 
+// kindsTag names the configured kinds in ETags (FNV-1a of "name," each),
+// so a restart with other kinds never revalidates an old representation.
 func kindsTag(k domain.KindSet) string {
-	var h uint32 = 2166136261
+	h := fnv.New32a()
 	for _, n := range k.Names() {
-		for i := 0; i < len(n); i++ {
-			h = (h ^ uint32(n[i])) * 16777619
-		}
-		h = (h ^ ',') * 16777619
+		h.Write([]byte(n + ","))
 	}
-	return fmt.Sprintf("%08x", h)
+	return fmt.Sprintf("%08x", h.Sum32())
 }

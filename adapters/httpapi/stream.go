@@ -43,13 +43,12 @@ type hub struct {
 	mu      sync.Mutex
 	subs    map[*subscriber]struct{}
 	buffer  int
-	kinds   domain.KindSet
 	metrics *Metrics
 	clients atomic.Int64
 }
 
-func newHub(buffer int, kinds domain.KindSet, m *Metrics) *hub {
-	return &hub{subs: map[*subscriber]struct{}{}, buffer: buffer, kinds: kinds, metrics: m}
+func newHub(buffer int, m *Metrics) *hub {
+	return &hub{subs: map[*subscriber]struct{}{}, buffer: buffer, metrics: m}
 }
 
 func (h *hub) subscribe() *subscriber {
@@ -72,7 +71,7 @@ func (h *hub) publish(e domain.Event, counts map[string]int64) {
 	if len(h.subs) == 0 {
 		return
 	}
-	f := frame{pos: e.Position, data: renderEvent(e, fillCounts(h.kinds, counts))}
+	f := frame{pos: e.Position, data: renderEvent(e, counts)}
 	for s := range h.subs {
 		select {
 		case s.ch <- f:
@@ -88,7 +87,8 @@ func (h *hub) publish(e domain.Event, counts map[string]int64) {
 }
 
 // Publish hands the live stream one applied event and its target's counts
-// right after it, and records its apply lag. The projection pipeline calls
+// right after it, for every configured kind (as projections.AppliedEvent
+// has them), and records its apply lag. The projection pipeline calls
 // it in position order; it never blocks: a client whose buffer is full is
 // dropped.
 func (s *Server) Publish(e domain.Event, counts map[string]int64) {
@@ -110,14 +110,6 @@ func renderEvent(e domain.Event, counts map[string]int64) []byte {
 	b.Write(c)
 	b.WriteString("}\n\n")
 	return b.Bytes()
-}
-
-func fillCounts(kinds domain.KindSet, counts map[string]int64) map[string]int64 {
-	out := make(map[string]int64, len(kinds.Names()))
-	for _, n := range kinds.Names() {
-		out[n] = counts[n]
-	}
-	return out
 }
 
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
@@ -245,7 +237,7 @@ func (s *Server) countsFor(ctx context.Context, batch []domain.Event) (map[domai
 	}
 	out := make(map[domain.Target]map[string]int64, len(views))
 	for _, v := range views {
-		out[v.Target] = fillCounts(s.cfg.Kinds, v.Counts)
+		out[v.Target] = v.Counts
 	}
 	return out, nil
 }

@@ -79,7 +79,7 @@ func TestNegotiate(t *testing.T) {
 
 func TestHubDropsSlowClient(t *testing.T) {
 	m := NewMetrics()
-	h := newHub(2, domain.MustKindSet("like"), m)
+	h := newHub(2, m)
 	slow, fast := h.subscribe(), h.subscribe()
 	ev := func(pos int64) domain.Event {
 		return domain.Event{Position: pos, Type: domain.EventAdded, StreamVersion: 1}

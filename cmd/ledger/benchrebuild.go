@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/interactionledger/ledger/adapters/sqlite"
-	"github.com/interactionledger/ledger/projections"
+	"github.com/interactionledger/ledger/adapters/storetest/loggen"
 )
 
 // RebuildResult is what bench rebuild prints.
@@ -86,7 +86,7 @@ func generate(ctx context.Context, e env, db string, n int64) error {
 	}
 	defer store.Close()
 	next := time.Now()
-	_, err = projections.Generate(ctx, store, projections.GenerateConfig{Events: n, Progress: func(done int64) {
+	_, err = loggen.Generate(ctx, store, loggen.Config{Events: n, Progress: func(done int64) {
 		if time.Now().After(next) {
 			next = time.Now().Add(5 * time.Second)
 			fmt.Fprintf(e.stderr, "bench rebuild: generated %d/%d events\n", done, n)

@@ -2,11 +2,16 @@ package httpapi
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/interactionledger/ledger/adapters/eventcodec"
+	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/projections"
 )
 
 // The hot responses (targets, feed pages, writes, list pages) encode
@@ -160,4 +165,99 @@ func appendList[T jsonAppender](b []byte, items []T) []byte {
 		b = it.appendJSON(b)
 	}
 	return append(b, ']')
+}
+
+func targetJSON(t domain.Target) eventcodec.TargetJSON {
+	return eventcodec.TargetJSON{Type: t.Type(), ID: t.ID()}
+}
+
+// writeJSON answers with v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	if a, ok := v.(jsonAppender); ok {
+		buf := bufPool.Get().(*[]byte)
+		b := append(a.appendJSON((*buf)[:0]), '\n')
+		sendJSON(w, status, b)
+		if cap(b) <= maxPooledBuf {
+			*buf = b
+			bufPool.Put(buf)
+		}
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	sendJSON(w, status, append(b, '\n'))
+	return nil
+}
+
+func sendJSON(w http.ResponseWriter, status int, b []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(eventcodec.TimeFormat) }
+
+// targetResponse is one target's view (API.md, "Reads").
+type targetResponse struct {
+	Target   eventcodec.TargetJSON `json:"target"`
+	Counts   map[string]int64      `json:"counts"`
+	Viewer   map[string]bool       `json:"viewer,omitempty"`
+	Position int64                 `json:"position"`
+}
+
+type batchResponse struct {
+	Items    []targetResponse `json:"items"`
+	Position int64            `json:"position"`
+}
+
+type actorJSON struct {
+	User  string `json:"user"`
+	Since string `json:"since"`
+}
+
+type itemJSON struct {
+	Target eventcodec.TargetJSON `json:"target"`
+	Since  string                `json:"since"`
+}
+
+type pageResponse[T jsonAppender] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+func (s *Server) targetResponse(v projections.TargetView, withViewer bool) targetResponse {
+	out := targetResponse{Target: targetJSON(v.Target), Counts: v.Counts, Position: v.Position}
+	if withViewer {
+		out.Viewer = v.Viewer
+	}
+	return out
+}
+
+// writeResponse is the body of a write (API.md, "Writes").
+type writeResponse struct {
+	Changed       bool                  `json:"changed"`
+	Target        eventcodec.TargetJSON `json:"target"`
+	User          string                `json:"user"`
+	Kind          string                `json:"kind"`
+	Active        bool                  `json:"active"`
+	Viewer        map[string]bool       `json:"viewer"`
+	Counts        map[string]int64      `json:"counts"`
+	StreamVersion int64                 `json:"stream_version"`
+	Position      int64                 `json:"position"`
+}
+
+func (s *Server) writeResponse(req domain.SetRequest, out domain.Outcome, counts map[string]int64) writeResponse {
+	return writeResponse{
+		Changed:       out.Changed,
+		Target:        targetJSON(req.Target),
+		User:          req.User.String(),
+		Kind:          req.Kind.String(),
+		Active:        out.Active,
+		Viewer:        s.cfg.Kinds.Flags(out.State.Active),
+		Counts:        counts,
+		StreamVersion: out.StreamVersion,
+		Position:      out.Position,
+	}
 }

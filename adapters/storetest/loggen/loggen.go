@@ -1,4 +1,4 @@
-package projections
+package loggen
 
 import (
 	"context"
@@ -13,9 +13,8 @@ import (
 	"github.com/interactionledger/ledger/domain"
 )
 
-// GenerateConfig describes a synthetic history for benchmarks
-// (`ledger bench rebuild` and the package's testing.B benchmarks).
-type GenerateConfig struct {
+// Config describes a synthetic history.
+type Config struct {
 	Events  int64          // how many events to append
 	Users   int            // distinct users; default 10,000
 	Targets int            // distinct targets ("article/a<n>"); default 10,000
@@ -36,7 +35,7 @@ type GenerateConfig struct {
 	Progress func(done int64)
 }
 
-func (c *GenerateConfig) defaults() {
+func (c *Config) defaults() {
 	if c.Users <= 0 {
 		c.Users = 10_000
 	}
@@ -65,7 +64,7 @@ func (c *GenerateConfig) defaults() {
 // many appends in flight let the store batch them. The store should be
 // empty of the generated streams (a fresh file). It returns how many
 // events were appended, and the first Append error.
-func Generate(ctx context.Context, store domain.EventStore, cfg GenerateConfig) (int64, error) {
+func Generate(ctx context.Context, store domain.CommandStore, cfg Config) (int64, error) {
 	cfg.defaults()
 	var done atomic.Int64
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -112,7 +111,7 @@ type genStream struct {
 func genKey(user, target int) uint64 { return uint64(user)<<32 | uint64(target) }
 
 type genWorker struct {
-	cfg      GenerateConfig
+	cfg      Config
 	rng      *rand.Rand
 	users    []domain.UserID
 	targets  []domain.Target
@@ -123,7 +122,7 @@ type genWorker struct {
 	stateIDs map[string]int32
 }
 
-func newGenWorker(cfg GenerateConfig, w int, targets []domain.Target) *genWorker {
+func newGenWorker(cfg Config, w int, targets []domain.Target) *genWorker {
 	g := &genWorker{
 		cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, uint64(w))), targets: targets,
 		kinds: cfg.Kinds.Kinds(), streams: map[uint64]genStream{},
@@ -137,7 +136,7 @@ func newGenWorker(cfg GenerateConfig, w int, targets []domain.Target) *genWorker
 	return g
 }
 
-func (g *genWorker) run(ctx context.Context, store domain.EventStore, n int64, done *atomic.Int64) error {
+func (g *genWorker) run(ctx context.Context, store domain.CommandStore, n int64, done *atomic.Int64) error {
 	for n > 0 {
 		key, req := g.next(int(min(n, int64(g.cfg.PerAppend))))
 		if _, err := store.Append(ctx, req); err != nil {

@@ -9,9 +9,10 @@ import (
 	"github.com/mattn/go-sqlite3"
 )
 
-// interactionTable is the shape shared by viewer, actors and collection:
-// one row per interaction that is on, deleted when it turns off. They
-// differ in their key order and indexes, which serve their queries.
+// interactionTable is the shape shared by the viewer, actors and
+// collection projections: one row per interaction that is on, deleted
+// when it turns off. They differ in their key order and indexes, which
+// serve their queries (each in its own file, with its table).
 type interactionTable struct {
 	table   string
 	columns string                            // column definitions and primary key, for CREATE TABLE
@@ -23,25 +24,11 @@ type interactionTable struct {
 	insArgs func(args []any, v *boxed, c *change) []any // appends the row's values
 }
 
-// tableProjection is a projection made of one interactionTable: viewer,
-// actors and collection.
-type tableProjection struct {
-	projName string
-	t        *interactionTable
-}
-
-func (p tableProjection) name() string     { return p.projName }
-func (tableProjection) version() int64     { return 1 }
-func (p tableProjection) tables() []string { return []string{p.t.table} }
-func (p tableProjection) create(ctx context.Context, tx *sql.Tx, sfx string) error {
-	return p.t.create(ctx, tx, sfx)
-}
-func (p tableProjection) index(ctx context.Context, tx *sql.Tx, sfx string, gen int64) error {
-	return p.t.index(ctx, tx, sfx, gen)
-}
-func (p tableProjection) apply(ctx context.Context, tx *sql.Tx, sfx string, b *batch, _ *[]AppliedEvent) error {
-	return p.t.apply(ctx, tx, sfx, b)
-}
+// interactionTable is a projection of one table: its name is the
+// table's, and its schema version is 1.
+func (t *interactionTable) name() string     { return t.table }
+func (*interactionTable) version() int64     { return 1 }
+func (t *interactionTable) tables() []string { return []string{t.table} }
 
 func (t *interactionTable) create(ctx context.Context, tx *sql.Tx, sfx string) error {
 	_, err := tx.ExecContext(ctx, fmt.Sprintf(
@@ -62,7 +49,7 @@ func (t *interactionTable) index(ctx context.Context, tx *sql.Tx, sfx string, ge
 // and inserts a row for every interaction that is on after it. An insert
 // that collides with an existing row means the table disagrees with the
 // log; the unique constraint turns that into a loud error.
-func (t *interactionTable) apply(ctx context.Context, tx *sql.Tx, sfx string, b *batch) error {
+func (t *interactionTable) apply(ctx context.Context, tx *sql.Tx, sfx string, b *batch, _ *[]AppliedEvent) error {
 	changes := b.sortedChanges(t.order)
 	name := t.table + sfx
 	del, err := tx.PrepareContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE %s`, name, t.delete))
@@ -156,85 +143,8 @@ func insertSQL(table, columns string, cols, rows int) string {
 
 // viewerTable keeps, per (user, target, kind) that is on, since when.
 
-var viewerTable = &interactionTable{
-	table: "viewer",
-	columns: `user TEXT NOT NULL, target_type TEXT NOT NULL, target_id TEXT NOT NULL,
-		kind TEXT NOT NULL, since INTEGER NOT NULL /* unix ms */, position INTEGER NOT NULL,
-		PRIMARY KEY (user, target_type, target_id, kind)`,
-	delete: `user = ? AND target_type = ? AND target_id = ? AND kind = ?`,
-	insert: `user, target_type, target_id, kind, since, position`,
-	order: func(b *batch, c *change) sortKey {
-		return sortKey{pack(b.userRank[c.key.user], b.targetRank[c.key.target]), uint64(b.kindRank[c.key.kind])}
-	},
-	delArgs: func(b *batch, c *change) []any {
-		t := b.target(c.key.target)
-		return []any{b.user(c.key), t.ttype, t.tid, b.kind(c.key.kind)}
-	},
-	insArgs: func(args []any, v *boxed, c *change) []any {
-		k := c.key
-		return append(args, v.users[k.user], v.ttypes[k.target], v.tids[k.target], v.kinds[k.kind], c.since, c.pos)
-	},
-}
-
 // actorsTable keeps who turned kind k on for target t, keyed by the
 // position of the turn-on so that newest-first pages are range scans.
 
-var actorsTable = &interactionTable{
-	table: "actors",
-	columns: `target_type TEXT NOT NULL, target_id TEXT NOT NULL, kind TEXT NOT NULL,
-		position INTEGER NOT NULL, user TEXT NOT NULL, since INTEGER NOT NULL,
-		PRIMARY KEY (target_type, target_id, kind, position)`,
-	indexes: []string{
-		`CREATE UNIQUE INDEX IF NOT EXISTS %[1]s_user_g%[2]d ON %[1]s (target_type, target_id, kind, user)`,
-	},
-	delete: `target_type = ? AND target_id = ? AND kind = ? AND user = ?`,
-	insert: `target_type, target_id, kind, position, user, since`,
-	order: func(b *batch, c *change) sortKey {
-		return sortKey{pack(b.targetRank[c.key.target], b.kindRank[c.key.kind]), uint64(c.pos)}
-	},
-	delArgs: func(b *batch, c *change) []any {
-		t := b.target(c.key.target)
-		return []any{t.ttype, t.tid, b.kind(c.key.kind), b.user(c.key)}
-	},
-	insArgs: func(args []any, v *boxed, c *change) []any {
-		k := c.key
-		return append(args, v.ttypes[k.target], v.tids[k.target], v.kinds[k.kind], c.pos, v.users[k.user], c.since)
-	},
-}
-
 // collectionTable keeps what user u turned kind k on for, keyed by
 // position; a second index serves the per-target-type filter.
-
-var collectionTable = &interactionTable{
-	table: "collection",
-	columns: `user TEXT NOT NULL, kind TEXT NOT NULL, position INTEGER NOT NULL,
-		target_type TEXT NOT NULL, target_id TEXT NOT NULL, since INTEGER NOT NULL,
-		PRIMARY KEY (user, kind, position)`,
-	indexes: []string{
-		`CREATE UNIQUE INDEX IF NOT EXISTS %[1]s_target_g%[2]d ON %[1]s (user, kind, target_type, target_id)`,
-		`CREATE INDEX IF NOT EXISTS %[1]s_type_g%[2]d ON %[1]s (user, kind, target_type, position)`,
-	},
-	delete: `user = ? AND kind = ? AND target_type = ? AND target_id = ?`,
-	insert: `user, kind, position, target_type, target_id, since`,
-	order: func(b *batch, c *change) sortKey {
-		return sortKey{pack(b.userRank[c.key.user], b.kindRank[c.key.kind]), uint64(c.pos)}
-	},
-	delArgs: func(b *batch, c *change) []any {
-		t := b.target(c.key.target)
-		return []any{b.user(c.key), b.kind(c.key.kind), t.ttype, t.tid}
-	},
-	insArgs: func(args []any, v *boxed, c *change) []any {
-		k := c.key
-		return append(args, v.users[k.user], v.kinds[k.kind], c.pos, v.ttypes[k.target], v.tids[k.target], c.since)
-	},
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}

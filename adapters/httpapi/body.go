@@ -1,0 +1,145 @@
+package httpapi
+
+// The optional JSON body of a write, {"metadata": {...}}: read bounded,
+// strictly (unknown fields, duplicate keys, trailing data and escapes that
+// are not characters are 400), and validated as domain.Metadata once.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+// writeBody is the optional JSON body of a write.
+type writeBody struct {
+	Metadata map[string]string `json:"metadata"`
+}
+
+// readMetadata reads the optional body. An empty body is no metadata.
+func readMetadata(r *http.Request) (domain.Metadata, error) {
+	if r.ContentLength > MaxBodyBytes {
+		return domain.Metadata{}, errTooLarge(fmt.Sprintf("the body must be at most %d bytes", MaxBodyBytes))
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	if err != nil {
+		return domain.Metadata{}, paramErrors{{Name: "body", Reason: "could not be read"}}
+	}
+	if len(raw) > MaxBodyBytes {
+		return domain.Metadata{}, errTooLarge(fmt.Sprintf("the body must be at most %d bytes", MaxBodyBytes))
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return domain.Metadata{}, nil
+	}
+	if !isJSON(r.Header.Get("Content-Type")) {
+		return domain.Metadata{}, errMediaType("the body must be JSON (Content-Type: application/json)")
+	}
+	if !utf8.Valid(raw) {
+		return domain.Metadata{}, paramErrors{{Name: "body", Reason: "must be UTF-8"}}
+	}
+	var body writeBody
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		return domain.Metadata{}, paramErrors{{Name: "body", Reason: jsonReason(err)}}
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return domain.Metadata{}, paramErrors{{Name: "body", Reason: "must be one JSON object"}}
+	}
+	if key, dup := duplicateKey(raw); dup {
+		return domain.Metadata{}, paramErrors{{Name: "body", Reason: fmt.Sprintf("key %q appears twice in one object", clip(key))}}
+	}
+	if replacedEscape(raw, body.Metadata) {
+		return domain.Metadata{}, paramErrors{{Name: "body", Reason: `a \u escape is not a Unicode character (a lone surrogate)`}}
+	}
+	md, err := domain.NewMetadata(body.Metadata)
+	if err != nil {
+		return domain.Metadata{}, paramErrors{{Name: "metadata", Reason: validationReason(err)}}
+	}
+	return md, nil
+}
+
+// replacedEscape reports whether decoding turned an escape into U+FFFD:
+// encoding/json replaces a lone surrogate (\ud800) instead of failing, so
+// the stored metadata would differ from what the client sent. raw is
+// valid UTF-8, so a U+FFFD it does not spell out came from an escape.
+func replacedEscape(raw []byte, md map[string]string) bool {
+	if bytes.ContainsRune(raw, utf8.RuneError) || bytes.Contains(bytes.ToLower(raw), []byte(`\ufffd`)) {
+		return false
+	}
+	for k, v := range md {
+		if strings.ContainsRune(k, utf8.RuneError) || strings.ContainsRune(v, utf8.RuneError) {
+			return true
+		}
+	}
+	return false
+}
+
+// jsonObject is one open object or array while duplicateKey walks a body.
+type jsonObject struct {
+	keys      map[string]bool // nil for an array
+	expectKey bool
+}
+
+// duplicateKey returns a key that appears twice in one object of raw,
+// which is valid JSON: encoding/json would silently keep the last value,
+// so the stored metadata would differ from what the client sent.
+func duplicateKey(raw []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	var stack []*jsonObject
+	valueDone := func() {
+		if n := len(stack); n > 0 && stack[n-1].keys != nil {
+			stack[n-1].expectKey = true
+		}
+	}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		switch d := tok.(type) {
+		case json.Delim:
+			switch d {
+			case '{':
+				stack = append(stack, &jsonObject{keys: map[string]bool{}, expectKey: true})
+			case '[':
+				stack = append(stack, &jsonObject{})
+			default:
+				stack = stack[:len(stack)-1]
+				valueDone()
+			}
+			continue
+		}
+		if n := len(stack); n > 0 && stack[n-1].expectKey {
+			top := stack[n-1]
+			key, _ := tok.(string)
+			if top.keys[key] {
+				return key, true
+			}
+			top.keys[key], top.expectKey = true, false
+			continue
+		}
+		valueDone()
+	}
+}
+
+// jsonReason describes a decode error without echoing unbounded input.
+func jsonReason(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("not valid JSON at byte %d", syn.Offset)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("%s must be %s", typ.Field, typ.Type)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "truncated JSON"
+	}
+	return clip(err.Error())
+}

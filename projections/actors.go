@@ -1,0 +1,70 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+var actorsTable = &interactionTable{
+	table: "actors",
+	columns: `target_type TEXT NOT NULL, target_id TEXT NOT NULL, kind TEXT NOT NULL,
+		position INTEGER NOT NULL, user TEXT NOT NULL, since INTEGER NOT NULL,
+		PRIMARY KEY (target_type, target_id, kind, position)`,
+	indexes: []string{
+		`CREATE UNIQUE INDEX IF NOT EXISTS %[1]s_user_g%[2]d ON %[1]s (target_type, target_id, kind, user)`,
+	},
+	delete: `target_type = ? AND target_id = ? AND kind = ? AND user = ?`,
+	insert: `target_type, target_id, kind, position, user, since`,
+	order: func(b *batch, c *change) sortKey {
+		return sortKey{pack(b.targetRank[c.key.target], b.kindRank[c.key.kind]), uint64(c.pos)}
+	},
+	delArgs: func(b *batch, c *change) []any {
+		t := b.target(c.key.target)
+		return []any{t.ttype, t.tid, b.kind(c.key.kind), b.user(c.key)}
+	},
+	insArgs: func(args []any, v *boxed, c *change) []any {
+		k := c.key
+		return append(args, v.ttypes[k.target], v.tids[k.target], v.kinds[k.kind], c.pos, v.users[k.user], c.since)
+	},
+}
+
+// Actors returns who turned kind k on for target t, newest first, limit
+// per page (0 means DefaultLimit), continuing after cursor ("" for the
+// first page). Errors: *domain.ValidationError for a zero target, a limit
+// outside 0..MaxLimit or a bad cursor (Field "cursor"); an error wrapping
+// domain.ErrUnknownKind for a kind that is not configured; SQLite's error.
+func (s *Set) Actors(ctx context.Context, t domain.Target, k domain.Kind, limit int, cursor string) (Page[Actor], error) {
+	if t.IsZero() {
+		return Page[Actor]{}, &domain.ValidationError{Field: "target", Reason: "required"}
+	}
+	scope := "actors\x00" + t.String() + "\x00" + k.String()
+	limit, before, err := s.pageArgs(k, limit, scope, cursor)
+	if err != nil {
+		return Page[Actor]{}, err
+	}
+	rows, err := s.v.read.QueryContext(ctx, `SELECT user, since, position FROM actors
+WHERE target_type = ? AND target_id = ? AND kind = ? AND position < ?
+ORDER BY position DESC LIMIT ?`, t.Type(), t.ID(), k.String(), before, limit+1)
+	page, err := readPage(rows, err, limit, scanActor, func(pos int64) string { return s.cursor(scope, pos) })
+	if err != nil {
+		return Page[Actor]{}, fmt.Errorf("read actors: %w", err)
+	}
+	return page, nil
+}
+
+func scanActor(rows *sql.Rows) (a Actor, pos int64, err error) {
+	var user string
+	var since int64
+	if err := rows.Scan(&user, &since, &a.Position); err != nil {
+		return a, 0, err
+	}
+	if a.User, err = domain.NewUserID(user); err != nil {
+		return a, 0, fmt.Errorf("stored user: %w", err)
+	}
+	a.Since = time.UnixMilli(since).UTC()
+	return a, a.Position, nil
+}
