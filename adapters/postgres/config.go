@@ -43,7 +43,8 @@ type Config struct {
 	// PollInterval is how long the listener waits for a notification
 	// before it reads the head itself (a lost notification is caught then).
 	PollInterval time.Duration
-	// MaxConns bounds the connection pool.
+	// MaxConns bounds the connection pool; zero means the URL's
+	// pool_max_conns, or DefaultMaxConns when the URL has none.
 	MaxConns int32
 	// HeadLockTimeout bounds a group commit's wait for the head row: a
 	// process stuck inside its transaction (frozen, partitioned) must not
@@ -108,9 +109,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = DefaultPollInterval
-	}
-	if c.MaxConns == 0 {
-		c.MaxConns = DefaultMaxConns
 	}
 	if c.HeadLockTimeout == 0 {
 		c.HeadLockTimeout = DefaultHeadLockTimeout

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -137,7 +138,12 @@ func poolConfig(cfg Config) (*pgxpool.Config, string, error) {
 	if pcfg.ConnConfig.ConnectTimeout == 0 {
 		pcfg.ConnConfig.ConnectTimeout = connectTimeout
 	}
-	pcfg.MaxConns = cfg.MaxConns
+	switch {
+	case cfg.MaxConns > 0:
+		pcfg.MaxConns = cfg.MaxConns
+	case !strings.Contains(cfg.URL, "pool_max_conns"):
+		pcfg.MaxConns = DefaultMaxConns
+	}
 	return pcfg, schema, nil
 }
 

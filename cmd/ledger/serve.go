@@ -253,7 +253,7 @@ func closeAndJoin(err *error, what string, close func() error) {
 // failure does not mark the store unwritable for ever: with no traffic it
 // could never prove the opposite).
 type storeHealth struct {
-	store *logStore
+	store writableStore
 
 	mu       sync.Mutex
 	failedAt time.Time
@@ -261,6 +261,12 @@ type storeHealth struct {
 }
 
 const failureWindow = 10 * time.Second
+
+// writableStore is what storeHealth checks.
+type writableStore interface {
+	Writable(ctx context.Context) error
+	LastPosition(ctx context.Context) (int64, error)
+}
 
 func (h *storeHealth) observe(st commitStats) {
 	h.mu.Lock()
@@ -279,7 +285,7 @@ func (h *storeHealth) writable(ctx context.Context) error {
 	if failure != nil && time.Since(at) < failureWindow {
 		return fmt.Errorf("last commit failed: %w", failure)
 	}
-	if err := h.store.writable(ctx); err != nil {
+	if err := h.store.Writable(ctx); err != nil {
 		return err
 	}
 	_, err := h.store.LastPosition(ctx)

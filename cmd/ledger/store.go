@@ -40,14 +40,17 @@ type storeOptions struct {
 // the port: closing it, its statistics and a writability check.
 type logStore struct {
 	domain.EventStore
-	close func() error
-	stats func(context.Context) (StatsReport, error)
-	// writable is nil when the store can take writes.
+	close    func() error
+	stats    func(context.Context) (StatsReport, error)
 	writable func(context.Context) error
 }
 
 // Close closes the store.
 func (s *logStore) Close() error { return s.close() }
+
+// Writable is nil when the store can take writes: the SQLite file opens for
+// writing, or PostgreSQL answers.
+func (s *logStore) Writable(ctx context.Context) error { return s.writable(ctx) }
 
 // openStore opens the event store --db names: a PostgreSQL database for a
 // postgres:// or postgresql:// URL, else a SQLite file. It is the one place
