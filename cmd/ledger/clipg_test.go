@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/interactionledger/ledger/adapters/postgres/pgtest"
 )
@@ -80,5 +83,43 @@ func TestBadPostgresURLExit2(t *testing.T) {
 		if exitCode(err) != 2 {
 			t.Errorf("history --db %q: %v (exit %d), want exit 2", db, err, exitCode(err))
 		}
+	}
+}
+
+// TestBenchStorePostgres runs a tiny bench store with --db: the PostgreSQL
+// rows sit beside the SQLite ones, and the schemas it made are gone after.
+func TestBenchStorePostgres(t *testing.T) {
+	url := pgtest.URL(t)
+	out, errOut, err := runCLI(t, "bench", "store", "--db", url, "--appenders", "1,8", "--events", "40",
+		"--raw-events", "40", "--one-per-tx-events", "5", "--pg-events", "40", "--dir", t.TempDir(), "--json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	var rows []StoreResult
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]StoreResult{}
+	for _, r := range rows {
+		names[r.Name] = r
+	}
+	for _, want := range []string{"ledger append, 8 appenders", "postgres ledger append, 8 appenders",
+		"postgres bigserial+xid8, 1 per tx, 8 appenders"} {
+		if r, ok := names[want]; !ok || r.PerSecond <= 0 || r.Appends != 40 {
+			t.Errorf("row %q: %+v (present %t)", want, r, ok)
+		}
+	}
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	var left int
+	pattern := fmt.Sprintf("ledger_bench_%d_%%", os.Getpid())
+	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM pg_namespace WHERE nspname LIKE $1`, pattern).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 {
+		t.Fatalf("bench store left %d schemas behind", left)
 	}
 }
