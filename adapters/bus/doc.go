@@ -12,7 +12,9 @@
 //     is the durable progress, so the restarted subscription resumes from
 //     it.
 //   - Forward, a relay that tails the store and publishes to any watermill
-//     Publisher (gochannel in tests, NATS JetStream or Kafka later).
+//     Publisher (gochannel in tests). The NATS JetStream relay (package
+//     adapters/nats) uses the Subscriber instead, with EventOf, since it
+//     publishes each event to a subject of its own.
 //   - ProjectionHandler and AddProjections, which consume messages as a
 //     watermill handler on a message.Router. AddProjections adds one
 //     handler and one subscription (from the lowest checkpoint) that feeds

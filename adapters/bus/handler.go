@@ -41,7 +41,7 @@ type applier struct {
 }
 
 func (a *applier) handle(msg *message.Message) error {
-	e, err := messageEvent(msg)
+	e, err := EventOf(msg)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err != nil {

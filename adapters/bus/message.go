@@ -56,11 +56,12 @@ func withEvent(ctx context.Context, e domain.Event) context.Context {
 	return context.WithValue(ctx, eventKey{}, e)
 }
 
-// messageEvent returns the event of msg: the one Subscriber put in the
+// EventOf returns the event of msg: the one Subscriber put in the
 // message's context when it is there and matches the message, otherwise
-// the decoded payload. Decoding JSON was most of the pipeline's cost, and
-// an in-process subscriber has the event at hand.
-func messageEvent(msg *message.Message) (domain.Event, error) {
+// the decoded payload (see DecodeMessage for its errors). Decoding JSON
+// was most of the pipeline's cost, and an in-process subscriber has the
+// event at hand.
+func EventOf(msg *message.Message) (domain.Event, error) {
 	if e, ok := msg.Context().Value(eventKey{}).(domain.Event); ok && e.ID.String() == msg.UUID {
 		return e, nil
 	}

@@ -281,7 +281,7 @@ func TestMigrationsRaced(t *testing.T) {
 
 // TestReadOnly opens a store for reads only: a schema without a store is
 // domain.ErrNotFound (and is not created), appends are refused, reads see
-// what a writable store appended.
+// what a writable store appended, and its commits wake the reader.
 func TestReadOnly(t *testing.T) {
 	url := pgtest.URL(t)
 	schema := pgtest.Schema(t)
@@ -297,6 +297,13 @@ func TestReadOnly(t *testing.T) {
 	}
 	if _, err := r.Append(t.Context(), like(t, "bob", "article/a1")); !errors.Is(err, domain.ErrUnavailable) {
 		t.Fatalf("append to a read-only store: %v, want domain.ErrUnavailable", err)
+	}
+	woken := r.Committed()
+	storetest.MustAppend(t, w, like(t, "carol", "article/a1"))
+	select {
+	case <-woken:
+	case <-time.After(2 * postgres.DefaultPollInterval):
+		t.Fatal("the read-only store was not told of the writable store's commit")
 	}
 }
 

@@ -51,9 +51,9 @@ type Config struct {
 	// hold every writer of the cluster for longer; the appends then fail
 	// with domain.ErrUnavailable.
 	HeadLockTimeout time.Duration
-	// ReadOnly opens an existing store for reads only: no migrations, no
-	// writer, no listener (Committed never fires); Append fails with
-	// domain.ErrUnavailable.
+	// ReadOnly opens an existing store for reads only: no migrations and
+	// no writer (Append fails with domain.ErrUnavailable); Committed still
+	// fires on other processes' commits, for tailers such as the relay.
 	ReadOnly bool
 	// OnCommit, when set, is called by the writer after each commit
 	// attempt; it must be fast and must not call the store's Append.

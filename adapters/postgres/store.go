@@ -51,7 +51,7 @@ type EventStore struct {
 // Open connects to cfg.URL, applies the embedded migrations to cfg's
 // schema (creating it when missing) and starts the writer and the
 // listener; with cfg.ReadOnly it only checks that the schema holds a
-// store of this build's version. A nil log discards. It returns an error
+// store of this build's version and starts the listener. A nil log discards. It returns an error
 // wrapping domain.ErrInvalidInput for a bad Config or URL,
 // domain.ErrNotFound when a read-only store's schema holds no store, and
 // domain.ErrUnavailable when the database cannot be reached or migrated
@@ -78,15 +78,14 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*EventStore, error
 		pool.Close()
 		return nil, fmt.Errorf("open postgres schema %s: %w", schema, err)
 	}
-	if cfg.ReadOnly {
-		return s, nil
+	if !cfg.ReadOnly {
+		s.queue = make(chan *request, cfg.MaxBatch*4)
+		s.quit = make(chan struct{})
+		s.done = make(chan struct{})
+		go s.run()
 	}
-	s.queue = make(chan *request, cfg.MaxBatch*4)
-	s.quit = make(chan struct{})
-	s.done = make(chan struct{})
 	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.listenStop, s.listenDone = stop, make(chan struct{})
-	go s.run()
 	go s.listen(lctx)
 	return s, nil
 }
@@ -159,9 +158,9 @@ func (s *EventStore) Close() error {
 		if s.quit != nil {
 			close(s.quit)
 			<-s.done
-			s.listenStop()
-			<-s.listenDone
 		}
+		s.listenStop()
+		<-s.listenDone
 		s.pool.Close()
 	})
 	return s.closeErr
@@ -170,7 +169,7 @@ func (s *EventStore) Close() error {
 // Committed returns a channel closed at the next commit of any process on
 // this schema: at once for this store's own commits, on notification for
 // others' (and whenever the listener had to reconnect, since it may have
-// missed some). A read-only store has no listener and never closes it.
+// missed some); a read-only store learns of every commit the same way.
 func (s *EventStore) Committed() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -29,6 +29,7 @@ var benchCommands = map[string]func(ctx context.Context, e env, args []string) e
 	"http":           benchHTTP,
 	"baseline":       benchBaseline,
 	"rebuild":        benchRebuild,
+	"relay":          benchRelay,
 	"generate":       benchGenerate,
 	"serve-baseline": serveBaseline,
 }

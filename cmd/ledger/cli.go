@@ -41,7 +41,8 @@ var commands = []command{
 	{name: "asof", summary: "build all read models as of a time or position into a new file", run: runAsOf},
 	{name: "verify", summary: "recompute read models from the log and diff with the live ones", run: runVerify},
 	{name: "stats", summary: "events, streams, per-kind totals, projection positions and lag", run: runStats},
-	{name: "bench", summary: "measure: bench store | http | baseline | rebuild", run: runBench},
+	{name: "relay", summary: "relay the log into a broker: relay nats", run: runRelay},
+	{name: "bench", summary: "measure: bench store | http | baseline | rebuild | relay", run: runBench},
 }
 
 // lookup returns the subcommand named name.

@@ -142,7 +142,7 @@ func TestHistory(t *testing.T) {
 // closed when the test ends (or earlier by the returned func).
 func mustLedgerAt(t *testing.T, db string) (*domain.Ledger, func()) {
 	t.Helper()
-	store, err := sqlite.Open(context.Background(), sqlite.Config{Path: db}, nil)
+	store, err := openStore(context.Background(), db, storeOptions{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -143,4 +144,16 @@ func makeViewsDir(views string) error {
 		return fmt.Errorf("views directory: %w", err)
 	}
 	return nil
+}
+
+// redactDB is --db for logs and messages: a URL without its password.
+func redactDB(db string) string {
+	if !postgres.IsURL(db) {
+		return db
+	}
+	u, err := neturl.Parse(db)
+	if err != nil {
+		return "(a PostgreSQL URL that does not parse)"
+	}
+	return u.Redacted()
 }

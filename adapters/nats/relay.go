@@ -1,0 +1,240 @@
+package nats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
+	"github.com/google/uuid"
+	"github.com/interactionledger/ledger/adapters/bus"
+	"github.com/interactionledger/ledger/domain"
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Relay forwards the event log into a JetStream stream, exactly once and
+// in position order (see the package doc). Run it once per process; its
+// methods are safe for concurrent use.
+type Relay struct {
+	store   domain.Tailable
+	cfg     Config
+	log     *slog.Logger
+	holder  string
+	relayed atomic.Int64
+	head    atomic.Int64 // the log's last position, as last read
+}
+
+// NewRelay returns a relay over store. A nil logger discards. It returns
+// the config's validation error.
+func NewRelay(store domain.Tailable, cfg Config, log *slog.Logger) (*Relay, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.defaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	host, _ := os.Hostname()
+	holder := fmt.Sprintf("%s pid %d %s", host, os.Getpid(), uuid.NewString()[:8])
+	return &Relay{store: store, cfg: cfg, log: log.With("stream", cfg.Stream), holder: holder}, nil
+}
+
+// Relayed returns the log position of the last event the stream holds, as
+// far as this relay knows (0 before its first session resumed).
+func (r *Relay) Relayed() int64 { return r.relayed.Load() }
+
+// Run relays until ctx ends, then returns nil. A failure (NATS unreachable
+// or gone, a publish not acknowledged, the lock lost) is logged and
+// retried after an exponential backoff, from the stream's last message, so
+// nothing is lost or repeated. It returns an error wrapping
+// ErrStreamMismatch when the stream cannot belong to this log; retrying
+// would not help.
+func (r *Relay) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Go(func() { r.watchHead(ctx) })
+	b := backoff{min: r.cfg.BackoffMin, max: r.cfg.BackoffMax}
+	for {
+		before := r.Relayed()
+		err := r.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if isPermanent(err) {
+			return fmt.Errorf("relay to stream %s: %w", r.cfg.Stream, err)
+		}
+		if r.Relayed() != before {
+			b.reset()
+		}
+		r.cfg.Metrics.failed()
+		delay := b.next()
+		r.log.ErrorContext(ctx, "relay failed; retrying from the stream's last message",
+			"nats", r.cfg.URL, "err", err, "retry_in", delay.Round(time.Millisecond))
+		if !sleep(ctx, delay) {
+			return nil
+		}
+	}
+}
+
+// session connects, takes the lock, resumes from the stream's last
+// message and publishes until an error or until ctx ends.
+func (r *Relay) session(ctx context.Context) error {
+	nc, err := natsgo.Connect(r.cfg.URL, natsgo.Name("ledger relay "+r.holder), natsgo.Timeout(2*time.Second))
+	if err != nil {
+		return fmt.Errorf("connect to NATS at %s: %w", r.cfg.URL, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	l, err := r.acquire(ctx, js)
+	if err != nil {
+		return err
+	}
+	sctx, cancel := context.WithCancelCause(ctx)
+	var keeper sync.WaitGroup
+	keeper.Go(func() { l.keep(sctx, cancel) })
+	r.cfg.Metrics.holding(true)
+	defer func() {
+		r.cfg.Metrics.holding(false)
+		cancel(nil)
+		keeper.Wait()
+		if !errors.Is(context.Cause(sctx), errLockLost) { // else it is not ours to delete
+			l.release(ctx)
+		}
+	}()
+	err = r.relayFromStream(sctx, nc, js)
+	if cause := context.Cause(sctx); errors.Is(cause, errLockLost) {
+		return cause
+	}
+	return err
+}
+
+// relayFromStream resumes after the stream's last message and publishes.
+func (r *Relay) relayFromStream(ctx context.Context, nc *natsgo.Conn, js jetstream.JetStream) error {
+	s, err := r.ensureStream(ctx, js)
+	if err != nil {
+		return err
+	}
+	at, err := r.resume(ctx, s)
+	if err != nil {
+		return err
+	}
+	r.relayed.Store(at.Position)
+	r.cfg.Metrics.resumed(at.Position)
+	r.log.InfoContext(ctx, "relaying", "after_position", at.Position, "stream_sequence", at.Sequence,
+		"subjects", r.cfg.SubjectPrefix+".<kind>.<target_type>")
+	pub, err := wmnats.NewPublisherWithNatsConn(nc, wmnats.PublisherPublishConfig{
+		Marshaler:         Marshaler{},
+		SubjectCalculator: wmnats.DefaultSubjectCalculator,
+		JetStream: wmnats.JetStreamConfig{
+			ConnectOptions: []natsgo.JSOpt{natsgo.MaxWait(r.cfg.PublishTimeout)},
+		},
+	}, watermill.NewSlogLogger(r.log))
+	if err != nil {
+		return fmt.Errorf("watermill-nats publisher: %w", err)
+	}
+	// pub.Close would close nc, which the session still needs to release
+	// its lock; session closes nc itself.
+	return r.publish(ctx, pub, at)
+}
+
+// publish tails the log through the bus Subscriber and publishes each
+// event after the resume point, in order, each acknowledged before the
+// next. It returns ctx's cause when ctx ends, or the first failure.
+func (r *Relay) publish(ctx context.Context, pub *wmnats.Publisher, at resumePoint) error {
+	sub, err := bus.NewSubscriber(r.store, bus.SubscriberConfig{
+		StartAfter:   func(context.Context) (int64, error) { return at.Position, nil },
+		PollInterval: r.cfg.PollInterval, BatchSize: r.cfg.BatchSize,
+	}, r.log)
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	msgs, err := sub.Subscribe(ctx, r.cfg.Stream)
+	if err != nil {
+		return err
+	}
+	p := newProgress(r, at.Position)
+	seq := at.Sequence
+	for msg := range msgs {
+		e, err := bus.EventOf(msg)
+		if err != nil {
+			return err
+		}
+		subject := r.subject(e)
+		msg.Metadata.Set(MetaExpectedLastSequence, strconv.FormatUint(seq, 10))
+		if err := pub.Publish(subject, msg); err != nil {
+			// No Nack: the subscription ends with this session, and the next
+			// one starts from the stream's last message, not from here.
+			return fmt.Errorf("publish position %d to %s: %w", e.Position, subject, err)
+		}
+		seq++
+		r.relayed.Store(e.Position)
+		r.cfg.Metrics.relayed(e.Position)
+		msg.Ack()
+		p.tick(ctx, e.Position)
+	}
+	return context.Cause(ctx)
+}
+
+// subject is <prefix>.<kind>.<target_type>; both names are subject-safe
+// by the domain's rules (lower-case letters, digits, '_' and '-').
+func (r *Relay) subject(e domain.Event) string {
+	return r.cfg.SubjectPrefix + "." + e.Kind.String() + "." + e.Target.Type()
+}
+
+// watchHead reads the log's last position every second for the lag metric.
+func (r *Relay) watchHead(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		if head, err := r.store.LastPosition(ctx); err == nil {
+			r.head.Store(head)
+			r.cfg.Metrics.observeHead(head, r.Relayed())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// progress logs how far the relay got, at most every ProgressInterval.
+type progress struct {
+	r         *Relay
+	next      time.Time
+	since     time.Time
+	sincePos  int64
+	published int64
+}
+
+func newProgress(r *Relay, pos int64) *progress {
+	now := time.Now()
+	return &progress{r: r, next: now.Add(r.cfg.ProgressInterval), since: now, sincePos: pos}
+}
+
+func (p *progress) tick(ctx context.Context, pos int64) {
+	p.published++
+	now := time.Now()
+	if now.Before(p.next) {
+		return
+	}
+	rate := float64(pos-p.sincePos) / now.Sub(p.since).Seconds()
+	head := max(p.r.head.Load(), pos)
+	p.r.log.InfoContext(ctx, "relay progress", "position", pos, "log_position", head, "lag", head-pos,
+		"published", p.published, "events_per_s", int64(rate))
+	p.next, p.since, p.sincePos = now.Add(p.r.cfg.ProgressInterval), now, pos
+}

@@ -1,0 +1,368 @@
+package nats_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/interactionledger/ledger/adapters/bus"
+	relaynats "github.com/interactionledger/ledger/adapters/nats"
+	"github.com/interactionledger/ledger/adapters/nats/natstest"
+	"github.com/interactionledger/ledger/domain"
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func TestRelayEveryEventOnceInOrder(t *testing.T) {
+	url := natstest.MustURL(t)
+	n := natstest.UniqueNames(t, url)
+	js := natstest.MustJetStream(t, url)
+	store := mustStore(t)
+	write(t, store, 300, "a")
+	cfg := testConfig(url, n)
+	cfg.Metrics = relaynats.NewMetrics()
+	r := startRelay(t, store, cfg, nil)
+	write(t, store, 300, "b") // while it runs
+	total := len(logEvents(t, store))
+	natstest.WaitHolds(t, js, n.Stream, total)
+	waitFor(t, "the lag metric to reach 0", func() bool {
+		return strings.Contains(scrape(t, cfg.Metrics), "ledger_relay_lag_events 0\n")
+	})
+	mustContainMetric(t, scrape(t, cfg.Metrics), "ledger_relay_position "+strconv.Itoa(total), "ledger_relay_lock_held 1")
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run after cancel: %v", err)
+	}
+	natstest.CheckIsLog(t, js, n, logEvents(t, store))
+
+	// Stopped, the log grows; a new relay resumes after the stream's last
+	// message, repeating nothing.
+	write(t, store, 200, "c")
+	r = startRelay(t, store, cfg, nil)
+	total = len(logEvents(t, store))
+	natstest.WaitHolds(t, js, n.Stream, total)
+	r.stop(t)
+	natstest.CheckIsLog(t, js, n, logEvents(t, store))
+	if got := r.relay.Relayed(); got != int64(total) {
+		t.Errorf("Relayed() = %d, want %d", got, total)
+	}
+}
+
+func TestRelayHeadersAndDecoding(t *testing.T) {
+	url := natstest.MustURL(t)
+	n := natstest.UniqueNames(t, url)
+	js := natstest.MustJetStream(t, url)
+	store := mustStore(t)
+	write(t, store, 40, "h")
+	startRelay(t, store, testConfig(url, n), nil)
+	events := logEvents(t, store)
+	natstest.WaitHolds(t, js, n.Stream, len(events))
+	for i, m := range natstest.Messages(t, js, n.Stream) {
+		// Exactly the three headers; the JetStream precondition is stored too.
+		if len(m.Header) != 3 || m.Header.Get(natsgo.ExpectedLastSeqHdr) != strconv.FormatUint(m.Sequence-1, 10) {
+			t.Errorf("message %d: headers %v, want Nats-Msg-Id, Ledger-Position and Nats-Expected-Last-Sequence %d",
+				i+1, m.Header, m.Sequence-1)
+		}
+		// What a watermill consumer gets back is the logged event.
+		msg, _ := relaynats.Marshaler{}.Unmarshal(&natsgo.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data})
+		e, err := bus.DecodeMessage(msg)
+		if err != nil {
+			t.Fatalf("message %d: %v", i+1, err)
+		}
+		if e.ID != events[i].ID || e.Position != events[i].Position || e.Target != events[i].Target {
+			t.Fatalf("message %d decodes to %+v, want %+v", i+1, e, events[i])
+		}
+	}
+}
+
+func TestRelaySecondRelayDoesNotDuplicate(t *testing.T) {
+	url := natstest.MustURL(t)
+	n := natstest.UniqueNames(t, url)
+	js := natstest.MustJetStream(t, url)
+	store := mustStore(t)
+	cfg := testConfig(url, n)
+	logA, bufA := bufLogger()
+	logB, bufB := bufLogger()
+	a := startRelay(t, store, cfg, logA)
+	waitFor(t, "relay A to take the lock", func() bool { return strings.Contains(bufA.String(), "relay lock acquired") })
+	b := startRelay(t, store, cfg, logB)
+	waitFor(t, "relay B to wait", func() bool { return strings.Contains(bufB.String(), "waiting as a standby") })
+	write(t, store, 500, "x")
+	total := len(logEvents(t, store))
+	natstest.WaitHolds(t, js, n.Stream, total)
+	if strings.Contains(bufB.String(), "relay lock acquired") {
+		t.Fatalf("relay B took the lock while A held it:\n%s", bufB)
+	}
+	natstest.CheckIsLog(t, js, n, logEvents(t, store))
+
+	// A stops (releasing its lock); B takes over where A left off.
+	if err := a.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	write(t, store, 300, "y")
+	total = len(logEvents(t, store))
+	natstest.WaitHolds(t, js, n.Stream, total)
+	b.stop(t)
+	mustContainMetric(t, bufB.String(), "relay lock acquired")
+	natstest.CheckIsLog(t, js, n, logEvents(t, store))
+}
+
+// retryDelay matches the delay the relay logs before each retry.
+var retryDelay = regexp.MustCompile(`retry_in=([0-9.]+m?s)`)
+
+func TestRelayUnreachableNATSRetriesAndLosesNothing(t *testing.T) {
+	url := natstest.MustURL(t)
+	n := natstest.UniqueNames(t, url)
+	js := natstest.MustJetStream(t, url)
+	store := mustStore(t)
+	addr := freeAddr(t) // nothing listens there yet
+	cfg := testConfig("nats://"+addr, n)
+	log, buf := bufLogger()
+	r := startRelay(t, store, cfg, log)
+	write(t, store, 200, "p")
+	waitFor(t, "four failed attempts", func() bool { return strings.Count(buf.String(), "relay failed") >= 4 })
+	lines := buf.String()
+	mustContainMetric(t, lines, "connect to NATS at nats://"+addr, "retrying from the stream's last message")
+	var delays []time.Duration
+	for _, m := range retryDelay.FindAllStringSubmatch(lines, -1) {
+		d, _ := time.ParseDuration(m[1])
+		delays = append(delays, d)
+	}
+	if len(delays) < 4 || delays[3] <= delays[0] {
+		t.Errorf("retry delays %v do not grow:\n%s", delays, lines)
+	}
+	if natstest.Count(t, js, n.Stream) != 0 {
+		t.Fatal("stream has messages although NATS was unreachable")
+	}
+
+	// NATS becomes reachable: everything written meanwhile arrives.
+	p := startProxy(t, addr)
+	total := len(logEvents(t, store))
+	natstest.WaitHolds(t, js, n.Stream, total)
+
+	// The connection breaks during a burst of writes, then comes back.
+	done := make(chan struct{})
+	go func() { write(t, store, 400, "q"); close(done) }()
+	time.Sleep(30 * time.Millisecond)
+	p.close()
+	<-done
+	time.Sleep(200 * time.Millisecond)
+	startProxy(t, addr)
+	total = len(logEvents(t, store))
+	natstest.WaitHolds(t, js, n.Stream, total)
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	natstest.CheckIsLog(t, js, n, logEvents(t, store))
+}
+
+func TestRelayRefusesAStreamOfAnotherLog(t *testing.T) {
+	url := natstest.MustURL(t)
+	js := natstest.MustJetStream(t, url)
+	ctx := context.Background()
+	cases := map[string]func(t *testing.T, n natstest.Names){
+		"OtherSubjects": func(t *testing.T, n natstest.Names) {
+			if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: n.Stream, Subjects: []string{n.Prefix + ".like.>"}}); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"ForeignMessage": func(t *testing.T, n natstest.Names) {
+			if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: n.Stream, Subjects: []string{n.Prefix + ".>"}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := js.Publish(ctx, n.Prefix+".like.article", []byte("{}")); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"AnotherLog": func(t *testing.T, n natstest.Names) {
+			other := mustStore(t)
+			write(t, other, 80, "o")
+			r := startRelay(t, other, testConfig(url, n), nil)
+			natstest.WaitHolds(t, js, n.Stream, len(logEvents(t, other)))
+			r.stop(t)
+		},
+	}
+	for name, prepare := range cases {
+		t.Run(name, func(t *testing.T) {
+			n := natstest.UniqueNames(t, url)
+			prepare(t, n)
+			store := mustStore(t)
+			write(t, store, 20, "m")
+			log, buf := bufLogger()
+			r := startRelay(t, store, testConfig(url, n), log)
+			select {
+			case err := <-r.done:
+				if !errors.Is(err, relaynats.ErrStreamMismatch) {
+					t.Fatalf("Run = %v, want ErrStreamMismatch; log:\n%s", err, buf)
+				}
+				if !strings.Contains(err.Error(), n.Stream) {
+					t.Errorf("error does not name the stream %s: %v", n.Stream, err)
+				}
+				r.done <- err
+			case <-time.After(30 * time.Second):
+				t.Fatalf("relay kept running on a stream of another log; log:\n%s", buf)
+			}
+		})
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	cases := map[string]struct {
+		cfg   relaynats.Config
+		field string
+	}{
+		"StreamWithDot":     {relaynats.Config{Stream: "a.b"}, "Stream"},
+		"URLScheme":         {relaynats.Config{URL: "http://127.0.0.1:4222"}, "URL"},
+		"URLNoHost":         {relaynats.Config{URL: "nats://"}, "URL"},
+		"PrefixWildcard":    {relaynats.Config{SubjectPrefix: "ledger.*"}, "SubjectPrefix"},
+		"PrefixEmptyToken":  {relaynats.Config{SubjectPrefix: "ledger..events"}, "SubjectPrefix"},
+		"PrefixTrailingDot": {relaynats.Config{SubjectPrefix: "ledger."}, "SubjectPrefix"},
+		"Replicas":          {relaynats.Config{Replicas: 6}, "Replicas"},
+		"LockTTL":           {relaynats.Config{LockTTL: 10 * time.Millisecond}, "LockTTL"},
+		"Bucket":            {relaynats.Config{LockBucket: "a b"}, "LockBucket"},
+		"Backoff":           {relaynats.Config{BackoffMin: time.Second, BackoffMax: time.Millisecond}, "Backoff"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			err := c.cfg.Validate()
+			var ve *domain.ValidationError
+			if !errors.As(err, &ve) || ve.Field != c.field {
+				t.Fatalf("Validate() = %v, want a ValidationError on %s", err, c.field)
+			}
+		})
+	}
+	if err := (relaynats.Config{}).Validate(); err != nil {
+		t.Errorf("the zero config (all defaults) is invalid: %v", err)
+	}
+}
+
+func TestMarshaler(t *testing.T) {
+	store := mustStore(t)
+	write(t, store, 3, "m")
+	e := logEvents(t, store)[2]
+	msg := bus.NewMessage(e, true)
+	msg.Metadata.Set(relaynats.MetaExpectedLastSequence, "41")
+	nm, err := relaynats.Marshaler{}.Marshal("p.like.article", msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := natsgo.Header{}
+	want.Set(natsgo.MsgIdHdr, e.ID.String())
+	want.Set(relaynats.HeaderPosition, strconv.FormatInt(e.Position, 10))
+	want.Set(natsgo.ExpectedLastSeqHdr, "41")
+	if nm.Subject != "p.like.article" || !equalHeaders(nm.Header, want) || string(nm.Data) != string(msg.Payload) {
+		t.Fatalf("Marshal = %s %v %s", nm.Subject, nm.Header, nm.Data)
+	}
+	back, _ := relaynats.Marshaler{}.Unmarshal(nm)
+	got, err := bus.DecodeMessage(back)
+	if err != nil || got.ID != e.ID || got.Position != e.Position {
+		t.Fatalf("round trip = %+v, %v", got, err)
+	}
+	if _, err := (relaynats.Marshaler{}).Marshal("s", message.NewMessage("x", nil)); !errors.Is(err, domain.ErrInvalidInput) {
+		t.Errorf("a message without position: %v, want ErrInvalidInput", err)
+	}
+}
+
+func equalHeaders(a, b natsgo.Header) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if len(b[k]) != len(v) || b[k][0] != v[0] {
+			return false
+		}
+	}
+	return true
+}
+
+func scrape(t *testing.T, m *relaynats.Metrics) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	b, _ := io.ReadAll(rec.Body)
+	return string(b)
+}
+
+func mustContainMetric(t *testing.T, got string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(got, w) {
+			t.Errorf("lacks %q:\n%s", w, got)
+		}
+	}
+}
+
+// TestStalePublishStoresNothing plays a relay that stalled past its lock
+// and wakes up to publish an event the stream already holds: whether
+// JetStream's duplicate window or the expected-sequence precondition
+// catches it, the stream is unchanged; and a publish after the wrong
+// sequence is refused even with a fresh message id.
+func TestStalePublishStoresNothing(t *testing.T) {
+	url := natstest.MustURL(t)
+	n := natstest.UniqueNames(t, url)
+	js := natstest.MustJetStream(t, url)
+	store := mustStore(t)
+	write(t, store, 50, "s")
+	events := logEvents(t, store)
+	r := startRelay(t, store, testConfig(url, n), nil)
+	natstest.WaitHolds(t, js, n.Stream, len(events))
+	r.stop(t)
+
+	pub, err := wmnats.NewPublisher(wmnats.PublisherConfig{URL: url, Marshaler: relaynats.Marshaler{}}, watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	k := len(events) - 3
+	stale := bus.NewMessage(events[k], true)
+	stale.Metadata.Set(relaynats.MetaExpectedLastSequence, strconv.Itoa(k)) // what it expected then
+	pub.Publish(n.Prefix+".like.article", stale)
+	fresh := bus.NewMessage(events[k], true)
+	fresh.UUID = "00000000-0000-7000-8000-000000000001"
+	fresh.Metadata.Set(relaynats.MetaExpectedLastSequence, strconv.Itoa(k))
+	if err := pub.Publish(n.Prefix+".like.article", fresh); err == nil || !strings.Contains(err.Error(), "wrong last sequence") {
+		t.Errorf("publish after a stale sequence: %v, want JetStream's wrong last sequence", err)
+	}
+	natstest.CheckIsLog(t, js, n, events)
+}
+
+// TestRelayStopsPublishingWhenItLosesItsLock takes the lock away from a
+// running relay (as if it had expired during a stall and another relay
+// had taken it): the relay notices at its next refresh, stops publishing
+// and waits as a standby, while the new holder relays everything once.
+func TestRelayStopsPublishingWhenItLosesItsLock(t *testing.T) {
+	url := natstest.MustURL(t)
+	n := natstest.UniqueNames(t, url)
+	js := natstest.MustJetStream(t, url)
+	store := mustStore(t)
+	write(t, store, 100, "k")
+	cfg := testConfig(url, n)
+	logA, bufA := bufLogger()
+	startRelay(t, store, cfg, logA)
+	natstest.WaitHolds(t, js, n.Stream, len(logEvents(t, store)))
+
+	ctx := context.Background()
+	kv, err := js.KeyValue(ctx, n.Bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Purge(ctx, n.Stream); err != nil {
+		t.Fatal(err)
+	}
+	logB, bufB := bufLogger()
+	startRelay(t, store, cfg, logB)
+	waitFor(t, "relay B to take the freed lock", func() bool { return strings.Contains(bufB.String(), "relay lock acquired") })
+	waitFor(t, "relay A to notice", func() bool { return strings.Contains(bufA.String(), "relay lock lost") })
+	waitFor(t, "relay A to wait as a standby", func() bool { return strings.Contains(bufA.String(), "waiting as a standby") })
+	write(t, store, 200, "l")
+	natstest.WaitHolds(t, js, n.Stream, len(logEvents(t, store)))
+	natstest.CheckIsLog(t, js, n, logEvents(t, store))
+}

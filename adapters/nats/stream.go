@@ -1,0 +1,115 @@
+package nats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/interactionledger/ledger/domain"
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrStreamMismatch is returned by Run when the stream cannot be the
+// relay's copy of this log: other subjects, a last message the relay did
+// not write, or an event the log does not hold at that position (another
+// --db, another stream). Retrying cannot fix it, so Run stops.
+var ErrStreamMismatch = errors.New("stream does not match the log")
+
+// resumePoint is where a session continues: after the event at Position,
+// whose message is the stream's last, at Sequence (both 0 when empty).
+type resumePoint struct {
+	Position int64
+	Sequence uint64
+}
+
+// ensureStream opens the stream, creating it when absent, and checks that
+// it takes the relay's subjects.
+func (r *Relay) ensureStream(ctx context.Context, js jetstream.JetStream) (jetstream.Stream, error) {
+	subjects := r.cfg.SubjectPrefix + ".>"
+	s, err := js.Stream(ctx, r.cfg.Stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		s, err = js.CreateStream(ctx, jetstream.StreamConfig{
+			Name: r.cfg.Stream, Description: "interaction events relayed from the ledger's log",
+			Subjects: []string{subjects}, Storage: jetstream.FileStorage, Replicas: r.cfg.Replicas,
+		})
+		if err == nil {
+			r.log.InfoContext(ctx, "stream created", "subjects", subjects, "replicas", r.cfg.Replicas)
+		}
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) { // created by someone else meanwhile
+			s, err = js.Stream(ctx, r.cfg.Stream)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", r.cfg.Stream, err)
+	}
+	if got := s.CachedInfo().Config.Subjects; !slices.Equal(got, []string{subjects}) {
+		return nil, permanent(fmt.Errorf("stream %s has subjects %v, want only %q: %w", r.cfg.Stream, got, subjects, ErrStreamMismatch))
+	}
+	return s, nil
+}
+
+// resume reads the stream's last message and checks that the log holds the
+// same event at its position.
+func (r *Relay) resume(ctx context.Context, s jetstream.Stream) (resumePoint, error) {
+	info, err := s.Info(ctx)
+	if err != nil {
+		return resumePoint{}, fmt.Errorf("stream %s info: %w", r.cfg.Stream, err)
+	}
+	last := info.State.LastSeq
+	if last == 0 {
+		return resumePoint{}, nil
+	}
+	msg, err := s.GetMsg(ctx, last)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return resumePoint{}, permanent(fmt.Errorf("stream %s: its last message (sequence %d) is gone (limits or a deletion), so where to resume is unknown: %w",
+			r.cfg.Stream, last, ErrStreamMismatch))
+	}
+	if err != nil {
+		return resumePoint{}, fmt.Errorf("stream %s: read message %d: %w", r.cfg.Stream, last, err)
+	}
+	pos, err := strconv.ParseInt(msg.Header.Get(HeaderPosition), 10, 64)
+	if err != nil || pos < 1 {
+		return resumePoint{}, permanent(fmt.Errorf("stream %s: last message %d (%s) has %s %q, not a relayed event: %w",
+			r.cfg.Stream, last, msg.Subject, HeaderPosition, msg.Header.Get(HeaderPosition), ErrStreamMismatch))
+	}
+	if err := r.checkLogHas(ctx, pos, msg.Header.Get(natsgo.MsgIdHdr)); err != nil {
+		return resumePoint{}, err
+	}
+	return resumePoint{Position: pos, Sequence: last}, nil
+}
+
+// checkLogHas checks that the log's event at pos has the id id.
+func (r *Relay) checkLogHas(ctx context.Context, pos int64, id string) error {
+	var found *domain.Event
+	for e, err := range r.store.ReadEvents(ctx, domain.EventFilter{After: pos - 1, Limit: 1}) {
+		if err != nil {
+			return fmt.Errorf("read the log at position %d: %w", pos, err)
+		}
+		found = &e
+	}
+	if found == nil || found.Position != pos {
+		return permanent(fmt.Errorf("stream %s ends at position %d, which this log does not hold (another database?): %w",
+			r.cfg.Stream, pos, ErrStreamMismatch))
+	}
+	if found.ID.String() != id {
+		return permanent(fmt.Errorf("stream %s: position %d is event %s there but %s in this log (another database?): %w",
+			r.cfg.Stream, pos, id, found.ID, ErrStreamMismatch))
+	}
+	return nil
+}
+
+// permanentError marks a failure that retrying cannot fix.
+type permanentError struct{ err error }
+
+func (p permanentError) Error() string { return p.err.Error() }
+func (p permanentError) Unwrap() error { return p.err }
+
+func permanent(err error) error { return permanentError{err} }
+
+func isPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}
