@@ -373,3 +373,84 @@ func TestHeadLockTimeout(t *testing.T) {
 		t.Fatalf("append after the holder rolled back: %+v, %v; want position 1 (no gap)", res, err)
 	}
 }
+
+// TestUniqueViolationFailsAlone lets another transaction insert an event id
+// without the head lock while a group commit that appends the same id
+// waits for it (the checks could not see it): the append with that id
+// fails alone with domain.ErrDuplicateEvent, the other appends of its
+// batch are stored.
+func TestUniqueViolationFailsAlone(t *testing.T) {
+	url := pgtest.URL(t)
+	schema := pgtest.Schema(t)
+	s := openSchema(t, schema, postgres.Config{})
+	var held int64
+	head := holdHead(t, url, schema, &held) // keeps the writer busy with the next batch
+	first := make(chan error, 1)
+	go func() { _, err := s.Append(t.Context(), like(t, "first", "article/a1")); first <- err }()
+	waitFor(t, "the writer to wait for the head lock", func() bool { return headWaiters(t, url) > 0 })
+
+	dup := like(t, "dup", "article/a1")
+	rogue, err := pgx.Connect(t.Context(), pgtest.WithSchema(url, schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rogue.Close(t.Context())
+	if _, err := rogue.Exec(t.Context(), `BEGIN`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = rogue.Exec(t.Context(), `INSERT INTO events VALUES (1000000, $1, 999999, 1, 'interaction.added', 'like', 1, 1, NULL)`,
+		[16]byte(dup.Events[0].ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	others := []domain.AppendRequest{like(t, "other1", "article/a1"), like(t, "other2", "article/a1")}
+	errs := make(chan error, 3)
+	for _, req := range append([]domain.AppendRequest{dup}, others...) {
+		go func() { _, err := s.Append(t.Context(), req); errs <- err }()
+	}
+	if _, err := head.Exec(t.Context(), "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the next group commit to wait for the rogue insert", func() bool { return insertWaiters(t, url) > 0 })
+	if _, err := rogue.Exec(t.Context(), "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	var dups, stored int
+	for range 3 {
+		switch err := <-errs; {
+		case err == nil:
+			stored++
+		case errors.Is(err, domain.ErrDuplicateEvent):
+			dups++
+		default:
+			t.Fatalf("append: %v, want nil or domain.ErrDuplicateEvent", err)
+		}
+	}
+	if dups != 1 || stored != 2 {
+		t.Fatalf("%d duplicates and %d stored, want 1 and 2", dups, stored)
+	}
+	for _, req := range others {
+		if ok, err := s.HasEvent(t.Context(), req.Events[0].ID); err != nil || !ok {
+			t.Fatalf("the other append %s is not stored: %t, %v", req.Stream, ok, err)
+		}
+	}
+}
+
+// insertWaiters counts backends waiting for a lock in an insert of events.
+func insertWaiters(t *testing.T, url string) int {
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	var n int
+	err = conn.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
+		WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO events%'`).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

@@ -44,12 +44,14 @@ const (
 // commitTx runs batch as one transaction in two round trips: BEGIN, the
 // head lock and the checks; then the writes, the new head, the
 // notification and COMMIT. When the whole transaction fails on a unique
-// violation (which the checks rule out unless something else writes the
-// tables), each append is retried alone so that only the guilty one fails.
+// violation (which the checks rule out unless something writes the tables
+// without taking the head lock), each append is retried alone, and its
+// checks then see the row it collided with: only the guilty one fails, on
+// its own, and the store is not marked as failing.
 func (s *EventStore) commitTx(batch []*request, now time.Time) ([]result, CommitStats) {
 	results, stats := s.commitOnce(batch, now)
 	var pe *pgconn.PgError
-	if stats.Err == nil || len(batch) == 1 || !errors.As(stats.Err, &pe) || pe.Code != codeUniqueViolation {
+	if stats.Err == nil || !errors.As(stats.Err, &pe) || pe.Code != codeUniqueViolation {
 		return results, stats
 	}
 	stats = CommitStats{Appends: len(batch)}
