@@ -3,14 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
+	"github.com/interactionledger/ledger/adapters/postgres"
 	"github.com/interactionledger/ledger/adapters/sqlite"
+	"github.com/interactionledger/ledger/adapters/storebench"
 )
 
 // StoreResult is one row of bench store.
@@ -31,9 +35,17 @@ func benchStore(ctx context.Context, e env, args []string) error {
 	rawN := fs.Int("raw-events", 100_000, "rows for the raw 1000-row-transaction ceiling")
 	oneN := fs.Int("one-per-tx-events", 3_000, "rows for the one-row-per-transaction rate")
 	dir := fs.String("dir", "", "directory for the temporary databases (default: the system temp dir)")
+	db := fs.String("db", "", "also measure this PostgreSQL database (a postgres:// URL; each run in a schema of its own, dropped after)")
+	pgN := fs.Int("pg-events", 10_000, "appends per PostgreSQL run")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	if err := parseFlags(fs, e, args); err != nil {
 		return helpOK(err)
+	}
+	if *db != "" && !postgres.IsURL(*db) {
+		return usageErr("--db %q: want a postgres:// or postgresql:// URL (the SQLite runs use --dir)", *db)
+	}
+	if *pgN < 1 {
+		return usageErr("--pg-events %d: must be >= 1", *pgN)
 	}
 	counts, err := parseCounts(*appenders)
 	if err != nil {
@@ -70,7 +82,54 @@ func benchStore(ctx context.Context, e env, args []string) error {
 		}
 		results = append(results, storeRow(fmt.Sprintf("ledger append, %d appenders", a), r, one, raw))
 	}
+	if *db != "" {
+		rows, err := benchPostgres(ctx, e, *db, counts, *pgN)
+		if err != nil {
+			return err
+		}
+		results = append(results, rows...)
+	}
 	return printStore(e, *asJSON, results)
+}
+
+// benchPostgres measures, for each number of appenders, the PostgreSQL
+// store (head row, group commit) and the alternative without a head row
+// (bigserial + xid8, one append per transaction), each in a schema of its
+// own that is dropped afterwards. Its rows compare the store with the
+// alternative at the same concurrency.
+func benchPostgres(ctx context.Context, e env, url string, counts []int, n int) ([]StoreResult, error) {
+	var rows []StoreResult
+	for _, a := range counts {
+		fmt.Fprintf(e.stderr, "bench store: PostgreSQL, %d appenders...\n", a)
+		alt, err := measureInSchema(ctx, url, func(schema string) (storebench.Result, error) {
+			return postgres.MeasureSequenceInsert(ctx, url, schema, a, n)
+		})
+		if err != nil {
+			return nil, err
+		}
+		r, err := measureInSchema(ctx, url, func(schema string) (storebench.Result, error) {
+			return postgres.MeasureAppend(ctx, postgres.Config{URL: url, Schema: schema}, a, n)
+		})
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows,
+			pgRow(fmt.Sprintf("postgres bigserial+xid8, 1 per tx, %d appenders", a), alt, alt),
+			pgRow(fmt.Sprintf("postgres ledger append, %d appenders", a), r, alt))
+	}
+	return rows, nil
+}
+
+// measureInSchema runs measure in a new schema and drops it afterwards.
+func measureInSchema(ctx context.Context, url string, measure func(schema string) (storebench.Result, error)) (storebench.Result, error) {
+	schema := fmt.Sprintf("ledger_bench_%d_%d", os.Getpid(), time.Now().UnixNano())
+	res, err := measure(schema)
+	return res, errors.Join(err, postgres.DropSchema(context.WithoutCancel(ctx), url, schema))
+}
+
+func pgRow(name string, r, alt storebench.Result) StoreResult {
+	return StoreResult{Name: name, PerSecond: r.PerSecond, MeanBatch: r.MeanBatch(),
+		VsOnePerTx: r.PerSecond / alt.PerSecond, Appends: r.Appends, ElapsedSecs: r.Elapsed.Seconds()}
 }
 
 func storeRow(name string, r, one, raw sqlite.Result) StoreResult {
@@ -86,9 +145,13 @@ func printStore(e env, asJSON bool, rows []StoreResult) error {
 		return enc.Encode(rows)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "durable writes (synchronous=FULL)\tper second\tper commit\tx one-per-tx\tx raw-1000\t")
+	fmt.Fprintln(tw, "durable writes (SQLite synchronous=FULL, PostgreSQL synchronous_commit=on)\tper second\tper commit\tx one-per-tx\tx raw-1000\t")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%.1f\t%.2f\t\n", r.Name, r.PerSecond, r.MeanBatch, r.VsOnePerTx, r.VsRawBatch)
+		raw := "-"
+		if r.VsRawBatch > 0 {
+			raw = fmt.Sprintf("%.2f", r.VsRawBatch)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%.1f\t%s\t\n", r.Name, r.PerSecond, r.MeanBatch, r.VsOnePerTx, raw)
 	}
 	return tw.Flush()
 }

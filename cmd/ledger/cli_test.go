@@ -47,6 +47,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"serve", "--db", db, "--cors-credentials"},
 		{"serve", "--db", db, "--jwt-audience", "ledger"},
 		{"rebuild", "--db", db, "--cpuprofile", "/no/such/dir/cpu.prof"},
+		{"bench", "store", "--db", db},
+		{"bench", "store", "--db", "postgres://127.0.0.1/test", "--pg-events", "0"},
 	} {
 		_, _, err := runCLI(t, args...)
 		if err == nil || exitCode(err) != 2 {
@@ -144,7 +146,7 @@ func TestHistory(t *testing.T) {
 // closed when the test ends (or earlier by the returned func).
 func mustLedgerAt(t *testing.T, db string) (*domain.Ledger, func()) {
 	t.Helper()
-	store, err := sqlite.Open(context.Background(), sqlite.Config{Path: db}, nil)
+	store, err := openStore(context.Background(), db, storeOptions{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,19 @@ func dbFlag(fs *flag.FlagSet) *string {
 
 // dbFlagVar adds --db, stored in p.
 func dbFlagVar(fs *flag.FlagSet, p *string) {
-	fs.StringVar(p, "db", DefaultDB, "SQLite file of the event log (created on first run); the read models live beside it in <db>.views")
+	fs.StringVar(p, "db", DefaultDB, "the event log: a SQLite file (created on first run) or a postgres:// URL (a cluster's shared log; search_path=SCHEMA picks the schema)")
+}
+
+// viewsFlagVar adds --views, stored in p.
+func viewsFlagVar(fs *flag.FlagSet, p *string) {
+	fs.StringVar(p, "views", "", "SQLite file of this node's read models (default <db>.views, or "+DefaultClusterViews+" when --db is a URL)")
+}
+
+// viewsFlag adds --views.
+func viewsFlag(fs *flag.FlagSet) *string {
+	p := new(string)
+	viewsFlagVar(fs, p)
+	return p
 }
 
 // kindsFlag adds --kinds.

@@ -8,7 +8,6 @@ import (
 	"os"
 
 	"github.com/interactionledger/ledger/adapters/eventcodec"
-	"github.com/interactionledger/ledger/adapters/sqlite"
 	"github.com/interactionledger/ledger/domain"
 )
 
@@ -35,7 +34,7 @@ func runHistory(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: *db, ReadOnly: true}, cliLogger(e))
+	store, err := openStore(ctx, *db, storeOptions{readOnly: true}, cliLogger(e))
 	if err != nil {
 		return err
 	}

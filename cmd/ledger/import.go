@@ -7,7 +7,6 @@ import (
 	"os"
 
 	"github.com/interactionledger/ledger/adapters/legacy"
-	"github.com/interactionledger/ledger/adapters/sqlite"
 	"github.com/interactionledger/ledger/domain"
 )
 
@@ -39,7 +38,7 @@ func runImport(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: *db}, cliLogger(e))
+	store, err := openStore(ctx, *db, storeOptions{}, cliLogger(e))
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/interactionledger/ledger/adapters/sqlite"
 	"github.com/interactionledger/ledger/domain"
 )
 
@@ -145,10 +144,11 @@ func mustContain(t *testing.T, got string, wants ...string) {
 	}
 }
 
-// readLog opens the log at db read-only, as an analyst would, and calls fn
-// for every event in position order.
+// readLog opens the log at db (a SQLite file read-only, or a PostgreSQL
+// URL), as an analyst would, and calls fn for every event in position
+// order.
 func readLog(ctx context.Context, db string, fn func(domain.Event) error) error {
-	store, err := sqlite.OpenReadOnly(ctx, db, nil)
+	store, err := openStore(ctx, db, storeOptions{readOnly: true}, nil)
 	if err != nil {
 		return err
 	}

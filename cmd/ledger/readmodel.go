@@ -11,33 +11,36 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/interactionledger/ledger/adapters/sqlite"
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/projections"
 )
 
 // openReadSide opens the log read-only (a server may be writing it) and
-// the live views beside it.
-func openReadSide(ctx context.Context, e env, db, kinds string, progress func(projections.Progress)) (*sqlite.EventStore, *projections.Set, error) {
-	set, err := parseKinds(kinds)
+// the live views (--views, or beside the log).
+func openReadSide(ctx context.Context, e env, db, views, kinds string, progress func(projections.Progress)) (*logStore, *projections.Set, error) {
+	kindSet, err := parseKinds(kinds)
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := sqlite.OpenReadOnly(ctx, db, cliLogger(e))
+	if err := makeViewsDir(viewsPath(db, views)); err != nil {
+		return nil, nil, err
+	}
+	store, err := openStore(ctx, db, storeOptions{readOnly: true}, cliLogger(e))
 	if err != nil {
 		return nil, nil, err
 	}
-	views, err := projections.Open(ctx, projections.Config{Path: projections.ViewsPath(db), Kinds: set, OnProgress: progress}, store, cliLogger(e))
+	set, err := projections.Open(ctx, projections.Config{Path: viewsPath(db, views), Kinds: kindSet, OnProgress: progress}, store, cliLogger(e))
 	if err != nil {
 		store.Close()
 		return nil, nil, err
 	}
-	return store, views, nil
+	return store, set, nil
 }
 
 func runRebuild(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "rebuild", "[--projection NAME] [flags]")
 	db := dbFlag(fs)
+	views := viewsFlag(fs)
 	kinds := kindsFlag(fs)
 	name := fs.String("projection", "", "rebuild only this projection: "+strings.Join(projections.AllProjections, ", "))
 	profile := fs.String("cpuprofile", "", "write a pprof CPU profile of the rebuild to this file")
@@ -58,18 +61,18 @@ func runRebuild(ctx context.Context, e env, args []string) error {
 	defer stop()
 	report, finish := progressReporter(e, "rebuild")
 	defer finish()
-	_, statErr := os.Stat(projections.ViewsPath(*db))
+	_, statErr := os.Stat(viewsPath(*db, *views))
 	fresh := errors.Is(statErr, os.ErrNotExist)
 	start := time.Now()
-	store, views, err := openReadSide(ctx, e, *db, *kinds, report)
+	store, set, err := openReadSide(ctx, e, *db, *views, *kinds, report)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	defer views.Close()
+	defer set.Close()
 	// Opening a missing views file has just built every projection.
 	if !fresh {
-		if err := views.Rebuild(ctx, store, names, report); err != nil {
+		if err := set.Rebuild(ctx, store, names, report); err != nil {
 			return err
 		}
 	}
@@ -106,7 +109,7 @@ func runAsOf(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := sqlite.OpenReadOnly(ctx, *db, cliLogger(e))
+	store, err := openStore(ctx, *db, storeOptions{readOnly: true}, cliLogger(e))
 	if err != nil {
 		return err
 	}
@@ -129,21 +132,22 @@ func runAsOf(ctx context.Context, e env, args []string) error {
 func runVerify(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "verify", "[flags]")
 	db := dbFlag(fs)
+	views := viewsFlag(fs)
 	kinds := kindsFlag(fs)
 	if err := parseFlags(fs, e, args); err != nil {
 		return helpOK(err)
 	}
-	store, views, err := openReadSide(ctx, e, *db, *kinds, nil)
+	store, set, err := openReadSide(ctx, e, *db, *views, *kinds, nil)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	defer views.Close()
-	rep, err := views.Verify(ctx, store, "")
+	defer set.Close()
+	rep, err := set.Verify(ctx, store, "")
 	if err != nil {
 		return err
 	}
-	for _, name := range views.Names() {
+	for _, name := range set.Names() {
 		fmt.Fprintf(e.stdout, "%s: checked at position %d\n", name, rep.Checked[name])
 	}
 	for _, d := range rep.Differences {
@@ -165,12 +169,19 @@ func sideName(side string) string {
 
 // StatsReport is what `ledger stats --json` prints.
 type StatsReport struct {
-	Events       int64              `json:"events"`
-	Streams      int64              `json:"streams"`
-	LastPosition int64              `json:"last_position"`
-	FileBytes    int64              `json:"file_bytes"`
-	Totals       []sqlite.KindTotal `json:"totals"`
-	Projections  []ProjectionStat   `json:"projections"`
+	Events       int64            `json:"events"`
+	Streams      int64            `json:"streams"`
+	LastPosition int64            `json:"last_position"`
+	FileBytes    int64            `json:"file_bytes"`
+	Totals       []KindTotal      `json:"totals"`
+	Projections  []ProjectionStat `json:"projections"`
+}
+
+// KindTotal is the number of events of one kind and type.
+type KindTotal struct {
+	Kind   string
+	Type   domain.EventType
+	Events int64
 }
 
 // ProjectionStat is one projection's position and lag behind the log.
@@ -183,29 +194,28 @@ type ProjectionStat struct {
 func runStats(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "stats", "[flags]")
 	db := dbFlag(fs)
+	views := viewsFlag(fs)
 	kinds := kindsFlag(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parseFlags(fs, e, args); err != nil {
 		return helpOK(err)
 	}
-	store, views, err := openReadSide(ctx, e, *db, *kinds, nil)
+	store, set, err := openReadSide(ctx, e, *db, *views, *kinds, nil)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	defer views.Close()
-	st, err := store.Stats(ctx)
+	defer set.Close()
+	rep, err := store.stats(ctx)
 	if err != nil {
 		return err
 	}
-	rep := StatsReport{Events: st.Events, Streams: st.Streams, LastPosition: st.LastPosition,
-		FileBytes: st.FileBytes, Totals: st.Totals}
-	for _, name := range views.Names() {
-		cp, err := views.Checkpoint(ctx, name)
+	for _, name := range set.Names() {
+		cp, err := set.Checkpoint(ctx, name)
 		if err != nil {
 			return err
 		}
-		rep.Projections = append(rep.Projections, ProjectionStat{Name: name, Applied: cp, Lag: st.LastPosition - cp})
+		rep.Projections = append(rep.Projections, ProjectionStat{Name: name, Applied: cp, Lag: rep.LastPosition - cp})
 	}
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	relaynats "github.com/interactionledger/ledger/adapters/nats"
-	"github.com/interactionledger/ledger/adapters/sqlite"
 	"github.com/interactionledger/ledger/domain"
 )
 
@@ -37,7 +36,7 @@ type relayFlags struct {
 func parseRelayFlags(e env, args []string) (relayFlags, error) {
 	fs := newFlagSet(e, "relay nats", "--db DB --nats URL [flags]")
 	var f relayFlags
-	fs.StringVar(&f.db, "db", DefaultDB, "SQLite file of the event log to relay (must exist; opened read-only)")
+	fs.StringVar(&f.db, "db", DefaultDB, "the event log to relay: a SQLite file or a postgres:// URL (must exist; opened read-only)")
 	fs.StringVar(&f.cfg.URL, "nats", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated")
 	fs.StringVar(&f.cfg.Stream, "stream", relaynats.DefaultStream, "JetStream stream, created if absent (file storage, subjects <subject-prefix>.>)")
 	fs.StringVar(&f.cfg.SubjectPrefix, "subject-prefix", relaynats.DefaultSubjectPrefix, "events go to <subject-prefix>.<kind>.<target_type>")
@@ -127,9 +126,9 @@ func relayNATS(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: f.db, ReadOnly: true}, log)
+	store, err := openStore(ctx, f.db, storeOptions{readOnly: true}, log)
 	if err != nil {
-		return fmt.Errorf("open the log %s: %w", f.db, err)
+		return fmt.Errorf("open the log %s: %w", redactDB(f.db), err)
 	}
 	defer store.Close()
 	f.cfg.Metrics = relaynats.NewMetrics()
@@ -144,7 +143,7 @@ func relayNATS(ctx context.Context, e env, args []string) error {
 		}
 		defer stop()
 	}
-	log.Info("relay starting", "db", f.db, "nats", f.cfg.URL, "stream", f.cfg.Stream, "subject_prefix", f.cfg.SubjectPrefix)
+	log.Info("relay starting", "db", redactDB(f.db), "nats", f.cfg.URL, "stream", f.cfg.Stream, "subject_prefix", f.cfg.SubjectPrefix)
 	if err := relay.Run(ctx); err != nil {
 		return err
 	}

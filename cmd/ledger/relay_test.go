@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/interactionledger/ledger/adapters/nats/natstest"
+	"github.com/interactionledger/ledger/adapters/postgres/pgtest"
 	"github.com/interactionledger/ledger/domain"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -200,4 +201,30 @@ func streamNames(t *testing.T, js jetstream.JetStream) map[string]bool {
 		t.Fatal(err)
 	}
 	return names
+}
+
+// TestRelayNATSOnPostgres relays a PostgreSQL log: what was appended before
+// the relay started and what another process appends while it runs, each
+// event once and in order.
+func TestRelayNATSOnPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs in the full suite (make test), not with -short")
+	}
+	url := natstest.MustURL(t)
+	db := pgtest.WithSchema(pgtest.URL(t), pgtest.Schema(t))
+	n := natstest.UniqueNames(t, url)
+	js := natstest.MustJetStream(t, url)
+	burst(t, db, 200, 1)
+	relay := startChild(t, "relay", "nats", "--db", db, "--nats", url, "--stream", n.Stream,
+		"--subject-prefix", n.Prefix, "--lock-bucket", n.Bucket)
+	natstest.WaitHolds(t, js, n.Stream, 200)
+	burst(t, db, 300, 2)
+	events := logOf(t, db)
+	natstest.WaitHolds(t, js, n.Stream, len(events))
+	relay.cmd.Process.Signal(syscall.SIGTERM)
+	if err := relay.wait(t, 30*time.Second); err != nil {
+		t.Fatalf("SIGTERM: %v\n%s", err, relay.stderr)
+	}
+	mustContain(t, relay.stderr.String(), "relay stopped")
+	natstest.CheckIsLog(t, js, n, events)
 }

@@ -16,14 +16,13 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/interactionledger/ledger/adapters/bus"
 	"github.com/interactionledger/ledger/adapters/httpapi"
-	"github.com/interactionledger/ledger/adapters/sqlite"
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/projections"
 )
 
 // serveFlags are the flags of `ledger serve`.
 type serveFlags struct {
-	listen, db, kinds                 string
+	listen, db, views, kinds          string
 	tokensFile, jwtSecret, jwtKeyFile string
 	jwtAudience, jwtIssuer            string
 	corsOrigins                       string
@@ -41,6 +40,7 @@ func newServeFlags(e env) (*flag.FlagSet, *serveFlags) {
 	f := &serveFlags{}
 	fs.StringVar(&f.listen, "listen", d.Listen, "address to listen on; a non-loopback address needs tokens")
 	dbFlagVar(fs, &f.db)
+	viewsFlagVar(fs, &f.views)
 	kindsFlagVar(fs, &f.kinds)
 	fs.StringVar(&f.tokensFile, "tokens-file", "", `service tokens, one "token scope[,scope]" per line (scopes read, write, admin)`)
 	fs.StringVar(&f.jwtSecret, "jwt-secret", "", "HS256 secret of user JWTs (at least 32 bytes; prefer LEDGER_JWT_SECRET)")
@@ -84,7 +84,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 	}
 	defer stop()
 	tuneServerGC(e)
-	return serve(ctx, cfg, f.db, log)
+	return serve(ctx, cfg, f.db, viewsPath(f.db, f.views), log)
 }
 
 // startCPUProfile starts profiling into path (nothing when path is empty)
@@ -185,11 +185,16 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	return nil, usageErr("--log-format %q: want text or json", format)
 }
 
-// serve opens everything, serves until ctx ends and closes in order.
-func serve(ctx context.Context, cfg httpapi.Config, db string, log *slog.Logger) (err error) {
+// serve opens everything, serves until ctx ends and closes in order. A
+// node whose views file is missing builds it from the log first, then
+// tails the log.
+func serve(ctx context.Context, cfg httpapi.Config, db, views string, log *slog.Logger) (err error) {
+	if err := makeViewsDir(views); err != nil {
+		return err
+	}
 	metrics := httpapi.NewMetrics()
-	health := &storeHealth{path: db}
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: db, OnCommit: func(st sqlite.CommitStats) {
+	health := &storeHealth{}
+	store, err := openStore(ctx, db, storeOptions{onCommit: func(st commitStats) {
 		metrics.ObserveCommit(st.Appends, st.Events, st.Duration, st.Err != nil)
 		health.observe(st)
 	}}, log)
@@ -201,7 +206,7 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, log *slog.Logger)
 	if cfg.StartPosition, err = store.LastPosition(ctx); err != nil {
 		return err
 	}
-	set, err := projections.Open(ctx, projections.Config{Path: projections.ViewsPath(db), Kinds: cfg.Kinds}, store, log)
+	set, err := projections.Open(ctx, projections.Config{Path: views, Kinds: cfg.Kinds}, store, log)
 	if err != nil {
 		return err
 	}
@@ -221,7 +226,7 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, log *slog.Logger)
 // runWithPipeline runs the projection router beside the server. The router
 // outlives the HTTP drain (in-flight writes wait for their event to be
 // applied) and stops the server if it fails.
-func runWithPipeline(ctx context.Context, store *sqlite.EventStore, set *projections.Set, srv *httpapi.Server, log *slog.Logger) error {
+func runWithPipeline(ctx context.Context, store domain.EventStore, set *projections.Set, srv *httpapi.Server, log *slog.Logger) error {
 	router, err := bus.NewRouter(log)
 	if err != nil {
 		return err
@@ -263,13 +268,13 @@ func closeAndJoin(err *error, what string, close func() error) {
 	}
 }
 
-// storeHealth answers /readyz's "is the store writable": the file opens
-// for writing, the store answers reads, and no group commit failed in the
-// last failureWindow (a failure does not mark the store unwritable for
-// ever: with no traffic it could never prove the opposite).
+// storeHealth answers /readyz's "is the store writable": the store's own
+// check passes (the SQLite file opens for writing, PostgreSQL answers), it
+// answers reads, and no group commit failed in the last failureWindow (a
+// failure does not mark the store unwritable for ever: with no traffic it
+// could never prove the opposite).
 type storeHealth struct {
-	path  string
-	store *sqlite.EventStore
+	store writableStore
 
 	mu       sync.Mutex
 	failedAt time.Time
@@ -278,7 +283,13 @@ type storeHealth struct {
 
 const failureWindow = 10 * time.Second
 
-func (h *storeHealth) observe(st sqlite.CommitStats) {
+// writableStore is what storeHealth checks.
+type writableStore interface {
+	Writable(ctx context.Context) error
+	LastPosition(ctx context.Context) (int64, error)
+}
+
+func (h *storeHealth) observe(st commitStats) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if st.Err != nil {
@@ -295,13 +306,9 @@ func (h *storeHealth) writable(ctx context.Context) error {
 	if failure != nil && time.Since(at) < failureWindow {
 		return fmt.Errorf("last commit failed: %w", failure)
 	}
-	file, err := os.OpenFile(h.path, os.O_WRONLY, 0)
-	if err != nil {
+	if err := h.store.Writable(ctx); err != nil {
 		return err
 	}
-	if err := file.Close(); err != nil {
-		return err
-	}
-	_, err = h.store.LastPosition(ctx)
+	_, err := h.store.LastPosition(ctx)
 	return err
 }

@@ -1,0 +1,155 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+// Request states: the caller and the writer race to move a request out of
+// statePending; whoever wins decides whether it is written.
+const (
+	statePending   int32 = iota
+	stateTaken           // the writer owns it and will answer
+	stateCancelled       // the caller gave up (or Close failed it) before it was taken
+)
+
+// request is one queued append, its columns encoded by the caller's
+// goroutine so the writer only binds them.
+type request struct {
+	req    domain.AppendRequest
+	events []eventRow
+	state  atomic.Int32
+	answer chan result // buffered: the writer never blocks on it
+}
+
+type eventRow struct {
+	id       [16]byte
+	typ      string
+	kind     string
+	version  int64
+	occurred int64
+	metadata *string // nil or a JSON object
+}
+
+type result struct {
+	res domain.AppendResult
+	err error
+}
+
+// Append appends req atomically through the group-committing writer. It
+// returns an error wrapping domain.ErrInvalidInput for a malformed request,
+// domain.ErrVersionConflict, domain.ErrDuplicateEvent,
+// domain.ErrIdempotencyKeyTaken, domain.ErrUnavailable when the database
+// cannot be reached or fails (or the store is read-only), domain.ErrClosed after Close, and ctx's
+// error when ctx ends while the append is still queued (nothing of it is
+// then written). Once the writer has started the append, Append waits for
+// the real outcome even if ctx ends.
+func (s *EventStore) Append(ctx context.Context, req domain.AppendRequest) (domain.AppendResult, error) {
+	if err := s.usable(); err != nil {
+		return domain.AppendResult{}, err
+	}
+	if s.queue == nil {
+		return domain.AppendResult{}, fmt.Errorf("append %s: store opened read-only: %w", req.Stream, domain.ErrUnavailable)
+	}
+	if err := ctx.Err(); err != nil {
+		return domain.AppendResult{}, err
+	}
+	rows, err := encodeEvents(req)
+	if err != nil {
+		return domain.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, err)
+	}
+	r := &request{req: req, events: rows, answer: make(chan result, 1)}
+	select {
+	case s.queue <- r:
+	case <-ctx.Done():
+		return domain.AppendResult{}, ctx.Err()
+	case <-s.quit:
+		return domain.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, domain.ErrClosed)
+	}
+	return r.wait(ctx, s.done)
+}
+
+// wait returns the writer's answer, or gives up while r is still pending.
+func (r *request) wait(ctx context.Context, writerDone <-chan struct{}) (domain.AppendResult, error) {
+	var giveUp error
+	select {
+	case out := <-r.answer:
+		return out.res, out.err
+	case <-ctx.Done():
+		giveUp = ctx.Err()
+	case <-writerDone:
+		giveUp = fmt.Errorf("append %s: %w", r.req.Stream, domain.ErrClosed)
+	}
+	if r.state.CompareAndSwap(statePending, stateCancelled) {
+		return domain.AppendResult{}, giveUp
+	}
+	out := <-r.answer
+	return out.res, out.err
+}
+
+// encodeEvents checks req and encodes its events' columns. Errors wrap
+// domain.ErrInvalidInput.
+func encodeEvents(req domain.AppendRequest) ([]eventRow, error) {
+	if req.Stream.User.IsZero() || req.Stream.Target.IsZero() {
+		return nil, invalid("stream", "user and target are required")
+	}
+	if req.ExpectedVersion < 0 {
+		return nil, invalid("expected version", "must be >= 0, got %d", req.ExpectedVersion)
+	}
+	if rec := req.Idempotency; rec != nil && (rec.User.IsZero() || rec.Key == "") {
+		return nil, invalid("idempotency", "user and key are required")
+	}
+	rows := make([]eventRow, len(req.Events))
+	for i, e := range req.Events {
+		row, err := encodeEvent(req, i, e)
+		if err != nil {
+			return nil, err
+		}
+		rows[i] = row
+	}
+	return rows, nil
+}
+
+func encodeEvent(req domain.AppendRequest, i int, e domain.Event) (eventRow, error) {
+	switch {
+	case e.Stream() != req.Stream:
+		return eventRow{}, invalid("event", "%d belongs to stream %s", i, e.Stream())
+	case e.StreamVersion != req.ExpectedVersion+int64(i)+1:
+		return eventRow{}, invalid("event", "%d has version %d, want %d", i, e.StreamVersion, req.ExpectedVersion+int64(i)+1)
+	case e.ID == uuid.Nil:
+		return eventRow{}, invalid("event", "%d has no id", i)
+	case e.Kind.IsZero():
+		return eventRow{}, invalid("event", "%d has no kind", i)
+	case e.OccurredAt.IsZero():
+		return eventRow{}, invalid("event", "%d has no occurred_at", i)
+	}
+	if _, err := domain.ParseEventType(string(e.Type)); err != nil {
+		return eventRow{}, err
+	}
+	row := eventRow{
+		id: e.ID, typ: string(e.Type), kind: e.Kind.String(),
+		version: e.StreamVersion, occurred: e.OccurredAt.UnixNano(),
+	}
+	if e.Metadata.Len() > 0 {
+		b, err := json.Marshal(e.Metadata)
+		if err != nil {
+			return eventRow{}, invalid("metadata", "%v", err)
+		}
+		md := string(b)
+		row.metadata = &md
+	}
+	return row, nil
+}
+
+func invalid(field, format string, args ...any) error {
+	return &domain.ValidationError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+func unixNano(n int64) time.Time { return time.Unix(0, n).UTC() }

@@ -1,0 +1,456 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/interactionledger/ledger/adapters/postgres"
+	"github.com/interactionledger/ledger/adapters/postgres/pgtest"
+	"github.com/interactionledger/ledger/adapters/storetest"
+	"github.com/interactionledger/ledger/domain"
+)
+
+// like builds the first event of user's stream on target, as an append.
+func like(t *testing.T, user, target string) domain.AppendRequest {
+	t.Helper()
+	st := storetest.MustStream(t, user, target)
+	e := domain.Event{ID: domain.NewEventID(), Type: domain.EventAdded, Kind: storetest.MustKind(t, "like"),
+		User: st.User, Target: st.Target, StreamVersion: 1, OccurredAt: time.Now()}
+	return domain.AppendRequest{Stream: st, Events: []domain.Event{e}, State: domain.Evolve(domain.State{}, e)}
+}
+
+// appendOrError appends req, reporting a failure with t.Error (it may run
+// on any goroutine).
+func appendOrError(t *testing.T, s domain.EventStore, req domain.AppendRequest) {
+	if _, err := s.Append(t.Context(), req); err != nil {
+		t.Errorf("append %s: %v", req.Stream, err)
+	}
+}
+
+// tailer follows a store as the bus does (Committed, then read after the
+// last position) and records every event it reads.
+type tailer struct {
+	mu     sync.Mutex
+	events []domain.Event
+}
+
+func (tl *tailer) run(ctx context.Context, s domain.EventStore) error {
+	var after int64
+	for {
+		wake := s.Committed()
+		for e, err := range s.ReadEvents(ctx, domain.EventFilter{After: after}) {
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+			tl.mu.Lock()
+			tl.events = append(tl.events, e)
+			tl.mu.Unlock()
+			after = e.Position
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+func (tl *tailer) count() int {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return len(tl.events)
+}
+
+// waitFor polls cond until it holds or the test's deadline is near.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		if dl, ok := t.Deadline(); ok && time.Until(dl) < 5*time.Second {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// holdHead begins a transaction on its own connection that appends one
+// event through the head-row protocol (lock the head, take the next
+// position, insert, move the head, notify) and does not commit: it
+// returns the connection for the test to COMMIT later.
+func holdHead(t *testing.T, url, schema string, pos *int64) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), pgtest.WithSchema(url, schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	var key int64
+	if _, err := conn.Exec(t.Context(), `BEGIN`); err != nil {
+		t.Fatal(err)
+	}
+	err = conn.QueryRow(t.Context(), `SELECT position + 1, stream_key + 1 FROM log_head FOR UPDATE`).Scan(pos, &key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO streams VALUES ($2, 'late', 'article', 'a1', 1, $1, 'like')`, []any{*pos, key}},
+		{`INSERT INTO events VALUES ($1, gen_random_uuid(), $2, 1, 'interaction.added', 'like', 1, 1, NULL)`, []any{*pos, key}},
+		{`UPDATE log_head SET position = $1, stream_key = $2`, []any{*pos, key}},
+		{`SELECT pg_notify($1, $2)`, []any{"ledger_commits_" + schema, fmt.Sprint(*pos)}},
+	}
+	for _, st := range steps {
+		if _, err := conn.Exec(t.Context(), st.sql, st.args...); err != nil {
+			t.Fatalf("%s: %v", st.sql, err)
+		}
+	}
+	return conn
+}
+
+// TestLateCommitNeverSkipped holds one appending transaction open while
+// other appends are issued, then commits it: the tailer must read every
+// event exactly once, in position order, the held one included.
+func TestLateCommitNeverSkipped(t *testing.T) {
+	url := pgtest.URL(t)
+	schema := pgtest.Schema(t)
+	s := openSchema(t, schema, postgres.Config{})
+	for i := range 5 {
+		storetest.MustAppend(t, s, like(t, fmt.Sprint("early", i), "article/a1"))
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	tl := &tailer{}
+	tailed := make(chan error, 1)
+	go func() { tailed <- tl.run(ctx, s) }()
+	waitFor(t, "the first five events", func() bool { return tl.count() == 5 })
+
+	var held int64
+	conn := holdHead(t, url, schema, &held)
+	const n = 40
+	var wg sync.WaitGroup
+	for i := range n {
+		req := like(t, fmt.Sprint("after", i), "article/a1")
+		wg.Go(func() { appendOrError(t, s, req) })
+	}
+	waitFor(t, "the appends to wait for the head lock", func() bool { return headWaiters(t, url) > 0 })
+	if got := tl.count(); got != 5 {
+		t.Fatalf("the tailer read %d events while the head was held, want 5", got)
+	}
+	if _, err := conn.Exec(t.Context(), "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	waitFor(t, "every event", func() bool { return tl.count() >= 5+1+n })
+	cancel()
+	if err := <-tailed; err != nil {
+		t.Fatal(err)
+	}
+	if held != 6 {
+		t.Fatalf("the held transaction took position %d, want 6", held)
+	}
+	checkGapFree(t, tl.events, 5+1+n)
+}
+
+// headWaiters counts backends waiting for a lock on a log_head row.
+func headWaiters(t *testing.T, url string) int {
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	var n int
+	err = conn.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
+		WHERE wait_event_type = 'Lock' AND query LIKE '%log_head%'`).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// checkGapFree checks that events are positions 1..n, once each, in order.
+func checkGapFree(t *testing.T, events []domain.Event, n int) {
+	t.Helper()
+	if len(events) != n {
+		t.Fatalf("read %d events, want %d", len(events), n)
+	}
+	for i, e := range events {
+		if e.Position != int64(i+1) {
+			t.Fatalf("event %d has position %d, want %d (a skip or a repeat)", i, e.Position, i+1)
+		}
+	}
+}
+
+// TestTwoStoresGapFree appends from two independent stores (two pools, as
+// two processes would) at once: positions are 1..N without a gap, every
+// event is stored once, and each store's Committed fires for the other's
+// commits.
+func TestTwoStoresGapFree(t *testing.T) {
+	schema := pgtest.Schema(t)
+	a := openSchema(t, schema, postgres.Config{})
+	b := openSchema(t, schema, postgres.Config{})
+
+	woken := a.Committed()
+	storetest.MustAppend(t, b, like(t, "first", "article/a1"))
+	select {
+	case <-woken:
+	case <-time.After(postgres.DefaultPollInterval * 2):
+		t.Fatal("store a was not told of store b's commit")
+	}
+
+	const appenders, rounds = 32, 10
+	var wg sync.WaitGroup
+	for i := range appenders {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		reqs := make([]domain.AppendRequest, rounds)
+		for r := range reqs {
+			reqs[r] = like(t, fmt.Sprintf("u%d", i), fmt.Sprintf("article/t%d", r))
+		}
+		wg.Go(func() {
+			for _, req := range reqs {
+				appendOrError(t, s, req)
+			}
+		})
+	}
+	wg.Wait()
+	events, err := domain.AppendEvents(nil, a.ReadEvents(t.Context(), domain.EventFilter{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGapFree(t, events, 1+appenders*rounds)
+	seen := map[string]bool{}
+	for _, e := range events {
+		if seen[e.ID.String()] {
+			t.Fatalf("event %s stored twice", e.ID)
+		}
+		seen[e.ID.String()] = true
+	}
+	if last, err := b.LastPosition(t.Context()); err != nil || last != int64(len(events)) {
+		t.Fatalf("last position %d, %v; want %d", last, err, len(events))
+	}
+}
+
+// TestMigrationsRaced opens several stores on one new schema at once: each
+// opens, and each migration is recorded exactly once.
+func TestMigrationsRaced(t *testing.T) {
+	url := pgtest.URL(t)
+	schema := pgtest.Schema(t)
+	const n = 8
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			s, err := postgres.Open(t.Context(), postgres.Config{URL: url, Schema: schema}, nil)
+			if err == nil {
+				err = s.Close()
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	var rows, distinct int
+	err = conn.QueryRow(t.Context(), `SELECT count(*), count(DISTINCT version) FROM `+
+		pgx.Identifier{schema, "schema_migrations"}.Sanitize()).Scan(&rows, &distinct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 || distinct != 1 {
+		t.Fatalf("schema_migrations has %d rows (%d versions), want 1", rows, distinct)
+	}
+}
+
+// TestReadOnly opens a store for reads only: a schema without a store is
+// domain.ErrNotFound (and is not created), appends are refused, reads see
+// what a writable store appended, and its commits wake the reader.
+func TestReadOnly(t *testing.T) {
+	url := pgtest.URL(t)
+	schema := pgtest.Schema(t)
+	_, err := postgres.Open(t.Context(), postgres.Config{URL: url, Schema: schema, ReadOnly: true}, nil)
+	if !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("read-only open of an empty schema: %v, want domain.ErrNotFound", err)
+	}
+	w := openSchema(t, schema, postgres.Config{})
+	storetest.MustAppend(t, w, like(t, "alice", "article/a1"))
+	r := openSchema(t, schema, postgres.Config{ReadOnly: true})
+	if last, err := r.LastPosition(t.Context()); err != nil || last != 1 {
+		t.Fatalf("read-only last position %d, %v; want 1", last, err)
+	}
+	if _, err := r.Append(t.Context(), like(t, "bob", "article/a1")); !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("append to a read-only store: %v, want domain.ErrUnavailable", err)
+	}
+	woken := r.Committed()
+	storetest.MustAppend(t, w, like(t, "carol", "article/a1"))
+	select {
+	case <-woken:
+	case <-time.After(2 * postgres.DefaultPollInterval):
+		t.Fatal("the read-only store was not told of the writable store's commit")
+	}
+}
+
+// TestSafetyNetPoll moves the head without a notification (as a lost
+// NOTIFY would look): the listener's poll notices and fires Committed; and
+// after many polls a notification still wakes it.
+func TestSafetyNetPoll(t *testing.T) {
+	url := pgtest.URL(t)
+	schema := pgtest.Schema(t)
+	s := openSchema(t, schema, postgres.Config{PollInterval: 20 * time.Millisecond})
+	storetest.MustAppend(t, s, like(t, "first", "article/a1"))
+	time.Sleep(100 * time.Millisecond) // several polls see the head at 1
+	woken := s.Committed()
+	conn, err := pgx.Connect(t.Context(), pgtest.WithSchema(url, schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	if _, err := conn.Exec(t.Context(), `UPDATE log_head SET position = position`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-woken:
+		t.Fatal("Committed fired though the head did not move")
+	case <-time.After(100 * time.Millisecond):
+	}
+	if _, err := conn.Exec(t.Context(), `UPDATE log_head SET position = position + 1`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-woken:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the poll did not notice the head move")
+	}
+	other := openSchema(t, schema, postgres.Config{})
+	woken = s.Committed()
+	if _, err := other.Append(t.Context(), like(t, "second", "article/a2")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-woken:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a notification after many polls did not wake the store")
+	}
+}
+
+// TestHeadLockTimeout holds the head row in a transaction that does not
+// end (a frozen writer elsewhere): appends fail with domain.ErrUnavailable
+// naming the head lock after Config.HeadLockTimeout, and go through once
+// the holder is gone.
+func TestHeadLockTimeout(t *testing.T) {
+	url := pgtest.URL(t)
+	schema := pgtest.Schema(t)
+	s := openSchema(t, schema, postgres.Config{HeadLockTimeout: 200 * time.Millisecond})
+	var held int64
+	conn := holdHead(t, url, schema, &held)
+	_, err := s.Append(t.Context(), like(t, "waiting", "article/a1"))
+	checkUnavailable(t, "append behind a held head", err)
+	if !strings.Contains(err.Error(), "head lock") {
+		t.Fatalf("append behind a held head: %v does not name the head lock", err)
+	}
+	if _, err := conn.Exec(t.Context(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Append(t.Context(), like(t, "after", "article/a1"))
+	if err != nil || res.LastPosition != 1 {
+		t.Fatalf("append after the holder rolled back: %+v, %v; want position 1 (no gap)", res, err)
+	}
+}
+
+// TestUniqueViolationFailsAlone lets another transaction insert an event id
+// without the head lock while a group commit that appends the same id
+// waits for it (the checks could not see it): the append with that id
+// fails alone with domain.ErrDuplicateEvent, the other appends of its
+// batch are stored.
+func TestUniqueViolationFailsAlone(t *testing.T) {
+	url := pgtest.URL(t)
+	schema := pgtest.Schema(t)
+	s := openSchema(t, schema, postgres.Config{})
+	var held int64
+	head := holdHead(t, url, schema, &held) // keeps the writer busy with the next batch
+	first := make(chan error, 1)
+	go func() { _, err := s.Append(t.Context(), like(t, "first", "article/a1")); first <- err }()
+	waitFor(t, "the writer to wait for the head lock", func() bool { return headWaiters(t, url) > 0 })
+
+	dup := like(t, "dup", "article/a1")
+	rogue, err := pgx.Connect(t.Context(), pgtest.WithSchema(url, schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rogue.Close(t.Context())
+	if _, err := rogue.Exec(t.Context(), `BEGIN`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = rogue.Exec(t.Context(), `INSERT INTO events VALUES (1000000, $1, 999999, 1, 'interaction.added', 'like', 1, 1, NULL)`,
+		[16]byte(dup.Events[0].ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	others := []domain.AppendRequest{like(t, "other1", "article/a1"), like(t, "other2", "article/a1")}
+	errs := make(chan error, 3)
+	for _, req := range append([]domain.AppendRequest{dup}, others...) {
+		go func() { _, err := s.Append(t.Context(), req); errs <- err }()
+	}
+	if _, err := head.Exec(t.Context(), "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the next group commit to wait for the rogue insert", func() bool { return insertWaiters(t, url) > 0 })
+	if _, err := rogue.Exec(t.Context(), "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	var dups, stored int
+	for range 3 {
+		switch err := <-errs; {
+		case err == nil:
+			stored++
+		case errors.Is(err, domain.ErrDuplicateEvent):
+			dups++
+		default:
+			t.Fatalf("append: %v, want nil or domain.ErrDuplicateEvent", err)
+		}
+	}
+	if dups != 1 || stored != 2 {
+		t.Fatalf("%d duplicates and %d stored, want 1 and 2", dups, stored)
+	}
+	for _, req := range others {
+		if ok, err := s.HasEvent(t.Context(), req.Events[0].ID); err != nil || !ok {
+			t.Fatalf("the other append %s is not stored: %t, %v", req.Stream, ok, err)
+		}
+	}
+}
+
+// insertWaiters counts backends waiting for a lock in an insert of events.
+func insertWaiters(t *testing.T, url string) int {
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	var n int
+	err = conn.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
+		WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO events%'`).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

@@ -1,0 +1,35 @@
+// Package postgres is the event store of a cluster: domain.EventStore (and
+// domain.LatestReader) on PostgreSQL through pgx/v5's pgxpool, so that
+// several ledger processes, each with its own local read models, share one
+// log.
+//
+// Positions are one gap-free integer in commit order for every process.
+// Each appending transaction locks the single row of log_head first, takes
+// the next positions from it and writes the new head before it commits:
+// appending transactions therefore commit one after the other in position
+// order, a rolled-back one leaves no gap, and a reader that sees position p
+// sees every position below it. A tailer can never skip an event that
+// commits late, the trap of a bigserial position. Group commit pays for the
+// serialisation: one writer goroutine per process gathers concurrent
+// appends into one transaction, checks each on its own (stream version,
+// idempotency key, event ids) against what it read after taking the lock,
+// so that a conflict fails that append alone, writes the rest with a few
+// array statements and answers every caller only after COMMIT
+// (synchronous_commit = on). Two round trips per transaction: one for
+// BEGIN, the lock and the checks, one for the writes and COMMIT.
+//
+// Committed fires for commits of every process: the appending transaction
+// runs pg_notify with the new head, which PostgreSQL delivers on commit to
+// one dedicated LISTEN connection per store; that connection reconnects
+// when lost and polls the head as a slow safety net.
+//
+// The schema is created by versioned migrations (migrations/*.sql,
+// recorded in schema_migrations) under a session advisory lock, so several
+// processes may start at once. Config.Schema (or search_path in the URL)
+// places the tables in a schema of their own.
+//
+// Everything PostgreSQL-specific stays here: SQL, pgx, SQLSTATE codes
+// (translated to domain errors at this package's edge, never by message).
+// Nothing here decides commands or knows about projections, the bus or
+// HTTP.
+package postgres

@@ -1,0 +1,117 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+// SQLSTATE codes and classes this package acts on.
+const (
+	codeUniqueViolation = "23505"
+	codeReadOnlyTx      = "25006"
+	codeUndefinedTable  = "42P01"
+	codeUndefinedSchema = "3F000"
+)
+
+// translate turns driver errors into domain errors by SQLSTATE: failures
+// of the server or the connection become domain.ErrUnavailable (keeping
+// the cause), unique violations of the log's constraints their sentinels.
+// ctx's own error is returned as it is; other server errors (a bug in a
+// statement) are returned unchanged.
+func translate(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+		return fmt.Errorf("%w (%w)", ctxErr, err)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		// Not the server's answer: the connection failed or could not be
+		// made (refused, reset, closed, timed out).
+		return unavailable("database connection failed", err)
+	}
+	if pe.Code == codeUniqueViolation {
+		if sentinel := constraintError(pe.ConstraintName); sentinel != nil {
+			return fmt.Errorf("%w: %w", sentinel, err)
+		}
+	}
+	if what := serverFault(pe.Code); what != "" {
+		return unavailable(what, err)
+	}
+	return err
+}
+
+// serverFault names a SQLSTATE that means "the database cannot serve this
+// now", or "" for any other code.
+func serverFault(code string) string {
+	switch {
+	case code == codeReadOnlyTx:
+		return "database is read-only (a replica?)"
+	case code == "3D000":
+		return "database does not exist"
+	case code == "57P01", code == "57P02":
+		return "database connection terminated by the server"
+	case code == "57P03":
+		return "database is starting up or shutting down"
+	case code == "55P03":
+		return "timed out waiting for the log's head lock (another writer is stuck)"
+	}
+	switch code[:2] {
+	case "08":
+		return "database connection failed"
+	case "28":
+		return "database refused the credentials"
+	case "40":
+		return "transaction rolled back by the database"
+	case "53":
+		return "database is out of resources (disk, memory, connections)"
+	case "57":
+		return "database cancelled the statement"
+	case "58":
+		return "database I/O error"
+	case "XX":
+		return "database internal error"
+	}
+	return ""
+}
+
+// constraintError maps the log's unique constraints to domain sentinels.
+func constraintError(name string) error {
+	switch name {
+	case "events_id":
+		return domain.ErrDuplicateEvent
+	case "events_stream_version":
+		return domain.ErrVersionConflict
+	case "idempotency_pkey":
+		return domain.ErrIdempotencyKeyTaken
+	}
+	return nil
+}
+
+func unavailable(what string, err error) error {
+	return &storeError{msg: "postgres: " + what, cause: err, kind: domain.ErrUnavailable}
+}
+
+// storeError matches both its domain sentinel and its driver cause.
+type storeError struct {
+	msg   string
+	cause error
+	kind  error
+}
+
+func (e *storeError) Error() string   { return e.msg + ": " + e.cause.Error() }
+func (e *storeError) Unwrap() []error { return []error{e.kind, e.cause} }
+
+// Reason says in a few words what is wrong with the database ("database
+// connection failed"), without the driver's detail, so the HTTP adapter
+// can tell clients why writes are refused.
+func (e *storeError) Reason() string { return e.msg[len("postgres: "):] }

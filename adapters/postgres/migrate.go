@@ -1,0 +1,165 @@
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations returns the embedded migrations in version order. File names
+// start with their version number: 0001_init.sql.
+func migrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFS, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]migration, 0, len(entries))
+	for _, e := range entries {
+		num, _, _ := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(num)
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with a number", e.Name())
+		}
+		body, err := migrationFS.ReadFile("migrations/" + e.Name())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: v, name: e.Name(), sql: string(body)})
+	}
+	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
+	return out, nil
+}
+
+// lockKey is the advisory lock of a schema's migrations: processes
+// migrating other schemas do not wait for each other.
+func lockKey(schema string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("ledger migrations " + schema))
+	return int64(h.Sum64())
+}
+
+// migrate creates schema and applies the migrations not yet recorded in
+// its schema_migrations, holding a session advisory lock so that processes
+// starting at once apply each migration exactly once: the others wait and
+// then find it recorded. Each migration runs in its own transaction with
+// its record. A database migrated by a newer build (a version this one
+// does not know) is refused with domain.ErrUnavailable.
+func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+	all, err := migrations()
+	if err != nil {
+		return err
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", translate(ctx, err))
+	}
+	defer conn.Release()
+	key := lockKey(schema)
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
+		return fmt.Errorf("migrate: lock: %w", translate(ctx, err))
+	}
+	defer func() {
+		// Unlocks even when ctx has ended; a lost connection drops the lock.
+		_, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key)
+	}()
+	if err := applyMigrations(ctx, conn.Conn(), schema, all); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+func applyMigrations(ctx context.Context, conn *pgx.Conn, schema string, all []migration) error {
+	ident := pgx.Identifier{schema}.Sanitize()
+	// Checked first: CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege
+	// on the database even when the schema exists (made by an
+	// administrator for a role without it).
+	var exists bool
+	err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, schema).Scan(&exists)
+	if err != nil {
+		return translate(ctx, err)
+	}
+	setup := `CREATE TABLE IF NOT EXISTS ` + ident + `.schema_migrations (
+		version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)`
+	if !exists {
+		setup = `CREATE SCHEMA IF NOT EXISTS ` + ident + `; ` + setup
+	}
+	if _, err := conn.Exec(ctx, setup); err != nil {
+		return translate(ctx, err)
+	}
+	var current int
+	if err := conn.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM `+ident+`.schema_migrations`).Scan(&current); err != nil {
+		return translate(ctx, err)
+	}
+	if n := len(all); n > 0 && current > all[n-1].version {
+		return fmt.Errorf("schema %s is at version %d, this build knows %d: %w",
+			schema, current, all[n-1].version, domain.ErrUnavailable)
+	}
+	for _, m := range all {
+		if m.version <= current {
+			continue
+		}
+		if err := applyOne(ctx, conn, ident, m); err != nil {
+			return fmt.Errorf("%s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+// checkVersion checks that schema holds a store migrated to this build's
+// latest version: domain.ErrNotFound when it holds none,
+// domain.ErrUnavailable when it is at another version.
+func checkVersion(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+	all, err := migrations()
+	if err != nil {
+		return err
+	}
+	var got int
+	err = pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM `+
+		pgx.Identifier{schema, "schema_migrations"}.Sanitize()).Scan(&got)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && (pe.Code == codeUndefinedTable || pe.Code == codeUndefinedSchema) {
+		return fmt.Errorf("no ledger store in schema %s: %w", schema, domain.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", translate(ctx, err))
+	}
+	if want := all[len(all)-1].version; got != want {
+		return fmt.Errorf("schema %s is at version %d, this build reads %d: %w", schema, got, want, domain.ErrUnavailable)
+	}
+	return nil
+}
+
+// applyOne runs m and records it in one transaction; the connection's
+// search_path is the schema, so the migration names tables unqualified.
+func applyOne(ctx context.Context, conn *pgx.Conn, ident string, m migration) error {
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, m.sql); err != nil {
+			return translate(ctx, err)
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO `+ident+`.schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
+			m.version, m.name, time.Now())
+		return translate(ctx, err)
+	})
+}

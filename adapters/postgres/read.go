@@ -1,0 +1,285 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+// The columns every event read selects, in scan order.
+const eventColumns = `e.position, e.id, e.stream_key, e.stream_version, e.type, e.kind,
+	e.occurred_at, e.recorded_at, e.metadata, s.user_id, s.target_type, s.target_id`
+
+// Snapshot returns the stream's stored snapshot, the zero Snapshot for an
+// unknown stream. It returns domain.ErrUnavailable when the database fails
+// and domain.ErrClosed after Close.
+func (s *EventStore) Snapshot(ctx context.Context, stream domain.StreamID) (domain.Snapshot, error) {
+	if err := s.usable(); err != nil {
+		return domain.Snapshot{}, err
+	}
+	var snap domain.Snapshot
+	var state string
+	err := s.pool.QueryRow(ctx,
+		`SELECT version, last_position, state FROM streams
+		 WHERE user_id = $1 AND target_type = $2 AND target_id = $3`,
+		stream.User.String(), stream.Target.Type(), stream.Target.ID()).
+		Scan(&snap.Version, &snap.LastPosition, &state)
+	if isNoRows(err) {
+		return domain.Snapshot{}, nil
+	}
+	if err != nil {
+		return domain.Snapshot{}, fmt.Errorf("snapshot %s: %w", stream, translate(ctx, err))
+	}
+	if snap.State, err = domain.ParseState(state); err != nil {
+		return domain.Snapshot{}, fmt.Errorf("snapshot %s: stored state: %w", stream, err)
+	}
+	return snap, nil
+}
+
+// Idempotency returns the record stored for (user, key) and whether there
+// is one. It returns domain.ErrUnavailable when the database fails and
+// domain.ErrClosed after Close.
+func (s *EventStore) Idempotency(ctx context.Context, user domain.UserID, key string) (domain.IdempotencyRecord, bool, error) {
+	if err := s.usable(); err != nil {
+		return domain.IdempotencyRecord{}, false, err
+	}
+	rec := domain.IdempotencyRecord{User: user, Key: key}
+	var state string
+	var created int64
+	err := s.pool.QueryRow(ctx,
+		`SELECT request_hash, changed, active, state, stream_version, position, created_at
+		 FROM idempotency WHERE user_id = $1 AND key = $2`, user.String(), key).
+		Scan(&rec.RequestHash, &rec.Outcome.Changed, &rec.Outcome.Active, &state,
+			&rec.Outcome.StreamVersion, &rec.Outcome.Position, &created)
+	if isNoRows(err) {
+		return domain.IdempotencyRecord{}, false, nil
+	}
+	if err != nil {
+		return domain.IdempotencyRecord{}, false, fmt.Errorf("idempotency %s: %w", user, translate(ctx, err))
+	}
+	if rec.Outcome.State, err = domain.ParseState(state); err != nil {
+		return domain.IdempotencyRecord{}, false, fmt.Errorf("idempotency %s: stored state: %w", user, err)
+	}
+	rec.CreatedAt = unixNano(created)
+	return rec, true, nil
+}
+
+// HasEvent reports whether an event with id is stored. It returns
+// domain.ErrUnavailable when the database fails and domain.ErrClosed after
+// Close.
+func (s *EventStore) HasEvent(ctx context.Context, id uuid.UUID) (bool, error) {
+	if err := s.usable(); err != nil {
+		return false, err
+	}
+	var ok bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM events WHERE id = $1)`, [16]byte(id)).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("has event %s: %w", id, translate(ctx, err))
+	}
+	return ok, nil
+}
+
+// LastPosition returns the position of the newest committed event, 0 for
+// an empty log: the head row, which moves only in committed appends. It
+// returns domain.ErrUnavailable when the database fails and
+// domain.ErrClosed after Close.
+func (s *EventStore) LastPosition(ctx context.Context) (int64, error) {
+	if err := s.usable(); err != nil {
+		return 0, err
+	}
+	var pos int64
+	if err := s.pool.QueryRow(ctx, `SELECT position FROM log_head`).Scan(&pos); err != nil {
+		return 0, fmt.Errorf("last position: %w", translate(ctx, err))
+	}
+	return pos, nil
+}
+
+// ReadEvents yields each event matching f, in position order, streaming
+// rows off the connection (constant memory; domain.EventReader). A failure
+// ends the sequence with domain.ErrUnavailable when the database fails,
+// domain.ErrClosed after Close, or ctx's error; stopping early releases the
+// connection.
+func (s *EventStore) ReadEvents(ctx context.Context, f domain.EventFilter) iter.Seq2[domain.Event, error] {
+	q, args := eventQuery(f)
+	return s.events(ctx, "read events", q, args)
+}
+
+// latestQuery picks, for each (stream, kind), its last event at or before
+// a position.
+const latestQuery = `SELECT ` + eventColumns + `
+	FROM (SELECT DISTINCT ON (stream_key, kind) * FROM events WHERE position <= $1
+		ORDER BY stream_key, kind, position DESC) e
+	JOIN streams s ON s.stream_key = e.stream_key`
+
+// ReadLatest yields the last event at a position <= upTo of each
+// (stream, kind) (domain.LatestReader), in no particular order. A failure
+// ends the sequence as in ReadEvents.
+func (s *EventStore) ReadLatest(ctx context.Context, upTo int64) iter.Seq2[domain.Event, error] {
+	return s.events(ctx, "read latest events", latestQuery, []any{upTo})
+}
+
+// eventQuery builds the query for f.
+func eventQuery(f domain.EventFilter) (string, []any) {
+	args := []any{f.After}
+	where := []string{"e.position > $1"}
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		where = append(where, strings.Replace(cond, "?", "$"+strconv.Itoa(len(args)), 1))
+	}
+	if !f.User.IsZero() {
+		add("s.user_id = ?", f.User.String())
+	}
+	if f.TargetType != "" {
+		add("s.target_type = ?", f.TargetType)
+	}
+	if f.TargetID != "" {
+		add("s.target_id = ?", f.TargetID)
+	}
+	if !f.Kind.IsZero() {
+		add("e.kind = ?", f.Kind.String())
+	}
+	if !f.Since.IsZero() {
+		add("e.occurred_at >= ?", f.Since.UnixNano())
+	}
+	if !f.Until.IsZero() {
+		add("e.occurred_at < ?", f.Until.UnixNano())
+	}
+	args = append(args, sqlLimit(f.Limit))
+	return `SELECT ` + eventColumns + ` FROM events e JOIN streams s ON s.stream_key = e.stream_key WHERE ` +
+		strings.Join(where, " AND ") + ` ORDER BY e.position LIMIT $` + strconv.Itoa(len(args)), args
+}
+
+// sqlLimit maps "0: no limit" to LIMIT NULL.
+func sqlLimit(n int) *int64 {
+	if n <= 0 {
+		return nil
+	}
+	v := int64(n)
+	return &v
+}
+
+// events is the one row-iterating function of every event read: it runs
+// q and yields each decoded event; a failure is yielded once, wrapped with
+// op. Stopping early closes the rows, which releases the connection.
+func (s *EventStore) events(ctx context.Context, op, q string, args []any) iter.Seq2[domain.Event, error] {
+	return func(yield func(domain.Event, error) bool) {
+		if err := s.each(ctx, q, args, func(e domain.Event) bool { return yield(e, nil) }); err != nil {
+			yield(domain.Event{}, fmt.Errorf("%s: %w", op, err))
+		}
+	}
+}
+
+// each runs q and emits each decoded event until emit returns false.
+func (s *EventStore) each(ctx context.Context, q string, args []any, emit func(domain.Event) bool) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return translate(ctx, err)
+	}
+	defer rows.Close()
+	var sc scanner
+	for rows.Next() {
+		e, err := sc.scan(rows)
+		if err != nil {
+			return err
+		}
+		if !emit(e) {
+			return nil
+		}
+	}
+	return translate(ctx, rows.Err())
+}
+
+// row holds one event row's columns as scanned.
+type row struct {
+	position, streamKey, version, occurred, recorded int64
+	id                                               [16]byte
+	typ, kind                                        string
+	metadata                                         pgtype.Text
+	user, targetType, targetID                       string
+}
+
+// scanner decodes event rows, caching the domain values of the streams
+// and kinds it has seen so that a long read validates each once.
+type scanner struct {
+	streams map[int64]domain.StreamID
+	kinds   map[string]domain.Kind
+	row     row
+}
+
+const maxCachedStreams = 1 << 16
+
+func (sc *scanner) scan(rows pgx.Rows) (domain.Event, error) {
+	r := &sc.row
+	if err := rows.Scan(&r.position, &r.id, &r.streamKey, &r.version, &r.typ, &r.kind,
+		&r.occurred, &r.recorded, &r.metadata, &r.user, &r.targetType, &r.targetID); err != nil {
+		return domain.Event{}, err
+	}
+	e := domain.Event{
+		ID: r.id, Type: domain.EventType(r.typ), StreamVersion: r.version, Position: r.position,
+		OccurredAt: unixNano(r.occurred), RecordedAt: unixNano(r.recorded),
+	}
+	if _, err := domain.ParseEventType(r.typ); err != nil {
+		return domain.Event{}, fmt.Errorf("event %d: stored type: %w", r.position, err)
+	}
+	var err error
+	if e.Kind, err = sc.kindOf(r.kind); err != nil {
+		return domain.Event{}, fmt.Errorf("event %d: stored kind: %w", r.position, err)
+	}
+	stream, err := sc.stream(r)
+	if err != nil {
+		return domain.Event{}, fmt.Errorf("event %d: stored stream: %w", r.position, err)
+	}
+	e.User, e.Target = stream.User, stream.Target
+	if r.metadata.Valid {
+		if err := e.Metadata.UnmarshalJSON([]byte(r.metadata.String)); err != nil {
+			return domain.Event{}, fmt.Errorf("event %d: stored metadata: %w", r.position, err)
+		}
+	}
+	return e, nil
+}
+
+func (sc *scanner) kindOf(name string) (domain.Kind, error) {
+	if k, ok := sc.kinds[name]; ok {
+		return k, nil
+	}
+	k, err := domain.ParseKind(name)
+	if err != nil {
+		return domain.Kind{}, err
+	}
+	if sc.kinds == nil {
+		sc.kinds = make(map[string]domain.Kind)
+	}
+	sc.kinds[name] = k
+	return k, nil
+}
+
+func (sc *scanner) stream(r *row) (domain.StreamID, error) {
+	if st, ok := sc.streams[r.streamKey]; ok {
+		return st, nil
+	}
+	user, err := domain.NewUserID(r.user)
+	if err != nil {
+		return domain.StreamID{}, err
+	}
+	target, err := domain.NewTarget(r.targetType, r.targetID)
+	if err != nil {
+		return domain.StreamID{}, err
+	}
+	if sc.streams == nil || len(sc.streams) >= maxCachedStreams {
+		sc.streams = make(map[int64]domain.StreamID)
+	}
+	st := domain.StreamID{User: user, Target: target}
+	sc.streams[r.streamKey] = st
+	return st, nil
+}

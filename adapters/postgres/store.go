@@ -1,0 +1,207 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+var _ domain.EventStore = (*EventStore)(nil)
+var _ domain.LatestReader = (*EventStore)(nil)
+
+// EventStore is domain.EventStore on PostgreSQL. It is safe for concurrent
+// use, by goroutines of one process and by any number of processes on the
+// same database and schema. Appends are group-committed by one writer
+// goroutine per store; reads use the pool and never wait for it.
+type EventStore struct {
+	// ctx is Open's context without its cancellation: a started
+	// transaction always finishes.
+	ctx    context.Context
+	cfg    Config
+	log    *slog.Logger
+	pool   *pgxpool.Pool
+	schema string
+	// channel is the NOTIFY channel of this schema's commits.
+	channel string
+
+	queue chan *request
+	quit  chan struct{} // closed by Close
+	done  chan struct{} // closed when the writer has exited
+
+	listenStop context.CancelFunc
+	listenDone chan struct{}
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+
+	mu        sync.Mutex
+	committed chan struct{}
+}
+
+// Open connects to cfg.URL, applies the embedded migrations to cfg's
+// schema (creating it when missing) and starts the writer and the
+// listener; with cfg.ReadOnly it only checks that the schema holds a
+// store of this build's version and starts the listener. A nil log discards. It returns an error
+// wrapping domain.ErrInvalidInput for a bad Config or URL,
+// domain.ErrNotFound when a read-only store's schema holds no store, and
+// domain.ErrUnavailable when the database cannot be reached or migrated
+// (or a read-only store's schema is at another version).
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*EventStore, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	pcfg, schema, err := poolConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", translate(ctx, err))
+	}
+	s := &EventStore{ctx: context.WithoutCancel(ctx), cfg: cfg, log: log, pool: pool, schema: schema,
+		channel: "ledger_commits_" + schema, committed: make(chan struct{})}
+	if err := s.prepare(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres schema %s: %w", schema, err)
+	}
+	if !cfg.ReadOnly {
+		s.queue = make(chan *request, cfg.MaxBatch*4)
+		s.quit = make(chan struct{})
+		s.done = make(chan struct{})
+		go s.run()
+	}
+	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.listenStop, s.listenDone = stop, make(chan struct{})
+	go s.listen(lctx)
+	return s, nil
+}
+
+// prepare migrates a writable store's schema and purges old idempotency
+// records, or checks a read-only store's schema version.
+func (s *EventStore) prepare(ctx context.Context) error {
+	if s.cfg.ReadOnly {
+		return checkVersion(ctx, s.pool, s.schema)
+	}
+	if err := migrate(ctx, s.pool, s.schema); err != nil {
+		return err
+	}
+	return s.purge(ctx)
+}
+
+// poolConfig parses cfg.URL and fixes what the store relies on: the
+// schema in search_path and durable commits.
+func poolConfig(cfg Config) (*pgxpool.Config, string, error) {
+	pcfg, err := pgxpool.ParseConfig(cfg.URL)
+	if err != nil {
+		// The parse error may quote the URL, password included.
+		return nil, "", fmt.Errorf("postgres URL: not a valid connection string: %w", domain.ErrInvalidInput)
+	}
+	schema := cfg.Schema
+	params := pcfg.ConnConfig.RuntimeParams
+	if schema == "" {
+		schema = params["search_path"]
+	}
+	if schema == "" {
+		schema = "public"
+	}
+	if !schemaName.MatchString(schema) {
+		return nil, "", fmt.Errorf("postgres search_path %q must be one lower-case identifier: %w", schema, domain.ErrInvalidInput)
+	}
+	params["search_path"] = schema
+	// An acknowledged append must survive a crash of the server, whatever
+	// the database's default is.
+	params["synchronous_commit"] = "on"
+	if params["application_name"] == "" {
+		params["application_name"] = "ledger"
+	}
+	// A process frozen inside its group commit (stopped, partitioned)
+	// holds the head row, and with it every writer of the cluster: the
+	// server ends such a session after this long.
+	if params["idle_in_transaction_session_timeout"] == "" {
+		params["idle_in_transaction_session_timeout"] = idleInTxTimeout
+	}
+	if pcfg.ConnConfig.ConnectTimeout == 0 {
+		pcfg.ConnConfig.ConnectTimeout = connectTimeout
+	}
+	switch {
+	case cfg.MaxConns > 0:
+		pcfg.MaxConns = cfg.MaxConns
+	case !strings.Contains(cfg.URL, "pool_max_conns"):
+		pcfg.MaxConns = DefaultMaxConns
+	}
+	return pcfg, schema, nil
+}
+
+// Schema returns the schema holding the store's tables.
+func (s *EventStore) Schema() string { return s.schema }
+
+// Close stops the writer after answering every append it has started and
+// failing every queued one with domain.ErrClosed, stops the listener and
+// closes the pool. It is safe to call more than once.
+func (s *EventStore) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		if s.quit != nil {
+			close(s.quit)
+			<-s.done
+		}
+		s.listenStop()
+		<-s.listenDone
+		s.pool.Close()
+	})
+	return s.closeErr
+}
+
+// Committed returns a channel closed at the next commit of any process on
+// this schema: at once for this store's own commits, on notification for
+// others' (and whenever the listener had to reconnect, since it may have
+// missed some); a read-only store learns of every commit the same way.
+func (s *EventStore) Committed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.committed
+}
+
+func (s *EventStore) notifyCommitted() {
+	s.mu.Lock()
+	close(s.committed)
+	s.committed = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// usable fails calls after Close with domain.ErrClosed.
+func (s *EventStore) usable() error {
+	if s.closed.Load() {
+		return fmt.Errorf("postgres event store: %w", domain.ErrClosed)
+	}
+	return nil
+}
+
+// Ping checks that the database answers, for health checks. It returns
+// domain.ErrUnavailable when it does not and domain.ErrClosed after Close.
+func (s *EventStore) Ping(ctx context.Context) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping: %w", translate(ctx, err))
+	}
+	return nil
+}
+
+// isNoRows reports whether a QueryRow found nothing.
+func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

@@ -1,0 +1,207 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+// The statements of a group commit. The head row is locked first; every
+// later statement of the transaction sees whatever committed before.
+const (
+	sqlLockHead     = `SELECT position, stream_key FROM log_head FOR UPDATE`
+	sqlCheckStreams = `SELECT s.user_id, s.target_type, s.target_id, s.stream_key, s.version
+		FROM unnest($1::text[], $2::text[], $3::text[]) AS q(u, tt, ti)
+		JOIN streams s ON s.user_id = q.u AND s.target_type = q.tt AND s.target_id = q.ti`
+	sqlCheckKeys = `SELECT i.user_id, i.key FROM unnest($1::text[], $2::text[]) AS q(u, k)
+		JOIN idempotency i ON i.user_id = q.u AND i.key = q.k`
+	sqlCheckIDs     = `SELECT id FROM events WHERE id = ANY($1::uuid[])`
+	sqlInsertEvents = `INSERT INTO events
+		(position, id, stream_key, stream_version, type, kind, occurred_at, recorded_at, metadata)
+		SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::bigint[], $5::text[],
+			$6::text[], $7::bigint[], $8::bigint[], $9::text[])`
+	sqlUpsertStreams = `INSERT INTO streams
+		(stream_key, user_id, target_type, target_id, version, last_position, state)
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[])
+		ON CONFLICT (stream_key) DO UPDATE
+		SET version = excluded.version, last_position = excluded.last_position, state = excluded.state`
+	sqlInsertKeys = `INSERT INTO idempotency
+		(user_id, key, request_hash, changed, active, state, stream_version, position, created_at)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::boolean[],
+			$6::text[], $7::bigint[], $8::bigint[], $9::bigint[])`
+	sqlUpdateHead = `UPDATE log_head SET position = $1, stream_key = $2`
+	sqlNotify     = `SELECT pg_notify($1, $2)`
+)
+
+// commitTx runs batch as one transaction in two round trips: BEGIN, the
+// head lock and the checks; then the writes, the new head, the
+// notification and COMMIT. When the whole transaction fails on a unique
+// violation (which the checks rule out unless something writes the tables
+// without taking the head lock), each append is retried alone, and its
+// checks then see the row it collided with: only the guilty one fails, on
+// its own, and the store is not marked as failing.
+func (s *EventStore) commitTx(batch []*request, now time.Time) ([]result, CommitStats) {
+	results, stats := s.commitOnce(batch, now)
+	var pe *pgconn.PgError
+	if stats.Err == nil || !errors.As(stats.Err, &pe) || pe.Code != codeUniqueViolation {
+		return results, stats
+	}
+	stats = CommitStats{Appends: len(batch)}
+	for i, r := range batch {
+		one, st := s.commitOnce([]*request{r}, now)
+		results[i] = one[0]
+		stats.Events += st.Events
+		if one[0].err != nil {
+			stats.Failed++
+		}
+	}
+	return results, stats
+}
+
+func (s *EventStore) commitOnce(batch []*request, now time.Time) ([]result, CommitStats) {
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.HeadLockTimeout+commitTimeout)
+	defer cancel()
+	actx, cancelAcquire := context.WithTimeout(ctx, acquireTimeout)
+	conn, err := s.pool.Acquire(actx)
+	cancelAcquire()
+	if err != nil {
+		return failAll(batch, timedOut(fmt.Errorf("connect: %w", translate(ctx, err))))
+	}
+	defer conn.Release()
+	plan := newPlan(now)
+	if err := s.check(ctx, conn.Conn(), batch, plan); err != nil {
+		abort(ctx, conn)
+		return failAll(batch, timedOut(err))
+	}
+	results, stats := plan.decide(batch)
+	if err := s.write(ctx, conn.Conn(), plan); err != nil {
+		abort(ctx, conn)
+		return failAll(batch, timedOut(err))
+	}
+	return results, stats
+}
+
+// timedOut makes the writer's own deadlines (never a caller's) what they
+// mean to callers: the database did not answer.
+func timedOut(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return unavailable("database did not answer in time", err)
+	}
+	return err
+}
+
+// abort rolls back after a failed round trip; a connection that cannot
+// even do that is closed so that the pool discards it.
+func abort(ctx context.Context, conn *pgxpool.Conn) {
+	if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
+		_ = conn.Conn().Close(ctx)
+	}
+}
+
+// check runs the first round trip: it begins the transaction, locks the
+// head and reads what the batch's appends are checked against.
+func (s *EventStore) check(ctx context.Context, conn *pgx.Conn, batch []*request, p *plan) error {
+	q := checkQuery(batch)
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue("SET LOCAL lock_timeout = " + strconv.FormatInt(s.cfg.HeadLockTimeout.Milliseconds(), 10))
+	b.Queue(sqlLockHead).QueryRow(func(row pgx.Row) error { return row.Scan(&p.head, &p.keyHead) })
+	b.Queue(sqlCheckStreams, q.users, q.types, q.ids).Query(func(rows pgx.Rows) error {
+		var u, tt, ti string
+		var info streamInfo
+		_, err := pgx.ForEachRow(rows, []any{&u, &tt, &ti, &info.key, &info.version}, func() error {
+			p.known[streamKey{u, tt, ti}] = info
+			return nil
+		})
+		return err
+	})
+	if len(q.keyUsers) > 0 {
+		b.Queue(sqlCheckKeys, q.keyUsers, q.keys).Query(func(rows pgx.Rows) error {
+			var u, k string
+			_, err := pgx.ForEachRow(rows, []any{&u, &k}, func() error {
+				p.keys[[2]string{u, k}] = true
+				return nil
+			})
+			return err
+		})
+	}
+	if len(q.eventIDs) > 0 {
+		b.Queue(sqlCheckIDs, q.eventIDs).Query(func(rows pgx.Rows) error {
+			var id [16]byte
+			_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
+				p.ids[id] = true
+				return nil
+			})
+			return err
+		})
+	}
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("check: %w", translate(ctx, err))
+	}
+	return nil
+}
+
+// write runs the second round trip: the planned rows, the new head, the
+// notification, COMMIT.
+func (s *EventStore) write(ctx context.Context, conn *pgx.Conn, p *plan) error {
+	b := &pgx.Batch{}
+	if n := len(p.ev.positions); n > 0 {
+		e := &p.ev
+		b.Queue(sqlInsertEvents, e.positions, e.ids, e.streamKeys, e.versions, e.types, e.kinds,
+			e.occurred, e.recorded, e.metadata)
+		st := p.streamColumns()
+		b.Queue(sqlUpsertStreams, st.keys, st.users, st.types, st.ids, st.versions, st.last, st.states)
+		b.Queue(sqlUpdateHead, p.head, p.keyHead)
+		b.Queue(sqlNotify, s.channel, strconv.FormatInt(p.head, 10))
+	}
+	if k := &p.rec; len(k.users) > 0 {
+		b.Queue(sqlInsertKeys, k.users, k.keys, k.hashes, k.changed, k.active, k.states,
+			k.versions, k.positions, k.created)
+	}
+	var tag pgconn.CommandTag
+	b.Queue("COMMIT").Exec(func(ct pgconn.CommandTag) error { tag = ct; return nil })
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("commit: %w", translate(ctx, err))
+	}
+	if tag.String() != "COMMIT" {
+		return fmt.Errorf("commit: the transaction was rolled back (%s): %w", tag, domain.ErrUnavailable)
+	}
+	return nil
+}
+
+// checkArgs are the batch's streams, keys and event ids, as arrays.
+type checkArgs struct {
+	users, types, ids []string
+	keyUsers, keys    []string
+	eventIDs          [][16]byte
+}
+
+func checkQuery(batch []*request) checkArgs {
+	var q checkArgs
+	for _, r := range batch {
+		st := r.req.Stream
+		q.users = append(q.users, st.User.String())
+		q.types = append(q.types, st.Target.Type())
+		q.ids = append(q.ids, st.Target.ID())
+		if rec := r.req.Idempotency; rec != nil {
+			q.keyUsers = append(q.keyUsers, rec.User.String())
+			q.keys = append(q.keys, rec.Key)
+		}
+		for _, e := range r.events {
+			q.eventIDs = append(q.eventIDs, e.id)
+		}
+	}
+	return q
+}
+
+type streamKey struct{ user, targetType, targetID string }
+
+type streamInfo struct{ key, version int64 }

@@ -1,0 +1,105 @@
+package postgres_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/interactionledger/ledger/adapters/postgres"
+	"github.com/interactionledger/ledger/adapters/postgres/pgtest"
+	"github.com/interactionledger/ledger/domain"
+)
+
+// TestUnavailableThenHeals locks the store's role out of the database and
+// terminates its sessions: appends and reads fail with
+// domain.ErrUnavailable naming the cause; once the role may connect again
+// the same store appends, and its listener is back (another store's commit
+// wakes it).
+func TestUnavailableThenHeals(t *testing.T) {
+	schema := pgtest.Schema(t)
+	url, role := pgtest.Role(t, schema)
+	s, err := postgres.Open(t.Context(), postgres.Config{URL: url}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Append(t.Context(), like(t, "before", "article/a1")); err != nil {
+		t.Fatal(err)
+	}
+
+	pgtest.LockOut(t, role)
+	_, err = s.Append(t.Context(), like(t, "during", "article/a1"))
+	checkUnavailable(t, "append", err)
+	_, err = s.LastPosition(t.Context())
+	checkUnavailable(t, "last position", err)
+
+	pgtest.LetIn(t, role)
+	var res domain.AppendResult
+	waitFor(t, "an append to succeed again", func() bool {
+		res, err = s.Append(t.Context(), like(t, "after", "article/a1"))
+		if err != nil && !errors.Is(err, domain.ErrUnavailable) {
+			t.Fatalf("append after the database came back: %v", err)
+		}
+		return err == nil
+	})
+	if res.LastPosition != 2 {
+		t.Fatalf("append after healing at %d, want 2 (the refused one must not be stored)", res.LastPosition)
+	}
+	other := openSchema(t, schema, postgres.Config{})
+	woken := s.Committed()
+	if _, err := other.Append(t.Context(), like(t, "other", "article/a1")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-woken:
+	case <-time.After(2 * postgres.DefaultPollInterval):
+		t.Fatal("the healed store's listener missed another store's commit")
+	}
+}
+
+// TestTerminatedBackendsHeal terminates the store's sessions without
+// locking it out: only calls that meet a dead connection fail, each with
+// domain.ErrUnavailable (at most one per pooled connection), and the store
+// goes on appending on new connections, with no gap.
+func TestTerminatedBackendsHeal(t *testing.T) {
+	schema := pgtest.Schema(t)
+	url, role := pgtest.Role(t, schema)
+	s, err := postgres.Open(t.Context(), postgres.Config{URL: url}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Append(t.Context(), like(t, "before", "article/a1")); err != nil {
+		t.Fatal(err)
+	}
+	pgtest.Terminate(t, role)
+	var failures, successes, streak int
+	for i := 0; streak < 3; i++ {
+		_, err := s.Append(t.Context(), like(t, fmt.Sprintf("after%d", i), "article/a1"))
+		if err != nil {
+			checkUnavailable(t, "append after pg_terminate_backend", err)
+			failures, streak = failures+1, 0
+		} else {
+			successes, streak = successes+1, streak+1
+		}
+		if failures > postgres.DefaultMaxConns {
+			t.Fatalf("%d appends failed after the sessions were terminated: the store does not heal", failures)
+		}
+	}
+	if last, err := s.LastPosition(t.Context()); err != nil || last != int64(1+successes) {
+		t.Fatalf("last position %d, %v; want %d", last, err, 1+successes)
+	}
+}
+
+// checkUnavailable checks err is domain.ErrUnavailable with a reason.
+func checkUnavailable(t *testing.T, what string, err error) {
+	t.Helper()
+	if !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("%s: %v, want domain.ErrUnavailable", what, err)
+	}
+	var r interface{ Reason() string }
+	if !errors.As(err, &r) || r.Reason() == "" {
+		t.Fatalf("%s: %v carries no reason for clients", what, err)
+	}
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/interactionledger/ledger/adapters/postgres/pgtest"
+)
+
+// TestSubcommandsOnPostgres runs every subcommand that takes --db with a
+// PostgreSQL URL: import legacy, history, stats, rebuild, verify and asof,
+// with --views where it applies.
+func TestSubcommandsOnPostgres(t *testing.T) {
+	db := pgtest.WithSchema(pgtest.URL(t), pgtest.Schema(t))
+	dir := t.TempDir()
+	views := filepath.Join(dir, "node.views")
+	out, errOut, err := runCLI(t, "import", "legacy", "--on-error", "skip", legacySample, "--db", db)
+	if err != nil {
+		t.Fatalf("import: %v\n%s", err, errOut)
+	}
+	mustContain(t, out, "2206 events appended")
+	want := legacyActiveCounts(t)
+	got := logActiveCounts(t, db)
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("%s: %d active in the log, %d in the CSV", k, got[k], n)
+		}
+	}
+
+	out, _, err = runCLI(t, "history", "--db", db, "--format", "csv", "--limit", "3")
+	if err != nil || strings.Count(out, "\n") != 4 {
+		t.Fatalf("history: %v\n%s", err, out)
+	}
+	if out, _, err = runCLI(t, "rebuild", "--db", db, "--views", views); err != nil {
+		t.Fatalf("rebuild: %v\n%s", err, out)
+	}
+	mustContain(t, out, "up to position 2206")
+	if _, err := os.Stat(views); err != nil {
+		t.Fatalf("rebuild did not write --views: %v", err)
+	}
+	out, _, err = runCLI(t, "stats", "--db", db, "--views", views, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep StatsReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Events != 2206 || rep.LastPosition != 2206 || rep.Streams == 0 || rep.FileBytes <= 0 || len(rep.Totals) == 0 {
+		t.Fatalf("stats %+v", rep)
+	}
+	for _, p := range rep.Projections {
+		if p.Lag != 0 {
+			t.Errorf("%s lags %d behind a rebuilt views file", p.Name, p.Lag)
+		}
+	}
+	if out, _, err = runCLI(t, "verify", "--db", db, "--views", views); err != nil {
+		t.Fatalf("verify: %v\n%s", err, out)
+	}
+	mustContain(t, out, "OK: the read model equals the log")
+	asof := filepath.Join(dir, "asof.db")
+	if out, _, err = runCLI(t, "asof", "--db", db, "--position", "100", "--out", asof); err != nil {
+		t.Fatalf("asof: %v\n%s", err, out)
+	}
+	mustContain(t, out, "as of position 100")
+}
+
+// TestBadPostgresURLExit2 checks that a malformed URL or schema is a usage
+// error naming the problem, found before connecting.
+func TestBadPostgresURLExit2(t *testing.T) {
+	for _, db := range []string{
+		"postgres://postgres@127.0.0.1:5432/test?search_path=Bad-Name",
+		"postgres://postgres@127.0.0.1:5432/test?search_path=a,b",
+		"postgres://%zz",
+	} {
+		_, _, err := runCLI(t, "history", "--db", db)
+		if exitCode(err) != 2 {
+			t.Errorf("history --db %q: %v (exit %d), want exit 2", db, err, exitCode(err))
+		}
+	}
+}
+
+// TestBenchStorePostgres runs a tiny bench store with --db: the PostgreSQL
+// rows sit beside the SQLite ones, and the schemas it made are gone after.
+func TestBenchStorePostgres(t *testing.T) {
+	url := pgtest.URL(t)
+	out, errOut, err := runCLI(t, "bench", "store", "--db", url, "--appenders", "1,8", "--events", "40",
+		"--raw-events", "40", "--one-per-tx-events", "5", "--pg-events", "40", "--dir", t.TempDir(), "--json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	var rows []StoreResult
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]StoreResult{}
+	for _, r := range rows {
+		names[r.Name] = r
+	}
+	for _, want := range []string{"ledger append, 8 appenders", "postgres ledger append, 8 appenders",
+		"postgres bigserial+xid8, 1 per tx, 8 appenders"} {
+		if r, ok := names[want]; !ok || r.PerSecond <= 0 || r.Appends != 40 {
+			t.Errorf("row %q: %+v (present %t)", want, r, ok)
+		}
+	}
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	var left int
+	pattern := fmt.Sprintf("ledger_bench_%d_%%", os.Getpid())
+	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM pg_namespace WHERE nspname LIKE $1`, pattern).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 {
+		t.Fatalf("bench store left %d schemas behind", left)
+	}
+}

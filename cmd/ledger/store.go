@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	neturl "net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/interactionledger/ledger/adapters/postgres"
+	"github.com/interactionledger/ledger/adapters/sqlite"
+	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/projections"
+)
+
+// DefaultClusterViews is where a node keeps its read models when --db is a
+// PostgreSQL URL and --views is not given.
+const DefaultClusterViews = "./data/ledger.views"
+
+// commitStats is one group commit as the server's metrics and health see
+// it, whichever store made it.
+type commitStats struct {
+	Appends, Failed, Events int
+	Duration                time.Duration
+	Err                     error
+}
+
+// storeOptions say how a command uses the store.
+type storeOptions struct {
+	// readOnly opens the store without a writer, for reads only (a
+	// server may be writing it); the store must exist.
+	readOnly bool
+	// onCommit observes every group commit.
+	onCommit func(commitStats)
+}
+
+// logStore is an opened event store with what the commands need beside
+// the port: closing it, its statistics and a writability check.
+type logStore struct {
+	domain.EventStore
+	close    func() error
+	stats    func(context.Context) (StatsReport, error)
+	writable func(context.Context) error
+}
+
+// Close closes the store.
+func (s *logStore) Close() error { return s.close() }
+
+// Writable is nil when the store can take writes: the SQLite file opens for
+// writing, or PostgreSQL answers.
+func (s *logStore) Writable(ctx context.Context) error { return s.writable(ctx) }
+
+// openStore opens the event store --db names: a PostgreSQL database for a
+// postgres:// or postgresql:// URL, else a SQLite file. It is the one place
+// the commands choose a store.
+func openStore(ctx context.Context, db string, opts storeOptions, log *slog.Logger) (*logStore, error) {
+	if postgres.IsURL(db) {
+		return openPostgres(ctx, db, opts, log)
+	}
+	return openSQLite(ctx, db, opts, log)
+}
+
+func openPostgres(ctx context.Context, url string, opts storeOptions, log *slog.Logger) (*logStore, error) {
+	cfg := postgres.Config{URL: url, ReadOnly: opts.readOnly}
+	if opts.onCommit != nil {
+		cfg.OnCommit = func(st postgres.CommitStats) {
+			opts.onCommit(commitStats{st.Appends, st.Failed, st.Events, st.Duration, st.Err})
+		}
+	}
+	store, err := postgres.Open(ctx, cfg, log)
+	if errors.Is(err, domain.ErrInvalidInput) {
+		return nil, usageErr("--db: %v", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &logStore{
+		EventStore: store, close: store.Close,
+		stats: func(ctx context.Context) (StatsReport, error) {
+			st, err := store.Stats(ctx)
+			rep := StatsReport{Events: st.Events, Streams: st.Streams, LastPosition: st.LastPosition, FileBytes: st.Bytes}
+			for _, t := range st.Totals {
+				rep.Totals = append(rep.Totals, KindTotal{Kind: t.Kind, Type: t.Type, Events: t.Events})
+			}
+			return rep, err
+		},
+		writable: store.Ping,
+	}, nil
+}
+
+func openSQLite(ctx context.Context, path string, opts storeOptions, log *slog.Logger) (*logStore, error) {
+	cfg := sqlite.Config{Path: path, ReadOnly: opts.readOnly}
+	if opts.onCommit != nil {
+		cfg.OnCommit = func(st sqlite.CommitStats) {
+			opts.onCommit(commitStats{st.Appends, st.Failed, st.Events, st.Duration, st.Err})
+		}
+	}
+	store, err := sqlite.Open(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return &logStore{
+		EventStore: store, close: store.Close,
+		stats: func(ctx context.Context) (StatsReport, error) {
+			st, err := store.Stats(ctx)
+			rep := StatsReport{Events: st.Events, Streams: st.Streams, LastPosition: st.LastPosition, FileBytes: st.FileBytes}
+			for _, t := range st.Totals {
+				rep.Totals = append(rep.Totals, KindTotal{Kind: t.Kind, Type: t.Type, Events: t.Events})
+			}
+			return rep, err
+		},
+		writable: func(context.Context) error { return fileWritable(path) },
+	}, nil
+}
+
+// fileWritable checks that the log file opens for writing.
+func fileWritable(path string) error {
+	file, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	return file.Close()
+}
+
+// viewsPath is the views file of a node: --views when given, else beside
+// a SQLite log (<db>.views), else DefaultClusterViews.
+func viewsPath(db, views string) string {
+	switch {
+	case views != "":
+		return views
+	case postgres.IsURL(db):
+		return DefaultClusterViews
+	}
+	return projections.ViewsPath(db)
+}
+
+// makeViewsDir creates the directory of a views file (./data for the
+// cluster default).
+func makeViewsDir(views string) error {
+	if err := os.MkdirAll(filepath.Dir(views), 0o755); err != nil {
+		return fmt.Errorf("views directory: %w", err)
+	}
+	return nil
+}
+
+// redactDB is --db for logs and messages: a URL without its password.
+func redactDB(db string) string {
+	if !postgres.IsURL(db) {
+		return db
+	}
+	u, err := neturl.Parse(db)
+	if err != nil {
+		return "(a PostgreSQL URL that does not parse)"
+	}
+	return u.Redacted()
+}
