@@ -27,6 +27,7 @@ func (s *Server) registerRoutes() {
 	s.handle("GET /v1/users/{user}/{kind}", s.collection)
 	s.handle("GET /v1/events", s.events)
 	s.handle("GET /v1/events/stream", s.stream)
+	s.registerSite()
 }
 
 func (s *Server) handle(pattern string, h handlerFunc) {
