@@ -71,4 +71,3 @@ func TestNoSite(t *testing.T) {
 	e.expect(404, "GET", "/", "")
 	e.expect(404, "GET", "/assets/index-ab1.js", "")
 }
-
