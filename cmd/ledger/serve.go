@@ -18,6 +18,7 @@ import (
 	"github.com/interactionledger/ledger/adapters/sqlite"
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/projections"
+	"github.com/interactionledger/ledger/web"
 )
 
 func init() {
@@ -192,6 +193,7 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, log *slog.Logger)
 	srv, err := httpapi.New(cfg, httpapi.Deps{
 		Ledger: domain.NewLedger(store, cfg.Kinds, domain.LedgerConfig{}, log),
 		Log:    store, Read: set, Writable: health.writable, Metrics: metrics,
+		Site: web.Demo(),
 	}, log)
 	if err != nil {
 		return err

@@ -10,14 +10,6 @@ import { join, resolve } from 'node:path';
 import { createServer } from 'node:net';
 import type { TestProject } from 'vitest/node';
 
-declare module 'vitest' {
-  export interface ProvidedContext {
-    ledgerUrl: string;
-    limitedUrl: string;
-    ledgerBin: string;
-  }
-}
-
 const repo = resolve(import.meta.dirname, '../..');
 
 function freePort(): Promise<number> {

@@ -50,8 +50,9 @@ export function useMyCollection(user: string, kind = 'collect', opts: { type?: s
 
 /**
  * useToggleInteraction returns the mutation of kind for user on target and
- * toggle(), which asks for the opposite of the last click (optimistic,
- * last click wins; see toggleMutationOptions).
+ * toggle(callbacks?), which asks for the opposite of the last click
+ * (optimistic, last click wins; see toggleMutationOptions). The callbacks
+ * are useMutation's per-call ones: only the last click's fire.
  */
 export function useToggleInteraction(target: TargetRef, kind: string, user: string) {
   const client = useLedgerClient();
@@ -59,7 +60,10 @@ export function useToggleInteraction(target: TargetRef, kind: string, user: stri
   const key = targetKey(target);
   const mutation = useMutation(toggleMutationOptions(client, qc, { target: key, kind, user }));
   const { mutate } = mutation;
-  const toggle = useCallback(() => mutate({ on: nextToggleState(qc, { target: key, kind, user }) }), [mutate, qc, key, kind, user]);
+  const toggle = useCallback(
+    (callbacks?: Parameters<typeof mutate>[1]) => mutate({ on: nextToggleState(qc, { target: key, kind, user }) }, callbacks),
+    [mutate, qc, key, kind, user],
+  );
   return { ...mutation, toggle };
 }
 
