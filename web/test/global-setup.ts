@@ -27,7 +27,7 @@ function freePort(): Promise<number> {
 export async function startLedger(bin: string, dir: string, extra: string[] = []): Promise<{ url: string; proc: ChildProcess }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const proc = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--db', join(dir, 'l.db'), '--log-level', 'warn', ...extra], {
+  const proc = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--db', join(dir, 'l.db'), '--log-level', 'error', ...extra], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const exited = new Promise<never>((_, fail) => proc.once('exit', (code) => fail(new Error(`ledger serve exited with ${code}`))));
