@@ -5,12 +5,15 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { signJWT } from './jwt';
 
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
 const ci = process.env.CI === 'true';
 const artifacts = resolve(import.meta.dirname, '../test-artifacts');
 const base = inject('ledgerUrl');
+const jwtBase = inject('jwtUrl');
+const jwtSecret = inject('jwtSecret');
 
 if (!haveChromium && !ci) {
   console.warn(
@@ -155,5 +158,31 @@ describe.skipIf(!haveChromium && !ci)('demo page in Chromium', () => {
     expect((await serverView('a-4', u)).viewer.like).toBe(false);
     await page.screenshot({ path: join(artifacts, 'refused.png'), fullPage: true });
     await page.context().close();
+  });
+
+  it("with tokens configured, acts as the JWT's subject given once in ?token=", async () => {
+    const sub = user('jwt');
+    const token = signJWT(jwtSecret, sub);
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${jwtBase}/?token=${token}`);
+    await page.locator(`[data-user="${sub}"]`).waitFor();
+    expect(page.url()).not.toContain('token='); // kept in sessionStorage, not in the address or history
+    await page.locator('[data-live="true"]').waitFor(); // --public-history lets users read the stream
+    const write = page.waitForResponse((r) => r.url().includes(`/v1/targets/article/a-5/like/${sub}`));
+    await button(page, 'a-5', 'like').click();
+    expect((await write).status()).toBe(200);
+    const res = await fetch(`${jwtBase}/v1/targets/article/a-5?viewer=${sub}`, { headers: { Authorization: `Bearer ${token}` } });
+    expect(((await res.json()) as { viewer: { like: boolean } }).viewer.like).toBe(true);
+    await page.reload();
+    await page.locator(`[data-user="${sub}"]`).waitFor();
+    await expect.poll(() => pressed(page, 'a-5', 'like')).toBe('true');
+
+    const stranger = await context.newPage(); // a bad token: the page says so instead of failing silently
+    await stranger.goto(`${jwtBase}/?token=${signJWT('another-secret-of-at-least-32-bytes!!', 'mallory')}`);
+    const alert = stranger.getByRole('alert');
+    await alert.waitFor();
+    expect(await alert.innerText()).toContain('token');
+    await context.close();
   });
 });

@@ -2,8 +2,10 @@
 // assets embedded) and starts the servers the tests talk to:
 //   ledgerUrl     — open loopback mode, default kinds;
 //   limitedUrl    — the same with a per-user write rate of ~0, so a second
-//                   write is refused with 429 (the "refused write" tests).
+//                   write is refused with 429 (the "refused write" tests);
+//   jwtUrl        — user tokens (HS256 with jwtSecret) and --public-history.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -51,11 +53,15 @@ export default async function setup(project: TestProject) {
   const mkdir = (name: string) => mkdtempSync(join(dir, `${name}-`));
   const main = await startLedger(bin, mkdir('open'), ['--consistency-timeout', '300ms']);
   const limited = await startLedger(bin, mkdir('limited'), ['--write-rate', '0.0001']);
+  const jwtSecret = randomBytes(32).toString('hex');
+  const jwt = await startLedger(bin, mkdir('jwt'), ['--jwt-secret', jwtSecret, '--public-history']);
   project.provide('ledgerUrl', main.url);
   project.provide('limitedUrl', limited.url);
   project.provide('ledgerBin', bin);
+  project.provide('jwtUrl', jwt.url);
+  project.provide('jwtSecret', jwtSecret);
   return async () => {
-    for (const p of [main.proc, limited.proc]) {
+    for (const p of [main.proc, limited.proc, jwt.proc]) {
       p.kill('SIGTERM');
       await new Promise((r) => (p.exitCode !== null ? r(null) : p.once('exit', r)));
     }

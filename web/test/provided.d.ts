@@ -6,5 +6,7 @@ declare module 'vitest' {
     ledgerUrl: string;
     limitedUrl: string;
     ledgerBin: string;
+    jwtUrl: string;
+    jwtSecret: string;
   }
 }

@@ -1,6 +1,7 @@
 import type { QueryClient } from '@tanstack/query-core';
 import { createParser } from 'eventsource-parser';
 import type { LedgerClient } from './client';
+import { isLedgerError } from './errors';
 import { ledgerKeys, patchTarget } from './query';
 import { targetKey, type LiveEvent, type TargetView } from './types';
 
@@ -10,8 +11,12 @@ export interface LiveOptions {
   after?: number;
   /** onEvent sees every event after it is applied to the cache. */
   onEvent?: (event: LiveEvent) => void;
-  /** onError sees connection failures; the stream reconnects after them. */
-  onError?: (error: unknown) => void;
+  /**
+   * onError sees failures. The stream reconnects after a network failure or
+   * a 5xx; after a 4xx (401/403: this caller may not read the stream) it
+   * stops, and permanent is true.
+   */
+  onError?: (error: unknown, permanent: boolean) => void;
   /** onOpen is called each time the stream (re)connects. */
   onOpen?: () => void;
   /** reconnectMs is the wait before reconnecting when the server sent no "retry:" (default 2 s). */
@@ -47,7 +52,8 @@ export function applyLiveEvent(qc: QueryClient, e: LiveEvent): void {
  * the cache with applyLiveEvent. It reconnects after a failure, resuming
  * with Last-Event-ID so no event is missed or applied twice. It reads the
  * stream with fetch (not EventSource) so that a bearer token can be sent.
- * It returns the function that stops it.
+ * A 4xx answer (no right to read the stream) stops it. It returns the
+ * function that stops it.
  */
 export function subscribeLive(client: LedgerClient, qc: QueryClient, opts: LiveOptions = {}): () => void {
   const stop = new AbortController();
@@ -83,7 +89,9 @@ export function subscribeLive(client: LedgerClient, qc: QueryClient, opts: LiveO
         await once();
       } catch (err) {
         if (stop.signal.aborted) return;
-        opts.onError?.(err);
+        const permanent = isLedgerError(err) && err.status >= 400 && err.status < 500 && err.status !== 429;
+        opts.onError?.(err, permanent);
+        if (permanent) return;
       }
       await new Promise((r) => setTimeout(r, retryMs));
     }

@@ -87,4 +87,15 @@ describe('live updates', () => {
     expect(qc.getQueryData<TargetView>(ledgerKeys.target(ref))).toMatchObject({ counts: { like: 2 } });
     expect(view.counts.like).toBe(0);
   });
+
+  it('stops on a 4xx (no right to read the stream) and reconnects after a 5xx', async () => {
+    const errors: [number, boolean][] = [];
+    const problem = (status: number) => ({ reply: { status, headers: { 'Content-Type': 'application/problem+json' }, body: JSON.stringify({ type: 'urn:x', title: 't', status }) } });
+    proxy.plan = (_req, n) => (n === 1 ? problem(500) : problem(403));
+    stops.push(subscribeLive(client, qc, { reconnectMs: 20, onError: (e, permanent) => errors.push([(e as { status: number }).status, permanent]) }));
+    await waitFor(() => errors.length === 2, 'two failures');
+    expect(errors).toEqual([[500, false], [403, true]]);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(proxy.seen).toHaveLength(2);
+  });
 });

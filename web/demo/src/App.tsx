@@ -80,19 +80,30 @@ function Articles({ user }: { user: string }) {
   const feed = useFeed(TARGETS, user);
   const [liveFrom, setLiveFrom] = useState<number | null>(null);
   const [live, setLive] = useState(false);
+  const [liveOff, setLiveOff] = useState<string | null>(null);
   useEffect(() => {
     if (feed.data && liveFrom === null) setLiveFrom(feed.data.position);
   }, [feed.data, liveFrom]);
   useEffect(() => {
     if (feed.error) reportError('Could not load the articles', feed.error);
   }, [feed.error]);
-  useLiveUpdates({ enabled: liveFrom !== null, after: liveFrom ?? undefined, onOpen: () => setLive(true), onError: () => setLive(false) });
+  useLiveUpdates({
+    enabled: liveFrom !== null,
+    after: liveFrom ?? undefined,
+    onOpen: () => setLive(true),
+    onError: (err, permanent) => {
+      setLive(false);
+      if (permanent) setLiveOff(isLedgerError(err) ? err.detail : String(err));
+    },
+  });
 
   if (feed.isPending) return <p aria-busy="true">Loading articles…</p>;
   if (!feed.data) return null;
   return (
     <>
-      <p className="status" data-live={live}>{live ? 'Live: counts update as others click.' : 'Connecting to live updates…'}</p>
+      <p className="status" data-live={live}>
+        {live ? 'Live: counts update as others click.' : liveOff ? `Live updates are off: ${liveOff}` : 'Connecting to live updates…'}
+      </p>
       <ul className="articles">
         {ARTICLES.map((a, i) => (
           <ArticleCard key={a.id} id={a.id} title={a.title} user={user} view={feed.data.items[i]} />
