@@ -26,16 +26,8 @@ func (s *Server) registerSite() {
 	if s.deps.Site == nil {
 		return
 	}
-	s.mux.HandleFunc("GET /{$}", s.siteHandler(s.index))
-	s.mux.HandleFunc("GET /assets/{file...}", s.siteHandler(s.asset))
-}
-
-func (s *Server) siteHandler(h handlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if err := h(w, r); err != nil {
-			s.fail(w, r, err)
-		}
-	}
+	s.mux.HandleFunc("GET /{$}", s.serve(s.index))
+	s.mux.HandleFunc("GET /assets/{file...}", s.serve(s.asset))
 }
 
 // index serves index.html with an ETag of its content and no-cache, so a

@@ -1,4 +1,4 @@
-import { LedgerError, problemFrom } from './errors';
+import { problemFrom } from './errors';
 import { SessionPosition, defaultStorage, type StorageLike } from './session';
 import {
   targetKey,
@@ -214,4 +214,3 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
   };
 }
 
-export { LedgerError };
