@@ -7,6 +7,8 @@ import { defineConfig } from 'vite';
 export default defineConfig({
   plugins: [react()],
   base: '/',
+  // Build the client from its TypeScript sources (its package.json "@interactionledger/source" condition).
+  resolve: { conditions: ['@interactionledger/source', 'module', 'browser', 'production', 'default'] },
   build: {
     outDir: 'dist',
     emptyOutDir: true,

@@ -1,5 +1,5 @@
 // The committed generated files must be what the sources generate: the
-// OpenAPI types (client/src/schema.d.ts) and the demo's build
+// OpenAPI types (client/src/schema.ts) and the demo's build
 // (demo/dist, embedded in the Go binary). A change to either source
 // without regenerating fails here.
 import { execFileSync } from 'node:child_process';
@@ -19,10 +19,10 @@ function files(dir: string): string[] {
 }
 
 describe('generated files are current', () => {
-  it('client/src/schema.d.ts is what openapi-typescript makes of openapi.json', async () => {
-    const committed = readFileSync(join(web, 'client/src/schema.d.ts'), 'utf8');
+  it('client/src/schema.ts is what openapi-typescript makes of openapi.json', async () => {
+    const committed = readFileSync(join(web, 'client/src/schema.ts'), 'utf8');
     const fresh: string = await render();
-    expect(fresh === committed, 'schema.d.ts is stale: run `npm run gen` in web/ and commit it').toBe(true);
+    expect(fresh === committed, 'schema.ts is stale: run `npm run gen` in web/ and commit it').toBe(true);
   });
 
   it('demo/dist is byte for byte what building the demo produces', () => {

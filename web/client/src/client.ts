@@ -1,5 +1,5 @@
-import { problemFrom } from './errors';
-import { SessionPosition, defaultStorage, type StorageLike } from './session';
+import { problemFrom } from './errors.js';
+import { SessionPosition, defaultStorage, type StorageLike } from './session.js';
 import {
   targetKey,
   toTarget,
@@ -11,7 +11,7 @@ import {
   type TargetRef,
   type TargetView,
   type WriteResult,
-} from './types';
+} from './types.js';
 
 /** LedgerClientOptions configure createLedgerClient. */
 export interface LedgerClientOptions {

@@ -1,4 +1,4 @@
-import type { ProblemDetails } from './types';
+import type { ProblemDetails } from './types.js';
 
 /** InvalidParam names one rejected input of a 400 answer. */
 export interface InvalidParam {

@@ -2,12 +2,12 @@
 // A fetch client with session consistency, TanStack Query bindings on
 // @tanstack/query-core (any framework adapter can use them), and a live
 // update helper. React hooks live in "@interactionledger/client/react".
-export { createLedgerClient } from './client';
-export type { LedgerClient, LedgerClientOptions, PageOptions, RequestOptions, WriteOptions } from './client';
-export { LedgerError, isLedgerError, parseRetryAfter } from './errors';
-export type { InvalidParam } from './errors';
-export { SessionPosition } from './session';
-export type { StorageLike } from './session';
+export { createLedgerClient } from './client.js';
+export type { LedgerClient, LedgerClientOptions, PageOptions, RequestOptions, WriteOptions } from './client.js';
+export { LedgerError, isLedgerError, parseRetryAfter } from './errors.js';
+export type { InvalidParam } from './errors.js';
+export { SessionPosition } from './session.js';
+export type { StorageLike } from './session.js';
 export {
   actorsInfiniteQueryOptions,
   cachedTargets,
@@ -20,10 +20,10 @@ export {
   targetQueryOptions,
   toggleMutationOptions,
   viewerState,
-} from './query';
-export type { InvalidatesMeta, ToggleContext, ToggleKey, ToggleVariables } from './query';
-export { applyLiveEvent, subscribeLive } from './live';
-export type { LiveOptions } from './live';
-export { targetKey, toTarget } from './types';
-export type * from './types';
-export type { components, operations, paths } from './schema';
+} from './query.js';
+export type { InvalidatesMeta, ToggleContext, ToggleKey, ToggleVariables } from './query.js';
+export { applyLiveEvent, subscribeLive } from './live.js';
+export type { LiveOptions } from './live.js';
+export { targetKey, toTarget } from './types.js';
+export type * from './types.js';
+export type { components, operations, paths } from './schema.js';

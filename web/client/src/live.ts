@@ -1,9 +1,9 @@
 import type { QueryClient } from '@tanstack/query-core';
 import { createParser } from 'eventsource-parser';
-import type { LedgerClient } from './client';
-import { isLedgerError } from './errors';
-import { ledgerKeys, patchTarget } from './query';
-import { targetKey, type LiveEvent, type TargetView } from './types';
+import type { LedgerClient } from './client.js';
+import { isLedgerError } from './errors.js';
+import { ledgerKeys, patchTarget } from './query.js';
+import { targetKey, type LiveEvent, type TargetView } from './types.js';
 
 /** LiveOptions configure subscribeLive. */
 export interface LiveOptions {

@@ -7,8 +7,8 @@ import {
   type QueryClient,
   type QueryKey,
 } from '@tanstack/query-core';
-import type { LedgerClient } from './client';
-import { targetKey, type ActorPage, type ItemPage, type TargetBatch, type TargetRef, type TargetView, type WriteResult } from './types';
+import type { LedgerClient } from './client.js';
+import { targetKey, type ActorPage, type ItemPage, type TargetBatch, type TargetRef, type TargetView, type WriteResult } from './types.js';
 
 /** ViewerParam is the viewer part of a target or feed key. */
 interface ViewerParam {

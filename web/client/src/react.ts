@@ -2,8 +2,8 @@
 // Wrap the app in <QueryClientProvider> and <LedgerProvider client={...}>.
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { createContext, createElement, useCallback, useContext, useEffect, type ReactNode } from 'react';
-import type { LedgerClient } from './client';
-import { subscribeLive, type LiveOptions } from './live';
+import type { LedgerClient } from './client.js';
+import { subscribeLive, type LiveOptions } from './live.js';
 import {
   actorsInfiniteQueryOptions,
   collectionInfiniteQueryOptions,
@@ -11,8 +11,8 @@ import {
   nextToggleState,
   targetQueryOptions,
   toggleMutationOptions,
-} from './query';
-import { targetKey, type TargetRef } from './types';
+} from './query.js';
+import { targetKey, type TargetRef } from './types.js';
 
 const LedgerContext = createContext<LedgerClient | null>(null);
 

@@ -1,6 +1,6 @@
 // Names for the generated OpenAPI types, so callers never spell
 // components["schemas"][...] themselves.
-import type { components, operations } from './schema';
+import type { components, operations } from './schema.js';
 
 type Schemas = components['schemas'];
 
