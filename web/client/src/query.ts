@@ -164,7 +164,10 @@ export interface ToggleVariables {
 
 /** ToggleContext is what onMutate keeps for a rollback. */
 export interface ToggleContext {
+  /** before is each cached view of the target as it was before this click's patch. */
   before: { queryKey: QueryKey; item: TargetView }[];
+  /** first is true for the first click of a burst (no other toggle of the key was pending). */
+  first: boolean;
 }
 
 function pendingToggles(qc: QueryClient, k: ToggleKey) {
@@ -224,7 +227,8 @@ function touches(q: Query, k: ToggleKey): boolean {
  *
  *  - onMutate cancels the queries holding the target, keeps their view of
  *    it, and patches every one (single target and feed pages);
- *  - on error the views come back, unless a later click is still pending;
+ *  - on error the views come back (to the burst's newest server answer, or
+ *    to before its first click), unless a later click is still pending;
  *  - on success the server's answer (counts, viewer) goes into the cache,
  *    unless it is older than the cached view (lower position) or a later
  *    click is pending;
@@ -232,7 +236,8 @@ function touches(q: Query, k: ToggleKey): boolean {
  *    the target, its actors and the user's collection are invalidated.
  *
  * All toggles of one (target, kind, user) share a scope, so they reach the
- * server in click order and the last click decides the final state.
+ * server in click order and the last click decides the final state. Each
+ * write carries the metadata {source: "web"}.
  */
 export function toggleMutationOptions(
   client: LedgerClient,
@@ -245,18 +250,19 @@ export function toggleMutationOptions(
     mutationKey,
     scope: { id: JSON.stringify(mutationKey) },
     mutationFn: ({ on }) => client.set(k.target, k.kind, k.user, on, { metadata: { source: 'web' } }),
-    onMutate: async ({ on }) => {
+    onMutate: async (vars) => {
+      const { on } = vars;
+      const queue = pendingToggles(qc, k);
+      const first = queue.findIndex((m) => m.state.variables === vars) <= 0;
       await qc.cancelQueries({ queryKey: ledgerKeys.all, predicate: (q) => holds(q, targetKey(k.target)) });
       const before = cachedTargets(qc, k.target).map(({ queryKey, item }) => ({ queryKey, item }));
       const was = viewerState(qc, k);
       patchTarget(qc, k.target, (item, viewer) => optimistic(item, viewer, k, on, was));
-      return { before };
+      return { before, first };
     },
-    onError: (_err, _vars, ctx) => {
-      if (othersPending() || !ctx) return;
-      for (const { queryKey, item } of ctx.before) {
-        restore(qc, queryKey, item);
-      }
+    onError: () => {
+      if (othersPending()) return;
+      rollBack(qc, k);
     },
     onSuccess: (result) => {
       if (othersPending()) return;
@@ -267,6 +273,31 @@ export function toggleMutationOptions(
       return qc.invalidateQueries({ queryKey: ledgerKeys.all, predicate: (q) => touches(q, k) });
     },
   };
+}
+
+/**
+ * rollBack undoes a burst of clicks whose last one failed: back to the
+ * newest answer the server gave within the burst (its earlier answers were
+ * not applied while later clicks were pending), or else to the views from
+ * before the burst's first click.
+ */
+function rollBack(qc: QueryClient, k: ToggleKey): void {
+  const burst = qc.getMutationCache().findAll({ mutationKey: ledgerKeys.toggle(k.target, k.kind, k.user), exact: true });
+  burst.sort((a, b) => a.state.submittedAt - b.state.submittedAt);
+  let start = burst.length - 1;
+  while (start > 0 && !(burst[start].state.context as ToggleContext | undefined)?.first) start--;
+  const clicks = burst.slice(start);
+  const answered = clicks.map((m) => m.state.data as WriteResult | undefined).filter((d) => d !== undefined).pop();
+  if (answered) {
+    patchTarget(qc, k.target, (item, viewer) => {
+      const next = settle(item, viewer, k, answered);
+      return viewer === k.user ? { ...next, viewer: { ...next.viewer, ...answered.viewer } } : next;
+    });
+    return;
+  }
+  for (const { queryKey, item } of (clicks[0]?.state.context as ToggleContext | undefined)?.before ?? []) {
+    restore(qc, queryKey, item);
+  }
 }
 
 function restore(qc: QueryClient, queryKey: QueryKey, item: TargetView): void {

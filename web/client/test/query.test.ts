@@ -97,6 +97,30 @@ describe('TanStack bindings', () => {
     expect((await limited.target(refs[1], { viewer: user })).viewer?.like).toBe(false); // and the server agrees
   });
 
+  it('rolls a burst back to its last server answer, or to before its first click', async () => {
+    const limited = createLedgerClient({ baseUrl: limitedUrl, storage: memoryStorage(), retries: 0 });
+    const user = uniqueId('u');
+    const ref = `article/${uniqueId()}`;
+    const k: ToggleKey = { target: ref, kind: 'like', user };
+    await qc.fetchQuery(targetQueryOptions(limited, ref, user));
+    const burst = () => {
+      const runs = [true, false].map(() => new MutationObserver(qc, toggleMutationOptions(limited, qc, k)).mutate({ on: nextToggleState(qc, k) }));
+      return Promise.allSettled(runs);
+    };
+
+    // The first click spends the user's one write (on), the second is refused.
+    const [ok, refused] = await burst();
+    expect(ok.status).toBe('fulfilled');
+    expect(refused).toMatchObject({ status: 'rejected', reason: { status: 429 } });
+    expect(qc.getQueryData(ledgerKeys.target(ref, user))).toMatchObject({ viewer: { like: true }, counts: { like: 1 } });
+
+    // Both clicks refused: back to before the first one (on), not to the first click's optimistic off.
+    const results = await burst();
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect(qc.getQueryData(ledgerKeys.target(ref, user))).toMatchObject({ viewer: { like: true }, counts: { like: 1 } });
+    expect((await limited.target(ref, { viewer: user })).viewer?.like).toBe(true);
+  });
+
   it('ends in the state of the last of 10 rapid toggles while the server delays answers', async () => {
     const id = uniqueId();
     const ref = `article/${id}`;
