@@ -7,7 +7,8 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { signJWT } from './jwt';
 
-const CHROMIUM = '/usr/bin/chromium';
+// CHROMIUM_PATH overrides the browser (e.g. to check the skip and CI failure paths).
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
 const ci = process.env.CI === 'true';
 const artifacts = resolve(import.meta.dirname, '../test-artifacts');
