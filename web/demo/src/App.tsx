@@ -142,7 +142,7 @@ function ToggleButton({ id, kind, label, user, view }: { id: string; kind: strin
       <button type="button" data-kind={kind} aria-pressed={pressed} onClick={onClick}>
         {label}
       </button>
-      <span data-count={kind} aria-label={`${kind} count`}>{view.counts[kind] ?? 0}</span>
+      <span data-count={kind}>{view.counts[kind] ?? 0}</span>
     </span>
   );
 }
