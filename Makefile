@@ -5,7 +5,7 @@ DB        ?= ./data/ledger.db
 BIN       := bin/ledger
 PKGS      := ./...
 
-.PHONY: run build test test-unit fuzz test-short bench lint fmt clean
+.PHONY: run build test test-unit test-web web-build fuzz test-short bench lint fmt clean
 
 ## run: start the server on an embedded SQLite file (./data/ledger.db).
 run: build
@@ -15,8 +15,19 @@ run: build
 build:
 	$(GO) build -o $(BIN) ./cmd/ledger
 
-## test: the whole test suite, race detector on, nothing cached, then every fuzz target.
-test: test-unit fuzz
+## test: the whole test suite, race detector on, nothing cached, then every fuzz target, then
+## the front end's tests (web/: Vitest against a real `ledger serve`, Chromium).
+test: test-unit fuzz test-web
+
+## test-web: install the front end's npm packages from web/package-lock.json and run its tests:
+## typecheck, unit tests of the client and bindings, the generated-files checks (OpenAPI types,
+## the committed demo build) and the browser tests (headless /usr/bin/chromium).
+test-web:
+	cd web && npm ci --no-audit --no-fund && npm test
+
+## web-build: regenerate the OpenAPI types and rebuild the demo into web/demo/dist (commit both).
+web-build:
+	cd web && npm ci --no-audit --no-fund && npm run gen && npm run build
 
 ## test-unit: the unit and end-to-end tests, race detector on, nothing cached (among them the
 ## OpenAPI 3.1 validation of /openapi.json and of real responses, in adapters/httpapi).

@@ -2,6 +2,9 @@ module github.com/interactionledger/ledger
 
 go 1.26.0
 
+// The npm packages of the front end may ship .go files; they are not ours.
+ignore ./web/node_modules
+
 require (
 	github.com/ThreeDotsLabs/watermill v1.5.1
 	github.com/ThreeDotsLabs/watermill-nats/v2 v2.1.3

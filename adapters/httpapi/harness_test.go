@@ -51,6 +51,12 @@ func (s *syncBuffer) String() string {
 
 func MustEnv(tb testing.TB, configure func(*Config)) *testEnv {
 	tb.Helper()
+	return mustEnvDeps(tb, configure, nil)
+}
+
+// mustEnvDeps is MustEnv with a hook on the server's Deps as well.
+func mustEnvDeps(tb testing.TB, configure func(*Config), configureDeps func(*Deps)) *testEnv {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(tb.Context())
 	path := filepath.Join(tb.TempDir(), "ledger.db")
 	store, err := sqlite.Open(ctx, sqlite.Config{Path: path}, nil)
@@ -67,11 +73,15 @@ func MustEnv(tb testing.TB, configure func(*Config)) *testEnv {
 		tb.Fatalf("open projections: %v", err)
 	}
 	logs := &syncBuffer{}
-	srv, err := New(cfg, Deps{
+	deps := Deps{
 		Ledger: domain.NewLedger(store, cfg.Kinds, domain.LedgerConfig{}, nil),
 		Log:    store, Read: set,
 		Writable: func(ctx context.Context) error { _, err := store.LastPosition(ctx); return err },
-	}, newTestLogger(logs))
+	}
+	if configureDeps != nil {
+		configureDeps(&deps)
+	}
+	srv, err := New(cfg, deps, newTestLogger(logs))
 	if err != nil {
 		tb.Fatalf("new server: %v", err)
 	}

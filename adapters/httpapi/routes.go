@@ -27,16 +27,22 @@ func (s *Server) registerRoutes() {
 	s.handle("GET /v1/users/{user}/{kind}", s.collection)
 	s.handle("GET /v1/events", s.events)
 	s.handle("GET /v1/events/stream", s.stream)
+	s.registerSite()
 }
 
 func (s *Server) handle(pattern string, h handlerFunc) {
 	method, path, _ := strings.Cut(pattern, " ")
 	s.routes = append(s.routes, route{method: method, pattern: path})
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	s.mux.HandleFunc(pattern, s.serve(h))
+}
+
+// serve adapts h to the mux: its error becomes the problem answer.
+func (s *Server) serve(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
 			s.fail(w, r, err)
 		}
-	})
+	}
 }
 
 // Routes returns the served routes as "METHOD /path/{param}" strings.

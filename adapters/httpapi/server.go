@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io/fs"
 	"iter"
 	"log/slog"
 	"net"
@@ -64,6 +65,9 @@ type Deps struct {
 	// Metrics, when set, are the collectors to serve (NewMetrics; a
 	// Metrics serves one Server); nil creates them.
 	Metrics *Metrics
+	// Site, when set, is a built single-page front end served at / (its
+	// index.html) and /assets/ (its other files); nil serves no page.
+	Site fs.FS
 }
 
 func (d Deps) validate() error {

@@ -18,6 +18,7 @@ import (
 	"github.com/interactionledger/ledger/adapters/httpapi"
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/projections"
+	"github.com/interactionledger/ledger/web"
 )
 
 // serveFlags are the flags of `ledger serve`.
@@ -214,6 +215,7 @@ func serve(ctx context.Context, cfg httpapi.Config, db, views string, log *slog.
 	srv, err := httpapi.New(cfg, httpapi.Deps{
 		Ledger: domain.NewLedger(store, cfg.Kinds, domain.LedgerConfig{}, log),
 		Log:    store, Read: set, Writable: health.writable, Metrics: metrics,
+		Site: web.Demo(),
 	}, log)
 	if err != nil {
 		return err

@@ -1,0 +1,216 @@
+import { problemFrom } from './errors.js';
+import { SessionPosition, defaultStorage, type StorageLike } from './session.js';
+import {
+  targetKey,
+  toTarget,
+  type ActorPage,
+  type History,
+  type HistoryQuery,
+  type ItemPage,
+  type TargetBatch,
+  type TargetRef,
+  type TargetView,
+  type WriteResult,
+} from './types.js';
+
+/** LedgerClientOptions configure createLedgerClient. */
+export interface LedgerClientOptions {
+  /** baseUrl is the server's origin, e.g. "http://127.0.0.1:8080"; "" (default) is this page's origin. */
+  baseUrl?: string;
+  /** token is a bearer token (a user JWT or a service token), or a function returning the current one. */
+  token?: string | (() => string | null | undefined);
+  /** fetch replaces globalThis.fetch (tests, instrumentation). */
+  fetch?: typeof globalThis.fetch;
+  /** storage keeps the session position; default sessionStorage, null keeps it in memory only. */
+  storage?: StorageLike | null;
+  /** retries is how many times a 429 or 503 with Retry-After is retried (default 3). */
+  retries?: number;
+  /** maxRetryDelayMs caps one Retry-After wait (default 10 s). */
+  maxRetryDelayMs?: number;
+  /** sleep waits ms or until signal aborts; tests replace it to observe the waits. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+/** RequestOptions are the options every call takes. */
+export interface RequestOptions {
+  /** signal aborts the request (TanStack Query passes its own). */
+  signal?: AbortSignal;
+  /** minPosition overrides the session position sent as Ledger-Min-Position. */
+  minPosition?: number;
+}
+
+/** WriteOptions are the options of a write. */
+export interface WriteOptions {
+  signal?: AbortSignal;
+  /** idempotencyKey makes a retried write safe; one is generated when absent. */
+  idempotencyKey?: string;
+  /** ifMatch is the stream version the write expects (412 when it moved). */
+  ifMatch?: number;
+  /** metadata is stored with the event (string to string, at most 16 entries). */
+  metadata?: Record<string, string>;
+}
+
+/** PageOptions page a list. */
+export interface PageOptions extends RequestOptions {
+  limit?: number;
+  cursor?: string | null;
+}
+
+/** LedgerClient speaks the ledger's HTTP API; see createLedgerClient. */
+export type LedgerClient = ReturnType<typeof createLedgerClient>;
+
+const seg = encodeURIComponent;
+
+function targetPath(ref: TargetRef): string {
+  const t = toTarget(ref);
+  return `/v1/targets/${seg(t.type)}/${seg(t.id)}`;
+}
+
+function query(params: Record<string, string | number | undefined | null | string[]>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v === undefined || v === null || v === '') continue;
+    for (const one of Array.isArray(v) ? v : [v]) q.append(k, String(one));
+  }
+  const s = q.toString();
+  return s === '' ? '' : `?${s}`;
+}
+
+function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function newIdempotencyKey(): string {
+  return globalThis.crypto.randomUUID();
+}
+
+/**
+ * createLedgerClient returns a client of every endpoint of the API.
+ *
+ * Session consistency: the client keeps the highest position of its own
+ * writes (in sessionStorage by default, so it survives a reload) and sends
+ * it as Ledger-Min-Position on every read, so no read — after a refresh
+ * either — shows a state older than the user's last write. A 429 or 503
+ * carrying Retry-After is retried after that delay (writes carry an
+ * Idempotency-Key, so a retry never applies twice). Failures reject with a
+ * LedgerError; a network failure rejects with fetch's TypeError.
+ */
+export function createLedgerClient(options: LedgerClientOptions = {}) {
+  const baseUrl = (options.baseUrl ?? '').replace(/\/+$/, '');
+  const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+  const storage = options.storage === undefined ? defaultStorage() : options.storage;
+  const session = new SessionPosition(storage, `ledger:min-position:${baseUrl}`);
+  const retries = options.retries ?? 3;
+  const maxDelay = options.maxRetryDelayMs ?? 10_000;
+  const sleep = options.sleep ?? defaultSleep;
+
+  function headers(extra: Record<string, string> = {}): Headers {
+    const h = new Headers(extra);
+    const token = typeof options.token === 'function' ? options.token() : options.token;
+    if (token) h.set('Authorization', `Bearer ${token}`);
+    return h;
+  }
+
+  /** send performs one request, retrying a 429/503 that carries Retry-After. */
+  async function send(path: string, init: RequestInit & { signal?: AbortSignal }): Promise<Response> {
+    for (let attempt = 0; ; attempt++) {
+      const res = await doFetch(baseUrl + path, init);
+      if (res.ok || res.status === 304) return res;
+      const err = await problemFrom(res);
+      const retryable = (res.status === 429 || res.status === 503) && err.retryAfterMs !== undefined;
+      if (!retryable || attempt >= retries) throw err;
+      await sleep(Math.min(err.retryAfterMs ?? 0, maxDelay), init.signal ?? undefined);
+    }
+  }
+
+  async function read<T>(path: string, opts: RequestOptions = {}, accept = 'application/json'): Promise<T> {
+    const min = opts.minPosition ?? session.get();
+    const h = headers({ Accept: accept });
+    if (min > 0) h.set('Ledger-Min-Position', String(min));
+    const res = await send(path, { method: 'GET', headers: h, signal: opts.signal });
+    return (accept === 'application/json' ? res.json() : res.text()) as Promise<T>;
+  }
+
+  async function write(ref: TargetRef, kind: string, user: string, on: boolean, opts: WriteOptions = {}): Promise<WriteResult> {
+    const h = headers({ Accept: 'application/json', 'Idempotency-Key': opts.idempotencyKey ?? newIdempotencyKey() });
+    if (opts.ifMatch !== undefined) h.set('If-Match', `"v${opts.ifMatch}"`);
+    let body: string | undefined;
+    if (opts.metadata) {
+      h.set('Content-Type', 'application/json');
+      body = JSON.stringify({ metadata: opts.metadata });
+    }
+    const path = `${targetPath(ref)}/${seg(kind)}/${seg(user)}`;
+    const res = await send(path, { method: on ? 'PUT' : 'DELETE', headers: h, body, signal: opts.signal });
+    const result = (await res.json()) as WriteResult;
+    session.note(result.position);
+    return result;
+  }
+
+  return {
+    /** baseUrl is the server origin the client talks to ("" for this page's). */
+    baseUrl,
+    /** minPosition is the session position sent on reads (0 before any write). */
+    minPosition: (): number => session.get(),
+    /** notePosition raises the session position (e.g. after a write made elsewhere). */
+    notePosition: (position: number): void => session.note(position),
+    /** resetSession forgets the session position. */
+    resetSession: (): void => session.clear(),
+
+    /** set turns kind on or off for user on a target (PUT or DELETE). */
+    set: write,
+    /** turnOn is set(..., true): like, collect... */
+    turnOn: (ref: TargetRef, kind: string, user: string, opts?: WriteOptions) => write(ref, kind, user, true, opts),
+    /** turnOff is set(..., false): cancel a like, a collect... */
+    turnOff: (ref: TargetRef, kind: string, user: string, opts?: WriteOptions) => write(ref, kind, user, false, opts),
+
+    /** target reads one target's counts, and viewer's state when viewer is given. */
+    target: (ref: TargetRef, opts: RequestOptions & { viewer?: string | null } = {}) =>
+      read<TargetView>(targetPath(ref) + query({ viewer: opts.viewer }), opts),
+    /** targets reads a feed page of 1..200 targets, in request order. */
+    targets: (refs: TargetRef[], opts: RequestOptions & { viewer?: string | null } = {}) =>
+      read<TargetBatch>(
+        '/v1/targets' + query({ t: refs.map(targetKey), viewer: opts.viewer }),
+        opts,
+      ),
+    /** actors pages who turned kind on for a target, newest first. */
+    actors: (ref: TargetRef, kind: string, opts: PageOptions = {}) =>
+      read<ActorPage>(`${targetPath(ref)}/${seg(kind)}` + query({ limit: opts.limit, cursor: opts.cursor }), opts),
+    /** collection pages what user turned kind on for, newest first, optionally of one target type. */
+    collection: (user: string, kind: string, opts: PageOptions & { type?: string } = {}) =>
+      read<ItemPage>(`/v1/users/${seg(user)}/${seg(kind)}` + query({ type: opts.type, limit: opts.limit, cursor: opts.cursor }), opts),
+    /** events reads one page of the event log (analysts; needs admin where tokens are configured). */
+    events: (filter: HistoryQuery = {}, opts: RequestOptions = {}) =>
+      read<History>('/v1/events' + query(filter as Record<string, string | number | undefined>), opts),
+    /** healthz resolves when the process is up. */
+    healthz: (opts: RequestOptions = {}) => read<{ status: string }>('/healthz', { ...opts, minPosition: 0 }),
+    /** readyz resolves when the store is writable and the projections are caught up. */
+    readyz: (opts: RequestOptions = {}) =>
+      read<{ status: string; head: number; applied: number }>('/readyz', { ...opts, minPosition: 0 }),
+    /** metrics returns the Prometheus text exposition. */
+    metrics: (opts: RequestOptions = {}) => read<string>('/metrics', { ...opts, minPosition: 0 }, 'text/plain'),
+    /** openapi returns the server's OpenAPI document. */
+    openapi: (opts: RequestOptions = {}) => read<Record<string, unknown>>('/openapi.json', { ...opts, minPosition: 0 }),
+
+    /**
+     * openStream opens GET /v1/events/stream (after, or Last-Event-ID to
+     * resume) and returns the streaming response; subscribeLive reads it.
+     */
+    openStream: (opts: { after?: number; lastEventId?: string; signal?: AbortSignal }) => {
+      const h = headers({ Accept: 'text/event-stream' });
+      if (opts.lastEventId) h.set('Last-Event-ID', opts.lastEventId);
+      return send('/v1/events/stream' + query({ after: opts.after }), { method: 'GET', headers: h, signal: opts.signal, cache: 'no-store' });
+    },
+  };
+}
+

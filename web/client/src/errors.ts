@@ -1,0 +1,73 @@
+import type { ProblemDetails } from './types.js';
+
+/** InvalidParam names one rejected input of a 400 answer. */
+export interface InvalidParam {
+  name: string;
+  reason: string;
+}
+
+/**
+ * LedgerError is a problem+json answer of the server (RFC 9457), or a
+ * non-problem error status. status is the HTTP status; type, title,
+ * detail and invalidParams come from the problem body.
+ */
+export class LedgerError extends Error {
+  /** status is the HTTP status of the answer. */
+  readonly status: number;
+  /** type is the problem type URI, e.g. "urn:ledger:problem:invalid-input". */
+  readonly type: string;
+  /** title is the short, status-level summary. */
+  readonly title: string;
+  /** detail says what went wrong with this request. */
+  readonly detail: string;
+  /** invalid_params lists each rejected input of a 400 answer. */
+  readonly invalid_params: InvalidParam[];
+  /** retryAfterMs is the Retry-After header in milliseconds, when sent. */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(status: number, problem: Partial<ProblemDetails>, retryAfterMs?: number) {
+    const detail = problem.detail ?? problem.title ?? `HTTP ${status}`;
+    super(`ledger: ${status} ${detail}`);
+    this.name = 'LedgerError';
+    this.status = status;
+    this.type = problem.type ?? 'about:blank';
+    this.title = problem.title ?? '';
+    this.detail = detail;
+    this.invalid_params = problem.invalid_params ?? [];
+    this.retryAfterMs = retryAfterMs;
+  }
+
+  /** invalidParams is invalid_params under a camel-case name. */
+  get invalidParams(): InvalidParam[] {
+    return this.invalid_params;
+  }
+}
+
+/** isLedgerError reports whether err is a LedgerError (optionally of status). */
+export function isLedgerError(err: unknown, status?: number): err is LedgerError {
+  return err instanceof LedgerError && (status === undefined || err.status === status);
+}
+
+/**
+ * parseRetryAfter reads a Retry-After header (delay seconds or an HTTP
+ * date) as milliseconds; undefined when absent or unreadable.
+ */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (value === null || value.trim() === '') return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** problemFrom turns a failed Response into a LedgerError. */
+export async function problemFrom(res: Response): Promise<LedgerError> {
+  const retry = parseRetryAfter(res.headers.get('Retry-After'));
+  let body: Partial<ProblemDetails> = {};
+  const type = res.headers.get('Content-Type') ?? '';
+  if (type.includes('json')) {
+    body = ((await res.json().catch(() => ({}))) ?? {}) as Partial<ProblemDetails>;
+  } else {
+    await res.body?.cancel().catch(() => undefined);
+  }
+  return new LedgerError(res.status, body, retry);
+}

@@ -1,0 +1,100 @@
+import type { QueryClient } from '@tanstack/query-core';
+import { createParser } from 'eventsource-parser';
+import type { LedgerClient } from './client.js';
+import { isLedgerError } from './errors.js';
+import { ledgerKeys, patchTarget } from './query.js';
+import { targetKey, type LiveEvent, type TargetView } from './types.js';
+
+/** LiveOptions configure subscribeLive. */
+export interface LiveOptions {
+  /** after starts the stream after this position (e.g. a feed's position); default: live only. */
+  after?: number;
+  /** onEvent sees every event after it is applied to the cache. */
+  onEvent?: (event: LiveEvent) => void;
+  /**
+   * onError sees failures. The stream reconnects after a network failure or
+   * a 5xx; after a 4xx (401/403: this caller may not read the stream) it
+   * stops, and permanent is true.
+   */
+  onError?: (error: unknown, permanent: boolean) => void;
+  /** onOpen is called each time the stream (re)connects. */
+  onOpen?: () => void;
+  /** reconnectMs is the wait before reconnecting when the server sent no "retry:" (default 2 s). */
+  reconnectMs?: number;
+}
+
+/**
+ * applyLiveEvent patches the cached views of the event's target: counts
+ * from the event, and the viewer's state in the queries of the event's
+ * user. A view whose position is at or past the event is left alone (the
+ * cache never moves backwards), and so is a target with a toggle of this
+ * page still in flight (its answer settles it). It also invalidates the
+ * target's "who" lists and the user's collection of that kind.
+ */
+export function applyLiveEvent(qc: QueryClient, e: LiveEvent): void {
+  const key = targetKey(e.target);
+  const busy = qc.isMutating({ predicate: (m) => { const k = m.options.mutationKey; return k?.[0] === 'ledger' && k[1] === 'toggle' && k[2] === key; } }) > 0;
+  if (busy) return;
+  patchTarget(qc, e.target, (item, viewer): TargetView => {
+    if (item.position >= e.position) return item;
+    const next: TargetView = { ...item, counts: { ...item.counts, ...e.counts }, position: e.position };
+    if (viewer === e.user) next.viewer = { ...item.viewer, [e.kind]: e.type === 'interaction.added' };
+    return next;
+  });
+  void qc.invalidateQueries({ queryKey: ledgerKeys.all, predicate: (q) => {
+    const k = q.queryKey;
+    return (k[1] === 'actors' && k[2] === key && k[3] === e.kind) || (k[1] === 'collection' && k[2] === e.user && k[3] === e.kind);
+  } });
+}
+
+/**
+ * subscribeLive follows GET /v1/events/stream and applies each event to
+ * the cache with applyLiveEvent. It reconnects after a failure, resuming
+ * with Last-Event-ID so no event is missed or applied twice. It reads the
+ * stream with fetch (not EventSource) so that a bearer token can be sent.
+ * A 4xx answer (no right to read the stream) stops it. It returns the
+ * function that stops it.
+ */
+export function subscribeLive(client: LedgerClient, qc: QueryClient, opts: LiveOptions = {}): () => void {
+  const stop = new AbortController();
+  let lastId = opts.after !== undefined ? String(opts.after) : '';
+  let retryMs = opts.reconnectMs ?? 2000;
+
+  async function once(): Promise<void> {
+    const res = await client.openStream({ lastEventId: lastId || undefined, signal: stop.signal });
+    opts.onOpen?.();
+    const parser = createParser({
+      onEvent: (msg) => {
+        if (msg.event !== 'interaction.added' && msg.event !== 'interaction.cancelled') return;
+        const e = JSON.parse(msg.data) as LiveEvent;
+        if (msg.id) lastId = msg.id;
+        applyLiveEvent(qc, e);
+        opts.onEvent?.(e);
+      },
+      onRetry: (ms) => {
+        retryMs = ms;
+      },
+    });
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      parser.feed(value);
+    }
+  }
+
+  void (async () => {
+    while (!stop.signal.aborted) {
+      try {
+        await once();
+      } catch (err) {
+        if (stop.signal.aborted) return;
+        const permanent = isLedgerError(err) && err.status >= 400 && err.status < 500 && err.status !== 429;
+        opts.onError?.(err, permanent);
+        if (permanent) return;
+      }
+      await new Promise((r) => setTimeout(r, retryMs));
+    }
+  })();
+  return () => stop.abort();
+}

@@ -1,0 +1,155 @@
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { createLedgerClient, LedgerError } from '../src/index';
+import { memoryStorage, startProxy, uniqueId, type Proxy } from './helpers';
+
+const ledgerUrl = inject('ledgerUrl');
+
+describe('fetch client', () => {
+  let proxy: Proxy;
+  beforeEach(async () => {
+    proxy = await startProxy(ledgerUrl);
+  });
+  afterEach(() => proxy.close());
+
+  it('writes and reads every read endpoint', async () => {
+    const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage() });
+    const id = uniqueId();
+    const on = await c.turnOn(`article/${id}`, 'like', 'u1');
+    expect(on).toMatchObject({ changed: true, active: true, user: 'u1', kind: 'like', target: { type: 'article', id } });
+    expect(on.counts.like).toBe(1);
+    expect(on.position).toBeGreaterThan(0);
+    const again = await c.turnOn({ type: 'article', id }, 'like', 'u1');
+    expect(again.changed).toBe(false);
+
+    const view = await c.target(`article/${id}`, { viewer: 'u1' });
+    expect(view.counts).toEqual({ like: 1, collect: 0 });
+    expect(view.viewer).toEqual({ like: true, collect: false });
+    const batch = await c.targets([`article/${id}`, 'article/never-touched'], { viewer: 'u1' });
+    expect(batch.items.map((i) => i.counts.like)).toEqual([1, 0]);
+    const actors = await c.actors(`article/${id}`, 'like', { limit: 10 });
+    expect(actors.items.map((a) => a.user)).toEqual(['u1']);
+    expect(actors.next_cursor).toBeUndefined();
+    await c.turnOn(`article/${id}`, 'collect', 'u1');
+    const coll = await c.collection('u1', 'collect', { type: 'article', limit: 1000 });
+    expect(coll.items.some((i) => i.target.id === id)).toBe(true);
+    const history = await c.events({ target_type: 'article', target_id: id });
+    expect(history.items.map((e) => e.type)).toEqual(['interaction.added', 'interaction.added']);
+    const off = await c.turnOff(`article/${id}`, 'like', 'u1');
+    expect(off).toMatchObject({ changed: true, active: false, counts: { like: 0, collect: 1 } });
+    expect((await c.healthz()).status).toBe('ok');
+    expect((await c.readyz()).status).toBe('ready');
+    expect(await c.metrics()).toContain('# TYPE');
+    expect((await c.openapi()).openapi).toBe('3.1.0');
+
+    const writes = proxy.seen.filter((s) => s.method === 'PUT' || s.method === 'DELETE');
+    expect(writes.every((s) => typeof s.headers['idempotency-key'] === 'string')).toBe(true);
+  });
+
+  it('pages with cursors', async () => {
+    const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage() });
+    const id = uniqueId();
+    for (const u of ['a', 'b', 'c']) await c.turnOn(`article/${id}`, 'like', u);
+    const first = await c.actors(`article/${id}`, 'like', { limit: 2 });
+    expect(first.items.map((a) => a.user)).toEqual(['c', 'b']);
+    const second = await c.actors(`article/${id}`, 'like', { limit: 2, cursor: first.next_cursor });
+    expect(second.items.map((a) => a.user)).toEqual(['a']);
+    expect(second.next_cursor).toBeUndefined();
+  });
+
+  it('turns problem answers into LedgerError', async () => {
+    const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage() });
+    const bad = await c.turnOn('article/a-1', 'like', 'bad user').catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(LedgerError);
+    const err = bad as LedgerError;
+    expect(err.status).toBe(400);
+    expect(err.type).toBe('urn:ledger:problem:invalid-input');
+    expect(err.detail).toContain('user');
+    expect(err.invalid_params.map((p) => p.name)).toContain('user');
+    const unknownKind = await c.target('article/a-1').then(() => c.turnOn('article/a-1', 'follow', 'u1')).catch((e: unknown) => e);
+    expect(unknownKind).toMatchObject({ status: 404, type: 'urn:ledger:problem:unknown-kind' });
+    const cursor = await c.actors('article/a-1', 'like', { cursor: 'forged' }).catch((e: unknown) => e);
+    expect(cursor).toMatchObject({ status: 400 });
+  });
+
+  it('rejects a malformed target before sending anything', () => {
+    const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage() });
+    expect(() => c.target('no-slash')).toThrow(/not "type\/id"/);
+    expect(proxy.seen).toHaveLength(0);
+  });
+
+  it('honours Retry-After on 503 and 429, then gives up', async () => {
+    const waits: number[] = [];
+    const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage(), retries: 2, sleep: async (ms) => void waits.push(ms) });
+    const problem = (status: number, retry: string) => ({
+      reply: { status, headers: { 'Content-Type': 'application/problem+json', 'Retry-After': retry }, body: JSON.stringify({ type: 'urn:ledger:problem:x', title: 't', status, detail: 'busy' }) },
+    });
+    proxy.plan = (_req, n) => (n === 1 ? problem(503, '2') : undefined);
+    await expect(c.target('article/a-1')).resolves.toMatchObject({ target: { id: 'a-1' } });
+    expect(waits).toEqual([2000]);
+
+    proxy.seen.length = 0;
+    proxy.plan = (_req, n) => (n <= 2 ? problem(429, '1') : undefined);
+    const w = await c.turnOn(`article/${uniqueId()}`, 'like', 'u1');
+    expect(w.active).toBe(true);
+    expect(waits).toEqual([2000, 1000, 1000]);
+    const keys = proxy.seen.map((s) => s.headers['idempotency-key']);
+    expect(new Set(keys).size).toBe(1); // one key across the retries: a retry never applies twice
+
+    proxy.plan = () => problem(503, '1');
+    const gaveUp = await c.target('article/a-1').catch((e: unknown) => e);
+    expect(gaveUp).toMatchObject({ status: 503, retryAfterMs: 1000 });
+  });
+
+  it('does not retry a 503 without Retry-After, nor a 400', async () => {
+    const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage(), sleep: async () => undefined });
+    proxy.plan = () => ({ reply: { status: 503, headers: { 'Content-Type': 'text/plain' }, body: 'down' } });
+    await expect(c.target('article/a-1')).rejects.toMatchObject({ status: 503, detail: 'HTTP 503' });
+    expect(proxy.seen).toHaveLength(1);
+  });
+});
+
+describe('session consistency', () => {
+  let proxy: Proxy;
+  beforeEach(async () => {
+    proxy = await startProxy(ledgerUrl);
+  });
+  afterEach(() => proxy.close());
+
+  it('sends the position of its last write on reads and keeps it across a reload', async () => {
+    const storage = memoryStorage();
+    const c = createLedgerClient({ baseUrl: proxy.url, storage });
+    expect(c.minPosition()).toBe(0);
+    const id = uniqueId();
+    await c.target(`article/${id}`);
+    expect(proxy.seen[0].headers['ledger-min-position']).toBeUndefined();
+    const w = await c.turnOn(`article/${id}`, 'collect', 'u9');
+    expect(c.minPosition()).toBe(w.position);
+
+    const reloaded = createLedgerClient({ baseUrl: proxy.url, storage });
+    expect(reloaded.minPosition()).toBe(w.position);
+    proxy.seen.length = 0;
+    const view = await reloaded.target(`article/${id}`, { viewer: 'u9' });
+    expect(proxy.seen[0].headers['ledger-min-position']).toBe(String(w.position));
+    expect(view.viewer?.collect).toBe(true);
+  });
+
+  it('never moves the session position backwards', async () => {
+    const storage = memoryStorage();
+    const c = createLedgerClient({ baseUrl: proxy.url, storage });
+    c.notePosition(50);
+    c.notePosition(10);
+    expect(c.minPosition()).toBe(50);
+    storage.setItem(`ledger:min-position:${proxy.url}`, 'garbage');
+    expect(c.minPosition()).toBe(50);
+  });
+
+  it('waits for the server to catch up rather than show an older state', async () => {
+    const storage = memoryStorage();
+    const c = createLedgerClient({ baseUrl: proxy.url, storage, retries: 1, sleep: async () => undefined });
+    const head = (await c.readyz()).head;
+    c.notePosition(head + 1_000_000);
+    const err = await c.target('article/a-1').catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 503, type: 'urn:ledger:problem:not-caught-up' });
+    expect(proxy.seen.filter((s) => s.url.startsWith('/v1/targets/'))).toHaveLength(2);
+  });
+});

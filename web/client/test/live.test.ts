@@ -1,0 +1,101 @@
+import { QueryClient } from '@tanstack/query-core';
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import {
+  applyLiveEvent,
+  createLedgerClient,
+  feedQueryOptions,
+  ledgerKeys,
+  subscribeLive,
+  targetQueryOptions,
+  type LedgerClient,
+  type LiveEvent,
+  type TargetBatch,
+  type TargetView,
+} from '../src/index';
+import { memoryStorage, startProxy, uniqueId, waitFor, type Proxy } from './helpers';
+
+const ledgerUrl = inject('ledgerUrl');
+
+describe('live updates', () => {
+  let proxy: Proxy;
+  let client: LedgerClient;
+  let qc: QueryClient;
+  const stops: (() => void)[] = [];
+  beforeEach(async () => {
+    proxy = await startProxy(ledgerUrl);
+    client = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage() });
+    qc = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+  });
+  afterEach(async () => {
+    stops.splice(0).forEach((s) => s());
+    qc.clear();
+    await proxy.close();
+  });
+
+  it('patches cached counts and the viewer state from the stream', async () => {
+    const ids = [uniqueId(), uniqueId()];
+    const refs = ids.map((i) => `article/${i}`);
+    const feed = await qc.fetchQuery(feedQueryOptions(client, refs, 'watcher'));
+    await qc.fetchQuery(targetQueryOptions(client, refs[0], 'liker'));
+    const events: LiveEvent[] = [];
+    let opened = 0;
+    stops.push(subscribeLive(client, qc, { after: feed.position, onEvent: (e) => events.push(e), onOpen: () => opened++ }));
+    await waitFor(() => opened === 1, 'the stream to open');
+
+    const other = createLedgerClient({ baseUrl: ledgerUrl, storage: memoryStorage() });
+    await other.turnOn(refs[0], 'like', 'liker');
+    await other.turnOn(refs[0], 'collect', 'watcher');
+    await waitFor(() => events.filter((e) => e.target.id === ids[0]).length === 2, 'both events');
+
+    const item = qc.getQueryData<TargetBatch>(ledgerKeys.feed(refs, 'watcher'))!.items[0];
+    expect(item.counts).toEqual({ like: 1, collect: 1 });
+    expect(item.viewer).toEqual({ like: false, collect: true }); // the watcher's own collect, not the liker's like
+    expect(qc.getQueryData(ledgerKeys.target(refs[0], 'liker'))).toMatchObject({ counts: { like: 1, collect: 1 }, viewer: { like: true, collect: false } });
+    expect(qc.getQueryData<TargetBatch>(ledgerKeys.feed(refs, 'watcher'))!.items[1].counts).toEqual({ like: 0, collect: 0 });
+  });
+
+  it('never moves a cached view backwards', async () => {
+    const ref = `article/${uniqueId()}`;
+    await client.turnOn(ref, 'like', 'a');
+    const second = await client.turnOn(ref, 'like', 'b');
+    await qc.fetchQuery(targetQueryOptions(client, ref, 'a'));
+    const stale: LiveEvent = {
+      position: second.position - 1, id: '00000000-0000-7000-8000-000000000000', type: 'interaction.cancelled', kind: 'like', user: 'a',
+      target: { type: 'article', id: ref.slice(8) }, stream_version: 1, occurred_at: '', recorded_at: '', counts: { like: 0, collect: 0 },
+    };
+    applyLiveEvent(qc, stale);
+    expect(qc.getQueryData<TargetView>(ledgerKeys.target(ref, 'a'))).toMatchObject({ counts: { like: 2 }, viewer: { like: true }, position: second.position });
+  });
+
+  it('resumes with Last-Event-ID after the connection drops', async () => {
+    const ref = `article/${uniqueId()}`;
+    const view = await qc.fetchQuery(targetQueryOptions(client, ref));
+    const events: LiveEvent[] = [];
+    let streams = 0;
+    proxy.plan = (req) => (req.url.startsWith('/v1/events/stream') && ++streams === 1 ? { cutAfterMs: 400 } : undefined);
+    let opened = 0;
+    stops.push(subscribeLive(client, qc, { onEvent: (e) => events.push(e), onOpen: () => opened++ }));
+    await waitFor(() => opened === 1, 'the stream to open');
+    const w1 = await client.turnOn(ref, 'like', 'a');
+    await waitFor(() => events.some((e) => e.position === w1.position), 'the first event');
+    await waitFor(() => streams === 2 || opened === 2, 'the stream to be cut and reopened', 6000);
+    const w2 = await client.turnOn(ref, 'like', 'b');
+    await waitFor(() => events.some((e) => e.position === w2.position), 'the event after the reconnect', 6000);
+    const resumed = proxy.seen.filter((s) => s.url.startsWith('/v1/events/stream'))[1];
+    expect(resumed.headers['last-event-id']).toBe(String(events.filter((e) => e.position < w2.position).at(-1)!.position));
+    expect(new Set(events.map((e) => e.position)).size).toBe(events.length); // nothing twice
+    expect(qc.getQueryData<TargetView>(ledgerKeys.target(ref))).toMatchObject({ counts: { like: 2 } });
+    expect(view.counts.like).toBe(0);
+  });
+
+  it('stops on a 4xx (no right to read the stream) and reconnects after a 5xx', async () => {
+    const errors: [number, boolean][] = [];
+    const problem = (status: number) => ({ reply: { status, headers: { 'Content-Type': 'application/problem+json' }, body: JSON.stringify({ type: 'urn:x', title: 't', status }) } });
+    proxy.plan = (_req, n) => (n === 1 ? problem(500) : problem(403));
+    stops.push(subscribeLive(client, qc, { reconnectMs: 20, onError: (e, permanent) => errors.push([(e as { status: number }).status, permanent]) }));
+    await waitFor(() => errors.length === 2, 'two failures');
+    expect(errors).toEqual([[500, false], [403, true]]);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(proxy.seen).toHaveLength(2);
+  });
+});

@@ -1,0 +1,70 @@
+// Builds the ledger binary from this checkout (with the committed demo
+// assets embedded) and starts the servers the tests talk to:
+//   ledgerUrl     — open loopback mode, default kinds;
+//   limitedUrl    — the same with a per-user write rate of ~0, so a second
+//                   write is refused with 429 (the "refused write" tests);
+//   jwtUrl        — user tokens (HS256 with jwtSecret) and --public-history.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createServer } from 'node:net';
+import type { TestProject } from 'vitest/node';
+
+const repo = resolve(import.meta.dirname, '../..');
+
+function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => ok(port));
+    });
+  });
+}
+
+/** startLedger starts `ledger serve` on a free port and waits for /readyz. */
+export async function startLedger(bin: string, dir: string, extra: string[] = []): Promise<{ url: string; proc: ChildProcess }> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const proc = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--db', join(dir, 'l.db'), '--log-level', 'error', ...extra], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const exited = new Promise<never>((_, fail) => proc.once('exit', (code) => fail(new Error(`ledger serve exited with ${code}`))));
+  exited.catch(() => undefined);
+  for (let i = 0; i < 200; i++) {
+    const ok = await Promise.race([
+      fetch(`${url}/readyz`).then((r) => r.ok, () => false),
+      exited,
+    ]);
+    if (ok) return { url, proc };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  proc.kill();
+  throw new Error(`ledger serve on ${url} did not become ready in 10 s`);
+}
+
+export default async function setup(project: TestProject) {
+  const dir = mkdtempSync(join(tmpdir(), 'ledger-web-'));
+  const bin = join(dir, 'ledger');
+  execFileSync('go', ['build', '-o', bin, './cmd/ledger'], { cwd: repo, stdio: 'inherit', env: { ...process.env, CGO_ENABLED: '1' } });
+  const mkdir = (name: string) => mkdtempSync(join(dir, `${name}-`));
+  const main = await startLedger(bin, mkdir('open'), ['--consistency-timeout', '300ms']);
+  const limited = await startLedger(bin, mkdir('limited'), ['--write-rate', '0.0001']);
+  const jwtSecret = randomBytes(32).toString('hex');
+  const jwt = await startLedger(bin, mkdir('jwt'), ['--jwt-secret', jwtSecret, '--public-history']);
+  project.provide('ledgerUrl', main.url);
+  project.provide('limitedUrl', limited.url);
+  project.provide('ledgerBin', bin);
+  project.provide('jwtUrl', jwt.url);
+  project.provide('jwtSecret', jwtSecret);
+  return async () => {
+    for (const p of [main.proc, limited.proc, jwt.proc]) {
+      p.kill('SIGTERM');
+      await new Promise((r) => (p.exitCode !== null ? r(null) : p.once('exit', r)));
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+}
