@@ -29,7 +29,8 @@ test-web:
 web-build:
 	cd web && npm ci --no-audit --no-fund && npm run gen && npm run build
 
-## test-unit: the unit and end-to-end tests, race detector on, nothing cached.
+## test-unit: the unit and end-to-end tests, race detector on, nothing cached (among them the
+## OpenAPI 3.1 validation of /openapi.json and of real responses, in adapters/httpapi).
 test-unit:
 	$(GO) test -race -count=1 -timeout 9m $(PKGS)
 

@@ -62,7 +62,7 @@ func (s *Set) parseCursor(scope, c string) (int64, error) {
 	return pos, nil
 }
 
-// Limits of the read API (API.md).
+// Limits of the read API (docs/api.md).
 const (
 	// MaxLimit is the largest page size; DefaultLimit is used for 0.
 	MaxLimit     = 1000

@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/sqlitedsn"
 
 	"github.com/mattn/go-sqlite3"
 )
@@ -110,7 +111,7 @@ func dsn(path string, d durability, readOnly bool) string {
 	q.Set("_cache_size", strconv.Itoa(-cacheKiB))
 	// Reads run a handful of constant statements; keep them prepared.
 	q.Set("_stmt_cache_size", "32")
-	return "file:" + path + "?" + q.Encode()
+	return sqlitedsn.File(path, q)
 }
 
 // openViews opens (creating if needed) the views file at path.

@@ -4,11 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/sqlitedsn"
 )
 
 // MaxDifferences bounds how many differing rows Verify reports per table.
@@ -71,7 +74,11 @@ func (s *Set) Verify(ctx context.Context, store domain.EventReader, dir string) 
 // inside one read snapshot of the live file, catches each recomputed
 // projection up to its live checkpoint and diffs the tables.
 func (s *Set) compare(ctx context.Context, store domain.EventReader, freshPath string, built int64) (Report, error) {
-	db, err := sql.Open("sqlite3", "file:"+freshPath+"?_busy_timeout=30000&_journal_mode=OFF&_synchronous=OFF")
+	// Not dsn(): its _txlock=immediate would take the live file's write
+	// lock with the transaction below.
+	db, err := sql.Open("sqlite3", sqlitedsn.File(freshPath, url.Values{
+		"_busy_timeout": {strconv.Itoa(busyTimeout)}, "_journal_mode": {"OFF"}, "_synchronous": {"OFF"},
+	}))
 	if err != nil {
 		return Report{}, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -91,6 +92,44 @@ func TestCSV(t *testing.T) {
 	}
 }
 
+// TestCSVNeutralisesFormulas: a cell a spreadsheet would run as a formula
+// (OWASP CSV injection) starts with a single quote; other cells are as
+// they were.
+func TestCSVNeutralisesFormulas(t *testing.T) {
+	e := sampleEvent(t)
+	u, _ := domain.NewUserID("@SUM")
+	tg, _ := domain.NewTarget("article", "-2")
+	e.User, e.Target = u, tg
+	e.Metadata = domain.MustMetadata(map[string]string{"note": "=cmd|' /C calc'!A0"})
+	var buf bytes.Buffer
+	w := eventcodec.NewCSVWriter(&buf)
+	if err := w.Write(e); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&buf).ReadAll()
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("records %q %v", recs, err)
+	}
+	row := recs[1]
+	if row[4] != "'@SUM" || row[6] != "'-2" || row[5] != "article" || row[0] != "1234" {
+		t.Errorf("row %q", row)
+	}
+	if !strings.HasPrefix(row[10], "{") {
+		t.Errorf("metadata cell %q", row[10])
+	}
+	for in, want := range map[string]string{
+		"=1+1": "'=1+1", "+1": "'+1", "-1": "'-1", "@x": "'@x", "\tx": "'\tx", "\rx": "'\rx",
+		"a=1": "a=1", "": "", "'x": "'x", "{\"a\":\"=1\"}": "{\"a\":\"=1\"}",
+	} {
+		if got := eventcodec.NeutraliseCell(in); got != want {
+			t.Errorf("NeutraliseCell(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 // FuzzUnmarshalEvent checks that decoding never panics and that whatever
 // decodes re-encodes to an event that decodes the same.
 func FuzzUnmarshalEvent(f *testing.F) {
@@ -111,4 +150,19 @@ func FuzzUnmarshalEvent(f *testing.F) {
 			t.Fatalf("re-decode: %+v %v", again, err)
 		}
 	})
+}
+
+// BenchmarkCSVWrite is the cost of one export row (the formula check runs
+// on every cell).
+func BenchmarkCSVWrite(b *testing.B) {
+	e := sampleEvent(b)
+	w := eventcodec.NewCSVWriter(io.Discard)
+	for b.Loop() {
+		if err := w.Write(e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
 }

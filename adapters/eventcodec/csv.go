@@ -15,8 +15,9 @@ var CSVHeader = []string{
 	"stream_version", "occurred_at", "recorded_at", "metadata",
 }
 
-// CSVWriter writes events as CSV rows under CSVHeader. It is not safe for
-// concurrent use.
+// CSVWriter writes events as CSV rows under CSVHeader, every cell passed
+// through NeutraliseCell (the HTTP export and `ledger history --format csv`
+// alike). It is not safe for concurrent use.
 type CSVWriter struct {
 	w      *csv.Writer
 	header bool
@@ -51,7 +52,28 @@ func (c *CSVWriter) Write(e domain.Event) error {
 	r[8] = e.OccurredAt.UTC().Format(TimeFormat)
 	r[9] = e.RecordedAt.UTC().Format(TimeFormat)
 	r[10] = meta
+	for i, cell := range r {
+		r[i] = NeutraliseCell(cell)
+	}
 	return c.w.Write(r)
+}
+
+// NeutraliseCell returns cell with a single quote before it when a
+// spreadsheet would read it as a formula: it starts with '=', '+', '-',
+// '@', a tab or a carriage return (OWASP, CSV injection). Of the export's
+// columns only user and target_id can start so (their forms allow a
+// leading '-' or '@'); metadata is a JSON object and starts with '{'. The
+// quote is part of the value a CSV parser returns: strip it
+// from those two columns to get the stored id back.
+func NeutraliseCell(cell string) string {
+	if cell == "" {
+		return cell
+	}
+	switch cell[0] {
+	case '=', '+', '-', '@', '\t', '\r':
+		return "'" + cell
+	}
+	return cell
 }
 
 // Flush writes the header if nothing was written yet and flushes. It

@@ -1,5 +1,5 @@
 // Package eventcodec is the one external representation of ledger events:
-// the JSON object of API.md (used by the HTTP API, the bus payload, NDJSON
+// the JSON object of docs/api.md (used by the HTTP API, the bus payload, NDJSON
 // and the history export) and the CSV row of the history export.
 //
 // Decoding validates every field with the domain constructors, so a decoded

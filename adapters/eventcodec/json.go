@@ -16,7 +16,7 @@ type TargetJSON struct {
 	ID   string `json:"id"`
 }
 
-// EventJSON is an event as it appears on the wire (API.md, "An event").
+// EventJSON is an event as it appears on the wire (docs/api.md, "An event").
 type EventJSON struct {
 	Position      int64           `json:"position"`
 	ID            string          `json:"id"`

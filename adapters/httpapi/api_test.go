@@ -342,7 +342,8 @@ type sseData struct {
 	Counts map[string]int64 `json:"counts"`
 }
 
-// readSSE reads lines up to the next event, skipping comments and retry.
+// readSSE reads lines up to the next event, skipping comments, retry and
+// frames that carry only an id.
 func readSSE(t *testing.T, rd *bufio.Reader) sseEvent {
 	t.Helper()
 	var ev sseEvent
@@ -366,8 +367,12 @@ func readSSE(t *testing.T, rd *bufio.Reader) sseEvent {
 			}
 			_ = json.Unmarshal(raw["counts"], &ev.data.Counts)
 			_ = json.Unmarshal([]byte(line[6:]), &ev.data.EventJSON)
-		case line == "" && ev.id != "":
+		case line == "" && ev.event != "":
 			return ev
+		case line == "":
+			// A frame without an event (the opening frame, a heartbeat)
+			// only moves the resume point.
+			ev = sseEvent{sawComment: ev.sawComment}
 		}
 	}
 }
@@ -412,4 +417,53 @@ func mustRequest(t *testing.T, url string) *http.Request {
 		t.Fatal(err)
 	}
 	return req
+}
+
+// TestHistoryCSVContinuation: a CSV page that does not hold every matching
+// event says where the next starts (Link rel="next", same filters), and
+// the last page says nothing.
+func TestHistoryCSVContinuation(t *testing.T) {
+	e := MustEnv(t, nil)
+	for i := range 5 {
+		e.expect(200, "PUT", fmt.Sprintf("/v1/targets/article/a-%d/like/u1", i), "")
+	}
+	e.expect(200, "PUT", "/v1/targets/video/v-1/like/u1", "")
+	next := "/v1/events?limit=2&target_type=article"
+	var ids []string
+	pages := 0
+	for next != "" {
+		res, b := e.do("GET", next, "", "Accept", "text/csv")
+		rows, err := csv.NewReader(strings.NewReader(string(b))).ReadAll()
+		if res.StatusCode != 200 || err != nil || len(rows) < 2 {
+			t.Fatalf("%s: %d %v %q", next, res.StatusCode, err, b)
+		}
+		for _, r := range rows[1:] {
+			ids = append(ids, r[6])
+		}
+		next = nextLink(t, res.Header.Get("Link"))
+		if next != "" && (!strings.Contains(next, "limit=2") || !strings.Contains(next, "target_type=article")) {
+			t.Fatalf("next link %q lost the filters", next)
+		}
+		pages++
+	}
+	if pages != 3 || strings.Join(ids, ",") != "a-0,a-1,a-2,a-3,a-4" {
+		t.Fatalf("%d pages, ids %v", pages, ids)
+	}
+	res, _ := e.do("GET", "/v1/events?limit=6", "", "Accept", "text/csv")
+	if l := res.Header.Get("Link"); l != "" {
+		t.Fatalf("a page with every event has Link %q", l)
+	}
+}
+
+// nextLink returns the target of a Link header's rel="next", or "".
+func nextLink(t *testing.T, h string) string {
+	t.Helper()
+	if h == "" {
+		return ""
+	}
+	ref, params, ok := strings.Cut(h, ";")
+	if !ok || strings.TrimSpace(params) != `rel="next"` || !strings.HasPrefix(ref, "<") || !strings.HasSuffix(ref, ">") {
+		t.Fatalf("Link %q", h)
+	}
+	return strings.Trim(ref, "<>")
 }

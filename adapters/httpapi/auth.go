@@ -23,7 +23,7 @@ import (
 // Scope is a permission of a service token.
 type Scope string
 
-// The scopes of API.md. Admin implies the others; write implies read.
+// The scopes of docs/api.md. Admin implies the others; write implies read.
 const (
 	ScopeRead  Scope = "read"
 	ScopeWrite Scope = "write"
@@ -184,18 +184,28 @@ func newAuthenticator(c AuthConfig) *authenticator {
 	case len(c.JWTSecret) > 0:
 		secret := c.JWTSecret
 		a.keyFunc = func(*jwt.Token) (any, error) { return secret, nil }
-		a.parser = newJWTParser([]string{"HS256"})
+		a.parser = newJWTParser([]string{"HS256"}, c)
 	case c.JWTPublicKey != nil:
 		methods, _ := jwtMethodsFor(c.JWTPublicKey)
 		key := c.JWTPublicKey
 		a.keyFunc = func(*jwt.Token) (any, error) { return key, nil }
-		a.parser = newJWTParser(methods)
+		a.parser = newJWTParser(methods, c)
 	}
 	return a
 }
 
-func newJWTParser(methods []string) *jwt.Parser {
-	return jwt.NewParser(jwt.WithValidMethods(methods), jwt.WithLeeway(5*time.Second))
+// newJWTParser accepts only the given methods and tokens that expire (a
+// token without exp would be valid forever); it checks aud and iss when
+// c sets them.
+func newJWTParser(methods []string, c AuthConfig) *jwt.Parser {
+	opts := []jwt.ParserOption{jwt.WithValidMethods(methods), jwt.WithLeeway(5 * time.Second), jwt.WithExpirationRequired()}
+	if c.JWTAudience != "" {
+		opts = append(opts, jwt.WithAudience(c.JWTAudience))
+	}
+	if c.JWTIssuer != "" {
+		opts = append(opts, jwt.WithIssuer(c.JWTIssuer))
+	}
+	return jwt.NewParser(opts...)
 }
 
 // authenticate returns the request's principal. With authentication

@@ -121,12 +121,58 @@ func TestEdDSA(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := MustEnv(t, func(c *Config) { c.Auth = AuthConfig{JWTPublicKey: key} })
-	tok, _ := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.RegisteredClaims{Subject: "u1"}).SignedString(priv)
+	tok, _ := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.RegisteredClaims{Subject: "u1", ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}).SignedString(priv)
 	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "", "Authorization", "Bearer "+tok)
 	hs := hsToken(t, "u1", time.Now().Add(time.Hour))
 	e.expect(401, "PUT", "/v1/targets/article/a-1/like/u1", "", "Authorization", "Bearer "+hs)
 	notYet, _ := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.RegisteredClaims{Subject: "u1", NotBefore: jwt.NewNumericDate(time.Now().Add(time.Hour))}).SignedString(priv)
 	e.expect(401, "PUT", "/v1/targets/article/a-1/like/u1", "", "Authorization", "Bearer "+notYet)
+}
+
+// TestJWTClaims: a user token must expire, and must name the configured
+// audience and issuer when they are set.
+func TestJWTClaims(t *testing.T) {
+	sign := func(c jwt.RegisteredClaims) string {
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(jwtSecret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	exp := jwt.NewNumericDate(time.Now().Add(time.Hour))
+	put := "/v1/targets/article/a-1/like/u1"
+	bearer := func(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
+	t.Run("ErrNoExp", func(t *testing.T) {
+		e := MustEnv(t, func(c *Config) { c.Auth = AuthConfig{JWTSecret: []byte(jwtSecret)} })
+		e.expect(401, "PUT", put, "", bearer(sign(jwt.RegisteredClaims{Subject: "u1"}))...)
+		e.expect(200, "PUT", put, "", bearer(sign(jwt.RegisteredClaims{Subject: "u1", ExpiresAt: exp}))...)
+	})
+	e := MustEnv(t, func(c *Config) {
+		c.Auth = AuthConfig{JWTSecret: []byte(jwtSecret), JWTAudience: "ledger", JWTIssuer: "https://id.example"}
+	})
+	good := jwt.RegisteredClaims{Subject: "u1", ExpiresAt: exp, Audience: jwt.ClaimStrings{"other", "ledger"}, Issuer: "https://id.example"}
+	for name, edit := range map[string]func(*jwt.RegisteredClaims){
+		"ErrWrongAudience": func(c *jwt.RegisteredClaims) { c.Audience = jwt.ClaimStrings{"other"} },
+		"ErrNoAudience":    func(c *jwt.RegisteredClaims) { c.Audience = nil },
+		"ErrWrongIssuer":   func(c *jwt.RegisteredClaims) { c.Issuer = "https://evil.example" },
+		"ErrNoIssuer":      func(c *jwt.RegisteredClaims) { c.Issuer = "" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := good
+			edit(&c)
+			e.expect(401, "PUT", put, "", bearer(sign(c))...)
+		})
+	}
+	t.Run("OK", func(t *testing.T) {
+		e.expect(200, "PUT", put, "", bearer(sign(good))...)
+	})
+	t.Run("ErrAudienceWithoutKey", func(t *testing.T) {
+		c := DefaultConfig()
+		c.Auth = AuthConfig{Tokens: mustTokens(t), JWTAudience: "ledger"}
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "audience") {
+			t.Fatalf("validate: %v", err)
+		}
+	})
 }
 
 func TestConfigValidate(t *testing.T) {

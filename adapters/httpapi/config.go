@@ -10,7 +10,7 @@ import (
 	"github.com/interactionledger/ledger/domain"
 )
 
-// MaxBodyBytes bounds a write's JSON body (API.md: at most 4 KiB).
+// MaxBodyBytes bounds a write's JSON body (docs/api.md: at most 4 KiB).
 const MaxBodyBytes = 4 << 10
 
 // Config configures a Server. Start from DefaultConfig and set Kinds.
@@ -31,6 +31,9 @@ type Config struct {
 	ReadyLag time.Duration
 	// Auth holds the tokens; its zero value means no authentication.
 	Auth AuthConfig
+	// CORS lets browser clients on other origins call the API; off by
+	// default.
+	CORS CORSConfig
 	// PublicHistory lets the read scope (and JWT users) read /v1/events*.
 	PublicHistory bool
 	// WriteRate is the per-user write rate in requests per second; 0 is off.
@@ -94,7 +97,7 @@ func (c Config) Validate() error {
 	if c.StreamBuffer < 1 {
 		errs = append(errs, errors.New("stream buffer must be >= 1"))
 	}
-	errs = append(errs, c.Auth.Validate(), c.validateListen())
+	errs = append(errs, c.Auth.Validate(), c.CORS.Validate(), c.validateListen())
 	return errors.Join(errs...)
 }
 
@@ -129,6 +132,10 @@ type AuthConfig struct {
 	// JWTPublicKey verifies RS256 (*rsa.PublicKey) or EdDSA
 	// (ed25519.PublicKey) user tokens.
 	JWTPublicKey crypto.PublicKey
+	// JWTAudience, when set, must be one of a user token's aud values.
+	JWTAudience string
+	// JWTIssuer, when set, must be a user token's iss.
+	JWTIssuer string
 }
 
 // Enabled reports whether any credential is configured, so that requests
@@ -145,6 +152,9 @@ func (a AuthConfig) Validate() error {
 	}
 	if len(a.JWTSecret) > 0 && len(a.JWTSecret) < 32 {
 		errs = append(errs, errors.New("auth: the JWT secret must be at least 32 bytes"))
+	}
+	if (a.JWTAudience != "" || a.JWTIssuer != "") && len(a.JWTSecret) == 0 && a.JWTPublicKey == nil {
+		errs = append(errs, errors.New("auth: a JWT audience or issuer needs a JWT secret or public key"))
 	}
 	if a.JWTPublicKey != nil {
 		if _, err := jwtMethodsFor(a.JWTPublicKey); err != nil {

@@ -73,7 +73,6 @@ func mustEnvDeps(tb testing.TB, configure func(*Config), configureDeps func(*Dep
 		tb.Fatalf("open projections: %v", err)
 	}
 	logs := &syncBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	deps := Deps{
 		Ledger: domain.NewLedger(store, cfg.Kinds, domain.LedgerConfig{}, nil),
 		Log:    store, Read: set,
@@ -82,7 +81,7 @@ func mustEnvDeps(tb testing.TB, configure func(*Config), configureDeps func(*Dep
 	if configureDeps != nil {
 		configureDeps(&deps)
 	}
-	srv, err := New(cfg, deps, log)
+	srv, err := New(cfg, deps, newTestLogger(logs))
 	if err != nil {
 		tb.Fatalf("new server: %v", err)
 	}
@@ -100,6 +99,11 @@ func mustEnvDeps(tb testing.TB, configure func(*Config), configureDeps func(*Dep
 		store.Close()
 	})
 	return e
+}
+
+// newTestLogger logs everything, as text, into w.
+func newTestLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // tail applies every committed event to every projection, in order.

@@ -7,6 +7,7 @@ import (
 	"iter"
 	"math"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 	"github.com/interactionledger/ledger/domain"
 )
 
-// History limits from API.md.
+// History limits from docs/api.md.
 const (
 	defaultHistory = 1000
 	maxHistory     = 10000
@@ -61,20 +62,55 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.beginRead(w, r, minPos); err != nil {
 		return err
 	}
-	w.Header().Set("Vary", "Accept")
+	w.Header().Add("Vary", "Accept") // after CORS's "Vary: Origin"
 	if r.Method == http.MethodHead {
 		// The headers are the answer; reading the log for nothing is not.
 		w.Header().Set("Content-Type", media)
 		return nil
 	}
-	if media == mediaJSON {
-		return s.historyJSON(w, r, f)
+	if media == mediaNDJSON {
+		return s.historyStream(w, r, f)
 	}
-	return s.historyStream(w, r, f, media)
+	page, more, err := s.readPage(r, f)
+	if err != nil {
+		return err
+	}
+	if more {
+		w.Header().Set("Link", nextPageLink(r, page[len(page)-1].Position))
+	}
+	if media == mediaCSV {
+		return s.historyCSV(w, r, page)
+	}
+	return s.historyJSON(w, f, page)
+}
+
+// readPage reads the page of events f selects, and one event more to learn
+// whether more remain. A page holds at most maxHistory events.
+func (s *Server) readPage(r *http.Request, f domain.EventFilter) (page []domain.Event, more bool, err error) {
+	probe := f
+	probe.Limit = f.Limit + 1
+	for e, err := range s.deps.Log.ReadEvents(r.Context(), probe) {
+		if err != nil {
+			return nil, false, fmt.Errorf("read history: %w", err)
+		}
+		page = append(page, e)
+	}
+	if len(page) > f.Limit {
+		return page[:f.Limit], true, nil
+	}
+	return page, false, nil
+}
+
+// nextPageLink is the Link header value of the next page: the request's
+// own query (filters, limit) with after moved past the page.
+func nextPageLink(r *http.Request, after int64) string {
+	q := r.URL.Query()
+	q.Set("after", strconv.FormatInt(after, 10))
+	return "<" + r.URL.Path + "?" + q.Encode() + `>; rel="next"`
 }
 
 // eventFilter parses the history filters. NDJSON has no limit cap and no
-// default limit.
+// default limit; JSON and CSV pages continue with a Link rel="next".
 func (p *params) eventFilter(media string) domain.EventFilter {
 	var f domain.EventFilter
 	f.After = p.int("after", 0, 0, math.MaxInt64)
@@ -110,50 +146,51 @@ func (p *params) eventFilter(media string) domain.EventFilter {
 	return f
 }
 
-func (s *Server) historyJSON(w http.ResponseWriter, r *http.Request, f domain.EventFilter) error {
-	out := historyResponse{Items: []eventcodec.EventJSON{}, NextAfter: f.After}
-	for e, err := range s.deps.Log.ReadEvents(r.Context(), f) {
-		if err != nil {
-			return fmt.Errorf("read history: %w", err)
-		}
+func (s *Server) historyJSON(w http.ResponseWriter, f domain.EventFilter, page []domain.Event) error {
+	out := historyResponse{Items: make([]eventcodec.EventJSON, 0, len(page)), NextAfter: f.After}
+	for _, e := range page {
 		out.Items = append(out.Items, eventcodec.ToJSON(e))
 		out.NextAfter = e.Position
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
 
-// historyStream writes NDJSON or CSV as the store reads it. Once the first
-// byte is out an error can no longer become a problem response, so the
-// connection is aborted: a client never mistakes a cut export for a
-// complete one.
-func (s *Server) historyStream(w http.ResponseWriter, r *http.Request, f domain.EventFilter, media string) error {
-	w.Header().Set("Content-Type", media+"; charset=utf-8")
+// historyCSV writes a page as CSV.
+func (s *Server) historyCSV(w http.ResponseWriter, r *http.Request, page []domain.Event) error {
+	w.Header().Set("Content-Type", mediaCSV+"; charset=utf-8")
 	st := newStreamer(w, s.cfg.WriteTimeout)
 	bw := bufio.NewWriterSize(st, 32<<10)
-	var csvw *eventcodec.CSVWriter
-	if media == mediaCSV {
-		csvw = eventcodec.NewCSVWriter(bw)
+	cw := eventcodec.NewCSVWriter(bw)
+	var err error
+	for _, e := range page {
+		if err = cw.Write(e); err != nil {
+			break
+		}
 	}
-	err := writeEvents(s.deps.Log.ReadEvents(r.Context(), f), bw, csvw)
-	if err == nil && csvw != nil {
-		err = csvw.Flush()
+	if err == nil {
+		err = cw.Flush()
 	}
 	if err == nil {
 		err = bw.Flush()
 	}
-	if err != nil {
-		if !st.started {
-			return fmt.Errorf("read history: %w", err)
-		}
-		s.log.WarnContext(r.Context(), "history export aborted", "request_id", requestID(r.Context()), "err", err)
-		panic(http.ErrAbortHandler)
-	}
-	return nil
+	return s.endExport(r, st, err)
 }
 
-// writeEvents writes the events of seq to bw, as CSV rows when csvw is
-// set and NDJSON lines otherwise, flushing every 1000 events.
-func writeEvents(seq iter.Seq2[domain.Event, error], bw *bufio.Writer, csvw *eventcodec.CSVWriter) error {
+// historyStream writes NDJSON as the store reads it.
+func (s *Server) historyStream(w http.ResponseWriter, r *http.Request, f domain.EventFilter) error {
+	w.Header().Set("Content-Type", mediaNDJSON+"; charset=utf-8")
+	st := newStreamer(w, s.cfg.WriteTimeout)
+	bw := bufio.NewWriterSize(st, 32<<10)
+	err := writeNDJSON(s.deps.Log.ReadEvents(r.Context(), f), bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	return s.endExport(r, st, err)
+}
+
+// writeNDJSON writes the events of seq to bw as NDJSON lines, flushing
+// every 1000 events.
+func writeNDJSON(seq iter.Seq2[domain.Event, error], bw *bufio.Writer) error {
 	n := 0
 	for e, err := range seq {
 		if err != nil {
@@ -164,16 +201,29 @@ func writeEvents(seq iter.Seq2[domain.Event, error], bw *bufio.Writer, csvw *eve
 				return err
 			}
 		}
-		if csvw != nil {
-			err = csvw.Write(e)
-		} else if _, err = bw.Write(eventcodec.MarshalEvent(e)); err == nil {
-			err = bw.WriteByte('\n')
+		if _, err := bw.Write(eventcodec.MarshalEvent(e)); err != nil {
+			return err
 		}
-		if err != nil {
+		if err := bw.WriteByte('\n'); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// endExport turns an export's error into the handler's answer. Once the
+// first byte is out an error can no longer become a problem response, so
+// the connection is aborted: a client never mistakes a cut export for a
+// complete one.
+func (s *Server) endExport(r *http.Request, st *streamer, err error) error {
+	if err == nil {
+		return nil
+	}
+	if !st.started {
+		return fmt.Errorf("read history: %w", err)
+	}
+	s.log.WarnContext(r.Context(), "history export aborted", "request_id", requestID(r.Context()), "err", err)
+	panic(http.ErrAbortHandler)
 }
 
 // errStreamAborted is the error of a write after streamer.abort.

@@ -17,17 +17,20 @@ import (
 // own (so that several servers can live in one process, as in tests). It
 // is safe for concurrent use.
 type Metrics struct {
-	reg        *prometheus.Registry
-	requests   *prometheus.CounterVec
-	latency    *prometheus.HistogramVec
-	appends    prometheus.Counter
-	batches    prometheus.Histogram
-	dropped    prometheus.Counter
-	commitTime prometheus.Histogram
-	applyLag   prometheus.Histogram
-	commitErrs prometheus.Counter
-	head       atomic.Int64
-	h          http.Handler
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	appends  prometheus.Counter
+	batches  prometheus.Histogram
+	dropped  prometheus.Counter
+	// streamFailures counts event streams the server ended on an error of
+	// its own (not a client that left).
+	streamFailures prometheus.Counter
+	commitTime     prometheus.Histogram
+	applyLag       prometheus.Histogram
+	commitErrs     prometheus.Counter
+	head           atomic.Int64
+	h              http.Handler
 }
 
 // NewMetrics returns the collectors; New attaches the read model's gauges.
@@ -63,7 +66,10 @@ func NewMetrics() *Metrics {
 	m.dropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "ledger_sse_dropped_clients_total", Help: "SSE clients dropped for falling behind.",
 	})
-	m.reg.MustRegister(m.requests, m.latency, m.appends, m.batches, m.commitTime, m.commitErrs, m.applyLag, m.dropped,
+	m.streamFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ledger_sse_stream_failures_total", Help: "SSE streams ended by an internal failure (logged at error level).",
+	})
+	m.reg.MustRegister(m.requests, m.latency, m.appends, m.batches, m.commitTime, m.commitErrs, m.applyLag, m.dropped, m.streamFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.h = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	return m

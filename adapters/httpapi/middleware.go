@@ -49,7 +49,8 @@ var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:@-]{1,128}$`)
 
 // outer wraps the mux with what every request gets: a request id, panic
 // recovery, problem answers for unknown routes and wrong methods,
-// authentication of /v1, the shutdown gate, metrics and the log line.
+// CORS when configured, authentication of /v1, the shutdown gate, metrics
+// and the log line.
 func (s *Server) outer(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -76,6 +77,16 @@ func (s *Server) dispatch(mux *http.ServeMux, w *statusWriter, r *http.Request, 
 	if !canonical(r.URL.Path) {
 		s.fail(w, r, paramErrors{{Name: "path", Reason: "must be a clean absolute path (no //, /./ or /../)"}})
 		return
+	}
+	if s.cors != nil {
+		// A preflight carries no credentials and is answered here, for every
+		// path; an actual request gets its CORS headers before any answer,
+		// so a script can also read a problem response.
+		s.cors.HandlerFunc(w, r)
+		if isPreflight(r) {
+			info.route = "OPTIONS preflight"
+			return
+		}
 	}
 	_, pattern := mux.Handler(r)
 	if pattern == "" {

@@ -199,7 +199,7 @@ func sendJSON(w http.ResponseWriter, status int, b []byte) {
 
 func formatTime(t time.Time) string { return t.UTC().Format(eventcodec.TimeFormat) }
 
-// targetResponse is one target's view (API.md, "Reads").
+// targetResponse is one target's view (docs/api.md, "Reads").
 type targetResponse struct {
 	Target   eventcodec.TargetJSON `json:"target"`
 	Counts   map[string]int64      `json:"counts"`
@@ -235,7 +235,7 @@ func (s *Server) targetResponse(v projections.TargetView, withViewer bool) targe
 	return out
 }
 
-// writeResponse is the body of a write (API.md, "Writes").
+// writeResponse is the body of a write (docs/api.md, "Writes").
 type writeResponse struct {
 	Changed       bool                  `json:"changed"`
 	Target        eventcodec.TargetJSON `json:"target"`

@@ -15,6 +15,7 @@ import (
 
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/projections"
+	"github.com/rs/cors"
 )
 
 // Ledger is the command side the server writes through (domain.Ledger).
@@ -96,6 +97,7 @@ type Server struct {
 	limits  *userLimits
 	metrics *Metrics
 	hub     *hub
+	cors    *cors.Cors // nil when CORS is off
 	mux     *http.ServeMux
 	handler http.Handler
 	routes  []route
@@ -121,6 +123,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 		limits:  newUserLimits(cfg.WriteRate, cfg.WriteBurst),
 		stop:    make(chan struct{}),
 		etagTag: kindsTag(cfg.Kinds),
+		cors:    newCORS(cfg.CORS),
 	}
 	s.metrics = deps.Metrics
 	if s.metrics == nil {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/interactionledger/ledger/adapters/eventcodec"
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/projections"
 )
 
 // backfillBatch is how many stored events a resuming client reads at once.
@@ -142,17 +145,45 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	s.hub.clients.Add(1)
 	defer s.hub.clients.Add(-1)
 	st := newStreamer(w, s.cfg.WriteTimeout)
-	if _, err := st.Write([]byte("retry: 2000\n\n")); err != nil {
+	// The opening frame's id is a resume point from the first byte: a
+	// client that reconnects before any event arrived sends it back as
+	// Last-Event-ID and misses nothing written in between.
+	if _, err := st.Write(resumeFrame("retry: 2000\n", after)); err != nil {
 		return nil
 	}
 	sub, last, err := s.backfill(r.Context(), st, after)
 	if err != nil {
-		s.log.DebugContext(r.Context(), "stream ended during backfill", "request_id", requestID(r.Context()), "err", err)
+		s.streamFailed(r.Context(), err)
 		return nil
 	}
 	defer s.hub.unsubscribe(sub)
 	s.live(r.Context(), st, sub, last)
 	return nil
+}
+
+// resumeFrame is a frame without an event that moves the client's
+// Last-Event-ID to pos (EventSource keeps the id of a frame without data).
+func resumeFrame(prefix string, pos int64) []byte {
+	return []byte(prefix + "id: " + strconv.FormatInt(pos, 10) + "\n\n")
+}
+
+// clientError is a failed write to the stream's client: the client left or
+// stopped reading, which is no fault of the server.
+type clientError struct{ err error }
+
+func (e *clientError) Error() string { return "write to client: " + e.err.Error() }
+func (e *clientError) Unwrap() error { return e.err }
+
+// streamFailed logs why a stream ended early: at debug level when the
+// client left, at error level (and counted) when the server failed it.
+func (s *Server) streamFailed(ctx context.Context, err error) {
+	var ce *clientError
+	if errors.As(err, &ce) || ctx.Err() != nil {
+		s.log.DebugContext(ctx, "stream client left during backfill", "request_id", requestID(ctx), "err", err)
+		return
+	}
+	s.metrics.streamFailures.Inc()
+	s.log.ErrorContext(ctx, "event stream failed", "request_id", requestID(ctx), "err", err)
 }
 
 // streamParams reads after (or Last-Event-ID, which a reconnecting
@@ -198,8 +229,11 @@ func (s *Server) backfill(ctx context.Context, st *streamer, after int64) (*subs
 func (s *Server) sendStored(ctx context.Context, st *streamer, after int64) (int64, error) {
 	for {
 		batch, err := domain.AppendEvents(nil, s.deps.Log.ReadEvents(ctx, domain.EventFilter{After: after, Limit: backfillBatch}))
-		if err != nil || len(batch) == 0 {
-			return after, err
+		if err != nil {
+			return after, fmt.Errorf("read stored events after %d: %w", after, err)
+		}
+		if len(batch) == 0 {
+			return after, nil
 		}
 		counts, err := s.countsFor(ctx, batch)
 		if err != nil {
@@ -207,7 +241,7 @@ func (s *Server) sendStored(ctx context.Context, st *streamer, after int64) (int
 		}
 		for _, e := range batch {
 			if _, err := st.Write(renderEvent(e, counts[e.Target])); err != nil {
-				return after, err
+				return after, &clientError{err}
 			}
 			after = e.Position
 		}
@@ -218,7 +252,9 @@ func (s *Server) sendStored(ctx context.Context, st *streamer, after int64) (int
 }
 
 // countsFor reads the counts of the batch's targets once the read model
-// has applied the batch (bounded; after the bound, the counts it has).
+// has applied the batch (bounded; after the bound, the counts it has). A
+// batch may touch more targets than one lookup takes, so they are read in
+// chunks of projections.MaxTargets.
 func (s *Server) countsFor(ctx context.Context, batch []domain.Event) (map[domain.Target]map[string]int64, error) {
 	wctx, cancel := context.WithTimeout(ctx, s.cfg.ConsistencyTimeout)
 	_ = s.deps.Read.WaitFor(wctx, batch[len(batch)-1].Position)
@@ -231,13 +267,15 @@ func (s *Server) countsFor(ctx context.Context, batch []domain.Event) (map[domai
 			ts = append(ts, e.Target)
 		}
 	}
-	views, err := s.deps.Read.Targets(ctx, ts, nil)
-	if err != nil {
-		return nil, fmt.Errorf("read counts: %w", err)
-	}
-	out := make(map[domain.Target]map[string]int64, len(views))
-	for _, v := range views {
-		out[v.Target] = v.Counts
+	out := make(map[domain.Target]map[string]int64, len(ts))
+	for chunk := range slices.Chunk(ts, projections.MaxTargets) {
+		views, err := s.deps.Read.Targets(ctx, chunk, nil)
+		if err != nil {
+			return nil, fmt.Errorf("read counts of %d targets: %w", len(chunk), err)
+		}
+		for _, v := range views {
+			out[v.Target] = v.Counts
+		}
 	}
 	return out, nil
 }
@@ -269,7 +307,7 @@ func (s *Server) live(ctx context.Context, st *streamer, sub *subscriber, last i
 			}
 			last = f.pos
 		case <-tick.C:
-			if _, err := st.Write([]byte(": heartbeat " + strconv.FormatInt(last, 10) + "\n\n")); err != nil {
+			if _, err := st.Write(resumeFrame(": heartbeat "+strconv.FormatInt(last, 10)+"\n", last)); err != nil {
 				return
 			}
 		case <-ctx.Done():

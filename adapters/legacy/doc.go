@@ -1,6 +1,6 @@
 // Package legacy imports history from the soft-delete model that sites
 // migrate from: one row per like or collect, is_deleted set on cancel,
-// updated_at the cancel time (see shared/testdata/README.md).
+// updated_at the cancel time (see testdata/README.md).
 //
 // Parse reads and checks the whole file before anything is written, and
 // turns it into a Plan: every row becomes an interaction.added command at

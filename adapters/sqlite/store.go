@@ -18,6 +18,7 @@ import (
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/sqlitedsn"
 )
 
 var _ domain.EventStore = (*EventStore)(nil)
@@ -170,8 +171,7 @@ func (s *EventStore) dsn(readOnly bool) string {
 		q.Set("_synchronous", s.cfg.Synchronous)
 		q.Set("_foreign_keys", "1")
 	}
-	u := url.URL{Path: s.path}
-	return "file:" + u.EscapedPath() + "?" + q.Encode()
+	return sqlitedsn.File(s.path, q)
 }
 
 // Close stops the writer after answering every append it has started and

@@ -182,12 +182,19 @@ func sseIDs(t *testing.T, base string) <-chan int64 {
 		defer res.Body.Close()
 		defer close(ids)
 		rd := bufio.NewReader(res.Body)
+		id := ""
 		for {
 			line, err := rd.ReadString('\n')
 			if err != nil {
 				return
 			}
-			if id, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), "id: "); ok {
+			line = strings.TrimSuffix(line, "\n")
+			if v, ok := strings.CutPrefix(line, "id: "); ok {
+				id = v
+			}
+			// Only events carry data; the opening frame and heartbeats
+			// repeat the resume id without one.
+			if strings.HasPrefix(line, "data: ") {
 				n, _ := strconv.ParseInt(id, 10, 64)
 				ids <- n
 			}

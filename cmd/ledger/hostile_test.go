@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// hostile is one malformed request and the answer API.md's status table
+// hostile is one malformed request and the answer docs/api.md's status table
 // requires: status, and for a 400 the parameter invalid_params must name.
 type hostile struct {
 	name   string
@@ -155,7 +155,7 @@ func tamper(c string) string {
 }
 
 // TestHostileInput sends each malformed request over a raw connection to
-// the real server: each gets the exact status of API.md's table as an
+// the real server: each gets the exact status of docs/api.md's table as an
 // application/problem+json body (invalid_params naming the parameter for a
 // 400), and afterwards the server is still healthy.
 func TestHostileInput(t *testing.T) {

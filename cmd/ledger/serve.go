@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,7 +25,9 @@ import (
 type serveFlags struct {
 	listen, db, views, kinds          string
 	tokensFile, jwtSecret, jwtKeyFile string
-	publicHistory                     bool
+	jwtAudience, jwtIssuer            string
+	corsOrigins                       string
+	publicHistory, corsCredentials    bool
 	consistency, drain, heartbeat     time.Duration
 	readHeader                        time.Duration
 	writeRate                         float64
@@ -43,6 +46,10 @@ func newServeFlags(e env) (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.tokensFile, "tokens-file", "", `service tokens, one "token scope[,scope]" per line (scopes read, write, admin)`)
 	fs.StringVar(&f.jwtSecret, "jwt-secret", "", "HS256 secret of user JWTs (at least 32 bytes; prefer LEDGER_JWT_SECRET)")
 	fs.StringVar(&f.jwtKeyFile, "jwt-public-key", "", "PEM file of the RS256 or EdDSA public key of user JWTs")
+	fs.StringVar(&f.jwtAudience, "jwt-audience", "", "when set, a user JWT's aud must include this value")
+	fs.StringVar(&f.jwtIssuer, "jwt-issuer", "", "when set, a user JWT's iss must equal this value")
+	fs.StringVar(&f.corsOrigins, "cors-origins", "", "comma-separated exact origins (https://app.example) allowed to call the API from a browser; empty: CORS off")
+	fs.BoolVar(&f.corsCredentials, "cors-credentials", false, "send Access-Control-Allow-Credentials to the --cors-origins (cookies, HTTP auth)")
 	fs.BoolVar(&f.publicHistory, "public-history", false, "let the read scope and JWT users read /v1/events*")
 	fs.DurationVar(&f.consistency, "consistency-timeout", d.ConsistencyTimeout, "how long a request waits for the read model before 503")
 	fs.Float64Var(&f.writeRate, "write-rate", 0, "per-user writes per second (0: no limit)")
@@ -114,6 +121,7 @@ func (f *serveFlags) config() (httpapi.Config, error) {
 	cfg.PublicHistory, cfg.WriteRate = f.publicHistory, f.writeRate
 	cfg.ConsistencyTimeout, cfg.DrainTimeout, cfg.Heartbeat = f.consistency, f.drain, f.heartbeat
 	cfg.ReadHeaderTimeout = f.readHeader
+	cfg.CORS = httpapi.CORSConfig{Origins: splitList(f.corsOrigins), Credentials: f.corsCredentials}
 	if f.db == "" {
 		return cfg, usageErr("--db is required")
 	}
@@ -138,6 +146,7 @@ func (f *serveFlags) auth() (httpapi.AuthConfig, error) {
 	if f.jwtSecret != "" {
 		a.JWTSecret = []byte(f.jwtSecret)
 	}
+	a.JWTAudience, a.JWTIssuer = f.jwtAudience, f.jwtIssuer
 	if f.jwtKeyFile != "" {
 		b, err := os.ReadFile(f.jwtKeyFile)
 		if err != nil {
@@ -148,6 +157,18 @@ func (f *serveFlags) auth() (httpapi.AuthConfig, error) {
 		}
 	}
 	return a, nil
+}
+
+// splitList splits a comma-separated flag value, dropping blanks around
+// and between the items.
+func splitList(s string) []string {
+	var out []string
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {

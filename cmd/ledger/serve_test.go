@@ -261,7 +261,7 @@ func writeThenRead(t *testing.T, s *served, user, target string, rounds int) err
 	return nil
 }
 
-// TestServeEndpoints walks every endpoint and every status of API.md's
+// TestServeEndpoints walks every endpoint and every status of docs/api.md's
 // table through the real server.
 func TestServeEndpoints(t *testing.T) {
 	s := startServe(t, filepath.Join(t.TempDir(), "ledger.db"), map[string]string{"LEDGER_KINDS": "like,collect,follow"},
@@ -416,8 +416,10 @@ func nextSSE(t *testing.T, rd *bufio.Reader) (id, data string) {
 			id = line[4:]
 		case strings.HasPrefix(line, "data: "):
 			data = line[6:]
-		case line == "" && id != "":
+		case line == "" && data != "":
 			return id, data
+		case line == "":
+			id = "" // a frame without data (opening, heartbeat) only moves the resume point
 		}
 	}
 }

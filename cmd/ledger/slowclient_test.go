@@ -174,13 +174,19 @@ func (r *slowReader) read(body io.ReadCloser) {
 	defer close(r.done)
 	defer body.Close()
 	rd := bufio.NewReaderSize(body, 4096)
-	last := int64(0)
+	last, id := int64(0), ""
 	for {
 		line, err := rd.ReadString('\n')
 		if err != nil {
 			return
 		}
-		if id, ok := strings.CutPrefix(strings.TrimSpace(line), "id: "); ok {
+		line = strings.TrimSpace(line)
+		if v, ok := strings.CutPrefix(line, "id: "); ok {
+			id = v
+		}
+		// Only events carry data; the opening frame and heartbeats repeat
+		// the last id as a resume point.
+		if strings.HasPrefix(line, "data: ") {
 			n, _ := strconv.ParseInt(id, 10, 64)
 			if n <= last && r.gaps == "" {
 				r.gaps = fmt.Sprintf("id %d after %d", n, last)

@@ -120,7 +120,7 @@ export interface paths {
         };
         /**
          * Live events as Server-Sent Events
-         * @description Each SSE event has id: <position>, event: interaction.added | interaction.cancelled, data: the event object plus counts (its target's counts after it). Resumes after `after` or Last-Event-ID (which wins): stored events first, then live; with neither, the stream starts at the log head (live only). A comment line is sent every 15 s.
+         * @description Each SSE event has id: <position>, event: interaction.added | interaction.cancelled, data: the event object plus counts (its target's counts after it). Resumes after `after` or Last-Event-ID (which wins): stored events first, then live; with neither, the stream starts at the log head (live only). The opening frame (retry: 2000) and every heartbeat comment (every --heartbeat, default 15 s) carry id: <the position the client has everything up to>, so a client has a resume point before any event arrives.
          */
         get: operations["streamEvents"];
         put?: never;
@@ -214,6 +214,7 @@ export interface components {
             [key: string]: boolean;
         };
         WriteBody: {
+            /** @description Stored with the event. At most 16 entries; keys 1..64 bytes, values at most 512 bytes, UTF-8 (lengths here are in characters, the server counts bytes). The server adds request_id (and idempotency_key); a caller that sends either key gets 400. */
             metadata?: {
                 [key: string]: string;
             };
@@ -301,6 +302,7 @@ export interface components {
         /** @description A token is required and missing or invalid. */
         Unauthorized: {
             headers: {
+                "WWW-Authenticate"?: string;
                 [name: string]: unknown;
             };
             content: {
@@ -549,17 +551,20 @@ export interface operations {
             200: {
                 headers: {
                     "Ledger-Position": components["headers"]["Ledger-Position"];
-                    ETag?: string;
-                    "Cache-Control"?: "no-cache";
+                    ETag: string;
+                    "Cache-Control": "no-cache";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["TargetView"];
                 };
             };
-            /** @description Not modified (If-None-Match matched the ETag). */
+            /** @description Not modified (If-None-Match matched the ETag); no body. */
             304: {
                 headers: {
+                    "Ledger-Position": components["headers"]["Ledger-Position"];
+                    ETag: string;
+                    "Cache-Control": "no-cache";
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -715,17 +720,17 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Events in position order. */
+            /** @description Events in position order. application/json: one page, with next_after. application/x-ndjson: one event object per line, streamed, no cap. text/csv: a header row, then one event per row; a cell that a spreadsheet would read as a formula (starting with =, +, -, @, a tab or a carriage return) is prefixed with a single quote. A JSON or CSV page that does not hold every matching event carries a Link header to the next page. */
             200: {
                 headers: {
                     "Ledger-Position": components["headers"]["Ledger-Position"];
+                    /** @description Present only when more events match: <the same path and query with after set past this page>; rel="next" (JSON and CSV pages). */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["History"];
-                    /** @description one event object per line, streamed */
                     "application/x-ndjson": components["schemas"]["Event"];
-                    /** @description a header row, then one event per row */
                     "text/csv": string;
                 };
             };

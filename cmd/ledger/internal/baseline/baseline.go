@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	_ "github.com/mattn/go-sqlite3" // database/sql driver "sqlite3"
 
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/sqlitedsn"
 )
 
 const schema = `
@@ -43,8 +45,8 @@ type Server struct {
 // Open creates or opens the baseline database at path. It returns the
 // driver's error when the file cannot be opened or migrated.
 func Open(ctx context.Context, path string, kinds domain.KindSet) (*Server, error) {
-	dsn := "file:" + path + "?_txlock=immediate&_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000"
-	w, err := sql.Open("sqlite3", dsn)
+	q := url.Values{"_txlock": {"immediate"}, "_journal_mode": {"WAL"}, "_synchronous": {"FULL"}, "_busy_timeout": {"10000"}}
+	w, err := sql.Open("sqlite3", sqlitedsn.File(path, q))
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +55,8 @@ func Open(ctx context.Context, path string, kinds domain.KindSet) (*Server, erro
 		w.Close()
 		return nil, fmt.Errorf("migrate baseline: %w", err)
 	}
-	r, err := sql.Open("sqlite3", dsn+"&mode=ro")
+	q.Set("mode", "ro")
+	r, err := sql.Open("sqlite3", sqlitedsn.File(path, q))
 	if err != nil {
 		w.Close()
 		return nil, err

@@ -1,0 +1,179 @@
+package httpapi
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+	liberrors "github.com/pb33f/libopenapi-validator/errors"
+	"github.com/pb33f/libopenapi-validator/schema_validation"
+	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
+)
+
+// contract is the served OpenAPI document, parsed and checked by
+// libopenapi: a validator of responses, and the model for the schemas of
+// what the response validator cannot take (NDJSON lines, unrouted paths).
+type contract struct {
+	v     validator.Validator
+	model *v3.Document
+}
+
+// mustContract fetches /openapi.json, parses it with libopenapi and checks
+// it against the OpenAPI 3.1 specification's schema.
+func mustContract(t *testing.T, e *testEnv) contract {
+	t.Helper()
+	b := e.expect(200, "GET", "/openapi.json", "")
+	doc, err := libopenapi.NewDocument(b)
+	if err != nil {
+		t.Fatalf("parse /openapi.json: %v", err)
+	}
+	if v := doc.GetVersion(); v != "3.1.0" {
+		t.Fatalf("openapi %q", v)
+	}
+	m, err := doc.BuildV3Model()
+	if err != nil {
+		t.Fatalf("build the model of /openapi.json: %v", err)
+	}
+	v := validator.NewValidatorFromV3Model(&m.Model)
+	v.SetDocument(doc)
+	if ok, errs := v.ValidateDocument(); !ok {
+		reportErrors(t, "/openapi.json", errs)
+		t.FailNow()
+	}
+	return contract{v: v, model: &m.Model}
+}
+
+func reportErrors(t *testing.T, what string, errs []*liberrors.ValidationError) {
+	t.Helper()
+	for _, ve := range errs {
+		t.Errorf("%s: %s: %s", what, ve.Message, ve.Reason)
+		for _, se := range ve.SchemaValidationErrors {
+			t.Errorf("  at %s (%s): %s", se.FieldPath, se.KeywordLocation, se.Reason)
+		}
+	}
+}
+
+// checkSchema validates one JSON value against a schema of the document's
+// components.
+func (c contract) checkSchema(t *testing.T, name, what string, payload []byte) {
+	t.Helper()
+	proxy, ok := c.model.Components.Schemas.Get(name)
+	if !ok {
+		t.Fatalf("no schema %s", name)
+	}
+	if ok, errs := schema_validation.NewSchemaValidator().ValidateSchemaBytes(proxy.Schema(), payload); !ok {
+		reportErrors(t, what, errs)
+	}
+}
+
+// TestOpenAPIDocumentValid validates the served document with a real
+// OpenAPI 3.1 validator.
+func TestOpenAPIDocumentValid(t *testing.T) {
+	mustContract(t, MustEnv(t, nil))
+}
+
+// exchange is one request and its answer, the body kept.
+type exchange struct {
+	req  *http.Request
+	res  *http.Response
+	body []byte
+}
+
+// send does a request and keeps the body for validation and for the test.
+func (e *testEnv) send(t *testing.T, status int, method, path, body string, header ...string) exchange {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, e.http.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != status {
+		t.Fatalf("%s %s: %d, want %d: %s", method, path, res.StatusCode, status, b)
+	}
+	return exchange{req: req, res: res, body: b}
+}
+
+// check validates the response's status, headers and body against the
+// operation of the document that the request names.
+func (c contract) check(t *testing.T, x exchange) {
+	t.Helper()
+	x.res.Body = io.NopCloser(bytes.NewReader(x.body))
+	if ok, errs := c.v.ValidateHttpResponse(x.req, x.res); !ok {
+		reportErrors(t, x.req.Method+" "+x.req.URL.RequestURI()+" → "+x.res.Status, errs)
+	}
+}
+
+// TestResponsesMatchOpenAPI sends a write, every read, the history in each
+// format and typical errors, and validates each real response (status,
+// headers, body) against the served document.
+func TestResponsesMatchOpenAPI(t *testing.T) {
+	e := MustEnv(t, func(c *Config) { c.ConsistencyTimeout = 50 * time.Millisecond })
+	c := mustContract(t, e)
+	ok := func(status int, method, path, body string, header ...string) exchange {
+		t.Helper()
+		x := e.send(t, status, method, path, body, header...)
+		c.check(t, x)
+		return x
+	}
+	json := []string{"Content-Type", "application/json"}
+	ok(200, "PUT", "/v1/targets/article/a-1/like/u1", `{"metadata":{"source":"web"}}`, json...)
+	ok(200, "PUT", "/v1/targets/article/a-2/collect/u1", "", "Idempotency-Key", "k-1")
+	ok(200, "DELETE", "/v1/targets/article/a-2/collect/u1", "", "If-Match", `"v1"`)
+	one := ok(200, "GET", "/v1/targets/article/a-1?viewer=u1&min_position=1", "")
+	ok(304, "GET", "/v1/targets/article/a-1?viewer=u1", "", "If-None-Match", one.res.Header.Get("ETag"))
+	ok(200, "GET", "/v1/targets?t=article/a-1&t=article/a-2&viewer=u2", "")
+	ok(200, "GET", "/v1/targets/article/a-1/like?limit=1", "")
+	ok(200, "GET", "/v1/users/u1/like?type=article", "")
+	if page := ok(200, "GET", "/v1/events?limit=1", ""); page.res.Header.Get("Link") == "" {
+		t.Error("a first page of 1 of 3 events has no Link")
+	}
+	ok(200, "GET", "/v1/events", "", "Accept", "text/csv")
+	ok(200, "GET", "/healthz", "")
+	ok(200, "GET", "/readyz", "")
+	ok(200, "GET", "/metrics", "")
+	ok(400, "GET", "/v1/targets/Article/a-1", "")
+	ok(400, "PUT", "/v1/targets/article/a-1/like/u1", `{"metadata":{"k":1}}`, json...)
+	ok(400, "PUT", "/v1/targets/article/a-1/like/u1", `{"metadata":{"request_id":"mine"}}`, json...)
+	ok(404, "GET", "/v1/users/u1/follow", "")
+	ok(406, "GET", "/v1/events", "", "Accept", "application/xml")
+	ok(412, "DELETE", "/v1/targets/article/a-1/like/u1", "", "If-Match", `"v9"`)
+	ok(413, "PUT", "/v1/targets/article/a-1/like/u1", `{"metadata":{"a":"`+strings.Repeat("x", MaxBodyBytes)+`"}}`, json...)
+	ok(415, "PUT", "/v1/targets/article/a-1/like/u1", "x", "Content-Type", "text/plain")
+	ok(422, "DELETE", "/v1/targets/article/a-2/collect/u1", "", "Idempotency-Key", "k-1")
+	ok(503, "GET", "/v1/targets/article/a-1?min_position=99", "")
+
+	// NDJSON is one Event per line; the response validator reads a body as
+	// one JSON value, so each line is checked against the Event schema.
+	nd := e.send(t, 200, "GET", "/v1/events", "", "Accept", "application/x-ndjson")
+	lines := strings.Split(strings.TrimSpace(string(nd.body)), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("ndjson: %d lines", len(lines))
+	}
+	for _, line := range lines {
+		c.checkSchema(t, "Event", "ndjson line", []byte(line))
+	}
+	// Unknown paths and methods are in no operation; their problems still
+	// follow the Problem schema.
+	for _, x := range []exchange{
+		e.send(t, 404, "GET", "/v1/nothing", ""),
+		e.send(t, 405, "POST", "/v1/targets/article/a-1", ""),
+	} {
+		c.checkSchema(t, "Problem", x.req.Method+" "+x.req.URL.Path, x.body)
+	}
+}
