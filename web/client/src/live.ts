@@ -62,6 +62,11 @@ export function subscribeLive(client: LedgerClient, qc: QueryClient, opts: LiveO
 
   async function once(): Promise<void> {
     const res = await client.openStream({ lastEventId: lastId || undefined, signal: stop.signal });
+    // A live-only stream starts at the log head. The opening frame's id says
+    // so, but the parser drops frames without data; the answer's
+    // Ledger-Position (the applied position, at most the head) is a resume
+    // point just as safe: events at or before a view's position are ignored.
+    if (!lastId) lastId = res.headers.get('Ledger-Position') ?? '';
     opts.onOpen?.();
     const parser = createParser({
       onEvent: (msg) => {

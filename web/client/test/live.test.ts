@@ -88,6 +88,23 @@ describe('live updates', () => {
     expect(view.counts.like).toBe(0);
   });
 
+  it('misses nothing when a live-only stream drops before its first event', async () => {
+    const ref = `article/${uniqueId()}`;
+    await qc.fetchQuery(targetQueryOptions(client, ref));
+    const events: LiveEvent[] = [];
+    let streams = 0;
+    proxy.plan = (req) => (req.url.startsWith('/v1/events/stream') && ++streams === 1 ? { cutAfterMs: 300 } : undefined);
+    let opened = 0;
+    stops.push(subscribeLive(client, qc, { onEvent: (e) => events.push(e), onOpen: () => opened++ }));
+    await waitFor(() => opened === 1, 'the stream to open');
+    await new Promise((r) => setTimeout(r, 700)); // cut, not yet reopened (the server asks for 2 s)
+    expect(streams).toBe(1);
+    const gap = await client.turnOn(ref, 'like', 'in-the-gap');
+    await waitFor(() => events.some((e) => e.position === gap.position), 'the event written while disconnected', 6000);
+    const resumed = proxy.seen.filter((s) => s.url.startsWith('/v1/events/stream'))[1];
+    expect(Number(resumed.headers['last-event-id'])).toBeLessThan(gap.position);
+  });
+
   it('stops on a 4xx (no right to read the stream) and reconnects after a 5xx', async () => {
     const errors: [number, boolean][] = [];
     const problem = (status: number) => ({ reply: { status, headers: { 'Content-Type': 'application/problem+json' }, body: JSON.stringify({ type: 'urn:x', title: 't', status }) } });
