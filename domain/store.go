@@ -49,6 +49,41 @@ type AppendRequest struct {
 	Idempotency     *IdempotencyRecord
 }
 
+// Validate checks what every store requires of an append: a stream, an
+// expected version >= 0, a complete idempotency record if any, and events
+// of that stream at the consecutive versions after ExpectedVersion, each
+// with an id, a kind, a time and a known type. It returns a
+// *ValidationError naming the first problem.
+func (r AppendRequest) Validate() error {
+	switch {
+	case r.Stream.User.IsZero() || r.Stream.Target.IsZero():
+		return invalid("stream", "user and target are required")
+	case r.ExpectedVersion < 0:
+		return invalid("expected_version", "must be >= 0, got %d", r.ExpectedVersion)
+	case r.Idempotency != nil && (r.Idempotency.User.IsZero() || r.Idempotency.Key == ""):
+		return invalid("idempotency", "user and key are required")
+	}
+	for i, e := range r.Events {
+		want := r.ExpectedVersion + int64(i) + 1
+		switch {
+		case e.Stream() != r.Stream:
+			return invalid("event", "%d belongs to stream %s", i, e.Stream())
+		case e.StreamVersion != want:
+			return invalid("event", "%d has version %d, want %d", i, e.StreamVersion, want)
+		case e.ID == uuid.Nil:
+			return invalid("event", "%d has no id", i)
+		case e.Kind.IsZero():
+			return invalid("event", "%d has no kind", i)
+		case e.OccurredAt.IsZero():
+			return invalid("event", "%d has no occurred_at", i)
+		}
+		if _, err := ParseEventType(string(e.Type)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // AppendResult tells where an append landed.
 type AppendResult struct {
 	// LastPosition is the position of the last appended event, or 0 when

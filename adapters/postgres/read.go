@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/interactionledger/ledger/adapters/eventcodec"
 	"github.com/interactionledger/ledger/domain"
 )
 
@@ -187,9 +188,13 @@ func (s *EventStore) each(ctx context.Context, q string, args []any, emit func(d
 		return translate(ctx, err)
 	}
 	defer rows.Close()
-	var sc scanner
+	var dec eventcodec.RowDecoder
+	var r eventcodec.Row
 	for rows.Next() {
-		e, err := sc.scan(rows)
+		if err := scanRow(rows, &r); err != nil {
+			return err
+		}
+		e, err := dec.Decode(&r)
 		if err != nil {
 			return err
 		}
@@ -200,86 +205,12 @@ func (s *EventStore) each(ctx context.Context, q string, args []any, emit func(d
 	return translate(ctx, rows.Err())
 }
 
-// row holds one event row's columns as scanned.
-type row struct {
-	position, streamKey, version, occurred, recorded int64
-	id                                               [16]byte
-	typ, kind                                        string
-	metadata                                         pgtype.Text
-	user, targetType, targetID                       string
-}
-
-// scanner decodes event rows, caching the domain values of the streams
-// and kinds it has seen so that a long read validates each once.
-type scanner struct {
-	streams map[int64]domain.StreamID
-	kinds   map[string]domain.Kind
-	row     row
-}
-
-const maxCachedStreams = 1 << 16
-
-func (sc *scanner) scan(rows pgx.Rows) (domain.Event, error) {
-	r := &sc.row
-	if err := rows.Scan(&r.position, &r.id, &r.streamKey, &r.version, &r.typ, &r.kind,
-		&r.occurred, &r.recorded, &r.metadata, &r.user, &r.targetType, &r.targetID); err != nil {
-		return domain.Event{}, err
-	}
-	e := domain.Event{
-		ID: r.id, Type: domain.EventType(r.typ), StreamVersion: r.version, Position: r.position,
-		OccurredAt: unixNano(r.occurred), RecordedAt: unixNano(r.recorded),
-	}
-	if _, err := domain.ParseEventType(r.typ); err != nil {
-		return domain.Event{}, fmt.Errorf("event %d: stored type: %w", r.position, err)
-	}
-	var err error
-	if e.Kind, err = sc.kindOf(r.kind); err != nil {
-		return domain.Event{}, fmt.Errorf("event %d: stored kind: %w", r.position, err)
-	}
-	stream, err := sc.stream(r)
-	if err != nil {
-		return domain.Event{}, fmt.Errorf("event %d: stored stream: %w", r.position, err)
-	}
-	e.User, e.Target = stream.User, stream.Target
-	if r.metadata.Valid {
-		if err := e.Metadata.UnmarshalJSON([]byte(r.metadata.String)); err != nil {
-			return domain.Event{}, fmt.Errorf("event %d: stored metadata: %w", r.position, err)
-		}
-	}
-	return e, nil
-}
-
-func (sc *scanner) kindOf(name string) (domain.Kind, error) {
-	if k, ok := sc.kinds[name]; ok {
-		return k, nil
-	}
-	k, err := domain.ParseKind(name)
-	if err != nil {
-		return domain.Kind{}, err
-	}
-	if sc.kinds == nil {
-		sc.kinds = make(map[string]domain.Kind)
-	}
-	sc.kinds[name] = k
-	return k, nil
-}
-
-func (sc *scanner) stream(r *row) (domain.StreamID, error) {
-	if st, ok := sc.streams[r.streamKey]; ok {
-		return st, nil
-	}
-	user, err := domain.NewUserID(r.user)
-	if err != nil {
-		return domain.StreamID{}, err
-	}
-	target, err := domain.NewTarget(r.targetType, r.targetID)
-	if err != nil {
-		return domain.StreamID{}, err
-	}
-	if sc.streams == nil || len(sc.streams) >= maxCachedStreams {
-		sc.streams = make(map[int64]domain.StreamID)
-	}
-	st := domain.StreamID{User: user, Target: target}
-	sc.streams[r.streamKey] = st
-	return st, nil
+// scanRow scans one event row into r.
+func scanRow(rows pgx.Rows, r *eventcodec.Row) error {
+	var id [16]byte
+	var metadata pgtype.Text
+	err := rows.Scan(&r.Position, &id, &r.StreamKey, &r.Version, &r.Type, &r.Kind,
+		&r.Occurred, &r.Recorded, &metadata, &r.User, &r.TargetType, &r.TargetID)
+	r.ID, r.Metadata = id, metadata.String
+	return err
 }

@@ -2,13 +2,11 @@ package sqlite
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
-
+	"github.com/interactionledger/ledger/adapters/eventcodec"
 	"github.com/interactionledger/ledger/domain"
 )
 
@@ -94,61 +92,23 @@ func (r *request) wait(ctx context.Context, writerDone <-chan struct{}) (domain.
 	return out.res, out.err
 }
 
-// encodeEvents checks req and encodes its events' columns. Errors wrap
-// domain.ErrInvalidInput.
+// encodeEvents checks req (domain.AppendRequest.Validate) and encodes its
+// events' columns. Errors wrap domain.ErrInvalidInput.
 func encodeEvents(req domain.AppendRequest) ([]eventRow, error) {
-	if req.Stream.User.IsZero() || req.Stream.Target.IsZero() {
-		return nil, invalid("stream", "user and target are required")
-	}
-	if req.ExpectedVersion < 0 {
-		return nil, invalid("expected version", "must be >= 0, got %d", req.ExpectedVersion)
-	}
-	if rec := req.Idempotency; rec != nil && (rec.User.IsZero() || rec.Key == "") {
-		return nil, invalid("idempotency", "user and key are required")
+	if err := req.Validate(); err != nil {
+		return nil, err
 	}
 	rows := make([]eventRow, len(req.Events))
 	for i, e := range req.Events {
-		row, err := encodeEvent(req, i, e)
-		if err != nil {
-			return nil, err
+		rows[i] = eventRow{
+			id: e.ID[:], typ: string(e.Type), kind: e.Kind.String(),
+			version: e.StreamVersion, occurred: e.OccurredAt.UnixNano(),
 		}
-		rows[i] = row
+		if md := eventcodec.EncodeMetadata(e.Metadata); md != "" {
+			rows[i].metadata = md
+		}
 	}
 	return rows, nil
-}
-
-func encodeEvent(req domain.AppendRequest, i int, e domain.Event) (eventRow, error) {
-	switch {
-	case e.Stream() != req.Stream:
-		return eventRow{}, invalid("event", "%d belongs to stream %s", i, e.Stream())
-	case e.StreamVersion != req.ExpectedVersion+int64(i)+1:
-		return eventRow{}, invalid("event", "%d has version %d, want %d", i, e.StreamVersion, req.ExpectedVersion+int64(i)+1)
-	case e.ID == uuid.Nil:
-		return eventRow{}, invalid("event", "%d has no id", i)
-	case e.Kind.IsZero():
-		return eventRow{}, invalid("event", "%d has no kind", i)
-	case e.OccurredAt.IsZero():
-		return eventRow{}, invalid("event", "%d has no occurred_at", i)
-	}
-	if _, err := domain.ParseEventType(string(e.Type)); err != nil {
-		return eventRow{}, err
-	}
-	row := eventRow{
-		id: e.ID[:], typ: string(e.Type), kind: e.Kind.String(),
-		version: e.StreamVersion, occurred: e.OccurredAt.UnixNano(),
-	}
-	if e.Metadata.Len() > 0 {
-		b, err := json.Marshal(e.Metadata)
-		if err != nil {
-			return eventRow{}, invalid("metadata", "%v", err)
-		}
-		row.metadata = string(b)
-	}
-	return row, nil
-}
-
-func invalid(field, format string, args ...any) error {
-	return &domain.ValidationError{Field: field, Reason: fmt.Sprintf(format, args...)}
 }
 
 func unixNano(n int64) time.Time { return time.Unix(0, n).UTC() }

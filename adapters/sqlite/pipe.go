@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"sync"
 
+	"github.com/interactionledger/ledger/adapters/eventcodec"
 	"github.com/interactionledger/ledger/domain"
 )
 
@@ -18,12 +19,12 @@ const (
 // chunkPool recycles chunk buffers across reads: the projections' tailer
 // reads many times a second.
 var chunkPool = sync.Pool{New: func() any {
-	b := make([]row, 0, chunkRows)
+	b := make([]eventcodec.Row, 0, chunkRows)
 	return &b
 }}
 
 type chunk struct {
-	rows []row
+	rows []eventcodec.Row
 	err  error
 }
 
@@ -43,9 +44,9 @@ func (s *EventStore) readParallel(ctx context.Context, qs []query, emit func(dom
 	defer cancel()
 	n := chunks * len(qs)
 	full := make(chan chunk, n)
-	free := make(chan []row, n)
+	free := make(chan []eventcodec.Row, n)
 	for range n {
-		free <- (*chunkPool.Get().(*[]row))[:0]
+		free <- (*chunkPool.Get().(*[]eventcodec.Row))[:0]
 	}
 	var wg sync.WaitGroup
 	for _, q := range qs {
@@ -73,14 +74,14 @@ func (s *EventStore) readParallel(ctx context.Context, qs []query, emit func(dom
 			}
 		}
 	}()
-	var sc scanner
+	var dec eventcodec.RowDecoder
 	for c := range full {
 		if c.err != nil {
 			stop()
 			return translateCtx(ctx, c.err)
 		}
 		for i := range c.rows {
-			e, err := sc.decode(&c.rows[i])
+			e, err := dec.Decode(&c.rows[i])
 			if err != nil {
 				stop()
 				return err
@@ -97,7 +98,7 @@ func (s *EventStore) readParallel(ctx context.Context, qs []query, emit func(dom
 
 // scanChunks sends q's rows to full in chunks taken from free. It stops
 // early when ctx ends.
-func scanChunks(ctx context.Context, db *sql.DB, q string, args []any, full chan<- chunk, free <-chan []row) {
+func scanChunks(ctx context.Context, db *sql.DB, q string, args []any, full chan<- chunk, free <-chan []eventcodec.Row) {
 	send := func(c chunk) bool {
 		select {
 		case full <- c:
@@ -113,7 +114,7 @@ func scanChunks(ctx context.Context, db *sql.DB, q string, args []any, full chan
 	}
 	defer rows.Close()
 	for more := true; more; {
-		var buf []row
+		var buf []eventcodec.Row
 		select {
 		case buf = <-free:
 		case <-ctx.Done():
@@ -123,8 +124,8 @@ func scanChunks(ctx context.Context, db *sql.DB, q string, args []any, full chan
 			if more = rows.Next(); !more {
 				break
 			}
-			buf = append(buf, row{})
-			if err := buf[len(buf)-1].scan(rows); err != nil {
+			buf = append(buf, eventcodec.Row{})
+			if err := scanRow(rows, &buf[len(buf)-1]); err != nil {
 				send(chunk{err: err})
 				return
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/interactionledger/ledger/adapters/eventcodec"
 	"github.com/interactionledger/ledger/domain"
 )
 
@@ -232,9 +233,13 @@ func (s *EventStore) query(ctx context.Context, q string, args []any, emit func(
 		return translateCtx(ctx, err)
 	}
 	defer rows.Close()
-	var sc scanner
+	var dec eventcodec.RowDecoder
+	var r eventcodec.Row
 	for rows.Next() {
-		e, err := sc.scan(rows)
+		if err := scanRow(rows, &r); err != nil {
+			return err
+		}
+		e, err := dec.Decode(&r)
 		if err != nil {
 			return err
 		}
@@ -270,106 +275,20 @@ func translateCtx(ctx context.Context, err error) error {
 	return translate(err)
 }
 
-// row holds one event row's columns as scanned. It keeps nothing that the
-// driver may reuse, so rows can be decoded after the next Next.
-type row struct {
-	position, streamKey, version, occurred, recorded int64
-	id                                               uuid.UUID
-	typ, kind                                        string
-	metadata                                         sql.NullString
-	user, targetType, targetID                       string
-}
-
-func (r *row) scan(rows *sql.Rows) error {
+// scanRow scans one event row into r.
+func scanRow(rows *sql.Rows, r *eventcodec.Row) error {
 	var id sql.RawBytes
-	err := rows.Scan(&r.position, &id, &r.streamKey, &r.version, &r.typ, &r.kind,
-		&r.occurred, &r.recorded, &r.metadata, &r.user, &r.targetType, &r.targetID)
+	var metadata sql.NullString
+	err := rows.Scan(&r.Position, &id, &r.StreamKey, &r.Version, &r.Type, &r.Kind,
+		&r.Occurred, &r.Recorded, &metadata, &r.User, &r.TargetType, &r.TargetID)
 	if err != nil {
 		return err
 	}
-	if r.id, err = uuid.FromBytes(id); err != nil {
-		return fmt.Errorf("event %d: stored id: %w", r.position, err)
+	r.Metadata = metadata.String
+	if r.ID, err = uuid.FromBytes(id); err != nil {
+		return fmt.Errorf("event %d: stored id: %w", r.Position, err)
 	}
 	return nil
-}
-
-// scanner decodes event rows. It caches the domain values of streams and
-// kinds it has seen, so that scanning a long log validates each stream's
-// identifiers once rather than once per row.
-type scanner struct {
-	streams map[int64]domain.StreamID
-	kinds   map[string]domain.Kind
-	row     row
-}
-
-const maxCachedStreams = 1 << 16
-
-func (sc *scanner) scan(rows *sql.Rows) (domain.Event, error) {
-	if err := sc.row.scan(rows); err != nil {
-		return domain.Event{}, err
-	}
-	return sc.decode(&sc.row)
-}
-
-func (sc *scanner) decode(r *row) (domain.Event, error) {
-	e := domain.Event{
-		Type: domain.EventType(r.typ), StreamVersion: r.version, Position: r.position,
-		OccurredAt: unixNano(r.occurred), RecordedAt: unixNano(r.recorded),
-	}
-	e.ID = r.id
-	if _, err := domain.ParseEventType(r.typ); err != nil {
-		return domain.Event{}, fmt.Errorf("event %d: stored type: %w", r.position, err)
-	}
-	var err error
-	if e.Kind, err = sc.kindOf(r.kind); err != nil {
-		return domain.Event{}, fmt.Errorf("event %d: stored kind: %w", r.position, err)
-	}
-	stream, err := sc.stream(r)
-	if err != nil {
-		return domain.Event{}, fmt.Errorf("event %d: stored stream: %w", r.position, err)
-	}
-	e.User, e.Target = stream.User, stream.Target
-	if r.metadata.Valid {
-		if e.Metadata, err = decodeMetadata(r.metadata.String); err != nil {
-			return domain.Event{}, fmt.Errorf("event %d: stored metadata: %w", r.position, err)
-		}
-	}
-	return e, nil
-}
-
-func (sc *scanner) kindOf(name string) (domain.Kind, error) {
-	if k, ok := sc.kinds[name]; ok {
-		return k, nil
-	}
-	k, err := domain.ParseKind(name)
-	if err != nil {
-		return domain.Kind{}, err
-	}
-	if sc.kinds == nil {
-		sc.kinds = make(map[string]domain.Kind)
-	}
-	sc.kinds[name] = k
-	return k, nil
-}
-
-func (sc *scanner) stream(r *row) (domain.StreamID, error) {
-	if st, ok := sc.streams[r.streamKey]; ok {
-		return st, nil
-	}
-	user, err := domain.NewUserID(r.user)
-	if err != nil {
-		return domain.StreamID{}, err
-	}
-	target, err := domain.NewTarget(r.targetType, r.targetID)
-	if err != nil {
-		return domain.StreamID{}, err
-	}
-	if sc.streams == nil || len(sc.streams) >= maxCachedStreams {
-		sc.streams = make(map[int64]domain.StreamID)
-	}
-	st := domain.StreamID{User: user, Target: target}
-	sc.streams[r.streamKey] = st
-	return st, nil
 }
 
 // usable fails reads after Close with domain.ErrClosed.

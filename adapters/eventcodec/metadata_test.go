@@ -1,4 +1,4 @@
-package sqlite
+package eventcodec
 
 import (
 	"encoding/json"
@@ -18,13 +18,13 @@ func TestDecodeMetadata(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := decodeMetadata(string(b))
+		got, err := DecodeMetadata(string(b))
 		if err != nil || !got.Equal(m) {
 			t.Errorf("decode %s: %v, %v; want %v", b, got, err, m)
 		}
 	}
 	for _, bad := range []string{`{"a":1}`, `{"a"}`, `{"a":"b",}`, `["a"]`} {
-		if _, err := decodeMetadata(bad); err == nil {
+		if _, err := DecodeMetadata(bad); err == nil {
 			t.Errorf("decode %s: no error", bad)
 		}
 	}
