@@ -86,3 +86,13 @@ func acceptJSON(r *http.Request) error {
 	}
 	return nil
 }
+
+// isJSON reports whether a Content-Type names JSON (application/json or
+// any application/*+json).
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -221,16 +220,6 @@ func validationReason(err error) string {
 		return v.Reason
 	}
 	return err.Error()
-}
-
-// isJSON reports whether a Content-Type names JSON (application/json or
-// any application/*+json).
-func isJSON(contentType string) bool {
-	mt, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return false
-	}
-	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
 }
 
 // targetList parses the repeated t=type/id parameter (1..200).
