@@ -47,7 +47,7 @@ type EventStore struct {
 	// lastBatch is the number of appends in the last commit.
 	lastBatch atomic.Int64
 	quit      chan struct{} // closed by Close
-	done  chan struct{} // closed when the writer has exited
+	done      chan struct{} // closed when the writer has exited
 
 	closed    atomic.Bool
 	closeOnce sync.Once

@@ -27,8 +27,8 @@ type writer struct {
 	conn *sql.Conn
 
 	dataVersion, maxPosition, selectStream, insertStream, updateStream *sql.Stmt
-	insertNewStream, deleteStream                         *sql.Stmt
-	insertEvent, insertIdempotency, selectIdempotency     *sql.Stmt
+	insertNewStream, deleteStream                                      *sql.Stmt
+	insertEvent, insertIdempotency, selectIdempotency                  *sql.Stmt
 
 	// streams caches stream versions as of position last and stream key
 	// lastKey, which this writer committed while the file's data version
