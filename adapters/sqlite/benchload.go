@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -67,19 +68,11 @@ func MeasureRawInsert(ctx context.Context, dir string, prefill, perTx, n int) (s
 	if err != nil {
 		return storebench.Result{}, err
 	}
-	s, err := Open(ctx, Config{Path: path}, nil) // for its durable connection settings
-	if err != nil {
-		return storebench.Result{}, err
-	}
-	if err := s.Close(); err != nil {
-		return storebench.Result{}, err
-	}
-	db, err := sql.Open("sqlite3", s.dsn(false))
+	db, err := durableDB(ctx, path)
 	if err != nil {
 		return storebench.Result{}, err
 	}
 	defer db.Close()
-	db.SetMaxOpenConns(1)
 	start := time.Now()
 	commits, err := rawInsert(ctx, db, reqs, int64(prefill), perTx)
 	if err != nil {
@@ -88,6 +81,87 @@ func MeasureRawInsert(ctx context.Context, dir string, prefill, perTx, n int) (s
 	elapsed := time.Since(start)
 	return storebench.Result{Appends: n, Elapsed: elapsed, PerSecond: float64(n) / elapsed.Seconds(),
 		Commits: commits}, db.Close()
+}
+
+// MeasureLonePair times a lone appender against raw inserts of the same
+// rows at one row per transaction (MeasureRawInsert's baseline), each on a
+// file in dir pre-filled with the same prefill events, interleaved in
+// rounds of round appends, the side that goes first swapped every round:
+// both sides then see the same machine, however its load drifts, and logs
+// of the same size. It returns the baseline's result and the ledger's,
+// domain.ErrInvalidInput for bad arguments, the store's errors and ctx's
+// error.
+func MeasureLonePair(ctx context.Context, dir string, prefill, n, round int) (raw, ledger storebench.Result, err error) {
+	if round < 1 {
+		return raw, ledger, fmt.Errorf("measure lone pair: round must be >= 1: %w", domain.ErrInvalidInput)
+	}
+	rawPath, path := filepath.Join(dir, "bench-raw.db"), filepath.Join(dir, "bench-append.db")
+	rawReqs, err := prefilled(ctx, rawPath, prefill, n)
+	if err != nil {
+		return raw, ledger, err
+	}
+	reqs, err := prefilled(ctx, path, prefill, n)
+	if err != nil {
+		return raw, ledger, err
+	}
+	db, err := durableDB(ctx, rawPath)
+	if err != nil {
+		return raw, ledger, err
+	}
+	defer db.Close()
+	ri, err := newRawInserter(ctx, db)
+	if err != nil {
+		return raw, ledger, translate(err)
+	}
+	defer ri.close()
+	s, err := Open(ctx, Config{Path: path}, nil)
+	if err != nil {
+		return raw, ledger, err
+	}
+	defer s.Close()
+	sides := []func(from, to int) error{
+		func(from, to int) error {
+			_, err := ri.insert(ctx, rawReqs[from:to], int64(prefill+from), 1)
+			return translate(err)
+		},
+		func(from, to int) error {
+			_, err := storebench.Run(ctx, s, 1, reqs[from:to])
+			return err
+		},
+	}
+	var spent [2]time.Duration
+	for from := 0; from < n; from += round {
+		to := min(from+round, n)
+		for k := range 2 {
+			side := k ^ (from / round % 2)
+			start := time.Now()
+			if err := sides[side](from, to); err != nil {
+				return raw, ledger, fmt.Errorf("measure lone pair: %w", err)
+			}
+			spent[side] += time.Since(start)
+		}
+	}
+	raw = storebench.Result{Appends: n, Elapsed: spent[0], PerSecond: float64(n) / spent[0].Seconds(), Commits: n}
+	ledger = storebench.Result{Appends: n, Elapsed: spent[1], PerSecond: float64(n) / spent[1].Seconds(), Commits: n}
+	return raw, ledger, errors.Join(ri.close(), db.Close(), s.Close())
+}
+
+// durableDB opens the file at path, which holds the store's schema, with
+// the store's durable connection settings, on one connection.
+func durableDB(ctx context.Context, path string) (*sql.DB, error) {
+	s, err := Open(ctx, Config{Path: path}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Close(); err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("sqlite3", s.dsn(false))
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	return db, nil
 }
 
 // prefilled creates the store file at path with the first prefill of
@@ -107,53 +181,81 @@ func prefilled(ctx context.Context, path string, prefill, n int) ([]domain.Appen
 	return reqs[prefill:], nil
 }
 
-// rawInsert inserts reqs' rows after position (and stream key) before. It
-// runs its statements under a context that cannot be cancelled,
-// as the store's writer does: the driver watches a cancellable context with
-// a goroutine per statement, which would understate the ceiling. ctx is
-// checked between transactions.
+// rawInsert inserts reqs' rows after position (and stream key) before,
+// perTx appends per transaction, on one connection of db.
 func rawInsert(ctx context.Context, db *sql.DB, reqs []domain.AppendRequest, before int64, perTx int) (int, error) {
-	outer := ctx
-	ctx = context.WithoutCancel(ctx)
-	conn, err := db.Conn(ctx)
+	ri, err := newRawInserter(ctx, db)
 	if err != nil {
 		return 0, err
 	}
-	defer conn.Close()
-	insStream, err := conn.PrepareContext(ctx, `INSERT INTO streams
+	defer ri.close()
+	return ri.insert(ctx, reqs, before, perTx)
+}
+
+// rawInserter holds a connection and the prepared statements of the raw
+// baseline. Its statements run under a context that cannot be cancelled,
+// as the store's writer does: the driver watches a cancellable context
+// with a goroutine per statement, which would understate the ceiling.
+type rawInserter struct {
+	ctx                 context.Context
+	conn                *sql.Conn
+	insStream, insEvent *sql.Stmt
+}
+
+func newRawInserter(ctx context.Context, db *sql.DB) (*rawInserter, error) {
+	ri := &rawInserter{ctx: context.WithoutCancel(ctx)}
+	var err error
+	if ri.conn, err = db.Conn(ri.ctx); err != nil {
+		return nil, err
+	}
+	ri.insStream, err = ri.conn.PrepareContext(ri.ctx, `INSERT INTO streams
 		(stream_key, user_id, target_type, target_id, version, last_position, state)
 		VALUES (?, ?, ?, ?, 1, ?, 'like')`)
-	if err != nil {
-		return 0, err
+	if err == nil {
+		ri.insEvent, err = ri.conn.PrepareContext(ri.ctx, sqlInsertEvent)
 	}
-	defer insStream.Close()
-	insEvent, err := conn.PrepareContext(ctx, sqlInsertEvent)
 	if err != nil {
-		return 0, err
+		return nil, errors.Join(err, ri.close())
 	}
-	defer insEvent.Close()
+	return ri, nil
+}
+
+func (ri *rawInserter) close() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{ri.insStream, ri.insEvent} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(append(errs, ri.conn.Close())...)
+}
+
+// insert inserts reqs' rows after position (and stream key) before, perTx
+// appends per transaction; outer is checked between transactions.
+func (ri *rawInserter) insert(outer context.Context, reqs []domain.AppendRequest, before int64, perTx int) (int, error) {
+	ctx := ri.ctx
 	commits := 0
 	for i, req := range reqs {
 		if i%perTx == 0 {
 			if err := outer.Err(); err != nil {
 				return commits, err
 			}
-			if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+			if _, err := ri.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 				return commits, err
 			}
 		}
 		e := req.Events[0]
 		pos := before + int64(i) + 1
-		if _, err := insStream.ExecContext(ctx, pos, req.Stream.User.String(), req.Stream.Target.Type(),
+		if _, err := ri.insStream.ExecContext(ctx, pos, req.Stream.User.String(), req.Stream.Target.Type(),
 			req.Stream.Target.ID(), pos); err != nil {
 			return commits, err
 		}
-		if _, err := insEvent.ExecContext(ctx, pos, e.ID[:], pos, e.StreamVersion, string(e.Type),
-			e.Kind.String(), e.OccurredAt.UnixNano(), time.Now().UnixNano(), `{"request_id":"`+strconv.Itoa(i)+`"}`); err != nil {
+		if _, err := ri.insEvent.ExecContext(ctx, pos, e.ID[:], pos, e.StreamVersion, string(e.Type),
+			e.Kind.String(), e.OccurredAt.UnixNano(), time.Now().UnixNano(), `{"request_id":"`+strconv.FormatInt(pos-1, 10)+`"}`); err != nil {
 			return commits, err
 		}
 		if (i+1)%perTx == 0 || i == len(reqs)-1 {
-			if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+			if _, err := ri.conn.ExecContext(ctx, "COMMIT"); err != nil {
 				return commits, err
 			}
 			commits++

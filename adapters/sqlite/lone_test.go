@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/interactionledger/ledger/adapters/storebench"
 	"github.com/interactionledger/ledger/domain"
 )
 
@@ -112,5 +113,34 @@ func TestCloseDuringAppends(t *testing.T) {
 		if err != nil || stored != (o.err == nil) {
 			t.Fatalf("append answered %v, stored %t (%v)", o.err, stored, err)
 		}
+	}
+}
+
+// MeasureLonePair writes the same number of appends after the same
+// prefill on both sides, in turns.
+func TestMeasureLonePair(t *testing.T) {
+	dir := t.TempDir()
+	raw, ledger, err := MeasureLonePair(t.Context(), dir, 30, 25, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct {
+		name string
+		res  storebench.Result
+	}{{"bench-raw.db", raw}, {"bench-append.db", ledger}} {
+		if r.res.Appends != 25 || r.res.PerSecond <= 0 || r.res.Commits != 25 {
+			t.Errorf("%s: %+v", r.name, r.res)
+		}
+		s, err := OpenReadOnly(t.Context(), filepath.Join(dir, r.name), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.LastPosition(t.Context()); err != nil || n != 55 {
+			t.Errorf("%s ends at %d (%v), want 55", r.name, n, err)
+		}
+		s.Close()
+	}
+	if _, _, err := MeasureLonePair(t.Context(), t.TempDir(), 0, 5, 0); !errors.Is(err, domain.ErrInvalidInput) {
+		t.Errorf("round 0: %v, want ErrInvalidInput", err)
 	}
 }

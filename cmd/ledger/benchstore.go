@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -37,6 +38,7 @@ type storeBench struct {
 	dir                string
 	pairs, prefill     int
 	loneN, groupN, pgN int
+	round              int // appends per turn of the lone pair
 	counts             []int
 	runs               int // directories made so far
 }
@@ -48,6 +50,7 @@ func benchStore(ctx context.Context, e env, args []string) error {
 	prefill := fs.Int("prefill", 20_000, "events in the log before every run, baseline and ledger alike")
 	n := fs.Int("events", 50_000, "appends per run of the raw 1000-row transactions and of 2 or more appenders")
 	oneN := fs.Int("one-per-tx-events", 3_000, "appends per run of one row per transaction and of 1 appender")
+	round := fs.Int("round", 100, "the lone appender and one row per transaction take turns every this many appends")
 	dir := fs.String("dir", "", "directory for the temporary databases (default: the system temp dir)")
 	db := fs.String("db", "", "also measure this PostgreSQL database (a postgres:// URL; each run in a schema of its own, dropped after)")
 	pgN := fs.Int("pg-events", 10_000, "appends per PostgreSQL run")
@@ -61,7 +64,7 @@ func benchStore(ctx context.Context, e env, args []string) error {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"pairs", *pairs}, {"events", *n}, {"one-per-tx-events", *oneN}, {"pg-events", *pgN}} {
+	}{{"pairs", *pairs}, {"round", *round}, {"events", *n}, {"one-per-tx-events", *oneN}, {"pg-events", *pgN}} {
 		if f.v < 1 {
 			return usageErr("--%s %d: must be >= 1", f.name, f.v)
 		}
@@ -78,7 +81,7 @@ func benchStore(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	b := &storeBench{dir: tmp, pairs: *pairs, prefill: *prefill, loneN: *oneN, groupN: *n, pgN: *pgN, counts: counts}
+	b := &storeBench{dir: tmp, pairs: *pairs, prefill: *prefill, loneN: *oneN, groupN: *n, pgN: *pgN, round: *round, counts: counts}
 	results, err := b.sqliteRows(ctx, e)
 	if err != nil {
 		return err
@@ -97,42 +100,65 @@ func benchStore(ctx context.Context, e env, args []string) error {
 // and the concurrent appenders against 1000-row transactions, each pair on
 // logs of the same size.
 func (b *storeBench) sqliteRows(ctx context.Context, e env) ([]StoreResult, error) {
-	var lone, group []int
+	var rows []StoreResult
+	var group []int
 	for _, a := range b.counts {
-		if a == 1 {
-			lone = append(lone, a)
-		} else {
+		if a > 1 {
 			group = append(group, a)
 		}
 	}
-	var rows []StoreResult
-	for _, g := range []struct {
-		name      string
-		perTx, n  int
-		appenders []int
-	}{{"raw one row per transaction", 1, b.loneN, lone}, {"raw 1000 rows per transaction", 1000, b.groupN, group}} {
-		if len(g.appenders) == 0 {
-			continue
-		}
-		fmt.Fprintf(e.stderr, "bench store: %s vs %v appenders, %d pairs on %d-event logs...\n", g.name, g.appenders, b.pairs, b.prefill)
-		base := func() (storebench.Result, error) {
-			return sqlite.MeasureRawInsert(ctx, b.runDir(), b.prefill, g.perTx, g.n)
-		}
-		var subjects []func() (storebench.Result, error)
-		var names []string
-		for _, a := range g.appenders {
-			subjects = append(subjects, func() (storebench.Result, error) {
-				return sqlite.MeasureAppend(ctx, b.runDir(), b.prefill, a, g.n)
-			})
-			names = append(names, fmt.Sprintf("ledger append, %d appenders", a))
-		}
-		p, err := storebench.Pair(b.pairs, base, subjects...)
+	if slices.Contains(b.counts, 1) {
+		fmt.Fprintf(e.stderr, "bench store: 1 appender vs one row per transaction, %d pairs on %d-event logs...\n", b.pairs, b.prefill)
+		p, err := b.lonePairs(ctx)
 		if err != nil {
 			return nil, err
 		}
-		rows = append(rows, pairedRows(g.name, names, p, b.prefill)...)
+		rows = append(rows, pairedRows(rawOnePerTx, []string{"ledger append, 1 appenders"}, p, b.prefill)...)
+	}
+	if len(group) > 0 {
+		fmt.Fprintf(e.stderr, "bench store: %v appenders vs 1000-row transactions, %d pairs on %d-event logs...\n", group, b.pairs, b.prefill)
+		p, err := b.groupPairs(ctx, group)
+		if err != nil {
+			return nil, err
+		}
+		var names []string
+		for _, a := range group {
+			names = append(names, fmt.Sprintf("ledger append, %d appenders", a))
+		}
+		rows = append(rows, pairedRows("raw 1000 rows per transaction", names, p, b.prefill)...)
 	}
 	return rows, nil
+}
+
+const rawOnePerTx = "raw one row per transaction"
+
+// lonePairs measures the lone appender and one row per transaction taking
+// turns within each pair (sqlite.MeasureLonePair).
+func (b *storeBench) lonePairs(ctx context.Context) (storebench.Paired, error) {
+	p := storebench.Paired{Subjects: make([][]storebench.Result, 1)}
+	for range b.pairs {
+		raw, ledger, err := sqlite.MeasureLonePair(ctx, b.runDir(), b.prefill, b.loneN, b.round)
+		if err != nil {
+			return p, err
+		}
+		p.Base, p.Subjects[0] = append(p.Base, raw), append(p.Subjects[0], ledger)
+	}
+	return p, nil
+}
+
+// groupPairs measures each number of appenders against 1000-row
+// transactions, one run of each per pair.
+func (b *storeBench) groupPairs(ctx context.Context, group []int) (storebench.Paired, error) {
+	base := func() (storebench.Result, error) {
+		return sqlite.MeasureRawInsert(ctx, b.runDir(), b.prefill, 1000, b.groupN)
+	}
+	var subjects []func() (storebench.Result, error)
+	for _, a := range group {
+		subjects = append(subjects, func() (storebench.Result, error) {
+			return sqlite.MeasureAppend(ctx, b.runDir(), b.prefill, a, b.groupN)
+		})
+	}
+	return storebench.Pair(b.pairs, base, subjects...)
 }
 
 // runDir returns a new directory for one run.

@@ -46,6 +46,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"bench", "store", "--db", db},
 		{"bench", "store", "--db", "postgres://127.0.0.1/test", "--pg-events", "0"},
 		{"bench", "store", "--pairs", "0"},
+		{"bench", "store", "--round", "0"},
 		{"bench", "store", "--prefill", "-1"},
 		{"bench", "store", "--one-per-tx-events", "0"},
 		{"bench", "store", "--appenders", "1,x"},
@@ -296,7 +297,7 @@ func TestBenchRebuildSmall(t *testing.T) {
 // transaction as a median with its spread.
 func TestBenchStorePaired(t *testing.T) {
 	out, errOut, err := runCLI(t, "bench", "store", "--appenders", "1,8", "--pairs", "3", "--prefill", "50",
-		"--events", "40", "--one-per-tx-events", "10", "--dir", t.TempDir(), "--json")
+		"--events", "40", "--one-per-tx-events", "10", "--round", "3", "--dir", t.TempDir(), "--json")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
