@@ -50,7 +50,7 @@ test-short:
 ## (the README's Performance section gives the longer runs behind its figures).
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2x -count 1 ./adapters/sqlite/ ./projections/...
-	./$(BIN) bench store --events 50000 --raw-events 50000 --one-per-tx-events 2000
+	./$(BIN) bench store --pairs 3 --prefill 20000 --events 30000 --one-per-tx-events 2000
 	./$(BIN) bench http --duration 5s
 	./$(BIN) bench baseline --duration 5s
 	./$(BIN) bench rebuild --events 300000

@@ -41,7 +41,9 @@ type result struct {
 	err error
 }
 
-// Append appends req atomically through the group-committing writer. It
+// Append appends req atomically, through the group-committing writer when
+// appenders are concurrent and on the caller's goroutine when it is alone
+// (appendDirect). It
 // returns an error wrapping domain.ErrInvalidInput for a malformed request,
 // domain.ErrVersionConflict, domain.ErrDuplicateEvent,
 // domain.ErrIdempotencyKeyTaken, domain.ErrUnavailable on storage faults or
@@ -64,6 +66,9 @@ func (s *EventStore) Append(ctx context.Context, req domain.AppendRequest) (doma
 		return domain.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, err)
 	}
 	r := &request{req: req, events: rows, answer: make(chan result, 1)}
+	if out, ok := s.appendDirect(r); ok {
+		return out.res, out.err
+	}
 	select {
 	case s.queue <- r:
 	case <-ctx.Done():
@@ -72,6 +77,26 @@ func (s *EventStore) Append(ctx context.Context, req domain.AppendRequest) (doma
 		return domain.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, domain.ErrClosed)
 	}
 	return r.wait(ctx, s.done)
+}
+
+// appendDirect commits r on the caller's goroutine when appends are not
+// concurrent: the last commit held a single append, nothing is queued and
+// no transaction is running. A lone appender then skips the hand-off to
+// the writer goroutine and back, two goroutine wake-ups per append, and
+// still answers only after its commit's fsync. Concurrent appenders find
+// the last commit larger, or the connection busy, and queue for the
+// writer's group commits. ok is false, with nothing done, when r must be
+// queued.
+func (s *EventStore) appendDirect(r *request) (out result, ok bool) {
+	if s.lastBatch.Load() > 1 || len(s.queue) > 0 || !s.wmu.TryLock() {
+		return result{}, false
+	}
+	defer s.wmu.Unlock()
+	if s.closed.Load() {
+		return result{err: fmt.Errorf("append %s: %w", r.req.Stream, domain.ErrClosed)}, true
+	}
+	s.commit([]*request{r})
+	return <-r.answer, true
 }
 
 // wait returns the writer's answer, or gives up while r is still pending.

@@ -10,7 +10,7 @@ import (
 func BenchmarkAppend(b *testing.B) {
 	for _, appenders := range []int{1, 16, 256} {
 		b.Run("appenders="+strconv.Itoa(appenders), func(b *testing.B) {
-			res, err := MeasureAppend(b.Context(), b.TempDir(), appenders, b.N)
+			res, err := MeasureAppend(b.Context(), b.TempDir(), 0, appenders, b.N)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -26,7 +26,7 @@ func BenchmarkRawInsert(b *testing.B) {
 		perTx int
 	}{{"one-per-tx", 1}, {"1000-per-tx", 1000}} {
 		b.Run(c.name, func(b *testing.B) {
-			res, err := MeasureRawInsert(b.Context(), b.TempDir(), c.perTx, b.N)
+			res, err := MeasureRawInsert(b.Context(), b.TempDir(), 0, c.perTx, b.N)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -5,65 +5,33 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/interactionledger/ledger/adapters/storebench"
 	"github.com/interactionledger/ledger/domain"
 )
 
-// Workload size: appends go to distinct random streams of BenchUsers ×
-// BenchTargets.
-const (
-	BenchUsers   = 100_000
-	BenchTargets = 10_000
-)
-
-// Result is one measurement.
-type Result struct {
-	Appends   int           // appends (or rows) written
-	Elapsed   time.Duration // wall time of the writing alone
-	PerSecond float64       // Appends / Elapsed
-	Commits   int           // transactions committed
-	Conflicts int           // appends retried after a version conflict
-}
-
-// MeanBatch is the mean number of appends per transaction.
-func (r Result) MeanBatch() float64 {
-	if r.Commits == 0 {
-		return 0
-	}
-	return float64(r.Appends) / float64(r.Commits)
-}
-
-// String summarises r on one line.
-func (r Result) String() string {
-	return fmt.Sprintf("%d appends in %s: %.0f/s, %d commits (%.1f per commit), %d conflicts",
-		r.Appends, r.Elapsed.Round(time.Millisecond), r.PerSecond, r.Commits, r.MeanBatch(), r.Conflicts)
-}
-
-// MeasureAppend opens a fresh durable (synchronous=FULL) store in dir and
-// times n appends of one event each to random streams, made by appenders
-// concurrent goroutines through the group-committing writer. It returns
-// domain.ErrInvalidInput for bad arguments, the store's errors
-// (domain.ErrUnavailable, ...) and ctx's error.
-func MeasureAppend(ctx context.Context, dir string, appenders, n int) (Result, error) {
-	return MeasureAppendConfig(ctx, Config{Path: filepath.Join(dir, "bench-append.db")}, appenders, n)
+// MeasureAppend creates a store file in dir holding prefill events (one
+// per stream, written in large transactions), opens it durably
+// (synchronous=FULL) and times n further one-event appends to new random
+// streams (storebench's workload), made by appenders concurrent goroutines
+// through the group-committing writer. It returns domain.ErrInvalidInput
+// for bad arguments, the store's errors (domain.ErrUnavailable, ...) and
+// ctx's error.
+func MeasureAppend(ctx context.Context, dir string, prefill, appenders, n int) (storebench.Result, error) {
+	return MeasureAppendConfig(ctx, Config{Path: filepath.Join(dir, "bench-append.db")}, prefill, appenders, n)
 }
 
 // MeasureAppendConfig is MeasureAppend on a store opened with cfg (whose
 // OnCommit it replaces), for tuning batch size and linger. Errors are
 // MeasureAppend's.
-func MeasureAppendConfig(ctx context.Context, cfg Config, appenders, n int) (Result, error) {
-	if appenders < 1 || n < 1 {
-		return Result{}, fmt.Errorf("measure append: appenders and n must be >= 1: %w", domain.ErrInvalidInput)
-	}
-	reqs, err := benchRequests(n)
+func MeasureAppendConfig(ctx context.Context, cfg Config, prefill, appenders, n int) (storebench.Result, error) {
+	reqs, err := prefilled(ctx, cfg.Path, prefill, n)
 	if err != nil {
-		return Result{}, err
+		return storebench.Result{}, err
 	}
 	var commits atomic.Int64
 	cfg.OnCommit = func(st CommitStats) {
@@ -73,174 +41,221 @@ func MeasureAppendConfig(ctx context.Context, cfg Config, appenders, n int) (Res
 	}
 	s, err := Open(ctx, cfg, nil)
 	if err != nil {
-		return Result{}, err
+		return storebench.Result{}, err
 	}
 	defer s.Close()
-	var next, conflicts atomic.Int64
-	errs := make(chan error, appenders)
-	var wg sync.WaitGroup
+	res, err := storebench.Run(ctx, s, appenders, reqs)
+	if err != nil {
+		return storebench.Result{}, err
+	}
+	res.Commits = int(commits.Load())
+	return res, s.Close()
+}
+
+// MeasureRawInsert is the baseline without the store: it creates a file
+// with the store's schema in dir holding prefill events, as MeasureAppend
+// does, and times n further appends' rows (a new stream and its event, as
+// the store writes them) inserted straight with prepared statements on one
+// durable connection, perTx appends per transaction. It returns
+// domain.ErrInvalidInput for bad arguments, domain.ErrUnavailable on
+// storage faults, and ctx's error.
+func MeasureRawInsert(ctx context.Context, dir string, prefill, perTx, n int) (storebench.Result, error) {
+	if perTx < 1 {
+		return storebench.Result{}, fmt.Errorf("measure raw insert: perTx must be >= 1: %w", domain.ErrInvalidInput)
+	}
+	path := filepath.Join(dir, "bench-raw.db")
+	reqs, err := prefilled(ctx, path, prefill, n)
+	if err != nil {
+		return storebench.Result{}, err
+	}
+	db, err := durableDB(ctx, path)
+	if err != nil {
+		return storebench.Result{}, err
+	}
+	defer db.Close()
 	start := time.Now()
-	for range appenders {
-		wg.Go(func() {
-			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
-				if err := appendRetrying(ctx, s, reqs[i], &conflicts); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
+	commits, err := rawInsert(ctx, db, reqs, int64(prefill), perTx)
+	if err != nil {
+		return storebench.Result{}, fmt.Errorf("measure raw insert: %w", translate(err))
 	}
-	wg.Wait()
 	elapsed := time.Since(start)
-	close(errs)
-	if err := <-errs; err != nil {
-		return Result{}, err
-	}
-	return Result{Appends: n, Elapsed: elapsed, PerSecond: float64(n) / elapsed.Seconds(),
-		Commits: int(commits.Load()), Conflicts: int(conflicts.Load())}, s.Close()
+	return storebench.Result{Appends: n, Elapsed: elapsed, PerSecond: float64(n) / elapsed.Seconds(),
+		Commits: commits}, db.Close()
 }
 
-// appendRetrying appends req; when two appends drew the same stream, the
-// later one is re-based on the stream's snapshot.
-func appendRetrying(ctx context.Context, s *EventStore, req domain.AppendRequest, conflicts *atomic.Int64) error {
-	for {
-		_, err := s.Append(ctx, req)
-		if !errors.Is(err, domain.ErrVersionConflict) {
-			return err
-		}
-		conflicts.Add(1)
-		snap, err := s.Snapshot(ctx, req.Stream)
-		if err != nil {
-			return err
-		}
-		req.ExpectedVersion = snap.Version
-		req.Events[0].StreamVersion = snap.Version + 1
-		req.Events[0].ID = domain.NewEventID()
+// MeasureLonePair times a lone appender against raw inserts of the same
+// rows at one row per transaction (MeasureRawInsert's baseline), each on a
+// file in dir pre-filled with the same prefill events, interleaved in
+// rounds of round appends, the side that goes first swapped every round:
+// both sides then see the same machine, however its load drifts, and logs
+// of the same size. It returns the baseline's result and the ledger's,
+// domain.ErrInvalidInput for bad arguments, the store's errors and ctx's
+// error.
+func MeasureLonePair(ctx context.Context, dir string, prefill, n, round int) (raw, ledger storebench.Result, err error) {
+	if round < 1 {
+		return raw, ledger, fmt.Errorf("measure lone pair: round must be >= 1: %w", domain.ErrInvalidInput)
 	}
+	rawPath, path := filepath.Join(dir, "bench-raw.db"), filepath.Join(dir, "bench-append.db")
+	rawReqs, err := prefilled(ctx, rawPath, prefill, n)
+	if err != nil {
+		return raw, ledger, err
+	}
+	reqs, err := prefilled(ctx, path, prefill, n)
+	if err != nil {
+		return raw, ledger, err
+	}
+	db, err := durableDB(ctx, rawPath)
+	if err != nil {
+		return raw, ledger, err
+	}
+	defer db.Close()
+	ri, err := newRawInserter(ctx, db)
+	if err != nil {
+		return raw, ledger, translate(err)
+	}
+	defer ri.close()
+	s, err := Open(ctx, Config{Path: path}, nil)
+	if err != nil {
+		return raw, ledger, err
+	}
+	defer s.Close()
+	sides := []func(from, to int) error{
+		func(from, to int) error {
+			_, err := ri.insert(ctx, rawReqs[from:to], int64(prefill+from), 1)
+			return translate(err)
+		},
+		func(from, to int) error {
+			_, err := storebench.Run(ctx, s, 1, reqs[from:to])
+			return err
+		},
+	}
+	var spent [2]time.Duration
+	for from := 0; from < n; from += round {
+		to := min(from+round, n)
+		for k := range 2 {
+			side := k ^ (from / round % 2)
+			start := time.Now()
+			if err := sides[side](from, to); err != nil {
+				return raw, ledger, fmt.Errorf("measure lone pair: %w", err)
+			}
+			spent[side] += time.Since(start)
+		}
+	}
+	raw = storebench.Result{Appends: n, Elapsed: spent[0], PerSecond: float64(n) / spent[0].Seconds(), Commits: n}
+	ledger = storebench.Result{Appends: n, Elapsed: spent[1], PerSecond: float64(n) / spent[1].Seconds(), Commits: n}
+	return raw, ledger, errors.Join(ri.close(), db.Close(), s.Close())
 }
 
-// benchRequests builds n one-event appends to distinct random streams,
-// before the clock starts.
-func benchRequests(n int) ([]domain.AppendRequest, error) {
-	like, err := domain.ParseKind("like")
+// durableDB opens the file at path, which holds the store's schema, with
+// the store's durable connection settings, on one connection.
+func durableDB(ctx context.Context, path string) (*sql.DB, error) {
+	s, err := Open(ctx, Config{Path: path}, nil)
 	if err != nil {
 		return nil, err
 	}
-	if n > BenchUsers*BenchTargets/2 {
-		return nil, fmt.Errorf("bench: at most %d appends: %w", BenchUsers*BenchTargets/2, domain.ErrInvalidInput)
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	now := time.Now()
-	reqs := make([]domain.AppendRequest, n)
-	drawn := make(map[int]bool, n)
-	for i := range reqs {
-		// Each stream once: every append creates a stream, as most do on
-		// a large site, and the raw baseline can insert it blindly.
-		k := rng.IntN(BenchUsers * BenchTargets)
-		for drawn[k] {
-			k = rng.IntN(BenchUsers * BenchTargets)
-		}
-		drawn[k] = true
-		user, err := domain.NewUserID("user-" + strconv.Itoa(k/BenchTargets))
-		if err != nil {
-			return nil, err
-		}
-		target, err := domain.NewTarget("article", strconv.Itoa(k%BenchTargets))
-		if err != nil {
-			return nil, err
-		}
-		e := domain.Event{ID: domain.NewEventID(), Type: domain.EventAdded, Kind: like,
-			User: user, Target: target, StreamVersion: 1, OccurredAt: now,
-			Metadata: domain.MustMetadata(map[string]string{domain.MetaRequestID: strconv.Itoa(i)})}
-		reqs[i] = domain.AppendRequest{Stream: e.Stream(), Events: []domain.Event{e},
-			State: domain.Evolve(domain.State{}, e)}
-	}
-	return reqs, nil
-}
-
-// MeasureRawInsert is the baseline without the store: it creates a fresh
-// file with the store's schema in dir and times n appends' rows (a new
-// stream and its event, as the store writes them) inserted straight with
-// prepared statements on one connection, perTx appends per transaction.
-// It returns domain.ErrInvalidInput for bad arguments, domain.ErrUnavailable
-// on storage faults, and ctx's error.
-func MeasureRawInsert(ctx context.Context, dir string, perTx, n int) (Result, error) {
-	if perTx < 1 || n < 1 {
-		return Result{}, fmt.Errorf("measure raw insert: perTx and n must be >= 1: %w", domain.ErrInvalidInput)
-	}
-	reqs, err := benchRequests(n)
-	if err != nil {
-		return Result{}, err
-	}
-	path := filepath.Join(dir, "bench-raw.db")
-	s, err := Open(ctx, Config{Path: path}, nil)
-	if err != nil {
-		return Result{}, err
-	}
 	if err := s.Close(); err != nil {
-		return Result{}, err
+		return nil, err
 	}
 	db, err := sql.Open("sqlite3", s.dsn(false))
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
-	defer db.Close()
 	db.SetMaxOpenConns(1)
-	start := time.Now()
-	commits, err := rawInsert(ctx, db, reqs, perTx)
-	if err != nil {
-		return Result{}, fmt.Errorf("measure raw insert: %w", translate(err))
-	}
-	elapsed := time.Since(start)
-	return Result{Appends: n, Elapsed: elapsed, PerSecond: float64(n) / elapsed.Seconds(), Commits: commits}, nil
+	return db, nil
 }
 
-// rawInsert runs its statements under a context that cannot be cancelled,
-// as the store's writer does: the driver watches a cancellable context with
-// a goroutine per statement, which would understate the ceiling. ctx is
-// checked between transactions.
-func rawInsert(ctx context.Context, db *sql.DB, reqs []domain.AppendRequest, perTx int) (int, error) {
-	outer := ctx
-	ctx = context.WithoutCancel(ctx)
-	conn, err := db.Conn(ctx)
+// prefilled creates the store file at path with the first prefill of
+// prefill+n workload appends, and returns the other n, built before any
+// clock starts.
+func prefilled(ctx context.Context, path string, prefill, n int) ([]domain.AppendRequest, error) {
+	if prefill < 0 || n < 1 {
+		return nil, fmt.Errorf("bench: prefill must be >= 0 and appends >= 1: %w", domain.ErrInvalidInput)
+	}
+	reqs, err := storebench.Requests(prefill + n)
+	if err != nil {
+		return nil, err
+	}
+	if err := fill(ctx, path, reqs[:prefill]); err != nil {
+		return nil, err
+	}
+	return reqs[prefill:], nil
+}
+
+// rawInsert inserts reqs' rows after position (and stream key) before,
+// perTx appends per transaction, on one connection of db.
+func rawInsert(ctx context.Context, db *sql.DB, reqs []domain.AppendRequest, before int64, perTx int) (int, error) {
+	ri, err := newRawInserter(ctx, db)
 	if err != nil {
 		return 0, err
 	}
-	defer conn.Close()
-	insStream, err := conn.PrepareContext(ctx, `INSERT INTO streams
+	defer ri.close()
+	return ri.insert(ctx, reqs, before, perTx)
+}
+
+// rawInserter holds a connection and the prepared statements of the raw
+// baseline. Its statements run under a context that cannot be cancelled,
+// as the store's writer does: the driver watches a cancellable context
+// with a goroutine per statement, which would understate the ceiling.
+type rawInserter struct {
+	ctx                 context.Context
+	conn                *sql.Conn
+	insStream, insEvent *sql.Stmt
+}
+
+func newRawInserter(ctx context.Context, db *sql.DB) (*rawInserter, error) {
+	ri := &rawInserter{ctx: context.WithoutCancel(ctx)}
+	var err error
+	if ri.conn, err = db.Conn(ri.ctx); err != nil {
+		return nil, err
+	}
+	ri.insStream, err = ri.conn.PrepareContext(ri.ctx, `INSERT INTO streams
 		(stream_key, user_id, target_type, target_id, version, last_position, state)
 		VALUES (?, ?, ?, ?, 1, ?, 'like')`)
-	if err != nil {
-		return 0, err
+	if err == nil {
+		ri.insEvent, err = ri.conn.PrepareContext(ri.ctx, sqlInsertEvent)
 	}
-	defer insStream.Close()
-	insEvent, err := conn.PrepareContext(ctx, sqlInsertEvent)
 	if err != nil {
-		return 0, err
+		return nil, errors.Join(err, ri.close())
 	}
-	defer insEvent.Close()
+	return ri, nil
+}
+
+func (ri *rawInserter) close() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{ri.insStream, ri.insEvent} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(append(errs, ri.conn.Close())...)
+}
+
+// insert inserts reqs' rows after position (and stream key) before, perTx
+// appends per transaction; outer is checked between transactions.
+func (ri *rawInserter) insert(outer context.Context, reqs []domain.AppendRequest, before int64, perTx int) (int, error) {
+	ctx := ri.ctx
 	commits := 0
 	for i, req := range reqs {
 		if i%perTx == 0 {
 			if err := outer.Err(); err != nil {
 				return commits, err
 			}
-			if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+			if _, err := ri.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 				return commits, err
 			}
 		}
 		e := req.Events[0]
-		pos := int64(i) + 1
-		if _, err := insStream.ExecContext(ctx, pos, req.Stream.User.String(), req.Stream.Target.Type(),
+		pos := before + int64(i) + 1
+		if _, err := ri.insStream.ExecContext(ctx, pos, req.Stream.User.String(), req.Stream.Target.Type(),
 			req.Stream.Target.ID(), pos); err != nil {
 			return commits, err
 		}
-		if _, err := insEvent.ExecContext(ctx, pos, e.ID[:], pos, e.StreamVersion, string(e.Type),
-			e.Kind.String(), e.OccurredAt.UnixNano(), time.Now().UnixNano(), `{"request_id":"`+strconv.Itoa(i)+`"}`); err != nil {
+		if _, err := ri.insEvent.ExecContext(ctx, pos, e.ID[:], pos, e.StreamVersion, string(e.Type),
+			e.Kind.String(), e.OccurredAt.UnixNano(), time.Now().UnixNano(), `{"request_id":"`+strconv.FormatInt(pos-1, 10)+`"}`); err != nil {
 			return commits, err
 		}
 		if (i+1)%perTx == 0 || i == len(reqs)-1 {
-			if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+			if _, err := ri.conn.ExecContext(ctx, "COMMIT"); err != nil {
 				return commits, err
 			}
 			commits++
@@ -265,7 +280,11 @@ func MeasureRead(ctx context.Context, dir string, n, limit int) (ReadResult, err
 		return ReadResult{}, fmt.Errorf("measure read: n must be >= 1 and limit >= 0: %w", domain.ErrInvalidInput)
 	}
 	path := filepath.Join(dir, "bench-read.db")
-	if err := fill(ctx, path, n); err != nil {
+	reqs, err := storebench.Requests(n)
+	if err != nil {
+		return ReadResult{}, err
+	}
+	if err := fill(ctx, path, reqs); err != nil {
 		return ReadResult{}, err
 	}
 	s, err := Open(ctx, Config{Path: path}, nil)
@@ -296,13 +315,10 @@ func MeasureRead(ctx context.Context, dir string, n, limit int) (ReadResult, err
 	return ReadResult{Events: n, Elapsed: elapsed, PerSecond: float64(n) / elapsed.Seconds()}, s.Close()
 }
 
-// fill writes n one-event streams to a new store file at path, in large
-// transactions.
-func fill(ctx context.Context, path string, n int) error {
-	reqs, err := benchRequests(n)
-	if err != nil {
-		return err
-	}
+// fill writes reqs (one-event appends to new streams) to a new store file
+// at path, in large transactions, and closes it: its WAL is checkpointed
+// into the file.
+func fill(ctx context.Context, path string, reqs []domain.AppendRequest) error {
 	s, err := Open(ctx, Config{Path: path, Synchronous: "NORMAL"}, nil)
 	if err != nil {
 		return err
@@ -316,7 +332,7 @@ func fill(ctx context.Context, path string, n int) error {
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	if _, err := rawInsert(ctx, db, reqs, 10000); err != nil {
+	if _, err := rawInsert(ctx, db, reqs, 0, 10000); err != nil {
 		return fmt.Errorf("fill %s: %w", path, translate(err))
 	}
 	return db.Close()

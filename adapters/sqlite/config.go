@@ -40,8 +40,9 @@ type Config struct {
 	// ReadOnly opens the file without a writer: reads only, Append fails
 	// with domain.ErrUnavailable, no migrations run.
 	ReadOnly bool
-	// OnCommit, when set, is called by the writer after each commit
-	// attempt; it must be fast and must not call the store's Append.
+	// OnCommit, when set, is called after each commit attempt by the
+	// goroutine that made it (the writer, or a lone appender), never two
+	// at once; it must be fast and must not call the store's Append.
 	OnCommit func(CommitStats)
 }
 

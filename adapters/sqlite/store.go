@@ -25,8 +25,10 @@ var _ domain.EventStore = (*EventStore)(nil)
 var _ domain.LatestReader = (*EventStore)(nil)
 
 // EventStore is domain.EventStore on a SQLite file. It is safe for
-// concurrent use. Appends are group-committed by one writer goroutine; reads
-// use a pool of read-only connections and never wait for the writer.
+// concurrent use. Concurrent appends are group-committed by one writer
+// goroutine; a lone appender commits on its own goroutine while the writer
+// is idle. Reads use a pool of read-only connections and never wait for the
+// writer.
 type EventStore struct {
 	cfg  Config
 	log  *slog.Logger
@@ -39,8 +41,14 @@ type EventStore struct {
 	write *sql.DB
 	w     *writer
 	queue chan *request
-	quit  chan struct{} // closed by Close
-	done  chan struct{} // closed when the writer has exited
+	// wmu is held by whoever runs a transaction on the writer's
+	// connection: the writer goroutine, or a lone appender committing its
+	// own append (appendDirect).
+	wmu sync.Mutex
+	// lastBatch is the number of appends in the last commit.
+	lastBatch atomic.Int64
+	quit      chan struct{} // closed by Close
+	done      chan struct{} // closed when the writer has exited
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -185,6 +193,8 @@ func (s *EventStore) Close() error {
 			close(s.quit)
 			<-s.done
 		}
+		s.wmu.Lock() // a lone appender's transaction finishes first
+		defer s.wmu.Unlock()
 		s.closeErr = s.closeDBs()
 	})
 	return s.closeErr

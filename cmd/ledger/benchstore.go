@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -17,23 +18,39 @@ import (
 	"github.com/interactionledger/ledger/adapters/storebench"
 )
 
-// StoreResult is one row of bench store.
+// StoreResult is one row of bench store: a rate over paired runs and,
+// unless the row is a baseline, its ratio to the baseline run of the same
+// pair, on a log of the same size.
 type StoreResult struct {
-	Name        string  `json:"name"`
-	PerSecond   float64 `json:"per_second"`
-	MeanBatch   float64 `json:"mean_batch,omitempty"`
-	VsOnePerTx  float64 `json:"vs_one_per_tx,omitempty"`
-	VsRawBatch  float64 `json:"vs_raw_1000_per_tx,omitempty"`
-	Appends     int     `json:"appends"`
-	ElapsedSecs float64 `json:"elapsed_s"`
+	Name       string             `json:"name"`
+	PerSecond  float64            `json:"per_second"` // median over the pairs
+	Rate       storebench.Spread  `json:"per_second_spread"`
+	MeanBatch  float64            `json:"mean_batch,omitempty"`
+	Baseline   string             `json:"baseline,omitempty"`
+	VsBaseline *storebench.Spread `json:"vs_baseline,omitempty"`
+	Appends    int                `json:"appends"` // per run
+	Prefill    int                `json:"prefill"` // events in the log before each run
+	Pairs      int                `json:"pairs"`
+}
+
+// storeBench is what one bench store run measures.
+type storeBench struct {
+	dir                string
+	pairs, prefill     int
+	loneN, groupN, pgN int
+	round              int // appends per turn of the lone pair
+	counts             []int
+	runs               int // directories made so far
 }
 
 func benchStore(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "bench store", "[flags]")
 	appenders := fs.String("appenders", "1,16,64,256", "comma-separated numbers of concurrent appenders")
-	n := fs.Int("events", 100_000, "appends per group-commit run")
-	rawN := fs.Int("raw-events", 100_000, "rows for the raw 1000-row-transaction ceiling")
-	oneN := fs.Int("one-per-tx-events", 3_000, "rows for the one-row-per-transaction rate")
+	pairs := fs.Int("pairs", 3, "paired runs of each row and its baseline (the median and min-max are printed)")
+	prefill := fs.Int("prefill", 20_000, "events in the log before every run, baseline and ledger alike")
+	n := fs.Int("events", 50_000, "appends per run of the raw 1000-row transactions and of 2 or more appenders")
+	oneN := fs.Int("one-per-tx-events", 3_000, "appends per run of one row per transaction and of 1 appender")
+	round := fs.Int("round", 100, "the lone appender and one row per transaction take turns every this many appends")
 	dir := fs.String("dir", "", "directory for the temporary databases (default: the system temp dir)")
 	db := fs.String("db", "", "also measure this PostgreSQL database (a postgres:// URL; each run in a schema of its own, dropped after)")
 	pgN := fs.Int("pg-events", 10_000, "appends per PostgreSQL run")
@@ -44,46 +61,33 @@ func benchStore(ctx context.Context, e env, args []string) error {
 	if *db != "" && !postgres.IsURL(*db) {
 		return usageErr("--db %q: want a postgres:// or postgresql:// URL (the SQLite runs use --dir)", *db)
 	}
-	if *pgN < 1 {
-		return usageErr("--pg-events %d: must be >= 1", *pgN)
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"pairs", *pairs}, {"round", *round}, {"events", *n}, {"one-per-tx-events", *oneN}, {"pg-events", *pgN}} {
+		if f.v < 1 {
+			return usageErr("--%s %d: must be >= 1", f.name, f.v)
+		}
+	}
+	if *prefill < 0 {
+		return usageErr("--prefill %d: must be >= 0", *prefill)
 	}
 	counts, err := parseCounts(*appenders)
 	if err != nil {
 		return err
-	}
-	if *n < 1 || *rawN < 1 || *oneN < 1 {
-		return usageErr("--events, --raw-events and --one-per-tx-events must be >= 1")
 	}
 	tmp, err := os.MkdirTemp(*dir, "ledger-bench-store-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	sub := func(name string) string {
-		d := filepath.Join(tmp, name)
-		os.MkdirAll(d, 0o755)
-		return d
-	}
-	one, err := sqlite.MeasureRawInsert(ctx, sub("one"), 1, *oneN)
+	b := &storeBench{dir: tmp, pairs: *pairs, prefill: *prefill, loneN: *oneN, groupN: *n, pgN: *pgN, round: *round, counts: counts}
+	results, err := b.sqliteRows(ctx, e)
 	if err != nil {
 		return err
-	}
-	raw, err := sqlite.MeasureRawInsert(ctx, sub("raw"), 1000, *rawN)
-	if err != nil {
-		return err
-	}
-	results := []StoreResult{storeRow("raw one row per transaction", one, one, raw),
-		storeRow("raw 1000 rows per transaction", raw, one, raw)}
-	for _, a := range counts {
-		fmt.Fprintf(e.stderr, "bench store: %d appenders...\n", a)
-		r, err := sqlite.MeasureAppend(ctx, sub(fmt.Sprintf("append-%d", a)), a, *n)
-		if err != nil {
-			return err
-		}
-		results = append(results, storeRow(fmt.Sprintf("ledger append, %d appenders", a), r, one, raw))
 	}
 	if *db != "" {
-		rows, err := benchPostgres(ctx, e, *db, counts, *pgN)
+		rows, err := b.postgresRows(ctx, e, *db)
 		if err != nil {
 			return err
 		}
@@ -92,30 +96,127 @@ func benchStore(ctx context.Context, e env, args []string) error {
 	return printStore(e, *asJSON, results)
 }
 
-// benchPostgres measures, for each number of appenders, the PostgreSQL
-// store (head row, group commit) and the alternative without a head row
-// (bigserial + xid8, one append per transaction), each in a schema of its
-// own that is dropped afterwards. Its rows compare the store with the
-// alternative at the same concurrency.
-func benchPostgres(ctx context.Context, e env, url string, counts []int, n int) ([]StoreResult, error) {
+// sqliteRows measures the lone appender against one row per transaction,
+// and the concurrent appenders against 1000-row transactions, each pair on
+// logs of the same size.
+func (b *storeBench) sqliteRows(ctx context.Context, e env) ([]StoreResult, error) {
 	var rows []StoreResult
-	for _, a := range counts {
-		fmt.Fprintf(e.stderr, "bench store: PostgreSQL, %d appenders...\n", a)
-		alt, err := measureInSchema(ctx, url, func(schema string) (storebench.Result, error) {
-			return postgres.MeasureSequenceInsert(ctx, url, schema, a, n)
-		})
+	var group []int
+	for _, a := range b.counts {
+		if a > 1 {
+			group = append(group, a)
+		}
+	}
+	if slices.Contains(b.counts, 1) {
+		fmt.Fprintf(e.stderr, "bench store: 1 appender vs one row per transaction, %d pairs on %d-event logs...\n", b.pairs, b.prefill)
+		p, err := b.lonePairs(ctx)
 		if err != nil {
 			return nil, err
 		}
-		r, err := measureInSchema(ctx, url, func(schema string) (storebench.Result, error) {
-			return postgres.MeasureAppend(ctx, postgres.Config{URL: url, Schema: schema}, a, n)
-		})
+		rows = append(rows, pairedRows(rawOnePerTx, []string{"ledger append, 1 appenders"}, p, b.prefill)...)
+	}
+	if len(group) > 0 {
+		fmt.Fprintf(e.stderr, "bench store: %v appenders vs 1000-row transactions, %d pairs on %d-event logs...\n", group, b.pairs, b.prefill)
+		p, err := b.groupPairs(ctx, group)
 		if err != nil {
 			return nil, err
 		}
-		rows = append(rows,
-			pgRow(fmt.Sprintf("postgres bigserial+xid8, 1 per tx, %d appenders", a), alt, alt),
-			pgRow(fmt.Sprintf("postgres ledger append, %d appenders", a), r, alt))
+		var names []string
+		for _, a := range group {
+			names = append(names, fmt.Sprintf("ledger append, %d appenders", a))
+		}
+		rows = append(rows, pairedRows("raw 1000 rows per transaction", names, p, b.prefill)...)
+	}
+	return rows, nil
+}
+
+const rawOnePerTx = "raw one row per transaction"
+
+// lonePairs measures the lone appender and one row per transaction taking
+// turns within each pair (sqlite.MeasureLonePair).
+func (b *storeBench) lonePairs(ctx context.Context) (storebench.Paired, error) {
+	p := storebench.Paired{Subjects: make([][]storebench.Result, 1)}
+	for range b.pairs {
+		raw, ledger, err := sqlite.MeasureLonePair(ctx, b.runDir(), b.prefill, b.loneN, b.round)
+		if err != nil {
+			return p, err
+		}
+		p.Base, p.Subjects[0] = append(p.Base, raw), append(p.Subjects[0], ledger)
+	}
+	return p, nil
+}
+
+// groupPairs measures each number of appenders against 1000-row
+// transactions, one run of each per pair.
+func (b *storeBench) groupPairs(ctx context.Context, group []int) (storebench.Paired, error) {
+	base := func() (storebench.Result, error) {
+		return sqlite.MeasureRawInsert(ctx, b.runDir(), b.prefill, 1000, b.groupN)
+	}
+	var subjects []func() (storebench.Result, error)
+	for _, a := range group {
+		subjects = append(subjects, func() (storebench.Result, error) {
+			return sqlite.MeasureAppend(ctx, b.runDir(), b.prefill, a, b.groupN)
+		})
+	}
+	return storebench.Pair(b.pairs, base, subjects...)
+}
+
+// runDir returns a new directory for one run.
+func (b *storeBench) runDir() string {
+	b.runs++
+	d := filepath.Join(b.dir, strconv.Itoa(b.runs))
+	os.MkdirAll(d, 0o755)
+	return d
+}
+
+// pairedRows makes the baseline's row and each subject's, with its ratio
+// to the baseline pair by pair.
+func pairedRows(base string, names []string, p storebench.Paired, prefill int) []StoreResult {
+	rows := []StoreResult{resultRow(base, p.Base, prefill)}
+	for j, name := range names {
+		r := resultRow(name, p.Subjects[j], prefill)
+		vs := storebench.Summarize(p.Ratios(j))
+		r.Baseline, r.VsBaseline = base, &vs
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+func resultRow(name string, runs []storebench.Result, prefill int) StoreResult {
+	rate := storebench.Summarize(storebench.Rates(runs))
+	batches := make([]float64, len(runs))
+	for i, r := range runs {
+		batches[i] = r.MeanBatch()
+	}
+	return StoreResult{Name: name, PerSecond: rate.Median, Rate: rate,
+		MeanBatch: storebench.Summarize(batches).Median, Appends: runs[0].Appends, Prefill: prefill, Pairs: len(runs)}
+}
+
+// postgresRows measures, for each number of appenders, the PostgreSQL
+// store (head row, group commit) against the alternative without a head
+// row (bigserial + xid8, one append per transaction), in paired runs, each
+// in a schema of its own that is dropped afterwards: both start empty and
+// write the same number of appends.
+func (b *storeBench) postgresRows(ctx context.Context, e env, url string) ([]StoreResult, error) {
+	var rows []StoreResult
+	for _, a := range b.counts {
+		fmt.Fprintf(e.stderr, "bench store: PostgreSQL, %d appenders, %d pairs...\n", a, b.pairs)
+		alt := func() (storebench.Result, error) {
+			return measureInSchema(ctx, url, func(schema string) (storebench.Result, error) {
+				return postgres.MeasureSequenceInsert(ctx, url, schema, a, b.pgN)
+			})
+		}
+		ledger := func() (storebench.Result, error) {
+			return measureInSchema(ctx, url, func(schema string) (storebench.Result, error) {
+				return postgres.MeasureAppend(ctx, postgres.Config{URL: url, Schema: schema}, a, b.pgN)
+			})
+		}
+		p, err := storebench.Pair(b.pairs, alt, ledger)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, pairedRows(fmt.Sprintf("postgres bigserial+xid8, 1 per tx, %d appenders", a),
+			[]string{fmt.Sprintf("postgres ledger append, %d appenders", a)}, p, 0)...)
 	}
 	return rows, nil
 }
@@ -127,31 +228,26 @@ func measureInSchema(ctx context.Context, url string, measure func(schema string
 	return res, errors.Join(err, postgres.DropSchema(context.WithoutCancel(ctx), url, schema))
 }
 
-func pgRow(name string, r, alt storebench.Result) StoreResult {
-	return StoreResult{Name: name, PerSecond: r.PerSecond, MeanBatch: r.MeanBatch(),
-		VsOnePerTx: r.PerSecond / alt.PerSecond, Appends: r.Appends, ElapsedSecs: r.Elapsed.Seconds()}
-}
-
-func storeRow(name string, r, one, raw sqlite.Result) StoreResult {
-	return StoreResult{Name: name, PerSecond: r.PerSecond, MeanBatch: r.MeanBatch(),
-		VsOnePerTx: r.PerSecond / one.PerSecond, VsRawBatch: r.PerSecond / raw.PerSecond,
-		Appends: r.Appends, ElapsedSecs: r.Elapsed.Seconds()}
-}
-
 func printStore(e env, asJSON bool, rows []StoreResult) error {
 	if asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rows)
 	}
+	if len(rows) > 0 {
+		fmt.Fprintf(e.stdout, "durable writes (SQLite synchronous=FULL, PostgreSQL synchronous_commit=on); "+
+			"medians of %d paired runs, each row and its baseline on logs of the same size\n", rows[0].Pairs)
+	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "durable writes (SQLite synchronous=FULL, PostgreSQL synchronous_commit=on)\tper second\tper commit\tx one-per-tx\tx raw-1000\t")
+	fmt.Fprintln(tw, "run\tlog before\tappends\tper second\tmin-max\tper commit\tx baseline\tmin-max\t")
 	for _, r := range rows {
-		raw := "-"
-		if r.VsRawBatch > 0 {
-			raw = fmt.Sprintf("%.2f", r.VsRawBatch)
+		vs, spread := "baseline", ""
+		if r.VsBaseline != nil {
+			vs = fmt.Sprintf("%.2f", r.VsBaseline.Median)
+			spread = fmt.Sprintf("%.2f-%.2f", r.VsBaseline.Min, r.VsBaseline.Max)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%.1f\t%s\t\n", r.Name, r.PerSecond, r.MeanBatch, r.VsOnePerTx, raw)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.0f-%.0f\t%.1f\t%s\t%s\t\n", r.Name, r.Prefill, r.Appends,
+			r.PerSecond, r.Rate.Min, r.Rate.Max, r.MeanBatch, vs, spread)
 	}
 	return tw.Flush()
 }

@@ -49,6 +49,11 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"rebuild", "--db", db, "--cpuprofile", "/no/such/dir/cpu.prof"},
 		{"bench", "store", "--db", db},
 		{"bench", "store", "--db", "postgres://127.0.0.1/test", "--pg-events", "0"},
+		{"bench", "store", "--pairs", "0"},
+		{"bench", "store", "--round", "0"},
+		{"bench", "store", "--prefill", "-1"},
+		{"bench", "store", "--one-per-tx-events", "0"},
+		{"bench", "store", "--appenders", "1,x"},
 	} {
 		_, _, err := runCLI(t, args...)
 		if err == nil || exitCode(err) != 2 {
@@ -288,6 +293,45 @@ func TestBenchRebuildSmall(t *testing.T) {
 	}
 	if res.Events != 3000 || res.RebuildSecs <= 0 || res.GenerateSecs <= 0 || res.PerSecond <= 0 || res.PeakRSSKiB <= 0 {
 		t.Errorf("result %+v", res)
+	}
+}
+
+// bench store pairs every ledger row with a baseline run on a log of the
+// same size, and prints the lone appender's ratio to one row per
+// transaction as a median with its spread.
+func TestBenchStorePaired(t *testing.T) {
+	out, errOut, err := runCLI(t, "bench", "store", "--appenders", "1,8", "--pairs", "3", "--prefill", "50",
+		"--events", "40", "--one-per-tx-events", "10", "--round", "3", "--dir", t.TempDir(), "--json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	var rows []StoreResult
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatalf("%v: %q", err, out)
+	}
+	want := []struct {
+		name, baseline string
+		appends        int
+	}{
+		{"raw one row per transaction", "", 10}, {"ledger append, 1 appenders", "raw one row per transaction", 10},
+		{"raw 1000 rows per transaction", "", 40}, {"ledger append, 8 appenders", "raw 1000 rows per transaction", 40},
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows, want %d: %+v", len(rows), len(want), rows)
+	}
+	for i, w := range want {
+		r := rows[i]
+		if r.Name != w.name || r.Baseline != w.baseline || r.Appends != w.appends || r.Prefill != 50 || r.Pairs != 3 {
+			t.Errorf("row %d: %+v, want %+v with prefill 50 and 3 pairs", i, r, w)
+		}
+		if r.Rate.Min <= 0 || r.Rate.Min > r.PerSecond || r.PerSecond > r.Rate.Max {
+			t.Errorf("row %q: rate %v not ordered min <= median <= max", r.Name, r.Rate)
+		}
+		if (r.VsBaseline != nil) != (w.baseline != "") {
+			t.Errorf("row %q: ratio %v, baseline %q", r.Name, r.VsBaseline, w.baseline)
+		} else if v := r.VsBaseline; v != nil && (v.Min <= 0 || v.Min > v.Median || v.Median > v.Max) {
+			t.Errorf("row %q: ratio %+v not ordered", r.Name, *v)
+		}
 	}
 }
 

@@ -91,7 +91,7 @@ func TestBadPostgresURLExit2(t *testing.T) {
 func TestBenchStorePostgres(t *testing.T) {
 	url := pgtest.URL(t)
 	out, errOut, err := runCLI(t, "bench", "store", "--db", url, "--appenders", "1,8", "--events", "40",
-		"--raw-events", "40", "--one-per-tx-events", "5", "--pg-events", "40", "--dir", t.TempDir(), "--json")
+		"--pairs", "1", "--prefill", "10", "--one-per-tx-events", "5", "--pg-events", "40", "--dir", t.TempDir(), "--json")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
