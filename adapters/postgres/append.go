@@ -3,29 +3,18 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/interactionledger/ledger/adapters/eventcodec"
+	"github.com/interactionledger/ledger/adapters/groupcommit"
 	"github.com/interactionledger/ledger/domain"
-)
-
-// Request states: the caller and the writer race to move a request out of
-// statePending; whoever wins decides whether it is written.
-const (
-	statePending   int32 = iota
-	stateTaken           // the writer owns it and will answer
-	stateCancelled       // the caller gave up (or Close failed it) before it was taken
 )
 
 // request is one queued append, its columns encoded by the caller's
 // goroutine so the writer only binds them.
-type request struct {
-	req    domain.AppendRequest
-	events []eventRow
-	state  atomic.Int32
-	answer chan result // buffered: the writer never blocks on it
-}
+type request = groupcommit.Request[eventRow]
+
+type result = groupcommit.Result
 
 type eventRow struct {
 	id       [16]byte
@@ -34,11 +23,6 @@ type eventRow struct {
 	version  int64
 	occurred int64
 	metadata *string // nil or a JSON object
-}
-
-type result struct {
-	res domain.AppendResult
-	err error
 }
 
 // Append appends req atomically through the group-committing writer. It
@@ -63,33 +47,11 @@ func (s *EventStore) Append(ctx context.Context, req domain.AppendRequest) (doma
 	if err != nil {
 		return domain.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, err)
 	}
-	r := &request{req: req, events: rows, answer: make(chan result, 1)}
-	select {
-	case s.queue <- r:
-	case <-ctx.Done():
-		return domain.AppendResult{}, ctx.Err()
-	case <-s.quit:
-		return domain.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, domain.ErrClosed)
+	r := groupcommit.NewRequest(req, rows)
+	if err := s.queue.Submit(ctx, r); err != nil {
+		return domain.AppendResult{}, err
 	}
-	return r.wait(ctx, s.done)
-}
-
-// wait returns the writer's answer, or gives up while r is still pending.
-func (r *request) wait(ctx context.Context, writerDone <-chan struct{}) (domain.AppendResult, error) {
-	var giveUp error
-	select {
-	case out := <-r.answer:
-		return out.res, out.err
-	case <-ctx.Done():
-		giveUp = ctx.Err()
-	case <-writerDone:
-		giveUp = fmt.Errorf("append %s: %w", r.req.Stream, domain.ErrClosed)
-	}
-	if r.state.CompareAndSwap(statePending, stateCancelled) {
-		return domain.AppendResult{}, giveUp
-	}
-	out := <-r.answer
-	return out.res, out.err
+	return r.Wait(ctx, s.done)
 }
 
 // encodeEvents checks req (domain.AppendRequest.Validate) and encodes its

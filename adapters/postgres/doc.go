@@ -11,7 +11,8 @@
 // sees every position below it. A tailer can never skip an event that
 // commits late, the trap of a bigserial position. Group commit pays for the
 // serialisation: one writer goroutine per process gathers concurrent
-// appends into one transaction, checks each on its own (stream version,
+// appends (queued through adapters/groupcommit, shared with the SQLite
+// store) into one transaction, checks each on its own (stream version,
 // idempotency key, event ids) against what it read after taking the lock,
 // so that a conflict fails that append alone, writes the rest with a few
 // array statements and answers every caller only after COMMIT

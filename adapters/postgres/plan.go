@@ -68,12 +68,12 @@ func (p *plan) decide(batch []*request) ([]result, CommitStats) {
 	stats := CommitStats{Appends: len(batch)}
 	for i, r := range batch {
 		if err := p.check(r); err != nil {
-			results[i].err = err
+			results[i].Err = err
 			stats.Failed++
 			continue
 		}
-		results[i].res = p.add(r)
-		stats.Events += len(r.events)
+		results[i].Res = p.add(r)
+		stats.Events += len(r.Rows)
 	}
 	return results, stats
 }
@@ -93,7 +93,7 @@ func (p *plan) current(k streamKey) streamInfo {
 // check applies the port's rules in the SQLite store's order: version,
 // idempotency key, event ids.
 func (p *plan) check(r *request) error {
-	req := r.req
+	req := r.Req
 	st := req.Stream
 	if cur := p.current(keyOf(st)); cur.version != req.ExpectedVersion {
 		return fmt.Errorf("append %s: at version %d, not %d: %w",
@@ -102,8 +102,8 @@ func (p *plan) check(r *request) error {
 	if rec := req.Idempotency; rec != nil && p.keys[[2]string{rec.User.String(), rec.Key}] {
 		return fmt.Errorf("append %s: key %q: %w", st, rec.Key, domain.ErrIdempotencyKeyTaken)
 	}
-	seen := make(map[[16]byte]bool, len(r.events))
-	for _, e := range r.events {
+	seen := make(map[[16]byte]bool, len(r.Rows))
+	for _, e := range r.Rows {
 		if p.ids[e.id] || seen[e.id] {
 			return fmt.Errorf("append %s: event %s: %w", st, uuid.UUID(e.id), domain.ErrDuplicateEvent)
 		}
@@ -115,18 +115,18 @@ func (p *plan) check(r *request) error {
 // add plans the rows of an accepted append and returns its result.
 func (p *plan) add(r *request) domain.AppendResult {
 	res := domain.AppendResult{RecordedAt: p.recorded}
-	if n := len(r.events); n > 0 {
+	if n := len(r.Rows); n > 0 {
 		p.addEvents(r)
 		res.LastPosition = p.head
 	}
-	if rec := r.req.Idempotency; rec != nil {
+	if rec := r.Req.Idempotency; rec != nil {
 		p.addRecord(*rec, res.LastPosition)
 	}
 	return res
 }
 
 func (p *plan) addEvents(r *request) {
-	k := keyOf(r.req.Stream)
+	k := keyOf(r.Req.Stream)
 	cur := p.current(k)
 	if cur.key == 0 {
 		p.keyHead++
@@ -134,7 +134,7 @@ func (p *plan) addEvents(r *request) {
 	}
 	recorded := p.recorded.UnixNano()
 	e := &p.ev
-	for _, row := range r.events {
+	for _, row := range r.Rows {
 		p.head++
 		p.ids[row.id] = true
 		e.positions = append(e.positions, p.head)
@@ -153,7 +153,7 @@ func (p *plan) addEvents(r *request) {
 		p.snaps[k] = w
 		p.order = append(p.order, k)
 	}
-	w.version, w.last, w.state = r.events[len(r.events)-1].version, p.head, r.req.State.String()
+	w.version, w.last, w.state = r.Rows[len(r.Rows)-1].version, p.head, r.Req.State.String()
 }
 
 // addRecord plans rec; lastPosition, when not 0, replaces the outcome's

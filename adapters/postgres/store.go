@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/interactionledger/ledger/adapters/groupcommit"
 	"github.com/interactionledger/ledger/domain"
 )
 
@@ -33,7 +34,7 @@ type EventStore struct {
 	// channel is the NOTIFY channel of this schema's commits.
 	channel string
 
-	queue chan *request
+	queue *groupcommit.Queue[eventRow]
 	quit  chan struct{} // closed by Close
 	done  chan struct{} // closed when the writer has exited
 
@@ -79,8 +80,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*EventStore, error
 		return nil, fmt.Errorf("open postgres schema %s: %w", schema, err)
 	}
 	if !cfg.ReadOnly {
-		s.queue = make(chan *request, cfg.MaxBatch*4)
 		s.quit = make(chan struct{})
+		s.queue = groupcommit.NewQueue[eventRow](cfg.MaxBatch, cfg.MaxDelay, s.quit)
 		s.done = make(chan struct{})
 		go s.run()
 	}

@@ -59,7 +59,7 @@ func (s *EventStore) commitTx(batch []*request, now time.Time) ([]result, Commit
 		one, st := s.commitOnce([]*request{r}, now)
 		results[i] = one[0]
 		stats.Events += st.Events
-		if one[0].err != nil {
+		if one[0].Err != nil {
 			stats.Failed++
 		}
 	}
@@ -187,15 +187,15 @@ type checkArgs struct {
 func checkQuery(batch []*request) checkArgs {
 	var q checkArgs
 	for _, r := range batch {
-		st := r.req.Stream
+		st := r.Req.Stream
 		q.users = append(q.users, st.User.String())
 		q.types = append(q.types, st.Target.Type())
 		q.ids = append(q.ids, st.Target.ID())
-		if rec := r.req.Idempotency; rec != nil {
+		if rec := r.Req.Idempotency; rec != nil {
 			q.keyUsers = append(q.keyUsers, rec.User.String())
 			q.keys = append(q.keys, rec.Key)
 		}
-		for _, e := range r.events {
+		for _, e := range r.Rows {
 			q.eventIDs = append(q.eventIDs, e.id)
 		}
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/adapters/groupcommit"
 )
 
 // idempotencyTTL is how long idempotency records are kept; purgeEvery is
@@ -42,13 +42,13 @@ func (s *EventStore) run() {
 	for {
 		select {
 		case <-s.quit:
-			s.drain()
+			s.queue.Drain()
 			return
 		default:
 		}
 		select {
-		case r := <-s.queue:
-			batch = s.gather(append(batch, r), prev)
+		case r := <-s.queue.C():
+			batch = s.queue.Gather(append(batch, r), prev)
 			prev = len(batch)
 			s.commit(batch)
 			clear(batch)
@@ -58,7 +58,7 @@ func (s *EventStore) run() {
 				s.log.Warn("purging idempotency records failed", "err", err)
 			}
 		case <-s.quit:
-			s.drain()
+			s.queue.Drain()
 			return
 		}
 	}
@@ -73,62 +73,10 @@ func (s *EventStore) purge(ctx context.Context) error {
 	return nil
 }
 
-// gather adds whatever is queued to batch, up to MaxBatch. When the
-// previous batch held more than one append it lingers up to MaxDelay,
-// until the batch is as large as the previous one. A lone appender is
-// never delayed.
-func (s *EventStore) gather(batch []*request, prev int) []*request {
-	for len(batch) < s.cfg.MaxBatch {
-		select {
-		case r := <-s.queue:
-			batch = append(batch, r)
-			continue
-		default:
-		}
-		break
-	}
-	want := min(prev, s.cfg.MaxBatch)
-	if s.cfg.MaxDelay <= 0 || len(batch) >= want {
-		return batch
-	}
-	timer := time.NewTimer(s.cfg.MaxDelay)
-	defer timer.Stop()
-	for len(batch) < want {
-		select {
-		case r := <-s.queue:
-			batch = append(batch, r)
-		case <-timer.C:
-			return batch
-		case <-s.quit:
-			return batch
-		}
-	}
-	return batch
-}
-
-// drain fails every append still queued with domain.ErrClosed.
-func (s *EventStore) drain() {
-	for {
-		select {
-		case r := <-s.queue:
-			if r.state.CompareAndSwap(statePending, stateCancelled) {
-				r.answer <- result{err: fmt.Errorf("append %s: %w", r.req.Stream, domain.ErrClosed)}
-			}
-		default:
-			return
-		}
-	}
-}
-
 // commit writes batch in one transaction and answers every append in it
 // that its caller has not cancelled.
 func (s *EventStore) commit(batch []*request) {
-	taken := batch[:0]
-	for _, r := range batch {
-		if r.state.CompareAndSwap(statePending, stateTaken) {
-			taken = append(taken, r)
-		}
-	}
+	taken := groupcommit.Take(batch)
 	if len(taken) == 0 {
 		return
 	}
@@ -144,7 +92,7 @@ func (s *EventStore) commit(batch []*request) {
 		s.cfg.OnCommit(stats)
 	}
 	for i, r := range taken {
-		r.answer <- results[i]
+		r.Answer(results[i])
 	}
 }
 
@@ -152,7 +100,7 @@ func (s *EventStore) commit(batch []*request) {
 func failAll(batch []*request, err error) ([]result, CommitStats) {
 	results := make([]result, len(batch))
 	for i, r := range batch {
-		results[i].err = fmt.Errorf("append %s: %w", r.req.Stream, err)
+		results[i].Err = fmt.Errorf("append %s: %w", r.Req.Stream, err)
 	}
 	return results, CommitStats{Appends: len(batch), Failed: len(batch), Err: err}
 }

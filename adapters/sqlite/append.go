@@ -3,29 +3,18 @@ package sqlite
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/interactionledger/ledger/adapters/eventcodec"
+	"github.com/interactionledger/ledger/adapters/groupcommit"
 	"github.com/interactionledger/ledger/domain"
 )
 
-// Request states: the caller and the writer race to move a request out of
-// statePending; whoever wins decides whether it is written.
-const (
-	statePending   int32 = iota
-	stateTaken           // the writer owns it and will answer
-	stateCancelled       // the caller gave up (or Close failed it) before it was taken
-)
+// request is one queued append, its columns encoded by the caller's
+// goroutine so the writer only binds them.
+type request = groupcommit.Request[eventRow]
 
-// request is one queued append, its arguments already encoded by the
-// caller's goroutine so the writer only binds them.
-type request struct {
-	req    domain.AppendRequest
-	events []eventRow
-	state  atomic.Int32
-	answer chan result // buffered: the writer never blocks on it
-}
+type result = groupcommit.Result
 
 type eventRow struct {
 	id       []byte
@@ -34,11 +23,6 @@ type eventRow struct {
 	version  int64
 	occurred int64
 	metadata any // nil or a JSON string
-}
-
-type result struct {
-	res domain.AppendResult
-	err error
 }
 
 // Append appends req atomically, through the group-committing writer when
@@ -65,18 +49,14 @@ func (s *EventStore) Append(ctx context.Context, req domain.AppendRequest) (doma
 	if err != nil {
 		return domain.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, err)
 	}
-	r := &request{req: req, events: rows, answer: make(chan result, 1)}
-	if out, ok := s.appendDirect(r); ok {
-		return out.res, out.err
+	r := groupcommit.NewRequest(req, rows)
+	if out, ok := s.appendDirect(ctx, r); ok {
+		return out.Res, out.Err
 	}
-	select {
-	case s.queue <- r:
-	case <-ctx.Done():
-		return domain.AppendResult{}, ctx.Err()
-	case <-s.quit:
-		return domain.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, domain.ErrClosed)
+	if err := s.queue.Submit(ctx, r); err != nil {
+		return domain.AppendResult{}, err
 	}
-	return r.wait(ctx, s.done)
+	return r.Wait(ctx, s.done)
 }
 
 // appendDirect commits r on the caller's goroutine when appends are not
@@ -87,34 +67,17 @@ func (s *EventStore) Append(ctx context.Context, req domain.AppendRequest) (doma
 // the last commit larger, or the connection busy, and queue for the
 // writer's group commits. ok is false, with nothing done, when r must be
 // queued.
-func (s *EventStore) appendDirect(r *request) (out result, ok bool) {
-	if s.lastBatch.Load() > 1 || len(s.queue) > 0 || !s.wmu.TryLock() {
+func (s *EventStore) appendDirect(ctx context.Context, r *request) (out result, ok bool) {
+	if s.lastBatch.Load() > 1 || s.queue.Len() > 0 || !s.wmu.TryLock() {
 		return result{}, false
 	}
 	defer s.wmu.Unlock()
 	if s.closed.Load() {
-		return result{err: fmt.Errorf("append %s: %w", r.req.Stream, domain.ErrClosed)}, true
+		return result{Err: fmt.Errorf("append %s: %w", r.Req.Stream, domain.ErrClosed)}, true
 	}
 	s.commit([]*request{r})
-	return <-r.answer, true
-}
-
-// wait returns the writer's answer, or gives up while r is still pending.
-func (r *request) wait(ctx context.Context, writerDone <-chan struct{}) (domain.AppendResult, error) {
-	var giveUp error
-	select {
-	case out := <-r.answer:
-		return out.res, out.err
-	case <-ctx.Done():
-		giveUp = ctx.Err()
-	case <-writerDone:
-		giveUp = fmt.Errorf("append %s: %w", r.req.Stream, domain.ErrClosed)
-	}
-	if r.state.CompareAndSwap(statePending, stateCancelled) {
-		return domain.AppendResult{}, giveUp
-	}
-	out := <-r.answer
-	return out.res, out.err
+	res, err := r.Wait(context.WithoutCancel(ctx), nil) // answered: the commit took it
+	return result{Res: res, Err: err}, true
 }
 
 // encodeEvents checks req (domain.AppendRequest.Validate) and encodes its

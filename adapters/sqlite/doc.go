@@ -3,7 +3,8 @@
 // group commit.
 //
 // There is one write connection, used under a mutex. Concurrent appends
-// are queued to one writer goroutine; it gathers what is queued (lingering up to Config.MaxDelay while
+// are queued (adapters/groupcommit, shared with the PostgreSQL store) to
+// one writer goroutine; it gathers what is queued (lingering up to Config.MaxDelay while
 // appenders are concurrent) into one IMMEDIATE transaction, checks each
 // append on its own (version, idempotency key) before it writes anything,
 // so that a conflict or a duplicate id fails that append alone, commits

@@ -17,6 +17,7 @@ import (
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 
+	"github.com/interactionledger/ledger/adapters/groupcommit"
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/internal/sqlitedsn"
 )
@@ -40,7 +41,7 @@ type EventStore struct {
 	// Write side; nil when opened read-only.
 	write *sql.DB
 	w     *writer
-	queue chan *request
+	queue *groupcommit.Queue[eventRow]
 	// wmu is held by whoever runs a transaction on the writer's
 	// connection: the writer goroutine, or a lone appender committing its
 	// own append (appendDirect).
@@ -120,8 +121,8 @@ func (s *EventStore) openWritable(ctx context.Context) error {
 	if s.opened, err = os.Stat(s.path); err != nil {
 		return fmt.Errorf("stat the event log: %w", err)
 	}
-	s.queue = make(chan *request, s.cfg.MaxBatch*4)
 	s.quit = make(chan struct{})
+	s.queue = groupcommit.NewQueue[eventRow](s.cfg.MaxBatch, s.cfg.MaxDelay, s.quit)
 	s.done = make(chan struct{})
 	go s.run()
 	return nil

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/interactionledger/ledger/adapters/groupcommit"
 	"github.com/interactionledger/ledger/domain"
 )
 
@@ -153,14 +154,14 @@ func (s *EventStore) run() {
 	for {
 		select {
 		case <-s.quit:
-			s.drain()
+			s.queue.Drain()
 			return
 		default:
 		}
 		select {
-		case r := <-s.queue:
+		case r := <-s.queue.C():
 			s.wmu.Lock()
-			batch = s.gather(append(batch, r), prev)
+			batch = s.queue.Gather(append(batch, r), prev)
 			prev = len(batch)
 			s.commit(batch)
 			s.wmu.Unlock()
@@ -171,55 +172,7 @@ func (s *EventStore) run() {
 			_ = s.w.purge(s.log)
 			s.wmu.Unlock()
 		case <-s.quit:
-			s.drain()
-			return
-		}
-	}
-}
-
-// gather adds whatever is queued to batch, up to MaxBatch. When the
-// previous batch held more than one append (appenders are concurrent) it
-// lingers up to MaxDelay, until the batch is as large as the previous one:
-// the appenders just answered are likely to come back at once. A lone
-// appender is never delayed.
-func (s *EventStore) gather(batch []*request, prev int) []*request {
-	for len(batch) < s.cfg.MaxBatch {
-		select {
-		case r := <-s.queue:
-			batch = append(batch, r)
-			continue
-		default:
-		}
-		break
-	}
-	want := min(prev, s.cfg.MaxBatch)
-	if s.cfg.MaxDelay <= 0 || len(batch) >= want {
-		return batch
-	}
-	timer := time.NewTimer(s.cfg.MaxDelay)
-	defer timer.Stop()
-	for len(batch) < want {
-		select {
-		case r := <-s.queue:
-			batch = append(batch, r)
-		case <-timer.C:
-			return batch
-		case <-s.quit:
-			return batch
-		}
-	}
-	return batch
-}
-
-// drain fails every append still queued with domain.ErrClosed.
-func (s *EventStore) drain() {
-	for {
-		select {
-		case r := <-s.queue:
-			if r.state.CompareAndSwap(statePending, stateCancelled) {
-				r.answer <- result{err: fmt.Errorf("append %s: %w", r.req.Stream, domain.ErrClosed)}
-			}
-		default:
+			s.queue.Drain()
 			return
 		}
 	}
@@ -228,12 +181,7 @@ func (s *EventStore) drain() {
 // commit writes batch in one transaction and answers every append in it
 // that its caller has not cancelled. The caller holds wmu.
 func (s *EventStore) commit(batch []*request) {
-	taken := batch[:0]
-	for _, r := range batch {
-		if r.state.CompareAndSwap(statePending, stateTaken) {
-			taken = append(taken, r)
-		}
-	}
+	taken := groupcommit.Take(batch)
 	if len(taken) == 0 {
 		return
 	}
@@ -250,7 +198,7 @@ func (s *EventStore) commit(batch []*request) {
 		s.cfg.OnCommit(stats)
 	}
 	for i, r := range taken {
-		r.answer <- results[i]
+		r.Answer(results[i])
 	}
 }
 
@@ -284,7 +232,7 @@ func (s *EventStore) checkPath() error {
 func failAll(batch []*request, err error) ([]result, CommitStats) {
 	results := make([]result, len(batch))
 	for i := range results {
-		results[i].err = err
+		results[i].Err = err
 	}
 	return results, CommitStats{Appends: len(batch), Err: err}
 }
@@ -300,7 +248,7 @@ func (w *writer) commit(batch []*request, now time.Time) ([]result, CommitStats)
 		_, _ = w.conn.ExecContext(w.ctx, "ROLLBACK")
 		w.streams, w.last = nil, -1
 		for i, r := range batch {
-			results[i] = result{err: fmt.Errorf("append %s: %w", r.req.Stream, err)}
+			results[i] = result{Err: fmt.Errorf("append %s: %w", r.Req.Stream, err)}
 		}
 		stats.Err, stats.Events, stats.Failed = err, 0, len(batch)
 		return results, stats
@@ -317,12 +265,12 @@ func (w *writer) commit(batch []*request, now time.Time) ([]result, CommitStats)
 		if f := (*txFatal)(nil); errors.As(err, &f) {
 			return fail(f.err)
 		}
-		results[i] = result{res: res, err: err}
+		results[i] = result{Res: res, Err: err}
 		if err != nil {
 			stats.Failed++
 			continue
 		}
-		stats.Events += len(r.events)
+		stats.Events += len(r.Rows)
 	}
 	if _, err := w.conn.ExecContext(w.ctx, "COMMIT"); err != nil {
 		return fail(fmt.Errorf("commit: %w", translate(err)))
@@ -381,7 +329,7 @@ func (w *writer) apply(tx *txState, r *request) (domain.AppendResult, error) {
 		if created {
 			// A duplicate event id: take the new stream's row out again.
 			if _, delErr := w.deleteStream.ExecContext(w.ctx, info.key); delErr != nil {
-				return domain.AppendResult{}, fatal(appendError(r.req.Stream, delErr))
+				return domain.AppendResult{}, fatal(appendError(r.Req.Stream, delErr))
 			}
 		}
 		return domain.AppendResult{}, err
@@ -414,15 +362,15 @@ func (w *writer) prepare(tx *txState, r *request) (info streamInfo, created bool
 // false, with nothing written, when the append does not qualify or the
 // stream exists.
 func (w *writer) createNew(tx *txState, r *request) (bool, error) {
-	st := r.req.Stream
-	if len(r.events) != 1 || r.req.ExpectedVersion != 0 || r.req.Idempotency != nil {
+	st := r.Req.Stream
+	if len(r.Rows) != 1 || r.Req.ExpectedVersion != 0 || r.Req.Idempotency != nil {
 		return false, nil
 	}
 	if _, cached := w.streams[st]; cached {
 		return false, nil
 	}
 	out, err := w.insertNewStream.ExecContext(w.ctx, tx.lastKey+1, st.User.String(), st.Target.Type(), st.Target.ID(),
-		r.events[0].version, tx.last+1, r.req.State.String())
+		r.Rows[0].version, tx.last+1, r.Req.State.String())
 	if err != nil {
 		return false, fatal(appendError(st, err))
 	}
@@ -436,8 +384,8 @@ func (w *writer) createNew(tx *txState, r *request) (bool, error) {
 // id) is the append's own error, and SQLite has undone just that statement
 // (or the savepoint); any other failure may have ended the transaction.
 func (w *writer) insertEvents(tx *txState, r *request, key int64) error {
-	st := r.req.Stream
-	several := len(r.events) > 1
+	st := r.Req.Stream
+	several := len(r.Rows) > 1
 	if several {
 		if _, err := w.conn.ExecContext(w.ctx, "SAVEPOINT a"); err != nil {
 			return fatal(fmt.Errorf("savepoint: %w", translate(err)))
@@ -466,7 +414,7 @@ func (w *writer) insertEvents(tx *txState, r *request, key int64) error {
 // writing, and returns the stream's key (0 when new) and version. A failed
 // read is fatal: the transaction may be gone.
 func (w *writer) check(r *request) (streamInfo, error) {
-	req := r.req
+	req := r.Req
 	st := req.Stream
 	info, ok := w.streams[st]
 	if !ok {
@@ -497,23 +445,23 @@ func (w *writer) check(r *request) (streamInfo, error) {
 // idempotency record of an append whose events are in, and advances tx
 // and the cache.
 func (w *writer) finish(tx *txState, r *request, info streamInfo, created bool) error {
-	n := int64(len(r.events))
+	n := int64(len(r.Rows))
 	if n > 0 {
 		last := tx.last + n
 		if !created {
 			if err := w.upsertStream(r, info, last); err != nil {
-				return appendError(r.req.Stream, err)
+				return appendError(r.Req.Stream, err)
 			}
 		}
-		w.advance(tx, r.req.Stream, streamInfo{key: info.key, version: r.events[n-1].version}, last)
+		w.advance(tx, r.Req.Stream, streamInfo{key: info.key, version: r.Rows[n-1].version}, last)
 	}
-	if rec := r.req.Idempotency; rec != nil {
+	if rec := r.Req.Idempotency; rec != nil {
 		var pos int64
 		if n > 0 {
 			pos = tx.last
 		}
 		if err := w.recordIdempotency(*rec, pos, tx.recorded); err != nil {
-			return appendError(r.req.Stream, err)
+			return appendError(r.Req.Stream, err)
 		}
 	}
 	return nil
@@ -529,7 +477,7 @@ func (w *writer) advance(tx *txState, st domain.StreamID, after streamInfo, last
 
 func (w *writer) result(tx *txState, r *request) domain.AppendResult {
 	res := domain.AppendResult{RecordedAt: tx.recorded}
-	if len(r.events) > 0 {
+	if len(r.Rows) > 0 {
 		res.LastPosition = tx.last
 	}
 	return res
@@ -538,13 +486,13 @@ func (w *writer) result(tx *txState, r *request) domain.AppendResult {
 // upsertStream stores the stream's new snapshot; info.version is the
 // version before the append (0: the stream is new).
 func (w *writer) upsertStream(r *request, info streamInfo, lastPosition int64) error {
-	version := r.events[len(r.events)-1].version
-	state := r.req.State.String()
+	version := r.Rows[len(r.Rows)-1].version
+	state := r.Req.State.String()
 	if info.version != 0 {
 		_, err := w.updateStream.ExecContext(w.ctx, version, lastPosition, state, info.key)
 		return err
 	}
-	st := r.req.Stream
+	st := r.Req.Stream
 	_, err := w.insertStream.ExecContext(w.ctx, info.key, st.User.String(), st.Target.Type(), st.Target.ID(),
 		version, lastPosition, state)
 	return err
@@ -552,7 +500,7 @@ func (w *writer) upsertStream(r *request, info streamInfo, lastPosition int64) e
 
 // insertRows inserts r's events from position next on.
 func (w *writer) insertRows(r *request, key, next int64, recorded int64) error {
-	for i, e := range r.events {
+	for i, e := range r.Rows {
 		_, err := w.insertEvent.ExecContext(w.ctx, next+int64(i), e.id, key, e.version,
 			e.typ, e.kind, e.occurred, recorded, e.metadata)
 		if err != nil {

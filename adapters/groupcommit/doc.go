@@ -1,0 +1,10 @@
+// Package groupcommit is the store-agnostic half of a group-committing
+// event store: the queue that appending goroutines put their requests on,
+// the race between a caller giving up and the writer taking its request,
+// and the gathering of queued requests into one batch. Each store
+// (adapters/sqlite, adapters/postgres) encodes a request's rows, runs the
+// writer goroutine and writes a batch in one transaction of its own.
+//
+// What must not live here: SQL, drivers, or anything about how a batch is
+// written; this package only moves requests and answers.
+package groupcommit

@@ -1,0 +1,158 @@
+package groupcommit
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+// Request states: the caller and the writer race to move a request out of
+// pending; whoever wins decides whether it is written.
+const (
+	pending   int32 = iota
+	taken           // the writer owns it and will answer
+	cancelled       // the caller gave up (or Close failed it) before it was taken
+)
+
+// Request is one queued append, its events already encoded into the
+// store's Rows by the caller's goroutine, so the writer only binds them.
+// It is safe for use by one caller and one writer at a time.
+type Request[Row any] struct {
+	Req    domain.AppendRequest
+	Rows   []Row
+	state  atomic.Int32
+	answer chan Result // buffered: the writer never blocks on it
+}
+
+// Result is the writer's answer to one request.
+type Result struct {
+	Res domain.AppendResult
+	Err error
+}
+
+// NewRequest returns a pending request.
+func NewRequest[Row any](req domain.AppendRequest, rows []Row) *Request[Row] {
+	return &Request[Row]{Req: req, Rows: rows, answer: make(chan Result, 1)}
+}
+
+// Answer hands the writer's outcome to the caller. The writer calls it once
+// per request it took.
+func (r *Request[Row]) Answer(res Result) { r.answer <- res }
+
+// Wait returns the writer's answer. When ctx ends, or the writer exits
+// (writerDone closes), while the request is still pending, it gives up:
+// the request is never written and Wait returns ctx's error or
+// domain.ErrClosed. Once the writer has taken it, Wait waits for the real
+// outcome whatever happens to ctx.
+func (r *Request[Row]) Wait(ctx context.Context, writerDone <-chan struct{}) (domain.AppendResult, error) {
+	var giveUp error
+	select {
+	case out := <-r.answer:
+		return out.Res, out.Err
+	case <-ctx.Done():
+		giveUp = ctx.Err()
+	case <-writerDone:
+		giveUp = fmt.Errorf("append %s: %w", r.Req.Stream, domain.ErrClosed)
+	}
+	if r.state.CompareAndSwap(pending, cancelled) {
+		return domain.AppendResult{}, giveUp
+	}
+	out := <-r.answer
+	return out.Res, out.Err
+}
+
+// Take returns the requests of batch that the writer now owns, leaving out
+// those whose caller gave up; it reuses batch's array.
+func Take[Row any](batch []*Request[Row]) []*Request[Row] {
+	out := batch[:0]
+	for _, r := range batch {
+		if r.state.CompareAndSwap(pending, taken) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Queue carries requests from appending goroutines to a store's writer.
+type Queue[Row any] struct {
+	ch       chan *Request[Row]
+	quit     <-chan struct{}
+	maxBatch int
+	maxDelay time.Duration
+}
+
+// NewQueue returns a queue for batches of at most maxBatch requests,
+// lingering up to maxDelay to fill one (see Gather); quit closes when the
+// store closes.
+func NewQueue[Row any](maxBatch int, maxDelay time.Duration, quit <-chan struct{}) *Queue[Row] {
+	return &Queue[Row]{ch: make(chan *Request[Row], maxBatch*4), quit: quit, maxBatch: maxBatch, maxDelay: maxDelay}
+}
+
+// Submit queues r. It returns ctx's error when ctx ends first and
+// domain.ErrClosed when the store closes; r is then not queued.
+func (q *Queue[Row]) Submit(ctx context.Context, r *Request[Row]) error {
+	select {
+	case q.ch <- r:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-q.quit:
+		return fmt.Errorf("append %s: %w", r.Req.Stream, domain.ErrClosed)
+	}
+}
+
+// C is where the writer receives the first request of each batch.
+func (q *Queue[Row]) C() <-chan *Request[Row] { return q.ch }
+
+// Len returns how many requests are queued.
+func (q *Queue[Row]) Len() int { return len(q.ch) }
+
+// Gather adds whatever is queued to batch, up to the batch limit. When the
+// previous batch held prev > 1 requests it lingers up to the delay, until
+// the batch is as large as the previous one, so concurrent appenders share
+// commits; a lone appender is never delayed.
+func (q *Queue[Row]) Gather(batch []*Request[Row], prev int) []*Request[Row] {
+	for len(batch) < q.maxBatch {
+		select {
+		case r := <-q.ch:
+			batch = append(batch, r)
+			continue
+		default:
+		}
+		break
+	}
+	want := min(prev, q.maxBatch)
+	if q.maxDelay <= 0 || len(batch) >= want {
+		return batch
+	}
+	timer := time.NewTimer(q.maxDelay)
+	defer timer.Stop()
+	for len(batch) < want {
+		select {
+		case r := <-q.ch:
+			batch = append(batch, r)
+		case <-timer.C:
+			return batch
+		case <-q.quit:
+			return batch
+		}
+	}
+	return batch
+}
+
+// Drain fails every request still queued with domain.ErrClosed.
+func (q *Queue[Row]) Drain() {
+	for {
+		select {
+		case r := <-q.ch:
+			if r.state.CompareAndSwap(pending, cancelled) {
+				r.Answer(Result{Err: fmt.Errorf("append %s: %w", r.Req.Stream, domain.ErrClosed)})
+			}
+		default:
+			return
+		}
+	}
+}
