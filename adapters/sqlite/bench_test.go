@@ -1,8 +1,15 @@
 package sqlite
 
 import (
+	"database/sql"
+	"net/url"
+	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
+
+	"github.com/interactionledger/ledger/adapters/storebench"
+	"github.com/interactionledger/ledger/internal/sqlitedsn"
 )
 
 // Run with a fixed count, e.g. -benchtime 20000x: each iteration is one
@@ -46,5 +53,66 @@ func BenchmarkReadEvents(b *testing.B) {
 			}
 			b.ReportMetric(res.PerSecond, "events/s")
 		})
+	}
+}
+
+// rawLayouts are the log's stream table with and without the indexes that
+// take a random page per new stream: the current layout (0001), without
+// the target index, and without any stream identity index (an upper bound:
+// no read by user or target would be indexed). The events table is the
+// current one in all three.
+var rawLayouts = []struct{ name, streams string }{
+	{"current", `CREATE TABLE streams (stream_key INTEGER PRIMARY KEY, user_id TEXT NOT NULL,
+		target_type TEXT NOT NULL, target_id TEXT NOT NULL, version INTEGER NOT NULL,
+		last_position INTEGER NOT NULL, state TEXT NOT NULL, UNIQUE (user_id, target_type, target_id));
+		CREATE INDEX streams_target ON streams (target_type, target_id);`},
+	{"no-target-index", `CREATE TABLE streams (stream_key INTEGER PRIMARY KEY, user_id TEXT NOT NULL,
+		target_type TEXT NOT NULL, target_id TEXT NOT NULL, version INTEGER NOT NULL,
+		last_position INTEGER NOT NULL, state TEXT NOT NULL, UNIQUE (user_id, target_type, target_id));`},
+	{"no-identity-index", `CREATE TABLE streams (stream_key INTEGER PRIMARY KEY, user_id TEXT NOT NULL,
+		target_type TEXT NOT NULL, target_id TEXT NOT NULL, version INTEGER NOT NULL,
+		last_position INTEGER NOT NULL, state TEXT NOT NULL);`},
+}
+
+const rawLayoutEvents = `CREATE TABLE events (position INTEGER PRIMARY KEY, id BLOB NOT NULL,
+	stream_key INTEGER NOT NULL, stream_version INTEGER NOT NULL, type TEXT NOT NULL, kind TEXT NOT NULL,
+	occurred_at INTEGER NOT NULL, recorded_at INTEGER NOT NULL, metadata TEXT,
+	UNIQUE (stream_key, stream_version));
+	CREATE UNIQUE INDEX events_id ON events (id);`
+
+// BenchmarkRawLayouts is the raw ceiling of the stream table's layouts
+// (rawLayouts): b.N appends' rows after 20,000 prefilled, durable
+// (synchronous=FULL), 1000 and 256 appends per transaction (256: the most
+// a group commit of 256 appenders can hold). Run with -benchtime 30000x.
+func BenchmarkRawLayouts(b *testing.B) {
+	const prefill = 20_000
+	for _, l := range rawLayouts {
+		for _, perTx := range []int{1000, 256} {
+			b.Run(l.name+"/"+strconv.Itoa(perTx)+"-per-tx", func(b *testing.B) {
+				path := filepath.Join(b.TempDir(), "layout.db")
+				db, err := sql.Open("sqlite3", sqlitedsn.File(path, url.Values{"_synchronous": {"FULL"},
+					"_journal_mode": {"WAL"}, "_txlock": {"immediate"}}))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer db.Close()
+				db.SetMaxOpenConns(1)
+				if _, err := db.Exec(l.streams + rawLayoutEvents); err != nil {
+					b.Fatal(err)
+				}
+				reqs, err := storebench.Requests(prefill + b.N)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := rawInsert(b.Context(), db, reqs[:prefill], 0, 10_000); err != nil {
+					b.Fatal(err)
+				}
+				start := time.Now()
+				if _, err := rawInsert(b.Context(), db, reqs[prefill:], prefill, perTx); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "appends/s")
+			})
+		}
 	}
 }

@@ -84,23 +84,43 @@ func MeasureRawInsert(ctx context.Context, dir string, prefill, perTx, n int) (s
 }
 
 // MeasureLonePair times a lone appender against raw inserts of the same
-// rows at one row per transaction (MeasureRawInsert's baseline), each on a
-// file in dir pre-filled with the same prefill events, interleaved in
-// rounds of round appends, the side that goes first swapped every round:
-// both sides then see the same machine, however its load drifts, and logs
-// of the same size. It returns the baseline's result and the ledger's,
+// rows at one row per transaction (MeasureRawInsert's baseline), taking
+// turns every round appends (MeasurePair). Errors are MeasurePair's.
+func MeasureLonePair(ctx context.Context, dir string, prefill, n, round int) (raw, ledger storebench.Result, err error) {
+	return MeasurePair(ctx, dir, PairConfig{Prefill: prefill, Appends: n, Round: round, Appenders: 1, PerTx: 1})
+}
+
+// PairConfig is what MeasurePair measures.
+type PairConfig struct {
+	Prefill   int // events in each file before the clock starts
+	Appends   int // appends of each side
+	Round     int // appends per turn
+	Appenders int // the store's concurrent appenders
+	PerTx     int // the raw side's appends per transaction
+}
+
+// MeasurePair times the store's appends, made by c.Appenders concurrent
+// goroutines, against raw inserts of the same rows, c.PerTx appends per
+// transaction (MeasureRawInsert's baseline), each on a file in dir
+// pre-filled with the same c.Prefill events, interleaved in turns of
+// c.Round appends, the side that goes first swapped every turn: both
+// sides then see the same machine, however its load drifts, and logs of
+// the same size. The store stays open between its turns; each of its turns
+// starts its appenders afresh, so the last commits of a turn hold fewer
+// appends. It returns the baseline's result and the store's,
 // domain.ErrInvalidInput for bad arguments, the store's errors and ctx's
 // error.
-func MeasureLonePair(ctx context.Context, dir string, prefill, n, round int) (raw, ledger storebench.Result, err error) {
-	if round < 1 {
-		return raw, ledger, fmt.Errorf("measure lone pair: round must be >= 1: %w", domain.ErrInvalidInput)
+func MeasurePair(ctx context.Context, dir string, c PairConfig) (raw, ledger storebench.Result, err error) {
+	if c.Round < 1 || c.Appenders < 1 || c.PerTx < 1 {
+		return raw, ledger, fmt.Errorf("measure pair: round, appenders and rows per transaction must be >= 1: %w",
+			domain.ErrInvalidInput)
 	}
 	rawPath, path := filepath.Join(dir, "bench-raw.db"), filepath.Join(dir, "bench-append.db")
-	rawReqs, err := prefilled(ctx, rawPath, prefill, n)
+	rawReqs, err := prefilled(ctx, rawPath, c.Prefill, c.Appends)
 	if err != nil {
 		return raw, ledger, err
 	}
-	reqs, err := prefilled(ctx, path, prefill, n)
+	reqs, err := prefilled(ctx, path, c.Prefill, c.Appends)
 	if err != nil {
 		return raw, ledger, err
 	}
@@ -114,36 +134,47 @@ func MeasureLonePair(ctx context.Context, dir string, prefill, n, round int) (ra
 		return raw, ledger, translate(err)
 	}
 	defer ri.close()
-	s, err := Open(ctx, Config{Path: path}, nil)
+	var commits [2]int64
+	var storeCommits atomic.Int64
+	s, err := Open(ctx, Config{Path: path, OnCommit: func(st CommitStats) {
+		if st.Err == nil {
+			storeCommits.Add(1)
+		}
+	}}, nil)
 	if err != nil {
 		return raw, ledger, err
 	}
 	defer s.Close()
 	sides := []func(from, to int) error{
 		func(from, to int) error {
-			_, err := ri.insert(ctx, rawReqs[from:to], int64(prefill+from), 1)
+			n, err := ri.insert(ctx, rawReqs[from:to], int64(c.Prefill+from), c.PerTx)
+			commits[0] += int64(n)
 			return translate(err)
 		},
 		func(from, to int) error {
-			_, err := storebench.Run(ctx, s, 1, reqs[from:to])
+			_, err := storebench.Run(ctx, s, c.Appenders, reqs[from:to])
 			return err
 		},
 	}
 	var spent [2]time.Duration
-	for from := 0; from < n; from += round {
-		to := min(from+round, n)
+	for from := 0; from < c.Appends; from += c.Round {
+		to := min(from+c.Round, c.Appends)
 		for k := range 2 {
-			side := k ^ (from / round % 2)
+			side := k ^ (from / c.Round % 2)
 			start := time.Now()
 			if err := sides[side](from, to); err != nil {
-				return raw, ledger, fmt.Errorf("measure lone pair: %w", err)
+				return raw, ledger, fmt.Errorf("measure pair: %w", err)
 			}
 			spent[side] += time.Since(start)
 		}
 	}
-	raw = storebench.Result{Appends: n, Elapsed: spent[0], PerSecond: float64(n) / spent[0].Seconds(), Commits: n}
-	ledger = storebench.Result{Appends: n, Elapsed: spent[1], PerSecond: float64(n) / spent[1].Seconds(), Commits: n}
-	return raw, ledger, errors.Join(ri.close(), db.Close(), s.Close())
+	commits[1] = storeCommits.Load()
+	results := [2]storebench.Result{}
+	for i := range results {
+		results[i] = storebench.Result{Appends: c.Appends, Elapsed: spent[i],
+			PerSecond: float64(c.Appends) / spent[i].Seconds(), Commits: int(commits[i])}
+	}
+	return results[0], results[1], errors.Join(ri.close(), db.Close(), s.Close())
 }
 
 // durableDB opens the file at path, which holds the store's schema, with

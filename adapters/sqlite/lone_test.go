@@ -144,3 +144,35 @@ func TestMeasureLonePair(t *testing.T) {
 		t.Errorf("round 0: %v, want ErrInvalidInput", err)
 	}
 }
+
+// MeasurePair with several appenders writes each side's appends in turns
+// after the same prefill, and counts each side's commits.
+func TestMeasurePairAppenders(t *testing.T) {
+	dir := t.TempDir()
+	raw, ledger, err := MeasurePair(t.Context(), dir, PairConfig{Prefill: 30, Appends: 50, Round: 20, Appenders: 8, PerTx: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Turns of 20, 20 and 10 appends at 7 per transaction: 3+3+2 commits.
+	if raw.Appends != 50 || raw.Commits != 8 || raw.PerSecond <= 0 {
+		t.Errorf("raw: %+v, want 50 appends in 8 commits", raw)
+	}
+	if ledger.Appends != 50 || ledger.Commits < 1 || ledger.Commits > 50 || ledger.PerSecond <= 0 {
+		t.Errorf("ledger: %+v, want 50 appends in 1..50 commits", ledger)
+	}
+	for _, name := range []string{"bench-raw.db", "bench-append.db"} {
+		s, err := OpenReadOnly(t.Context(), filepath.Join(dir, name), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.LastPosition(t.Context()); err != nil || n != 80 {
+			t.Errorf("%s ends at %d (%v), want 80", name, n, err)
+		}
+		s.Close()
+	}
+	for _, c := range []PairConfig{{Appends: 5, Round: 1, Appenders: 0, PerTx: 1}, {Appends: 5, Round: 1, Appenders: 1, PerTx: 0}} {
+		if _, _, err := MeasurePair(t.Context(), t.TempDir(), c); !errors.Is(err, domain.ErrInvalidInput) {
+			t.Errorf("%+v: %v, want ErrInvalidInput", c, err)
+		}
+	}
+}

@@ -39,6 +39,7 @@ type storeBench struct {
 	pairs, prefill     int
 	loneN, groupN, pgN int
 	round              int // appends per turn of the lone pair
+	groupRound         int // appends per turn of the concurrent appenders' pairs
 	counts             []int
 	runs               int // directories made so far
 }
@@ -51,6 +52,7 @@ func benchStore(ctx context.Context, e env, args []string) error {
 	n := fs.Int("events", 50_000, "appends per run of the raw 1000-row transactions and of 2 or more appenders")
 	oneN := fs.Int("one-per-tx-events", 3_000, "appends per run of one row per transaction and of 1 appender")
 	round := fs.Int("round", 100, "the lone appender and one row per transaction take turns every this many appends")
+	groupRound := fs.Int("group-round", 10_000, "2 or more appenders and the raw 1000-row transactions take turns every this many appends")
 	dir := fs.String("dir", "", "directory for the temporary databases (default: the system temp dir)")
 	db := fs.String("db", "", "also measure this PostgreSQL database (a postgres:// URL; each run in a schema of its own, dropped after)")
 	pgN := fs.Int("pg-events", 10_000, "appends per PostgreSQL run")
@@ -64,7 +66,7 @@ func benchStore(ctx context.Context, e env, args []string) error {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"pairs", *pairs}, {"round", *round}, {"events", *n}, {"one-per-tx-events", *oneN}, {"pg-events", *pgN}} {
+	}{{"pairs", *pairs}, {"round", *round}, {"group-round", *groupRound}, {"events", *n}, {"one-per-tx-events", *oneN}, {"pg-events", *pgN}} {
 		if f.v < 1 {
 			return usageErr("--%s %d: must be >= 1", f.name, f.v)
 		}
@@ -81,7 +83,8 @@ func benchStore(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	b := &storeBench{dir: tmp, pairs: *pairs, prefill: *prefill, loneN: *oneN, groupN: *n, pgN: *pgN, round: *round, counts: counts}
+	b := &storeBench{dir: tmp, pairs: *pairs, prefill: *prefill, loneN: *oneN, groupN: *n, pgN: *pgN, round: *round,
+		groupRound: *groupRound, counts: counts}
 	results, err := b.sqliteRows(ctx, e)
 	if err != nil {
 		return err
@@ -115,22 +118,22 @@ func (b *storeBench) sqliteRows(ctx context.Context, e env) ([]StoreResult, erro
 		}
 		rows = append(rows, pairedRows(rawOnePerTx, []string{"ledger append, 1 appenders"}, p, b.prefill)...)
 	}
-	if len(group) > 0 {
-		fmt.Fprintf(e.stderr, "bench store: %v appenders vs 1000-row transactions, %d pairs on %d-event logs...\n", group, b.pairs, b.prefill)
-		p, err := b.groupPairs(ctx, group)
+	for _, a := range group {
+		fmt.Fprintf(e.stderr, "bench store: %d appenders vs 1000-row transactions, %d pairs on %d-event logs...\n", a, b.pairs, b.prefill)
+		p, err := b.groupPairs(ctx, a)
 		if err != nil {
 			return nil, err
 		}
-		var names []string
-		for _, a := range group {
-			names = append(names, fmt.Sprintf("ledger append, %d appenders", a))
-		}
-		rows = append(rows, pairedRows("raw 1000 rows per transaction", names, p, b.prefill)...)
+		rows = append(rows, pairedRows(fmt.Sprintf("%s, turns with %d appenders", raw1000PerTx, a),
+			[]string{fmt.Sprintf("ledger append, %d appenders", a)}, p, b.prefill)...)
 	}
 	return rows, nil
 }
 
-const rawOnePerTx = "raw one row per transaction"
+const (
+	rawOnePerTx  = "raw one row per transaction"
+	raw1000PerTx = "raw 1000 rows per transaction"
+)
 
 // lonePairs measures the lone appender and one row per transaction taking
 // turns within each pair (sqlite.MeasureLonePair).
@@ -146,19 +149,19 @@ func (b *storeBench) lonePairs(ctx context.Context) (storebench.Paired, error) {
 	return p, nil
 }
 
-// groupPairs measures each number of appenders against 1000-row
-// transactions, one run of each per pair.
-func (b *storeBench) groupPairs(ctx context.Context, group []int) (storebench.Paired, error) {
-	base := func() (storebench.Result, error) {
-		return sqlite.MeasureRawInsert(ctx, b.runDir(), b.prefill, 1000, b.groupN)
+// groupPairs measures appenders concurrent appenders and 1000-row
+// transactions taking turns within each pair (sqlite.MeasurePair).
+func (b *storeBench) groupPairs(ctx context.Context, appenders int) (storebench.Paired, error) {
+	p := storebench.Paired{Subjects: make([][]storebench.Result, 1)}
+	for range b.pairs {
+		raw, ledger, err := sqlite.MeasurePair(ctx, b.runDir(), sqlite.PairConfig{Prefill: b.prefill,
+			Appends: b.groupN, Round: b.groupRound, Appenders: appenders, PerTx: 1000})
+		if err != nil {
+			return p, err
+		}
+		p.Base, p.Subjects[0] = append(p.Base, raw), append(p.Subjects[0], ledger)
 	}
-	var subjects []func() (storebench.Result, error)
-	for _, a := range group {
-		subjects = append(subjects, func() (storebench.Result, error) {
-			return sqlite.MeasureAppend(ctx, b.runDir(), b.prefill, a, b.groupN)
-		})
-	}
-	return storebench.Pair(b.pairs, base, subjects...)
+	return p, nil
 }
 
 // runDir returns a new directory for one run.

@@ -51,6 +51,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"bench", "store", "--db", "postgres://127.0.0.1/test", "--pg-events", "0"},
 		{"bench", "store", "--pairs", "0"},
 		{"bench", "store", "--round", "0"},
+		{"bench", "store", "--group-round", "0"},
 		{"bench", "store", "--prefill", "-1"},
 		{"bench", "store", "--one-per-tx-events", "0"},
 		{"bench", "store", "--appenders", "1,x"},
@@ -301,7 +302,7 @@ func TestBenchRebuildSmall(t *testing.T) {
 // transaction as a median with its spread.
 func TestBenchStorePaired(t *testing.T) {
 	out, errOut, err := runCLI(t, "bench", "store", "--appenders", "1,8", "--pairs", "3", "--prefill", "50",
-		"--events", "40", "--one-per-tx-events", "10", "--round", "3", "--dir", t.TempDir(), "--json")
+		"--events", "40", "--one-per-tx-events", "10", "--round", "3", "--group-round", "15", "--dir", t.TempDir(), "--json")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
@@ -314,7 +315,8 @@ func TestBenchStorePaired(t *testing.T) {
 		appends        int
 	}{
 		{"raw one row per transaction", "", 10}, {"ledger append, 1 appenders", "raw one row per transaction", 10},
-		{"raw 1000 rows per transaction", "", 40}, {"ledger append, 8 appenders", "raw 1000 rows per transaction", 40},
+		{"raw 1000 rows per transaction, turns with 8 appenders", "", 40},
+		{"ledger append, 8 appenders", "raw 1000 rows per transaction, turns with 8 appenders", 40},
 	}
 	if len(rows) != len(want) {
 		t.Fatalf("%d rows, want %d: %+v", len(rows), len(want), rows)
