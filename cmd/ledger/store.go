@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	neturl "net/url"
 	"os"
@@ -41,6 +42,10 @@ type storeOptions struct {
 // the port: closing it, its statistics and a writability check.
 type logStore struct {
 	domain.EventStore
+	// latest is the store's domain.LatestReader (both stores have one):
+	// embedding the port alone hides it, and a rebuild through a logStore
+	// then reads the whole log instead of each interaction's last event.
+	latest   domain.LatestReader
 	close    func() error
 	stats    func(context.Context) (StatsReport, error)
 	writable func(context.Context) error
@@ -48,6 +53,12 @@ type logStore struct {
 
 // Close closes the store.
 func (s *logStore) Close() error { return s.close() }
+
+// ReadLatest is the store's own (domain.LatestReader), which rebuilds into
+// empty tables use.
+func (s *logStore) ReadLatest(ctx context.Context, upTo int64) iter.Seq2[domain.Event, error] {
+	return s.latest.ReadLatest(ctx, upTo)
+}
 
 // Writable is nil when the store can take writes: the SQLite file opens for
 // writing, or PostgreSQL answers.
@@ -78,7 +89,7 @@ func openPostgres(ctx context.Context, url string, opts storeOptions, log *slog.
 		return nil, err
 	}
 	return &logStore{
-		EventStore: store, close: store.Close,
+		EventStore: store, latest: store, close: store.Close,
 		stats: func(ctx context.Context) (StatsReport, error) {
 			st, err := store.Stats(ctx)
 			rep := StatsReport{Events: st.Events, Streams: st.Streams, LastPosition: st.LastPosition, FileBytes: st.Bytes}
@@ -103,7 +114,7 @@ func openSQLite(ctx context.Context, path string, opts storeOptions, log *slog.L
 		return nil, err
 	}
 	return &logStore{
-		EventStore: store, close: store.Close,
+		EventStore: store, latest: store, close: store.Close,
 		stats: func(ctx context.Context) (StatsReport, error) {
 			st, err := store.Stats(ctx)
 			rep := StatsReport{Events: st.Events, Streams: st.Streams, LastPosition: st.LastPosition, FileBytes: st.FileBytes}

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+// TestOpenStoreReadsLatest checks that the commands' store keeps the
+// store's domain.LatestReader: a rebuild through it reads each
+// interaction's last event, not the whole log (embedding the port alone
+// hid it).
+func TestOpenStoreReadsLatest(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "ledger.db")
+	mustFill(t, db, 3) // each of 3 users likes, then unlikes, article/a1
+	store, err := openStore(context.Background(), db, storeOptions{readOnly: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	var port domain.EventReader = store
+	lr, ok := port.(domain.LatestReader)
+	if !ok {
+		t.Fatal("the commands' store is not a domain.LatestReader")
+	}
+	events, err := domain.AppendEvents(nil, lr.ReadLatest(context.Background(), 6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 3 {
+		t.Fatalf("got %d latest events, want 3 (one per user)", len(events))
+	}
+	for _, e := range events {
+		if e.On() {
+			t.Errorf("event %d is a turn-on; each user's last event is the unlike", e.Position)
+		}
+	}
+}
