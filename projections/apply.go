@@ -40,13 +40,15 @@ func (s *Set) Apply(ctx context.Context, name string, events []domain.Event) err
 	if p.name() == Counts && s.listening() {
 		announce = new([]AppliedEvent)
 	}
-	pos, err := s.applyTx(ctx, p, events, announce)
+	before, pos, err := s.applyTx(ctx, p, events, announce)
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("apply %s: %w", name, ctx.Err())
 		}
 		return s.fail(ctx, name, err)
 	}
+	s.mem.applied(name, before, pos, events)
+	s.mem.retry(ctx, s.v.read)
 	s.advance(name, pos)
 	s.recover(name)
 	if announce != nil {
@@ -56,32 +58,32 @@ func (s *Set) Apply(ctx context.Context, name string, events []domain.Event) err
 }
 
 // applyTx applies the events after the checkpoint and returns the
-// checkpoint afterwards.
-func (s *Set) applyTx(ctx context.Context, p projection, events []domain.Event, announce *[]AppliedEvent) (int64, error) {
+// checkpoint before and after.
+func (s *Set) applyTx(ctx context.Context, p projection, events []domain.Event, announce *[]AppliedEvent) (before, after int64, err error) {
 	tx, err := s.v.write.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer tx.Rollback()
 	cp, version, ok, err := checkpoint(ctx, tx, p.name())
 	switch {
 	case err != nil:
-		return 0, fmt.Errorf("read checkpoint: %w", err)
+		return 0, 0, fmt.Errorf("read checkpoint: %w", err)
 	case !ok || version != p.version():
-		return 0, fmt.Errorf("tables at schema version %d, want %d (rebuild needed)", version, p.version())
+		return 0, 0, fmt.Errorf("tables at schema version %d, want %d (rebuild needed)", version, p.version())
 	}
 	i, _ := slices.BinarySearchFunc(events, cp, func(e domain.Event, pos int64) int { return cmp.Compare(e.Position, pos+1) })
 	if i == len(events) {
-		return cp, nil
+		return cp, cp, nil
 	}
 	b := newBatch(events[i:])
 	if err := p.apply(ctx, tx, "", b, announce); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if err := setCheckpoint(ctx, tx, p.name(), b.last, p.version()); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return b.last, tx.Commit()
+	return cp, b.last, tx.Commit()
 }
 
 // catchUpBatch is how many events CatchUp applies per transaction.

@@ -1,0 +1,396 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+// DefaultMemoryRows is Config.MemoryRows's default: about 100 MB of
+// counts and viewer rows at most.
+const DefaultMemoryRows = 1_000_000
+
+// memState says whether the memory model may answer reads.
+type memState int
+
+const (
+	memUnloaded memState = iota // never loaded: reads use SQLite
+	memValid                    // answers reads, at position at
+	memStale                    // the views file moved under it: reads use SQLite until a reload
+	memOff                      // too big or failed to load: reads use SQLite for good
+)
+
+// memModel is the counts and viewer projections held in memory, at one
+// position, so that target reads (a feed page is ~100 key lookups in
+// SQLite) cost map lookups instead. It is a copy of what the views file
+// holds and never a source: every change is made after the views file
+// committed it, by the goroutine that committed it, before the Set
+// announces the new position (see Set.Apply), so a reader who waited for a
+// position finds the model at it or later.
+//
+// The two projections commit in separate transactions; the model takes
+// each batch only once both have committed it (at is the lower of the two
+// checkpoints), so one read sees counts and viewer state of one position.
+// The model checks that each commit starts where the model left that
+// projection; when another process (ledger rebuild, a second server) has
+// moved a checkpoint, or this one rebuilt and swapped tables, the model is
+// stale and reloaded from one snapshot of the views file. Past maxRows rows
+// it turns itself off and reads go to SQLite, as they do whenever it is
+// not valid.
+//
+// It is safe for concurrent use: writers (apply, load) are serialized by
+// writeMu; mu makes each read one consistent snapshot.
+type memModel struct {
+	kinds   []string // configured kinds; a kind's index is its bit in viewer
+	maxRows int
+	log     *slog.Logger
+
+	writeMu     sync.Mutex
+	lastLoad    time.Time     // when the model last loaded or tried to
+	reloadEvery time.Duration // how often a stale model tries to reload
+
+	mu     sync.RWMutex
+	state  memState
+	at     int64    // position of the snapshot readers see
+	lane   [2]int64 // checkpoints of counts and viewer the model has taken
+	counts map[string]*memTarget
+	viewer map[string]uint64 // user \x00 type \x00 id -> kinds on (bits)
+	rows   int
+}
+
+// memTarget is one target's counts (per configured kind) and the position
+// of the last event of any kind that touched it.
+type memTarget struct {
+	n   []int64
+	pos int64
+}
+
+// lanes of memModel.lane.
+const (
+	laneCounts = iota
+	laneViewer
+)
+
+func laneOf(name string) (int, bool) {
+	switch name {
+	case Counts:
+		return laneCounts, true
+	case Viewer:
+		return laneViewer, true
+	}
+	return 0, false
+}
+
+func newMemModel(kinds domain.KindSet, maxRows int, log *slog.Logger) *memModel {
+	m := &memModel{kinds: kinds.Names(), maxRows: maxRows, log: log, reloadEvery: time.Second}
+	if maxRows < 0 || len(m.kinds) > 64 {
+		m.state = memOff
+	}
+	return m
+}
+
+func (m *memModel) kindIndex(k string) int {
+	for i, n := range m.kinds {
+		if n == k {
+			return i
+		}
+	}
+	return -1
+}
+
+func targetMemKey(buf []byte, ttype, tid string) []byte {
+	buf = append(buf, ttype...)
+	buf = append(buf, 0)
+	return append(buf, tid...)
+}
+
+func viewerMemKey(buf []byte, user, ttype, tid string) []byte {
+	buf = append(buf, user...)
+	buf = append(buf, 0)
+	return targetMemKey(buf, ttype, tid)
+}
+
+// applied takes one committed batch of projection name: the events after
+// before (the checkpoint the commit started from) up to after.
+func (m *memModel) applied(name string, before, after int64, events []domain.Event) {
+	lane, ok := laneOf(name)
+	if !ok {
+		return
+	}
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.state != memValid {
+		return
+	}
+	if before != m.lane[lane] {
+		m.staleLocked("projection %s committed from %d, the model had it at %d", name, before, m.lane[lane])
+		return
+	}
+	m.lane[lane] = after
+	to := min(m.lane[laneCounts], m.lane[laneViewer])
+	for _, e := range events {
+		if e.Position > m.at && e.Position <= to {
+			m.applyEvent(e)
+		}
+	}
+	m.at = max(m.at, to)
+	if m.rows > m.maxRows {
+		m.offLocked(fmt.Sprintf("more than %d rows", m.maxRows))
+	}
+}
+
+func (m *memModel) applyEvent(e domain.Event) {
+	var buf [256]byte
+	ttype, tid := e.Target.Type(), e.Target.ID()
+	key := targetMemKey(buf[:0], ttype, tid)
+	t := m.counts[string(key)]
+	if t == nil {
+		t = &memTarget{n: make([]int64, len(m.kinds))}
+		m.counts[string(key)] = t
+		m.rows++
+	}
+	t.pos = max(t.pos, e.Position)
+	k := m.kindIndex(e.Kind.String())
+	if k < 0 {
+		return
+	}
+	vkey := viewerMemKey(buf[:0], e.User.String(), ttype, tid)
+	flags := m.viewer[string(vkey)]
+	if e.On() {
+		t.n[k]++
+		flags |= 1 << k
+	} else {
+		t.n[k]--
+		flags &^= 1 << k
+	}
+	m.setFlags(string(vkey), flags)
+}
+
+func (m *memModel) setFlags(key string, flags uint64) {
+	_, had := m.viewer[key]
+	switch {
+	case flags == 0 && had:
+		delete(m.viewer, key)
+		m.rows--
+	case flags != 0:
+		m.viewer[key] = flags
+		if !had {
+			m.rows++
+		}
+	}
+}
+
+func (m *memModel) staleLocked(format string, args ...any) {
+	m.log.Info("in-memory target reads paused until a reload: " + fmt.Sprintf(format, args...))
+	m.state = memStale
+	m.counts, m.viewer, m.rows = nil, nil, 0
+}
+
+func (m *memModel) offLocked(reason string) {
+	m.log.Info("target reads go to SQLite: the in-memory model is off", "reason", reason)
+	m.state = memOff
+	m.counts, m.viewer, m.rows = nil, nil, 0
+}
+
+// invalidate makes the model stale: something changed the tables without
+// going through applied.
+func (m *memModel) invalidate(why string) {
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.state == memValid {
+		m.staleLocked("%s", why)
+	}
+}
+
+// retry reloads a stale model, at most once a second: a reload reads both
+// tables, and the checkpoints it needs equal may be apart for a while.
+func (m *memModel) retry(ctx context.Context, db *sql.DB) {
+	m.mu.RLock()
+	stale := m.state == memStale
+	m.mu.RUnlock()
+	if !stale {
+		return
+	}
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
+	if time.Since(m.lastLoad) >= m.reloadEvery {
+		m.loadLocked(ctx, db)
+	}
+}
+
+// load reads the counts and viewer tables from one snapshot of db in which
+// both checkpoints are equal, and makes the model valid at it. A snapshot
+// whose checkpoints differ leaves the model stale (a later retry loads
+// it); a failure or too many rows turns it off.
+func (m *memModel) load(ctx context.Context, db *sql.DB) {
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
+	m.loadLocked(ctx, db)
+}
+
+func (m *memModel) loadLocked(ctx context.Context, db *sql.DB) {
+	m.lastLoad = time.Now()
+	m.mu.RLock()
+	off := m.state == memOff
+	m.mu.RUnlock()
+	if off {
+		return
+	}
+	fresh := &memModel{kinds: m.kinds, maxRows: m.maxRows,
+		counts: map[string]*memTarget{}, viewer: map[string]uint64{}}
+	at, ok, err := fresh.read(ctx, db)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case err != nil && ctx.Err() != nil:
+		m.state = memStale
+	case err != nil:
+		m.offLocked(err.Error())
+	case !ok:
+		m.state = memStale
+		m.counts, m.viewer, m.rows = nil, nil, 0
+	default:
+		m.state, m.at, m.lane = memValid, at, [2]int64{at, at}
+		m.counts, m.viewer, m.rows = fresh.counts, fresh.viewer, fresh.rows
+	}
+}
+
+// errTooBig stops a load that would exceed maxRows.
+var errTooBig = fmt.Errorf("too many rows for the in-memory model")
+
+// read fills m from one read transaction of db; ok is false when the
+// counts and viewer checkpoints differ in it.
+func (m *memModel) read(ctx context.Context, db *sql.DB) (at int64, ok bool, err error) {
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return 0, false, err
+	}
+	defer tx.Rollback()
+	cc, _, okc, err := checkpoint(ctx, tx, Counts)
+	if err != nil {
+		return 0, false, err
+	}
+	cv, _, okv, err := checkpoint(ctx, tx, Viewer)
+	if err != nil {
+		return 0, false, err
+	}
+	if !okc || !okv || cc != cv {
+		return 0, false, nil
+	}
+	if err := m.readCounts(ctx, tx); err != nil {
+		return 0, false, fmt.Errorf("load counts: %w", err)
+	}
+	if err := m.readViewer(ctx, tx); err != nil {
+		return 0, false, fmt.Errorf("load viewer: %w", err)
+	}
+	return cc, true, nil
+}
+
+func (m *memModel) readCounts(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT target_type, target_id, kind, n, position FROM counts`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var ttype, tid, kind string
+	var n, pos int64
+	for rows.Next() {
+		if err := rows.Scan(&ttype, &tid, &kind, &n, &pos); err != nil {
+			return err
+		}
+		key := string(targetMemKey(nil, ttype, tid))
+		t := m.counts[key]
+		if t == nil {
+			if m.rows++; m.rows > m.maxRows {
+				return errTooBig
+			}
+			t = &memTarget{n: make([]int64, len(m.kinds))}
+			m.counts[key] = t
+		}
+		t.pos = max(t.pos, pos)
+		if k := m.kindIndex(kind); k >= 0 {
+			t.n[k] = n
+		}
+	}
+	return rows.Err()
+}
+
+func (m *memModel) readViewer(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT user, target_type, target_id, kind FROM viewer`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var user, ttype, tid, kind string
+	for rows.Next() {
+		if err := rows.Scan(&user, &ttype, &tid, &kind); err != nil {
+			return err
+		}
+		k := m.kindIndex(kind)
+		if k < 0 {
+			continue
+		}
+		key := string(viewerMemKey(nil, user, ttype, tid))
+		m.setFlags(key, m.viewer[key]|1<<k)
+		if m.rows > m.maxRows {
+			return errTooBig
+		}
+	}
+	return rows.Err()
+}
+
+// targets answers a Targets call from memory; ok is false when the model
+// cannot answer (the caller then reads SQLite).
+func (m *memModel) targets(ts []domain.Target, viewer *domain.UserID) (out []TargetView, ok bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.state != memValid {
+		return nil, false
+	}
+	var user string
+	if viewer != nil {
+		user = viewer.String()
+	}
+	var buf [512]byte
+	out = make([]TargetView, len(ts))
+	for i, t := range ts {
+		v := TargetView{Target: t, Counts: make(map[string]int64, len(m.kinds))}
+		mt := m.counts[string(targetMemKey(buf[:0], t.Type(), t.ID()))]
+		for k, name := range m.kinds {
+			var n int64
+			if mt != nil {
+				n = mt.n[k]
+			}
+			v.Counts[name] = n
+		}
+		if mt != nil {
+			v.Position = mt.pos
+		}
+		if viewer != nil {
+			flags := m.viewer[string(viewerMemKey(buf[:0], user, t.Type(), t.ID()))]
+			v.Viewer = make(map[string]bool, len(m.kinds))
+			for k, name := range m.kinds {
+				v.Viewer[name] = flags&(1<<k) != 0
+			}
+		}
+		out[i] = v
+	}
+	return out, true
+}
+
+// position returns the position readers of the model see, and whether
+// the model answers reads.
+func (m *memModel) position() (int64, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.at, m.state == memValid
+}
