@@ -54,20 +54,29 @@ type memModel struct {
 	lastLoad    time.Time     // when the model last loaded or tried to
 	reloadEvery time.Duration // how often a stale model tries to reload
 
-	mu     sync.RWMutex
-	state  memState
-	at     int64    // position of the snapshot readers see
-	lane   [2]int64 // checkpoints of counts and viewer the model has taken
-	counts map[string]*memTarget
-	viewer map[string]uint64 // user \x00 type \x00 id -> kinds on (bits)
-	rows   int
+	mu    sync.RWMutex
+	state memState
+	at    int64    // position of the snapshot readers see
+	lane  [2]int64 // checkpoints of counts and viewer the model has taken
+	memTables
 }
 
-// memTarget is one target's counts (per configured kind) and the position
-// of the last event of any kind that touched it.
-type memTarget struct {
-	n   []int64
-	pos int64
+// memTables are the model's rows. Targets and users are numbered once,
+// so that a feed page hashes its viewer's name once and each target's
+// name once, not a (user, target) string per target.
+type memTables struct {
+	targetIDs map[string]int32 // type \x00 id -> target number
+	n         []int64          // counts: target number * len(kinds) + kind index
+	pos       []int64          // per target number: the last event of any kind that touched it
+	userIDs   map[string]int32
+	viewer    map[memPair]uint64 // kinds on (bits) per (user, target)
+	rows      int                // targets + users + viewer entries
+}
+
+type memPair struct{ user, target int32 }
+
+func newMemTables() memTables {
+	return memTables{targetIDs: map[string]int32{}, userIDs: map[string]int32{}, viewer: map[memPair]uint64{}}
 }
 
 // lanes of memModel.lane.
@@ -109,10 +118,44 @@ func targetMemKey(buf []byte, ttype, tid string) []byte {
 	return append(buf, tid...)
 }
 
-func viewerMemKey(buf []byte, user, ttype, tid string) []byte {
-	buf = append(buf, user...)
-	buf = append(buf, 0)
-	return targetMemKey(buf, ttype, tid)
+// target returns the number of a target, numbering it if new.
+func (t *memTables) target(kinds int, ttype, tid string) int32 {
+	var buf [256]byte
+	key := targetMemKey(buf[:0], ttype, tid)
+	id, ok := t.targetIDs[string(key)]
+	if !ok {
+		id = int32(len(t.pos))
+		t.targetIDs[string(key)] = id
+		t.pos = append(t.pos, 0)
+		t.n = append(t.n, make([]int64, kinds)...)
+		t.rows++
+	}
+	return id
+}
+
+// user returns the number of a user, numbering it if new.
+func (t *memTables) user(name string) int32 {
+	id, ok := t.userIDs[name]
+	if !ok {
+		id = int32(len(t.userIDs))
+		t.userIDs[name] = id
+		t.rows++
+	}
+	return id
+}
+
+func (t *memTables) setFlags(key memPair, flags uint64) {
+	_, had := t.viewer[key]
+	switch {
+	case flags == 0 && had:
+		delete(t.viewer, key)
+		t.rows--
+	case flags != 0:
+		t.viewer[key] = flags
+		if !had {
+			t.rows++
+		}
+	}
 }
 
 // applied takes one committed batch of projection name: the events after
@@ -147,56 +190,34 @@ func (m *memModel) applied(name string, before, after int64, events []domain.Eve
 }
 
 func (m *memModel) applyEvent(e domain.Event) {
-	var buf [256]byte
-	ttype, tid := e.Target.Type(), e.Target.ID()
-	key := targetMemKey(buf[:0], ttype, tid)
-	t := m.counts[string(key)]
-	if t == nil {
-		t = &memTarget{n: make([]int64, len(m.kinds))}
-		m.counts[string(key)] = t
-		m.rows++
-	}
-	t.pos = max(t.pos, e.Position)
+	t := m.target(len(m.kinds), e.Target.Type(), e.Target.ID())
+	m.pos[t] = max(m.pos[t], e.Position)
 	k := m.kindIndex(e.Kind.String())
 	if k < 0 {
 		return
 	}
-	vkey := viewerMemKey(buf[:0], e.User.String(), ttype, tid)
-	flags := m.viewer[string(vkey)]
+	key := memPair{m.user(e.User.String()), t}
+	flags := m.viewer[key]
 	if e.On() {
-		t.n[k]++
+		m.n[int(t)*len(m.kinds)+k]++
 		flags |= 1 << k
 	} else {
-		t.n[k]--
+		m.n[int(t)*len(m.kinds)+k]--
 		flags &^= 1 << k
 	}
-	m.setFlags(string(vkey), flags)
-}
-
-func (m *memModel) setFlags(key string, flags uint64) {
-	_, had := m.viewer[key]
-	switch {
-	case flags == 0 && had:
-		delete(m.viewer, key)
-		m.rows--
-	case flags != 0:
-		m.viewer[key] = flags
-		if !had {
-			m.rows++
-		}
-	}
+	m.setFlags(key, flags)
 }
 
 func (m *memModel) staleLocked(format string, args ...any) {
 	m.log.Info("in-memory target reads paused until a reload: " + fmt.Sprintf(format, args...))
 	m.state = memStale
-	m.counts, m.viewer, m.rows = nil, nil, 0
+	m.memTables = memTables{}
 }
 
 func (m *memModel) offLocked(reason string) {
 	m.log.Info("target reads go to SQLite: the in-memory model is off", "reason", reason)
 	m.state = memOff
-	m.counts, m.viewer, m.rows = nil, nil, 0
+	m.memTables = memTables{}
 }
 
 // invalidate makes the model stale: something changed the tables without
@@ -245,8 +266,7 @@ func (m *memModel) loadLocked(ctx context.Context, db *sql.DB) {
 	if off {
 		return
 	}
-	fresh := &memModel{kinds: m.kinds, maxRows: m.maxRows,
-		counts: map[string]*memTarget{}, viewer: map[string]uint64{}}
+	fresh := &memModel{kinds: m.kinds, maxRows: m.maxRows, memTables: newMemTables()}
 	at, ok, err := fresh.read(ctx, db)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -257,10 +277,10 @@ func (m *memModel) loadLocked(ctx context.Context, db *sql.DB) {
 		m.offLocked(err.Error())
 	case !ok:
 		m.state = memStale
-		m.counts, m.viewer, m.rows = nil, nil, 0
+		m.memTables = memTables{}
 	default:
 		m.state, m.at, m.lane = memValid, at, [2]int64{at, at}
-		m.counts, m.viewer, m.rows = fresh.counts, fresh.viewer, fresh.rows
+		m.memTables = fresh.memTables
 	}
 }
 
@@ -307,18 +327,13 @@ func (m *memModel) readCounts(ctx context.Context, tx *sql.Tx) error {
 		if err := rows.Scan(&ttype, &tid, &kind, &n, &pos); err != nil {
 			return err
 		}
-		key := string(targetMemKey(nil, ttype, tid))
-		t := m.counts[key]
-		if t == nil {
-			if m.rows++; m.rows > m.maxRows {
-				return errTooBig
-			}
-			t = &memTarget{n: make([]int64, len(m.kinds))}
-			m.counts[key] = t
+		t := m.target(len(m.kinds), ttype, tid)
+		if m.rows > m.maxRows {
+			return errTooBig
 		}
-		t.pos = max(t.pos, pos)
+		m.pos[t] = max(m.pos[t], pos)
 		if k := m.kindIndex(kind); k >= 0 {
-			t.n[k] = n
+			m.n[int(t)*len(m.kinds)+k] = n
 		}
 	}
 	return rows.Err()
@@ -339,7 +354,7 @@ func (m *memModel) readViewer(ctx context.Context, tx *sql.Tx) error {
 		if k < 0 {
 			continue
 		}
-		key := string(viewerMemKey(nil, user, ttype, tid))
+		key := memPair{m.user(user), m.target(len(m.kinds), ttype, tid)}
 		m.setFlags(key, m.viewer[key]|1<<k)
 		if m.rows > m.maxRows {
 			return errTooBig
@@ -356,27 +371,30 @@ func (m *memModel) targets(ts []domain.Target, viewer *domain.UserID) (out []Tar
 	if m.state != memValid {
 		return nil, false
 	}
-	var user string
+	uid, known := int32(0), false
 	if viewer != nil {
-		user = viewer.String()
+		uid, known = m.userIDs[viewer.String()]
 	}
-	var buf [512]byte
+	var buf [256]byte
 	out = make([]TargetView, len(ts))
 	for i, t := range ts {
 		v := TargetView{Target: t, Counts: make(map[string]int64, len(m.kinds))}
-		mt := m.counts[string(targetMemKey(buf[:0], t.Type(), t.ID()))]
+		tid, ok := m.targetIDs[string(targetMemKey(buf[:0], t.Type(), t.ID()))]
 		for k, name := range m.kinds {
 			var n int64
-			if mt != nil {
-				n = mt.n[k]
+			if ok {
+				n = m.n[int(tid)*len(m.kinds)+k]
 			}
 			v.Counts[name] = n
 		}
-		if mt != nil {
-			v.Position = mt.pos
+		if ok {
+			v.Position = m.pos[tid]
 		}
 		if viewer != nil {
-			flags := m.viewer[string(viewerMemKey(buf[:0], user, t.Type(), t.ID()))]
+			var flags uint64
+			if ok && known {
+				flags = m.viewer[memPair{uid, tid}]
+			}
 			v.Viewer = make(map[string]bool, len(m.kinds))
 			for k, name := range m.kinds {
 				v.Viewer[name] = flags&(1<<k) != 0
