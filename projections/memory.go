@@ -11,8 +11,8 @@ import (
 	"github.com/interactionledger/ledger/domain"
 )
 
-// DefaultMemoryRows is Config.MemoryRows's default: about 100 MB of
-// counts and viewer rows at most.
+// DefaultMemoryRows is Config.MemoryRows's default: about 40 MB of heap
+// (BenchmarkMemoryModelSize: ~40 bytes a row).
 const DefaultMemoryRows = 1_000_000
 
 // memState says whether the memory model may answer reads.
@@ -33,9 +33,10 @@ const (
 // announces the new position (see Set.Apply), so a reader who waited for a
 // position finds the model at it or later.
 //
-// The two projections commit in separate transactions; the model takes
-// each batch only once both have committed it (at is the lower of the two
-// checkpoints), so one read sees counts and viewer state of one position.
+// The two projections may commit in separate transactions (Set.Apply);
+// the model takes each batch only once both have committed it (at is the
+// lower of the two checkpoints), so one read sees counts and viewer state
+// of one position, and it answers only while both are at that position.
 // The model checks that each commit starts where the model left that
 // projection; when another process (ledger rebuild, a second server) has
 // moved a checkpoint, or this one rebuilt and swapped tables, the model is
@@ -258,6 +259,19 @@ func (m *memModel) load(ctx context.Context, db *sql.DB) {
 	m.loadLocked(ctx, db)
 }
 
+// replaced reloads a model that has been loaded, after the tables were
+// replaced (a rebuild's swap). A model never loaded is left to Open.
+func (m *memModel) replaced(ctx context.Context, db *sql.DB) {
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
+	m.mu.RLock()
+	loaded := m.state == memValid || m.state == memStale
+	m.mu.RUnlock()
+	if loaded {
+		m.loadLocked(ctx, db)
+	}
+}
+
 func (m *memModel) loadLocked(ctx context.Context, db *sql.DB) {
 	m.lastLoad = time.Now()
 	m.mu.RLock()
@@ -368,7 +382,7 @@ func (m *memModel) readViewer(ctx context.Context, tx *sql.Tx) error {
 func (m *memModel) targets(ts []domain.Target, viewer *domain.UserID) (out []TargetView, ok bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if m.state != memValid {
+	if !m.answersLocked() {
 		return nil, false
 	}
 	uid, known := int32(0), false
@@ -405,10 +419,18 @@ func (m *memModel) targets(ts []domain.Target, viewer *domain.UserID) (out []Tar
 	return out, true
 }
 
+// answersLocked reports whether the model answers reads: it is valid and
+// both projections have committed up to its position, so it holds what
+// the views file holds. While one projection is ahead (they commit one by
+// one, or a handler feeds only one), SQLite answers, which is fresher.
+func (m *memModel) answersLocked() bool {
+	return m.state == memValid && m.lane[laneCounts] == m.lane[laneViewer]
+}
+
 // position returns the position readers of the model see, and whether
 // the model answers reads.
 func (m *memModel) position() (int64, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return m.at, m.state == memValid
+	return m.at, m.answersLocked()
 }

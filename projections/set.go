@@ -31,10 +31,10 @@ type Config struct {
 	// when a failed projection applies again (Err nil). It must not block.
 	OnStatus func(Status)
 	// MemoryRows bounds the in-memory copy of the counts and viewer
-	// projections that answers Target and Targets (one entry per target
-	// and per user's target with a kind on, ~100 bytes each); past it,
-	// those reads go to SQLite. Default DefaultMemoryRows; negative: no
-	// copy.
+	// projections that answers Target and Targets: one row per target,
+	// per user and per (user, target) with a kind on. Past it, those reads
+	// go to SQLite. Default DefaultMemoryRows; negative: no copy (tools
+	// that do not serve reads).
 	MemoryRows int
 	// FoldKeys bounds how many distinct interactions a rebuild folds in
 	// memory before writing them out; one fold is written while the next
