@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/interactionledger/ledger/domain"
@@ -50,6 +51,11 @@ type memModel struct {
 	kinds   []string // configured kinds; a kind's index is its bit in viewer
 	maxRows int
 	log     *slog.Logger
+	// flagMaps[flags] is the Viewer map of those flags, shared by every
+	// answer (nil with more than 6 kinds); zeroCounts the Counts of a
+	// target without events.
+	flagMaps   []map[string]bool
+	zeroCounts map[string]int64
 
 	writeMu     sync.Mutex
 	lastLoad    time.Time     // when the model last loaded or tried to
@@ -69,9 +75,13 @@ type memTables struct {
 	targetIDs map[string]int32 // type \x00 id -> target number
 	n         []int64          // counts: target number * len(kinds) + kind index
 	pos       []int64          // per target number: the last event of any kind that touched it
-	userIDs   map[string]int32
-	viewer    map[memPair]uint64 // kinds on (bits) per (user, target)
-	rows      int                // targets + users + viewer entries
+	// cmaps holds, per target number, the Counts map answers share; built
+	// by the first read after a change (under the read lock, hence
+	// atomic), dropped by the change.
+	cmaps   []atomic.Pointer[map[string]int64]
+	userIDs map[string]int32
+	viewer  map[memPair]uint64 // kinds on (bits) per (user, target)
+	rows    int                // targets + users + viewer entries
 }
 
 type memPair struct{ user, target int32 }
@@ -97,11 +107,41 @@ func laneOf(name string) (int, bool) {
 }
 
 func newMemModel(kinds domain.KindSet, maxRows int, log *slog.Logger) *memModel {
-	m := &memModel{kinds: kinds.Names(), maxRows: maxRows, log: log, reloadEvery: time.Second}
+	m := &memModel{kinds: kinds.Names(), maxRows: maxRows, log: log, reloadEvery: time.Second,
+		zeroCounts: kinds.Counts(nil)}
 	if maxRows < 0 || len(m.kinds) > 64 {
 		m.state = memOff
 	}
+	if len(m.kinds) <= 6 {
+		m.flagMaps = make([]map[string]bool, 1<<len(m.kinds))
+		for f := range m.flagMaps {
+			m.flagMaps[f] = m.buildFlags(uint64(f))
+		}
+	}
 	return m
+}
+
+func (m *memModel) buildFlags(flags uint64) map[string]bool {
+	out := make(map[string]bool, len(m.kinds))
+	for k, name := range m.kinds {
+		out[name] = flags&(1<<k) != 0
+	}
+	return out
+}
+
+// countsOf returns target t's shared Counts map. The caller holds the
+// read lock, so n does not change meanwhile; two readers may both build
+// it, and both maps are equal.
+func (m *memModel) countsOf(t int32) map[string]int64 {
+	if p := m.cmaps[t].Load(); p != nil {
+		return *p
+	}
+	out := make(map[string]int64, len(m.kinds))
+	for k, name := range m.kinds {
+		out[name] = m.n[int(t)*len(m.kinds)+k]
+	}
+	m.cmaps[t].CompareAndSwap(nil, &out)
+	return out
 }
 
 func (m *memModel) kindIndex(k string) int {
@@ -128,6 +168,7 @@ func (t *memTables) target(kinds int, ttype, tid string) int32 {
 		id = int32(len(t.pos))
 		t.targetIDs[string(key)] = id
 		t.pos = append(t.pos, 0)
+		t.cmaps = append(t.cmaps, atomic.Pointer[map[string]int64]{})
 		t.n = append(t.n, make([]int64, kinds)...)
 		t.rows++
 	}
@@ -206,6 +247,7 @@ func (m *memModel) applyEvent(e domain.Event) {
 		m.n[int(t)*len(m.kinds)+k]--
 		flags &^= 1 << k
 	}
+	m.cmaps[t].Store(nil)
 	m.setFlags(key, flags)
 }
 
@@ -348,6 +390,7 @@ func (m *memModel) readCounts(ctx context.Context, tx *sql.Tx) error {
 		m.pos[t] = max(m.pos[t], pos)
 		if k := m.kindIndex(kind); k >= 0 {
 			m.n[int(t)*len(m.kinds)+k] = n
+			m.cmaps[t].Store(nil)
 		}
 	}
 	return rows.Err()
@@ -392,31 +435,28 @@ func (m *memModel) targets(ts []domain.Target, viewer *domain.UserID) (out []Tar
 	var buf [256]byte
 	out = make([]TargetView, len(ts))
 	for i, t := range ts {
-		v := TargetView{Target: t, Counts: make(map[string]int64, len(m.kinds))}
+		v := TargetView{Target: t, Counts: m.zeroCounts}
 		tid, ok := m.targetIDs[string(targetMemKey(buf[:0], t.Type(), t.ID()))]
-		for k, name := range m.kinds {
-			var n int64
-			if ok {
-				n = m.n[int(tid)*len(m.kinds)+k]
-			}
-			v.Counts[name] = n
-		}
 		if ok {
-			v.Position = m.pos[tid]
+			v.Counts, v.Position = m.countsOf(tid), m.pos[tid]
 		}
 		if viewer != nil {
 			var flags uint64
 			if ok && known {
 				flags = m.viewer[memPair{uid, tid}]
 			}
-			v.Viewer = make(map[string]bool, len(m.kinds))
-			for k, name := range m.kinds {
-				v.Viewer[name] = flags&(1<<k) != 0
-			}
+			v.Viewer = m.flagsOf(flags)
 		}
 		out[i] = v
 	}
 	return out, true
+}
+
+func (m *memModel) flagsOf(flags uint64) map[string]bool {
+	if m.flagMaps != nil {
+		return m.flagMaps[flags]
+	}
+	return m.buildFlags(flags)
 }
 
 // answersLocked reports whether the model answers reads: it is valid and
