@@ -3,6 +3,7 @@ package projections
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 
@@ -30,23 +31,22 @@ func (s *Set) Apply(ctx context.Context, name string, events []domain.Event) err
 	if len(events) == 0 {
 		return nil
 	}
-	for i := 1; i < len(events); i++ {
-		if events[i].Position <= events[i-1].Position {
-			return &domain.ValidationError{Field: "events", Reason: fmt.Sprintf(
-				"positions must increase: %d after %d", events[i].Position, events[i-1].Position)}
-		}
+	if err := checkOrder(events); err != nil {
+		return err
 	}
 	var announce *[]AppliedEvent
 	if p.name() == Counts && s.listening() {
 		announce = new([]AppliedEvent)
 	}
-	pos, err := s.applyTx(ctx, p, events, announce)
+	before, pos, err := s.applyTx(ctx, p, events, announce)
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("apply %s: %w", name, ctx.Err())
 		}
 		return s.fail(ctx, name, err)
 	}
+	s.mem.applied(name, before, pos, events)
+	s.mem.retry(ctx, s.v.read)
 	s.advance(name, pos)
 	s.recover(name)
 	if announce != nil {
@@ -56,32 +56,115 @@ func (s *Set) Apply(ctx context.Context, name string, events []domain.Event) err
 }
 
 // applyTx applies the events after the checkpoint and returns the
-// checkpoint afterwards.
-func (s *Set) applyTx(ctx context.Context, p projection, events []domain.Event, announce *[]AppliedEvent) (int64, error) {
+// checkpoint before and after.
+func (s *Set) applyTx(ctx context.Context, p projection, events []domain.Event, announce *[]AppliedEvent) (before, after int64, err error) {
 	tx, err := s.v.write.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer tx.Rollback()
+	before, after, err = applyIn(ctx, tx, p, events, announce)
+	if err != nil {
+		return 0, 0, err
+	}
+	return before, after, tx.Commit()
+}
+
+// applyIn applies the events after p's checkpoint in tx and returns the
+// checkpoint before and after.
+func applyIn(ctx context.Context, tx *sql.Tx, p projection, events []domain.Event, announce *[]AppliedEvent) (before, after int64, err error) {
 	cp, version, ok, err := checkpoint(ctx, tx, p.name())
 	switch {
 	case err != nil:
-		return 0, fmt.Errorf("read checkpoint: %w", err)
+		return 0, 0, fmt.Errorf("read checkpoint: %w", err)
 	case !ok || version != p.version():
-		return 0, fmt.Errorf("tables at schema version %d, want %d (rebuild needed)", version, p.version())
+		return 0, 0, fmt.Errorf("tables at schema version %d, want %d (rebuild needed)", version, p.version())
 	}
 	i, _ := slices.BinarySearchFunc(events, cp, func(e domain.Event, pos int64) int { return cmp.Compare(e.Position, pos+1) })
 	if i == len(events) {
-		return cp, nil
+		return cp, cp, nil
 	}
 	b := newBatch(events[i:])
 	if err := p.apply(ctx, tx, "", b, announce); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if err := setCheckpoint(ctx, tx, p.name(), b.last, p.version()); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return b.last, tx.Commit()
+	return cp, b.last, nil
+}
+
+// ApplyAll is Apply for every projection of names (nil: all of the set)
+// in one transaction: one commit instead of one per projection, and every
+// projection's tables show the same position to readers. When one
+// projection fails, nothing of the batch is kept and that projection is
+// marked failed, as Apply does. Errors: as Apply's.
+func (s *Set) ApplyAll(ctx context.Context, names []string, events []domain.Event) error {
+	projs, err := s.pick(names)
+	if err != nil || len(events) == 0 {
+		return err
+	}
+	if err := checkOrder(events); err != nil {
+		return err
+	}
+	var announce *[]AppliedEvent
+	if s.listening() {
+		announce = new([]AppliedEvent)
+	}
+	before, after, failed, err := s.applyAllTx(ctx, projs, events, announce)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("apply %s: %w", failed, ctx.Err())
+		}
+		return s.fail(ctx, failed, err)
+	}
+	for i, p := range projs {
+		s.mem.applied(p.name(), before[i], after[i], events)
+	}
+	s.mem.retry(ctx, s.v.read)
+	for i, p := range projs {
+		s.advance(p.name(), after[i])
+		s.recover(p.name())
+	}
+	if announce != nil {
+		s.announce(*announce)
+	}
+	return nil
+}
+
+// applyAllTx applies events to projs in one transaction; on failure it
+// names the projection that failed.
+func (s *Set) applyAllTx(ctx context.Context, projs []projection, events []domain.Event, announce *[]AppliedEvent) (before, after []int64, failed string, err error) {
+	first := projs[0].name() // marked failed when the transaction itself fails
+	tx, err := s.v.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, nil, first, err
+	}
+	defer tx.Rollback()
+	before, after = make([]int64, len(projs)), make([]int64, len(projs))
+	for i, p := range projs {
+		var a *[]AppliedEvent
+		if p.name() == Counts {
+			a = announce
+		}
+		if before[i], after[i], err = applyIn(ctx, tx, p, events, a); err != nil {
+			return nil, nil, p.name(), err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, nil, first, err
+	}
+	return before, after, "", nil
+}
+
+func checkOrder(events []domain.Event) error {
+	for i := 1; i < len(events); i++ {
+		if events[i].Position <= events[i-1].Position {
+			return &domain.ValidationError{Field: "events", Reason: fmt.Sprintf(
+				"positions must increase: %d after %d", events[i].Position, events[i-1].Position)}
+		}
+	}
+	return nil
 }
 
 // catchUpBatch is how many events CatchUp applies per transaction.
@@ -103,10 +186,8 @@ func (s *Set) CatchUp(ctx context.Context, store domain.EventReader) error {
 		if len(buf) == 0 {
 			return nil
 		}
-		for _, p := range s.projs {
-			if err := s.Apply(ctx, p.name(), buf); err != nil {
-				return err
-			}
+		if err := s.ApplyAll(ctx, nil, buf); err != nil {
+			return err
 		}
 		after = buf[len(buf)-1].Position
 	}

@@ -111,6 +111,7 @@ func (s *Set) setCheckpoints(ctx context.Context, pos int64) error {
 	if err != nil {
 		return err
 	}
+	s.mem.invalidate("checkpoints set by a build")
 	for _, p := range s.projs {
 		s.advance(p.name(), pos)
 	}

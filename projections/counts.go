@@ -206,7 +206,9 @@ func (s *Set) Target(ctx context.Context, t domain.Target, viewer *domain.UserID
 }
 
 // Targets returns up to MaxTargets targets (a feed page) with one viewer's
-// state, in request order, from one consistent snapshot: one statement of
+// state, in request order, from one consistent snapshot: the in-memory
+// copy of the counts and viewer projections at one position (see
+// Config.MemoryRows) when it is loaded, else one SQLite statement of
 // constant text (the targets travel as one JSON parameter), so SQLite
 // prepares it once per connection. Errors: *domain.ValidationError (Field
 // "targets") for an empty list, too many targets or a zero target;
@@ -214,6 +216,9 @@ func (s *Set) Target(ctx context.Context, t domain.Target, viewer *domain.UserID
 func (s *Set) Targets(ctx context.Context, ts []domain.Target, viewer *domain.UserID) ([]TargetView, error) {
 	if err := checkTargets(ts, viewer); err != nil {
 		return nil, err
+	}
+	if views, ok := s.mem.targets(ts, viewer); ok {
+		return views, nil
 	}
 	uniq := dedupe(ts)
 	counts, on, err := s.readTargets(ctx, uniq, viewer)

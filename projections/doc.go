@@ -18,8 +18,9 @@
 // a bus, a restart, or a rebuild running in another process are harmless.
 //
 // Set is the entry point: Open it (it creates, rebuilds or catches up the
-// projections from the store as needed), feed it batches with Apply (the
-// bus adapter does that), read it with Target, Targets, Actors and
+// projections from the store as needed), feed it batches with ApplyAll
+// (all projections in one transaction; the bus adapter does that) or
+// Apply (one projection), read it with Target, Targets, Actors and
 // Collection, wait for freshness with WaitFor, watch it with Applied, Err,
 // Status, Config.OnStatus and OnApplied. Rebuild, CatchUp, BuildAsOf and
 // Verify read a domain.EventReader directly in large batches, never through
@@ -30,7 +31,11 @@
 // viewer.go, actors.go, collection.go; the three one-table projections
 // share table.go); fold.go reduces a run of events to its net effect;
 // set.go, apply.go, build.go, rebuild.go, asof.go and verify.go run them;
-// db.go is the views file and its checkpoints; cursor.go the paging.
+// db.go is the views file and its checkpoints; cursor.go the paging;
+// memory.go the in-memory copy of counts and viewer that answers Target
+// and Targets while it is loaded and both projections are at its position
+// (Config.MemoryRows bounds it; it is reloaded from one snapshot of the
+// file when a rebuild or another process moved the tables under it).
 //
 // Failure: a projection that cannot apply an event (ErrInconsistent, a
 // SQLite error) keeps its checkpoint before the batch, logs an error, is

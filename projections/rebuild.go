@@ -115,6 +115,8 @@ func (s *Set) swap(ctx context.Context, store domain.EventReader, projs []projec
 	if err := tx.Commit(); err != nil {
 		return err
 	}
+	// The tables were replaced: the memory model reads them again.
+	s.mem.replaced(ctx, s.v.read)
 	// A failed projection stays failed: its bus subscription has stopped,
 	// and only a successful Apply (after a restart) proves it runs again.
 	for _, p := range projs {

@@ -30,6 +30,12 @@ type Config struct {
 	// OnStatus, when set, is called when a projection fails (Err set) and
 	// when a failed projection applies again (Err nil). It must not block.
 	OnStatus func(Status)
+	// MemoryRows bounds the in-memory copy of the counts and viewer
+	// projections that answers Target and Targets: one row per target,
+	// per user and per (user, target) with a kind on. Past it, those reads
+	// go to SQLite. Default DefaultMemoryRows; negative: no copy (tools
+	// that do not serve reads).
+	MemoryRows int
 	// FoldKeys bounds how many distinct interactions a rebuild folds in
 	// memory before writing them out; one fold is written while the next
 	// fills, so at most two are held. Default 1,000,000: a fold holds
@@ -65,6 +71,7 @@ func ViewsPath(logPath string) string { return logPath + ".views" }
 // applied positions and their queries. It is safe for concurrent use.
 type Set struct {
 	v     *views
+	mem   *memModel
 	cfg   Config
 	projs []projection
 	key   []byte
@@ -99,6 +106,7 @@ func Open(ctx context.Context, cfg Config, store domain.EventReader, log *slog.L
 		s.v.close()
 		return nil, err
 	}
+	s.mem.load(ctx, s.v.read)
 	return s, nil
 }
 
@@ -111,6 +119,12 @@ func open(ctx context.Context, cfg Config, d durability, log *slog.Logger) (*Set
 	}
 	if cfg.FoldKeys == 0 {
 		cfg.FoldKeys = 1_000_000
+	}
+	if cfg.MemoryRows == 0 {
+		cfg.MemoryRows = DefaultMemoryRows
+	}
+	if !slices.Contains(cfg.Projections, Counts) || !slices.Contains(cfg.Projections, Viewer) {
+		cfg.MemoryRows = -1
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -125,7 +139,7 @@ func open(ctx context.Context, cfg Config, d durability, log *slog.Logger) (*Set
 		return nil, err
 	}
 	s := &Set{
-		v: v, cfg: cfg, key: key, log: log,
+		v: v, cfg: cfg, key: key, log: log, mem: newMemModel(cfg.Kinds, cfg.MemoryRows, log),
 		applied: map[string]int64{}, failed: map[string]error{},
 		changed: make(chan struct{}), listeners: map[int]func(AppliedEvent){},
 	}

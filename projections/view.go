@@ -7,7 +7,9 @@ import (
 )
 
 // TargetView is one target's counts and, when a viewer was given, that
-// viewer's state. Counts and Viewer hold every configured kind.
+// viewer's state. Counts and Viewer hold every configured kind; they may
+// be shared with other answers (the memory model hands out one map per
+// target state), so callers must not modify them.
 type TargetView struct {
 	Target   domain.Target
 	Counts   map[string]int64

@@ -16,7 +16,7 @@ const maxBuffered = 10000
 
 // ProjectionHandler returns a watermill handler that applies the events of
 // its messages to the named projections of set, one transaction per batch
-// and projection, in the order given.
+// for all of them (Set.ApplyAll).
 //
 // Messages are buffered and acked until the one that ends a batch
 // (MetaBatchLast), which applies the whole buffer with set.Apply and is
@@ -59,12 +59,7 @@ func (a *applier) handle(msg *message.Message) error {
 	}
 	batch := a.buf
 	a.buf = nil
-	for _, name := range a.names {
-		if err := a.set.Apply(msg.Context(), name, batch); err != nil {
-			return err
-		}
-	}
-	return nil
+	return a.set.ApplyAll(msg.Context(), a.names, batch)
 }
 
 // HandlerName returns the router handler name of a projection.

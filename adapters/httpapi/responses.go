@@ -191,8 +191,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	return nil
 }
 
+// sendJSON answers with b, whose length it declares: net/http then sends
+// the body as it is instead of in chunks (a feed page is larger than its
+// buffer before chunking).
 func sendJSON(w http.ResponseWriter, status int, b []byte) {
-	w.Header().Set("Content-Type", "application/json")
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }

@@ -16,7 +16,8 @@ import (
 )
 
 // openReadSide opens the log read-only (a server may be writing it) and
-// the live views (--views, or beside the log).
+// the live views (--views, or beside the log), without the in-memory
+// copy that serves target reads: these commands do not serve.
 func openReadSide(ctx context.Context, e env, db, views, kinds string, progress func(projections.Progress)) (*logStore, *projections.Set, error) {
 	kindSet, err := parseKinds(kinds)
 	if err != nil {
@@ -29,7 +30,7 @@ func openReadSide(ctx context.Context, e env, db, views, kinds string, progress 
 	if err != nil {
 		return nil, nil, err
 	}
-	set, err := projections.Open(ctx, projections.Config{Path: viewsPath(db, views), Kinds: kindSet, OnProgress: progress}, store, cliLogger(e))
+	set, err := projections.Open(ctx, projections.Config{Path: viewsPath(db, views), Kinds: kindSet, OnProgress: progress, MemoryRows: -1}, store, cliLogger(e))
 	if err != nil {
 		store.Close()
 		return nil, nil, err

@@ -1,0 +1,48 @@
+package projections_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+// BenchmarkTargetsFeed reads feed pages (50 targets with a viewer, as
+// bench http does) from the memory model and from SQLite.
+func BenchmarkTargetsFeed(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		rows int
+	}{{"Memory", 0}, {"SQLite", -1}} {
+		b.Run(c.name, func(b *testing.B) {
+			s := openWith(b, "", c.rows)
+			rng := rand.New(rand.NewPCG(9, 9))
+			l, on := newEventLog(b), map[string]bool{}
+			for range 20 {
+				from := len(l.events)
+				for range 1000 {
+					user, target := fmt.Sprintf("u%d", rng.IntN(100)), fmt.Sprintf("article/a%d", rng.IntN(2000))
+					key := user + " " + target
+					on[key] = !on[key]
+					l.add(user, target, like, on[key])
+				}
+				applyAll(b, s, l.events[from:])
+			}
+			ts := make([]domain.Target, 50)
+			for i := range ts {
+				ts[i] = mustTarget(b, fmt.Sprintf("article/a%d", i*40))
+			}
+			viewer := mustUser(b, "u7")
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := s.Targets(ctx, ts, &viewer); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

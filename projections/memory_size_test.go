@@ -1,0 +1,29 @@
+package projections
+
+import (
+	"runtime"
+	"strconv"
+	"testing"
+)
+
+// BenchmarkMemoryModelSize reports the heap the memory model takes per
+// row (targets, users and viewer entries counted alike) for 1M viewer
+// entries over 100k users and 10k targets, the bench http universe.
+func BenchmarkMemoryModelSize(b *testing.B) {
+	for range b.N {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		t := newMemTables()
+		for i := range 1_000_000 {
+			u := t.user("u" + strconv.Itoa(i%100_000))
+			tg := t.target(2, "article", "a"+strconv.Itoa(i/100_000+10*(i%1000)))
+			t.setFlags(memPair{u, tg}, 1)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(t.rows), "bytes/row")
+		b.ReportMetric(float64(t.rows), "rows")
+		runtime.KeepAlive(t)
+	}
+}
