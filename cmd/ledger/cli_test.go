@@ -46,6 +46,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"serve", "--db", db, "--cors-origins", "https://app.example/path"},
 		{"serve", "--db", db, "--cors-credentials"},
 		{"serve", "--db", db, "--jwt-audience", "ledger"},
+		{"serve", "--db", db, "--memory-rows", "-1"},
+		{"serve", "--db", db, "--memory-rows", "many"},
 		{"rebuild", "--db", db, "--cpuprofile", "/no/such/dir/cpu.prof"},
 		{"bench", "store", "--db", db},
 		{"bench", "store", "--db", "postgres://127.0.0.1/test", "--pg-events", "0"},

@@ -33,6 +33,7 @@ type serveFlags struct {
 	writeRate                         float64
 	logFormat, logLevel               string
 	cpuProfile                        string
+	memoryRows                        int
 }
 
 func newServeFlags(e env) (*flag.FlagSet, *serveFlags) {
@@ -59,6 +60,7 @@ func newServeFlags(e env) (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.logFormat, "log-format", "text", "request log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the whole run to this file (written at shutdown)")
+	fs.IntVar(&f.memoryRows, "memory-rows", projections.DefaultMemoryRows, "most rows (targets, users, liked or collected pairs) of the in-memory copy that answers target reads, ~40 bytes each; past it those reads go to SQLite; 0: no copy")
 	return fs, f
 }
 
@@ -85,7 +87,11 @@ func runServe(ctx context.Context, e env, args []string) error {
 	}
 	defer stop()
 	tuneServerGC(e)
-	return serve(ctx, cfg, f.db, viewsPath(f.db, f.views), log)
+	views := projections.Config{Path: viewsPath(f.db, f.views), Kinds: cfg.Kinds, MemoryRows: f.memoryRows}
+	if f.memoryRows == 0 {
+		views.MemoryRows = -1
+	}
+	return serve(ctx, cfg, f.db, views, log)
 }
 
 // startCPUProfile starts profiling into path (nothing when path is empty)
@@ -124,6 +130,9 @@ func (f *serveFlags) config() (httpapi.Config, error) {
 	cfg.CORS = httpapi.CORSConfig{Origins: splitList(f.corsOrigins), Credentials: f.corsCredentials}
 	if f.db == "" {
 		return cfg, usageErr("--db is required")
+	}
+	if f.memoryRows < 0 {
+		return cfg, usageErr("--memory-rows %d: must be 0 (no copy) or more", f.memoryRows)
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageErr("%v", err)
@@ -189,8 +198,8 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 // serve opens everything, serves until ctx ends and closes in order. A
 // node whose views file is missing builds it from the log first, then
 // tails the log.
-func serve(ctx context.Context, cfg httpapi.Config, db, views string, log *slog.Logger) (err error) {
-	if err := makeViewsDir(views); err != nil {
+func serve(ctx context.Context, cfg httpapi.Config, db string, views projections.Config, log *slog.Logger) (err error) {
+	if err := makeViewsDir(views.Path); err != nil {
 		return err
 	}
 	metrics := httpapi.NewMetrics()
@@ -207,7 +216,7 @@ func serve(ctx context.Context, cfg httpapi.Config, db, views string, log *slog.
 	if cfg.StartPosition, err = store.LastPosition(ctx); err != nil {
 		return err
 	}
-	set, err := projections.Open(ctx, projections.Config{Path: views, Kinds: cfg.Kinds}, store, log)
+	set, err := projections.Open(ctx, views, store, log)
 	if err != nil {
 		return err
 	}
