@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,19 +63,29 @@ func appendMap[V any](b []byte, m map[string]V, value func([]byte, V) []byte) []
 	if m == nil {
 		return append(b, "null"...)
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+	// One pass over the map into a small array on the stack (a map holds
+	// one entry per configured kind): no allocation and no second lookup
+	// per key for the few kinds a server has.
+	var small [8]mapEntry[V]
+	entries := small[:0]
+	for k, v := range m {
+		entries = append(entries, mapEntry[V]{k, v})
 	}
-	slices.Sort(keys)
+	slices.SortFunc(entries, func(x, y mapEntry[V]) int { return strings.Compare(x.key, y.key) })
 	b = append(b, '{')
-	for i, k := range keys {
+	for i, e := range entries {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = value(appendKey(b, k), m[k])
+		b = value(appendKey(b, e.key), e.value)
 	}
 	return append(b, '}')
+}
+
+// mapEntry is one key and value of a map that appendMap writes.
+type mapEntry[V any] struct {
+	key   string
+	value V
 }
 
 func appendInt(b []byte, n int64) []byte { return strconv.AppendInt(b, n, 10) }

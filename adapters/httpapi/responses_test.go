@@ -73,7 +73,11 @@ func randMap[V any](r *rand.Rand, value func(*rand.Rand) V) map[string]V {
 		return nil
 	}
 	m := map[string]V{}
-	for range r.IntN(5) {
+	n := r.IntN(5)
+	if r.IntN(8) == 0 {
+		n = r.IntN(20) // beyond appendMap's small array too
+	}
+	for range n {
 		m[randString(r)] = value(r)
 	}
 	return m
