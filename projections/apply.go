@@ -24,50 +24,7 @@ import (
 // the context's error on shutdown; a *domain.ValidationError, without
 // marking the projection failed, when positions do not strictly increase.
 func (s *Set) Apply(ctx context.Context, name string, events []domain.Event) error {
-	p, err := s.projection(name)
-	if err != nil {
-		return err
-	}
-	if len(events) == 0 {
-		return nil
-	}
-	if err := checkOrder(events); err != nil {
-		return err
-	}
-	var announce *[]AppliedEvent
-	if p.name() == Counts && s.listening() {
-		announce = new([]AppliedEvent)
-	}
-	before, pos, err := s.applyTx(ctx, p, events, announce)
-	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("apply %s: %w", name, ctx.Err())
-		}
-		return s.fail(ctx, name, err)
-	}
-	s.mem.applied(name, before, pos, events)
-	s.mem.retry(ctx, s.v.read)
-	s.advance(name, pos)
-	s.recover(name)
-	if announce != nil {
-		s.announce(*announce)
-	}
-	return nil
-}
-
-// applyTx applies the events after the checkpoint and returns the
-// checkpoint before and after.
-func (s *Set) applyTx(ctx context.Context, p projection, events []domain.Event, announce *[]AppliedEvent) (before, after int64, err error) {
-	tx, err := s.v.write.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer tx.Rollback()
-	before, after, err = applyIn(ctx, tx, p, events, announce)
-	if err != nil {
-		return 0, 0, err
-	}
-	return before, after, tx.Commit()
+	return s.ApplyAll(ctx, []string{name}, events)
 }
 
 // applyIn applies the events after p's checkpoint in tx and returns the
@@ -108,7 +65,7 @@ func (s *Set) ApplyAll(ctx context.Context, names []string, events []domain.Even
 		return err
 	}
 	var announce *[]AppliedEvent
-	if s.listening() {
+	if s.listening() && slices.ContainsFunc(projs, func(p projection) bool { return p.name() == Counts }) {
 		announce = new([]AppliedEvent)
 	}
 	before, after, failed, err := s.applyAllTx(ctx, projs, events, announce)

@@ -63,7 +63,6 @@ type memModel struct {
 
 	mu    sync.RWMutex
 	state memState
-	at    int64    // position of the snapshot readers see
 	lane  [2]int64 // checkpoints of counts and viewer the model has taken
 	memTables
 }
@@ -218,14 +217,14 @@ func (m *memModel) applied(name string, before, after int64, events []domain.Eve
 		m.staleLocked("projection %s committed from %d, the model had it at %d", name, before, m.lane[lane])
 		return
 	}
+	from := m.atLocked()
 	m.lane[lane] = after
-	to := min(m.lane[laneCounts], m.lane[laneViewer])
+	to := m.atLocked()
 	for _, e := range events {
-		if e.Position > m.at && e.Position <= to {
+		if e.Position > from && e.Position <= to {
 			m.applyEvent(e)
 		}
 	}
-	m.at = max(m.at, to)
 	if m.rows > m.maxRows {
 		m.offLocked(fmt.Sprintf("more than %d rows", m.maxRows))
 	}
@@ -335,7 +334,7 @@ func (m *memModel) loadLocked(ctx context.Context, db *sql.DB) {
 		m.state = memStale
 		m.memTables = memTables{}
 	default:
-		m.state, m.at, m.lane = memValid, at, [2]int64{at, at}
+		m.state, m.lane = memValid, [2]int64{at, at}
 		m.memTables = fresh.memTables
 	}
 }
@@ -472,5 +471,11 @@ func (m *memModel) answersLocked() bool {
 func (m *memModel) position() (int64, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return m.at, m.answersLocked()
+	return m.atLocked(), m.answersLocked()
+}
+
+// atLocked is the position of the snapshot readers see: the lower of the
+// two checkpoints the model has taken (both only grow).
+func (m *memModel) atLocked() int64 {
+	return min(m.lane[laneCounts], m.lane[laneViewer])
 }

@@ -83,13 +83,6 @@ func MeasureRawInsert(ctx context.Context, dir string, prefill, perTx, n int) (s
 		Commits: commits}, db.Close()
 }
 
-// MeasureLonePair times a lone appender against raw inserts of the same
-// rows at one row per transaction (MeasureRawInsert's baseline), taking
-// turns every round appends (MeasurePair). Errors are MeasurePair's.
-func MeasureLonePair(ctx context.Context, dir string, prefill, n, round int) (raw, ledger storebench.Result, err error) {
-	return MeasurePair(ctx, dir, PairConfig{Prefill: prefill, Appends: n, Round: round, Appenders: 1, PerTx: 1})
-}
-
 // PairConfig is what MeasurePair measures.
 type PairConfig struct {
 	Prefill   int // events in each file before the clock starts

@@ -116,11 +116,11 @@ func TestCloseDuringAppends(t *testing.T) {
 	}
 }
 
-// MeasureLonePair writes the same number of appends after the same
+// MeasurePair with a lone appender writes the same number of appends after the same
 // prefill on both sides, in turns.
-func TestMeasureLonePair(t *testing.T) {
+func TestMeasurePairLone(t *testing.T) {
 	dir := t.TempDir()
-	raw, ledger, err := MeasureLonePair(t.Context(), dir, 30, 25, 7)
+	raw, ledger, err := MeasurePair(t.Context(), dir, PairConfig{Prefill: 30, Appends: 25, Round: 7, Appenders: 1, PerTx: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestMeasureLonePair(t *testing.T) {
 		}
 		s.Close()
 	}
-	if _, _, err := MeasureLonePair(t.Context(), t.TempDir(), 0, 5, 0); !errors.Is(err, domain.ErrInvalidInput) {
+	if _, _, err := MeasurePair(t.Context(), t.TempDir(), PairConfig{Appends: 5, Appenders: 1, PerTx: 1}); !errors.Is(err, domain.ErrInvalidInput) {
 		t.Errorf("round 0: %v, want ErrInvalidInput", err)
 	}
 }

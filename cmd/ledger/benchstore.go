@@ -112,7 +112,7 @@ func (b *storeBench) sqliteRows(ctx context.Context, e env) ([]StoreResult, erro
 	}
 	if slices.Contains(b.counts, 1) {
 		fmt.Fprintf(e.stderr, "bench store: 1 appender vs one row per transaction, %d pairs on %d-event logs...\n", b.pairs, b.prefill)
-		p, err := b.lonePairs(ctx)
+		p, err := b.measurePairs(ctx, sqlite.PairConfig{Appends: b.loneN, Round: b.round, Appenders: 1, PerTx: 1})
 		if err != nil {
 			return nil, err
 		}
@@ -120,7 +120,7 @@ func (b *storeBench) sqliteRows(ctx context.Context, e env) ([]StoreResult, erro
 	}
 	for _, a := range group {
 		fmt.Fprintf(e.stderr, "bench store: %d appenders vs 1000-row transactions, %d pairs on %d-event logs...\n", a, b.pairs, b.prefill)
-		p, err := b.groupPairs(ctx, a)
+		p, err := b.measurePairs(ctx, sqlite.PairConfig{Appends: b.groupN, Round: b.groupRound, Appenders: a, PerTx: 1000})
 		if err != nil {
 			return nil, err
 		}
@@ -135,27 +135,14 @@ const (
 	raw1000PerTx = "raw 1000 rows per transaction"
 )
 
-// lonePairs measures the lone appender and one row per transaction taking
-// turns within each pair (sqlite.MeasureLonePair).
-func (b *storeBench) lonePairs(ctx context.Context) (storebench.Paired, error) {
+// measurePairs runs b.pairs pairs of c (sqlite.MeasurePair) on logs
+// pre-filled with b.prefill events: the store's appenders and the raw
+// inserts take turns within each pair.
+func (b *storeBench) measurePairs(ctx context.Context, c sqlite.PairConfig) (storebench.Paired, error) {
+	c.Prefill = b.prefill
 	p := storebench.Paired{Subjects: make([][]storebench.Result, 1)}
 	for range b.pairs {
-		raw, ledger, err := sqlite.MeasureLonePair(ctx, b.runDir(), b.prefill, b.loneN, b.round)
-		if err != nil {
-			return p, err
-		}
-		p.Base, p.Subjects[0] = append(p.Base, raw), append(p.Subjects[0], ledger)
-	}
-	return p, nil
-}
-
-// groupPairs measures appenders concurrent appenders and 1000-row
-// transactions taking turns within each pair (sqlite.MeasurePair).
-func (b *storeBench) groupPairs(ctx context.Context, appenders int) (storebench.Paired, error) {
-	p := storebench.Paired{Subjects: make([][]storebench.Result, 1)}
-	for range b.pairs {
-		raw, ledger, err := sqlite.MeasurePair(ctx, b.runDir(), sqlite.PairConfig{Prefill: b.prefill,
-			Appends: b.groupN, Round: b.groupRound, Appenders: appenders, PerTx: 1000})
+		raw, ledger, err := sqlite.MeasurePair(ctx, b.runDir(), c)
 		if err != nil {
 			return p, err
 		}
