@@ -59,6 +59,7 @@ func workloadFlags(fs *flag.FlagSet) *loadgen.Config {
 	fs.IntVar(&c.Clients, "clients", c.Clients, "concurrent clients")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "how long to drive the load")
 	fs.IntVar(&c.FeedSize, "feed-size", c.FeedSize, "targets per feed-page batch read")
+	fs.Float64Var(&c.Rate, "rate", 0, "offer this many requests/s in all, each client on a fixed schedule, latency counted from when a request was due (0: closed loop, each client sends when its last answer came)")
 	return &c
 }
 
@@ -159,7 +160,7 @@ func measureServer(ctx context.Context, e env, server, url string, w workload) (
 		url = proc.url
 	}
 	cfg.URL = url
-	fmt.Fprintf(e.stderr, "bench: driving %s at %s for %s with %d clients\n", server, url, cfg.Duration, cfg.Clients)
+	fmt.Fprintf(e.stderr, "bench: driving %s at %s for %s with %d clients%s\n", server, url, cfg.Duration, cfg.Clients, offered(cfg.Rate))
 	cpu0 := proc.cpuTime()
 	rep, err := loadgen.Run(ctx, cfg)
 	if err != nil {
@@ -195,6 +196,9 @@ func printHTTP(w io.Writer, asJSON bool, results []HTTPResult) error {
 				ms(o.P50), ms(o.P95), ms(o.P99), ms(o.Max))
 		}
 		fmt.Fprintf(tw, "%s\tall\t%d\t%.0f\t\t\t\t\t\n", r.Server, r.Report.Requests, r.Report.PerSecond)
+		if r.Report.Offered > 0 {
+			fmt.Fprintf(tw, "%s\toffered\t\t%.0f\t\t\t\t\t\n", r.Server, r.Report.Offered)
+		}
 		fmt.Fprintf(tw, "%s\thot_read\t\t%.0f\t\t\t%s\t\t\n", r.Server, r.HotReads, ms(r.HotReadP99))
 	}
 	tw.Flush()
@@ -210,6 +214,14 @@ func printHTTP(w io.Writer, asJSON bool, results []HTTPResult) error {
 			float64(b.CPUPerRequest)/float64(max(a.CPUPerRequest, 1)))
 	}
 	return nil
+}
+
+// offered describes an open-loop rate for the progress line.
+func offered(rate float64) string {
+	if rate == 0 {
+		return " (closed loop)"
+	}
+	return fmt.Sprintf(" offering %.0f req/s", rate)
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }

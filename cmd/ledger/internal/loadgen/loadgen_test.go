@@ -2,6 +2,7 @@ package loadgen_test
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -63,11 +64,55 @@ func TestValidate(t *testing.T) {
 		t.Errorf("Run without a URL: %v", err)
 	}
 	cfg := loadgen.DefaultConfig()
-	cfg.Zipf, cfg.WriteRatio = 1, 2
+	cfg.Zipf, cfg.WriteRatio, cfg.Rate = 1, 2, math.NaN()
 	err := cfg.Validate()
-	for _, want := range []string{"zipf", "write ratio"} {
+	for _, want := range []string{"zipf", "write ratio", "rate NaN"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want it to name %s", err, want)
 		}
+	}
+}
+
+// With a rate, the clients send on a schedule: never more than it offers,
+// however fast the server answers.
+func TestRateCapsTheLoad(t *testing.T) {
+	var served atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served.Add(1) }))
+	defer srv.Close()
+	cfg := loadgen.DefaultConfig()
+	cfg.URL, cfg.Clients, cfg.Duration, cfg.Rate = srv.URL, 4, 500*time.Millisecond, 400
+	rep, err := loadgen.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 400/s for 0.5 s is 200 requests; each client's first is due at once.
+	if n := served.Load(); n > 200+int64(cfg.Clients) || n < 20 {
+		t.Errorf("served %d requests at 400/s for 0.5 s, want at most %d", n, 200+cfg.Clients)
+	}
+	if rep.Offered != 400 {
+		t.Errorf("report offered %g, want 400", rep.Offered)
+	}
+}
+
+// A paced request's latency counts from when it was due: a client behind
+// a slow server reports the time its requests waited to be sent too.
+func TestRateCountsTheWait(t *testing.T) {
+	const service = 20 * time.Millisecond
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { time.Sleep(service) }))
+	defer srv.Close()
+	cfg := loadgen.DefaultConfig()
+	cfg.URL, cfg.Clients, cfg.Duration, cfg.Rate, cfg.WriteRatio = srv.URL, 1, 400*time.Millisecond, 200, 0
+	rep, err := loadgen.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, worst := 0, time.Duration(0)
+	for _, o := range rep.Ops {
+		n, worst = n+o.Count, max(worst, o.Max)
+	}
+	// Due every 5 ms, answered every >= 20 ms: the k-th request (from 0)
+	// is sent >= 20k ms after it was due at 5k ms.
+	if want := service*time.Duration(n) - 5*time.Millisecond*time.Duration(n-1); n < 3 || worst < want {
+		t.Errorf("%d requests, worst latency %s; want at least %s", n, worst, want)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -25,6 +26,12 @@ type Config struct {
 	Duration   time.Duration // how long to run
 	FeedSize   int           // targets per feed-page batch read
 	Seed       uint64
+	// Rate, when > 0, is the total requests per second offered, spread
+	// evenly over the clients: each client sends on a fixed schedule and a
+	// request's latency counts from when it was due, so time spent waiting
+	// behind a slow answer is measured too (no coordinated omission). 0
+	// is a closed loop: each client sends as soon as its last answer came.
+	Rate float64
 }
 
 // DefaultConfig is the reference workload.
@@ -49,6 +56,9 @@ func (c Config) Validate() error {
 	if c.Duration <= 0 {
 		errs = append(errs, errors.New("duration must be > 0"))
 	}
+	if !(c.Rate >= 0) || math.IsInf(c.Rate, 0) {
+		errs = append(errs, fmt.Errorf("rate %g: must be a finite number >= 0", c.Rate))
+	}
 	return errors.Join(errs...)
 }
 
@@ -70,6 +80,37 @@ type client struct {
 	rng   *rand.Rand
 	zipf  *rand.Zipf
 	stats *Stats
+	pace  *schedule // nil in a closed loop
+}
+
+// schedule is one client's send times under Config.Rate.
+type schedule struct {
+	next     time.Time     // when the next request is due
+	interval time.Duration // between this client's requests
+}
+
+// pacing spreads the clients' first requests evenly over one interval so
+// that the offered load is smooth rather than sent in bursts.
+func pacing(cfg Config, i int, start time.Time) *schedule {
+	interval := time.Duration(float64(cfg.Clients) / cfg.Rate * float64(time.Second))
+	phase := interval * time.Duration(i) / time.Duration(cfg.Clients)
+	return &schedule{next: start.Add(phase), interval: interval}
+}
+
+// due waits until the next request is due and returns when it was due,
+// then moves the schedule on. A client that is behind sends at once.
+func (s *schedule) due(ctx context.Context) time.Time {
+	t := s.next
+	s.next = t.Add(s.interval)
+	if wait := time.Until(t); wait > 0 {
+		timer := time.NewTimer(wait)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+		}
+	}
+	return t
 }
 
 // Run drives the workload until cfg.Duration has passed or ctx ends, and
@@ -91,6 +132,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rng := rand.New(rand.NewPCG(cfg.Seed, uint64(i)))
 		c := &client{cfg: cfg, conn: newConn(host), rng: rng, stats: newStats(),
 			zipf: rand.NewZipf(rng, cfg.Zipf, 1, uint64(cfg.Targets-1))}
+		if cfg.Rate > 0 {
+			c.pace = pacing(cfg, i, start)
+		}
 		all[i] = c.stats
 		wg.Go(func() {
 			defer c.conn.close()
@@ -98,7 +142,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		})
 	}
 	wg.Wait()
-	return report(all, time.Since(start)), nil
+	rep := report(all, time.Since(start))
+	rep.Offered = cfg.Rate
+	return rep, nil
 }
 
 // over reports whether the run has ended. Its deadline can pass before ctx
@@ -127,6 +173,11 @@ func (c *client) loop(ctx context.Context) {
 	for !over(ctx) {
 		op, method, path := c.next()
 		t0 := time.Now()
+		if c.pace != nil {
+			if t0 = c.pace.due(ctx); over(ctx) {
+				return
+			}
+		}
 		status, err := c.do(ctx, method, path)
 		if over(ctx) {
 			return // cut off by the end of the run: not a measurement
@@ -208,6 +259,7 @@ type OpReport struct {
 
 // Report is what a run measured.
 type Report struct {
+	Offered   float64 // Config.Rate: requests/s offered, 0 in a closed loop
 	Elapsed   time.Duration
 	Requests  int
 	PerSecond float64
