@@ -46,12 +46,35 @@ func (s *Set) Actors(ctx context.Context, t domain.Target, k domain.Kind, limit 
 	if err != nil {
 		return Page[Actor]{}, err
 	}
+	if rows, ok := s.mem.actorPage(t, k.String(), limit+1, before); ok {
+		return actorsFromMemory(rows, limit, func(pos int64) string { return s.cursor(scope, pos) })
+	}
 	rows, err := s.v.read.QueryContext(ctx, `SELECT user, since, position FROM actors
 WHERE target_type = ? AND target_id = ? AND kind = ? AND position < ?
 ORDER BY position DESC LIMIT ?`, t.Type(), t.ID(), k.String(), before, limit+1)
 	page, err := readPage(rows, err, limit, scanActor, func(pos int64) string { return s.cursor(scope, pos) })
 	if err != nil {
 		return Page[Actor]{}, fmt.Errorf("read actors: %w", err)
+	}
+	return page, nil
+}
+
+// actorsFromMemory makes a page of the memory model's rows (up to
+// limit+1, newest first), as readPage does of SQLite's.
+func actorsFromMemory(rows []actorRow, limit int, next func(int64) string) (Page[Actor], error) {
+	var page Page[Actor]
+	if len(rows) > 0 {
+		page.Items = make([]Actor, 0, min(limit, len(rows)))
+	}
+	for _, r := range rows[:min(limit, len(rows))] {
+		u, err := domain.NewUserID(r.user)
+		if err != nil {
+			return Page[Actor]{}, fmt.Errorf("read actors: stored user: %w", err)
+		}
+		page.Items = append(page.Items, Actor{User: u, Since: time.UnixMilli(r.since).UTC(), Position: r.pos})
+	}
+	if len(rows) > limit {
+		page.Next = next(page.Items[limit-1].Position)
 	}
 	return page, nil
 }

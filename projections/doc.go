@@ -32,8 +32,9 @@
 // share table.go); fold.go reduces a run of events to its net effect;
 // set.go, apply.go, build.go, rebuild.go, asof.go and verify.go run them;
 // db.go is the views file and its checkpoints; cursor.go the paging;
-// memory.go the in-memory copy of counts and viewer that answers Target
-// and Targets while it is loaded and both projections are at its position
+// memory.go the in-memory copy of counts, viewer and actors that answers
+// Target, Targets and Actors while it is loaded and the three projections
+// are at its position
 // (Config.MemoryRows bounds it; it is reloaded from one snapshot of the
 // file when a rebuild or another process moved the tables under it).
 //

@@ -1,10 +1,12 @@
 package projections
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,9 +14,10 @@ import (
 	"github.com/interactionledger/ledger/domain"
 )
 
-// DefaultMemoryRows is Config.MemoryRows's default: about 40 MB of heap
-// (BenchmarkMemoryModelSize: ~40 bytes a row).
-const DefaultMemoryRows = 1_000_000
+// DefaultMemoryRows is Config.MemoryRows's default: about 125 MB of heap
+// (BenchmarkMemoryModelSize: ~63 bytes a row), which holds about a million
+// likes (each is a viewer row and an actor row).
+const DefaultMemoryRows = 2_000_000
 
 // memState says whether the memory model may answer reads.
 type memState int
@@ -26,18 +29,19 @@ const (
 	memOff                      // too big or failed to load: reads use SQLite for good
 )
 
-// memModel is the counts and viewer projections held in memory, at one
-// position, so that target reads (a feed page is ~100 key lookups in
-// SQLite) cost map lookups instead. It is a copy of what the views file
+// memModel is the counts, viewer and actors projections held in memory, at
+// one position, so that target reads (a feed page is ~100 key lookups in
+// SQLite) cost map lookups instead, and a page of "who liked it" is a
+// slice walked backwards instead of a range read through SQLite. It is a copy of what the views file
 // holds and never a source: every change is made after the views file
 // committed it, by the goroutine that committed it, before the Set
 // announces the new position (see Set.Apply), so a reader who waited for a
 // position finds the model at it or later.
 //
-// The two projections may commit in separate transactions (Set.Apply);
-// the model takes each batch only once both have committed it (at is the
-// lower of the two checkpoints), so one read sees counts and viewer state
-// of one position, and it answers only while both are at that position.
+// The projections may commit in separate transactions (Set.Apply); the
+// model takes each batch only once all three have committed it (at is the
+// lowest of the checkpoints), so one read sees the state of one position,
+// and it answers only while all three are at that position.
 // The model checks that each commit starts where the model left that
 // projection; when another process (ledger rebuild, a second server) has
 // moved a checkpoint, or this one rebuilt and swapped tables, the model is
@@ -63,7 +67,7 @@ type memModel struct {
 
 	mu    sync.RWMutex
 	state memState
-	lane  [2]int64 // checkpoints of counts and viewer the model has taken
+	lane  [lanes]int64 // checkpoints of counts, viewer and actors the model has taken
 	memTables
 }
 
@@ -77,22 +81,49 @@ type memTables struct {
 	// cmaps holds, per target number, the Counts map answers share; built
 	// by the first read after a change (under the read lock, hence
 	// atomic), dropped by the change.
-	cmaps   []atomic.Pointer[map[string]int64]
-	userIDs map[string]int32
-	viewer  map[memPair]uint64 // kinds on (bits) per (user, target)
-	rows    int                // targets + users + viewer entries
+	cmaps     []atomic.Pointer[map[string]int64]
+	userIDs   map[string]int32
+	userNames []string           // per user number
+	viewer    map[memPair]uint64 // kinds on (bits) per (user, target)
+	// actors holds, per (target, kind), who has the kind on, in position
+	// order; actorAt the position of each (user, target, kind) in it.
+	actors  map[memList]*actorList
+	actorAt map[memActor]int64
+	rows    int // targets + users + viewer entries + actors
 }
 
 type memPair struct{ user, target int32 }
 
+// memList names one "who liked it" list; memActor one entry of it.
+type (
+	memList  struct{ target, kind int32 }
+	memActor struct{ user, target, kind int32 }
+)
+
+// actorList is one list of actors, oldest first. An entry removed by a
+// cancellation is marked (user -1) and the list compacted once half of it
+// is marked, so a cancel on a target with many likes costs no copy.
+type actorList struct {
+	entries []actorEntry
+	removed int
+}
+
+type actorEntry struct {
+	pos, since int64 // position and unix milliseconds of the turn-on
+	user       int32 // -1: removed
+}
+
 func newMemTables() memTables {
-	return memTables{targetIDs: map[string]int32{}, userIDs: map[string]int32{}, viewer: map[memPair]uint64{}}
+	return memTables{targetIDs: map[string]int32{}, userIDs: map[string]int32{}, viewer: map[memPair]uint64{},
+		actors: map[memList]*actorList{}, actorAt: map[memActor]int64{}}
 }
 
 // lanes of memModel.lane.
 const (
 	laneCounts = iota
 	laneViewer
+	laneActors
+	lanes
 )
 
 func laneOf(name string) (int, bool) {
@@ -101,6 +132,8 @@ func laneOf(name string) (int, bool) {
 		return laneCounts, true
 	case Viewer:
 		return laneViewer, true
+	case Actors:
+		return laneActors, true
 	}
 	return 0, false
 }
@@ -178,12 +211,46 @@ func (t *memTables) target(kinds int, ttype, tid string) int32 {
 func (t *memTables) user(name string) int32 {
 	id, ok := t.userIDs[name]
 	if !ok {
-		id = int32(len(t.userIDs))
+		id = int32(len(t.userNames))
 		t.userIDs[name] = id
+		t.userNames = append(t.userNames, name)
 		t.rows++
 	}
 	return id
 }
+
+// addActor appends an actor to its list; pos must be past every position
+// in it (events come in position order, and a load reads each list in it).
+func (t *memTables) addActor(a memActor, pos, since int64) {
+	key := memList{a.target, a.kind}
+	l := t.actors[key]
+	if l == nil {
+		l = &actorList{}
+		t.actors[key] = l
+	}
+	l.entries = append(l.entries, actorEntry{pos: pos, since: since, user: a.user})
+	t.actorAt[a] = pos
+	t.rows++
+}
+
+// removeActor takes an actor off its list, if on it.
+func (t *memTables) removeActor(a memActor) {
+	pos, ok := t.actorAt[a]
+	if !ok {
+		return
+	}
+	delete(t.actorAt, a)
+	t.rows--
+	l := t.actors[memList{a.target, a.kind}]
+	i, _ := slices.BinarySearchFunc(l.entries, pos, byPos)
+	l.entries[i].user = -1
+	if l.removed++; l.removed*2 > len(l.entries) {
+		l.entries = slices.DeleteFunc(l.entries, func(e actorEntry) bool { return e.user < 0 })
+		l.removed = 0
+	}
+}
+
+func byPos(e actorEntry, pos int64) int { return cmp.Compare(e.pos, pos) }
 
 func (t *memTables) setFlags(key memPair, flags uint64) {
 	_, had := t.viewer[key]
@@ -248,6 +315,11 @@ func (m *memModel) applyEvent(e domain.Event) {
 	}
 	m.cmaps[t].Store(nil)
 	m.setFlags(key, flags)
+	a := memActor{key.user, t, int32(k)}
+	m.removeActor(a)
+	if e.On() {
+		m.addActor(a, e.Position, e.OccurredAt.UnixMilli())
+	}
 }
 
 func (m *memModel) staleLocked(format string, args ...any) {
@@ -290,8 +362,8 @@ func (m *memModel) retry(ctx context.Context, db *sql.DB) {
 	}
 }
 
-// load reads the counts and viewer tables from one snapshot of db in which
-// both checkpoints are equal, and makes the model valid at it. A snapshot
+// load reads the counts, viewer and actors tables from one snapshot of db
+// in which their checkpoints are equal, and makes the model valid at it. A snapshot
 // whose checkpoints differ leaves the model stale (a later retry loads
 // it); a failure or too many rows turns it off.
 func (m *memModel) load(ctx context.Context, db *sql.DB) {
@@ -334,7 +406,7 @@ func (m *memModel) loadLocked(ctx context.Context, db *sql.DB) {
 		m.state = memStale
 		m.memTables = memTables{}
 	default:
-		m.state, m.lane = memValid, [2]int64{at, at}
+		m.state, m.lane = memValid, [lanes]int64{at, at, at}
 		m.memTables = fresh.memTables
 	}
 }
@@ -343,22 +415,22 @@ func (m *memModel) loadLocked(ctx context.Context, db *sql.DB) {
 var errTooBig = fmt.Errorf("too many rows for the in-memory model")
 
 // read fills m from one read transaction of db; ok is false when the
-// counts and viewer checkpoints differ in it.
+// checkpoints of counts, viewer and actors differ in it.
 func (m *memModel) read(ctx context.Context, db *sql.DB) (at int64, ok bool, err error) {
 	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return 0, false, err
 	}
 	defer tx.Rollback()
-	cc, _, okc, err := checkpoint(ctx, tx, Counts)
-	if err != nil {
-		return 0, false, err
+	var cps [lanes]int64
+	for i, name := range []string{Counts, Viewer, Actors} {
+		cp, _, ok, err := checkpoint(ctx, tx, name)
+		if err != nil || !ok {
+			return 0, false, err
+		}
+		cps[i] = cp
 	}
-	cv, _, okv, err := checkpoint(ctx, tx, Viewer)
-	if err != nil {
-		return 0, false, err
-	}
-	if !okc || !okv || cc != cv {
+	if cps[laneViewer] != cps[laneCounts] || cps[laneActors] != cps[laneCounts] {
 		return 0, false, nil
 	}
 	if err := m.readCounts(ctx, tx); err != nil {
@@ -367,7 +439,10 @@ func (m *memModel) read(ctx context.Context, db *sql.DB) (at int64, ok bool, err
 	if err := m.readViewer(ctx, tx); err != nil {
 		return 0, false, fmt.Errorf("load viewer: %w", err)
 	}
-	return cc, true, nil
+	if err := m.readActors(ctx, tx); err != nil {
+		return 0, false, fmt.Errorf("load actors: %w", err)
+	}
+	return cps[laneCounts], true, nil
 }
 
 func (m *memModel) readCounts(ctx context.Context, tx *sql.Tx) error {
@@ -419,6 +494,64 @@ func (m *memModel) readViewer(ctx context.Context, tx *sql.Tx) error {
 	return rows.Err()
 }
 
+// readActors reads the actors table in its key order, so each list comes
+// oldest first.
+func (m *memModel) readActors(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT target_type, target_id, kind, position, user, since FROM actors
+ORDER BY target_type, target_id, kind, position`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var ttype, tid, kind, user string
+	var pos, since int64
+	for rows.Next() {
+		if err := rows.Scan(&ttype, &tid, &kind, &pos, &user, &since); err != nil {
+			return err
+		}
+		k := m.kindIndex(kind)
+		if k < 0 {
+			continue
+		}
+		m.addActor(memActor{m.user(user), m.target(len(m.kinds), ttype, tid), int32(k)}, pos, since)
+		if m.rows > m.maxRows {
+			return errTooBig
+		}
+	}
+	return rows.Err()
+}
+
+// actorRow is one actor as the model holds it.
+type actorRow struct {
+	user       string
+	since, pos int64
+}
+
+// actorPage answers an Actors read from memory: up to n actors of kind
+// on target t at positions below before, newest first; ok is false when
+// the model cannot answer (the caller then reads SQLite).
+func (m *memModel) actorPage(t domain.Target, kind string, n int, before int64) (out []actorRow, ok bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if !m.answersLocked() {
+		return nil, false
+	}
+	var buf [256]byte
+	tid, known := m.targetIDs[string(targetMemKey(buf[:0], t.Type(), t.ID()))]
+	l := m.actors[memList{tid, int32(m.kindIndex(kind))}]
+	if !known || l == nil {
+		return nil, true
+	}
+	i, _ := slices.BinarySearchFunc(l.entries, before, byPos)
+	out = make([]actorRow, 0, min(n, i))
+	for i--; i >= 0 && len(out) < n; i-- {
+		if e := l.entries[i]; e.user >= 0 {
+			out = append(out, actorRow{user: m.userNames[e.user], since: e.since, pos: e.pos})
+		}
+	}
+	return out, true
+}
+
 // targets answers a Targets call from memory; ok is false when the model
 // cannot answer (the caller then reads SQLite).
 func (m *memModel) targets(ts []domain.Target, viewer *domain.UserID) (out []TargetView, ok bool) {
@@ -459,11 +592,11 @@ func (m *memModel) flagsOf(flags uint64) map[string]bool {
 }
 
 // answersLocked reports whether the model answers reads: it is valid and
-// both projections have committed up to its position, so it holds what
-// the views file holds. While one projection is ahead (they commit one by
-// one, or a handler feeds only one), SQLite answers, which is fresher.
+// all three projections have committed up to its position, so it holds
+// what the views file holds. While one projection is ahead (they commit one
+// by one, or a handler feeds only some), SQLite answers, which is fresher.
 func (m *memModel) answersLocked() bool {
-	return m.state == memValid && m.lane[laneCounts] == m.lane[laneViewer]
+	return m.state == memValid && m.lane[laneViewer] == m.lane[laneCounts] && m.lane[laneActors] == m.lane[laneCounts]
 }
 
 // position returns the position readers of the model see, and whether
@@ -474,8 +607,8 @@ func (m *memModel) position() (int64, bool) {
 	return m.atLocked(), m.answersLocked()
 }
 
-// atLocked is the position of the snapshot readers see: the lower of the
-// two checkpoints the model has taken (both only grow).
+// atLocked is the position of the snapshot readers see: the lowest of the
+// checkpoints the model has taken (all only grow).
 func (m *memModel) atLocked() int64 {
-	return min(m.lane[laneCounts], m.lane[laneViewer])
+	return slices.Min(m.lane[:])
 }

@@ -7,8 +7,9 @@ import (
 )
 
 // BenchmarkMemoryModelSize reports the heap the memory model takes per
-// row (targets, users and viewer entries counted alike) for 1M viewer
-// entries over 100k users and 10k targets, the bench http universe.
+// row (targets, users, viewer entries and actors counted alike) for 1M
+// likes (a viewer entry and an actor each) over 100k users and 10k targets,
+// the bench http universe.
 func BenchmarkMemoryModelSize(b *testing.B) {
 	for range b.N {
 		var before, after runtime.MemStats
@@ -19,6 +20,7 @@ func BenchmarkMemoryModelSize(b *testing.B) {
 			u := t.user("u" + strconv.Itoa(i%100_000))
 			tg := t.target(2, "article", "a"+strconv.Itoa(i/100_000+10*(i%1000)))
 			t.setFlags(memPair{u, tg}, 1)
+			t.addActor(memActor{u, tg, 0}, int64(i+1), int64(i))
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)

@@ -86,6 +86,38 @@ func sameAnswers(t *testing.T, got, want *projections.Set) {
 			t.Fatalf("one target, viewer %v: %+v, %v; want %+v", v, one, err, w[0])
 		}
 	}
+	for _, target := range ts {
+		for _, k := range []domain.Kind{like, coll} {
+			for _, limit := range []int{1, 2, 5, 0} {
+				g, w := allActors(t, got, target, k, limit), allActors(t, want, target, k, limit)
+				if !reflect.DeepEqual(g, w) {
+					t.Fatalf("actors of %s %s, pages of %d:\nmemory %+v\nSQLite %+v", target, k, limit, g, w)
+				}
+			}
+		}
+	}
+}
+
+// allActors reads every page of an actors list; each page's items, and
+// whether a next page was offered, in order.
+func allActors(t *testing.T, s *projections.Set, target domain.Target, k domain.Kind, limit int) [][]projections.Actor {
+	t.Helper()
+	var pages [][]projections.Actor
+	cursor := ""
+	for {
+		page, err := s.Actors(context.Background(), target, k, limit, cursor)
+		if err != nil {
+			t.Fatalf("actors of %s %s after %q: %v", target, k, cursor, err)
+		}
+		pages = append(pages, page.Items)
+		if page.Next == "" {
+			return pages
+		}
+		if len(pages) > 100 {
+			t.Fatalf("actors of %s %s: more than 100 pages", target, k)
+		}
+		cursor = page.Next
+	}
 }
 
 func mustMemory(t *testing.T, s *projections.Set, at int64) {

@@ -30,10 +30,10 @@ type Config struct {
 	// OnStatus, when set, is called when a projection fails (Err set) and
 	// when a failed projection applies again (Err nil). It must not block.
 	OnStatus func(Status)
-	// MemoryRows bounds the in-memory copy of the counts and viewer
-	// projections that answers Target and Targets: one row per target,
-	// per user and per (user, target) with a kind on. Past it, those reads
-	// go to SQLite. Default DefaultMemoryRows; negative: no copy (tools
+	// MemoryRows bounds the in-memory copy of the counts, viewer and
+	// actors projections that answers Target, Targets and Actors: one row
+	// per target, per user, per (user, target) with a kind on and per
+	// actor. Past it, those reads go to SQLite. Default DefaultMemoryRows; negative: no copy (tools
 	// that do not serve reads).
 	MemoryRows int
 	// FoldKeys bounds how many distinct interactions a rebuild folds in

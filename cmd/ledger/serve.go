@@ -60,7 +60,7 @@ func newServeFlags(e env) (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.logFormat, "log-format", "text", "request log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the whole run to this file (written at shutdown)")
-	fs.IntVar(&f.memoryRows, "memory-rows", projections.DefaultMemoryRows, "most rows (targets, users, liked or collected pairs) of the in-memory copy that answers target reads, ~40 bytes each; past it those reads go to SQLite; 0: no copy")
+	fs.IntVar(&f.memoryRows, "memory-rows", projections.DefaultMemoryRows, "most rows (targets, users, liked or collected pairs, actors) of the in-memory copy that answers target reads and \"who liked it\" lists, ~63 bytes each; past it those reads go to SQLite; 0: no copy")
 	return fs, f
 }
 
