@@ -82,7 +82,8 @@ const rawLayoutEvents = `CREATE TABLE events (position INTEGER PRIMARY KEY, id B
 
 // BenchmarkRawLayouts is the raw ceiling of the stream table's layouts
 // (rawLayouts): b.N appends' rows after 20,000 prefilled, durable
-// (synchronous=FULL), 1000 and 256 appends per transaction (256: the most
+// (synchronous=FULL) and with the store's WAL checkpoint setting (its
+// driver), 1000 and 256 appends per transaction (256: the most
 // a group commit of 256 appenders can hold). Run with -benchtime 30000x.
 func BenchmarkRawLayouts(b *testing.B) {
 	const prefill = 20_000
@@ -90,7 +91,7 @@ func BenchmarkRawLayouts(b *testing.B) {
 		for _, perTx := range []int{1000, 256} {
 			b.Run(l.name+"/"+strconv.Itoa(perTx)+"-per-tx", func(b *testing.B) {
 				path := filepath.Join(b.TempDir(), "layout.db")
-				db, err := sql.Open("sqlite3", sqlitedsn.File(path, url.Values{"_synchronous": {"FULL"},
+				db, err := sql.Open(driverName, sqlitedsn.File(path, url.Values{"_synchronous": {"FULL"},
 					"_journal_mode": {"WAL"}, "_txlock": {"immediate"}}))
 				if err != nil {
 					b.Fatal(err)
