@@ -180,7 +180,7 @@ func durableDB(ctx context.Context, path string) (*sql.DB, error) {
 	if err := s.Close(); err != nil {
 		return nil, err
 	}
-	db, err := sql.Open("sqlite3", s.dsn(false))
+	db, err := sql.Open(driverName, s.dsn(false))
 	if err != nil {
 		return nil, err
 	}
@@ -350,7 +350,7 @@ func fill(ctx context.Context, path string, reqs []domain.AppendRequest) error {
 	if err := s.Close(); err != nil {
 		return err
 	}
-	db, err := sql.Open("sqlite3", s.dsn(false))
+	db, err := sql.Open(driverName, s.dsn(false))
 	if err != nil {
 		return err
 	}

@@ -29,3 +29,33 @@ func TestDurableByDefault(t *testing.T) {
 		t.Fatalf("journal_mode %q (%v), want wal", mode, err)
 	}
 }
+
+// TestCheckpointSetting: the writer's connection checkpoints the WAL every
+// walAutocheckpoint pages, not at SQLite's default, and the raw baseline's
+// connection (benchload.go) has the same setting, so that its ceiling is
+// measured under the store's own settings.
+func TestCheckpointSetting(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "checkpoint.db")
+	s := MustOpen(t, Config{Path: path})
+	var pages int
+	if err := s.w.conn.QueryRowContext(t.Context(), "PRAGMA wal_autocheckpoint").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if pages != walAutocheckpoint {
+		t.Fatalf("writer: wal_autocheckpoint = %d, want %d", pages, walAutocheckpoint)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := durableDB(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.QueryRow("PRAGMA wal_autocheckpoint").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if pages != walAutocheckpoint {
+		t.Fatalf("raw baseline: wal_autocheckpoint = %d, want %d", pages, walAutocheckpoint)
+	}
+}

@@ -48,8 +48,11 @@ type streamInfo struct{ key, version int64 }
 // when full.
 const maxCachedVersions = 1 << 18
 
-// pageSize is the page size of new files. Measured: 1024 and 2048 append
-// slower than 4096 (deeper trees cost more than the smaller WAL frames save).
+// pageSize is the page size of new files; a file keeps the size it was
+// created with. Measured: 1024 and 2048 append slower than 4096 (deeper
+// trees cost more than the smaller WAL frames save; raw 256-row
+// transactions 0.6x). 16384 lifts raw 1000-row transactions ~1.2-1.5x but
+// the store's own appends at 256 appenders fall to 0.91x (4 paired runs).
 const pageSize = 4096
 
 const (
