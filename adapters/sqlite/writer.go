@@ -38,6 +38,7 @@ type writer struct {
 	// was version. A transaction trusts them only while the data version
 	// is still version, i.e. no other connection has written; last is -1
 	// when they are not known.
+	results       []result // reused by each commit (resultsFor)
 	streams       map[domain.StreamID]streamInfo
 	last, lastKey int64
 	version       int64
@@ -245,7 +246,7 @@ func failAll(batch []*request, err error) ([]result, CommitStats) {
 // When the transaction as a whole fails, every append gets its error.
 func (w *writer) commit(batch []*request, now time.Time) ([]result, CommitStats) {
 	stats := CommitStats{Appends: len(batch)}
-	results := make([]result, len(batch))
+	results := w.resultsFor(len(batch))
 	fail := func(err error) ([]result, CommitStats) {
 		_, _ = w.conn.ExecContext(w.ctx, "ROLLBACK")
 		w.streams, w.last = nil, -1
@@ -276,6 +277,17 @@ func (w *writer) commit(batch []*request, now time.Time) ([]result, CommitStats)
 	}
 	w.last, w.lastKey = tx.last, tx.lastKey
 	return results, stats
+}
+
+// resultsFor returns n zero results in the writer's reused buffer: each
+// commit's results are answered before the next commit starts.
+func (w *writer) resultsFor(n int) []result {
+	if cap(w.results) < n {
+		w.results = make([]result, n)
+	}
+	w.results = w.results[:n]
+	clear(w.results)
+	return w.results
 }
 
 // begin starts an IMMEDIATE transaction and finds where the log ends.
