@@ -42,7 +42,11 @@ func (h *hotStmts) prepare(ctx context.Context, c driver.Conn) error {
 		if err != nil {
 			return fmt.Errorf("prepare: %w", translate(err))
 		}
-		*p.stmt = stmt
+		*p.stmt = stmt // closed by close, even when it is refused below
+		_, queries := stmt.(driver.StmtQueryContext)
+		if _, execs := stmt.(driver.StmtExecContext); !queries || !execs {
+			return fmt.Errorf("driver statement %T runs no Query or Exec with a context", stmt)
+		}
 	}
 	return nil
 }
