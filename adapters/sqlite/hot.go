@@ -65,10 +65,7 @@ func (h *hotStmts) close() error {
 // query runs stmt with args (at most len(h.args)) and returns whether it
 // answered a row; dest receives the row's first columns.
 func (h *hotStmts) query(ctx context.Context, stmt driver.Stmt, dest []driver.Value, args ...any) (bool, error) {
-	named := h.args[:len(args)]
-	for i, a := range args {
-		named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
-	}
+	named := h.named(args)
 	rows, err := stmt.(driver.StmtQueryContext).QueryContext(ctx, named)
 	clear(named)
 	if err != nil {
@@ -88,14 +85,21 @@ func (h *hotStmts) query(ctx context.Context, stmt driver.Stmt, dest []driver.Va
 // exec runs stmt with args (at most len(h.args)) and returns the number
 // of rows it changed.
 func (h *hotStmts) exec(ctx context.Context, stmt driver.Stmt, args ...any) (int64, error) {
-	named := h.args[:len(args)]
-	for i, a := range args {
-		named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
-	}
+	named := h.named(args)
 	res, err := stmt.(driver.StmtExecContext).ExecContext(ctx, named)
 	clear(named)
 	if err != nil {
 		return 0, err
 	}
 	return res.RowsAffected()
+}
+
+// named puts args in h's reused argument array; the caller clears it
+// after the call, so that it holds no values between appends.
+func (h *hotStmts) named(args []any) []driver.NamedValue {
+	named := h.args[:len(args)]
+	for i, a := range args {
+		named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+	}
+	return named
 }
