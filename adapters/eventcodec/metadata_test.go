@@ -2,6 +2,8 @@ package eventcodec
 
 import (
 	"encoding/json"
+	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/interactionledger/ledger/domain"
@@ -27,5 +29,50 @@ func TestDecodeMetadata(t *testing.T) {
 		if _, err := DecodeMetadata(bad); err == nil {
 			t.Errorf("decode %s: no error", bad)
 		}
+	}
+}
+
+// EncodeMetadata writes byte for byte what encoding/json writes, on its
+// hand-written path (plain entries) and off it (entries to escape).
+func TestEncodeMetadataIsEncodingJSON(t *testing.T) {
+	const alphabet = "az09_-:/.{} \"\\<>&\t\x7fü\u2028"
+	rng := rand.New(rand.NewPCG(1, 2))
+	word := func() string {
+		r := []rune(alphabet)
+		var b strings.Builder
+		for range rng.IntN(6) {
+			if rng.IntN(4) == 0 {
+				b.WriteRune(r[rng.IntN(len(r))])
+			} else {
+				b.WriteByte("abcxyz019_-"[rng.IntN(11)])
+			}
+		}
+		return b.String()
+	}
+	plain := 0
+	for range 2000 {
+		entries := map[string]string{}
+		for range 1 + rng.IntN(4) {
+			if k := word(); k != "" {
+				entries[k] = word()
+			}
+		}
+		m, err := domain.DecodeMetadata(entries)
+		if err != nil || m.Len() == 0 {
+			continue
+		}
+		want, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := EncodeMetadata(m); got != string(want) {
+			t.Fatalf("EncodeMetadata(%v) = %s, encoding/json writes %s", entries, got, want)
+		}
+		if !strings.ContainsAny(string(want), "\\") {
+			plain++
+		}
+	}
+	if plain < 100 {
+		t.Fatalf("only %d plain cases: the hand-written path was hardly tested", plain)
 	}
 }

@@ -98,13 +98,38 @@ func (d *RowDecoder) stream(r *Row) (domain.StreamID, error) {
 }
 
 // EncodeMetadata is the stored form of m: its JSON object, or "" when it
-// is empty.
+// is empty. Entries that need no escaping (nearly all) are written by
+// hand, byte for byte what encoding/json writes (a test compares the two),
+// sparing every append its reflection; anything else goes to
+// encoding/json.
 func EncodeMetadata(m domain.Metadata) string {
 	if m.Len() == 0 {
 		return ""
 	}
-	b, _ := json.Marshal(m) // a map of strings cannot fail to encode
-	return string(b)
+	b := make([]byte, 1, 64)
+	b[0] = '{'
+	for k, v := range m.All() {
+		if !plainJSON(k) || !plainJSON(v) {
+			enc, _ := json.Marshal(m) // a map of strings cannot fail to encode
+			return string(enc)
+		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = append(append(append(append(append(b, '"'), k...), `":"`...), v...), '"')
+	}
+	return string(append(b, '}'))
+}
+
+// plainJSON reports whether encoding/json writes s between quotes as it
+// is: printable ASCII without '"', '\\' and the HTML characters it escapes.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 // DecodeMetadata decodes the JSON object a store holds. Objects without

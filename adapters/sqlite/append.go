@@ -75,8 +75,12 @@ func (s *EventStore) appendDirect(ctx context.Context, r *request) (out result, 
 	if s.closed.Load() {
 		return result{Err: fmt.Errorf("append %s: %w", r.Req.Stream, domain.ErrClosed)}, true
 	}
-	s.commit([]*request{r})
-	res, err := r.Wait(context.WithoutCancel(ctx), nil) // answered: the commit took it
+	s.one[0] = r
+	s.commit(s.one[:])
+	s.one[0] = nil
+	// Answered: the commit took it. A context that never ends, so that
+	// Wait cannot pick ctx's end over the answer.
+	res, err := r.Wait(context.Background(), nil)
 	return result{Res: res, Err: err}, true
 }
 

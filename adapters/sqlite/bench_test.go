@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -156,4 +157,58 @@ func rawLayoutInsert(b *testing.B, db *sql.DB, build string, reqs []domain.Appen
 		}
 	}
 	return nil
+}
+
+// BenchmarkLoneCPU is a lone appender's process CPU per append (user +
+// system, from rusage: cpu-us/op), durable, on a fresh log: the store
+// against raw one-row transactions of the same rows (rawInserter). Run with
+// -benchtime 3000x -benchmem, the two alternated several times: the
+// machine's load moves both.
+func BenchmarkLoneCPU(b *testing.B) {
+	b.Run("ledger", func(b *testing.B) {
+		reqs, err := storebench.Requests(b.N)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := MustOpen(b, Config{Path: filepath.Join(b.TempDir(), "ledger.db")})
+		b.ResetTimer()
+		start := processCPU(b)
+		for _, req := range reqs {
+			if _, err := s.Append(b.Context(), req); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(processCPU(b)-start)/float64(time.Microsecond)/float64(b.N), "cpu-us/op")
+	})
+	b.Run("raw-one-per-tx", func(b *testing.B) {
+		reqs, err := storebench.Requests(b.N)
+		if err != nil {
+			b.Fatal(err)
+		}
+		db, err := durableDB(b.Context(), filepath.Join(b.TempDir(), "raw.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer db.Close()
+		ri, err := newRawInserter(b.Context(), db)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ri.close()
+		b.ResetTimer()
+		start := processCPU(b)
+		if _, err := ri.insert(b.Context(), reqs, 0, 1); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(processCPU(b)-start)/float64(time.Microsecond)/float64(b.N), "cpu-us/op")
+	})
+}
+
+// processCPU is the process's user and system time so far.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -13,7 +13,10 @@
 // once (one fsync per batch) and answers every caller. A lone appender
 // (the last commit held one append, nothing is queued, the connection is
 // free) runs the same transaction on its own goroutine, sparing two
-// goroutine hand-offs per append. Reads go through a
+// goroutine hand-offs per append. The statements every append runs
+// (BEGIN, PRAGMA data_version, the new stream's row, the event, COMMIT)
+// are prepared on the driver connection and run through it without
+// database/sql's per-call wrappers (hot.go). Reads go through a
 // separate pool of read-only connections and never wait for the writer.
 // ReadLatest (domain.LatestReader) lets SQLite pick each (stream, kind)'s
 // last event for a projection rebuild, reading two partitions of the

@@ -71,6 +71,8 @@ type EventStore struct {
 	// connection: the writer goroutine, or a lone appender committing its
 	// own append (appendDirect).
 	wmu sync.Mutex
+	// one is a lone appender's batch, used under wmu.
+	one [1]*request
 	// lastBatch is the number of appends in the last commit.
 	lastBatch atomic.Int64
 	quit      chan struct{} // closed by Close

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,9 +28,9 @@ type writer struct {
 	ctx  context.Context // never cancelled: a started transaction always finishes
 	conn *sql.Conn
 
-	dataVersion, maxPosition, selectStream, insertStream, updateStream *sql.Stmt
-	insertNewStream, deleteStream                                      *sql.Stmt
-	insertEvent, insertIdempotency, selectIdempotency                  *sql.Stmt
+	hot                                                   hotStmts
+	maxPosition, selectStream, insertStream, updateStream *sql.Stmt
+	deleteStream, insertIdempotency, selectIdempotency    *sql.Stmt
 
 	// streams caches stream versions as of position last and stream key
 	// lastKey, which this writer committed while the file's data version
@@ -37,6 +38,7 @@ type writer struct {
 	// was version. A transaction trusts them only while the data version
 	// is still version, i.e. no other connection has written; last is -1
 	// when they are not known.
+	results       []result // reused by each commit (resultsFor)
 	streams       map[domain.StreamID]streamInfo
 	last, lastKey int64
 	version       int64
@@ -56,6 +58,8 @@ const maxCachedVersions = 1 << 18
 const pageSize = 4096
 
 const (
+	sqlBegin       = `BEGIN IMMEDIATE`
+	sqlCommit      = `COMMIT`
 	sqlDataVersion = `PRAGMA data_version`
 	sqlMaxPosition = `SELECT (SELECT coalesce(max(position), 0) FROM events),
 		(SELECT coalesce(max(stream_key), 0) FROM streams)`
@@ -109,10 +113,9 @@ func (w *writer) setup(ctx context.Context) error {
 		stmt **sql.Stmt
 		sql  string
 	}{
-		{&w.dataVersion, sqlDataVersion}, {&w.maxPosition, sqlMaxPosition}, {&w.selectStream, sqlSelectStream},
+		{&w.maxPosition, sqlMaxPosition}, {&w.selectStream, sqlSelectStream},
 		{&w.insertStream, sqlInsertStream}, {&w.updateStream, sqlUpdateStream},
-		{&w.insertNewStream, sqlInsertNewStream}, {&w.deleteStream, sqlDeleteStream},
-		{&w.insertEvent, sqlInsertEvent}, {&w.insertIdempotency, sqlInsertIdempotency},
+		{&w.deleteStream, sqlDeleteStream}, {&w.insertIdempotency, sqlInsertIdempotency},
 		{&w.selectIdempotency, sqlSelectIdempotency},
 	} {
 		stmt, err := w.conn.PrepareContext(ctx, p.sql)
@@ -121,13 +124,13 @@ func (w *writer) setup(ctx context.Context) error {
 		}
 		*p.stmt = stmt
 	}
-	return nil
+	return w.conn.Raw(func(dc any) error { return w.hot.prepare(ctx, dc.(driver.Conn)) })
 }
 
 func (w *writer) close() error {
-	var errs []error
-	for _, st := range []*sql.Stmt{w.dataVersion, w.maxPosition, w.selectStream, w.insertStream, w.updateStream,
-		w.insertNewStream, w.deleteStream, w.insertEvent, w.insertIdempotency, w.selectIdempotency} {
+	errs := []error{w.conn.Raw(func(any) error { return w.hot.close() })}
+	for _, st := range []*sql.Stmt{w.maxPosition, w.selectStream, w.insertStream, w.updateStream,
+		w.deleteStream, w.insertIdempotency, w.selectIdempotency} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -246,7 +249,7 @@ func failAll(batch []*request, err error) ([]result, CommitStats) {
 // When the transaction as a whole fails, every append gets its error.
 func (w *writer) commit(batch []*request, now time.Time) ([]result, CommitStats) {
 	stats := CommitStats{Appends: len(batch)}
-	results := make([]result, len(batch))
+	results := w.resultsFor(len(batch))
 	fail := func(err error) ([]result, CommitStats) {
 		_, _ = w.conn.ExecContext(w.ctx, "ROLLBACK")
 		w.streams, w.last = nil, -1
@@ -255,9 +258,6 @@ func (w *writer) commit(batch []*request, now time.Time) ([]result, CommitStats)
 		}
 		stats.Err, stats.Events, stats.Failed = err, 0, len(batch)
 		return results, stats
-	}
-	if _, err := w.conn.ExecContext(w.ctx, "BEGIN IMMEDIATE"); err != nil {
-		return fail(fmt.Errorf("begin: %w", translate(err)))
 	}
 	tx := txState{recorded: now.UTC()}
 	if err := w.begin(&tx); err != nil {
@@ -275,23 +275,34 @@ func (w *writer) commit(batch []*request, now time.Time) ([]result, CommitStats)
 		}
 		stats.Events += len(r.Rows)
 	}
-	if _, err := w.conn.ExecContext(w.ctx, "COMMIT"); err != nil {
+	if err := w.conn.Raw(func(any) error { _, err := w.hot.exec(w.ctx, w.hot.commit); return err }); err != nil {
 		return fail(fmt.Errorf("commit: %w", translate(err)))
 	}
 	w.last, w.lastKey = tx.last, tx.lastKey
 	return results, stats
 }
 
-// begin finds where the log ends for a transaction that holds the write
-// lock. When no other connection has written since this writer's last
-// commit (the data version is unchanged), that is where the writer left
-// it, and its stream cache holds; otherwise it reads the log's end and
-// drops the cache. The data version costs no B-tree search: measured, the
-// lone appender's CPU per append fell by a tenth.
+// resultsFor returns n zero results in the writer's reused buffer: each
+// commit's results are answered before the next commit starts.
+func (w *writer) resultsFor(n int) []result {
+	if cap(w.results) < n {
+		w.results = make([]result, n)
+	}
+	w.results = w.results[:n]
+	clear(w.results)
+	return w.results
+}
+
+// begin starts an IMMEDIATE transaction and finds where the log ends.
+// When no other connection has written since this writer's last commit
+// (the data version is unchanged), that is where the writer left it, and
+// its stream cache holds; otherwise it reads the log's end and drops the
+// cache. The data version costs no B-tree search: measured, the lone
+// appender's CPU per append fell by a tenth.
 func (w *writer) begin(tx *txState) error {
-	var version int64
-	if err := w.dataVersion.QueryRowContext(w.ctx).Scan(&version); err != nil {
-		return translate(err)
+	version, err := w.beginVersion()
+	if err != nil {
+		return err
 	}
 	if w.last >= 0 && version == w.version && len(w.streams) <= maxCachedVersions {
 		tx.last, tx.lastKey = w.last, w.lastKey
@@ -299,6 +310,27 @@ func (w *writer) begin(tx *txState) error {
 	}
 	w.streams, w.last, w.version = make(map[domain.StreamID]streamInfo), -1, version
 	return translate(w.maxPosition.QueryRowContext(w.ctx).Scan(&tx.last, &tx.lastKey))
+}
+
+// beginVersion runs BEGIN IMMEDIATE and reads the file's data version, in
+// one hold of the connection.
+func (w *writer) beginVersion() (version int64, err error) {
+	err = w.conn.Raw(func(any) error {
+		if _, err := w.hot.exec(w.ctx, w.hot.begin); err != nil {
+			return fmt.Errorf("begin: %w", translate(err))
+		}
+		dest := w.hot.dest[:1]
+		row, err := w.hot.query(w.ctx, w.hot.dataVersion, dest)
+		if err != nil {
+			return fmt.Errorf("data version: %w", translate(err))
+		}
+		var ok bool
+		if version, ok = dest[0].(int64); !row || !ok {
+			return fmt.Errorf("data version: got %T, not an integer: %w", dest[0], domain.ErrUnavailable)
+		}
+		return nil
+	})
+	return version, err
 }
 
 // txState is what one transaction has assigned so far.
@@ -372,12 +404,15 @@ func (w *writer) createNew(tx *txState, r *request) (bool, error) {
 	if _, cached := w.streams[st]; cached {
 		return false, nil
 	}
-	out, err := w.insertNewStream.ExecContext(w.ctx, tx.lastKey+1, st.User.String(), st.Target.Type(), st.Target.ID(),
-		r.Rows[0].version, tx.last+1, r.Req.State.String())
+	var n int64
+	err := w.conn.Raw(func(any) (err error) {
+		n, err = w.hot.exec(w.ctx, w.hot.insertNewStream, tx.lastKey+1, st.User.String(),
+			st.Target.Type(), st.Target.ID(), r.Rows[0].version, tx.last+1, r.Req.State.String())
+		return err
+	})
 	if err != nil {
 		return false, fatal(appendError(st, err))
 	}
-	n, _ := out.RowsAffected()
 	return n > 0, nil
 }
 
@@ -503,14 +538,16 @@ func (w *writer) upsertStream(r *request, info streamInfo, lastPosition int64) e
 
 // insertRows inserts r's events from position next on.
 func (w *writer) insertRows(r *request, key, next int64, recorded int64) error {
-	for i, e := range r.Rows {
-		_, err := w.insertEvent.ExecContext(w.ctx, next+int64(i), e.id, key, e.version,
-			e.typ, e.kind, e.occurred, recorded, e.metadata)
-		if err != nil {
-			return err
+	return w.conn.Raw(func(any) error {
+		for i, e := range r.Rows {
+			_, err := w.hot.query(w.ctx, w.hot.insertEvent, nil, next+int64(i), e.id, key, e.version,
+				e.typ, e.kind, e.occurred, recorded, e.metadata)
+			if err != nil {
+				return err
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // recordIdempotency stores rec; lastPosition, when not 0, replaces the
