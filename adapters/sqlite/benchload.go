@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -216,14 +217,17 @@ func rawInsert(ctx context.Context, db *sql.DB, reqs []domain.AppendRequest, bef
 	return ri.insert(ctx, reqs, before, perTx)
 }
 
-// rawInserter holds a connection and the prepared statements of the raw
-// baseline. Its statements run under a context that cannot be cancelled,
-// as the store's writer does: the driver watches a cancellable context
-// with a goroutine per statement, which would understate the ceiling.
+// rawInserter holds a connection and the store's own prepared append
+// statements (hotStmts), run on the driver connection as the writer runs
+// them: the baseline pays the same driver path as the store, and none of
+// its logic (no lookups, checks, data version or idempotency). Its
+// statements run under a context that cannot be cancelled, as the store's
+// writer does: the driver watches a cancellable context with a goroutine
+// per statement, which would understate the ceiling.
 type rawInserter struct {
-	ctx                 context.Context
-	conn                *sql.Conn
-	insStream, insEvent *sql.Stmt
+	ctx  context.Context
+	conn *sql.Conn
+	hot  hotStmts
 }
 
 func newRawInserter(ctx context.Context, db *sql.DB) (*rawInserter, error) {
@@ -232,60 +236,57 @@ func newRawInserter(ctx context.Context, db *sql.DB) (*rawInserter, error) {
 	if ri.conn, err = db.Conn(ri.ctx); err != nil {
 		return nil, err
 	}
-	ri.insStream, err = ri.conn.PrepareContext(ri.ctx, `INSERT INTO streams
-		(stream_key, user_id, target_type, target_id, version, last_position, state)
-		VALUES (?, ?, ?, ?, 1, ?, 'like')`)
-	if err == nil {
-		ri.insEvent, err = ri.conn.PrepareContext(ri.ctx, sqlInsertEvent)
-	}
-	if err != nil {
+	if err := ri.conn.Raw(func(dc any) error { return ri.hot.prepare(ri.ctx, dc.(driver.Conn)) }); err != nil {
 		return nil, errors.Join(err, ri.close())
 	}
 	return ri, nil
 }
 
 func (ri *rawInserter) close() error {
-	var errs []error
-	for _, st := range []*sql.Stmt{ri.insStream, ri.insEvent} {
-		if st != nil {
-			errs = append(errs, st.Close())
-		}
-	}
-	return errors.Join(append(errs, ri.conn.Close())...)
+	return errors.Join(ri.conn.Raw(func(any) error { return ri.hot.close() }), ri.conn.Close())
 }
 
 // insert inserts reqs' rows after position (and stream key) before, perTx
 // appends per transaction; outer is checked between transactions.
 func (ri *rawInserter) insert(outer context.Context, reqs []domain.AppendRequest, before int64, perTx int) (int, error) {
-	ctx := ri.ctx
 	commits := 0
-	for i, req := range reqs {
-		if i%perTx == 0 {
-			if err := outer.Err(); err != nil {
-				return commits, err
+	err := ri.conn.Raw(func(any) error {
+		for i, req := range reqs {
+			if i%perTx == 0 {
+				if err := outer.Err(); err != nil {
+					return err
+				}
+				if _, err := ri.hot.exec(ri.ctx, ri.hot.begin); err != nil {
+					return err
+				}
 			}
-			if _, err := ri.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-				return commits, err
+			if err := ri.row(req, before+int64(i)+1); err != nil {
+				return err
+			}
+			if (i+1)%perTx == 0 || i == len(reqs)-1 {
+				if _, err := ri.hot.exec(ri.ctx, ri.hot.commit); err != nil {
+					return err
+				}
+				commits++
 			}
 		}
-		e := req.Events[0]
-		pos := before + int64(i) + 1
-		if _, err := ri.insStream.ExecContext(ctx, pos, req.Stream.User.String(), req.Stream.Target.Type(),
-			req.Stream.Target.ID(), pos); err != nil {
-			return commits, err
-		}
-		if _, err := ri.insEvent.ExecContext(ctx, pos, e.ID[:], pos, e.StreamVersion, string(e.Type),
-			e.Kind.String(), e.OccurredAt.UnixNano(), time.Now().UnixNano(), `{"request_id":"`+strconv.FormatInt(pos-1, 10)+`"}`); err != nil {
-			return commits, err
-		}
-		if (i+1)%perTx == 0 || i == len(reqs)-1 {
-			if _, err := ri.conn.ExecContext(ctx, "COMMIT"); err != nil {
-				return commits, err
-			}
-			commits++
-		}
+		return nil
+	})
+	return commits, err
+}
+
+// row inserts one append's new stream and its event at pos, which is also
+// the stream's key.
+func (ri *rawInserter) row(req domain.AppendRequest, pos int64) error {
+	e := req.Events[0]
+	_, err := ri.hot.exec(ri.ctx, ri.hot.insertNewStream, pos, req.Stream.User.String(), req.Stream.Target.Type(),
+		req.Stream.Target.ID(), int64(1), pos, "like")
+	if err != nil {
+		return err
 	}
-	return commits, nil
+	_, err = ri.hot.query(ri.ctx, ri.hot.insertEvent, nil, pos, e.ID[:], pos, e.StreamVersion, string(e.Type),
+		e.Kind.String(), e.OccurredAt.UnixNano(), time.Now().UnixNano(), `{"request_id":"`+strconv.FormatInt(pos-1, 10)+`"}`)
+	return err
 }
 
 // ReadResult is one read measurement.
