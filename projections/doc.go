@@ -32,11 +32,11 @@
 // share table.go); fold.go reduces a run of events to its net effect;
 // set.go, apply.go, build.go, rebuild.go, asof.go and verify.go run them;
 // db.go is the views file and its checkpoints; cursor.go the paging;
-// memory.go the in-memory copy of counts, viewer and actors that answers
-// Target, Targets and Actors while it is loaded and the three projections
-// are at its position
-// (Config.MemoryRows bounds it; it is reloaded from one snapshot of the
-// file when a rebuild or another process moved the tables under it).
+// memory.go (with memactors.go, its lists) the in-memory copy of counts,
+// viewer and actors that answers Target, Targets and Actors while it is
+// loaded and the three projections are at its position (Config.MemoryRows
+// bounds it; it is reloaded from one snapshot of the file when a rebuild
+// or another process moved the tables under it).
 //
 // Failure: a projection that cannot apply an event (ErrInconsistent, a
 // SQLite error) keeps its checkpoint before the batch, logs an error, is
