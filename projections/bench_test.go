@@ -3,6 +3,7 @@ package projections_test
 import (
 	"context"
 	"flag"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -206,4 +207,39 @@ func BenchmarkBuildAsOf(b *testing.B) {
 		total += time.Since(start)
 	}
 	b.ReportMetric(float64(*benchEvents)*float64(b.N)/total.Seconds(), "events/s")
+}
+
+// BenchmarkApplySmallBatches applies batches of a few events, as a server
+// at a moderate load does (a batch per group commit), to a views file
+// holding 100,000 interactions: the applier's cost per batch.
+func BenchmarkApplySmallBatches(b *testing.B) {
+	for _, size := range []int{1, 5, 20} {
+		b.Run("events="+strconv.Itoa(size), func(b *testing.B) {
+			s := openWith(b, "", -1)
+			rng := rand.New(rand.NewPCG(3, 3))
+			l, on := newEventLog(b), map[string]bool{}
+			next := func() {
+				user, target := "u"+strconv.Itoa(rng.IntN(100_000)), "article/t"+strconv.Itoa(rng.IntN(10_000))
+				key := user + " " + target
+				on[key] = !on[key]
+				l.add(user, target, like, on[key])
+			}
+			for range 100_000 {
+				next()
+			}
+			if err := s.ApplyAll(context.Background(), s.Names(), l.events); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				from := len(l.events)
+				for range size {
+					next()
+				}
+				if err := s.ApplyAll(context.Background(), s.Names(), l.events[from:]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
