@@ -70,24 +70,15 @@ func (countsProjection) apply(ctx context.Context, tx *sql.Tx, sfx string, b *ba
 // batch. Only keys whose running sum goes negative need their current
 // count read.
 func checkMinimums(ctx context.Context, tx *sql.Tx, table string, b *batch) error {
-	var stmt *sql.Stmt
+	query := fmt.Sprintf(`SELECT n FROM %s WHERE target_type = ? AND target_id = ? AND kind = ?`, table)
 	for _, d := range b.deltas {
 		if d.min >= 0 {
 			continue
 		}
 		var cur int64
 		if !b.fresh {
-			if stmt == nil {
-				var err error
-				stmt, err = tx.PrepareContext(ctx, fmt.Sprintf(
-					`SELECT n FROM %s WHERE target_type = ? AND target_id = ? AND kind = ?`, table))
-				if err != nil {
-					return err
-				}
-				defer stmt.Close()
-			}
 			t, k := b.target(d.key.target), b.kind(d.key.kind)
-			err := stmt.QueryRowContext(ctx, t.ttype, t.tid, k).Scan(&cur)
+			err := tx.QueryRowContext(ctx, query, t.ttype, t.tid, k).Scan(&cur)
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return fmt.Errorf("counts: read %s/%s %s: %w", t.ttype, t.tid, k, err)
 			}
@@ -103,12 +94,7 @@ func checkMinimums(ctx context.Context, tx *sql.Tx, table string, b *batch) erro
 // readBase returns the current counts of every target the batch touches
 // (all kinds, so announcements carry the whole target).
 func readBase(ctx context.Context, tx *sql.Tx, table string, b *batch) (map[targetKey]map[string]int64, error) {
-	stmt, err := tx.PrepareContext(ctx, fmt.Sprintf(
-		`SELECT kind, n FROM %s WHERE target_type = ? AND target_id = ?`, table))
-	if err != nil {
-		return nil, err
-	}
-	defer stmt.Close()
+	query := fmt.Sprintf(`SELECT kind, n FROM %s WHERE target_type = ? AND target_id = ?`, table)
 	base := make(map[targetKey]map[string]int64)
 	for _, d := range b.deltas {
 		t := b.target(d.key.target)
@@ -119,7 +105,7 @@ func readBase(ctx context.Context, tx *sql.Tx, table string, b *batch) (map[targ
 			base[t] = map[string]int64{}
 			continue
 		}
-		m, err := queryCounts(ctx, stmt, t)
+		m, err := queryCounts(ctx, tx, query, t)
 		if err != nil {
 			return nil, fmt.Errorf("counts: read %s/%s: %w", t.ttype, t.tid, err)
 		}
@@ -128,8 +114,8 @@ func readBase(ctx context.Context, tx *sql.Tx, table string, b *batch) (map[targ
 	return base, nil
 }
 
-func queryCounts(ctx context.Context, stmt *sql.Stmt, t targetKey) (map[string]int64, error) {
-	rows, err := stmt.QueryContext(ctx, t.ttype, t.tid)
+func queryCounts(ctx context.Context, tx *sql.Tx, query string, t targetKey) (map[string]int64, error) {
+	rows, err := tx.QueryContext(ctx, query, t.ttype, t.tid)
 	if err != nil {
 		return nil, err
 	}
@@ -173,17 +159,13 @@ func replay(b *batch, base map[targetKey]map[string]int64, announce *[]AppliedEv
 // inserted value is clamped and the update adds the real delta; the callers
 // have already made sure no count goes below zero.
 func writeDeltas(ctx context.Context, tx *sql.Tx, table string, b *batch) error {
-	stmt, err := tx.PrepareContext(ctx, fmt.Sprintf(`
+	stmt := fmt.Sprintf(`
 INSERT INTO %s (target_type, target_id, kind, n, position) VALUES (?1, ?2, ?3, max(?4, 0), ?5)
 ON CONFLICT (target_type, target_id, kind)
-DO UPDATE SET n = n + ?4, position = max(position, excluded.position)`, table))
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
+DO UPDATE SET n = n + ?4, position = max(position, excluded.position)`, table)
 	for _, d := range b.deltas {
 		t, k := b.target(d.key.target), b.kind(d.key.kind)
-		if _, err := stmt.ExecContext(ctx, t.ttype, t.tid, k, d.n, d.pos); err != nil {
+		if _, err := tx.ExecContext(ctx, stmt, t.ttype, t.tid, k, d.n, d.pos); err != nil {
 			if violates(err, sqlite3.ErrConstraintCheck) {
 				err = fmt.Errorf("%w (%v)", ErrNegativeCount, err)
 			}

@@ -52,16 +52,12 @@ func (t *interactionTable) index(ctx context.Context, tx *sql.Tx, sfx string, ge
 func (t *interactionTable) apply(ctx context.Context, tx *sql.Tx, sfx string, b *batch, _ *[]AppliedEvent) error {
 	changes := b.sortedChanges(t.order)
 	name := t.table + sfx
-	del, err := tx.PrepareContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE %s`, name, t.delete))
-	if err != nil {
-		return err
-	}
-	defer del.Close()
+	del := fmt.Sprintf(`DELETE FROM %s WHERE %s`, name, t.delete)
 	for _, c := range changes {
 		if !c.existed {
 			continue
 		}
-		res, err := del.ExecContext(ctx, t.delArgs(b, c)...)
+		res, err := tx.ExecContext(ctx, del, t.delArgs(b, c)...)
 		if err != nil {
 			return fmt.Errorf("%s: delete: %w", t.table, err)
 		}
@@ -74,9 +70,13 @@ func (t *interactionTable) apply(ctx context.Context, tx *sql.Tx, sfx string, b 
 	return t.insertAll(ctx, tx, b, name, changes)
 }
 
-// insertRows is how many rows one INSERT statement carries; multi-row
-// statements amortise the per-statement cost of the driver.
-const insertRows = 64
+// insertShapes are the numbers of rows an INSERT statement carries, the
+// largest first: multi-row statements amortise the per-statement cost of
+// the driver, and a few fixed shapes keep each one prepared in the
+// driver's per-connection statement cache (a statement of any other row
+// count would be parsed anew each batch, an eighth of a small batch's
+// cost).
+var insertShapes = [...]int{64, 16, 4, 1}
 
 // insertAll filters changes in place (the caller is done with them).
 func (t *interactionTable) insertAll(ctx context.Context, tx *sql.Tx, b *batch, name string, changes []*change) error {
@@ -88,10 +88,12 @@ func (t *interactionTable) insertAll(ctx context.Context, tx *sql.Tx, b *batch, 
 	}
 	cols := strings.Count(t.insert, ",") + 1
 	v := b.boxed()
-	args := make([]any, 0, insertRows*cols)
-	for len(on) > 0 {
-		n := min(len(on), insertRows)
-		stmt, err := tx.PrepareContext(ctx, insertSQL(name, t.insert, cols, n))
+	args := make([]any, 0, insertShapes[0]*cols)
+	for _, n := range insertShapes {
+		if len(on) < n {
+			continue
+		}
+		ins, err := newInserter(ctx, tx, insertSQL(name, t.insert, cols, n), len(on)/n)
 		if err != nil {
 			return err
 		}
@@ -100,8 +102,8 @@ func (t *interactionTable) insertAll(ctx context.Context, tx *sql.Tx, b *batch, 
 			for _, c := range on[:n] {
 				args = t.insArgs(args, v, c)
 			}
-			if err := insert(ctx, stmt, args); err != nil {
-				stmt.Close()
+			if err := ins.insert(ctx, args); err != nil {
+				ins.close()
 				if violates(err, sqlite3.ErrConstraintUnique, sqlite3.ErrConstraintPrimaryKey) {
 					err = fmt.Errorf("%w (%v)", ErrInconsistent, err)
 				}
@@ -109,9 +111,29 @@ func (t *interactionTable) insertAll(ctx context.Context, tx *sql.Tx, b *batch, 
 			}
 			on = on[n:]
 		}
-		stmt.Close()
+		ins.close()
 	}
 	return nil
+}
+
+// inserter runs one INSERT statement: prepared for this transaction when
+// it runs many times (a build's bulk load), else by its text through the
+// driver's statement cache (a live batch's few rows).
+type inserter struct {
+	tx    *sql.Tx
+	query string
+	stmt  *sql.Stmt // nil: by text
+}
+
+func newInserter(ctx context.Context, tx *sql.Tx, query string, runs int) (*inserter, error) {
+	ins := &inserter{tx: tx, query: query}
+	if runs > 1 {
+		var err error
+		if ins.stmt, err = tx.PrepareContext(ctx, query); err != nil {
+			return nil, err
+		}
+	}
+	return ins, nil
 }
 
 // insert runs an INSERT statement through Query rather than Exec: the
@@ -120,12 +142,24 @@ func (t *interactionTable) insertAll(ctx context.Context, tx *sql.Tx, b *batch, 
 // context, starts a goroutine per statement. Measured on the single fold
 // of a 10M-event rebuild (2.5M rows into each table): writing took 11.1 s
 // instead of 14.2 s.
-func insert(ctx context.Context, stmt *sql.Stmt, args []any) error {
-	rows, err := stmt.QueryContext(ctx, args...)
+func (ins *inserter) insert(ctx context.Context, args []any) error {
+	var rows *sql.Rows
+	var err error
+	if ins.stmt != nil {
+		rows, err = ins.stmt.QueryContext(ctx, args...)
+	} else {
+		rows, err = ins.tx.QueryContext(ctx, ins.query, args...)
+	}
 	if err != nil {
 		return err
 	}
 	return rows.Close()
+}
+
+func (ins *inserter) close() {
+	if ins.stmt != nil {
+		ins.stmt.Close()
+	}
 }
 
 func insertSQL(table, columns string, cols, rows int) string {
