@@ -26,13 +26,10 @@ const busyTimeout = 30000
 const driverName = "sqlite3_ledger_views"
 
 func init() {
-	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-		// Checkpoint the WAL every ~40 MB rather than every 4 MB: a batch
-		// of random inserts dirties many pages, and each checkpoint pays an
-		// fsync. Sorts run in memory, except in builds (lowMemory).
-		_, err := c.Exec(`PRAGMA wal_autocheckpoint = 10000; PRAGMA temp_store = MEMORY`, nil)
-		return err
-	}})
+	// Checkpoint the WAL every ~40 MB rather than every 4 MB: a batch of
+	// random inserts dirties many pages, and each checkpoint pays an
+	// fsync. Sorts run in memory, except in builds (lowMemory).
+	sqlitedsn.Register(driverName, `PRAGMA wal_autocheckpoint = 10000; PRAGMA temp_store = MEMORY`)
 }
 
 // cacheKiB is the page cache of each views connection, in KiB.

@@ -31,11 +31,11 @@ const (
 // memModel is the counts, viewer and actors projections held in memory, at
 // one position, so that target reads (a feed page is ~100 key lookups in
 // SQLite) cost map lookups instead, and a page of "who liked it" is a
-// slice walked backwards instead of a range read through SQLite. It is a copy of what the views file
-// holds and never a source: every change is made after the views file
-// committed it, by the goroutine that committed it, before the Set
-// announces the new position (see Set.Apply), so a reader who waited for a
-// position finds the model at it or later.
+// slice walked backwards instead of a range read through SQLite. It is a
+// copy of what the views file holds and never a source: every change is
+// made after the views file committed it, by the goroutine that committed
+// it, before the Set announces the new position (see Set.Apply), so a
+// reader who waited for a position finds the model at it or later.
 //
 // The projections may commit in separate transactions (Set.Apply); the
 // model takes each batch only once all three have committed it (at is the
@@ -98,24 +98,15 @@ func newMemTables() memTables {
 		actors: map[memList]*actorList{}, actorAt: map[memActor]int64{}}
 }
 
-// lanes of memModel.lane.
-const (
-	laneCounts = iota
-	laneViewer
-	laneActors
-	lanes
-)
+// laneNames are the projections the model copies; memModel.lane holds
+// their checkpoints in this order.
+var laneNames = [...]string{Counts, Viewer, Actors}
+
+const lanes = len(laneNames)
 
 func laneOf(name string) (int, bool) {
-	switch name {
-	case Counts:
-		return laneCounts, true
-	case Viewer:
-		return laneViewer, true
-	case Actors:
-		return laneActors, true
-	}
-	return 0, false
+	i := slices.Index(laneNames[:], name)
+	return i, i >= 0
 }
 
 func newMemModel(kinds domain.KindSet, maxRows int, log *slog.Logger) *memModel {
@@ -310,9 +301,9 @@ func (m *memModel) retry(ctx context.Context, db *sql.DB) {
 }
 
 // load reads the counts, viewer and actors tables from one snapshot of db
-// in which their checkpoints are equal, and makes the model valid at it. A snapshot
-// whose checkpoints differ leaves the model stale (a later retry loads
-// it); a failure or too many rows turns it off.
+// in which their checkpoints are equal, and makes the model valid at it. A
+// snapshot whose checkpoints differ leaves the model stale (a later retry
+// loads it); a failure or too many rows turns it off.
 func (m *memModel) load(ctx context.Context, db *sql.DB) {
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()
@@ -353,7 +344,10 @@ func (m *memModel) loadLocked(ctx context.Context, db *sql.DB) {
 		m.state = memStale
 		m.memTables = memTables{}
 	default:
-		m.state, m.lane = memValid, [lanes]int64{at, at, at}
+		m.state = memValid
+		for i := range m.lane {
+			m.lane[i] = at
+		}
 		m.memTables = fresh.memTables
 	}
 }
@@ -370,14 +364,14 @@ func (m *memModel) read(ctx context.Context, db *sql.DB) (at int64, ok bool, err
 	}
 	defer tx.Rollback()
 	var cps [lanes]int64
-	for i, name := range []string{Counts, Viewer, Actors} {
+	for i, name := range laneNames {
 		cp, _, ok, err := checkpoint(ctx, tx, name)
 		if err != nil || !ok {
 			return 0, false, err
 		}
 		cps[i] = cp
 	}
-	if cps[laneViewer] != cps[laneCounts] || cps[laneActors] != cps[laneCounts] {
+	if slices.Min(cps[:]) != slices.Max(cps[:]) {
 		return 0, false, nil
 	}
 	if err := m.readCounts(ctx, tx); err != nil {
@@ -389,7 +383,7 @@ func (m *memModel) read(ctx context.Context, db *sql.DB) (at int64, ok bool, err
 	if err := m.readActors(ctx, tx); err != nil {
 		return 0, false, fmt.Errorf("load actors: %w", err)
 	}
-	return cps[laneCounts], true, nil
+	return cps[0], true, nil
 }
 
 func (m *memModel) readCounts(ctx context.Context, tx *sql.Tx) error {
@@ -485,7 +479,7 @@ func (m *memModel) flagsOf(flags uint64) map[string]bool {
 // what the views file holds. While one projection is ahead (they commit one
 // by one, or a handler feeds only some), SQLite answers, which is fresher.
 func (m *memModel) answersLocked() bool {
-	return m.state == memValid && m.lane[laneViewer] == m.lane[laneCounts] && m.lane[laneActors] == m.lane[laneCounts]
+	return m.state == memValid && slices.Min(m.lane[:]) == slices.Max(m.lane[:])
 }
 
 // position returns the position readers of the model see, and whether

@@ -33,8 +33,8 @@ type Config struct {
 	// MemoryRows bounds the in-memory copy of the counts, viewer and
 	// actors projections that answers Target, Targets and Actors: one row
 	// per target, per user, per (user, target) with a kind on and per
-	// actor. Past it, those reads go to SQLite. Default DefaultMemoryRows; negative: no copy (tools
-	// that do not serve reads).
+	// actor. Past it, those reads go to SQLite. Default DefaultMemoryRows;
+	// negative: no copy (tools that do not serve reads).
 	MemoryRows int
 	// FoldKeys bounds how many distinct interactions a rebuild folds in
 	// memory before writing them out; one fold is written while the next

@@ -15,8 +15,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/mattn/go-sqlite3"
-
 	"github.com/interactionledger/ledger/adapters/groupcommit"
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/internal/sqlitedsn"
@@ -44,10 +42,7 @@ const driverName = "sqlite3_ledger_log"
 const walAutocheckpoint = 10_000
 
 func init() {
-	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-		_, err := c.Exec("PRAGMA wal_autocheckpoint = "+strconv.Itoa(walAutocheckpoint), nil)
-		return err
-	}})
+	sqlitedsn.Register(driverName, "PRAGMA wal_autocheckpoint = "+strconv.Itoa(walAutocheckpoint))
 }
 
 // EventStore is domain.EventStore on a SQLite file. It is safe for
