@@ -164,6 +164,20 @@ type LatestReader interface {
 	ReadLatest(ctx context.Context, upTo int64) iter.Seq2[Event, error]
 }
 
+// RecentReader is implemented by stores that keep the events of their own
+// latest commits in memory, so that a tail following the log's end reads
+// them without a query. AppendRecent appends to dst up to limit events
+// after position after, in position order, and reports true when it holds
+// the store's own commits from after+1 on (the events appended may then be
+// none: nothing this store committed follows after). Otherwise it returns
+// dst unchanged and false, and the caller reads the log. What it appends
+// is a prefix of what ReadEvents with the same After yields: the log may
+// already hold later events that it does not (another process's commits),
+// which a tail finds when it next reads the log.
+type RecentReader interface {
+	AppendRecent(dst []Event, after int64, limit int) ([]Event, bool)
+}
+
 // AppendEvents appends the events of seq to buf and returns it, or the
 // sequence's error: for readers that want a batch in memory.
 func AppendEvents(buf []Event, seq iter.Seq2[Event, error]) ([]Event, error) {

@@ -6,7 +6,10 @@
 //   - Subscriber, a watermill message.Subscriber that tails a
 //     domain.Tailable in position order. It wakes on the store's Committed
 //     signal and polls as a fallback, so events written by another process
-//     (an import) are picked up. It sends the next message only after the
+//     (an import) are picked up. A store that keeps its latest commits in
+//     memory (domain.RecentReader) hands them over without a query; the
+//     log is then queried at the start, after each poll, and when that
+//     memory does not reach back to the tail's position. It sends the next message only after the
 //     previous one is acked, and stops the subscription on a Nack: a
 //     projection must never skip an event, and its checkpoint, not the ack,
 //     is the durable progress, so the restarted subscription resumes from

@@ -103,8 +103,9 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 }
 
 func (s *Subscriber) run(ctx context.Context, topic string, after int64, out chan<- *message.Message) {
+	tail := *s.tail
 	for {
-		events, err := s.tail.next(ctx, after)
+		events, err := tail.next(ctx, after)
 		if err != nil {
 			return
 		}

@@ -3,12 +3,16 @@ package bus_test
 import (
 	"context"
 	"fmt"
+	"iter"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/interactionledger/ledger/adapters/bus"
+	"github.com/interactionledger/ledger/adapters/sqlite"
 	"github.com/interactionledger/ledger/domain"
 )
 
@@ -16,7 +20,7 @@ func startAt(pos int64) func(context.Context) (int64, error) {
 	return func(context.Context) (int64, error) { return pos, nil }
 }
 
-func receive(t *testing.T, ch <-chan *message.Message) *message.Message {
+func receive(t testing.TB, ch <-chan *message.Message) *message.Message {
 	t.Helper()
 	msg, ok := <-ch
 	if !ok {
@@ -134,5 +138,85 @@ func TestSubscriberPollsOtherWriters(t *testing.T) {
 	set(t, domain.NewLedger(other, kinds, domain.LedgerConfig{}, nil), "u1", "article/a", "like", true)
 	if msg := receive(t, ch); msg.Metadata.Get(bus.MetaPosition) != "1" {
 		t.Fatalf("got position %s", msg.Metadata.Get(bus.MetaPosition))
+	}
+}
+
+// countingStore counts the reads of the log that reach the store.
+type countingStore struct {
+	*sqlite.EventStore
+	reads atomic.Int64
+}
+
+func (c *countingStore) ReadEvents(ctx context.Context, f domain.EventFilter) iter.Seq2[domain.Event, error] {
+	c.reads.Add(1)
+	return c.EventStore.ReadEvents(ctx, f)
+}
+
+// TestSubscriberReadsOwnCommitsFromMemory checks that a tail following its
+// own store's commits takes them from the store's memory
+// (domain.RecentReader) and queries the log only at its start.
+func TestSubscriberReadsOwnCommitsFromMemory(t *testing.T) {
+	store := &countingStore{EventStore: MustStore(t, "")}
+	sub, err := bus.NewSubscriber(store, bus.SubscriberConfig{StartAfter: startAt(0), PollInterval: time.Hour}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	ch, err := sub.Subscribe(context.Background(), bus.DefaultTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := domain.NewLedger(store, kinds, domain.LedgerConfig{}, nil)
+	for i := range 20 {
+		set(t, l, "u"+strconv.Itoa(i), "article/a", "like", true)
+		msg := receive(t, ch)
+		if got, want := msg.Metadata.Get(bus.MetaPosition), strconv.Itoa(i+1); got != want {
+			t.Fatalf("position %s, want %s", got, want)
+		}
+		msg.Ack()
+	}
+	if n := store.reads.Load(); n > 1 {
+		t.Fatalf("%d reads of the log for 20 own commits, want at most 1 (the start)", n)
+	}
+}
+
+// TestSubscriberInterleavedWriters checks that commits of two stores on one
+// file, interleaved, all reach a subscriber of one of them, in order.
+func TestSubscriberInterleavedWriters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	store, other := MustStore(t, path), MustStore(t, path)
+	sub, err := bus.NewSubscriber(store, bus.SubscriberConfig{StartAfter: startAt(0), PollInterval: 5 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	ch, err := sub.Subscribe(context.Background(), bus.DefaultTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := domain.NewLedger(store, kinds, domain.LedgerConfig{}, nil)
+	theirs := domain.NewLedger(other, kinds, domain.LedgerConfig{}, nil)
+	const n = 29 // the last two: one of its own store's, then one of the other's
+	for i := range n - 1 {
+		l := mine
+		if i%3 == 1 {
+			l = theirs
+		}
+		set(t, l, "u"+strconv.Itoa(i), "article/a", "like", true)
+	}
+	for i := range n {
+		if i == n-1 { // caught up with its own store: only a poll finds this one
+			set(t, theirs, "u"+strconv.Itoa(i), "article/a", "like", true)
+		}
+		var msg *message.Message
+		select {
+		case msg = <-ch:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("message %d: none in 5 s", i)
+		}
+		if got, want := msg.Metadata.Get(bus.MetaPosition), strconv.Itoa(i+1); got != want {
+			t.Fatalf("message %d at position %s, want %s", i, got, want)
+		}
+		msg.Ack()
 	}
 }

@@ -18,11 +18,19 @@ const (
 )
 
 // tail reads the store after a position in batches, waiting for commits.
+// It follows one reader: copy it for each.
 type tail struct {
 	store domain.Tailable
 	poll  time.Duration
 	batch int
 	log   *slog.Logger
+	// memoryOnly: the log has been queried since the last poll, so a read
+	// finding nothing after its position in the store's memory
+	// (domain.RecentReader) need not query it again. Other processes'
+	// commits wake no one; they are found at the next poll, or sooner by
+	// the next commit of this process (the store's memory then starts
+	// after them, and the read queries the log).
+	memoryOnly bool
 }
 
 func newTail(store domain.Tailable, poll time.Duration, batch int, log *slog.Logger) *tail {
@@ -58,28 +66,43 @@ func (t *tail) next(ctx context.Context, after int64) ([]domain.Event, error) {
 			t.log.WarnContext(ctx, "reading the event log failed; retrying", "after", after, "err", err)
 			wake = nil
 		}
-		if err := t.wait(ctx, wake); err != nil {
+		woken, err := t.wait(ctx, wake)
+		if err != nil {
 			return nil, err
 		}
+		t.memoryOnly = t.memoryOnly && woken
 	}
 }
 
+// read returns the events after position after. A store that holds its
+// own latest commits (domain.RecentReader) answers from memory, and when
+// it holds none after after, the log is queried unless memoryOnly.
 func (t *tail) read(ctx context.Context, after int64) ([]domain.Event, error) {
 	// Grown as needed: once caught up, a read returns a handful of events,
 	// and a full batch's capacity per read would be most of the server's
 	// allocation.
 	events := make([]domain.Event, 0, min(t.batch, 64))
-	return domain.AppendEvents(events, t.store.ReadEvents(ctx, domain.EventFilter{After: after, Limit: t.batch}))
+	if r, ok := t.store.(domain.RecentReader); ok {
+		if recent, held := r.AppendRecent(events, after, t.batch); held && (len(recent) > 0 || t.memoryOnly) {
+			return recent, nil
+		}
+	}
+	events, err := domain.AppendEvents(events, t.store.ReadEvents(ctx, domain.EventFilter{After: after, Limit: t.batch}))
+	t.memoryOnly = err == nil
+	return events, err
 }
 
-func (t *tail) wait(ctx context.Context, wake <-chan struct{}) error {
+// wait returns when wake closes (woken), at the next poll, or when ctx
+// ends (its error).
+func (t *tail) wait(ctx context.Context, wake <-chan struct{}) (woken bool, err error) {
 	timer := time.NewTimer(t.poll)
 	defer timer.Stop()
 	select {
 	case <-wake:
+		return true, nil
 	case <-timer.C:
+		return false, nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return false, ctx.Err()
 	}
-	return nil
 }

@@ -68,6 +68,10 @@ type EventStore struct {
 	wmu sync.Mutex
 	// one is a lone appender's batch, used under wmu.
 	one [1]*request
+	// recent holds the latest committed events (AppendRecent); added is
+	// the writer's reused buffer for one commit's events, used under wmu.
+	recent recent
+	added  []domain.Event
 	// lastBatch is the number of appends in the last commit.
 	lastBatch atomic.Int64
 	quit      chan struct{} // closed by Close

@@ -196,8 +196,10 @@ func (s *EventStore) commit(batch []*request) {
 	results, stats := s.commitChecked(taken, start)
 	stats.Duration = time.Since(start)
 	if stats.Err == nil {
+		s.remember(taken, results)
 		s.notifyCommitted()
 	} else {
+		s.recent.reset()
 		s.log.Error("group commit failed", "appends", len(taken), "err", stats.Err)
 	}
 	if s.cfg.OnCommit != nil {
@@ -206,6 +208,19 @@ func (s *EventStore) commit(batch []*request) {
 	for i, r := range taken {
 		r.Answer(results[i])
 	}
+}
+
+// remember keeps a commit's events for AppendRecent, before its commit is
+// announced. The caller holds wmu.
+func (s *EventStore) remember(batch []*request, results []result) {
+	events, ok := committedEvents(s.added[:0], batch, results)
+	if ok {
+		s.recent.add(events)
+	} else {
+		s.recent.reset()
+	}
+	clear(events)
+	s.added = events[:0]
 }
 
 // commitChecked commits batch only while the store's path names the file
