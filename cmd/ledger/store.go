@@ -45,7 +45,11 @@ type logStore struct {
 	// latest is the store's domain.LatestReader (both stores have one):
 	// embedding the port alone hides it, and a rebuild through a logStore
 	// then reads the whole log instead of each interaction's last event.
-	latest   domain.LatestReader
+	latest domain.LatestReader
+	// recent is the store's domain.RecentReader, nil when it has none
+	// (PostgreSQL); hidden in the same way, a server's projections would
+	// query the log for every one of its own commits.
+	recent   domain.RecentReader
 	close    func() error
 	stats    func(context.Context) (StatsReport, error)
 	writable func(context.Context) error
@@ -58,6 +62,15 @@ func (s *logStore) Close() error { return s.close() }
 // empty tables use.
 func (s *logStore) ReadLatest(ctx context.Context, upTo int64) iter.Seq2[domain.Event, error] {
 	return s.latest.ReadLatest(ctx, upTo)
+}
+
+// AppendRecent is the store's own (domain.RecentReader) when it has one;
+// otherwise it holds nothing, and readers query the log.
+func (s *logStore) AppendRecent(dst []domain.Event, after int64, limit int) ([]domain.Event, bool) {
+	if s.recent == nil {
+		return dst, false
+	}
+	return s.recent.AppendRecent(dst, after, limit)
 }
 
 // Writable is nil when the store can take writes: the SQLite file opens for
@@ -114,7 +127,7 @@ func openSQLite(ctx context.Context, path string, opts storeOptions, log *slog.L
 		return nil, err
 	}
 	return &logStore{
-		EventStore: store, latest: store, close: store.Close,
+		EventStore: store, latest: store, recent: store, close: store.Close,
 		stats: func(ctx context.Context) (StatsReport, error) {
 			st, err := store.Stats(ctx)
 			rep := StatsReport{Events: st.Events, Streams: st.Streams, LastPosition: st.LastPosition, FileBytes: st.FileBytes}

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/interactionledger/ledger/adapters/storetest"
 	"github.com/interactionledger/ledger/domain"
 )
 
@@ -36,5 +37,32 @@ func TestOpenStoreReadsLatest(t *testing.T) {
 		if e.On() {
 			t.Errorf("event %d is a turn-on; each user's last event is the unlike", e.Position)
 		}
+	}
+}
+
+// TestOpenStoreReadsRecent checks that the commands' store keeps the
+// SQLite store's domain.RecentReader: a server's projections then take its
+// own commits from memory instead of querying the log for each.
+func TestOpenStoreReadsRecent(t *testing.T) {
+	store, err := openStore(t.Context(), filepath.Join(t.TempDir(), "ledger.db"), storeOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	kinds := domain.MustKindSet("like")
+	l := domain.NewLedger(store, kinds, domain.LedgerConfig{}, nil)
+	out, err := l.Set(t.Context(), domain.SetRequest{User: storetest.MustUser(t, "u1"),
+		Target: storetest.MustTarget(t, "article/a1"), Kind: kinds.Kinds()[0], On: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var port domain.Tailable = store
+	rr, ok := port.(domain.RecentReader)
+	if !ok {
+		t.Fatal("the commands' store is not a domain.RecentReader")
+	}
+	events, held := rr.AppendRecent(nil, 0, 10)
+	if !held || len(events) != 1 || events[0].Position != out.Position {
+		t.Fatalf("recent after 0: %+v, %v; want the event at %d", events, held, out.Position)
 	}
 }
