@@ -21,8 +21,8 @@
 // ReadLatest (domain.LatestReader) lets SQLite pick each (stream, kind)'s
 // last event for a projection rebuild, reading two partitions of the
 // streams on two of those connections at once. The events of the store's
-// latest commits (up to 4,096, at consecutive positions) stay in memory
-// for AppendRecent (domain.RecentReader, recent.go), so that a tail
+// latest commits (up to 4,096, at consecutive positions) stay in memory,
+// once a follower has asked for them, for AppendRecent (domain.RecentReader, recent.go), so that a tail
 // following this process's own commits reads no row back; a commit of
 // another connection in between starts that memory afresh.
 //

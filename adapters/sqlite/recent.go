@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/interactionledger/ledger/adapters/eventcodec"
 	"github.com/interactionledger/ledger/domain"
@@ -16,6 +17,10 @@ const recentCap = 4096
 // held (another connection committed in between) starts it afresh, so
 // what it holds is always exactly the log's events at those positions.
 type recent struct {
+	// wanted: someone has asked (AppendRecent); until then commits keep
+	// nothing, so that a store nobody follows (an import, bench store's
+	// lone appender) pays nothing for it.
+	wanted atomic.Bool
 	mu     sync.RWMutex
 	events []domain.Event
 }
@@ -49,6 +54,9 @@ func (r *recent) reset() {
 // appendAfter appends up to limit held events after position after to dst
 // (domain.RecentReader).
 func (r *recent) appendAfter(dst []domain.Event, after int64, limit int) ([]domain.Event, bool) {
+	if !r.wanted.Load() {
+		r.wanted.Store(true)
+	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if len(r.events) == 0 || limit <= 0 {

@@ -46,6 +46,9 @@ func toggles(t *testing.T, user, target string, expected int64, withMeta bool, o
 // and that it holds nothing after the log's end.
 func TestRecentMatchesLog(t *testing.T) {
 	s := MustOpen(t, Config{Path: filepath.Join(t.TempDir(), "ledger.db")})
+	if _, ok := s.AppendRecent(nil, 0, 1); ok { // from now on it keeps them
+		t.Fatal("an empty store holds events")
+	}
 	var wg sync.WaitGroup
 	for i := range 64 {
 		wg.Go(func() {
@@ -100,6 +103,7 @@ func TestRecentAfterAnotherWriter(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ledger.db")
 	a := MustOpen(t, Config{Path: path})
 	b := MustOpen(t, Config{Path: path})
+	a.AppendRecent(nil, 0, 1)
 	storetest.MustAppend(t, a, likeReq(t, a, "article/a1"))
 	storetest.MustAppend(t, b, likeReq(t, b, "article/a2"))
 	storetest.MustAppend(t, a, likeReq(t, a, "article/a3"))
@@ -137,5 +141,22 @@ func TestRecentBounded(t *testing.T) {
 	}
 	if got, ok := r.appendAfter(nil, next-2, 5); !ok || len(got) != 1 || got[0].Position != next-1 {
 		t.Fatalf("the newest: %+v, %v", got, ok)
+	}
+}
+
+// TestRecentOnlyWhenAsked checks that a store nobody has asked for its
+// recent events keeps none, and keeps them once asked.
+func TestRecentOnlyWhenAsked(t *testing.T) {
+	s := MustOpen(t, Config{Path: filepath.Join(t.TempDir(), "ledger.db")})
+	storetest.MustAppend(t, s, likeReq(t, s, "article/a1"))
+	if n := len(s.recent.events); n != 0 {
+		t.Fatalf("%d events kept before anyone asked", n)
+	}
+	if _, ok := s.AppendRecent(nil, 0, 1); ok {
+		t.Fatal("held an event kept before anyone asked")
+	}
+	storetest.MustAppend(t, s, likeReq(t, s, "article/a2"))
+	if got, ok := s.AppendRecent(nil, 1, 5); !ok || len(got) != 1 || got[0].Position != 2 {
+		t.Fatalf("after asking: %+v, %v; want the event at 2", got, ok)
 	}
 }

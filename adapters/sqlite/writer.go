@@ -210,9 +210,12 @@ func (s *EventStore) commit(batch []*request) {
 	}
 }
 
-// remember keeps a commit's events for AppendRecent, before its commit is
-// announced. The caller holds wmu.
+// remember keeps a commit's events for AppendRecent, once someone has
+// asked for them, before its commit is announced. The caller holds wmu.
 func (s *EventStore) remember(batch []*request, results []result) {
+	if !s.recent.wanted.Load() {
+		return
+	}
 	events, ok := committedEvents(s.added[:0], batch, results)
 	if ok {
 		s.recent.add(events)

@@ -49,17 +49,18 @@ func TestOpenStoreReadsRecent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
+	var port domain.Tailable = store
+	rr, ok := port.(domain.RecentReader)
+	if !ok {
+		t.Fatal("the commands' store is not a domain.RecentReader")
+	}
+	rr.AppendRecent(nil, 0, 10) // a follower asks: from now on it keeps them
 	kinds := domain.MustKindSet("like")
 	l := domain.NewLedger(store, kinds, domain.LedgerConfig{}, nil)
 	out, err := l.Set(t.Context(), domain.SetRequest{User: storetest.MustUser(t, "u1"),
 		Target: storetest.MustTarget(t, "article/a1"), Kind: kinds.Kinds()[0], On: true})
 	if err != nil {
 		t.Fatal(err)
-	}
-	var port domain.Tailable = store
-	rr, ok := port.(domain.RecentReader)
-	if !ok {
-		t.Fatal("the commands' store is not a domain.RecentReader")
 	}
 	events, held := rr.AppendRecent(nil, 0, 10)
 	if !held || len(events) != 1 || events[0].Position != out.Position {
