@@ -27,9 +27,26 @@ func (s *Set) Apply(ctx context.Context, name string, events []domain.Event) err
 	return s.ApplyAll(ctx, []string{name}, events)
 }
 
+// folds hands out the fold of events from an index on, folding each start
+// once: the projections of one transaction are nearly always at the same
+// checkpoint, and they only read a fold, so they share it.
+type folds struct {
+	events []domain.Event
+	start  int
+	b      *batch
+}
+
+func (f *folds) from(i int) *batch {
+	if f.b == nil || f.start != i {
+		f.b, f.start = newBatch(f.events[i:]), i
+	}
+	return f.b
+}
+
 // applyIn applies the events after p's checkpoint in tx and returns the
 // checkpoint before and after.
-func applyIn(ctx context.Context, tx *sql.Tx, p projection, events []domain.Event, announce *[]AppliedEvent) (before, after int64, err error) {
+func applyIn(ctx context.Context, tx *sql.Tx, p projection, f *folds, announce *[]AppliedEvent) (before, after int64, err error) {
+	events := f.events
 	cp, version, ok, err := checkpoint(ctx, tx, p.name())
 	switch {
 	case err != nil:
@@ -41,7 +58,7 @@ func applyIn(ctx context.Context, tx *sql.Tx, p projection, events []domain.Even
 	if i == len(events) {
 		return cp, cp, nil
 	}
-	b := newBatch(events[i:])
+	b := f.from(i)
 	if err := p.apply(ctx, tx, "", b, announce); err != nil {
 		return 0, 0, err
 	}
@@ -99,12 +116,13 @@ func (s *Set) applyAllTx(ctx context.Context, projs []projection, events []domai
 	}
 	defer tx.Rollback()
 	before, after = make([]int64, len(projs)), make([]int64, len(projs))
+	f := &folds{events: events}
 	for i, p := range projs {
 		var a *[]AppliedEvent
 		if p.name() == Counts {
 			a = announce
 		}
-		if before[i], after[i], err = applyIn(ctx, tx, p, events, a); err != nil {
+		if before[i], after[i], err = applyIn(ctx, tx, p, f, a); err != nil {
 			return nil, nil, p.name(), err
 		}
 	}
