@@ -69,15 +69,7 @@ func BenchmarkTailOwnCommits(b *testing.B) {
 			if mode == "log" {
 				tailed = logOnly{store}
 			}
-			sub, err := bus.NewSubscriber(tailed, bus.SubscriberConfig{StartAfter: startAt(0)}, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer sub.Close()
-			ch, err := sub.Subscribe(b.Context(), bus.DefaultTopic)
-			if err != nil {
-				b.Fatal(err)
-			}
+			ch := mustSubscribe(b, tailed, bus.SubscriberConfig{StartAfter: startAt(0)})
 			l := domain.NewLedger(store, kinds, domain.LedgerConfig{}, nil)
 			i := 0
 			start := processCPU(b)

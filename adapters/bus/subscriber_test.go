@@ -29,6 +29,22 @@ func receive(t testing.TB, ch <-chan *message.Message) *message.Message {
 	return msg
 }
 
+// mustSubscribe subscribes to store's log with cfg; the subscriber closes
+// at cleanup.
+func mustSubscribe(tb testing.TB, store domain.Tailable, cfg bus.SubscriberConfig) <-chan *message.Message {
+	tb.Helper()
+	sub, err := bus.NewSubscriber(store, cfg, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { sub.Close() })
+	ch, err := sub.Subscribe(context.Background(), bus.DefaultTopic)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ch
+}
+
 func TestSubscriber(t *testing.T) {
 	store := MustStore(t, "")
 	l := domain.NewLedger(store, kinds, domain.LedgerConfig{}, nil)
@@ -126,15 +142,7 @@ func TestSubscriberPollsOtherWriters(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ledger.db")
 	store := MustStore(t, path)
 	other := MustStore(t, path)
-	sub, err := bus.NewSubscriber(store, bus.SubscriberConfig{StartAfter: startAt(0), PollInterval: 10e6}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	ch, err := sub.Subscribe(context.Background(), bus.DefaultTopic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := mustSubscribe(t, store, bus.SubscriberConfig{StartAfter: startAt(0), PollInterval: 10e6})
 	set(t, domain.NewLedger(other, kinds, domain.LedgerConfig{}, nil), "u1", "article/a", "like", true)
 	if msg := receive(t, ch); msg.Metadata.Get(bus.MetaPosition) != "1" {
 		t.Fatalf("got position %s", msg.Metadata.Get(bus.MetaPosition))
@@ -157,15 +165,7 @@ func (c *countingStore) ReadEvents(ctx context.Context, f domain.EventFilter) it
 // (domain.RecentReader) and queries the log only at its start.
 func TestSubscriberReadsOwnCommitsFromMemory(t *testing.T) {
 	store := &countingStore{EventStore: MustStore(t, "")}
-	sub, err := bus.NewSubscriber(store, bus.SubscriberConfig{StartAfter: startAt(0), PollInterval: time.Hour}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	ch, err := sub.Subscribe(context.Background(), bus.DefaultTopic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := mustSubscribe(t, store, bus.SubscriberConfig{StartAfter: startAt(0), PollInterval: time.Hour})
 	l := domain.NewLedger(store, kinds, domain.LedgerConfig{}, nil)
 	for i := range 20 {
 		set(t, l, "u"+strconv.Itoa(i), "article/a", "like", true)
@@ -185,15 +185,7 @@ func TestSubscriberReadsOwnCommitsFromMemory(t *testing.T) {
 func TestSubscriberInterleavedWriters(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ledger.db")
 	store, other := MustStore(t, path), MustStore(t, path)
-	sub, err := bus.NewSubscriber(store, bus.SubscriberConfig{StartAfter: startAt(0), PollInterval: 5 * time.Millisecond}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	ch, err := sub.Subscribe(context.Background(), bus.DefaultTopic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := mustSubscribe(t, store, bus.SubscriberConfig{StartAfter: startAt(0), PollInterval: 5 * time.Millisecond})
 	mine := domain.NewLedger(store, kinds, domain.LedgerConfig{}, nil)
 	theirs := domain.NewLedger(other, kinds, domain.LedgerConfig{}, nil)
 	const n = 29 // the last two: one of its own store's, then one of the other's
