@@ -224,10 +224,15 @@ func rawInsert(ctx context.Context, db *sql.DB, reqs []domain.AppendRequest, bef
 // statements run under a context that cannot be cancelled, as the store's
 // writer does: the driver watches a cancellable context with a goroutine
 // per statement, which would understate the ceiling.
+//
+// Like the writer, it adds the new streams to the target index in the
+// commit that leaves DefaultTargetIndexEvery of them waiting; through is
+// the index's watermark.
 type rawInserter struct {
-	ctx  context.Context
-	conn *sql.Conn
-	hot  hotStmts
+	ctx     context.Context
+	conn    *sql.Conn
+	hot     hotStmts
+	through int64
 }
 
 func newRawInserter(ctx context.Context, db *sql.DB) (*rawInserter, error) {
@@ -237,6 +242,10 @@ func newRawInserter(ctx context.Context, db *sql.DB) (*rawInserter, error) {
 		return nil, err
 	}
 	if err := ri.conn.Raw(func(dc any) error { return ri.hot.prepare(ri.ctx, dc.(driver.Conn)) }); err != nil {
+		return nil, errors.Join(err, ri.close())
+	}
+	err = ri.conn.QueryRowContext(ri.ctx, `SELECT through FROM stream_targets_through`).Scan(&ri.through)
+	if err != nil {
 		return nil, errors.Join(err, ri.close())
 	}
 	return ri, nil
@@ -264,6 +273,11 @@ func (ri *rawInserter) insert(outer context.Context, reqs []domain.AppendRequest
 				return err
 			}
 			if (i+1)%perTx == 0 || i == len(reqs)-1 {
+				through, err := ri.hot.indexTargets(ri.ctx, ri.through, before+int64(i)+1, DefaultTargetIndexEvery)
+				if err != nil {
+					return err
+				}
+				ri.through = through
 				if _, err := ri.hot.exec(ri.ctx, ri.hot.commit); err != nil {
 					return err
 				}
