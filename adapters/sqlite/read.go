@@ -182,7 +182,7 @@ func (s *EventStore) readLatest(ctx context.Context, upTo int64, emit func(domai
 // the streams' (user, target) index; with a target alone, from the target's
 // streams (targetStreams).
 func eventQuery(f domain.EventFilter) (string, []any) {
-	var from, where conds
+	var where conds
 	join := "events e CROSS JOIN streams s ON s.stream_key = e.stream_key"
 	switch {
 	case !f.User.IsZero():
@@ -190,8 +190,9 @@ func eventQuery(f domain.EventFilter) (string, []any) {
 		where.add("s.user_id = ?", f.User.String())
 		where.target("s.", f)
 	case f.TargetType != "" || f.TargetID != "":
-		join = targetStreams(f, &from) +
-			" t CROSS JOIN streams s ON s.stream_key = t.k CROSS JOIN events e ON e.stream_key = s.stream_key"
+		join = "streams s CROSS JOIN events e ON e.stream_key = s.stream_key"
+		keys, args := targetStreams(f)
+		where.add("s.stream_key IN "+keys, args...)
 	}
 	where.add("e.position > ?", f.After)
 	if !f.Kind.IsZero() {
@@ -203,25 +204,27 @@ func eventQuery(f domain.EventFilter) (string, []any) {
 	if !f.Until.IsZero() {
 		where.add("e.occurred_at < ?", f.Until.UnixNano())
 	}
-	args := append(append(from.args, where.args...), sqlLimit(f.Limit))
+	args := append(where.args, sqlLimit(f.Limit))
 	return `SELECT ` + eventColumns + ` FROM ` + join + ` WHERE ` + where.and() +
 		` ORDER BY e.position LIMIT ?`, args
 }
 
-// targetStreams is a subquery of the keys (column k) of f's target's
-// streams, its arguments added to from: those in the target index up to
-// its watermark, and those after it, which wait to be indexed (at most
-// about Config.TargetIndexEvery), read by a range of the streams' rowids.
-// Both halves are read in one statement, so from one snapshot: a stream
-// is in exactly one of them.
-func targetStreams(f domain.EventFilter, from *conds) string {
+// targetStreams is a subquery of the keys of f's target's streams, and
+// its arguments: those in the target index up to its watermark,
+// and those after it, which wait to be indexed (at most about
+// Config.TargetIndexEvery), read by a range of the streams' rowids. Both
+// halves are read in one statement, so from one snapshot: a stream is in
+// exactly one of them. As an IN list SQLite collects the few keys first
+// and then reads their events (measured: ~0.1 ms less a page than the
+// union joined, whose halves it sorted apart and merged).
+func targetStreams(f domain.EventFilter) (string, []any) {
 	var indexed, waiting conds
 	indexed.target("", f)
 	waiting.add("stream_key > (SELECT through FROM stream_targets_through)")
 	waiting.target("", f)
-	from.args = append(append(from.args, indexed.args...), waiting.args...)
-	return `(SELECT stream_key AS k FROM stream_targets WHERE ` + indexed.and() +
-		` UNION ALL SELECT stream_key FROM streams WHERE ` + waiting.and() + `)`
+	return `(SELECT stream_key FROM stream_targets WHERE ` + indexed.and() +
+		` UNION ALL SELECT stream_key FROM streams WHERE ` + waiting.and() + `)`,
+		append(indexed.args, waiting.args...)
 }
 
 // conds are the conditions of a WHERE clause and their arguments.
