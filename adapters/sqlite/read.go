@@ -223,7 +223,7 @@ func targetStreams(f domain.EventFilter) (string, []any) {
 	waiting.add("stream_key > (SELECT through FROM stream_targets_through)")
 	waiting.target("", f)
 	return `(SELECT stream_key FROM stream_targets WHERE ` + indexed.and() +
-		` UNION ALL SELECT stream_key FROM streams WHERE ` + waiting.and() + `)`,
+			` UNION ALL SELECT stream_key FROM streams WHERE ` + waiting.and() + `)`,
 		append(indexed.args, waiting.args...)
 }
 

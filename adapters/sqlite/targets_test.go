@@ -87,25 +87,12 @@ func (l *targetLog) appendConcurrent(t *testing.T, s *EventStore, n int) {
 	}
 }
 
-// readEvents returns every event matching f.
-func readEvents(t *testing.T, s *EventStore, f domain.EventFilter) []domain.Event {
-	t.Helper()
-	var out []domain.Event
-	for e, err := range s.ReadEvents(t.Context(), f) {
-		if err != nil {
-			t.Fatalf("read events %+v: %v", f, err)
-		}
-		out = append(out, e)
-	}
-	return out
-}
-
 // referenceRead is f applied to the whole log by a scan, in Go: what a
 // read by target must return, however much of the target index is built.
 func referenceRead(t *testing.T, s *EventStore, f domain.EventFilter) []domain.Event {
 	t.Helper()
 	var out []domain.Event
-	for _, e := range readEvents(t, s, domain.EventFilter{}) {
+	for _, e := range storetest.MustReadAll(t, s, domain.EventFilter{}) {
 		match := e.Position > f.After && (f.TargetType == "" || e.Target.Type() == f.TargetType) &&
 			(f.TargetID == "" || e.Target.ID() == f.TargetID) && (f.Kind.IsZero() || e.Kind == f.Kind)
 		if match && (f.Limit == 0 || len(out) < f.Limit) {
@@ -120,7 +107,7 @@ func referenceRead(t *testing.T, s *EventStore, f domain.EventFilter) []domain.E
 // they found wantEvents events in all.
 func checkTargetReads(t *testing.T, s *EventStore, wantEvents int) {
 	t.Helper()
-	if all := readEvents(t, s, domain.EventFilter{}); len(all) != wantEvents {
+	if all := storetest.MustReadAll(t, s, domain.EventFilter{}); len(all) != wantEvents {
 		t.Fatalf("the log holds %d events, want %d", len(all), wantEvents)
 	}
 	like := storetest.MustKind(t, "like")
@@ -131,7 +118,7 @@ func checkTargetReads(t *testing.T, s *EventStore, wantEvents int) {
 			{TargetType: typ, TargetID: id, After: int64(wantEvents / 2)}, {TargetType: typ, TargetID: id, Limit: 3},
 			{TargetType: typ, Limit: 5, After: 7},
 		} {
-			got, want := readEvents(t, s, f), referenceRead(t, s, f)
+			got, want := storetest.MustReadAll(t, s, f), referenceRead(t, s, f)
 			if len(want) == 0 && f.After == 0 {
 				t.Fatalf("%+v: the reference finds no event; the history does not cover this target", f)
 			}
