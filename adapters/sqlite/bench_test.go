@@ -58,29 +58,39 @@ func BenchmarkReadEvents(b *testing.B) {
 }
 
 // rawLayouts are the log's stream table with and without the indexes that
-// take a random page per new stream: the current layout (0001), without
-// the target index, with one identity index ordered by target (it serves
-// the writer, Snapshot and reads by target; a read by user alone would scan
-// the streams), without any stream identity index (an upper bound: no read
-// by user or target would be indexed), and that last layout with the
-// identity and target indexes kept in a table of their own and built
-// behind the appends (deferred): after every deferEvery appends, one
-// transaction inserts the new streams in key order (its build statement,
-// whose argument is the last stream key it had). That one prices the
-// deferred index alone; the reads it would need from the writer's memory
-// are not in it. The events table is the current one in all of them.
-var rawLayouts = []struct{ name, streams, build string }{
-	{"current", streamsTable + `, UNIQUE (user_id, target_type, target_id));
-		CREATE INDEX streams_target ON streams (target_type, target_id);`, ""},
-	{"no-target-index", streamsTable + `, UNIQUE (user_id, target_type, target_id));`, ""},
-	{"target-first-identity", streamsTable + `, UNIQUE (target_type, target_id, user_id));`, ""},
-	{"no-identity-index", streamsTable + `);`, ""},
+// take a random page per new stream: the current layout (the store's own
+// schema, its target index stream_targets built by the store's statements
+// in the commit that leaves DefaultTargetIndexEvery new streams waiting, as
+// the writer does), the first schema (0001: the target index
+// streams_target on streams), without any target index (an upper bound of
+// the current one: reads by target would scan the streams), with one
+// identity index ordered by target (it serves the writer, Snapshot and
+// reads by target; a read by user alone would scan the streams), without
+// any stream identity index (an upper bound: no read by user or target
+// would be indexed), and that last layout with the identity and target
+// indexes kept in a table of their own and built behind the appends
+// (deferred): after every deferEvery appends, one transaction inserts the
+// new streams in key order (its build statement, whose argument is the
+// last stream key it had). That one prices the deferred index alone; the
+// reads it would need from the writer's memory are not in it. The events
+// table is the current one in all of them. streams empty means the store's
+// schema; indexEvery is the raw inserter's (0: no stream_targets to fill).
+var rawLayouts = []struct {
+	name, streams, build string
+	indexEvery           int64
+}{
+	{"current", "", "", DefaultTargetIndexEvery},
+	{"0001-streams-target", streamsTable + `, UNIQUE (user_id, target_type, target_id));
+		CREATE INDEX streams_target ON streams (target_type, target_id);`, "", 0},
+	{"no-target-index", streamsTable + `, UNIQUE (user_id, target_type, target_id));`, "", 0},
+	{"target-first-identity", streamsTable + `, UNIQUE (target_type, target_id, user_id));`, "", 0},
+	{"no-identity-index", streamsTable + `);`, "", 0},
 	{"deferred-identity", streamsTable + `);
 		CREATE TABLE stream_identity (stream_key INTEGER PRIMARY KEY, user_id TEXT NOT NULL,
 		target_type TEXT NOT NULL, target_id TEXT NOT NULL, UNIQUE (user_id, target_type, target_id));
 		CREATE INDEX stream_identity_target ON stream_identity (target_type, target_id);`,
 		`INSERT INTO stream_identity SELECT stream_key, user_id, target_type, target_id FROM streams
-		WHERE stream_key > ? ORDER BY user_id, target_type, target_id`},
+		WHERE stream_key > ? ORDER BY user_id, target_type, target_id`, 0},
 }
 
 // deferEvery is how many appends the deferred-identity layout writes
@@ -91,11 +101,17 @@ const streamsTable = `CREATE TABLE streams (stream_key INTEGER PRIMARY KEY, user
 	target_type TEXT NOT NULL, target_id TEXT NOT NULL, version INTEGER NOT NULL,
 	last_position INTEGER NOT NULL, state TEXT NOT NULL`
 
-const rawLayoutEvents = `CREATE TABLE events (position INTEGER PRIMARY KEY, id BLOB NOT NULL,
+// rawLayoutTables are the events table and the (empty) tables the store's
+// prepared statements name, which the raw inserter prepares in every
+// layout.
+const rawLayoutTables = `CREATE TABLE events (position INTEGER PRIMARY KEY, id BLOB NOT NULL,
 	stream_key INTEGER NOT NULL, stream_version INTEGER NOT NULL, type TEXT NOT NULL, kind TEXT NOT NULL,
 	occurred_at INTEGER NOT NULL, recorded_at INTEGER NOT NULL, metadata TEXT,
 	UNIQUE (stream_key, stream_version));
-	CREATE UNIQUE INDEX events_id ON events (id);`
+	CREATE UNIQUE INDEX events_id ON events (id);
+	CREATE TABLE stream_targets (target_type TEXT NOT NULL, target_id TEXT NOT NULL, stream_key INTEGER NOT NULL,
+	PRIMARY KEY (target_type, target_id, stream_key)) WITHOUT ROWID;
+	CREATE TABLE stream_targets_through (one INTEGER PRIMARY KEY, through INTEGER NOT NULL);`
 
 // BenchmarkRawLayouts is the raw ceiling of the stream table's layouts
 // (rawLayouts): b.N appends' rows after 20,000 prefilled, durable
@@ -107,26 +123,17 @@ func BenchmarkRawLayouts(b *testing.B) {
 	for _, l := range rawLayouts {
 		for _, perTx := range []int{1000, 256} {
 			b.Run(l.name+"/"+strconv.Itoa(perTx)+"-per-tx", func(b *testing.B) {
-				path := filepath.Join(b.TempDir(), "layout.db")
-				db, err := sql.Open(driverName, sqlitedsn.File(path, url.Values{"_synchronous": {"FULL"},
-					"_journal_mode": {"WAL"}, "_txlock": {"immediate"}}))
-				if err != nil {
-					b.Fatal(err)
-				}
+				db := rawLayoutDB(b, filepath.Join(b.TempDir(), "layout.db"), l.streams)
 				defer db.Close()
-				db.SetMaxOpenConns(1)
-				if _, err := db.Exec(l.streams + rawLayoutEvents); err != nil {
-					b.Fatal(err)
-				}
 				reqs, err := storebench.Requests(prefill + b.N)
 				if err != nil {
 					b.Fatal(err)
 				}
-				if err := rawLayoutInsert(b, db, l.build, reqs[:prefill], 0, 10_000); err != nil {
+				if err := rawLayoutInsert(b, db, l.build, l.indexEvery, reqs[:prefill], 0, 10_000); err != nil {
 					b.Fatal(err)
 				}
 				start := time.Now()
-				if err := rawLayoutInsert(b, db, l.build, reqs[prefill:], prefill, perTx); err != nil {
+				if err := rawLayoutInsert(b, db, l.build, l.indexEvery, reqs[prefill:], prefill, perTx); err != nil {
 					b.Fatal(err)
 				}
 				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "appends/s")
@@ -135,17 +142,41 @@ func BenchmarkRawLayouts(b *testing.B) {
 	}
 }
 
+// rawLayoutDB creates the file at path with streams and rawLayoutTables, or
+// with the store's own schema when streams is empty, and opens it durably
+// on one connection.
+func rawLayoutDB(b *testing.B, path, streams string) *sql.DB {
+	if streams == "" {
+		db, err := durableDB(b.Context(), path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return db
+	}
+	db, err := sql.Open(driverName, sqlitedsn.File(path, url.Values{"_synchronous": {"FULL"},
+		"_journal_mode": {"WAL"}, "_txlock": {"immediate"}}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(streams + rawLayoutTables); err != nil {
+		b.Fatal(err)
+	}
+	return db
+}
+
 // rawLayoutInsert inserts reqs' rows after stream key before, perTx appends
-// per transaction; with a build statement, in runs of deferEvery appends,
+// per transaction, indexing targets every indexEvery new streams
+// (rawInserter); with a build statement, in runs of deferEvery appends,
 // each followed by one transaction of build.
-func rawLayoutInsert(b *testing.B, db *sql.DB, build string, reqs []domain.AppendRequest, before, perTx int) error {
+func rawLayoutInsert(b *testing.B, db *sql.DB, build string, indexEvery int64, reqs []domain.AppendRequest, before, perTx int) error {
 	step := len(reqs)
 	if build != "" {
 		step = deferEvery
 	}
 	for from := 0; from < len(reqs); from += step {
 		to := min(from+step, len(reqs))
-		if _, err := rawInsert(b.Context(), db, reqs[from:to], int64(before+from), perTx); err != nil {
+		if _, err := rawInsert(b.Context(), db, reqs[from:to], int64(before+from), perTx, indexEvery); err != nil {
 			return err
 		}
 		if build == "" {
@@ -189,7 +220,7 @@ func BenchmarkLoneCPU(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer db.Close()
-		ri, err := newRawInserter(b.Context(), db)
+		ri, err := newRawInserter(b.Context(), db, DefaultTargetIndexEvery)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -210,4 +241,69 @@ func processCPU(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return cpu
+}
+
+// BenchmarkReadByTarget is a history page of one target (limit 100, as
+// the HTTP API's) on a log of 100,000 streams over 10,000 targets
+// (storebench's workload), ~10 events a target: with every stream in the
+// target index, and with the most streams that can wait outside it
+// (DefaultTargetIndexEvery-1), which each read scans by key.
+func BenchmarkReadByTarget(b *testing.B) {
+	const streams = 100_000
+	for _, waiting := range []int{0, 1023, DefaultTargetIndexEvery - 1} {
+		b.Run("waiting="+strconv.Itoa(waiting), func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "read.db")
+			reqs, err := storebench.Requests(streams)
+			if err != nil {
+				b.Fatal(err)
+			}
+			indexed := streams - waiting
+			if err := fill(b.Context(), path, reqs[:indexed-1]); err != nil {
+				b.Fatal(err)
+			}
+			appendWith(b, path, 1, reqs[indexed-1:indexed]) // indexes every stream so far
+			appendWith(b, path, 1<<30, reqs[indexed:])      // leaves these waiting
+			checkpoint(b, path)
+			s := MustOpen(b, Config{Path: path, ReadOnly: true})
+			b.ResetTimer()
+			for i := range b.N {
+				f := domain.EventFilter{TargetType: "article", TargetID: strconv.Itoa(i * 7919 % storebench.Targets), Limit: 100}
+				for _, err := range s.ReadEvents(b.Context(), f) {
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// appendWith appends reqs to the store at path, opened with indexEvery,
+// from 64 appenders.
+func appendWith(b *testing.B, path string, indexEvery int, reqs []domain.AppendRequest) {
+	s, err := Open(b.Context(), Config{Path: path, TargetIndexEvery: indexEvery, Synchronous: "NORMAL"}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(reqs) > 0 {
+		if _, err := storebench.Run(b.Context(), s, 64, reqs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// checkpoint copies the WAL of the file at path into it and empties it,
+// so that reads measured on it do not depend on how its WAL was left.
+func checkpoint(b *testing.B, path string) {
+	db, err := durableDB(b.Context(), path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(b.Context(), "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		b.Fatal(err)
+	}
 }

@@ -75,7 +75,7 @@ func MeasureRawInsert(ctx context.Context, dir string, prefill, perTx, n int) (s
 	}
 	defer db.Close()
 	start := time.Now()
-	commits, err := rawInsert(ctx, db, reqs, int64(prefill), perTx)
+	commits, err := rawInsert(ctx, db, reqs, int64(prefill), perTx, DefaultTargetIndexEvery)
 	if err != nil {
 		return storebench.Result{}, fmt.Errorf("measure raw insert: %w", translate(err))
 	}
@@ -123,7 +123,7 @@ func MeasurePair(ctx context.Context, dir string, c PairConfig) (raw, ledger sto
 		return raw, ledger, err
 	}
 	defer db.Close()
-	ri, err := newRawInserter(ctx, db)
+	ri, err := newRawInserter(ctx, db, DefaultTargetIndexEvery)
 	if err != nil {
 		return raw, ledger, translate(err)
 	}
@@ -207,9 +207,10 @@ func prefilled(ctx context.Context, path string, prefill, n int) ([]domain.Appen
 }
 
 // rawInsert inserts reqs' rows after position (and stream key) before,
-// perTx appends per transaction, on one connection of db.
-func rawInsert(ctx context.Context, db *sql.DB, reqs []domain.AppendRequest, before int64, perTx int) (int, error) {
-	ri, err := newRawInserter(ctx, db)
+// perTx appends per transaction, on one connection of db, indexing targets
+// every indexEvery new streams (newRawInserter).
+func rawInsert(ctx context.Context, db *sql.DB, reqs []domain.AppendRequest, before int64, perTx int, indexEvery int64) (int, error) {
+	ri, err := newRawInserter(ctx, db, indexEvery)
 	if err != nil {
 		return 0, err
 	}
@@ -224,19 +225,32 @@ func rawInsert(ctx context.Context, db *sql.DB, reqs []domain.AppendRequest, bef
 // statements run under a context that cannot be cancelled, as the store's
 // writer does: the driver watches a cancellable context with a goroutine
 // per statement, which would understate the ceiling.
+//
+// Like the writer, it adds the new streams to the target index in the
+// commit that leaves indexEvery of them waiting (DefaultTargetIndexEvery
+// on the store's schema; 0 for a layout of BenchmarkRawLayouts that has no
+// such index); through is the index's watermark.
 type rawInserter struct {
-	ctx  context.Context
-	conn *sql.Conn
-	hot  hotStmts
+	ctx                 context.Context
+	conn                *sql.Conn
+	hot                 hotStmts
+	indexEvery, through int64
 }
 
-func newRawInserter(ctx context.Context, db *sql.DB) (*rawInserter, error) {
-	ri := &rawInserter{ctx: context.WithoutCancel(ctx)}
+func newRawInserter(ctx context.Context, db *sql.DB, indexEvery int64) (*rawInserter, error) {
+	ri := &rawInserter{ctx: context.WithoutCancel(ctx), indexEvery: indexEvery}
 	var err error
 	if ri.conn, err = db.Conn(ri.ctx); err != nil {
 		return nil, err
 	}
 	if err := ri.conn.Raw(func(dc any) error { return ri.hot.prepare(ri.ctx, dc.(driver.Conn)) }); err != nil {
+		return nil, errors.Join(err, ri.close())
+	}
+	if indexEvery == 0 {
+		return ri, nil
+	}
+	err = ri.conn.QueryRowContext(ri.ctx, `SELECT through FROM stream_targets_through`).Scan(&ri.through)
+	if err != nil {
 		return nil, errors.Join(err, ri.close())
 	}
 	return ri, nil
@@ -264,6 +278,9 @@ func (ri *rawInserter) insert(outer context.Context, reqs []domain.AppendRequest
 				return err
 			}
 			if (i+1)%perTx == 0 || i == len(reqs)-1 {
+				if err := ri.index(before + int64(i) + 1); err != nil {
+					return err
+				}
 				if _, err := ri.hot.exec(ri.ctx, ri.hot.commit); err != nil {
 					return err
 				}
@@ -273,6 +290,16 @@ func (ri *rawInserter) insert(outer context.Context, reqs []domain.AppendRequest
 		return nil
 	})
 	return commits, err
+}
+
+// index indexes the streams up to key last once indexEvery of them wait.
+func (ri *rawInserter) index(last int64) error {
+	if ri.indexEvery == 0 {
+		return nil
+	}
+	through, err := ri.hot.indexTargets(ri.ctx, ri.through, last, ri.indexEvery)
+	ri.through = through
+	return err
 }
 
 // row inserts one append's new stream and its event at pos, which is also
@@ -357,7 +384,7 @@ func fill(ctx context.Context, path string, reqs []domain.AppendRequest) error {
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	if _, err := rawInsert(ctx, db, reqs, 0, 10000); err != nil {
+	if _, err := rawInsert(ctx, db, reqs, 0, 10000, DefaultTargetIndexEvery); err != nil {
 		return fmt.Errorf("fill %s: %w", path, translate(err))
 	}
 	return db.Close()

@@ -14,6 +14,9 @@ const (
 	DefaultMaxBatch    = 1024
 	DefaultMaxDelay    = time.Millisecond // measured: halves commits at 16 and 256 appenders
 	DefaultBusyTimeout = 5 * time.Second
+	// DefaultTargetIndexEvery: a commit that leaves this many streams
+	// outside the target index indexes them, ~once per 4096 new streams.
+	DefaultTargetIndexEvery = 4096
 )
 
 // Config configures an EventStore. The zero value with a Path is usable.
@@ -37,6 +40,11 @@ type Config struct {
 	// BusyTimeout is how long a statement waits for another process's
 	// lock before failing with domain.ErrUnavailable.
 	BusyTimeout time.Duration
+	// TargetIndexEvery is how many new streams may wait outside the
+	// target index (stream_targets) before a commit adds them, in bulk and
+	// in key order, inside its own transaction; reads by target scan the
+	// waiting streams. Zero means DefaultTargetIndexEvery.
+	TargetIndexEvery int
 	// ReadOnly opens the file without a writer: reads only, Append fails
 	// with domain.ErrUnavailable, no migrations run.
 	ReadOnly bool
@@ -76,6 +84,9 @@ func (c Config) Validate() error {
 	if c.BusyTimeout < 0 {
 		bad("busy timeout %s must be >= 0", c.BusyTimeout)
 	}
+	if c.TargetIndexEvery < 0 {
+		bad("target index every %d must be >= 0", c.TargetIndexEvery)
+	}
 	return errors.Join(errs...)
 }
 
@@ -91,6 +102,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BusyTimeout == 0 {
 		c.BusyTimeout = DefaultBusyTimeout
+	}
+	if c.TargetIndexEvery == 0 {
+		c.TargetIndexEvery = DefaultTargetIndexEvery
 	}
 	return c
 }

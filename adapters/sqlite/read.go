@@ -178,44 +178,78 @@ func (s *EventStore) readLatest(ctx context.Context, upTo int64, emit func(domai
 
 // eventQuery builds the query for f. Without stream filters the log is
 // scanned in rowid order with each row's stream looked up by primary key
-// (CROSS JOIN fixes that loop order); with them the planner starts from the
-// streams indexes.
+// (CROSS JOIN fixes that loop order); with a user the planner starts from
+// the streams' (user, target) index; with a target alone, from the target's
+// streams (targetStreams).
 func eventQuery(f domain.EventFilter) (string, []any) {
-	var where []string
-	args := []any{f.After}
-	where = append(where, "e.position > ?")
-	streamFilter := false
-	add := func(cond string, arg any, onStream bool) {
-		where = append(where, cond)
-		args = append(args, arg)
-		streamFilter = streamFilter || onStream
+	var where conds
+	join := "events e CROSS JOIN streams s ON s.stream_key = e.stream_key"
+	switch {
+	case !f.User.IsZero():
+		join = "streams s JOIN events e ON e.stream_key = s.stream_key"
+		where.add("s.user_id = ?", f.User.String())
+		where.target("s.", f)
+	case f.TargetType != "" || f.TargetID != "":
+		join = "streams s CROSS JOIN events e ON e.stream_key = s.stream_key"
+		keys, args := targetStreams(f)
+		where.add("s.stream_key IN "+keys, args...)
 	}
-	if !f.User.IsZero() {
-		add("s.user_id = ?", f.User.String(), true)
-	}
-	if f.TargetType != "" {
-		add("s.target_type = ?", f.TargetType, true)
-	}
-	if f.TargetID != "" {
-		add("s.target_id = ?", f.TargetID, true)
-	}
+	where.add("e.position > ?", f.After)
 	if !f.Kind.IsZero() {
-		add("e.kind = ?", f.Kind.String(), false)
+		where.add("e.kind = ?", f.Kind.String())
 	}
 	if !f.Since.IsZero() {
-		add("e.occurred_at >= ?", f.Since.UnixNano(), false)
+		where.add("e.occurred_at >= ?", f.Since.UnixNano())
 	}
 	if !f.Until.IsZero() {
-		add("e.occurred_at < ?", f.Until.UnixNano(), false)
+		where.add("e.occurred_at < ?", f.Until.UnixNano())
 	}
-	join := "events e CROSS JOIN streams s ON s.stream_key = e.stream_key"
-	if streamFilter {
-		join = "streams s JOIN events e ON e.stream_key = s.stream_key"
-	}
-	args = append(args, sqlLimit(f.Limit))
-	return `SELECT ` + eventColumns + ` FROM ` + join + ` WHERE ` + strings.Join(where, " AND ") +
+	args := append(where.args, sqlLimit(f.Limit))
+	return `SELECT ` + eventColumns + ` FROM ` + join + ` WHERE ` + where.and() +
 		` ORDER BY e.position LIMIT ?`, args
 }
+
+// targetStreams is a subquery of the keys of f's target's streams, and
+// its arguments: those in the target index up to its watermark,
+// and those after it, which wait to be indexed (at most about
+// Config.TargetIndexEvery), read by a range of the streams' rowids. Both
+// halves are read in one statement, so from one snapshot: a stream is in
+// exactly one of them. As an IN list SQLite collects the few keys first
+// and then reads their events (measured: ~0.1 ms less a page than the
+// union joined, whose halves it sorted apart and merged).
+func targetStreams(f domain.EventFilter) (string, []any) {
+	var indexed, waiting conds
+	indexed.target("", f)
+	waiting.add("stream_key > (SELECT through FROM stream_targets_through)")
+	waiting.target("", f)
+	return `(SELECT stream_key FROM stream_targets WHERE ` + indexed.and() +
+			` UNION ALL SELECT stream_key FROM streams WHERE ` + waiting.and() + `)`,
+		append(indexed.args, waiting.args...)
+}
+
+// conds are the conditions of a WHERE clause and their arguments.
+type conds struct {
+	where []string
+	args  []any
+}
+
+func (c *conds) add(cond string, args ...any) {
+	c.where = append(c.where, cond)
+	c.args = append(c.args, args...)
+}
+
+// target adds f's target filters on the columns of the table alias names
+// ("s." or "" for none).
+func (c *conds) target(alias string, f domain.EventFilter) {
+	if f.TargetType != "" {
+		c.add(alias+"target_type = ?", f.TargetType)
+	}
+	if f.TargetID != "" {
+		c.add(alias+"target_id = ?", f.TargetID)
+	}
+}
+
+func (c *conds) and() string { return strings.Join(c.where, " AND ") }
 
 // sqlLimit maps "0: no limit" to SQLite's -1.
 func sqlLimit(n int) int {

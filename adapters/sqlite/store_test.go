@@ -55,11 +55,11 @@ func TestConfigValidate(t *testing.T) {
 		}
 	})
 	t.Run("ErrInvalidInput", func(t *testing.T) {
-		err := Config{Synchronous: "OFF", MaxBatch: -1, BusyTimeout: -1}.Validate()
+		err := Config{Synchronous: "OFF", MaxBatch: -1, BusyTimeout: -1, TargetIndexEvery: -1}.Validate()
 		if !errors.Is(err, domain.ErrInvalidInput) {
 			t.Fatalf("got %v, want ErrInvalidInput", err)
 		}
-		for _, word := range []string{"path", "synchronous", "max batch", "busy timeout"} {
+		for _, word := range []string{"path", "synchronous", "max batch", "busy timeout", "target index"} {
 			if !strings.Contains(err.Error(), word) {
 				t.Errorf("error %q does not mention %s", err, word)
 			}

@@ -32,16 +32,19 @@ type writer struct {
 	maxPosition, selectStream, insertStream, updateStream *sql.Stmt
 	deleteStream, insertIdempotency, selectIdempotency    *sql.Stmt
 
-	// streams caches stream versions as of position last and stream key
-	// lastKey, which this writer committed while the file's data version
-	// (PRAGMA data_version, which only other connections' commits change)
-	// was version. A transaction trusts them only while the data version
-	// is still version, i.e. no other connection has written; last is -1
-	// when they are not known.
-	results       []result // reused by each commit (resultsFor)
-	streams       map[domain.StreamID]streamInfo
-	last, lastKey int64
-	version       int64
+	// streams caches stream versions as of position last, stream key
+	// lastKey and the target index's watermark through, which this writer
+	// committed while the file's data version (PRAGMA data_version, which
+	// only other connections' commits change) was version. A transaction
+	// trusts them only while the data version is still version, i.e. no
+	// other connection has written; last is -1 when they are not known.
+	results                []result // reused by each commit (resultsFor)
+	streams                map[domain.StreamID]streamInfo
+	last, lastKey, through int64
+	version                int64
+
+	// indexEvery is Config.TargetIndexEvery.
+	indexEvery int64
 }
 
 type streamInfo struct{ key, version int64 }
@@ -62,7 +65,8 @@ const (
 	sqlCommit      = `COMMIT`
 	sqlDataVersion = `PRAGMA data_version`
 	sqlMaxPosition = `SELECT (SELECT coalesce(max(position), 0) FROM events),
-		(SELECT coalesce(max(stream_key), 0) FROM streams)`
+		(SELECT coalesce(max(stream_key), 0) FROM streams),
+		(SELECT through FROM stream_targets_through)`
 	sqlSelectStream = `SELECT stream_key, version FROM streams
 		WHERE user_id = ? AND target_type = ? AND target_id = ?`
 	sqlInsertStream = `INSERT INTO streams (stream_key, user_id, target_type, target_id, version, last_position, state)
@@ -77,6 +81,10 @@ const (
 		(user_id, key, request_hash, changed, active, state, stream_version, position, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlSelectIdempotency = `SELECT 1 FROM idempotency WHERE user_id = ? AND key = ?`
+	sqlInsertTargets     = `INSERT INTO stream_targets (target_type, target_id, stream_key)
+		SELECT target_type, target_id, stream_key FROM streams WHERE stream_key > ? AND stream_key <= ?
+		ORDER BY target_type, target_id, stream_key`
+	sqlSetThrough = `UPDATE stream_targets_through SET through = ?`
 )
 
 func newWriter(ctx context.Context, s *EventStore) (*writer, error) {
@@ -84,7 +92,7 @@ func newWriter(ctx context.Context, s *EventStore) (*writer, error) {
 	if err != nil {
 		return nil, translate(err)
 	}
-	w := &writer{ctx: context.WithoutCancel(ctx), conn: conn, last: -1}
+	w := &writer{ctx: context.WithoutCancel(ctx), conn: conn, last: -1, indexEvery: int64(s.cfg.TargetIndexEvery)}
 	if err := w.setup(ctx); err != nil {
 		return w, err
 	}
@@ -293,11 +301,27 @@ func (w *writer) commit(batch []*request, now time.Time) ([]result, CommitStats)
 		}
 		stats.Events += len(r.Rows)
 	}
+	if err := w.indexTargets(&tx); err != nil {
+		return fail(err)
+	}
 	if err := w.conn.Raw(func(any) error { _, err := w.hot.exec(w.ctx, w.hot.commit); return err }); err != nil {
 		return fail(fmt.Errorf("commit: %w", translate(err)))
 	}
-	w.last, w.lastKey = tx.last, tx.lastKey
+	w.last, w.lastKey, w.through = tx.last, tx.lastKey, tx.through
 	return results, stats
+}
+
+// indexTargets adds the streams after tx's watermark to the target index
+// once w.indexEvery of them wait, in the transaction about to commit: no
+// fsync of its own, and rows sorted by target fill few pages, where each
+// new stream alone would dirty a random page of an index on streams. The
+// watermark tx holds was read in this transaction, or is the one this
+// writer committed while no other connection has written since.
+func (w *writer) indexTargets(tx *txState) error {
+	return w.conn.Raw(func(any) (err error) {
+		tx.through, err = w.hot.indexTargets(w.ctx, tx.through, tx.lastKey, w.indexEvery)
+		return err
+	})
 }
 
 // resultsFor returns n zero results in the writer's reused buffer: each
@@ -323,11 +347,11 @@ func (w *writer) begin(tx *txState) error {
 		return err
 	}
 	if w.last >= 0 && version == w.version && len(w.streams) <= maxCachedVersions {
-		tx.last, tx.lastKey = w.last, w.lastKey
+		tx.last, tx.lastKey, tx.through = w.last, w.lastKey, w.through
 		return nil
 	}
 	w.streams, w.last, w.version = make(map[domain.StreamID]streamInfo), -1, version
-	return translate(w.maxPosition.QueryRowContext(w.ctx).Scan(&tx.last, &tx.lastKey))
+	return translate(w.maxPosition.QueryRowContext(w.ctx).Scan(&tx.last, &tx.lastKey, &tx.through))
 }
 
 // beginVersion runs BEGIN IMMEDIATE and reads the file's data version, in
@@ -356,6 +380,7 @@ type txState struct {
 	recorded time.Time
 	last     int64 // last event position
 	lastKey  int64 // last stream key
+	through  int64 // the target index's watermark
 }
 
 // txFatal marks a failure after which the transaction may hold part of an

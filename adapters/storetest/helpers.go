@@ -91,8 +91,8 @@ func MustAppend(tb testing.TB, s domain.EventStore, req domain.AppendRequest) do
 	return res
 }
 
-// readAll returns every event matching f.
-func readAll(tb testing.TB, s domain.EventStore, f domain.EventFilter) []domain.Event {
+// MustReadAll returns every event of s matching f, or fails tb.
+func MustReadAll(tb testing.TB, s domain.EventStore, f domain.EventFilter) []domain.Event {
 	tb.Helper()
 	var out []domain.Event
 	for e, err := range s.ReadEvents(tb.Context(), f) {

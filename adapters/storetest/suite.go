@@ -58,9 +58,9 @@ func testAppend(t *testing.T, fresh freshFunc) {
 			t.Fatalf("result %+v, want last position 2 and a recorded time", res)
 		}
 		want := committed(req, res)
-		checkEvents(t, readAll(t, s, domain.EventFilter{}), want)
+		checkEvents(t, MustReadAll(t, s, domain.EventFilter{}), want)
 		stream := domain.EventFilter{User: st.User, TargetType: st.Target.Type(), TargetID: st.Target.ID()}
-		checkEvents(t, readAll(t, s, stream), want)
+		checkEvents(t, MustReadAll(t, s, stream), want)
 		if last, err := s.LastPosition(t.Context()); err != nil || last != 2 {
 			t.Fatalf("last position %d, %v; want 2", last, err)
 		}
@@ -124,7 +124,7 @@ func testAppend(t *testing.T, fresh freshFunc) {
 // checkCount checks that the log holds exactly positions 1..n.
 func checkCount(t *testing.T, s domain.EventStore, n int64) {
 	t.Helper()
-	got := positions(readAll(t, s, domain.EventFilter{}))
+	got := positions(MustReadAll(t, s, domain.EventFilter{}))
 	want := make([]int64, n)
 	for i := range want {
 		want[i] = int64(i) + 1
@@ -361,12 +361,12 @@ func testReadEvents(t *testing.T, fresh freshFunc) {
 					want = append(want, e)
 				}
 			}
-			checkEvents(t, readAll(t, s, c.f), want)
+			checkEvents(t, MustReadAll(t, s, c.f), want)
 		})
 	}
 	t.Run("StopEarly", func(t *testing.T) {
 		stopEarly(t, s.ReadEvents(t.Context(), domain.EventFilter{}))
-		checkEvents(t, readAll(t, s, domain.EventFilter{}), all)
+		checkEvents(t, MustReadAll(t, s, domain.EventFilter{}), all)
 	})
 }
 
@@ -402,7 +402,7 @@ func testReadLatest(t *testing.T, fresh freshFunc) {
 		checkEvents(t, got, want)
 	}
 	stopEarly(t, lr.ReadLatest(t.Context(), int64(len(all))))
-	checkEvents(t, readAll(t, s, domain.EventFilter{}), all)
+	checkEvents(t, MustReadAll(t, s, domain.EventFilter{}), all)
 }
 
 // stopEarly breaks out of seq after 3 events: the sequence must stop
@@ -458,7 +458,7 @@ func testRestart(t *testing.T, open Opener) {
 	closeStore(t, s)
 
 	s = open(t, path)
-	checkEvents(t, readAll(t, s, domain.EventFilter{}), all)
+	checkEvents(t, MustReadAll(t, s, domain.EventFilter{}), all)
 	if snap := mustSnapshot(t, s, st); snap.Version != 3 || snap.State.String() != "collect" {
 		t.Fatalf("snapshot after restart %+v", snap)
 	}
@@ -567,7 +567,7 @@ func testConcurrent(t *testing.T, fresh freshFunc) {
 		})
 	}
 	wg.Wait()
-	events := readAll(t, s, domain.EventFilter{})
+	events := MustReadAll(t, s, domain.EventFilter{})
 	checkCount(t, s, int64(len(ids)))
 	versions := map[domain.StreamID]int64{}
 	for _, e := range events {
