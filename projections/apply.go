@@ -92,9 +92,11 @@ func (s *Set) ApplyAll(ctx context.Context, names []string, events []domain.Even
 		}
 		return s.fail(ctx, failed, err)
 	}
+	commits := make([]commit, len(projs))
 	for i, p := range projs {
-		s.mem.applied(p.name(), before[i], after[i], events)
+		commits[i] = commit{p.name(), before[i], after[i]}
 	}
+	s.mem.applied(commits, events)
 	s.mem.retry(ctx, s.v.read)
 	for i, p := range projs {
 		s.advance(p.name(), after[i])

@@ -204,26 +204,46 @@ func (t *memTables) setFlags(key memPair, flags uint64) {
 	}
 }
 
-// applied takes one committed batch of projection name: the events after
-// before (the checkpoint the commit started from) up to after.
-func (m *memModel) applied(name string, before, after int64, events []domain.Event) {
-	lane, ok := laneOf(name)
-	if !ok {
-		return
-	}
+// commit is one projection's part of a committed batch: its checkpoint
+// before and after the commit.
+type commit struct {
+	name          string
+	before, after int64
+}
+
+// applied takes one committed batch: for each projection, the events after
+// its checkpoint before the commit up to its checkpoint after. All of the
+// batch's projections move under one hold of the lock, so a reader never
+// finds the lanes at different positions between them (it would then go
+// to SQLite).
+func (m *memModel) applied(commits []commit, events []domain.Event) {
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.state != memValid {
-		return
+	for _, c := range commits {
+		if !m.appliedLocked(c, events) {
+			return
+		}
 	}
-	if before != m.lane[lane] {
-		m.staleLocked("projection %s committed from %d, the model had it at %d", name, before, m.lane[lane])
-		return
+}
+
+// appliedLocked moves one lane; it reports false once the model no longer
+// takes batches.
+func (m *memModel) appliedLocked(c commit, events []domain.Event) bool {
+	lane, ok := laneOf(c.name)
+	if !ok {
+		return true
+	}
+	if m.state != memValid {
+		return false
+	}
+	if c.before != m.lane[lane] {
+		m.staleLocked("projection %s committed from %d, the model had it at %d", c.name, c.before, m.lane[lane])
+		return false
 	}
 	from := m.atLocked()
-	m.lane[lane] = after
+	m.lane[lane] = c.after
 	to := m.atLocked()
 	for _, e := range events {
 		if e.Position > from && e.Position <= to {
@@ -232,7 +252,9 @@ func (m *memModel) applied(name string, before, after int64, events []domain.Eve
 	}
 	if m.rows > m.maxRows {
 		m.offLocked(fmt.Sprintf("more than %d rows", m.maxRows))
+		return false
 	}
+	return true
 }
 
 func (m *memModel) applyEvent(e domain.Event) {

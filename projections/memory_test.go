@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/interactionledger/ledger/domain"
@@ -356,4 +357,42 @@ func TestMemoryOffPastLimit(t *testing.T) {
 		t.Fatal("the model answers past its limit")
 	}
 	sameAnswers(t, mem, sql)
+}
+
+// TestMemoryAnswersBetweenBatches checks that readers never find the
+// in-memory model between two of a batch's projections (its lanes at
+// different positions), where it would send them to SQLite: every
+// projection of a batch moves under one hold of the model's lock.
+func TestMemoryAnswersBetweenBatches(t *testing.T) {
+	s := openWith(t, "", 0)
+	l, rng, on := newEventLog(t), rand.New(rand.NewPCG(7, 7)), map[string]bool{}
+	var misses atomic.Int64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if _, ok := projections.MemoryPosition(s); !ok {
+					misses.Add(1)
+				}
+			}
+		})
+	}
+	for range 400 {
+		from := len(l.events)
+		randomToggles(l, rng, 3, on)
+		if err := s.ApplyAll(t.Context(), nil, l.events[from:]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	wg.Wait()
+	if n := misses.Load(); n > 0 {
+		t.Fatalf("%d reads found the model between a batch's projections", n)
+	}
 }
