@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -369,7 +370,7 @@ func TestMemoryAnswersBetweenBatches(t *testing.T) {
 	var misses atomic.Int64
 	done := make(chan struct{})
 	var wg sync.WaitGroup
-	for range 4 {
+	for range 2 {
 		wg.Go(func() {
 			for {
 				select {
@@ -380,10 +381,11 @@ func TestMemoryAnswersBetweenBatches(t *testing.T) {
 				if _, ok := projections.MemoryPosition(s); !ok {
 					misses.Add(1)
 				}
+				runtime.Gosched() // leave the applier its turns (the race detector slows the lock)
 			}
 		})
 	}
-	for range 400 {
+	for range 150 {
 		from := len(l.events)
 		randomToggles(l, rng, 3, on)
 		if err := s.ApplyAll(t.Context(), nil, l.events[from:]); err != nil {
