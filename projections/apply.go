@@ -43,29 +43,38 @@ func (f *folds) from(i int) *batch {
 	return f.b
 }
 
+// commit is what one projection's part of a committed batch moved: its
+// checkpoint before and after.
+type commit struct {
+	name          string
+	before, after int64
+}
+
 // applyIn applies the events after p's checkpoint in tx and returns the
 // checkpoint before and after.
-func applyIn(ctx context.Context, tx *sql.Tx, p projection, f *folds, announce *[]AppliedEvent) (before, after int64, err error) {
-	events := f.events
-	cp, version, ok, err := checkpoint(ctx, tx, p.name())
+func applyIn(ctx context.Context, tx *sql.Tx, p projection, f *folds, announce *[]AppliedEvent) (commit, error) {
+	c := commit{name: p.name()}
+	cp, version, ok, err := checkpoint(ctx, tx, c.name)
 	switch {
 	case err != nil:
-		return 0, 0, fmt.Errorf("read checkpoint: %w", err)
+		return c, fmt.Errorf("read checkpoint: %w", err)
 	case !ok || version != p.version():
-		return 0, 0, fmt.Errorf("tables at schema version %d, want %d (rebuild needed)", version, p.version())
+		return c, fmt.Errorf("tables at schema version %d, want %d (rebuild needed)", version, p.version())
 	}
-	i, _ := slices.BinarySearchFunc(events, cp, func(e domain.Event, pos int64) int { return cmp.Compare(e.Position, pos+1) })
-	if i == len(events) {
-		return cp, cp, nil
+	c.before, c.after = cp, cp
+	i, _ := slices.BinarySearchFunc(f.events, cp, func(e domain.Event, pos int64) int { return cmp.Compare(e.Position, pos+1) })
+	if i == len(f.events) {
+		return c, nil
 	}
 	b := f.from(i)
 	if err := p.apply(ctx, tx, "", b, announce); err != nil {
-		return 0, 0, err
+		return c, err
 	}
-	if err := setCheckpoint(ctx, tx, p.name(), b.last, p.version()); err != nil {
-		return 0, 0, err
+	if err := setCheckpoint(ctx, tx, c.name, b.last, p.version()); err != nil {
+		return c, err
 	}
-	return cp, b.last, nil
+	c.after = b.last
+	return c, nil
 }
 
 // ApplyAll is Apply for every projection of names (nil: all of the set)
@@ -85,22 +94,18 @@ func (s *Set) ApplyAll(ctx context.Context, names []string, events []domain.Even
 	if s.listening() && slices.ContainsFunc(projs, func(p projection) bool { return p.name() == Counts }) {
 		announce = new([]AppliedEvent)
 	}
-	before, after, failed, err := s.applyAllTx(ctx, projs, events, announce)
+	commits, failed, err := s.applyAllTx(ctx, projs, events, announce)
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("apply %s: %w", failed, ctx.Err())
 		}
 		return s.fail(ctx, failed, err)
 	}
-	commits := make([]commit, len(projs))
-	for i, p := range projs {
-		commits[i] = commit{p.name(), before[i], after[i]}
-	}
 	s.mem.applied(commits, events)
 	s.mem.retry(ctx, s.v.read)
-	for i, p := range projs {
-		s.advance(p.name(), after[i])
-		s.recover(p.name())
+	for _, c := range commits {
+		s.advance(c.name, c.after)
+		s.recover(c.name)
 	}
 	if announce != nil {
 		s.announce(*announce)
@@ -108,30 +113,31 @@ func (s *Set) ApplyAll(ctx context.Context, names []string, events []domain.Even
 	return nil
 }
 
-// applyAllTx applies events to projs in one transaction; on failure it
-// names the projection that failed.
-func (s *Set) applyAllTx(ctx context.Context, projs []projection, events []domain.Event, announce *[]AppliedEvent) (before, after []int64, failed string, err error) {
+// applyAllTx applies events to projs in one transaction and returns what
+// each projection's checkpoint moved; on failure it names the projection
+// that failed.
+func (s *Set) applyAllTx(ctx context.Context, projs []projection, events []domain.Event, announce *[]AppliedEvent) (commits []commit, failed string, err error) {
 	first := projs[0].name() // marked failed when the transaction itself fails
 	tx, err := s.v.write.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, nil, first, err
+		return nil, first, err
 	}
 	defer tx.Rollback()
-	before, after = make([]int64, len(projs)), make([]int64, len(projs))
+	commits = make([]commit, len(projs))
 	f := &folds{events: events}
 	for i, p := range projs {
 		var a *[]AppliedEvent
 		if p.name() == Counts {
 			a = announce
 		}
-		if before[i], after[i], err = applyIn(ctx, tx, p, f, a); err != nil {
-			return nil, nil, p.name(), err
+		if commits[i], err = applyIn(ctx, tx, p, f, a); err != nil {
+			return nil, p.name(), err
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, nil, first, err
+		return nil, first, err
 	}
-	return before, after, "", nil
+	return commits, "", nil
 }
 
 func checkOrder(events []domain.Event) error {

@@ -204,13 +204,6 @@ func (t *memTables) setFlags(key memPair, flags uint64) {
 	}
 }
 
-// commit is one projection's part of a committed batch: its checkpoint
-// before and after the commit.
-type commit struct {
-	name          string
-	before, after int64
-}
-
 // applied takes one committed batch: for each projection, the events after
 // its checkpoint before the commit up to its checkpoint after. All of the
 // batch's projections move under one hold of the lock, so a reader never

@@ -157,11 +157,7 @@ func TestHistory(t *testing.T) {
 // closed when the test ends (or earlier by the returned func).
 func mustLedgerAt(t *testing.T, db string) (*domain.Ledger, func()) {
 	t.Helper()
-	store, err := openStore(context.Background(), db, storeOptions{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := mustOpenStore(t, db, storeOptions{})
 	return domain.NewLedger(store, domain.MustKindSet("like", "collect"), domain.LedgerConfig{}, nil), func() { store.Close() }
 }
 

@@ -9,6 +9,18 @@ import (
 	"github.com/interactionledger/ledger/domain"
 )
 
+// mustOpenStore opens the commands' store at db; it is closed when the
+// test ends.
+func mustOpenStore(t *testing.T, db string, opts storeOptions) *logStore {
+	t.Helper()
+	store, err := openStore(context.Background(), db, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return store
+}
+
 // TestOpenStoreReadsLatest checks that the commands' store keeps the
 // store's domain.LatestReader: a rebuild through it reads each
 // interaction's last event, not the whole log (embedding the port alone
@@ -16,11 +28,7 @@ import (
 func TestOpenStoreReadsLatest(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "ledger.db")
 	mustFill(t, db, 3) // each of 3 users likes, then unlikes, article/a1
-	store, err := openStore(context.Background(), db, storeOptions{readOnly: true}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := mustOpenStore(t, db, storeOptions{readOnly: true})
 	var port domain.EventReader = store
 	lr, ok := port.(domain.LatestReader)
 	if !ok {
@@ -44,11 +52,7 @@ func TestOpenStoreReadsLatest(t *testing.T) {
 // SQLite store's domain.RecentReader: a server's projections then take its
 // own commits from memory instead of querying the log for each.
 func TestOpenStoreReadsRecent(t *testing.T) {
-	store, err := openStore(t.Context(), filepath.Join(t.TempDir(), "ledger.db"), storeOptions{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := mustOpenStore(t, filepath.Join(t.TempDir(), "ledger.db"), storeOptions{})
 	var port domain.Tailable = store
 	rr, ok := port.(domain.RecentReader)
 	if !ok {
