@@ -12,6 +12,7 @@ import (
 
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/internal/sqlitedsn"
+	"github.com/interactionledger/ledger/internal/walcheckpoint"
 
 	"github.com/mattn/go-sqlite3"
 )
@@ -26,11 +27,18 @@ const busyTimeout = 30000
 const driverName = "sqlite3_ledger_views"
 
 func init() {
-	// Checkpoint the WAL every ~40 MB rather than every 4 MB: a batch of
-	// random inserts dirties many pages, and each checkpoint pays an
-	// fsync. Sorts run in memory, except in builds (lowMemory).
-	sqlitedsn.Register(driverName, `PRAGMA wal_autocheckpoint = 10000; PRAGMA temp_store = MEMORY`)
+	// No connection checkpoints inside its commits: a live views file's
+	// checkpointer does (openViews). Sorts run in memory, except in builds
+	// (lowMemory).
+	sqlitedsn.Register(driverName, walcheckpoint.DisableAuto+`; PRAGMA temp_store = MEMORY`)
 }
+
+// checkpointPages is how many WAL pages of a live views file wait for a
+// checkpoint: ~40 MB rather than SQLite's 4 MB, since a batch of random
+// inserts dirties many pages and each checkpoint pays two fsyncs. The
+// checkpoint runs on a connection of its own, so the applier's commits
+// (and the writes waiting for them) never wait for one.
+var checkpointPages int64 = 10_000
 
 // cacheKiB is the page cache of each views connection, in KiB.
 const cacheKiB = 65536
@@ -86,6 +94,7 @@ const (
 type views struct {
 	write *sql.DB
 	read  *sql.DB
+	ckpt  *walcheckpoint.Checkpointer // nil for a scratch file, which has no WAL
 }
 
 func dsn(path string, d durability, readOnly bool) string {
@@ -138,7 +147,15 @@ func openViews(ctx context.Context, path string, d durability) (*views, error) {
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	return &views{write: w, read: r}, nil
+	v := &views{write: w, read: r}
+	if d == shared {
+		c, err := sql.Open(driverName, dsn(path, d, false))
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("open views %s: %w", path, err), v.close())
+		}
+		v.ckpt = walcheckpoint.Start(c, path, checkpointPages, v.finishCheckpoint, nil)
+	}
+	return v, nil
 }
 
 // inTx runs fn in a transaction of db and commits it when fn succeeds.
@@ -154,8 +171,18 @@ func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
+// finishCheckpoint is the views file's walcheckpoint.Finish: on the one
+// write connection, so between two of this process's transactions.
+func (v *views) finishCheckpoint(ctx context.Context) (int64, error) {
+	return walcheckpoint.Run(ctx, v.write)
+}
+
 func (v *views) close() error {
-	return errors.Join(v.read.Close(), v.write.Close())
+	var err error
+	if v.ckpt != nil {
+		err = v.ckpt.Close()
+	}
+	return errors.Join(err, v.read.Close(), v.write.Close())
 }
 
 // createMeta creates the tables every views file has: meta (key/value,

@@ -7,3 +7,11 @@ func MemoryPosition(s *Set) (int64, bool) { return s.mem.position() }
 // RetryMemoryAtOnce lets a stale in-memory model reload on the next Apply
 // instead of waiting a second after its last try.
 func RetryMemoryAtOnce(s *Set) { s.mem.reloadEvery = 0 }
+
+// SetCheckpointPages sets the WAL pages that wait for a checkpoint of the
+// views files opened from now on, and returns what restores it.
+func SetCheckpointPages(n int64) (restore func()) {
+	old := checkpointPages
+	checkpointPages = n
+	return func() { checkpointPages = old }
+}

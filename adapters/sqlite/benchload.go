@@ -13,6 +13,8 @@ import (
 
 	"github.com/interactionledger/ledger/adapters/storebench"
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/walcheckpoint"
+	"github.com/mattn/go-sqlite3"
 )
 
 // MeasureAppend creates a store file in dir holding prefill events (one
@@ -172,7 +174,9 @@ func MeasurePair(ctx context.Context, dir string, c PairConfig) (raw, ledger sto
 }
 
 // durableDB opens the file at path, which holds the store's schema, with
-// the store's durable connection settings, on one connection.
+// the store's durable connection settings, on one connection that, like
+// the store's writer, never checkpoints inside a commit (a rawInserter's
+// checkpointer does).
 func durableDB(ctx context.Context, path string) (*sql.DB, error) {
 	s, err := Open(ctx, Config{Path: path}, nil)
 	if err != nil {
@@ -186,6 +190,10 @@ func durableDB(ctx context.Context, path string) (*sql.DB, error) {
 		return nil, err
 	}
 	db.SetMaxOpenConns(1)
+	db.SetConnMaxLifetime(0)
+	if _, err := db.ExecContext(ctx, walcheckpoint.DisableAuto); err != nil {
+		return nil, errors.Join(translate(err), db.Close())
+	}
 	return db, nil
 }
 
@@ -229,23 +237,43 @@ func rawInsert(ctx context.Context, db *sql.DB, reqs []domain.AppendRequest, bef
 // Like the writer, it adds the new streams to the target index in the
 // commit that leaves indexEvery of them waiting (DefaultTargetIndexEvery
 // on the store's schema; 0 for a layout of BenchmarkRawLayouts that has no
-// such index); through is the index's watermark.
+// such index); through is the index's watermark. Like the store, it has a
+// checkpointer whose checkpoints it finishes between two transactions
+// (finishing).
 type rawInserter struct {
 	ctx                 context.Context
 	conn                *sql.Conn
 	hot                 hotStmts
 	indexEvery, through int64
+	ckpt                *walcheckpoint.Checkpointer
+	finishing           chan chan finished
+}
+
+// finished is what a finish run by insert returns.
+type finished struct {
+	copied int64
+	err    error
 }
 
 func newRawInserter(ctx context.Context, db *sql.DB, indexEvery int64) (*rawInserter, error) {
-	ri := &rawInserter{ctx: context.WithoutCancel(ctx), indexEvery: indexEvery}
+	ri := &rawInserter{ctx: context.WithoutCancel(ctx), indexEvery: indexEvery, finishing: make(chan chan finished)}
 	var err error
 	if ri.conn, err = db.Conn(ri.ctx); err != nil {
 		return nil, err
 	}
-	if err := ri.conn.Raw(func(dc any) error { return ri.hot.prepare(ri.ctx, dc.(driver.Conn)) }); err != nil {
+	var path string
+	err = ri.conn.Raw(func(dc any) error {
+		path = dc.(*sqlite3.SQLiteConn).GetFilename("main")
+		return ri.hot.prepare(ri.ctx, dc.(driver.Conn))
+	})
+	if err != nil {
 		return nil, errors.Join(err, ri.close())
 	}
+	ckdb, err := sql.Open(driverName, (&EventStore{cfg: Config{}.withDefaults(), path: path}).dsn(false))
+	if err != nil {
+		return nil, errors.Join(err, ri.close())
+	}
+	ri.ckpt = walcheckpoint.Start(ckdb, path, walAutocheckpoint, ri.finish, nil)
 	if indexEvery == 0 {
 		return ri, nil
 	}
@@ -256,20 +284,60 @@ func newRawInserter(ctx context.Context, db *sql.DB, indexEvery int64) (*rawInse
 	return ri, nil
 }
 
+// finish is the raw baseline's walcheckpoint.Finish: insert runs query
+// before its next transaction.
+func (ri *rawInserter) finish(ctx context.Context) (int64, error) {
+	done := make(chan finished, 1)
+	select {
+	case ri.finishing <- done:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	select {
+	case f := <-done:
+		return f.copied, f.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// finishCheckpoint runs a finish the checkpointer asks for, if any, on the
+// driver connection dc between two transactions.
+func (ri *rawInserter) finishCheckpoint(dc any) {
+	select {
+	case done := <-ri.finishing:
+		rows, err := dc.(driver.QueryerContext).QueryContext(ri.ctx, walcheckpoint.Query, nil)
+		if err != nil {
+			done <- finished{err: err}
+			return
+		}
+		row := make([]driver.Value, 3)
+		err = errors.Join(rows.Next(row), rows.Close())
+		copied, _ := row[2].(int64)
+		done <- finished{copied: copied, err: err}
+	default:
+	}
+}
+
 func (ri *rawInserter) close() error {
-	return errors.Join(ri.conn.Raw(func(any) error { return ri.hot.close() }), ri.conn.Close())
+	var err error
+	if ri.ckpt != nil {
+		err = ri.ckpt.Close()
+	}
+	return errors.Join(err, ri.conn.Raw(func(any) error { return ri.hot.close() }), ri.conn.Close())
 }
 
 // insert inserts reqs' rows after position (and stream key) before, perTx
 // appends per transaction; outer is checked between transactions.
 func (ri *rawInserter) insert(outer context.Context, reqs []domain.AppendRequest, before int64, perTx int) (int, error) {
 	commits := 0
-	err := ri.conn.Raw(func(any) error {
+	err := ri.conn.Raw(func(dc any) error {
 		for i, req := range reqs {
 			if i%perTx == 0 {
 				if err := outer.Err(); err != nil {
 					return err
 				}
+				ri.finishCheckpoint(dc)
 				if _, err := ri.hot.exec(ri.ctx, ri.hot.begin); err != nil {
 					return err
 				}

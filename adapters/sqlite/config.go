@@ -52,6 +52,10 @@ type Config struct {
 	// goroutine that made it (the writer, or a lone appender), never two
 	// at once; it must be fast and must not call the store's Append.
 	OnCommit func(CommitStats)
+
+	// checkpointPages is the WAL pages that wait for a checkpoint; zero
+	// means walAutocheckpoint. Tests set it lower.
+	checkpointPages int64
 }
 
 // CommitStats describes one group commit.
@@ -105,6 +109,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TargetIndexEvery == 0 {
 		c.TargetIndexEvery = DefaultTargetIndexEvery
+	}
+	if c.checkpointPages == 0 {
+		c.checkpointPages = walAutocheckpoint
 	}
 	return c
 }

@@ -2,8 +2,14 @@ package sqlite
 
 import (
 	"database/sql"
+	"fmt"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/interactionledger/ledger/internal/walcheckpoint"
 )
 
 // TestDurableByDefault: a store opened with the zero Config writes with
@@ -30,10 +36,12 @@ func TestDurableByDefault(t *testing.T) {
 	}
 }
 
-// TestCheckpointSetting: the writer's connection checkpoints the WAL every
-// walAutocheckpoint pages, not at SQLite's default, and the raw baseline's
-// connection (benchload.go) has the same setting, so that its ceiling is
-// measured under the store's own settings.
+// TestCheckpointSetting: the writer's connection never checkpoints inside
+// a commit (wal_autocheckpoint = 0); the store's checkpointer does, every
+// walAutocheckpoint pages, on its own connection. The raw baseline's
+// connection (benchload.go) is set up the same way, and its rawInserter
+// has a checkpointer too, so that its ceiling is measured under the
+// store's own settings.
 func TestCheckpointSetting(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "checkpoint.db")
 	s := MustOpen(t, Config{Path: path})
@@ -41,8 +49,8 @@ func TestCheckpointSetting(t *testing.T) {
 	if err := s.w.conn.QueryRowContext(t.Context(), "PRAGMA wal_autocheckpoint").Scan(&pages); err != nil {
 		t.Fatal(err)
 	}
-	if pages != walAutocheckpoint {
-		t.Fatalf("writer: wal_autocheckpoint = %d, want %d", pages, walAutocheckpoint)
+	if pages != 0 || s.ckpt == nil {
+		t.Fatalf("writer: wal_autocheckpoint = %d, checkpointer %v; want 0 and one", pages, s.ckpt)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -55,7 +63,59 @@ func TestCheckpointSetting(t *testing.T) {
 	if err := db.QueryRow("PRAGMA wal_autocheckpoint").Scan(&pages); err != nil {
 		t.Fatal(err)
 	}
-	if pages != walAutocheckpoint {
-		t.Fatalf("raw baseline: wal_autocheckpoint = %d, want %d", pages, walAutocheckpoint)
+	ri, err := newRawInserter(t.Context(), db, DefaultTargetIndexEvery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ri.close()
+	if pages != 0 || ri.ckpt == nil {
+		t.Fatalf("raw baseline: wal_autocheckpoint = %d, checkpointer %v; want 0 and one", pages, ri.ckpt)
+	}
+}
+
+// TestWALRestartsUnderAppends: appenders that never pause still find the
+// log's WAL emptied by the checkpointer and its finish on the writer's
+// connection, so SQLite writes it from its start again rather than growing
+// the file; every acknowledged append is in the log afterwards.
+func TestWALRestartsUnderAppends(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "restarts.db")
+	s := MustOpen(t, Config{Path: path, Synchronous: "NORMAL", checkpointPages: 50})
+	var acked atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for a := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := s.Append(t.Context(), likeReq(t, s, fmt.Sprintf("article/w%d-%d", a, i))); err != nil {
+					t.Error(err)
+					return
+				}
+				acked.Add(1)
+			}
+		})
+	}
+	restarts, last := 0, uint64(0)
+	for deadline := time.Now().Add(30 * time.Second); restarts < 3 && time.Now().Before(deadline); {
+		if g, ok := walcheckpoint.Generation(path + "-wal"); ok {
+			if g != last && last != 0 {
+				restarts++
+			}
+			last = g
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if restarts < 3 {
+		t.Fatalf("30 s of appends (%d): the WAL restarted %d times (%d checkpoints)", acked.Load(), restarts, s.ckpt.Runs())
+	}
+	var n int64
+	if err := s.read.QueryRow(`SELECT count(*) FROM events`).Scan(&n); err != nil || n != acked.Load() {
+		t.Fatalf("%d events in the log (%v), %d appends acknowledged", n, err, acked.Load())
 	}
 }

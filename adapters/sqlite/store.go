@@ -18,6 +18,7 @@ import (
 	"github.com/interactionledger/ledger/adapters/groupcommit"
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/internal/sqlitedsn"
+	"github.com/interactionledger/ledger/internal/walcheckpoint"
 )
 
 var _ domain.EventStore = (*EventStore)(nil)
@@ -29,16 +30,21 @@ var _ domain.LatestReader = (*EventStore)(nil)
 // measures the store's own settings.
 const driverName = "sqlite3_ledger_log"
 
-// walAutocheckpoint is how many WAL pages a commit leaves before it
-// checkpoints (~40 MB at the log's 4 KiB pages) instead of SQLite's 1,000
-// (~4 MB). A group commit of a few hundred appends to new streams dirties
-// several hundred random index pages, so at 1,000 pages every second or
-// third commit also checkpointed: two more fsyncs and a write of each of
-// those pages to the file, inside the commit its appenders wait for. With
-// 10,000 a checkpoint comes every few dozen commits and writes a page
-// dirtied by many of them once. Measured in paired runs, see the README
-// ("Appends at 256 appenders and the log layout's ceiling"). Durability is
-// the same: every commit still syncs the WAL.
+// walAutocheckpoint is how many WAL pages wait before a checkpoint (~40 MB
+// at the log's 4 KiB pages) instead of SQLite's 1,000 (~4 MB). A group
+// commit of a few hundred appends to new streams dirties several hundred
+// random index pages, so at 1,000 pages every second or third commit also
+// checkpointed: two more fsyncs and a write of each of those pages to the
+// file. With 10,000 a checkpoint comes every few dozen commits and writes a
+// page dirtied by many of them once. Measured in paired runs, see the
+// README ("Appends at 256 appenders and the log layout's ceiling").
+//
+// The store's writer never checkpoints inside a commit: its connection
+// runs walcheckpoint.DisableAuto and a walcheckpoint.Checkpointer takes the
+// same threshold on a connection of its own (so do the raw baselines'
+// connections). Connections that write without one (bench fill, imports
+// through other tools) checkpoint inline at this threshold, as the driver
+// registers it. Durability is the same: every commit still syncs the WAL.
 const walAutocheckpoint = 10_000
 
 func init() {
@@ -61,6 +67,7 @@ type EventStore struct {
 	// Write side; nil when opened read-only.
 	write *sql.DB
 	w     *writer
+	ckpt  *walcheckpoint.Checkpointer
 	queue *groupcommit.Queue[eventRow]
 	// wmu is held by whoever runs a transaction on the writer's
 	// connection: the writer goroutine, or a lone appender committing its
@@ -144,6 +151,9 @@ func (s *EventStore) openWritable(ctx context.Context) error {
 	if err := s.openReadPool(ctx); err != nil {
 		return err
 	}
+	if s.ckpt, err = s.startCheckpointer(); err != nil {
+		return err
+	}
 	if s.opened, err = os.Stat(s.path); err != nil {
 		return fmt.Errorf("stat the event log: %w", err)
 	}
@@ -152,6 +162,28 @@ func (s *EventStore) openWritable(ctx context.Context) error {
 	s.done = make(chan struct{})
 	go s.run()
 	return nil
+}
+
+// startCheckpointer starts checkpointing the log on a connection of its own
+// (see walAutocheckpoint), finishing each checkpoint on the writer's
+// connection between two commits.
+func (s *EventStore) startCheckpointer() (*walcheckpoint.Checkpointer, error) {
+	db, err := sql.Open(driverName, s.dsn(false))
+	if err != nil {
+		return nil, err
+	}
+	return walcheckpoint.Start(db, s.path, s.cfg.checkpointPages, s.finishCheckpoint, s.log), nil
+}
+
+// finishCheckpoint is the store's walcheckpoint.Finish: it runs under wmu,
+// so no commit of this process runs meanwhile.
+func (s *EventStore) finishCheckpoint(ctx context.Context) (int64, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.closed.Load() {
+		return 0, nil
+	}
+	return walcheckpoint.Run(ctx, s.w.conn)
 }
 
 func (s *EventStore) openReadOnly(ctx context.Context) error {
@@ -216,6 +248,9 @@ func (s *EventStore) dsn(readOnly bool) string {
 func (s *EventStore) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		if s.ckpt != nil {
+			_ = s.ckpt.Close() // before wmu, which its finish takes; closeDBs reports its error
+		}
 		if s.quit != nil {
 			close(s.quit)
 			<-s.done
@@ -229,6 +264,9 @@ func (s *EventStore) Close() error {
 
 func (s *EventStore) closeDBs() error {
 	var errs []error
+	if s.ckpt != nil {
+		errs = append(errs, s.ckpt.Close())
+	}
 	if s.w != nil {
 		errs = append(errs, s.w.close())
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/interactionledger/ledger/adapters/groupcommit"
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/walcheckpoint"
 )
 
 // idempotencyTTL is how long idempotency records are kept; purgeEvery is
@@ -113,6 +114,9 @@ func (w *writer) setup(ctx context.Context) error {
 	}
 	if mode != "wal" {
 		return fmt.Errorf("journal mode is %q, not wal: %w", mode, domain.ErrUnavailable)
+	}
+	if _, err := w.conn.ExecContext(ctx, walcheckpoint.DisableAuto); err != nil {
+		return translate(err)
 	}
 	if err := migrate(ctx, w.conn); err != nil {
 		return err

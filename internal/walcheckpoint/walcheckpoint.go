@@ -1,0 +1,199 @@
+package walcheckpoint
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+// DisableAuto is the pragma a writer's connection runs when a
+// Checkpointer checkpoints its file.
+const DisableAuto = `PRAGMA wal_autocheckpoint = 0`
+
+// Query is the checkpoint statement: PASSIVE never waits for a reader or
+// a writer. Its one row holds busy, the frames in the WAL and the frames
+// copied into the database file.
+const Query = `PRAGMA wal_checkpoint(PASSIVE)`
+
+// poll is how often a Checkpointer reads the WAL's headers.
+const poll = 20 * time.Millisecond
+
+// Finish runs Query while the file's writer cannot commit (typically on
+// the writer's own connection, between its transactions, with Run) and
+// returns the third column of its row: the frames of the WAL now copied.
+type Finish func(ctx context.Context) (copied int64, err error)
+
+// RowQuerier is *sql.DB, *sql.Conn or *sql.Tx.
+type RowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Run runs Query on q and returns the frames of the WAL it found copied.
+func Run(ctx context.Context, q RowQuerier) (copied int64, err error) {
+	var busy, frames int64
+	err = q.QueryRowContext(ctx, Query).Scan(&busy, &frames, &copied)
+	return copied, err
+}
+
+// Checkpointer checkpoints one SQLite file's WAL. Start it, Close it.
+type Checkpointer struct {
+	db     *sql.DB
+	wal    string
+	pages  int64
+	finish Finish
+	log    *slog.Logger
+	runs   atomic.Int64
+
+	// salt names the WAL's generation (SQLite changes it each time it
+	// writes the WAL from its start again); copied is how many of that
+	// generation's frames the last Finish found copied.
+	salt   uint64
+	copied int64
+
+	cancel    context.CancelFunc
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start starts checkpointing the SQLite file at path (in WAL mode) on db, a
+// read-write pool of that file that the Checkpointer owns from now on
+// (Close closes it), whenever the WAL holds at least pages frames past
+// those already copied, each time followed by finish. A nil log discards.
+func Start(db *sql.DB, path string, pages int64, finish Finish, log *slog.Logger) *Checkpointer {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Checkpointer{db: db, wal: path + "-wal", pages: pages, finish: finish, log: log,
+		cancel: cancel, done: make(chan struct{})}
+	go c.run(ctx)
+	return c
+}
+
+// Runs returns how many checkpoints have completed (each of its own with
+// the finish that follows it counts once).
+func (c *Checkpointer) Runs() int64 { return c.runs.Load() }
+
+// Close stops checkpointing (interrupting a checkpoint under way, which
+// leaves the WAL whole) and closes the pool. It returns the pool's error;
+// later calls return the first call's.
+func (c *Checkpointer) Close() error {
+	c.closeOnce.Do(func() {
+		c.cancel()
+		<-c.done
+		c.closeErr = c.db.Close()
+	})
+	return c.closeErr
+}
+
+func (c *Checkpointer) run(ctx context.Context) {
+	defer close(c.done)
+	tick := time.NewTicker(poll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if c.due() {
+			c.checkpoint(ctx)
+		}
+	}
+}
+
+// due reports whether the WAL's generation holds a frame pages past the
+// ones the last finish found copied.
+func (c *Checkpointer) due() bool {
+	f, err := os.Open(c.wal)
+	if err != nil {
+		return false // no WAL: nothing to copy
+	}
+	defer f.Close()
+	w, ok := readHeader(f)
+	if !ok {
+		return false
+	}
+	if w.salt != c.salt {
+		c.salt, c.copied = w.salt, 0
+	}
+	return w.has(f, c.copied+c.pages)
+}
+
+func (c *Checkpointer) checkpoint(ctx context.Context) {
+	_, err := c.db.ExecContext(ctx, Query)
+	var copied int64
+	if err == nil {
+		copied, err = c.finish(ctx)
+	}
+	switch {
+	case err == nil:
+		c.copied = copied
+		c.runs.Add(1)
+	case ctx.Err() != nil || errors.Is(err, context.Canceled):
+	case isBusy(err):
+		// Another process's checkpointer holds the file's checkpoint lock;
+		// the next poll tries again.
+		c.log.Debug("WAL checkpoint busy", "wal", c.wal)
+	default:
+		c.log.Warn("WAL checkpoint failed", "wal", c.wal, "err", err)
+	}
+}
+
+// header is what a Checkpointer reads of the WAL's 32-byte header
+// (https://www.sqlite.org/fileformat2.html#walformat, big-endian): the
+// page size at offset 8 and the two salts at 16, which every frame of the
+// current generation repeats at offset 8 of its 24-byte header.
+type header struct {
+	pageSize int64
+	salt     uint64
+}
+
+func readHeader(f *os.File) (header, bool) {
+	var b [32]byte
+	if _, err := f.ReadAt(b[:], 0); err != nil {
+		return header{}, false
+	}
+	return header{pageSize: int64(binary.BigEndian.Uint32(b[8:])), salt: binary.BigEndian.Uint64(b[16:])},
+		true
+}
+
+// has reports whether frame n (from 1) is written and of this generation.
+func (h header) has(f *os.File, n int64) bool {
+	var b [8]byte
+	off := 32 + (n-1)*(h.pageSize+24) + 8
+	if _, err := f.ReadAt(b[:], off); err != nil {
+		return false
+	}
+	return binary.BigEndian.Uint64(b[:]) == h.salt
+}
+
+// Generation returns the salts of the WAL file at wal, which SQLite
+// changes each time it writes the WAL from its start again; ok is false
+// when there is no WAL header to read.
+func Generation(wal string) (salt uint64, ok bool) {
+	f, err := os.Open(wal)
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	h, ok := readHeader(f)
+	return h.salt, ok
+}
+
+func isBusy(err error) bool {
+	var e sqlite3.Error
+	return errors.As(err, &e) && e.Code == sqlite3.ErrBusy
+}
