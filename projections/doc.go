@@ -31,7 +31,9 @@
 // viewer.go, actors.go, collection.go; the three one-table projections
 // share table.go); fold.go reduces a run of events to its net effect;
 // set.go, apply.go, build.go, rebuild.go, asof.go and verify.go run them;
-// db.go is the views file and its checkpoints; cursor.go the paging;
+// db.go is the views file and its checkpoints (and the checkpointer of a
+// live file's WAL, internal/walcheckpoint, so that the applier's commits
+// never wait for a WAL checkpoint); cursor.go the paging;
 // memory.go (with memactors.go, its lists) the in-memory copy of counts,
 // viewer and actors that answers Target, Targets and Actors while it is
 // loaded and the three projections are at its position (Config.MemoryRows

@@ -2,7 +2,11 @@
 // SQLite file (mattn/go-sqlite3, WAL, synchronous=FULL by default), with
 // group commit. Every connection to a log file, the benchmarks' raw
 // baselines included, opens through this package's driver (driverName),
-// which checkpoints the WAL every 10,000 pages instead of SQLite's 1,000.
+// which checkpoints the WAL every 10,000 pages instead of SQLite's 1,000;
+// the writer's connection (and a raw baseline's) checkpoints nothing
+// itself: a walcheckpoint.Checkpointer copies the WAL on a connection of
+// its own at that threshold and finishes each checkpoint on the writer's
+// connection between two commits, so no commit waits for a checkpoint.
 //
 // There is one write connection, used under a mutex. Concurrent appends
 // are queued (adapters/groupcommit, shared with the PostgreSQL store) to
