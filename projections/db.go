@@ -98,6 +98,19 @@ type views struct {
 }
 
 func dsn(path string, d durability, readOnly bool) string {
+	return sqlitedsn.File(path, query(d, readOnly))
+}
+
+// checkpointDSN is the checkpointer's: the write connection's settings and
+// mode=rw, so that it never creates a file where the views file was.
+func checkpointDSN(path string) string {
+	q := query(shared, false)
+	q.Set("mode", "rw")
+	return sqlitedsn.File(path, q)
+}
+
+// query is dsn's parameters.
+func query(d durability, readOnly bool) url.Values {
 	q := url.Values{}
 	q.Set("_busy_timeout", strconv.Itoa(busyTimeout))
 	q.Set("_foreign_keys", "0")
@@ -117,7 +130,7 @@ func dsn(path string, d durability, readOnly bool) string {
 	q.Set("_cache_size", strconv.Itoa(-cacheKiB))
 	// Reads run a handful of constant statements; keep them prepared.
 	q.Set("_stmt_cache_size", "32")
-	return sqlitedsn.File(path, q)
+	return q
 }
 
 // openViews opens (creating if needed) the views file at path.
@@ -149,7 +162,7 @@ func openViews(ctx context.Context, path string, d durability) (*views, error) {
 	r.SetMaxIdleConns(8)
 	v := &views{write: w, read: r}
 	if d == shared {
-		c, err := sql.Open(driverName, dsn(path, d, false))
+		c, err := sql.Open(driverName, checkpointDSN(path))
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("open views %s: %w", path, err), v.close())
 		}

@@ -269,7 +269,7 @@ func newRawInserter(ctx context.Context, db *sql.DB, indexEvery int64) (*rawInse
 	if err != nil {
 		return nil, errors.Join(err, ri.close())
 	}
-	ckdb, err := sql.Open(driverName, (&EventStore{cfg: Config{}.withDefaults(), path: path}).dsn(false))
+	ckdb, err := sql.Open(driverName, (&EventStore{cfg: Config{}.withDefaults(), path: path}).checkpointDSN())
 	if err != nil {
 		return nil, errors.Join(err, ri.close())
 	}

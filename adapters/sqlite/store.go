@@ -168,7 +168,7 @@ func (s *EventStore) openWritable(ctx context.Context) error {
 // (see walAutocheckpoint), finishing each checkpoint on the writer's
 // connection between two commits.
 func (s *EventStore) startCheckpointer() (*walcheckpoint.Checkpointer, error) {
-	db, err := sql.Open(driverName, s.dsn(false))
+	db, err := sql.Open(driverName, s.checkpointDSN())
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +224,18 @@ func (s *EventStore) openReadPool(ctx context.Context) error {
 
 // dsn builds the driver's data source name. Readers open with mode=ro so
 // that no read path can ever write the log.
-func (s *EventStore) dsn(readOnly bool) string {
+func (s *EventStore) dsn(readOnly bool) string { return sqlitedsn.File(s.path, s.params(readOnly)) }
+
+// checkpointDSN is the checkpointer's: the writer's settings and mode=rw,
+// so that it never creates a file where the log was (a moved log).
+func (s *EventStore) checkpointDSN() string {
+	q := s.params(false)
+	q.Set("mode", "rw")
+	return sqlitedsn.File(s.path, q)
+}
+
+// params is dsn's parameters.
+func (s *EventStore) params(readOnly bool) url.Values {
 	q := url.Values{}
 	q.Set("_busy_timeout", strconv.FormatInt(s.cfg.BusyTimeout.Milliseconds(), 10))
 	// The read paths (snapshots on every write, the tailer's reads) run a
@@ -238,7 +249,7 @@ func (s *EventStore) dsn(readOnly bool) string {
 		q.Set("_synchronous", s.cfg.Synchronous)
 		q.Set("_foreign_keys", "1")
 	}
-	return sqlitedsn.File(s.path, q)
+	return q
 }
 
 // Close stops the writer after answering every append it has started and

@@ -52,6 +52,12 @@ type Checkpointer struct {
 	log    *slog.Logger
 	runs   atomic.Int64
 
+	// warned is when the last failure was logged, and what it said: the
+	// same failure is logged at most once a minute (a full disk would
+	// otherwise be logged at every poll).
+	warned     time.Time
+	warnedWhat string
+
 	// salt names the WAL's generation (SQLite changes it each time it
 	// writes the WAL from its start again); copied is how many of that
 	// generation's frames the last Finish found copied.
@@ -148,7 +154,10 @@ func (c *Checkpointer) checkpoint(ctx context.Context) {
 		// the next poll tries again.
 		c.log.Debug("WAL checkpoint busy", "wal", c.wal)
 	default:
-		c.log.Warn("WAL checkpoint failed", "wal", c.wal, "err", err)
+		if what := err.Error(); what != c.warnedWhat || time.Since(c.warned) >= time.Minute {
+			c.log.Warn("WAL checkpoint failed", "wal", c.wal, "err", err)
+			c.warned, c.warnedWhat = time.Now(), what
+		}
 	}
 }
 
