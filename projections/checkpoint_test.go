@@ -7,7 +7,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/interactionledger/ledger/internal/walcheckpoint"
 	"github.com/interactionledger/ledger/projections"
@@ -23,8 +25,14 @@ import (
 func TestViewsWALRestarts(t *testing.T) {
 	restore := projections.SetCheckpointPages(20)
 	path := filepath.Join(t.TempDir(), "ledger.db.views")
-	s := openWith(t, path, -1)
+	var observed atomic.Int64
+	s, err := projections.Open(t.Context(), projections.Config{Path: path, Kinds: kinds, MemoryRows: -1,
+		OnCheckpoint: func(time.Duration, error) { observed.Add(1) }}, nil, nil)
 	restore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
 	ref := openWith(t, "", -1)
 	rng, l, on := rand.New(rand.NewPCG(3, 4)), newEventLog(t), map[string]bool{}
 	restarts, last := 0, uint64(0)
@@ -41,6 +49,9 @@ func TestViewsWALRestarts(t *testing.T) {
 			}
 			last = g
 		}
+	}
+	if observed.Load() == 0 {
+		t.Fatal("Config.OnCheckpoint not called")
 	}
 	applyAll(t, ref, l.events)
 	t.Logf("%d events", len(l.events))

@@ -6,9 +6,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/internal/sqlitedsn"
@@ -133,8 +135,10 @@ func query(d durability, readOnly bool) url.Values {
 	return q
 }
 
-// openViews opens (creating if needed) the views file at path.
-func openViews(ctx context.Context, path string, d durability) (*views, error) {
+// openViews opens (creating if needed) the views file at path. A shared
+// file's WAL checkpointer logs to log and reports to onCheckpoint.
+func openViews(ctx context.Context, path string, d durability, log *slog.Logger,
+	onCheckpoint func(time.Duration, error)) (*views, error) {
 	if path == "" {
 		return nil, &domain.ValidationError{Field: "path", Reason: "the views file path is required"}
 	}
@@ -166,7 +170,8 @@ func openViews(ctx context.Context, path string, d durability) (*views, error) {
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("open views %s: %w", path, err), v.close())
 		}
-		v.ckpt = walcheckpoint.Start(c, path, checkpointPages, v.finishCheckpoint, nil)
+		v.ckpt = walcheckpoint.Start(c, path, walcheckpoint.Config{Pages: checkpointPages,
+			Finish: v.finishCheckpoint, Log: log, OnCheckpoint: onCheckpoint})
 	}
 	return v, nil
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/interactionledger/ledger/domain"
 )
@@ -30,6 +31,11 @@ type Config struct {
 	// OnStatus, when set, is called when a projection fails (Err set) and
 	// when a failed projection applies again (Err nil). It must not block.
 	OnStatus func(Status)
+	// OnCheckpoint, when set, is called after each WAL checkpoint of the
+	// views file (which runs on a connection of its own, never inside the
+	// applier's commits) with how long it took and its error, nil on
+	// success.
+	OnCheckpoint func(took time.Duration, err error)
 	// MemoryRows bounds the in-memory copy of the counts, viewer and
 	// actors projections that answers Target, Targets and Actors: one row
 	// per target, per user, per (user, target) with a kind on and per
@@ -129,7 +135,7 @@ func open(ctx context.Context, cfg Config, d durability, log *slog.Logger) (*Set
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	v, err := openViews(ctx, cfg.Path, d)
+	v, err := openViews(ctx, cfg.Path, d, log, cfg.OnCheckpoint)
 	if err != nil {
 		return nil, err
 	}

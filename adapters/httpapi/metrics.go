@@ -28,6 +28,8 @@ type Metrics struct {
 	streamFailures prometheus.Counter
 	commitTime     prometheus.Histogram
 	applyLag       prometheus.Histogram
+	checkpoints    *prometheus.CounterVec
+	checkpointTime *prometheus.HistogramVec
 	commitErrs     prometheus.Counter
 	head           atomic.Int64
 	h              http.Handler
@@ -69,7 +71,16 @@ func NewMetrics() *Metrics {
 	m.streamFailures = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "ledger_sse_stream_failures_total", Help: "SSE streams ended by an internal failure (logged at error level).",
 	})
+	m.checkpoints = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ledger_wal_checkpoints_total",
+		Help: "WAL checkpoints of a SQLite file (log or views), run beside the commits, by result (ok or failed).",
+	}, []string{"file", "result"})
+	m.checkpointTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "ledger_wal_checkpoint_duration_seconds", Help: "Duration of WAL checkpoints of a SQLite file (log or views).",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+	}, []string{"file"})
 	m.reg.MustRegister(m.requests, m.latency, m.appends, m.batches, m.commitTime, m.commitErrs, m.applyLag, m.dropped, m.streamFailures,
+		m.checkpoints, m.checkpointTime,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.h = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	return m
@@ -100,6 +111,17 @@ func (m *Metrics) observeApplied(e domain.Event, now time.Time) {
 	if !e.RecordedAt.IsZero() {
 		m.applyLag.Observe(max(0, now.Sub(e.RecordedAt).Seconds()))
 	}
+}
+
+// ObserveCheckpoint records one WAL checkpoint of the SQLite file named
+// file ("log" or "views"): how long it took and whether it failed.
+func (m *Metrics) ObserveCheckpoint(file string, took time.Duration, err error) {
+	result := "ok"
+	if err != nil {
+		result = "failed"
+	}
+	m.checkpoints.WithLabelValues(file, result).Inc()
+	m.checkpointTime.WithLabelValues(file).Observe(took.Seconds())
 }
 
 // ObserveCommit records one group commit of the store: how many appends

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -299,6 +300,26 @@ func TestOpenAPIRefs(t *testing.T) {
 					t.Errorf("%s %s does not declare %s", method, path, seg)
 				}
 			}
+		}
+	}
+}
+
+// TestObserveCheckpoint: each WAL checkpoint is counted by file and
+// result, and timed by file.
+func TestObserveCheckpoint(t *testing.T) {
+	m := NewMetrics()
+	m.ObserveCheckpoint("log", 30*time.Millisecond, nil)
+	m.ObserveCheckpoint("log", time.Millisecond, errors.New("disk full"))
+	m.ObserveCheckpoint("views", 2*time.Millisecond, nil)
+	rec := httptest.NewRecorder()
+	m.handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{`ledger_wal_checkpoints_total{file="log",result="ok"} 1`,
+		`ledger_wal_checkpoints_total{file="log",result="failed"} 1`,
+		`ledger_wal_checkpoints_total{file="views",result="ok"} 1`,
+		`ledger_wal_checkpoint_duration_seconds_count{file="log"} 2`,
+		`ledger_wal_checkpoint_duration_seconds_sum{file="views"} 0.002`} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("metrics lack %q", want)
 		}
 	}
 }

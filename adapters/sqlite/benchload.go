@@ -273,7 +273,7 @@ func newRawInserter(ctx context.Context, db *sql.DB, indexEvery int64) (*rawInse
 	if err != nil {
 		return nil, errors.Join(err, ri.close())
 	}
-	ri.ckpt = walcheckpoint.Start(ckdb, path, walAutocheckpoint, ri.finish, nil)
+	ri.ckpt = walcheckpoint.Start(ckdb, path, walcheckpoint.Config{Pages: walAutocheckpoint, Finish: ri.finish})
 	if indexEvery == 0 {
 		return ri, nil
 	}

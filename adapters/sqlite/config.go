@@ -52,6 +52,10 @@ type Config struct {
 	// goroutine that made it (the writer, or a lone appender), never two
 	// at once; it must be fast and must not call the store's Append.
 	OnCommit func(CommitStats)
+	// OnCheckpoint, when set, is called after each WAL checkpoint of the
+	// log (which runs on a connection of its own, never inside a commit)
+	// with how long it took and its error, nil on success.
+	OnCheckpoint func(took time.Duration, err error)
 
 	// checkpointPages is the WAL pages that wait for a checkpoint; zero
 	// means walAutocheckpoint. Tests set it lower.

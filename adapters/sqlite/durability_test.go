@@ -82,7 +82,9 @@ func TestCheckpointSetting(t *testing.T) {
 // the file; every acknowledged append is in the log afterwards.
 func TestWALRestartsUnderAppends(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "restarts.db")
-	s := MustOpen(t, Config{Path: path, Synchronous: "NORMAL", checkpointPages: 50})
+	var observed atomic.Int64
+	s := MustOpen(t, Config{Path: path, Synchronous: "NORMAL", checkpointPages: 50,
+		OnCheckpoint: func(time.Duration, error) { observed.Add(1) }})
 	var acked atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -116,6 +118,9 @@ func TestWALRestartsUnderAppends(t *testing.T) {
 	wg.Wait()
 	if restarts < 3 {
 		t.Fatalf("30 s of appends (%d): the WAL restarted %d times (%d checkpoints)", acked.Load(), restarts, s.ckpt.Runs())
+	}
+	if observed.Load() == 0 {
+		t.Fatalf("Config.OnCheckpoint not called in %d checkpoints", s.ckpt.Runs())
 	}
 	var n int64
 	if err := s.read.QueryRow(`SELECT count(*) FROM events`).Scan(&n); err != nil || n != acked.Load() {

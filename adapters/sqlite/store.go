@@ -172,7 +172,8 @@ func (s *EventStore) startCheckpointer() (*walcheckpoint.Checkpointer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return walcheckpoint.Start(db, s.path, s.cfg.checkpointPages, s.finishCheckpoint, s.log), nil
+	return walcheckpoint.Start(db, s.path, walcheckpoint.Config{Pages: s.cfg.checkpointPages,
+		Finish: s.finishCheckpoint, Log: s.log, OnCheckpoint: s.cfg.OnCheckpoint}), nil
 }
 
 // finishCheckpoint is the store's walcheckpoint.Finish: it runs under wmu,

@@ -207,7 +207,7 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, views projections
 	store, err := openStore(ctx, db, storeOptions{onCommit: func(st commitStats) {
 		metrics.ObserveCommit(st.Appends, st.Events, st.Duration, st.Err != nil)
 		health.observe(st)
-	}}, log)
+	}, onCheckpoint: func(took time.Duration, err error) { metrics.ObserveCheckpoint("log", took, err) }}, log)
 	if err != nil {
 		return err
 	}
@@ -216,6 +216,7 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, views projections
 	if cfg.StartPosition, err = store.LastPosition(ctx); err != nil {
 		return err
 	}
+	views.OnCheckpoint = func(took time.Duration, err error) { metrics.ObserveCheckpoint("views", took, err) }
 	set, err := projections.Open(ctx, views, store, log)
 	if err != nil {
 		return err

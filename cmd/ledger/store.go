@@ -36,6 +36,8 @@ type storeOptions struct {
 	readOnly bool
 	// onCommit observes every group commit.
 	onCommit func(commitStats)
+	// onCheckpoint observes every WAL checkpoint of a SQLite log.
+	onCheckpoint func(took time.Duration, err error)
 }
 
 // logStore is an opened event store with what the commands need beside
@@ -116,7 +118,7 @@ func openPostgres(ctx context.Context, url string, opts storeOptions, log *slog.
 }
 
 func openSQLite(ctx context.Context, path string, opts storeOptions, log *slog.Logger) (*logStore, error) {
-	cfg := sqlite.Config{Path: path, ReadOnly: opts.readOnly}
+	cfg := sqlite.Config{Path: path, ReadOnly: opts.readOnly, OnCheckpoint: opts.onCheckpoint}
 	if opts.onCommit != nil {
 		cfg.OnCommit = func(st sqlite.CommitStats) {
 			opts.onCommit(commitStats{st.Appends, st.Failed, st.Events, st.Duration, st.Err})

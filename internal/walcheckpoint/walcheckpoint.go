@@ -43,14 +43,28 @@ func Run(ctx context.Context, q RowQuerier) (copied int64, err error) {
 	return copied, err
 }
 
+// Config is what Start needs besides the file.
+type Config struct {
+	// Pages is how many WAL frames past those already copied wait for a
+	// checkpoint.
+	Pages int64
+	// Finish copies what is left on the writer's connection (see Finish).
+	Finish Finish
+	// Log receives failures; nil discards.
+	Log *slog.Logger
+	// OnCheckpoint, when set, is called after each checkpoint (its own
+	// pass and the finish) with how long it took and its error, nil on
+	// success; never for one interrupted by Close, or skipped because
+	// another process's checkpointer held the file.
+	OnCheckpoint func(took time.Duration, err error)
+}
+
 // Checkpointer checkpoints one SQLite file's WAL. Start it, Close it.
 type Checkpointer struct {
-	db     *sql.DB
-	wal    string
-	pages  int64
-	finish Finish
-	log    *slog.Logger
-	runs   atomic.Int64
+	db   *sql.DB
+	wal  string
+	cfg  Config
+	runs atomic.Int64
 
 	// warned is when the last failure was logged, and what it said: the
 	// same failure is logged at most once a minute (a full disk would
@@ -72,18 +86,17 @@ type Checkpointer struct {
 
 // Start starts checkpointing the SQLite file at path (in WAL mode) on db, a
 // read-write pool of that file that the Checkpointer owns from now on
-// (Close closes it), whenever the WAL holds at least pages frames past
-// those already copied, each time followed by finish. A nil log discards.
-func Start(db *sql.DB, path string, pages int64, finish Finish, log *slog.Logger) *Checkpointer {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// (Close closes it), whenever the WAL holds at least cfg.Pages frames past
+// those already copied, each time followed by cfg.Finish.
+func Start(db *sql.DB, path string, cfg Config) *Checkpointer {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Checkpointer{db: db, wal: path + "-wal", pages: pages, finish: finish, log: log,
-		cancel: cancel, done: make(chan struct{})}
+	c := &Checkpointer{db: db, wal: path + "-wal", cfg: cfg, cancel: cancel, done: make(chan struct{})}
 	go c.run(ctx)
 	return c
 }
@@ -135,29 +148,35 @@ func (c *Checkpointer) due() bool {
 	if w.salt != c.salt {
 		c.salt, c.copied = w.salt, 0
 	}
-	return w.has(f, c.copied+c.pages)
+	return w.has(f, c.copied+c.cfg.Pages)
 }
 
 func (c *Checkpointer) checkpoint(ctx context.Context) {
+	start := time.Now()
 	_, err := c.db.ExecContext(ctx, Query)
 	var copied int64
 	if err == nil {
-		copied, err = c.finish(ctx)
+		copied, err = c.cfg.Finish(ctx)
 	}
 	switch {
 	case err == nil:
 		c.copied = copied
 		c.runs.Add(1)
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
+		return
 	case isBusy(err):
 		// Another process's checkpointer holds the file's checkpoint lock;
 		// the next poll tries again.
-		c.log.Debug("WAL checkpoint busy", "wal", c.wal)
+		c.cfg.Log.Debug("WAL checkpoint busy", "wal", c.wal)
+		return
 	default:
 		if what := err.Error(); what != c.warnedWhat || time.Since(c.warned) >= time.Minute {
-			c.log.Warn("WAL checkpoint failed", "wal", c.wal, "err", err)
+			c.cfg.Log.Warn("WAL checkpoint failed", "wal", c.wal, "err", err)
 			c.warned, c.warnedWhat = time.Now(), what
 		}
+	}
+	if c.cfg.OnCheckpoint != nil {
+		c.cfg.OnCheckpoint(time.Since(start), err)
 	}
 }
 

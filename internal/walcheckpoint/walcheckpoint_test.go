@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,7 +79,14 @@ func TestCheckpointerRunsAtItsThreshold(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "f.db")
 	db := openWAL(t, path)
 	g1 := generation(t, db, path)
-	c := walcheckpoint.Start(openPool(t, path), path, 100, onWriter(db), nil)
+	var observed atomic.Int64
+	c := walcheckpoint.Start(openPool(t, path), path, walcheckpoint.Config{Pages: 100, Finish: onWriter(db),
+		OnCheckpoint: func(took time.Duration, err error) {
+			if err != nil || took <= 0 {
+				t.Errorf("OnCheckpoint(%s, %v)", took, err)
+			}
+			observed.Add(1)
+		}})
 	defer c.Close()
 	grow(t, db, 500)
 	deadline := time.Now().Add(10 * time.Second)
@@ -90,6 +98,12 @@ func TestCheckpointerRunsAtItsThreshold(t *testing.T) {
 	}
 	if g := generation(t, db, path); g == g1 {
 		t.Fatal("the WAL was not written from its start again after a checkpoint and its finish")
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if observed.Load() != c.Runs() {
+		t.Fatalf("OnCheckpoint called %d times for %d checkpoints", observed.Load(), c.Runs())
 	}
 	var rows int
 	if err := openPool(t, path).QueryRow(`SELECT count(*) FROM t`).Scan(&rows); err != nil || rows != 502 {
@@ -111,7 +125,7 @@ func generation(t *testing.T, db *sql.DB, path string) uint64 {
 func TestCheckpointerWaitsForItsThreshold(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "f.db")
 	db := openWAL(t, path)
-	c := walcheckpoint.Start(openPool(t, path), path, 1000, onWriter(db), nil)
+	c := walcheckpoint.Start(openPool(t, path), path, walcheckpoint.Config{Pages: 1000, Finish: onWriter(db)})
 	grow(t, db, 200)
 	time.Sleep(200 * time.Millisecond) // ten polls
 	if err := c.Close(); err != nil {
@@ -129,7 +143,7 @@ func TestCheckpointerWaitsForItsThreshold(t *testing.T) {
 func TestWALRestartsUnderConstantWrites(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "f.db")
 	db := openWAL(t, path)
-	c := walcheckpoint.Start(openPool(t, path), path, 50, onWriter(db), nil)
+	c := walcheckpoint.Start(openPool(t, path), path, walcheckpoint.Config{Pages: 50, Finish: onWriter(db)})
 	defer c.Close()
 	last, _ := walcheckpoint.Generation(path + "-wal")
 	restarts, commits := 0, 0
