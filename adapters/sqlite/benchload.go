@@ -284,8 +284,8 @@ func newRawInserter(ctx context.Context, db *sql.DB, indexEvery int64) (*rawInse
 	return ri, nil
 }
 
-// finish is the raw baseline's walcheckpoint.Finish: insert runs query
-// before its next transaction.
+// finish is the raw baseline's walcheckpoint.Finish: insert runs
+// walcheckpoint.Query before its next transaction (finishCheckpoint).
 func (ri *rawInserter) finish(ctx context.Context) (int64, error) {
 	done := make(chan finished, 1)
 	select {

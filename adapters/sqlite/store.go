@@ -42,9 +42,9 @@ const driverName = "sqlite3_ledger_log"
 // The store's writer never checkpoints inside a commit: its connection
 // runs walcheckpoint.DisableAuto and a walcheckpoint.Checkpointer takes the
 // same threshold on a connection of its own (so do the raw baselines'
-// connections). Connections that write without one (bench fill, imports
-// through other tools) checkpoint inline at this threshold, as the driver
-// registers it. Durability is the same: every commit still syncs the WAL.
+// connections). Any other connection that writes the file checkpoints
+// inline at this threshold, as the driver registers it. Durability is the
+// same: every commit still syncs the WAL.
 const walAutocheckpoint = 10_000
 
 func init() {
