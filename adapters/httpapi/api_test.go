@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bufio"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -466,4 +467,32 @@ func nextLink(t *testing.T, h string) string {
 		t.Fatalf("Link %q", h)
 	}
 	return strings.Trim(ref, "<>")
+}
+
+// TestClientGoneIsNotAServerError: a request whose client hangs up while
+// it waits (here for a min_position the read model never reaches) is
+// recorded as 499, not as a 503 of the server, and logs no failure.
+func TestClientGoneIsNotAServerError(t *testing.T) {
+	e := MustEnv(t, func(c *Config) { c.ConsistencyTimeout = time.Minute })
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", e.http.URL+"/v1/targets/article/a-1?min_position=1000000", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := http.DefaultClient.Do(req); err == nil {
+		res.Body.Close()
+		t.Fatalf("the request was answered (%d) instead of waiting", res.StatusCode)
+	}
+	want := `ledger_http_requests_total{code="499",route="GET /v1/targets/{type}/{id}"} 1`
+	deadline := time.Now().Add(5 * time.Second)
+	for m := ""; !strings.Contains(m, want); m = string(e.expect(200, "GET", "/metrics", "")) {
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics lack %q:\n%s", want, m)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if logs := e.logs.String(); strings.Contains(logs, "request failed") || strings.Contains(logs, "status=503") {
+		t.Fatalf("a client hanging up was logged as a failure:\n%s", logs)
+	}
 }

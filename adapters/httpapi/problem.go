@@ -166,8 +166,21 @@ func writeProblem(w http.ResponseWriter, p Problem) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
+// clientClosed is the status a request is recorded with (in the metrics
+// and the access log; nobody reads the answer) when its client went away
+// before it was answered: nginx's 499 "client closed request", so that a
+// client hanging up is not counted as a 503 of the server.
+const clientClosed = 499
+
 // fail maps err to a problem, answers with it and logs what a 500 hides.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if info := infoFrom(r.Context()); info != nil {
+		info.err = err
+	}
+	if errors.Is(err, context.Canceled) && errors.Is(context.Cause(r.Context()), context.Canceled) {
+		w.WriteHeader(clientClosed)
+		return
+	}
 	p := problemFor(err)
 	if p.Status >= 500 {
 		lvl := slog.LevelWarn
@@ -175,9 +188,6 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 			lvl = slog.LevelError
 		}
 		s.log.Log(r.Context(), lvl, "request failed", "request_id", requestID(r.Context()), "status", p.Status, "err", err)
-	}
-	if info := infoFrom(r.Context()); info != nil {
-		info.err = err
 	}
 	writeProblem(w, p)
 }
