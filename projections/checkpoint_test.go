@@ -1,11 +1,7 @@
 package projections_test
 
 import (
-	"database/sql"
-	"errors"
-	"io/fs"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -56,21 +52,4 @@ func TestViewsWALRestarts(t *testing.T) {
 	applyAll(t, ref, l.events)
 	t.Logf("%d events", len(l.events))
 	sameAnswers(t, s, ref)
-}
-
-// TestCheckpointerNeverCreatesTheFile: the views checkpointer's connection
-// opens only an existing file (mode=rw).
-func TestCheckpointerNeverCreatesTheFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "gone.views")
-	db, err := sql.Open("sqlite3", projections.CheckpointDSN(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Ping(); err == nil {
-		t.Fatal("the checkpointer's connection opened a missing views file")
-	}
-	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("stat %s after the checkpointer's open: %v, want it missing", path, err)
-	}
 }

@@ -103,14 +103,6 @@ func dsn(path string, d durability, readOnly bool) string {
 	return sqlitedsn.File(path, query(d, readOnly))
 }
 
-// checkpointDSN is the checkpointer's: the write connection's settings and
-// mode=rw, so that it never creates a file where the views file was.
-func checkpointDSN(path string) string {
-	q := query(shared, false)
-	q.Set("mode", "rw")
-	return sqlitedsn.File(path, q)
-}
-
 // query is dsn's parameters.
 func query(d durability, readOnly bool) url.Values {
 	q := url.Values{}
@@ -166,12 +158,11 @@ func openViews(ctx context.Context, path string, d durability, log *slog.Logger,
 	r.SetMaxIdleConns(8)
 	v := &views{write: w, read: r}
 	if d == shared {
-		c, err := sql.Open(driverName, checkpointDSN(path))
+		v.ckpt, err = walcheckpoint.Open(ctx, driverName, path, query(shared, false), walcheckpoint.Config{
+			Pages: checkpointPages, Finish: v.finishCheckpoint, Log: log, OnCheckpoint: onCheckpoint})
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("open views %s: %w", path, err), v.close())
 		}
-		v.ckpt = walcheckpoint.Start(c, path, walcheckpoint.Config{Pages: checkpointPages,
-			Finish: v.finishCheckpoint, Log: log, OnCheckpoint: onCheckpoint})
 	}
 	return v, nil
 }

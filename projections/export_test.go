@@ -15,6 +15,3 @@ func SetCheckpointPages(n int64) (restore func()) {
 	checkpointPages = n
 	return func() { checkpointPages = old }
 }
-
-// CheckpointDSN is checkpointDSN, for tests.
-var CheckpointDSN = checkpointDSN

@@ -177,7 +177,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if info := infoFrom(r.Context()); info != nil {
 		info.err = err
 	}
-	if errors.Is(err, context.Canceled) && errors.Is(context.Cause(r.Context()), context.Canceled) {
+	if errors.Is(err, context.Canceled) && errors.Is(r.Context().Err(), context.Canceled) {
 		w.WriteHeader(clientClosed)
 		return
 	}

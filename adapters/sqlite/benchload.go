@@ -269,11 +269,12 @@ func newRawInserter(ctx context.Context, db *sql.DB, indexEvery int64) (*rawInse
 	if err != nil {
 		return nil, errors.Join(err, ri.close())
 	}
-	ckdb, err := sql.Open(driverName, (&EventStore{cfg: Config{}.withDefaults(), path: path}).checkpointDSN())
+	writer := (&EventStore{cfg: Config{}.withDefaults()}).params(false)
+	ri.ckpt, err = walcheckpoint.Open(ri.ctx, driverName, path, writer,
+		walcheckpoint.Config{Pages: walAutocheckpoint, Finish: ri.finish})
 	if err != nil {
 		return nil, errors.Join(err, ri.close())
 	}
-	ri.ckpt = walcheckpoint.Start(ckdb, path, walcheckpoint.Config{Pages: walAutocheckpoint, Finish: ri.finish})
 	if indexEvery == 0 {
 		return ri, nil
 	}

@@ -2,10 +2,7 @@ package sqlite
 
 import (
 	"database/sql"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -125,24 +122,5 @@ func TestWALRestartsUnderAppends(t *testing.T) {
 	var n int64
 	if err := s.read.QueryRow(`SELECT count(*) FROM events`).Scan(&n); err != nil || n != acked.Load() {
 		t.Fatalf("%d events in the log (%v), %d appends acknowledged", n, err, acked.Load())
-	}
-}
-
-// TestCheckpointerNeverCreatesTheFile: the checkpointer's connection opens
-// only an existing log (mode=rw): after the log moved, it fails instead of
-// creating an empty file where the log was.
-func TestCheckpointerNeverCreatesTheFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "gone.db")
-	s := &EventStore{cfg: Config{}.withDefaults(), path: path}
-	db, err := sql.Open(driverName, s.checkpointDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Ping(); err == nil {
-		t.Fatal("the checkpointer's connection opened a missing log")
-	}
-	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("stat %s after the checkpointer's open: %v, want it missing", path, err)
 	}
 }

@@ -151,7 +151,9 @@ func (s *EventStore) openWritable(ctx context.Context) error {
 	if err := s.openReadPool(ctx); err != nil {
 		return err
 	}
-	if s.ckpt, err = s.startCheckpointer(); err != nil {
+	s.ckpt, err = walcheckpoint.Open(ctx, driverName, s.path, s.params(false), walcheckpoint.Config{
+		Pages: s.cfg.checkpointPages, Finish: s.finishCheckpoint, Log: s.log, OnCheckpoint: s.cfg.OnCheckpoint})
+	if err != nil {
 		return err
 	}
 	if s.opened, err = os.Stat(s.path); err != nil {
@@ -164,19 +166,8 @@ func (s *EventStore) openWritable(ctx context.Context) error {
 	return nil
 }
 
-// startCheckpointer starts checkpointing the log on a connection of its own
-// (see walAutocheckpoint), finishing each checkpoint on the writer's
-// connection between two commits.
-func (s *EventStore) startCheckpointer() (*walcheckpoint.Checkpointer, error) {
-	db, err := sql.Open(driverName, s.checkpointDSN())
-	if err != nil {
-		return nil, err
-	}
-	return walcheckpoint.Start(db, s.path, walcheckpoint.Config{Pages: s.cfg.checkpointPages,
-		Finish: s.finishCheckpoint, Log: s.log, OnCheckpoint: s.cfg.OnCheckpoint}), nil
-}
-
-// finishCheckpoint is the store's walcheckpoint.Finish: it runs under wmu,
+// finishCheckpoint is the store's walcheckpoint.Finish (see
+// walAutocheckpoint): it runs under wmu,
 // so no commit of this process runs meanwhile.
 func (s *EventStore) finishCheckpoint(ctx context.Context) (int64, error) {
 	s.wmu.Lock()
@@ -226,14 +217,6 @@ func (s *EventStore) openReadPool(ctx context.Context) error {
 // dsn builds the driver's data source name. Readers open with mode=ro so
 // that no read path can ever write the log.
 func (s *EventStore) dsn(readOnly bool) string { return sqlitedsn.File(s.path, s.params(readOnly)) }
-
-// checkpointDSN is the checkpointer's: the writer's settings and mode=rw,
-// so that it never creates a file where the log was (a moved log).
-func (s *EventStore) checkpointDSN() string {
-	q := s.params(false)
-	q.Set("mode", "rw")
-	return sqlitedsn.File(s.path, q)
-}
 
 // params is dsn's parameters.
 func (s *EventStore) params(readOnly bool) url.Values {

@@ -13,7 +13,9 @@
 // the few frames written meanwhile: SQLite writes the WAL from its start
 // again only at a commit that finds every frame copied, which a writer
 // that never pauses would otherwise never find. The writers' connections
-// set wal_autocheckpoint = 0. The checkpoint's ordering (sync the WAL,
+// set wal_autocheckpoint = 0. Open opens the checkpointer's connection
+// with mode=rw, so that it never creates a file where a moved one was. The
+// checkpoint's ordering (sync the WAL,
 // copy, sync the database file) is SQLite's own, so durability is
 // unchanged.
 //

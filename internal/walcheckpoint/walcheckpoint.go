@@ -5,12 +5,16 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"log/slog"
+	"maps"
+	"net/url"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/interactionledger/ledger/internal/sqlitedsn"
 	"github.com/mattn/go-sqlite3"
 )
 
@@ -84,21 +88,35 @@ type Checkpointer struct {
 	closeErr  error
 }
 
-// Start starts checkpointing the SQLite file at path (in WAL mode) on db, a
-// read-write pool of that file that the Checkpointer owns from now on
-// (Close closes it), whenever the WAL holds at least cfg.Pages frames past
-// those already copied, each time followed by cfg.Finish.
-func Start(db *sql.DB, path string, cfg Config) *Checkpointer {
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.DiscardHandler)
+// Open starts checkpointing the SQLite file at path (in WAL mode), whenever
+// the WAL holds at least cfg.Pages frames past those already copied, each
+// time followed by cfg.Finish. It checkpoints on a connection of its own,
+// opened through driver with the writer's parameters q and mode=rw, so
+// that it never creates a file where the file was (a moved log). It
+// returns the error of that connection's opening (a missing file).
+func Open(ctx context.Context, driver, path string, q url.Values, cfg Config) (*Checkpointer, error) {
+	q = maps.Clone(q)
+	if q == nil {
+		q = url.Values{}
+	}
+	q.Set("mode", "rw")
+	db, err := sql.Open(driver, sqlitedsn.File(path, q))
+	if err != nil {
+		return nil, err
 	}
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
-	ctx, cancel := context.WithCancel(context.Background())
+	if err := db.PingContext(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("open the WAL checkpointer of %s: %w", path, err), db.Close())
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	run, cancel := context.WithCancel(context.Background())
 	c := &Checkpointer{db: db, wal: path + "-wal", cfg: cfg, cancel: cancel, done: make(chan struct{})}
-	go c.run(ctx)
-	return c
+	go c.run(run)
+	return c, nil
 }
 
 // Runs returns how many checkpoints have completed (each of its own with
@@ -136,15 +154,11 @@ func (c *Checkpointer) run(ctx context.Context) {
 // due reports whether the WAL's generation holds a frame pages past the
 // ones the last finish found copied.
 func (c *Checkpointer) due() bool {
-	f, err := os.Open(c.wal)
-	if err != nil {
+	f, w, ok := openWAL(c.wal)
+	if !ok {
 		return false // no WAL: nothing to copy
 	}
 	defer f.Close()
-	w, ok := readHeader(f)
-	if !ok {
-		return false
-	}
 	if w.salt != c.salt {
 		c.salt, c.copied = w.salt, 0
 	}
@@ -189,13 +203,19 @@ type header struct {
 	salt     uint64
 }
 
-func readHeader(f *os.File) (header, bool) {
+// openWAL opens the WAL file at wal and reads its header; ok is false (and
+// nothing is left open) when there is no header to read.
+func openWAL(wal string) (*os.File, header, bool) {
+	f, err := os.Open(wal)
+	if err != nil {
+		return nil, header{}, false
+	}
 	var b [32]byte
 	if _, err := f.ReadAt(b[:], 0); err != nil {
-		return header{}, false
+		f.Close()
+		return nil, header{}, false
 	}
-	return header{pageSize: int64(binary.BigEndian.Uint32(b[8:])), salt: binary.BigEndian.Uint64(b[16:])},
-		true
+	return f, header{pageSize: int64(binary.BigEndian.Uint32(b[8:])), salt: binary.BigEndian.Uint64(b[16:])}, true
 }
 
 // has reports whether frame n (from 1) is written and of this generation.
@@ -212,13 +232,12 @@ func (h header) has(f *os.File, n int64) bool {
 // changes each time it writes the WAL from its start again; ok is false
 // when there is no WAL header to read.
 func Generation(wal string) (salt uint64, ok bool) {
-	f, err := os.Open(wal)
-	if err != nil {
+	f, h, ok := openWAL(wal)
+	if !ok {
 		return 0, false
 	}
-	defer f.Close()
-	h, ok := readHeader(f)
-	return h.salt, ok
+	f.Close()
+	return h.salt, true
 }
 
 func isBusy(err error) bool {

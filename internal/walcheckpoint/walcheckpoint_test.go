@@ -3,6 +3,9 @@ package walcheckpoint_test
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -80,7 +83,7 @@ func TestCheckpointerRunsAtItsThreshold(t *testing.T) {
 	db := openWAL(t, path)
 	g1 := generation(t, db, path)
 	var observed atomic.Int64
-	c := walcheckpoint.Start(openPool(t, path), path, walcheckpoint.Config{Pages: 100, Finish: onWriter(db),
+	c := mustOpen(t, path, walcheckpoint.Config{Pages: 100, Finish: onWriter(db),
 		OnCheckpoint: func(took time.Duration, err error) {
 			if err != nil || took <= 0 {
 				t.Errorf("OnCheckpoint(%s, %v)", took, err)
@@ -111,6 +114,30 @@ func TestCheckpointerRunsAtItsThreshold(t *testing.T) {
 	}
 }
 
+// mustOpen opens a Checkpointer of the file at path.
+func mustOpen(t *testing.T, path string, cfg walcheckpoint.Config) *walcheckpoint.Checkpointer {
+	t.Helper()
+	c, err := walcheckpoint.Open(t.Context(), "sqlite3", path, nil, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestCheckpointerNeverCreatesTheFile: the checkpointer's connection opens
+// only an existing file (mode=rw): after the file moved, it fails instead
+// of creating an empty file where the file was.
+func TestCheckpointerNeverCreatesTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gone.db")
+	if c, err := walcheckpoint.Open(t.Context(), "sqlite3", path, nil, walcheckpoint.Config{}); err == nil {
+		c.Close()
+		t.Fatal("the checkpointer's connection opened a missing file")
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("stat %s after the checkpointer's open: %v, want it missing", path, err)
+	}
+}
+
 // generation commits one row and returns the WAL's generation after it.
 func generation(t *testing.T, db *sql.DB, path string) uint64 {
 	t.Helper()
@@ -125,7 +152,7 @@ func generation(t *testing.T, db *sql.DB, path string) uint64 {
 func TestCheckpointerWaitsForItsThreshold(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "f.db")
 	db := openWAL(t, path)
-	c := walcheckpoint.Start(openPool(t, path), path, walcheckpoint.Config{Pages: 1000, Finish: onWriter(db)})
+	c := mustOpen(t, path, walcheckpoint.Config{Pages: 1000, Finish: onWriter(db)})
 	grow(t, db, 200)
 	time.Sleep(200 * time.Millisecond) // ten polls
 	if err := c.Close(); err != nil {
@@ -143,7 +170,7 @@ func TestCheckpointerWaitsForItsThreshold(t *testing.T) {
 func TestWALRestartsUnderConstantWrites(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "f.db")
 	db := openWAL(t, path)
-	c := walcheckpoint.Start(openPool(t, path), path, walcheckpoint.Config{Pages: 50, Finish: onWriter(db)})
+	c := mustOpen(t, path, walcheckpoint.Config{Pages: 50, Finish: onWriter(db)})
 	defer c.Close()
 	last, _ := walcheckpoint.Generation(path + "-wal")
 	restarts, commits := 0, 0
