@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/interactionledger/ledger/adapters/storebench"
+	"github.com/interactionledger/ledger/adapters/storetest"
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/internal/sqlitedsn"
 )
@@ -59,43 +60,30 @@ func BenchmarkReadEvents(b *testing.B) {
 
 // rawLayouts are the log's stream table with and without the indexes that
 // take a random page per new stream: the current layout (the store's own
-// schema, its target index stream_targets built by the store's statements
-// in the commit that leaves DefaultTargetIndexEvery new streams waiting, as
-// the writer does), the first schema (0001: the target index
-// streams_target on streams), without any target index (an upper bound of
-// the current one: reads by target would scan the streams), with one
-// identity index ordered by target (it serves the writer, Snapshot and
-// reads by target; a read by user alone would scan the streams), without
-// any stream identity index (an upper bound: no read by user or target
-// would be indexed), and that last layout with the identity and target
-// indexes kept in a table of their own and built behind the appends
-// (deferred): after every deferEvery appends, one transaction inserts the
-// new streams in key order (its build statement, whose argument is the
-// last stream key it had). That one prices the deferred index alone; the
-// reads it would need from the writer's memory are not in it. The events
-// table is the current one in all of them. streams empty means the store's
-// schema; indexEvery is the raw inserter's (0: no stream_targets to fill).
+// schema, 0003: its two stream indexes stream_targets and stream_users
+// built by the store's statements in the commit that leaves
+// DefaultTargetIndexEvery new streams waiting, as the writer does), the
+// first schema (0001: UNIQUE (user, target) and the target index
+// streams_target on streams), the second without its deferred target index
+// (0002's UNIQUE (user, target) on streams alone, a bound of 0002), with
+// one identity index ordered by target (it would serve the writer,
+// Snapshot and reads by target; a read by user alone would scan the
+// streams), and without any stream index (an upper bound: no read by user
+// or target would be indexed). The events table is the current one in all
+// of them; in all, the new stream's insert looks for it in stream_users
+// (empty but in the current layout). streams empty means the store's
+// schema; indexEvery is the raw inserter's (0: no stream indexes to fill).
 var rawLayouts = []struct {
-	name, streams, build string
-	indexEvery           int64
+	name, streams string
+	indexEvery    int64
 }{
-	{"current", "", "", DefaultTargetIndexEvery},
+	{"current", "", DefaultTargetIndexEvery},
 	{"0001-streams-target", streamsTable + `, UNIQUE (user_id, target_type, target_id));
-		CREATE INDEX streams_target ON streams (target_type, target_id);`, "", 0},
-	{"no-target-index", streamsTable + `, UNIQUE (user_id, target_type, target_id));`, "", 0},
-	{"target-first-identity", streamsTable + `, UNIQUE (target_type, target_id, user_id));`, "", 0},
-	{"no-identity-index", streamsTable + `);`, "", 0},
-	{"deferred-identity", streamsTable + `);
-		CREATE TABLE stream_identity (stream_key INTEGER PRIMARY KEY, user_id TEXT NOT NULL,
-		target_type TEXT NOT NULL, target_id TEXT NOT NULL, UNIQUE (user_id, target_type, target_id));
-		CREATE INDEX stream_identity_target ON stream_identity (target_type, target_id);`,
-		`INSERT INTO stream_identity SELECT stream_key, user_id, target_type, target_id FROM streams
-		WHERE stream_key > ? ORDER BY user_id, target_type, target_id`, 0},
+		CREATE INDEX streams_target ON streams (target_type, target_id);`, 0},
+	{"0002-unique-identity", streamsTable + `, UNIQUE (user_id, target_type, target_id));`, 0},
+	{"target-first-identity", streamsTable + `, UNIQUE (target_type, target_id, user_id));`, 0},
+	{"no-identity-index", streamsTable + `);`, 0},
 }
-
-// deferEvery is how many appends the deferred-identity layout writes
-// between two builds of its identity table.
-const deferEvery = 10_000
 
 const streamsTable = `CREATE TABLE streams (stream_key INTEGER PRIMARY KEY, user_id TEXT NOT NULL,
 	target_type TEXT NOT NULL, target_id TEXT NOT NULL, version INTEGER NOT NULL,
@@ -111,7 +99,9 @@ const rawLayoutTables = `CREATE TABLE events (position INTEGER PRIMARY KEY, id B
 	CREATE UNIQUE INDEX events_id ON events (id);
 	CREATE TABLE stream_targets (target_type TEXT NOT NULL, target_id TEXT NOT NULL, stream_key INTEGER NOT NULL,
 	PRIMARY KEY (target_type, target_id, stream_key)) WITHOUT ROWID;
-	CREATE TABLE stream_targets_through (one INTEGER PRIMARY KEY, through INTEGER NOT NULL);`
+	CREATE TABLE stream_targets_through (one INTEGER PRIMARY KEY, through INTEGER NOT NULL);
+	CREATE TABLE stream_users (user_id TEXT NOT NULL, target_type TEXT NOT NULL, target_id TEXT NOT NULL,
+	stream_key INTEGER NOT NULL, PRIMARY KEY (user_id, target_type, target_id)) WITHOUT ROWID;`
 
 // BenchmarkRawLayouts is the raw ceiling of the stream table's layouts
 // (rawLayouts): b.N appends' rows after 20,000 prefilled, durable
@@ -129,11 +119,11 @@ func BenchmarkRawLayouts(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if err := rawLayoutInsert(b, db, l.build, l.indexEvery, reqs[:prefill], 0, 10_000); err != nil {
+				if _, err := rawInsert(b.Context(), db, reqs[:prefill], 0, 10_000, l.indexEvery); err != nil {
 					b.Fatal(err)
 				}
 				start := time.Now()
-				if err := rawLayoutInsert(b, db, l.build, l.indexEvery, reqs[prefill:], prefill, perTx); err != nil {
+				if _, err := rawInsert(b.Context(), db, reqs[prefill:], prefill, perTx, l.indexEvery); err != nil {
 					b.Fatal(err)
 				}
 				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "appends/s")
@@ -163,30 +153,6 @@ func rawLayoutDB(b *testing.B, path, streams string) *sql.DB {
 		b.Fatal(err)
 	}
 	return db
-}
-
-// rawLayoutInsert inserts reqs' rows after stream key before, perTx appends
-// per transaction, indexing targets every indexEvery new streams
-// (rawInserter); with a build statement, in runs of deferEvery appends,
-// each followed by one transaction of build.
-func rawLayoutInsert(b *testing.B, db *sql.DB, build string, indexEvery int64, reqs []domain.AppendRequest, before, perTx int) error {
-	step := len(reqs)
-	if build != "" {
-		step = deferEvery
-	}
-	for from := 0; from < len(reqs); from += step {
-		to := min(from+step, len(reqs))
-		if _, err := rawInsert(b.Context(), db, reqs[from:to], int64(before+from), perTx, indexEvery); err != nil {
-			return err
-		}
-		if build == "" {
-			continue
-		}
-		if _, err := db.ExecContext(b.Context(), "BEGIN IMMEDIATE; "+build+"; COMMIT", before+from); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // BenchmarkLoneCPU is a lone appender's process CPU per append (user +
@@ -243,11 +209,12 @@ func processCPU(b *testing.B) time.Duration {
 	return cpu
 }
 
-// BenchmarkReadByTarget is a history page of one target (limit 100, as
-// the HTTP API's) on a log of 100,000 streams over 10,000 targets
-// (storebench's workload), ~10 events a target: with every stream in the
-// target index, and with the most streams that can wait outside it
-// (DefaultTargetIndexEvery-1), which each read scans by key.
+// BenchmarkReadByTarget is a history page of one target, and of one user
+// (limit 100, as the HTTP API's), on a log of 100,000 streams over 10,000
+// targets and 100,000 users (storebench's workload), ~10 events a target
+// and ~1 a user: with every stream in the stream indexes, and with the most
+// streams that can wait outside them (DefaultTargetIndexEvery-1), which
+// each read scans by key.
 func BenchmarkReadByTarget(b *testing.B) {
 	const streams = 100_000
 	for _, waiting := range []int{0, 1023, DefaultTargetIndexEvery - 1} {
@@ -265,14 +232,20 @@ func BenchmarkReadByTarget(b *testing.B) {
 			appendWith(b, path, 1<<30, reqs[indexed:])      // leaves these waiting
 			checkpoint(b, path)
 			s := MustOpen(b, Config{Path: path, ReadOnly: true})
-			b.ResetTimer()
-			for i := range b.N {
-				f := domain.EventFilter{TargetType: "article", TargetID: strconv.Itoa(i * 7919 % storebench.Targets), Limit: 100}
-				for _, err := range s.ReadEvents(b.Context(), f) {
-					if err != nil {
-						b.Fatal(err)
+			for _, by := range []string{"target", "user"} {
+				b.Run("by="+by, func(b *testing.B) {
+					for i := range b.N {
+						f := domain.EventFilter{TargetType: "article", TargetID: strconv.Itoa(i * 7919 % storebench.Targets), Limit: 100}
+						if by == "user" {
+							f = domain.EventFilter{User: storetest.MustUser(b, "user-"+strconv.Itoa(i*7919%storebench.Users)), Limit: 100}
+						}
+						for _, err := range s.ReadEvents(b.Context(), f) {
+							if err != nil {
+								b.Fatal(err)
+							}
+						}
 					}
-				}
+				})
 			}
 		})
 	}

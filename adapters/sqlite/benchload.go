@@ -366,7 +366,7 @@ func (ri *rawInserter) index(last int64) error {
 	if ri.indexEvery == 0 {
 		return nil
 	}
-	through, err := ri.hot.indexTargets(ri.ctx, ri.through, last, ri.indexEvery)
+	through, err := ri.hot.indexStreams(ri.ctx, ri.through, last, ri.indexEvery)
 	ri.through = through
 	return err
 }

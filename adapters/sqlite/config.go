@@ -15,7 +15,7 @@ const (
 	DefaultMaxDelay    = time.Millisecond // measured: halves commits at 16 and 256 appenders
 	DefaultBusyTimeout = 5 * time.Second
 	// DefaultTargetIndexEvery: a commit that leaves this many streams
-	// outside the target index indexes them, ~once per 4096 new streams.
+	// outside the stream indexes indexes them, ~once per 4096 new streams.
 	DefaultTargetIndexEvery = 4096
 )
 
@@ -41,9 +41,10 @@ type Config struct {
 	// lock before failing with domain.ErrUnavailable.
 	BusyTimeout time.Duration
 	// TargetIndexEvery is how many new streams may wait outside the
-	// target index (stream_targets) before a commit adds them, in bulk and
-	// in key order, inside its own transaction; reads by target scan the
-	// waiting streams. Zero means DefaultTargetIndexEvery.
+	// stream indexes (stream_targets, stream_users) before a commit adds
+	// them, in bulk and in key order, inside its own transaction; reads by
+	// target or user scan the waiting streams, and the writer holds their
+	// identities in memory. Zero means DefaultTargetIndexEvery.
 	TargetIndexEvery int
 	// ReadOnly opens the file without a writer: reads only, Append fails
 	// with domain.ErrUnavailable, no migrations run.

@@ -33,17 +33,23 @@
 // Schema (migrations/): events is the log, its rowid the position; streams
 // holds each stream's snapshot (version, last position, state), written in
 // the same transaction as the append; idempotency holds request outcomes
-// for 48 hours. stream_targets indexes the streams by target for reads by
-// target without a user; it is kept off the append path: a new stream
-// waits outside it until Config.TargetIndexEvery streams wait, and the
-// commit that reaches that many adds them in bulk, sorted, and moves the
-// watermark stream_targets_through in that transaction (no fsync of its
-// own). A read by target takes the indexed streams and, by a range of keys,
-// those after the watermark, in one statement. The version check reads
-// streams inside the write transaction; the writer's in-memory copy of
-// versions, of the log's end and of the watermark is trusted only while
-// PRAGMA data_version says no other connection has written, so another
-// process (an import) may append to the same file.
+// for 48 hours. Two stream indexes are kept off the append path:
+// stream_targets (by target, for reads by target) and stream_users (the
+// (user, target) identity, for the writer's lookups, snapshots and reads
+// by user). A new stream waits outside both until Config.TargetIndexEvery
+// streams wait, and the commit that reaches that many adds them in bulk,
+// sorted, and moves their one watermark stream_targets_through in that
+// transaction (no fsync of its own), where each new stream would otherwise
+// dirty a random page of an index in every group commit. A read by target
+// or by user takes the indexed streams and, by a range of keys, those
+// after the watermark, in one statement. The writer keeps the waiting
+// streams' identities in memory (tail.go): it looks a stream up there and
+// in stream_users before it creates it, and Snapshot finds a waiting
+// stream by its key. The version check reads streams inside the write
+// transaction; the writer's in-memory copy of versions, of the log's end,
+// of the watermark and of the waiting streams is trusted only while
+// PRAGMA data_version says no other connection has written (else it is
+// read again), so another process (an import) may append to the same file.
 //
 // Everything SQLite-specific stays here: schema and migrations, DSNs, driver
 // error codes (translated to domain errors at this package's edge). Nothing

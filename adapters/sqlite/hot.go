@@ -20,12 +20,13 @@ import (
 // appender: 63 allocations per append fell to 41, and the lone ratio of
 // `bench store` rose (see README, Performance).
 //
-// insertTargets and setThrough move the target index's watermark
-// (indexTargets); they run once per few thousand new streams, and are here
-// so that the raw baselines of benchload.go pay them as the writer does.
+// insertTargets, insertUsers and setThrough move the stream indexes'
+// watermark (indexStreams); they run once per few thousand new streams, and
+// are here so that the raw baselines of benchload.go pay them as the writer
+// does.
 type hotStmts struct {
 	begin, commit, dataVersion, insertNewStream, insertEvent driver.Stmt
-	insertTargets, setThrough                                driver.Stmt
+	insertTargets, insertUsers, setThrough                   driver.Stmt
 	args                                                     [9]driver.NamedValue
 	dest                                                     [1]driver.Value
 }
@@ -42,7 +43,7 @@ func (h *hotStmts) prepare(ctx context.Context, c driver.Conn) error {
 	}{
 		{&h.begin, sqlBegin}, {&h.commit, sqlCommit}, {&h.dataVersion, sqlDataVersion},
 		{&h.insertNewStream, sqlInsertNewStream}, {&h.insertEvent, sqlInsertEvent},
-		{&h.insertTargets, sqlInsertTargets}, {&h.setThrough, sqlSetThrough},
+		{&h.insertTargets, sqlInsertTargets}, {&h.insertUsers, sqlInsertUsers}, {&h.setThrough, sqlSetThrough},
 	} {
 		stmt, err := pc.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -61,7 +62,7 @@ func (h *hotStmts) prepare(ctx context.Context, c driver.Conn) error {
 func (h *hotStmts) close() error {
 	var errs []error
 	for _, st := range []driver.Stmt{h.begin, h.commit, h.dataVersion, h.insertNewStream, h.insertEvent,
-		h.insertTargets, h.setThrough} {
+		h.insertTargets, h.insertUsers, h.setThrough} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -69,16 +70,21 @@ func (h *hotStmts) close() error {
 	return errors.Join(errs...)
 }
 
-// indexTargets adds the streams with keys in (through, last] to the
-// target index, in its key order, and moves the watermark to last, once at
-// least every of them wait, in the transaction open on the connection. It
-// returns the watermark after.
-func (h *hotStmts) indexTargets(ctx context.Context, through, last, every int64) (int64, error) {
+// indexStreams adds the streams with keys in (through, last] to the
+// stream indexes (stream_targets and stream_users), each in its key order,
+// and moves the watermark to last, once at least every of them wait, in
+// the transaction open on the connection. It returns the watermark after.
+// A stream already in stream_users (two streams of one identity: the
+// writer's lookups failed) is a constraint error that fails the commit.
+func (h *hotStmts) indexStreams(ctx context.Context, through, last, every int64) (int64, error) {
 	if last-through < every {
 		return through, nil
 	}
 	if _, err := h.exec(ctx, h.insertTargets, through, last); err != nil {
 		return through, fmt.Errorf("index targets: %w", translate(err))
+	}
+	if _, err := h.exec(ctx, h.insertUsers, through, last); err != nil {
+		return through, fmt.Errorf("index users: %w", translate(err))
 	}
 	if _, err := h.exec(ctx, h.setThrough, last); err != nil {
 		return through, fmt.Errorf("move the target index's watermark: %w", translate(err))

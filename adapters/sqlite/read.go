@@ -18,6 +18,21 @@ import (
 const eventColumns = `e.position, e.id, e.stream_key, e.stream_version, e.type, e.kind,
 	e.occurred_at, e.recorded_at, e.metadata, s.user_id, s.target_type, s.target_id`
 
+// The snapshot reads. A stream is found by its key when the writer's tail
+// holds it (streamTail), else in stream_users (the streams up to the index
+// watermark) or among the streams after both the watermark and the last
+// key the tail covers (?4): none, unless another process has appended
+// since. A stream leaves the tail only after the commit that indexed it,
+// so the tail and the index read after it never both miss it.
+const (
+	sqlSnapshotByKey = `SELECT version, last_position, state FROM streams WHERE stream_key = ?`
+	sqlSnapshot      = `SELECT version, last_position, state FROM streams WHERE stream_key IN
+		(SELECT stream_key FROM stream_users WHERE user_id = ?1 AND target_type = ?2 AND target_id = ?3
+		 UNION ALL SELECT stream_key FROM streams
+		 WHERE stream_key > max(?4, (SELECT through FROM stream_targets_through))
+		 AND user_id = ?1 AND target_type = ?2 AND target_id = ?3)`
+)
+
 // Snapshot returns the stream's stored snapshot, the zero Snapshot for an
 // unknown stream. It returns domain.ErrUnavailable on storage faults and
 // domain.ErrClosed after Close.
@@ -27,11 +42,14 @@ func (s *EventStore) Snapshot(ctx context.Context, stream domain.StreamID) (doma
 	}
 	var snap domain.Snapshot
 	var state string
-	err := s.read.QueryRowContext(ctx,
-		`SELECT version, last_position, state FROM streams
-		 WHERE user_id = ? AND target_type = ? AND target_id = ?`,
-		stream.User.String(), stream.Target.Type(), stream.Target.ID()).
-		Scan(&snap.Version, &snap.LastPosition, &state)
+	var row *sql.Row
+	if key, waiting, last := s.tail.lookup(stream); waiting {
+		row = s.read.QueryRowContext(ctx, sqlSnapshotByKey, key)
+	} else {
+		row = s.read.QueryRowContext(ctx, sqlSnapshot,
+			stream.User.String(), stream.Target.Type(), stream.Target.ID(), last)
+	}
+	err := row.Scan(&snap.Version, &snap.LastPosition, &state)
 	if errors.Is(err, sql.ErrNoRows) {
 		return domain.Snapshot{}, nil
 	}
@@ -178,20 +196,14 @@ func (s *EventStore) readLatest(ctx context.Context, upTo int64, emit func(domai
 
 // eventQuery builds the query for f. Without stream filters the log is
 // scanned in rowid order with each row's stream looked up by primary key
-// (CROSS JOIN fixes that loop order); with a user the planner starts from
-// the streams' (user, target) index; with a target alone, from the target's
-// streams (targetStreams).
+// (CROSS JOIN fixes that loop order); with a user or a target, it starts
+// from the keys of their streams (streamKeys).
 func eventQuery(f domain.EventFilter) (string, []any) {
 	var where conds
 	join := "events e CROSS JOIN streams s ON s.stream_key = e.stream_key"
-	switch {
-	case !f.User.IsZero():
-		join = "streams s JOIN events e ON e.stream_key = s.stream_key"
-		where.add("s.user_id = ?", f.User.String())
-		where.target("s.", f)
-	case f.TargetType != "" || f.TargetID != "":
+	if !f.User.IsZero() || f.TargetType != "" || f.TargetID != "" {
 		join = "streams s CROSS JOIN events e ON e.stream_key = s.stream_key"
-		keys, args := targetStreams(f)
+		keys, args := streamKeys(f)
 		where.add("s.stream_key IN "+keys, args...)
 	}
 	where.add("e.position > ?", f.After)
@@ -209,20 +221,27 @@ func eventQuery(f domain.EventFilter) (string, []any) {
 		` ORDER BY e.position LIMIT ?`, args
 }
 
-// targetStreams is a subquery of the keys of f's target's streams, and
-// its arguments: those in the target index up to its watermark,
-// and those after it, which wait to be indexed (at most about
+// streamKeys is a subquery of the keys of the streams of f's user and
+// target, and its arguments: those in a stream index up to its watermark
+// (stream_users when f names a user, else stream_targets), and those
+// after it, which wait to be indexed (at most about
 // Config.TargetIndexEvery), read by a range of the streams' rowids. Both
 // halves are read in one statement, so from one snapshot: a stream is in
 // exactly one of them. As an IN list SQLite collects the few keys first
 // and then reads their events (measured: ~0.1 ms less a page than the
 // union joined, whose halves it sorted apart and merged).
-func targetStreams(f domain.EventFilter) (string, []any) {
+func streamKeys(f domain.EventFilter) (string, []any) {
+	index := "stream_targets"
 	var indexed, waiting conds
-	indexed.target("", f)
 	waiting.add("stream_key > (SELECT through FROM stream_targets_through)")
-	waiting.target("", f)
-	return `(SELECT stream_key FROM stream_targets WHERE ` + indexed.and() +
+	if !f.User.IsZero() {
+		index = "stream_users"
+		indexed.add("user_id = ?", f.User.String())
+		waiting.add("user_id = ?", f.User.String())
+	}
+	indexed.target(f)
+	waiting.target(f)
+	return `(SELECT stream_key FROM ` + index + ` WHERE ` + indexed.and() +
 			` UNION ALL SELECT stream_key FROM streams WHERE ` + waiting.and() + `)`,
 		append(indexed.args, waiting.args...)
 }
@@ -238,14 +257,13 @@ func (c *conds) add(cond string, args ...any) {
 	c.args = append(c.args, args...)
 }
 
-// target adds f's target filters on the columns of the table alias names
-// ("s." or "" for none).
-func (c *conds) target(alias string, f domain.EventFilter) {
+// target adds f's target filters.
+func (c *conds) target(f domain.EventFilter) {
 	if f.TargetType != "" {
-		c.add(alias+"target_type = ?", f.TargetType)
+		c.add("target_type = ?", f.TargetType)
 	}
 	if f.TargetID != "" {
-		c.add(alias+"target_id = ?", f.TargetID)
+		c.add("target_id = ?", f.TargetID)
 	}
 }
 

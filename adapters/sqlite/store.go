@@ -79,6 +79,9 @@ type EventStore struct {
 	// the writer's reused buffer for one commit's events, used under wmu.
 	recent recent
 	added  []domain.Event
+	// tail is the streams after the stream indexes' watermark, kept by the
+	// writer for Snapshot (empty in a read-only store).
+	tail streamTail
 	// lastBatch is the number of appends in the last commit.
 	lastBatch atomic.Int64
 	quit      chan struct{} // closed by Close

@@ -93,7 +93,8 @@ func referenceRead(t *testing.T, s *EventStore, f domain.EventFilter) []domain.E
 	t.Helper()
 	var out []domain.Event
 	for _, e := range storetest.MustReadAll(t, s, domain.EventFilter{}) {
-		match := e.Position > f.After && (f.TargetType == "" || e.Target.Type() == f.TargetType) &&
+		match := e.Position > f.After && (f.User.IsZero() || e.User == f.User) &&
+			(f.TargetType == "" || e.Target.Type() == f.TargetType) &&
 			(f.TargetID == "" || e.Target.ID() == f.TargetID) && (f.Kind.IsZero() || e.Kind == f.Kind)
 		if match && (f.Limit == 0 || len(out) < f.Limit) {
 			out = append(out, e)
@@ -102,24 +103,27 @@ func referenceRead(t *testing.T, s *EventStore, f domain.EventFilter) []domain.E
 	return out
 }
 
-// checkTargetReads compares reads by target, with every other filter and
-// with limits, with the reference scan, event by event, and checks that
-// they found wantEvents events in all.
+// checkTargetReads compares reads by target and by user, with every other
+// filter and with limits, with the reference scan, event by event, and
+// checks that they found wantEvents events in all.
 func checkTargetReads(t *testing.T, s *EventStore, wantEvents int) {
 	t.Helper()
 	if all := storetest.MustReadAll(t, s, domain.EventFilter{}); len(all) != wantEvents {
 		t.Fatalf("the log holds %d events, want %d", len(all), wantEvents)
 	}
 	like := storetest.MustKind(t, "like")
+	user := storetest.MustStream(t, "u"+strconv.Itoa(wantEvents%targetUsers), targetNames[0]).User
 	for _, name := range targetNames {
 		typ, id, _ := strings.Cut(name, "/")
 		for _, f := range []domain.EventFilter{
 			{TargetType: typ, TargetID: id}, {TargetType: typ}, {TargetType: typ, TargetID: id, Kind: like},
 			{TargetType: typ, TargetID: id, After: int64(wantEvents / 2)}, {TargetType: typ, TargetID: id, Limit: 3},
 			{TargetType: typ, Limit: 5, After: 7},
+			{User: user, TargetType: typ, TargetID: id}, {User: user, TargetType: typ}, {User: user, TargetID: id},
+			{User: user}, {User: user, Kind: like, Limit: 4}, {User: user, After: int64(wantEvents / 3)},
 		} {
 			got, want := storetest.MustReadAll(t, s, f), referenceRead(t, s, f)
-			if len(want) == 0 && f.After == 0 {
+			if len(want) == 0 && f.After == 0 && f.User.IsZero() {
 				t.Fatalf("%+v: the reference finds no event; the history does not cover this target", f)
 			}
 			if len(got) != len(want) {
@@ -135,26 +139,52 @@ func checkTargetReads(t *testing.T, s *EventStore, wantEvents int) {
 	}
 }
 
-// watermark returns the target index's watermark in the file at path and
-// checks its invariant: stream_targets holds exactly the streams whose key
-// is at most the watermark, each under its own target.
+// watermark returns the stream indexes' watermark in the file at path and
+// checks their invariant: stream_targets and stream_users each hold
+// exactly the streams whose key is at most the watermark, each under its
+// own identity, and no two streams share an identity.
 func watermark(t *testing.T, path string) int64 {
 	t.Helper()
 	db := mustDB(t, path)
-	var through, indexed, below, matching int64
-	err := db.QueryRow(`SELECT (SELECT through FROM stream_targets_through), (SELECT count(*) FROM stream_targets),
+	var through, targets, users, below, targetsMatching, usersMatching, twins int64
+	err := db.QueryRow(`SELECT (SELECT through FROM stream_targets_through),
+		(SELECT count(*) FROM stream_targets), (SELECT count(*) FROM stream_users),
 		(SELECT count(*) FROM streams WHERE stream_key <= (SELECT through FROM stream_targets_through)),
 		(SELECT count(*) FROM stream_targets x JOIN streams s ON s.stream_key = x.stream_key
-			AND s.target_type = x.target_type AND s.target_id = x.target_id)`).
-		Scan(&through, &indexed, &below, &matching)
+			AND s.target_type = x.target_type AND s.target_id = x.target_id),
+		(SELECT count(*) FROM stream_users x JOIN streams s ON s.stream_key = x.stream_key
+			AND s.user_id = x.user_id AND s.target_type = x.target_type AND s.target_id = x.target_id),
+		(SELECT count(*) FROM (SELECT 1 FROM streams GROUP BY user_id, target_type, target_id HAVING count(*) > 1))`).
+		Scan(&through, &targets, &users, &below, &targetsMatching, &usersMatching, &twins)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if indexed != below || matching != indexed {
-		t.Fatalf("watermark %d: %d streams indexed, %d at or below it, %d under their own target",
-			through, indexed, below, matching)
+	if targets != below || targetsMatching != targets || users != below || usersMatching != users || twins != 0 {
+		t.Fatalf("watermark %d, %d streams at or below it: %d in stream_targets (%d under their own target), "+
+			"%d in stream_users (%d under their own identity); %d identities with two streams",
+			through, below, targets, targetsMatching, users, usersMatching, twins)
 	}
 	return through
+}
+
+// checkSnapshots compares the snapshot of every stream of the history and
+// of one that has no events with what the history wrote.
+func checkSnapshots(t *testing.T, s *EventStore, l *targetLog) {
+	t.Helper()
+	for st, v := range l.versions {
+		snap, err := s.Snapshot(t.Context(), st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if snap.Version != v || snap.State.String() != l.states[st].String() || snap.LastPosition == 0 {
+			t.Fatalf("snapshot of %s: version %d, state %v, position %d; want version %d, state %v",
+				st, snap.Version, snap.State, snap.LastPosition, v, l.states[st])
+		}
+	}
+	unknown := storetest.MustStream(t, "nobody", targetNames[0])
+	if snap, err := s.Snapshot(t.Context(), unknown); err != nil || snap.Version != 0 || snap.LastPosition != 0 {
+		t.Fatalf("snapshot of a stream with no events: %+v, %v", snap, err)
+	}
 }
 
 // TestTargetIndex: reads by target equal a full scan whatever part of the
@@ -167,6 +197,7 @@ func TestTargetIndex(t *testing.T) {
 		l := newTargetLog()
 		l.appendLone(t, s, 150)
 		checkTargetReads(t, s, 150)
+		checkSnapshots(t, s, l)
 		if through := watermark(t, path); through != 0 {
 			t.Fatalf("watermark %d, want 0: nothing reached the threshold", through)
 		}
@@ -177,6 +208,7 @@ func TestTargetIndex(t *testing.T) {
 		l := newTargetLog()
 		l.appendLone(t, s, 150)
 		checkTargetReads(t, s, 150)
+		checkSnapshots(t, s, l)
 		if through := watermark(t, path); through != int64(targetStreamCount) {
 			t.Fatalf("watermark %d, want %d: every commit indexes its new stream", through, targetStreamCount)
 		}
@@ -190,12 +222,14 @@ func TestTargetIndex(t *testing.T) {
 			t.Fatalf("after 25 new streams one by one, watermark %d, want 20", through)
 		}
 		checkTargetReads(t, s, 25)
+		checkSnapshots(t, s, l)
 		l.appendConcurrent(t, s, 64)
 		if through := watermark(t, path); through < 80 {
 			t.Fatalf("after 89 new streams, watermark %d, want at least 80", through)
 		}
 		l.appendLone(t, s, 40)
 		checkTargetReads(t, s, 129)
+		checkSnapshots(t, s, l)
 	})
 }
 
@@ -226,8 +260,10 @@ func TestTargetIndexReopen(t *testing.T) {
 		checkTargetReads(t, r, 37)
 		again := *l
 		again.versions, again.states = clone(l.versions), clone(l.states)
+		checkSnapshots(t, r, l)
 		again.appendLone(t, r, 80)
 		checkTargetReads(t, r, 117)
+		checkSnapshots(t, r, &again)
 		if through := watermark(t, p); through != 100 {
 			t.Fatalf("%s: after 80 more appends, watermark %d, want 100", filepath.Base(p), through)
 		}
@@ -279,6 +315,8 @@ func TestTargetIndexTwoWriters(t *testing.T) {
 	}
 	checkTargetReads(t, a, 160)
 	checkTargetReads(t, b, 160)
+	checkSnapshots(t, a, l)
+	checkSnapshots(t, b, l)
 	if through := watermark(t, path); through < int64(targetStreamCount)-7 {
 		t.Fatalf("watermark %d of %d streams, want at most 7 waiting", through, targetStreamCount)
 	}
@@ -305,8 +343,10 @@ func TestMigrateTargetIndex(t *testing.T) {
 	if err := mustDB(t, path).QueryRow(`SELECT count(*) FROM sqlite_schema WHERE name = 'streams_target'`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("streams_target: %d (%v), want dropped", n, err)
 	}
+	checkSnapshots(t, s, l)
 	l.appendLone(t, s, 10)
 	checkTargetReads(t, s, events+10)
+	checkSnapshots(t, s, l)
 }
 
 // writeFirstSchema creates a file at path with migration 0001 alone, as an
@@ -358,12 +398,42 @@ func writeFirstSchemaAppend(t *testing.T, conn *sql.Conn, req domain.AppendReque
 	}
 }
 
-// TestTargetReadPlan: a read by target searches the target index and
-// reads the waiting streams by a range of keys; it scans no table but the
+// TestTargetReadPlan: a read by target or by user, and a snapshot of a
+// stream outside the writer's tail, search a stream index and read the
+// waiting streams by a range of keys; they scan no table but the
 // watermark's one row.
 func TestTargetReadPlan(t *testing.T) {
 	s := MustOpen(t, Config{Path: filepath.Join(t.TempDir(), "ledger.db")})
-	q, args := eventQuery(domain.EventFilter{TargetType: "article", TargetID: "a1"})
+	user := storetest.MustUser(t, "u1")
+	byTarget, targetArgs := eventQuery(domain.EventFilter{TargetType: "article", TargetID: "a1"})
+	byUser, userArgs := eventQuery(domain.EventFilter{User: user, TargetType: "article"})
+	for _, c := range []struct {
+		name, query string
+		args        []any
+		index       string
+	}{
+		{"by target", byTarget, targetArgs, "SEARCH stream_targets USING PRIMARY KEY (target_type=? AND target_id=?)"},
+		{"by user", byUser, userArgs, "SEARCH stream_users USING PRIMARY KEY (user_id=? AND target_type=?)"},
+		{"snapshot", sqlSnapshot, []any{"u1", "article", "a1", 0},
+			"SEARCH stream_users USING PRIMARY KEY (user_id=? AND target_type=? AND target_id=?)"},
+	} {
+		text, plan := queryPlan(t, s, c.query, c.args)
+		for _, want := range []string{c.index, "SEARCH streams USING INTEGER PRIMARY KEY (rowid>?)"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s: plan lacks %q:\n%s", c.name, want, text)
+			}
+		}
+		for _, line := range plan {
+			if strings.HasPrefix(line, "SCAN ") && line != "SCAN stream_targets_through" {
+				t.Errorf("%s: plan scans a table (%s):\n%s", c.name, line, text)
+			}
+		}
+	}
+}
+
+// queryPlan returns the lines of q's query plan, joined and apart.
+func queryPlan(t *testing.T, s *EventStore, q string, args []any) (string, []string) {
+	t.Helper()
 	rows, err := s.read.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q, args...)
 	if err != nil {
 		t.Fatal(err)
@@ -378,16 +448,97 @@ func TestTargetReadPlan(t *testing.T) {
 		}
 		plan = append(plan, detail)
 	}
-	text := strings.Join(plan, "\n")
-	for _, want := range []string{"SEARCH stream_targets USING PRIMARY KEY (target_type=? AND target_id=?)",
-		"SEARCH streams USING INTEGER PRIMARY KEY (rowid>?)"} {
-		if !strings.Contains(text, want) {
-			t.Errorf("plan lacks %q:\n%s", want, text)
-		}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
-	for _, line := range plan {
-		if strings.HasPrefix(line, "SCAN ") && line != "SCAN stream_targets_through" {
-			t.Errorf("plan scans a table (%s):\n%s", line, text)
-		}
+	return strings.Join(plan, "\n"), plan
+}
+
+// TestStreamIdentity: a stream is created once, however its identity is
+// held when it is appended to again: in stream_users, in the writer's
+// tail, in a tail reloaded at open, or only in the file, written by
+// another store on the same file since this one's last commit. An append
+// that expects it new fails with a version conflict there, and Snapshot
+// finds it from either store.
+func TestStreamIdentity(t *testing.T) {
+	for _, every := range []int{1, 1 << 20} {
+		t.Run("TargetIndexEvery="+strconv.Itoa(every), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "ledger.db")
+			first := MustOpen(t, Config{Path: path, TargetIndexEvery: every})
+			l := newTargetLog()
+			l.appendLone(t, first, 20)
+			if err := first.Close(); err != nil {
+				t.Fatal(err)
+			}
+			a := MustOpen(t, Config{Path: path, TargetIndexEvery: every}) // its tail read from the file
+			b := MustOpen(t, Config{Path: path, TargetIndexEvery: every})
+			checkSnapshots(t, a, l)
+			l.appendLone(t, b, 20) // new streams, which a has not seen
+			checkSnapshots(t, a, l)
+			for st, v := range l.versions {
+				for _, s := range []*EventStore{a, b} {
+					again := l.restart(t, st)
+					if _, err := s.Append(t.Context(), again); !errors.Is(err, domain.ErrVersionConflict) {
+						t.Fatalf("append to %s (at version %d) expecting a new stream: %v, want a version conflict", st, v, err)
+					}
+				}
+			}
+			l.appendLone(t, a, 40)
+			checkSnapshots(t, b, l)
+			checkTargetReads(t, b, 80)
+			watermark(t, path)
+		})
 	}
+}
+
+// restart returns a one-event append to st that expects st to be new.
+func (l *targetLog) restart(t *testing.T, st domain.StreamID) domain.AppendRequest {
+	t.Helper()
+	kind := storetest.MustKind(t, "like")
+	e := domain.Event{ID: domain.NewEventID(), Type: domain.EventAdded, Kind: kind, User: st.User,
+		Target: st.Target, StreamVersion: 1, OccurredAt: time.Now()}
+	return domain.AppendRequest{Stream: st, Events: []domain.Event{e}, State: domain.Evolve(domain.State{}, e)}
+}
+
+// TestMigrateStreamUsers: a file of schema 0002, some of its streams
+// after the target index's watermark, migrates to 0003: stream_users and
+// stream_targets hold every stream, the watermark is at the last key,
+// streams keeps its rows without its (user, target) index, and reads,
+// snapshots and appends go on as before.
+func TestMigrateStreamUsers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	l := newTargetLog()
+	events := writeFirstSchema(t, path, l, 60)
+	all, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := mustDB(t, path).Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := applyMigrations(t.Context(), conn, all[:2]); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 { // new streams and toggles, after the watermark
+		writeFirstSchemaAppend(t, conn, l.next(t), int64(events+i+1))
+	}
+	events += 50
+	if err := conn.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := MustOpen(t, Config{Path: path})
+	if through := watermark(t, path); through != int64(targetStreamCount) {
+		t.Fatalf("migrated watermark %d, want %d", through, targetStreamCount)
+	}
+	var uniques int
+	err = mustDB(t, path).QueryRow(`SELECT count(*) FROM pragma_index_list('streams')`).Scan(&uniques)
+	if err != nil || uniques != 0 {
+		t.Fatalf("streams has %d indexes (%v), want none", uniques, err)
+	}
+	checkTargetReads(t, s, events)
+	checkSnapshots(t, s, l)
+	l.appendLone(t, s, 30)
+	checkTargetReads(t, s, events+30)
+	checkSnapshots(t, s, l)
 }

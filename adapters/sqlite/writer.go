@@ -32,6 +32,13 @@ type writer struct {
 	hot                                                   hotStmts
 	maxPosition, selectStream, insertStream, updateStream *sql.Stmt
 	deleteStream, insertIdempotency, selectIdempotency    *sql.Stmt
+	selectVersion                                         *sql.Stmt
+
+	// tail is the store's: the streams after the index watermark, which
+	// this writer publishes after each commit; created is the reused list
+	// of the streams one transaction created.
+	tail    *streamTail
+	created []newStream
 
 	// streams caches stream versions as of position last, stream key
 	// lastKey and the target index's watermark through, which this writer
@@ -68,14 +75,19 @@ const (
 	sqlMaxPosition = `SELECT (SELECT coalesce(max(position), 0) FROM events),
 		(SELECT coalesce(max(stream_key), 0) FROM streams),
 		(SELECT through FROM stream_targets_through)`
-	sqlSelectStream = `SELECT stream_key, version FROM streams
-		WHERE user_id = ? AND target_type = ? AND target_id = ?`
-	sqlInsertStream = `INSERT INTO streams (stream_key, user_id, target_type, target_id, version, last_position, state)
+	sqlSelectStream = `SELECT s.stream_key, s.version FROM stream_users u CROSS JOIN streams s
+		ON s.stream_key = u.stream_key WHERE u.user_id = ? AND u.target_type = ? AND u.target_id = ?`
+	sqlSelectVersion = `SELECT version FROM streams WHERE stream_key = ?`
+	sqlInsertStream  = `INSERT INTO streams (stream_key, user_id, target_type, target_id, version, last_position, state)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`
-	sqlInsertNewStream = sqlInsertStream + ` ON CONFLICT DO NOTHING`
-	sqlDeleteStream    = `DELETE FROM streams WHERE stream_key = ?`
-	sqlUpdateStream    = `UPDATE streams SET version = ?, last_position = ?, state = ? WHERE stream_key = ?`
-	sqlInsertEvent     = `INSERT INTO events
+	// sqlInsertNewStream inserts the stream unless stream_users holds it;
+	// the writer has looked in the tail first (createNew).
+	sqlInsertNewStream = `INSERT INTO streams (stream_key, user_id, target_type, target_id, version, last_position, state)
+		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE NOT EXISTS
+		(SELECT 1 FROM stream_users WHERE user_id = ?2 AND target_type = ?3 AND target_id = ?4)`
+	sqlDeleteStream = `DELETE FROM streams WHERE stream_key = ?`
+	sqlUpdateStream = `UPDATE streams SET version = ?, last_position = ?, state = ? WHERE stream_key = ?`
+	sqlInsertEvent  = `INSERT INTO events
 		(position, id, stream_key, stream_version, type, kind, occurred_at, recorded_at, metadata)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlInsertIdempotency = `INSERT INTO idempotency
@@ -85,6 +97,9 @@ const (
 	sqlInsertTargets     = `INSERT INTO stream_targets (target_type, target_id, stream_key)
 		SELECT target_type, target_id, stream_key FROM streams WHERE stream_key > ? AND stream_key <= ?
 		ORDER BY target_type, target_id, stream_key`
+	sqlInsertUsers = `INSERT INTO stream_users (user_id, target_type, target_id, stream_key)
+		SELECT user_id, target_type, target_id, stream_key FROM streams WHERE stream_key > ? AND stream_key <= ?
+		ORDER BY user_id, target_type, target_id`
 	sqlSetThrough = `UPDATE stream_targets_through SET through = ?`
 )
 
@@ -93,8 +108,12 @@ func newWriter(ctx context.Context, s *EventStore) (*writer, error) {
 	if err != nil {
 		return nil, translate(err)
 	}
-	w := &writer{ctx: context.WithoutCancel(ctx), conn: conn, last: -1, indexEvery: int64(s.cfg.TargetIndexEvery)}
+	w := &writer{ctx: context.WithoutCancel(ctx), conn: conn, last: -1, indexEvery: int64(s.cfg.TargetIndexEvery),
+		tail: &s.tail}
 	if err := w.setup(ctx); err != nil {
+		return w, err
+	}
+	if err := w.loadTail(); err != nil {
 		return w, err
 	}
 	if err := w.purge(s.log); err != nil {
@@ -128,7 +147,7 @@ func (w *writer) setup(ctx context.Context) error {
 		{&w.maxPosition, sqlMaxPosition}, {&w.selectStream, sqlSelectStream},
 		{&w.insertStream, sqlInsertStream}, {&w.updateStream, sqlUpdateStream},
 		{&w.deleteStream, sqlDeleteStream}, {&w.insertIdempotency, sqlInsertIdempotency},
-		{&w.selectIdempotency, sqlSelectIdempotency},
+		{&w.selectIdempotency, sqlSelectIdempotency}, {&w.selectVersion, sqlSelectVersion},
 	} {
 		stmt, err := w.conn.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -142,7 +161,7 @@ func (w *writer) setup(ctx context.Context) error {
 func (w *writer) close() error {
 	errs := []error{w.conn.Raw(func(any) error { return w.hot.close() })}
 	for _, st := range []*sql.Stmt{w.maxPosition, w.selectStream, w.insertStream, w.updateStream,
-		w.deleteStream, w.insertIdempotency, w.selectIdempotency} {
+		w.deleteStream, w.insertIdempotency, w.selectIdempotency, w.selectVersion} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -305,25 +324,27 @@ func (w *writer) commit(batch []*request, now time.Time) ([]result, CommitStats)
 		}
 		stats.Events += len(r.Rows)
 	}
-	if err := w.indexTargets(&tx); err != nil {
+	if err := w.indexStreams(&tx); err != nil {
 		return fail(err)
 	}
 	if err := w.conn.Raw(func(any) error { _, err := w.hot.exec(w.ctx, w.hot.commit); return err }); err != nil {
 		return fail(fmt.Errorf("commit: %w", translate(err)))
 	}
 	w.last, w.lastKey, w.through = tx.last, tx.lastKey, tx.through
+	w.tail.publish(w.created, tx.lastKey, tx.through)
 	return results, stats
 }
 
-// indexTargets adds the streams after tx's watermark to the target index
-// once w.indexEvery of them wait, in the transaction about to commit: no
-// fsync of its own, and rows sorted by target fill few pages, where each
-// new stream alone would dirty a random page of an index on streams. The
-// watermark tx holds was read in this transaction, or is the one this
-// writer committed while no other connection has written since.
-func (w *writer) indexTargets(tx *txState) error {
+// indexStreams adds the streams after tx's watermark to the stream
+// indexes once w.indexEvery of them wait, in the transaction about to
+// commit: no fsync of its own, and rows sorted by each index's key fill
+// few pages, where each new stream alone would dirty a random page of an
+// index on streams. The watermark tx holds was read in this transaction,
+// or is the one this writer committed while no other connection has
+// written since.
+func (w *writer) indexStreams(tx *txState) error {
 	return w.conn.Raw(func(any) (err error) {
-		tx.through, err = w.hot.indexTargets(w.ctx, tx.through, tx.lastKey, w.indexEvery)
+		tx.through, err = w.hot.indexStreams(w.ctx, tx.through, tx.lastKey, w.indexEvery)
 		return err
 	})
 }
@@ -346,6 +367,7 @@ func (w *writer) resultsFor(n int) []result {
 // cache. The data version costs no B-tree search: measured, the lone
 // appender's CPU per append fell by a tenth.
 func (w *writer) begin(tx *txState) error {
+	w.created = w.created[:0]
 	version, err := w.beginVersion()
 	if err != nil {
 		return err
@@ -355,7 +377,21 @@ func (w *writer) begin(tx *txState) error {
 		return nil
 	}
 	w.streams, w.last, w.version = make(map[domain.StreamID]streamInfo), -1, version
-	return translate(w.maxPosition.QueryRowContext(w.ctx).Scan(&tx.last, &tx.lastKey, &tx.through))
+	if err := w.maxPosition.QueryRowContext(w.ctx).Scan(&tx.last, &tx.lastKey, &tx.through); err != nil {
+		return translate(err)
+	}
+	return w.tail.reload(w.ctx, w.conn, tx.through, tx.lastKey)
+}
+
+// loadTail reads the unindexed streams at open, so that Snapshot finds
+// them before the first append: begin in a transaction that writes
+// nothing.
+func (w *writer) loadTail() error {
+	err := w.begin(&txState{})
+	if _, rbErr := w.conn.ExecContext(w.ctx, "ROLLBACK"); err == nil && rbErr != nil {
+		err = fmt.Errorf("rollback: %w", translate(rbErr))
+	}
+	return err
 }
 
 // beginVersion runs BEGIN IMMEDIATE and reads the file's data version, in
@@ -451,6 +487,9 @@ func (w *writer) createNew(tx *txState, r *request) (bool, error) {
 	if _, cached := w.streams[st]; cached {
 		return false, nil
 	}
+	if _, waiting := w.tail.key(st); waiting {
+		return false, nil
+	}
 	var n int64
 	err := w.conn.Raw(func(any) (err error) {
 		n, err = w.hot.exec(w.ctx, w.hot.insertNewStream, tx.lastKey+1, st.User.String(),
@@ -503,9 +542,7 @@ func (w *writer) check(r *request) (streamInfo, error) {
 	st := req.Stream
 	info, ok := w.streams[st]
 	if !ok {
-		err := w.selectStream.QueryRowContext(w.ctx, st.User.String(), st.Target.Type(), st.Target.ID()).
-			Scan(&info.key, &info.version)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		if err := w.lookup(st, &info); err != nil {
 			return info, fatal(appendError(st, err))
 		}
 	}
@@ -524,6 +561,23 @@ func (w *writer) check(r *request) (streamInfo, error) {
 		}
 	}
 	return info, nil
+}
+
+// lookup reads the key and version of a stream the cache does not hold
+// into info, leaving it zero for a new stream: by key when it waits in the
+// tail, else through stream_users (the tail is complete while no other
+// connection has written, which begin checked).
+func (w *writer) lookup(st domain.StreamID, info *streamInfo) error {
+	if key, waiting := w.tail.key(st); waiting {
+		info.key = key
+		return w.selectVersion.QueryRowContext(w.ctx, key).Scan(&info.version)
+	}
+	err := w.selectStream.QueryRowContext(w.ctx, st.User.String(), st.Target.Type(), st.Target.ID()).
+		Scan(&info.key, &info.version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	return err
 }
 
 // finish writes the stream snapshot (unless prepare created it) and the
@@ -556,7 +610,10 @@ func (w *writer) finish(tx *txState, r *request, info streamInfo, created bool) 
 // position and stream key, and the stream's key and version after it.
 func (w *writer) advance(tx *txState, st domain.StreamID, after streamInfo, last int64) {
 	tx.last = last
-	tx.lastKey = max(tx.lastKey, after.key)
+	if after.key > tx.lastKey {
+		tx.lastKey = after.key
+		w.created = append(w.created, newStream{id: st, key: after.key})
+	}
 	w.streams[st] = after
 }
 
