@@ -386,11 +386,16 @@ func (w *writer) begin(tx *txState) error {
 
 // loadTail reads the unindexed streams at open, so that Snapshot finds
 // them before the first append: begin in a transaction that writes
-// nothing.
+// nothing. What it read stands for the first commit too, while the data
+// version holds, as if a commit had left it.
 func (w *writer) loadTail() error {
-	err := w.begin(&txState{})
+	var tx txState
+	err := w.begin(&tx)
 	if _, rbErr := w.conn.ExecContext(w.ctx, "ROLLBACK"); err == nil && rbErr != nil {
 		err = fmt.Errorf("rollback: %w", translate(rbErr))
+	}
+	if err == nil {
+		w.last, w.lastKey, w.through = tx.last, tx.lastKey, tx.through
 	}
 	return err
 }

@@ -47,7 +47,7 @@ func Run(ctx context.Context, q RowQuerier) (copied int64, err error) {
 	return copied, err
 }
 
-// Config is what Start needs besides the file.
+// Config is what Open needs besides the file.
 type Config struct {
 	// Pages is how many WAL frames past those already copied wait for a
 	// checkpoint.
@@ -63,7 +63,7 @@ type Config struct {
 	OnCheckpoint func(took time.Duration, err error)
 }
 
-// Checkpointer checkpoints one SQLite file's WAL. Start it, Close it.
+// Checkpointer checkpoints one SQLite file's WAL. Open it, Close it.
 type Checkpointer struct {
 	db   *sql.DB
 	wal  string
