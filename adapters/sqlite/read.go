@@ -307,7 +307,7 @@ func (s *EventStore) query(ctx context.Context, q string, args []any, emit func(
 // (a new read connection finds no file to open): the write that needed the
 // read then reports the same cause as one that reached the writer.
 func (s *EventStore) readError(err error) error {
-	if s.opened != nil {
+	if s.watch != nil {
 		if pathErr := s.checkPath(); pathErr != nil {
 			return pathErr
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/interactionledger/ledger/adapters/groupcommit"
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/pathwatch"
 	"github.com/interactionledger/ledger/internal/sqlitedsn"
 	"github.com/interactionledger/ledger/internal/walcheckpoint"
 )
@@ -60,9 +61,10 @@ type EventStore struct {
 	cfg  Config
 	log  *slog.Logger
 	path string
-	// opened is the file the writer opened; see checkPath.
-	opened os.FileInfo
-	read   *sql.DB
+	// path watches that the store's path still names the file the writer
+	// opened (checkPath); nil when opened read-only.
+	watch *pathwatch.Watch
+	read  *sql.DB
 
 	// Write side; nil when opened read-only.
 	write *sql.DB
@@ -159,8 +161,8 @@ func (s *EventStore) openWritable(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if s.opened, err = os.Stat(s.path); err != nil {
-		return fmt.Errorf("stat the event log: %w", err)
+	if s.watch, err = pathwatch.New(s.path); err != nil {
+		return fmt.Errorf("watch the event log's path: %w", err)
 	}
 	s.quit = make(chan struct{})
 	s.queue = groupcommit.NewQueue[eventRow](s.cfg.MaxBatch, s.cfg.MaxDelay, s.quit)
@@ -264,6 +266,9 @@ func (s *EventStore) closeDBs() error {
 	var errs []error
 	if s.ckpt != nil {
 		errs = append(errs, s.ckpt.Close())
+	}
+	if s.watch != nil {
+		errs = append(errs, s.watch.Close())
 	}
 	if s.w != nil {
 		errs = append(errs, s.w.close())

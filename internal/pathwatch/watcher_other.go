@@ -1,0 +1,12 @@
+//go:build !linux
+
+package pathwatch
+
+// watcher is not implemented off Linux: every check stats the path.
+type watcher struct{}
+
+func newWatcher(string) *watcher { return nil }
+
+func (*watcher) quiet() bool { return false }
+
+func (*watcher) close() error { return nil }
