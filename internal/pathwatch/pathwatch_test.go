@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -37,6 +38,17 @@ func newTestWatch(t *testing.T) (w *Watch, dir, path string) {
 func mustRename(t *testing.T, from, to string) {
 	t.Helper()
 	if err := os.Rename(from, to); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// createAndRemove makes two events for name in its directory.
+func createAndRemove(t *testing.T, name string) {
+	t.Helper()
+	if err := os.WriteFile(name, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(name); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -115,12 +127,7 @@ func TestOtherNamesCostNoStat(t *testing.T) {
 	}
 	for i := range 200 {
 		for _, other := range []string{path + "-wal", filepath.Join(dir, "x"+strconv.Itoa(i))} {
-			if err := os.WriteFile(other, nil, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Remove(other); err != nil {
-				t.Fatal(err)
-			}
+			createAndRemove(t, other)
 		}
 		expect(t, w, true, "with other names changing")
 	}
@@ -145,18 +152,13 @@ func TestOverflowFallsBackToStat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := strconv.Atoi(string(limit[:len(limit)-1]))
+	n, err := strconv.Atoi(strings.TrimSpace(string(limit)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	other := filepath.Join(dir, "other")
 	for range n/2 + 1 { // two events each
-		if err := os.WriteFile(other, nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Remove(other); err != nil {
-			t.Fatal(err)
-		}
+		createAndRemove(t, other)
 	}
 	expect(t, w, true, "after an overflow")
 	if w.stats != 1 {
