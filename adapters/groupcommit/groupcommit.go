@@ -64,12 +64,16 @@ func (r *Request[Row]) Wait(ctx context.Context, writerDone <-chan struct{}) (do
 	return out.Res, out.Err
 }
 
+// TryTake moves r from pending to taken, after which the writer owns it
+// and must answer it; it is false when the caller gave up first.
+func (r *Request[Row]) TryTake() bool { return r.state.CompareAndSwap(pending, taken) }
+
 // Take returns the requests of batch that the writer now owns, leaving out
 // those whose caller gave up; it reuses batch's array.
 func Take[Row any](batch []*Request[Row]) []*Request[Row] {
 	out := batch[:0]
 	for _, r := range batch {
-		if r.state.CompareAndSwap(pending, taken) {
+		if r.TryTake() {
 			out = append(out, r)
 		}
 	}
@@ -115,32 +119,106 @@ func (q *Queue[Row]) Len() int { return len(q.ch) }
 // the batch is as large as the previous one, so concurrent appenders share
 // commits; a lone appender is never delayed.
 func (q *Queue[Row]) Gather(batch []*Request[Row], prev int) []*Request[Row] {
-	for len(batch) < q.maxBatch {
-		select {
-		case r := <-q.ch:
-			batch = append(batch, r)
-			continue
-		default:
-		}
-		break
-	}
-	want := min(prev, q.maxBatch)
-	if q.maxDelay <= 0 || len(batch) >= want {
-		return batch
-	}
-	timer := time.NewTimer(q.maxDelay)
-	defer timer.Stop()
-	for len(batch) < want {
-		select {
-		case r := <-q.ch:
-			batch = append(batch, r)
-		case <-timer.C:
-			return batch
-		case <-q.quit:
-			return batch
-		}
+	l := q.Linger(len(batch), prev)
+	for r := l.Next(); r != nil; r = l.Next() {
+		batch = append(batch, r)
 	}
 	return batch
+}
+
+// Linger hands a writer the requests of one batch one at a time, as
+// Gather would gather them, so that it can write each while the next are
+// on their way. Use it from one goroutine.
+type Linger[Row any] struct {
+	q     *Queue[Row]
+	n     int // requests in the batch so far
+	want  int // lingering ends once the batch holds this many
+	timer *time.Timer
+}
+
+// Linger starts a batch that holds have requests already; prev is the
+// size of the previous batch (see Gather).
+func (q *Queue[Row]) Linger(have, prev int) *Linger[Row] {
+	return &Linger[Row]{q: q, n: have, want: min(prev, q.maxBatch)}
+}
+
+// Next returns the batch's next request, or nil when the batch is
+// complete: it holds the batch limit; or nothing is queued and it holds as
+// many as the previous batch (or lingering is off); or nothing is queued
+// and the delay, counted from the first time the queue ran dry, has
+// passed; or the store closes. After nil it stays nil.
+func (l *Linger[Row]) Next() *Request[Row] {
+	for l.n < l.q.maxBatch {
+		select {
+		case r := <-l.q.ch:
+			l.n++
+			return r
+		default:
+		}
+		if l.q.maxDelay <= 0 || l.n >= l.want {
+			break
+		}
+		if l.timer == nil {
+			l.timer = time.NewTimer(l.q.maxDelay)
+		}
+		select {
+		case r := <-l.q.ch:
+			l.n++
+			return r
+		case <-l.timer.C:
+		case <-l.q.quit:
+		}
+		l.want = 0 // the delay is over: only what is queued now
+	}
+	if l.timer != nil {
+		l.timer.Stop()
+	}
+	l.n = l.q.maxBatch
+	return nil
+}
+
+// Answerer answers committed batches on a goroutine of its own, in commit
+// order, so that a writer can start its next batch while the callers of
+// the last one are woken.
+type Answerer[Row any] struct {
+	ch   chan []answer[Row]
+	done chan struct{}
+}
+
+type answer[Row any] struct {
+	r   *Request[Row]
+	res Result
+}
+
+// NewAnswerer starts an Answerer; Close stops it.
+func NewAnswerer[Row any]() *Answerer[Row] {
+	a := &Answerer[Row]{ch: make(chan []answer[Row], 4), done: make(chan struct{})}
+	go func() {
+		defer close(a.done)
+		for b := range a.ch {
+			for _, x := range b {
+				x.r.Answer(x.res)
+			}
+		}
+	}()
+	return a
+}
+
+// Answer queues results[i] as the answer of batch[i]. The caller may reuse
+// both slices once it returns.
+func (a *Answerer[Row]) Answer(batch []*Request[Row], results []Result) {
+	b := make([]answer[Row], len(batch))
+	for i, r := range batch {
+		b[i] = answer[Row]{r: r, res: results[i]}
+	}
+	a.ch <- b
+}
+
+// Close answers everything queued, then stops. Call it once, after the
+// last Answer.
+func (a *Answerer[Row]) Close() {
+	close(a.ch)
+	<-a.done
 }
 
 // Drain fails every request still queued with domain.ErrClosed.

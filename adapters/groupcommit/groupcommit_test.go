@@ -3,6 +3,7 @@ package groupcommit_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -96,5 +97,119 @@ func TestDrainAndSubmitAfterClose(t *testing.T) {
 		if err := q.Submit(t.Context(), request()); err != nil && !errors.Is(err, domain.ErrClosed) {
 			t.Fatalf("Submit after close = %v", err)
 		}
+	}
+}
+
+// TestLinger: a request submitted while the writer lingers is handed over
+// at once, without waiting for the delay, and joins the batch; once the
+// batch is as large as the previous one, Next ends it without waiting.
+func TestLinger(t *testing.T) {
+	q := groupcommit.NewQueue[row](10, time.Minute, make(chan struct{}))
+	l := q.Linger(1, 3)
+	late := request()
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		_ = q.Submit(t.Context(), late)
+	}()
+	if got := l.Next(); got != late {
+		t.Fatalf("Next = %p, want the request submitted while lingering", got)
+	}
+	if err := q.Submit(t.Context(), request()); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Next(); got == nil {
+		t.Fatal("Next = nil with a request queued and the batch short of the previous one")
+	}
+	done := make(chan *groupcommit.Request[row])
+	go func() { done <- l.Next() }()
+	select {
+	case got := <-done:
+		if got != nil {
+			t.Fatalf("Next = %p, want nil once the batch holds 3", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Next waited although the batch was as large as the previous one")
+	}
+	if got := l.Next(); got != nil {
+		t.Fatal("Next after the end of the batch returned a request")
+	}
+}
+
+// TestLingerEnds: lingering ends at the batch limit, after the delay (then
+// only what is queued joins), and when the store closes.
+func TestLingerEnds(t *testing.T) {
+	t.Run("BatchLimit", func(t *testing.T) {
+		q := groupcommit.NewQueue[row](2, time.Minute, make(chan struct{}))
+		for range 3 {
+			if err := q.Submit(t.Context(), request()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l := q.Linger(1, 5)
+		if l.Next() == nil || l.Next() != nil {
+			t.Fatal("a batch with room for 1 more took 0 or more than 1")
+		}
+		if q.Len() != 2 {
+			t.Fatalf("%d left queued, want 2", q.Len())
+		}
+	})
+	t.Run("Delay", func(t *testing.T) {
+		q := groupcommit.NewQueue[row](10, 30*time.Millisecond, make(chan struct{}))
+		start := time.Now()
+		if got := q.Linger(1, 5).Next(); got != nil || time.Since(start) < 30*time.Millisecond {
+			t.Fatalf("Next = %p after %v, want nil after the delay", got, time.Since(start))
+		}
+	})
+	t.Run("Closed", func(t *testing.T) {
+		quit := make(chan struct{})
+		q := groupcommit.NewQueue[row](10, time.Minute, quit)
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			close(quit)
+		}()
+		if got := q.Linger(1, 5).Next(); got != nil {
+			t.Fatalf("Next after close = %p, want nil", got)
+		}
+	})
+}
+
+// TestAnswerer: every queued answer reaches its caller, in order, and
+// Close returns only once all are delivered; the slices handed over may be
+// reused at once.
+func TestAnswerer(t *testing.T) {
+	a := groupcommit.NewAnswerer[row]()
+	var all []*groupcommit.Request[row]
+	batch := make([]*groupcommit.Request[row], 3)
+	results := make([]groupcommit.Result, 3)
+	for b := range 4 {
+		for i := range batch {
+			batch[i] = request()
+			groupcommit.Take(batch[i : i+1])
+			results[i] = groupcommit.Result{Res: domain.AppendResult{LastPosition: int64(b*3 + i)}}
+		}
+		all = append(all, batch...)
+		a.Answer(batch, results)
+		clear(batch) // reused by the next commit
+		clear(results)
+	}
+	a.Close()
+	checked := make(chan error, 1)
+	go func() {
+		for want, r := range all {
+			res, err := r.Wait(t.Context(), nil)
+			if err != nil || res.LastPosition != int64(want) {
+				checked <- fmt.Errorf("request %d answered %+v, %v", want, res, err)
+				return
+			}
+		}
+		checked <- nil
+	}()
+	select {
+	case err := <-checked:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a request was never answered")
 	}
 }

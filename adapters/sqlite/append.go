@@ -76,7 +76,7 @@ func (s *EventStore) appendDirect(ctx context.Context, r *request) (out result, 
 		return result{Err: fmt.Errorf("append %s: %w", r.Req.Stream, domain.ErrClosed)}, true
 	}
 	s.one[0] = r
-	s.commit(s.one[:])
+	s.commit(s.one[:], nil, nil)
 	s.one[0] = nil
 	// Answered: the commit took it. A context that never ends, so that
 	// Wait cannot pick ctx's end over the answer.
