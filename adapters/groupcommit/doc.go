@@ -1,7 +1,10 @@
 // Package groupcommit is the store-agnostic half of a group-committing
 // event store: the queue that appending goroutines put their requests on,
 // the race between a caller giving up and the writer taking its request,
-// and the gathering of queued requests into one batch. Each store
+// the gathering of queued requests into one batch (all at once with
+// Gather, or one at a time while the writer's transaction runs with
+// Linger), and answering committed batches on a goroutine of their own
+// (Answerer). Each store
 // (adapters/sqlite, adapters/postgres) encodes a request's rows, runs the
 // writer goroutine and writes a batch in one transaction of its own.
 //
