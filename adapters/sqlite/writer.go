@@ -306,8 +306,8 @@ func (s *EventStore) commitChecked(batch []*request, more func() *request, start
 
 // checkPath is nil while the store's path still names the opened file:
 // one non-blocking read of inotify watches on the path while nothing has
-// touched it (internal/pathwatch; measured: the two os.Stat calls of a
-// commit cost a lone durable append ~3-6 %).
+// touched it (internal/pathwatch; measured: ~3 µs of CPU a commit less
+// than the two os.Stat calls it replaced).
 func (s *EventStore) checkPath() error {
 	if s.watch.Names() {
 		return nil
