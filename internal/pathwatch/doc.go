@@ -5,8 +5,9 @@
 // a restart then reads whatever the path holds: a store must not
 // acknowledge a commit unless its path still names the file it wrote. An
 // os.Stat of the path answers that, but costs a path walk and a system
-// call on every commit (measured: two of them were ~5 % of a lone
-// durable append on this project's machines).
+// call on every commit (measured: two of them cost ~6.7 µs of CPU a
+// commit on this project's machines, the largest cost a lone append had
+// beyond its SQL).
 //
 // A Watch keeps inotify watches (Linux) on every directory along the
 // path, each for the one name in it that the path goes through. A rename,
