@@ -177,6 +177,19 @@ func (l *Linger[Row]) Next() *Request[Row] {
 	return nil
 }
 
+// Take returns the batch's next request that the writer now owns,
+// skipping those whose caller gave up, or nil when the batch is complete
+// (see Next). A nil Linger hands over nothing.
+func (l *Linger[Row]) Take() *Request[Row] {
+	for l != nil {
+		r := l.Next()
+		if r == nil || r.TryTake() {
+			return r
+		}
+	}
+	return nil
+}
+
 // Answerer answers committed batches on a goroutine of its own, in commit
 // order, so that a writer can start its next batch while the callers of
 // the last one are woken.

@@ -213,3 +213,35 @@ func TestAnswerer(t *testing.T) {
 		t.Fatal("a request was never answered")
 	}
 }
+
+// TestLingerTake: Take hands over only requests the writer now owns,
+// skipping one whose caller gave up while it was queued; a nil Linger
+// hands over nothing.
+func TestLingerTake(t *testing.T) {
+	q := groupcommit.NewQueue[row](10, 0, make(chan struct{}))
+	gaveUp, kept := request(), request()
+	for _, r := range []*groupcommit.Request[row]{gaveUp, kept} {
+		if err := q.Submit(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := gaveUp.Wait(ctx, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait = %v, want context.Canceled", err)
+	}
+	l := q.Linger(1, 0)
+	if got := l.Take(); got != kept {
+		t.Fatalf("Take = %p, want the request still pending", got)
+	}
+	if len(groupcommit.Take([]*groupcommit.Request[row]{kept})) != 0 {
+		t.Fatal("a request Take handed over was still pending")
+	}
+	if l.Take() != nil {
+		t.Fatal("Take after the queue ran dry returned a request")
+	}
+	var none *groupcommit.Linger[row]
+	if none.Take() != nil {
+		t.Fatal("a nil Linger handed over a request")
+	}
+}

@@ -269,8 +269,7 @@ func newRawInserter(ctx context.Context, db *sql.DB, indexEvery int64) (*rawInse
 	if err != nil {
 		return nil, errors.Join(err, ri.close())
 	}
-	writer := (&EventStore{cfg: Config{}.withDefaults()}).params(false)
-	ri.ckpt, err = walcheckpoint.Open(ri.ctx, driverName, path, writer,
+	ri.ckpt, err = walcheckpoint.Open(ri.ctx, driverName, path, Config{}.withDefaults().params(false),
 		walcheckpoint.Config{Pages: walAutocheckpoint, Finish: ri.finish})
 	if err != nil {
 		return nil, errors.Join(err, ri.close())

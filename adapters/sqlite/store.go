@@ -156,7 +156,7 @@ func (s *EventStore) openWritable(ctx context.Context) error {
 	if err := s.openReadPool(ctx); err != nil {
 		return err
 	}
-	s.ckpt, err = walcheckpoint.Open(ctx, driverName, s.path, s.params(false), walcheckpoint.Config{
+	s.ckpt, err = walcheckpoint.Open(ctx, driverName, s.path, s.cfg.params(false), walcheckpoint.Config{
 		Pages: s.cfg.checkpointPages, Finish: s.finishCheckpoint, Log: s.log, OnCheckpoint: s.cfg.OnCheckpoint})
 	if err != nil {
 		return err
@@ -221,12 +221,13 @@ func (s *EventStore) openReadPool(ctx context.Context) error {
 
 // dsn builds the driver's data source name. Readers open with mode=ro so
 // that no read path can ever write the log.
-func (s *EventStore) dsn(readOnly bool) string { return sqlitedsn.File(s.path, s.params(readOnly)) }
+func (s *EventStore) dsn(readOnly bool) string { return sqlitedsn.File(s.path, s.cfg.params(readOnly)) }
 
-// params is dsn's parameters.
-func (s *EventStore) params(readOnly bool) url.Values {
+// params is the connection parameters of a store with this config (dsn,
+// and the raw baselines of benchload.go).
+func (c Config) params(readOnly bool) url.Values {
 	q := url.Values{}
-	q.Set("_busy_timeout", strconv.FormatInt(s.cfg.BusyTimeout.Milliseconds(), 10))
+	q.Set("_busy_timeout", strconv.FormatInt(c.BusyTimeout.Milliseconds(), 10))
 	// The read paths (snapshots on every write, the tailer's reads) run a
 	// few constant statements over and over: keep them prepared.
 	q.Set("_stmt_cache_size", "32")
@@ -235,7 +236,7 @@ func (s *EventStore) params(readOnly bool) url.Values {
 		q.Set("_query_only", "1")
 	} else {
 		q.Set("_txlock", "immediate")
-		q.Set("_synchronous", s.cfg.Synchronous)
+		q.Set("_synchronous", c.Synchronous)
 		q.Set("_foreign_keys", "1")
 	}
 	return q

@@ -45,7 +45,7 @@ type writer struct {
 	// only other connections' commits change) was version. A transaction
 	// trusts them only while the data version is still version, i.e. no
 	// other connection has written; last is -1 when they are not known.
-	results                []result // reused by each commit (resultsFor)
+	results                []result // reused by each commit
 	streams                map[domain.StreamID]streamInfo
 	last, lastKey, through int64
 	version                int64
@@ -229,15 +229,7 @@ const answerApartFrom = 64
 // in batch's array. The caller holds wmu.
 func (s *EventStore) commit(batch []*request, l *groupcommit.Linger[eventRow], answers *groupcommit.Answerer[eventRow]) []*request {
 	taken := groupcommit.Take(batch)
-	more := func() *request {
-		for l != nil {
-			r := l.Next()
-			if r == nil || r.TryTake() {
-				return r
-			}
-		}
-		return nil
-	}
+	more := l.Take
 	if len(taken) == 0 {
 		r := more()
 		if r == nil {
@@ -338,7 +330,7 @@ func (w *writer) commit(batch []*request, more func() *request, now time.Time) (
 	fail := func(err error) ([]*request, []result, CommitStats) {
 		_, _ = w.conn.ExecContext(w.ctx, "ROLLBACK")
 		w.streams, w.last = nil, -1
-		results := w.resultsFor(len(batch))
+		results := make([]result, len(batch))
 		for i, r := range batch {
 			results[i] = result{Err: fmt.Errorf("append %s: %w", r.Req.Stream, err)}
 		}
@@ -393,17 +385,6 @@ func (w *writer) indexStreams(tx *txState) error {
 		tx.through, err = w.hot.indexStreams(w.ctx, tx.through, tx.lastKey, w.indexEvery)
 		return err
 	})
-}
-
-// resultsFor returns n zero results in the writer's reused buffer: each
-// commit's results are answered before the next commit starts.
-func (w *writer) resultsFor(n int) []result {
-	if cap(w.results) < n {
-		w.results = make([]result, n)
-	}
-	w.results = w.results[:n]
-	clear(w.results)
-	return w.results
 }
 
 // begin starts an IMMEDIATE transaction and finds where the log ends.
