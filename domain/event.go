@@ -46,6 +46,23 @@ func (e Event) Stream() StreamID { return StreamID{User: e.User, Target: e.Targe
 // On reports whether the event turns its kind on.
 func (e Event) On() bool { return e.Type == EventAdded }
 
+// Toggle is an event reduced to what the state of its interaction depends
+// on: which interaction, whether the event turned its kind on or off, its
+// position and when it happened. Projections fold toggles; a LatestReader
+// hands a rebuild only the last toggle of each interaction.
+type Toggle struct {
+	Stream     StreamID
+	Kind       Kind
+	On         bool
+	Position   int64
+	OccurredAt time.Time
+}
+
+// Toggle returns the event reduced to its toggle.
+func (e Event) Toggle() Toggle {
+	return Toggle{Stream: e.Stream(), Kind: e.Kind, On: e.On(), Position: e.Position, OccurredAt: e.OccurredAt}
+}
+
 // NewEventID returns a new time-ordered UUIDv7 event id.
 func NewEventID() uuid.UUID {
 	return uuid.Must(uuid.NewV7())

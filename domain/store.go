@@ -154,14 +154,14 @@ type EventStore interface {
 }
 
 // LatestReader is implemented by stores that can hand a projection rebuild
-// only what the current state depends on: for each (stream, kind), the last
-// event at a position <= upTo. A rebuild from an empty table needs nothing
-// else, so a store that does the grouping itself (in SQL) saves the
-// rebuild from reading the whole log. Events come in no particular order,
-// each (stream, kind) at most once; a failure ends the sequence as in
-// ReadEvents.
+// only what the current state depends on: for each (stream, kind), its
+// last toggle (the last event at a position <= upTo, as a Toggle). A
+// rebuild from an empty table needs nothing else, so a store that picks
+// them itself saves the rebuild from reading and decoding the whole log.
+// Toggles come in no particular order, each (stream, kind) at most once; a
+// failure ends the sequence as in ReadEvents.
 type LatestReader interface {
-	ReadLatest(ctx context.Context, upTo int64) iter.Seq2[Event, error]
+	ReadLatest(ctx context.Context, upTo int64) iter.Seq2[Toggle, error]
 }
 
 // RecentReader is implemented by stores that keep the events of their own
@@ -178,9 +178,9 @@ type RecentReader interface {
 	AppendRecent(dst []Event, after int64, limit int) ([]Event, bool)
 }
 
-// AppendEvents appends the events of seq to buf and returns it, or the
-// sequence's error: for readers that want a batch in memory.
-func AppendEvents(buf []Event, seq iter.Seq2[Event, error]) ([]Event, error) {
+// AppendEvents appends the events (or toggles) of seq to buf and returns
+// it, or the sequence's error: for readers that want a batch in memory.
+func AppendEvents[T Event | Toggle](buf []T, seq iter.Seq2[T, error]) ([]T, error) {
 	for e, err := range seq {
 		if err != nil {
 			return buf, err

@@ -12,8 +12,8 @@ import (
 var actorsTable = &interactionTable{
 	table: "actors",
 	columns: `target_type TEXT NOT NULL, target_id TEXT NOT NULL, kind TEXT NOT NULL,
-		position INTEGER NOT NULL, user TEXT NOT NULL, since INTEGER NOT NULL,
-		PRIMARY KEY (target_type, target_id, kind, position)`,
+		position INTEGER NOT NULL, user TEXT NOT NULL, since INTEGER NOT NULL`,
+	key: `target_type, target_id, kind, position`,
 	indexes: []string{
 		`CREATE UNIQUE INDEX IF NOT EXISTS %[1]s_user_g%[2]d ON %[1]s (target_type, target_id, kind, user)`,
 	},

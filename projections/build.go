@@ -31,7 +31,12 @@ type builder struct {
 	// latest, set for the first run into fresh tables when the store is a
 	// domain.LatestReader, reads only each interaction's last event: every
 	// row is then written once, by plain inserts, and indexed at the end.
-	latest   domain.LatestReader
+	latest domain.LatestReader
+	// loaded are the projections the folds write; copies are the
+	// interaction tables that a build of latest toggles fills from
+	// another's rows instead (splitCopies).
+	loaded   []projection
+	copies   []tableCopy
 	label    string
 	total    int64
 	progress func(Progress)
@@ -57,13 +62,14 @@ func (b *builder) run(ctx context.Context, after, upTo int64) (int64, error) {
 		return 0, fmt.Errorf("build %s: %w", b.label, err)
 	}
 	defer restore()
-	b.latest = nil
+	b.latest, b.loaded, b.copies = nil, b.projs, nil
 	if lr, ok := b.store.(domain.LatestReader); ok && b.fresh && !b.indexed && after == 0 {
 		b.latest = lr
+		b.loaded, b.copies = splitCopies(b.projs)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	chunks := make(chan []domain.Event, 4)
+	chunks := make(chan []domain.Toggle, 4)
 	readErr := make(chan error, 1)
 	go func() { readErr <- b.read(ctx, after, upTo, chunks) }()
 	last, err := b.foldChunks(ctx, after, chunks)
@@ -77,6 +83,9 @@ func (b *builder) run(ctx context.Context, after, upTo int64) (int64, error) {
 	if err := <-readErr; err != nil {
 		return 0, fmt.Errorf("build %s: %w", b.label, err)
 	}
+	if err := b.copy(ctx); err != nil {
+		return 0, fmt.Errorf("build %s: %w", b.label, err)
+	}
 	if err := b.index(ctx); err != nil {
 		return 0, fmt.Errorf("build %s: %w", b.label, err)
 	}
@@ -84,10 +93,11 @@ func (b *builder) run(ctx context.Context, after, upTo int64) (int64, error) {
 	return last, nil
 }
 
-// read sends the events in (after, upTo] in chunks and closes chunks.
-func (b *builder) read(ctx context.Context, after, upTo int64, chunks chan<- []domain.Event) error {
+// read sends the events in (after, upTo], as toggles, in chunks and closes
+// chunks.
+func (b *builder) read(ctx context.Context, after, upTo int64, chunks chan<- []domain.Toggle) error {
 	defer close(chunks)
-	send := func(buf []domain.Event) error {
+	send := func(buf []domain.Toggle) error {
 		select {
 		case chunks <- buf:
 			return nil
@@ -95,30 +105,21 @@ func (b *builder) read(ctx context.Context, after, upTo int64, chunks chan<- []d
 			return ctx.Err()
 		}
 	}
-	buf := make([]domain.Event, 0, readChunk)
-	add := func(e domain.Event) error {
-		buf = append(buf, e)
+	buf := make([]domain.Toggle, 0, readChunk)
+	add := func(t domain.Toggle) error {
+		buf = append(buf, t)
 		if len(buf) < readChunk {
 			return nil
 		}
 		err := send(buf)
-		buf = make([]domain.Event, 0, readChunk)
+		buf = make([]domain.Toggle, 0, readChunk)
 		return err
 	}
-	var events iter.Seq2[domain.Event, error]
-	if b.latest != nil {
-		events = b.latest.ReadLatest(ctx, upTo)
-	} else {
-		events = b.store.ReadEvents(ctx, domain.EventFilter{After: after})
-	}
-	for e, err := range events {
+	for t, err := range b.toggles(ctx, after, upTo) {
 		if err != nil {
 			return err
 		}
-		if e.Position > upTo {
-			break // only the whole log's read passes upTo
-		}
-		if err := add(e); err != nil {
+		if err := add(t); err != nil {
 			return err
 		}
 	}
@@ -128,10 +129,29 @@ func (b *builder) read(ctx context.Context, after, upTo int64, chunks chan<- []d
 	return nil
 }
 
+// toggles yields what run folds: the latest toggles, or the toggles of the
+// events in (after, upTo].
+func (b *builder) toggles(ctx context.Context, after, upTo int64) iter.Seq2[domain.Toggle, error] {
+	if b.latest != nil {
+		return b.latest.ReadLatest(ctx, upTo)
+	}
+	return func(yield func(domain.Toggle, error) bool) {
+		for e, err := range b.store.ReadEvents(ctx, domain.EventFilter{After: after}) {
+			if err != nil {
+				yield(domain.Toggle{}, err)
+				return
+			}
+			if e.Position > upTo || !yield(e.Toggle(), nil) {
+				return // only the whole log's read passes upTo
+			}
+		}
+	}
+}
+
 // foldChunks folds what read sends, handing the fold to a writing
 // goroutine whenever it holds FoldKeys interactions, and at the end: the
 // next fold fills while the last one is written, so at most two are held.
-func (b *builder) foldChunks(ctx context.Context, last int64, chunks <-chan []domain.Event) (int64, error) {
+func (b *builder) foldChunks(ctx context.Context, last int64, chunks <-chan []domain.Toggle) (int64, error) {
 	// Growing a fold's changes by appending cost more than folding itself
 	// (copies of tens of MB, each into fresh pages): size them up front to
 	// what the fold can reach, as no more keys than events remain.
@@ -143,14 +163,14 @@ func (b *builder) foldChunks(ctx context.Context, last int64, chunks <-chan []do
 		if err := w.failed(); err != nil {
 			return 0, err
 		}
-		for _, e := range chunk {
+		for _, t := range chunk {
 			if b.latest != nil {
-				fold.addLatest(e)
+				fold.addLatest(t)
 				read++
 			} else {
-				fold.add(e)
+				fold.add(t)
 			}
-			last = max(last, e.Position)
+			last = max(last, t.Position)
 			if fold.n%progressEvery == 0 {
 				b.reportRead(read, last)
 			}
@@ -239,7 +259,7 @@ func (b *builder) flush(ctx context.Context, fold *batch) error {
 	fold.seal()
 	b.report("write", fold.last)
 	err := inTx(ctx, b.db, func(tx *sql.Tx) error {
-		for _, p := range b.projs {
+		for _, p := range b.loaded {
 			if err := p.apply(ctx, tx, b.sfx, fold, nil); err != nil {
 				return fmt.Errorf("%s: %w", p.name(), err)
 			}
@@ -250,6 +270,48 @@ func (b *builder) flush(ctx context.Context, fold *batch) error {
 		return err
 	}
 	return b.index(ctx)
+}
+
+// tableCopy is an interaction table filled from another's rows.
+type tableCopy struct{ dst, src *interactionTable }
+
+// splitCopies splits projs for a build of latest toggles: the interaction
+// tables hold the same rows (one per interaction that is on) in different
+// key orders, so the folds write only the first of them, and the others
+// are copied from it once it is whole (copyFrom). Writing a row from Go
+// costs ~1.7 us a table (binding six values, then the insert); a copy
+// ~1 us, and SQLite sorts it on the build's second core.
+func splitCopies(projs []projection) (loaded []projection, copies []tableCopy) {
+	var src *interactionTable
+	for _, p := range projs {
+		t, ok := p.(*interactionTable)
+		switch {
+		case !ok:
+			loaded = append(loaded, p)
+		case src == nil:
+			src = t
+			loaded = append(loaded, p)
+		default:
+			copies = append(copies, tableCopy{dst: t, src: src})
+		}
+	}
+	return loaded, copies
+}
+
+// copy fills the copied tables, after the folds are written.
+func (b *builder) copy(ctx context.Context) error {
+	if len(b.copies) == 0 {
+		return nil
+	}
+	b.report("copy", 0)
+	return inTx(ctx, b.db, func(tx *sql.Tx) error {
+		for _, c := range b.copies {
+			if err := c.dst.copyFrom(ctx, tx, c.src, b.sfx); err != nil {
+				return fmt.Errorf("copy %s: %w", c.dst.name(), err)
+			}
+		}
+		return nil
+	})
 }
 
 // index builds the secondary indexes once, after the first flush: sorting

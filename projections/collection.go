@@ -12,8 +12,8 @@ import (
 var collectionTable = &interactionTable{
 	table: "collection",
 	columns: `user TEXT NOT NULL, kind TEXT NOT NULL, position INTEGER NOT NULL,
-		target_type TEXT NOT NULL, target_id TEXT NOT NULL, since INTEGER NOT NULL,
-		PRIMARY KEY (user, kind, position)`,
+		target_type TEXT NOT NULL, target_id TEXT NOT NULL, since INTEGER NOT NULL`,
+	key: `user, kind, position`,
 	indexes: []string{
 		`CREATE UNIQUE INDEX IF NOT EXISTS %[1]s_target_g%[2]d ON %[1]s (user, kind, target_type, target_id)`,
 		`CREATE INDEX IF NOT EXISTS %[1]s_type_g%[2]d ON %[1]s (user, kind, target_type, position)`,

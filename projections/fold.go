@@ -119,7 +119,7 @@ func (in *interner[T]) ranks(cmpFn func(a, b T) int) []int32 {
 func newBatch(events []domain.Event) *batch {
 	b := newFold()
 	for _, e := range events {
-		b.add(e)
+		b.add(e.Toggle())
 	}
 	b.events = events
 	return b
@@ -132,34 +132,34 @@ func newFoldCap(keys int) *batch {
 	return &batch{ci: make(map[ikey]int32), di: make(map[ckey]int32), changes: make([]change, 0, keys)}
 }
 
-// add folds one event into the batch.
-func (b *batch) add(e domain.Event) {
+// add folds one event, as its toggle, into the batch.
+func (b *batch) add(t domain.Toggle) {
 	b.n++
-	b.last = e.Position
+	b.last = t.Position
 	k := ikey{
-		user:   b.users.id(e.User.String()),
-		target: b.targets.id(targetKey{e.Target.Type(), e.Target.ID()}),
-		kind:   b.kinds.id(e.Kind.String()),
+		user:   b.users.id(t.Stream.User.String()),
+		target: b.targets.id(targetKey{t.Stream.Target.Type(), t.Stream.Target.ID()}),
+		kind:   b.kinds.id(t.Kind.String()),
 	}
 	i, seen := b.ci[k]
 	if !seen {
 		i = int32(len(b.changes))
 		b.ci[k] = i
-		b.changes = append(b.changes, change{key: k, existed: !e.On()})
+		b.changes = append(b.changes, change{key: k, existed: !t.On})
 	}
 	c := &b.changes[i]
-	c.on = e.On()
+	c.on = t.On
 	if c.on {
-		c.since, c.pos = e.OccurredAt.UnixMilli(), e.Position
+		c.since, c.pos = t.OccurredAt.UnixMilli(), t.Position
 	}
 	dp := b.delta(ckey{k.target, k.kind})
-	if e.On() {
+	if t.On {
 		dp.n++
 	} else {
 		dp.n--
 	}
 	dp.min = min(dp.min, dp.n)
-	dp.pos = e.Position
+	dp.pos = t.Position
 }
 
 // delta returns the batch's delta of count d, adding it if new.
@@ -173,26 +173,26 @@ func (b *batch) delta(d ckey) *delta {
 	return &b.deltas[j]
 }
 
-// addLatest folds the last event of one interaction (a
+// addLatest folds the last toggle of one interaction (a
 // domain.LatestReader's): into fresh tables, an interaction that ends on
 // is one row and one count, and one that ends off is no row, only the
 // position of its count. Each interaction comes once, so changes need no
-// lookup map, and counts keep the highest position, as latest events come
+// lookup map, and counts keep the highest position, as latest toggles come
 // in no position order.
-func (b *batch) addLatest(e domain.Event) {
+func (b *batch) addLatest(t domain.Toggle) {
 	b.n++
-	b.last = max(b.last, e.Position)
-	target := b.targets.id(targetKey{e.Target.Type(), e.Target.ID()})
-	kind := b.kinds.id(e.Kind.String())
-	if e.On() {
-		k := ikey{user: b.users.id(e.User.String()), target: target, kind: kind}
-		b.changes = append(b.changes, change{key: k, on: true, since: e.OccurredAt.UnixMilli(), pos: e.Position})
+	b.last = max(b.last, t.Position)
+	target := b.targets.id(targetKey{t.Stream.Target.Type(), t.Stream.Target.ID()})
+	kind := b.kinds.id(t.Kind.String())
+	if t.On {
+		k := ikey{user: b.users.id(t.Stream.User.String()), target: target, kind: kind}
+		b.changes = append(b.changes, change{key: k, on: true, since: t.OccurredAt.UnixMilli(), pos: t.Position})
 	}
 	dp := b.delta(ckey{target, kind})
-	if e.On() {
+	if t.On {
 		dp.n++
 	}
-	dp.pos = max(dp.pos, e.Position)
+	dp.pos = max(dp.pos, t.Position)
 }
 
 func (b *batch) user(k ikey) string { return b.users.vals[k.user] }

@@ -15,7 +15,8 @@ import (
 // serve their queries (each in its own file, with its table).
 type interactionTable struct {
 	table   string
-	columns string                            // column definitions and primary key, for CREATE TABLE
+	columns string                            // column definitions, for CREATE TABLE
+	key     string                            // the primary key's columns
 	indexes []string                          // CREATE INDEX bodies; %[1]s is the table, %[2]d the generation
 	delete  string                            // WHERE clause naming the interaction; %s is the table
 	insert  string                            // column list of INSERT, matching insArgs
@@ -32,7 +33,7 @@ func (t *interactionTable) tables() []string { return []string{t.table} }
 
 func (t *interactionTable) create(ctx context.Context, tx *sql.Tx, sfx string) error {
 	_, err := tx.ExecContext(ctx, fmt.Sprintf(
-		`CREATE TABLE IF NOT EXISTS %s (%s) WITHOUT ROWID`, t.table+sfx, t.columns))
+		`CREATE TABLE IF NOT EXISTS %s (%s, PRIMARY KEY (%s)) WITHOUT ROWID`, t.table+sfx, t.columns, t.key))
 	return err
 }
 
@@ -43,6 +44,16 @@ func (t *interactionTable) index(ctx context.Context, tx *sql.Tx, sfx string, ge
 		}
 	}
 	return nil
+}
+
+// copyFrom fills the table (suffix sfx), empty and without secondary
+// indexes, with the rows of src (the same rows, other keys), inserted in
+// its key order: SQLite sorts them on the build connection's sorter
+// threads, and no value crosses into Go and back.
+func (t *interactionTable) copyFrom(ctx context.Context, tx *sql.Tx, src *interactionTable, sfx string) error {
+	_, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (%s) SELECT %[2]s FROM %s ORDER BY %s`,
+		t.table+sfx, t.insert, src.table+sfx, t.key))
+	return err
 }
 
 // apply deletes the row of every interaction that existed before the batch

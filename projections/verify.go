@@ -143,7 +143,7 @@ func catchUp(ctx context.Context, tx *sql.Tx, store domain.EventReader, p projec
 			return err
 		}
 		if e.Position <= to {
-			b.add(e)
+			b.add(e.Toggle())
 		}
 	}
 	if b.n == 0 {

@@ -3,8 +3,8 @@ package projections
 var viewerTable = &interactionTable{
 	table: "viewer",
 	columns: `user TEXT NOT NULL, target_type TEXT NOT NULL, target_id TEXT NOT NULL,
-		kind TEXT NOT NULL, since INTEGER NOT NULL /* unix ms */, position INTEGER NOT NULL,
-		PRIMARY KEY (user, target_type, target_id, kind)`,
+		kind TEXT NOT NULL, since INTEGER NOT NULL /* unix ms */, position INTEGER NOT NULL`,
+	key:    `user, target_type, target_id, kind`,
 	delete: `user = ? AND target_type = ? AND target_id = ? AND kind = ?`,
 	insert: `user, target_type, target_id, kind, since, position`,
 	order: func(b *batch, c *change) sortKey {

@@ -120,11 +120,17 @@ const latestQuery = `SELECT ` + eventColumns + `
 		ORDER BY stream_key, kind, position DESC) e
 	JOIN streams s ON s.stream_key = e.stream_key`
 
-// ReadLatest yields the last event at a position <= upTo of each
-// (stream, kind) (domain.LatestReader), in no particular order. A failure
-// ends the sequence as in ReadEvents.
-func (s *EventStore) ReadLatest(ctx context.Context, upTo int64) iter.Seq2[domain.Event, error] {
-	return s.events(ctx, "read latest events", latestQuery, []any{upTo})
+// ReadLatest yields the toggle of the last event at a position <= upTo of
+// each (stream, kind) (domain.LatestReader), in no particular order. A
+// failure ends the sequence as in ReadEvents.
+func (s *EventStore) ReadLatest(ctx context.Context, upTo int64) iter.Seq2[domain.Toggle, error] {
+	return func(yield func(domain.Toggle, error) bool) {
+		for e, err := range s.events(ctx, "read latest events", latestQuery, []any{upTo}) {
+			if !yield(e.Toggle(), err) || err != nil {
+				return
+			}
+		}
+	}
 }
 
 // eventQuery builds the query for f.

@@ -148,52 +148,6 @@ func yieldEvent(yield func(domain.Event, error) bool) func(domain.Event) bool {
 	return func(e domain.Event) bool { return yield(e, nil) }
 }
 
-// latestQuery picks, for each (stream, kind) of one partition of the
-// streams, its last event at or before a position. SQLite groups the log's
-// narrow (stream_key, kind, position) triples in its sorter, then only the
-// picked rows are read in full: a rebuild decodes one row per interaction
-// instead of every event.
-const latestQuery = `SELECT ` + eventColumns + `
-	FROM (SELECT max(position) AS p FROM events
-		WHERE position <= ? AND stream_key % ? = ? GROUP BY stream_key, kind) l
-	CROSS JOIN events e ON e.position = l.p
-	CROSS JOIN streams s ON s.stream_key = e.stream_key`
-
-// latestPartitions is how many connections ReadLatest reads with at once:
-// SQLite's sort and row stepping take most of a rebuild's read, and each
-// partition sorts only its streams.
-const latestPartitions = 2
-
-// ReadLatest yields the last event at a position <= upTo of each
-// (stream, kind) (domain.LatestReader), reading partitions of the streams
-// in parallel; the sequence is consumed on one goroutine. A failure ends
-// it with domain.ErrUnavailable on storage faults, domain.ErrClosed after
-// Close, or ctx's error.
-func (s *EventStore) ReadLatest(ctx context.Context, upTo int64) iter.Seq2[domain.Event, error] {
-	return func(yield func(domain.Event, error) bool) {
-		if err := s.readLatest(ctx, upTo, yieldEvent(yield)); err != nil {
-			yield(domain.Event{}, fmt.Errorf("read latest events: %w", err))
-		}
-	}
-}
-
-func (s *EventStore) readLatest(ctx context.Context, upTo int64, emit func(domain.Event) bool) error {
-	if err := s.usable(); err != nil {
-		return err
-	}
-	// The partitions read on different connections, so possibly different
-	// snapshots: bound them by a committed position so they agree.
-	last, err := s.LastPosition(ctx)
-	if err != nil {
-		return err
-	}
-	qs := make([]query, latestPartitions)
-	for i := range qs {
-		qs[i] = query{latestQuery, []any{min(upTo, last), latestPartitions, i}}
-	}
-	return s.readParallel(ctx, qs, emit)
-}
-
 // eventQuery builds the query for f. Without stream filters the log is
 // scanned in rowid order with each row's stream looked up by primary key
 // (CROSS JOIN fixes that loop order); with a user or a target, it starts

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"maps"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -371,7 +372,8 @@ func testReadEvents(t *testing.T, fresh freshFunc) {
 }
 
 // testReadLatest checks the optional domain.LatestReader: at every upTo,
-// exactly the last event of each (stream, kind) at or before it.
+// exactly the toggle of the last event of each (stream, kind) at or
+// before it.
 func testReadLatest(t *testing.T, fresh freshFunc) {
 	s := fresh(t)
 	lr, ok := s.(domain.LatestReader)
@@ -380,35 +382,51 @@ func testReadLatest(t *testing.T, fresh freshFunc) {
 	}
 	all := history(t, s)
 	for upTo := int64(0); upTo <= int64(len(all))+1; upTo++ {
-		last := map[string]domain.Event{}
-		for _, e := range all {
-			if e.Position <= upTo {
-				last[e.Stream().String()+" "+e.Kind.String()] = e
-			}
+		got, err := domain.AppendEvents(nil, lr.ReadLatest(t.Context(), upTo))
+		if err != nil {
+			t.Fatalf("ReadLatest(%d): %v", upTo, err)
 		}
-		var want, got []domain.Event
-		for _, e := range last {
-			want = append(want, e)
-		}
-		for e, err := range lr.ReadLatest(t.Context(), upTo) {
-			if err != nil {
-				t.Fatalf("ReadLatest(%d): %v", upTo, err)
-			}
-			got = append(got, e)
-		}
-		byPosition := func(a, b domain.Event) int { return cmp.Compare(a.Position, b.Position) }
-		slices.SortFunc(got, byPosition)
-		slices.SortFunc(want, byPosition)
-		checkEvents(t, got, want)
+		CheckToggles(t, got, LatestToggles(all, upTo))
 	}
 	stopEarly(t, lr.ReadLatest(t.Context(), int64(len(all))))
 	checkEvents(t, MustReadAll(t, s, domain.EventFilter{}), all)
 }
 
+// LatestToggles is what a domain.LatestReader must yield at upTo for a
+// log of events (in position order), sorted by position.
+func LatestToggles(events []domain.Event, upTo int64) []domain.Toggle {
+	last := map[string]domain.Toggle{}
+	for _, e := range events {
+		if e.Position <= upTo {
+			last[e.Stream().String()+" "+e.Kind.String()] = e.Toggle()
+		}
+	}
+	want := slices.Collect(maps.Values(last))
+	slices.SortFunc(want, byPosition)
+	return want
+}
+
+// CheckToggles sorts got by position and compares it with want (sorted).
+func CheckToggles(tb testing.TB, got, want []domain.Toggle) {
+	tb.Helper()
+	slices.SortFunc(got, byPosition)
+	if len(got) != len(want) {
+		tb.Fatalf("got %d toggles, want %d", len(got), len(want))
+	}
+	for i, g := range got {
+		w := want[i]
+		if g.Stream != w.Stream || g.Kind != w.Kind || g.On != w.On || g.Position != w.Position || !g.OccurredAt.Equal(w.OccurredAt) {
+			tb.Errorf("toggle %d:\n got  %+v\n want %+v", i, g, w)
+		}
+	}
+}
+
+func byPosition(a, b domain.Toggle) int { return cmp.Compare(a.Position, b.Position) }
+
 // stopEarly breaks out of seq after 3 events: the sequence must stop
 // yielding (a yield after false panics in range-over-func) and release
 // what it holds, which the caller checks by reading again.
-func stopEarly(t *testing.T, seq iter.Seq2[domain.Event, error]) {
+func stopEarly[T any](t *testing.T, seq iter.Seq2[T, error]) {
 	t.Helper()
 	n := 0
 	for _, err := range seq {

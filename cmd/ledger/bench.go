@@ -147,7 +147,7 @@ func benchBaseline(ctx context.Context, e env, args []string) error {
 // measureServer starts the named server (unless url is given), drives the
 // workload, then measures hot-target count reads on the loaded data.
 func measureServer(ctx context.Context, e env, server, url string, w workload) (HTTPResult, error) {
-	tuneServerGC(e) // the load generator shares the cores: keep its collector cheap too
+	tuneGC(e, serverGCPercent) // the load generator shares the cores: keep its collector cheap too
 	res := HTTPResult{Server: server}
 	cfg := w.cfg
 	var proc *serverProc
@@ -372,7 +372,7 @@ func serveBaseline(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	tuneServerGC(e)
+	tuneGC(e, serverGCPercent)
 	s, err := baseline.Open(ctx, *db, set)
 	if err != nil {
 		return err

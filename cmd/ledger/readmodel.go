@@ -48,6 +48,7 @@ func runRebuild(ctx context.Context, e env, args []string) error {
 	if err := parseFlags(fs, e, args); err != nil {
 		return helpOK(err)
 	}
+	tuneGC(e, buildGCPercent)
 	var names []string
 	if *name != "" {
 		if !slices.Contains(projections.AllProjections, *name) {
@@ -93,6 +94,7 @@ func runAsOf(ctx context.Context, e env, args []string) error {
 	if err := parseFlags(fs, e, args); err != nil {
 		return helpOK(err)
 	}
+	tuneGC(e, buildGCPercent)
 	if (*at == "") == (*pos < 0) {
 		return usageErr("give exactly one of --time and --position")
 	}
@@ -138,6 +140,7 @@ func runVerify(ctx context.Context, e env, args []string) error {
 	if err := parseFlags(fs, e, args); err != nil {
 		return helpOK(err)
 	}
+	tuneGC(e, buildGCPercent)
 	store, set, err := openReadSide(ctx, e, *db, *views, *kinds, nil)
 	if err != nil {
 		return err

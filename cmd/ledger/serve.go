@@ -86,7 +86,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer stop()
-	tuneServerGC(e)
+	tuneGC(e, serverGCPercent)
 	views := projections.Config{Path: viewsPath(f.db, f.views), Kinds: cfg.Kinds, MemoryRows: f.memoryRows}
 	if f.memoryRows == 0 {
 		views.MemoryRows = -1

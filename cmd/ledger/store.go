@@ -62,7 +62,7 @@ func (s *logStore) Close() error { return s.close() }
 
 // ReadLatest is the store's own (domain.LatestReader), which rebuilds into
 // empty tables use.
-func (s *logStore) ReadLatest(ctx context.Context, upTo int64) iter.Seq2[domain.Event, error] {
+func (s *logStore) ReadLatest(ctx context.Context, upTo int64) iter.Seq2[domain.Toggle, error] {
 	return s.latest.ReadLatest(ctx, upTo)
 }
 

@@ -34,16 +34,16 @@ func TestOpenStoreReadsLatest(t *testing.T) {
 	if !ok {
 		t.Fatal("the commands' store is not a domain.LatestReader")
 	}
-	events, err := domain.AppendEvents(nil, lr.ReadLatest(context.Background(), 6))
+	toggles, err := domain.AppendEvents(nil, lr.ReadLatest(context.Background(), 6))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(events) != 3 {
-		t.Fatalf("got %d latest events, want 3 (one per user)", len(events))
+	if len(toggles) != 3 {
+		t.Fatalf("got %d latest toggles, want 3 (one per user)", len(toggles))
 	}
-	for _, e := range events {
-		if e.On() {
-			t.Errorf("event %d is a turn-on; each user's last event is the unlike", e.Position)
+	for _, tg := range toggles {
+		if tg.On {
+			t.Errorf("toggle %d is a turn-on; each user's last event is the unlike", tg.Position)
 		}
 	}
 }
