@@ -38,37 +38,18 @@ func appendToggles(t *testing.T, s *EventStore, n, streams int, kinds []string) 
 	return storetest.MustReadAll(t, s, domain.EventFilter{})
 }
 
-// setLatestLimits sets the slots of a pass and the size of a page for one
-// test.
-func setLatestLimits(t *testing.T, slots int64, pageBits uint) {
-	oldSlots, oldBits := latestSlots, slotPageBits
-	latestSlots, slotPageBits = slots, pageBits
-	t.Cleanup(func() { latestSlots, slotPageBits = oldSlots, oldBits })
-}
-
-// TestReadLatestInRanges checks ReadLatest against the log, at several
-// positions, when its slots hold the whole log at once and when they hold
-// so few that it reads in ranges of stream keys (and must narrow a range
-// each time it meets another of the five kinds), with pages small enough
-// that emitting drops many.
-func TestReadLatestInRanges(t *testing.T) {
+// TestReadLatestPositions checks ReadLatest against the log at several
+// positions, with five kinds.
+func TestReadLatestPositions(t *testing.T) {
 	s := MustOpen(t, Config{Path: filepath.Join(t.TempDir(), "ledger.db")})
 	all := appendToggles(t, s, 600, 40, []string{"like", "collect", "share", "follow", "flag"})
 	last := all[len(all)-1].Position
-	for _, c := range []struct {
-		slots    int64
-		pageBits uint
-	}{{1 << 23, 16}, {1 << 23, 2}, {64, 3}, {11, 1}, {5, 0}, {1, 0}} {
-		t.Run(strconv.FormatInt(c.slots, 10)+"/"+strconv.Itoa(int(c.pageBits)), func(t *testing.T) {
-			setLatestLimits(t, c.slots, c.pageBits)
-			for _, upTo := range []int64{0, 1, last / 3, last - 1, last, last + 10} {
-				got, err := domain.AppendEvents(nil, s.ReadLatest(t.Context(), upTo))
-				if err != nil {
-					t.Fatalf("ReadLatest(%d): %v", upTo, err)
-				}
-				storetest.CheckToggles(t, got, storetest.LatestToggles(all, upTo))
-			}
-		})
+	for _, upTo := range []int64{0, 1, last / 3, last - 1, last, last + 10} {
+		got, err := domain.AppendEvents(nil, s.ReadLatest(t.Context(), upTo))
+		if err != nil {
+			t.Fatalf("ReadLatest(%d): %v", upTo, err)
+		}
+		storetest.CheckToggles(t, got, storetest.LatestToggles(all, upTo))
 	}
 }
 
@@ -78,8 +59,9 @@ func TestReadLatestBadRows(t *testing.T) {
 	for _, c := range []struct{ name, sql, want string }{
 		{"type", `UPDATE events SET type = 'interaction.bogus' WHERE position = 3`, "event 3: stored type"},
 		{"kind", `UPDATE events SET kind = 'Not A Kind' WHERE position = 4`, "event 4: stored kind"},
-		{"user", `UPDATE streams SET user_id = 'bad user' WHERE stream_key = 2`, "stream 2"},
-		{"stream", `DELETE FROM streams WHERE stream_key = 3`, "have no stream row"},
+		{"user", `UPDATE streams SET user_id = 'bad user' WHERE stream_key = 2`, "stream 2: stored user"},
+		{"target", `UPDATE streams SET target_id = '' WHERE stream_key = 2`, "stream 2: stored target"},
+		{"stream", `DELETE FROM streams WHERE stream_key = 3`, "stream 3 has no row"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "ledger.db")

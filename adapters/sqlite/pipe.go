@@ -34,26 +34,20 @@ type query struct {
 	args []any
 }
 
-// readParallel steps each query on its own connection and goroutine,
-// which scan rows in chunks, while the caller's goroutine decodes them and
-// emits them until emit returns false; the two halves of a long read (a
-// rebuild) then run on two cores. With several queries, emit sees their
-// rows interleaved by chunk.
-func (s *EventStore) readParallel(ctx context.Context, qs []query, emit func(domain.Event) bool) error {
+// readParallel steps q on its own connection and goroutine, which scans
+// rows in chunks, while the caller's goroutine decodes them and emits them
+// until emit returns false: the two halves of a long read then run on two
+// cores.
+func (s *EventStore) readParallel(ctx context.Context, q query, emit func(domain.Event) bool) error {
 	inner, cancel := context.WithCancel(ctx)
 	defer cancel()
-	n := chunks * len(qs)
-	full := make(chan chunk, n)
-	free := make(chan []eventcodec.Row, n)
-	for range n {
+	full := make(chan chunk, chunks)
+	free := make(chan []eventcodec.Row, chunks)
+	for range chunks {
 		free <- (*chunkPool.Get().(*[]eventcodec.Row))[:0]
 	}
-	var wg sync.WaitGroup
-	for _, q := range qs {
-		wg.Go(func() { scanChunks(inner, s.read, q.sql, q.args, full, free) })
-	}
 	go func() {
-		wg.Wait()
+		scanChunks(inner, s.read, q.sql, q.args, full, free)
 		close(full)
 	}()
 	stop := func() {
