@@ -4,8 +4,10 @@
 // Metadata, and the ports to the log: CommandStore (what Ledger needs),
 // EventReader and Tailable (what projections, exports and tailers need),
 // EventStore (all of them, what a store implements) and the optional
-// LatestReader (a rebuild's read) and RecentReader (a tail's read of the
-// store's own latest commits, from memory). Reads are iter.Seq2[Event, error] sequences.
+// LatestReader (a rebuild's read: each interaction's last Toggle, an event
+// reduced to what the state depends on) and RecentReader (a tail's read of
+// the store's own latest commits, from memory). Reads are
+// iter.Seq2[Event, error] sequences.
 //
 // Nothing here knows about SQLite, watermill or HTTP: the package imports only
 // the standard library and github.com/google/uuid, and `make lint` fails if

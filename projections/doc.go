@@ -25,7 +25,9 @@
 // Status, Config.OnStatus and OnApplied. Rebuild, CatchUp, BuildAsOf and
 // Verify read a domain.EventReader directly in large batches, never through
 // the bus; building into empty tables from a store that is also a
-// domain.LatestReader reads only each interaction's last event.
+// domain.LatestReader reads only each interaction's last toggle, writes
+// the first interaction table of the build from the folds and copies the
+// others from it in SQL (they hold the same rows in other key orders).
 //
 // Files: one per projection, with its DDL, apply and queries (counts.go,
 // viewer.go, actors.go, collection.go; the three one-table projections

@@ -22,9 +22,11 @@
 // are prepared on the driver connection and run through it without
 // database/sql's per-call wrappers (hot.go). Reads go through a
 // separate pool of read-only connections and never wait for the writer.
-// ReadLatest (domain.LatestReader) lets SQLite pick each (stream, kind)'s
-// last event for a projection rebuild, reading two partitions of the
-// streams on two of those connections at once. The events of the store's
+// ReadLatest (domain.LatestReader, latest.go) hands a projection rebuild
+// each (stream, kind)'s last toggle: it reads the streams' identities into
+// arrays by key, then the log backwards, unindexed, on two of those
+// connections (one per parity of stream keys), yielding the first toggle
+// met of each (stream, kind) as it goes. The events of the store's
 // latest commits (up to 4,096, at consecutive positions) stay in memory,
 // once a follower has asked for them, for AppendRecent (domain.RecentReader, recent.go), so that a tail
 // following this process's own commits reads no row back; a commit of
