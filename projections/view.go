@@ -55,8 +55,9 @@ type AppliedEvent struct {
 type Progress struct {
 	Projection string // a projection name, or "all" when all are built together
 	// Phase is "read" (Done: the position reached), "latest" (reading
-	// each interaction's last event; Done: how many so far, at most
+	// each interaction's last toggle; Done: how many so far, at most
 	// Total), "write" (Done: the last position of the fold written),
+	// "copy" (interaction tables copied from the one the folds wrote),
 	// "index", "swap" or "done" (Done = Total).
 	Phase string
 	Done  int64
