@@ -83,7 +83,8 @@ func cliLogger(e env) *slog.Logger {
 const serverGCPercent = 400
 
 // buildGCPercent is the GC target of the commands that build projections
-// in one go (rebuild, asof, verify) unless GOGC is set: their live heap is
+// in one go (rebuild, asof, verify, and serve while it opens its
+// projections, which may build them) unless GOGC is set: their live heap is
 // mostly a rebuild's slots and folds (~130 MB at its peak for a 10M-event
 // log), and collecting at 1.5x it instead of 2x keeps the peak memory a
 // quarter lower (240 against 325 MB) in the same wall time (paired runs;

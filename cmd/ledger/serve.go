@@ -86,12 +86,15 @@ func runServe(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer stop()
-	tuneGC(e, serverGCPercent)
 	views := projections.Config{Path: viewsPath(f.db, f.views), Kinds: cfg.Kinds, MemoryRows: f.memoryRows}
 	if f.memoryRows == 0 {
 		views.MemoryRows = -1
 	}
-	return serve(ctx, cfg, f.db, views, log)
+	// Opening the projections may build them from the whole log (a missing
+	// views file, a new schema): that runs at the batch commands' target,
+	// serving at the servers'.
+	tuneGC(e, buildGCPercent)
+	return serve(ctx, cfg, f.db, views, log, func() { tuneGC(e, serverGCPercent) })
 }
 
 // startCPUProfile starts profiling into path (nothing when path is empty)
@@ -197,8 +200,9 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 
 // serve opens everything, serves until ctx ends and closes in order. A
 // node whose views file is missing builds it from the log first, then
-// tails the log.
-func serve(ctx context.Context, cfg httpapi.Config, db string, views projections.Config, log *slog.Logger) (err error) {
+// tails the log; opened is called once the projections are open, before
+// serving.
+func serve(ctx context.Context, cfg httpapi.Config, db string, views projections.Config, log *slog.Logger, opened func()) (err error) {
 	if err := makeViewsDir(views.Path); err != nil {
 		return err
 	}
@@ -222,6 +226,7 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, views projections
 		return err
 	}
 	defer closeAndJoin(&err, "close projections", set.Close)
+	opened()
 	srv, err := httpapi.New(cfg, httpapi.Deps{
 		Ledger: domain.NewLedger(store, cfg.Kinds, domain.LedgerConfig{}, log),
 		Log:    store, Read: set, Writable: health.writable, Metrics: metrics,
