@@ -29,7 +29,7 @@ type builder struct {
 	fresh   bool
 	indexed bool
 	// latest, set for the first run into fresh tables when the store is a
-	// domain.LatestReader, reads only each interaction's last event: every
+	// domain.LatestReader, reads only each interaction's last toggle: every
 	// row is then written once, by plain inserts, and indexed at the end.
 	latest domain.LatestReader
 	// loaded are the projections the folds write; copies are the

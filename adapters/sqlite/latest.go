@@ -82,7 +82,11 @@ func (ids *identities) scanParts(ctx context.Context, db *sql.DB, upTo int64, em
 	errs := make([]error, latestParts)
 	var wg sync.WaitGroup
 	for part := range latestParts {
-		wg.Go(func() { errs[part] = ids.scan(ctx, db, upTo, part, chunks) })
+		wg.Go(func() {
+			if errs[part] = ids.scan(ctx, db, upTo, part, chunks); errs[part] != nil {
+				cancel() // the other part need not finish
+			}
+		})
 	}
 	go func() {
 		wg.Wait()
@@ -100,7 +104,12 @@ func (ids *identities) scanParts(ctx context.Context, db *sql.DB, upTo int64, em
 	if stopped {
 		return errStopped
 	}
-	return errors.Join(errs...)
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err // the cause, not the other part's cancellation
+		}
+	}
+	return errors.Join(errs...) // none, or the caller's cancellation
 }
 
 // identities are the streams' users and targets, interned, by stream key.
