@@ -38,28 +38,40 @@ const maxCachedStreams = 1 << 16
 // Decode validates r and returns its event. Errors name the position and
 // the column that is not what the ledger writes.
 func (d *RowDecoder) Decode(r *Row) (domain.Event, error) {
-	e := domain.Event{
-		ID: r.ID, Type: domain.EventType(r.Type), StreamVersion: r.Version, Position: r.Position,
-		OccurredAt: time.Unix(0, r.Occurred).UTC(), RecordedAt: time.Unix(0, r.Recorded).UTC(),
-	}
-	if _, err := domain.ParseEventType(r.Type); err != nil {
-		return domain.Event{}, fmt.Errorf("event %d: stored type: %w", r.Position, err)
-	}
-	var err error
-	if e.Kind, err = d.kind(r.Kind); err != nil {
-		return domain.Event{}, fmt.Errorf("event %d: stored kind: %w", r.Position, err)
-	}
-	stream, err := d.stream(r)
+	t, err := d.Toggle(r)
 	if err != nil {
-		return domain.Event{}, fmt.Errorf("event %d: stored stream: %w", r.Position, err)
+		return domain.Event{}, err
 	}
-	e.User, e.Target = stream.User, stream.Target
+	e := domain.Event{
+		ID: r.ID, Type: domain.EventType(r.Type), Kind: t.Kind, User: t.Stream.User, Target: t.Stream.Target,
+		StreamVersion: r.Version, Position: r.Position, OccurredAt: t.OccurredAt, RecordedAt: time.Unix(0, r.Recorded).UTC(),
+	}
 	if r.Metadata != "" {
 		if e.Metadata, err = DecodeMetadata(r.Metadata); err != nil {
 			return domain.Event{}, fmt.Errorf("event %d: stored metadata: %w", r.Position, err)
 		}
 	}
 	return e, nil
+}
+
+// Toggle validates the columns of r that a toggle holds (position, type,
+// kind, stream, time) and returns the event's toggle, for reads that need
+// no ids, versions or metadata (a rebuild's latest toggles).
+func (d *RowDecoder) Toggle(r *Row) (domain.Toggle, error) {
+	typ, err := domain.ParseEventType(r.Type)
+	if err != nil {
+		return domain.Toggle{}, fmt.Errorf("event %d: stored type: %w", r.Position, err)
+	}
+	kind, err := d.kind(r.Kind)
+	if err != nil {
+		return domain.Toggle{}, fmt.Errorf("event %d: stored kind: %w", r.Position, err)
+	}
+	stream, err := d.stream(r)
+	if err != nil {
+		return domain.Toggle{}, fmt.Errorf("event %d: stored stream: %w", r.Position, err)
+	}
+	return domain.Toggle{Stream: stream, Kind: kind, On: typ == domain.EventAdded, Position: r.Position,
+		OccurredAt: time.Unix(0, r.Occurred).UTC()}, nil
 }
 
 func (d *RowDecoder) kind(name string) (domain.Kind, error) {

@@ -114,10 +114,12 @@ func (s *EventStore) ReadEvents(ctx context.Context, f domain.EventFilter) iter.
 }
 
 // latestQuery picks, for each (stream, kind), its last event at or before
-// a position.
-const latestQuery = `SELECT ` + eventColumns + `
-	FROM (SELECT DISTINCT ON (stream_key, kind) * FROM events WHERE position <= $1
-		ORDER BY stream_key, kind, position DESC) e
+// a position, with only the columns of a toggle: PostgreSQL sorts the log's
+// narrow (stream_key, kind, position, type, occurred_at) tuples instead of
+// whole rows, and no id or metadata is decoded.
+const latestQuery = `SELECT e.position, e.stream_key, e.type, e.kind, e.occurred_at, s.user_id, s.target_type, s.target_id
+	FROM (SELECT DISTINCT ON (stream_key, kind) position, stream_key, type, kind, occurred_at FROM events
+		WHERE position <= $1 ORDER BY stream_key, kind, position DESC) e
 	JOIN streams s ON s.stream_key = e.stream_key`
 
 // ReadLatest yields the toggle of the last event at a position <= upTo of
@@ -125,12 +127,19 @@ const latestQuery = `SELECT ` + eventColumns + `
 // failure ends the sequence as in ReadEvents.
 func (s *EventStore) ReadLatest(ctx context.Context, upTo int64) iter.Seq2[domain.Toggle, error] {
 	return func(yield func(domain.Toggle, error) bool) {
-		for e, err := range s.events(ctx, "read latest events", latestQuery, []any{upTo}) {
-			if !yield(e.Toggle(), err) || err != nil {
-				return
-			}
+		if err := s.readLatest(ctx, upTo, func(t domain.Toggle) bool { return yield(t, nil) }); err != nil {
+			yield(domain.Toggle{}, fmt.Errorf("read latest events: %w", err))
 		}
 	}
+}
+
+func (s *EventStore) readLatest(ctx context.Context, upTo int64, emit func(domain.Toggle) bool) error {
+	return each(ctx, s, latestQuery, []any{upTo}, scanToggleRow, (*eventcodec.RowDecoder).Toggle, emit)
+}
+
+// scanToggleRow scans one row of latestQuery into r.
+func scanToggleRow(rows pgx.Rows, r *eventcodec.Row) error {
+	return rows.Scan(&r.Position, &r.StreamKey, &r.Type, &r.Kind, &r.Occurred, &r.User, &r.TargetType, &r.TargetID)
 }
 
 // eventQuery builds the query for f.
@@ -178,14 +187,18 @@ func sqlLimit(n int) *int64 {
 // op. Stopping early closes the rows, which releases the connection.
 func (s *EventStore) events(ctx context.Context, op, q string, args []any) iter.Seq2[domain.Event, error] {
 	return func(yield func(domain.Event, error) bool) {
-		if err := s.each(ctx, q, args, func(e domain.Event) bool { return yield(e, nil) }); err != nil {
+		err := each(ctx, s, q, args, scanRow, (*eventcodec.RowDecoder).Decode, func(e domain.Event) bool { return yield(e, nil) })
+		if err != nil {
 			yield(domain.Event{}, fmt.Errorf("%s: %w", op, err))
 		}
 	}
 }
 
-// each runs q and emits each decoded event until emit returns false.
-func (s *EventStore) each(ctx context.Context, q string, args []any, emit func(domain.Event) bool) error {
+// each runs q, scans each row with scan, decodes it with decode (events
+// or toggles) and emits it until emit returns false.
+func each[T any](ctx context.Context, s *EventStore, q string, args []any,
+	scan func(pgx.Rows, *eventcodec.Row) error, decode func(*eventcodec.RowDecoder, *eventcodec.Row) (T, error),
+	emit func(T) bool) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
@@ -197,14 +210,14 @@ func (s *EventStore) each(ctx context.Context, q string, args []any, emit func(d
 	var dec eventcodec.RowDecoder
 	var r eventcodec.Row
 	for rows.Next() {
-		if err := scanRow(rows, &r); err != nil {
+		if err := scan(rows, &r); err != nil {
 			return err
 		}
-		e, err := dec.Decode(&r)
+		v, err := decode(&dec, &r)
 		if err != nil {
 			return err
 		}
-		if !emit(e) {
+		if !emit(v) {
 			return nil
 		}
 	}

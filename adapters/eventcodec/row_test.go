@@ -1,0 +1,57 @@
+package eventcodec_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/interactionledger/ledger/adapters/eventcodec"
+	"github.com/interactionledger/ledger/domain"
+)
+
+func validRow() eventcodec.Row {
+	return eventcodec.Row{Position: 7, StreamKey: 3, Version: 2, Occurred: 1_700_000_000_123_000_000, Recorded: 1_700_000_001_000_000_000,
+		ID: uuid.New(), Type: string(domain.EventCancelled), Kind: "like", Metadata: `{"src":"feed"}`,
+		User: "u1", TargetType: "article", TargetID: "a1"}
+}
+
+// TestRowDecoderToggle: a row's toggle is its event's toggle, and a column
+// the ledger does not write fails both with an error naming it.
+func TestRowDecoderToggle(t *testing.T) {
+	var dec eventcodec.RowDecoder
+	r := validRow()
+	e, err := dec.Decode(&r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := dec.Toggle(&r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := e.Toggle()
+	if got.Stream != want.Stream || got.Kind != want.Kind || got.On || got.Position != 7 ||
+		!got.OccurredAt.Equal(time.Unix(0, r.Occurred)) || got.Stream.Target.String() != "article/a1" {
+		t.Fatalf("toggle %+v, want %+v (off, at 7)", got, want)
+	}
+	for _, c := range []struct {
+		name string
+		bad  func(*eventcodec.Row)
+		want string
+	}{
+		{"type", func(r *eventcodec.Row) { r.Type = "interaction.bogus" }, "event 7: stored type"},
+		{"kind", func(r *eventcodec.Row) { r.Kind = "Not A Kind" }, "event 7: stored kind"},
+		{"user", func(r *eventcodec.Row) { r.User, r.StreamKey = "bad user", 4 }, "event 7: stored stream"},
+		{"target", func(r *eventcodec.Row) { r.TargetID, r.StreamKey = "", 5 }, "event 7: stored stream"},
+	} {
+		r := validRow()
+		c.bad(&r)
+		if _, err := dec.Toggle(&r); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: Toggle: %v, want %q", c.name, err, c.want)
+		}
+		if _, err := dec.Decode(&r); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: Decode: %v, want %q", c.name, err, c.want)
+		}
+	}
+}
