@@ -127,9 +127,14 @@ func (h *hotStmts) exec(ctx context.Context, stmt driver.Stmt, args ...any) (int
 // named puts args in h's reused argument array; the caller clears it
 // after the call, so that it holds no values between appends.
 func (h *hotStmts) named(args []any) []driver.NamedValue {
-	named := h.args[:len(args)]
+	return numbered(h.args[:len(args)], args)
+}
+
+// numbered fills dst (as long as args) with args as a driver's positional
+// parameters and returns it.
+func numbered(dst []driver.NamedValue, args []any) []driver.NamedValue {
 	for i, a := range args {
-		named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+		dst[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
 	}
-	return named
+	return dst
 }

@@ -161,7 +161,7 @@ func (ids *identities) read(ctx context.Context, db *sql.DB, lo, hi int64, part 
 	users := map[string]int32{}
 	targets := map[[2]string]int32{}
 	return rawRows(ctx, db, `SELECT stream_key, user_id, target_type, target_id FROM streams WHERE stream_key > ? AND stream_key <= ?`,
-		namedValues(lo, hi), 4, func(v []driver.Value) error {
+		[]any{lo, hi}, 4, func(v []driver.Value) error {
 			key, user, tk := v[0].(int64), v[1].(string), [2]string{v[2].(string), v[3].(string)}
 			u, ok := users[user]
 			if !ok {
@@ -215,7 +215,7 @@ func (ids *identities) scan(ctx context.Context, db *sql.DB, upTo int64, part in
 			return ctx.Err()
 		}
 	}
-	args := namedValues(string(domain.EventAdded), string(domain.EventCancelled), upTo, int64(latestParts), int64(part))
+	args := []any{string(domain.EventAdded), string(domain.EventCancelled), upTo, int64(latestParts), int64(part)}
 	err := rawRows(ctx, db, latestScan, args, 5, func(v []driver.Value) error {
 		pos, key, name, at := v[0].(int64), v[1].(int64), v[3].(string), v[4].(int64)
 		seen, ok := kinds[name]
@@ -256,10 +256,10 @@ func (ids *identities) scan(ctx context.Context, db *sql.DB, upTo int64, part in
 // readChunk is how many toggles a scan hands over at once.
 const readChunk = 1024
 
-// rawRows runs q on a connection of db through the driver, without
-// database/sql's per-row conversion and allocations, and calls each with
-// every row's ncol values (valid until the next row).
-func rawRows(ctx context.Context, db *sql.DB, q string, args []driver.NamedValue, ncol int, each func([]driver.Value) error) error {
+// rawRows runs q with args on a connection of db through the driver,
+// without database/sql's per-row conversion and allocations, and calls
+// each with every row's ncol values (valid until the next row).
+func rawRows(ctx context.Context, db *sql.DB, q string, args []any, ncol int, each func([]driver.Value) error) error {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return err
@@ -270,7 +270,7 @@ func rawRows(ctx context.Context, db *sql.DB, q string, args []driver.NamedValue
 		if !ok {
 			return fmt.Errorf("driver connection %T runs no Query with a context", dc)
 		}
-		rows, err := qc.QueryContext(ctx, q, args)
+		rows, err := qc.QueryContext(ctx, q, numbered(make([]driver.NamedValue, len(args)), args))
 		if err != nil {
 			return err
 		}
@@ -288,13 +288,4 @@ func rawRows(ctx context.Context, db *sql.DB, q string, args []driver.NamedValue
 			}
 		}
 	})
-}
-
-// namedValues numbers args as a driver's positional parameters.
-func namedValues(args ...any) []driver.NamedValue {
-	out := make([]driver.NamedValue, len(args))
-	for i, a := range args {
-		out[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
-	}
-	return out
 }

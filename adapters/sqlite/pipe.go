@@ -28,17 +28,11 @@ type chunk struct {
 	err  error
 }
 
-// query is one SQL statement and its arguments.
-type query struct {
-	sql  string
-	args []any
-}
-
-// readParallel steps q on its own connection and goroutine, which scans
-// rows in chunks, while the caller's goroutine decodes them and emits them
-// until emit returns false: the two halves of a long read then run on two
-// cores.
-func (s *EventStore) readParallel(ctx context.Context, q query, emit func(domain.Event) bool) error {
+// readParallel steps q with args on its own connection and goroutine,
+// which scans rows in chunks, while the caller's goroutine decodes them
+// and emits them until emit returns false: the two halves of a long read
+// then run on two cores.
+func (s *EventStore) readParallel(ctx context.Context, q string, args []any, emit func(domain.Event) bool) error {
 	inner, cancel := context.WithCancel(ctx)
 	defer cancel()
 	full := make(chan chunk, chunks)
@@ -47,7 +41,7 @@ func (s *EventStore) readParallel(ctx context.Context, q query, emit func(domain
 		free <- (*chunkPool.Get().(*[]eventcodec.Row))[:0]
 	}
 	go func() {
-		scanChunks(inner, s.read, q.sql, q.args, full, free)
+		scanChunks(inner, s.read, q, args, full, free)
 		close(full)
 	}()
 	stop := func() {

@@ -131,7 +131,7 @@ func (s *EventStore) ReadEvents(ctx context.Context, f domain.EventFilter) iter.
 		if err == nil {
 			q, args := eventQuery(f)
 			if f.Limit == 0 || f.Limit > chunkRows {
-				err = s.readParallel(ctx, query{q, args}, yieldEvent(yield))
+				err = s.readParallel(ctx, q, args, yieldEvent(yield))
 			} else {
 				err = s.query(ctx, q, args, yieldEvent(yield))
 			}
