@@ -51,16 +51,14 @@ type commit struct {
 }
 
 // applyIn applies the events after p's checkpoint in tx and returns the
-// checkpoint before and after.
-func applyIn(ctx context.Context, tx *sql.Tx, p projection, f *folds, announce *[]AppliedEvent) (commit, error) {
+// checkpoint before and after; stored is every checkpoint, read in tx.
+func applyIn(ctx context.Context, tx *sql.Tx, p projection, stored map[string]stored, f *folds, announce *[]AppliedEvent) (commit, error) {
 	c := commit{name: p.name()}
-	cp, version, ok, err := checkpoint(ctx, tx, c.name)
-	switch {
-	case err != nil:
-		return c, fmt.Errorf("read checkpoint: %w", err)
-	case !ok || version != p.version():
-		return c, fmt.Errorf("tables at schema version %d, want %d (rebuild needed)", version, p.version())
+	st, ok := stored[c.name]
+	if !ok || st.version != p.version() {
+		return c, fmt.Errorf("tables at schema version %d, want %d (rebuild needed)", st.version, p.version())
 	}
+	cp := st.pos
 	c.before, c.after = cp, cp
 	i, _ := slices.BinarySearchFunc(f.events, cp, func(e domain.Event, pos int64) int { return cmp.Compare(e.Position, pos+1) })
 	if i == len(f.events) {
@@ -118,11 +116,25 @@ func (s *Set) ApplyAll(ctx context.Context, names []string, events []domain.Even
 // that failed.
 func (s *Set) applyAllTx(ctx context.Context, projs []projection, events []domain.Event, announce *[]AppliedEvent) (commits []commit, failed string, err error) {
 	first := projs[0].name() // marked failed when the transaction itself fails
+	if err := ctx.Err(); err != nil {
+		return nil, first, err
+	}
+	// Once begun, the batch runs to its commit or failure: under a context
+	// that can end, database/sql and the driver watch every statement with
+	// a goroutine of its own, a hand-off through the scheduler on the path
+	// of every write waiting for its read model (a profile at an offered
+	// 10,000 req/s found all the applier's statements on such goroutines),
+	// and a live batch is a few events.
+	ctx = context.WithoutCancel(ctx)
 	tx, err := s.v.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, first, err
 	}
 	defer tx.Rollback()
+	stored, err := checkpoints(ctx, tx)
+	if err != nil {
+		return nil, first, fmt.Errorf("read checkpoints: %w", err)
+	}
 	commits = make([]commit, len(projs))
 	f := &folds{events: events}
 	for i, p := range projs {
@@ -130,7 +142,7 @@ func (s *Set) applyAllTx(ctx context.Context, projs []projection, events []domai
 		if p.name() == Counts {
 			a = announce
 		}
-		if commits[i], err = applyIn(ctx, tx, p, f, a); err != nil {
+		if commits[i], err = applyIn(ctx, tx, p, stored, f, a); err != nil {
 			return nil, p.name(), err
 		}
 	}

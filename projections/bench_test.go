@@ -236,7 +236,8 @@ func BenchmarkApplySmallBatches(b *testing.B) {
 				for range size {
 					next()
 				}
-				if err := s.ApplyAll(context.Background(), s.Names(), l.events[from:]); err != nil {
+				// b.Context can end, as a server's batches' contexts can.
+				if err := s.ApplyAll(b.Context(), s.Names(), l.events[from:]); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -251,6 +251,30 @@ func checkpoint(ctx context.Context, q querier, name string) (pos, version int64
 	return pos, version, err == nil, err
 }
 
+// stored is a projection's checkpoint row.
+type stored struct{ pos, version int64 }
+
+// checkpoints reads every projection's checkpoint inside tx, in one
+// statement (the applier reads them in each transaction); a projection
+// without tables has no entry.
+func checkpoints(ctx context.Context, q querier) (map[string]stored, error) {
+	rows, err := q.QueryContext(ctx, `SELECT projection, position, version FROM checkpoints`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[string]stored, len(AllProjections))
+	for rows.Next() {
+		var name string
+		var cp stored
+		if err := rows.Scan(&name, &cp.pos, &cp.version); err != nil {
+			return nil, err
+		}
+		out[name] = cp
+	}
+	return out, rows.Err()
+}
+
 func setCheckpoint(ctx context.Context, tx *sql.Tx, name string, pos, version int64) error {
 	_, err := tx.ExecContext(ctx, `
 INSERT INTO checkpoints(projection, position, version) VALUES (?, ?, ?)

@@ -320,3 +320,61 @@ func corruptMiddle(c string) string {
 	}
 	return string(b)
 }
+
+// A batch under a context that has ended is not applied, and the set is
+// not marked failed: a shutdown, not a fault.
+func TestApplyEndedContext(t *testing.T) {
+	s := MustOpen(t, "")
+	l := newEventLog(t)
+	l.add("u1", "article/a", like, true)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.ApplyAll(ctx, nil, l.events); !errors.Is(err, context.Canceled) {
+		t.Fatalf("ApplyAll with an ended context: %v, want context.Canceled", err)
+	}
+	if s.Applied() != 0 || s.Err() != nil {
+		t.Fatalf("after an ended context: applied %d, Err %v; want 0, nil", s.Applied(), s.Err())
+	}
+	if err := s.ApplyAll(context.Background(), nil, l.events); err != nil {
+		t.Fatal(err)
+	}
+	if s.Applied() != 1 {
+		t.Fatalf("applied %d, want 1", s.Applied())
+	}
+}
+
+// One transaction applies each projection from its own checkpoint: here
+// counts is ahead of the others, and no event is applied twice or missed.
+func TestApplyAllFromEachCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	s := MustOpen(t, "")
+	l := newEventLog(t)
+	for i := range 6 {
+		l.add("u"+strconv.Itoa(i%3), "article/a", like, i < 3)
+	}
+	if err := s.Apply(ctx, projections.Counts, l.events[:4]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplyAll(ctx, nil, l.events[:5]); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range s.Names() {
+		if cp, err := s.Checkpoint(ctx, name); err != nil || cp != 5 {
+			t.Fatalf("%s: checkpoint %d, %v; want 5", name, cp, err)
+		}
+	}
+	if err := s.ApplyAll(ctx, nil, l.events); err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.Target(ctx, mustTarget(t, "article/a"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := s.Actors(ctx, mustTarget(t, "article/a"), like, 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Counts["like"] != 0 || len(page.Items) != 0 || s.Applied() != 6 {
+		t.Fatalf("counts %v, actors %d, applied %d; want 0, 0, 6", v.Counts, len(page.Items), s.Applied())
+	}
+}

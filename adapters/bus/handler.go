@@ -80,6 +80,7 @@ func AddProjections(router *message.Router, store domain.Tailable, set *projecti
 	if err != nil {
 		return err
 	}
+	sub.eventOnly = true // its one handler reads events with EventOf
 	router.AddConsumerHandler(AllHandlerName, DefaultTopic, sub, ProjectionHandler(set, set.Names()...))
 	return nil
 }

@@ -25,9 +25,14 @@ const DefaultTopic = "ledger.events"
 // NewMessage returns the message carrying e; last marks the end of a batch.
 func NewMessage(e domain.Event, last bool) *message.Message {
 	msg := message.NewMessage(e.ID.String(), eventcodec.MarshalEvent(e))
+	setMetadata(msg, e, last)
+	return msg
+}
+
+// setMetadata sets msg's position and end-of-batch metadata.
+func setMetadata(msg *message.Message, e domain.Event, last bool) {
 	msg.Metadata.Set(MetaPosition, strconv.FormatInt(e.Position, 10))
 	msg.Metadata.Set(MetaBatchLast, strconv.FormatBool(last))
-	return msg
 }
 
 // DecodeMessage returns the event a message carries. It returns an error

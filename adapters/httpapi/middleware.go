@@ -154,6 +154,9 @@ func (s *Server) finish(w *statusWriter, r *http.Request, info *reqInfo, start t
 	}
 	d := time.Since(start)
 	s.metrics.observeRequest(info.route, status, d)
+	if !s.log.Enabled(r.Context(), slog.LevelInfo) {
+		return // the access log is off (--log-level warn or error): build no line
+	}
 	attrs := []slog.Attr{
 		slog.String("request_id", info.id), slog.String("method", r.Method),
 		slog.String("route", info.route), slog.String("path", clip(r.URL.Path)),

@@ -40,6 +40,12 @@ func (s *EventStore) Snapshot(ctx context.Context, stream domain.StreamID) (doma
 	if err := s.usable(); err != nil {
 		return domain.Snapshot{}, err
 	}
+	if err := ctx.Err(); err != nil {
+		return domain.Snapshot{}, fmt.Errorf("snapshot %s: %w", stream, err)
+	}
+	// One row by key: under a context that can end, database/sql would
+	// watch the read with a goroutine of its own.
+	ctx = context.WithoutCancel(ctx)
 	var snap domain.Snapshot
 	var state string
 	var row *sql.Row

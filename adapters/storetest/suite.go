@@ -119,6 +119,9 @@ func testAppend(t *testing.T, fresh freshFunc) {
 			t.Fatalf("append with a cancelled context: %v, want context.Canceled", err)
 		}
 		checkCount(t, s, 0)
+		if _, err := s.Snapshot(ctx, MustStream(t, "alice", "article/a1")); !errors.Is(err, context.Canceled) {
+			t.Fatalf("snapshot with a cancelled context: %v, want context.Canceled", err)
+		}
 	})
 }
 
