@@ -37,7 +37,10 @@
 // Messages: UUID = event id; payload = eventcodec JSON; metadata
 // MetaPosition (the position) and MetaBatchLast ("true" on the last message
 // of each read batch, "false" on the others), so that a handler applies a
-// batch in one transaction.
+// batch in one transaction. The subscription AddProjections makes for its
+// own handler sends one message per read batch instead, with the events in
+// its context and no payload (UUID and MetaPosition of the batch's last
+// event): one hand-off and one ack a batch, and no JSON nobody reads.
 //
 // What must not live here: projection logic (package projections) and
 // storage (adapters/sqlite). This package only moves events.

@@ -27,7 +27,9 @@ const maxBuffered = 10000
 // projection skips what it already has. A failed apply is reported by the
 // Set (Err, Status, log); a cancelled context is a shutdown and is not.
 // Messages must arrive one at a time in position order, as Subscriber and
-// an ordered broker deliver them.
+// an ordered broker deliver them. A message of AddProjections' in-process
+// subscription carries a whole read batch in its context and is applied
+// at once.
 func ProjectionHandler(set *projections.Set, names ...string) message.NoPublishHandlerFunc {
 	a := &applier{set: set, names: names}
 	return a.handle
@@ -41,6 +43,12 @@ type applier struct {
 }
 
 func (a *applier) handle(msg *message.Message) error {
+	if batch, ok := batchOf(msg); ok {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		a.buf = nil
+		return a.set.ApplyAll(msg.Context(), a.names, batch)
+	}
 	e, err := EventOf(msg)
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -80,7 +88,7 @@ func AddProjections(router *message.Router, store domain.Tailable, set *projecti
 	if err != nil {
 		return err
 	}
-	sub.eventOnly = true // its one handler reads events with EventOf
+	sub.batched = true // its one handler, ProjectionHandler's, takes batches whole
 	router.AddConsumerHandler(AllHandlerName, DefaultTopic, sub, ProjectionHandler(set, set.Names()...))
 	return nil
 }

@@ -25,14 +25,32 @@ const DefaultTopic = "ledger.events"
 // NewMessage returns the message carrying e; last marks the end of a batch.
 func NewMessage(e domain.Event, last bool) *message.Message {
 	msg := message.NewMessage(e.ID.String(), eventcodec.MarshalEvent(e))
-	setMetadata(msg, e, last)
+	msg.Metadata.Set(MetaPosition, strconv.FormatInt(e.Position, 10))
+	msg.Metadata.Set(MetaBatchLast, strconv.FormatBool(last))
 	return msg
 }
 
-// setMetadata sets msg's position and end-of-batch metadata.
-func setMetadata(msg *message.Message, e domain.Event, last bool) {
-	msg.Metadata.Set(MetaPosition, strconv.FormatInt(e.Position, 10))
-	msg.Metadata.Set(MetaBatchLast, strconv.FormatBool(last))
+// batchKey is the context key under which an in-process Subscriber hands
+// a whole read batch to its handler in one message.
+type batchKey struct{}
+
+// batchMessage returns the message of a whole read batch (events, in
+// position order, not empty) for an in-process handler: the events are in
+// its context, derived from ctx; it has no payload; its UUID is the last
+// event's id and MetaPosition that event's position.
+func batchMessage(ctx context.Context, events []domain.Event) *message.Message {
+	last := events[len(events)-1]
+	msg := message.NewMessage(last.ID.String(), nil)
+	msg.Metadata.Set(MetaPosition, strconv.FormatInt(last.Position, 10))
+	msg.Metadata.Set(MetaBatchLast, "true")
+	msg.SetContext(context.WithValue(ctx, batchKey{}, events))
+	return msg
+}
+
+// batchOf returns the events of a message made by batchMessage.
+func batchOf(msg *message.Message) ([]domain.Event, bool) {
+	events, ok := msg.Context().Value(batchKey{}).([]domain.Event)
+	return events, ok && len(events) > 0
 }
 
 // DecodeMessage returns the event a message carries. It returns an error

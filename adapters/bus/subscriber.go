@@ -54,11 +54,13 @@ type Subscriber struct {
 	once    sync.Once
 	wg      sync.WaitGroup
 
-	// eventOnly leaves the payload out: the messages go to a handler of
-	// this process that reads the event from the context (EventOf), as
-	// AddProjections' does. Encoding it cost ~20 µs an event (~1.5 % of a
-	// server's CPU at an offered 10,000 req/s) for nobody.
-	eventOnly bool
+	// batched sends one message per read batch, its events in the
+	// message's context and no payload, to a handler of this process that
+	// takes them whole (AddProjections'): one hand-off to the router and
+	// one ack a batch instead of one an event, and no JSON that nobody
+	// reads (encoding it cost ~20 µs an event, ~1.5 % of a server's CPU at
+	// an offered 10,000 req/s).
+	batched bool
 }
 
 var _ message.Subscriber = (*Subscriber)(nil)
@@ -115,8 +117,15 @@ func (s *Subscriber) run(ctx context.Context, topic string, after int64, out cha
 		if err != nil {
 			return
 		}
+		if s.batched {
+			if !s.deliver(ctx, topic, batchMessage(ctx, events), out) {
+				return
+			}
+			after = events[len(events)-1].Position
+			continue
+		}
 		for i, e := range events {
-			msg := s.message(e, i == len(events)-1)
+			msg := NewMessage(e, i == len(events)-1)
 			msg.SetContext(withEvent(ctx, e))
 			if !s.deliver(ctx, topic, msg, out) {
 				return
@@ -124,16 +133,6 @@ func (s *Subscriber) run(ctx context.Context, topic string, after int64, out cha
 			after = e.Position
 		}
 	}
-}
-
-// message is NewMessage, without the payload when s.eventOnly.
-func (s *Subscriber) message(e domain.Event, last bool) *message.Message {
-	if !s.eventOnly {
-		return NewMessage(e, last)
-	}
-	msg := message.NewMessage(e.ID.String(), nil)
-	setMetadata(msg, e, last)
-	return msg
 }
 
 // deliver sends msg and waits for its ack; it reports whether to go on.
