@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +34,21 @@ type Metrics struct {
 	commitErrs     prometheus.Counter
 	head           atomic.Int64
 	h              http.Handler
+	// routes caches each (route, status)'s request counter and latency
+	// observer: WithLabelValues hashes its labels and locks on every call
+	// (~1 % of the server's CPU at an offered 10,000 req/s). Routes are the
+	// mux's patterns, so it stays small.
+	routes sync.Map // routeStatus -> routeMetrics
+}
+
+type routeStatus struct {
+	route  string
+	status int
+}
+
+type routeMetrics struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
 }
 
 // NewMetrics returns the collectors; New attaches the read model's gauges.
@@ -147,9 +163,15 @@ func (m *Metrics) advanceHead(pos int64) {
 }
 
 func (m *Metrics) observeRequest(route string, status int, d time.Duration) {
-	code := strconv.Itoa(status)
-	m.requests.WithLabelValues(route, code).Inc()
-	m.latency.WithLabelValues(route, code).Observe(d.Seconds())
+	key := routeStatus{route, status}
+	rm, ok := m.routes.Load(key)
+	if !ok {
+		code := strconv.Itoa(status)
+		rm, _ = m.routes.LoadOrStore(key, routeMetrics{m.requests.WithLabelValues(route, code),
+			m.latency.WithLabelValues(route, code)})
+	}
+	rm.(routeMetrics).requests.Inc()
+	rm.(routeMetrics).latency.Observe(d.Seconds())
 }
 
 func (m *Metrics) handler() http.Handler { return m.h }

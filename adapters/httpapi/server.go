@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -102,6 +103,9 @@ type Server struct {
 	handler http.Handler
 	routes  []route
 	etagTag string
+	// kindOrder is the configured kind names, sorted: the key order of
+	// the JSON maps of counts and viewer flags (appendMap).
+	kindOrder []string
 
 	closing  atomic.Bool
 	stop     chan struct{} // closed when shutdown starts: ends SSE streams
@@ -119,11 +123,12 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, deps: deps, log: log,
-		auth:    newAuthenticator(cfg.Auth),
-		limits:  newUserLimits(cfg.WriteRate, cfg.WriteBurst),
-		stop:    make(chan struct{}),
-		etagTag: kindsTag(cfg.Kinds),
-		cors:    newCORS(cfg.CORS),
+		auth:      newAuthenticator(cfg.Auth),
+		limits:    newUserLimits(cfg.WriteRate, cfg.WriteBurst),
+		stop:      make(chan struct{}),
+		etagTag:   kindsTag(cfg.Kinds),
+		kindOrder: slices.Sorted(slices.Values(cfg.Kinds.Names())),
+		cors:      newCORS(cfg.CORS),
 	}
 	s.metrics = deps.Metrics
 	if s.metrics == nil {
