@@ -21,8 +21,10 @@ import (
 // nothing of the batch is kept, so the failing event is never skipped. A
 // later successful Apply of that projection clears the mark. The returned
 // error wraps ErrFailed and the cause (for example ErrNegativeCount), or is
-// the context's error on shutdown; a *domain.ValidationError, without
-// marking the projection failed, when positions do not strictly increase.
+// the context's error on shutdown (a context that ends once the batch's
+// transaction has begun does not interrupt it: the batch commits or fails
+// on its own); a *domain.ValidationError, without marking the projection
+// failed, when positions do not strictly increase.
 func (s *Set) Apply(ctx context.Context, name string, events []domain.Event) error {
 	return s.ApplyAll(ctx, []string{name}, events)
 }
