@@ -211,3 +211,32 @@ func TestOpenWithFailedProjection(t *testing.T) {
 		t.Fatalf("after rebuild and restart: %+v %v %v", r, err, s.Err())
 	}
 }
+
+// TestBatchMessage: a message of AddProjections' subscription carries a
+// whole read batch in its context, and no payload; ProjectionHandler
+// applies it at once.
+func TestBatchMessage(t *testing.T) {
+	ctx := context.Background()
+	store := MustStore(t, "")
+	l := domain.NewLedger(store, kinds, domain.LedgerConfig{}, nil)
+	for _, u := range []string{"u1", "u2", "u3"} {
+		set(t, l, u, "article/a", "like", true)
+	}
+	events, err := domain.AppendEvents(nil, store.ReadEvents(ctx, domain.EventFilter{}))
+	if err != nil || len(events) != 3 {
+		t.Fatalf("read %d events: %v", len(events), err)
+	}
+	s := MustSet(t, filepath.Join(t.TempDir(), "views"), nil)
+	msg := bus.BatchMessage(ctx, events)
+	if len(msg.Payload) != 0 || msg.UUID != events[2].ID.String() || msg.Metadata.Get(bus.MetaPosition) != "3" ||
+		msg.Metadata.Get(bus.MetaBatchLast) != "true" {
+		t.Fatalf("batch message: payload %d bytes, UUID %s, metadata %v", len(msg.Payload), msg.UUID, msg.Metadata)
+	}
+	if err := bus.ProjectionHandler(s, s.Names()...)(msg); err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.Target(ctx, events[0].Target, nil)
+	if err != nil || v.Counts["like"] != 3 || s.Applied() != 3 {
+		t.Fatalf("after one batch message: %+v, applied %d, %v; want 3 likes at 3", v, s.Applied(), err)
+	}
+}

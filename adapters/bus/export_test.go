@@ -1,0 +1,5 @@
+package bus
+
+// BatchMessage lets the external tests build the messages of
+// AddProjections' subscription.
+var BatchMessage = batchMessage
