@@ -20,14 +20,9 @@ for i in $(seq 1 "$N"); do
     awk -v i="$i" -v s="$side" '/ledger append,/ {print "pair", i, s, "appenders=" $3, "rate=" $7, "ratio=" $10}' "$out/$side$i.txt"
   done
 done | tee "$out/summary.txt"
-awk '
+awk "$(cat "$(dirname "$0")/median.awk")"'
   { split($4, a, "="); split($5, r, "="); split($6, q, "="); k = a[2]
     rate[$2, $3, k] = r[2]; ratio[k, $3] = ratio[k, $3] " " q[2]; ks[k] = 1; pairs[$2] = 1 }
-  function med(list,   n, v, i, j, t) {
-    n = split(list, v, " ")
-    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
-    return sprintf("%.3f (%.3f-%.3f)", n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2, v[1], v[n])
-  }
   END {
     for (k in ks) {
       rr = ""
