@@ -43,3 +43,37 @@ func TestAppendRequestValidate(t *testing.T) {
 		})
 	}
 }
+
+// Emitting yields what run emits, then run's error named by op; a consumer
+// that stops early stops run and sees no error.
+func TestEmitting(t *testing.T) {
+	boom := errors.New("boom")
+	run := func(emit func(domain.Toggle) bool) error {
+		for p := range int64(3) {
+			if !emit(domain.Toggle{Position: p + 1}) {
+				return nil
+			}
+		}
+		return boom
+	}
+	var got []int64
+	var last error
+	for tg, err := range domain.Emitting("read latest", run) {
+		if err != nil {
+			last = err
+			break
+		}
+		got = append(got, tg.Position)
+	}
+	if len(got) != 3 || !errors.Is(last, boom) || last.Error() != "read latest: boom" {
+		t.Fatalf("got %v, then %v; want 1 2 3, then read latest: boom", got, last)
+	}
+	n := 0
+	for range domain.Emitting("read latest", run) {
+		n++
+		break
+	}
+	if n != 1 {
+		t.Fatalf("stopping early: %d yields, want 1", n)
+	}
+}

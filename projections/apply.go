@@ -53,10 +53,10 @@ type commit struct {
 }
 
 // applyIn applies the events after p's checkpoint in tx and returns the
-// checkpoint before and after; stored is every checkpoint, read in tx.
-func applyIn(ctx context.Context, tx *sql.Tx, p projection, stored map[string]stored, f *folds, announce *[]AppliedEvent) (commit, error) {
+// checkpoint before and after; saved is every checkpoint, read in tx.
+func applyIn(ctx context.Context, tx *sql.Tx, p projection, saved map[string]savedCheckpoint, f *folds, announce *[]AppliedEvent) (commit, error) {
 	c := commit{name: p.name()}
-	st, ok := stored[c.name]
+	st, ok := saved[c.name]
 	if !ok || st.version != p.version() {
 		return c, fmt.Errorf("tables at schema version %d, want %d (rebuild needed)", st.version, p.version())
 	}
@@ -133,7 +133,7 @@ func (s *Set) applyAllTx(ctx context.Context, projs []projection, events []domai
 		return nil, first, err
 	}
 	defer tx.Rollback()
-	stored, err := checkpoints(ctx, tx)
+	saved, err := checkpoints(ctx, tx)
 	if err != nil {
 		return nil, first, fmt.Errorf("read checkpoints: %w", err)
 	}
@@ -144,7 +144,7 @@ func (s *Set) applyAllTx(ctx context.Context, projs []projection, events []domai
 		if p.name() == Counts {
 			a = announce
 		}
-		if commits[i], err = applyIn(ctx, tx, p, stored, f, a); err != nil {
+		if commits[i], err = applyIn(ctx, tx, p, saved, f, a); err != nil {
 			return nil, p.name(), err
 		}
 	}

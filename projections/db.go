@@ -243,33 +243,31 @@ RETURNING value`).Scan(&g)
 	return g, err
 }
 
-// checkpoint reads projection name's checkpoint inside tx; ok is false when
-// the projection has no tables yet.
+// checkpoint reads projection name's checkpoint with q (inside a
+// transaction when q is one); ok is false when the projection has no
+// tables yet.
 func checkpoint(ctx context.Context, q querier, name string) (pos, version int64, ok bool, err error) {
-	err = q.QueryRowContext(ctx,
-		`SELECT position, version FROM checkpoints WHERE projection = ?`, name).Scan(&pos, &version)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, 0, false, nil
-	}
-	return pos, version, err == nil, err
+	all, err := checkpoints(ctx, q)
+	cp, ok := all[name]
+	return cp.pos, cp.version, ok && err == nil, err
 }
 
-// stored is a projection's checkpoint row.
-type stored struct{ pos, version int64 }
+// savedCheckpoint is a projection's checkpoint row.
+type savedCheckpoint struct{ pos, version int64 }
 
 // checkpoints reads every projection's checkpoint inside tx, in one
 // statement (the applier reads them in each transaction); a projection
 // without tables has no entry.
-func checkpoints(ctx context.Context, q querier) (map[string]stored, error) {
+func checkpoints(ctx context.Context, q querier) (map[string]savedCheckpoint, error) {
 	rows, err := q.QueryContext(ctx, `SELECT projection, position, version FROM checkpoints`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := make(map[string]stored, len(AllProjections))
+	out := make(map[string]savedCheckpoint, len(AllProjections))
 	for rows.Next() {
 		var name string
-		var cp stored
+		var cp savedCheckpoint
 		if err := rows.Scan(&name, &cp.pos, &cp.version); err != nil {
 			return nil, err
 		}

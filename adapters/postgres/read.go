@@ -126,15 +126,9 @@ const latestQuery = `SELECT e.position, e.stream_key, e.type, e.kind, e.occurred
 // each (stream, kind) (domain.LatestReader), in no particular order. A
 // failure ends the sequence as in ReadEvents.
 func (s *EventStore) ReadLatest(ctx context.Context, upTo int64) iter.Seq2[domain.Toggle, error] {
-	return func(yield func(domain.Toggle, error) bool) {
-		if err := s.readLatest(ctx, upTo, func(t domain.Toggle) bool { return yield(t, nil) }); err != nil {
-			yield(domain.Toggle{}, fmt.Errorf("read latest events: %w", err))
-		}
-	}
-}
-
-func (s *EventStore) readLatest(ctx context.Context, upTo int64, emit func(domain.Toggle) bool) error {
-	return each(ctx, s, latestQuery, []any{upTo}, scanToggleRow, (*eventcodec.RowDecoder).Toggle, emit)
+	return domain.Emitting("read latest events", func(emit func(domain.Toggle) bool) error {
+		return each(ctx, s, latestQuery, []any{upTo}, scanToggleRow, (*eventcodec.RowDecoder).Toggle, emit)
+	})
 }
 
 // scanToggleRow scans one row of latestQuery into r.
@@ -186,12 +180,9 @@ func sqlLimit(n int) *int64 {
 // q and yields each decoded event; a failure is yielded once, wrapped with
 // op. Stopping early closes the rows, which releases the connection.
 func (s *EventStore) events(ctx context.Context, op, q string, args []any) iter.Seq2[domain.Event, error] {
-	return func(yield func(domain.Event, error) bool) {
-		err := each(ctx, s, q, args, scanRow, (*eventcodec.RowDecoder).Decode, func(e domain.Event) bool { return yield(e, nil) })
-		if err != nil {
-			yield(domain.Event{}, fmt.Errorf("%s: %w", op, err))
-		}
-	}
+	return domain.Emitting(op, func(emit func(domain.Event) bool) error {
+		return each(ctx, s, q, args, scanRow, (*eventcodec.RowDecoder).Decode, emit)
+	})
 }
 
 // each runs q, scans each row with scan, decodes it with decode (events

@@ -38,11 +38,9 @@ const latestScan = `SELECT position, stream_key, CASE type WHEN ? THEN 1 WHEN ? 
 // ends it with domain.ErrUnavailable on storage faults, domain.ErrClosed
 // after Close, or ctx's error.
 func (s *EventStore) ReadLatest(ctx context.Context, upTo int64) iter.Seq2[domain.Toggle, error] {
-	return func(yield func(domain.Toggle, error) bool) {
-		if err := s.readLatest(ctx, upTo, func(t domain.Toggle) bool { return yield(t, nil) }); err != nil {
-			yield(domain.Toggle{}, fmt.Errorf("read latest events: %w", err))
-		}
-	}
+	return domain.Emitting("read latest events", func(emit func(domain.Toggle) bool) error {
+		return s.readLatest(ctx, upTo, emit)
+	})
 }
 
 // errStopped ends a scan whose consumer asked to stop.

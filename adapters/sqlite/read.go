@@ -132,26 +132,16 @@ func (s *EventStore) LastPosition(ctx context.Context) (int64, error) {
 // domain.ErrUnavailable on storage faults, domain.ErrClosed after Close, or
 // ctx's error.
 func (s *EventStore) ReadEvents(ctx context.Context, f domain.EventFilter) iter.Seq2[domain.Event, error] {
-	return func(yield func(domain.Event, error) bool) {
-		err := s.usable()
-		if err == nil {
-			q, args := eventQuery(f)
-			if f.Limit == 0 || f.Limit > chunkRows {
-				err = s.readParallel(ctx, q, args, yieldEvent(yield))
-			} else {
-				err = s.query(ctx, q, args, yieldEvent(yield))
-			}
+	return domain.Emitting("read events", func(emit func(domain.Event) bool) error {
+		if err := s.usable(); err != nil {
+			return err
 		}
-		if err != nil {
-			yield(domain.Event{}, fmt.Errorf("read events: %w", err))
+		q, args := eventQuery(f)
+		if f.Limit == 0 || f.Limit > chunkRows {
+			return s.readParallel(ctx, q, args, emit)
 		}
-	}
-}
-
-// yieldEvent adapts an iterator's yield to the readers' emit, which
-// reports whether to go on.
-func yieldEvent(yield func(domain.Event, error) bool) func(domain.Event) bool {
-	return func(e domain.Event) bool { return yield(e, nil) }
+		return s.query(ctx, q, args, emit)
+	})
 }
 
 // eventQuery builds the query for f. Without stream filters the log is
