@@ -19,11 +19,13 @@ import (
 	"time"
 
 	"github.com/interactionledger/ledger/cmd/ledger/internal/baseline"
+	"github.com/interactionledger/ledger/cmd/ledger/internal/floor"
 	"github.com/interactionledger/ledger/cmd/ledger/internal/loadgen"
 )
 
-// benchCommands are the subcommands of bench; generate and serve-baseline
-// are hidden, the children that bench rebuild and bench baseline start.
+// benchCommands are the subcommands of bench; generate, serve-baseline and
+// serve-floor are hidden, the children that bench rebuild, bench baseline
+// and bench http --floor start.
 var benchCommands = map[string]func(ctx context.Context, e env, args []string) error{
 	"store":          benchStore,
 	"http":           benchHTTP,
@@ -32,6 +34,7 @@ var benchCommands = map[string]func(ctx context.Context, e env, args []string) e
 	"relay":          benchRelay,
 	"generate":       benchGenerate,
 	"serve-baseline": serveBaseline,
+	"serve-floor":    serveFloor,
 }
 
 func runBench(ctx context.Context, e env, args []string) error {
@@ -84,17 +87,32 @@ type HTTPResult struct {
 
 func benchHTTP(ctx context.Context, e env, args []string) error {
 	var url string
+	var withFloor bool
 	w, err := parseWorkload(e, "bench http", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&url, "url", "", "drive a running server instead of starting one on a temp file")
+		fs.BoolVar(&withFloor, "floor", false, "then drive the same workload at net/http answering it with "+
+			"fixed bodies of the ledger's shapes (no store), the floor of any Go server on these cores, and "+
+			"print the ledger's figures against it")
 	})
 	if err != nil {
 		return helpOK(err)
 	}
-	res, err := measureServer(ctx, e, "ledger", url, w)
-	if err != nil {
-		return err
+	if withFloor && url != "" {
+		return usageErr("--floor starts both servers itself: it cannot drive --url %q", url)
 	}
-	return printHTTP(e.stdout, w.asJSON, []HTTPResult{res})
+	servers := []string{"ledger"}
+	if withFloor {
+		servers = append(servers, "floor")
+	}
+	var results []HTTPResult
+	for _, server := range servers {
+		res, err := measureServer(ctx, e, server, url, w)
+		if err != nil {
+			return err
+		}
+		results = append(results, res)
+	}
+	return printHTTP(e.stdout, w.asJSON, results)
 }
 
 // workload is what bench http and bench baseline share from their flags.
@@ -206,7 +224,9 @@ func printHTTP(w io.Writer, asJSON bool, results []HTTPResult) error {
 		fmt.Fprintf(w, "%s: peak RSS %d MiB, CPU %s per request, projection lag p99 %s, errors %v\n",
 			r.Server, r.PeakRSSKiB/1024, r.CPUPerRequest.Round(time.Microsecond), ms(r.LagP99), r.Report.Errors)
 	}
-	if len(results) == 2 {
+	if len(results) == 2 && results[1].Server == "floor" {
+		printOverFloor(w, results[0], results[1])
+	} else if len(results) == 2 {
 		a, b := results[0], results[1]
 		fmt.Fprintf(w, "ratio %s/%s: throughput %.2fx, hot-target reads %.2fx (p99 %.2fx faster), server CPU per request %.2fx less\n",
 			a.Server, b.Server, a.Report.PerSecond/b.Report.PerSecond, a.HotReads/b.HotReads,
@@ -214,6 +234,16 @@ func printHTTP(w io.Writer, asJSON bool, results []HTTPResult) error {
 			float64(b.CPUPerRequest)/float64(max(a.CPUPerRequest, 1)))
 	}
 	return nil
+}
+
+// printOverFloor prints the ledger's CPU per request and single-target
+// read p99 against the floor's, measured in the same run.
+func printOverFloor(w io.Writer, ledger, bare HTTPResult) {
+	cpu, fcpu := ledger.CPUPerRequest, bare.CPUPerRequest
+	p99, fp99 := ledger.Report.Op(loadgen.OpTarget).P99, bare.Report.Op(loadgen.OpTarget).P99
+	fmt.Fprintf(w, "ledger over the floor: CPU per request %s against %s (+%s, %.2fx); read_target p99 %s against %s (%.2fx)\n",
+		cpu.Round(time.Microsecond), fcpu.Round(time.Microsecond), (cpu - fcpu).Round(time.Microsecond),
+		float64(cpu)/float64(max(fcpu, 1)), ms(p99), ms(fp99), float64(p99)/float64(max(fp99, 1)))
 }
 
 // offered describes an open-loop rate for the progress line.
@@ -255,8 +285,11 @@ func startServer(ctx context.Context, e env, server string, w workload) (*server
 	if w.cpuProfile != "" {
 		args = append(args, "--cpuprofile", w.cpuProfile)
 	}
-	if server == "baseline" {
+	switch server {
+	case "baseline":
 		args = []string{"bench", "serve-baseline", "--listen", addr, "--db", db}
+	case "floor":
+		args = []string{"bench", "serve-floor", "--listen", addr}
 	}
 	cmd := exec.CommandContext(ctx, self, args...)
 	cmd.Stderr = e.stderr
@@ -378,7 +411,24 @@ func serveBaseline(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer s.Close()
-	srv := &http.Server{Addr: *listen, Handler: s, ReadHeaderTimeout: 5 * time.Second}
+	return serveBench(ctx, *listen, s)
+}
+
+// serveFloor runs the floor server; bench http --floor starts it as a
+// child process.
+func serveFloor(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "bench serve-floor", "[flags]")
+	listen := fs.String("listen", "127.0.0.1:8082", "address to listen on")
+	if err := parseFlags(fs, e, args); err != nil {
+		return helpOK(err)
+	}
+	tuneGC(e, serverGCPercent)
+	return serveBench(ctx, *listen, floor.New())
+}
+
+// serveBench serves h on listen until ctx ends, then shuts down.
+func serveBench(ctx context.Context, listen string, h http.Handler) error {
+	srv := &http.Server{Addr: listen, Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

@@ -44,6 +44,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"bench", "rebuild", "--events", "0"},
 		{"bench", "generate", "--events", "-1", "--db", db},
 		{"bench", "http", "--cpuprofile"},
+		{"bench", "http", "--floor", "--url", "http://127.0.0.1:1"},
+		{"bench", "serve-floor", "--listen"},
 		{"serve", "--db", db, "--cpuprofile", "/no/such/dir/cpu.prof"},
 		{"serve", "--db", db, "--cors-origins", "*"},
 		{"serve", "--db", db, "--cors-origins", "https://app.example/path"},
