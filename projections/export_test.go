@@ -15,3 +15,12 @@ func SetCheckpointPages(n int64) (restore func()) {
 	checkpointPages = n
 	return func() { checkpointPages = old }
 }
+
+// SetRebuildBacklog sets the backlog that Open's RebuildBehind rebuilds
+// (at least min events and 1/share of the log), and returns what restores
+// it.
+func SetRebuildBacklog(min, share int64) (restore func()) {
+	oldMin, oldShare := rebuildBacklogMin, rebuildBacklogShare
+	rebuildBacklogMin, rebuildBacklogShare = min, share
+	return func() { rebuildBacklogMin, rebuildBacklogShare = oldMin, oldShare }
+}

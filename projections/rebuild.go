@@ -52,6 +52,54 @@ func (s *Set) Rebuild(ctx context.Context, store domain.EventReader, names []str
 	return nil
 }
 
+// A backlog is rebuilt rather than caught up (Config.RebuildBehind) when it
+// holds at least rebuildBacklogMin events and at least 1/rebuildBacklogShare
+// of the log. Catching up applies a backlog at ~60,000 events/s (batches of
+// catchUpBatch through the live applier's statements); a rebuild from a
+// domain.LatestReader reads the whole log at ~440,000–530,000 events/s
+// (1M and 10M events), so it wins from a backlog of about an eighth of the
+// log; a fifth leaves room for its fixed costs (index sorts, the swap).
+// Below the minimum a catch-up takes a few seconds anyway.
+var (
+	rebuildBacklogMin   int64 = 200_000
+	rebuildBacklogShare int64 = 5
+)
+
+// rebuildBehind rebuilds the projections whose backlog behind store's head
+// is worth a rebuild (see rebuildBacklogMin); only from a store that picks
+// each interaction's last event itself (domain.LatestReader), without
+// which a rebuild reads every event too. A rebuild that fails for another
+// reason than ctx leaves the projections to CatchUp, which marks one that
+// fails to apply, as Open promises.
+func (s *Set) rebuildBehind(ctx context.Context, store domain.EventReader) error {
+	if _, ok := store.(domain.LatestReader); !ok {
+		return nil
+	}
+	head, err := store.LastPosition(ctx)
+	if err != nil {
+		return fmt.Errorf("open views: %w", err)
+	}
+	var behind []string
+	s.mu.Lock()
+	for _, p := range s.projs {
+		if backlog := head - s.applied[p.name()]; backlog >= rebuildBacklogMin && backlog*rebuildBacklogShare >= head {
+			behind = append(behind, p.name())
+		}
+	}
+	s.mu.Unlock()
+	if len(behind) == 0 {
+		return nil
+	}
+	s.log.InfoContext(ctx, "rebuilding projections far behind the log instead of catching them up",
+		"projections", behind, "head", head)
+	err = s.Rebuild(ctx, store, behind, s.cfg.OnProgress)
+	if err != nil && ctx.Err() == nil {
+		s.log.WarnContext(ctx, "rebuilding far-behind projections failed; catching them up instead", "err", err)
+		return nil
+	}
+	return err
+}
+
 // build fills the "__new" tables of projs and swaps them in.
 func (s *Set) build(ctx context.Context, store domain.EventReader, projs []projection, total int64, progress func(Progress)) error {
 	b := &builder{db: s.v.write, store: store, projs: projs, sfx: newSuffix,

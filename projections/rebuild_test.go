@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -335,4 +336,54 @@ func mustDB(t *testing.T, path string) *sql.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// TestOpenRebuildsFarBehind: with RebuildBehind, Open rebuilds the
+// projections whose backlog is at least the minimum and a fifth of the
+// log, and catches up the others; both ways reach the same tables.
+func TestOpenRebuildsFarBehind(t *testing.T) {
+	ctx := context.Background()
+	store := MustStore(t)
+	MustGenerate(t, store, 1000)
+	defer projections.SetRebuildBacklog(300, 5)()
+	dir := t.TempDir()
+	open := func(at int64, rebuildBehind bool) (*projections.Set, []string) {
+		t.Helper()
+		path := filepath.Join(dir, fmt.Sprintf("at%d-%t", at, rebuildBehind))
+		if _, err := projections.BuildAsOf(ctx, store, path, kinds, projections.AsOf{Position: at}, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		var phases []string
+		s, err := projections.Open(ctx, projections.Config{Path: path, Kinds: kinds, RebuildBehind: rebuildBehind,
+			OnProgress: func(p projections.Progress) { phases = append(phases, p.Phase) }}, store, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		if s.Applied() != 1000 {
+			t.Fatalf("views at %d, RebuildBehind %t: applied %d after Open, want 1000", at, rebuildBehind, s.Applied())
+		}
+		return s, phases
+	}
+	caughtUp, phases := open(100, false)
+	if len(phases) != 0 {
+		t.Fatalf("without RebuildBehind: rebuild phases %v", phases)
+	}
+	rebuilt, phases := open(100, true)
+	if len(phases) == 0 || phases[len(phases)-1] != "done" {
+		t.Fatalf("900 events behind a log of 1000: phases %v, want a rebuild", phases)
+	}
+	if !reflect.DeepEqual(snapshot(t, rebuilt), snapshot(t, caughtUp)) {
+		t.Fatal("the rebuilt views differ from the caught-up ones")
+	}
+	if _, phases := open(750, true); len(phases) != 0 {
+		t.Fatalf("250 behind, under the minimum of 300: phases %v, want a catch-up", phases)
+	}
+	defer projections.SetRebuildBacklog(100, 5)()
+	if _, phases := open(850, true); len(phases) != 0 {
+		t.Fatalf("150 behind a log of 1000, under a fifth: phases %v, want a catch-up", phases)
+	}
+	if _, phases := open(790, true); len(phases) == 0 {
+		t.Fatal("210 behind a log of 1000, over the minimum and a fifth: no rebuild")
+	}
 }

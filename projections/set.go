@@ -48,6 +48,12 @@ type Config struct {
 	// about 64 MB when the store is a domain.LatestReader (only the
 	// interactions that end on are kept) and about 200 MB otherwise.
 	FoldKeys int
+	// RebuildBehind makes Open rebuild, rather than catch up, a projection
+	// whose checkpoint is so far behind the log's head that a rebuild gets
+	// it there sooner (see rebuildBehind): a server's views file that was
+	// left behind while the log grew. Tools that inspect the views file as
+	// it is (verify) leave it off.
+	RebuildBehind bool
 }
 
 // Validate reports every problem with the config, joined.
@@ -183,6 +189,11 @@ func (s *Set) prepare(ctx context.Context, store domain.EventReader) error {
 	}
 	if store == nil {
 		return nil
+	}
+	if s.cfg.RebuildBehind {
+		if err := s.rebuildBehind(ctx, store); err != nil {
+			return err
+		}
 	}
 	// A projection that fails to catch up is marked failed (Err) but does
 	// not fail Open: the caller may be `ledger rebuild` or `ledger verify`,

@@ -86,7 +86,8 @@ func runServe(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer stop()
-	views := projections.Config{Path: viewsPath(f.db, f.views), Kinds: cfg.Kinds, MemoryRows: f.memoryRows}
+	views := projections.Config{Path: viewsPath(f.db, f.views), Kinds: cfg.Kinds, MemoryRows: f.memoryRows,
+		RebuildBehind: true}
 	if f.memoryRows == 0 {
 		views.MemoryRows = -1
 	}
