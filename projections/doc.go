@@ -18,7 +18,9 @@
 // a bus, a restart, or a rebuild running in another process are harmless.
 //
 // Set is the entry point: Open it (it creates, rebuilds or catches up the
-// projections from the store as needed), feed it batches with ApplyAll
+// projections from the store as needed; with Config.RebuildBehind it also
+// rebuilds a projection whose backlog is large enough that a rebuild
+// reaches the head sooner), feed it batches with ApplyAll
 // (all projections in one transaction; the bus adapter does that) or
 // Apply (one projection), read it with Target, Targets, Actors and
 // Collection, wait for freshness with WaitFor, watch it with Applied, Err,

@@ -114,7 +114,10 @@ func mustFreeAddr(t *testing.T) string {
 // runCLI runs a subcommand in-process and returns stdout, stderr, error.
 func runCLI(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
-	var out, errb bytes.Buffer
+	// stderr is shared: the servers a bench starts write theirs into it
+	// through os/exec's copying goroutine while the bench writes progress.
+	var out bytes.Buffer
+	var errb syncBuffer
 	err := run(context.Background(), args, func(string) string { return "" }, &out, &errb)
 	return out.String(), errb.String(), err
 }
