@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/interactionledger/ledger/adapters/sqlite"
 	"github.com/interactionledger/ledger/adapters/storetest/loggen"
 )
 
@@ -67,7 +66,7 @@ func benchRebuild(ctx context.Context, e env, args []string) error {
 
 // benchGenerate writes the bench log: bench rebuild runs it as a child.
 func benchGenerate(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet(e, "bench generate", "--db FILE --events N")
+	fs := newFlagSet(e, "bench generate", "--db FILE|URL --events N")
 	db := dbFlag(fs)
 	n := fs.Int64("events", 1_000_000, "events to generate")
 	if err := parseFlags(fs, e, args); err != nil {
@@ -79,8 +78,10 @@ func benchGenerate(ctx context.Context, e env, args []string) error {
 	return generate(ctx, e, *db, *n)
 }
 
+// generate writes n synthetic events into the empty log db names, a
+// SQLite file or a PostgreSQL URL (openStore).
 func generate(ctx context.Context, e env, db string, n int64) error {
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: db}, cliLogger(e))
+	store, err := openStore(ctx, db, storeOptions{}, cliLogger(e))
 	if err != nil {
 		return err
 	}

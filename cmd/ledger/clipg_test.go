@@ -123,3 +123,26 @@ func TestBenchStorePostgres(t *testing.T) {
 		t.Fatalf("bench store left %d schemas behind", left)
 	}
 }
+
+// TestBenchGenerateOnPostgres: bench generate writes into the PostgreSQL
+// log a URL names (it used to open a SQLite file named like the URL).
+func TestBenchGenerateOnPostgres(t *testing.T) {
+	db := pgtest.WithSchema(pgtest.URL(t), pgtest.Schema(t))
+	if out, errOut, err := runCLI(t, "bench", "generate", "--db", db, "--events", "500"); err != nil {
+		t.Fatalf("generate: %v\n%s%s", err, out, errOut)
+	}
+	out, _, err := runCLI(t, "stats", "--db", db, "--views", filepath.Join(t.TempDir(), "node.views"), "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep StatsReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Events != 500 || rep.LastPosition != 500 {
+		t.Fatalf("stats after generating 500 events into PostgreSQL: %+v", rep)
+	}
+	if _, err := os.Stat("postgres:"); err == nil {
+		t.Fatal("bench generate created a file named after the URL")
+	}
+}
