@@ -52,6 +52,7 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2x -count 1 ./adapters/sqlite/ ./projections/...
 	./$(BIN) bench store --pairs 3 --prefill 20000 --events 30000 --one-per-tx-events 2000
 	./$(BIN) bench http --duration 5s
+	./$(BIN) bench http --duration 5s --rate 10000 --floor
 	./$(BIN) bench baseline --duration 5s
 	./$(BIN) bench rebuild --events 300000
 
