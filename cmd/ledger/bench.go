@@ -104,6 +104,12 @@ func benchHTTP(ctx context.Context, e env, args []string) error {
 	if withFloor {
 		servers = append(servers, "floor")
 	}
+	return measureServers(ctx, e, url, w, servers...)
+}
+
+// measureServers measures each server in turn with the same workload (url,
+// when set, is the one running server) and prints their results.
+func measureServers(ctx context.Context, e env, url string, w workload, servers ...string) error {
 	var results []HTTPResult
 	for _, server := range servers {
 		res, err := measureServer(ctx, e, server, url, w)
@@ -151,15 +157,7 @@ func benchBaseline(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return helpOK(err)
 	}
-	var results []HTTPResult
-	for _, server := range []string{"ledger", "baseline"} {
-		res, err := measureServer(ctx, e, server, "", w)
-		if err != nil {
-			return err
-		}
-		results = append(results, res)
-	}
-	return printHTTP(e.stdout, w.asJSON, results)
+	return measureServers(ctx, e, "", w, "ledger", "baseline")
 }
 
 // measureServer starts the named server (unless url is given), drives the
@@ -224,10 +222,14 @@ func printHTTP(w io.Writer, asJSON bool, results []HTTPResult) error {
 		fmt.Fprintf(w, "%s: peak RSS %d MiB, CPU %s per request, projection lag p99 %s, errors %v\n",
 			r.Server, r.PeakRSSKiB/1024, r.CPUPerRequest.Round(time.Microsecond), ms(r.LagP99), r.Report.Errors)
 	}
-	if len(results) == 2 && results[1].Server == "floor" {
-		printOverFloor(w, results[0], results[1])
-	} else if len(results) == 2 {
-		a, b := results[0], results[1]
+	if len(results) != 2 {
+		return nil
+	}
+	a, b := results[0], results[1]
+	switch b.Server {
+	case "floor":
+		printOverFloor(w, a, b)
+	default:
 		fmt.Fprintf(w, "ratio %s/%s: throughput %.2fx, hot-target reads %.2fx (p99 %.2fx faster), server CPU per request %.2fx less\n",
 			a.Server, b.Server, a.Report.PerSecond/b.Report.PerSecond, a.HotReads/b.HotReads,
 			float64(b.HotReadP99)/float64(max(a.HotReadP99, 1)),
