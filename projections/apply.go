@@ -3,7 +3,6 @@ package projections
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 
@@ -54,7 +53,7 @@ type commit struct {
 
 // applyIn applies the events after p's checkpoint in tx and returns the
 // checkpoint before and after; saved is every checkpoint, read in tx.
-func applyIn(ctx context.Context, tx *sql.Tx, p projection, saved map[string]savedCheckpoint, f *folds, announce *[]AppliedEvent) (commit, error) {
+func applyIn(ctx context.Context, tx querier, p projection, saved map[string]savedCheckpoint, f *folds, announce *[]AppliedEvent) (commit, error) {
 	c := commit{name: p.name()}
 	st, ok := saved[c.name]
 	if !ok || st.version != p.version() {
@@ -128,28 +127,28 @@ func (s *Set) applyAllTx(ctx context.Context, projs []projection, events []domai
 	// 10,000 req/s found all the applier's statements on such goroutines),
 	// and a live batch is a few events.
 	ctx = context.WithoutCancel(ctx)
-	tx, err := s.v.write.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, first, err
-	}
-	defer tx.Rollback()
-	saved, err := checkpoints(ctx, tx)
-	if err != nil {
-		return nil, first, fmt.Errorf("read checkpoints: %w", err)
-	}
-	commits = make([]commit, len(projs))
-	f := &folds{events: events}
-	for i, p := range projs {
-		var a *[]AppliedEvent
-		if p.name() == Counts {
-			a = announce
+	failed = first
+	err = inTx(ctx, s.v.write, func(tx querier) error {
+		saved, err := checkpoints(ctx, tx)
+		if err != nil {
+			return fmt.Errorf("read checkpoints: %w", err)
 		}
-		if commits[i], err = applyIn(ctx, tx, p, saved, f, a); err != nil {
-			return nil, p.name(), err
+		commits = make([]commit, len(projs))
+		f := &folds{events: events}
+		for i, p := range projs {
+			var a *[]AppliedEvent
+			if p.name() == Counts {
+				a = announce
+			}
+			if commits[i], err = applyIn(ctx, tx, p, saved, f, a); err != nil {
+				failed = p.name()
+				return err
+			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, first, err
+		return nil
+	})
+	if err != nil {
+		return nil, failed, err
 	}
 	return commits, "", nil
 }

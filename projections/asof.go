@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -100,7 +99,7 @@ func (s *Set) buildAll(ctx context.Context, store domain.EventReader, upTo int64
 }
 
 func (s *Set) setCheckpoints(ctx context.Context, pos int64) error {
-	err := inTx(ctx, s.v.write, func(tx *sql.Tx) error {
+	err := inTx(ctx, s.v.write, func(tx querier) error {
 		for _, p := range s.projs {
 			if err := setCheckpoint(ctx, tx, p.name(), pos, p.version()); err != nil {
 				return err

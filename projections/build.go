@@ -258,7 +258,7 @@ func (b *builder) flush(ctx context.Context, fold *batch) error {
 	fold.fresh = b.latest != nil || b.fresh && !b.indexed
 	fold.seal()
 	b.report("write", fold.last)
-	err := inTx(ctx, b.db, func(tx *sql.Tx) error {
+	err := inTx(ctx, b.db, func(tx querier) error {
 		for _, p := range b.loaded {
 			if err := p.apply(ctx, tx, b.sfx, fold, nil); err != nil {
 				return fmt.Errorf("%s: %w", p.name(), err)
@@ -304,7 +304,7 @@ func (b *builder) copy(ctx context.Context) error {
 		return nil
 	}
 	b.report("copy", 0)
-	return inTx(ctx, b.db, func(tx *sql.Tx) error {
+	return inTx(ctx, b.db, func(tx querier) error {
 		for _, c := range b.copies {
 			if err := c.dst.copyFrom(ctx, tx, c.src, b.sfx); err != nil {
 				return fmt.Errorf("copy %s: %w", c.dst.name(), err)
@@ -321,7 +321,7 @@ func (b *builder) index(ctx context.Context) error {
 		return nil
 	}
 	b.report("index", 0)
-	err := inTx(ctx, b.db, func(tx *sql.Tx) error {
+	err := inTx(ctx, b.db, func(tx querier) error {
 		gen, err := nextGeneration(ctx, tx)
 		if err != nil {
 			return err
@@ -361,11 +361,11 @@ func label(projs []projection) string {
 
 // dropTables drops the tables (suffix sfx) of projs if they exist.
 func dropTables(ctx context.Context, db *sql.DB, projs []projection, sfx string) error {
-	return inTx(ctx, db, func(tx *sql.Tx) error { return dropIn(ctx, tx, projs, sfx) })
+	return inTx(ctx, db, func(tx querier) error { return dropIn(ctx, tx, projs, sfx) })
 }
 
 // dropIn drops the tables (suffix sfx) of projs, if they exist, in tx.
-func dropIn(ctx context.Context, tx *sql.Tx, projs []projection, sfx string) error {
+func dropIn(ctx context.Context, tx querier, projs []projection, sfx string) error {
 	for _, p := range projs {
 		for _, t := range p.tables() {
 			if _, err := tx.ExecContext(ctx, `DROP TABLE IF EXISTS `+t+sfx); err != nil {
@@ -379,7 +379,7 @@ func dropIn(ctx context.Context, tx *sql.Tx, projs []projection, sfx string) err
 // createTables drops and creates the tables (suffix sfx) of projs, without
 // secondary indexes, in one transaction.
 func createTables(ctx context.Context, db *sql.DB, projs []projection, sfx string) error {
-	return inTx(ctx, db, func(tx *sql.Tx) error {
+	return inTx(ctx, db, func(tx querier) error {
 		if err := dropIn(ctx, tx, projs, sfx); err != nil {
 			return err
 		}

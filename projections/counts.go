@@ -30,7 +30,7 @@ func (countsProjection) name() string     { return Counts }
 func (countsProjection) version() int64   { return 1 }
 func (countsProjection) tables() []string { return []string{"counts"} }
 
-func (countsProjection) create(ctx context.Context, tx *sql.Tx, sfx string) error {
+func (countsProjection) create(ctx context.Context, tx querier, sfx string) error {
 	_, err := tx.ExecContext(ctx, fmt.Sprintf(`
 CREATE TABLE IF NOT EXISTS counts%s (
 	target_type TEXT NOT NULL,
@@ -43,14 +43,14 @@ CREATE TABLE IF NOT EXISTS counts%s (
 	return err
 }
 
-func (countsProjection) index(context.Context, *sql.Tx, string, int64) error { return nil }
+func (countsProjection) index(context.Context, querier, string, int64) error { return nil }
 
 // apply writes one upsert per (target, kind) of the batch. A live batch
 // (announce not nil) is replayed event by event over the current counts of
 // its targets, so that a would-be negative count is caught at the exact
 // event and each event gets its target's counts right after it. A rebuild
 // batch checks each key's lowest running sum against its current count.
-func (countsProjection) apply(ctx context.Context, tx *sql.Tx, sfx string, b *batch, announce *[]AppliedEvent) error {
+func (countsProjection) apply(ctx context.Context, tx querier, sfx string, b *batch, announce *[]AppliedEvent) error {
 	table := "counts" + sfx
 	if announce != nil {
 		base, err := readBase(ctx, tx, table, b)
@@ -69,7 +69,7 @@ func (countsProjection) apply(ctx context.Context, tx *sql.Tx, sfx string, b *ba
 // checkMinimums fails when a key's count would dip below zero within the
 // batch. Only keys whose running sum goes negative need their current
 // count read.
-func checkMinimums(ctx context.Context, tx *sql.Tx, table string, b *batch) error {
+func checkMinimums(ctx context.Context, tx querier, table string, b *batch) error {
 	query := fmt.Sprintf(`SELECT n FROM %s WHERE target_type = ? AND target_id = ? AND kind = ?`, table)
 	for _, d := range b.deltas {
 		if d.min >= 0 {
@@ -93,7 +93,7 @@ func checkMinimums(ctx context.Context, tx *sql.Tx, table string, b *batch) erro
 
 // readBase returns the current counts of every target the batch touches
 // (all kinds, so announcements carry the whole target).
-func readBase(ctx context.Context, tx *sql.Tx, table string, b *batch) (map[targetKey]map[string]int64, error) {
+func readBase(ctx context.Context, tx querier, table string, b *batch) (map[targetKey]map[string]int64, error) {
 	query := fmt.Sprintf(`SELECT kind, n FROM %s WHERE target_type = ? AND target_id = ?`, table)
 	base := make(map[targetKey]map[string]int64)
 	for _, d := range b.deltas {
@@ -114,7 +114,7 @@ func readBase(ctx context.Context, tx *sql.Tx, table string, b *batch) (map[targ
 	return base, nil
 }
 
-func queryCounts(ctx context.Context, tx *sql.Tx, query string, t targetKey) (map[string]int64, error) {
+func queryCounts(ctx context.Context, tx querier, query string, t targetKey) (map[string]int64, error) {
 	rows, err := tx.QueryContext(ctx, query, t.ttype, t.tid)
 	if err != nil {
 		return nil, err
@@ -158,7 +158,7 @@ func replay(b *batch, base map[targetKey]map[string]int64, announce *[]AppliedEv
 // constraint on the row to insert before it sees the conflict, so the
 // inserted value is clamped and the update adds the real delta; the callers
 // have already made sure no count goes below zero.
-func writeDeltas(ctx context.Context, tx *sql.Tx, table string, b *batch) error {
+func writeDeltas(ctx context.Context, tx querier, table string, b *batch) error {
 	stmt := fmt.Sprintf(`
 INSERT INTO %s (target_type, target_id, kind, n, position) VALUES (?1, ?2, ?3, max(?4, 0), ?5)
 ON CONFLICT (target_type, target_id, kind)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -170,17 +171,49 @@ func openViews(ctx context.Context, path string, d durability, log *slog.Logger,
 	return v, nil
 }
 
-// inTx runs fn in a transaction of db and commits it when fn succeeds.
-func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
-	tx, err := db.BeginTx(ctx, nil)
+// inTx runs fn in a transaction on one connection of db (begun with
+// BEGIN IMMEDIATE, as the write DSN's _txlock asks) and commits it when fn
+// succeeds. It does not use database/sql's Tx: a Tx watches its context
+// with a goroutine, and every Rows read inside a Tx starts one more, so a
+// live batch of one event started four goroutines, each a wake-up of an
+// idle thread on the path of a write waiting for its read model. On a
+// plain connection a statement under a context that cannot end starts
+// none.
+func inTx(ctx context.Context, db *sql.DB, fn func(querier) error) error {
+	conn, err := db.Conn(ctx)
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
+	if _, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		return errors.Join(err, conn.Close())
 	}
-	return tx.Commit()
+	err = fn(conn)
+	if err == nil {
+		err = ctx.Err() // as Tx.Commit: a transaction whose context ended is rolled back
+	}
+	if err == nil {
+		if _, err = conn.ExecContext(context.WithoutCancel(ctx), `COMMIT`); err == nil {
+			return conn.Close()
+		}
+	}
+	return errors.Join(err, rollback(ctx, conn))
+}
+
+// rollback ends conn's transaction, if SQLite has not already rolled it
+// back (some errors do), and closes conn; a connection still inside a
+// transaction after that is discarded rather than returned to its pool.
+func rollback(ctx context.Context, conn *sql.Conn) error {
+	_, _ = conn.ExecContext(context.WithoutCancel(ctx), `ROLLBACK`)
+	err := conn.Raw(func(dc any) error {
+		if c, ok := dc.(*sqlite3.SQLiteConn); ok && !c.AutoCommit() {
+			return driver.ErrBadConn
+		}
+		return nil
+	})
+	if errors.Is(err, driver.ErrBadConn) {
+		return nil // Raw has closed the connection
+	}
+	return errors.Join(err, conn.Close())
 }
 
 // finishCheckpoint is the views file's walcheckpoint.Finish: on the one
@@ -234,7 +267,7 @@ func cursorKey(ctx context.Context, db *sql.DB) ([]byte, error) {
 
 // nextGeneration returns a number that names a fresh set of indexes; index
 // names must be unique in the file and survive table renames.
-func nextGeneration(ctx context.Context, tx *sql.Tx) (int64, error) {
+func nextGeneration(ctx context.Context, tx querier) (int64, error) {
 	var g int64
 	err := tx.QueryRowContext(ctx, `
 INSERT INTO meta(key, value) VALUES ('generation', 1)
@@ -276,7 +309,7 @@ func checkpoints(ctx context.Context, q querier) (map[string]savedCheckpoint, er
 	return out, rows.Err()
 }
 
-func setCheckpoint(ctx context.Context, tx *sql.Tx, name string, pos, version int64) error {
+func setCheckpoint(ctx context.Context, tx querier, name string, pos, version int64) error {
 	_, err := tx.ExecContext(ctx, `
 INSERT INTO checkpoints(projection, position, version) VALUES (?, ?, ?)
 ON CONFLICT(projection) DO UPDATE SET position = excluded.position, version = excluded.version`,
@@ -284,8 +317,10 @@ ON CONFLICT(projection) DO UPDATE SET position = excluded.position, version = ex
 	return err
 }
 
-// querier is what *sql.DB, *sql.Conn and *sql.Tx have in common.
+// querier is what *sql.DB, *sql.Conn and *sql.Tx have in common: what
+// the projections' statements run on.
 type querier interface {
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row

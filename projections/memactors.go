@@ -3,7 +3,6 @@ package projections
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"slices"
 
 	"github.com/interactionledger/ledger/domain"
@@ -66,7 +65,7 @@ func byPos(e actorEntry, pos int64) int { return cmp.Compare(e.pos, pos) }
 
 // readActors reads the actors table in its key order, so each list comes
 // oldest first.
-func (m *memModel) readActors(ctx context.Context, tx *sql.Tx) error {
+func (m *memModel) readActors(ctx context.Context, tx querier) error {
 	rows, err := tx.QueryContext(ctx, `SELECT target_type, target_id, kind, position, user, since FROM actors
 ORDER BY target_type, target_id, kind, position`)
 	if err != nil {

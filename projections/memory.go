@@ -401,7 +401,7 @@ func (m *memModel) read(ctx context.Context, db *sql.DB) (at int64, ok bool, err
 	return cps[0], true, nil
 }
 
-func (m *memModel) readCounts(ctx context.Context, tx *sql.Tx) error {
+func (m *memModel) readCounts(ctx context.Context, tx querier) error {
 	rows, err := tx.QueryContext(ctx, `SELECT target_type, target_id, kind, n, position FROM counts`)
 	if err != nil {
 		return err
@@ -426,7 +426,7 @@ func (m *memModel) readCounts(ctx context.Context, tx *sql.Tx) error {
 	return rows.Err()
 }
 
-func (m *memModel) readViewer(ctx context.Context, tx *sql.Tx) error {
+func (m *memModel) readViewer(ctx context.Context, tx querier) error {
 	rows, err := tx.QueryContext(ctx, `SELECT user, target_type, target_id, kind FROM viewer`)
 	if err != nil {
 		return err

@@ -243,6 +243,14 @@ func TestApplyAllKeepsNothingOfAFailure(t *testing.T) {
 	if err != nil || v.Counts["like"] != 1 || v.Position != 1 {
 		t.Fatalf("after the failed batch: %+v, %v", v, err)
 	}
+	// The failed transaction was ended: the one write connection takes the
+	// next batch (of the projection that did not fail).
+	if err := s.Apply(ctx, projections.Counts, l.events[1:]); err != nil {
+		t.Fatalf("the batch after a failed one: %v", err)
+	}
+	if cp, err := s.Checkpoint(ctx, projections.Counts); err != nil || cp != 2 {
+		t.Fatalf("counts checkpoint %d (%v) after the next batch, want 2", cp, err)
+	}
 }
 
 // TestMemoryReadsItsWrite: once a position is applied (WaitFor returns),

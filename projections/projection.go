@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 )
 
@@ -28,14 +27,14 @@ type projection interface {
 	// tables lists the projection's table names (without suffix).
 	tables() []string
 	// create creates the tables with suffix sfx, without secondary indexes.
-	create(ctx context.Context, tx *sql.Tx, sfx string) error
+	create(ctx context.Context, tx querier, sfx string) error
 	// index creates the secondary indexes of the tables with suffix sfx;
 	// gen makes the index names unique within the file.
-	index(ctx context.Context, tx *sql.Tx, sfx string, gen int64) error
+	index(ctx context.Context, tx querier, sfx string, gen int64) error
 	// apply applies a batch (events after the checkpoint, position order).
 	// The counts projection fills announce with the per-event counts when
 	// it is not nil.
-	apply(ctx context.Context, tx *sql.Tx, sfx string, b *batch, announce *[]AppliedEvent) error
+	apply(ctx context.Context, tx querier, sfx string, b *batch, announce *[]AppliedEvent) error
 }
 
 func projectionByName(name string) (projection, bool) {

@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 
@@ -139,29 +138,30 @@ func (s *Set) pick(names []string) ([]projection, error) {
 // swap applies the events after built to the new tables, replaces the old
 // tables with them and sets the checkpoints, in one transaction.
 func (s *Set) swap(ctx context.Context, store domain.EventReader, projs []projection, built int64) error {
-	tx, err := s.v.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	tail, err := domain.AppendEvents(nil, store.ReadEvents(ctx, domain.EventFilter{After: built}))
-	if err != nil {
-		return err
-	}
-	head := built
+	var head int64
 	var announce *[]AppliedEvent
-	if len(tail) > 0 {
-		head = tail[len(tail)-1].Position
-		if s.listening() {
-			announce = new([]AppliedEvent)
+	// The tail is read inside the transaction: once it holds the write
+	// lock, no live batch can commit an event the tail would miss.
+	err := inTx(ctx, s.v.write, func(tx querier) error {
+		tail, err := domain.AppendEvents(nil, store.ReadEvents(ctx, domain.EventFilter{After: built}))
+		if err != nil {
+			return err
 		}
-	}
-	for _, p := range projs {
-		if err := swapOne(ctx, tx, p, tail, head, announce); err != nil {
-			return fmt.Errorf("%s: %w", p.name(), err)
+		head = built
+		if len(tail) > 0 {
+			head = tail[len(tail)-1].Position
+			if s.listening() {
+				announce = new([]AppliedEvent)
+			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
+		for _, p := range projs {
+			if err := swapOne(ctx, tx, p, tail, head, announce); err != nil {
+				return fmt.Errorf("%s: %w", p.name(), err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	// The tables were replaced: the memory model reads them again.
@@ -177,7 +177,7 @@ func (s *Set) swap(ctx context.Context, store domain.EventReader, projs []projec
 	return nil
 }
 
-func swapOne(ctx context.Context, tx *sql.Tx, p projection, tail []domain.Event, head int64, announce *[]AppliedEvent) error {
+func swapOne(ctx context.Context, tx querier, p projection, tail []domain.Event, head int64, announce *[]AppliedEvent) error {
 	if len(tail) > 0 {
 		var a *[]AppliedEvent
 		if p.name() == Counts {

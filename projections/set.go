@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -208,38 +207,33 @@ func (s *Set) prepare(ctx context.Context, store domain.EventReader) error {
 // creates them directly when p has no checkpoint and the log is empty (or
 // there is no store), and reports false when p needs a rebuild instead.
 func (s *Set) createIfEmpty(ctx context.Context, p projection, store domain.EventReader) (bool, error) {
-	tx, err := s.v.write.BeginTx(ctx, nil)
-	if err != nil {
-		return false, err
-	}
-	defer tx.Rollback()
-	_, version, ok, err := checkpoint(ctx, tx, p.name())
-	if err != nil {
-		return false, err
-	}
-	if ok {
-		return version == p.version(), nil
-	}
-	if store != nil {
-		last, err := store.LastPosition(ctx)
-		if err != nil {
-			return false, fmt.Errorf("open views: %w", err)
+	var current bool
+	err := inTx(ctx, s.v.write, func(tx querier) error {
+		_, version, ok, err := checkpoint(ctx, tx, p.name())
+		if err != nil || ok {
+			current = version == p.version()
+			return err
 		}
-		if last > 0 {
-			return false, nil
+		if store != nil {
+			last, err := store.LastPosition(ctx)
+			if err != nil {
+				return fmt.Errorf("open views: %w", err)
+			}
+			if last > 0 {
+				return nil
+			}
 		}
-	}
-	if err := createFresh(ctx, tx, p, ""); err != nil {
-		return false, err
-	}
-	if err := setCheckpoint(ctx, tx, p.name(), 0, p.version()); err != nil {
-		return false, err
-	}
-	return true, tx.Commit()
+		if err := createFresh(ctx, tx, p, ""); err != nil {
+			return err
+		}
+		current = true
+		return setCheckpoint(ctx, tx, p.name(), 0, p.version())
+	})
+	return current, err
 }
 
 // createFresh creates p's tables with suffix sfx and their indexes.
-func createFresh(ctx context.Context, tx *sql.Tx, p projection, sfx string) error {
+func createFresh(ctx context.Context, tx querier, p projection, sfx string) error {
 	if err := p.create(ctx, tx, sfx); err != nil {
 		return fmt.Errorf("create %s: %w", p.name(), err)
 	}

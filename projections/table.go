@@ -31,13 +31,13 @@ func (t *interactionTable) name() string     { return t.table }
 func (*interactionTable) version() int64     { return 1 }
 func (t *interactionTable) tables() []string { return []string{t.table} }
 
-func (t *interactionTable) create(ctx context.Context, tx *sql.Tx, sfx string) error {
+func (t *interactionTable) create(ctx context.Context, tx querier, sfx string) error {
 	_, err := tx.ExecContext(ctx, fmt.Sprintf(
 		`CREATE TABLE IF NOT EXISTS %s (%s, PRIMARY KEY (%s)) WITHOUT ROWID`, t.table+sfx, t.columns, t.key))
 	return err
 }
 
-func (t *interactionTable) index(ctx context.Context, tx *sql.Tx, sfx string, gen int64) error {
+func (t *interactionTable) index(ctx context.Context, tx querier, sfx string, gen int64) error {
 	for _, ix := range t.indexes {
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(ix, t.table+sfx, gen)); err != nil {
 			return err
@@ -50,7 +50,7 @@ func (t *interactionTable) index(ctx context.Context, tx *sql.Tx, sfx string, ge
 // indexes, with the rows of src (the same rows, other keys), inserted in
 // its key order: SQLite sorts them on the build connection's sorter
 // threads, and no value crosses into Go and back.
-func (t *interactionTable) copyFrom(ctx context.Context, tx *sql.Tx, src *interactionTable, sfx string) error {
+func (t *interactionTable) copyFrom(ctx context.Context, tx querier, src *interactionTable, sfx string) error {
 	_, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (%s) SELECT %[2]s FROM %s ORDER BY %s`,
 		t.table+sfx, t.insert, src.table+sfx, t.key))
 	return err
@@ -60,7 +60,7 @@ func (t *interactionTable) copyFrom(ctx context.Context, tx *sql.Tx, src *intera
 // and inserts a row for every interaction that is on after it. An insert
 // that collides with an existing row means the table disagrees with the
 // log; the unique constraint turns that into a loud error.
-func (t *interactionTable) apply(ctx context.Context, tx *sql.Tx, sfx string, b *batch, _ *[]AppliedEvent) error {
+func (t *interactionTable) apply(ctx context.Context, tx querier, sfx string, b *batch, _ *[]AppliedEvent) error {
 	changes := b.sortedChanges(t.order)
 	name := t.table + sfx
 	del := fmt.Sprintf(`DELETE FROM %s WHERE %s`, name, t.delete)
@@ -90,7 +90,7 @@ func (t *interactionTable) apply(ctx context.Context, tx *sql.Tx, sfx string, b 
 var insertShapes = [...]int{64, 16, 4, 1}
 
 // insertAll filters changes in place (the caller is done with them).
-func (t *interactionTable) insertAll(ctx context.Context, tx *sql.Tx, b *batch, name string, changes []*change) error {
+func (t *interactionTable) insertAll(ctx context.Context, tx querier, b *batch, name string, changes []*change) error {
 	on := changes[:0]
 	for _, c := range changes {
 		if c.on {
@@ -131,12 +131,12 @@ func (t *interactionTable) insertAll(ctx context.Context, tx *sql.Tx, b *batch, 
 // it runs many times (a build's bulk load), else by its text through the
 // driver's statement cache (a live batch's few rows).
 type inserter struct {
-	tx    *sql.Tx
+	tx    querier
 	query string
 	stmt  *sql.Stmt // nil: by text
 }
 
-func newInserter(ctx context.Context, tx *sql.Tx, query string, runs int) (*inserter, error) {
+func newInserter(ctx context.Context, tx querier, query string, runs int) (*inserter, error) {
 	ins := &inserter{tx: tx, query: query}
 	if runs > 1 {
 		var err error

@@ -123,7 +123,7 @@ func (s *Set) compare(ctx context.Context, store domain.EventReader, freshPath s
 	return r, nil
 }
 
-func liveCheckpoint(ctx context.Context, tx *sql.Tx, name string) (int64, error) {
+func liveCheckpoint(ctx context.Context, tx querier, name string) (int64, error) {
 	var pos int64
 	err := tx.QueryRowContext(ctx, `SELECT position FROM live.checkpoints WHERE projection = ?`, name).Scan(&pos)
 	if err == sql.ErrNoRows {
@@ -133,7 +133,7 @@ func liveCheckpoint(ctx context.Context, tx *sql.Tx, name string) (int64, error)
 }
 
 // catchUp applies the events in (from, to] to p's recomputed tables.
-func catchUp(ctx context.Context, tx *sql.Tx, store domain.EventReader, p projection, from, to int64) error {
+func catchUp(ctx context.Context, tx querier, store domain.EventReader, p projection, from, to int64) error {
 	if to <= from {
 		return nil
 	}
@@ -153,7 +153,7 @@ func catchUp(ctx context.Context, tx *sql.Tx, store domain.EventReader, p projec
 }
 
 // diffTable returns the rows of table that only one side has.
-func diffTable(ctx context.Context, tx *sql.Tx, projection, table string) ([]Difference, error) {
+func diffTable(ctx context.Context, tx querier, projection, table string) ([]Difference, error) {
 	var out []Difference
 	for _, side := range []struct{ name, a, b string }{{"live", "live.", "main."}, {"log", "main.", "live."}} {
 		rows, err := tx.QueryContext(ctx, fmt.Sprintf(
