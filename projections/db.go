@@ -199,11 +199,15 @@ func inTx(ctx context.Context, db *sql.DB, fn func(querier) error) error {
 	return errors.Join(err, rollback(ctx, conn))
 }
 
+// rollbackSQL ends a transaction; a variable so that a test can make it
+// fail.
+var rollbackSQL = `ROLLBACK`
+
 // rollback ends conn's transaction, if SQLite has not already rolled it
 // back (some errors do), and closes conn; a connection still inside a
 // transaction after that is discarded rather than returned to its pool.
 func rollback(ctx context.Context, conn *sql.Conn) error {
-	_, _ = conn.ExecContext(context.WithoutCancel(ctx), `ROLLBACK`)
+	_, _ = conn.ExecContext(context.WithoutCancel(ctx), rollbackSQL)
 	err := conn.Raw(func(dc any) error {
 		if c, ok := dc.(*sqlite3.SQLiteConn); ok && !c.AutoCommit() {
 			return driver.ErrBadConn
