@@ -175,8 +175,8 @@ func openViews(ctx context.Context, path string, d durability, log *slog.Logger,
 // BEGIN IMMEDIATE, as the write DSN's _txlock asks) and commits it when fn
 // succeeds. It does not use database/sql's Tx: a Tx watches its context
 // with a goroutine, and every Rows read inside a Tx starts one more, so a
-// live batch of one event started four goroutines, each a wake-up of an
-// idle thread on the path of a write waiting for its read model. On a
+// live batch of one event started up to five goroutines, each a wake-up
+// of an idle thread on the path of a write waiting for its read model. On a
 // plain connection a statement under a context that cannot end starts
 // none.
 func inTx(ctx context.Context, db *sql.DB, fn func(querier) error) error {
