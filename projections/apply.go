@@ -116,9 +116,9 @@ func (s *Set) ApplyAll(ctx context.Context, names []string, events []domain.Even
 // each projection's checkpoint moved; on failure it names the projection
 // that failed.
 func (s *Set) applyAllTx(ctx context.Context, projs []projection, events []domain.Event, announce *[]AppliedEvent) (commits []commit, failed string, err error) {
-	first := projs[0].name() // marked failed when the transaction itself fails
+	failed = projs[0].name() // marked failed when the transaction itself fails
 	if err := ctx.Err(); err != nil {
-		return nil, first, err
+		return nil, failed, err
 	}
 	// Once begun, the batch runs to its commit or failure: under a context
 	// that can end, database/sql and the driver watch every statement with
@@ -127,7 +127,6 @@ func (s *Set) applyAllTx(ctx context.Context, projs []projection, events []domai
 	// 10,000 req/s found all the applier's statements on such goroutines),
 	// and a live batch is a few events.
 	ctx = context.WithoutCancel(ctx)
-	failed = first
 	err = inTx(ctx, s.v.write, func(tx querier) error {
 		saved, err := checkpoints(ctx, tx)
 		if err != nil {

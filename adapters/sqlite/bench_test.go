@@ -305,7 +305,10 @@ func BenchmarkSnapshot(b *testing.B) {
 	for _, writes := range []bool{true, false} {
 		b.Run("after-append="+strconv.FormatBool(writes), func(b *testing.B) {
 			for i := range b.N {
-				if writes && next < len(reqs) {
+				if writes {
+					if next == len(reqs) {
+						b.Fatalf("out of fresh streams after %d appends: run with a smaller -benchtime", next-streams)
+					}
 					b.StopTimer()
 					if _, err := s.Append(b.Context(), reqs[next]); err != nil {
 						b.Fatal(err)
