@@ -17,10 +17,10 @@
 // once (one fsync per batch) and answers every caller. A lone appender
 // (the last commit held one append, nothing is queued, the connection is
 // free) runs the same transaction on its own goroutine, sparing two
-// goroutine hand-offs per append. The statements every append runs
-// (BEGIN, PRAGMA data_version, the new stream's row, the event, COMMIT)
-// are prepared on the driver connection and run through it without
-// database/sql's per-call wrappers (hot.go). Reads go through a
+// goroutine hand-offs per append. A transaction's statements are
+// prepared on the driver connection and run through it, inside one
+// sql.Conn.Raw per transaction, without database/sql's per-call wrappers
+// (hot.go, writer.go). Reads go through a
 // separate pool of read-only connections and never wait for the writer.
 // ReadLatest (domain.LatestReader, latest.go) hands a projection rebuild
 // each (stream, kind)'s last toggle: it reads the streams' identities into

@@ -28,28 +28,37 @@ type hotStmts struct {
 	begin, commit, dataVersion, insertNewStream, insertEvent driver.Stmt
 	insertTargets, insertUsers, setThrough                   driver.Stmt
 	args                                                     [9]driver.NamedValue
-	dest                                                     [1]driver.Value
+	dest                                                     [4]driver.Value
 }
 
 // prepare prepares the statements on c.
 func (h *hotStmts) prepare(ctx context.Context, c driver.Conn) error {
+	return prepareStmts(ctx, c, []stmtSQL{
+		{&h.begin, sqlBegin}, {&h.commit, sqlCommit}, {&h.dataVersion, sqlDataVersion},
+		{&h.insertNewStream, sqlInsertNewStream}, {&h.insertEvent, sqlInsertEvent},
+		{&h.insertTargets, sqlInsertTargets}, {&h.insertUsers, sqlInsertUsers}, {&h.setThrough, sqlSetThrough},
+	})
+}
+
+// stmtSQL is a statement to prepare and where to keep it.
+type stmtSQL struct {
+	stmt *driver.Stmt
+	sql  string
+}
+
+// prepareStmts prepares each of list on c; a statement kept is closed by
+// its owner even when it is refused here.
+func prepareStmts(ctx context.Context, c driver.Conn, list []stmtSQL) error {
 	pc, ok := c.(driver.ConnPrepareContext)
 	if !ok {
 		return fmt.Errorf("driver connection %T cannot prepare with a context", c)
 	}
-	for _, p := range []struct {
-		stmt *driver.Stmt
-		sql  string
-	}{
-		{&h.begin, sqlBegin}, {&h.commit, sqlCommit}, {&h.dataVersion, sqlDataVersion},
-		{&h.insertNewStream, sqlInsertNewStream}, {&h.insertEvent, sqlInsertEvent},
-		{&h.insertTargets, sqlInsertTargets}, {&h.insertUsers, sqlInsertUsers}, {&h.setThrough, sqlSetThrough},
-	} {
+	for _, p := range list {
 		stmt, err := pc.PrepareContext(ctx, p.sql)
 		if err != nil {
 			return fmt.Errorf("prepare: %w", translate(err))
 		}
-		*p.stmt = stmt // closed by close, even when it is refused below
+		*p.stmt = stmt
 		_, queries := stmt.(driver.StmtQueryContext)
 		if _, execs := stmt.(driver.StmtExecContext); !queries || !execs {
 			return fmt.Errorf("driver statement %T runs no Query or Exec with a context", stmt)
@@ -60,9 +69,14 @@ func (h *hotStmts) prepare(ctx context.Context, c driver.Conn) error {
 
 // close closes the prepared statements.
 func (h *hotStmts) close() error {
+	return closeStmts(h.begin, h.commit, h.dataVersion, h.insertNewStream, h.insertEvent,
+		h.insertTargets, h.insertUsers, h.setThrough)
+}
+
+// closeStmts closes the statements of list that were prepared.
+func closeStmts(list ...driver.Stmt) error {
 	var errs []error
-	for _, st := range []driver.Stmt{h.begin, h.commit, h.dataVersion, h.insertNewStream, h.insertEvent,
-		h.insertTargets, h.insertUsers, h.setThrough} {
+	for _, st := range list {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -110,6 +124,29 @@ func (h *hotStmts) query(ctx context.Context, stmt driver.Stmt, dest []driver.Va
 		return false, errors.Join(err, closeErr)
 	}
 	return true, closeErr
+}
+
+// each runs stmt with args and calls fn with every row it answers, its
+// columns in dest, until fn fails.
+func (h *hotStmts) each(ctx context.Context, stmt driver.Stmt, dest []driver.Value, fn func() error, args ...any) error {
+	named := h.named(args)
+	rows, err := stmt.(driver.StmtQueryContext).QueryContext(ctx, named)
+	clear(named)
+	if err != nil {
+		return err
+	}
+	for {
+		err := rows.Next(dest)
+		if errors.Is(err, io.EOF) {
+			return rows.Close()
+		}
+		if err == nil {
+			err = fn()
+		}
+		if err != nil {
+			return errors.Join(err, rows.Close())
+		}
+	}
 }
 
 // exec runs stmt with args (at most len(h.args)) and returns the number

@@ -1,8 +1,7 @@
 package sqlite
 
 import (
-	"context"
-	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"sync"
 
@@ -74,43 +73,29 @@ func (t *streamTail) publish(created []newStream, last, through int64) {
 // sqlTail reads the streams after the watermark.
 const sqlTail = `SELECT stream_key, user_id, target_type, target_id FROM streams WHERE stream_key > ?`
 
-// reload replaces the tail with the streams after through, read on conn
-// in the transaction that read through and last.
-func (t *streamTail) reload(ctx context.Context, conn *sql.Conn, through, last int64) error {
-	rows, err := conn.QueryContext(ctx, sqlTail, through)
-	if err != nil {
-		return fmt.Errorf("read the unindexed streams: %w", translate(err))
-	}
-	defer rows.Close()
-	keys := make(map[domain.StreamID]int64)
-	for rows.Next() {
-		var key int64
-		var user, ttype, tid string
-		if err := rows.Scan(&key, &user, &ttype, &tid); err != nil {
-			return fmt.Errorf("read the unindexed streams: %w", translate(err))
-		}
-		id, err := streamID(user, ttype, tid)
-		if err != nil {
-			return fmt.Errorf("stream %d: stored identity: %w", key, err)
-		}
-		keys[id] = key
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read the unindexed streams: %w", translate(err))
-	}
+// replace makes keys the tail, the streams after through up to last, read
+// in the transaction that read through and last (writer.reloadTail).
+func (t *streamTail) replace(keys map[domain.StreamID]int64, through, last int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.keys, t.through, t.last = keys, through, last
-	return nil
 }
 
-// streamID parses a stored stream identity.
-func streamID(user, ttype, tid string) (domain.StreamID, error) {
-	u, err := domain.NewUserID(user)
+// storedStreamID parses a stored stream identity, three text columns.
+func storedStreamID(user, ttype, tid driver.Value) (domain.StreamID, error) {
+	cols := [3]string{}
+	for i, v := range []driver.Value{user, ttype, tid} {
+		s, ok := v.(string)
+		if !ok {
+			return domain.StreamID{}, fmt.Errorf("identity column %d is %T, not text: %w", i+1, v, domain.ErrUnavailable)
+		}
+		cols[i] = s
+	}
+	u, err := domain.NewUserID(cols[0])
 	if err != nil {
 		return domain.StreamID{}, err
 	}
-	t, err := domain.NewTarget(ttype, tid)
+	t, err := domain.NewTarget(cols[1], cols[2])
 	if err != nil {
 		return domain.StreamID{}, err
 	}

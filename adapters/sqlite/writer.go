@@ -23,15 +23,23 @@ const (
 )
 
 // writer owns the single write connection and its prepared statements. Only
-// the writer goroutine (and Open, before it starts) uses it.
+// the writer goroutine (and Open, before it starts) uses it. Every
+// statement of a transaction is prepared on the driver connection and runs
+// on it, inside one sql.Conn.Raw for the whole transaction (withDriver),
+// without database/sql's per-call wrappers: measured on an append that
+// toggles a known stream with an idempotency key (an HTTP write), 64
+// allocations fell to 46 and its CPU to 0.94x (README, Performance).
 type writer struct {
 	ctx  context.Context // never cancelled: a started transaction always finishes
 	conn *sql.Conn
 
+	// hot are the statements every append runs, shared with the raw
+	// baselines; the others run on the driver connection the same way.
 	hot                                                   hotStmts
-	maxPosition, selectStream, insertStream, updateStream *sql.Stmt
-	deleteStream, insertIdempotency, selectIdempotency    *sql.Stmt
-	selectVersion                                         *sql.Stmt
+	maxPosition, selectStream, insertStream, updateStream driver.Stmt
+	deleteStream, insertIdempotency, selectIdempotency    driver.Stmt
+	selectVersion, selectTail, savepoint, release         driver.Stmt
+	rollbackTo, rollback                                  driver.Stmt
 
 	// tail is the store's: the streams after the index watermark, which
 	// this writer publishes after each commit; created is the reused list
@@ -139,33 +147,36 @@ func (w *writer) setup(ctx context.Context) error {
 	if err := migrate(ctx, w.conn); err != nil {
 		return err
 	}
-	for _, p := range []struct {
-		stmt **sql.Stmt
-		sql  string
-	}{
-		{&w.maxPosition, sqlMaxPosition}, {&w.selectStream, sqlSelectStream},
-		{&w.insertStream, sqlInsertStream}, {&w.updateStream, sqlUpdateStream},
-		{&w.deleteStream, sqlDeleteStream}, {&w.insertIdempotency, sqlInsertIdempotency},
-		{&w.selectIdempotency, sqlSelectIdempotency}, {&w.selectVersion, sqlSelectVersion},
-	} {
-		stmt, err := w.conn.PrepareContext(ctx, p.sql)
-		if err != nil {
-			return fmt.Errorf("prepare: %w", translate(err))
+	return w.conn.Raw(func(dc any) error {
+		if err := w.hot.prepare(ctx, dc.(driver.Conn)); err != nil {
+			return err
 		}
-		*p.stmt = stmt
-	}
-	return w.conn.Raw(func(dc any) error { return w.hot.prepare(ctx, dc.(driver.Conn)) })
+		return prepareStmts(ctx, dc.(driver.Conn), []stmtSQL{
+			{&w.maxPosition, sqlMaxPosition}, {&w.selectStream, sqlSelectStream},
+			{&w.insertStream, sqlInsertStream}, {&w.updateStream, sqlUpdateStream},
+			{&w.deleteStream, sqlDeleteStream}, {&w.insertIdempotency, sqlInsertIdempotency},
+			{&w.selectIdempotency, sqlSelectIdempotency}, {&w.selectVersion, sqlSelectVersion},
+			{&w.selectTail, sqlTail}, {&w.savepoint, `SAVEPOINT a`}, {&w.release, `RELEASE a`},
+			{&w.rollbackTo, `ROLLBACK TO a`}, {&w.rollback, `ROLLBACK`},
+		})
+	})
 }
 
 func (w *writer) close() error {
-	errs := []error{w.conn.Raw(func(any) error { return w.hot.close() })}
-	for _, st := range []*sql.Stmt{w.maxPosition, w.selectStream, w.insertStream, w.updateStream,
-		w.deleteStream, w.insertIdempotency, w.selectIdempotency, w.selectVersion} {
-		if st != nil {
-			errs = append(errs, st.Close())
-		}
-	}
-	return errors.Join(append(errs, w.conn.Close())...)
+	err := w.conn.Raw(func(any) error {
+		return errors.Join(w.hot.close(), closeStmts(w.maxPosition, w.selectStream, w.insertStream,
+			w.updateStream, w.deleteStream, w.insertIdempotency, w.selectIdempotency, w.selectVersion,
+			w.selectTail, w.savepoint, w.release, w.rollbackTo, w.rollback))
+	})
+	return errors.Join(err, w.conn.Close())
+}
+
+// withDriver runs fn holding the writer's driver connection, so that fn
+// runs its statements (w.hot.exec, w.hot.query, w.hot.each) without a
+// sql.Conn.Raw each. It returns fn's error, or the connection's when the
+// writer's connection is closed.
+func (w *writer) withDriver(fn func() error) error {
+	return w.conn.Raw(func(any) error { return fn() })
 }
 
 // purge deletes idempotency records older than idempotencyTTL.
@@ -325,10 +336,25 @@ func failAll(batch []*request, err error) ([]result, CommitStats) {
 // insert could still fail, get a savepoint. When the transaction as a
 // whole fails, every append gets its error.
 func (w *writer) commit(batch []*request, more func() *request, now time.Time) ([]*request, []result, CommitStats) {
+	var results []result
+	var stats CommitStats
+	err := w.withDriver(func() error {
+		batch, results, stats = w.commitTx(batch, more, now)
+		return nil
+	})
+	if err != nil { // the connection is closed: nothing ran
+		w.streams, w.last = nil, -1
+		results, stats = failAll(batch, fmt.Errorf("begin: %w", translate(err)))
+	}
+	return batch, results, stats
+}
+
+// commitTx is commit on the driver connection (withDriver).
+func (w *writer) commitTx(batch []*request, more func() *request, now time.Time) ([]*request, []result, CommitStats) {
 	var stats CommitStats
 	results := w.results[:0]
 	fail := func(err error) ([]*request, []result, CommitStats) {
-		_, _ = w.conn.ExecContext(w.ctx, "ROLLBACK")
+		_, _ = w.hot.exec(w.ctx, w.rollback)
 		w.streams, w.last = nil, -1
 		results := make([]result, len(batch))
 		for i, r := range batch {
@@ -365,7 +391,7 @@ func (w *writer) commit(batch []*request, more func() *request, now time.Time) (
 	if err := w.indexStreams(&tx); err != nil {
 		return fail(err)
 	}
-	if err := w.conn.Raw(func(any) error { _, err := w.hot.exec(w.ctx, w.hot.commit); return err }); err != nil {
+	if _, err := w.hot.exec(w.ctx, w.hot.commit); err != nil {
 		return fail(fmt.Errorf("commit: %w", translate(err)))
 	}
 	w.last, w.lastKey, w.through = tx.last, tx.lastKey, tx.through
@@ -380,11 +406,9 @@ func (w *writer) commit(batch []*request, more func() *request, now time.Time) (
 // index on streams. The watermark tx holds was read in this transaction,
 // or is the one this writer committed while no other connection has
 // written since.
-func (w *writer) indexStreams(tx *txState) error {
-	return w.conn.Raw(func(any) (err error) {
-		tx.through, err = w.hot.indexStreams(w.ctx, tx.through, tx.lastKey, w.indexEvery)
-		return err
-	})
+func (w *writer) indexStreams(tx *txState) (err error) {
+	tx.through, err = w.hot.indexStreams(w.ctx, tx.through, tx.lastKey, w.indexEvery)
+	return err
 }
 
 // begin starts an IMMEDIATE transaction and finds where the log ends.
@@ -405,10 +429,38 @@ func (w *writer) begin(tx *txState) error {
 		return nil
 	}
 	w.streams, w.last, w.version = make(map[domain.StreamID]streamInfo), -1, version
-	if err := w.maxPosition.QueryRowContext(w.ctx).Scan(&tx.last, &tx.lastKey, &tx.through); err != nil {
+	dest := w.hot.dest[:3]
+	if _, err := w.hot.query(w.ctx, w.maxPosition, dest); err != nil {
 		return translate(err)
 	}
-	return w.tail.reload(w.ctx, w.conn, tx.through, tx.lastKey)
+	if err := int64s(dest, &tx.last, &tx.lastKey, &tx.through); err != nil {
+		return fmt.Errorf("the log's end: %w", err)
+	}
+	return w.reloadTail(tx.through, tx.lastKey)
+}
+
+// reloadTail reads the streams after through into the tail, in the
+// transaction that read through and last.
+func (w *writer) reloadTail(through, last int64) error {
+	keys := make(map[domain.StreamID]int64)
+	dest := w.hot.dest[:4]
+	err := w.hot.each(w.ctx, w.selectTail, dest, func() error {
+		var key int64
+		if err := int64s(dest[:1], &key); err != nil {
+			return err
+		}
+		id, err := storedStreamID(dest[1], dest[2], dest[3])
+		if err != nil {
+			return fmt.Errorf("stream %d: stored identity: %w", key, err)
+		}
+		keys[id] = key
+		return nil
+	}, through)
+	if err != nil {
+		return fmt.Errorf("read the unindexed streams: %w", translate(err))
+	}
+	w.tail.replace(keys, through, last)
+	return nil
 }
 
 // loadTail reads the unindexed streams at open, so that Snapshot finds
@@ -417,35 +469,35 @@ func (w *writer) begin(tx *txState) error {
 // version holds, as if a commit had left it.
 func (w *writer) loadTail() error {
 	var tx txState
-	err := w.begin(&tx)
-	if _, rbErr := w.conn.ExecContext(w.ctx, "ROLLBACK"); err == nil && rbErr != nil {
-		err = fmt.Errorf("rollback: %w", translate(rbErr))
-	}
-	if err == nil {
-		w.last, w.lastKey, w.through = tx.last, tx.lastKey, tx.through
-	}
-	return err
+	return w.withDriver(func() error {
+		err := w.begin(&tx)
+		if _, rbErr := w.hot.exec(w.ctx, w.rollback); err == nil && rbErr != nil {
+			err = fmt.Errorf("rollback: %w", translate(rbErr))
+		}
+		if err == nil {
+			w.last, w.lastKey, w.through = tx.last, tx.lastKey, tx.through
+		}
+		return err
+	})
 }
 
-// beginVersion runs BEGIN IMMEDIATE and reads the file's data version, in
-// one hold of the connection.
+// beginVersion runs BEGIN IMMEDIATE and reads the file's data version.
 func (w *writer) beginVersion() (version int64, err error) {
-	err = w.conn.Raw(func(any) error {
-		if _, err := w.hot.exec(w.ctx, w.hot.begin); err != nil {
-			return fmt.Errorf("begin: %w", translate(err))
-		}
-		dest := w.hot.dest[:1]
-		row, err := w.hot.query(w.ctx, w.hot.dataVersion, dest)
-		if err != nil {
-			return fmt.Errorf("data version: %w", translate(err))
-		}
-		var ok bool
-		if version, ok = dest[0].(int64); !row || !ok {
-			return fmt.Errorf("data version: got %T, not an integer: %w", dest[0], domain.ErrUnavailable)
-		}
-		return nil
-	})
-	return version, err
+	if _, err := w.hot.exec(w.ctx, w.hot.begin); err != nil {
+		return 0, fmt.Errorf("begin: %w", translate(err))
+	}
+	dest := w.hot.dest[:1]
+	row, err := w.hot.query(w.ctx, w.hot.dataVersion, dest)
+	if err != nil {
+		return 0, fmt.Errorf("data version: %w", translate(err))
+	}
+	if !row {
+		dest[0] = nil
+	}
+	if err := int64s(dest, &version); err != nil {
+		return 0, fmt.Errorf("data version: %w", err)
+	}
+	return version, nil
 }
 
 // txState is what one transaction has assigned so far.
@@ -479,7 +531,7 @@ func (w *writer) apply(tx *txState, r *request) (domain.AppendResult, error) {
 	if err := w.insertEvents(tx, r, info.key); err != nil {
 		if created {
 			// A duplicate event id: take the new stream's row out again.
-			if _, delErr := w.deleteStream.ExecContext(w.ctx, info.key); delErr != nil {
+			if _, delErr := w.hot.exec(w.ctx, w.deleteStream, info.key); delErr != nil {
 				return domain.AppendResult{}, fatal(appendError(r.Req.Stream, delErr))
 			}
 		}
@@ -523,12 +575,8 @@ func (w *writer) createNew(tx *txState, r *request) (bool, error) {
 	if _, waiting := w.tail.key(st); waiting {
 		return false, nil
 	}
-	var n int64
-	err := w.conn.Raw(func(any) (err error) {
-		n, err = w.hot.exec(w.ctx, w.hot.insertNewStream, tx.lastKey+1, st.User.String(),
-			st.Target.Type(), st.Target.ID(), r.Rows[0].version, tx.last+1, r.Req.State.String())
-		return err
-	})
+	n, err := w.hot.exec(w.ctx, w.hot.insertNewStream, tx.lastKey+1, st.User.String(),
+		st.Target.Type(), st.Target.ID(), r.Rows[0].version, tx.last+1, r.Req.State.String())
 	if err != nil {
 		return false, fatal(appendError(st, err))
 	}
@@ -544,18 +592,14 @@ func (w *writer) insertEvents(tx *txState, r *request, key int64) error {
 	st := r.Req.Stream
 	several := len(r.Rows) > 1
 	if several {
-		if _, err := w.conn.ExecContext(w.ctx, "SAVEPOINT a"); err != nil {
+		if _, err := w.hot.exec(w.ctx, w.savepoint); err != nil {
 			return fatal(fmt.Errorf("savepoint: %w", translate(err)))
 		}
 	}
 	err := w.insertRows(r, key, tx.last+1, tx.recorded.UnixNano())
 	if several {
-		end := "RELEASE a"
-		if err != nil {
-			end = "ROLLBACK TO a; RELEASE a"
-		}
-		if _, endErr := w.conn.ExecContext(w.ctx, end); endErr != nil {
-			return fatal(errors.Join(err, fmt.Errorf("%s: %w", end, translate(endErr))))
+		if endErr := w.endSavepoint(err != nil); endErr != nil {
+			return fatal(errors.Join(err, endErr))
 		}
 	}
 	switch {
@@ -565,6 +609,20 @@ func (w *writer) insertEvents(tx *txState, r *request, key int64) error {
 		return appendError(st, err)
 	}
 	return fatal(appendError(st, err))
+}
+
+// endSavepoint releases the savepoint of insertEvents, after rolling back
+// to it when undo is set.
+func (w *writer) endSavepoint(undo bool) error {
+	if undo {
+		if _, err := w.hot.exec(w.ctx, w.rollbackTo); err != nil {
+			return fmt.Errorf("rollback to savepoint: %w", translate(err))
+		}
+	}
+	if _, err := w.hot.exec(w.ctx, w.release); err != nil {
+		return fmt.Errorf("release savepoint: %w", translate(err))
+	}
+	return nil
 }
 
 // check verifies the stream's version and the idempotency key without
@@ -584,13 +642,12 @@ func (w *writer) check(r *request) (streamInfo, error) {
 			st, info.version, req.ExpectedVersion, domain.ErrVersionConflict)
 	}
 	if rec := req.Idempotency; rec != nil {
-		var one int
-		err := w.selectIdempotency.QueryRowContext(w.ctx, rec.User.String(), rec.Key).Scan(&one)
+		taken, err := w.hot.query(w.ctx, w.selectIdempotency, nil, rec.User.String(), rec.Key)
 		switch {
-		case err == nil:
-			return info, fmt.Errorf("append %s: key %q: %w", st, rec.Key, domain.ErrIdempotencyKeyTaken)
-		case !errors.Is(err, sql.ErrNoRows):
+		case err != nil:
 			return info, fatal(appendError(st, err))
+		case taken:
+			return info, fmt.Errorf("append %s: key %q: %w", st, rec.Key, domain.ErrIdempotencyKeyTaken)
 		}
 	}
 	return info, nil
@@ -603,14 +660,21 @@ func (w *writer) check(r *request) (streamInfo, error) {
 func (w *writer) lookup(st domain.StreamID, info *streamInfo) error {
 	if key, waiting := w.tail.key(st); waiting {
 		info.key = key
-		return w.selectVersion.QueryRowContext(w.ctx, key).Scan(&info.version)
+		return w.queryInt64s(w.selectVersion, []any{key}, &info.version)
 	}
-	err := w.selectStream.QueryRowContext(w.ctx, st.User.String(), st.Target.Type(), st.Target.ID()).
-		Scan(&info.key, &info.version)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil
+	return w.queryInt64s(w.selectStream, []any{st.User.String(), st.Target.Type(), st.Target.ID()},
+		&info.key, &info.version)
+}
+
+// queryInt64s runs stmt with args and reads its row's first columns into
+// to; they are left as they are when it answers no row.
+func (w *writer) queryInt64s(stmt driver.Stmt, args []any, to ...*int64) error {
+	dest := w.hot.dest[:len(to)]
+	row, err := w.hot.query(w.ctx, stmt, dest, args...)
+	if err != nil || !row {
+		return err
 	}
-	return err
+	return int64s(dest, to...)
 }
 
 // finish writes the stream snapshot (unless prepare created it) and the
@@ -664,27 +728,25 @@ func (w *writer) upsertStream(r *request, info streamInfo, lastPosition int64) e
 	version := r.Rows[len(r.Rows)-1].version
 	state := r.Req.State.String()
 	if info.version != 0 {
-		_, err := w.updateStream.ExecContext(w.ctx, version, lastPosition, state, info.key)
+		_, err := w.hot.exec(w.ctx, w.updateStream, version, lastPosition, state, info.key)
 		return err
 	}
 	st := r.Req.Stream
-	_, err := w.insertStream.ExecContext(w.ctx, info.key, st.User.String(), st.Target.Type(), st.Target.ID(),
+	_, err := w.hot.exec(w.ctx, w.insertStream, info.key, st.User.String(), st.Target.Type(), st.Target.ID(),
 		version, lastPosition, state)
 	return err
 }
 
 // insertRows inserts r's events from position next on.
 func (w *writer) insertRows(r *request, key, next int64, recorded int64) error {
-	return w.conn.Raw(func(any) error {
-		for i, e := range r.Rows {
-			_, err := w.hot.query(w.ctx, w.hot.insertEvent, nil, next+int64(i), e.id, key, e.version,
-				e.typ, e.kind, e.occurred, recorded, e.metadata)
-			if err != nil {
-				return err
-			}
+	for i, e := range r.Rows {
+		_, err := w.hot.query(w.ctx, w.hot.insertEvent, nil, next+int64(i), e.id, key, e.version,
+			e.typ, e.kind, e.occurred, recorded, e.metadata)
+		if err != nil {
+			return err
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // recordIdempotency stores rec; lastPosition, when not 0, replaces the
@@ -698,7 +760,20 @@ func (w *writer) recordIdempotency(rec domain.IdempotencyRecord, lastPosition in
 	if created.IsZero() {
 		created = now
 	}
-	_, err := w.insertIdempotency.ExecContext(w.ctx, rec.User.String(), rec.Key, rec.RequestHash,
+	_, err := w.hot.exec(w.ctx, w.insertIdempotency, rec.User.String(), rec.Key, rec.RequestHash,
 		out.Changed, out.Active, out.State.String(), out.StreamVersion, out.Position, created.UnixNano())
 	return err
+}
+
+// int64s reads integer columns into to, one each; a NULL or any other
+// type is an error wrapping domain.ErrUnavailable.
+func int64s(cols []driver.Value, to ...*int64) error {
+	for i, p := range to {
+		v, ok := cols[i].(int64)
+		if !ok {
+			return fmt.Errorf("column %d is %T, not an integer: %w", i+1, cols[i], domain.ErrUnavailable)
+		}
+		*p = v
+	}
+	return nil
 }
