@@ -75,10 +75,14 @@ func (s *EventStore) Idempotency(ctx context.Context, user domain.UserID, key st
 	if err := s.usable(); err != nil {
 		return domain.IdempotencyRecord{}, false, err
 	}
+	if err := ctx.Err(); err != nil {
+		return domain.IdempotencyRecord{}, false, fmt.Errorf("idempotency %s: %w", user, err)
+	}
 	rec := domain.IdempotencyRecord{User: user, Key: key}
 	var state string
 	var created int64
-	err := s.read.QueryRowContext(ctx,
+	// One row by key, as Snapshot's: without a goroutine watching ctx.
+	err := s.read.QueryRowContext(context.WithoutCancel(ctx),
 		`SELECT request_hash, changed, active, state, stream_version, position, created_at
 		 FROM idempotency WHERE user_id = ? AND key = ?`, user.String(), key).
 		Scan(&rec.RequestHash, &rec.Outcome.Changed, &rec.Outcome.Active, &state,
@@ -102,8 +106,12 @@ func (s *EventStore) HasEvent(ctx context.Context, id uuid.UUID) (bool, error) {
 	if err := s.usable(); err != nil {
 		return false, err
 	}
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("has event %s: %w", id, err)
+	}
 	var one int
-	err := s.read.QueryRowContext(ctx, `SELECT 1 FROM events WHERE id = ?`, id[:]).Scan(&one)
+	// One row by key, as Snapshot's: without a goroutine watching ctx.
+	err := s.read.QueryRowContext(context.WithoutCancel(ctx), `SELECT 1 FROM events WHERE id = ?`, id[:]).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}

@@ -122,6 +122,13 @@ func testAppend(t *testing.T, fresh freshFunc) {
 		if _, err := s.Snapshot(ctx, MustStream(t, "alice", "article/a1")); !errors.Is(err, context.Canceled) {
 			t.Fatalf("snapshot with a cancelled context: %v, want context.Canceled", err)
 		}
+		alice := MustStream(t, "alice", "article/a1").User
+		if _, _, err := s.Idempotency(ctx, alice, "k1"); !errors.Is(err, context.Canceled) {
+			t.Fatalf("idempotency with a cancelled context: %v, want context.Canceled", err)
+		}
+		if _, err := s.HasEvent(ctx, domain.NewEventID()); !errors.Is(err, context.Canceled) {
+			t.Fatalf("has event with a cancelled context: %v, want context.Canceled", err)
+		}
 	})
 }
 
