@@ -175,7 +175,7 @@ func BenchmarkLoneCPU(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		b.ReportMetric(float64(processCPU(b)-start)/float64(time.Microsecond)/float64(b.N), "cpu-us/op")
+		reportCPU(b, start)
 	})
 	b.Run("raw-one-per-tx", func(b *testing.B) {
 		reqs, err := storebench.Requests(b.N)
@@ -197,8 +197,14 @@ func BenchmarkLoneCPU(b *testing.B) {
 		if _, err := ri.insert(b.Context(), reqs, 0, 1); err != nil {
 			b.Fatal(err)
 		}
-		b.ReportMetric(float64(processCPU(b)-start)/float64(time.Microsecond)/float64(b.N), "cpu-us/op")
+		reportCPU(b, start)
 	})
+}
+
+// reportCPU reports the process's CPU since start per iteration, as
+// cpu-us/op.
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64(processCPU(b)-start)/float64(time.Microsecond)/float64(b.N), "cpu-us/op")
 }
 
 // processCPU is the process's user and system time so far.
@@ -352,7 +358,7 @@ func BenchmarkToggle(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(processCPU(b)-start)/float64(time.Microsecond)/float64(b.N), "cpu-us/op")
+	reportCPU(b, start)
 }
 
 // toggled returns the append after prev (one event) on its stream: the
@@ -406,5 +412,5 @@ func BenchmarkIdempotency(b *testing.B) {
 			b.Fatalf("key %q: found %v, %v", rec.Key, ok, err)
 		}
 	}
-	b.ReportMetric(float64(processCPU(b)-start)/float64(time.Microsecond)/float64(b.N), "cpu-us/op")
+	reportCPU(b, start)
 }

@@ -23,7 +23,9 @@ import (
 // insertTargets, insertUsers and setThrough move the stream indexes'
 // watermark (indexStreams); they run once per few thousand new streams, and
 // are here so that the raw baselines of benchload.go pay them as the writer
-// does.
+// does. The writer runs its other statements, prepared on the same
+// connection (prepareStmts), through exec, query and each too; dest is as
+// wide as the widest row they read.
 type hotStmts struct {
 	begin, commit, dataVersion, insertNewStream, insertEvent driver.Stmt
 	insertTargets, insertUsers, setThrough                   driver.Stmt

@@ -70,9 +70,6 @@ func (t *streamTail) publish(created []newStream, last, through int64) {
 	t.last = last
 }
 
-// sqlTail reads the streams after the watermark.
-const sqlTail = `SELECT stream_key, user_id, target_type, target_id FROM streams WHERE stream_key > ?`
-
 // replace makes keys the tail, the streams after through up to last, read
 // in the transaction that read through and last (writer.reloadTail).
 func (t *streamTail) replace(keys map[domain.StreamID]int64, through, last int64) {

@@ -109,6 +109,8 @@ const (
 		SELECT user_id, target_type, target_id, stream_key FROM streams WHERE stream_key > ? AND stream_key <= ?
 		ORDER BY user_id, target_type, target_id`
 	sqlSetThrough = `UPDATE stream_targets_through SET through = ?`
+	// sqlTail reads the streams after the watermark (writer.reloadTail).
+	sqlTail = `SELECT stream_key, user_id, target_type, target_id FROM streams WHERE stream_key > ?`
 )
 
 func newWriter(ctx context.Context, s *EventStore) (*writer, error) {
@@ -430,12 +432,8 @@ func (w *writer) begin(tx *txState) error {
 		return nil
 	}
 	w.streams, w.last, w.version = make(map[domain.StreamID]streamInfo), -1, version
-	dest := w.hot.dest[:3]
-	if _, err := w.hot.query(w.ctx, w.maxPosition, dest); err != nil {
-		return translate(err)
-	}
-	if err := int64s(dest, &tx.last, &tx.lastKey, &tx.through); err != nil {
-		return fmt.Errorf("the log's end: %w", err)
+	if err := w.queryInt64s(w.maxPosition, nil, &tx.last, &tx.lastKey, &tx.through); err != nil {
+		return fmt.Errorf("the log's end: %w", translate(err))
 	}
 	return w.reloadTail(tx.through, tx.lastKey)
 }
