@@ -1,5 +1,5 @@
 // Builds the ledger binary from this checkout (with the committed demo
-// assets embedded) and starts the servers the tests talk to:
+// assets embedded, race detector on) and starts the servers the tests talk to:
 //   ledgerUrl     — open loopback mode, default kinds;
 //   limitedUrl    — the same with a per-user write rate of ~0, so a second
 //                   write is refused with 429 (the "refused write" tests);
@@ -31,6 +31,7 @@ export async function startLedger(bin: string, dir: string, extra: string[] = []
   const url = `http://127.0.0.1:${port}`;
   const proc = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--db', join(dir, 'l.db'), '--log-level', 'error', ...extra], {
     stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, GORACE: 'halt_on_error=1' },
   });
   const exited = new Promise<never>((_, fail) => proc.once('exit', (code) => fail(new Error(`ledger serve exited with ${code}`))));
   exited.catch(() => undefined);
@@ -49,7 +50,11 @@ export async function startLedger(bin: string, dir: string, extra: string[] = []
 export default async function setup(project: TestProject) {
   const dir = mkdtempSync(join(tmpdir(), 'ledger-web-'));
   const bin = join(dir, 'ledger');
-  execFileSync('go', ['build', '-o', bin, './cmd/ledger'], { cwd: repo, stdio: 'inherit', env: { ...process.env, CGO_ENABLED: '1' } });
+  // Built with the race detector, as `make test` builds the Go tests just
+  // before: the packages come from that build's cache (an empty cache
+  // compiles SQLite's C once less, ~50 s), and a data race in a server the
+  // browser drives stops it (halt_on_error), its report on this stderr.
+  execFileSync('go', ['build', '-race', '-o', bin, './cmd/ledger'], { cwd: repo, stdio: 'inherit', env: { ...process.env, CGO_ENABLED: '1' } });
   const mkdir = (name: string) => mkdtempSync(join(dir, `${name}-`));
   const main = await startLedger(bin, mkdir('open'), ['--consistency-timeout', '300ms']);
   const limited = await startLedger(bin, mkdir('limited'), ['--write-rate', '0.0001']);
