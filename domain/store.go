@@ -78,6 +78,9 @@ func (r AppendRequest) Validate() error {
 		case e.OccurredAt.IsZero():
 			return invalid("event", "%d has no occurred_at", i)
 		}
+		if err := ValidateEventTime("occurred_at", e.OccurredAt); err != nil {
+			return err
+		}
 		if _, err := ParseEventType(string(e.Type)); err != nil {
 			return err
 		}
@@ -102,7 +105,7 @@ type EventFilter struct {
 	TargetID   string // only targets with this id (with TargetType)
 	Kind       Kind   // only this kind
 	Since      time.Time
-	Until      time.Time // OccurredAt in [Since, Until)
+	Until      time.Time // OccurredAt in [Since, Until); see OccurredNanos
 }
 
 // CommandStore is what the command service (Ledger) needs of the log: a

@@ -31,6 +31,9 @@ func TestAppendRequestValidate(t *testing.T) {
 		"NoKind":          func(r *domain.AppendRequest) { r.Events[0].Kind = domain.Kind{} },
 		"NoTime":          func(r *domain.AppendRequest) { r.Events[0].OccurredAt = time.Time{} },
 		"BadType":         func(r *domain.AppendRequest) { r.Events[0].Type = "interaction.liked" },
+		"TimeAfter2262":   func(r *domain.AppendRequest) { r.Events[0].OccurredAt = time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC) },
+		"TimeAtMax":       func(r *domain.AppendRequest) { r.Events[0].OccurredAt = domain.MaxTime },
+		"TimeBefore1677":  func(r *domain.AppendRequest) { r.Events[0].OccurredAt = time.Date(1500, 1, 1, 0, 0, 0, 0, time.UTC) },
 	}
 	for name, spoil := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -75,5 +78,38 @@ func TestEmitting(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("stopping early: %d yields, want 1", n)
+	}
+}
+
+// Event times at the ends of what the log holds are valid; TimeBounds
+// clamps bounds beyond them and checks their order.
+func TestEventTimes(t *testing.T) {
+	for _, ok := range []time.Time{domain.MinTime, domain.MaxTime.Add(-1), time.Unix(0, 0)} {
+		if err := domain.ValidateEventTime("t", ok); err != nil {
+			t.Errorf("ValidateEventTime(%s) = %v", ok, err)
+		}
+	}
+	at := func(year int) *time.Time { t := time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC); return &t }
+	cases := []struct {
+		name         string
+		since, until *time.Time
+		s, u         time.Time
+	}{
+		{"None", nil, nil, time.Time{}, time.Time{}},
+		{"Inside", at(2000), at(2001), *at(2000), *at(2001)},
+		{"Beyond", at(2000), at(3000), *at(2000), domain.MaxTime},
+		{"BothBeyond", at(2500), at(3000), domain.MaxTime, domain.MaxTime},
+		{"Before", at(1000), nil, domain.MinTime, time.Time{}},
+		{"UntilYearOne", nil, &time.Time{}, time.Time{}, domain.MinTime},
+	}
+	for _, c := range cases {
+		s, u, err := domain.TimeBounds(c.since, c.until)
+		if err != nil || !s.Equal(c.s) || !u.Equal(c.u) || s.IsZero() != c.s.IsZero() || u.IsZero() != c.u.IsZero() {
+			t.Errorf("%s: TimeBounds = %s, %s, %v; want %s, %s", c.name, s, u, err, c.s, c.u)
+		}
+	}
+	var v *domain.ValidationError
+	if _, _, err := domain.TimeBounds(at(2001), at(2000)); !errors.As(err, &v) || v.Field != "until" {
+		t.Errorf("until before since: %v, want a *ValidationError of until", err)
 	}
 }

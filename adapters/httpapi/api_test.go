@@ -288,6 +288,46 @@ func TestHistory(t *testing.T) {
 		e.expect(404, "GET", "/v1/events?kind=follow", "")
 		e.expect(200, "GET", "/v1/events?limit=20000", "", "Accept", "application/x-ndjson")
 	})
+	t.Run("ErrorsName", func(t *testing.T) {
+		for query, want := range map[string]InvalidParam{
+			"target_type=article&target_id=":                        {Name: "target_id"},
+			"target_type=Article&target_id=a-1":                     {Name: "target_type"},
+			"limit=abc":                                             {Name: "limit", Reason: `"abc"`},
+			"since=2026-01-01T00:00:00 01:00":                       {Name: "since", Reason: `"2026-01-01T00:00:00 01:00"`},
+			"since=2001-01-01T00:00:00Z&until=2000-01-01T00:00:00Z": {Name: "until", Reason: "2000-01-01T00:00:00Z"},
+		} {
+			p := mustDecode[Problem](t, e.expect(400, "GET", "/v1/events?"+strings.ReplaceAll(query, " ", "%20"), ""))
+			if len(p.InvalidParams) != 1 || p.InvalidParams[0].Name != want.Name || !strings.Contains(p.InvalidParams[0].Reason, want.Reason) {
+				t.Errorf("%s: %+v, want %s naming %s", query, p.InvalidParams, want.Name, want.Reason)
+			}
+		}
+	})
+	t.Run("TimesBeyondTheLog", func(t *testing.T) {
+		// The log keeps times as int64 nanoseconds (1677..2262); bounds
+		// beyond select as the bounds themselves, not as overflowed ones.
+		for query, want := range map[string]int{
+			"until=3000-01-01T00:00:00Z":                            3,
+			"until=9999-12-31T23:59:59Z":                            3,
+			"since=2300-01-01T00:00:00Z":                            0,
+			"since=0001-01-01T00:00:00Z":                            3,
+			"until=0001-01-01T00:00:00Z":                            0,
+			"since=1000-01-01T00:00:00Z&until=3000-01-01T00:00:00Z": 3,
+		} {
+			h := mustDecode[historyResponse](t, e.expect(200, "GET", "/v1/events?"+query, ""))
+			if len(h.Items) != want {
+				t.Errorf("%s: %d events, want %d", query, len(h.Items), want)
+			}
+		}
+	})
+	t.Run("HeadAsGet", func(t *testing.T) {
+		for _, media := range []string{"application/json", "text/csv", "application/x-ndjson"} {
+			get, _ := e.do("GET", "/v1/events?limit=1", "", "Accept", media)
+			head, _ := e.do("HEAD", "/v1/events?limit=1", "", "Accept", media)
+			if ct := get.Header.Get("Content-Type"); head.StatusCode != 200 || head.Header.Get("Content-Type") != ct {
+				t.Errorf("%s: HEAD %d Content-Type %q, GET %q", media, head.StatusCode, head.Header.Get("Content-Type"), ct)
+			}
+		}
+	})
 }
 
 func TestStream(t *testing.T) {

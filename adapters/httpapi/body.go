@@ -1,8 +1,9 @@
 package httpapi
 
 // The optional JSON body of a write, {"metadata": {...}}: read bounded,
-// strictly (unknown fields, duplicate keys, trailing data and escapes that
-// are not characters are 400), and validated as domain.Metadata once.
+// strictly (unknown fields, a field name in another case, duplicate keys,
+// null, trailing data and escapes that are not characters are 400), and
+// validated as domain.Metadata once.
 
 import (
 	"bytes"
@@ -11,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"unicode/utf8"
 
@@ -52,8 +54,8 @@ func readMetadata(r *http.Request) (domain.Metadata, error) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return domain.Metadata{}, paramErrors{{Name: "body", Reason: "must be one JSON object"}}
 	}
-	if key, dup := duplicateKey(raw); dup {
-		return domain.Metadata{}, paramErrors{{Name: "body", Reason: fmt.Sprintf("key %q appears twice in one object", clip(key))}}
+	if reason, bad := strictShape(raw); bad {
+		return domain.Metadata{}, paramErrors{{Name: "body", Reason: reason}}
 	}
 	if replacedEscape(raw, body.Metadata) {
 		return domain.Metadata{}, paramErrors{{Name: "body", Reason: `a \u escape is not a Unicode character (a lone surrogate)`}}
@@ -81,16 +83,19 @@ func replacedEscape(raw []byte, md map[string]string) bool {
 	return false
 }
 
-// jsonObject is one open object or array while duplicateKey walks a body.
+// jsonObject is one open object or array while strictShape walks a body.
 type jsonObject struct {
 	keys      map[string]bool // nil for an array
 	expectKey bool
 }
 
-// duplicateKey returns a key that appears twice in one object of raw,
-// which is valid JSON: encoding/json would silently keep the last value,
-// so the stored metadata would differ from what the client sent.
-func duplicateKey(raw []byte) (string, bool) {
+// strictShape reports what encoding/json lets through in raw, which is
+// valid JSON and decoded into a writeBody, and why: a key that appears
+// twice in one object (the last value would silently win), a field of the
+// body other than "metadata" spelled exactly so (field names match
+// without regard to case), or a null (decoded as an empty string). The
+// stored metadata would otherwise differ from what the client sent.
+func strictShape(raw []byte) (string, bool) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	var stack []*jsonObject
 	valueDone := func() {
@@ -119,11 +124,17 @@ func duplicateKey(raw []byte) (string, bool) {
 		if n := len(stack); n > 0 && stack[n-1].expectKey {
 			top := stack[n-1]
 			key, _ := tok.(string)
-			if top.keys[key] {
-				return key, true
+			switch {
+			case top.keys[key]:
+				return fmt.Sprintf("key %q appears twice in one object", clip(key)), true
+			case n == 1 && key != "metadata":
+				return fmt.Sprintf(`unknown field %q: the body is {"metadata": {"key": "value", ...}}`, clip(key)), true
 			}
 			top.keys[key], top.expectKey = true, false
 			continue
+		}
+		if tok == nil {
+			return "null is not a value here: metadata is an object of strings", true
 		}
 		valueDone()
 	}
@@ -136,10 +147,30 @@ func jsonReason(err error) string {
 	switch {
 	case errors.As(err, &syn):
 		return fmt.Sprintf("not valid JSON at byte %d", syn.Offset)
+	case errors.As(err, &typ) && typ.Field == "":
+		return fmt.Sprintf(`must be a JSON object, {"metadata": {...}}, not %s`, clip(typ.Value))
 	case errors.As(err, &typ):
-		return fmt.Sprintf("%s must be %s", typ.Field, typ.Type)
+		return fmt.Sprintf("%s must be %s, not %s", typ.Field, jsonKind(typ.Type), clip(typ.Value))
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "truncated JSON"
 	}
 	return clip(err.Error())
+}
+
+// jsonKind names what a JSON value decoded into t must be.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Map, reflect.Struct:
+		if t.Kind() == reflect.Map && t.Elem().Kind() == reflect.String {
+			return "an object of strings"
+		}
+		return "an object"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Bool:
+		return "true or false"
+	}
+	return "a number"
 }

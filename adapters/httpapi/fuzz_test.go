@@ -138,19 +138,47 @@ func FuzzWriteBody(f *testing.F) {
 	})
 }
 
-// TestDuplicateKey: a key repeated in one object is found at any depth;
-// the same key in different objects is fine.
-func TestDuplicateKey(t *testing.T) {
-	for body, want := range map[string]bool{
-		`{"metadata":{"a":"1","a":"2"}}`:            true,
-		`{"metadata":{"a":"1"},"metadata":{}}`:      true,
-		`{"metadata":{"a":"1","b":"a"}}`:            false,
-		`{"x":[{"a":1},{"a":2}],"y":{"a":{"a":1}}}`: false,
-		`{"x":[{"a":1,"a":2}]}`:                     true,
-		`[1,"a","a"]`:                               false,
+// TestStrictShape: what encoding/json lets through is found: a key
+// repeated in one object at any depth (the same key in different objects
+// is fine), a body field other than "metadata" in exactly that case, and
+// null anywhere.
+func TestStrictShape(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"metadata":{"a":"1","a":"2"}}`:               "appears twice",
+		`{"metadata":{"a":"1"},"metadata":{}}`:         "appears twice",
+		`[{"a":1},{"a":2},{"b":{"a":1,"a":2}}]`:        "appears twice",
+		`{"metadata":{"a":"1","b":"a"}}`:               "",
+		`{"metadata":{"metadata":"x","METADATA":"y"}}`: "",
+		`[1,"a","a"]`:            "",
+		`{"METADATA":{"a":"1"}}`: `unknown field "METADATA"`,
+		`{"metadata":{"a":"1"},"Metadata":{"b":"2"}}`: `unknown field "Metadata"`,
+		`{"metadata":{"a":null}}`:                     "null",
+		`{"metadata":null}`:                           "null",
 	} {
-		if _, got := duplicateKey([]byte(body)); got != want {
-			t.Errorf("duplicateKey(%s) = %v, want %v", body, got, want)
+		reason, bad := strictShape([]byte(body))
+		if bad != (want != "") || !strings.Contains(reason, want) {
+			t.Errorf("strictShape(%s) = %q, %v; want %q", body, reason, bad, want)
+		}
+	}
+}
+
+// TestBodyReasons: a body of the wrong JSON shape is named in the client's
+// terms (JSON kinds), never by a Go type.
+func TestBodyReasons(t *testing.T) {
+	for body, want := range map[string]string{
+		`[]`:                   "must be a JSON object",
+		`"x"`:                  "not string",
+		`1e999`:                "must be a JSON object",
+		`{"metadata":[]}`:      "metadata must be an object of strings, not array",
+		`{"metadata":{"a":1}}`: "must be a string, not number",
+	} {
+		r := httptest.NewRequest(http.MethodPut, "/v1/targets/article/a-1/like/u1", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		_, err := readMetadata(r)
+		p := problemFor(err)
+		if p.Status != 400 || len(p.InvalidParams) != 1 || !strings.Contains(p.InvalidParams[0].Reason, want) ||
+			strings.Contains(p.InvalidParams[0].Reason, "httpapi.") || strings.Contains(p.InvalidParams[0].Reason, "map[") {
+			t.Errorf("body %s: %d %+v, want a reason with %q", body, p.Status, p.InvalidParams, want)
 		}
 	}
 }

@@ -64,8 +64,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Add("Vary", "Accept") // after CORS's "Vary: Origin"
 	if r.Method == http.MethodHead {
-		// The headers are the answer; reading the log for nothing is not.
-		w.Header().Set("Content-Type", media)
+		// The headers are the answer; reading the log for nothing is not,
+		// so HEAD has no Link: whether a next page exists is known only by
+		// reading this one.
+		w.Header().Set("Content-Type", historyContentType(media))
 		return nil
 	}
 	if media == mediaNDJSON {
@@ -82,6 +84,15 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		return s.historyCSV(w, r, page)
 	}
 	return s.historyJSON(w, f, page)
+}
+
+// historyContentType is the Content-Type of a history answer in media:
+// the text formats name their charset; JSON is UTF-8 by definition.
+func historyContentType(media string) string {
+	if media == mediaJSON {
+		return media
+	}
+	return media + "; charset=utf-8"
 }
 
 // readPage reads the page of events f selects, and one event more to learn
@@ -131,7 +142,7 @@ func (p *params) eventFilter(media string) domain.EventFilter {
 	case hasID && !hasType:
 		p.bad = append(p.bad, InvalidParam{Name: "target_id", Reason: "needs target_type"})
 	case hasID:
-		t := p.target(typ, id)
+		t := p.targetNamed(typ, id, "target_type", "target_id")
 		f.TargetType, f.TargetID = t.Type(), t.ID()
 	case hasType:
 		if err := domain.ValidateTargetType(typ); err != nil {
@@ -139,9 +150,9 @@ func (p *params) eventFilter(media string) domain.EventFilter {
 		}
 		f.TargetType = typ
 	}
-	f.Since, f.Until = p.time("since"), p.time("until")
-	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
-		p.bad = append(p.bad, InvalidParam{Name: "until", Reason: "must be after since"})
+	var err error
+	if f.Since, f.Until, err = domain.TimeBounds(p.time("since"), p.time("until")); err != nil {
+		p.bad.add("until", err)
 	}
 	return f
 }
@@ -157,7 +168,7 @@ func (s *Server) historyJSON(w http.ResponseWriter, f domain.EventFilter, page [
 
 // historyCSV writes a page as CSV.
 func (s *Server) historyCSV(w http.ResponseWriter, r *http.Request, page []domain.Event) error {
-	w.Header().Set("Content-Type", mediaCSV+"; charset=utf-8")
+	w.Header().Set("Content-Type", historyContentType(mediaCSV))
 	st := newStreamer(w, s.cfg.WriteTimeout)
 	bw := bufio.NewWriterSize(st, 32<<10)
 	cw := eventcodec.NewCSVWriter(bw)
@@ -178,7 +189,7 @@ func (s *Server) historyCSV(w http.ResponseWriter, r *http.Request, page []domai
 
 // historyStream writes NDJSON as the store reads it.
 func (s *Server) historyStream(w http.ResponseWriter, r *http.Request, f domain.EventFilter) error {
-	w.Header().Set("Content-Type", mediaNDJSON+"; charset=utf-8")
+	w.Header().Set("Content-Type", historyContentType(mediaNDJSON))
 	st := newStreamer(w, s.cfg.WriteTimeout)
 	bw := bufio.NewWriterSize(st, 32<<10)
 	err := writeNDJSON(s.deps.Log.ReadEvents(r.Context(), f), bw)

@@ -56,15 +56,23 @@ func (p *params) one(name string) (string, bool) {
 
 // target parses the {type} and {id} path parameters; a 400 names them as
 // the route (and the OpenAPI document) does, not as the domain's fields.
+// target parses a target given as a path's {type} and {id}: an error
+// names the path parameter.
 func (p *params) target(typ, id string) domain.Target {
+	return p.targetNamed(typ, id, "type", "id")
+}
+
+// targetNamed parses a target whose type and id come in the parameters
+// named typeName and idName.
+func (p *params) targetNamed(typ, id, typeName, idName string) domain.Target {
 	t, err := domain.NewTarget(typ, id)
 	if err != nil {
 		name := validationField(err, "target")
 		switch name {
 		case "target_type":
-			name = "type"
+			name = typeName
 		case "target_id":
-			name = "id"
+			name = idName
 		}
 		p.bad.add(name, err)
 	}
@@ -109,7 +117,7 @@ func (p *params) int(name string, def, lo, hi int64) int64 {
 	}
 	n, err := parseDecimal(s)
 	if err != nil || n < lo || n > hi {
-		p.bad = append(p.bad, InvalidParam{Name: name, Reason: fmt.Sprintf("must be an integer in %d..%d", lo, hi)})
+		p.bad = append(p.bad, InvalidParam{Name: name, Reason: fmt.Sprintf("%q must be an integer in %d..%d", clip(s), lo, hi)})
 		return def
 	}
 	return n
@@ -128,16 +136,21 @@ func (p *params) cursor() string {
 	return s
 }
 
-func (p *params) time(name string) time.Time {
+// time parses an optional RFC 3339 query parameter; nil when absent or
+// invalid. A '+' in a query decodes as a space: the reason quotes the
+// value as received, so that shows.
+func (p *params) time(name string) *time.Time {
 	s, ok := p.one(name)
 	if !ok {
-		return time.Time{}
+		return nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		p.bad = append(p.bad, InvalidParam{Name: name, Reason: "must be an RFC 3339 time"})
+		p.bad = append(p.bad, InvalidParam{Name: name,
+			Reason: fmt.Sprintf("%q must be an RFC 3339 time, e.g. 2026-11-22T10:00:00Z (a '+' in a query must be sent as %%2B)", clip(s))})
+		return nil
 	}
-	return t
+	return &t
 }
 
 // minPosition reads min_position or the Ledger-Min-Position header; with

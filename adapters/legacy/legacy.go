@@ -149,13 +149,13 @@ func parseRow(rec []string, idx map[string]int, kinds domain.KindSet, line int) 
 	default:
 		return fail("is_deleted", "%q must be 0 or 1", get("is_deleted"))
 	}
-	created, err := time.Parse(TimeLayout, get("created_at"))
+	created, err := parseTime(get("created_at"))
 	if err != nil {
-		return fail("created_at", "%q is not YYYY-MM-DD HH:MM:SS", get("created_at"))
+		return fail("created_at", "%q %s", get("created_at"), err)
 	}
-	updated, err := time.Parse(TimeLayout, get("updated_at"))
+	updated, err := parseTime(get("updated_at"))
 	if err != nil {
-		return fail("updated_at", "%q is not YYYY-MM-DD HH:MM:SS", get("updated_at"))
+		return fail("updated_at", "%q %s", get("updated_at"), err)
 	}
 	if deleted && updated.Before(created) {
 		return fail("updated_at", "cancelled at %s, before its creation at %s", get("updated_at"), get("created_at"))
@@ -285,4 +285,19 @@ func fieldOf(err error, fallback string) string {
 		return ve.Field
 	}
 	return fallback
+}
+
+// parseTime parses a row's time (TimeLayout, UTC), which must be one an
+// event can hold (domain.ValidateEventTime): the log would otherwise store
+// an overflowed time.
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(TimeLayout, s)
+	if err != nil {
+		return t, errors.New("is not YYYY-MM-DD HH:MM:SS")
+	}
+	if err := domain.ValidateEventTime("", t); err != nil {
+		return t, fmt.Errorf("is outside %s..%s, the times the log can hold",
+			domain.MinTime.Format(TimeLayout), domain.MaxTime.Format(TimeLayout))
+	}
+	return t, nil
 }

@@ -97,6 +97,32 @@ func TestParseOrdersPairAndRejectsOverlap(t *testing.T) {
 	}
 }
 
+// TestParseTimesBeyondTheLog: a time the log cannot hold (int64
+// nanoseconds: 1677..2262) is the row's error, not an overflowed event.
+func TestParseTimesBeyondTheLog(t *testing.T) {
+	in := strings.Join([]string{
+		"id,user_id,action_type,target_type,target_id,is_deleted,created_at,updated_at",
+		"1,u1,like,article,a1,0,3000-01-01 00:00:00,3000-01-01 00:00:00",
+		"2,u2,like,article,a1,1,2025-01-01 00:00:00,2263-01-01 00:00:00",
+		"3,u3,like,article,a1,0,1500-01-01 00:00:00,1500-01-01 00:00:00",
+		"4,u4,like,article,a1,0,2025-01-01 00:00:00,2025-01-01 00:00:00",
+	}, "\n")
+	plan, bad, err := legacy.Parse(strings.NewReader(in), kinds, "legacy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]string{2: "created_at", 3: "updated_at", 4: "created_at"}
+	for _, b := range bad {
+		if want[b.Line] != b.Column || !strings.Contains(b.Reason, "outside") {
+			t.Errorf("line %d: %s %q", b.Line, b.Column, b.Reason)
+		}
+		delete(want, b.Line)
+	}
+	if len(want) != 0 || len(plan.Steps) != 1 {
+		t.Errorf("rows not reported: %v; steps %d, want 1", want, len(plan.Steps))
+	}
+}
+
 func TestParseBadFile(t *testing.T) {
 	for name, in := range map[string]string{
 		"empty":          "",

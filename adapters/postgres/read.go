@@ -156,11 +156,12 @@ func eventQuery(f domain.EventFilter) (string, []any) {
 	if !f.Kind.IsZero() {
 		add("e.kind = ?", f.Kind.String())
 	}
-	if !f.Since.IsZero() {
-		add("e.occurred_at >= ?", f.Since.UnixNano())
+	since, hasSince, until, hasUntil := f.OccurredNanos()
+	if hasSince {
+		add("e.occurred_at >= ?", since)
 	}
-	if !f.Until.IsZero() {
-		add("e.occurred_at < ?", f.Until.UnixNano())
+	if hasUntil {
+		add("e.occurred_at < ?", until)
 	}
 	args = append(args, sqlLimit(f.Limit))
 	return `SELECT ` + eventColumns + ` FROM events e JOIN streams s ON s.stream_key = e.stream_key WHERE ` +

@@ -168,11 +168,12 @@ func eventQuery(f domain.EventFilter) (string, []any) {
 	if !f.Kind.IsZero() {
 		where.add("e.kind = ?", f.Kind.String())
 	}
-	if !f.Since.IsZero() {
-		where.add("e.occurred_at >= ?", f.Since.UnixNano())
+	since, hasSince, until, hasUntil := f.OccurredNanos()
+	if hasSince {
+		where.add("e.occurred_at >= ?", since)
 	}
-	if !f.Until.IsZero() {
-		where.add("e.occurred_at < ?", f.Until.UnixNano())
+	if hasUntil {
+		where.add("e.occurred_at < ?", until)
 	}
 	args := append(where.args, sqlLimit(f.Limit))
 	return `SELECT ` + eventColumns + ` FROM ` + join + ` WHERE ` + where.and() +

@@ -336,6 +336,12 @@ func history(t *testing.T, s domain.EventStore) []domain.Event {
 	return all
 }
 
+// farPast and farFuture are outside the times an event can hold.
+var (
+	farPast   = time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC)
+	farFuture = time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
 func testReadEvents(t *testing.T, fresh freshFunc) {
 	s := fresh(t)
 	all := history(t, s)
@@ -359,6 +365,15 @@ func testReadEvents(t *testing.T, fresh freshFunc) {
 		{"Combined", domain.EventFilter{User: MustUser(t, "carol"), Kind: MustKind(t, "like"), Since: mid, Until: late, After: 1, Limit: 2},
 			nil},
 		{"None", domain.EventFilter{User: MustUser(t, "nobody")}, func(domain.Event) bool { return false }},
+		// Bounds beyond the times an event can hold (domain.MinTime,
+		// MaxTime) select as the bounds themselves: their Unix
+		// nanoseconds would overflow.
+		{"SinceBeyond", domain.EventFilter{Since: farFuture}, func(domain.Event) bool { return false }},
+		{"UntilBeyond", domain.EventFilter{Until: farFuture}, func(domain.Event) bool { return true }},
+		{"SinceBefore", domain.EventFilter{Since: farPast}, func(domain.Event) bool { return true }},
+		{"UntilBefore", domain.EventFilter{Until: farPast}, func(domain.Event) bool { return false }},
+		{"SinceMax", domain.EventFilter{Since: domain.MaxTime}, func(domain.Event) bool { return false }},
+		{"UntilMin", domain.EventFilter{Until: domain.MinTime}, func(domain.Event) bool { return false }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

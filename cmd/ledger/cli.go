@@ -94,15 +94,21 @@ func newFlagSet(e env, name, synopsis string) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args, then fills every flag not given on the command
-// line from its LEDGER_* environment variable. Errors are usage errors;
-// --help returns flag.ErrHelp unwrapped so callers can exit 0.
+// parseFlags parses args, which must all be flags, then fills every flag
+// not given on the command line from its LEDGER_* environment variable.
+// Errors are usage errors; --help returns flag.ErrHelp unwrapped so
+// callers can exit 0. A word that is not a flag is an error: the flag
+// package stops at it, and every flag after it would silently keep its
+// default (`ledger serve extra --db x.db` would serve ./data/ledger.db).
 func parseFlags(fs *flag.FlagSet, e env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
 		return usageErr("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return usageErr("ledger %s takes no arguments, only flags: %q", fs.Name(), fs.Arg(0))
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
@@ -113,7 +119,7 @@ func parseFlags(fs *flag.FlagSet, e env, args []string) error {
 		}
 		name := envName(f.Name)
 		if v := e.getenv(name); v != "" {
-			if err := f.Value.Set(v); err != nil {
+			if err := fs.Set(f.Name, v); err != nil { // counts as given
 				errs = append(errs, usageErr("%s=%q: %v", name, v, err))
 			}
 		}
@@ -153,6 +159,14 @@ func takesValue(fs *flag.FlagSet, arg string) bool {
 	}
 	b, ok := f.Value.(interface{ IsBoolFlag() bool })
 	return !ok || !b.IsBoolFlag()
+}
+
+// given reports whether the flag name was set, on the command line or by
+// its environment variable (parseFlags).
+func given(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // envName maps a flag name to its environment variable.

@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,10 +63,32 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"bench", "store", "--prefill", "-1"},
 		{"bench", "store", "--one-per-tx-events", "0"},
 		{"bench", "store", "--appenders", "1,x"},
+		{"history", "--db", db, "--since", "2026-01-02T00:00:00Z", "--until", "2026-01-01T00:00:00Z"},
+		{"asof", "--db", db, "--position", "-1", "--out", filepath.Join(t.TempDir(), "a.db")},
 	} {
 		_, _, err := runCLI(t, args...)
 		if err == nil || exitCode(err) != 2 {
 			t.Errorf("ledger %q: err %v (exit %d), want a usage error (exit 2)", args, err, exitCode(err))
+		}
+	}
+}
+
+// TestStrayWordExit2: a word that is not a flag, before or after the
+// flags, is a usage error naming it; the flag package would stop at it
+// and leave every later flag at its default (serve on ./data/ledger.db).
+func TestStrayWordExit2(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "s.db")
+	for _, args := range [][]string{
+		{"serve", "extra", "--db", db, "--listen", "127.0.0.1:0"},
+		{"stats", "extra", "--db", db},
+		{"verify", "--db", db, "extra"},
+		{"rebuild", "junk", "--db", db},
+		{"history", "--db", db, "extra-arg"},
+		{"bench", "rebuild", "extra"},
+	} {
+		_, _, err := runCLI(t, args...)
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "extra") && !strings.Contains(fmt.Sprint(err), "junk") {
+			t.Errorf("ledger %q: err %v (exit %d), want exit 2 naming the stray word", args, err, exitCode(err))
 		}
 	}
 }

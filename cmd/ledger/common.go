@@ -58,17 +58,17 @@ func parseKinds(s string) (domain.KindSet, error) {
 	return set, nil
 }
 
-// parseTime parses an optional RFC 3339 flag value; a bad value is a usage
-// error naming the flag.
-func parseTime(flagName, s string) (time.Time, error) {
+// parseTime parses an optional RFC 3339 flag value, nil when empty; a bad
+// value is a usage error naming the flag.
+func parseTime(flagName, s string) (*time.Time, error) {
 	if s == "" {
-		return time.Time{}, nil
+		return nil, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, usageErr("--%s %q: want RFC 3339, e.g. 2026-11-22T10:00:00Z", flagName, s)
+		return nil, usageErr("--%s %q: want RFC 3339, e.g. 2026-11-22T10:00:00Z", flagName, s)
 	}
-	return t, nil
+	return &t, nil
 }
 
 // cliLogger logs warnings and errors of the libraries to stderr as text.

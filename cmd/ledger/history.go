@@ -77,11 +77,16 @@ func historyFilter(user, target, kind, since, until string, after int64, limit i
 			return f, usageErr("--kind: %v", err)
 		}
 	}
-	if f.Since, err = parseTime("since", since); err != nil {
+	s, err := parseTime("since", since)
+	if err != nil {
 		return f, err
 	}
-	if f.Until, err = parseTime("until", until); err != nil {
+	u, err := parseTime("until", until)
+	if err != nil {
 		return f, err
+	}
+	if f.Since, f.Until, err = domain.TimeBounds(s, u); err != nil {
+		return f, usageErr("--until: %v", err)
 	}
 	return f, nil
 }

@@ -89,24 +89,29 @@ func runAsOf(ctx context.Context, e env, args []string) error {
 	db := dbFlag(fs)
 	kinds := kindsFlag(fs)
 	at := fs.String("time", "", "the moment, RFC 3339: every event recorded at or before it")
-	pos := fs.Int64("position", -1, "the position: every event up to and including it")
+	pos := fs.Int64("position", 0, "the position: every event up to and including it")
 	out := fs.String("out", "", "the new SQLite file to write (must not exist)")
 	if err := parseFlags(fs, e, args); err != nil {
 		return helpOK(err)
 	}
 	tuneGC(e, buildGCPercent)
-	if (*at == "") == (*pos < 0) {
+	posGiven := given(fs, "position")
+	if (*at == "") == !posGiven {
 		return usageErr("give exactly one of --time and --position")
 	}
 	if *out == "" {
 		return usageErr("--out FILE.db is required")
 	}
-	if *pos == 0 {
-		return usageErr("--position 0: positions start at 1")
+	if posGiven && *pos < 1 {
+		return usageErr("--position %d: positions start at 1", *pos)
 	}
 	t, err := parseTime("time", *at)
 	if err != nil {
 		return err
+	}
+	var asOf time.Time // zero: by position
+	if t != nil {
+		asOf = domain.ClampTime(*t)
 	}
 	set, err := parseKinds(*kinds)
 	if err != nil {
@@ -119,7 +124,7 @@ func runAsOf(ctx context.Context, e env, args []string) error {
 	defer store.Close()
 	report, finish := progressReporter(e, "asof")
 	defer finish()
-	stand, err := projections.BuildAsOf(ctx, store, *out, set, projections.AsOf{Position: max(*pos, 0), Time: t}, report, cliLogger(e))
+	stand, err := projections.BuildAsOf(ctx, store, *out, set, projections.AsOf{Position: *pos, Time: asOf}, report, cliLogger(e))
 	var ve *domain.ValidationError
 	if errors.As(err, &ve) {
 		return usageErr("%v", err)

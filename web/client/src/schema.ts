@@ -707,7 +707,9 @@ export interface operations {
                 target_type?: string;
                 /** @description needs target_type */
                 target_id?: string;
+                /** @description Only events that occurred at or after this time. A time before 1677-09-21 (the earliest an event can hold) is no lower bound. */
                 since?: string;
+                /** @description Only events that occurred before this time; must be after since. A time after 2262-04-11 (the latest an event can hold) is no upper bound. */
                 until?: string;
                 /** @description wait until the read model has applied this position */
                 min_position?: components["parameters"]["min_position"];
