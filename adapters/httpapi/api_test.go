@@ -208,7 +208,14 @@ func TestReads(t *testing.T) {
 		e.expect(200, "GET", "/v1/targets/article/a-1", "", "Ledger-Min-Position", fmt.Sprint(last.Position))
 		e.expect(400, "GET", "/v1/targets/article/a-1?min_position=-1", "")
 		e.expect(400, "GET", "/v1/targets/article/a-1?min_position=9223372036854775808", "")
-		e.expect(400, "GET", "/v1/targets/article/a-1", "", "Ledger-Min-Position", "soon")
+		p := mustDecode[Problem](t, e.expect(400, "GET", "/v1/targets/article/a-1", "", "Ledger-Min-Position", "soon"))
+		if len(p.InvalidParams) != 1 || !strings.Contains(p.InvalidParams[0].Reason, `"soon"`) {
+			t.Errorf("Ledger-Min-Position: soon: %+v, want the value quoted", p.InvalidParams)
+		}
+		p = mustDecode[Problem](t, e.expect(400, "PUT", "/v1/targets/article/a-1/like/u1", "", "If-Match", "v1"))
+		if len(p.InvalidParams) != 1 || p.InvalidParams[0].Name != "If-Match" || !strings.Contains(p.InvalidParams[0].Reason, `"v1"`) {
+			t.Errorf("If-Match: v1: %+v, want the value quoted", p.InvalidParams)
+		}
 		e.expect(400, "GET", "/v1/targets/article/a-1?viewer=bad%20user", "")
 	})
 }

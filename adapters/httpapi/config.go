@@ -92,10 +92,10 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.WriteRate < 0 || c.WriteBurst < 0 {
-		errs = append(errs, errors.New("write rate and burst must be >= 0"))
+		errs = append(errs, fmt.Errorf("write rate %v and write burst %d must be >= 0", c.WriteRate, c.WriteBurst))
 	}
 	if c.StreamBuffer < 1 {
-		errs = append(errs, errors.New("stream buffer must be >= 1"))
+		errs = append(errs, fmt.Errorf("stream buffer must be >= 1, got %d", c.StreamBuffer))
 	}
 	errs = append(errs, c.Auth.Validate(), c.CORS.Validate(), c.validateListen())
 	return errors.Join(errs...)

@@ -160,11 +160,20 @@ func (p *params) minPosition(r *http.Request) int64 {
 	if vs := r.Header.Values("Ledger-Min-Position"); len(vs) > 0 {
 		h, err := parseDecimal(strings.TrimSpace(vs[0]))
 		if err != nil || len(vs) > 1 {
-			p.bad = append(p.bad, InvalidParam{Name: "Ledger-Min-Position", Reason: "must be one integer in 0..9223372036854775807"})
+			p.bad = append(p.bad, InvalidParam{Name: "Ledger-Min-Position", Reason: headerReason(vs, "an integer in 0..9223372036854775807")})
 		}
 		n = max(n, h)
 	}
 	return n
+}
+
+// headerReason is why a header's values vs are refused: the value as
+// sent (clipped), or how many values came, then what it must be.
+func headerReason(vs []string, must string) string {
+	if len(vs) > 1 {
+		return fmt.Sprintf("sent %d times; must be one value, %s", len(vs), must)
+	}
+	return fmt.Sprintf("%q must be %s", clip(vs[0]), must)
 }
 
 // parseDecimal accepts only ASCII digits (no sign, no spaces), so that
@@ -204,7 +213,7 @@ func (p *params) ifMatch(r *http.Request) *int64 {
 		n, err = parseDecimal(s[2 : len(s)-1])
 	}
 	if err != nil {
-		p.bad = append(p.bad, InvalidParam{Name: "If-Match", Reason: `must be one entity tag "v<stream_version>"`})
+		p.bad = append(p.bad, InvalidParam{Name: "If-Match", Reason: headerReason(vs, `an entity tag "v<stream_version>"`)})
 		return nil
 	}
 	return &n
@@ -217,7 +226,7 @@ func (p *params) idempotencyKey(r *http.Request) string {
 		return ""
 	}
 	if len(vs) > 1 || vs[0] == "" {
-		p.bad = append(p.bad, InvalidParam{Name: "Idempotency-Key", Reason: "must be one value of 1..128 visible ASCII characters"})
+		p.bad = append(p.bad, InvalidParam{Name: "Idempotency-Key", Reason: headerReason(vs, "1..128 visible ASCII characters")})
 		return ""
 	}
 	if err := domain.ValidateIdempotencyKey(vs[0]); err != nil {

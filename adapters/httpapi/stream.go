@@ -198,7 +198,7 @@ func (s *Server) streamParams(r *http.Request) (after, minPos int64, err error) 
 	if vs := r.Header.Values("Last-Event-ID"); len(vs) > 0 {
 		n, err := parseDecimal(strings.TrimSpace(vs[0]))
 		if err != nil || len(vs) > 1 {
-			p.bad = append(p.bad, InvalidParam{Name: "Last-Event-ID", Reason: "must be one event position"})
+			p.bad = append(p.bad, InvalidParam{Name: "Last-Event-ID", Reason: headerReason(vs, "an event position")})
 		}
 		after = n
 	}

@@ -65,6 +65,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"bench", "store", "--appenders", "1,x"},
 		{"history", "--db", db, "--since", "2026-01-02T00:00:00Z", "--until", "2026-01-01T00:00:00Z"},
 		{"asof", "--db", db, "--position", "-1", "--out", filepath.Join(t.TempDir(), "a.db")},
+		{"history", "--db", ""},
+		{"serve", "--db", db, "--write-rate", "-1"},
 	} {
 		_, _, err := runCLI(t, args...)
 		if err == nil || exitCode(err) != 2 {

@@ -83,6 +83,9 @@ func (s *logStore) Writable(ctx context.Context) error { return s.writable(ctx) 
 // postgres:// or postgresql:// URL, else a SQLite file. It is the one place
 // the commands choose a store.
 func openStore(ctx context.Context, db string, opts storeOptions, log *slog.Logger) (*logStore, error) {
+	if db == "" {
+		return nil, usageErr("--db \"\": give a SQLite file or a postgres:// URL")
+	}
 	if postgres.IsURL(db) {
 		return openPostgres(ctx, db, opts, log)
 	}

@@ -700,7 +700,7 @@ export interface operations {
             query?: {
                 /** @description only events with a greater position */
                 after?: components["parameters"]["after"];
-                /** @description 1..10000, default 1000 (application/x-ndjson: no cap, default all) */
+                /** @description 1..10000, default 1000 (application/x-ndjson: 1..2147483647, default all) */
                 limit?: number;
                 kind?: string;
                 user?: string;
