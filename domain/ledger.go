@@ -147,12 +147,30 @@ func backoff(ctx context.Context, attempt int) error {
 	}
 }
 
-// Import appends the event of cmd with the given id and time unless an
-// event with that id is already stored. It reports whether an event was
-// appended. It is how history from other systems enters the ledger.
-func (l *Ledger) Import(ctx context.Context, cmd Command) (bool, error) {
+// ImportResult is what Import did with one command.
+type ImportResult int
+
+const (
+	// Imported: the event was appended.
+	Imported ImportResult = iota + 1
+	// AlreadyImported: an event with the command's id is stored (a re-run).
+	AlreadyImported
+	// ImportConflict: the stream is not where the imported history left
+	// it (at version after, with the command changing its state): it holds
+	// events that history did not write, and appending the older event
+	// after them would rewrite the stream's present. Nothing is appended.
+	ImportConflict
+)
+
+// Import appends the event of cmd, with its id and time, as the stream's
+// event after version after: the number of events the imported history
+// wrote to that stream before this one. It is how history from other
+// systems enters the ledger. An event whose id is stored is not appended
+// again (AlreadyImported); a stream at another version, or whose state
+// cmd would not change, is an ImportConflict.
+func (l *Ledger) Import(ctx context.Context, cmd Command, after int64) (ImportResult, error) {
 	if exists, err := l.store.HasEvent(ctx, cmd.EventID); err != nil || exists {
-		return false, err
+		return AlreadyImported, err
 	}
 	if cmd.OccurredAt.IsZero() {
 		cmd.OccurredAt = l.cfg.Now().UTC()
@@ -161,11 +179,11 @@ func (l *Ledger) Import(ctx context.Context, cmd Command) (bool, error) {
 	for attempt := 0; ; attempt++ {
 		snap, err := l.store.Snapshot(ctx, cmd.Stream)
 		if err != nil {
-			return false, err
+			return 0, err
 		}
 		events := Decide(snap.State, snap.Version, cmd)
-		if len(events) == 0 {
-			return false, nil
+		if snap.Version != after || len(events) == 0 {
+			return ImportConflict, nil
 		}
 		_, err = l.store.Append(ctx, AppendRequest{
 			Stream: cmd.Stream, ExpectedVersion: snap.Version,
@@ -173,16 +191,16 @@ func (l *Ledger) Import(ctx context.Context, cmd Command) (bool, error) {
 		})
 		switch {
 		case errors.Is(err, ErrDuplicateEvent):
-			return false, nil
+			return AlreadyImported, nil
 		case errors.Is(err, ErrVersionConflict) && attempt < l.cfg.MaxRetries:
 			if err := backoff(ctx, attempt); err != nil {
-				return false, err
+				return 0, err
 			}
 			continue
 		case err != nil:
-			return false, err
+			return 0, err
 		}
-		return true, nil
+		return Imported, nil
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/interactionledger/ledger/adapters/sqlite"
 	"github.com/interactionledger/ledger/domain"
@@ -184,14 +185,43 @@ func TestLedgerImportIsIdempotent(t *testing.T) {
 	l, store := mustLedger(t)
 	cmd := domain.Command{Stream: domain.StreamID{User: mustUser(t, "u1"), Target: mustTarget(t, "article/a1")},
 		Kind: mustKind(t, "like"), On: true, EventID: domain.NewEventID()}
-	if ok, err := l.Import(ctx, cmd); !ok || err != nil {
-		t.Fatal(ok, err)
+	if r, err := l.Import(ctx, cmd, 0); r != domain.Imported || err != nil {
+		t.Fatal(r, err)
 	}
-	if ok, err := l.Import(ctx, cmd); ok || err != nil {
-		t.Fatalf("re-import appended (%v) or failed (%v)", ok, err)
+	if r, err := l.Import(ctx, cmd, 0); r != domain.AlreadyImported || err != nil {
+		t.Fatalf("re-import: %v, %v; want AlreadyImported", r, err)
 	}
 	if n, _ := store.LastPosition(ctx); n != 1 {
 		t.Fatalf("head %d, want 1", n)
+	}
+}
+
+// TestLedgerImportConflicts: imported history is not appended after events
+// it did not write (a live like, then a 2025 cancel would undo it): the
+// stream is not at the version the history expects, or the event would
+// not change its state. (legacy.Apply refuses the later events of such a
+// stream too.)
+func TestLedgerImportConflicts(t *testing.T) {
+	ctx := context.Background()
+	l, store := mustLedger(t)
+	stream := domain.StreamID{User: mustUser(t, "u9"), Target: mustTarget(t, "article/q9")}
+	like := mustKind(t, "like")
+	if _, err := l.Set(ctx, domain.SetRequest{User: stream.User, Target: stream.Target, Kind: like, On: true}); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	add := domain.Command{Stream: stream, Kind: like, On: true, EventID: domain.NewEventID(), OccurredAt: old}
+	cancel := domain.Command{Stream: stream, Kind: like, On: false, EventID: domain.NewEventID(), OccurredAt: old.Add(time.Hour)}
+	for _, c := range []struct {
+		cmd   domain.Command
+		after int64
+	}{{add, 0}, {cancel, 0}} {
+		if r, err := l.Import(ctx, c.cmd, c.after); r != domain.ImportConflict || err != nil {
+			t.Errorf("import on %v after %d over a live like: %v, %v; want ImportConflict", c.cmd.On, c.after, r, err)
+		}
+	}
+	if n, _ := store.LastPosition(ctx); n != 1 {
+		t.Fatalf("head %d, want 1: the live like alone", n)
 	}
 }
 

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -64,6 +65,33 @@ var (
 	rebuildBacklogMin   int64 = 200_000
 	rebuildBacklogShare int64 = 5
 )
+
+// ErrAhead is Open's error for a views file ahead of its log (refuseAhead).
+var ErrAhead = errors.New("the views file is ahead of the log")
+
+// refuseAhead fails Open when a projection has applied a position beyond
+// the log's head: the views file belongs to another log, or the log was
+// restored from an older copy. Serving it would answer another log's
+// counts, and the log's next appends, at positions the views file has
+// already passed, would never be applied. A views file is never rebuilt
+// over here, since it may be another log's own: `ledger rebuild` (a Set
+// without RebuildBehind) rebuilds it from this log.
+func (s *Set) refuseAhead(ctx context.Context, store domain.EventReader) error {
+	head, err := store.LastPosition(ctx)
+	if err != nil {
+		return fmt.Errorf("open views: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.projs {
+		if applied := s.applied[p.name()]; applied > head {
+			return fmt.Errorf("open views: %s has applied position %d, beyond the log's head %d: %w; "+
+				"it belongs to another log, or the log was restored from an older copy: rebuild it from this "+
+				"log (ledger rebuild)", p.name(), applied, head, ErrAhead)
+		}
+	}
+	return nil
+}
 
 // rebuildBehind rebuilds the projections whose backlog behind store's head
 // is worth a rebuild (see rebuildBacklogMin); only from a store that picks

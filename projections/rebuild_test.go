@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/interactionledger/ledger/adapters/sqlite"
@@ -385,5 +386,41 @@ func TestOpenRebuildsFarBehind(t *testing.T) {
 	}
 	if _, phases := open(790, true); len(phases) == 0 {
 		t.Fatal("210 behind a log of 1000, over the minimum and a fifth: no rebuild")
+	}
+}
+
+// TestOpenRefusesViewsAhead: a server (RebuildBehind) does not open a
+// views file that has applied positions beyond its log's head (another
+// log's, or a log restored from an older copy), which it would serve and
+// never apply the log's next appends to; rebuild and verify (without
+// RebuildBehind) open it, and a rebuild brings it back to the log.
+func TestOpenRefusesViewsAhead(t *testing.T) {
+	ctx := context.Background()
+	big, small := MustStore(t), MustStore(t)
+	MustGenerate(t, big, 300)
+	MustGenerate(t, small, 20)
+	path := filepath.Join(t.TempDir(), "big.views")
+	if _, err := projections.BuildAsOf(ctx, big, path, kinds, projections.AsOf{Position: 300}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err := projections.Open(ctx, projections.Config{Path: path, Kinds: kinds, RebuildBehind: true}, small, nil)
+	if !errors.Is(err, projections.ErrAhead) || !strings.Contains(err.Error(), "300") {
+		t.Fatalf("a server opening views at 300 over a log of 20: %v, want ErrAhead", err)
+	}
+	s, err := projections.Open(ctx, projections.Config{Path: path, Kinds: kinds}, small, nil)
+	if err != nil {
+		t.Fatalf("without RebuildBehind: %v", err)
+	}
+	if err := s.Rebuild(ctx, small, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = projections.Open(ctx, projections.Config{Path: path, Kinds: kinds, RebuildBehind: true}, small, nil)
+	if err != nil {
+		t.Fatalf("a server after the rebuild: %v", err)
+	}
+	defer s.Close()
+	if s.Applied() != 20 {
+		t.Fatalf("after a rebuild from the log of 20: applied %d", s.Applied())
 	}
 }

@@ -50,8 +50,10 @@ type Config struct {
 	// RebuildBehind makes Open rebuild, rather than catch up, a projection
 	// whose checkpoint is so far behind the log's head that a rebuild gets
 	// it there sooner (see rebuildBehind): a server's views file that was
-	// left behind while the log grew. Tools that inspect the views file as
-	// it is (verify) leave it off.
+	// left behind while the log grew; and refuse a views file that has
+	// applied positions beyond the log's head (see refuseAhead). Tools that
+	// inspect or repair the views file as it is (verify, rebuild) leave it
+	// off.
 	RebuildBehind bool
 }
 
@@ -190,6 +192,9 @@ func (s *Set) prepare(ctx context.Context, store domain.EventReader) error {
 		return nil
 	}
 	if s.cfg.RebuildBehind {
+		if err := s.refuseAhead(ctx, store); err != nil {
+			return err
+		}
 		if err := s.rebuildBehind(ctx, store); err != nil {
 			return err
 		}

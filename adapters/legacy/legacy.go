@@ -10,6 +10,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -37,6 +38,9 @@ func (e RowError) Error() string {
 type Step struct {
 	Line    int
 	Command domain.Command
+	// After is how many of the plan's events its stream (user and target)
+	// holds before this one: the version it is appended after.
+	After int64
 }
 
 // Plan is the ordered list of commands an import appends.
@@ -67,15 +71,22 @@ func Parse(r io.Reader, kinds domain.KindSet, source string) (Plan, []RowError, 
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	header, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return Plan{}, nil, fmt.Errorf("the file is empty, not even a header: %w", domain.ErrInvalidInput)
+	}
 	if err != nil {
 		return Plan{}, nil, fmt.Errorf("read header: %w", err)
 	}
+	// Spreadsheets and database tools often start a UTF-8 CSV with a
+	// byte order mark, which would otherwise be part of the first name.
+	header[0] = strings.TrimPrefix(header[0], "\ufeff")
 	idx, err := columnIndex(header)
 	if err != nil {
 		return Plan{}, nil, err
 	}
 	var rows []row
 	var bad []RowError
+	seen := map[uint64]int{} // row id → its line
 	n := 0
 	for ; ; n++ {
 		rec, err := cr.Read()
@@ -87,6 +98,9 @@ func Parse(r io.Reader, kinds domain.KindSet, source string) (Plan, []RowError, 
 		}
 		line, _ := cr.FieldPos(0)
 		rw, rerr := parseRow(rec, idx, kinds, line)
+		if rerr == nil {
+			rerr = repeatedID(seen, rw)
+		}
 		if rerr != nil {
 			bad = append(bad, *rerr)
 			continue
@@ -97,6 +111,18 @@ func Parse(r io.Reader, kinds domain.KindSet, source string) (Plan, []RowError, 
 	bad = append(bad, overlaps...)
 	slices.SortFunc(bad, func(a, b RowError) int { return a.Line - b.Line })
 	return Plan{Rows: n, Steps: steps}, bad, nil
+}
+
+// repeatedID reports a row whose id (by value: 7 and 007 are one id) an
+// earlier row of the file has: its events would derive the same ids, and
+// the import would take the second for the first, already present.
+func repeatedID(seen map[uint64]int, r row) *RowError {
+	v, _ := strconv.ParseUint(r.id, 10, 63) // parseRow checked it
+	if first, ok := seen[v]; ok {
+		return &RowError{Line: r.line, Column: "id", Reason: fmt.Sprintf("%s repeats the id of line %d", r.id, first)}
+	}
+	seen[v] = r.line
+	return nil
 }
 
 func columnIndex(header []string) (map[string]int, error) {
@@ -199,6 +225,12 @@ func plan(rows []row, source string) ([]Step, []RowError) {
 		}
 		return a.Line - b.Line
 	})
+	written := map[domain.StreamID]int64{}
+	for i := range steps {
+		st := steps[i].Command.Stream
+		steps[i].After = written[st]
+		written[st]++
+	}
 	return steps, bad
 }
 
@@ -237,13 +269,18 @@ func EventID(source, rowID string, typ domain.EventType, at time.Time) uuid.UUID
 
 // Importer is the part of domain.Ledger that Apply needs.
 type Importer interface {
-	Import(ctx context.Context, cmd domain.Command) (bool, error)
+	Import(ctx context.Context, cmd domain.Command, after int64) (domain.ImportResult, error)
 }
 
 // Result counts what Apply did.
 type Result struct {
 	Appended int // events appended
 	Existing int // events already in the ledger (a re-run)
+	// Conflicts are the rows not imported because their user and target
+	// hold events in the ledger that the file did not write (a live like,
+	// another import): appending older history after them would rewrite
+	// the pair's present. Every later row of such a pair is one too.
+	Conflicts []RowError
 }
 
 // Apply appends the plan's events in order. progress, when not nil, is
@@ -252,21 +289,38 @@ type Result struct {
 // continues where it stopped.
 func Apply(ctx context.Context, l Importer, p Plan, progress func(done int)) (Result, error) {
 	var res Result
+	conflicted := map[domain.StreamID]int{} // stream → line of its first conflict
 	for i, s := range p.Steps {
-		appended, err := l.Import(ctx, s.Command)
-		if err != nil {
-			return res, fmt.Errorf("line %d: %w", s.Line, err)
-		}
-		if appended {
-			res.Appended++
-		} else {
-			res.Existing++
+		st := s.Command.Stream
+		if first, ok := conflicted[st]; ok {
+			res.Conflicts = append(res.Conflicts, RowError{Line: s.Line, Column: "user_id",
+				Reason: fmt.Sprintf("not imported: its user and target conflict with the ledger (line %d)", first)})
+		} else if err := apply(ctx, l, s, &res, conflicted); err != nil {
+			return res, err
 		}
 		if progress != nil {
 			progress(i + 1)
 		}
 	}
 	return res, nil
+}
+
+// apply imports one step into res.
+func apply(ctx context.Context, l Importer, s Step, res *Result, conflicted map[domain.StreamID]int) error {
+	r, err := l.Import(ctx, s.Command, s.After)
+	switch {
+	case err != nil:
+		return fmt.Errorf("line %d: %w", s.Line, err)
+	case r == domain.Imported:
+		res.Appended++
+	case r == domain.AlreadyImported:
+		res.Existing++
+	default:
+		conflicted[s.Command.Stream] = s.Line
+		res.Conflicts = append(res.Conflicts, RowError{Line: s.Line, Column: "user_id",
+			Reason: "not imported: its user and target already hold events in the ledger that this file did not write"})
+	}
+	return nil
 }
 
 // reason returns a ValidationError's reason, or the error text.

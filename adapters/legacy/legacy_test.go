@@ -3,6 +3,7 @@ package legacy_test
 import (
 	"context"
 	"encoding/csv"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -154,14 +155,64 @@ func TestEventIDIsStableAndTimeOrdered(t *testing.T) {
 	}
 }
 
-type recorder struct{ seen map[uuid.UUID]bool }
+// recorder imports as domain.Ledger does: an id once, and an event only
+// at the version its history expects.
+type recorder struct {
+	seen    map[uuid.UUID]bool
+	version map[domain.StreamID]int64
+}
 
-func (r *recorder) Import(_ context.Context, c domain.Command) (bool, error) {
-	if r.seen[c.EventID] {
-		return false, nil
+func newRecorder() *recorder {
+	return &recorder{seen: map[uuid.UUID]bool{}, version: map[domain.StreamID]int64{}}
+}
+
+func (r *recorder) Import(_ context.Context, c domain.Command, after int64) (domain.ImportResult, error) {
+	switch {
+	case r.seen[c.EventID]:
+		return domain.AlreadyImported, nil
+	case r.version[c.Stream] != after:
+		return domain.ImportConflict, nil
 	}
 	r.seen[c.EventID] = true
-	return true, nil
+	r.version[c.Stream]++
+	return domain.Imported, nil
+}
+
+// TestApplyReportsConflicts: a pair whose stream holds an event the file
+// did not write (a live like) is reported, every one of its events, and
+// nothing of it is imported; the other pairs are.
+func TestApplyReportsConflicts(t *testing.T) {
+	in := "id,user_id,action_type,target_type,target_id,is_deleted,created_at,updated_at\n" +
+		"77,u9,like,article,q9,1,2025-01-01 00:00:00,2025-01-02 00:00:00\n" +
+		"78,u9,collect,article,q9,0,2025-01-03 00:00:00,2025-01-03 00:00:00\n" +
+		"79,u1,like,article,q9,0,2025-01-01 00:00:00,2025-01-01 00:00:00\n"
+	plan, _, err := legacy.Parse(strings.NewReader(in), kinds, "legacy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRecorder()
+	user, err := domain.NewUserID("u9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, err := domain.ParseTarget("article/q9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := domain.StreamID{User: user, Target: target}
+	r.version[live] = 1
+	res, err := legacy.Apply(context.Background(), r, plan, nil)
+	if err != nil || res.Appended != 1 || len(res.Conflicts) != 3 {
+		t.Fatalf("%+v %v, want u1's like appended and u9's 3 events in conflict", res, err)
+	}
+	for _, c := range res.Conflicts {
+		if c.Line != 2 && c.Line != 3 {
+			t.Errorf("conflict on line %d, want lines 2 and 3 only", c.Line)
+		}
+	}
+	if r.version[live] != 1 {
+		t.Errorf("u9's stream at version %d, want 1: nothing of the file", r.version[live])
+	}
 }
 
 func TestApplyCountsExisting(t *testing.T) {
@@ -171,7 +222,7 @@ func TestApplyCountsExisting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &recorder{seen: map[uuid.UUID]bool{}}
+	r := newRecorder()
 	var last int
 	res, err := legacy.Apply(context.Background(), r, plan, func(n int) { last = n })
 	if err != nil || res.Appended != 2 || res.Existing != 0 || last != 2 {
@@ -190,4 +241,31 @@ func mustTime(t *testing.T, s string) time.Time {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// TestParseRepeatedIDsBOMAndEmpty: a row id repeated (by value) is the
+// later row's error, not a row taken for the first one and dropped as
+// already imported; a UTF-8 byte order mark before the header is not part
+// of its first name; an empty file is bad input.
+func TestParseRepeatedIDsBOMAndEmpty(t *testing.T) {
+	in := "\ufeff" + strings.Join([]string{
+		"id,user_id,action_type,target_type,target_id,is_deleted,created_at,updated_at",
+		"1,u1,like,article,a1,0,2025-01-01 00:00:00,2025-01-01 00:00:00",
+		"1,u2,like,article,a1,0,2025-01-01 00:00:00,2025-01-01 00:00:00",
+		"001,u3,like,article,a1,0,2025-01-02 00:00:00,2025-01-02 00:00:00",
+		"2,u4,like,article,a1,0,2025-01-02 00:00:00,2025-01-02 00:00:00",
+	}, "\n")
+	plan, bad, err := legacy.Parse(strings.NewReader(in), kinds, "legacy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bad) != 2 || bad[0].Line != 3 || bad[1].Line != 4 || bad[0].Column != "id" || !strings.Contains(bad[1].Reason, "line 2") {
+		t.Fatalf("bad = %+v, want lines 3 and 4 repeating line 2's id", bad)
+	}
+	if len(plan.Steps) != 2 {
+		t.Fatalf("steps %d, want 2 (ids 1 and 2)", len(plan.Steps))
+	}
+	if _, _, err := legacy.Parse(strings.NewReader(""), kinds, "legacy"); !errors.Is(err, domain.ErrInvalidInput) {
+		t.Fatalf("empty file: %v, want ErrInvalidInput", err)
+	}
 }

@@ -387,3 +387,70 @@ func TestServerProcCPUTime(t *testing.T) {
 		t.Error("no process: want 0")
 	}
 }
+
+// TestOutNotAStoreFile: an output path that names a file of the store
+// (the log, its -wal or -shm, the views file) is a usage error, and the
+// log is intact after: history --out c.db used to truncate the log and
+// exit 0.
+func TestOutNotAStoreFile(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "c.db")
+	mustFill(t, db, 3)
+	before, _, err := runCLI(t, "history", "--db", db)
+	if err != nil || before == "" {
+		t.Fatalf("history: %v %q", err, before)
+	}
+	link := filepath.Join(dir, "link.db")
+	if err := os.Link(db, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"history", "--db", db, "--out", db, "--format", "csv"},
+		{"history", "--db", db, "--out", db + "-wal"},
+		{"history", "--db", db, "--out", filepath.Join(dir, ".", "c.db.views")},
+		{"history", "--db", db, "--out", link},
+		{"rebuild", "--db", db, "--cpuprofile", db},
+		{"serve", "--db", db, "--cpuprofile", db + "-shm", "--listen", "127.0.0.1:0"},
+	} {
+		_, _, err := runCLI(t, args...)
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "destroy the store") {
+			t.Errorf("ledger %q: err %v (exit %d), want exit 2 refusing a file of the store", args, err, exitCode(err))
+		}
+	}
+	after, _, err := runCLI(t, "history", "--db", db)
+	if err != nil || after != before {
+		t.Fatalf("the log after: %v, %q, want %q", err, after, before)
+	}
+}
+
+// TestImportConflictsWithLiveHistory: a legacy row of a user and target
+// that already hold a live event is reported and not imported (a 2025
+// cancel appended after a live like would undo it); exit 1, the like stays.
+func TestImportConflictsWithLiveHistory(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "live.db")
+	l, done := mustLedgerAt(t, db)
+	u, _ := domain.NewUserID("u9")
+	tg, _ := domain.ParseTarget("article/q9")
+	k, _ := domain.ParseKind("like")
+	if _, err := l.Set(context.Background(), domain.SetRequest{User: u, Target: tg, Kind: k, On: true}); err != nil {
+		t.Fatal(err)
+	}
+	done()
+	csvPath := filepath.Join(dir, "old.csv")
+	rows := "id,user_id,action_type,target_type,target_id,is_deleted,created_at,updated_at\n" +
+		"77,u9,like,article,q9,1,2025-01-01 00:00:00,2025-01-02 00:00:00\n" +
+		"78,u1,like,article,q9,0,2025-01-01 00:00:00,2025-01-01 00:00:00\n"
+	if err := os.WriteFile(csvPath, []byte(rows), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := runCLI(t, "import", "legacy", csvPath, "--db", db)
+	if exitCode(err) != 1 || !strings.Contains(errOut, "old.csv:2: user_id") || !strings.Contains(out, "1 events appended") ||
+		!strings.Contains(out, "2 conflicting") {
+		t.Fatalf("import over a live like: %v (exit %d)\nstdout %s\nstderr %s", err, exitCode(err), out, errOut)
+	}
+	hist, _, err := runCLI(t, "history", "--db", db, "--user", "u9")
+	if err != nil || strings.Count(hist, "\n") != 1 || !strings.Contains(hist, "interaction.added") {
+		t.Fatalf("u9's history after: %v %q, want the live like alone", err, hist)
+	}
+}

@@ -3,11 +3,15 @@ package main
 import (
 	"flag"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"time"
 
+	"github.com/interactionledger/ledger/adapters/postgres"
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/projections"
 )
 
 // DefaultDB is where the ledger keeps its log when --db is not given.
@@ -96,4 +100,36 @@ func tuneGC(e env, percent int) {
 	if e.getenv("GOGC") == "" {
 		debug.SetGCPercent(percent)
 	}
+}
+
+// notStoreFile refuses an output path that names one of the SQLite log
+// db's files or its default views file's (with their -wal and -shm):
+// writing there would destroy the log or the read models. The comparison
+// is by clean absolute path, and by file identity for files that exist
+// (links). A URL db has no files here.
+func notStoreFile(flagName, out, db string) error {
+	if out == "" || db == "" || postgres.IsURL(db) {
+		return nil
+	}
+	outAbs, err := filepath.Abs(out)
+	if err != nil {
+		return nil // os.Create reports it
+	}
+	outInfo, outErr := os.Stat(outAbs)
+	for _, base := range []string{db, projections.ViewsPath(db)} {
+		for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+			abs, err := filepath.Abs(base + suffix)
+			if err != nil {
+				continue
+			}
+			same := abs == outAbs
+			if info, err := os.Stat(abs); !same && err == nil && outErr == nil {
+				same = os.SameFile(info, outInfo)
+			}
+			if same {
+				return usageErr("%s %q is a file of the store %q: writing it would destroy the store", flagName, out, db)
+			}
+		}
+	}
+	return nil
 }

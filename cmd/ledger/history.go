@@ -34,6 +34,9 @@ func runHistory(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := notStoreFile("--out", *out, *db); err != nil {
+		return err
+	}
 	store, err := openStore(ctx, *db, storeOptions{readOnly: true}, cliLogger(e))
 	if err != nil {
 		return err

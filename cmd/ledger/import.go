@@ -45,8 +45,14 @@ func runImport(ctx context.Context, e env, args []string) error {
 	defer store.Close()
 	ledger := domain.NewLedger(store, set, domain.LedgerConfig{}, cliLogger(e))
 	res, err := legacy.Apply(ctx, ledger, plan, importProgress(e, len(plan.Steps)))
-	fmt.Fprintf(e.stdout, "imported %s: %d rows, %d events appended, %d already present\n",
-		pos[1], plan.Rows, res.Appended, res.Existing)
+	for _, c := range res.Conflicts {
+		fmt.Fprintf(e.stderr, "%s:%d: %s: %s\n", pos[1], c.Line, c.Column, c.Reason)
+	}
+	fmt.Fprintf(e.stdout, "imported %s: %d rows, %d events appended, %d already present, %d conflicting\n",
+		pos[1], plan.Rows, res.Appended, res.Existing, len(res.Conflicts))
+	if err == nil && len(res.Conflicts) > 0 {
+		err = fmt.Errorf("%s: %d events conflict with the ledger's history and were not imported", pos[1], len(res.Conflicts))
+	}
 	return err
 }
 

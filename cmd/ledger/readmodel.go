@@ -56,6 +56,9 @@ func runRebuild(ctx context.Context, e env, args []string) error {
 		}
 		names = []string{*name}
 	}
+	if err := notStoreFile("--cpuprofile", *profile, *db); err != nil {
+		return err
+	}
 	stop, err := startCPUProfile(*profile)
 	if err != nil {
 		return err
@@ -188,9 +191,9 @@ type StatsReport struct {
 
 // KindTotal is the number of events of one kind and type.
 type KindTotal struct {
-	Kind   string
-	Type   domain.EventType
-	Events int64
+	Kind   string           `json:"kind"`
+	Type   domain.EventType `json:"type"`
+	Events int64            `json:"events"`
 }
 
 // ProjectionStat is one projection's position and lag behind the log.
