@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
-	"path"
+	"strings"
 	"time"
 
 	"github.com/interactionledger/ledger/domain"
@@ -28,6 +28,8 @@ func (s *Server) registerSite() {
 	}
 	s.mux.HandleFunc("GET /{$}", s.serve(s.index))
 	s.mux.HandleFunc("GET /assets/{file...}", s.serve(s.asset))
+	// Without it the mux would answer /assets with a redirect to /assets/.
+	s.mux.HandleFunc("GET /assets", s.serve(func(http.ResponseWriter, *http.Request) error { return siteMissing("assets", nil) }))
 }
 
 // index serves index.html with an ETag of its content and no-cache, so a
@@ -49,7 +51,13 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) error {
 // asset serves a built file. Vite names them by a hash of their content,
 // so they may be cached for ever.
 func (s *Server) asset(w http.ResponseWriter, r *http.Request) error {
-	name := path.Join("assets", r.PathValue("file"))
+	// Not path.Join, which would clean "x.js/" into "x.js" and serve a
+	// cacheable file at a name that is not its own.
+	file := r.PathValue("file")
+	name := "assets/" + file
+	if file == "" || strings.HasSuffix(file, "/") {
+		return siteMissing(name, nil) // a folder's name, not a file's
+	}
 	if !fs.ValidPath(name) {
 		return paramErrors{{Name: "path", Reason: "not a valid asset name"}}
 	}

@@ -44,7 +44,7 @@ func TestSite(t *testing.T) {
 		e.expect(200, "GET", "/assets/sub/x.css", "")
 	})
 	t.Run("ErrNotFound", func(t *testing.T) {
-		for _, p := range []string{"/assets/nope.js", "/assets/sub", "/assets/", "/index.html", "/a-1", "/v1/nope"} {
+		for _, p := range []string{"/assets/nope.js", "/assets/sub", "/assets/", "/assets", "/assets/index-ab1.js/", "/index.html", "/a-1", "/v1/nope"} {
 			e.expect(404, "GET", p, "")
 		}
 	})

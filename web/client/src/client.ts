@@ -59,7 +59,16 @@ export interface PageOptions extends RequestOptions {
 /** LedgerClient speaks the ledger's HTTP API; see createLedgerClient. */
 export type LedgerClient = ReturnType<typeof createLedgerClient>;
 
-const seg = encodeURIComponent;
+/**
+ * seg encodes one path segment. "." and ".." match the id and user forms
+ * but cannot be a segment: URL parsers remove them (RFC 3986 dot
+ * segments), so the request would reach another route, or another
+ * target's view. They throw a TypeError before any request.
+ */
+function seg(s: string): string {
+  if (s === '.' || s === '..') throw new TypeError(`"${s}" cannot be addressed in a URL path (an id, user or kind)`);
+  return encodeURIComponent(s);
+}
 
 function targetPath(ref: TargetRef): string {
   const t = toTarget(ref);

@@ -48,14 +48,20 @@ export function isLedgerError(err: unknown, status?: number): err is LedgerError
   return err instanceof LedgerError && (status === undefined || err.status === status);
 }
 
+/** httpDate is the IMF-fixdate form of an HTTP date (RFC 9110), e.g. "Sun, 06 Nov 1994 08:49:37 GMT". */
+const httpDate = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+
 /**
- * parseRetryAfter reads a Retry-After header (delay seconds or an HTTP
- * date) as milliseconds; undefined when absent or unreadable.
+ * parseRetryAfter reads a Retry-After header (delay seconds, or an HTTP
+ * date in IMF-fixdate form) as milliseconds; undefined when absent or
+ * anything else ("1.5", "-1", "5, 6", "2026-12-06"), which Date.parse
+ * would read as an immediate retry or some other date.
  */
 export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
-  if (value === null || value.trim() === '') return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const at = Date.parse(value);
+  const v = value?.trim() ?? '';
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  if (!httpDate.test(v)) return undefined;
+  const at = Date.parse(v);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 

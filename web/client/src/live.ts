@@ -28,19 +28,21 @@ export interface LiveOptions {
  * from the event, and the viewer's state in the queries of the event's
  * user. A view whose position is at or past the event is left alone (the
  * cache never moves backwards), and so is a target with a toggle of this
- * page still in flight (its answer settles it). It also invalidates the
- * target's "who" lists and the user's collection of that kind.
+ * page still in flight (its answer settles it). In every case it
+ * invalidates the target's "who" lists and the user's collection of that
+ * kind, which the toggle's answer does not reach.
  */
 export function applyLiveEvent(qc: QueryClient, e: LiveEvent): void {
   const key = targetKey(e.target);
   const busy = qc.isMutating({ predicate: (m) => { const k = m.options.mutationKey; return k?.[0] === 'ledger' && k[1] === 'toggle' && k[2] === key; } }) > 0;
-  if (busy) return;
-  patchTarget(qc, e.target, (item, viewer): TargetView => {
-    if (item.position >= e.position) return item;
-    const next: TargetView = { ...item, counts: { ...item.counts, ...e.counts }, position: e.position };
-    if (viewer === e.user) next.viewer = { ...item.viewer, [e.kind]: e.type === 'interaction.added' };
-    return next;
-  });
+  if (!busy) {
+    patchTarget(qc, e.target, (item, viewer): TargetView => {
+      if (item.position >= e.position) return item;
+      const next: TargetView = { ...item, counts: { ...item.counts, ...e.counts }, position: e.position };
+      if (viewer === e.user) next.viewer = { ...item.viewer, [e.kind]: e.type === 'interaction.added' };
+      return next;
+    });
+  }
   void qc.invalidateQueries({ queryKey: ledgerKeys.all, predicate: (q) => {
     const k = q.queryKey;
     return (k[1] === 'actors' && k[2] === key && k[3] === e.kind) || (k[1] === 'collection' && k[2] === e.user && k[3] === e.kind);

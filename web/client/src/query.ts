@@ -60,7 +60,7 @@ function keepNewerBatch(old: unknown, next: unknown): unknown {
 export function targetQueryOptions(client: LedgerClient, ref: TargetRef, viewer?: string | null) {
   return {
     queryKey: ledgerKeys.target(ref, viewer),
-    queryFn: ({ signal }: { signal: AbortSignal }) => client.target(ref, { viewer, signal }),
+    queryFn: async ({ signal, client: qc }: { signal: AbortSignal; client: QueryClient }) => withPendingClicks(qc, viewer, await client.target(ref, { viewer, signal })),
     structuralSharing: keepNewerView,
   };
 }
@@ -69,7 +69,7 @@ export function targetQueryOptions(client: LedgerClient, ref: TargetRef, viewer?
 export function feedQueryOptions(client: LedgerClient, refs: TargetRef[], viewer?: string | null) {
   return {
     queryKey: ledgerKeys.feed(refs, viewer),
-    queryFn: ({ signal }: { signal: AbortSignal }) => client.targets(refs, { viewer, signal }),
+    queryFn: async ({ signal, client: qc }: { signal: AbortSignal; client: QueryClient }) => withPendingClicks(qc, viewer, await client.targets(refs, { viewer, signal })),
     structuralSharing: keepNewerBatch,
   };
 }
@@ -135,19 +135,50 @@ export function cachedTargets(qc: QueryClient, ref: TargetRef): CachedTarget[] {
 export function patchTarget(qc: QueryClient, ref: TargetRef, fn: (item: TargetView, viewer: string | null) => TargetView): void {
   const key = targetKey(ref);
   for (const { queryKey, viewer } of cachedTargets(qc, ref)) {
-    qc.setQueryData(queryKey, (data: TargetView | TargetBatch | undefined) => {
-      if (!data) return data;
-      if (!('items' in data)) return fn(data, viewer);
-      let changed = false;
-      const items = data.items.map((i) => {
-        if (targetKey(i.target) !== key) return i;
-        const next = fn(i, viewer);
-        changed ||= next !== i;
-        return next;
-      });
-      return changed ? { ...data, items } : data;
-    });
+    qc.setQueryData(queryKey, (data: TargetView | TargetBatch | undefined) => patchData(data, viewer, key, fn));
   }
+}
+
+/** patchData applies fn to the target key's view in data (one view or a feed page). */
+function patchData<T extends TargetView | TargetBatch | undefined>(data: T, viewer: string | null, key: string, fn: (item: TargetView, viewer: string | null) => TargetView): T {
+  if (!data) return data;
+  if (!('items' in data)) return (targetKey(data.target) === key ? fn(data, viewer) : data) as T;
+  let changed = false;
+  const items = data.items.map((i) => {
+    if (targetKey(i.target) !== key) return i;
+    const next = fn(i, viewer);
+    changed ||= next !== i;
+    return next;
+  });
+  return (changed ? { ...data, items } : data) as T;
+}
+
+// answered holds the variables of toggles whose answer (or failure) has
+// come: their mutation stays "pending" until onSettled's invalidation has
+// refetched, and that refetch must not get the click patched on again.
+const answered = new WeakSet<ToggleVariables>();
+
+/**
+ * withPendingClicks patches onto a view the viewer has just fetched (one
+ * target or a feed page) the state of the viewer's toggles still in
+ * flight, before it enters the cache: the server's view does not hold the
+ * click yet, and taking it as it is would flicker the button back (a
+ * window-focus refetch mid-click). For each (target, kind), the last
+ * pending click decides.
+ */
+function withPendingClicks<T extends TargetView | TargetBatch>(qc: QueryClient, viewer: string | null | undefined, data: T): T {
+  if (!viewer) return data;
+  const last = new Map<string, { k: ToggleKey; on: boolean }>();
+  for (const m of qc.getMutationCache().findAll({ mutationKey: ['ledger', 'toggle'], status: 'pending' })) {
+    const [, , target, kind, user] = m.options.mutationKey as [string, string, string, string, string];
+    const vars = m.state.variables as ToggleVariables | undefined;
+    if (user === viewer && vars && !answered.has(vars)) last.set(`${target} ${kind}`, { k: { target, kind, user }, on: vars.on }); // in submission order
+  }
+  let out = data;
+  for (const { k, on } of last.values()) {
+    out = patchData(out, viewer, targetKey(k.target), (item, v) => optimistic(item, v, k, on, undefined));
+  }
+  return out;
 }
 
 /** ToggleKey names the (target, kind, user) whose toggles share one mutation scope. */
@@ -233,7 +264,10 @@ function touches(q: Query, k: ToggleKey): boolean {
  *    unless it is older than the cached view (lower position) or a later
  *    click is pending;
  *  - once no toggle of this (target, kind, user) is pending, the queries of
- *    the target, its actors and the user's collection are invalidated.
+ *    the target, its actors and the user's collection are invalidated;
+ *  - a fetch of the user's view that lands meanwhile (a window-focus
+ *    refetch) keeps the pending click's state (withPendingClicks in the
+ *    target and feed query functions).
  *
  * All toggles of one (target, kind, user) share a scope, so they reach the
  * server in click order and the last click decides the final state. Each
@@ -260,11 +294,13 @@ export function toggleMutationOptions(
       patchTarget(qc, k.target, (item, viewer) => optimistic(item, viewer, k, on, was));
       return { before, first };
     },
-    onError: () => {
+    onError: (_err, vars) => {
+      answered.add(vars);
       if (othersPending()) return;
       rollBack(qc, k);
     },
-    onSuccess: (result) => {
+    onSuccess: (result, vars) => {
+      answered.add(vars);
       if (othersPending()) return;
       patchTarget(qc, k.target, (item, viewer) => settle(item, viewer, k, result));
     },

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { createLedgerClient, LedgerError } from '../src/index';
+import { createLedgerClient, LedgerError, parseRetryAfter } from '../src/index';
 import { memoryStorage, startProxy, uniqueId, type Proxy } from './helpers';
 
 const ledgerUrl = inject('ledgerUrl');
@@ -75,6 +75,22 @@ describe('fetch client', () => {
     const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage() });
     expect(() => c.target('no-slash')).toThrow(/not "type\/id"/);
     expect(proxy.seen).toHaveLength(0);
+  });
+
+  it('refuses "." and ".." as path segments before sending anything', async () => {
+    // URL parsers drop dot segments: actors('article/.') would read the
+    // view of target article/like instead.
+    const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage() });
+    const calls = [() => c.actors('article/.', 'like'), () => c.turnOn('article/x1', 'like', '..'), () => c.collection('..', 'like'), () => c.target('article/..')];
+    for (const call of calls) await expect((async () => call())()).rejects.toThrow(TypeError);
+    expect(proxy.seen).toHaveLength(0);
+  });
+
+  it('reads Retry-After as delay seconds or an HTTP date, nothing else', () => {
+    const now = Date.parse('Sun, 06 Dec 2026 10:00:00 GMT');
+    expect(parseRetryAfter('2', now)).toBe(2000);
+    expect(parseRetryAfter('Sun, 06 Dec 2026 10:00:05 GMT', now)).toBe(5000);
+    for (const bad of ['1.5', '-1', '5, 6', '2026-12-06', '', 'soon', null]) expect(parseRetryAfter(bad, now)).toBeUndefined();
   });
 
   it('honours Retry-After on 503 and 429, then gives up', async () => {

@@ -67,6 +67,25 @@ describe('live updates', () => {
     expect(qc.getQueryData<TargetView>(ledgerKeys.target(ref, 'a'))).toMatchObject({ counts: { like: 2 }, viewer: { like: true }, position: second.position });
   });
 
+  it('invalidates the lists of an event whose target has a toggle in flight', async () => {
+    const local = new QueryClient();
+    const key = 'article/busy-1';
+    local.setQueryData(ledgerKeys.actors(key, 'like'), { pages: [{ items: [] }], pageParams: [null] });
+    local.setQueryData(ledgerKeys.collection('u2', 'like'), { pages: [{ items: [] }], pageParams: [null] });
+    // A toggle of u1 on the target, still in flight.
+    const pending = local.getMutationCache().build(local, { mutationKey: ledgerKeys.toggle(key, 'collect', 'u1'), mutationFn: () => new Promise(() => undefined) });
+    void pending.execute(undefined);
+    expect(local.isMutating()).toBe(1);
+    const liked: LiveEvent = {
+      position: 7, id: '00000000-0000-7000-8000-000000000007', type: 'interaction.added', kind: 'like', user: 'u2',
+      target: { type: 'article', id: 'busy-1' }, stream_version: 1, occurred_at: '', recorded_at: '', counts: { like: 1, collect: 0 },
+    };
+    applyLiveEvent(local, liked);
+    expect(local.getQueryState(ledgerKeys.actors(key, 'like'))?.isInvalidated).toBe(true);
+    expect(local.getQueryState(ledgerKeys.collection('u2', 'like'))?.isInvalidated).toBe(true);
+    local.clear();
+  });
+
   it('resumes with Last-Event-ID after the connection drops', async () => {
     const ref = `article/${uniqueId()}`;
     const view = await qc.fetchQuery(targetQueryOptions(client, ref));

@@ -121,6 +121,37 @@ describe('TanStack bindings', () => {
     expect((await limited.target(ref, { viewer: user })).viewer?.like).toBe(true);
   });
 
+  it('keeps the optimistic state when the target is refetched while the write is held', async () => {
+    // A window focus refetches while the click's write is in flight: the
+    // server's view does not hold the click yet, and must not flicker the
+    // button back.
+    const gate = deferred();
+    // The write is held before it reaches the server (the proxy would hold
+    // only its answer, after the server applied it).
+    const held = createLedgerClient({
+      baseUrl: proxy.url, storage: memoryStorage(),
+      fetch: (url, init) => (init?.method === 'PUT' ? gate.promise.then(() => fetch(url, init)) : fetch(url, init)),
+    });
+    const ref = `article/${uniqueId()}`;
+    const obs = new QueryObserver(qc, feedQueryOptions(held, [ref, `article/${uniqueId()}`], 'me') as never);
+    const seen: boolean[] = [];
+    const stop = obs.subscribe((r) => {
+      const like = (r.data as TargetBatch | undefined)?.items[0]?.viewer?.like;
+      if (like !== undefined) seen.push(like);
+    });
+    await waitFor(() => seen.length > 0, 'the first read');
+    const done = toggle(held, qc, { target: ref, kind: 'like', user: 'me' });
+    await waitFor(() => seen[seen.length - 1] === true, 'the optimistic patch');
+    await obs.refetch();
+    expect((obs.getCurrentResult().data as TargetBatch).items[0]).toMatchObject({ viewer: { like: true }, counts: { like: 1 } });
+    gate.resolve();
+    await done;
+    await waitFor(() => qc.isFetching() === 0, 'the refetch after the write');
+    stop();
+    expect(seen.slice(seen.indexOf(true))).not.toContain(false);
+    expect(seen[seen.length - 1]).toBe(true);
+  });
+
   it('ends in the state of the last of 10 rapid toggles while the server delays answers', async () => {
     const id = uniqueId();
     const ref = `article/${id}`;
