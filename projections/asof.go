@@ -26,8 +26,9 @@ type AsOf struct {
 // BuildAsOf builds every projection of the given kinds as of at into a new
 // SQLite file at path, which must not exist, and returns the position it
 // stands at. The file is a views file: Open it (with no store) to query it.
-// Errors: *domain.ValidationError for an existing path or a negative
-// position; the store's or SQLite's error; ctx's error.
+// Errors: *domain.ValidationError for an existing path, a negative
+// position or one beyond the log's head (the file would claim a state the
+// log never had); the store's or SQLite's error; ctx's error.
 func BuildAsOf(ctx context.Context, store domain.EventReader, path string, kinds domain.KindSet, at AsOf, progress func(Progress), log *slog.Logger) (int64, error) {
 	if at.Position < 0 {
 		return 0, &domain.ValidationError{Field: "position", Reason: "must be >= 0"}
@@ -38,6 +39,8 @@ func BuildAsOf(ctx context.Context, store domain.EventReader, path string, kinds
 	pos := at.Position
 	if pos == 0 {
 		pos = head
+	} else if err := withinLog(ctx, store, pos); err != nil {
+		return 0, err
 	}
 	if !at.Time.IsZero() {
 		var err error
@@ -113,6 +116,18 @@ func (s *Set) setCheckpoints(ctx context.Context, pos int64) error {
 	s.mem.invalidate("checkpoints set by a build")
 	for _, p := range s.projs {
 		s.advance(p.name(), pos)
+	}
+	return nil
+}
+
+// withinLog refuses a position beyond the log's last one.
+func withinLog(ctx context.Context, store domain.EventReader, pos int64) error {
+	last, err := store.LastPosition(ctx)
+	if err != nil {
+		return fmt.Errorf("as of position %d: %w", pos, err)
+	}
+	if pos > last {
+		return &domain.ValidationError{Field: "position", Reason: fmt.Sprintf("%d is beyond the log's last position, %d", pos, last)}
 	}
 	return nil
 }

@@ -149,7 +149,7 @@ func TestAsOf(t *testing.T) {
 		t.Errorf("an existing --out file: %v, want exit 2", err)
 	}
 	for _, bad := range [][]string{{"--out", "x.db"}, {"--position", "1", "--time", cut.Format(time.RFC3339), "--out", "y.db"},
-		{"--position", "1"}, {"--time", "noon", "--out", "z.db"}} {
+		{"--position", "1"}, {"--time", "noon", "--out", "z.db"}, {"--position", "123456", "--out", filepath.Join(dir, "beyond.db")}} {
 		if _, _, err := runCLI(t, append([]string{"asof", "--db", db}, bad...)...); exitCode(err) != 2 {
 			t.Errorf("asof %q: %v, want exit 2", bad, err)
 		}
