@@ -12,6 +12,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
 )
 
 // MaxIdempotencyKeyLen bounds idempotency keys.
@@ -169,8 +172,15 @@ const (
 // again (AlreadyImported); a stream at another version, or whose state
 // cmd would not change, is an ImportConflict.
 func (l *Ledger) Import(ctx context.Context, cmd Command, after int64) (ImportResult, error) {
-	if exists, err := l.store.HasEvent(ctx, cmd.EventID); err != nil || exists {
-		return AlreadyImported, err
+	if err := l.validateImport(cmd, after); err != nil {
+		return 0, err
+	}
+	exists, err := l.store.HasEvent(ctx, cmd.EventID)
+	if err != nil {
+		return 0, err
+	}
+	if exists {
+		return AlreadyImported, nil
 	}
 	if cmd.OccurredAt.IsZero() {
 		cmd.OccurredAt = l.cfg.Now().UTC()
@@ -204,6 +214,23 @@ func (l *Ledger) Import(ctx context.Context, cmd Command, after int64) (ImportRe
 	}
 }
 
+// validateImport checks an imported command as validate checks a SetRequest.
+func (l *Ledger) validateImport(cmd Command, after int64) error {
+	switch {
+	case cmd.Stream.User.IsZero() || cmd.Stream.Target.IsZero():
+		return invalid("stream", "user and target are required")
+	case cmd.Kind.IsZero():
+		return invalid("kind", "required")
+	case !l.kinds.Has(cmd.Kind):
+		return &unknownKindError{name: cmd.Kind.String()}
+	case cmd.EventID == uuid.Nil:
+		return invalid("event_id", "required: an import is kept idempotent by it")
+	case after < 0:
+		return invalid("after", "must be >= 0, got %d", after)
+	}
+	return nil
+}
+
 func (l *Ledger) validate(req SetRequest) error {
 	switch {
 	case req.User.IsZero():
@@ -221,6 +248,9 @@ func (l *Ledger) validate(req SetRequest) error {
 		if _, ok := req.Metadata.Get(k); ok {
 			return invalid("metadata", "key %q is reserved: the ledger sets it", k)
 		}
+	}
+	if len(req.RequestID) > MaxMetadataValueLen || !utf8.ValidString(req.RequestID) {
+		return invalid("request_id", "must be at most %d bytes of UTF-8", MaxMetadataValueLen)
 	}
 	return ValidateIdempotencyKey(req.IdempotencyKey)
 }

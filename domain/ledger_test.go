@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -228,4 +229,38 @@ func TestLedgerImportConflicts(t *testing.T) {
 func sameOutcome(a, b domain.Outcome) bool {
 	return a.Changed == b.Changed && a.Active == b.Active && a.State.String() == b.State.String() &&
 		a.StreamVersion == b.StreamVersion && a.Position == b.Position
+}
+
+// TestLedgerRefusesWhatItCannotReadBack: a request id too long or not
+// UTF-8 would be stored in the event's metadata, which no read of the log
+// could decode again; imports are validated as writes are.
+func TestLedgerRefusesWhatItCannotReadBack(t *testing.T) {
+	ctx := context.Background()
+	l, store := mustLedger(t)
+	base := domain.SetRequest{User: mustUser(t, "u1"), Target: mustTarget(t, "article/a1"), Kind: mustKind(t, "like"), On: true}
+	for _, id := range []string{strings.Repeat("x", domain.MaxMetadataValueLen+1), "\xff"} {
+		req := base
+		req.RequestID = id
+		if _, err := l.Set(ctx, req); !errors.Is(err, domain.ErrInvalidInput) {
+			t.Errorf("request id %q: %v, want ErrInvalidInput", id[:1], err)
+		}
+	}
+	stream := domain.StreamID{User: base.User, Target: base.Target}
+	for name, c := range map[string]struct {
+		cmd   domain.Command
+		after int64
+		want  error
+	}{
+		"Zero":          {domain.Command{}, 0, domain.ErrInvalidInput},
+		"UnknownKind":   {domain.Command{Stream: stream, Kind: mustKind(t, "follow"), On: true, EventID: domain.NewEventID()}, 0, domain.ErrUnknownKind},
+		"NegativeAfter": {domain.Command{Stream: stream, Kind: base.Kind, On: true, EventID: domain.NewEventID()}, -1, domain.ErrInvalidInput},
+		"NoEventID":     {domain.Command{Stream: stream, Kind: base.Kind, On: true}, 0, domain.ErrInvalidInput},
+	} {
+		if _, err := l.Import(ctx, c.cmd, c.after); !errors.Is(err, c.want) {
+			t.Errorf("import %s: %v, want %v", name, err, c.want)
+		}
+	}
+	if n, _ := store.LastPosition(ctx); n != 0 {
+		t.Fatalf("head %d, want 0: nothing appended", n)
+	}
 }

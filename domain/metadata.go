@@ -71,18 +71,27 @@ func MustMetadata(entries map[string]string) Metadata {
 // checked checks each entry's form and copies the map, so the caller's map
 // can change afterwards.
 func checked(entries map[string]string) (Metadata, error) {
-	for k, v := range entries {
-		switch {
-		case k == "" || len(k) > MaxMetadataKeyLen || !utf8.ValidString(k):
-			return Metadata{}, invalid("metadata", "key %q must be 1..%d bytes of UTF-8", clip(k), MaxMetadataKeyLen)
-		case len(v) > MaxMetadataValueLen || !utf8.ValidString(v):
-			return Metadata{}, invalid("metadata", "value of %q must be at most %d bytes of UTF-8", clip(k), MaxMetadataValueLen)
-		}
+	if err := checkEntries(entries); err != nil {
+		return Metadata{}, err
 	}
 	if len(entries) == 0 {
 		return Metadata{}, nil
 	}
 	return Metadata{m: maps.Clone(entries)}, nil
+}
+
+// checkEntries checks each entry's form: what a store writes must decode
+// back (DecodeMetadata), or every read of the log past it fails.
+func checkEntries(entries map[string]string) error {
+	for k, v := range entries {
+		switch {
+		case k == "" || len(k) > MaxMetadataKeyLen || !utf8.ValidString(k):
+			return invalid("metadata", "key %q must be 1..%d bytes of UTF-8", clip(k), MaxMetadataKeyLen)
+		case len(v) > MaxMetadataValueLen || !utf8.ValidString(v):
+			return invalid("metadata", "value of %q must be at most %d bytes of UTF-8", clip(k), MaxMetadataValueLen)
+		}
+	}
+	return nil
 }
 
 // Len returns the number of entries.

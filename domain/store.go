@@ -81,6 +81,9 @@ func (r AppendRequest) Validate() error {
 		if err := ValidateEventTime("occurred_at", e.OccurredAt); err != nil {
 			return err
 		}
+		if err := checkEntries(e.Metadata.m); err != nil {
+			return err
+		}
 		if _, err := ParseEventType(string(e.Type)); err != nil {
 			return err
 		}

@@ -38,6 +38,9 @@ var actorsTable = &interactionTable{
 // outside 0..MaxLimit or a bad cursor (Field "cursor"); an error wrapping
 // domain.ErrUnknownKind for a kind that is not configured; SQLite's error.
 func (s *Set) Actors(ctx context.Context, t domain.Target, k domain.Kind, limit int, cursor string) (Page[Actor], error) {
+	if err := s.usable(); err != nil {
+		return Page[Actor]{}, err
+	}
 	if t.IsZero() {
 		return Page[Actor]{}, &domain.ValidationError{Field: "target", Reason: "required"}
 	}

@@ -171,6 +171,12 @@ const catchUpBatch = 5000
 // trickling the backlog through the bus. It returns the first Apply error
 // (the projection is then marked failed) or the store's error.
 func (s *Set) CatchUp(ctx context.Context, store domain.EventReader) error {
+	if store == nil {
+		return errNoStore
+	}
+	if err := s.usable(); err != nil {
+		return err
+	}
 	after := s.Applied()
 	buf := make([]domain.Event, 0, catchUpBatch)
 	for {

@@ -196,6 +196,9 @@ func (s *Set) Target(ctx context.Context, t domain.Target, viewer *domain.UserID
 // "targets") for an empty list, too many targets or a zero target;
 // SQLite's error; ctx's error.
 func (s *Set) Targets(ctx context.Context, ts []domain.Target, viewer *domain.UserID) ([]TargetView, error) {
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
 	if err := checkTargets(ts, viewer); err != nil {
 		return nil, err
 	}

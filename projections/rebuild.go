@@ -31,6 +31,9 @@ const newSuffix = "__new"
 // *domain.ValidationError for an unknown name, the store's or SQLite's
 // error, ErrNegativeCount if the log is inconsistent, or ctx's error.
 func (s *Set) Rebuild(ctx context.Context, store domain.EventReader, names []string, progress func(Progress)) error {
+	if store == nil {
+		return errNoStore
+	}
 	projs, err := s.pick(names)
 	if err != nil {
 		return err
@@ -65,6 +68,9 @@ var (
 	rebuildBacklogMin   int64 = 200_000
 	rebuildBacklogShare int64 = 5
 )
+
+// errNoStore is the error of Rebuild and CatchUp called without a store.
+var errNoStore = fmt.Errorf("projections: no store to read the log from: %w", domain.ErrInvalidInput)
 
 // ErrAhead is Open's error for a views file ahead of its log (refuseAhead).
 var ErrAhead = errors.New("the views file is ahead of the log")

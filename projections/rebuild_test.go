@@ -424,3 +424,47 @@ func TestOpenRefusesViewsAhead(t *testing.T) {
 		t.Fatalf("after a rebuild from the log of 20: applied %d", s.Applied())
 	}
 }
+
+// TestNoStore: Rebuild and CatchUp without a store are bad input, not a
+// panic (Open allows a Set without one).
+func TestNoStore(t *testing.T) {
+	s := MustOpen(t, filepath.Join(t.TempDir(), "v.db"))
+	if err := s.Rebuild(context.Background(), nil, nil, nil); !errors.Is(err, domain.ErrInvalidInput) {
+		t.Errorf("Rebuild(nil): %v", err)
+	}
+	if err := s.CatchUp(context.Background(), nil); !errors.Is(err, domain.ErrInvalidInput) {
+		t.Errorf("CatchUp(nil): %v", err)
+	}
+}
+
+// TestQueriesAfterClose: every query of a closed Set is ErrClosed, also
+// those the in-memory copy could still answer.
+func TestQueriesAfterClose(t *testing.T) {
+	ctx := context.Background()
+	store := MustStore(t)
+	MustGenerate(t, store, 50)
+	s, err := projections.Open(ctx, projections.Config{Path: filepath.Join(t.TempDir(), "v.db"), Kinds: kinds}, store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tg := mustTarget(t, "article/a1")
+	u := mustUser(t, "u1")
+	like := mustKind("like")
+	_, e1 := s.Target(ctx, tg, &u)
+	_, e2 := s.Actors(ctx, tg, like, 10, "")
+	_, e3 := s.Collection(ctx, u, like, "", 10, "")
+	_, e4 := s.Checkpoint(ctx, "counts")
+	_, e5 := s.LowestCheckpoint(ctx)
+	e6 := s.CatchUp(ctx, store)
+	for i, err := range []error{e1, e2, e3, e4, e5, e6} {
+		if !errors.Is(err, domain.ErrClosed) {
+			t.Errorf("query %d after Close: %v, want ErrClosed", i+1, err)
+		}
+	}
+	if s.Err() != nil {
+		t.Errorf("a CatchUp after Close marked a projection failed: %v", s.Err())
+	}
+}

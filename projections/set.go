@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/interactionledger/ledger/domain"
@@ -83,12 +84,13 @@ func ViewsPath(logPath string) string { return logPath + ".views" }
 // Set is the read side: the projections kept in one views file, their
 // applied positions and their queries. It is safe for concurrent use.
 type Set struct {
-	v     *views
-	mem   *memModel
-	cfg   Config
-	projs []projection
-	key   []byte
-	log   *slog.Logger
+	v      *views
+	closed atomic.Bool
+	mem    *memModel
+	cfg    Config
+	projs  []projection
+	key    []byte
+	log    *slog.Logger
 
 	mu        sync.Mutex
 	applied   map[string]int64
@@ -264,7 +266,19 @@ func (s *Set) loadCheckpoints(ctx context.Context) error {
 }
 
 // Close closes the views file. Queries after Close fail.
-func (s *Set) Close() error { return s.v.close() }
+func (s *Set) Close() error {
+	s.closed.Store(true)
+	return s.v.close()
+}
+
+// usable is ErrClosed after Close: the in-memory copy would otherwise go
+// on answering, and the views file's reads fail with SQLite's own error.
+func (s *Set) usable() error {
+	if s.closed.Load() {
+		return fmt.Errorf("projections: %w", domain.ErrClosed)
+	}
+	return nil
+}
 
 // Names returns the names of the projections of the set.
 func (s *Set) Names() []string { return slices.Clone(s.cfg.Projections) }
@@ -285,6 +299,9 @@ func (s *Set) projection(name string) (projection, error) {
 // applied, as stored in the views file: where a subscriber feeding them
 // all starts. Errors: SQLite's error.
 func (s *Set) LowestCheckpoint(ctx context.Context) (int64, error) {
+	if err := s.usable(); err != nil {
+		return 0, err
+	}
 	if len(s.projs) == 0 {
 		return 0, nil
 	}
@@ -304,6 +321,9 @@ func (s *Set) LowestCheckpoint(ctx context.Context) (int64, error) {
 // subscriber's starting point. Errors: *domain.ValidationError for an
 // unknown name, or SQLite's error.
 func (s *Set) Checkpoint(ctx context.Context, name string) (int64, error) {
+	if err := s.usable(); err != nil {
+		return 0, err
+	}
 	if _, err := s.projection(name); err != nil {
 		return 0, err
 	}

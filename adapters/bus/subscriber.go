@@ -71,6 +71,9 @@ var ErrSubscriberClosed = fmt.Errorf("bus subscriber: %w", domain.ErrClosed)
 // NewSubscriber returns a Subscriber over store. A nil logger discards.
 // It returns the config's validation error.
 func NewSubscriber(store domain.Tailable, cfg SubscriberConfig, log *slog.Logger) (*Subscriber, error) {
+	if store == nil {
+		return nil, fmt.Errorf("bus: a subscriber needs a store: %w", domain.ErrInvalidInput)
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

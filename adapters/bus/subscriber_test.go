@@ -2,6 +2,7 @@ package bus_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"path/filepath"
@@ -213,5 +214,13 @@ func TestSubscriberInterleavedWriters(t *testing.T) {
 			t.Fatalf("message %d at position %s, want %s", i, got, want)
 		}
 		msg.Ack()
+	}
+}
+
+// TestNewSubscriberWithoutStore: no store is an error at once, not a panic
+// in the subscription's goroutine later.
+func TestNewSubscriberWithoutStore(t *testing.T) {
+	if _, err := bus.NewSubscriber(nil, bus.SubscriberConfig{}, nil); !errors.Is(err, domain.ErrInvalidInput) {
+		t.Fatalf("NewSubscriber(nil): %v, want ErrInvalidInput", err)
 	}
 }
