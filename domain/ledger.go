@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -216,13 +215,10 @@ func (l *Ledger) Import(ctx context.Context, cmd Command, after int64) (ImportRe
 
 // validateImport checks an imported command as validate checks a SetRequest.
 func (l *Ledger) validateImport(cmd Command, after int64) error {
+	if err := l.validateInteraction(cmd.Stream.User, cmd.Stream.Target, cmd.Kind); err != nil {
+		return err
+	}
 	switch {
-	case cmd.Stream.User.IsZero() || cmd.Stream.Target.IsZero():
-		return invalid("stream", "user and target are required")
-	case cmd.Kind.IsZero():
-		return invalid("kind", "required")
-	case !l.kinds.Has(cmd.Kind):
-		return &unknownKindError{name: cmd.Kind.String()}
 	case cmd.EventID == uuid.Nil:
 		return invalid("event_id", "required: an import is kept idempotent by it")
 	case after < 0:
@@ -232,16 +228,10 @@ func (l *Ledger) validateImport(cmd Command, after int64) error {
 }
 
 func (l *Ledger) validate(req SetRequest) error {
-	switch {
-	case req.User.IsZero():
-		return invalid("user", "required")
-	case req.Target.IsZero():
-		return invalid("target", "required")
-	case req.Kind.IsZero():
-		return invalid("kind", "required")
-	case !l.kinds.Has(req.Kind):
-		return &unknownKindError{name: req.Kind.String()}
-	case req.ExpectedVersion != nil && *req.ExpectedVersion < 0:
+	if err := l.validateInteraction(req.User, req.Target, req.Kind); err != nil {
+		return err
+	}
+	if req.ExpectedVersion != nil && *req.ExpectedVersion < 0 {
 		return invalid("expected_version", "must be >= 0")
 	}
 	for _, k := range reservedKeys {
@@ -249,10 +239,27 @@ func (l *Ledger) validate(req SetRequest) error {
 			return invalid("metadata", "key %q is reserved: the ledger sets it", k)
 		}
 	}
-	if len(req.RequestID) > MaxMetadataValueLen || !utf8.ValidString(req.RequestID) {
-		return invalid("request_id", "must be at most %d bytes of UTF-8", MaxMetadataValueLen)
+	// Stored in the event's metadata (withKey), which must decode back.
+	if err := checkEntry(MetaRequestID, req.RequestID); err != nil {
+		return err
 	}
 	return ValidateIdempotencyKey(req.IdempotencyKey)
+}
+
+// validateInteraction checks what a write and an import both name: a user,
+// a target and a configured kind.
+func (l *Ledger) validateInteraction(user UserID, target Target, kind Kind) error {
+	switch {
+	case user.IsZero():
+		return invalid("user", "required")
+	case target.IsZero():
+		return invalid("target", "required")
+	case kind.IsZero():
+		return invalid("kind", "required")
+	case !l.kinds.Has(kind):
+		return &unknownKindError{name: kind.String()}
+	}
+	return nil
 }
 
 // ValidateIdempotencyKey checks a key: empty (none) or 1..128 visible

@@ -84,12 +84,20 @@ func checked(entries map[string]string) (Metadata, error) {
 // back (DecodeMetadata), or every read of the log past it fails.
 func checkEntries(entries map[string]string) error {
 	for k, v := range entries {
-		switch {
-		case k == "" || len(k) > MaxMetadataKeyLen || !utf8.ValidString(k):
-			return invalid("metadata", "key %q must be 1..%d bytes of UTF-8", clip(k), MaxMetadataKeyLen)
-		case len(v) > MaxMetadataValueLen || !utf8.ValidString(v):
-			return invalid("metadata", "value of %q must be at most %d bytes of UTF-8", clip(k), MaxMetadataValueLen)
+		if err := checkEntry(k, v); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// checkEntry checks one entry's form.
+func checkEntry(k, v string) error {
+	switch {
+	case k == "" || len(k) > MaxMetadataKeyLen || !utf8.ValidString(k):
+		return invalid("metadata", "key %q must be 1..%d bytes of UTF-8", clip(k), MaxMetadataKeyLen)
+	case len(v) > MaxMetadataValueLen || !utf8.ValidString(v):
+		return invalid("metadata", "value of %q must be at most %d bytes of UTF-8", clip(k), MaxMetadataValueLen)
 	}
 	return nil
 }

@@ -76,17 +76,13 @@ var errNoStore = fmt.Errorf("projections: no store to read the log from: %w", do
 var ErrAhead = errors.New("the views file is ahead of the log")
 
 // refuseAhead fails Open when a projection has applied a position beyond
-// the log's head: the views file belongs to another log, or the log was
+// the log's head (read once by Open for it and rebuildBehind): the views file belongs to another log, or the log was
 // restored from an older copy. Serving it would answer another log's
 // counts, and the log's next appends, at positions the views file has
 // already passed, would never be applied. A views file is never rebuilt
 // over here, since it may be another log's own: `ledger rebuild` (a Set
 // without RebuildBehind) rebuilds it from this log.
-func (s *Set) refuseAhead(ctx context.Context, store domain.EventReader) error {
-	head, err := store.LastPosition(ctx)
-	if err != nil {
-		return fmt.Errorf("open views: %w", err)
-	}
+func (s *Set) refuseAhead(head int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, p := range s.projs {
@@ -105,13 +101,9 @@ func (s *Set) refuseAhead(ctx context.Context, store domain.EventReader) error {
 // which a rebuild reads every event too. A rebuild that fails for another
 // reason than ctx leaves the projections to CatchUp, which marks one that
 // fails to apply, as Open promises.
-func (s *Set) rebuildBehind(ctx context.Context, store domain.EventReader) error {
+func (s *Set) rebuildBehind(ctx context.Context, store domain.EventReader, head int64) error {
 	if _, ok := store.(domain.LatestReader); !ok {
 		return nil
-	}
-	head, err := store.LastPosition(ctx)
-	if err != nil {
-		return fmt.Errorf("open views: %w", err)
 	}
 	var behind []string
 	s.mu.Lock()
@@ -126,7 +118,7 @@ func (s *Set) rebuildBehind(ctx context.Context, store domain.EventReader) error
 	}
 	s.log.InfoContext(ctx, "rebuilding projections far behind the log instead of catching them up",
 		"projections", behind, "head", head)
-	err = s.Rebuild(ctx, store, behind, s.cfg.OnProgress)
+	err := s.Rebuild(ctx, store, behind, s.cfg.OnProgress)
 	if err != nil && ctx.Err() == nil {
 		s.log.WarnContext(ctx, "rebuilding far-behind projections failed; catching them up instead", "err", err)
 		return nil

@@ -194,10 +194,14 @@ func (s *Set) prepare(ctx context.Context, store domain.EventReader) error {
 		return nil
 	}
 	if s.cfg.RebuildBehind {
-		if err := s.refuseAhead(ctx, store); err != nil {
+		head, err := store.LastPosition(ctx)
+		if err != nil {
+			return fmt.Errorf("open views: %w", err)
+		}
+		if err := s.refuseAhead(head); err != nil {
 			return err
 		}
-		if err := s.rebuildBehind(ctx, store); err != nil {
+		if err := s.rebuildBehind(ctx, store, head); err != nil {
 			return err
 		}
 	}

@@ -160,10 +160,12 @@ func jsonReason(err error) string {
 // jsonKind names what a JSON value decoded into t must be.
 func jsonKind(t reflect.Type) string {
 	switch t.Kind() {
-	case reflect.Map, reflect.Struct:
-		if t.Kind() == reflect.Map && t.Elem().Kind() == reflect.String {
+	case reflect.Map:
+		if t.Elem().Kind() == reflect.String {
 			return "an object of strings"
 		}
+		return "an object"
+	case reflect.Struct:
 		return "an object"
 	case reflect.String:
 		return "a string"
