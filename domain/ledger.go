@@ -247,7 +247,8 @@ func (l *Ledger) validate(req SetRequest) error {
 }
 
 // validateInteraction checks what a write and an import both name: a user,
-// a target and a configured kind.
+// a target (both addressable by path, CheckAddressable) and a configured
+// kind.
 func (l *Ledger) validateInteraction(user UserID, target Target, kind Kind) error {
 	switch {
 	case user.IsZero():
@@ -258,6 +259,22 @@ func (l *Ledger) validateInteraction(user UserID, target Target, kind Kind) erro
 		return invalid("kind", "required")
 	case !l.kinds.Has(kind):
 		return &unknownKindError{name: kind.String()}
+	}
+	return CheckAddressable(user, target)
+}
+
+// CheckAddressable refuses, with a *ValidationError, a user or target id
+// "." or "..": the id form admits them, but a URL's path cannot carry them
+// (browsers and the server resolve them as dot segments), so a stream of
+// them could be written but never read or changed by path. Writes and
+// imports check it; decoding a stored event does not, so a log written
+// before this rule still reads.
+func CheckAddressable(user UserID, target Target) error {
+	if user.id == "." || user.id == ".." {
+		return invalid("user", "%q is a dot segment that no URL path can carry", user.id)
+	}
+	if target.id == "." || target.id == ".." {
+		return invalid("target_id", "%q is a dot segment that no URL path can carry", target.id)
 	}
 	return nil
 }
@@ -322,6 +339,26 @@ func (l *Ledger) try(ctx context.Context, req SetRequest, hash string) (Outcome,
 		out.Position = res.LastPosition
 	}
 	return out, nil
+}
+
+// Recorded returns the first outcome of the request req retries, and true,
+// when req carries an idempotency key that is already recorded; it
+// appends nothing. A recorded key of another request is
+// ErrIdempotencyMismatch (with true), as Set answers it. Other errors are
+// Set's validation errors and the store's.
+func (l *Ledger) Recorded(ctx context.Context, req SetRequest) (Outcome, bool, error) {
+	if req.IdempotencyKey == "" {
+		return Outcome{}, false, nil
+	}
+	if err := l.validate(req); err != nil {
+		return Outcome{}, false, err
+	}
+	rec, ok, err := l.store.Idempotency(ctx, req.User, req.IdempotencyKey)
+	if err != nil || !ok {
+		return Outcome{}, false, err
+	}
+	out, err := matchRecord(rec, req.hash())
+	return out, true, err
 }
 
 func (l *Ledger) replay(ctx context.Context, req SetRequest, hash string) (Outcome, error) {

@@ -50,12 +50,12 @@ func (s *Set) Actors(ctx context.Context, t domain.Target, k domain.Kind, limit 
 		return Page[Actor]{}, err
 	}
 	if rows, ok := s.mem.actorPage(t, k.String(), limit+1, before); ok {
-		return actorsFromMemory(rows, limit, func(pos int64) string { return s.cursor(scope, pos) })
+		return actorsFromMemory(rows, limit, func(pos int64) string { return makeCursor(scope, pos) })
 	}
 	rows, err := s.v.read.QueryContext(ctx, `SELECT user, since, position FROM actors
 WHERE target_type = ? AND target_id = ? AND kind = ? AND position < ?
 ORDER BY position DESC LIMIT ?`, t.Type(), t.ID(), k.String(), before, limit+1)
-	page, err := readPage(rows, err, limit, scanActor, func(pos int64) string { return s.cursor(scope, pos) })
+	page, err := readPage(rows, err, limit, scanActor, func(pos int64) string { return makeCursor(scope, pos) })
 	if err != nil {
 		return Page[Actor]{}, fmt.Errorf("read actors: %w", err)
 	}

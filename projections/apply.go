@@ -136,8 +136,11 @@ func (s *Set) applyAllTx(ctx context.Context, projs []projection, events []domai
 		f := &folds{events: events}
 		for i, p := range projs {
 			var a *[]AppliedEvent
-			if p.name() == Counts {
+			if p.name() == Counts && announce != nil {
 				a = announce
+				if err := s.announcePassed(ctx, tx, events, saved[Counts].pos, announce); err != nil {
+					return err
+				}
 			}
 			if commits[i], err = applyIn(ctx, tx, p, saved, f, a); err != nil {
 				failed = p.name()
@@ -331,6 +334,25 @@ func (s *Set) listening() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.listeners) > 0
+}
+
+// announcePassed adds to announce the events of a batch that the counts
+// checkpoint cp had already passed and that were never announced: a
+// rebuild in another process (ledger rebuild beside a running server)
+// applied them and moved the checkpoint, so applyIn skips them, and the
+// event stream would lose them. Each carries its target's counts as the
+// table holds them now, at or after the event, as the stream's replayed
+// events do.
+func (s *Set) announcePassed(ctx context.Context, tx querier, events []domain.Event, cp int64, announce *[]AppliedEvent) error {
+	s.announceMu.Lock()
+	last := s.announced
+	s.announceMu.Unlock()
+	lo, _ := slices.BinarySearchFunc(events, last, func(e domain.Event, pos int64) int { return cmp.Compare(e.Position, pos+1) })
+	hi, _ := slices.BinarySearchFunc(events, cp, func(e domain.Event, pos int64) int { return cmp.Compare(e.Position, pos+1) })
+	if lo >= hi {
+		return nil
+	}
+	return announceStored(ctx, tx, events[lo:hi], announce)
 }
 
 // announce hands events to the listeners, each once, in position order,

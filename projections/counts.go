@@ -132,6 +132,26 @@ func queryCounts(ctx context.Context, tx querier, query string, t targetKey) (ma
 	return m, rows.Err()
 }
 
+// announceStored adds events to announce, each with its target's counts as
+// the counts table holds them now (see Set.announcePassed).
+func announceStored(ctx context.Context, tx querier, events []domain.Event, announce *[]AppliedEvent) error {
+	const query = `SELECT kind, n FROM counts WHERE target_type = ? AND target_id = ?`
+	now := map[targetKey]map[string]int64{}
+	for _, e := range events {
+		t := targetKey{e.Target.Type(), e.Target.ID()}
+		m, ok := now[t]
+		if !ok {
+			var err error
+			if m, err = queryCounts(ctx, tx, query, t); err != nil {
+				return fmt.Errorf("counts: read %s/%s: %w", t.ttype, t.tid, err)
+			}
+			now[t] = m
+		}
+		*announce = append(*announce, AppliedEvent{Event: e, Counts: maps.Clone(m)})
+	}
+	return nil
+}
+
 // replay walks the batch over the base counts, failing at the first event
 // that would take a count below zero.
 func replay(b *batch, base map[targetKey]map[string]int64, announce *[]AppliedEvent) error {

@@ -1,7 +1,7 @@
 package projections
 
 import (
-	"crypto/hmac"
+	"bytes"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
@@ -12,47 +12,50 @@ import (
 )
 
 // A cursor is the position of the last item of a page, bound to the list
-// it came from and signed with the views file's key, so a client can
-// neither forge nor alter one, nor reuse it on another list. The key lives
-// in the views file's meta table, so cursors survive restarts.
+// it came from by a checksum of the list and the position, so a client
+// cannot reuse one on another list or alter one by accident. It holds no
+// secret and no node's state: every node, and a views file rebuilt or
+// deleted since, reads it the same (README, "How positions work"). A
+// cursor made by hand reads nothing a client could not page to.
 const (
 	cursorPosLen = 8
-	cursorMACLen = 16
+	cursorSumLen = 16
 )
 
-func (s *Set) cursor(scope string, pos int64) string {
-	buf := make([]byte, cursorPosLen, cursorPosLen+cursorMACLen)
+func makeCursor(scope string, pos int64) string {
+	buf := make([]byte, cursorPosLen, cursorPosLen+cursorSumLen)
 	binary.BigEndian.PutUint64(buf, uint64(pos))
-	buf = append(buf, s.mac(scope, buf)...)
+	buf = append(buf, cursorSum(scope, buf)...)
 	return base64.RawURLEncoding.EncodeToString(buf)
 }
 
-func (s *Set) mac(scope string, payload []byte) []byte {
-	m := hmac.New(sha256.New, s.key)
-	m.Write([]byte(scope))
-	m.Write([]byte{0})
-	m.Write(payload)
-	return m.Sum(nil)[:cursorMACLen]
+func cursorSum(scope string, payload []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte("ledger cursor v2\x00"))
+	h.Write([]byte(scope))
+	h.Write([]byte{0})
+	h.Write(payload)
+	return h.Sum(nil)[:cursorSumLen]
 }
 
 // parseCursor returns the position a cursor stands for; the empty cursor
 // means the first page (every position). It returns a
 // *domain.ValidationError with Field "cursor" for anything else.
-func (s *Set) parseCursor(scope, c string) (int64, error) {
+func parseCursor(scope, c string) (int64, error) {
 	if c == "" {
 		return 1<<63 - 1, nil
 	}
 	bad := &domain.ValidationError{Field: "cursor", Reason: "not a cursor issued for this list"}
 	// The exact length also refuses the CR and LF that the base64 decoder
 	// skips: a cursor has one spelling.
-	if len(c) != base64.RawURLEncoding.EncodedLen(cursorPosLen+cursorMACLen) {
+	if len(c) != base64.RawURLEncoding.EncodedLen(cursorPosLen+cursorSumLen) {
 		return 0, bad
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || len(raw) != cursorPosLen+cursorMACLen {
+	if err != nil || len(raw) != cursorPosLen+cursorSumLen {
 		return 0, bad
 	}
-	if !hmac.Equal(raw[cursorPosLen:], s.mac(scope, raw[:cursorPosLen])) {
+	if !bytes.Equal(raw[cursorPosLen:], cursorSum(scope, raw[:cursorPosLen])) {
 		return 0, bad
 	}
 	pos := int64(binary.BigEndian.Uint64(raw[:cursorPosLen]))
@@ -81,7 +84,7 @@ func (s *Set) pageArgs(k domain.Kind, limit int, scope, cursor string) (int, int
 	if limit == 0 {
 		limit = DefaultLimit
 	}
-	before, err := s.parseCursor(scope, cursor)
+	before, err := parseCursor(scope, cursor)
 	return limit, before, err
 }
 

@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
@@ -248,25 +247,6 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 	version    INTEGER NOT NULL
 ) WITHOUT ROWID;`)
 	return err
-}
-
-// cursorKey returns the views file's cursor key, creating it on first use.
-// INSERT OR IGNORE then SELECT makes every process agree on one key.
-func cursorKey(ctx context.Context, db *sql.DB) ([]byte, error) {
-	fresh := make([]byte, 32)
-	if _, err := rand.Read(fresh); err != nil {
-		return nil, fmt.Errorf("cursor key: %w", err)
-	}
-	if _, err := db.ExecContext(ctx,
-		`INSERT OR IGNORE INTO meta(key, value) VALUES ('cursor_key', ?)`, fresh); err != nil {
-		return nil, fmt.Errorf("cursor key: %w", err)
-	}
-	var key []byte
-	if err := db.QueryRowContext(ctx,
-		`SELECT value FROM meta WHERE key = 'cursor_key'`).Scan(&key); err != nil {
-		return nil, fmt.Errorf("cursor key: %w", err)
-	}
-	return key, nil
 }
 
 // nextGeneration returns a number that names a fresh set of indexes; index

@@ -89,7 +89,6 @@ type Set struct {
 	mem    *memModel
 	cfg    Config
 	projs  []projection
-	key    []byte
 	log    *slog.Logger
 
 	mu        sync.Mutex
@@ -148,13 +147,8 @@ func open(ctx context.Context, cfg Config, d durability, log *slog.Logger) (*Set
 	if err != nil {
 		return nil, err
 	}
-	key, err := cursorKey(ctx, v.write)
-	if err != nil {
-		v.close()
-		return nil, err
-	}
 	s := &Set{
-		v: v, cfg: cfg, key: key, log: log, mem: newMemModel(cfg.Kinds, cfg.MemoryRows, log),
+		v: v, cfg: cfg, log: log, mem: newMemModel(cfg.Kinds, cfg.MemoryRows, log),
 		applied: map[string]int64{}, failed: map[string]error{},
 		changed: make(chan struct{}), listeners: map[int]func(AppliedEvent){},
 	}

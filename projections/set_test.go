@@ -3,6 +3,7 @@ package projections_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -160,6 +161,24 @@ func TestPages(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	// Another node's views file (or this one deleted and rebuilt) reads
+	// a cursor the same: page 2 from it is page 2 here.
+	t.Run("CursorOnAnotherViewsFile", func(t *testing.T) {
+		other := MustOpen(t, "")
+		applyAll(t, other, l.events)
+		p, err := s.Actors(ctx, a, like, 2, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		here, err := s.Actors(ctx, a, like, 2, p.Next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		there, err := other.Actors(ctx, a, like, 2, p.Next)
+		if err != nil || fmt.Sprint(there) != fmt.Sprint(here) || len(there.Items) != 2 {
+			t.Fatalf("page 2 on another views file: %+v, %v; here %+v", there, err, here)
+		}
+	})
 	t.Run("ErrLimit", func(t *testing.T) {
 		if _, err := s.Actors(ctx, a, like, projections.MaxLimit+1, ""); !errors.Is(err, domain.ErrInvalidInput) {
 			t.Fatalf("err %v", err)
@@ -245,6 +264,36 @@ func TestOnApplied(t *testing.T) {
 	defer mu.Unlock()
 	if s := strings.Join(got, " "); s != "u1:1:0 u2:2:0 u1:2:1 u1:1:1" {
 		t.Fatalf("announced %s", s)
+	}
+}
+
+// Events another process applied to the views file (ledger rebuild beside
+// a running server moves the checkpoints) are still announced when the
+// server's batch reaches them, with their target's counts as the file
+// holds them: the event stream lost them before.
+func TestOnAppliedAfterAnotherProcessApplied(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v")
+	s := MustOpen(t, path)
+	var mu sync.Mutex
+	var got []string
+	s.OnApplied(func(a projections.AppliedEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, itoa(a.Event.Position)+":"+itoa(a.Counts["like"]))
+	})
+	l := newEventLog(t)
+	for _, u := range []string{"u1", "u2", "u3", "u4", "u5"} {
+		l.add(u, "article/a", like, true)
+	}
+	applyAll(t, s, l.events[:1])
+	other := MustOpen(t, path) // the rebuild's process
+	applyAll(t, other, l.events[:4])
+	applyAll(t, s, l.events[1:3]) // all passed already
+	applyAll(t, s, l.events[3:])  // 4 passed, 5 new
+	mu.Lock()
+	defer mu.Unlock()
+	if got := strings.Join(got, " "); got != "1:1 2:4 3:4 4:4 5:5" {
+		t.Fatalf("announced %s, want 1:1 2:4 3:4 4:4 5:5", got)
 	}
 }
 

@@ -75,6 +75,11 @@ func TestWrites(t *testing.T) {
 		if replay.Position != first.Position || !replay.Active || !replay.Changed {
 			t.Fatalf("replay %+v, first %+v", replay, first)
 		}
+		// The first outcome, with the viewer and counts of one read: not
+		// the first viewer (liked) beside the current counts (0 likes).
+		if replay.Viewer["like"] || replay.Counts["like"] != 0 {
+			t.Fatalf("replay's viewer %v with counts %v: not one state of the log", replay.Viewer, replay.Counts)
+		}
 		e.expect(422, "DELETE", "/v1/targets/article/k-1/like/u2", "", "Idempotency-Key", "key-1")
 	})
 	t.Run("IfMatch", func(t *testing.T) {
@@ -106,8 +111,10 @@ func TestWriteErrors(t *testing.T) {
 		{"TrailingData", "PUT", "/v1/targets/article/a/like/u", `{} {}`, []string{"Content-Type", "application/json"}, 400},
 		{"TooLarge", "PUT", "/v1/targets/article/a/like/u", big, []string{"Content-Type", "application/json"}, 413},
 		{"MediaType", "PUT", "/v1/targets/article/a/like/u", `source=web`, []string{"Content-Type", "application/x-www-form-urlencoded"}, 415},
+		{"ContentEncoding", "PUT", "/v1/targets/article/a/like/u", `{}`, []string{"Content-Type", "application/json", "Content-Encoding", "br"}, 415},
 		{"UncleanPath", "PUT", "/v1/targets/article/../a/like/u", "", nil, 400},
 		{"UnknownRoute", "GET", "/v2/nothing", "", nil, 404},
+		{"EscapedSlash", "GET", "/v1/targets/a%2Fx", "", nil, 404},
 		{"WrongMethod", "POST", "/v1/targets/article/a/like/u", "", nil, 405},
 	}
 	for _, c := range cases {
@@ -115,6 +122,11 @@ func TestWriteErrors(t *testing.T) {
 			e.expect(c.status, c.method, c.path, c.body, c.header...)
 		})
 	}
+	t.Run("UnroutedNamesThePathAsSent", func(t *testing.T) {
+		if b := e.expect(404, "GET", "/v1/targets/a%2Fx", ""); !strings.Contains(string(b), "/v1/targets/a%2Fx") {
+			t.Fatalf("detail names another path: %s", b)
+		}
+	})
 	t.Run("AllowHeader", func(t *testing.T) {
 		res, _ := e.do("PATCH", "/v1/targets/article/a/like/u", "")
 		if allow := res.Header.Get("Allow"); !strings.Contains(allow, "PUT") || !strings.Contains(allow, "DELETE") {
@@ -200,6 +212,7 @@ func TestReads(t *testing.T) {
 			t.Fatalf("collection: %+v", p)
 		}
 		e.expect(400, "GET", "/v1/users/u1/collect?type=Bad", "")
+		e.expect(400, "GET", "/v1/users/u1/collect?type=", "") // as every empty parameter
 		e.expect(400, "GET", "/v1/users/u1/collect?limit=x", "")
 		e.expect(404, "GET", "/v1/users/u1/follow", "")
 	})
@@ -225,6 +238,31 @@ func TestConsistencyTimeout(t *testing.T) {
 	res, _ := e.do("GET", "/v1/targets/article/a-1?min_position=1000", "")
 	if res.StatusCode != 503 || res.Header.Get("Retry-After") == "" {
 		t.Fatalf("status %d, Retry-After %q", res.StatusCode, res.Header.Get("Retry-After"))
+	}
+}
+
+// A stream resumed beyond what the node has applied (another log's id, a
+// forged one) waits like min_position, then 503: it used to stream from
+// there, skipping every event up to it while its heartbeats carried the id.
+func TestStreamResumeBeyondHead(t *testing.T) {
+	e := MustEnv(t, func(c *Config) { c.ConsistencyTimeout = 20 * time.Millisecond })
+	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "")
+	b := e.expect(503, "GET", "/v1/events/stream?after=100", "", "Accept", "text/event-stream")
+	if !strings.Contains(string(b), "not yet 100") {
+		t.Errorf("detail does not name the position: %s", b)
+	}
+	e.expect(503, "GET", "/v1/events/stream", "", "Accept", "text/event-stream", "Last-Event-ID", "100")
+	e.expect(200, "HEAD", "/v1/events/stream?after=1", "", "Accept", "text/event-stream")
+}
+
+// Nodes configured with the same kinds in another order tag the same
+// bodies alike: the bodies' maps are sorted, so are the ETags' kinds.
+func TestETagKindsOrder(t *testing.T) {
+	if a, b := kindsTag(domain.MustKindSet("like", "collect")), kindsTag(domain.MustKindSet("collect", "like")); a != b {
+		t.Errorf("kinds tag %s for like,collect, %s for collect,like", a, b)
+	}
+	if a, b := kindsTag(domain.MustKindSet("like")), kindsTag(domain.MustKindSet("like", "collect")); a == b {
+		t.Errorf("kinds tag %s for like and for like,collect", a)
 	}
 }
 

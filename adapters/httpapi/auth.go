@@ -214,6 +214,10 @@ func (a *authenticator) authenticate(r *http.Request) (principal, error) {
 	if !a.enabled {
 		return principal{name: "open", open: true}, nil
 	}
+	if len(r.Header.Values("Authorization")) > 1 {
+		// Which one would count is a guess between proxies and servers.
+		return principal{}, errUnauthorized("send one Authorization header, not several")
+	}
 	raw, ok := bearer(r.Header.Get("Authorization"))
 	if !ok {
 		return principal{}, errUnauthorized("a bearer token is required")

@@ -5,11 +5,15 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/interactionledger/ledger/domain"
 )
 
 const (
@@ -54,6 +58,14 @@ func TestAuth(t *testing.T) {
 		e.expect(401, "GET", "/v1/targets/article/a-1", "", "Authorization", "Basic "+readToken)
 		e.expect(401, "PUT", put, "", bearer(hsToken(t, "u1", time.Now().Add(-time.Hour)))...)
 		e.expect(401, "PUT", put, "", bearer(hsToken(t, "bad user", time.Now().Add(time.Hour)))...)
+		two := httptest.NewRequest("GET", "/v1/targets/article/a-1", nil)
+		two.Header.Add("Authorization", "Bearer "+readToken)
+		two.Header.Add("Authorization", "Bearer wrong-token-0123456789")
+		rec := httptest.NewRecorder()
+		e.srv.Handler().ServeHTTP(rec, two)
+		if rec.Code != 401 || !strings.Contains(rec.Body.String(), "one Authorization header") {
+			t.Errorf("two Authorization headers: %d %s", rec.Code, rec.Body)
+		}
 		res, _ := e.do("GET", "/v1/events", "")
 		if res.Header.Get("WWW-Authenticate") == "" {
 			t.Fatal("401 without WWW-Authenticate")
@@ -202,6 +214,19 @@ func TestConfigValidate(t *testing.T) {
 		for _, want := range []string{"consistency timeout", "stream buffer", "write rate", "32 bytes"} {
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("missing %q in %v", want, err)
+			}
+		}
+		if !errors.Is(err, domain.ErrInvalidInput) {
+			t.Errorf("%v does not match domain.ErrInvalidInput", err)
+		}
+	})
+	t.Run("ErrInvalidInput", func(t *testing.T) {
+		cors := CORSConfig{Credentials: true}
+		auth := AuthConfig{JWTAudience: "app"}
+		_, newErr := New(DefaultConfig(), Deps{}, nil)
+		for name, err := range map[string]error{"cors": cors.Validate(), "auth": auth.Validate(), "deps": newErr} {
+			if !errors.Is(err, domain.ErrInvalidInput) {
+				t.Errorf("%s: %v does not match domain.ErrInvalidInput", name, err)
 			}
 		}
 	})

@@ -42,6 +42,10 @@ func readMetadata(r *http.Request) (domain.Metadata, error) {
 	if !isJSON(r.Header.Get("Content-Type")) {
 		return domain.Metadata{}, errMediaType("the body must be JSON (Content-Type: application/json)")
 	}
+	if ce := r.Header.Values("Content-Encoding"); len(ce) > 0 && !(len(ce) == 1 && strings.EqualFold(strings.TrimSpace(ce[0]), "identity")) {
+		// Read as is, a gzip body was "not UTF-8" and a br one stored as text.
+		return domain.Metadata{}, errMediaType(fmt.Sprintf("the body must not be encoded (Content-Encoding %q)", strings.Join(ce, ", ")))
+	}
 	if !utf8.Valid(raw) {
 		return domain.Metadata{}, paramErrors{{Name: "body", Reason: "must be UTF-8"}}
 	}

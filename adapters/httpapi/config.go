@@ -72,7 +72,8 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate returns every problem with c, joined; nil when c is usable.
+// Validate returns every problem with c, joined, matching
+// domain.ErrInvalidInput; nil when c is usable.
 func (c Config) Validate() error {
 	var errs []error
 	if len(c.Kinds.Names()) == 0 {
@@ -98,8 +99,23 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("stream buffer must be >= 1, got %d", c.StreamBuffer))
 	}
 	errs = append(errs, c.Auth.Validate(), c.CORS.Validate(), c.validateListen())
-	return errors.Join(errs...)
+	return invalidConfig(errors.Join(errs...))
 }
+
+// invalidConfig marks err, when not nil, as matching domain.ErrInvalidInput
+// with errors.Is, keeping its message as it is.
+func invalidConfig(err error) error {
+	if err == nil {
+		return nil
+	}
+	return configError{err}
+}
+
+type configError struct{ error }
+
+func (e configError) Unwrap() error { return e.error }
+
+func (e configError) Is(target error) bool { return target == domain.ErrInvalidInput }
 
 func (c Config) validateListen() error {
 	host, _, err := net.SplitHostPort(c.Listen)
@@ -171,5 +187,5 @@ func (a AuthConfig) Validate() error {
 		}
 		seen[t.Secret] = true
 	}
-	return errors.Join(errs...)
+	return invalidConfig(errors.Join(errs...))
 }

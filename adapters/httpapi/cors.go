@@ -41,7 +41,7 @@ func (c CORSConfig) Validate() error {
 	if c.Credentials && len(c.Origins) == 0 {
 		errs = append(errs, errors.New("cors credentials need at least one cors origin"))
 	}
-	return errors.Join(errs...)
+	return invalidConfig(errors.Join(errs...))
 }
 
 // validateOrigin accepts what a browser sends as Origin: scheme://host[:port].
@@ -75,6 +75,21 @@ func newCORS(c CORSConfig) *cors.Cors {
 		AllowCredentials: c.Credentials,
 		MaxAge:           600,
 	})
+}
+
+// corsView is r as rs/cors should see it: an actual request with a method
+// the API does not serve (POST, PATCH) is shown as a GET, so that its 405
+// carries the CORS headers like every other error (rs/cors skips them for
+// a method it does not allow, and the script would see a network error
+// instead of the 405). Preflights are shown as they are.
+func corsView(r *http.Request) *http.Request {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions:
+		return r
+	}
+	v := r.Clone(r.Context())
+	v.Method = http.MethodGet
+	return v
 }
 
 // isPreflight reports whether r is a CORS preflight request.

@@ -73,6 +73,16 @@ func TestCORS(t *testing.T) {
 			t.Fatalf("history Vary %v", hist.Header.Values("Vary"))
 		}
 	})
+	// A method the API does not serve is a 405 a script can read: it
+	// carries the CORS headers like every other error.
+	t.Run("MethodNotAllowed", func(t *testing.T) {
+		for _, m := range []string{"POST", "PATCH"} {
+			res, _ := e.do(m, "/v1/targets/article/a-1", "", "Origin", appOrigin)
+			if res.StatusCode != 405 || res.Header.Get("Access-Control-Allow-Origin") != appOrigin || res.Header.Get("Allow") == "" {
+				t.Errorf("%s: %d %v", m, res.StatusCode, res.Header)
+			}
+		}
+	})
 	t.Run("OtherOrigin", func(t *testing.T) {
 		res, _ := e.do("GET", "/v1/targets/article/a-1", "", "Origin", "https://evil.example")
 		for k := range res.Header {

@@ -82,7 +82,7 @@ func (s *Server) dispatch(mux *http.ServeMux, w *statusWriter, r *http.Request, 
 		// A preflight carries no credentials and is answered here, for every
 		// path; an actual request gets its CORS headers before any answer,
 		// so a script can also read a problem response.
-		s.cors.HandlerFunc(w, r)
+		s.cors.HandlerFunc(w, corsView(r))
 		if isPreflight(r) {
 			info.route = "OPTIONS preflight"
 			return
@@ -130,7 +130,7 @@ func (s *Server) unrouted(mux *http.ServeMux, w http.ResponseWriter, r *http.Req
 		writeProblem(w, newProblem(405, "method-not-allowed", fmt.Sprintf("%s is not allowed here; allowed: %s", r.Method, rec.header.Get("Allow")), 0))
 		return
 	}
-	writeProblem(w, newProblem(404, "not-found", "no such route: "+clip(r.URL.Path), 0))
+	writeProblem(w, newProblem(404, "not-found", "no such route: "+clip(r.URL.EscapedPath()), 0))
 }
 
 func (s *Server) recover(w *statusWriter, r *http.Request) {

@@ -157,8 +157,8 @@ func (s *Server) collection(w http.ResponseWriter, r *http.Request) error {
 	}
 	u := p.user("user", r.PathValue("user"))
 	k := p.kind("kind", r.PathValue("kind"))
-	typ, _ := p.one("type")
-	if typ != "" {
+	typ, given := p.one("type")
+	if given { // type= (empty) is a bad value, like every other empty parameter
 		if err := domain.ValidateTargetType(typ); err != nil {
 			p.bad.add("type", err)
 		}
@@ -184,7 +184,7 @@ func (s *Server) collection(w http.ResponseWriter, r *http.Request) error {
 // cursorError names the cursor in the 400 of a rejected cursor.
 func cursorError(err error) error {
 	if errors.Is(err, domain.ErrInvalidInput) {
-		return paramErrors{{Name: "cursor", Reason: "not a cursor this server issued"}}
+		return paramErrors{{Name: "cursor", Reason: "not a cursor issued for this list"}}
 	}
 	return fmt.Errorf("read page: %w", err)
 }

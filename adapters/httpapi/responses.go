@@ -290,15 +290,15 @@ type writeResponse struct {
 	order []string // the configured kinds, sorted (appendMap)
 }
 
-func (s *Server) writeResponse(req domain.SetRequest, out domain.Outcome, counts map[string]int64) writeResponse {
+func (s *Server) writeResponse(req domain.SetRequest, out domain.Outcome, view projections.TargetView) writeResponse {
 	return writeResponse{
 		Changed:       out.Changed,
 		Target:        targetJSON(req.Target),
 		User:          req.User.String(),
 		Kind:          req.Kind.String(),
 		Active:        out.Active,
-		Viewer:        s.cfg.Kinds.Flags(out.State.Active),
-		Counts:        counts,
+		Viewer:        view.Viewer,
+		Counts:        view.Counts,
 		StreamVersion: out.StreamVersion,
 		Position:      out.Position,
 		order:         s.kindOrder,

@@ -23,6 +23,9 @@ import (
 type Ledger interface {
 	// Set turns a kind on or off; see domain.Ledger.Set for its errors.
 	Set(ctx context.Context, req domain.SetRequest) (domain.Outcome, error)
+	// Recorded returns the first outcome of a retried request (same
+	// idempotency key) without appending; see domain.Ledger.Recorded.
+	Recorded(ctx context.Context, req domain.SetRequest) (domain.Outcome, bool, error)
 }
 
 // Log is the part of the event store the server reads history from and
@@ -85,7 +88,7 @@ func (d Deps) validate() error {
 	if d.Writable == nil {
 		errs = append(errs, errors.New("deps: Writable is required"))
 	}
-	return errors.Join(errs...)
+	return invalidConfig(errors.Join(errs...))
 }
 
 // Server serves the v1 API. Build it with New, run it with Run (or mount
@@ -226,11 +229,13 @@ func (s *Server) ready(ctx context.Context, pos int64) error {
 	return nil
 }
 
-// kindsTag names the configured kinds in ETags (FNV-1a of "name," each),
-// so a restart with other kinds never revalidates an old representation.
+// kindsTag names the configured kinds in ETags (FNV-1a of "name," each,
+// in sorted order like the bodies' maps), so a restart with other kinds
+// never revalidates an old representation, and nodes configured with the
+// same kinds in another order tag the same bodies alike.
 func kindsTag(k domain.KindSet) string {
 	h := fnv.New32a()
-	for _, n := range k.Names() {
+	for _, n := range slices.Sorted(slices.Values(k.Names())) {
 		h.Write([]byte(n + ","))
 	}
 	return fmt.Sprintf("%08x", h.Sum32())

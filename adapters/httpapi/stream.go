@@ -126,7 +126,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.beginRead(w, r, minPos); err != nil {
+	// A resume point is a position like min_position: one beyond what this
+	// node has applied waits for it, then 503. Streaming from it at once
+	// would announce a position the log may never have had (another log's
+	// id, a forged one) and skip every event up to it.
+	if _, err := s.beginRead(w, r, max(minPos, after)); err != nil {
 		return err
 	}
 	h := w.Header()

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -157,6 +158,58 @@ func TestRateLimit(t *testing.T) {
 		t.Fatalf("status %d Retry-After %q", res.StatusCode, res.Header.Get("Retry-After"))
 	}
 	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u2", "")
+}
+
+// stuckRead is a read model that never applies anything.
+type stuckRead struct{ ReadModel }
+
+func (stuckRead) Applied() int64 { return 0 }
+
+func (stuckRead) WaitFor(ctx context.Context, _ int64) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A write whose event the read model does not apply in time answers 503
+// saying the write is durable and how to get its answer; the retry with the
+// same key (here on a node that caught up) answers it and appends nothing.
+func TestWriteCommittedNotApplied(t *testing.T) {
+	e := MustEnv(t, nil)
+	cfg := DefaultConfig()
+	cfg.ConsistencyTimeout = 10 * time.Millisecond
+	srv, err := New(cfg, Deps{Ledger: e.srv.deps.Ledger, Log: e.store, Read: stuckRead{e.set}, Writable: e.srv.deps.Writable}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("PUT", "/v1/targets/article/a-1/like/u1", nil)
+	req.Header.Set("Idempotency-Key", "k1")
+	srv.Handler().ServeHTTP(rec, req)
+	if rec.Code != 503 || rec.Header().Get("Retry-After") == "" ||
+		!strings.Contains(rec.Body.String(), "durable at position 1 (changed: true)") {
+		t.Fatalf("stuck read model: %d %s", rec.Code, rec.Body)
+	}
+	b := e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "", "Idempotency-Key", "k1")
+	if got := mustDecode[struct {
+		Changed  bool
+		Position int64
+	}](t, b); !got.Changed || got.Position != 1 {
+		t.Fatalf("retry answered %s, want the first outcome at position 1", b)
+	}
+}
+
+// A retry of a recorded request (same Idempotency-Key) appends nothing, so
+// the rate does not refuse it: it gets the first outcome. A new key, or
+// the key with another request, is still limited or refused.
+func TestRateLimitLetsRetriesThrough(t *testing.T) {
+	e := MustEnv(t, func(c *Config) { c.WriteRate = 0.001; c.WriteBurst = 1 })
+	first := e.expect(200, "DELETE", "/v1/targets/article/a-1/like/u1", "", "Idempotency-Key", "k1")
+	again := e.expect(200, "DELETE", "/v1/targets/article/a-1/like/u1", "", "Idempotency-Key", "k1")
+	if string(again) != string(first) {
+		t.Errorf("retry answered %s, first %s", again, first)
+	}
+	e.expect(429, "DELETE", "/v1/targets/article/a-1/like/u1", "", "Idempotency-Key", "k2")
+	e.expect(422, "PUT", "/v1/targets/article/a-1/like/u1", "", "Idempotency-Key", "k1")
 }
 
 func TestOpenAPICoverage(t *testing.T) {

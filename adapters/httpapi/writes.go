@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -15,10 +17,7 @@ func (s *Server) write(on bool) handlerFunc {
 		if err != nil {
 			return err
 		}
-		if ok, wait := s.limits.allow(req.User.String(), time.Now()); !ok {
-			return errRateLimited(wait)
-		}
-		out, err := s.deps.Ledger.Set(r.Context(), req)
+		out, err := s.set(r.Context(), req)
 		if err != nil {
 			return err
 		}
@@ -26,15 +25,48 @@ func (s *Server) write(on bool) handlerFunc {
 			s.metrics.advanceHead(out.Position)
 		}
 		if err := s.ready(r.Context(), out.Position); err != nil {
-			return err
+			return committedNotApplied(err, out)
 		}
-		view, err := s.deps.Read.Target(r.Context(), req.Target, nil)
+		// The viewer's state and the counts come from one read, so they
+		// show one state of the log (at or after the event), never the
+		// event's viewer beside counts that later writes moved.
+		view, err := s.deps.Read.Target(r.Context(), req.Target, &req.User)
 		if err != nil {
 			return fmt.Errorf("read counts after write: %w", err)
 		}
 		w.Header().Set("Ledger-Position", fmt.Sprint(out.Position))
-		return writeJSON(w, http.StatusOK, s.writeResponse(req, out, view.Counts))
+		return writeJSON(w, http.StatusOK, s.writeResponse(req, out, view))
 	}
+}
+
+// committedNotApplied names, in a write's 503 for a read model that did
+// not apply its event in time, what is already done: the event is durable,
+// and a retry with the same Idempotency-Key answers it without appending.
+func committedNotApplied(err error, out domain.Outcome) error {
+	var he *httpError
+	if !errors.As(err, &he) || he.slug != "not-caught-up" {
+		return err
+	}
+	done := *he
+	done.detail = fmt.Sprintf("the write is durable at position %d (changed: %t), but %s; "+
+		"retry with the same Idempotency-Key for its answer, or read with min_position=%d",
+		out.Position, out.Changed, he.detail, out.Position)
+	return &done
+}
+
+// set writes req within the user's write rate. A retry of a recorded
+// request (its Idempotency-Key) appends nothing, so it is answered its
+// first outcome even when the user is over the rate.
+func (s *Server) set(ctx context.Context, req domain.SetRequest) (domain.Outcome, error) {
+	ok, wait := s.limits.allow(req.User.String(), time.Now())
+	if ok {
+		return s.deps.Ledger.Set(ctx, req)
+	}
+	out, recorded, err := s.deps.Ledger.Recorded(ctx, req)
+	if err != nil || recorded {
+		return out, err
+	}
+	return domain.Outcome{}, errRateLimited(wait)
 }
 
 // parseWrite validates everything before any work: authorization first,

@@ -160,8 +160,13 @@ func parseRow(rec []string, idx map[string]int, kinds domain.KindSet, line int) 
 		return fail("user_id", "%v", reason(err))
 	}
 	target, err := domain.NewTarget(get("target_type"), get("target_id"))
-	if err != nil {
-		return fail(fieldOf(err, "target"), "%v", reason(err))
+	if err == nil {
+		err = domain.CheckAddressable(user, target)
+	}
+	if f := fieldOf(err, "target"); f == "user" {
+		return fail("user_id", "%v", reason(err))
+	} else if err != nil {
+		return fail(f, "%v", reason(err))
 	}
 	kind, err := kinds.Parse(get("action_type"))
 	if err != nil {

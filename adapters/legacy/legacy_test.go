@@ -124,6 +124,31 @@ func TestParseTimesBeyondTheLog(t *testing.T) {
 	}
 }
 
+// TestParseDotSegments: user and target ids "." and ".." match the id form
+// but no URL path can carry them: each is its row's error.
+func TestParseDotSegments(t *testing.T) {
+	in := strings.Join([]string{
+		"id,user_id,action_type,target_type,target_id,is_deleted,created_at,updated_at",
+		"1,..,like,article,a1,0,2025-01-01 00:00:00,2025-01-01 00:00:00",
+		"2,u2,like,article,.,0,2025-01-01 00:00:00,2025-01-01 00:00:00",
+		"3,u.3,like,article,..a,0,2025-01-01 00:00:00,2025-01-01 00:00:00",
+	}, "\n")
+	plan, bad, err := legacy.Parse(strings.NewReader(in), kinds, "legacy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]string{2: "user_id", 3: "target_id"}
+	for _, b := range bad {
+		if want[b.Line] != b.Column || !strings.Contains(b.Reason, "dot segment") {
+			t.Errorf("line %d: %s %q", b.Line, b.Column, b.Reason)
+		}
+		delete(want, b.Line)
+	}
+	if len(want) != 0 || len(plan.Steps) != 1 {
+		t.Errorf("rows not reported: %v; steps %d, want 1", want, len(plan.Steps))
+	}
+}
+
 func TestParseBadFile(t *testing.T) {
 	for name, in := range map[string]string{
 		"empty":          "",

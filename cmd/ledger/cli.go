@@ -86,7 +86,7 @@ func printUsage(w io.Writer) {
 // newFlagSet returns a flag set that reports errors instead of exiting.
 func newFlagSet(e env, name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs.SetOutput(e.stdout) // --help; parseFlags reports errors itself
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: ledger %s %s\n\nFlags (each also LEDGER_<FLAG>):\n", name, synopsis)
 		fs.PrintDefaults()
@@ -96,16 +96,22 @@ func newFlagSet(e env, name, synopsis string) *flag.FlagSet {
 
 // parseFlags parses args, which must all be flags, then fills every flag
 // not given on the command line from its LEDGER_* environment variable.
-// Errors are usage errors; --help returns flag.ErrHelp unwrapped so
-// callers can exit 0. A word that is not a flag is an error: the flag
+// Errors are usage errors, printed once by main (the flag package's own
+// line and flag list are not printed); --help prints the flags to stdout
+// and returns flag.ErrHelp unwrapped so callers can exit 0. A word that is not a flag is an error: the flag
 // package stops at it, and every flag after it would silently keep its
 // default (`ledger serve extra --db x.db` would serve ./data/ledger.db).
 func parseFlags(fs *flag.FlagSet, e env, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageErr("%v", err)
+	out := fs.Output()
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.Usage()
+		return err
+	}
+	if err != nil {
+		return usageErr("%v (ledger %s --help lists the flags)", err, fs.Name())
 	}
 	if fs.NArg() > 0 {
 		return usageErr("ledger %s takes no arguments, only flags: %q", fs.Name(), fs.Arg(0))

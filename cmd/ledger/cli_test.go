@@ -95,6 +95,22 @@ func TestStrayWordExit2(t *testing.T) {
 	}
 }
 
+// A flag value the flag package refuses is reported once, by main, with
+// exit 2 and the value; --help prints the flags to stdout and succeeds.
+func TestFlagErrorsOnce(t *testing.T) {
+	stdout, stderr, err := runCLI(t, "history", "--limit", "abc")
+	if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), `"abc"`) || !strings.Contains(fmt.Sprint(err), "ledger history --help") {
+		t.Errorf("--limit abc: err %v (exit %d), want exit 2 naming the value and --help", err, exitCode(err))
+	}
+	if stdout != "" || stderr != "" {
+		t.Errorf("--limit abc printed beside the error: stdout %q, stderr %q", stdout, stderr)
+	}
+	stdout, stderr, err = runCLI(t, "history", "--help")
+	if err != nil || !strings.Contains(stdout, "Usage: ledger history") || stderr != "" {
+		t.Errorf("--help: err %v, stdout %q, stderr %q; want the flags on stdout", err, stdout, stderr)
+	}
+}
+
 func TestEnvFillsFlags(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "env.db")
 	mustFill(t, db, 3)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -255,6 +256,7 @@ func TestClusterOnPostgres(t *testing.T) {
 		checkCountsMatchLog(t, db, nd.base)
 	}
 	checkLastStates(t, load, db)
+	checkCursorsAcrossNodes(t, nodes[0].base, nodes[1].base)
 	for _, nd := range nodes {
 		nd.proc.kill()
 		if out, _, err := runCLI(t, "verify", "--db", db, "--views", nd.views); err != nil {
@@ -328,5 +330,33 @@ func checkLastStates(t *testing.T, l *clusterLoad, db string) {
 		if !l.uncertain[k] && final[k] != on {
 			t.Errorf("%v: the log ends %t, the last acknowledged write said %t", k, final[k], on)
 		}
+	}
+}
+
+// checkCursorsAcrossNodes: a "who liked it" cursor that one node issued
+// reads the same page 2 on another node (a load balancer may send the
+// next page anywhere).
+func checkCursorsAcrossNodes(t *testing.T, a, b string) {
+	t.Helper()
+	var w struct{ Position int64 }
+	for _, u := range []string{"p1", "p2", "p3"} {
+		res, body := httpDo(t, http.MethodPut, a+"/v1/targets/article/paged/like/"+u)
+		if res.StatusCode != http.StatusOK || json.Unmarshal(body, &w) != nil {
+			t.Fatalf("like by %s: %d %s", u, res.StatusCode, body)
+		}
+	}
+	at := "?limit=2&min_position=" + strconv.FormatInt(w.Position, 10)
+	_, body := httpDo(t, http.MethodGet, a+"/v1/targets/article/paged/like"+at)
+	var page struct {
+		NextCursor string `json:"next_cursor"`
+	}
+	if json.Unmarshal(body, &page) != nil || page.NextCursor == "" {
+		t.Fatalf("page 1: %s", body)
+	}
+	next := at + "&cursor=" + page.NextCursor
+	resA, onA := httpDo(t, http.MethodGet, a+"/v1/targets/article/paged/like"+next)
+	resB, onB := httpDo(t, http.MethodGet, b+"/v1/targets/article/paged/like"+next)
+	if resA.StatusCode != http.StatusOK || resB.StatusCode != http.StatusOK || !bytes.Equal(onA, onB) {
+		t.Fatalf("page 2 on the issuing node: %d %s; on another: %d %s", resA.StatusCode, onA, resB.StatusCode, onB)
 	}
 }

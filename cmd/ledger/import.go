@@ -21,8 +21,7 @@ func runImport(ctx context.Context, e env, args []string) error {
 		return helpOK(err)
 	}
 	if len(pos) != 2 || pos[0] != "legacy" {
-		fs.Usage()
-		return usageErr("want: import legacy FILE.csv, got %q", pos)
+		return usageErr("want: import legacy FILE.csv, got %q (ledger import --help lists the flags)", pos)
 	}
 	if *onError != "fail" && *onError != "skip" {
 		return usageErr("--on-error %q: want fail or skip", *onError)
