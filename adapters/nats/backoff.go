@@ -8,7 +8,8 @@ import (
 
 // backoff is an exponential delay between failed attempts: it doubles
 // from min up to max, with up to a fifth of jitter so that relays restarted
-// together do not retry in step. It is not safe for concurrent use.
+// together do not retry in step (a delay never exceeds max: at max the
+// jitter shortens it). It is not safe for concurrent use.
 type backoff struct {
 	min, max, cur time.Duration
 }
@@ -20,7 +21,11 @@ func (b *backoff) next() time.Duration {
 	}
 	d := b.cur
 	b.cur = min(b.cur*2, b.max)
-	return d + time.Duration(rand.Int64N(int64(d)/5+1))
+	jitter := time.Duration(rand.Int64N(int64(d)/5 + 1))
+	if d+jitter > b.max {
+		return b.max - jitter
+	}
+	return d + jitter
 }
 
 // reset starts again from min (after an attempt that made progress).

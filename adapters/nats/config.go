@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +23,8 @@ const (
 	DefaultPublishTimeout   = 5 * time.Second
 	DefaultPollInterval     = 250 * time.Millisecond
 	DefaultProgressInterval = 10 * time.Second
+	// MinPollInterval is the shortest PollInterval.
+	MinPollInterval = time.Millisecond
 )
 
 // Config configures a Relay. Zero fields take the defaults above.
@@ -98,7 +101,7 @@ func (c Config) Validate() error {
 		errs = append(errs, &domain.ValidationError{Field: field, Reason: reason})
 	}
 	if err := checkURLs(c.URL); err != nil {
-		bad("URL", quote(c.URL)+" "+err.Error())
+		bad("URL", quote(RedactURL(c.URL))+" "+err.Error())
 	}
 	if !isName(c.Stream) {
 		bad("Stream", quote(c.Stream)+" must be 1-64 of A-Z a-z 0-9 _ -")
@@ -121,10 +124,42 @@ func (c Config) Validate() error {
 	if c.PublishTimeout < 0 || c.PollInterval < 0 || c.ProgressInterval < 0 || c.BatchSize < 0 {
 		bad("Config", "durations and BatchSize must be >= 0")
 	}
+	if c.PollInterval < MinPollInterval {
+		bad("PollInterval", fmt.Sprintf("%s must be >= %s (shorter only spins on an idle log)", c.PollInterval, MinPollInterval))
+	}
 	return errors.Join(errs...)
 }
 
 func quote(s string) string { return `"` + s + `"` }
+
+// RedactURL is a NATS server list for logs and messages: each URL's
+// password, or a token given as its user (nats://TOKEN@host), replaced by
+// "xxxxx". A part that does not parse is named, not shown.
+func RedactURL(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, raw := range parts {
+		u := strings.TrimSpace(raw)
+		withScheme := u
+		if !strings.Contains(u, "://") {
+			withScheme = "nats://" + u
+		}
+		p, err := url.Parse(withScheme)
+		switch {
+		case err != nil:
+			parts[i] = "(a URL that does not parse)"
+		case p.User == nil:
+			parts[i] = u
+		default:
+			if _, hasPassword := p.User.Password(); hasPassword {
+				p.User = url.UserPassword(p.User.Username(), "xxxxx")
+			} else {
+				p.User = url.User("xxxxx")
+			}
+			parts[i] = p.String()
+		}
+	}
+	return strings.Join(parts, ",")
+}
 
 // checkURLs checks each comma-separated server URL as the NATS client
 // reads it (a bare host:port means nats://host:port).
@@ -145,6 +180,11 @@ func checkURLs(urls string) error {
 		}
 		if p.Hostname() == "" {
 			return errors.New("names no host")
+		}
+		if port := p.Port(); port != "" {
+			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+				return fmt.Errorf("has port %q: want 1..65535", port)
+			}
 		}
 	}
 	return nil

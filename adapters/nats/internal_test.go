@@ -4,17 +4,26 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/interactionledger/ledger/domain"
 )
 
 func TestBackoffDoublesUpToMaxWithJitter(t *testing.T) {
 	b := backoff{min: 100 * time.Millisecond, max: 800 * time.Millisecond}
 	for i, base := range []time.Duration{100, 200, 400, 800, 800} {
 		base *= time.Millisecond
-		if d := b.next(); d < base || d > base+base/5 {
+		if d := b.next(); d < base-base/5 || d > min(base+base/5, b.max) {
 			t.Fatalf("attempt %d: delay %s, want %s plus at most a fifth", i+1, d, base)
+		}
+	}
+	for range 50 { // at max, the jitter shortens the delay: never beyond max
+		if d := b.next(); d > b.max {
+			t.Fatalf("delay %s beyond max %s", d, b.max)
 		}
 	}
 	b.reset()
@@ -36,4 +45,51 @@ func TestProgressLogsPositionAndLag(t *testing.T) {
 			t.Errorf("progress line lacks %q: %s", want, line)
 		}
 	}
+}
+
+// hangingLog is a log whose database stopped answering: every read blocks
+// until its context ends.
+type hangingLog struct{ domain.Tailable }
+
+func (hangingLog) LastPosition(ctx context.Context) (int64, error) {
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+// A log whose head cannot be read is reported (a warning, a counted
+// failure) instead of a relay that looks caught up for ever.
+func TestWatchHeadReportsAnUnansweringLog(t *testing.T) {
+	defer func(t0, w time.Duration) { headReadTimeout, headWarnEvery = t0, w }(headReadTimeout, headWarnEvery)
+	headReadTimeout, headWarnEvery = 20*time.Millisecond, time.Hour
+	var buf syncBuf
+	m := NewMetrics()
+	r := &Relay{store: hangingLog{}, cfg: Config{Metrics: m}, log: slog.New(slog.NewTextHandler(&buf, nil))}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	r.watchHead(ctx)
+	if !strings.Contains(buf.String(), "the log's head cannot be read") {
+		t.Fatalf("no warning logged:\n%s", buf.String())
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if strings.Contains(rec.Body.String(), "ledger_relay_head_read_failures_total 0") || !strings.Contains(rec.Body.String(), "ledger_relay_head_read_failures_total") {
+		t.Fatalf("head read failures not counted")
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

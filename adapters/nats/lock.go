@@ -41,7 +41,7 @@ func (r *Relay) lockBucket(ctx context.Context, js jetstream.JetStream) (jetstre
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("lock bucket %s: %w", r.cfg.LockBucket, err)
+		return nil, refusal(fmt.Errorf("lock bucket %s: %w", r.cfg.LockBucket, err))
 	}
 	return kv, nil
 }
@@ -54,9 +54,19 @@ func (r *Relay) acquire(ctx context.Context, js jetstream.JetStream) (*lock, err
 		return nil, err
 	}
 	l := &lock{kv: kv, key: r.cfg.Stream, holder: []byte(r.holder), ttl: r.cfg.LockTTL, log: r.log}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lock bucket %s status: %w", r.cfg.LockBucket, err)
+	}
+	if st.TTL() <= 0 {
+		// Nothing would ever expire a dead relay's lock: every standby
+		// would wait for ever.
+		return nil, permanent(fmt.Errorf("lock bucket %s has no TTL, so a relay that dies keeps its lock for ever: "+
+			"delete the bucket (the relay creates it with --lock-ttl) or create it with a TTL", r.cfg.LockBucket))
+	}
 	// The bucket's TTL is what expires the key: refresh by it when an
 	// existing bucket was created with another one.
-	if st, err := kv.Status(ctx); err == nil && st.TTL() > 0 && st.TTL() != r.cfg.LockTTL {
+	if st.TTL() != r.cfg.LockTTL {
 		r.log.WarnContext(ctx, "the lock bucket's TTL differs from the configured one; the bucket's applies",
 			"bucket", r.cfg.LockBucket, "bucket_ttl", st.TTL(), "lock_ttl", r.cfg.LockTTL)
 		l.ttl = st.TTL()

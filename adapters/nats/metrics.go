@@ -18,6 +18,7 @@ type Metrics struct {
 	lag       prometheus.Gauge
 	published prometheus.Counter
 	failures  prometheus.Counter
+	headFails prometheus.Counter
 	lockHeld  prometheus.Gauge
 }
 
@@ -37,7 +38,10 @@ func NewMetrics() *Metrics {
 	m.failures = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "ledger_relay_failures_total", Help: "Relay sessions that ended in an error and were retried after a backoff.",
 	})
-	m.reg.MustRegister(m.position, m.head, m.lag, m.lockHeld, m.published, m.failures,
+	m.headFails = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ledger_relay_head_read_failures_total", Help: "Reads of the log's newest position that failed or took longer than 5 s (the lag gauges then keep their last values).",
+	})
+	m.reg.MustRegister(m.position, m.head, m.lag, m.lockHeld, m.published, m.failures, m.headFails,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -72,6 +76,12 @@ func (m *Metrics) observeHead(head, relayed int64) {
 func (m *Metrics) failed() {
 	if m != nil {
 		m.failures.Inc()
+	}
+}
+
+func (m *Metrics) headReadFailed() {
+	if m != nil {
+		m.headFails.Inc()
 	}
 }
 

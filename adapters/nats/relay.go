@@ -79,7 +79,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		r.cfg.Metrics.failed()
 		delay := b.next()
 		r.log.ErrorContext(ctx, "relay failed; retrying from the stream's last message",
-			"nats", r.cfg.URL, "err", err, "retry_in", delay.Round(time.Millisecond))
+			"nats", RedactURL(r.cfg.URL), "err", err, "retry_in", delay.Round(time.Millisecond))
 		if !sleep(ctx, delay) {
 			return nil
 		}
@@ -91,7 +91,7 @@ func (r *Relay) Run(ctx context.Context) error {
 func (r *Relay) session(ctx context.Context) error {
 	nc, err := natsgo.Connect(r.cfg.URL, natsgo.Name("ledger relay "+r.holder), natsgo.Timeout(2*time.Second))
 	if err != nil {
-		return fmt.Errorf("connect to NATS at %s: %w", r.cfg.URL, err)
+		return fmt.Errorf("connect to NATS at %s: %w", RedactURL(r.cfg.URL), err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -195,14 +195,41 @@ func (r *Relay) subject(e domain.Event) string {
 	return r.cfg.SubjectPrefix + "." + e.Kind.String() + "." + e.Target.Type()
 }
 
+// headReadTimeout bounds one read of the log's head: a database that
+// stops answering (a partition that keeps the sockets open) is reported
+// within it rather than never.
+var (
+	headReadTimeout = 5 * time.Second
+	headWarnEvery   = 30 * time.Second
+)
+
 // watchHead reads the log's last position every second for the lag metric.
+// While the head cannot be read it logs so every headWarnEvery and counts
+// each failure, so that a relay stalled on an unanswering database is seen
+// (its lag gauge keeps the last value it could compute).
 func (r *Relay) watchHead(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	var failingSince, lastWarn time.Time
 	for {
-		if head, err := r.store.LastPosition(ctx); err == nil {
+		rctx, cancel := context.WithTimeout(ctx, headReadTimeout)
+		head, err := r.store.LastPosition(rctx)
+		cancel()
+		switch {
+		case err == nil:
+			failingSince = time.Time{}
 			r.head.Store(head)
 			r.cfg.Metrics.observeHead(head, r.Relayed())
+		case ctx.Err() == nil:
+			r.cfg.Metrics.headReadFailed()
+			if failingSince.IsZero() {
+				failingSince = time.Now()
+			}
+			if time.Since(lastWarn) >= headWarnEvery {
+				lastWarn = time.Now()
+				r.log.WarnContext(ctx, "the log's head cannot be read; the relay may be stalled on the database",
+					"for", time.Since(failingSince).Round(time.Second), "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():

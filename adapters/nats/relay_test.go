@@ -214,6 +214,81 @@ func TestRelayRefusesAStreamOfAnotherLog(t *testing.T) {
 	}
 }
 
+// A refusal of the server's that no retry changes stops Run with an error
+// naming it, instead of retrying for ever: a lock bucket without a TTL (a
+// dead relay's lock would never expire), replicas a single server cannot
+// hold, subjects another stream takes.
+func TestRelayStopsOnRefusals(t *testing.T) {
+	url := natstest.MustURL(t)
+	js := natstest.MustJetStream(t, url)
+	ctx := context.Background()
+	cases := map[string]struct {
+		prepare func(t *testing.T, n natstest.Names, cfg *relaynats.Config)
+		want    string
+	}{
+		"LockBucketWithoutTTL": {func(t *testing.T, n natstest.Names, _ *relaynats.Config) {
+			if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: n.Bucket}); err != nil {
+				t.Fatal(err)
+			}
+		}, "has no TTL"},
+		"Replicas": {func(_ *testing.T, _ natstest.Names, cfg *relaynats.Config) { cfg.Replicas = 3 }, "replicas"},
+		"SubjectsTaken": {func(t *testing.T, n natstest.Names, _ *relaynats.Config) {
+			other := n.Stream + "_OTHER"
+			if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: other, Subjects: []string{n.Prefix + ".>"}}); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { js.DeleteStream(context.Background(), other) })
+		}, "overlap"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			n := natstest.UniqueNames(t, url)
+			cfg := testConfig(url, n)
+			c.prepare(t, n, &cfg)
+			store := mustStore(t)
+			write(t, store, 3, "r")
+			log, buf := bufLogger()
+			r := startRelay(t, store, cfg, log)
+			select {
+			case err := <-r.done:
+				if err == nil || !strings.Contains(err.Error(), c.want) {
+					t.Fatalf("Run = %v, want an error saying %q", err, c.want)
+				}
+				r.done <- err
+			case <-time.After(20 * time.Second):
+				t.Fatalf("relay kept retrying a refusal; log:\n%s", buf)
+			}
+		})
+	}
+}
+
+// Passwords and tokens in the NATS URL never reach a log line or an error.
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"nats://u:S3cret@127.0.0.1:4222":              "nats://u:xxxxx@127.0.0.1:4222",
+		"nats://T0ken@h1:4222, tls://a:b@h2":          "nats://xxxxx@h1:4222,tls://a:xxxxx@h2",
+		"127.0.0.1:4222":                              "127.0.0.1:4222",
+		"nats://127.0.0.1:4222,nats://127.0.0.1:4223": "nats://127.0.0.1:4222,nats://127.0.0.1:4223",
+	} {
+		if got := relaynats.RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+	err := relaynats.Config{URL: "http://u:S3cret@h"}.Validate()
+	if err == nil || strings.Contains(err.Error(), "S3cret") {
+		t.Errorf("Validate error shows the password: %v", err)
+	}
+	log, buf := bufLogger()
+	store := mustStore(t)
+	cfg := testConfig("nats://u:S3cret@"+freeAddr(t), natstest.UniqueNames(t, natstest.MustURL(t)))
+	r := startRelay(t, store, cfg, log)
+	waitFor(t, "a failed connection logged", func() bool { return strings.Contains(buf.String(), "relay failed") })
+	r.stop(t)
+	if strings.Contains(buf.String(), "S3cret") {
+		t.Errorf("the log shows the password:\n%s", buf)
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	cases := map[string]struct {
 		cfg   relaynats.Config
@@ -229,6 +304,8 @@ func TestConfigValidate(t *testing.T) {
 		"LockTTL":           {relaynats.Config{LockTTL: 10 * time.Millisecond}, "LockTTL"},
 		"Bucket":            {relaynats.Config{LockBucket: "a b"}, "LockBucket"},
 		"Backoff":           {relaynats.Config{BackoffMin: time.Second, BackoffMax: time.Millisecond}, "Backoff"},
+		"URLPort":           {relaynats.Config{URL: "nats://127.0.0.1:99999"}, "URL"},
+		"PollInterval":      {relaynats.Config{PollInterval: time.Nanosecond}, "PollInterval"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

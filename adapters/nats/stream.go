@@ -43,7 +43,7 @@ func (r *Relay) ensureStream(ctx context.Context, js jetstream.JetStream) (jetst
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", r.cfg.Stream, err)
+		return nil, refusal(fmt.Errorf("stream %s: %w", r.cfg.Stream, err))
 	}
 	if got := s.CachedInfo().Config.Subjects; !slices.Equal(got, []string{subjects}) {
 		return nil, permanent(fmt.Errorf("stream %s has subjects %v, want only %q: %w", r.cfg.Stream, got, subjects, ErrStreamMismatch))
@@ -108,6 +108,40 @@ func (p permanentError) Error() string { return p.err.Error() }
 func (p permanentError) Unwrap() error { return p.err }
 
 func permanent(err error) error { return permanentError{err} }
+
+// JetStream error codes of the server's that no retry changes (nats-server's
+// errors.json; the client names only some of them).
+const (
+	errCodeSubjectOverlap        jetstream.ErrorCode = 10065
+	errCodeReplicasNotSupported  jetstream.ErrorCode = 10074
+	errCodeInsufficientResources jetstream.ErrorCode = 10023
+)
+
+// refusal marks err permanent when it is a JetStream answer that retrying
+// cannot change: JetStream off, a stream or bucket the server will not
+// create as configured (replicas a single server cannot hold, subjects
+// another stream takes, an invalid configuration). A server without
+// JetStream may also answer no responders, which is named as such.
+func refusal(err error) error {
+	if errors.Is(err, natsgo.ErrNoResponders) {
+		return fmt.Errorf("%w (is JetStream enabled on the server?)", err)
+	}
+	var api *jetstream.APIError
+	if !errors.As(err, &api) {
+		return err
+	}
+	switch api.ErrorCode {
+	case jetstream.JSErrCodeJetStreamNotEnabled, jetstream.JSErrCodeJetStreamNotEnabledForAccount,
+		errCodeSubjectOverlap, errCodeReplicasNotSupported:
+		return permanent(err)
+	case errCodeInsufficientResources:
+		return err
+	}
+	if api.Code == 400 {
+		return permanent(err)
+	}
+	return err
+}
 
 func isPermanent(err error) bool {
 	var p permanentError

@@ -47,6 +47,12 @@ func benchRelay(ctx context.Context, e env, args []string) error {
 	if *n < 1 || *runs < 1 {
 		return usageErr("--events %d, --runs %d: both must be >= 1", *n, *runs)
 	}
+	if err := (relaynats.Config{URL: *url}).Validate(); err != nil {
+		return usageErr("--nats: %v", err)
+	}
+	if err := checkJetStream(ctx, *url); err != nil { // before minutes of generating a log
+		return err
+	}
 	var res RelayResult
 	for i := range *runs {
 		run, err := relayRun(ctx, e, *url, *dir, *n)
@@ -62,6 +68,28 @@ func benchRelay(ctx context.Context, e env, args []string) error {
 	}
 	return printRelay(e, res)
 }
+
+// checkJetStream fails when no JetStream answers at url.
+func checkJetStream(ctx context.Context, url string) error {
+	nc, err := natsgo.Connect(url, natsgo.Timeout(2*time.Second))
+	if err != nil {
+		return fmt.Errorf("NATS at %s: %w", relaynats.RedactURL(url), err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err == nil {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err = js.AccountInfo(actx)
+		cancel()
+	}
+	if err != nil {
+		return fmt.Errorf("JetStream at %s: %w", relaynats.RedactURL(url), err)
+	}
+	return nil
+}
+
+// relayStall is how long a bench run waits for the relay to make progress.
+const relayStall = 30 * time.Second
 
 // relayRun appends n events to a fresh log (timed: the log's own rate),
 // then relays them into a fresh stream (timed from the relay's start until
@@ -123,6 +151,7 @@ func timeRelay(ctx context.Context, e env, url, db string, n int64) (time.Durati
 	start := time.Now()
 	go func() { done <- relay.Run(rctx) }()
 	defer func() { cancel(); <-done }()
+	last, moved := relay.Relayed(), time.Now()
 	for relay.Relayed() < n {
 		select {
 		case err := <-done:
@@ -131,6 +160,12 @@ func timeRelay(ctx context.Context, e env, url, db string, n int64) (time.Durati
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case <-time.After(2 * time.Millisecond):
+		}
+		if got := relay.Relayed(); got != last {
+			last, moved = got, time.Now()
+		} else if time.Since(moved) > relayStall {
+			return 0, fmt.Errorf("relay made no progress for %s at %d of %d events (is NATS at %s reachable?)",
+				relayStall, got, n, relaynats.RedactURL(url))
 		}
 	}
 	return time.Since(start), nil

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	relaynats "github.com/interactionledger/ledger/adapters/nats"
@@ -55,11 +56,23 @@ func parseRelayFlags(e env, args []string) (relayFlags, error) {
 		return f, err
 	}
 	if f.metricsListen != "" {
-		if _, _, err := net.SplitHostPort(f.metricsListen); err != nil {
+		if err := checkListen(f.metricsListen); err != nil {
 			return f, usageErr("--metrics-listen %q: %v", f.metricsListen, err)
 		}
 	}
 	return f, nil
+}
+
+// checkListen checks a host:port to listen on, the port 0..65535.
+func checkListen(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q: want 0..65535", port)
+	}
+	return nil
 }
 
 // checkRelayConfig turns the config's validation errors into usage errors
@@ -68,8 +81,8 @@ func checkRelayConfig(cfg relaynats.Config) error {
 	if cfg.BackoffMax < relaynats.DefaultBackoffMin {
 		return usageErr("--max-backoff %s: must be >= %s", cfg.BackoffMax, relaynats.DefaultBackoffMin)
 	}
-	if cfg.PollInterval <= 0 {
-		return usageErr("--poll-interval %s: must be > 0", cfg.PollInterval)
+	if cfg.PollInterval < relaynats.MinPollInterval {
+		return usageErr("--poll-interval %s: must be >= %s (shorter only spins on an idle log)", cfg.PollInterval, relaynats.MinPollInterval)
 	}
 	// Config reads zero values as "the default"; on the command line they
 	// are mistakes.
@@ -88,7 +101,7 @@ func checkRelayConfig(cfg relaynats.Config) error {
 		name  string
 		value any
 	}{
-		"URL": {"nats", cfg.URL}, "Stream": {"stream", cfg.Stream}, "SubjectPrefix": {"subject-prefix", cfg.SubjectPrefix},
+		"URL": {"nats", relaynats.RedactURL(cfg.URL)}, "Stream": {"stream", cfg.Stream}, "SubjectPrefix": {"subject-prefix", cfg.SubjectPrefix},
 		"Replicas": {"stream-replicas", cfg.Replicas}, "LockBucket": {"lock-bucket", cfg.LockBucket},
 		"LockTTL": {"lock-ttl", cfg.LockTTL},
 	}
@@ -143,7 +156,7 @@ func relayNATS(ctx context.Context, e env, args []string) error {
 		}
 		defer stop()
 	}
-	log.Info("relay starting", "db", redactDB(f.db), "nats", f.cfg.URL, "stream", f.cfg.Stream, "subject_prefix", f.cfg.SubjectPrefix)
+	log.Info("relay starting", "db", redactDB(f.db), "nats", relaynats.RedactURL(f.cfg.URL), "stream", f.cfg.Stream, "subject_prefix", f.cfg.SubjectPrefix)
 	if err := relay.Run(ctx); err != nil {
 		return err
 	}

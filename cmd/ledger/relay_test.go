@@ -132,6 +132,10 @@ func TestRelayNATSBadFlags(t *testing.T) {
 		"BadDuration":   {[]string{"--lock-ttl", "soon"}, `"soon"`},
 		"MetricsListen": {[]string{"--metrics-listen", "nope"}, `--metrics-listen "nope"`},
 		"Poll":          {[]string{"--poll-interval", "0s"}, "--poll-interval 0s"},
+		"PollSpins":     {[]string{"--poll-interval", "1ns"}, "--poll-interval 1ns"},
+		"MetricsPort":   {[]string{"--metrics-listen", "127.0.0.1:99999"}, `--metrics-listen "127.0.0.1:99999"`},
+		"URLPort":       {[]string{"--nats", "nats://127.0.0.1:99999"}, `--nats "nats://127.0.0.1:99999"`},
+		"URLPassword":   {[]string{"--nats", "http://u:S3cret@x:1"}, `--nats "http://u:xxxxx@x:1"`},
 		"Bucket":        {[]string{"--lock-bucket", "a b"}, `--lock-bucket "a b"`},
 		"ZeroTTL":       {[]string{"--lock-ttl", "0s"}, `--lock-ttl "0s"`},
 		"EmptyStream":   {[]string{"--stream", ""}, "--stream is empty"},
@@ -149,6 +153,16 @@ func TestRelayNATSBadFlags(t *testing.T) {
 		err := run(context.Background(), []string{"relay", "nats", "--db", db}, getenv, &strings.Builder{}, &strings.Builder{})
 		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), `--stream-replicas "9"`) {
 			t.Fatalf("err = %v, want a usage error naming --stream-replicas 9", err)
+		}
+	})
+	t.Run("BenchUnreachable", func(t *testing.T) {
+		_, _, err := runCLI(t, "bench", "relay", "--events", "10", "--runs", "1", "--nats", "nats://127.0.0.1:1")
+		if exitCode(err) != 1 || !strings.Contains(fmt.Sprint(err), "127.0.0.1:1") {
+			t.Fatalf("err = %v (exit %d), want a failure naming the NATS address, before any run", err, exitCode(err))
+		}
+		_, _, err = runCLI(t, "bench", "relay", "--nats", "http://x:1")
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "--nats") {
+			t.Fatalf("err = %v (exit %d), want a usage error naming --nats", err, exitCode(err))
 		}
 	})
 	t.Run("UnknownBroker", func(t *testing.T) {
