@@ -105,10 +105,22 @@ type EventFilter struct {
 	Limit      int    // at most Limit events; 0 means no limit
 	User       UserID // only this user's events
 	TargetType string // only targets of this type
-	TargetID   string // only targets with this id (with TargetType)
+	TargetID   string // only targets with this id (of TargetType, or of any type without it)
 	Kind       Kind   // only this kind
 	Since      time.Time
 	Until      time.Time // OccurredAt in [Since, Until); see OccurredNanos
+}
+
+// Validate checks f: After and Limit >= 0. It returns a
+// *ValidationError; the stores' ReadEvents yield it.
+func (f EventFilter) Validate() error {
+	switch {
+	case f.After < 0:
+		return invalid("after", "must be >= 0, got %d", f.After)
+	case f.Limit < 0:
+		return invalid("limit", "must be >= 0 (0: no limit), got %d", f.Limit)
+	}
+	return nil
 }
 
 // CommandStore is what the command service (Ledger) needs of the log: a

@@ -468,3 +468,38 @@ func TestQueriesAfterClose(t *testing.T) {
 		t.Errorf("a CatchUp after Close marked a projection failed: %v", s.Err())
 	}
 }
+
+// A set of some projections answers a query that reads another with a
+// named ErrInvalidInput (it was SQLite's "no such table"), and a name
+// listed twice is refused.
+func TestQueriesOutsideTheSet(t *testing.T) {
+	ctx := context.Background()
+	s, err := projections.Open(ctx, projections.Config{Path: filepath.Join(t.TempDir(), "v.db"), Kinds: kinds,
+		Projections: []string{projections.Counts, projections.Viewer}}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tg, u, like := mustTarget(t, "article/a1"), mustUser(t, "u1"), mustKind("like")
+	if _, err := s.Target(ctx, tg, &u); err != nil {
+		t.Fatalf("counts and viewer: %v", err)
+	}
+	countsOnly, err := projections.Open(ctx, projections.Config{Path: filepath.Join(t.TempDir(), "c.db"), Kinds: kinds,
+		Projections: []string{projections.Counts}}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer countsOnly.Close()
+	_, e1 := countsOnly.Target(ctx, tg, nil)
+	_, e2 := s.Actors(ctx, tg, like, 10, "")
+	_, e3 := s.Collection(ctx, u, like, "", 10, "")
+	for i, err := range []error{e1, e2, e3} {
+		if !errors.Is(err, domain.ErrInvalidInput) || !strings.Contains(err.Error(), "not in this set") {
+			t.Errorf("query %d outside the set: %v, want ErrInvalidInput naming the projection", i+1, err)
+		}
+	}
+	twice := projections.Config{Path: "v", Kinds: kinds, Projections: []string{projections.Counts, projections.Counts}}
+	if err := twice.Validate(); !errors.Is(err, domain.ErrInvalidInput) {
+		t.Errorf("a projection listed twice: %v", err)
+	}
+}

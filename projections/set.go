@@ -23,7 +23,10 @@ type Config struct {
 	Path string
 	// Kinds are the configured kinds: every TargetView holds all of them.
 	Kinds domain.KindSet
-	// Projections names the projections to keep; nil means all.
+	// Projections names the projections to keep, each once; nil means
+	// all. A query needs its own: Target and Targets read counts and
+	// viewer, Actors actors, Collection collection; one outside the set
+	// answers domain.ErrInvalidInput.
 	Projections []string
 	// OnProgress, when set, receives the progress of rebuilds that Open
 	// starts (new projections, changed schema versions).
@@ -67,9 +70,12 @@ func (c Config) Validate() error {
 	if len(c.Kinds.Names()) == 0 {
 		errs = append(errs, &domain.ValidationError{Field: "kinds", Reason: "at least one kind is required"})
 	}
-	for _, n := range c.Projections {
+	for i, n := range c.Projections {
 		if _, ok := projectionByName(n); !ok {
 			errs = append(errs, &domain.ValidationError{Field: "projections", Reason: fmt.Sprintf("unknown projection %q", n)})
+		}
+		if slices.Contains(c.Projections[:i], n) {
+			errs = append(errs, &domain.ValidationError{Field: "projections", Reason: fmt.Sprintf("%q is listed twice", n)})
 		}
 	}
 	if c.FoldKeys < 0 {
@@ -271,9 +277,15 @@ func (s *Set) Close() error {
 
 // usable is ErrClosed after Close: the in-memory copy would otherwise go
 // on answering, and the views file's reads fail with SQLite's own error.
-func (s *Set) usable() error {
+func (s *Set) usable(needs ...string) error {
 	if s.closed.Load() {
 		return fmt.Errorf("projections: %w", domain.ErrClosed)
+	}
+	for _, n := range needs {
+		if !slices.Contains(s.cfg.Projections, n) {
+			return fmt.Errorf("projections: this query reads %s, which is not in this set (Config.Projections %v): %w",
+				n, s.cfg.Projections, domain.ErrInvalidInput)
+		}
 	}
 	return nil
 }

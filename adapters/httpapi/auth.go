@@ -8,6 +8,8 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -256,10 +258,38 @@ func (a *authenticator) service(raw string) (principal, bool) {
 	return principal{name: found.name, scopes: found.scopes}, true
 }
 
+// numericDates reports whether the time claims of a token, whose
+// signature is already verified, are JSON numbers: golang-jwt also reads a
+// numeric string ("exp": "1765000000") as a date, which RFC 7519 does not
+// allow and other verifiers refuse.
+func numericDates(raw string) bool {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return false
+	}
+	var claims map[string]json.RawMessage
+	if json.Unmarshal(payload, &claims) != nil {
+		return false
+	}
+	for _, name := range []string{"exp", "nbf", "iat"} {
+		if v, ok := claims[name]; ok && (len(v) == 0 || v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
+			return false
+		}
+	}
+	return true
+}
+
 func (a *authenticator) user(raw string) (principal, error) {
 	var claims jwt.RegisteredClaims
 	if _, err := a.parser.ParseWithClaims(raw, &claims, a.keyFunc); err != nil {
 		return principal{}, errUnauthorized("the token is not valid")
+	}
+	if !numericDates(raw) {
+		return principal{}, errUnauthorized("the token's exp, nbf and iat must be JSON numbers (RFC 7519 NumericDate)")
 	}
 	u, err := domain.NewUserID(claims.Subject)
 	if err != nil {

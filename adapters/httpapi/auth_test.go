@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -58,6 +59,15 @@ func TestAuth(t *testing.T) {
 		e.expect(401, "GET", "/v1/targets/article/a-1", "", "Authorization", "Basic "+readToken)
 		e.expect(401, "PUT", put, "", bearer(hsToken(t, "u1", time.Now().Add(-time.Hour)))...)
 		e.expect(401, "PUT", put, "", bearer(hsToken(t, "bad user", time.Now().Add(time.Hour)))...)
+		// A NumericDate is a JSON number; golang-jwt alone reads a
+		// numeric string as one too.
+		stringExp, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+			"sub": "u1", "exp": fmt.Sprint(time.Now().Add(time.Hour).Unix()),
+		}).SignedString([]byte(jwtSecret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.expect(401, "PUT", put, "", bearer(stringExp)...)
 		two := httptest.NewRequest("GET", "/v1/targets/article/a-1", nil)
 		two.Header.Add("Authorization", "Bearer "+readToken)
 		two.Header.Add("Authorization", "Bearer wrong-token-0123456789")

@@ -109,6 +109,9 @@ func (s *EventStore) LastPosition(ctx context.Context) (int64, error) {
 // domain.ErrClosed after Close, or ctx's error; stopping early releases the
 // connection.
 func (s *EventStore) ReadEvents(ctx context.Context, f domain.EventFilter) iter.Seq2[domain.Event, error] {
+	if err := f.Validate(); err != nil {
+		return domain.Emitting("read events", func(func(domain.Event) bool) error { return err })
+	}
 	q, args := eventQuery(f)
 	return s.events(ctx, "read events", q, args)
 }

@@ -144,6 +144,9 @@ func (s *EventStore) ReadEvents(ctx context.Context, f domain.EventFilter) iter.
 		if err := s.usable(); err != nil {
 			return err
 		}
+		if err := f.Validate(); err != nil {
+			return err
+		}
 		q, args := eventQuery(f)
 		if f.Limit == 0 || f.Limit > chunkRows {
 			return s.readParallel(ctx, q, args, emit)

@@ -359,6 +359,7 @@ func testReadEvents(t *testing.T, fresh freshFunc) {
 		{"TargetType", domain.EventFilter{TargetType: "video"}, func(e domain.Event) bool { return e.Target.Type() == "video" }},
 		{"Target", domain.EventFilter{TargetType: "article", TargetID: "a1"},
 			func(e domain.Event) bool { return e.Target.String() == "article/a1" }},
+		{"TargetIDOfAnyType", domain.EventFilter{TargetID: "a1"}, func(e domain.Event) bool { return e.Target.ID() == "a1" }},
 		{"Kind", domain.EventFilter{Kind: MustKind(t, "collect")}, func(e domain.Event) bool { return e.Kind.String() == "collect" }},
 		{"Since", domain.EventFilter{Since: mid}, func(e domain.Event) bool { return !e.OccurredAt.Before(mid) }},
 		{"Until", domain.EventFilter{Until: mid}, func(e domain.Event) bool { return e.OccurredAt.Before(mid) }},
@@ -390,6 +391,18 @@ func testReadEvents(t *testing.T, fresh freshFunc) {
 			checkEvents(t, MustReadAll(t, s, c.f), want)
 		})
 	}
+	t.Run("BadFilter", func(t *testing.T) {
+		for _, f := range []domain.EventFilter{{Limit: -1}, {After: -1}} {
+			for _, err := range s.ReadEvents(t.Context(), f) {
+				if !errors.Is(err, domain.ErrInvalidInput) {
+					t.Errorf("filter %+v: %v, want ErrInvalidInput", f, err)
+				}
+			}
+			if _, err := domain.AppendEvents(nil, s.ReadEvents(t.Context(), f)); err == nil {
+				t.Errorf("filter %+v read without an error", f)
+			}
+		}
+	})
 	t.Run("StopEarly", func(t *testing.T) {
 		stopEarly(t, s.ReadEvents(t.Context(), domain.EventFilter{}))
 		checkEvents(t, MustReadAll(t, s, domain.EventFilter{}), all)
