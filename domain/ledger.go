@@ -83,7 +83,8 @@ func (l *streamLocks) lock(stream StreamID) func() {
 }
 
 // NewLedger returns a Ledger over store for the configured kinds. A nil
-// logger discards.
+// logger discards. Without a store (nil), every write answers
+// ErrInvalidInput.
 func NewLedger(store CommandStore, kinds KindSet, cfg LedgerConfig, log *slog.Logger) *Ledger {
 	if cfg.MaxRetries <= 0 {
 		cfg.MaxRetries = 8
@@ -251,6 +252,8 @@ func (l *Ledger) validate(req SetRequest) error {
 // kind.
 func (l *Ledger) validateInteraction(user UserID, target Target, kind Kind) error {
 	switch {
+	case l.store == nil:
+		return fmt.Errorf("ledger: no store to write to: %w", ErrInvalidInput)
 	case user.IsZero():
 		return invalid("user", "required")
 	case target.IsZero():

@@ -288,3 +288,17 @@ func TestLedgerRefusesDotSegments(t *testing.T) {
 		t.Fatalf("ids with dots that are not dot segments: %v", err)
 	}
 }
+
+// A Ledger without a store refuses writes by name instead of a nil
+// dereference.
+func TestLedgerWithoutStore(t *testing.T) {
+	l := domain.NewLedger(nil, domain.MustKindSet("like"), domain.LedgerConfig{}, nil)
+	req := domain.SetRequest{User: mustUser(t, "u1"), Target: mustTarget(t, "article/a1"), Kind: mustKind(t, "like"), On: true}
+	if _, err := l.Set(context.Background(), req); !errors.Is(err, domain.ErrInvalidInput) {
+		t.Fatalf("Set without a store: %v, want ErrInvalidInput", err)
+	}
+	cmd := domain.Command{Stream: domain.StreamID{User: req.User, Target: req.Target}, Kind: req.Kind, On: true, EventID: domain.NewEventID()}
+	if _, err := l.Import(context.Background(), cmd, 0); !errors.Is(err, domain.ErrInvalidInput) {
+		t.Fatalf("Import without a store: %v, want ErrInvalidInput", err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/interactionledger/ledger/adapters/groupcommit"
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/commitsignal"
 )
 
 var _ domain.EventStore = (*EventStore)(nil)
@@ -46,7 +47,7 @@ type EventStore struct {
 	closeErr  error
 
 	mu        sync.Mutex
-	committed chan struct{}
+	committed *commitsignal.Signal
 }
 
 // Open connects to cfg.URL, applies the embedded migrations to cfg's
@@ -74,7 +75,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*EventStore, error
 		return nil, fmt.Errorf("open postgres: %w", translate(ctx, err))
 	}
 	s := &EventStore{ctx: context.WithoutCancel(ctx), cfg: cfg, log: log, pool: pool, schema: schema,
-		channel: "ledger_commits_" + schema, committed: make(chan struct{})}
+		channel: "ledger_commits_" + schema, committed: commitsignal.New()}
 	if err := s.prepare(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres schema %s: %w", schema, err)
@@ -156,6 +157,7 @@ func (s *EventStore) Schema() string { return s.schema }
 func (s *EventStore) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		defer s.committed.End() // tailers waiting for a commit wake and find the store closed
 		if s.quit != nil {
 			close(s.quit)
 			<-s.done
@@ -171,18 +173,10 @@ func (s *EventStore) Close() error {
 // this schema: at once for this store's own commits, on notification for
 // others' (and whenever the listener had to reconnect, since it may have
 // missed some); a read-only store learns of every commit the same way.
-func (s *EventStore) Committed() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.committed
-}
+// After Close it is closed for good.
+func (s *EventStore) Committed() <-chan struct{} { return s.committed.Wait() }
 
-func (s *EventStore) notifyCommitted() {
-	s.mu.Lock()
-	close(s.committed)
-	s.committed = make(chan struct{})
-	s.mu.Unlock()
-}
+func (s *EventStore) notifyCommitted() { s.committed.Notify() }
 
 // usable fails calls after Close with domain.ErrClosed.
 func (s *EventStore) usable() error {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/interactionledger/ledger/adapters/groupcommit"
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/commitsignal"
 	"github.com/interactionledger/ledger/internal/pathwatch"
 	"github.com/interactionledger/ledger/internal/sqlitedsn"
 	"github.com/interactionledger/ledger/internal/walcheckpoint"
@@ -94,7 +95,7 @@ type EventStore struct {
 	closeErr  error
 
 	mu        sync.Mutex
-	committed chan struct{}
+	committed *commitsignal.Signal
 }
 
 // Open opens (creating if missing) the store at cfg.Path, applies the
@@ -114,7 +115,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*EventStore, error
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", cfg.Path, err)
 	}
-	s := &EventStore{cfg: cfg, log: log, path: path, committed: make(chan struct{})}
+	s := &EventStore{cfg: cfg, log: log, path: path, committed: commitsignal.New()}
 	if cfg.ReadOnly {
 		err = s.openReadOnly(ctx)
 	} else {
@@ -249,6 +250,7 @@ func (c Config) params(readOnly bool) url.Values {
 func (s *EventStore) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		defer s.committed.End() // tailers waiting for a commit wake and find the store closed
 		if s.ckpt != nil {
 			_ = s.ckpt.Close() // before wmu, which its finish takes; closeDBs reports its error
 		}
@@ -284,16 +286,8 @@ func (s *EventStore) closeDBs() error {
 
 // Committed returns a channel closed at the next commit by this process's
 // writer; commits by other processes (and a read-only store) never close
-// it, so readers of a shared file poll as well.
-func (s *EventStore) Committed() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.committed
-}
+// it, so readers of a shared file poll as well. After Close it is closed
+// for good.
+func (s *EventStore) Committed() <-chan struct{} { return s.committed.Wait() }
 
-func (s *EventStore) notifyCommitted() {
-	s.mu.Lock()
-	close(s.committed)
-	s.committed = make(chan struct{})
-	s.mu.Unlock()
-}
+func (s *EventStore) notifyCommitted() { s.committed.Notify() }

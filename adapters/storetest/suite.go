@@ -552,6 +552,18 @@ func testCommitted(t *testing.T, fresh freshFunc) {
 		MustAppend(t, s, request(t, MustStream(t, name("u", i), "article/a1"), 0, "like", true))
 		<-ch // blocks forever (test timeout) if the commit is not signalled
 	}
+	// A tailer waiting for the next commit wakes when the store closes,
+	// and finds it closed, rather than waiting for ever.
+	if c, ok := s.(io.Closer); ok {
+		waiting := s.Committed()
+		c.Close()
+		select {
+		case <-waiting:
+		case <-time.After(10 * time.Second):
+			t.Fatal("a waiter on Committed was not woken by Close")
+		}
+		<-s.Committed() // closed for good
+	}
 }
 
 // testCancel cancels appends at arbitrary moments: each caller must be told
