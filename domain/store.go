@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -87,8 +88,21 @@ func (r AppendRequest) Validate() error {
 		if _, err := ParseEventType(string(e.Type)); err != nil {
 			return err
 		}
+		// The stored state must agree with the events: a kind's last
+		// event of the request decides whether it is on.
+		if !slices.ContainsFunc(r.Events[i+1:], func(later Event) bool { return later.Kind == e.Kind }) && r.State.Active(e.Kind) != e.On() {
+			return invalid("state", "kind %s is %s in the state, but event %d (%s) leaves it %s",
+				e.Kind, onOff(r.State.Active(e.Kind)), i, e.Type, onOff(e.On()))
+		}
 	}
 	return nil
+}
+
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
 }
 
 // AppendResult tells where an append landed.

@@ -15,25 +15,26 @@ func TestAppendRequestValidate(t *testing.T) {
 	stream := domain.StreamID{User: req.User, Target: req.Target}
 	valid := func() domain.AppendRequest {
 		e := domain.Decide(domain.State{}, 2, domain.Command{Stream: stream, Kind: req.Kind, On: true, OccurredAt: time.Now()})[0]
-		return domain.AppendRequest{Stream: stream, ExpectedVersion: 2, Events: []domain.Event{e}}
+		return domain.AppendRequest{Stream: stream, ExpectedVersion: 2, Events: []domain.Event{e}, State: domain.Evolve(domain.State{}, e)}
 	}
 	if err := valid().Validate(); err != nil {
 		t.Fatalf("a valid append: %v", err)
 	}
 	other := setReq(t, "u2", "article/a1", "like", true)
 	cases := map[string]func(r *domain.AppendRequest){
-		"NoStream":        func(r *domain.AppendRequest) { r.Stream = domain.StreamID{} },
-		"NegativeVersion": func(r *domain.AppendRequest) { r.ExpectedVersion = -1 },
-		"Idempotency":     func(r *domain.AppendRequest) { r.Idempotency = &domain.IdempotencyRecord{User: req.User} },
-		"OtherStream":     func(r *domain.AppendRequest) { r.Events[0].User = other.User },
-		"VersionGap":      func(r *domain.AppendRequest) { r.Events[0].StreamVersion = 4 },
-		"NoID":            func(r *domain.AppendRequest) { r.Events[0].ID = uuid.Nil },
-		"NoKind":          func(r *domain.AppendRequest) { r.Events[0].Kind = domain.Kind{} },
-		"NoTime":          func(r *domain.AppendRequest) { r.Events[0].OccurredAt = time.Time{} },
-		"BadType":         func(r *domain.AppendRequest) { r.Events[0].Type = "interaction.liked" },
-		"TimeAfter2262":   func(r *domain.AppendRequest) { r.Events[0].OccurredAt = time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC) },
-		"TimeAtMax":       func(r *domain.AppendRequest) { r.Events[0].OccurredAt = domain.MaxTime },
-		"TimeBefore1677":  func(r *domain.AppendRequest) { r.Events[0].OccurredAt = time.Date(1500, 1, 1, 0, 0, 0, 0, time.UTC) },
+		"NoStream":         func(r *domain.AppendRequest) { r.Stream = domain.StreamID{} },
+		"NegativeVersion":  func(r *domain.AppendRequest) { r.ExpectedVersion = -1 },
+		"Idempotency":      func(r *domain.AppendRequest) { r.Idempotency = &domain.IdempotencyRecord{User: req.User} },
+		"OtherStream":      func(r *domain.AppendRequest) { r.Events[0].User = other.User },
+		"VersionGap":       func(r *domain.AppendRequest) { r.Events[0].StreamVersion = 4 },
+		"NoID":             func(r *domain.AppendRequest) { r.Events[0].ID = uuid.Nil },
+		"NoKind":           func(r *domain.AppendRequest) { r.Events[0].Kind = domain.Kind{} },
+		"NoTime":           func(r *domain.AppendRequest) { r.Events[0].OccurredAt = time.Time{} },
+		"BadType":          func(r *domain.AppendRequest) { r.Events[0].Type = "interaction.liked" },
+		"TimeAfter2262":    func(r *domain.AppendRequest) { r.Events[0].OccurredAt = time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC) },
+		"TimeAtMax":        func(r *domain.AppendRequest) { r.Events[0].OccurredAt = domain.MaxTime },
+		"TimeBefore1677":   func(r *domain.AppendRequest) { r.Events[0].OccurredAt = time.Date(1500, 1, 1, 0, 0, 0, 0, time.UTC) },
+		"StateContradicts": func(r *domain.AppendRequest) { r.State = domain.State{} },
 	}
 	for name, spoil := range cases {
 		t.Run(name, func(t *testing.T) {
