@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -501,5 +502,37 @@ func TestQueriesOutsideTheSet(t *testing.T) {
 	twice := projections.Config{Path: "v", Kinds: kinds, Projections: []string{projections.Counts, projections.Counts}}
 	if err := twice.Validate(); !errors.Is(err, domain.ErrInvalidInput) {
 		t.Errorf("a projection listed twice: %v", err)
+	}
+}
+
+// Verify reports a checkpoint it cannot check the tables at — beyond the
+// log's last position (the server refuses such a file) or of another
+// schema version — instead of calling the file right.
+func TestVerifyReportsBadCheckpoints(t *testing.T) {
+	ctx := context.Background()
+	store := MustStore(t)
+	MustGenerate(t, store, 200)
+	path := filepath.Join(t.TempDir(), "views")
+	s, err := projections.Open(ctx, projections.Config{Path: path, Kinds: kinds}, store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for stmt, want := range map[string]string{
+		`UPDATE checkpoints SET position = 5000 WHERE projection = 'viewer'`: "beyond the log's last position 200",
+		`UPDATE checkpoints SET version = 99 WHERE projection = 'actors'`:    "version=99",
+	} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+		r := mustVerify(t, s, store)
+		if r.OK() || !slices.ContainsFunc(r.Differences, func(d projections.Difference) bool { return strings.Contains(d.Row, want) }) {
+			t.Errorf("after %s: %+v, want a difference saying %q", stmt, r, want)
+		}
 	}
 }

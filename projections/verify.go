@@ -104,9 +104,16 @@ func (s *Set) compare(ctx context.Context, store domain.EventReader, freshPath s
 		if err != nil {
 			return Report{}, err
 		}
-		live, err := liveCheckpoint(ctx, tx, p.name())
+		live, version, err := liveCheckpoint(ctx, tx, p.name())
 		if err != nil {
 			return Report{}, err
+		}
+		if d, bad := s.badCheckpoint(ctx, store, p, live, version); bad {
+			// Not comparable: the server refuses such a file (ErrAhead, or
+			// a rebuild for another schema version).
+			r.Checked[p.name()] = live
+			r.Differences = append(r.Differences, d)
+			continue
 		}
 		if err := catchUp(ctx, tx, store, p, cp, live); err != nil {
 			return Report{}, fmt.Errorf("%s: catch up to %d: %w", p.name(), live, err)
@@ -123,13 +130,32 @@ func (s *Set) compare(ctx context.Context, store domain.EventReader, freshPath s
 	return r, nil
 }
 
-func liveCheckpoint(ctx context.Context, tx querier, name string) (int64, error) {
-	var pos int64
-	err := tx.QueryRowContext(ctx, `SELECT position FROM live.checkpoints WHERE projection = ?`, name).Scan(&pos)
+// liveCheckpoint reads a projection's checkpoint in the live file; a
+// projection without one is at position 0 of the current version.
+func liveCheckpoint(ctx context.Context, tx querier, name string) (pos, version int64, err error) {
+	err = tx.QueryRowContext(ctx, `SELECT position, version FROM live.checkpoints WHERE projection = ?`, name).Scan(&pos, &version)
 	if err == sql.ErrNoRows {
-		return 0, nil
+		p, _ := projectionByName(name)
+		return 0, int64(p.version()), nil
 	}
-	return pos, err
+	return pos, version, err
+}
+
+// badCheckpoint reports a live checkpoint the tables cannot be checked at:
+// beyond the log's last position (read after the live snapshot, so an
+// append racing the check is not taken for one) or of another schema
+// version.
+func (s *Set) badCheckpoint(ctx context.Context, store domain.EventReader, p projection, live, version int64) (Difference, bool) {
+	d := Difference{Projection: p.name(), Table: "checkpoints", Side: "live"}
+	if version != int64(p.version()) {
+		d.Row = fmt.Sprintf("version=%d, want %d (ledger rebuild)", version, p.version())
+		return d, true
+	}
+	if head, err := store.LastPosition(ctx); err == nil && live > head {
+		d.Row = fmt.Sprintf("position=%d, beyond the log's last position %d (another log's views, or a log restored from an older copy: ledger rebuild)", live, head)
+		return d, true
+	}
+	return Difference{}, false
 }
 
 // catchUp applies the events in (from, to] to p's recomputed tables.

@@ -208,11 +208,19 @@ func plan(rows []row, source string) ([]Step, []RowError) {
 		p := pair{r.stream, r.kind}
 		byPair[p] = append(byPair[p], r)
 	}
-	var steps []Step
+	// ordered is a step with its place in its pair's own history: a
+	// cancel and the pair's next add can share a time, and must keep
+	// their order whatever lines the rows are on.
+	type ordered struct {
+		Step
+		pairLine, seq int // the pair's first line; the step's index in the pair
+	}
+	var steps []ordered
 	var bad []RowError
 	for _, rs := range byPair {
 		slices.SortStableFunc(rs, func(a, b row) int { return a.created.Compare(b.created) })
 		var prev *row
+		first, seq := slices.MinFunc(rs, func(a, b row) int { return a.line - b.line }).line, 0
 		for i := range rs {
 			r := &rs[i]
 			if prev != nil && (!prev.deleted || r.created.Before(prev.updated)) {
@@ -220,23 +228,33 @@ func plan(rows []row, source string) ([]Step, []RowError) {
 					Reason: fmt.Sprintf("overlaps line %d of the same user, target and kind", prev.line)})
 				continue
 			}
-			steps = append(steps, r.steps(source)...)
+			for _, st := range r.steps(source) {
+				steps = append(steps, ordered{Step: st, pairLine: first, seq: seq})
+				seq++
+			}
 			prev = r
 		}
 	}
-	slices.SortStableFunc(steps, func(a, b Step) int {
+	// By time; at one time, a pair's steps in their own order, and pairs
+	// by their first line, so that a plan is the same on every run.
+	slices.SortFunc(steps, func(a, b ordered) int {
 		if c := a.Command.OccurredAt.Compare(b.Command.OccurredAt); c != 0 {
 			return c
 		}
-		return a.Line - b.Line
+		if a.pairLine != b.pairLine {
+			return a.pairLine - b.pairLine
+		}
+		return a.seq - b.seq
 	})
+	out := make([]Step, len(steps))
 	written := map[domain.StreamID]int64{}
-	for i := range steps {
-		st := steps[i].Command.Stream
-		steps[i].After = written[st]
+	for i, o := range steps {
+		st := o.Command.Stream
+		out[i] = o.Step
+		out[i].After = written[st]
 		written[st]++
 	}
-	return steps, bad
+	return out, bad
 }
 
 // steps returns the commands of one row. Parse has checked source and the

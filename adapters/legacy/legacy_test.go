@@ -100,6 +100,36 @@ func TestParseOrdersPairAndRejectsOverlap(t *testing.T) {
 
 // TestParseTimesBeyondTheLog: a time the log cannot hold (int64
 // nanoseconds: 1677..2262) is the row's error, not an overflowed event.
+// A cancel and the pair's next add at the same time keep their order
+// whatever lines the rows are on: the later row on an earlier line put its
+// add between the first row's add and cancel, which then conflicted and
+// left a cancelled like on.
+func TestParsePairOrderAtOneTime(t *testing.T) {
+	in := strings.Join([]string{
+		"id,user_id,action_type,target_type,target_id,is_deleted,created_at,updated_at",
+		"20,u1,like,article,a1,1,2025-01-02 00:00:00,2025-01-03 00:00:00",
+		"30,u1,like,article,a1,1,2025-01-01 10:00:00,2025-01-02 00:00:00",
+		"40,u2,like,article,a1,0,2025-01-01 00:00:00,2025-01-01 00:00:00",
+	}, "\n")
+	plan, bad, err := legacy.Parse(strings.NewReader(in), kinds, "legacy")
+	if err != nil || len(bad) != 0 {
+		t.Fatalf("%v %v", bad, err)
+	}
+	var u1 []string
+	for _, s := range plan.Steps {
+		if c := s.Command; c.Stream.User.String() == "u1" {
+			u1 = append(u1, map[bool]string{true: "+", false: "-"}[c.On]+c.OccurredAt.Format("02"))
+		}
+	}
+	if got := strings.Join(u1, " "); got != "+01 -02 +02 -03" {
+		t.Fatalf("u1's steps %s, want +01 -02 +02 -03", got)
+	}
+	res, err := legacy.Apply(context.Background(), newRecorder(), plan, nil)
+	if err != nil || res.Appended != 5 || len(res.Conflicts) != 0 {
+		t.Fatalf("%+v %v, want 5 events appended and no conflict", res, err)
+	}
+}
+
 func TestParseTimesBeyondTheLog(t *testing.T) {
 	in := strings.Join([]string{
 		"id,user_id,action_type,target_type,target_id,is_deleted,created_at,updated_at",

@@ -420,7 +420,13 @@ func TestOutNotAStoreFile(t *testing.T) {
 	if err := os.Link(db, link); err != nil {
 		t.Fatal(err)
 	}
+	symlink := filepath.Join(dir, "sym.db") // SQLite's WAL is c.db-wal, not sym.db-wal
+	if err := os.Symlink(db, symlink); err != nil {
+		t.Fatal(err)
+	}
 	for _, args := range [][]string{
+		{"history", "--db", symlink, "--out", db + "-wal"},
+		{"history", "--db", symlink, "--out", db + ".views"},
 		{"history", "--db", db, "--out", db, "--format", "csv"},
 		{"history", "--db", db, "--out", db + "-wal"},
 		{"history", "--db", db, "--out", filepath.Join(dir, ".", "c.db.views")},

@@ -139,7 +139,7 @@ func TestBenchGenerateOnPostgres(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Events != 500 || rep.LastPosition != 500 {
+	if rep.Events != 500 || rep.LastPosition != 500 || !rep.ViewsMissing {
 		t.Fatalf("stats after generating 500 events into PostgreSQL: %+v", rep)
 	}
 	if _, err := os.Stat("postgres:"); err == nil {

@@ -106,7 +106,8 @@ func tuneGC(e env, percent int) {
 // db's files or its default views file's (with their -wal and -shm):
 // writing there would destroy the log or the read models. The comparison
 // is by clean absolute path, and by file identity for files that exist
-// (links). A URL db has no files here.
+// (links), for db as given and as its symlinks resolve. A URL db has no
+// files here.
 func notStoreFile(flagName, out, db string) error {
 	if out == "" || db == "" || postgres.IsURL(db) {
 		return nil
@@ -116,7 +117,12 @@ func notStoreFile(flagName, out, db string) error {
 		return nil // os.Create reports it
 	}
 	outInfo, outErr := os.Stat(outAbs)
-	for _, base := range []string{db, projections.ViewsPath(db)} {
+	bases := []string{db, projections.ViewsPath(db)}
+	// SQLite names the WAL and shm after the file a symlinked db resolves to.
+	if real, err := filepath.EvalSymlinks(db); err == nil && real != db {
+		bases = append(bases, real, projections.ViewsPath(real))
+	}
+	for _, base := range bases {
 		for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
 			abs, err := filepath.Abs(base + suffix)
 			if err != nil {

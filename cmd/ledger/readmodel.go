@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"slices"
 	"strings"
@@ -17,13 +18,20 @@ import (
 
 // openReadSide opens the log read-only (a server may be writing it) and
 // the live views (--views, or beside the log), without the in-memory
-// copy that serves target reads: these commands do not serve.
-func openReadSide(ctx context.Context, e env, db, views, kinds string, progress func(projections.Progress)) (*logStore, *projections.Set, error) {
+// copy that serves target reads: these commands do not serve. Only a
+// rebuild (build) creates a missing views file: verify and stats on a
+// mistyped --views would otherwise build a fresh one and call it right.
+func openReadSide(ctx context.Context, e env, db, views, kinds string, build bool, progress func(projections.Progress)) (*logStore, *projections.Set, error) {
 	kindSet, err := parseKinds(kinds)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := makeViewsDir(viewsPath(db, views)); err != nil {
+	path := viewsPath(db, views)
+	if !build {
+		if _, err := os.Stat(path); err != nil {
+			return nil, nil, fmt.Errorf("views file %s: %w (serve builds it at start, ledger rebuild builds it)", path, err)
+		}
+	} else if err := makeViewsDir(path); err != nil {
 		return nil, nil, err
 	}
 	store, err := openStore(ctx, db, storeOptions{readOnly: true}, cliLogger(e))
@@ -69,7 +77,7 @@ func runRebuild(ctx context.Context, e env, args []string) error {
 	_, statErr := os.Stat(viewsPath(*db, *views))
 	fresh := errors.Is(statErr, os.ErrNotExist)
 	start := time.Now()
-	store, set, err := openReadSide(ctx, e, *db, *views, *kinds, report)
+	store, set, err := openReadSide(ctx, e, *db, *views, *kinds, true, report)
 	if err != nil {
 		return err
 	}
@@ -149,7 +157,7 @@ func runVerify(ctx context.Context, e env, args []string) error {
 		return helpOK(err)
 	}
 	tuneGC(e, buildGCPercent)
-	store, set, err := openReadSide(ctx, e, *db, *views, *kinds, nil)
+	store, set, err := openReadSide(ctx, e, *db, *views, *kinds, false, nil)
 	if err != nil {
 		return err
 	}
@@ -187,6 +195,10 @@ type StatsReport struct {
 	FileBytes    int64            `json:"file_bytes"`
 	Totals       []KindTotal      `json:"totals"`
 	Projections  []ProjectionStat `json:"projections"`
+	// ViewsFile is the views file read; ViewsMissing is true when there is
+	// none (Projections is then empty: stats builds no views file).
+	ViewsFile    string `json:"views_file"`
+	ViewsMissing bool   `json:"views_missing,omitempty"`
 }
 
 // KindTotal is the number of events of one kind and type.
@@ -212,22 +224,9 @@ func runStats(ctx context.Context, e env, args []string) error {
 	if err := parseFlags(fs, e, args); err != nil {
 		return helpOK(err)
 	}
-	store, set, err := openReadSide(ctx, e, *db, *views, *kinds, nil)
+	rep, err := readStats(ctx, e, *db, *views, *kinds)
 	if err != nil {
 		return err
-	}
-	defer store.Close()
-	defer set.Close()
-	rep, err := store.stats(ctx)
-	if err != nil {
-		return err
-	}
-	for _, name := range set.Names() {
-		cp, err := set.Checkpoint(ctx, name)
-		if err != nil {
-			return err
-		}
-		rep.Projections = append(rep.Projections, ProjectionStat{Name: name, Applied: cp, Lag: rep.LastPosition - cp})
 	}
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
@@ -237,6 +236,44 @@ func runStats(ctx context.Context, e env, args []string) error {
 	return printStats(e, rep)
 }
 
+// readStats reads the log's figures and, when the views file exists, each
+// projection's checkpoint. The checkpoints are read before the log's head,
+// so a server appending meanwhile cannot make a lag negative: a negative
+// lag is a views file ahead of its log.
+func readStats(ctx context.Context, e env, db, views, kinds string) (StatsReport, error) {
+	path := viewsPath(db, views)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		store, err := openStore(ctx, db, storeOptions{readOnly: true}, cliLogger(e))
+		if err != nil {
+			return StatsReport{}, err
+		}
+		defer store.Close()
+		rep, err := store.stats(ctx)
+		rep.ViewsFile, rep.ViewsMissing = path, true
+		return rep, err
+	}
+	store, set, err := openReadSide(ctx, e, db, views, kinds, false, nil)
+	if err != nil {
+		return StatsReport{}, err
+	}
+	defer store.Close()
+	defer set.Close()
+	var projs []ProjectionStat
+	for _, name := range set.Names() {
+		cp, err := set.Checkpoint(ctx, name)
+		if err != nil {
+			return StatsReport{}, err
+		}
+		projs = append(projs, ProjectionStat{Name: name, Applied: cp})
+	}
+	rep, err := store.stats(ctx)
+	for i := range projs {
+		projs[i].Lag = rep.LastPosition - projs[i].Applied
+	}
+	rep.Projections, rep.ViewsFile = projs, path
+	return rep, err
+}
+
 func printStats(e env, r StatsReport) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "events\t%d\nstreams\t%d\nlast position\t%d\nfile size\t%.1f MiB\n",
@@ -244,7 +281,14 @@ func printStats(e env, r StatsReport) error {
 	for _, t := range r.Totals {
 		fmt.Fprintf(tw, "%s %s\t%d\n", t.Kind, t.Type, t.Events)
 	}
+	if r.ViewsMissing {
+		fmt.Fprintf(tw, "read models\tnone: no views file at %s (serve builds it at start, ledger rebuild builds it)\n", r.ViewsFile)
+	}
 	for _, p := range r.Projections {
+		if p.Lag < 0 {
+			fmt.Fprintf(tw, "projection %s\tapplied %d, AHEAD of the log by %d events: another log's views, or a log restored from an older copy (serve refuses it; ledger rebuild)\n", p.Name, p.Applied, -p.Lag)
+			continue
+		}
 		fmt.Fprintf(tw, "projection %s\tapplied %d, lag %d events\n", p.Name, p.Applied, p.Lag)
 	}
 	return tw.Flush()

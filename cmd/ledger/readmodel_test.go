@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,7 +80,22 @@ func TestImportedCountsMatchLegacy(t *testing.T) {
 func TestStats(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "s.db")
 	mustFill(t, db, 4)
-	out, _, err := runCLI(t, "stats", "--db", db, "--json")
+	// Without a views file: the log's figures, and no views file made.
+	out, _, err := runCLI(t, "stats", "--db", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, out, "events", "no views file at "+projections.ViewsPath(db))
+	if _, err := os.Stat(projections.ViewsPath(db)); err == nil {
+		t.Fatal("stats built a views file")
+	}
+	if out, _, err := runCLI(t, "verify", "--db", db, "--views", db+".typo"); exitCode(err) != 1 || !strings.Contains(fmt.Sprint(err), db+".typo") {
+		t.Fatalf("verify of a missing views file: %v (exit %d)\n%s; want exit 1 naming it", err, exitCode(err), out)
+	}
+	if _, errOut, err := runCLI(t, "rebuild", "--db", db); err != nil {
+		t.Fatalf("rebuild: %v\n%s", err, errOut)
+	}
+	out, _, err = runCLI(t, "stats", "--db", db, "--json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,9 +192,8 @@ func mustImportSample(t *testing.T, db string) {
 	if _, errOut, err := runCLI(t, "import", "legacy", legacySample, "--on-error", "skip", "--db", db); err != nil {
 		t.Fatalf("import: %v\n%s", err, errOut)
 	}
-	// The import leaves the views to the next reader; stats opens (and so
-	// catches up) them the way a server start would.
-	if _, errOut, err := runCLI(t, "stats", "--db", db); err != nil {
-		t.Fatalf("stats: %v\n%s", err, errOut)
+	// The import leaves the views to the next server start, or a rebuild.
+	if _, errOut, err := runCLI(t, "rebuild", "--db", db); err != nil {
+		t.Fatalf("rebuild: %v\n%s", err, errOut)
 	}
 }
