@@ -200,12 +200,18 @@ func (s *Set) CatchUp(ctx context.Context, store domain.EventReader) error {
 func (s *Set) fail(ctx context.Context, name string, cause error) error {
 	err := fmt.Errorf("%w: %s: %w", ErrFailed, name, cause)
 	s.mu.Lock()
+	prev := s.failed[name]
 	s.failed[name] = err
 	st := s.statusLocked(name)
 	close(s.changed) // wake WaitFor callers so they see the failure
 	s.changed = make(chan struct{})
 	s.mu.Unlock()
-	s.log.ErrorContext(ctx, "projection failed and stopped; it resumes from its checkpoint once the cause is fixed",
+	if prev != nil && prev.Error() == err.Error() {
+		// The same failure again, as a retry meets it: no news.
+		s.log.DebugContext(ctx, "projection failed again", "projection", name, "err", cause)
+		return err
+	}
+	s.log.ErrorContext(ctx, "projection failed to apply a batch; nothing of it was kept, and it goes on from its checkpoint once the cause is fixed",
 		"projection", name, "applied", st.Applied, "err", cause)
 	if s.cfg.OnStatus != nil {
 		s.cfg.OnStatus(st)

@@ -192,8 +192,8 @@ func (s *Set) swap(ctx context.Context, store domain.EventReader, projs []projec
 	}
 	// The tables were replaced: the memory model reads them again.
 	s.mem.replaced(ctx, s.v.read)
-	// A failed projection stays failed: its bus subscription has stopped,
-	// and only a successful Apply (after a restart) proves it runs again.
+	// A failed projection stays failed: only a successful Apply (the bus
+	// handler's next try, or a restart's catch-up) proves it runs again.
 	for _, p := range projs {
 		s.advance(p.name(), head)
 	}

@@ -1,8 +1,11 @@
 package bus
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -22,10 +25,16 @@ const maxBuffered = 10000
 // (MetaBatchLast), which applies the whole buffer with set.Apply and is
 // acked only if every projection commits. Acking before applying is safe
 // because the projections' checkpoints, not the ack, are the durable
-// progress: if a batch fails, the Nack stops the subscription and a new one
-// starts from the lowest checkpoint, delivering the events again, and each
-// projection skips what it already has. A failed apply is reported by the
-// Set (Err, Status, log); a cancelled context is a shutdown and is not.
+// progress. A batch that fails to apply (projections.ErrFailed: a full
+// disk, a views file that needs a rebuild) is tried again, after a wait
+// that doubles from retryMin to retryMax, until it applies or the
+// message's context ends: the projection is reported failed meanwhile
+// (Err, Status, log; a server's /readyz says so and its writes answer
+// 503), the subscription waits on the batch, so no event is skipped, and
+// once the cause is gone (space freed, ledger rebuild run beside the
+// server) the projection goes on without a restart. Any other error
+// Nacks the message, which stops the subscription; a new one starts from
+// the lowest checkpoint, and each projection skips what it already has.
 // Messages must arrive one at a time in position order, as Subscriber and
 // an ordered broker deliver them. A message of AddProjections' in-process
 // subscription carries a whole read batch in its context and is applied
@@ -42,12 +51,36 @@ type applier struct {
 	buf   []domain.Event
 }
 
+// retryMin and retryMax bound the wait before a failed batch is applied
+// again.
+var retryMin, retryMax = 100 * time.Millisecond, 5 * time.Second
+
+// apply applies batch, trying again while its projection fails (see
+// ProjectionHandler).
+func (a *applier) apply(ctx context.Context, batch []domain.Event) error {
+	wait := retryMin
+	for {
+		err := a.set.ApplyAll(ctx, a.names, batch)
+		if err == nil || !errors.Is(err, projections.ErrFailed) || ctx.Err() != nil {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, retryMax)
+	}
+}
+
 func (a *applier) handle(msg *message.Message) error {
 	if batch, ok := batchOf(msg); ok {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		a.buf = nil
-		return a.set.ApplyAll(msg.Context(), a.names, batch)
+		return a.apply(msg.Context(), batch)
 	}
 	e, err := EventOf(msg)
 	a.mu.Lock()
@@ -67,7 +100,7 @@ func (a *applier) handle(msg *message.Message) error {
 	}
 	batch := a.buf
 	a.buf = nil
-	return a.set.ApplyAll(msg.Context(), a.names, batch)
+	return a.apply(msg.Context(), batch)
 }
 
 // HandlerName returns the router handler name of a projection.
@@ -79,8 +112,8 @@ const AllHandlerName = "projections"
 // AddProjections adds one consumer handler to router that feeds every
 // projection of set from one Subscriber tailing store from the lowest
 // checkpoint: the log is read and decoded once, not once per projection.
-// A projection that fails stops them all, loudly (see ProjectionHandler);
-// none ever skips an event. Run the router to start; Close it to stop.
+// A projection that fails holds them all, loudly, and is tried again
+// until it applies (see ProjectionHandler); none ever skips an event. Run the router to start; Close it to stop.
 // cfg.StartAfter is ignored. It returns the subscriber's config error.
 func AddProjections(router *message.Router, store domain.Tailable, set *projections.Set, cfg SubscriberConfig, log *slog.Logger) error {
 	cfg.StartAfter = set.LowestCheckpoint

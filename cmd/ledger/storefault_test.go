@@ -147,6 +147,49 @@ func TestStoreDiskFull(t *testing.T) {
 	mustRecover(t, s, db, acked, "after space was freed")
 }
 
+// TestViewsDiskFull fills the disk of the views file only: the log takes
+// the writes, the projections cannot apply them. The server must stay up
+// (it exited when the projections' pipeline stopped), say why in /readyz,
+// answer writes 503 saying they are durable, and go on by itself once
+// space is freed, with every acknowledged write in the log and the views
+// equal to it.
+func TestViewsDiskFull(t *testing.T) {
+	dir := MustMount(t, "8m", false)
+	db, views := filepath.Join(t.TempDir(), "ledger.db"), filepath.Join(dir, "ledger.views")
+	s := startServe(t, db, nil, "--views", views, "--consistency-timeout", "1s")
+	acked, _ := faultWrites(t, s, "before", 20)
+	filler := mustFillDisk(t, dir)
+	var problems []string
+	for round := 0; len(problems) == 0; round++ {
+		if round == 40 {
+			t.Fatalf("the full views disk never held a write (%d acknowledged)", len(acked))
+		}
+		got, bad := faultWrites(t, s, fmt.Sprintf("full%d-", round), 100)
+		acked, problems = append(acked, got...), bad
+	}
+	mustContain(t, problems[0], "not-caught-up", "the write is durable")
+	mustContain(t, string(s.want(t, 503, "GET", "/readyz", "")), "projection failed")
+	select {
+	case err := <-s.done:
+		t.Fatalf("serve exited on a full views disk: %v\n%s", err, s.logs)
+	default:
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		got, bad := faultWrites(t, s, "after", 1)
+		acked = append(acked, got...)
+		return len(bad) == 0
+	}, "a write after space was freed")
+	s.want(t, 200, "GET", "/readyz", "")
+	s.stop(t)
+	checkLog(t, db, changedOnly(acked))
+	if out, errOut, err := runCLI(t, "verify", "--db", db, "--views", views); err != nil {
+		t.Fatalf("verify: %v\n%s%s", err, out, errOut)
+	}
+}
+
 // chattr sets or clears the immutable attribute of files: on ext4 it makes
 // even writes through descriptors the server already holds fail (EPERM),
 // which is a read-only database file for root too.
