@@ -53,3 +53,49 @@ func TestMovedFileRefusesWrites(t *testing.T) {
 		t.Fatalf("append after the file is back: %v", err)
 	}
 }
+
+// The WAL deleted under a writing store: SQLite would go on writing to the
+// WAL it has open, which no restart reads, and every write since the last
+// checkpoint was lost. The store copies the open WAL's frames into the
+// database file and refuses writes, saying why; after a restart every
+// acknowledged write is there.
+func TestDeletedWALRefusesWrites(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "log.db")
+	store, err := sqlite.Open(ctx, sqlite.Config{Path: path}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := domain.NewLedger(store, domain.MustKindSet("like", "collect"), domain.LedgerConfig{}, nil)
+	like := func(user string) error {
+		_, err := l.Set(ctx, domain.SetRequest{User: storetest.MustUser(t, user),
+			Target: storetest.MustTarget(t, "article/a1"), Kind: storetest.MustKind(t, "like"), On: true})
+		return err
+	}
+	for _, u := range []string{"u1", "u2", "u3"} {
+		if err := like(u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Remove(path + "-wal"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the first refusal copies the WAL, the next just refuses
+		err := like("u4")
+		var reason interface{ Reason() string }
+		if !errors.Is(err, domain.ErrUnavailable) || !errors.As(err, &reason) || !strings.Contains(reason.Reason(), "WAL file was deleted") {
+			t.Fatalf("append after the WAL was deleted: %v, want ErrUnavailable saying why", err)
+		}
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := sqlite.OpenReadOnly(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if got := storetest.MustReadAll(t, again, domain.EventFilter{}); len(got) != 3 {
+		t.Fatalf("after a restart the log holds %d events, want the 3 acknowledged", len(got))
+	}
+}

@@ -62,10 +62,13 @@ type EventStore struct {
 	cfg  Config
 	log  *slog.Logger
 	path string
-	// path watches that the store's path still names the file the writer
-	// opened (checkPath); nil when opened read-only.
-	watch *pathwatch.Watch
-	read  *sql.DB
+	// watch watches that the store's path still names the file the
+	// writer opened, and its WAL's path the WAL it writes (checkPath); nil
+	// when opened read-only. walRescued is set, under wmu, once a deleted
+	// WAL's frames are copied into the file.
+	watch      *pathwatch.Watch
+	walRescued bool
+	read       *sql.DB
 
 	// Write side; nil when opened read-only.
 	write *sql.DB
@@ -162,7 +165,7 @@ func (s *EventStore) openWritable(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if s.watch, err = pathwatch.New(s.path); err != nil {
+	if s.watch, err = pathwatch.New(s.path, filepath.Base(s.path)+"-wal"); err != nil {
 		return fmt.Errorf("watch the event log's path: %w", err)
 	}
 	s.quit = make(chan struct{})

@@ -142,7 +142,7 @@ func openSQLite(ctx context.Context, path string, opts storeOptions, log *slog.L
 			}
 			return rep, err
 		},
-		writable: func(context.Context) error { return fileWritable(path) },
+		writable: func(context.Context) error { return errors.Join(store.Intact(), fileWritable(path)) },
 	}, nil
 }
 

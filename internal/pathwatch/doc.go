@@ -27,6 +27,11 @@
 // symbolic link, the per-user instance limit reached) every check stats
 // the path.
 //
+// New also takes names of files beside the path (a database's -wal): the
+// watch on the last directory then watches those names too, and Changed
+// says which path changed, so that one inotify read a check covers all of
+// them.
+//
 // What must not live here: what the file holds, or what a caller does
 // when it moved.
 package pathwatch

@@ -216,3 +216,35 @@ func TestClosedWatchStats(t *testing.T) {
 	mustRename(t, path, path+".moved")
 	expect(t, w, false, "moved after Close")
 }
+
+// TestSiblings: a file beside the path given to New (a database's WAL) is
+// watched by the same watches: its deletion is seen at the next check and
+// named by Changed, while other names beside it (the -shm) change nothing.
+func TestSiblings(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "log.db")
+	for _, p := range []string{path, path + "-wal"} {
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := New(path, "log.db-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.fullEvery = time.Hour
+	createAndRemove(t, path+"-shm")
+	if got := w.Changed(); got != "" || (runtime.GOOS == "linux" && w.stats != 0) {
+		t.Fatalf("another name changed: Changed() = %q after %d full checks", got, w.stats)
+	}
+	if err := os.Remove(path + "-wal"); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.Changed(); got != path+"-wal" {
+		t.Fatalf("the sibling deleted: Changed() = %q, want %q", got, path+"-wal")
+	}
+	if _, err := New(path, "missing-wal"); err == nil {
+		t.Fatal("New with a missing sibling succeeded")
+	}
+}

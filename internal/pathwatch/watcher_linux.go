@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"path/filepath"
+	"slices"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,14 +24,16 @@ const touchMask = unix.IN_Q_OVERFLOW | unix.IN_IGNORED | unix.IN_DELETE_SELF | u
 // an absolute path free of symbolic links.
 type watcher struct {
 	fd      int
-	names   map[int32]string // watch descriptor: the name the path goes through in that directory
+	names   map[int32][]string // watch descriptor: the names watched in that directory
 	buf     []byte
-	touched bool // an event may have changed what the path names
+	touched bool // an event may have changed what a path names
 }
 
-// newWatcher watches the directories along path, or returns nil when it
-// cannot (the caller then stats the path on every check).
-func newWatcher(path string) *watcher {
+// newWatcher watches the directories along path, for the name the path
+// goes through in each and, in the last, the siblings' names too; or
+// returns nil when it cannot (the caller then stats the paths on every
+// check).
+func newWatcher(path string, siblings []string) *watcher {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil
@@ -42,14 +45,17 @@ func newWatcher(path string) *watcher {
 	if err != nil {
 		return nil // e.g. fs.inotify.max_user_instances reached
 	}
-	w := &watcher{fd: fd, names: make(map[int32]string), buf: make([]byte, 16<<10)}
+	w := &watcher{fd: fd, names: make(map[int32][]string), buf: make([]byte, 16<<10)}
 	for p := abs; p != filepath.Dir(p); p = filepath.Dir(p) {
 		wd, err := unix.InotifyAddWatch(fd, filepath.Dir(p), watchMask)
 		if err != nil {
 			_ = w.close()
 			return nil
 		}
-		w.names[int32(wd)] = filepath.Base(p)
+		w.names[int32(wd)] = []string{filepath.Base(p)}
+		if p == abs {
+			w.names[int32(wd)] = append(w.names[int32(wd)], siblings...)
+		}
 	}
 	return w
 }
@@ -86,7 +92,7 @@ func (w *watcher) touches(b []byte) bool {
 			return true // a torn event: never expected, so assume the worst
 		}
 		name := bytes.TrimRight(b[unix.SizeofInotifyEvent:end], "\x00")
-		if mask&touchMask != 0 || string(name) == w.names[wd] {
+		if mask&touchMask != 0 || slices.Contains(w.names[wd], string(name)) {
 			return true
 		}
 		b = b[end:]

@@ -5,7 +5,7 @@ package pathwatch
 // watcher is not implemented off Linux: every check stats the path.
 type watcher struct{}
 
-func newWatcher(string) *watcher { return nil }
+func newWatcher(string, []string) *watcher { return nil }
 
 func (*watcher) quiet() bool { return false }
 
