@@ -57,7 +57,7 @@ WHERE target_type = ? AND target_id = ? AND kind = ? AND position < ?
 ORDER BY position DESC LIMIT ?`, t.Type(), t.ID(), k.String(), before, limit+1)
 	page, err := readPage(rows, err, limit, scanActor, func(pos int64) string { return makeCursor(scope, pos) })
 	if err != nil {
-		return Page[Actor]{}, fmt.Errorf("read actors: %w", err)
+		return Page[Actor]{}, unreadable("read actors", err)
 	}
 	return page, nil
 }

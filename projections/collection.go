@@ -57,7 +57,7 @@ func (s *Set) Collection(ctx context.Context, u domain.UserID, k domain.Kind, ta
 	rows, err := s.queryCollection(ctx, u, k, targetType, before, limit+1)
 	page, err := readPage(rows, err, limit, scanItem, func(pos int64) string { return makeCursor(scope, pos) })
 	if err != nil {
-		return Page[Item]{}, fmt.Errorf("read collection: %w", err)
+		return Page[Item]{}, unreadable("read collection", err)
 	}
 	return page, nil
 }

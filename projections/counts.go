@@ -228,7 +228,7 @@ func (s *Set) Targets(ctx context.Context, ts []domain.Target, viewer *domain.Us
 	uniq := dedupe(ts)
 	counts, on, err := s.readTargets(ctx, uniq, viewer)
 	if err != nil {
-		return nil, fmt.Errorf("read targets: %w", err)
+		return nil, unreadable("read targets", err)
 	}
 	out := make([]TargetView, len(ts))
 	for i, t := range ts {

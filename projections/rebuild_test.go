@@ -536,3 +536,35 @@ func TestVerifyReportsBadCheckpoints(t *testing.T) {
 		}
 	}
 }
+
+// A query the views file cannot answer (a damaged file; here a table gone)
+// is ErrUnreadable, which matches domain.ErrUnavailable (a server's 503),
+// not a bare SQLite error (a 500).
+func TestUnreadableViews(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v.db")
+	s, err := projections.Open(ctx, projections.Config{Path: path, Kinds: kinds, MemoryRows: -1}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l := newEventLog(t)
+	l.add("u1", "article/a", like, true)
+	applyAll(t, s, l.events)
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`DROP TABLE actors`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Actors(ctx, mustTarget(t, "article/a"), like, 10, "")
+	var reason interface{ Reason() string }
+	if !errors.Is(err, projections.ErrUnreadable) || !errors.Is(err, domain.ErrUnavailable) || !errors.As(err, &reason) {
+		t.Fatalf("Actors on a damaged file: %v, want ErrUnreadable with a reason", err)
+	}
+	if _, err := s.Target(ctx, mustTarget(t, "article/a"), nil); err != nil {
+		t.Fatalf("an intact table still reads: %v", err)
+	}
+}

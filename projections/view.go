@@ -1,6 +1,9 @@
 package projections
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/interactionledger/ledger/domain"
@@ -70,4 +73,31 @@ type Status struct {
 	Version    int64 // schema version
 	Applied    int64 // position applied, as known to this process
 	Err        error // non-nil when the projection failed and stopped
+}
+
+// ErrUnreadable marks a query of the views file that failed (a damaged
+// file, an I/O error): it matches domain.ErrUnavailable, a server answers
+// it 503, and the error's Reason says what SQLite said.
+var ErrUnreadable = fmt.Errorf("the views file cannot be read: %w", domain.ErrUnavailable)
+
+// unreadable wraps a failed query of the views file (see ErrUnreadable);
+// a context's end stays what it is.
+func unreadable(op string, err error) error {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &readError{op: op, err: err}
+}
+
+type readError struct {
+	op  string
+	err error
+}
+
+func (e *readError) Error() string   { return e.op + ": " + e.err.Error() }
+func (e *readError) Unwrap() []error { return []error{ErrUnreadable, e.err} }
+
+// Reason says in a few words what is wrong, for an HTTP answer.
+func (e *readError) Reason() string {
+	return "the views file cannot be read (" + e.err.Error() + "); if it is damaged, ledger rebuild makes it again"
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/projections"
 )
 
 // Problem is an RFC 9457 problem details object.
@@ -120,6 +121,8 @@ func problemFor(err error) Problem {
 		return newProblem(422, "idempotency-key-reused", "this Idempotency-Key was used with a different request", 0)
 	case errors.Is(err, domain.ErrVersionConflict):
 		return newProblem(503, "contention", "the stream is busy; retry", time.Second)
+	case errors.Is(err, projections.ErrUnreadable):
+		return newProblem(503, "store-unavailable", "the read model cannot be read right now"+storeReason(err), 5*time.Second)
 	case errors.Is(err, domain.ErrUnavailable):
 		return newProblem(503, "store-unavailable", "the event store cannot accept writes right now"+storeReason(err), 5*time.Second)
 	case errors.Is(err, domain.ErrClosed):

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/projections"
 )
 
 func TestProblemFor(t *testing.T) {
@@ -168,6 +169,27 @@ func (stuckRead) Applied() int64 { return 0 }
 func (stuckRead) WaitFor(ctx context.Context, _ int64) error {
 	<-ctx.Done()
 	return ctx.Err()
+}
+
+// unreadableRead is a read model whose views file cannot be read.
+type unreadableRead struct{ ReadModel }
+
+func (unreadableRead) Target(context.Context, domain.Target, *domain.UserID) (projections.TargetView, error) {
+	return projections.TargetView{}, fmt.Errorf("read targets: database disk image is malformed: %w", projections.ErrUnreadable)
+}
+
+// A views file that cannot be read answers 503 saying so, not 500.
+func TestUnreadableViewsAnswer503(t *testing.T) {
+	e := MustEnv(t, nil)
+	srv, err := New(DefaultConfig(), Deps{Ledger: e.srv.deps.Ledger, Log: e.store, Read: unreadableRead{e.set}, Writable: e.srv.deps.Writable}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/v1/targets/article/a-1", nil))
+	if rec.Code != 503 || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), "read model cannot be read") {
+		t.Fatalf("unreadable views: %d %s", rec.Code, rec.Body)
+	}
 }
 
 // A write whose event the read model does not apply in time answers 503

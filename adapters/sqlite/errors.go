@@ -17,6 +17,10 @@ func translate(err error) error {
 	if err == nil {
 		return nil
 	}
+	var done *storeError
+	if errors.As(err, &done) {
+		return err // translated already: its message would be repeated
+	}
 	var se sqlite3.Error
 	if !errors.As(err, &se) {
 		return err

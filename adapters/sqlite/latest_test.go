@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/interactionledger/ledger/adapters/storetest"
 	"github.com/interactionledger/ledger/domain"
+	"github.com/mattn/go-sqlite3"
 )
 
 // appendToggles appends n random toggles over streams streams and kinds
@@ -87,5 +89,19 @@ func TestReadLatestCancel(t *testing.T) {
 	_, err := domain.AppendEvents(nil, s.ReadLatest(ctx, 1000))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("ReadLatest after cancel: %v, want context.Canceled", err)
+	}
+}
+
+// Translating an error twice (a read that translates, then its caller)
+// does not repeat its message: "sqlite: database file is corrupt: sqlite:
+// database file is corrupt: ..." was seen.
+func TestTranslateOnce(t *testing.T) {
+	raw := sqlite3.Error{Code: sqlite3.ErrCorrupt}
+	once := translate(raw)
+	if twice := translate(fmt.Errorf("read: %w", once)); strings.Count(twice.Error(), "database file is corrupt") != 1 {
+		t.Fatalf("translated twice: %v", twice)
+	}
+	if !errors.Is(once, domain.ErrUnavailable) {
+		t.Fatalf("%v does not match ErrUnavailable", once)
 	}
 }
