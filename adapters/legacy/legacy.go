@@ -75,7 +75,7 @@ func Parse(r io.Reader, kinds domain.KindSet, source string) (Plan, []RowError, 
 		return Plan{}, nil, fmt.Errorf("the file is empty, not even a header: %w", domain.ErrInvalidInput)
 	}
 	if err != nil {
-		return Plan{}, nil, fmt.Errorf("read header: %w", err)
+		return Plan{}, nil, fmt.Errorf("read header: %w", badCSV(err))
 	}
 	// Spreadsheets and database tools often start a UTF-8 CSV with a
 	// byte order mark, which would otherwise be part of the first name.
@@ -94,7 +94,7 @@ func Parse(r io.Reader, kinds domain.KindSet, source string) (Plan, []RowError, 
 			break
 		}
 		if err != nil {
-			return Plan{}, bad, fmt.Errorf("read: %w", err)
+			return Plan{}, bad, fmt.Errorf("read: %w", badCSV(err))
 		}
 		line, _ := cr.FieldPos(0)
 		rw, rerr := parseRow(rec, idx, kinds, line)
@@ -113,6 +113,16 @@ func Parse(r io.Reader, kinds domain.KindSet, source string) (Plan, []RowError, 
 	return Plan{Rows: n, Steps: steps}, bad, nil
 }
 
+// badCSV marks a CSV syntax error (a stray quote, say) as bad input: the
+// file is wrong, not the ledger.
+func badCSV(err error) error {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%w: %w", err, domain.ErrInvalidInput)
+	}
+	return err
+}
+
 // repeatedID reports a row whose id (by value: 7 and 007 are one id) an
 // earlier row of the file has: its events would derive the same ids, and
 // the import would take the second for the first, already present.
@@ -128,6 +138,9 @@ func repeatedID(seen map[uint64]int, r row) *RowError {
 func columnIndex(header []string) (map[string]int, error) {
 	idx := map[string]int{}
 	for i, h := range header {
+		if first, ok := idx[h]; ok {
+			return nil, fmt.Errorf("header: column %q is both column %d and column %d: %w", h, first+1, i+1, domain.ErrInvalidInput)
+		}
 		idx[h] = i
 	}
 	for _, c := range Columns {
@@ -368,13 +381,16 @@ func fieldOf(err error, fallback string) string {
 // event can hold (domain.ValidateEventTime): the log would otherwise store
 // an overflowed time.
 func parseTime(s string) (time.Time, error) {
+	// The length too: Go's parser accepts fractional seconds the layout
+	// does not have (2025-01-03 00:00:00.5).
 	t, err := time.Parse(TimeLayout, s)
-	if err != nil {
+	if err != nil || len(s) != len(TimeLayout) {
 		return t, errors.New("is not YYYY-MM-DD HH:MM:SS")
 	}
 	if err := domain.ValidateEventTime("", t); err != nil {
-		return t, fmt.Errorf("is outside %s..%s, the times the log can hold",
-			domain.MinTime.Format(TimeLayout), domain.MaxTime.Format(TimeLayout))
+		// The bounds in whole seconds the layout can write, both inside.
+		first, last := domain.MinTime.Truncate(time.Second).Add(time.Second), domain.MaxTime.Truncate(time.Second)
+		return t, fmt.Errorf("is outside %s..%s, the times the log can hold", first.Format(TimeLayout), last.Format(TimeLayout))
 	}
 	return t, nil
 }

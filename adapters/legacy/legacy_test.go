@@ -154,6 +154,25 @@ func TestParseTimesBeyondTheLog(t *testing.T) {
 	}
 }
 
+// TestParseStrictForms: fractional seconds (which Go's parser takes beyond
+// the layout), a column named twice and broken CSV quoting are bad input,
+// the first of a row, the others of the file.
+func TestParseStrictForms(t *testing.T) {
+	head := "id,user_id,action_type,target_type,target_id,is_deleted,created_at,updated_at"
+	plan, bad, err := legacy.Parse(strings.NewReader(head+"\n1,u1,like,article,a1,1,2025-01-02 00:00:00,2025-01-03 00:00:00.5\n"), kinds, "legacy")
+	if err != nil || len(bad) != 1 || bad[0].Column != "updated_at" || len(plan.Steps) != 0 {
+		t.Errorf("fractional seconds: %v %v %v", plan.Steps, bad, err)
+	}
+	for name, in := range map[string]string{
+		"RepeatedColumn": head + ",id\n1,u1,like,article,a1,0,2025-01-02 00:00:00,2025-01-02 00:00:00,1\n",
+		"BrokenQuoting":  head + "\n1,u1,like,article,\"a1,0,2025-01-02 00:00:00,2025-01-02 00:00:00\n",
+	} {
+		if _, _, err := legacy.Parse(strings.NewReader(in), kinds, "legacy"); !errors.Is(err, domain.ErrInvalidInput) {
+			t.Errorf("%s: %v, want ErrInvalidInput", name, err)
+		}
+	}
+}
+
 // TestParseDotSegments: user and target ids "." and ".." match the id form
 // but no URL path can carry them: each is its row's error.
 func TestParseDotSegments(t *testing.T) {
