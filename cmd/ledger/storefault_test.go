@@ -91,6 +91,20 @@ func faultWrites(t *testing.T, s *served, prefix string, n int) (acked []ack, un
 	return acked, unavailable
 }
 
+// writeUntilRefused writes rounds of 100 until a round has refused
+// writes (503s), and returns what was acknowledged and the refusals.
+func writeUntilRefused(t *testing.T, s *served, fault string) (acked []ack, problems []string) {
+	t.Helper()
+	for round := 0; len(problems) == 0; round++ {
+		if round == 40 {
+			t.Fatalf("%s never refused a write (%d acknowledged)", fault, len(acked))
+		}
+		got, bad := faultWrites(t, s, fmt.Sprintf("full%d-", round), 100)
+		acked, problems = append(acked, got...), bad
+	}
+	return acked, problems
+}
+
 // mustFillDisk fills the file system of dir with a file until it is full.
 func mustFillDisk(t *testing.T, dir string) string {
 	t.Helper()
@@ -125,14 +139,8 @@ func TestStoreDiskFull(t *testing.T) {
 	s := startServe(t, db, nil, "--consistency-timeout", "1s")
 	acked, _ := faultWrites(t, s, "before", 50)
 	filler := mustFillDisk(t, dir)
-	var problems []string
-	for round := 0; len(problems) == 0; round++ {
-		if round == 40 {
-			t.Fatalf("the full disk never failed a write (%d acknowledged)", len(acked))
-		}
-		got, bad := faultWrites(t, s, fmt.Sprintf("full%d-", round), 100)
-		acked, problems = append(acked, got...), bad
-	}
+	got, problems := writeUntilRefused(t, s, "the full disk")
+	acked = append(acked, got...)
 	mustContain(t, problems[0], "store-unavailable", "disk full")
 	s.want(t, 200, "GET", "/v1/targets/article/before1?viewer=u1", "")
 	s.want(t, 503, "GET", "/readyz", "")
@@ -159,14 +167,8 @@ func TestViewsDiskFull(t *testing.T) {
 	s := startServe(t, db, nil, "--views", views, "--consistency-timeout", "1s")
 	acked, _ := faultWrites(t, s, "before", 20)
 	filler := mustFillDisk(t, dir)
-	var problems []string
-	for round := 0; len(problems) == 0; round++ {
-		if round == 40 {
-			t.Fatalf("the full views disk never held a write (%d acknowledged)", len(acked))
-		}
-		got, bad := faultWrites(t, s, fmt.Sprintf("full%d-", round), 100)
-		acked, problems = append(acked, got...), bad
-	}
+	got, problems := writeUntilRefused(t, s, "the full views disk")
+	acked = append(acked, got...)
 	mustContain(t, problems[0], "not-caught-up", "the write is durable")
 	mustContain(t, string(s.want(t, 503, "GET", "/readyz", "")), "projection failed")
 	select {
