@@ -224,7 +224,11 @@ func (s *Server) ready(ctx context.Context, pos int64) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return errNotCaughtUp(fmt.Sprintf("the read model has applied position %d, not yet %d", s.deps.Read.Applied(), pos))
+		detail := fmt.Sprintf("the read model has applied position %d, not yet %d", s.deps.Read.Applied(), pos)
+		if failed := s.deps.Read.Err(); failed != nil {
+			detail += " (" + failed.Error() + "; it goes on by itself once the cause is fixed)"
+		}
+		return errNotCaughtUp(detail)
 	}
 	return nil
 }

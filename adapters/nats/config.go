@@ -171,6 +171,11 @@ func checkURLs(urls string) error {
 		}
 		p, err := url.Parse(u)
 		if err != nil {
+			// url.Error quotes the whole URL, password included: only its cause.
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
 			return fmt.Errorf("is not a URL: %v", err)
 		}
 		switch p.Scheme {

@@ -274,9 +274,11 @@ func TestRedactURL(t *testing.T) {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
 		}
 	}
-	err := relaynats.Config{URL: "http://u:S3cret@h"}.Validate()
-	if err == nil || strings.Contains(err.Error(), "S3cret") {
-		t.Errorf("Validate error shows the password: %v", err)
+	for _, bad := range []string{"http://u:S3cret@h", "nats://u:S3cret@127.0.0.1:abc", "nats://u:S3cret@[::1", "nats://h:1,nats://u:S3cret@x y:4222"} {
+		err := relaynats.Config{URL: bad}.Validate()
+		if err == nil || strings.Contains(err.Error(), "S3cret") {
+			t.Errorf("Validate(%q) error shows the password: %v", bad, err)
+		}
 	}
 	log, buf := bufLogger()
 	store := mustStore(t)

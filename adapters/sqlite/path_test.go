@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/interactionledger/ledger/adapters/sqlite"
 	"github.com/interactionledger/ledger/adapters/storetest"
@@ -80,7 +81,17 @@ func TestDeletedWALRefusesWrites(t *testing.T) {
 	if err := os.Remove(path + "-wal"); err != nil {
 		t.Fatal(err)
 	}
-	for range 2 { // the first refusal copies the WAL, the next just refuses
+	// Saved without waiting for a write: a crash before the next write
+	// would otherwise lose them. A reader of the file alone finds them.
+	deadline := time.Now().Add(10 * time.Second)
+	for n := 0; n != 3; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the file alone holds %d events 10 s after the WAL was deleted, want 3", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+		n = eventsInFile(t, path)
+	}
+	for range 2 { // refused, saying why
 		err := like("u4")
 		var reason interface{ Reason() string }
 		if !errors.Is(err, domain.ErrUnavailable) || !errors.As(err, &reason) || !strings.Contains(reason.Reason(), "WAL file was deleted") {
@@ -98,4 +109,22 @@ func TestDeletedWALRefusesWrites(t *testing.T) {
 	if got := storetest.MustReadAll(t, again, domain.EventFilter{}); len(got) != 3 {
 		t.Fatalf("after a restart the log holds %d events, want the 3 acknowledged", len(got))
 	}
+}
+
+// eventsInFile counts the events a new read-only store on path finds.
+func eventsInFile(t *testing.T, path string) int {
+	t.Helper()
+	r, err := sqlite.OpenReadOnly(context.Background(), path, nil)
+	if err != nil {
+		return 0 // no schema yet in the file itself
+	}
+	defer r.Close()
+	n := 0
+	for _, err := range r.ReadEvents(context.Background(), domain.EventFilter{}) {
+		if err != nil {
+			return 0
+		}
+		n++
+	}
+	return n
 }

@@ -263,6 +263,9 @@ func (s *EventStore) Close() error {
 		}
 		s.wmu.Lock() // a lone appender's transaction finishes first
 		defer s.wmu.Unlock()
+		if s.w != nil && s.watch != nil {
+			_ = s.checkPath() // a WAL deleted since the last look is saved before it is closed
+		}
 		s.closeErr = s.closeDBs()
 	})
 	return s.closeErr

@@ -201,6 +201,10 @@ func (s *EventStore) run() {
 	defer answers.Close() // before done closes: every taken append is answered
 	purge := time.NewTicker(purgeEvery)
 	defer purge.Stop()
+	// A deleted WAL is saved when it is seen, not only at the next write:
+	// a restart or a crash before that write would lose what it holds.
+	watch := time.NewTicker(walWatchEvery)
+	defer watch.Stop()
 	batch := make([]*request, 0, s.cfg.MaxBatch)
 	prev := 0
 	for {
@@ -222,12 +226,20 @@ func (s *EventStore) run() {
 			s.wmu.Lock()
 			_ = s.w.purge(s.log)
 			s.wmu.Unlock()
+		case <-watch.C:
+			s.wmu.Lock()
+			_ = s.checkPath()
+			s.wmu.Unlock()
 		case <-s.quit:
 			s.queue.Drain()
 			return
 		}
 	}
 }
+
+// walWatchEvery is how often an idle writer checks that its WAL's path
+// still names its WAL (checkPath, which saves a deleted one).
+const walWatchEvery = 250 * time.Millisecond
 
 // answerApartFrom is the smallest batch the writer hands to its answerer
 // rather than answering itself: waking a few callers costs the writer
@@ -304,7 +316,11 @@ func (s *EventStore) commitChecked(batch []*request, more func() *request, start
 		return batch, results, stats
 	}
 	batch, results, stats := s.w.commit(batch, more, start)
-	if err := s.checkPath(); err != nil && stats.Err == nil {
+	err := s.checkPath()
+	if errors.Is(err, errWALGone) && s.walRescued {
+		return batch, results, stats // committed to the deleted WAL, then copied into the file: durable
+	}
+	if err != nil && stats.Err == nil {
 		results, stats = failAll(batch, err) // moved during the commit: not in the named file
 	}
 	return batch, results, stats

@@ -169,7 +169,7 @@ func TestViewsDiskFull(t *testing.T) {
 	filler := mustFillDisk(t, dir)
 	got, problems := writeUntilRefused(t, s, "the full views disk")
 	acked = append(acked, got...)
-	mustContain(t, problems[0], "not-caught-up", "the write is durable")
+	mustContain(t, problems[0], "not-caught-up", "the write is durable", "projection failed")
 	mustContain(t, string(s.want(t, 503, "GET", "/readyz", "")), "projection failed")
 	select {
 	case err := <-s.done:
