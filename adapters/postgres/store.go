@@ -48,6 +48,8 @@ type EventStore struct {
 
 	mu        sync.Mutex
 	committed *commitsignal.Signal
+	// failures logs failed group commits without flooding.
+	failures *groupcommit.FailureLog
 }
 
 // Open connects to cfg.URL, applies the embedded migrations to cfg's
@@ -75,7 +77,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*EventStore, error
 		return nil, fmt.Errorf("open postgres: %w", translate(ctx, err))
 	}
 	s := &EventStore{ctx: context.WithoutCancel(ctx), cfg: cfg, log: log, pool: pool, schema: schema,
-		channel: "ledger_commits_" + schema, committed: commitsignal.New()}
+		channel: "ledger_commits_" + schema, committed: commitsignal.New(), failures: &groupcommit.FailureLog{Log: log}}
 	if err := s.prepare(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres schema %s: %w", schema, err)

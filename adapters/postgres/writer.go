@@ -85,8 +85,9 @@ func (s *EventStore) commit(batch []*request) {
 	stats.Duration = time.Since(start)
 	if stats.Err == nil {
 		s.notifyCommitted()
+		s.failures.Succeeded()
 	} else {
-		s.log.Error("group commit failed", "appends", len(taken), "err", stats.Err)
+		s.failures.Failed(len(taken), stats.Err)
 	}
 	if s.cfg.OnCommit != nil {
 		s.cfg.OnCommit(stats)

@@ -99,6 +99,8 @@ type EventStore struct {
 
 	mu        sync.Mutex
 	committed *commitsignal.Signal
+	// failures logs failed group commits without flooding.
+	failures *groupcommit.FailureLog
 }
 
 // Open opens (creating if missing) the store at cfg.Path, applies the
@@ -118,7 +120,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*EventStore, error
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", cfg.Path, err)
 	}
-	s := &EventStore{cfg: cfg, log: log, path: path, committed: commitsignal.New()}
+	s := &EventStore{cfg: cfg, log: log, path: path, committed: commitsignal.New(), failures: &groupcommit.FailureLog{Log: log}}
 	if cfg.ReadOnly {
 		err = s.openReadOnly(ctx)
 	} else {

@@ -270,9 +270,10 @@ func (s *EventStore) commit(batch []*request, l *groupcommit.Linger[eventRow], a
 	if stats.Err == nil {
 		s.remember(taken, results)
 		s.notifyCommitted()
+		s.failures.Succeeded()
 	} else {
 		s.recent.reset()
-		s.log.Error("group commit failed", "appends", len(taken), "err", stats.Err)
+		s.failures.Failed(len(taken), stats.Err)
 	}
 	if s.cfg.OnCommit != nil {
 		s.cfg.OnCommit(stats)
