@@ -231,7 +231,7 @@ func plan(rows []row, source string) ([]Step, []RowError) {
 	var steps []ordered
 	var bad []RowError
 	for _, rs := range byPair {
-		slices.SortStableFunc(rs, func(a, b row) int { return a.created.Compare(b.created) })
+		slices.SortStableFunc(rs, pairOrder)
 		var prev *row
 		first, seq := slices.MinFunc(rs, func(a, b row) int { return a.line - b.line }).line, 0
 		for i := range rs {
@@ -268,6 +268,22 @@ func plan(rows []row, source string) ([]Step, []RowError) {
 		written[st]++
 	}
 	return out, bad
+}
+
+// pairOrder orders one pair's rows: by creation; at one creation time,
+// the rows that ended (deleted) before the one that stays, and those by
+// their end, so that the plan does not depend on the file's line order.
+func pairOrder(a, b row) int {
+	if c := a.created.Compare(b.created); c != 0 {
+		return c
+	}
+	if a.deleted != b.deleted {
+		if a.deleted {
+			return -1
+		}
+		return 1
+	}
+	return a.updated.Compare(b.updated)
 }
 
 // steps returns the commands of one row. Parse has checked source and the

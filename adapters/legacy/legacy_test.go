@@ -130,6 +130,37 @@ func TestParsePairOrderAtOneTime(t *testing.T) {
 	}
 }
 
+// Rows of one pair at one time (an active row and rows created and deleted
+// in the same second) give the same plan in any line order: the active row
+// first made the others "overlap".
+func TestParsePairOrderIndependentOfLines(t *testing.T) {
+	head := "id,user_id,action_type,target_type,target_id,is_deleted,created_at,updated_at"
+	rows := []string{
+		"5,u1,like,article,t1,0,2025-01-01 10:00:00,2025-01-01 10:00:00",
+		"3,u1,like,article,t1,1,2025-01-01 10:00:00,2025-01-01 10:00:00",
+		"4,u1,like,article,t1,1,2025-01-01 10:00:00,2025-01-01 10:00:00",
+	}
+	var plans []string
+	for _, order := range [][]int{{0, 1, 2}, {1, 2, 0}, {2, 0, 1}} {
+		lines := []string{head}
+		for _, i := range order {
+			lines = append(lines, rows[i])
+		}
+		plan, bad, err := legacy.Parse(strings.NewReader(strings.Join(lines, "\n")), kinds, "legacy")
+		if err != nil || len(bad) != 0 {
+			t.Fatalf("order %v: %v %v", order, bad, err)
+		}
+		var got []string
+		for _, s := range plan.Steps {
+			got = append(got, map[bool]string{true: "+", false: "-"}[s.Command.On])
+		}
+		plans = append(plans, strings.Join(got, ""))
+	}
+	if plans[0] != "+-+-+" || plans[1] != plans[0] || plans[2] != plans[0] {
+		t.Fatalf("plans %v, want +-+-+ in every line order", plans)
+	}
+}
+
 func TestParseTimesBeyondTheLog(t *testing.T) {
 	in := strings.Join([]string{
 		"id,user_id,action_type,target_type,target_id,is_deleted,created_at,updated_at",
