@@ -105,6 +105,21 @@ func writeUntilRefused(t *testing.T, s *served, fault string) (acked []ack, prob
 	return acked, problems
 }
 
+// freeSpace removes the filler and waits until a write succeeds again; it
+// returns acked with what was acknowledged meanwhile.
+func freeSpace(t *testing.T, s *served, filler string, acked []ack) []ack {
+	t.Helper()
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		got, bad := faultWrites(t, s, "after", 1)
+		acked = append(acked, got...)
+		return len(bad) == 0
+	}, "a write after space was freed")
+	return acked
+}
+
 // mustFillDisk fills the file system of dir with a file until it is full.
 func mustFillDisk(t *testing.T, dir string) string {
 	t.Helper()
@@ -144,14 +159,7 @@ func TestStoreDiskFull(t *testing.T) {
 	mustContain(t, problems[0], "store-unavailable", "disk full")
 	s.want(t, 200, "GET", "/v1/targets/article/before1?viewer=u1", "")
 	s.want(t, 503, "GET", "/readyz", "")
-	if err := os.Remove(filler); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, func() bool {
-		got, bad := faultWrites(t, s, "after", 1)
-		acked = append(acked, got...)
-		return len(bad) == 0
-	}, "a write after space was freed")
+	acked = freeSpace(t, s, filler, acked)
 	mustRecover(t, s, db, acked, "after space was freed")
 }
 
@@ -176,14 +184,7 @@ func TestViewsDiskFull(t *testing.T) {
 		t.Fatalf("serve exited on a full views disk: %v\n%s", err, s.logs)
 	default:
 	}
-	if err := os.Remove(filler); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, func() bool {
-		got, bad := faultWrites(t, s, "after", 1)
-		acked = append(acked, got...)
-		return len(bad) == 0
-	}, "a write after space was freed")
+	acked = freeSpace(t, s, filler, acked)
 	s.want(t, 200, "GET", "/readyz", "")
 	s.stop(t)
 	checkLog(t, db, changedOnly(acked))
