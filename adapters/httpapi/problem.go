@@ -20,6 +20,10 @@ type Problem struct {
 	Status        int            `json:"status"`
 	Detail        string         `json:"detail,omitempty"`
 	InvalidParams []InvalidParam `json:"invalid_params,omitempty"`
+	// Position, in a write's 503 not-caught-up, is the position of the
+	// write's durable event (0: none): the write is done, and a read with
+	// min_position=Position shows it once the read model has applied it.
+	Position int64 `json:"position,omitempty"`
 	// RetryAfter, when positive, is sent as the Retry-After header.
 	RetryAfter time.Duration `json:"-"`
 }
@@ -38,6 +42,7 @@ type httpError struct {
 	slug       string
 	detail     string
 	retryAfter time.Duration
+	position   int64 // Problem.Position
 }
 
 func (e *httpError) Error() string { return e.detail }
@@ -98,7 +103,9 @@ func problemFor(err error) Problem {
 	var ve *domain.ValidationError
 	switch {
 	case errors.As(err, &he):
-		return newProblem(he.status, he.slug, he.detail, he.retryAfter)
+		p := newProblem(he.status, he.slug, he.detail, he.retryAfter)
+		p.Position = he.position
+		return p
 	case errors.As(err, &pe):
 		p := newProblem(400, "invalid-input", pe.Error(), 0)
 		p.InvalidParams = pe

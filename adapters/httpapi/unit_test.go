@@ -211,6 +211,9 @@ func TestWriteCommittedNotApplied(t *testing.T) {
 		!strings.Contains(rec.Body.String(), "durable at position 1 (changed: true)") {
 		t.Fatalf("stuck read model: %d %s", rec.Code, rec.Body)
 	}
+	if p := mustDecode[Problem](t, rec.Body.Bytes()); p.Position != 1 {
+		t.Fatalf("the problem's position %d, want 1 (the durable event's): %s", p.Position, rec.Body)
+	}
 	b := e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "", "Idempotency-Key", "k1")
 	if got := mustDecode[struct {
 		Changed  bool

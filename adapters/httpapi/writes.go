@@ -48,6 +48,9 @@ func committedNotApplied(err error, out domain.Outcome) error {
 		return err
 	}
 	done := *he
+	if out.Changed {
+		done.position = out.Position
+	}
 	done.detail = fmt.Sprintf("the write is durable at position %d (changed: %t), but %s; "+
 		"retry with the same Idempotency-Key for its answer, or read with min_position=%d",
 		out.Position, out.Changed, he.detail, out.Position)

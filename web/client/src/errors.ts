@@ -24,6 +24,12 @@ export class LedgerError extends Error {
   readonly invalid_params: InvalidParam[];
   /** retryAfterMs is the Retry-After header in milliseconds, when sent. */
   readonly retryAfterMs: number | undefined;
+  /**
+   * position, in a write's 503 not-caught-up, is the position of the
+   * write's event, which is durable: the write is done, only the read
+   * model has not applied it yet (see isDurableWrite).
+   */
+  readonly position: number | undefined;
 
   constructor(status: number, problem: Partial<ProblemDetails>, retryAfterMs?: number) {
     const detail = problem.detail ?? problem.title ?? `HTTP ${status}`;
@@ -35,12 +41,22 @@ export class LedgerError extends Error {
     this.detail = detail;
     this.invalid_params = problem.invalid_params ?? [];
     this.retryAfterMs = retryAfterMs;
+    this.position = typeof problem.position === 'number' && problem.position > 0 ? problem.position : undefined;
   }
 
   /** invalidParams is invalid_params under a camel-case name. */
   get invalidParams(): InvalidParam[] {
     return this.invalid_params;
   }
+}
+
+/**
+ * isDurableWrite reports whether err is a write's answer saying the write
+ * is durable although the read model has not applied it in time (503 with
+ * the event's position): nothing is to be undone.
+ */
+export function isDurableWrite(err: unknown): err is LedgerError & { position: number } {
+  return isLedgerError(err, 503) && err.position !== undefined;
 }
 
 /** isLedgerError reports whether err is a LedgerError (optionally of status). */

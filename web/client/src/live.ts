@@ -2,7 +2,7 @@ import type { QueryClient } from '@tanstack/query-core';
 import { createParser } from 'eventsource-parser';
 import type { LedgerClient } from './client.js';
 import { isLedgerError } from './errors.js';
-import { ledgerKeys, patchTarget } from './query.js';
+import { ledgerKeys, patchTarget, toggleAwaitingAnswer } from './query.js';
 import { targetKey, type LiveEvent, type TargetView } from './types.js';
 
 /** LiveOptions configure subscribeLive. */
@@ -28,14 +28,14 @@ export interface LiveOptions {
  * from the event, and the viewer's state in the queries of the event's
  * user. A view whose position is at or past the event is left alone (the
  * cache never moves backwards), and so is a target with a toggle of this
- * page still in flight (its answer settles it). In every case it
+ * page still awaiting its answer (the answer settles it; once answered,
+ * later events apply, even while its settling refetch runs). In every case it
  * invalidates the target's "who" lists and the user's collection of that
  * kind, which the toggle's answer does not reach.
  */
 export function applyLiveEvent(qc: QueryClient, e: LiveEvent): void {
   const key = targetKey(e.target);
-  const busy = qc.isMutating({ predicate: (m) => { const k = m.options.mutationKey; return k?.[0] === 'ledger' && k[1] === 'toggle' && k[2] === key; } }) > 0;
-  if (!busy) {
+  if (!toggleAwaitingAnswer(qc, key)) {
     patchTarget(qc, e.target, (item, viewer): TargetView => {
       if (item.position >= e.position) return item;
       const next: TargetView = { ...item, counts: { ...item.counts, ...e.counts }, position: e.position };

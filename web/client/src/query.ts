@@ -8,6 +8,7 @@ import {
   type QueryKey,
 } from '@tanstack/query-core';
 import type { LedgerClient } from './client.js';
+import { isDurableWrite } from './errors.js';
 import { targetKey, type ActorPage, type ItemPage, type TargetBatch, type TargetRef, type TargetView, type WriteResult } from './types.js';
 
 /** ViewerParam is the viewer part of a target or feed key. */
@@ -181,6 +182,21 @@ function withPendingClicks<T extends TargetView | TargetBatch>(qc: QueryClient, 
   return out;
 }
 
+/**
+ * toggleAwaitingAnswer reports whether a toggle of this page on the target
+ * (a targetKey) has not had its answer (or failure) yet: its optimistic
+ * patch is then the view, and its answer settles it. A toggle that was
+ * answered stays pending until its settling refetch lands, which may have
+ * been sent before later events: those must still be applied.
+ */
+export function toggleAwaitingAnswer(qc: QueryClient, key: string): boolean {
+  return qc.getMutationCache().findAll({ mutationKey: ['ledger', 'toggle'], status: 'pending' }).some((m) => {
+    const k = m.options.mutationKey as readonly unknown[] | undefined;
+    const vars = m.state.variables as ToggleVariables | undefined;
+    return k?.[2] === key && !(vars && answered.has(vars));
+  });
+}
+
 /** ToggleKey names the (target, kind, user) whose toggles share one mutation scope. */
 export interface ToggleKey {
   target: TargetRef;
@@ -259,7 +275,9 @@ function touches(q: Query, k: ToggleKey): boolean {
  *  - onMutate cancels the queries holding the target, keeps their view of
  *    it, and patches every one (single target and feed pages);
  *  - on error the views come back (to the burst's newest server answer, or
- *    to before its first click), unless a later click is still pending;
+ *    to before its first click), unless a later click is still pending or
+ *    the error says the write is durable (isDurableWrite: a 503 whose read
+ *    model had not applied it in time), whose position the session notes;
  *  - on success the server's answer (counts, viewer) goes into the cache,
  *    unless it is older than the cached view (lower position) or a later
  *    click is pending;
@@ -294,8 +312,14 @@ export function toggleMutationOptions(
       patchTarget(qc, k.target, (item, viewer) => optimistic(item, viewer, k, on, was));
       return { before, first };
     },
-    onError: (_err, vars) => {
+    onError: (err, vars) => {
       answered.add(vars);
+      if (isDurableWrite(err)) {
+        // Done, only not applied yet: keep the click, and let the
+        // session's reads wait for its position.
+        client.notePosition(err.position);
+        return;
+      }
       if (othersPending()) return;
       rollBack(qc, k);
     },

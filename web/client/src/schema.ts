@@ -287,6 +287,8 @@ export interface components {
                 name: string;
                 reason: string;
             }[];
+            /** @description In a write's 503 not-caught-up: the position of the write's event, which is durable. The write is done; a read with min_position set to it shows it once the read model has applied it, and a retry with the same Idempotency-Key answers it. */
+            position?: number;
         };
     };
     responses: {

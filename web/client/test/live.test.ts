@@ -1,4 +1,4 @@
-import { QueryClient } from '@tanstack/query-core';
+import { QueryClient, QueryObserver } from '@tanstack/query-core';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import {
   applyLiveEvent,
@@ -7,6 +7,7 @@ import {
   ledgerKeys,
   subscribeLive,
   targetQueryOptions,
+  toggleMutationOptions,
   type LedgerClient,
   type LiveEvent,
   type TargetBatch,
@@ -84,6 +85,33 @@ describe('live updates', () => {
     expect(local.getQueryState(ledgerKeys.actors(key, 'like'))?.isInvalidated).toBe(true);
     expect(local.getQueryState(ledgerKeys.collection('u2', 'like'))?.isInvalidated).toBe(true);
     local.clear();
+  });
+
+  // An event that arrives after a toggle's answer, while the toggle still
+  // waits for its settling refetch (here held by the proxy), is applied:
+  // it was dropped, and the page kept a count the server no longer had.
+  it('applies an event that arrives after a toggle was answered, while it settles', async () => {
+    const ref = `article/${uniqueId()}`;
+    const observer = new QueryObserver(qc, targetQueryOptions(client, ref, 'u1'));
+    const unsubscribe = observer.subscribe(() => undefined);
+    await waitFor(() => qc.getQueryData<TargetView>(ledgerKeys.target(ref, 'u1')) !== undefined, 'the first read');
+    let hold = true;
+    proxy.plan = (req) => (hold && req.method === 'GET' && req.url.startsWith(`/v1/targets/${ref}`) ? { delayMs: 3000 } : undefined);
+    const reads = () => proxy.seen.filter((r) => r.method === 'GET' && r.url.startsWith(`/v1/targets/${ref}`)).length;
+    const before = reads();
+    const toggle = qc.getMutationCache().build(qc, toggleMutationOptions(client, qc, { target: ref, kind: 'like', user: 'u1' }));
+    const done = toggle.execute({ on: true });
+    await waitFor(() => reads() > before, 'the settling refetch, sent once the answer came');
+    expect(toggle.state.status).toBe('pending'); // the refetch is held
+    const other = await client.turnOn(ref, 'like', 'u2');
+    applyLiveEvent(qc, {
+      position: other.position, id: '00000000-0000-7000-8000-000000000001', type: 'interaction.added', kind: 'like', user: 'u2',
+      target: other.target, stream_version: other.stream_version, occurred_at: '', recorded_at: '', counts: other.counts,
+    });
+    expect(qc.getQueryData<TargetView>(ledgerKeys.target(ref, 'u1'))).toMatchObject({ counts: { like: 2 }, viewer: { like: true } });
+    hold = false;
+    await done;
+    unsubscribe();
   });
 
   it('resumes with Last-Event-ID after the connection drops', async () => {

@@ -1,6 +1,7 @@
 import { MutationCache, MutationObserver, QueryClient, QueryObserver, type QueryKey } from '@tanstack/query-core';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import {
+  isDurableWrite,
   createLedgerClient,
   feedQueryOptions,
   ledgerKeys,
@@ -77,6 +78,24 @@ describe('TanStack bindings', () => {
     const item = feedItem(qc, ids, 'me', ids[1]);
     expect(item.position).toBe(result.position);
     expect(item.viewer?.like).toBe(true);
+  });
+
+  // A write whose event is durable but not yet applied (503 with its
+  // position) is done: the click stays, and the session waits for it.
+  it('keeps a click whose write is durable though not yet applied', async () => {
+    const once = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage(), retries: 0 });
+    const ref = `article/${uniqueId()}`;
+    await qc.fetchQuery(targetQueryOptions(once, ref, 'me'));
+    proxy.plan = (req) =>
+      req.method === 'PUT'
+        ? { reply: { status: 503, headers: { 'Content-Type': 'application/problem+json', 'Retry-After': '1' },
+            body: JSON.stringify({ type: 'urn:ledger:problem:not-caught-up', title: 'Service Unavailable', status: 503,
+              detail: 'the write is durable at position 9 (changed: true), but ...', position: 9 }) } }
+        : undefined;
+    const err = await toggle(once, qc, { target: ref, kind: 'like', user: 'me' }).catch((e: unknown) => e);
+    expect(isDurableWrite(err)).toBe(true);
+    expect(qc.getQueryData(ledgerKeys.target(ref, 'me'))).toMatchObject({ viewer: { like: true } });
+    expect(once.minPosition()).toBe(9);
   });
 
   it('rolls back every patched view when the server refuses the write', async () => {

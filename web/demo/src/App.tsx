@@ -1,4 +1,4 @@
-import { isLedgerError } from '@interactionledger/client';
+import { isDurableWrite, isLedgerError } from '@interactionledger/client';
 import { useFeed, useLiveUpdates, useToggleInteraction, useWhoLiked } from '@interactionledger/client/react';
 import { useEffect, useState, type FormEvent } from 'react';
 import { reportError, useErrorMessage } from './errors';
@@ -136,7 +136,12 @@ function ToggleButton({ id, kind, label, user, view }: { id: string; kind: strin
   const { toggle } = useToggleInteraction(`article/${id}`, kind, user);
   const pressed = view.viewer?.[kind] ?? false;
   const onClick = () =>
-    toggle({ onError: (err) => reportError(`Could not ${pressed ? 'undo' : 'save'} your ${kind} of ${id}; it was undone`, err) });
+    toggle({
+      onError: (err) =>
+        isDurableWrite(err)
+          ? reportError(`Your ${kind} of ${id} is saved; the counts will catch up`, err)
+          : reportError(`Could not ${pressed ? 'undo' : 'save'} your ${kind} of ${id}; it was undone`, err),
+    });
   return (
     <span className="toggle">
       <button type="button" data-kind={kind} aria-pressed={pressed} onClick={onClick}>

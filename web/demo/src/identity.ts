@@ -5,6 +5,11 @@
 const TOKEN_KEY = 'ledger-demo:token';
 const USER_PATTERN = /^[A-Za-z0-9._:@-]{1,128}$/;
 
+/** usableUser reports whether s is a user id the server takes on writes: the id form, but not "." or ".." (no URL path can carry them). */
+function usableUser(s: string): boolean {
+  return USER_PATTERN.test(s) && s !== '.' && s !== '..';
+}
+
 /** Identity is the acting user and, when tokens are configured, the bearer token. */
 export interface Identity {
   user: string | null;
@@ -38,15 +43,16 @@ export function readIdentity(): Identity {
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (token) {
     const sub = subjectOf(token);
-    return sub && USER_PATTERN.test(sub)
-      ? { user: sub, token, problem: null }
-      : { user: null, token: null, problem: 'The token has no usable "sub" claim.' };
+    if (sub && usableUser(sub)) return { user: sub, token, problem: null };
+    // Forgotten, so that the form below (?user=) can be used instead.
+    signOut();
+    return { user: null, token: null, problem: 'The token has no usable "sub" claim; it was forgotten.' };
   }
   const user = url.searchParams.get('user');
   if (user === null) return { user: null, token: null, problem: null };
-  return USER_PATTERN.test(user)
+  return usableUser(user)
     ? { user, token: null, problem: null }
-    : { user: null, token: null, problem: `"${user}" is not a valid user id (letters, digits and . _ : @ -, at most 128).` };
+    : { user: null, token: null, problem: `"${user}" is not a valid user id (letters, digits and . _ : @ -, at most 128; not "." or "..").` };
 }
 
 /** signOut forgets the token. */
