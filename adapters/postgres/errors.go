@@ -33,6 +33,17 @@ func translate(ctx context.Context, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
+	// A connection that could not be made is unavailable whatever the
+	// server said when it refused it (55000 "database is not currently
+	// accepting connections", 42501 at login...): the statement never ran.
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		var refused *pgconn.PgError
+		if errors.As(err, &refused) {
+			return unavailable("database refused the connection: "+refused.Message, err)
+		}
+		return unavailable("database connection failed", err)
+	}
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
 		// Not the server's answer: the connection failed or could not be

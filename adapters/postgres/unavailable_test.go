@@ -3,6 +3,8 @@ package postgres_test
 import (
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,4 +104,40 @@ func checkUnavailable(t *testing.T, what string, err error) {
 	if !errors.As(err, &r) || r.Reason() == "" {
 		t.Fatalf("%s: %v carries no reason for clients", what, err)
 	}
+}
+
+// TestDatabaseRefusingConnections: a database that refuses new connections
+// (ALLOW_CONNECTIONS false: SQLSTATE 55000 at login, a code of no fault
+// class) makes the store unavailable, not an internal error; it was a 500
+// on every node.
+func TestDatabaseRefusingConnections(t *testing.T) {
+	base := pgtest.URL(t)
+	db := fmt.Sprintf("refusing_%d", time.Now().UnixNano())
+	pgtest.Exec(t, "CREATE DATABASE "+db)
+	t.Cleanup(func() { pgtest.Exec(t, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)") })
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + db
+	s, err := postgres.Open(t.Context(), postgres.Config{URL: u.String()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	pgtest.Exec(t, "ALTER DATABASE "+db+" ALLOW_CONNECTIONS false")
+	pgtest.Exec(t, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", db)
+	// The first tries may meet a pooled connection the termination ended;
+	// then new connections are refused.
+	for try := 0; ; try++ {
+		_, err = s.Append(t.Context(), like(t, "during", "article/a1"))
+		checkUnavailable(t, "append", err)
+		if strings.Contains(err.Error(), "not currently accepting connections") {
+			break
+		}
+		if try == 10 {
+			t.Fatalf("append: %v; never the refused connection", err)
+		}
+	}
+	pgtest.Exec(t, "ALTER DATABASE "+db+" ALLOW_CONNECTIONS true")
 }
