@@ -225,7 +225,11 @@ func (s *Set) recover(name string) {
 	delete(s.failed, name)
 	st := s.statusLocked(name)
 	s.mu.Unlock()
-	if was && s.cfg.OnStatus != nil {
+	if !was {
+		return
+	}
+	s.log.Info("projection applies again", "projection", name, "applied", st.Applied)
+	if s.cfg.OnStatus != nil {
 		s.cfg.OnStatus(st)
 	}
 }
