@@ -49,10 +49,16 @@ export function applyLiveEvent(qc: QueryClient, e: LiveEvent): void {
   } });
 }
 
+/** maxRefusedResumes is how many refusals of a resume point in a row make subscribeLive resync. */
+const maxRefusedResumes = 2;
+
 /**
  * subscribeLive follows GET /v1/events/stream and applies each event to
  * the cache with applyLiveEvent. It reconnects after a failure, resuming
- * with Last-Event-ID so no event is missed or applied twice. It reads the
+ * with Last-Event-ID so no event is missed or applied twice; a resume
+ * point the server refuses twice in a row (a server on a reset or other
+ * log) is dropped, going live from the server's head and refetching every
+ * cached view. It reads the
  * stream with fetch (not EventSource) so that a bearer token can be sent.
  * A 4xx answer (no right to read the stream) stops it. It returns the
  * function that stops it.
@@ -90,15 +96,29 @@ export function subscribeLive(client: LedgerClient, qc: QueryClient, opts: LiveO
     }
   }
 
+  // refusedResumes counts stream answers in a row that refused the resume
+  // point as beyond what the server has (503 after the client's retries):
+  // a lagging node catches up within them, a server on another (new, reset)
+  // log never does. Then the client resyncs: it drops the resume point
+  // (going live from the server's head) and refetches every cached view,
+  // since the events it can no longer be sent are in what it reads.
+  let refusedResumes = 0;
   void (async () => {
     while (!stop.signal.aborted) {
       try {
         await once();
+        refusedResumes = 0;
       } catch (err) {
         if (stop.signal.aborted) return;
         const permanent = isLedgerError(err) && err.status >= 400 && err.status < 500 && err.status !== 429;
         opts.onError?.(err, permanent);
         if (permanent) return;
+        if (lastId && isLedgerError(err, 503) && ++refusedResumes >= maxRefusedResumes) {
+          lastId = '';
+          refusedResumes = 0;
+          void qc.invalidateQueries({ queryKey: ledgerKeys.all });
+          continue; // at once: the wait was the server's refusals
+        }
       }
       await new Promise((r) => setTimeout(r, retryMs));
     }

@@ -135,6 +135,28 @@ describe('live updates', () => {
     expect(view.counts.like).toBe(0);
   });
 
+  // A resume point the server keeps refusing (a server on a new, reset
+  // log) is dropped after two refusals in a row: the client goes live from
+  // the server's head and refetches what it holds, instead of staying deaf.
+  it('resyncs when the server keeps refusing its resume point', async () => {
+    const ref = `article/${uniqueId()}`;
+    await qc.fetchQuery(targetQueryOptions(client, ref));
+    proxy.plan = (req) =>
+      req.url.startsWith('/v1/events/stream') && req.headers['last-event-id'] === '999999'
+        ? { reply: { status: 503, headers: { 'Content-Type': 'application/problem+json' },
+            body: JSON.stringify({ type: 'urn:ledger:problem:not-caught-up', title: 'Service Unavailable', status: 503, detail: 'not yet 999999' }) } }
+        : undefined;
+    const events: LiveEvent[] = [];
+    let opened = 0;
+    stops.push(subscribeLive(client, qc, { after: 999999, reconnectMs: 50, onEvent: (e) => events.push(e), onOpen: () => opened++ }));
+    await waitFor(() => opened === 1, 'a live stream after the refusals', 6000);
+    expect(qc.getQueryState(ledgerKeys.target(ref))?.isInvalidated).toBe(true);
+    const streams = proxy.seen.filter((r) => r.url.startsWith('/v1/events/stream'));
+    expect(streams.map((r) => r.headers['last-event-id'] ?? '')).toEqual(['999999', '999999', '']);
+    const w = await client.turnOn(ref, 'like', 'a');
+    await waitFor(() => events.some((e) => e.position === w.position), 'the next event');
+  });
+
   it('misses nothing when a live-only stream drops before its first event', async () => {
     const ref = `article/${uniqueId()}`;
     await qc.fetchQuery(targetQueryOptions(client, ref));
