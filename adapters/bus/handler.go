@@ -10,6 +10,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/backoff"
 	"github.com/interactionledger/ledger/projections"
 )
 
@@ -53,25 +54,20 @@ type applier struct {
 
 // retryMin and retryMax bound the wait before a failed batch is applied
 // again.
-var retryMin, retryMax = 100 * time.Millisecond, 5 * time.Second
+const retryMin, retryMax = 100 * time.Millisecond, 5 * time.Second
 
 // apply applies batch, trying again while its projection fails (see
 // ProjectionHandler).
 func (a *applier) apply(ctx context.Context, batch []domain.Event) error {
-	wait := retryMin
+	wait := backoff.Backoff{Min: retryMin, Max: retryMax}
 	for {
 		err := a.set.ApplyAll(ctx, a.names, batch)
 		if err == nil || !errors.Is(err, projections.ErrFailed) || ctx.Err() != nil {
 			return err
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !backoff.Sleep(ctx, wait.Next()) {
 			return ctx.Err()
-		case <-t.C:
 		}
-		wait = min(2*wait, retryMax)
 	}
 }
 
@@ -113,7 +109,8 @@ const AllHandlerName = "projections"
 // projection of set from one Subscriber tailing store from the lowest
 // checkpoint: the log is read and decoded once, not once per projection.
 // A projection that fails holds them all, loudly, and is tried again
-// until it applies (see ProjectionHandler); none ever skips an event. Run the router to start; Close it to stop.
+// until it applies (see ProjectionHandler); none ever skips an event. Run
+// the router to start; Close it to stop.
 // cfg.StartAfter is ignored. It returns the subscriber's config error.
 func AddProjections(router *message.Router, store domain.Tailable, set *projections.Set, cfg SubscriberConfig, log *slog.Logger) error {
 	cfg.StartAfter = set.LowestCheckpoint

@@ -12,25 +12,6 @@ import (
 	"github.com/interactionledger/ledger/domain"
 )
 
-func TestBackoffDoublesUpToMaxWithJitter(t *testing.T) {
-	b := backoff{min: 100 * time.Millisecond, max: 800 * time.Millisecond}
-	for i, base := range []time.Duration{100, 200, 400, 800, 800} {
-		base *= time.Millisecond
-		if d := b.next(); d < base-base/5 || d > min(base+base/5, b.max) {
-			t.Fatalf("attempt %d: delay %s, want %s plus at most a fifth", i+1, d, base)
-		}
-	}
-	for range 50 { // at max, the jitter shortens the delay: never beyond max
-		if d := b.next(); d > b.max {
-			t.Fatalf("delay %s beyond max %s", d, b.max)
-		}
-	}
-	b.reset()
-	if d := b.next(); d > 120*time.Millisecond {
-		t.Fatalf("after reset: %s, want about the minimum", d)
-	}
-}
-
 func TestProgressLogsPositionAndLag(t *testing.T) {
 	var buf bytes.Buffer
 	r := &Relay{cfg: Config{ProgressInterval: time.Nanosecond}, log: slog.New(slog.NewTextHandler(&buf, nil))}

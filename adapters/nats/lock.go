@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/interactionledger/ledger/internal/backoff"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -87,7 +88,7 @@ func (r *Relay) acquire(ctx context.Context, js jetstream.JetStream) (*lock, err
 			r.log.InfoContext(ctx, "another relay holds the lock: waiting as a standby",
 				"bucket", r.cfg.LockBucket, "key", l.key, "holder", l.currentHolder(ctx), "takes_over_within", l.ttl)
 		}
-		if !sleep(ctx, min(l.ttl/4, time.Second)) {
+		if !backoff.Sleep(ctx, min(l.ttl/4, time.Second)) {
 			return nil, ctx.Err()
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/interactionledger/ledger/adapters/bus"
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/backoff"
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -63,7 +64,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	wg.Go(func() { r.watchHead(ctx) })
-	b := backoff{min: r.cfg.BackoffMin, max: r.cfg.BackoffMax}
+	b := backoff.Backoff{Min: r.cfg.BackoffMin, Max: r.cfg.BackoffMax}
 	for {
 		before := r.Relayed()
 		err := r.session(ctx)
@@ -74,13 +75,13 @@ func (r *Relay) Run(ctx context.Context) error {
 			return fmt.Errorf("relay to stream %s: %w", r.cfg.Stream, err)
 		}
 		if r.Relayed() != before {
-			b.reset()
+			b.Reset()
 		}
 		r.cfg.Metrics.failed()
-		delay := b.next()
+		delay := b.Next()
 		r.log.ErrorContext(ctx, "relay failed; retrying from the stream's last message",
 			"nats", RedactURL(r.cfg.URL), "err", err, "retry_in", delay.Round(time.Millisecond))
-		if !sleep(ctx, delay) {
+		if !backoff.Sleep(ctx, delay) {
 			return nil
 		}
 	}

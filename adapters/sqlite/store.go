@@ -97,7 +97,6 @@ type EventStore struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	mu        sync.Mutex
 	committed *commitsignal.Signal
 	// failures logs failed group commits without flooding.
 	failures *groupcommit.FailureLog

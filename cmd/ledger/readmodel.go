@@ -16,6 +16,9 @@ import (
 	"github.com/interactionledger/ledger/projections"
 )
 
+// viewsBuiltBy says, where a views file is missing, what makes one.
+const viewsBuiltBy = "(serve builds it at start, ledger rebuild builds it)"
+
 // openReadSide opens the log read-only (a server may be writing it) and
 // the live views (--views, or beside the log), without the in-memory
 // copy that serves target reads: these commands do not serve. Only a
@@ -29,7 +32,7 @@ func openReadSide(ctx context.Context, e env, db, views, kinds string, build boo
 	path := viewsPath(db, views)
 	if !build {
 		if _, err := os.Stat(path); err != nil {
-			return nil, nil, fmt.Errorf("views file %s: %w (serve builds it at start, ledger rebuild builds it)", path, err)
+			return nil, nil, fmt.Errorf("views file %s: %w %s", path, err, viewsBuiltBy)
 		}
 	} else if err := makeViewsDir(path); err != nil {
 		return nil, nil, err
@@ -282,7 +285,7 @@ func printStats(e env, r StatsReport) error {
 		fmt.Fprintf(tw, "%s %s\t%d\n", t.Kind, t.Type, t.Events)
 	}
 	if r.ViewsMissing {
-		fmt.Fprintf(tw, "read models\tnone: no views file at %s (serve builds it at start, ledger rebuild builds it)\n", r.ViewsFile)
+		fmt.Fprintf(tw, "read models\tnone: no views file at %s %s\n", r.ViewsFile, viewsBuiltBy)
 	}
 	for _, p := range r.Projections {
 		if p.Lag < 0 {
