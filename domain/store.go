@@ -177,6 +177,28 @@ type Tailable interface {
 	Committed() <-chan struct{}
 }
 
+// Identified is a log that names itself. Positions mean something only
+// within one log: position 500 of a log created yesterday and of one
+// created today are two different events. LogID is set when the log is
+// created and kept for its whole life, by copies of its files too; another
+// log, even one at the same path, has another. Readers that keep positions
+// (a views file's checkpoints, a client's session position, an ETag, a
+// relay's stream) keep the LogID beside them, so that positions of another
+// log are told from positions not reached yet.
+type Identified interface {
+	// LogID is the log's identity, a UUID in its canonical text form.
+	LogID() string
+}
+
+// LogIDOf returns r's LogID, or "" when r does not name itself (a test
+// double).
+func LogIDOf(r any) string {
+	if id, ok := r.(Identified); ok {
+		return id.LogID()
+	}
+	return ""
+}
+
 // EventStore is the whole port to the append-only log, the source of
 // truth: what one store implements. Consumers take the smaller interfaces
 // above. Implementations are safe for concurrent use and pass the
@@ -184,6 +206,7 @@ type Tailable interface {
 type EventStore interface {
 	CommandStore
 	Tailable
+	Identified
 }
 
 // LatestReader is implemented by stores that can hand a projection rebuild

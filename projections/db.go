@@ -293,6 +293,31 @@ func checkpoints(ctx context.Context, q querier) (map[string]savedCheckpoint, er
 	return out, rows.Err()
 }
 
+// builtFrom reads the LogID (domain.Identified) of the log projection
+// name's tables were built from, kept in meta of the database schema (main,
+// or an attached file's name); "" when none is recorded (a file older than
+// log identities, or built from a store without one).
+func builtFrom(ctx context.Context, q querier, schema, name string) (string, error) {
+	var id string
+	err := q.QueryRowContext(ctx, `SELECT value FROM `+schema+`.meta WHERE key = ?`, "log:"+name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return id, err
+}
+
+// setBuiltFrom records that projection name's tables are built from the
+// log named logID; nothing when logID is "" (a store without identity).
+func setBuiltFrom(ctx context.Context, tx querier, name, logID string) error {
+	if logID == "" {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `
+INSERT INTO meta(key, value) VALUES (?, ?)
+ON CONFLICT(key) DO UPDATE SET value = excluded.value`, "log:"+name, logID)
+	return err
+}
+
 func setCheckpoint(ctx context.Context, tx querier, name string, pos, version int64) error {
 	_, err := tx.ExecContext(ctx, `
 INSERT INTO checkpoints(projection, position, version) VALUES (?, ?, ?)

@@ -75,6 +75,40 @@ var errNoStore = fmt.Errorf("projections: no store to read the log from: %w", do
 // ErrAhead is Open's error for a views file ahead of its log (refuseAhead).
 var ErrAhead = errors.New("the views file is ahead of the log")
 
+// ErrOtherLog is Open's error for a views file built from another log
+// (refuseOtherLog).
+var ErrOtherLog = errors.New("the views file was built from another log")
+
+// refuseOtherLog fails Open when a projection's tables were built from
+// another log than the store's (domain.Identified): the views file of a
+// log that was deleted and created anew, or of another log file, which
+// refuseAhead catches only while that log is the longer. Its checkpoints
+// would apply this log's events onto another log's counts. A projection
+// with no log recorded (a file older than log identities) is taken as
+// this log's from now on. Like refuseAhead, only a server (RebuildBehind)
+// checks: `ledger rebuild` records the log it rebuilds from.
+func (s *Set) refuseOtherLog(ctx context.Context, logID string) error {
+	if logID == "" {
+		return nil
+	}
+	return inTx(ctx, s.v.write, func(tx querier) error {
+		for _, p := range s.projs {
+			from, err := builtFrom(ctx, tx, "main", p.name())
+			if err != nil {
+				return fmt.Errorf("open views: %w", err)
+			}
+			if from != "" && from != logID {
+				return fmt.Errorf("open views: %s was built from the log %s, and this log is %s: %w; "+
+					"rebuild it from this log (ledger rebuild)", p.name(), from, logID, ErrOtherLog)
+			}
+			if err := setBuiltFrom(ctx, tx, p.name(), logID); err != nil {
+				return fmt.Errorf("open views: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
 // refuseAhead fails Open when a projection has applied a position beyond
 // the log's head (read once by Open for it and rebuildBehind): the views file belongs to another log, or the log was
 // restored from an older copy. Serving it would answer another log's
@@ -183,6 +217,9 @@ func (s *Set) swap(ctx context.Context, store domain.EventReader, projs []projec
 		for _, p := range projs {
 			if err := swapOne(ctx, tx, p, tail, head, announce); err != nil {
 				return fmt.Errorf("%s: %w", p.name(), err)
+			}
+			if err := setBuiltFrom(ctx, tx, p.name(), domain.LogIDOf(store)); err != nil {
+				return err
 			}
 		}
 		return nil

@@ -404,7 +404,10 @@ func TestOpenRefusesViewsAhead(t *testing.T) {
 	if _, err := projections.BuildAsOf(ctx, big, path, kinds, projections.AsOf{Position: 300}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	_, err := projections.Open(ctx, projections.Config{Path: path, Kinds: kinds, RebuildBehind: true}, small, nil)
+	// The small log as a copy of big's, restored from when it held 20
+	// events: the same log, so only its head tells.
+	restored := sameLog{small, big.LogID()}
+	_, err := projections.Open(ctx, projections.Config{Path: path, Kinds: kinds, RebuildBehind: true}, restored, nil)
 	if !errors.Is(err, projections.ErrAhead) || !strings.Contains(err.Error(), "300") {
 		t.Fatalf("a server opening views at 300 over a log of 20: %v, want ErrAhead", err)
 	}
@@ -423,6 +426,84 @@ func TestOpenRefusesViewsAhead(t *testing.T) {
 	defer s.Close()
 	if s.Applied() != 20 {
 		t.Fatalf("after a rebuild from the log of 20: applied %d", s.Applied())
+	}
+}
+
+// sameLog is a store that names itself as another log (a log restored
+// from an older copy keeps its identity).
+type sameLog struct {
+	*sqlite.EventStore
+	id string
+}
+
+func (s sameLog) LogID() string { return s.id }
+
+// TestOpenRefusesViewsOfAnotherLog: a server (RebuildBehind) does not open
+// a views file built from another log, even one behind this log's head
+// (which refuseAhead cannot tell); verify reports it, and a rebuild makes
+// it this log's. A views file with no log recorded (older than log
+// identities) is taken as the log's.
+func TestOpenRefusesViewsOfAnotherLog(t *testing.T) {
+	ctx := context.Background()
+	small, big := MustStore(t), MustStore(t)
+	MustGenerate(t, small, 20)
+	MustGenerate(t, big, 300)
+	path := filepath.Join(t.TempDir(), "small.views")
+	s, err := projections.Open(ctx, projections.Config{Path: path, Kinds: kinds, RebuildBehind: true}, small, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	server := projections.Config{Path: path, Kinds: kinds, RebuildBehind: true}
+	_, err = projections.Open(ctx, server, big, nil)
+	if !errors.Is(err, projections.ErrOtherLog) || !strings.Contains(err.Error(), small.LogID()) || !strings.Contains(err.Error(), big.LogID()) {
+		t.Fatalf("a server opening the views of a log of 20 over another log of 300: %v, want ErrOtherLog naming both", err)
+	}
+	s, err = projections.Open(ctx, projections.Config{Path: path, Kinds: kinds}, big, nil)
+	if err != nil {
+		t.Fatalf("without RebuildBehind: %v", err)
+	}
+	if r := mustVerify(t, s, big); r.OK() || !strings.Contains(fmt.Sprint(r.Differences), small.LogID()) {
+		t.Fatalf("verify of another log's views: %+v, want differences naming its log", r)
+	}
+	if err := s.Rebuild(ctx, big, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if r := mustVerify(t, s, big); !r.OK() {
+		t.Fatalf("verify after the rebuild: %+v", r)
+	}
+	s.Close()
+	s, err = projections.Open(ctx, server, big, nil)
+	if err != nil || s.Applied() != 300 {
+		t.Fatalf("a server after the rebuild: applied %v, %v; want 300", s, err)
+	}
+	s.Close()
+
+	// A file older than log identities: its projections are taken as the
+	// log's, and kept as its from then on.
+	forgetLogs(t, path)
+	if s, err = projections.Open(ctx, server, big, nil); err != nil {
+		t.Fatalf("a views file with no log recorded: %v", err)
+	}
+	s.Close()
+	if _, err = projections.Open(ctx, server, small, nil); !errors.Is(err, projections.ErrOtherLog) {
+		t.Fatalf("after adopting one log, another: %v, want ErrOtherLog", err)
+	}
+}
+
+// forgetLogs removes the logs a views file records, as in a file written
+// before log identities.
+func forgetLogs(t *testing.T, path string) {
+	t.Helper()
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if res, err := db.Exec(`DELETE FROM meta WHERE key LIKE 'log:%'`); err != nil {
+		t.Fatal(err)
+	} else if n, _ := res.RowsAffected(); n == 0 {
+		t.Fatal("the views file records no log")
 	}
 }
 

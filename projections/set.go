@@ -198,6 +198,9 @@ func (s *Set) prepare(ctx context.Context, store domain.EventReader) error {
 		if err != nil {
 			return fmt.Errorf("open views: %w", err)
 		}
+		if err := s.refuseOtherLog(ctx, domain.LogIDOf(store)); err != nil {
+			return err
+		}
 		if err := s.refuseAhead(head); err != nil {
 			return err
 		}
@@ -238,6 +241,9 @@ func (s *Set) createIfEmpty(ctx context.Context, p projection, store domain.Even
 			return err
 		}
 		current = true
+		if err := setBuiltFrom(ctx, tx, p.name(), domain.LogIDOf(store)); err != nil {
+			return err
+		}
 		return setCheckpoint(ctx, tx, p.name(), 0, p.version())
 	})
 	return current, err
@@ -342,4 +348,21 @@ func (s *Set) Checkpoint(ctx context.Context, name string) (int64, error) {
 		return 0, fmt.Errorf("checkpoint %s: %w", name, err)
 	}
 	return pos, nil
+}
+
+// BuiltFrom returns the LogID (domain.Identified) of the log projection
+// name's tables were built from, "" when the file records none (it was
+// written before log identities, or from a store without one).
+func (s *Set) BuiltFrom(ctx context.Context, name string) (string, error) {
+	if err := s.usable(); err != nil {
+		return "", err
+	}
+	if _, err := s.projection(name); err != nil {
+		return "", err
+	}
+	id, err := builtFrom(ctx, s.v.read, "main", name)
+	if err != nil {
+		return "", fmt.Errorf("log of %s: %w", name, err)
+	}
+	return id, nil
 }

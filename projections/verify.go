@@ -108,7 +108,7 @@ func (s *Set) compare(ctx context.Context, store domain.EventReader, freshPath s
 		if err != nil {
 			return Report{}, err
 		}
-		if d, bad := s.badCheckpoint(ctx, store, p, live, version); bad {
+		if d, bad := s.badCheckpoint(ctx, tx, store, p, live, version); bad {
 			// Not comparable: the server refuses such a file (ErrAhead, or
 			// a rebuild for another schema version).
 			r.Checked[p.name()] = live
@@ -142,13 +142,17 @@ func liveCheckpoint(ctx context.Context, tx querier, name string) (pos, version 
 }
 
 // badCheckpoint reports a live checkpoint the tables cannot be checked at:
-// beyond the log's last position (read after the live snapshot, so an
-// append racing the check is not taken for one) or of another schema
-// version.
-func (s *Set) badCheckpoint(ctx context.Context, store domain.EventReader, p projection, live, version int64) (Difference, bool) {
+// of tables built from another log (domain.Identified), beyond the log's
+// last position (read after the live snapshot, so an append racing the
+// check is not taken for one) or of another schema version.
+func (s *Set) badCheckpoint(ctx context.Context, tx querier, store domain.EventReader, p projection, live, version int64) (Difference, bool) {
 	d := Difference{Projection: p.name(), Table: "checkpoints", Side: "live"}
 	if version != int64(p.version()) {
 		d.Row = fmt.Sprintf("version=%d, want %d (ledger rebuild)", version, p.version())
+		return d, true
+	}
+	if from, err := builtFrom(ctx, tx, "live", p.name()); err == nil && from != "" && from != domain.LogIDOf(store) && domain.LogIDOf(store) != "" {
+		d.Row = fmt.Sprintf("log=%s, built from another log than this one (%s): ledger rebuild", from, domain.LogIDOf(store))
 		return d, true
 	}
 	if head, err := store.LastPosition(ctx); err == nil && live > head {

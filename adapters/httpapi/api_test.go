@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/interactionledger/ledger/adapters/eventcodec"
 	"github.com/interactionledger/ledger/domain"
 )
@@ -256,13 +258,18 @@ func TestStreamResumeBeyondHead(t *testing.T) {
 }
 
 // Nodes configured with the same kinds in another order tag the same
-// bodies alike: the bodies' maps are sorted, so are the ETags' kinds.
+// bodies alike: the bodies' maps are sorted, so are the ETags' kinds; other
+// kinds, or another log, tag them otherwise.
 func TestETagKindsOrder(t *testing.T) {
-	if a, b := kindsTag(domain.MustKindSet("like", "collect")), kindsTag(domain.MustKindSet("collect", "like")); a != b {
-		t.Errorf("kinds tag %s for like,collect, %s for collect,like", a, b)
+	const log, other = "0193a4f2-7c1e-7a3b-9e4d-5f6a7b8c9d0e", "0193a4f2-7c1e-7a3b-9e4d-5f6a7b8c9d0f"
+	if a, b := representationTag(domain.MustKindSet("like", "collect"), log), representationTag(domain.MustKindSet("collect", "like"), log); a != b {
+		t.Errorf("tag %s for like,collect, %s for collect,like", a, b)
 	}
-	if a, b := kindsTag(domain.MustKindSet("like")), kindsTag(domain.MustKindSet("like", "collect")); a == b {
-		t.Errorf("kinds tag %s for like and for like,collect", a)
+	if a, b := representationTag(domain.MustKindSet("like"), log), representationTag(domain.MustKindSet("like", "collect"), log); a == b {
+		t.Errorf("tag %s for like and for like,collect", a)
+	}
+	if a, b := representationTag(domain.MustKindSet("like"), log), representationTag(domain.MustKindSet("like"), other); a == b {
+		t.Errorf("tag %s for two logs", a)
 	}
 }
 
@@ -580,4 +587,63 @@ func TestClientGoneIsNotAServerError(t *testing.T) {
 	if logs := e.logs.String(); strings.Contains(logs, "request failed") || strings.Contains(logs, "status=503") {
 		t.Fatalf("a client hanging up was logged as a failure:\n%s", logs)
 	}
+}
+
+// TestLedgerLog: every answer names the log (Ledger-Log); a request that
+// names another log (a client's positions, versions or ETags from before
+// the log was created anew) is refused with 412 other-log before anything
+// reads them, on reads, writes and the stream alike; the same log, or
+// none, is served; a malformed name is 400.
+func TestLedgerLog(t *testing.T) {
+	e := MustEnv(t, nil)
+	log := e.store.LogID()
+	res, _ := e.do("PUT", "/v1/targets/article/a-1/like/u1", "")
+	if got := res.Header.Get("Ledger-Log"); got != log {
+		t.Fatalf("Ledger-Log %q, want the store's %q", got, log)
+	}
+	other := uuid.Must(uuid.NewV7()).String()
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/v1/targets/article/a-1?min_position=1"},
+		{"GET", "/v1/targets?t=article/a-1"},
+		{"GET", "/v1/targets/article/a-1/like"},
+		{"GET", "/v1/events"},
+		{"PUT", "/v1/targets/article/a-1/like/u2"},
+		{"DELETE", "/v1/targets/article/a-1/like/u1"},
+	} {
+		b := e.expect(412, c.method, c.path, "", "Ledger-Log", other)
+		if p := mustDecode[Problem](t, b); p.Type != "urn:ledger:problem:other-log" || !strings.Contains(p.Detail, other) || !strings.Contains(p.Detail, log) {
+			t.Fatalf("%s %s of another log: %s", c.method, c.path, b)
+		}
+		sep := "?"
+		if strings.Contains(c.path, "?") {
+			sep = "&"
+		}
+		e.expect(412, c.method, c.path+sep+"log="+other, "")
+	}
+	e.expect(412, "GET", "/v1/events/stream?after=0", "", "Accept", "text/event-stream", "Ledger-Log", other)
+	if b := e.expect(200, "GET", "/v1/targets/article/a-1?viewer=u1", "", "Ledger-Log", strings.ToUpper(log)); !strings.Contains(string(b), `"like":true`) {
+		t.Fatalf("the same log: %s", b)
+	}
+	e.expect(200, "GET", "/v1/targets/article/a-1?log="+log, "")
+	if snapshot := e.mustCount(); snapshot != 1 {
+		t.Fatalf("the log holds %d events after the refused writes, want 1", snapshot)
+	}
+	e.expect(400, "GET", "/v1/targets/article/a-1", "", "Ledger-Log", "not-a-uuid")
+	e.expect(400, "GET", "/v1/targets/article/a-1?log="+log, "", "Ledger-Log", log)
+	e.expect(400, "GET", "/v1/targets/article/a-1?log="+log+"&log="+log, "")
+	rec := httptest.NewRecorder()
+	e.srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+	if rec.Header().Get("Ledger-Log") != log {
+		t.Fatalf("/healthz: Ledger-Log %q", rec.Header().Get("Ledger-Log"))
+	}
+}
+
+// mustCount is the number of events in the log.
+func (e *testEnv) mustCount() int64 {
+	e.t.Helper()
+	n, err := e.store.LastPosition(e.t.Context())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return n
 }

@@ -26,8 +26,8 @@ type CORSConfig struct {
 // script may read.
 var (
 	corsRequestHeaders = []string{"Authorization", "Content-Type", "Idempotency-Key", "If-Match",
-		"If-None-Match", "Ledger-Min-Position", "Last-Event-ID", "X-Request-ID"}
-	corsExposedHeaders = []string{"Ledger-Position", "ETag", "Retry-After", "Link", "X-Request-ID"}
+		"If-None-Match", "Ledger-Min-Position", "Ledger-Log", "Last-Event-ID", "X-Request-ID"}
+	corsExposedHeaders = []string{"Ledger-Position", "Ledger-Log", "ETag", "Retry-After", "Link", "X-Request-ID"}
 )
 
 // Validate returns every problem with c, joined.

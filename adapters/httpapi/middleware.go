@@ -69,6 +69,7 @@ func (s *Server) outer(mux *http.ServeMux) http.Handler {
 
 func (s *Server) dispatch(mux *http.ServeMux, w *statusWriter, r *http.Request, info *reqInfo) {
 	w.Header().Set("Ledger-Position", strconv.FormatInt(s.deps.Read.Applied(), 10))
+	w.Header().Set("Ledger-Log", s.logID)
 	if s.closing.Load() {
 		w.Header().Set("Connection", "close")
 		s.fail(w, r, errShuttingDown())
@@ -101,6 +102,10 @@ func (s *Server) dispatch(mux *http.ServeMux, w *statusWriter, r *http.Request, 
 			return
 		}
 		info.principal = p
+		if err := s.sameLog(r); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 	}
 	mux.ServeHTTP(w, r)
 }

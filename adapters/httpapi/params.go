@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/projections"
 )
@@ -165,6 +166,38 @@ func (p *params) minPosition(r *http.Request) int64 {
 		n = max(n, h)
 	}
 	return n
+}
+
+// sameLog checks the log a request names, if it names one (the
+// Ledger-Log header, the log query parameter, or both): the positions,
+// stream versions, cursors and ETags it sends are that log's. A request of
+// another log (the server's log was created anew, or it is another
+// deployment) is refused with 412 other-log before anything reads them; a
+// malformed name is 400.
+func (s *Server) sameLog(r *http.Request) error {
+	named := r.Header.Values("Ledger-Log")
+	source := "Ledger-Log"
+	if strings.Contains(r.URL.RawQuery, "log=") {
+		if q, err := url.ParseQuery(r.URL.RawQuery); err == nil && len(q["log"]) > 0 {
+			if len(named) > 0 {
+				return paramErrors{{Name: "log", Reason: "give the log once, as the Ledger-Log header or the log parameter"}}
+			}
+			named, source = q["log"], "log"
+		}
+	}
+	if len(named) == 0 {
+		return nil
+	}
+	id, err := uuid.Parse(strings.TrimSpace(named[0]))
+	if err != nil || len(named) > 1 {
+		return paramErrors{{Name: source, Reason: headerReason(named, "a log id, a UUID")}}
+	}
+	if id.String() != s.logID {
+		return errOtherLog(fmt.Sprintf("the request is of the log %s, and this server's log is %s "+
+			"(created anew, or another deployment): its positions, versions and cursors mean nothing here; "+
+			"forget them and read again", id, s.logID))
+	}
+	return nil
 }
 
 // headerReason is why a header's values vs are refused: the value as

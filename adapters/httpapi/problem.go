@@ -62,6 +62,7 @@ func errRateLimited(wait time.Duration) error {
 func errNotCaughtUp(d string) error {
 	return &httpError{status: 503, slug: "not-caught-up", detail: d, retryAfter: time.Second}
 }
+func errOtherLog(d string) error { return &httpError{status: 412, slug: "other-log", detail: d} }
 func errShuttingDown() error {
 	return &httpError{status: 503, slug: "shutting-down", detail: "the server is shutting down", retryAfter: time.Second}
 }

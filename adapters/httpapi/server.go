@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/google/uuid"
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/projections"
 	"github.com/rs/cors"
@@ -35,6 +36,9 @@ type Log interface {
 	ReadEvents(ctx context.Context, f domain.EventFilter) iter.Seq2[domain.Event, error]
 	// LastPosition returns the position of the newest committed event.
 	LastPosition(ctx context.Context) (int64, error)
+	// LogID names the log (domain.Identified): answers carry it as
+	// Ledger-Log, and a request naming another log is refused.
+	LogID() string
 }
 
 // ReadModel is the query side: the projections' reads and their progress.
@@ -81,6 +85,8 @@ func (d Deps) validate() error {
 	}
 	if d.Log == nil {
 		errs = append(errs, errors.New("deps: Log is required"))
+	} else if _, err := uuid.Parse(d.Log.LogID()); err != nil {
+		errs = append(errs, fmt.Errorf("deps: Log's LogID %q is not a UUID", d.Log.LogID()))
 	}
 	if d.Read == nil {
 		errs = append(errs, errors.New("deps: Read is required"))
@@ -105,6 +111,8 @@ type Server struct {
 	mux     *http.ServeMux
 	handler http.Handler
 	routes  []route
+	// logID is the log's identity, sent as Ledger-Log.
+	logID   string
 	etagTag string
 	// kindOrder is the configured kind names, sorted: the key order of
 	// the JSON maps of counts and viewer flags (appendMap).
@@ -129,7 +137,8 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 		auth:      newAuthenticator(cfg.Auth),
 		limits:    newUserLimits(cfg.WriteRate, cfg.WriteBurst),
 		stop:      make(chan struct{}),
-		etagTag:   kindsTag(cfg.Kinds),
+		logID:     deps.Log.LogID(),
+		etagTag:   representationTag(cfg.Kinds, deps.Log.LogID()),
 		kindOrder: slices.Sorted(slices.Values(cfg.Kinds.Names())),
 		cors:      newCORS(cfg.CORS),
 	}
@@ -233,14 +242,17 @@ func (s *Server) ready(ctx context.Context, pos int64) error {
 	return nil
 }
 
-// kindsTag names the configured kinds in ETags (FNV-1a of "name," each,
-// in sorted order like the bodies' maps), so a restart with other kinds
-// never revalidates an old representation, and nodes configured with the
-// same kinds in another order tag the same bodies alike.
-func kindsTag(k domain.KindSet) string {
-	h := fnv.New32a()
+// representationTag names, in ETags, the configured kinds and the log
+// (FNV-1a of the log's id, then "name," of each kind in sorted order like
+// the bodies' maps): a restart with other kinds, or on another log whose
+// positions repeat the old one's, never revalidates an old
+// representation, and nodes of one log configured with the same kinds in
+// another order tag the same bodies alike.
+func representationTag(k domain.KindSet, logID string) string {
+	h := fnv.New64a()
+	h.Write([]byte(logID + ";"))
 	for _, n := range slices.Sorted(slices.Values(k.Names())) {
 		h.Write([]byte(n + ","))
 	}
-	return fmt.Sprintf("%08x", h.Sum32())
+	return fmt.Sprintf("%016x", h.Sum64())
 }

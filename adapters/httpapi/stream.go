@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -149,6 +150,18 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	s.hub.clients.Add(1)
 	defer s.hub.clients.Add(-1)
 	st := newStreamer(w, s.cfg.WriteTimeout)
+	// Shutdown ends the stream at once, in the backfill too: a write
+	// blocked on a client that stopped reading would otherwise hold the
+	// drain until the write timeout.
+	ended := make(chan struct{})
+	defer close(ended)
+	go func() {
+		select {
+		case <-s.stop:
+			st.abort()
+		case <-ended:
+		}
+	}()
 	// The opening frame's id is a resume point from the first byte: a
 	// client that reconnects before any event arrived sends it back as
 	// Last-Event-ID and misses nothing written in between.
@@ -199,7 +212,14 @@ func (s *Server) streamParams(r *http.Request) (after, minPos int64, err error) 
 		return 0, 0, err
 	}
 	after = p.int("after", -1, 0, math.MaxInt64)
-	if vs := r.Header.Values("Last-Event-ID"); len(vs) > 0 {
+	for _, f := range historyFilters {
+		if _, ok := p.query[f]; ok {
+			p.bad = append(p.bad, InvalidParam{Name: f, Reason: "the event stream takes no filters: it sends every event (filter them as they arrive, or read GET /v1/events)"})
+		}
+	}
+	// An empty Last-Event-ID is no resume point: EventSource sends none
+	// before its first id, and a proxy or polyfill may send it empty.
+	if vs := r.Header.Values("Last-Event-ID"); len(vs) > 0 && (len(vs) > 1 || strings.TrimSpace(vs[0]) != "") {
 		n, err := parseDecimal(strings.TrimSpace(vs[0]))
 		if err != nil || len(vs) > 1 {
 			p.bad = append(p.bad, InvalidParam{Name: "Last-Event-ID", Reason: headerReason(vs, "an event position")})
@@ -209,6 +229,11 @@ func (s *Server) streamParams(r *http.Request) (after, minPos int64, err error) 
 	minPos = p.minPosition(r)
 	return after, minPos, p.err()
 }
+
+// historyFilters are GET /v1/events's filters, which the stream refuses
+// rather than ignores: a client that took them for the stream's would
+// get every event.
+var historyFilters = []string{"kind", "user", "target_type", "target_id", "since", "until", "limit"}
 
 // backfill sends the stored events after `after`, then returns a live
 // subscription taken before the last read, so that no event falls between
@@ -228,13 +253,27 @@ func (s *Server) backfill(ctx context.Context, st *streamer, after int64) (*subs
 	}
 }
 
-// sendStored sends every stored event after `after`, in batches, with its
-// target's counts as the read model has them (at or after the event).
+// sendStored sends the stored events after `after` that the read model
+// has applied, in batches, with their targets' counts as the read model
+// has them (at or after the event). It stops at what is applied when it
+// reads a batch: the log (shared by a cluster's nodes) may hold events
+// this node has not applied, whose counts it does not have yet; the
+// caller's subscription, taken before, delivers those once they are
+// applied, with the exact counts.
 func (s *Server) sendStored(ctx context.Context, st *streamer, after int64) (int64, error) {
 	for {
+		applied := s.deps.Read.Applied()
+		if after >= applied {
+			return after, nil
+		}
 		batch, err := domain.AppendEvents(nil, s.deps.Log.ReadEvents(ctx, domain.EventFilter{After: after, Limit: backfillBatch}))
 		if err != nil {
 			return after, fmt.Errorf("read stored events after %d: %w", after, err)
+		}
+		full := len(batch) == backfillBatch
+		if n := len(batch); n > 0 && batch[n-1].Position > applied {
+			batch = batch[:sort.Search(n, func(i int) bool { return batch[i].Position > applied })]
+			full = false
 		}
 		if len(batch) == 0 {
 			return after, nil
@@ -249,20 +288,16 @@ func (s *Server) sendStored(ctx context.Context, st *streamer, after int64) (int
 			}
 			after = e.Position
 		}
-		if len(batch) < backfillBatch {
+		if !full {
 			return after, nil
 		}
 	}
 }
 
-// countsFor reads the counts of the batch's targets once the read model
-// has applied the batch (bounded; after the bound, the counts it has). A
-// batch may touch more targets than one lookup takes, so they are read in
-// chunks of projections.MaxTargets.
+// countsFor reads the counts of the batch's targets, which the read model
+// has applied. A batch may touch more targets than one lookup takes, so
+// they are read in chunks of projections.MaxTargets.
 func (s *Server) countsFor(ctx context.Context, batch []domain.Event) (map[domain.Target]map[string]int64, error) {
-	wctx, cancel := context.WithTimeout(ctx, s.cfg.ConsistencyTimeout)
-	_ = s.deps.Read.WaitFor(wctx, batch[len(batch)-1].Position)
-	cancel()
 	seen := map[domain.Target]bool{}
 	var ts []domain.Target
 	for _, e := range batch {

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -187,4 +189,154 @@ func TestStreamLiveResumePoint(t *testing.T) {
 	if beat := readFrame(t, again); beat["id"] != "5" {
 		t.Fatalf("heartbeat after event 5: %v", beat)
 	}
+}
+
+// laggingRead is a read model that has applied only up to a position (a
+// node of a cluster behind the shared log).
+type laggingRead struct {
+	ReadModel
+	applied int64
+}
+
+func (l laggingRead) Applied() int64 { return l.applied }
+
+// TestStreamReplayStopsAtApplied: a node replays only the stored events it
+// has applied, whose counts it has; the rest come live once applied, with
+// their exact counts (they were replayed with the counts of before them).
+func TestStreamReplayStopsAtApplied(t *testing.T) {
+	e := MustEnv(t, nil)
+	for _, u := range []string{"u1", "u2", "u3", "u4"} {
+		e.expect(200, "PUT", "/v1/targets/article/a-1/like/"+u, "")
+	}
+	cfg := DefaultConfig()
+	cfg.Kinds = domain.MustKindSet("like", "collect")
+	cfg.Heartbeat = 10 * time.Millisecond
+	srv, err := New(cfg, Deps{Ledger: e.srv.deps.Ledger, Log: e.store, Read: laggingRead{e.set, 2}, Writable: e.srv.deps.Writable}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	res, err := http.DefaultClient.Do(mustRequest(t, hs.URL+"/v1/events/stream?after=0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	rd := bufio.NewReader(res.Body)
+	for _, want := range []string{"1", "2"} {
+		if ev := readSSE(t, rd); ev.id != want || ev.data.Counts["like"] < mustAtoi(t, want) {
+			t.Fatalf("replayed %s with counts %v, want event %s with its counts or later ones", ev.id, ev.data.Counts, want)
+		}
+	}
+	if beat := readFrame(t, rd); beat["id"] != "2" {
+		t.Fatalf("after the applied events: frame %v, want a heartbeat at 2 (events 3 and 4 are not applied here)", beat)
+	}
+	stored, err := domain.AppendEvents(nil, e.store.ReadEvents(t.Context(), domain.EventFilter{After: 2, Limit: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Publish(stored[0], map[string]int64{"like": 3, "collect": 0})
+	if ev := readSSE(t, rd); ev.id != "3" || ev.data.Counts["like"] != 3 {
+		t.Fatalf("live after the replay: event %s counts %v, want 3 with like 3", ev.id, ev.data.Counts)
+	}
+}
+
+func mustAtoi(t *testing.T, s string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// stalledWriter is a connection whose client stopped reading: every write
+// blocks until the write deadline passes.
+type stalledWriter struct {
+	header   http.Header
+	blocked  chan struct{} // closed when a write first blocks
+	once     sync.Once
+	mu       sync.Mutex
+	deadline time.Time
+	moved    chan struct{} // closed and replaced when the deadline moves
+}
+
+func newStalledWriter() *stalledWriter {
+	return &stalledWriter{header: http.Header{}, blocked: make(chan struct{}), moved: make(chan struct{})}
+}
+
+func (w *stalledWriter) Header() http.Header { return w.header }
+func (w *stalledWriter) WriteHeader(int)     {}
+func (w *stalledWriter) Flush()              {}
+
+func (w *stalledWriter) SetReadDeadline(time.Time) error { return nil }
+
+func (w *stalledWriter) SetWriteDeadline(d time.Time) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.deadline = d
+	close(w.moved)
+	w.moved = make(chan struct{})
+	return nil
+}
+
+func (w *stalledWriter) Write([]byte) (int, error) {
+	w.once.Do(func() { close(w.blocked) })
+	for {
+		w.mu.Lock()
+		d, moved := w.deadline, w.moved
+		w.mu.Unlock()
+		if !d.IsZero() && !time.Now().Before(d) {
+			return 0, os.ErrDeadlineExceeded
+		}
+		var passed <-chan time.Time
+		if !d.IsZero() {
+			passed = time.After(time.Until(d))
+		}
+		select {
+		case <-moved:
+		case <-passed:
+		}
+	}
+}
+
+// TestStreamEndsAtShutdownWhileBlocked: shutdown ends a stream whose
+// client stopped reading during the replay at once, not after the write
+// timeout (which held the drain until it passed).
+func TestStreamEndsAtShutdownWhileBlocked(t *testing.T) {
+	e := MustEnv(t, nil)
+	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "")
+	cfg := DefaultConfig()
+	cfg.Kinds = domain.MustKindSet("like", "collect")
+	cfg.WriteTimeout = time.Hour
+	srv, err := New(cfg, Deps{Ledger: e.srv.deps.Ledger, Log: e.store, Read: e.set, Writable: e.srv.deps.Writable}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newStalledWriter()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Handler().ServeHTTP(w, httptest.NewRequestWithContext(t.Context(), "GET", "/v1/events/stream?after=0", nil))
+	}()
+	<-w.blocked
+	srv.stopOnce.Do(func() { close(srv.stop) })
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream is still blocked on its client 10 s after shutdown began (the write timeout is an hour)")
+	}
+}
+
+// The stream takes no filters: the history's are refused rather than
+// ignored; an empty Last-Event-ID is no resume point.
+func TestStreamParams(t *testing.T) {
+	e := MustEnv(t, nil)
+	for _, q := range []string{"kind=like", "user=u1", "target_type=article", "target_id=a-1", "since=2026-01-01T00:00:00Z", "limit=5"} {
+		b := e.expect(400, "GET", "/v1/events/stream?after=0&"+q, "", "Accept", "text/event-stream")
+		if !strings.Contains(string(b), "takes no filters") {
+			t.Errorf("%s: %s", q, b)
+		}
+	}
+	e.expect(200, "HEAD", "/v1/events/stream", "", "Accept", "text/event-stream", "Last-Event-ID", "")
 }

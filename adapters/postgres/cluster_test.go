@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -243,17 +244,20 @@ func TestTwoStoresGapFree(t *testing.T) {
 }
 
 // TestMigrationsRaced opens several stores on one new schema at once: each
-// opens, and each migration is recorded exactly once.
+// opens, each migration is recorded exactly once, and every store names
+// the same log.
 func TestMigrationsRaced(t *testing.T) {
 	url := pgtest.URL(t)
 	schema := pgtest.Schema(t)
 	const n = 8
 	errs := make([]error, n)
+	ids := make([]string, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
 			s, err := postgres.Open(t.Context(), postgres.Config{URL: url, Schema: schema}, nil)
 			if err == nil {
+				ids[i] = s.LogID()
 				err = s.Close()
 			}
 			errs[i] = err
@@ -263,19 +267,27 @@ func TestMigrationsRaced(t *testing.T) {
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
+	if ids[0] == "" || slices.ContainsFunc(ids, func(id string) bool { return id != ids[0] }) {
+		t.Fatalf("stores opened at once name logs %q, want one", ids)
+	}
 	conn, err := pgx.Connect(t.Context(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(t.Context())
-	var rows, distinct int
+	var rows, distinct, identities int
 	err = conn.QueryRow(t.Context(), `SELECT count(*), count(DISTINCT version) FROM `+
 		pgx.Identifier{schema, "schema_migrations"}.Sanitize()).Scan(&rows, &distinct)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rows != 1 || distinct != 1 {
-		t.Fatalf("schema_migrations has %d rows (%d versions), want 1", rows, distinct)
+	const migrations = 2
+	if rows != migrations || distinct != migrations {
+		t.Fatalf("schema_migrations has %d rows (%d versions), want %d", rows, distinct, migrations)
+	}
+	err = conn.QueryRow(t.Context(), `SELECT count(*) FROM `+pgx.Identifier{schema, "log_identity"}.Sanitize()).Scan(&identities)
+	if err != nil || identities != 1 {
+		t.Fatalf("log_identity has %d rows (%v), want 1", identities, err)
 	}
 }
 

@@ -49,6 +49,8 @@ type EventStore struct {
 	committed *commitsignal.Signal
 	// failures logs failed group commits without flooding.
 	failures *groupcommit.FailureLog
+	// logID is the log's identity (LogID), read once by Open.
+	logID string
 }
 
 // Open connects to cfg.URL, applies the embedded migrations to cfg's
@@ -97,13 +99,32 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*EventStore, error
 // records, or checks a read-only store's schema version.
 func (s *EventStore) prepare(ctx context.Context) error {
 	if s.cfg.ReadOnly {
-		return checkVersion(ctx, s.pool, s.schema)
+		if err := checkVersion(ctx, s.pool, s.schema); err != nil {
+			return err
+		}
+		return s.readLogID(ctx)
 	}
 	if err := migrate(ctx, s.pool, s.schema); err != nil {
 		return err
 	}
+	if err := s.readLogID(ctx); err != nil {
+		return err
+	}
 	return s.purge(ctx)
 }
+
+// readLogID reads the log's identity (migration 0002).
+func (s *EventStore) readLogID(ctx context.Context) error {
+	err := s.pool.QueryRow(ctx, `SELECT id::text FROM `+pgx.Identifier{s.schema, "log_identity"}.Sanitize()).Scan(&s.logID)
+	if err != nil {
+		return fmt.Errorf("read the log's identity: %w", translate(ctx, err))
+	}
+	return nil
+}
+
+// LogID is the log's identity (domain.Identified): one UUID for the
+// schema's log, the same on every node.
+func (s *EventStore) LogID() string { return s.logID }
 
 // poolConfig parses cfg.URL and fixes what the store relies on: the
 // schema in search_path and durable commits.

@@ -6,10 +6,13 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/interactionledger/ledger/domain"
 )
 
 //go:embed migrations/*.sql
@@ -47,50 +50,101 @@ func migrations() ([]migration, error) {
 
 // migrate applies the migrations not yet recorded in schema_migrations, all
 // in one IMMEDIATE transaction, so a concurrent opener waits and then
-// finds them applied.
-func migrate(ctx context.Context, conn *sql.Conn) error {
+// finds them applied. A log migrated by a newer build (a version this one
+// does not know) is refused with domain.ErrUnavailable: this build would
+// write it without what the newer one keeps beside the log. Foreign keys
+// are off while it runs (SQLite's procedure for rebuilding a table: the
+// logs of the first builds declared events.stream_key a foreign key, which
+// dropping the old streams table would violate) and checked before the
+// commit.
+func migrate(ctx context.Context, conn *sql.Conn, log *slog.Logger) error {
 	all, err := migrations()
 	if err != nil {
 		return err
 	}
+	// Only outside a transaction does this pragma take effect.
+	if _, err := conn.ExecContext(ctx, "PRAGMA foreign_keys = OFF"); err != nil {
+		return fmt.Errorf("migrate: %w", translate(err))
+	}
+	defer func() { _, _ = conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA foreign_keys = ON") }()
 	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("migrate: %w", translate(err))
 	}
-	if err := applyMigrations(ctx, conn, all); err != nil {
+	from, to, err := applyMigrations(ctx, conn, all, log)
+	if err == nil {
+		err = foreignKeyCheck(ctx, conn)
+	}
+	if err != nil {
 		_, _ = conn.ExecContext(ctx, "ROLLBACK")
 		return fmt.Errorf("migrate: %w", translate(err))
 	}
+	start := time.Now()
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
 		_, _ = conn.ExecContext(ctx, "ROLLBACK")
 		return fmt.Errorf("migrate: commit: %w", translate(err))
 	}
+	if from != to {
+		log.InfoContext(ctx, "migrated the event log's schema", "from", from, "to", to, "commit", time.Since(start).Round(time.Millisecond))
+	}
 	return nil
 }
 
-func applyMigrations(ctx context.Context, conn *sql.Conn, all []migration) error {
-	const create = `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`
-	if _, err := conn.ExecContext(ctx, create); err != nil {
-		return err
-	}
-	current, err := schemaVersion(ctx, conn)
+// foreignKeyCheck fails when a foreign key a log declares is violated.
+func foreignKeyCheck(ctx context.Context, conn *sql.Conn) error {
+	rows, err := conn.QueryContext(ctx, "PRAGMA foreign_key_check")
 	if err != nil {
 		return err
 	}
+	defer rows.Close()
+	if rows.Next() {
+		var table string
+		var rowid sql.NullInt64
+		var parent string
+		var fkid int64
+		if err := rows.Scan(&table, &rowid, &parent, &fkid); err != nil {
+			return err
+		}
+		return fmt.Errorf("a row of %s (rowid %d) has no %s row: %w", table, rowid.Int64, parent, domain.ErrUnavailable)
+	}
+	return rows.Err()
+}
+
+// applyMigrations applies those of all after the recorded version, and
+// returns the versions it went from and to.
+func applyMigrations(ctx context.Context, conn *sql.Conn, all []migration, log *slog.Logger) (from, to int, err error) {
+	const create = `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`
+	if _, err := conn.ExecContext(ctx, create); err != nil {
+		return 0, 0, err
+	}
+	current, err := schemaVersion(ctx, conn)
+	if err != nil {
+		return 0, 0, err
+	}
+	if n := len(all); n > 0 && current > all[n-1].version {
+		return current, current, fmt.Errorf("the log's schema is at version %d, and this build knows %d: "+
+			"a newer build migrated it; run that build (an older one would write the log without what it keeps beside it): %w",
+			current, all[n-1].version, domain.ErrUnavailable)
+	}
+	to = current
 	for _, m := range all {
 		if m.version <= current {
 			continue
 		}
+		log.InfoContext(ctx, "migrating the event log's schema", "migration", m.name)
+		start := time.Now()
 		if _, err := conn.ExecContext(ctx, m.sql); err != nil {
-			return fmt.Errorf("%s: %w", m.name, err)
+			return current, to, fmt.Errorf("%s: %w", m.name, err)
 		}
 		if _, err := conn.ExecContext(ctx,
 			`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
 			m.version, m.name, time.Now().UnixNano()); err != nil {
-			return fmt.Errorf("%s: %w", m.name, err)
+			return current, to, fmt.Errorf("%s: %w", m.name, err)
 		}
+		log.InfoContext(ctx, "applied", "migration", m.name, "took", time.Since(start).Round(time.Millisecond))
+		to = m.version
 	}
-	return nil
+	return current, to, nil
 }
 
 type queryer interface {

@@ -100,6 +100,8 @@ type EventStore struct {
 	committed *commitsignal.Signal
 	// failures logs failed group commits without flooding.
 	failures *groupcommit.FailureLog
+	// logID is the log's identity (LogID), read once by Open.
+	logID string
 }
 
 // Open opens (creating if missing) the store at cfg.Path, applies the
@@ -125,12 +127,27 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*EventStore, error
 	} else {
 		err = s.openWritable(ctx)
 	}
+	if err == nil {
+		err = s.readLogID(ctx)
+	}
 	if err != nil {
 		s.closeDBs()
 		return nil, fmt.Errorf("open %s: %w", cfg.Path, err)
 	}
 	return s, nil
 }
+
+// readLogID reads the log's identity (migration 0004).
+func (s *EventStore) readLogID(ctx context.Context) error {
+	if err := s.read.QueryRowContext(ctx, `SELECT id FROM log_identity`).Scan(&s.logID); err != nil {
+		return fmt.Errorf("read the log's identity: %w", translate(err))
+	}
+	return nil
+}
+
+// LogID is the log's identity (domain.Identified), kept by copies of the
+// file.
+func (s *EventStore) LogID() string { return s.logID }
 
 // OpenReadOnly opens an existing store for reads only, e.g. a file a server
 // is writing. Append fails with domain.ErrUnavailable. It returns

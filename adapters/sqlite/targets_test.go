@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -329,7 +330,7 @@ func TestTargetIndexTwoWriters(t *testing.T) {
 func TestMigrateTargetIndex(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "old.db")
 	l := newTargetLog()
-	events := writeFirstSchema(t, path, l, 140)
+	events := writeFirstSchema(t, path, l, 140, false)
 	_, err := OpenReadOnly(t.Context(), path, nil)
 	if !errors.Is(err, domain.ErrUnavailable) || !strings.Contains(err.Error(), "schema version 1") {
 		t.Fatalf("read-only open of a 0001 file: %v, want ErrUnavailable naming schema version 1", err)
@@ -352,11 +353,21 @@ func TestMigrateTargetIndex(t *testing.T) {
 // writeFirstSchema creates a file at path with migration 0001 alone, as an
 // older build left it, holding the log's first n appends written by plain
 // SQL, and returns the number of events.
-func writeFirstSchema(t *testing.T, path string, l *targetLog, n int) int {
+func writeFirstSchema(t *testing.T, path string, l *targetLog, n int, fk bool) int {
 	t.Helper()
 	all, err := migrations()
 	if err != nil {
 		t.Fatal(err)
+	}
+	first := all[:1]
+	if fk {
+		// The first builds' 0001 declared events.stream_key a foreign key.
+		const col = "    stream_key     INTEGER NOT NULL,\n    stream_version"
+		if !strings.Contains(first[0].sql, col) {
+			t.Fatal("0001 changed: no events.stream_key column to declare a foreign key")
+		}
+		first = []migration{first[0]}
+		first[0].sql = strings.Replace(first[0].sql, col, "    stream_key     INTEGER NOT NULL REFERENCES streams (stream_key),\n    stream_version", 1)
 	}
 	db := mustDB(t, path)
 	conn, err := db.Conn(t.Context())
@@ -364,7 +375,7 @@ func writeFirstSchema(t *testing.T, path string, l *targetLog, n int) int {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if err := applyMigrations(t.Context(), conn, all[:1]); err != nil {
+	if _, _, err := applyMigrations(t.Context(), conn, first, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	for i := range n {
@@ -395,6 +406,48 @@ func writeFirstSchemaAppend(t *testing.T, conn *sql.Conn, req domain.AppendReque
 		pos, e.ID[:], key, e.StreamVersion, string(e.Type), e.Kind.String(), e.OccurredAt.UnixNano(), time.Now().UnixNano())
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestMigrateFirstBuildsForeignKey: a log of the first builds, whose
+// events.stream_key was declared a foreign key of streams, migrates (the
+// streams table is rebuilt with foreign keys off, then checked), and reads,
+// snapshots and appends go on; it failed with "FOREIGN KEY constraint
+// failed".
+func TestMigrateFirstBuildsForeignKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	l := newTargetLog()
+	events := writeFirstSchema(t, path, l, 60, true)
+	s := MustOpen(t, Config{Path: path})
+	checkTargetReads(t, s, events)
+	checkSnapshots(t, s, l)
+	l.appendLone(t, s, 20)
+	checkTargetReads(t, s, events+20)
+	checkSnapshots(t, s, l)
+}
+
+// TestRefusesNewerSchema: a log a newer build migrated (a version this
+// build does not know) is refused, writable or not, and left as it was:
+// this build would write it without what the newer one keeps beside it.
+func TestRefusesNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	s := MustOpen(t, Config{Path: path})
+	storetest.MustAppend(t, s, newTargetLog().next(t))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mustDB(t, path).Exec(`INSERT INTO schema_migrations VALUES (99, '0099_future.sql', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, readOnly := range []bool{false, true} {
+		_, err := Open(t.Context(), Config{Path: path, ReadOnly: readOnly}, nil)
+		if !errors.Is(err, domain.ErrUnavailable) || !strings.Contains(err.Error(), "99") {
+			t.Fatalf("open (read-only %t) of a log at schema 99: %v, want ErrUnavailable naming it", readOnly, err)
+		}
+	}
+	var n int
+	if err := mustDB(t, path).QueryRow(`SELECT count(*) FROM events`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("the refused log holds %d events (%v), want 1", n, err)
 	}
 }
 
@@ -508,7 +561,7 @@ func (l *targetLog) restart(t *testing.T, st domain.StreamID) domain.AppendReque
 func TestMigrateStreamUsers(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "old.db")
 	l := newTargetLog()
-	events := writeFirstSchema(t, path, l, 60)
+	events := writeFirstSchema(t, path, l, 60, false)
 	all, err := migrations()
 	if err != nil {
 		t.Fatal(err)
@@ -517,7 +570,7 @@ func TestMigrateStreamUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := applyMigrations(t.Context(), conn, all[:2]); err != nil {
+	if _, _, err := applyMigrations(t.Context(), conn, all[:2], slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 50 { // new streams and toggles, after the watermark

@@ -120,7 +120,7 @@ func newWriter(ctx context.Context, s *EventStore) (*writer, error) {
 	}
 	w := &writer{ctx: context.WithoutCancel(ctx), conn: conn, last: -1, indexEvery: int64(s.cfg.TargetIndexEvery),
 		tail: &s.tail}
-	if err := w.setup(ctx); err != nil {
+	if err := w.setup(ctx, s.log); err != nil {
 		return w, err
 	}
 	if err := w.loadTail(); err != nil {
@@ -132,7 +132,7 @@ func newWriter(ctx context.Context, s *EventStore) (*writer, error) {
 	return w, nil
 }
 
-func (w *writer) setup(ctx context.Context) error {
+func (w *writer) setup(ctx context.Context, log *slog.Logger) error {
 	// page_size only takes effect on a new, empty file, before WAL mode.
 	if _, err := w.conn.ExecContext(ctx, "PRAGMA page_size = "+strconv.Itoa(pageSize)); err != nil {
 		return translate(err)
@@ -147,7 +147,7 @@ func (w *writer) setup(ctx context.Context) error {
 	if _, err := w.conn.ExecContext(ctx, walcheckpoint.DisableAuto); err != nil {
 		return translate(err)
 	}
-	if err := migrate(ctx, w.conn); err != nil {
+	if err := migrate(ctx, w.conn, log); err != nil {
 		return err
 	}
 	return w.conn.Raw(func(dc any) error {

@@ -39,6 +39,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("ReadLatest", func(t *testing.T) { testReadLatest(t, fresh) })
 	t.Run("Snapshot", func(t *testing.T) { testSnapshot(t, fresh) })
 	t.Run("Restart", func(t *testing.T) { testRestart(t, open) })
+	t.Run("LogID", func(t *testing.T) { testLogID(t, open, fresh) })
 	t.Run("Committed", func(t *testing.T) { testCommitted(t, fresh) })
 	t.Run("Cancel", func(t *testing.T) { testCancel(t, fresh) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, fresh) })
@@ -525,6 +526,27 @@ func testRestart(t *testing.T, open Opener) {
 	next := MustAppend(t, s, request(t, MustStream(t, "erin", "article/a1"), 0, "like", true))
 	if next.LastPosition != int64(len(all))+1 {
 		t.Fatalf("first append after restart at %d, want %d", next.LastPosition, len(all)+1)
+	}
+	closeStore(t, s)
+}
+
+// testLogID checks the log's identity: a UUID, the same after a restart
+// (and for a second store on the same log), another for another log.
+func testLogID(t *testing.T, open Opener, fresh freshFunc) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	s := open(t, path)
+	id := s.LogID()
+	if u, err := uuid.Parse(id); err != nil || u.String() != id || u == uuid.Nil {
+		t.Fatalf("LogID %q is not a UUID in canonical form: %v", id, err)
+	}
+	MustAppend(t, s, request(t, MustStream(t, "alice", "article/a1"), 0, "like", true))
+	closeStore(t, s)
+	s = open(t, path)
+	if again := s.LogID(); again != id {
+		t.Fatalf("LogID after a restart %q, want %q", again, id)
+	}
+	if other := fresh(t).LogID(); other == id {
+		t.Fatalf("another log has the same LogID %q", id)
 	}
 	closeStore(t, s)
 }

@@ -192,6 +192,8 @@ func sideName(side string) string {
 
 // StatsReport is what `ledger stats --json` prints.
 type StatsReport struct {
+	// LogID is the log's identity (domain.Identified).
+	LogID        string           `json:"log"`
 	Events       int64            `json:"events"`
 	Streams      int64            `json:"streams"`
 	LastPosition int64            `json:"last_position"`
@@ -216,6 +218,9 @@ type ProjectionStat struct {
 	Name    string `json:"name"`
 	Applied int64  `json:"applied"`
 	Lag     int64  `json:"lag"`
+	// Log is the LogID of the log its tables were built from, empty when
+	// the views file records none.
+	Log string `json:"log,omitempty"`
 }
 
 func runStats(ctx context.Context, e env, args []string) error {
@@ -252,7 +257,7 @@ func readStats(ctx context.Context, e env, db, views, kinds string) (StatsReport
 		}
 		defer store.Close()
 		rep, err := store.stats(ctx)
-		rep.ViewsFile, rep.ViewsMissing = path, true
+		rep.LogID, rep.ViewsFile, rep.ViewsMissing = store.LogID(), path, true
 		return rep, err
 	}
 	store, set, err := openReadSide(ctx, e, db, views, kinds, false, nil)
@@ -267,9 +272,14 @@ func readStats(ctx context.Context, e env, db, views, kinds string) (StatsReport
 		if err != nil {
 			return StatsReport{}, err
 		}
-		projs = append(projs, ProjectionStat{Name: name, Applied: cp})
+		from, err := set.BuiltFrom(ctx, name)
+		if err != nil {
+			return StatsReport{}, err
+		}
+		projs = append(projs, ProjectionStat{Name: name, Applied: cp, Log: from})
 	}
 	rep, err := store.stats(ctx)
+	rep.LogID = store.LogID()
 	for i := range projs {
 		projs[i].Lag = rep.LastPosition - projs[i].Applied
 	}
@@ -279,8 +289,8 @@ func readStats(ctx context.Context, e env, db, views, kinds string) (StatsReport
 
 func printStats(e env, r StatsReport) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "events\t%d\nstreams\t%d\nlast position\t%d\nfile size\t%.1f MiB\n",
-		r.Events, r.Streams, r.LastPosition, float64(r.FileBytes)/(1<<20))
+	fmt.Fprintf(tw, "log\t%s\nevents\t%d\nstreams\t%d\nlast position\t%d\nfile size\t%.1f MiB\n",
+		r.LogID, r.Events, r.Streams, r.LastPosition, float64(r.FileBytes)/(1<<20))
 	for _, t := range r.Totals {
 		fmt.Fprintf(tw, "%s %s\t%d\n", t.Kind, t.Type, t.Events)
 	}
@@ -288,6 +298,10 @@ func printStats(e env, r StatsReport) error {
 		fmt.Fprintf(tw, "read models\tnone: no views file at %s %s\n", r.ViewsFile, viewsBuiltBy)
 	}
 	for _, p := range r.Projections {
+		if p.Log != "" && p.Log != r.LogID {
+			fmt.Fprintf(tw, "projection %s\tapplied %d, built from ANOTHER log, %s (serve refuses it; ledger rebuild)\n", p.Name, p.Applied, p.Log)
+			continue
+		}
 		if p.Lag < 0 {
 			fmt.Fprintf(tw, "projection %s\tapplied %d, AHEAD of the log by %d events: another log's views, or a log restored from an older copy (serve refuses it; ledger rebuild)\n", p.Name, p.Applied, -p.Lag)
 			continue
