@@ -229,9 +229,23 @@ func (s *Server) ready(ctx context.Context, pos int64) error {
 	}
 	wctx, cancel := context.WithTimeout(ctx, s.cfg.ConsistencyTimeout)
 	defer cancel()
+	// Shutdown answers a waiting request at once: the drain would
+	// otherwise cut it without an answer.
+	ended := make(chan struct{})
+	defer close(ended)
+	go func() {
+		select {
+		case <-s.stop:
+			cancel()
+		case <-ended:
+		}
+	}()
 	if err := s.deps.Read.WaitFor(wctx, pos); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if s.closing.Load() {
+			return errShuttingDown()
 		}
 		detail := fmt.Sprintf("the read model has applied position %d, not yet %d", s.deps.Read.Applied(), pos)
 		if failed := s.deps.Read.Err(); failed != nil {

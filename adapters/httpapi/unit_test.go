@@ -401,3 +401,45 @@ func TestObserveCheckpoint(t *testing.T) {
 		}
 	}
 }
+
+// enteredRead is stuckRead that says when a request starts waiting.
+type enteredRead struct {
+	stuckRead
+	waiting chan struct{}
+}
+
+func (r enteredRead) WaitFor(ctx context.Context, pos int64) error {
+	close(r.waiting)
+	return r.stuckRead.WaitFor(ctx, pos)
+}
+
+// A read waiting for min_position when shutdown starts is answered 503
+// shutting-down at once; the drain used to cut it without an answer.
+func TestShutdownAnswersWaitingReads(t *testing.T) {
+	e := MustEnv(t, nil)
+	cfg := DefaultConfig()
+	cfg.ConsistencyTimeout = time.Hour
+	read := enteredRead{waiting: make(chan struct{})}
+	read.ReadModel = e.set
+	srv, err := New(cfg, Deps{Ledger: e.srv.deps.Ledger, Log: e.store, Read: read, Writable: e.srv.deps.Writable}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Handler().ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), "GET", "/v1/targets/article/a-1?min_position=5", nil))
+	}()
+	<-read.waiting
+	srv.closing.Store(true)
+	srv.stopOnce.Do(func() { close(srv.stop) })
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a read waiting for min_position still waits 10 s after shutdown began")
+	}
+	if p := mustDecode[Problem](t, rec.Body.Bytes()); rec.Code != 503 || p.Type != "urn:ledger:problem:shutting-down" {
+		t.Fatalf("waiting read at shutdown: %d %s, want 503 shutting-down", rec.Code, rec.Body)
+	}
+}

@@ -1,4 +1,4 @@
-import { problemFrom } from './errors.js';
+import { otherLog, problemFrom } from './errors.js';
 import { SessionPosition, defaultStorage, type StorageLike } from './session.js';
 import {
   targetKey,
@@ -124,19 +124,42 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
   const maxDelay = options.maxRetryDelayMs ?? 10_000;
   const sleep = options.sleep ?? defaultSleep;
 
+  const logListeners = new Set<(log: string) => void>();
+
+  /** headers are extra's and the token's, and the session's log (Ledger-Log) once an answer named it. */
   function headers(extra: Record<string, string> = {}): Headers {
     const h = new Headers(extra);
     const token = typeof options.token === 'function' ? options.token() : options.token;
     if (token) h.set('Authorization', `Bearer ${token}`);
+    const log = session.log();
+    if (log) h.set('Ledger-Log', log);
     return h;
   }
 
-  /** send performs one request, retrying a 429/503 that carries Retry-After. */
-  async function send(path: string, init: RequestInit & { signal?: AbortSignal }): Promise<Response> {
+  /** noteLog records the log an answer names; another log than the session's tells the listeners. */
+  function noteLog(res: Response): void {
+    const log = res.headers.get('Ledger-Log');
+    if (log && session.noteLog(log)) for (const fn of logListeners) fn(log);
+  }
+
+  /**
+   * send performs one request, built anew for each attempt, retrying a
+   * 429/503 that carries Retry-After, and, once, a 412 other-log when
+   * sameLog is false: the session has then moved to the server's log, and
+   * the request is built again without the old log's positions.
+   */
+  async function send(path: string, build: () => RequestInit & { signal?: AbortSignal }, sameLog = false): Promise<Response> {
+    let moved = false;
     for (let attempt = 0; ; attempt++) {
+      const init = build();
       const res = await doFetch(baseUrl + path, init);
+      noteLog(res);
       if (res.ok || res.status === 304) return res;
       const err = await problemFrom(res);
+      if (err.type === otherLog && !sameLog && !moved) {
+        moved = true;
+        continue;
+      }
       const retryable = (res.status === 429 || res.status === 503) && err.retryAfterMs !== undefined;
       if (!retryable || attempt >= retries) throw err;
       await sleep(Math.min(err.retryAfterMs ?? 0, maxDelay), init.signal ?? undefined);
@@ -144,23 +167,28 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
   }
 
   async function read<T>(path: string, opts: RequestOptions = {}, accept = 'application/json'): Promise<T> {
-    const min = opts.minPosition ?? session.get();
-    const h = headers({ Accept: accept });
-    if (min > 0) h.set('Ledger-Min-Position', String(min));
-    const res = await send(path, { method: 'GET', headers: h, signal: opts.signal });
+    const res = await send(path, () => {
+      const min = opts.minPosition ?? session.get();
+      const h = headers({ Accept: accept });
+      if (min > 0) h.set('Ledger-Min-Position', String(min));
+      return { method: 'GET', headers: h, signal: opts.signal };
+    });
     return (accept === 'application/json' ? res.json() : res.text()) as Promise<T>;
   }
 
   async function write(ref: TargetRef, kind: string, user: string, on: boolean, opts: WriteOptions = {}): Promise<WriteResult> {
-    const h = headers({ Accept: 'application/json', 'Idempotency-Key': opts.idempotencyKey ?? newIdempotencyKey() });
-    if (opts.ifMatch !== undefined) h.set('If-Match', `"v${opts.ifMatch}"`);
+    const key = opts.idempotencyKey ?? newIdempotencyKey();
     let body: string | undefined;
-    if (opts.metadata) {
-      h.set('Content-Type', 'application/json');
-      body = JSON.stringify({ metadata: opts.metadata });
-    }
+    if (opts.metadata) body = JSON.stringify({ metadata: opts.metadata });
     const path = `${targetPath(ref)}/${seg(kind)}/${seg(user)}`;
-    const res = await send(path, { method: on ? 'PUT' : 'DELETE', headers: h, body, signal: opts.signal });
+    // A write that expects a stream version (If-Match) is not sent again
+    // to another log: the version was the old log's.
+    const res = await send(path, () => {
+      const h = headers({ Accept: 'application/json', 'Idempotency-Key': key });
+      if (opts.ifMatch !== undefined) h.set('If-Match', `"v${opts.ifMatch}"`);
+      if (body !== undefined) h.set('Content-Type', 'application/json');
+      return { method: on ? 'PUT' : 'DELETE', headers: h, body, signal: opts.signal };
+    }, opts.ifMatch !== undefined);
     const result = (await res.json()) as WriteResult;
     session.note(result.position);
     return result;
@@ -175,6 +203,19 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
     notePosition: (position: number): void => session.note(position),
     /** resetSession forgets the session position. */
     resetSession: (): void => session.clear(),
+    /** log is the id of the server's log (Ledger-Log) the session is in, null before any answer. */
+    log: (): string | null => session.log(),
+    /**
+     * onLogChange calls fn with the new log's id when the server names
+     * another log than the session's (its log was created anew): the
+     * session position is already forgotten, and every view cached from the
+     * old log is stale (resyncOnLogChange refetches them). It returns the
+     * function that removes fn.
+     */
+    onLogChange: (fn: (log: string) => void): (() => void) => {
+      logListeners.add(fn);
+      return () => logListeners.delete(fn);
+    },
 
     /** set turns kind on or off for user on a target (PUT or DELETE). */
     set: write,
@@ -215,11 +256,14 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
      * openStream opens GET /v1/events/stream (after, or Last-Event-ID to
      * resume) and returns the streaming response; subscribeLive reads it.
      */
-    openStream: (opts: { after?: number; lastEventId?: string; signal?: AbortSignal }) => {
-      const h = headers({ Accept: 'text/event-stream' });
-      if (opts.lastEventId) h.set('Last-Event-ID', opts.lastEventId);
-      return send('/v1/events/stream' + query({ after: opts.after }), { method: 'GET', headers: h, signal: opts.signal, cache: 'no-store' });
-    },
+    openStream: (opts: { after?: number; lastEventId?: string; signal?: AbortSignal }) =>
+      // A resume point of another log is not sent again: the caller
+      // (subscribeLive) gets the 412 other-log and resumes from the head.
+      send('/v1/events/stream' + query({ after: opts.after }), () => {
+        const h = headers({ Accept: 'text/event-stream' });
+        if (opts.lastEventId) h.set('Last-Event-ID', opts.lastEventId);
+        return { method: 'GET', headers: h, signal: opts.signal, cache: 'no-store' };
+      }, opts.after !== undefined || opts.lastEventId !== undefined),
   };
 }
 

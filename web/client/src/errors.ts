@@ -51,6 +51,18 @@ export class LedgerError extends Error {
 }
 
 /**
+ * otherLog is the problem type of a request of another log than the
+ * server's (412): the server's log was created anew since the session's
+ * positions, versions or resume points were given.
+ */
+export const otherLog = 'urn:ledger:problem:other-log';
+
+/** isOtherLog reports whether err is a 412 other-log answer. */
+export function isOtherLog(err: unknown): err is LedgerError {
+  return isLedgerError(err, 412) && err.type === otherLog;
+}
+
+/**
  * isDurableWrite reports whether err is a write's answer saying the write
  * is durable although the read model has not applied it in time (503 with
  * the event's position): nothing is to be undone.

@@ -4,7 +4,7 @@
 // update helper. React hooks live in "@interactionledger/client/react".
 export { createLedgerClient } from './client.js';
 export type { LedgerClient, LedgerClientOptions, PageOptions, RequestOptions, WriteOptions } from './client.js';
-export { LedgerError, isDurableWrite, isLedgerError, parseRetryAfter } from './errors.js';
+export { LedgerError, isDurableWrite, isLedgerError, isOtherLog, otherLog, parseRetryAfter } from './errors.js';
 export type { InvalidParam } from './errors.js';
 export { SessionPosition } from './session.js';
 export type { StorageLike } from './session.js';
@@ -17,6 +17,7 @@ export {
   metaInvalidation,
   nextToggleState,
   patchTarget,
+  resyncOnLogChange,
   targetQueryOptions,
   toggleMutationOptions,
   viewerState,

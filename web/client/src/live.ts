@@ -1,7 +1,7 @@
 import type { QueryClient } from '@tanstack/query-core';
 import { createParser } from 'eventsource-parser';
 import type { LedgerClient } from './client.js';
-import { isLedgerError } from './errors.js';
+import { isLedgerError, isOtherLog } from './errors.js';
 import { ledgerKeys, patchTarget, toggleAwaitingAnswer } from './query.js';
 import { targetKey, type LiveEvent, type TargetView } from './types.js';
 
@@ -58,7 +58,8 @@ const maxRefusedResumes = 2;
  * with Last-Event-ID so no event is missed or applied twice; a resume
  * point the server refuses twice in a row (a server on a reset or other
  * log) is dropped, going live from the server's head and refetching every
- * cached view. It reads the
+ * cached view; a server that names another log than the session's does
+ * the same at once. It reads the
  * stream with fetch (not EventSource) so that a bearer token can be sent.
  * A 4xx answer (no right to read the stream) stops it. It returns the
  * function that stops it.
@@ -103,6 +104,15 @@ export function subscribeLive(client: LedgerClient, qc: QueryClient, opts: LiveO
   // (going live from the server's head) and refetches every cached view,
   // since the events it can no longer be sent are in what it reads.
   let refusedResumes = 0;
+  // A server that names another log than the session's (its log was
+  // created anew) cannot resume from this one's ids: go live from its head
+  // and refetch what was cached from the old log.
+  const unlisten = client.onLogChange(() => {
+    lastId = '';
+    refusedResumes = 0;
+    void qc.invalidateQueries({ queryKey: ledgerKeys.all });
+  });
+  stop.signal.addEventListener('abort', unlisten, { once: true });
   void (async () => {
     while (!stop.signal.aborted) {
       try {
@@ -110,6 +120,7 @@ export function subscribeLive(client: LedgerClient, qc: QueryClient, opts: LiveO
         refusedResumes = 0;
       } catch (err) {
         if (stop.signal.aborted) return;
+        if (isOtherLog(err)) continue; // the listener above dropped the resume point
         const permanent = isLedgerError(err) && err.status >= 400 && err.status < 500 && err.status !== 429;
         opts.onError?.(err, permanent);
         if (permanent) return;

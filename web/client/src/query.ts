@@ -394,3 +394,13 @@ export function metaInvalidation(getClient: () => QueryClient) {
   };
 }
 
+/**
+ * resyncOnLogChange refetches every cached ledger view when the client's
+ * server names another log than the session's (its log was created anew):
+ * they were read from the old log. LedgerProvider calls it; apps without
+ * React call it once per client and QueryClient. It returns the function
+ * that stops it.
+ */
+export function resyncOnLogChange(client: LedgerClient, qc: QueryClient): () => void {
+  return client.onLogChange(() => void qc.invalidateQueries({ queryKey: ledgerKeys.all }));
+}

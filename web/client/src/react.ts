@@ -9,6 +9,7 @@ import {
   collectionInfiniteQueryOptions,
   feedQueryOptions,
   nextToggleState,
+  resyncOnLogChange,
   targetQueryOptions,
   toggleMutationOptions,
 } from './query.js';
@@ -16,9 +17,16 @@ import { targetKey, type TargetRef } from './types.js';
 
 const LedgerContext = createContext<LedgerClient | null>(null);
 
-/** LedgerProvider makes a LedgerClient available to the hooks below it. */
+/**
+ * LedgerProvider makes a LedgerClient available to the hooks below it, and
+ * refetches the cached views when the server's log changes
+ * (resyncOnLogChange).
+ */
 export function LedgerProvider(props: { client: LedgerClient; children?: ReactNode }) {
-  return createElement(LedgerContext.Provider, { value: props.client }, props.children);
+  const qc = useQueryClient();
+  const { client } = props;
+  useEffect(() => resyncOnLogChange(client, qc), [client, qc]);
+  return createElement(LedgerContext.Provider, { value: client }, props.children);
 }
 
 /** useLedgerClient returns the provided LedgerClient; it throws outside a LedgerProvider. */

@@ -348,7 +348,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description If-Match did not match the stream version. */
+        /** @description If-Match did not match the stream version (precondition-failed), or the request names another log than the server's (Ledger-Log or log; other-log). */
         PreconditionFailed: {
             headers: {
                 [name: string]: unknown;
@@ -424,11 +424,17 @@ export interface components {
         "Idempotency-Key": string;
         /** @description "v<stream_version>": 412 if the stream moved */
         "If-Match": string;
+        /** @description The log the request's positions, versions, cursors and ETags are of (the Ledger-Log of an earlier answer). Another log than the server's is 412 other-log. */
+        "Ledger-Log": string;
+        /** @description Ledger-Log as a query parameter (EventSource cannot send headers); not both. */
+        log: string;
     };
     requestBodies: never;
     headers: {
         /** @description The position the answer reflects (writes: the event's position). */
         "Ledger-Position": number;
+        /** @description The id of the server's log (a UUID). Positions, stream versions, cursors and ETags mean something only within one log: a client keeps it beside them and sends it back as Ledger-Log. */
+        "Ledger-Log": string;
     };
     pathItems: never;
 }
@@ -436,12 +442,17 @@ export type $defs = Record<string, never>;
 export interface operations {
     turnOn: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Ledger-Log as a query parameter (EventSource cannot send headers); not both. */
+                log?: components["parameters"]["log"];
+            };
             header?: {
                 /** @description a retry with the same key returns the first outcome */
                 "Idempotency-Key"?: components["parameters"]["Idempotency-Key"];
                 /** @description "v<stream_version>": 412 if the stream moved */
                 "If-Match"?: components["parameters"]["If-Match"];
+                /** @description The log the request's positions, versions, cursors and ETags are of (the Ledger-Log of an earlier answer). Another log than the server's is 412 other-log. */
+                "Ledger-Log"?: components["parameters"]["Ledger-Log"];
             };
             path: {
                 type: components["parameters"]["type"];
@@ -462,6 +473,7 @@ export interface operations {
             200: {
                 headers: {
                     "Ledger-Position": components["headers"]["Ledger-Position"];
+                    "Ledger-Log": components["headers"]["Ledger-Log"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -484,12 +496,17 @@ export interface operations {
     };
     turnOff: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Ledger-Log as a query parameter (EventSource cannot send headers); not both. */
+                log?: components["parameters"]["log"];
+            };
             header?: {
                 /** @description a retry with the same key returns the first outcome */
                 "Idempotency-Key"?: components["parameters"]["Idempotency-Key"];
                 /** @description "v<stream_version>": 412 if the stream moved */
                 "If-Match"?: components["parameters"]["If-Match"];
+                /** @description The log the request's positions, versions, cursors and ETags are of (the Ledger-Log of an earlier answer). Another log than the server's is 412 other-log. */
+                "Ledger-Log"?: components["parameters"]["Ledger-Log"];
             };
             path: {
                 type: components["parameters"]["type"];
@@ -510,6 +527,7 @@ export interface operations {
             200: {
                 headers: {
                     "Ledger-Position": components["headers"]["Ledger-Position"];
+                    "Ledger-Log": components["headers"]["Ledger-Log"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -536,10 +554,14 @@ export interface operations {
                 viewer?: components["parameters"]["viewer"];
                 /** @description wait until the read model has applied this position */
                 min_position?: components["parameters"]["min_position"];
+                /** @description Ledger-Log as a query parameter (EventSource cannot send headers); not both. */
+                log?: components["parameters"]["log"];
             };
             header?: {
                 "Ledger-Min-Position"?: components["parameters"]["Ledger-Min-Position"];
                 "If-None-Match"?: string;
+                /** @description The log the request's positions, versions, cursors and ETags are of (the Ledger-Log of an earlier answer). Another log than the server's is 412 other-log. */
+                "Ledger-Log"?: components["parameters"]["Ledger-Log"];
             };
             path: {
                 type: components["parameters"]["type"];
@@ -555,6 +577,7 @@ export interface operations {
                     "Ledger-Position": components["headers"]["Ledger-Position"];
                     ETag: string;
                     "Cache-Control": "no-cache";
+                    "Ledger-Log": components["headers"]["Ledger-Log"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -567,6 +590,7 @@ export interface operations {
                     "Ledger-Position": components["headers"]["Ledger-Position"];
                     ETag: string;
                     "Cache-Control": "no-cache";
+                    "Ledger-Log": components["headers"]["Ledger-Log"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -576,6 +600,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             405: components["responses"]["MethodNotAllowed"];
             406: components["responses"]["NotAcceptable"];
+            412: components["responses"]["PreconditionFailed"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -587,9 +612,13 @@ export interface operations {
                 viewer?: components["parameters"]["viewer"];
                 /** @description wait until the read model has applied this position */
                 min_position?: components["parameters"]["min_position"];
+                /** @description Ledger-Log as a query parameter (EventSource cannot send headers); not both. */
+                log?: components["parameters"]["log"];
             };
             header?: {
                 "Ledger-Min-Position"?: components["parameters"]["Ledger-Min-Position"];
+                /** @description The log the request's positions, versions, cursors and ETags are of (the Ledger-Log of an earlier answer). Another log than the server's is 412 other-log. */
+                "Ledger-Log"?: components["parameters"]["Ledger-Log"];
             };
             path?: never;
             cookie?: never;
@@ -600,6 +629,7 @@ export interface operations {
             200: {
                 headers: {
                     "Ledger-Position": components["headers"]["Ledger-Position"];
+                    "Ledger-Log": components["headers"]["Ledger-Log"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -611,6 +641,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             405: components["responses"]["MethodNotAllowed"];
             406: components["responses"]["NotAcceptable"];
+            412: components["responses"]["PreconditionFailed"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -622,9 +653,13 @@ export interface operations {
                 cursor?: components["parameters"]["cursor"];
                 /** @description wait until the read model has applied this position */
                 min_position?: components["parameters"]["min_position"];
+                /** @description Ledger-Log as a query parameter (EventSource cannot send headers); not both. */
+                log?: components["parameters"]["log"];
             };
             header?: {
                 "Ledger-Min-Position"?: components["parameters"]["Ledger-Min-Position"];
+                /** @description The log the request's positions, versions, cursors and ETags are of (the Ledger-Log of an earlier answer). Another log than the server's is 412 other-log. */
+                "Ledger-Log"?: components["parameters"]["Ledger-Log"];
             };
             path: {
                 type: components["parameters"]["type"];
@@ -640,6 +675,7 @@ export interface operations {
             200: {
                 headers: {
                     "Ledger-Position": components["headers"]["Ledger-Position"];
+                    "Ledger-Log": components["headers"]["Ledger-Log"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -652,6 +688,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
             406: components["responses"]["NotAcceptable"];
+            412: components["responses"]["PreconditionFailed"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -665,9 +702,13 @@ export interface operations {
                 cursor?: components["parameters"]["cursor"];
                 /** @description wait until the read model has applied this position */
                 min_position?: components["parameters"]["min_position"];
+                /** @description Ledger-Log as a query parameter (EventSource cannot send headers); not both. */
+                log?: components["parameters"]["log"];
             };
             header?: {
                 "Ledger-Min-Position"?: components["parameters"]["Ledger-Min-Position"];
+                /** @description The log the request's positions, versions, cursors and ETags are of (the Ledger-Log of an earlier answer). Another log than the server's is 412 other-log. */
+                "Ledger-Log"?: components["parameters"]["Ledger-Log"];
             };
             path: {
                 user: components["parameters"]["user"];
@@ -682,6 +723,7 @@ export interface operations {
             200: {
                 headers: {
                     "Ledger-Position": components["headers"]["Ledger-Position"];
+                    "Ledger-Log": components["headers"]["Ledger-Log"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -694,6 +736,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
             406: components["responses"]["NotAcceptable"];
+            412: components["responses"]["PreconditionFailed"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -715,9 +758,13 @@ export interface operations {
                 until?: string;
                 /** @description wait until the read model has applied this position */
                 min_position?: components["parameters"]["min_position"];
+                /** @description Ledger-Log as a query parameter (EventSource cannot send headers); not both. */
+                log?: components["parameters"]["log"];
             };
             header?: {
                 "Ledger-Min-Position"?: components["parameters"]["Ledger-Min-Position"];
+                /** @description The log the request's positions, versions, cursors and ETags are of (the Ledger-Log of an earlier answer). Another log than the server's is 412 other-log. */
+                "Ledger-Log"?: components["parameters"]["Ledger-Log"];
             };
             path?: never;
             cookie?: never;
@@ -730,6 +777,7 @@ export interface operations {
                     "Ledger-Position": components["headers"]["Ledger-Position"];
                     /** @description Present only when more events match: <the same path and query with after set past this page>; rel="next" (JSON and CSV pages). */
                     Link?: string;
+                    "Ledger-Log": components["headers"]["Ledger-Log"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -744,6 +792,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
             406: components["responses"]["NotAcceptable"];
+            412: components["responses"]["PreconditionFailed"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -754,10 +803,14 @@ export interface operations {
                 after?: components["parameters"]["after"];
                 /** @description wait until the read model has applied this position */
                 min_position?: components["parameters"]["min_position"];
+                /** @description Ledger-Log as a query parameter (EventSource cannot send headers); not both. */
+                log?: components["parameters"]["log"];
             };
             header?: {
                 "Last-Event-ID"?: string;
                 "Ledger-Min-Position"?: components["parameters"]["Ledger-Min-Position"];
+                /** @description The log the request's positions, versions, cursors and ETags are of (the Ledger-Log of an earlier answer). Another log than the server's is 412 other-log. */
+                "Ledger-Log"?: components["parameters"]["Ledger-Log"];
             };
             path?: never;
             cookie?: never;
@@ -778,6 +831,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             405: components["responses"]["MethodNotAllowed"];
             406: components["responses"]["NotAcceptable"];
+            412: components["responses"]["PreconditionFailed"];
             503: components["responses"]["Unavailable"];
         };
     };

@@ -9,22 +9,43 @@ export interface StorageLike {
  * SessionPosition keeps the highest ledger position this session's own
  * writes produced, in sessionStorage when there is one, so that reads
  * after a reload still ask for at least that position. It only moves
- * forward.
+ * forward, within one log: it also keeps the id of the log the server
+ * names (Ledger-Log), and a server that names another log (its log was
+ * created anew) makes it forget the position, which was the old log's.
  */
 export class SessionPosition {
   readonly #storage: StorageLike | null;
   readonly #key: string;
   #memory = 0;
+  #log: string | null = null;
 
-  /** constructor takes the storage (null: memory only) and the key to keep it under. */
+  /** constructor takes the storage (null: memory only) and the key to keep it under ("<key>:log" keeps the log). */
   constructor(storage: StorageLike | null, key: string) {
     this.#storage = storage;
     this.#key = key;
   }
 
+  /** log returns the id of the log the position belongs to, null before any answer named one. */
+  log(): string | null {
+    return this.#log ?? this.#safeGet(`${this.#key}:log`);
+  }
+
+  /**
+   * noteLog records the log an answer named. It returns true when the
+   * session knew another log: the position, that log's, is forgotten.
+   */
+  noteLog(id: string): boolean {
+    const known = this.log();
+    if (known === id) return false;
+    this.#log = id;
+    if (known !== null) this.clear();
+    this.#safeSet(`${this.#key}:log`, id);
+    return known !== null;
+  }
+
   /** get returns the highest position seen, 0 when none. */
   get(): number {
-    const stored = Number(this.#safeGet() ?? '0');
+    const stored = Number(this.#safeGet(this.#key) ?? '0');
     return Math.max(this.#memory, Number.isSafeInteger(stored) && stored > 0 ? stored : 0);
   }
 
@@ -32,8 +53,12 @@ export class SessionPosition {
   note(position: number): void {
     if (!Number.isSafeInteger(position) || position <= this.get()) return;
     this.#memory = position;
+    this.#safeSet(this.#key, String(position));
+  }
+
+  #safeSet(key: string, value: string): void {
     try {
-      this.#storage?.setItem(this.#key, String(position));
+      this.#storage?.setItem(key, value);
     } catch {
       // Storage full or denied (private mode): the memory copy still holds
       // for this page's lifetime.
@@ -50,9 +75,9 @@ export class SessionPosition {
     }
   }
 
-  #safeGet(): string | null {
+  #safeGet(key: string): string | null {
     try {
-      return this.#storage?.getItem(this.#key) ?? null;
+      return this.#storage?.getItem(key) ?? null;
     } catch {
       return null;
     }

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { createLedgerClient, LedgerError, parseRetryAfter } from '../src/index';
+import { createLedgerClient, isOtherLog, LedgerError, parseRetryAfter } from '../src/index';
 import { memoryStorage, startProxy, uniqueId, type Proxy } from './helpers';
 
 const ledgerUrl = inject('ledgerUrl');
@@ -157,6 +157,40 @@ describe('session consistency', () => {
     expect(c.minPosition()).toBe(50);
     storage.setItem(`ledger:min-position:${proxy.url}`, 'garbage');
     expect(c.minPosition()).toBe(50);
+  });
+
+  it('moves to the server\'s log when it names another one: forgets the old position and reads again', async () => {
+    const storage = memoryStorage();
+    const old = crypto.randomUUID();
+    storage.setItem(`ledger:min-position:${proxy.url}:log`, old);
+    storage.setItem(`ledger:min-position:${proxy.url}`, '999999999');
+    const c = createLedgerClient({ baseUrl: proxy.url, storage, sleep: async () => undefined });
+    const changes: string[] = [];
+    c.onLogChange((log) => changes.push(log));
+    const view = await c.target(`article/${uniqueId()}`);
+    expect(view.counts.like).toBe(0);
+    expect(proxy.seen).toHaveLength(2);
+    expect(proxy.seen[0].headers['ledger-log']).toBe(old);
+    expect(proxy.seen[0].headers['ledger-min-position']).toBe('999999999');
+    const log = c.log();
+    expect(log).not.toBe(old);
+    expect(changes).toEqual([log]);
+    expect(proxy.seen[1].headers['ledger-log']).toBe(log);
+    expect(proxy.seen[1].headers['ledger-min-position']).toBeUndefined();
+    expect(c.minPosition()).toBe(0);
+    expect(createLedgerClient({ baseUrl: proxy.url, storage }).log()).toBe(log);
+  });
+
+  it('does not send a write that expects a version of another log again', async () => {
+    const storage = memoryStorage();
+    storage.setItem(`ledger:min-position:${proxy.url}:log`, crypto.randomUUID());
+    const c = createLedgerClient({ baseUrl: proxy.url, storage });
+    const ref = `article/${uniqueId()}`;
+    const err = await c.turnOn(ref, 'like', 'u1', { ifMatch: 0 }).catch((e: unknown) => e);
+    expect(isOtherLog(err)).toBe(true);
+    expect(proxy.seen).toHaveLength(1);
+    expect((await c.target(ref)).counts.like).toBe(0);
+    expect((await c.turnOn(ref, 'like', 'u1', { ifMatch: 0 })).changed).toBe(true);
   });
 
   it('waits for the server to catch up rather than show an older state', async () => {

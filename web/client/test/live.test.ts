@@ -157,6 +157,25 @@ describe('live updates', () => {
     await waitFor(() => events.some((e) => e.position === w.position), 'the next event');
   });
 
+  it('resumes from the head at once when the server names another log', async () => {
+    const storage = memoryStorage();
+    storage.setItem(`ledger:min-position:${proxy.url}:log`, crypto.randomUUID());
+    const c = createLedgerClient({ baseUrl: proxy.url, storage });
+    const ref = `article/${uniqueId()}`;
+    await qc.fetchQuery(targetQueryOptions(client, ref));
+    proxy.seen.length = 0;
+    const events: LiveEvent[] = [];
+    let opened = 0;
+    stops.push(subscribeLive(c, qc, { after: 999999, reconnectMs: 60_000, onEvent: (e) => events.push(e), onOpen: () => opened++ }));
+    await waitFor(() => opened === 1, 'a live stream from the head', 6000);
+    const streams = proxy.seen.filter((r) => r.url.startsWith('/v1/events/stream'));
+    expect(streams.map((r) => r.headers['last-event-id'] ?? '')).toEqual(['999999', '']);
+    expect(streams[1].headers['ledger-log']).toBe(c.log());
+    expect(qc.getQueryState(ledgerKeys.target(ref))?.isInvalidated).toBe(true);
+    const w = await c.turnOn(ref, 'like', 'a');
+    await waitFor(() => events.some((e) => e.position === w.position), 'the next event');
+  });
+
   it('misses nothing when a live-only stream drops before its first event', async () => {
     const ref = `article/${uniqueId()}`;
     await qc.fetchQuery(targetQueryOptions(client, ref));
