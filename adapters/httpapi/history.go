@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"iter"
@@ -192,11 +193,57 @@ func (s *Server) historyStream(w http.ResponseWriter, r *http.Request, f domain.
 	w.Header().Set("Content-Type", historyContentType(mediaNDJSON))
 	st := newStreamer(w, s.cfg.WriteTimeout)
 	bw := bufio.NewWriterSize(st, 32<<10)
-	err := writeNDJSON(s.deps.Log.ReadEvents(r.Context(), f), bw)
+	err := writeNDJSON(pagedEvents(r.Context(), s.deps.Log, f), bw)
 	if err == nil {
 		err = bw.Flush()
 	}
 	return s.endExport(r, st, err)
+}
+
+// exportPage is how many events an NDJSON export reads at once (about
+// 1.2 MB; 180,000 events exported 1.06× the time of one read, pages of
+// 1,000 1.10×, of 256 1.17×).
+const exportPage = 4096
+
+// pagedEvents yields the events f selects, read exportPage at a time: the
+// log's read connection is held only while a page is read, never while the
+// client takes its time over them. A slow export held one for its whole
+// length, and four of them took every connection of a SQLite log's read
+// pool, which writes need too (snapshots, idempotency keys): writes, /metrics
+// and /readyz hung until the exports ended. The pages follow each other by
+// position, so the export is the log's prefix as it stood when the last
+// page was read.
+func pagedEvents(ctx context.Context, log Log, f domain.EventFilter) iter.Seq2[domain.Event, error] {
+	return func(yield func(domain.Event, error) bool) {
+		left := f.Limit // 0: every event
+		var page []domain.Event
+		for {
+			pf := f
+			pf.Limit = exportPage
+			if left > 0 {
+				pf.Limit = min(exportPage, left)
+			}
+			var err error
+			if page, err = domain.AppendEvents(page[:0], log.ReadEvents(ctx, pf)); err != nil {
+				yield(domain.Event{}, err)
+				return
+			}
+			for _, e := range page {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			if len(page) < pf.Limit {
+				return
+			}
+			f.After = page[len(page)-1].Position
+			if left > 0 {
+				if left -= len(page); left == 0 {
+					return
+				}
+			}
+		}
+	}
 }
 
 // writeNDJSON writes the events of seq to bw as NDJSON lines, flushing

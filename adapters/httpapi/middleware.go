@@ -75,6 +75,14 @@ func (s *Server) dispatch(mux *http.ServeMux, w *statusWriter, r *http.Request, 
 		s.fail(w, r, errShuttingDown())
 		return
 	}
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.ContentLength != 0 {
+		// The streaming answers (exports, the event stream) lift the read
+		// deadline; a body trickled to them would hold the request open
+		// for ever. No GET here reads a body.
+		w.Header().Set("Connection", "close")
+		s.fail(w, r, paramErrors{{Name: "body", Reason: "a " + r.Method + " request takes no body"}})
+		return
+	}
 	if !canonical(r.URL.Path) {
 		s.fail(w, r, paramErrors{{Name: "path", Reason: "must be a clean absolute path (no //, /./ or /../)"}})
 		return

@@ -6,15 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/interactionledger/ledger/adapters/storetest/loggen"
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/projections"
 )
@@ -339,4 +342,57 @@ func TestStreamParams(t *testing.T) {
 		}
 	}
 	e.expect(200, "HEAD", "/v1/events/stream", "", "Accept", "text/event-stream", "Last-Event-ID", "")
+}
+
+// openReads is a log that counts the reads in progress.
+type openReads struct {
+	Log
+	open atomic.Int64
+}
+
+func (o *openReads) ReadEvents(ctx context.Context, f domain.EventFilter) iter.Seq2[domain.Event, error] {
+	return func(yield func(domain.Event, error) bool) {
+		o.open.Add(1)
+		defer o.open.Add(-1)
+		for e, err := range o.Log.ReadEvents(ctx, f) {
+			if !yield(e, err) {
+				return
+			}
+		}
+	}
+}
+
+// TestExportHoldsNoReadWhileBlocked: an NDJSON export blocked on a client
+// that stopped reading holds no read of the log. It held one for the whole
+// export, and four slow exports took every read connection of a SQLite log,
+// which writes need too.
+func TestExportHoldsNoReadWhileBlocked(t *testing.T) {
+	e := MustEnv(t, nil)
+	if _, err := loggen.Generate(t.Context(), e.store, loggen.Config{Events: 2500, Users: 30, Targets: 40, Workers: 4,
+		Kinds: domain.MustKindSet("like", "collect"), Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	log := &openReads{Log: e.store}
+	cfg := DefaultConfig()
+	cfg.Kinds = domain.MustKindSet("like", "collect")
+	cfg.WriteTimeout = time.Hour
+	srv, err := New(cfg, Deps{Ledger: e.srv.deps.Ledger, Log: log, Read: e.set, Writable: e.srv.deps.Writable}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newStalledWriter()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() { _ = recover() }() // the aborted export's http.ErrAbortHandler
+		req := httptest.NewRequestWithContext(t.Context(), "GET", "/v1/events?after=0", nil)
+		req.Header.Set("Accept", "application/x-ndjson")
+		srv.Handler().ServeHTTP(w, req)
+	}()
+	<-w.blocked
+	if n := log.open.Load(); n != 0 {
+		t.Errorf("%d reads of the log open while the export waits for its client", n)
+	}
+	_ = w.SetWriteDeadline(time.Now()) // the client goes away
+	<-done
 }

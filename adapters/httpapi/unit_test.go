@@ -443,3 +443,51 @@ func TestShutdownAnswersWaitingReads(t *testing.T) {
 		t.Fatalf("waiting read at shutdown: %d %s, want 503 shutting-down", rec.Code, rec.Body)
 	}
 }
+
+// A flood of new users at a low rate (no bucket refills between them)
+// sweeps the map a few times, not once per user as it did (each sweep
+// scanning the whole map under the lock: 20 ms per new user at 100,000),
+// and the map stays bounded.
+func TestRateLimitFloodOfUsers(t *testing.T) {
+	defer func(idle, all int) { maxIdleUsers, maxUsers = idle, all }(maxIdleUsers, maxUsers)
+	maxIdleUsers, maxUsers = 100, 1000
+	l := newUserLimits(0.001, 1)
+	now := time.Now()
+	for i := range 5000 {
+		if ok, _ := l.allow(fmt.Sprintf("u%d", i), now); !ok {
+			t.Fatalf("user %d's first write refused", i)
+		}
+	}
+	// Below maxUsers the map doubles between sweeps; at it, a sweep frees a
+	// tenth (100 users here): about 45 sweeps, against one per user.
+	if l.sweeps > 5000/50 {
+		t.Errorf("%d sweeps for 5,000 new users, want at most one per 50", l.sweeps)
+	}
+	if len(l.users) > maxUsers {
+		t.Errorf("%d buckets kept, want at most %d", len(l.users), maxUsers)
+	}
+	if ok, _ := l.allow("u4999", now); ok {
+		t.Error("a user just seen (bucket empty) was allowed again at once")
+	}
+}
+
+// A GET with a body is 400: the streaming answers lift the read deadline,
+// and a body trickled to them held the request (and a read connection of
+// the log) for ever.
+func TestGetWithBody(t *testing.T) {
+	e := MustEnv(t, nil)
+	for _, path := range []string{"/v1/events?after=0", "/v1/events/stream?after=0", "/v1/targets/article/a-1"} {
+		for _, chunked := range []bool{false, true} {
+			req := httptest.NewRequest("GET", path, strings.NewReader("x"))
+			req.Header.Set("Accept", "*/*")
+			if chunked {
+				req.ContentLength = -1
+			}
+			rec := httptest.NewRecorder()
+			e.srv.Handler().ServeHTTP(rec, req)
+			if rec.Code != 400 || !strings.Contains(rec.Body.String(), "takes no body") {
+				t.Errorf("GET %s with a body (chunked %t): %d %s", path, chunked, rec.Code, rec.Body)
+			}
+		}
+	}
+}
