@@ -45,7 +45,8 @@ func parseCursor(scope, c string) (int64, error) {
 	if c == "" {
 		return 1<<63 - 1, nil
 	}
-	bad := &domain.ValidationError{Field: "cursor", Reason: "not a cursor issued for this list"}
+	bad := &domain.ValidationError{Field: "cursor", Reason: "not a cursor issued for this list " +
+		"(one of a build before this one's cursors, from before an upgrade, is not either: start again from the first page)"}
 	// The exact length also refuses the CR and LF that the base64 decoder
 	// skips: a cursor has one spelling.
 	if len(c) != base64.RawURLEncoding.EncodedLen(cursorPosLen+cursorSumLen) {

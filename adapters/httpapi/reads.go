@@ -183,6 +183,10 @@ func (s *Server) collection(w http.ResponseWriter, r *http.Request) error {
 
 // cursorError names the cursor in the 400 of a rejected cursor.
 func cursorError(err error) error {
+	var v *domain.ValidationError
+	if errors.As(err, &v) && v.Field == "cursor" {
+		return paramErrors{{Name: "cursor", Reason: v.Reason}}
+	}
 	if errors.Is(err, domain.ErrInvalidInput) {
 		return paramErrors{{Name: "cursor", Reason: "not a cursor issued for this list"}}
 	}
