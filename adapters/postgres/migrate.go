@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io/fs"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -66,7 +67,7 @@ func lockKey(schema string) int64 {
 // then find it recorded. Each migration runs in its own transaction with
 // its record. A database migrated by a newer build (a version this one
 // does not know) is refused with domain.ErrUnavailable.
-func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+func migrate(ctx context.Context, pool *pgxpool.Pool, schema string, log *slog.Logger) error {
 	all, err := migrations()
 	if err != nil {
 		return err
@@ -84,13 +85,13 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 		// Unlocks even when ctx has ended; a lost connection drops the lock.
 		_, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key)
 	}()
-	if err := applyMigrations(ctx, conn.Conn(), schema, all); err != nil {
+	if err := applyMigrations(ctx, conn.Conn(), schema, all, log); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
 }
 
-func applyMigrations(ctx context.Context, conn *pgx.Conn, schema string, all []migration) error {
+func applyMigrations(ctx context.Context, conn *pgx.Conn, schema string, all []migration, log *slog.Logger) error {
 	ident := pgx.Identifier{schema}.Sanitize()
 	// Checked first: CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege
 	// on the database even when the schema exists (made by an
@@ -120,9 +121,12 @@ func applyMigrations(ctx context.Context, conn *pgx.Conn, schema string, all []m
 		if m.version <= current {
 			continue
 		}
+		log.InfoContext(ctx, "migrating the event log's schema", "schema", schema, "migration", m.name)
+		start := time.Now()
 		if err := applyOne(ctx, conn, ident, m); err != nil {
 			return fmt.Errorf("%s: %w", m.name, err)
 		}
+		log.InfoContext(ctx, "applied", "schema", schema, "migration", m.name, "took", time.Since(start).Round(time.Millisecond))
 	}
 	return nil
 }

@@ -104,7 +104,7 @@ func (s *EventStore) prepare(ctx context.Context) error {
 		}
 		return s.readLogID(ctx)
 	}
-	if err := migrate(ctx, s.pool, s.schema); err != nil {
+	if err := migrate(ctx, s.pool, s.schema, s.log); err != nil {
 		return err
 	}
 	if err := s.readLogID(ctx); err != nil {
