@@ -628,6 +628,8 @@ func TestLedgerLog(t *testing.T) {
 	if snapshot := e.mustCount(); snapshot != 1 {
 		t.Fatalf("the log holds %d events after the refused writes, want 1", snapshot)
 	}
+	e.expect(412, "GET", "/v1/targets/article/a-1?lo%67="+other, "")
+	e.expect(200, "GET", "/v1/targets/article/a-1", "", "Ledger-Log", "")
 	e.expect(400, "GET", "/v1/targets/article/a-1", "", "Ledger-Log", "not-a-uuid")
 	e.expect(400, "GET", "/v1/targets/article/a-1?log="+log, "", "Ledger-Log", log)
 	e.expect(400, "GET", "/v1/targets/article/a-1?log="+log+"&log="+log, "")

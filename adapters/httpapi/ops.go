@@ -28,12 +28,17 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	if err := s.deps.Read.Err(); err != nil {
 		return s.notReady(w, r, fmt.Sprintf("a projection failed: %v", err))
 	}
+	appliedBefore := s.deps.Read.Applied()
 	head, err := s.deps.Log.LastPosition(ctx)
 	if err != nil {
 		return s.notReady(w, r, fmt.Sprintf("the log head cannot be read: %v", err))
 	}
 	if err := s.deps.Read.WaitFor(ctx, max(head, s.cfg.StartPosition)); err != nil {
 		return s.notReady(w, r, fmt.Sprintf("projections at %d, log head at %d", s.deps.Read.Applied(), head))
+	}
+	// Read before the head: this log's head is never below it.
+	if appliedBefore > head {
+		return s.notReady(w, r, fmt.Sprintf("projections at %d, beyond the log head %d: the log was replaced under this node (restart it)", appliedBefore, head))
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "head": head, "applied": s.deps.Read.Applied()})
 }

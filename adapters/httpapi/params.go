@@ -176,8 +176,13 @@ func (p *params) minPosition(r *http.Request) int64 {
 // malformed name is 400.
 func (s *Server) sameLog(r *http.Request) error {
 	named := r.Header.Values("Ledger-Log")
+	if len(named) == 1 && strings.TrimSpace(named[0]) == "" {
+		named = nil // an empty header names no log, as an empty Last-Event-ID
+	}
 	source := "Ledger-Log"
-	if strings.Contains(r.URL.RawQuery, "log=") {
+	// Parsed only when it may hold the parameter (spelled plainly or
+	// escaped, lo%67=...): most queries are parsed once, by the handler.
+	if q := r.URL.RawQuery; strings.Contains(q, "log=") || strings.Contains(q, "%") {
 		if q, err := url.ParseQuery(r.URL.RawQuery); err == nil && len(q["log"]) > 0 {
 			if len(named) > 0 {
 				return paramErrors{{Name: "log", Reason: "give the log once, as the Ledger-Log header or the log parameter"}}

@@ -491,3 +491,18 @@ func TestGetWithBody(t *testing.T) {
 		}
 	}
 }
+
+// A node whose projections are beyond its log's head (the log was replaced
+// under it) is not ready; it answered ready.
+func TestReadyzAheadOfTheLog(t *testing.T) {
+	e := MustEnv(t, nil)
+	srv, err := New(DefaultConfig(), Deps{Ledger: e.srv.deps.Ledger, Log: e.store, Read: laggingRead{e.set, 12}, Writable: e.srv.deps.Writable}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != 503 || !strings.Contains(rec.Body.String(), "beyond the log head") {
+		t.Fatalf("projections at 12 over an empty log: %d %s, want 503 naming it", rec.Code, rec.Body)
+	}
+}

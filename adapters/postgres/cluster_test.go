@@ -466,3 +466,42 @@ func insertWaiters(t *testing.T, url string) int {
 	}
 	return n
 }
+
+// TestLogReplacedUnderAStore: a schema dropped and made anew under a
+// running node holds another log. The node's store refuses it (reads of
+// the head and appends fail with ErrLogReplaced, an ErrUnavailable) and
+// its reads yield none of the new log's events, which its projections
+// would otherwise apply onto the old log's counts.
+func TestLogReplacedUnderAStore(t *testing.T) {
+	url := pgtest.URL(t)
+	schema := pgtest.Schema(t)
+	old := openSchema(t, schema, postgres.Config{})
+	storetest.MustAppend(t, old, like(t, "alice", "article/a1"))
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	if _, err := conn.Exec(t.Context(), `DROP SCHEMA `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
+		t.Fatal(err)
+	}
+	fresh := openSchema(t, schema, postgres.Config{})
+	if fresh.LogID() == old.LogID() {
+		t.Fatal("the schema made anew has the old log's id")
+	}
+	for _, u := range []string{"bob", "carol", "dave"} {
+		storetest.MustAppend(t, fresh, like(t, u, "article/a1"))
+	}
+	if _, err := old.LastPosition(t.Context()); !errors.Is(err, postgres.ErrLogReplaced) || !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("head read of the old store: %v, want ErrLogReplaced", err)
+	}
+	if evs, err := domain.AppendEvents(nil, old.ReadEvents(t.Context(), domain.EventFilter{After: 1})); err != nil || len(evs) != 0 {
+		t.Fatalf("the old store read %d events of the new log (%v), want none", len(evs), err)
+	}
+	if _, err := old.Append(t.Context(), like(t, "erin", "article/a1")); !errors.Is(err, postgres.ErrLogReplaced) {
+		t.Fatalf("append through the old store: %v, want ErrLogReplaced", err)
+	}
+	if n, err := fresh.LastPosition(t.Context()); err != nil || n != 3 {
+		t.Fatalf("the new log's head %d (%v), want 3: the old store appended to it", n, err)
+	}
+}

@@ -126,6 +126,21 @@ func (s *EventStore) readLogID(ctx context.Context) error {
 // schema's log, the same on every node.
 func (s *EventStore) LogID() string { return s.logID }
 
+// ErrLogReplaced is the error of a store whose schema now holds another
+// log than the one it opened (dropped and made anew under it).
+var ErrLogReplaced = errors.New("the schema holds another log than the one this node opened")
+
+// sameLog checks that the schema's log is the one the store opened: it is
+// ErrLogReplaced, an ErrUnavailable, when not. The node must be restarted
+// (on another views file, or after ledger rebuild).
+func (s *EventStore) sameLog(log string) error {
+	if log == s.logID {
+		return nil
+	}
+	return fmt.Errorf("%w (it opened %s, the schema %s now holds %s): restart the node: %w",
+		ErrLogReplaced, s.logID, s.schema, log, domain.ErrUnavailable)
+}
+
 // poolConfig parses cfg.URL and fixes what the store relies on: the
 // schema in search_path and durable commits.
 func poolConfig(cfg Config) (*pgxpool.Config, string, error) {

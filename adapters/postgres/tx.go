@@ -17,7 +17,7 @@ import (
 // The statements of a group commit. The head row is locked first; every
 // later statement of the transaction sees whatever committed before.
 const (
-	sqlLockHead     = `SELECT position, stream_key FROM log_head FOR UPDATE`
+	sqlLockHead     = `SELECT h.position, h.stream_key, i.id::text FROM log_head h CROSS JOIN log_identity i FOR UPDATE OF h`
 	sqlCheckStreams = `SELECT s.user_id, s.target_type, s.target_id, s.stream_key, s.version
 		FROM unnest($1::text[], $2::text[], $3::text[]) AS q(u, tt, ti)
 		JOIN streams s ON s.user_id = q.u AND s.target_type = q.tt AND s.target_id = q.ti`
@@ -113,7 +113,13 @@ func (s *EventStore) check(ctx context.Context, conn *pgx.Conn, batch []*request
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue("SET LOCAL lock_timeout = " + strconv.FormatInt(s.cfg.HeadLockTimeout.Milliseconds(), 10))
-	b.Queue(sqlLockHead).QueryRow(func(row pgx.Row) error { return row.Scan(&p.head, &p.keyHead) })
+	b.Queue(sqlLockHead).QueryRow(func(row pgx.Row) error {
+		var log string
+		if err := row.Scan(&p.head, &p.keyHead, &log); err != nil {
+			return err
+		}
+		return s.sameLog(log)
+	})
 	b.Queue(sqlCheckStreams, q.users, q.types, q.ids).Query(func(rows pgx.Rows) error {
 		var u, tt, ti string
 		var info streamInfo

@@ -76,6 +76,12 @@ export function subscribeLive(client: LedgerClient, qc: QueryClient, opts: LiveO
     // Ledger-Position (the applied position, at most the head) is a resume
     // point just as safe: events at or before a view's position are ignored.
     if (!lastId) lastId = res.headers.get('Ledger-Position') ?? '';
+    if (resyncOnOpen) {
+      // Views read before this stream began may miss events it will not
+      // send: read them again, from this log.
+      resyncOnOpen = false;
+      void qc.resetQueries({ queryKey: ledgerKeys.all });
+    }
     opts.onOpen?.();
     const parser = createParser({
       onEvent: (msg) => {
@@ -107,10 +113,13 @@ export function subscribeLive(client: LedgerClient, qc: QueryClient, opts: LiveO
   // A server that names another log than the session's (its log was
   // created anew) cannot resume from this one's ids: go live from its head
   // and refetch what was cached from the old log.
+  let resyncOnOpen = false;
+  let wake = (): void => undefined;
   const unlisten = client.onLogChange(() => {
     lastId = '';
     refusedResumes = 0;
-    void qc.invalidateQueries({ queryKey: ledgerKeys.all });
+    resyncOnOpen = true;
+    wake(); // reconnect now, not after the retry delay
   });
   stop.signal.addEventListener('abort', unlisten, { once: true });
   void (async () => {
@@ -127,11 +136,15 @@ export function subscribeLive(client: LedgerClient, qc: QueryClient, opts: LiveO
         if (lastId && isLedgerError(err, 503) && ++refusedResumes >= maxRefusedResumes) {
           lastId = '';
           refusedResumes = 0;
-          void qc.invalidateQueries({ queryKey: ledgerKeys.all });
+          resyncOnOpen = true;
           continue; // at once: the wait was the server's refusals
         }
       }
-      await new Promise((r) => setTimeout(r, retryMs));
+      await new Promise<void>((r) => {
+        wake = r;
+        setTimeout(r, retryMs);
+      });
+      wake = () => undefined;
     }
   })();
   return () => stop.abort();

@@ -395,12 +395,14 @@ export function metaInvalidation(getClient: () => QueryClient) {
 }
 
 /**
- * resyncOnLogChange refetches every cached ledger view when the client's
+ * resyncOnLogChange resets every cached ledger view when the client's
  * server names another log than the session's (its log was created anew):
- * they were read from the old log. LedgerProvider calls it; apps without
- * React call it once per client and QueryClient. It returns the function
- * that stops it.
+ * they were read from the old log. Reset, not invalidated: the new log's
+ * positions are lower, and a refetched view would lose to the cached one
+ * (a view never moves backwards within a log). LedgerProvider calls it;
+ * apps without React call it once per client and QueryClient. It returns
+ * the function that stops it.
  */
 export function resyncOnLogChange(client: LedgerClient, qc: QueryClient): () => void {
-  return client.onLogChange(() => void qc.invalidateQueries({ queryKey: ledgerKeys.all }));
+  return client.onLogChange(() => void qc.resetQueries({ queryKey: ledgerKeys.all }));
 }

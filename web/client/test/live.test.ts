@@ -5,6 +5,7 @@ import {
   createLedgerClient,
   feedQueryOptions,
   ledgerKeys,
+  resyncOnLogChange,
   subscribeLive,
   targetQueryOptions,
   toggleMutationOptions,
@@ -150,7 +151,7 @@ describe('live updates', () => {
     let opened = 0;
     stops.push(subscribeLive(client, qc, { after: 999999, reconnectMs: 50, onEvent: (e) => events.push(e), onOpen: () => opened++ }));
     await waitFor(() => opened === 1, 'a live stream after the refusals', 6000);
-    expect(qc.getQueryState(ledgerKeys.target(ref))?.isInvalidated).toBe(true);
+    expect(qc.getQueryData(ledgerKeys.target(ref))).toBeUndefined(); // reset: read again from this log
     const streams = proxy.seen.filter((r) => r.url.startsWith('/v1/events/stream'));
     expect(streams.map((r) => r.headers['last-event-id'] ?? '')).toEqual(['999999', '999999', '']);
     const w = await client.turnOn(ref, 'like', 'a');
@@ -171,9 +172,25 @@ describe('live updates', () => {
     const streams = proxy.seen.filter((r) => r.url.startsWith('/v1/events/stream'));
     expect(streams.map((r) => r.headers['last-event-id'] ?? '')).toEqual(['999999', '']);
     expect(streams[1].headers['ledger-log']).toBe(c.log());
-    expect(qc.getQueryState(ledgerKeys.target(ref))?.isInvalidated).toBe(true);
+    expect(qc.getQueryData(ledgerKeys.target(ref))).toBeUndefined(); // reset: read again from this log
     const w = await c.turnOn(ref, 'like', 'a');
     await waitFor(() => events.some((e) => e.position === w.position), 'the next event');
+  });
+
+  it('replaces views of an old log whose positions are higher than the new log\'s', async () => {
+    const storage = memoryStorage();
+    storage.setItem(`ledger:min-position:${proxy.url}:log`, crypto.randomUUID());
+    const c = createLedgerClient({ baseUrl: proxy.url, storage });
+    stops.push(resyncOnLogChange(c, qc));
+    const ref = `article/${uniqueId()}`;
+    const old: TargetView = { target: { type: 'article', id: ref.slice(8) }, counts: { like: 7, collect: 0 }, position: 999_999_999 };
+    qc.setQueryData(ledgerKeys.target(ref), old);
+    const observer = new QueryObserver(qc, { ...targetQueryOptions(c, ref), staleTime: Infinity });
+    stops.push(observer.subscribe(() => undefined));
+    await c.healthz().catch(() => undefined); // any answer names the server's log; this one names no position
+    await c.target(`article/${uniqueId()}`); // the first /v1 request learns the log has changed
+    await waitFor(() => qc.getQueryData<TargetView>(ledgerKeys.target(ref))?.counts.like === 0, 'the new log\'s view');
+    expect(qc.getQueryData<TargetView>(ledgerKeys.target(ref))?.position).toBeLessThan(old.position);
   });
 
   it('misses nothing when a live-only stream drops before its first event', async () => {
