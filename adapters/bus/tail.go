@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/failurelog"
 )
 
 // Defaults of the store tail. A batch is one transaction per projection;
@@ -31,6 +32,8 @@ type tail struct {
 	// the next commit of this process (the store's memory then starts
 	// after them, and the read queries the log).
 	memoryOnly bool
+	// failures logs failed reads of the log without a line per poll.
+	failures *failurelog.Log
 }
 
 func newTail(store domain.Tailable, poll time.Duration, batch int, log *slog.Logger) *tail {
@@ -43,7 +46,8 @@ func newTail(store domain.Tailable, poll time.Duration, batch int, log *slog.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &tail{store: store, poll: poll, batch: batch, log: log}
+	return &tail{store: store, poll: poll, batch: batch, log: log,
+		failures: &failurelog.Log{Logger: log, What: "reading the event log", Level: slog.LevelWarn}}
 }
 
 // next returns the next batch of events after position after, waiting for
@@ -56,6 +60,9 @@ func (t *tail) next(ctx context.Context, after int64) ([]domain.Event, error) {
 		// still wakes us.
 		wake := t.store.Committed()
 		events, err := t.read(ctx, after)
+		if err == nil {
+			t.failures.Succeeded()
+		}
 		if err == nil && len(events) > 0 {
 			return events, nil
 		}
@@ -63,7 +70,7 @@ func (t *tail) next(ctx context.Context, after int64) ([]domain.Event, error) {
 			return nil, ctx.Err()
 		}
 		if err != nil {
-			t.log.WarnContext(ctx, "reading the event log failed; retrying", "after", after, "err", err)
+			t.failures.Failed(err, "after", after)
 			wake = nil
 		}
 		woken, err := t.wait(ctx, wake)

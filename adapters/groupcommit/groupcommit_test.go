@@ -1,12 +1,9 @@
 package groupcommit_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
@@ -246,21 +243,5 @@ func TestLingerTake(t *testing.T) {
 	var none *groupcommit.Linger[row]
 	if none.Take() != nil {
 		t.Fatal("a nil Linger handed over a request")
-	}
-}
-
-// A run of failed commits is logged once at its start, then at most every
-// groupcommit.FailureLogEvery, and its end once; not once per failed commit.
-func TestFailureLog(t *testing.T) {
-	var buf bytes.Buffer
-	f := &groupcommit.FailureLog{Log: slog.New(slog.NewTextHandler(&buf, nil))}
-	for range 1000 {
-		f.Failed(3, errors.New("disk full"))
-	}
-	f.Succeeded()
-	f.Succeeded()
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) != 2 || !strings.Contains(lines[0], "group commit failed") || !strings.Contains(lines[1], "failed_in_all=1000") {
-		t.Fatalf("logged %d lines:\n%s", len(lines), buf.String())
 	}
 }

@@ -101,6 +101,24 @@ func mustEnvDeps(tb testing.TB, configure func(*Config), configureDeps func(*Dep
 	return e
 }
 
+// sideServer is a second server over e's ledger, log and read model, with
+// cfg and read (nil: e's) and log (nil: e's store) in their place; logger
+// may be nil.
+func (e *testEnv) sideServer(cfg Config, read ReadModel, log Log, logger *slog.Logger) *Server {
+	e.t.Helper()
+	if read == nil {
+		read = e.set
+	}
+	if log == nil {
+		log = e.store
+	}
+	srv, err := New(cfg, Deps{Ledger: e.srv.deps.Ledger, Log: log, Read: read, Writable: e.srv.deps.Writable}, logger)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return srv
+}
+
 // newTestLogger logs everything, as text, into w.
 func newTestLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -185,6 +185,9 @@ func (s *Server) historyCSV(w http.ResponseWriter, r *http.Request, page []domai
 	if err == nil {
 		err = bw.Flush()
 	}
+	if err != nil {
+		err = &clientError{err} // the page is in memory: only writing it can fail
+	}
 	return s.endExport(r, st, err)
 }
 
@@ -194,9 +197,6 @@ func (s *Server) historyStream(w http.ResponseWriter, r *http.Request, f domain.
 	st := newStreamer(w, s.cfg.WriteTimeout)
 	bw := bufio.NewWriterSize(st, 32<<10)
 	err := writeNDJSON(pagedEvents(r.Context(), s.deps.Log, f), bw)
-	if err == nil {
-		err = bw.Flush()
-	}
 	return s.endExport(r, st, err)
 }
 
@@ -247,7 +247,8 @@ func pagedEvents(ctx context.Context, log Log, f domain.EventFilter) iter.Seq2[d
 }
 
 // writeNDJSON writes the events of seq to bw as NDJSON lines, flushing
-// every 1000 events.
+// every 1000 events. A failed write is a *clientError; a failed read is
+// seq's error.
 func writeNDJSON(seq iter.Seq2[domain.Event, error], bw *bufio.Writer) error {
 	n := 0
 	for e, err := range seq {
@@ -256,15 +257,18 @@ func writeNDJSON(seq iter.Seq2[domain.Event, error], bw *bufio.Writer) error {
 		}
 		if n++; n%1000 == 0 {
 			if err := bw.Flush(); err != nil {
-				return err
+				return &clientError{err}
 			}
 		}
 		if _, err := bw.Write(eventcodec.MarshalEvent(e)); err != nil {
-			return err
+			return &clientError{err}
 		}
 		if err := bw.WriteByte('\n'); err != nil {
-			return err
+			return &clientError{err}
 		}
+	}
+	if err := bw.Flush(); err != nil {
+		return &clientError{err}
 	}
 	return nil
 }
@@ -280,7 +284,19 @@ func (s *Server) endExport(r *http.Request, st *streamer, err error) error {
 	if !st.started {
 		return fmt.Errorf("read history: %w", err)
 	}
-	s.log.WarnContext(r.Context(), "history export aborted", "request_id", requestID(r.Context()), "err", err)
+	recorded := clientClosed
+	var ce *clientError
+	if errors.As(err, &ce) || r.Context().Err() != nil {
+		s.log.DebugContext(r.Context(), "history export: the client left", "request_id", requestID(r.Context()), "err", err)
+	} else {
+		recorded = problemFor(err).Status
+		s.metrics.exportFailures.Inc()
+		s.log.ErrorContext(r.Context(), "history export failed after its first byte; connection aborted",
+			"request_id", requestID(r.Context()), "err", err)
+	}
+	if info := infoFrom(r.Context()); info != nil {
+		info.recorded = recorded
+	}
 	panic(http.ErrAbortHandler)
 }
 

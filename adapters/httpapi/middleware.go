@@ -22,6 +22,9 @@ type reqInfo struct {
 	principal principal
 	route     string
 	err       error
+	// recorded, when set, is the status the metrics and the access log
+	// record instead of the one sent: an export cut after its 200 went out.
+	recorded int
 }
 
 type infoKey struct{}
@@ -59,7 +62,7 @@ func (s *Server) outer(mux *http.ServeMux) http.Handler {
 			info.id = uuid.Must(uuid.NewV7()).String()
 		}
 		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{ResponseWriter: w, head: r.Method == http.MethodHead}
 		sw.Header().Set("X-Request-ID", info.id)
 		defer s.finish(sw, r, info, start)
 		defer s.recover(sw, r)
@@ -165,6 +168,9 @@ func (s *Server) finish(w *statusWriter, r *http.Request, info *reqInfo, start t
 	if status == 0 {
 		status = http.StatusOK
 	}
+	if info.recorded != 0 {
+		status = info.recorded
+	}
 	d := time.Since(start)
 	s.metrics.observeRequest(info.route, status, d)
 	if !s.log.Enabled(r.Context(), slog.LevelInfo) {
@@ -192,6 +198,7 @@ type statusWriter struct {
 	status int
 	bytes  int64
 	wrote  bool
+	head   bool // a HEAD request's
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -206,7 +213,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 		w.WriteHeader(http.StatusOK)
 	}
 	n, err := w.ResponseWriter.Write(b)
-	w.bytes += int64(n)
+	if !w.head {
+		w.bytes += int64(n) // a HEAD answer sends no body, whatever is written
+	}
 	return n, err
 }
 

@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 //go:embed openapi.json
@@ -51,7 +52,12 @@ func (s *Server) notReady(w http.ResponseWriter, r *http.Request, detail string)
 // serveMetrics refreshes the log head first, so the lag gauge also sees
 // events other processes appended.
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
-	if head, err := s.deps.Log.LastPosition(r.Context()); err == nil {
+	// Bounded: a database that stops answering must not hold the scrape
+	// (Prometheus gives up after 10 s, and every metric goes missing
+	// during the incident); the gauge keeps the last head it knew.
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	if head, err := s.deps.Log.LastPosition(ctx); err == nil {
 		s.metrics.advanceHead(head)
 	}
 	s.metrics.handler().ServeHTTP(w, r)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -102,12 +103,7 @@ func TestStreamFailureIsCounted(t *testing.T) {
 	logs := &syncBuffer{}
 	cfg := DefaultConfig()
 	cfg.Kinds = domain.MustKindSet("like", "collect")
-	srv, err := New(cfg, Deps{
-		Ledger: e.srv.deps.Ledger, Log: e.store, Read: failingRead{e.set}, Writable: e.srv.deps.Writable,
-	}, newTestLogger(logs))
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := e.sideServer(cfg, failingRead{e.set}, nil, newTestLogger(logs))
 	hs := httptest.NewServer(srv.Handler())
 	defer hs.Close()
 	res, err := http.DefaultClient.Do(mustRequest(t, hs.URL+"/v1/events/stream?after=0"))
@@ -312,10 +308,7 @@ func TestStreamEndsAtShutdownWhileBlocked(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Kinds = domain.MustKindSet("like", "collect")
 	cfg.WriteTimeout = time.Hour
-	srv, err := New(cfg, Deps{Ledger: e.srv.deps.Ledger, Log: e.store, Read: e.set, Writable: e.srv.deps.Writable}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := e.sideServer(cfg, nil, nil, nil)
 	w := newStalledWriter()
 	done := make(chan struct{})
 	go func() {
@@ -376,10 +369,7 @@ func TestExportHoldsNoReadWhileBlocked(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Kinds = domain.MustKindSet("like", "collect")
 	cfg.WriteTimeout = time.Hour
-	srv, err := New(cfg, Deps{Ledger: e.srv.deps.Ledger, Log: log, Read: e.set, Writable: e.srv.deps.Writable}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := e.sideServer(cfg, nil, log, nil)
 	w := newStalledWriter()
 	done := make(chan struct{})
 	go func() {
@@ -395,4 +385,77 @@ func TestExportHoldsNoReadWhileBlocked(t *testing.T) {
 	}
 	_ = w.SetWriteDeadline(time.Now()) // the client goes away
 	<-done
+}
+
+// brokenLog is a log whose reads fail from the second on (a database that
+// went away during an export).
+type brokenLog struct {
+	Log
+	calls atomic.Int64
+}
+
+func (b *brokenLog) ReadEvents(ctx context.Context, f domain.EventFilter) iter.Seq2[domain.Event, error] {
+	if b.calls.Add(1) > 1 {
+		return func(yield func(domain.Event, error) bool) {
+			yield(domain.Event{}, fmt.Errorf("read: the connection was lost: %w", domain.ErrUnavailable))
+		}
+	}
+	return b.Log.ReadEvents(ctx, f)
+}
+
+// exportOn runs an NDJSON export of srv into w and recovers the abort of a
+// cut one.
+func exportOn(t *testing.T, srv *Server, w http.ResponseWriter) {
+	t.Helper()
+	defer func() { _ = recover() }()
+	req := httptest.NewRequestWithContext(t.Context(), "GET", "/v1/events?after=0", nil)
+	req.Header.Set("Accept", "application/x-ndjson")
+	srv.Handler().ServeHTTP(w, req)
+}
+
+// An export cut after its first byte is recorded as what happened, not as
+// the 200 it sent: a client that left is a 499 logged at debug level, a
+// failure of the server is logged at error level, counted, and recorded
+// with its status (503 for a store that went away).
+func TestExportCutIsRecorded(t *testing.T) {
+	e := MustEnv(t, nil)
+	if _, err := loggen.Generate(t.Context(), e.store, loggen.Config{Events: exportPage + 100, Users: 30, Targets: 40, Workers: 4,
+		Kinds: domain.MustKindSet("like", "collect"), Seed: 5}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Kinds = domain.MustKindSet("like", "collect")
+	logs := &syncBuffer{}
+	broken := e.sideServer(cfg, nil, &brokenLog{Log: e.store}, newTestLogger(logs))
+	exportOn(t, broken, httptest.NewRecorder())
+	metrics := scrape(t, broken)
+	if !strings.Contains(metrics, "ledger_history_export_failures_total 1") ||
+		!strings.Contains(metrics, `ledger_http_requests_total{code="503",route="GET /v1/events"} 1`) {
+		t.Errorf("a failed export: metrics\n%s", grepLines(metrics, "GET /v1/events"))
+	}
+	if !strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("a failed export is not logged at error level:\n%s", logs)
+	}
+
+	cfg.WriteTimeout = 50 * time.Millisecond
+	logs = &syncBuffer{}
+	left := e.sideServer(cfg, nil, nil, slog.New(slog.NewTextHandler(logs, nil)))
+	w := newStalledWriter()
+	exportOn(t, left, w)
+	metrics = scrape(t, left)
+	if !strings.Contains(metrics, `ledger_http_requests_total{code="499",route="GET /v1/events"} 1`) ||
+		!strings.Contains(metrics, "ledger_history_export_failures_total 0") {
+		t.Errorf("an export whose client left: metrics\n%s", grepLines(metrics, "GET /v1/events"))
+	}
+	if strings.Contains(logs.String(), "level=WARN") || strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("a client that left is logged as a failure:\n%s", logs)
+	}
+}
+
+// scrape returns srv's /metrics.
+func scrape(t *testing.T, srv *Server) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	return rec.Body.String()
 }

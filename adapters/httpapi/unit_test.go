@@ -421,10 +421,7 @@ func TestShutdownAnswersWaitingReads(t *testing.T) {
 	cfg.ConsistencyTimeout = time.Hour
 	read := enteredRead{waiting: make(chan struct{})}
 	read.ReadModel = e.set
-	srv, err := New(cfg, Deps{Ledger: e.srv.deps.Ledger, Log: e.store, Read: read, Writable: e.srv.deps.Writable}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := e.sideServer(cfg, read, nil, nil)
 	rec := httptest.NewRecorder()
 	done := make(chan struct{})
 	go func() {
@@ -504,5 +501,16 @@ func TestReadyzAheadOfTheLog(t *testing.T) {
 	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	if rec.Code != 503 || !strings.Contains(rec.Body.String(), "beyond the log head") {
 		t.Fatalf("projections at 12 over an empty log: %d %s, want 503 naming it", rec.Code, rec.Body)
+	}
+}
+
+// A HEAD answer's access line counts no body bytes: none are sent.
+func TestHeadLogsNoBytes(t *testing.T) {
+	e := MustEnv(t, nil)
+	logs := &syncBuffer{}
+	srv := e.sideServer(DefaultConfig(), nil, nil, newTestLogger(logs))
+	srv.Handler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("HEAD", "/openapi.json", nil))
+	if line := grepLines(logs.String(), "msg=request"); !strings.Contains(line, "bytes=0 ") {
+		t.Fatalf("HEAD /openapi.json logged %s, want bytes=0", line)
 	}
 }

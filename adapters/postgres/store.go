@@ -15,6 +15,7 @@ import (
 	"github.com/interactionledger/ledger/adapters/groupcommit"
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/internal/commitsignal"
+	"github.com/interactionledger/ledger/internal/failurelog"
 )
 
 var _ domain.EventStore = (*EventStore)(nil)
@@ -48,7 +49,7 @@ type EventStore struct {
 
 	committed *commitsignal.Signal
 	// failures logs failed group commits without flooding.
-	failures *groupcommit.FailureLog
+	failures *failurelog.Log
 	// logID is the log's identity (LogID), read once by Open.
 	logID string
 }
@@ -78,7 +79,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*EventStore, error
 		return nil, fmt.Errorf("open postgres: %w", translate(ctx, err))
 	}
 	s := &EventStore{ctx: context.WithoutCancel(ctx), cfg: cfg, log: log, pool: pool, schema: schema,
-		channel: "ledger_commits_" + schema, committed: commitsignal.New(), failures: &groupcommit.FailureLog{Log: log}}
+		channel: "ledger_commits_" + schema, committed: commitsignal.New(), failures: &failurelog.Log{Logger: log, What: "group commit", Level: slog.LevelError}}
 	if err := s.prepare(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres schema %s: %w", schema, err)

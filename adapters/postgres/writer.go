@@ -87,7 +87,7 @@ func (s *EventStore) commit(batch []*request) {
 		s.notifyCommitted()
 		s.failures.Succeeded()
 	} else {
-		s.failures.Failed(len(taken), stats.Err)
+		s.failures.Failed(stats.Err, "appends", len(taken))
 	}
 	if s.cfg.OnCommit != nil {
 		s.cfg.OnCommit(stats)

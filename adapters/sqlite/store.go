@@ -18,6 +18,7 @@ import (
 	"github.com/interactionledger/ledger/adapters/groupcommit"
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/internal/commitsignal"
+	"github.com/interactionledger/ledger/internal/failurelog"
 	"github.com/interactionledger/ledger/internal/pathwatch"
 	"github.com/interactionledger/ledger/internal/sqlitedsn"
 	"github.com/interactionledger/ledger/internal/walcheckpoint"
@@ -99,7 +100,7 @@ type EventStore struct {
 
 	committed *commitsignal.Signal
 	// failures logs failed group commits without flooding.
-	failures *groupcommit.FailureLog
+	failures *failurelog.Log
 	// logID is the log's identity (LogID), read once by Open.
 	logID string
 }
@@ -121,7 +122,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*EventStore, error
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", cfg.Path, err)
 	}
-	s := &EventStore{cfg: cfg, log: log, path: path, committed: commitsignal.New(), failures: &groupcommit.FailureLog{Log: log}}
+	s := &EventStore{cfg: cfg, log: log, path: path, committed: commitsignal.New(), failures: &failurelog.Log{Logger: log, What: "group commit", Level: slog.LevelError}}
 	if cfg.ReadOnly {
 		err = s.openReadOnly(ctx)
 	} else {

@@ -273,7 +273,7 @@ func (s *EventStore) commit(batch []*request, l *groupcommit.Linger[eventRow], a
 		s.failures.Succeeded()
 	} else {
 		s.recent.reset()
-		s.failures.Failed(len(taken), stats.Err)
+		s.failures.Failed(stats.Err, "appends", len(taken))
 	}
 	if s.cfg.OnCommit != nil {
 		s.cfg.OnCommit(stats)

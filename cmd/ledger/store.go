@@ -190,5 +190,13 @@ func redactDB(db string) string {
 	if err != nil {
 		return "(a PostgreSQL URL that does not parse)"
 	}
+	// libpq takes secrets as parameters too, which Redacted leaves.
+	q := u.Query()
+	for _, secret := range []string{"password", "sslpassword"} {
+		if q.Has(secret) {
+			q.Set(secret, "xxxxx")
+		}
+	}
+	u.RawQuery = q.Encode()
 	return u.Redacted()
 }

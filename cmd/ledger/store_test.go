@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/interactionledger/ledger/adapters/storetest"
@@ -102,5 +103,23 @@ func TestFileWritableDoesNotOpenTheLog(t *testing.T) {
 	}
 	if err := fileWritable(filepath.Join(t.TempDir(), "missing.db")); err == nil {
 		t.Fatal("a missing file reads as writable")
+	}
+}
+
+// redactDB hides a PostgreSQL URL's secrets, in its user part and in the
+// parameters libpq reads them from (the relay logged ?password= in clear).
+func TestRedactDB(t *testing.T) {
+	for _, db := range []string{
+		"postgres://alice:SeCrEt@db:5432/ledger",
+		"postgres://alice@db/ledger?sslmode=disable&password=SeCrEt",
+		"postgresql://db/ledger?sslpassword=SeCrEt&application_name=x",
+	} {
+		got := redactDB(db)
+		if strings.Contains(got, "SeCrEt") || !strings.Contains(got, "xxxxx") {
+			t.Errorf("redactDB(%q) = %q", db, got)
+		}
+	}
+	if got := redactDB("./data/ledger.db"); got != "./data/ledger.db" {
+		t.Errorf("a file path redacted: %q", got)
 	}
 }
