@@ -1,6 +1,7 @@
 package nats
 
 import (
+	"math"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,7 +31,11 @@ func NewMetrics() *Metrics {
 	}
 	m.position = gauge("ledger_relay_position", "Log position of the last event the stream acknowledged.")
 	m.head = gauge("ledger_relay_log_position", "Position of the newest event in the log, as last read.")
-	m.lag = gauge("ledger_relay_lag_events", "Events in the log not yet relayed (log position - relay position).")
+	m.lag = gauge("ledger_relay_lag_events", "Events in the log not yet relayed (log position - relay position), while this relay holds the lock and relays; NaN otherwise (a standby, or a relay that cannot reach NATS: alert on sum(ledger_relay_lock_held) == 0 too).")
+	// Unknown until a session resumes: 0 read as "nothing relayed", and a
+	// standby's lag as the whole log.
+	m.position.Set(math.NaN())
+	m.lag.Set(math.NaN())
 	m.lockHeld = gauge("ledger_relay_lock_held", "1 while this relay holds the relay lock and publishes, 0 while it waits or retries.")
 	m.published = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "ledger_relay_published_events_total", Help: "Events published and acknowledged by JetStream.",
@@ -66,10 +71,16 @@ func (m *Metrics) resumed(pos int64) {
 	}
 }
 
-func (m *Metrics) observeHead(head, relayed int64) {
+// observeHead records the log's head, and the lag when this relay is
+// relaying (holds the lock, has resumed); NaN when it is not.
+func (m *Metrics) observeHead(head, relayed int64, relaying bool) {
 	if m != nil {
 		m.head.Set(float64(head))
-		m.lag.Set(float64(max(0, head-relayed)))
+		lag := math.NaN()
+		if relaying {
+			lag = float64(max(0, head-relayed))
+		}
+		m.lag.Set(lag)
 	}
 }
 

@@ -31,6 +31,8 @@ type Relay struct {
 	holder  string
 	relayed atomic.Int64
 	head    atomic.Int64 // the log's last position, as last read
+	// relaying is true while a session holds the lock and has resumed.
+	relaying atomic.Bool
 }
 
 // NewRelay returns a relay over store. A nil logger discards. It returns
@@ -108,6 +110,7 @@ func (r *Relay) session(ctx context.Context) error {
 	keeper.Go(func() { l.keep(sctx, cancel) })
 	r.cfg.Metrics.holding(true)
 	defer func() {
+		r.relaying.Store(false)
 		r.cfg.Metrics.holding(false)
 		cancel(nil)
 		keeper.Wait()
@@ -133,6 +136,7 @@ func (r *Relay) relayFromStream(ctx context.Context, nc *natsgo.Conn, js jetstre
 		return err
 	}
 	r.relayed.Store(at.Position)
+	r.relaying.Store(true)
 	r.cfg.Metrics.resumed(at.Position)
 	r.log.InfoContext(ctx, "relaying", "after_position", at.Position, "stream_sequence", at.Sequence,
 		"subjects", r.cfg.SubjectPrefix+".<kind>.<target_type>")
@@ -220,7 +224,7 @@ func (r *Relay) watchHead(ctx context.Context) {
 		case err == nil:
 			failingSince = time.Time{}
 			r.head.Store(head)
-			r.cfg.Metrics.observeHead(head, r.Relayed())
+			r.cfg.Metrics.observeHead(head, r.Relayed(), r.relaying.Load())
 		case ctx.Err() == nil:
 			r.cfg.Metrics.headReadFailed()
 			if failingSince.IsZero() {

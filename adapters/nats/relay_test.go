@@ -125,10 +125,15 @@ func TestRelayUnreachableNATSRetriesAndLosesNothing(t *testing.T) {
 	store := mustStore(t)
 	addr := freeAddr(t) // nothing listens there yet
 	cfg := testConfig("nats://"+addr, n)
+	cfg.Metrics = relaynats.NewMetrics()
 	log, buf := bufLogger()
 	r := startRelay(t, store, cfg, log)
 	write(t, store, 200, "p")
 	waitFor(t, "four failed attempts", func() bool { return strings.Count(buf.String(), "relay failed") >= 4 })
+	// Not relaying: its lag is unknown, not the whole log.
+	head := "ledger_relay_log_position " + strconv.Itoa(len(logEvents(t, store))) + "\n"
+	waitFor(t, "the head observed", func() bool { return strings.Contains(scrape(t, cfg.Metrics), head) })
+	mustContainMetric(t, scrape(t, cfg.Metrics), "ledger_relay_lag_events NaN\n", "ledger_relay_position NaN\n")
 	lines := buf.String()
 	mustContainMetric(t, lines, "connect to NATS at nats://"+addr, "retrying from the stream's last message")
 	var delays []time.Duration
