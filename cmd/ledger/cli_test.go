@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -442,6 +443,48 @@ func TestOutNotAStoreFile(t *testing.T) {
 	after, _, err := runCLI(t, "history", "--db", db)
 	if err != nil || after != before {
 		t.Fatalf("the log after: %v, %q, want %q", err, after, before)
+	}
+}
+
+// TestOutNotTheViewsUsed: the views file a command uses (a custom --views,
+// or ./data/ledger.views when --db is a URL) is a file of the store too,
+// refused before anything is opened: serve --cpuprofile used to overwrite
+// a custom views file at shutdown.
+func TestOutNotTheViewsUsed(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir) // the cluster default views file is relative
+	db := filepath.Join(dir, "c.db")
+	mustFill(t, db, 3)
+	views := filepath.Join(dir, "node.views")
+	if _, _, err := runCLI(t, "rebuild", "--db", db, "--views", views); err != nil {
+		t.Fatal(err)
+	}
+	const pg = "postgres://127.0.0.1:1/ledger?connect_timeout=1"
+	for _, args := range [][]string{
+		{"serve", "--db", db, "--views", views, "--cpuprofile", views, "--listen", "127.0.0.1:0"},
+		{"serve", "--db", db, "--views", views, "--cpuprofile", views + "-wal", "--listen", "127.0.0.1:0"},
+		{"serve", "--db", pg, "--cpuprofile", "data/ledger.views", "--listen", "127.0.0.1:0"},
+		{"serve", "--db", pg, "--views", views, "--cpuprofile", views + "-shm", "--listen", "127.0.0.1:0"},
+		{"rebuild", "--db", db, "--views", views, "--cpuprofile", views},
+		{"rebuild", "--db", pg, "--cpuprofile", "./data/ledger.views-wal"},
+		{"history", "--db", pg, "--out", "data/ledger.views"},
+		{"asof", "--db", db, "--position", "1", "--out", db + "-shm"},
+		{"asof", "--db", pg, "--position", "1", "--out", "data/ledger.views-wal"},
+	} {
+		// Canceled: without the check, serve stops at once (and writes its
+		// profile) instead of serving for ever.
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		err := run(ctx, args, func(string) string { return "" }, io.Discard, io.Discard)
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "destroy the store") {
+			t.Errorf("ledger %q: err %v (exit %d), want exit 2 refusing a file of the store", args, err, exitCode(err))
+		}
+	}
+	if _, err := os.Stat("data"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("./data: %v, want nothing created", err)
+	}
+	if _, _, err := runCLI(t, "verify", "--db", db, "--views", views); err != nil {
+		t.Errorf("verify after: %v", err)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -102,14 +103,15 @@ func tuneGC(e env, percent int) {
 	}
 }
 
-// notStoreFile refuses an output path that names one of the SQLite log
-// db's files or its default views file's (with their -wal and -shm):
-// writing there would destroy the log or the read models. The comparison
-// is by clean absolute path, and by file identity for files that exist
-// (links), for db as given and as its symlinks resolve. A URL db has no
-// files here.
-func notStoreFile(flagName, out, db string) error {
-	if out == "" || db == "" || postgres.IsURL(db) {
+// notStoreFile refuses an output path that names a file of the store: the
+// SQLite log db's (a URL db has no files here) or the views file it uses
+// (viewsPath(db, views), views being the --views flag, "" for the
+// default), with their -wal and -shm: writing there would destroy the log
+// or the read models. The comparison is by clean absolute path, and by file
+// identity for files that exist (links), for each path as given and as its
+// symlinks resolve.
+func notStoreFile(flagName, out, db, views string) error {
+	if out == "" || db == "" {
 		return nil
 	}
 	outAbs, err := filepath.Abs(out)
@@ -117,12 +119,7 @@ func notStoreFile(flagName, out, db string) error {
 		return nil // os.Create reports it
 	}
 	outInfo, outErr := os.Stat(outAbs)
-	bases := []string{db, projections.ViewsPath(db)}
-	// SQLite names the WAL and shm after the file a symlinked db resolves to.
-	if real, err := filepath.EvalSymlinks(db); err == nil && real != db {
-		bases = append(bases, real, projections.ViewsPath(real))
-	}
-	for _, base := range bases {
+	for _, base := range storeFiles(db, views) {
 		for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
 			abs, err := filepath.Abs(base + suffix)
 			if err != nil {
@@ -138,4 +135,26 @@ func notStoreFile(flagName, out, db string) error {
 		}
 	}
 	return nil
+}
+
+// storeFiles lists the files whose -wal and -shm notStoreFile also
+// refuses: the views file used and a SQLite db, each also as its symlinks
+// resolve (SQLite names the WAL and shm after the resolved file), and a
+// symlinked db's default views file under the resolved name.
+func storeFiles(db, views string) []string {
+	files := []string{viewsPath(db, views)}
+	if !postgres.IsURL(db) {
+		files = append(files, db)
+	}
+	for _, f := range slices.Clone(files) {
+		real, err := filepath.EvalSymlinks(f)
+		if err != nil || real == f {
+			continue
+		}
+		files = append(files, real)
+		if f == db && views == "" {
+			files = append(files, projections.ViewsPath(real))
+		}
+	}
+	return files
 }

@@ -34,7 +34,7 @@ func runHistory(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := notStoreFile("--out", *out, *db); err != nil {
+	if err := notStoreFile("--out", *out, *db, ""); err != nil {
 		return err
 	}
 	store, err := openStore(ctx, *db, storeOptions{readOnly: true}, cliLogger(e))

@@ -67,7 +67,7 @@ func runRebuild(ctx context.Context, e env, args []string) error {
 		}
 		names = []string{*name}
 	}
-	if err := notStoreFile("--cpuprofile", *profile, *db); err != nil {
+	if err := notStoreFile("--cpuprofile", *profile, *db, *views); err != nil {
 		return err
 	}
 	stop, err := startCPUProfile(*profile)
@@ -115,6 +115,9 @@ func runAsOf(ctx context.Context, e env, args []string) error {
 	}
 	if *out == "" {
 		return usageErr("--out FILE.db is required")
+	}
+	if err := notStoreFile("--out", *out, *db, ""); err != nil {
+		return err
 	}
 	if posGiven && *pos < 1 {
 		return usageErr("--position %d: positions start at 1", *pos)

@@ -81,7 +81,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := notStoreFile("--cpuprofile", f.cpuProfile, f.db); err != nil {
+	if err := notStoreFile("--cpuprofile", f.cpuProfile, f.db, f.views); err != nil {
 		return err
 	}
 	stop, err := startCPUProfile(f.cpuProfile)
