@@ -55,29 +55,43 @@ func (t Token) validate() error {
 	return nil
 }
 
+// label names the i-th token (from 0) in errors: its Name (a tokens
+// file's "token@LINE"), else "token N" (from 1).
+func (t Token) label(i int) string {
+	if t.Name != "" {
+		return t.Name
+	}
+	return fmt.Sprintf("token %d", i+1)
+}
+
 // ParseTokens reads a tokens file: one "token scope[,scope]" per line;
 // blank lines and lines starting with '#' are skipped. Tokens are named
 // after their line ("token@3"). It returns an error naming the first bad
-// line (without its token).
+// line (without its token), or the two lines of a token listed twice. A
+// UTF-8 byte order mark at the start of the file is skipped.
 func ParseTokens(r io.Reader) ([]Token, error) {
 	var tokens []Token
+	lineOf := map[string]int{} // secret → its line
 	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
+		text := sc.Text()
+		if n == 1 {
+			// Editors on Windows often start a UTF-8 file with a byte order
+			// mark, which TrimSpace keeps: it would be part of the token.
+			text = strings.TrimPrefix(text, "\ufeff")
+		}
+		line := strings.TrimSpace(text)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		fields := strings.Fields(line)
-		if len(fields) != 2 {
-			return nil, fmt.Errorf("tokens line %d: want \"token scope[,scope]\"", n)
+		t, err := parseTokenLine(line, n)
+		if err != nil {
+			return nil, err
 		}
-		t := Token{Name: fmt.Sprintf("token@%d", n), Secret: fields[0]}
-		for s := range strings.SplitSeq(fields[1], ",") {
-			t.Scopes = append(t.Scopes, Scope(strings.TrimSpace(s)))
+		if first, ok := lineOf[t.Secret]; ok {
+			return nil, fmt.Errorf("tokens line %d: the token of line %d is listed twice", n, first)
 		}
-		if err := t.validate(); err != nil {
-			return nil, fmt.Errorf("tokens line %d: %w", n, err)
-		}
+		lineOf[t.Secret] = n
 		tokens = append(tokens, t)
 	}
 	if err := sc.Err(); err != nil {
@@ -87,6 +101,22 @@ func ParseTokens(r io.Reader) ([]Token, error) {
 		return nil, errors.New("tokens file has no tokens")
 	}
 	return tokens, nil
+}
+
+// parseTokenLine parses line n of a tokens file, "token scope[,scope]".
+func parseTokenLine(line string, n int) (Token, error) {
+	fields := strings.Fields(line)
+	if len(fields) != 2 {
+		return Token{}, fmt.Errorf("tokens line %d: want \"token scope[,scope]\"", n)
+	}
+	t := Token{Name: fmt.Sprintf("token@%d", n), Secret: fields[0]}
+	for s := range strings.SplitSeq(fields[1], ",") {
+		t.Scopes = append(t.Scopes, Scope(strings.TrimSpace(s)))
+	}
+	if err := t.validate(); err != nil {
+		return Token{}, fmt.Errorf("tokens line %d: %w", n, err)
+	}
+	return t, nil
 }
 
 // ParsePublicKey decodes a PEM public key (PKIX "PUBLIC KEY", or PKCS#1

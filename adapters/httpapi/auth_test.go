@@ -262,3 +262,33 @@ func TestParseTokens(t *testing.T) {
 		})
 	}
 }
+
+// TestParseTokensBOM: a byte order mark that starts the file is not part
+// of the first token (it used to be, so that token never matched).
+func TestParseTokensBOM(t *testing.T) {
+	tokens, err := ParseTokens(strings.NewReader("\ufeff" + readToken + " read\n" + writeToken + " write\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tokens[0].Secret != readToken || tokens[0].Name != "token@1" {
+		t.Errorf("first token %q (%s), want %q (token@1)", tokens[0].Secret, tokens[0].Name, readToken)
+	}
+}
+
+// TestDuplicateTokenNamesLines: a token listed twice is reported by its
+// lines in the file (it was "token 2", the index among the tokens), and by
+// label when the tokens come from elsewhere.
+func TestDuplicateTokenNamesLines(t *testing.T) {
+	file := "# tokens\n\n" + readToken + " read\n" + writeToken + " write\n" + readToken + " admin\n"
+	_, err := ParseTokens(strings.NewReader(file))
+	if err == nil || err.Error() != "tokens line 5: the token of line 3 is listed twice" {
+		t.Errorf("ParseTokens: %v, want line 5 naming line 3", err)
+	}
+	a := AuthConfig{Tokens: []Token{
+		{Secret: readToken, Scopes: []Scope{ScopeRead}},
+		{Secret: readToken, Scopes: []Scope{ScopeAdmin}},
+	}}
+	if err := a.Validate(); err == nil || !strings.Contains(err.Error(), "auth: token 2 repeats token 1") {
+		t.Errorf("Validate: %v, want token 2 repeats token 1", err)
+	}
+}

@@ -177,15 +177,16 @@ func (a AuthConfig) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	seen := map[string]bool{}
+	seen := map[string]string{} // secret → the token's label
 	for i, t := range a.Tokens {
+		label := t.label(i)
 		if err := t.validate(); err != nil {
-			errs = append(errs, fmt.Errorf("auth: token %d: %w", i+1, err))
+			errs = append(errs, fmt.Errorf("auth: %s: %w", label, err))
 		}
-		if seen[t.Secret] {
-			errs = append(errs, fmt.Errorf("auth: token %d is listed twice", i+1))
+		if first, ok := seen[t.Secret]; ok {
+			errs = append(errs, fmt.Errorf("auth: %s repeats %s", label, first))
 		}
-		seen[t.Secret] = true
+		seen[t.Secret] = label
 	}
 	return invalidConfig(errors.Join(errs...))
 }

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -29,5 +33,25 @@ func TestServeFlagsFromEnv(t *testing.T) {
 	}
 	if cfg.Auth.JWTAudience != "ledger" || cfg.Auth.JWTIssuer != "https://id.example" {
 		t.Errorf("jwt audience %q issuer %q", cfg.Auth.JWTAudience, cfg.Auth.JWTIssuer)
+	}
+}
+
+// TestServeDuplicateTokenLine: a token listed twice in --tokens-file is a
+// usage error naming the file and both lines, before anything is opened.
+func TestServeDuplicateTokenLine(t *testing.T) {
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens")
+	body := "read-token-0123456789 read\n# again\nread-token-0123456789 write\n"
+	if err := os.WriteFile(tokens, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "t.db")
+	_, _, err := runCLI(t, "serve", "--db", db, "--listen", "127.0.0.1:0", "--tokens-file", tokens)
+	want := "--tokens-file " + tokens + ": tokens line 3: the token of line 1 is listed twice"
+	if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), want) {
+		t.Errorf("serve: %v (exit %d), want exit 2 with %q", err, exitCode(err), want)
+	}
+	if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the log: %v, want not created", err)
 	}
 }
