@@ -207,8 +207,17 @@ func TestConfigValidate(t *testing.T) {
 			}
 		}
 	})
+	t.Run("ErrBadPort", func(t *testing.T) {
+		for _, listen := range []string{"127.0.0.1:99999", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:notaport"} {
+			c := DefaultConfig()
+			c.Listen = listen
+			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "port") {
+				t.Errorf("%s: %v, want the port refused", listen, err)
+			}
+		}
+	})
 	t.Run("OKLoopback", func(t *testing.T) {
-		for _, listen := range []string{"127.0.0.1:0", "localhost:8080", "[::1]:8080"} {
+		for _, listen := range []string{"127.0.0.1:0", "localhost:8080", "[::1]:8080", "127.0.0.1:65535", "localhost:http"} {
 			c := DefaultConfig()
 			c.Listen = listen
 			if err := c.Validate(); err != nil {

@@ -118,9 +118,13 @@ func (e configError) Unwrap() error { return e.error }
 func (e configError) Is(target error) bool { return target == domain.ErrInvalidInput }
 
 func (c Config) validateListen() error {
-	host, _, err := net.SplitHostPort(c.Listen)
+	host, port, err := net.SplitHostPort(c.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %q: %w", c.Listen, err)
+	}
+	// A number 0..65535 or a service name ("http"), as net.Listen takes.
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Errorf("listen %q: port %q: want a number from 0 to 65535 or a service name", c.Listen, port)
 	}
 	if !c.Auth.Enabled() && !IsLoopback(host) {
 		return fmt.Errorf("listen %q is not a loopback address: configure tokens (--tokens-file, --jwt-secret or --jwt-public-key) to serve beyond this machine", c.Listen)

@@ -55,3 +55,19 @@ func TestServeDuplicateTokenLine(t *testing.T) {
 		t.Errorf("the log: %v, want not created", err)
 	}
 }
+
+// TestServeBadListenPort: a port out of range or not a port is a usage
+// error naming it, before the log is created (it used to exit 1 after
+// creating the store and building the views).
+func TestServeBadListenPort(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "p.db")
+	for _, listen := range []string{"127.0.0.1:99999", ":-1", "127.0.0.1:notaport"} {
+		_, _, err := runCLI(t, "serve", "--db", db, "--listen", listen)
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), listen) {
+			t.Errorf("--listen %s: %v (exit %d), want exit 2 naming it", listen, err, exitCode(err))
+		}
+	}
+	if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the log: %v, want not created", err)
+	}
+}
