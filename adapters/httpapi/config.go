@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"time"
 
@@ -92,13 +93,10 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s must be > 0, got %v", name, d))
 		}
 	}
-	if c.WriteRate < 0 || c.WriteBurst < 0 {
-		errs = append(errs, fmt.Errorf("write rate %v and write burst %d must be >= 0", c.WriteRate, c.WriteBurst))
-	}
 	if c.StreamBuffer < 1 {
 		errs = append(errs, fmt.Errorf("stream buffer must be >= 1, got %d", c.StreamBuffer))
 	}
-	errs = append(errs, c.Auth.Validate(), c.CORS.Validate(), c.validateListen())
+	errs = append(errs, c.validateWriteLimit(), c.Auth.Validate(), c.CORS.Validate(), c.validateListen())
 	return invalidConfig(errors.Join(errs...))
 }
 
@@ -116,6 +114,19 @@ type configError struct{ error }
 func (e configError) Unwrap() error { return e.error }
 
 func (e configError) Is(target error) bool { return target == domain.ErrInvalidInput }
+
+// validateWriteLimit names the bad one of WriteRate (NaN would turn the
+// limit off, infinities mean nothing) and WriteBurst.
+func (c Config) validateWriteLimit() error {
+	var errs []error
+	if c.WriteRate < 0 || math.IsNaN(c.WriteRate) || math.IsInf(c.WriteRate, 0) {
+		errs = append(errs, fmt.Errorf("write rate %v: want a finite number >= 0 (0: no limit)", c.WriteRate))
+	}
+	if c.WriteBurst < 0 {
+		errs = append(errs, fmt.Errorf("write burst %d must be >= 0", c.WriteBurst))
+	}
+	return errors.Join(errs...)
+}
 
 func (c Config) validateListen() error {
 	host, port, err := net.SplitHostPort(c.Listen)

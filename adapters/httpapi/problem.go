@@ -167,7 +167,7 @@ func writeProblem(w http.ResponseWriter, p Problem) {
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")
 	if p.RetryAfter > 0 {
-		h.Set("Retry-After", strconv.Itoa(int((p.RetryAfter+time.Second-1)/time.Second)))
+		h.Set("Retry-After", strconv.FormatInt(retryAfterSeconds(p.RetryAfter), 10))
 	}
 	if p.Status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", `Bearer realm="ledger"`)
@@ -175,6 +175,20 @@ func writeProblem(w http.ResponseWriter, p Problem) {
 	w.WriteHeader(p.Status)
 	b, _ := json.Marshal(p)
 	_, _ = w.Write(append(b, '\n'))
+}
+
+// maxRetryAfter caps Retry-After: a wait this long (a write rate so low
+// that the limiter says "never") is as good as never to a client.
+const maxRetryAfter = 24 * time.Hour
+
+// retryAfterSeconds rounds a positive wait up to whole seconds, at most
+// maxRetryAfter's (rounding up a wait near the largest Duration overflowed
+// to a negative Retry-After).
+func retryAfterSeconds(d time.Duration) int64 {
+	if d >= maxRetryAfter {
+		return int64(maxRetryAfter / time.Second)
+	}
+	return int64((d + time.Second - 1) / time.Second)
 }
 
 // clientClosed is the status a request is recorded with (in the metrics

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -159,6 +160,44 @@ func TestRateLimit(t *testing.T) {
 		t.Fatalf("status %d Retry-After %q", res.StatusCode, res.Header.Get("Retry-After"))
 	}
 	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u2", "")
+}
+
+// TestRateLimitTinyRate: a rate so low that the limiter answers "never"
+// is a 429 with Retry-After capped at a day; it was -9223372035 (the
+// rounding up overflowed).
+func TestRateLimitTinyRate(t *testing.T) {
+	e := MustEnv(t, func(c *Config) { c.WriteRate = 1e-300; c.WriteBurst = 1 })
+	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "")
+	res, _ := e.do("PUT", "/v1/targets/article/a-1/collect/u1", "")
+	if res.StatusCode != 429 || res.Header.Get("Retry-After") != "86400" {
+		t.Fatalf("status %d Retry-After %q, want 429 and 86400", res.StatusCode, res.Header.Get("Retry-After"))
+	}
+}
+
+func TestRetryAfterSeconds(t *testing.T) {
+	for d, want := range map[time.Duration]int64{
+		time.Nanosecond: 1, time.Second: 1, 1500 * time.Millisecond: 2,
+		maxRetryAfter - time.Second: 86399, maxRetryAfter: 86400,
+		math.MaxInt64: 86400, math.MaxInt64 - time.Second + 2: 86400,
+	} {
+		if got := retryAfterSeconds(d); got != want {
+			t.Errorf("retryAfterSeconds(%d) = %d, want %d", d, got, want)
+		}
+	}
+}
+
+// TestWriteRateFinite: NaN (which turned the limit off) and the
+// infinities are refused; a negative rate is named alone (there is no
+// write burst flag to name).
+func TestWriteRateFinite(t *testing.T) {
+	for _, r := range []float64{math.NaN(), math.Inf(1), math.Inf(-1), -1} {
+		c := DefaultConfig()
+		c.WriteRate = r
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("write rate %v", r)) || strings.Contains(err.Error(), "burst") {
+			t.Errorf("write rate %v: %v, want it alone refused", r, err)
+		}
+	}
 }
 
 // stuckRead is a read model that never applies anything.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -120,6 +121,16 @@ func runCLI(t *testing.T, args ...string) (string, string, error) {
 	var errb syncBuffer
 	err := run(context.Background(), args, func(string) string { return "" }, &out, &errb)
 	return out.String(), errb.String(), err
+}
+
+// runCanceled runs the CLI with a context already canceled: a usage error
+// is found all the same, and a serve that wrongly starts stops at once
+// instead of serving for ever.
+func runCanceled(t *testing.T, args ...string) error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	return run(ctx, args, func(string) string { return "" }, io.Discard, io.Discard)
 }
 
 func httpDo(t *testing.T, method, url string) (*http.Response, []byte) {

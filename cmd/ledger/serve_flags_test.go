@@ -71,3 +71,19 @@ func TestServeBadListenPort(t *testing.T) {
 		t.Errorf("the log: %v, want not created", err)
 	}
 }
+
+// TestServeWriteRateFinite: --write-rate NaN (which turned the limit off)
+// and the infinities exit 2 naming the value; -1 names the rate alone.
+func TestServeWriteRateFinite(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "w.db")
+	for _, rate := range []string{"NaN", "+Inf", "-Inf", "-1"} {
+		err := runCanceled(t, "serve", "--db", db, "--listen", "127.0.0.1:0", "--write-rate", rate)
+		msg := fmt.Sprint(err)
+		if exitCode(err) != 2 || !strings.Contains(msg, "write rate "+rate) || strings.Contains(msg, "burst") {
+			t.Errorf("--write-rate %s: %v (exit %d), want exit 2 naming the rate alone", rate, err, exitCode(err))
+		}
+	}
+	if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the log: %v, want not created", err)
+	}
+}
