@@ -217,17 +217,17 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, views projections
 		health.observe(st)
 	}, onCheckpoint: func(took time.Duration, err error) { metrics.ObserveCheckpoint("log", took, err) }}, log)
 	if err != nil {
-		return err
+		return startupErr(ctx, err, log)
 	}
 	defer closeAndJoin(&err, "close store", store.Close)
 	health.store = store
 	if cfg.StartPosition, err = store.LastPosition(ctx); err != nil {
-		return err
+		return startupErr(ctx, err, log)
 	}
 	views.OnCheckpoint = func(took time.Duration, err error) { metrics.ObserveCheckpoint("views", took, err) }
 	set, err := projections.Open(ctx, views, store, log)
 	if err != nil {
-		return err
+		return startupErr(ctx, err, log)
 	}
 	defer closeAndJoin(&err, "close projections", set.Close)
 	opened()
@@ -242,6 +242,18 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, views projections
 	unhook := set.OnApplied(func(ae projections.AppliedEvent) { srv.Publish(ae.Event, ae.Counts) })
 	defer unhook()
 	return runWithPipeline(ctx, store, set, srv, log)
+}
+
+// startupErr is what serve returns when opening the store or the
+// projections failed with err: nothing when ctx has ended (a signal during
+// startup, while a views file is built say, is a shutdown like one after
+// it: logged, and exit 0), else err.
+func startupErr(ctx context.Context, err error, log *slog.Logger) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	log.InfoContext(ctx, "startup interrupted", "err", err)
+	return nil
 }
 
 // runWithPipeline runs the projection router beside the server. The router

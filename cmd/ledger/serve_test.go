@@ -423,3 +423,43 @@ func nextSSE(t *testing.T, rd *bufio.Reader) (id, data string) {
 		}
 	}
 }
+
+// cancelOn is a server's stderr that cancels its context when a log line
+// containing msg is written: a signal that arrives at that point of the
+// startup.
+type cancelOn struct {
+	logWatch
+	msg    string
+	cancel context.CancelFunc
+}
+
+func (c *cancelOn) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), c.msg) {
+		c.cancel()
+	}
+	return c.logWatch.Write(p)
+}
+
+// TestServeInterruptedStartup: a signal while serve starts (here while it
+// builds a missing views file, or before it began) is a shutdown, not a
+// failure: serve logs that startup was interrupted and returns nil (exit
+// 0), as a signal after startup does. It used to exit 1 with "build all:
+// context canceled".
+func TestServeInterruptedStartup(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "i.db")
+	mustFill(t, db, 50)
+	os.Remove(db + ".views")
+	for _, at := range []string{"rebuilding projections", "before start"} {
+		ctx, cancel := context.WithCancel(t.Context())
+		logs := &cancelOn{logWatch: logWatch{addr: make(chan string, 1)}, msg: at, cancel: cancel}
+		if at == "before start" {
+			cancel()
+		}
+		args := []string{"serve", "--listen", "127.0.0.1:0", "--db", db, "--log-format", "json"}
+		err := run(ctx, args, func(string) string { return "" }, io.Discard, logs)
+		cancel()
+		if err != nil || !strings.Contains(logs.String(), `"msg":"startup interrupted"`) || strings.Contains(logs.String(), `"msg":"listening"`) {
+			t.Errorf("a signal at %s: %v, want nil and startup interrupted logged\n%s", at, err, logs)
+		}
+	}
+}
