@@ -284,10 +284,23 @@ func (s *EventStore) Close() error {
 		defer s.wmu.Unlock()
 		if s.w != nil && s.watch != nil {
 			_ = s.checkPath() // a WAL deleted since the last look is saved before it is closed
+			s.truncateWAL()
 		}
 		s.closeErr = s.closeDBs()
 	})
 	return s.closeErr
+}
+
+// truncateWAL copies the whole WAL into the file and empties it, so that
+// the file alone holds the log once the store is closed (a copy of it is a
+// backup): the read pool's connections, closed last, are read-only and
+// cannot checkpoint as they close. It runs under wmu with the writer
+// stopped, so no commit runs meanwhile. Best effort: another process
+// reading the file may keep it from finishing.
+func (s *EventStore) truncateWAL() {
+	if err := walcheckpoint.Truncate(s.w.ctx, s.w.conn); err != nil {
+		s.log.Debug("checkpoint at close", "path", s.path, "err", err)
+	}
 }
 
 func (s *EventStore) closeDBs() error {

@@ -262,6 +262,41 @@ func TestClose(t *testing.T) {
 	}
 }
 
+// TestCloseLeavesNoWAL: after Close the file alone holds the log: its WAL
+// is gone or empty, and a copy of the file without it has every event. The
+// read pool, closed last, cannot checkpoint, so the whole log used to stay
+// in the WAL and a copy of the stopped server's file held no events.
+func TestCloseLeavesNoWAL(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ledger.db")
+	s, err := Open(t.Context(), Config{Path: path}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	for i := range n {
+		storetest.MustAppend(t, s, likeReq(t, s, "article/a"+strconv.Itoa(i)))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := os.Stat(path + "-wal"); err == nil && info.Size() > 0 {
+		t.Errorf("the WAL holds %d bytes after Close, want none", info.Size())
+	}
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(backup, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	if err := mustDB(t, backup).QueryRow(`SELECT count(*) FROM events`).Scan(&got); err != nil || got != n {
+		t.Fatalf("the file alone holds %d events (%v), want %d", got, err, n)
+	}
+}
+
 func TestStats(t *testing.T) {
 	s := MustOpen(t, Config{Path: filepath.Join(t.TempDir(), "ledger.db")})
 	storetest.MustAppend(t, s, likeReq(t, s, "article/a1"))

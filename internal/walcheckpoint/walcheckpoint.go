@@ -47,6 +47,23 @@ func Run(ctx context.Context, q RowQuerier) (copied int64, err error) {
 	return copied, err
 }
 
+// TruncateQuery copies every frame of the WAL into the database file and
+// empties the WAL, waiting (the busy timeout) for readers and writers.
+const TruncateQuery = `PRAGMA wal_checkpoint(TRUNCATE)`
+
+// Truncate runs TruncateQuery on q. It fails when a connection of another
+// process kept it from copying and emptying the whole WAL.
+func Truncate(ctx context.Context, q RowQuerier) error {
+	var busy, frames, copied int64
+	if err := q.QueryRowContext(ctx, TruncateQuery).Scan(&busy, &frames, &copied); err != nil {
+		return err
+	}
+	if busy != 0 {
+		return errors.New("wal_checkpoint(TRUNCATE): the WAL is in use by another connection")
+	}
+	return nil
+}
+
 // Config is what Open needs besides the file.
 type Config struct {
 	// Pages is how many WAL frames past those already copied wait for a
