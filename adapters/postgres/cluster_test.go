@@ -319,6 +319,35 @@ func TestReadOnly(t *testing.T) {
 	}
 }
 
+// TestReadOnlyOtherVersion: a read-only open of a schema at another
+// version says what to do: migrate an older one with serve or import,
+// read a newer one with the build that migrated it.
+func TestReadOnlyOtherVersion(t *testing.T) {
+	url := pgtest.URL(t)
+	schema := pgtest.Schema(t)
+	w := openSchema(t, schema, postgres.Config{})
+	storetest.MustAppend(t, w, like(t, "alice", "article/a1"))
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	table := pgx.Identifier{schema, "schema_migrations"}.Sanitize()
+	for _, step := range []struct{ sql, want string }{
+		{`DELETE FROM ` + table + ` WHERE version = (SELECT max(version) FROM ` + table + `)`,
+			"run `ledger serve` (or `ledger import`) on it once to migrate it"},
+		{`INSERT INTO ` + table + ` VALUES (99, '0099_future.sql', now())`, "a newer build migrated it"},
+	} {
+		if _, err := conn.Exec(t.Context(), step.sql); err != nil {
+			t.Fatal(err)
+		}
+		_, err := postgres.Open(t.Context(), postgres.Config{URL: url, Schema: schema, ReadOnly: true}, nil)
+		if !errors.Is(err, domain.ErrUnavailable) || !strings.Contains(fmt.Sprint(err), step.want) {
+			t.Errorf("after %s: %v, want ErrUnavailable saying %q", step.sql, err, step.want)
+		}
+	}
+}
+
 // TestSafetyNetPoll moves the head without a notification (as a lost
 // NOTIFY would look): the listener's poll notices and fires Committed; and
 // after many polls a notification still wakes it.

@@ -150,9 +150,18 @@ func checkVersion(ctx context.Context, pool *pgxpool.Pool, schema string) error 
 		return fmt.Errorf("read schema version: %w", translate(ctx, err))
 	}
 	if want := all[len(all)-1].version; got != want {
-		return fmt.Errorf("schema %s is at version %d, this build reads %d: %w", schema, got, want, domain.ErrUnavailable)
+		return fmt.Errorf("schema %s is at version %d, this build reads %d%s: %w", schema, got, want, versionRemedy(got, want), domain.ErrUnavailable)
 	}
 	return nil
+}
+
+// versionRemedy tells a read-only opener of a store at schema version got,
+// when this build reads want, what to do (the SQLite store's wording).
+func versionRemedy(got, want int) string {
+	if got < want {
+		return "; run `ledger serve` (or `ledger import`) on it once to migrate it"
+	}
+	return "; a newer build migrated it: read it with that build"
 }
 
 // applyOne runs m and records it in one transaction; the connection's

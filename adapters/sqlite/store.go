@@ -222,9 +222,18 @@ func (s *EventStore) openReadOnly(ctx context.Context) error {
 		return fmt.Errorf("read schema version: %w", translate(err))
 	}
 	if got != want {
-		return fmt.Errorf("schema version %d, this build reads %d: %w", got, want, domain.ErrUnavailable)
+		return fmt.Errorf("schema version %d, this build reads %d%s: %w", got, want, versionRemedy(got, want), domain.ErrUnavailable)
 	}
 	return nil
+}
+
+// versionRemedy tells a read-only opener of a log at schema version got,
+// when this build reads want, what to do.
+func versionRemedy(got, want int) string {
+	if got < want {
+		return "; run `ledger serve` (or `ledger import`) on it once to migrate it"
+	}
+	return "; a newer build migrated it: read it with that build"
 }
 
 func (s *EventStore) openReadPool(ctx context.Context) error {

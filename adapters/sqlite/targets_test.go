@@ -332,8 +332,9 @@ func TestMigrateTargetIndex(t *testing.T) {
 	l := newTargetLog()
 	events := writeFirstSchema(t, path, l, 140, false)
 	_, err := OpenReadOnly(t.Context(), path, nil)
-	if !errors.Is(err, domain.ErrUnavailable) || !strings.Contains(err.Error(), "schema version 1") {
-		t.Fatalf("read-only open of a 0001 file: %v, want ErrUnavailable naming schema version 1", err)
+	if !errors.Is(err, domain.ErrUnavailable) || !strings.Contains(err.Error(), "schema version 1") ||
+		!strings.Contains(err.Error(), "run `ledger serve` (or `ledger import`) on it once to migrate it") {
+		t.Fatalf("read-only open of a 0001 file: %v, want ErrUnavailable naming schema version 1 and how to migrate it", err)
 	}
 	s := MustOpen(t, Config{Path: path})
 	checkTargetReads(t, s, events)
@@ -441,8 +442,8 @@ func TestRefusesNewerSchema(t *testing.T) {
 	}
 	for _, readOnly := range []bool{false, true} {
 		_, err := Open(t.Context(), Config{Path: path, ReadOnly: readOnly}, nil)
-		if !errors.Is(err, domain.ErrUnavailable) || !strings.Contains(err.Error(), "99") {
-			t.Fatalf("open (read-only %t) of a log at schema 99: %v, want ErrUnavailable naming it", readOnly, err)
+		if !errors.Is(err, domain.ErrUnavailable) || !strings.Contains(err.Error(), "99") || !strings.Contains(err.Error(), "a newer build migrated it") {
+			t.Fatalf("open (read-only %t) of a log at schema 99: %v, want ErrUnavailable naming it and the newer build", readOnly, err)
 		}
 	}
 	var n int
