@@ -83,25 +83,42 @@ var ErrOtherLog = errors.New("the views file was built from another log")
 // another log than the store's (domain.Identified): the views file of a
 // log that was deleted and created anew, or of another log file, which
 // refuseAhead catches only while that log is the longer. Its checkpoints
-// would apply this log's events onto another log's counts. A projection
-// with no log recorded (a file older than log identities) is taken as
-// this log's from now on. Like refuseAhead, only a server (RebuildBehind)
-// checks: `ledger rebuild` records the log it rebuilds from.
+// would apply this log's events onto another log's counts. Like
+// refuseAhead, only a server (RebuildBehind) checks: `ledger rebuild`
+// records the log it rebuilds from. It reads only: recordLog takes a
+// file with no log recorded as this log's once every refusal has passed.
 func (s *Set) refuseOtherLog(ctx context.Context, logID string) error {
+	if logID == "" {
+		return nil
+	}
+	for _, p := range s.projs {
+		from, err := builtFrom(ctx, s.v.read, "main", p.name())
+		if err != nil {
+			return fmt.Errorf("open views: %w", err)
+		}
+		if from != "" && from != logID {
+			return fmt.Errorf("open views: %s was built from the log %s, and this log is %s: %w; "+
+				"rebuild it from this log (ledger rebuild)", p.name(), from, logID, ErrOtherLog)
+		}
+	}
+	return nil
+}
+
+// recordLog records logID as the log of the projections whose tables
+// record none (a file older than log identities): from then on, another
+// log's is refused. Called once Open has refused nothing, so a mistaken
+// --db does not claim a file for the wrong log.
+func (s *Set) recordLog(ctx context.Context, logID string) error {
 	if logID == "" {
 		return nil
 	}
 	return inTx(ctx, s.v.write, func(tx querier) error {
 		for _, p := range s.projs {
 			from, err := builtFrom(ctx, tx, "main", p.name())
+			if err == nil && from == "" {
+				err = setBuiltFrom(ctx, tx, p.name(), logID)
+			}
 			if err != nil {
-				return fmt.Errorf("open views: %w", err)
-			}
-			if from != "" && from != logID {
-				return fmt.Errorf("open views: %s was built from the log %s, and this log is %s: %w; "+
-					"rebuild it from this log (ledger rebuild)", p.name(), from, logID, ErrOtherLog)
-			}
-			if err := setBuiltFrom(ctx, tx, p.name(), logID); err != nil {
 				return fmt.Errorf("open views: %w", err)
 			}
 		}

@@ -482,6 +482,11 @@ func TestOpenRefusesViewsOfAnotherLog(t *testing.T) {
 	// A file older than log identities: its projections are taken as the
 	// log's, and kept as its from then on.
 	forgetLogs(t, path)
+	// A mistaken log that the file is ahead of is refused, and does not
+	// claim the file.
+	if _, err = projections.Open(ctx, server, small, nil); !errors.Is(err, projections.ErrAhead) {
+		t.Fatalf("a file with no log recorded over a shorter log: %v, want ErrAhead", err)
+	}
 	if s, err = projections.Open(ctx, server, big, nil); err != nil {
 		t.Fatalf("a views file with no log recorded: %v", err)
 	}

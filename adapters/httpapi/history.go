@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -312,14 +313,30 @@ type streamer struct {
 	stall   time.Duration
 	started bool
 	aborted atomic.Bool
+
+	mu       sync.Mutex
+	finished bool // the handler is done: abort must not cut its end
 }
 
 // abort makes the current and every later Write fail at once. It is safe
 // to call from another goroutine: it is how the live stream ends a write
-// blocked on a client that stopped reading.
+// blocked on a client that stopped reading. After finish it does nothing,
+// so a stream that ended cleanly keeps its clean end.
 func (s *streamer) abort() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.finished {
+		return
+	}
 	s.aborted.Store(true)
 	_ = s.rc.SetWriteDeadline(time.Now())
+}
+
+// finish marks the handler done (see abort).
+func (s *streamer) finish() {
+	s.mu.Lock()
+	s.finished = true
+	s.mu.Unlock()
 }
 
 func newStreamer(w http.ResponseWriter, stall time.Duration) *streamer {

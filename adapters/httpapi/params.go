@@ -183,7 +183,7 @@ func (s *Server) sameLog(r *http.Request) error {
 	// Parsed only when it may hold the parameter (spelled plainly or
 	// escaped, lo%67=...): most queries are parsed once, by the handler.
 	if q := r.URL.RawQuery; strings.Contains(q, "log=") || strings.Contains(q, "%") {
-		if q, err := url.ParseQuery(r.URL.RawQuery); err == nil && len(q["log"]) > 0 {
+		if q, err := url.ParseQuery(r.URL.RawQuery); err == nil && len(q["log"]) > 0 && !(len(q["log"]) == 1 && q["log"][0] == "") {
 			if len(named) > 0 {
 				return paramErrors{{Name: "log", Reason: "give the log once, as the Ledger-Log header or the log parameter"}}
 			}

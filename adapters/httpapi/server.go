@@ -137,8 +137,8 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 		auth:      newAuthenticator(cfg.Auth),
 		limits:    newUserLimits(cfg.WriteRate, cfg.WriteBurst),
 		stop:      make(chan struct{}),
-		logID:     deps.Log.LogID(),
-		etagTag:   representationTag(cfg.Kinds, deps.Log.LogID()),
+		logID:     canonicalLogID(deps.Log.LogID()),
+		etagTag:   representationTag(cfg.Kinds, canonicalLogID(deps.Log.LogID())),
 		kindOrder: slices.Sorted(slices.Values(cfg.Kinds.Names())),
 		cors:      newCORS(cfg.CORS),
 	}
@@ -255,6 +255,10 @@ func (s *Server) ready(ctx context.Context, pos int64) error {
 	}
 	return nil
 }
+
+// canonicalLogID is id (a UUID, checked by Deps.validate) in the form
+// requests are compared in: lower case, with dashes.
+func canonicalLogID(id string) string { return uuid.MustParse(id).String() }
 
 // representationTag names, in ETags, the configured kinds and the log
 // (FNV-1a of the log's id, then "name," of each kind in sorted order like

@@ -155,6 +155,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	// drain until the write timeout.
 	ended := make(chan struct{})
 	defer close(ended)
+	defer st.finish()
 	go func() {
 		select {
 		case <-s.stop:

@@ -527,6 +527,9 @@ func TestLogReplacedUnderAStore(t *testing.T) {
 	if evs, err := domain.AppendEvents(nil, old.ReadEvents(t.Context(), domain.EventFilter{After: 1})); err != nil || len(evs) != 0 {
 		t.Fatalf("the old store read %d events of the new log (%v), want none", len(evs), err)
 	}
+	if ts, err := domain.AppendEvents(nil, old.ReadLatest(t.Context(), 1<<62)); err != nil || len(ts) != 0 {
+		t.Fatalf("the old store's rebuild read %d toggles of the new log (%v), want none", len(ts), err)
+	}
 	if _, err := old.Append(t.Context(), like(t, "erin", "article/a1")); !errors.Is(err, postgres.ErrLogReplaced) {
 		t.Fatalf("append through the old store: %v, want ErrLogReplaced", err)
 	}

@@ -99,6 +99,9 @@ func (s *EventStore) LastPosition(ctx context.Context) (int64, error) {
 	var pos int64
 	var log string
 	err := s.pool.QueryRow(ctx, `SELECT h.position, i.id::text FROM log_head h CROSS JOIN log_identity i`).Scan(&pos, &log)
+	if isNoRows(err) {
+		return 0, fmt.Errorf("last position: the schema's log_identity (or log_head) is empty: %w: %w", ErrLogReplaced, domain.ErrUnavailable)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("last position: %w", translate(ctx, err))
 	}
@@ -127,7 +130,7 @@ func (s *EventStore) ReadEvents(ctx context.Context, f domain.EventFilter) iter.
 // whole rows, and no id or metadata is decoded.
 const latestQuery = `SELECT e.position, e.stream_key, e.type, e.kind, e.occurred_at, s.user_id, s.target_type, s.target_id
 	FROM (SELECT DISTINCT ON (stream_key, kind) position, stream_key, type, kind, occurred_at FROM events
-		WHERE position <= $1 ORDER BY stream_key, kind, position DESC) e
+		WHERE position <= $1 AND (SELECT id::text FROM log_identity) = $2 ORDER BY stream_key, kind, position DESC) e
 	JOIN streams s ON s.stream_key = e.stream_key`
 
 // ReadLatest yields the toggle of the last event at a position <= upTo of
@@ -135,7 +138,7 @@ const latestQuery = `SELECT e.position, e.stream_key, e.type, e.kind, e.occurred
 // failure ends the sequence as in ReadEvents.
 func (s *EventStore) ReadLatest(ctx context.Context, upTo int64) iter.Seq2[domain.Toggle, error] {
 	return domain.Emitting("read latest events", func(emit func(domain.Toggle) bool) error {
-		return each(ctx, s, latestQuery, []any{upTo}, scanToggleRow, (*eventcodec.RowDecoder).Toggle, emit)
+		return each(ctx, s, latestQuery, []any{upTo, s.logID}, scanToggleRow, (*eventcodec.RowDecoder).Toggle, emit)
 	})
 }
 

@@ -71,7 +71,7 @@ func migrate(ctx context.Context, conn *sql.Conn, log *slog.Logger) error {
 		return fmt.Errorf("migrate: %w", translate(err))
 	}
 	from, to, err := applyMigrations(ctx, conn, all, log)
-	if err == nil {
+	if err == nil && from != to {
 		err = foreignKeyCheck(ctx, conn)
 	}
 	if err != nil {

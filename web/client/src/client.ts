@@ -136,10 +136,23 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
     return h;
   }
 
-  /** noteLog records the log an answer names; another log than the session's tells the listeners. */
+  /**
+   * noteLog records the log an answer names; another log than the
+   * session's tells the listeners (each on its own: one that throws
+   * neither fails the request nor keeps the others from hearing it).
+   */
   function noteLog(res: Response): void {
     const log = res.headers.get('Ledger-Log');
-    if (log && session.noteLog(log)) for (const fn of logListeners) fn(log);
+    if (!log || !session.noteLog(log)) return;
+    for (const fn of logListeners) {
+      try {
+        fn(log);
+      } catch (err) {
+        const report = (globalThis as { reportError?: (e: unknown) => void }).reportError;
+        if (report) report(err);
+        else console.error('ledger client: an onLogChange listener failed', err);
+      }
+    }
   }
 
   /**
@@ -167,12 +180,16 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
   }
 
   async function read<T>(path: string, opts: RequestOptions = {}, accept = 'application/json'): Promise<T> {
+    // A read that carries a position of its own (minPosition, a cursor, a
+    // history's after) is not sent again to another log: the caller gets
+    // isOtherLog(err) and starts again from the first page.
+    const bound = opts.minPosition !== undefined || /[?&](cursor|after)=/.test(path);
     const res = await send(path, () => {
       const min = opts.minPosition ?? session.get();
       const h = headers({ Accept: accept });
       if (min > 0) h.set('Ledger-Min-Position', String(min));
       return { method: 'GET', headers: h, signal: opts.signal };
-    });
+    }, bound);
     return (accept === 'application/json' ? res.json() : res.text()) as Promise<T>;
   }
 

@@ -69,8 +69,26 @@ export function subscribeLive(client: LedgerClient, qc: QueryClient, opts: LiveO
   let lastId = opts.after !== undefined ? String(opts.after) : '';
   let retryMs = opts.reconnectMs ?? 2000;
 
+  // open is the stream being read, if any; a log change aborts it, so that
+  // a stream open on a node of the old log is dropped at once (a request
+  // still in flight is left to its answer).
+  let open: AbortController | null = null;
+  // movedInARow counts log changes with no stream opened in between.
+  let movedInARow = 0;
+
   async function once(): Promise<void> {
-    const res = await client.openStream({ lastEventId: lastId || undefined, signal: stop.signal });
+    const conn = new AbortController();
+    const signal = AbortSignal.any([stop.signal, conn.signal]);
+    const res = await client.openStream({ lastEventId: lastId || undefined, signal });
+    open = conn;
+    try {
+      await read(res, signal);
+    } finally {
+      if (open === conn) open = null;
+    }
+  }
+
+  async function read(res: Response, signal: AbortSignal): Promise<void> {
     // A live-only stream starts at the log head. The opening frame's id says
     // so, but the parser drops frames without data; the answer's
     // Ledger-Position (the applied position, at most the head) is a resume
@@ -82,9 +100,12 @@ export function subscribeLive(client: LedgerClient, qc: QueryClient, opts: LiveO
       resyncOnOpen = false;
       void qc.resetQueries({ queryKey: ledgerKeys.all });
     }
+    movedInARow = 0;
+    moved = false;
     opts.onOpen?.();
     const parser = createParser({
       onEvent: (msg) => {
+        if (signal.aborted) return; // frames of a dropped connection
         if (msg.event !== 'interaction.added' && msg.event !== 'interaction.cancelled') return;
         const e = JSON.parse(msg.data) as LiveEvent;
         if (msg.id) lastId = msg.id;
@@ -115,10 +136,16 @@ export function subscribeLive(client: LedgerClient, qc: QueryClient, opts: LiveO
   // and refetch what was cached from the old log.
   let resyncOnOpen = false;
   let wake = (): void => undefined;
+  // moved is set by a log change and taken by the loop, which then
+  // reconnects at once, once: a change seen again without a connection in
+  // between (two deployments answering in turn) waits like any failure.
+  let moved = false;
   const unlisten = client.onLogChange(() => {
     lastId = '';
     refusedResumes = 0;
     resyncOnOpen = true;
+    moved = true;
+    open?.abort(); // a stream open on the old log is dropped
     wake(); // reconnect now, not after the retry delay
   });
   stop.signal.addEventListener('abort', unlisten, { once: true });
@@ -129,7 +156,12 @@ export function subscribeLive(client: LedgerClient, qc: QueryClient, opts: LiveO
         refusedResumes = 0;
       } catch (err) {
         if (stop.signal.aborted) return;
-        if (isOtherLog(err)) continue; // the listener above dropped the resume point
+        if (moved && movedInARow++ === 0) {
+          moved = false;
+          continue; // the listener dropped the resume point: reconnect at once
+        }
+        moved = false;
+        if (isOtherLog(err)) err = new Error('the server names another log at every connection', { cause: err });
         const permanent = isLedgerError(err) && err.status >= 400 && err.status < 500 && err.status !== 429;
         opts.onError?.(err, permanent);
         if (permanent) return;

@@ -181,6 +181,32 @@ describe('session consistency', () => {
     expect(createLedgerClient({ baseUrl: proxy.url, storage }).log()).toBe(log);
   });
 
+  it('does not send a read of another log\'s cursor or after again, and a failing listener fails nothing', async () => {
+    const storage = memoryStorage();
+    const old = crypto.randomUUID();
+    storage.setItem(`ledger:min-position:${proxy.url}:log`, old);
+    const c = createLedgerClient({ baseUrl: proxy.url, storage });
+    const heard: string[] = [];
+    c.onLogChange(() => {
+      throw new Error('a listener that fails');
+    });
+    c.onLogChange((log) => heard.push(log));
+    const errors: unknown[] = [];
+    const consoleError = console.error;
+    console.error = (...args: unknown[]) => void errors.push(args);
+    try {
+      const err = await c.events({ after: 5 }).catch((e: unknown) => e);
+      expect(isOtherLog(err)).toBe(true);
+    } finally {
+      console.error = consoleError;
+    }
+    expect(proxy.seen).toHaveLength(1);
+    expect(heard).toEqual([c.log()]);
+    expect(c.log()).not.toBe(old);
+    expect(errors).toHaveLength(1);
+    expect((await c.events({ after: 0, limit: 1 })).items.length).toBeLessThanOrEqual(1);
+  });
+
   it('does not send a write that expects a version of another log again', async () => {
     const storage = memoryStorage();
     storage.setItem(`ledger:min-position:${proxy.url}:log`, crypto.randomUUID());

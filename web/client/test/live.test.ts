@@ -177,6 +177,23 @@ describe('live updates', () => {
     await waitFor(() => events.some((e) => e.position === w.position), 'the next event');
   });
 
+  it('drops a stream open on the old log as soon as any answer names another log', async () => {
+    const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage() });
+    await c.readyz(); // the session learns the server's log
+    let opened = 0;
+    const events: LiveEvent[] = [];
+    stops.push(subscribeLive(c, qc, { reconnectMs: 60_000, onEvent: (e) => events.push(e), onOpen: () => opened++ }));
+    await waitFor(() => opened === 1, 'the stream open');
+    // One answer from "another deployment" (a node of a log made anew).
+    proxy.plan = (req) =>
+      req.url === '/healthz' ? { reply: { status: 200, headers: { 'Content-Type': 'application/json', 'Ledger-Log': crypto.randomUUID() }, body: '{"status":"ok"}' } } : undefined;
+    await c.healthz();
+    proxy.plan = () => undefined;
+    await waitFor(() => opened >= 2, 'the stream reconnected at once, not after 60 s', 6000);
+    const w = await c.turnOn(`article/${uniqueId()}`, 'like', 'a');
+    await waitFor(() => events.some((e) => e.position === w.position), 'the next event');
+  });
+
   it('replaces views of an old log whose positions are higher than the new log\'s', async () => {
     const storage = memoryStorage();
     storage.setItem(`ledger:min-position:${proxy.url}:log`, crypto.randomUUID());
