@@ -6,11 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io/fs"
 	"log/slog"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -18,40 +14,16 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/migrations"
 )
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
+type migration = migrations.Migration
 
-// migrations returns the embedded migrations in version order. File names
-// start with their version number: 0001_init.sql.
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	out := make([]migration, 0, len(entries))
-	for _, e := range entries {
-		num, _, _ := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if err != nil {
-			return nil, fmt.Errorf("migration %s: name must start with a number", e.Name())
-		}
-		body, err := migrationFS.ReadFile("migrations/" + e.Name())
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: e.Name(), sql: string(body)})
-	}
-	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
-	return out, nil
-}
+// embedded returns the embedded migrations in version order.
+func embedded() ([]migration, error) { return migrations.Load(migrationFS, "migrations") }
 
 // lockKey is the advisory lock of a schema's migrations: processes
 // migrating other schemas do not wait for each other.
@@ -68,7 +40,7 @@ func lockKey(schema string) int64 {
 // its record. A database migrated by a newer build (a version this one
 // does not know) is refused with domain.ErrUnavailable.
 func migrate(ctx context.Context, pool *pgxpool.Pool, schema string, log *slog.Logger) error {
-	all, err := migrations()
+	all, err := embedded()
 	if err != nil {
 		return err
 	}
@@ -113,20 +85,20 @@ func applyMigrations(ctx context.Context, conn *pgx.Conn, schema string, all []m
 	if err := conn.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM `+ident+`.schema_migrations`).Scan(&current); err != nil {
 		return translate(ctx, err)
 	}
-	if n := len(all); n > 0 && current > all[n-1].version {
+	if n := len(all); n > 0 && current > all[n-1].Version {
 		return fmt.Errorf("schema %s is at version %d, this build knows %d: %w",
-			schema, current, all[n-1].version, domain.ErrUnavailable)
+			schema, current, all[n-1].Version, domain.ErrUnavailable)
 	}
 	for _, m := range all {
-		if m.version <= current {
+		if m.Version <= current {
 			continue
 		}
-		log.InfoContext(ctx, "migrating the event log's schema", "schema", schema, "migration", m.name)
+		log.InfoContext(ctx, "migrating the event log's schema", "schema", schema, "migration", m.Name)
 		start := time.Now()
 		if err := applyOne(ctx, conn, ident, m); err != nil {
-			return fmt.Errorf("%s: %w", m.name, err)
+			return fmt.Errorf("%s: %w", m.Name, err)
 		}
-		log.InfoContext(ctx, "applied", "schema", schema, "migration", m.name, "took", time.Since(start).Round(time.Millisecond))
+		log.InfoContext(ctx, "applied", "schema", schema, "migration", m.Name, "took", time.Since(start).Round(time.Millisecond))
 	}
 	return nil
 }
@@ -135,7 +107,7 @@ func applyMigrations(ctx context.Context, conn *pgx.Conn, schema string, all []m
 // latest version: domain.ErrNotFound when it holds none,
 // domain.ErrUnavailable when it is at another version.
 func checkVersion(ctx context.Context, pool *pgxpool.Pool, schema string) error {
-	all, err := migrations()
+	all, err := embedded()
 	if err != nil {
 		return err
 	}
@@ -149,30 +121,21 @@ func checkVersion(ctx context.Context, pool *pgxpool.Pool, schema string) error 
 	if err != nil {
 		return fmt.Errorf("read schema version: %w", translate(ctx, err))
 	}
-	if want := all[len(all)-1].version; got != want {
-		return fmt.Errorf("schema %s is at version %d, this build reads %d%s: %w", schema, got, want, versionRemedy(got, want), domain.ErrUnavailable)
+	if want := all[len(all)-1].Version; got != want {
+		return fmt.Errorf("schema %s is at version %d, this build reads %d%s: %w", schema, got, want, migrations.Remedy(got, want), domain.ErrUnavailable)
 	}
 	return nil
-}
-
-// versionRemedy tells a read-only opener of a store at schema version got,
-// when this build reads want, what to do (the SQLite store's wording).
-func versionRemedy(got, want int) string {
-	if got < want {
-		return "; run `ledger serve` (or `ledger import`) on it once to migrate it"
-	}
-	return "; a newer build migrated it: read it with that build"
 }
 
 // applyOne runs m and records it in one transaction; the connection's
 // search_path is the schema, so the migration names tables unqualified.
 func applyOne(ctx context.Context, conn *pgx.Conn, ident string, m migration) error {
 	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, m.sql); err != nil {
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
 			return translate(ctx, err)
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO `+ident+`.schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-			m.version, m.name, time.Now())
+			m.Version, m.Name, time.Now())
 		return translate(ctx, err)
 	})
 }

@@ -5,48 +5,20 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/migrations"
 )
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
+type migration = migrations.Migration
 
-// migrations returns the embedded migrations in version order. File names
-// start with their version number: 0001_init.sql.
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, e := range entries {
-		num, _, _ := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if err != nil {
-			return nil, fmt.Errorf("migration %s: name must start with a number", e.Name())
-		}
-		body, err := migrationFS.ReadFile("migrations/" + e.Name())
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: e.Name(), sql: string(body)})
-	}
-	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
-	return out, nil
-}
+// embedded returns the embedded migrations in version order.
+func embedded() ([]migration, error) { return migrations.Load(migrationFS, "migrations") }
 
 // migrate applies the migrations not yet recorded in schema_migrations, all
 // in one IMMEDIATE transaction, so a concurrent opener waits and then
@@ -58,7 +30,7 @@ func migrations() ([]migration, error) {
 // dropping the old streams table would violate) and checked before the
 // commit.
 func migrate(ctx context.Context, conn *sql.Conn, log *slog.Logger) error {
-	all, err := migrations()
+	all, err := embedded()
 	if err != nil {
 		return err
 	}
@@ -121,28 +93,28 @@ func applyMigrations(ctx context.Context, conn *sql.Conn, all []migration, log *
 	if err != nil {
 		return 0, 0, err
 	}
-	if n := len(all); n > 0 && current > all[n-1].version {
+	if n := len(all); n > 0 && current > all[n-1].Version {
 		return current, current, fmt.Errorf("the log's schema is at version %d, and this build knows %d: "+
 			"a newer build migrated it; run that build (an older one would write the log without what it keeps beside it): %w",
-			current, all[n-1].version, domain.ErrUnavailable)
+			current, all[n-1].Version, domain.ErrUnavailable)
 	}
 	to = current
 	for _, m := range all {
-		if m.version <= current {
+		if m.Version <= current {
 			continue
 		}
-		log.InfoContext(ctx, "migrating the event log's schema", "migration", m.name)
+		log.InfoContext(ctx, "migrating the event log's schema", "migration", m.Name)
 		start := time.Now()
-		if _, err := conn.ExecContext(ctx, m.sql); err != nil {
-			return current, to, fmt.Errorf("%s: %w", m.name, err)
+		if _, err := conn.ExecContext(ctx, m.SQL); err != nil {
+			return current, to, fmt.Errorf("%s: %w", m.Name, err)
 		}
 		if _, err := conn.ExecContext(ctx,
 			`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-			m.version, m.name, time.Now().UnixNano()); err != nil {
-			return current, to, fmt.Errorf("%s: %w", m.name, err)
+			m.Version, m.Name, time.Now().UnixNano()); err != nil {
+			return current, to, fmt.Errorf("%s: %w", m.Name, err)
 		}
-		log.InfoContext(ctx, "applied", "migration", m.name, "took", time.Since(start).Round(time.Millisecond))
-		to = m.version
+		log.InfoContext(ctx, "applied", "migration", m.Name, "took", time.Since(start).Round(time.Millisecond))
+		to = m.Version
 	}
 	return current, to, nil
 }
@@ -159,9 +131,9 @@ func schemaVersion(ctx context.Context, q queryer) (int, error) {
 
 // latestVersion is the version the embedded migrations lead to.
 func latestVersion() (int, error) {
-	all, err := migrations()
+	all, err := embedded()
 	if err != nil || len(all) == 0 {
 		return 0, err
 	}
-	return all[len(all)-1].version, nil
+	return all[len(all)-1].Version, nil
 }

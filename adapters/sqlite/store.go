@@ -19,6 +19,7 @@ import (
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/internal/commitsignal"
 	"github.com/interactionledger/ledger/internal/failurelog"
+	"github.com/interactionledger/ledger/internal/migrations"
 	"github.com/interactionledger/ledger/internal/pathwatch"
 	"github.com/interactionledger/ledger/internal/sqlitedsn"
 	"github.com/interactionledger/ledger/internal/walcheckpoint"
@@ -222,18 +223,9 @@ func (s *EventStore) openReadOnly(ctx context.Context) error {
 		return fmt.Errorf("read schema version: %w", translate(err))
 	}
 	if got != want {
-		return fmt.Errorf("schema version %d, this build reads %d%s: %w", got, want, versionRemedy(got, want), domain.ErrUnavailable)
+		return fmt.Errorf("schema version %d, this build reads %d%s: %w", got, want, migrations.Remedy(got, want), domain.ErrUnavailable)
 	}
 	return nil
-}
-
-// versionRemedy tells a read-only opener of a log at schema version got,
-// when this build reads want, what to do.
-func versionRemedy(got, want int) string {
-	if got < want {
-		return "; run `ledger serve` (or `ledger import`) on it once to migrate it"
-	}
-	return "; a newer build migrated it: read it with that build"
 }
 
 func (s *EventStore) openReadPool(ctx context.Context) error {

@@ -356,7 +356,7 @@ func TestMigrateTargetIndex(t *testing.T) {
 // SQL, and returns the number of events.
 func writeFirstSchema(t *testing.T, path string, l *targetLog, n int, fk bool) int {
 	t.Helper()
-	all, err := migrations()
+	all, err := embedded()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,11 +364,11 @@ func writeFirstSchema(t *testing.T, path string, l *targetLog, n int, fk bool) i
 	if fk {
 		// The first builds' 0001 declared events.stream_key a foreign key.
 		const col = "    stream_key     INTEGER NOT NULL,\n    stream_version"
-		if !strings.Contains(first[0].sql, col) {
+		if !strings.Contains(first[0].SQL, col) {
 			t.Fatal("0001 changed: no events.stream_key column to declare a foreign key")
 		}
 		first = []migration{first[0]}
-		first[0].sql = strings.Replace(first[0].sql, col, "    stream_key     INTEGER NOT NULL REFERENCES streams (stream_key),\n    stream_version", 1)
+		first[0].SQL = strings.Replace(first[0].SQL, col, "    stream_key     INTEGER NOT NULL REFERENCES streams (stream_key),\n    stream_version", 1)
 	}
 	db := mustDB(t, path)
 	conn, err := db.Conn(t.Context())
@@ -563,7 +563,7 @@ func TestMigrateStreamUsers(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "old.db")
 	l := newTargetLog()
 	events := writeFirstSchema(t, path, l, 60, false)
-	all, err := migrations()
+	all, err := embedded()
 	if err != nil {
 		t.Fatal(err)
 	}
