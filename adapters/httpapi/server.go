@@ -231,15 +231,7 @@ func (s *Server) ready(ctx context.Context, pos int64) error {
 	defer cancel()
 	// Shutdown answers a waiting request at once: the drain would
 	// otherwise cut it without an answer.
-	ended := make(chan struct{})
-	defer close(ended)
-	go func() {
-		select {
-		case <-s.stop:
-			cancel()
-		case <-ended:
-		}
-	}()
+	defer s.onStop(cancel)()
 	if err := s.deps.Read.WaitFor(wctx, pos); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -254,6 +246,20 @@ func (s *Server) ready(ctx context.Context, pos int64) error {
 		return errNotCaughtUp(detail)
 	}
 	return nil
+}
+
+// onStop calls f when shutdown starts, unless the function it returns is
+// called first (which it must be, to end the goroutine it starts).
+func (s *Server) onStop(f func()) (done func()) {
+	ended := make(chan struct{})
+	go func() {
+		select {
+		case <-s.stop:
+			f()
+		case <-ended:
+		}
+	}()
+	return func() { close(ended) }
 }
 
 // canonicalLogID is id (a UUID, checked by Deps.validate) in the form

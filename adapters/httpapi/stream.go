@@ -153,16 +153,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	// Shutdown ends the stream at once, in the backfill too: a write
 	// blocked on a client that stopped reading would otherwise hold the
 	// drain until the write timeout.
-	ended := make(chan struct{})
-	defer close(ended)
+	defer s.onStop(st.abort)()
 	defer st.finish()
-	go func() {
-		select {
-		case <-s.stop:
-			st.abort()
-		case <-ended:
-		}
-	}()
 	// The opening frame's id is a resume point from the first byte: a
 	// client that reconnects before any event arrived sends it back as
 	// Last-Event-ID and misses nothing written in between.
