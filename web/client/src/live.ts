@@ -99,6 +99,10 @@ export function subscribeLive(client: LedgerClient, qc: QueryClient, opts: LiveO
       // send: read them again, from this log.
       resyncOnOpen = false;
       void qc.resetQueries({ queryKey: ledgerKeys.all });
+    } else {
+      // The server answers again: views that failed to load (while it was
+      // down) are read again, not left failed until a reload.
+      void qc.refetchQueries({ queryKey: ledgerKeys.all, type: 'active', predicate: (q) => q.state.status === 'error' });
     }
     movedInARow = 0;
     moved = false;

@@ -215,6 +215,8 @@ export interface ToggleContext {
   before: { queryKey: QueryKey; item: TargetView }[];
   /** first is true for the first click of a burst (no other toggle of the key was pending). */
   first: boolean;
+  /** log is the server's log the views were read from (client.log()) when the click was made. */
+  log: string | null;
 }
 
 function pendingToggles(qc: QueryClient, k: ToggleKey) {
@@ -310,7 +312,7 @@ export function toggleMutationOptions(
       const before = cachedTargets(qc, k.target).map(({ queryKey, item }) => ({ queryKey, item }));
       const was = viewerState(qc, k);
       patchTarget(qc, k.target, (item, viewer) => optimistic(item, viewer, k, on, was));
-      return { before, first };
+      return { before, first, log: client.log() };
     },
     onError: (err, vars) => {
       answered.add(vars);
@@ -321,7 +323,7 @@ export function toggleMutationOptions(
         return;
       }
       if (othersPending()) return;
-      rollBack(qc, k);
+      rollBack(qc, k, client.log());
     },
     onSuccess: (result, vars) => {
       answered.add(vars);
@@ -339,14 +341,18 @@ export function toggleMutationOptions(
  * rollBack undoes a burst of clicks whose last one failed: back to the
  * newest answer the server gave within the burst (its earlier answers were
  * not applied while later clicks were pending), or else to the views from
- * before the burst's first click.
+ * before the burst's first click. A burst begun on another log than the
+ * server's now (log) is not rolled back: its views and answers are that
+ * log's, and the cache was reset since (resyncOnLogChange); the settling
+ * invalidation reads the new log's.
  */
-function rollBack(qc: QueryClient, k: ToggleKey): void {
+function rollBack(qc: QueryClient, k: ToggleKey, log: string | null): void {
   const burst = qc.getMutationCache().findAll({ mutationKey: ledgerKeys.toggle(k.target, k.kind, k.user), exact: true });
   burst.sort((a, b) => a.state.submittedAt - b.state.submittedAt);
   let start = burst.length - 1;
   while (start > 0 && !(burst[start].state.context as ToggleContext | undefined)?.first) start--;
   const clicks = burst.slice(start);
+  if (clicks.some((m) => (m.state.context as ToggleContext | undefined)?.log !== log)) return;
   const answered = clicks.map((m) => m.state.data as WriteResult | undefined).filter((d) => d !== undefined).pop();
   if (answered) {
     patchTarget(qc, k.target, (item, viewer) => {

@@ -31,7 +31,7 @@ export interface Seen {
 
 /** Plan says what the proxy does with one request. */
 export interface Plan {
-  /** delayMs holds the upstream answer this long before passing it on. */
+  /** delayMs holds the upstream answer (or the reply) this long before passing it on. */
   delayMs?: number;
   /** until holds the upstream answer until the promise settles. */
   until?: Promise<unknown>;
@@ -59,8 +59,11 @@ export async function startProxy(upstream: string): Promise<Proxy> {
     const plan = proxy.plan(seen, proxy.seen.length) ?? {};
     if (plan.reply) {
       req.resume();
-      res.writeHead(plan.reply.status, plan.reply.headers ?? {});
-      res.end(plan.reply.body ?? '');
+      const reply = plan.reply;
+      setTimeout(() => {
+        res.writeHead(reply.status, reply.headers ?? {});
+        res.end(reply.body ?? '');
+      }, plan.delayMs ?? 0);
       return;
     }
     const up = httpRequest(

@@ -194,6 +194,18 @@ describe('live updates', () => {
     await waitFor(() => events.some((e) => e.position === w.position), 'the next event');
   });
 
+  it('reads views that failed to load again once the stream opens', async () => {
+    const ref = `article/${uniqueId()}`;
+    proxy.plan = (req) =>
+      req.url.startsWith(`/v1/targets/${ref}`) ? { reply: { status: 503, headers: { 'Content-Type': 'text/plain' }, body: 'down' } } : undefined;
+    const observer = new QueryObserver(qc, targetQueryOptions(client, ref));
+    stops.push(observer.subscribe(() => undefined));
+    await waitFor(() => qc.getQueryState(ledgerKeys.target(ref))?.status === 'error', 'the failed load');
+    proxy.plan = () => undefined;
+    stops.push(subscribeLive(client, qc, { reconnectMs: 60_000 }));
+    await waitFor(() => qc.getQueryState(ledgerKeys.target(ref))?.status === 'success', 'the view read again');
+  });
+
   it('replaces views of an old log whose positions are higher than the new log\'s', async () => {
     const storage = memoryStorage();
     storage.setItem(`ledger:min-position:${proxy.url}:log`, crypto.randomUUID());

@@ -7,6 +7,7 @@ import {
   ledgerKeys,
   metaInvalidation,
   nextToggleState,
+  resyncOnLogChange,
   targetQueryOptions,
   toggleMutationOptions,
   viewerState,
@@ -52,6 +53,31 @@ describe('TanStack bindings', () => {
   afterEach(async () => {
     qc.clear();
     await proxy.close();
+  });
+
+  it('does not roll a click made on an old log back over the new log\'s views', async () => {
+    const storage = memoryStorage();
+    const old = crypto.randomUUID();
+    storage.setItem(`ledger:min-position:${proxy.url}:log`, old);
+    const c = createLedgerClient({ baseUrl: proxy.url, storage });
+    const unsync = resyncOnLogChange(c, qc);
+    const ref = `article/${uniqueId()}`;
+    const opts = targetQueryOptions(c, ref, 'u1');
+    // The tab's view of the old log: 5 likes, at a position the new log is far from.
+    qc.setQueryData(opts.queryKey, { target: { type: 'article', id: ref.slice(8) }, counts: { like: 5, collect: 0 }, viewer: { like: false, collect: false }, position: 999_999_999 });
+    const unmount = mounted(qc, { ...opts, staleTime: Infinity } as never);
+    // The click reaches the new log's server (412 other-log), is resent, and that fails.
+    proxy.plan = (req) =>
+      req.method === 'PUT' && req.headers['ledger-log'] !== old
+        ? { delayMs: 400, reply: { status: 503, headers: { 'Content-Type': 'application/problem+json' }, body: JSON.stringify({ type: 'urn:ledger:problem:timeout', title: 'Service Unavailable', status: 503 }) } }
+        : undefined;
+    await expect(toggle(c, qc, { target: ref, kind: 'like', user: 'u1' })).rejects.toMatchObject({ status: 503 });
+    await waitFor(() => qc.getQueryState(opts.queryKey)?.fetchStatus === 'idle', 'the settling refetch');
+    const view = qc.getQueryData<TargetView>(opts.queryKey);
+    expect(view?.counts.like).toBe(0);
+    expect(view?.position).toBeLessThan(999_999_999);
+    unmount();
+    unsync();
   });
 
   it('patches a feed page and the single-target query optimistically, then settles with the answer', async () => {

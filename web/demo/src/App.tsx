@@ -1,7 +1,7 @@
-import { isDurableWrite, isLedgerError } from '@interactionledger/client';
+import { isLedgerError } from '@interactionledger/client';
 import { useFeed, useLiveUpdates, useToggleInteraction, useWhoLiked } from '@interactionledger/client/react';
 import { useEffect, useState, type FormEvent } from 'react';
-import { reportError, useErrorMessage } from './errors';
+import { clearError, reportError, useErrorMessage } from './errors';
 import { signOut, type Identity } from './identity';
 
 /** ARTICLES are the demo's sample articles, a-1 … a-12. */
@@ -86,7 +86,8 @@ function Articles({ user }: { user: string }) {
   }, [feed.data, liveFrom]);
   useEffect(() => {
     if (feed.error) reportError('Could not load the articles', feed.error);
-  }, [feed.error]);
+    else if (feed.isSuccess) clearError('Could not load the articles');
+  }, [feed.error, feed.isSuccess, feed.dataUpdatedAt]);
   useLiveUpdates({
     enabled: liveFrom !== null,
     after: liveFrom ?? undefined,
@@ -135,13 +136,9 @@ function ArticleCard({ id, title, user, view }: { id: string; title: string; use
 function ToggleButton({ id, kind, label, user, view }: { id: string; kind: string; label: string; user: string; view: View }) {
   const { toggle } = useToggleInteraction(`article/${id}`, kind, user);
   const pressed = view.viewer?.[kind] ?? false;
-  const onClick = () =>
-    toggle({
-      onError: (err) =>
-        isDurableWrite(err)
-          ? reportError(`Your ${kind} of ${id} is saved; the counts will catch up`, err)
-          : reportError(`Could not ${pressed ? 'undo' : 'save'} your ${kind} of ${id}; it was undone`, err),
-    });
+  // A failed click is reported by the mutation cache (main.tsx), which
+  // outlives this button.
+  const onClick = () => toggle();
   return (
     <span className="toggle">
       <button type="button" data-kind={kind} aria-pressed={pressed} onClick={onClick}>

@@ -4,7 +4,7 @@ import { MutationCache, QueryClient, QueryClientProvider } from '@tanstack/react
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App';
-import { reportError } from './errors';
+import { reportError, reportToggleError } from './errors';
 import { readIdentity } from './identity';
 import './styles.css';
 
@@ -15,6 +15,7 @@ const queryClient: QueryClient = new QueryClient({
   mutationCache: new MutationCache({
     onSettled: metaInvalidation(() => queryClient),
     onSuccess: () => reportError(null),
+    onError: (err, vars, _context, mutation) => reportToggleError(mutation.options.mutationKey, vars, err),
   }),
 });
 
