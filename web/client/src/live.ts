@@ -168,7 +168,10 @@ export function subscribeLive(client: LedgerClient, qc: QueryClient, opts: LiveO
         if (isOtherLog(err)) err = new Error('the server names another log at every connection', { cause: err });
         const permanent = isLedgerError(err) && err.status >= 400 && err.status < 500 && err.status !== 429;
         opts.onError?.(err, permanent);
-        if (permanent) return;
+        if (permanent) {
+          unlisten(); // stopped for good: no log change concerns it any more
+          return;
+        }
         if (lastId && isLedgerError(err, 503) && ++refusedResumes >= maxRefusedResumes) {
           lastId = '';
           refusedResumes = 0;
