@@ -171,6 +171,7 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
       const err = await problemFrom(res);
       if (err.type === otherLog && !sameLog && !moved) {
         moved = true;
+        attempt--; // the move is not one of the retries a 429/503 gets
         continue;
       }
       const retryable = (res.status === 429 || res.status === 503) && err.retryAfterMs !== undefined;
