@@ -82,6 +82,9 @@ func applyIn(ctx context.Context, tx querier, p projection, saved map[string]sav
 // projection fails, nothing of the batch is kept and that projection is
 // marked failed, as Apply does. Errors: as Apply's.
 func (s *Set) ApplyAll(ctx context.Context, names []string, events []domain.Event) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
 	projs, err := s.pick(names)
 	if err != nil || len(events) == 0 {
 		return err
@@ -198,6 +201,11 @@ func (s *Set) CatchUp(ctx context.Context, store domain.EventReader) error {
 }
 
 func (s *Set) fail(ctx context.Context, name string, cause error) error {
+	if s.closed.Load() {
+		// Closed under a batch in flight: the batch failed because the
+		// file is gone, which says nothing about the projection.
+		return fmt.Errorf("apply %s: %w (%v)", name, domain.ErrClosed, cause)
+	}
 	err := fmt.Errorf("%w: %s: %w", ErrFailed, name, cause)
 	s.mu.Lock()
 	prev := s.failed[name]
@@ -279,6 +287,9 @@ func (s *Set) WaitFor(ctx context.Context, pos int64) error {
 		}
 		if err != nil {
 			return err
+		}
+		if err := s.usable(); err != nil {
+			return err // closed: nothing will be applied any more
 		}
 		select {
 		case <-ch:

@@ -281,6 +281,10 @@ func (s *Set) loadCheckpoints(ctx context.Context) error {
 // Close closes the views file. Queries after Close fail.
 func (s *Set) Close() error {
 	s.closed.Store(true)
+	s.mu.Lock()
+	close(s.changed) // wake WaitFor callers: they find the set closed
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
 	return s.v.close()
 }
 

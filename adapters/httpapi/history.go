@@ -316,6 +316,7 @@ type streamer struct {
 
 	mu       sync.Mutex
 	finished bool // the handler is done: abort must not cut its end
+	writing  bool // a Write is in progress: only it is cut by abort
 }
 
 // abort makes the current and every later Write fail at once. It is safe
@@ -329,7 +330,9 @@ func (s *streamer) abort() {
 		return
 	}
 	s.aborted.Store(true)
-	_ = s.rc.SetWriteDeadline(time.Now())
+	if s.writing {
+		_ = s.rc.SetWriteDeadline(time.Now())
+	}
 }
 
 // finish marks the handler done (see abort).
@@ -349,6 +352,14 @@ func newStreamer(w http.ResponseWriter, stall time.Duration) *streamer {
 // Write writes b and flushes it to the client.
 func (s *streamer) Write(b []byte) (int, error) {
 	s.started = true
+	s.mu.Lock()
+	s.writing = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.writing = false
+		s.mu.Unlock()
+	}()
 	if err := s.rc.SetWriteDeadline(time.Now().Add(s.stall)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return 0, err
 	}

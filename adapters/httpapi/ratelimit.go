@@ -23,6 +23,10 @@ type userLimits struct {
 	// them.
 	sweepAt int
 	sweeps  int
+	// latest is the latest time allow was given: callers read the clock
+	// before taking mu, so their times reach it out of order, and
+	// rate.Limiter counts time twice when its clock goes back.
+	latest time.Time
 }
 
 // maxIdleUsers is the map size of the first sweep; maxUsers bounds the map.
@@ -49,6 +53,10 @@ func (l *userLimits) allow(user string, now time.Time) (bool, time.Duration) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if now.Before(l.latest) {
+		now = l.latest
+	}
+	l.latest = now
 	lim, ok := l.users[user]
 	if !ok {
 		if len(l.users) >= l.sweepAt {

@@ -221,22 +221,34 @@ func (s *Server) shutdown(ctx context.Context, srv *http.Server, served <-chan e
 
 // ready waits (bounded by the consistency timeout) until the read model
 // has applied pos and the log head of the start. It returns a 503 error
-// when it has not.
+// when it has not, at once when shutdown starts: the drain would
+// otherwise cut a waiting read without an answer.
 func (s *Server) ready(ctx context.Context, pos int64) error {
+	return s.await(ctx, pos, true)
+}
+
+// applied is ready for a write's own event: the write is durable, and the
+// projections outlive the drain, so shutdown does not cut its wait (its
+// answer would not say the write was done).
+func (s *Server) applied(ctx context.Context, pos int64) error {
+	return s.await(ctx, pos, false)
+}
+
+func (s *Server) await(ctx context.Context, pos int64, cutAtStop bool) error {
 	pos = max(pos, s.cfg.StartPosition)
 	if s.deps.Read.Applied() >= pos {
 		return nil
 	}
 	wctx, cancel := context.WithTimeout(ctx, s.cfg.ConsistencyTimeout)
 	defer cancel()
-	// Shutdown answers a waiting request at once: the drain would
-	// otherwise cut it without an answer.
-	defer s.onStop(cancel)()
+	if cutAtStop {
+		defer s.onStop(cancel)()
+	}
 	if err := s.deps.Read.WaitFor(wctx, pos); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if s.closing.Load() {
+		if cutAtStop && s.closing.Load() {
 			return errShuttingDown()
 		}
 		detail := fmt.Sprintf("the read model has applied position %d, not yet %d", s.deps.Read.Applied(), pos)

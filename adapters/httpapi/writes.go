@@ -24,7 +24,7 @@ func (s *Server) write(on bool) handlerFunc {
 		if out.Changed {
 			s.metrics.advanceHead(out.Position)
 		}
-		if err := s.ready(r.Context(), out.Position); err != nil {
+		if err := s.applied(r.Context(), out.Position); err != nil {
 			return committedNotApplied(err, out)
 		}
 		// The viewer's state and the counts come from one read, so they

@@ -300,7 +300,10 @@ func (s *EventStore) Close() error {
 // reading the file may keep it from finishing.
 func (s *EventStore) truncateWAL() {
 	if err := walcheckpoint.Truncate(s.w.ctx, s.w.conn); err != nil {
-		s.log.Debug("checkpoint at close", "path", s.path, "err", err)
+		// A reader of this or another process held the WAL: the file
+		// alone is not the whole log until the next checkpoint.
+		s.log.Warn("the log's WAL could not be copied into the file at close (a reader held it): a copy of the file needs its -wal too",
+			"path", s.path, "err", err)
 	}
 }
 
