@@ -75,6 +75,8 @@ func serverFault(code string) string {
 		return "database is starting up or shutting down"
 	case code == "55P03":
 		return "timed out waiting for the log's head lock (another writer is stuck)"
+	case code == codeUndefinedTable, code == codeUndefinedSchema:
+		return "the ledger's tables are gone from the schema (dropped under this node?)"
 	}
 	switch code[:2] {
 	case "08":

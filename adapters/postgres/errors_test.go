@@ -28,6 +28,8 @@ func TestTranslate(t *testing.T) {
 		{pg("55P03", ""), domain.ErrUnavailable},
 		{pg("25006", ""), domain.ErrUnavailable},
 		{pg("40001", ""), domain.ErrUnavailable},
+		{pg("42P01", ""), domain.ErrUnavailable}, // the schema dropped under a running node: not a 500
+		{pg("3F000", ""), domain.ErrUnavailable},
 		{io.ErrUnexpectedEOF, domain.ErrUnavailable},
 		{pg("23505", "events_id"), domain.ErrDuplicateEvent},
 		{pg("23505", "events_stream_version"), domain.ErrVersionConflict},
