@@ -151,9 +151,11 @@ func (s *Set) badCheckpoint(ctx context.Context, tx querier, store domain.EventR
 		d.Row = fmt.Sprintf("version=%d, want %d (ledger rebuild)", version, p.version())
 		return d, true
 	}
-	if from, err := builtFrom(ctx, tx, "live", p.name()); err == nil && from != "" && from != domain.LogIDOf(store) && domain.LogIDOf(store) != "" {
-		d.Row = fmt.Sprintf("log=%s, built from another log than this one (%s): ledger rebuild", from, domain.LogIDOf(store))
-		return d, true
+	if log := domain.LogIDOf(store); log != "" {
+		if from, err := builtFrom(ctx, tx, "live", p.name()); err == nil && from != "" && from != log {
+			d.Row = fmt.Sprintf("log=%s, built from another log than this one (%s): ledger rebuild", from, log)
+			return d, true
+		}
 	}
 	if head, err := store.LastPosition(ctx); err == nil && live > head {
 		d.Row = fmt.Sprintf("position=%d, beyond the log's last position %d (another log's views, or a log restored from an older copy: ledger rebuild)", live, head)

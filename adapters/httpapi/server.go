@@ -138,10 +138,10 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 		limits:    newUserLimits(cfg.WriteRate, cfg.WriteBurst),
 		stop:      make(chan struct{}),
 		logID:     canonicalLogID(deps.Log.LogID()),
-		etagTag:   representationTag(cfg.Kinds, canonicalLogID(deps.Log.LogID())),
 		kindOrder: slices.Sorted(slices.Values(cfg.Kinds.Names())),
 		cors:      newCORS(cfg.CORS),
 	}
+	s.etagTag = representationTag(cfg.Kinds, s.logID)
 	s.metrics = deps.Metrics
 	if s.metrics == nil {
 		s.metrics = NewMetrics()

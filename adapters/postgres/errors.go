@@ -33,6 +33,9 @@ func translate(ctx context.Context, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
+	if errors.Is(err, domain.ErrUnavailable) {
+		return err // classified already (ErrLogReplaced from a batch's callback)
+	}
 	// A connection that could not be made is unavailable whatever the
 	// server said when it refused it (55000 "database is not currently
 	// accepting connections", 42501 at login...): the statement never ran.

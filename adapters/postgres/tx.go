@@ -150,9 +150,6 @@ func (s *EventStore) check(ctx context.Context, conn *pgx.Conn, batch []*request
 		})
 	}
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		if errors.Is(err, ErrLogReplaced) {
-			return fmt.Errorf("check: %w", err) // not a connection failure
-		}
 		return fmt.Errorf("check: %w", translate(ctx, err))
 	}
 	return nil

@@ -384,16 +384,15 @@ func (s *EventStore) walDeleted() error {
 	if s.walRescued {
 		return refuse("every acknowledged write was copied into the database file")
 	}
-	var busy, frames, copied int64
-	err := s.w.conn.QueryRowContext(s.w.ctx, `PRAGMA wal_checkpoint(FULL)`).Scan(&busy, &frames, &copied)
-	if err != nil || busy != 0 || copied < frames {
+	r, err := walcheckpoint.Checkpoint(s.w.ctx, s.w.conn, "FULL")
+	if err != nil || r.Busy != 0 || r.Copied < r.Frames {
 		s.log.Error("the log's WAL file was deleted; copying its frames into the database file failed, trying again at the next write: do not kill the server",
-			"frames", frames, "copied", copied, "err", err)
+			"frames", r.Frames, "copied", r.Copied, "err", err)
 		return refuse("its frames are not yet copied into the database file (do not kill the server: trying again)")
 	}
 	s.walRescued = true
 	s.log.Error("the log's WAL file was deleted under the server: its frames were copied into the database file; writes are refused until a restart",
-		"frames", frames)
+		"frames", r.Frames)
 	return refuse("every acknowledged write was copied into the database file")
 }
 

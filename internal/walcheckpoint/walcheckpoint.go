@@ -40,28 +40,35 @@ type RowQuerier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// Run runs Query on q and returns the frames of the WAL it found copied.
-func Run(ctx context.Context, q RowQuerier) (copied int64, err error) {
-	var busy, frames int64
-	err = q.QueryRowContext(ctx, Query).Scan(&busy, &frames, &copied)
-	return copied, err
+// Result is the row of a wal_checkpoint pragma: busy is non-zero when a
+// connection kept it from finishing, frames is the WAL's size in frames and
+// copied how many of them are in the database file.
+type Result struct{ Busy, Frames, Copied int64 }
+
+// Checkpoint runs PRAGMA wal_checkpoint(mode) on q: PASSIVE (Query) never
+// waits; FULL waits (the busy timeout) for readers and writers; TRUNCATE
+// also empties the WAL.
+func Checkpoint(ctx context.Context, q RowQuerier, mode string) (Result, error) {
+	var r Result
+	err := q.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&r.Busy, &r.Frames, &r.Copied)
+	return r, err
 }
 
-// TruncateQuery copies every frame of the WAL into the database file and
-// empties the WAL, waiting (the busy timeout) for readers and writers.
-const TruncateQuery = `PRAGMA wal_checkpoint(TRUNCATE)`
+// Run runs Query on q and returns the frames of the WAL it found copied.
+func Run(ctx context.Context, q RowQuerier) (copied int64, err error) {
+	r, err := Checkpoint(ctx, q, "PASSIVE")
+	return r.Copied, err
+}
 
-// Truncate runs TruncateQuery on q. It fails when a connection of another
-// process kept it from copying and emptying the whole WAL.
+// Truncate copies every frame of the WAL into the database file and
+// empties the WAL, waiting (the busy timeout) for readers and writers. It
+// fails when a connection kept it from copying and emptying the whole WAL.
 func Truncate(ctx context.Context, q RowQuerier) error {
-	var busy, frames, copied int64
-	if err := q.QueryRowContext(ctx, TruncateQuery).Scan(&busy, &frames, &copied); err != nil {
-		return err
+	r, err := Checkpoint(ctx, q, "TRUNCATE")
+	if err == nil && r.Busy != 0 {
+		err = errors.New("wal_checkpoint(TRUNCATE): the WAL is in use by another connection")
 	}
-	if busy != 0 {
-		return errors.New("wal_checkpoint(TRUNCATE): the WAL is in use by another connection")
-	}
-	return nil
+	return err
 }
 
 // Config is what Open needs besides the file.
