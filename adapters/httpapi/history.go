@@ -319,10 +319,17 @@ type streamer struct {
 	writing  bool // a Write is in progress: only it is cut by abort
 }
 
-// abort makes the current and every later Write fail at once. It is safe
-// to call from another goroutine: it is how the live stream ends a write
-// blocked on a client that stopped reading. After finish it does nothing,
-// so a stream that ended cleanly keeps its clean end.
+// abortGrace is how long abort lets a write in progress go on: one to a
+// client that reads finishes well within it (cutting it would cut a frame
+// and the clean end with it); one blocked on a client that stopped
+// reading is cut when it passes.
+const abortGrace = time.Second
+
+// abort makes every later Write fail at once and cuts the current one if
+// it has not finished within abortGrace. It is safe to call from another
+// goroutine: it is how shutdown and the live stream end a write blocked
+// on a client that stopped reading. After finish it does nothing, so a
+// stream that ended cleanly keeps its clean end.
 func (s *streamer) abort() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -331,7 +338,7 @@ func (s *streamer) abort() {
 	}
 	s.aborted.Store(true)
 	if s.writing {
-		_ = s.rc.SetWriteDeadline(time.Now())
+		_ = s.rc.SetWriteDeadline(time.Now().Add(min(abortGrace, s.stall)))
 	}
 }
 

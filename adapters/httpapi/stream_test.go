@@ -250,11 +250,14 @@ func mustAtoi(t *testing.T, s string) int64 {
 }
 
 // stalledWriter is a connection whose client stopped reading: every write
-// blocks until the write deadline passes.
+// blocks until the write deadline passes. With takes set, the client reads
+// slowly: a write ends after takes unless the deadline passes first.
 type stalledWriter struct {
 	header   http.Header
 	blocked  chan struct{} // closed when a write first blocks
 	once     sync.Once
+	takes    time.Duration
+	cut      atomic.Int64 // writes the deadline ended
 	mu       sync.Mutex
 	deadline time.Time
 	moved    chan struct{} // closed and replaced when the deadline moves
@@ -279,13 +282,18 @@ func (w *stalledWriter) SetWriteDeadline(d time.Time) error {
 	return nil
 }
 
-func (w *stalledWriter) Write([]byte) (int, error) {
+func (w *stalledWriter) Write(b []byte) (int, error) {
 	w.once.Do(func() { close(w.blocked) })
+	var read <-chan time.Time
+	if w.takes > 0 {
+		read = time.After(w.takes)
+	}
 	for {
 		w.mu.Lock()
 		d, moved := w.deadline, w.moved
 		w.mu.Unlock()
 		if !d.IsZero() && !time.Now().Before(d) {
+			w.cut.Add(1)
 			return 0, os.ErrDeadlineExceeded
 		}
 		var passed <-chan time.Time
@@ -295,6 +303,8 @@ func (w *stalledWriter) Write([]byte) (int, error) {
 		select {
 		case <-moved:
 		case <-passed:
+		case <-read:
+			return len(b), nil
 		}
 	}
 }
@@ -321,6 +331,30 @@ func TestStreamEndsAtShutdownWhileBlocked(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the stream is still blocked on its client 10 s after shutdown began (the write timeout is an hour)")
+	}
+}
+
+// TestStreamWriteInProgressAtShutdown: shutdown lets a write to a client
+// that reads (slowly) finish, rather than cutting the frame and with it
+// the stream's clean end. It cut every write in progress at once, which
+// under load cut a busy live stream now and then.
+func TestStreamWriteInProgressAtShutdown(t *testing.T) {
+	e := MustEnv(t, nil)
+	cfg := DefaultConfig()
+	cfg.Kinds = domain.MustKindSet("like", "collect")
+	srv := e.sideServer(cfg, nil, nil, nil)
+	w := newStalledWriter()
+	w.takes = 200 * time.Millisecond
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Handler().ServeHTTP(w, httptest.NewRequestWithContext(t.Context(), "GET", "/v1/events/stream", nil))
+	}()
+	<-w.blocked
+	srv.stopOnce.Do(func() { close(srv.stop) })
+	<-done
+	if n := w.cut.Load(); n != 0 {
+		t.Errorf("shutdown cut %d write(s) in progress to a client that was reading", n)
 	}
 }
 

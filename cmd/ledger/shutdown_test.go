@@ -68,7 +68,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatalf("a read waiting for min_position during shutdown: %+v, want a 503 with Retry-After", res)
 	}
 	if _, err := io.Copy(io.Discard, stream); err != nil {
-		t.Fatalf("the live stream did not end cleanly: %v", err)
+		t.Fatalf("the live stream did not end cleanly: %v\nthe server's lines on streams:\n%s", err, linesWith(srv.stderr.String(), "stream"))
 	}
 	t.Logf("exit after %s: %d ok, %d 503, %d refused, %d unanswered and unread, %d writes acknowledged",
 		took, a.ok.Load(), a.unavail.Load(), a.refused.Load(), len(a.lost), len(a.acked))
@@ -217,4 +217,15 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		}
 	}
 	t.Fatalf("timed out waiting for %s", what)
+}
+
+// linesWith is the lines of s that contain sub.
+func linesWith(s, sub string) string {
+	var out []string
+	for l := range strings.Lines(s) {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "")
 }
