@@ -197,9 +197,20 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
+		opts.ReplaceAttr = secondsForDurations
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, usageErr("--log-format %q: want text or json", format)
+}
+
+// secondsForDurations writes a duration in JSON logs as seconds (a
+// number, as Prometheus and most log pipelines take them); slog's own
+// form is an integer of nanoseconds, which nothing in the line names.
+func secondsForDurations(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.Float64Value(a.Value.Duration().Seconds())
+	}
+	return a
 }
 
 // serve opens everything, serves until ctx ends and closes in order. A

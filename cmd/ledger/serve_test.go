@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -461,5 +462,23 @@ func TestServeInterruptedStartup(t *testing.T) {
 		if err != nil || !strings.Contains(logs.String(), `"msg":"startup interrupted"`) || strings.Contains(logs.String(), `"msg":"listening"`) {
 			t.Errorf("a signal at %s: %v, want nil and startup interrupted logged\n%s", at, err, logs)
 		}
+	}
+}
+
+// JSON logs give durations in seconds (slog's own form is an integer of
+// nanoseconds, which nothing in the line names).
+func TestJSONLogDurationsInSeconds(t *testing.T) {
+	var b bytes.Buffer
+	log, err := newLogger(&b, "json", "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("applied", "took", 250*time.Millisecond)
+	var line map[string]any
+	if err := json.Unmarshal(b.Bytes(), &line); err != nil {
+		t.Fatalf("%v: %s", err, b.Bytes())
+	}
+	if line["took"] != 0.25 {
+		t.Errorf("took = %v, want 0.25 (seconds): %s", line["took"], b.Bytes())
 	}
 }
