@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -44,5 +45,49 @@ func TestAPIDocAgrees(t *testing.T) {
 	slices.Sort(inSpec)
 	if !slices.Equal(inDoc, inSpec) {
 		t.Fatalf("docs/api.md and openapi.json name different operations:\ndocs/api.md  %q\nopenapi.json %q", inDoc, inSpec)
+	}
+}
+
+// problemSlugPattern finds the problem slugs the package's code answers
+// with: httpError literals and newProblem calls.
+var problemSlugPattern = regexp.MustCompile(`(?:slug: |newProblem\([0-9]+, )"([a-z-]+)"`)
+
+// TestAPIDocNamesProblemTypes: every problem type the server answers with
+// (but "internal", a 500, which is a bug) is named in docs/api.md's
+// Errors section, so a client knows every type it may meet.
+func TestAPIDocNamesProblemTypes(t *testing.T) {
+	md, err := os.ReadFile(apiDocPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, errorsSection, ok := strings.Cut(string(md), "\n## Errors\n")
+	if !ok {
+		t.Fatal("docs/api.md has no Errors section")
+	}
+	errorsSection, _, _ = strings.Cut(errorsSection, "\n## ")
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range problemSlugPattern.FindAllStringSubmatch(string(src), -1) {
+			seen[m[1]] = true
+		}
+	}
+	if len(seen) < 10 {
+		t.Fatalf("found only %d problem slugs in the code: the pattern no longer matches it", len(seen))
+	}
+	for slug := range seen {
+		if slug != "internal" && !strings.Contains(errorsSection, "`"+slug+"`") {
+			t.Errorf("the server answers urn:ledger:problem:%s, which docs/api.md's Errors section does not name", slug)
+		}
 	}
 }

@@ -36,8 +36,8 @@ type subscriber struct {
 	ch   chan frame
 	lost atomic.Bool
 	// kick, once the client is live, ends its connection's blocked write
-	// when the hub drops it, so a stalled client is cut off at once rather
-	// than after the write timeout.
+	// when the hub drops it, so a stalled client is cut off within
+	// abortGrace rather than after the write timeout.
 	kick atomic.Pointer[func()]
 }
 
