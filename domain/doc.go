@@ -6,7 +6,8 @@
 // EventStore (all of them, what a store implements) and the optional
 // LatestReader (a rebuild's read: each interaction's last Toggle, an event
 // reduced to what the state depends on) and RecentReader (a tail's read of
-// the store's own latest commits, from memory). Reads are
+// the store's own latest commits, from memory), and Identified (a log
+// that names itself with a UUID, the Ledger-Log). Reads are
 // iter.Seq2[Event, error] sequences.
 //
 // Nothing here knows about SQLite, watermill or HTTP: the package imports only

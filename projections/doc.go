@@ -34,7 +34,9 @@
 // Files: one per projection, with its DDL, apply and queries (counts.go,
 // viewer.go, actors.go, collection.go; the three one-table projections
 // share table.go); fold.go reduces a run of events to its net effect;
-// set.go, apply.go, build.go, rebuild.go, asof.go and verify.go run them;
+// projection.go names them; view.go holds the answers of the reads
+// (TargetView and the list items); set.go, apply.go, build.go, rebuild.go,
+// asof.go and verify.go run them;
 // db.go is the views file and its checkpoints (and the checkpointer of a
 // live file's WAL, internal/walcheckpoint, so that the applier's commits
 // never wait for a WAL checkpoint); cursor.go the paging;
@@ -46,11 +48,22 @@
 //
 // Failure: a projection that cannot apply an event (ErrInconsistent, a
 // SQLite error) keeps its checkpoint before the batch, logs an error, is
-// reported by Err and Status, and is never advanced past the event; the
-// bus stops feeding it and a restart resumes from the checkpoint. A
-// cancelled context is a shutdown, not a failure.
+// reported by Err and Status (ErrFailed), and is never advanced past the
+// event; the bus applies the same batch again after a growing wait (0.1 s
+// doubling to 5 s), so once the cause is gone it goes on without a
+// restart, and a restart resumes from the checkpoint. A cancelled context
+// is a shutdown, not a failure. A views file that cannot be read answers
+// ErrUnreadable.
+//
+// Logs: each projection records in the meta table the log (its Ledger-Log
+// id) it was built from. Open refuses a views file built from another log
+// (ErrOtherLog) or ahead of its log (ErrAhead) rather than rebuild over
+// it; Rebuild makes it this log's, and Verify reports such a checkpoint
+// instead of comparing tables.
 //
 // What must not live here: transport (watermill, HTTP) and the event store
-// itself. The package imports only the standard library, domain and the
-// SQLite driver; `make lint` fails if it imports adapters or net/http.
+// itself. The package imports only the standard library, domain, the
+// SQLite driver, internal/sqlitedsn (the file's name for the driver) and
+// internal/walcheckpoint; `make lint` fails if it imports adapters or
+// net/http.
 package projections

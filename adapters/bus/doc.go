@@ -24,15 +24,19 @@
 //     every projection: the log is read and decoded once per event, not
 //     once per projection. Each projection still has its own
 //     transaction and checkpoint and skips what it already has; a failing
-//     projection stops the handler, and so all of them, loudly.
+//     projection holds the handler, and so all of them, loudly: the batch
+//     is applied again after a wait doubling from 0.1 s to 5 s
+//     (internal/backoff) until it applies, so no event is skipped and the
+//     pipeline goes on without a restart once the cause is gone.
 //
 // Why a router rather than plain goroutines: it runs the ordered
 // subscription, stops it on Close (the handler then sees a cancelled
 // context, which is a shutdown, not a failure), and lets the same handler
 // consume a broker's subscriber instead of the store tail without change.
 // No retry, deduplicator or poison-queue middleware is installed on
-// purpose: projections are idempotent by checkpoint, and a skipped event
-// would corrupt counts.
+// purpose: projections are idempotent by checkpoint, a skipped event
+// would corrupt counts, and the handler's own wait-and-apply-again above
+// is the only retry.
 //
 // Messages: UUID = event id; payload = eventcodec JSON; metadata
 // MetaPosition (the position) and MetaBatchLast ("true" on the last message

@@ -24,10 +24,17 @@
 // one dedicated LISTEN connection per store; that connection reconnects
 // when lost and polls the head as a slow safety net.
 //
-// The schema is created by versioned migrations (migrations/*.sql,
-// recorded in schema_migrations) under a session advisory lock, so several
-// processes may start at once. Config.Schema (or search_path in the URL)
-// places the tables in a schema of their own.
+// The schema is created by versioned migrations (migrations/*.sql, loaded
+// by internal/migrations, recorded in schema_migrations) under a session
+// advisory lock, so several processes may start at once; a schema at
+// another version is refused with internal/migrations' wording.
+// Config.Schema (or search_path in the URL) places the tables in a schema
+// of their own. Migration 0002 gives the log its identity (log_identity,
+// LogID, the server's Ledger-Log), read once by Open: a schema dropped and
+// made anew under a running store holds another log, and its head reads
+// and appends then fail with ErrLogReplaced (unavailable, naming both
+// logs) and its reads yield none of the new log's events. A failed group
+// commit is logged through internal/failurelog.
 //
 // Everything PostgreSQL-specific stays here: SQL, pgx, SQLSTATE codes
 // (translated to domain errors at this package's edge, never by message).

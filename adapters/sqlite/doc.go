@@ -32,7 +32,11 @@
 // following this process's own commits reads no row back; a commit of
 // another connection in between starts that memory afresh.
 //
-// Schema (migrations/): events is the log, its rowid the position; streams
+// Schema (migrations/, loaded by internal/migrations, which also words the
+// refusal of a log at another schema version; each migration runs with
+// foreign keys off and checked before its commit): events is the log, its
+// rowid the position; log_identity (migration 0004) the log's UUID,
+// LogID, which copies of the file keep; streams
 // holds each stream's snapshot (version, last position, state), written in
 // the same transaction as the append; idempotency holds request outcomes
 // for 48 hours. Two stream indexes are kept off the append path:

@@ -1,7 +1,3 @@
-// Package migrations loads a store's versioned schema migrations (SQL files
-// named NNNN_what.sql) and words the refusal of a schema at another
-// version: one loader and one wording for the SQLite and the PostgreSQL
-// store.
 package migrations
 
 import (

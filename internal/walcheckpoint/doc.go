@@ -26,6 +26,12 @@
 // connection then rebuilt the wal-index). SQLite takes no locks on the
 // WAL file.
 //
+// Checkpoint is the one place the wal_checkpoint pragma is run, in its
+// three uses: PASSIVE (Run, the Checkpointer and its Finish), FULL (the
+// SQLite store's rescue of a WAL deleted under it, which copies its frames
+// into the file before writes are refused) and TRUNCATE (Truncate, at a
+// clean close, so the database file alone holds everything).
+//
 // What must not live here: what the files hold. The package knows SQLite's
 // WAL and nothing about logs or projections.
 package walcheckpoint

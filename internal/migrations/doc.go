@@ -1,0 +1,8 @@
+// Package migrations loads a store's versioned schema migrations (SQL files
+// named NNNN_what.sql, embedded by each store) in version order, and words
+// the refusal of a schema at another version (Remedy: what to run, or that
+// a newer build migrated it): one loader and one wording for the SQLite
+// and the PostgreSQL store. Running the migrations (their transactions,
+// SQLite's foreign-key check, PostgreSQL's advisory lock) stays with each
+// store.
+package migrations
