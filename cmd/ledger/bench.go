@@ -39,7 +39,7 @@ var benchCommands = map[string]func(ctx context.Context, e env, args []string) e
 
 func runBench(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(e.stdout, "Usage: ledger bench store|http|baseline|rebuild|relay [flags]   (each with --help)")
+		fmt.Fprintln(e.stdout, "Usage: ledger bench store|http|baseline|rebuild|relay|generate [flags]   (each with --help)")
 		if len(args) == 0 {
 			return usageErr("bench needs a subcommand")
 		}
@@ -47,7 +47,7 @@ func runBench(ctx context.Context, e env, args []string) error {
 	}
 	run, ok := benchCommands[args[0]]
 	if !ok {
-		return usageErr("unknown bench %q: want store, http, baseline or rebuild", args[0])
+		return usageErr("unknown bench %q: want store, http, baseline, rebuild, relay or generate", args[0])
 	}
 	return run(ctx, e, args[1:])
 }

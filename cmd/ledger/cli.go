@@ -42,7 +42,7 @@ var commands = []command{
 	{name: "verify", summary: "recompute read models from the log and diff with the live ones", run: runVerify},
 	{name: "stats", summary: "events, streams, per-kind totals, projection positions and lag", run: runStats},
 	{name: "relay", summary: "relay the log into a broker: relay nats", run: runRelay},
-	{name: "bench", summary: "measure: bench store | http | baseline | rebuild | relay", run: runBench},
+	{name: "bench", summary: "measure: bench store | http | baseline | rebuild | relay | generate", run: runBench},
 }
 
 // lookup returns the subcommand named name.
