@@ -348,6 +348,30 @@ func TestReadOnlyOtherVersion(t *testing.T) {
 	}
 }
 
+// TestRefusesNewerSchema: a writable open (serve, import) of a schema a
+// newer build migrated is refused in the SQLite store's words: what
+// happened and what to run.
+func TestRefusesNewerSchema(t *testing.T) {
+	url := pgtest.URL(t)
+	schema := pgtest.Schema(t)
+	w := openSchema(t, schema, postgres.Config{})
+	storetest.MustAppend(t, w, like(t, "alice", "article/a1"))
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	table := pgx.Identifier{schema, "schema_migrations"}.Sanitize()
+	if _, err := conn.Exec(t.Context(), `INSERT INTO `+table+` VALUES (99, '0099_future.sql', now())`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = postgres.Open(t.Context(), postgres.Config{URL: url, Schema: schema}, nil)
+	const want = "a newer build migrated it; run that build"
+	if !errors.Is(err, domain.ErrUnavailable) || !strings.Contains(fmt.Sprint(err), "99") || !strings.Contains(fmt.Sprint(err), want) {
+		t.Errorf("writable open of a schema at version 99: %v, want ErrUnavailable naming 99 and saying %q", err, want)
+	}
+}
+
 // TestSafetyNetPoll moves the head without a notification (as a lost
 // NOTIFY would look): the listener's poll notices and fires Committed; and
 // after many polls a notification still wakes it.

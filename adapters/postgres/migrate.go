@@ -86,8 +86,7 @@ func applyMigrations(ctx context.Context, conn *pgx.Conn, schema string, all []m
 		return translate(ctx, err)
 	}
 	if n := len(all); n > 0 && current > all[n-1].Version {
-		return fmt.Errorf("schema %s is at version %d, this build knows %d: %w",
-			schema, current, all[n-1].Version, domain.ErrUnavailable)
+		return fmt.Errorf("schema %s is %s: %w", schema, migrations.Newer(current, all[n-1].Version), domain.ErrUnavailable)
 	}
 	for _, m := range all {
 		if m.Version <= current {

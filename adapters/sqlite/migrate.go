@@ -94,9 +94,7 @@ func applyMigrations(ctx context.Context, conn *sql.Conn, all []migration, log *
 		return 0, 0, err
 	}
 	if n := len(all); n > 0 && current > all[n-1].Version {
-		return current, current, fmt.Errorf("the log's schema is at version %d, and this build knows %d: "+
-			"a newer build migrated it; run that build (an older one would write the log without what it keeps beside it): %w",
-			current, all[n-1].Version, domain.ErrUnavailable)
+		return current, current, fmt.Errorf("the log's schema is %s: %w", migrations.Newer(current, all[n-1].Version), domain.ErrUnavailable)
 	}
 	to = current
 	for _, m := range all {

@@ -49,3 +49,10 @@ func Remedy(got, want int) string {
 	}
 	return "; a newer build migrated it: read it with that build"
 }
+
+// Newer words the refusal of a store opened for writing (serve, import)
+// at a schema version got beyond the last one this build knows, want.
+func Newer(got, want int) string {
+	return fmt.Sprintf("at version %d, and this build knows %d: a newer build migrated it; run that build "+
+		"(an older one would write the log without what it keeps beside it)", got, want)
+}

@@ -38,3 +38,9 @@ func TestRemedy(t *testing.T) {
 		t.Fatal(migrations.Remedy(3, 4), migrations.Remedy(5, 4))
 	}
 }
+
+func TestNewer(t *testing.T) {
+	if got := migrations.Newer(5, 4); !strings.Contains(got, "version 5") || !strings.Contains(got, "knows 4") || !strings.Contains(got, "a newer build migrated it; run that build") {
+		t.Fatal(got)
+	}
+}
