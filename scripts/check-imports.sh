@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Import-direction rules (see STYLE.md): domain imports only the standard
+# Import-direction rules (README, Architecture, "Packages"): domain imports only the standard
 # library and google/uuid; projections never import adapters or cmd.
 set -euo pipefail
 mod=github.com/interactionledger/ledger
