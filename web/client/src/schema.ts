@@ -817,9 +817,12 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description An event stream. */
+            /** @description An event stream. Ledger-Position is the position the node had applied when the stream opened (at most the head): a client that reads nothing else may resume from it. */
             200: {
                 headers: {
+                    "Ledger-Position": components["headers"]["Ledger-Position"];
+                    "Cache-Control": "no-cache";
+                    "Ledger-Log": components["headers"]["Ledger-Log"];
                     [name: string]: unknown;
                 };
                 content: {
