@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -480,6 +481,51 @@ func TestOutNotTheViewsUsed(t *testing.T) {
 	}
 	if _, _, err := runCLI(t, "verify", "--db", db, "--views", views); err != nil {
 		t.Errorf("verify after: %v", err)
+	}
+}
+
+// TestViewsNotTheLog: a --views that names the SQLite log itself (or its
+// -wal, -shm, a link to it) is a usage error before anything is opened:
+// serve and rebuild wrote the read models into the log's own file, under
+// its write lock, which the README's Architecture rules out ("a separate
+// SQLite file").
+func TestViewsNotTheLog(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "c.db")
+	mustFill(t, db, 3)
+	before, _, err := runCLI(t, "history", "--db", db)
+	if err != nil || before == "" {
+		t.Fatalf("history: %v %q", err, before)
+	}
+	link := filepath.Join(dir, "link.db")
+	if err := os.Link(db, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"serve", "--db", db, "--views", db, "--listen", "127.0.0.1:0"},
+		{"serve", "--db", db, "--views", filepath.Join(dir, ".", "c.db-wal"), "--listen", "127.0.0.1:0"},
+		{"rebuild", "--db", db, "--views", db},
+		{"rebuild", "--db", db, "--views", link},
+		{"verify", "--db", db, "--views", db},
+		{"stats", "--db", db, "--views", db + "-shm"},
+	} {
+		err := runCanceled(t, args...)
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "--views") {
+			t.Errorf("ledger %q: err %v (exit %d), want exit 2 refusing the log as the views file", args, err, exitCode(err))
+		}
+	}
+	after, _, err := runCLI(t, "history", "--db", db)
+	if err != nil || after != before {
+		t.Fatalf("the log after: %v, %q, want %q", err, after, before)
+	}
+	logDB, err := sql.Open("sqlite3", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logDB.Close()
+	var tables int
+	if err := logDB.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name IN ('counts', 'checkpoints')`).Scan(&tables); err != nil || tables != 0 {
+		t.Fatalf("read-model tables in the log: %d (%v), want none", tables, err)
 	}
 }
 

@@ -114,27 +114,55 @@ func notStoreFile(flagName, out, db, views string) error {
 	if out == "" || db == "" {
 		return nil
 	}
-	outAbs, err := filepath.Abs(out)
-	if err != nil {
-		return nil // os.Create reports it
+	if namesOneOf(out, storeFiles(db, views)) {
+		return usageErr("%s %q is a file of the store %q: writing it would destroy the store", flagName, out, db)
 	}
-	outInfo, outErr := os.Stat(outAbs)
-	for _, base := range storeFiles(db, views) {
+	return nil
+}
+
+// viewsNotLog refuses a --views that names the SQLite log db itself (or
+// its -wal, -shm, a link to it): the read models would be written into
+// the log's file, under its write lock, and a rebuild would swap tables
+// in it. views is the --views flag ("" for the default, never the log).
+func viewsNotLog(db, views string) error {
+	if views == "" || db == "" || postgres.IsURL(db) {
+		return nil
+	}
+	files := []string{db}
+	if real, err := filepath.EvalSymlinks(db); err == nil && real != db {
+		files = append(files, real)
+	}
+	if namesOneOf(views, files) {
+		return usageErr("--views %q is the event log %q: the read models need a file of their own", views, db)
+	}
+	return nil
+}
+
+// namesOneOf reports whether path names one of files or its -wal, -shm or
+// -journal: by clean absolute path, and by file identity for files that
+// exist (links).
+func namesOneOf(path string, files []string) bool {
+	pathAbs, err := filepath.Abs(path)
+	if err != nil {
+		return false // opening it reports it
+	}
+	pathInfo, pathErr := os.Stat(pathAbs)
+	for _, base := range files {
 		for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
 			abs, err := filepath.Abs(base + suffix)
 			if err != nil {
 				continue
 			}
-			same := abs == outAbs
-			if info, err := os.Stat(abs); !same && err == nil && outErr == nil {
-				same = os.SameFile(info, outInfo)
+			same := abs == pathAbs
+			if info, err := os.Stat(abs); !same && err == nil && pathErr == nil {
+				same = os.SameFile(info, pathInfo)
 			}
 			if same {
-				return usageErr("%s %q is a file of the store %q: writing it would destroy the store", flagName, out, db)
+				return true
 			}
 		}
 	}
-	return nil
+	return false
 }
 
 // storeFiles lists the files whose -wal and -shm notStoreFile also

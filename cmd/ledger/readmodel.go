@@ -29,6 +29,9 @@ func openReadSide(ctx context.Context, e env, db, views, kinds string, build boo
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := viewsNotLog(db, views); err != nil {
+		return nil, nil, err
+	}
 	path := viewsPath(db, views)
 	if !build {
 		if _, err := os.Stat(path); err != nil {
@@ -66,6 +69,9 @@ func runRebuild(ctx context.Context, e env, args []string) error {
 			return usageErr("--projection %q: want one of %s", *name, strings.Join(projections.AllProjections, ", "))
 		}
 		names = []string{*name}
+	}
+	if err := viewsNotLog(*db, *views); err != nil {
+		return err
 	}
 	if err := notStoreFile("--cpuprofile", *profile, *db, *views); err != nil {
 		return err
@@ -252,6 +258,9 @@ func runStats(ctx context.Context, e env, args []string) error {
 // so a server appending meanwhile cannot make a lag negative: a negative
 // lag is a views file ahead of its log.
 func readStats(ctx context.Context, e env, db, views, kinds string) (StatsReport, error) {
+	if err := viewsNotLog(db, views); err != nil {
+		return StatsReport{}, err
+	}
 	path := viewsPath(db, views)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		store, err := openStore(ctx, db, storeOptions{readOnly: true}, cliLogger(e))
