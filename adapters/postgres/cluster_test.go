@@ -380,8 +380,7 @@ func TestSafetyNetPoll(t *testing.T) {
 	schema := pgtest.Schema(t)
 	s := openSchema(t, schema, postgres.Config{PollInterval: 20 * time.Millisecond})
 	storetest.MustAppend(t, s, like(t, "first", "article/a1"))
-	time.Sleep(100 * time.Millisecond) // several polls see the head at 1
-	woken := s.Committed()
+	woken := quietCommitted(t, s, 300*time.Millisecond)
 	conn, err := pgx.Connect(t.Context(), pgtest.WithSchema(url, schema))
 	if err != nil {
 		t.Fatal(err)
@@ -412,6 +411,26 @@ func TestSafetyNetPoll(t *testing.T) {
 	case <-woken:
 	case <-time.After(5 * time.Second):
 		t.Fatal("a notification after many polls did not wake the store")
+	}
+}
+
+// quietCommitted waits until s's Committed has not fired for quiet (the
+// listener connected, the append's notification arrived, polls have seen
+// the head: under load any of them can come late) and returns it. A fixed
+// sleep instead let a late one fire in the caller's window now and then.
+func quietCommitted(t *testing.T, s *postgres.EventStore, quiet time.Duration) <-chan struct{} {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		woken := s.Committed()
+		select {
+		case <-woken:
+			if time.Now().After(deadline) {
+				t.Fatalf("Committed kept firing for 20 s with no append")
+			}
+		case <-time.After(quiet):
+			return woken
+		}
 	}
 }
 
