@@ -32,6 +32,10 @@ var (
 	ErrClosed = errors.New("closed")
 	// ErrNotFound means a requested record does not exist.
 	ErrNotFound = errors.New("not found")
+	// ErrLogReplaced means the store's log is no longer the one it opened
+	// (a schema dropped and made anew under it): its positions now name
+	// other events, so a reader that keeps positions must stop, not retry.
+	ErrLogReplaced = errors.New("log replaced")
 )
 
 // ValidationError names the input field that was rejected and why. It

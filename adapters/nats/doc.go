@@ -23,6 +23,8 @@
 // that woke up after losing its lock, or any other writer cannot leave a
 // gap or a duplicate; the relay re-reads the stream and goes on. Nats-Msg-Id
 // lets JetStream's duplicate window drop retries as well.
+// A log replaced under the relay (domain.ErrLogReplaced: a PostgreSQL schema
+// dropped and made anew) stops Run: its positions name other events.
 //
 // One relay at a time: a relay publishes only while it holds a key in a
 // JetStream key-value bucket, created only if absent and refreshed well

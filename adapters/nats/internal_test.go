@@ -46,7 +46,7 @@ func TestWatchHeadReportsAnUnansweringLog(t *testing.T) {
 	r := &Relay{store: hangingLog{}, cfg: Config{Metrics: m}, log: slog.New(slog.NewTextHandler(&buf, nil))}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	r.watchHead(ctx)
+	r.watchHead(ctx, func(error) {})
 	if !strings.Contains(buf.String(), "the log's head cannot be read") {
 		t.Fatalf("no warning logged:\n%s", buf.String())
 	}

@@ -58,19 +58,24 @@ func (r *Relay) Relayed() int64 { return r.relayed.Load() }
 // or gone, a publish not acknowledged, the lock lost) is logged and
 // retried after an exponential backoff, from the stream's last message, so
 // nothing is lost or repeated. It returns an error wrapping
-// ErrStreamMismatch when the stream cannot belong to this log; retrying
-// would not help.
+// ErrStreamMismatch when the stream cannot belong to this log, or
+// domain.ErrLogReplaced when the store's log was replaced under it;
+// retrying would not help.
 func (r *Relay) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	wg.Go(func() { r.watchHead(ctx) })
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	wg.Go(func() { r.watchHead(ctx, cancel) })
 	b := backoff.Backoff{Min: r.cfg.BackoffMin, Max: r.cfg.BackoffMax}
 	for {
 		before := r.Relayed()
 		err := r.session(ctx)
 		if ctx.Err() != nil {
+			if cause := context.Cause(ctx); errors.Is(cause, domain.ErrLogReplaced) {
+				return fmt.Errorf("relay to stream %s: its log was replaced, so the stream ends with the old log's events "+
+					"(delete it to relay the new log from its start): %w", r.cfg.Stream, cause)
+			}
 			return nil
 		}
 		if isPermanent(err) {
@@ -211,8 +216,11 @@ var (
 // watchHead reads the log's last position every second for the lag metric.
 // While the head cannot be read it logs so every headWarnEvery and counts
 // each failure, so that a relay stalled on an unanswering database is seen
-// (its lag gauge keeps the last value it could compute).
-func (r *Relay) watchHead(ctx context.Context) {
+// (its lag gauge keeps the last value it could compute). A log replaced
+// under the relay stops it through stop: the store then reads none of the
+// new log's events, so the relay would otherwise wait for ever, and
+// retrying cannot help.
+func (r *Relay) watchHead(ctx context.Context, stop context.CancelCauseFunc) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	var failingSince, lastWarn time.Time
@@ -225,6 +233,10 @@ func (r *Relay) watchHead(ctx context.Context) {
 			failingSince = time.Time{}
 			r.head.Store(head)
 			r.cfg.Metrics.observeHead(head, r.Relayed(), r.relaying.Load())
+		case errors.Is(err, domain.ErrLogReplaced):
+			r.cfg.Metrics.headReadFailed()
+			stop(err)
+			return
 		case ctx.Err() == nil:
 			r.cfg.Metrics.headReadFailed()
 			if failingSince.IsZero() {

@@ -128,8 +128,9 @@ func (s *EventStore) readLogID(ctx context.Context) error {
 func (s *EventStore) LogID() string { return s.logID }
 
 // ErrLogReplaced is the error of a store whose schema now holds another
-// log than the one it opened (dropped and made anew under it).
-var ErrLogReplaced = errors.New("the schema holds another log than the one this node opened")
+// log than the one it opened (dropped and made anew under it). It is a
+// domain.ErrLogReplaced, so that readers over any store (the relay) stop on it.
+var ErrLogReplaced = fmt.Errorf("the schema holds another log than the one this node opened (%w)", domain.ErrLogReplaced)
 
 // sameLog checks that the schema's log is the one the store opened: it is
 // ErrLogReplaced, an ErrUnavailable, when not. The node must be restarted
