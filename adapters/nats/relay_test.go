@@ -450,3 +450,41 @@ func TestRelayStopsPublishingWhenItLosesItsLock(t *testing.T) {
 	natstest.WaitHolds(t, js, n.Stream, len(logEvents(t, store)))
 	natstest.CheckIsLog(t, js, n, logEvents(t, store))
 }
+
+// A stream whose settings may remove its last message (an age limit, an
+// interest or work-queue retention) leaves a relay that restarts no resume
+// point: the relay refuses it at its first start, naming the setting,
+// rather than relay into it and refuse it at some later restart.
+func TestRelayRefusesAStreamThatMayDropItsLastMessage(t *testing.T) {
+	url := natstest.MustURL(t)
+	js := natstest.MustJetStream(t, url)
+	cases := map[string]struct {
+		cfg  jetstream.StreamConfig
+		want string
+	}{
+		"MaxAge":    {jetstream.StreamConfig{MaxAge: time.Hour}, "max age"},
+		"Interest":  {jetstream.StreamConfig{Retention: jetstream.InterestPolicy}, "retention"},
+		"WorkQueue": {jetstream.StreamConfig{Retention: jetstream.WorkQueuePolicy}, "retention"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			n := natstest.UniqueNames(t, url)
+			c.cfg.Name, c.cfg.Subjects = n.Stream, []string{n.Prefix + ".>"}
+			if _, err := js.CreateStream(context.Background(), c.cfg); err != nil {
+				t.Fatal(err)
+			}
+			store := mustStore(t)
+			write(t, store, 5, "d")
+			r := startRelay(t, store, testConfig(url, n), nil)
+			select {
+			case err := <-r.done:
+				r.done <- err
+				if !errors.Is(err, relaynats.ErrStreamMismatch) || !strings.Contains(err.Error(), c.want) {
+					t.Fatalf("Run = %v, want ErrStreamMismatch naming %q", err, c.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("relay runs into a stream that may drop its last message; it holds %d", natstest.Count(t, js, n.Stream))
+			}
+		})
+	}
+}

@@ -48,7 +48,26 @@ func (r *Relay) ensureStream(ctx context.Context, js jetstream.JetStream) (jetst
 	if got := s.CachedInfo().Config.Subjects; !slices.Equal(got, []string{subjects}) {
 		return nil, permanent(fmt.Errorf("stream %s has subjects %v, want only %q: %w", r.cfg.Stream, got, subjects, ErrStreamMismatch))
 	}
+	if err := keepsLastMessage(s.CachedInfo().Config); err != nil {
+		return nil, permanent(fmt.Errorf("stream %s %w, and the relay resumes after it: delete the stream or keep its messages: %w",
+			r.cfg.Stream, err, ErrStreamMismatch))
+	}
 	return s, nil
+}
+
+// keepsLastMessage says which setting of a stream may remove its last
+// message. Found at the first start, such a stream is refused at once; else
+// a relay that restarts months later, its resume point gone, would refuse
+// it then. Limits on counts and bytes discard the oldest messages, never
+// the last.
+func keepsLastMessage(c jetstream.StreamConfig) error {
+	if c.Retention != jetstream.LimitsPolicy {
+		return fmt.Errorf("has %s retention, which removes messages once consumed (or at once when nothing consumes it), the last one too", c.Retention)
+	}
+	if c.MaxAge > 0 {
+		return fmt.Errorf("has a max age of %s, which removes the last message once the log is idle that long", c.MaxAge)
+	}
+	return nil
 }
 
 // resume reads the stream's last message and checks that the log holds the
