@@ -128,3 +128,44 @@ func eventsInFile(t *testing.T, path string) int {
 	}
 	return n
 }
+
+// TestReadOnlyStoreSeesItsFileReplaced: a read-only store's connections go
+// on reading the file they opened after another file takes its path (a
+// restore, a log made anew). Its head read and its reads then fail with
+// ErrLogReplaced, so that a tailer (the relay) stops instead of waiting for
+// ever on a log nobody writes, or reading the new file's events after the
+// old one's.
+func TestReadOnlyStoreSeesItsFileReplaced(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "log.db")
+	for _, p := range []string{path, filepath.Join(dir, "other.db")} {
+		s, err := sqlite.Open(ctx, sqlite.Config{Path: p}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := domain.NewLedger(s, domain.MustKindSet("like"), domain.LedgerConfig{}, nil)
+		if _, err := l.Set(ctx, domain.SetRequest{User: storetest.MustUser(t, "u1"),
+			Target: storetest.MustTarget(t, "article/a1"), Kind: storetest.MustKind(t, "like"), On: true}); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+	}
+	r, err := sqlite.OpenReadOnly(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.LastPosition(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "other.db"), path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.LastPosition(ctx); !errors.Is(err, domain.ErrLogReplaced) {
+		t.Fatalf("head read after the file was replaced: %v, want ErrLogReplaced", err)
+	}
+	if _, err := domain.AppendEvents(nil, r.ReadEvents(ctx, domain.EventFilter{})); !errors.Is(err, domain.ErrLogReplaced) {
+		t.Fatalf("read after the file was replaced: %v, want ErrLogReplaced", err)
+	}
+}

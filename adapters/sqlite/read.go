@@ -122,11 +122,16 @@ func (s *EventStore) HasEvent(ctx context.Context, id uuid.UUID) (bool, error) {
 }
 
 // LastPosition returns the position of the newest committed event, 0 for
-// an empty log. It returns domain.ErrUnavailable on storage faults and
-// domain.ErrClosed after Close.
+// an empty log. It returns domain.ErrUnavailable on storage faults,
+// domain.ErrClosed after Close, and domain.ErrLogReplaced (an
+// ErrUnavailable) when a read-only store's path names another file than
+// the one it opened (ReadEvents too).
 func (s *EventStore) LastPosition(ctx context.Context) (int64, error) {
 	if err := s.usable(); err != nil {
 		return 0, err
+	}
+	if err := s.sameFile(); err != nil {
+		return 0, fmt.Errorf("last position: %w", err)
 	}
 	var pos int64
 	if err := s.read.QueryRowContext(ctx, `SELECT coalesce(max(position), 0) FROM events`).Scan(&pos); err != nil {
@@ -142,6 +147,10 @@ func (s *EventStore) LastPosition(ctx context.Context) (int64, error) {
 func (s *EventStore) ReadEvents(ctx context.Context, f domain.EventFilter) iter.Seq2[domain.Event, error] {
 	return domain.Emitting("read events", func(emit func(domain.Event) bool) error {
 		if err := s.usable(); err != nil {
+			return err
+		}
+		// A new connection of the pool would open the file now at the path.
+		if err := s.sameFile(); err != nil {
 			return err
 		}
 		if err := f.Validate(); err != nil {
@@ -303,6 +312,19 @@ func scanRow(rows *sql.Rows, r *eventcodec.Row) error {
 		return fmt.Errorf("event %d: stored id: %w", r.Position, err)
 	}
 	return nil
+}
+
+// sameFile checks that a read-only store's path still names the file it
+// opened. Its connections go on reading a file deleted or replaced at the
+// path (a restore, a log made anew), which the writer and every later
+// reader no longer see: a tailer such as the relay would wait for ever
+// on a log nobody writes. It is domain.ErrLogReplaced when not.
+func (s *EventStore) sameFile() error {
+	if s.opened == nil || s.opened.Names() {
+		return nil
+	}
+	return fmt.Errorf("sqlite: %s no longer names the file this store opened (deleted, moved or replaced: another log?): restart to read it: %w: %w",
+		s.path, domain.ErrLogReplaced, domain.ErrUnavailable)
 }
 
 // usable fails reads after Close with domain.ErrClosed.

@@ -70,7 +70,10 @@ type EventStore struct {
 	// WAL's frames are copied into the file.
 	watch      *pathwatch.Watch
 	walRescued bool
-	read       *sql.DB
+	// opened watches that a read-only store's path still names the file
+	// its connections read (LastPosition); nil when writable.
+	opened *pathwatch.Watch
+	read   *sql.DB
 
 	// Write side; nil when opened read-only.
 	write *sql.DB
@@ -211,6 +214,12 @@ func (s *EventStore) openReadOnly(ctx context.Context) error {
 	if _, err := os.Stat(s.path); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%w: %w", domain.ErrNotFound, err)
 	}
+	// Watched before the first connection opens the file, so that a file
+	// replaced meanwhile is reported rather than read as this one.
+	var err error
+	if s.opened, err = pathwatch.New(s.path); err != nil {
+		return fmt.Errorf("watch the event log's path: %w", err)
+	}
 	if err := s.openReadPool(ctx); err != nil {
 		return err
 	}
@@ -312,8 +321,10 @@ func (s *EventStore) closeDBs() error {
 	if s.ckpt != nil {
 		errs = append(errs, s.ckpt.Close())
 	}
-	if s.watch != nil {
-		errs = append(errs, s.watch.Close())
+	for _, w := range []*pathwatch.Watch{s.watch, s.opened} {
+		if w != nil {
+			errs = append(errs, w.Close())
+		}
 	}
 	if s.w != nil {
 		errs = append(errs, s.w.close())
