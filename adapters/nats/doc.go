@@ -24,7 +24,9 @@
 // gap or a duplicate; the relay re-reads the stream and goes on. Nats-Msg-Id
 // lets JetStream's duplicate window drop retries as well.
 // A log replaced under the relay (domain.ErrLogReplaced: a PostgreSQL schema
-// dropped and made anew) stops Run: its positions name other events.
+// dropped and made anew) stops Run: its positions name other events. So
+// does a head behind the last relayed position (an older copy of the log
+// restored), which would issue positions the stream holds again.
 //
 // One relay at a time: a relay publishes only while it holds a key in a
 // JetStream key-value bucket, created only if absent and refreshed well

@@ -76,6 +76,9 @@ func (r *Relay) Run(ctx context.Context) error {
 				return fmt.Errorf("relay to stream %s: its log was replaced, so the stream ends with the old log's events "+
 					"(delete it to relay the new log from its start): %w", r.cfg.Stream, cause)
 			}
+			if cause := context.Cause(ctx); isPermanent(cause) {
+				return fmt.Errorf("relay to stream %s: %w", r.cfg.Stream, cause)
+			}
 			return nil
 		}
 		if isPermanent(err) {
@@ -225,10 +228,14 @@ func (r *Relay) watchHead(ctx context.Context, stop context.CancelCauseFunc) {
 	defer t.Stop()
 	var failingSince, lastWarn time.Time
 	for {
+		relayed := r.Relayed() // before the head: every event relayed by then is in it
 		rctx, cancel := context.WithTimeout(ctx, headReadTimeout)
 		head, err := r.store.LastPosition(rctx)
 		cancel()
 		switch {
+		case err == nil && head < relayed:
+			stop(movedBack(head, relayed))
+			return
 		case err == nil:
 			failingSince = time.Time{}
 			r.head.Store(head)
@@ -254,6 +261,15 @@ func (r *Relay) watchHead(ctx context.Context, stop context.CancelCauseFunc) {
 		case <-t.C:
 		}
 	}
+}
+
+// movedBack is why a relay stops when its log's head falls behind what it
+// relayed: an older copy of the log was restored under it. The log will
+// issue those positions again with other events, which the relay, reading
+// on after its last position, would skip.
+func movedBack(head, relayed int64) error {
+	return permanent(fmt.Errorf("the log's head %d is behind position %d, which the stream already holds "+
+		"(an older copy of the log restored?): %w", head, relayed, ErrStreamMismatch))
 }
 
 // progress logs how far the relay got, at most every ProgressInterval.

@@ -2,9 +2,11 @@ package nats_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	relaynats "github.com/interactionledger/ledger/adapters/nats"
 	"github.com/interactionledger/ledger/adapters/nats/natstest"
 	"github.com/interactionledger/ledger/adapters/postgres"
 	"github.com/interactionledger/ledger/adapters/postgres/pgtest"
@@ -47,6 +49,37 @@ func TestRelayStopsWhenThePostgresLogIsReplaced(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the relay still runs 20s after its log was replaced")
+	}
+	natstest.CheckIsLog(t, js, n, old)
+}
+
+// TestRelayStopsWhenTheLogMovesBack: an older copy of the same log
+// restored under a running relay (same identity, a shorter log) will
+// issue again positions the stream already holds, with other events. The
+// relay reads on after its last position, so it would skip them and
+// publish later events after the old ones: it must stop instead, naming
+// the head that moved back.
+func TestRelayStopsWhenTheLogMovesBack(t *testing.T) {
+	url := natstest.MustURL(t)
+	schema := pgtest.Schema(t)
+	n := natstest.UniqueNames(t, url)
+	js := natstest.MustJetStream(t, url)
+	writer := openPostgres(t, schema, false)
+	write(t, writer, 30, "old")
+	old := logEvents(t, writer)
+	run := startRelay(t, openPostgres(t, schema, true), testConfig(url, n), nil)
+	natstest.WaitHolds(t, js, n.Stream, len(old))
+	q := pgx.Identifier{schema}.Sanitize()
+	pgtest.Exec(t, "DELETE FROM "+q+".events WHERE position > 10")
+	pgtest.Exec(t, "UPDATE "+q+".log_head SET position = 10")
+	select {
+	case err := <-run.done:
+		run.done <- err // for the cleanup's stop
+		if !errors.Is(err, relaynats.ErrStreamMismatch) || !strings.Contains(err.Error(), "behind") {
+			t.Fatalf("Run: %v, want ErrStreamMismatch naming the head behind the stream", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the relay still runs 20s after its log moved back")
 	}
 	natstest.CheckIsLog(t, js, n, old)
 }
