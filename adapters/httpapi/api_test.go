@@ -634,7 +634,7 @@ func TestLedgerLog(t *testing.T) {
 	e.expect(400, "GET", "/v1/targets/article/a-1?log="+log, "", "Ledger-Log", log)
 	e.expect(400, "GET", "/v1/targets/article/a-1?log="+log+"&log="+log, "")
 	rec := httptest.NewRecorder()
-	e.srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+	e.srv.Handler().ServeHTTP(rec, newRequest("GET", "/healthz", nil))
 	if rec.Header().Get("Ledger-Log") != log {
 		t.Fatalf("/healthz: Ledger-Log %q", rec.Header().Get("Ledger-Log"))
 	}

@@ -68,7 +68,7 @@ func TestAuth(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.expect(401, "PUT", put, "", bearer(stringExp)...)
-		two := httptest.NewRequest("GET", "/v1/targets/article/a-1", nil)
+		two := newRequest("GET", "/v1/targets/article/a-1", nil)
 		two.Header.Add("Authorization", "Bearer "+readToken)
 		two.Header.Add("Authorization", "Bearer wrong-token-0123456789")
 		rec := httptest.NewRecorder()
@@ -299,5 +299,53 @@ func TestDuplicateTokenNamesLines(t *testing.T) {
 	}}
 	if err := a.Validate(); err == nil || !strings.Contains(err.Error(), "auth: token 2 repeats token 1") {
 		t.Errorf("Validate: %v, want token 2 repeats token 1", err)
+	}
+}
+
+// TestOpenModeRefusesForeignHost: without tokens every endpoint is open to
+// whoever reaches the loopback listener, and a web page the developer
+// visits reaches it by DNS rebinding (its own name, resolved to 127.0.0.1,
+// makes the page same-origin with the server). Such a request names the
+// page's host in Host; one naming this machine is served.
+func TestOpenModeRefusesForeignHost(t *testing.T) {
+	e := MustEnv(t, nil)
+	send := func(method, path, host string) *httptest.ResponseRecorder {
+		r := newRequest(method, path, nil)
+		r.Host = host
+		rec := httptest.NewRecorder()
+		e.srv.Handler().ServeHTTP(rec, r)
+		return rec
+	}
+	for _, host := range []string{"evil.example:8080", "evil.example", "127.0.0.1.evil.example", "localhost.evil.example:8080"} {
+		for _, path := range []string{"/v1/targets/article/a-1/like/u1", "/v1/events", "/healthz"} {
+			method := "GET"
+			if strings.Contains(path, "/like/") {
+				method = "PUT"
+			}
+			rec := send(method, path, host)
+			if rec.Code != 403 || rec.Header().Get("Content-Type") != "application/problem+json" {
+				t.Errorf("%s %s with Host %s: %d %s, want a 403 problem", method, path, host, rec.Code, rec.Body)
+			}
+		}
+	}
+	for _, host := range []string{"127.0.0.1:8080", "localhost:8080", "LOCALHOST", "[::1]:8080", "app.localhost:5173", "127.0.0.2"} {
+		if rec := send("GET", "/v1/targets/article/a-1", host); rec.Code != 200 {
+			t.Errorf("Host %s: %d %s, want 200", host, rec.Code, rec.Body)
+		}
+	}
+	e.expect(200, "GET", "/v1/targets/article/a-1", "") // the test server's own 127.0.0.1:port
+}
+
+// TestTokensServeAnyHost: with tokens a request must carry one, whatever
+// Host it names (the server may be behind a proxy or a load balancer).
+func TestTokensServeAnyHost(t *testing.T) {
+	e := MustEnv(t, func(c *Config) { c.Auth = AuthConfig{Tokens: mustTokens(t)} })
+	r := newRequest("GET", "/v1/targets/article/a-1", nil)
+	r.Host = "ledger.example"
+	r.Header.Set("Authorization", "Bearer "+readToken)
+	rec := httptest.NewRecorder()
+	e.srv.Handler().ServeHTTP(rec, r)
+	if rec.Code != 200 {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
 }

@@ -63,7 +63,7 @@ func FuzzRequest(f *testing.F) {
 func mustWireRequest(t *testing.T, method, target, name, value, ct, body string) *http.Request {
 	t.Helper()
 	var b strings.Builder
-	b.WriteString(method + " " + target + " HTTP/1.1\r\nHost: ledger\r\n")
+	b.WriteString(method + " " + target + " HTTP/1.1\r\nHost: localhost\r\n")
 	b.WriteString(name + ": " + value + "\r\n")
 	if ct != "" {
 		b.WriteString("Content-Type: " + ct + "\r\n")
@@ -113,7 +113,7 @@ func FuzzWriteBody(f *testing.F) {
 	f.Add("text/plain", "{}")
 	f.Add("application/merge-patch+json; charset=utf-8", "{}")
 	f.Fuzz(func(t *testing.T, ct, body string) {
-		r := httptest.NewRequest(http.MethodPut, "/v1/targets/article/a-1/like/u1", strings.NewReader(body))
+		r := newRequest(http.MethodPut, "/v1/targets/article/a-1/like/u1", strings.NewReader(body))
 		r.Header.Set("Content-Type", ct)
 		md, err := readMetadata(r)
 		if err == nil {
@@ -172,7 +172,7 @@ func TestBodyReasons(t *testing.T) {
 		`{"metadata":[]}`:      "metadata must be an object of strings, not array",
 		`{"metadata":{"a":1}}`: "must be a string, not number",
 	} {
-		r := httptest.NewRequest(http.MethodPut, "/v1/targets/article/a-1/like/u1", strings.NewReader(body))
+		r := newRequest(http.MethodPut, "/v1/targets/article/a-1/like/u1", strings.NewReader(body))
 		r.Header.Set("Content-Type", "application/json")
 		_, err := readMetadata(r)
 		p := problemFor(err)

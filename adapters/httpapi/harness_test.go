@@ -200,3 +200,17 @@ func mustDecode[T any](tb testing.TB, b []byte) T {
 	}
 	return v
 }
+
+// newRequest is httptest.NewRequest addressed to this machine: a server
+// without tokens refuses its default Host, example.com.
+func newRequest(method, target string, body io.Reader) *http.Request {
+	return newRequestWithContext(context.Background(), method, target, body)
+}
+
+// newRequestWithContext is httptest.NewRequestWithContext addressed to
+// this machine.
+func newRequestWithContext(ctx context.Context, method, target string, body io.Reader) *http.Request {
+	r := httptest.NewRequestWithContext(ctx, method, target, body)
+	r.Host = "127.0.0.1"
+	return r
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"path"
 	"regexp"
@@ -73,6 +74,11 @@ func (s *Server) outer(mux *http.ServeMux) http.Handler {
 func (s *Server) dispatch(mux *http.ServeMux, w *statusWriter, r *http.Request, info *reqInfo) {
 	w.Header().Set("Ledger-Position", strconv.FormatInt(s.deps.Read.Applied(), 10))
 	w.Header().Set("Ledger-Log", s.logID)
+	if !s.auth.enabled && !localHost(r.Host) {
+		s.fail(w, r, errForbidden(fmt.Sprintf("without tokens this server answers only requests addressed to this machine "+
+			"(Host localhost or a loopback address), not %q: configure tokens to serve other names", clip(r.Host))))
+		return
+	}
 	if s.closing.Load() {
 		w.Header().Set("Connection", "close")
 		s.fail(w, r, errShuttingDown())
@@ -119,6 +125,25 @@ func (s *Server) dispatch(mux *http.ServeMux, w *statusWriter, r *http.Request, 
 		}
 	}
 	mux.ServeHTTP(w, r)
+}
+
+// localHost reports whether a request's Host names this machine: a
+// loopback address, localhost, or a name under .localhost (browsers
+// resolve those themselves, never through DNS). In the open mode nothing
+// else may be served: a web page the developer visits can make its own
+// name resolve to 127.0.0.1 (DNS rebinding) and so become same-origin
+// with the server, but its requests still carry that name as Host. An
+// empty Host (HTTP/1.0) is not a browser's.
+func localHost(hostport string) bool {
+	if hostport == "" {
+		return true
+	}
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
+	return IsLoopback(host) || strings.HasSuffix(host, ".localhost")
 }
 
 // canonical reports whether the mux would serve p as it is rather than

@@ -182,7 +182,7 @@ func TestCommittedWriteAtShutdown(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		srv.Handler().ServeHTTP(rec, httptest.NewRequest("PUT", "/v1/targets/article/sd-1/like/u1", nil))
+		srv.Handler().ServeHTTP(rec, newRequest("PUT", "/v1/targets/article/sd-1/like/u1", nil))
 	}()
 	time.Sleep(150 * time.Millisecond) // committed, waiting for its apply
 	srv.closing.Store(true)

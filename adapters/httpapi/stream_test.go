@@ -116,7 +116,7 @@ func TestStreamFailureIsCounted(t *testing.T) {
 		t.Fatalf("failure not logged at error level:\n%s", logs.String())
 	}
 	rec := httptest.NewRecorder()
-	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	srv.Handler().ServeHTTP(rec, newRequest("GET", "/metrics", nil))
 	if !strings.Contains(rec.Body.String(), "ledger_sse_stream_failures_total 1") {
 		t.Fatalf("failure not counted:\n%s", grepLines(rec.Body.String(), "ledger_sse"))
 	}
@@ -323,7 +323,7 @@ func TestStreamEndsAtShutdownWhileBlocked(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		srv.Handler().ServeHTTP(w, httptest.NewRequestWithContext(t.Context(), "GET", "/v1/events/stream?after=0", nil))
+		srv.Handler().ServeHTTP(w, newRequestWithContext(t.Context(), "GET", "/v1/events/stream?after=0", nil))
 	}()
 	<-w.blocked
 	srv.stopOnce.Do(func() { close(srv.stop) })
@@ -348,7 +348,7 @@ func TestStreamWriteInProgressAtShutdown(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		srv.Handler().ServeHTTP(w, httptest.NewRequestWithContext(t.Context(), "GET", "/v1/events/stream", nil))
+		srv.Handler().ServeHTTP(w, newRequestWithContext(t.Context(), "GET", "/v1/events/stream", nil))
 	}()
 	<-w.blocked
 	srv.stopOnce.Do(func() { close(srv.stop) })
@@ -409,7 +409,7 @@ func TestExportHoldsNoReadWhileBlocked(t *testing.T) {
 	go func() {
 		defer close(done)
 		defer func() { _ = recover() }() // the aborted export's http.ErrAbortHandler
-		req := httptest.NewRequestWithContext(t.Context(), "GET", "/v1/events?after=0", nil)
+		req := newRequestWithContext(t.Context(), "GET", "/v1/events?after=0", nil)
 		req.Header.Set("Accept", "application/x-ndjson")
 		srv.Handler().ServeHTTP(w, req)
 	}()
@@ -442,7 +442,7 @@ func (b *brokenLog) ReadEvents(ctx context.Context, f domain.EventFilter) iter.S
 func exportOn(t *testing.T, srv *Server, w http.ResponseWriter) {
 	t.Helper()
 	defer func() { _ = recover() }()
-	req := httptest.NewRequestWithContext(t.Context(), "GET", "/v1/events?after=0", nil)
+	req := newRequestWithContext(t.Context(), "GET", "/v1/events?after=0", nil)
 	req.Header.Set("Accept", "application/x-ndjson")
 	srv.Handler().ServeHTTP(w, req)
 }
@@ -490,6 +490,6 @@ func TestExportCutIsRecorded(t *testing.T) {
 func scrape(t *testing.T, srv *Server) string {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	srv.Handler().ServeHTTP(rec, newRequest("GET", "/metrics", nil))
 	return rec.Body.String()
 }

@@ -225,7 +225,7 @@ func TestUnreadableViewsAnswer503(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := httptest.NewRecorder()
-	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/v1/targets/article/a-1", nil))
+	srv.Handler().ServeHTTP(rec, newRequest("GET", "/v1/targets/article/a-1", nil))
 	if rec.Code != 503 || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), "read model cannot be read") {
 		t.Fatalf("unreadable views: %d %s", rec.Code, rec.Body)
 	}
@@ -243,7 +243,7 @@ func TestWriteCommittedNotApplied(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := httptest.NewRecorder()
-	req := httptest.NewRequest("PUT", "/v1/targets/article/a-1/like/u1", nil)
+	req := newRequest("PUT", "/v1/targets/article/a-1/like/u1", nil)
 	req.Header.Set("Idempotency-Key", "k1")
 	srv.Handler().ServeHTTP(rec, req)
 	if rec.Code != 503 || rec.Header().Get("Retry-After") == "" ||
@@ -429,7 +429,7 @@ func TestObserveCheckpoint(t *testing.T) {
 	m.ObserveCheckpoint("log", time.Millisecond, errors.New("disk full"))
 	m.ObserveCheckpoint("views", 2*time.Millisecond, nil)
 	rec := httptest.NewRecorder()
-	m.handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	m.handler().ServeHTTP(rec, newRequest("GET", "/metrics", nil))
 	for _, want := range []string{`ledger_wal_checkpoints_total{file="log",result="ok"} 1`,
 		`ledger_wal_checkpoints_total{file="log",result="failed"} 1`,
 		`ledger_wal_checkpoints_total{file="views",result="ok"} 1`,
@@ -465,7 +465,7 @@ func TestShutdownAnswersWaitingReads(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		srv.Handler().ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), "GET", "/v1/targets/article/a-1?min_position=5", nil))
+		srv.Handler().ServeHTTP(rec, newRequestWithContext(t.Context(), "GET", "/v1/targets/article/a-1?min_position=5", nil))
 	}()
 	<-read.waiting
 	srv.closing.Store(true)
@@ -514,7 +514,7 @@ func TestGetWithBody(t *testing.T) {
 	e := MustEnv(t, nil)
 	for _, path := range []string{"/v1/events?after=0", "/v1/events/stream?after=0", "/v1/targets/article/a-1"} {
 		for _, chunked := range []bool{false, true} {
-			req := httptest.NewRequest("GET", path, strings.NewReader("x"))
+			req := newRequest("GET", path, strings.NewReader("x"))
 			req.Header.Set("Accept", "*/*")
 			if chunked {
 				req.ContentLength = -1
@@ -537,7 +537,7 @@ func TestReadyzAheadOfTheLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := httptest.NewRecorder()
-	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	srv.Handler().ServeHTTP(rec, newRequest("GET", "/readyz", nil))
 	if rec.Code != 503 || !strings.Contains(rec.Body.String(), "beyond the log head") {
 		t.Fatalf("projections at 12 over an empty log: %d %s, want 503 naming it", rec.Code, rec.Body)
 	}
@@ -548,7 +548,7 @@ func TestHeadLogsNoBytes(t *testing.T) {
 	e := MustEnv(t, nil)
 	logs := &syncBuffer{}
 	srv := e.sideServer(DefaultConfig(), nil, nil, newTestLogger(logs))
-	srv.Handler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("HEAD", "/openapi.json", nil))
+	srv.Handler().ServeHTTP(httptest.NewRecorder(), newRequest("HEAD", "/openapi.json", nil))
 	if line := grepLines(logs.String(), "msg=request"); !strings.Contains(line, "bytes=0 ") {
 		t.Fatalf("HEAD /openapi.json logged %s, want bytes=0", line)
 	}
