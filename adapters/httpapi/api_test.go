@@ -649,3 +649,26 @@ func (e *testEnv) mustCount() int64 {
 	}
 	return n
 }
+
+// TestNosniffEverywhere: problems echo input (a path, an id, a header), and
+// a browser that sniffs a body instead of trusting its Content-Type could
+// take JSON holding "<script>" for HTML; every answer says not to.
+func TestNosniffEverywhere(t *testing.T) {
+	e := MustEnv(t, nil)
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/v1/targets/article/a-1"},
+		{"PUT", "/v1/targets/article/a-1/like/u1"},
+		{"GET", "/v1/targets/article/%3Cscript%3E"},
+		{"GET", "/%3Cscript%3Ealert(1)%3C%2Fscript%3E"},
+		{"POST", "/v1/targets/article/a-1"},
+		{"GET", "/v1/events"},
+		{"GET", "/healthz"},
+		{"GET", "/metrics"},
+		{"GET", "/openapi.json"},
+	} {
+		res, _ := e.do(c.method, c.path, "")
+		if got := res.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("%s %s: %d with X-Content-Type-Options %q, want nosniff", c.method, c.path, res.StatusCode, got)
+		}
+	}
+}

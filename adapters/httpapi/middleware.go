@@ -65,6 +65,9 @@ func (s *Server) outer(mux *http.ServeMux) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
 		sw := &statusWriter{ResponseWriter: w, head: r.Method == http.MethodHead}
 		sw.Header().Set("X-Request-ID", info.id)
+		// Problems echo input (paths, ids, headers): a browser must take
+		// every answer as its Content-Type says, never sniff it for HTML.
+		sw.Header().Set("X-Content-Type-Options", "nosniff")
 		defer s.finish(sw, r, info, start)
 		defer s.recover(sw, r)
 		s.dispatch(mux, sw, r, info)

@@ -73,7 +73,6 @@ func (s *Server) asset(w http.ResponseWriter, r *http.Request) error {
 }
 
 func setPageHeaders(h http.Header) {
-	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", sitePolicy)
 	h.Set("Referrer-Policy", "no-referrer")
 }
