@@ -672,3 +672,21 @@ func TestNosniffEverywhere(t *testing.T) {
 		}
 	}
 }
+
+// TestNotAcceptableClipsThePath: a 406 is decided before the path's ids
+// are checked, so the path it names may be anything up to the header
+// limit; the problem echoes it bounded, as every other problem does.
+func TestNotAcceptableClipsThePath(t *testing.T) {
+	e := MustEnv(t, nil)
+	long := "/v1/targets/article/" + strings.Repeat("a", 5000) + "/like/u1"
+	for _, method := range []string{"PUT", "GET"} {
+		path := long
+		if method == "GET" {
+			path = strings.TrimSuffix(long, "/u1")
+		}
+		p := mustDecode[Problem](t, e.expect(406, method, path, "", "Accept", "text/html"))
+		if len(p.Detail) > 300 {
+			t.Errorf("%s: a %d-byte detail", method, len(p.Detail))
+		}
+	}
+}

@@ -82,7 +82,7 @@ func qualityOf(ranges []mediaRange, offer string) float64 {
 // acceptJSON refuses a request whose Accept headers rule out JSON.
 func acceptJSON(r *http.Request) error {
 	if _, ok := negotiate(r.Header.Values("Accept"), "application/json"); !ok {
-		return errNotAcceptable(r.Method + " " + r.URL.Path + " produces application/json")
+		return errNotAcceptable(r.Method + " " + clip(r.URL.EscapedPath()) + " produces application/json")
 	}
 	return nil
 }
