@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/rs/cors"
@@ -58,8 +59,37 @@ func validateOrigin(o string) error {
 		return errors.New("an origin has no path, query, fragment or user")
 	case strings.ToLower(o) != o:
 		return errors.New("browsers send origins in lower case")
+	case !isASCII(u.Host):
+		return errors.New("browsers send the host in its ASCII form (punycode, xn--...)")
+	}
+	return validateOriginPort(u)
+}
+
+// validateOriginPort refuses a port no browser sends, which would match
+// nothing: an empty one, one outside 1..65535 or with leading zeros, or
+// the scheme's default (browsers leave it out of Origin).
+func validateOriginPort(u *url.URL) error {
+	p := u.Port()
+	if p == "" && !strings.HasSuffix(u.Host, ":") {
+		return nil
+	}
+	n, err := strconv.Atoi(p)
+	switch {
+	case err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != p:
+		return fmt.Errorf("port %q: want a number 1..65535, as browsers write it", p)
+	case u.Scheme == "https" && n == 443, u.Scheme == "http" && n == 80:
+		return fmt.Errorf("browsers leave the default port out: want %s://%s", u.Scheme, strings.TrimSuffix(u.Host, ":"+p))
 	}
 	return nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // newCORS returns the CORS handler of c, nil when c is off.

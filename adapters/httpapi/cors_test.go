@@ -109,7 +109,12 @@ func TestCORS(t *testing.T) {
 
 func TestCORSConfigValidate(t *testing.T) {
 	for _, bad := range []string{"*", "https://*.example", "app.example", "https://app.example/", "https://app.example/x",
-		"ftp://app.example", "https://App.example", "https://u@app.example", "https://app.example?x"} {
+		"ftp://app.example", "https://App.example", "https://u@app.example", "https://app.example?x",
+		// Origins no browser sends, which would silently match nothing: a
+		// default port (browsers leave it out), a port beyond 65535, a host
+		// not in its ASCII (punycode) form, an empty port.
+		"https://app.example:443", "http://app.example:80", "https://app.example:99999", "https://app.example:0",
+		"https://café.example", "https://app.example:"} {
 		if err := (CORSConfig{Origins: []string{bad}}).Validate(); err == nil {
 			t.Errorf("origin %q accepted", bad)
 		}
@@ -117,7 +122,8 @@ func TestCORSConfigValidate(t *testing.T) {
 	if err := (CORSConfig{Credentials: true}).Validate(); err == nil {
 		t.Error("credentials without origins accepted")
 	}
-	if err := (CORSConfig{Origins: []string{appOrigin, "http://127.0.0.1:5173"}, Credentials: true}).Validate(); err != nil {
+	if err := (CORSConfig{Origins: []string{appOrigin, "http://127.0.0.1:5173", "https://app.example:8443",
+		"http://[::1]:5173", "https://xn--caf-dma.example"}, Credentials: true}).Validate(); err != nil {
 		t.Errorf("valid config: %v", err)
 	}
 }
