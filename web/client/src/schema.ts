@@ -311,7 +311,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The token may not act for this user, or lacks the scope. */
+        /** @description The token may not act for this user, or lacks the scope; or, on a server without tokens, the request's Host is not localhost, a .localhost name or a loopback address (no DNS rebinding). */
         Forbidden: {
             headers: {
                 [name: string]: unknown;
@@ -856,6 +856,7 @@ export interface operations {
                     "application/json": Record<string, never>;
                 };
             };
+            403: components["responses"]["Forbidden"];
         };
     };
     readyz: {
@@ -876,6 +877,7 @@ export interface operations {
                     "application/json": Record<string, never>;
                 };
             };
+            403: components["responses"]["Forbidden"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -897,6 +899,7 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            403: components["responses"]["Forbidden"];
         };
     };
     openapi: {
@@ -917,6 +920,7 @@ export interface operations {
                     "application/json": Record<string, never>;
                 };
             };
+            403: components["responses"]["Forbidden"];
         };
     };
 }
