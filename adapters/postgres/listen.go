@@ -52,8 +52,14 @@ func (s *EventStore) listenOnce(ctx context.Context, connected func()) error {
 		return err
 	}
 	connected()
+	// The head read now is what the first poll compares with: a commit
+	// whose notification is missed before that poll must still be noticed.
+	seen, err := s.pollHead(ctx, conn)
+	if err != nil {
+		return err
+	}
 	s.notifyCommitted()
-	var seen int64 = -1
+	s.listeningOnce.Do(func() { close(s.listening) })
 	for {
 		wctx, cancel := context.WithTimeout(ctx, s.cfg.PollInterval)
 		_, err := conn.WaitForNotification(wctx)
@@ -68,7 +74,7 @@ func (s *EventStore) listenOnce(ctx context.Context, connected func()) error {
 			if err != nil {
 				return err
 			}
-			if head != seen && seen != -1 {
+			if head != seen {
 				s.notifyCommitted()
 			}
 			seen = head

@@ -42,6 +42,10 @@ type EventStore struct {
 
 	listenStop context.CancelFunc
 	listenDone chan struct{}
+	// listening is closed once the listener first listens, has read the
+	// head and has fired Committed for its connection.
+	listening     chan struct{}
+	listeningOnce sync.Once
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -91,7 +95,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*EventStore, error
 		go s.run()
 	}
 	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	s.listenStop, s.listenDone = stop, make(chan struct{})
+	s.listenStop, s.listenDone, s.listening = stop, make(chan struct{}), make(chan struct{})
 	go s.listen(lctx)
 	return s, nil
 }

@@ -1,0 +1,5 @@
+package postgres
+
+// Listening returns a channel closed once the store's listener first
+// listens: tests wait for it instead of guessing how long connecting takes.
+func (s *EventStore) Listening() <-chan struct{} { return s.listening }
