@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/interactionledger/ledger/adapters/sqlite"
 	"github.com/interactionledger/ledger/domain"
@@ -117,6 +118,24 @@ func (e *testEnv) sideServer(cfg Config, read ReadModel, log Log, logger *slog.L
 		e.t.Fatal(err)
 	}
 	return srv
+}
+
+// quick is e's ledger, log and read model behind a second server whose
+// reads wait only timeout for the read model: a test gets its 503s for a
+// read model that is behind at once, while e's own answers wait for the
+// applier as long as a server does by default (with a short timeout they
+// raced it, and under load a write answered 503 not-caught-up).
+func (e *testEnv) quick(timeout time.Duration) *testEnv {
+	e.t.Helper()
+	cfg := e.srv.cfg
+	cfg.ConsistencyTimeout = timeout
+	srv := e.sideServer(cfg, nil, nil, nil)
+	q := &testEnv{t: e.t, store: e.store, set: e.set, srv: srv, http: httptest.NewServer(srv.Handler()), logs: e.logs, cancel: e.cancel}
+	e.t.Cleanup(func() {
+		srv.stopOnce.Do(func() { close(srv.stop) })
+		q.http.Close()
+	})
+	return q
 }
 
 // newTestLogger logs everything, as text, into w.
