@@ -184,12 +184,34 @@ func TestCommittedWriteAtShutdown(t *testing.T) {
 		defer close(done)
 		srv.Handler().ServeHTTP(rec, newRequest("PUT", "/v1/targets/article/sd-1/like/u1", nil))
 	}()
-	time.Sleep(150 * time.Millisecond) // committed, waiting for its apply
+	waitCommitted(t, e, 1) // the write now waits for its apply
 	srv.closing.Store(true)
 	srv.stopOnce.Do(func() { close(srv.stop) })
 	<-done
 	head, _ := e.store.LastPosition(context.Background())
 	if head != 1 || (rec.Code != 200 && !strings.Contains(rec.Body.String(), "durable")) {
 		t.Errorf("a committed write (log head %d) answered %d %s: want its 200 (the pipeline outlives the drain), or a 503 saying it is durable", head, rec.Code, rec.Body)
+	}
+}
+
+// waitCommitted waits until the log head of e's store reaches pos: a
+// sleep was not enough under load, and shutdown then refused the write
+// before it was committed.
+func waitCommitted(t *testing.T, e *testEnv, pos int64) {
+	t.Helper()
+	for {
+		woken := e.store.Committed()
+		head, err := e.store.LastPosition(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if head >= pos {
+			return
+		}
+		select {
+		case <-woken:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("log head %d after 30 s, want %d", head, pos)
+		}
 	}
 }
