@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/interactionledger/ledger/domain"
@@ -340,4 +341,23 @@ type querier interface {
 func violates(err error, codes ...sqlite3.ErrNoExtended) bool {
 	var se sqlite3.Error
 	return errors.As(err, &se) && slices.Contains(codes, se.ExtendedCode)
+}
+
+// ErrDamaged marks a views file that SQLite finds malformed or not a
+// database at all (cut short, overwritten): nothing in it can be trusted
+// or repaired in place, and since it is only derived from the log, the
+// remedy is to set it aside and build it again (ledger rebuild does).
+var ErrDamaged = errors.New("the views file is damaged")
+
+// damaged wraps err in ErrDamaged, naming path and the remedy, when SQLite
+// found the file malformed or not a database.
+func damaged(path string, err error) error {
+	var se sqlite3.Error
+	if !errors.As(err, &se) || (se.Code != sqlite3.ErrCorrupt && se.Code != sqlite3.ErrNotADB) {
+		return err
+	}
+	if !strings.Contains(err.Error(), path) {
+		err = fmt.Errorf("%s: %w", path, err)
+	}
+	return fmt.Errorf("%w: %w (ledger rebuild sets it aside and builds it again)", ErrDamaged, err)
 }

@@ -116,15 +116,16 @@ type Set struct {
 // rebuild is needed (or the log is empty). A nil logger discards. Errors:
 // a *domain.ValidationError for a bad config, an error wrapping
 // domain.ErrInvalidInput when a rebuild is needed and store is nil, the
-// SQLite or store error, or a rebuild's error.
+// SQLite or store error (one wrapping ErrDamaged when SQLite finds the
+// file malformed or not a database), or a rebuild's error.
 func Open(ctx context.Context, cfg Config, store domain.EventReader, log *slog.Logger) (*Set, error) {
 	s, err := open(ctx, cfg, shared, log)
 	if err != nil {
-		return nil, err
+		return nil, damaged(cfg.Path, err)
 	}
 	if err := s.prepare(ctx, store); err != nil {
 		s.v.close()
-		return nil, err
+		return nil, damaged(cfg.Path, err)
 	}
 	s.mem.load(ctx, s.v.read)
 	return s, nil

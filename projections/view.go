@@ -99,5 +99,5 @@ func (e *readError) Unwrap() []error { return []error{ErrUnreadable, e.err} }
 
 // Reason says in a few words what is wrong, for an HTTP answer.
 func (e *readError) Reason() string {
-	return "the views file cannot be read (" + e.err.Error() + "); if it is damaged, ledger rebuild makes it again"
+	return "the views file cannot be read (" + e.err.Error() + "); if it is damaged, ledger rebuild sets it aside and builds it again, and a restart takes the new one"
 }

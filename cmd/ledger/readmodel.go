@@ -87,6 +87,10 @@ func runRebuild(ctx context.Context, e env, args []string) error {
 	fresh := errors.Is(statErr, os.ErrNotExist)
 	start := time.Now()
 	store, set, err := openReadSide(ctx, e, *db, *views, *kinds, true, report)
+	if errors.Is(err, projections.ErrDamaged) {
+		fresh = true
+		store, set, err = rebuildDamaged(ctx, e, *db, *views, *kinds, report)
+	}
 	if err != nil {
 		return err
 	}
@@ -102,6 +106,25 @@ func runRebuild(ctx context.Context, e env, args []string) error {
 	finish()
 	fmt.Fprintf(e.stdout, "rebuilt %s up to position %d in %s\n", orAll(names), head, time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// rebuildDamaged sets a damaged views file aside (renamed with its -wal to
+// ".damaged", for a post-mortem) and builds a fresh one in its place: the
+// file is derived from the log, and SQLite repairs nothing in place. A
+// server that had it open keeps the damaged one until it is restarted.
+func rebuildDamaged(ctx context.Context, e env, db, views, kinds string, progress func(projections.Progress)) (*logStore, *projections.Set, error) {
+	path := viewsPath(db, views)
+	aside := path + ".damaged"
+	if err := os.Rename(path, aside); err != nil {
+		return nil, nil, fmt.Errorf("set the damaged views file aside: %w", err)
+	}
+	for _, sfx := range []string{"-wal", "-shm"} {
+		if err := os.Rename(path+sfx, aside+sfx); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, fmt.Errorf("set the damaged views file aside: %w", err)
+		}
+	}
+	fmt.Fprintf(e.stdout, "the views file %s was damaged: set aside as %s, building a new one (restart a server using it)\n", path, aside)
+	return openReadSide(ctx, e, db, views, kinds, true, progress)
 }
 
 func runAsOf(ctx context.Context, e env, args []string) error {
