@@ -361,3 +361,21 @@ func damaged(path string, err error) error {
 	}
 	return fmt.Errorf("%w: %w (ledger rebuild sets it aside and builds it again)", ErrDamaged, err)
 }
+
+// refuseReadOnly fails when the write connection cannot write the file.
+// SQLite opens a file it may not write read-only without a word, and that
+// connection stays read-only after the file is writable again: a server
+// would come up ready, fail at its first batch and never heal without a
+// restart. The statement writes nothing, but SQLite checks at its start
+// that the connection may write.
+func (v *views) refuseReadOnly(ctx context.Context, path string) error {
+	err := inTx(ctx, v.write, func(tx querier) error {
+		_, err := tx.ExecContext(ctx, `UPDATE meta SET value = value WHERE 0`)
+		return err
+	})
+	var se sqlite3.Error
+	if errors.As(err, &se) && se.Code == sqlite3.ErrReadonly {
+		return fmt.Errorf("views file %s is read-only (a server applies the log to it; make it and its directory writable): %w", path, err)
+	}
+	return err
+}

@@ -57,7 +57,8 @@ type Config struct {
 	// left behind while the log grew; and refuse a views file that has
 	// applied positions beyond the log's head (see refuseAhead). Tools that
 	// inspect or repair the views file as it is (verify, rebuild) leave it
-	// off.
+	// off. It also refuses a views file that cannot be written (see
+	// refuseReadOnly).
 	RebuildBehind bool
 }
 
@@ -169,6 +170,11 @@ func open(ctx context.Context, cfg Config, d durability, log *slog.Logger) (*Set
 // prepare creates or rebuilds what is missing or outdated, then loads the
 // checkpoints.
 func (s *Set) prepare(ctx context.Context, store domain.EventReader) error {
+	if s.cfg.RebuildBehind {
+		if err := s.v.refuseReadOnly(ctx, s.cfg.Path); err != nil {
+			return err
+		}
+	}
 	var stale []string
 	for _, p := range s.projs {
 		ok, err := s.createIfEmpty(ctx, p, store)

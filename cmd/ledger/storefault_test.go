@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // MustMount mounts a file system for a store-fault test: a tmpfs of size,
@@ -321,4 +324,33 @@ func mustRecover(t *testing.T, s *served, db string, acked []ack, when string) {
 	if out, errOut, err := runCLI(t, "verify", "--db", db); err != nil {
 		t.Fatalf("verify: %v\n%s%s", err, out, errOut)
 	}
+}
+
+// TestViewsReadOnlyAtStart: a server does not start on a views file it
+// cannot write, and says so. SQLite opens such a file read-only without a
+// word, so the server came up ready, then failed at its first write
+// ("attempt to write a readonly database") and never healed once the file
+// was writable again: its connection stayed read-only until a restart.
+func TestViewsReadOnlyAtStart(t *testing.T) {
+	dir := MustMount(t, "64M", true)
+	db, views := filepath.Join(t.TempDir(), "ledger.db"), filepath.Join(dir, "ledger.views")
+	s := startServe(t, db, nil, "--views", views)
+	acked, _ := faultWrites(t, s, "before", 10)
+	s.stop(t)
+	files, _ := filepath.Glob(views + "*")
+	chattr(t, "+i", files...)
+	t.Cleanup(func() { exec.Command("chattr", append([]string{"-i"}, files...)...).Run() })
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	err := run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--db", db, "--views", views}, func(string) string { return "" }, io.Discard, io.Discard)
+	if err == nil {
+		t.Fatal("serve started on a read-only views file")
+	}
+	mustContain(t, err.Error(), "read-only", views)
+	chattr(t, "-i", files...)
+	s = startServe(t, db, nil, "--views", views)
+	more, _ := faultWrites(t, s, "after", 10)
+	acked = append(acked, more...)
+	s.stop(t)
+	checkLog(t, db, changedOnly(acked))
 }
