@@ -24,8 +24,8 @@ const newSuffix = "__new"
 // the old tables, renames the new ones and moves the checkpoints. A live
 // applier in this or another process waits for the swap on the file's
 // write lock and then skips what the swap already applied. Two rebuilds of
-// the same views file must not run at the same time (they share the
-// "__new" tables).
+// the same views file share the "__new" tables, so one waits for the
+// other's end (lockRebuild) and then rebuilds afresh.
 //
 // progress, when not nil, is called from the rebuilding goroutine. Errors:
 // *domain.ValidationError for an unknown name, the store's or SQLite's
@@ -38,6 +38,11 @@ func (s *Set) Rebuild(ctx context.Context, store domain.EventReader, names []str
 	if err != nil {
 		return err
 	}
+	unlock, err := s.lockRebuild(ctx)
+	if err != nil {
+		return fmt.Errorf("rebuild: %w", err)
+	}
+	defer unlock()
 	total, err := store.LastPosition(ctx)
 	if err != nil {
 		return fmt.Errorf("rebuild: %w", err)

@@ -1,0 +1,47 @@
+//go:build unix
+
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+)
+
+// lockRebuild takes the views file's rebuild lock, waiting while another
+// rebuild (in this process or another) holds it, and returns what releases
+// it. Two rebuilds share the "__new" tables: run together, each dropped
+// and refilled the other's, so both failed or a swap took the other's
+// half-filled tables. The lock is a flock on a file of its own beside the
+// views file, never on the views file itself: closing any descriptor of a
+// SQLite file drops the POSIX locks SQLite holds on it in this process.
+// The kernel releases it when its holder dies, so a killed rebuild leaves
+// nothing to clean up.
+func (s *Set) lockRebuild(ctx context.Context) (unlock func(), err error) {
+	f, err := os.OpenFile(s.cfg.Path+".rebuild-lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild lock: %w", err)
+	}
+	for logged := false; ; logged = true {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil // closing the file releases the lock
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("rebuild lock: %w", err)
+		}
+		if !logged {
+			s.log.InfoContext(ctx, "waiting for another rebuild of the views file to end", "path", s.cfg.Path)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
