@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -176,4 +178,25 @@ func readLog(ctx context.Context, db string, fn func(domain.Event) error) error 
 		}
 	}
 	return nil
+}
+
+// A command a signal stopped says it was interrupted: its own error reads
+// "rebuild all: context canceled", like a fault.
+func TestReportInterrupted(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "i.db")
+	mustFill(t, db, 3)
+	err := runCanceled(t, "rebuild", "--db", db)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("rebuild with its context canceled: %v, want context.Canceled", err)
+	}
+	var b bytes.Buffer
+	report(&b, err, true)
+	if !strings.HasPrefix(b.String(), "ledger: interrupted") {
+		t.Errorf("interrupted: %q", b.String())
+	}
+	b.Reset()
+	report(&b, errors.New("disk full"), true)
+	if b.String() != "ledger: disk full\n" {
+		t.Errorf("a failure during a signal is not an interruption: %q", b.String())
+	}
 }
