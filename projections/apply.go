@@ -308,6 +308,9 @@ func (s *Set) Err() error {
 }
 
 func (s *Set) errLocked() error {
+	if err := s.v.replaced(); err != nil {
+		return fmt.Errorf("%w: %w", ErrFailed, err)
+	}
 	for _, p := range s.projs {
 		if err := s.failed[p.name()]; err != nil {
 			return err

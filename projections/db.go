@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/pathwatch"
 	"github.com/interactionledger/ledger/internal/sqlitedsn"
 	"github.com/interactionledger/ledger/internal/walcheckpoint"
 
@@ -98,9 +99,25 @@ const (
 // writer; one connection serialises this process's transactions without a
 // mutex) and a pool of read-only connections.
 type views struct {
+	path  string
 	write *sql.DB
 	read  *sql.DB
 	ckpt  *walcheckpoint.Checkpointer // nil for a scratch file, which has no WAL
+	// watch checks that path still names the file opened: the read pool
+	// opens connections by path as it needs them, and one opened on a file
+	// put in its place (a damaged file set aside and built again, a file
+	// deleted) would read another file than the one the writer applies to.
+	watch *pathwatch.Watch
+}
+
+// replaced is domain.ErrUnavailable when path no longer names the file
+// this process opened.
+func (v *views) replaced() error {
+	if v.watch == nil || v.watch.Names() {
+		return nil
+	}
+	return fmt.Errorf("views file %s no longer names the file this process opened (deleted, moved or replaced): "+
+		"restart to open it: %w", v.path, domain.ErrUnavailable)
 }
 
 func dsn(path string, d durability, readOnly bool) string {
@@ -160,7 +177,11 @@ func openViews(ctx context.Context, path string, d durability, log *slog.Logger,
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	v := &views{write: w, read: r}
+	v := &views{path: path, write: w, read: r}
+	// The file exists now: the write connection has created it.
+	if v.watch, err = pathwatch.New(path); err != nil {
+		return nil, errors.Join(fmt.Errorf("open views %s: watch its path: %w", path, err), v.close())
+	}
 	if d == shared {
 		v.ckpt, err = walcheckpoint.Open(ctx, driverName, path, query(shared, false), walcheckpoint.Config{
 			Pages: checkpointPages, Finish: v.finishCheckpoint, Log: log, OnCheckpoint: onCheckpoint})
@@ -230,6 +251,9 @@ func (v *views) close() error {
 	var err error
 	if v.ckpt != nil {
 		err = v.ckpt.Close()
+	}
+	if v.watch != nil {
+		err = errors.Join(err, v.watch.Close())
 	}
 	return errors.Join(err, v.read.Close(), v.write.Close())
 }
@@ -350,16 +374,40 @@ func violates(err error, codes ...sqlite3.ErrNoExtended) bool {
 var ErrDamaged = errors.New("the views file is damaged")
 
 // damaged wraps err in ErrDamaged, naming path and the remedy, when SQLite
-// found the file malformed or not a database.
-func damaged(path string, err error) error {
-	var se sqlite3.Error
-	if !errors.As(err, &se) || (se.Code != sqlite3.ErrCorrupt && se.Code != sqlite3.ErrNotADB) {
+// found the views file malformed or not a database. The error's code alone
+// does not say which file: a corrupt log (read by a catch-up or a rebuild)
+// answers with the same codes, and a sound views file must not be set
+// aside for it, so the file itself is checked (Damaged).
+func damaged(ctx context.Context, path string, err error) error {
+	if !corrupt(err) || !Damaged(ctx, path) {
 		return err
 	}
 	if !strings.Contains(err.Error(), path) {
 		err = fmt.Errorf("%s: %w", path, err)
 	}
 	return fmt.Errorf("%w: %w (ledger rebuild sets it aside and builds it again)", ErrDamaged, err)
+}
+
+// corrupt reports whether err is SQLite's "malformed" or "not a database".
+func corrupt(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && (se.Code == sqlite3.ErrCorrupt || se.Code == sqlite3.ErrNotADB)
+}
+
+// Damaged reports whether SQLite finds the views file at path malformed
+// or not a database, by its quick check on a read-only connection. A
+// missing or unreadable file is not damaged.
+func Damaged(ctx context.Context, path string) bool {
+	db, err := sql.Open(driverName, sqlitedsn.File(path, url.Values{"mode": {"ro"}}))
+	if err != nil {
+		return false
+	}
+	defer db.Close()
+	var res string
+	if err := db.QueryRowContext(ctx, `PRAGMA quick_check(1)`).Scan(&res); err != nil {
+		return corrupt(err)
+	}
+	return res != "ok"
 }
 
 // refuseReadOnly fails when the write connection cannot write the file.

@@ -53,7 +53,19 @@
 // doubling to 5 s), so once the cause is gone it goes on without a
 // restart, and a restart resumes from the checkpoint. A cancelled context
 // is a shutdown, not a failure. A views file that cannot be read answers
-// ErrUnreadable.
+// ErrUnreadable. One SQLite finds malformed or not a database fails Open
+// with ErrDamaged (checked on the file itself with Damaged: a corrupt log
+// answers with the same codes); ledger rebuild sets it aside. A views file
+// deleted, moved or replaced under an open Set makes its reads answer
+// domain.ErrUnavailable and Err report it (internal/pathwatch): the read
+// pool would otherwise open the new file beside the old one applied to.
+// With Config.RebuildBehind (a server), Open refuses a file it cannot
+// write rather than come up ready and fail at its first batch.
+//
+// Rebuilds: two rebuilds of one views file share its "__new" tables, so
+// each takes the file's rebuild lock (LockRebuild: a flock on
+// "<views>.rebuild-lock", released when its holder exits or dies) and the
+// second waits for the first.
 //
 // Logs: each projection records in the meta table the log (its Ledger-Log
 // id) it was built from. Open refuses a views file built from another log
@@ -63,7 +75,7 @@
 //
 // What must not live here: transport (watermill, HTTP) and the event store
 // itself. The package imports only the standard library, domain, the
-// SQLite driver, internal/sqlitedsn (the file's name for the driver) and
-// internal/walcheckpoint; `make lint` fails if it imports adapters or
+// SQLite driver, internal/sqlitedsn (the file's name for the driver),
+// internal/walcheckpoint and internal/pathwatch; `make lint` fails if it imports adapters or
 // net/http.
 package projections

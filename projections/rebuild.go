@@ -25,7 +25,7 @@ const newSuffix = "__new"
 // applier in this or another process waits for the swap on the file's
 // write lock and then skips what the swap already applied. Two rebuilds of
 // the same views file share the "__new" tables, so one waits for the
-// other's end (lockRebuild) and then rebuilds afresh.
+// other's end (LockRebuild) and then rebuilds afresh.
 //
 // progress, when not nil, is called from the rebuilding goroutine. Errors:
 // *domain.ValidationError for an unknown name, the store's or SQLite's
@@ -38,7 +38,7 @@ func (s *Set) Rebuild(ctx context.Context, store domain.EventReader, names []str
 	if err != nil {
 		return err
 	}
-	unlock, err := s.lockRebuild(ctx)
+	unlock, err := LockRebuild(ctx, s.cfg.Path, s.log)
 	if err != nil {
 		return fmt.Errorf("rebuild: %w", err)
 	}

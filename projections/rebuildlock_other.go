@@ -2,10 +2,13 @@
 
 package projections
 
-import "context"
+import (
+	"context"
+	"log/slog"
+)
 
-// lockRebuild takes no lock where flock is missing: two rebuilds of one
+// LockRebuild takes no lock where flock is missing: two rebuilds of one
 // views file must not run at the same time there (see the unix version).
-func (s *Set) lockRebuild(context.Context) (unlock func(), err error) {
+func LockRebuild(context.Context, string, *slog.Logger) (unlock func(), err error) {
 	return func() {}, nil
 }

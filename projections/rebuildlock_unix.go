@@ -6,24 +6,32 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"syscall"
 	"time"
 )
 
-// lockRebuild takes the views file's rebuild lock, waiting while another
-// rebuild (in this process or another) holds it, and returns what releases
-// it. Two rebuilds share the "__new" tables: run together, each dropped
+// LockRebuild takes the rebuild lock of the views file at path, waiting
+// while another rebuild (in this process or another) holds it, and returns
+// what releases it. Two rebuilds share the "__new" tables: run together, each dropped
 // and refilled the other's, so both failed or a swap took the other's
 // half-filled tables. The lock is a flock on a file of its own beside the
 // views file, never on the views file itself: closing any descriptor of a
 // SQLite file drops the POSIX locks SQLite holds on it in this process.
 // The kernel releases it when its holder dies, so a killed rebuild leaves
 // nothing to clean up.
-func (s *Set) lockRebuild(ctx context.Context) (unlock func(), err error) {
-	f, err := os.OpenFile(s.cfg.Path+".rebuild-lock", os.O_CREATE|os.O_RDWR, 0o644)
+//
+// A nil log discards. It opens the lock file read-only: flock needs no
+// write access, so a lock file another user left (a rebuild run as root)
+// does not stop the next.
+func LockRebuild(ctx context.Context, path string, log *slog.Logger) (unlock func(), err error) {
+	f, err := os.OpenFile(path+".rebuild-lock", os.O_CREATE|os.O_RDONLY, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("rebuild lock: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
 	for logged := false; ; logged = true {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
@@ -35,7 +43,7 @@ func (s *Set) lockRebuild(ctx context.Context) (unlock func(), err error) {
 			return nil, fmt.Errorf("rebuild lock: %w", err)
 		}
 		if !logged {
-			s.log.InfoContext(ctx, "waiting for another rebuild of the views file to end", "path", s.cfg.Path)
+			log.InfoContext(ctx, "waiting for another rebuild of the views file to end", "path", path)
 		}
 		select {
 		case <-ctx.Done():

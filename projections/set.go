@@ -122,11 +122,11 @@ type Set struct {
 func Open(ctx context.Context, cfg Config, store domain.EventReader, log *slog.Logger) (*Set, error) {
 	s, err := open(ctx, cfg, shared, log)
 	if err != nil {
-		return nil, damaged(cfg.Path, err)
+		return nil, damaged(ctx, cfg.Path, err)
 	}
 	if err := s.prepare(ctx, store); err != nil {
 		s.v.close()
-		return nil, damaged(cfg.Path, err)
+		return nil, damaged(ctx, cfg.Path, err)
 	}
 	s.mem.load(ctx, s.v.read)
 	return s, nil
@@ -300,6 +300,9 @@ func (s *Set) Close() error {
 func (s *Set) usable(needs ...string) error {
 	if s.closed.Load() {
 		return fmt.Errorf("projections: %w", domain.ErrClosed)
+	}
+	if err := s.v.replaced(); err != nil {
+		return err
 	}
 	for _, n := range needs {
 		if !slices.Contains(s.cfg.Projections, n) {

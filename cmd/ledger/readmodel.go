@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -111,20 +112,63 @@ func runRebuild(ctx context.Context, e env, args []string) error {
 // rebuildDamaged sets a damaged views file aside (renamed with its -wal to
 // ".damaged", for a post-mortem) and builds a fresh one in its place: the
 // file is derived from the log, and SQLite repairs nothing in place. A
-// server that had it open keeps the damaged one until it is restarted.
+// server that had it open answers 503 until it is restarted (its views
+// no longer name the file at the path).
 func rebuildDamaged(ctx context.Context, e env, db, views, kinds string, progress func(projections.Progress)) (*logStore, *projections.Set, error) {
 	path := viewsPath(db, views)
-	aside := path + ".damaged"
-	if err := os.Rename(path, aside); err != nil {
+	if err := setDamagedAside(ctx, e, path); err != nil {
 		return nil, nil, fmt.Errorf("set the damaged views file aside: %w", err)
+	}
+	return openReadSide(ctx, e, db, views, kinds, true, progress)
+}
+
+// setDamagedAside renames the views file at path and its -wal and -shm to
+// a name no earlier one has (".damaged", ".damaged.2", ...), under the
+// rebuild lock, and only if the file there is still damaged: another
+// rebuild may have set it aside and built a new one meanwhile, which must
+// not be set aside in turn.
+func setDamagedAside(ctx context.Context, e env, path string) error {
+	unlock, err := projections.LockRebuild(ctx, path, nil)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if !projections.Damaged(ctx, path) {
+		return nil
+	}
+	aside, err := linkAside(path)
+	if err != nil {
+		return err
 	}
 	for _, sfx := range []string{"-wal", "-shm"} {
 		if err := os.Rename(path+sfx, aside+sfx); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, fmt.Errorf("set the damaged views file aside: %w", err)
+			return err
 		}
 	}
+	if err := os.Remove(path); err != nil {
+		return err
+	}
 	fmt.Fprintf(e.stdout, "the views file %s was damaged: set aside as %s, building a new one (restart a server using it)\n", path, aside)
-	return openReadSide(ctx, e, db, views, kinds, true, progress)
+	return nil
+}
+
+// linkAside links path to the first free name of ".damaged", ".damaged.2",
+// ...: a link, unlike a rename, never replaces a file already there (an
+// earlier damaged file kept for a post-mortem).
+func linkAside(path string) (string, error) {
+	for n := 1; ; n++ {
+		aside := path + ".damaged"
+		if n > 1 {
+			aside += "." + strconv.Itoa(n)
+		}
+		err := os.Link(path, aside)
+		if err == nil {
+			return aside, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", err
+		}
+	}
 }
 
 func runAsOf(ctx context.Context, e env, args []string) error {

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -232,5 +235,78 @@ func TestRebuildDamagedViews(t *testing.T) {
 	}
 	if out, _, err := runCLI(t, "verify", "--db", db); err != nil {
 		t.Errorf("verify after the rebuild: %v\n%s", err, out)
+	}
+}
+
+// TestRebuildDamagedKeepsEarlierAside: a second damaged file is set aside
+// beside the first, never over it (the first post-mortem copy was lost).
+func TestRebuildDamagedKeepsEarlierAside(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "d.db")
+	mustFill(t, db, 40)
+	views := projections.ViewsPath(db)
+	for _, aside := range []string{views + ".damaged", views + ".damaged.2"} {
+		if _, _, err := runCLI(t, "rebuild", "--db", db); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(views, 4096); err != nil {
+			t.Fatal(err)
+		}
+		out, _, err := runCLI(t, "rebuild", "--db", db)
+		if err != nil {
+			t.Fatalf("rebuild of a damaged views file: %v\n%s", err, out)
+		}
+		mustContain(t, out, aside)
+	}
+	for _, aside := range []string{views + ".damaged", views + ".damaged.2"} {
+		if fi, err := os.Stat(aside); err != nil || fi.Size() != 4096 {
+			t.Errorf("%s: %v, want the damaged file of 4096 bytes", aside, err)
+		}
+	}
+}
+
+// TestRebuildOnACorruptLogKeepsTheViews: a log SQLite finds malformed
+// answers with the same error codes as a damaged views file; the views
+// file, sound, must not be set aside for it (a second run then replaced
+// the copy set aside by the nearly empty file the first had begun).
+func TestRebuildOnACorruptLogKeepsTheViews(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "c.db")
+	mustFill(t, db, 2000)
+	if _, _, err := runCLI(t, "rebuild", "--db", db); err != nil {
+		t.Fatal(err)
+	}
+	views := projections.ViewsPath(db)
+	before, err := os.ReadFile(views)
+	if err != nil {
+		t.Fatal(err)
+	}
+	corruptTail(t, db, 40)
+	for range 2 {
+		if _, _, err := runCLI(t, "rebuild", "--db", db); err == nil {
+			t.Fatal("rebuild on a corrupt log passed")
+		}
+	}
+	if _, err := os.Stat(views + ".damaged"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the sound views file was set aside for the log's corruption: %v", err)
+	}
+	if after, err := os.ReadFile(views); err != nil || !bytes.Equal(after, before) {
+		t.Errorf("the views file changed: %v", err)
+	}
+}
+
+// corruptTail overwrites the last n pages of the SQLite file at path.
+func corruptTail(t *testing.T, path string, n int) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	junk := bytes.Repeat([]byte{0xff}, n*4096)
+	if _, err := f.WriteAt(junk, max(fi.Size()-int64(len(junk)), 4096)); err != nil {
+		t.Fatal(err)
 	}
 }
