@@ -68,10 +68,12 @@
 // second waits for the first.
 //
 // Logs: each projection records in the meta table the log (its Ledger-Log
-// id) it was built from. Open refuses a views file built from another log
-// (ErrOtherLog) or ahead of its log (ErrAhead) rather than rebuild over
-// it; Rebuild makes it this log's, and Verify reports such a checkpoint
-// instead of comparing tables.
+// id) it was built from. Open with Config.RebuildBehind (a server's
+// setting) refuses a views file built from another log (ErrOtherLog) or
+// ahead of its log (ErrAhead) rather than rebuild over it; without it
+// (the tools' setting) Open takes the file as it is. Rebuild makes it
+// this log's, and Verify reports such a checkpoint instead of comparing
+// tables.
 //
 // What must not live here: transport (watermill, HTTP) and the event store
 // itself. The package imports only the standard library, domain, the

@@ -73,3 +73,21 @@ func dirNames(t *testing.T, dir string) []string {
 	}
 	return out
 }
+
+// TestOpenCreatesViewsDir: a views file in a directory that does not exist
+// yet opens, as the log's store creates its own directory; SQLite alone
+// answered "unable to open database file".
+func TestOpenCreatesViewsDir(t *testing.T) {
+	ctx := context.Background()
+	store := MustStore(t)
+	MustGenerate(t, store, 10)
+	path := filepath.Join(t.TempDir(), "not", "yet", "ledger.views")
+	s, err := projections.Open(ctx, projections.Config{Path: path, Kinds: kinds}, store, nil)
+	if err != nil {
+		t.Fatalf("open in a missing directory: %v", err)
+	}
+	defer s.Close()
+	if s.Applied() != 10 {
+		t.Fatalf("applied %d, want 10", s.Applied())
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -57,8 +59,11 @@ type Config struct {
 	// left behind while the log grew; and refuse a views file that has
 	// applied positions beyond the log's head (see refuseAhead). Tools that
 	// inspect or repair the views file as it is (verify, rebuild) leave it
-	// off. It also refuses a views file that cannot be written (see
-	// refuseReadOnly).
+	// off. It also refuses a views file built from another log
+	// (ErrOtherLog, see refuseOtherLog) and one that cannot be written (see
+	// refuseReadOnly). The zero value is the tools' setting: a program
+	// that serves reads, as `ledger serve` does, sets it, or Open catches
+	// up another log's views file with this log's events without a word.
 	RebuildBehind bool
 }
 
@@ -118,8 +123,16 @@ type Set struct {
 // a *domain.ValidationError for a bad config, an error wrapping
 // domain.ErrInvalidInput when a rebuild is needed and store is nil, the
 // SQLite or store error (one wrapping ErrDamaged when SQLite finds the
-// file malformed or not a database), or a rebuild's error.
+// file malformed or not a database), or a rebuild's error. The views
+// file's directory is created if missing, as the SQLite log's is.
+//
+// Open catches up whatever views file it is given. A program that serves
+// reads sets Config.RebuildBehind, as `ledger serve` does: only then does
+// Open refuse a views file built from another log or ahead of its log.
 func Open(ctx context.Context, cfg Config, store domain.EventReader, log *slog.Logger) (*Set, error) {
+	if err := makeDir(cfg.Path); err != nil {
+		return nil, err
+	}
 	s, err := open(ctx, cfg, shared, log)
 	if err != nil {
 		return nil, damaged(ctx, cfg.Path, err)
@@ -130,6 +143,19 @@ func Open(ctx context.Context, cfg Config, store domain.EventReader, log *slog.L
 	}
 	s.mem.load(ctx, s.v.read)
 	return s, nil
+}
+
+// makeDir creates the directory of a views file. Without it SQLite
+// answers only "unable to open database file" for a path in a missing
+// directory, where the log's store creates its own.
+func makeDir(path string) error {
+	if path == "" {
+		return nil // Validate names it
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("open views %s: %w", path, err)
+	}
+	return nil
 }
 
 func open(ctx context.Context, cfg Config, d durability, log *slog.Logger) (*Set, error) {
