@@ -68,7 +68,8 @@ type Deps struct {
 	Log    Log
 	Read   ReadModel
 	// Writable reports whether the store can accept writes right now
-	// (/readyz); nil errors mean yes.
+	// (/readyz); nil errors mean yes. The stores have one each:
+	// sqlite.EventStore.Writable and postgres.EventStore.Ping.
 	Writable func(ctx context.Context) error
 	// Metrics, when set, are the collectors to serve (NewMetrics; a
 	// Metrics serves one Server); nil creates them.

@@ -15,7 +15,6 @@ import (
 	"github.com/interactionledger/ledger/adapters/sqlite"
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/projections"
-	"golang.org/x/sys/unix"
 )
 
 // DefaultClusterViews is where a node keeps its read models when --db is a
@@ -142,22 +141,8 @@ func openSQLite(ctx context.Context, path string, opts storeOptions, log *slog.L
 			}
 			return rep, err
 		},
-		writable: func(context.Context) error { return errors.Join(store.Intact(), fileWritable(path)) },
+		writable: store.Writable,
 	}, nil
-}
-
-// fileWritable checks that the log file may be written, with access(2):
-// it must never open the file. Closing any descriptor of a file releases
-// every POSIX lock this process holds on it, SQLite's included, after
-// which another SQLite client takes itself for the file's last user,
-// checkpoints and deletes the WAL under the server: acknowledged writes
-// were lost that way after one /readyz (SQLite, "How To Corrupt An SQLite
-// Database File", 2.2).
-func fileWritable(path string) error {
-	if err := unix.Access(path, unix.W_OK); err != nil {
-		return &os.PathError{Op: "access", Path: path, Err: err}
-	}
-	return nil
 }
 
 // viewsPath is the views file of a node: --views when given, else beside

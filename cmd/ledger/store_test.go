@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/interactionledger/ledger/adapters/storetest"
 	"github.com/interactionledger/ledger/domain"
-	"golang.org/x/sys/unix"
 )
 
 // mustOpenStore opens the commands' store at db; it is closed when the
@@ -72,37 +70,6 @@ func TestOpenStoreReadsRecent(t *testing.T) {
 	events, held := rr.AppendRecent(nil, 0, 10)
 	if !held || len(events) != 1 || events[0].Position != out.Position {
 		t.Fatalf("recent after 0: %+v, %v; want the event at %d", events, held, out.Position)
-	}
-}
-
-// fileWritable (the readiness check of a SQLite log) must never open the
-// log: closing any descriptor of it drops every POSIX lock the server
-// holds on it, SQLite's included, after which another SQLite client (the
-// sqlite3 shell, a backup) takes itself for the file's last user and
-// deletes the WAL under the server, losing acknowledged writes. Watched
-// with inotify, which reports every open of the file.
-func TestFileWritableDoesNotOpenTheLog(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "log.db")
-	if err := os.WriteFile(path, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
-	if _, err := unix.InotifyAddWatch(fd, path, unix.IN_OPEN); err != nil {
-		t.Fatal(err)
-	}
-	if err := fileWritable(path); err != nil {
-		t.Fatalf("a writable file: %v", err)
-	}
-	buf := make([]byte, 4096)
-	if n, _ := unix.Read(fd, buf); n > 0 {
-		t.Fatal("fileWritable opened the log")
-	}
-	if err := fileWritable(filepath.Join(t.TempDir(), "missing.db")); err == nil {
-		t.Fatal("a missing file reads as writable")
 	}
 }
 
