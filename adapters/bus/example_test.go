@@ -105,12 +105,12 @@ func Example_pipeline() {
 
 // The same pipeline on watermill's in-memory gochannel bus, as a test of
 // your own might run it: Forward relays the log to the gochannel
-// publisher, and ProjectionHandler consumes it, one handler per
-// projection (gochannel hands every subscriber each message). gochannel
-// must be in its ordered configuration (BlockPublishUntilSubscriberAck),
-// and Forward may start only once the router is running: gochannel drops
-// what is published before a subscriber exists. Stop Forward before the
-// router.
+// publisher from the set's lowest checkpoint, and one ProjectionHandler
+// consumes it for every projection, a batch in one transaction, as
+// AddProjections does. gochannel must be in its ordered configuration
+// (BlockPublishUntilSubscriberAck), and Forward may start only once the
+// router is running: gochannel drops what is published before a
+// subscriber exists. Stop Forward before the router.
 func Example_goChannel() {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "ledger-example")
@@ -138,15 +138,15 @@ func Example_goChannel() {
 	if err != nil {
 		panic(err)
 	}
-	for _, name := range set.Names() {
-		router.AddConsumerHandler(bus.HandlerName(name), bus.DefaultTopic, pubsub, bus.ProjectionHandler(set, name))
-	}
+	router.AddConsumerHandler(bus.AllHandlerName, bus.DefaultTopic, pubsub, bus.ProjectionHandler(set, set.Names()...))
 	routed := make(chan error, 1)
 	go func() { routed <- router.Run(ctx) }()
 	<-router.Running()
 	fctx, stopForward := context.WithCancel(ctx)
 	forwarded := make(chan error, 1)
-	go func() { forwarded <- bus.Forward(fctx, store, pubsub, bus.ForwardConfig{}, nil) }()
+	go func() {
+		forwarded <- bus.Forward(fctx, store, pubsub, bus.ForwardConfig{StartAfter: set.LowestCheckpoint}, nil)
+	}()
 	defer func() {
 		stopForward()
 		<-forwarded
