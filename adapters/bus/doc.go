@@ -18,6 +18,9 @@
 //     Publisher (gochannel in tests). The NATS JetStream relay (package
 //     adapters/nats) uses the Subscriber instead, with EventOf, since it
 //     publishes each event to a subject of its own.
+//   - StartProjections, the running router a program serving reads keeps
+//     beside its server (NewRouter and AddProjections, run until Close;
+//     Stopped tells it the router stopped on its own).
 //   - ProjectionHandler and AddProjections, which consume messages as a
 //     watermill handler on a message.Router. AddProjections adds one
 //     handler and one subscription (from the lowest checkpoint) that feeds

@@ -18,7 +18,7 @@ import (
 // The whole ledger in one program, wired as `ledger serve` wires it: the
 // SQLite log, the Ledger writing to it, the projections in their views
 // file, and a watermill router carrying committed events from the log to
-// the projections. A write answers with its position; once WaitFor has
+// the projections (StartProjections). A write answers with its position; once WaitFor has
 // seen that position applied, every read shows the write. Everything is
 // closed in the reverse order of opening: the router first (it applies
 // to the set), then the set, then the log. The README's "Using it from
@@ -48,21 +48,13 @@ func Example_pipeline() {
 	}
 	defer set.Close()
 
-	// The pipeline: one handler feeding every projection from the log.
-	router, err := bus.NewRouter(nil)
+	// The pipeline: a router with one handler feeding every projection
+	// from the log, running once StartProjections returns.
+	pipeline, err := bus.StartProjections(ctx, store, set, bus.SubscriberConfig{}, nil)
 	if err != nil {
 		panic(err)
 	}
-	if err := bus.AddProjections(router, store, set, bus.SubscriberConfig{}, nil); err != nil {
-		panic(err)
-	}
-	routed := make(chan error, 1)
-	go func() { routed <- router.Run(ctx) }()
-	<-router.Running()
-	defer func() {
-		router.Close() // before set.Close and store.Close, which the deferred calls above run next
-		<-routed
-	}()
+	defer pipeline.Close() // before set.Close and store.Close, which the deferred calls above run next
 
 	target, _ := domain.ParseTarget("article/a-1")
 	like, _ := kinds.Parse("like")

@@ -249,3 +249,37 @@ func TestBatchMessage(t *testing.T) {
 		t.Fatalf("after one batch message: %+v, applied %d, %v; want 3 likes at 3", v, s.Applied(), err)
 	}
 }
+
+// StartProjections returns a running pipeline that applies what is
+// written, and Close stops it (Stopped closed, nil error); a bad config
+// is its error, with nothing left running.
+func TestStartProjections(t *testing.T) {
+	dir := t.TempDir()
+	store := MustStore(t, filepath.Join(dir, "ledger.db"))
+	s := MustSet(t, filepath.Join(dir, "views"), store)
+	if _, err := bus.StartProjections(t.Context(), store, s, bus.SubscriberConfig{BatchSize: -1}, nil); err == nil {
+		t.Fatal("StartProjections with BatchSize -1: no error")
+	}
+	p, err := bus.StartProjections(t.Context(), store, s, bus.SubscriberConfig{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := domain.NewLedger(store, kinds, domain.LedgerConfig{}, nil)
+	m, u := newModel(), newUniverse()
+	drive(t, l, m, u, 50, 1, func() {})
+	waitApplied(t, s, store)
+	check(t, s, store, m, u)
+	select {
+	case <-p.Stopped():
+		t.Fatal("Stopped closed while running")
+	default:
+	}
+	if err := p.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	select {
+	case <-p.Stopped():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stopped not closed after Close")
+	}
+}

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/interactionledger/ledger/adapters/bus"
 	"github.com/interactionledger/ledger/adapters/httpapi"
 	"github.com/interactionledger/ledger/domain"
@@ -274,39 +273,25 @@ func startupErr(ctx context.Context, err error, log *slog.Logger) error {
 // outlives the HTTP drain (in-flight writes wait for their event to be
 // applied) and stops the server if it fails.
 func runWithPipeline(ctx context.Context, store domain.EventStore, set *projections.Set, srv *httpapi.Server, log *slog.Logger) error {
-	router, err := bus.NewRouter(log)
+	p, err := bus.StartProjections(ctx, store, set, bus.SubscriberConfig{}, log)
 	if err != nil {
-		return err
-	}
-	if err := bus.AddProjections(router, store, set, bus.SubscriberConfig{}, log); err != nil {
 		return err
 	}
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
-	routed := make(chan error, 1)
 	go func() {
-		routed <- router.Run(context.WithoutCancel(ctx))
-		stop()
+		select {
+		case <-p.Stopped(): // on its own: the server stops too
+			stop()
+		case <-sctx.Done():
+		}
 	}()
-	select {
-	case <-router.Running():
-	case err := <-routed:
-		return fmt.Errorf("projection pipeline: %w", err)
-	}
 	serr := srv.Run(sctx)
-	rerr := closeRouter(router, routed)
+	rerr := p.Close()
 	if serr == nil && ctx.Err() == nil && rerr == nil {
 		rerr = errors.New("projection pipeline stopped")
 	}
 	return errors.Join(serr, rerr)
-}
-
-func closeRouter(router *message.Router, routed <-chan error) error {
-	cerr := router.Close()
-	if err := <-routed; err != nil {
-		return fmt.Errorf("projection pipeline: %w", err)
-	}
-	return cerr
 }
 
 func closeAndJoin(err *error, what string, close func() error) {
