@@ -23,10 +23,16 @@
 // that woke up after losing its lock, or any other writer cannot leave a
 // gap or a duplicate; the relay re-reads the stream and goes on. Nats-Msg-Id
 // lets JetStream's duplicate window drop retries as well.
-// A log replaced under the relay (domain.ErrLogReplaced: a PostgreSQL schema
-// dropped and made anew) stops Run: its positions name other events. So
-// does a head behind the last relayed position (an older copy of the log
-// restored), which would issue positions the stream holds again.
+//
+// A log replaced under the relay stops Run with domain.ErrLogReplaced: a
+// PostgreSQL schema dropped and made anew, or a SQLite file deleted, moved
+// or replaced at its path (the read-only store watches it). Its positions
+// name other events. An older copy of the same log restored under the
+// relay stops Run with ErrStreamMismatch, since it issues again positions
+// the stream holds, with other events: the relay checks that the log still
+// holds the last relayed event at its position before it publishes each
+// batch it read, and every second, with the log's head (a head behind that
+// position stops it too). None of the restored copy's events is published.
 //
 // One relay at a time: a relay publishes only while it holds a key in a
 // JetStream key-value bucket, created only if absent and refreshed well

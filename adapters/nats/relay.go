@@ -29,10 +29,18 @@ type Relay struct {
 	cfg     Config
 	log     *slog.Logger
 	holder  string
-	relayed atomic.Int64
-	head    atomic.Int64 // the log's last position, as last read
+	relayed atomic.Pointer[relayedEvent] // nil before the first session resumed
+	head    atomic.Int64                 // the log's last position, as last read
 	// relaying is true while a session holds the lock and has resumed.
 	relaying atomic.Bool
+}
+
+// relayedEvent is the last event the stream holds: its position and id are
+// kept together so that the head watcher never checks one event's position
+// against another's id.
+type relayedEvent struct {
+	pos int64
+	id  uuid.UUID
 }
 
 // NewRelay returns a relay over store. A nil logger discards. It returns
@@ -52,7 +60,12 @@ func NewRelay(store domain.Tailable, cfg Config, log *slog.Logger) (*Relay, erro
 
 // Relayed returns the log position of the last event the stream holds, as
 // far as this relay knows (0 before its first session resumed).
-func (r *Relay) Relayed() int64 { return r.relayed.Load() }
+func (r *Relay) Relayed() int64 {
+	if last := r.relayed.Load(); last != nil {
+		return last.pos
+	}
+	return 0
+}
 
 // Run relays until ctx ends, then returns nil. A failure (NATS unreachable
 // or gone, a publish not acknowledged, the lock lost) is logged and
@@ -143,7 +156,7 @@ func (r *Relay) relayFromStream(ctx context.Context, nc *natsgo.Conn, js jetstre
 	if err != nil {
 		return err
 	}
-	r.relayed.Store(at.Position)
+	r.relayed.Store(&relayedEvent{pos: at.Position, id: at.ID})
 	r.relaying.Store(true)
 	r.cfg.Metrics.resumed(at.Position)
 	r.log.InfoContext(ctx, "relaying", "after_position", at.Position, "stream_sequence", at.Sequence,
@@ -166,6 +179,14 @@ func (r *Relay) relayFromStream(ctx context.Context, nc *natsgo.Conn, js jetstre
 // publish tails the log through the bus Subscriber and publishes each
 // event after the resume point, in order, each acknowledged before the
 // next. It returns ctx's cause when ctx ends, or the first failure.
+//
+// Before the first event of each batch the Subscriber read, it checks that
+// the log still holds the last relayed event at its position (one read of
+// one row a batch). An older copy of the log restored under the relay
+// issues the positions after its head again, with other events; a batch
+// read from it after the relayed position would publish them after the
+// old ones, and its events alone cannot show it. Reading the log after the
+// batch was read catches every such batch before any of it is published.
 func (r *Relay) publish(ctx context.Context, pub *wmnats.Publisher, at resumePoint) error {
 	sub, err := bus.NewSubscriber(r.store, bus.SubscriberConfig{
 		StartAfter:   func(context.Context) (int64, error) { return at.Position, nil },
@@ -181,11 +202,18 @@ func (r *Relay) publish(ctx context.Context, pub *wmnats.Publisher, at resumePoi
 	}
 	p := newProgress(r, at.Position)
 	seq := at.Sequence
+	batchStart := true
 	for msg := range msgs {
 		e, err := bus.EventOf(msg)
 		if err != nil {
 			return err
 		}
+		if batchStart {
+			if err := r.checkHolds(ctx, r.relayed.Load()); err != nil {
+				return err
+			}
+		}
+		batchStart = msg.Metadata.Get(bus.MetaBatchLast) != "false"
 		subject := r.subject(e)
 		msg.Metadata.Set(MetaExpectedLastSequence, strconv.FormatUint(seq, 10))
 		if err := pub.Publish(subject, msg); err != nil {
@@ -194,7 +222,7 @@ func (r *Relay) publish(ctx context.Context, pub *wmnats.Publisher, at resumePoi
 			return fmt.Errorf("publish position %d to %s: %w", e.Position, subject, err)
 		}
 		seq++
-		r.relayed.Store(e.Position)
+		r.relayed.Store(&relayedEvent{pos: e.Position, id: e.ID})
 		r.cfg.Metrics.relayed(e.Position)
 		msg.Ack()
 		p.tick(ctx, e.Position)
@@ -220,26 +248,24 @@ var (
 // While the head cannot be read it logs so every headWarnEvery and counts
 // each failure, so that a relay stalled on an unanswering database is seen
 // (its lag gauge keeps the last value it could compute). A log replaced
-// under the relay stops it through stop: the store then reads none of the
-// new log's events, so the relay would otherwise wait for ever, and
-// retrying cannot help.
+// under the relay, or one that no longer holds the last relayed event
+// (readHead), stops it through stop: the store then reads none of the new
+// log's events, or reissues positions the stream holds, and retrying
+// cannot help.
 func (r *Relay) watchHead(ctx context.Context, stop context.CancelCauseFunc) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	var failingSince, lastWarn time.Time
 	for {
-		relayed := r.Relayed() // before the head: every event relayed by then is in it
-		rctx, cancel := context.WithTimeout(ctx, headReadTimeout)
-		head, err := r.store.LastPosition(rctx)
-		cancel()
+		head, err := r.readHead(ctx)
 		switch {
-		case err == nil && head < relayed:
-			stop(movedBack(head, relayed))
-			return
 		case err == nil:
 			failingSince = time.Time{}
 			r.head.Store(head)
 			r.cfg.Metrics.observeHead(head, r.Relayed(), r.relaying.Load())
+		case isPermanent(err):
+			stop(err)
+			return
 		case errors.Is(err, domain.ErrLogReplaced):
 			r.cfg.Metrics.headReadFailed()
 			stop(err)
@@ -263,10 +289,40 @@ func (r *Relay) watchHead(ctx context.Context, stop context.CancelCauseFunc) {
 	}
 }
 
+// readHead reads the log's last position and checks that the log still
+// holds the last relayed event at its position. An older copy of the log
+// restored under the relay reissues the positions after its own head with
+// other events, which the relay, reading on after its last position, would
+// skip: a head behind that position shows it, and so does another event
+// at that position once the copy has grown past it again. What was relayed
+// is read first, so an event relayed meanwhile cannot make a false alarm.
+// It returns a permanent error wrapping ErrStreamMismatch when the log
+// moved back.
+func (r *Relay) readHead(ctx context.Context) (int64, error) {
+	last := r.relayed.Load()
+	ctx, cancel := context.WithTimeout(ctx, headReadTimeout)
+	defer cancel()
+	head, err := r.store.LastPosition(ctx)
+	switch {
+	case err != nil || last == nil || last.pos == 0:
+		return head, err
+	case head < last.pos:
+		return head, movedBack(head, last.pos)
+	}
+	return head, r.checkHolds(ctx, last)
+}
+
+// checkHolds checks that the log holds last, a relayed event, at its
+// position (nothing to check before the first event is relayed).
+func (r *Relay) checkHolds(ctx context.Context, last *relayedEvent) error {
+	if last == nil || last.pos == 0 {
+		return nil
+	}
+	return r.checkLogHas(ctx, last.pos, last.id, "an older copy of the log restored?")
+}
+
 // movedBack is why a relay stops when its log's head falls behind what it
-// relayed: an older copy of the log was restored under it. The log will
-// issue those positions again with other events, which the relay, reading
-// on after its last position, would skip.
+// relayed: an older copy of the log was restored under it.
 func movedBack(head, relayed int64) error {
 	return permanent(fmt.Errorf("the log's head %d is behind position %d, which the stream already holds "+
 		"(an older copy of the log restored?): %w", head, relayed, ErrStreamMismatch))

@@ -2,6 +2,7 @@ package nats_test
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -69,17 +70,54 @@ func TestRelayStopsWhenTheLogMovesBack(t *testing.T) {
 	old := logEvents(t, writer)
 	run := startRelay(t, openPostgres(t, schema, true), testConfig(url, n), nil)
 	natstest.WaitHolds(t, js, n.Stream, len(old))
+	moveBack(t, schema, 10)
+	waitStopped(t, run, "behind")
+	natstest.CheckIsLog(t, js, n, old)
+}
+
+// TestRelayStopsWhenTheLogMovesBackAndGrowsAgain: an older copy restored
+// under a running relay that grows past the relayed position before the
+// relay looks at the head again. The head is then not behind, but the
+// log no longer holds the last relayed event at its position: the relay
+// must stop, naming that position, and publish none of the new events.
+func TestRelayStopsWhenTheLogMovesBackAndGrowsAgain(t *testing.T) {
+	url := natstest.MustURL(t)
+	schema := pgtest.Schema(t)
+	n := natstest.UniqueNames(t, url)
+	js := natstest.MustJetStream(t, url)
+	writer := openPostgres(t, schema, false)
+	write(t, writer, 30, "old")
+	old := logEvents(t, writer)
+	run := startRelay(t, openPostgres(t, schema, true), testConfig(url, n), nil)
+	natstest.WaitHolds(t, js, n.Stream, len(old))
+	writer.Close()
+	moveBack(t, schema, 10)
+	write(t, openPostgres(t, schema, false), 40, "new")
+	waitStopped(t, run, "position "+strconv.FormatInt(old[len(old)-1].Position, 10))
+	natstest.CheckIsLog(t, js, n, old)
+}
+
+// moveBack makes schema's log what an older copy of it holds: its first
+// head events.
+func moveBack(t *testing.T, schema string, head int64) {
+	t.Helper()
 	q := pgx.Identifier{schema}.Sanitize()
-	pgtest.Exec(t, "DELETE FROM "+q+".events WHERE position > 10")
-	pgtest.Exec(t, "UPDATE "+q+".log_head SET position = 10")
+	pos := strconv.FormatInt(head, 10)
+	pgtest.Exec(t, "DELETE FROM "+q+".events WHERE position > "+pos)
+	pgtest.Exec(t, "UPDATE "+q+".log_head SET position = "+pos)
+}
+
+// waitStopped waits for the relay to stop with ErrStreamMismatch, its
+// message containing want.
+func waitStopped(t *testing.T, run *running, want string) {
+	t.Helper()
 	select {
 	case err := <-run.done:
 		run.done <- err // for the cleanup's stop
-		if !errors.Is(err, relaynats.ErrStreamMismatch) || !strings.Contains(err.Error(), "behind") {
-			t.Fatalf("Run: %v, want ErrStreamMismatch naming the head behind the stream", err)
+		if !errors.Is(err, relaynats.ErrStreamMismatch) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("Run: %v, want ErrStreamMismatch containing %q", err, want)
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the relay still runs 20s after its log moved back")
 	}
-	natstest.CheckIsLog(t, js, n, old)
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/google/uuid"
 	"github.com/interactionledger/ledger/domain"
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -15,13 +16,16 @@ import (
 // ErrStreamMismatch is returned by Run when the stream cannot be the
 // relay's copy of this log: other subjects, a last message the relay did
 // not write, or an event the log does not hold at that position (another
-// --db, another stream). Retrying cannot fix it, so Run stops.
+// --db, another stream). It is also why a running relay stops when the log
+// moves back under it (an older copy restored), since the stream then holds
+// events the log no longer does. Retrying cannot fix it, so Run stops.
 var ErrStreamMismatch = errors.New("stream does not match the log")
 
 // resumePoint is where a session continues: after the event at Position,
 // whose message is the stream's last, at Sequence (both 0 when empty).
 type resumePoint struct {
 	Position int64
+	ID       uuid.UUID // the event's id at Position (zero when Position is)
 	Sequence uint64
 }
 
@@ -94,14 +98,20 @@ func (r *Relay) resume(ctx context.Context, s jetstream.Stream) (resumePoint, er
 		return resumePoint{}, permanent(fmt.Errorf("stream %s: last message %d (%s) has %s %q, not a relayed event: %w",
 			r.cfg.Stream, last, msg.Subject, HeaderPosition, msg.Header.Get(HeaderPosition), ErrStreamMismatch))
 	}
-	if err := r.checkLogHas(ctx, pos, msg.Header.Get(natsgo.MsgIdHdr)); err != nil {
+	id, err := uuid.Parse(msg.Header.Get(natsgo.MsgIdHdr))
+	if err != nil {
+		return resumePoint{}, permanent(fmt.Errorf("stream %s: last message %d (%s) has %s %q, not an event id: %w",
+			r.cfg.Stream, last, msg.Subject, natsgo.MsgIdHdr, msg.Header.Get(natsgo.MsgIdHdr), ErrStreamMismatch))
+	}
+	if err := r.checkLogHas(ctx, pos, id, "another database?"); err != nil {
 		return resumePoint{}, err
 	}
-	return resumePoint{Position: pos, Sequence: last}, nil
+	return resumePoint{Position: pos, ID: id, Sequence: last}, nil
 }
 
-// checkLogHas checks that the log's event at pos has the id id.
-func (r *Relay) checkLogHas(ctx context.Context, pos int64, id string) error {
+// checkLogHas checks that the log's event at pos has the id id; hint, the
+// likely cause, is named when not.
+func (r *Relay) checkLogHas(ctx context.Context, pos int64, id uuid.UUID, hint string) error {
 	var found *domain.Event
 	for e, err := range r.store.ReadEvents(ctx, domain.EventFilter{After: pos - 1, Limit: 1}) {
 		if err != nil {
@@ -110,12 +120,12 @@ func (r *Relay) checkLogHas(ctx context.Context, pos int64, id string) error {
 		found = &e
 	}
 	if found == nil || found.Position != pos {
-		return permanent(fmt.Errorf("stream %s ends at position %d, which this log does not hold (another database?): %w",
-			r.cfg.Stream, pos, ErrStreamMismatch))
+		return permanent(fmt.Errorf("stream %s ends at position %d, which this log does not hold (%s): %w",
+			r.cfg.Stream, pos, hint, ErrStreamMismatch))
 	}
-	if found.ID.String() != id {
-		return permanent(fmt.Errorf("stream %s: position %d is event %s there but %s in this log (another database?): %w",
-			r.cfg.Stream, pos, id, found.ID, ErrStreamMismatch))
+	if found.ID != id {
+		return permanent(fmt.Errorf("stream %s: position %d is event %s there but %s in this log (%s): %w",
+			r.cfg.Stream, pos, id, found.ID, hint, ErrStreamMismatch))
 	}
 	return nil
 }
