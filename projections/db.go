@@ -111,9 +111,16 @@ type views struct {
 }
 
 // replaced is domain.ErrUnavailable when path no longer names the file
-// this process opened.
+// this process opened, or when that cannot be checked.
 func (v *views) replaced() error {
-	if v.watch == nil || v.watch.Names() {
+	if v.watch == nil {
+		return nil
+	}
+	changed, err := v.watch.Changed()
+	if err != nil {
+		return fmt.Errorf("views file %s: cannot check that it is still the file opened: %w: %w", v.path, err, domain.ErrUnavailable)
+	}
+	if changed == "" {
 		return nil
 	}
 	return fmt.Errorf("views file %s no longer names the file this process opened (deleted, moved or replaced): "+

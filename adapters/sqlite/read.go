@@ -318,9 +318,20 @@ func scanRow(rows *sql.Rows, r *eventcodec.Row) error {
 // opened. Its connections go on reading a file deleted or replaced at the
 // path (a restore, a log made anew), which the writer and every later
 // reader no longer see: a tailer such as the relay would wait for ever
-// on a log nobody writes. It is domain.ErrLogReplaced when not.
+// on a log nobody writes. It is domain.ErrLogReplaced when not. A path that
+// cannot be checked (a stat failing with EACCES or EIO during a deploy or on
+// a network file system) is only domain.ErrUnavailable: it may pass, and a
+// replaced log would stop a relay for good.
 func (s *EventStore) sameFile() error {
-	if s.opened == nil || s.opened.Names() {
+	if s.opened == nil {
+		return nil
+	}
+	changed, err := s.opened.Changed()
+	if err != nil {
+		return fmt.Errorf("sqlite: cannot check that %s still names the file this store opened: %w: %w",
+			s.path, err, domain.ErrUnavailable)
+	}
+	if changed == "" {
 		return nil
 	}
 	return fmt.Errorf("sqlite: %s no longer names the file this store opened (deleted, moved or replaced: another log?): restart to read it: %w: %w",

@@ -347,9 +347,10 @@ func (s *EventStore) Intact() error {
 	if s.watch == nil {
 		return nil
 	}
-	switch s.watch.Changed() {
+	changed, err := s.watch.Changed()
+	switch changed {
 	case "":
-		return nil
+		return statFailed(err)
 	case s.path:
 		return errMoved(s.path)
 	default:
@@ -360,6 +361,18 @@ func (s *EventStore) Intact() error {
 func errMoved(path string) error {
 	return &storeError{msg: "sqlite: database file was moved or deleted",
 		cause: fmt.Errorf("%s no longer names the open file", path), kind: domain.ErrUnavailable}
+}
+
+// statFailed is why a commit is refused while the store cannot tell what
+// its paths name (a stat failing with EACCES or EIO, not a missing file):
+// for now only, unlike a moved file or a deleted WAL. Nil when err is; err
+// names the path.
+func statFailed(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &storeError{msg: "sqlite: cannot check that the database file and its WAL are still at their paths",
+		cause: err, kind: domain.ErrUnavailable}
 }
 
 // errWALGone is in every error of a deleted WAL (errWALDeleted).

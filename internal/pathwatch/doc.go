@@ -21,7 +21,10 @@
 // from then on: it answers exactly as os.Stat would, and a file moved
 // back is found again. A full stat also runs at least once every
 // FullEvery, which bounds how long a change that no event reports (a
-// mount over a directory on the path) goes unseen.
+// mount over a directory on the path) goes unseen. Only a path that names
+// no file, or another file, has changed: a stat failing otherwise (EACCES,
+// EIO) is returned as an error, since it tells nothing of which file the
+// path names and may pass.
 //
 // Where inotify is missing or unavailable (another OS, a path through a
 // symbolic link, the per-user instance limit reached) every check stats

@@ -3,9 +3,11 @@ package pathwatch
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -24,14 +26,15 @@ type Watch struct {
 	watcher   *watcher // nil: every check stats the paths
 	lastFull  time.Time
 	fullEvery time.Duration
-	stats     int // full checks so far (tests)
+	stats     int                               // full checks so far (tests)
+	stat      func(string) (os.FileInfo, error) // os.Stat; tests make it fail
 }
 
 // New watches path and the files named by siblings in the same directory
 // (e.g. "log.db-wal" beside "log.db"), which must all exist: the ones
 // later checks compare against.
 func New(path string, siblings ...string) (*Watch, error) {
-	w := &Watch{paths: []string{path}, fullEvery: FullEvery}
+	w := &Watch{paths: []string{path}, fullEvery: FullEvery, stat: os.Stat}
 	for _, name := range siblings {
 		w.paths = append(w.paths, filepath.Join(filepath.Dir(path), name))
 	}
@@ -48,28 +51,38 @@ func New(path string, siblings ...string) (*Watch, error) {
 	return w, nil
 }
 
-// Names reports whether every watched path still names the file it named
-// at New.
-func (w *Watch) Names() bool { return w.Changed() == "" }
-
 // Changed returns the first watched path that no longer names the file it
-// named at New, "" when none.
-func (w *Watch) Changed() string {
+// named at New (it names another file, or none), "" when none. A stat that
+// fails for another reason (EACCES, EIO) says nothing about which file the
+// path names: Changed then returns "" and that error, and the next check
+// stats again.
+func (w *Watch) Changed() (string, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := time.Now()
 	if w.watcher != nil && w.watcher.quiet() && now.Sub(w.lastFull) < w.fullEvery {
-		return ""
+		return "", nil
 	}
 	w.stats++
 	for i, p := range w.paths {
-		fi, err := os.Stat(p)
-		if err != nil || !os.SameFile(fi, w.opened[i]) {
-			return p
+		fi, err := w.stat(p)
+		switch {
+		case namesNone(err):
+			return p, nil
+		case err != nil:
+			return "", fmt.Errorf("pathwatch: %w", err)
+		case !os.SameFile(fi, w.opened[i]):
+			return p, nil
 		}
 	}
 	w.lastFull = now
-	return ""
+	return "", nil
+}
+
+// namesNone reports whether a stat's error means that the path names no
+// file: a missing name, or a name along it that is not a directory.
+func namesNone(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
 }
 
 // Close releases the watches; later checks stat the path.

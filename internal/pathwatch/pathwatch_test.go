@@ -1,11 +1,14 @@
 package pathwatch
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -53,10 +56,16 @@ func createAndRemove(t *testing.T, name string) {
 	}
 }
 
+// expect checks whether the path still names its file (want true) or
+// not.
 func expect(t *testing.T, w *Watch, want bool, when string) {
 	t.Helper()
-	if got := w.Names(); got != want {
-		t.Fatalf("%s: Names() = %v, want %v", when, got, want)
+	changed, err := w.Changed()
+	if err != nil {
+		t.Fatalf("%s: %v", when, err)
+	}
+	if got := changed == ""; got != want {
+		t.Fatalf("%s: path names its file: %v, want %v", when, got, want)
 	}
 }
 
@@ -97,6 +106,20 @@ func TestChangesOfThePath(t *testing.T) {
 				mustRename(t, filepath.Join(dir, "sub"), filepath.Join(dir, "sub2"))
 			},
 			func(t *testing.T, dir, path string) {
+				mustRename(t, filepath.Join(dir, "sub2"), filepath.Join(dir, "sub"))
+			},
+		},
+		"parent directory replaced by a file": {
+			func(t *testing.T, dir, path string) {
+				mustRename(t, filepath.Join(dir, "sub"), filepath.Join(dir, "sub2"))
+				if err := os.WriteFile(filepath.Join(dir, "sub"), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			},
+			func(t *testing.T, dir, path string) {
+				if err := os.Remove(filepath.Join(dir, "sub")); err != nil {
+					t.Fatal(err)
+				}
 				mustRename(t, filepath.Join(dir, "sub2"), filepath.Join(dir, "sub"))
 			},
 		},
@@ -235,16 +258,41 @@ func TestSiblings(t *testing.T) {
 	defer w.Close()
 	w.fullEvery = time.Hour
 	createAndRemove(t, path+"-shm")
-	if got := w.Changed(); got != "" || (runtime.GOOS == "linux" && w.stats != 0) {
-		t.Fatalf("another name changed: Changed() = %q after %d full checks", got, w.stats)
+	if got, err := w.Changed(); got != "" || err != nil || (runtime.GOOS == "linux" && w.stats != 0) {
+		t.Fatalf("another name changed: Changed() = %q, %v after %d full checks", got, err, w.stats)
 	}
 	if err := os.Remove(path + "-wal"); err != nil {
 		t.Fatal(err)
 	}
-	if got := w.Changed(); got != path+"-wal" {
-		t.Fatalf("the sibling deleted: Changed() = %q, want %q", got, path+"-wal")
+	if got, err := w.Changed(); got != path+"-wal" || err != nil {
+		t.Fatalf("the sibling deleted: Changed() = %q, %v; want %q", got, err, path+"-wal")
 	}
 	if _, err := New(path, "missing-wal"); err == nil {
 		t.Fatal("New with a missing sibling succeeded")
+	}
+}
+
+// TestStatErrorIsNoChange: a stat that fails for another reason than a
+// missing file (EIO on a network file system, EACCES during a permission
+// change) says nothing about which file the path names. Changed returns
+// the error and no path, so that no caller takes a passing failure for a
+// replaced file; the next check that can stat answers again.
+func TestStatErrorIsNoChange(t *testing.T) {
+	w, _, path := newTestWatch(t)
+	w.fullEvery = 0 // every check stats
+	w.stat = func(p string) (os.FileInfo, error) {
+		return nil, &fs.PathError{Op: "stat", Path: p, Err: syscall.EIO}
+	}
+	got, err := w.Changed()
+	if got != "" || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("stat failing with EIO: Changed() = %q, %v; want \"\" and EIO", got, err)
+	}
+	w.stat = os.Stat
+	if got, err := w.Changed(); got != "" || err != nil {
+		t.Fatalf("stat working again: Changed() = %q, %v; want \"\", nil", got, err)
+	}
+	mustRename(t, path, path+".moved")
+	if got, err := w.Changed(); got != path || err != nil {
+		t.Fatalf("after the file moved: Changed() = %q, %v; want %q, nil", got, err, path)
 	}
 }
