@@ -57,6 +57,16 @@
 // PRAGMA data_version says no other connection has written (else it is
 // read again), so another process (an import) may append to the same file.
 //
+// A read-only store (Config.ReadOnly: the relay, history, rebuild) watches
+// its path as the writer does (internal/pathwatch): its connections go on
+// reading a file deleted, moved or replaced at the path (a restore, a log
+// made anew), which no writer appends to any more, so once the path names
+// another file, or none, LastPosition and ReadEvents fail with
+// domain.ErrLogReplaced (and domain.ErrUnavailable) until a restart opens
+// what the path names. A path that cannot be checked (a stat failing with
+// EACCES or EIO) fails them with domain.ErrUnavailable only, since it may
+// pass.
+//
 // Everything SQLite-specific stays here: schema and migrations, DSNs, driver
 // error codes (translated to domain errors at this package's edge). Nothing
 // here decides commands or knows about projections, the bus or HTTP.
