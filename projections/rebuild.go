@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -80,6 +81,10 @@ var errNoStore = fmt.Errorf("projections: no store to read the log from: %w", do
 // ErrAhead is Open's error for a views file ahead of its log (refuseAhead).
 var ErrAhead = errors.New("the views file is ahead of the log")
 
+// ErrDiverged is Open's error for a views file whose last applied event is
+// not the log's event at that position (refuseDiverged).
+var ErrDiverged = errors.New("the views file holds events the log does not")
+
 // ErrOtherLog is Open's error for a views file built from another log
 // (refuseOtherLog).
 var ErrOtherLog = errors.New("the views file was built from another log")
@@ -149,6 +154,65 @@ func (s *Set) refuseAhead(head int64) error {
 		}
 	}
 	return nil
+}
+
+// refuseDiverged fails Open when the counts table's last applied event is
+// not the log's event at that position: the log was restored from an older
+// copy (it keeps its identity) and has grown again past the views file, so
+// refuseAhead no longer sees it. Caught up, the views file would add the
+// log's new events onto counts the log never had. The check compares the
+// event's target and kind, which a restored log matches at that position
+// only by chance; it reads one row and one event.
+func (s *Set) refuseDiverged(ctx context.Context, store domain.EventReader) error {
+	if !s.has("counts") {
+		return nil
+	}
+	var typ, id, kind string
+	var pos int64
+	err := s.v.read.QueryRowContext(ctx,
+		`SELECT target_type, target_id, kind, position FROM counts ORDER BY position DESC LIMIT 1`).Scan(&typ, &id, &kind, &pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open views: last counts row: %w", err)
+	}
+	e, err := eventAt(ctx, store, pos)
+	if err != nil {
+		return fmt.Errorf("open views: %w", err)
+	}
+	if e.Position == pos && e.Target.Type() == typ && e.Target.ID() == id && e.Kind.String() == kind {
+		return nil
+	}
+	return fmt.Errorf("open views: counts applied %s/%s %s at position %d, and the log's event there is %s: %w; "+
+		"the log was restored from an older copy and has grown since, or it is another log: rebuild it from this "+
+		"log (ledger rebuild)", typ, id, kind, pos, describe(e), ErrDiverged)
+}
+
+// has reports whether the set holds the projection called name.
+func (s *Set) has(name string) bool {
+	for _, p := range s.projs {
+		if p.name() == name {
+			return true
+		}
+	}
+	return false
+}
+
+// eventAt reads the log's event at pos; a zero Event when it has none.
+func eventAt(ctx context.Context, store domain.EventReader, pos int64) (domain.Event, error) {
+	for e, err := range store.ReadEvents(ctx, domain.EventFilter{After: pos - 1, Limit: 1}) {
+		return e, err
+	}
+	return domain.Event{}, nil
+}
+
+// describe names an event in refuseDiverged's error.
+func describe(e domain.Event) string {
+	if e.Position == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%s %s at position %d", e.Target, e.Kind, e.Position)
 }
 
 // rebuildBehind rebuilds the projections whose backlog behind store's head

@@ -654,3 +654,33 @@ func TestUnreadableViews(t *testing.T) {
 		t.Fatalf("an intact table still reads: %v", err)
 	}
 }
+
+// TestOpenRefusesViewsOfADivergedLog: a log restored from an older copy
+// that has grown again past the views file's checkpoint (a PostgreSQL
+// schema restored under running nodes, a node restarted after the others
+// wrote) holds other events at the positions the views file applied. A
+// server must refuse it like a views file ahead: caught up, it would add
+// the new events onto counts the log never had.
+func TestOpenRefusesViewsOfADivergedLog(t *testing.T) {
+	ctx := context.Background()
+	big, diverged := MustStore(t), MustStore(t)
+	MustGenerate(t, big, 300)
+	MustGenerate(t, diverged, 20)
+	// Past the restore point the log took other events: here of a kind the
+	// views file never saw, so none can match its last row by chance.
+	_, err := loggen.Generate(ctx, diverged, loggen.Config{
+		Events: 300, Users: 5, Targets: 5, Workers: 4, Kinds: domain.MustKindSet("follow"), Seed: 9,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "big.views")
+	if _, err := projections.BuildAsOf(ctx, big, path, kinds, projections.AsOf{Position: 300}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	restored := sameLog{diverged, big.LogID()}
+	_, err = projections.Open(ctx, projections.Config{Path: path, Kinds: kinds, RebuildBehind: true}, restored, nil)
+	if !errors.Is(err, projections.ErrDiverged) || !strings.Contains(err.Error(), "ledger rebuild") {
+		t.Fatalf("a server opening views at 300 over a log that took other events: %v, want ErrDiverged", err)
+	}
+}

@@ -237,6 +237,9 @@ func (s *Set) prepare(ctx context.Context, store domain.EventReader) error {
 		if err := s.refuseAhead(head); err != nil {
 			return err
 		}
+		if err := s.refuseDiverged(ctx, store); err != nil {
+			return err
+		}
 		if err := s.recordLog(ctx, domain.LogIDOf(store)); err != nil {
 			return err
 		}
