@@ -38,7 +38,7 @@ var actorsTable = &interactionTable{
 // outside 0..MaxLimit or a bad cursor (Field "cursor"); an error wrapping
 // domain.ErrUnknownKind for a kind that is not configured; SQLite's error.
 func (s *Set) Actors(ctx context.Context, t domain.Target, k domain.Kind, limit int, cursor string) (Page[Actor], error) {
-	if err := s.usable(Actors); err != nil {
+	if err := s.readable(Actors); err != nil {
 		return Page[Actor]{}, err
 	}
 	if t.IsZero() {

@@ -3,8 +3,10 @@ package projections
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/interactionledger/ledger/domain"
 )
@@ -82,6 +84,9 @@ func applyIn(ctx context.Context, tx querier, p projection, saved map[string]sav
 // projection fails, nothing of the batch is kept and that projection is
 // marked failed, as Apply does. Errors: as Apply's.
 func (s *Set) ApplyAll(ctx context.Context, names []string, events []domain.Event) error {
+	if b := s.behind.Load(); b != nil {
+		return fmt.Errorf("%w: %w", ErrFailed, *b)
+	}
 	if err := s.usable(); err != nil {
 		return err
 	}
@@ -308,6 +313,9 @@ func (s *Set) Err() error {
 }
 
 func (s *Set) errLocked() error {
+	if b := s.behind.Load(); b != nil {
+		return fmt.Errorf("%w: %w", ErrFailed, *b)
+	}
 	if err := s.v.replaced(); err != nil {
 		return fmt.Errorf("%w: %w", ErrFailed, err)
 	}
@@ -400,4 +408,68 @@ func (s *Set) announce(events []AppliedEvent) {
 			fn(ae)
 		}
 	}
+}
+
+// ErrLogBehind marks a log whose head went back behind what the set
+// applied (WatchHead).
+var ErrLogBehind = errors.New("the log's head is behind what the views file applied")
+
+// headReadTimeout bounds WatchHead's read of the log's head, so that a
+// database that stops answering does not hold it.
+const headReadTimeout = 5 * time.Second
+
+// WatchHead reads store's head every interval until ctx ends, and stops
+// the set for good when the head is behind a position it applied: the log
+// was restored from an older copy under this process (it keeps its
+// identity), and its next appends take positions the set has applied,
+// with other events. The set would skip those, then apply the later ones
+// onto counts the log no longer has. From then on it applies and answers
+// nothing, and Err names the cause, until a restart, whose Open refuses
+// the views file and names ledger rebuild. A head that is restored and
+// grows past the applied position within one interval is not seen here;
+// the restart's Open sees it (refuseDiverged).
+func (s *Set) WatchHead(ctx context.Context, store domain.EventReader, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for s.behind.Load() == nil {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.checkHead(ctx, store)
+	}
+}
+
+// checkHead is one look of WatchHead. The applied position is read before
+// the head: this log's head is never below it.
+func (s *Set) checkHead(ctx context.Context, store domain.EventReader) {
+	applied := s.highestApplied()
+	rctx, cancel := context.WithTimeout(ctx, headReadTimeout)
+	head, err := store.LastPosition(rctx)
+	cancel()
+	if err != nil || head >= applied {
+		return
+	}
+	b := fmt.Errorf("%w: the log's head %d is behind position %d, which this process applied: the log was "+
+		"restored from an older copy under it; restart it (its views file is then refused: ledger rebuild)",
+		ErrLogBehind, head, applied)
+	s.behind.Store(&b)
+	s.mu.Lock()
+	close(s.changed) // wake WaitFor callers so they see the failure
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+	s.log.ErrorContext(ctx, "the log moved back under this process; it applies and answers nothing until restarted",
+		"head", head, "applied", applied)
+}
+
+// highestApplied is the highest position a projection of the set applied.
+func (s *Set) highestApplied() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var high int64
+	for _, p := range s.projs {
+		high = max(high, s.applied[p.name()])
+	}
+	return high
 }

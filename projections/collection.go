@@ -38,7 +38,7 @@ var collectionTable = &interactionTable{
 // Actors. Errors: as Actors, plus a *domain.ValidationError (Field
 // "target_type") for a malformed type.
 func (s *Set) Collection(ctx context.Context, u domain.UserID, k domain.Kind, targetType string, limit int, cursor string) (Page[Item], error) {
-	if err := s.usable(Collection); err != nil {
+	if err := s.readable(Collection); err != nil {
 		return Page[Item]{}, err
 	}
 	if u.IsZero() {

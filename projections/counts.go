@@ -216,7 +216,7 @@ func (s *Set) Target(ctx context.Context, t domain.Target, viewer *domain.UserID
 // "targets") for an empty list, too many targets or a zero target;
 // SQLite's error; ctx's error.
 func (s *Set) Targets(ctx context.Context, ts []domain.Target, viewer *domain.UserID) ([]TargetView, error) {
-	if err := s.usable(Counts, Viewer); err != nil { // one statement reads both
+	if err := s.readable(Counts, Viewer); err != nil { // one statement reads both
 		return nil, err
 	}
 	if err := checkTargets(ts, viewer); err != nil {

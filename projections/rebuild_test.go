@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/interactionledger/ledger/adapters/sqlite"
 	"github.com/interactionledger/ledger/adapters/storetest/loggen"
@@ -682,5 +683,50 @@ func TestOpenRefusesViewsOfADivergedLog(t *testing.T) {
 	_, err = projections.Open(ctx, projections.Config{Path: path, Kinds: kinds, RebuildBehind: true}, restored, nil)
 	if !errors.Is(err, projections.ErrDiverged) || !strings.Contains(err.Error(), "ledger rebuild") {
 		t.Fatalf("a server opening views at 300 over a log that took other events: %v, want ErrDiverged", err)
+	}
+}
+
+// headAt is a store whose head reads as head: the log restored from an
+// older copy under a running process.
+type headAt struct {
+	*sqlite.EventStore
+	head int64
+}
+
+func (s headAt) LastPosition(context.Context) (int64, error) { return s.head, nil }
+
+// TestWatchHeadStopsALogThatMovedBack: a log restored from an older copy
+// under a running server (a PostgreSQL schema dropped and restored from a
+// dump keeps its identity) takes again positions the views file applied,
+// with other events. The set must stop applying and reading for good once
+// it sees the head behind what it applied: the readiness check saw it only
+// while the head stayed behind, and the next events past the old position
+// were then applied onto counts the log no longer had.
+func TestWatchHeadStopsALogThatMovedBack(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := MustStore(t)
+	MustGenerate(t, store, 300)
+	s, err := projections.Open(ctx, projections.Config{Path: filepath.Join(t.TempDir(), "v.views"), Kinds: kinds, RebuildBehind: true}, store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	go s.WatchHead(ctx, headAt{store, 20}, 10*time.Millisecond)
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Err() == nil && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := s.Err(); !errors.Is(err, projections.ErrLogBehind) || !strings.Contains(err.Error(), "restart") {
+		t.Fatalf("Err with the head at 20 and 300 applied: %v, want ErrLogBehind naming the remedy", err)
+	}
+	tg, _ := domain.NewTarget("article", "a1")
+	if _, err := s.Target(ctx, tg, nil); !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("a read once the log moved back: %v, want ErrUnavailable", err)
+	}
+	user, _ := domain.NewUserID("u1")
+	next := domain.Event{ID: domain.NewEventID(), Type: domain.EventAdded, Kind: kinds.Kinds()[0], User: user, Target: tg, StreamVersion: 1, Position: 301}
+	if err := s.ApplyAll(ctx, nil, []domain.Event{next}); !errors.Is(err, projections.ErrFailed) || s.Applied() != 300 {
+		t.Fatalf("an event past 300 applied once the log moved back: %v, applied %d", err, s.Applied())
 	}
 }

@@ -98,6 +98,9 @@ func ViewsPath(logPath string) string { return logPath + ".views" }
 type Set struct {
 	v      *views
 	closed atomic.Bool
+	// behind is set once WatchHead saw the log's head behind what the set
+	// applied, and never cleared: see WatchHead.
+	behind atomic.Pointer[error]
 	mem    *memModel
 	cfg    Config
 	projs  []projection
@@ -341,6 +344,26 @@ func (s *Set) usable(needs ...string) error {
 	}
 	return nil
 }
+
+// readable is usable for the reads that answer from the tables: none once
+// the log moved back under the set (WatchHead), since the tables hold
+// events the log no longer has.
+func (s *Set) readable(needs ...string) error {
+	if b := s.behind.Load(); b != nil {
+		return &behindError{*b}
+	}
+	return s.usable(needs...)
+}
+
+// behindError is readable's error once the log moved back: a read answered
+// 503 (ErrUnreadable) whose Reason names the cause and the remedy.
+type behindError struct{ err error }
+
+func (e *behindError) Error() string   { return "projections: " + e.err.Error() }
+func (e *behindError) Unwrap() []error { return []error{ErrUnreadable, e.err} }
+
+// Reason says what is wrong, for an HTTP answer.
+func (e *behindError) Reason() string { return e.err.Error() }
 
 // Names returns the names of the projections of the set.
 func (s *Set) Names() []string { return slices.Clone(s.cfg.Projections) }
