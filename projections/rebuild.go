@@ -97,7 +97,7 @@ var ErrOtherLog = errors.New("the views file was built from another log")
 // refuseAhead, only a server (RebuildBehind) checks: `ledger rebuild`
 // records the log it rebuilds from. It reads only: recordLog takes a
 // file with no log recorded as this log's once every refusal has passed.
-func (s *Set) refuseOtherLog(ctx context.Context, logID string) error {
+func (s *Set) refuseOtherLog(ctx context.Context, logID string, head int64) error {
 	if logID == "" {
 		return nil
 	}
@@ -107,11 +107,24 @@ func (s *Set) refuseOtherLog(ctx context.Context, logID string) error {
 			return fmt.Errorf("open views: %w", err)
 		}
 		if from != "" && from != logID {
-			return fmt.Errorf("open views: %s was built from the log %s, and this log is %s: %w; "+
-				"rebuild it from this log (ledger rebuild)", p.name(), from, logID, ErrOtherLog)
+			return fmt.Errorf("open views: %s was built from the log %s, and this log is %s: %w; %s",
+				p.name(), from, logID, ErrOtherLog, otherLogRemedy(head))
 		}
 	}
 	return nil
+}
+
+// otherLogRemedy is refuseOtherLog's advice. Over an empty log it first
+// names the likely cause: a SQLite log copied without its -wal while a
+// server ran holds no event, and the first server to open the copy made it
+// a new log. Rebuilding the views from it would serve an empty site.
+func otherLogRemedy(head int64) string {
+	const rebuild = "rebuild it from this log (ledger rebuild)"
+	if head > 0 {
+		return rebuild
+	}
+	return "this log holds no event: if it is a copy of that log, it was copied without its -wal while a " +
+		"server ran (copy the -wal too, or stop the server first); else " + rebuild
 }
 
 // recordLog records logID as the log of the projections whose tables

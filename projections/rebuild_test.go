@@ -730,3 +730,22 @@ func TestWatchHeadStopsALogThatMovedBack(t *testing.T) {
 		t.Fatalf("an event past 300 applied once the log moved back: %v, applied %d", err, s.Applied())
 	}
 }
+
+// TestOtherLogEmptyNamesTheWAL: a SQLite log copied without its -wal while
+// a server ran holds no event; a server opening it makes it a new, empty
+// log. Its views file, copied along, is another log's, and the refusal
+// said only "rebuild it from this log", which left the site empty. Over an
+// empty log it must say that the log holds nothing and how to copy one.
+func TestOtherLogEmptyNamesTheWAL(t *testing.T) {
+	ctx := context.Background()
+	big, empty := MustStore(t), MustStore(t)
+	MustGenerate(t, big, 50)
+	path := filepath.Join(t.TempDir(), "big.views")
+	if _, err := projections.BuildAsOf(ctx, big, path, kinds, projections.AsOf{Position: 50}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err := projections.Open(ctx, projections.Config{Path: path, Kinds: kinds, RebuildBehind: true}, empty, nil)
+	if !errors.Is(err, projections.ErrOtherLog) || !strings.Contains(err.Error(), "-wal") {
+		t.Fatalf("views of a log of 50 over an empty log: %v, want ErrOtherLog naming the -wal", err)
+	}
+}

@@ -234,7 +234,7 @@ func (s *Set) prepare(ctx context.Context, store domain.EventReader) error {
 		if err != nil {
 			return fmt.Errorf("open views: %w", err)
 		}
-		if err := s.refuseOtherLog(ctx, domain.LogIDOf(store)); err != nil {
+		if err := s.refuseOtherLog(ctx, domain.LogIDOf(store), head); err != nil {
 			return err
 		}
 		if err := s.refuseAhead(head); err != nil {
