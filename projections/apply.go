@@ -88,7 +88,13 @@ func (s *Set) ApplyAll(ctx context.Context, names []string, events []domain.Even
 		return fmt.Errorf("%w: %w", ErrFailed, *b)
 	}
 	if err := s.usable(); err != nil {
-		return err
+		if errors.Is(err, domain.ErrClosed) {
+			return err
+		}
+		// The views file was moved or replaced: a failure a restart cures,
+		// reported by Err (readiness) while the batch waits, as a full disk
+		// is, rather than an error that stops the pipeline and the server.
+		return fmt.Errorf("%w: %w", ErrFailed, err)
 	}
 	projs, err := s.pick(names)
 	if err != nil || len(events) == 0 {

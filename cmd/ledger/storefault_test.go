@@ -354,3 +354,29 @@ func TestViewsReadOnlyAtStart(t *testing.T) {
 	s.stop(t)
 	checkLog(t, db, changedOnly(acked))
 }
+
+// TestViewsFileMovedUnderServer: a views file moved away under a running
+// server while it takes writes. The server must stay up and say why in
+// /readyz, as for a full views disk, until it is restarted: the pipeline
+// stopped on the first batch (its error was not a projection failure) and
+// the server exited with only "projection pipeline stopped".
+func TestViewsFileMovedUnderServer(t *testing.T) {
+	dir := t.TempDir()
+	db, views := filepath.Join(dir, "ledger.db"), filepath.Join(dir, "ledger.views")
+	s := startServe(t, db, nil, "--views", views, "--consistency-timeout", "1s")
+	acked, _ := faultWrites(t, s, "before", 20)
+	if err := os.Rename(views, filepath.Join(dir, "moved.views")); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := faultWrites(t, s, "after", 20)
+	acked = append(acked, got...)
+	time.Sleep(500 * time.Millisecond)
+	select {
+	case err := <-s.done:
+		t.Fatalf("serve exited on a views file moved away: %v\n%s", err, s.logs)
+	default:
+	}
+	mustContain(t, string(s.want(t, 503, "GET", "/readyz", "")), "no longer names the file")
+	s.stop(t)
+	checkLog(t, db, changedOnly(acked))
+}
