@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -558,5 +559,40 @@ func TestImportConflictsWithLiveHistory(t *testing.T) {
 	hist, _, err := runCLI(t, "history", "--db", db, "--user", "u9")
 	if err != nil || strings.Count(hist, "\n") != 1 || !strings.Contains(hist, "interaction.added") {
 		t.Fatalf("u9's history after: %v %q, want the live like alone", err, hist)
+	}
+}
+
+// TestServeRefusesAMissingDataDirectory: a --db whose directory is missing
+// too is a mistake more often than a first run (a data disk not mounted, a
+// moved directory, a relative path from another working directory); serve
+// and import made a new, empty log there and served an empty site. They
+// exit 2 naming it and create nothing; with the directory there, a new
+// log is made.
+func TestServeRefusesAMissingDataDirectory(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "mnt", "data", "ledger.db")
+	for _, args := range [][]string{
+		{"serve", "--db", db, "--listen", "127.0.0.1:0"},
+		{"import", "legacy", "--db", db, filepath.Join(dir, "none.csv")},
+	} {
+		err := runCanceled(t, args...)
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "directory") {
+			t.Errorf("ledger %q: %v (exit %d), want exit 2 naming the missing directory", args, err, exitCode(err))
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "mnt")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("something was created under the missing directory: %v", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(db), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(t, "history", "--db", db); err == nil {
+		t.Fatal("history of a log that does not exist passed")
+	}
+	if _, _, err := runCLI(t, "bench", "generate", "--db", db, "--events", "10"); err != nil {
+		t.Fatalf("a new log with the directory there: %v", err)
+	}
+	if _, err := os.Stat(db); err != nil {
+		t.Errorf("no new log in the existing directory: %v", err)
 	}
 }

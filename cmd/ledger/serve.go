@@ -220,9 +220,6 @@ func secondsForDurations(_ []string, a slog.Attr) slog.Attr {
 // tails the log; opened is called once the projections are open, before
 // serving.
 func serve(ctx context.Context, cfg httpapi.Config, db string, views projections.Config, log *slog.Logger, opened func()) (err error) {
-	if err := makeViewsDir(views.Path); err != nil {
-		return err
-	}
 	metrics := httpapi.NewMetrics()
 	health := &storeHealth{}
 	store, err := openStore(ctx, db, storeOptions{onCommit: func(st commitStats) {
@@ -262,7 +259,7 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, views projections
 // startup, while a views file is built say, is a shutdown like one after
 // it: logged, and exit 0), else err.
 func startupErr(ctx context.Context, err error, log *slog.Logger) error {
-	if ctx.Err() == nil {
+	if ctx.Err() == nil || errors.Is(err, errUsage) {
 		return err
 	}
 	log.InfoContext(ctx, "startup interrupted", "err", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"iter"
 	"log/slog"
 	neturl "net/url"
@@ -121,6 +122,10 @@ func openPostgres(ctx context.Context, url string, opts storeOptions, log *slog.
 }
 
 func openSQLite(ctx context.Context, path string, opts storeOptions, log *slog.Logger) (*logStore, error) {
+	created, err := newLogAt(path, opts.readOnly)
+	if err != nil {
+		return nil, err
+	}
 	cfg := sqlite.Config{Path: path, ReadOnly: opts.readOnly, OnCheckpoint: opts.onCheckpoint}
 	if opts.onCommit != nil {
 		cfg.OnCommit = func(st sqlite.CommitStats) {
@@ -130,6 +135,10 @@ func openSQLite(ctx context.Context, path string, opts storeOptions, log *slog.L
 	store, err := sqlite.Open(ctx, cfg, log)
 	if err != nil {
 		return nil, err
+	}
+	if created && log != nil {
+		abs, _ := filepath.Abs(path)
+		log.WarnContext(ctx, "created a new, empty event log (no file was at the path)", "path", abs, "log", store.LogID())
 	}
 	return &logStore{
 		EventStore: store, latest: store, recent: store, close: store.Close,
@@ -184,4 +193,26 @@ func redactDB(db string) string {
 	}
 	u.RawQuery = q.Encode()
 	return u.Redacted()
+}
+
+// newLogAt reports whether opening the SQLite log at path for writing
+// creates a new, empty log, and refuses to when its directory is missing
+// too, except for the default path (a first `make run`). A missing data
+// directory is more often a mistake than a first run: a data disk not
+// mounted, a directory moved, a relative --db from another working
+// directory. Creating it would serve an empty site and take writes into a
+// log nobody backs up.
+func newLogAt(path string, readOnly bool) (bool, error) {
+	if readOnly {
+		return false, nil
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		return false, nil // there, or another error that opening reports
+	}
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) && filepath.Clean(path) != filepath.Clean(DefaultDB) {
+		return false, usageErr("--db %q: neither the log nor its directory %s exists (a data disk not mounted, a moved "+
+			"directory, a relative path from another working directory?); to start a new log there, create the directory first", path, dir)
+	}
+	return true, nil
 }
