@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -125,5 +127,50 @@ func TestCORSConfigValidate(t *testing.T) {
 	if err := (CORSConfig{Origins: []string{appOrigin, "http://127.0.0.1:5173", "https://app.example:8443",
 		"http://[::1]:5173", "https://xn--caf-dma.example"}, Credentials: true}).Validate(); err != nil {
 		t.Errorf("valid config: %v", err)
+	}
+}
+
+// TestCORSOnRefusals: an answer refused before routing — the open mode's
+// 403 for a Host not addressed to this machine, a GET with a body, a path
+// that is not clean — carries the CORS headers like every other error, so
+// a script on a listed origin reads its problem instead of a bare network
+// error ("Failed to fetch"). The preflight of such a request is answered
+// too: without it the browser never sends the request. A non-listed origin
+// (the page of a DNS rebinding) still gets none.
+func TestCORSOnRefusals(t *testing.T) {
+	e := MustEnv(t, func(c *Config) { c.CORS = CORSConfig{Origins: []string{appOrigin}} })
+	send := func(method, path, host string, body io.Reader, hv ...string) *httptest.ResponseRecorder {
+		r := newRequest(method, path, body)
+		r.Host = host
+		for i := 0; i+1 < len(hv); i += 2 {
+			r.Header.Set(hv[i], hv[i+1])
+		}
+		rec := httptest.NewRecorder()
+		e.srv.Handler().ServeHTTP(rec, r)
+		return rec
+	}
+	pre := send("OPTIONS", "/v1/targets/article/a-1", "devbox.test:8080", nil,
+		"Origin", appOrigin, "Access-Control-Request-Method", "GET", "Access-Control-Request-Headers", "ledger-log")
+	if pre.Code != 204 || pre.Header().Get("Access-Control-Allow-Origin") != appOrigin {
+		t.Errorf("preflight to a foreign Host: %d %v", pre.Code, pre.Header())
+	}
+	for name, rec := range map[string]*httptest.ResponseRecorder{
+		"foreign host": send("GET", "/v1/targets/article/a-1", "devbox.test:8080", nil, "Origin", appOrigin),
+		"GET body":     send("GET", "/v1/targets/article/a-1", "127.0.0.1", strings.NewReader("x"), "Origin", appOrigin),
+		"unclean path": send("GET", "/v1/targets//a-1", "127.0.0.1", nil, "Origin", appOrigin),
+	} {
+		if rec.Code < 400 || rec.Header().Get("Access-Control-Allow-Origin") != appOrigin ||
+			!strings.Contains(rec.Header().Get("Access-Control-Expose-Headers"), "Ledger-Log") {
+			t.Errorf("%s: %d without the CORS headers: %v", name, rec.Code, rec.Header())
+		}
+	}
+	rec := send("GET", "/v1/targets/article/a-1", "evil.example:8080", nil, "Origin", "http://evil.example:8080")
+	if rec.Code != 403 {
+		t.Errorf("rebinding page: %d, want 403", rec.Code)
+	}
+	for k := range rec.Header() {
+		if strings.HasPrefix(k, "Access-Control-") {
+			t.Errorf("rebinding page got %s", k)
+		}
 	}
 }
