@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -62,7 +63,155 @@ func validateOrigin(o string) error {
 	case !isASCII(u.Host):
 		return errors.New("browsers send the host in its ASCII form (punycode, xn--...)")
 	}
+	if err := validateOriginHost(u); err != nil {
+		return err
+	}
 	return validateOriginPort(u)
+}
+
+// validateOriginHost refuses an IP address written otherwise than
+// browsers serialize it (URL standard): IPv4 in dotted decimal
+// (http://127.1, http://0x7f.0.0.1 and http://2130706433 are sent as
+// http://127.0.0.1), IPv6 compressed in lower-case hex without embedded
+// IPv4 or zone (http://[0:0::1] is sent as http://[::1]). Such an origin
+// would match nothing. A host ending in a number that is no IPv4 address
+// (app.0x10, 1.2.3.256) is not a URL a browser opens.
+func validateOriginHost(u *url.URL) error {
+	host := u.Hostname()
+	want := ""
+	if strings.HasPrefix(u.Host, "[") {
+		a, err := netip.ParseAddr(host)
+		switch {
+		case err != nil || !a.Is6():
+			return fmt.Errorf("not an IPv6 address: %s", host)
+		case a.Zone() != "":
+			return errors.New("browsers refuse an IPv6 zone in a URL")
+		}
+		want = "[" + urlIPv6(a) + "]"
+	} else if endsInNumber(host) {
+		a, ok := urlIPv4(host)
+		if !ok {
+			return fmt.Errorf("not a host browsers accept: %q ends in a number but is no IPv4 address", host)
+		}
+		want = a.String()
+	} else {
+		return nil
+	}
+	if want == strings.TrimSuffix(u.Host, ":"+u.Port()) {
+		return nil
+	}
+	o := u.Scheme + "://" + want
+	if u.Port() != "" {
+		o += ":" + u.Port()
+	}
+	return fmt.Errorf("browsers send this address as %s", o)
+}
+
+// endsInNumber is the URL standard's "ends in a number" check of a host:
+// its last label (a trailing dot aside) is decimal digits or 0x-hex, so a
+// browser parses the host as an IPv4 address.
+func endsInNumber(host string) bool {
+	parts := strings.Split(host, ".")
+	if parts[len(parts)-1] == "" {
+		if len(parts) == 1 {
+			return false
+		}
+		parts = parts[:len(parts)-1]
+	}
+	last := parts[len(parts)-1]
+	if last != "" && strings.Trim(last, "0123456789") == "" {
+		return true
+	}
+	_, ok := urlIPv4Number(last)
+	return ok
+}
+
+// urlIPv4 is the URL standard's IPv4 parser: one to four numbers, each
+// decimal, octal (a leading 0) or hex (0x), the last filling the bytes left.
+func urlIPv4(host string) (netip.Addr, bool) {
+	parts := strings.Split(host, ".")
+	if parts[len(parts)-1] == "" && len(parts) > 1 {
+		parts = parts[:len(parts)-1]
+	}
+	if len(parts) > 4 {
+		return netip.Addr{}, false
+	}
+	var v uint64
+	for i, p := range parts {
+		n, ok := urlIPv4Number(p)
+		if !ok || p == "" {
+			return netip.Addr{}, false
+		}
+		if i < len(parts)-1 {
+			if n > 255 {
+				return netip.Addr{}, false
+			}
+			v = v<<8 | n
+			continue
+		}
+		rest := uint(8 * (5 - len(parts)))
+		if n >= 1<<rest {
+			return netip.Addr{}, false
+		}
+		v = v<<rest | n
+	}
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), true
+}
+
+// urlIPv4Number parses one number of an IPv4 host as the URL standard does.
+func urlIPv4Number(s string) (uint64, bool) {
+	base := 10
+	switch {
+	case len(s) >= 2 && (s[:2] == "0x" || s[:2] == "0X"):
+		s, base = s[2:], 16
+		if s == "" {
+			return 0, true
+		}
+	case len(s) >= 2 && s[0] == '0':
+		s, base = s[1:], 8
+	case s == "":
+		return 0, false
+	}
+	n, err := strconv.ParseUint(s, base, 64)
+	if err != nil || n > 1<<32 {
+		return 0, false
+	}
+	return n, true
+}
+
+// urlIPv6 serializes a as the URL standard does: lower-case hex pieces
+// without leading zeros, the first longest run of two or more zero pieces
+// as "::", no dotted IPv4 part (unlike netip's ::ffff:1.2.3.4).
+func urlIPv6(a netip.Addr) string {
+	b := a.As16()
+	var pieces [8]uint16
+	for i := range pieces {
+		pieces[i] = uint16(b[2*i])<<8 | uint16(b[2*i+1])
+	}
+	start, length := -1, 1
+	for i := 0; i < 8; {
+		j := i
+		for j < 8 && pieces[j] == 0 {
+			j++
+		}
+		if j-i > length {
+			start, length = i, j-i
+		}
+		i = max(j, i+1)
+	}
+	var sb strings.Builder
+	for i := 0; i < 8; i++ {
+		if i == start {
+			sb.WriteString("::")
+			i += length - 1
+			continue
+		}
+		if sb.Len() > 0 && !strings.HasSuffix(sb.String(), ":") {
+			sb.WriteByte(':')
+		}
+		sb.WriteString(strconv.FormatUint(uint64(pieces[i]), 16))
+	}
+	return sb.String()
 }
 
 // validateOriginPort refuses a port no browser sends, which would match

@@ -121,11 +121,36 @@ func TestCORSConfigValidate(t *testing.T) {
 			t.Errorf("origin %q accepted", bad)
 		}
 	}
+	// An address in another form than the browser's serialization (URL
+	// standard: IPv4 in dotted decimal, IPv6 compressed in lower-case hex
+	// with no embedded IPv4): Chromium sends http://127.0.0.1:5173 for a page
+	// opened as http://127.1:5173, and http://[::1]:5173 for [0:0::1].
+	for bad, want := range map[string]string{
+		"http://127.1:5173":              "http://127.0.0.1:5173",
+		"http://0x7f.0.0.1:5173":         "http://127.0.0.1:5173",
+		"http://2130706433":              "http://127.0.0.1",
+		"http://app.0x10":                "not a host browsers accept",
+		"http://v1.2":                    "not a host browsers accept",
+		"http://1.2.3.256":               "not a host browsers accept",
+		"http://127.0.0.1.:5173":         "http://127.0.0.1:5173",
+		"http://[0:0:0:0:0:0:0:1]:5173":  "http://[::1]:5173",
+		"http://[::ffff:127.0.0.1]:5173": "http://[::ffff:7f00:1]:5173",
+		"http://[1:0:0:2:0:0:0:3]":       "http://[1:0:0:2::3]",
+		"http://[fe80::1%25eth0]:5173":   "zone",
+		"http://[::1.2.3.4]":             "http://[::102:304]",
+		"http://[12345::1]:5173":         "invalid host",
+	} {
+		err := (CORSConfig{Origins: []string{bad}}).Validate()
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("origin %q: %v, want an error naming %q", bad, err, want)
+		}
+	}
 	if err := (CORSConfig{Credentials: true}).Validate(); err == nil {
 		t.Error("credentials without origins accepted")
 	}
 	if err := (CORSConfig{Origins: []string{appOrigin, "http://127.0.0.1:5173", "https://app.example:8443",
-		"http://[::1]:5173", "https://xn--caf-dma.example"}, Credentials: true}).Validate(); err != nil {
+		"http://[::1]:5173", "https://xn--caf-dma.example", "http://[2001:db8::1]", "http://[::ffff:7f00:1]:5173",
+		"http://10.0.0.2:3000", "http://app.example.:5173"}, Credentials: true}).Validate(); err != nil {
 		t.Errorf("valid config: %v", err)
 	}
 }
