@@ -326,6 +326,14 @@ func TestOpenModeRefusesForeignHost(t *testing.T) {
 			if rec.Code != 403 || rec.Header().Get("Content-Type") != "application/problem+json" {
 				t.Errorf("%s %s with Host %s: %d %s, want a 403 problem", method, path, host, rec.Code, rec.Body)
 			}
+			// The rebinding page is same-origin: it reads every header of
+			// the 403. Nothing of the log (its position, how busy it is;
+			// its id) is its to read.
+			for _, h := range []string{"Ledger-Position", "Ledger-Log"} {
+				if v := rec.Header().Get(h); v != "" {
+					t.Errorf("%s %s with Host %s: the 403 carries %s: %s", method, path, host, h, v)
+				}
+			}
 		}
 	}
 	for _, host := range []string{"127.0.0.1:8080", "localhost:8080", "LOCALHOST", "[::1]:8080", "app.localhost:5173", "127.0.0.2"} {

@@ -75,22 +75,29 @@ func (s *Server) outer(mux *http.ServeMux) http.Handler {
 }
 
 func (s *Server) dispatch(mux *http.ServeMux, w *statusWriter, r *http.Request, info *reqInfo) {
-	w.Header().Set("Ledger-Position", strconv.FormatInt(s.deps.Read.Applied(), 10))
-	w.Header().Set("Ledger-Log", s.logID)
 	if s.cors != nil {
-		// A preflight carries no credentials and is answered here, for every
-		// path and Host; an actual request gets its CORS headers before any
-		// answer, the refusals below included (a foreign Host, a shutdown, a
-		// body on a GET, an unclean path), so a script on a listed origin
-		// reads the problem instead of a bare network error. A page that
-		// rebinds its own name is not a listed origin and gets none.
+		// An actual request gets its CORS headers before any answer, the
+		// refusals below included (a foreign Host, a shutdown, a body on a
+		// GET, an unclean path), so a script on a listed origin reads the
+		// problem instead of a bare network error. A page that rebinds its
+		// own name is not a listed origin and gets none.
 		s.cors.HandlerFunc(w, corsView(r))
-		if isPreflight(r) {
-			info.route = "OPTIONS preflight"
-			return
-		}
 	}
-	if !s.auth.enabled && !localHost(r.Host) {
+	// Without tokens a Host not addressed to this machine is a page that
+	// rebound its name (same-origin: it reads every header), so its 403
+	// says nothing of the log, neither its position nor its id.
+	foreign := !s.auth.enabled && !localHost(r.Host)
+	if !foreign {
+		w.Header().Set("Ledger-Position", strconv.FormatInt(s.deps.Read.Applied(), 10))
+		w.Header().Set("Ledger-Log", s.logID)
+	}
+	if s.cors != nil && isPreflight(r) {
+		// A preflight carries no credentials and is answered (above, by
+		// rs/cors) for every path and Host.
+		info.route = "OPTIONS preflight"
+		return
+	}
+	if foreign {
 		s.fail(w, r, errForbidden(fmt.Sprintf("without tokens this server answers only requests addressed to this machine "+
 			"(Host localhost or a loopback address), not %q: configure tokens to serve other names", clip(r.Host))))
 		return
