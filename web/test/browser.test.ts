@@ -161,6 +161,30 @@ describe.skipIf(!haveChromium && !ci)('demo page in Chromium', () => {
     await page.context().close();
   });
 
+  it('a click made while the server is unreachable is still reported once the articles fail to load too', async () => {
+    const u = user('down');
+    const page = await open(browser, u);
+    await page.locator('[data-live="true"]').waitFor();
+    // The server goes away: the click's write fails, and so does the feed's
+    // refetch that follows every settled click.
+    await page.route('**/v1/**', (route) => route.abort('failed'));
+    const refetch = page.waitForRequest((r) => r.url().includes('/v1/targets?'));
+    await button(page, 'a-6', 'collect').click();
+    await refetch;
+    const alert = page.getByRole('alert');
+    await expect.poll(() => alert.innerText()).toContain('Could not load the articles');
+    expect(await alert.innerText()).toContain('collect of a-6');
+    expect(await pressed(page, 'a-6', 'collect')).toBe('false');
+    // Back: the articles load again (the window regains focus; the live
+    // stream, open before the route, never dropped), and the click's
+    // failure is still shown.
+    await page.unroute('**/v1/**');
+    await page.evaluate(() => window.dispatchEvent(new Event('visibilitychange')));
+    await expect.poll(() => alert.innerText(), { timeout: 5000 }).not.toContain('Could not load the articles');
+    expect(await alert.innerText()).toContain('collect of a-6');
+    await page.context().close();
+  });
+
   it("with tokens configured, acts as the JWT's subject given once in ?token=", async () => {
     const sub = user('jwt');
     const token = signJWT(jwtSecret, sub);

@@ -1,7 +1,7 @@
 import { isLedgerError } from '@interactionledger/client';
 import { useFeed, useLiveUpdates, useToggleInteraction, useWhoLiked } from '@interactionledger/client/react';
 import { useEffect, useState, type FormEvent } from 'react';
-import { clearError, reportError, useErrorMessage } from './errors';
+import { clearError, reportError, reportLoadError, useErrorMessage } from './errors';
 import { signOut, type Identity } from './identity';
 
 /** ARTICLES are the demo's sample articles, a-1 … a-12. */
@@ -85,7 +85,7 @@ function Articles({ user }: { user: string }) {
     if (feed.data && liveFrom === null) setLiveFrom(feed.data.position);
   }, [feed.data, liveFrom]);
   useEffect(() => {
-    if (feed.error) reportError('Could not load the articles', feed.error);
+    if (feed.error) reportLoadError('Could not load the articles', feed.error);
     else if (feed.isSuccess) clearError('Could not load the articles');
   }, [feed.error, feed.isSuccess, feed.dataUpdatedAt]);
   useLiveUpdates({

@@ -1,21 +1,42 @@
-// The page's one error line: the latest failure of a write or a read,
-// shown in the role="alert" element until the next successful write (or,
-// for a failed load, until that view loads).
+// The page's error line: the latest failed click and a view that failed to
+// load, shown in the role="alert" element. A click's failure stays until
+// the next successful write (or a dismissal): a load failing after it (the
+// feed's refetch that follows every settled click fails too while the
+// server is unreachable) is shown beside it, not over it, and a view that
+// loads again clears only its own line.
 import { isDurableWrite, isLedgerError } from '@interactionledger/client';
 import { useSyncExternalStore } from 'react';
 
+let click: string | null = null;
+let load: string | null = null;
 let current: string | null = null;
 const listeners = new Set<() => void>();
 
-/** reportError shows what failed and why; null clears it. */
-export function reportError(what: string | null, err?: unknown): void {
-  current = what === null ? null : `${what}: ${describe(err)}`;
+function publish(): void {
+  const lines = [click, load].filter((l): l is string => l !== null);
+  current = lines.length === 0 ? null : lines.join(' · ');
   listeners.forEach((l) => l());
 }
 
-/** clearError clears the error line when it starts with what (a view that failed has loaded). */
+/** reportError shows what failed and why (a click); null clears every line. */
+export function reportError(what: string | null, err?: unknown): void {
+  click = what === null ? null : `${what}: ${describe(err)}`;
+  if (what === null) load = null;
+  publish();
+}
+
+/** reportLoadError shows that a view failed to load, beside a click's failure. */
+export function reportLoadError(what: string, err: unknown): void {
+  load = `${what}: ${describe(err)}`;
+  publish();
+}
+
+/** clearError clears the load line when it starts with what (a view that failed has loaded). */
 export function clearError(what: string): void {
-  if (current?.startsWith(what)) reportError(null);
+  if (load?.startsWith(what)) {
+    load = null;
+    publish();
+  }
 }
 
 /**
