@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/interactionledger/ledger/domain"
@@ -108,7 +109,18 @@ type views struct {
 	// put in its place (a damaged file set aside and built again, a file
 	// deleted) would read another file than the one the writer applies to.
 	watch *pathwatch.Watch
+	// checked is when the watch last found the path unchanged (nanoseconds
+	// since opened): reads check it at most every recheckEvery, not on
+	// every read (each check reads the watch's inotify queue, a system
+	// call, ~1 % of a server's CPU at 10,000 requests a second).
+	opened  time.Time
+	checked atomic.Int64
 }
+
+// recheckEvery is how long a views file found unchanged is taken as still
+// unchanged by reads: a read in the first 10 ms after the file was
+// replaced may still open the new one.
+const recheckEvery = 10 * time.Millisecond
 
 // replaced is domain.ErrUnavailable when path no longer names the file
 // this process opened, or when that cannot be checked.
@@ -116,11 +128,16 @@ func (v *views) replaced() error {
 	if v.watch == nil {
 		return nil
 	}
+	now := time.Since(v.opened).Nanoseconds()
+	if now-v.checked.Load() < recheckEvery.Nanoseconds() {
+		return nil
+	}
 	changed, err := v.watch.Changed()
 	if err != nil {
 		return fmt.Errorf("views file %s: cannot check that it is still the file opened: %w: %w", v.path, err, domain.ErrUnavailable)
 	}
 	if changed == "" {
+		v.checked.Store(now)
 		return nil
 	}
 	return fmt.Errorf("views file %s no longer names the file this process opened (deleted, moved or replaced): "+
@@ -184,7 +201,8 @@ func openViews(ctx context.Context, path string, d durability, log *slog.Logger,
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	v := &views{path: path, write: w, read: r}
+	v := &views{path: path, write: w, read: r, opened: time.Now()}
+	v.checked.Store(-recheckEvery.Nanoseconds())
 	// The file exists now: the write connection has created it.
 	if v.watch, err = pathwatch.New(path); err != nil {
 		return nil, errors.Join(fmt.Errorf("open views %s: watch its path: %w", path, err), v.close())

@@ -24,3 +24,7 @@ func SetRebuildBacklog(min, share int64) (restore func()) {
 	rebuildBacklogMin, rebuildBacklogShare = min, share
 	return func() { rebuildBacklogMin, rebuildBacklogShare = oldMin, oldShare }
 }
+
+// RecheckEvery is how long reads take a views file found unchanged as
+// still unchanged.
+const RecheckEvery = recheckEvery

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/projections"
@@ -37,6 +38,7 @@ func TestViewsFileReplaced(t *testing.T) {
 	}
 	other := MustOpen(t, path)
 	other.Close()
+	time.Sleep(projections.RecheckEvery) // reads check the path again after it
 	if v, err := s.Target(t.Context(), a1, nil); !errors.Is(err, domain.ErrUnavailable) {
 		t.Errorf("a read after the file was replaced: %+v, %v, want ErrUnavailable", v, err)
 	}
