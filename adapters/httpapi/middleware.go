@@ -151,12 +151,28 @@ func localHost(hostport string) bool {
 	if hostport == "" {
 		return true
 	}
+	// The usual forms first, without parsing: every request checks this.
+	for _, local := range []string{"127.0.0.1:", "localhost:", "[::1]:"} {
+		if strings.HasPrefix(hostport, local) && digits(hostport[len(local):]) {
+			return true
+		}
+	}
 	host := hostport
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		host = h
 	}
 	host = strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
 	return IsLoopback(host) || strings.HasSuffix(host, ".localhost")
+}
+
+// digits reports whether s is one or more ASCII digits.
+func digits(s string) bool {
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // canonical reports whether the mux would serve p as it is rather than

@@ -217,13 +217,8 @@ func headerReason(vs []string, must string) string {
 // parseDecimal accepts only ASCII digits (no sign, no spaces), so that
 // "+1" or "1e3" are rejected like any other malformed number.
 func parseDecimal(s string) (int64, error) {
-	if s == "" || len(s) > 19 {
+	if len(s) > 19 || !digits(s) {
 		return 0, errors.New("not a decimal")
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, errors.New("not a decimal")
-		}
 	}
 	return strconv.ParseInt(s, 10, 64)
 }
