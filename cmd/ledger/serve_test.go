@@ -183,6 +183,9 @@ func decode[T any](t testing.TB, b []byte) T {
 // both counts 0, and the history holds the four events in order.
 func TestServeRestart(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "data", "ledger.db")
+	if err := os.Mkdir(filepath.Dir(db), 0o755); err != nil { // serve makes only the default ./data
+		t.Fatal(err)
+	}
 	s := startServe(t, db, nil)
 	for _, step := range []struct{ method, kind string }{{"PUT", "like"}, {"PUT", "collect"}, {"DELETE", "like"}, {"DELETE", "collect"}} {
 		w := decode[writeBody](t, s.want(t, 200, step.method, "/v1/targets/article/a-1/"+step.kind+"/u42", ""))
