@@ -420,8 +420,11 @@ func corrupt(err error) bool {
 }
 
 // Damaged reports whether SQLite finds the views file at path malformed
-// or not a database, by its quick check on a read-only connection. A
-// missing or unreadable file is not damaged.
+// or not a database, by its integrity check on a read-only connection
+// (which, unlike the quick check, compares each index with its table: a
+// corrupt index is damage too). A missing or unreadable file is not
+// damaged. It reads the whole file: only an error with SQLite's corrupt
+// codes calls it.
 func Damaged(ctx context.Context, path string) bool {
 	db, err := sql.Open(driverName, sqlitedsn.File(path, url.Values{"mode": {"ro"}}))
 	if err != nil {
@@ -429,7 +432,7 @@ func Damaged(ctx context.Context, path string) bool {
 	}
 	defer db.Close()
 	var res string
-	if err := db.QueryRowContext(ctx, `PRAGMA quick_check(1)`).Scan(&res); err != nil {
+	if err := db.QueryRowContext(ctx, `PRAGMA integrity_check(1)`).Scan(&res); err != nil {
 		return corrupt(err)
 	}
 	return res != "ok"

@@ -54,7 +54,7 @@
 // restart, and a restart resumes from the checkpoint. A cancelled context
 // is a shutdown, not a failure. A views file that cannot be read answers
 // ErrUnreadable. One SQLite finds malformed or not a database fails Open
-// with ErrDamaged (checked on the file itself with Damaged: a corrupt log
+// with ErrDamaged (checked on the file itself with Damaged, SQLite's integrity check: a corrupt log
 // answers with the same codes); ledger rebuild sets it aside. A views file
 // deleted, moved or replaced under an open Set makes its reads answer
 // domain.ErrUnavailable and Err report it (internal/pathwatch): the read
@@ -69,8 +69,10 @@
 //
 // Logs: each projection records in the meta table the log (its Ledger-Log
 // id) it was built from. Open with Config.RebuildBehind (a server's
-// setting) refuses a views file built from another log (ErrOtherLog) or
-// ahead of its log (ErrAhead) rather than rebuild over it; without it
+// setting) refuses a views file built from another log (ErrOtherLog),
+// ahead of its log (ErrAhead) or whose last applied event the log does not
+// hold (ErrDiverged: an older copy restored and grown past it) rather than
+// rebuild over it; without it
 // (the tools' setting) Open takes the file as it is. Rebuild makes it
 // this log's, and Verify reports such a checkpoint instead of comparing
 // tables.

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/projections"
 )
 
@@ -39,8 +39,10 @@ func TestViewsFileReplaced(t *testing.T) {
 	other := MustOpen(t, path)
 	other.Close()
 	time.Sleep(projections.RecheckEvery) // reads check the path again after it
-	if v, err := s.Target(t.Context(), a1, nil); !errors.Is(err, domain.ErrUnavailable) {
-		t.Errorf("a read after the file was replaced: %+v, %v, want ErrUnavailable", v, err)
+	v, err := s.Target(t.Context(), a1, nil)
+	var r interface{ Reason() string }
+	if !errors.Is(err, projections.ErrUnreadable) || !errors.As(err, &r) || !strings.Contains(r.Reason(), "no longer names") {
+		t.Errorf("a read after the file was replaced: %+v, %v, want ErrUnreadable whose reason names the file replaced", v, err)
 	}
 	if err := s.Err(); !errors.Is(err, projections.ErrFailed) {
 		t.Errorf("Err after the file was replaced: %v, want ErrFailed (not ready)", err)

@@ -60,8 +60,10 @@ type Config struct {
 	// applied positions beyond the log's head (see refuseAhead). Tools that
 	// inspect or repair the views file as it is (verify, rebuild) leave it
 	// off. It also refuses a views file built from another log
-	// (ErrOtherLog, see refuseOtherLog) and one that cannot be written (see
-	// refuseReadOnly). The zero value is the tools' setting: a program
+	// (ErrOtherLog, see refuseOtherLog), one whose last applied event the
+	// log does not hold at that position (ErrDiverged: an older copy of the
+	// log restored and grown past it, see refuseDiverged) and one that
+	// cannot be written (see refuseReadOnly). The zero value is the tools' setting: a program
 	// that serves reads, as `ledger serve` does, sets it, or Open catches
 	// up another log's views file with this log's events without a word.
 	RebuildBehind bool
@@ -345,25 +347,20 @@ func (s *Set) usable(needs ...string) error {
 	return nil
 }
 
-// readable is usable for the reads that answer from the tables: none once
-// the log moved back under the set (WatchHead), since the tables hold
-// events the log no longer has.
+// readable is usable for the reads that answer from the tables, with a
+// 503 whose Reason names the cause and the remedy (ErrUnreadable) when
+// they must not be read: the log moved back under the set (WatchHead), so
+// the tables hold events the log no longer has; or the views file is no
+// longer the one opened.
 func (s *Set) readable(needs ...string) error {
 	if b := s.behind.Load(); b != nil {
-		return &behindError{*b}
+		return &readError{op: "projections", err: *b, reason: (*b).Error()}
+	}
+	if err := s.v.replaced(); err != nil {
+		return &readError{op: "projections", err: err, reason: err.Error()}
 	}
 	return s.usable(needs...)
 }
-
-// behindError is readable's error once the log moved back: a read answered
-// 503 (ErrUnreadable) whose Reason names the cause and the remedy.
-type behindError struct{ err error }
-
-func (e *behindError) Error() string   { return "projections: " + e.err.Error() }
-func (e *behindError) Unwrap() []error { return []error{ErrUnreadable, e.err} }
-
-// Reason says what is wrong, for an HTTP answer.
-func (e *behindError) Reason() string { return e.err.Error() }
 
 // Names returns the names of the projections of the set.
 func (s *Set) Names() []string { return slices.Clone(s.cfg.Projections) }

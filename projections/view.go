@@ -90,8 +90,9 @@ func unreadable(op string, err error) error {
 }
 
 type readError struct {
-	op  string
-	err error
+	op     string
+	err    error
+	reason string // when set, Reason's answer: the cause and its remedy are known
 }
 
 func (e *readError) Error() string   { return e.op + ": " + e.err.Error() }
@@ -99,5 +100,8 @@ func (e *readError) Unwrap() []error { return []error{ErrUnreadable, e.err} }
 
 // Reason says in a few words what is wrong, for an HTTP answer.
 func (e *readError) Reason() string {
+	if e.reason != "" {
+		return e.reason
+	}
 	return "the views file cannot be read (" + e.err.Error() + "); if it is damaged, ledger rebuild sets it aside and builds it again, and a restart takes the new one"
 }

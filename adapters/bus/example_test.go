@@ -133,7 +133,11 @@ func Example_goChannel() {
 	router.AddConsumerHandler(bus.AllHandlerName, bus.DefaultTopic, pubsub, bus.ProjectionHandler(set, set.Names()...))
 	routed := make(chan error, 1)
 	go func() { routed <- router.Run(ctx) }()
-	<-router.Running()
+	select { // a router that fails at once never closes Running
+	case <-router.Running():
+	case err := <-routed:
+		panic(err)
+	}
 	fctx, stopForward := context.WithCancel(ctx)
 	forwarded := make(chan error, 1)
 	go func() {

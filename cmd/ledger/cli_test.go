@@ -580,6 +580,9 @@ func TestServeRefusesAMissingDataDirectory(t *testing.T) {
 			t.Errorf("ledger %q: %v (exit %d), want exit 2 naming the missing directory", args, err, exitCode(err))
 		}
 	}
+	if _, _, err := runCLI(t, "rebuild", "--db", db); err == nil {
+		t.Error("rebuild of a missing log passed")
+	}
 	if _, err := os.Stat(filepath.Join(dir, "mnt")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("something was created under the missing directory: %v", err)
 	}

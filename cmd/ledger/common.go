@@ -27,7 +27,7 @@ func dbFlag(fs *flag.FlagSet) *string {
 
 // dbFlagVar adds --db, stored in p.
 func dbFlagVar(fs *flag.FlagSet, p *string) {
-	fs.StringVar(p, "db", DefaultDB, "the event log: a SQLite file (serve creates it on first run; the other commands need it to exist) or a postgres:// URL (a cluster's shared log; search_path=SCHEMA picks the schema)")
+	fs.StringVar(p, "db", DefaultDB, "the event log: a SQLite file (serve, import and bench generate create it on first run, in a directory that exists, or the default ./data; the other commands need it to exist) or a postgres:// URL (a cluster's shared log; search_path=SCHEMA picks the schema)")
 }
 
 // viewsFlagVar adds --views, stored in p.

@@ -38,8 +38,6 @@ func openReadSide(ctx context.Context, e env, db, views, kinds string, build boo
 		if _, err := os.Stat(path); err != nil {
 			return nil, nil, fmt.Errorf("views file %s: %w %s", path, err, viewsBuiltBy)
 		}
-	} else if err := makeViewsDir(path); err != nil {
-		return nil, nil, err
 	}
 	store, err := openStore(ctx, db, storeOptions{readOnly: true}, cliLogger(e))
 	if err != nil {

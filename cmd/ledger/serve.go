@@ -266,10 +266,6 @@ func startupErr(ctx context.Context, err error, log *slog.Logger) error {
 	return nil
 }
 
-// headWatchInterval is how often the server checks that the log's head has
-// not moved back behind its views, as the relay does.
-const headWatchInterval = time.Second
-
 // runWithPipeline runs the projection router beside the server. The router
 // outlives the HTTP drain (in-flight writes wait for their event to be
 // applied) and stops the server if it fails.
@@ -280,9 +276,6 @@ func runWithPipeline(ctx context.Context, store domain.EventStore, set *projecti
 	}
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
-	// A log restored from an older copy under the server must stop its
-	// views for good, not only while the head stays behind (see WatchHead).
-	go set.WatchHead(sctx, store, headWatchInterval)
 	go func() {
 		select {
 		case <-p.Stopped(): // on its own: the server stops too

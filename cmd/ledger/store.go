@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"iter"
 	"log/slog"
@@ -164,15 +163,6 @@ func viewsPath(db, views string) string {
 		return DefaultClusterViews
 	}
 	return projections.ViewsPath(db)
-}
-
-// makeViewsDir creates the directory of a views file (./data for the
-// cluster default).
-func makeViewsDir(views string) error {
-	if err := os.MkdirAll(filepath.Dir(views), 0o755); err != nil {
-		return fmt.Errorf("views directory: %w", err)
-	}
-	return nil
 }
 
 // redactDB is --db for logs and messages: a URL without its password.
