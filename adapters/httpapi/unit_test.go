@@ -231,6 +231,29 @@ func TestUnreadableViewsAnswer503(t *testing.T) {
 	}
 }
 
+// A write whose read afterwards fails (the views file unreadable, or
+// stopped because the log moved back under the node) is durable all the
+// same: its 503 says so and carries its position, as a write not applied
+// in time does, rather than a store-unavailable that reads as a failed
+// write.
+func TestWriteCommittedNotReadable(t *testing.T) {
+	e := MustEnv(t, nil)
+	srv, err := New(DefaultConfig(), Deps{Ledger: e.srv.deps.Ledger, Log: e.store, Read: unreadableRead{e.set}, Writable: e.srv.deps.Writable}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, newRequest("PUT", "/v1/targets/article/a-1/like/u1", nil))
+	if rec.Code != 503 || !strings.Contains(rec.Body.String(), "not-caught-up") ||
+		!strings.Contains(rec.Body.String(), "durable at position 1 (changed: true)") ||
+		!strings.Contains(rec.Body.String(), "malformed") {
+		t.Fatalf("unreadable views after a write: %d %s", rec.Code, rec.Body)
+	}
+	if p := mustDecode[Problem](t, rec.Body.Bytes()); p.Position != 1 {
+		t.Fatalf("the problem's position %d, want 1 (the durable event's): %s", p.Position, rec.Body)
+	}
+}
+
 // A write whose event the read model does not apply in time answers 503
 // saying the write is durable and how to get its answer; the retry with the
 // same key (here on a node that caught up) answers it and appends nothing.

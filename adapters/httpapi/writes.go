@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/projections"
 )
 
 // write returns the handler of PUT (on) or DELETE (off).
@@ -32,7 +33,7 @@ func (s *Server) write(on bool) handlerFunc {
 		// event's viewer beside counts that later writes moved.
 		view, err := s.deps.Read.Target(r.Context(), req.Target, &req.User)
 		if err != nil {
-			return fmt.Errorf("read counts after write: %w", err)
+			return committedNotRead(err, out)
 		}
 		w.Header().Set("Ledger-Position", fmt.Sprint(out.Position))
 		return writeJSON(w, http.StatusOK, s.writeResponse(req, out, view))
@@ -55,6 +56,19 @@ func committedNotApplied(err error, out domain.Outcome) error {
 		"retry with the same Idempotency-Key for its answer, or read with min_position=%d",
 		out.Position, out.Changed, he.detail, out.Position)
 	return &done
+}
+
+// committedNotRead is the error of a write whose read of the counts after
+// it failed. The event is durable all the same (a node whose log moved back
+// under it, WatchHead, still appends), so a views file that cannot be read
+// answers as a read model that did not apply the event in time: a 503 that
+// names the position and the retry, not a store-unavailable that reads as
+// a failed write.
+func committedNotRead(err error, out domain.Outcome) error {
+	if !errors.Is(err, projections.ErrUnreadable) {
+		return fmt.Errorf("read counts after write: %w", err)
+	}
+	return committedNotApplied(errNotCaughtUp("the read model cannot be read: "+err.Error()), out)
 }
 
 // set writes req within the user's write rate. A retry of a recorded
