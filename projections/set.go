@@ -218,7 +218,7 @@ func (s *Set) prepare(ctx context.Context, store domain.EventReader) error {
 	}
 	if len(stale) > 0 {
 		if store == nil {
-			return fmt.Errorf("open views: %v need a rebuild and no store was given: %w", stale, domain.ErrInvalidInput)
+			return fmt.Errorf("open views: %v need a rebuild (ledger rebuild) and no store was given: %w", stale, domain.ErrInvalidInput)
 		}
 		s.log.InfoContext(ctx, "rebuilding projections", "projections", stale)
 		if err := s.Rebuild(ctx, store, stale, s.cfg.OnProgress); err != nil {

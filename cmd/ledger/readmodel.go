@@ -25,6 +25,10 @@ const viewsBuiltBy = "(serve builds it at start, ledger rebuild builds it)"
 // copy that serves target reads: these commands do not serve. Only a
 // rebuild (build) creates a missing views file: verify and stats on a
 // mistyped --views would otherwise build a fresh one and call it right.
+// Only a rebuild opens the views with the log, which catches them up:
+// verify and stats inspect the file as it is, since a catch-up would show
+// every file at a lag of 0 and apply a restored log's new events onto a
+// file the log diverged from, which serve then no longer refuses.
 func openReadSide(ctx context.Context, e env, db, views, kinds string, build bool, progress func(projections.Progress)) (*logStore, *projections.Set, error) {
 	kindSet, err := parseKinds(kinds)
 	if err != nil {
@@ -43,7 +47,11 @@ func openReadSide(ctx context.Context, e env, db, views, kinds string, build boo
 	if err != nil {
 		return nil, nil, err
 	}
-	set, err := projections.Open(ctx, projections.Config{Path: viewsPath(db, views), Kinds: kindSet, OnProgress: progress, MemoryRows: -1}, store, cliLogger(e))
+	var source domain.EventReader
+	if build {
+		source = store
+	}
+	set, err := projections.Open(ctx, projections.Config{Path: viewsPath(db, views), Kinds: kindSet, OnProgress: progress, MemoryRows: -1}, source, cliLogger(e))
 	if err != nil {
 		store.Close()
 		return nil, nil, err

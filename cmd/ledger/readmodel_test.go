@@ -310,3 +310,88 @@ func corruptTail(t *testing.T, path string, n int) {
 		t.Fatal(err)
 	}
 }
+
+// TestStatsAndVerifyLeaveTheViews: stats and verify inspect a views file
+// as it is. They caught it up with the log first, so stats showed every
+// views file at a lag of 0, and on a log restored from an older copy that
+// had grown past the views file they applied its new events onto counts
+// the log never had: serve then took the file, whose last event was now
+// the log's, instead of refusing it (ErrDiverged).
+func TestStatsAndVerifyLeaveTheViews(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "r.db")
+	mustFill(t, db, 4)
+	old := filepath.Join(dir, "old.db")
+	mustCopy(t, db, old)
+	mustFill(t, db, 12)
+	if _, errOut, err := runCLI(t, "rebuild", "--db", db); err != nil {
+		t.Fatalf("rebuild: %v\n%s", err, errOut)
+	}
+	// The log restored from its copy (8 events) grows past the views
+	// file's 32 with other events.
+	if err := os.Rename(old, db); err != nil {
+		t.Fatal(err)
+	}
+	mustToggle(t, db, "article/b2", 20)
+	checkStatsApplied(t, db, 32, 16)
+	if _, _, err := runCLI(t, "verify", "--db", db); exitCode(err) != 1 {
+		t.Fatalf("verify of a views file the log diverged from: %v, want exit 1", err)
+	}
+	checkStatsApplied(t, db, 32, 16)
+	store := mustOpenStore(t, db, storeOptions{readOnly: true})
+	set, err := projections.Open(context.Background(), projections.Config{Path: projections.ViewsPath(db),
+		Kinds: domain.MustKindSet("like", "collect"), RebuildBehind: true}, store, nil)
+	if err == nil {
+		set.Close()
+	}
+	if !errors.Is(err, projections.ErrDiverged) {
+		t.Fatalf("serve's Open after stats and verify: %v, want ErrDiverged", err)
+	}
+}
+
+// checkStatsApplied runs stats and wants every projection at applied with
+// the given lag.
+func checkStatsApplied(t *testing.T, db string, applied, lag int64) {
+	t.Helper()
+	out, _, err := runCLI(t, "stats", "--db", db, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep StatsReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range rep.Projections {
+		if p.Applied != applied || p.Lag != lag {
+			t.Errorf("stats: %s applied %d, lag %d; want %d and %d (the views file as it is)", p.Name, p.Applied, p.Lag, applied, lag)
+		}
+	}
+}
+
+// mustToggle has users v0..v(n-1) each collect then drop target.
+func mustToggle(t *testing.T, db, target string, n int) {
+	t.Helper()
+	l, done := mustLedgerAt(t, db)
+	defer done()
+	tg, _ := domain.ParseTarget(target)
+	k, _ := domain.ParseKind("collect")
+	for i := range n {
+		u, _ := domain.NewUserID("v" + itoa(i))
+		for _, on := range []bool{true, false} {
+			if _, err := l.Set(context.Background(), domain.SetRequest{User: u, Target: tg, Kind: k, On: on}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func mustCopy(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err == nil {
+		err = os.WriteFile(to, b, 0o644)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
