@@ -85,6 +85,9 @@ var ErrAhead = errors.New("the views file is ahead of the log")
 // not the log's event at that position (refuseDiverged).
 var ErrDiverged = errors.New("the views file holds events the log does not")
 
+// ErrServed is LockServe's error for a views file another server serves.
+var ErrServed = errors.New("the views file is served by another process")
+
 // ErrOtherLog is Open's error for a views file built from another log
 // (refuseOtherLog).
 var ErrOtherLog = errors.New("the views file was built from another log")

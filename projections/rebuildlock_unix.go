@@ -53,3 +53,28 @@ func LockRebuild(ctx context.Context, path string, log *slog.Logger) (unlock fun
 		}
 	}
 }
+
+// LockServe takes the serve lock of the views file at path, without
+// waiting, and returns what releases it: a flock on a file of its own
+// beside the views file (<views>.serve-lock), as LockRebuild's. Two servers
+// on one views file (a node started with another node's --views) applied
+// the log into it together and each found the other's commits under its
+// in-memory copy, which it then reloaded from both tables every second
+// instead of answering reads from memory. The kernel releases the lock
+// when its holder dies, so a killed server leaves nothing to clean up.
+func LockServe(path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path+".serve-lock", os.O_CREATE|os.O_RDONLY, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("serve lock: %w", err)
+	}
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if err == nil {
+		return func() { f.Close() }, nil // closing the file releases the lock
+	}
+	f.Close()
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return nil, fmt.Errorf("another server serves the views file %s (its lock %s.serve-lock is held): %w; "+
+			"each node needs a views file of its own (--views)", path, path, ErrServed)
+	}
+	return nil, fmt.Errorf("serve lock: %w", err)
+}

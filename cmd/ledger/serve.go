@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -235,6 +236,11 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, views projections
 		return startupErr(ctx, err, log)
 	}
 	views.OnCheckpoint = func(took time.Duration, err error) { metrics.ObserveCheckpoint("views", took, err) }
+	unlock, err := lockViews(views.Path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	set, err := projections.Open(ctx, views, store, log)
 	if err != nil {
 		return startupErr(ctx, err, log)
@@ -252,6 +258,16 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, views projections
 	unhook := set.OnApplied(func(ae projections.AppliedEvent) { srv.Publish(ae.Event, ae.Counts) })
 	defer unhook()
 	return runWithPipeline(ctx, store, set, srv, log)
+}
+
+// lockViews takes the views file's serve lock for the server's life. Its
+// directory is made first, as Open makes it, since the lock file sits
+// beside the views file.
+func lockViews(path string) (unlock func(), err error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("open views %s: %w", path, err)
+	}
+	return projections.LockServe(path)
 }
 
 // startupErr is what serve returns when opening the store or the

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/interactionledger/ledger/projections"
 )
 
 // served is a `ledger serve` started in-process through run.
@@ -483,5 +485,23 @@ func TestJSONLogDurationsInSeconds(t *testing.T) {
 	}
 	if line["took"] != 0.25 {
 		t.Errorf("took = %v, want 0.25 (seconds): %s", line["took"], b.Bytes())
+	}
+}
+
+// TestServeRefusesAViewsFileServed: a second server given the views file
+// another one serves (a node started with another node's --views) is
+// refused, naming it. Both applied the log into the one file and each
+// found the other's commits under its in-memory copy, which it reloaded
+// from both tables every second instead of answering reads from memory.
+func TestServeRefusesAViewsFileServed(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "one.db")
+	first, _ := startServerChild(t, db)
+	defer first.kill()
+	second := startChild(t, "serve", "--listen", mustFreeAddr(t), "--db", db)
+	defer second.kill()
+	err := second.wait(t, 20*time.Second)
+	if exitCode(err) != 1 || !strings.Contains(second.stderr.String(), "another server") ||
+		!strings.Contains(second.stderr.String(), projections.ViewsPath(db)) {
+		t.Fatalf("a second server on one views file: %v\n%s", err, second.stderr)
 	}
 }
