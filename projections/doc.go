@@ -62,10 +62,12 @@
 // With Config.RebuildBehind (a server), Open refuses a file it cannot
 // write rather than come up ready and fail at its first batch.
 //
-// Rebuilds: two rebuilds of one views file share its "__new" tables, so
-// each takes the file's rebuild lock (LockRebuild: a flock on
+// Locks (locks_unix.go): two rebuilds of one views file share its "__new"
+// tables, so each takes the file's rebuild lock (LockRebuild: a flock on
 // "<views>.rebuild-lock", released when its holder exits or dies) and the
-// second waits for the first.
+// second waits for the first; a server holds LockServe's
+// ("<views>.serve-lock") for its life, so that a second server given the
+// same views file is refused (ErrServed).
 //
 // Logs: each projection records in the meta table the log (its Ledger-Log
 // id) it was built from. Open with Config.RebuildBehind (a server's
