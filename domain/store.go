@@ -234,6 +234,18 @@ type RecentReader interface {
 	AppendRecent(dst []Event, after int64, limit int) ([]Event, bool)
 }
 
+// EventAt reads the log's event at pos: a zero Event when the log holds
+// none there (a position beyond its head, or one it never had).
+func EventAt(ctx context.Context, r EventReader, pos int64) (Event, error) {
+	for e, err := range r.ReadEvents(ctx, EventFilter{After: pos - 1, Limit: 1}) {
+		if err != nil || e.Position != pos {
+			return Event{}, err
+		}
+		return e, nil
+	}
+	return Event{}, nil
+}
+
 // AppendEvents appends the events (or toggles) of seq to buf and returns
 // it, or the sequence's error: for readers that want a batch in memory.
 func AppendEvents[T Event | Toggle](buf []T, seq iter.Seq2[T, error]) ([]T, error) {

@@ -84,16 +84,13 @@ func applyIn(ctx context.Context, tx querier, p projection, saved map[string]sav
 // projection fails, nothing of the batch is kept and that projection is
 // marked failed, as Apply does. Errors: as Apply's.
 func (s *Set) ApplyAll(ctx context.Context, names []string, events []domain.Event) error {
-	if b := s.behind.Load(); b != nil {
-		return fmt.Errorf("%w: %w", ErrFailed, *b)
-	}
 	if err := s.usable(); err != nil {
-		if errors.Is(err, domain.ErrClosed) {
-			return err
-		}
-		// The views file was moved or replaced: a failure a restart cures,
-		// reported by Err (readiness) while the batch waits, as a full disk
-		// is, rather than an error that stops the pipeline and the server.
+		return err
+	}
+	if err := s.broken(); err != nil {
+		// A failure a restart cures, reported by Err (readiness) while the
+		// batch waits, as a full disk is, rather than an error that stops
+		// the pipeline and the server.
 		return fmt.Errorf("%w: %w", ErrFailed, err)
 	}
 	projs, err := s.pick(names)
@@ -319,10 +316,7 @@ func (s *Set) Err() error {
 }
 
 func (s *Set) errLocked() error {
-	if b := s.behind.Load(); b != nil {
-		return fmt.Errorf("%w: %w", ErrFailed, *b)
-	}
-	if err := s.v.replaced(); err != nil {
+	if err := s.broken(); err != nil {
 		return fmt.Errorf("%w: %w", ErrFailed, err)
 	}
 	for _, p := range s.projs {

@@ -180,7 +180,7 @@ func (s *Set) refuseAhead(head int64) error {
 // event's target and kind, which a restored log matches at that position
 // only by chance; it reads one row and one event.
 func (s *Set) refuseDiverged(ctx context.Context, store domain.EventReader) error {
-	if !s.has("counts") {
+	if !slices.Contains(s.cfg.Projections, Counts) {
 		return nil
 	}
 	var typ, id, kind string
@@ -193,7 +193,7 @@ func (s *Set) refuseDiverged(ctx context.Context, store domain.EventReader) erro
 	if err != nil {
 		return fmt.Errorf("open views: last counts row: %w", err)
 	}
-	e, err := eventAt(ctx, store, pos)
+	e, err := domain.EventAt(ctx, store, pos)
 	if err != nil {
 		return fmt.Errorf("open views: %w", err)
 	}
@@ -203,24 +203,6 @@ func (s *Set) refuseDiverged(ctx context.Context, store domain.EventReader) erro
 	return fmt.Errorf("open views: counts applied %s/%s %s at position %d, and the log's event there is %s: %w; "+
 		"the log was restored from an older copy and has grown since, or it is another log: rebuild it from this "+
 		"log (ledger rebuild)", typ, id, kind, pos, describe(e), ErrDiverged)
-}
-
-// has reports whether the set holds the projection called name.
-func (s *Set) has(name string) bool {
-	for _, p := range s.projs {
-		if p.name() == name {
-			return true
-		}
-	}
-	return false
-}
-
-// eventAt reads the log's event at pos; a zero Event when it has none.
-func eventAt(ctx context.Context, store domain.EventReader, pos int64) (domain.Event, error) {
-	for e, err := range store.ReadEvents(ctx, domain.EventFilter{After: pos - 1, Limit: 1}) {
-		return e, err
-	}
-	return domain.Event{}, nil
 }
 
 // describe names an event in refuseDiverged's error.

@@ -335,9 +335,6 @@ func (s *Set) usable(needs ...string) error {
 	if s.closed.Load() {
 		return fmt.Errorf("projections: %w", domain.ErrClosed)
 	}
-	if err := s.v.replaced(); err != nil {
-		return err
-	}
 	for _, n := range needs {
 		if !slices.Contains(s.cfg.Projections, n) {
 			return fmt.Errorf("projections: this query reads %s, which is not in this set (Config.Projections %v): %w",
@@ -353,13 +350,20 @@ func (s *Set) usable(needs ...string) error {
 // the tables hold events the log no longer has; or the views file is no
 // longer the one opened.
 func (s *Set) readable(needs ...string) error {
-	if b := s.behind.Load(); b != nil {
-		return &readError{op: "projections", err: *b, reason: (*b).Error()}
-	}
-	if err := s.v.replaced(); err != nil {
+	if err := s.broken(); err != nil {
 		return &readError{op: "projections", err: err, reason: err.Error()}
 	}
 	return s.usable(needs...)
+}
+
+// broken is why the set must neither apply nor answer until a restart:
+// the log moved back under it (WatchHead), or its views file is no longer
+// the one it opened. nil while neither.
+func (s *Set) broken() error {
+	if b := s.behind.Load(); b != nil {
+		return *b
+	}
+	return s.v.replaced()
 }
 
 // Names returns the names of the projections of the set.

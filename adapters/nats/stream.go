@@ -112,14 +112,11 @@ func (r *Relay) resume(ctx context.Context, s jetstream.Stream) (resumePoint, er
 // checkLogHas checks that the log's event at pos has the id id; hint, the
 // likely cause, is named when not.
 func (r *Relay) checkLogHas(ctx context.Context, pos int64, id uuid.UUID, hint string) error {
-	var found *domain.Event
-	for e, err := range r.store.ReadEvents(ctx, domain.EventFilter{After: pos - 1, Limit: 1}) {
-		if err != nil {
-			return fmt.Errorf("read the log at position %d: %w", pos, err)
-		}
-		found = &e
+	found, err := domain.EventAt(ctx, r.store, pos)
+	if err != nil {
+		return fmt.Errorf("read the log at position %d: %w", pos, err)
 	}
-	if found == nil || found.Position != pos {
+	if found.Position == 0 {
 		return permanent(fmt.Errorf("stream %s ends at position %d, which this log does not hold (%s): %w",
 			r.cfg.Stream, pos, hint, ErrStreamMismatch))
 	}
