@@ -63,6 +63,9 @@ func applyIn(ctx context.Context, tx querier, p projection, saved map[string]sav
 	}
 	cp := st.pos
 	c.before, c.after = cp, cp
+	if err := checkEvent(f.events, st.event); err != nil {
+		return c, err
+	}
 	i, _ := slices.BinarySearchFunc(f.events, cp, func(e domain.Event, pos int64) int { return cmp.Compare(e.Position, pos+1) })
 	if i == len(f.events) {
 		return c, nil
@@ -71,7 +74,7 @@ func applyIn(ctx context.Context, tx querier, p projection, saved map[string]sav
 	if err := p.apply(ctx, tx, "", b, announce); err != nil {
 		return c, err
 	}
-	if err := setCheckpoint(ctx, tx, c.name, b.last, p.version()); err != nil {
+	if err := setCheckpoint(ctx, tx, c.name, b.last, p.version(), markOf(f.events[len(f.events)-1])); err != nil {
 		return c, err
 	}
 	c.after = b.last
@@ -108,6 +111,10 @@ func (s *Set) ApplyAll(ctx context.Context, names []string, events []domain.Even
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("apply %s: %w", failed, ctx.Err())
+		}
+		if errors.Is(err, ErrDiverged) {
+			s.stopMoved(ctx, err)
+			return fmt.Errorf("%w: %w", ErrFailed, err)
 		}
 		return s.fail(ctx, failed, err)
 	}
@@ -166,6 +173,27 @@ func (s *Set) applyAllTx(ctx context.Context, projs []projection, events []domai
 	return commits, "", nil
 }
 
+// checkEvent fails with ErrDiverged when events hold another event at the
+// position of last, the last event a projection applied: the log was
+// restored from an older copy under this process (it keeps its identity)
+// and has grown again past that position, and the batch's later events
+// would be added onto counts the log no longer has. The bus's tail hands
+// over the event at the position it reads after with every batch, so the
+// check needs no read of its own. A batch that does not reach back to last
+// is not checked (WatchHead and the next Open are).
+func checkEvent(events []domain.Event, last eventMark) error {
+	if last.pos == 0 {
+		return nil
+	}
+	i, found := slices.BinarySearchFunc(events, last.pos, func(e domain.Event, pos int64) int { return cmp.Compare(e.Position, pos) })
+	if !found || events[i].ID == last.id {
+		return nil
+	}
+	return fmt.Errorf("%w: the views file applied event %s at position %d, and the log's event there is %s: "+
+		"the log was restored from an older copy under this process and has grown since; restart it "+
+		"(its views file is then refused: ledger rebuild)", ErrDiverged, last.id, last.pos, describe(events[i]))
+}
+
 func checkOrder(events []domain.Event) error {
 	for i := 1; i < len(events); i++ {
 		if events[i].Position <= events[i-1].Position {
@@ -192,13 +220,15 @@ func (s *Set) CatchUp(ctx context.Context, store domain.EventReader) error {
 		return err
 	}
 	after := s.Applied()
-	buf := make([]domain.Event, 0, catchUpBatch)
+	buf := make([]domain.Event, 0, catchUpBatch+1)
 	for {
-		buf, err := domain.AppendEvents(buf[:0], store.ReadEvents(ctx, domain.EventFilter{After: after, Limit: catchUpBatch}))
+		// From the event at after on, which each batch's check compares
+		// with the one applied there (checkEvent).
+		buf, err := domain.AppendEvents(buf[:0], store.ReadEvents(ctx, domain.EventFilter{After: max(after-1, 0), Limit: catchUpBatch + 1}))
 		if err != nil {
 			return fmt.Errorf("catch up after %d: %w", after, err)
 		}
-		if len(buf) == 0 {
+		if len(buf) == 0 || buf[len(buf)-1].Position <= after {
 			return nil
 		}
 		if err := s.ApplyAll(ctx, nil, buf); err != nil {
@@ -431,7 +461,7 @@ const headReadTimeout = 5 * time.Second
 func (s *Set) WatchHead(ctx context.Context, store domain.EventReader, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
-	for s.behind.Load() == nil {
+	for s.moved.Load() == nil {
 		select {
 		case <-ctx.Done():
 			return
@@ -451,16 +481,23 @@ func (s *Set) checkHead(ctx context.Context, store domain.EventReader) {
 	if err != nil || head >= applied {
 		return
 	}
-	b := fmt.Errorf("%w: the log's head %d is behind position %d, which this process applied: the log was "+
+	s.stopMoved(ctx, fmt.Errorf("%w: the log's head %d is behind position %d, which this process applied: the log was "+
 		"restored from an older copy under it; restart it (its views file is then refused: ledger rebuild)",
-		ErrLogBehind, head, applied)
-	s.behind.Store(&b)
+		ErrLogBehind, head, applied))
+}
+
+// stopMoved stops the set for good because the log moved under it (cause
+// says how): from then on it applies and answers nothing, and Err names
+// the cause, until a restart.
+func (s *Set) stopMoved(ctx context.Context, cause error) {
+	if !s.moved.CompareAndSwap(nil, &cause) {
+		return
+	}
 	s.mu.Lock()
 	close(s.changed) // wake WaitFor callers so they see the failure
 	s.changed = make(chan struct{})
 	s.mu.Unlock()
-	s.log.ErrorContext(ctx, "the log moved back under this process; it applies and answers nothing until restarted",
-		"head", head, "applied", applied)
+	s.log.ErrorContext(ctx, "the log moved under this process; it applies and answers nothing until restarted", "err", cause)
 }
 
 // highestApplied is the highest position a projection of the set applied.

@@ -94,17 +94,24 @@ func (s *Set) buildAll(ctx context.Context, store domain.EventReader, upTo int64
 	if err != nil {
 		return 0, err
 	}
-	if err := s.setCheckpoints(ctx, last, domain.LogIDOf(store)); err != nil {
+	mark, err := markAt(ctx, store, last)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.setCheckpoints(ctx, mark, domain.LogIDOf(store)); err != nil {
 		return 0, err
 	}
 	b.report("done", 0)
 	return last, nil
 }
 
-func (s *Set) setCheckpoints(ctx context.Context, pos int64, logID string) error {
+// setCheckpoints sets every projection's checkpoint to the position of
+// last, the log's event there.
+func (s *Set) setCheckpoints(ctx context.Context, last eventMark, logID string) error {
+	pos := last.pos
 	err := inTx(ctx, s.v.write, func(tx querier) error {
 		for _, p := range s.projs {
-			if err := setCheckpoint(ctx, tx, p.name(), pos, p.version()); err != nil {
+			if err := setCheckpoint(ctx, tx, p.name(), pos, p.version(), last); err != nil {
 				return err
 			}
 			if err := setBuiltFrom(ctx, tx, p.name(), logID); err != nil {

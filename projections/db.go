@@ -19,6 +19,7 @@ import (
 	"github.com/interactionledger/ledger/internal/sqlitedsn"
 	"github.com/interactionledger/ledger/internal/walcheckpoint"
 
+	"github.com/google/uuid"
 	"github.com/mattn/go-sqlite3"
 )
 
@@ -284,7 +285,15 @@ func (v *views) close() error {
 }
 
 // createMeta creates the tables every views file has: meta (key/value,
-// e.g. the cursor key) and checkpoints.
+// e.g. the cursor key) and checkpoints, and adds the checkpoints' event
+// columns to a file made before them.
+//
+// A checkpoint row holds the position a projection has applied and, in
+// event_position and event_id, the position and id of the last event it
+// applied (NULL before the first): Open and each batch check that the log
+// still holds that event (checkEvent). They are columns of their own, not
+// read from position, so that a row an older ledger moved (it sets
+// position and version only) still names an event it applied.
 func createMeta(ctx context.Context, db *sql.DB) error {
 	_, err := db.ExecContext(ctx, `
 CREATE TABLE IF NOT EXISTS meta (
@@ -292,11 +301,34 @@ CREATE TABLE IF NOT EXISTS meta (
 	value BLOB NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS checkpoints (
-	projection TEXT PRIMARY KEY,
-	position   INTEGER NOT NULL,
-	version    INTEGER NOT NULL
+	projection     TEXT PRIMARY KEY,
+	position       INTEGER NOT NULL,
+	version        INTEGER NOT NULL,
+	event_position INTEGER,
+	event_id       BLOB
 ) WITHOUT ROWID;`)
-	return err
+	if err != nil {
+		return err
+	}
+	return addEventColumns(ctx, db)
+}
+
+// addEventColumns adds event_position and event_id to the checkpoints of a
+// views file made before them.
+func addEventColumns(ctx context.Context, db *sql.DB) error {
+	var n int
+	err := db.QueryRowContext(ctx,
+		`SELECT count(*) FROM pragma_table_info('checkpoints') WHERE name = 'event_id'`).Scan(&n)
+	if err != nil || n > 0 {
+		return err
+	}
+	_, err = db.ExecContext(ctx, `
+ALTER TABLE checkpoints ADD COLUMN event_position INTEGER;
+ALTER TABLE checkpoints ADD COLUMN event_id BLOB;`)
+	if err != nil {
+		return fmt.Errorf("add the checkpoints' event columns (the file must be writable once to be upgraded): %w", err)
+	}
+	return nil
 }
 
 // nextGeneration returns a number that names a fresh set of indexes; index
@@ -319,14 +351,41 @@ func checkpoint(ctx context.Context, q querier, name string) (pos, version int64
 	return cp.pos, cp.version, ok && err == nil, err
 }
 
-// savedCheckpoint is a projection's checkpoint row.
-type savedCheckpoint struct{ pos, version int64 }
+// savedCheckpoint is a projection's checkpoint row: the position applied,
+// the tables' schema version, and the last event applied (zero before the
+// first, or when an older ledger wrote the row).
+type savedCheckpoint struct {
+	pos, version int64
+	event        eventMark
+}
+
+// eventMark names one event of the log: its position and id.
+type eventMark struct {
+	pos int64
+	id  uuid.UUID
+}
+
+// markOf is the mark of e.
+func markOf(e domain.Event) eventMark { return eventMark{e.Position, e.ID} }
+
+// markAt is the mark of store's event at pos: for a checkpoint set to pos
+// by a build, which does not read every event. Zero for pos 0.
+func markAt(ctx context.Context, store domain.EventReader, pos int64) (eventMark, error) {
+	if pos == 0 {
+		return eventMark{}, nil
+	}
+	e, err := domain.EventAt(ctx, store, pos)
+	if err == nil && e.Position != pos {
+		err = fmt.Errorf("the log holds no event at position %d, which the build reached", pos)
+	}
+	return markOf(e), err
+}
 
 // checkpoints reads every projection's checkpoint inside tx, in one
 // statement (the applier reads them in each transaction); a projection
 // without tables has no entry.
 func checkpoints(ctx context.Context, q querier) (map[string]savedCheckpoint, error) {
-	rows, err := q.QueryContext(ctx, `SELECT projection, position, version FROM checkpoints`)
+	rows, err := q.QueryContext(ctx, `SELECT projection, position, version, event_position, event_id FROM checkpoints`)
 	if err != nil {
 		return nil, err
 	}
@@ -335,8 +394,13 @@ func checkpoints(ctx context.Context, q querier) (map[string]savedCheckpoint, er
 	for rows.Next() {
 		var name string
 		var cp savedCheckpoint
-		if err := rows.Scan(&name, &cp.pos, &cp.version); err != nil {
+		var at sql.NullInt64
+		var id []byte
+		if err := rows.Scan(&name, &cp.pos, &cp.version, &at, &id); err != nil {
 			return nil, err
+		}
+		if at.Valid && len(id) == len(cp.event.id) {
+			cp.event = eventMark{at.Int64, uuid.UUID(id)}
 		}
 		out[name] = cp
 	}
@@ -368,11 +432,18 @@ ON CONFLICT(key) DO UPDATE SET value = excluded.value`, "log:"+name, logID)
 	return err
 }
 
-func setCheckpoint(ctx context.Context, tx querier, name string, pos, version int64) error {
+// setCheckpoint sets projection name's checkpoint to pos, its tables'
+// version and last, the log's event at pos (zero when pos is 0).
+func setCheckpoint(ctx context.Context, tx querier, name string, pos, version int64, last eventMark) error {
+	var at, id any
+	if last.pos > 0 {
+		at, id = last.pos, last.id[:]
+	}
 	_, err := tx.ExecContext(ctx, `
-INSERT INTO checkpoints(projection, position, version) VALUES (?, ?, ?)
-ON CONFLICT(projection) DO UPDATE SET position = excluded.position, version = excluded.version`,
-		name, pos, version)
+INSERT INTO checkpoints(projection, position, version, event_position, event_id) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT(projection) DO UPDATE SET position = excluded.position, version = excluded.version,
+	event_position = excluded.event_position, event_id = excluded.event_id`,
+		name, pos, version, at, id)
 	return err
 }
 

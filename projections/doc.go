@@ -74,14 +74,19 @@
 // setting) refuses a views file built from another log (ErrOtherLog),
 // ahead of its log (ErrAhead) or whose last applied event the log does not
 // hold (ErrDiverged: an older copy restored and grown past it) rather than
-// rebuild over it; without it
+// rebuild over it. The last applied event is named by its position and id
+// in each checkpoint row (event_position, event_id), written in the same
+// transaction as the position; a running set also compares it with the
+// event at that position in each batch the bus hands over (checkEvent),
+// and stops for good, as WatchHead does, when the log holds another event
+// there. Without RebuildBehind
 // (the tools' setting) Open takes the file as it is. Rebuild makes it
 // this log's, and Verify reports such a checkpoint instead of comparing
 // tables.
 //
 // What must not live here: transport (watermill, HTTP) and the event store
 // itself. The package imports only the standard library, domain, the
-// SQLite driver, internal/sqlitedsn (the file's name for the driver),
+// SQLite driver, google/uuid (event ids), internal/sqlitedsn (the file's name for the driver),
 // internal/walcheckpoint and internal/pathwatch; `make lint` fails if it imports adapters or
 // net/http.
 package projections

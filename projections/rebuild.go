@@ -172,14 +172,54 @@ func (s *Set) refuseAhead(head int64) error {
 	return nil
 }
 
-// refuseDiverged fails Open when the counts table's last applied event is
-// not the log's event at that position: the log was restored from an older
-// copy (it keeps its identity) and has grown again past the views file, so
-// refuseAhead no longer sees it. Caught up, the views file would add the
-// log's new events onto counts the log never had. The check compares the
-// event's target and kind, which a restored log matches at that position
-// only by chance; it reads one row and one event.
+// refuseDiverged fails Open when a projection's last applied event (its
+// checkpoint's event mark) is not the log's event at that position: the
+// log was restored from an older copy (it keeps its identity) and has
+// grown again past the views file, so refuseAhead no longer sees it.
+// Caught up, the views file would add the log's new events onto counts
+// the log never had. It reads the checkpoints and one event per position
+// named. A file whose checkpoints name no event yet (written by an older
+// ledger) is checked by its counts table instead (refuseDivergedCounts).
 func (s *Set) refuseDiverged(ctx context.Context, store domain.EventReader) error {
+	saved, err := checkpoints(ctx, s.v.read)
+	if err != nil {
+		return fmt.Errorf("open views: read checkpoints: %w", err)
+	}
+	found := map[int64]domain.Event{}
+	marked := false
+	for _, p := range s.projs {
+		mark := saved[p.name()].event
+		if mark.pos == 0 {
+			continue
+		}
+		marked = true
+		e, ok := found[mark.pos]
+		if !ok {
+			if e, err = domain.EventAt(ctx, store, mark.pos); err != nil {
+				return fmt.Errorf("open views: %w", err)
+			}
+			found[mark.pos] = e
+		}
+		if e.Position != mark.pos || e.ID != mark.id {
+			return fmt.Errorf("open views: %s applied event %s at position %d, and the log's event there is %s: %w; %s",
+				p.name(), mark.id, mark.pos, describe(e), ErrDiverged, divergedRemedy)
+		}
+	}
+	if marked {
+		return nil
+	}
+	return s.refuseDivergedCounts(ctx, store)
+}
+
+// divergedRemedy is refuseDiverged's advice.
+const divergedRemedy = "the log was restored from an older copy and has grown since, or it is another log: " +
+	"rebuild it from this log (ledger rebuild)"
+
+// refuseDivergedCounts is refuseDiverged for a views file whose
+// checkpoints name no event: it compares the target and kind of the counts
+// table's last applied row with the log's event at that position, which a
+// restored log matches only by chance; it scans the counts table.
+func (s *Set) refuseDivergedCounts(ctx context.Context, store domain.EventReader) error {
 	if !slices.Contains(s.cfg.Projections, Counts) {
 		return nil
 	}
@@ -200,12 +240,11 @@ func (s *Set) refuseDiverged(ctx context.Context, store domain.EventReader) erro
 	if e.Position == pos && e.Target.Type() == typ && e.Target.ID() == id && e.Kind.String() == kind {
 		return nil
 	}
-	return fmt.Errorf("open views: counts applied %s/%s %s at position %d, and the log's event there is %s: %w; "+
-		"the log was restored from an older copy and has grown since, or it is another log: rebuild it from this "+
-		"log (ledger rebuild)", typ, id, kind, pos, describe(e), ErrDiverged)
+	return fmt.Errorf("open views: counts applied %s/%s %s at position %d, and the log's event there is %s: %w; %s",
+		typ, id, kind, pos, describe(e), ErrDiverged, divergedRemedy)
 }
 
-// describe names an event in refuseDiverged's error.
+// describe names an event in refuseDiverged's and checkEvent's errors.
 func describe(e domain.Event) string {
 	if e.Position == 0 {
 		return "none"
@@ -291,15 +330,16 @@ func (s *Set) swap(ctx context.Context, store domain.EventReader, projs []projec
 		if err != nil {
 			return err
 		}
-		head = built
-		if len(tail) > 0 {
-			head = tail[len(tail)-1].Position
-			if s.listening() {
-				announce = new([]AppliedEvent)
-			}
+		last, err := swapMark(ctx, store, tail, built)
+		if err != nil {
+			return err
 		}
+		if len(tail) > 0 && s.listening() {
+			announce = new([]AppliedEvent)
+		}
+		head = last.pos
 		for _, p := range projs {
-			if err := swapOne(ctx, tx, p, tail, head, announce); err != nil {
+			if err := swapOne(ctx, tx, p, tail, last, announce); err != nil {
 				return fmt.Errorf("%s: %w", p.name(), err)
 			}
 			if err := setBuiltFrom(ctx, tx, p.name(), domain.LogIDOf(store)); err != nil {
@@ -324,7 +364,16 @@ func (s *Set) swap(ctx context.Context, store domain.EventReader, projs []projec
 	return nil
 }
 
-func swapOne(ctx context.Context, tx querier, p projection, tail []domain.Event, head int64, announce *[]AppliedEvent) error {
+// swapMark is the last event a swap applies: the tail's last, or the
+// build's when the tail is empty.
+func swapMark(ctx context.Context, store domain.EventReader, tail []domain.Event, built int64) (eventMark, error) {
+	if len(tail) > 0 {
+		return markOf(tail[len(tail)-1]), nil
+	}
+	return markAt(ctx, store, built)
+}
+
+func swapOne(ctx context.Context, tx querier, p projection, tail []domain.Event, last eventMark, announce *[]AppliedEvent) error {
 	if len(tail) > 0 {
 		var a *[]AppliedEvent
 		if p.name() == Counts {
@@ -342,5 +391,5 @@ func swapOne(ctx context.Context, tx querier, p projection, tail []domain.Event,
 			return err
 		}
 	}
-	return setCheckpoint(ctx, tx, p.name(), head, p.version())
+	return setCheckpoint(ctx, tx, p.name(), last.pos, p.version(), last)
 }

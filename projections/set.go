@@ -100,13 +100,15 @@ func ViewsPath(logPath string) string { return logPath + ".views" }
 type Set struct {
 	v      *views
 	closed atomic.Bool
-	// behind is set once WatchHead saw the log's head behind what the set
-	// applied, and never cleared: see WatchHead.
-	behind atomic.Pointer[error]
-	mem    *memModel
-	cfg    Config
-	projs  []projection
-	log    *slog.Logger
+	// moved is set once the log moved under the set (its head went back
+	// behind what the set applied, see WatchHead, or a batch's event at the
+	// last applied position is another event, see checkEvent), and never
+	// cleared.
+	moved atomic.Pointer[error]
+	mem   *memModel
+	cfg   Config
+	projs []projection
+	log   *slog.Logger
 
 	mu        sync.Mutex
 	applied   map[string]int64
@@ -288,7 +290,7 @@ func (s *Set) createIfEmpty(ctx context.Context, p projection, store domain.Even
 		if err := setBuiltFrom(ctx, tx, p.name(), domain.LogIDOf(store)); err != nil {
 			return err
 		}
-		return setCheckpoint(ctx, tx, p.name(), 0, p.version())
+		return setCheckpoint(ctx, tx, p.name(), 0, p.version(), eventMark{})
 	})
 	return current, err
 }
@@ -357,10 +359,10 @@ func (s *Set) readable(needs ...string) error {
 }
 
 // broken is why the set must neither apply nor answer until a restart:
-// the log moved back under it (WatchHead), or its views file is no longer
+// the log moved under it (WatchHead, checkEvent), or its views file is no longer
 // the one it opened. nil while neither.
 func (s *Set) broken() error {
-	if b := s.behind.Load(); b != nil {
+	if b := s.moved.Load(); b != nil {
 		return *b
 	}
 	return s.v.replaced()

@@ -9,7 +9,12 @@
 //     (an import) are picked up. A store that keeps its latest commits in
 //     memory (domain.RecentReader) hands them over without a query; the
 //     log is then queried at the start, after each poll, and when that
-//     memory does not reach back to the tail's position. It sends the next message only after the
+//     memory does not reach back to the tail's position. Each read starts at
+//     the event at the tail's position itself, which the projections'
+//     batches carry so that they can check the log still holds the event
+//     they applied last (a log restored from an older copy under a running
+//     server reuses positions); every other consumer gets only the events
+//     after it. It sends the next message only after the
 //     previous one is acked, and stops the subscription on a Nack: a
 //     projection must never skip an event, and its checkpoint, not the ack,
 //     is the durable progress, so the restarted subscription resumes from

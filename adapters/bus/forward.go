@@ -49,9 +49,11 @@ func Forward(ctx context.Context, store domain.Tailable, pub message.Publisher, 
 		if err != nil {
 			return nil // only ctx ends the tail
 		}
-		msgs := make([]*message.Message, len(events))
+		msgs := make([]*message.Message, 0, len(events))
 		for i, e := range events {
-			msgs[i] = NewMessage(e, i == len(events)-1)
+			if e.Position > after { // not the event at after (see tail.next)
+				msgs = append(msgs, NewMessage(e, i == len(events)-1))
+			}
 		}
 		if err := pub.Publish(topic, msgs...); err != nil {
 			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {

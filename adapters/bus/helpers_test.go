@@ -48,7 +48,7 @@ type pipeline struct {
 
 // MustRun starts a router with one store subscriber per projection and
 // returns once it is running.
-func MustRun(tb testing.TB, store domain.EventStore, set *projections.Set) *pipeline {
+func MustRun(tb testing.TB, store domain.Tailable, set *projections.Set) *pipeline {
 	tb.Helper()
 	r, err := bus.NewRouter(nil)
 	if err != nil {

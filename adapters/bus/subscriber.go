@@ -128,6 +128,9 @@ func (s *Subscriber) run(ctx context.Context, topic string, after int64, out cha
 			continue
 		}
 		for i, e := range events {
+			if e.Position <= after {
+				continue // the event at after, which only the batched handler checks
+			}
 			msg := NewMessage(e, i == len(events)-1)
 			msg.SetContext(withEvent(ctx, e))
 			if !s.deliver(ctx, topic, msg, out) {

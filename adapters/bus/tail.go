@@ -51,9 +51,14 @@ func newTail(store domain.Tailable, poll time.Duration, batch int, log *slog.Log
 }
 
 // next returns the next batch of events after position after, waiting for
-// a commit in this process or the next poll when there is none. A read
-// error is logged and retried at the next poll; next returns only events
-// or ctx's error.
+// a commit in this process or the next poll when there is none. The batch
+// starts with the log's event at after itself when the log holds one (and
+// after > 0): a consumer that knows which event it last took can check
+// that the log still holds it there, so that a log restored from an older
+// copy under it, which reuses positions, is not followed blindly (the
+// projections do, see projections.ApplyAll; consumers that do not skip
+// it). A read error is logged and retried at the next poll; next returns
+// only events or ctx's error.
 func (t *tail) next(ctx context.Context, after int64) ([]domain.Event, error) {
 	for {
 		// Taken before reading, so a commit between the read and the wait
@@ -63,7 +68,7 @@ func (t *tail) next(ctx context.Context, after int64) ([]domain.Event, error) {
 		if err == nil {
 			t.failures.Succeeded()
 		}
-		if err == nil && len(events) > 0 {
+		if err == nil && len(events) > 0 && events[len(events)-1].Position > after {
 			return events, nil
 		}
 		if ctx.Err() != nil {
@@ -89,12 +94,18 @@ func (t *tail) read(ctx context.Context, after int64) ([]domain.Event, error) {
 	// and a full batch's capacity per read would be most of the server's
 	// allocation.
 	events := make([]domain.Event, 0, min(t.batch, 64))
+	from, limit := after, t.batch
+	if after > 0 {
+		from, limit = after-1, t.batch+1 // the event at after too (see next)
+	}
 	if r, ok := t.store.(domain.RecentReader); ok {
-		if recent, held := r.AppendRecent(events, after, t.batch); held && (len(recent) > 0 || t.memoryOnly) {
+		recent, held := r.AppendRecent(events, from, limit)
+		if held && (len(recent) > 0 && recent[len(recent)-1].Position > after || t.memoryOnly) {
 			return recent, nil
 		}
+		events = recent[:0]
 	}
-	events, err := domain.AppendEvents(events, t.store.ReadEvents(ctx, domain.EventFilter{After: after, Limit: t.batch}))
+	events, err := domain.AppendEvents(events, t.store.ReadEvents(ctx, domain.EventFilter{After: from, Limit: limit}))
 	t.memoryOnly = err == nil
 	return events, err
 }

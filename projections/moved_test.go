@@ -1,0 +1,184 @@
+package projections_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"iter"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/interactionledger/ledger/adapters/sqlite"
+	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/projections"
+)
+
+// renamedAt is a log restored from an older copy that took, at position
+// pos, an event like the one it held there (same user, target and kind)
+// under another id: a user who liked the same article again after the
+// restore. It keeps the log's identity.
+type renamedAt struct {
+	*sqlite.EventStore
+	pos int64
+	id  domain.Event // the event at pos as the restored log holds it
+}
+
+func newRenamedAt(tb testing.TB, store *sqlite.EventStore, pos int64) renamedAt {
+	tb.Helper()
+	e, err := domain.EventAt(context.Background(), store, pos)
+	if err != nil || e.Position != pos {
+		tb.Fatalf("event at %d: %v", pos, err)
+	}
+	e.ID = domain.NewEventID()
+	return renamedAt{store, pos, e}
+}
+
+func (s renamedAt) ReadEvents(ctx context.Context, f domain.EventFilter) iter.Seq2[domain.Event, error] {
+	return func(yield func(domain.Event, error) bool) {
+		for e, err := range s.EventStore.ReadEvents(ctx, f) {
+			if err == nil && e.Position == s.pos {
+				e = s.id
+			}
+			if !yield(e, err) {
+				return
+			}
+		}
+	}
+}
+
+// openServing opens the views file at path as a server does.
+func openServing(ctx context.Context, path string, store domain.EventReader) (*projections.Set, error) {
+	return projections.Open(ctx, projections.Config{Path: path, Kinds: kinds, RebuildBehind: true}, store, nil)
+}
+
+// TestOpenRefusesADivergedLogThatLooksAlike: a log restored from an older
+// copy and grown again past a stopped node's views file was refused only
+// when the event at the views file's last position differed in target or
+// kind from the counts table's last row, so a hot target's next like
+// matched by chance and the node applied the restored log's later events
+// onto counts it no longer had. The checkpoints now keep the last applied
+// event's id, and Open compares it.
+func TestOpenRefusesADivergedLogThatLooksAlike(t *testing.T) {
+	ctx := context.Background()
+	store := MustStore(t)
+	MustGenerate(t, store, 300)
+	path := filepath.Join(t.TempDir(), "v.views")
+	s, err := openServing(ctx, path, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err = openServing(ctx, path, newRenamedAt(t, store, 300))
+	if !errors.Is(err, projections.ErrDiverged) || !strings.Contains(err.Error(), "ledger rebuild") {
+		t.Fatalf("views at 300 over a log holding another event at 300 with the same target and kind: %v, want ErrDiverged", err)
+	}
+	s, err = openServing(ctx, path, store)
+	if err != nil {
+		t.Fatalf("the same views over the log they were built from: %v", err)
+	}
+	s.Close()
+}
+
+// TestApplyStopsWhereTheLogHoldsAnotherEvent: under a running server, a
+// log restored from an older copy that grows past the server's position
+// between two looks of WatchHead was followed blindly: its new events were
+// applied onto counts the log no longer had. A batch that holds another
+// event at the last applied position than the one applied there must stop
+// the set, as WatchHead does, and apply nothing of it.
+func TestApplyStopsWhereTheLogHoldsAnotherEvent(t *testing.T) {
+	ctx := context.Background()
+	store := MustStore(t)
+	MustGenerate(t, store, 300)
+	s, err := openServing(ctx, filepath.Join(t.TempDir(), "v.views"), store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	last, err := domain.EventAt(ctx, store, 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := last
+	next.ID, next.Position, next.StreamVersion = domain.NewEventID(), 301, last.StreamVersion+1
+	next.Type = opposite(last.Type)
+	if err := s.ApplyAll(ctx, nil, []domain.Event{last, next}); err != nil || s.Applied() != 301 {
+		t.Fatalf("a batch from the event applied at 300 on: %v, applied %d", err, s.Applied())
+	}
+	restored := next
+	restored.ID = domain.NewEventID()
+	after := next
+	after.ID, after.Position, after.StreamVersion, after.Type = domain.NewEventID(), 302, next.StreamVersion+1, last.Type
+	err = s.ApplyAll(ctx, nil, []domain.Event{restored, after})
+	if !errors.Is(err, projections.ErrDiverged) || !errors.Is(err, projections.ErrFailed) || s.Applied() != 301 {
+		t.Fatalf("a batch holding another event at 301: %v, applied %d; want ErrDiverged and nothing applied", err, s.Applied())
+	}
+	if err := s.Err(); !errors.Is(err, projections.ErrDiverged) || !strings.Contains(err.Error(), "restart") {
+		t.Fatalf("Err: %v, want ErrDiverged naming the remedy", err)
+	}
+	if _, err := s.Target(ctx, last.Target, nil); !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("a read once the log moved: %v, want ErrUnavailable", err)
+	}
+	if err := s.ApplyAll(ctx, nil, []domain.Event{next, after}); !errors.Is(err, projections.ErrFailed) || s.Applied() != 301 {
+		t.Fatalf("a later batch once stopped: %v, applied %d; want ErrFailed", err, s.Applied())
+	}
+}
+
+func opposite(t domain.EventType) domain.EventType {
+	if t == domain.EventAdded {
+		return domain.EventCancelled
+	}
+	return domain.EventAdded
+}
+
+// TestOldViewsFileGetsEventColumns: a views file made before checkpoints
+// kept the last applied event opens, gains the columns, is still checked
+// by its counts table until its next batch names an event, and then by
+// that event.
+func TestOldViewsFileGetsEventColumns(t *testing.T) {
+	ctx := context.Background()
+	store := MustStore(t)
+	MustGenerate(t, store, 300)
+	path := filepath.Join(t.TempDir(), "v.views")
+	s, err := openServing(ctx, path, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Exec(`
+CREATE TABLE old_checkpoints (projection TEXT PRIMARY KEY, position INTEGER NOT NULL, version INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO old_checkpoints SELECT projection, position, version FROM checkpoints;
+DROP TABLE checkpoints;
+ALTER TABLE old_checkpoints RENAME TO checkpoints;`)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Unmarked, a look-alike event at 300 is not seen: the counts table's
+	// last row is all there is to compare.
+	s, err = openServing(ctx, path, newRenamedAt(t, store, 300))
+	if err != nil {
+		t.Fatalf("an old views file over a look-alike log: %v", err)
+	}
+	s.Close()
+	// The next batch marks the checkpoints.
+	l := domain.NewLedger(store, kinds, domain.LedgerConfig{}, nil)
+	for i := range 10 {
+		req := domain.SetRequest{User: mustUser(t, "late"), Target: mustTarget(t, "article/late"), Kind: kinds.Kinds()[0], On: i%2 == 0}
+		if _, err := l.Set(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err = openServing(ctx, path, store)
+	if err != nil || s.Applied() != 310 {
+		t.Fatalf("an old views file over its own log: %v", err)
+	}
+	s.Close()
+	if _, err = openServing(ctx, path, newRenamedAt(t, store, 310)); !errors.Is(err, projections.ErrDiverged) {
+		t.Fatalf("after a batch, over a look-alike log: %v, want ErrDiverged", err)
+	}
+}
