@@ -151,7 +151,7 @@ func setDamagedAside(ctx context.Context, e env, path string) error {
 			return err
 		}
 	}
-	if err := os.Remove(path); err != nil {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) { // gone if renamed aside
 		return err
 	}
 	fmt.Fprintf(e.stdout, "the views file %s was damaged: set aside as %s, building a new one (restart a server using it)\n", path, aside)
@@ -160,22 +160,38 @@ func setDamagedAside(ctx context.Context, e env, path string) error {
 
 // linkAside links path to the first free name of ".damaged", ".damaged.2",
 // ...: a link, unlike a rename, never replaces a file already there (an
-// earlier damaged file kept for a post-mortem).
+// earlier damaged file kept for a post-mortem). On a file system without
+// hard links (FAT, exFAT, some network and FUSE mounts) it renames path
+// to the first name that does not exist instead: its caller holds the
+// rebuild lock, so no other rebuild takes that name meanwhile.
 func linkAside(path string) (string, error) {
 	for n := 1; ; n++ {
 		aside := path + ".damaged"
 		if n > 1 {
 			aside += "." + strconv.Itoa(n)
 		}
-		err := os.Link(path, aside)
+		err := link(path, aside)
 		if err == nil {
 			return aside, nil
 		}
-		if !errors.Is(err, fs.ErrExist) {
-			return "", err
+		if errors.Is(err, fs.ErrExist) {
+			continue
 		}
+		if _, serr := os.Lstat(aside); serr == nil {
+			continue // taken: try the next name
+		} else if !errors.Is(serr, fs.ErrNotExist) {
+			return "", errors.Join(err, serr)
+		}
+		if rerr := os.Rename(path, aside); rerr != nil {
+			return "", errors.Join(err, rerr)
+		}
+		return aside, nil
 	}
 }
+
+// link is os.Link; a variable so that a test can stand for a file system
+// without hard links.
+var link = os.Link
 
 func runAsOf(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "asof", "(--time RFC3339 | --position N) --out FILE.db [flags]")

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -262,6 +263,18 @@ func TestRebuildDamagedKeepsEarlierAside(t *testing.T) {
 			t.Errorf("%s: %v, want the damaged file of 4096 bytes", aside, err)
 		}
 	}
+}
+
+// TestRebuildDamagedWithoutHardLinks: on a file system without hard links
+// (FAT, exFAT, some network and FUSE mounts) the set-aside failed, so a
+// damaged views file could not be rebuilt there at all; it now renames
+// the file to the first free name, still never over an earlier copy.
+func TestRebuildDamagedWithoutHardLinks(t *testing.T) {
+	link = func(oldname, newname string) error {
+		return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: syscall.EPERM}
+	}
+	t.Cleanup(func() { link = os.Link })
+	TestRebuildDamagedKeepsEarlierAside(t)
 }
 
 // TestRebuildOnACorruptLogKeepsTheViews: a log SQLite finds malformed
