@@ -19,8 +19,27 @@ export interface LiveOptions {
   onError?: (error: unknown, permanent: boolean) => void;
   /** onOpen is called each time the stream (re)connects. */
   onOpen?: () => void;
-  /** reconnectMs is the wait before reconnecting when the server sent no "retry:" (default 2 s). */
+  /**
+   * reconnectMs is the wait before reconnecting when the server sent no
+   * "retry:" (default 2 s). Failures in a row double it, up to
+   * maxReconnectMs, and every wait is drawn between half of it and all of
+   * it, so that the clients of a server that restarts do not all come
+   * back at the same moment.
+   */
   reconnectMs?: number;
+  /** maxReconnectMs caps the doubled wait (default 30 s). */
+  maxReconnectMs?: number;
+}
+
+/**
+ * reconnectDelay is the wait before reconnecting after failures failed
+ * attempts in a row (0 after a stream that ended cleanly): base doubled
+ * for each failure after the first, capped at max, then drawn at random
+ * between half of it and all of it.
+ */
+export function reconnectDelay(base: number, max: number, failures: number, random: () => number = Math.random): number {
+  const wait = Math.min(max, base * 2 ** Math.max(0, Math.min(failures - 1, 30)));
+  return wait / 2 + (wait / 2) * random();
 }
 
 /**
@@ -68,6 +87,9 @@ export function subscribeLive(client: LedgerClient, qc: QueryClient, opts: LiveO
   const stop = new AbortController();
   let lastId = opts.after !== undefined ? String(opts.after) : '';
   let retryMs = opts.reconnectMs ?? 2000;
+  const maxMs = opts.maxReconnectMs ?? 30_000;
+  // failures counts failed attempts since a stream last opened.
+  let failures = 0;
 
   // open is the stream being read, if any; a log change aborts it, so that
   // a stream open on a node of the old log is dropped at once (a request
@@ -106,6 +128,7 @@ export function subscribeLive(client: LedgerClient, qc: QueryClient, opts: LiveO
     }
     movedInARow = 0;
     moved = false;
+    failures = 0;
     opts.onOpen?.();
     const parser = createParser({
       onEvent: (msg) => {
@@ -160,6 +183,7 @@ export function subscribeLive(client: LedgerClient, qc: QueryClient, opts: LiveO
         refusedResumes = 0;
       } catch (err) {
         if (stop.signal.aborted) return;
+        failures++;
         if (moved && movedInARow++ === 0) {
           moved = false;
           continue; // the listener dropped the resume point: reconnect at once
@@ -181,7 +205,7 @@ export function subscribeLive(client: LedgerClient, qc: QueryClient, opts: LiveO
       }
       await new Promise<void>((r) => {
         wake = r;
-        setTimeout(r, retryMs);
+        setTimeout(r, reconnectDelay(retryMs, Math.max(maxMs, retryMs), failures));
       });
       wake = () => undefined;
     }

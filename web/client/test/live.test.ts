@@ -14,6 +14,7 @@ import {
   type TargetBatch,
   type TargetView,
 } from '../src/index';
+import { reconnectDelay } from '../src/live';
 import { memoryStorage, startProxy, uniqueId, waitFor, type Proxy } from './helpers';
 
 const ledgerUrl = inject('ledgerUrl');
@@ -248,5 +249,33 @@ describe('live updates', () => {
     expect(errors).toEqual([[500, false], [403, true]]);
     await new Promise((r) => setTimeout(r, 200));
     expect(proxy.seen).toHaveLength(2);
+  });
+
+  // A server down for a while was asked for the stream every 2 s by every
+  // client, and when it came back they all reconnected in the same moment.
+  it('backs off while the server keeps failing, and spreads its reconnects', async () => {
+    const errors: number[] = [];
+    const problem = { reply: { status: 503, headers: { 'Content-Type': 'application/problem+json' }, body: JSON.stringify({ type: 'urn:x', title: 't', status: 503 }) } };
+    proxy.plan = () => problem;
+    stops.push(subscribeLive(client, qc, { reconnectMs: 20, maxReconnectMs: 10_000, onError: (e) => errors.push((e as { status: number }).status) }));
+    await new Promise((r) => setTimeout(r, 1500));
+    // Doubling from 10-20 ms: at most ~8 attempts in 1.5 s; a fixed 20 ms wait makes ~50.
+    expect(errors.length).toBeGreaterThanOrEqual(4);
+    expect(errors.length).toBeLessThanOrEqual(10);
+  });
+});
+
+describe('reconnectDelay', () => {
+  it('doubles per failure in a row, up to the cap, drawn between half and all of it', () => {
+    expect(reconnectDelay(2000, 30_000, 0, () => 0)).toBe(1000);
+    expect(reconnectDelay(2000, 30_000, 1, () => 1)).toBe(2000);
+    expect(reconnectDelay(2000, 30_000, 3, () => 0)).toBe(4000);
+    expect(reconnectDelay(2000, 30_000, 3, () => 1)).toBe(8000);
+    expect(reconnectDelay(2000, 30_000, 50, () => 1)).toBe(30_000);
+    for (let i = 0; i < 100; i++) {
+      const d = reconnectDelay(2000, 30_000, 2);
+      expect(d).toBeGreaterThanOrEqual(2000);
+      expect(d).toBeLessThanOrEqual(4000);
+    }
   });
 });
