@@ -52,6 +52,21 @@ func openServing(ctx context.Context, path string, store domain.EventReader) (*p
 	return projections.Open(ctx, projections.Config{Path: path, Kinds: kinds, RebuildBehind: true}, store, nil)
 }
 
+// servedViews returns a log of 300 events and a views file a server has
+// caught up with it and closed.
+func servedViews(t *testing.T) (*sqlite.EventStore, string) {
+	t.Helper()
+	store := MustStore(t)
+	MustGenerate(t, store, 300)
+	path := filepath.Join(t.TempDir(), "v.views")
+	s, err := openServing(context.Background(), path, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	return store, path
+}
+
 // TestOpenRefusesADivergedLogThatLooksAlike: a log restored from an older
 // copy and grown again past a stopped node's views file was refused only
 // when the event at the views file's last position differed in target or
@@ -61,19 +76,12 @@ func openServing(ctx context.Context, path string, store domain.EventReader) (*p
 // event's id, and Open compares it.
 func TestOpenRefusesADivergedLogThatLooksAlike(t *testing.T) {
 	ctx := context.Background()
-	store := MustStore(t)
-	MustGenerate(t, store, 300)
-	path := filepath.Join(t.TempDir(), "v.views")
-	s, err := openServing(ctx, path, store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	_, err = openServing(ctx, path, newRenamedAt(t, store, 300))
+	store, path := servedViews(t)
+	_, err := openServing(ctx, path, newRenamedAt(t, store, 300))
 	if !errors.Is(err, projections.ErrDiverged) || !strings.Contains(err.Error(), "ledger rebuild") {
 		t.Fatalf("views at 300 over a log holding another event at 300 with the same target and kind: %v, want ErrDiverged", err)
 	}
-	s, err = openServing(ctx, path, store)
+	s, err := openServing(ctx, path, store)
 	if err != nil {
 		t.Fatalf("the same views over the log they were built from: %v", err)
 	}
@@ -137,14 +145,7 @@ func opposite(t domain.EventType) domain.EventType {
 // that event.
 func TestOldViewsFileGetsEventColumns(t *testing.T) {
 	ctx := context.Background()
-	store := MustStore(t)
-	MustGenerate(t, store, 300)
-	path := filepath.Join(t.TempDir(), "v.views")
-	s, err := openServing(ctx, path, store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
+	store, path := servedViews(t)
 	db, err := sql.Open("sqlite3", path)
 	if err != nil {
 		t.Fatal(err)
@@ -160,7 +161,7 @@ ALTER TABLE old_checkpoints RENAME TO checkpoints;`)
 	}
 	// Unmarked, a look-alike event at 300 is not seen: the counts table's
 	// last row is all there is to compare.
-	s, err = openServing(ctx, path, newRenamedAt(t, store, 300))
+	s, err := openServing(ctx, path, newRenamedAt(t, store, 300))
 	if err != nil {
 		t.Fatalf("an old views file over a look-alike log: %v", err)
 	}
