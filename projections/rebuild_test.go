@@ -724,6 +724,9 @@ func TestWatchHeadStopsALogThatMovedBack(t *testing.T) {
 	if _, err := s.Target(ctx, tg, nil); !errors.Is(err, domain.ErrUnavailable) {
 		t.Fatalf("a read once the log moved back: %v, want ErrUnavailable", err)
 	}
+	if err := s.Stopped(); !errors.Is(err, projections.ErrUnreadable) || !errors.Is(err, projections.ErrLogBehind) {
+		t.Fatalf("Stopped once the log moved back: %v, want ErrUnreadable naming ErrLogBehind", err)
+	}
 	user, _ := domain.NewUserID("u1")
 	next := domain.Event{ID: domain.NewEventID(), Type: domain.EventAdded, Kind: kinds.Kinds()[0], User: user, Target: tg, StreamVersion: 1, Position: 301}
 	if err := s.ApplyAll(ctx, nil, []domain.Event{next}); !errors.Is(err, projections.ErrFailed) || s.Applied() != 300 {

@@ -31,6 +31,9 @@ func TestViewsFileReplaced(t *testing.T) {
 	if v, err := s.Target(t.Context(), a1, nil); err != nil || v.Counts["like"] != 1 {
 		t.Fatalf("before: %v %v", v, err)
 	}
+	if err := s.Stopped(); err != nil {
+		t.Fatalf("Stopped before the file was replaced: %v", err)
+	}
 	for _, sfx := range []string{"", "-wal", "-shm"} {
 		if err := os.Rename(path+sfx, path+".aside"+sfx); err != nil && !errors.Is(err, os.ErrNotExist) {
 			t.Fatal(err)
@@ -46,5 +49,9 @@ func TestViewsFileReplaced(t *testing.T) {
 	}
 	if err := s.Err(); !errors.Is(err, projections.ErrFailed) {
 		t.Errorf("Err after the file was replaced: %v, want ErrFailed (not ready)", err)
+	}
+	var sr interface{ Reason() string }
+	if stopped := s.Stopped(); !errors.As(stopped, &sr) || r == nil || sr.Reason() != r.Reason() || !errors.Is(stopped, projections.ErrUnreadable) {
+		t.Errorf("Stopped after the file was replaced: %v, want the error reads answer (%v)", stopped, err)
 	}
 }

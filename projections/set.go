@@ -352,10 +352,23 @@ func (s *Set) usable(needs ...string) error {
 // the tables hold events the log no longer has; or the views file is no
 // longer the one opened.
 func (s *Set) readable(needs ...string) error {
+	if err := s.Stopped(); err != nil {
+		return err
+	}
+	return s.usable(needs...)
+}
+
+// Stopped is nil while the set may apply and answer, and otherwise the
+// error its reads answer until a restart (ErrUnreadable, whose Reason
+// names the cause and the remedy): the log moved back under the set
+// (WatchHead), or its views file is no longer the one opened (or that
+// cannot be checked). A server answers a live stream with it rather than
+// open one that would never carry an event.
+func (s *Set) Stopped() error {
 	if err := s.broken(); err != nil {
 		return &readError{op: "projections", err: err, reason: err.Error()}
 	}
-	return s.usable(needs...)
+	return nil
 }
 
 // broken is why the set must neither apply nor answer until a restart:

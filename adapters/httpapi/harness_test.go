@@ -26,6 +26,7 @@ type testEnv struct {
 	t      testing.TB
 	store  *sqlite.EventStore
 	set    *projections.Set
+	views  string // the set's views file
 	srv    *Server
 	http   *httptest.Server
 	logs   *syncBuffer
@@ -89,7 +90,7 @@ func mustEnvDeps(tb testing.TB, configure func(*Config), configureDeps func(*Dep
 	unhook := set.OnApplied(func(ae projections.AppliedEvent) { srv.Publish(ae.Event, ae.Counts) })
 	done := make(chan struct{})
 	go func() { defer close(done); tail(ctx, store, set) }()
-	e := &testEnv{t: tb, store: store, set: set, srv: srv, http: httptest.NewServer(srv.Handler()), logs: logs, cancel: cancel}
+	e := &testEnv{t: tb, store: store, set: set, views: projections.ViewsPath(path), srv: srv, http: httptest.NewServer(srv.Handler()), logs: logs, cancel: cancel}
 	tb.Cleanup(func() {
 		srv.stopOnce.Do(func() { close(srv.stop) })
 		e.http.Close()

@@ -60,6 +60,9 @@ type ReadModel interface {
 	WaitFor(ctx context.Context, pos int64) error
 	// Err is non-nil when a projection failed.
 	Err() error
+	// Stopped is non-nil when the read model stopped until a restart
+	// (projections.Set.Stopped): the error its reads answer.
+	Stopped() error
 }
 
 // Deps are the components a Server serves.

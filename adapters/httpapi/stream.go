@@ -127,6 +127,13 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// A node whose read model stopped until a restart would answer 200
+	// and then never send an event (or end at once, in the backfill's
+	// read of the counts): EventSource reconnects after a 200 that ends,
+	// for ever, but gives up on a 503.
+	if err := s.deps.Read.Stopped(); err != nil {
+		return err
+	}
 	// A resume point is a position like min_position: one beyond what this
 	// node has applied waits for it, then 503. Streaming from it at once
 	// would announce a position the log may never have had (another log's
@@ -313,7 +320,9 @@ func (s *Server) countsFor(ctx context.Context, batch []domain.Event) (map[domai
 }
 
 // live forwards published events until the client leaves, falls behind,
-// or the server shuts down; it sends a heartbeat comment when idle.
+// the server shuts down, or the read model stops until a restart (seen at
+// the next heartbeat: the client reconnects and is answered 503); it
+// sends a heartbeat comment when idle.
 func (s *Server) live(ctx context.Context, st *streamer, sub *subscriber, last int64) {
 	tick := time.NewTicker(s.cfg.Heartbeat)
 	defer tick.Stop()
@@ -339,6 +348,10 @@ func (s *Server) live(ctx context.Context, st *streamer, sub *subscriber, last i
 			}
 			last = f.pos
 		case <-tick.C:
+			if err := s.deps.Read.Stopped(); err != nil {
+				s.log.InfoContext(ctx, "ended a stream: the read model stopped until a restart", "request_id", requestID(ctx), "err", err)
+				return
+			}
 			if _, err := st.Write(resumeFrame(": heartbeat "+strconv.FormatInt(last, 10)+"\n", last)); err != nil {
 				return
 			}

@@ -120,7 +120,7 @@ export interface paths {
         };
         /**
          * Live events as Server-Sent Events
-         * @description Each SSE event has id: <position>, event: interaction.added | interaction.cancelled, data: the event object plus counts (its target's counts after it). Resumes after `after` or Last-Event-ID (which wins): stored events first, then live; with neither, the stream starts at the log head (live only). The opening frame (retry: 2000) and every heartbeat comment (every --heartbeat, default 15 s) carry id: <the position the client has everything up to>, so a client has a resume point before any event arrives. A resume point beyond what the node has applied is treated like min_position: wait up to the consistency timeout, then 503.
+         * @description Each SSE event has id: <position>, event: interaction.added | interaction.cancelled, data: the event object plus counts (its target's counts after it). Resumes after `after` or Last-Event-ID (which wins): stored events first, then live; with neither, the stream starts at the log head (live only). The opening frame (retry: 2000) and every heartbeat comment (every --heartbeat, default 15 s) carry id: <the position the client has everything up to>, so a client has a resume point before any event arrives. A resume point beyond what the node has applied is treated like min_position: wait up to the consistency timeout, then 503. A node whose read model stopped until a restart (the log moved back under it, or its views file was replaced) answers the 503 store-unavailable its reads answer, never a 200, so that EventSource gives up rather than reconnect for ever; a stream already open then ends at its next heartbeat.
          */
         get: operations["streamEvents"];
         put?: never;

@@ -1,0 +1,117 @@
+package httpapi
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/interactionledger/ledger/adapters/sqlite"
+)
+
+// movedBack is a log whose head reads as 0: the log restored from an
+// empty copy under the running node.
+type movedBack struct{ *sqlite.EventStore }
+
+func (movedBack) LastPosition(context.Context) (int64, error) { return 0, nil }
+
+// stopWays are the ways a node's read models stop until a restart.
+var stopWays = []string{"log moved back", "views file replaced"}
+
+// stop stops e's read models for good, the way named (one of stopWays),
+// and waits until they say so. The read models must have applied an event.
+func (e *testEnv) stop(way string) {
+	e.t.Helper()
+	switch way {
+	case "log moved back":
+		go e.set.WatchHead(e.t.Context(), movedBack{e.store}, time.Millisecond)
+	case "views file replaced":
+		for _, sfx := range []string{"", "-wal", "-shm"} {
+			if err := os.Rename(e.views+sfx, e.views+".aside"+sfx); err != nil && !errors.Is(err, os.ErrNotExist) {
+				e.t.Fatal(err)
+			}
+		}
+	default:
+		e.t.Fatalf("no way to stop a node named %q", way)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for e.set.Err() == nil && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if e.set.Err() == nil {
+		e.t.Fatalf("%s: the read models did not stop", way)
+	}
+}
+
+// TestStreamOnAStoppedNode: on a node whose read models stopped until a
+// restart (the log moved back under it, its views file replaced), the
+// event stream answered 200 and ended at once, or sent heartbeats and no
+// event for ever; a browser's EventSource reconnected in a loop. It must
+// answer the 503 its reads answer, before any 200, so that EventSource
+// fails the connection and stops.
+func TestStreamOnAStoppedNode(t *testing.T) {
+	for _, way := range stopWays {
+		t.Run(way, func(t *testing.T) {
+			e := MustEnv(t, nil)
+			e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "")
+			e.stop(way)
+			read := mustDecode[Problem](t, e.expect(503, "GET", "/v1/targets/article/a-1", ""))
+			for _, query := range []string{"", "?after=0"} {
+				req := mustRequest(t, e.http.URL+"/v1/events/stream"+query)
+				req.Header.Set("Accept", "text/event-stream")
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The body of a 200 is the stream, which may never end.
+				if res.StatusCode != 503 || res.Header.Get("Content-Type") != "application/problem+json" || res.Header.Get("Retry-After") == "" {
+					res.Body.Close()
+					t.Fatalf("stream%s: %d %s, want a 503 problem", query, res.StatusCode, res.Header.Get("Content-Type"))
+				}
+				b, err := io.ReadAll(res.Body)
+				res.Body.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p := mustDecode[Problem](t, b); p.Type != read.Type || p.Detail != read.Detail {
+					t.Fatalf("stream%s: %+v, want what a read answers: %+v", query, p, read)
+				}
+			}
+		})
+	}
+}
+
+// TestStreamEndsWhenTheNodeStops: a stream open when the node's read
+// models stop until a restart ends cleanly (its client reconnects and is
+// answered 503), rather than sending heartbeats and no event for ever.
+func TestStreamEndsWhenTheNodeStops(t *testing.T) {
+	for _, way := range stopWays {
+		t.Run(way, func(t *testing.T) {
+			e := MustEnv(t, func(c *Config) { c.Heartbeat = 10 * time.Millisecond })
+			e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "")
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, "GET", e.http.URL+"/v1/events/stream?after=0", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			rd := bufio.NewReader(res.Body)
+			if ev := readSSE(t, rd); ev.id != "1" {
+				t.Fatalf("first event %s, want 1", ev.id)
+			}
+			e.stop(way)
+			if _, err := io.ReadAll(rd); err != nil {
+				t.Fatalf("the stream after the node stopped: %v, want it ended cleanly", err)
+			}
+		})
+	}
+}
