@@ -256,7 +256,9 @@ func (s *Server) await(ctx context.Context, pos int64, cutAtStop bool) error {
 			return errShuttingDown()
 		}
 		detail := fmt.Sprintf("the read model has applied position %d, not yet %d", s.deps.Read.Applied(), pos)
-		if failed := s.deps.Read.Err(); failed != nil {
+		if stopped := s.deps.Read.Stopped(); stopped != nil {
+			detail += " (it is stopped until this node is restarted" + storeReason(stopped) + ")"
+		} else if failed := s.deps.Read.Err(); failed != nil {
 			detail += " (" + failed.Error() + "; it goes on by itself once the cause is fixed)"
 		}
 		return errNotCaughtUp(detail)

@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,6 +114,45 @@ func TestStreamEndsWhenTheNodeStops(t *testing.T) {
 			e.stop(way)
 			if _, err := io.ReadAll(rd); err != nil {
 				t.Fatalf("the stream after the node stopped: %v, want it ended cleanly", err)
+			}
+		})
+	}
+}
+
+// TestWriteOnAStoppedNode: a write on a node whose read models stopped
+// until a restart is durable, and its 503 said to read it with
+// min_position, which answers 503 on that node until the restart. It
+// must say instead that the node's read models are stopped until a
+// restart, and why. Both ways the write meets the stop are tried: its
+// event not applied, and the read of the counts after it refused. A read
+// with min_position was told the read model goes on by itself.
+func TestWriteOnAStoppedNode(t *testing.T) {
+	for _, way := range stopWays {
+		t.Run(way, func(t *testing.T) {
+			e := MustEnv(t, nil)
+			e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "")
+			e.stop(way)
+			ahead := e.sideServer(e.srv.cfg, laggingRead{e.set, 1 << 40}, nil, nil)
+			for i, h := range []http.Handler{e.srv.Handler(), ahead.Handler()} {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, newRequest("PUT", fmt.Sprintf("/v1/targets/article/a-2/like/u%d", i+2), nil))
+				body := rec.Body.String()
+				p := mustDecode[Problem](t, rec.Body.Bytes())
+				if rec.Code != 503 || p.Type != "urn:ledger:problem:not-caught-up" || p.Position == 0 ||
+					!strings.Contains(body, fmt.Sprintf("durable at position %d", p.Position)) ||
+					!strings.Contains(body, "stopped until it is restarted") || strings.Contains(body, "min_position") {
+					t.Fatalf("write %d on a stopped node: %d %s, want not-caught-up saying the node is stopped until a restart", i, rec.Code, body)
+				}
+				cause := map[string]string{"log moved back": "behind position 1", "views file replaced": "no longer names"}[way]
+				if !strings.Contains(body, cause) {
+					t.Fatalf("write %d on a stopped node: %s, want the cause (%q)", i, body, cause)
+				}
+			}
+			// A read waiting for the write's position is not told that the
+			// read model goes on by itself once the cause is fixed.
+			body := string(e.expect(503, "GET", "/v1/targets/article/a-2?min_position=2", ""))
+			if !strings.Contains(body, "stopped until this node is restarted") || strings.Contains(body, "by itself") {
+				t.Fatalf("a read with min_position on a stopped node: %s, want it stopped until a restart", body)
 			}
 		})
 	}

@@ -270,8 +270,9 @@ func TestWriteCommittedNotApplied(t *testing.T) {
 	req.Header.Set("Idempotency-Key", "k1")
 	srv.Handler().ServeHTTP(rec, req)
 	if rec.Code != 503 || rec.Header().Get("Retry-After") == "" ||
-		!strings.Contains(rec.Body.String(), "durable at position 1 (changed: true)") {
-		t.Fatalf("stuck read model: %d %s", rec.Code, rec.Body)
+		!strings.Contains(rec.Body.String(), "durable at position 1 (changed: true)") ||
+		!strings.Contains(rec.Body.String(), "min_position=1") {
+		t.Fatalf("stuck read model: %d %s, want the write durable and a read with min_position=1 advised", rec.Code, rec.Body)
 	}
 	if p := mustDecode[Problem](t, rec.Body.Bytes()); p.Position != 1 {
 		t.Fatalf("the problem's position %d, want 1 (the durable event's): %s", p.Position, rec.Body)

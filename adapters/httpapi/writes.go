@@ -26,14 +26,14 @@ func (s *Server) write(on bool) handlerFunc {
 			s.metrics.advanceHead(out.Position)
 		}
 		if err := s.applied(r.Context(), out.Position); err != nil {
-			return committedNotApplied(err, out)
+			return s.committedNotApplied(err, out)
 		}
 		// The viewer's state and the counts come from one read, so they
 		// show one state of the log (at or after the event), never the
 		// event's viewer beside counts that later writes moved.
 		view, err := s.deps.Read.Target(r.Context(), req.Target, &req.User)
 		if err != nil {
-			return committedNotRead(err, out)
+			return s.committedNotRead(err, out)
 		}
 		w.Header().Set("Ledger-Position", fmt.Sprint(out.Position))
 		return writeJSON(w, http.StatusOK, s.writeResponse(req, out, view))
@@ -43,7 +43,10 @@ func (s *Server) write(on bool) handlerFunc {
 // committedNotApplied names, in a write's 503 for a read model that did
 // not apply its event in time, what is already done: the event is durable,
 // and a retry with the same Idempotency-Key answers it without appending.
-func committedNotApplied(err error, out domain.Outcome) error {
+// On a node whose read model stopped until a restart, neither that retry
+// nor a read with min_position answers before the restart, so the detail
+// says that instead, and why.
+func (s *Server) committedNotApplied(err error, out domain.Outcome) error {
 	var he *httpError
 	if !errors.As(err, &he) || he.slug != "not-caught-up" {
 		return err
@@ -51,6 +54,13 @@ func committedNotApplied(err error, out domain.Outcome) error {
 	done := *he
 	if out.Changed {
 		done.position = out.Position
+	}
+	if stopped := s.deps.Read.Stopped(); stopped != nil {
+		done.detail = fmt.Sprintf("the write is durable at position %d (changed: %t), but this node's read models "+
+			"are stopped until it is restarted%s; its reads answer 503 until then: read it on another node, "+
+			"or retry with the same Idempotency-Key once this one is restarted",
+			out.Position, out.Changed, storeReason(stopped))
+		return &done
 	}
 	done.detail = fmt.Sprintf("the write is durable at position %d (changed: %t), but %s; "+
 		"retry with the same Idempotency-Key for its answer, or read with min_position=%d",
@@ -64,11 +74,11 @@ func committedNotApplied(err error, out domain.Outcome) error {
 // answers as a read model that did not apply the event in time: a 503 that
 // names the position and the retry, not a store-unavailable that reads as
 // a failed write.
-func committedNotRead(err error, out domain.Outcome) error {
+func (s *Server) committedNotRead(err error, out domain.Outcome) error {
 	if !errors.Is(err, projections.ErrUnreadable) {
 		return fmt.Errorf("read counts after write: %w", err)
 	}
-	return committedNotApplied(errNotCaughtUp("the read model cannot be read: "+err.Error()), out)
+	return s.committedNotApplied(errNotCaughtUp("the read model cannot be read: "+err.Error()), out)
 }
 
 // set writes req within the user's write rate. A retry of a recorded
