@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"sort"
@@ -165,7 +166,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	// The opening frame's id is a resume point from the first byte: a
 	// client that reconnects before any event arrived sends it back as
 	// Last-Event-ID and misses nothing written in between.
-	if _, err := st.Write(resumeFrame("retry: 2000\n", after)); err != nil {
+	if _, err := st.Write(resumeFrame(retryField(), after)); err != nil {
 		return nil
 	}
 	sub, last, err := s.backfill(r.Context(), st, after)
@@ -180,6 +181,17 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 
 // resumeFrame is a frame without an event that moves the client's
 // Last-Event-ID to pos (EventSource keeps the id of a frame without data).
+// retryField is the opening frame's reconnection time: 2 to 4 s, drawn
+// for each connection, so that the EventSource clients of a node that
+// restarts (every stream ends at once) do not all reconnect in the same
+// moment.
+func retryField() string {
+	return "retry: " + strconv.Itoa(retryMinMs+rand.IntN(retryMinMs)) + "\n"
+}
+
+// retryMinMs is the least reconnection time the stream asks for.
+const retryMinMs = 2000
+
 func resumeFrame(prefix string, pos int64) []byte {
 	return []byte(prefix + "id: " + strconv.FormatInt(pos, 10) + "\n\n")
 }

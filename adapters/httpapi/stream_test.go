@@ -166,8 +166,8 @@ func TestStreamLiveResumePoint(t *testing.T) {
 	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u2", "")
 	rd := e.openStream(t, "")
 	open := readFrame(t, rd)
-	if open["retry"] != "2000" || open["id"] != "2" {
-		t.Fatalf("opening frame %v, want retry 2000 and id 2 (the head)", open)
+	if retry, err := strconv.Atoi(open["retry"]); err != nil || retry < 2000 || retry >= 4000 || open["id"] != "2" {
+		t.Fatalf("opening frame %v, want retry 2000 to 3999 and id 2 (the head)", open)
 	}
 	if beat := readFrame(t, rd); beat["id"] != "2" || !strings.HasPrefix(beat[":"], "heartbeat") {
 		t.Fatalf("heartbeat frame %v, want id 2", beat)
@@ -187,6 +187,25 @@ func TestStreamLiveResumePoint(t *testing.T) {
 	}
 	if beat := readFrame(t, again); beat["id"] != "5" {
 		t.Fatalf("heartbeat after event 5: %v", beat)
+	}
+}
+
+// TestStreamRetrySpread: every stream asked its EventSource to reconnect
+// after exactly 2 s, so when a node restarted (ending every stream at
+// once) all of its browsers came back in the same moment. Each stream now
+// draws its own time between 2 and 4 s.
+func TestStreamRetrySpread(t *testing.T) {
+	e := MustEnv(t, nil)
+	seen := map[string]bool{}
+	for range 8 {
+		retry := readFrame(t, e.openStream(t, ""))["retry"]
+		if n, err := strconv.Atoi(retry); err != nil || n < 2000 || n >= 4000 {
+			t.Fatalf("retry %q, want 2000 to 3999", retry)
+		}
+		seen[retry] = true
+	}
+	if len(seen) < 2 {
+		t.Fatalf("8 streams all asked for retry %v, want them spread", seen)
 	}
 }
 
