@@ -146,7 +146,7 @@ func (s *Set) applyAllTx(ctx context.Context, projs []projection, events []domai
 	// and a live batch is a few events.
 	ctx = context.WithoutCancel(ctx)
 	err = inTx(ctx, s.v.write, func(tx querier) error {
-		saved, err := checkpoints(ctx, tx)
+		saved, err := checkpoints(ctx, tx, s.v.marked)
 		if err != nil {
 			return fmt.Errorf("read checkpoints: %w", err)
 		}

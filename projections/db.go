@@ -105,6 +105,9 @@ type views struct {
 	write *sql.DB
 	read  *sql.DB
 	ckpt  *walcheckpoint.Checkpointer // nil for a scratch file, which has no WAL
+	// marked: the checkpoints table has the event columns (createMeta);
+	// not in a file of an older ledger that this process may not write.
+	marked bool
 	// watch checks that path still names the file opened: the read pool
 	// opens connections by path as it needs them, and one opened on a file
 	// put in its place (a damaged file set aside and built again, a file
@@ -191,7 +194,8 @@ func openViews(ctx context.Context, path string, d durability, log *slog.Logger,
 		w.Close()
 		return nil, fmt.Errorf("open views %s: %w", path, err)
 	}
-	if err := createMeta(ctx, w); err != nil {
+	marked, err := createMeta(ctx, w)
+	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open views %s: %w", path, err)
 	}
@@ -202,7 +206,7 @@ func openViews(ctx context.Context, path string, d durability, log *slog.Logger,
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	v := &views{path: path, write: w, read: r, opened: time.Now()}
+	v := &views{path: path, write: w, read: r, marked: marked, opened: time.Now()}
 	v.checked.Store(-recheckEvery.Nanoseconds())
 	// The file exists now: the write connection has created it.
 	if v.watch, err = pathwatch.New(path); err != nil {
@@ -286,7 +290,8 @@ func (v *views) close() error {
 
 // createMeta creates the tables every views file has: meta (key/value,
 // e.g. the cursor key) and checkpoints, and adds the checkpoints' event
-// columns to a file made before them.
+// columns to a file made before them; marked is false when the file has
+// none because this process may not write it.
 //
 // A checkpoint row holds the position a projection has applied and, in
 // event_position and event_id, the position and id of the last event it
@@ -294,8 +299,8 @@ func (v *views) close() error {
 // still holds that event (checkEvent). They are columns of their own, not
 // read from position, so that a row an older ledger moved (it sets
 // position and version only) still names an event it applied.
-func createMeta(ctx context.Context, db *sql.DB) error {
-	_, err := db.ExecContext(ctx, `
+func createMeta(ctx context.Context, db *sql.DB) (marked bool, err error) {
+	_, err = db.ExecContext(ctx, `
 CREATE TABLE IF NOT EXISTS meta (
 	key   TEXT PRIMARY KEY,
 	value BLOB NOT NULL
@@ -308,27 +313,34 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 	event_id       BLOB
 ) WITHOUT ROWID;`)
 	if err != nil {
-		return err
+		return false, err
 	}
 	return addEventColumns(ctx, db)
 }
 
 // addEventColumns adds event_position and event_id to the checkpoints of a
-// views file made before them.
-func addEventColumns(ctx context.Context, db *sql.DB) error {
+// views file made before them. A file this process may not write (stats or
+// verify on a file made read-only) is left as it is, and marked is false:
+// it is read as it is, its checkpoints naming no event, as before the
+// columns (a server refuses a read-only views file anyway).
+func addEventColumns(ctx context.Context, db *sql.DB) (marked bool, err error) {
 	var n int
-	err := db.QueryRowContext(ctx,
+	err = db.QueryRowContext(ctx,
 		`SELECT count(*) FROM pragma_table_info('checkpoints') WHERE name = 'event_id'`).Scan(&n)
 	if err != nil || n > 0 {
-		return err
+		return err == nil, err
 	}
 	_, err = db.ExecContext(ctx, `
 ALTER TABLE checkpoints ADD COLUMN event_position INTEGER;
 ALTER TABLE checkpoints ADD COLUMN event_id BLOB;`)
-	if err != nil {
-		return fmt.Errorf("add the checkpoints' event columns (the file must be writable once to be upgraded): %w", err)
+	var se sqlite3.Error
+	if errors.As(err, &se) && se.Code == sqlite3.ErrReadonly {
+		return false, nil
 	}
-	return nil
+	if err != nil {
+		return false, fmt.Errorf("add the checkpoints' event columns: %w", err)
+	}
+	return true, nil
 }
 
 // nextGeneration returns a number that names a fresh set of indexes; index
@@ -343,10 +355,10 @@ RETURNING value`).Scan(&g)
 }
 
 // checkpoint reads projection name's checkpoint with q (inside a
-// transaction when q is one); ok is false when the projection has no
-// tables yet.
+// transaction when q is one), without its event mark; ok is false when
+// the projection has no tables yet.
 func checkpoint(ctx context.Context, q querier, name string) (pos, version int64, ok bool, err error) {
-	all, err := checkpoints(ctx, q)
+	all, err := checkpoints(ctx, q, false)
 	cp, ok := all[name]
 	return cp.pos, cp.version, ok && err == nil, err
 }
@@ -383,9 +395,14 @@ func markAt(ctx context.Context, store domain.EventReader, pos int64) (eventMark
 
 // checkpoints reads every projection's checkpoint inside tx, in one
 // statement (the applier reads them in each transaction); a projection
-// without tables has no entry.
-func checkpoints(ctx context.Context, q querier) (map[string]savedCheckpoint, error) {
-	rows, err := q.QueryContext(ctx, `SELECT projection, position, version, event_position, event_id FROM checkpoints`)
+// without tables has no entry. Their event marks are read only when
+// marked (views.marked: the file has the columns); else they are zero.
+func checkpoints(ctx context.Context, q querier, marked bool) (map[string]savedCheckpoint, error) {
+	query := `SELECT projection, position, version, NULL, NULL FROM checkpoints`
+	if marked {
+		query = `SELECT projection, position, version, event_position, event_id FROM checkpoints`
+	}
+	rows, err := q.QueryContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"iter"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -146,19 +147,7 @@ func opposite(t domain.EventType) domain.EventType {
 func TestOldViewsFileGetsEventColumns(t *testing.T) {
 	ctx := context.Background()
 	store, path := servedViews(t)
-	db, err := sql.Open("sqlite3", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = db.Exec(`
-CREATE TABLE old_checkpoints (projection TEXT PRIMARY KEY, position INTEGER NOT NULL, version INTEGER NOT NULL) WITHOUT ROWID;
-INSERT INTO old_checkpoints SELECT projection, position, version FROM checkpoints;
-DROP TABLE checkpoints;
-ALTER TABLE old_checkpoints RENAME TO checkpoints;`)
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	makeOld(t, path)
 	// Unmarked, a look-alike event at 300 is not seen: the counts table's
 	// last row is all there is to compare.
 	s, err := openServing(ctx, path, newRenamedAt(t, store, 300))
@@ -181,5 +170,76 @@ ALTER TABLE old_checkpoints RENAME TO checkpoints;`)
 	s.Close()
 	if _, err = openServing(ctx, path, newRenamedAt(t, store, 310)); !errors.Is(err, projections.ErrDiverged) {
 		t.Fatalf("after a batch, over a look-alike log: %v, want ErrDiverged", err)
+	}
+}
+
+// makeOld gives the closed views file at path the checkpoints table of a
+// ledger from before checkpoints kept the last applied event.
+func makeOld(tb testing.TB, path string) {
+	tb.Helper()
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	_, err = db.Exec(`
+CREATE TABLE old_checkpoints (projection TEXT PRIMARY KEY, position INTEGER NOT NULL, version INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO old_checkpoints SELECT projection, position, version FROM checkpoints;
+DROP TABLE checkpoints;
+ALTER TABLE old_checkpoints RENAME TO checkpoints;`)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// immutable makes path read-only for every process, root's too (the ext4
+// immutable attribute), until the test ends; the test is skipped where
+// that cannot be set (another file system, no root).
+func immutable(tb testing.TB, path string) {
+	tb.Helper()
+	if out, err := exec.Command("chattr", "+i", path).CombinedOutput(); err != nil {
+		tb.Skipf("chattr +i %s (needs root on ext4): %v: %s", path, err, out)
+	}
+	tb.Cleanup(func() {
+		if out, err := exec.Command("chattr", "-i", path).CombinedOutput(); err != nil {
+			tb.Errorf("chattr -i %s: %v: %s", path, err, out)
+		}
+	})
+}
+
+// TestReadOnlyOldViewsFileIsRead: a views file of an older ledger that the
+// process may not write (an operator made it read-only to inspect it) was
+// read by stats and verify, and was refused by them once opening it added
+// the checkpoints' event columns ("attempt to write a readonly
+// database"). It must still be read, its checkpoints naming no event; a
+// server still refuses it for being read-only.
+func TestReadOnlyOldViewsFileIsRead(t *testing.T) {
+	ctx := context.Background()
+	store := MustStore(t)
+	MustGenerate(t, store, 300)
+	path := filepath.Join(t.TempDir(), "v.views")
+	s, err := openServing(ctx, path, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	makeOld(t, path)
+	immutable(t, path)
+	s, err = projections.Open(ctx, projections.Config{Path: path, Kinds: kinds, MemoryRows: -1}, nil, nil)
+	if err != nil {
+		t.Fatalf("a read-only views file of an older ledger, opened as stats and verify do: %v", err)
+	}
+	defer s.Close()
+	if cp, err := s.LowestCheckpoint(ctx); err != nil || cp != 300 {
+		t.Fatalf("checkpoint: %d, %v; want 300", cp, err)
+	}
+	r, err := s.Verify(ctx, store, t.TempDir())
+	if err != nil || !r.OK() {
+		t.Fatalf("verify: %v, %+v", err, r)
+	}
+	if _, err := openServing(ctx, path, store); err == nil || !strings.Contains(err.Error(), "is read-only") {
+		t.Fatalf("a server on it: %v, want the read-only refusal", err)
 	}
 }

@@ -181,7 +181,7 @@ func (s *Set) refuseAhead(head int64) error {
 // named. A file whose checkpoints name no event yet (written by an older
 // ledger) is checked by its counts table instead (refuseDivergedCounts).
 func (s *Set) refuseDiverged(ctx context.Context, store domain.EventReader) error {
-	saved, err := checkpoints(ctx, s.v.read)
+	saved, err := checkpoints(ctx, s.v.read, s.v.marked)
 	if err != nil {
 		return fmt.Errorf("open views: read checkpoints: %w", err)
 	}
