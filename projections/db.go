@@ -319,20 +319,28 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 }
 
 // addEventColumns adds event_position and event_id to the checkpoints of a
-// views file made before them. A file this process may not write (stats or
-// verify on a file made read-only) is left as it is, and marked is false:
-// it is read as it is, its checkpoints naming no event, as before the
-// columns (a server refuses a read-only views file anyway).
+// views file made before them, in one transaction that first looks at
+// them: another process may be adding them at the same moment (a server
+// and a rebuild started together), and a process stopped between two
+// statements would leave one column, which the next open would try to add
+// again. A file this process may not write (stats or verify on a file made
+// read-only) is left as it is, and marked is false: it is read as it is,
+// its checkpoints naming no event, as before the columns (a server refuses
+// a read-only views file anyway).
 func addEventColumns(ctx context.Context, db *sql.DB) (marked bool, err error) {
-	var n int
-	err = db.QueryRowContext(ctx,
-		`SELECT count(*) FROM pragma_table_info('checkpoints') WHERE name = 'event_id'`).Scan(&n)
-	if err != nil || n > 0 {
+	missing, err := missingEventColumns(ctx, db)
+	if err != nil || len(missing) == 0 {
 		return err == nil, err
 	}
-	_, err = db.ExecContext(ctx, `
-ALTER TABLE checkpoints ADD COLUMN event_position INTEGER;
-ALTER TABLE checkpoints ADD COLUMN event_id BLOB;`)
+	err = inTx(ctx, db, func(tx querier) error {
+		missing, err := missingEventColumns(ctx, tx)
+		for _, col := range missing {
+			if err == nil {
+				_, err = tx.ExecContext(ctx, `ALTER TABLE checkpoints ADD COLUMN `+col)
+			}
+		}
+		return err
+	})
 	var se sqlite3.Error
 	if errors.As(err, &se) && se.Code == sqlite3.ErrReadonly {
 		return false, nil
@@ -341,6 +349,22 @@ ALTER TABLE checkpoints ADD COLUMN event_id BLOB;`)
 		return false, fmt.Errorf("add the checkpoints' event columns: %w", err)
 	}
 	return true, nil
+}
+
+// missingEventColumns returns the definitions of the checkpoints' event
+// columns the file lacks.
+func missingEventColumns(ctx context.Context, q querier) ([]string, error) {
+	var pos, id int
+	err := q.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE name = 'event_position'), count(*) FILTER (WHERE name = 'event_id')
+FROM pragma_table_info('checkpoints')`).Scan(&pos, &id)
+	var missing []string
+	if pos == 0 {
+		missing = append(missing, "event_position INTEGER")
+	}
+	if id == 0 {
+		missing = append(missing, "event_id BLOB")
+	}
+	return missing, err
 }
 
 // nextGeneration returns a number that names a fresh set of indexes; index

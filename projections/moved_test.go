@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"iter"
 	"os/exec"
 	"path/filepath"
@@ -241,5 +242,68 @@ func TestReadOnlyOldViewsFileIsRead(t *testing.T) {
 	}
 	if _, err := openServing(ctx, path, store); err == nil || !strings.Contains(err.Error(), "is read-only") {
 		t.Fatalf("a server on it: %v, want the read-only refusal", err)
+	}
+}
+
+// TestOldViewsFileOpenedByTwo: two processes opening a views file of an
+// older ledger at once (a server and a rebuild started together) both
+// found the event columns missing and both added them, one statement at a
+// time: the second failed with "duplicate column name", and a process
+// stopped between the two statements left a file with one column, which
+// every later open tried to add again and failed on, `ledger rebuild`'s
+// too. The columns are added in one transaction, after a look at them
+// inside it.
+func TestOldViewsFileOpenedByTwo(t *testing.T) {
+	ctx := context.Background()
+	store := MustStore(t)
+	MustGenerate(t, store, 30)
+	dir := t.TempDir()
+	for round := range 20 {
+		path := filepath.Join(dir, fmt.Sprintf("v%d.views", round))
+		s, err := openServing(ctx, path, store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		makeOld(t, path)
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() {
+				s, err := projections.Open(ctx, projections.Config{Path: path, Kinds: kinds, MemoryRows: -1}, nil, nil)
+				if err == nil {
+					s.Close()
+				}
+				errs <- err
+			}()
+		}
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: an old views file opened by two at once: %v", round, err)
+			}
+		}
+	}
+	// One column added, the other not: a process stopped between them.
+	path := filepath.Join(dir, "half.views")
+	s, err := openServing(ctx, path, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	makeOld(t, path)
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Exec(`ALTER TABLE checkpoints ADD COLUMN event_position INTEGER`)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		s, err = openServing(ctx, path, store)
+		if err != nil {
+			t.Fatalf("open %d of a views file with event_position and no event_id: %v", i+1, err)
+		}
+		s.Close()
 	}
 }
