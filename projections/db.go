@@ -296,9 +296,11 @@ func (v *views) close() error {
 // A checkpoint row holds the position a projection has applied and, in
 // event_position and event_id, the position and id of the last event it
 // applied (NULL before the first): Open and each batch check that the log
-// still holds that event (checkEvent). They are columns of their own, not
-// read from position, so that a row an older ledger moved (it sets
-// position and version only) still names an event it applied.
+// still holds that event (checkEvent). The position is a column of its
+// own, equal to position whenever this ledger writes the row, so that a
+// row an older ledger moved (it sets position and version only, and its
+// rebuild replaces the tables the event was applied to) is seen to name no
+// event: checkpoints reads a mark only where the two positions are equal.
 func createMeta(ctx context.Context, db *sql.DB) (marked bool, err error) {
 	_, err = db.ExecContext(ctx, `
 CREATE TABLE IF NOT EXISTS meta (
@@ -440,7 +442,10 @@ func checkpoints(ctx context.Context, q querier, marked bool) (map[string]savedC
 		if err := rows.Scan(&name, &cp.pos, &cp.version, &at, &id); err != nil {
 			return nil, err
 		}
-		if at.Valid && len(id) == len(cp.event.id) {
+		// A mark at another position than the row's was left by an older
+		// ledger, which moved the row without it: it may name an event
+		// of tables that ledger's rebuild has since replaced.
+		if at.Valid && at.Int64 == cp.pos && len(id) == len(cp.event.id) {
 			cp.event = eventMark{at.Int64, uuid.UUID(id)}
 		}
 		out[name] = cp

@@ -307,3 +307,64 @@ func TestOldViewsFileOpenedByTwo(t *testing.T) {
 		s.Close()
 	}
 }
+
+// TestOlderLedgersWriteLeavesNoFalseMark: an older ledger moves a
+// checkpoint row's position and version and keeps its event columns, so
+// after its rebuild (run on a log restored from an older copy, or on a log
+// made anew) the row named an event of the tables it replaced. The next
+// server refused the rebuilt file with ErrDiverged, naming the remedy
+// that had just been applied. A row whose event position is not its
+// position names no event.
+func TestOlderLedgersWriteLeavesNoFalseMark(t *testing.T) {
+	ctx := context.Background()
+	store := MustStore(t)
+	MustGenerate(t, store, 300)
+	path := filepath.Join(t.TempDir(), "v.views")
+	s, err := openServing(ctx, path, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var at int64
+	var id []byte
+	if err := db.QueryRow(`SELECT event_position, event_id FROM checkpoints WHERE projection = 'counts'`).Scan(&at, &id); err != nil || at != 300 {
+		t.Fatalf("counts' mark: %d, %v", at, err)
+	}
+	// The log restored from an older copy holds another event at 300 and
+	// grows past it.
+	l := domain.NewLedger(store, kinds, domain.LedgerConfig{}, nil)
+	for i := range 10 {
+		req := domain.SetRequest{User: mustUser(t, "late"), Target: mustTarget(t, "article/late"), Kind: kinds.Kinds()[0], On: i%2 == 0}
+		if _, err := l.Set(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restored := newRenamedAt(t, store, 300)
+	if _, err := openServing(ctx, path, restored); !errors.Is(err, projections.ErrDiverged) {
+		t.Fatalf("before the rebuild: %v, want ErrDiverged", err)
+	}
+	// An older ledger's rebuild: the tables and positions of the restored
+	// log, the event columns as they were.
+	s, err = projections.Open(ctx, projections.Config{Path: path, Kinds: kinds, MemoryRows: -1}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Rebuild(ctx, restored, nil, nil)
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE checkpoints SET event_position = ?, event_id = ?`, at, id); err != nil {
+		t.Fatal(err)
+	}
+	s, err = openServing(ctx, path, restored)
+	if err != nil || s.Applied() != 310 {
+		t.Fatalf("a views file an older ledger rebuilt from this log: %v", err)
+	}
+	s.Close()
+}
