@@ -14,8 +14,10 @@ const recentCap = 4096
 
 // recent holds the events of this store's latest commits, at consecutive
 // positions. A commit whose first position does not follow the last one
-// held (another connection committed in between) starts it afresh, so
-// what it holds is always exactly the log's events at those positions.
+// held, or that follows another connection's commit (the writer found the
+// file's data version changed: an older copy restored into the file
+// reuses the positions held), starts it afresh, so what it holds is always
+// exactly the log's events at those positions.
 type recent struct {
 	// wanted: someone has asked (AppendRecent); until then commits keep
 	// nothing, so that a store nobody follows (an import, bench store's

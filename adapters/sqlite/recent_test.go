@@ -11,6 +11,7 @@ import (
 
 	"github.com/interactionledger/ledger/adapters/storetest"
 	"github.com/interactionledger/ledger/domain"
+	"github.com/mattn/go-sqlite3"
 )
 
 // toggles builds an append to user's like of target: ons after version
@@ -158,5 +159,79 @@ func TestRecentOnlyWhenAsked(t *testing.T) {
 	storetest.MustAppend(t, s, likeReq(t, s, "article/a2"))
 	if got, ok := s.AppendRecent(nil, 1, 5); !ok || len(got) != 1 || got[0].Position != 2 {
 		t.Fatalf("after asking: %+v, %v; want the event at 2", got, ok)
+	}
+}
+
+// TestRecentForgetsALogRestoredUnderIt: an older copy of the log restored
+// into the file under a running store (SQLite's backup API, as the sqlite3
+// shell's .restore does: the same file, so its path still names it) and
+// grown again by another writer to exactly the store's last position kept
+// the store's memory of the positions it had written, and its next commit
+// was added to it: a tail then got the replaced event at that position
+// from memory, and a projection's check that the log still holds the
+// event it applied there passed. A commit after another connection's
+// forgets what the store held.
+func TestRecentForgetsALogRestoredUnderIt(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ledger.db")
+	s := MustOpen(t, Config{Path: path})
+	s.AppendRecent(nil, 0, 1)
+	storetest.MustAppend(t, s, likeReq(t, s, "article/a1"))
+	storetest.MustAppend(t, s, likeReq(t, s, "article/a2"))
+	copyPath := filepath.Join(dir, "copy.db")
+	if _, err := mustDB(t, path).Exec(`VACUUM INTO ?`, copyPath); err != nil {
+		t.Fatal(err)
+	}
+	storetest.MustAppend(t, s, likeReq(t, s, "article/a3"))
+	restore(t, copyPath, path)
+	other := MustOpen(t, Config{Path: path})
+	storetest.MustAppend(t, other, likeReq(t, other, "article/b3")) // position 3 again
+	storetest.MustAppend(t, s, likeReq(t, s, "article/a4"))
+	var want []domain.Event
+	for e, err := range s.ReadEvents(t.Context(), domain.EventFilter{After: 2}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, e)
+	}
+	if len(want) != 2 || want[0].Target.ID() != "b3" {
+		t.Fatalf("the restored log after 2: %+v", want)
+	}
+	if got, ok := s.AppendRecent(nil, 2, 10); ok && !reflect.DeepEqual(got, want) {
+		t.Fatalf("held after 2:\n got  %+v\n want the log's %+v", got, want)
+	}
+}
+
+// restore copies the database at from into the one at to, page by page,
+// through SQLite's backup API.
+func restore(t *testing.T, from, to string) {
+	t.Helper()
+	ctx := t.Context()
+	src, dst := mustDB(t, from), mustDB(t, to)
+	sc, err := src.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	dc, err := dst.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	err = dc.Raw(func(d any) error {
+		return sc.Raw(func(s any) error {
+			b, err := d.(*sqlite3.SQLiteConn).Backup("main", s.(*sqlite3.SQLiteConn), "main")
+			if err != nil {
+				return err
+			}
+			if _, err := b.Step(-1); err != nil {
+				b.Close()
+				return err
+			}
+			return b.Close()
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -58,6 +58,11 @@ type writer struct {
 	streams                map[domain.StreamID]streamInfo
 	last, lastKey, through int64
 	version                int64
+	// reloaded: the last transaction begun did not trust the cache
+	// (another connection had written, or a failure dropped it), so
+	// what the store remembers of its own commits (recent) may no longer
+	// be what the log holds at those positions.
+	reloaded bool
 
 	// indexEvery is Config.TargetIndexEvery.
 	indexEvery int64
@@ -268,6 +273,13 @@ func (s *EventStore) commit(batch []*request, l *groupcommit.Linger[eventRow], a
 	stats.Duration = time.Since(start)
 	s.lastBatch.Store(int64(len(taken)))
 	if stats.Err == nil {
+		if s.w.reloaded {
+			// Another connection wrote since the last commit: an older
+			// copy of the log restored into the file (the sqlite3 shell's
+			// .restore) reuses the positions held, and one grown again to
+			// exactly the last of them would not be seen by add.
+			s.recent.reset()
+		}
 		s.remember(taken, results)
 		s.notifyCommitted()
 		s.failures.Succeeded()
@@ -514,7 +526,8 @@ func (w *writer) begin(tx *txState) error {
 	if err != nil {
 		return err
 	}
-	if w.last >= 0 && version == w.version && len(w.streams) <= maxCachedVersions {
+	w.reloaded = !(w.last >= 0 && version == w.version && len(w.streams) <= maxCachedVersions)
+	if !w.reloaded {
 		tx.last, tx.lastKey, tx.through = w.last, w.lastKey, w.through
 		return nil
 	}
