@@ -191,7 +191,7 @@ func checkEvent(events []domain.Event, last eventMark) error {
 	}
 	return fmt.Errorf("%w: the views file applied event %s at position %d, and the log's event there is %s: "+
 		"the log was restored from an older copy under this process and has grown since; restart it "+
-		"(its views file is then refused: ledger rebuild)", ErrDiverged, last.id, last.pos, describe(events[i]))
+		"(its views file is then refused: ledger rebuild)", ErrDiverged, last.id, last.pos, describeID(events[i]))
 }
 
 func checkOrder(events []domain.Event) error {

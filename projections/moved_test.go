@@ -79,9 +79,15 @@ func servedViews(t *testing.T) (*sqlite.EventStore, string) {
 func TestOpenRefusesADivergedLogThatLooksAlike(t *testing.T) {
 	ctx := context.Background()
 	store, path := servedViews(t)
-	_, err := openServing(ctx, path, newRenamedAt(t, store, 300))
+	restored := newRenamedAt(t, store, 300)
+	_, err := openServing(ctx, path, restored)
 	if !errors.Is(err, projections.ErrDiverged) || !strings.Contains(err.Error(), "ledger rebuild") {
 		t.Fatalf("views at 300 over a log holding another event at 300 with the same target and kind: %v, want ErrDiverged", err)
+	}
+	// Both ids are named: the log's event there has the same target and
+	// kind, and alone they would read as the event applied.
+	if !strings.Contains(err.Error(), restored.id.ID.String()) {
+		t.Fatalf("the refusal does not name the log's event %s: %v", restored.id.ID, err)
 	}
 	s, err := openServing(ctx, path, store)
 	if err != nil {
@@ -123,8 +129,9 @@ func TestApplyStopsWhereTheLogHoldsAnotherEvent(t *testing.T) {
 	if !errors.Is(err, projections.ErrDiverged) || !errors.Is(err, projections.ErrFailed) || s.Applied() != 301 {
 		t.Fatalf("a batch holding another event at 301: %v, applied %d; want ErrDiverged and nothing applied", err, s.Applied())
 	}
-	if err := s.Err(); !errors.Is(err, projections.ErrDiverged) || !strings.Contains(err.Error(), "restart") {
-		t.Fatalf("Err: %v, want ErrDiverged naming the remedy", err)
+	if err := s.Err(); !errors.Is(err, projections.ErrDiverged) || !strings.Contains(err.Error(), "restart") ||
+		!strings.Contains(err.Error(), restored.ID.String()) {
+		t.Fatalf("Err: %v, want ErrDiverged naming the log's event and the remedy", err)
 	}
 	if _, err := s.Target(ctx, last.Target, nil); !errors.Is(err, domain.ErrUnavailable) {
 		t.Fatalf("a read once the log moved: %v, want ErrUnavailable", err)

@@ -202,7 +202,7 @@ func (s *Set) refuseDiverged(ctx context.Context, store domain.EventReader) erro
 		}
 		if e.Position != mark.pos || e.ID != mark.id {
 			return fmt.Errorf("open views: %s applied event %s at position %d, and the log's event there is %s: %w; %s",
-				p.name(), mark.id, mark.pos, describe(e), ErrDiverged, divergedRemedy)
+				p.name(), mark.id, mark.pos, describeID(e), ErrDiverged, divergedRemedy)
 		}
 	}
 	if marked {
@@ -244,12 +244,21 @@ func (s *Set) refuseDivergedCounts(ctx context.Context, store domain.EventReader
 		typ, id, kind, pos, describe(e), ErrDiverged, divergedRemedy)
 }
 
-// describe names an event in refuseDiverged's and checkEvent's errors.
+// describe names an event in refuseDiverged's errors.
 func describe(e domain.Event) string {
 	if e.Position == 0 {
 		return "none"
 	}
 	return fmt.Sprintf("%s %s at position %d", e.Target, e.Kind, e.Position)
+}
+
+// describeID is describe with the event's id, for the errors that compare
+// ids: the log's event there may have the applied event's target and kind.
+func describeID(e domain.Event) string {
+	if e.Position == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("event %s (%s)", e.ID, describe(e))
 }
 
 // rebuildBehind rebuilds the projections whose backlog behind store's head
