@@ -53,6 +53,12 @@ type Config struct {
 	// about 64 MB when the store is a domain.LatestReader (only the
 	// interactions that end on are kept) and about 200 MB otherwise.
 	FoldKeys int
+	// NoCatchUp makes Open build what is missing or of an older schema
+	// but not apply the log's backlog: for a caller that rebuilds every
+	// projection next (ledger rebuild), to which a catch-up is wasted work
+	// and, on a views file the log has diverged from, a stop (ErrDiverged)
+	// logged as an error just before the rebuild that repairs it.
+	NoCatchUp bool
 	// RebuildBehind makes Open rebuild, rather than catch up, a projection
 	// whose checkpoint is so far behind the log's head that a rebuild gets
 	// it there sooner (see rebuildBehind): a server's views file that was
@@ -254,9 +260,11 @@ func (s *Set) prepare(ctx context.Context, store domain.EventReader) error {
 			return err
 		}
 	}
+	if s.cfg.NoCatchUp {
+		return nil
+	}
 	// A projection that fails to catch up is marked failed (Err) but does
-	// not fail Open: the caller may be `ledger rebuild` or `ledger verify`,
-	// come to repair or inspect it.
+	// not fail Open: the caller may come to repair or inspect it.
 	if err := s.CatchUp(ctx, store); err != nil && !errors.Is(err, ErrFailed) {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -123,10 +124,18 @@ func TestFailureHoldsAndHeals(t *testing.T) {
 	if err != nil || v.Counts["like"] != 1 || s.Err() != nil {
 		t.Fatalf("after resume: %+v %v %v", v, err, s.Err())
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if want := []int64{1, 1, 2, 2, 3, 1}; !equal(announced, want) {
-		t.Fatalf("announced %v, want %v", announced, want)
+	// Listeners hear of a batch after WaitFor's callers: wait for them.
+	want := []int64{1, 1, 2, 2, 3, 1}
+	got := func() []int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(announced)
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(got()) < len(want) && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if !equal(got(), want) {
+		t.Fatalf("announced %v, want %v", got(), want)
 	}
 }
 

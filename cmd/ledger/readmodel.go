@@ -25,8 +25,11 @@ const viewsBuiltBy = "(serve builds it at start, ledger rebuild builds it)"
 // copy that serves target reads: these commands do not serve. Only a
 // rebuild (build) creates a missing views file: verify and stats on a
 // mistyped --views would otherwise build a fresh one and call it right.
-// Only a rebuild opens the views with the log, which catches them up:
-// verify and stats inspect the file as it is, since a catch-up would show
+// Only a rebuild opens the views with the log, which builds what is
+// missing or of an older schema (it does not catch the file up: it
+// rebuilds it next, and a catch-up of a file the log diverged from would
+// stop the set with an error telling to rebuild): verify and stats
+// inspect the file as it is, since a catch-up would show
 // every file at a lag of 0 and apply a restored log's new events onto a
 // file the log diverged from, which serve then no longer refuses.
 func openReadSide(ctx context.Context, e env, db, views, kinds string, build bool, progress func(projections.Progress)) (*logStore, *projections.Set, error) {
@@ -51,7 +54,8 @@ func openReadSide(ctx context.Context, e env, db, views, kinds string, build boo
 	if build {
 		source = store
 	}
-	set, err := projections.Open(ctx, projections.Config{Path: viewsPath(db, views), Kinds: kindSet, OnProgress: progress, MemoryRows: -1}, source, cliLogger(e))
+	set, err := projections.Open(ctx, projections.Config{Path: viewsPath(db, views), Kinds: kindSet, OnProgress: progress, MemoryRows: -1,
+		NoCatchUp: build}, source, cliLogger(e))
 	if err != nil {
 		store.Close()
 		return nil, nil, err

@@ -324,6 +324,39 @@ func corruptTail(t *testing.T, path string, n int) {
 	}
 }
 
+// TestRebuildOfADivergedViewsFile: ledger rebuild caught a views file up
+// before rebuilding it; on a file the log diverged from (an older copy of
+// the log restored and grown past it) the catch-up stopped the set and
+// logged an error telling the operator to restart and run ledger rebuild,
+// the command just run. It now rebuilds without catching up, and serve
+// then takes the file.
+func TestRebuildOfADivergedViewsFile(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "r.db")
+	mustFill(t, db, 4)
+	old := filepath.Join(dir, "old.db")
+	mustCopy(t, db, old)
+	mustFill(t, db, 12)
+	if _, errOut, err := runCLI(t, "rebuild", "--db", db); err != nil {
+		t.Fatalf("rebuild: %v\n%s", err, errOut)
+	}
+	if err := os.Rename(old, db); err != nil {
+		t.Fatal(err)
+	}
+	mustToggle(t, db, "article/b2", 20)
+	_, errOut, err := runCLI(t, "rebuild", "--db", db)
+	if err != nil || strings.Contains(errOut, "moved under this process") || strings.Contains(errOut, "ERROR") {
+		t.Fatalf("rebuild of a views file the log diverged from: %v, stderr:\n%s", err, errOut)
+	}
+	store := mustOpenStore(t, db, storeOptions{readOnly: true})
+	set, err := projections.Open(context.Background(), projections.Config{Path: projections.ViewsPath(db),
+		Kinds: domain.MustKindSet("like", "collect"), RebuildBehind: true}, store, nil)
+	if err != nil {
+		t.Fatalf("a server's Open after the rebuild: %v", err)
+	}
+	set.Close()
+}
+
 // TestStatsAndVerifyLeaveTheViews: stats and verify inspect a views file
 // as it is. They caught it up with the log first, so stats showed every
 // views file at a lag of 0, and on a log restored from an older copy that
