@@ -189,9 +189,15 @@ func checkEvent(events []domain.Event, last eventMark) error {
 	if !found || events[i].ID == last.id {
 		return nil
 	}
+	return movedUnder(last, events[i])
+}
+
+// movedUnder is the error of a set whose last applied event, last, is not
+// the log's event at its position, at (checkEvent, checkHead).
+func movedUnder(last eventMark, at domain.Event) error {
 	return fmt.Errorf("%w: the views file applied event %s at position %d, and the log's event there is %s: "+
 		"the log was restored from an older copy under this process and has grown since; restart it "+
-		"(its views file is then refused: ledger rebuild)", ErrDiverged, last.id, last.pos, describeID(events[i]))
+		"(its views file is then refused: ledger rebuild)", ErrDiverged, last.id, last.pos, describeID(at))
 }
 
 func checkOrder(events []domain.Event) error {
@@ -449,15 +455,18 @@ var ErrLogBehind = errors.New("the log's head is behind what the views file appl
 const headReadTimeout = 5 * time.Second
 
 // WatchHead reads store's head every interval until ctx ends, and stops
-// the set for good when the head is behind a position it applied: the log
-// was restored from an older copy under this process (it keeps its
-// identity), and its next appends take positions the set has applied,
-// with other events. The set would skip those, then apply the later ones
-// onto counts the log no longer has. From then on it applies and answers
-// nothing, and Err names the cause, until a restart, whose Open refuses
-// the views file and names ledger rebuild. A head that is restored and
-// grows past the applied position within one interval is not seen here;
-// the restart's Open sees it (refuseDiverged).
+// the set for good when the log moved under it: its head is behind a
+// position the set applied, or the log's event at the position of the
+// last event the set applied is another (the id differs). The log was
+// restored from an older copy under this process (it keeps its identity):
+// its next appends take positions the set has applied, with other events,
+// which the set would skip, then apply the later ones onto counts the log
+// no longer has. A restored log that grows back to the set's position (or
+// past it) before a look is seen by the event's id: until then the set
+// answered the old log's counts as current, for as long as no event came
+// past it. From then on it applies and answers nothing, and Err names the
+// cause, until a restart, whose Open refuses the views file and names
+// ledger rebuild.
 func (s *Set) WatchHead(ctx context.Context, store domain.EventReader, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -472,18 +481,30 @@ func (s *Set) WatchHead(ctx context.Context, store domain.EventReader, every tim
 }
 
 // checkHead is one look of WatchHead. The applied position is read before
-// the head: this log's head is never below it.
+// the head: this log's head is never below it. Then the last event each
+// projection applied (its checkpoint's mark, in the views file) must be
+// the log's event at its position: one read of the checkpoints and one of
+// an event.
 func (s *Set) checkHead(ctx context.Context, store domain.EventReader) {
 	applied := s.highestApplied()
 	rctx, cancel := context.WithTimeout(ctx, headReadTimeout)
+	defer cancel()
 	head, err := store.LastPosition(rctx)
-	cancel()
-	if err != nil || head >= applied {
+	if err != nil {
 		return
 	}
-	s.stopMoved(ctx, fmt.Errorf("%w: the log's head %d is behind position %d, which this process applied: the log was "+
-		"restored from an older copy under it; restart it (its views file is then refused: ledger rebuild)",
-		ErrLogBehind, head, applied))
+	if head < applied {
+		s.stopMoved(ctx, fmt.Errorf("%w: the log's head %d is behind position %d, which this process applied: the log was "+
+			"restored from an older copy under it; restart it (its views file is then refused: ledger rebuild)",
+			ErrLogBehind, head, applied))
+		return
+	}
+	if s.broken() != nil {
+		return // a views file replaced under the set: its checkpoints are not the set's
+	}
+	if name, mark, e, _, err := s.divergedMark(rctx, store); err == nil && name != "" {
+		s.stopMoved(ctx, movedUnder(mark, e))
+	}
 }
 
 // stopMoved stops the set for good because the log moved under it (cause

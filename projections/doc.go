@@ -79,7 +79,8 @@
 // transaction as the position; a running set also compares it with the
 // event at that position in each batch the bus hands over (checkEvent),
 // and stops for good, as WatchHead does, when the log holds another event
-// there. Without RebuildBehind
+// there; WatchHead compares it too at each look, for a log that grew back
+// to the set's position and brings no batch past it. Without RebuildBehind
 // (the tools' setting) Open takes the file as it is. Rebuild makes it
 // this log's, and Verify reports such a checkpoint instead of comparing
 // tables.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/interactionledger/ledger/adapters/sqlite"
 	"github.com/interactionledger/ledger/domain"
@@ -374,4 +375,40 @@ func TestOlderLedgersWriteLeavesNoFalseMark(t *testing.T) {
 		t.Fatalf("a views file an older ledger rebuilt from this log: %v", err)
 	}
 	s.Close()
+}
+
+// TestWatchHeadStopsALogRegrownToItsPosition: a log restored from an older
+// copy under a running server that grew back to exactly the server's
+// position before WatchHead looked (a node's writes queued behind the
+// restore commit at once) was never seen: the head was not behind, and
+// no batch came past the position to be checked, so the server answered
+// the old log's counts as current, ready, until some later write. Each
+// look now compares the log's event at the last applied position with the
+// one applied there.
+func TestWatchHeadStopsALogRegrownToItsPosition(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := MustStore(t)
+	MustGenerate(t, store, 300)
+	s, err := openServing(ctx, filepath.Join(t.TempDir(), "v.views"), store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	go s.WatchHead(ctx, store, 10*time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
+	if err := s.Err(); err != nil {
+		t.Fatalf("Err over the log the views were built from: %v", err)
+	}
+	restored := newRenamedAt(t, store, 300)
+	go s.WatchHead(ctx, restored, 10*time.Millisecond)
+	for deadline := time.Now().Add(5 * time.Second); s.Err() == nil && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := s.Err(); !errors.Is(err, projections.ErrDiverged) || !strings.Contains(err.Error(), "ledger rebuild") {
+		t.Fatalf("Err with another event at 300, the position applied: %v, want ErrDiverged naming the remedy", err)
+	}
+	if _, err := s.Target(ctx, restored.id.Target, nil); !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("a read once the log moved: %v, want ErrUnavailable", err)
+	}
 }

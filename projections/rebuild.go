@@ -181,14 +181,34 @@ func (s *Set) refuseAhead(head int64) error {
 // named. A file whose checkpoints name no event yet (written by an older
 // ledger) is checked by its counts table instead (refuseDivergedCounts).
 func (s *Set) refuseDiverged(ctx context.Context, store domain.EventReader) error {
+	name, mark, e, marked, err := s.divergedMark(ctx, store)
+	if err != nil {
+		return fmt.Errorf("open views: %w", err)
+	}
+	if name != "" {
+		return fmt.Errorf("open views: %s applied event %s at position %d, and the log's event there is %s: %w; %s",
+			name, mark.id, mark.pos, describeID(e), ErrDiverged, divergedRemedy)
+	}
+	if marked {
+		return nil
+	}
+	return s.refuseDivergedCounts(ctx, store)
+}
+
+// divergedMark returns the first projection whose checkpoint names an
+// event (its mark) that the log does not hold at that position, with its
+// mark and the log's event there ("" when every mark is the log's); marked
+// says whether any checkpoint names an event. It reads the checkpoints and
+// one event per position named (refuseDiverged at Open, checkHead while
+// serving).
+func (s *Set) divergedMark(ctx context.Context, store domain.EventReader) (name string, mark eventMark, at domain.Event, marked bool, err error) {
 	saved, err := checkpoints(ctx, s.v.read, s.v.marked)
 	if err != nil {
-		return fmt.Errorf("open views: read checkpoints: %w", err)
+		return "", mark, at, false, fmt.Errorf("read checkpoints: %w", err)
 	}
 	found := map[int64]domain.Event{}
-	marked := false
 	for _, p := range s.projs {
-		mark := saved[p.name()].event
+		mark = saved[p.name()].event
 		if mark.pos == 0 {
 			continue
 		}
@@ -196,19 +216,15 @@ func (s *Set) refuseDiverged(ctx context.Context, store domain.EventReader) erro
 		e, ok := found[mark.pos]
 		if !ok {
 			if e, err = domain.EventAt(ctx, store, mark.pos); err != nil {
-				return fmt.Errorf("open views: %w", err)
+				return "", mark, at, marked, err
 			}
 			found[mark.pos] = e
 		}
 		if e.Position != mark.pos || e.ID != mark.id {
-			return fmt.Errorf("open views: %s applied event %s at position %d, and the log's event there is %s: %w; %s",
-				p.name(), mark.id, mark.pos, describeID(e), ErrDiverged, divergedRemedy)
+			return p.name(), mark, e, marked, nil
 		}
 	}
-	if marked {
-		return nil
-	}
-	return s.refuseDivergedCounts(ctx, store)
+	return "", eventMark{}, at, marked, nil
 }
 
 // divergedRemedy is refuseDiverged's advice.
