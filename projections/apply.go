@@ -507,6 +507,29 @@ func (s *Set) checkHead(ctx context.Context, store domain.EventReader) {
 	}
 }
 
+// Appending is for a process that appends to the log the set follows (a
+// server's writes): call it before an append, and the function it returns
+// with the position of the first event the append wrote. In the log the
+// set follows, that position is past every position the set had applied
+// when the append began; one that is not means the log moved back under
+// the process (an older copy restored, which keeps the log's identity) and
+// the append took a position the set applied with another event. The set
+// then stops for good, as WatchHead does, before the writer reads the
+// counts after its write: the set's counts are the old log's, without the
+// write, and were answered as the state after it until WatchHead's next
+// look.
+func (s *Set) Appending() (appended func(ctx context.Context, first int64)) {
+	before := s.highestApplied()
+	return func(ctx context.Context, first int64) {
+		if first > before {
+			return
+		}
+		s.stopMoved(ctx, fmt.Errorf("%w: this process appended an event at position %d, and it had applied position %d: "+
+			"the log was restored from an older copy under it; restart it (its views file is then refused: ledger rebuild)",
+			ErrLogBehind, first, before))
+	}
+}
+
 // stopMoved stops the set for good because the log moved under it (cause
 // says how): from then on it applies and answers nothing, and Err names
 // the cause, until a restart.

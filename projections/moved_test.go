@@ -412,3 +412,29 @@ func TestWatchHeadStopsALogRegrownToItsPosition(t *testing.T) {
 		t.Fatalf("a read once the log moved: %v, want ErrUnavailable", err)
 	}
 }
+
+// TestAppendingStopsAtAPositionApplied: an append of this process that
+// takes a position the set has applied (a log restored under it) stops the
+// set at once, before the writer reads its counts; one past it does not.
+func TestAppendingStopsAtAPositionApplied(t *testing.T) {
+	ctx := context.Background()
+	store := MustStore(t)
+	MustGenerate(t, store, 300)
+	s, err := openServing(ctx, filepath.Join(t.TempDir(), "v.views"), store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.Appending()(ctx, 301)
+	if err := s.Err(); err != nil {
+		t.Fatalf("Err after an append at 301 with 300 applied: %v", err)
+	}
+	appended := s.Appending()
+	appended(ctx, 298)
+	if err := s.Err(); !errors.Is(err, projections.ErrLogBehind) || !strings.Contains(err.Error(), "ledger rebuild") {
+		t.Fatalf("Err after an append at 298 with 300 applied: %v, want ErrLogBehind naming the remedy", err)
+	}
+	if _, err := s.Target(ctx, mustTarget(t, "article/a1"), nil); !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("a read once the log moved: %v, want ErrUnavailable", err)
+	}
+}

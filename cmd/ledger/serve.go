@@ -248,7 +248,7 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, views projections
 	defer closeAndJoin(&err, "close projections", set.Close)
 	opened()
 	srv, err := httpapi.New(cfg, httpapi.Deps{
-		Ledger: domain.NewLedger(store, cfg.Kinds, domain.LedgerConfig{}, log),
+		Ledger: domain.NewLedger(appendsWatched{store, set}, cfg.Kinds, domain.LedgerConfig{}, log),
 		Log:    store, Read: set, Writable: health.writable, Metrics: metrics,
 		Site: web.Demo(),
 	}, log)
@@ -258,6 +258,26 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, views projections
 	unhook := set.OnApplied(func(ae projections.AppliedEvent) { srv.Publish(ae.Event, ae.Counts) })
 	defer unhook()
 	return runWithPipeline(ctx, store, set, srv, log)
+}
+
+// appendsWatched is the store a server's writes append through: each
+// append tells the projections the position it took (Set.Appending), so
+// that a log restored from an older copy under the server is seen at the
+// first write into it. Until WatchHead's next look (up to a second), such
+// a write answered 200 with the old log's counts and a viewer state
+// without the write, as the state after it.
+type appendsWatched struct {
+	domain.CommandStore
+	set *projections.Set
+}
+
+func (a appendsWatched) Append(ctx context.Context, req domain.AppendRequest) (domain.AppendResult, error) {
+	appended := a.set.Appending()
+	res, err := a.CommandStore.Append(ctx, req)
+	if err == nil && res.LastPosition > 0 && len(req.Events) > 0 {
+		appended(ctx, res.LastPosition-int64(len(req.Events))+1)
+	}
+	return res, err
 }
 
 // lockViews takes the views file's serve lock for the server's life. Its

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/interactionledger/ledger/adapters/postgres/pgtest"
+)
+
+// restoreTables are the tables a restore of a schema's dump puts back
+// under running nodes (log_identity too: a restored log keeps its identity).
+var restoreTables = []string{"log_head", "streams", "events", "idempotency"}
+
+// TestWriteIntoALogRestoredUnderTheNode: a schema restored from an older
+// dump under a running node, then written through that node before its
+// once-a-second head check: the write took a position the node had
+// already applied (with another event), waited for nothing and answered
+// 200 with the old log's counts and a viewer state without the write
+// ("active": true beside "viewer": {"like": false}). The node must see it
+// at that append, answer 503 naming the restore and the restart, and stop
+// its reads.
+func TestWriteIntoALogRestoredUnderTheNode(t *testing.T) {
+	schema := pgtest.Schema(t)
+	db := pgtest.WithSchema(pgtest.URL(t), schema)
+	nd := startNodes(t, db, 1)[0]
+	for _, u := range []string{"u1", "u2", "u3"} {
+		if res, body := httpDo(t, http.MethodPut, nd.base+"/v1/targets/article/a1/like/"+u); res.StatusCode != http.StatusOK {
+			t.Fatalf("write: %d %s", res.StatusCode, body)
+		}
+	}
+	backup, restore := "", "BEGIN; TRUNCATE "
+	for i, tb := range restoreTables {
+		from, to := pgx.Identifier{schema, "bk_" + tb}.Sanitize(), pgx.Identifier{schema, tb}.Sanitize()
+		backup += "CREATE TABLE " + from + " AS TABLE " + to + ";"
+		if i > 0 {
+			restore += ", "
+		}
+		restore += to
+	}
+	restore += ";"
+	for _, tb := range restoreTables {
+		restore += "INSERT INTO " + pgx.Identifier{schema, tb}.Sanitize() + " TABLE " + pgx.Identifier{schema, "bk_" + tb}.Sanitize() + ";"
+	}
+	pgtest.Exec(t, backup)
+	for _, u := range []string{"u4", "u5"} {
+		if res, body := httpDo(t, http.MethodPut, nd.base+"/v1/targets/article/a1/like/"+u); res.StatusCode != http.StatusOK {
+			t.Fatalf("write: %d %s", res.StatusCode, body)
+		}
+	}
+	pgtest.Exec(t, restore+"COMMIT;")
+	// Position 4 again, which the node applied (u4's like); the log has u6's.
+	res, body := httpDo(t, http.MethodPut, nd.base+"/v1/targets/article/a2/like/u6")
+	if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "restored from an older copy") ||
+		!strings.Contains(string(body), "ledger rebuild") {
+		t.Fatalf("a write into the restored log: %d %s; want 503 naming the restore and ledger rebuild", res.StatusCode, body)
+	}
+	if res, body := httpDo(t, http.MethodGet, nd.base+"/v1/targets/article/a1"); res.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a read once the node appended into the restored log: %d %s, want 503", res.StatusCode, body)
+	}
+	if res, body := httpDo(t, http.MethodGet, nd.base+"/readyz"); res.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz once the node appended into the restored log: %d %s, want 503", res.StatusCode, body)
+	}
+}
