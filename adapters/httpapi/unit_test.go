@@ -577,3 +577,17 @@ func TestHeadLogsNoBytes(t *testing.T) {
 		t.Fatalf("HEAD /openapi.json logged %s, want bytes=0", line)
 	}
 }
+
+// A write on a node whose read model stopped for good (the log moved
+// under it: a restart is the remedy) said both "restart it" and "it goes on
+// by itself once the cause is fixed"; only a projection that failed on an
+// event goes on by itself.
+func TestWriteOnAStoppedReadModelNamesTheRestartOnly(t *testing.T) {
+	e := MustEnv(t, nil)
+	e.set.Appending()(context.Background(), 0) // an append at a position applied: the log moved back
+	res, body := e.quick(50*time.Millisecond).do("PUT", "/v1/targets/article/a-1/like/u1", "")
+	if res.StatusCode != 503 || !strings.Contains(string(body), "not-caught-up") || !strings.Contains(string(body), "restart it") ||
+		strings.Contains(string(body), "goes on by itself") {
+		t.Fatalf("a write on a stopped read model: %d %s; want 503 naming the restart alone", res.StatusCode, body)
+	}
+}
