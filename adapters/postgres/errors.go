@@ -15,7 +15,13 @@ const (
 	codeUniqueViolation = "23505"
 	codeReadOnlyTx      = "25006"
 	codeUndefinedTable  = "42P01"
-	codeUndefinedSchema = "3F000"
+	// codeNoConflictTarget: an ON CONFLICT whose unique constraint is not
+	// there; the migrations make every one the ledger's statements name, so
+	// the schema is being made again under the node (a pg_restore --clean
+	// without --single-transaction creates the tables, copies the rows,
+	// then adds the constraints).
+	codeNoConflictTarget = "42P10"
+	codeUndefinedSchema  = "3F000"
 )
 
 // translate turns driver errors into domain errors by SQLSTATE: failures
@@ -80,6 +86,8 @@ func serverFault(code string) string {
 		return "timed out waiting for the log's head lock (another writer is stuck)"
 	case code == codeUndefinedTable, code == codeUndefinedSchema:
 		return "the ledger's tables are gone from the schema (dropped under this node?)"
+	case code == codeNoConflictTarget:
+		return "the ledger's tables lack their constraints (the schema being restored under this node?)"
 	}
 	switch code[:2] {
 	case "08":

@@ -30,6 +30,7 @@ func TestTranslate(t *testing.T) {
 		{pg("40001", ""), domain.ErrUnavailable},
 		{pg("42P01", ""), domain.ErrUnavailable}, // the schema dropped under a running node: not a 500
 		{pg("3F000", ""), domain.ErrUnavailable},
+		{pg("42P10", ""), domain.ErrUnavailable}, // a pg_restore --clean under a running node, before its constraints: not a 500
 		{io.ErrUnexpectedEOF, domain.ErrUnavailable},
 		{pg("23505", "events_id"), domain.ErrDuplicateEvent},
 		{pg("23505", "events_stream_version"), domain.ErrVersionConflict},
