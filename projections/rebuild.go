@@ -227,6 +227,28 @@ func (s *Set) divergedMark(ctx context.Context, store domain.EventReader) (name 
 	return "", eventMark{}, at, marked, nil
 }
 
+// Diverged says how projection name's last applied event (its
+// checkpoint's mark) differs from store's event at that position, or ""
+// when it is the log's or the checkpoint names none (an older build's):
+// the log was restored from an older copy and has grown past the views
+// file, or it is another log. Open refuses such a file (ErrDiverged);
+// verify and stats name it instead of comparing tables or showing a lag.
+func (s *Set) Diverged(ctx context.Context, store domain.EventReader, name string) (string, error) {
+	saved, err := checkpoints(ctx, s.v.read, s.v.marked)
+	if err != nil {
+		return "", fmt.Errorf("read checkpoints: %w", err)
+	}
+	mark := saved[name].event
+	if mark.pos == 0 {
+		return "", nil
+	}
+	e, err := domain.EventAt(ctx, store, mark.pos)
+	if err != nil || e.Position == mark.pos && e.ID == mark.id {
+		return "", err
+	}
+	return fmt.Sprintf("applied event %s at position %d, and the log's event there is %s", mark.id, mark.pos, describeID(e)), nil
+}
+
 // divergedRemedy is refuseDiverged's advice.
 const divergedRemedy = "the log was restored from an older copy and has grown since, or it is another log: " +
 	"rebuild it from this log (ledger rebuild)"

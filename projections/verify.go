@@ -144,7 +144,8 @@ func liveCheckpoint(ctx context.Context, tx querier, name string) (pos, version 
 // badCheckpoint reports a live checkpoint the tables cannot be checked at:
 // of tables built from another log (domain.Identified), beyond the log's
 // last position (read after the live snapshot, so an append racing the
-// check is not taken for one) or of another schema version.
+// check is not taken for one), naming as its last applied event one the
+// log does not hold there (Diverged), or of another schema version.
 func (s *Set) badCheckpoint(ctx context.Context, tx querier, store domain.EventReader, p projection, live, version int64) (Difference, bool) {
 	d := Difference{Projection: p.name(), Table: "checkpoints", Side: "live"}
 	if version != int64(p.version()) {
@@ -159,6 +160,10 @@ func (s *Set) badCheckpoint(ctx context.Context, tx querier, store domain.EventR
 	}
 	if head, err := store.LastPosition(ctx); err == nil && live > head {
 		d.Row = fmt.Sprintf("position=%d, beyond the log's last position %d (another log's views, or a log restored from an older copy: ledger rebuild)", live, head)
+		return d, true
+	}
+	if what, err := s.Diverged(ctx, store, p.name()); err == nil && what != "" {
+		d.Row = what + " (" + divergedRemedy + ")"
 		return d, true
 	}
 	return Difference{}, false

@@ -323,6 +323,9 @@ type ProjectionStat struct {
 	// Log is the LogID of the log its tables were built from, empty when
 	// the views file records none.
 	Log string `json:"log,omitempty"`
+	// Diverged, when not empty, says that the last event it applied is
+	// not the log's event at that position (projections.Set.Diverged).
+	Diverged string `json:"diverged,omitempty"`
 }
 
 func runStats(ctx context.Context, e env, args []string) error {
@@ -381,7 +384,11 @@ func readStats(ctx context.Context, e env, db, views, kinds string) (StatsReport
 		if err != nil {
 			return StatsReport{}, err
 		}
-		projs = append(projs, ProjectionStat{Name: name, Applied: cp, Log: from})
+		diverged, err := set.Diverged(ctx, store, name)
+		if err != nil {
+			return StatsReport{}, err
+		}
+		projs = append(projs, ProjectionStat{Name: name, Applied: cp, Log: from, Diverged: diverged})
 	}
 	rep, err := store.stats(ctx)
 	rep.LogID = store.LogID()
@@ -409,6 +416,10 @@ func printStats(e env, r StatsReport) error {
 		}
 		if p.Lag < 0 {
 			fmt.Fprintf(tw, "projection %s\tapplied %d, AHEAD of the log by %d events: another log's views, or a log restored from an older copy (serve refuses it; ledger rebuild)\n", p.Name, p.Applied, -p.Lag)
+			continue
+		}
+		if p.Diverged != "" {
+			fmt.Fprintf(tw, "projection %s\tapplied %d, DIVERGED from the log: it %s: a log restored from an older copy that has grown since, or another log (serve refuses it; ledger rebuild)\n", p.Name, p.Applied, p.Diverged)
 			continue
 		}
 		fmt.Fprintf(tw, "projection %s\tapplied %d, lag %d events\n", p.Name, p.Applied, p.Lag)

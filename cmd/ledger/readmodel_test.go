@@ -395,6 +395,47 @@ func TestStatsAndVerifyLeaveTheViews(t *testing.T) {
 	}
 }
 
+// TestStatsAndVerifyNameADivergedViewsFile: over a log restored from an
+// older copy that has grown past the views file, stats showed every
+// projection "applied 32, lag 16 events", a views file that only needed
+// catching up, and verify printed a DIFF line for every row the two logs
+// differ in, without the cause or the remedy that serve names. Both now
+// say that the last event the views applied is not the log's, and name
+// ledger rebuild; after it both pass.
+func TestStatsAndVerifyNameADivergedViewsFile(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "r.db")
+	mustFill(t, db, 4)
+	old := filepath.Join(dir, "old.db")
+	mustCopy(t, db, old)
+	mustFill(t, db, 12)
+	if _, errOut, err := runCLI(t, "rebuild", "--db", db); err != nil {
+		t.Fatalf("rebuild: %v\n%s", err, errOut)
+	}
+	if err := os.Rename(old, db); err != nil {
+		t.Fatal(err)
+	}
+	mustToggle(t, db, "article/b2", 20)
+	out, _, err := runCLI(t, "stats", "--db", db)
+	if err != nil || strings.Count(out, "DIVERGED") != len(projections.AllProjections) || !strings.Contains(out, "ledger rebuild") {
+		t.Fatalf("stats over a log that diverged from the views: %v\n%s\nwant every projection DIVERGED, naming ledger rebuild", err, out)
+	}
+	out, _, err = runCLI(t, "verify", "--db", db)
+	if exitCode(err) != 1 || strings.Count(out, "DIFF") != len(projections.AllProjections) ||
+		strings.Count(out, "the log's event there is") != len(projections.AllProjections) || !strings.Contains(out, "ledger rebuild") {
+		t.Fatalf("verify over a log that diverged from the views: %v\n%s\nwant one difference per projection naming the event and ledger rebuild", err, out)
+	}
+	if _, errOut, err := runCLI(t, "rebuild", "--db", db); err != nil {
+		t.Fatalf("rebuild: %v\n%s", err, errOut)
+	}
+	if out, _, err := runCLI(t, "stats", "--db", db); err != nil || strings.Contains(out, "DIVERGED") {
+		t.Fatalf("stats after the rebuild: %v\n%s", err, out)
+	}
+	if out, _, err := runCLI(t, "verify", "--db", db); err != nil {
+		t.Fatalf("verify after the rebuild: %v\n%s", err, out)
+	}
+}
+
 // checkStatsApplied runs stats and wants every projection at applied with
 // the given lag.
 func checkStatsApplied(t *testing.T, db string, applied, lag int64) {
