@@ -189,15 +189,14 @@ func checkEvent(events []domain.Event, last eventMark) error {
 	if !found || events[i].ID == last.id {
 		return nil
 	}
-	return movedUnder(last, events[i])
+	return movedUnder(&divergence{mark: last, at: events[i]})
 }
 
-// movedUnder is the error of a set whose last applied event, last, is not
-// the log's event at its position, at (checkEvent, checkHead).
-func movedUnder(last eventMark, at domain.Event) error {
-	return fmt.Errorf("%w: the views file applied event %s at position %d, and the log's event there is %s: "+
-		"the log was restored from an older copy under this process and has grown since; restart it "+
-		"(its views file is then refused: ledger rebuild)", ErrDiverged, last.id, last.pos, describeID(at))
+// movedUnder is the error of a running set whose last applied event is not
+// the log's event at its position (checkEvent, checkHead).
+func movedUnder(d *divergence) error {
+	return fmt.Errorf("%w: the views file %s: the log was restored from an older copy under this process and has "+
+		"grown since; restart it (its views file is then refused: ledger rebuild)", ErrDiverged, d)
 }
 
 func checkOrder(events []domain.Event) error {
@@ -502,8 +501,8 @@ func (s *Set) checkHead(ctx context.Context, store domain.EventReader) {
 	if s.broken() != nil {
 		return // a views file replaced under the set: its checkpoints are not the set's
 	}
-	if name, mark, e, _, err := s.divergedMark(rctx, store); err == nil && name != "" {
-		s.stopMoved(ctx, movedUnder(mark, e))
+	if d, _, err := s.divergedMark(rctx, store); err == nil && d != nil {
+		s.stopMoved(ctx, movedUnder(d))
 	}
 }
 

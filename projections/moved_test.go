@@ -70,6 +70,18 @@ func servedViews(t *testing.T) (*sqlite.EventStore, string) {
 	return store, path
 }
 
+// toggleLate appends n toggles of one user's like of article/late.
+func toggleLate(t *testing.T, store domain.EventStore, n int) {
+	t.Helper()
+	l := domain.NewLedger(store, kinds, domain.LedgerConfig{}, nil)
+	for i := range n {
+		req := domain.SetRequest{User: mustUser(t, "late"), Target: mustTarget(t, "article/late"), Kind: kinds.Kinds()[0], On: i%2 == 0}
+		if _, err := l.Set(context.Background(), req); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestOpenRefusesADivergedLogThatLooksAlike: a log restored from an older
 // copy and grown again past a stopped node's views file was refused only
 // when the event at the views file's last position differed in target or
@@ -165,13 +177,7 @@ func TestOldViewsFileGetsEventColumns(t *testing.T) {
 	}
 	s.Close()
 	// The next batch marks the checkpoints.
-	l := domain.NewLedger(store, kinds, domain.LedgerConfig{}, nil)
-	for i := range 10 {
-		req := domain.SetRequest{User: mustUser(t, "late"), Target: mustTarget(t, "article/late"), Kind: kinds.Kinds()[0], On: i%2 == 0}
-		if _, err := l.Set(ctx, req); err != nil {
-			t.Fatal(err)
-		}
-	}
+	toggleLate(t, store, 10)
 	s, err = openServing(ctx, path, store)
 	if err != nil || s.Applied() != 310 {
 		t.Fatalf("an old views file over its own log: %v", err)
@@ -226,17 +232,10 @@ func immutable(tb testing.TB, path string) {
 // server still refuses it for being read-only.
 func TestReadOnlyOldViewsFileIsRead(t *testing.T) {
 	ctx := context.Background()
-	store := MustStore(t)
-	MustGenerate(t, store, 300)
-	path := filepath.Join(t.TempDir(), "v.views")
-	s, err := openServing(ctx, path, store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
+	store, path := servedViews(t)
 	makeOld(t, path)
 	immutable(t, path)
-	s, err = projections.Open(ctx, projections.Config{Path: path, Kinds: kinds, MemoryRows: -1}, nil, nil)
+	s, err := projections.Open(ctx, projections.Config{Path: path, Kinds: kinds, MemoryRows: -1}, nil, nil)
 	if err != nil {
 		t.Fatalf("a read-only views file of an older ledger, opened as stats and verify do: %v", err)
 	}
@@ -325,14 +324,7 @@ func TestOldViewsFileOpenedByTwo(t *testing.T) {
 // position names no event.
 func TestOlderLedgersWriteLeavesNoFalseMark(t *testing.T) {
 	ctx := context.Background()
-	store := MustStore(t)
-	MustGenerate(t, store, 300)
-	path := filepath.Join(t.TempDir(), "v.views")
-	s, err := openServing(ctx, path, store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
+	store, path := servedViews(t)
 	db, err := sql.Open("sqlite3", path)
 	if err != nil {
 		t.Fatal(err)
@@ -345,20 +337,14 @@ func TestOlderLedgersWriteLeavesNoFalseMark(t *testing.T) {
 	}
 	// The log restored from an older copy holds another event at 300 and
 	// grows past it.
-	l := domain.NewLedger(store, kinds, domain.LedgerConfig{}, nil)
-	for i := range 10 {
-		req := domain.SetRequest{User: mustUser(t, "late"), Target: mustTarget(t, "article/late"), Kind: kinds.Kinds()[0], On: i%2 == 0}
-		if _, err := l.Set(ctx, req); err != nil {
-			t.Fatal(err)
-		}
-	}
+	toggleLate(t, store, 10)
 	restored := newRenamedAt(t, store, 300)
 	if _, err := openServing(ctx, path, restored); !errors.Is(err, projections.ErrDiverged) {
 		t.Fatalf("before the rebuild: %v, want ErrDiverged", err)
 	}
 	// An older ledger's rebuild: the tables and positions of the restored
 	// log, the event columns as they were.
-	s, err = projections.Open(ctx, projections.Config{Path: path, Kinds: kinds, MemoryRows: -1}, nil, nil)
+	s, err := projections.Open(ctx, projections.Config{Path: path, Kinds: kinds, MemoryRows: -1}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

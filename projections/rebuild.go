@@ -181,13 +181,12 @@ func (s *Set) refuseAhead(head int64) error {
 // named. A file whose checkpoints name no event yet (written by an older
 // ledger) is checked by its counts table instead (refuseDivergedCounts).
 func (s *Set) refuseDiverged(ctx context.Context, store domain.EventReader) error {
-	name, mark, e, marked, err := s.divergedMark(ctx, store)
+	d, marked, err := s.divergedMark(ctx, store)
 	if err != nil {
 		return fmt.Errorf("open views: %w", err)
 	}
-	if name != "" {
-		return fmt.Errorf("open views: %s applied event %s at position %d, and the log's event there is %s: %w; %s",
-			name, mark.id, mark.pos, describeID(e), ErrDiverged, divergedRemedy)
+	if d != nil {
+		return fmt.Errorf("open views: %s %s: %w; %s", d.name, d, ErrDiverged, divergedRemedy)
 	}
 	if marked {
 		return nil
@@ -195,20 +194,34 @@ func (s *Set) refuseDiverged(ctx context.Context, store domain.EventReader) erro
 	return s.refuseDivergedCounts(ctx, store)
 }
 
-// divergedMark returns the first projection whose checkpoint names an
-// event (its mark) that the log does not hold at that position, with its
-// mark and the log's event there ("" when every mark is the log's); marked
-// says whether any checkpoint names an event. It reads the checkpoints and
-// one event per position named (refuseDiverged at Open, checkHead while
-// serving).
-func (s *Set) divergedMark(ctx context.Context, store domain.EventReader) (name string, mark eventMark, at domain.Event, marked bool, err error) {
+// divergence is a projection whose last applied event (its checkpoint's
+// mark) is not the log's event at that position.
+type divergence struct {
+	name string
+	mark eventMark
+	at   domain.Event // the log's event at mark.pos (zero: none)
+}
+
+func (d *divergence) String() string {
+	return fmt.Sprintf("applied event %s at position %d, and the log's event there is %s", d.mark.id, d.mark.pos, describeID(d.at))
+}
+
+// divergedMark returns the first projection of names (nil: the set's)
+// whose mark the log does not hold at that position, nil when every mark
+// is the log's; marked says whether any checkpoint names an event. It
+// reads the checkpoints and one event per position named (refuseDiverged
+// at Open, checkHead while serving, Diverged for verify and stats).
+func (s *Set) divergedMark(ctx context.Context, store domain.EventReader, names ...string) (d *divergence, marked bool, err error) {
 	saved, err := checkpoints(ctx, s.v.read, s.v.marked)
 	if err != nil {
-		return "", mark, at, false, fmt.Errorf("read checkpoints: %w", err)
+		return nil, false, fmt.Errorf("read checkpoints: %w", err)
+	}
+	if names == nil {
+		names = s.Names()
 	}
 	found := map[int64]domain.Event{}
-	for _, p := range s.projs {
-		mark = saved[p.name()].event
+	for _, name := range names {
+		mark := saved[name].event
 		if mark.pos == 0 {
 			continue
 		}
@@ -216,15 +229,15 @@ func (s *Set) divergedMark(ctx context.Context, store domain.EventReader) (name 
 		e, ok := found[mark.pos]
 		if !ok {
 			if e, err = domain.EventAt(ctx, store, mark.pos); err != nil {
-				return "", mark, at, marked, err
+				return nil, marked, err
 			}
 			found[mark.pos] = e
 		}
 		if e.Position != mark.pos || e.ID != mark.id {
-			return p.name(), mark, e, marked, nil
+			return &divergence{name, mark, e}, marked, nil
 		}
 	}
-	return "", eventMark{}, at, marked, nil
+	return nil, marked, nil
 }
 
 // Diverged says how projection name's last applied event (its
@@ -234,19 +247,11 @@ func (s *Set) divergedMark(ctx context.Context, store domain.EventReader) (name 
 // file, or it is another log. Open refuses such a file (ErrDiverged);
 // verify and stats name it instead of comparing tables or showing a lag.
 func (s *Set) Diverged(ctx context.Context, store domain.EventReader, name string) (string, error) {
-	saved, err := checkpoints(ctx, s.v.read, s.v.marked)
-	if err != nil {
-		return "", fmt.Errorf("read checkpoints: %w", err)
-	}
-	mark := saved[name].event
-	if mark.pos == 0 {
-		return "", nil
-	}
-	e, err := domain.EventAt(ctx, store, mark.pos)
-	if err != nil || e.Position == mark.pos && e.ID == mark.id {
+	d, _, err := s.divergedMark(ctx, store, name)
+	if err != nil || d == nil {
 		return "", err
 	}
-	return fmt.Sprintf("applied event %s at position %d, and the log's event there is %s", mark.id, mark.pos, describeID(e)), nil
+	return d.String(), nil
 }
 
 // divergedRemedy is refuseDiverged's advice.

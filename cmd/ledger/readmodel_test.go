@@ -324,13 +324,11 @@ func corruptTail(t *testing.T, path string, n int) {
 	}
 }
 
-// TestRebuildOfADivergedViewsFile: ledger rebuild caught a views file up
-// before rebuilding it; on a file the log diverged from (an older copy of
-// the log restored and grown past it) the catch-up stopped the set and
-// logged an error telling the operator to restart and run ledger rebuild,
-// the command just run. It now rebuilds without catching up, and serve
-// then takes the file.
-func TestRebuildOfADivergedViewsFile(t *testing.T) {
+// mustDivergedViews returns a log whose views file (beside it, at
+// position 32) the log diverged from: the log was restored from a copy of
+// 8 events and grew past the views file's 32 with other events.
+func mustDivergedViews(t *testing.T) string {
+	t.Helper()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "r.db")
 	mustFill(t, db, 4)
@@ -344,6 +342,17 @@ func TestRebuildOfADivergedViewsFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustToggle(t, db, "article/b2", 20)
+	return db
+}
+
+// TestRebuildOfADivergedViewsFile: ledger rebuild caught a views file up
+// before rebuilding it; on a file the log diverged from (an older copy of
+// the log restored and grown past it) the catch-up stopped the set and
+// logged an error telling the operator to restart and run ledger rebuild,
+// the command just run. It now rebuilds without catching up, and serve
+// then takes the file.
+func TestRebuildOfADivergedViewsFile(t *testing.T) {
+	db := mustDivergedViews(t)
 	_, errOut, err := runCLI(t, "rebuild", "--db", db)
 	if err != nil || strings.Contains(errOut, "moved under this process") || strings.Contains(errOut, "ERROR") {
 		t.Fatalf("rebuild of a views file the log diverged from: %v, stderr:\n%s", err, errOut)
@@ -364,21 +373,7 @@ func TestRebuildOfADivergedViewsFile(t *testing.T) {
 // the log never had: serve then took the file, whose last event was now
 // the log's, instead of refusing it (ErrDiverged).
 func TestStatsAndVerifyLeaveTheViews(t *testing.T) {
-	dir := t.TempDir()
-	db := filepath.Join(dir, "r.db")
-	mustFill(t, db, 4)
-	old := filepath.Join(dir, "old.db")
-	mustCopy(t, db, old)
-	mustFill(t, db, 12)
-	if _, errOut, err := runCLI(t, "rebuild", "--db", db); err != nil {
-		t.Fatalf("rebuild: %v\n%s", err, errOut)
-	}
-	// The log restored from its copy (8 events) grows past the views
-	// file's 32 with other events.
-	if err := os.Rename(old, db); err != nil {
-		t.Fatal(err)
-	}
-	mustToggle(t, db, "article/b2", 20)
+	db := mustDivergedViews(t)
 	checkStatsApplied(t, db, 32, 16)
 	if _, _, err := runCLI(t, "verify", "--db", db); exitCode(err) != 1 {
 		t.Fatalf("verify of a views file the log diverged from: %v, want exit 1", err)
@@ -403,19 +398,7 @@ func TestStatsAndVerifyLeaveTheViews(t *testing.T) {
 // say that the last event the views applied is not the log's, and name
 // ledger rebuild; after it both pass.
 func TestStatsAndVerifyNameADivergedViewsFile(t *testing.T) {
-	dir := t.TempDir()
-	db := filepath.Join(dir, "r.db")
-	mustFill(t, db, 4)
-	old := filepath.Join(dir, "old.db")
-	mustCopy(t, db, old)
-	mustFill(t, db, 12)
-	if _, errOut, err := runCLI(t, "rebuild", "--db", db); err != nil {
-		t.Fatalf("rebuild: %v\n%s", err, errOut)
-	}
-	if err := os.Rename(old, db); err != nil {
-		t.Fatal(err)
-	}
-	mustToggle(t, db, "article/b2", 20)
+	db := mustDivergedViews(t)
 	out, _, err := runCLI(t, "stats", "--db", db)
 	if err != nil || strings.Count(out, "DIVERGED") != len(projections.AllProjections) || !strings.Contains(out, "ledger rebuild") {
 		t.Fatalf("stats over a log that diverged from the views: %v\n%s\nwant every projection DIVERGED, naming ledger rebuild", err, out)
