@@ -26,8 +26,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	if err := s.deps.Writable(ctx); err != nil {
 		return s.notReady(w, r, fmt.Sprintf("the store is not writable: %v", err))
 	}
+	if err := s.deps.Read.Stopped(); err != nil {
+		return s.notReady(w, r, "the read model is stopped until this node is restarted"+storeReason(err))
+	}
 	if err := s.deps.Read.Err(); err != nil {
-		return s.notReady(w, r, fmt.Sprintf("a projection failed: %v", err))
+		return s.notReady(w, r, err.Error()) // "projection failed: <name>: <cause>"
 	}
 	appliedBefore := s.deps.Read.Applied()
 	head, err := s.deps.Log.LastPosition(ctx)

@@ -157,3 +157,21 @@ func TestWriteOnAStoppedNode(t *testing.T) {
 		})
 	}
 }
+
+// TestReadyzOnAStoppedNode: /readyz on a node whose read models stopped
+// until a restart said "a projection failed: projection failed: …" (the
+// words twice) and nothing of the restart; it names the stop and the
+// cause once.
+func TestReadyzOnAStoppedNode(t *testing.T) {
+	for _, way := range stopWays {
+		t.Run(way, func(t *testing.T) {
+			e := MustEnv(t, nil)
+			e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "")
+			e.stop(way)
+			body := string(e.expect(503, "GET", "/readyz", ""))
+			if strings.Count(body, "failed") > 1 || !strings.Contains(body, "stopped until this node is restarted") {
+				t.Fatalf("/readyz on a stopped node (%s): %s; want the stop named once", way, body)
+			}
+		})
+	}
+}
