@@ -424,3 +424,32 @@ func TestAppendingStopsAtAPositionApplied(t *testing.T) {
 		t.Fatalf("a read once the log moved: %v, want ErrUnavailable", err)
 	}
 }
+
+// TestTailsBatchAnnouncesNoAppliedEvent: the bus tail's batch starts with
+// the event at the position the set applied, for checkEvent. A set opened
+// on a views file applied up to 300 (a server's restart) announced that
+// event to its OnApplied listeners with the first batch, as if applied
+// then: the live stream's hub was handed it again and the apply-lag
+// histogram got the age of an event applied before the restart.
+func TestTailsBatchAnnouncesNoAppliedEvent(t *testing.T) {
+	ctx := context.Background()
+	store, path := servedViews(t)
+	s, err := openServing(ctx, path, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var got []int64
+	s.OnApplied(func(a projections.AppliedEvent) { got = append(got, a.Event.Position) })
+	toggleLate(t, store, 1)
+	batch, err := domain.AppendEvents(nil, store.ReadEvents(ctx, domain.EventFilter{After: 299}))
+	if err != nil || len(batch) != 2 {
+		t.Fatalf("the tail's batch: %d events, %v", len(batch), err)
+	}
+	if err := s.ApplyAll(ctx, nil, batch); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[301]" {
+		t.Fatalf("announced %v, want [301]: 300 was applied before", got)
+	}
+}

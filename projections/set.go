@@ -155,7 +155,23 @@ func Open(ctx context.Context, cfg Config, store domain.EventReader, log *slog.L
 		return nil, damaged(ctx, cfg.Path, err)
 	}
 	s.mem.load(ctx, s.v.read)
+	s.announcedOpen()
 	return s, nil
+}
+
+// announcedOpen takes what counts applied before Open returned as
+// announced: no listener was there to hear it (OnApplied comes after), and
+// the first batches hand those events over again (the bus tail's event at
+// the position it reads after, for checkEvent; a batch from the lowest
+// checkpoint), which announcePassed would otherwise take for events a
+// rebuild in another process applied.
+func (s *Set) announcedOpen() {
+	s.mu.Lock()
+	counts := s.applied[Counts]
+	s.mu.Unlock()
+	s.announceMu.Lock()
+	s.announced = max(s.announced, counts)
+	s.announceMu.Unlock()
 }
 
 // makeDir creates the directory of a views file. Without it SQLite
