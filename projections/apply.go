@@ -446,7 +446,8 @@ func (s *Set) announce(events []AppliedEvent) {
 }
 
 // ErrLogBehind marks a log whose head went back behind what the set
-// applied (WatchHead).
+// applied: WatchHead saw the head there, or Appending an append of this
+// process at a position the set applied.
 var ErrLogBehind = errors.New("the log's head is behind what the views file applied")
 
 // headReadTimeout bounds WatchHead's read of the log's head, so that a
@@ -483,7 +484,8 @@ func (s *Set) WatchHead(ctx context.Context, store domain.EventReader, every tim
 // the head: this log's head is never below it. Then the last event each
 // projection applied (its checkpoint's mark, in the views file) must be
 // the log's event at its position: one read of the checkpoints and one of
-// an event.
+// an event per position they name (one while the projections are at the
+// same checkpoint).
 func (s *Set) checkHead(ctx context.Context, store domain.EventReader) {
 	applied := s.highestApplied()
 	rctx, cancel := context.WithTimeout(ctx, headReadTimeout)

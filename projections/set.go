@@ -107,9 +107,10 @@ type Set struct {
 	v      *views
 	closed atomic.Bool
 	// moved is set once the log moved under the set (its head went back
-	// behind what the set applied, see WatchHead, or a batch's event at the
-	// last applied position is another event, see checkEvent), and never
-	// cleared.
+	// behind what the set applied, or its event at the last applied
+	// position is another, see WatchHead and checkEvent; or an append of
+	// this process took a position the set applied, see Appending), and
+	// never cleared.
 	moved atomic.Pointer[error]
 	mem   *memModel
 	cfg   Config
@@ -372,7 +373,8 @@ func (s *Set) usable(needs ...string) error {
 
 // readable is usable for the reads that answer from the tables, with a
 // 503 whose Reason names the cause and the remedy (ErrUnreadable) when
-// they must not be read: the log moved back under the set (WatchHead), so
+// they must not be read: the log moved under the set (WatchHead,
+// checkEvent, Appending), so
 // the tables hold events the log no longer has; or the views file is no
 // longer the one opened.
 func (s *Set) readable(needs ...string) error {
@@ -384,8 +386,8 @@ func (s *Set) readable(needs ...string) error {
 
 // Stopped is nil while the set may apply and answer, and otherwise the
 // error its reads answer until a restart (ErrUnreadable, whose Reason
-// names the cause and the remedy): the log moved back under the set
-// (WatchHead), or its views file is no longer the one opened (or that
+// names the cause and the remedy): the log moved under the set
+// (WatchHead, checkEvent, Appending), or its views file is no longer the one opened (or that
 // cannot be checked). A server answers a live stream with it rather than
 // open one that would never carry an event.
 func (s *Set) Stopped() error {
@@ -396,8 +398,8 @@ func (s *Set) Stopped() error {
 }
 
 // broken is why the set must neither apply nor answer until a restart:
-// the log moved under it (WatchHead, checkEvent), or its views file is no longer
-// the one it opened. nil while neither.
+// the log moved under it (WatchHead, checkEvent, Appending), or its views
+// file is no longer the one it opened. nil while neither.
 func (s *Set) broken() error {
 	if b := s.moved.Load(); b != nil {
 		return *b

@@ -23,8 +23,9 @@ type Pipeline struct {
 	watched chan struct{} // closed when the head watch has ended
 }
 
-// headWatchEvery is how often a pipeline checks that the log's head has
-// not moved back behind what the set applied (projections.Set.WatchHead).
+// headWatchEvery is how often a pipeline checks that the log has not moved
+// under the set: its head behind what the set applied, or another event at
+// the position of the last event it applied (projections.Set.WatchHead).
 const headWatchEvery = time.Second
 
 // StartProjections makes a router (NewRouter) feeding set from store
@@ -32,8 +33,11 @@ const headWatchEvery = time.Second
 // error that stopped it before. It runs until Close, not until ctx ends
 // (ctx gives it only its values): a program that shuts down drains its
 // writes first, and those wait for their events to be applied. Beside it,
-// set.WatchHead checks every second that the log has not moved back (an
-// older copy restored under the program), which stops the set's reads.
+// set.WatchHead checks every second that the log has not moved under the
+// program (an older copy restored: its head behind what the set applied,
+// or another event where the set applied its last), which stops the set's
+// reads. A program whose writes append to store calls set.Appending
+// around each append as well (see its doc).
 func StartProjections(ctx context.Context, store domain.Tailable, set *projections.Set, cfg SubscriberConfig, log *slog.Logger) (*Pipeline, error) {
 	router, err := NewRouter(log)
 	if err != nil {
