@@ -196,8 +196,12 @@ func checkEvent(events []domain.Event, last eventMark) error {
 // the log's event at its position (checkEvent, checkHead).
 func movedUnder(d *divergence) error {
 	return fmt.Errorf("%w: the views file %s: the log was restored from an older copy under this process and has "+
-		"grown since; restart it (its views file is then refused: ledger rebuild)", ErrDiverged, d)
+		"grown since; %s", ErrDiverged, d, movedRemedy)
 }
+
+// movedRemedy ends the error of a set stopped because the log moved under
+// it (movedUnder, checkHead, Appending).
+const movedRemedy = "restart it (its views file is then refused: ledger rebuild)"
 
 func checkOrder(events []domain.Event) error {
 	for i := 1; i < len(events); i++ {
@@ -496,8 +500,7 @@ func (s *Set) checkHead(ctx context.Context, store domain.EventReader) {
 	}
 	if head < applied {
 		s.stopMoved(ctx, fmt.Errorf("%w: the log's head %d is behind position %d, which this process applied: the log was "+
-			"restored from an older copy under it; restart it (its views file is then refused: ledger rebuild)",
-			ErrLogBehind, head, applied))
+			"restored from an older copy under it; %s", ErrLogBehind, head, applied, movedRemedy))
 		return
 	}
 	if s.broken() != nil {
@@ -526,8 +529,7 @@ func (s *Set) Appending() (appended func(ctx context.Context, first int64)) {
 			return
 		}
 		s.stopMoved(ctx, fmt.Errorf("%w: this process appended an event at position %d, and it had applied position %d: "+
-			"the log was restored from an older copy under it; restart it (its views file is then refused: ledger rebuild)",
-			ErrLogBehind, first, before))
+			"the log was restored from an older copy under it; %s", ErrLogBehind, first, before, movedRemedy))
 	}
 }
 
