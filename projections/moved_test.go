@@ -55,6 +55,20 @@ func openServing(ctx context.Context, path string, store domain.EventReader) (*p
 	return projections.Open(ctx, projections.Config{Path: path, Kinds: kinds, RebuildBehind: true}, store, nil)
 }
 
+// servingSet returns a log of 300 events and a set a server has opened
+// over it (closed when the test ends).
+func servingSet(t *testing.T) (*sqlite.EventStore, *projections.Set) {
+	t.Helper()
+	store := MustStore(t)
+	MustGenerate(t, store, 300)
+	s, err := openServing(context.Background(), filepath.Join(t.TempDir(), "v.views"), store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return store, s
+}
+
 // servedViews returns a log of 300 events and a views file a server has
 // caught up with it and closed.
 func servedViews(t *testing.T) (*sqlite.EventStore, string) {
@@ -117,13 +131,7 @@ func TestOpenRefusesADivergedLogThatLooksAlike(t *testing.T) {
 // the set, as WatchHead does, and apply nothing of it.
 func TestApplyStopsWhereTheLogHoldsAnotherEvent(t *testing.T) {
 	ctx := context.Background()
-	store := MustStore(t)
-	MustGenerate(t, store, 300)
-	s, err := openServing(ctx, filepath.Join(t.TempDir(), "v.views"), store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	store, s := servingSet(t)
 	last, err := domain.EventAt(ctx, store, 300)
 	if err != nil {
 		t.Fatal(err)
@@ -374,13 +382,7 @@ func TestOlderLedgersWriteLeavesNoFalseMark(t *testing.T) {
 func TestWatchHeadStopsALogRegrownToItsPosition(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	store := MustStore(t)
-	MustGenerate(t, store, 300)
-	s, err := openServing(ctx, filepath.Join(t.TempDir(), "v.views"), store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	store, s := servingSet(t)
 	go s.WatchHead(ctx, store, 10*time.Millisecond)
 	time.Sleep(100 * time.Millisecond)
 	if err := s.Err(); err != nil {
@@ -404,13 +406,7 @@ func TestWatchHeadStopsALogRegrownToItsPosition(t *testing.T) {
 // set at once, before the writer reads its counts; one past it does not.
 func TestAppendingStopsAtAPositionApplied(t *testing.T) {
 	ctx := context.Background()
-	store := MustStore(t)
-	MustGenerate(t, store, 300)
-	s, err := openServing(ctx, filepath.Join(t.TempDir(), "v.views"), store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	_, s := servingSet(t)
 	s.Appending()(ctx, 301)
 	if err := s.Err(); err != nil {
 		t.Fatalf("Err after an append at 301 with 300 applied: %v", err)
