@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/interactionledger/ledger/domain"
 )
 
 // MustMount mounts a file system for a store-fault test: a tmpfs of size,
@@ -379,4 +381,26 @@ func TestViewsFileMovedUnderServer(t *testing.T) {
 	mustContain(t, string(s.want(t, 503, "GET", "/readyz", "")), "no longer names the file")
 	s.stop(t)
 	checkLog(t, db, changedOnly(acked))
+}
+
+// TestStoreWritableWhileDiskFull: /readyz said the log was writable 10 s
+// after a commit failed on a full disk, though the disk was still full
+// (the store's check looked only at the file's permissions). The store's
+// Writable now says the disk is full until space is freed.
+func TestStoreWritableWhileDiskFull(t *testing.T) {
+	dir := MustMount(t, "8m", false)
+	store := mustOpenStore(t, filepath.Join(dir, "ledger.db"), storeOptions{})
+	if err := store.Writable(t.Context()); err != nil {
+		t.Fatalf("Writable on an empty disk: %v", err)
+	}
+	filler := mustFillDisk(t, dir)
+	if err := store.Writable(t.Context()); !errors.Is(err, domain.ErrUnavailable) || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("Writable on a full disk: %v, want ErrUnavailable saying the disk is full", err)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Writable(t.Context()); err != nil {
+		t.Fatalf("Writable once space was freed: %v", err)
+	}
 }
