@@ -74,7 +74,7 @@ func applyIn(ctx context.Context, tx querier, p projection, saved map[string]sav
 	if err := p.apply(ctx, tx, "", b, announce); err != nil {
 		return c, err
 	}
-	if err := setCheckpoint(ctx, tx, c.name, b.last, p.version(), markOf(f.events[len(f.events)-1])); err != nil {
+	if err := setCheckpoint(ctx, tx, c.name, p.version(), markOf(f.events[len(f.events)-1])); err != nil {
 		return c, err
 	}
 	c.after = b.last

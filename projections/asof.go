@@ -108,10 +108,9 @@ func (s *Set) buildAll(ctx context.Context, store domain.EventReader, upTo int64
 // setCheckpoints sets every projection's checkpoint to the position of
 // last, the log's event there.
 func (s *Set) setCheckpoints(ctx context.Context, last eventMark, logID string) error {
-	pos := last.pos
 	err := inTx(ctx, s.v.write, func(tx querier) error {
 		for _, p := range s.projs {
-			if err := setCheckpoint(ctx, tx, p.name(), pos, p.version(), last); err != nil {
+			if err := setCheckpoint(ctx, tx, p.name(), p.version(), last); err != nil {
 				return err
 			}
 			if err := setBuiltFrom(ctx, tx, p.name(), logID); err != nil {
@@ -125,7 +124,7 @@ func (s *Set) setCheckpoints(ctx context.Context, last eventMark, logID string) 
 	}
 	s.mem.invalidate("checkpoints set by a build")
 	for _, p := range s.projs {
-		s.advance(p.name(), pos)
+		s.advance(p.name(), last.pos)
 	}
 	return nil
 }

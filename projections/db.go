@@ -343,8 +343,7 @@ func addEventColumns(ctx context.Context, db *sql.DB) (marked bool, err error) {
 		}
 		return err
 	})
-	var se sqlite3.Error
-	if errors.As(err, &se) && se.Code == sqlite3.ErrReadonly {
+	if readOnly(err) {
 		return false, nil
 	}
 	if err != nil {
@@ -478,9 +477,9 @@ ON CONFLICT(key) DO UPDATE SET value = excluded.value`, "log:"+name, logID)
 	return err
 }
 
-// setCheckpoint sets projection name's checkpoint to pos, its tables'
-// version and last, the log's event at pos (zero when pos is 0).
-func setCheckpoint(ctx context.Context, tx querier, name string, pos, version int64, last eventMark) error {
+// setCheckpoint sets projection name's checkpoint to last, the log's
+// event there (zero: position 0, no event), and its tables' version.
+func setCheckpoint(ctx context.Context, tx querier, name string, version int64, last eventMark) error {
 	var at, id any
 	if last.pos > 0 {
 		at, id = last.pos, last.id[:]
@@ -489,7 +488,7 @@ func setCheckpoint(ctx context.Context, tx querier, name string, pos, version in
 INSERT INTO checkpoints(projection, position, version, event_position, event_id) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT(projection) DO UPDATE SET position = excluded.position, version = excluded.version,
 	event_position = excluded.event_position, event_id = excluded.event_id`,
-		name, pos, version, at, id)
+		name, last.pos, version, at, id)
 	return err
 }
 
@@ -530,6 +529,13 @@ func damaged(ctx context.Context, path string, err error) error {
 	return fmt.Errorf("%w: %w (ledger rebuild sets it aside and builds it again)", ErrDamaged, err)
 }
 
+// readOnly reports whether err is SQLite's "attempt to write a readonly
+// database".
+func readOnly(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.Code == sqlite3.ErrReadonly
+}
+
 // corrupt reports whether err is SQLite's "malformed" or "not a database".
 func corrupt(err error) bool {
 	var se sqlite3.Error
@@ -561,14 +567,13 @@ func Damaged(ctx context.Context, path string) bool {
 // would come up ready, fail at its first batch and never heal without a
 // restart. The statement writes nothing, but SQLite checks at its start
 // that the connection may write.
-func (v *views) refuseReadOnly(ctx context.Context, path string) error {
+func (v *views) refuseReadOnly(ctx context.Context) error {
 	err := inTx(ctx, v.write, func(tx querier) error {
 		_, err := tx.ExecContext(ctx, `UPDATE meta SET value = value WHERE 0`)
 		return err
 	})
-	var se sqlite3.Error
-	if errors.As(err, &se) && se.Code == sqlite3.ErrReadonly {
-		return fmt.Errorf("views file %s is read-only (a server applies the log to it; make it and its directory writable): %w", path, err)
+	if readOnly(err) {
+		return fmt.Errorf("views file %s is read-only (a server applies the log to it; make it and its directory writable): %w", v.path, err)
 	}
 	return err
 }

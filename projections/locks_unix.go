@@ -50,7 +50,12 @@ func LockRebuild(ctx context.Context, path string, log *slog.Logger) (unlock fun
 // in-memory copy, which it then reloaded from both tables every second
 // instead of answering reads from memory. The kernel releases the lock
 // when its holder dies, so a killed server leaves nothing to clean up.
+// The views file's directory is made first, as Open makes it, since the
+// lock file sits beside the views file.
 func LockServe(path string) (unlock func(), err error) {
+	if err := makeDir(path); err != nil {
+		return nil, err
+	}
 	unlock, held, err := tryLock(path + ".serve-lock")
 	if err == nil && held {
 		return nil, fmt.Errorf("another server serves the views file %s (its lock %s.serve-lock is held): %w; "+

@@ -443,5 +443,5 @@ func swapOne(ctx context.Context, tx querier, p projection, tail []domain.Event,
 			return err
 		}
 	}
-	return setCheckpoint(ctx, tx, p.name(), last.pos, p.version(), last)
+	return setCheckpoint(ctx, tx, p.name(), p.version(), last)
 }

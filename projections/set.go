@@ -227,7 +227,7 @@ func open(ctx context.Context, cfg Config, d durability, log *slog.Logger) (*Set
 // checkpoints.
 func (s *Set) prepare(ctx context.Context, store domain.EventReader) error {
 	if s.cfg.RebuildBehind {
-		if err := s.v.refuseReadOnly(ctx, s.cfg.Path); err != nil {
+		if err := s.v.refuseReadOnly(ctx); err != nil {
 			return err
 		}
 	}
@@ -315,7 +315,7 @@ func (s *Set) createIfEmpty(ctx context.Context, p projection, store domain.Even
 		if err := setBuiltFrom(ctx, tx, p.name(), domain.LogIDOf(store)); err != nil {
 			return err
 		}
-		return setCheckpoint(ctx, tx, p.name(), 0, p.version(), eventMark{})
+		return setCheckpoint(ctx, tx, p.name(), p.version(), eventMark{})
 	})
 	return current, err
 }

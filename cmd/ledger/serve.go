@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -236,7 +235,7 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, views projections
 		return startupErr(ctx, err, log)
 	}
 	views.OnCheckpoint = func(took time.Duration, err error) { metrics.ObserveCheckpoint("views", took, err) }
-	unlock, err := lockViews(views.Path)
+	unlock, err := projections.LockServe(views.Path) // for the server's life
 	if err != nil {
 		return err
 	}
@@ -278,16 +277,6 @@ func (a appendsWatched) Append(ctx context.Context, req domain.AppendRequest) (d
 		appended(ctx, res.LastPosition-int64(len(req.Events))+1)
 	}
 	return res, err
-}
-
-// lockViews takes the views file's serve lock for the server's life. Its
-// directory is made first, as Open makes it, since the lock file sits
-// beside the views file.
-func lockViews(path string) (unlock func(), err error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("open views %s: %w", path, err)
-	}
-	return projections.LockServe(path)
 }
 
 // startupErr is what serve returns when opening the store or the
