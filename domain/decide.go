@@ -97,6 +97,22 @@ func Decide(s State, v int64, c Command) []Event {
 	}}
 }
 
+// Decided returns the events that c produces against the stream at snap
+// (Decide) and the outcome they leave: the state and version after them,
+// Active for c's kind, and Position at the stream's last event, which a
+// store moves to the appended event's position once it has one.
+func Decided(snap Snapshot, c Command) ([]Event, Outcome) {
+	events := Decide(snap.State, snap.Version, c)
+	out := Outcome{Changed: len(events) > 0, State: snap.State,
+		StreamVersion: snap.Version, Position: snap.LastPosition}
+	for _, e := range events {
+		out.State = Evolve(out.State, e)
+		out.StreamVersion = e.StreamVersion
+	}
+	out.Active = out.State.Active(c.Kind)
+	return events, out
+}
+
 // Evolve applies event e to state s.
 func Evolve(s State, e Event) State {
 	return s.With(e.Kind, e.On())

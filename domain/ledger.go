@@ -305,41 +305,15 @@ func (l *Ledger) try(ctx context.Context, req SetRequest, hash string) (Outcome,
 		}
 	}
 	stream := StreamID{User: req.User, Target: req.Target}
-	snap, err := l.store.Snapshot(ctx, stream)
-	if err != nil {
-		return Outcome{}, err
-	}
-	if req.ExpectedVersion != nil && *req.ExpectedVersion != snap.Version {
-		return Outcome{}, fmt.Errorf("set %s: at version %d, not %d: %w",
-			stream, snap.Version, *req.ExpectedVersion, ErrPreconditionFailed)
-	}
-	events := Decide(snap.State, snap.Version, Command{
-		Stream: stream, Kind: req.Kind, On: req.On,
-		Metadata: req.withKey(), OccurredAt: l.cfg.Now().UTC(),
-	})
-	out := Outcome{Changed: len(events) > 0, State: snap.State,
-		StreamVersion: snap.Version, Position: snap.LastPosition}
-	for _, e := range events {
-		out.State = Evolve(out.State, e)
-		out.StreamVersion = e.StreamVersion
-	}
-	out.Active = out.State.Active(req.Kind)
-	if len(events) == 0 && req.IdempotencyKey == "" {
-		return out, nil
-	}
+	cmd := Command{Stream: stream, Kind: req.Kind, On: req.On, Metadata: req.withKey(),
+		OccurredAt: l.cfg.Now().UTC(), EventID: NewEventID()}
 	var rec *IdempotencyRecord
 	if req.IdempotencyKey != "" {
-		rec = &IdempotencyRecord{User: req.User, Key: req.IdempotencyKey, RequestHash: hash, Outcome: out}
+		rec = &IdempotencyRecord{User: req.User, Key: req.IdempotencyKey, RequestHash: hash}
 	}
-	res, err := l.store.Append(ctx, AppendRequest{
-		Stream: stream, ExpectedVersion: snap.Version,
-		Events: events, State: out.State, Idempotency: rec,
-	})
+	out, err := DecideIn(ctx, l.store, DecideRequest{Command: cmd, ExpectedVersion: req.ExpectedVersion, Idempotency: rec})
 	if err != nil {
 		return Outcome{}, fmt.Errorf("set %s: %w", stream, err)
-	}
-	if res.LastPosition > 0 {
-		out.Position = res.LastPosition
 	}
 	return out, nil
 }

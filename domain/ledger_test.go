@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,12 +16,64 @@ import (
 
 func mustLedger(tb testing.TB) (*domain.Ledger, *sqlite.EventStore) {
 	tb.Helper()
+	store := mustStore(tb)
+	return domain.NewLedger(store, domain.MustKindSet("like", "collect"), domain.LedgerConfig{}, nil), store
+}
+
+func mustStore(tb testing.TB) *sqlite.EventStore {
+	tb.Helper()
 	store, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(tb.TempDir(), "l.db")}, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { store.Close() })
-	return domain.NewLedger(store, domain.MustKindSet("like", "collect"), domain.LedgerConfig{}, nil), store
+	return store
+}
+
+// snapshotThenAppend hides the store's Decide: the Ledger then reads a
+// snapshot and appends at its version, as over a store that cannot decide
+// where it appends.
+type snapshotThenAppend struct{ domain.CommandStore }
+
+// snapshotCounter counts the Snapshot reads of a store that decides.
+type snapshotCounter struct {
+	*sqlite.EventStore
+	reads atomic.Int64
+}
+
+func (c *snapshotCounter) Snapshot(ctx context.Context, st domain.StreamID) (domain.Snapshot, error) {
+	c.reads.Add(1)
+	return c.EventStore.Snapshot(ctx, st)
+}
+
+// forEachPath runs test with a Ledger over a store that decides where it
+// appends (Decide) and over one that does not (Snapshot, then Append).
+func forEachPath(t *testing.T, test func(t *testing.T, l *domain.Ledger, store *sqlite.EventStore)) {
+	for _, path := range []string{"Decide", "SnapshotThenAppend"} {
+		t.Run(path, func(t *testing.T) {
+			store := mustStore(t)
+			var cs domain.CommandStore = store
+			if path == "SnapshotThenAppend" {
+				cs = snapshotThenAppend{store}
+			}
+			test(t, domain.NewLedger(cs, domain.MustKindSet("like", "collect"), domain.LedgerConfig{}, nil), store)
+		})
+	}
+}
+
+// TestLedgerDecidesInTheStore: over a store that decides where it appends,
+// a Set reads no snapshot, whether it changes the stream or not.
+func TestLedgerDecidesInTheStore(t *testing.T) {
+	store := &snapshotCounter{EventStore: mustStore(t)}
+	l := domain.NewLedger(store, domain.MustKindSet("like", "collect"), domain.LedgerConfig{}, nil)
+	for _, on := range []bool{true, true, false, false} {
+		if _, err := l.Set(t.Context(), setReq(t, "u1", "article/a1", "like", on)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := store.reads.Load(); n != 0 {
+		t.Fatalf("%d snapshot reads for 4 sets, want none", n)
+	}
 }
 
 func setReq(t testing.TB, user, target, kind string, on bool) domain.SetRequest {
@@ -28,8 +81,11 @@ func setReq(t testing.TB, user, target, kind string, on bool) domain.SetRequest 
 }
 
 func TestLedgerSet(t *testing.T) {
+	forEachPath(t, testLedgerSet)
+}
+
+func testLedgerSet(t *testing.T, l *domain.Ledger, _ *sqlite.EventStore) {
 	ctx := context.Background()
-	l, _ := mustLedger(t)
 	t.Run("OK", func(t *testing.T) {
 		out, err := l.Set(ctx, setReq(t, "u1", "article/a1", "like", true))
 		if err != nil || !out.Changed || !out.Active || out.StreamVersion != 1 || out.Position < 1 {
@@ -67,8 +123,11 @@ func TestLedgerSet(t *testing.T) {
 }
 
 func TestLedgerIdempotency(t *testing.T) {
+	forEachPath(t, testLedgerIdempotency)
+}
+
+func testLedgerIdempotency(t *testing.T, l *domain.Ledger, store *sqlite.EventStore) {
 	ctx := context.Background()
-	l, store := mustLedger(t)
 	r := setReq(t, "u1", "article/a1", "like", true)
 	r.IdempotencyKey = "k-1"
 	first, err := l.Set(ctx, r)
@@ -131,8 +190,11 @@ func TestLedgerIdempotency(t *testing.T) {
 }
 
 func TestLedgerIfMatch(t *testing.T) {
+	forEachPath(t, testLedgerIfMatch)
+}
+
+func testLedgerIfMatch(t *testing.T, l *domain.Ledger, _ *sqlite.EventStore) {
 	ctx := context.Background()
-	l, _ := mustLedger(t)
 	r := setReq(t, "u1", "article/a1", "like", true)
 	v := int64(0)
 	r.ExpectedVersion = &v
@@ -148,8 +210,11 @@ func TestLedgerIfMatch(t *testing.T) {
 // TestLedgerConcurrentToggles: many goroutines toggle one pair; the final
 // state is the last decided event's and the stream has no gaps.
 func TestLedgerConcurrentToggles(t *testing.T) {
+	forEachPath(t, testLedgerConcurrentToggles)
+}
+
+func testLedgerConcurrentToggles(t *testing.T, l *domain.Ledger, store *sqlite.EventStore) {
 	ctx := context.Background()
-	l, store := mustLedger(t)
 	var wg sync.WaitGroup
 	for i := range 32 {
 		wg.Go(func() {

@@ -155,6 +155,100 @@ type CommandStore interface {
 	HasEvent(ctx context.Context, id uuid.UUID) (bool, error)
 }
 
+// DecideRequest asks a DecidingStore to decide Command against the
+// stream as its write transaction finds it, and to append the event if
+// the command changes the stream. Command.EventID is the id the event
+// gets. ExpectedVersion, when not nil, fails the request unless the stream
+// is at that version. Idempotency, when set, is recorded in the same
+// transaction with the decided outcome (the store fills its Outcome).
+type DecideRequest struct {
+	Command         Command
+	ExpectedVersion *int64
+	Idempotency     *IdempotencyRecord
+}
+
+// Validate checks what a store requires of a decided command: what
+// AppendRequest.Validate checks of the event it would append, an event
+// id, and an expected version >= 0. It returns a *ValidationError.
+func (r DecideRequest) Validate() error {
+	switch {
+	case r.Command.EventID == uuid.Nil:
+		return invalid("event", "the command has no event id")
+	case r.ExpectedVersion != nil && *r.ExpectedVersion < 0:
+		return invalid("expected_version", "must be >= 0, got %d", *r.ExpectedVersion)
+	}
+	return r.Candidate().Validate()
+}
+
+// Candidate is the append the command makes of a new stream: its one event
+// at version 1, and the state it leaves. A store that decides later moves
+// the event's version to the stream's next, or drops it when the stream is
+// already in the asked state.
+func (r DecideRequest) Candidate() AppendRequest {
+	c := r.Command
+	off := State{}.With(c.Kind, !c.On)
+	events := Decide(off, 0, c)
+	return AppendRequest{Stream: c.Stream, Events: events, State: Evolve(off, events[0]), Idempotency: r.Idempotency}
+}
+
+// DecidingStore is a CommandStore that decides a command and appends its
+// event in one call. The SQLite store decides inside its write
+// transaction: it reads the stream's snapshot there, applies Decided, and
+// appends the event if there is one, so Set needs no Snapshot read before
+// the append and meets no version conflict from other writers of the same
+// store. Wrappers of stores that cannot decide where they append answer
+// with DecideThenAppend. Decide returns the outcome;
+// ErrPreconditionFailed when the stream is not at ExpectedVersion, and
+// otherwise Append's errors (ErrVersionConflict only from
+// DecideThenAppend, which Ledger.Set retries).
+type DecidingStore interface {
+	CommandStore
+	Decide(ctx context.Context, req DecideRequest) (Outcome, error)
+}
+
+// DecideIn decides req in store: by its Decide when it is a DecidingStore,
+// else by DecideThenAppend.
+func DecideIn(ctx context.Context, store CommandStore, req DecideRequest) (Outcome, error) {
+	if ds, ok := store.(DecidingStore); ok {
+		return ds.Decide(ctx, req)
+	}
+	return DecideThenAppend(ctx, store, req)
+}
+
+// DecideThenAppend decides req against the stream's snapshot (Snapshot)
+// and appends at the snapshot's version, so that a stream moved in between
+// fails with ErrVersionConflict. A command that changes nothing and
+// records no idempotency key appends nothing.
+func DecideThenAppend(ctx context.Context, store CommandStore, req DecideRequest) (Outcome, error) {
+	c := req.Command
+	snap, err := store.Snapshot(ctx, c.Stream)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if req.ExpectedVersion != nil && *req.ExpectedVersion != snap.Version {
+		return Outcome{}, fmt.Errorf("at version %d, not %d: %w", snap.Version, *req.ExpectedVersion, ErrPreconditionFailed)
+	}
+	events, out := Decided(snap, c)
+	rec := req.Idempotency
+	if len(events) == 0 && rec == nil {
+		return out, nil
+	}
+	if rec != nil {
+		rec.Outcome = out
+	}
+	res, err := store.Append(ctx, AppendRequest{
+		Stream: c.Stream, ExpectedVersion: snap.Version,
+		Events: events, State: out.State, Idempotency: rec,
+	})
+	if err != nil {
+		return Outcome{}, err
+	}
+	if res.LastPosition > 0 {
+		out.Position = res.LastPosition
+	}
+	return out, nil
+}
+
 // EventReader is what readers of the log need: projections, history
 // exports, tailers.
 type EventReader interface {

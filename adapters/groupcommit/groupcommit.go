@@ -21,10 +21,18 @@ const (
 // store's Rows by the caller's goroutine, so the writer only binds them.
 // It is safe for use by one caller and one writer at a time.
 type Request[Row any] struct {
-	Req    domain.AppendRequest
-	Rows   []Row
-	state  atomic.Int32
-	answer chan Result // buffered: the writer never blocks on it
+	Req  domain.AppendRequest
+	Rows []Row
+	// Decide, when set, makes Req and Rows a candidate (DecideRequest's):
+	// the writer decides the command against the stream as its
+	// transaction finds it, and rewrites Req's events, version and state
+	// and Rows to what it appends (none when the command changes
+	// nothing). It leaves the outcome in Decided before it answers.
+	Decide    *domain.DecideRequest
+	Decided   domain.Outcome
+	candidate []Row // the candidate's rows, which DecideAt hands out again
+	state     atomic.Int32
+	answer    chan Result // buffered: the writer never blocks on it
 }
 
 // Result is the writer's answer to one request.
@@ -36,6 +44,42 @@ type Result struct {
 // NewRequest returns a pending request.
 func NewRequest[Row any](req domain.AppendRequest, rows []Row) *Request[Row] {
 	return &Request[Row]{Req: req, Rows: rows, answer: make(chan Result, 1)}
+}
+
+// NewDecideRequest returns a pending decided request: req's candidate
+// append (domain.DecideRequest.Candidate) and rows, its event encoded,
+// which the writer rewrites with DecideAt.
+func NewDecideRequest[Row any](req domain.DecideRequest, rows []Row) *Request[Row] {
+	r := NewRequest(req.Candidate(), rows)
+	r.Decide, r.candidate = &req, rows
+	return r
+}
+
+// DecideAt decides r's command against the stream at snap (domain.Decided)
+// and rewrites r to the append it makes: Req's events, state and expected
+// version, the idempotency record's outcome, Decided, and Rows (the
+// candidate's row, or none: a command that changes nothing). It returns
+// the version of the event to append, which the caller sets in its row,
+// or 0 for none; domain.ErrPreconditionFailed when the stream is not at
+// the request's expected version. A writer may decide a request again
+// (a transaction retried): each call starts from the candidate.
+func (r *Request[Row]) DecideAt(snap domain.Snapshot) (version int64, err error) {
+	d := r.Decide
+	if d.ExpectedVersion != nil && *d.ExpectedVersion != snap.Version {
+		return 0, fmt.Errorf("append %s: at version %d, not %d: %w",
+			r.Req.Stream, snap.Version, *d.ExpectedVersion, domain.ErrPreconditionFailed)
+	}
+	events, out := domain.Decided(snap, d.Command)
+	r.Decided = out
+	r.Req.ExpectedVersion, r.Req.State, r.Req.Events = snap.Version, out.State, events
+	if rec := r.Req.Idempotency; rec != nil {
+		rec.Outcome = out
+	}
+	r.Rows = r.candidate[:len(events)]
+	if len(events) == 0 {
+		return 0, nil
+	}
+	return events[0].StreamVersion, nil
 }
 
 // Answer hands the writer's outcome to the caller. The writer calls it once

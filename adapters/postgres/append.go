@@ -34,34 +34,65 @@ type eventRow struct {
 // then written). Once the writer has started the append, Append waits for
 // the real outcome even if ctx ends.
 func (s *EventStore) Append(ctx context.Context, req domain.AppendRequest) (domain.AppendResult, error) {
-	if err := s.usable(); err != nil {
+	if err := s.appendable(ctx, req.Stream); err != nil {
 		return domain.AppendResult{}, err
 	}
-	if s.queue == nil {
-		return domain.AppendResult{}, fmt.Errorf("append %s: store opened read-only: %w", req.Stream, domain.ErrUnavailable)
-	}
-	if err := ctx.Err(); err != nil {
-		return domain.AppendResult{}, err
-	}
-	rows, err := encodeEvents(req)
-	if err != nil {
+	if err := req.Validate(); err != nil {
 		return domain.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, err)
 	}
-	r := groupcommit.NewRequest(req, rows)
+	return s.submit(ctx, groupcommit.NewRequest(req, encodeRows(req.Events)))
+}
+
+// Decide decides req's command in the writer's transaction, against the
+// stream as it reads it under the head lock, and appends its event, if any
+// (domain.DecidingStore): no Snapshot round trip before the append, and no
+// version conflict between nodes writing the same stream. A command that
+// changes nothing writes nothing but its idempotency record. Errors are
+// Append's, and domain.ErrPreconditionFailed when the stream is not at
+// req.ExpectedVersion. A store opened read-only decides against Snapshot
+// and answers a command that would write with Append's error.
+func (s *EventStore) Decide(ctx context.Context, req domain.DecideRequest) (domain.Outcome, error) {
+	if s.queue == nil {
+		return domain.DecideThenAppend(ctx, s, req)
+	}
+	st := req.Command.Stream
+	if err := s.appendable(ctx, st); err != nil {
+		return domain.Outcome{}, err
+	}
+	if err := req.Validate(); err != nil {
+		return domain.Outcome{}, fmt.Errorf("decide %s: %w", st, err)
+	}
+	r := groupcommit.NewDecideRequest(req, encodeRows(req.Candidate().Events))
+	if _, err := s.submit(ctx, r); err != nil {
+		return domain.Outcome{}, err
+	}
+	return r.Decided, nil
+}
+
+// appendable returns why nothing can be appended to stream now: an
+// unusable or read-only store, or ctx's end.
+func (s *EventStore) appendable(ctx context.Context, stream domain.StreamID) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
+	if s.queue == nil {
+		return fmt.Errorf("append %s: store opened read-only: %w", stream, domain.ErrUnavailable)
+	}
+	return ctx.Err()
+}
+
+// submit queues r for the writer and returns its answer.
+func (s *EventStore) submit(ctx context.Context, r *request) (domain.AppendResult, error) {
 	if err := s.queue.Submit(ctx, r); err != nil {
 		return domain.AppendResult{}, err
 	}
 	return r.Wait(ctx, s.done)
 }
 
-// encodeEvents checks req (domain.AppendRequest.Validate) and encodes its
-// events' columns. Errors wrap domain.ErrInvalidInput.
-func encodeEvents(req domain.AppendRequest) ([]eventRow, error) {
-	if err := req.Validate(); err != nil {
-		return nil, err
-	}
-	rows := make([]eventRow, len(req.Events))
-	for i, e := range req.Events {
+// encodeRows encodes events' columns.
+func encodeRows(events []domain.Event) []eventRow {
+	rows := make([]eventRow, len(events))
+	for i, e := range events {
 		rows[i] = eventRow{
 			id: e.ID, typ: string(e.Type), kind: e.Kind.String(),
 			version: e.StreamVersion, occurred: e.OccurredAt.UnixNano(),
@@ -70,7 +101,7 @@ func encodeEvents(req domain.AppendRequest) ([]eventRow, error) {
 			rows[i].metadata = &md
 		}
 	}
-	return rows, nil
+	return rows
 }
 
 func unixNano(n int64) time.Time { return time.Unix(0, n).UTC() }

@@ -73,26 +73,51 @@ func (p *plan) decide(batch []*request) ([]result, CommitStats) {
 			continue
 		}
 		results[i].Res = p.add(r)
+		if r.Decide != nil && len(r.Rows) > 0 {
+			r.Decided.Position = results[i].Res.LastPosition
+		}
 		stats.Events += len(r.Rows)
 	}
 	return results, stats
+}
+
+// decideCommand decides r's command (r.Decide) against its stream as the
+// plan holds it, and rewrites r to the append it makes (DecideAt).
+func (p *plan) decideCommand(r *request) error {
+	cur := p.current(keyOf(r.Req.Stream))
+	state, err := domain.ParseState(cur.state)
+	if err != nil {
+		return fmt.Errorf("append %s: stored state %q: %w: %w", r.Req.Stream, cur.state, err, domain.ErrUnavailable)
+	}
+	version, err := r.DecideAt(domain.Snapshot{Version: cur.version, LastPosition: cur.last, State: state})
+	if version > 0 {
+		r.Rows[0].version = version
+	}
+	return err
 }
 
 func keyOf(st domain.StreamID) streamKey {
 	return streamKey{st.User.String(), st.Target.Type(), st.Target.ID()}
 }
 
-// current returns the stream's key (0 when new) and version as of the plan.
+// current returns the stream as of the plan: as stored, or as an earlier
+// append of the batch leaves it.
 func (p *plan) current(k streamKey) streamInfo {
 	if w, ok := p.snaps[k]; ok {
-		return streamInfo{key: w.key, version: w.version}
+		return streamInfo{key: w.key, version: w.version, last: w.last, state: w.state}
 	}
 	return p.known[k]
 }
 
-// check applies the port's rules in the SQLite store's order: version,
-// idempotency key, event ids.
+// check applies the port's rules in the SQLite store's order: version
+// (a decided append is first decided against its stream), idempotency
+// key, event ids.
 func (p *plan) check(r *request) error {
+	if r.Decide != nil {
+		if err := p.decideCommand(r); err != nil {
+			return err
+		}
+	}
 	req := r.Req
 	st := req.Stream
 	if cur := p.current(keyOf(st)); cur.version != req.ExpectedVersion {

@@ -1,6 +1,8 @@
 package postgres_test
 
 import (
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/interactionledger/ledger/adapters/postgres"
@@ -31,4 +33,51 @@ func TestContract(t *testing.T) {
 		pgtest.DropAtCleanup(t, schema)
 		return openSchema(t, schema, postgres.Config{})
 	})
+}
+
+// TestDecideContract runs the DecidingStore suite in the same way.
+func TestDecideContract(t *testing.T) {
+	pgtest.URL(t)
+	storetest.RunDecide(t, func(t *testing.T, path string) domain.EventStore {
+		schema := pgtest.SchemaFor(path)
+		pgtest.DropAtCleanup(t, schema)
+		return openSchema(t, schema, postgres.Config{})
+	})
+}
+
+// TestDecideAcrossNodes: two stores on one schema (two nodes) toggling one
+// stream at once are decided one after another under the head lock: no
+// error, no conflict, and the stream's events alternate at consecutive
+// versions, each outcome the state its command left.
+func TestDecideAcrossNodes(t *testing.T) {
+	schema := pgtest.Schema(t)
+	nodes := []*postgres.EventStore{openSchema(t, schema, postgres.Config{}), openSchema(t, schema, postgres.Config{})}
+	st := storetest.MustStream(t, "alice", "article/a1")
+	var wg sync.WaitGroup
+	var changed atomic.Int64
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 20 {
+				on := (w+i)%2 == 0
+				out, err := nodes[w%2].Decide(t.Context(), domain.DecideRequest{Command: storetest.Command(t, st, "like", on)})
+				if err != nil || out.Active != on {
+					t.Errorf("node %d, on=%t: %+v, %v", w%2, on, out, err)
+					return
+				}
+				if out.Changed {
+					changed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	events := storetest.MustReadAll(t, nodes[0], domain.EventFilter{})
+	if int64(len(events)) != changed.Load() {
+		t.Fatalf("%d events for %d changed outcomes", len(events), changed.Load())
+	}
+	for i, e := range events {
+		if e.StreamVersion != int64(i)+1 || (i > 0 && e.On() == events[i-1].On()) {
+			t.Fatalf("event %d: version %d, on %t after %d events", e.Position, e.StreamVersion, e.On(), i)
+		}
+	}
 }

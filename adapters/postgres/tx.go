@@ -18,7 +18,7 @@ import (
 // later statement of the transaction sees whatever committed before.
 const (
 	sqlLockHead     = `SELECT h.position, h.stream_key, i.id::text FROM log_head h CROSS JOIN log_identity i FOR UPDATE OF h`
-	sqlCheckStreams = `SELECT s.user_id, s.target_type, s.target_id, s.stream_key, s.version
+	sqlCheckStreams = `SELECT s.user_id, s.target_type, s.target_id, s.stream_key, s.version, s.last_position, s.state
 		FROM unnest($1::text[], $2::text[], $3::text[]) AS q(u, tt, ti)
 		JOIN streams s ON s.user_id = q.u AND s.target_type = q.tt AND s.target_id = q.ti`
 	sqlCheckKeys = `SELECT i.user_id, i.key FROM unnest($1::text[], $2::text[]) AS q(u, k)
@@ -123,7 +123,7 @@ func (s *EventStore) check(ctx context.Context, conn *pgx.Conn, batch []*request
 	b.Queue(sqlCheckStreams, q.users, q.types, q.ids).Query(func(rows pgx.Rows) error {
 		var u, tt, ti string
 		var info streamInfo
-		_, err := pgx.ForEachRow(rows, []any{&u, &tt, &ti, &info.key, &info.version}, func() error {
+		_, err := pgx.ForEachRow(rows, []any{&u, &tt, &ti, &info.key, &info.version, &info.last, &info.state}, func() error {
 			p.known[streamKey{u, tt, ti}] = info
 			return nil
 		})
@@ -201,6 +201,9 @@ func checkQuery(batch []*request) checkArgs {
 			q.keyUsers = append(q.keyUsers, rec.User.String())
 			q.keys = append(q.keys, rec.Key)
 		}
+		if r.Decide != nil { // Rows may be none, from an earlier try
+			q.eventIDs = append(q.eventIDs, r.Decide.Command.EventID)
+		}
 		for _, e := range r.Rows {
 			q.eventIDs = append(q.eventIDs, e.id)
 		}
@@ -210,4 +213,9 @@ func checkQuery(batch []*request) checkArgs {
 
 type streamKey struct{ user, targetType, targetID string }
 
-type streamInfo struct{ key, version int64 }
+// streamInfo is a stream as stored: its key (0 when new), version, last
+// event's position and state (domain.State's form).
+type streamInfo struct {
+	key, version, last int64
+	state              string
+}

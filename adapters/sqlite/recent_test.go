@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interactionledger/ledger/adapters/sqlite/sqlitetest"
 	"github.com/interactionledger/ledger/adapters/storetest"
 	"github.com/interactionledger/ledger/domain"
-	"github.com/mattn/go-sqlite3"
 )
 
 // toggles builds an append to user's like of target: ons after version
@@ -183,7 +183,7 @@ func TestRecentForgetsALogRestoredUnderIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	storetest.MustAppend(t, s, likeReq(t, s, "article/a3"))
-	restore(t, copyPath, path)
+	sqlitetest.Copy(t, copyPath, path)
 	other := MustOpen(t, Config{Path: path})
 	storetest.MustAppend(t, other, likeReq(t, other, "article/b3")) // position 3 again
 	storetest.MustAppend(t, s, likeReq(t, s, "article/a4"))
@@ -199,39 +199,5 @@ func TestRecentForgetsALogRestoredUnderIt(t *testing.T) {
 	}
 	if got, ok := s.AppendRecent(nil, 2, 10); ok && !reflect.DeepEqual(got, want) {
 		t.Fatalf("held after 2:\n got  %+v\n want the log's %+v", got, want)
-	}
-}
-
-// restore copies the database at from into the one at to, page by page,
-// through SQLite's backup API.
-func restore(t *testing.T, from, to string) {
-	t.Helper()
-	ctx := t.Context()
-	src, dst := mustDB(t, from), mustDB(t, to)
-	sc, err := src.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sc.Close()
-	dc, err := dst.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dc.Close()
-	err = dc.Raw(func(d any) error {
-		return sc.Raw(func(s any) error {
-			b, err := d.(*sqlite3.SQLiteConn).Backup("main", s.(*sqlite3.SQLiteConn), "main")
-			if err != nil {
-				return err
-			}
-			if _, err := b.Step(-1); err != nil {
-				b.Close()
-				return err
-			}
-			return b.Close()
-		})
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 }

@@ -38,9 +38,17 @@ func TestContract(t *testing.T) {
 			return MustOpen(t, Config{Path: path})
 		})
 	})
+	t.Run("Decide", func(t *testing.T) {
+		storetest.RunDecide(t, func(t *testing.T, path string) domain.EventStore {
+			return MustOpen(t, Config{Path: path})
+		})
+	})
 	// Small batches exercise batch boundaries; no linger, the other path.
 	t.Run("SmallBatches", func(t *testing.T) {
 		storetest.Run(t, func(t *testing.T, path string) domain.EventStore {
+			return MustOpen(t, Config{Path: path, MaxBatch: 3, MaxDelay: -1, Synchronous: "NORMAL"})
+		})
+		storetest.RunDecide(t, func(t *testing.T, path string) domain.EventStore {
 			return MustOpen(t, Config{Path: path, MaxBatch: 3, MaxDelay: -1, Synchronous: "NORMAL"})
 		})
 	})
@@ -398,5 +406,39 @@ func TestReadEventsCancel(t *testing.T) {
 	}
 	if err != nil || got != 3*chunkRows {
 		t.Fatalf("read after a cancelled read: %d events, %v", got, err)
+	}
+}
+
+// TestDecideAfterAnotherWriter: a store decides against what another
+// store on the same file wrote since its own last commit, not against its
+// cache of the streams it wrote: a like after the other's unlike appends,
+// and an unlike of a stream only the other has written appends too. Each
+// way with the other's streams indexed at once and left waiting.
+func TestDecideAfterAnotherWriter(t *testing.T) {
+	for _, every := range []int{1, 1000} {
+		t.Run("index every "+strconv.Itoa(every), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "ledger.db")
+			a := MustOpen(t, Config{Path: path, TargetIndexEvery: every})
+			b := MustOpen(t, Config{Path: path, TargetIndexEvery: every})
+			decide := func(s *EventStore, user string, on bool) domain.Outcome {
+				t.Helper()
+				return storetest.MustDecide(t, s, domain.DecideRequest{
+					Command: storetest.Command(t, storetest.MustStream(t, user, "article/a1"), "like", on)})
+			}
+			decide(a, "alice", true)
+			if out := decide(b, "alice", false); !out.Changed || out.StreamVersion != 2 {
+				t.Fatalf("the other store's unlike: %+v, want version 2", out)
+			}
+			if out := decide(a, "alice", true); !out.Changed || out.StreamVersion != 3 || out.Position != 3 {
+				t.Fatalf("a like after the other store's unlike: %+v, want an append at version 3, position 3", out)
+			}
+			decide(b, "bob", true)
+			if out := decide(a, "bob", false); !out.Changed || out.StreamVersion != 2 {
+				t.Fatalf("an unlike of the other store's stream: %+v, want an append at version 2", out)
+			}
+			if out := decide(b, "bob", false); out.Changed || out.StreamVersion != 2 || out.Position != 5 {
+				t.Fatalf("the other store's second unlike: %+v, want no change at version 2, position 5", out)
+			}
+		})
 	}
 }

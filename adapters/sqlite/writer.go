@@ -68,7 +68,12 @@ type writer struct {
 	indexEvery int64
 }
 
-type streamInfo struct{ key, version int64 }
+// streamInfo is what the writer knows of a stream: its key (0 when new),
+// version, last event's position and state.
+type streamInfo struct {
+	key, version, last int64
+	state              domain.State
+}
 
 // maxCachedVersions bounds the writer's stream cache; it is dropped whole
 // when full.
@@ -88,9 +93,9 @@ const (
 	sqlMaxPosition = `SELECT (SELECT coalesce(max(position), 0) FROM events),
 		(SELECT coalesce(max(stream_key), 0) FROM streams),
 		(SELECT through FROM stream_targets_through)`
-	sqlSelectStream = `SELECT s.stream_key, s.version FROM stream_users u CROSS JOIN streams s
+	sqlSelectStream = `SELECT s.stream_key, s.version, s.last_position, s.state FROM stream_users u CROSS JOIN streams s
 		ON s.stream_key = u.stream_key WHERE u.user_id = ? AND u.target_type = ? AND u.target_id = ?`
-	sqlSelectVersion = `SELECT version FROM streams WHERE stream_key = ?`
+	sqlSelectVersion = `SELECT stream_key, version, last_position, state FROM streams WHERE stream_key = ?`
 	sqlInsertStream  = `INSERT INTO streams (stream_key, user_id, target_type, target_id, version, last_position, state)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`
 	// sqlInsertNewStream inserts the stream unless stream_users holds it;
@@ -639,6 +644,9 @@ func (w *writer) apply(tx *txState, r *request) (domain.AppendResult, error) {
 	if err := w.finish(tx, r, info, created); err != nil {
 		return domain.AppendResult{}, fatal(err)
 	}
+	if r.Decide != nil && len(r.Rows) > 0 {
+		r.Decided.Position = tx.last
+	}
 	return w.result(tx, r), nil
 }
 
@@ -650,6 +658,9 @@ func (w *writer) apply(tx *txState, r *request) (domain.AppendResult, error) {
 // says the row is written. Otherwise the stream's version and the
 // idempotency key are checked, and a new stream gets the next key.
 func (w *writer) prepare(tx *txState, r *request) (info streamInfo, created bool, err error) {
+	if r.Decide != nil {
+		return w.prepareDecided(tx, r)
+	}
 	if created, err = w.createNew(tx, r); err != nil || created {
 		return streamInfo{key: tx.lastKey + 1}, created, err
 	}
@@ -657,6 +668,41 @@ func (w *writer) prepare(tx *txState, r *request) (info streamInfo, created bool
 		info.key = tx.lastKey + 1
 	}
 	return info, false, err
+}
+
+// prepareDecided is prepare for a decided request (r.Decide): it finds
+// the stream as this transaction sees it, decides the command against it
+// (decide), and leaves r an ordinary append at the stream's version, or one
+// of no events when the command changes nothing. A command that turns a
+// kind on for a stream the cache does not know takes createNew's path
+// first: r's candidate is then exactly its append.
+func (w *writer) prepareDecided(tx *txState, r *request) (streamInfo, bool, error) {
+	if d := r.Decide; d.Command.On && d.ExpectedVersion == nil {
+		if created, err := w.createNew(tx, r); err != nil || created {
+			if created {
+				_, _ = r.DecideAt(domain.Snapshot{}) // the candidate's own append
+			}
+			return streamInfo{key: tx.lastKey + 1}, created, err
+		}
+	}
+	info, err := w.stream(r.Req.Stream)
+	if err != nil {
+		return info, false, err
+	}
+	version, err := r.DecideAt(domain.Snapshot{Version: info.version, LastPosition: info.last, State: info.state})
+	if err != nil {
+		return info, false, err
+	}
+	if version > 0 {
+		r.Rows[0].version = version
+	}
+	if err := w.checkKey(r); err != nil {
+		return info, false, err
+	}
+	if info.key == 0 {
+		info.key = tx.lastKey + 1
+	}
+	return info, false, nil
 }
 
 // createNew inserts the snapshot row of a one-event append at version 0,
@@ -730,26 +776,44 @@ func (w *writer) endSavepoint(undo bool) error {
 func (w *writer) check(r *request) (streamInfo, error) {
 	req := r.Req
 	st := req.Stream
+	info, err := w.stream(st)
+	if err != nil {
+		return info, err
+	}
+	if info.version != req.ExpectedVersion {
+		return info, fmt.Errorf("append %s: at version %d, not %d: %w",
+			st, info.version, req.ExpectedVersion, domain.ErrVersionConflict)
+	}
+	return info, w.checkKey(r)
+}
+
+// stream returns what the cache or, failing it, the log holds of st. A
+// failed read is fatal: the transaction may be gone.
+func (w *writer) stream(st domain.StreamID) (streamInfo, error) {
 	info, ok := w.streams[st]
 	if !ok {
 		if err := w.lookup(st, &info); err != nil {
 			return info, fatal(appendError(st, err))
 		}
 	}
-	if info.version != req.ExpectedVersion {
-		return info, fmt.Errorf("append %s: at version %d, not %d: %w",
-			st, info.version, req.ExpectedVersion, domain.ErrVersionConflict)
-	}
-	if rec := req.Idempotency; rec != nil {
-		taken, err := w.hot.query(w.ctx, w.selectIdempotency, nil, rec.User.String(), rec.Key)
-		switch {
-		case err != nil:
-			return info, fatal(appendError(st, err))
-		case taken:
-			return info, fmt.Errorf("append %s: key %q: %w", st, rec.Key, domain.ErrIdempotencyKeyTaken)
-		}
-	}
 	return info, nil
+}
+
+// checkKey fails r when its idempotency key is recorded already. A failed
+// read is fatal.
+func (w *writer) checkKey(r *request) error {
+	rec := r.Req.Idempotency
+	if rec == nil {
+		return nil
+	}
+	taken, err := w.hot.query(w.ctx, w.selectIdempotency, nil, rec.User.String(), rec.Key)
+	switch {
+	case err != nil:
+		return fatal(appendError(r.Req.Stream, err))
+	case taken:
+		return fmt.Errorf("append %s: key %q: %w", r.Req.Stream, rec.Key, domain.ErrIdempotencyKeyTaken)
+	}
+	return nil
 }
 
 // lookup reads the key and version of a stream the cache does not hold
@@ -757,12 +821,25 @@ func (w *writer) check(r *request) (streamInfo, error) {
 // tail, else through stream_users (the tail is complete while no other
 // connection has written, which begin checked).
 func (w *writer) lookup(st domain.StreamID, info *streamInfo) error {
+	stmt, args := w.selectStream, []any{st.User.String(), st.Target.Type(), st.Target.ID()}
 	if key, waiting := w.tail.key(st); waiting {
-		info.key = key
-		return w.queryInt64s(w.selectVersion, []any{key}, &info.version)
+		stmt, args = w.selectVersion, []any{key}
 	}
-	return w.queryInt64s(w.selectStream, []any{st.User.String(), st.Target.Type(), st.Target.ID()},
-		&info.key, &info.version)
+	dest := w.hot.dest[:4]
+	row, err := w.hot.query(w.ctx, stmt, dest, args...)
+	if err != nil || !row {
+		return err
+	}
+	if err := int64s(dest[:3], &info.key, &info.version, &info.last); err != nil {
+		return err
+	}
+	state, ok := dest[3].(string)
+	if !ok {
+		return fmt.Errorf("state column is %T, not text: %w", dest[3], domain.ErrUnavailable)
+	}
+	clear(dest)
+	info.state, err = domain.ParseState(state)
+	return err
 }
 
 // queryInt64s runs stmt with args and reads its row's first columns into
@@ -788,7 +865,7 @@ func (w *writer) finish(tx *txState, r *request, info streamInfo, created bool) 
 				return appendError(r.Req.Stream, err)
 			}
 		}
-		w.advance(tx, r.Req.Stream, streamInfo{key: info.key, version: r.Rows[n-1].version}, last)
+		w.advance(tx, r.Req.Stream, streamInfo{key: info.key, version: r.Rows[n-1].version, last: last, state: r.Req.State}, last)
 	}
 	if rec := r.Req.Idempotency; rec != nil {
 		var pos int64

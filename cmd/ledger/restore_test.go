@@ -1,13 +1,19 @@
 package main
 
 import (
+	"errors"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/interactionledger/ledger/adapters/postgres/pgtest"
+	"github.com/interactionledger/ledger/adapters/sqlite/sqlitetest"
+	"github.com/interactionledger/ledger/adapters/storetest"
+	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/projections"
 )
 
 // restoreTables are the tables a restore of a schema's dump puts back
@@ -62,5 +68,45 @@ func TestWriteIntoALogRestoredUnderTheNode(t *testing.T) {
 	}
 	if res, body := httpDo(t, http.MethodGet, nd.base+"/readyz"); res.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz once the node appended into the restored log: %d %s, want 503", res.StatusCode, body)
+	}
+}
+
+// TestDecidedWriteIntoASQLiteLogRestoredUnderTheNode: the SQLite store
+// decides a server's write in its own transaction, without the Snapshot
+// read that appendsWatched saw through Append; its Decide must watch the
+// position too. A write into a log restored from an older copy, at a
+// position the views applied, stops them at that write (no pipeline runs
+// here, so nothing else looks).
+func TestDecidedWriteIntoASQLiteLogRestoredUnderTheNode(t *testing.T) {
+	dir := t.TempDir()
+	db, older := filepath.Join(dir, "ledger.db"), filepath.Join(dir, "older.db")
+	store := mustOpenStore(t, db, storeOptions{})
+	kinds := domain.MustKindSet("like")
+	like := func(l *domain.Ledger, user, target string) {
+		t.Helper()
+		_, err := l.Set(t.Context(), domain.SetRequest{User: storetest.MustUser(t, user),
+			Target: storetest.MustTarget(t, target), Kind: kinds.Kinds()[0], On: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	plain := domain.NewLedger(store, kinds, domain.LedgerConfig{}, nil)
+	for _, u := range []string{"u1", "u2", "u3"} {
+		like(plain, u, "article/a1")
+	}
+	sqlitetest.Copy(t, db, older)
+	for _, u := range []string{"u4", "u5"} {
+		like(plain, u, "article/a1")
+	}
+	set, err := projections.Open(t.Context(), projections.Config{Path: projections.ViewsPath(db), Kinds: kinds}, store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Close()
+	sqlitetest.Copy(t, older, db)
+	// Position 4 again, which the views applied (u4's like).
+	like(domain.NewLedger(appendsWatched{store, set}, kinds, domain.LedgerConfig{}, nil), "u6", "article/a2")
+	if err := set.Err(); !errors.Is(err, projections.ErrLogBehind) || !strings.Contains(err.Error(), "restored from an older copy") {
+		t.Fatalf("the views after a write into the restored log: %v, want ErrLogBehind naming the restore", err)
 	}
 }

@@ -279,6 +279,16 @@ func (a appendsWatched) Append(ctx context.Context, req domain.AppendRequest) (d
 	return res, err
 }
 
+// Decide decides through the store (domain.DecideIn), watched as Append.
+func (a appendsWatched) Decide(ctx context.Context, req domain.DecideRequest) (domain.Outcome, error) {
+	appended := a.set.Appending()
+	out, err := domain.DecideIn(ctx, a.CommandStore, req)
+	if err == nil && out.Changed {
+		appended(ctx, out.Position)
+	}
+	return out, err
+}
+
 // startupErr is what serve returns when opening the store or the
 // projections failed with err: nothing when ctx has ended (a signal during
 // startup, while a views file is built say, is a shutdown like one after

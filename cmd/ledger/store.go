@@ -75,6 +75,13 @@ func (s *logStore) AppendRecent(dst []domain.Event, after int64, limit int) ([]d
 	return s.recent.AppendRecent(dst, after, limit)
 }
 
+// Decide is the store's own when it decides where it appends (SQLite),
+// else domain.DecideThenAppend (domain.DecideIn): embedding the port alone
+// hid it, and every write of a server read a snapshot before appending.
+func (s *logStore) Decide(ctx context.Context, req domain.DecideRequest) (domain.Outcome, error) {
+	return domain.DecideIn(ctx, s.EventStore, req)
+}
+
 // Writable is nil when the store can take writes: the SQLite file opens for
 // writing, or PostgreSQL answers.
 func (s *logStore) Writable(ctx context.Context) error { return s.writable(ctx) }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/interactionledger/ledger/adapters/sqlite"
 	"github.com/interactionledger/ledger/adapters/storetest"
 	"github.com/interactionledger/ledger/domain"
 )
@@ -70,6 +72,46 @@ func TestOpenStoreReadsRecent(t *testing.T) {
 	events, held := rr.AppendRecent(nil, 0, 10)
 	if !held || len(events) != 1 || events[0].Position != out.Position {
 		t.Fatalf("recent after 0: %+v, %v; want the event at %d", events, held, out.Position)
+	}
+}
+
+// countingStore counts the Decide and Snapshot calls a SQLite store gets.
+type countingStore struct {
+	*sqlite.EventStore
+	decides, snapshots atomic.Int64
+}
+
+func (c *countingStore) Decide(ctx context.Context, req domain.DecideRequest) (domain.Outcome, error) {
+	c.decides.Add(1)
+	return c.EventStore.Decide(ctx, req)
+}
+
+func (c *countingStore) Snapshot(ctx context.Context, st domain.StreamID) (domain.Snapshot, error) {
+	c.snapshots.Add(1)
+	return c.EventStore.Snapshot(ctx, st)
+}
+
+// TestOpenStoreDecides checks that the commands' store keeps the SQLite
+// store's Decide: a write is decided in the writer's transaction, with no
+// Snapshot read before it (embedding the port alone hid it).
+func TestOpenStoreDecides(t *testing.T) {
+	store, err := sqlite.Open(t.Context(), sqlite.Config{Path: filepath.Join(t.TempDir(), "ledger.db")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	counted := &countingStore{EventStore: store}
+	kinds := domain.MustKindSet("like")
+	l := domain.NewLedger(&logStore{EventStore: counted}, kinds, domain.LedgerConfig{}, nil)
+	for _, on := range []bool{true, true, false} {
+		_, err := l.Set(t.Context(), domain.SetRequest{User: storetest.MustUser(t, "u1"),
+			Target: storetest.MustTarget(t, "article/a1"), Kind: kinds.Kinds()[0], On: on})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d, s := counted.decides.Load(), counted.snapshots.Load(); d != 3 || s != 0 {
+		t.Fatalf("%d decides and %d snapshot reads for 3 writes, want 3 and none", d, s)
 	}
 }
 

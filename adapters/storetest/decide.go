@@ -1,0 +1,221 @@
+package storetest
+
+import (
+	"errors"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+// RunDecide runs the DecidingStore contract suite against the stores open
+// returns, which must implement domain.DecidingStore.
+func RunDecide(t *testing.T, open Opener) {
+	fresh := func(t *testing.T) deciding {
+		t.Helper()
+		s := open(t, filepath.Join(t.TempDir(), "ledger.db"))
+		ds, ok := s.(deciding)
+		if !ok {
+			t.Fatalf("%T does not decide where it appends", s)
+		}
+		return ds
+	}
+	t.Run("Toggle", func(t *testing.T) { testDecideToggle(t, fresh(t)) })
+	t.Run("ExpectedVersion", func(t *testing.T) { testDecideExpected(t, fresh(t)) })
+	t.Run("Idempotency", func(t *testing.T) { testDecideIdempotency(t, fresh(t)) })
+	t.Run("Refused", func(t *testing.T) { testDecideRefused(t, fresh(t)) })
+	t.Run("Concurrent", func(t *testing.T) { testDecideConcurrent(t, fresh(t)) })
+}
+
+type deciding interface {
+	domain.EventStore
+	domain.DecidingStore
+}
+
+// Command returns a command turning kind on or off for stream, with a
+// fresh event id.
+func Command(tb testing.TB, stream domain.StreamID, kind string, on bool) domain.Command {
+	tb.Helper()
+	return domain.Command{Stream: stream, Kind: MustKind(tb, kind), On: on,
+		OccurredAt: nextTime(), EventID: domain.NewEventID()}
+}
+
+// MustDecide decides req or fails tb.
+func MustDecide(tb testing.TB, s domain.DecidingStore, req domain.DecideRequest) domain.Outcome {
+	tb.Helper()
+	out, err := s.Decide(tb.Context(), req)
+	if err != nil {
+		tb.Fatalf("decide %s %s on=%t: %v", req.Command.Stream, req.Command.Kind, req.Command.On, err)
+	}
+	return out
+}
+
+func checkOutcome(tb testing.TB, what string, got domain.Outcome, changed, active bool, state string, version, position int64) {
+	tb.Helper()
+	if got.Changed != changed || got.Active != active || got.State.String() != state ||
+		got.StreamVersion != version || got.Position != position {
+		tb.Fatalf("%s: outcome %+v, want changed %t, active %t, state %q, version %d, position %d",
+			what, got, changed, active, state, version, position)
+	}
+}
+
+// testDecideToggle: a command is decided against the stream as stored:
+// the first like appends at version 1, a second changes nothing (the
+// stream's last position), an unlike appends a cancellation; the log holds
+// the events with the commands' ids and the snapshot follows.
+func testDecideToggle(t *testing.T, s deciding) {
+	MustAppend(t, s, request(t, MustStream(t, "bob", "video/v1"), 0, "like", true))
+	st := MustStream(t, "alice", "article/a1")
+	like := Command(t, st, "like", true)
+	checkOutcome(t, "first like", MustDecide(t, s, domain.DecideRequest{Command: like}), true, true, "like", 1, 2)
+	checkOutcome(t, "second like", MustDecide(t, s, domain.DecideRequest{Command: Command(t, st, "like", true)}),
+		false, true, "like", 1, 2)
+	checkOutcome(t, "collect", MustDecide(t, s, domain.DecideRequest{Command: Command(t, st, "collect", true)}),
+		true, true, "collect,like", 2, 3)
+	unlike := Command(t, st, "like", false)
+	checkOutcome(t, "unlike", MustDecide(t, s, domain.DecideRequest{Command: unlike}), true, false, "collect", 3, 4)
+	checkOutcome(t, "unlike again", MustDecide(t, s, domain.DecideRequest{Command: Command(t, st, "like", false)}),
+		false, false, "collect", 3, 4)
+	checkOutcome(t, "unlike of a new stream", MustDecide(t, s, domain.DecideRequest{
+		Command: Command(t, MustStream(t, "carol", "article/a1"), "like", false)}), false, false, "", 0, 0)
+	checkCount(t, s, 4)
+	events := MustReadAll(t, s, domain.EventFilter{User: st.User})
+	if len(events) != 3 || events[0].ID != like.EventID || events[0].Type != domain.EventAdded ||
+		events[2].ID != unlike.EventID || events[2].Type != domain.EventCancelled || events[2].StreamVersion != 3 {
+		t.Fatalf("alice's events %+v, want the like's and the unlike's ids at versions 1 and 3", events)
+	}
+	if snap := mustSnapshot(t, s, st); snap.Version != 3 || snap.LastPosition != 4 || snap.State.String() != "collect" {
+		t.Fatalf("snapshot %+v, want version 3 at position 4, collect on", snap)
+	}
+}
+
+// testDecideExpected: an expected version other than the stream's fails
+// with ErrPreconditionFailed and writes nothing; the right one decides.
+func testDecideExpected(t *testing.T, s deciding) {
+	st := MustStream(t, "alice", "article/a1")
+	zero, one := int64(0), int64(1)
+	MustDecide(t, s, domain.DecideRequest{Command: Command(t, st, "like", true), ExpectedVersion: &zero})
+	for _, on := range []bool{true, false} {
+		_, err := s.Decide(t.Context(), domain.DecideRequest{Command: Command(t, st, "like", on), ExpectedVersion: &zero})
+		if !errors.Is(err, domain.ErrPreconditionFailed) {
+			t.Fatalf("on=%t at a stale version: %v, want ErrPreconditionFailed", on, err)
+		}
+	}
+	checkCount(t, s, 1)
+	checkOutcome(t, "unlike at version 1", MustDecide(t, s, domain.DecideRequest{
+		Command: Command(t, st, "like", false), ExpectedVersion: &one}), true, false, "", 2, 2)
+}
+
+// testDecideIdempotency: the record of a decided command holds its
+// outcome, with the appended event's position, or the stream's last one
+// when it changed nothing; a recorded key is ErrIdempotencyKeyTaken and
+// writes nothing.
+func testDecideIdempotency(t *testing.T, s deciding) {
+	st := MustStream(t, "alice", "article/a1")
+	MustAppend(t, s, request(t, MustStream(t, "bob", "video/v1"), 0, "like", true))
+	record := func(key string) *domain.IdempotencyRecord {
+		return &domain.IdempotencyRecord{User: st.User, Key: key, RequestHash: "hash-" + key}
+	}
+	check := func(key string, changed bool, position int64) {
+		t.Helper()
+		got, ok, err := s.Idempotency(t.Context(), st.User, key)
+		if err != nil || !ok {
+			t.Fatalf("record %s: %t, %v", key, ok, err)
+		}
+		want := domain.IdempotencyRecord{User: st.User, Key: key, RequestHash: "hash-" + key, Outcome: domain.Outcome{
+			Changed: changed, Active: true, State: domain.State{}.With(MustKind(t, "like"), true), StreamVersion: 1, Position: position}}
+		checkRecord(t, got, want)
+	}
+	out := MustDecide(t, s, domain.DecideRequest{Command: Command(t, st, "like", true), Idempotency: record("k1")})
+	checkOutcome(t, "like with a key", out, true, true, "like", 1, 2)
+	check("k1", true, 2)
+	out = MustDecide(t, s, domain.DecideRequest{Command: Command(t, st, "like", true), Idempotency: record("k2")})
+	checkOutcome(t, "second like with a key", out, false, true, "like", 1, 2)
+	check("k2", false, 2)
+	_, err := s.Decide(t.Context(), domain.DecideRequest{Command: Command(t, st, "like", false), Idempotency: record("k1")})
+	if !errors.Is(err, domain.ErrIdempotencyKeyTaken) {
+		t.Fatalf("unlike with a recorded key: %v, want ErrIdempotencyKeyTaken", err)
+	}
+	checkCount(t, s, 2)
+}
+
+// testDecideRefused: a command without an event id or with a bad expected
+// version is invalid input, and one whose event id is stored is
+// ErrDuplicateEvent; none writes anything, not even a new stream's row.
+func testDecideRefused(t *testing.T, s deciding) {
+	st := MustStream(t, "alice", "article/a1")
+	first := MustDecide(t, s, domain.DecideRequest{Command: Command(t, st, "like", true)})
+	noID := Command(t, st, "like", false)
+	noID.EventID = [16]byte{}
+	negative := int64(-1)
+	for name, req := range map[string]domain.DecideRequest{
+		"no event id":      {Command: noID},
+		"negative version": {Command: Command(t, st, "like", false), ExpectedVersion: &negative},
+		"no kind":          {Command: domain.Command{Stream: st, On: true, OccurredAt: nextTime(), EventID: domain.NewEventID()}},
+	} {
+		if _, err := s.Decide(t.Context(), req); !errors.Is(err, domain.ErrInvalidInput) {
+			t.Errorf("%s: %v, want ErrInvalidInput", name, err)
+		}
+	}
+	other := MustStream(t, "bob", "article/a1")
+	dup := Command(t, other, "like", true)
+	dup.EventID = MustReadAll(t, s, domain.EventFilter{})[0].ID
+	if _, err := s.Decide(t.Context(), domain.DecideRequest{Command: dup}); !errors.Is(err, domain.ErrDuplicateEvent) {
+		t.Fatalf("a stored event id: %v, want ErrDuplicateEvent", err)
+	}
+	if snap := mustSnapshot(t, s, other); snap.Version != 0 {
+		t.Fatalf("the refused command left its new stream at %+v", snap)
+	}
+	checkCount(t, s, first.Position)
+	checkOutcome(t, "like of the refused stream", MustDecide(t, s, domain.DecideRequest{Command: Command(t, other, "like", true)}),
+		true, true, "like", 1, 2)
+}
+
+// testDecideConcurrent: goroutines toggling one stream at random, without
+// the Ledger's lock, are decided one after another: no conflict, every
+// changed outcome is one event of the log at consecutive versions, and
+// each outcome is the state its command leaves.
+func testDecideConcurrent(t *testing.T, s deciding) {
+	st := MustStream(t, "alice", "article/a1")
+	const workers, each = 8, 25
+	var mu sync.Mutex
+	changed := map[int64]domain.Outcome{}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 1))
+			for range each {
+				on := rng.IntN(2) == 0
+				out, err := s.Decide(t.Context(), domain.DecideRequest{Command: Command(t, st, "like", on)})
+				if err != nil {
+					t.Errorf("decide: %v", err)
+					return
+				}
+				if out.Active != on {
+					t.Errorf("on=%t answered active %t", on, out.Active)
+				}
+				if out.Changed {
+					mu.Lock()
+					changed[out.Position] = out
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	events := MustReadAll(t, s, domain.EventFilter{})
+	if len(events) != len(changed) {
+		t.Fatalf("%d events for %d changed outcomes", len(events), len(changed))
+	}
+	for i, e := range events {
+		out, ok := changed[e.Position]
+		if !ok || e.StreamVersion != int64(i)+1 || out.StreamVersion != e.StreamVersion || out.Active != e.On() {
+			t.Fatalf("event %d (version %d, on %t) against outcome %+v", e.Position, e.StreamVersion, e.On(), out)
+		}
+		if i > 0 && e.On() == events[i-1].On() {
+			t.Fatalf("events %d and %d both turn like %s", events[i-1].Position, e.Position, map[bool]string{true: "on", false: "off"}[e.On()])
+		}
+	}
+}
