@@ -1,7 +1,10 @@
 // Package domain holds the Interaction Ledger's model: value objects (Kind,
 // Target, UserID), the events (interaction.added, interaction.cancelled),
 // the pure decide/evolve pair, the command service Ledger, validated
-// Metadata, and the ports to the log: CommandStore (what Ledger needs),
+// Metadata, and the ports to the log: CommandStore (what Ledger needs) and
+// the optional DecidingStore (a store that decides a command inside the
+// transaction that appends its event, so Ledger reads no snapshot first;
+// DecideIn picks it or DecideThenAppend, the snapshot-then-append path),
 // EventReader and Tailable (what projections, exports and tailers need),
 // EventStore (all of them, what a store implements) and the optional
 // LatestReader (a rebuild's read: each interaction's last Toggle, an event

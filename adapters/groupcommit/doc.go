@@ -4,7 +4,9 @@
 // the gathering of queued requests into one batch (all at once with
 // Gather, or one at a time while the writer's transaction runs with
 // Linger), and answering committed batches on a goroutine of their own
-// (Answerer). Each store
+// (Answerer), and a decided request's rewrite (NewDecideRequest,
+// Request.DecideAt: the candidate append of a command, made by the writer
+// into the append the stream's state calls for, or none). Each store
 // (adapters/sqlite, adapters/postgres) encodes a request's rows, runs the
 // writer goroutine and writes a batch in one transaction of its own.
 //

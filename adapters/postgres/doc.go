@@ -13,7 +13,10 @@
 // serialisation: one writer goroutine per process gathers concurrent
 // appends (queued through adapters/groupcommit, shared with the SQLite
 // store) into one transaction, checks each on its own (stream version,
-// idempotency key, event ids) against what it read after taking the lock,
+// idempotency key, event ids) against what it read after taking the lock
+// (and decides a decided write, Decide, against the stream as read there
+// or as an earlier append of the batch left it: no Snapshot round trip
+// before a write, no conflict between nodes writing one stream),
 // so that a conflict fails that append alone, writes the rest with a few
 // array statements and answers every caller only after COMMIT
 // (synchronous_commit = on). Two round trips per transaction: one for
@@ -38,6 +41,6 @@
 //
 // Everything PostgreSQL-specific stays here: SQL, pgx, SQLSTATE codes
 // (translated to domain errors at this package's edge, never by message).
-// Nothing here decides commands or knows about projections, the bus or
-// HTTP.
+// Nothing here knows about projections, the bus or HTTP; the writer
+// decides a command only through domain.Decided.
 package postgres

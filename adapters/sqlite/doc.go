@@ -13,6 +13,9 @@
 // one writer goroutine; it gathers what is queued (lingering up to Config.MaxDelay while
 // appenders are concurrent) into one IMMEDIATE transaction, checks each
 // append on its own (version, idempotency key) before it writes anything,
+// decides a decided write (Decide, domain.DecidingStore) against its stream
+// as the transaction finds it (the writer's cache of the streams it wrote,
+// or a lookup on its own connection, whose page cache commits keep),
 // so that a conflict or a duplicate id fails that append alone, commits
 // once (one fsync per batch) and answers every caller. A lone appender
 // (the last commit held one append, nothing is queued, the connection is
@@ -69,7 +72,8 @@
 //
 // Everything SQLite-specific stays here: schema and migrations, DSNs, driver
 // error codes (translated to domain errors at this package's edge). Nothing
-// here decides commands or knows about projections, the bus or HTTP.
+// here knows about projections, the bus or HTTP; the writer decides a
+// command only through domain.Decided.
 // benchload.go runs the shared append workload (adapters/storebench) on
 // this store and the raw-insert baselines that need its schema, for the
 // testing.B benchmarks and the `ledger bench store` command.

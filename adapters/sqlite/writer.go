@@ -672,10 +672,10 @@ func (w *writer) prepare(tx *txState, r *request) (info streamInfo, created bool
 
 // prepareDecided is prepare for a decided request (r.Decide): it finds
 // the stream as this transaction sees it, decides the command against it
-// (decide), and leaves r an ordinary append at the stream's version, or one
-// of no events when the command changes nothing. A command that turns a
-// kind on for a stream the cache does not know takes createNew's path
-// first: r's candidate is then exactly its append.
+// (Request.DecideAt), and leaves r an ordinary append at the stream's
+// version, or one of no events when the command changes nothing. A command
+// that turns a kind on for a stream the cache does not know takes
+// createNew's path first: r's candidate is then exactly its append.
 func (w *writer) prepareDecided(tx *txState, r *request) (streamInfo, bool, error) {
 	if d := r.Decide; d.Command.On && d.ExpectedVersion == nil {
 		if created, err := w.createNew(tx, r); err != nil || created {
