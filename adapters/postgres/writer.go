@@ -85,7 +85,12 @@ func (s *EventStore) commit(batch []*request) {
 	stats.Duration = time.Since(start)
 	if stats.Err == nil {
 		s.notifyCommitted()
-		s.failures.Succeeded()
+		if stats.Events > 0 {
+			// Only a commit that wrote an event ends a run of failures:
+			// one of decided commands that changed nothing inserts no row,
+			// and commits while inserts fail.
+			s.failures.Succeeded()
+		}
 	} else {
 		s.failures.Failed(stats.Err, "appends", len(taken))
 	}

@@ -287,7 +287,12 @@ func (s *EventStore) commit(batch []*request, l *groupcommit.Linger[eventRow], a
 		}
 		s.remember(taken, results)
 		s.notifyCommitted()
-		s.failures.Succeeded()
+		if stats.Events > 0 {
+			// Only a commit that wrote an event ends a run of failures:
+			// one of decided commands that changed nothing writes no page,
+			// and commits on a full disk between two failed ones.
+			s.failures.Succeeded()
+		}
 	} else {
 		s.recent.reset()
 		s.failures.Failed(stats.Err, "appends", len(taken))
