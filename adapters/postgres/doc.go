@@ -20,7 +20,10 @@
 // so that a conflict fails that append alone, writes the rest with a few
 // array statements and answers every caller only after COMMIT
 // (synchronous_commit = on). Two round trips per transaction: one for
-// BEGIN, the lock and the checks, one for the writes and COMMIT.
+// BEGIN, the lock and the checks, one for the writes and COMMIT. A decided
+// command (Decide, domain.DecidingStore: every write of the Ledger) is
+// decided against the stream as read there, before its checks, so a writer
+// on another node that moved the stream is no conflict.
 //
 // Committed fires for commits of every process: the appending transaction
 // runs pg_notify with the new head, which PostgreSQL delivers on commit to

@@ -13,14 +13,15 @@
 // one writer goroutine; it gathers what is queued (lingering up to Config.MaxDelay while
 // appenders are concurrent) into one IMMEDIATE transaction, checks each
 // append on its own (version, idempotency key) before it writes anything,
-// decides a decided write (Decide, domain.DecidingStore) against its stream
-// as the transaction finds it (the writer's cache of the streams it wrote,
-// or a lookup on its own connection, whose page cache commits keep),
 // so that a conflict or a duplicate id fails that append alone, commits
-// once (one fsync per batch) and answers every caller. A lone appender
-// (the last commit held one append, nothing is queued, the connection is
-// free) runs the same transaction on its own goroutine, sparing two
-// goroutine hand-offs per append. A transaction's statements are
+// once (one fsync per batch) and answers every caller. A decided command
+// (Decide, domain.DecidingStore: every write of the Ledger) is decided
+// there, against the stream as the transaction finds it (the writer's
+// cache of each stream's version, last position and state, or a lookup on
+// its connection), and appends its event, or nothing when it changes
+// nothing. A lone appender (the last commit held one append, nothing is
+// queued, the connection is free) runs the same transaction on its own
+// goroutine, sparing two goroutine hand-offs per append. A transaction's statements are
 // prepared on the driver connection and run through it, inside one
 // sql.Conn.Raw per transaction, without database/sql's per-call wrappers
 // (hot.go, writer.go). Reads go through a
