@@ -442,3 +442,30 @@ func TestDecideAfterAnotherWriter(t *testing.T) {
 		})
 	}
 }
+
+// TestDecideOnABadStoredState: a stream whose stored state does not decode
+// (another program wrote it) fails the command decided on it alone, as on
+// PostgreSQL. The writer took it for a failed read: the group commit
+// failed as a whole, every other append of its batch with it, and the
+// store was reported failing (/readyz, the failure log).
+func TestDecideOnABadStoredState(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	var failed []error
+	s := MustOpen(t, Config{Path: path, OnCommit: func(st CommitStats) {
+		if st.Err != nil {
+			failed = append(failed, st.Err)
+		}
+	}})
+	st := storetest.MustStream(t, "alice", "article/a1")
+	storetest.MustDecide(t, s, domain.DecideRequest{Command: storetest.Command(t, st, "like", true)})
+	if _, err := mustDB(t, path).Exec(`UPDATE streams SET state = 'Not A Kind'`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Decide(t.Context(), domain.DecideRequest{Command: storetest.Command(t, st, "collect", true)})
+	if len(failed) > 0 {
+		t.Fatalf("the command failed its group commit: %v", failed)
+	}
+	if !errors.Is(err, domain.ErrUnavailable) || !strings.Contains(err.Error(), "stored state") {
+		t.Fatalf("a command on a stream with a bad stored state: %v, want ErrUnavailable naming the stored state", err)
+	}
+}

@@ -793,13 +793,20 @@ func (w *writer) check(r *request) (streamInfo, error) {
 }
 
 // stream returns what the cache or, failing it, the log holds of st. A
-// failed read is fatal: the transaction may be gone.
+// failed read is fatal: the transaction may be gone. A stored state that
+// does not decode is the append's own error, as it is PostgreSQL's: the
+// transaction is intact, and the other appends of its batch commit.
 func (w *writer) stream(st domain.StreamID) (streamInfo, error) {
 	info, ok := w.streams[st]
-	if !ok {
-		if err := w.lookup(st, &info); err != nil {
-			return info, fatal(appendError(st, err))
-		}
+	if ok {
+		return info, nil
+	}
+	state, err := w.lookup(st, &info)
+	if err != nil {
+		return info, fatal(appendError(st, err))
+	}
+	if info.state, err = domain.ParseState(state); err != nil {
+		return info, fmt.Errorf("append %s: stored state %q: %w: %w", st, state, err, domain.ErrUnavailable)
 	}
 	return info, nil
 }
@@ -821,30 +828,30 @@ func (w *writer) checkKey(r *request) error {
 	return nil
 }
 
-// lookup reads the key and version of a stream the cache does not hold
-// into info, leaving it zero for a new stream: by key when it waits in the
+// lookup reads the key, version and last position of a stream the cache
+// does not hold into info, leaving it zero for a new stream, and returns
+// its stored state (State.String's form): by key when it waits in the
 // tail, else through stream_users (the tail is complete while no other
 // connection has written, which begin checked).
-func (w *writer) lookup(st domain.StreamID, info *streamInfo) error {
+func (w *writer) lookup(st domain.StreamID, info *streamInfo) (state string, err error) {
 	stmt, args := w.selectStream, []any{st.User.String(), st.Target.Type(), st.Target.ID()}
 	if key, waiting := w.tail.key(st); waiting {
 		stmt, args = w.selectVersion, []any{key}
 	}
 	dest := w.hot.dest[:4]
+	defer clear(dest)
 	row, err := w.hot.query(w.ctx, stmt, dest, args...)
 	if err != nil || !row {
-		return err
+		return "", err
 	}
 	if err := int64s(dest[:3], &info.key, &info.version, &info.last); err != nil {
-		return err
+		return "", err
 	}
 	state, ok := dest[3].(string)
 	if !ok {
-		return fmt.Errorf("state column is %T, not text: %w", dest[3], domain.ErrUnavailable)
+		return "", fmt.Errorf("state column is %T, not text: %w", dest[3], domain.ErrUnavailable)
 	}
-	clear(dest)
-	info.state, err = domain.ParseState(state)
-	return err
+	return state, nil
 }
 
 // queryInt64s runs stmt with args and reads its row's first columns into
