@@ -9,11 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/interactionledger/ledger/adapters/storetest"
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/faultfs"
 )
 
 // TestFullDiskFailuresNotEndedByNoOps: on a full disk a decided command
@@ -24,7 +24,7 @@ import (
 // failures now goes on through them, logged once, and ends at the first
 // commit that writes an event.
 func TestFullDiskFailuresNotEndedByNoOps(t *testing.T) {
-	dir := mustTmpfs(t, "4m")
+	dir := faultfs.Mount(t, "4m", false)
 	logs := &syncBuffer{}
 	s, err := Open(t.Context(), Config{Path: filepath.Join(dir, "ledger.db")}, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
@@ -38,7 +38,7 @@ func TestFullDiskFailuresNotEndedByNoOps(t *testing.T) {
 	if _, err := like(liked); err != nil {
 		t.Fatal(err)
 	}
-	filler := mustFillDisk(t, dir)
+	filler := faultfs.Fill(t, dir)
 	for i := range 3 {
 		if _, err := like(storetest.MustStream(t, fmt.Sprint("u", i), "article/a1")); !errors.Is(err, domain.ErrUnavailable) {
 			t.Fatalf("a write on the full disk: %v, want ErrUnavailable", err)
@@ -59,54 +59,6 @@ func TestFullDiskFailuresNotEndedByNoOps(t *testing.T) {
 	if !strings.Contains(logs.String(), `msg="group commit works again" failed_in_all=3`) {
 		t.Fatalf("the write after space was freed did not end the run of 3 failures:\n%s", logs)
 	}
-}
-
-// mustTmpfs mounts a tmpfs of size for the test and returns its directory.
-// It needs root on Linux; where the machine forbids it the test is skipped
-// with the reason, except under CI=true, where it fails.
-func mustTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "mnt")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		msg := fmt.Sprintf("the test mounts a tmpfs (root on Linux): %v", err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-// mustFillDisk fills the file system of dir with a file until not a byte
-// more fits, and returns the file's path.
-func mustFillDisk(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	for _, chunk := range []int{1 << 20, 4 << 10, 1} {
-		buf := make([]byte, chunk)
-		for {
-			if _, err := f.Write(buf); err != nil {
-				if !errors.Is(err, syscall.ENOSPC) {
-					t.Fatal(err)
-				}
-				break
-			}
-		}
-	}
-	return path
 }
 
 // syncBuffer is a log sink shared by the writer and the test.

@@ -11,57 +11,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/faultfs"
 )
-
-// MustMount mounts a file system for a store-fault test: a tmpfs of size,
-// or with ext4 set, a fresh ext4 image on a loop device (for chattr).
-// It needs root on Linux. Where the machine forbids it, the test is
-// skipped with the reason, except under CI=true, where it fails.
-func MustMount(t *testing.T, size string, ext4 bool) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "mnt")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	var err error
-	if ext4 {
-		err = mountExt4(t, dir, size)
-	} else {
-		err = syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size)
-	}
-	if err != nil {
-		msg := fmt.Sprintf("store-fault test needs to mount a file system (root on Linux): %v", err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-func mountExt4(t *testing.T, dir, size string) error {
-	img := filepath.Join(t.TempDir(), "fs.img")
-	for _, args := range [][]string{
-		{"truncate", "-s", size, img},
-		{"mkfs.ext4", "-q", "-m", "0", img},
-		{"mount", "-o", "loop", img, dir},
-	} {
-		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-			return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, out)
-		}
-	}
-	return nil
-}
 
 // faultWrites sends n concurrent writes with padded metadata to distinct
 // streams and sorts the answers: acknowledged (200) writes, and 503
@@ -125,40 +80,17 @@ func freeSpace(t *testing.T, s *served, filler string, acked []ack) []ack {
 	return acked
 }
 
-// mustFillDisk fills the file system of dir with a file until it is full.
-func mustFillDisk(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	for _, chunk := range []int{1 << 20, 64 << 10, 4 << 10, 512, 1} {
-		buf := make([]byte, chunk)
-		for {
-			if _, err := f.Write(buf); err != nil {
-				if !errors.Is(err, syscall.ENOSPC) {
-					t.Fatal(err)
-				}
-				break
-			}
-		}
-	}
-	return path
-}
-
 // TestStoreDiskFull fills the file system under a running server (a
 // size-limited tmpfs). Writes must answer 503 with a problem that says
 // the disk is full, reads keep working, /readyz goes not ready; once space
 // is freed, writes succeed again without a restart; every acknowledged
 // write is in the log afterwards.
 func TestStoreDiskFull(t *testing.T) {
-	dir := MustMount(t, "24m", false)
+	dir := faultfs.Mount(t, "24m", false)
 	db := filepath.Join(dir, "ledger.db")
 	s := startServe(t, db, nil, "--consistency-timeout", "1s")
 	acked, _ := faultWrites(t, s, "before", 50)
-	filler := mustFillDisk(t, dir)
+	filler := faultfs.Fill(t, dir)
 	got, problems := writeUntilRefused(t, s, "the full disk")
 	acked = append(acked, got...)
 	mustContain(t, problems[0], "store-unavailable", "disk full")
@@ -175,11 +107,11 @@ func TestStoreDiskFull(t *testing.T) {
 // space is freed, with every acknowledged write in the log and the views
 // equal to it.
 func TestViewsDiskFull(t *testing.T) {
-	dir := MustMount(t, "8m", false)
+	dir := faultfs.Mount(t, "8m", false)
 	db, views := filepath.Join(t.TempDir(), "ledger.db"), filepath.Join(dir, "ledger.views")
 	s := startServe(t, db, nil, "--views", views, "--consistency-timeout", "1s")
 	acked, _ := faultWrites(t, s, "before", 20)
-	filler := mustFillDisk(t, dir)
+	filler := faultfs.Fill(t, dir)
 	got, problems := writeUntilRefused(t, s, "the full views disk")
 	acked = append(acked, got...)
 	mustContain(t, problems[0], "not-caught-up", "the write is durable", "projection failed")
@@ -215,7 +147,7 @@ func chattr(t *testing.T, flag string, paths ...string) {
 // goes not ready; once the files are writable again, writes succeed
 // without a restart and every acknowledged write is in the log.
 func TestStoreReadOnly(t *testing.T) {
-	dir := MustMount(t, "64M", true)
+	dir := faultfs.Mount(t, "64M", true)
 	db := filepath.Join(dir, "ledger.db")
 	s := startServe(t, db, nil, "--consistency-timeout", "1s")
 	acked, _ := faultWrites(t, s, "before", 50)
@@ -272,7 +204,7 @@ func TestStoreFileVanished(t *testing.T) {
 // names the cause, leave the file as it was, and start normally once the
 // file is writable.
 func TestStoreReadOnlyAtStart(t *testing.T) {
-	dir := MustMount(t, "64M", true)
+	dir := faultfs.Mount(t, "64M", true)
 	db := filepath.Join(dir, "ledger.db")
 	s := startServe(t, db, nil)
 	acked, _ := faultWrites(t, s, "before", 20)
@@ -334,7 +266,7 @@ func mustRecover(t *testing.T, s *served, db string, acked []ack, when string) {
 // ("attempt to write a readonly database") and never healed once the file
 // was writable again: its connection stayed read-only until a restart.
 func TestViewsReadOnlyAtStart(t *testing.T) {
-	dir := MustMount(t, "64M", true)
+	dir := faultfs.Mount(t, "64M", true)
 	db, views := filepath.Join(t.TempDir(), "ledger.db"), filepath.Join(dir, "ledger.views")
 	s := startServe(t, db, nil, "--views", views)
 	acked, _ := faultWrites(t, s, "before", 10)
@@ -388,12 +320,12 @@ func TestViewsFileMovedUnderServer(t *testing.T) {
 // (the store's check looked only at the file's permissions). The store's
 // Writable now says the disk is full until space is freed.
 func TestStoreWritableWhileDiskFull(t *testing.T) {
-	dir := MustMount(t, "8m", false)
+	dir := faultfs.Mount(t, "8m", false)
 	store := mustOpenStore(t, filepath.Join(dir, "ledger.db"), storeOptions{})
 	if err := store.Writable(t.Context()); err != nil {
 		t.Fatalf("Writable on an empty disk: %v", err)
 	}
-	filler := mustFillDisk(t, dir)
+	filler := faultfs.Fill(t, dir)
 	if err := store.Writable(t.Context()); !errors.Is(err, domain.ErrUnavailable) || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("Writable on a full disk: %v, want ErrUnavailable saying the disk is full", err)
 	}
