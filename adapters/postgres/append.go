@@ -52,15 +52,15 @@ func (s *EventStore) Append(ctx context.Context, req domain.AppendRequest) (doma
 // req.ExpectedVersion. A store opened read-only decides against Snapshot
 // and answers a command that would write with Append's error.
 func (s *EventStore) Decide(ctx context.Context, req domain.DecideRequest) (domain.Outcome, error) {
+	st := req.Command.Stream
+	if err := req.Validate(); err != nil {
+		return domain.Outcome{}, fmt.Errorf("decide %s: %w", st, err)
+	}
 	if s.queue == nil {
 		return domain.DecideThenAppend(ctx, s, req)
 	}
-	st := req.Command.Stream
 	if err := s.appendable(ctx, st); err != nil {
 		return domain.Outcome{}, err
-	}
-	if err := req.Validate(); err != nil {
-		return domain.Outcome{}, fmt.Errorf("decide %s: %w", st, err)
 	}
 	r := groupcommit.NewDecideRequest(req, encodeRows(req.Candidate().Events))
 	if _, err := s.submit(ctx, r); err != nil {

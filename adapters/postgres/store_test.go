@@ -151,3 +151,9 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestDecideReadOnly: Decide on a store opened read-only (storetest).
+func TestDecideReadOnly(t *testing.T) {
+	schema := pgtest.Schema(t)
+	storetest.CheckDecideReadOnly(t, openSchema(t, schema, postgres.Config{}), openSchema(t, schema, postgres.Config{ReadOnly: true}))
+}

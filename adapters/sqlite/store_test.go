@@ -469,3 +469,15 @@ func TestDecideOnABadStoredState(t *testing.T) {
 		t.Fatalf("a command on a stream with a bad stored state: %v, want ErrUnavailable naming the stored state", err)
 	}
 }
+
+// TestDecideReadOnly: Decide on a store opened read-only (storetest).
+func TestDecideReadOnly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	w := MustOpen(t, Config{Path: path})
+	ro, err := OpenReadOnly(t.Context(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	storetest.CheckDecideReadOnly(t, w, ro)
+}

@@ -219,3 +219,29 @@ func testDecideConcurrent(t *testing.T, s deciding) {
 		}
 	}
 }
+
+// CheckDecideReadOnly checks Decide on ro, a store opened read-only on the
+// log that w writes: a command that changes nothing is answered from the
+// stream's snapshot, one that would write is refused with ErrUnavailable,
+// and a malformed one is ErrInvalidInput, as on a writable store.
+func CheckDecideReadOnly(t *testing.T, w, ro domain.DecidingStore) {
+	t.Helper()
+	st := MustStream(t, "alice", "article/a1")
+	liked := MustDecide(t, w, domain.DecideRequest{Command: Command(t, st, "like", true)})
+	checkOutcome(t, "a like the log holds, read-only", MustDecide(t, ro, domain.DecideRequest{Command: Command(t, st, "like", true)}),
+		false, true, "like", 1, liked.Position)
+	if _, err := ro.Decide(t.Context(), domain.DecideRequest{Command: Command(t, st, "like", false)}); !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("an unlike on a read-only store: %v, want ErrUnavailable", err)
+	}
+	noID := Command(t, st, "like", true)
+	noID.EventID = [16]byte{}
+	negative := int64(-1)
+	for name, req := range map[string]domain.DecideRequest{
+		"no event id":      {Command: noID},
+		"negative version": {Command: Command(t, st, "like", true), ExpectedVersion: &negative},
+	} {
+		if _, err := ro.Decide(t.Context(), req); !errors.Is(err, domain.ErrInvalidInput) {
+			t.Errorf("%s on a read-only store: %v, want ErrInvalidInput", name, err)
+		}
+	}
+}
