@@ -59,6 +59,7 @@ func workloadFlags(fs *flag.FlagSet) *loadgen.Config {
 	fs.IntVar(&c.Targets, "targets", c.Targets, "distinct targets")
 	fs.Float64Var(&c.Zipf, "zipf", c.Zipf, "Zipf skew of target popularity (> 1)")
 	fs.Float64Var(&c.WriteRatio, "write-ratio", c.WriteRatio, "share of requests that are writes")
+	fs.BoolVar(&c.Toggle, "toggle", false, "half the writes undo one of the client's own earlier likes instead of unliking a random pair (which mostly changes nothing): nearly every write changes a stream")
 	fs.IntVar(&c.Clients, "clients", c.Clients, "concurrent clients")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "how long to drive the load")
 	fs.IntVar(&c.FeedSize, "feed-size", c.FeedSize, "targets per feed-page batch read")

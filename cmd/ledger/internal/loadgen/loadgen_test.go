@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -114,5 +115,43 @@ func TestRateCountsTheWait(t *testing.T) {
 	// is sent >= 20k ms after it was due at 5k ms.
 	if want := service*time.Duration(n) - 5*time.Millisecond*time.Duration(n-1); n < 3 || worst < want {
 		t.Errorf("%d requests, worst latency %s; want at least %s", n, worst, want)
+	}
+}
+
+// TestToggleUndoesOwnWrites: with Toggle every unlike names a pair the
+// same client liked before and has not unliked since, so nearly every
+// write of the mix changes a stream; without it most unlikes name pairs
+// never liked.
+func TestToggleUndoesOwnWrites(t *testing.T) {
+	for _, toggle := range []bool{true, false} {
+		var mu sync.Mutex
+		on := map[string]bool{}
+		var unlikes, undone int
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch r.Method {
+			case http.MethodPut:
+				on[r.URL.Path] = true
+			case http.MethodDelete:
+				unlikes++
+				if on[r.URL.Path] {
+					undone++
+				}
+				delete(on, r.URL.Path)
+			}
+		}))
+		cfg := loadgen.DefaultConfig()
+		cfg.URL, cfg.Clients, cfg.Duration, cfg.WriteRatio, cfg.Toggle = srv.URL, 1, 200*time.Millisecond, 1, toggle
+		if _, err := loadgen.Run(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+		srv.Close()
+		if unlikes < 20 {
+			t.Fatalf("toggle=%t: %d unlikes in the run, too few to judge", toggle, unlikes)
+		}
+		if share := float64(undone) / float64(unlikes); (toggle && share < 0.95) || (!toggle && share > 0.05) {
+			t.Errorf("toggle=%t: %d of %d unlikes undid a like", toggle, undone, unlikes)
+		}
 	}
 }

@@ -32,6 +32,12 @@ type Config struct {
 	// behind a slow answer is measured too (no coordinated omission). 0
 	// is a closed loop: each client sends as soon as its last answer came.
 	Rate float64
+	// Toggle makes half of the writes undo one of the client's own earlier
+	// likes (or collects) instead of unliking a random pair, which has
+	// mostly never been liked: nearly every write then changes a stream,
+	// as a site's writes do. The default mix (false) is the issue's, in
+	// which about half the writes change nothing.
+	Toggle bool
 }
 
 // DefaultConfig is the reference workload.
@@ -81,6 +87,7 @@ type client struct {
 	zipf  *rand.Zipf
 	stats *Stats
 	pace  *schedule // nil in a closed loop
+	on    []string  // with Config.Toggle: the paths this client turned on and has not turned off
 }
 
 // schedule is one client's send times under Config.Rate.
@@ -194,11 +201,8 @@ func (c *client) next() (op, method, path string) {
 		kind = "collect"
 	}
 	if c.rng.Float64() < c.cfg.WriteRatio {
-		method = http.MethodPut
-		if c.rng.IntN(2) == 0 {
-			method = http.MethodDelete
-		}
-		return OpWrite, method, fmt.Sprintf("/v1/targets/%s/%s/%s", target, kind, user)
+		method, path = c.write(fmt.Sprintf("/v1/targets/%s/%s/%s", target, kind, user))
+		return OpWrite, method, path
 	}
 	switch r := c.rng.IntN(10); {
 	case r < 5:
@@ -208,6 +212,27 @@ func (c *client) next() (op, method, path string) {
 	default:
 		return OpList, http.MethodGet, fmt.Sprintf("/v1/targets/%s/like?limit=50", target)
 	}
+}
+
+// write returns a write's method and path: fresh turned on or off at
+// random, or with Config.Toggle, fresh turned on or, half the time, one of
+// the client's earlier turn-ons turned off.
+func (c *client) write(fresh string) (method, path string) {
+	off := c.rng.IntN(2) == 0
+	switch {
+	case !c.cfg.Toggle && off:
+		return http.MethodDelete, fresh
+	case !c.cfg.Toggle:
+		return http.MethodPut, fresh
+	case off && len(c.on) > 0:
+		i := c.rng.IntN(len(c.on))
+		path = c.on[i]
+		c.on[i] = c.on[len(c.on)-1]
+		c.on = c.on[:len(c.on)-1]
+		return http.MethodDelete, path
+	}
+	c.on = append(c.on, fresh)
+	return http.MethodPut, fresh
 }
 
 func (c *client) target() string {
