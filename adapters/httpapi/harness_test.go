@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,12 +9,12 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/interactionledger/ledger/adapters/sqlite"
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/testlog"
 	"github.com/interactionledger/ledger/projections"
 )
 
@@ -29,26 +28,8 @@ type testEnv struct {
 	views  string // the set's views file
 	srv    *Server
 	http   *httptest.Server
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 	cancel context.CancelFunc
-}
-
-// syncBuffer is a log sink that tests read while the server writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func MustEnv(tb testing.TB, configure func(*Config)) *testEnv {
@@ -74,7 +55,7 @@ func mustEnvDeps(tb testing.TB, configure func(*Config), configureDeps func(*Dep
 	if err != nil {
 		tb.Fatalf("open projections: %v", err)
 	}
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	deps := Deps{
 		Ledger: domain.NewLedger(store, cfg.Kinds, domain.LedgerConfig{}, nil),
 		Log:    store, Read: set,

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/testlog"
 	"github.com/interactionledger/ledger/projections"
 )
 
@@ -25,7 +26,7 @@ import (
 // shutdown and returns how long Serve took to return and its error.
 func serveOnListener(t *testing.T, e *testEnv, cfg Config) (*Server, string, func() (time.Duration, error)) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	srv := e.sideServer(cfg, nil, nil, newTestLogger(logs))
 	unhook := e.set.OnApplied(func(ae projections.AppliedEvent) { srv.Publish(ae.Event, ae.Counts) })
 	t.Cleanup(unhook)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/interactionledger/ledger/adapters/storetest/loggen"
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/testlog"
 	"github.com/interactionledger/ledger/projections"
 )
 
@@ -100,7 +101,7 @@ func (failingRead) Targets(context.Context, []domain.Target, *domain.UserID) ([]
 func TestStreamFailureIsCounted(t *testing.T) {
 	e := MustEnv(t, nil)
 	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "")
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	cfg := DefaultConfig()
 	cfg.Kinds = domain.MustKindSet("like", "collect")
 	srv := e.sideServer(cfg, failingRead{e.set}, nil, newTestLogger(logs))
@@ -478,7 +479,7 @@ func TestExportCutIsRecorded(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.Kinds = domain.MustKindSet("like", "collect")
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	broken := e.sideServer(cfg, nil, &brokenLog{Log: e.store}, newTestLogger(logs))
 	exportOn(t, broken, httptest.NewRecorder())
 	metrics := scrape(t, broken)
@@ -491,7 +492,7 @@ func TestExportCutIsRecorded(t *testing.T) {
 	}
 
 	cfg.WriteTimeout = 50 * time.Millisecond
-	logs = &syncBuffer{}
+	logs = &testlog.Buffer{}
 	left := e.sideServer(cfg, nil, nil, slog.New(slog.NewTextHandler(logs, nil)))
 	w := newStalledWriter()
 	exportOn(t, left, w)

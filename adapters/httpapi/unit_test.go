@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/testlog"
 	"github.com/interactionledger/ledger/projections"
 )
 
@@ -570,7 +571,7 @@ func TestReadyzAheadOfTheLog(t *testing.T) {
 // A HEAD answer's access line counts no body bytes: none are sent.
 func TestHeadLogsNoBytes(t *testing.T) {
 	e := MustEnv(t, nil)
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	srv := e.sideServer(DefaultConfig(), nil, nil, newTestLogger(logs))
 	srv.Handler().ServeHTTP(httptest.NewRecorder(), newRequest("HEAD", "/openapi.json", nil))
 	if line := grepLines(logs.String(), "msg=request"); !strings.Contains(line, "bytes=0 ") {

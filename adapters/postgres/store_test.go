@@ -1,10 +1,7 @@
 package postgres_test
 
 import (
-	"bytes"
-	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +12,7 @@ import (
 	"github.com/interactionledger/ledger/adapters/postgres/pgtest"
 	"github.com/interactionledger/ledger/adapters/storetest"
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/testlog"
 )
 
 // openSchema opens a store on schema, closed when t ends.
@@ -97,59 +95,18 @@ func TestDecideAcrossNodes(t *testing.T) {
 // ends at the first commit that writes an event.
 func TestFailuresNotEndedByNoOps(t *testing.T) {
 	schema := pgtest.Schema(t)
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	s, err := postgres.Open(t.Context(), postgres.Config{URL: pgtest.URL(t), Schema: schema},
 		slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	liked := storetest.MustStream(t, "alice", "article/a1")
-	like := func(st domain.StreamID) (domain.Outcome, error) {
-		return s.Decide(t.Context(), domain.DecideRequest{Command: storetest.Command(t, st, "like", true)})
-	}
-	if _, err := like(liked); err != nil {
-		t.Fatal(err)
-	}
 	events, refuse := pgx.Identifier{schema, "events"}.Sanitize(), pgx.Identifier{schema, "refuse"}.Sanitize()
-	pgtest.Exec(t, `CREATE FUNCTION `+refuse+`() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'refused'; END$$;
-		CREATE TRIGGER refuse BEFORE INSERT ON `+events+` EXECUTE FUNCTION `+refuse+`()`)
-	for i := range 3 {
-		if _, err := like(storetest.MustStream(t, fmt.Sprint("u", i), "article/a1")); err == nil {
-			t.Fatal("a write the trigger refuses succeeded")
-		}
-		if out, err := like(liked); err != nil || out.Changed {
-			t.Fatalf("a like of a liked stream: %+v, %v; want no change", out, err)
-		}
-	}
-	if n := strings.Count(logs.String(), `msg="group commit failed"`); n != 1 || strings.Contains(logs.String(), "works again") {
-		t.Fatalf("3 failed writes between no-ops logged %d runs of failures:\n%s", n, logs)
-	}
-	pgtest.Exec(t, `DROP TRIGGER refuse ON `+events)
-	if _, err := like(storetest.MustStream(t, "bob", "article/a1")); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(logs.String(), `msg="group commit works again" failed_in_all=3`) {
-		t.Fatalf("the write after the trigger was dropped did not end the run of 3 failures:\n%s", logs)
-	}
-}
-
-// syncBuffer is a log sink shared by the writer and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	storetest.CheckFailureRunSpansNoOps(t, s, logs, func() {
+		pgtest.Exec(t, `CREATE FUNCTION `+refuse+`() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'refused'; END$$;
+			CREATE TRIGGER refuse BEFORE INSERT ON `+events+` EXECUTE FUNCTION `+refuse+`()`)
+	}, func() { pgtest.Exec(t, `DROP TRIGGER refuse ON `+events) })
 }
 
 // TestDecideReadOnly: Decide on a store opened read-only (storetest).

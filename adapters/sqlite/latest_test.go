@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interactionledger/ledger/adapters/sqlite/sqlitetest"
 	"github.com/interactionledger/ledger/adapters/storetest"
 	"github.com/interactionledger/ledger/domain"
 	"github.com/mattn/go-sqlite3"
@@ -69,7 +70,7 @@ func TestReadLatestBadRows(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "ledger.db")
 			s := MustOpen(t, Config{Path: path})
 			appendToggles(t, s, 40, 5, []string{"like", "collect"})
-			if _, err := mustDB(t, path).Exec(c.sql); err != nil {
+			if _, err := sqlitetest.DB(t, path).Exec(c.sql); err != nil {
 				t.Fatal(err)
 			}
 			_, err := domain.AppendEvents(nil, s.ReadLatest(t.Context(), 1000))

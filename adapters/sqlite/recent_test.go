@@ -179,7 +179,7 @@ func TestRecentForgetsALogRestoredUnderIt(t *testing.T) {
 	storetest.MustAppend(t, s, likeReq(t, s, "article/a1"))
 	storetest.MustAppend(t, s, likeReq(t, s, "article/a2"))
 	copyPath := filepath.Join(dir, "copy.db")
-	if _, err := mustDB(t, path).Exec(`VACUUM INTO ?`, copyPath); err != nil {
+	if _, err := sqlitetest.DB(t, path).Exec(`VACUUM INTO ?`, copyPath); err != nil {
 		t.Fatal(err)
 	}
 	storetest.MustAppend(t, s, likeReq(t, s, "article/a3"))

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/mattn/go-sqlite3"
 
+	"github.com/interactionledger/ledger/adapters/sqlite/sqlitetest"
 	"github.com/interactionledger/ledger/adapters/storetest"
 	"github.com/interactionledger/ledger/domain"
 )
@@ -98,7 +98,7 @@ func TestOpen(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		db := mustDB(t, path)
+		db := sqlitetest.DB(t, path)
 		var n, version int
 		if err := db.QueryRow(`SELECT count(*), max(version) FROM schema_migrations`).Scan(&n, &version); err != nil {
 			t.Fatal(err)
@@ -125,16 +125,6 @@ func likeReq(t *testing.T, _ *EventStore, target string) domain.AppendRequest {
 	e := domain.Event{ID: domain.NewEventID(), Type: domain.EventAdded, Kind: storetest.MustKind(t, "like"),
 		User: st.User, Target: st.Target, StreamVersion: 1, OccurredAt: time.Now()}
 	return domain.AppendRequest{Stream: st, Events: []domain.Event{e}, State: domain.Evolve(domain.State{}, e)}
-}
-
-func mustDB(t *testing.T, path string) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=5000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	return db
 }
 
 func TestUnavailable(t *testing.T) {
@@ -185,7 +175,7 @@ func TestUnavailable(t *testing.T) {
 	t.Run("Locked", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "ledger.db")
 		s := MustOpen(t, Config{Path: path, BusyTimeout: 50_000_000})
-		db := mustDB(t, path)
+		db := sqlitetest.DB(t, path)
 		conn, err := db.Conn(t.Context())
 		if err != nil {
 			t.Fatal(err)
@@ -300,7 +290,7 @@ func TestCloseLeavesNoWAL(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got int
-	if err := mustDB(t, backup).QueryRow(`SELECT count(*) FROM events`).Scan(&got); err != nil || got != n {
+	if err := sqlitetest.DB(t, backup).QueryRow(`SELECT count(*) FROM events`).Scan(&got); err != nil || got != n {
 		t.Fatalf("the file alone holds %d events (%v), want %d", got, err, n)
 	}
 }
@@ -326,7 +316,7 @@ func TestStats(t *testing.T) {
 func TestCancelWhileWriterBlocked(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ledger.db")
 	s := MustOpen(t, Config{Path: path, BusyTimeout: time.Minute})
-	conn, err := mustDB(t, path).Conn(t.Context())
+	conn, err := sqlitetest.DB(t, path).Conn(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -458,7 +448,7 @@ func TestDecideOnABadStoredState(t *testing.T) {
 	}})
 	st := storetest.MustStream(t, "alice", "article/a1")
 	storetest.MustDecide(t, s, domain.DecideRequest{Command: storetest.Command(t, st, "like", true)})
-	if _, err := mustDB(t, path).Exec(`UPDATE streams SET state = 'Not A Kind'`); err != nil {
+	if _, err := sqlitetest.DB(t, path).Exec(`UPDATE streams SET state = 'Not A Kind'`); err != nil {
 		t.Fatal(err)
 	}
 	_, err := s.Decide(t.Context(), domain.DecideRequest{Command: storetest.Command(t, st, "collect", true)})

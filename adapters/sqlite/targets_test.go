@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interactionledger/ledger/adapters/sqlite/sqlitetest"
 	"github.com/interactionledger/ledger/adapters/storetest"
 	"github.com/interactionledger/ledger/domain"
 )
@@ -146,7 +147,7 @@ func checkTargetReads(t *testing.T, s *EventStore, wantEvents int) {
 // own identity, and no two streams share an identity.
 func watermark(t *testing.T, path string) int64 {
 	t.Helper()
-	db := mustDB(t, path)
+	db := sqlitetest.DB(t, path)
 	var through, targets, users, below, targetsMatching, usersMatching, twins int64
 	err := db.QueryRow(`SELECT (SELECT through FROM stream_targets_through),
 		(SELECT count(*) FROM stream_targets), (SELECT count(*) FROM stream_users),
@@ -342,7 +343,7 @@ func TestMigrateTargetIndex(t *testing.T) {
 		t.Fatalf("migrated watermark %d, want %d", through, targetStreamCount)
 	}
 	var n int
-	if err := mustDB(t, path).QueryRow(`SELECT count(*) FROM sqlite_schema WHERE name = 'streams_target'`).Scan(&n); err != nil || n != 0 {
+	if err := sqlitetest.DB(t, path).QueryRow(`SELECT count(*) FROM sqlite_schema WHERE name = 'streams_target'`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("streams_target: %d (%v), want dropped", n, err)
 	}
 	checkSnapshots(t, s, l)
@@ -370,7 +371,7 @@ func writeFirstSchema(t *testing.T, path string, l *targetLog, n int, fk bool) i
 		first = []migration{first[0]}
 		first[0].SQL = strings.Replace(first[0].SQL, col, "    stream_key     INTEGER NOT NULL REFERENCES streams (stream_key),\n    stream_version", 1)
 	}
-	db := mustDB(t, path)
+	db := sqlitetest.DB(t, path)
 	conn, err := db.Conn(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -437,7 +438,7 @@ func TestRefusesNewerSchema(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := mustDB(t, path).Exec(`INSERT INTO schema_migrations VALUES (99, '0099_future.sql', 0)`); err != nil {
+	if _, err := sqlitetest.DB(t, path).Exec(`INSERT INTO schema_migrations VALUES (99, '0099_future.sql', 0)`); err != nil {
 		t.Fatal(err)
 	}
 	for _, readOnly := range []bool{false, true} {
@@ -447,7 +448,7 @@ func TestRefusesNewerSchema(t *testing.T) {
 		}
 	}
 	var n int
-	if err := mustDB(t, path).QueryRow(`SELECT count(*) FROM events`).Scan(&n); err != nil || n != 1 {
+	if err := sqlitetest.DB(t, path).QueryRow(`SELECT count(*) FROM events`).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("the refused log holds %d events (%v), want 1", n, err)
 	}
 }
@@ -567,7 +568,7 @@ func TestMigrateStreamUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := mustDB(t, path).Conn(t.Context())
+	conn, err := sqlitetest.DB(t, path).Conn(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -586,7 +587,7 @@ func TestMigrateStreamUsers(t *testing.T) {
 		t.Fatalf("migrated watermark %d, want %d", through, targetStreamCount)
 	}
 	var uniques int
-	err = mustDB(t, path).QueryRow(`SELECT count(*) FROM pragma_index_list('streams')`).Scan(&uniques)
+	err = sqlitetest.DB(t, path).QueryRow(`SELECT count(*) FROM pragma_index_list('streams')`).Scan(&uniques)
 	if err != nil || uniques != 0 {
 		t.Fatalf("streams has %d indexes (%v), want none", uniques, err)
 	}

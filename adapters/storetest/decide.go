@@ -2,8 +2,10 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -243,5 +245,38 @@ func CheckDecideReadOnly(t *testing.T, w, ro domain.DecidingStore) {
 		if _, err := ro.Decide(t.Context(), req); !errors.Is(err, domain.ErrInvalidInput) {
 			t.Errorf("%s on a read-only store: %v, want ErrInvalidInput", name, err)
 		}
+	}
+}
+
+// CheckFailureRunSpansNoOps checks how s logs (into logs, slog's text
+// form) a run of failed group commits between which commands that change
+// nothing commit: such a commit writes no row, so it commits while every
+// write fails. After fail, three writes fail with a no-op after each; they
+// must be one run of failures, logged once and not ended by the no-ops
+// ("group commit works again" logged between them made an error line per
+// failure); after heal the next write ends the run, naming all 3.
+func CheckFailureRunSpansNoOps(t *testing.T, s domain.DecidingStore, logs fmt.Stringer, fail, heal func()) {
+	t.Helper()
+	liked := MustStream(t, "alice", "article/a1")
+	like := func(st domain.StreamID) (domain.Outcome, error) {
+		return s.Decide(t.Context(), domain.DecideRequest{Command: Command(t, st, "like", true)})
+	}
+	MustDecide(t, s, domain.DecideRequest{Command: Command(t, liked, "like", true)})
+	fail()
+	for i := range 3 {
+		if _, err := like(MustStream(t, name("u", i), "article/a1")); err == nil {
+			t.Fatal("a write succeeded while writes fail")
+		}
+		if out, err := like(liked); err != nil || out.Changed {
+			t.Fatalf("a like of a liked stream while writes fail: %+v, %v; want no change", out, err)
+		}
+	}
+	if n := strings.Count(logs.String(), `msg="group commit failed"`); n != 1 || strings.Contains(logs.String(), "works again") {
+		t.Fatalf("3 failed writes between no-ops logged %d runs of failures:\n%s", n, logs)
+	}
+	heal()
+	MustDecide(t, s, domain.DecideRequest{Command: Command(t, MustStream(t, "bob", "article/a1"), "like", true)})
+	if !strings.Contains(logs.String(), `msg="group commit works again" failed_in_all=3`) {
+		t.Fatalf("the write after the fault ended did not end the run of 3 failures:\n%s", logs)
 	}
 }

@@ -11,12 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/testlog"
 )
 
 // TestMain lets the test binary act as the ledger binary: with
@@ -34,32 +34,15 @@ func TestMain(m *testing.M) {
 // child is a ledger process started by a test.
 type child struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testlog.Buffer
 	done   chan struct{}
 	err    error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startChild runs `ledger args...` as a child process.
 func startChild(t *testing.T, args ...string) *child {
 	t.Helper()
-	c := &child{stderr: &syncBuffer{}, done: make(chan struct{})}
+	c := &child{stderr: &testlog.Buffer{}, done: make(chan struct{})}
 	c.cmd = exec.Command(os.Args[0], args...)
 	c.cmd.Env = append(os.Environ(), "LEDGER_CHILD=1")
 	c.cmd.Stderr = c.stderr
@@ -120,7 +103,7 @@ func runCLI(t *testing.T, args ...string) (string, string, error) {
 	// stderr is shared: the servers a bench starts write theirs into it
 	// through os/exec's copying goroutine while the bench writes progress.
 	var out bytes.Buffer
-	var errb syncBuffer
+	var errb testlog.Buffer
 	err := run(context.Background(), args, func(string) string { return "" }, &out, &errb)
 	return out.String(), errb.String(), err
 }

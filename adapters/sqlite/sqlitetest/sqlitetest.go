@@ -13,7 +13,7 @@ import (
 func Copy(t testing.TB, from, to string) {
 	t.Helper()
 	ctx := t.Context()
-	src, dst := open(t, from), open(t, to)
+	src, dst := DB(t, from), DB(t, to)
 	sc, err := src.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +42,9 @@ func Copy(t testing.TB, from, to string) {
 	}
 }
 
-func open(t testing.TB, path string) *sql.DB {
+// DB opens the database at path with database/sql (go-sqlite3, a 5 s busy
+// timeout), outside any store; it is closed when t ends.
+func DB(t testing.TB, path string) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=5000")
 	if err != nil {
