@@ -198,7 +198,10 @@ func (r DecideRequest) Candidate() AppendRequest {
 // the append and meets no version conflict from other writers of the same
 // store. Wrappers of stores that cannot decide where they append answer
 // with DecideThenAppend. Decide returns the outcome;
-// ErrPreconditionFailed when the stream is not at ExpectedVersion, and
+// ErrIdempotencyKeyTaken when Idempotency's key is recorded, checked
+// before the expected version (the request that recorded it may have
+// moved the stream); ErrPreconditionFailed when the stream is not at
+// ExpectedVersion, and
 // otherwise Append's errors (ErrVersionConflict only from
 // DecideThenAppend, which Ledger.Set retries).
 type DecidingStore interface {

@@ -109,11 +109,19 @@ func (p *plan) current(k streamKey) streamInfo {
 	return p.known[k]
 }
 
-// check applies the port's rules in the SQLite store's order: version
-// (a decided append is first decided against its stream), idempotency
-// key, event ids.
+// check applies the port's rules in the SQLite store's order: version,
+// idempotency key, event ids. A decided append checks its key first and
+// is then decided against its stream (see keyTaken).
 func (p *plan) check(r *request) error {
 	if r.Decide != nil {
+		// A recorded key comes before the expected version: the request
+		// that recorded it (another node's, with the same key) may have
+		// moved the stream past that version, and this retry of it is
+		// answered that request's outcome (ErrIdempotencyKeyTaken, which
+		// Ledger.Set replays), not a failed precondition.
+		if err := p.keyTaken(r); err != nil {
+			return err
+		}
 		if err := p.decideCommand(r); err != nil {
 			return err
 		}
@@ -124,8 +132,8 @@ func (p *plan) check(r *request) error {
 		return fmt.Errorf("append %s: at version %d, not %d: %w",
 			st, cur.version, req.ExpectedVersion, domain.ErrVersionConflict)
 	}
-	if rec := req.Idempotency; rec != nil && p.keys[[2]string{rec.User.String(), rec.Key}] {
-		return fmt.Errorf("append %s: key %q: %w", st, rec.Key, domain.ErrIdempotencyKeyTaken)
+	if err := p.keyTaken(r); err != nil {
+		return err
 	}
 	seen := make(map[[16]byte]bool, len(r.Rows))
 	for _, e := range r.Rows {
@@ -133,6 +141,15 @@ func (p *plan) check(r *request) error {
 			return fmt.Errorf("append %s: event %s: %w", st, uuid.UUID(e.id), domain.ErrDuplicateEvent)
 		}
 		seen[e.id] = true
+	}
+	return nil
+}
+
+// keyTaken is ErrIdempotencyKeyTaken when r's key is recorded, in the
+// database or by an earlier append of the batch.
+func (p *plan) keyTaken(r *request) error {
+	if rec := r.Req.Idempotency; rec != nil && p.keys[[2]string{rec.User.String(), rec.Key}] {
+		return fmt.Errorf("append %s: key %q: %w", r.Req.Stream, rec.Key, domain.ErrIdempotencyKeyTaken)
 	}
 	return nil
 }

@@ -694,15 +694,20 @@ func (w *writer) prepareDecided(tx *txState, r *request) (streamInfo, bool, erro
 	if err != nil {
 		return info, false, err
 	}
+	// A recorded key comes before the expected version: the request that
+	// recorded it (another process's, with the same key) may have moved
+	// the stream past that version, and this retry of it is answered that
+	// request's outcome (ErrIdempotencyKeyTaken, which Ledger.Set
+	// replays), not a failed precondition.
+	if err := w.checkKey(r); err != nil {
+		return info, false, err
+	}
 	version, err := r.DecideAt(domain.Snapshot{Version: info.version, LastPosition: info.last, State: info.state})
 	if err != nil {
 		return info, false, err
 	}
 	if version > 0 {
 		r.Rows[0].version = version
-	}
-	if err := w.checkKey(r); err != nil {
-		return info, false, err
 	}
 	if info.key == 0 {
 		info.key = tx.lastKey + 1

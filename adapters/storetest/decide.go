@@ -27,6 +27,7 @@ func RunDecide(t *testing.T, open Opener) {
 	t.Run("Toggle", func(t *testing.T) { testDecideToggle(t, fresh(t)) })
 	t.Run("ExpectedVersion", func(t *testing.T) { testDecideExpected(t, fresh(t)) })
 	t.Run("Idempotency", func(t *testing.T) { testDecideIdempotency(t, fresh(t)) })
+	t.Run("KeyBeforeVersion", func(t *testing.T) { testDecideKeyBeforeVersion(t, fresh(t)) })
 	t.Run("Refused", func(t *testing.T) { testDecideRefused(t, fresh(t)) })
 	t.Run("Concurrent", func(t *testing.T) { testDecideConcurrent(t, fresh(t)) })
 }
@@ -141,6 +142,25 @@ func testDecideIdempotency(t *testing.T, s deciding) {
 		t.Fatalf("unlike with a recorded key: %v, want ErrIdempotencyKeyTaken", err)
 	}
 	checkCount(t, s, 2)
+}
+
+// testDecideKeyBeforeVersion: a request with an expected version and a
+// key that another request with the same key (a retry on another node)
+// recorded while moving the stream past that version is
+// ErrIdempotencyKeyTaken, which Ledger.Set answers with the recorded
+// outcome, not ErrPreconditionFailed; it writes nothing.
+func testDecideKeyBeforeVersion(t *testing.T, s deciding) {
+	st := MustStream(t, "alice", "article/a1")
+	zero := int64(0)
+	req := func() domain.DecideRequest {
+		return domain.DecideRequest{Command: Command(t, st, "like", true), ExpectedVersion: &zero,
+			Idempotency: &domain.IdempotencyRecord{User: st.User, Key: "k1", RequestHash: "hash-k1"}}
+	}
+	checkOutcome(t, "like at version 0 with a key", MustDecide(t, s, req()), true, true, "like", 1, 1)
+	if _, err := s.Decide(t.Context(), req()); !errors.Is(err, domain.ErrIdempotencyKeyTaken) {
+		t.Fatalf("the same request again, its key recorded and the stream moved past its version: %v, want ErrIdempotencyKeyTaken", err)
+	}
+	checkCount(t, s, 1)
 }
 
 // testDecideRefused: a command without an event id or with a bad expected
