@@ -480,6 +480,44 @@ func TestHeadLockTimeout(t *testing.T) {
 	}
 }
 
+// TestHeadLockTimeoutBehindAnotherWaiter holds the head row while the
+// writers of two nodes wait for it, one behind the other: the second one's
+// wait is two lock waits (the row's tuple lock, which the first waiter
+// holds, then the holder's transaction), and lock_timeout bounded each of
+// them, not the statement, so it waited up to twice Config.HeadLockTimeout
+// (13.5 s on a cluster with the default 10 s, where the README promises at
+// most 10 s). The holder lets go half a timeout after the first waiter
+// failed: the second must have failed by then, naming the head lock,
+// rather than taken the row. Without statement_timeout on the lock it took
+// the row and appended.
+func TestHeadLockTimeoutBehindAnotherWaiter(t *testing.T) {
+	url := pgtest.URL(t)
+	schema := pgtest.Schema(t)
+	const timeout = 2 * time.Second
+	first := openSchema(t, schema, postgres.Config{HeadLockTimeout: timeout})
+	second := openSchema(t, schema, postgres.Config{HeadLockTimeout: timeout})
+	var held int64
+	holder := holdHead(t, url, schema, &held)
+	waiting := headWaiters(t, url)
+	errs := [2]chan error{make(chan error, 1), make(chan error, 1)}
+	for i, s := range []*postgres.EventStore{first, second} {
+		req := like(t, fmt.Sprintf("waiter%d", i), "article/a1")
+		go func() { _, err := s.Append(t.Context(), req); errs[i] <- err }()
+		waitFor(t, "the writer to wait for the head lock", func() bool { return headWaiters(t, url) > waiting+i })
+	}
+	err := <-errs[0]
+	checkUnavailable(t, "the first waiter", err)
+	time.Sleep(timeout / 2)
+	if _, err := holder.Exec(t.Context(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	err = <-errs[1]
+	checkUnavailable(t, "the waiter behind the first", err)
+	if !strings.Contains(err.Error(), "head lock") {
+		t.Fatalf("the waiter behind the first: %v does not name the head lock", err)
+	}
+}
+
 // TestUniqueViolationFailsAlone lets another transaction insert an event id
 // without the head lock while a group commit that appends the same id
 // waits for it (the checks could not see it): the append with that id

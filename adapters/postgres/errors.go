@@ -22,6 +22,8 @@ const (
 	// then adds the constraints).
 	codeNoConflictTarget = "42P10"
 	codeUndefinedSchema  = "3F000"
+	codeLockNotAvailable = "55P03"
+	codeQueryCanceled    = "57014"
 )
 
 // translate turns driver errors into domain errors by SQLSTATE: failures
@@ -82,7 +84,7 @@ func serverFault(code string) string {
 		return "database connection terminated by the server"
 	case code == "57P03":
 		return "database is starting up or shutting down"
-	case code == "55P03":
+	case code == codeLockNotAvailable:
 		return "timed out waiting for the log's head lock (another writer is stuck)"
 	case code == codeUndefinedTable, code == codeUndefinedSchema:
 		return "the ledger's tables are gone from the schema (dropped under this node?)"

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -111,15 +112,23 @@ func abort(ctx context.Context, conn *pgxpool.Conn) {
 func (s *EventStore) check(ctx context.Context, conn *pgx.Conn, batch []*request, p *plan) error {
 	q := checkQuery(batch)
 	b := &pgx.Batch{}
+	timeout := strconv.FormatInt(s.cfg.HeadLockTimeout.Milliseconds(), 10)
 	b.Queue("BEGIN")
-	b.Queue("SET LOCAL lock_timeout = " + strconv.FormatInt(s.cfg.HeadLockTimeout.Milliseconds(), 10))
+	// lock_timeout bounds each wait for a lock, not the statement: behind
+	// another node's writer that waits too, the head lock is two waits
+	// (the row's tuple lock, then its holder's transaction), each up to
+	// the timeout. statement_timeout bounds the whole statement; the
+	// checks after it run under the session's own.
+	b.Queue("SET LOCAL lock_timeout = " + timeout)
+	b.Queue("SET LOCAL statement_timeout = " + timeout)
 	b.Queue(sqlLockHead).QueryRow(func(row pgx.Row) error {
 		var log string
 		if err := row.Scan(&p.head, &p.keyHead, &log); err != nil {
-			return err
+			return headLockError(err)
 		}
 		return s.sameLog(log)
 	})
+	b.Queue("SET LOCAL statement_timeout TO DEFAULT")
 	b.Queue(sqlCheckStreams, q.users, q.types, q.ids).Query(func(rows pgx.Rows) error {
 		var u, tt, ti string
 		var info streamInfo
@@ -153,6 +162,18 @@ func (s *EventStore) check(ctx context.Context, conn *pgx.Conn, batch []*request
 		return fmt.Errorf("check: %w", translate(ctx, err))
 	}
 	return nil
+}
+
+// headLockError is err, the failure of the head lock's statement; when
+// it ran out of its statement_timeout (SQLSTATE 57014, which an operator's
+// pg_cancel_backend also sends, with another message), it is the head
+// lock's timeout, as lock_timeout's own 55P03 is.
+func headLockError(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == codeQueryCanceled && strings.Contains(pe.Message, "statement timeout") {
+		return unavailable(serverFault(codeLockNotAvailable), err)
+	}
+	return err
 }
 
 // write runs the second round trip: the planned rows, the new head, the
