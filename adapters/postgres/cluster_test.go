@@ -178,6 +178,26 @@ func headWaiters(t *testing.T, url string) int {
 	return n
 }
 
+// waitersBehind counts the sessions waiting, directly or behind another
+// waiter, for holder's locks: unlike headWaiters, never a session of
+// another test's schema.
+func waitersBehind(t *testing.T, url string, holder *pgx.Conn) int {
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	var n int
+	err = conn.QueryRow(t.Context(), `WITH RECURSIVE behind(pid) AS (
+			SELECT pid FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))
+			UNION SELECT a.pid FROM pg_stat_activity a JOIN behind b ON b.pid = ANY(pg_blocking_pids(a.pid)))
+		SELECT count(*) FROM behind`, holder.PgConn().PID()).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // checkGapFree checks that events are positions 1..n, once each, in order.
 func checkGapFree(t *testing.T, events []domain.Event, n int) {
 	t.Helper()
@@ -498,12 +518,11 @@ func TestHeadLockTimeoutBehindAnotherWaiter(t *testing.T) {
 	second := openSchema(t, schema, postgres.Config{HeadLockTimeout: timeout})
 	var held int64
 	holder := holdHead(t, url, schema, &held)
-	waiting := headWaiters(t, url)
 	errs := [2]chan error{make(chan error, 1), make(chan error, 1)}
 	for i, s := range []*postgres.EventStore{first, second} {
 		req := like(t, fmt.Sprintf("waiter%d", i), "article/a1")
 		go func() { _, err := s.Append(t.Context(), req); errs[i] <- err }()
-		waitFor(t, "the writer to wait for the head lock", func() bool { return headWaiters(t, url) > waiting+i })
+		waitFor(t, "the writer to wait for the head lock", func() bool { return waitersBehind(t, url, holder) > i })
 	}
 	err := <-errs[0]
 	checkUnavailable(t, "the first waiter", err)
