@@ -367,3 +367,32 @@ func TestLedgerWithoutStore(t *testing.T) {
 		t.Fatalf("Import without a store: %v, want ErrInvalidInput", err)
 	}
 }
+
+// TestDecideThenAppendKeyBeforeVersion: a retry of a keyed write with
+// If-Match, decided against a snapshot the first try (recorded under the
+// key) has already moved past its version, is ErrIdempotencyKeyTaken, so
+// that Ledger.Set replays the first outcome, not ErrPreconditionFailed (as
+// the deciding stores answer it: storetest's KeyBeforeVersion).
+func TestDecideThenAppendKeyBeforeVersion(t *testing.T) {
+	store := mustStore(t)
+	st := domain.StreamID{User: mustUser(t, "u1"), Target: mustTarget(t, "article/a1")}
+	zero := int64(0)
+	req := func() domain.DecideRequest {
+		return domain.DecideRequest{
+			Command:         domain.Command{Stream: st, Kind: mustKind(t, "like"), On: true, OccurredAt: time.Now(), EventID: domain.NewEventID()},
+			ExpectedVersion: &zero,
+			Idempotency:     &domain.IdempotencyRecord{User: st.User, Key: "k-1", RequestHash: "h"},
+		}
+	}
+	if _, err := domain.DecideThenAppend(t.Context(), store, req()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := domain.DecideThenAppend(t.Context(), store, req()); !errors.Is(err, domain.ErrIdempotencyKeyTaken) {
+		t.Fatalf("the retry at a version its first try moved: %v, want ErrIdempotencyKeyTaken", err)
+	}
+	other := req()
+	other.Idempotency.Key = "k-2"
+	if _, err := domain.DecideThenAppend(t.Context(), store, other); !errors.Is(err, domain.ErrPreconditionFailed) {
+		t.Fatalf("another key at a stale version: %v, want ErrPreconditionFailed", err)
+	}
+}

@@ -229,7 +229,7 @@ func DecideThenAppend(ctx context.Context, store CommandStore, req DecideRequest
 		return Outcome{}, err
 	}
 	if req.ExpectedVersion != nil && *req.ExpectedVersion != snap.Version {
-		return Outcome{}, fmt.Errorf("at version %d, not %d: %w", snap.Version, *req.ExpectedVersion, ErrPreconditionFailed)
+		return Outcome{}, staleVersion(ctx, store, req, snap.Version)
 	}
 	events, out := Decided(snap, c)
 	rec := req.Idempotency
@@ -250,6 +250,22 @@ func DecideThenAppend(ctx context.Context, store CommandStore, req DecideRequest
 		out.Position = res.LastPosition
 	}
 	return out, nil
+}
+
+// staleVersion is DecideThenAppend's answer to a request whose stream is
+// at version, not at its expected one: ErrIdempotencyKeyTaken when its key
+// is recorded (the request that recorded it may be what moved the stream,
+// and Ledger.Set then replays that outcome, as the deciding stores answer
+// it), else ErrPreconditionFailed.
+func staleVersion(ctx context.Context, store CommandStore, req DecideRequest, version int64) error {
+	if rec := req.Idempotency; rec != nil {
+		if _, taken, err := store.Idempotency(ctx, rec.User, rec.Key); err != nil {
+			return err
+		} else if taken {
+			return fmt.Errorf("key %q: %w", rec.Key, ErrIdempotencyKeyTaken)
+		}
+	}
+	return fmt.Errorf("at version %d, not %d: %w", version, *req.ExpectedVersion, ErrPreconditionFailed)
 }
 
 // EventReader is what readers of the log need: projections, history
