@@ -192,16 +192,15 @@ func (r DecideRequest) Candidate() AppendRequest {
 }
 
 // DecidingStore is a CommandStore that decides a command and appends its
-// event in one call. The SQLite store decides inside its write
-// transaction: it reads the stream's snapshot there, applies Decided, and
-// appends the event if there is one, so Set needs no Snapshot read before
-// the append and meets no version conflict from other writers of the same
-// store. Wrappers of stores that cannot decide where they append answer
-// with DecideThenAppend. Decide returns the outcome;
-// ErrIdempotencyKeyTaken when Idempotency's key is recorded, checked
-// before the expected version (the request that recorded it may have
-// moved the stream); ErrPreconditionFailed when the stream is not at
-// ExpectedVersion, and
+// event in one call. Both stores decide inside their write transaction:
+// they read the stream's snapshot there, apply Decided, and append the
+// event if there is one, so Set needs no Snapshot read before the append
+// and meets no version conflict from other writers of the same log.
+// Wrappers of stores that cannot decide where they append answer with
+// DecideThenAppend. Decide returns the outcome; ErrIdempotencyKeyTaken
+// when Idempotency's key is recorded, checked before the expected version
+// (the request that recorded it may have moved the stream);
+// ErrPreconditionFailed when the stream is not at ExpectedVersion; and
 // otherwise Append's errors (ErrVersionConflict only from
 // DecideThenAppend, which Ledger.Set retries).
 type DecidingStore interface {
