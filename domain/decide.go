@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -55,6 +56,19 @@ func ParseState(s string) (State, error) {
 			return State{}, err
 		}
 		st = st.With(k, true)
+	}
+	return st, nil
+}
+
+// ParseStoredState decodes a state that a store read back from its log
+// (State.String's form). A state that does not decode is the log's fault,
+// not the request's: the error wraps ErrUnavailable and names the stored
+// state, but not ParseState's *ValidationError, which would match
+// ErrInvalidInput (answered 400, as if the client had sent it).
+func ParseStoredState(s string) (State, error) {
+	st, err := ParseState(s)
+	if err != nil {
+		return State{}, fmt.Errorf("stored state %q: %s: %w", s, err, ErrUnavailable)
 	}
 	return st, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/interactionledger/ledger/adapters/eventcodec"
+	"github.com/interactionledger/ledger/adapters/sqlite/sqlitetest"
 	"github.com/interactionledger/ledger/domain"
 )
 
@@ -696,5 +697,23 @@ func TestNotAcceptableClipsThePath(t *testing.T) {
 		if len(p.Detail) > 300 {
 			t.Errorf("%s: a %d-byte detail", method, len(p.Detail))
 		}
+	}
+}
+
+// TestWriteOnABadStoredState: a write to a stream whose stored state does
+// not decode (another program wrote it) is the log's fault, answered 503
+// store-unavailable. It was answered 400 invalid-input, as if the client
+// had sent a bad request: the store's error wrapped the decoding's
+// *domain.ValidationError, which problemFor maps first.
+func TestWriteOnABadStoredState(t *testing.T) {
+	e := MustEnv(t, nil)
+	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "")
+	db := sqlitetest.DB(t, strings.TrimSuffix(e.views, ".views"))
+	if _, err := db.Exec(`UPDATE streams SET state = 'Not A Kind'`); err != nil {
+		t.Fatal(err)
+	}
+	var p Problem
+	if err := json.Unmarshal(e.expect(503, "PUT", "/v1/targets/article/a-1/collect/u1", ""), &p); err != nil || p.Type != "urn:ledger:problem:store-unavailable" {
+		t.Fatalf("problem %+v (%v), want store-unavailable", p, err)
 	}
 }

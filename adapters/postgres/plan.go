@@ -85,9 +85,9 @@ func (p *plan) decide(batch []*request) ([]result, CommitStats) {
 // plan holds it, and rewrites r to the append it makes (DecideAt).
 func (p *plan) decideCommand(r *request) error {
 	cur := p.current(keyOf(r.Req.Stream))
-	state, err := domain.ParseState(cur.state)
+	state, err := domain.ParseStoredState(cur.state)
 	if err != nil {
-		return fmt.Errorf("append %s: stored state %q: %w: %w", r.Req.Stream, cur.state, err, domain.ErrUnavailable)
+		return fmt.Errorf("append %s: %w", r.Req.Stream, err)
 	}
 	version, err := r.DecideAt(domain.Snapshot{Version: cur.version, LastPosition: cur.last, State: state})
 	if version > 0 {

@@ -1,7 +1,9 @@
 package postgres_test
 
 import (
+	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -113,4 +115,21 @@ func TestFailuresNotEndedByNoOps(t *testing.T) {
 func TestDecideReadOnly(t *testing.T) {
 	schema := pgtest.Schema(t)
 	storetest.CheckDecideReadOnly(t, openSchema(t, schema, postgres.Config{}), openSchema(t, schema, postgres.Config{ReadOnly: true}))
+}
+
+// TestDecideOnABadStoredState: a stream whose stored state does not decode
+// (another program wrote it) fails the command decided on it with
+// ErrUnavailable naming the stored state. The error wrapped the decoding's
+// *domain.ValidationError as well, so it matched ErrInvalidInput and the
+// HTTP API answered 400, as if the client had sent a bad request.
+func TestDecideOnABadStoredState(t *testing.T) {
+	schema := pgtest.Schema(t)
+	s := openSchema(t, schema, postgres.Config{})
+	st := storetest.MustStream(t, "alice", "article/a1")
+	storetest.MustDecide(t, s, domain.DecideRequest{Command: storetest.Command(t, st, "like", true)})
+	pgtest.Exec(t, `UPDATE `+pgx.Identifier{schema, "streams"}.Sanitize()+` SET state = 'Not A Kind'`)
+	_, err := s.Decide(t.Context(), domain.DecideRequest{Command: storetest.Command(t, st, "collect", true)})
+	if !errors.Is(err, domain.ErrUnavailable) || errors.Is(err, domain.ErrInvalidInput) || !strings.Contains(err.Error(), "stored state") {
+		t.Fatalf("a command on a stream with a bad stored state: %v, want ErrUnavailable naming the stored state, not invalid input", err)
+	}
 }

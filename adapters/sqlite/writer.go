@@ -810,8 +810,8 @@ func (w *writer) stream(st domain.StreamID) (streamInfo, error) {
 	if err != nil {
 		return info, fatal(appendError(st, err))
 	}
-	if info.state, err = domain.ParseState(state); err != nil {
-		return info, fmt.Errorf("append %s: stored state %q: %w: %w", st, state, err, domain.ErrUnavailable)
+	if info.state, err = domain.ParseStoredState(state); err != nil {
+		return info, fmt.Errorf("append %s: %w", st, err)
 	}
 	return info, nil
 }
