@@ -47,8 +47,11 @@ type LedgerConfig struct {
 	Now func() time.Time
 }
 
-// Ledger is the command service: it decides commands against the stream's
-// snapshot and appends the events. It is safe for concurrent use.
+// Ledger is the command service: it validates a command and hands it to
+// the store's Decide, which decides it against the stream inside the
+// transaction that appends its event (DecideIn; over a store that cannot,
+// DecideThenAppend decides against the stream's snapshot and appends at
+// its version). It is safe for concurrent use.
 type Ledger struct {
 	store CommandStore
 	kinds KindSet
@@ -60,11 +63,12 @@ type Ledger struct {
 // streamLockStripes is how many locks the streams of one Ledger share.
 const streamLockStripes = 1024
 
-// streamLocks serialises the commands of one stream within a process: they
-// would otherwise conflict and retry against each other (32 goroutines
-// toggling one pair could exhaust the retries). Conflicts then come only
-// from other processes. Streams that share a stripe wait for each other's
-// append, which at 1024 stripes is rare.
+// streamLocks serialises the commands of one stream within a process. Over
+// a store without Decide (DecideThenAppend) they would otherwise conflict
+// and retry against each other (32 goroutines toggling one pair could
+// exhaust the retries), and conflicts then come only from other
+// processes; a DecidingStore meets no conflicts. Streams that share a
+// stripe wait for each other's append, which at 1024 stripes is rare.
 type streamLocks struct {
 	seed    maphash.Seed
 	stripes [streamLockStripes]sync.Mutex
@@ -104,7 +108,8 @@ func (l *Ledger) Kinds() KindSet { return l.kinds }
 // Set turns a kind on or off and returns the outcome once the event (if
 // any) is durable. Errors: *ValidationError, ErrUnknownKind,
 // ErrPreconditionFailed, ErrIdempotencyMismatch, ErrVersionConflict (after
-// the retries), ErrUnavailable, or the context's error.
+// the retries, only over a store without Decide), ErrUnavailable, or the
+// context's error.
 func (l *Ledger) Set(ctx context.Context, req SetRequest) (Outcome, error) {
 	if err := l.validate(req); err != nil {
 		return Outcome{}, err

@@ -75,9 +75,10 @@ func (s *logStore) AppendRecent(dst []domain.Event, after int64, limit int) ([]d
 	return s.recent.AppendRecent(dst, after, limit)
 }
 
-// Decide is the store's own when it decides where it appends (SQLite),
-// else domain.DecideThenAppend (domain.DecideIn): embedding the port alone
-// hid it, and every write of a server read a snapshot before appending.
+// Decide is the store's own when it decides where it appends (both
+// bundled stores do), else domain.DecideThenAppend (domain.DecideIn):
+// embedding the port alone hid it, and every write of a server read a
+// snapshot before appending.
 func (s *logStore) Decide(ctx context.Context, req domain.DecideRequest) (domain.Outcome, error) {
 	return domain.DecideIn(ctx, s.EventStore, req)
 }
