@@ -133,3 +133,13 @@ func TestDecideOnABadStoredState(t *testing.T) {
 		t.Fatalf("a command on a stream with a bad stored state: %v, want ErrUnavailable naming the stored state, not invalid input", err)
 	}
 }
+
+// TestBadStoredStateReads: a snapshot and an idempotency record whose
+// stored state does not decode are the log's fault (storetest).
+func TestBadStoredStateReads(t *testing.T) {
+	schema := pgtest.Schema(t)
+	storetest.CheckBadStoredStateReads(t, openSchema(t, schema, postgres.Config{}), func() {
+		pgtest.Exec(t, `UPDATE `+pgx.Identifier{schema, "streams"}.Sanitize()+` SET state = 'Not A Kind';
+			UPDATE `+pgx.Identifier{schema, "idempotency"}.Sanitize()+` SET state = 'Not A Kind'`)
+	})
+}

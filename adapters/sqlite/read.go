@@ -62,8 +62,8 @@ func (s *EventStore) Snapshot(ctx context.Context, stream domain.StreamID) (doma
 	if err != nil {
 		return domain.Snapshot{}, fmt.Errorf("snapshot %s: %w", stream, s.readError(err))
 	}
-	if snap.State, err = domain.ParseState(state); err != nil {
-		return domain.Snapshot{}, fmt.Errorf("snapshot %s: stored state: %w", stream, err)
+	if snap.State, err = domain.ParseStoredState(state); err != nil {
+		return domain.Snapshot{}, fmt.Errorf("snapshot %s: %w", stream, err)
 	}
 	return snap, nil
 }
@@ -93,8 +93,8 @@ func (s *EventStore) Idempotency(ctx context.Context, user domain.UserID, key st
 	if err != nil {
 		return domain.IdempotencyRecord{}, false, fmt.Errorf("idempotency %s: %w", user, s.readError(err))
 	}
-	if rec.Outcome.State, err = domain.ParseState(state); err != nil {
-		return domain.IdempotencyRecord{}, false, fmt.Errorf("idempotency %s: stored state: %w", user, err)
+	if rec.Outcome.State, err = domain.ParseStoredState(state); err != nil {
+		return domain.IdempotencyRecord{}, false, fmt.Errorf("idempotency %s: %w", user, err)
 	}
 	rec.CreatedAt = unixNano(created)
 	return rec, true, nil

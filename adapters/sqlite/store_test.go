@@ -462,6 +462,17 @@ func TestDecideOnABadStoredState(t *testing.T) {
 	}
 }
 
+// TestBadStoredStateReads: a snapshot and an idempotency record whose
+// stored state does not decode are the log's fault (storetest).
+func TestBadStoredStateReads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	storetest.CheckBadStoredStateReads(t, MustOpen(t, Config{Path: path}), func() {
+		if _, err := sqlitetest.DB(t, path).Exec(`UPDATE streams SET state = 'Not A Kind'; UPDATE idempotency SET state = 'Not A Kind'`); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
 // TestDecideReadOnly: Decide on a store opened read-only (storetest).
 func TestDecideReadOnly(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ledger.db")

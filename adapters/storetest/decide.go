@@ -300,3 +300,28 @@ func CheckFailureRunSpansNoOps(t *testing.T, s domain.DecidingStore, logs fmt.St
 		t.Fatalf("the write after the fault ended did not end the run of 3 failures:\n%s", logs)
 	}
 }
+
+// CheckBadStoredStateReads checks the reads of a stream snapshot and an
+// idempotency record whose stored state does not decode (corrupt is
+// called after a keyed like of alice's article/a1 to make both so): each
+// is the log's fault, ErrUnavailable naming the stored state, never
+// ErrInvalidInput, which a server answers 400 as if the client had sent
+// it.
+func CheckBadStoredStateReads(t *testing.T, s deciding, corrupt func()) {
+	t.Helper()
+	st := MustStream(t, "alice", "article/a1")
+	MustDecide(t, s, domain.DecideRequest{Command: Command(t, st, "like", true),
+		Idempotency: &domain.IdempotencyRecord{User: st.User, Key: "k-1", RequestHash: "h"}})
+	corrupt()
+	_, err := s.Snapshot(t.Context(), st)
+	checkStoredStateError(t, "the snapshot", err)
+	_, _, err = s.Idempotency(t.Context(), st.User, "k-1")
+	checkStoredStateError(t, "the idempotency record", err)
+}
+
+func checkStoredStateError(t *testing.T, what string, err error) {
+	t.Helper()
+	if !errors.Is(err, domain.ErrUnavailable) || errors.Is(err, domain.ErrInvalidInput) || !strings.Contains(err.Error(), "stored state") {
+		t.Fatalf("%s with a stored state that does not decode: %v, want ErrUnavailable naming the stored state, not invalid input", what, err)
+	}
+}
