@@ -86,8 +86,9 @@ type client struct {
 	rng   *rand.Rand
 	zipf  *rand.Zipf
 	stats *Stats
-	pace  *schedule // nil in a closed loop
-	on    []string  // with Config.Toggle: the paths this client turned on and has not turned off
+	pace  *schedule       // nil in a closed loop
+	on    []string        // with Config.Toggle: the paths this client turned on and has not turned off
+	isOn  map[string]bool // the same paths, to add each once
 }
 
 // schedule is one client's send times under Config.Rate.
@@ -229,9 +230,16 @@ func (c *client) write(fresh string) (method, path string) {
 		path = c.on[i]
 		c.on[i] = c.on[len(c.on)-1]
 		c.on = c.on[:len(c.on)-1]
+		delete(c.isOn, path)
 		return http.MethodDelete, path
 	}
-	c.on = append(c.on, fresh)
+	if !c.isOn[fresh] {
+		if c.isOn == nil {
+			c.isOn = make(map[string]bool)
+		}
+		c.isOn[fresh] = true
+		c.on = append(c.on, fresh)
+	}
 	return http.MethodPut, fresh
 }
 
