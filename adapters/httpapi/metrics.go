@@ -69,7 +69,7 @@ func NewMetrics() *Metrics {
 		Name: "ledger_store_appended_events_total", Help: "Events committed to the log by this process.",
 	})
 	m.batches = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name: "ledger_store_commit_batch_size", Help: "Appends per group-commit transaction.",
+		Name: "ledger_store_commit_batch_size", Help: "Writes per group-commit transaction: appends, and decided commands whether they appended an event or changed nothing.",
 		Buckets: prometheus.ExponentialBuckets(1, 2, 12),
 	})
 	m.commitTime = prometheus.NewHistogram(prometheus.HistogramOpts{
