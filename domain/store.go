@@ -167,28 +167,25 @@ type DecideRequest struct {
 	Idempotency     *IdempotencyRecord
 }
 
-// Validate checks what a store requires of a decided command: what
-// AppendRequest.Validate checks of the event it would append, an event
-// id, and an expected version >= 0. It returns a *ValidationError.
-func (r DecideRequest) Validate() error {
+// Candidate checks what a store requires of a decided command and returns
+// the append the command makes of a new stream: its one event at version
+// 1, and the state it leaves. A store that decides later moves the
+// event's version to the stream's next, or drops it when the stream is
+// already in the asked state. It returns a *ValidationError for a command
+// without an event id, an expected version below 0, or an event that
+// AppendRequest.Validate refuses.
+func (r DecideRequest) Candidate() (AppendRequest, error) {
 	switch {
 	case r.Command.EventID == uuid.Nil:
-		return invalid("event", "the command has no event id")
+		return AppendRequest{}, invalid("event", "the command has no event id")
 	case r.ExpectedVersion != nil && *r.ExpectedVersion < 0:
-		return invalid("expected_version", "must be >= 0, got %d", *r.ExpectedVersion)
+		return AppendRequest{}, invalid("expected_version", "must be >= 0, got %d", *r.ExpectedVersion)
 	}
-	return r.Candidate().Validate()
-}
-
-// Candidate is the append the command makes of a new stream: its one event
-// at version 1, and the state it leaves. A store that decides later moves
-// the event's version to the stream's next, or drops it when the stream is
-// already in the asked state.
-func (r DecideRequest) Candidate() AppendRequest {
 	c := r.Command
 	off := State{}.With(c.Kind, !c.On)
 	events := Decide(off, 0, c)
-	return AppendRequest{Stream: c.Stream, Events: events, State: Evolve(off, events[0]), Idempotency: r.Idempotency}
+	cand := AppendRequest{Stream: c.Stream, Events: events, State: Evolve(off, events[0]), Idempotency: r.Idempotency}
+	return cand, cand.Validate()
 }
 
 // DecidingStore is a CommandStore that decides a command and appends its

@@ -46,11 +46,11 @@ func NewRequest[Row any](req domain.AppendRequest, rows []Row) *Request[Row] {
 	return &Request[Row]{Req: req, Rows: rows, answer: make(chan Result, 1)}
 }
 
-// NewDecideRequest returns a pending decided request: req's candidate
-// append (domain.DecideRequest.Candidate) and rows, its event encoded,
-// which the writer rewrites with DecideAt.
-func NewDecideRequest[Row any](req domain.DecideRequest, rows []Row) *Request[Row] {
-	r := NewRequest(req.Candidate(), rows)
+// NewDecideRequest returns a pending decided request: cand, req's
+// candidate append (domain.DecideRequest.Candidate), and rows, its event
+// encoded, which the writer rewrites with DecideAt.
+func NewDecideRequest[Row any](req domain.DecideRequest, cand domain.AppendRequest, rows []Row) *Request[Row] {
+	r := NewRequest(cand, rows)
 	r.Decide, r.candidate = &req, rows
 	return r
 }

@@ -179,8 +179,6 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// resumeFrame is a frame without an event that moves the client's
-// Last-Event-ID to pos (EventSource keeps the id of a frame without data).
 // retryField is the opening frame's reconnection time: 2 to 4 s, drawn
 // for each connection, so that the EventSource clients of a node that
 // restarts (every stream ends at once) do not all reconnect in the same
@@ -192,6 +190,8 @@ func retryField() string {
 // retryMinMs is the least reconnection time the stream asks for.
 const retryMinMs = 2000
 
+// resumeFrame is a frame without an event that moves the client's
+// Last-Event-ID to pos (EventSource keeps the id of a frame without data).
 func resumeFrame(prefix string, pos int64) []byte {
 	return []byte(prefix + "id: " + strconv.FormatInt(pos, 10) + "\n\n")
 }

@@ -56,7 +56,8 @@ func (s *EventStore) Append(ctx context.Context, req domain.AppendRequest) (doma
 // and answers a command that would write with Append's error.
 func (s *EventStore) Decide(ctx context.Context, req domain.DecideRequest) (domain.Outcome, error) {
 	st := req.Command.Stream
-	if err := req.Validate(); err != nil {
+	cand, err := req.Candidate()
+	if err != nil {
 		return domain.Outcome{}, fmt.Errorf("decide %s: %w", st, err)
 	}
 	if s.queue == nil {
@@ -65,7 +66,7 @@ func (s *EventStore) Decide(ctx context.Context, req domain.DecideRequest) (doma
 	if err := s.appendable(ctx, st); err != nil {
 		return domain.Outcome{}, err
 	}
-	r := groupcommit.NewDecideRequest(req, encodeRows(req.Candidate().Events))
+	r := groupcommit.NewDecideRequest(req, cand, encodeRows(cand.Events))
 	if _, err := s.submit(ctx, r); err != nil {
 		return domain.Outcome{}, err
 	}

@@ -882,7 +882,7 @@ func (w *writer) finish(tx *txState, r *request, info streamInfo, created bool) 
 				return appendError(r.Req.Stream, err)
 			}
 		}
-		w.advance(tx, r.Req.Stream, streamInfo{key: info.key, version: r.Rows[n-1].version, last: last, state: r.Req.State}, last)
+		w.advance(tx, r.Req.Stream, streamInfo{key: info.key, version: r.Rows[n-1].version, last: last, state: r.Req.State})
 	}
 	if rec := r.Req.Idempotency; rec != nil {
 		var pos int64
@@ -898,8 +898,8 @@ func (w *writer) finish(tx *txState, r *request, info streamInfo, created bool) 
 
 // advance records an append written in tx: the transaction's last
 // position and stream key, and the stream's key and version after it.
-func (w *writer) advance(tx *txState, st domain.StreamID, after streamInfo, last int64) {
-	tx.last = last
+func (w *writer) advance(tx *txState, st domain.StreamID, after streamInfo) {
+	tx.last = after.last
 	if after.key > tx.lastKey {
 		tx.lastKey = after.key
 		w.created = append(w.created, newStream{id: st, key: after.key})

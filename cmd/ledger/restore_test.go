@@ -72,9 +72,8 @@ func TestWriteIntoALogRestoredUnderTheNode(t *testing.T) {
 }
 
 // TestDecidedWriteIntoASQLiteLogRestoredUnderTheNode: the SQLite store
-// decides a server's write in its own transaction, without the Snapshot
-// read that appendsWatched saw through Append; its Decide must watch the
-// position too. A write into a log restored from an older copy, at a
+// decides a server's write in its own transaction, and appendsWatched's
+// Decide must watch the position the write took. A write into a log restored from an older copy, at a
 // position the views applied, stops them at that write (no pipeline runs
 // here, so nothing else looks).
 func TestDecidedWriteIntoASQLiteLogRestoredUnderTheNode(t *testing.T) {

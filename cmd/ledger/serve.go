@@ -259,27 +259,20 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, views projections
 	return runWithPipeline(ctx, store, set, srv, log)
 }
 
-// appendsWatched is the store a server's writes append through: each
-// append tells the projections the position it took (Set.Appending), so
-// that a log restored from an older copy under the server is seen at the
-// first write into it. Until WatchHead's next look (up to a second), such
-// a write answered 200 with the old log's counts and a viewer state
-// without the write, as the state after it.
+// appendsWatched is the store a server's writes go through: each write
+// (Ledger.Set, which decides through Decide) tells the projections the
+// position its event took (Set.Appending), so that a log restored from an
+// older copy under the server is seen at the first write into it. Until
+// WatchHead's next look (up to a second), such a write answered 200 with
+// the old log's counts and a viewer state without the write, as the state
+// after it. A server appends nothing but through Set.
 type appendsWatched struct {
 	domain.CommandStore
 	set *projections.Set
 }
 
-func (a appendsWatched) Append(ctx context.Context, req domain.AppendRequest) (domain.AppendResult, error) {
-	appended := a.set.Appending()
-	res, err := a.CommandStore.Append(ctx, req)
-	if err == nil && res.LastPosition > 0 && len(req.Events) > 0 {
-		appended(ctx, res.LastPosition-int64(len(req.Events))+1)
-	}
-	return res, err
-}
-
-// Decide decides through the store (domain.DecideIn), watched as Append.
+// Decide decides through the store (domain.DecideIn) and reports the
+// position of the event it appended.
 func (a appendsWatched) Decide(ctx context.Context, req domain.DecideRequest) (domain.Outcome, error) {
 	appended := a.set.Appending()
 	out, err := domain.DecideIn(ctx, a.CommandStore, req)

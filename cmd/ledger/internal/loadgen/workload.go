@@ -139,7 +139,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	for i := range cfg.Clients {
 		rng := rand.New(rand.NewPCG(cfg.Seed, uint64(i)))
 		c := &client{cfg: cfg, conn: newConn(host), rng: rng, stats: newStats(),
-			zipf: rand.NewZipf(rng, cfg.Zipf, 1, uint64(cfg.Targets-1))}
+			zipf: rand.NewZipf(rng, cfg.Zipf, 1, uint64(cfg.Targets-1)), isOn: make(map[string]bool)}
 		if cfg.Rate > 0 {
 			c.pace = pacing(cfg, i, start)
 		}
@@ -234,9 +234,6 @@ func (c *client) write(fresh string) (method, path string) {
 		return http.MethodDelete, path
 	}
 	if !c.isOn[fresh] {
-		if c.isOn == nil {
-			c.isOn = make(map[string]bool)
-		}
 		c.isOn[fresh] = true
 		c.on = append(c.on, fresh)
 	}
