@@ -1,8 +1,11 @@
 package httpapi
 
 import (
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"strconv"
 	"strings"
@@ -61,7 +64,7 @@ func (s *Server) target(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("read target: %w", err)
 	}
-	etag := s.etag(view.Position, viewer)
+	etag := s.etag(view, viewer)
 	w.Header().Set("ETag", etag)
 	if etagMatch(r.Header.Values("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
@@ -70,14 +73,42 @@ func (s *Server) target(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, s.targetResponse(view, viewer != nil))
 }
 
-// etag names a representation: the kinds configured, the last position
-// that touched the target, and the viewer (whose state only events of
-// this target change).
-func (s *Server) etag(pos int64, viewer *domain.UserID) string {
-	if viewer == nil {
-		return fmt.Sprintf(`"%s.%d"`, s.etagTag, pos)
+// etag names a representation: the log and the kinds configured
+// (etagTag), the last position that touched the target, a digest of the
+// counts and the viewer's flags, and the viewer. The position alone does
+// not tell two representations apart: a log restored from an older copy
+// keeps its identity, and its next event can take a position the old log
+// had given another event of the same target, so an ETag from before the
+// restore revalidated other counts.
+func (s *Server) etag(v projections.TargetView, viewer *domain.UserID) string {
+	b := make([]byte, 0, 64)
+	b = append(b, '"')
+	b = append(b, s.etagTag...)
+	b = append(b, '.')
+	b = strconv.AppendInt(b, v.Position, 10)
+	b = append(b, '.')
+	b = appendDigest(b, v, s.kindOrder, viewer != nil)
+	if viewer != nil {
+		b = append(b, '.')
+		b = append(b, viewer.String()...)
 	}
-	return fmt.Sprintf(`"%s.%d.%s"`, s.etagTag, pos, viewer)
+	return string(append(b, '"'))
+}
+
+// appendDigest appends 16 hex digits of FNV-1a over v's count of each kind
+// in order and, withViewer, the viewer's flag of each.
+func appendDigest(b []byte, v projections.TargetView, order []string, withViewer bool) []byte {
+	h := fnv.New64a()
+	var word [9]byte
+	for _, k := range order {
+		binary.BigEndian.PutUint64(word[:8], uint64(v.Counts[k]))
+		word[8] = 0
+		if withViewer && v.Viewer[k] {
+			word[8] = 1
+		}
+		h.Write(word[:])
+	}
+	return hex.AppendEncode(b, h.Sum(nil))
 }
 
 // etagMatch applies If-None-Match's weak comparison.

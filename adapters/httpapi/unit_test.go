@@ -592,3 +592,32 @@ func TestWriteOnAStoppedReadModelNamesTheRestartOnly(t *testing.T) {
 		t.Fatalf("a write on a stopped read model: %d %s; want 503 naming the restart alone", res.StatusCode, body)
 	}
 }
+
+// TestETagTagsTheContent: two representations of one target at one
+// position (a log restored from an older copy gives a later event a
+// position the old log had used) have ETags as different as their counts
+// or the viewer's flags; equal ones are tagged alike.
+func TestETagTagsTheContent(t *testing.T) {
+	e := MustEnv(t, nil)
+	user, _ := domain.NewUserID("u1")
+	view := func(like, collect int64, liked bool) projections.TargetView {
+		return projections.TargetView{Counts: map[string]int64{"like": like, "collect": collect},
+			Viewer: map[string]bool{"like": liked}, Position: 7}
+	}
+	base := e.srv.etag(view(3, 1, true), &user)
+	if again := e.srv.etag(view(3, 1, true), &user); again != base {
+		t.Fatalf("equal representations: %s and %s", base, again)
+	}
+	for name, v := range map[string]projections.TargetView{
+		"another like count":    view(2, 1, true),
+		"another collect count": view(3, 0, true),
+		"the viewer's flag":     view(3, 1, false),
+	} {
+		if tag := e.srv.etag(v, &user); tag == base {
+			t.Errorf("%s: the same ETag %s", name, tag)
+		}
+	}
+	if e.srv.etag(view(3, 1, true), nil) != e.srv.etag(view(3, 1, false), nil) {
+		t.Error("without a viewer the viewer's flags are no part of the representation")
+	}
+}

@@ -109,3 +109,46 @@ func TestDecidedWriteIntoASQLiteLogRestoredUnderTheNode(t *testing.T) {
 		t.Fatalf("the views after a write into the restored log: %v, want ErrLogBehind naming the restore", err)
 	}
 }
+
+// TestETagOfARestoredLog: a log restored from an older copy keeps its
+// identity, and a later write can take a position the old log had given
+// another event of the same target. A client's ETag from before the
+// restore named that position, so it revalidated (304) a representation
+// with other counts and another viewer state: the like the user saw
+// undone came back from its cache. An ETag must tag the representation's
+// content, not only its position.
+func TestETagOfARestoredLog(t *testing.T) {
+	dir := t.TempDir()
+	db, older := filepath.Join(dir, "ledger.db"), filepath.Join(dir, "older.db")
+	s := startServe(t, db, nil)
+	s.want(t, 200, "PUT", "/v1/targets/article/a1/like/u1", "")
+	s.want(t, 200, "PUT", "/v1/targets/article/a1/like/u2", "")
+	s.stop(t)
+	sqlitetest.Copy(t, db, older)
+	s = startServe(t, db, nil)
+	s.want(t, 200, "PUT", "/v1/targets/article/a1/like/u3", "") // position 3
+	paths := []string{"/v1/targets/article/a1", "/v1/targets/article/a1?viewer=u3"}
+	var tags []string
+	for _, p := range paths {
+		res, _ := s.call(t, "GET", p, "")
+		tags = append(tags, res.Header.Get("ETag"))
+	}
+	s.stop(t)
+
+	sqlitetest.Copy(t, older, db)
+	if _, errOut, err := runCLI(t, "rebuild", "--db", db); err != nil {
+		t.Fatalf("rebuild: %v\n%s", err, errOut)
+	}
+	s = startServe(t, db, nil)
+	s.want(t, 200, "DELETE", "/v1/targets/article/a1/like/u2", "") // position 3 again
+	for i, p := range paths {
+		res, body := s.call(t, "GET", p, "", "If-None-Match", tags[i])
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s with the ETag %s of before the restore: %d, want 200 with the restored log's counts", p, tags[i], res.StatusCode)
+		}
+		if !strings.Contains(string(body), `"like":1`) {
+			t.Fatalf("GET %s: %s, want the restored log's count of 1", p, body)
+		}
+		s.want(t, 304, "GET", p, "", "If-None-Match", res.Header.Get("ETag"))
+	}
+}

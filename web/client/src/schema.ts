@@ -575,6 +575,7 @@ export interface operations {
             200: {
                 headers: {
                     "Ledger-Position": components["headers"]["Ledger-Position"];
+                    /** @description "<tag>.<position>.<digest>" or "<tag>.<position>.<digest>.<viewer>" with ?viewer: the log and the configured kinds, the last event that touched the target, and a digest of the counts and the viewer's flags (a log restored from an older copy repeats positions with other events). */
                     ETag: string;
                     "Cache-Control": "no-cache";
                     "Ledger-Log": components["headers"]["Ledger-Log"];
@@ -588,6 +589,7 @@ export interface operations {
             304: {
                 headers: {
                     "Ledger-Position": components["headers"]["Ledger-Position"];
+                    /** @description "<tag>.<position>.<digest>" or "<tag>.<position>.<digest>.<viewer>" with ?viewer: the log and the configured kinds, the last event that touched the target, and a digest of the counts and the viewer's flags (a log restored from an older copy repeats positions with other events). */
                     ETag: string;
                     "Cache-Control": "no-cache";
                     "Ledger-Log": components["headers"]["Ledger-Log"];
