@@ -237,25 +237,49 @@ func TestReads(t *testing.T) {
 }
 
 func TestConsistencyTimeout(t *testing.T) {
-	e := MustEnv(t, func(c *Config) { c.ConsistencyTimeout = 20 * time.Millisecond })
-	res, _ := e.do("GET", "/v1/targets/article/a-1?min_position=1000", "")
-	if res.StatusCode != 503 || res.Header.Get("Retry-After") == "" {
-		t.Fatalf("status %d, Retry-After %q", res.StatusCode, res.Header.Get("Retry-After"))
+	e := MustEnv(t, nil)
+	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "")
+	res, b := e.quickOver(20*time.Millisecond, stuckRead{e.set}).do("GET", "/v1/targets/article/a-1?min_position=1", "")
+	if res.StatusCode != 503 || res.Header.Get("Retry-After") == "" || !strings.Contains(string(b), "not-caught-up") {
+		t.Fatalf("a read model behind the log: %d, Retry-After %q: %s", res.StatusCode, res.Header.Get("Retry-After"), b)
 	}
 }
 
-// A stream resumed beyond what the node has applied (another log's id, a
-// forged one) waits like min_position, then 503: it used to stream from
-// there, skipping every event up to it while its heartbeats carried the id.
+// TestReadBeyondTheLogsHead: a read asking for a position its log does not
+// hold (a session position of before a restore of an older copy, which
+// keeps the log's identity) waited for the consistency timeout and
+// answered 503 Retry-After, so a client retried until the restored log
+// happened to grow past it. Once the wait times out and the head is below
+// the position, it is 412 position-beyond-log, naming both.
+func TestReadBeyondTheLogsHead(t *testing.T) {
+	e := MustEnv(t, nil)
+	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "")
+	q := e.quick(20 * time.Millisecond)
+	for _, path := range []string{"/v1/targets/article/a-1?min_position=1000", "/v1/targets?t=article/a-1&min_position=1000",
+		"/v1/targets/article/a-1/like?min_position=1000", "/v1/users/u1/like?min_position=1000", "/v1/events?min_position=1000"} {
+		b := q.expect(412, "GET", path, "")
+		if p := mustDecode[Problem](t, b); p.Type != "urn:ledger:problem:position-beyond-log" ||
+			!strings.Contains(p.Detail, "position 1000 is beyond this log's head 1") {
+			t.Errorf("GET %s: %s, want position-beyond-log naming 1000 and the head 1", path, b)
+		}
+	}
+	q.expect(412, "GET", "/v1/targets/article/a-1", "", "Ledger-Min-Position", "1000")
+	q.expect(200, "GET", "/v1/targets/article/a-1?min_position=1", "")
+}
+
+// A stream resumed beyond the log's head (another log's id, a forged one,
+// one of before a restore of an older copy) waits like min_position, then
+// 412 position-beyond-log: it used to stream from there, skipping every
+// event up to it while its heartbeats carried the id.
 func TestStreamResumeBeyondHead(t *testing.T) {
 	e := MustEnv(t, nil)
 	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "")
 	q := e.quick(20 * time.Millisecond)
-	b := q.expect(503, "GET", "/v1/events/stream?after=100", "", "Accept", "text/event-stream")
-	if !strings.Contains(string(b), "not yet 100") {
-		t.Errorf("detail does not name the position: %s", b)
+	b := q.expect(412, "GET", "/v1/events/stream?after=100", "", "Accept", "text/event-stream")
+	if !strings.Contains(string(b), "position 100 is beyond this log's head 1") {
+		t.Errorf("detail does not name the position and the head: %s", b)
 	}
-	q.expect(503, "GET", "/v1/events/stream", "", "Accept", "text/event-stream", "Last-Event-ID", "100")
+	q.expect(412, "GET", "/v1/events/stream", "", "Accept", "text/event-stream", "Last-Event-ID", "100")
 	e.expect(200, "HEAD", "/v1/events/stream?after=1", "", "Accept", "text/event-stream")
 }
 

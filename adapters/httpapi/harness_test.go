@@ -109,9 +109,15 @@ func (e *testEnv) sideServer(cfg Config, read ReadModel, log Log, logger *slog.L
 // raced it, and under load a write answered 503 not-caught-up).
 func (e *testEnv) quick(timeout time.Duration) *testEnv {
 	e.t.Helper()
+	return e.quickOver(timeout, nil)
+}
+
+// quickOver is quick with read (nil: e's) as its read model.
+func (e *testEnv) quickOver(timeout time.Duration, read ReadModel) *testEnv {
+	e.t.Helper()
 	cfg := e.srv.cfg
 	cfg.ConsistencyTimeout = timeout
-	srv := e.sideServer(cfg, nil, nil, nil)
+	srv := e.sideServer(cfg, read, nil, nil)
 	q := &testEnv{t: e.t, store: e.store, set: e.set, srv: srv, http: httptest.NewServer(srv.Handler()), logs: e.logs, cancel: e.cancel}
 	e.t.Cleanup(func() {
 		srv.stopOnce.Do(func() { close(srv.stop) })

@@ -163,8 +163,8 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	ok(413, "PUT", "/v1/targets/article/a-1/like/u1", `{"metadata":{"a":"`+strings.Repeat("x", MaxBodyBytes)+`"}}`, json...)
 	ok(415, "PUT", "/v1/targets/article/a-1/like/u1", "x", "Content-Type", "text/plain")
 	ok(422, "DELETE", "/v1/targets/article/a-2/collect/u1", "", "Idempotency-Key", "k-1")
-	behind := e.quick(50*time.Millisecond).send(t, 503, "GET", "/v1/targets/article/a-1?min_position=99", "")
-	c.check(t, behind)
+	c.check(t, e.quick(50*time.Millisecond).send(t, 412, "GET", "/v1/targets/article/a-1?min_position=99", ""))
+	c.check(t, e.quickOver(50*time.Millisecond, stuckRead{e.set}).send(t, 503, "GET", "/v1/targets/article/a-1?min_position=1", ""))
 
 	// NDJSON is one Event per line; the response validator reads a body as
 	// one JSON value, so each line is checked against the Event schema.

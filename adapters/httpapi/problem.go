@@ -63,6 +63,9 @@ func errNotCaughtUp(d string) error {
 	return &httpError{status: 503, slug: "not-caught-up", detail: d, retryAfter: time.Second}
 }
 func errOtherLog(d string) error { return &httpError{status: 412, slug: "other-log", detail: d} }
+func errBeyondHead(d string) error {
+	return &httpError{status: 412, slug: "position-beyond-log", detail: d}
+}
 func errShuttingDown() error {
 	return &httpError{status: 503, slug: "shutting-down", detail: "the server is shutting down", retryAfter: time.Second}
 }

@@ -238,8 +238,8 @@ func (s *Server) applied(ctx context.Context, pos int64) error {
 	return s.await(ctx, pos, false)
 }
 
-func (s *Server) await(ctx context.Context, pos int64, cutAtStop bool) error {
-	pos = max(pos, s.cfg.StartPosition)
+func (s *Server) await(ctx context.Context, asked int64, cutAtStop bool) error {
+	pos := max(asked, s.cfg.StartPosition)
 	if s.deps.Read.Applied() >= pos {
 		return nil
 	}
@@ -260,10 +260,32 @@ func (s *Server) await(ctx context.Context, pos int64, cutAtStop bool) error {
 			detail += " (it is stopped until this node is restarted" + storeReason(stopped) + ")"
 		} else if failed := s.deps.Read.Err(); failed != nil {
 			detail += " (" + failed.Error() + "; it goes on by itself once the cause is fixed)"
+		} else if cutAtStop {
+			if err := s.beyondHead(ctx, asked); err != nil {
+				return err
+			}
 		}
 		return errNotCaughtUp(detail)
 	}
 	return nil
+}
+
+// beyondHead is the 412 of a read that asked for a position its log does
+// not hold, once waiting for it timed out: no answer the client was given
+// came from beyond the log's head (every write is committed before it
+// answers), so its log was restored from an older copy since (its
+// identity kept), or the position was never this log's. Waiting longer
+// would serve it only once other events took that position. nil when the
+// position is within the head, or the head cannot be read (the 503 then
+// stands).
+func (s *Server) beyondHead(ctx context.Context, asked int64) error {
+	hctx, cancel := context.WithTimeout(ctx, s.cfg.ConsistencyTimeout)
+	defer cancel()
+	head, err := s.deps.Log.LastPosition(hctx)
+	if err != nil || asked <= head {
+		return nil
+	}
+	return errBeyondHead(fmt.Sprintf("position %d is beyond this log's head %d: the log was restored from an older copy, or the position is not of this log; read without it", asked, head))
 }
 
 // onStop calls f when shutdown starts, unless the function it returns is

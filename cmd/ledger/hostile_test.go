@@ -82,7 +82,7 @@ func hostileCases(cursor, otherCursor string) []hostile {
 		{name: "limit twice", method: "GET", target: "/v1/users/u1/like?limit=1&limit=2", status: 400, param: "limit"},
 		{name: "negative min_position", method: "GET", target: "/v1/targets/article/h-1?min_position=-1", status: 400, param: "min_position"},
 		{name: "min_position over int64", method: "GET", target: "/v1/targets/article/h-1?min_position=9223372036854775808", status: 400, param: "min_position"},
-		{name: "min_position not reached", method: "GET", target: "/v1/targets/article/h-1?min_position=9223372036854775807", status: 503},
+		{name: "min_position beyond the log", method: "GET", target: "/v1/targets/article/h-1?min_position=9223372036854775807", status: 412},
 		{name: "negative after", method: "GET", target: "/v1/events?after=-5", status: 400, param: "after"},
 		{name: "huge after", method: "GET", target: "/v1/events/stream?after=18446744073709551616", status: 400, param: "after"},
 		{name: "bad since", method: "GET", target: "/v1/events?since=yesterday", status: 400, param: "since"},

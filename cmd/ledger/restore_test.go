@@ -112,7 +112,8 @@ func TestDecidedWriteIntoASQLiteLogRestoredUnderTheNode(t *testing.T) {
 
 // TestETagOfARestoredLog: a log restored from an older copy keeps its
 // identity, and a later write can take a position the old log had given
-// another event of the same target. A client's ETag from before the
+// another event of the same target. A session position from before the
+// restore is refused (412 position-beyond-log) until then. A client's ETag from before the
 // restore named that position, so it revalidated (304) a representation
 // with other counts and another viewer state: the like the user saw
 // undone came back from its cache. An ETag must tag the representation's
@@ -139,7 +140,10 @@ func TestETagOfARestoredLog(t *testing.T) {
 	if _, errOut, err := runCLI(t, "rebuild", "--db", db); err != nil {
 		t.Fatalf("rebuild: %v\n%s", err, errOut)
 	}
-	s = startServe(t, db, nil)
+	s = startServe(t, db, nil, "--consistency-timeout", "50ms")
+	// A session position of before the restore, which the restored log
+	// does not hold: refused, not waited for until other events take it.
+	s.want(t, 412, "GET", "/v1/targets/article/a1", "", "Ledger-Min-Position", "3")
 	s.want(t, 200, "DELETE", "/v1/targets/article/a1/like/u2", "") // position 3 again
 	for i, p := range paths {
 		res, body := s.call(t, "GET", p, "", "If-None-Match", tags[i])

@@ -1,4 +1,4 @@
-import { otherLog, problemFrom } from './errors.js';
+import { otherLog, positionBeyondLog, problemFrom } from './errors.js';
 import { SessionPosition, defaultStorage, type StorageLike } from './session.js';
 import {
   targetKey,
@@ -144,6 +144,21 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
   function noteLog(res: Response): void {
     const log = res.headers.get('Ledger-Log');
     if (!log || !session.noteLog(log)) return;
+    tellLogListeners(log);
+  }
+
+  /**
+   * rewind forgets the session position when the server says its log does
+   * not hold it (restored from an older copy, its id kept): every view
+   * cached from before is as stale as another log's, so the log listeners
+   * hear it too.
+   */
+  function rewind(): void {
+    session.clear();
+    tellLogListeners(session.log() ?? '');
+  }
+
+  function tellLogListeners(log: string): void {
     for (const fn of logListeners) {
       try {
         fn(log);
@@ -157,9 +172,10 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
 
   /**
    * send performs one request, built anew for each attempt, retrying a
-   * 429/503 that carries Retry-After, and, once, a 412 other-log when
-   * sameLog is false: the session has then moved to the server's log, and
-   * the request is built again without the old log's positions.
+   * 429/503 that carries Retry-After, and, once, a 412 other-log or
+   * position-beyond-log when sameLog is false: the session has then moved
+   * to the server's log (or forgotten a position its restored log does not
+   * hold), and the request is built again without the old positions.
    */
   async function send(path: string, build: () => RequestInit & { signal?: AbortSignal }, sameLog = false): Promise<Response> {
     let moved = false;
@@ -169,7 +185,8 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
       noteLog(res);
       if (res.ok || res.status === 304) return res;
       const err = await problemFrom(res);
-      if (err.type === otherLog && !sameLog && !moved) {
+      if (err.type === positionBeyondLog && !moved) rewind();
+      if ((err.type === otherLog || err.type === positionBeyondLog) && !sameLog && !moved) {
         moved = true;
         attempt--; // the move is not one of the retries a 429/503 gets
         continue;
@@ -225,10 +242,12 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
     log: (): string | null => session.log(),
     /**
      * onLogChange calls fn with the new log's id when the server names
-     * another log than the session's (its log was created anew): the
-     * session position is already forgotten, and every view cached from the
-     * old log is stale (resyncOnLogChange refetches them). It returns the
-     * function that removes fn.
+     * another log than the session's (its log was created anew), and with
+     * the same id when the server answers that the session's position is
+     * beyond its log (412 position-beyond-log: the log was restored from an
+     * older copy): the session position is already forgotten, and every
+     * view cached from before is stale (resyncOnLogChange refetches them).
+     * It returns the function that removes fn.
      */
     onLogChange: (fn: (log: string) => void): (() => void) => {
       logListeners.add(fn);

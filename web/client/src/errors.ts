@@ -63,6 +63,18 @@ export function isOtherLog(err: unknown): err is LedgerError {
 }
 
 /**
+ * positionBeyondLog is the problem type of a read asking for a position
+ * the server's log does not hold (412): the log was restored from an older
+ * copy (its id kept) since the session's position was given.
+ */
+export const positionBeyondLog = 'urn:ledger:problem:position-beyond-log';
+
+/** isPositionBeyondLog reports whether err is a 412 position-beyond-log answer. */
+export function isPositionBeyondLog(err: unknown): err is LedgerError {
+  return isLedgerError(err, 412) && err.type === positionBeyondLog;
+}
+
+/**
  * isDurableWrite reports whether err is a write's answer saying the write
  * is durable although the read model has not applied it in time (503 with
  * the event's position): nothing is to be undone.

@@ -4,7 +4,16 @@
 // update helper. React hooks live in "@interactionledger/client/react".
 export { createLedgerClient } from './client.js';
 export type { LedgerClient, LedgerClientOptions, PageOptions, RequestOptions, WriteOptions } from './client.js';
-export { LedgerError, isDurableWrite, isLedgerError, isOtherLog, otherLog, parseRetryAfter } from './errors.js';
+export {
+  LedgerError,
+  isDurableWrite,
+  isLedgerError,
+  isOtherLog,
+  isPositionBeyondLog,
+  otherLog,
+  parseRetryAfter,
+  positionBeyondLog,
+} from './errors.js';
 export type { InvalidParam } from './errors.js';
 export { SessionPosition } from './session.js';
 export type { StorageLike } from './session.js';

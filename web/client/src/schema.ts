@@ -120,7 +120,7 @@ export interface paths {
         };
         /**
          * Live events as Server-Sent Events
-         * @description Each SSE event has id: <position>, event: interaction.added | interaction.cancelled, data: the event object plus counts (its target's counts after it). Resumes after `after` or Last-Event-ID (which wins): stored events first, then live; with neither, the stream starts at the log head (live only). The opening frame (retry: 2000 to 3999 ms, drawn per connection so that the clients of a restarting node do not reconnect all at once) and every heartbeat comment (every --heartbeat, default 15 s) carry id: <the position the client has everything up to>, so a client has a resume point before any event arrives. A resume point beyond what the node has applied is treated like min_position: wait up to the consistency timeout, then 503. A node whose read model stopped until a restart (the log moved back under it, or its views file was replaced) answers the 503 store-unavailable its reads answer, never a 200, so that EventSource gives up rather than reconnect for ever; a stream already open then ends at its next heartbeat.
+         * @description Each SSE event has id: <position>, event: interaction.added | interaction.cancelled, data: the event object plus counts (its target's counts after it). Resumes after `after` or Last-Event-ID (which wins): stored events first, then live; with neither, the stream starts at the log head (live only). The opening frame (retry: 2000 to 3999 ms, drawn per connection so that the clients of a restarting node do not reconnect all at once) and every heartbeat comment (every --heartbeat, default 15 s) carry id: <the position the client has everything up to>, so a client has a resume point before any event arrives. A resume point beyond what the node has applied is treated like min_position: wait up to the consistency timeout, then 503, or 412 position-beyond-log when the log's head is below it. A node whose read model stopped until a restart (the log moved back under it, or its views file was replaced) answers the 503 store-unavailable its reads answer, never a 200, so that EventSource gives up rather than reconnect for ever; a stream already open then ends at its next heartbeat.
          */
         get: operations["streamEvents"];
         put?: never;
@@ -348,7 +348,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description If-Match did not match the stream version (precondition-failed), or the request names another log than the server's (Ledger-Log or log; other-log). */
+        /** @description If-Match did not match the stream version (precondition-failed); the request names another log than the server's (Ledger-Log or log; other-log); or a read's min_position or a stream's resume point is beyond the log's head once the consistency timeout passed (position-beyond-log: the log was restored from an older copy, or the position is not of this log). */
         PreconditionFailed: {
             headers: {
                 [name: string]: unknown;
@@ -412,7 +412,7 @@ export interface components {
         kind: string;
         user: string;
         viewer: string;
-        /** @description wait until the read model has applied this position */
+        /** @description wait until the read model has applied this position (503 not-caught-up after the consistency timeout; 412 position-beyond-log when it is beyond the log's head) */
         min_position: number;
         "Ledger-Min-Position": number;
         limit: number;
@@ -552,7 +552,7 @@ export interface operations {
         parameters: {
             query?: {
                 viewer?: components["parameters"]["viewer"];
-                /** @description wait until the read model has applied this position */
+                /** @description wait until the read model has applied this position (503 not-caught-up after the consistency timeout; 412 position-beyond-log when it is beyond the log's head) */
                 min_position?: components["parameters"]["min_position"];
                 /** @description Ledger-Log as a query parameter (EventSource cannot send headers); not both. */
                 log?: components["parameters"]["log"];
@@ -612,7 +612,7 @@ export interface operations {
                 /** @description type/id, repeated 1..200 times */
                 t: string[];
                 viewer?: components["parameters"]["viewer"];
-                /** @description wait until the read model has applied this position */
+                /** @description wait until the read model has applied this position (503 not-caught-up after the consistency timeout; 412 position-beyond-log when it is beyond the log's head) */
                 min_position?: components["parameters"]["min_position"];
                 /** @description Ledger-Log as a query parameter (EventSource cannot send headers); not both. */
                 log?: components["parameters"]["log"];
@@ -653,7 +653,7 @@ export interface operations {
                 limit?: components["parameters"]["limit"];
                 /** @description opaque; next_cursor of the previous page */
                 cursor?: components["parameters"]["cursor"];
-                /** @description wait until the read model has applied this position */
+                /** @description wait until the read model has applied this position (503 not-caught-up after the consistency timeout; 412 position-beyond-log when it is beyond the log's head) */
                 min_position?: components["parameters"]["min_position"];
                 /** @description Ledger-Log as a query parameter (EventSource cannot send headers); not both. */
                 log?: components["parameters"]["log"];
@@ -702,7 +702,7 @@ export interface operations {
                 limit?: components["parameters"]["limit"];
                 /** @description opaque; next_cursor of the previous page */
                 cursor?: components["parameters"]["cursor"];
-                /** @description wait until the read model has applied this position */
+                /** @description wait until the read model has applied this position (503 not-caught-up after the consistency timeout; 412 position-beyond-log when it is beyond the log's head) */
                 min_position?: components["parameters"]["min_position"];
                 /** @description Ledger-Log as a query parameter (EventSource cannot send headers); not both. */
                 log?: components["parameters"]["log"];
@@ -758,7 +758,7 @@ export interface operations {
                 since?: string;
                 /** @description Only events that occurred before this time; must be after since. A time after 2262-04-11 (the latest an event can hold) is no upper bound. */
                 until?: string;
-                /** @description wait until the read model has applied this position */
+                /** @description wait until the read model has applied this position (503 not-caught-up after the consistency timeout; 412 position-beyond-log when it is beyond the log's head) */
                 min_position?: components["parameters"]["min_position"];
                 /** @description Ledger-Log as a query parameter (EventSource cannot send headers); not both. */
                 log?: components["parameters"]["log"];
@@ -803,7 +803,7 @@ export interface operations {
             query?: {
                 /** @description only events with a greater position */
                 after?: components["parameters"]["after"];
-                /** @description wait until the read model has applied this position */
+                /** @description wait until the read model has applied this position (503 not-caught-up after the consistency timeout; 412 position-beyond-log when it is beyond the log's head) */
                 min_position?: components["parameters"]["min_position"];
                 /** @description Ledger-Log as a query parameter (EventSource cannot send headers); not both. */
                 log?: components["parameters"]["log"];

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { createLedgerClient, isOtherLog, LedgerError, parseRetryAfter } from '../src/index';
+import { createLedgerClient, isOtherLog, isPositionBeyondLog, LedgerError, parseRetryAfter } from '../src/index';
 import { memoryStorage, startProxy, uniqueId, type Proxy } from './helpers';
 
 const ledgerUrl = inject('ledgerUrl');
@@ -222,10 +222,36 @@ describe('session consistency', () => {
   it('waits for the server to catch up rather than show an older state', async () => {
     const storage = memoryStorage();
     const c = createLedgerClient({ baseUrl: proxy.url, storage, retries: 1, sleep: async () => undefined });
-    const head = (await c.readyz()).head;
-    c.notePosition(head + 1_000_000);
+    c.notePosition(1);
+    proxy.plan = (req) =>
+      req.url.startsWith('/v1/targets/')
+        ? { reply: { status: 503, headers: { 'Content-Type': 'application/problem+json', 'Retry-After': '1' },
+            body: JSON.stringify({ type: 'urn:ledger:problem:not-caught-up', title: 'Service Unavailable', status: 503, detail: 'not yet 1' }) } }
+        : undefined;
     const err = await c.target('article/a-1').catch((e: unknown) => e);
     expect(err).toMatchObject({ status: 503, type: 'urn:ledger:problem:not-caught-up' });
     expect(proxy.seen.filter((s) => s.url.startsWith('/v1/targets/'))).toHaveLength(2);
+    expect(c.minPosition()).toBe(1);
+  });
+
+  // A log restored from an older copy keeps its id but not the positions
+  // given after the copy: the session's is refused as beyond the log (412),
+  // forgotten, and the read sent again without it; the views cached from
+  // before are stale, so the log listeners hear it.
+  it('forgets a session position beyond the server\'s log and reads again', async () => {
+    const storage = memoryStorage();
+    const c = createLedgerClient({ baseUrl: proxy.url, storage, sleep: async () => undefined });
+    const head = (await c.readyz()).head;
+    const heard: string[] = [];
+    c.onLogChange((log) => heard.push(log));
+    c.notePosition(head + 1_000_000);
+    proxy.seen.length = 0;
+    const view = await c.target(`article/${uniqueId()}`);
+    expect(view.counts.like).toBe(0);
+    expect(proxy.seen.map((s) => s.headers['ledger-min-position'])).toEqual([String(head + 1_000_000), undefined]);
+    expect(c.minPosition()).toBe(0);
+    expect(heard).toEqual([c.log()]);
+    const err = await c.target('article/a-1', { minPosition: head + 1_000_000 }).catch((e: unknown) => e);
+    expect(isPositionBeyondLog(err)).toBe(true); // an explicit position is not sent again
   });
 });

@@ -178,6 +178,21 @@ describe('live updates', () => {
     await waitFor(() => events.some((e) => e.position === w.position), 'the next event');
   });
 
+  it('resumes from the head at once when its resume point is beyond the server\'s log', async () => {
+    const ref = `article/${uniqueId()}`;
+    await qc.fetchQuery(targetQueryOptions(client, ref));
+    proxy.seen.length = 0;
+    const events: LiveEvent[] = [];
+    let opened = 0;
+    stops.push(subscribeLive(client, qc, { after: 99_999_999, reconnectMs: 60_000, onEvent: (e) => events.push(e), onOpen: () => opened++ }));
+    await waitFor(() => opened === 1, 'a live stream from the head', 6000);
+    const streams = proxy.seen.filter((r) => r.url.startsWith('/v1/events/stream'));
+    expect(streams.map((r) => r.headers['last-event-id'] ?? '')).toEqual(['99999999', '']);
+    expect(qc.getQueryData(ledgerKeys.target(ref))).toBeUndefined(); // reset: read again from the restored log
+    const w = await client.turnOn(ref, 'like', 'a');
+    await waitFor(() => events.some((e) => e.position === w.position), 'the next event');
+  });
+
   it('drops a stream open on the old log as soon as any answer names another log', async () => {
     const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage() });
     await c.readyz(); // the session learns the server's log
