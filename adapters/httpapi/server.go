@@ -249,25 +249,31 @@ func (s *Server) await(ctx context.Context, asked int64, cutAtStop bool) error {
 		defer s.onStop(cancel)()
 	}
 	if err := s.deps.Read.WaitFor(wctx, pos); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if cutAtStop && s.closing.Load() {
-			return errShuttingDown()
-		}
-		detail := fmt.Sprintf("the read model has applied position %d, not yet %d", s.deps.Read.Applied(), pos)
-		if stopped := s.deps.Read.Stopped(); stopped != nil {
-			detail += " (it is stopped until this node is restarted" + storeReason(stopped) + ")"
-		} else if failed := s.deps.Read.Err(); failed != nil {
-			detail += " (" + failed.Error() + "; it goes on by itself once the cause is fixed)"
-		} else if cutAtStop {
-			if err := s.beyondHead(ctx, asked); err != nil {
-				return err
-			}
-		}
-		return errNotCaughtUp(detail)
+		return s.unreached(ctx, asked, pos, cutAtStop)
 	}
 	return nil
+}
+
+// unreached is await's answer when the read model did not reach pos (of
+// which the request asked for asked) before the wait ended.
+func (s *Server) unreached(ctx context.Context, asked, pos int64, cutAtStop bool) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if cutAtStop && s.closing.Load() {
+		return errShuttingDown()
+	}
+	detail := fmt.Sprintf("the read model has applied position %d, not yet %d", s.deps.Read.Applied(), pos)
+	if stopped := s.deps.Read.Stopped(); stopped != nil {
+		detail += " (it is stopped until this node is restarted" + storeReason(stopped) + ")"
+	} else if failed := s.deps.Read.Err(); failed != nil {
+		detail += " (" + failed.Error() + "; it goes on by itself once the cause is fixed)"
+	} else if cutAtStop {
+		if err := s.beyondHead(ctx, asked); err != nil {
+			return err
+		}
+	}
+	return errNotCaughtUp(detail)
 }
 
 // beyondHead is the 412 of a read that asked for a position its log does
