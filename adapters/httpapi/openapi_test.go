@@ -185,3 +185,20 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		c.checkSchema(t, "Problem", x.req.Method+" "+x.req.URL.Path, x.body)
 	}
 }
+
+// TestOpsAnswersMatchOpenAPI validates the problems the operations
+// endpoints answer (a GET with a body, a server shutting down) against
+// their operations in the document: every endpoint answers them, so a
+// client generated from the document must know them.
+func TestOpsAnswersMatchOpenAPI(t *testing.T) {
+	e := MustEnv(t, nil)
+	c := mustContract(t, e)
+	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/openapi.json"} {
+		c.check(t, e.send(t, 400, "GET", path, "x"))
+	}
+	e.srv.closing.Store(true)
+	defer e.srv.closing.Store(false)
+	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/openapi.json"} {
+		c.check(t, e.send(t, 503, "GET", path, ""))
+	}
+}

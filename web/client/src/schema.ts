@@ -292,7 +292,7 @@ export interface components {
         };
     };
     responses: {
-        /** @description Malformed path, id, kind, query parameter, header, cursor or body (invalid_params names them). */
+        /** @description Malformed path, id, kind, query parameter, header, cursor or body (invalid_params names them); on every path, a GET or HEAD with a body. */
         BadRequest: {
             headers: {
                 [name: string]: unknown;
@@ -394,7 +394,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Read model not caught up within the consistency timeout, or shutting down. */
+        /** @description Read model not caught up within the consistency timeout (not-caught-up), store or read model unavailable (store-unavailable), contention, timeout, /readyz not ready (not-ready); on every path, the server shutting down (shutting-down). */
         Unavailable: {
             headers: {
                 "Retry-After"?: number;
@@ -858,7 +858,10 @@ export interface operations {
                     "application/json": Record<string, never>;
                 };
             };
+            400: components["responses"]["BadRequest"];
             403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            503: components["responses"]["Unavailable"];
         };
     };
     readyz: {
@@ -879,7 +882,9 @@ export interface operations {
                     "application/json": Record<string, never>;
                 };
             };
+            400: components["responses"]["BadRequest"];
             403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -901,7 +906,10 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            400: components["responses"]["BadRequest"];
             403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            503: components["responses"]["Unavailable"];
         };
     };
     openapi: {
@@ -922,7 +930,10 @@ export interface operations {
                     "application/json": Record<string, never>;
                 };
             };
+            400: components["responses"]["BadRequest"];
             403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            503: components["responses"]["Unavailable"];
         };
     };
 }
