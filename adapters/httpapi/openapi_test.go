@@ -9,7 +9,10 @@ package httpapi
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -201,4 +204,36 @@ func TestOpsAnswersMatchOpenAPI(t *testing.T) {
 	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/openapi.json"} {
 		c.check(t, e.send(t, 503, "GET", path, ""))
 	}
+}
+
+// TestOpenAPIIntegersName64Bits checks that every integer of the document
+// that may exceed 32 bits (positions, stream versions, counts: up to
+// 2^63-1) says format int64: generators (openapi-generator's Java, Kotlin,
+// C#) make an integer without a format a 32-bit int, and their clients
+// fail on the first position past 2,147,483,647.
+func TestOpenAPIIntegersName64Bits(t *testing.T) {
+	var doc any
+	if err := json.Unmarshal(OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if v["type"] == "integer" {
+				hi, bounded := v["maximum"].(float64)
+				if (!bounded || hi > math.MaxInt32) && v["format"] != "int64" {
+					t.Errorf("%s: an integer up to %v without format int64", path, v["maximum"])
+				}
+			}
+			for k, e := range v {
+				walk(path+"/"+k, e)
+			}
+		case []any:
+			for i, e := range v {
+				walk(fmt.Sprintf("%s/%d", path, i), e)
+			}
+		}
+	}
+	walk("", doc)
 }

@@ -227,17 +227,21 @@ export interface components {
             active: boolean;
             viewer: components["schemas"]["Viewer"];
             counts: components["schemas"]["Counts"];
+            /** Format: int64 */
             stream_version: number;
+            /** Format: int64 */
             position: number;
         };
         TargetView: {
             target: components["schemas"]["Target"];
             counts: components["schemas"]["Counts"];
             viewer?: components["schemas"]["Viewer"];
+            /** Format: int64 */
             position: number;
         };
         TargetBatch: {
             items: components["schemas"]["TargetView"][];
+            /** Format: int64 */
             position: number;
         };
         ActorPage: {
@@ -257,6 +261,7 @@ export interface components {
             next_cursor?: string;
         };
         Event: {
+            /** Format: int64 */
             position: number;
             /** Format: uuid */
             id: string;
@@ -265,6 +270,7 @@ export interface components {
             kind: string;
             user: string;
             target: components["schemas"]["Target"];
+            /** Format: int64 */
             stream_version: number;
             /** Format: date-time */
             occurred_at: string;
@@ -276,6 +282,7 @@ export interface components {
         };
         History: {
             items: components["schemas"]["Event"][];
+            /** Format: int64 */
             next_after: number;
         };
         Problem: {
@@ -287,7 +294,10 @@ export interface components {
                 name: string;
                 reason: string;
             }[];
-            /** @description In a write's 503 not-caught-up: the position of the write's event, which is durable. The write is done; a read with min_position set to it shows it once the read model has applied it, and a retry with the same Idempotency-Key answers it. */
+            /**
+             * Format: int64
+             * @description In a write's 503 not-caught-up: the position of the write's event, which is durable. The write is done; a read with min_position set to it shows it once the read model has applied it, and a retry with the same Idempotency-Key answers it.
+             */
             position?: number;
         };
     };
