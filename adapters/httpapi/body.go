@@ -13,7 +13,9 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/interactionledger/ledger/domain"
@@ -61,7 +63,7 @@ func readMetadata(r *http.Request) (domain.Metadata, error) {
 	if reason, bad := strictShape(raw); bad {
 		return domain.Metadata{}, paramErrors{{Name: "body", Reason: reason}}
 	}
-	if replacedEscape(raw, body.Metadata) {
+	if loneSurrogate(raw) {
 		return domain.Metadata{}, paramErrors{{Name: "body", Reason: `a \u escape is not a Unicode character (a lone surrogate)`}}
 	}
 	md, err := domain.NewMetadata(body.Metadata)
@@ -71,20 +73,41 @@ func readMetadata(r *http.Request) (domain.Metadata, error) {
 	return md, nil
 }
 
-// replacedEscape reports whether decoding turned an escape into U+FFFD:
-// encoding/json replaces a lone surrogate (\ud800) instead of failing, so
-// the stored metadata would differ from what the client sent. raw is
-// valid UTF-8, so a U+FFFD it does not spell out came from an escape.
-func replacedEscape(raw []byte, md map[string]string) bool {
-	if bytes.ContainsRune(raw, utf8.RuneError) || bytes.Contains(bytes.ToLower(raw), []byte(`\ufffd`)) {
-		return false
-	}
-	for k, v := range md {
-		if strings.ContainsRune(k, utf8.RuneError) || strings.ContainsRune(v, utf8.RuneError) {
+// loneSurrogate reports whether raw, valid JSON, holds a \u escape of half
+// a UTF-16 surrogate pair that is not followed or preceded by its other
+// half: encoding/json decodes it as U+FFFD instead of failing, so the
+// stored metadata would differ from what the client sent. (Looking for a
+// U+FFFD in the decoded values missed it beside a U+FFFD the body spelled
+// out.) Backslashes occur only in strings, so raw is scanned as it is.
+func loneSurrogate(raw []byte) bool {
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		i++ // the escaped character: a backslash escaped is not one that escapes
+		r, ok := escapedRune(raw, i)
+		if !ok || !utf16.IsSurrogate(r) {
+			continue
+		}
+		if r >= 0xDC00 { // a low half without the high one before it
 			return true
 		}
+		low, ok := escapedRune(raw, i+6)
+		if !ok || low < 0xDC00 || low > 0xDFFF {
+			return true
+		}
+		i += 6
 	}
 	return false
+}
+
+// escapedRune is the rune of the \u escape whose u is at raw[i].
+func escapedRune(raw []byte, i int) (rune, bool) {
+	if i+4 >= len(raw) || raw[i] != 'u' || (i > 0 && raw[i-1] != '\\') {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(raw[i+1:i+5]), 16, 16)
+	return rune(n), err == nil
 }
 
 // jsonObject is one open object or array while strictShape walks a body.

@@ -182,3 +182,25 @@ func TestBodyReasons(t *testing.T) {
 		}
 	}
 }
+
+// TestLoneSurrogateRefused: a \u escape of half a UTF-16 pair is 400
+// wherever it is, also in a body that spells out U+FFFD elsewhere (which
+// let the surrogate through, stored as U+FFFD: not what was sent); a
+// whole pair is a character.
+func TestLoneSurrogateRefused(t *testing.T) {
+	for body, bad := range map[string]bool{
+		`{"metadata":{"a":"\ud800"}}`:                         true,
+		`{"metadata":{"a":"\ufffd","b":"\ud800"}}`:            true,
+		`{"metadata":{"a":"\uFFFD","b":"x\udc00y"}}`:          true,
+		"{\"metadata\":{\"a\":\"\uFFFD\",\"b\":\"\\ud83d\"}}": true,
+		`{"metadata":{"a":"\ufffd","b":"\ud83d\ude00"}}`:      false,
+		`{"metadata":{"a":"\\ud800"}}`:                        false,
+	} {
+		r := newRequest(http.MethodPut, "/v1/targets/article/a-1/like/u1", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		_, err := readMetadata(r)
+		if refused := err != nil && problemFor(err).Status == 400; refused != bad {
+			t.Errorf("body %s: %v, want refused %v", body, err, bad)
+		}
+	}
+}
