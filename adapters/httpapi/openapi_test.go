@@ -237,3 +237,34 @@ func TestOpenAPIIntegersName64Bits(t *testing.T) {
 	}
 	walk("", doc)
 }
+
+// TestOpenAPIDeclaresPromisedHeaders: the headers docs/api.md promises on
+// every answer of a kind are required in the document: Retry-After on 429
+// and every 503, WWW-Authenticate on 401, Allow on 405, and
+// Cache-Control: no-cache on every read's 200.
+func TestOpenAPIDeclaresPromisedHeaders(t *testing.T) {
+	var doc struct {
+		Paths      map[string]map[string]struct{ Responses map[string]json.RawMessage }
+		Components struct{ Responses map[string]json.RawMessage }
+	}
+	if err := json.Unmarshal(OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	required := func(what string, raw json.RawMessage, header string) {
+		var r struct {
+			Headers map[string]struct{ Required bool }
+		}
+		if err := json.Unmarshal(raw, &r); err != nil || !r.Headers[header].Required {
+			t.Errorf("%s: %s is not a required header (%v)", what, header, err)
+		}
+	}
+	for name, header := range map[string]string{"TooManyRequests": "Retry-After", "Unavailable": "Retry-After",
+		"Unauthorized": "WWW-Authenticate", "MethodNotAllowed": "Allow"} {
+		required(name, doc.Components.Responses[name], header)
+	}
+	for path, ops := range doc.Paths {
+		if op, ok := ops["get"]; ok && strings.HasPrefix(path, "/v1/") {
+			required("GET "+path+" 200", op.Responses["200"], "Cache-Control")
+		}
+	}
+}

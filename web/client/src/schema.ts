@@ -314,7 +314,7 @@ export interface components {
         /** @description A token is required and missing or invalid. */
         Unauthorized: {
             headers: {
-                "WWW-Authenticate"?: string;
+                "WWW-Authenticate": string;
                 [name: string]: unknown;
             };
             content: {
@@ -342,7 +342,7 @@ export interface components {
         /** @description Wrong method. */
         MethodNotAllowed: {
             headers: {
-                Allow?: string;
+                Allow: string;
                 [name: string]: unknown;
             };
             content: {
@@ -397,7 +397,7 @@ export interface components {
         /** @description Over the per-user write rate. */
         TooManyRequests: {
             headers: {
-                "Retry-After"?: number;
+                "Retry-After": number;
                 [name: string]: unknown;
             };
             content: {
@@ -407,7 +407,7 @@ export interface components {
         /** @description Read model not caught up within the consistency timeout (not-caught-up), store or read model unavailable (store-unavailable), contention, timeout, /readyz not ready (not-ready); on every path, the server shutting down (shutting-down). */
         Unavailable: {
             headers: {
-                "Retry-After"?: number;
+                "Retry-After": number;
                 [name: string]: unknown;
             };
             content: {
@@ -641,6 +641,7 @@ export interface operations {
             200: {
                 headers: {
                     "Ledger-Position": components["headers"]["Ledger-Position"];
+                    "Cache-Control": "no-cache";
                     "Ledger-Log": components["headers"]["Ledger-Log"];
                     [name: string]: unknown;
                 };
@@ -687,6 +688,7 @@ export interface operations {
             200: {
                 headers: {
                     "Ledger-Position": components["headers"]["Ledger-Position"];
+                    "Cache-Control": "no-cache";
                     "Ledger-Log": components["headers"]["Ledger-Log"];
                     [name: string]: unknown;
                 };
@@ -735,6 +737,7 @@ export interface operations {
             200: {
                 headers: {
                     "Ledger-Position": components["headers"]["Ledger-Position"];
+                    "Cache-Control": "no-cache";
                     "Ledger-Log": components["headers"]["Ledger-Log"];
                     [name: string]: unknown;
                 };
@@ -787,6 +790,7 @@ export interface operations {
             200: {
                 headers: {
                     "Ledger-Position": components["headers"]["Ledger-Position"];
+                    "Cache-Control": "no-cache";
                     /** @description Present only when more events match: <the same path and query with after set past this page>; rel="next" (JSON and CSV pages). */
                     Link?: string;
                     "Ledger-Log": components["headers"]["Ledger-Log"];
