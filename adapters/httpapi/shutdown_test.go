@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -214,5 +216,32 @@ func waitCommitted(t *testing.T, e *testEnv, pos int64) {
 		case <-time.After(30 * time.Second):
 			t.Fatalf("log head %d after 30 s, want %d", head, pos)
 		}
+	}
+}
+
+// TestLargestFeedPageIsServed: the largest feed page docs/api.md allows
+// (200 targets of the longest type and id, and the longest viewer, every
+// '@' percent-encoded as a browser's URLSearchParams sends it, with a
+// bearer token's worth of headers) is answered, not refused by the
+// server's header limit with a plain-text 431.
+func TestLargestFeedPageIsServed(t *testing.T) {
+	e := MustEnv(t, nil)
+	_, base, _ := serveOnListener(t, e, e.srv.cfg)
+	q := url.Values{"viewer": {strings.Repeat("@", 128)}}
+	for i := range projections.MaxTargets {
+		q.Add("t", strings.Repeat("a", 32)+"/"+fmt.Sprintf("%03d", i)+strings.Repeat("@", 125))
+	}
+	req, err := http.NewRequestWithContext(t.Context(), "GET", base+"/v1/targets?"+q.Encode(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+strings.Repeat("x", 8<<10))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("a feed page of %d bytes of query: %s", len(q.Encode()), res.Status)
 	}
 }

@@ -281,15 +281,15 @@ func MustStayHealthy(tb testing.TB, s *served) {
 }
 
 // TestHostileTransport: requests that net/http refuses before any handler
-// runs (headers over the 64 KiB limit, a raw control byte in the request
+// runs (headers over the 128 KiB limit, a raw control byte in the request
 // line) get its plain 431 or 400, not a problem: the limit of what the API
 // can shape. The server stays healthy.
 func TestHostileTransport(t *testing.T) {
 	s := startServe(t, filepath.Join(t.TempDir(), "transport.db"), nil)
 	addr := strings.TrimPrefix(s.base, "http://")
 	for _, c := range []hostile{
-		{name: "header over 64 KiB", method: "GET", target: "/v1/targets/article/h-1", header: []string{"X-Big", strings.Repeat("b", 70<<10)}, status: 431},
-		{name: "many headers over 64 KiB", method: "GET", target: "/healthz", header: manyHeaders(2000), status: 431},
+		{name: "header over 128 KiB", method: "GET", target: "/v1/targets/article/h-1", header: []string{"X-Big", strings.Repeat("b", 140<<10)}, status: 431},
+		{name: "many headers over 128 KiB", method: "GET", target: "/healthz", header: manyHeaders(4000), status: 431},
 		{name: "raw NUL in the path", method: "GET", target: "/v1/targets/article/h\x001", status: 400},
 		{name: "space in the path", method: "GET", target: "/v1/targets/article/h 1", status: 400},
 	} {
