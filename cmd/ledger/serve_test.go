@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -503,5 +504,54 @@ func TestServeRefusesAViewsFileServed(t *testing.T) {
 	if exitCode(err) != 1 || !strings.Contains(second.stderr.String(), "another server") ||
 		!strings.Contains(second.stderr.String(), projections.ViewsPath(db)) {
 		t.Fatalf("a second server on one views file: %v\n%s", err, second.stderr)
+	}
+}
+
+// TestWalkthroughHeadersAreReal: the README's walkthrough, "real output",
+// shows the headers of a target read (200) and of its revalidation (304);
+// a real server sends exactly those header names.
+func TestWalkthroughHeadersAreReal(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServe(t, filepath.Join(t.TempDir(), "walk.db"), nil)
+	get := func(header ...string) *http.Response {
+		req, err := http.NewRequestWithContext(t.Context(), "GET", s.base+"/v1/targets/article/a-1?viewer=u42", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(header) == 2 {
+			req.Header.Set(header[0], header[1])
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res
+	}
+	ok := get()
+	notModified := get("If-None-Match", ok.Header.Get("ETag"))
+	for status, res := range map[string]*http.Response{"HTTP/1.1 200 OK": ok, "HTTP/1.1 304 Not Modified": notModified} {
+		_, block, found := strings.Cut(string(readme), "\n"+status+"\n")
+		if !found {
+			t.Fatalf("README: no %q in the walkthrough", status)
+		}
+		block, _, _ = strings.Cut(block, "\n\n")
+		var shown []string
+		for line := range strings.SplitSeq(block, "\n") {
+			name, _, _ := strings.Cut(line, ":")
+			shown = append(shown, http.CanonicalHeaderKey(name))
+		}
+		var sent []string
+		for name := range res.Header {
+			sent = append(sent, name)
+		}
+		slices.Sort(shown)
+		slices.Sort(sent)
+		if !slices.Equal(shown, sent) {
+			t.Errorf("README %s shows %v; the server sends %v", status, shown, sent)
+		}
 	}
 }
