@@ -598,7 +598,7 @@ func nextLink(t *testing.T, h string) string {
 // it waits (here for a min_position the read model never reaches) is
 // recorded as 499, not as a 503 of the server, and logs no failure.
 func TestClientGoneIsNotAServerError(t *testing.T) {
-	e := MustEnv(t, func(c *Config) { c.ConsistencyTimeout = time.Minute })
+	e := MustEnv(t, func(c *Config) { c.ConsistencyTimeout, c.WriteTimeout = time.Minute, 2*time.Minute })
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, "GET", e.http.URL+"/v1/targets/article/a-1?min_position=1000000", nil)

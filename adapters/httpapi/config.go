@@ -93,6 +93,13 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s must be > 0, got %v", name, d))
 		}
 	}
+	if c.WriteTimeout > 0 && c.ConsistencyTimeout > c.WriteTimeout/2 {
+		// A write waits for its commit and then up to ConsistencyTimeout
+		// for its apply, and a read as long: an answer written past the
+		// connection's write deadline reaches its client as an empty reply.
+		errs = append(errs, fmt.Errorf("consistency timeout %v must be at most half the write timeout %v, "+
+			"so that its 503 is answered in time", c.ConsistencyTimeout, c.WriteTimeout))
+	}
 	if c.StreamBuffer < 1 {
 		errs = append(errs, fmt.Errorf("stream buffer must be >= 1, got %d", c.StreamBuffer))
 	}

@@ -491,7 +491,7 @@ func TestExportCutIsRecorded(t *testing.T) {
 		t.Errorf("a failed export is not logged at error level:\n%s", logs)
 	}
 
-	cfg.WriteTimeout = 50 * time.Millisecond
+	cfg.WriteTimeout, cfg.ConsistencyTimeout = 50*time.Millisecond, 20*time.Millisecond
 	logs = &testlog.Buffer{}
 	left := e.sideServer(cfg, nil, nil, slog.New(slog.NewTextHandler(logs, nil)))
 	w := newStalledWriter()

@@ -482,7 +482,7 @@ func (r enteredRead) WaitFor(ctx context.Context, pos int64) error {
 func TestShutdownAnswersWaitingReads(t *testing.T) {
 	e := MustEnv(t, nil)
 	cfg := DefaultConfig()
-	cfg.ConsistencyTimeout = time.Hour
+	cfg.ConsistencyTimeout, cfg.WriteTimeout = time.Hour, 2*time.Hour
 	read := enteredRead{waiting: make(chan struct{})}
 	read.ReadModel = e.set
 	srv := e.sideServer(cfg, read, nil, nil)

@@ -87,3 +87,15 @@ func TestServeWriteRateFinite(t *testing.T) {
 		t.Errorf("the log: %v, want not created", err)
 	}
 }
+
+// TestServeConsistencyTimeoutFitsTheAnswer: a --consistency-timeout that
+// leaves no time to answer within the server's write timeout (60 s) exits
+// 2 naming both: a read waiting it out got its 503 written after the
+// connection's deadline, and its client an empty reply.
+func TestServeConsistencyTimeoutFitsTheAnswer(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "c.db")
+	err := runCanceled(t, "serve", "--db", db, "--listen", "127.0.0.1:0", "--consistency-timeout", "65s")
+	if msg := fmt.Sprint(err); exitCode(err) != 2 || !strings.Contains(msg, "consistency timeout") || !strings.Contains(msg, "write timeout") {
+		t.Errorf("--consistency-timeout 65s: %v (exit %d), want exit 2 naming it and the write timeout", err, exitCode(err))
+	}
+}
