@@ -91,3 +91,19 @@ func TestAPIDocNamesProblemTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIDocStatesRequestID: docs/api.md gives the form of an X-Request-ID
+// the server keeps (any other is replaced, silently) and says that every
+// answer carries the request's id, so a client can correlate its requests
+// with the server's log and the events' request_id.
+func TestAPIDocStatesRequestID(t *testing.T) {
+	md, err := os.ReadFile(apiDocPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{requestIDPattern.String(), "Every answer carries `X-Request-ID`"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("docs/api.md does not say %q", want)
+		}
+	}
+}
