@@ -245,3 +245,29 @@ func TestLargestFeedPageIsServed(t *testing.T) {
 		t.Fatalf("a feed page of %d bytes of query: %s", len(q.Encode()), res.Status)
 	}
 }
+
+// TestOptionsAsteriskIsAProblem: "OPTIONS *" reaches the API's pipeline
+// like any request (net/http answered it itself, 200 with no body and
+// none of the headers every answer carries: Ledger-Log, nosniff) and gets
+// the 400 problem of a path that is not a clean absolute one.
+func TestOptionsAsteriskIsAProblem(t *testing.T) {
+	e := MustEnv(t, nil)
+	_, base, _ := serveOnListener(t, e, e.srv.cfg)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "OPTIONS * HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 400 || res.Header.Get("Content-Type") != "application/problem+json" ||
+		res.Header.Get("Ledger-Log") == "" || res.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("OPTIONS *: %s %v", res.Status, res.Header)
+	}
+}
