@@ -107,3 +107,23 @@ func TestAPIDocStatesRequestID(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIDocNamesTheEmptyValuesAccepted: an empty parameter is 400, but
+// for the three that read as absent (cursor=, the first page; log= and an
+// empty Ledger-Log, no log named), which docs/api.md must name, since the
+// README says every empty parameter is 400.
+func TestAPIDocNamesTheEmptyValuesAccepted(t *testing.T) {
+	e := MustEnv(t, nil)
+	e.expect(200, "GET", "/v1/targets/article/a-1/like?cursor=", "")
+	e.expect(200, "GET", "/v1/users/u1/like?cursor=&log=", "")
+	e.expect(400, "GET", "/v1/users/u1/like?type=", "")
+	md, err := os.ReadFile(apiDocPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"An empty `cursor=` is the first page", "An empty `log=`"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("docs/api.md does not say %q", want)
+		}
+	}
+}
