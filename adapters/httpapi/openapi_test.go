@@ -268,3 +268,23 @@ func TestOpenAPIDeclaresPromisedHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamDataMatchesOpenAPI: the data of an event stream frame, an
+// event with its target's counts, follows the document's StreamEvent
+// schema, so a client can type what it parses from the stream.
+func TestStreamDataMatchesOpenAPI(t *testing.T) {
+	e := MustEnv(t, nil)
+	c := mustContract(t, e)
+	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "")
+	r := e.openStream(t, "?after=0")
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if data, ok := strings.CutPrefix(line, "data: "); ok {
+			c.checkSchema(t, "StreamEvent", "stream data", []byte(data))
+			return
+		}
+	}
+}

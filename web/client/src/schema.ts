@@ -280,6 +280,10 @@ export interface components {
                 [key: string]: string;
             };
         };
+        /** @description The data of an event stream frame (id: the position; event: the type): the event, and its target's counts right after it (live) or when sent (replayed). */
+        StreamEvent: components["schemas"]["Event"] & {
+            counts: components["schemas"]["Counts"];
+        };
         History: {
             items: components["schemas"]["Event"][];
             /** Format: int64 */
@@ -833,7 +837,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description An event stream. Ledger-Position is the position the node had applied when the stream opened (at most the head): a client that reads nothing else may resume from it. */
+            /** @description An event stream. Ledger-Position is the position the node had applied when the stream opened (at most the head): a client that reads nothing else may resume from it. Each event frame is id: <position>, event: <type>, data: a StreamEvent (schema in components). */
             200: {
                 headers: {
                     "Ledger-Position": components["headers"]["Ledger-Position"];
