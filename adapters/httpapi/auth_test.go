@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -355,5 +356,26 @@ func TestTokensServeAnyHost(t *testing.T) {
 	e.srv.Handler().ServeHTTP(rec, r)
 	if rec.Code != 200 {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestAuthorizationOrderAsDocumented: a token that may not act for the
+// path's user gets 403 whatever is wrong with the path, query, headers or
+// body of its own request, but for the checks every request passes first
+// (a GET with a body, an unclean path, the log it names), which the README
+// names as the exceptions.
+func TestAuthorizationOrderAsDocumented(t *testing.T) {
+	e := MustEnv(t, func(c *Config) { c.Auth = AuthConfig{JWTSecret: []byte(jwtSecret)} })
+	u2 := []string{"Authorization", "Bearer " + hsToken(t, "u2", time.Now().Add(time.Hour))}
+	e.expect(403, "PUT", "/v1/targets/Bad/a-1/nokind/u3?limit=x", "[", append(u2, "If-Match", "*")...)
+	e.expect(403, "GET", "/v1/users/u3/nokind?limit=0", "", append(u2, "Accept", "text/html")...)
+	e.expect(400, "PUT", "/v1/targets/article/a-1/like/u3", "", append(u2, "Ledger-Log", "zz")...)
+	e.expect(400, "GET", "/v1/users/u3/like", "x", u2...)
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "but for the checks every request passes first"; !strings.Contains(string(readme), want) {
+		t.Errorf("README does not say %q", want)
 	}
 }
