@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/interactionledger/ledger/domain"
@@ -291,10 +292,11 @@ func (s *Server) unreached(ctx context.Context, asked, pos int64, cutAtStop bool
 // answers), so its log was restored from an older copy since (its
 // identity kept), or the position was never this log's. Waiting longer
 // would serve it only once other events took that position. nil when the
-// position is within the head, or the head cannot be read (the 503 then
-// stands).
+// position is within the head, or the head cannot be read within a second
+// (the 503 then stands, within the write timeout that Config.Validate
+// keeps at twice the consistency timeout or more).
 func (s *Server) beyondHead(ctx context.Context, asked int64) error {
-	hctx, cancel := context.WithTimeout(ctx, s.cfg.ConsistencyTimeout)
+	hctx, cancel := context.WithTimeout(ctx, min(s.cfg.ConsistencyTimeout, time.Second))
 	defer cancel()
 	head, err := s.deps.Log.LastPosition(hctx)
 	if err != nil || asked <= head {
