@@ -545,6 +545,43 @@ func mustRequest(t *testing.T, url string) *http.Request {
 	return req
 }
 
+// TestHistoryPollMovesPastUnmatchedEvents: a filtered poll's last page
+// gave next_after as its last match (or the after it was sent), so a
+// client polling with a filter scanned every event since its last match
+// again at each poll. A last page now moves next_after to the log's head
+// read before the page, which its scan covered; a full page keeps its last
+// event's position.
+func TestHistoryPollMovesPastUnmatchedEvents(t *testing.T) {
+	e := MustEnv(t, nil)
+	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "")
+	e.expect(200, "PUT", "/v1/targets/article/a-2/like/u2", "")
+	e.expect(200, "PUT", "/v1/targets/article/a-3/like/u3", "")
+	next := func(query string, items int) int64 {
+		t.Helper()
+		h := mustDecode[historyResponse](t, e.expect(200, "GET", "/v1/events?"+query, ""))
+		if len(h.Items) != items {
+			t.Fatalf("GET /v1/events?%s: %d events, want %d: %+v", query, len(h.Items), items, h)
+		}
+		return h.NextAfter
+	}
+	if n := next("user=u1", 1); n != 3 {
+		t.Errorf("a filtered last page: next_after %d, want the head 3", n)
+	}
+	if n := next("user=u1&after=3", 0); n != 3 {
+		t.Errorf("an empty last page: next_after %d, want 3", n)
+	}
+	if n := next("limit=1", 1); n != 1 {
+		t.Errorf("a full page: next_after %d, want its last event 1", n)
+	}
+	if n := next("after=7", 0); n != 7 {
+		t.Errorf("a page after the head: next_after %d, want its after 7", n)
+	}
+	e.expect(200, "PUT", "/v1/targets/article/a-4/like/u1", "")
+	if n := next("user=u1&after=3", 1); n != 4 {
+		t.Errorf("the poll after a new match: next_after %d, want 4", n)
+	}
+}
+
 // TestHistoryCSVContinuation: a CSV page that does not hold every matching
 // event says where the next starts (Link rel="next", same filters), and
 // the last page says nothing.

@@ -75,6 +75,19 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if media == mediaNDJSON {
 		return s.historyStream(w, r, f)
 	}
+	return s.historyPage(w, r, f, media)
+}
+
+// historyPage answers one page of f's events as JSON or CSV, with a Link
+// to the next when more match.
+func (s *Server) historyPage(w http.ResponseWriter, r *http.Request, f domain.EventFilter, media string) (err error) {
+	var head int64
+	if media == mediaJSON {
+		// Read before the page, whose scan then covers at least this head.
+		if head, err = s.deps.Log.LastPosition(r.Context()); err != nil {
+			return fmt.Errorf("read history: %w", err)
+		}
+	}
 	page, more, err := s.readPage(r, f)
 	if err != nil {
 		return err
@@ -85,7 +98,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if media == mediaCSV {
 		return s.historyCSV(w, r, page)
 	}
-	return s.historyJSON(w, f, page)
+	if more {
+		head = 0 // the next page starts after this one's last event
+	}
+	return s.historyJSON(w, f, page, head)
 }
 
 // historyContentType is the Content-Type of a history answer in media:
@@ -159,12 +175,17 @@ func (p *params) eventFilter(media string) domain.EventFilter {
 	return f
 }
 
-func (s *Server) historyJSON(w http.ResponseWriter, f domain.EventFilter, page []domain.Event) error {
+// historyJSON writes a page as JSON. Its next_after is the page's last
+// event, or after when it is empty, or head when that is beyond them: the
+// head a last page's scan covered, so that a poll with filters moves past
+// the events that did not match.
+func (s *Server) historyJSON(w http.ResponseWriter, f domain.EventFilter, page []domain.Event, head int64) error {
 	out := historyResponse{Items: make([]eventcodec.EventJSON, 0, len(page)), NextAfter: f.After}
 	for _, e := range page {
 		out.Items = append(out.Items, eventcodec.ToJSON(e))
 		out.NextAfter = e.Position
 	}
+	out.NextAfter = max(out.NextAfter, head)
 	return writeJSON(w, http.StatusOK, out)
 }
 

@@ -286,7 +286,10 @@ export interface components {
         };
         History: {
             items: components["schemas"]["Event"][];
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description The after of the next poll or page: this page's last event when more match, else the log's head when the page was read (or its last event, or the request's after, when later), so that a poll with filters moves past the events that did not match.
+             */
             next_after: number;
         };
         Problem: {
