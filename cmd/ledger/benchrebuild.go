@@ -78,14 +78,17 @@ func benchGenerate(ctx context.Context, e env, args []string) error {
 	return generate(ctx, e, *db, *n)
 }
 
-// generate writes n synthetic events into the empty log db names, a
-// SQLite file or a PostgreSQL URL (openStore).
+// generate writes n synthetic events into the new or empty log db names, a
+// SQLite file or a PostgreSQL URL (openStore); it refuses one with events.
 func generate(ctx context.Context, e env, db string, n int64) error {
 	store, err := openStore(ctx, db, storeOptions{}, cliLogger(e))
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	if err := emptyLog(ctx, store, db); err != nil {
+		return err
+	}
 	next := time.Now()
 	_, err = loggen.Generate(ctx, store, loggen.Config{Events: n, Progress: func(done int64) {
 		if time.Now().After(next) {
@@ -94,6 +97,19 @@ func generate(ctx context.Context, e env, db string, n int64) error {
 		}
 	}})
 	return err
+}
+
+// emptyLog refuses a log that holds events: the synthetic events would be
+// mixed into them (the default --db is the real ./data/ledger.db).
+func emptyLog(ctx context.Context, store *logStore, db string) error {
+	last, err := store.LastPosition(ctx)
+	if err != nil {
+		return err
+	}
+	if last > 0 {
+		return usageErr("--db %s holds %d events: bench generate writes into a new or empty log only", db, last)
+	}
+	return nil
 }
 
 // timeChild runs this binary with args as a child process and returns its

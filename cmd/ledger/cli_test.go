@@ -599,3 +599,29 @@ func TestServeRefusesAMissingDataDirectory(t *testing.T) {
 		t.Errorf("no new log in the existing directory: %v", err)
 	}
 }
+
+// TestBenchGenerateRefusesALogWithEvents: bench generate writes a
+// synthetic log into a new or empty one; given a log that holds events
+// (its default --db is the real ./data/ledger.db) it appended thousands of
+// made-up likes to them, or stopped half-way on a version conflict.
+func TestBenchGenerateRefusesALogWithEvents(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "l.db")
+	if _, _, err := runCLI(t, "import", "legacy", "--db", db, "--on-error", "skip", legacySample); err != nil {
+		t.Fatal(err)
+	}
+	before, _, err := runCLI(t, "history", "--db", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = runCLI(t, "bench", "generate", "--db", db, "--events", "10")
+	if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), db) {
+		t.Errorf("generate into a log with events: %v (exit %d), want exit 2 naming it", err, exitCode(err))
+	}
+	after, _, err := runCLI(t, "history", "--db", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after != before {
+		t.Errorf("the log changed: %d events before, %d after", strings.Count(before, "\n"), strings.Count(after, "\n"))
+	}
+}
