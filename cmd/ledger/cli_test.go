@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -623,5 +624,54 @@ func TestBenchGenerateRefusesALogWithEvents(t *testing.T) {
 	}
 	if after != before {
 		t.Errorf("the log changed: %d events before, %d after", strings.Count(before, "\n"), strings.Count(after, "\n"))
+	}
+}
+
+// TestOutNotADatabase: history takes no --views, so the views file of a
+// node run with --views (a cluster's node.views) or another log was not a
+// file of the store to it: --out overwrote it with the export, exit 0.
+// An existing SQLite database or WAL is refused whatever store it is of.
+func TestOutNotADatabase(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "c.db")
+	mustFill(t, db, 3)
+	other := filepath.Join(dir, "other.db")
+	mustFill(t, other, 2)
+	before, _, err := runCLI(t, "history", "--db", other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	views := filepath.Join(dir, "node.views")
+	if _, _, err := runCLI(t, "rebuild", "--db", db, "--views", views); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"history", "--db", db, "--out", views},
+		{"history", "--db", db, "--out", other, "--format", "csv"},
+		{"history", "--db", other, "--out", db + "-wal"},
+		{"rebuild", "--db", other, "--cpuprofile", views},
+	} {
+		_, _, err := runCLI(t, args...)
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "SQLite database") {
+			t.Errorf("ledger %q: err %v (exit %d), want exit 2 refusing a database", args, err, exitCode(err))
+		}
+	}
+	if _, _, err := runCLI(t, "verify", "--db", db, "--views", views); err != nil {
+		t.Errorf("verify after: %v", err)
+	}
+	fifo := filepath.Join(dir, "pipe")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan []byte)
+	go func() { b, _ := os.ReadFile(fifo); read <- b }()
+	if _, _, err := runCLI(t, "history", "--db", db, "--out", fifo); err != nil { // not read for a header
+		t.Errorf("history into a pipe: %v", err)
+	}
+	if b := <-read; strings.Count(string(b), "\n") != 6 {
+		t.Errorf("the pipe read %q, want the 6 events", b)
+	}
+	if after, _, err := runCLI(t, "history", "--db", other); err != nil || after != before {
+		t.Errorf("the other log after: %v, %q, want %q", err, after, before)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -109,7 +110,7 @@ func tuneGC(e env, percent int) {
 // default), with their -wal and -shm: writing there would destroy the log
 // or the read models. The comparison is by clean absolute path, and by file
 // identity for files that exist (links), for each path as given and as its
-// symlinks resolve.
+// symlinks resolve. Any other SQLite database (isDatabase) is refused too.
 func notStoreFile(flagName, out, db, views string) error {
 	if out == "" || db == "" {
 		return nil
@@ -117,7 +118,32 @@ func notStoreFile(flagName, out, db, views string) error {
 	if namesOneOf(out, storeFiles(db, views)) {
 		return usageErr("%s %q is a file of the store %q: writing it would destroy the store", flagName, out, db)
 	}
+	if isDatabase(out) {
+		return usageErr("%s %q is a SQLite database (a log, a views file of any server) or its -wal, -shm or -journal: writing it would destroy it", flagName, out)
+	}
 	return nil
+}
+
+// isDatabase reports whether path, or the file it is the -wal, -shm or
+// -journal of, starts with SQLite's header: a log or a views file, of this
+// store or another (a node's --views, which history does not take).
+func isDatabase(path string) bool {
+	for _, suffix := range []string{"-wal", "-shm", "-journal"} {
+		if base, ok := strings.CutSuffix(path, suffix); ok && isDatabase(base) {
+			return true
+		}
+	}
+	if info, err := os.Stat(path); err != nil || !info.Mode().IsRegular() {
+		return false // a new file, or a pipe or device, which a read would block on
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false // creating it reports it
+	}
+	defer f.Close()
+	header := make([]byte, 16)
+	_, err = io.ReadFull(f, header)
+	return err == nil && string(header) == "SQLite format 3\x00"
 }
 
 // viewsNotLog refuses a --views that names the SQLite log db itself (or
