@@ -86,6 +86,9 @@ func foreignKeyCheck(ctx context.Context, conn *sql.Conn) error {
 func applyMigrations(ctx context.Context, conn *sql.Conn, all []migration, log *slog.Logger) (from, to int, err error) {
 	const create = `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`
+	if err := holdsALog(ctx, conn); err != nil {
+		return 0, 0, err
+	}
 	if _, err := conn.ExecContext(ctx, create); err != nil {
 		return 0, 0, err
 	}
@@ -115,6 +118,25 @@ func applyMigrations(ctx context.Context, conn *sql.Conn, all []migration, log *
 		to = m.Version
 	}
 	return current, to, nil
+}
+
+// holdsALog refuses a file with tables but no schema_migrations: a views
+// file, an as-of file or another program's database, into which the
+// migrations would write a log beside its tables. An empty file is a new log.
+func holdsALog(ctx context.Context, conn *sql.Conn) error {
+	var migrated int
+	var other sql.NullString
+	err := conn.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'),
+		(SELECT min(name) FROM sqlite_master WHERE type = 'table')`).Scan(&migrated, &other)
+	if err != nil {
+		return err
+	}
+	if migrated == 0 && other.Valid {
+		return fmt.Errorf("the file holds tables (%s, …) but no event log: a views file, an as-of file or another database: %w",
+			other.String, domain.ErrInvalidInput)
+	}
+	return nil
 }
 
 type queryer interface {

@@ -675,3 +675,39 @@ func TestOutNotADatabase(t *testing.T) {
 		t.Errorf("the other log after: %v, %q, want %q", err, after, before)
 	}
 }
+
+// TestWritesRefuseAFileThatIsNoLog: import given a views file or an as-of
+// file as --db (serve too: both open the log for writing) migrated it into
+// a log: the log's tables were created beside the read models and the
+// legacy rows appended there.
+func TestWritesRefuseAFileThatIsNoLog(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "c.db")
+	mustFill(t, db, 3)
+	views := filepath.Join(dir, "node.views")
+	if _, _, err := runCLI(t, "rebuild", "--db", db, "--views", views); err != nil {
+		t.Fatal(err)
+	}
+	asof := filepath.Join(dir, "nov1.db")
+	if _, _, err := runCLI(t, "asof", "--db", db, "--position", "2", "--out", asof); err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range []string{views, asof} {
+		_, _, err := runCLI(t, "import", "legacy", "--db", file, "--on-error", "skip", legacySample)
+		if err == nil || !strings.Contains(err.Error(), "no event log") {
+			t.Errorf("import into %s: %v, want it refused as no event log", file, err)
+		}
+		conn, err := sql.Open("sqlite3", file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := conn.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name IN ('events', 'schema_migrations')`).Scan(&n); err != nil || n != 0 {
+			t.Errorf("%s holds %d log tables (%v), want none", file, n, err)
+		}
+		conn.Close()
+	}
+	if _, _, err := runCLI(t, "verify", "--db", db, "--views", views); err != nil {
+		t.Errorf("verify after: %v", err)
+	}
+}
