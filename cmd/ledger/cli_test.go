@@ -711,3 +711,46 @@ func TestWritesRefuseAFileThatIsNoLog(t *testing.T) {
 		t.Errorf("verify after: %v", err)
 	}
 }
+
+// TestHistoryOutKeptOnFailure: an export that fails part-way (here an
+// event the log cannot decode) left --out cut where it failed, flushed up
+// to the last whole row, in place of the file's earlier content: a CSV
+// that read as complete. --out is now replaced only by a whole export.
+func TestHistoryOutKeptOnFailure(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "l.db")
+	if _, _, err := runCLI(t, "import", "legacy", "--db", db, "--on-error", "skip", legacySample); err != nil {
+		t.Fatal(err)
+	}
+	logDB, err := sql.Open("sqlite3", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = logDB.Exec(`UPDATE events SET kind = 'Bad Kind' WHERE position = 2000`)
+	logDB.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out", "likes.csv")
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(out, []byte("yesterday's export\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(t, "history", "--db", db, "--format", "csv", "--out", out); exitCode(err) != 1 {
+		t.Fatalf("export over a bad event: %v, want exit 1", err)
+	}
+	if b, err := os.ReadFile(out); err != nil || string(b) != "yesterday's export\n" {
+		t.Errorf("--out after the failure: %d bytes %v, want yesterday's export", len(b), err)
+	}
+	if names, _ := os.ReadDir(filepath.Dir(out)); len(names) != 1 {
+		t.Errorf("files beside --out: %v, want only it", names)
+	}
+	if _, _, err := runCLI(t, "history", "--db", db, "--format", "csv", "--until", "2025-01-01T00:00:00Z", "--out", out); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(out); !strings.HasPrefix(string(b), "position,") {
+		t.Errorf("--out after a whole export: %q", b)
+	}
+}

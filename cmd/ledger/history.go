@@ -42,15 +42,11 @@ func runHistory(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer store.Close()
-	w, closeOut, err := output(e, *out)
+	w, finish, err := output(e, *out)
 	if err != nil {
 		return err
 	}
-	if err := write(ctx, store, filter, w); err != nil {
-		closeOut()
-		return err
-	}
-	return closeOut()
+	return finish(write(ctx, store, filter, w))
 }
 
 func historyFilter(user, target, kind, since, until string, after int64, limit int) (domain.EventFilter, error) {
@@ -155,23 +151,66 @@ func writeCSV(ctx context.Context, s domain.EventReader, f domain.EventFilter, w
 	return cw.Flush()
 }
 
-// output opens --out (or stdout) buffered; close flushes and reports the
-// first write error, so a full disk is not a silent truncation.
-func output(e env, path string) (io.Writer, func() error, error) {
+// output opens --out (or stdout) buffered. finish takes the export's
+// error and returns the first one: it flushes, so a full disk is not a
+// silent truncation. A regular file (or a new one) is written beside its
+// path and renamed over it only by a whole export: a failed one leaves the
+// file as it was, never cut where it failed.
+func output(e env, path string) (io.Writer, func(error) error, error) {
 	if path == "" {
 		bw := bufio.NewWriterSize(e.stdout, 64<<10)
-		return bw, bw.Flush, nil
+		return bw, func(err error) error { return firstErr(err, bw.Flush()) }, nil
 	}
+	if info, err := os.Lstat(path); err == nil && !info.Mode().IsRegular() {
+		return outputInPlace(path) // a device, a pipe, a symlink
+	}
+	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--out: %w", err)
+	}
+	bw := bufio.NewWriterSize(f, 64<<10)
+	return bw, func(err error) error {
+		if err == nil {
+			err = closeFlushed(bw, f, path)
+		}
+		if err == nil {
+			err = os.Rename(tmp, path)
+		}
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+		return err
+	}, nil
+}
+
+// outputInPlace writes straight to path, which is not a regular file: as
+// on stdout, what was written before a failure is flushed.
+func outputInPlace(path string) (io.Writer, func(error) error, error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--out: %w", err)
 	}
 	bw := bufio.NewWriterSize(f, 64<<10)
-	return bw, func() error {
-		if err := bw.Flush(); err != nil {
-			f.Close()
-			return fmt.Errorf("write %s: %w", path, err)
-		}
-		return f.Close()
-	}, nil
+	return bw, func(err error) error { return firstErr(err, closeFlushed(bw, f, path)) }, nil
+}
+
+func firstErr(err, next error) error {
+	if err != nil {
+		return err
+	}
+	return next
+}
+
+// closeFlushed flushes bw into f and closes f, naming path in an error.
+func closeFlushed(bw *bufio.Writer, f *os.File, path string) error {
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }
