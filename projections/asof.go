@@ -28,7 +28,8 @@ type AsOf struct {
 // stands at. The file is a views file: Open it (with no store) to query it.
 // Errors: *domain.ValidationError for an existing path, a negative
 // position or one beyond the log's head (the file would claim a state the
-// log never had); the store's or SQLite's error; ctx's error.
+// log never had); the store's or SQLite's error; ctx's error. A build that
+// fails leaves no file at path.
 func BuildAsOf(ctx context.Context, store domain.EventReader, path string, kinds domain.KindSet, at AsOf, progress func(Progress), log *slog.Logger) (int64, error) {
 	if at.Position < 0 {
 		return 0, &domain.ValidationError{Field: "position", Reason: "must be >= 0"}
@@ -48,6 +49,15 @@ func BuildAsOf(ctx context.Context, store domain.EventReader, path string, kinds
 			return 0, fmt.Errorf("as of %s: %w", at.Time.Format(time.RFC3339Nano), err)
 		}
 	}
+	last, err := buildAsOfFile(ctx, store, path, kinds, pos, progress, log)
+	if err != nil {
+		removeDatabase(path) // it did not exist: a cut build would read as a state
+	}
+	return last, err
+}
+
+// buildAsOfFile builds the new file at path up to pos.
+func buildAsOfFile(ctx context.Context, store domain.EventReader, path string, kinds domain.KindSet, pos int64, progress func(Progress), log *slog.Logger) (int64, error) {
 	s, err := open(ctx, Config{Path: path, Kinds: kinds}, scratch, log)
 	if err != nil {
 		return 0, err
@@ -58,6 +68,14 @@ func BuildAsOf(ctx context.Context, store domain.EventReader, path string, kinds
 		return 0, fmt.Errorf("as of %d: %w", pos, err)
 	}
 	return last, nil
+}
+
+// removeDatabase removes the SQLite file at path with its -wal, -shm and
+// -journal.
+func removeDatabase(path string) {
+	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+		_ = os.Remove(path + suffix)
+	}
 }
 
 // positionAt returns the last position whose RecordedAt <= t. Recorded

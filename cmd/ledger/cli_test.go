@@ -718,19 +718,7 @@ func TestWritesRefuseAFileThatIsNoLog(t *testing.T) {
 // that read as complete. --out is now replaced only by a whole export.
 func TestHistoryOutKeptOnFailure(t *testing.T) {
 	dir := t.TempDir()
-	db := filepath.Join(dir, "l.db")
-	if _, _, err := runCLI(t, "import", "legacy", "--db", db, "--on-error", "skip", legacySample); err != nil {
-		t.Fatal(err)
-	}
-	logDB, err := sql.Open("sqlite3", db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = logDB.Exec(`UPDATE events SET kind = 'Bad Kind' WHERE position = 2000`)
-	logDB.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := mustBadEventLog(t, dir)
 	out := filepath.Join(dir, "out", "likes.csv")
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		t.Fatal(err)
@@ -752,5 +740,46 @@ func TestHistoryOutKeptOnFailure(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(out); !strings.HasPrefix(string(b), "position,") {
 		t.Errorf("--out after a whole export: %q", b)
+	}
+}
+
+// mustBadEventLog makes the log l.db in dir of the legacy sample's 2206
+// events, the 2000th of which does not decode: a read of the log fails
+// part-way.
+func mustBadEventLog(t *testing.T, dir string) string {
+	t.Helper()
+	db := filepath.Join(dir, "l.db")
+	if _, _, err := runCLI(t, "import", "legacy", "--db", db, "--on-error", "skip", legacySample); err != nil {
+		t.Fatal(err)
+	}
+	logDB, err := sql.Open("sqlite3", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logDB.Close()
+	if _, err := logDB.Exec(`UPDATE events SET kind = 'Bad Kind' WHERE position = 2000`); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// TestAsOfLeavesNoFileOnFailure: an as-of build that failed part-way (an
+// event the log cannot decode, Ctrl-C) left its --out file with empty
+// tables, which read as a log with nothing on, and which a second run
+// refused as existing.
+func TestAsOfLeavesNoFileOnFailure(t *testing.T) {
+	dir := t.TempDir()
+	db := mustBadEventLog(t, dir)
+	out := filepath.Join(dir, "nov1.db")
+	if _, _, err := runCLI(t, "asof", "--db", db, "--position", "2100", "--out", out); err == nil {
+		t.Fatal("asof over a bad event passed")
+	}
+	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+		if _, err := os.Stat(out + suffix); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s after the failure: %v, want no file", out+suffix, err)
+		}
+	}
+	if _, _, err := runCLI(t, "asof", "--db", db, "--position", "1000", "--out", out); err != nil {
+		t.Errorf("a second asof: %v", err)
 	}
 }
