@@ -38,6 +38,15 @@ var (
 	ErrLogReplaced = errors.New("log replaced")
 )
 
+// StoredError is the error of a value a store read back from its log that
+// does not decode, what naming it ("event 7: stored kind"): the log's
+// fault, so it wraps ErrUnavailable and not err's *ValidationError, which
+// matches ErrInvalidInput (a server's 400, a CLI's exit 2) as if the reader
+// had sent the value.
+func StoredError(what string, err error) error {
+	return fmt.Errorf("%s: %s: %w", what, err, ErrUnavailable)
+}
+
 // ValidationError names the input field that was rejected and why. It
 // matches ErrInvalidInput with errors.Is.
 type ValidationError struct {

@@ -36,7 +36,7 @@ type RowDecoder struct {
 const maxCachedStreams = 1 << 16
 
 // Decode validates r and returns its event. Errors name the position and
-// the column that is not what the ledger writes.
+// the column that is not what the ledger writes (storedError).
 func (d *RowDecoder) Decode(r *Row) (domain.Event, error) {
 	t, err := d.Toggle(r)
 	if err != nil {
@@ -48,7 +48,7 @@ func (d *RowDecoder) Decode(r *Row) (domain.Event, error) {
 	}
 	if r.Metadata != "" {
 		if e.Metadata, err = DecodeMetadata(r.Metadata); err != nil {
-			return domain.Event{}, fmt.Errorf("event %d: stored metadata: %w", r.Position, err)
+			return domain.Event{}, storedError(r, "metadata", err)
 		}
 	}
 	return e, nil
@@ -60,18 +60,24 @@ func (d *RowDecoder) Decode(r *Row) (domain.Event, error) {
 func (d *RowDecoder) Toggle(r *Row) (domain.Toggle, error) {
 	typ, err := domain.ParseEventType(r.Type)
 	if err != nil {
-		return domain.Toggle{}, fmt.Errorf("event %d: stored type: %w", r.Position, err)
+		return domain.Toggle{}, storedError(r, "type", err)
 	}
 	kind, err := d.kind(r.Kind)
 	if err != nil {
-		return domain.Toggle{}, fmt.Errorf("event %d: stored kind: %w", r.Position, err)
+		return domain.Toggle{}, storedError(r, "kind", err)
 	}
 	stream, err := d.stream(r)
 	if err != nil {
-		return domain.Toggle{}, fmt.Errorf("event %d: stored stream: %w", r.Position, err)
+		return domain.Toggle{}, storedError(r, "stream", err)
 	}
 	return domain.Toggle{Stream: stream, Kind: kind, On: typ == domain.EventAdded, Position: r.Position,
 		OccurredAt: time.Unix(0, r.Occurred).UTC()}, nil
+}
+
+// storedError is the error of a column of r that does not decode
+// (domain.StoredError).
+func storedError(r *Row, column string, err error) error {
+	return domain.StoredError(fmt.Sprintf("event %d: stored %s", r.Position, column), err)
 }
 
 func (d *RowDecoder) kind(name string) (domain.Kind, error) {

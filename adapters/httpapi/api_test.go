@@ -778,3 +778,19 @@ func TestWriteOnABadStoredState(t *testing.T) {
 		t.Fatalf("problem %+v (%v), want store-unavailable", p, err)
 	}
 }
+
+// TestHistoryOfABadEvent: an event the log cannot decode answered the
+// history 400 invalid-input, naming its column as if the client had sent
+// it as a query parameter; it is the store's fault, 503.
+func TestHistoryOfABadEvent(t *testing.T) {
+	e := MustEnv(t, nil)
+	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "")
+	db := sqlitetest.DB(t, strings.TrimSuffix(e.views, ".views"))
+	if _, err := db.Exec(`UPDATE events SET kind = 'Not A Kind'`); err != nil {
+		t.Fatal(err)
+	}
+	var p Problem
+	if err := json.Unmarshal(e.expect(503, "GET", "/v1/events", ""), &p); err != nil || p.Type != "urn:ledger:problem:store-unavailable" {
+		t.Fatalf("problem %+v (%v), want store-unavailable", p, err)
+	}
+}

@@ -165,7 +165,7 @@ func (ids *identities) read(ctx context.Context, db *sql.DB, lo, hi int64, part 
 			if !ok {
 				id, err := domain.NewUserID(user)
 				if err != nil {
-					return fmt.Errorf("stream %d: stored user: %w", key, err)
+					return domain.StoredError(fmt.Sprintf("stream %d: stored user", key), err)
 				}
 				u = int32(len(part.users))
 				users[user], part.users = u, append(part.users, id)
@@ -174,7 +174,7 @@ func (ids *identities) read(ctx context.Context, db *sql.DB, lo, hi int64, part 
 			if !ok {
 				target, err := domain.NewTarget(tk[0], tk[1])
 				if err != nil {
-					return fmt.Errorf("stream %d: stored target: %w", key, err)
+					return domain.StoredError(fmt.Sprintf("stream %d: stored target", key), err)
 				}
 				t = int32(len(part.targets))
 				targets[tk], part.targets = t, append(part.targets, target)
@@ -220,7 +220,7 @@ func (ids *identities) scan(ctx context.Context, db *sql.DB, upTo int64, part in
 		if !ok {
 			k, err := domain.ParseKind(name)
 			if err != nil {
-				return fmt.Errorf("event %d: stored kind: %w", pos, err)
+				return domain.StoredError(fmt.Sprintf("event %d: stored kind", pos), err)
 			}
 			seen = &seenKind{kind: k, bits: make([]uint64, words)}
 			kinds[name] = seen
@@ -232,7 +232,7 @@ func (ids *identities) scan(ctx context.Context, db *sql.DB, upTo int64, part in
 		on, ok := v[2].(int64)
 		if !ok {
 			_, err := domain.ParseEventType(fmt.Sprint(v[2]))
-			return fmt.Errorf("event %d: stored type: %w", pos, err)
+			return domain.StoredError(fmt.Sprintf("event %d: stored type", pos), err)
 		}
 		word, bit := key/64, uint64(1)<<(key%64)
 		if seen.bits[word]&bit != 0 {

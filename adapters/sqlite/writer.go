@@ -560,7 +560,7 @@ func (w *writer) reloadTail(through, last int64) error {
 		}
 		id, err := storedStreamID(dest[1], dest[2], dest[3])
 		if err != nil {
-			return fmt.Errorf("stream %d: stored identity: %w", key, err)
+			return domain.StoredError(fmt.Sprintf("stream %d: stored identity", key), err)
 		}
 		keys[id] = key
 		return nil

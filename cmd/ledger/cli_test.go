@@ -783,3 +783,19 @@ func TestAsOfLeavesNoFileOnFailure(t *testing.T) {
 		t.Errorf("a second asof: %v", err)
 	}
 }
+
+// TestABadEventIsTheLogsFault: an event the log cannot decode made asof
+// exit 2 with "usage:", as for a bad flag; it is a failure, exit 1.
+func TestABadEventIsTheLogsFault(t *testing.T) {
+	dir := t.TempDir()
+	db := mustBadEventLog(t, dir)
+	for _, args := range [][]string{
+		{"asof", "--db", db, "--position", "2100", "--out", filepath.Join(dir, "a.db")},
+		{"history", "--db", db},
+		{"rebuild", "--db", db},
+	} {
+		if _, _, err := runCLI(t, args...); exitCode(err) != 1 || errors.Is(err, errUsage) {
+			t.Errorf("ledger %q: %v (exit %d), want exit 1", args, err, exitCode(err))
+		}
+	}
+}
