@@ -799,3 +799,28 @@ func TestABadEventIsTheLogsFault(t *testing.T) {
 		}
 	}
 }
+
+// TestOutNotAStoreFileThroughADanglingLink: a symlink to a file of the
+// store that does not exist yet (the views file before a server built it,
+// the log's -journal or -wal while no one has it open) passed the check, which
+// resolves links only to files that exist, and history wrote the export
+// there through it.
+func TestOutNotAStoreFileThroughADanglingLink(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "c.db")
+	mustFill(t, db, 3)
+	for _, target := range []string{"c.db.views", db + "-journal"} {
+		link := filepath.Join(dir, "out.csv")
+		os.Remove(link)
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := runCLI(t, "history", "--db", db, "--out", link)
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "destroy the store") {
+			t.Errorf("--out a link to %s: %v (exit %d), want exit 2 refusing a file of the store", target, err, exitCode(err))
+		}
+		if _, err := os.Lstat(filepath.Join(dir, filepath.Base(target))); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s after: %v, want no file", target, err)
+		}
+	}
+}

@@ -115,13 +115,32 @@ func notStoreFile(flagName, out, db, views string) error {
 	if out == "" || db == "" {
 		return nil
 	}
-	if namesOneOf(out, storeFiles(db, views)) {
+	files := storeFiles(db, views)
+	if namesOneOf(out, files) || namesOneOf(linkTarget(out), files) {
 		return usageErr("%s %q is a file of the store %q: writing it would destroy the store", flagName, out, db)
 	}
 	if isDatabase(out) {
 		return usageErr("%s %q is a SQLite database (a log, a views file of any server) or its -wal, -shm or -journal: writing it would destroy it", flagName, out)
 	}
 	return nil
+}
+
+// linkTarget returns the path a chain of symlinks at path ends at, even
+// where nothing is there yet (filepath.EvalSymlinks fails on that): a
+// write through the links creates the file there. It is path when path is
+// not a link.
+func linkTarget(path string) string {
+	for range 40 { // the kernel's own limit on a chain
+		dest, err := os.Readlink(path)
+		if err != nil {
+			return path
+		}
+		if !filepath.IsAbs(dest) {
+			dest = filepath.Join(filepath.Dir(path), dest)
+		}
+		path = dest
+	}
+	return path
 }
 
 // isDatabase reports whether path, or the file it is the -wal, -shm or
