@@ -134,6 +134,28 @@ func TestEnvFillsFlags(t *testing.T) {
 	}
 }
 
+// TestHistoryKindNotConfigured: `history --kind likes` (a typo, or a kind
+// not configured) exported nothing and exited 0, as if no one had liked
+// anything, where the HTTP history answers 404. history takes --kinds like
+// the other commands, and a --kind outside them is a usage error naming
+// both; a kind the log holds from an earlier configuration is exported
+// once --kinds names it.
+func TestHistoryKindNotConfigured(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "k.db")
+	mustFill(t, db, 2)
+	_, _, err := runCLI(t, "history", "--db", db, "--kind", "likes")
+	if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), `"likes"`) || !strings.Contains(fmt.Sprint(err), "like,collect") {
+		t.Fatalf("history --kind likes: %v (exit %d), want exit 2 naming the kind and the configured ones", err, exitCode(err))
+	}
+	out, _, err := runCLI(t, "history", "--db", db, "--kinds", "like,collect,follow", "--kind", "follow")
+	if err != nil || out != "" {
+		t.Fatalf("history --kind follow with --kinds naming it: %q %v, want no event and no error", out, err)
+	}
+	if _, _, err := runCLI(t, "history", "--db", db, "--kinds", "Like"); exitCode(err) != 2 {
+		t.Fatalf("history --kinds Like: %v, want exit 2", err)
+	}
+}
+
 func TestHistory(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "h.db")
 	mustFill(t, db, 10)

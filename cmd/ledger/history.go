@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/interactionledger/ledger/adapters/eventcodec"
 	"github.com/interactionledger/ledger/domain"
@@ -16,7 +17,8 @@ func runHistory(ctx context.Context, e env, args []string) error {
 	db := dbFlag(fs)
 	user := fs.String("user", "", "only this user's events")
 	target := fs.String("target", "", "only this target, as type/id")
-	kind := fs.String("kind", "", "only this kind")
+	kind := fs.String("kind", "", "only this kind (one of --kinds)")
+	kinds := kindsFlag(fs)
 	since := fs.String("since", "", "only events that occurred at or after this RFC 3339 time")
 	until := fs.String("until", "", "only events that occurred before this RFC 3339 time")
 	after := fs.Int64("after", 0, "only events after this position")
@@ -26,9 +28,17 @@ func runHistory(ctx context.Context, e env, args []string) error {
 	if err := parseFlags(fs, e, args); err != nil {
 		return helpOK(err)
 	}
+	set, err := parseKinds(*kinds)
+	if err != nil {
+		return err
+	}
 	filter, err := historyFilter(*user, *target, *kind, *since, *until, *after, *limit)
 	if err != nil {
 		return err
+	}
+	if filter.Kind != (domain.Kind{}) && !set.Has(filter.Kind) {
+		return usageErr("--kind %q is not one of the kinds %s (--kinds: give the server's, and any kind the log holds from before)",
+			*kind, strings.Join(set.Names(), ","))
 	}
 	write, err := eventWriter(*format)
 	if err != nil {
