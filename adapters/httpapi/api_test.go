@@ -779,6 +779,25 @@ func TestWriteOnABadStoredState(t *testing.T) {
 	}
 }
 
+// TestHistoryOfAnUnreadableRow: a row whose id is not 16 bytes, or whose
+// column holds a value of another type (SQLite stores what it is given),
+// answered the history 500, the answer of a bug; like any event the log
+// cannot decode, it is the store's fault, 503.
+func TestHistoryOfAnUnreadableRow(t *testing.T) {
+	for _, set := range []string{`id = x'0011'`, `occurred_at = 'soon'`} {
+		e := MustEnv(t, nil)
+		e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "")
+		db := sqlitetest.DB(t, strings.TrimSuffix(e.views, ".views"))
+		if _, err := db.Exec(`UPDATE events SET ` + set); err != nil {
+			t.Fatal(err)
+		}
+		var p Problem
+		if err := json.Unmarshal(e.expect(503, "GET", "/v1/events", ""), &p); err != nil || p.Type != "urn:ledger:problem:store-unavailable" {
+			t.Errorf("%s: problem %+v (%v), want store-unavailable", set, p, err)
+		}
+	}
+}
+
 // TestHistoryOfABadEvent: an event the log cannot decode answered the
 // history 400 invalid-input, naming its column as if the client had sent
 // it as a query parameter; it is the store's fault, 503.

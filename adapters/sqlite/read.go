@@ -260,7 +260,7 @@ func (s *EventStore) query(ctx context.Context, q string, args []any, emit func(
 	var r eventcodec.Row
 	for rows.Next() {
 		if err := scanRow(rows, &r); err != nil {
-			return err
+			return translateCtx(ctx, err) // rows closed by ctx fail to scan
 		}
 		e, err := dec.Decode(&r)
 		if err != nil {
@@ -298,18 +298,21 @@ func translateCtx(ctx context.Context, err error) error {
 	return translate(err)
 }
 
-// scanRow scans one event row into r.
+// scanRow scans one event row into r. A value of another type than the
+// ledger writes (SQLite stores what it is given) or an id that is not 16
+// bytes is the log's fault (domain.StoredError), like a value that does
+// not decode.
 func scanRow(rows *sql.Rows, r *eventcodec.Row) error {
 	var id sql.RawBytes
 	var metadata sql.NullString
 	err := rows.Scan(&r.Position, &id, &r.StreamKey, &r.Version, &r.Type, &r.Kind,
 		&r.Occurred, &r.Recorded, &metadata, &r.User, &r.TargetType, &r.TargetID)
 	if err != nil {
-		return err
+		return domain.StoredError(fmt.Sprintf("event %d: stored row", r.Position), err)
 	}
 	r.Metadata = metadata.String
 	if r.ID, err = uuid.FromBytes(id); err != nil {
-		return fmt.Errorf("event %d: stored id: %w", r.Position, err)
+		return domain.StoredError(fmt.Sprintf("event %d: stored id", r.Position), err)
 	}
 	return nil
 }
