@@ -151,9 +151,13 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
    * rewind forgets the session position when the server says its log does
    * not hold it (restored from an older copy, its id kept): every view
    * cached from before is as stale as another log's, so the log listeners
-   * hear it too.
+   * hear it too. sent is the position the refused request carried (0 for a
+   * stream's resume point): a session position below it was noted since
+   * the position was forgotten (a write to the restored log, answered
+   * while the request waited its refusal) or was never sent, and is kept.
    */
-  function rewind(): void {
+  function rewind(sent: number): void {
+    if (session.get() < sent) return;
     session.clear();
     tellLogListeners(session.log() ?? '');
   }
@@ -185,7 +189,7 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
       noteLog(res);
       if (res.ok || res.status === 304) return res;
       const err = await problemFrom(res);
-      if (err.type === positionBeyondLog && !moved) rewind();
+      if (err.type === positionBeyondLog && !moved) rewind(Number(new Headers(init.headers).get('Ledger-Min-Position') ?? 0));
       if ((err.type === otherLog || err.type === positionBeyondLog) && !sameLog && !moved) {
         moved = true;
         attempt--; // the move is not one of the retries a 429/503 gets

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createLedgerClient, isOtherLog, isPositionBeyondLog, LedgerError, parseRetryAfter } from '../src/index';
-import { memoryStorage, startProxy, uniqueId, type Proxy } from './helpers';
+import { deferred, memoryStorage, startProxy, uniqueId, waitFor, type Proxy } from './helpers';
 
 const ledgerUrl = inject('ledgerUrl');
 
@@ -253,5 +253,29 @@ describe('session consistency', () => {
     expect(heard).toEqual([c.log()]);
     const err = await c.target('article/a-1', { minPosition: head + 1_000_000 }).catch((e: unknown) => e);
     expect(isPositionBeyondLog(err)).toBe(true); // an explicit position is not sent again
+  });
+
+  // Reads sent together with the old position get their 412s apart: one
+  // that arrives after the session forgot it, and after a write noted a
+  // position of the restored log, must not forget that one too.
+  it('keeps a position noted since when a late 412 refuses the one it forgot', async () => {
+    const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage(), sleep: async () => undefined });
+    const stale = (await c.readyz()).head + 1_000_000;
+    c.notePosition(stale);
+    const ref = `article/${uniqueId()}`;
+    const held = deferred();
+    proxy.plan = (req) =>
+      req.headers['ledger-min-position'] === String(stale) && proxy.seen.some((s) => s !== req && s.headers['ledger-min-position'] === String(stale))
+        ? { until: held.promise }
+        : undefined;
+    const first = c.target(ref);
+    await waitFor(() => proxy.seen.some((s) => s.headers['ledger-min-position'] === String(stale)), 'the first read');
+    const late = c.target(ref);
+    await first;
+    const w = await c.turnOn(ref, 'like', 'a');
+    expect(c.minPosition()).toBe(w.position);
+    held.resolve();
+    expect((await late).counts.like).toBe(1);
+    expect(c.minPosition()).toBe(w.position);
   });
 });
