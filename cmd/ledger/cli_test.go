@@ -765,6 +765,25 @@ func TestHistoryOutKeptOnFailure(t *testing.T) {
 	}
 }
 
+// TestHistoryOutKeepsItsMode: --out replaced by a new file renamed over it
+// took the new file's mode (0666 less the umask), so a private export
+// (0600) became readable by every user of the machine once written again.
+func TestHistoryOutKeepsItsMode(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "c.db")
+	mustFill(t, db, 3)
+	out := filepath.Join(dir, "likes.csv")
+	if err := os.WriteFile(out, []byte("yesterday's export\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(t, "history", "--db", db, "--format", "csv", "--out", out); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := os.Stat(out); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("--out after the export: %v %v, want mode 0600 kept", info.Mode(), err)
+	}
+}
+
 // mustBadEventLog makes the log l.db in dir of the legacy sample's 2206
 // events, the 2000th of which does not decode: a read of the log fails
 // part-way.

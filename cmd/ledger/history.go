@@ -171,11 +171,12 @@ func output(e env, path string) (io.Writer, func(error) error, error) {
 		bw := bufio.NewWriterSize(e.stdout, 64<<10)
 		return bw, func(err error) error { return firstErr(err, bw.Flush()) }, nil
 	}
-	if info, err := os.Lstat(path); err == nil && !info.Mode().IsRegular() {
+	info, err := os.Lstat(path)
+	if err == nil && !info.Mode().IsRegular() {
 		return outputInPlace(path) // a device, a pipe, a symlink
 	}
 	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	f, err := createReplacement(tmp, info)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--out: %w", err)
 	}
@@ -193,6 +194,22 @@ func output(e env, path string) (io.Writer, func(error) error, error) {
 		}
 		return err
 	}, nil
+}
+
+// createReplacement creates tmp, the file to be renamed over the file
+// info describes (nil: none), with its permissions: a private export stays
+// private (the umask would narrow them, never widen a 0600).
+func createReplacement(tmp string, info os.FileInfo) (*os.File, error) {
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	if err != nil || info == nil {
+		return f, err
+	}
+	if err := f.Chmod(info.Mode().Perm()); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return nil, err
+	}
+	return f, nil
 }
 
 // outputInPlace writes straight to path, which is not a regular file: as
