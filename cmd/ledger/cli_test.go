@@ -765,6 +765,29 @@ func TestHistoryOutKeptOnFailure(t *testing.T) {
 	}
 }
 
+// TestOutNotAStoreFileThroughALinkedDirectory: a path to the views file
+// not there yet (before a server built it) through a symlink to the
+// store's directory passed the check: the path itself is no link, and the
+// file it names does not exist; the export was then the node's views file.
+func TestOutNotAStoreFileThroughALinkedDirectory(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "c.db")
+	mustFill(t, db, 3)
+	alias := filepath.Join(t.TempDir(), "alias")
+	if err := os.Symlink(dir, alias); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"c.db.views"} {
+		_, _, err := runCLI(t, "history", "--db", db, "--out", filepath.Join(alias, name))
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "destroy the store") {
+			t.Errorf("--out %s through a linked directory: %v (exit %d), want exit 2 refusing a file of the store", name, err, exitCode(err))
+		}
+		if _, err := os.Lstat(filepath.Join(dir, name)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s after: %v, want no file", name, err)
+		}
+	}
+}
+
 // TestHistoryOutKeepsItsMode: --out replaced by a new file renamed over it
 // took the new file's mode (0666 less the umask), so a private export
 // (0600) became readable by every user of the machine once written again.

@@ -127,10 +127,14 @@ func notStoreFile(flagName, out, db, views string) error {
 
 // linkTarget returns the path a chain of symlinks at path ends at, even
 // where nothing is there yet (filepath.EvalSymlinks fails on that): a
-// write through the links creates the file there. It is path when path is
-// not a link.
+// write through the links creates the file there. The links of the
+// directories on the way are resolved too (a linked directory). It is
+// path when there are none.
 func linkTarget(path string) string {
 	for range 40 { // the kernel's own limit on a chain
+		if dir, err := filepath.EvalSymlinks(filepath.Dir(path)); err == nil {
+			path = filepath.Join(dir, filepath.Base(path))
+		}
 		dest, err := os.Readlink(path)
 		if err != nil {
 			return path
@@ -220,8 +224,8 @@ func storeFiles(db, views string) []string {
 		files = append(files, db)
 	}
 	for _, f := range slices.Clone(files) {
-		real, err := filepath.EvalSymlinks(f)
-		if err != nil || real == f {
+		real := linkTarget(f)
+		if real == f {
 			continue
 		}
 		files = append(files, real)
