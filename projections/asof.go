@@ -35,7 +35,7 @@ func BuildAsOf(ctx context.Context, store domain.EventReader, path string, kinds
 		return 0, &domain.ValidationError{Field: "position", Reason: "must be >= 0"}
 	}
 	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
-		return 0, &domain.ValidationError{Field: "path", Reason: fmt.Sprintf("%s exists; as-of builds into a new file", path)}
+		return 0, pathExists(path)
 	}
 	pos := at.Position
 	if pos == 0 {
@@ -49,11 +49,33 @@ func BuildAsOf(ctx context.Context, store domain.EventReader, path string, kinds
 			return 0, fmt.Errorf("as of %s: %w", at.Time.Format(time.RFC3339Nano), err)
 		}
 	}
+	if err := createNew(path); err != nil {
+		return 0, err
+	}
 	last, err := buildAsOfFile(ctx, store, path, kinds, pos, progress, log)
 	if err != nil {
-		removeDatabase(path) // it did not exist: a cut build would read as a state
+		removeDatabase(path) // made above: a cut build would read as a state
 	}
 	return last, err
+}
+
+func pathExists(path string) error {
+	return &domain.ValidationError{Field: "path", Reason: fmt.Sprintf("%s exists; as-of builds into a new file", path)}
+}
+
+// createNew makes the empty file at path (a new SQLite database), refusing
+// one there already: another process may have made it during the scans
+// since the first check, and the build must neither write into it nor,
+// failing, remove it.
+func createNew(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	if errors.Is(err, fs.ErrExist) {
+		return pathExists(path)
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // buildAsOfFile builds the new file at path up to pos.

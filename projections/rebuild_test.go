@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"iter"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -329,6 +330,38 @@ func TestBuildAsOf(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "at700")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestAsOfKeepsAFileMadeWhileItScanned: the path was checked for a file
+// before the scan for --time, which reads the whole log, and the build
+// then opened whatever was there by then (another run's --out) and, on
+// failing, removed it: a file it had not made.
+func TestAsOfKeepsAFileMadeWhileItScanned(t *testing.T) {
+	store := MustStore(t)
+	MustGenerate(t, store, 10)
+	path := filepath.Join(t.TempDir(), "nov1.db")
+	racing := fileOnRead{EventReader: store, path: path}
+	_, err := projections.BuildAsOf(context.Background(), racing, path, kinds, projections.AsOf{Time: time.Now()}, nil, nil)
+	if err == nil {
+		t.Fatal("built into a file made by another")
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "another run's export" {
+		t.Errorf("the other file after: %q %v, want it kept", b, err)
+	}
+}
+
+// fileOnRead is a log whose first read makes a file at path, as another
+// process could while a scan runs.
+type fileOnRead struct {
+	domain.EventReader
+	path string
+}
+
+func (f fileOnRead) ReadEvents(ctx context.Context, filter domain.EventFilter) iter.Seq2[domain.Event, error] {
+	if _, err := os.Stat(f.path); errors.Is(err, os.ErrNotExist) {
+		_ = os.WriteFile(f.path, []byte("another run's export"), 0o644)
+	}
+	return f.EventReader.ReadEvents(ctx, filter)
 }
 
 func mustDB(t *testing.T, path string) *sql.DB {
