@@ -807,6 +807,27 @@ func TestHistoryOutKeepsItsMode(t *testing.T) {
 	}
 }
 
+// TestHistoryOutBesideAStaleTemporaryFile: the export was written to
+// <out>.<pid>.tmp, created only if absent, so the file a killed run
+// (SIGKILL, the OOM killer) left behind failed every later run with the
+// same process id (in a container every run is process 1) until removed.
+func TestHistoryOutBesideAStaleTemporaryFile(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "c.db")
+	mustFill(t, db, 3)
+	out := filepath.Join(dir, "likes.csv")
+	stale := fmt.Sprintf("%s.%d.tmp", out, os.Getpid())
+	if err := os.WriteFile(stale, []byte("a killed run's half export"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(t, "history", "--db", db, "--format", "csv", "--out", out); err != nil {
+		t.Fatalf("export beside a stale temporary file: %v", err)
+	}
+	if b, _ := os.ReadFile(out); !strings.HasPrefix(string(b), "position,") {
+		t.Errorf("--out after the export: %q", b)
+	}
+}
+
 // mustBadEventLog makes the log l.db in dir of the legacy sample's 2206
 // events, the 2000th of which does not decode: a read of the log fails
 // part-way.

@@ -3,8 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"strings"
 
@@ -175,11 +178,11 @@ func output(e env, path string) (io.Writer, func(error) error, error) {
 	if err == nil && !info.Mode().IsRegular() {
 		return outputInPlace(path) // a device, a pipe, a symlink
 	}
-	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
-	f, err := createReplacement(tmp, info)
+	f, err := createReplacement(path, info)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--out: %w", err)
 	}
+	tmp := f.Name()
 	bw := bufio.NewWriterSize(f, 64<<10)
 	return bw, func(err error) error {
 		if err == nil {
@@ -196,20 +199,36 @@ func output(e env, path string) (io.Writer, func(error) error, error) {
 	}, nil
 }
 
-// createReplacement creates tmp, the file to be renamed over the file
-// info describes (nil: none), with its permissions: a private export stays
-// private (the umask would narrow them, never widen a 0600).
-func createReplacement(tmp string, info os.FileInfo) (*os.File, error) {
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+// createReplacement creates <path>.<pid>.<random>.tmp, the file to be
+// renamed over path, with the permissions of the file info describes (nil:
+// none): a private export stays private (the umask would narrow them,
+// never widen a 0600). The random part steps past a file of the same name
+// that a killed run left (in a container every run is process 1).
+func createReplacement(path string, info os.FileInfo) (*os.File, error) {
+	f, err := createTemp(path)
 	if err != nil || info == nil {
 		return f, err
 	}
+	tmp := f.Name()
 	if err := f.Chmod(info.Mode().Perm()); err != nil {
 		f.Close()
 		os.Remove(tmp)
 		return nil, err
 	}
 	return f, nil
+}
+
+// createTemp creates a new file named <path>.<pid>.<random>.tmp, mode 0666
+// less the umask like the file os.Create would make.
+func createTemp(path string) (f *os.File, err error) {
+	for range 100 {
+		tmp := fmt.Sprintf("%s.%d.%08x.tmp", path, os.Getpid(), rand.Uint32())
+		f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+		if !errors.Is(err, fs.ErrExist) {
+			break
+		}
+	}
+	return f, err
 }
 
 // outputInPlace writes straight to path, which is not a regular file: as
