@@ -72,22 +72,34 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Content-Type", historyContentType(media))
 		return nil
 	}
+	head, err := s.historyHead(r, f)
+	if err != nil {
+		return err
+	}
 	if media == mediaNDJSON {
 		return s.historyStream(w, r, f)
 	}
-	return s.historyPage(w, r, f, media)
+	return s.historyPage(w, r, f, media, head)
+}
+
+// historyHead reads the log's head before the events, whose scan then
+// covers at least it, and refuses an after beyond it: a poll's position of
+// before a restore of an older copy, which would skip the restored log's
+// next events up to it.
+func (s *Server) historyHead(r *http.Request, f domain.EventFilter) (int64, error) {
+	head, err := s.deps.Log.LastPosition(r.Context())
+	if err != nil {
+		return 0, fmt.Errorf("read history: %w", err)
+	}
+	if f.After > head {
+		return 0, errBeyondHead(fmt.Sprintf("after %d", f.After), head)
+	}
+	return head, nil
 }
 
 // historyPage answers one page of f's events as JSON or CSV, with a Link
-// to the next when more match.
-func (s *Server) historyPage(w http.ResponseWriter, r *http.Request, f domain.EventFilter, media string) (err error) {
-	var head int64
-	if media == mediaJSON {
-		// Read before the page, whose scan then covers at least this head.
-		if head, err = s.deps.Log.LastPosition(r.Context()); err != nil {
-			return fmt.Errorf("read history: %w", err)
-		}
-	}
+// to the next when more match; head is the log's, read before it.
+func (s *Server) historyPage(w http.ResponseWriter, r *http.Request, f domain.EventFilter, media string, head int64) error {
 	page, more, err := s.readPage(r, f)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -24,6 +25,9 @@ type Problem struct {
 	// write's durable event (0: none): the write is done, and a read with
 	// min_position=Position shows it once the read model has applied it.
 	Position int64 `json:"position,omitempty"`
+	// Head, in a 412 position-beyond-log, is the log's head when the
+	// request was refused: positions up to it are this log's.
+	Head *int64 `json:"head,omitempty"`
 	// RetryAfter, when positive, is sent as the Retry-After header.
 	RetryAfter time.Duration `json:"-"`
 }
@@ -42,7 +46,8 @@ type httpError struct {
 	slug       string
 	detail     string
 	retryAfter time.Duration
-	position   int64 // Problem.Position
+	position   int64  // Problem.Position
+	head       *int64 // Problem.Head
 }
 
 func (e *httpError) Error() string { return e.detail }
@@ -63,8 +68,12 @@ func errNotCaughtUp(d string) error {
 	return &httpError{status: 503, slug: "not-caught-up", detail: d, retryAfter: time.Second}
 }
 func errOtherLog(d string) error { return &httpError{status: 412, slug: "other-log", detail: d} }
-func errBeyondHead(d string) error {
-	return &httpError{status: 412, slug: "position-beyond-log", detail: d}
+
+// errBeyondHead refuses a position beyond the log's head, what naming it
+// ("position 9", "after 9").
+func errBeyondHead(what string, head int64) error {
+	d := fmt.Sprintf("%s is beyond this log's head %d: the log was restored from an older copy, or the position is not of this log", what, head)
+	return &httpError{status: 412, slug: "position-beyond-log", detail: d, head: &head}
 }
 func errShuttingDown() error {
 	return &httpError{status: 503, slug: "shutting-down", detail: "the server is shutting down", retryAfter: time.Second}
@@ -108,7 +117,7 @@ func problemFor(err error) Problem {
 	switch {
 	case errors.As(err, &he):
 		p := newProblem(he.status, he.slug, he.detail, he.retryAfter)
-		p.Position = he.position
+		p.Position, p.Head = he.position, he.head
 		return p
 	case errors.As(err, &pe):
 		p := newProblem(400, "invalid-input", pe.Error(), 0)

@@ -302,7 +302,7 @@ func (s *Server) beyondHead(ctx context.Context, asked int64) error {
 	if err != nil || asked <= head {
 		return nil
 	}
-	return errBeyondHead(fmt.Sprintf("position %d is beyond this log's head %d: the log was restored from an older copy, or the position is not of this log; read without it", asked, head))
+	return errBeyondHead(fmt.Sprintf("position %d", asked), head)
 }
 
 // onStop calls f when shutdown starts, unless the function it returns is

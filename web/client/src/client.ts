@@ -151,15 +151,19 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
    * rewind forgets the session position when the server says its log does
    * not hold it (restored from an older copy, its id kept): every view
    * cached from before is as stale as another log's, so the log listeners
-   * hear it too. sent is the position the refused request carried (0 for a
-   * stream's resume point): a session position below it was noted since
-   * the position was forgotten (a write to the restored log, answered
-   * while the request waited its refusal) or was never sent, and is kept.
+   * hear it too. sent is the position the refused request carried (0: none)
+   * and head the log's head the refusal names: a session position below
+   * sent was noted since the position was forgotten (a write to the
+   * restored log, answered while the request waited its refusal), and one
+   * within head is this log's (the refusal was of a history's after), so
+   * either is kept. A stream's refused resume point tells the listeners
+   * whatever the session holds: its views were fed from before.
    */
-  function rewind(sent: number): void {
-    if (session.get() < sent) return;
-    session.clear();
-    tellLogListeners(session.log() ?? '');
+  function rewind(sent: number, head: number | undefined, stream: boolean): void {
+    const at = session.get();
+    const stale = at > 0 && at >= sent && (head === undefined || at > head);
+    if (stale) session.clear();
+    if (stale || stream) tellLogListeners(session.log() ?? '');
   }
 
   function tellLogListeners(log: string): void {
@@ -189,7 +193,9 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
       noteLog(res);
       if (res.ok || res.status === 304) return res;
       const err = await problemFrom(res);
-      if (err.type === positionBeyondLog && !moved) rewind(Number(new Headers(init.headers).get('Ledger-Min-Position') ?? 0));
+      if (err.type === positionBeyondLog && !moved) {
+        rewind(Number(new Headers(init.headers).get('Ledger-Min-Position') ?? 0), err.head, path.startsWith('/v1/events/stream'));
+      }
       if ((err.type === otherLog || err.type === positionBeyondLog) && !sameLog && !moved) {
         moved = true;
         attempt--; // the move is not one of the retries a 429/503 gets

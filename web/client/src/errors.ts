@@ -30,6 +30,11 @@ export class LedgerError extends Error {
    * model has not applied it yet (see isDurableWrite).
    */
   readonly position: number | undefined;
+  /**
+   * head, in a 412 position-beyond-log, is the log's head when the request
+   * was refused: positions up to it are this log's.
+   */
+  readonly head: number | undefined;
 
   constructor(status: number, problem: Partial<ProblemDetails>, retryAfterMs?: number) {
     const detail = problem.detail ?? problem.title ?? `HTTP ${status}`;
@@ -42,6 +47,7 @@ export class LedgerError extends Error {
     this.invalid_params = problem.invalid_params ?? [];
     this.retryAfterMs = retryAfterMs;
     this.position = typeof problem.position === 'number' && problem.position > 0 ? problem.position : undefined;
+    this.head = typeof problem.head === 'number' && problem.head >= 0 ? problem.head : undefined;
   }
 
   /** invalidParams is invalid_params under a camel-case name. */

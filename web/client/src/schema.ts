@@ -306,6 +306,11 @@ export interface components {
              * @description In a write's 503 not-caught-up: the position of the write's event, which is durable. The write is done; a read with min_position set to it shows it once the read model has applied it, and a retry with the same Idempotency-Key answers it.
              */
             position?: number;
+            /**
+             * Format: int64
+             * @description In a 412 position-beyond-log: the log's head when the request was refused. Positions up to it are this log's; a client's session position beyond it is of the log before a restore of an older copy.
+             */
+            head?: number;
         };
     };
     responses: {
@@ -365,7 +370,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description If-Match did not match the stream version (precondition-failed); the request names another log than the server's (Ledger-Log or log; other-log); or a read's min_position or a stream's resume point is beyond the log's head once the consistency timeout passed (position-beyond-log: the log was restored from an older copy, or the position is not of this log). */
+        /** @description If-Match did not match the stream version (precondition-failed); the request names another log than the server's (Ledger-Log or log; other-log); or a read's min_position or a stream's resume point is beyond the log's head once the consistency timeout passed, or a history's after is beyond it (position-beyond-log, with the head: the log was restored from an older copy, or the position is not of this log). */
         PreconditionFailed: {
             headers: {
                 [name: string]: unknown;

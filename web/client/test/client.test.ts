@@ -278,4 +278,19 @@ describe('session consistency', () => {
     expect((await late).counts.like).toBe(1);
     expect(c.minPosition()).toBe(w.position);
   });
+
+  // A history poll whose after is beyond the log's head is refused (412,
+  // naming the head) while the session's own position is within it: the
+  // position is kept and the views are not reset; the caller starts again.
+  it('keeps its session position when only a history\'s after is beyond the log', async () => {
+    const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage() });
+    const w = await c.turnOn(`article/${uniqueId()}`, 'like', 'u1');
+    const heard: string[] = [];
+    c.onLogChange((log) => heard.push(log));
+    const err = await c.events({ after: w.position + 1_000_000 }).catch((e: unknown) => e);
+    expect(isPositionBeyondLog(err)).toBe(true);
+    expect((err as LedgerError).head).toBeGreaterThanOrEqual(w.position);
+    expect(c.minPosition()).toBe(w.position);
+    expect(heard).toEqual([]);
+  });
 });
