@@ -2,18 +2,12 @@ package main
 
 import (
 	"flag"
-	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/interactionledger/ledger/adapters/postgres"
 	"github.com/interactionledger/ledger/domain"
-	"github.com/interactionledger/ledger/projections"
 )
 
 // DefaultDB is where the ledger keeps its log when --db is not given.
@@ -102,136 +96,4 @@ func tuneGC(e env, percent int) {
 	if e.getenv("GOGC") == "" {
 		debug.SetGCPercent(percent)
 	}
-}
-
-// notStoreFile refuses an output path that names a file of the store: the
-// SQLite log db's (a URL db has no files here) or the views file it uses
-// (viewsPath(db, views), views being the --views flag, "" for the
-// default), with their -wal and -shm: writing there would destroy the log
-// or the read models. The comparison is by clean absolute path, and by file
-// identity for files that exist (links), for each path as given and as its
-// symlinks resolve. Any other SQLite database (isDatabase) is refused too.
-func notStoreFile(flagName, out, db, views string) error {
-	if out == "" || db == "" {
-		return nil
-	}
-	files := storeFiles(db, views)
-	if namesOneOf(out, files) || namesOneOf(linkTarget(out), files) {
-		return usageErr("%s %q is a file of the store %q: writing it would destroy the store", flagName, out, db)
-	}
-	if isDatabase(out) {
-		return usageErr("%s %q is a SQLite database (a log, a views file of any server) or its -wal, -shm or -journal: writing it would destroy it", flagName, out)
-	}
-	return nil
-}
-
-// linkTarget returns the path a chain of symlinks at path ends at, even
-// where nothing is there yet (filepath.EvalSymlinks fails on that): a
-// write through the links creates the file there. The links of the
-// directories on the way are resolved too (a linked directory). It is
-// path when there are none.
-func linkTarget(path string) string {
-	for range 40 { // the kernel's own limit on a chain
-		if dir, err := filepath.EvalSymlinks(filepath.Dir(path)); err == nil {
-			path = filepath.Join(dir, filepath.Base(path))
-		}
-		dest, err := os.Readlink(path)
-		if err != nil {
-			return path
-		}
-		if !filepath.IsAbs(dest) {
-			dest = filepath.Join(filepath.Dir(path), dest)
-		}
-		path = dest
-	}
-	return path
-}
-
-// isDatabase reports whether path, or the file it is the -wal, -shm or
-// -journal of, starts with SQLite's header: a log or a views file, of this
-// store or another (a node's --views, which history does not take).
-func isDatabase(path string) bool {
-	for _, suffix := range []string{"-wal", "-shm", "-journal"} {
-		if base, ok := strings.CutSuffix(path, suffix); ok && isDatabase(base) {
-			return true
-		}
-	}
-	if info, err := os.Stat(path); err != nil || !info.Mode().IsRegular() {
-		return false // a new file, or a pipe or device, which a read would block on
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return false // creating it reports it
-	}
-	defer f.Close()
-	header := make([]byte, 16)
-	_, err = io.ReadFull(f, header)
-	return err == nil && string(header) == "SQLite format 3\x00"
-}
-
-// viewsNotLog refuses a --views that names the SQLite log db itself (or
-// its -wal, -shm, a link to it): the read models would be written into
-// the log's file, under its write lock, and a rebuild would swap tables
-// in it. views is the --views flag ("" for the default, never the log).
-func viewsNotLog(db, views string) error {
-	if views == "" || db == "" || postgres.IsURL(db) {
-		return nil
-	}
-	files := []string{db}
-	if real, err := filepath.EvalSymlinks(db); err == nil && real != db {
-		files = append(files, real)
-	}
-	if namesOneOf(views, files) {
-		return usageErr("--views %q is the event log %q: the read models need a file of their own", views, db)
-	}
-	return nil
-}
-
-// namesOneOf reports whether path names one of files or its -wal, -shm or
-// -journal: by clean absolute path, and by file identity for files that
-// exist (links).
-func namesOneOf(path string, files []string) bool {
-	pathAbs, err := filepath.Abs(path)
-	if err != nil {
-		return false // opening it reports it
-	}
-	pathInfo, pathErr := os.Stat(pathAbs)
-	for _, base := range files {
-		for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
-			abs, err := filepath.Abs(base + suffix)
-			if err != nil {
-				continue
-			}
-			same := abs == pathAbs
-			if info, err := os.Stat(abs); !same && err == nil && pathErr == nil {
-				same = os.SameFile(info, pathInfo)
-			}
-			if same {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// storeFiles lists the files whose -wal and -shm notStoreFile also
-// refuses: the views file used and a SQLite db, each also as its symlinks
-// resolve (SQLite names the WAL and shm after the resolved file), and a
-// symlinked db's default views file under the resolved name.
-func storeFiles(db, views string) []string {
-	files := []string{viewsPath(db, views)}
-	if !postgres.IsURL(db) {
-		files = append(files, db)
-	}
-	for _, f := range slices.Clone(files) {
-		real := linkTarget(f)
-		if real == f {
-			continue
-		}
-		files = append(files, real)
-		if f == db && views == "" {
-			files = append(files, projections.ViewsPath(real))
-		}
-	}
-	return files
 }

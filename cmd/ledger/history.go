@@ -1,14 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
-	"fmt"
 	"io"
-	"io/fs"
-	"math/rand/v2"
-	"os"
 	"strings"
 
 	"github.com/interactionledger/ledger/adapters/eventcodec"
@@ -162,101 +156,4 @@ func writeCSV(ctx context.Context, s domain.EventReader, f domain.EventFilter, w
 		}
 	}
 	return cw.Flush()
-}
-
-// output opens --out (or stdout) buffered. finish takes the export's
-// error and returns the first one: it flushes, so a full disk is not a
-// silent truncation. A regular file (or a new one) is written beside its
-// path and renamed over it only by a whole export: a failed one leaves the
-// file as it was, never cut where it failed.
-func output(e env, path string) (io.Writer, func(error) error, error) {
-	if path == "" {
-		bw := bufio.NewWriterSize(e.stdout, 64<<10)
-		return bw, func(err error) error { return firstErr(err, bw.Flush()) }, nil
-	}
-	info, err := os.Lstat(path)
-	if err == nil && !info.Mode().IsRegular() {
-		return outputInPlace(path) // a device, a pipe, a symlink
-	}
-	f, err := createReplacement(path, info)
-	if err != nil {
-		return nil, nil, fmt.Errorf("--out: %w", err)
-	}
-	tmp := f.Name()
-	bw := bufio.NewWriterSize(f, 64<<10)
-	return bw, func(err error) error {
-		if err == nil {
-			err = closeFlushed(bw, f, path)
-		}
-		if err == nil {
-			err = os.Rename(tmp, path)
-		}
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-		return err
-	}, nil
-}
-
-// createReplacement creates <path>.<pid>.<random>.tmp, the file to be
-// renamed over path, with the permissions of the file info describes (nil:
-// none): a private export stays private (the umask would narrow them,
-// never widen a 0600). The random part steps past a file of the same name
-// that a killed run left (in a container every run is process 1).
-func createReplacement(path string, info os.FileInfo) (*os.File, error) {
-	f, err := createTemp(path)
-	if err != nil || info == nil {
-		return f, err
-	}
-	tmp := f.Name()
-	if err := f.Chmod(info.Mode().Perm()); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return nil, err
-	}
-	return f, nil
-}
-
-// createTemp creates a new file named <path>.<pid>.<random>.tmp, mode 0666
-// less the umask like the file os.Create would make.
-func createTemp(path string) (f *os.File, err error) {
-	for range 100 {
-		tmp := fmt.Sprintf("%s.%d.%08x.tmp", path, os.Getpid(), rand.Uint32())
-		f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
-		if !errors.Is(err, fs.ErrExist) {
-			break
-		}
-	}
-	return f, err
-}
-
-// outputInPlace writes straight to path, which is not a regular file: as
-// on stdout, what was written before a failure is flushed.
-func outputInPlace(path string) (io.Writer, func(error) error, error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("--out: %w", err)
-	}
-	bw := bufio.NewWriterSize(f, 64<<10)
-	return bw, func(err error) error { return firstErr(err, closeFlushed(bw, f, path)) }, nil
-}
-
-func firstErr(err, next error) error {
-	if err != nil {
-		return err
-	}
-	return next
-}
-
-// closeFlushed flushes bw into f and closes f, naming path in an error.
-func closeFlushed(bw *bufio.Writer, f *os.File, path string) error {
-	if err := bw.Flush(); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

@@ -1,0 +1,250 @@
+package main
+
+// The files the commands write (history --out, asof --out, --cpuprofile):
+// never a file of a store, whatever path or links name it, and an export's
+// file replaced only by a whole export.
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/interactionledger/ledger/adapters/postgres"
+	"github.com/interactionledger/ledger/projections"
+)
+
+// notStoreFile refuses an output path that names a file of the store: the
+// SQLite log db's (a URL db has no files here) or the views file it uses
+// (viewsPath(db, views), views being the --views flag, "" for the
+// default), with their -wal and -shm: writing there would destroy the log
+// or the read models. The comparison is by clean absolute path, and by file
+// identity for files that exist (links), for each path as given and as its
+// symlinks resolve. Any other SQLite database (isDatabase) is refused too.
+func notStoreFile(flagName, out, db, views string) error {
+	if out == "" || db == "" {
+		return nil
+	}
+	files := storeFiles(db, views)
+	if namesOneOf(out, files) || namesOneOf(linkTarget(out), files) {
+		return usageErr("%s %q is a file of the store %q: writing it would destroy the store", flagName, out, db)
+	}
+	if isDatabase(out) {
+		return usageErr("%s %q is a SQLite database (a log, a views file of any server) or its -wal, -shm or -journal: writing it would destroy it", flagName, out)
+	}
+	return nil
+}
+
+// linkTarget returns the path a chain of symlinks at path ends at, even
+// where nothing is there yet (filepath.EvalSymlinks fails on that): a
+// write through the links creates the file there. The links of the
+// directories on the way are resolved too (a linked directory). It is
+// path when there are none.
+func linkTarget(path string) string {
+	for range 40 { // the kernel's own limit on a chain
+		if dir, err := filepath.EvalSymlinks(filepath.Dir(path)); err == nil {
+			path = filepath.Join(dir, filepath.Base(path))
+		}
+		dest, err := os.Readlink(path)
+		if err != nil {
+			return path
+		}
+		if !filepath.IsAbs(dest) {
+			dest = filepath.Join(filepath.Dir(path), dest)
+		}
+		path = dest
+	}
+	return path
+}
+
+// isDatabase reports whether path, or the file it is the -wal, -shm or
+// -journal of, starts with SQLite's header: a log or a views file, of this
+// store or another (a node's --views, which history does not take).
+func isDatabase(path string) bool {
+	for _, suffix := range []string{"-wal", "-shm", "-journal"} {
+		if base, ok := strings.CutSuffix(path, suffix); ok && isDatabase(base) {
+			return true
+		}
+	}
+	if info, err := os.Stat(path); err != nil || !info.Mode().IsRegular() {
+		return false // a new file, or a pipe or device, which a read would block on
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false // creating it reports it
+	}
+	defer f.Close()
+	header := make([]byte, 16)
+	_, err = io.ReadFull(f, header)
+	return err == nil && string(header) == "SQLite format 3\x00"
+}
+
+// viewsNotLog refuses a --views that names the SQLite log db itself (or
+// its -wal, -shm, a link to it): the read models would be written into
+// the log's file, under its write lock, and a rebuild would swap tables
+// in it. views is the --views flag ("" for the default, never the log).
+func viewsNotLog(db, views string) error {
+	if views == "" || db == "" || postgres.IsURL(db) {
+		return nil
+	}
+	files := []string{db}
+	if real, err := filepath.EvalSymlinks(db); err == nil && real != db {
+		files = append(files, real)
+	}
+	if namesOneOf(views, files) {
+		return usageErr("--views %q is the event log %q: the read models need a file of their own", views, db)
+	}
+	return nil
+}
+
+// namesOneOf reports whether path names one of files or its -wal, -shm or
+// -journal: by clean absolute path, and by file identity for files that
+// exist (links).
+func namesOneOf(path string, files []string) bool {
+	pathAbs, err := filepath.Abs(path)
+	if err != nil {
+		return false // opening it reports it
+	}
+	pathInfo, pathErr := os.Stat(pathAbs)
+	for _, base := range files {
+		for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+			abs, err := filepath.Abs(base + suffix)
+			if err != nil {
+				continue
+			}
+			same := abs == pathAbs
+			if info, err := os.Stat(abs); !same && err == nil && pathErr == nil {
+				same = os.SameFile(info, pathInfo)
+			}
+			if same {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// storeFiles lists the files whose -wal and -shm notStoreFile also
+// refuses: the views file used and a SQLite db, each also as its symlinks
+// resolve (SQLite names the WAL and shm after the resolved file), and a
+// symlinked db's default views file under the resolved name.
+func storeFiles(db, views string) []string {
+	files := []string{viewsPath(db, views)}
+	if !postgres.IsURL(db) {
+		files = append(files, db)
+	}
+	for _, f := range slices.Clone(files) {
+		real := linkTarget(f)
+		if real == f {
+			continue
+		}
+		files = append(files, real)
+		if f == db && views == "" {
+			files = append(files, projections.ViewsPath(real))
+		}
+	}
+	return files
+}
+
+// output opens --out (or stdout) buffered. finish takes the export's
+// error and returns the first one: it flushes, so a full disk is not a
+// silent truncation. A regular file (or a new one) is written beside its
+// path and renamed over it only by a whole export: a failed one leaves the
+// file as it was, never cut where it failed.
+func output(e env, path string) (io.Writer, func(error) error, error) {
+	if path == "" {
+		bw := bufio.NewWriterSize(e.stdout, 64<<10)
+		return bw, func(err error) error { return firstErr(err, bw.Flush()) }, nil
+	}
+	info, err := os.Lstat(path)
+	if err == nil && !info.Mode().IsRegular() {
+		return outputInPlace(path) // a device, a pipe, a symlink
+	}
+	f, err := createReplacement(path, info)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--out: %w", err)
+	}
+	tmp := f.Name()
+	bw := bufio.NewWriterSize(f, 64<<10)
+	return bw, func(err error) error {
+		if err == nil {
+			err = closeFlushed(bw, f, path)
+		}
+		if err == nil {
+			err = os.Rename(tmp, path)
+		}
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+		return err
+	}, nil
+}
+
+// createReplacement creates <path>.<pid>.<random>.tmp, the file to be
+// renamed over path, with the permissions of the file info describes (nil:
+// none): a private export stays private (the umask would narrow them,
+// never widen a 0600). The random part steps past a file of the same name
+// that a killed run left (in a container every run is process 1).
+func createReplacement(path string, info os.FileInfo) (*os.File, error) {
+	f, err := createTemp(path)
+	if err != nil || info == nil {
+		return f, err
+	}
+	tmp := f.Name()
+	if err := f.Chmod(info.Mode().Perm()); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return nil, err
+	}
+	return f, nil
+}
+
+// createTemp creates a new file named <path>.<pid>.<random>.tmp, mode 0666
+// less the umask like the file os.Create would make.
+func createTemp(path string) (f *os.File, err error) {
+	for range 100 {
+		tmp := fmt.Sprintf("%s.%d.%08x.tmp", path, os.Getpid(), rand.Uint32())
+		f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+		if !errors.Is(err, fs.ErrExist) {
+			break
+		}
+	}
+	return f, err
+}
+
+// outputInPlace writes straight to path, which is not a regular file: as
+// on stdout, what was written before a failure is flushed.
+func outputInPlace(path string) (io.Writer, func(error) error, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--out: %w", err)
+	}
+	bw := bufio.NewWriterSize(f, 64<<10)
+	return bw, func(err error) error { return firstErr(err, closeFlushed(bw, f, path)) }, nil
+}
+
+func firstErr(err, next error) error {
+	if err != nil {
+		return err
+	}
+	return next
+}
+
+// closeFlushed flushes bw into f and closes f, naming path in an error.
+func closeFlushed(bw *bufio.Writer, f *os.File, path string) error {
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
