@@ -36,17 +36,36 @@ func (e RowError) Error() string {
 
 // Step is one command of a Plan with the line it came from.
 type Step struct {
-	Line    int
+	Line int
+	// Command is the event's command, but for its metadata (the source
+	// and the row id), which Apply gives it when it imports it: a
+	// Metadata map a step, for every step of a large file at once, was
+	// most of a plan's memory.
 	Command domain.Command
 	// After is how many of the plan's events its stream (user and target)
 	// holds before this one: the version it is appended after.
 	After int64
+
+	rowID         string // the legacy row's id (legacy_id)
+	pairLine, seq int    // plan's order at one time: the pair's first line, the step's index in the pair
 }
 
 // Plan is the ordered list of commands an import appends.
 type Plan struct {
 	Rows  int // data rows read
 	Steps []Step
+
+	source string // the source system (source), the events' metadata with each step's row id
+}
+
+// Command returns step i's command with its metadata (source, legacy_id).
+func (p Plan) Command(i int) domain.Command {
+	s := p.Steps[i]
+	cmd := s.Command
+	if s.rowID != "" {
+		cmd.Metadata = domain.MustMetadata(map[string]string{"source": p.source, "legacy_id": s.rowID})
+	}
+	return cmd
 }
 
 // row is one valid legacy row.
@@ -84,7 +103,7 @@ func Parse(r io.Reader, kinds domain.KindSet, source string) (Plan, []RowError, 
 	if err != nil {
 		return Plan{}, nil, err
 	}
-	var rows []row
+	pairs := map[pairKey][]row{}
 	var bad []RowError
 	seen := map[uint64]int{} // row id → its line
 	n := 0
@@ -105,12 +124,13 @@ func Parse(r io.Reader, kinds domain.KindSet, source string) (Plan, []RowError, 
 			bad = append(bad, *rerr)
 			continue
 		}
-		rows = append(rows, rw)
+		k := pairKey{rw.stream, rw.kind}
+		pairs[k] = append(pairs[k], rw)
 	}
-	steps, overlaps := plan(rows, source)
+	steps, overlaps := plan(pairs, source)
 	bad = append(bad, overlaps...)
 	slices.SortFunc(bad, func(a, b RowError) int { return a.Line - b.Line })
-	return Plan{Rows: n, Steps: steps}, bad, nil
+	return Plan{Rows: n, Steps: steps, source: source}, bad, nil
 }
 
 // badCSV marks a CSV syntax error (a stray quote, say) as bad input: the
@@ -208,31 +228,23 @@ func parseRow(rec []string, idx map[string]int, kinds domain.KindSet, line int) 
 		kind: kind, deleted: deleted, created: created, updated: updated}, nil
 }
 
+// pairKey is a pair (user and target) and a kind: the rows of one history.
+type pairKey struct {
+	s domain.StreamID
+	k domain.Kind
+}
+
 // plan orders each pair's rows by creation, rejects rows that overlap the
 // previous one of their pair (a second like while the first is still on),
 // and merges every pair's commands into one time-ordered list.
-func plan(rows []row, source string) ([]Step, []RowError) {
-	type pair struct {
-		s domain.StreamID
-		k domain.Kind
-	}
-	byPair := map[pair][]row{}
-	for _, r := range rows {
-		p := pair{r.stream, r.kind}
-		byPair[p] = append(byPair[p], r)
-	}
-	// ordered is a step with its place in its pair's own history: a
-	// cancel and the pair's next add can share a time, and must keep
-	// their order whatever lines the rows are on.
-	type ordered struct {
-		Step
-		pairLine, seq int // the pair's first line; the step's index in the pair
-	}
-	var steps []ordered
+func plan(pairs map[pairKey][]row, source string) ([]Step, []RowError) {
+	var steps []Step
 	var bad []RowError
-	for _, rs := range byPair {
+	for k, rs := range pairs {
 		slices.SortStableFunc(rs, pairOrder)
 		var prev *row
+		// A cancel and the pair's next add can share a time, and keep
+		// their order whatever lines the rows are on.
 		first, seq := slices.MinFunc(rs, func(a, b row) int { return a.line - b.line }).line, 0
 		for i := range rs {
 			r := &rs[i]
@@ -242,15 +254,17 @@ func plan(rows []row, source string) ([]Step, []RowError) {
 				continue
 			}
 			for _, st := range r.steps(source) {
-				steps = append(steps, ordered{Step: st, pairLine: first, seq: seq})
+				st.pairLine, st.seq = first, seq
+				steps = append(steps, st)
 				seq++
 			}
 			prev = r
 		}
+		delete(pairs, k) // its rows are in steps now
 	}
 	// By time; at one time, a pair's steps in their own order, and pairs
 	// by their first line, so that a plan is the same on every run.
-	slices.SortFunc(steps, func(a, b ordered) int {
+	slices.SortFunc(steps, func(a, b Step) int {
 		if c := a.Command.OccurredAt.Compare(b.Command.OccurredAt); c != 0 {
 			return c
 		}
@@ -259,15 +273,13 @@ func plan(rows []row, source string) ([]Step, []RowError) {
 		}
 		return a.seq - b.seq
 	})
-	out := make([]Step, len(steps))
 	written := map[domain.StreamID]int64{}
-	for i, o := range steps {
-		st := o.Command.Stream
-		out[i] = o.Step
-		out[i].After = written[st]
+	for i := range steps {
+		st := steps[i].Command.Stream
+		steps[i].After = written[st]
 		written[st]++
 	}
-	return out, bad
+	return steps, bad
 }
 
 // pairOrder orders one pair's rows: by creation; at one creation time,
@@ -286,19 +298,19 @@ func pairOrder(a, b row) int {
 	return a.updated.Compare(b.updated)
 }
 
-// steps returns the commands of one row. Parse has checked source and the
-// row id, so the metadata is valid.
+// steps returns the commands of one row, without their metadata
+// (Plan.Command gives it). Parse has checked the source and the row id, so
+// the metadata is valid.
 func (r row) steps(source string) []Step {
-	meta := domain.MustMetadata(map[string]string{"source": source, "legacy_id": r.id})
-	add := domain.Command{Stream: r.stream, Kind: r.kind, On: true, Metadata: meta,
+	add := domain.Command{Stream: r.stream, Kind: r.kind, On: true,
 		OccurredAt: r.created, EventID: EventID(source, r.id, domain.EventAdded, r.created)}
-	out := []Step{{Line: r.line, Command: add}}
+	out := []Step{{Line: r.line, Command: add, rowID: r.id}}
 	if r.deleted {
 		cancel := add
 		cancel.On = false
 		cancel.OccurredAt = r.updated
 		cancel.EventID = EventID(source, r.id, domain.EventCancelled, r.updated)
-		out = append(out, Step{Line: r.line, Command: cancel})
+		out = append(out, Step{Line: r.line, Command: cancel, rowID: r.id})
 	}
 	return out
 }
@@ -347,7 +359,7 @@ func Apply(ctx context.Context, l Importer, p Plan, progress func(done int)) (Re
 		if first, ok := conflicted[st]; ok {
 			res.Conflicts = append(res.Conflicts, RowError{Line: s.Line, Column: "user_id",
 				Reason: fmt.Sprintf("not imported: its user and target conflict with the ledger (line %d)", first)})
-		} else if err := apply(ctx, l, s, &res, conflicted); err != nil {
+		} else if err := apply(ctx, l, s, p.Command(i), &res, conflicted); err != nil {
 			return res, err
 		}
 		if progress != nil {
@@ -357,9 +369,9 @@ func Apply(ctx context.Context, l Importer, p Plan, progress func(done int)) (Re
 	return res, nil
 }
 
-// apply imports one step into res.
-func apply(ctx context.Context, l Importer, s Step, res *Result, conflicted map[domain.StreamID]int) error {
-	r, err := l.Import(ctx, s.Command, s.After)
+// apply imports one step, whose command is cmd, into res.
+func apply(ctx context.Context, l Importer, s Step, cmd domain.Command, res *Result, conflicted map[domain.StreamID]int) error {
+	r, err := l.Import(ctx, cmd, s.After)
 	switch {
 	case err != nil:
 		return fmt.Errorf("line %d: %w", s.Line, err)

@@ -339,6 +339,39 @@ func TestApplyCountsExisting(t *testing.T) {
 	}
 }
 
+// TestApplyGivesEachEventItsRowsMetadata: every imported event carries
+// the source and its row's id (the plan keeps them apart from its
+// commands, which Apply completes one at a time).
+func TestApplyGivesEachEventItsRowsMetadata(t *testing.T) {
+	in := "id,user_id,action_type,target_type,target_id,is_deleted,created_at,updated_at\n" +
+		"7,u1,like,article,a1,1,2025-01-01 00:00:00,2025-01-02 00:00:00\n" +
+		"8,u2,collect,article,a1,0,2025-01-03 00:00:00,2025-01-03 00:00:00\n"
+	plan, _, err := legacy.Parse(strings.NewReader(in), kinds, "crm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	imp := importFunc(func(c domain.Command) {
+		src, _ := c.Metadata.Get("source")
+		id, _ := c.Metadata.Get("legacy_id")
+		got = append(got, src+":"+id)
+	})
+	if _, err := legacy.Apply(context.Background(), imp, plan, nil); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, " ") != "crm:7 crm:7 crm:8" {
+		t.Fatalf("metadata of the imported events %v, want crm:7 crm:7 crm:8", got)
+	}
+}
+
+// importFunc imports every command, handing it to f.
+type importFunc func(domain.Command)
+
+func (f importFunc) Import(_ context.Context, c domain.Command, _ int64) (domain.ImportResult, error) {
+	f(c)
+	return domain.Imported, nil
+}
+
 func mustTime(t *testing.T, s string) time.Time {
 	t.Helper()
 	v, err := time.Parse(legacy.TimeLayout, s)
