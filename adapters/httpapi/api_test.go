@@ -589,6 +589,20 @@ func TestHistoryPollMovesPastUnmatchedEvents(t *testing.T) {
 	}
 }
 
+// TestHistoryHeadAfterBeyondHead: HEAD /v1/events answered 200 to an
+// after beyond the log's head, which GET refuses with 412
+// position-beyond-log: HEAD answers as GET would, without the body.
+func TestHistoryHeadAfterBeyondHead(t *testing.T) {
+	e := MustEnv(t, nil)
+	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "")
+	for _, accept := range []string{"application/json", "text/csv", "application/x-ndjson"} {
+		if res, _ := e.do("HEAD", "/v1/events?after=7", "", "Accept", accept); res.StatusCode != 412 {
+			t.Errorf("%s: HEAD after the head %d, want 412 as GET", accept, res.StatusCode)
+		}
+		e.expect(200, "HEAD", "/v1/events?after=1", "", "Accept", accept)
+	}
+}
+
 // TestHistoryCSVContinuation: a CSV page that does not hold every matching
 // event says where the next starts (Link rel="next", same filters), and
 // the last page says nothing.

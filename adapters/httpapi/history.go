@@ -65,16 +65,17 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Add("Vary", "Accept") // after CORS's "Vary: Origin"
-	if r.Method == http.MethodHead {
-		// The headers are the answer; reading the log for nothing is not,
-		// so HEAD has no Link: whether a next page exists is known only by
-		// reading this one.
-		w.Header().Set("Content-Type", historyContentType(media))
-		return nil
-	}
+	// HEAD reads the head too: an after beyond it is refused as GET's is.
 	head, err := s.historyHead(r, f)
 	if err != nil {
 		return err
+	}
+	if r.Method == http.MethodHead {
+		// The headers are the answer; reading the events for nothing is
+		// not, so HEAD has no Link: whether a next page exists is known
+		// only by reading this one.
+		w.Header().Set("Content-Type", historyContentType(media))
+		return nil
 	}
 	if media == mediaNDJSON {
 		return s.historyStream(w, r, f)
