@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/interactionledger/ledger/domain"
@@ -34,6 +35,9 @@ func BuildAsOf(ctx context.Context, store domain.EventReader, path string, kinds
 	if at.Position < 0 {
 		return 0, &domain.ValidationError{Field: "position", Reason: "must be >= 0"}
 	}
+	// A symlink to no file yet is written through: the file is made (and,
+	// on a failure, removed) where its chain of links ends.
+	path = linkEnd(path)
 	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 		return 0, pathExists(path)
 	}
@@ -57,6 +61,23 @@ func BuildAsOf(ctx context.Context, store domain.EventReader, path string, kinds
 		removeDatabase(path) // made above: a cut build would read as a state
 	}
 	return last, err
+}
+
+// linkEnd returns the path a chain of symlinks at path ends at, where
+// nothing may be yet; path when it is no link. O_EXCL never follows a
+// link, even one to no file.
+func linkEnd(path string) string {
+	for range 40 { // the kernel's own limit on a chain
+		dest, err := os.Readlink(path)
+		if err != nil {
+			return path
+		}
+		if !filepath.IsAbs(dest) {
+			dest = filepath.Join(filepath.Dir(path), dest)
+		}
+		path = dest
+	}
+	return path
 }
 
 func pathExists(path string) error {

@@ -350,6 +350,30 @@ func TestAsOfKeepsAFileMadeWhileItScanned(t *testing.T) {
 	}
 }
 
+// TestAsOfThroughALinkToNoFileYet: --out a symlink to a file not there
+// yet passed the first check (which follows the link), and after the scan
+// the O_EXCL create refused the link itself as existing (exit 2, the scan
+// wasted), where the build used to write through it. The file is made
+// where the link points, and the link is kept.
+func TestAsOfThroughALinkToNoFileYet(t *testing.T) {
+	store := MustStore(t)
+	MustGenerate(t, store, 10)
+	dir := t.TempDir()
+	real, link := filepath.Join(dir, "real.db"), filepath.Join(dir, "nov1.db")
+	if err := os.Symlink("real.db", link); err != nil {
+		t.Fatal(err)
+	}
+	if pos, err := projections.BuildAsOf(context.Background(), store, link, kinds, projections.AsOf{Position: 5}, nil, nil); err != nil || pos != 5 {
+		t.Fatalf("as-of through a link to no file: %d %v, want 5", pos, err)
+	}
+	if info, err := os.Lstat(link); err != nil || info.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link after: %v %v, want it kept", info, err)
+	}
+	if b, err := os.ReadFile(real); err != nil || !strings.HasPrefix(string(b), "SQLite format 3\x00") {
+		t.Errorf("%s after: %v, want the as-of database", real, err)
+	}
+}
+
 // fileOnRead is a log whose first read makes a file at path, as another
 // process could while a scan runs.
 type fileOnRead struct {
