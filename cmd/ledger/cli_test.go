@@ -788,6 +788,33 @@ func TestOutNotAStoreFileThroughALinkedDirectory(t *testing.T) {
 	}
 }
 
+// TestOutNotAStoreFileThroughDotDotAfterALinkedDirectory: linkTarget
+// cleaned the path before resolving its directory's links, so ".." after a
+// linked directory went up from the link, where the kernel goes up from
+// the directory it points to: <link to the store's subdirectory>/../
+// <the views file not there yet> passed, and the export became the
+// node's views file.
+func TestOutNotAStoreFileThroughDotDotAfterALinkedDirectory(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "c.db")
+	mustFill(t, db, 3)
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	alias := filepath.Join(t.TempDir(), "alias")
+	if err := os.Symlink(filepath.Join(dir, "sub"), alias); err != nil {
+		t.Fatal(err)
+	}
+	out := alias + string(filepath.Separator) + ".." + string(filepath.Separator) + "c.db.views"
+	_, _, err := runCLI(t, "history", "--db", db, "--out", out)
+	if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "destroy the store") {
+		t.Errorf("--out %s: %v (exit %d), want exit 2 refusing a file of the store", out, err, exitCode(err))
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "c.db.views")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("c.db.views after: %v, want no file", err)
+	}
+}
+
 // TestHistoryOutKeepsItsMode: --out replaced by a new file renamed over it
 // took the new file's mode (0666 less the umask), so a private export
 // (0600) became readable by every user of the machine once written again.
