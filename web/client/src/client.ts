@@ -151,17 +151,20 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
    * rewind forgets the session position when the server says its log does
    * not hold it (restored from an older copy, its id kept): every view
    * cached from before is as stale as another log's, so the log listeners
-   * hear it too. sent is the position the refused request carried (0: none)
-   * and head the log's head the refusal names: a session position below
-   * sent was noted since the position was forgotten (a write to the
-   * restored log, answered while the request waited its refusal), and one
-   * within head is this log's (the refusal was of a history's after), so
-   * either is kept. A stream's refused resume point tells the listeners
-   * whatever the session holds: its views were fed from before.
+   * hear it too. before is the session position when the refused request
+   * was sent, sent the position it carried (0: none) and head the log's
+   * head the refusal names. A session position noted since the request was
+   * sent (a write answered while the refusal waited or travelled, after
+   * the server read the head) is this log's, and one within head is too
+   * (the refusal was of a history's after, or of a stream's resume
+   * point): either is kept. Without a head (an older server), the session
+   * position is forgotten when the refused one was at or below it. A
+   * stream's refused resume point tells the listeners whatever the session
+   * holds: its views were fed from before.
    */
-  function rewind(sent: number, head: number | undefined, stream: boolean): void {
+  function rewind(before: number, sent: number, head: number | undefined, stream: boolean): void {
     const at = session.get();
-    const stale = at > 0 && at >= sent && (head === undefined || at > head);
+    const stale = at > 0 && at === before && (head === undefined ? at >= sent : at > head);
     if (stale) session.clear();
     if (stale || stream) tellLogListeners(session.log() ?? '');
   }
@@ -189,12 +192,13 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
     let moved = false;
     for (let attempt = 0; ; attempt++) {
       const init = build();
+      const before = session.get();
       const res = await doFetch(baseUrl + path, init);
       noteLog(res);
       if (res.ok || res.status === 304) return res;
       const err = await problemFrom(res);
       if (err.type === positionBeyondLog && !moved) {
-        rewind(Number(new Headers(init.headers).get('Ledger-Min-Position') ?? 0), err.head, path.startsWith('/v1/events/stream'));
+        rewind(before, Number(new Headers(init.headers).get('Ledger-Min-Position') ?? 0), err.head, path.startsWith('/v1/events/stream'));
       }
       if ((err.type === otherLog || err.type === positionBeyondLog) && !sameLog && !moved) {
         moved = true;

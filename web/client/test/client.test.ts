@@ -293,4 +293,32 @@ describe('session consistency', () => {
     expect(c.minPosition()).toBe(w.position);
     expect(heard).toEqual([]);
   });
+
+  // The refusal of a history's after names the head it read; a write
+  // answered while that answer travelled notes a position beyond it, of
+  // this log: the session sent a position within the head, so what it
+  // noted since is kept (and the views are not reset).
+  it('keeps a position noted since when a late 412 refuses a history\'s after', async () => {
+    const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage() });
+    const ref = `article/${uniqueId()}`;
+    const w1 = await c.turnOn(ref, 'like', 'u1');
+    const heard: string[] = [];
+    c.onLogChange((log) => heard.push(log));
+    const held = deferred();
+    const after = w1.position + 1_000_000;
+    proxy.plan = (req) =>
+      req.url.startsWith('/v1/events?')
+        ? { until: held.promise, reply: { status: 412, headers: { 'Content-Type': 'application/problem+json' },
+            body: JSON.stringify({ type: 'urn:ledger:problem:position-beyond-log', title: 'Precondition Failed', status: 412,
+              detail: `after ${after} is beyond this log's head ${w1.position}`, head: w1.position }) } }
+        : undefined;
+    const poll = c.events({ after }).catch((e: unknown) => e);
+    await waitFor(() => proxy.seen.some((s) => s.url.startsWith('/v1/events?')), 'the poll');
+    const w2 = await c.turnOn(ref, 'like', 'u2');
+    expect(c.minPosition()).toBe(w2.position);
+    held.resolve();
+    expect(isPositionBeyondLog(await poll)).toBe(true);
+    expect(c.minPosition()).toBe(w2.position);
+    expect(heard).toEqual([]);
+  });
 });

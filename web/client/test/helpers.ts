@@ -33,7 +33,7 @@ export interface Seen {
 export interface Plan {
   /** delayMs holds the upstream answer (or the reply) this long before passing it on. */
   delayMs?: number;
-  /** until holds the upstream answer until the promise settles. */
+  /** until holds the upstream answer (or the reply) until the promise settles. */
   until?: Promise<unknown>;
   /** reply answers instead of the server. */
   reply?: { status: number; headers?: Record<string, string>; body?: string };
@@ -60,10 +60,10 @@ export async function startProxy(upstream: string): Promise<Proxy> {
     if (plan.reply) {
       req.resume();
       const reply = plan.reply;
-      setTimeout(() => {
+      void Promise.resolve(plan.until).catch(() => undefined).then(() => setTimeout(() => {
         res.writeHead(reply.status, reply.headers ?? {});
         res.end(reply.body ?? '');
-      }, plan.delayMs ?? 0);
+      }, plan.delayMs ?? 0));
       return;
     }
     const up = httpRequest(
