@@ -257,10 +257,12 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
     /**
      * onLogChange calls fn with the new log's id when the server names
      * another log than the session's (its log was created anew), and with
-     * the same id when the server answers that the session's position is
-     * beyond its log (412 position-beyond-log: the log was restored from an
-     * older copy): the session position is already forgotten, and every
-     * view cached from before is stale (resyncOnLogChange refetches them).
+     * the same id when the server answers that the session's position, or
+     * a stream's resume point, is beyond its log (412 position-beyond-log:
+     * the log was restored from an older copy): a session position beyond
+     * the log's head is already forgotten (one within it is kept), and
+     * every view cached from before is stale (resyncOnLogChange refetches
+     * them). A history's after refused alone tells no one.
      * It returns the function that removes fn.
      */
     onLogChange: (fn: (log: string) => void): (() => void) => {
