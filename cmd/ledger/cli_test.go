@@ -834,6 +834,37 @@ func TestHistoryOutKeepsItsMode(t *testing.T) {
 	}
 }
 
+// TestHistoryOutPrivateWhileWritten: the file renamed over a private
+// --out (0600) was created 0666 less the umask and narrowed only then, so
+// another user could open it in between and read the export as it was
+// written. It is created with the replaced file's permissions.
+func TestHistoryOutPrivateWhileWritten(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "c.db")
+	mustFill(t, db, 3)
+	out := filepath.Join(dir, "likes.csv")
+	if err := os.WriteFile(out, []byte("yesterday's export\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var made []os.FileMode
+	t.Cleanup(func() { openFile = os.OpenFile })
+	openFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
+		f, err := os.OpenFile(name, flag, perm)
+		if err == nil && strings.HasPrefix(name, out+".") {
+			if info, err := f.Stat(); err == nil {
+				made = append(made, info.Mode().Perm())
+			}
+		}
+		return f, err
+	}
+	if _, _, err := runCLI(t, "history", "--db", db, "--format", "csv", "--out", out); err != nil {
+		t.Fatal(err)
+	}
+	if len(made) != 1 || made[0] != 0o600 {
+		t.Errorf("the replacement as made: %v, want one file, mode 0600", made)
+	}
+}
+
 // TestHistoryOutBesideAStaleTemporaryFile: the export was written to
 // <out>.<pid>.tmp, created only if absent, so the file a killed run
 // (SIGKILL, the OOM killer) left behind failed every later run with the

@@ -197,13 +197,20 @@ func output(e env, path string) (io.Writer, func(error) error, error) {
 
 // createReplacement creates <path>.<pid>.<random>.tmp, the file to be
 // renamed over path, with the permissions of the file info describes (nil:
-// none): a private export stays private (the umask would narrow them,
-// never widen a 0600). The random part steps past a file of the same name
-// that a killed run left (in a container every run is process 1).
+// none) from the start: a private export stays private, while it is
+// written too (a file narrowed only after its creation could be opened by
+// another user in between, and read through that descriptor). The umask
+// narrows them at the creation; the chmod after gives them back (a 0664
+// under a 022 umask), never wider. The random part steps past a file of
+// the same name that a killed run left (in a container every run is
+// process 1).
 func createReplacement(path string, info os.FileInfo) (*os.File, error) {
-	f, err := createTemp(path)
-	if err != nil || info == nil {
-		return f, err
+	if info == nil {
+		return createTemp(path, 0o666)
+	}
+	f, err := createTemp(path, info.Mode().Perm())
+	if err != nil {
+		return nil, err
 	}
 	tmp := f.Name()
 	if err := f.Chmod(info.Mode().Perm()); err != nil {
@@ -214,12 +221,15 @@ func createReplacement(path string, info os.FileInfo) (*os.File, error) {
 	return f, nil
 }
 
-// createTemp creates a new file named <path>.<pid>.<random>.tmp, mode 0666
-// less the umask like the file os.Create would make.
-func createTemp(path string) (f *os.File, err error) {
+// openFile is os.OpenFile; a test sees the files it makes as made.
+var openFile = os.OpenFile
+
+// createTemp creates a new file named <path>.<pid>.<random>.tmp, mode perm
+// less the umask, as os.OpenFile makes it.
+func createTemp(path string, perm os.FileMode) (f *os.File, err error) {
 	for range 100 {
 		tmp := fmt.Sprintf("%s.%d.%08x.tmp", path, os.Getpid(), rand.Uint32())
-		f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+		f, err = openFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 		if !errors.Is(err, fs.ErrExist) {
 			break
 		}
