@@ -156,6 +156,22 @@ func TestHistoryKindNotConfigured(t *testing.T) {
 	}
 }
 
+// TestHistoryAfterBeyondTheHead: `history --after N` beyond the log's
+// head (a position of before a restore of an older copy, or a typo)
+// exported nothing and exited 0, where the HTTP history answers 412; it
+// is a usage error naming the position and the head.
+func TestHistoryAfterBeyondTheHead(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "a.db")
+	mustFill(t, db, 2) // 4 events
+	_, _, err := runCLI(t, "history", "--db", db, "--after", "5")
+	if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "--after 5") || !strings.Contains(fmt.Sprint(err), "head 4") {
+		t.Fatalf("history --after 5 on a 4-event log: %v (exit %d), want exit 2 naming 5 and the head 4", err, exitCode(err))
+	}
+	if out, _, err := runCLI(t, "history", "--db", db, "--after", "4"); err != nil || out != "" {
+		t.Fatalf("history --after the head: %q %v, want no event and no error", out, err)
+	}
+}
+
 func TestHistory(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "h.db")
 	mustFill(t, db, 10)

@@ -49,11 +49,28 @@ func runHistory(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer store.Close()
+	if err := afterWithinHead(ctx, store, filter.After); err != nil {
+		return err
+	}
 	w, finish, err := output(e, *out)
 	if err != nil {
 		return err
 	}
 	return finish(write(ctx, store, filter, w))
+}
+
+// afterWithinHead refuses an --after beyond the log's head, as the HTTP
+// history does (412): a position of before a restore of an older copy, or
+// a typo, which would export nothing.
+func afterWithinHead(ctx context.Context, log domain.EventReader, after int64) error {
+	head, err := log.LastPosition(ctx)
+	if err != nil {
+		return err
+	}
+	if after > head {
+		return usageErr("--after %d is beyond this log's head %d (the log was restored from an older copy, or the position is not of this log)", after, head)
+	}
+	return nil
 }
 
 func historyFilter(user, target, kind, since, until string, after int64, limit int) (domain.EventFilter, error) {

@@ -288,7 +288,7 @@ export interface components {
             items: components["schemas"]["Event"][];
             /**
              * Format: int64
-             * @description The after of the next poll or page: this page's last event when more match, else the log's head when the page was read (or its last event, or the request's after, when later), so that a poll with filters moves past the events that did not match.
+             * @description The after of the next poll or page: this page's last event when more match, else the log's head when the page was read (or its last event, when a write committed meanwhile), so that a poll with filters moves past the events that did not match.
              */
             next_after: number;
         };
