@@ -831,17 +831,24 @@ func TestOutNotAStoreFileThroughDotDotAfterALinkedDirectory(t *testing.T) {
 	}
 }
 
+// privateExport is a log of 3 pairs' events and, beside it, yesterday's
+// export at mode 0600: the --out a new export replaces.
+func privateExport(t *testing.T) (db, out string) {
+	t.Helper()
+	dir := t.TempDir()
+	db, out = filepath.Join(dir, "c.db"), filepath.Join(dir, "likes.csv")
+	mustFill(t, db, 3)
+	if err := os.WriteFile(out, []byte("yesterday's export\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return db, out
+}
+
 // TestHistoryOutKeepsItsMode: --out replaced by a new file renamed over it
 // took the new file's mode (0666 less the umask), so a private export
 // (0600) became readable by every user of the machine once written again.
 func TestHistoryOutKeepsItsMode(t *testing.T) {
-	dir := t.TempDir()
-	db := filepath.Join(dir, "c.db")
-	mustFill(t, db, 3)
-	out := filepath.Join(dir, "likes.csv")
-	if err := os.WriteFile(out, []byte("yesterday's export\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	db, out := privateExport(t)
 	if _, _, err := runCLI(t, "history", "--db", db, "--format", "csv", "--out", out); err != nil {
 		t.Fatal(err)
 	}
@@ -855,13 +862,7 @@ func TestHistoryOutKeepsItsMode(t *testing.T) {
 // another user could open it in between and read the export as it was
 // written. It is created with the replaced file's permissions.
 func TestHistoryOutPrivateWhileWritten(t *testing.T) {
-	dir := t.TempDir()
-	db := filepath.Join(dir, "c.db")
-	mustFill(t, db, 3)
-	out := filepath.Join(dir, "likes.csv")
-	if err := os.WriteFile(out, []byte("yesterday's export\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	db, out := privateExport(t)
 	var made []os.FileMode
 	t.Cleanup(func() { openFile = os.OpenFile })
 	openFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
