@@ -42,10 +42,19 @@ var (
 // does not decode, what naming it ("event 7: stored kind"): the log's
 // fault, so it wraps ErrUnavailable and not err's *ValidationError, which
 // matches ErrInvalidInput (a server's 400, a CLI's exit 2) as if the reader
-// had sent the value.
+// had sent the value. It is a *StoredValueError.
 func StoredError(what string, err error) error {
-	return fmt.Errorf("%s: %s: %w", what, err, ErrUnavailable)
+	return &StoredValueError{What: what + ": " + err.Error()}
 }
+
+// StoredValueError is StoredError's: What names the value and why it does
+// not decode. It matches ErrUnavailable.
+type StoredValueError struct{ What string }
+
+func (e *StoredValueError) Error() string { return e.What + ": " + ErrUnavailable.Error() }
+
+// Unwrap is ErrUnavailable.
+func (e *StoredValueError) Unwrap() error { return ErrUnavailable }
 
 // ValidationError names the input field that was rejected and why. It
 // matches ErrInvalidInput with errors.Is.

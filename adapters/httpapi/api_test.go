@@ -833,4 +833,9 @@ func TestHistoryOfABadEvent(t *testing.T) {
 	if err := json.Unmarshal(e.expect(503, "GET", "/v1/events", ""), &p); err != nil || p.Type != "urn:ledger:problem:store-unavailable" {
 		t.Fatalf("problem %+v (%v), want store-unavailable", p, err)
 	}
+	// The detail names the value, for the operator: it said only that
+	// the store "cannot accept writes right now", of a read.
+	if !strings.Contains(p.Detail, "event 1: stored kind") || strings.Contains(p.Detail, "writes") {
+		t.Errorf("detail %q, want the stored value named, and no word of writes", p.Detail)
+	}
 }

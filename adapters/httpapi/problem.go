@@ -114,6 +114,7 @@ func problemFor(err error) Problem {
 	var he *httpError
 	var pe paramErrors
 	var ve *domain.ValidationError
+	var sv *domain.StoredValueError
 	switch {
 	case errors.As(err, &he):
 		p := newProblem(he.status, he.slug, he.detail, he.retryAfter)
@@ -143,6 +144,8 @@ func problemFor(err error) Problem {
 		return newProblem(503, "contention", "the stream is busy; retry", time.Second)
 	case errors.Is(err, projections.ErrUnreadable):
 		return newProblem(503, "store-unavailable", "the read model cannot be read right now"+storeReason(err), 5*time.Second)
+	case errors.As(err, &sv):
+		return newProblem(503, "store-unavailable", "the event log holds a value this server cannot read: "+sv.What, 5*time.Second)
 	case errors.Is(err, domain.ErrUnavailable):
 		return newProblem(503, "store-unavailable", "the event store cannot accept writes right now"+storeReason(err), 5*time.Second)
 	case errors.Is(err, domain.ErrClosed):
