@@ -37,8 +37,9 @@ type EventStore struct {
 	channel string
 
 	queue *groupcommit.Queue[eventRow]
-	quit  chan struct{} // closed by Close
-	done  chan struct{} // closed when the writer has exited
+	edge  groupcommit.Edge[eventRow] // Append and Decide
+	quit  chan struct{}              // closed by Close
+	done  chan struct{}              // closed when the writer has exited
 
 	listenStop context.CancelFunc
 	listenDone chan struct{}
@@ -94,6 +95,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*EventStore, error
 		s.done = make(chan struct{})
 		go s.run()
 	}
+	s.edge = s.newEdge()
 	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.listenStop, s.listenDone, s.listening = stop, make(chan struct{}), make(chan struct{})
 	go s.listen(lctx)

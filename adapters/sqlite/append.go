@@ -36,13 +36,7 @@ type eventRow struct {
 // written). Once the writer has started the append, Append waits for the
 // real outcome even if ctx ends.
 func (s *EventStore) Append(ctx context.Context, req domain.AppendRequest) (domain.AppendResult, error) {
-	if err := s.appendable(ctx, req.Stream); err != nil {
-		return domain.AppendResult{}, err
-	}
-	if err := req.Validate(); err != nil {
-		return domain.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, err)
-	}
-	return s.submit(ctx, groupcommit.NewRequest(req, encodeRows(req.Events)))
+	return s.edge.Append(ctx, req)
 }
 
 // Decide decides req's command in the writer's transaction and appends its
@@ -55,22 +49,7 @@ func (s *EventStore) Append(ctx context.Context, req domain.AppendRequest) (doma
 // req.ExpectedVersion. A store opened read-only decides against Snapshot
 // and answers a command that would write with Append's error.
 func (s *EventStore) Decide(ctx context.Context, req domain.DecideRequest) (domain.Outcome, error) {
-	st := req.Command.Stream
-	cand, err := req.Candidate()
-	if err != nil {
-		return domain.Outcome{}, fmt.Errorf("decide %s: %w", st, err)
-	}
-	if s.queue == nil {
-		return domain.DecideThenAppend(ctx, s, req)
-	}
-	if err := s.appendable(ctx, st); err != nil {
-		return domain.Outcome{}, err
-	}
-	r := groupcommit.NewDecideRequest(req, cand, encodeRows(cand.Events))
-	if _, err := s.submit(ctx, r); err != nil {
-		return domain.Outcome{}, err
-	}
-	return r.Decided, nil
+	return s.edge.Decide(ctx, req)
 }
 
 // appendable returns why nothing can be appended to stream now: a
@@ -138,3 +117,13 @@ func encodeRows(events []domain.Event) []eventRow {
 }
 
 func unixNano(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+// newEdge is s's Append and Decide (groupcommit.Edge), once s is open: a
+// store without a writer decides against its Snapshot.
+func (s *EventStore) newEdge() groupcommit.Edge[eventRow] {
+	e := groupcommit.Edge[eventRow]{Usable: s.appendable, Encode: encodeRows, Submit: s.submit}
+	if s.queue == nil {
+		e.Fallback = s
+	}
+	return e
+}

@@ -80,6 +80,7 @@ type EventStore struct {
 	w     *writer
 	ckpt  *walcheckpoint.Checkpointer
 	queue *groupcommit.Queue[eventRow]
+	edge  groupcommit.Edge[eventRow] // Append and Decide
 	// wmu is held by whoever runs a transaction on the writer's
 	// connection: the writer goroutine, or a lone appender committing its
 	// own append (appendDirect).
@@ -139,6 +140,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*EventStore, error
 		s.closeDBs()
 		return nil, fmt.Errorf("open %s: %w", cfg.Path, err)
 	}
+	s.edge = s.newEdge()
 	return s, nil
 }
 

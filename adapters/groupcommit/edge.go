@@ -1,0 +1,55 @@
+package groupcommit
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/interactionledger/ledger/domain"
+)
+
+// Edge is a writer store's Append (domain.EventStore) and Decide
+// (domain.DecidingStore), the same in every store but for its rows:
+// Usable says why nothing can be appended to a stream now (a read-only or
+// closed store, ctx's end), Encode makes the rows of events, and Submit
+// hands a request to the store's writer and waits for its answer. A store
+// without a writer (opened read-only) sets Fallback to itself: Decide then
+// decides against its Snapshot (domain.DecideThenAppend), and a command
+// that would write gets Append's error.
+type Edge[Row any] struct {
+	Usable   func(ctx context.Context, stream domain.StreamID) error
+	Encode   func(events []domain.Event) []Row
+	Submit   func(ctx context.Context, r *Request[Row]) (domain.AppendResult, error)
+	Fallback domain.EventStore
+}
+
+// Append checks req and has the writer append it.
+func (e Edge[Row]) Append(ctx context.Context, req domain.AppendRequest) (domain.AppendResult, error) {
+	if err := e.Usable(ctx, req.Stream); err != nil {
+		return domain.AppendResult{}, err
+	}
+	if err := req.Validate(); err != nil {
+		return domain.AppendResult{}, fmt.Errorf("append %s: %w", req.Stream, err)
+	}
+	return e.Submit(ctx, NewRequest(req, e.Encode(req.Events)))
+}
+
+// Decide checks req and has the writer decide its command in its
+// transaction and append the event it calls for, if any.
+func (e Edge[Row]) Decide(ctx context.Context, req domain.DecideRequest) (domain.Outcome, error) {
+	st := req.Command.Stream
+	cand, err := req.Candidate()
+	if err != nil {
+		return domain.Outcome{}, fmt.Errorf("decide %s: %w", st, err)
+	}
+	if e.Fallback != nil {
+		return domain.DecideThenAppend(ctx, e.Fallback, req)
+	}
+	if err := e.Usable(ctx, st); err != nil {
+		return domain.Outcome{}, err
+	}
+	r := NewDecideRequest(req, cand, e.Encode(cand.Events))
+	if _, err := e.Submit(ctx, r); err != nil {
+		return domain.Outcome{}, err
+	}
+	return r.Decided, nil
+}
