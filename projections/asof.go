@@ -7,10 +7,10 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/linkpath"
 )
 
 // AsOf selects a point in the log: a position, or a time. A time selects
@@ -37,7 +37,7 @@ func BuildAsOf(ctx context.Context, store domain.EventReader, path string, kinds
 	}
 	// A symlink to no file yet is written through: the file is made (and,
 	// on a failure, removed) where its chain of links ends.
-	path = linkEnd(path)
+	path = linkpath.End(path)
 	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 		return 0, pathExists(path)
 	}
@@ -61,23 +61,6 @@ func BuildAsOf(ctx context.Context, store domain.EventReader, path string, kinds
 		removeDatabase(path) // made above: a cut build would read as a state
 	}
 	return last, err
-}
-
-// linkEnd returns the path a chain of symlinks at path ends at, where
-// nothing may be yet; path when it is no link. O_EXCL never follows a
-// link, even one to no file.
-func linkEnd(path string) string {
-	for range 40 { // the kernel's own limit on a chain
-		dest, err := os.Readlink(path)
-		if err != nil {
-			return path
-		}
-		if !filepath.IsAbs(dest) {
-			dest = filepath.Join(filepath.Dir(path), dest)
-		}
-		path = dest
-	}
-	return path
 }
 
 func pathExists(path string) error {

@@ -804,7 +804,7 @@ func TestOutNotAStoreFileThroughALinkedDirectory(t *testing.T) {
 	}
 }
 
-// TestOutNotAStoreFileThroughDotDotAfterALinkedDirectory: linkTarget
+// TestOutNotAStoreFileThroughDotDotAfterALinkedDirectory: linkpath.End
 // cleaned the path before resolving its directory's links, so ".." after a
 // linked directory went up from the link, where the kernel goes up from
 // the directory it points to: <link to the store's subdirectory>/../

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/interactionledger/ledger/adapters/postgres"
+	"github.com/interactionledger/ledger/internal/linkpath"
 	"github.com/interactionledger/ledger/projections"
 )
 
@@ -32,43 +33,13 @@ func notStoreFile(flagName, out, db, views string) error {
 		return nil
 	}
 	files := storeFiles(db, views)
-	if namesOneOf(out, files) || namesOneOf(linkTarget(out), files) {
+	if namesOneOf(out, files) || namesOneOf(linkpath.End(out), files) {
 		return usageErr("%s %q is a file of the store %q: writing it would destroy the store", flagName, out, db)
 	}
 	if isDatabase(out) {
 		return usageErr("%s %q is a SQLite database (a log, a views file of any server) or its -wal, -shm or -journal: writing it would destroy it", flagName, out)
 	}
 	return nil
-}
-
-// linkTarget returns the path a chain of symlinks at path ends at, even
-// where nothing is there yet (filepath.EvalSymlinks fails on that): a
-// write through the links creates the file there. The links of the
-// directories on the way are resolved too (a linked directory), before
-// any ".." after them, as the kernel does: <link>/.. is the parent of the
-// directory the link points to, not the link's (a lexical Clean would
-// say). It is path when there are none.
-func linkTarget(path string) string {
-	for range 40 { // the kernel's own limit on a chain
-		// The directory as written, not cleaned: EvalSymlinks resolves
-		// each link before the ".." that follows it.
-		if i := strings.LastIndexByte(path, filepath.Separator); i >= 0 {
-			if dir, err := filepath.EvalSymlinks(path[:i+1]); err == nil {
-				path = filepath.Join(dir, path[i+1:])
-			}
-		}
-		dest, err := os.Readlink(path)
-		if err != nil {
-			return path
-		}
-		if !filepath.IsAbs(dest) {
-			// Not joined (which cleans): the next step resolves its
-			// directory, ".." included.
-			dest = filepath.Dir(path) + string(filepath.Separator) + dest
-		}
-		path = dest
-	}
-	return path
 }
 
 // isDatabase reports whether path, or the file it is the -wal, -shm or
@@ -148,7 +119,7 @@ func storeFiles(db, views string) []string {
 		files = append(files, db)
 	}
 	for _, f := range slices.Clone(files) {
-		real := linkTarget(f)
+		real := linkpath.End(f)
 		if real == f {
 			continue
 		}
