@@ -839,3 +839,43 @@ func TestHistoryOfABadEvent(t *testing.T) {
 		t.Errorf("detail %q, want the stored value named, and no word of writes", p.Detail)
 	}
 }
+
+// TestUnknownQueryParameterRefused: a query parameter a route does not
+// take is 400 naming it, on every route of the API, rather than ignored:
+// a misspelt min_position would make a read that may be older than the
+// client's own write look like one that waited for it.
+func TestUnknownQueryParameterRefused(t *testing.T) {
+	e := MustEnv(t, nil)
+	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "")
+	for _, path := range []string{
+		"/v1/targets/article/a-1?min_postion=1",
+		"/v1/targets?t=article/a-1&min_postion=1",
+		"/v1/targets/article/a-1/like?min_postion=1",
+		"/v1/users/u1/like?min_postion=1",
+		"/v1/events?min_postion=1",
+		"/v1/events/stream?min_postion=1",
+	} {
+		p := mustDecode[Problem](t, e.expect(400, "GET", path, "", "Accept", "*/*"))
+		if len(p.InvalidParams) != 1 || p.InvalidParams[0].Name != "min_postion" || !strings.Contains(p.InvalidParams[0].Reason, "min_position") {
+			t.Errorf("GET %s: %+v, want min_postion refused, naming the ones taken", path, p.InvalidParams)
+		}
+	}
+	for _, method := range []string{"PUT", "DELETE"} {
+		p := mustDecode[Problem](t, e.expect(400, method, "/v1/targets/article/a-1/like/u1?dry_run=1", ""))
+		if len(p.InvalidParams) != 1 || p.InvalidParams[0].Name != "dry_run" {
+			t.Errorf("%s with dry_run: %+v", method, p.InvalidParams)
+		}
+	}
+	// Every unknown name is reported with the other problems, in order.
+	p := mustDecode[Problem](t, e.expect(400, "GET", "/v1/targets/article/a-1/like?z=1&limit=0&a=2", ""))
+	var names []string
+	for _, ip := range p.InvalidParams {
+		names = append(names, ip.Name)
+	}
+	if strings.Join(names, ",") != "a,z,limit" {
+		t.Errorf("invalid_params %v, want a, z, limit", names)
+	}
+	// What a route takes (and log, everywhere) is not refused.
+	e.expect(200, "GET", "/v1/targets/article/a-1?viewer=u1&min_position=1&log=", "")
+	e.expect(200, "HEAD", "/v1/events?after=0&kind=like&user=u1", "")
+}

@@ -52,7 +52,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return errNotAcceptable("GET /v1/events produces application/json, application/x-ndjson or text/csv")
 	}
-	p, err := newParams(r, s.cfg.Kinds)
+	p, err := s.newParams(r)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -285,6 +286,54 @@ func TestStreamDataMatchesOpenAPI(t *testing.T) {
 		if data, ok := strings.CutPrefix(line, "data: "); ok {
 			c.checkSchema(t, "StreamEvent", "stream data", []byte(data))
 			return
+		}
+	}
+}
+
+// TestRoutesTakeTheDocumentedQuery: the query parameters each /v1 route
+// takes (the others are 400) are the ones the document lists for it, so
+// that neither refuses what the other offers.
+func TestRoutesTakeTheDocumentedQuery(t *testing.T) {
+	type param struct {
+		Name, In string
+		Ref      string `json:"$ref"`
+	}
+	var doc struct {
+		Paths      map[string]map[string]json.RawMessage
+		Components struct{ Parameters map[string]param }
+	}
+	if err := json.Unmarshal(OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	query := func(raw json.RawMessage) []string {
+		var op struct{ Parameters []param }
+		_ = json.Unmarshal(raw, &op) // a path's "parameters" entry is not an operation
+		var names []string
+		for _, p := range op.Parameters {
+			if p.Ref != "" {
+				p = doc.Components.Parameters[strings.TrimPrefix(p.Ref, "#/components/parameters/")]
+			}
+			if p.In == "query" {
+				names = append(names, p.Name)
+			}
+		}
+		return names
+	}
+	e := MustEnv(t, nil)
+	for _, rt := range e.srv.routes {
+		if !strings.HasPrefix(rt.pattern, "/v1/") {
+			continue
+		}
+		item := doc.Paths[rt.pattern]
+		documented := append(query(item["parameters"]), query(item[strings.ToLower(rt.method)])...)
+		taken := append(slices.Clone(rt.query), "log")
+		if rt.pattern == "/v1/events/stream" { // refuses the history's filters itself, with its own reason
+			taken = slices.DeleteFunc(taken, func(n string) bool { return slices.Contains(historyFilters, n) })
+		}
+		slices.Sort(documented)
+		slices.Sort(taken)
+		if !slices.Equal(documented, taken) {
+			t.Errorf("%s %s: takes %v, the document lists %v", rt.method, rt.pattern, taken, documented)
 		}
 	}
 }

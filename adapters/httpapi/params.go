@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,12 +26,43 @@ type params struct {
 	query   url.Values
 }
 
-func newParams(r *http.Request, kinds domain.KindSet) (*params, error) {
+// newParams starts parsing r's inputs. A query parameter its route does
+// not take is 400 (a misspelt min_position would otherwise be ignored, and
+// the read could be older than the client's own write), named with the
+// ones it takes; log is taken everywhere (Server.sameLog reads it).
+func (s *Server) newParams(r *http.Request) (*params, error) {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return nil, paramErrors{{Name: "query", Reason: "not a valid query string"}}
 	}
-	return &params{kinds: kinds, query: q}, nil
+	p := &params{kinds: s.cfg.Kinds, query: q}
+	if takes, ok := s.queries[r.Pattern]; ok {
+		p.refuseOthers(takes)
+	}
+	return p, nil
+}
+
+// refuseOthers adds a problem for each query parameter not in takes (nor
+// log), in name order.
+func (p *params) refuseOthers(takes []string) {
+	var others []string
+	for name := range p.query {
+		if name != "log" && !slices.Contains(takes, name) {
+			others = append(others, name)
+		}
+	}
+	slices.Sort(others)
+	for _, name := range others {
+		p.bad = append(p.bad, InvalidParam{Name: clip(name), Reason: notTaken(takes)})
+	}
+}
+
+// notTaken is the reason a query parameter outside takes is refused.
+func notTaken(takes []string) string {
+	if len(takes) == 0 {
+		return "not a parameter of this route, which takes none but log"
+	}
+	return "not a parameter of this route, which takes " + strings.Join(takes, ", ") + " and log"
 }
 
 // err returns the 400 for malformed input first, then the 404 of an

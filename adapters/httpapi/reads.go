@@ -36,7 +36,7 @@ func (s *Server) readParams(r *http.Request) (*params, error) {
 	if err := acceptJSON(r); err != nil {
 		return nil, err
 	}
-	return newParams(r, s.cfg.Kinds)
+	return s.newParams(r)
 }
 
 func (s *Server) canRead(r *http.Request) error {
@@ -182,7 +182,7 @@ func (s *Server) collection(w http.ResponseWriter, r *http.Request) error {
 	if err := acceptJSON(r); err != nil {
 		return err
 	}
-	p, err := newParams(r, s.cfg.Kinds)
+	p, err := s.newParams(r)
 	if err != nil {
 		return err
 	}

@@ -5,9 +5,11 @@ import (
 	"strings"
 )
 
-// route is one served method and pattern; the OpenAPI test walks them.
+// route is one served method and pattern, with the query parameters it
+// takes; the OpenAPI test walks them.
 type route struct {
 	method, pattern string
+	query           []string
 }
 
 // handlerFunc is a handler that returns its error for the one mapping in
@@ -21,18 +23,26 @@ func (s *Server) registerRoutes() {
 	s.handle("GET /openapi.json", s.openapi)
 	s.handle("PUT /v1/targets/{type}/{id}/{kind}/{user}", s.write(true))
 	s.handle("DELETE /v1/targets/{type}/{id}/{kind}/{user}", s.write(false))
-	s.handle("GET /v1/targets", s.targets)
-	s.handle("GET /v1/targets/{type}/{id}", s.target)
-	s.handle("GET /v1/targets/{type}/{id}/{kind}", s.actors)
-	s.handle("GET /v1/users/{user}/{kind}", s.collection)
-	s.handle("GET /v1/events", s.events)
-	s.handle("GET /v1/events/stream", s.stream)
+	s.handle("GET /v1/targets", s.targets, "t", "viewer", "min_position")
+	s.handle("GET /v1/targets/{type}/{id}", s.target, "viewer", "min_position")
+	s.handle("GET /v1/targets/{type}/{id}/{kind}", s.actors, "limit", "cursor", "min_position")
+	s.handle("GET /v1/users/{user}/{kind}", s.collection, "type", "limit", "cursor", "min_position")
+	s.handle("GET /v1/events", s.events, append([]string{"after", "min_position"}, historyFilters...)...)
+	// The stream refuses the history's filters with a reason of its own.
+	s.handle("GET /v1/events/stream", s.stream, append([]string{"after", "min_position"}, historyFilters...)...)
 	s.registerSite()
 }
 
-func (s *Server) handle(pattern string, h handlerFunc) {
+// handle serves pattern with h. query names the query parameters the
+// route takes besides log (which every route takes): any other is 400
+// when the handler parses its parameters (Server.newParams).
+func (s *Server) handle(pattern string, h handlerFunc, query ...string) {
 	method, path, _ := strings.Cut(pattern, " ")
-	s.routes = append(s.routes, route{method: method, pattern: path})
+	s.routes = append(s.routes, route{method: method, pattern: path, query: query})
+	if s.queries == nil {
+		s.queries = map[string][]string{}
+	}
+	s.queries[pattern] = query
 	s.mux.HandleFunc(pattern, s.serve(h))
 }
 

@@ -116,6 +116,9 @@ type Server struct {
 	mux     *http.ServeMux
 	handler http.Handler
 	routes  []route
+	// queries maps a route's pattern ("GET /v1/targets", a request's
+	// Pattern) to the query parameters it takes.
+	queries map[string][]string
 	// logID is the log's identity, sent as Ledger-Log.
 	logID   string
 	etagTag string

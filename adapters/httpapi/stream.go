@@ -219,7 +219,7 @@ func (s *Server) streamFailed(ctx context.Context, err error) {
 // browser sends and which wins) and min_position. Without either, after
 // is -1: the stream starts at the log head, live only.
 func (s *Server) streamParams(r *http.Request) (after, minPos int64, err error) {
-	p, err := newParams(r, s.cfg.Kinds)
+	p, err := s.newParams(r)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -105,7 +105,7 @@ func (s *Server) parseWrite(r *http.Request, on bool) (domain.SetRequest, error)
 	if err := acceptJSON(r); err != nil {
 		return domain.SetRequest{}, err
 	}
-	p, err := newParams(r, s.cfg.Kinds)
+	p, err := s.newParams(r)
 	if err != nil {
 		return domain.SetRequest{}, err
 	}

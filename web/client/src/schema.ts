@@ -314,7 +314,7 @@ export interface components {
         };
     };
     responses: {
-        /** @description Malformed path, id, kind, query parameter, header, cursor or body (invalid_params names them); on every path, a GET or HEAD with a body. */
+        /** @description Malformed path, id, kind, query parameter, header, cursor or body, or a query parameter the operation does not take (invalid_params names them); on every path, a GET or HEAD with a body. */
         BadRequest: {
             headers: {
                 [name: string]: unknown;
