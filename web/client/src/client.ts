@@ -157,15 +157,18 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
    * sent (a write answered while the refusal waited or travelled, after
    * the server read the head) is this log's, and one within head is too
    * (the refusal was of a history's after, or of a stream's resume
-   * point): either is kept. Without a head (an older server), the session
-   * position is forgotten when the refused one was at or below it. A
+   * point): either is kept. A forgotten session position gives way to the
+   * highest position noted below it within head (the restored log's
+   * writes answered before the refusal). Without a head (an older server),
+   * the session position is forgotten when the refused one was at or below it. A
    * stream's refused resume point tells the listeners whatever the session
    * holds: its views were fed from before.
    */
   function rewind(before: number, sent: number, head: number | undefined, stream: boolean): void {
     const at = session.get();
     const stale = at > 0 && at === before && (head === undefined ? at >= sent : at > head);
-    if (stale) session.clear();
+    if (stale && head !== undefined) session.rewind(head);
+    else if (stale) session.clear();
     if (stale || stream) tellLogListeners(session.log() ?? '');
   }
 

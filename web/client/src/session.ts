@@ -17,6 +17,7 @@ export class SessionPosition {
   readonly #storage: StorageLike | null;
   readonly #key: string;
   #memory = 0;
+  #memoryBelow = 0;
   #log: string | null = null;
 
   /** constructor takes the storage (null: memory only) and the key to keep it under ("<key>:log" keeps the log). */
@@ -49,11 +50,40 @@ export class SessionPosition {
     return Math.max(this.#memory, Number.isSafeInteger(stored) && stored > 0 ? stored : 0);
   }
 
-  /** note records position when it is higher than the one kept. */
+  /**
+   * note records position when it is higher than the one kept. A lower
+   * one is remembered apart (the highest of them): after a restore of the
+   * server's log from an older copy, the writes answered before the kept
+   * position is refused have positions of the restored log, below it, and
+   * rewind keeps them.
+   */
   note(position: number): void {
-    if (!Number.isSafeInteger(position) || position <= this.get()) return;
-    this.#memory = position;
-    this.#safeSet(this.#key, String(position));
+    if (!Number.isSafeInteger(position) || position <= 0) return;
+    const at = this.get();
+    if (position > at) {
+      this.#memory = position;
+      this.#safeSet(this.#key, String(position));
+    } else if (position < at && position > this.#below()) {
+      this.#safeSet(`${this.#key}:below`, String(position));
+      this.#memoryBelow = position;
+    }
+  }
+
+  /**
+   * rewind forgets the kept position, which the server's log does not
+   * hold (its head is below it), and keeps instead the highest position
+   * noted below it, when that is within head: a write's of the restored
+   * log, which a read must still reflect.
+   */
+  rewind(head: number): void {
+    const below = this.#below();
+    this.clear();
+    if (below <= head) this.note(below);
+  }
+
+  #below(): number {
+    const stored = Number(this.#safeGet(`${this.#key}:below`) ?? '0');
+    return Math.max(this.#memoryBelow, Number.isSafeInteger(stored) && stored > 0 ? stored : 0);
   }
 
   #safeSet(key: string, value: string): void {
@@ -65,11 +95,13 @@ export class SessionPosition {
     }
   }
 
-  /** clear forgets the position (e.g. on sign-out). */
+  /** clear forgets the position, and those noted below it (e.g. on sign-out). */
   clear(): void {
     this.#memory = 0;
+    this.#memoryBelow = 0;
     try {
       this.#storage?.removeItem(this.#key);
+      this.#storage?.removeItem(`${this.#key}:below`);
     } catch {
       // Nothing kept to clear.
     }

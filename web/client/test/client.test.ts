@@ -255,6 +255,23 @@ describe('session consistency', () => {
     expect(isPositionBeyondLog(err)).toBe(true); // an explicit position is not sent again
   });
 
+  // After a restore, the writes answered before the stale session position
+  // is refused have the restored log's positions, below it: once it is
+  // forgotten, the highest of them is the session position, so the read
+  // sent again still reflects the user's own write.
+  it('keeps the restored log\'s write positions when it forgets the stale one', async () => {
+    const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage(), sleep: async () => undefined });
+    const stale = (await c.readyz()).head + 1_000_000;
+    c.notePosition(stale);
+    const ref = `article/${uniqueId()}`;
+    const w = await c.turnOn(ref, 'like', 'u1');
+    expect(c.minPosition()).toBe(stale);
+    proxy.seen.length = 0;
+    expect((await c.target(ref, { viewer: 'u1' })).viewer.like).toBe(true);
+    expect(proxy.seen.map((s) => s.headers['ledger-min-position'])).toEqual([String(stale), String(w.position)]);
+    expect(c.minPosition()).toBe(w.position);
+  });
+
   // Reads sent together with the old position get their 412s apart: one
   // that arrives after the session forgot it, and after a write noted a
   // position of the restored log, must not forget that one too.
