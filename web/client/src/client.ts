@@ -158,8 +158,8 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
    * the server read the head) is this log's, and one within head is too
    * (the refusal was of a history's after, or of a stream's resume
    * point): either is kept. A forgotten session position gives way to the
-   * highest position noted below it within head (the restored log's
-   * writes answered before the refusal). Without a head (an older server),
+   * highest position noted below it (the restored log's writes answered
+   * before the refusal; see SessionPosition.rewind). Without a head (an older server),
    * the session position is forgotten when the refused one was at or below it. A
    * stream's refused resume point tells the listeners whatever the session
    * holds: its views were fed from before.
@@ -167,7 +167,7 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
   function rewind(before: number, sent: number, head: number | undefined, stream: boolean): void {
     const at = session.get();
     const stale = at > 0 && at === before && (head === undefined ? at >= sent : at > head);
-    if (stale && head !== undefined) session.rewind(head);
+    if (stale && head !== undefined) session.rewind();
     else if (stale) session.clear();
     if (stale || stream) tellLogListeners(session.log() ?? '');
   }

@@ -71,14 +71,16 @@ export class SessionPosition {
 
   /**
    * rewind forgets the kept position, which the server's log does not
-   * hold (its head is below it), and keeps instead the highest position
-   * noted below it, when that is within head: a write's of the restored
-   * log, which a read must still reflect.
+   * hold, and keeps instead the highest position noted below it: a
+   * write's of the restored log, which a read must still reflect, even
+   * one beyond the head the refusal named (the write committed after the
+   * server read it). One noted before the restore and beyond the restored
+   * head is refused in turn, and forgotten with nothing below it.
    */
-  rewind(head: number): void {
+  rewind(): void {
     const below = this.#below();
     this.clear();
-    if (below <= head) this.note(below);
+    this.note(below);
   }
 
   #below(): number {

@@ -272,6 +272,28 @@ describe('session consistency', () => {
     expect(c.minPosition()).toBe(w.position);
   });
 
+  // The server reads the head once the wait timed out; a write of the
+  // restored log committed after that read answers a position beyond the
+  // head the refusal names, and it is kept all the same.
+  it('keeps a write position beyond the head a late 412 names', async () => {
+    const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage(), sleep: async () => undefined });
+    const stale = (await c.readyz()).head + 1_000_000;
+    c.notePosition(stale);
+    const ref = `article/${uniqueId()}`;
+    const held = deferred();
+    const refusal = { status: 412, headers: { 'Content-Type': 'application/problem+json' }, body: '' };
+    proxy.plan = (req) => (req.headers['ledger-min-position'] === String(stale) ? { until: held.promise, reply: refusal } : undefined);
+    const read = c.target(ref, { viewer: 'u1' });
+    await waitFor(() => proxy.seen.some((s) => s.headers['ledger-min-position'] === String(stale)), 'the read');
+    const w = await c.turnOn(ref, 'like', 'u1');
+    const head = w.position - 1; // read by the server before the write committed
+    refusal.body = JSON.stringify({ type: 'urn:ledger:problem:position-beyond-log', title: 'Precondition Failed', status: 412,
+      detail: `min_position ${stale} is beyond this log's head ${head}`, head });
+    held.resolve();
+    expect((await read).viewer.like).toBe(true);
+    expect(c.minPosition()).toBe(w.position);
+  });
+
   // Reads sent together with the old position get their 412s apart: one
   // that arrives after the session forgot it, and after a write noted a
   // position of the restored log, must not forget that one too.
