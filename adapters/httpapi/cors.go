@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -260,14 +261,51 @@ func newCORS(c CORSConfig) *cors.Cors {
 // the API does not serve (POST, PATCH) is shown as a GET, so that its 405
 // carries the CORS headers like every other error (rs/cors skips them for
 // a method it does not allow, and the script would see a network error
-// instead of the 405). Preflights are shown as they are.
+// instead of the 405). A preflight is shown with its requested headers
+// sorted (sortedRequestHeaders).
 func corsView(r *http.Request) *http.Request {
 	switch r.Method {
-	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions:
+	case http.MethodOptions:
+		return sortedRequestHeaders(r)
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete:
 		return r
 	}
 	v := r.Clone(r.Context())
 	v.Method = http.MethodGet
+	return v
+}
+
+// maxRequestHeadersList bounds the Access-Control-Request-Headers that
+// sortedRequestHeaders rewrites: the allow-list's names fit many times
+// over; a longer list is left to rs/cors, which refuses it.
+const maxRequestHeadersList = 1024
+
+// sortedRequestHeaders is the preflight r with its
+// Access-Control-Request-Headers as one sorted, lower-case list without
+// repeats. rs/cors v1.11.1 accepts only that form (browsers send it, per
+// the Fetch standard) and answers any other, such as "if-match,
+// content-type" from another client or a proxy, with no CORS headers at
+// all. Each name must still be on the allow-list.
+func sortedRequestHeaders(r *http.Request) *http.Request {
+	vs := r.Header.Values("Access-Control-Request-Headers")
+	if len(vs) == 0 || len(strings.Join(vs, ",")) > maxRequestHeadersList {
+		return r
+	}
+	var names []string
+	for _, v := range vs {
+		for name := range strings.SplitSeq(v, ",") {
+			if name = strings.ToLower(strings.Trim(name, " \t")); name != "" {
+				names = append(names, name)
+			}
+		}
+	}
+	slices.Sort(names)
+	list := strings.Join(slices.Compact(names), ",")
+	if len(vs) == 1 && vs[0] == list {
+		return r
+	}
+	v := r.Clone(r.Context())
+	v.Header.Set("Access-Control-Request-Headers", list)
 	return v
 }
 
