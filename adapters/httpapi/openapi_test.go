@@ -15,6 +15,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
 	liberrors "github.com/pb33f/libopenapi-validator/errors"
+	"github.com/pb33f/libopenapi-validator/paths"
 	"github.com/pb33f/libopenapi-validator/schema_validation"
 	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 )
@@ -128,6 +130,53 @@ func (c contract) check(t *testing.T, x exchange) {
 	if ok, errs := c.v.ValidateHttpResponse(x.req, x.res); !ok {
 		reportErrors(t, x.req.Method+" "+x.req.URL.RequestURI()+" → "+x.res.Status, errs)
 	}
+	c.checkEveryAnswerHeaders(t, x)
+}
+
+// everyAnswerHeaders are the headers the middleware (outer, dispatch)
+// sets on every answer (the Ledger ones on all but the open mode's 403 to
+// a foreign Host).
+var everyAnswerHeaders = []string{"X-Request-ID", "X-Content-Type-Options", "Ledger-Position", "Ledger-Log"}
+
+// checkEveryAnswerHeaders: each of everyAnswerHeaders that x's answer
+// carries is declared by the response of the document that x's request
+// and status name, so a generated client knows it (the validator checks
+// the headers a response declares, not those it leaves out).
+func (c contract) checkEveryAnswerHeaders(t *testing.T, x exchange) {
+	t.Helper()
+	what := x.req.Method + " " + x.req.URL.Path + " → " + x.res.Status
+	item, errs, _ := paths.FindPath(x.req, c.model, nil)
+	if len(errs) > 0 || item == nil {
+		t.Errorf("%s: no path of the document", what)
+		return
+	}
+	op := item.GetOperations().GetOrZero(strings.ToLower(x.req.Method))
+	if op == nil || op.Responses == nil {
+		t.Errorf("%s: no operation of the document", what)
+		return
+	}
+	res := op.Responses.Codes.GetOrZero(strconv.Itoa(x.res.StatusCode))
+	if res == nil {
+		t.Errorf("%s: no response of the document", what)
+		return
+	}
+	for _, name := range everyAnswerHeaders {
+		if x.res.Header.Get(name) == "" {
+			t.Errorf("%s: no %s", what, name)
+		} else if !declaresHeader(res, name) {
+			t.Errorf("%s: the answer carries %s, which its response in the document does not declare", what, name)
+		}
+	}
+}
+
+// declaresHeader reports whether r declares the header name (any case).
+func declaresHeader(r *v3.Response, name string) bool {
+	for k := range r.Headers.KeysFromOldest() {
+		if strings.EqualFold(k, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // TestResponsesMatchOpenAPI sends a write, every read, the history in each
@@ -266,6 +315,57 @@ func TestOpenAPIDeclaresPromisedHeaders(t *testing.T) {
 	for path, ops := range doc.Paths {
 		if op, ok := ops["get"]; ok && strings.HasPrefix(path, "/v1/") {
 			required("GET "+path+" 200", op.Responses["200"], "Cache-Control")
+		}
+	}
+}
+
+// TestOpenAPIDeclaresEveryAnswerHeaders: every response of the document,
+// inline or shared, declares the headers every answer carries (required,
+// but Ledger-Position and Ledger-Log on a 403, which a server without
+// tokens sends without them to a Host not addressed to this machine).
+// TestResponsesMatchOpenAPI checks real answers against the responses it
+// meets; this covers the responses no test answer reaches.
+func TestOpenAPIDeclaresEveryAnswerHeaders(t *testing.T) {
+	type response struct {
+		Ref     string `json:"$ref"`
+		Headers map[string]struct {
+			Ref      string `json:"$ref"`
+			Required bool
+		}
+	}
+	var doc struct {
+		Paths      map[string]map[string]struct{ Responses map[string]response }
+		Components struct {
+			Responses map[string]response
+			Headers   map[string]struct{ Required bool }
+		}
+	}
+	if err := json.Unmarshal(OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, r response, forbidden bool) {
+		for _, name := range everyAnswerHeaders {
+			h, ok := r.Headers[name]
+			required := h.Required
+			if ref, found := strings.CutPrefix(h.Ref, "#/components/headers/"); found {
+				required = doc.Components.Headers[ref].Required
+			}
+			optional := forbidden && strings.HasPrefix(name, "Ledger-")
+			if !ok || required == optional {
+				t.Errorf("%s: %s declared %v, required %v", what, name, ok, required)
+			}
+		}
+	}
+	for name, r := range doc.Components.Responses {
+		check(name, r, name == "Forbidden")
+	}
+	for path, ops := range doc.Paths {
+		for method, op := range ops {
+			for code, r := range op.Responses {
+				if r.Ref == "" {
+					check(method+" "+path+" "+code, r, code == "403")
+				}
+			}
 		}
 	}
 }

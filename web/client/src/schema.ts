@@ -317,6 +317,10 @@ export interface components {
         /** @description Malformed path, id, kind, query parameter, header, cursor or body, or a query parameter the operation does not take (invalid_params names them); on every path, a GET or HEAD with a body. */
         BadRequest: {
             headers: {
+                "Ledger-Position": components["headers"]["Ledger-Position"];
+                "Ledger-Log": components["headers"]["Ledger-Log"];
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 [name: string]: unknown;
             };
             content: {
@@ -327,6 +331,10 @@ export interface components {
         Unauthorized: {
             headers: {
                 "WWW-Authenticate": string;
+                "Ledger-Position": components["headers"]["Ledger-Position"];
+                "Ledger-Log": components["headers"]["Ledger-Log"];
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 [name: string]: unknown;
             };
             content: {
@@ -336,6 +344,12 @@ export interface components {
         /** @description The token may not act for this user, or lacks the scope; or, on a server without tokens, the request's Host is not localhost, a .localhost name or a loopback address (no DNS rebinding). */
         Forbidden: {
             headers: {
+                /** @description Absent on the 403 of a server without tokens to a Host not addressed to this machine (a page that rebinds its name reads every header); present on every other 403. The position the answer reflects: a write's, its event's (or its stream's latest); any other answer's, problems included, the position the read model had applied. */
+                "Ledger-Position"?: number;
+                /** @description Absent on the 403 of a server without tokens to a Host not addressed to this machine (a page that rebinds its name reads every header); present on every other 403. The id of the server's log (a UUID). Positions, stream versions, cursors and ETags mean something only within one log: a client keeps it beside them and sends it back as Ledger-Log. */
+                "Ledger-Log"?: string;
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 [name: string]: unknown;
             };
             content: {
@@ -345,6 +359,10 @@ export interface components {
         /** @description Unknown route, or a kind that is not configured. */
         NotFound: {
             headers: {
+                "Ledger-Position": components["headers"]["Ledger-Position"];
+                "Ledger-Log": components["headers"]["Ledger-Log"];
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 [name: string]: unknown;
             };
             content: {
@@ -355,6 +373,10 @@ export interface components {
         MethodNotAllowed: {
             headers: {
                 Allow: string;
+                "Ledger-Position": components["headers"]["Ledger-Position"];
+                "Ledger-Log": components["headers"]["Ledger-Log"];
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 [name: string]: unknown;
             };
             content: {
@@ -364,6 +386,10 @@ export interface components {
         /** @description An Accept the endpoint cannot produce. */
         NotAcceptable: {
             headers: {
+                "Ledger-Position": components["headers"]["Ledger-Position"];
+                "Ledger-Log": components["headers"]["Ledger-Log"];
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 [name: string]: unknown;
             };
             content: {
@@ -373,6 +399,10 @@ export interface components {
         /** @description If-Match did not match the stream version (precondition-failed); the request names another log than the server's (Ledger-Log or log; other-log); or a read's min_position or a stream's resume point is beyond the log's head once the consistency timeout passed, or a history's after is beyond it (position-beyond-log, with the head: the log was restored from an older copy, or the position is not of this log). */
         PreconditionFailed: {
             headers: {
+                "Ledger-Position": components["headers"]["Ledger-Position"];
+                "Ledger-Log": components["headers"]["Ledger-Log"];
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 [name: string]: unknown;
             };
             content: {
@@ -382,6 +412,10 @@ export interface components {
         /** @description Body over 4 KiB. */
         TooLarge: {
             headers: {
+                "Ledger-Position": components["headers"]["Ledger-Position"];
+                "Ledger-Log": components["headers"]["Ledger-Log"];
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 [name: string]: unknown;
             };
             content: {
@@ -391,6 +425,10 @@ export interface components {
         /** @description A body that is not JSON. */
         UnsupportedMediaType: {
             headers: {
+                "Ledger-Position": components["headers"]["Ledger-Position"];
+                "Ledger-Log": components["headers"]["Ledger-Log"];
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 [name: string]: unknown;
             };
             content: {
@@ -400,6 +438,10 @@ export interface components {
         /** @description An Idempotency-Key reused with a different request. */
         IdempotencyMismatch: {
             headers: {
+                "Ledger-Position": components["headers"]["Ledger-Position"];
+                "Ledger-Log": components["headers"]["Ledger-Log"];
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 [name: string]: unknown;
             };
             content: {
@@ -410,6 +452,10 @@ export interface components {
         TooManyRequests: {
             headers: {
                 "Retry-After": number;
+                "Ledger-Position": components["headers"]["Ledger-Position"];
+                "Ledger-Log": components["headers"]["Ledger-Log"];
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 [name: string]: unknown;
             };
             content: {
@@ -420,6 +466,10 @@ export interface components {
         Unavailable: {
             headers: {
                 "Retry-After": number;
+                "Ledger-Position": components["headers"]["Ledger-Position"];
+                "Ledger-Log": components["headers"]["Ledger-Log"];
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 [name: string]: unknown;
             };
             content: {
@@ -453,10 +503,14 @@ export interface components {
     };
     requestBodies: never;
     headers: {
-        /** @description The position the answer reflects (writes: the event's position). */
+        /** @description The position the answer reflects: a write's, its event's (or its stream's latest); any other answer's, problems included, the position the read model had applied. On every answer but the 403 of a server without tokens to a Host not addressed to this machine. */
         "Ledger-Position": number;
-        /** @description The id of the server's log (a UUID). Positions, stream versions, cursors and ETags mean something only within one log: a client keeps it beside them and sends it back as Ledger-Log. */
+        /** @description The id of the server's log (a UUID). Positions, stream versions, cursors and ETags mean something only within one log: a client keeps it beside them and sends it back as Ledger-Log. On every answer but the 403 of a server without tokens to a Host not addressed to this machine. */
         "Ledger-Log": string;
+        /** @description The request's id, on every answer: the request's own X-Request-ID when it matches this pattern (any other is replaced, not refused), else a new UUIDv7. The server's log line names it; a write stores it as its event's request_id metadata. */
+        "X-Request-ID": string;
+        /** @description On every answer: a browser must take it as its Content-Type says, never sniff it (problems echo input). */
+        "X-Content-Type-Options": "nosniff";
     };
     pathItems: never;
 }
@@ -496,6 +550,8 @@ export interface operations {
                 headers: {
                     "Ledger-Position": components["headers"]["Ledger-Position"];
                     "Ledger-Log": components["headers"]["Ledger-Log"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -550,6 +606,8 @@ export interface operations {
                 headers: {
                     "Ledger-Position": components["headers"]["Ledger-Position"];
                     "Ledger-Log": components["headers"]["Ledger-Log"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -601,6 +659,8 @@ export interface operations {
                     ETag: string;
                     "Cache-Control": "no-cache";
                     "Ledger-Log": components["headers"]["Ledger-Log"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -615,6 +675,8 @@ export interface operations {
                     ETag: string;
                     "Cache-Control": "no-cache";
                     "Ledger-Log": components["headers"]["Ledger-Log"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -655,6 +717,8 @@ export interface operations {
                     "Ledger-Position": components["headers"]["Ledger-Position"];
                     "Cache-Control": "no-cache";
                     "Ledger-Log": components["headers"]["Ledger-Log"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -702,6 +766,8 @@ export interface operations {
                     "Ledger-Position": components["headers"]["Ledger-Position"];
                     "Cache-Control": "no-cache";
                     "Ledger-Log": components["headers"]["Ledger-Log"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -751,6 +817,8 @@ export interface operations {
                     "Ledger-Position": components["headers"]["Ledger-Position"];
                     "Cache-Control": "no-cache";
                     "Ledger-Log": components["headers"]["Ledger-Log"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -806,6 +874,8 @@ export interface operations {
                     /** @description Present only when more events match: <the same path and query with after set past this page>; rel="next" (JSON and CSV pages). */
                     Link?: string;
                     "Ledger-Log": components["headers"]["Ledger-Log"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -851,6 +921,8 @@ export interface operations {
                     "Ledger-Position": components["headers"]["Ledger-Position"];
                     "Cache-Control": "no-cache";
                     "Ledger-Log": components["headers"]["Ledger-Log"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -878,6 +950,10 @@ export interface operations {
             /** @description Up. */
             200: {
                 headers: {
+                    "Ledger-Position": components["headers"]["Ledger-Position"];
+                    "Ledger-Log": components["headers"]["Ledger-Log"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -902,6 +978,10 @@ export interface operations {
             /** @description Ready. */
             200: {
                 headers: {
+                    "Ledger-Position": components["headers"]["Ledger-Position"];
+                    "Ledger-Log": components["headers"]["Ledger-Log"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -926,6 +1006,10 @@ export interface operations {
             /** @description Prometheus text format. */
             200: {
                 headers: {
+                    "Ledger-Position": components["headers"]["Ledger-Position"];
+                    "Ledger-Log": components["headers"]["Ledger-Log"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -950,6 +1034,10 @@ export interface operations {
             /** @description OpenAPI 3.1. */
             200: {
                 headers: {
+                    "Ledger-Position": components["headers"]["Ledger-Position"];
+                    "Ledger-Log": components["headers"]["Ledger-Log"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                     [name: string]: unknown;
                 };
                 content: {
