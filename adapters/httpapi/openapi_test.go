@@ -14,6 +14,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ import (
 	liberrors "github.com/pb33f/libopenapi-validator/errors"
 	"github.com/pb33f/libopenapi-validator/paths"
 	"github.com/pb33f/libopenapi-validator/schema_validation"
+	"github.com/pb33f/libopenapi/datamodel/high/base"
 	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 )
 
@@ -436,4 +438,96 @@ func TestRoutesTakeTheDocumentedQuery(t *testing.T) {
 			t.Errorf("%s %s: takes %v, the document lists %v", rt.method, rt.pattern, taken, documented)
 		}
 	}
+}
+
+// paramSamples are values of query parameters, each of which the server
+// either refuses (400) or accepts, by the form its validation enforces.
+var paramSamples = map[string][]string{
+	"kind":        {"like", "collect", "follow", "a_1", strings.Repeat("a", 32), strings.Repeat("a", 33), "Like", "1like", "like-it", ""},
+	"user":        {"u1", "a.b_c:d@e-f", strings.Repeat("U", 128), strings.Repeat("U", 129), "u 1", "u/1", "ü", ""},
+	"target_type": {"article", "a-b_c9", strings.Repeat("a", 32), strings.Repeat("a", 33), "Article", "9a", "a.b", ""},
+	"target_id":   {"a-1", "A.b:c@d_e", strings.Repeat("i", 128), strings.Repeat("i", 129), "a 1", "a/1", "é", ""},
+	// Not 2^63-1 itself: libopenapi holds a schema's maximum as a float64,
+	// 2^63, and its validator refuses the integers just below it.
+	"after": {"0", "1", "9223372036854774000", "9223372036854775808", "-1", "+1", "1.5", "x", ""},
+	"limit": {"1", "2147483647", "2147483648", "0", "-1", "x"},
+}
+
+// TestOpenAPIParametersAgreeWithServer: for sample values of the history's
+// filters, the document's schema of each parameter accepts exactly what
+// the server accepts, so a client validating against the document sends
+// nothing the server refuses and refuses nothing it would serve. The
+// history is asked for NDJSON, whose limit is the document's (a JSON page
+// caps it at 10000, which its description says). The same for a page of
+// targets' t, a list's cursor and a collection's type.
+func TestOpenAPIParametersAgreeWithServer(t *testing.T) {
+	e := MustEnv(t, nil)
+	c := mustContract(t, e)
+	ndjson := []string{"Accept", "application/x-ndjson"}
+	for name, values := range paramSamples {
+		query := ""
+		if name == "target_id" {
+			query = "target_type=article&"
+		}
+		for _, v := range values {
+			c.agree(t, e, "/v1/events", name, query, v, ndjson...)
+		}
+	}
+	for _, v := range []string{"article/a-1", "a-b/A.b:c@d_e", "Article/a-1", "article", "article/a/b", "/a-1", "article/"} {
+		c.agree(t, e, "/v1/targets", "t", "", v)
+	}
+	for _, v := range []string{"", strings.Repeat("x", 1025)} {
+		c.agree(t, e, "/v1/users/{user}/{kind}", "cursor", "", v)
+	}
+	for _, v := range []string{"article", "Article", ""} {
+		c.agree(t, e, "/v1/users/{user}/{kind}", "type", "", v)
+	}
+}
+
+// agree checks that GET path?query&name=v is 400 if and only if the
+// document's schema of the parameter refuses v.
+func (c contract) agree(t *testing.T, e *testEnv, path, name, query, v string, header ...string) {
+	t.Helper()
+	schema := c.paramSchema(t, path, name)
+	if schema == nil {
+		return
+	}
+	docOK, _ := schema_validation.NewSchemaValidator().ValidateSchemaBytes(schema, paramJSON(schema, v))
+	target := strings.NewReplacer("{user}", "u1", "{kind}", "like").Replace(path)
+	res, body := e.do("GET", target+"?"+query+name+"="+url.QueryEscape(v), "", header...)
+	if serverOK := res.StatusCode != 400; serverOK != docOK {
+		t.Errorf("%s %s=%q: the document accepts it: %v; the server answers %d %s", path, name, clip(v), docOK, res.StatusCode, body)
+	}
+}
+
+// paramSchema is the schema of the query parameter name of GET path.
+func (c contract) paramSchema(t *testing.T, path, name string) *base.Schema {
+	t.Helper()
+	item := c.model.Paths.PathItems.GetOrZero(path)
+	if item == nil || item.Get == nil {
+		t.Fatalf("no GET %s in the document", path)
+	}
+	for _, p := range item.Get.Parameters {
+		if p.Name == name && p.In == "query" {
+			return p.Schema.Schema()
+		}
+	}
+	t.Errorf("GET %s has no query parameter %s in the document", path, name)
+	return nil
+}
+
+// paramJSON is the query value v as the JSON value schema describes: a
+// number for an integer when v is written as one, an array of one item
+// for an array, else a string.
+func paramJSON(schema *base.Schema, v string) []byte {
+	var b []byte
+	switch {
+	case slices.Contains(schema.Type, "integer") && digits(strings.TrimPrefix(v, "-")):
+		b = []byte(v)
+	case slices.Contains(schema.Type, "array"):
+		b, _ = json.Marshal([]string{v})
+	default:
+		b, _ = json.Marshal(v)
+	}
+	return b
 }

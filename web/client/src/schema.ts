@@ -842,6 +842,7 @@ export interface operations {
                 after?: components["parameters"]["after"];
                 /** @description 1..10000, default 1000 (application/x-ndjson: 1..2147483647, default all) */
                 limit?: number;
+                /** @description a configured kind; a well-formed kind that is not configured is 404 */
                 kind?: string;
                 user?: string;
                 target_type?: string;
