@@ -140,11 +140,24 @@ func (c contract) check(t *testing.T, x exchange) {
 // a foreign Host).
 var everyAnswerHeaders = []string{"X-Request-ID", "X-Content-Type-Options", "Ledger-Position", "Ledger-Log"}
 
-// checkEveryAnswerHeaders: each of everyAnswerHeaders that x's answer
-// carries is declared by the response of the document that x's request
-// and status name, so a generated client knows it (the validator checks
-// the headers a response declares, not those it leaves out).
+// checkEveryAnswerHeaders: x's answer carries everyAnswerHeaders, and
+// its response in the document declares them, so a generated client knows
+// them (the validator checks the headers a response declares, not those
+// it leaves out).
 func (c contract) checkEveryAnswerHeaders(t *testing.T, x exchange) {
+	t.Helper()
+	for _, name := range everyAnswerHeaders {
+		if x.res.Header.Get(name) == "" {
+			t.Errorf("%s %s → %s: no %s", x.req.Method, x.req.URL.Path, x.res.Status, name)
+		}
+	}
+	c.checkDeclared(t, x, everyAnswerHeaders...)
+}
+
+// checkDeclared: each header of names that x's answer carries is
+// declared by the response of the document that x's request and status
+// name.
+func (c contract) checkDeclared(t *testing.T, x exchange, names ...string) {
 	t.Helper()
 	what := x.req.Method + " " + x.req.URL.Path + " → " + x.res.Status
 	item, errs, _ := paths.FindPath(x.req, c.model, nil)
@@ -162,10 +175,8 @@ func (c contract) checkEveryAnswerHeaders(t *testing.T, x exchange) {
 		t.Errorf("%s: no response of the document", what)
 		return
 	}
-	for _, name := range everyAnswerHeaders {
-		if x.res.Header.Get(name) == "" {
-			t.Errorf("%s: no %s", what, name)
-		} else if !declaresHeader(res, name) {
+	for _, name := range names {
+		if x.res.Header.Get(name) != "" && !declaresHeader(res, name) {
 			t.Errorf("%s: the answer carries %s, which its response in the document does not declare", what, name)
 		}
 	}
@@ -238,6 +249,62 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		e.send(t, 405, "POST", "/v1/targets/article/a-1", ""),
 	} {
 		c.checkSchema(t, "Problem", x.req.Method+" "+x.req.URL.Path, x.body)
+	}
+}
+
+// TestHeadAnswersMatchOpenAPI: every GET route answers HEAD (the mux
+// serves it), which the document names as an operation of its own: each
+// answer, a 200 and the usual refusals, matches it (status, the headers
+// it requires: ETag, Cache-Control, Content-Length on the JSON answers),
+// and a 200 carries GET's headers and status, without the body.
+func TestHeadAnswersMatchOpenAPI(t *testing.T) {
+	e := MustEnv(t, nil)
+	c := mustContract(t, e)
+	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "")
+	for _, rt := range e.srv.routes {
+		if rt.method != "GET" {
+			continue
+		}
+		path := strings.NewReplacer("{type}", "article", "{id}", "a-1", "{kind}", "like", "{user}", "u1").Replace(rt.pattern)
+		if path == "/v1/targets" {
+			path += "?t=article/a-1"
+		}
+		head := e.send(t, 200, "HEAD", path, "")
+		c.check(t, head)
+		c.checkDeclared(t, head, "Content-Length", "ETag", "Cache-Control")
+		if len(head.body) != 0 {
+			t.Errorf("HEAD %s: a body of %d bytes", path, len(head.body))
+		}
+		if rt.pattern != "/v1/events/stream" { // its GET streams until the client leaves
+			sameHeaders(t, path, e.send(t, 200, "GET", path, ""), head)
+		}
+	}
+	etag := e.send(t, 200, "HEAD", "/v1/targets/article/a-1", "").res.Header.Get("ETag")
+	c.check(t, e.send(t, 304, "HEAD", "/v1/targets/article/a-1", "", "If-None-Match", etag))
+	c.check(t, e.send(t, 400, "HEAD", "/v1/targets/Article/a-1", ""))
+	c.check(t, e.send(t, 400, "HEAD", "/healthz", "x"))
+	c.check(t, e.send(t, 404, "HEAD", "/v1/users/u1/follow", ""))
+	c.check(t, e.send(t, 406, "HEAD", "/v1/events", "", "Accept", "application/xml"))
+	c.check(t, e.send(t, 412, "HEAD", "/v1/events?after=9", ""))
+}
+
+// sameHeaders: HEAD answers get's headers, but for those of its own
+// request (Date, X-Request-ID) and those only the body tells (the
+// history's Link; a Content-Length, which is GET's body's when HEAD sends
+// one).
+func sameHeaders(t *testing.T, path string, get, head exchange) {
+	t.Helper()
+	for name := range get.res.Header {
+		switch name {
+		case "Date", "X-Request-Id", "Link", "Content-Length":
+			continue
+		}
+		if g, h := get.res.Header.Values(name), head.res.Header.Values(name); !slices.Equal(g, h) {
+			t.Errorf("%s: GET's %s %q, HEAD's %q", path, name, g, h)
+		}
+	}
+	if n := head.res.Header.Get("Content-Length"); n != "" && n != strconv.Itoa(len(get.body)) {
+		t.Errorf("%s: HEAD's Content-Length %s, GET's body %d bytes", path, n, len(get.body))
 	}
 }
 
@@ -315,8 +382,10 @@ func TestOpenAPIDeclaresPromisedHeaders(t *testing.T) {
 		required(name, doc.Components.Responses[name], header)
 	}
 	for path, ops := range doc.Paths {
-		if op, ok := ops["get"]; ok && strings.HasPrefix(path, "/v1/") {
-			required("GET "+path+" 200", op.Responses["200"], "Cache-Control")
+		for _, method := range []string{"get", "head"} {
+			if op, ok := ops[method]; ok && strings.HasPrefix(path, "/v1/") {
+				required(strings.ToUpper(method)+" "+path+" 200", op.Responses["200"], "Cache-Control")
+			}
 		}
 	}
 }
@@ -359,7 +428,7 @@ func TestOpenAPIDeclaresEveryAnswerHeaders(t *testing.T) {
 		}
 	}
 	for name, r := range doc.Components.Responses {
-		check(name, r, name == "Forbidden")
+		check(name, r, strings.HasSuffix(name, "Forbidden"))
 	}
 	for path, ops := range doc.Paths {
 		for method, op := range ops {

@@ -39,7 +39,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * Headers only: one target's counts and a viewer's state
+         * @description The GET's status and headers, without its body.
+         */
+        head: operations["getTargetHead"];
         patch?: never;
         trace?: never;
     };
@@ -56,7 +60,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * Headers only: a batch of targets (a feed page), in request order
+         * @description The GET's status and headers, without its body.
+         */
+        head: operations["getTargetsHead"];
         patch?: never;
         trace?: never;
     };
@@ -73,7 +81,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * Headers only: who did kind to the target, newest first
+         * @description The GET's status and headers, without its body.
+         */
+        head: operations["listActorsHead"];
         patch?: never;
         trace?: never;
     };
@@ -90,7 +102,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * Headers only: what the user did of kind, newest first
+         * @description The GET's status and headers, without its body.
+         */
+        head: operations["listCollectionHead"];
         patch?: never;
         trace?: never;
     };
@@ -107,7 +123,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * Headers only: history of events, filtered (needs admin, or read with --public-history)
+         * @description The GET's status and headers, without its body. Reads no events, so it carries no Link (only reading the page tells whether a next one exists) and no Content-Length; it reads the log's head, and an after beyond it is 412 as for GET.
+         */
+        head: operations["listEventsHead"];
         patch?: never;
         trace?: never;
     };
@@ -127,7 +147,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * Headers only: live events as Server-Sent Events
+         * @description The GET's status and headers, without its body. Opens no stream: a client learns whether one would be served (authentication, resume point, log) and its headers.
+         */
+        head: operations["streamEventsHead"];
         patch?: never;
         trace?: never;
     };
@@ -144,7 +168,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * Headers only: 200 when the process is up
+         * @description The GET's status and headers, without its body.
+         */
+        head: operations["healthzHead"];
         patch?: never;
         trace?: never;
     };
@@ -161,7 +189,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * Headers only: 200 when the store is writable and the projections are caught up within 1 s
+         * @description The GET's status and headers, without its body.
+         */
+        head: operations["readyzHead"];
         patch?: never;
         trace?: never;
     };
@@ -178,7 +210,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * Headers only: prometheus metrics
+         * @description The GET's status and headers, without its body.
+         */
+        head: operations["metricsHead"];
         patch?: never;
         trace?: never;
     };
@@ -195,7 +231,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * Headers only: this document
+         * @description The GET's status and headers, without its body.
+         */
+        head: operations["openapiHead"];
         patch?: never;
         trace?: never;
     };
@@ -476,6 +516,99 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description Malformed path, id, kind, query parameter, header, cursor or body (invalid_params names them); on every path, a GET or HEAD with a body. HEAD: the status and headers of GET's problem (Content-Type application/problem+json), without its body. */
+        HeadBadRequest: {
+            headers: {
+                "Ledger-Position": components["headers"]["Ledger-Position"];
+                "Ledger-Log": components["headers"]["Ledger-Log"];
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /** @description A token is required and missing or invalid. HEAD: the status and headers of GET's problem (Content-Type application/problem+json), without its body. */
+        HeadUnauthorized: {
+            headers: {
+                "WWW-Authenticate": string;
+                "Ledger-Position": components["headers"]["Ledger-Position"];
+                "Ledger-Log": components["headers"]["Ledger-Log"];
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /** @description The token may not act for this user, or lacks the scope; or, on a server without tokens, the request's Host is not localhost, a .localhost name or a loopback address (no DNS rebinding). HEAD: the status and headers of GET's problem (Content-Type application/problem+json), without its body. */
+        HeadForbidden: {
+            headers: {
+                /** @description Absent on the 403 of a server without tokens to a Host not addressed to this machine (a page that rebinds its name reads every header); present on every other 403. The position the answer reflects: a write's, its event's (or its stream's latest); any other answer's, problems included, the position the read model had applied. */
+                "Ledger-Position"?: number;
+                /** @description Absent on the 403 of a server without tokens to a Host not addressed to this machine (a page that rebinds its name reads every header); present on every other 403. The id of the server's log (a UUID). Positions, stream versions, cursors and ETags mean something only within one log: a client keeps it beside them and sends it back as Ledger-Log. */
+                "Ledger-Log"?: string;
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /** @description Wrong method. HEAD: the status and headers of GET's problem (Content-Type application/problem+json), without its body. */
+        HeadMethodNotAllowed: {
+            headers: {
+                Allow: string;
+                "Ledger-Position": components["headers"]["Ledger-Position"];
+                "Ledger-Log": components["headers"]["Ledger-Log"];
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /** @description An Accept the endpoint cannot produce. HEAD: the status and headers of GET's problem (Content-Type application/problem+json), without its body. */
+        HeadNotAcceptable: {
+            headers: {
+                "Ledger-Position": components["headers"]["Ledger-Position"];
+                "Ledger-Log": components["headers"]["Ledger-Log"];
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /** @description If-Match did not match the stream version (precondition-failed); the request names another log than the server's (Ledger-Log or log; other-log); or a read's min_position or a stream's resume point is beyond the log's head once the consistency timeout passed, or a history's after is beyond it (position-beyond-log, with the head: the log was restored from an older copy, or the position is not of this log). HEAD: the status and headers of GET's problem (Content-Type application/problem+json), without its body. */
+        HeadPreconditionFailed: {
+            headers: {
+                "Ledger-Position": components["headers"]["Ledger-Position"];
+                "Ledger-Log": components["headers"]["Ledger-Log"];
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /** @description Read model not caught up within the consistency timeout (not-caught-up), store or read model unavailable (store-unavailable), contention, timeout, /readyz not ready (not-ready); on every path, the server shutting down (shutting-down). HEAD: the status and headers of GET's problem (Content-Type application/problem+json), without its body. */
+        HeadUnavailable: {
+            headers: {
+                "Retry-After": number;
+                "Ledger-Position": components["headers"]["Ledger-Position"];
+                "Ledger-Log": components["headers"]["Ledger-Log"];
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /** @description Unknown route, or a kind that is not configured. HEAD: the status and headers of GET's problem (Content-Type application/problem+json), without its body. */
+        HeadNotFound: {
+            headers: {
+                "Ledger-Position": components["headers"]["Ledger-Position"];
+                "Ledger-Log": components["headers"]["Ledger-Log"];
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
     };
     parameters: {
         type: string;
@@ -511,6 +644,8 @@ export interface components {
         "X-Request-ID": string;
         /** @description On every answer: a browser must take it as its Content-Type says, never sniff it (problems echo input). */
         "X-Content-Type-Options": "nosniff";
+        /** @description The length of the body GET would answer. */
+        "Content-Length-Of-GET": number;
     };
     pathItems: never;
 }
@@ -690,6 +825,67 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    getTargetHead: {
+        parameters: {
+            query?: {
+                viewer?: components["parameters"]["viewer"];
+                /** @description wait until the read model has applied this position (503 not-caught-up after the consistency timeout; 412 position-beyond-log when it is beyond the log's head) */
+                min_position?: components["parameters"]["min_position"];
+                /** @description Ledger-Log as a query parameter (EventSource cannot send headers); not both. */
+                log?: components["parameters"]["log"];
+            };
+            header?: {
+                "Ledger-Min-Position"?: components["parameters"]["Ledger-Min-Position"];
+                "If-None-Match"?: string;
+                /** @description The log the request's positions, versions, cursors and ETags are of (the Ledger-Log of an earlier answer). Another log than the server's is 412 other-log. */
+                "Ledger-Log"?: components["parameters"]["Ledger-Log"];
+            };
+            path: {
+                type: components["parameters"]["type"];
+                id: components["parameters"]["id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description GET's 200 without its body (Content-Type application/json): Counts (and the viewer's state with ?viewer). */
+            200: {
+                headers: {
+                    "Ledger-Position": components["headers"]["Ledger-Position"];
+                    /** @description "<tag>.<position>.<digest>" or "<tag>.<position>.<digest>.<viewer>" with ?viewer: the log and the configured kinds, the last event that touched the target, and a digest of the counts and the viewer's flags (a log restored from an older copy repeats positions with other events). */
+                    ETag: string;
+                    "Cache-Control": "no-cache";
+                    "Ledger-Log": components["headers"]["Ledger-Log"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "Content-Length": components["headers"]["Content-Length-Of-GET"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not modified (If-None-Match matched the ETag); no body. */
+            304: {
+                headers: {
+                    "Ledger-Position": components["headers"]["Ledger-Position"];
+                    /** @description "<tag>.<position>.<digest>" or "<tag>.<position>.<digest>.<viewer>" with ?viewer: the log and the configured kinds, the last event that touched the target, and a digest of the counts and the viewer's flags (a log restored from an older copy repeats positions with other events). */
+                    ETag: string;
+                    "Cache-Control": "no-cache";
+                    "Ledger-Log": components["headers"]["Ledger-Log"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["HeadBadRequest"];
+            401: components["responses"]["HeadUnauthorized"];
+            403: components["responses"]["HeadForbidden"];
+            405: components["responses"]["HeadMethodNotAllowed"];
+            406: components["responses"]["HeadNotAcceptable"];
+            412: components["responses"]["HeadPreconditionFailed"];
+            503: components["responses"]["HeadUnavailable"];
+        };
+    };
     getTargets: {
         parameters: {
             query: {
@@ -732,6 +928,49 @@ export interface operations {
             406: components["responses"]["NotAcceptable"];
             412: components["responses"]["PreconditionFailed"];
             503: components["responses"]["Unavailable"];
+        };
+    };
+    getTargetsHead: {
+        parameters: {
+            query: {
+                /** @description type/id, repeated 1..200 times */
+                t: string[];
+                viewer?: components["parameters"]["viewer"];
+                /** @description wait until the read model has applied this position (503 not-caught-up after the consistency timeout; 412 position-beyond-log when it is beyond the log's head) */
+                min_position?: components["parameters"]["min_position"];
+                /** @description Ledger-Log as a query parameter (EventSource cannot send headers); not both. */
+                log?: components["parameters"]["log"];
+            };
+            header?: {
+                "Ledger-Min-Position"?: components["parameters"]["Ledger-Min-Position"];
+                /** @description The log the request's positions, versions, cursors and ETags are of (the Ledger-Log of an earlier answer). Another log than the server's is 412 other-log. */
+                "Ledger-Log"?: components["parameters"]["Ledger-Log"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description GET's 200 without its body (Content-Type application/json): The targets' views. */
+            200: {
+                headers: {
+                    "Ledger-Position": components["headers"]["Ledger-Position"];
+                    "Cache-Control": "no-cache";
+                    "Ledger-Log": components["headers"]["Ledger-Log"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "Content-Length": components["headers"]["Content-Length-Of-GET"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["HeadBadRequest"];
+            401: components["responses"]["HeadUnauthorized"];
+            403: components["responses"]["HeadForbidden"];
+            405: components["responses"]["HeadMethodNotAllowed"];
+            406: components["responses"]["HeadNotAcceptable"];
+            412: components["responses"]["HeadPreconditionFailed"];
+            503: components["responses"]["HeadUnavailable"];
         };
     };
     listActors: {
@@ -784,6 +1023,55 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    listActorsHead: {
+        parameters: {
+            query?: {
+                limit?: components["parameters"]["limit"];
+                /** @description opaque; next_cursor of the previous page */
+                cursor?: components["parameters"]["cursor"];
+                /** @description wait until the read model has applied this position (503 not-caught-up after the consistency timeout; 412 position-beyond-log when it is beyond the log's head) */
+                min_position?: components["parameters"]["min_position"];
+                /** @description Ledger-Log as a query parameter (EventSource cannot send headers); not both. */
+                log?: components["parameters"]["log"];
+            };
+            header?: {
+                "Ledger-Min-Position"?: components["parameters"]["Ledger-Min-Position"];
+                /** @description The log the request's positions, versions, cursors and ETags are of (the Ledger-Log of an earlier answer). Another log than the server's is 412 other-log. */
+                "Ledger-Log"?: components["parameters"]["Ledger-Log"];
+            };
+            path: {
+                type: components["parameters"]["type"];
+                id: components["parameters"]["id"];
+                /** @description a configured kind; a well-formed kind that is not configured is 404 */
+                kind: components["parameters"]["kind"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description GET's 200 without its body (Content-Type application/json): One page. */
+            200: {
+                headers: {
+                    "Ledger-Position": components["headers"]["Ledger-Position"];
+                    "Cache-Control": "no-cache";
+                    "Ledger-Log": components["headers"]["Ledger-Log"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "Content-Length": components["headers"]["Content-Length-Of-GET"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["HeadBadRequest"];
+            401: components["responses"]["HeadUnauthorized"];
+            403: components["responses"]["HeadForbidden"];
+            404: components["responses"]["HeadNotFound"];
+            405: components["responses"]["HeadMethodNotAllowed"];
+            406: components["responses"]["HeadNotAcceptable"];
+            412: components["responses"]["HeadPreconditionFailed"];
+            503: components["responses"]["HeadUnavailable"];
+        };
+    };
     listCollection: {
         parameters: {
             query?: {
@@ -833,6 +1121,56 @@ export interface operations {
             406: components["responses"]["NotAcceptable"];
             412: components["responses"]["PreconditionFailed"];
             503: components["responses"]["Unavailable"];
+        };
+    };
+    listCollectionHead: {
+        parameters: {
+            query?: {
+                /** @description only targets of this type */
+                type?: string;
+                limit?: components["parameters"]["limit"];
+                /** @description opaque; next_cursor of the previous page */
+                cursor?: components["parameters"]["cursor"];
+                /** @description wait until the read model has applied this position (503 not-caught-up after the consistency timeout; 412 position-beyond-log when it is beyond the log's head) */
+                min_position?: components["parameters"]["min_position"];
+                /** @description Ledger-Log as a query parameter (EventSource cannot send headers); not both. */
+                log?: components["parameters"]["log"];
+            };
+            header?: {
+                "Ledger-Min-Position"?: components["parameters"]["Ledger-Min-Position"];
+                /** @description The log the request's positions, versions, cursors and ETags are of (the Ledger-Log of an earlier answer). Another log than the server's is 412 other-log. */
+                "Ledger-Log"?: components["parameters"]["Ledger-Log"];
+            };
+            path: {
+                user: components["parameters"]["user"];
+                /** @description a configured kind; a well-formed kind that is not configured is 404 */
+                kind: components["parameters"]["kind"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description GET's 200 without its body (Content-Type application/json): One page. */
+            200: {
+                headers: {
+                    "Ledger-Position": components["headers"]["Ledger-Position"];
+                    "Cache-Control": "no-cache";
+                    "Ledger-Log": components["headers"]["Ledger-Log"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "Content-Length": components["headers"]["Content-Length-Of-GET"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["HeadBadRequest"];
+            401: components["responses"]["HeadUnauthorized"];
+            403: components["responses"]["HeadForbidden"];
+            404: components["responses"]["HeadNotFound"];
+            405: components["responses"]["HeadMethodNotAllowed"];
+            406: components["responses"]["HeadNotAcceptable"];
+            412: components["responses"]["HeadPreconditionFailed"];
+            503: components["responses"]["HeadUnavailable"];
         };
     };
     listEvents: {
@@ -895,6 +1233,60 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    listEventsHead: {
+        parameters: {
+            query?: {
+                /** @description only events with a greater position */
+                after?: components["parameters"]["after"];
+                /** @description 1..10000, default 1000 (application/x-ndjson: 1..2147483647, default all) */
+                limit?: number;
+                /** @description a configured kind; a well-formed kind that is not configured is 404 */
+                kind?: string;
+                user?: string;
+                target_type?: string;
+                /** @description needs target_type */
+                target_id?: string;
+                /** @description Only events that occurred at or after this time. A time before 1677-09-21 (the earliest an event can hold) is no lower bound. */
+                since?: string;
+                /** @description Only events that occurred before this time; must be after since. A time after 2262-04-11 (the latest an event can hold) is no upper bound. */
+                until?: string;
+                /** @description wait until the read model has applied this position (503 not-caught-up after the consistency timeout; 412 position-beyond-log when it is beyond the log's head) */
+                min_position?: components["parameters"]["min_position"];
+                /** @description Ledger-Log as a query parameter (EventSource cannot send headers); not both. */
+                log?: components["parameters"]["log"];
+            };
+            header?: {
+                "Ledger-Min-Position"?: components["parameters"]["Ledger-Min-Position"];
+                /** @description The log the request's positions, versions, cursors and ETags are of (the Ledger-Log of an earlier answer). Another log than the server's is 412 other-log. */
+                "Ledger-Log"?: components["parameters"]["Ledger-Log"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description GET's 200 without its body (Content-Type application/json, application/x-ndjson, text/csv): Events in position order. application/json: one page, with next_after. application/x-ndjson: one event object per line, streamed, no cap. text/csv: a header row, then one event per row; a cell that a spreadsheet would read as a formula (starting with =, +, -, @, a tab or a carriage return) is prefixed with a single quote. A JSON or CSV page that does not hold every matching event carries a Link header to the next page. */
+            200: {
+                headers: {
+                    "Ledger-Position": components["headers"]["Ledger-Position"];
+                    "Cache-Control": "no-cache";
+                    "Ledger-Log": components["headers"]["Ledger-Log"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["HeadBadRequest"];
+            401: components["responses"]["HeadUnauthorized"];
+            403: components["responses"]["HeadForbidden"];
+            404: components["responses"]["HeadNotFound"];
+            405: components["responses"]["HeadMethodNotAllowed"];
+            406: components["responses"]["HeadNotAcceptable"];
+            412: components["responses"]["HeadPreconditionFailed"];
+            503: components["responses"]["HeadUnavailable"];
+        };
+    };
     streamEvents: {
         parameters: {
             query?: {
@@ -939,6 +1331,48 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    streamEventsHead: {
+        parameters: {
+            query?: {
+                /** @description only events with a greater position */
+                after?: components["parameters"]["after"];
+                /** @description wait until the read model has applied this position (503 not-caught-up after the consistency timeout; 412 position-beyond-log when it is beyond the log's head) */
+                min_position?: components["parameters"]["min_position"];
+                /** @description Ledger-Log as a query parameter (EventSource cannot send headers); not both. */
+                log?: components["parameters"]["log"];
+            };
+            header?: {
+                "Last-Event-ID"?: string;
+                "Ledger-Min-Position"?: components["parameters"]["Ledger-Min-Position"];
+                /** @description The log the request's positions, versions, cursors and ETags are of (the Ledger-Log of an earlier answer). Another log than the server's is 412 other-log. */
+                "Ledger-Log"?: components["parameters"]["Ledger-Log"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description GET's 200 without its body (Content-Type text/event-stream): An event stream. Ledger-Position is the position the node had applied when the stream opened (at most the head): a client that reads nothing else may resume from it. Each event frame is id: <position>, event: <type>, data: a StreamEvent (schema in components). */
+            200: {
+                headers: {
+                    "Ledger-Position": components["headers"]["Ledger-Position"];
+                    "Cache-Control": "no-cache";
+                    "Ledger-Log": components["headers"]["Ledger-Log"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["HeadBadRequest"];
+            401: components["responses"]["HeadUnauthorized"];
+            403: components["responses"]["HeadForbidden"];
+            405: components["responses"]["HeadMethodNotAllowed"];
+            406: components["responses"]["HeadNotAcceptable"];
+            412: components["responses"]["HeadPreconditionFailed"];
+            503: components["responses"]["HeadUnavailable"];
+        };
+    };
     healthz: {
         parameters: {
             query?: never;
@@ -965,6 +1399,33 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             405: components["responses"]["MethodNotAllowed"];
             503: components["responses"]["Unavailable"];
+        };
+    };
+    healthzHead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description GET's 200 without its body (Content-Type application/json): Up. */
+            200: {
+                headers: {
+                    "Ledger-Position": components["headers"]["Ledger-Position"];
+                    "Ledger-Log": components["headers"]["Ledger-Log"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "Content-Length": components["headers"]["Content-Length-Of-GET"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["HeadBadRequest"];
+            403: components["responses"]["HeadForbidden"];
+            405: components["responses"]["HeadMethodNotAllowed"];
+            503: components["responses"]["HeadUnavailable"];
         };
     };
     readyz: {
@@ -995,6 +1456,33 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    readyzHead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description GET's 200 without its body (Content-Type application/json): Ready. */
+            200: {
+                headers: {
+                    "Ledger-Position": components["headers"]["Ledger-Position"];
+                    "Ledger-Log": components["headers"]["Ledger-Log"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "Content-Length": components["headers"]["Content-Length-Of-GET"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["HeadBadRequest"];
+            403: components["responses"]["HeadForbidden"];
+            405: components["responses"]["HeadMethodNotAllowed"];
+            503: components["responses"]["HeadUnavailable"];
+        };
+    };
     metrics: {
         parameters: {
             query?: never;
@@ -1023,6 +1511,32 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    metricsHead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description GET's 200 without its body (Content-Type text/plain): Prometheus text format. */
+            200: {
+                headers: {
+                    "Ledger-Position": components["headers"]["Ledger-Position"];
+                    "Ledger-Log": components["headers"]["Ledger-Log"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["HeadBadRequest"];
+            403: components["responses"]["HeadForbidden"];
+            405: components["responses"]["HeadMethodNotAllowed"];
+            503: components["responses"]["HeadUnavailable"];
+        };
+    };
     openapi: {
         parameters: {
             query?: never;
@@ -1035,6 +1549,7 @@ export interface operations {
             /** @description OpenAPI 3.1. */
             200: {
                 headers: {
+                    "Cache-Control": "no-cache";
                     "Ledger-Position": components["headers"]["Ledger-Position"];
                     "Ledger-Log": components["headers"]["Ledger-Log"];
                     "X-Request-ID": components["headers"]["X-Request-ID"];
@@ -1049,6 +1564,33 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             405: components["responses"]["MethodNotAllowed"];
             503: components["responses"]["Unavailable"];
+        };
+    };
+    openapiHead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description GET's 200 without its body (Content-Type application/json): OpenAPI 3.1. */
+            200: {
+                headers: {
+                    "Cache-Control": "no-cache";
+                    "Ledger-Position": components["headers"]["Ledger-Position"];
+                    "Ledger-Log": components["headers"]["Ledger-Log"];
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["HeadBadRequest"];
+            403: components["responses"]["HeadForbidden"];
+            405: components["responses"]["HeadMethodNotAllowed"];
+            503: components["responses"]["HeadUnavailable"];
         };
     };
 }
