@@ -28,8 +28,8 @@ const (
 // on it, inside one sql.Conn.Raw for the whole transaction (withDriver),
 // without database/sql's per-call wrappers: measured on an append that
 // toggles a known stream with an idempotency key (an HTTP write), 64
-// allocations fell to 46 and its CPU to 0.97x (BenchmarkToggle; README,
-// Performance).
+// allocations fell to 46 and its CPU to 0.97x (BenchmarkToggle;
+// docs/performance.md).
 type writer struct {
 	ctx  context.Context // never cancelled: a started transaction always finishes
 	conn *sql.Conn
