@@ -37,9 +37,10 @@ func BuildAsOf(ctx context.Context, store domain.EventReader, path string, kinds
 	}
 	// A symlink to no file yet is written through: the file is made (and,
 	// on a failure, removed) where its chain of links ends.
+	given := path
 	path = linkpath.End(path)
 	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
-		return 0, pathExists(path)
+		return 0, pathExists(given, path)
 	}
 	pos := at.Position
 	if pos == 0 {
@@ -53,7 +54,7 @@ func BuildAsOf(ctx context.Context, store domain.EventReader, path string, kinds
 			return 0, fmt.Errorf("as of %s: %w", at.Time.Format(time.RFC3339Nano), err)
 		}
 	}
-	if err := createNew(path); err != nil {
+	if err := createNew(given, path); err != nil {
 		return 0, err
 	}
 	last, err := buildAsOfFile(ctx, store, path, kinds, pos, progress, log)
@@ -63,18 +64,25 @@ func BuildAsOf(ctx context.Context, store domain.EventReader, path string, kinds
 	return last, err
 }
 
-func pathExists(path string) error {
-	return &domain.ValidationError{Field: "path", Reason: fmt.Sprintf("%s exists; as-of builds into a new file", path)}
+// pathExists is the error of a path given (end, where its links end)
+// that exists: it names the path as given, and where it leads.
+func pathExists(given, end string) error {
+	name := given
+	if end != given {
+		name = fmt.Sprintf("%s (a link to %s)", given, end)
+	}
+	return &domain.ValidationError{Field: "path", Reason: name + " exists; as-of builds into a new file"}
 }
 
-// createNew makes the empty file at path (a new SQLite database), refusing
+// createNew makes the empty file at path (a new SQLite database, where
+// the given path's links end), refusing
 // one there already: another process may have made it during the scans
 // since the first check, and the build must neither write into it nor,
 // failing, remove it.
-func createNew(path string) error {
+func createNew(given, path string) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
 	if errors.Is(err, fs.ErrExist) {
-		return pathExists(path)
+		return pathExists(given, path)
 	}
 	if err != nil {
 		return err

@@ -374,6 +374,30 @@ func TestAsOfThroughALinkToNoFileYet(t *testing.T) {
 	}
 }
 
+// TestAsOfNamesTheGivenPath: refused because the file exists, as-of names
+// the path the user gave, and where its link leads; it named only the
+// link's target, a path the user may never have typed.
+func TestAsOfNamesTheGivenPath(t *testing.T) {
+	store := MustStore(t)
+	MustGenerate(t, store, 10)
+	dir := t.TempDir()
+	real, link := filepath.Join(dir, "real.db"), filepath.Join(dir, "nov1.db")
+	if err := os.WriteFile(real, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("real.db", link); err != nil {
+		t.Fatal(err)
+	}
+	_, err := projections.BuildAsOf(context.Background(), store, link, kinds, projections.AsOf{Position: 5}, nil, nil)
+	if want := link + " (a link to " + real + ") exists"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("as-of over a link to a file: %v, want %q", err, want)
+	}
+	_, err = projections.BuildAsOf(context.Background(), store, real, kinds, projections.AsOf{Position: 5}, nil, nil)
+	if want := real + " exists"; err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "link") {
+		t.Errorf("as-of over a file: %v, want %q", err, want)
+	}
+}
+
 // fileOnRead is a log whose first read makes a file at path, as another
 // process could while a scan runs.
 type fileOnRead struct {
