@@ -8,5 +8,15 @@
 // row is deleted, in time order. Event ids are derived from the source name
 // and the legacy row id, so re-running an import appends nothing new.
 // Apply feeds the plan to domain.Ledger.Import. The package knows nothing of
-// SQLite or HTTP.
+// the event log's store or HTTP.
+//
+// A plan is not held in memory, whose use would grow with the file: Parse
+// spills the rows into a scratch SQLite database (a file under
+// os.TempDir(), no journal, no fsync) and works there with ordered scans
+// and sorts that SQLite does in bounded memory: repeated row ids, each
+// pair's history (ORDER BY pair, time), then the plan's order. Plan.Each
+// streams the plan from an ORDER BY query; the rejected rows (Plan.Errors)
+// and the conflicts Apply finds (Plan.Conflicts) are rows of it too.
+// Plan.Close removes the file; Parse removes it itself when it fails,
+// ctx's end included.
 package legacy

@@ -21,7 +21,7 @@ func FuzzParseRow(f *testing.F) {
 	}
 	header := strings.Join(legacy.Columns, ",") + "\n"
 	f.Fuzz(func(t *testing.T, row string) {
-		plan, bad, err := legacy.Parse(strings.NewReader(header+row), kinds, "legacy")
+		plan, steps, bad, err := parse(t, strings.NewReader(header+row), "legacy")
 		if err != nil {
 			return // not CSV at all: reported as a file error
 		}
@@ -30,8 +30,8 @@ func FuzzParseRow(f *testing.F) {
 				t.Fatalf("row error without a line or reason: %+v", b)
 			}
 		}
-		if len(plan.Steps) > 2*plan.Rows {
-			t.Fatalf("%d steps from %d rows", len(plan.Steps), plan.Rows)
+		if len(steps) > 2*plan.Rows {
+			t.Fatalf("%d steps from %d rows", len(steps), plan.Rows)
 		}
 	})
 }

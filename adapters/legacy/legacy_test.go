@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +26,7 @@ func TestParseSample(t *testing.T) {
 		t.Fatalf("the sample export must be beside the project: %v", err)
 	}
 	defer f.Close()
-	plan, bad, err := legacy.Parse(f, kinds, "legacy")
+	plan, steps, bad, err := parse(t, f, "legacy")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,11 +44,11 @@ func TestParseSample(t *testing.T) {
 	if plan.Rows != rows {
 		t.Errorf("Rows = %d, want %d", plan.Rows, rows)
 	}
-	if wantSteps := rows - len(bad) + deleted; len(plan.Steps) != wantSteps {
-		t.Errorf("%d steps, want one per good row plus one per good deleted row = %d", len(plan.Steps), wantSteps)
+	if wantSteps := rows - len(bad) + deleted; len(steps) != wantSteps {
+		t.Errorf("%d steps, want one per good row plus one per good deleted row = %d", len(steps), wantSteps)
 	}
-	for i := 1; i < len(plan.Steps); i++ {
-		if plan.Steps[i].Command.OccurredAt.Before(plan.Steps[i-1].Command.OccurredAt) {
+	for i := 1; i < len(steps); i++ {
+		if steps[i].Command.OccurredAt.Before(steps[i-1].Command.OccurredAt) {
 			t.Fatalf("step %d goes back in time", i)
 		}
 	}
@@ -81,7 +83,7 @@ func TestParseOrdersPairAndRejectsOverlap(t *testing.T) {
 		"3,u1,like,article,a1,0,2025-01-04 00:00:00,2025-01-04 00:00:00",
 		"4,u1,collect,article,a1,1,2025-01-01 00:00:00,2025-01-01 00:00:00",
 	}, "\n")
-	plan, bad, err := legacy.Parse(strings.NewReader(in), kinds, "legacy")
+	_, steps, bad, err := parse(t, strings.NewReader(in), "legacy")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +91,7 @@ func TestParseOrdersPairAndRejectsOverlap(t *testing.T) {
 		t.Fatalf("bad = %v, want line 4 overlapping line 2", bad)
 	}
 	var got []string
-	for _, s := range plan.Steps {
+	for _, s := range steps {
 		c := s.Command
 		got = append(got, c.Kind.String()+map[bool]string{true: "+", false: "-"}[c.On]+c.OccurredAt.Format("02"))
 	}
@@ -111,12 +113,12 @@ func TestParsePairOrderAtOneTime(t *testing.T) {
 		"30,u1,like,article,a1,1,2025-01-01 10:00:00,2025-01-02 00:00:00",
 		"40,u2,like,article,a1,0,2025-01-01 00:00:00,2025-01-01 00:00:00",
 	}, "\n")
-	plan, bad, err := legacy.Parse(strings.NewReader(in), kinds, "legacy")
+	plan, steps, bad, err := parse(t, strings.NewReader(in), "legacy")
 	if err != nil || len(bad) != 0 {
 		t.Fatalf("%v %v", bad, err)
 	}
 	var u1 []string
-	for _, s := range plan.Steps {
+	for _, s := range steps {
 		if c := s.Command; c.Stream.User.String() == "u1" {
 			u1 = append(u1, map[bool]string{true: "+", false: "-"}[c.On]+c.OccurredAt.Format("02"))
 		}
@@ -125,7 +127,7 @@ func TestParsePairOrderAtOneTime(t *testing.T) {
 		t.Fatalf("u1's steps %s, want +01 -02 +02 -03", got)
 	}
 	res, err := legacy.Apply(context.Background(), newRecorder(), plan, nil)
-	if err != nil || res.Appended != 5 || len(res.Conflicts) != 0 {
+	if err != nil || res.Appended != 5 || res.Conflicts != 0 {
 		t.Fatalf("%+v %v, want 5 events appended and no conflict", res, err)
 	}
 }
@@ -146,12 +148,12 @@ func TestParsePairOrderIndependentOfLines(t *testing.T) {
 		for _, i := range order {
 			lines = append(lines, rows[i])
 		}
-		plan, bad, err := legacy.Parse(strings.NewReader(strings.Join(lines, "\n")), kinds, "legacy")
+		_, steps, bad, err := parse(t, strings.NewReader(strings.Join(lines, "\n")), "legacy")
 		if err != nil || len(bad) != 0 {
 			t.Fatalf("order %v: %v %v", order, bad, err)
 		}
 		var got []string
-		for _, s := range plan.Steps {
+		for _, s := range steps {
 			got = append(got, map[bool]string{true: "+", false: "-"}[s.Command.On])
 		}
 		plans = append(plans, strings.Join(got, ""))
@@ -169,7 +171,7 @@ func TestParseTimesBeyondTheLog(t *testing.T) {
 		"3,u3,like,article,a1,0,1500-01-01 00:00:00,1500-01-01 00:00:00",
 		"4,u4,like,article,a1,0,2025-01-01 00:00:00,2025-01-01 00:00:00",
 	}, "\n")
-	plan, bad, err := legacy.Parse(strings.NewReader(in), kinds, "legacy")
+	_, steps, bad, err := parse(t, strings.NewReader(in), "legacy")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,8 +182,8 @@ func TestParseTimesBeyondTheLog(t *testing.T) {
 		}
 		delete(want, b.Line)
 	}
-	if len(want) != 0 || len(plan.Steps) != 1 {
-		t.Errorf("rows not reported: %v; steps %d, want 1", want, len(plan.Steps))
+	if len(want) != 0 || len(steps) != 1 {
+		t.Errorf("rows not reported: %v; steps %d, want 1", want, len(steps))
 	}
 }
 
@@ -190,15 +192,15 @@ func TestParseTimesBeyondTheLog(t *testing.T) {
 // the first of a row, the others of the file.
 func TestParseStrictForms(t *testing.T) {
 	head := "id,user_id,action_type,target_type,target_id,is_deleted,created_at,updated_at"
-	plan, bad, err := legacy.Parse(strings.NewReader(head+"\n1,u1,like,article,a1,1,2025-01-02 00:00:00,2025-01-03 00:00:00.5\n"), kinds, "legacy")
-	if err != nil || len(bad) != 1 || bad[0].Column != "updated_at" || len(plan.Steps) != 0 {
-		t.Errorf("fractional seconds: %v %v %v", plan.Steps, bad, err)
+	_, steps, bad, err := parse(t, strings.NewReader(head+"\n1,u1,like,article,a1,1,2025-01-02 00:00:00,2025-01-03 00:00:00.5\n"), "legacy")
+	if err != nil || len(bad) != 1 || bad[0].Column != "updated_at" || len(steps) != 0 {
+		t.Errorf("fractional seconds: %v %v %v", steps, bad, err)
 	}
 	for name, in := range map[string]string{
 		"RepeatedColumn": head + ",id\n1,u1,like,article,a1,0,2025-01-02 00:00:00,2025-01-02 00:00:00,1\n",
 		"BrokenQuoting":  head + "\n1,u1,like,article,\"a1,0,2025-01-02 00:00:00,2025-01-02 00:00:00\n",
 	} {
-		if _, _, err := legacy.Parse(strings.NewReader(in), kinds, "legacy"); !errors.Is(err, domain.ErrInvalidInput) {
+		if _, _, _, err := parse(t, strings.NewReader(in), "legacy"); !errors.Is(err, domain.ErrInvalidInput) {
 			t.Errorf("%s: %v, want ErrInvalidInput", name, err)
 		}
 	}
@@ -213,7 +215,7 @@ func TestParseDotSegments(t *testing.T) {
 		"2,u2,like,article,.,0,2025-01-01 00:00:00,2025-01-01 00:00:00",
 		"3,u.3,like,article,..a,0,2025-01-01 00:00:00,2025-01-01 00:00:00",
 	}, "\n")
-	plan, bad, err := legacy.Parse(strings.NewReader(in), kinds, "legacy")
+	_, steps, bad, err := parse(t, strings.NewReader(in), "legacy")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,8 +226,8 @@ func TestParseDotSegments(t *testing.T) {
 		}
 		delete(want, b.Line)
 	}
-	if len(want) != 0 || len(plan.Steps) != 1 {
-		t.Errorf("rows not reported: %v; steps %d, want 1", want, len(plan.Steps))
+	if len(want) != 0 || len(steps) != 1 {
+		t.Errorf("rows not reported: %v; steps %d, want 1", want, len(steps))
 	}
 }
 
@@ -235,7 +237,7 @@ func TestParseBadFile(t *testing.T) {
 		"missing column": "id,user_id\n1,u1\n",
 		"broken quoting": "id,user_id,action_type,target_type,target_id,is_deleted,created_at,updated_at\n\"1,u1\n",
 	} {
-		if _, _, err := legacy.Parse(strings.NewReader(in), kinds, "legacy"); err == nil {
+		if _, _, _, err := parse(t, strings.NewReader(in), "legacy"); err == nil {
 			t.Errorf("%s: want an error", name)
 		}
 	}
@@ -291,7 +293,7 @@ func TestApplyReportsConflicts(t *testing.T) {
 		"77,u9,like,article,q9,1,2025-01-01 00:00:00,2025-01-02 00:00:00\n" +
 		"78,u9,collect,article,q9,0,2025-01-03 00:00:00,2025-01-03 00:00:00\n" +
 		"79,u1,like,article,q9,0,2025-01-01 00:00:00,2025-01-01 00:00:00\n"
-	plan, _, err := legacy.Parse(strings.NewReader(in), kinds, "legacy")
+	plan, _, _, err := parse(t, strings.NewReader(in), "legacy")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,13 +309,16 @@ func TestApplyReportsConflicts(t *testing.T) {
 	live := domain.StreamID{User: user, Target: target}
 	r.version[live] = 1
 	res, err := legacy.Apply(context.Background(), r, plan, nil)
-	if err != nil || res.Appended != 1 || len(res.Conflicts) != 3 {
+	if err != nil || res.Appended != 1 || res.Conflicts != 3 {
 		t.Fatalf("%+v %v, want u1's like appended and u9's 3 events in conflict", res, err)
 	}
-	for _, c := range res.Conflicts {
-		if c.Line != 2 && c.Line != 3 {
-			t.Errorf("conflict on line %d, want lines 2 and 3 only", c.Line)
-		}
+	var lines []int
+	err = plan.Conflicts(context.Background(), func(c legacy.RowError) error {
+		lines = append(lines, c.Line)
+		return nil
+	})
+	if err != nil || !slices.Equal(lines, []int{2, 2, 3}) {
+		t.Errorf("conflicts on lines %v (%v), want 2, 2 and 3: lines 2 and 3 only", lines, err)
 	}
 	if r.version[live] != 1 {
 		t.Errorf("u9's stream at version %d, want 1: nothing of the file", r.version[live])
@@ -323,7 +328,7 @@ func TestApplyReportsConflicts(t *testing.T) {
 func TestApplyCountsExisting(t *testing.T) {
 	in := "id,user_id,action_type,target_type,target_id,is_deleted,created_at,updated_at\n" +
 		"1,u1,like,article,a1,1,2025-01-01 00:00:00,2025-01-02 00:00:00\n"
-	plan, _, err := legacy.Parse(strings.NewReader(in), kinds, "legacy")
+	plan, _, _, err := parse(t, strings.NewReader(in), "legacy")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +351,7 @@ func TestApplyGivesEachEventItsRowsMetadata(t *testing.T) {
 	in := "id,user_id,action_type,target_type,target_id,is_deleted,created_at,updated_at\n" +
 		"7,u1,like,article,a1,1,2025-01-01 00:00:00,2025-01-02 00:00:00\n" +
 		"8,u2,collect,article,a1,0,2025-01-03 00:00:00,2025-01-03 00:00:00\n"
-	plan, _, err := legacy.Parse(strings.NewReader(in), kinds, "crm")
+	plan, _, _, err := parse(t, strings.NewReader(in), "crm")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,6 +377,41 @@ func (f importFunc) Import(_ context.Context, c domain.Command, _ int64) (domain
 	return domain.Imported, nil
 }
 
+// parse parses in and reads the plan back: its steps and rejected rows.
+// The plan is closed when the test ends.
+func parse(t *testing.T, in io.Reader, source string) (*legacy.Plan, []legacy.Step, []legacy.RowError, error) {
+	t.Helper()
+	ctx := context.Background()
+	plan, err := legacy.Parse(ctx, in, kinds, source)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	t.Cleanup(func() {
+		if err := plan.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	var steps []legacy.Step
+	var bad []legacy.RowError
+	err = plan.Each(ctx, func(s legacy.Step) error {
+		steps = append(steps, s)
+		return nil
+	})
+	if err == nil {
+		err = plan.Errors(ctx, func(e legacy.RowError) error {
+			bad = append(bad, e)
+			return nil
+		})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Steps != len(steps) || plan.Rejected != len(bad) {
+		t.Fatalf("plan counts %d steps and %d rejected rows, lists %d and %d", plan.Steps, plan.Rejected, len(steps), len(bad))
+	}
+	return plan, steps, bad, nil
+}
+
 func mustTime(t *testing.T, s string) time.Time {
 	t.Helper()
 	v, err := time.Parse(legacy.TimeLayout, s)
@@ -393,17 +433,17 @@ func TestParseRepeatedIDsBOMAndEmpty(t *testing.T) {
 		"001,u3,like,article,a1,0,2025-01-02 00:00:00,2025-01-02 00:00:00",
 		"2,u4,like,article,a1,0,2025-01-02 00:00:00,2025-01-02 00:00:00",
 	}, "\n")
-	plan, bad, err := legacy.Parse(strings.NewReader(in), kinds, "legacy")
+	_, steps, bad, err := parse(t, strings.NewReader(in), "legacy")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(bad) != 2 || bad[0].Line != 3 || bad[1].Line != 4 || bad[0].Column != "id" || !strings.Contains(bad[1].Reason, "line 2") {
 		t.Fatalf("bad = %+v, want lines 3 and 4 repeating line 2's id", bad)
 	}
-	if len(plan.Steps) != 2 {
-		t.Fatalf("steps %d, want 2 (ids 1 and 2)", len(plan.Steps))
+	if len(steps) != 2 {
+		t.Fatalf("steps %d, want 2 (ids 1 and 2)", len(steps))
 	}
-	if _, _, err := legacy.Parse(strings.NewReader(""), kinds, "legacy"); !errors.Is(err, domain.ErrInvalidInput) {
+	if _, _, _, err := parse(t, strings.NewReader(""), "legacy"); !errors.Is(err, domain.ErrInvalidInput) {
 		t.Fatalf("empty file: %v, want ErrInvalidInput", err)
 	}
 }

@@ -33,52 +33,63 @@ func runImport(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	plan, err := readPlan(e, pos[1], set, *source, *onError)
+	plan, err := readPlan(ctx, e, pos[1], set, *source, *onError)
 	if err != nil {
 		return err
 	}
+	defer plan.Close()
 	store, err := openStore(ctx, *db, storeOptions{}, cliLogger(e))
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	ledger := domain.NewLedger(store, set, domain.LedgerConfig{}, cliLogger(e))
-	res, err := legacy.Apply(ctx, ledger, plan, importProgress(e, len(plan.Steps)))
-	for _, c := range res.Conflicts {
-		fmt.Fprintf(e.stderr, "%s:%d: %s: %s\n", pos[1], c.Line, c.Column, c.Reason)
+	res, err := legacy.Apply(ctx, ledger, plan, importProgress(e, plan.Steps))
+	if cerr := plan.Conflicts(ctx, printRowError(e, pos[1])); err == nil {
+		err = cerr
 	}
 	fmt.Fprintf(e.stdout, "imported %s: %d rows, %d events appended, %d already present, %d conflicting\n",
-		pos[1], plan.Rows, res.Appended, res.Existing, len(res.Conflicts))
-	if err == nil && len(res.Conflicts) > 0 {
-		err = fmt.Errorf("%s: %d events conflict with the ledger's history and were not imported", pos[1], len(res.Conflicts))
+		pos[1], plan.Rows, res.Appended, res.Existing, res.Conflicts)
+	if err == nil && res.Conflicts > 0 {
+		err = fmt.Errorf("%s: %d events conflict with the ledger's history and were not imported", pos[1], res.Conflicts)
 	}
 	return err
 }
 
+// printRowError prints a row's error on stderr as FILE:LINE: COLUMN: REASON.
+func printRowError(e env, path string) func(legacy.RowError) error {
+	return func(b legacy.RowError) error {
+		fmt.Fprintf(e.stderr, "%s:%d: %s: %s\n", path, b.Line, b.Column, b.Reason)
+		return nil
+	}
+}
+
 // readPlan parses the file and reports every rejected row on stderr. With
 // --on-error fail, any rejected row fails the import before anything is
-// written.
-func readPlan(e env, path string, set domain.KindSet, source, onError string) (legacy.Plan, error) {
+// written. The caller closes the plan.
+func readPlan(ctx context.Context, e env, path string, set domain.KindSet, source, onError string) (*legacy.Plan, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return legacy.Plan{}, usageErr("%v", err)
+		return nil, usageErr("%v", err)
 	}
 	defer f.Close()
-	plan, bad, err := legacy.Parse(f, set, source)
+	plan, err := legacy.Parse(ctx, f, set, source)
 	if err != nil {
 		if errors.Is(err, domain.ErrInvalidInput) {
-			return legacy.Plan{}, usageErr("%s: %v", path, err)
+			return nil, usageErr("%s: %v", path, err)
 		}
-		return legacy.Plan{}, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	for _, b := range bad {
-		fmt.Fprintf(e.stderr, "%s:%d: %s: %s\n", path, b.Line, b.Column, b.Reason)
+	err = plan.Errors(ctx, printRowError(e, path))
+	if err == nil && plan.Rejected > 0 && onError == "fail" {
+		err = fmt.Errorf("%s: %d inconsistent rows, nothing imported (use --on-error skip to import the rest)", path, plan.Rejected)
 	}
-	if len(bad) > 0 && onError == "fail" {
-		return legacy.Plan{}, fmt.Errorf("%s: %d inconsistent rows, nothing imported (use --on-error skip to import the rest)", path, len(bad))
+	if err != nil {
+		_ = plan.Close()
+		return nil, err
 	}
-	if len(bad) > 0 {
-		fmt.Fprintf(e.stderr, "skipping %d inconsistent rows\n", len(bad))
+	if plan.Rejected > 0 {
+		fmt.Fprintf(e.stderr, "skipping %d inconsistent rows\n", plan.Rejected)
 	}
 	return plan, nil
 }
