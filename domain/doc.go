@@ -4,7 +4,9 @@
 // Metadata, and the ports to the log: CommandStore (what Ledger needs) and
 // the optional DecidingStore (a store that decides a command inside the
 // transaction that appends its event, so Ledger reads no snapshot first;
-// DecideIn picks it or DecideThenAppend, the snapshot-then-append path),
+// DecideIn picks it or DecideThenAppend, the snapshot-then-append path)
+// and QueueingStore (one that takes decided commands without waiting for
+// their commits, in order, many to a commit: Ledger.QueueImport),
 // EventReader and Tailable (what projections, exports and tailers need),
 // EventStore (all of them, what a store implements) and the optional
 // LatestReader (a rebuild's read: each interaction's last Toggle, an event

@@ -219,6 +219,57 @@ func (l *Ledger) Import(ctx context.Context, cmd Command, after int64) (ImportRe
 	}
 }
 
+// QueueImport is Import without waiting for the append, over a
+// QueueingStore (else it imports at once): it queues cmd, decided in the
+// store at expected version after, and returns a function that waits for
+// Import's result. The commands one goroutine queues are appended in that
+// order, many to a commit. A command whose after counts an event of its
+// stream still queued must wait for it first: queued behind a conflict, it
+// would find the stream at the version it expects and be appended.
+func (l *Ledger) QueueImport(ctx context.Context, cmd Command, after int64) (func() (ImportResult, error), error) {
+	qs, ok := l.store.(QueueingStore)
+	if !ok {
+		r, err := l.Import(ctx, cmd, after)
+		return func() (ImportResult, error) { return r, err }, nil
+	}
+	if err := l.validateImport(cmd, after); err != nil {
+		return nil, err
+	}
+	if cmd.OccurredAt.IsZero() {
+		cmd.OccurredAt = l.cfg.Now().UTC()
+	}
+	wait, err := qs.QueueDecide(ctx, DecideRequest{Command: cmd, ExpectedVersion: &after})
+	if err != nil {
+		return nil, err
+	}
+	return func() (ImportResult, error) {
+		out, err := wait()
+		switch {
+		case err == nil && out.Changed:
+			return Imported, nil
+		case errors.Is(err, ErrDuplicateEvent):
+			return AlreadyImported, nil
+		case err == nil || errors.Is(err, ErrPreconditionFailed):
+			return l.importedBefore(ctx, cmd.EventID)
+		}
+		return 0, err
+	}, nil
+}
+
+// importedBefore tells a command that was not appended (its stream was
+// not at its version, or it would not change it) from one imported
+// before: an event with its id is stored.
+func (l *Ledger) importedBefore(ctx context.Context, id uuid.UUID) (ImportResult, error) {
+	exists, err := l.store.HasEvent(ctx, id)
+	switch {
+	case err != nil:
+		return 0, err
+	case exists:
+		return AlreadyImported, nil
+	}
+	return ImportConflict, nil
+}
+
 // validateImport checks an imported command as validate checks a SetRequest.
 func (l *Ledger) validateImport(cmd Command, after int64) error {
 	if err := l.validateInteraction(cmd.Stream.User, cmd.Stream.Target, cmd.Kind); err != nil {

@@ -291,6 +291,56 @@ func TestLedgerImportConflicts(t *testing.T) {
 	}
 }
 
+// TestLedgerQueueImport: imports queued without waiting give Import's
+// results (appended; a stream not at the expected version or one the
+// command would not change is a conflict; a stored id, in its stream or
+// another, was imported before) and are appended in the order queued.
+func TestLedgerQueueImport(t *testing.T) {
+	ctx := context.Background()
+	l, store := mustLedger(t)
+	like := mustKind(t, "like")
+	live := domain.StreamID{User: mustUser(t, "u9"), Target: mustTarget(t, "article/q9")}
+	if _, err := l.Set(ctx, domain.SetRequest{User: live.User, Target: live.Target, Kind: like, On: true}); err != nil {
+		t.Fatal(err)
+	}
+	cmd := func(user string) domain.Command {
+		return domain.Command{Stream: domain.StreamID{User: mustUser(t, user), Target: mustTarget(t, "article/a1")},
+			Kind: like, On: true, EventID: domain.NewEventID(), OccurredAt: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	}
+	first := cmd("u1")
+	again := cmd("u2")
+	again.EventID = first.EventID
+	onLive := cmd("u9")
+	onLive.Stream = live
+	queued := []struct {
+		cmd   domain.Command
+		after int64
+		want  domain.ImportResult
+	}{
+		{first, 0, domain.Imported}, {cmd("u3"), 0, domain.Imported}, {onLive, 0, domain.ImportConflict},
+		{onLive, 1, domain.ImportConflict}, {first, 0, domain.AlreadyImported}, {again, 0, domain.AlreadyImported},
+		{cmd("u4"), 0, domain.Imported},
+	}
+	var waits []func() (domain.ImportResult, error)
+	for _, q := range queued {
+		w, err := l.QueueImport(ctx, q.cmd, q.after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waits = append(waits, w)
+	}
+	for i, w := range waits {
+		if r, err := w(); r != queued[i].want || err != nil {
+			t.Errorf("import %d: %v %v, want %v", i, r, err, queued[i].want)
+		}
+	}
+	events, err := domain.AppendEvents(nil, store.ReadEvents(ctx, domain.EventFilter{After: 1}))
+	if err != nil || len(events) != 3 || events[0].ID != first.EventID || events[1].ID != queued[1].cmd.EventID ||
+		events[2].ID != queued[6].cmd.EventID {
+		t.Fatalf("events after the live like %+v (%v), want imports 0, 1 and 6 in that order", events, err)
+	}
+}
+
 func sameOutcome(a, b domain.Outcome) bool {
 	return a.Changed == b.Changed && a.Active == b.Active && a.State.String() == b.State.String() &&
 		a.StreamVersion == b.StreamVersion && a.Position == b.Position

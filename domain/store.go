@@ -205,6 +205,29 @@ type DecidingStore interface {
 	Decide(ctx context.Context, req DecideRequest) (Outcome, error)
 }
 
+// QueueingStore is a DecidingStore that takes decided commands without
+// waiting for their commits: QueueDecide queues req behind every command
+// queued before it and returns; wait returns its outcome and error
+// (Decide's) once the commit that wrote it is durable. The commands one
+// goroutine queues are decided and appended in the order it queued them,
+// so their positions follow that order, and those in flight share group
+// commits (one fsync for many). A command that is still queued when ctx
+// ends is not written (wait returns ctx's error).
+type QueueingStore interface {
+	DecidingStore
+	QueueDecide(ctx context.Context, req DecideRequest) (wait func() (Outcome, error), err error)
+}
+
+// QueueDecideIn queues req in store when it is a QueueingStore; otherwise
+// it decides req at once (DecideIn), and wait returns that outcome.
+func QueueDecideIn(ctx context.Context, store CommandStore, req DecideRequest) (func() (Outcome, error), error) {
+	if qs, ok := store.(QueueingStore); ok {
+		return qs.QueueDecide(ctx, req)
+	}
+	out, err := DecideIn(ctx, store, req)
+	return func() (Outcome, error) { return out, err }, nil
+}
+
 // DecideIn decides req in store: by its Decide when it is a DecidingStore,
 // else by DecideThenAppend.
 func DecideIn(ctx context.Context, store CommandStore, req DecideRequest) (Outcome, error) {

@@ -7,7 +7,8 @@
 // (Answerer), and a decided request's rewrite (NewDecideRequest,
 // Request.DecideAt: the candidate append of a command, made by the writer
 // into the append the stream's state calls for, or none), and a store's
-// Append and Decide in front of its writer (Edge). Each store
+// Append, Decide and QueueDecide (Decide without waiting: Enqueue) in
+// front of its writer (Edge). Each store
 // (adapters/sqlite, adapters/postgres) encodes a request's rows, runs the
 // writer goroutine and writes a batch in one transaction of its own.
 //

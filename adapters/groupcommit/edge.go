@@ -7,11 +7,13 @@ import (
 	"github.com/interactionledger/ledger/domain"
 )
 
-// Edge is a writer store's Append (domain.EventStore) and Decide
-// (domain.DecidingStore), the same in every store but for its rows:
-// Usable says why nothing can be appended to a stream now (a read-only or
-// closed store, ctx's end), Encode makes the rows of events, and Submit
-// hands a request to the store's writer and waits for its answer. A store
+// Edge is a writer store's Append (domain.EventStore), Decide
+// (domain.DecidingStore) and QueueDecide (domain.QueueingStore), the same
+// in every store but for its rows: Usable says why nothing can be appended
+// to a stream now (a read-only or closed store, ctx's end), Encode makes
+// the rows of events, Submit hands a request to the store's writer and
+// waits for its answer, and Enqueue queues one for the writer, behind
+// those queued before, and returns a function that waits for it. A store
 // without a writer (opened read-only) sets Fallback to itself: Decide then
 // decides against its Snapshot (domain.DecideThenAppend), and a command
 // that would write gets Append's error.
@@ -19,6 +21,7 @@ type Edge[Row any] struct {
 	Usable   func(ctx context.Context, stream domain.StreamID) error
 	Encode   func(events []domain.Event) []Row
 	Submit   func(ctx context.Context, r *Request[Row]) (domain.AppendResult, error)
+	Enqueue  func(ctx context.Context, r *Request[Row]) (wait func() (domain.AppendResult, error), err error)
 	Fallback domain.EventStore
 }
 
@@ -52,4 +55,42 @@ func (e Edge[Row]) Decide(ctx context.Context, req domain.DecideRequest) (domain
 		return domain.Outcome{}, err
 	}
 	return r.Decided, nil
+}
+
+// QueueDecide checks req and queues it for the writer as Decide would
+// submit it, returning a function that waits for its outcome. A store
+// without a writer decides it at once.
+func (e Edge[Row]) QueueDecide(ctx context.Context, req domain.DecideRequest) (func() (domain.Outcome, error), error) {
+	st := req.Command.Stream
+	cand, err := req.Candidate()
+	if err != nil {
+		return nil, fmt.Errorf("decide %s: %w", st, err)
+	}
+	if e.Fallback != nil {
+		out, err := domain.DecideThenAppend(ctx, e.Fallback, req)
+		return func() (domain.Outcome, error) { return out, err }, nil
+	}
+	if err := e.Usable(ctx, st); err != nil {
+		return nil, err
+	}
+	r := NewDecideRequest(req, cand, e.Encode(cand.Events))
+	wait, err := e.Enqueue(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return func() (domain.Outcome, error) {
+		if _, err := wait(); err != nil {
+			return domain.Outcome{}, err
+		}
+		return r.Decided, nil
+	}, nil
+}
+
+// Enqueue queues r in q and returns a function that waits for its answer
+// (Request.Wait): a store's Edge.Enqueue.
+func Enqueue[Row any](ctx context.Context, q *Queue[Row], writerDone <-chan struct{}, r *Request[Row]) (func() (domain.AppendResult, error), error) {
+	if err := q.Submit(ctx, r); err != nil {
+		return nil, err
+	}
+	return func() (domain.AppendResult, error) { return r.Wait(ctx, writerDone) }, nil
 }

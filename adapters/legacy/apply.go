@@ -110,6 +110,18 @@ type Importer interface {
 	Import(ctx context.Context, cmd domain.Command, after int64) (domain.ImportResult, error)
 }
 
+// QueueImporter is an Importer that can queue imports without waiting for
+// each (domain.Ledger.QueueImport): Apply then keeps up to Window of them
+// in flight, which the store commits together.
+type QueueImporter interface {
+	Importer
+	QueueImport(ctx context.Context, cmd domain.Command, after int64) (func() (domain.ImportResult, error), error)
+}
+
+// Window is how many imports Apply keeps in flight on a QueueImporter:
+// the event store's default batch.
+const Window = 1024
+
 // Result counts what Apply did.
 type Result struct {
 	Appended int // events appended
@@ -125,46 +137,132 @@ type Result struct {
 // Apply appends the plan's events in order. progress, when not nil, is
 // called after each step with the number done. It stops at the first error
 // (storage faults, cancellation); what was appended stays, and a re-run
-// continues where it stopped.
+// continues where it stopped. Over a QueueImporter it queues the steps,
+// in order, and waits for each in turn, up to Window ahead: the step of a
+// stream with one in flight waits for it first, since whether the stream
+// is where the step expects depends on that one's outcome.
 func Apply(ctx context.Context, l Importer, p *Plan, progress func(done int)) (Result, error) {
-	var res Result
 	if _, err := p.s.conn.ExecContext(ctx, `DELETE FROM conflict; DELETE FROM conflicted`); err != nil {
-		return res, fmt.Errorf("scratch database: %w", err)
+		return Result{}, fmt.Errorf("scratch database: %w", err)
 	}
-	done := 0
-	err := p.Each(ctx, func(s Step) error {
-		if err := p.apply(ctx, l, s, &res); err != nil {
-			return err
-		}
-		if done++; progress != nil {
-			progress(done)
-		}
-		return nil
-	})
-	return res, err
+	a := &applier{p: p, l: l, progress: progress, window: 1, streams: map[domain.StreamID]int{}}
+	if q, ok := l.(QueueImporter); ok {
+		a.q, a.window = q, Window
+	}
+	err := p.Each(ctx, func(s Step) error { return a.add(ctx, s) })
+	if werr := a.waitFor(ctx, len(a.flight)); err == nil {
+		err = werr
+	}
+	return a.res, err
 }
 
-// apply imports one step into res.
-func (p *Plan) apply(ctx context.Context, l Importer, s Step, res *Result) error {
-	if res.Conflicts > 0 {
-		first, err := p.conflictedLine(ctx, s.Command.Stream)
+// applier is one Apply: the steps in flight, in order, and their streams.
+type applier struct {
+	p        *Plan
+	l        Importer
+	q        QueueImporter // nil: l imports one step at a time
+	progress func(done int)
+	window   int
+	flight   []inFlight
+	streams  map[domain.StreamID]int // how many steps of each stream are in flight
+	res      Result
+	done     int
+}
+
+// inFlight is a step queued and not yet counted: wait returns its result,
+// or, nil, it is a later step of a stream in conflict since line first.
+type inFlight struct {
+	step  Step
+	wait  func() (domain.ImportResult, error)
+	first int
+}
+
+// add queues step s, once the steps of its stream in flight are done and
+// the window has room.
+func (a *applier) add(ctx context.Context, s Step) error {
+	st := s.Command.Stream
+	for a.streams[st] > 0 || len(a.flight) >= a.window {
+		if err := a.waitFor(ctx, 1); err != nil {
+			return err
+		}
+	}
+	f := inFlight{step: s}
+	if a.res.Conflicts > 0 {
+		first, err := a.p.conflictedLine(ctx, st)
 		if err != nil {
 			return fmt.Errorf("scratch database: %w", err)
 		}
-		if first != 0 {
-			return p.conflict(ctx, s, first, res)
+		f.first = first
+	}
+	if f.first == 0 {
+		wait, err := a.queue(ctx, s)
+		if err != nil {
+			return fmt.Errorf("line %d: %w", s.Line, err)
+		}
+		f.wait = wait
+	}
+	a.flight = append(a.flight, f)
+	a.streams[st]++
+	return nil
+}
+
+// queue imports s: queued over a QueueImporter, else at once.
+func (a *applier) queue(ctx context.Context, s Step) (func() (domain.ImportResult, error), error) {
+	if a.q != nil {
+		return a.q.QueueImport(ctx, s.Command, s.After)
+	}
+	r, err := a.l.Import(ctx, s.Command, s.After)
+	return func() (domain.ImportResult, error) { return r, err }, nil
+}
+
+// waitFor counts the n oldest steps in flight. After an error it still
+// waits for the others (what they appended is counted) and returns the
+// first error.
+func (a *applier) waitFor(ctx context.Context, n int) error {
+	var first error
+	for range n {
+		f := a.flight[0]
+		a.flight = a.flight[1:]
+		st := f.step.Command.Stream
+		if a.streams[st]--; a.streams[st] == 0 {
+			delete(a.streams, st)
+		}
+		if err := a.count(ctx, f); err != nil && first == nil {
+			first = err
 		}
 	}
-	r, err := l.Import(ctx, s.Command, s.After)
+	if len(a.flight) == 0 {
+		a.flight = a.flight[:0:0] // let the array go, not only its front
+	}
+	return first
+}
+
+// count waits for one step's result and counts it.
+func (a *applier) count(ctx context.Context, f inFlight) error {
+	if err := a.result(ctx, f); err != nil {
+		return err
+	}
+	if a.done++; a.progress != nil {
+		a.progress(a.done)
+	}
+	return nil
+}
+
+// result waits for one step's result and adds it to a.res.
+func (a *applier) result(ctx context.Context, f inFlight) error {
+	if f.wait == nil {
+		return a.p.conflict(ctx, f.step, f.first, &a.res)
+	}
+	r, err := f.wait()
 	switch {
 	case err != nil:
-		return fmt.Errorf("line %d: %w", s.Line, err)
+		return fmt.Errorf("line %d: %w", f.step.Line, err)
 	case r == domain.Imported:
-		res.Appended++
+		a.res.Appended++
 	case r == domain.AlreadyImported:
-		res.Existing++
+		a.res.Existing++
 	default:
-		return p.conflict(ctx, s, 0, res)
+		return a.p.conflict(ctx, f.step, 0, &a.res)
 	}
 	return nil
 }

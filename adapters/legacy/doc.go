@@ -19,4 +19,11 @@
 // and the conflicts Apply finds (Plan.Conflicts) are rows of it too.
 // Plan.Close removes the file; Parse removes it itself when it fails,
 // ctx's end included.
+//
+// Over a QueueImporter (domain.Ledger.QueueImport, on a store that queues
+// decided commands), Apply keeps up to Window imports in flight, queued in
+// the plan's order, which the store appends in that order and commits
+// many to a transaction and an fsync; a step whose stream has one in
+// flight waits for it first, so a conflict stops the stream's later steps
+// as when they are imported one at a time.
 package legacy

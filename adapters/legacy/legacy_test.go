@@ -265,8 +265,9 @@ func TestEventIDIsStableAndTimeOrdered(t *testing.T) {
 // recorder imports as domain.Ledger does: an id once, and an event only
 // at the version its history expects.
 type recorder struct {
-	seen    map[uuid.UUID]bool
-	version map[domain.StreamID]int64
+	seen     map[uuid.UUID]bool
+	version  map[domain.StreamID]int64
+	onImport func(domain.Command) // when not nil, called with each command imported
 }
 
 func newRecorder() *recorder {
@@ -282,12 +283,18 @@ func (r *recorder) Import(_ context.Context, c domain.Command, after int64) (dom
 	}
 	r.seen[c.EventID] = true
 	r.version[c.Stream]++
+	if r.onImport != nil {
+		r.onImport(c)
+	}
 	return domain.Imported, nil
 }
 
 // TestApplyReportsConflicts: a pair whose stream holds an event the file
 // did not write (a live like) is reported, every one of its events, and
-// nothing of it is imported; the other pairs are.
+// nothing of it is imported; the other pairs are. The same over a
+// QueueImporter, whose queued imports are decided only when waited for:
+// a stream's later step queued behind its conflict found the stream at
+// the version it expects, and its cancel undid the live like.
 func TestApplyReportsConflicts(t *testing.T) {
 	in := "id,user_id,action_type,target_type,target_id,is_deleted,created_at,updated_at\n" +
 		"77,u9,like,article,q9,1,2025-01-01 00:00:00,2025-01-02 00:00:00\n" +
@@ -297,7 +304,6 @@ func TestApplyReportsConflicts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newRecorder()
 	user, err := domain.NewUserID("u9")
 	if err != nil {
 		t.Fatal(err)
@@ -307,21 +313,76 @@ func TestApplyReportsConflicts(t *testing.T) {
 		t.Fatal(err)
 	}
 	live := domain.StreamID{User: user, Target: target}
-	r.version[live] = 1
-	res, err := legacy.Apply(context.Background(), r, plan, nil)
-	if err != nil || res.Appended != 1 || res.Conflicts != 3 {
-		t.Fatalf("%+v %v, want u1's like appended and u9's 3 events in conflict", res, err)
+	for name, imp := range map[string]func(*recorder) legacy.Importer{
+		"Import":      func(r *recorder) legacy.Importer { return r },
+		"QueueImport": func(r *recorder) legacy.Importer { return &lazyQueue{recorder: r} },
+	} {
+		r := newRecorder()
+		r.version[live] = 1
+		res, err := legacy.Apply(context.Background(), imp(r), plan, nil)
+		if err != nil || res.Appended != 1 || res.Conflicts != 3 {
+			t.Fatalf("%s: %+v %v, want u1's like appended and u9's 3 events in conflict", name, res, err)
+		}
+		var lines []int
+		err = plan.Conflicts(context.Background(), func(c legacy.RowError) error {
+			lines = append(lines, c.Line)
+			return nil
+		})
+		if err != nil || !slices.Equal(lines, []int{2, 2, 3}) {
+			t.Errorf("%s: conflicts on lines %v (%v), want 2, 2 and 3: lines 2 and 3 only", name, lines, err)
+		}
+		if r.version[live] != 1 {
+			t.Errorf("%s: u9's stream at version %d, want 1: nothing of the file", name, r.version[live])
+		}
 	}
-	var lines []int
-	err = plan.Conflicts(context.Background(), func(c legacy.RowError) error {
-		lines = append(lines, c.Line)
-		return nil
-	})
-	if err != nil || !slices.Equal(lines, []int{2, 2, 3}) {
-		t.Errorf("conflicts on lines %v (%v), want 2, 2 and 3: lines 2 and 3 only", lines, err)
+}
+
+// lazyQueue queues imports and decides them, in the order queued, only
+// when one is waited for, as a store's writer may.
+type lazyQueue struct {
+	*recorder
+	queued  []func()
+	maxHeld int // the most imports queued at once
+}
+
+func (q *lazyQueue) QueueImport(ctx context.Context, c domain.Command, after int64) (func() (domain.ImportResult, error), error) {
+	var r domain.ImportResult
+	var err error
+	q.queued = append(q.queued, func() { r, err = q.Import(ctx, c, after) })
+	q.maxHeld = max(q.maxHeld, len(q.queued))
+	return func() (domain.ImportResult, error) {
+		for _, f := range q.queued {
+			f()
+		}
+		q.queued = nil
+		return r, err
+	}, nil
+}
+
+// TestApplyQueuesAhead: over a QueueImporter, the steps of different
+// streams are queued without waiting for the ones before, and appended in
+// the plan's order, with the plan's results.
+func TestApplyQueuesAhead(t *testing.T) {
+	in := manyRows(300) // 300 streams, each added and cancelled
+	plan, steps, _, err := parse(t, strings.NewReader(in), "legacy")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if r.version[live] != 1 {
-		t.Errorf("u9's stream at version %d, want 1: nothing of the file", r.version[live])
+	var order []uuid.UUID
+	q := &lazyQueue{recorder: newRecorder()}
+	q.recorder.onImport = func(c domain.Command) { order = append(order, c.EventID) }
+	var last int
+	res, err := legacy.Apply(context.Background(), q, plan, func(n int) { last = n })
+	if err != nil || res.Appended != 600 || last != 600 {
+		t.Fatalf("%+v %v progress %d, want 600 events appended", res, err, last)
+	}
+	if q.maxHeld < 300 {
+		t.Errorf("at most %d imports queued at once, want the 300 adds", q.maxHeld)
+	}
+	for i, s := range steps {
+		if order[i] != s.Command.EventID {
+			t.Fatalf("import %d is %s, want the plan's step %d (%s)", i, order[i], i, s.Command.EventID)
+		}
 	}
 }
 

@@ -69,6 +69,22 @@ func (s *EventStore) submit(ctx context.Context, r *request) (domain.AppendResul
 	return r.Wait(ctx, s.done)
 }
 
+// QueueDecide is Decide without waiting for the commit
+// (domain.QueueingStore): it queues req for the writer, behind the
+// requests queued before it, and returns a function that waits for its
+// outcome. The writer decides and appends queued requests in order, those
+// in flight in one transaction and one fsync as far as they reach it
+// while it commits.
+func (s *EventStore) QueueDecide(ctx context.Context, req domain.DecideRequest) (func() (domain.Outcome, error), error) {
+	return s.edge.QueueDecide(ctx, req)
+}
+
+// enqueue queues r for the writer, never committing it on the caller's
+// goroutine, and returns a function that waits for its answer.
+func (s *EventStore) enqueue(ctx context.Context, r *request) (func() (domain.AppendResult, error), error) {
+	return groupcommit.Enqueue(ctx, s.queue, s.done, r)
+}
+
 // encodeRows encodes events' columns.
 func encodeRows(events []domain.Event) []eventRow {
 	rows := make([]eventRow, len(events))
@@ -89,7 +105,7 @@ func unixNano(n int64) time.Time { return time.Unix(0, n).UTC() }
 // newEdge is s's Append and Decide (groupcommit.Edge), once s is open: a
 // store without a writer decides against its Snapshot.
 func (s *EventStore) newEdge() groupcommit.Edge[eventRow] {
-	e := groupcommit.Edge[eventRow]{Usable: s.appendable, Encode: encodeRows, Submit: s.submit}
+	e := groupcommit.Edge[eventRow]{Usable: s.appendable, Encode: encodeRows, Submit: s.submit, Enqueue: s.enqueue}
 	if s.queue == nil {
 		e.Fallback = s
 	}

@@ -23,7 +23,9 @@
 // BEGIN, the lock and the checks, one for the writes and COMMIT. A decided
 // command (Decide, domain.DecidingStore: every write of the Ledger) is
 // decided against the stream as read there, before its checks, so a writer
-// on another node that moved the stream is no conflict.
+// on another node that moved the stream is no conflict. QueueDecide
+// (domain.QueueingStore) queues one without waiting: the commands one
+// goroutine queues are written in that order, many to a transaction.
 //
 // Committed fires for commits of every process: the appending transaction
 // runs pg_notify with the new head, which PostgreSQL delivers on commit to

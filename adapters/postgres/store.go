@@ -20,6 +20,7 @@ import (
 
 var _ domain.EventStore = (*EventStore)(nil)
 var _ domain.LatestReader = (*EventStore)(nil)
+var _ domain.QueueingStore = (*EventStore)(nil)
 
 // EventStore is domain.EventStore on PostgreSQL. It is safe for concurrent
 // use, by goroutines of one process and by any number of processes on the

@@ -19,7 +19,10 @@
 // there, against the stream as the transaction finds it (the writer's
 // cache of each stream's version, last position and state, or a lookup on
 // its connection), and appends its event, or nothing when it changes
-// nothing. A lone appender (the last commit held one append, nothing is
+// nothing. QueueDecide (domain.QueueingStore) queues a decided command
+// without waiting for it: the commands one goroutine queues are written in
+// that order, those in flight in one transaction (an import's pipeline).
+// A lone appender (the last commit held one append, nothing is
 // queued, the connection is free) runs the same transaction on its own
 // goroutine, sparing two goroutine hand-offs per append. A transaction's statements are
 // prepared on the driver connection and run through it, inside one

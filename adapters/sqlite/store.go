@@ -27,6 +27,7 @@ import (
 
 var _ domain.EventStore = (*EventStore)(nil)
 var _ domain.LatestReader = (*EventStore)(nil)
+var _ domain.QueueingStore = (*EventStore)(nil)
 
 // driverName is go-sqlite3 with the log's connection settings that have no
 // DSN parameter. Every connection to a log file opens through it: the

@@ -30,6 +30,7 @@ func RunDecide(t *testing.T, open Opener) {
 	t.Run("KeyBeforeVersion", func(t *testing.T) { testDecideKeyBeforeVersion(t, fresh(t)) })
 	t.Run("Refused", func(t *testing.T) { testDecideRefused(t, fresh(t)) })
 	t.Run("Concurrent", func(t *testing.T) { testDecideConcurrent(t, fresh(t)) })
+	t.Run("Queued", func(t *testing.T) { testDecideQueued(t, fresh(t)) })
 }
 
 type deciding interface {
@@ -91,6 +92,58 @@ func testDecideToggle(t *testing.T, s deciding) {
 	}
 	if snap := mustSnapshot(t, s, st); snap.Version != 3 || snap.LastPosition != 4 || snap.State.String() != "collect" {
 		t.Fatalf("snapshot %+v, want version 3 at position 4, collect on", snap)
+	}
+}
+
+// testDecideQueued: commands queued without waiting (QueueDecide) are
+// decided and appended in the order queued, several of one stream in
+// flight among them, so positions follow that order; one at a stale
+// expected version fails alone with ErrPreconditionFailed, and one with a
+// stored event id alone with ErrDuplicateEvent.
+func testDecideQueued(t *testing.T, s deciding) {
+	qs, ok := s.(domain.QueueingStore)
+	if !ok {
+		t.Fatalf("%T does not queue decided commands", s)
+	}
+	var cmds []domain.Command
+	var waits []func() (domain.Outcome, error)
+	queue := func(c domain.Command, expected *int64) {
+		w, err := qs.QueueDecide(t.Context(), domain.DecideRequest{Command: c, ExpectedVersion: expected})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmds, waits = append(cmds, c), append(waits, w)
+	}
+	for i := range 40 { // ten streams, each liked, unliked, liked and unliked
+		queue(Command(t, MustStream(t, name("u", i%10), "article/a1"), "like", i/10%2 == 0), nil)
+	}
+	stale := int64(1)
+	queue(Command(t, MustStream(t, "u0", "article/a1"), "collect", true), &stale)
+	dup := Command(t, MustStream(t, "v1", "article/a1"), "like", true)
+	dup.EventID = cmds[0].EventID
+	queue(dup, nil)
+	var last int64
+	for i, w := range waits[:40] {
+		out, err := w()
+		if err != nil || !out.Changed || out.Position <= last || out.StreamVersion != int64(i/10+1) {
+			t.Fatalf("command %d: %+v %v, want it appended at version %d after position %d", i, out, err, i/10+1, last)
+		}
+		last = out.Position
+	}
+	if _, err := waits[40](); !errors.Is(err, domain.ErrPreconditionFailed) {
+		t.Errorf("at a stale version: %v, want ErrPreconditionFailed", err)
+	}
+	if _, err := waits[41](); !errors.Is(err, domain.ErrDuplicateEvent) {
+		t.Errorf("a stored event id: %v, want ErrDuplicateEvent", err)
+	}
+	events := MustReadAll(t, s, domain.EventFilter{})
+	if len(events) != 40 {
+		t.Fatalf("%d events, want the 40 decided", len(events))
+	}
+	for i, e := range events {
+		if e.ID != cmds[i].EventID {
+			t.Fatalf("position %d holds %s, want queued command %d's event %s", e.Position, e.ID, i, cmds[i].EventID)
+		}
 	}
 }
 

@@ -83,6 +83,15 @@ func (s *logStore) Decide(ctx context.Context, req domain.DecideRequest) (domain
 	return domain.DecideIn(ctx, s.EventStore, req)
 }
 
+var _ domain.QueueingStore = (*logStore)(nil)
+
+// QueueDecide is the store's own when it queues decided commands (both
+// bundled stores do), else a Decide at once (domain.QueueDecideIn): an
+// import through a logStore then shares commits as over the store.
+func (s *logStore) QueueDecide(ctx context.Context, req domain.DecideRequest) (func() (domain.Outcome, error), error) {
+	return domain.QueueDecideIn(ctx, s.EventStore, req)
+}
+
 // Writable is nil when the store can take writes: the SQLite file opens for
 // writing, or PostgreSQL answers.
 func (s *logStore) Writable(ctx context.Context) error { return s.writable(ctx) }
