@@ -172,7 +172,10 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
     if (stale || stream) tellLogListeners(session.log() ?? '');
   }
 
+  let logChanges = 0;
+
   function tellLogListeners(log: string): void {
+    logChanges++;
     for (const fn of logListeners) {
       try {
         fn(log);
@@ -257,6 +260,12 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
     resetSession: (): void => session.clear(),
     /** log is the id of the server's log (Ledger-Log) the session is in, null before any answer. */
     log: (): string | null => session.log(),
+    /**
+     * logChanges counts the times the onLogChange listeners were told (another
+     * log, or a restored one that does not hold the session's position): views
+     * read before a change are stale, whatever log() says.
+     */
+    logChanges: (): number => logChanges,
     /**
      * onLogChange calls fn with the new log's id when the server names
      * another log than the session's (its log was created anew), and with

@@ -217,6 +217,8 @@ export interface ToggleContext {
   first: boolean;
   /** log is the server's log the views were read from (client.log()) when the click was made. */
   log: string | null;
+  /** logChanges is client.logChanges() when the click was made. */
+  logChanges: number;
 }
 
 function pendingToggles(qc: QueryClient, k: ToggleKey) {
@@ -312,7 +314,7 @@ export function toggleMutationOptions(
       const before = cachedTargets(qc, k.target).map(({ queryKey, item }) => ({ queryKey, item }));
       const was = viewerState(qc, k);
       patchTarget(qc, k.target, (item, viewer) => optimistic(item, viewer, k, on, was));
-      return { before, first, log: client.log() };
+      return { before, first, log: client.log(), logChanges: client.logChanges() };
     },
     onError: (err, vars) => {
       answered.add(vars);
@@ -323,7 +325,7 @@ export function toggleMutationOptions(
         return;
       }
       if (othersPending()) return;
-      rollBack(qc, k, client.log());
+      rollBack(qc, k, client.log(), client.logChanges());
     },
     onSuccess: (result, vars) => {
       answered.add(vars);
@@ -342,17 +344,22 @@ export function toggleMutationOptions(
  * newest answer the server gave within the burst (its earlier answers were
  * not applied while later clicks were pending), or else to the views from
  * before the burst's first click. A burst begun on another log than the
- * server's now (log) is not rolled back: its views and answers are that
- * log's, and the cache was reset since (resyncOnLogChange); the settling
- * invalidation reads the new log's.
+ * server's now (log), or before the client heard of a log change (changes:
+ * a log restored from an older copy keeps its id), is not rolled back: its
+ * views and answers are of the log before, and the cache was reset since
+ * (resyncOnLogChange); the settling invalidation reads the new log's.
  */
-function rollBack(qc: QueryClient, k: ToggleKey, log: string | null): void {
+function rollBack(qc: QueryClient, k: ToggleKey, log: string | null, changes: number): void {
   const burst = qc.getMutationCache().findAll({ mutationKey: ledgerKeys.toggle(k.target, k.kind, k.user), exact: true });
   burst.sort((a, b) => a.state.submittedAt - b.state.submittedAt);
   let start = burst.length - 1;
   while (start > 0 && !(burst[start].state.context as ToggleContext | undefined)?.first) start--;
   const clicks = burst.slice(start);
-  if (clicks.some((m) => (m.state.context as ToggleContext | undefined)?.log !== log)) return;
+  const ofEarlierLog = (m: (typeof clicks)[number]) => {
+    const ctx = m.state.context as ToggleContext | undefined;
+    return ctx?.log !== log || ctx?.logChanges !== changes;
+  };
+  if (clicks.some(ofEarlierLog)) return;
   const answered = clicks.map((m) => m.state.data as WriteResult | undefined).filter((d) => d !== undefined).pop();
   if (answered) {
     patchTarget(qc, k.target, (item, viewer) => {

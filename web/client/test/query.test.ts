@@ -80,6 +80,37 @@ describe('TanStack bindings', () => {
     unsync();
   });
 
+  // A log restored from an older copy keeps its id: a read refused as
+  // beyond its head (412 position-beyond-log) resets the views, and a click
+  // made before that and failing after must not roll them back to the old
+  // log's (whose higher position no refetch would then replace).
+  it('does not roll a click made before a restore was heard back over the reset views', async () => {
+    const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage(), sleep: async () => undefined });
+    const unsync = resyncOnLogChange(c, qc);
+    c.notePosition((await c.readyz()).head + 1_000_000);
+    const ref = `article/${uniqueId()}`;
+    const opts = targetQueryOptions(c, ref, 'u1');
+    qc.setQueryData(opts.queryKey, { target: { type: 'article', id: ref.slice(8) }, counts: { like: 5, collect: 0 }, viewer: { like: false, collect: false }, position: 999_999_999 });
+    const unmount = mounted(qc, { ...opts, staleTime: Infinity } as never);
+    const held = deferred();
+    proxy.plan = (req) =>
+      req.method === 'PUT'
+        ? { until: held.promise, reply: { status: 503, headers: { 'Content-Type': 'application/problem+json' }, body: JSON.stringify({ type: 'urn:ledger:problem:timeout', title: 'Service Unavailable', status: 503 }) } }
+        : undefined;
+    const click = toggle(c, qc, { target: ref, kind: 'like', user: 'u1' });
+    await waitFor(() => proxy.seen.some((s) => s.method === 'PUT'), 'the click');
+    await c.target(`article/${uniqueId()}`); // refused as beyond the head, resent: the views reset
+    await waitFor(() => (qc.getQueryData<TargetView>(opts.queryKey)?.position ?? Infinity) < 999_999_999, 'the reset view');
+    held.resolve();
+    await expect(click).rejects.toMatchObject({ status: 503 });
+    await waitFor(() => qc.getQueryState(opts.queryKey)?.fetchStatus === 'idle', 'the settling refetch');
+    const view = qc.getQueryData<TargetView>(opts.queryKey);
+    expect(view?.counts.like).toBe(0);
+    expect(view?.position).toBeLessThan(999_999_999);
+    unmount();
+    unsync();
+  });
+
   it('patches a feed page and the single-target query optimistically, then settles with the answer', async () => {
     const ids = [uniqueId(), uniqueId(), uniqueId()];
     const refs = ids.map((i) => `article/${i}`);
