@@ -639,6 +639,26 @@ func TestServeRefusesAMissingDataDirectory(t *testing.T) {
 	}
 }
 
+// TestBenchGenerateSaysItIsDone: bench generate's only line was its first
+// progress report, under the name of bench rebuild ("bench rebuild:
+// generated 65536/250000 events", then exit 0), which reads as a
+// generation stopped a quarter of the way.
+func TestBenchGenerateSaysItIsDone(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "l.db")
+	_, errOut, err := runCLI(t, "bench", "generate", "--db", db, "--events", "70000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	last := lines[len(lines)-1]
+	if !strings.HasPrefix(last, "bench generate: wrote 70000 events in ") {
+		t.Errorf("its last line is %q, want one saying it wrote the 70000 events", last)
+	}
+	if strings.Contains(errOut, "bench rebuild") {
+		t.Errorf("bench generate speaks as bench rebuild:\n%s", errOut)
+	}
+}
+
 // TestBenchGenerateRefusesALogWithEvents: bench generate writes a
 // synthetic log into a new or empty one; given a log that holds events
 // (its default --db is the real ./data/ledger.db) it appended thousands of
