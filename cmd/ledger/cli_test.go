@@ -659,6 +659,42 @@ func TestBenchGenerateSaysItIsDone(t *testing.T) {
 	}
 }
 
+// TestNewLogInAFileWithNoTable: a copy of a running server's ledger.db
+// made without its -wal can be its first page alone, a database with no
+// table; the commands that write the log made it a new, empty log without
+// the warning a missing file gets, so a restore of such a copy served an
+// empty site without a word. A zero-byte file is the same to SQLite.
+func TestNewLogInAFileWithNoTable(t *testing.T) {
+	dir := t.TempDir()
+	copied := filepath.Join(dir, "copied.db")
+	conn, err := sql.Open("sqlite3", copied)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec("PRAGMA journal_mode=WAL"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, db := range []string{copied, empty} {
+		_, errOut, err := runCLI(t, "bench", "generate", "--db", db, "--events", "10")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(errOut, "created a new, empty event log (the file at the path held no table") {
+			t.Errorf("%s: no warning that a new log was made in it:\n%s", filepath.Base(db), errOut)
+		}
+	}
+	// Once it holds the log, it is no new one.
+	_, errOut, err := runCLI(t, "bench", "generate", "--db", copied, "--events", "10")
+	if exitCode(err) != 2 || strings.Contains(errOut, "created a new") {
+		t.Errorf("a log with events: %v (exit %d), want exit 2 and no warning:\n%s", err, exitCode(err), errOut)
+	}
+}
+
 // TestBenchGenerateRefusesALogWithEvents: bench generate writes a
 // synthetic log into a new or empty one; given a log that holds events
 // (its default --db is the real ./data/ledger.db) it appended thousands of

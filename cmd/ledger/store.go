@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"io"
 	"io/fs"
 	"iter"
 	"log/slog"
@@ -152,9 +154,9 @@ func openSQLite(ctx context.Context, path string, opts storeOptions, log *slog.L
 	if err != nil {
 		return nil, err
 	}
-	if created && log != nil {
+	if created != "" && log != nil {
 		abs, _ := filepath.Abs(path)
-		log.WarnContext(ctx, "created a new, empty event log (no file was at the path)", "path", abs, "log", store.LogID())
+		log.WarnContext(ctx, "created a new, empty event log ("+created+")", "path", abs, "log", store.LogID())
 	}
 	return &logStore{
 		EventStore: store, latest: store, recent: store, close: store.Close,
@@ -202,24 +204,49 @@ func redactDB(db string) string {
 	return u.Redacted()
 }
 
-// newLogAt reports whether opening the SQLite log at path for writing
-// creates a new, empty log, and refuses to when its directory is missing
-// too, except for the default path (a first `make run`). A missing data
-// directory is more often a mistake than a first run: a data disk not
-// mounted, a directory moved, a relative --db from another working
+// newLogAt says why opening the SQLite log at path for writing creates a
+// new, empty log ("" when it does not), and refuses to when its directory
+// is missing too, except for the default path (a first `make run`). A
+// missing data directory is more often a mistake than a first run: a data
+// disk not mounted, a directory moved, a relative --db from another working
 // directory. Creating it would serve an empty site and take writes into a
 // log nobody backs up.
-func newLogAt(path string, readOnly bool) (bool, error) {
+func newLogAt(path string, readOnly bool) (string, error) {
 	if readOnly {
-		return false, nil
+		return "", nil
 	}
-	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
-		return false, nil // there, or another error that opening reports
+	if info, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		if err == nil && info.Mode().IsRegular() && holdsNoTable(path) {
+			return "the file at the path held no table: a copy of a running server's log made without its -wal?", nil
+		}
+		return "", nil // there, or another error that opening reports
 	}
 	dir := filepath.Dir(path)
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) && filepath.Clean(path) != filepath.Clean(DefaultDB) {
-		return false, usageErr("--db %q: neither the log nor its directory %s exists (a data disk not mounted, a moved "+
+		return "", usageErr("--db %q: neither the log nor its directory %s exists (a data disk not mounted, a moved "+
 			"directory, a relative path from another working directory?); to start a new log there, create the directory first", path, dir)
 	}
-	return true, nil
+	return "no file was at the path", nil
+}
+
+// holdsNoTable reports whether SQLite finds no table in the regular file at path:
+// zero bytes, or a database whose schema cookie (header offset 40) is 0,
+// with no -wal beside it. A copy of a running server's log made without
+// its -wal is such a file (its first page, from before any table), and it
+// was made a new log without a word.
+func holdsNoTable(path string) bool {
+	if info, err := os.Stat(path + "-wal"); err == nil && info.Size() > 0 {
+		return false
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	header := make([]byte, 44)
+	n, err := io.ReadFull(f, header)
+	if n == 0 {
+		return true
+	}
+	return err == nil && string(header[:16]) == "SQLite format 3\x00" && binary.BigEndian.Uint32(header[40:]) == 0
 }
