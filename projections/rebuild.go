@@ -126,8 +126,8 @@ func otherLogRemedy(head int64) string {
 	if head > 0 {
 		return rebuild
 	}
-	return "this log holds no event: if it is a copy of that log, it was copied without its -wal while a " +
-		"server ran (copy the -wal too, or stop the server first); else " + rebuild
+	return "this log holds no event: if it is a copy of that log's SQLite file, it was copied without its -wal " +
+		"while a server ran (copy the -wal too, or stop the server first); else " + rebuild
 }
 
 // recordLog records logID as the log of the projections whose tables

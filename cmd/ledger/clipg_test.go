@@ -1,16 +1,21 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/interactionledger/ledger/adapters/postgres/pgtest"
+	"github.com/interactionledger/ledger/projections"
 )
 
 // TestSubcommandsOnPostgres runs every subcommand that takes --db with a
@@ -121,6 +126,30 @@ func TestBenchStorePostgres(t *testing.T) {
 	}
 	if left != 0 {
 		t.Fatalf("bench store left %d schemas behind", left)
+	}
+}
+
+// TestServeOtherSchemasViewsNamesViews: one views file for two schemas
+// (the default ./data/ledger.views is one for every URL) is refused as
+// another log's; the refusal said to rebuild it, which takes it from the
+// first schema's node, or, over an empty schema, to copy a SQLite -wal.
+func TestServeOtherSchemasViewsNamesViews(t *testing.T) {
+	url := pgtest.URL(t)
+	one, two := pgtest.WithSchema(url, pgtest.Schema(t)), pgtest.WithSchema(url, pgtest.Schema(t))
+	views := filepath.Join(t.TempDir(), "node.views")
+	if _, errOut, err := runCLI(t, "bench", "generate", "--db", one, "--events", "10"); err != nil {
+		t.Fatalf("generate: %v\n%s", err, errOut)
+	}
+	if _, errOut, err := runCLI(t, "rebuild", "--db", one, "--views", views); err != nil {
+		t.Fatalf("rebuild: %v\n%s", err, errOut)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	err := run(ctx, []string{"serve", "--db", two, "--views", views, "--listen", "127.0.0.1:0"},
+		func(string) string { return "" }, &out, &errOut)
+	if !errors.Is(err, projections.ErrOtherLog) || !strings.Contains(err.Error(), "give --views") {
+		t.Fatalf("serve of another schema on its views file: %v, want ErrOtherLog saying to give --views", err)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/interactionledger/ledger/adapters/bus"
 	"github.com/interactionledger/ledger/adapters/httpapi"
+	"github.com/interactionledger/ledger/adapters/postgres"
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/projections"
 	"github.com/interactionledger/ledger/web"
@@ -242,7 +243,7 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, views projections
 	defer unlock()
 	set, err := projections.Open(ctx, views, store, log)
 	if err != nil {
-		return startupErr(ctx, err, log)
+		return startupErr(ctx, otherSchemasViews(err, db), log)
 	}
 	defer closeAndJoin(&err, "close projections", set.Close)
 	opened()
@@ -368,4 +369,17 @@ func (h *storeHealth) writable(ctx context.Context) error {
 	}
 	_, err := h.store.LastPosition(ctx)
 	return err
+}
+
+// otherSchemasViews adds to the refusal of another log's views file, over
+// a PostgreSQL log, what most often causes it: one views file for two
+// databases or schemas, such as the default one, which is the same for
+// every URL. It said only to rebuild it (which takes it from the other
+// log's nodes) or, over an empty schema, to copy a SQLite log's -wal.
+func otherSchemasViews(err error, db string) error {
+	if !errors.Is(err, projections.ErrOtherLog) || !postgres.IsURL(db) {
+		return err
+	}
+	return fmt.Errorf("%w (over PostgreSQL: each database and schema needs a views file of its own, and the "+
+		"default, %s, is the same for every URL: give --views)", err, DefaultClusterViews)
 }
