@@ -118,7 +118,7 @@ func emptyLog(ctx context.Context, store *logStore, db string) error {
 		return err
 	}
 	if last > 0 {
-		return usageErr("--db %s holds %d events: bench generate writes into a new or empty log only", db, last)
+		return usageErr("--db %s holds %d events: bench generate writes into a new or empty log only", redactDB(db), last)
 	}
 	return nil
 }

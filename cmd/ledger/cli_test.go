@@ -695,6 +695,23 @@ func TestNewLogInAFileWithNoTable(t *testing.T) {
 	}
 }
 
+// TestStoreFileRefusalHidesThePassword: an output file refused as a file
+// of a PostgreSQL store (the default views file ./data/ledger.views) was
+// refused naming the store by its whole URL, password included, on stderr.
+func TestStoreFileRefusalHidesThePassword(t *testing.T) {
+	db := "postgres://ledger:SECRETPW@127.0.0.1:1/x?sslpassword=SECRET2"
+	for _, args := range [][]string{
+		{"history", "--db", db, "--out", DefaultClusterViews},
+		{"asof", "--db", db, "--position", "1", "--out", DefaultClusterViews},
+		{"rebuild", "--db", db, "--cpuprofile", DefaultClusterViews},
+	} {
+		_, _, err := runCLI(t, args...)
+		if exitCode(err) != 2 || strings.Contains(err.Error(), "SECRET") || !strings.Contains(err.Error(), "xxxxx") {
+			t.Errorf("%s: %v (exit %d), want exit 2 with the password masked", args[0], err, exitCode(err))
+		}
+	}
+}
+
 // TestBenchGenerateRefusesALogWithEvents: bench generate writes a
 // synthetic log into a new or empty one; given a log that holds events
 // (its default --db is the real ./data/ledger.db) it appended thousands of

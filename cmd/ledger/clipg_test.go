@@ -174,4 +174,10 @@ func TestBenchGenerateOnPostgres(t *testing.T) {
 	if _, err := os.Stat("postgres:"); err == nil {
 		t.Fatal("bench generate created a file named after the URL")
 	}
+	// Refused for its events, it named the URL, password included.
+	withPW := strings.Replace(db, "postgres://postgres@", "postgres://postgres:SECRETPW@", 1)
+	_, _, err = runCLI(t, "bench", "generate", "--db", withPW, "--events", "10")
+	if exitCode(err) != 2 || strings.Contains(err.Error(), "SECRETPW") {
+		t.Errorf("generate into a schema with events: %v (exit %d), want exit 2 with the password masked", err, exitCode(err))
+	}
 }
