@@ -787,6 +787,33 @@ func TestOutNotADatabase(t *testing.T) {
 	}
 }
 
+// TestOutWaitsForThePipesReader: --out on a FIFO was opened read-write,
+// which waits for no reader: a short export was written into the pipe and
+// closed before its reader came, lost with exit 0 (and the reader then
+// waited for ever). Opened write-only, it waits for a reader, or for the
+// command's end (here a context already ended).
+func TestOutWaitsForThePipesReader(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "pipe")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { // lets a write-only open still waiting go
+		if r, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
+			r.Close()
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, finish, err := outputInPlace(ctx, fifo)
+	if err == nil {
+		finish(nil)
+		t.Fatal("--out on a pipe nobody reads was opened at once: an export written into it is lost")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("open of a pipe nobody reads, the command ended: %v, want context.Canceled", err)
+	}
+}
+
 // TestWritesRefuseAFileThatIsNoLog: import given a views file or an as-of
 // file as --db (serve too: both open the log for writing) migrated it into
 // a log: the log's tables were created beside the read models and the

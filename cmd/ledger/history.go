@@ -52,7 +52,7 @@ func runHistory(ctx context.Context, e env, args []string) error {
 	if err := afterWithinHead(ctx, store, filter.After); err != nil {
 		return err
 	}
-	w, finish, err := output(e, *out)
+	w, finish, err := output(ctx, e, *out)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -136,14 +137,14 @@ func storeFiles(db, views string) []string {
 // silent truncation. A regular file (or a new one) is written beside its
 // path and renamed over it only by a whole export: a failed one leaves the
 // file as it was, never cut where it failed.
-func output(e env, path string) (io.Writer, func(error) error, error) {
+func output(ctx context.Context, e env, path string) (io.Writer, func(error) error, error) {
 	if path == "" {
 		bw := bufio.NewWriterSize(e.stdout, 64<<10)
 		return bw, func(err error) error { return firstErr(err, bw.Flush()) }, nil
 	}
 	info, err := os.Lstat(path)
 	if err == nil && !info.Mode().IsRegular() {
-		return outputInPlace(path) // a device, a pipe, a symlink
+		return outputInPlace(ctx, path) // a device, a pipe, a symlink
 	}
 	f, err := createReplacement(path, info)
 	if err != nil {
@@ -210,13 +211,40 @@ func createTemp(path string, perm os.FileMode) (f *os.File, err error) {
 
 // outputInPlace writes straight to path, which is not a regular file: as
 // on stdout, what was written before a failure is flushed.
-func outputInPlace(path string) (io.Writer, func(error) error, error) {
-	f, err := os.Create(path)
+func outputInPlace(ctx context.Context, path string) (io.Writer, func(error) error, error) {
+	f, err := openInPlace(ctx, path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--out: %w", err)
 	}
 	bw := bufio.NewWriterSize(f, 64<<10)
 	return bw, func(err error) error { return firstErr(err, closeFlushed(bw, f, path)) }, nil
+}
+
+// openInPlace opens path write-only, as a shell's > does: a FIFO waits for
+// its reader, until ctx ends. os.Create opened it read-write, which waits
+// for nobody: an export shorter than the pipe's buffer was written and
+// closed before its reader opened the FIFO, and was lost with exit 0.
+func openInPlace(ctx context.Context, path string) (*os.File, error) {
+	type opened struct {
+		f   *os.File
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
+		done <- opened{f, err}
+	}()
+	select {
+	case o := <-done:
+		return o.f, o.err
+	case <-ctx.Done():
+		go func() { // a reader may still come: close what it opens
+			if o := <-done; o.f != nil {
+				o.f.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
 }
 
 func firstErr(err, next error) error {
