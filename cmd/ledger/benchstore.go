@@ -54,7 +54,7 @@ func benchStore(ctx context.Context, e env, args []string) error {
 	round := fs.Int("round", 100, "the lone appender and one row per transaction take turns every this many appends")
 	groupRound := fs.Int("group-round", 10_000, "2 or more appenders and the raw 1000-row transactions take turns every this many appends")
 	dir := fs.String("dir", "", "directory for the temporary databases (default: the system temp dir)")
-	db := fs.String("db", "", "also measure this PostgreSQL database (a postgres:// URL; each run in a schema of its own, dropped after)")
+	db := commandLineString(fs, "db", "also measure this PostgreSQL database (a postgres:// URL; each run in a schema of its own, dropped after); never read from LEDGER_DB")
 	pgN := fs.Int("pg-events", 10_000, "appends per PostgreSQL run")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	if err := parseFlags(fs, e, args); err != nil {

@@ -123,6 +123,9 @@ func parseFlags(fs *flag.FlagSet, e env, args []string) error {
 		if given[f.Name] {
 			return
 		}
+		if _, ok := f.Value.(commandLineOnly); ok {
+			return
+		}
 		name := envName(f.Name)
 		if v := e.getenv(name); v != "" {
 			if err := fs.Set(f.Name, v); err != nil { // counts as given
@@ -173,6 +176,31 @@ func given(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
+}
+
+// commandLineOnly is a string flag that parseFlags never fills from the
+// environment (commandLineString).
+type commandLineOnly struct{ s *string }
+
+func (c commandLineOnly) String() string {
+	if c.s == nil {
+		return ""
+	}
+	return *c.s
+}
+
+func (c commandLineOnly) Set(v string) error {
+	*c.s = v
+	return nil
+}
+
+// commandLineString defines a string flag taken from the command line
+// only: bench store's --db, a database it loads and makes schemas in, is
+// never the LEDGER_DB exported for serve and the other commands.
+func commandLineString(fs *flag.FlagSet, name, usage string) *string {
+	s := new(string)
+	fs.Var(commandLineOnly{s}, name, usage)
+	return s
 }
 
 // envName maps a flag name to its environment variable.

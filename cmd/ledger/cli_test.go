@@ -382,6 +382,24 @@ func TestBenchRebuildSmall(t *testing.T) {
 	}
 }
 
+// TestBenchStoreIgnoresLedgerDB: LEDGER_DB, exported for serve (a SQLite
+// file, or a production postgres:// URL), is not bench store's --db: it
+// made every bench store a usage error, or loaded that database.
+func TestBenchStoreIgnoresLedgerDB(t *testing.T) {
+	getenv := func(k string) string {
+		return map[string]string{"LEDGER_DB": filepath.Join(t.TempDir(), "ledger.db")}[k]
+	}
+	var out, errOut strings.Builder
+	args := []string{"bench", "store", "--appenders", "1", "--pairs", "1", "--prefill", "10", "--events", "10",
+		"--one-per-tx-events", "10", "--round", "5", "--group-round", "5", "--dir", t.TempDir()}
+	if err := run(context.Background(), args, getenv, &out, &errOut); err != nil {
+		t.Fatalf("bench store with LEDGER_DB set: %v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "ledger append, 1 appenders") {
+		t.Errorf("bench store with LEDGER_DB set printed %q, want the SQLite rows", out.String())
+	}
+}
+
 // bench store pairs every ledger row with a baseline run on a log of the
 // same size, and prints the lone appender's ratio to one row per
 // transaction as a median with its spread.
