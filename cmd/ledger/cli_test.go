@@ -382,6 +382,18 @@ func TestBenchRebuildSmall(t *testing.T) {
 	}
 }
 
+// TestOutNamesTheGivenPath: an --out that cannot be written names the path
+// given, not the temporary file the export is written to beside it.
+func TestOutNamesTheGivenPath(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "l.db")
+	mustFill(t, db, 3)
+	out := filepath.Join(t.TempDir(), "missing", "x.csv")
+	_, _, err := runCLI(t, "history", "--db", db, "--out", out)
+	if err == nil || !strings.Contains(err.Error(), out+": no such file") || strings.Contains(err.Error(), ".tmp") {
+		t.Errorf("history --out %s: %v, want it named", out, err)
+	}
+}
+
 // TestBenchStoreIgnoresLedgerDB: LEDGER_DB, exported for serve (a SQLite
 // file, or a production postgres:// URL), is not bench store's --db: it
 // made every bench store a usage error, or loaded that database.

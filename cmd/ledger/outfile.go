@@ -148,7 +148,7 @@ func output(ctx context.Context, e env, path string) (io.Writer, func(error) err
 	}
 	f, err := createReplacement(path, info)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--out: %w", err)
+		return nil, nil, fmt.Errorf("--out: %w", named(err, path))
 	}
 	tmp := f.Name()
 	bw := bufio.NewWriterSize(f, 64<<10)
@@ -165,6 +165,16 @@ func output(ctx context.Context, e env, path string) (io.Writer, func(error) err
 		}
 		return err
 	}, nil
+}
+
+// named returns err naming path, the file the user gave, where it names
+// the temporary file beside it.
+func named(err error, path string) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return &fs.PathError{Op: pe.Op, Path: path, Err: pe.Err}
+	}
+	return err
 }
 
 // createReplacement creates <path>.<pid>.<random>.tmp, the file to be
