@@ -146,9 +146,16 @@ func ParsePublicKey(pemBytes []byte) (crypto.PublicKey, error) {
 	return key, nil
 }
 
+// minRSABits is the smallest RSA key RS256 tokens are verified with
+// (NIST SP 800-131A retired 1024-bit RSA signatures in 2013).
+const minRSABits = 2048
+
 func jwtMethodsFor(key crypto.PublicKey) ([]string, error) {
-	switch key.(type) {
+	switch k := key.(type) {
 	case *rsa.PublicKey:
+		if n := k.N.BitLen(); n < minRSABits {
+			return nil, fmt.Errorf("jwt public key: an RSA key of %d bits; RS256 needs at least %d", n, minRSABits)
+		}
 		return []string{"RS256"}, nil
 	case ed25519.PublicKey:
 		return []string{"EdDSA"}, nil

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -150,6 +151,25 @@ func TestEdDSA(t *testing.T) {
 	e.expect(401, "PUT", "/v1/targets/article/a-1/like/u1", "", "Authorization", "Bearer "+hs)
 	notYet, _ := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.RegisteredClaims{Subject: "u1", NotBefore: jwt.NewNumericDate(time.Now().Add(time.Hour))}).SignedString(priv)
 	e.expect(401, "PUT", "/v1/targets/article/a-1/like/u1", "", "Authorization", "Bearer "+notYet)
+}
+
+// TestRSAKeySize: an RSA key under 2048 bits is refused (a 1024-bit one
+// was taken, and tokens signed with it were trusted); 2048 is taken.
+func TestRSAKeySize(t *testing.T) {
+	for _, bits := range []int{1024, 2048} {
+		priv, err := rsa.GenerateKey(rand.Reader, bits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, _ := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+		_, err = ParsePublicKey(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+		if refused := err != nil && strings.Contains(err.Error(), "at least 2048"); refused != (bits < 2048) {
+			t.Errorf("%d-bit RSA key: %v", bits, err)
+		}
+		if err := (AuthConfig{JWTPublicKey: &priv.PublicKey}).Validate(); (err != nil) != (bits < 2048) {
+			t.Errorf("AuthConfig with a %d-bit RSA key: %v", bits, err)
+		}
+	}
 }
 
 // TestJWTClaims: a user token must expire, and must name the configured
