@@ -599,6 +599,21 @@ func TestViewsNotTheLog(t *testing.T) {
 	}
 }
 
+// TestImportADirectory: a directory given as the file is a usage error
+// (exit 2) that says so, not a failed read of its header (exit 1); no
+// event log is created.
+func TestImportADirectory(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "imp.db")
+	_, _, err := runCLI(t, "import", "legacy", dir, "--db", db)
+	if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "is a directory, not a CSV file") {
+		t.Fatalf("import legacy DIR: %v (exit %d), want exit 2 saying it is a directory", err, exitCode(err))
+	}
+	if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("import legacy DIR left %s: %v", db, err)
+	}
+}
+
 // TestImportConflictsWithLiveHistory: a legacy row of a user and target
 // that already hold a live event is reported and not imported (a 2025
 // cancel appended after a live like would undo it); exit 1, the like stays.

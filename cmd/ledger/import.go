@@ -73,6 +73,9 @@ func readPlan(ctx context.Context, e env, path string, set domain.KindSet, sourc
 		return nil, usageErr("%v", err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		return nil, usageErr("%s is a directory, not a CSV file", path)
+	}
 	plan, err := legacy.Parse(ctx, f, set, source)
 	if err != nil {
 		if errors.Is(err, domain.ErrInvalidInput) {
