@@ -85,15 +85,27 @@ func (s *scratch) close() error {
 	return errors.Join(errs...)
 }
 
-// inTx runs f in a transaction of the scratch database.
+// inTx runs f in a transaction of the scratch database. A failed begin
+// or commit names the scratch directory: without a journal, a full
+// temporary directory fails at the commit, and a bare "database or disk
+// is full" would read as the event log's.
 func (s *scratch) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 	tx, err := s.conn.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return s.failed(err)
 	}
 	if err := f(tx); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return s.failed(err)
+	}
+	return nil
+}
+
+// failed is err, a failure of the scratch database itself, naming its
+// directory.
+func (s *scratch) failed(err error) error {
+	return fmt.Errorf("scratch database in %s (the temporary directory, $TMPDIR): %w", s.dir, err)
 }
