@@ -87,8 +87,11 @@ func (e Edge[Row]) QueueDecide(ctx context.Context, req domain.DecideRequest) (f
 }
 
 // Enqueue queues r in q and returns a function that waits for its answer
-// (Request.Wait): a store's Edge.Enqueue.
+// (Request.Wait): a store's Edge.Enqueue. The writer does not take r once
+// ctx has ended, whether or not the function is waiting: r is then never
+// written, and the function returns ctx's error.
 func Enqueue[Row any](ctx context.Context, q *Queue[Row], writerDone <-chan struct{}, r *Request[Row]) (func() (domain.AppendResult, error), error) {
+	r.ctx = ctx
 	if err := q.Submit(ctx, r); err != nil {
 		return nil, err
 	}

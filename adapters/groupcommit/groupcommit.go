@@ -31,8 +31,11 @@ type Request[Row any] struct {
 	Decide    *domain.DecideRequest
 	Decided   domain.Outcome
 	candidate []Row // the candidate's rows, which DecideAt hands out again
-	state     atomic.Int32
-	answer    chan Result // buffered: the writer never blocks on it
+	// ctx, set by Enqueue, is the caller's: the writer does not take the
+	// request once it has ended, though the caller is not waiting yet.
+	ctx    context.Context
+	state  atomic.Int32
+	answer chan Result // buffered: the writer never blocks on it
 }
 
 // Result is the writer's answer to one request.
@@ -101,7 +104,7 @@ func (r *Request[Row]) Wait(ctx context.Context, writerDone <-chan struct{}) (do
 	case <-writerDone:
 		giveUp = fmt.Errorf("append %s: %w", r.Req.Stream, domain.ErrClosed)
 	}
-	if r.state.CompareAndSwap(pending, cancelled) {
+	if r.state.CompareAndSwap(pending, cancelled) || r.state.Load() == cancelled {
 		return domain.AppendResult{}, giveUp
 	}
 	out := <-r.answer
@@ -109,8 +112,16 @@ func (r *Request[Row]) Wait(ctx context.Context, writerDone <-chan struct{}) (do
 }
 
 // TryTake moves r from pending to taken, after which the writer owns it
-// and must answer it; it is false when the caller gave up first.
-func (r *Request[Row]) TryTake() bool { return r.state.CompareAndSwap(pending, taken) }
+// and must answer it; it is false when the caller gave up first, or the
+// context it was enqueued with (Enqueue) has ended: it is then cancelled,
+// and its Wait returns the context's error.
+func (r *Request[Row]) TryTake() bool {
+	if r.ctx != nil && r.ctx.Err() != nil {
+		r.state.CompareAndSwap(pending, cancelled)
+		return false
+	}
+	return r.state.CompareAndSwap(pending, taken)
+}
 
 // Take returns the requests of batch that the writer now owns, leaving out
 // those whose caller gave up; it reuses batch's array.

@@ -245,3 +245,24 @@ func TestLingerTake(t *testing.T) {
 		t.Fatal("a nil Linger handed over a request")
 	}
 }
+
+// TestEnqueuedNotTakenAfterCtxEnds: a request enqueued with a context that
+// has ended is not taken by the writer, even while its caller is not yet
+// waiting for it (a pipeline waits for the oldest of many): it is never
+// written, and its wait returns the context's error.
+func TestEnqueuedNotTakenAfterCtxEnds(t *testing.T) {
+	q := groupcommit.NewQueue[row](4, 0, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	r := request()
+	wait, err := groupcommit.Enqueue(ctx, q, nil, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if got := groupcommit.Take([]*groupcommit.Request[row]{<-q.C()}); len(got) != 0 {
+		t.Fatalf("the writer took a request whose context had ended")
+	}
+	if _, err := wait(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("wait = %v, want context.Canceled", err)
+	}
+}
