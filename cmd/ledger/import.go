@@ -45,7 +45,9 @@ func runImport(ctx context.Context, e env, args []string) error {
 	defer store.Close()
 	ledger := domain.NewLedger(store, set, domain.LedgerConfig{}, cliLogger(e))
 	res, err := legacy.Apply(ctx, ledger, plan, importProgress(e, plan.Steps))
-	if cerr := plan.Conflicts(ctx, printRowError(e, pos[1])); err == nil {
+	// The conflicts found are listed after an interrupt too: the summary
+	// counts them, and the scratch database is read, not the store.
+	if cerr := plan.Conflicts(context.WithoutCancel(ctx), printRowError(e, pos[1])); err == nil {
 		err = cerr
 	}
 	fmt.Fprintf(e.stdout, "imported %s: %d rows, %d events appended, %d already present, %d conflicting\n",
