@@ -104,7 +104,9 @@ func (r *Request[Row]) Wait(ctx context.Context, writerDone <-chan struct{}) (do
 	case <-writerDone:
 		giveUp = fmt.Errorf("append %s: %w", r.Req.Stream, domain.ErrClosed)
 	}
-	if r.state.CompareAndSwap(pending, cancelled) || r.state.Load() == cancelled {
+	// An enqueued request the writer cancelled (its context ended) gets
+	// no answer.
+	if r.state.CompareAndSwap(pending, cancelled) || r.ctx != nil && r.state.Load() == cancelled {
 		return domain.AppendResult{}, giveUp
 	}
 	out := <-r.answer

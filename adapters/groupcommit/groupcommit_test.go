@@ -266,3 +266,24 @@ func TestEnqueuedNotTakenAfterCtxEnds(t *testing.T) {
 		t.Fatalf("wait = %v, want context.Canceled", err)
 	}
 }
+
+// TestWaitOfADrainedSubmit: a submitted request (Append's, Decide's) that
+// Drain failed answers ErrClosed from Wait, even when its context has
+// ended too, as before requests could be enqueued: only an enqueued one
+// that the writer cancelled goes unanswered. Wait picks either ready case
+// at random; twenty requests make a wrong pick all but certain.
+func TestWaitOfADrainedSubmit(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	for i := range 20 {
+		q := groupcommit.NewQueue[row](4, 0, nil)
+		r := request()
+		if err := q.Submit(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+		q.Drain()
+		if _, err := r.Wait(ctx, nil); !errors.Is(err, domain.ErrClosed) {
+			t.Fatalf("request %d: Wait = %v, want ErrClosed", i, err)
+		}
+	}
+}
