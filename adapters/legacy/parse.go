@@ -63,7 +63,8 @@ func Parse(ctx context.Context, r io.Reader, kinds domain.KindSet, source string
 // readHeader starts reading the file: a CSV reader past its header, and
 // the column of each name.
 func readHeader(r io.Reader) (*csv.Reader, map[string]int, error) {
-	cr := csv.NewReader(r)
+	var cr *csv.Reader
+	cr = csv.NewReader(&boundedReader{r: r, end: func() int64 { return cr.InputOffset() }})
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
 	header, err := cr.Read()
