@@ -268,9 +268,10 @@ func (a *applier) result(ctx context.Context, f inFlight) error {
 }
 
 // conflictedLine returns the line of the first conflict of stream, or 0.
+// It reads even after ctx's end (see conflict).
 func (p *Plan) conflictedLine(ctx context.Context, st domain.StreamID) (int, error) {
 	var line int
-	err := p.s.conn.QueryRowContext(ctx, `SELECT line FROM conflicted WHERE user = ? AND target_type = ? AND target_id = ?`,
+	err := p.s.conn.QueryRowContext(context.WithoutCancel(ctx), `SELECT line FROM conflicted WHERE user = ? AND target_type = ? AND target_id = ?`,
 		st.User.String(), st.Target.Type(), st.Target.ID()).Scan(&line)
 	if err == sql.ErrNoRows {
 		return 0, nil
@@ -282,6 +283,10 @@ func (p *Plan) conflictedLine(ctx context.Context, st domain.StreamID) (int, err
 // when first is 0, else a later step of a stream whose first conflict is
 // on line first.
 func (p *Plan) conflict(ctx context.Context, s Step, first int, res *Result) error {
+	// The scratch database is written even after ctx's end: an interrupted
+	// Apply records the conflicts it has found, and fails with ctx's error,
+	// not a scratch database's.
+	ctx = context.WithoutCancel(ctx)
 	st := s.Command.Stream
 	var err error
 	reason := fmt.Sprintf("not imported: its user and target conflict with the ledger (line %d)", first)

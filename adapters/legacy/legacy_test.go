@@ -508,3 +508,52 @@ func TestParseRepeatedIDsBOMAndEmpty(t *testing.T) {
 		t.Fatalf("empty file: %v, want ErrInvalidInput", err)
 	}
 }
+
+// TestApplyInterruptedAfterAConflict: an Apply whose ctx ends after it
+// found a conflict stops with ctx's error, not a failure of the scratch
+// database (its conflict lookups ran with the ended ctx: "interrupted,
+// stopped before the end: scratch database: context canceled"), and
+// lists the conflict it counted.
+func TestApplyInterruptedAfterAConflict(t *testing.T) {
+	in := "id,user_id,action_type,target_type,target_id,is_deleted,created_at,updated_at\n" +
+		"77,u9,like,article,q9,0,2025-01-01 00:00:00,2025-01-01 00:00:00\n" +
+		"78,u1,like,article,q9,0,2025-01-02 00:00:00,2025-01-02 00:00:00\n" +
+		"79,u2,like,article,q9,0,2025-01-03 00:00:00,2025-01-03 00:00:00\n"
+	plan, _, _, err := parse(t, strings.NewReader(in), "legacy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := domain.StreamID{User: mustUserID(t, "u9"), Target: mustTargetOf(t, "article/q9")}
+	r := newRecorder()
+	r.version[live] = 1
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	res, err := legacy.Apply(ctx, r, plan, func(int) { cancel() }) // Ctrl-C after the first step, the conflict
+	if !errors.Is(err, context.Canceled) || strings.Contains(err.Error(), "scratch database") || res.Conflicts != 1 {
+		t.Fatalf("Apply interrupted after a conflict: %+v %v, want context.Canceled and the conflict counted", res, err)
+	}
+	var lines []int
+	err = plan.Conflicts(t.Context(), func(c legacy.RowError) error {
+		lines = append(lines, c.Line)
+		return nil
+	})
+	if err != nil || !slices.Equal(lines, []int{2}) {
+		t.Errorf("conflicts on lines %v (%v), want line 2", lines, err)
+	}
+}
+
+func mustUserID(t *testing.T, s string) domain.UserID {
+	u, err := domain.NewUserID(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func mustTargetOf(t *testing.T, s string) domain.Target {
+	tg, err := domain.ParseTarget(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg
+}
