@@ -36,6 +36,13 @@ function mounted(qc: QueryClient, opts: { queryKey: QueryKey }) {
   return obs.subscribe(() => undefined);
 }
 
+/** timedOut is a write's 503 timeout without Retry-After: the client does not send it again. */
+const timedOut = {
+  status: 503,
+  headers: { 'Content-Type': 'application/problem+json' },
+  body: JSON.stringify({ type: 'urn:ledger:problem:timeout', title: 'Service Unavailable', status: 503 }),
+};
+
 function feedItem(qc: QueryClient, ids: string[], viewer: string, id: string): TargetView {
   const batch = qc.getQueryData<TargetBatch>(ledgerKeys.feed(ids.map((i) => `article/${i}`), viewer));
   return batch!.items.find((i) => i.target.id === id)!;
@@ -69,7 +76,7 @@ describe('TanStack bindings', () => {
     // The click reaches the new log's server (412 other-log), is resent, and that fails.
     proxy.plan = (req) =>
       req.method === 'PUT' && req.headers['ledger-log'] !== old
-        ? { delayMs: 400, reply: { status: 503, headers: { 'Content-Type': 'application/problem+json' }, body: JSON.stringify({ type: 'urn:ledger:problem:timeout', title: 'Service Unavailable', status: 503 }) } }
+        ? { delayMs: 400, reply: timedOut }
         : undefined;
     await expect(toggle(c, qc, { target: ref, kind: 'like', user: 'u1' })).rejects.toMatchObject({ status: 503 });
     await waitFor(() => qc.getQueryState(opts.queryKey)?.fetchStatus === 'idle', 'the settling refetch');
@@ -95,7 +102,7 @@ describe('TanStack bindings', () => {
     const held = deferred();
     proxy.plan = (req) =>
       req.method === 'PUT'
-        ? { until: held.promise, reply: { status: 503, headers: { 'Content-Type': 'application/problem+json' }, body: JSON.stringify({ type: 'urn:ledger:problem:timeout', title: 'Service Unavailable', status: 503 }) } }
+        ? { until: held.promise, reply: timedOut }
         : undefined;
     const click = toggle(c, qc, { target: ref, kind: 'like', user: 'u1' });
     await waitFor(() => proxy.seen.some((s) => s.method === 'PUT'), 'the click');
