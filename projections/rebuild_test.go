@@ -350,19 +350,26 @@ func TestAsOfKeepsAFileMadeWhileItScanned(t *testing.T) {
 	}
 }
 
+// asOfThroughALink returns a log of 10 events and, in a new directory, the
+// path real.db (no file yet) and nov1.db, a symlink to it.
+func asOfThroughALink(t *testing.T) (store *sqlite.EventStore, real, link string) {
+	store = MustStore(t)
+	MustGenerate(t, store, 10)
+	dir := t.TempDir()
+	real, link = filepath.Join(dir, "real.db"), filepath.Join(dir, "nov1.db")
+	if err := os.Symlink("real.db", link); err != nil {
+		t.Fatal(err)
+	}
+	return store, real, link
+}
+
 // TestAsOfThroughALinkToNoFileYet: --out a symlink to a file not there
 // yet passed the first check (which follows the link), and after the scan
 // the O_EXCL create refused the link itself as existing (exit 2, the scan
 // wasted), where the build used to write through it. The file is made
 // where the link points, and the link is kept.
 func TestAsOfThroughALinkToNoFileYet(t *testing.T) {
-	store := MustStore(t)
-	MustGenerate(t, store, 10)
-	dir := t.TempDir()
-	real, link := filepath.Join(dir, "real.db"), filepath.Join(dir, "nov1.db")
-	if err := os.Symlink("real.db", link); err != nil {
-		t.Fatal(err)
-	}
+	store, real, link := asOfThroughALink(t)
 	if pos, err := projections.BuildAsOf(context.Background(), store, link, kinds, projections.AsOf{Position: 5}, nil, nil); err != nil || pos != 5 {
 		t.Fatalf("as-of through a link to no file: %d %v, want 5", pos, err)
 	}
@@ -378,14 +385,8 @@ func TestAsOfThroughALinkToNoFileYet(t *testing.T) {
 // the path the user gave, and where its link leads; it named only the
 // link's target, a path the user may never have typed.
 func TestAsOfNamesTheGivenPath(t *testing.T) {
-	store := MustStore(t)
-	MustGenerate(t, store, 10)
-	dir := t.TempDir()
-	real, link := filepath.Join(dir, "real.db"), filepath.Join(dir, "nov1.db")
+	store, real, link := asOfThroughALink(t)
 	if err := os.WriteFile(real, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("real.db", link); err != nil {
 		t.Fatal(err)
 	}
 	_, err := projections.BuildAsOf(context.Background(), store, link, kinds, projections.AsOf{Position: 5}, nil, nil)

@@ -39,18 +39,13 @@ func (e Edge[Row]) Append(ctx context.Context, req domain.AppendRequest) (domain
 // Decide checks req and has the writer decide its command in its
 // transaction and append the event it calls for, if any.
 func (e Edge[Row]) Decide(ctx context.Context, req domain.DecideRequest) (domain.Outcome, error) {
-	st := req.Command.Stream
-	cand, err := req.Candidate()
-	if err != nil {
-		return domain.Outcome{}, fmt.Errorf("decide %s: %w", st, err)
-	}
-	if e.Fallback != nil {
+	r, err := e.decideRequest(ctx, req)
+	switch {
+	case err != nil:
+		return domain.Outcome{}, err
+	case r == nil:
 		return domain.DecideThenAppend(ctx, e.Fallback, req)
 	}
-	if err := e.Usable(ctx, st); err != nil {
-		return domain.Outcome{}, err
-	}
-	r := NewDecideRequest(req, cand, e.Encode(cand.Events))
 	if _, err := e.Submit(ctx, r); err != nil {
 		return domain.Outcome{}, err
 	}
@@ -61,19 +56,14 @@ func (e Edge[Row]) Decide(ctx context.Context, req domain.DecideRequest) (domain
 // submit it, returning a function that waits for its outcome. A store
 // without a writer decides it at once.
 func (e Edge[Row]) QueueDecide(ctx context.Context, req domain.DecideRequest) (func() (domain.Outcome, error), error) {
-	st := req.Command.Stream
-	cand, err := req.Candidate()
+	r, err := e.decideRequest(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("decide %s: %w", st, err)
+		return nil, err
 	}
-	if e.Fallback != nil {
+	if r == nil {
 		out, err := domain.DecideThenAppend(ctx, e.Fallback, req)
 		return func() (domain.Outcome, error) { return out, err }, nil
 	}
-	if err := e.Usable(ctx, st); err != nil {
-		return nil, err
-	}
-	r := NewDecideRequest(req, cand, e.Encode(cand.Events))
 	wait, err := e.Enqueue(ctx, r)
 	if err != nil {
 		return nil, err
@@ -84,6 +74,24 @@ func (e Edge[Row]) QueueDecide(ctx context.Context, req domain.DecideRequest) (f
 		}
 		return r.Decided, nil
 	}, nil
+}
+
+// decideRequest checks req and makes the writer's request of it; nil, and
+// no error, for a store without a writer, which decides req against its
+// Snapshot instead (domain.DecideThenAppend on the Fallback).
+func (e Edge[Row]) decideRequest(ctx context.Context, req domain.DecideRequest) (*Request[Row], error) {
+	st := req.Command.Stream
+	cand, err := req.Candidate()
+	if err != nil {
+		return nil, fmt.Errorf("decide %s: %w", st, err)
+	}
+	if e.Fallback != nil {
+		return nil, nil
+	}
+	if err := e.Usable(ctx, st); err != nil {
+		return nil, err
+	}
+	return NewDecideRequest(req, cand, e.Encode(cand.Events)), nil
 }
 
 // Enqueue queues r in q and returns a function that waits for its answer

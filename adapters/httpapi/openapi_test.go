@@ -497,7 +497,7 @@ func TestRoutesTakeTheDocumentedQuery(t *testing.T) {
 		}
 		item := doc.Paths[rt.pattern]
 		documented := append(query(item["parameters"]), query(item[strings.ToLower(rt.method)])...)
-		taken := append(slices.Clone(rt.query), "log")
+		taken := append(slices.Clone(e.srv.queries[rt.method+" "+rt.pattern]), "log")
 		if rt.pattern == "/v1/events/stream" { // refuses the history's filters itself, with its own reason
 			taken = slices.DeleteFunc(taken, func(n string) bool { return slices.Contains(historyFilters, n) })
 		}

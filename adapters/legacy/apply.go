@@ -134,6 +134,9 @@ type Result struct {
 	Conflicts int
 }
 
+// counted is how many steps r counts, one way or another.
+func (r Result) counted() int { return r.Appended + r.Existing + r.Conflicts }
+
 // Apply appends the plan's events in order. progress, when not nil, is
 // called after each step with the number done. It stops at the first error
 // (storage faults, cancellation); what was appended stays, and a re-run
@@ -166,7 +169,6 @@ type applier struct {
 	flight   []inFlight
 	streams  map[domain.StreamID]int // how many steps of each stream are in flight
 	res      Result
-	done     int
 }
 
 // inFlight is a step queued and not yet counted: wait returns its result,
@@ -242,8 +244,8 @@ func (a *applier) count(ctx context.Context, f inFlight) error {
 	if err := a.result(ctx, f); err != nil {
 		return err
 	}
-	if a.done++; a.progress != nil {
-		a.progress(a.done)
+	if a.progress != nil {
+		a.progress(a.res.counted())
 	}
 	return nil
 }
