@@ -6,7 +6,9 @@
 // transaction that appends its event, so Ledger reads no snapshot first;
 // DecideIn picks it or DecideThenAppend, the snapshot-then-append path)
 // and QueueingStore (one that takes decided commands without waiting for
-// their commits, in order, many to a commit: Ledger.QueueImport),
+// their commits, in order, many to a commit, a command queued to follow
+// another of its stream decided only once that one's event is in the log:
+// Ledger.QueueImport),
 // EventReader and Tailable (what projections, exports and tailers need),
 // EventStore (all of them, what a store implements) and the optional
 // LatestReader (a rebuild's read: each interaction's last Toggle, an event

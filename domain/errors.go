@@ -17,6 +17,10 @@ var (
 	// ErrPreconditionFailed means a caller-supplied expected version
 	// (SetRequest.ExpectedVersion) did not match the stream.
 	ErrPreconditionFailed = errors.New("precondition failed")
+	// ErrFollowedNotAppended means a command queued to follow another
+	// (DecideRequest.Follows) was not decided because that one did not
+	// append its event. It matches ErrPreconditionFailed.
+	ErrFollowedNotAppended = fmt.Errorf("the command it follows did not append: %w", ErrPreconditionFailed)
 	// ErrDuplicateEvent means an event with the same id is already stored.
 	ErrDuplicateEvent = errors.New("duplicate event id")
 	// ErrIdempotencyMismatch means an idempotency key was reused with a

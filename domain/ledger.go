@@ -219,18 +219,27 @@ func (l *Ledger) Import(ctx context.Context, cmd Command, after int64) (ImportRe
 	}
 }
 
+// QueuedImport is an import QueueImport queued.
+type QueuedImport interface {
+	// Wait returns Import's result once the command is durable or
+	// refused. A second call returns the same.
+	Wait() (ImportResult, error)
+}
+
 // QueueImport is Import without waiting for the append, over a
 // QueueingStore (else it imports at once): it queues cmd, decided in the
-// store at expected version after, and returns a function that waits for
-// Import's result. The commands one goroutine queues are appended in that
-// order, many to a commit. A command whose after counts an event of its
-// stream still queued must wait for it first: queued behind a conflict, it
-// would find the stream at the version it expects and be appended.
-func (l *Ledger) QueueImport(ctx context.Context, cmd Command, after int64) (func() (ImportResult, error), error) {
-	qs, ok := l.store.(QueueingStore)
-	if !ok {
-		r, err := l.Import(ctx, cmd, after)
-		return func() (ImportResult, error) { return r, err }, nil
+// store at expected version after, and returns it, queued; its Wait
+// returns Import's result. The commands one goroutine queues are appended
+// in that order, many to a commit. follows, when not nil, is the import
+// QueueImport queued last for cmd's stream, whose event after counts:
+// cmd is then appended only after that one's event (and is a conflict
+// when that one was), though the stream be at after, since another
+// writer's event may stand there. Use a QueuedImport from the goroutine
+// that queued it.
+func (l *Ledger) QueueImport(ctx context.Context, cmd Command, after int64, follows QueuedImport) (QueuedImport, error) {
+	prev, ok := follows.(*queuedImport)
+	if follows != nil && (!ok || prev.l != l) {
+		return nil, fmt.Errorf("import %s: follows an import this ledger did not queue", cmd.Stream)
 	}
 	if err := l.validateImport(cmd, after); err != nil {
 		return nil, err
@@ -238,22 +247,77 @@ func (l *Ledger) QueueImport(ctx context.Context, cmd Command, after int64) (fun
 	if cmd.OccurredAt.IsZero() {
 		cmd.OccurredAt = l.cfg.Now().UTC()
 	}
-	wait, err := qs.QueueDecide(ctx, DecideRequest{Command: cmd, ExpectedVersion: &after})
+	q := &queuedImport{l: l, ctx: ctx, cmd: cmd, after: after, follows: prev}
+	qs, ok := l.store.(QueueingStore)
+	if !ok {
+		q.res, q.err = q.importAfterFollowed()
+		q.done = true
+		return q, nil
+	}
+	req := DecideRequest{Command: cmd, ExpectedVersion: &after}
+	if prev != nil {
+		req.Follows = prev.queued
+	}
+	queued, err := qs.QueueDecide(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	return func() (ImportResult, error) {
-		out, err := wait()
-		switch {
-		case err == nil && out.Changed:
-			return Imported, nil
-		case errors.Is(err, ErrDuplicateEvent):
-			return AlreadyImported, nil
-		case err == nil || errors.Is(err, ErrPreconditionFailed):
-			return l.importedBefore(ctx, cmd.EventID)
+	q.queued = queued
+	return q, nil
+}
+
+// queuedImport is QueueImport's QueuedImport: queued in the store, or,
+// over a store that does not queue, imported already (done).
+type queuedImport struct {
+	l       *Ledger
+	ctx     context.Context
+	cmd     Command
+	after   int64
+	follows *queuedImport
+	queued  Queued
+	done    bool
+	res     ImportResult
+	err     error
+}
+
+func (q *queuedImport) Wait() (ImportResult, error) {
+	if !q.done {
+		q.res, q.err = q.result()
+		q.done = true
+	}
+	return q.res, q.err
+}
+
+// result waits for the queued command and tells Import's result from its
+// outcome.
+func (q *queuedImport) result() (ImportResult, error) {
+	out, err := q.queued.Wait()
+	switch {
+	case err == nil && out.Changed:
+		return Imported, nil
+	case errors.Is(err, ErrDuplicateEvent):
+		return AlreadyImported, nil
+	case errors.Is(err, ErrFollowedNotAppended):
+		// The one it follows was imported before (a re-run), or not at all.
+		return q.importAfterFollowed()
+	case err == nil || errors.Is(err, ErrPreconditionFailed):
+		return q.l.importedBefore(q.ctx, q.cmd.EventID)
+	}
+	return 0, err
+}
+
+// importAfterFollowed imports q at once, once the import it follows is
+// done: a conflict when that one was, a failure when it failed.
+func (q *queuedImport) importAfterFollowed() (ImportResult, error) {
+	if q.follows != nil {
+		switch r, err := q.follows.Wait(); {
+		case err != nil:
+			return 0, fmt.Errorf("import %s: the import before it failed: %w", q.cmd.Stream, err)
+		case r == ImportConflict:
+			return ImportConflict, nil
 		}
-		return 0, err
-	}, nil
+	}
+	return q.l.Import(q.ctx, q.cmd, q.after)
 }
 
 // importedBefore tells a command that was not appended (its stream was

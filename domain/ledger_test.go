@@ -321,16 +321,16 @@ func TestLedgerQueueImport(t *testing.T) {
 		{onLive, 1, domain.ImportConflict}, {first, 0, domain.AlreadyImported}, {again, 0, domain.AlreadyImported},
 		{cmd("u4"), 0, domain.Imported},
 	}
-	var waits []func() (domain.ImportResult, error)
+	var waits []domain.QueuedImport
 	for _, q := range queued {
-		w, err := l.QueueImport(ctx, q.cmd, q.after)
+		w, err := l.QueueImport(ctx, q.cmd, q.after, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		waits = append(waits, w)
 	}
 	for i, w := range waits {
-		if r, err := w(); r != queued[i].want || err != nil {
+		if r, err := w.Wait(); r != queued[i].want || err != nil {
 			t.Errorf("import %d: %v %v, want %v", i, r, err, queued[i].want)
 		}
 	}
@@ -338,6 +338,73 @@ func TestLedgerQueueImport(t *testing.T) {
 	if err != nil || len(events) != 3 || events[0].ID != first.EventID || events[1].ID != queued[1].cmd.EventID ||
 		events[2].ID != queued[6].cmd.EventID {
 		t.Fatalf("events after the live like %+v (%v), want imports 0, 1 and 6 in that order", events, err)
+	}
+}
+
+// TestLedgerQueueImportFollows: an import queued to follow the one
+// before it of its stream is a conflict when that one was, though the
+// stream is at the version it expects (the live like there would be
+// cancelled); it is imported when that one was imported now or before (a
+// re-run), over a store that queues and over one that does not.
+func TestLedgerQueueImportFollows(t *testing.T) {
+	ctx := context.Background()
+	like := mustKind(t, "like")
+	when := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	stream := func(user string) domain.StreamID {
+		return domain.StreamID{User: mustUser(t, user), Target: mustTarget(t, "article/a1")}
+	}
+	cmd := func(st domain.StreamID, on bool) domain.Command {
+		return domain.Command{Stream: st, Kind: like, On: on, EventID: domain.NewEventID(), OccurredAt: when}
+	}
+	for name, open := range map[string]func(*sqlite.EventStore) domain.EventStore{
+		"Queueing":    func(s *sqlite.EventStore) domain.EventStore { return s },
+		"NotQueueing": func(s *sqlite.EventStore) domain.EventStore { return struct{ domain.EventStore }{s} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			store := mustStore(t)
+			l := domain.NewLedger(open(store), domain.MustKindSet("like"), domain.LedgerConfig{}, nil)
+			live, again, chain := stream("live"), stream("again"), stream("chain")
+			if _, err := l.Set(ctx, domain.SetRequest{User: live.User, Target: live.Target, Kind: like, On: true}); err != nil {
+				t.Fatal(err)
+			}
+			before := cmd(again, true)
+			if r, err := l.Import(ctx, before, 0); r != domain.Imported || err != nil {
+				t.Fatalf("import before: %v %v", r, err)
+			}
+			steps := []struct {
+				cmd     domain.Command
+				after   int64
+				follows int // index of the step followed, or -1
+				want    domain.ImportResult
+			}{
+				{cmd(live, true), 0, -1, domain.ImportConflict}, {cmd(live, false), 1, 0, domain.ImportConflict},
+				{before, 0, -1, domain.AlreadyImported}, {cmd(again, false), 1, 2, domain.Imported},
+				{cmd(chain, true), 0, -1, domain.Imported}, {cmd(chain, false), 1, 4, domain.Imported},
+				{cmd(chain, true), 2, 5, domain.Imported},
+			}
+			var queued []domain.QueuedImport
+			for _, s := range steps {
+				var follows domain.QueuedImport
+				if s.follows >= 0 {
+					follows = queued[s.follows]
+				}
+				q, err := l.QueueImport(ctx, s.cmd, s.after, follows)
+				if err != nil {
+					t.Fatal(err)
+				}
+				queued = append(queued, q)
+			}
+			for i, q := range queued {
+				if r, err := q.Wait(); r != steps[i].want || err != nil {
+					t.Errorf("import %d: %v %v, want %v", i, r, err, steps[i].want)
+				}
+			}
+			for st, want := range map[domain.StreamID]int64{live: 1, again: 2, chain: 3} {
+				if snap, err := store.Snapshot(ctx, st); err != nil || snap.Version != want {
+					t.Errorf("%s at version %d (%v), want %d", st, snap.Version, err, want)
+				}
+			}
+		})
 	}
 }
 

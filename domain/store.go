@@ -161,10 +161,16 @@ type CommandStore interface {
 // gets. ExpectedVersion, when not nil, fails the request unless the stream
 // is at that version. Idempotency, when set, is recorded in the same
 // transaction with the decided outcome (the store fills its Outcome).
+// Follows, when set, is a command of the same stream that the same store
+// queued before this one (QueueingStore.QueueDecide): this one is then
+// decided only when that one appended its event, and otherwise fails with
+// ErrFollowedNotAppended, checked after ExpectedVersion (a stream at the
+// expected version may hold another writer's event there).
 type DecideRequest struct {
 	Command         Command
 	ExpectedVersion *int64
 	Idempotency     *IdempotencyRecord
+	Follows         Queued
 }
 
 // Candidate checks what a store requires of a decided command and returns
@@ -212,20 +218,51 @@ type DecidingStore interface {
 // goroutine queues are decided and appended in the order it queued them,
 // so their positions follow that order, and those in flight share group
 // commits (one fsync for many). A command that is still queued when ctx
-// ends is not written (wait returns ctx's error).
+// ends is not written (Wait returns ctx's error). A command that Follows
+// another of its stream is queued at once, behind it: the store's writer
+// checks that one's outcome when it decides this one, so that the two may
+// share a commit.
 type QueueingStore interface {
 	DecidingStore
-	QueueDecide(ctx context.Context, req DecideRequest) (wait func() (Outcome, error), err error)
+	QueueDecide(ctx context.Context, req DecideRequest) (Queued, error)
+}
+
+// Queued is a command a QueueingStore queued.
+type Queued interface {
+	// Wait returns the command's outcome and error (Decide's) once the
+	// commit that wrote it is durable. A second call returns the same.
+	Wait() (Outcome, error)
 }
 
 // QueueDecideIn queues req in store when it is a QueueingStore; otherwise
-// it decides req at once (DecideIn), and wait returns that outcome.
-func QueueDecideIn(ctx context.Context, store CommandStore, req DecideRequest) (func() (Outcome, error), error) {
+// it decides req at once (DecideIn), and Wait returns that outcome.
+func QueueDecideIn(ctx context.Context, store CommandStore, req DecideRequest) (Queued, error) {
 	if qs, ok := store.(QueueingStore); ok {
 		return qs.QueueDecide(ctx, req)
 	}
 	out, err := DecideIn(ctx, store, req)
-	return func() (Outcome, error) { return out, err }, nil
+	return Answered(out, err), nil
+}
+
+// Answered is a Queued already decided: Wait returns out and err.
+func Answered(out Outcome, err error) Queued { return answered{out, err} }
+
+type answered struct {
+	out Outcome
+	err error
+}
+
+func (a answered) Wait() (Outcome, error) { return a.out, a.err }
+
+// CheckFollows is the check of DecideRequest.Follows, for a store's
+// writer deciding req: nil when it has none or followed appended an
+// event (as the writer's open transaction or the log holds it), else
+// ErrFollowedNotAppended naming the stream.
+func CheckFollows(req *DecideRequest, followedAppended bool) error {
+	if req.Follows == nil || followedAppended {
+		return nil
+	}
+	return fmt.Errorf("decide %s: %w", req.Command.Stream, ErrFollowedNotAppended)
 }
 
 // DecideIn decides req in store: by its Decide when it is a DecidingStore,
@@ -250,6 +287,9 @@ func DecideThenAppend(ctx context.Context, store CommandStore, req DecideRequest
 	if req.ExpectedVersion != nil && *req.ExpectedVersion != snap.Version {
 		return Outcome{}, staleVersion(ctx, store, req, snap.Version)
 	}
+	if err := CheckFollows(&req, followedAppended(req.Follows)); err != nil {
+		return Outcome{}, err
+	}
 	events, out := Decided(snap, c)
 	rec := req.Idempotency
 	if len(events) == 0 && rec == nil {
@@ -269,6 +309,17 @@ func DecideThenAppend(ctx context.Context, store CommandStore, req DecideRequest
 		out.Position = res.LastPosition
 	}
 	return out, nil
+}
+
+// followedAppended reports whether a command decided before appended its
+// event: DecideThenAppend's check of Follows, where the command followed
+// is decided already (the store has no writer to queue it).
+func followedAppended(q Queued) bool {
+	if q == nil {
+		return false
+	}
+	out, err := q.Wait()
+	return err == nil && out.Changed
 }
 
 // staleVersion is DecideThenAppend's answer to a request whose stream is

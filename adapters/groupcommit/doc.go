@@ -6,7 +6,9 @@
 // Linger), and answering committed batches on a goroutine of their own
 // (Answerer), and a decided request's rewrite (NewDecideRequest,
 // Request.DecideAt: the candidate append of a command, made by the writer
-// into the append the stream's state calls for, or none), and a store's
+// into the append the stream's state calls for, or none, and refused when
+// the request it follows is not appended: Request.Written, RolledBack,
+// which the writer calls), and a store's
 // Append, Decide and QueueDecide (Decide without waiting: Enqueue) in
 // front of its writer (Edge). Each store
 // (adapters/sqlite, adapters/postgres) encodes a request's rows, runs the

@@ -3,6 +3,7 @@ package groupcommit
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/interactionledger/ledger/domain"
 )
@@ -53,27 +54,39 @@ func (e Edge[Row]) Decide(ctx context.Context, req domain.DecideRequest) (domain
 }
 
 // QueueDecide checks req and queues it for the writer as Decide would
-// submit it, returning a function that waits for its outcome. A store
-// without a writer decides it at once.
-func (e Edge[Row]) QueueDecide(ctx context.Context, req domain.DecideRequest) (func() (domain.Outcome, error), error) {
+// submit it, returning it queued. A store without a writer decides it at
+// once.
+func (e Edge[Row]) QueueDecide(ctx context.Context, req domain.DecideRequest) (domain.Queued, error) {
 	r, err := e.decideRequest(ctx, req)
 	if err != nil {
 		return nil, err
 	}
 	if r == nil {
-		out, err := domain.DecideThenAppend(ctx, e.Fallback, req)
-		return func() (domain.Outcome, error) { return out, err }, nil
+		return domain.Answered(domain.DecideThenAppend(ctx, e.Fallback, req)), nil
 	}
 	wait, err := e.Enqueue(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	return func() (domain.Outcome, error) {
-		if _, err := wait(); err != nil {
-			return domain.Outcome{}, err
+	return &queued[Row]{r: r, wait: wait}, nil
+}
+
+// queued is a request QueueDecide queued (domain.Queued).
+type queued[Row any] struct {
+	r    *Request[Row]
+	wait func() (domain.AppendResult, error)
+	once sync.Once
+	out  domain.Outcome
+	err  error
+}
+
+func (q *queued[Row]) Wait() (domain.Outcome, error) {
+	q.once.Do(func() {
+		if _, q.err = q.wait(); q.err == nil {
+			q.out = q.r.Decided
 		}
-		return r.Decided, nil
-	}, nil
+	})
+	return q.out, q.err
 }
 
 // decideRequest checks req and makes the writer's request of it; nil, and
@@ -91,7 +104,15 @@ func (e Edge[Row]) decideRequest(ctx context.Context, req domain.DecideRequest) 
 	if err := e.Usable(ctx, st); err != nil {
 		return nil, err
 	}
-	return NewDecideRequest(req, cand, e.Encode(cand.Events)), nil
+	r := NewDecideRequest(req, cand, e.Encode(cand.Events))
+	if req.Follows != nil {
+		f, ok := req.Follows.(*queued[Row])
+		if !ok || f.r.Req.Stream != st {
+			return nil, fmt.Errorf("decide %s: it follows a command this store did not queue for its stream", st)
+		}
+		r.follows = f.r
+	}
+	return r, nil
 }
 
 // Enqueue queues r in q and returns a function that waits for its answer

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/interactionledger/ledger/domain"
 )
 
@@ -31,6 +33,11 @@ type Request[Row any] struct {
 	Decide    *domain.DecideRequest
 	Decided   domain.Outcome
 	candidate []Row // the candidate's rows, which DecideAt hands out again
+	// follows is the request of Decide.Follows; appended, the writer's
+	// own, says that r's event is in the log or in the writer's open
+	// transaction (Written, RolledBack), which DecideAt checks of follows.
+	follows  *Request[Row]
+	appended bool
 	// ctx, set by Enqueue, is the caller's: the writer does not take the
 	// request once it has ended, though the caller is not waiting yet.
 	ctx    context.Context
@@ -64,13 +71,19 @@ func NewDecideRequest[Row any](req domain.DecideRequest, cand domain.AppendReque
 // candidate's row, or none: a command that changes nothing). It returns
 // the version of the event to append, which the caller sets in its row,
 // or 0 for none; domain.ErrPreconditionFailed when the stream is not at
-// the request's expected version. A writer may decide a request again
-// (a transaction retried): each call starts from the candidate.
-func (r *Request[Row]) DecideAt(snap domain.Snapshot) (version int64, err error) {
+// the request's expected version, domain.ErrFollowedNotAppended when the
+// command it follows is neither appended nor stored (stored looks its
+// event id up in the writer's transaction; it is called only then). A
+// writer may decide a request again (a transaction retried): each call
+// starts from the candidate.
+func (r *Request[Row]) DecideAt(snap domain.Snapshot, stored func(uuid.UUID) (bool, error)) (version int64, err error) {
 	d := r.Decide
 	if d.ExpectedVersion != nil && *d.ExpectedVersion != snap.Version {
 		return 0, fmt.Errorf("append %s: at version %d, not %d: %w",
 			r.Req.Stream, snap.Version, *d.ExpectedVersion, domain.ErrPreconditionFailed)
+	}
+	if err := r.checkFollows(stored); err != nil {
+		return 0, err
 	}
 	events, out := domain.Decided(snap, d.Command)
 	r.Decided = out
@@ -83,6 +96,46 @@ func (r *Request[Row]) DecideAt(snap domain.Snapshot) (version int64, err error)
 		return 0, nil
 	}
 	return events[0].StreamVersion, nil
+}
+
+// checkFollows is DecideRequest.Follows's check (domain.CheckFollows):
+// the one r follows appended its event in the writer's open transaction or
+// before, or, when the writer did not append it, its event is stored,
+// which stored looks up (an import run again: it appended it then).
+func (r *Request[Row]) checkFollows(stored func(uuid.UUID) (bool, error)) error {
+	f := r.follows
+	if f == nil || f.appended {
+		return nil
+	}
+	in, err := stored(f.Decide.Command.EventID)
+	if err != nil {
+		return err
+	}
+	return domain.CheckFollows(r.Decide, in)
+}
+
+// FollowedEvent is the event id of the command r follows while the
+// writer has not appended it: the id DecideAt may ask its stored to look
+// up. ok is false when r follows none, or it is appended.
+func (r *Request[Row]) FollowedEvent() (id uuid.UUID, ok bool) {
+	if f := r.follows; f != nil && !f.appended {
+		return f.Decide.Command.EventID, true
+	}
+	return uuid.Nil, false
+}
+
+// Written records, for a later request that follows r (DecideAt), what
+// the writer did with r in its open transaction: err is r's failure, nil
+// when its rows are written. The writer calls it for each request it
+// writes or fails on its own, before it decides the next.
+func (r *Request[Row]) Written(err error) { r.appended = err == nil && len(r.Rows) > 0 }
+
+// RolledBack records that none of batch's rows were written: the writer
+// calls it when a transaction fails as a whole.
+func RolledBack[Row any](batch []*Request[Row]) {
+	for _, r := range batch {
+		r.appended = false
+	}
 }
 
 // Answer hands the writer's outcome to the caller. The writer calls it once

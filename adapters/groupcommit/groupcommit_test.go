@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/interactionledger/ledger/adapters/groupcommit"
 	"github.com/interactionledger/ledger/domain"
 )
@@ -284,6 +286,66 @@ func TestWaitOfADrainedSubmit(t *testing.T) {
 		q.Drain()
 		if _, err := r.Wait(ctx, nil); !errors.Is(err, domain.ErrClosed) {
 			t.Fatalf("request %d: Wait = %v, want ErrClosed", i, err)
+		}
+	}
+}
+
+// TestFollows: a request queued to follow another (DecideRequest.Follows)
+// is decided only while the writer has that one's rows written, in its
+// open transaction or the log: not once it failed on its own, nor after
+// its transaction was rolled back.
+func TestFollows(t *testing.T) {
+	var taken []*groupcommit.Request[row]
+	e := groupcommit.Edge[row]{
+		Usable: func(context.Context, domain.StreamID) error { return nil },
+		Encode: func(events []domain.Event) []row { return make([]row, len(events)) },
+		Enqueue: func(_ context.Context, r *groupcommit.Request[row]) (func() (domain.AppendResult, error), error) {
+			taken = append(taken, r)
+			return func() (domain.AppendResult, error) { return domain.AppendResult{}, nil }, nil
+		},
+	}
+	user, err := domain.NewUserID("u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, err := domain.NewTarget("article", "a1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	like, err := domain.ParseKind("like")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := domain.StreamID{User: user, Target: target}
+	queue := func(on bool, expected int64, follows domain.Queued) domain.Queued {
+		c := domain.Command{Stream: st, Kind: like, On: on, EventID: domain.NewEventID(), OccurredAt: time.Now()}
+		q, err := e.QueueDecide(t.Context(), domain.DecideRequest{Command: c, ExpectedVersion: &expected, Follows: follows})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}
+	queue(false, 1, queue(true, 0, nil))
+	first, second := taken[0], taken[1]
+	liked := domain.Snapshot{Version: 1, State: domain.State{}.With(like, true)}
+	firstID := first.Decide.Command.EventID
+	for name, c := range map[string]struct {
+		write  func()
+		stored bool // first's event is in the log (appended before)
+		want   error
+	}{
+		"Written":      {func() { first.Written(nil) }, false, nil},
+		"Failed":       {func() { first.Written(domain.ErrDuplicateEvent) }, false, domain.ErrFollowedNotAppended},
+		"RolledBack":   {func() { first.Written(nil); groupcommit.RolledBack(taken[:1]) }, false, domain.ErrFollowedNotAppended},
+		"StoredBefore": {func() { first.Written(domain.ErrPreconditionFailed) }, true, nil},
+	} {
+		if _, err := first.DecideAt(domain.Snapshot{}, nil); err != nil {
+			t.Fatal(err)
+		}
+		c.write()
+		stored := func(id uuid.UUID) (bool, error) { return c.stored && id == firstID, nil }
+		if _, err := second.DecideAt(liked, stored); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", name, err, c.want)
 		}
 	}
 }

@@ -115,8 +115,10 @@ type Importer interface {
 // in flight, which the store commits together.
 type QueueImporter interface {
 	Importer
-	QueueImport(ctx context.Context, cmd domain.Command, after int64) (func() (domain.ImportResult, error), error)
+	QueueImport(ctx context.Context, cmd domain.Command, after int64, follows domain.QueuedImport) (domain.QueuedImport, error)
 }
+
+var _ QueueImporter = (*domain.Ledger)(nil)
 
 // Window is how many imports Apply keeps in flight on a QueueImporter:
 // the event store's default batch.
@@ -141,14 +143,14 @@ func (r Result) counted() int { return r.Appended + r.Existing + r.Conflicts }
 // called after each step with the number done. It stops at the first error
 // (storage faults, cancellation); what was appended stays, and a re-run
 // continues where it stopped. Over a QueueImporter it queues the steps,
-// in order, and waits for each in turn, up to Window ahead: the step of a
-// stream with one in flight waits for it first, since whether the stream
-// is where the step expects depends on that one's outcome.
+// in order, and waits for each in turn, up to Window ahead: a step of a
+// stream with one in flight is queued to follow it (the store appends it
+// only after that one's event), so a pair's add and cancel share commits.
 func Apply(ctx context.Context, l Importer, p *Plan, progress func(done int)) (Result, error) {
 	if _, err := p.s.conn.ExecContext(ctx, `DELETE FROM conflict; DELETE FROM conflicted`); err != nil {
 		return Result{}, fmt.Errorf("scratch database: %w", err)
 	}
-	a := &applier{p: p, l: l, progress: progress, window: 1, streams: map[domain.StreamID]int{}}
+	a := &applier{p: p, l: l, progress: progress, window: 1, streams: map[domain.StreamID]*inStream{}}
 	if q, ok := l.(QueueImporter); ok {
 		a.q, a.window = q, Window
 	}
@@ -167,26 +169,37 @@ type applier struct {
 	progress func(done int)
 	window   int
 	flight   []inFlight
-	streams  map[domain.StreamID]int // how many steps of each stream are in flight
+	streams  map[domain.StreamID]*inStream
 	res      Result
 }
 
-// inFlight is a step queued and not yet counted: wait returns its result,
+// inFlight is a step queued and not yet counted: queued has its result,
 // or, nil, it is a later step of a stream in conflict since line first.
 type inFlight struct {
-	step  Step
-	wait  func() (domain.ImportResult, error)
-	first int
+	step   Step
+	queued domain.QueuedImport
+	first  int
 }
 
-// add queues step s, once the steps of its stream in flight are done and
-// the window has room.
+// inStream is a stream's steps in flight: how many, and the last queued.
+type inStream struct {
+	n    int
+	last domain.QueuedImport
+}
+
+// add queues step s, once the window has room, to follow its stream's
+// last step in flight.
 func (a *applier) add(ctx context.Context, s Step) error {
-	st := s.Command.Stream
-	for a.streams[st] > 0 || len(a.flight) >= a.window {
+	for len(a.flight) >= a.window {
 		if err := a.waitFor(ctx, 1); err != nil {
 			return err
 		}
+	}
+	st := s.Command.Stream
+	in := a.streams[st]
+	if in == nil {
+		in = &inStream{}
+		a.streams[st] = in
 	}
 	f := inFlight{step: s}
 	if a.res.Conflicts > 0 {
@@ -197,25 +210,34 @@ func (a *applier) add(ctx context.Context, s Step) error {
 		f.first = first
 	}
 	if f.first == 0 {
-		wait, err := a.queue(ctx, s)
+		q, err := a.queue(ctx, s, in.last)
 		if err != nil {
 			return fmt.Errorf("line %d: %w", s.Line, err)
 		}
-		f.wait = wait
+		f.queued = q
 	}
 	a.flight = append(a.flight, f)
-	a.streams[st]++
+	in.n++
+	in.last = f.queued
 	return nil
 }
 
 // queue imports s: queued over a QueueImporter, else at once.
-func (a *applier) queue(ctx context.Context, s Step) (func() (domain.ImportResult, error), error) {
+func (a *applier) queue(ctx context.Context, s Step, follows domain.QueuedImport) (domain.QueuedImport, error) {
 	if a.q != nil {
-		return a.q.QueueImport(ctx, s.Command, s.After)
+		return a.q.QueueImport(ctx, s.Command, s.After, follows)
 	}
 	r, err := a.l.Import(ctx, s.Command, s.After)
-	return func() (domain.ImportResult, error) { return r, err }, nil
+	return imported{r, err}, nil
 }
+
+// imported is a step imported at once.
+type imported struct {
+	r   domain.ImportResult
+	err error
+}
+
+func (i imported) Wait() (domain.ImportResult, error) { return i.r, i.err }
 
 // waitFor counts the n oldest steps in flight. After an error it still
 // waits for the others (what they appended is counted) and returns the
@@ -226,8 +248,10 @@ func (a *applier) waitFor(ctx context.Context, n int) error {
 		f := a.flight[0]
 		a.flight = a.flight[1:]
 		st := f.step.Command.Stream
-		if a.streams[st]--; a.streams[st] == 0 {
+		if in := a.streams[st]; in.n == 1 {
 			delete(a.streams, st)
+		} else {
+			in.n--
 		}
 		if err := a.count(ctx, f); err != nil && first == nil {
 			first = err
@@ -250,12 +274,14 @@ func (a *applier) count(ctx context.Context, f inFlight) error {
 	return nil
 }
 
-// result waits for one step's result and adds it to a.res.
+// result waits for one step's result and adds it to a.res. A conflict of
+// a stream whose earlier step conflicted (a step queued behind it) is
+// recorded as that one's.
 func (a *applier) result(ctx context.Context, f inFlight) error {
-	if f.wait == nil {
+	if f.queued == nil {
 		return a.p.conflict(ctx, f.step, f.first, &a.res)
 	}
-	r, err := f.wait()
+	r, err := f.queued.Wait()
 	switch {
 	case err != nil:
 		return fmt.Errorf("line %d: %w", f.step.Line, err)
@@ -264,7 +290,13 @@ func (a *applier) result(ctx context.Context, f inFlight) error {
 	case r == domain.AlreadyImported:
 		a.res.Existing++
 	default:
-		return a.p.conflict(ctx, f.step, 0, &a.res)
+		first := 0
+		if a.res.Conflicts > 0 {
+			if first, err = a.p.conflictedLine(ctx, f.step.Command.Stream); err != nil {
+				return fmt.Errorf("scratch database: %w", err)
+			}
+		}
+		return a.p.conflict(ctx, f.step, first, &a.res)
 	}
 	return nil
 }

@@ -24,6 +24,8 @@
 // decided commands), Apply keeps up to Window imports in flight, queued in
 // the plan's order, which the store appends in that order and commits
 // many to a transaction and an fsync; a step whose stream has one in
-// flight waits for it first, so a conflict stops the stream's later steps
-// as when they are imported one at a time.
+// flight is queued to follow it (domain.DecideRequest.Follows: the store's
+// writer appends it only once that one's event is in the log), so a pair's
+// add and cancel share a commit, and a conflict still stops the stream's
+// later steps as when they are imported one at a time.
 package legacy

@@ -25,7 +25,9 @@
 // decided against the stream as read there, before its checks, so a writer
 // on another node that moved the stream is no conflict. QueueDecide
 // (domain.QueueingStore) queues one without waiting: the commands one
-// goroutine queues are written in that order, many to a transaction.
+// goroutine queues are written in that order, many to a transaction; one
+// that follows another (DecideRequest.Follows) is decided only once that
+// one's event is planned or stored.
 //
 // Committed fires for commits of every process: the appending transaction
 // runs pg_notify with the new head, which PostgreSQL delivers on commit to

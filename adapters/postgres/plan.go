@@ -68,11 +68,13 @@ func (p *plan) decide(batch []*request) ([]result, CommitStats) {
 	stats := CommitStats{Appends: len(batch)}
 	for i, r := range batch {
 		if err := p.check(r); err != nil {
+			r.Written(err)
 			results[i].Err = err
 			stats.Failed++
 			continue
 		}
 		results[i].Res = p.add(r)
+		r.Written(nil)
 		if r.Decide != nil && len(r.Rows) > 0 {
 			r.Decided.Position = results[i].Res.LastPosition
 		}
@@ -89,12 +91,17 @@ func (p *plan) decideCommand(r *request) error {
 	if err != nil {
 		return fmt.Errorf("append %s: %w", r.Req.Stream, err)
 	}
-	version, err := r.DecideAt(domain.Snapshot{Version: cur.version, LastPosition: cur.last, State: state})
+	version, err := r.DecideAt(domain.Snapshot{Version: cur.version, LastPosition: cur.last, State: state}, p.stored)
 	if version > 0 {
 		r.Rows[0].version = version
 	}
 	return err
 }
+
+// stored reports whether an event with id is stored or planned: the
+// check round trip looked up the ids the batch's commands follow
+// (checkQuery).
+func (p *plan) stored(id uuid.UUID) (bool, error) { return p.ids[id], nil }
 
 func keyOf(st domain.StreamID) streamKey {
 	return streamKey{st.User.String(), st.Target.Type(), st.Target.ID()}

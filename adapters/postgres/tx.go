@@ -225,6 +225,9 @@ func checkQuery(batch []*request) checkArgs {
 		if r.Decide != nil { // Rows may be none, from an earlier try
 			q.eventIDs = append(q.eventIDs, r.Decide.Command.EventID)
 		}
+		if id, ok := r.FollowedEvent(); ok {
+			q.eventIDs = append(q.eventIDs, id)
+		}
 		for _, e := range r.Rows {
 			q.eventIDs = append(q.eventIDs, e.id)
 		}

@@ -104,6 +104,7 @@ func (s *EventStore) commit(batch []*request) {
 
 // failAll answers every append of a batch with err.
 func failAll(batch []*request, err error) ([]result, CommitStats) {
+	groupcommit.RolledBack(batch)
 	results := make([]result, len(batch))
 	for i, r := range batch {
 		results[i].Err = fmt.Errorf("append %s: %w", r.Req.Stream, err)

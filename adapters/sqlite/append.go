@@ -107,7 +107,7 @@ func (s *EventStore) appendDirect(ctx context.Context, r *request) (out result, 
 // outcome. The writer decides and appends queued requests in order, those
 // in flight in one transaction and one fsync as far as they reach it
 // while it commits.
-func (s *EventStore) QueueDecide(ctx context.Context, req domain.DecideRequest) (func() (domain.Outcome, error), error) {
+func (s *EventStore) QueueDecide(ctx context.Context, req domain.DecideRequest) (domain.Queued, error) {
 	return s.edge.QueueDecide(ctx, req)
 }
 

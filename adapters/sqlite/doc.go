@@ -21,7 +21,9 @@
 // its connection), and appends its event, or nothing when it changes
 // nothing. QueueDecide (domain.QueueingStore) queues a decided command
 // without waiting for it: the commands one goroutine queues are written in
-// that order, those in flight in one transaction (an import's pipeline).
+// that order, those in flight in one transaction (an import's pipeline);
+// one that follows another (DecideRequest.Follows) is decided only once
+// that one's event is in the transaction or the log.
 // A lone appender (the last commit held one append, nothing is
 // queued, the connection is free) runs the same transaction on its own
 // goroutine, sparing two goroutine hand-offs per append. A transaction's statements are

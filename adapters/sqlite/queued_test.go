@@ -22,7 +22,7 @@ func TestQueuedDecideNotWrittenAfterCtxEnds(t *testing.T) {
 	s := MustOpen(t, Config{Path: filepath.Join(t.TempDir(), "q.db"), OnCommit: func(CommitStats) {
 		once.Do(func() { close(held); <-hold }) // the first commit holds the writer
 	}})
-	decide := func(ctx context.Context, user string) func() (domain.Outcome, error) {
+	decide := func(ctx context.Context, user string) domain.Queued {
 		c := storetest.Command(t, storetest.MustStream(t, user, "article/a1"), "like", true)
 		w, err := s.QueueDecide(ctx, domain.DecideRequest{Command: c})
 		if err != nil {
@@ -33,21 +33,21 @@ func TestQueuedDecideNotWrittenAfterCtxEnds(t *testing.T) {
 	first := decide(t.Context(), "u0")
 	<-held
 	ctx, cancel := context.WithCancel(t.Context())
-	var queued []func() (domain.Outcome, error)
+	var queued []domain.Queued
 	for _, u := range []string{"u1", "u2", "u3"} {
 		queued = append(queued, decide(ctx, u))
 	}
 	cancel()
 	close(hold)
-	if _, err := first(); err != nil {
+	if _, err := first.Wait(); err != nil {
 		t.Fatal(err)
 	}
 	// Queued behind them: once it is answered, the writer is past them.
-	if _, err := decide(t.Context(), "u4")(); err != nil {
+	if _, err := decide(t.Context(), "u4").Wait(); err != nil {
 		t.Fatal(err)
 	}
 	for i, w := range queued {
-		if out, err := w(); !errors.Is(err, context.Canceled) {
+		if out, err := w.Wait(); !errors.Is(err, context.Canceled) {
 			t.Errorf("queued command %d: %+v %v, want context.Canceled", i, out, err)
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/interactionledger/ledger/adapters/groupcommit"
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/internal/walcheckpoint"
@@ -40,7 +42,7 @@ type writer struct {
 	maxPosition, selectStream, insertStream, updateStream driver.Stmt
 	deleteStream, insertIdempotency, selectIdempotency    driver.Stmt
 	selectVersion, selectTail, savepoint, release         driver.Stmt
-	rollbackTo, rollback                                  driver.Stmt
+	rollbackTo, rollback, selectEvent                     driver.Stmt
 
 	// tail is the store's: the streams after the index watermark, which
 	// this writer publishes after each commit; created is the reused list
@@ -95,6 +97,7 @@ const (
 		(SELECT through FROM stream_targets_through)`
 	sqlSelectStream = `SELECT s.stream_key, s.version, s.last_position, s.state FROM stream_users u CROSS JOIN streams s
 		ON s.stream_key = u.stream_key WHERE u.user_id = ? AND u.target_type = ? AND u.target_id = ?`
+	sqlSelectEvent   = `SELECT 1 FROM events WHERE id = ?`
 	sqlSelectVersion = `SELECT stream_key, version, last_position, state FROM streams WHERE stream_key = ?`
 	sqlInsertStream  = `INSERT INTO streams (stream_key, user_id, target_type, target_id, version, last_position, state)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`
@@ -170,7 +173,7 @@ func (w *writer) setup(ctx context.Context, log *slog.Logger) error {
 			{&w.deleteStream, sqlDeleteStream}, {&w.insertIdempotency, sqlInsertIdempotency},
 			{&w.selectIdempotency, sqlSelectIdempotency}, {&w.selectVersion, sqlSelectVersion},
 			{&w.selectTail, sqlTail}, {&w.savepoint, `SAVEPOINT a`}, {&w.release, `RELEASE a`},
-			{&w.rollbackTo, `ROLLBACK TO a`}, {&w.rollback, `ROLLBACK`},
+			{&w.rollbackTo, `ROLLBACK TO a`}, {&w.rollback, `ROLLBACK`}, {&w.selectEvent, sqlSelectEvent},
 		})
 	})
 }
@@ -179,7 +182,7 @@ func (w *writer) close() error {
 	err := w.conn.Raw(func(any) error {
 		return errors.Join(w.hot.close(), closeStmts(w.maxPosition, w.selectStream, w.insertStream,
 			w.updateStream, w.deleteStream, w.insertIdempotency, w.selectIdempotency, w.selectVersion,
-			w.selectTail, w.savepoint, w.release, w.rollbackTo, w.rollback))
+			w.selectTail, w.savepoint, w.release, w.rollbackTo, w.rollback, w.selectEvent))
 	})
 	return errors.Join(err, w.conn.Close())
 }
@@ -433,6 +436,7 @@ func (s *EventStore) walDeleted() error {
 
 // failAll answers every append of a batch with err.
 func failAll(batch []*request, err error) ([]result, CommitStats) {
+	groupcommit.RolledBack(batch)
 	results := make([]result, len(batch))
 	for i := range results {
 		results[i].Err = err
@@ -468,6 +472,7 @@ func (w *writer) commitTx(batch []*request, more func() *request, now time.Time)
 	fail := func(err error) ([]*request, []result, CommitStats) {
 		_, _ = w.hot.exec(w.ctx, w.rollback)
 		w.streams, w.last = nil, -1
+		groupcommit.RolledBack(batch)
 		results := make([]result, len(batch))
 		for i, r := range batch {
 			results[i] = result{Err: fmt.Errorf("append %s: %w", r.Req.Stream, err)}
@@ -491,6 +496,7 @@ func (w *writer) commitTx(batch []*request, more func() *request, now time.Time)
 		if f := (*txFatal)(nil); errors.As(err, &f) {
 			return fail(f.err)
 		}
+		r.Written(err)
 		results = append(results, result{Res: res, Err: err})
 		if err != nil {
 			stats.Failed++
@@ -685,7 +691,7 @@ func (w *writer) prepareDecided(tx *txState, r *request) (streamInfo, bool, erro
 	if d := r.Decide; d.Command.On && d.ExpectedVersion == nil {
 		if created, err := w.createNew(tx, r); err != nil || created {
 			if created {
-				_, _ = r.DecideAt(domain.Snapshot{}) // the candidate's own append
+				_, _ = r.DecideAt(domain.Snapshot{}, nil) // the candidate's own append: no Follows (ExpectedVersion is nil)
 			}
 			return streamInfo{key: tx.lastKey + 1}, created, err
 		}
@@ -702,7 +708,7 @@ func (w *writer) prepareDecided(tx *txState, r *request) (streamInfo, bool, erro
 	if err := w.checkKey(r); err != nil {
 		return info, false, err
 	}
-	version, err := r.DecideAt(domain.Snapshot{Version: info.version, LastPosition: info.last, State: info.state})
+	version, err := r.DecideAt(domain.Snapshot{Version: info.version, LastPosition: info.last, State: info.state}, w.stored)
 	if err != nil {
 		return info, false, err
 	}
@@ -713,6 +719,16 @@ func (w *writer) prepareDecided(tx *txState, r *request) (streamInfo, bool, erro
 		info.key = tx.lastKey + 1
 	}
 	return info, false, nil
+}
+
+// stored reports whether an event with id is in the log, as the writer's
+// transaction sees it (Request.DecideAt's check of Follows).
+func (w *writer) stored(id uuid.UUID) (bool, error) {
+	found, err := w.hot.query(w.ctx, w.selectEvent, nil, id[:])
+	if err != nil {
+		return false, fatal(fmt.Errorf("look up event %s: %w", id, translate(err)))
+	}
+	return found, nil
 }
 
 // createNew inserts the snapshot row of a one-event append at version 0,

@@ -31,6 +31,7 @@ func RunDecide(t *testing.T, open Opener) {
 	t.Run("Refused", func(t *testing.T) { testDecideRefused(t, fresh(t)) })
 	t.Run("Concurrent", func(t *testing.T) { testDecideConcurrent(t, fresh(t)) })
 	t.Run("Queued", func(t *testing.T) { testDecideQueued(t, fresh(t)) })
+	t.Run("Follows", func(t *testing.T) { testDecideFollows(t, fresh(t)) })
 }
 
 type deciding interface {
@@ -106,7 +107,7 @@ func testDecideQueued(t *testing.T, s deciding) {
 		t.Fatalf("%T does not queue decided commands", s)
 	}
 	var cmds []domain.Command
-	var waits []func() (domain.Outcome, error)
+	var waits []domain.Queued
 	queue := func(c domain.Command, expected *int64) {
 		w, err := qs.QueueDecide(t.Context(), domain.DecideRequest{Command: c, ExpectedVersion: expected})
 		if err != nil {
@@ -124,16 +125,16 @@ func testDecideQueued(t *testing.T, s deciding) {
 	queue(dup, nil)
 	var last int64
 	for i, w := range waits[:40] {
-		out, err := w()
+		out, err := w.Wait()
 		if err != nil || !out.Changed || out.Position <= last || out.StreamVersion != int64(i/10+1) {
 			t.Fatalf("command %d: %+v %v, want it appended at version %d after position %d", i, out, err, i/10+1, last)
 		}
 		last = out.Position
 	}
-	if _, err := waits[40](); !errors.Is(err, domain.ErrPreconditionFailed) {
+	if _, err := waits[40].Wait(); !errors.Is(err, domain.ErrPreconditionFailed) {
 		t.Errorf("at a stale version: %v, want ErrPreconditionFailed", err)
 	}
-	if _, err := waits[41](); !errors.Is(err, domain.ErrDuplicateEvent) {
+	if _, err := waits[41].Wait(); !errors.Is(err, domain.ErrDuplicateEvent) {
 		t.Errorf("a stored event id: %v, want ErrDuplicateEvent", err)
 	}
 	events := MustReadAll(t, s, domain.EventFilter{})
@@ -144,6 +145,80 @@ func testDecideQueued(t *testing.T, s deciding) {
 		if e.ID != cmds[i].EventID {
 			t.Fatalf("position %d holds %s, want queued command %d's event %s", e.Position, e.ID, i, cmds[i].EventID)
 		}
+	}
+}
+
+// testDecideFollows: a command queued to follow another (Follows) is
+// decided only when that one appended its event, in the same commit or an
+// earlier one, or whose event was stored before (an import run again):
+// behind one refused (its stream held another writer's event) it fails
+// with ErrFollowedNotAppended, though the stream is at its expected
+// version and the command would change it; a command of another store or
+// stream cannot be followed.
+func testDecideFollows(t *testing.T, s deciding) {
+	qs := s.(domain.QueueingStore)
+	queue := func(c domain.Command, expected int64, follows domain.Queued) domain.Queued {
+		t.Helper()
+		q, err := qs.QueueDecide(t.Context(), domain.DecideRequest{Command: c, ExpectedVersion: &expected, Follows: follows})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}
+	live, chain, later := MustStream(t, "live", "article/a1"), MustStream(t, "chain", "article/a1"), MustStream(t, "later", "article/a1")
+	MustDecide(t, s, domain.DecideRequest{Command: Command(t, live, "like", true)})
+	refused := queue(Command(t, live, "like", true), 0, nil)
+	behind := queue(Command(t, live, "like", false), 1, refused)
+	var links []domain.Queued
+	for i := range 4 {
+		var prev domain.Queued
+		if i > 0 {
+			prev = links[i-1]
+		}
+		links = append(links, queue(Command(t, chain, "like", i%2 == 0), int64(i), prev))
+	}
+	if _, err := refused.Wait(); !errors.Is(err, domain.ErrPreconditionFailed) {
+		t.Fatalf("at a stale version: %v, want ErrPreconditionFailed", err)
+	}
+	if out, err := behind.Wait(); !errors.Is(err, domain.ErrFollowedNotAppended) || !errors.Is(err, domain.ErrPreconditionFailed) {
+		t.Fatalf("behind a refused command: %+v %v, want ErrFollowedNotAppended", out, err)
+	}
+	for i, q := range links {
+		if out, err := q.Wait(); err != nil || !out.Changed || out.StreamVersion != int64(i+1) {
+			t.Fatalf("link %d: %+v %v, want it appended at version %d", i, out, err, i+1)
+		}
+	}
+	// Across commits: the one followed was answered before this was queued.
+	if out, err := queue(Command(t, live, "like", false), 1, refused).Wait(); !errors.Is(err, domain.ErrFollowedNotAppended) {
+		t.Fatalf("behind a command refused in an earlier commit: %+v %v, want ErrFollowedNotAppended", out, err)
+	}
+	if out, err := queue(Command(t, chain, "collect", true), 4, links[3]).Wait(); err != nil || !out.Changed {
+		t.Fatalf("behind a command appended in an earlier commit: %+v %v, want it appended", out, err)
+	}
+	// Run again: the one followed is refused, its event stored before;
+	// then refused in an earlier commit.
+	for i, wait := range []bool{false, true} {
+		st := MustStream(t, name("rerun", i), "article/a1")
+		again := Command(t, st, "like", true)
+		MustDecide(t, s, domain.DecideRequest{Command: again})
+		refused := queue(again, 0, nil)
+		if wait {
+			if _, err := refused.Wait(); !errors.Is(err, domain.ErrPreconditionFailed) {
+				t.Fatalf("run again: %v, want ErrPreconditionFailed", err)
+			}
+		}
+		if out, err := queue(Command(t, st, "like", false), 1, refused).Wait(); err != nil || !out.Changed {
+			t.Fatalf("behind a command whose event was stored before (waited for: %t): %+v %v, want it appended", wait, out, err)
+		}
+	}
+	foreign := domain.Answered(domain.Outcome{Changed: true}, nil)
+	for name, follows := range map[string]domain.Queued{"AnotherStore": foreign, "AnotherStream": links[0]} {
+		if _, err := qs.QueueDecide(t.Context(), domain.DecideRequest{Command: Command(t, later, "like", true), Follows: follows}); err == nil {
+			t.Fatalf("%s: a command following one this store did not queue for its stream was queued", name)
+		}
+	}
+	if n := len(MustReadAll(t, s, domain.EventFilter{})); n != 10 {
+		t.Fatalf("%d events, want 10: the live like, the chain's 4 and its collect, the reruns' 2 each", n)
 	}
 }
 

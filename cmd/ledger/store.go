@@ -90,7 +90,7 @@ var _ domain.QueueingStore = (*logStore)(nil)
 // QueueDecide is the store's own when it queues decided commands (both
 // bundled stores do), else a Decide at once (domain.QueueDecideIn): an
 // import through a logStore then shares commits as over the store.
-func (s *logStore) QueueDecide(ctx context.Context, req domain.DecideRequest) (func() (domain.Outcome, error), error) {
+func (s *logStore) QueueDecide(ctx context.Context, req domain.DecideRequest) (domain.Queued, error) {
 	return domain.QueueDecideIn(ctx, s.EventStore, req)
 }
 
