@@ -117,7 +117,12 @@ func (e *testEnv) quickOver(timeout time.Duration, read ReadModel) *testEnv {
 	e.t.Helper()
 	cfg := e.srv.cfg
 	cfg.ConsistencyTimeout = timeout
-	srv := e.sideServer(cfg, read, nil, nil)
+	return e.serving(e.sideServer(cfg, read, nil, nil))
+}
+
+// serving is e with srv (a sideServer) serving in its place.
+func (e *testEnv) serving(srv *Server) *testEnv {
+	e.t.Helper()
 	q := &testEnv{t: e.t, store: e.store, set: e.set, srv: srv, http: httptest.NewServer(srv.Handler()), logs: e.logs, cancel: e.cancel}
 	e.t.Cleanup(func() {
 		srv.stopOnce.Do(func() { close(srv.stop) })

@@ -67,9 +67,12 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// openapi answers the document with its length, as sendJSON does, so
+// that HEAD carries the Content-Length of GET's body too (net/http
+// measures only a body it has whole in its buffer, and sent this one in
+// chunks).
 func (s *Server) openapi(w http.ResponseWriter, r *http.Request) error {
-	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-cache")
-	_, _ = w.Write(openapiDoc)
+	sendJSON(w, http.StatusOK, openapiDoc)
 	return nil
 }

@@ -173,12 +173,16 @@ func newProblem(status int, slug, detail string, retry time.Duration) Problem {
 	}
 }
 
-// writeProblem answers with p. Headers already set (Allow, Ledger-Position,
-// X-Request-ID) are kept.
+// writeProblem answers with p, declaring its length: a HEAD answer then
+// carries GET's Content-Length whatever the problem's size (net/http
+// measures only a body that fits its buffer). Headers already set (Allow,
+// Ledger-Position, X-Request-ID) are kept.
 func writeProblem(w http.ResponseWriter, p Problem) {
+	b, _ := json.Marshal(p)
+	b = append(b, '\n')
 	h := w.Header()
 	h.Del("ETag")
-	h.Del("Content-Length")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")
 	if p.RetryAfter > 0 {
@@ -188,8 +192,7 @@ func writeProblem(w http.ResponseWriter, p Problem) {
 		h.Set("WWW-Authenticate", `Bearer realm="ledger"`)
 	}
 	w.WriteHeader(p.Status)
-	b, _ := json.Marshal(p)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(b)
 }
 
 // maxRetryAfter caps Retry-After: a wait this long (a write rate so low

@@ -142,18 +142,19 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.beginRead(w, r, max(minPos, after)); err != nil {
 		return err
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("X-Accel-Buffering", "no")
-	if r.Method == http.MethodHead {
-		return nil
-	}
-	if after < 0 {
+	if after < 0 && r.Method != http.MethodHead {
 		// Events committed after this read are still sent: the backfill
 		// below reads the log again once subscribed.
 		if after, err = s.deps.Log.LastPosition(r.Context()); err != nil {
 			return fmt.Errorf("read log head: %w", err)
 		}
+	}
+	// The stream's own headers, on its 200 only (not on a problem).
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("X-Accel-Buffering", "no")
+	if r.Method == http.MethodHead {
+		return nil
 	}
 	s.hub.clients.Add(1)
 	defer s.hub.clients.Add(-1)

@@ -361,6 +361,7 @@ export interface components {
                 "Ledger-Log": components["headers"]["Ledger-Log"];
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                "Cache-Control": components["headers"]["Cache-Control-No-Store"];
                 [name: string]: unknown;
             };
             content: {
@@ -375,6 +376,7 @@ export interface components {
                 "Ledger-Log": components["headers"]["Ledger-Log"];
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                "Cache-Control": components["headers"]["Cache-Control-No-Store"];
                 [name: string]: unknown;
             };
             content: {
@@ -390,6 +392,7 @@ export interface components {
                 "Ledger-Log"?: string;
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                "Cache-Control": components["headers"]["Cache-Control-No-Store"];
                 [name: string]: unknown;
             };
             content: {
@@ -403,6 +406,7 @@ export interface components {
                 "Ledger-Log": components["headers"]["Ledger-Log"];
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                "Cache-Control": components["headers"]["Cache-Control-No-Store"];
                 [name: string]: unknown;
             };
             content: {
@@ -417,6 +421,7 @@ export interface components {
                 "Ledger-Log": components["headers"]["Ledger-Log"];
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                "Cache-Control": components["headers"]["Cache-Control-No-Store"];
                 [name: string]: unknown;
             };
             content: {
@@ -430,6 +435,7 @@ export interface components {
                 "Ledger-Log": components["headers"]["Ledger-Log"];
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                "Cache-Control": components["headers"]["Cache-Control-No-Store"];
                 [name: string]: unknown;
             };
             content: {
@@ -443,6 +449,23 @@ export interface components {
                 "Ledger-Log": components["headers"]["Ledger-Log"];
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                "Cache-Control": components["headers"]["Cache-Control-No-Store"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The history's (/v1/events): If-Match did not match the stream version (precondition-failed); the request names another log than the server's (Ledger-Log or log; other-log); or a read's min_position or a stream's resume point is beyond the log's head once the consistency timeout passed, or a history's after is beyond it (position-beyond-log, with the head: the log was restored from an older copy, or the position is not of this log). */
+        HistoryPreconditionFailed: {
+            headers: {
+                "Ledger-Position": components["headers"]["Ledger-Position"];
+                "Ledger-Log": components["headers"]["Ledger-Log"];
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                "Cache-Control": components["headers"]["Cache-Control-No-Store"];
+                /** @description Accept, when the problem came after the answer's format was chosen from Accept: an after beyond the log's head (412), a failed read of the log (503). */
+                Vary?: string;
                 [name: string]: unknown;
             };
             content: {
@@ -456,6 +479,7 @@ export interface components {
                 "Ledger-Log": components["headers"]["Ledger-Log"];
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                "Cache-Control": components["headers"]["Cache-Control-No-Store"];
                 [name: string]: unknown;
             };
             content: {
@@ -469,6 +493,7 @@ export interface components {
                 "Ledger-Log": components["headers"]["Ledger-Log"];
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                "Cache-Control": components["headers"]["Cache-Control-No-Store"];
                 [name: string]: unknown;
             };
             content: {
@@ -482,6 +507,7 @@ export interface components {
                 "Ledger-Log": components["headers"]["Ledger-Log"];
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                "Cache-Control": components["headers"]["Cache-Control-No-Store"];
                 [name: string]: unknown;
             };
             content: {
@@ -496,6 +522,7 @@ export interface components {
                 "Ledger-Log": components["headers"]["Ledger-Log"];
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                "Cache-Control": components["headers"]["Cache-Control-No-Store"];
                 [name: string]: unknown;
             };
             content: {
@@ -510,6 +537,24 @@ export interface components {
                 "Ledger-Log": components["headers"]["Ledger-Log"];
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                "Cache-Control": components["headers"]["Cache-Control-No-Store"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The history's (/v1/events): Read model not caught up within the consistency timeout (not-caught-up), store or read model unavailable (store-unavailable), contention, timeout, /readyz not ready (not-ready); on every path, the server shutting down (shutting-down). */
+        HistoryUnavailable: {
+            headers: {
+                "Retry-After": number;
+                "Ledger-Position": components["headers"]["Ledger-Position"];
+                "Ledger-Log": components["headers"]["Ledger-Log"];
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                "Cache-Control": components["headers"]["Cache-Control-No-Store"];
+                /** @description Accept, when the problem came after the answer's format was chosen from Accept: an after beyond the log's head (412), a failed read of the log (503). */
+                Vary?: string;
                 [name: string]: unknown;
             };
             content: {
@@ -523,6 +568,8 @@ export interface components {
                 "Ledger-Log": components["headers"]["Ledger-Log"];
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                "Cache-Control": components["headers"]["Cache-Control-No-Store"];
+                "Content-Length": components["headers"]["Content-Length-Of-GET"];
                 [name: string]: unknown;
             };
             content?: never;
@@ -535,6 +582,8 @@ export interface components {
                 "Ledger-Log": components["headers"]["Ledger-Log"];
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                "Cache-Control": components["headers"]["Cache-Control-No-Store"];
+                "Content-Length": components["headers"]["Content-Length-Of-GET"];
                 [name: string]: unknown;
             };
             content?: never;
@@ -548,6 +597,8 @@ export interface components {
                 "Ledger-Log"?: string;
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                "Cache-Control": components["headers"]["Cache-Control-No-Store"];
+                "Content-Length": components["headers"]["Content-Length-Of-GET"];
                 [name: string]: unknown;
             };
             content?: never;
@@ -560,6 +611,8 @@ export interface components {
                 "Ledger-Log": components["headers"]["Ledger-Log"];
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                "Cache-Control": components["headers"]["Cache-Control-No-Store"];
+                "Content-Length": components["headers"]["Content-Length-Of-GET"];
                 [name: string]: unknown;
             };
             content?: never;
@@ -571,6 +624,8 @@ export interface components {
                 "Ledger-Log": components["headers"]["Ledger-Log"];
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                "Cache-Control": components["headers"]["Cache-Control-No-Store"];
+                "Content-Length": components["headers"]["Content-Length-Of-GET"];
                 [name: string]: unknown;
             };
             content?: never;
@@ -582,6 +637,23 @@ export interface components {
                 "Ledger-Log": components["headers"]["Ledger-Log"];
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                "Cache-Control": components["headers"]["Cache-Control-No-Store"];
+                "Content-Length": components["headers"]["Content-Length-Of-GET"];
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /** @description The history's (/v1/events): If-Match did not match the stream version (precondition-failed); the request names another log than the server's (Ledger-Log or log; other-log); or a read's min_position or a stream's resume point is beyond the log's head once the consistency timeout passed, or a history's after is beyond it (position-beyond-log, with the head: the log was restored from an older copy, or the position is not of this log). HEAD: the status and headers of GET's problem (Content-Type application/problem+json), without its body. */
+        HeadHistoryPreconditionFailed: {
+            headers: {
+                "Ledger-Position": components["headers"]["Ledger-Position"];
+                "Ledger-Log": components["headers"]["Ledger-Log"];
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                "Cache-Control": components["headers"]["Cache-Control-No-Store"];
+                "Content-Length": components["headers"]["Content-Length-Of-GET"];
+                /** @description Accept, when the problem came after the answer's format was chosen from Accept: an after beyond the log's head (412), a failed read of the log (503). */
+                Vary?: string;
                 [name: string]: unknown;
             };
             content?: never;
@@ -594,6 +666,24 @@ export interface components {
                 "Ledger-Log": components["headers"]["Ledger-Log"];
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                "Cache-Control": components["headers"]["Cache-Control-No-Store"];
+                "Content-Length": components["headers"]["Content-Length-Of-GET"];
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /** @description The history's (/v1/events): Read model not caught up within the consistency timeout (not-caught-up), store or read model unavailable (store-unavailable), contention, timeout, /readyz not ready (not-ready); on every path, the server shutting down (shutting-down). HEAD: the status and headers of GET's problem (Content-Type application/problem+json), without its body. */
+        HeadHistoryUnavailable: {
+            headers: {
+                "Retry-After": number;
+                "Ledger-Position": components["headers"]["Ledger-Position"];
+                "Ledger-Log": components["headers"]["Ledger-Log"];
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                "Cache-Control": components["headers"]["Cache-Control-No-Store"];
+                "Content-Length": components["headers"]["Content-Length-Of-GET"];
+                /** @description Accept, when the problem came after the answer's format was chosen from Accept: an after beyond the log's head (412), a failed read of the log (503). */
+                Vary?: string;
                 [name: string]: unknown;
             };
             content?: never;
@@ -605,6 +695,8 @@ export interface components {
                 "Ledger-Log": components["headers"]["Ledger-Log"];
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                "Cache-Control": components["headers"]["Cache-Control-No-Store"];
+                "Content-Length": components["headers"]["Content-Length-Of-GET"];
                 [name: string]: unknown;
             };
             content?: never;
@@ -646,6 +738,12 @@ export interface components {
         "X-Content-Type-Options": "nosniff";
         /** @description The length of the body GET would answer. */
         "Content-Length-Of-GET": number;
+        /** @description On every problem answer (4xx and 5xx): no cache keeps it. */
+        "Cache-Control-No-Store": "no-store";
+        /** @description Accept: the answer's format follows the request's Accept (with CORS on, a Vary: Origin line comes before it). */
+        "Vary-Accept": string;
+        /** @description no: a proxy (nginx) must pass the stream on as it comes, not buffer it. */
+        "X-Accel-Buffering": "no";
     };
     pathItems: never;
 }
@@ -1215,6 +1313,7 @@ export interface operations {
                     "Ledger-Log": components["headers"]["Ledger-Log"];
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    Vary: components["headers"]["Vary-Accept"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1229,8 +1328,8 @@ export interface operations {
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
             406: components["responses"]["NotAcceptable"];
-            412: components["responses"]["PreconditionFailed"];
-            503: components["responses"]["Unavailable"];
+            412: components["responses"]["HistoryPreconditionFailed"];
+            503: components["responses"]["HistoryUnavailable"];
         };
     };
     listEventsHead: {
@@ -1273,6 +1372,7 @@ export interface operations {
                     "Ledger-Log": components["headers"]["Ledger-Log"];
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    Vary: components["headers"]["Vary-Accept"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1283,8 +1383,8 @@ export interface operations {
             404: components["responses"]["HeadNotFound"];
             405: components["responses"]["HeadMethodNotAllowed"];
             406: components["responses"]["HeadNotAcceptable"];
-            412: components["responses"]["HeadPreconditionFailed"];
-            503: components["responses"]["HeadUnavailable"];
+            412: components["responses"]["HeadHistoryPreconditionFailed"];
+            503: components["responses"]["HeadHistoryUnavailable"];
         };
     };
     streamEvents: {
@@ -1316,6 +1416,7 @@ export interface operations {
                     "Ledger-Log": components["headers"]["Ledger-Log"];
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "X-Accel-Buffering": components["headers"]["X-Accel-Buffering"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1360,6 +1461,7 @@ export interface operations {
                     "Ledger-Log": components["headers"]["Ledger-Log"];
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "X-Accel-Buffering": components["headers"]["X-Accel-Buffering"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1499,6 +1601,8 @@ export interface operations {
                     "Ledger-Log": components["headers"]["Ledger-Log"];
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    /** @description Accept and Accept-Encoding, a line each: the Prometheus handler picks the format and the compression from them. */
+                    Vary: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1527,6 +1631,8 @@ export interface operations {
                     "Ledger-Log": components["headers"]["Ledger-Log"];
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    /** @description Accept and Accept-Encoding, a line each: the Prometheus handler picks the format and the compression from them. */
+                    Vary: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1583,6 +1689,7 @@ export interface operations {
                     "Ledger-Log": components["headers"]["Ledger-Log"];
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    "Content-Length": components["headers"]["Content-Length-Of-GET"];
                     [name: string]: unknown;
                 };
                 content?: never;
