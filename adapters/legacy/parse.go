@@ -62,9 +62,8 @@ func Parse(ctx context.Context, r io.Reader, kinds domain.KindSet, source string
 
 // readHeader starts reading the file: a CSV reader past its header, and
 // the column of each name.
-func readHeader(r io.Reader) (*csv.Reader, map[string]int, error) {
-	var cr *csv.Reader
-	cr = csv.NewReader(&boundedReader{r: r, end: func() int64 { return cr.InputOffset() }})
+func readHeader(r io.Reader) (*recordReader, map[string]int, error) {
+	cr := newRecordReader(r)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
 	header, err := cr.Read()
@@ -83,7 +82,7 @@ func readHeader(r io.Reader) (*csv.Reader, map[string]int, error) {
 
 // build loads the rows, rejects repeated ids and overlapping rows, and
 // orders the events.
-func (p *Plan) build(ctx context.Context, cr *csv.Reader, idx map[string]int) error {
+func (p *Plan) build(ctx context.Context, cr *recordReader, idx map[string]int) error {
 	if err := p.s.inTx(ctx, func(tx *sql.Tx) error { return p.load(ctx, tx, cr, idx) }); err != nil {
 		return err
 	}
@@ -104,7 +103,7 @@ func (p *Plan) build(ctx context.Context, cr *csv.Reader, idx map[string]int) er
 
 // load reads every data row into the scratch database: row if it is good,
 // rejected if not.
-func (p *Plan) load(ctx context.Context, tx *sql.Tx, cr *csv.Reader, idx map[string]int) error {
+func (p *Plan) load(ctx context.Context, tx *sql.Tx, cr *recordReader, idx map[string]int) error {
 	// The statements run without ctx, which the driver would watch from a
 	// goroutine of its own each time; the loop checks it instead.
 	quiet := context.WithoutCancel(ctx)
