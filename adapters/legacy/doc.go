@@ -18,7 +18,9 @@
 // streams the plan from an ORDER BY query; the rejected rows (Plan.Errors)
 // and the conflicts Apply finds (Plan.Conflicts) are rows of it too.
 // Plan.Close removes the file; Parse removes it itself when it fails,
-// ctx's end included.
+// ctx's end included. A directory that an import killed outright left is
+// removed by the next Parse once its pid runs no process (its name holds
+// the boot, PID namespace and pid of its import; see removeAbandoned).
 //
 // Over a QueueImporter (domain.Ledger.QueueImport, on a store that queues
 // decided commands), Apply keeps up to Window imports in flight, queued in

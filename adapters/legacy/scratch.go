@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/interactionledger/ledger/internal/sqlitedsn"
 	_ "github.com/mattn/go-sqlite3" // the scratch database's driver
@@ -37,7 +39,9 @@ CREATE TABLE conflicted (user TEXT NOT NULL, target_type TEXT NOT NULL, target_i
 
 // scratch is a plan's temporary SQLite database: a file in a directory of
 // its own under os.TempDir(), written without a journal or fsync (a crash
-// loses nothing the file does not hold), removed by close. It is one
+// loses nothing the file does not hold), removed by close. The directory's
+// name says whose it is (scratchOwner), so that the next import removes it
+// if its process was killed outright (removeAbandoned). It is one
 // connection, so that a plan can be read while what Apply finds is
 // written.
 type scratch struct {
@@ -46,9 +50,16 @@ type scratch struct {
 	conn *sql.Conn
 }
 
-// openScratch creates a scratch database.
+// openScratch creates a scratch database, after removing those that
+// imports killed outright left behind.
 func openScratch(ctx context.Context) (_ *scratch, err error) {
-	dir, err := os.MkdirTemp("", "ledger-import-")
+	self := scratchOwner()
+	removeAbandoned(os.TempDir(), self)
+	pattern := scratchPrefix
+	if self != "" {
+		pattern += self + strconv.Itoa(os.Getpid()) + "-"
+	}
+	dir, err := os.MkdirTemp("", pattern)
 	if err != nil {
 		return nil, fmt.Errorf("scratch database: %w", err)
 	}
@@ -108,4 +119,63 @@ func (s *scratch) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 // directory.
 func (s *scratch) failed(err error) error {
 	return fmt.Errorf("scratch database in %s (the temporary directory, $TMPDIR): %w", s.dir, err)
+}
+
+// scratchPrefix starts the name of every scratch directory; then come
+// its owner's scratchOwner and pid (when known) and a random part.
+const scratchPrefix = "ledger-import-"
+
+// scratchOwner names where this process's pid means this process: its
+// boot (Linux's boot_id: a TMPDIR shared by machines, or kept across a
+// reboot) and its PID namespace (a container's, whose pids are not
+// ours), as "<boot>-<namespace>-". It is "" when either cannot be read
+// (no /proc): then nobody can tell whether a pid is running, and the
+// directories are neither named by one nor removed.
+func scratchOwner() string {
+	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	ns, err := os.Readlink("/proc/self/ns/pid") // pid:[4026531836]
+	inode, ok := strings.CutPrefix(ns, "pid:[")
+	inode, closed := strings.CutSuffix(inode, "]")
+	id := strings.ReplaceAll(strings.TrimSpace(string(boot)), "-", "")
+	if err != nil || !ok || !closed || !digits(inode) || id == "" || strings.Contains(id, "/") {
+		return ""
+	}
+	return id + "-" + inode + "-"
+}
+
+// removeAbandoned removes the scratch directories in dir that an import
+// of self's boot and PID namespace, run by this user, left when it was
+// killed outright (SIGKILL, a crash): those whose pid runs no process.
+// Any other is left alone: a live import's, another user's, another
+// boot's or namespace's, an older version's (no pid), or any whose owner
+// cannot be told. Failures are ignored: the import goes on, and a
+// directory left is removed by a later import or by hand.
+func removeAbandoned(dir, self string) {
+	if self == "" {
+		return
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), scratchPrefix+self)
+		pid, _, cut := strings.Cut(rest, "-")
+		n, err := strconv.Atoi(pid)
+		if !ok || !cut || err != nil || !digits(pid) || n <= 0 || running(n) {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		if info, err := os.Lstat(path); err == nil && info.IsDir() && ownedByMe(info) {
+			_ = os.RemoveAll(path)
+		}
+	}
+}
+
+// digits reports whether s is a non-empty run of ASCII digits.
+func digits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }
