@@ -251,7 +251,7 @@ func (l *Ledger) QueueImport(ctx context.Context, cmd Command, after int64, foll
 	qs, ok := l.store.(QueueingStore)
 	if !ok {
 		q.res, q.err = q.importAfterFollowed()
-		q.done = true
+		q.done, q.follows = true, nil
 		return q, nil
 	}
 	req := DecideRequest{Command: cmd, ExpectedVersion: &after}
@@ -283,7 +283,7 @@ type queuedImport struct {
 func (q *queuedImport) Wait() (ImportResult, error) {
 	if !q.done {
 		q.res, q.err = q.result()
-		q.done = true
+		q.done, q.follows = true, nil // a stream's imports done need not stay reachable
 	}
 	return q.res, q.err
 }

@@ -254,17 +254,6 @@ type answered struct {
 
 func (a answered) Wait() (Outcome, error) { return a.out, a.err }
 
-// CheckFollows is the check of DecideRequest.Follows, for a store's
-// writer deciding req: nil when it has none or followed appended an
-// event (as the writer's open transaction or the log holds it), else
-// ErrFollowedNotAppended naming the stream.
-func CheckFollows(req *DecideRequest, followedAppended bool) error {
-	if req.Follows == nil || followedAppended {
-		return nil
-	}
-	return fmt.Errorf("decide %s: %w", req.Command.Stream, ErrFollowedNotAppended)
-}
-
 // DecideIn decides req in store: by its Decide when it is a DecidingStore,
 // else by DecideThenAppend.
 func DecideIn(ctx context.Context, store CommandStore, req DecideRequest) (Outcome, error) {
@@ -287,8 +276,8 @@ func DecideThenAppend(ctx context.Context, store CommandStore, req DecideRequest
 	if req.ExpectedVersion != nil && *req.ExpectedVersion != snap.Version {
 		return Outcome{}, staleVersion(ctx, store, req, snap.Version)
 	}
-	if err := CheckFollows(&req, followedAppended(req.Follows)); err != nil {
-		return Outcome{}, err
+	if req.Follows != nil && !followedAppended(req.Follows) {
+		return Outcome{}, fmt.Errorf("decide %s: %w", c.Stream, ErrFollowedNotAppended)
 	}
 	events, out := Decided(snap, c)
 	rec := req.Idempotency
@@ -315,9 +304,6 @@ func DecideThenAppend(ctx context.Context, store CommandStore, req DecideRequest
 // event: DecideThenAppend's check of Follows, where the command followed
 // is decided already (the store has no writer to queue it).
 func followedAppended(q Queued) bool {
-	if q == nil {
-		return false
-	}
 	out, err := q.Wait()
 	return err == nil && out.Changed
 }

@@ -110,7 +110,9 @@ func (e Edge[Row]) decideRequest(ctx context.Context, req domain.DecideRequest) 
 		if !ok || f.r.Req.Stream != st {
 			return nil, fmt.Errorf("decide %s: it follows a command this store did not queue for its stream", st)
 		}
-		r.follows = f.r
+		// The request, not the Queued, so that what the one followed
+		// followed is not kept reachable (Answer lets go of it).
+		r.follows, r.Decide.Follows = f.r, nil
 	}
 	return r, nil
 }

@@ -98,20 +98,22 @@ func (r *Request[Row]) DecideAt(snap domain.Snapshot, stored func(uuid.UUID) (bo
 	return events[0].StreamVersion, nil
 }
 
-// checkFollows is DecideRequest.Follows's check (domain.CheckFollows):
-// the one r follows appended its event in the writer's open transaction or
-// before, or, when the writer did not append it, its event is stored,
-// which stored looks up (an import run again: it appended it then).
+// checkFollows is DecideRequest.Follows's check: the one r follows
+// appended its event in the writer's open transaction or before, or, when
+// the writer did not append it, its event is stored, which stored looks
+// up (an import run again: it appended it then).
 func (r *Request[Row]) checkFollows(stored func(uuid.UUID) (bool, error)) error {
 	f := r.follows
 	if f == nil || f.appended {
 		return nil
 	}
-	in, err := stored(f.Decide.Command.EventID)
-	if err != nil {
+	switch in, err := stored(f.Decide.Command.EventID); {
+	case err != nil:
 		return err
+	case !in:
+		return fmt.Errorf("decide %s: %w", r.Req.Stream, domain.ErrFollowedNotAppended)
 	}
-	return domain.CheckFollows(r.Decide, in)
+	return nil
 }
 
 // FollowedEvent is the event id of the command r follows while the
@@ -139,8 +141,13 @@ func RolledBack[Row any](batch []*Request[Row]) {
 }
 
 // Answer hands the writer's outcome to the caller. The writer calls it once
-// per request it took.
-func (r *Request[Row]) Answer(res Result) { r.answer <- res }
+// per request it took, after its last DecideAt: r lets go of the request
+// it follows, so that a stream's requests queued one behind the other do
+// not all stay reachable from the last.
+func (r *Request[Row]) Answer(res Result) {
+	r.follows = nil
+	r.answer <- res
+}
 
 // Wait returns the writer's answer. When ctx ends, or the writer exits
 // (writerDone closes), while the request is still pending, it gives up:
