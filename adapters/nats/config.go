@@ -1,6 +1,7 @@
 package nats
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/url"
@@ -162,12 +163,16 @@ func RedactURL(urls string) string {
 }
 
 // checkURLs checks each comma-separated server URL as the NATS client
-// reads it (a bare host:port means nats://host:port).
+// reads it (a bare host:port takes the first URL's scheme, nats:// when
+// that one is bare too). The client refuses a list that mixes websocket
+// (ws, wss) and other URLs at every connection attempt: a relay would
+// retry it for ever.
 func checkURLs(urls string) error {
+	firstScheme := ""
 	for u := range strings.SplitSeq(urls, ",") {
 		u = strings.TrimSpace(u)
 		if !strings.Contains(u, "://") {
-			u = "nats://" + u
+			u = cmp.Or(firstScheme, "nats") + "://" + u
 		}
 		p, err := url.Parse(u)
 		if err != nil {
@@ -183,6 +188,10 @@ func checkURLs(urls string) error {
 		default:
 			return fmt.Errorf("has scheme %q: want nats, tls, ws or wss", p.Scheme)
 		}
+		firstScheme = cmp.Or(firstScheme, p.Scheme)
+		if isWebsocket(p.Scheme) != isWebsocket(firstScheme) {
+			return errors.New("mixes websocket (ws, wss) and other (nats, tls) URLs, which the NATS client refuses")
+		}
 		if p.Hostname() == "" {
 			return errors.New("names no host")
 		}
@@ -194,6 +203,8 @@ func checkURLs(urls string) error {
 	}
 	return nil
 }
+
+func isWebsocket(scheme string) bool { return scheme == "ws" || scheme == "wss" }
 
 // isName reports whether s is a safe stream or bucket name.
 func isName(s string) bool {

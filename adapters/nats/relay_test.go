@@ -313,6 +313,8 @@ func TestConfigValidate(t *testing.T) {
 		"Backoff":           {relaynats.Config{BackoffMin: time.Second, BackoffMax: time.Millisecond}, "Backoff"},
 		"URLPort":           {relaynats.Config{URL: "nats://127.0.0.1:99999"}, "URL"},
 		"PollInterval":      {relaynats.Config{PollInterval: time.Nanosecond}, "PollInterval"},
+		"URLMixesWebsocket": {relaynats.Config{URL: "nats://127.0.0.1:4222,ws://127.0.0.1:8080"}, "URL"},
+		"URLBareAfterWS":    {relaynats.Config{URL: "127.0.0.1:4222,wss://127.0.0.1:8443"}, "URL"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -325,6 +327,13 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if err := (relaynats.Config{}).Validate(); err != nil {
 		t.Errorf("the zero config (all defaults) is invalid: %v", err)
+	}
+	// A bare host:port takes the scheme of the list's first URL, as the
+	// NATS client reads it.
+	for _, ok := range []string{"ws://127.0.0.1:8080,127.0.0.1:8081", "nats://h1:4222,tls://h2:4222"} {
+		if err := (relaynats.Config{URL: ok}).Validate(); err != nil {
+			t.Errorf("Validate(%q) = %v, want nil", ok, err)
+		}
 	}
 }
 

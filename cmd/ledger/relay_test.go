@@ -139,6 +139,7 @@ func TestRelayNATSBadFlags(t *testing.T) {
 		"Bucket":        {[]string{"--lock-bucket", "a b"}, `--lock-bucket "a b"`},
 		"ZeroTTL":       {[]string{"--lock-ttl", "0s"}, `--lock-ttl "0s"`},
 		"EmptyStream":   {[]string{"--stream", ""}, "--stream is empty"},
+		"URLMixesWS":    {[]string{"--nats", "nats://127.0.0.1:4222,ws://127.0.0.1:8080"}, "websocket"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
