@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/interactionledger/ledger/domain"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 func TestProgressLogsPositionAndLag(t *testing.T) {
@@ -54,5 +55,33 @@ func TestWatchHeadReportsAnUnansweringLog(t *testing.T) {
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	if strings.Contains(rec.Body.String(), "ledger_relay_head_read_failures_total 0") || !strings.Contains(rec.Body.String(), "ledger_relay_head_read_failures_total") {
 		t.Fatalf("head read failures not counted")
+	}
+}
+
+// endingBucket is a lock bucket whose update is in flight when its
+// session ends: it ends the session, then blocks until its context ends.
+type endingBucket struct {
+	jetstream.KeyValue
+	end func()
+}
+
+func (b endingBucket) Update(ctx context.Context, _ string, _ []byte, _ uint64) (uint64, error) {
+	b.end()
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+// A session that ends while a refresh of its lock is in flight (stopped,
+// or its publish failed) says nothing about that refresh: it logged
+// "refreshing the relay lock failed; trying again" with "context
+// canceled" as it stopped.
+func TestKeepSaysNothingWhenItsSessionEnds(t *testing.T) {
+	var buf bytes.Buffer // keep runs on this goroutine
+	ctx, cancel := context.WithCancelCause(context.Background())
+	kv := endingBucket{end: func() { cancel(nil) }}
+	l := &lock{kv: kv, key: "k", ttl: 60 * time.Millisecond, log: slog.New(slog.NewTextHandler(&buf, nil))}
+	l.keep(ctx, cancel)
+	if buf.Len() > 0 {
+		t.Fatalf("keep logged as its session ended:\n%s", buf.String())
 	}
 }

@@ -123,6 +123,8 @@ func (l *lock) keep(ctx context.Context, cancel context.CancelCauseFunc) {
 		switch {
 		case err == nil:
 			l.rev, refreshed = rev, time.Now()
+		case ctx.Err() != nil: // the session ended during the refresh
+			return
 		case errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyNotFound):
 			cancel(fmt.Errorf("%w: another relay took it or it expired: %v", errLockLost, err))
 			return
