@@ -497,3 +497,47 @@ func TestRelayRefusesAStreamThatMayDropItsLastMessage(t *testing.T) {
 		})
 	}
 }
+
+// A stream whose last message was removed (a purge, a deletion) leaves a
+// relay that restarts no resume point: it refuses to guess, naming it,
+// instead of starting again from the log's first event or from after
+// the message before it.
+func TestRelayRefusesAStreamWhoseLastMessageIsGone(t *testing.T) {
+	url := natstest.MustURL(t)
+	js := natstest.MustJetStream(t, url)
+	cases := map[string]func(ctx context.Context, s jetstream.Stream, last uint64) error{
+		"Purged":      func(ctx context.Context, s jetstream.Stream, _ uint64) error { return s.Purge(ctx) },
+		"LastDeleted": func(ctx context.Context, s jetstream.Stream, last uint64) error { return s.DeleteMsg(ctx, last) },
+	}
+	for name, remove := range cases {
+		t.Run(name, func(t *testing.T) {
+			n := natstest.UniqueNames(t, url)
+			store := mustStore(t)
+			write(t, store, 30, "g")
+			cfg := testConfig(url, n)
+			r := startRelay(t, store, cfg, nil)
+			total := len(logEvents(t, store))
+			natstest.WaitHolds(t, js, n.Stream, total)
+			r.stop(t)
+			ctx := context.Background()
+			s, err := js.Stream(ctx, n.Stream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := remove(ctx, s, uint64(total)); err != nil {
+				t.Fatal(err)
+			}
+			write(t, store, 10, "h")
+			r = startRelay(t, store, cfg, nil)
+			select {
+			case err := <-r.done:
+				r.done <- err
+				if !errors.Is(err, relaynats.ErrStreamMismatch) || !strings.Contains(err.Error(), "is gone") {
+					t.Fatalf("Run = %v, want ErrStreamMismatch saying the last message is gone", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("relay runs into a stream whose last message is gone; it holds %d", natstest.Count(t, js, n.Stream))
+			}
+		})
+	}
+}
