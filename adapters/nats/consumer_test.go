@@ -12,41 +12,64 @@ import (
 	"github.com/interactionledger/ledger/adapters/nats/natstest"
 	"github.com/interactionledger/ledger/domain"
 	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
-// TestWatermillConsumer is the README's consumer example: a watermill-nats
-// JetStream subscriber with the relay's Marshaler, on one kind's subjects,
-// gets that kind's events in log order and decodes them.
+// TestWatermillConsumer is the README's consumer example: a durable
+// JetStream consumer on one kind's subject for one target type, created
+// ahead, and a watermill-nats subscriber bound to it with the relay's
+// Marshaler get those events in log order and decode them. A subscriber
+// closed and started again goes on after the last event it acknowledged:
+// a consumer that watermill-nats' subscriber created itself was deleted
+// when it closed, and every event came again.
 func TestWatermillConsumer(t *testing.T) {
 	url := natstest.MustURL(t)
 	n := natstest.UniqueNames(t, url)
 	store := mustStore(t)
 	write(t, store, 120, "w")
 	startRelay(t, store, testConfig(url, n), nil)
-	natstest.WaitHolds(t, natstest.MustJetStream(t, url), n.Stream, len(logEvents(t, store)))
+	js := natstest.MustJetStream(t, url)
+	natstest.WaitHolds(t, js, n.Stream, len(logEvents(t, store)))
 	var want []domain.Event
 	for _, e := range logEvents(t, store) {
-		if e.Kind.String() == "like" {
+		if e.Kind.String() == "like" && e.Target.Type() == "article" {
 			want = append(want, e)
 		}
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := js.CreateOrUpdatePushConsumer(ctx, n.Stream, jetstream.ConsumerConfig{
+		Durable: "notifier", FilterSubject: n.Prefix + ".like.article", DeliverSubject: "notifier." + n.Stream,
+		AckPolicy: jetstream.AckExplicitPolicy,
+		// One event in flight, so that the one delivered but not acknowledged
+		// at the restart comes again after a short wait.
+		MaxAckPending: 1, AckWait: time.Second,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	half := len(want) / 2
+	consume(ctx, t, url, n, want[:half])
+	consume(ctx, t, url, n, want[half:]) // a restart
+}
 
+// consume reads want from the notifier consumer, acknowledging each
+// event, then closes the subscriber.
+func consume(ctx context.Context, t *testing.T, url string, n natstest.Names, want []domain.Event) {
+	t.Helper()
 	sub, err := wmnats.NewSubscriber(wmnats.SubscriberConfig{
 		URL:            url,
 		Unmarshaler:    relaynats.Marshaler{},
 		AckWaitTimeout: 30 * time.Second,
 		JetStream: wmnats.JetStreamConfig{
 			DurablePrefix:    "notifier",
-			SubscribeOptions: []natsgo.SubOpt{natsgo.BindStream(n.Stream), natsgo.DeliverAll(), natsgo.AckExplicit()},
+			SubscribeOptions: []natsgo.SubOpt{natsgo.Bind(n.Stream, "notifier"), natsgo.AckExplicit()},
 		},
 	}, watermill.NopLogger{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sub.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	msgs, err := sub.Subscribe(ctx, n.Prefix+".like.>")
+	msgs, err := sub.Subscribe(ctx, n.Prefix+".like.article")
 	if err != nil {
 		t.Fatal(err)
 	}
