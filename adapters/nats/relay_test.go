@@ -541,3 +541,48 @@ func TestRelayRefusesAStreamWhoseLastMessageIsGone(t *testing.T) {
 		})
 	}
 }
+
+// A stream that discards new messages once it holds its limit refuses
+// every event after it: a relay stalled there, retrying the next event for
+// ever ("maximum messages exceeded"). It is refused at the first start,
+// naming the setting; with the default discard policy (old) the same
+// limit only drops the oldest messages, and the relay relays into it.
+func TestRelayRefusesAStreamThatRefusesNewMessages(t *testing.T) {
+	url := natstest.MustURL(t)
+	js := natstest.MustJetStream(t, url)
+	cases := map[string]struct {
+		cfg  jetstream.StreamConfig
+		want string
+	}{
+		"MaxMsgs":    {jetstream.StreamConfig{MaxMsgs: 5, Discard: jetstream.DiscardNew}, "5 messages"},
+		"MaxBytes":   {jetstream.StreamConfig{MaxBytes: 1 << 20, Discard: jetstream.DiscardNew}, "1048576 bytes"},
+		"PerSubject": {jetstream.StreamConfig{MaxMsgsPerSubject: 2, Discard: jetstream.DiscardNew, DiscardNewPerSubject: true}, "2 messages per subject"},
+		"DiscardOld": {jetstream.StreamConfig{MaxMsgs: 5}, ""},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			n := natstest.UniqueNames(t, url)
+			c.cfg.Name, c.cfg.Subjects = n.Stream, []string{n.Prefix + ".>"}
+			if _, err := js.CreateStream(context.Background(), c.cfg); err != nil {
+				t.Fatal(err)
+			}
+			store := mustStore(t)
+			write(t, store, 40, "n")
+			r := startRelay(t, store, testConfig(url, n), nil)
+			if c.want == "" {
+				total := len(logEvents(t, store))
+				waitFor(t, "the last event relayed", func() bool { return r.relay.Relayed() == int64(total) })
+				return
+			}
+			select {
+			case err := <-r.done:
+				r.done <- err
+				if !errors.Is(err, relaynats.ErrStreamMismatch) || !strings.Contains(err.Error(), c.want) {
+					t.Fatalf("Run = %v, want ErrStreamMismatch naming %q", err, c.want)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("relay runs into a stream that refuses new messages; it holds %d", natstest.Count(t, js, n.Stream))
+			}
+		})
+	}
+}

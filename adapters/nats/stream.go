@@ -56,7 +56,32 @@ func (r *Relay) ensureStream(ctx context.Context, js jetstream.JetStream) (jetst
 		return nil, permanent(fmt.Errorf("stream %s %w, and the relay resumes after it: delete the stream or keep its messages: %w",
 			r.cfg.Stream, err, ErrStreamMismatch))
 	}
+	if err := takesNewMessages(s.CachedInfo().Config); err != nil {
+		return nil, permanent(fmt.Errorf("stream %s %w, and the relay would retry the next event for ever: "+
+			"delete the stream or set its discard policy to old: %w", r.cfg.Stream, err, ErrStreamMismatch))
+	}
 	return s, nil
+}
+
+// takesNewMessages says which setting of a stream refuses new messages
+// once a limit is reached (the discard policy new). Found at the first
+// start, such a stream is refused at once rather than stall the relay
+// when it fills. With the policy old, the same limits drop the oldest
+// messages instead.
+func takesNewMessages(c jetstream.StreamConfig) error {
+	if c.Discard != jetstream.DiscardNew {
+		return nil
+	}
+	const refuses = "discards new messages once it holds"
+	switch {
+	case c.MaxMsgs > 0:
+		return fmt.Errorf("%s %d messages", refuses, c.MaxMsgs)
+	case c.MaxBytes > 0:
+		return fmt.Errorf("%s %d bytes", refuses, c.MaxBytes)
+	case c.DiscardNewPerSubject && c.MaxMsgsPerSubject > 0:
+		return fmt.Errorf("%s %d messages per subject", refuses, c.MaxMsgsPerSubject)
+	}
+	return nil
 }
 
 // keepsLastMessage says which setting of a stream may remove its last
