@@ -104,9 +104,12 @@ func (l *lock) currentHolder(ctx context.Context) string {
 }
 
 // keep refreshes the lock every third of its TTL until ctx ends. When the
-// lock was taken over, or could not be refreshed for two thirds of the TTL
-// (so that it may expire before the next try), it cancels the session with
-// errLockLost: publishing must stop before a standby can start.
+// lock was taken over, or a refresh fails two thirds of the TTL or more
+// after the last one succeeded (so that it may expire before the next
+// try), it cancels the session with errLockLost. Each refresh waits up to
+// a third of the TTL, so against a NATS that does not answer that is up to
+// the whole TTL, when a standby may start: what the old holder publishes
+// then is refused by the expected-sequence precondition.
 func (l *lock) keep(ctx context.Context, cancel context.CancelCauseFunc) {
 	t := time.NewTicker(l.ttl / 3)
 	defer t.Stop()
