@@ -219,7 +219,11 @@ func (r *Relay) publish(ctx context.Context, pub *wmnats.Publisher, at resumePoi
 		if err := pub.Publish(subject, msg); err != nil {
 			// No Nack: the subscription ends with this session, and the next
 			// one starts from the stream's last message, not from here.
-			return fmt.Errorf("publish position %d to %s: %w", e.Position, subject, err)
+			err = fmt.Errorf("publish position %d (%d bytes) to %s: %w", e.Position, len(msg.Payload), subject, err)
+			if isTooLarge(err) { // refused again at every try
+				return permanent(fmt.Errorf("%w: raise the stream's max msg size, or delete the stream", err))
+			}
+			return err
 		}
 		seq++
 		r.relayed.Store(&relayedEvent{pos: e.Position, id: e.ID})

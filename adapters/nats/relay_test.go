@@ -586,3 +586,29 @@ func TestRelayRefusesAStreamThatRefusesNewMessages(t *testing.T) {
 		})
 	}
 }
+
+// An event bigger than the stream's MaxMsgSize is refused by JetStream at
+// every try: the relay stops, exit 1 naming the event's position and the
+// limit, instead of retrying it for ever.
+func TestRelayStopsOnAnEventOverTheStreamsMaxMsgSize(t *testing.T) {
+	url := natstest.MustURL(t)
+	js := natstest.MustJetStream(t, url)
+	n := natstest.UniqueNames(t, url)
+	cfg := jetstream.StreamConfig{Name: n.Stream, Subjects: []string{n.Prefix + ".>"}, MaxMsgSize: 100}
+	if _, err := js.CreateStream(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	store := mustStore(t)
+	write(t, store, 5, "z")
+	log, buf := bufLogger()
+	r := startRelay(t, store, testConfig(url, n), log)
+	select {
+	case err := <-r.done:
+		r.done <- err
+		if err == nil || !strings.Contains(err.Error(), "position 1") || !strings.Contains(err.Error(), "maximum") {
+			t.Fatalf("Run = %v, want an error naming position 1 and the size limit", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("relay retries an event the stream refuses for ever; log:\n%s", buf)
+	}
+}

@@ -194,6 +194,18 @@ func refusal(err error) error {
 	return err
 }
 
+// errCodeMessageTooLarge is the server's answer to a message over the
+// stream's MaxMsgSize (nats-server's errors.json), through the publisher's
+// older NATS API.
+const errCodeMessageTooLarge natsgo.ErrorCode = 10054
+
+// isTooLarge reports whether err is JetStream refusing a message over the
+// stream's MaxMsgSize.
+func isTooLarge(err error) bool {
+	var api *natsgo.APIError
+	return errors.As(err, &api) && api.ErrorCode == errCodeMessageTooLarge
+}
+
 func isPermanent(err error) bool {
 	var p permanentError
 	return errors.As(err, &p)
