@@ -242,6 +242,11 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	ok(200, "GET", "/healthz", "")
 	ok(200, "GET", "/readyz", "")
 	ok(200, "GET", "/metrics", "")
+	// Go's client asks for gzip itself and then hides Content-Encoding;
+	// asked for explicitly, the answer shows it.
+	if x := ok(200, "GET", "/metrics", "", "Accept-Encoding", "gzip"); x.res.Header.Get("Content-Encoding") != "gzip" {
+		t.Errorf("/metrics with Accept-Encoding gzip: Content-Encoding %q", x.res.Header.Get("Content-Encoding"))
+	}
 	ok(400, "GET", "/v1/targets/Article/a-1", "")
 	ok(400, "PUT", "/v1/targets/article/a-1/like/u1", `{"metadata":{"k":1}}`, json...)
 	ok(400, "PUT", "/v1/targets/article/a-1/like/u1", `{"metadata":{"request_id":"mine"}}`, json...)
@@ -323,6 +328,11 @@ func TestHeadAnswersMatchOpenAPI(t *testing.T) {
 	c.check(t, e.send(t, 404, "HEAD", "/v1/users/u1/follow", ""))
 	c.check(t, e.send(t, 406, "HEAD", "/v1/events", "", "Accept", "application/xml"))
 	c.check(t, e.send(t, 412, "HEAD", "/v1/events?after=9", ""))
+	if x := e.send(t, 200, "HEAD", "/metrics", "", "Accept-Encoding", "gzip"); x.res.Header.Get("Content-Encoding") != "gzip" {
+		t.Errorf("HEAD /metrics with Accept-Encoding gzip: Content-Encoding %q", x.res.Header.Get("Content-Encoding"))
+	} else {
+		c.check(t, x)
+	}
 	// A problem of over 2 KB, which net/http sends in chunks unless told
 	// its length.
 	bad := "/v1/targets?t=Bad/x"

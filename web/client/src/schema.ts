@@ -1603,6 +1603,8 @@ export interface operations {
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                     /** @description Accept and Accept-Encoding, a line each: the Prometheus handler picks the format and the compression from them. */
                     Vary: string;
+                    /** @description gzip when the request's Accept-Encoding takes it (the Prometheus handler compresses the body, and says so in Vary: Accept-Encoding); absent otherwise. */
+                    "Content-Encoding"?: "gzip";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1633,6 +1635,8 @@ export interface operations {
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                     /** @description Accept and Accept-Encoding, a line each: the Prometheus handler picks the format and the compression from them. */
                     Vary: string;
+                    /** @description gzip when the request's Accept-Encoding takes it (the Prometheus handler compresses the body, and says so in Vary: Accept-Encoding); absent otherwise. */
+                    "Content-Encoding"?: "gzip";
                     [name: string]: unknown;
                 };
                 content?: never;
