@@ -158,6 +158,12 @@ func (c contract) checkEveryAnswerHeaders(t *testing.T, x exchange) {
 	c.checkDeclared(t, x, answerHeaders(x)...)
 }
 
+// corsAnswerHeaders are the headers every answer carries with CORS on,
+// to a listed origin (the Access-Control ones, the last with
+// --cors-credentials) or any (Vary: Origin).
+var corsAnswerHeaders = []string{"Access-Control-Allow-Origin", "Access-Control-Expose-Headers",
+	"Access-Control-Allow-Credentials", "Vary"}
+
 // transportHeaders are the headers of an answer that the document does
 // not declare: those of the connection and the message's framing, and
 // Content-Type, which a response's content names. A HEAD answer's
@@ -282,6 +288,73 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	} {
 		c.checkSchema(t, "Problem", x.req.Method+" "+x.req.URL.Path, x.body)
 	}
+}
+
+// TestCORSAnswersMatchOpenAPI: with CORS on (credentials too), answers
+// to a listed origin carry Access-Control-Allow-Origin,
+// -Expose-Headers, -Allow-Credentials and Vary: Origin; each answer of a
+// representative set (a read, a write, problems, a HEAD, the history,
+// the event stream, the metrics) matches the document, which declares
+// them (optional: a server with CORS off sends none). A preflight is in
+// no operation of the document, on purpose: a browser sends it on its
+// own, with headers no script may set, and an OPTIONS a client sends is
+// 405 (docs/api.md, CORS, describes the preflight's answer).
+func TestCORSAnswersMatchOpenAPI(t *testing.T) {
+	e := MustEnv(t, func(c *Config) { c.CORS = CORSConfig{Origins: []string{appOrigin}, Credentials: true} })
+	c := mustContract(t, e)
+	ok := func(status int, method, path, body string, header ...string) {
+		t.Helper()
+		x := e.send(t, status, method, path, body, append([]string{"Origin", appOrigin}, header...)...)
+		c.checkCORS(t, x)
+	}
+	json := []string{"Content-Type", "application/json"}
+	ok(200, "PUT", "/v1/targets/article/a-1/like/u1", `{"metadata":{"source":"web"}}`, json...)
+	ok(200, "GET", "/v1/targets/article/a-1?viewer=u1", "")
+	ok(200, "HEAD", "/v1/targets/article/a-1", "")
+	ok(200, "GET", "/v1/targets/article/a-1/like", "")
+	ok(200, "GET", "/v1/events?limit=1", "")
+	ok(200, "HEAD", "/v1/events", "")
+	ok(200, "HEAD", "/v1/events/stream", "")
+	ok(200, "GET", "/metrics", "", "Accept-Encoding", "gzip")
+	ok(200, "GET", "/healthz", "")
+	ok(400, "GET", "/v1/targets/Article/a-1", "")
+	ok(400, "HEAD", "/v1/targets/Article/a-1", "")
+	ok(412, "GET", "/v1/events?after=9", "")
+	c.checkCORS(t, e.open(t, "/v1/events/stream?after=0", "Origin", appOrigin))
+}
+
+// open sends a GET that must answer 200 and keeps its answer's headers,
+// not its body (an event stream goes on until the client leaves).
+func (e *testEnv) open(t *testing.T, path string, header ...string) exchange {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "GET", e.http.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("GET %s: %d, want 200", path, res.StatusCode)
+	}
+	return exchange{req: req, res: res}
+}
+
+// checkCORS: x's answer carries the CORS headers of a listed origin with
+// credentials, and matches the document.
+func (c contract) checkCORS(t *testing.T, x exchange) {
+	t.Helper()
+	h := x.res.Header
+	if h.Get("Access-Control-Allow-Origin") != appOrigin || h.Get("Access-Control-Allow-Credentials") != "true" ||
+		h.Get("Access-Control-Expose-Headers") == "" || !varies(h, "Origin") {
+		t.Errorf("%s %s → %s: not the CORS headers of a listed origin: %v", x.req.Method, x.req.URL.Path, x.res.Status, h)
+	}
+	c.check(t, x)
 }
 
 // headlessLog is a log whose head cannot be read (its database went away).
@@ -453,7 +526,10 @@ func TestOpenAPIDeclaresPromisedHeaders(t *testing.T) {
 // TestOpenAPIDeclaresEveryAnswerHeaders: every response of the document,
 // inline or shared, declares the headers every answer carries (required,
 // but Ledger-Position and Ledger-Log on a 403, which a server without
-// tokens sends without them to a Host not addressed to this machine).
+// tokens sends without them to a Host not addressed to this machine), and
+// those every answer carries with CORS on (corsAnswerHeaders; optional,
+// as a server with CORS off sends none, but Vary where the answer varies
+// on more than Origin).
 // TestResponsesMatchOpenAPI checks real answers against the responses it
 // meets; this covers the responses no test answer reaches.
 func TestOpenAPIDeclaresEveryAnswerHeaders(t *testing.T) {
@@ -484,6 +560,13 @@ func TestOpenAPIDeclaresEveryAnswerHeaders(t *testing.T) {
 			optional := forbidden && strings.HasPrefix(name, "Ledger-")
 			if !ok || required == optional {
 				t.Errorf("%s: %s declared %v, required %v", what, name, ok, required)
+			}
+		}
+		for _, name := range corsAnswerHeaders {
+			h, ok := r.Headers[name]
+			ref, _ := strings.CutPrefix(h.Ref, "#/components/headers/")
+			if !ok || name != "Vary" && (h.Required || doc.Components.Headers[ref].Required) {
+				t.Errorf("%s: %s declared %v, required %v (CORS may be off)", what, name, ok, h.Required || doc.Components.Headers[ref].Required)
 			}
 		}
 	}

@@ -15,7 +15,24 @@ const banner =
 export async function render() {
   const doc = JSON.parse(await readFile(docPath, 'utf8'));
   const ast = await openapiTS(doc, { silent: true });
-  return banner + astToString(ast);
+  return banner + optionalHeaderRefs(astToString(ast), doc);
+}
+
+/**
+ * optionalHeaderRefs marks a response's header optional (`?:`) where it
+ * refers to a header of components.headers that is not required.
+ * openapi-typescript 7 makes every $ref'd response header required
+ * whatever the header says, so the CORS headers, which a server with CORS
+ * off never sends, would be typed as always present.
+ */
+function optionalHeaderRefs(text, doc) {
+  for (const [name, header] of Object.entries(doc.components?.headers ?? {})) {
+    if (!header.required) {
+      const ref = `: components["headers"][${JSON.stringify(name)}];`;
+      text = text.replaceAll(ref, '?' + ref);
+    }
+  }
+  return text;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -362,6 +362,10 @@ export interface components {
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 "Cache-Control": components["headers"]["Cache-Control-No-Store"];
+                Vary?: components["headers"]["Vary-Origin"];
+                "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                 [name: string]: unknown;
             };
             content: {
@@ -377,6 +381,10 @@ export interface components {
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 "Cache-Control": components["headers"]["Cache-Control-No-Store"];
+                Vary?: components["headers"]["Vary-Origin"];
+                "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                 [name: string]: unknown;
             };
             content: {
@@ -393,6 +401,10 @@ export interface components {
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 "Cache-Control": components["headers"]["Cache-Control-No-Store"];
+                Vary?: components["headers"]["Vary-Origin"];
+                "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                 [name: string]: unknown;
             };
             content: {
@@ -407,6 +419,10 @@ export interface components {
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 "Cache-Control": components["headers"]["Cache-Control-No-Store"];
+                Vary?: components["headers"]["Vary-Origin"];
+                "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                 [name: string]: unknown;
             };
             content: {
@@ -422,6 +438,10 @@ export interface components {
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 "Cache-Control": components["headers"]["Cache-Control-No-Store"];
+                Vary?: components["headers"]["Vary-Origin"];
+                "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                 [name: string]: unknown;
             };
             content: {
@@ -436,6 +456,10 @@ export interface components {
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 "Cache-Control": components["headers"]["Cache-Control-No-Store"];
+                Vary?: components["headers"]["Vary-Origin"];
+                "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                 [name: string]: unknown;
             };
             content: {
@@ -450,6 +474,10 @@ export interface components {
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 "Cache-Control": components["headers"]["Cache-Control-No-Store"];
+                Vary?: components["headers"]["Vary-Origin"];
+                "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                 [name: string]: unknown;
             };
             content: {
@@ -464,8 +492,11 @@ export interface components {
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 "Cache-Control": components["headers"]["Cache-Control-No-Store"];
-                /** @description Accept, when the problem came after the answer's format was chosen from Accept: an after beyond the log's head (412), a failed read of the log (503). */
+                /** @description Accept, when the problem came after the answer's format was chosen from Accept: an after beyond the log's head (412), a failed read of the log (503). With CORS on, an Origin line as well. */
                 Vary?: string;
+                "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                 [name: string]: unknown;
             };
             content: {
@@ -480,6 +511,10 @@ export interface components {
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 "Cache-Control": components["headers"]["Cache-Control-No-Store"];
+                Vary?: components["headers"]["Vary-Origin"];
+                "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                 [name: string]: unknown;
             };
             content: {
@@ -494,6 +529,10 @@ export interface components {
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 "Cache-Control": components["headers"]["Cache-Control-No-Store"];
+                Vary?: components["headers"]["Vary-Origin"];
+                "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                 [name: string]: unknown;
             };
             content: {
@@ -508,6 +547,10 @@ export interface components {
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 "Cache-Control": components["headers"]["Cache-Control-No-Store"];
+                Vary?: components["headers"]["Vary-Origin"];
+                "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                 [name: string]: unknown;
             };
             content: {
@@ -523,6 +566,10 @@ export interface components {
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 "Cache-Control": components["headers"]["Cache-Control-No-Store"];
+                Vary?: components["headers"]["Vary-Origin"];
+                "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                 [name: string]: unknown;
             };
             content: {
@@ -538,6 +585,10 @@ export interface components {
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 "Cache-Control": components["headers"]["Cache-Control-No-Store"];
+                Vary?: components["headers"]["Vary-Origin"];
+                "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                 [name: string]: unknown;
             };
             content: {
@@ -553,8 +604,11 @@ export interface components {
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 "Cache-Control": components["headers"]["Cache-Control-No-Store"];
-                /** @description Accept, when the problem came after the answer's format was chosen from Accept: an after beyond the log's head (412), a failed read of the log (503). */
+                /** @description Accept, when the problem came after the answer's format was chosen from Accept: an after beyond the log's head (412), a failed read of the log (503). With CORS on, an Origin line as well. */
                 Vary?: string;
+                "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                 [name: string]: unknown;
             };
             content: {
@@ -570,6 +624,10 @@ export interface components {
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 "Cache-Control": components["headers"]["Cache-Control-No-Store"];
                 "Content-Length": components["headers"]["Content-Length-Of-GET"];
+                Vary?: components["headers"]["Vary-Origin"];
+                "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                 [name: string]: unknown;
             };
             content?: never;
@@ -584,6 +642,10 @@ export interface components {
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 "Cache-Control": components["headers"]["Cache-Control-No-Store"];
                 "Content-Length": components["headers"]["Content-Length-Of-GET"];
+                Vary?: components["headers"]["Vary-Origin"];
+                "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                 [name: string]: unknown;
             };
             content?: never;
@@ -599,6 +661,10 @@ export interface components {
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 "Cache-Control": components["headers"]["Cache-Control-No-Store"];
                 "Content-Length": components["headers"]["Content-Length-Of-GET"];
+                Vary?: components["headers"]["Vary-Origin"];
+                "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                 [name: string]: unknown;
             };
             content?: never;
@@ -613,6 +679,10 @@ export interface components {
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 "Cache-Control": components["headers"]["Cache-Control-No-Store"];
                 "Content-Length": components["headers"]["Content-Length-Of-GET"];
+                Vary?: components["headers"]["Vary-Origin"];
+                "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                 [name: string]: unknown;
             };
             content?: never;
@@ -626,6 +696,10 @@ export interface components {
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 "Cache-Control": components["headers"]["Cache-Control-No-Store"];
                 "Content-Length": components["headers"]["Content-Length-Of-GET"];
+                Vary?: components["headers"]["Vary-Origin"];
+                "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                 [name: string]: unknown;
             };
             content?: never;
@@ -639,6 +713,10 @@ export interface components {
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 "Cache-Control": components["headers"]["Cache-Control-No-Store"];
                 "Content-Length": components["headers"]["Content-Length-Of-GET"];
+                Vary?: components["headers"]["Vary-Origin"];
+                "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                 [name: string]: unknown;
             };
             content?: never;
@@ -652,8 +730,11 @@ export interface components {
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 "Cache-Control": components["headers"]["Cache-Control-No-Store"];
                 "Content-Length": components["headers"]["Content-Length-Of-GET"];
-                /** @description Accept, when the problem came after the answer's format was chosen from Accept: an after beyond the log's head (412), a failed read of the log (503). */
+                /** @description Accept, when the problem came after the answer's format was chosen from Accept: an after beyond the log's head (412), a failed read of the log (503). With CORS on, an Origin line as well. */
                 Vary?: string;
+                "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                 [name: string]: unknown;
             };
             content?: never;
@@ -668,6 +749,10 @@ export interface components {
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 "Cache-Control": components["headers"]["Cache-Control-No-Store"];
                 "Content-Length": components["headers"]["Content-Length-Of-GET"];
+                Vary?: components["headers"]["Vary-Origin"];
+                "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                 [name: string]: unknown;
             };
             content?: never;
@@ -682,8 +767,11 @@ export interface components {
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 "Cache-Control": components["headers"]["Cache-Control-No-Store"];
                 "Content-Length": components["headers"]["Content-Length-Of-GET"];
-                /** @description Accept, when the problem came after the answer's format was chosen from Accept: an after beyond the log's head (412), a failed read of the log (503). */
+                /** @description Accept, when the problem came after the answer's format was chosen from Accept: an after beyond the log's head (412), a failed read of the log (503). With CORS on, an Origin line as well. */
                 Vary?: string;
+                "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                 [name: string]: unknown;
             };
             content?: never;
@@ -697,6 +785,10 @@ export interface components {
                 "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                 "Cache-Control": components["headers"]["Cache-Control-No-Store"];
                 "Content-Length": components["headers"]["Content-Length-Of-GET"];
+                Vary?: components["headers"]["Vary-Origin"];
+                "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                 [name: string]: unknown;
             };
             content?: never;
@@ -744,6 +836,14 @@ export interface components {
         "Vary-Accept": string;
         /** @description no: a proxy (nginx) must pass the stream on as it comes, not buffer it. */
         "X-Accel-Buffering": "no";
+        /** @description With CORS on (--cors-origins), on every answer to a request whose Origin is listed, problems included: that origin. Absent with CORS off and for any other origin (a browser then refuses the answer to its script). */
+        "Access-Control-Allow-Origin": string;
+        /** @description With CORS on, beside Access-Control-Allow-Origin: the headers a browser lets the script read besides the CORS-safelisted ones (Ledger-Position, Ledger-Log, ETag, Retry-After, Link, X-Request-ID). */
+        "Access-Control-Expose-Headers": string;
+        /** @description With CORS on and --cors-credentials, beside Access-Control-Allow-Origin: the browser may send cookies or HTTP authentication along. */
+        "Access-Control-Allow-Credentials": "true";
+        /** @description Origin, with CORS on (on every answer, whatever the request's Origin): a shared cache must not serve one origin's answer to another. Absent with CORS off. */
+        "Vary-Origin": "Origin";
     };
     pathItems: never;
 }
@@ -785,6 +885,10 @@ export interface operations {
                     "Ledger-Log": components["headers"]["Ledger-Log"];
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    Vary?: components["headers"]["Vary-Origin"];
+                    "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                    "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                    "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -841,6 +945,10 @@ export interface operations {
                     "Ledger-Log": components["headers"]["Ledger-Log"];
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    Vary?: components["headers"]["Vary-Origin"];
+                    "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                    "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                    "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -894,6 +1002,10 @@ export interface operations {
                     "Ledger-Log": components["headers"]["Ledger-Log"];
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    Vary?: components["headers"]["Vary-Origin"];
+                    "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                    "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                    "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -910,6 +1022,10 @@ export interface operations {
                     "Ledger-Log": components["headers"]["Ledger-Log"];
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    Vary?: components["headers"]["Vary-Origin"];
+                    "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                    "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                    "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -957,6 +1073,10 @@ export interface operations {
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                     "Content-Length": components["headers"]["Content-Length-Of-GET"];
+                    Vary?: components["headers"]["Vary-Origin"];
+                    "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                    "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                    "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -971,6 +1091,10 @@ export interface operations {
                     "Ledger-Log": components["headers"]["Ledger-Log"];
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    Vary?: components["headers"]["Vary-Origin"];
+                    "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                    "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                    "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1013,6 +1137,10 @@ export interface operations {
                     "Ledger-Log": components["headers"]["Ledger-Log"];
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    Vary?: components["headers"]["Vary-Origin"];
+                    "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                    "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                    "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1058,6 +1186,10 @@ export interface operations {
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                     "Content-Length": components["headers"]["Content-Length-Of-GET"];
+                    Vary?: components["headers"]["Vary-Origin"];
+                    "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                    "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                    "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1105,6 +1237,10 @@ export interface operations {
                     "Ledger-Log": components["headers"]["Ledger-Log"];
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    Vary?: components["headers"]["Vary-Origin"];
+                    "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                    "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                    "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1156,6 +1292,10 @@ export interface operations {
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                     "Content-Length": components["headers"]["Content-Length-Of-GET"];
+                    Vary?: components["headers"]["Vary-Origin"];
+                    "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                    "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                    "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1205,6 +1345,10 @@ export interface operations {
                     "Ledger-Log": components["headers"]["Ledger-Log"];
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    Vary?: components["headers"]["Vary-Origin"];
+                    "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                    "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                    "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1257,6 +1401,10 @@ export interface operations {
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                     "Content-Length": components["headers"]["Content-Length-Of-GET"];
+                    Vary?: components["headers"]["Vary-Origin"];
+                    "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                    "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                    "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1314,6 +1462,9 @@ export interface operations {
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                     Vary: components["headers"]["Vary-Accept"];
+                    "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                    "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                    "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1373,6 +1524,9 @@ export interface operations {
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                     Vary: components["headers"]["Vary-Accept"];
+                    "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                    "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                    "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1417,6 +1571,10 @@ export interface operations {
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                     "X-Accel-Buffering": components["headers"]["X-Accel-Buffering"];
+                    Vary?: components["headers"]["Vary-Origin"];
+                    "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                    "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                    "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1462,6 +1620,10 @@ export interface operations {
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                     "X-Accel-Buffering": components["headers"]["X-Accel-Buffering"];
+                    Vary?: components["headers"]["Vary-Origin"];
+                    "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                    "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                    "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1491,6 +1653,10 @@ export interface operations {
                     "Ledger-Log": components["headers"]["Ledger-Log"];
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    Vary?: components["headers"]["Vary-Origin"];
+                    "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                    "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                    "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1520,6 +1686,10 @@ export interface operations {
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                     "Content-Length": components["headers"]["Content-Length-Of-GET"];
+                    Vary?: components["headers"]["Vary-Origin"];
+                    "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                    "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                    "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1546,6 +1716,10 @@ export interface operations {
                     "Ledger-Log": components["headers"]["Ledger-Log"];
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    Vary?: components["headers"]["Vary-Origin"];
+                    "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                    "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                    "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1575,6 +1749,10 @@ export interface operations {
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                     "Content-Length": components["headers"]["Content-Length-Of-GET"];
+                    Vary?: components["headers"]["Vary-Origin"];
+                    "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                    "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                    "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1601,8 +1779,11 @@ export interface operations {
                     "Ledger-Log": components["headers"]["Ledger-Log"];
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
-                    /** @description Accept and Accept-Encoding, a line each: the Prometheus handler picks the format and the compression from them. */
+                    /** @description Accept and Accept-Encoding, a line each: the Prometheus handler picks the format and the compression from them. With CORS on, an Origin line as well. */
                     Vary: string;
+                    "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                    "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                    "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                     /** @description gzip when the request's Accept-Encoding takes it (the Prometheus handler compresses the body, and says so in Vary: Accept-Encoding); absent otherwise. */
                     "Content-Encoding"?: "gzip";
                     [name: string]: unknown;
@@ -1633,8 +1814,11 @@ export interface operations {
                     "Ledger-Log": components["headers"]["Ledger-Log"];
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
-                    /** @description Accept and Accept-Encoding, a line each: the Prometheus handler picks the format and the compression from them. */
+                    /** @description Accept and Accept-Encoding, a line each: the Prometheus handler picks the format and the compression from them. With CORS on, an Origin line as well. */
                     Vary: string;
+                    "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                    "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                    "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                     /** @description gzip when the request's Accept-Encoding takes it (the Prometheus handler compresses the body, and says so in Vary: Accept-Encoding); absent otherwise. */
                     "Content-Encoding"?: "gzip";
                     [name: string]: unknown;
@@ -1664,6 +1848,10 @@ export interface operations {
                     "Ledger-Log": components["headers"]["Ledger-Log"];
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                    Vary?: components["headers"]["Vary-Origin"];
+                    "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                    "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                    "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1694,6 +1882,10 @@ export interface operations {
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
                     "Content-Length": components["headers"]["Content-Length-Of-GET"];
+                    Vary?: components["headers"]["Vary-Origin"];
+                    "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
+                    "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
+                    "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                     [name: string]: unknown;
                 };
                 content?: never;
