@@ -402,8 +402,11 @@ func TestReadEventsCancel(t *testing.T) {
 // TestDecideAfterAnotherWriter: a store decides against what another
 // store on the same file wrote since its own last commit, not against its
 // cache of the streams it wrote: a like after the other's unlike appends,
-// and an unlike of a stream only the other has written appends too. Each
-// way with the other's streams indexed at once and left waiting.
+// and an unlike of a stream only the other has written appends too; an
+// import's first row of a pair (expected version 0) on a stream the other
+// created fails its precondition (it takes the new stream's one-statement
+// path first). Each way with the other's streams indexed at once and left
+// waiting.
 func TestDecideAfterAnotherWriter(t *testing.T) {
 	for _, every := range []int{1, 1000} {
 		t.Run("index every "+strconv.Itoa(every), func(t *testing.T) {
@@ -428,6 +431,18 @@ func TestDecideAfterAnotherWriter(t *testing.T) {
 			}
 			if out := decide(b, "bob", false); out.Changed || out.StreamVersion != 2 || out.Position != 5 {
 				t.Fatalf("the other store's second unlike: %+v, want no change at version 2, position 5", out)
+			}
+			// An import's first row of a pair (expected version 0) on a
+			// stream the other store created: no stream row made twice.
+			decide(a, "carol", true)
+			zero := int64(0)
+			_, err := b.Decide(t.Context(), domain.DecideRequest{ExpectedVersion: &zero,
+				Command: storetest.Command(t, storetest.MustStream(t, "carol", "article/a1"), "collect", true)})
+			if !errors.Is(err, domain.ErrPreconditionFailed) {
+				t.Fatalf("at version 0 on the other store's stream: %v, want ErrPreconditionFailed", err)
+			}
+			if n := len(storetest.MustReadAll(t, b, domain.EventFilter{})); n != 6 {
+				t.Fatalf("%d events, want 6", n)
 			}
 		})
 	}

@@ -685,13 +685,14 @@ func (w *writer) prepare(tx *txState, r *request) (info streamInfo, created bool
 // the stream as this transaction sees it, decides the command against it
 // (Request.DecideAt), and leaves r an ordinary append at the stream's
 // version, or one of no events when the command changes nothing. A command
-// that turns a kind on for a stream the cache does not know takes
-// createNew's path first: r's candidate is then exactly its append.
+// that turns a kind on for a stream the cache does not know, expecting
+// any version or 0 (an import's first row of a pair), takes createNew's
+// path first: r's candidate is then exactly its append.
 func (w *writer) prepareDecided(tx *txState, r *request) (streamInfo, bool, error) {
-	if d := r.Decide; d.Command.On && d.ExpectedVersion == nil {
+	if d := r.Decide; d.Command.On && (d.ExpectedVersion == nil || *d.ExpectedVersion == 0) && !followsUnwritten(r) {
 		if created, err := w.createNew(tx, r); err != nil || created {
 			if created {
-				_, _ = r.DecideAt(domain.Snapshot{}, nil) // the candidate's own append: no Follows (ExpectedVersion is nil)
+				_, _ = r.DecideAt(domain.Snapshot{}, nil) // the candidate's own append, at the version expected
 			}
 			return streamInfo{key: tx.lastKey + 1}, created, err
 		}
@@ -719,6 +720,14 @@ func (w *writer) prepareDecided(tx *txState, r *request) (streamInfo, bool, erro
 		info.key = tx.lastKey + 1
 	}
 	return info, false, nil
+}
+
+// followsUnwritten reports whether r follows a request the writer has not
+// written: r must then be checked against it (DecideAt), which createNew's
+// path does not do.
+func followsUnwritten(r *request) bool {
+	_, ok := r.FollowedEvent()
+	return ok
 }
 
 // stored reports whether an event with id is in the log, as the writer's
