@@ -159,27 +159,36 @@ func tail(ctx context.Context, store *sqlite.EventStore, set *projections.Set) {
 // do sends a request and returns the response with its body read.
 func (e *testEnv) do(method, path string, body string, header ...string) (*http.Response, []byte) {
 	e.t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(e.t.Context(), method, e.http.URL+path, rd)
-	if err != nil {
-		e.t.Fatalf("request: %v", err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatalf("%s %s: %v", method, path, err)
-	}
+	_, res := e.roundTrip(e.t, method, path, body, header...)
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	if err != nil {
 		e.t.Fatalf("read body: %v", err)
 	}
 	return res, b
+}
+
+// roundTrip sends a request, with the given header names and values,
+// and returns it with its response, whose body the caller closes; t is
+// the test (or subtest) that sends it.
+func (e *testEnv) roundTrip(t testing.TB, method, path, body string, header ...string) (*http.Request, *http.Response) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, e.http.URL+path, rd)
+	if err != nil {
+		t.Fatalf("request: %v", err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return req, res
 }
 
 // expect checks the status and returns the body.

@@ -104,17 +104,7 @@ type exchange struct {
 // send does a request and keeps the body for validation and for the test.
 func (e *testEnv) send(t *testing.T, status int, method, path, body string, header ...string) exchange {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, e.http.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	req, res := e.roundTrip(t, method, path, body, header...)
 	b, err := io.ReadAll(res.Body)
 	res.Body.Close()
 	if err != nil {
@@ -327,17 +317,7 @@ func TestCORSAnswersMatchOpenAPI(t *testing.T) {
 // not its body (an event stream goes on until the client leaves).
 func (e *testEnv) open(t *testing.T, path string, header ...string) exchange {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), "GET", e.http.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	req, res := e.roundTrip(t, "GET", path, "", header...)
 	res.Body.Close()
 	if res.StatusCode != 200 {
 		t.Fatalf("GET %s: %d, want 200", path, res.StatusCode)

@@ -109,6 +109,20 @@ func (r *running) stop(t *testing.T) error {
 	}
 }
 
+// ended waits up to limit for Run to end on its own and returns its
+// error; a relay still running then fails the test, saying still().
+func (r *running) ended(t *testing.T, limit time.Duration, still func() string) error {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		r.done <- err
+		return err
+	case <-time.After(limit):
+		t.Fatal(still())
+		return nil
+	}
+}
+
 // waitFor polls cond until it holds; the limit only guards against a hang.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()

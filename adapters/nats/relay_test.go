@@ -3,6 +3,7 @@ package nats_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"regexp"
@@ -203,17 +204,14 @@ func TestRelayRefusesAStreamOfAnotherLog(t *testing.T) {
 			write(t, store, 20, "m")
 			log, buf := bufLogger()
 			r := startRelay(t, store, testConfig(url, n), log)
-			select {
-			case err := <-r.done:
-				if !errors.Is(err, relaynats.ErrStreamMismatch) {
-					t.Fatalf("Run = %v, want ErrStreamMismatch; log:\n%s", err, buf)
-				}
-				if !strings.Contains(err.Error(), n.Stream) {
-					t.Errorf("error does not name the stream %s: %v", n.Stream, err)
-				}
-				r.done <- err
-			case <-time.After(30 * time.Second):
-				t.Fatalf("relay kept running on a stream of another log; log:\n%s", buf)
+			err := r.ended(t, 30*time.Second, func() string {
+				return fmt.Sprintf("relay kept running on a stream of another log; log:\n%s", buf)
+			})
+			if !errors.Is(err, relaynats.ErrStreamMismatch) {
+				t.Fatalf("Run = %v, want ErrStreamMismatch; log:\n%s", err, buf)
+			}
+			if !strings.Contains(err.Error(), n.Stream) {
+				t.Errorf("error does not name the stream %s: %v", n.Stream, err)
 			}
 		})
 	}
@@ -254,14 +252,9 @@ func TestRelayStopsOnRefusals(t *testing.T) {
 			write(t, store, 3, "r")
 			log, buf := bufLogger()
 			r := startRelay(t, store, cfg, log)
-			select {
-			case err := <-r.done:
-				if err == nil || !strings.Contains(err.Error(), c.want) {
-					t.Fatalf("Run = %v, want an error saying %q", err, c.want)
-				}
-				r.done <- err
-			case <-time.After(20 * time.Second):
-				t.Fatalf("relay kept retrying a refusal; log:\n%s", buf)
+			err := r.ended(t, 20*time.Second, func() string { return fmt.Sprintf("relay kept retrying a refusal; log:\n%s", buf) })
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Run = %v, want an error saying %q", err, c.want)
 			}
 		})
 	}
@@ -485,14 +478,11 @@ func TestRelayRefusesAStreamThatMayDropItsLastMessage(t *testing.T) {
 			store := mustStore(t)
 			write(t, store, 5, "d")
 			r := startRelay(t, store, testConfig(url, n), nil)
-			select {
-			case err := <-r.done:
-				r.done <- err
-				if !errors.Is(err, relaynats.ErrStreamMismatch) || !strings.Contains(err.Error(), c.want) {
-					t.Fatalf("Run = %v, want ErrStreamMismatch naming %q", err, c.want)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatalf("relay runs into a stream that may drop its last message; it holds %d", natstest.Count(t, js, n.Stream))
+			err := r.ended(t, 10*time.Second, func() string {
+				return fmt.Sprintf("relay runs into a stream that may drop its last message; it holds %d", natstest.Count(t, js, n.Stream))
+			})
+			if !errors.Is(err, relaynats.ErrStreamMismatch) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Run = %v, want ErrStreamMismatch naming %q", err, c.want)
 			}
 		})
 	}
@@ -529,14 +519,11 @@ func TestRelayRefusesAStreamWhoseLastMessageIsGone(t *testing.T) {
 			}
 			write(t, store, 10, "h")
 			r = startRelay(t, store, cfg, nil)
-			select {
-			case err := <-r.done:
-				r.done <- err
-				if !errors.Is(err, relaynats.ErrStreamMismatch) || !strings.Contains(err.Error(), "is gone") {
-					t.Fatalf("Run = %v, want ErrStreamMismatch saying the last message is gone", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Fatalf("relay runs into a stream whose last message is gone; it holds %d", natstest.Count(t, js, n.Stream))
+			err = r.ended(t, 30*time.Second, func() string {
+				return fmt.Sprintf("relay runs into a stream whose last message is gone; it holds %d", natstest.Count(t, js, n.Stream))
+			})
+			if !errors.Is(err, relaynats.ErrStreamMismatch) || !strings.Contains(err.Error(), "is gone") {
+				t.Fatalf("Run = %v, want ErrStreamMismatch saying the last message is gone", err)
 			}
 		})
 	}
@@ -574,14 +561,11 @@ func TestRelayRefusesAStreamThatRefusesNewMessages(t *testing.T) {
 				waitFor(t, "the last event relayed", func() bool { return r.relay.Relayed() == int64(total) })
 				return
 			}
-			select {
-			case err := <-r.done:
-				r.done <- err
-				if !errors.Is(err, relaynats.ErrStreamMismatch) || !strings.Contains(err.Error(), c.want) {
-					t.Fatalf("Run = %v, want ErrStreamMismatch naming %q", err, c.want)
-				}
-			case <-time.After(30 * time.Second):
-				t.Fatalf("relay runs into a stream that refuses new messages; it holds %d", natstest.Count(t, js, n.Stream))
+			err := r.ended(t, 30*time.Second, func() string {
+				return fmt.Sprintf("relay runs into a stream that refuses new messages; it holds %d", natstest.Count(t, js, n.Stream))
+			})
+			if !errors.Is(err, relaynats.ErrStreamMismatch) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Run = %v, want ErrStreamMismatch naming %q", err, c.want)
 			}
 		})
 	}
@@ -602,13 +586,10 @@ func TestRelayStopsOnAnEventOverTheStreamsMaxMsgSize(t *testing.T) {
 	write(t, store, 5, "z")
 	log, buf := bufLogger()
 	r := startRelay(t, store, testConfig(url, n), log)
-	select {
-	case err := <-r.done:
-		r.done <- err
-		if err == nil || !strings.Contains(err.Error(), "position 1") || !strings.Contains(err.Error(), "maximum") {
-			t.Fatalf("Run = %v, want an error naming position 1 and the size limit", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("relay retries an event the stream refuses for ever; log:\n%s", buf)
+	err := r.ended(t, 30*time.Second, func() string {
+		return fmt.Sprintf("relay retries an event the stream refuses for ever; log:\n%s", buf)
+	})
+	if err == nil || !strings.Contains(err.Error(), "position 1") || !strings.Contains(err.Error(), "maximum") {
+		t.Fatalf("Run = %v, want an error naming position 1 and the size limit", err)
 	}
 }
