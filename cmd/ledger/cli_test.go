@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interactionledger/ledger/adapters/postgres/pgtest"
 	"github.com/interactionledger/ledger/adapters/sqlite"
 	"github.com/interactionledger/ledger/domain"
 )
@@ -616,10 +617,25 @@ func TestImportADirectory(t *testing.T) {
 
 // TestImportConflictsWithLiveHistory: a legacy row of a user and target
 // that already hold a live event is reported and not imported (a 2025
-// cancel appended after a live like would undo it); exit 1, the like stays.
+// cancel appended after a live like would undo it); exit 1, the like
+// stays. On both stores: the cancel is queued to follow its add, whose
+// conflict the store's writer must see (it finds the pair at the version
+// the cancel expects).
 func TestImportConflictsWithLiveHistory(t *testing.T) {
-	dir := t.TempDir()
-	db := filepath.Join(dir, "live.db")
+	for name, db := range map[string]func(t *testing.T, dir string) string{
+		"SQLite":     func(_ *testing.T, dir string) string { return filepath.Join(dir, "live.db") },
+		"PostgreSQL": func(t *testing.T, _ string) string { return pgtest.WithSchema(pgtest.URL(t), pgtest.Schema(t)) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			importOverALiveLike(t, dir, db(t, dir))
+		})
+	}
+}
+
+// importOverALiveLike imports a file whose u9 liked and unliked q9 into the
+// log db, where u9 likes q9 live: u9's rows conflict, u1's is imported.
+func importOverALiveLike(t *testing.T, dir, db string) {
 	l, done := mustLedgerAt(t, db)
 	u, _ := domain.NewUserID("u9")
 	tg, _ := domain.ParseTarget("article/q9")
