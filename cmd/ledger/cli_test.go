@@ -1145,3 +1145,38 @@ func TestOutNotAStoreFileThroughADanglingLink(t *testing.T) {
 		}
 	}
 }
+
+// TestOutNoFilePathExit2: an --out that can name no file (a directory, a
+// path in a directory that does not exist, or under a regular file) is a
+// usage error naming it, exit 2, for history as for asof; history exited
+// 1 ("open DIR: is a directory"), and both exited 1 for a missing
+// directory, while --cpuprofile exits 2 for the same paths.
+func TestOutNoFilePathExit2(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "o.db")
+	mustFill(t, db, 3)
+	file := filepath.Join(dir, "plain.txt")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	outs := map[string]string{
+		filepath.Join(dir, "sub"):                            "is a directory",
+		filepath.Join(dir, "missing", "x.out"):               "no such file or directory",
+		filepath.Join(file, "x.out"):                         "not a directory",
+		filepath.Join(dir, "sub") + string(os.PathSeparator): "is a directory",
+	}
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for out, says := range outs {
+		for _, args := range [][]string{
+			{"history", "--db", db, "--out", out},
+			{"asof", "--db", db, "--position", "2", "--out", out},
+		} {
+			_, _, err := runCLI(t, args...)
+			if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), out) || !strings.Contains(fmt.Sprint(err), says) {
+				t.Errorf("ledger %q: %v (exit %d), want exit 2 naming %s and saying %q", args, err, exitCode(err), out, says)
+			}
+		}
+	}
+}

@@ -44,6 +44,9 @@ func runHistory(ctx context.Context, e env, args []string) error {
 	if err := notStoreFile("--out", *out, *db, ""); err != nil {
 		return err
 	}
+	if err := outNamesAFile("--out", *out); err != nil {
+		return err
+	}
 	store, err := openStore(ctx, *db, storeOptions{readOnly: true}, cliLogger(e))
 	if err != nil {
 		return err

@@ -43,6 +43,30 @@ func notStoreFile(flagName, out, db, views string) error {
 	return nil
 }
 
+// outNamesAFile refuses an output path that can name no file: a
+// directory, or a path whose directory is missing or is not a directory.
+// These are bad values (exit 2), found before the log is opened, as for
+// --cpuprofile; opening them failed with exit 1, and asof called a path
+// under a regular file one that exists.
+func outNamesAFile(flagName, path string) error {
+	if path == "" {
+		return nil
+	}
+	if info, err := os.Stat(path); err == nil && info.IsDir() {
+		return usageErr("%s %s: is a directory: give the path of a file", flagName, path)
+	}
+	dir := filepath.Dir(path)
+	info, err := os.Stat(dir)
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return usageErr("%s %s: %v (its directory %s)", flagName, path, pe.Err, dir)
+	}
+	if err == nil && !info.IsDir() {
+		return usageErr("%s %s: not a directory: %s", flagName, path, dir)
+	}
+	return nil
+}
+
 // isDatabase reports whether path, or the file it is the -wal, -shm or
 // -journal of, starts with SQLite's header: a log or a views file, of this
 // store or another (a node's --views, which history does not take).

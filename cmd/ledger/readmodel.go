@@ -218,6 +218,9 @@ func runAsOf(ctx context.Context, e env, args []string) error {
 	if err := notStoreFile("--out", *out, *db, ""); err != nil {
 		return err
 	}
+	if err := outNamesAFile("--out", *out); err != nil {
+		return err
+	}
 	if posGiven && *pos < 1 {
 		return usageErr("--position %d: positions start at 1", *pos)
 	}
