@@ -14,7 +14,8 @@ type Stats struct {
 	Events       int64
 	Streams      int64
 	LastPosition int64
-	// Totals counts events per kind and type, sorted by kind then type.
+	// Totals counts events per kind and type, sorted by kind then type
+	// in byte order (the SQLite store's order), whatever the collation.
 	Totals []KindTotal
 	// Bytes is the size of the store's tables with their indexes.
 	Bytes int64
@@ -47,7 +48,10 @@ func (s *EventStore) Stats(ctx context.Context) (Stats, error) {
 				return err
 			}
 			st.Events = st.LastPosition
-			rows, err := tx.Query(ctx, `SELECT kind, type, count(*) FROM events GROUP BY kind, type ORDER BY kind, type`)
+			// Byte order (COLLATE "C"), as SQLite sorts: the database's
+			// collation (en_US, ICU) sorted "like_x" before "like2".
+			rows, err := tx.Query(ctx, `SELECT kind, type, count(*) FROM events GROUP BY kind, type
+				ORDER BY kind COLLATE "C", type COLLATE "C"`)
 			if err != nil {
 				return err
 			}
