@@ -123,7 +123,7 @@ func applyMigrations(ctx context.Context, conn *sql.Conn, all []migration, log *
 // holdsALog refuses a file with tables but no schema_migrations: a views
 // file, an as-of file or another program's database, into which the
 // migrations would write a log beside its tables. An empty file is a new log.
-func holdsALog(ctx context.Context, conn *sql.Conn) error {
+func holdsALog(ctx context.Context, conn queryer) error {
 	var migrated int
 	var other sql.NullString
 	err := conn.QueryRowContext(ctx, `SELECT

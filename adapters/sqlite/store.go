@@ -232,12 +232,28 @@ func (s *EventStore) openReadOnly(ctx context.Context) error {
 	}
 	got, err := schemaVersion(ctx, s.read)
 	if err != nil {
-		return fmt.Errorf("read schema version: %w", translate(err))
+		return fmt.Errorf("read schema version: %w", noLogIn(ctx, s.read, translate(err)))
 	}
 	if got != want {
 		return fmt.Errorf("schema version %d, this build reads %d%s: %w", got, want, migrations.Remedy(got, want), domain.ErrUnavailable)
 	}
 	return nil
+}
+
+// noLogIn says what a file is whose schema version could not be read
+// (err): one with tables but no log (holdsALog), or one with no table (an
+// empty file, a copy of a running server's log made without its -wal).
+// Readers said only "no such table: schema_migrations".
+func noLogIn(ctx context.Context, db queryer, err error) error {
+	if notLog := holdsALog(ctx, db); notLog != nil {
+		return notLog
+	}
+	var tables int
+	if db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table'`).Scan(&tables) == nil && tables == 0 {
+		return fmt.Errorf("the file holds no table, so no event log: an empty file, or a copy of a running server's log made without its -wal: %w",
+			domain.ErrNotFound)
+	}
+	return err
 }
 
 func (s *EventStore) openReadPool(ctx context.Context) error {

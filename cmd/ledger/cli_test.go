@@ -1180,3 +1180,39 @@ func TestOutNoFilePathExit2(t *testing.T) {
 		}
 	}
 }
+
+// TestReadsNameAFileThatIsNoLog: the commands that only read the log,
+// given as --db a views file, an as-of file or an empty file (a copy of a
+// running server's log made without its -wal can hold no table), said
+// "read schema version: no such table: schema_migrations". They now say
+// what the file is, as the commands that write the log do.
+func TestReadsNameAFileThatIsNoLog(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "c.db")
+	mustFill(t, db, 3)
+	views := filepath.Join(dir, "node.views")
+	if _, _, err := runCLI(t, "rebuild", "--db", db, "--views", views); err != nil {
+		t.Fatal(err)
+	}
+	asof := filepath.Join(dir, "nov1.db")
+	if _, _, err := runCLI(t, "asof", "--db", db, "--position", "2", "--out", asof); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "copy.db")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{views: "but no event log", asof: "but no event log", empty: "holds no table"}
+	for file, says := range files {
+		for _, args := range [][]string{
+			{"history", "--db", file},
+			{"stats", "--db", file, "--views", filepath.Join(dir, "none.views")},
+			{"asof", "--db", file, "--position", "1", "--out", filepath.Join(dir, "x.db")},
+		} {
+			_, _, err := runCLI(t, args...)
+			if err == nil || !strings.Contains(err.Error(), says) || !strings.Contains(err.Error(), file) {
+				t.Errorf("ledger %q: %v, want it named and saying %q", args, err, says)
+			}
+		}
+	}
+}
