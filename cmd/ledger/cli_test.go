@@ -1216,3 +1216,38 @@ func TestReadsNameAFileThatIsNoLog(t *testing.T) {
 		}
 	}
 }
+
+// TestViewsNotAnotherLog: a --views naming another SQLite event log (a
+// node's log, a backup of one) is refused, exit 2, as the log itself is:
+// stats, verify and rebuild wrote the read models' tables into it (seen:
+// `ledger stats --views other.db` left counts, viewer, checkpoints and
+// meta in other.db), whether --db is a SQLite file or a PostgreSQL URL.
+func TestViewsNotAnotherLog(t *testing.T) {
+	dir := t.TempDir()
+	db, other := filepath.Join(dir, "c.db"), filepath.Join(dir, "other.db")
+	mustFill(t, db, 3)
+	mustFill(t, other, 2)
+	for _, args := range [][]string{
+		{"stats", "--db", db, "--views", other},
+		{"verify", "--db", db, "--views", other},
+		{"rebuild", "--db", db, "--views", other},
+		{"stats", "--db", "postgres://127.0.0.1:1/none?search_path=none", "--views", other},
+	} {
+		_, _, err := runCLI(t, args...)
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), other) || !strings.Contains(fmt.Sprint(err), "holds an event log") {
+			t.Errorf("ledger %q: err %v (exit %d), want exit 2 naming %s as an event log", args, err, exitCode(err), other)
+		}
+	}
+	if err := runCanceled(t, "serve", "--db", db, "--views", other, "--listen", "127.0.0.1:0"); exitCode(err) != 2 {
+		t.Errorf("serve --views %s: err %v (exit %d), want exit 2", other, err, exitCode(err))
+	}
+	logDB, err := sql.Open("sqlite3", other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logDB.Close()
+	var tables int
+	if err := logDB.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name IN ('counts', 'checkpoints', 'meta')`).Scan(&tables); err != nil || tables != 0 {
+		t.Fatalf("read-model tables in the other log: %d (%v), want none", tables, err)
+	}
+}

@@ -7,11 +7,13 @@ package main
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/interactionledger/ledger/adapters/postgres"
 	"github.com/interactionledger/ledger/internal/linkpath"
+	"github.com/interactionledger/ledger/internal/sqlitedsn"
 	"github.com/interactionledger/ledger/projections"
 )
 
@@ -93,18 +96,43 @@ func isDatabase(path string) bool {
 // its -wal, -shm, a link to it): the read models would be written into
 // the log's file, under its write lock, and a rebuild would swap tables
 // in it. views is the --views flag ("" for the default, never the log).
+// A --views holding another event log is refused too (holdsEventLog),
+// whatever --db is.
 func viewsNotLog(db, views string) error {
-	if views == "" || db == "" || postgres.IsURL(db) {
+	if views == "" || db == "" {
 		return nil
 	}
-	files := []string{db}
-	if real, err := filepath.EvalSymlinks(db); err == nil && real != db {
-		files = append(files, real)
+	if !postgres.IsURL(db) {
+		files := []string{db}
+		if real, err := filepath.EvalSymlinks(db); err == nil && real != db {
+			files = append(files, real)
+		}
+		if namesOneOf(views, files) {
+			return usageErr("--views %q is the event log %q: the read models need a file of their own", views, db)
+		}
 	}
-	if namesOneOf(views, files) {
-		return usageErr("--views %q is the event log %q: the read models need a file of their own", views, db)
+	if holdsEventLog(views) {
+		return usageErr("--views %q holds an event log (another log, or a copy of one): the read models need a file of their own", views)
 	}
 	return nil
+}
+
+// holdsEventLog reports whether path is a SQLite database holding an event
+// log's tables (events or schema_migrations), which no views file has:
+// opened as the views, another log got the read models' tables written
+// into it.
+func holdsEventLog(path string) bool {
+	if !isDatabase(path) {
+		return false
+	}
+	db, err := sql.Open("sqlite3", sqlitedsn.File(path, url.Values{"mode": {"ro"}}))
+	if err != nil {
+		return false
+	}
+	defer db.Close()
+	var n int
+	err = db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('events', 'schema_migrations')`).Scan(&n)
+	return err == nil && n > 0
 }
 
 // namesOneOf reports whether path names one of files or its -wal, -shm or
