@@ -284,8 +284,28 @@ func runVerify(ctx context.Context, e env, args []string) error {
 	if !rep.OK() {
 		return fmt.Errorf("verify: %d differences between the read model and the log", len(rep.Differences))
 	}
-	fmt.Fprintln(e.stdout, "OK: the read model equals the log")
+	head, err := store.LastPosition(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, verifiedLine(rep.Checked, head))
 	return nil
+}
+
+// verifiedLine is verify's verdict once no difference was found: the read
+// model equals the log up to the lowest position a projection was checked
+// at, which says so when the log goes on past it (a views file behind, as
+// a stopped server may leave it, is checked only as far as it goes).
+func verifiedLine(checked map[string]int64, head int64) string {
+	low := head
+	for _, p := range checked {
+		low = min(low, p)
+	}
+	if low >= head {
+		return "OK: the read model equals the log"
+	}
+	return fmt.Sprintf("OK: the read model equals the log up to position %d; the log goes on to %d, "+
+		"which a server applies when it starts (ledger rebuild brings the views file up to date now)", low, head)
 }
 
 func sideName(side string) string {

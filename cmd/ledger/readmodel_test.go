@@ -192,6 +192,27 @@ func openViewsTarget(t *testing.T, path string, tg domain.Target) projections.Ta
 	return tv
 }
 
+// TestVerifySaysHowFarItChecked: a views file behind its log (a stopped
+// server's, an import's appends not yet applied) is checked as far as it
+// goes, and verify says so: it said "the read model equals the log" of a
+// views file 1,000 events behind, or of an empty one at position 0.
+func TestVerifySaysHowFarItChecked(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "v.db")
+	mustImportSample(t, db)
+	mustFill(t, db, 3)
+	out, _, err := runCLI(t, "verify", "--db", db)
+	if err != nil {
+		t.Fatalf("verify of a views file behind: %v\n%s", err, out)
+	}
+	mustContain(t, out, "OK: the read model equals the log up to position 2206; the log goes on to 2211")
+	if _, errOut, err := runCLI(t, "rebuild", "--db", db); err != nil {
+		t.Fatalf("rebuild: %v\n%s", err, errOut)
+	}
+	if out, _, err = runCLI(t, "verify", "--db", db); err != nil || !strings.HasSuffix(out, "OK: the read model equals the log\n") {
+		t.Fatalf("verify once rebuilt: %v\n%s", err, out)
+	}
+}
+
 func mustImportSample(t *testing.T, db string) {
 	t.Helper()
 	if _, errOut, err := runCLI(t, "import", "legacy", legacySample, "--on-error", "skip", "--db", db); err != nil {
