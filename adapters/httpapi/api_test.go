@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -601,6 +602,41 @@ func TestHistoryHeadAfterBeyondHead(t *testing.T) {
 		}
 		e.expect(200, "HEAD", "/v1/events?after=1", "", "Accept", accept)
 	}
+}
+
+// TestHistoryAndStreamWhenTheHeadIsNotRead: a database that stopped
+// answering (a network that drops its packets, a frozen server) held
+// GET /v1/events and the opening of a live stream for as long as it did
+// (60 s in a chaos run through a proxy that stalled a node's connections),
+// since both read the log's head with the request's context alone. They
+// wait for it as long as a read waits for the read model, then 503.
+func TestHistoryAndStreamWhenTheHeadIsNotRead(t *testing.T) {
+	e := MustEnv(t, nil)
+	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "")
+	cfg := e.srv.cfg
+	cfg.ConsistencyTimeout = 50 * time.Millisecond
+	stalled := e.serving(e.sideServer(cfg, nil, stalledLog{e.store}, nil))
+	for _, path := range []string{"/v1/events", "/v1/events?after=0", "/v1/events/stream"} {
+		var p Problem
+		if err := json.Unmarshal(stalled.expect(503, "GET", path, ""), &p); err != nil || p.Type != "urn:ledger:problem:store-unavailable" {
+			t.Errorf("%s: problem %+v (%v), want store-unavailable", path, p, err)
+		} else if !strings.Contains(p.Detail, "the log's head was not read within 50ms") {
+			t.Errorf("%s: detail %q, want the head's wait named", path, p.Detail)
+		}
+	}
+}
+
+// stalledLog is a log whose database stopped answering: reading its head
+// waits until the context ends, and a context that never ends is refused
+// (the read would wait for ever).
+type stalledLog struct{ Log }
+
+func (stalledLog) LastPosition(ctx context.Context) (int64, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		return 0, errors.New("the head read has no deadline: it waits for the database for ever")
+	}
+	<-ctx.Done()
+	return 0, ctx.Err()
 }
 
 // TestHistoryCSVContinuation: a CSV page that does not hold every matching

@@ -88,7 +88,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 // before a restore of an older copy, which would skip the restored log's
 // next events up to it.
 func (s *Server) historyHead(r *http.Request, f domain.EventFilter) (int64, error) {
-	head, err := s.deps.Log.LastPosition(r.Context())
+	head, err := s.readHead(r.Context())
 	if err != nil {
 		return 0, fmt.Errorf("read history: %w", err)
 	}

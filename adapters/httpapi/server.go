@@ -289,6 +289,33 @@ func (s *Server) unreached(ctx context.Context, asked, pos int64, cutAtStop bool
 	return errNotCaughtUp(detail)
 }
 
+// readHead reads the log's head, waiting for it at most the consistency
+// timeout, as a read waits for the read model: a database that stopped
+// answering (a network that drops its packets, a frozen server) held the
+// history and the opening of live streams for as long as it did.
+func (s *Server) readHead(ctx context.Context) (int64, error) {
+	hctx, cancel := context.WithTimeout(ctx, s.cfg.ConsistencyTimeout)
+	defer cancel()
+	head, err := s.deps.Log.LastPosition(hctx)
+	if err != nil && ctx.Err() == nil && hctx.Err() != nil {
+		return 0, slowHead{within: s.cfg.ConsistencyTimeout, err: err}
+	}
+	return head, err
+}
+
+// slowHead is a head read that did not end within its time: the store is
+// unavailable, for the reason Reason gives.
+type slowHead struct {
+	within time.Duration
+	err    error
+}
+
+func (e slowHead) Error() string { return e.Reason() + ": " + e.err.Error() }
+func (e slowHead) Reason() string {
+	return fmt.Sprintf("the log's head was not read within %s", e.within)
+}
+func (e slowHead) Unwrap() []error { return []error{domain.ErrUnavailable, e.err} }
+
 // beyondHead is the 412 of a read that asked for a position its log does
 // not hold, once waiting for it timed out: no answer the client was given
 // came from beyond the log's head (every write is committed before it

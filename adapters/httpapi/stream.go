@@ -145,7 +145,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	if after < 0 && r.Method != http.MethodHead {
 		// Events committed after this read are still sent: the backfill
 		// below reads the log again once subscribed.
-		if after, err = s.deps.Log.LastPosition(r.Context()); err != nil {
+		if after, err = s.readHead(r.Context()); err != nil {
 			return fmt.Errorf("read log head: %w", err)
 		}
 	}
