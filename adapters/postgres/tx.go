@@ -90,10 +90,23 @@ func (s *EventStore) commitOnce(batch []*request, now time.Time) ([]result, Comm
 	return results, stats
 }
 
+// commitLost is err, the failure of the round trip that ends in COMMIT;
+// when the database gave no answer (the connection was lost, or did not
+// answer in time), COMMIT may have been carried out: the error says so,
+// and how to find out, rather than that the store cannot take writes.
+func commitLost(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) || pgconn.SafeToRetry(err) || (!errors.Is(err, domain.ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded)) {
+		return err
+	}
+	return unavailable("no answer to COMMIT (connection lost or timed out): the write may have committed "+
+		"(retry it with the same Idempotency-Key to learn its outcome)", err)
+}
+
 // timedOut makes the writer's own deadlines (never a caller's) what they
 // mean to callers: the database did not answer.
 func timedOut(err error) error {
-	if errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, domain.ErrUnavailable) {
 		return unavailable("database did not answer in time", err)
 	}
 	return err
@@ -196,7 +209,7 @@ func (s *EventStore) write(ctx context.Context, conn *pgx.Conn, p *plan) error {
 	var tag pgconn.CommandTag
 	b.Queue("COMMIT").Exec(func(ct pgconn.CommandTag) error { tag = ct; return nil })
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("commit: %w", translate(ctx, err))
+		return fmt.Errorf("commit: %w", commitLost(translate(ctx, err)))
 	}
 	if tag.String() != "COMMIT" {
 		return fmt.Errorf("commit: the transaction was rolled back (%s): %w", tag, domain.ErrUnavailable)
