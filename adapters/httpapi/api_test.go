@@ -620,8 +620,8 @@ func TestHistoryAndStreamWhenTheHeadIsNotRead(t *testing.T) {
 		var p Problem
 		if err := json.Unmarshal(stalled.expect(503, "GET", path, ""), &p); err != nil || p.Type != "urn:ledger:problem:store-unavailable" {
 			t.Errorf("%s: problem %+v (%v), want store-unavailable", path, p, err)
-		} else if !strings.Contains(p.Detail, "the log's head was not read within 50ms") {
-			t.Errorf("%s: detail %q, want the head's wait named", path, p.Detail)
+		} else if !strings.Contains(p.Detail, "cannot be read right now") || !strings.Contains(p.Detail, "the log's head was not read within 50ms") {
+			t.Errorf("%s: detail %q, want a read refused and the head's wait named (it said the store cannot accept writes)", path, p.Detail)
 		}
 	}
 }

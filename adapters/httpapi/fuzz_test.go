@@ -125,7 +125,7 @@ func FuzzWriteBody(f *testing.F) {
 			}
 			return
 		}
-		p := problemFor(err)
+		p := problemFor(err, false)
 		switch p.Status {
 		case 413, 415:
 		case 400:
@@ -175,7 +175,7 @@ func TestBodyReasons(t *testing.T) {
 		r := newRequest(http.MethodPut, "/v1/targets/article/a-1/like/u1", strings.NewReader(body))
 		r.Header.Set("Content-Type", "application/json")
 		_, err := readMetadata(r)
-		p := problemFor(err)
+		p := problemFor(err, false)
 		if p.Status != 400 || len(p.InvalidParams) != 1 || !strings.Contains(p.InvalidParams[0].Reason, want) ||
 			strings.Contains(p.InvalidParams[0].Reason, "httpapi.") || strings.Contains(p.InvalidParams[0].Reason, "map[") {
 			t.Errorf("body %s: %d %+v, want a reason with %q", body, p.Status, p.InvalidParams, want)
@@ -199,7 +199,7 @@ func TestLoneSurrogateRefused(t *testing.T) {
 		r := newRequest(http.MethodPut, "/v1/targets/article/a-1/like/u1", strings.NewReader(body))
 		r.Header.Set("Content-Type", "application/json")
 		_, err := readMetadata(r)
-		if refused := err != nil && problemFor(err).Status == 400; refused != bad {
+		if refused := err != nil && problemFor(err, false).Status == 400; refused != bad {
 			t.Errorf("body %s: %v, want refused %v", body, err, bad)
 		}
 	}

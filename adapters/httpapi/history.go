@@ -324,7 +324,7 @@ func (s *Server) endExport(r *http.Request, st *streamer, err error) error {
 	if errors.As(err, &ce) || r.Context().Err() != nil {
 		s.log.DebugContext(r.Context(), "history export: the client left", "request_id", requestID(r.Context()), "err", err)
 	} else {
-		recorded = problemFor(err).Status
+		recorded = problemFor(err, false).Status
 		s.metrics.exportFailures.Inc()
 		s.log.ErrorContext(r.Context(), "history export failed after its first byte; connection aborted",
 			"request_id", requestID(r.Context()), "err", err)

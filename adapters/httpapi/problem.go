@@ -109,8 +109,10 @@ func (p paramErrors) err() error {
 	return p
 }
 
-// problemFor is the one mapping of errors to HTTP statuses.
-func problemFor(err error) Problem {
+// problemFor is the one mapping of errors to HTTP statuses; write says
+// whether the request was a write (a storage fault's answer says what
+// the store cannot do: a read's is not that it cannot take writes).
+func problemFor(err error, write bool) Problem {
 	var he *httpError
 	var pe paramErrors
 	var ve *domain.ValidationError
@@ -147,7 +149,11 @@ func problemFor(err error) Problem {
 	case errors.As(err, &sv):
 		return newProblem(503, "store-unavailable", "the event log holds a value this server cannot read: "+sv.What, 5*time.Second)
 	case errors.Is(err, domain.ErrUnavailable):
-		return newProblem(503, "store-unavailable", "the event store cannot accept writes right now"+storeReason(err), 5*time.Second)
+		what := "cannot be read"
+		if write {
+			what = "cannot accept writes"
+		}
+		return newProblem(503, "store-unavailable", "the event store "+what+" right now"+storeReason(err), 5*time.Second)
 	case errors.Is(err, domain.ErrClosed):
 		return newProblem(503, "shutting-down", "the server is shutting down", time.Second)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
@@ -224,7 +230,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		w.WriteHeader(clientClosed)
 		return
 	}
-	p := problemFor(err)
+	p := problemFor(err, r.Method != http.MethodGet && r.Method != http.MethodHead)
 	if p.Status >= 500 {
 		lvl := slog.LevelWarn
 		if p.Status == 500 {

@@ -42,7 +42,7 @@ func TestProblemFor(t *testing.T) {
 		{errors.New("boom"), 500},
 	}
 	for _, c := range cases {
-		p := problemFor(c.err)
+		p := problemFor(c.err, true)
 		if p.Status != c.status || p.Title == "" || !strings.HasPrefix(p.Type, "urn:ledger:problem:") {
 			t.Errorf("%v: %+v, want %d", c.err, p, c.status)
 		}
