@@ -875,22 +875,30 @@ func TestOutWaitsForThePipesReader(t *testing.T) {
 	}
 }
 
+// filesThatAreNoLog makes, in dir, a log db, its views file and an as-of
+// file of it: SQLite files that hold tables but no event log.
+func filesThatAreNoLog(t *testing.T) (dir, db, views, asof string) {
+	t.Helper()
+	dir = t.TempDir()
+	db = filepath.Join(dir, "c.db")
+	mustFill(t, db, 3)
+	views = filepath.Join(dir, "node.views")
+	if _, _, err := runCLI(t, "rebuild", "--db", db, "--views", views); err != nil {
+		t.Fatal(err)
+	}
+	asof = filepath.Join(dir, "nov1.db")
+	if _, _, err := runCLI(t, "asof", "--db", db, "--position", "2", "--out", asof); err != nil {
+		t.Fatal(err)
+	}
+	return dir, db, views, asof
+}
+
 // TestWritesRefuseAFileThatIsNoLog: import given a views file or an as-of
 // file as --db (serve too: both open the log for writing) migrated it into
 // a log: the log's tables were created beside the read models and the
 // legacy rows appended there.
 func TestWritesRefuseAFileThatIsNoLog(t *testing.T) {
-	dir := t.TempDir()
-	db := filepath.Join(dir, "c.db")
-	mustFill(t, db, 3)
-	views := filepath.Join(dir, "node.views")
-	if _, _, err := runCLI(t, "rebuild", "--db", db, "--views", views); err != nil {
-		t.Fatal(err)
-	}
-	asof := filepath.Join(dir, "nov1.db")
-	if _, _, err := runCLI(t, "asof", "--db", db, "--position", "2", "--out", asof); err != nil {
-		t.Fatal(err)
-	}
+	_, db, views, asof := filesThatAreNoLog(t)
 	for _, file := range []string{views, asof} {
 		_, _, err := runCLI(t, "import", "legacy", "--db", file, "--on-error", "skip", legacySample)
 		if err == nil || !strings.Contains(err.Error(), "no event log") {
@@ -1187,17 +1195,7 @@ func TestOutNoFilePathExit2(t *testing.T) {
 // "read schema version: no such table: schema_migrations". They now say
 // what the file is, as the commands that write the log do.
 func TestReadsNameAFileThatIsNoLog(t *testing.T) {
-	dir := t.TempDir()
-	db := filepath.Join(dir, "c.db")
-	mustFill(t, db, 3)
-	views := filepath.Join(dir, "node.views")
-	if _, _, err := runCLI(t, "rebuild", "--db", db, "--views", views); err != nil {
-		t.Fatal(err)
-	}
-	asof := filepath.Join(dir, "nov1.db")
-	if _, _, err := runCLI(t, "asof", "--db", db, "--position", "2", "--out", asof); err != nil {
-		t.Fatal(err)
-	}
+	dir, _, views, asof := filesThatAreNoLog(t)
 	empty := filepath.Join(dir, "copy.db")
 	if err := os.WriteFile(empty, nil, 0o644); err != nil {
 		t.Fatal(err)
