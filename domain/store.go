@@ -163,7 +163,9 @@ type CommandStore interface {
 // transaction with the decided outcome (the store fills its Outcome).
 // Follows, when set, is a command of the same stream that the same store
 // queued before this one (QueueingStore.QueueDecide): this one is then
-// decided only when that one appended its event, and otherwise fails with
+// decided only when that one's event is in the log, appended by it or
+// stored before (a store's writer looks its id up: an import run again;
+// DecideThenAppend takes only the first), and otherwise fails with
 // ErrFollowedNotAppended, checked after ExpectedVersion (a stream at the
 // expected version may hold another writer's event there).
 type DecideRequest struct {
