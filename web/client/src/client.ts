@@ -324,9 +324,14 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
     openStream: (opts: { after?: number; lastEventId?: string; signal?: AbortSignal }) =>
       // A resume point of another log is not sent again: the caller
       // (subscribeLive) gets the 412 other-log and resumes from the head.
+      // The session position is sent too, as on every read: a resume point
+      // within a log restored from an older copy is not refused, the
+      // session's position beyond it is (412 position-beyond-log).
       send('/v1/events/stream' + query({ after: opts.after }), () => {
         const h = headers({ Accept: 'text/event-stream' });
         if (opts.lastEventId) h.set('Last-Event-ID', opts.lastEventId);
+        const min = session.get();
+        if (min > 0) h.set('Ledger-Min-Position', String(min));
         return { method: 'GET', headers: h, signal: opts.signal, cache: 'no-store' };
       }, opts.after !== undefined || opts.lastEventId !== undefined),
   };

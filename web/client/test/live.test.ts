@@ -193,6 +193,31 @@ describe('live updates', () => {
     await waitFor(() => events.some((e) => e.position === w.position), 'the next event');
   });
 
+  // A page whose stream missed its own last writes (they were made while
+  // it reconnected) holds views beyond a log restored from an older copy,
+  // while its resume point is within it: the stream sends the session
+  // position too, so the restore is heard at the reconnection, not at the
+  // next read (the views kept the lost writes and ignored the restored
+  // log's events up to their position).
+  it('hears of a restored log at the reconnection when only its session position is beyond it', async () => {
+    const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage() });
+    const { head } = await c.readyz(); // the session learns the server's log
+    c.notePosition(head + 99_999_999); // a write of the log before the restore
+    const ref = `article/${uniqueId()}`;
+    const stale: TargetView = { target: { type: 'article', id: ref.slice(8) }, counts: { like: 7, collect: 0 }, position: head + 99_999_999 };
+    qc.setQueryData(ledgerKeys.target(ref), stale);
+    const observer = new QueryObserver(qc, { ...targetQueryOptions(c, ref), staleTime: Infinity });
+    stops.push(observer.subscribe(() => undefined));
+    proxy.seen.length = 0;
+    let opened = 0;
+    stops.push(subscribeLive(c, qc, { after: head, reconnectMs: 60_000, onOpen: () => opened++ }));
+    await waitFor(() => qc.getQueryData<TargetView>(ledgerKeys.target(ref))?.counts.like === 0, "the restored log's view", 6000);
+    await waitFor(() => opened === 1, 'a live stream from the head', 6000);
+    const streams = proxy.seen.filter((r) => r.url.startsWith('/v1/events/stream'));
+    expect(streams[0].headers['ledger-min-position']).toBe(String(head + 99_999_999));
+    expect(c.minPosition()).toBe(0); // forgotten: the restored log does not hold it
+  });
+
   it('drops a stream open on the old log as soon as any answer names another log', async () => {
     const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage() });
     await c.readyz(); // the session learns the server's log
