@@ -31,7 +31,7 @@ export {
   toggleMutationOptions,
   viewerState,
 } from './query.js';
-export type { InvalidatesMeta, ToggleContext, ToggleKey, ToggleVariables } from './query.js';
+export type { InvalidatesMeta, PagedQueryOptions, ToggleContext, ToggleKey, ToggleVariables, ViewQueryOptions } from './query.js';
 export { applyLiveEvent, subscribeLive } from './live.js';
 export type { LiveOptions } from './live.js';
 export { targetKey, toTarget } from './types.js';

@@ -57,8 +57,28 @@ function keepNewerBatch(old: unknown, next: unknown): unknown {
   return replaceEqualDeep(old, { ...n, items });
 }
 
+/**
+ * ViewQueryOptions are the query options of a target view or a feed page.
+ * The option functions declare them (and PagedQueryOptions) rather than
+ * leave them inferred: an inferred DataTag key was written into the
+ * published .d.ts with TanStack's unique symbols, which it does not import.
+ */
+export interface ViewQueryOptions<T> {
+  queryKey: DataTag<QueryKey, T, Error>;
+  queryFn: (ctx: { signal: AbortSignal; client: QueryClient }) => Promise<T>;
+  structuralSharing: (old: unknown, next: unknown) => unknown;
+}
+
+/** PagedQueryOptions are the infinite query options of a list paged by cursor. */
+export interface PagedQueryOptions<T> {
+  queryKey: DataTag<QueryKey, InfiniteData<T, string | null>, Error>;
+  queryFn: (ctx: { signal: AbortSignal; pageParam: string | null }) => Promise<T>;
+  initialPageParam: string | null;
+  getNextPageParam: (last: T) => string | undefined;
+}
+
 /** targetQueryOptions are the query options of one target (and viewer's state). */
-export function targetQueryOptions(client: LedgerClient, ref: TargetRef, viewer?: string | null) {
+export function targetQueryOptions(client: LedgerClient, ref: TargetRef, viewer?: string | null): ViewQueryOptions<TargetView> {
   return {
     queryKey: ledgerKeys.target(ref, viewer),
     queryFn: async ({ signal, client: qc }: { signal: AbortSignal; client: QueryClient }) => withPendingClicks(qc, viewer, await client.target(ref, { viewer, signal })),
@@ -67,7 +87,7 @@ export function targetQueryOptions(client: LedgerClient, ref: TargetRef, viewer?
 }
 
 /** feedQueryOptions are the query options of a feed page of targets (one request). */
-export function feedQueryOptions(client: LedgerClient, refs: TargetRef[], viewer?: string | null) {
+export function feedQueryOptions(client: LedgerClient, refs: TargetRef[], viewer?: string | null): ViewQueryOptions<TargetBatch> {
   return {
     queryKey: ledgerKeys.feed(refs, viewer),
     queryFn: async ({ signal, client: qc }: { signal: AbortSignal; client: QueryClient }) => withPendingClicks(qc, viewer, await client.targets(refs, { viewer, signal })),
@@ -76,7 +96,7 @@ export function feedQueryOptions(client: LedgerClient, refs: TargetRef[], viewer
 }
 
 /** actorsInfiniteQueryOptions page "who turned kind on" for a target, by cursor. */
-export function actorsInfiniteQueryOptions(client: LedgerClient, ref: TargetRef, kind: string, limit?: number) {
+export function actorsInfiniteQueryOptions(client: LedgerClient, ref: TargetRef, kind: string, limit?: number): PagedQueryOptions<ActorPage> {
   return {
     queryKey: ledgerKeys.actors(ref, kind, limit),
     queryFn: ({ signal, pageParam }: { signal: AbortSignal; pageParam: string | null }) =>
@@ -87,7 +107,12 @@ export function actorsInfiniteQueryOptions(client: LedgerClient, ref: TargetRef,
 }
 
 /** collectionInfiniteQueryOptions page "what user turned kind on for", by cursor. */
-export function collectionInfiniteQueryOptions(client: LedgerClient, user: string, kind: string, opts: { type?: string; limit?: number } = {}) {
+export function collectionInfiniteQueryOptions(
+  client: LedgerClient,
+  user: string,
+  kind: string,
+  opts: { type?: string; limit?: number } = {},
+): PagedQueryOptions<ItemPage> {
   return {
     queryKey: ledgerKeys.collection(user, kind, opts),
     queryFn: ({ signal, pageParam }: { signal: AbortSignal; pageParam: string | null }) =>
