@@ -1,10 +1,13 @@
 // The demo page in headless Chromium (Debian's /usr/bin/chromium, driven
 // by playwright-core; no browser is downloaded). Each scenario uses its own
 // article and user, so they do not see each other's clicks.
-import { existsSync, mkdirSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startLedger } from './global-setup';
 import { signJWT } from './jwt';
 
 // CHROMIUM_PATH overrides the browser (e.g. to check the skip and CI failure paths).
@@ -183,6 +186,61 @@ describe.skipIf(!haveChromium && !ci)('demo page in Chromium', () => {
     await expect.poll(() => alert.innerText(), { timeout: 5000 }).not.toContain('Could not load the articles');
     expect(await alert.innerText()).toContain('collect of a-6');
     await page.context().close();
+  });
+
+  // The stream missed the page's own last write (it was reconnecting), so
+  // its resume point is within the log restored from an older copy; the
+  // session position it sends since is not, and the page drops the lost
+  // like instead of showing it for good.
+  it('drops a like the restore of an older copy lost, though the stream missed it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ledger-restore-'));
+    const serve = (port?: number) => startLedger(inject('ledgerBin'), dir, ['--consistency-timeout', '300ms'], port);
+    const stop = async (s: { proc: ChildProcess }) => {
+      s.proc.kill('SIGTERM');
+      await new Promise((r) => (s.proc.exitCode !== null ? r(null) : s.proc.once('exit', r)));
+    };
+    const copy = (from: string, to: string) => {
+      for (const f of readdirSync(to)) if (f.startsWith('l.db')) rmSync(join(to, f));
+      for (const f of readdirSync(from)) if (f.startsWith('l.db')) copyFileSync(join(from, f), join(to, f));
+    };
+    let server = await serve();
+    const port = Number(new URL(server.url).port);
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      await page.goto(`${server.url}/?user=restorer`);
+      await page.locator('[data-live="true"]').waitFor();
+      // Stream requests are held, then answered 503 Retry-After: 0, which
+      // the client sends again, built anew, to the server of that moment.
+      let release!: () => void;
+      const released = new Promise<void>((r) => (release = r));
+      let held = 0;
+      await page.route('**/v1/events/stream**', async (route) => {
+        held++;
+        await released;
+        await route.fulfill({ status: 503, headers: { 'Retry-After': '0', 'Content-Type': 'application/problem+json' }, body: '{"status":503,"title":"Service Unavailable"}' });
+      }, { times: 1 });
+      await stop(server);
+      const backup = mkdtempSync(join(dir, 'backup-'));
+      copy(dir, backup);
+      server = await serve(port);
+      await expect.poll(() => held, { timeout: 30_000 }).toBe(1); // the stream is reconnecting
+      const write = page.waitForResponse((r) => r.url().includes('/v1/targets/article/a-7/like/restorer'));
+      await button(page, 'a-7', 'like').click();
+      expect((await write).status()).toBe(200);
+      await expect.poll(() => pressed(page, 'a-7', 'like')).toBe('true');
+      await stop(server);
+      copy(backup, dir); // the log restored from its older copy, without the like
+      server = await serve(port);
+      release();
+      await expect.poll(() => pressed(page, 'a-7', 'like'), { timeout: 10_000 }).toBe('false');
+      expect(await count(page, 'a-7', 'like')).toBe(0);
+      await page.locator('[data-live="true"]').waitFor();
+    } finally {
+      await context.close();
+      await stop(server);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("with tokens configured, acts as the JWT's subject given once in ?token=", async () => {

@@ -25,9 +25,9 @@ function freePort(): Promise<number> {
   });
 }
 
-/** startLedger starts `ledger serve` on a free port and waits for /readyz. */
-export async function startLedger(bin: string, dir: string, extra: string[] = []): Promise<{ url: string; proc: ChildProcess }> {
-  const port = await freePort();
+/** startLedger starts `ledger serve` on port (default: a free one) and waits for /readyz. */
+export async function startLedger(bin: string, dir: string, extra: string[] = [], port?: number): Promise<{ url: string; proc: ChildProcess }> {
+  port ??= await freePort();
   const url = `http://127.0.0.1:${port}`;
   const proc = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--db', join(dir, 'l.db'), '--log-level', 'error', ...extra], {
     stdio: ['ignore', 'ignore', 'inherit'],
