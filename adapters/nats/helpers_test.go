@@ -2,12 +2,14 @@ package nats_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/interactionledger/ledger/adapters/sqlite"
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/internal/testlog"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // testConfig is a relay config on the test's names with short delays.
@@ -79,6 +82,9 @@ type running struct {
 	relay  *relaynats.Relay
 	cancel context.CancelFunc
 	done   chan error
+	// js and stream, when set (relayIntoStream), are where it relays.
+	js     jetstream.JetStream
+	stream string
 }
 
 // startRelay runs a relay until stop (or the test's end).
@@ -120,6 +126,35 @@ func (r *running) ended(t *testing.T, limit time.Duration, still func() string) 
 	case <-time.After(limit):
 		t.Fatal(still())
 		return nil
+	}
+}
+
+// relayIntoStream creates a stream of cfg's settings under names of its
+// own, writes events to a new log and starts a relay of that log into it.
+func relayIntoStream(t *testing.T, url string, cfg jetstream.StreamConfig, events int) (*running, domain.EventStore) {
+	t.Helper()
+	n := natstest.UniqueNames(t, url)
+	cfg.Name, cfg.Subjects = n.Stream, []string{n.Prefix + ".>"}
+	if _, err := natstest.MustJetStream(t, url).CreateStream(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	store := mustStore(t)
+	write(t, store, events, "s")
+	r := startRelay(t, store, testConfig(url, n), nil)
+	r.stream = n.Stream
+	r.js = natstest.MustJetStream(t, url)
+	return r, store
+}
+
+// refuses waits up to limit for Run to end with ErrStreamMismatch naming
+// want; still running, it relays into what.
+func (r *running) refuses(t *testing.T, limit time.Duration, want, what string) {
+	t.Helper()
+	err := r.ended(t, limit, func() string {
+		return fmt.Sprintf("relay runs into %s; it holds %d", what, natstest.Count(t, r.js, r.stream))
+	})
+	if !errors.Is(err, relaynats.ErrStreamMismatch) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Run = %v, want ErrStreamMismatch naming %q", err, want)
 	}
 }
 

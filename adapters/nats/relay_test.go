@@ -459,7 +459,6 @@ func TestRelayStopsPublishingWhenItLosesItsLock(t *testing.T) {
 // rather than relay into it and refuse it at some later restart.
 func TestRelayRefusesAStreamThatMayDropItsLastMessage(t *testing.T) {
 	url := natstest.MustURL(t)
-	js := natstest.MustJetStream(t, url)
 	cases := map[string]struct {
 		cfg  jetstream.StreamConfig
 		want string
@@ -470,20 +469,8 @@ func TestRelayRefusesAStreamThatMayDropItsLastMessage(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			n := natstest.UniqueNames(t, url)
-			c.cfg.Name, c.cfg.Subjects = n.Stream, []string{n.Prefix + ".>"}
-			if _, err := js.CreateStream(context.Background(), c.cfg); err != nil {
-				t.Fatal(err)
-			}
-			store := mustStore(t)
-			write(t, store, 5, "d")
-			r := startRelay(t, store, testConfig(url, n), nil)
-			err := r.ended(t, 10*time.Second, func() string {
-				return fmt.Sprintf("relay runs into a stream that may drop its last message; it holds %d", natstest.Count(t, js, n.Stream))
-			})
-			if !errors.Is(err, relaynats.ErrStreamMismatch) || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("Run = %v, want ErrStreamMismatch naming %q", err, c.want)
-			}
+			r, _ := relayIntoStream(t, url, c.cfg, 5)
+			r.refuses(t, 10*time.Second, c.want, "a stream that may drop its last message")
 		})
 	}
 }
@@ -536,7 +523,6 @@ func TestRelayRefusesAStreamWhoseLastMessageIsGone(t *testing.T) {
 // limit only drops the oldest messages, and the relay relays into it.
 func TestRelayRefusesAStreamThatRefusesNewMessages(t *testing.T) {
 	url := natstest.MustURL(t)
-	js := natstest.MustJetStream(t, url)
 	cases := map[string]struct {
 		cfg  jetstream.StreamConfig
 		want string
@@ -548,25 +534,13 @@ func TestRelayRefusesAStreamThatRefusesNewMessages(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			n := natstest.UniqueNames(t, url)
-			c.cfg.Name, c.cfg.Subjects = n.Stream, []string{n.Prefix + ".>"}
-			if _, err := js.CreateStream(context.Background(), c.cfg); err != nil {
-				t.Fatal(err)
-			}
-			store := mustStore(t)
-			write(t, store, 40, "n")
-			r := startRelay(t, store, testConfig(url, n), nil)
+			r, store := relayIntoStream(t, url, c.cfg, 40)
 			if c.want == "" {
 				total := len(logEvents(t, store))
 				waitFor(t, "the last event relayed", func() bool { return r.relay.Relayed() == int64(total) })
 				return
 			}
-			err := r.ended(t, 30*time.Second, func() string {
-				return fmt.Sprintf("relay runs into a stream that refuses new messages; it holds %d", natstest.Count(t, js, n.Stream))
-			})
-			if !errors.Is(err, relaynats.ErrStreamMismatch) || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("Run = %v, want ErrStreamMismatch naming %q", err, c.want)
-			}
+			r.refuses(t, 30*time.Second, c.want, "a stream that refuses new messages")
 		})
 	}
 }
