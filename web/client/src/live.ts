@@ -20,6 +20,13 @@ export interface LiveOptions {
   /** onOpen is called each time the stream (re)connects. */
   onOpen?: () => void;
   /**
+   * onClose is called each time an open stream ends (the server closed it,
+   * the connection dropped, a log change dropped it), before the stream
+   * reconnects: until the next onOpen, no event arrives. Not when the
+   * caller stops it.
+   */
+  onClose?: () => void;
+  /**
    * reconnectMs is the wait before reconnecting when the server sent no
    * "retry:" (default 2 s). Failures in a row double it, up to
    * maxReconnectMs, and every wait is drawn between half of it and all of
@@ -107,6 +114,7 @@ export function subscribeLive(client: LedgerClient, qc: QueryClient, opts: LiveO
       await read(res, signal);
     } finally {
       if (open === conn) open = null;
+      if (!stop.signal.aborted) opts.onClose?.();
     }
   }
 

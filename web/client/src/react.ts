@@ -83,10 +83,10 @@ export function useLiveUpdates(opts: LiveOptions & { enabled?: boolean } = {}) {
   const client = useLedgerClient();
   const qc = useQueryClient();
   const { enabled = true, after } = opts;
-  const { onEvent, onError, onOpen } = opts;
+  const { onEvent, onError, onOpen, onClose } = opts;
   useEffect(() => {
     if (!enabled) return;
-    return subscribeLive(client, qc, { after, onEvent, onError, onOpen });
+    return subscribeLive(client, qc, { after, onEvent, onError, onOpen, onClose });
     // The callbacks are read at subscription time on purpose: a new
     // function each render must not reconnect the stream.
   }, [client, qc, enabled, after]);

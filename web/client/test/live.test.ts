@@ -137,6 +137,20 @@ describe('live updates', () => {
     expect(view.counts.like).toBe(0);
   });
 
+  // The demo said "Live" for up to ~4 s after the server closed the stream
+  // cleanly: subscribeLive told of opens and errors, not of ends.
+  it('says when an open stream ends, before it opens again', async () => {
+    let streams = 0;
+    proxy.plan = (req) => (req.url.startsWith('/v1/events/stream') && ++streams === 1 ? { cutAfterMs: 300 } : undefined);
+    const seen: string[] = [];
+    const stop = subscribeLive(client, qc, { reconnectMs: 50, onOpen: () => seen.push('open'), onClose: () => seen.push('close') });
+    stops.push(stop);
+    await waitFor(() => seen.filter((s) => s === 'open').length === 2, 'the stream to be cut and opened again', 6000);
+    stop();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(seen).toEqual(['open', 'close', 'open']); // not closed by its caller's stop
+  });
+
   // A resume point the server keeps refusing (a server on a new, reset
   // log) is dropped after two refusals in a row: the client goes live from
   // the server's head and refetches what it holds, instead of staying deaf.

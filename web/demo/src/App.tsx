@@ -92,6 +92,7 @@ function Articles({ user }: { user: string }) {
     enabled: liveFrom !== null,
     after: liveFrom ?? undefined,
     onOpen: () => setLive(true),
+    onClose: () => setLive(false),
     onError: (err, permanent) => {
       setLive(false);
       if (permanent) setLiveOff(isLedgerError(err) ? err.detail : String(err));
