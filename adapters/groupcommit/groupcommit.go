@@ -103,11 +103,11 @@ func (r *Request[Row]) DecideAt(snap domain.Snapshot, stored func(uuid.UUID) (bo
 // the writer did not append it, its event is stored, which stored looks
 // up (an import run again: it appended it then).
 func (r *Request[Row]) checkFollows(stored func(uuid.UUID) (bool, error)) error {
-	f := r.follows
-	if f == nil || f.appended {
+	id, unwritten := r.FollowedEvent()
+	if !unwritten {
 		return nil
 	}
-	switch in, err := stored(f.Decide.Command.EventID); {
+	switch in, err := stored(id); {
 	case err != nil:
 		return err
 	case !in:

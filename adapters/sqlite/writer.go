@@ -689,7 +689,8 @@ func (w *writer) prepare(tx *txState, r *request) (info streamInfo, created bool
 // any version or 0 (an import's first row of a pair), takes createNew's
 // path first: r's candidate is then exactly its append.
 func (w *writer) prepareDecided(tx *txState, r *request) (streamInfo, bool, error) {
-	if d := r.Decide; d.Command.On && (d.ExpectedVersion == nil || *d.ExpectedVersion == 0) && !followsUnwritten(r) {
+	_, unwritten := r.FollowedEvent() // createNew's path does not check it
+	if d := r.Decide; d.Command.On && (d.ExpectedVersion == nil || *d.ExpectedVersion == 0) && !unwritten {
 		if created, err := w.createNew(tx, r); err != nil || created {
 			if created {
 				_, _ = r.DecideAt(domain.Snapshot{}, nil) // the candidate's own append, at the version expected
@@ -720,14 +721,6 @@ func (w *writer) prepareDecided(tx *txState, r *request) (streamInfo, bool, erro
 		info.key = tx.lastKey + 1
 	}
 	return info, false, nil
-}
-
-// followsUnwritten reports whether r follows a request the writer has not
-// written: r must then be checked against it (DecideAt), which createNew's
-// path does not do.
-func followsUnwritten(r *request) bool {
-	_, ok := r.FollowedEvent()
-	return ok
 }
 
 // stored reports whether an event with id is in the log, as the writer's
