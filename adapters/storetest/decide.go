@@ -109,10 +109,7 @@ func testDecideQueued(t *testing.T, s deciding) {
 	var cmds []domain.Command
 	var waits []domain.Queued
 	queue := func(c domain.Command, expected *int64) {
-		w, err := qs.QueueDecide(t.Context(), domain.DecideRequest{Command: c, ExpectedVersion: expected})
-		if err != nil {
-			t.Fatal(err)
-		}
+		w := mustQueue(t, qs, domain.DecideRequest{Command: c, ExpectedVersion: expected})
 		cmds, waits = append(cmds, c), append(waits, w)
 	}
 	for i := range 40 { // ten streams, each liked, unliked, liked and unliked
@@ -148,6 +145,16 @@ func testDecideQueued(t *testing.T, s deciding) {
 	}
 }
 
+// mustQueue queues req in qs.
+func mustQueue(t *testing.T, qs domain.QueueingStore, req domain.DecideRequest) domain.Queued {
+	t.Helper()
+	q, err := qs.QueueDecide(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
 // testDecideFollows: a command queued to follow another (Follows) is
 // decided only when that one appended its event, in the same commit or an
 // earlier one, or whose event was stored before (an import run again):
@@ -159,11 +166,7 @@ func testDecideFollows(t *testing.T, s deciding) {
 	qs := s.(domain.QueueingStore)
 	queue := func(c domain.Command, expected int64, follows domain.Queued) domain.Queued {
 		t.Helper()
-		q, err := qs.QueueDecide(t.Context(), domain.DecideRequest{Command: c, ExpectedVersion: &expected, Follows: follows})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return q
+		return mustQueue(t, qs, domain.DecideRequest{Command: c, ExpectedVersion: &expected, Follows: follows})
 	}
 	live, chain, later := MustStream(t, "live", "article/a1"), MustStream(t, "chain", "article/a1"), MustStream(t, "later", "article/a1")
 	MustDecide(t, s, domain.DecideRequest{Command: Command(t, live, "like", true)})
