@@ -43,6 +43,19 @@ const timedOut = {
   body: JSON.stringify({ type: 'urn:ledger:problem:timeout', title: 'Service Unavailable', status: 503 }),
 };
 
+/** oldLogView is ref's view as read from the log before a change: 5 likes, at a position the log now is far from. */
+function oldLogView(ref: string): TargetView {
+  return { target: { type: 'article', id: ref.slice(8) }, counts: { like: 5, collect: 0 }, viewer: { like: false, collect: false }, position: 999_999_999 };
+}
+
+/** expectNotRolledBack waits for the settling refetch of key and checks its view is the log's now, not oldLogView. */
+async function expectNotRolledBack(qc: QueryClient, key: QueryKey): Promise<void> {
+  await waitFor(() => qc.getQueryState(key)?.fetchStatus === 'idle', 'the settling refetch');
+  const view = qc.getQueryData<TargetView>(key);
+  expect(view?.counts.like).toBe(0);
+  expect(view?.position).toBeLessThan(999_999_999);
+}
+
 function feedItem(qc: QueryClient, ids: string[], viewer: string, id: string): TargetView {
   const batch = qc.getQueryData<TargetBatch>(ledgerKeys.feed(ids.map((i) => `article/${i}`), viewer));
   return batch!.items.find((i) => i.target.id === id)!;
@@ -70,8 +83,8 @@ describe('TanStack bindings', () => {
     const unsync = resyncOnLogChange(c, qc);
     const ref = `article/${uniqueId()}`;
     const opts = targetQueryOptions(c, ref, 'u1');
-    // The tab's view of the old log: 5 likes, at a position the new log is far from.
-    qc.setQueryData(opts.queryKey, { target: { type: 'article', id: ref.slice(8) }, counts: { like: 5, collect: 0 }, viewer: { like: false, collect: false }, position: 999_999_999 });
+    // The tab's view of the old log.
+    qc.setQueryData(opts.queryKey, oldLogView(ref));
     const unmount = mounted(qc, { ...opts, staleTime: Infinity } as never);
     // The click reaches the new log's server (412 other-log), is resent, and that fails.
     proxy.plan = (req) =>
@@ -79,10 +92,7 @@ describe('TanStack bindings', () => {
         ? { delayMs: 400, reply: timedOut }
         : undefined;
     await expect(toggle(c, qc, { target: ref, kind: 'like', user: 'u1' })).rejects.toMatchObject({ status: 503 });
-    await waitFor(() => qc.getQueryState(opts.queryKey)?.fetchStatus === 'idle', 'the settling refetch');
-    const view = qc.getQueryData<TargetView>(opts.queryKey);
-    expect(view?.counts.like).toBe(0);
-    expect(view?.position).toBeLessThan(999_999_999);
+    await expectNotRolledBack(qc, opts.queryKey);
     unmount();
     unsync();
   });
@@ -97,7 +107,7 @@ describe('TanStack bindings', () => {
     c.notePosition((await c.readyz()).head + 1_000_000);
     const ref = `article/${uniqueId()}`;
     const opts = targetQueryOptions(c, ref, 'u1');
-    qc.setQueryData(opts.queryKey, { target: { type: 'article', id: ref.slice(8) }, counts: { like: 5, collect: 0 }, viewer: { like: false, collect: false }, position: 999_999_999 });
+    qc.setQueryData(opts.queryKey, oldLogView(ref));
     const unmount = mounted(qc, { ...opts, staleTime: Infinity } as never);
     const held = deferred();
     proxy.plan = (req) =>
@@ -110,10 +120,7 @@ describe('TanStack bindings', () => {
     await waitFor(() => (qc.getQueryData<TargetView>(opts.queryKey)?.position ?? Infinity) < 999_999_999, 'the reset view');
     held.resolve();
     await expect(click).rejects.toMatchObject({ status: 503 });
-    await waitFor(() => qc.getQueryState(opts.queryKey)?.fetchStatus === 'idle', 'the settling refetch');
-    const view = qc.getQueryData<TargetView>(opts.queryKey);
-    expect(view?.counts.like).toBe(0);
-    expect(view?.position).toBeLessThan(999_999_999);
+    await expectNotRolledBack(qc, opts.queryKey);
     unmount();
     unsync();
   });
