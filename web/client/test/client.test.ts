@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { createLedgerClient, isOtherLog, isPositionBeyondLog, LedgerError, parseRetryAfter } from '../src/index';
+import { createLedgerClient, isOtherLog, isPositionBeyondLog, LedgerError, type LedgerClient, parseRetryAfter } from '../src/index';
 import { deferred, memoryStorage, startProxy, uniqueId, waitFor, type Proxy } from './helpers';
 
 const ledgerUrl = inject('ledgerUrl');
@@ -123,6 +123,23 @@ describe('fetch client', () => {
     expect(proxy.seen).toHaveLength(1);
   });
 });
+
+/**
+ * staleSession is a client through proxy whose session holds stale, a
+ * position far beyond the server's log (as after a restore of an older copy).
+ */
+async function staleSession(proxy: Proxy): Promise<{ c: LedgerClient; stale: number }> {
+  const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage(), sleep: async () => undefined });
+  const stale = (await c.readyz()).head + 1_000_000;
+  c.notePosition(stale);
+  return { c, stale };
+}
+
+/** beyondLog is the body of a 412 position-beyond-log refusing what (a position, named) beyond head. */
+function beyondLog(what: string, head: number): string {
+  return JSON.stringify({ type: 'urn:ledger:problem:position-beyond-log', title: 'Precondition Failed', status: 412,
+    detail: `${what} is beyond this log's head ${head}`, head });
+}
 
 describe('session consistency', () => {
   let proxy: Proxy;
@@ -260,9 +277,7 @@ describe('session consistency', () => {
   // forgotten, the highest of them is the session position, so the read
   // sent again still reflects the user's own write.
   it('keeps the restored log\'s write positions when it forgets the stale one', async () => {
-    const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage(), sleep: async () => undefined });
-    const stale = (await c.readyz()).head + 1_000_000;
-    c.notePosition(stale);
+    const { c, stale } = await staleSession(proxy);
     const ref = `article/${uniqueId()}`;
     const w = await c.turnOn(ref, 'like', 'u1');
     expect(c.minPosition()).toBe(stale);
@@ -276,9 +291,7 @@ describe('session consistency', () => {
   // restored log committed after that read answers a position beyond the
   // head the refusal names, and it is kept all the same.
   it('keeps a write position beyond the head a late 412 names', async () => {
-    const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage(), sleep: async () => undefined });
-    const stale = (await c.readyz()).head + 1_000_000;
-    c.notePosition(stale);
+    const { c, stale } = await staleSession(proxy);
     const ref = `article/${uniqueId()}`;
     const held = deferred();
     const refusal = { status: 412, headers: { 'Content-Type': 'application/problem+json' }, body: '' };
@@ -287,8 +300,7 @@ describe('session consistency', () => {
     await waitFor(() => proxy.seen.some((s) => s.headers['ledger-min-position'] === String(stale)), 'the read');
     const w = await c.turnOn(ref, 'like', 'u1');
     const head = w.position - 1; // read by the server before the write committed
-    refusal.body = JSON.stringify({ type: 'urn:ledger:problem:position-beyond-log', title: 'Precondition Failed', status: 412,
-      detail: `min_position ${stale} is beyond this log's head ${head}`, head });
+    refusal.body = beyondLog(`min_position ${stale}`, head);
     held.resolve();
     expect((await read).viewer?.like).toBe(true);
     expect(c.minPosition()).toBe(w.position);
@@ -298,9 +310,7 @@ describe('session consistency', () => {
   // that arrives after the session forgot it, and after a write noted a
   // position of the restored log, must not forget that one too.
   it('keeps a position noted since when a late 412 refuses the one it forgot', async () => {
-    const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage(), sleep: async () => undefined });
-    const stale = (await c.readyz()).head + 1_000_000;
-    c.notePosition(stale);
+    const { c, stale } = await staleSession(proxy);
     const ref = `article/${uniqueId()}`;
     const held = deferred();
     proxy.plan = (req) =>
@@ -348,8 +358,7 @@ describe('session consistency', () => {
     proxy.plan = (req) =>
       req.url.startsWith('/v1/events?')
         ? { until: held.promise, reply: { status: 412, headers: { 'Content-Type': 'application/problem+json' },
-            body: JSON.stringify({ type: 'urn:ledger:problem:position-beyond-log', title: 'Precondition Failed', status: 412,
-              detail: `after ${after} is beyond this log's head ${w1.position}`, head: w1.position }) } }
+            body: beyondLog(`after ${after}`, w1.position) } }
         : undefined;
     const poll = c.events({ after }).catch((e: unknown) => e);
     await waitFor(() => proxy.seen.some((s) => s.url.startsWith('/v1/events?')), 'the poll');
