@@ -1,13 +1,12 @@
 // The demo page in headless Chromium (Debian's /usr/bin/chromium, driven
 // by playwright-core; no browser is downloaded). Each scenario uses its own
 // article and user, so they do not see each other's clicks.
-import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startLedger } from './global-setup';
+import { startLedger, stopLedger } from './global-setup';
 import { signJWT } from './jwt';
 
 // CHROMIUM_PATH overrides the browser (e.g. to check the skip and CI failure paths).
@@ -195,10 +194,6 @@ describe.skipIf(!haveChromium && !ci)('demo page in Chromium', () => {
   it('drops a like the restore of an older copy lost, though the stream missed it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ledger-restore-'));
     const serve = (port?: number) => startLedger(inject('ledgerBin'), dir, ['--consistency-timeout', '300ms'], port);
-    const stop = async (s: { proc: ChildProcess }) => {
-      s.proc.kill('SIGTERM');
-      await new Promise((r) => (s.proc.exitCode !== null ? r(null) : s.proc.once('exit', r)));
-    };
     const copy = (from: string, to: string) => {
       for (const f of readdirSync(to)) if (f.startsWith('l.db')) rmSync(join(to, f));
       for (const f of readdirSync(from)) if (f.startsWith('l.db')) copyFileSync(join(from, f), join(to, f));
@@ -220,7 +215,7 @@ describe.skipIf(!haveChromium && !ci)('demo page in Chromium', () => {
         await released;
         await route.fulfill({ status: 503, headers: { 'Retry-After': '0', 'Content-Type': 'application/problem+json' }, body: '{"status":503,"title":"Service Unavailable"}' });
       }, { times: 1 });
-      await stop(server);
+      await stopLedger(server.proc);
       const backup = mkdtempSync(join(dir, 'backup-'));
       copy(dir, backup);
       server = await serve(port);
@@ -229,7 +224,7 @@ describe.skipIf(!haveChromium && !ci)('demo page in Chromium', () => {
       await button(page, 'a-7', 'like').click();
       expect((await write).status()).toBe(200);
       await expect.poll(() => pressed(page, 'a-7', 'like')).toBe('true');
-      await stop(server);
+      await stopLedger(server.proc);
       copy(backup, dir); // the log restored from its older copy, without the like
       server = await serve(port);
       release();
@@ -238,7 +233,7 @@ describe.skipIf(!haveChromium && !ci)('demo page in Chromium', () => {
       await page.locator('[data-live="true"]').waitFor();
     } finally {
       await context.close();
-      await stop(server);
+      await stopLedger(server.proc);
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -47,6 +47,12 @@ export async function startLedger(bin: string, dir: string, extra: string[] = []
   throw new Error(`ledger serve on ${url} did not become ready in 10 s`);
 }
 
+/** stopLedger sends proc SIGTERM and waits for it to exit. */
+export async function stopLedger(proc: ChildProcess): Promise<void> {
+  proc.kill('SIGTERM');
+  await new Promise((r) => (proc.exitCode !== null ? r(null) : proc.once('exit', r)));
+}
+
 export default async function setup(project: TestProject) {
   const dir = mkdtempSync(join(tmpdir(), 'ledger-web-'));
   const bin = join(dir, 'ledger');
@@ -66,10 +72,7 @@ export default async function setup(project: TestProject) {
   project.provide('jwtUrl', jwt.url);
   project.provide('jwtSecret', jwtSecret);
   return async () => {
-    for (const p of [main.proc, limited.proc, jwt.proc]) {
-      p.kill('SIGTERM');
-      await new Promise((r) => (p.exitCode !== null ? r(null) : p.once('exit', r)));
-    }
+    for (const p of [main.proc, limited.proc, jwt.proc]) await stopLedger(p);
     rmSync(dir, { recursive: true, force: true });
   };
 }
