@@ -46,8 +46,7 @@ export class SessionPosition {
 
   /** get returns the highest position seen, 0 when none. */
   get(): number {
-    const stored = Number(this.#safeGet(this.#key) ?? '0');
-    return Math.max(this.#memory, Number.isSafeInteger(stored) && stored > 0 ? stored : 0);
+    return Math.max(this.#memory, this.#stored(this.#key));
   }
 
   /**
@@ -84,8 +83,13 @@ export class SessionPosition {
   }
 
   #below(): number {
-    const stored = Number(this.#safeGet(`${this.#key}:below`) ?? '0');
-    return Math.max(this.#memoryBelow, Number.isSafeInteger(stored) && stored > 0 ? stored : 0);
+    return Math.max(this.#memoryBelow, this.#stored(`${this.#key}:below`));
+  }
+
+  /** #stored is the position kept in storage under key, 0 when none or not a position. */
+  #stored(key: string): number {
+    const stored = Number(this.#safeGet(key) ?? '0');
+    return Number.isSafeInteger(stored) && stored > 0 ? stored : 0;
   }
 
   #safeSet(key: string, value: string): void {
