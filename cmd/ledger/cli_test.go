@@ -246,6 +246,19 @@ func mustLedgerAt(t *testing.T, db string) (*domain.Ledger, func()) {
 	return domain.NewLedger(store, domain.MustKindSet("like", "collect"), domain.LedgerConfig{}, nil), func() { store.Close() }
 }
 
+// mustLiveLike has user like target live in the log at db.
+func mustLiveLike(t *testing.T, db, user, target string) {
+	t.Helper()
+	l, done := mustLedgerAt(t, db)
+	defer done()
+	u, _ := domain.NewUserID(user)
+	tg, _ := domain.ParseTarget(target)
+	k, _ := domain.ParseKind("like")
+	if _, err := l.Set(context.Background(), domain.SetRequest{User: u, Target: tg, Kind: k, On: true}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // mustFill has users u0..u(n-1) each like then unlike article/a1.
 func mustFill(t *testing.T, db string, n int) {
 	t.Helper()
@@ -636,14 +649,7 @@ func TestImportConflictsWithLiveHistory(t *testing.T) {
 // importOverALiveLike imports a file whose u9 liked and unliked q9 into the
 // log db, where u9 likes q9 live: u9's rows conflict, u1's is imported.
 func importOverALiveLike(t *testing.T, dir, db string) {
-	l, done := mustLedgerAt(t, db)
-	u, _ := domain.NewUserID("u9")
-	tg, _ := domain.ParseTarget("article/q9")
-	k, _ := domain.ParseKind("like")
-	if _, err := l.Set(context.Background(), domain.SetRequest{User: u, Target: tg, Kind: k, On: true}); err != nil {
-		t.Fatal(err)
-	}
-	done()
+	mustLiveLike(t, db, "u9", "article/q9")
 	csvPath := filepath.Join(dir, "old.csv")
 	rows := "id,user_id,action_type,target_type,target_id,is_deleted,created_at,updated_at\n" +
 		"77,u9,like,article,q9,1,2025-01-01 00:00:00,2025-01-02 00:00:00\n" +

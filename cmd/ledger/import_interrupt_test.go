@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/interactionledger/ledger/domain"
 )
 
 // TestImportInterruptedListsItsConflicts: an import interrupted (Ctrl-C)
@@ -19,14 +17,7 @@ import (
 func TestImportInterruptedListsItsConflicts(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "live.db")
-	l, done := mustLedgerAt(t, db)
-	u, _ := domain.NewUserID("u0")
-	tg, _ := domain.ParseTarget("article/q9")
-	k, _ := domain.ParseKind("like")
-	if _, err := l.Set(t.Context(), domain.SetRequest{User: u, Target: tg, Kind: k, On: true}); err != nil {
-		t.Fatal(err)
-	}
-	done()
+	mustLiveLike(t, db, "u0", "article/q9")
 	var rows strings.Builder
 	rows.WriteString("id,user_id,action_type,target_type,target_id,is_deleted,created_at,updated_at\n")
 	rows.WriteString("1,u0,like,article,q9,0,2020-01-01 00:00:00,2020-01-01 00:00:00\n") // the live pair, first in time
