@@ -130,8 +130,9 @@ func (r *running) ended(t *testing.T, limit time.Duration, still func() string) 
 }
 
 // relayIntoStream creates a stream of cfg's settings under names of its
-// own, writes events to a new log and starts a relay of that log into it.
-func relayIntoStream(t *testing.T, url string, cfg jetstream.StreamConfig, events int) (*running, domain.EventStore) {
+// own, writes events to a new log and starts a relay of that log into it,
+// logging to log.
+func relayIntoStream(t *testing.T, url string, cfg jetstream.StreamConfig, events int, log *slog.Logger) (*running, domain.EventStore) {
 	t.Helper()
 	n := natstest.UniqueNames(t, url)
 	cfg.Name, cfg.Subjects = n.Stream, []string{n.Prefix + ".>"}
@@ -140,7 +141,7 @@ func relayIntoStream(t *testing.T, url string, cfg jetstream.StreamConfig, event
 	}
 	store := mustStore(t)
 	write(t, store, events, "s")
-	r := startRelay(t, store, testConfig(url, n), nil)
+	r := startRelay(t, store, testConfig(url, n), log)
 	r.stream = n.Stream
 	r.js = natstest.MustJetStream(t, url)
 	return r, store

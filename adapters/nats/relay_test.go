@@ -469,7 +469,7 @@ func TestRelayRefusesAStreamThatMayDropItsLastMessage(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			r, _ := relayIntoStream(t, url, c.cfg, 5)
+			r, _ := relayIntoStream(t, url, c.cfg, 5, nil)
 			r.refuses(t, 10*time.Second, c.want, "a stream that may drop its last message")
 		})
 	}
@@ -534,7 +534,7 @@ func TestRelayRefusesAStreamThatRefusesNewMessages(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			r, store := relayIntoStream(t, url, c.cfg, 40)
+			r, store := relayIntoStream(t, url, c.cfg, 40, nil)
 			if c.want == "" {
 				total := len(logEvents(t, store))
 				waitFor(t, "the last event relayed", func() bool { return r.relay.Relayed() == int64(total) })
@@ -549,17 +549,8 @@ func TestRelayRefusesAStreamThatRefusesNewMessages(t *testing.T) {
 // every try: the relay stops, exit 1 naming the event's position and the
 // limit, instead of retrying it for ever.
 func TestRelayStopsOnAnEventOverTheStreamsMaxMsgSize(t *testing.T) {
-	url := natstest.MustURL(t)
-	js := natstest.MustJetStream(t, url)
-	n := natstest.UniqueNames(t, url)
-	cfg := jetstream.StreamConfig{Name: n.Stream, Subjects: []string{n.Prefix + ".>"}, MaxMsgSize: 100}
-	if _, err := js.CreateStream(context.Background(), cfg); err != nil {
-		t.Fatal(err)
-	}
-	store := mustStore(t)
-	write(t, store, 5, "z")
 	log, buf := bufLogger()
-	r := startRelay(t, store, testConfig(url, n), log)
+	r, _ := relayIntoStream(t, natstest.MustURL(t), jetstream.StreamConfig{MaxMsgSize: 100}, 5, log)
 	err := r.ended(t, 30*time.Second, func() string {
 		return fmt.Sprintf("relay retries an event the stream refuses for ever; log:\n%s", buf)
 	})
