@@ -61,8 +61,10 @@ func consume(ctx context.Context, t *testing.T, url string, n natstest.Names, wa
 		Unmarshaler:    relaynats.Marshaler{},
 		AckWaitTimeout: 30 * time.Second,
 		JetStream: wmnats.JetStreamConfig{
-			DurablePrefix:    "notifier",
-			SubscribeOptions: []natsgo.SubOpt{natsgo.Bind(n.Stream, "notifier"), natsgo.AckExplicit()},
+			DurablePrefix: "notifier",
+			// ManualAck: else the NATS client acknowledges each message once
+			// watermill's handler returns, and so the one it discards at Close.
+			SubscribeOptions: []natsgo.SubOpt{natsgo.Bind(n.Stream, "notifier"), natsgo.AckExplicit(), natsgo.ManualAck()},
 		},
 	}, watermill.NopLogger{})
 	if err != nil {
