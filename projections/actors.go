@@ -44,18 +44,19 @@ func (s *Set) Actors(ctx context.Context, t domain.Target, k domain.Kind, limit 
 	if t.IsZero() {
 		return Page[Actor]{}, &domain.ValidationError{Field: "target", Reason: "required"}
 	}
-	scope := "actors\x00" + t.String() + "\x00" + k.String()
+	scope := actorsScope(t, k)
 	limit, before, err := s.pageArgs(k, limit, scope, cursor)
 	if err != nil {
 		return Page[Actor]{}, err
 	}
-	if rows, ok := s.mem.actorPage(t, k.String(), limit+1, before); ok {
-		return actorsFromMemory(rows, limit, func(pos int64) string { return makeCursor(scope, pos) })
+	next := func(pos, at int64) string { return makeCursor(scope, pos, at) }
+	if rows, at, ok := s.mem.actorPage(t, k.String(), limit+1, before); ok {
+		return actorsFromMemory(rows, limit, func(pos int64) string { return next(pos, at) })
 	}
-	rows, err := s.v.read.QueryContext(ctx, `SELECT user, since, position FROM actors
+	rows, err := s.v.read.QueryContext(ctx, `SELECT user, since, position, `+checkpointColumn(Actors)+` FROM actors
 WHERE target_type = ? AND target_id = ? AND kind = ? AND position < ?
 ORDER BY position DESC LIMIT ?`, t.Type(), t.ID(), k.String(), before, limit+1)
-	page, err := readPage(rows, err, limit, scanActor, func(pos int64) string { return makeCursor(scope, pos) })
+	page, err := readPage(rows, err, limit, scanActor, next)
 	if err != nil {
 		return Page[Actor]{}, unreadable("read actors", err)
 	}
@@ -82,15 +83,27 @@ func actorsFromMemory(rows []actorRow, limit int, next func(int64) string) (Page
 	return page, nil
 }
 
-func scanActor(rows *sql.Rows) (a Actor, pos int64, err error) {
+func scanActor(rows *sql.Rows) (a Actor, pos, at int64, err error) {
 	var user string
 	var since int64
-	if err := rows.Scan(&user, &since, &a.Position); err != nil {
-		return a, 0, err
+	if err := rows.Scan(&user, &since, &a.Position, &at); err != nil {
+		return a, 0, 0, err
 	}
 	if a.User, err = domain.NewUserID(user); err != nil {
-		return a, 0, fmt.Errorf("stored user: %w", err)
+		return a, 0, 0, fmt.Errorf("stored user: %w", err)
 	}
 	a.Since = time.UnixMilli(since).UTC()
-	return a, a.Position, nil
+	return a, a.Position, at, nil
+}
+
+// actorsScope names the list Actors(t, k, ...) in its cursors.
+func actorsScope(t domain.Target, k domain.Kind) string {
+	return "actors\x00" + t.String() + "\x00" + k.String()
+}
+
+// checkpointColumn is a column that reads projection name's checkpoint
+// in the snapshot of the statement it is in: the position a page was
+// read at.
+func checkpointColumn(name string) string {
+	return `(SELECT position FROM checkpoints WHERE projection = '` + name + `')`
 }

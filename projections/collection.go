@@ -49,38 +49,44 @@ func (s *Set) Collection(ctx context.Context, u domain.UserID, k domain.Kind, ta
 			return Page[Item]{}, err
 		}
 	}
-	scope := "collection\x00" + u.String() + "\x00" + k.String() + "\x00" + targetType
+	scope := collectionScope(u, k, targetType)
 	limit, before, err := s.pageArgs(k, limit, scope, cursor)
 	if err != nil {
 		return Page[Item]{}, err
 	}
 	rows, err := s.queryCollection(ctx, u, k, targetType, before, limit+1)
-	page, err := readPage(rows, err, limit, scanItem, func(pos int64) string { return makeCursor(scope, pos) })
+	page, err := readPage(rows, err, limit, scanItem, func(pos, at int64) string { return makeCursor(scope, pos, at) })
 	if err != nil {
 		return Page[Item]{}, unreadable("read collection", err)
 	}
 	return page, nil
 }
 
-func scanItem(rows *sql.Rows) (it Item, pos int64, err error) {
+func scanItem(rows *sql.Rows) (it Item, pos, at int64, err error) {
 	var typ, id string
 	var since int64
-	if err := rows.Scan(&typ, &id, &since, &it.Position); err != nil {
-		return it, 0, err
+	if err := rows.Scan(&typ, &id, &since, &it.Position, &at); err != nil {
+		return it, 0, 0, err
 	}
 	if it.Target, err = domain.NewTarget(typ, id); err != nil {
-		return it, 0, fmt.Errorf("stored target: %w", err)
+		return it, 0, 0, fmt.Errorf("stored target: %w", err)
 	}
 	it.Since = time.UnixMilli(since).UTC()
-	return it, it.Position, nil
+	return it, it.Position, at, nil
+}
+
+// collectionScope names the list Collection(u, k, targetType, ...) in its
+// cursors.
+func collectionScope(u domain.UserID, k domain.Kind, targetType string) string {
+	return "collection\x00" + u.String() + "\x00" + k.String() + "\x00" + targetType
 }
 
 func (s *Set) queryCollection(ctx context.Context, u domain.UserID, k domain.Kind, typ string, before int64, n int) (*sql.Rows, error) {
 	if typ == "" {
-		return s.v.read.QueryContext(ctx, `SELECT target_type, target_id, since, position FROM collection
+		return s.v.read.QueryContext(ctx, `SELECT target_type, target_id, since, position, `+checkpointColumn(Collection)+` FROM collection
 WHERE user = ? AND kind = ? AND position < ? ORDER BY position DESC LIMIT ?`, u.String(), k.String(), before, n)
 	}
-	return s.v.read.QueryContext(ctx, `SELECT target_type, target_id, since, position FROM collection
+	return s.v.read.QueryContext(ctx, `SELECT target_type, target_id, since, position, `+checkpointColumn(Collection)+` FROM collection
 WHERE user = ? AND kind = ? AND target_type = ? AND position < ? ORDER BY position DESC LIMIT ?`,
 		u.String(), k.String(), typ, before, n)
 }

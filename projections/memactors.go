@@ -97,19 +97,21 @@ type actorRow struct {
 }
 
 // actorPage answers an Actors read from memory: up to n actors of kind
-// on target t at positions below before, newest first; ok is false when
-// the model cannot answer (the caller then reads SQLite).
-func (m *memModel) actorPage(t domain.Target, kind string, n int, before int64) (out []actorRow, ok bool) {
+// on target t at positions below before, newest first, and the position
+// the model is at; ok is false when the model cannot answer (the caller
+// then reads SQLite).
+func (m *memModel) actorPage(t domain.Target, kind string, n int, before int64) (out []actorRow, at int64, ok bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if !m.answersLocked() {
-		return nil, false
+		return nil, 0, false
 	}
+	at = m.atLocked()
 	var buf [256]byte
 	tid, known := m.targetIDs[string(targetMemKey(buf[:0], t.Type(), t.ID()))]
 	l := m.actors[memList{tid, int32(m.kindIndex(kind))}]
 	if !known || l == nil {
-		return nil, true
+		return nil, at, true
 	}
 	i, _ := slices.BinarySearchFunc(l.entries, before, byPos)
 	out = make([]actorRow, 0, min(n, i))
@@ -118,5 +120,5 @@ func (m *memModel) actorPage(t domain.Target, kind string, n int, before int64) 
 			out = append(out, actorRow{user: m.userNames[e.user], since: e.since, pos: e.pos})
 		}
 	}
-	return out, true
+	return out, at, true
 }

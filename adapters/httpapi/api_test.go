@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/interactionledger/ledger/adapters/eventcodec"
 	"github.com/interactionledger/ledger/adapters/sqlite/sqlitetest"
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/projections"
 )
 
 func TestWrites(t *testing.T) {
@@ -914,4 +916,50 @@ func TestUnknownQueryParameterRefused(t *testing.T) {
 	// What a route takes (and log, everywhere) is not refused.
 	e.expect(200, "GET", "/v1/targets/article/a-1?viewer=u1&min_position=1&log=", "")
 	e.expect(200, "HEAD", "/v1/events?after=0&kind=like&user=u1", "")
+}
+
+// TestCursorOnANodeBehind: page 2 of a list sent to a node whose read model
+// is behind the one that answered page 1 (a cluster's load balancer may
+// send it anywhere) waits for the state page 1 was read at, like
+// min_position. It was read at once: u, on page 1 after re-liking, was on
+// page 2 as well, at the position of its first like, which that node had
+// not yet seen cancelled.
+func TestCursorOnANodeBehind(t *testing.T) {
+	e := MustEnv(t, nil)
+	for _, u := range []string{"u", "a", "b", "c", "d"} {
+		e.expect(200, "PUT", "/v1/targets/article/a-1/like/"+u, "")
+	}
+	behind, err := projections.Open(t.Context(), projections.Config{Path: filepath.Join(t.TempDir(), "behind.views"), Kinds: e.srv.cfg.Kinds}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer behind.Close()
+	feed := func(after int64) {
+		batch, err := domain.AppendEvents(nil, e.store.ReadEvents(t.Context(), domain.EventFilter{After: after, Limit: 100}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range behind.Names() {
+			if err := behind.Apply(t.Context(), name, batch); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	feed(0)
+	e.expect(200, "DELETE", "/v1/targets/article/a-1/like/u", "")
+	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u", "")
+	p1 := mustDecode[pageResponse[actorJSON]](t, e.expect(200, "GET", "/v1/targets/article/a-1/like?limit=2", ""))
+	if len(p1.Items) != 2 || p1.Items[0].User != "u" || p1.Items[1].User != "d" || p1.NextCursor == "" {
+		t.Fatalf("page 1: %+v", p1)
+	}
+	page2 := "/v1/targets/article/a-1/like?limit=10&cursor=" + p1.NextCursor
+	node := e.quickOver(50*time.Millisecond, behind)
+	if res, body := node.do("GET", page2, ""); res.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("page 2 on a node behind page 1's: %d %s, want 503 not-caught-up", res.StatusCode, body)
+	}
+	feed(5)
+	p2 := mustDecode[pageResponse[actorJSON]](t, node.expect(200, "GET", page2, ""))
+	if fmt.Sprint(p2.Items) != fmt.Sprint(mustDecode[pageResponse[actorJSON]](t, e.expect(200, "GET", page2, "")).Items) || len(p2.Items) != 3 {
+		t.Fatalf("page 2 once the node caught up: %+v", p2)
+	}
 }

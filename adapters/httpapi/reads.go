@@ -161,7 +161,11 @@ func (s *Server) actors(w http.ResponseWriter, r *http.Request) error {
 	if err := p.err(); err != nil {
 		return err
 	}
-	if _, err := s.beginRead(w, r, minPos); err != nil {
+	at, err := projections.ActorsCursorAt(t, k, cursor)
+	if err != nil {
+		return cursorError(err)
+	}
+	if _, err := s.beginRead(w, r, max(minPos, at)); err != nil {
 		return err
 	}
 	page, err := s.deps.Read.Actors(r.Context(), t, k, limit, cursor)
@@ -198,7 +202,11 @@ func (s *Server) collection(w http.ResponseWriter, r *http.Request) error {
 	if err := p.err(); err != nil {
 		return err
 	}
-	if _, err := s.beginRead(w, r, minPos); err != nil {
+	at, err := projections.CollectionCursorAt(u, k, typ, cursor)
+	if err != nil {
+		return cursorError(err)
+	}
+	if _, err := s.beginRead(w, r, max(minPos, at)); err != nil {
 		return err
 	}
 	page, err := s.deps.Read.Collection(r.Context(), u, k, typ, limit, cursor)
@@ -212,7 +220,10 @@ func (s *Server) collection(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, out)
 }
 
-// cursorError names the cursor in the 400 of a rejected cursor.
+// cursorError names the cursor in the 400 of a rejected cursor. A list
+// checks its cursor before it waits: the next page is read at or after the
+// position its cursor's page was read at (projections.ActorsCursorAt), as
+// for min_position.
 func cursorError(err error) error {
 	var v *domain.ValidationError
 	if errors.As(err, &v) && v.Field == "cursor" {

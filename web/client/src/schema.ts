@@ -805,7 +805,7 @@ export interface components {
         min_position: number;
         "Ledger-Min-Position": number;
         limit: number;
-        /** @description opaque; next_cursor of the previous page */
+        /** @description opaque; next_cursor of the previous page. The page is read at or after the position the previous page was read at, as with min_position (503, or 412 position-beyond-log) */
         cursor: string;
         /** @description only events with a greater position */
         after: number;
@@ -1207,7 +1207,7 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: components["parameters"]["limit"];
-                /** @description opaque; next_cursor of the previous page */
+                /** @description opaque; next_cursor of the previous page. The page is read at or after the position the previous page was read at, as with min_position (503, or 412 position-beyond-log) */
                 cursor?: components["parameters"]["cursor"];
                 /** @description wait until the read model has applied this position (503 not-caught-up after the consistency timeout; 412 position-beyond-log when it is beyond the log's head) */
                 min_position?: components["parameters"]["min_position"];
@@ -1261,7 +1261,7 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: components["parameters"]["limit"];
-                /** @description opaque; next_cursor of the previous page */
+                /** @description opaque; next_cursor of the previous page. The page is read at or after the position the previous page was read at, as with min_position (503, or 412 position-beyond-log) */
                 cursor?: components["parameters"]["cursor"];
                 /** @description wait until the read model has applied this position (503 not-caught-up after the consistency timeout; 412 position-beyond-log when it is beyond the log's head) */
                 min_position?: components["parameters"]["min_position"];
@@ -1316,7 +1316,7 @@ export interface operations {
                 /** @description only targets of this type */
                 type?: string;
                 limit?: components["parameters"]["limit"];
-                /** @description opaque; next_cursor of the previous page */
+                /** @description opaque; next_cursor of the previous page. The page is read at or after the position the previous page was read at, as with min_position (503, or 412 position-beyond-log) */
                 cursor?: components["parameters"]["cursor"];
                 /** @description wait until the read model has applied this position (503 not-caught-up after the consistency timeout; 412 position-beyond-log when it is beyond the log's head) */
                 min_position?: components["parameters"]["min_position"];
@@ -1371,7 +1371,7 @@ export interface operations {
                 /** @description only targets of this type */
                 type?: string;
                 limit?: components["parameters"]["limit"];
-                /** @description opaque; next_cursor of the previous page */
+                /** @description opaque; next_cursor of the previous page. The page is read at or after the position the previous page was read at, as with min_position (503, or 412 position-beyond-log) */
                 cursor?: components["parameters"]["cursor"];
                 /** @description wait until the read model has applied this position (503 not-caught-up after the consistency timeout; 412 position-beyond-log when it is beyond the log's head) */
                 min_position?: components["parameters"]["min_position"];
