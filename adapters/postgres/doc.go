@@ -44,7 +44,8 @@
 // made anew under a running store holds another log, and its head reads
 // and appends then fail with ErrLogReplaced (unavailable, naming both
 // logs) and its reads yield none of the new log's events. A failed group
-// commit is logged through internal/failurelog.
+// commit, and a run of failed reconnections of the commit listener, are
+// logged through internal/failurelog.
 //
 // Everything PostgreSQL-specific stays here: SQL, pgx, SQLSTATE codes
 // (translated to domain errors at this package's edge, never by message).

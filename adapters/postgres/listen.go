@@ -3,7 +3,10 @@ package postgres
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
+
+	"github.com/interactionledger/ledger/internal/failurelog"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -21,13 +24,16 @@ const (
 // head itself, a safety net for anything else that was missed.
 func (s *EventStore) listen(ctx context.Context) {
 	defer close(s.listenDone)
+	// An outage is one run of failed attempts, logged without flooding:
+	// each attempt was a warning, 12 a minute for as long as it lasted.
+	failures := &failurelog.Log{Logger: s.log, What: "commit listener", Level: slog.LevelWarn}
 	wait := listenRetryMin
 	for ctx.Err() == nil {
-		err := s.listenOnce(ctx, func() { wait = listenRetryMin })
+		err := s.listenOnce(ctx, func() { wait = listenRetryMin; failures.Succeeded() })
 		if ctx.Err() != nil {
 			return
 		}
-		s.log.Warn("commit listener lost its connection; reconnecting", "after", wait, "err", err)
+		failures.Failed(err, "reconnecting_after", wait)
 		s.notifyCommitted()
 		select {
 		case <-time.After(wait):

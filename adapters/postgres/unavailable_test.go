@@ -3,6 +3,8 @@ package postgres_test
 import (
 	"errors"
 	"fmt"
+	"github.com/interactionledger/ledger/internal/testlog"
+	"log/slog"
 	"net/url"
 	"strings"
 	"testing"
@@ -140,4 +142,34 @@ func TestDatabaseRefusingConnections(t *testing.T) {
 		}
 	}
 	pgtest.Exec(t, "ALTER DATABASE "+db+" ALLOW_CONNECTIONS true")
+}
+
+// TestListenerOutageLoggedOnce: while the database refuses the listener,
+// its reconnection attempts (every 5 s at most, for as long as the outage
+// lasts) are logged as one run, the first failure and then at most one
+// line every failurelog.Every, and its reconnection once; each attempt
+// was a warning of its own, 12 a minute for the whole outage.
+func TestListenerOutageLoggedOnce(t *testing.T) {
+	schema := pgtest.Schema(t)
+	url, role := pgtest.Role(t, schema)
+	var logs testlog.Buffer
+	s, err := postgres.Open(t.Context(), postgres.Config{URL: url}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	<-s.Listening()
+	pgtest.LockOut(t, role)
+	// Each failed attempt wakes the store's waiters (notifications may
+	// have been missed): six wakes are five attempts after the loss.
+	for range 6 {
+		<-s.Committed()
+	}
+	if n := strings.Count(logs.String(), "commit listener"); n != 1 {
+		t.Fatalf("%d lines about the commit listener after its first five failed reconnections, want 1:\n%s", n, logs.String())
+	}
+	pgtest.LetIn(t, role)
+	waitFor(t, "the listener's reconnection to be logged", func() bool {
+		return strings.Contains(logs.String(), "commit listener works again")
+	})
 }

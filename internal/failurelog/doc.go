@@ -2,5 +2,6 @@
 // store's group commits, a tail's reads of the log) without flooding: the
 // first failure, then at most one line every 10 s (Every) with a count,
 // then the success that ends the run. Its users: the stores' failed group
-// commits and the projections' failed reads of the log.
+// commits, the projections' failed reads of the log and the PostgreSQL
+// commit listener's failed reconnections.
 package failurelog
