@@ -47,8 +47,15 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "head": head, "applied": s.deps.Read.Applied()})
 }
 
+// notReady answers 503 with the reason, which the access line carries. It
+// logs no "request failed" warning: load balancers probe every few
+// seconds, and what makes a node not ready is logged by what failed.
 func (s *Server) notReady(w http.ResponseWriter, r *http.Request, detail string) error {
-	s.fail(w, r, &httpError{status: 503, slug: "not-ready", detail: detail, retryAfter: s.cfg.ReadyLag})
+	err := &httpError{status: 503, slug: "not-ready", detail: detail, retryAfter: s.cfg.ReadyLag}
+	if info := infoFrom(r.Context()); info != nil {
+		info.err = err
+	}
+	writeProblem(w, problemFor(err, false))
 	return nil
 }
 

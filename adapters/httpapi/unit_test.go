@@ -627,3 +627,29 @@ func TestETagTagsTheContent(t *testing.T) {
 		t.Error("without a viewer the viewer's flags are no part of the representation")
 	}
 }
+
+// A /readyz that answers 503 logs its access line, with the reason, and no
+// "request failed" warning: a load balancer probes every node every few
+// seconds, and during an outage (already logged once, then every 10 s, by
+// what failed) each probe added a warning with the whole cause.
+func TestNotReadyLogsNoFailure(t *testing.T) {
+	e := MustEnv(t, nil)
+	logs := &testlog.Buffer{}
+	down := func(context.Context) error { return errors.New("database connection failed") }
+	srv, err := New(DefaultConfig(), Deps{Ledger: e.srv.deps.Ledger, Log: e.store, Read: e.set, Writable: down}, newTestLogger(logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, newRequest("GET", "/readyz", nil))
+		if rec.Code != 503 || !strings.Contains(rec.Body.String(), "database connection failed") {
+			t.Fatalf("/readyz over a store that is down: %d %s, want 503 naming the cause", rec.Code, rec.Body)
+		}
+	}
+	access := strings.Count(logs.String(), `msg=request `)
+	if strings.Contains(logs.String(), "request failed") || access != 3 ||
+		strings.Count(logs.String(), `detail="the store is not writable: database connection failed"`) != 3 {
+		t.Fatalf("three /readyz probes of a node that is not ready logged:\n%s\nwant three access lines with the reason, no failure", logs)
+	}
+}
