@@ -135,6 +135,18 @@ func (m *Metrics) observeApplied(e domain.Event, now time.Time) {
 	}
 }
 
+// Checkpoints returns the observer of file's WAL checkpoints (file is "log"
+// or "views"), having started its series at 0: a series that first shows
+// up at 1 hides that first checkpoint (or failure) from increase() and
+// rate(), so an alert on failed checkpoints missed the first one.
+func (m *Metrics) Checkpoints(file string) func(took time.Duration, err error) {
+	for _, result := range []string{"ok", "failed"} {
+		m.checkpoints.WithLabelValues(file, result)
+	}
+	m.checkpointTime.WithLabelValues(file)
+	return func(took time.Duration, err error) { m.ObserveCheckpoint(file, took, err) }
+}
+
 // ObserveCheckpoint records one WAL checkpoint of the SQLite file named
 // file ("log" or "views"): how long it took and whether it failed.
 func (m *Metrics) ObserveCheckpoint(file string, took time.Duration, err error) {

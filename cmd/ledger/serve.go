@@ -223,10 +223,14 @@ func secondsForDurations(_ []string, a slog.Attr) slog.Attr {
 func serve(ctx context.Context, cfg httpapi.Config, db string, views projections.Config, log *slog.Logger, opened func()) (err error) {
 	metrics := httpapi.NewMetrics()
 	health := &storeHealth{}
-	store, err := openStore(ctx, db, storeOptions{onCommit: func(st commitStats) {
+	opts := storeOptions{onCommit: func(st commitStats) {
 		metrics.ObserveCommit(st.Appends, st.Events, st.Duration, st.Err != nil)
 		health.observe(st)
-	}, onCheckpoint: func(took time.Duration, err error) { metrics.ObserveCheckpoint("log", took, err) }}, log)
+	}}
+	if !postgres.IsURL(db) { // a PostgreSQL log has no WAL of this process's
+		opts.onCheckpoint = metrics.Checkpoints("log")
+	}
+	store, err := openStore(ctx, db, opts, log)
 	if err != nil {
 		return startupErr(ctx, err, log)
 	}
@@ -235,7 +239,7 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, views projections
 	if cfg.StartPosition, err = store.LastPosition(ctx); err != nil {
 		return startupErr(ctx, err, log)
 	}
-	views.OnCheckpoint = func(took time.Duration, err error) { metrics.ObserveCheckpoint("views", took, err) }
+	views.OnCheckpoint = metrics.Checkpoints("views")
 	unlock, err := projections.LockServe(views.Path) // for the server's life
 	if err != nil {
 		return err
