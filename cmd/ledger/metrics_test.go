@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	relaynats "github.com/interactionledger/ledger/adapters/nats"
+	"github.com/interactionledger/ledger/adapters/postgres/pgtest"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -132,4 +134,38 @@ func readmeMetrics(t *testing.T, readme, heading string) map[string]metricDoc {
 		t.Fatalf("README has no metrics table after %q", heading)
 	}
 	return out
+}
+
+// A server says in its log which log and views file it serves, its
+// password masked: a log pipeline gathering many nodes' lines could not
+// tell which database a node's failures were about (the lines named the
+// schema at most).
+func TestServeLogsWhatItServes(t *testing.T) {
+	u, err := url.Parse(pgtest.WithSchema(pgtest.URL(t), pgtest.Schema(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(u.User.Username(), "s3cret-pw") // trust authentication ignores it
+	views := filepath.Join(t.TempDir(), "node.views")
+	s := startServe(t, u.String(), nil, "--views", views)
+	s.want(t, 200, "PUT", "/v1/targets/article/a-1/like/u1", "")
+	_, metrics := s.call(t, "GET", "/metrics", "")
+	_, ready := s.call(t, "GET", "/readyz", "")
+	s.stop(t)
+	logs := s.logs.String()
+	var line string
+	for l := range strings.Lines(logs) {
+		if strings.Contains(l, `"msg":"serving"`) {
+			line = l
+		}
+	}
+	want := `"db":"postgres://` + u.User.Username() + ":xxxxx@" + u.Host + u.Path + "?"
+	if !strings.Contains(line, want) || !strings.Contains(line, u.Query().Get("search_path")) || !strings.Contains(line, `"views":"`+views+`"`) {
+		t.Errorf("the serving line %q, want %s…, its schema and views %s; logs:\n%s", line, want, views, logs)
+	}
+	for what, text := range map[string]string{"the log": logs, "/metrics": string(metrics), "/readyz": string(ready)} {
+		if strings.Contains(text, "s3cret-pw") {
+			t.Errorf("%s shows the database password", what)
+		}
+	}
 }

@@ -250,6 +250,7 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, views projections
 		return startupErr(ctx, otherSchemasViews(err, db), log)
 	}
 	defer closeAndJoin(&err, "close projections", set.Close)
+	log.InfoContext(ctx, "serving", "db", redactDB(db), "views", views.Path, "log_head", cfg.StartPosition, "applied", set.Applied())
 	opened()
 	srv, err := httpapi.New(cfg, httpapi.Deps{
 		Ledger: domain.NewLedger(appendsWatched{store, set}, cfg.Kinds, domain.LedgerConfig{}, log),
