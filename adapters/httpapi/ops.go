@@ -14,7 +14,12 @@ var openapiDoc []byte
 // OpenAPI returns the embedded OpenAPI 3.1 document of the API.
 func OpenAPI() []byte { return append([]byte(nil), openapiDoc...) }
 
+// noStore keeps a cache between a probe (a load balancer, Prometheus) and
+// the node from answering for it: a kept "ready" outlives the node.
+func noStore(w http.ResponseWriter) { w.Header().Set("Cache-Control", "no-store") }
+
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	noStore(w)
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
@@ -44,6 +49,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	if appliedBefore > head {
 		return s.notReady(w, r, fmt.Sprintf("projections at %d, beyond the log head %d: the log was replaced under this node (restart it)", appliedBefore, head))
 	}
+	noStore(w)
 	return writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "head": head, "applied": s.deps.Read.Applied()})
 }
 
@@ -70,6 +76,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
 	if head, err := s.deps.Log.LastPosition(ctx); err == nil {
 		s.metrics.advanceHead(head)
 	}
+	noStore(w)
 	s.metrics.handler().ServeHTTP(w, r)
 	return nil
 }

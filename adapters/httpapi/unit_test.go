@@ -653,3 +653,19 @@ func TestNotReadyLogsNoFailure(t *testing.T) {
 		t.Fatalf("three /readyz probes of a node that is not ready logged:\n%s\nwant three access lines with the reason, no failure", logs)
 	}
 }
+
+// /healthz, /readyz and /metrics answer Cache-Control: no-store: without it
+// a cache between a load balancer or Prometheus and the node could keep a
+// "ready" (or a scrape) while the node is down; only their 503s said so.
+func TestOperationsAreNotCached(t *testing.T) {
+	e := MustEnv(t, nil)
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		for _, method := range []string{"GET", "HEAD"} {
+			rec := httptest.NewRecorder()
+			e.srv.Handler().ServeHTTP(rec, newRequest(method, path, nil))
+			if rec.Code != 200 || rec.Header().Get("Cache-Control") != "no-store" {
+				t.Errorf("%s %s: %d, Cache-Control %q, want 200 and no-store", method, path, rec.Code, rec.Header().Get("Cache-Control"))
+			}
+		}
+	}
+}

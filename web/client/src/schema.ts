@@ -1657,6 +1657,7 @@ export interface operations {
                     "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
                     "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
                     "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
+                    "Cache-Control": "no-store";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1690,6 +1691,7 @@ export interface operations {
                     "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
                     "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
                     "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
+                    "Cache-Control": "no-store";
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1720,6 +1722,7 @@ export interface operations {
                     "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
                     "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
                     "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
+                    "Cache-Control": "no-store";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1753,6 +1756,7 @@ export interface operations {
                     "Access-Control-Allow-Origin"?: components["headers"]["Access-Control-Allow-Origin"];
                     "Access-Control-Expose-Headers"?: components["headers"]["Access-Control-Expose-Headers"];
                     "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
+                    "Cache-Control": "no-store";
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1786,6 +1790,7 @@ export interface operations {
                     "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                     /** @description gzip when the request's Accept-Encoding takes it (the Prometheus handler compresses the body, and says so in Vary: Accept-Encoding); absent otherwise. */
                     "Content-Encoding"?: "gzip";
+                    "Cache-Control": "no-store";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1821,6 +1826,7 @@ export interface operations {
                     "Access-Control-Allow-Credentials"?: components["headers"]["Access-Control-Allow-Credentials"];
                     /** @description gzip when the request's Accept-Encoding takes it (the Prometheus handler compresses the body, and says so in Vary: Accept-Encoding); absent otherwise. */
                     "Content-Encoding"?: "gzip";
+                    "Cache-Control": "no-store";
                     [name: string]: unknown;
                 };
                 content?: never;

@@ -31,6 +31,7 @@ const metricsPlain: Headers<operations['metrics']['responses'][200]> = {
   'Ledger-Log': '0193e3f0-0000-7000-8000-000000000000',
   'X-Request-ID': 'r-1',
   'X-Content-Type-Options': 'nosniff',
+  'Cache-Control': 'no-store',
   Vary: 'Accept',
 };
 
