@@ -3,7 +3,6 @@ package postgres_test
 import (
 	"errors"
 	"fmt"
-	"github.com/interactionledger/ledger/internal/testlog"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/interactionledger/ledger/adapters/postgres"
 	"github.com/interactionledger/ledger/adapters/postgres/pgtest"
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/testlog"
 )
 
 // TestUnavailableThenHeals locks the store's role out of the database and
