@@ -77,3 +77,20 @@ func (e *ValidationError) Is(target error) bool { return target == ErrInvalidInp
 func invalid(field, format string, args ...any) error {
 	return &ValidationError{Field: field, Reason: fmt.Sprintf(format, args...)}
 }
+
+// StaleVersionError is the error of a command whose expected version is
+// not its stream's: Stream as the store found it when it refused the
+// command (Version, and LastPosition, its last event's position, 0 when
+// empty), so that the caller can read that state (min_position) and try
+// again at that version. It matches ErrPreconditionFailed.
+type StaleVersionError struct {
+	Expected int64
+	Stream   Snapshot
+}
+
+func (e *StaleVersionError) Error() string {
+	return fmt.Sprintf("at version %d, not %d: %v", e.Stream.Version, e.Expected, ErrPreconditionFailed)
+}
+
+// Unwrap is ErrPreconditionFailed.
+func (e *StaleVersionError) Unwrap() error { return ErrPreconditionFailed }

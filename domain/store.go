@@ -276,7 +276,7 @@ func DecideThenAppend(ctx context.Context, store CommandStore, req DecideRequest
 		return Outcome{}, err
 	}
 	if req.ExpectedVersion != nil && *req.ExpectedVersion != snap.Version {
-		return Outcome{}, staleVersion(ctx, store, req, snap.Version)
+		return Outcome{}, staleVersion(ctx, store, req, snap)
 	}
 	if req.Follows != nil && !followedAppended(req.Follows) {
 		return Outcome{}, fmt.Errorf("decide %s: %w", c.Stream, ErrFollowedNotAppended)
@@ -311,11 +311,11 @@ func followedAppended(q Queued) bool {
 }
 
 // staleVersion is DecideThenAppend's answer to a request whose stream is
-// at version, not at its expected one: ErrIdempotencyKeyTaken when its key
+// at snap, not at its expected version: ErrIdempotencyKeyTaken when its key
 // is recorded (the request that recorded it may be what moved the stream,
 // and Ledger.Set then replays that outcome, as the deciding stores answer
-// it), else ErrPreconditionFailed.
-func staleVersion(ctx context.Context, store CommandStore, req DecideRequest, version int64) error {
+// it), else a *StaleVersionError.
+func staleVersion(ctx context.Context, store CommandStore, req DecideRequest, snap Snapshot) error {
 	if rec := req.Idempotency; rec != nil {
 		if _, taken, err := store.Idempotency(ctx, rec.User, rec.Key); err != nil {
 			return err
@@ -323,7 +323,7 @@ func staleVersion(ctx context.Context, store CommandStore, req DecideRequest, ve
 			return fmt.Errorf("key %q: %w", rec.Key, ErrIdempotencyKeyTaken)
 		}
 	}
-	return fmt.Errorf("at version %d, not %d: %w", version, *req.ExpectedVersion, ErrPreconditionFailed)
+	return &StaleVersionError{Expected: *req.ExpectedVersion, Stream: snap}
 }
 
 // EventReader is what readers of the log need: projections, history

@@ -70,8 +70,8 @@ func NewDecideRequest[Row any](req domain.DecideRequest, cand domain.AppendReque
 // version, the idempotency record's outcome, Decided, and Rows (the
 // candidate's row, or none: a command that changes nothing). It returns
 // the version of the event to append, which the caller sets in its row,
-// or 0 for none; domain.ErrPreconditionFailed when the stream is not at
-// the request's expected version, domain.ErrFollowedNotAppended when the
+// or 0 for none; a *domain.StaleVersionError (domain.ErrPreconditionFailed)
+// when the stream is not at the request's expected version, domain.ErrFollowedNotAppended when the
 // command it follows is neither appended nor stored (stored looks its
 // event id up in the writer's transaction; it is called only then). A
 // writer may decide a request again (a transaction retried): each call
@@ -79,8 +79,7 @@ func NewDecideRequest[Row any](req domain.DecideRequest, cand domain.AppendReque
 func (r *Request[Row]) DecideAt(snap domain.Snapshot, stored func(uuid.UUID) (bool, error)) (version int64, err error) {
 	d := r.Decide
 	if d.ExpectedVersion != nil && *d.ExpectedVersion != snap.Version {
-		return 0, fmt.Errorf("append %s: at version %d, not %d: %w",
-			r.Req.Stream, snap.Version, *d.ExpectedVersion, domain.ErrPreconditionFailed)
+		return 0, fmt.Errorf("append %s: %w", r.Req.Stream, &domain.StaleVersionError{Expected: *d.ExpectedVersion, Stream: snap})
 	}
 	if err := r.checkFollows(stored); err != nil {
 		return 0, err

@@ -963,3 +963,26 @@ func TestCursorOnANodeBehind(t *testing.T) {
 		t.Fatalf("page 2 once the node caught up: %+v", p2)
 	}
 }
+
+// TestPreconditionFailedNamesTheStream: a write refused by If-Match learns
+// the stream's version and its last event's position from the 412, so it
+// can read the state it lost to (min_position) and try again at that
+// version; before, the 412 said only that the version had moved, and a
+// client without the history (a JWT user) had no way to learn the new one.
+func TestPreconditionFailedNamesTheStream(t *testing.T) {
+	e := MustEnv(t, nil)
+	e.expect(200, "PUT", "/v1/targets/article/v-1/like/u3", "", "If-Match", `"v0"`)
+	won := mustDecode[writeResponse](t, e.expect(200, "DELETE", "/v1/targets/article/v-1/like/u3", "", "If-Match", `"v1"`))
+	lost := mustDecode[map[string]any](t, e.expect(412, "PUT", "/v1/targets/article/v-1/like/u3", "", "If-Match", `"v1"`))
+	if lost["stream_version"] != float64(won.StreamVersion) || lost["position"] != float64(won.Position) {
+		t.Fatalf("412 %v: want stream_version %d and position %d, the stream as the refused write found it", lost, won.StreamVersion, won.Position)
+	}
+	empty := mustDecode[map[string]any](t, e.expect(412, "PUT", "/v1/targets/article/v-2/like/u3", "", "If-Match", `"v4"`))
+	if v, ok := empty["stream_version"]; !ok || v != float64(0) {
+		t.Fatalf("412 on an empty stream %v: want stream_version 0", empty)
+	}
+	again := mustDecode[writeResponse](t, e.expect(200, "PUT", "/v1/targets/article/v-1/like/u3", "", "If-Match", fmt.Sprintf(`"v%v"`, lost["stream_version"])))
+	if !again.Changed || again.StreamVersion != won.StreamVersion+1 {
+		t.Fatalf("retry at the 412's version: %+v", again)
+	}
+}

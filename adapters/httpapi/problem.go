@@ -24,7 +24,12 @@ type Problem struct {
 	// Position, in a write's 503 not-caught-up, is the position of the
 	// write's durable event (0: none): the write is done, and a read with
 	// min_position=Position shows it once the read model has applied it.
+	// In a 412 precondition-failed it is the position of the stream's last
+	// event (0: none), which a read with min_position shows.
 	Position int64 `json:"position,omitempty"`
+	// StreamVersion, in a 412 precondition-failed, is the stream's version
+	// when the write was refused: the If-Match a retry would send.
+	StreamVersion *int64 `json:"stream_version,omitempty"`
 	// Head, in a 412 position-beyond-log, is the log's head when the
 	// request was refused: positions up to it are this log's.
 	Head *int64 `json:"head,omitempty"`
@@ -117,6 +122,7 @@ func problemFor(err error, write bool) Problem {
 	var pe paramErrors
 	var ve *domain.ValidationError
 	var sv *domain.StoredValueError
+	var stale *domain.StaleVersionError
 	switch {
 	case errors.As(err, &he):
 		p := newProblem(he.status, he.slug, he.detail, he.retryAfter)
@@ -138,6 +144,10 @@ func problemFor(err error, write bool) Problem {
 		return newProblem(404, "unknown-kind", err.Error(), 0)
 	case errors.Is(err, domain.ErrNotFound):
 		return newProblem(404, "not-found", err.Error(), 0)
+	case errors.As(err, &stale):
+		p := newProblem(412, "precondition-failed", fmt.Sprintf("the stream is at version %d, not at the If-Match version %d", stale.Stream.Version, stale.Expected), 0)
+		p.StreamVersion, p.Position = &stale.Stream.Version, stale.Stream.LastPosition
+		return p
 	case errors.Is(err, domain.ErrPreconditionFailed):
 		return newProblem(412, "precondition-failed", "the stream is not at the If-Match version", 0)
 	case errors.Is(err, domain.ErrIdempotencyMismatch):

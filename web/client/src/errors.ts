@@ -27,9 +27,16 @@ export class LedgerError extends Error {
   /**
    * position, in a write's 503 not-caught-up, is the position of the
    * write's event, which is durable: the write is done, only the read
-   * model has not applied it yet (see isDurableWrite).
+   * model has not applied it yet (see isDurableWrite). In a write's 412
+   * precondition-failed it is the stream's last event (see streamVersion).
    */
   readonly position: number | undefined;
+  /**
+   * streamVersion, in a write's 412 precondition-failed, is the stream's
+   * version when the write was refused: the ifMatch a retry sends (position
+   * is then the stream's last event, which a read with minPosition shows).
+   */
+  readonly streamVersion: number | undefined;
   /**
    * head, in a 412 position-beyond-log, is the log's head when the request
    * was refused: positions up to it are this log's.
@@ -47,6 +54,7 @@ export class LedgerError extends Error {
     this.invalid_params = problem.invalid_params ?? [];
     this.retryAfterMs = retryAfterMs;
     this.position = typeof problem.position === 'number' && problem.position > 0 ? problem.position : undefined;
+    this.streamVersion = typeof problem.stream_version === 'number' && problem.stream_version >= 0 ? problem.stream_version : undefined;
     this.head = typeof problem.head === 'number' && problem.head >= 0 ? problem.head : undefined;
   }
 

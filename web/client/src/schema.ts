@@ -343,9 +343,14 @@ export interface components {
             }[];
             /**
              * Format: int64
-             * @description In a write's 503 not-caught-up: the position of the write's event, which is durable. The write is done; a read with min_position set to it shows it once the read model has applied it, and a retry with the same Idempotency-Key answers it.
+             * @description In a write's 503 not-caught-up: the position of the write's event, which is durable. The write is done; a read with min_position set to it shows it once the read model has applied it, and a retry with the same Idempotency-Key answers it. In a write's 412 precondition-failed: the position of the stream's last event (absent when the stream has none); a read with min_position set to it shows the state the write lost to.
              */
             position?: number;
+            /**
+             * Format: int64
+             * @description In a write's 412 precondition-failed: the stream's version when the write was refused, the If-Match ("v<stream_version>") a retry at the current state sends.
+             */
+            stream_version?: number;
             /**
              * Format: int64
              * @description In a 412 position-beyond-log: the log's head when the request was refused. Positions up to it are this log's; a client's session position beyond it is of the log before a restore of an older copy.

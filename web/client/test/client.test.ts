@@ -224,6 +224,17 @@ describe('session consistency', () => {
     expect((await c.events({ after: 0, limit: 1 })).items.length).toBeLessThanOrEqual(1);
   });
 
+  it('tells a write that lost its If-Match the stream version and position to recover from', async () => {
+    const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage() });
+    const ref = `article/${uniqueId()}`;
+    await c.turnOn(ref, 'like', 'u1', { ifMatch: 0 });
+    const won = await c.turnOff(ref, 'like', 'u1', { ifMatch: 1 });
+    const err = await c.turnOn(ref, 'like', 'u1', { ifMatch: 1 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LedgerError);
+    expect(err).toMatchObject({ status: 412, type: 'urn:ledger:problem:precondition-failed', streamVersion: 2, position: won.position });
+    expect((await c.turnOn(ref, 'like', 'u1', { ifMatch: (err as LedgerError).streamVersion })).stream_version).toBe(3);
+  });
+
   it('does not send a write that expects a version of another log again', async () => {
     const storage = memoryStorage();
     storage.setItem(`ledger:min-position:${proxy.url}:log`, crypto.randomUUID());
