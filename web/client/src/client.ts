@@ -23,7 +23,7 @@ export interface LedgerClientOptions {
   fetch?: typeof globalThis.fetch;
   /** storage keeps the session position; default sessionStorage, null keeps it in memory only. */
   storage?: StorageLike | null;
-  /** retries is how many times a 429 or 503 with Retry-After is retried (default 3). */
+  /** retries is how many times a 429 or 503 with Retry-After, or a write's network failure, is retried (default 3). */
   retries?: number;
   /** maxRetryDelayMs caps one Retry-After wait (default 10 s). */
   maxRetryDelayMs?: number;
@@ -100,6 +100,9 @@ function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** lostAnswerDelayMs is the wait before a write whose answer was lost is sent again (doubled per attempt). */
+const lostAnswerDelayMs = 250;
+
 function newIdempotencyKey(): string {
   return globalThis.crypto.randomUUID();
 }
@@ -111,9 +114,11 @@ function newIdempotencyKey(): string {
  * writes (in sessionStorage by default, so it survives a reload) and sends
  * it as Ledger-Min-Position on every read, so no read — after a refresh
  * either — shows a state older than the user's last write. A 429 or 503
- * carrying Retry-After is retried after that delay (writes carry an
+ * carrying Retry-After is retried after that delay, and a write whose
+ * answer was lost (a network failure) is sent again (writes carry an
  * Idempotency-Key, so a retry never applies twice). Failures reject with a
- * LedgerError; a network failure rejects with fetch's TypeError.
+ * LedgerError; a network failure that outlasts the retries rejects with
+ * fetch's TypeError.
  */
 export function createLedgerClient(options: LedgerClientOptions = {}) {
   const baseUrl = (options.baseUrl ?? '').replace(/\/+$/, '');
@@ -189,17 +194,28 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
 
   /**
    * send performs one request, built anew for each attempt, retrying a
-   * 429/503 that carries Retry-After, and, once, a 412 other-log or
+   * 429/503 that carries Retry-After (and, for a keyed write, a network
+   * failure, after lostAnswerDelayMs doubled per attempt), and, once, a 412 other-log or
    * position-beyond-log when sameLog is false: the session has then moved
    * to the server's log (or forgotten a position its restored log does not
    * hold), and the request is built again without the old positions.
    */
-  async function send(path: string, build: () => RequestInit & { signal?: AbortSignal }, sameLog = false): Promise<Response> {
+  async function send(path: string, build: () => RequestInit & { signal?: AbortSignal }, sameLog = false, keyed = false): Promise<Response> {
     let moved = false;
     for (let attempt = 0; ; attempt++) {
       const init = build();
       const before = session.get();
-      const res = await doFetch(baseUrl + path, init);
+      let res: Response;
+      try {
+        res = await doFetch(baseUrl + path, init);
+      } catch (err) {
+        // A keyed write whose answer was lost (the connection dropped,
+        // perhaps after the server committed it) is sent again: its
+        // Idempotency-Key answers the first outcome, never a second write.
+        if (!keyed || init.signal?.aborted || attempt >= retries) throw err;
+        await sleep(Math.min(lostAnswerDelayMs * 2 ** attempt, maxDelay), init.signal ?? undefined);
+        continue;
+      }
       noteLog(res);
       if (res.ok || res.status === 304) return res;
       const err = await problemFrom(res);
@@ -243,7 +259,7 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
       if (opts.ifMatch !== undefined) h.set('If-Match', `"v${opts.ifMatch}"`);
       if (body !== undefined) h.set('Content-Type', 'application/json');
       return { method: on ? 'PUT' : 'DELETE', headers: h, body, signal: opts.signal };
-    }, opts.ifMatch !== undefined);
+    }, opts.ifMatch !== undefined, true);
     const result = (await res.json()) as WriteResult;
     session.note(result.position);
     return result;

@@ -224,6 +224,35 @@ describe('session consistency', () => {
     expect((await c.events({ after: 0, limit: 1 })).items.length).toBeLessThanOrEqual(1);
   });
 
+  // A write whose answer is lost (the connection cut after the server
+  // committed it) is sent again with the same Idempotency-Key, which
+  // answers the first outcome: the write is neither lost to the caller
+  // (rejected, the click rolled back and reported undone) nor applied twice.
+  it('sends a write whose answer was lost again with the same key', async () => {
+    const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage(), sleep: async () => undefined });
+    const ref = `article/${uniqueId()}`;
+    proxy.plan = (_req, n) => (n === 1 ? { drop: true } : undefined);
+    const on = await c.turnOn(ref, 'like', 'u1');
+    expect(proxy.seen).toHaveLength(2);
+    expect(proxy.seen[1].headers['idempotency-key']).toBe(proxy.seen[0].headers['idempotency-key']);
+    expect(on).toMatchObject({ changed: true, active: true, stream_version: 1 });
+    expect(c.minPosition()).toBe(on.position);
+    const [type, id] = ref.split('/');
+    expect((await c.events({ target_type: type, target_id: id })).items).toHaveLength(1);
+  });
+
+  it('rejects a write with the network error once its retries are lost too', async () => {
+    const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage(), sleep: async () => undefined, retries: 2 });
+    const ref = `article/${uniqueId()}`;
+    proxy.plan = (req) => (req.method === 'PUT' ? { drop: true } : undefined);
+    const err = await c.turnOn(ref, 'like', 'u1').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TypeError);
+    expect(proxy.seen).toHaveLength(3);
+    expect(new Set(proxy.seen.map((s) => s.headers['idempotency-key'])).size).toBe(1);
+    const [type, id] = ref.split('/');
+    expect((await c.events({ target_type: type, target_id: id })).items).toHaveLength(1);
+  });
+
   it('tells a write that lost its If-Match the stream version and position to recover from', async () => {
     const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage() });
     const ref = `article/${uniqueId()}`;

@@ -39,6 +39,8 @@ export interface Plan {
   reply?: { status: number; headers?: Record<string, string>; body?: string };
   /** cutAfterMs ends a streaming answer this long after it starts. */
   cutAfterMs?: number;
+  /** drop lets the server handle the request and cuts the connection before its answer (a lost answer). */
+  drop?: boolean;
 }
 
 /** Proxy is a running proxy; set `plan` to steer it. */
@@ -69,6 +71,11 @@ export async function startProxy(upstream: string): Promise<Proxy> {
     const up = httpRequest(
       { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: target.host } },
       async (upRes) => {
+        if (plan.drop) {
+          upRes.resume();
+          res.destroy();
+          return;
+        }
         if (plan.delayMs) await new Promise((r) => setTimeout(r, plan.delayMs));
         if (plan.until) await plan.until.catch(() => undefined);
         res.writeHead(upRes.statusCode ?? 502, upRes.headers);
