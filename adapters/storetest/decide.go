@@ -226,15 +226,20 @@ func testDecideFollows(t *testing.T, s deciding) {
 }
 
 // testDecideExpected: an expected version other than the stream's fails
-// with ErrPreconditionFailed and writes nothing; the right one decides.
+// with ErrPreconditionFailed, a *domain.StaleVersionError naming the stream
+// as the store found it, and writes nothing; the right one decides.
 func testDecideExpected(t *testing.T, s deciding) {
 	st := MustStream(t, "alice", "article/a1")
 	zero, one := int64(0), int64(1)
-	MustDecide(t, s, domain.DecideRequest{Command: Command(t, st, "like", true), ExpectedVersion: &zero})
+	first := MustDecide(t, s, domain.DecideRequest{Command: Command(t, st, "like", true), ExpectedVersion: &zero})
 	for _, on := range []bool{true, false} {
 		_, err := s.Decide(t.Context(), domain.DecideRequest{Command: Command(t, st, "like", on), ExpectedVersion: &zero})
 		if !errors.Is(err, domain.ErrPreconditionFailed) {
 			t.Fatalf("on=%t at a stale version: %v, want ErrPreconditionFailed", on, err)
+		}
+		var stale *domain.StaleVersionError
+		if !errors.As(err, &stale) || stale.Expected != 0 || stale.Stream.Version != 1 || stale.Stream.LastPosition != first.Position {
+			t.Fatalf("on=%t at a stale version: %#v, want the stream at version 1, position %d", on, err, first.Position)
 		}
 	}
 	checkCount(t, s, 1)
