@@ -163,6 +163,29 @@ describe.skipIf(!haveChromium && !ci)('demo page in Chromium', () => {
     await page.context().close();
   });
 
+  it('a like whose every answer was lost is not called undone, and shows once the server answers', async () => {
+    const u = user('lost');
+    const page = await open(browser, u);
+    const before = await count(page, 'a-5', 'like');
+    // The server commits each send of the write (the first and the
+    // client's resends with its Idempotency-Key) and the answer is lost.
+    let sends = 0;
+    await page.route('**/v1/targets/article/a-5/like/**', async (route) => {
+      sends++;
+      await route.fetch();
+      await route.abort('failed');
+    });
+    await button(page, 'a-5', 'like').click();
+    const alert = page.getByRole('alert');
+    await expect.poll(() => alert.innerText(), { timeout: 15_000 }).toContain('Could not confirm your like of a-5');
+    expect(await alert.innerText()).not.toContain('undone');
+    expect(sends).toBeGreaterThan(1);
+    expect(await serverView('a-5', u)).toMatchObject({ viewer: { like: true }, counts: { like: before + 1 } });
+    await expect.poll(() => pressed(page, 'a-5', 'like'), { timeout: 5000 }).toBe('true');
+    await expect.poll(() => count(page, 'a-5', 'like'), { timeout: 5000 }).toBe(before + 1);
+    await page.context().close();
+  });
+
   it('a click made while the server is unreachable is still reported once the articles fail to load too', async () => {
     const u = user('down');
     const page = await open(browser, u);

@@ -54,6 +54,14 @@ export function reportToggleError(key: readonly unknown[] | undefined, vars: unk
     return;
   }
   const on = (vars as { on?: boolean } | undefined)?.on;
+  if (!isLedgerError(err)) {
+    // No answer, even to the client's resends: the server may have kept
+    // the write (the connection dropped after its commit), so the page
+    // does not call it undone; the refetch after the click shows the
+    // server's state once it answers.
+    reportError(`Could not confirm ${on ? '' : 'the undo of '}your ${kind} of ${id} (the page shows what the server holds once it answers)`, err);
+    return;
+  }
   reportError(`Could not ${on ? 'save' : 'undo'} your ${kind} of ${id}; it was undone`, err);
 }
 
