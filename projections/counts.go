@@ -237,6 +237,35 @@ func (s *Set) Targets(ctx context.Context, ts []domain.Target, viewer *domain.Us
 	return out, nil
 }
 
+// UnconfiguredKinds returns, sorted, the kinds the counts table holds rows
+// of that are not configured: kinds of the log's events from an earlier
+// configuration, or written through a node configured with more. Their
+// rows are kept up to date but no read shows them. It scans the table.
+func (s *Set) UnconfiguredKinds(ctx context.Context) ([]string, error) {
+	if err := s.readable(Counts); err != nil {
+		return nil, err
+	}
+	rows, err := s.v.read.QueryContext(ctx, `SELECT DISTINCT kind FROM counts ORDER BY kind`)
+	if err != nil {
+		return nil, unreadable("read the kinds of the counts", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var kind string
+		if err := rows.Scan(&kind); err != nil {
+			return nil, unreadable("read the kinds of the counts", err)
+		}
+		if !slices.Contains(s.cfg.Kinds.Names(), kind) {
+			out = append(out, kind)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unreadable("read the kinds of the counts", err)
+	}
+	return out, nil
+}
+
 func checkTargets(ts []domain.Target, viewer *domain.UserID) error {
 	switch {
 	case len(ts) == 0:

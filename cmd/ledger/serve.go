@@ -250,7 +250,9 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, views projections
 		return startupErr(ctx, otherSchemasViews(err, db), log)
 	}
 	defer closeAndJoin(&err, "close projections", set.Close)
-	log.InfoContext(ctx, "serving", "db", redactDB(db), "views", views.Path, "log_head", cfg.StartPosition, "applied", set.Applied())
+	log.InfoContext(ctx, "serving", "db", redactDB(db), "views", views.Path, "kinds", strings.Join(cfg.Kinds.Names(), ","),
+		"log_head", cfg.StartPosition, "applied", set.Applied())
+	warnUnconfiguredKinds(ctx, set, log)
 	opened()
 	srv, err := httpapi.New(cfg, httpapi.Deps{
 		Ledger: domain.NewLedger(appendsWatched{store, set}, cfg.Kinds, domain.LedgerConfig{}, log),
@@ -387,4 +389,17 @@ func otherSchemasViews(err error, db string) error {
 	}
 	return fmt.Errorf("%w (over PostgreSQL: each database and schema needs a views file of its own, and the "+
 		"default, %s, is the same for every URL: give --views)", err, DefaultClusterViews)
+}
+
+// warnUnconfiguredKinds warns when the views hold counts of kinds that
+// --kinds does not name (a kind removed, or renamed, since the log got
+// events of it): no read shows them, and nothing else would say so.
+func warnUnconfiguredKinds(ctx context.Context, set *projections.Set, log *slog.Logger) {
+	kinds, err := set.UnconfiguredKinds(ctx)
+	if err != nil || len(kinds) == 0 {
+		return
+	}
+	log.WarnContext(ctx, "the log holds events of kinds not configured: their counts are kept, "+
+		"and served again once --kinds names them (a kind renamed keeps its events under the old name)",
+		"kinds", strings.Join(kinds, ", "))
 }
