@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -23,6 +24,10 @@ type env struct {
 	getenv func(string) string
 	stdout io.Writer
 	stderr io.Writer
+	// fromEnv is every flag parseFlags filled from its variable (flag
+	// name → variable), so that a usage error can name the variable
+	// (nameVariables); nil: not recorded.
+	fromEnv map[string]string
 }
 
 // command is one subcommand of the ledger binary.
@@ -56,7 +61,7 @@ func lookup(name string) (command, bool) {
 
 // run is main without the process: it parses args and runs a subcommand.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	e := env{getenv: getenv, stdout: stdout, stderr: stderr}
+	e := env{getenv: getenv, stdout: stdout, stderr: stderr, fromEnv: map[string]string{}}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		printUsage(stdout)
 		if len(args) == 0 {
@@ -69,7 +74,55 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		printUsage(stderr)
 		return usageErr("unknown subcommand %q", args[0])
 	}
-	return c.run(ctx, e, args[1:])
+	return e.nameVariables(c.run(ctx, e, args[1:]))
+}
+
+// nameVariables adds to a usage error the variables that set the flags it
+// is about ("--kinds" or "kinds"; "consistency timeout" for
+// --consistency-timeout), so that an operator who set LEDGER_KINDS in a
+// unit file learns where the value came from. Values are not repeated:
+// the error names them, and a secret's (LEDGER_JWT_SECRET) is never printed.
+func (e env) nameVariables(err error) error {
+	if !errors.Is(err, errUsage) {
+		return err
+	}
+	var named []string
+	for _, name := range slices.Sorted(maps.Keys(e.fromEnv)) {
+		if mentions(err.Error(), "--"+name) || mentions(err.Error(), strings.ReplaceAll(name, "-", " ")) {
+			named = append(named, e.fromEnv[name])
+		}
+	}
+	if len(named) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w (set by %s)", err, strings.Join(named, ", "))
+}
+
+// mentions reports whether msg holds word, case aside, as a word of its
+// own: not within a longer name ("kind" in "--kinds", "listen" in
+// "--metrics-listen").
+func mentions(msg, word string) bool {
+	msg, word = strings.ToLower(msg), strings.ToLower(word)
+	for i := 0; ; {
+		j := strings.Index(msg[i:], word)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(word)
+		if !nameByte(msg, start-1) && !nameByte(msg, end) {
+			return true
+		}
+		i = start + 1
+	}
+}
+
+// nameByte reports whether msg[i] exists and may be part of a flag's name.
+func nameByte(msg string, i int) bool {
+	if i < 0 || i >= len(msg) {
+		return false
+	}
+	c := msg[i]
+	return c == '-' || c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z'
 }
 
 func printUsage(w io.Writer) {
@@ -130,6 +183,8 @@ func parseFlags(fs *flag.FlagSet, e env, args []string) error {
 		if v := e.getenv(name); v != "" {
 			if err := fs.Set(f.Name, v); err != nil { // counts as given
 				errs = append(errs, usageErr("%s=%q: %v", name, v, err))
+			} else if e.fromEnv != nil {
+				e.fromEnv[f.Name] = name
 			}
 		}
 	})

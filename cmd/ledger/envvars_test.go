@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runEnv runs the CLI in-process with vars as its environment.
+func runEnv(t *testing.T, vars map[string]string, args ...string) (string, error) {
+	t.Helper()
+	var out strings.Builder
+	ctx := t.Context()
+	if args[0] == "serve" {
+		c, cancel := context.WithCancel(ctx)
+		cancel() // a serve that wrongly starts stops at once
+		ctx = c
+	}
+	err := run(ctx, args, func(k string) string { return vars[k] }, &out, io.Discard)
+	return out.String(), err
+}
+
+// TestEnvFlagWins: a flag on the command line wins over its variable, and
+// the variable fills the flag when the command line leaves it out.
+func TestEnvFlagWins(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "w.db")
+	mustFill(t, db, 2)
+	vars := map[string]string{"LEDGER_DB": db, "LEDGER_FORMAT": "csv"}
+	out, err := runEnv(t, vars, "history", "--format", "json")
+	if err != nil || !strings.HasPrefix(out, "[") {
+		t.Errorf("LEDGER_FORMAT=csv with --format json: %v, %.40q; want JSON", err, out)
+	}
+	out, err = runEnv(t, vars, "history")
+	if err != nil || !strings.HasPrefix(out, "position,") {
+		t.Errorf("LEDGER_FORMAT=csv alone: %v, %.40q; want CSV", err, out)
+	}
+}
+
+// TestEnvBadValueNamesTheVariable: a value a LEDGER_* variable gave that
+// the command refuses is a usage error naming the variable, not only the
+// flag (or the setting) an operator never typed; a secret's value is never
+// printed; the same value given as a flag does not name the variable.
+func TestEnvBadValueNamesTheVariable(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "e.db")
+	mustFill(t, db, 1)
+	secret := "short-s3cret"
+	cases := []struct {
+		name, value string
+		args        []string
+	}{
+		{"LEDGER_CONSISTENCY_TIMEOUT", "60s", []string{"serve"}},
+		{"LEDGER_DRAIN_TIMEOUT", "0s", []string{"serve"}},
+		{"LEDGER_HEARTBEAT", "0s", []string{"serve"}},
+		{"LEDGER_READ_HEADER_TIMEOUT", "-1s", []string{"serve"}},
+		{"LEDGER_LISTEN", "0.0.0.0:0", []string{"serve"}},
+		{"LEDGER_WRITE_RATE", "NaN", []string{"serve"}},
+		{"LEDGER_MEMORY_ROWS", "-1", []string{"serve"}},
+		{"LEDGER_LOG_LEVEL", "verbose", []string{"serve"}},
+		{"LEDGER_KINDS", "like,,x", []string{"serve"}},
+		{"LEDGER_JWT_SECRET", secret, []string{"serve"}},
+		{"LEDGER_JWT_AUDIENCE", "ledger", []string{"serve"}},
+		{"LEDGER_CORS_CREDENTIALS", "true", []string{"serve"}},
+		{"LEDGER_OUT", dir, []string{"history"}},
+		{"LEDGER_LIMIT", "-1", []string{"history"}},
+		{"LEDGER_STREAM_REPLICAS", "9", []string{"relay", "nats"}},
+		{"LEDGER_LOCK_TTL", "1ms", []string{"relay", "nats"}},
+	}
+	for _, c := range cases {
+		vars := map[string]string{"LEDGER_DB": db, c.name: c.value}
+		_, err := runEnv(t, vars, c.args...)
+		msg := fmt.Sprint(err)
+		if exitCode(err) != 2 || !strings.Contains(msg, c.name) {
+			t.Errorf("%s=%s: %v (exit %d), want exit 2 naming %s", c.name, c.value, err, exitCode(err), c.name)
+		}
+		if strings.Contains(msg, "LEDGER_DB") {
+			t.Errorf("%s=%s: %v names LEDGER_DB, which was not the problem", c.name, c.value, err)
+		}
+		if strings.Contains(msg, secret) {
+			t.Errorf("%s: the message prints the secret: %v", c.name, err)
+		}
+	}
+	flag := "--" + strings.ToLower(strings.ReplaceAll(strings.TrimPrefix("LEDGER_CONSISTENCY_TIMEOUT", "LEDGER_"), "_", "-"))
+	_, err := runEnv(t, map[string]string{"LEDGER_DB": db}, "serve", flag, "60s")
+	if exitCode(err) != 2 || strings.Contains(fmt.Sprint(err), "LEDGER_") {
+		t.Errorf("serve %s 60s: %v, want exit 2 naming no variable", flag, err)
+	}
+}
