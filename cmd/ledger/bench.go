@@ -296,7 +296,7 @@ func startServer(ctx context.Context, e env, server string, w workload) (*server
 	}
 	cmd := exec.CommandContext(ctx, self, args...)
 	cmd.Stderr = e.stderr
-	cmd.Env = append(os.Environ(), "LEDGER_CHILD=1")
+	cmd.Env = childEnv()
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}

@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -123,6 +125,17 @@ func emptyLog(ctx context.Context, store *logStore, db string) error {
 	return nil
 }
 
+// childEnv is the environment of a process a bench starts: this one's
+// without its LEDGER_* variables, which were exported for the node (a
+// LEDGER_VIEWS would make the child rebuild or serve the node's views file
+// for the bench's synthetic log, a LEDGER_TOKENS_FILE would answer the
+// load 401), and with LEDGER_CHILD=1. A child's settings are all on its
+// command line.
+func childEnv() []string {
+	vars := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "LEDGER_") })
+	return append(vars, "LEDGER_CHILD=1")
+}
+
 // timeChild runs this binary with args as a child process and returns its
 // wall time and peak resident memory (its own, from the kernel's rusage).
 func timeChild(ctx context.Context, e env, args ...string) (time.Duration, int64, error) {
@@ -131,7 +144,7 @@ func timeChild(ctx context.Context, e env, args ...string) (time.Duration, int64
 		return 0, 0, err
 	}
 	cmd := exec.CommandContext(ctx, self, args...)
-	cmd.Env = append(os.Environ(), "LEDGER_CHILD=1")
+	cmd.Env = childEnv()
 	cmd.Stderr = e.stderr
 	start := time.Now()
 	if err := cmd.Run(); err != nil {

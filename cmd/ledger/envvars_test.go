@@ -89,3 +89,23 @@ func TestEnvBadValueNamesTheVariable(t *testing.T) {
 		t.Errorf("serve %s 60s: %v, want exit 2 naming no variable", flag, err)
 	}
 }
+
+// TestBenchChildrenIgnoreLedgerVariables: the processes a bench starts
+// (bench rebuild's generate and rebuild, bench http's server) take every
+// setting from their command line. They inherited the LEDGER_* variables
+// exported for the node: with LEDGER_VIEWS set, `ledger bench rebuild`
+// rebuilt the node's own views file from the bench's synthetic log.
+func TestBenchChildrenIgnoreLedgerVariables(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "node.db")
+	mustFill(t, db, 3)
+	if _, errOut, err := runCLI(t, "rebuild", "--db", db); err != nil {
+		t.Fatalf("rebuild: %v: %s", err, errOut)
+	}
+	t.Setenv("LEDGER_VIEWS", db+".views")
+	if _, errOut, err := runCLI(t, "bench", "rebuild", "--events", "500", "--dir", t.TempDir(), "--json"); err != nil {
+		t.Fatalf("bench rebuild: %v: %s", err, errOut)
+	}
+	if out, _, err := runCLI(t, "verify", "--db", db); err != nil {
+		t.Errorf("the node's views after bench rebuild with LEDGER_VIEWS set: %v\n%s", err, out)
+	}
+}
