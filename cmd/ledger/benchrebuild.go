@@ -69,10 +69,13 @@ func benchRebuild(ctx context.Context, e env, args []string) error {
 // benchGenerate writes the bench log: bench rebuild runs it as a child.
 func benchGenerate(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "bench generate", "--db FILE|URL --events N")
-	db := dbFlag(fs)
+	db := commandLineString(fs, "db", "the new or empty log to write: a SQLite file (created) or a postgres:// URL; required, never read from LEDGER_DB (synthetic events never leave a log)")
 	n := fs.Int64("events", 1_000_000, "events to generate")
 	if err := parseFlags(fs, e, args); err != nil {
 		return helpOK(err)
+	}
+	if *db == "" {
+		return usageErr("bench generate needs --db FILE|URL (never read from LEDGER_DB)")
 	}
 	if *n < 1 {
 		return usageErr("--events %d: must be >= 1", *n)
@@ -113,7 +116,7 @@ func generateProgress(e env, n int64) func(done int64) {
 }
 
 // emptyLog refuses a log that holds events: the synthetic events would be
-// mixed into them (the default --db is the real ./data/ledger.db).
+// mixed into them.
 func emptyLog(ctx context.Context, store *logStore, db string) error {
 	last, err := store.LastPosition(ctx)
 	if err != nil {

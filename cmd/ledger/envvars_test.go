@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -107,5 +109,21 @@ func TestBenchChildrenIgnoreLedgerVariables(t *testing.T) {
 	}
 	if out, _, err := runCLI(t, "verify", "--db", db); err != nil {
 		t.Errorf("the node's views after bench rebuild with LEDGER_VIEWS set: %v\n%s", err, out)
+	}
+}
+
+// TestBenchGenerateDBFromCommandLineOnly: bench generate writes synthetic
+// events that can never be taken out of a log; a LEDGER_DB exported for a
+// new cluster's (still empty) log filled it with them when --db was left
+// out. Its --db is required and never read from LEDGER_DB, as bench
+// store's.
+func TestBenchGenerateDBFromCommandLineOnly(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "node.db")
+	_, err := runEnv(t, map[string]string{"LEDGER_DB": db}, "bench", "generate", "--events", "10")
+	if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "--db") {
+		t.Errorf("bench generate with LEDGER_DB and no --db: %v (exit %d), want exit 2 asking for --db", err, exitCode(err))
+	}
+	if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("LEDGER_DB's log: %v, want not created", err)
 	}
 }
