@@ -28,6 +28,9 @@ type env struct {
 	// name → variable), so that a usage error can name the variable
 	// (nameVariables); nil: not recorded.
 	fromEnv map[string]string
+	// flagSets, when not nil, collects every flag set newFlagSet makes
+	// (knownVariables).
+	flagSets *[]*flag.FlagSet
 }
 
 // command is one subcommand of the ledger binary.
@@ -139,6 +142,9 @@ func printUsage(w io.Writer) {
 // newFlagSet returns a flag set that reports errors instead of exiting.
 func newFlagSet(e env, name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	if e.flagSets != nil {
+		*e.flagSets = append(*e.flagSets, fs)
+	}
 	fs.SetOutput(e.stdout) // --help; parseFlags reports errors itself
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: ledger %s %s\n\nFlags (each also LEDGER_<FLAG>):\n", name, synopsis)
@@ -261,6 +267,61 @@ func commandLineString(fs *flag.FlagSet, name, usage string) *string {
 // envName maps a flag name to its environment variable.
 func envName(flagName string) string {
 	return "LEDGER_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// innerVariables are the LEDGER_* variables that are no flag's: the
+// children of bench and the tests read them.
+var innerVariables = []string{"LEDGER_CHILD", "LEDGER_TEST_POSTGRES_URL"}
+
+// warnUnknownVariables warns about each LEDGER_* variable of environ that
+// is no flag's of any subcommand, a typo most likely
+// (LEDGER_CONSISTENCYTIMEOUT), which would leave its setting at the
+// default without a word. A variable of another subcommand's flag is
+// fine: one environment often serves every command.
+func warnUnknownVariables(w io.Writer, environ []string) {
+	var known map[string]bool
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "LEDGER_") {
+			continue
+		}
+		if known == nil {
+			known = knownVariables()
+		}
+		if !known[name] {
+			fmt.Fprintf(w, "ledger: warning: %s names no flag of any subcommand: ignored (ledger <subcommand> --help lists the flags)\n", name)
+		}
+	}
+}
+
+// knownVariables is the variable of every flag of every subcommand, and
+// the innerVariables: each subcommand is asked for its --help, its output
+// discarded, and the flag sets it made are read.
+func knownVariables() map[string]bool {
+	var sets []*flag.FlagSet
+	e := env{getenv: func(string) string { return "" }, stdout: io.Discard, stderr: io.Discard, flagSets: &sets}
+	nested := map[string][]string{"relay": {"nats"}, "bench": slices.Collect(maps.Keys(benchCommands))}
+	for _, c := range commands {
+		words, ok := nested[c.name]
+		if !ok {
+			words = []string{""}
+		}
+		for _, word := range words {
+			args := []string{"--help"}
+			if word != "" {
+				args = []string{word, "--help"}
+			}
+			c.run(context.Background(), e, args)
+		}
+	}
+	known := map[string]bool{}
+	for _, name := range innerVariables {
+		known[name] = true
+	}
+	for _, fs := range sets {
+		fs.VisitAll(func(f *flag.Flag) { known[envName(f.Name)] = true })
+	}
+	return known
 }
 
 // helpOK turns --help into success.

@@ -127,3 +127,28 @@ func TestBenchGenerateDBFromCommandLineOnly(t *testing.T) {
 		t.Errorf("LEDGER_DB's log: %v, want not created", err)
 	}
 }
+
+// TestUnknownVariablesWarned: a LEDGER_* variable that is no flag of any
+// subcommand (a typo: LEDGER_CONSISTENCYTIMEOUT) was ignored without a
+// word, so the setting silently kept its default. It is warned about,
+// naming it; a variable of another subcommand's flag (LEDGER_LISTEN while
+// running stats, from one environment for every command) is not.
+func TestUnknownVariablesWarned(t *testing.T) {
+	var w strings.Builder
+	warnUnknownVariables(&w, []string{
+		"PATH=/bin", "LEDGER_CONSISTENCYTIMEOUT=5s", "LEDGER_LISTEN=0.0.0.0:80", "LEDGER_RATE=5",
+		"LEDGER_NATS=nats://x", "LEDGER_APPENDERS=1", "LEDGER_CHILD=1", "LEDGER_TEST_POSTGRES_URL=postgres://x",
+		"LEDGER_JWT_SECRT=s3cret-value",
+	})
+	got := w.String()
+	for _, name := range []string{"LEDGER_CONSISTENCYTIMEOUT", "LEDGER_JWT_SECRT"} {
+		if !strings.Contains(got, name) {
+			t.Errorf("no warning naming %s: %q", name, got)
+		}
+	}
+	for _, quiet := range []string{"LEDGER_LISTEN", "LEDGER_RATE", "LEDGER_NATS", "LEDGER_APPENDERS", "LEDGER_CHILD", "LEDGER_TEST_POSTGRES_URL", "PATH", "s3cret"} {
+		if strings.Contains(got, quiet) {
+			t.Errorf("warning names %s: %q", quiet, got)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	warnUnknownVariables(os.Stderr, os.Environ())
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	interrupted := ctx.Err() != nil
 	stop()
