@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -151,4 +152,102 @@ func TestUnknownVariablesWarned(t *testing.T) {
 			t.Errorf("warning names %s: %q", quiet, got)
 		}
 	}
+}
+
+// TestConfigTablesMatchFlags keeps README's flag tables (serve's under
+// Configuration, relay nats's under Relay to NATS) equal to the flag sets:
+// every flag in its table, no row for a flag that is not there, and each
+// default shown as the code's (a default written `<...>` is described,
+// not shown; an empty or false default is shown as nothing or off).
+func TestConfigTablesMatchFlags(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables := []struct {
+		heading string
+		args    []string
+	}{
+		{"| flag | default | meaning |", []string{"serve"}},
+		{"| flag (`LEDGER_<FLAG>` too) | default | meaning |", []string{"relay", "nats"}},
+	}
+	for _, tb := range tables {
+		documented := readmeFlags(t, string(readme), tb.heading)
+		fs := flagSetOf(t, tb.args...)
+		fs.VisitAll(func(f *flag.Flag) {
+			shown, ok := documented[f.Name]
+			if !ok {
+				t.Errorf("ledger %s --%s is not in README's table", strings.Join(tb.args, " "), f.Name)
+				return
+			}
+			delete(documented, f.Name)
+			if !defaultShown(shown, f.DefValue) {
+				t.Errorf("ledger %s --%s: README shows the default %q, the code's is %q", strings.Join(tb.args, " "), f.Name, shown, f.DefValue)
+			}
+		})
+		for name := range documented {
+			t.Errorf("README's table for ledger %s names --%s, which it does not take", strings.Join(tb.args, " "), name)
+		}
+	}
+}
+
+// flagSetOf returns the flag set of the subcommand args names, asking it
+// for its --help.
+func flagSetOf(t *testing.T, args ...string) *flag.FlagSet {
+	t.Helper()
+	var sets []*flag.FlagSet
+	e := env{getenv: func(string) string { return "" }, stdout: io.Discard, stderr: io.Discard, flagSets: &sets}
+	c, _ := lookup(args[0])
+	if err := c.run(t.Context(), e, append(args[1:], "--help")); err != nil || len(sets) != 1 {
+		t.Fatalf("ledger %v --help: %v, %d flag sets", args, err, len(sets))
+	}
+	return sets[0]
+}
+
+// readmeFlags reads the table whose header is the line heading: flag name
+// (without --) → its default cell. A row may name several flags and
+// their defaults, comma-separated.
+func readmeFlags(t *testing.T, readme, heading string) map[string]string {
+	t.Helper()
+	_, after, ok := strings.Cut(readme, "\n"+heading+"\n")
+	if !ok {
+		t.Fatalf("README has no table headed %q", heading)
+	}
+	out := map[string]string{}
+	for line := range strings.Lines(after) {
+		if !strings.HasPrefix(line, "|") {
+			break
+		}
+		cells := strings.Split(strings.ReplaceAll(line, `\|`, "¦"), "|")
+		if len(cells) < 4 || !strings.Contains(cells[1], "`--") {
+			continue // the rule
+		}
+		names := strings.Split(cells[1], ",")
+		defaults := strings.Split(cells[2], ",")
+		if len(names) == 1 {
+			defaults = []string{cells[2]}
+		}
+		for i, n := range names {
+			n = strings.Trim(strings.TrimSpace(n), "`-")
+			if i < len(defaults) {
+				out[n] = strings.TrimSpace(defaults[i])
+			} else {
+				out[n] = "(missing)"
+			}
+		}
+	}
+	return out
+}
+
+// defaultShown reports whether a README default cell shows def.
+func defaultShown(cell, def string) bool {
+	if strings.HasPrefix(cell, "`<") {
+		return true
+	}
+	if def == "" || def == "false" {
+		return cell == "" || cell == "off" || cell == "(off)"
+	}
+	_, rest, ok := strings.Cut(cell, "`")
+	shown, _, ok2 := strings.Cut(rest, "`")
+	return ok && ok2 && shown == def
 }
