@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 )
 
 // errUsage marks bad command lines and bad values; main exits 2 on it.
@@ -170,7 +171,7 @@ func parseFlags(fs *flag.FlagSet, e env, args []string) error {
 		return err
 	}
 	if err != nil {
-		return usageErr("%v (ledger %s --help lists the flags)", err, fs.Name())
+		return usageErr("%s (ledger %s --help lists the flags)", saysWhatIsWanted(fs, err), fs.Name())
 	}
 	if fs.NArg() > 0 {
 		return usageErr("ledger %s takes no arguments, only flags: %q", fs.Name(), fs.Arg(0))
@@ -188,13 +189,52 @@ func parseFlags(fs *flag.FlagSet, e env, args []string) error {
 		name := envName(f.Name)
 		if v := e.getenv(name); v != "" {
 			if err := fs.Set(f.Name, v); err != nil { // counts as given
-				errs = append(errs, usageErr("%s=%q: %v", name, v, err))
+				errs = append(errs, usageErr("%s=%q: %s", name, v, wanted(f, err)))
 			} else if e.fromEnv != nil {
 				e.fromEnv[f.Name] = name
 			}
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// saysWhatIsWanted replaces the flag package's "parse error" at the end of
+// err ("invalid value "15" for flag -heartbeat: parse error") with what the
+// flag wants (wanted).
+func saysWhatIsWanted(fs *flag.FlagSet, err error) string {
+	msg, ok := strings.CutSuffix(err.Error(), ": parse error")
+	if !ok {
+		return err.Error()
+	}
+	_, name, _ := strings.Cut(msg, " for ")
+	name = strings.TrimPrefix(strings.TrimPrefix(name, "flag "), "-")
+	if f := fs.Lookup(name); f != nil {
+		return msg + ": " + wanted(f, err)
+	}
+	return err.Error()
+}
+
+// wanted says what kind of value f takes, in place of the flag package's
+// bare "parse error"; other errors (out of range) are kept.
+func wanted(f *flag.Flag, err error) string {
+	if !strings.HasSuffix(err.Error(), "parse error") {
+		return err.Error()
+	}
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return err.Error()
+	}
+	switch g.Get().(type) {
+	case time.Duration:
+		return "want a duration with its unit, e.g. 15s, 250ms or 1m"
+	case bool:
+		return "want true or false (or 1, 0)"
+	case int, int64, uint, uint64:
+		return "want a whole number"
+	case float64:
+		return "want a number, e.g. 0.5"
+	}
+	return err.Error()
 }
 
 // parseArgs is parseFlags for commands with positional arguments: flags

@@ -251,3 +251,27 @@ func defaultShown(cell, def string) bool {
 	shown, _, ok2 := strings.Cut(rest, "`")
 	return ok && ok2 && shown == def
 }
+
+// TestBadValueSaysWhatIsWanted: a value that does not parse said only
+// "parse error" (LEDGER_HEARTBEAT="15": parse error), leaving the operator
+// to guess that a duration needs its unit or that yes is no boolean. The
+// message names the variable or flag, the value and what is wanted.
+func TestBadValueSaysWhatIsWanted(t *testing.T) {
+	cases := []struct{ name, value, want string }{
+		{"heartbeat", "15", "unit"},
+		{"public-history", "yes", "true or false"},
+		{"memory-rows", "1e6", "whole number"},
+		{"write-rate", "1/s", "number"},
+	}
+	for _, c := range cases {
+		variable := envName(c.name)
+		_, err := runEnv(t, map[string]string{variable: c.value}, "serve")
+		if msg := fmt.Sprint(err); exitCode(err) != 2 || !strings.Contains(msg, variable) || !strings.Contains(msg, c.value) || !strings.Contains(msg, c.want) {
+			t.Errorf("%s=%s: %v, want exit 2 naming it and %q", variable, c.value, err, c.want)
+		}
+		_, err = runEnv(t, nil, "serve", "--"+c.name+"="+c.value)
+		if msg := fmt.Sprint(err); exitCode(err) != 2 || !strings.Contains(msg, c.name) || !strings.Contains(msg, c.value) || !strings.Contains(msg, c.want) {
+			t.Errorf("--%s=%s: %v, want exit 2 naming it and %q", c.name, c.value, err, c.want)
+		}
+	}
+}
