@@ -275,3 +275,25 @@ func TestBadValueSaysWhatIsWanted(t *testing.T) {
 		}
 	}
 }
+
+// TestDBKeywordDSNRefused: a libpq keyword/value connection string
+// (host=... password=...), which libpq and pgx take, was taken for a
+// SQLite file's name: serve created a new, empty log named after it (the
+// password in the file's name and in the log lines naming it) and served
+// an empty site, and stats printed it whole. It is a usage error asking
+// for a postgres:// URL, printing neither the string nor its password.
+func TestDBKeywordDSNRefused(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	dsn := "host=127.0.0.1 user=postgres password=s3cretpw dbname=test"
+	for _, args := range [][]string{{"serve", "--listen", "127.0.0.1:0"}, {"stats"}, {"history"}, {"rebuild"}, {"relay", "nats"}} {
+		_, err := runEnv(t, map[string]string{"LEDGER_DB": dsn}, args...)
+		msg := fmt.Sprint(err)
+		if exitCode(err) != 2 || !strings.Contains(msg, "postgres://") || !strings.Contains(msg, "LEDGER_DB") || strings.Contains(msg, "s3cretpw") {
+			t.Errorf("%v with LEDGER_DB=%q: %v (exit %d), want exit 2 asking for a postgres:// URL, naming LEDGER_DB, not the password", args, dsn, err, exitCode(err))
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+		t.Errorf("files made in the working directory: %v", entries)
+	}
+}

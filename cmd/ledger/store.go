@@ -11,6 +11,8 @@ import (
 	neturl "net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/interactionledger/ledger/adapters/postgres"
@@ -108,7 +110,31 @@ func openStore(ctx context.Context, db string, opts storeOptions, log *slog.Logg
 	if postgres.IsURL(db) {
 		return openPostgres(ctx, db, opts, log)
 	}
+	if keywordDSN(db) {
+		return nil, usageErr("--db is a keyword/value connection string (host=... dbname=...), not a SQLite file: " +
+			"give the database as a postgres:// URL, e.g. postgres://USER:PASSWORD@HOST/DBNAME?sslmode=verify-full")
+	}
 	return openSQLite(ctx, db, opts, log)
+}
+
+// dsnKeywords are libpq connection keywords a keyword/value connection
+// string names.
+var dsnKeywords = []string{"host", "hostaddr", "port", "dbname", "user", "password", "sslmode"}
+
+// keywordDSN reports whether db is a libpq keyword/value connection string
+// ("host=db dbname=ledger"), which would otherwise be taken for the name
+// of a new SQLite log (password and all), not a file that exists.
+func keywordDSN(db string) bool {
+	if _, err := os.Stat(db); err == nil {
+		return false
+	}
+	for _, field := range strings.Fields(db) {
+		key, _, ok := strings.Cut(field, "=")
+		if ok && slices.Contains(dsnKeywords, key) {
+			return true
+		}
+	}
+	return false
 }
 
 func openPostgres(ctx context.Context, url string, opts storeOptions, log *slog.Logger) (*logStore, error) {
@@ -186,6 +212,9 @@ func viewsPath(db, views string) string {
 
 // redactDB is --db for logs and messages: a URL without its password.
 func redactDB(db string) string {
+	if keywordDSN(db) {
+		return "(a keyword/value connection string)"
+	}
 	if !postgres.IsURL(db) {
 		return db
 	}
