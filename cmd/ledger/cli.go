@@ -188,6 +188,11 @@ func parseFlags(fs *flag.FlagSet, e env, args []string) error {
 		}
 		name := envName(f.Name)
 		if v := e.getenv(name); v != "" {
+			if strings.TrimSpace(v) != v {
+				errs = append(errs, usageErr("%s has white space at its start or end (a stray space in an env file, "+
+					"the newline a secret file ends with?): remove it", name))
+				return
+			}
 			if err := fs.Set(f.Name, v); err != nil { // counts as given
 				errs = append(errs, usageErr("%s=%q: %s", name, v, wanted(f, err)))
 			} else if e.fromEnv != nil {

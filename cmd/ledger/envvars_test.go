@@ -297,3 +297,36 @@ func TestDBKeywordDSNRefused(t *testing.T) {
 		t.Errorf("files made in the working directory: %v", entries)
 	}
 }
+
+// TestEnvValueWithSpaceAroundRefused: a stray space at the end of a line
+// of an env file (LEDGER_DB=./data/ledger.db ), or the newline a secret
+// file ends with, became part of the value: serve created a new, empty log
+// "ledger.db " beside the real one and served an empty site, and a JWT
+// secret ending in a newline verified no token the issuer signed. A value
+// with white space at its start or end is a usage error naming the
+// variable (not the value: it may be a secret).
+func TestEnvValueWithSpaceAroundRefused(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "ledger.db")
+	mustFill(t, db, 1)
+	secret := strings.Repeat("s", 32)
+	cases := []struct {
+		name, value string
+		args        []string
+	}{
+		{"LEDGER_DB", db + " ", []string{"serve", "--listen", "127.0.0.1:0"}},
+		{"LEDGER_DB", " " + db, []string{"stats"}},
+		{"LEDGER_JWT_SECRET", secret + "\n", []string{"serve", "--db", db, "--listen", "127.0.0.1:0"}},
+		{"LEDGER_HEARTBEAT", "15s ", []string{"serve", "--db", db, "--listen", "127.0.0.1:0"}},
+	}
+	for _, c := range cases {
+		_, err := runEnv(t, map[string]string{c.name: c.value}, c.args...)
+		msg := fmt.Sprint(err)
+		if exitCode(err) != 2 || !strings.Contains(msg, c.name) || strings.Contains(msg, secret) {
+			t.Errorf("%s=%q: %v (exit %d), want exit 2 naming %s, not the value", c.name, c.value, err, exitCode(err), c.name)
+		}
+	}
+	if _, err := os.Stat(db + " "); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%q: %v, want no such log made", db+" ", err)
+	}
+}
