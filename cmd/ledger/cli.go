@@ -120,13 +120,14 @@ func mentions(msg, word string) bool {
 	}
 }
 
-// nameByte reports whether msg[i] exists and may be part of a flag's name.
+// nameByte reports whether msg[i] exists and may be part of a flag's name,
+// or of a path or file name ("db" in "ledger.db" is no mention of --db).
 func nameByte(msg string, i int) bool {
 	if i < 0 || i >= len(msg) {
 		return false
 	}
 	c := msg[i]
-	return c == '-' || c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z'
+	return strings.IndexByte("-_./", c) >= 0 || '0' <= c && c <= '9' || 'a' <= c && c <= 'z'
 }
 
 func printUsage(w io.Writer) {

@@ -330,3 +330,14 @@ func TestEnvValueWithSpaceAroundRefused(t *testing.T) {
 		t.Errorf("%q: %v, want no such log made", db+" ", err)
 	}
 }
+
+// TestNameVariablesOnlyTheFlagsMentioned: a usage error names the
+// variables of the flags it is about, not one whose name is part of a path
+// ("db" in "ledger.db").
+func TestNameVariablesOnlyTheFlagsMentioned(t *testing.T) {
+	e := env{fromEnv: map[string]string{"db": "LEDGER_DB", "listen": "LEDGER_LISTEN", "kinds": "LEDGER_KINDS"}}
+	err := e.nameVariables(usageErr(`--cpuprofile: open /srv/ledger.db.prof: permission denied; listen "x": bad`))
+	if msg := err.Error(); !strings.HasSuffix(msg, "(set by LEDGER_LISTEN)") {
+		t.Errorf("got %q, want only LEDGER_LISTEN named", msg)
+	}
+}
