@@ -84,8 +84,9 @@ func TestCrashDuringRebuild(t *testing.T) {
 	srv.kill()
 }
 
-// writeUntilKilled drives concurrent toggles and SIGKILLs the server after
-// d; it returns the acknowledged writes that appended an event.
+// writeUntilKilled drives concurrent toggles and SIGKILLs the server d
+// after the first acknowledged one; it returns the acknowledged writes
+// that appended an event.
 func writeUntilKilled(t *testing.T, url string, srv *child, d time.Duration) []ack {
 	t.Helper()
 	var mu sync.Mutex
@@ -110,6 +111,17 @@ func writeUntilKilled(t *testing.T, url string, srv *child, d time.Duration) []a
 				}
 			}
 		})
+	}
+	// The kill comes d after the first acknowledged write: a fixed d from
+	// the start left a loaded machine (load average 28) without one, and
+	// the cycle checked nothing.
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
 	}
 	time.Sleep(d)
 	srv.kill()
