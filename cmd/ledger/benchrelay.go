@@ -34,11 +34,16 @@ type RelayResult struct {
 	Median RelayRun   `json:"median"`
 }
 
+// defaultNATS is the NATS server the relay and bench relay use without
+// --nats: a local one.
+const defaultNATS = "nats://127.0.0.1:4222"
+
 func benchRelay(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "bench relay", "[--events N] [--runs R] [--nats URL]")
 	n := fs.Int64("events", 100_000, "events in the log each run relays")
 	runs := fs.Int("runs", 3, "runs; the medians are printed beside them")
-	url := fs.String("nats", "nats://127.0.0.1:4222", "NATS server with JetStream (each run uses a stream of its own and deletes it)")
+	url := commandLineString(fs, "nats", "the `URL` of a NATS server with JetStream (each run uses a stream of its own and deletes it); "+
+		"never read from LEDGER_NATS, the relay's (default "+defaultNATS+")")
 	dir := fs.String("dir", "", "directory for the temporary databases (default: the system temp dir)")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	if err := parseFlags(fs, e, args); err != nil {
@@ -46,6 +51,9 @@ func benchRelay(ctx context.Context, e env, args []string) error {
 	}
 	if *n < 1 || *runs < 1 {
 		return usageErr("--events %d, --runs %d: both must be >= 1", *n, *runs)
+	}
+	if *url == "" {
+		*url = defaultNATS
 	}
 	if err := (relaynats.Config{URL: *url}).Validate(); err != nil {
 		return usageErr("--nats: %v", err)

@@ -303,7 +303,8 @@ func (c commandLineOnly) Set(v string) error {
 
 // commandLineString defines a string flag taken from the command line
 // only: bench store's --db, a database it loads and makes schemas in, is
-// never the LEDGER_DB exported for serve and the other commands.
+// never the LEDGER_DB exported for serve and the other commands, nor bench
+// relay's --nats the relay's LEDGER_NATS.
 func commandLineString(fs *flag.FlagSet, name, usage string) *string {
 	s := new(string)
 	fs.Var(commandLineOnly{s}, name, usage)

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/interactionledger/ledger/adapters/nats/natstest"
 )
 
 // runEnv runs the CLI in-process with vars as its environment.
@@ -126,6 +128,20 @@ func TestBenchGenerateDBFromCommandLineOnly(t *testing.T) {
 	}
 	if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("LEDGER_DB's log: %v, want not created", err)
+	}
+}
+
+// TestBenchRelayNATSFromCommandLineOnly: bench relay's --nats was read
+// from the LEDGER_NATS exported for the relay, so the bench loaded the
+// production NATS with its runs' streams. It is the command line's (or
+// the local default) only: here LEDGER_NATS names nothing that listens,
+// and the bench runs against the local server all the same.
+func TestBenchRelayNATSFromCommandLineOnly(t *testing.T) {
+	if url := natstest.MustURL(t); url != defaultNATS {
+		t.Fatalf("the test NATS %s is not bench relay's default %s", url, defaultNATS)
+	}
+	if _, err := runEnv(t, map[string]string{"LEDGER_NATS": "nats://127.0.0.1:1"}, "bench", "relay", "--events", "10", "--runs", "1", "--json"); err != nil {
+		t.Fatalf("bench relay with LEDGER_NATS set for the relay: %v, want the local default used", err)
 	}
 }
 

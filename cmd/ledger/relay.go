@@ -38,7 +38,7 @@ func parseRelayFlags(e env, args []string) (relayFlags, error) {
 	fs := newFlagSet(e, "relay nats", "--db DB --nats URL [flags]")
 	var f relayFlags
 	fs.StringVar(&f.db, "db", DefaultDB, "the event log to relay: a SQLite file or a postgres:// URL (must exist; opened read-only)")
-	fs.StringVar(&f.cfg.URL, "nats", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated")
+	fs.StringVar(&f.cfg.URL, "nats", defaultNATS, "NATS server URL(s), comma-separated")
 	fs.StringVar(&f.cfg.Stream, "stream", relaynats.DefaultStream, "JetStream stream, created if absent (file storage, subjects <subject-prefix>.>)")
 	fs.StringVar(&f.cfg.SubjectPrefix, "subject-prefix", relaynats.DefaultSubjectPrefix, "events go to <subject-prefix>.<kind>.<target_type>")
 	fs.IntVar(&f.cfg.Replicas, "stream-replicas", 1, "replicas of the stream and the lock bucket when created (clustered NATS)")
