@@ -202,12 +202,9 @@ func (a *applier) add(ctx context.Context, s Step) error {
 		a.streams[st] = in
 	}
 	f := inFlight{step: s}
-	if a.res.Conflicts > 0 {
-		first, err := a.p.conflictedLine(ctx, st)
-		if err != nil {
-			return fmt.Errorf("scratch database: %w", err)
-		}
-		f.first = first
+	var err error
+	if f.first, err = a.firstConflict(ctx, st); err != nil {
+		return err
 	}
 	if f.first == 0 {
 		q, err := a.queue(ctx, s, in.last)
@@ -290,15 +287,26 @@ func (a *applier) result(ctx context.Context, f inFlight) error {
 	case r == domain.AlreadyImported:
 		a.res.Existing++
 	default:
-		first := 0
-		if a.res.Conflicts > 0 {
-			if first, err = a.p.conflictedLine(ctx, f.step.Command.Stream); err != nil {
-				return fmt.Errorf("scratch database: %w", err)
-			}
+		first, err := a.firstConflict(ctx, f.step.Command.Stream)
+		if err != nil {
+			return err
 		}
 		return a.p.conflict(ctx, f.step, first, &a.res)
 	}
 	return nil
+}
+
+// firstConflict is the line of stream st's first conflict of this run, or
+// 0 (read only once the run has had a conflict).
+func (a *applier) firstConflict(ctx context.Context, st domain.StreamID) (int, error) {
+	if a.res.Conflicts == 0 {
+		return 0, nil
+	}
+	line, err := a.p.conflictedLine(ctx, st)
+	if err != nil {
+		return 0, fmt.Errorf("scratch database: %w", err)
+	}
+	return line, nil
 }
 
 // conflictedLine returns the line of the first conflict of stream, or 0.

@@ -34,10 +34,6 @@ type RelayResult struct {
 	Median RelayRun   `json:"median"`
 }
 
-// defaultNATS is the NATS server the relay and bench relay use without
-// --nats: a local one.
-const defaultNATS = "nats://127.0.0.1:4222"
-
 func benchRelay(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "bench relay", "[--events N] [--runs R] [--nats URL]")
 	n := fs.Int64("events", 100_000, "events in the log each run relays")

@@ -34,6 +34,10 @@ type relayFlags struct {
 	cfg                                    relaynats.Config
 }
 
+// defaultNATS is the NATS server the relay and bench relay use without
+// --nats: a local one.
+const defaultNATS = "nats://127.0.0.1:4222"
+
 func parseRelayFlags(e env, args []string) (relayFlags, error) {
 	fs := newFlagSet(e, "relay nats", "--db DB --nats URL [flags]")
 	var f relayFlags
