@@ -87,8 +87,11 @@ func (s *Server) dispatch(mux *http.ServeMux, w *statusWriter, r *http.Request, 
 	// rebound its name (same-origin: it reads every header), so its 403
 	// says nothing of the log, neither its position nor its id.
 	foreign := !s.auth.enabled && !localHost(r.Host)
+	opening, isOpening := s.deps.Opening.pending()
 	if !foreign {
-		w.Header().Set("Ledger-Position", strconv.FormatInt(s.deps.Read.Applied(), 10))
+		if !isOpening {
+			w.Header().Set("Ledger-Position", strconv.FormatInt(s.deps.Read.Applied(), 10))
+		}
 		w.Header().Set("Ledger-Log", s.logID)
 	}
 	if s.cors != nil && isPreflight(r) {
@@ -136,6 +139,10 @@ func (s *Server) dispatch(mux *http.ServeMux, w *statusWriter, r *http.Request, 
 			s.fail(w, r, err)
 			return
 		}
+	}
+	if isOpening && !answersWhileOpening[pattern] {
+		s.quietly(w, r, errStarting(opening))
+		return
 	}
 	mux.ServeHTTP(w, r)
 }

@@ -26,6 +26,9 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 // readyz answers 200 when the store accepts writes, no projection failed,
 // and the projections reach the log head within ReadyLag.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	if status, opening := s.deps.Opening.pending(); opening {
+		return s.notReady(w, r, "starting: "+status)
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ReadyLag)
 	defer cancel()
 	if err := s.deps.Writable(ctx); err != nil {
@@ -57,12 +60,18 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 // logs no "request failed" warning: load balancers probe every few
 // seconds, and what makes a node not ready is logged by what failed.
 func (s *Server) notReady(w http.ResponseWriter, r *http.Request, detail string) error {
-	err := &httpError{status: 503, slug: "not-ready", detail: detail, retryAfter: s.cfg.ReadyLag}
+	s.quietly(w, r, &httpError{status: 503, slug: "not-ready", detail: detail, retryAfter: s.cfg.ReadyLag})
+	return nil
+}
+
+// quietly answers err's problem as fail does, but logs no "request
+// failed" warning: for a state of the node that is logged once where it
+// arises, and that probes and clients ask about every few seconds.
+func (s *Server) quietly(w http.ResponseWriter, r *http.Request, err error) {
 	if info := infoFrom(r.Context()); info != nil {
 		info.err = err
 	}
 	writeProblem(w, problemFor(err, false))
-	return nil
 }
 
 // serveMetrics refreshes the log head first, so the lag gauge also sees

@@ -81,6 +81,9 @@ type Deps struct {
 	// Site, when set, is a built single-page front end served at / (its
 	// index.html) and /assets/ (its other files); nil serves no page.
 	Site fs.FS
+	// Opening, when set, is the read model's opening, which the server
+	// answers beside until it is done (see Opening); nil: Read is open.
+	Opening *Opening
 }
 
 func (d Deps) validate() error {
@@ -210,13 +213,28 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	s.log.InfoContext(ctx, "listening", "addr", ln.Addr().String(), "auth", s.cfg.Auth.Enabled())
+	go s.logListening(ctx, ln.Addr().String())
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	return s.shutdown(ctx, srv, served)
+}
+
+// logListening logs "listening" with the bound address once the server
+// answers every route: at once, or when its read model's opening is done
+// (logging "starting" with the address meanwhile).
+func (s *Server) logListening(ctx context.Context, addr string) {
+	if status, pending := s.deps.Opening.pending(); pending {
+		s.log.InfoContext(ctx, "starting", "addr", addr, "status", status)
+		select {
+		case <-s.deps.Opening.done:
+		case <-ctx.Done():
+			return
+		}
+	}
+	s.log.InfoContext(ctx, "listening", "addr", addr, "auth", s.cfg.Auth.Enabled())
 }
 
 func (s *Server) shutdown(ctx context.Context, srv *http.Server, served <-chan error) error {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"runtime/pprof"
 	"strings"
@@ -230,6 +231,18 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, views projections
 	if !postgres.IsURL(db) { // a PostgreSQL log has no WAL of this process's
 		opts.onCheckpoint = metrics.Checkpoints("log")
 	}
+	// Listen first: an address already taken fails before anything is
+	// opened or made (the log, the views file, their build).
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	serving := false
+	defer func() {
+		if !serving {
+			_ = ln.Close()
+		}
+	}()
 	store, err := openStore(ctx, db, opts, log)
 	if err != nil {
 		return startupErr(ctx, err, log)
@@ -245,8 +258,22 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, views projections
 		return err
 	}
 	defer unlock()
-	set, err := projections.Open(ctx, views, store, log)
+	opening := newOpeningViews()
+	views.OnProgress = opening.progress
+	srv, err := httpapi.New(cfg, httpapi.Deps{
+		Ledger: opening, Log: store, Read: opening, Writable: health.writable, Metrics: metrics,
+		Site: web.Demo(), Opening: opening.Opening,
+	}, log)
 	if err != nil {
+		return err
+	}
+	serving = true // Serve closes ln from here on
+	running := runServer(ctx, srv, ln)
+	set, err := projections.Open(running.ctx, views, store, log)
+	if err != nil {
+		if serr := running.stopAndWait(); serr != nil {
+			return serr // it could not listen, which cut the opening short
+		}
 		return startupErr(ctx, otherSchemasViews(err, db), log)
 	}
 	defer closeAndJoin(&err, "close projections", set.Close)
@@ -254,17 +281,43 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, views projections
 		"log_head", cfg.StartPosition, "applied", set.Applied())
 	warnUnconfiguredKinds(ctx, set, log)
 	opened()
-	srv, err := httpapi.New(cfg, httpapi.Deps{
-		Ledger: domain.NewLedger(appendsWatched{store, set}, cfg.Kinds, domain.LedgerConfig{}, log),
-		Log:    store, Read: set, Writable: health.writable, Metrics: metrics,
-		Site: web.Demo(),
-	}, log)
-	if err != nil {
-		return err
-	}
 	unhook := set.OnApplied(func(ae projections.AppliedEvent) { srv.Publish(ae.Event, ae.Counts) })
 	defer unhook()
-	return runWithPipeline(ctx, store, set, srv, log)
+	opening.open(set, domain.NewLedger(appendsWatched{store, set}, cfg.Kinds, domain.LedgerConfig{}, log))
+	return runWithPipeline(ctx, store, set, running, log)
+}
+
+// runningServer is a server's Run in a goroutine of its own, begun before
+// its views are open (see openingViews).
+type runningServer struct {
+	ctx  context.Context // ends when the server is told to stop, or ended
+	stop context.CancelFunc
+	done chan struct{} // closed when Run has returned
+	err  error         // Run's result, once done
+}
+
+// runServer serves ln with srv until ctx ends or the server is stopped.
+func runServer(ctx context.Context, srv *httpapi.Server, ln net.Listener) *runningServer {
+	sctx, stop := context.WithCancel(ctx)
+	r := &runningServer{ctx: sctx, stop: stop, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		r.err = srv.Serve(sctx, ln)
+		stop()
+	}()
+	return r
+}
+
+// wait returns Run's result once it has returned.
+func (r *runningServer) wait() error {
+	<-r.done
+	return r.err
+}
+
+// stopAndWait shuts the server down and returns Run's result.
+func (r *runningServer) stopAndWait() error {
+	r.stop()
+	return r.wait()
 }
 
 // appendsWatched is the store a server's writes go through: each write
@@ -302,24 +355,22 @@ func startupErr(ctx context.Context, err error, log *slog.Logger) error {
 	return nil
 }
 
-// runWithPipeline runs the projection router beside the server. The router
-// outlives the HTTP drain (in-flight writes wait for their event to be
-// applied) and stops the server if it fails.
-func runWithPipeline(ctx context.Context, store domain.EventStore, set *projections.Set, srv *httpapi.Server, log *slog.Logger) error {
+// runWithPipeline runs the projection router beside the running server.
+// The router outlives the HTTP drain (in-flight writes wait for their event
+// to be applied) and stops the server if it fails.
+func runWithPipeline(ctx context.Context, store domain.EventStore, set *projections.Set, srv *runningServer, log *slog.Logger) error {
 	p, err := bus.StartProjections(ctx, store, set, bus.SubscriberConfig{}, log)
 	if err != nil {
-		return err
+		return errors.Join(err, srv.stopAndWait())
 	}
-	sctx, stop := context.WithCancel(ctx)
-	defer stop()
 	go func() {
 		select {
 		case <-p.Stopped(): // on its own: the server stops too
-			stop()
-		case <-sctx.Done():
+			srv.stop()
+		case <-srv.done:
 		}
 	}()
-	serr := srv.Run(sctx)
+	serr := srv.wait()
 	rerr := p.Close()
 	if serr == nil && ctx.Err() == nil && rerr == nil {
 		rerr = errors.New("projection pipeline stopped")

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,6 +37,7 @@ type logWatch struct {
 	lines []string
 	buf   []byte
 	addr  chan string
+	at    string // the message whose addr is reported; "" is "listening"
 }
 
 func (l *logWatch) Write(p []byte) (int, error) {
@@ -51,7 +53,7 @@ func (l *logWatch) Write(p []byte) (int, error) {
 		l.buf = l.buf[i+1:]
 		l.lines = append(l.lines, line)
 		var rec struct{ Msg, Addr string }
-		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == cmp.Or(l.at, "listening") {
 			l.addr <- rec.Addr
 		}
 	}
@@ -67,8 +69,16 @@ func (l *logWatch) String() string {
 // with the given environment and waits for it to listen.
 func startServe(t *testing.T, db string, environ map[string]string, extra ...string) *served {
 	t.Helper()
+	return startServeUntil(t, "listening", db, environ, extra...)
+}
+
+// startServeUntil is startServe returning once the server has logged the
+// message at with its address: "starting" is as soon as it listens, while
+// its views may still be opening.
+func startServeUntil(t *testing.T, at, db string, environ map[string]string, extra ...string) *served {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	s := &served{logs: &logWatch{addr: make(chan string, 1)}, cancel: cancel, done: make(chan error, 1)}
+	s := &served{logs: &logWatch{addr: make(chan string, 1), at: at}, cancel: cancel, done: make(chan error, 1)}
 	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--db", db, "--log-format", "json"}, extra...)
 	go func() { s.done <- run(ctx, args, func(k string) string { return environ[k] }, io.Discard, s.logs) }()
 	select {
@@ -77,6 +87,9 @@ func startServe(t *testing.T, db string, environ map[string]string, extra ...str
 	case err := <-s.done:
 		cancel()
 		t.Fatalf("serve exited: %v\n%s", err, s.logs)
+	case <-time.After(2 * time.Minute):
+		cancel()
+		t.Fatalf("serve did not log %q within 2 minutes\n%s", at, s.logs)
 	}
 	t.Cleanup(func() {
 		s.cancel()
@@ -552,6 +565,70 @@ func TestWalkthroughHeadersAreReal(t *testing.T) {
 		slices.Sort(sent)
 		if !slices.Equal(shown, sent) {
 			t.Errorf("README %s shows %v; the server sends %v", status, shown, sent)
+		}
+	}
+}
+
+// TestServeAnswersWhileBuildingViews: a server whose views file is being
+// built at start (here held at the rebuild lock another rebuild holds)
+// already listens: /healthz is 200 for a liveness probe, /readyz says it
+// is starting, reads and writes are 503 "starting" (a write appends
+// nothing), and "listening" is logged only once the views are open, when
+// every route answers. It used to listen only after the build: a probe
+// met refused connections for the whole build (tens of seconds for ten
+// million events) and could kill the node mid-build, to begin it again.
+func TestServeAnswersWhileBuildingViews(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "b.db")
+	mustFill(t, db, 50)
+	os.Remove(db + ".views")
+	unlock, err := projections.LockRebuild(t.Context(), db+".views", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServeUntil(t, "starting", db, nil)
+	if res, b := s.call(t, "GET", "/healthz", ""); res.StatusCode != 200 {
+		t.Errorf("/healthz while the views file waits to be built: %d %s", res.StatusCode, b)
+	}
+	if res, b := s.call(t, "GET", "/readyz", ""); res.StatusCode != 503 || !strings.Contains(string(b), "starting: opening the views file") {
+		t.Errorf("/readyz while the views file waits to be built: %d %s", res.StatusCode, b)
+	}
+	for _, r := range [][2]string{{"GET", "/v1/targets/article/a-1"}, {"PUT", "/v1/targets/article/new/like/u1"}} {
+		res, b := s.call(t, r[0], r[1], "")
+		if res.StatusCode != 503 || !strings.Contains(string(b), "urn:ledger:problem:starting") || res.Header.Get("Retry-After") == "" {
+			t.Errorf("%s %s while opening: %d %s", r[0], r[1], res.StatusCode, b)
+		}
+	}
+	if strings.Contains(s.logs.String(), `"msg":"listening"`) {
+		t.Errorf("listening logged before the views were open:\n%s", s.logs)
+	}
+	unlock()
+	if err := waitReady(t.Context(), s.base+"/readyz", time.Minute); err != nil {
+		t.Fatalf("%v\n%s", err, s.logs)
+	}
+	if b := s.want(t, 200, "GET", "/v1/targets/article/new", ""); !strings.Contains(string(b), `"like":0`) {
+		t.Errorf("the target written while starting: %s, want no like (the write appended nothing)", b)
+	}
+	if !strings.Contains(s.logs.String(), `"msg":"listening"`) {
+		t.Errorf("listening not logged once the views were open:\n%s", s.logs)
+	}
+	s.stop(t)
+}
+
+// TestServeRefusesATakenPortFirst: a server given an address in use
+// fails before it opens or makes anything: it made the log and its views
+// file (and built the views, for a log without them) before it found the
+// port taken.
+func TestServeRefusesATakenPortFirst(t *testing.T) {
+	taken := startServe(t, filepath.Join(t.TempDir(), "other.db"), nil)
+	db := filepath.Join(t.TempDir(), "new.db")
+	err := run(t.Context(), []string{"serve", "--listen", strings.TrimPrefix(taken.base, "http://"), "--db", db},
+		func(string) string { return "" }, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Errorf("serve on a taken port: %v, want address already in use", err)
+	}
+	for _, f := range []string{db, db + ".views"} {
+		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("serve on a taken port made %s (%v)", f, err)
 		}
 	}
 }

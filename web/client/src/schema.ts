@@ -162,7 +162,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** 200 when the process is up */
+        /** 200 when the process is up, from the moment it listens (while its views file still opens too) */
         get: operations["healthz"];
         put?: never;
         post?: never;
@@ -581,7 +581,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Read model not caught up within the consistency timeout (not-caught-up), store or read model unavailable (store-unavailable), contention, timeout, /readyz not ready (not-ready); on every path, the server shutting down (shutting-down). */
+        /** @description Read model not caught up within the consistency timeout (not-caught-up), store or read model unavailable (store-unavailable), contention, timeout, /readyz not ready (not-ready); on every path, the server shutting down (shutting-down); on every path but /healthz, /readyz, /metrics and /openapi.json, the server starting, its views file still opening or being built (starting). */
         Unavailable: {
             headers: {
                 "Retry-After": number;
@@ -600,7 +600,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The history's (/v1/events): Read model not caught up within the consistency timeout (not-caught-up), store or read model unavailable (store-unavailable), contention, timeout, /readyz not ready (not-ready); on every path, the server shutting down (shutting-down). */
+        /** @description The history's (/v1/events): Read model not caught up within the consistency timeout (not-caught-up), store or read model unavailable (store-unavailable), contention, timeout, /readyz not ready (not-ready); on every path, the server shutting down (shutting-down); on every path but /healthz, /readyz, /metrics and /openapi.json, the server starting, its views file still opening or being built (starting). */
         HistoryUnavailable: {
             headers: {
                 "Retry-After": number;
@@ -744,7 +744,7 @@ export interface components {
             };
             content?: never;
         };
-        /** @description Read model not caught up within the consistency timeout (not-caught-up), store or read model unavailable (store-unavailable), contention, timeout, /readyz not ready (not-ready); on every path, the server shutting down (shutting-down). HEAD: the status and headers of GET's problem (Content-Type application/problem+json), without its body. */
+        /** @description Read model not caught up within the consistency timeout (not-caught-up), store or read model unavailable (store-unavailable), contention, timeout, /readyz not ready (not-ready); on every path, the server shutting down (shutting-down); on every path but /healthz, /readyz, /metrics and /openapi.json, the server starting, its views file still opening or being built (starting). HEAD: the status and headers of GET's problem (Content-Type application/problem+json), without its body. */
         HeadUnavailable: {
             headers: {
                 "Retry-After": number;
@@ -762,7 +762,7 @@ export interface components {
             };
             content?: never;
         };
-        /** @description The history's (/v1/events): Read model not caught up within the consistency timeout (not-caught-up), store or read model unavailable (store-unavailable), contention, timeout, /readyz not ready (not-ready); on every path, the server shutting down (shutting-down). HEAD: the status and headers of GET's problem (Content-Type application/problem+json), without its body. */
+        /** @description The history's (/v1/events): Read model not caught up within the consistency timeout (not-caught-up), store or read model unavailable (store-unavailable), contention, timeout, /readyz not ready (not-ready); on every path, the server shutting down (shutting-down); on every path but /healthz, /readyz, /metrics and /openapi.json, the server starting, its views file still opening or being built (starting). HEAD: the status and headers of GET's problem (Content-Type application/problem+json), without its body. */
         HeadHistoryUnavailable: {
             headers: {
                 "Retry-After": number;
