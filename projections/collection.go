@@ -82,11 +82,25 @@ func collectionScope(u domain.UserID, k domain.Kind, targetType string) string {
 }
 
 func (s *Set) queryCollection(ctx context.Context, u domain.UserID, k domain.Kind, typ string, before int64, n int) (*sql.Rows, error) {
+	q, args := collectionQuery(u, k, typ, before, n)
+	return s.v.read.QueryContext(ctx, q, args...)
+}
+
+// collectionQuery is the statement of a collection page and its
+// arguments. With a type, the page's positions are found in the type
+// index first, as a subquery that reads nothing else (a covering index),
+// and only those rows are read: asked for whole rows, SQLite walked the
+// user's whole list by the primary key and filtered it by type, so a page
+// of a type the user has few of read every row of the list (19 ms for a
+// list of 145,000).
+func collectionQuery(u domain.UserID, k domain.Kind, typ string, before int64, n int) (string, []any) {
+	cols := `SELECT target_type, target_id, since, position, ` + checkpointColumn(Collection)
 	if typ == "" {
-		return s.v.read.QueryContext(ctx, `SELECT target_type, target_id, since, position, `+checkpointColumn(Collection)+` FROM collection
-WHERE user = ? AND kind = ? AND position < ? ORDER BY position DESC LIMIT ?`, u.String(), k.String(), before, n)
+		return cols + ` FROM collection
+WHERE user = ? AND kind = ? AND position < ? ORDER BY position DESC LIMIT ?`, []any{u.String(), k.String(), before, n}
 	}
-	return s.v.read.QueryContext(ctx, `SELECT target_type, target_id, since, position, `+checkpointColumn(Collection)+` FROM collection
-WHERE user = ? AND kind = ? AND target_type = ? AND position < ? ORDER BY position DESC LIMIT ?`,
-		u.String(), k.String(), typ, before, n)
+	return cols + ` FROM collection WHERE user = ?1 AND kind = ?2 AND position IN (
+	SELECT position FROM collection WHERE user = ?1 AND kind = ?2 AND target_type = ?3 AND position < ?4
+	ORDER BY position DESC LIMIT ?5)
+ORDER BY position DESC`, []any{u.String(), k.String(), typ, before, n}
 }
