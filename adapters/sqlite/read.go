@@ -156,12 +156,87 @@ func (s *EventStore) ReadEvents(ctx context.Context, f domain.EventFilter) iter.
 		if err := f.Validate(); err != nil {
 			return err
 		}
-		q, args := eventQuery(f)
-		if f.Limit == 0 || f.Limit > chunkRows {
-			return s.readParallel(ctx, q, args, emit)
+		if f.Limit > 0 && streamFiltered(f) {
+			return s.readPage(ctx, f, emit)
 		}
-		return s.query(ctx, q, args, emit)
+		q, args := eventQuery(f)
+		return s.runRead(ctx, q, args, f.Limit, emit)
 	})
+}
+
+// runRead runs q, which reads up to limit events (0: every event), on one
+// goroutine, or on two for a long read (readParallel).
+func (s *EventStore) runRead(ctx context.Context, q string, args []any, limit int, emit func(domain.Event) bool) error {
+	if traceRead != nil {
+		traceRead(q, args)
+	}
+	if limit == 0 || limit > chunkRows {
+		return s.readParallel(ctx, q, args, emit)
+	}
+	return s.query(ctx, q, args, emit)
+}
+
+// traceRead, when set (tests), sees every statement runRead runs.
+var traceRead func(q string, args []any)
+
+// manyStreams is how many streams a user's or target's filter selects at
+// least when readPage scans the log for a page of it; scanBudget how many
+// times the page's limit it scans, at most, before it reads the rest of
+// the page through the stream index.
+const (
+	manyStreams = 1024
+	scanBudget  = 64
+)
+
+// readPage reads a page (f.Limit events) of the events of a user's or a
+// target's streams. Through the stream index (eventQuery) SQLite reads
+// every event of those streams and sorts them all for each page: a page
+// of a target liked 600,000 times took 360 ms, and its NDJSON export,
+// read a page after another, 115 s (the whole log's 11 s). A filter that
+// selects many streams is read first by scanning the log by position from
+// the page's start, in windows that grow to scanBudget times the limit,
+// never past the log's head as read before them (the page is then a
+// prefix of the log, whatever is appended meanwhile): a popular user or
+// target fills its page after a few times its limit of events. What the
+// windows leave of the page is read through the index, so a page costs
+// at most that scan more than it did.
+func (s *EventStore) readPage(ctx context.Context, f domain.EventFilter, emit func(domain.Event) bool) error {
+	keys, keyArgs := streamKeys(f)
+	var streams, head int64
+	err := s.read.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM (SELECT 1 FROM `+keys+` LIMIT ?)),
+	(SELECT coalesce(max(position), 0) FROM events)`, append(keyArgs, manyStreams)...).Scan(&streams, &head)
+	if err != nil {
+		return translateCtx(ctx, err)
+	}
+	stopped := false
+	counted := func(e domain.Event) bool {
+		f.Limit--
+		f.After = e.Position
+		stopped = !emit(e)
+		return !stopped
+	}
+	if streams == manyStreams {
+		w, left := 4*int64(f.Limit), scanBudget*int64(f.Limit)
+		for ; left > 0 && f.After < head; w = min(4*w, left) {
+			through := min(f.After+w, head)
+			q, args := windowQuery(f, through)
+			if err := s.runRead(ctx, q, args, f.Limit, counted); err != nil || stopped || f.Limit == 0 {
+				return err
+			}
+			left -= through - f.After
+			f.After = through
+		}
+		if f.After >= head {
+			return nil
+		}
+	}
+	q, args := eventQuery(f)
+	return s.runRead(ctx, q, args, f.Limit, counted)
+}
+
+// streamFiltered reports whether f selects events by their streams.
+func streamFiltered(f domain.EventFilter) bool {
+	return !f.User.IsZero() || f.TargetType != "" || f.TargetID != ""
 }
 
 // eventQuery builds the query for f. Without stream filters the log is
@@ -170,12 +245,36 @@ func (s *EventStore) ReadEvents(ctx context.Context, f domain.EventFilter) iter.
 // from the keys of their streams (streamKeys).
 func eventQuery(f domain.EventFilter) (string, []any) {
 	var where conds
-	join := "events e CROSS JOIN streams s ON s.stream_key = e.stream_key"
-	if !f.User.IsZero() || f.TargetType != "" || f.TargetID != "" {
+	join := scanJoin
+	if streamFiltered(f) {
 		join = "streams s CROSS JOIN events e ON e.stream_key = s.stream_key"
 		keys, args := streamKeys(f)
 		where.add("s.stream_key IN "+keys, args...)
 	}
+	return selectEvents(join, where, f)
+}
+
+// scanJoin reads the log in rowid order and each row's stream by its
+// primary key.
+const scanJoin = "events e CROSS JOIN streams s ON s.stream_key = e.stream_key"
+
+// windowQuery builds the query for f's events up to position through, by
+// scanning the log in rowid order from f.After and keeping the rows whose
+// stream f selects.
+func windowQuery(f domain.EventFilter, through int64) (string, []any) {
+	var where conds
+	where.add("e.position <= ?", through)
+	if !f.User.IsZero() {
+		where.add("s.user_id = ?", f.User.String())
+	}
+	where.target(f)
+	return selectEvents(scanJoin, where, f)
+}
+
+// selectEvents adds f's position, kind and time filters and its limit to
+// where, and returns the statement that reads join's events in position
+// order.
+func selectEvents(join string, where conds, f domain.EventFilter) (string, []any) {
 	where.add("e.position > ?", f.After)
 	if !f.Kind.IsZero() {
 		where.add("e.kind = ?", f.Kind.String())
