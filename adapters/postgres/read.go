@@ -121,6 +121,15 @@ func (s *EventStore) ReadEvents(ctx context.Context, f domain.EventFilter) iter.
 		return domain.Emitting("read events", func(func(domain.Event) bool) error { return err })
 	}
 	q, args := eventQuery(f, s.logID)
+	if !f.User.IsZero() || f.TargetType != "" || f.TargetID != "" {
+		// Planned for its values every time, as an unnamed statement: a
+		// prepared statement switches to a generic plan after five runs,
+		// one made for an average target, which reads every event of the
+		// target's streams and sorts them for each page (2 s a page of a
+		// target of 300,000 streams, where its own plan scans the log by
+		// position in 3 ms; its export, a page after another, 107 s).
+		args = append([]any{pgx.QueryExecModeDescribeExec}, args...)
+	}
 	return s.events(ctx, "read events", q, args)
 }
 
