@@ -40,15 +40,19 @@ func openReadSide(ctx context.Context, e env, db, views, kinds string, build boo
 	if err := viewsNotLog(db, views); err != nil {
 		return nil, nil, err
 	}
-	path := viewsPath(db, views)
-	if !build {
-		if _, err := os.Stat(path); err != nil {
-			return nil, nil, fmt.Errorf("views file %s: %w %s", path, err, viewsBuiltBy)
-		}
-	}
+	// The log first: with a --db that names no log (a typo, the default
+	// ./data from another directory) the views file beside it is missing
+	// too, and saying only that sent the operator to build one.
 	store, err := openStore(ctx, db, storeOptions{readOnly: true}, cliLogger(e))
 	if err != nil {
 		return nil, nil, err
+	}
+	path := viewsPath(db, views)
+	if !build {
+		if _, err := os.Stat(path); err != nil {
+			store.Close()
+			return nil, nil, fmt.Errorf("views file %s: %w %s", path, err, viewsBuiltBy)
+		}
 	}
 	var source domain.EventReader
 	if build {

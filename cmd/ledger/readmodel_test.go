@@ -82,6 +82,21 @@ func TestImportedCountsMatchLegacy(t *testing.T) {
 	}
 }
 
+// TestVerifyOfAMissingLogNamesTheLog: verify run with a --db that names no
+// file (a typo, or the default ./data/ledger.db from another directory)
+// said only that the views file beside it was missing, and that serve or
+// rebuild builds one, as if the log were there: it names the log.
+func TestVerifyOfAMissingLogNamesTheLog(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "typo.db")
+	_, _, err := runCLI(t, "verify", "--db", db)
+	if exitCode(err) != 1 || !strings.Contains(fmt.Sprint(err), "open "+db+": not found") {
+		t.Fatalf("verify of a missing log: %v (exit %d), want exit 1 naming the log", err, exitCode(err))
+	}
+	if _, err := os.Stat(db); err == nil {
+		t.Error("verify created the log")
+	}
+}
+
 func TestStats(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "s.db")
 	mustFill(t, db, 4)
