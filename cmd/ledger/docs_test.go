@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -197,4 +198,34 @@ func sqliteTables(t *testing.T, file string) map[string]string {
 		out[table] = strings.Join(c, ", ")
 	}
 	return out
+}
+
+// TestSubcommandTableMatchesCommands keeps README's table of subcommands
+// (under Command line) equal to the subcommands ledger runs, in the order
+// its help lists them.
+func TestSubcommandTableMatchesCommands(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(readme), "\n| subcommand | what it does |\n")
+	if !ok {
+		t.Fatal("README has no table headed | subcommand | what it does |")
+	}
+	var documented, run []string
+	for line := range strings.Lines(after) {
+		if !strings.HasPrefix(line, "|") {
+			break
+		}
+		if _, cell, ok := strings.Cut(line, "| `"); ok { // not the rule
+			name, _, _ := strings.Cut(cell, " ")
+			documented = append(documented, strings.Trim(name, "`"))
+		}
+	}
+	for _, c := range commands {
+		run = append(run, c.name)
+	}
+	if !slices.Equal(documented, run) {
+		t.Errorf("README's subcommand table lists %v, ledger runs %v", documented, run)
+	}
 }
