@@ -111,6 +111,7 @@ func declaredIn(declared map[string][]string, dirs []string, test string, prefix
 	return false
 }
 
+// orModule names where a test was looked for: pkg, or the whole module.
 func orModule(pkg string) string {
 	if pkg == "" {
 		return "the module"
