@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -228,6 +229,40 @@ func TestCORSOnRefusals(t *testing.T) {
 	for k := range rec.Header() {
 		if strings.HasPrefix(k, "Access-Control-") {
 			t.Errorf("rebinding page got %s", k)
+		}
+	}
+}
+
+// TestCORSListsInDocs keeps the CORS header lists that README.md and
+// docs/api.md write out equal to the server's: the request headers a
+// preflight may ask for and the headers a script may read.
+func TestCORSListsInDocs(t *testing.T) {
+	for _, c := range []struct {
+		doc, from, to string
+		want          []string
+	}{
+		{"../../README.md", "and the headers ", ", asked for in any", corsRequestHeaders},
+		{"../../README.md", "origin expose ", " (on errors", corsExposedHeaders},
+		{apiDocPath, "and the request headers ", " (echoing", corsRequestHeaders},
+		{apiDocPath, "`Access-Control-Expose-Headers: ", "`", corsExposedHeaders},
+	} {
+		text, err := os.ReadFile(c.doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, after, ok := strings.Cut(string(text), c.from)
+		list, _, ok2 := strings.Cut(after, c.to)
+		if !ok || !ok2 {
+			t.Fatalf("%s: no list between %q and %q", c.doc, c.from, c.to)
+		}
+		var got []string
+		for _, name := range strings.FieldsFunc(list, func(r rune) bool { return strings.ContainsRune(", `\n", r) }) {
+			if name != "and" {
+				got = append(got, name)
+			}
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s lists %q after %q, the server %q", c.doc, got, c.from, c.want)
 		}
 	}
 }
