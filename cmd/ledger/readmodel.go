@@ -368,6 +368,13 @@ func runStats(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Lists are [] when empty (an empty log, no views file), never null.
+	if rep.Totals == nil {
+		rep.Totals = []KindTotal{}
+	}
+	if rep.Projections == nil {
+		rep.Projections = []ProjectionStat{}
+	}
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")

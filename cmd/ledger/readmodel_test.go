@@ -501,3 +501,20 @@ func mustCopy(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// TestStatsJSONListsNeverNull: stats --json of an empty log without a
+// views file gives its lists as [], not null (a consumer iterating them
+// had to check for null first).
+func TestStatsJSONListsNeverNull(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "empty.db")
+	mustFill(t, db, 0)
+	out, _, err := runCLI(t, "stats", "--db", db, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"totals": []`, `"projections": []`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stats --json of an empty log without views: no %s in\n%s", want, out)
+		}
+	}
+}
