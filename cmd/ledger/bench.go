@@ -101,6 +101,9 @@ func benchHTTP(ctx context.Context, e env, args []string) error {
 	if withFloor && url != "" {
 		return usageErr("--floor starts both servers itself: it cannot drive --url %q", url)
 	}
+	if url != "" && loadgen.CheckURL(url) != nil {
+		return usageErr("--url %q: want a base URL such as http://127.0.0.1:8080", url)
+	}
 	servers := []string{"ledger"}
 	if withFloor {
 		servers = append(servers, "floor")
@@ -149,6 +152,9 @@ func parseWorkload(e env, name string, args []string, extra func(*flag.FlagSet))
 	}
 	if *hot < 0 {
 		return workload{}, usageErr("--hot-likes %d: must be >= 0", *hot)
+	}
+	if err := outNamesAFile("--cpuprofile", *profile); err != nil {
+		return workload{}, err // the started server would refuse it after the seeding, and be waited for 30 s
 	}
 	return workload{cfg: *cfg, hotLikes: *hot, asJSON: *asJSON, cpuProfile: *profile}, nil
 }
@@ -267,11 +273,16 @@ type serverProc struct {
 	dir string
 }
 
-func startServer(ctx context.Context, e env, server string, w workload) (*serverProc, error) {
+func startServer(ctx context.Context, e env, server string, w workload) (_ *serverProc, err error) {
 	dir, err := os.MkdirTemp("", "ledger-bench-")
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir) // a seeding cut short left it behind
+		}
+	}()
 	if err := seedHot(ctx, server, filepath.Join(dir, "bench.db"), w.hotLikes); err != nil {
 		return nil, fmt.Errorf("seed %s: %w", server, err)
 	}

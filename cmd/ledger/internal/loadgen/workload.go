@@ -53,10 +53,10 @@ func (c Config) Validate() error {
 	if c.Users < 1 || c.Targets < 1 || c.Clients < 1 || c.FeedSize < 1 {
 		errs = append(errs, errors.New("users, targets, clients and feed size must be >= 1"))
 	}
-	if c.Zipf <= 1 {
-		errs = append(errs, fmt.Errorf("zipf %g: must be > 1", c.Zipf))
+	if !(c.Zipf > 1) || math.IsInf(c.Zipf, 0) { // NaN passed "<= 1" and spun drawing targets
+		errs = append(errs, fmt.Errorf("zipf %g: must be a finite number > 1", c.Zipf))
 	}
-	if c.WriteRatio < 0 || c.WriteRatio > 1 {
+	if !(c.WriteRatio >= 0 && c.WriteRatio <= 1) {
 		errs = append(errs, fmt.Errorf("write ratio %g: must be within 0..1", c.WriteRatio))
 	}
 	if c.Duration <= 0 {
@@ -163,6 +163,13 @@ func over(ctx context.Context) bool {
 	}
 	d, ok := ctx.Deadline()
 	return ok && !time.Now().Before(d)
+}
+
+// CheckURL returns an error when base is no plain-HTTP base URL, which Run
+// would refuse once a bench has started its work.
+func CheckURL(base string) error {
+	_, err := hostOf(base)
+	return err
 }
 
 // hostOf returns the host:port of a plain-HTTP base URL.
