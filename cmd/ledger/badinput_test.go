@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,5 +51,38 @@ func TestBenchServerDirRemovedOnFailure(t *testing.T) {
 	left, err := os.ReadDir(tmp)
 	if err != nil || len(left) != 0 {
 		t.Fatalf("temporary directory after: %v (%v), want it empty", left, err)
+	}
+}
+
+// TestViewsInAMissingDirectoryExit2: a --views whose directory does not
+// exist (a typo, a data disk not mounted) had its directories created, and
+// serve and rebuild built a new views file there from the log; verify and
+// stats exited 1. A --views that is a directory exited 1 ("unable to open
+// database file"). Both are usage errors naming the path, as a --db in a
+// missing directory is, and nothing is created.
+func TestViewsInAMissingDirectoryExit2(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "v.db")
+	mustFill(t, db, 2)
+	missing := filepath.Join(dir, "mnt", "views", "node.views")
+	for _, views := range []string{missing, dir} {
+		for _, args := range [][]string{
+			{"serve", "--db", db, "--views", views, "--listen", "127.0.0.1:0"},
+			{"rebuild", "--db", db, "--views", views},
+			{"verify", "--db", db, "--views", views},
+			{"stats", "--db", db, "--views", views},
+		} {
+			err := runCanceled(t, args...)
+			if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "--views "+views) {
+				t.Errorf("ledger %q: %v (exit %d), want exit 2 naming --views %s", args, err, exitCode(err), views)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "mnt")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("something was created under the missing directory: %v", err)
+	}
+	t.Chdir(dir)
+	if _, _, err := runCLI(t, "rebuild", "--db", db, "--views", "./data/node-a.views"); err != nil {
+		t.Errorf("rebuild --views ./data/node-a.views, ./data missing: %v, want it made (the default data directory)", err)
 	}
 }

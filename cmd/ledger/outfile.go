@@ -92,6 +92,28 @@ func isDatabase(path string) bool {
 	return err == nil && string(header) == "SQLite format 3\x00"
 }
 
+// viewsUsable refuses a --views that can name no file (viewsInADirectory)
+// or that names an event log (viewsNotLog).
+func viewsUsable(db, views string) error {
+	if err := viewsInADirectory(views); err != nil {
+		return err
+	}
+	return viewsNotLog(db, views)
+}
+
+// viewsInADirectory refuses a --views that is a directory or whose
+// directory is missing, as outNamesAFile does an --out, except in the
+// default data directory, ./data (a first run makes it, as for the default
+// --db; README's three nodes on one machine name ./data/node-a.views). The
+// views file's directories were created: a typo, or a data disk not
+// mounted, got a new views file built from the whole log in their place.
+func viewsInADirectory(views string) error {
+	if views == "" || filepath.Dir(filepath.Clean(views)) == filepath.Dir(filepath.Clean(DefaultDB)) {
+		return nil
+	}
+	return outNamesAFile("--views", views)
+}
+
 // viewsNotLog refuses a --views that names the SQLite log db itself (or
 // its -wal, -shm, a link to it): the read models would be written into
 // the log's file, under its write lock, and a rebuild would swap tables

@@ -37,7 +37,7 @@ func openReadSide(ctx context.Context, e env, db, views, kinds string, build boo
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := viewsNotLog(db, views); err != nil {
+	if err := viewsUsable(db, views); err != nil {
 		return nil, nil, err
 	}
 	// The log first: with a --db that names no log (a typo, the default
@@ -85,7 +85,7 @@ func runRebuild(ctx context.Context, e env, args []string) error {
 		}
 		names = []string{*name}
 	}
-	if err := viewsNotLog(*db, *views); err != nil {
+	if err := viewsUsable(*db, *views); err != nil {
 		return err
 	}
 	if err := notStoreFile("--cpuprofile", *profile, *db, *views); err != nil {
@@ -388,7 +388,7 @@ func runStats(ctx context.Context, e env, args []string) error {
 // so a server appending meanwhile cannot make a lag negative: a negative
 // lag is a views file ahead of its log.
 func readStats(ctx context.Context, e env, db, views, kinds string) (StatsReport, error) {
-	if err := viewsNotLog(db, views); err != nil {
+	if err := viewsUsable(db, views); err != nil {
 		return StatsReport{}, err
 	}
 	path := viewsPath(db, views)

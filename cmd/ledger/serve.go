@@ -82,7 +82,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := viewsNotLog(f.db, f.views); err != nil {
+	if err := viewsUsable(f.db, f.views); err != nil {
 		return err
 	}
 	if err := notStoreFile("--cpuprofile", f.cpuProfile, f.db, f.views); err != nil {
