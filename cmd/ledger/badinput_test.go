@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestBenchWorkloadBadValuesExit2: bench http and baseline took a --zipf
@@ -85,4 +89,66 @@ func TestViewsInAMissingDirectoryExit2(t *testing.T) {
 	if _, _, err := runCLI(t, "rebuild", "--db", db, "--views", "./data/node-a.views"); err != nil {
 		t.Errorf("rebuild --views ./data/node-a.views, ./data missing: %v, want it made (the default data directory)", err)
 	}
+}
+
+// TestDBThatIsNoLogFileExit2: a --db that can be no SQLite log (a
+// directory, a file that is not a SQLite database, a views or as-of file,
+// a URL of another scheme) exited 1 ("disk I/O error: is a directory",
+// "database file is corrupt: file is not a database", "not found" for
+// mysql://…, where serve asked to create the directory "mysql:"); each is
+// a usage error naming it, the URL without its password, and no file is
+// changed.
+func TestDBThatIsNoLogFileExit2(t *testing.T) {
+	dir, _, views, _ := filesThatAreNoLog(t)
+	text := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(text, []byte("id,user_id\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(views)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "x.db")
+	for db, says := range map[string]string{
+		dir:                         "is a directory",
+		text:                        "not a SQLite database",
+		views:                       "no event log",
+		"mysql://u:secret@h/ledger": `"mysql://u:xxxxx@h/ledger"`,
+	} {
+		for _, args := range [][]string{
+			{"serve", "--db", db, "--listen", "127.0.0.1:0"},
+			{"import", "legacy", "--db", db, "--on-error", "skip", legacySample},
+			{"history", "--db", db},
+			{"stats", "--db", db},
+			{"verify", "--db", db},
+			{"rebuild", "--db", db},
+			{"asof", "--db", db, "--position", "1", "--out", out},
+			{"relay", "nats", "--db", db, "--nats", "nats://127.0.0.1:1"},
+			{"bench", "generate", "--db", db, "--events", "1"},
+		} {
+			var err error
+			if args[0] == "serve" || args[0] == "relay" {
+				err = runStopped(t, args...) // a wrong start serves or retries for ever
+			} else {
+				_, _, err = runCLI(t, args...)
+			}
+			if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), says) || strings.Contains(fmt.Sprint(err), "secret") {
+				t.Errorf("ledger %q: %v (exit %d), want exit 2 saying %q", args, err, exitCode(err), says)
+			}
+		}
+	}
+	if after, err := os.ReadFile(views); err != nil || !bytes.Equal(after, before) {
+		t.Errorf("the views file given as --db changed (%v)", err)
+	}
+}
+
+// runStopped runs the CLI with a context that ends after 10 s: a command
+// refused at once ends long before, and one that wrongly starts to serve
+// stops then instead of serving for ever. runCanceled does not do for
+// refusals found once the log is open: opening it fails first.
+func runStopped(t *testing.T, args ...string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	return run(ctx, args, func(string) string { return "" }, io.Discard, io.Discard)
 }

@@ -110,6 +110,9 @@ func openStore(ctx context.Context, db string, opts storeOptions, log *slog.Logg
 	if postgres.IsURL(db) {
 		return openPostgres(ctx, db, opts, log)
 	}
+	if u := otherSchemeURL(db); u != nil {
+		return nil, usageErr("--db %q: a URL of scheme %q: give a SQLite file or a postgres:// URL", u.Redacted(), u.Scheme)
+	}
 	if keywordDSN(db) {
 		return nil, usageErr("--db is a keyword/value connection string (host=... dbname=...), not a SQLite file: " +
 			"give the database as a postgres:// URL, e.g. postgres://USER:PASSWORD@HOST/DBNAME?sslmode=verify-full")
@@ -166,6 +169,9 @@ func openPostgres(ctx context.Context, url string, opts storeOptions, log *slog.
 }
 
 func openSQLite(ctx context.Context, path string, opts storeOptions, log *slog.Logger) (*logStore, error) {
+	if err := logPathUsable(path); err != nil {
+		return nil, err
+	}
 	created, err := newLogAt(path, opts.readOnly)
 	if err != nil {
 		return nil, err
@@ -177,6 +183,9 @@ func openSQLite(ctx context.Context, path string, opts storeOptions, log *slog.L
 		}
 	}
 	store, err := sqlite.Open(ctx, cfg, log)
+	if errors.Is(err, domain.ErrInvalidInput) {
+		return nil, usageErr("--db: %v", err) // a file of tables but no event log, as PostgreSQL's
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -198,6 +207,44 @@ func openSQLite(ctx context.Context, path string, opts storeOptions, log *slog.L
 	}, nil
 }
 
+// otherSchemeURL is db parsed when it is a URL but no PostgreSQL one
+// ("mysql://…", "sqlite:///…"), nil otherwise or when a file has that
+// name: it was taken for a SQLite path in a directory "mysql:", which
+// the commands that read said was not found and serve asked to create.
+func otherSchemeURL(db string) *neturl.URL {
+	if postgres.IsURL(db) {
+		return nil
+	}
+	u, err := neturl.Parse(db)
+	if err != nil || u.Scheme == "" || !strings.HasPrefix(db, u.Scheme+"://") {
+		return nil
+	}
+	if _, err := os.Stat(db); err == nil {
+		return nil
+	}
+	return u
+}
+
+// logPathUsable refuses a SQLite --db that can hold no log: a directory,
+// or a file with something in it but no SQLite header (a CSV, a text
+// file). SQLite's own errors for them ("disk I/O error: is a directory",
+// "database file is corrupt: file is not a database") exited 1, as for a
+// damaged log. An empty file is a new log (newLogAt); a missing one stays
+// a failure (exit 1) for the commands that read: the relay may start
+// before the server that creates it.
+func logPathUsable(path string) error {
+	info, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return nil // opening it reports it
+	case info.IsDir():
+		return usageErr("--db %s: is a directory: give the path of a SQLite file or a postgres:// URL", path)
+	case info.Mode().IsRegular() && info.Size() > 0 && !isDatabase(path):
+		return usageErr("--db %s: not a SQLite database (no SQLite header): give the event log's file", path)
+	}
+	return nil
+}
+
 // viewsPath is the views file of a node: --views when given, else beside
 // a SQLite log (<db>.views), else DefaultClusterViews.
 func viewsPath(db, views string) string {
@@ -214,6 +261,9 @@ func viewsPath(db, views string) string {
 func redactDB(db string) string {
 	if keywordDSN(db) {
 		return "(a keyword/value connection string)"
+	}
+	if u := otherSchemeURL(db); u != nil {
+		return u.Redacted()
 	}
 	if !postgres.IsURL(db) {
 		return db
