@@ -152,3 +152,19 @@ func runStopped(t *testing.T, args ...string) error {
 	defer cancel()
 	return run(ctx, args, func(string) string { return "" }, io.Discard, io.Discard)
 }
+
+// TestHelpOfASubcommand: "ledger help serve" printed the list of
+// subcommands and "ledger help nope" did too, exit 0; they are now
+// "ledger serve --help" and an unknown subcommand (exit 2).
+func TestHelpOfASubcommand(t *testing.T) {
+	for _, args := range [][]string{{"help", "stats"}, {"help", "bench", "http"}, {"help", "relay", "nats"}, {"help", "import", "legacy"}} {
+		out, _, err := runCLI(t, args...)
+		want := "Usage: ledger " + strings.Join(args[1:], " ")
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("ledger %q: %v, out %q, want %q", args, err, out, want)
+		}
+	}
+	if _, _, err := runCLI(t, "help", "nope"); exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), `"nope"`) {
+		t.Errorf("ledger help nope: %v (exit %d), want exit 2 naming it", err, exitCode(err))
+	}
+}

@@ -66,6 +66,9 @@ func lookup(name string) (command, bool) {
 // run is main without the process: it parses args and runs a subcommand.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	e := env{getenv: getenv, stdout: stdout, stderr: stderr, fromEnv: map[string]string{}}
+	if len(args) > 1 && args[0] == "help" { // "ledger help serve" printed the list of subcommands, exit 0
+		return run(ctx, append(slices.Clone(args[1:]), "--help"), getenv, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		printUsage(stdout)
 		if len(args) == 0 {
