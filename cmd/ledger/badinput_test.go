@@ -168,3 +168,34 @@ func TestHelpOfASubcommand(t *testing.T) {
 		t.Errorf("ledger help nope: %v (exit %d), want exit 2 naming it", err, exitCode(err))
 	}
 }
+
+// TestViewsThatIsNoDatabaseKept: a --views naming a file that is no SQLite
+// database (a CSV given by a slip) was called damaged: rebuild renamed it
+// to <file>.damaged and wrote a views file at its path. It is now a usage
+// error naming it, and the file is left as it was.
+func TestViewsThatIsNoDatabaseKept(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "k.db")
+	mustFill(t, db, 2)
+	csv := filepath.Join(dir, "rows.csv")
+	body := []byte("id,user_id\n1,u1\n")
+	if err := os.WriteFile(csv, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"rebuild", "--db", db, "--views", csv},
+		{"verify", "--db", db, "--views", csv},
+		{"stats", "--db", db, "--views", csv},
+		{"serve", "--db", db, "--views", csv, "--listen", "127.0.0.1:0"},
+	} {
+		if err := runStopped(t, args...); exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "--views "+csv) {
+			t.Errorf("ledger %q: %v (exit %d), want exit 2 naming --views %s", args, err, exitCode(err), csv)
+		}
+	}
+	if got, err := os.ReadFile(csv); err != nil || !bytes.Equal(got, body) {
+		t.Errorf("%s after: %q (%v), want it unchanged", csv, got, err)
+	}
+	if _, err := os.Stat(csv + ".damaged"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s.damaged: %v, want none", csv, err)
+	}
+}

@@ -92,11 +92,19 @@ func isDatabase(path string) bool {
 	return err == nil && string(header) == "SQLite format 3\x00"
 }
 
-// viewsUsable refuses a --views that can name no file (viewsInADirectory)
-// or that names an event log (viewsNotLog).
+// viewsUsable refuses a --views that can name no file (viewsInADirectory),
+// that names an event log (viewsNotLog), or a file that is no SQLite
+// database: SQLite called it damaged, and rebuild renamed it to
+// <views>.damaged and wrote a views file at its path (a CSV named by a
+// slip). A views file at the default path whose header is damaged is still
+// set aside by rebuild.
 func viewsUsable(db, views string) error {
 	if err := viewsInADirectory(views); err != nil {
 		return err
+	}
+	if views != "" && notSQLite(views) {
+		return usageErr("--views %s: not a SQLite database (no SQLite header), so no views file: "+
+			"if it is one that is damaged, remove it and ledger rebuild builds a new one", views)
 	}
 	return viewsNotLog(db, views)
 }

@@ -239,10 +239,18 @@ func logPathUsable(path string) error {
 		return nil // opening it reports it
 	case info.IsDir():
 		return usageErr("--db %s: is a directory: give the path of a SQLite file or a postgres:// URL", path)
-	case info.Mode().IsRegular() && info.Size() > 0 && !isDatabase(path):
+	case notSQLite(path):
 		return usageErr("--db %s: not a SQLite database (no SQLite header): give the event log's file", path)
 	}
 	return nil
+}
+
+// notSQLite reports whether path is a regular file with something in it
+// but no SQLite header: a CSV, a text file, never a log or a views file
+// (an empty file is a new one).
+func notSQLite(path string) bool {
+	info, err := os.Stat(path)
+	return err == nil && info.Mode().IsRegular() && info.Size() > 0 && !isDatabase(path)
 }
 
 // viewsPath is the views file of a node: --views when given, else beside
