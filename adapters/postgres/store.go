@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -155,8 +156,7 @@ func (s *EventStore) sameLog(log string) error {
 func poolConfig(cfg Config) (*pgxpool.Config, string, error) {
 	pcfg, err := pgxpool.ParseConfig(cfg.URL)
 	if err != nil {
-		// The parse error may quote the URL, password included.
-		return nil, "", fmt.Errorf("postgres URL: not a valid connection string: %w", domain.ErrInvalidInput)
+		return nil, "", fmt.Errorf("postgres URL: not a valid connection string%s: %w", parseReason(err, cfg.URL), domain.ErrInvalidInput)
 	}
 	schema := cfg.Schema
 	params := pcfg.ConnConfig.RuntimeParams
@@ -192,6 +192,48 @@ func poolConfig(cfg Config) (*pgxpool.Config, string, error) {
 		pcfg.MaxConns = DefaultMaxConns
 	}
 	return pcfg, schema, nil
+}
+
+// parseReason is what pgx found wrong with url (": pool_max_conns too
+// small", ": failed to configure TLS (sslmode is invalid)"), without the
+// URL its error quotes, or "" when the reason holds a secret of url (the
+// URL's redaction is pgx's best effort for a URL that does not parse, and
+// a reason may quote a part of it). The refusal said only "not a valid
+// connection string", whatever the parameter.
+func parseReason(err error, url string) string {
+	msg := err.Error()
+	i := strings.LastIndex(msg, "`: ")
+	if i < 0 {
+		return ""
+	}
+	reason := msg[i+len("`: "):]
+	for _, secret := range urlSecrets(url) {
+		if strings.Contains(reason, secret) {
+			return ""
+		}
+	}
+	return ": " + reason
+}
+
+// urlSecrets are the passwords a PostgreSQL URL may hold, as written:
+// the user information's (ended by its first or its last "@") and the
+// password and sslpassword parameters'.
+func urlSecrets(url string) []string {
+	var secrets []string
+	_, rest, _ := strings.Cut(url, "://")
+	for _, at := range []int{strings.Index(rest, "@"), strings.LastIndex(rest, "@")} { // either may end it in a URL that does not parse
+		if _, pw, ok := strings.Cut(rest[:max(at, 0)], ":"); ok {
+			secrets = append(secrets, pw)
+		}
+	}
+	_, query, _ := strings.Cut(url, "?")
+	for _, kv := range strings.Split(query, "&") {
+		key, value, _ := strings.Cut(kv, "=")
+		if key == "password" || key == "sslpassword" {
+			secrets = append(secrets, value)
+		}
+	}
+	return slices.DeleteFunc(secrets, func(s string) bool { return s == "" })
 }
 
 // Schema returns the schema holding the store's tables.

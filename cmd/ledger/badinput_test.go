@@ -199,3 +199,23 @@ func TestViewsThatIsNoDatabaseKept(t *testing.T) {
 		t.Errorf("%s.damaged: %v, want none", csv, err)
 	}
 }
+
+// TestPostgresURLSaysWhatIsWrong: a PostgreSQL URL pgx cannot parse was
+// refused with "not a valid connection string", whatever the parameter;
+// the refusal now says what pgx found wrong, never a password.
+func TestPostgresURLSaysWhatIsWrong(t *testing.T) {
+	for url, says := range map[string]string{
+		"postgres://u:SECRET@127.0.0.1:1/x?pool_max_conns=0":               "pool_max_conns too small",
+		"postgres://u:SECRET@127.0.0.1:1/x?sslmode=bogus":                  "sslmode is invalid",
+		"postgres://u:SECRET@127.0.0.1:1/x?connect_timeout=soon":           "invalid connect_timeout",
+		"postgres://u@127.0.0.1:1/x?password=SECRET&connect_timeout=soon":  "invalid connect_timeout",
+		"postgres://u:my SECRET@127.0.0.1:1/x":                             "not a valid connection string",
+		"postgres://u:SECRET@127.0.0.1:1/x?application_name=a@b&sslmode=x": "sslmode is invalid",
+	} {
+		_, _, err := runCLI(t, "stats", "--db", url, "--views", filepath.Join(t.TempDir(), "v.views"))
+		msg := fmt.Sprint(err)
+		if exitCode(err) != 2 || !strings.Contains(msg, says) || strings.Contains(msg, "SECRET") {
+			t.Errorf("stats --db %s: %v (exit %d), want exit 2 saying %q, no password", url, err, exitCode(err), says)
+		}
+	}
+}
