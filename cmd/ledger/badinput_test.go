@@ -219,3 +219,27 @@ func TestPostgresURLSaysWhatIsWrong(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchDirNoDirectoryExit2: a --dir of bench store, rebuild or relay
+// that is missing or a file failed with "stat DIR: no such file or
+// directory" or "mkdir DIR/ledger-bench-…: not a directory", exit 1,
+// naming no flag; it is a usage error naming --dir.
+func TestBenchDirNoDirectoryExit2(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{filepath.Join(dir, "missing"), file} {
+		for _, args := range [][]string{
+			{"bench", "store", "--dir", d},
+			{"bench", "rebuild", "--events", "1", "--dir", d},
+			{"bench", "relay", "--events", "1", "--runs", "1", "--nats", "nats://127.0.0.1:1", "--dir", d},
+		} {
+			_, _, err := runCLI(t, args...)
+			if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "--dir "+d) {
+				t.Errorf("ledger %q: %v (exit %d), want exit 2 naming --dir %s", args, err, exitCode(err), d)
+			}
+		}
+	}
+}

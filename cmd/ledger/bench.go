@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -264,6 +265,25 @@ func offered(rate float64) string {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
+
+// benchDir refuses a --dir of bench store, rebuild or relay that is no
+// directory: its runs' temporary directories are made in it, and a
+// missing one failed with "stat DIR: no such file or directory", exit 1,
+// naming no flag (bench relay after its NATS check).
+func benchDir(dir string) error {
+	if dir == "" {
+		return nil // the system's temporary directory
+	}
+	info, err := os.Stat(dir)
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return usageErr("--dir %s: %v", dir, pe.Err)
+	}
+	if err == nil && !info.IsDir() {
+		return usageErr("--dir %s: not a directory", dir)
+	}
+	return nil
+}
 
 // serverProc is a server started as a child process of this binary, so
 // that its memory is measured alone.

@@ -36,6 +36,9 @@ func benchRebuild(ctx context.Context, e env, args []string) error {
 	if *n < 1 {
 		return usageErr("--events %d: must be >= 1", *n)
 	}
+	if err := benchDir(*dir); err != nil {
+		return err
+	}
 	tmp, err := os.MkdirTemp(*dir, "ledger-bench-rebuild-")
 	if err != nil {
 		return err

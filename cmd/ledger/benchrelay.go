@@ -54,6 +54,9 @@ func benchRelay(ctx context.Context, e env, args []string) error {
 	if err := (relaynats.Config{URL: *url}).Validate(); err != nil {
 		return usageErr("--nats: %v", err)
 	}
+	if err := benchDir(*dir); err != nil {
+		return err
+	}
 	if err := checkJetStream(ctx, *url); err != nil { // before minutes of generating a log
 		return err
 	}

@@ -78,6 +78,9 @@ func benchStore(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := benchDir(*dir); err != nil {
+		return err
+	}
 	tmp, err := os.MkdirTemp(*dir, "ledger-bench-store-")
 	if err != nil {
 		return err
