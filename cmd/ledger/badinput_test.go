@@ -243,3 +243,25 @@ func TestBenchDirNoDirectoryExit2(t *testing.T) {
 		}
 	}
 }
+
+// TestOutDashIsStdout: history --out - wrote a file named "-" in the
+// working directory and nothing to stdout, and asof --out - a SQLite file
+// of that name. history now writes to stdout; asof, which writes a
+// database, refuses it (exit 2).
+func TestOutDashIsStdout(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "d.db")
+	mustFill(t, db, 2)
+	t.Chdir(dir)
+	out, _, err := runCLI(t, "history", "--db", db, "--out", "-")
+	if err != nil || strings.Count(out, "\n") != 4 {
+		t.Errorf("history --out -: %v, stdout %q, want the 4 events", err, out)
+	}
+	_, _, err = runCLI(t, "asof", "--db", db, "--position", "1", "--out", "-")
+	if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "--out -") {
+		t.Errorf("asof --out -: %v (exit %d), want exit 2 naming --out -", err, exitCode(err))
+	}
+	if _, err := os.Stat(filepath.Join(dir, "-")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a file named -: %v, want none", err)
+	}
+}

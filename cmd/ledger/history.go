@@ -21,9 +21,12 @@ func runHistory(ctx context.Context, e env, args []string) error {
 	after := fs.Int64("after", 0, "only events after this position")
 	limit := fs.Int("limit", 0, "at most this many events (0: all)")
 	format := fs.String("format", "ndjson", "json, ndjson or csv")
-	out := fs.String("out", "", "write to this file instead of stdout")
+	out := fs.String("out", "", "write to this file instead of stdout (-: stdout)")
 	if err := parseFlags(fs, e, args); err != nil {
 		return helpOK(err)
+	}
+	if *out == "-" {
+		*out = "" // stdout, as for most tools; it wrote a file named "-"
 	}
 	set, err := parseKinds(*kinds)
 	if err != nil {

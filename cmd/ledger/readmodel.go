@@ -219,6 +219,9 @@ func runAsOf(ctx context.Context, e env, args []string) error {
 	if *out == "" {
 		return usageErr("--out FILE.db is required")
 	}
+	if *out == "-" { // it wrote a SQLite file named "-"
+		return usageErr("--out -: asof writes a SQLite file, never to stdout: give its path (./- for a file of that name)")
+	}
 	if err := notStoreFile("--out", *out, *db, ""); err != nil {
 		return err
 	}
