@@ -265,3 +265,16 @@ func TestOutDashIsStdout(t *testing.T) {
 		t.Errorf("a file named -: %v, want none", err)
 	}
 }
+
+// TestServeHeartbeatTooShortExit2: serve took --heartbeat 1ns (any
+// duration > 0) and sent each event stream's client heartbeats as fast as
+// it could write them; under 10ms is now a usage error naming the flag.
+func TestServeHeartbeatTooShortExit2(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "h.db")
+	for _, d := range []string{"1ns", "9ms"} {
+		err := runCanceled(t, "serve", "--db", db, "--listen", "127.0.0.1:0", "--heartbeat", d)
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "--heartbeat "+d) {
+			t.Errorf("serve --heartbeat %s: %v (exit %d), want exit 2 naming it", d, err, exitCode(err))
+		}
+	}
+}

@@ -124,6 +124,11 @@ func startCPUProfile(path string) (stop func(), err error) {
 
 // config turns the flags into the server's config; every problem is a
 // usage error, found before anything is opened.
+// minHeartbeat is the shortest --heartbeat: a 1ns one (a unit slip) sent
+// each stream's client heartbeats as fast as the server could write them,
+// 4.5 MB a second to one curl.
+const minHeartbeat = 10 * time.Millisecond
+
 func (f *serveFlags) config() (httpapi.Config, error) {
 	cfg := httpapi.DefaultConfig()
 	kinds, err := parseKinds(f.kinds)
@@ -144,6 +149,9 @@ func (f *serveFlags) config() (httpapi.Config, error) {
 	}
 	if f.memoryRows < 0 {
 		return cfg, usageErr("--memory-rows %d: must be 0 (no copy) or more", f.memoryRows)
+	}
+	if f.heartbeat > 0 && f.heartbeat < minHeartbeat {
+		return cfg, usageErr("--heartbeat %v: must be >= %v (shorter only floods the event stream's clients)", f.heartbeat, minHeartbeat)
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageErr("%v", err)
