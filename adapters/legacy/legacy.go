@@ -49,10 +49,21 @@ func columnIndex(header []string) (map[string]int, error) {
 	}
 	for _, c := range Columns {
 		if _, ok := idx[c]; !ok {
-			return nil, fmt.Errorf("header: missing column %q (want %v): %w", c, Columns, domain.ErrInvalidInput)
+			return nil, fmt.Errorf("header: missing column %q (want %v, got %s): %w", c, Columns, quotedStart(header), domain.ErrInvalidInput)
 		}
 	}
 	return idx, nil
+}
+
+// quotedStart is the header as read, quoted (a stray "\r", other bytes
+// than text show), cut after its first 200 bytes: the missing column's
+// name alone did not say what the file's first line held instead.
+func quotedStart(header []string) string {
+	q := fmt.Sprintf("%q", header)
+	if len(q) > 200 {
+		return q[:200] + "…"
+	}
+	return q
 }
 
 func parseRow(rec []string, idx map[string]int, kinds domain.KindSet, line int) (row, *RowError) {

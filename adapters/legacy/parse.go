@@ -76,6 +76,9 @@ func readHeader(r io.Reader) (*recordReader, map[string]int, error) {
 	// Spreadsheets and database tools often start a UTF-8 CSV with a
 	// byte order mark, which would otherwise be part of the first name.
 	header[0] = strings.TrimPrefix(header[0], "\ufeff")
+	if strings.HasPrefix(header[0], "\xff\xfe") || strings.HasPrefix(header[0], "\xfe\xff") {
+		return nil, nil, fmt.Errorf("the file is UTF-16 (it starts with a UTF-16 byte order mark): save it as UTF-8: %w", domain.ErrInvalidInput)
+	}
 	idx, err := columnIndex(header)
 	return cr, idx, err
 }

@@ -278,3 +278,31 @@ func TestServeHeartbeatTooShortExit2(t *testing.T) {
 		}
 	}
 }
+
+// TestImportHeaderSaysWhatItRead: a CSV saved as UTF-16, or whose lines
+// end in "\r\r\n", was refused with only `header: missing column "id"`
+// (or "updated_at"), which reads as a wrong export; the refusal now names
+// the encoding, or quotes the header it read.
+func TestImportHeaderSaysWhatItRead(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "i.db")
+	header := "id,user_id,action_type,target_type,target_id,is_deleted,created_at,updated_at"
+	utf16 := []byte{0xff, 0xfe}
+	for _, r := range header + "\n" {
+		utf16 = append(utf16, byte(r), 0)
+	}
+	for body, says := range map[string]string{
+		string(utf16):           "UTF-16",
+		header + "\r\r\n":       `"updated_at\r"`,
+		"user,id,kind\n1,2,3\n": `got ["user" "id" "kind"]`,
+	} {
+		file := filepath.Join(dir, "rows.csv")
+		if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := runCLI(t, "import", "legacy", "--db", db, file)
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), says) {
+			t.Errorf("import of %q: %v (exit %d), want exit 2 saying %q", body, err, exitCode(err), says)
+		}
+	}
+}
