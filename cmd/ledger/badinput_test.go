@@ -306,3 +306,20 @@ func TestImportHeaderSaysWhatItRead(t *testing.T) {
 		}
 	}
 }
+
+// TestPostgresURLWithoutDatabaseExit2: a PostgreSQL URL that names no
+// database (`postgres://`, `postgres://HOST`) got libpq's default, the
+// user's name: serve migrated the log into the database "root" (or
+// "postgres") the operator never named. It is a usage error, exit 2.
+func TestPostgresURLWithoutDatabaseExit2(t *testing.T) {
+	t.Setenv("PGDATABASE", "")
+	for _, url := range []string{"postgres://", "postgres://u:SECRET@127.0.0.1:1", "postgresql://127.0.0.1:1/?sslmode=disable"} {
+		_, _, err := runCLI(t, "stats", "--db", url, "--views", filepath.Join(t.TempDir(), "v.views"))
+		if msg := fmt.Sprint(err); exitCode(err) != 2 || !strings.Contains(msg, "names no database") || strings.Contains(msg, "SECRET") {
+			t.Errorf("stats --db %s: %v (exit %d), want exit 2 saying it names no database", url, err, exitCode(err))
+		}
+	}
+	if _, _, err := runCLI(t, "stats", "--db", "postgres://127.0.0.1:1?dbname=x&connect_timeout=1", "--views", filepath.Join(t.TempDir(), "v.views")); exitCode(err) != 1 {
+		t.Errorf("a dbname parameter: %v (exit %d), want the unreachable server's failure, exit 1", err, exitCode(err))
+	}
+}

@@ -108,6 +108,10 @@ func openStore(ctx context.Context, db string, opts storeOptions, log *slog.Logg
 		return nil, usageErr("--db \"\": give a SQLite file or a postgres:// URL")
 	}
 	if postgres.IsURL(db) {
+		if noDatabase(db) {
+			return nil, usageErr("--db %q names no database: give it as the URL's path, postgres://HOST/DBNAME "+
+				"(libpq's default, the user's name, got the ledger's tables)", redactDB(db))
+		}
 		return openPostgres(ctx, db, opts, log)
 	}
 	if u := otherSchemeURL(db); u != nil {
@@ -205,6 +209,19 @@ func openSQLite(ctx context.Context, path string, opts storeOptions, log *slog.L
 		},
 		writable: store.Writable,
 	}, nil
+}
+
+// noDatabase reports whether a PostgreSQL URL names no database: no path,
+// no dbname parameter, no PGDATABASE. libpq then takes the user's name,
+// and `--db postgres://` or `postgres://db-host` put a log into the
+// database "postgres" or "root" the operator never named. One that does
+// not parse is left to the store, which says why.
+func noDatabase(db string) bool {
+	u, err := neturl.Parse(db)
+	if err != nil {
+		return false
+	}
+	return strings.Trim(u.Path, "/") == "" && u.Query().Get("dbname") == "" && os.Getenv("PGDATABASE") == ""
 }
 
 // otherSchemeURL is db parsed when it is a URL but no PostgreSQL one
