@@ -323,3 +323,19 @@ func TestPostgresURLWithoutDatabaseExit2(t *testing.T) {
 		t.Errorf("a dbname parameter: %v (exit %d), want the unreachable server's failure, exit 1", err, exitCode(err))
 	}
 }
+
+// TestBoolFlagValueAfterASpace: "--json false" (or "--cors-credentials
+// false") set the flag to true, and the word "false" was refused as a
+// stray argument, not saying that a boolean takes its value after "=".
+func TestBoolFlagValueAfterASpace(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "b.db")
+	for _, args := range [][]string{
+		{"stats", "--db", db, "--json", "false"},
+		{"serve", "--db", db, "--public-history", "false"},
+	} {
+		err := runCanceled(t, args...)
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), args[len(args)-2]+"=false") {
+			t.Errorf("ledger %q: %v (exit %d), want exit 2 pointing to %s=false", args, err, exitCode(err), args[len(args)-2])
+		}
+	}
+}

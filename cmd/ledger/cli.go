@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -178,7 +179,7 @@ func parseFlags(fs *flag.FlagSet, e env, args []string) error {
 		return usageErr("%s (ledger %s --help lists the flags)", saysWhatIsWanted(fs, err), fs.Name())
 	}
 	if fs.NArg() > 0 {
-		return usageErr("ledger %s takes no arguments, only flags: %q", fs.Name(), fs.Arg(0))
+		return usageErr("ledger %s takes no arguments, only flags: %q%s", fs.Name(), fs.Arg(0), boolValueHint(fs, args))
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
@@ -205,6 +206,21 @@ func parseFlags(fs *flag.FlagSet, e env, args []string) error {
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// boolValueHint says how to give a boolean flag its value when the stray
+// word of args (fs.Arg(0)) is one following a boolean flag ("--json
+// false"): the flag package takes the flag alone as true and stops at the
+// word. "" otherwise.
+func boolValueHint(fs *flag.FlagSet, args []string) string {
+	i := len(args) - fs.NArg()
+	if i < 1 || !strings.HasPrefix(args[i-1], "-") || strings.Contains(args[i-1], "=") || takesValue(fs, args[i-1]) {
+		return ""
+	}
+	if _, err := strconv.ParseBool(fs.Arg(0)); err != nil {
+		return ""
+	}
+	return fmt.Sprintf(" (a boolean flag takes a value only after =: %s=%s)", args[i-1], fs.Arg(0))
 }
 
 // saysWhatIsWanted replaces the flag package's "parse error" at the end of
