@@ -339,3 +339,14 @@ func TestBoolFlagValueAfterASpace(t *testing.T) {
 		}
 	}
 }
+
+// TestImportChecksTheDBFirst: import read and checked the whole file (a
+// million rows take seconds), reporting its inconsistent rows, before it
+// found that --db names no store; it now refuses the --db first.
+func TestImportChecksTheDBFirst(t *testing.T) {
+	dir := t.TempDir()
+	_, errOut, err := runCLI(t, "import", "legacy", "--db", dir, legacySample)
+	if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "is a directory") || strings.Contains(errOut, ":137:") {
+		t.Errorf("import --db DIR: %v (exit %d), stderr %q, want exit 2 refusing the --db before the rows", err, exitCode(err), errOut)
+	}
+}

@@ -33,6 +33,9 @@ func runImport(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkDB(*db); err != nil { // before a file of millions of rows is read
+		return err
+	}
 	plan, err := readPlan(ctx, e, pos[1], set, *source, *onError)
 	if err != nil {
 		return err

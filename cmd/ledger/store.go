@@ -104,24 +104,37 @@ func (s *logStore) Writable(ctx context.Context) error { return s.writable(ctx) 
 // postgres:// or postgresql:// URL, else a SQLite file. It is the one place
 // the commands choose a store.
 func openStore(ctx context.Context, db string, opts storeOptions, log *slog.Logger) (*logStore, error) {
-	if db == "" {
-		return nil, usageErr("--db \"\": give a SQLite file or a postgres:// URL")
+	if err := checkDB(db); err != nil {
+		return nil, err
 	}
 	if postgres.IsURL(db) {
-		if noDatabase(db) {
-			return nil, usageErr("--db %q names no database: give it as the URL's path, postgres://HOST/DBNAME "+
-				"(libpq's default, the user's name, got the ledger's tables)", redactDB(db))
-		}
 		return openPostgres(ctx, db, opts, log)
 	}
-	if u := otherSchemeURL(db); u != nil {
-		return nil, usageErr("--db %q: a URL of scheme %q: give a SQLite file or a postgres:// URL", u.Redacted(), u.Scheme)
-	}
-	if keywordDSN(db) {
-		return nil, usageErr("--db is a keyword/value connection string (host=... dbname=...), not a SQLite file: " +
+	return openSQLite(ctx, db, opts, log)
+}
+
+// checkDB refuses a --db that names no store, before anything is opened
+// (import checks it before it reads its file): empty, a PostgreSQL URL
+// naming no database, a URL of another scheme, a libpq keyword/value
+// string, a path that can hold no SQLite log (logPathUsable).
+func checkDB(db string) error {
+	switch {
+	case db == "":
+		return usageErr("--db \"\": give a SQLite file or a postgres:// URL")
+	case postgres.IsURL(db):
+		if noDatabase(db) {
+			return usageErr("--db %q names no database: give it as the URL's path, postgres://HOST/DBNAME "+
+				"(libpq's default, the user's name, got the ledger's tables)", redactDB(db))
+		}
+		return nil
+	case otherSchemeURL(db) != nil:
+		u := otherSchemeURL(db)
+		return usageErr("--db %q: a URL of scheme %q: give a SQLite file or a postgres:// URL", u.Redacted(), u.Scheme)
+	case keywordDSN(db):
+		return usageErr("--db is a keyword/value connection string (host=... dbname=...), not a SQLite file: " +
 			"give the database as a postgres:// URL, e.g. postgres://USER:PASSWORD@HOST/DBNAME?sslmode=verify-full")
 	}
-	return openSQLite(ctx, db, opts, log)
+	return logPathUsable(db)
 }
 
 // dsnKeywords are libpq connection keywords a keyword/value connection
@@ -173,9 +186,6 @@ func openPostgres(ctx context.Context, url string, opts storeOptions, log *slog.
 }
 
 func openSQLite(ctx context.Context, path string, opts storeOptions, log *slog.Logger) (*logStore, error) {
-	if err := logPathUsable(path); err != nil {
-		return nil, err
-	}
 	created, err := newLogAt(path, opts.readOnly)
 	if err != nil {
 		return nil, err
