@@ -350,3 +350,14 @@ func TestImportChecksTheDBFirst(t *testing.T) {
 		t.Errorf("import --db DIR: %v (exit %d), stderr %q, want exit 2 refusing the --db before the rows", err, exitCode(err), errOut)
 	}
 }
+
+// TestBenchURLNobodyAnswers: bench http --url of an address where no
+// ledger answers drove it for the whole --duration, then failed with
+// "hot reads failed: map[transport error:86694]"; it now fails at once
+// naming the URL and why.
+func TestBenchURLNobodyAnswers(t *testing.T) {
+	err := runStopped(t, "bench", "http", "--url", "http://127.0.0.1:1", "--duration", "1h")
+	if msg := fmt.Sprint(err); exitCode(err) != 1 || !strings.Contains(msg, "--url http://127.0.0.1:1") || !strings.Contains(msg, "refused") {
+		t.Errorf("bench http --url http://127.0.0.1:1: %v (exit %d), want a failure naming the URL, connection refused", err, exitCode(err))
+	}
+}

@@ -182,6 +182,8 @@ func measureServer(ctx context.Context, e env, server, url string, w workload) (
 		}
 		defer proc.stop()
 		url = proc.url
+	} else if err := ledgerAnswers(ctx, url); err != nil {
+		return res, err
 	}
 	cfg.URL = url
 	fmt.Fprintf(e.stderr, "bench: driving %s at %s for %s with %d clients%s\n", server, url, cfg.Duration, cfg.Clients, offered(cfg.Rate))
@@ -399,6 +401,28 @@ func freeAddr() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// ledgerAnswers checks that a ledger answers at url (its /readyz) before a
+// bench drives it: one that did not was driven for the whole --duration,
+// then the bench failed with only "hot reads failed: map[transport
+// error:86694]".
+func ledgerAnswers(ctx context.Context, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/readyz", nil)
+	if err != nil {
+		return fmt.Errorf("--url %s: %w", url, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("--url %s: no ledger answers: %w", url, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("--url %s: GET /readyz answered %s", url, resp.Status)
+	}
+	return nil
 }
 
 // waitReady polls a readiness URL while a child process starts; this is
