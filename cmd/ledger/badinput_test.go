@@ -113,6 +113,7 @@ func TestDBThatIsNoLogFileExit2(t *testing.T) {
 		dir:                         "is a directory",
 		text:                        "not a SQLite database",
 		views:                       "no event log",
+		filepath.Join(text, "x.db"): "not a directory",
 		"mysql://u:secret@h/ledger": `"mysql://u:xxxxx@h/ledger"`,
 	} {
 		for _, args := range [][]string{

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/interactionledger/ledger/adapters/postgres"
@@ -253,8 +254,8 @@ func otherSchemeURL(db string) *neturl.URL {
 }
 
 // logPathUsable refuses a SQLite --db that can hold no log: a directory,
-// or a file with something in it but no SQLite header (a CSV, a text
-// file). SQLite's own errors for them ("disk I/O error: is a directory",
+// a path under a regular file, or a file with something in it but no
+// SQLite header (a CSV, a text file). SQLite's own errors for them ("disk I/O error: is a directory",
 // "database file is corrupt: file is not a database") exited 1, as for a
 // damaged log. An empty file is a new log (newLogAt); a missing one stays
 // a failure (exit 1) for the commands that read: the relay may start
@@ -262,6 +263,8 @@ func otherSchemeURL(db string) *neturl.URL {
 func logPathUsable(path string) error {
 	info, err := os.Stat(path)
 	switch {
+	case errors.Is(err, syscall.ENOTDIR): // "create directory: store unavailable", "pathwatch: stat …"
+		return usageErr("--db %s: not a directory: a file on its path", path)
 	case err != nil:
 		return nil // opening it reports it
 	case info.IsDir():
