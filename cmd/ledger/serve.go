@@ -82,6 +82,9 @@ func runServe(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkDB(f.db); err != nil { // before it listens
+		return err
+	}
 	if err := viewsUsable(f.db, f.views); err != nil {
 		return err
 	}
@@ -122,13 +125,13 @@ func startCPUProfile(path string) (stop func(), err error) {
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
-// config turns the flags into the server's config; every problem is a
-// usage error, found before anything is opened.
 // minHeartbeat is the shortest --heartbeat: a 1ns one (a unit slip) sent
 // each stream's client heartbeats as fast as the server could write them,
 // 4.5 MB a second to one curl.
 const minHeartbeat = 10 * time.Millisecond
 
+// config turns the flags into the server's config; every problem is a
+// usage error, found before anything is opened.
 func (f *serveFlags) config() (httpapi.Config, error) {
 	cfg := httpapi.DefaultConfig()
 	kinds, err := parseKinds(f.kinds)
