@@ -19,6 +19,11 @@ import (
 const eventColumns = `e.position, e.id, e.stream_key, e.stream_version, e.type, e.kind,
 	e.occurred_at, e.recorded_at, e.metadata, s.user_id, s.target_type, s.target_id`
 
+// sqlSnapshot reads a stream by its identity, as the writer's
+// sqlCheckStreams does.
+const sqlSnapshot = `SELECT version, last_position, state FROM streams
+	WHERE user_id = $1 AND target_type = $2 AND target_id = $3`
+
 // Snapshot returns the stream's stored snapshot, the zero Snapshot for an
 // unknown stream. It returns domain.ErrUnavailable when the database fails
 // and domain.ErrClosed after Close.
@@ -28,10 +33,7 @@ func (s *EventStore) Snapshot(ctx context.Context, stream domain.StreamID) (doma
 	}
 	var snap domain.Snapshot
 	var state string
-	err := s.pool.QueryRow(ctx,
-		`SELECT version, last_position, state FROM streams
-		 WHERE user_id = $1 AND target_type = $2 AND target_id = $3`,
-		stream.User.String(), stream.Target.Type(), stream.Target.ID()).
+	err := s.pool.QueryRow(ctx, sqlSnapshot, stream.User.String(), stream.Target.Type(), stream.Target.ID()).
 		Scan(&snap.Version, &snap.LastPosition, &state)
 	if isNoRows(err) {
 		return domain.Snapshot{}, nil
