@@ -1,8 +1,10 @@
 package postgres
 
 import (
+	"context"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -16,19 +18,7 @@ import (
 // they were, found by identity and by target.
 func TestMigrateTargetIndex(t *testing.T) {
 	url := pgtest.URL(t)
-	schema := pgtest.Schema(t)
-	conn, err := pgx.Connect(t.Context(), pgtest.WithSchema(url, schema))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(t.Context())
-	all, err := embedded()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := applyMigrations(t.Context(), conn, schema, all[:2], slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
+	schema, conn := versionTwo(t, url)
 	target := func() string {
 		t.Helper()
 		var def string
@@ -71,4 +61,90 @@ UPDATE `+pgx.Identifier{schema, "log_head"}.Sanitize()+` SET position = 50, stre
 	if n != 50 {
 		t.Fatalf("%d events of article/hot, want 50", n)
 	}
+}
+
+// TestMigrateTargetIndexBesideAWriter: migration 0003 run while an older
+// node's group commit holds the head row and has read streams waits for
+// that commit, which writes its stream and commits, and then migrates.
+// Without the head row locked first, the commit waited for the index
+// build's lock on streams and the drop for the commit's read: a deadlock,
+// which failed one of them.
+func TestMigrateTargetIndexBesideAWriter(t *testing.T) {
+	url := pgtest.URL(t)
+	schema, conn := versionTwo(t, url)
+	tx, err := conn.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(t.Context()) }()
+	if _, err := tx.Exec(t.Context(), `SELECT position FROM log_head FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(t.Context(), sqlSnapshot, "u1", "article", "a"); err != nil {
+		t.Fatal(err)
+	}
+	opened := make(chan error, 1)
+	go func() {
+		// Named, to be told apart from the older node's session.
+		s, err := Open(t.Context(), Config{URL: pgtest.WithSchema(url, schema) + "&application_name=" + schema}, nil)
+		if err == nil {
+			err = s.Close()
+		}
+		opened <- err
+	}()
+	waitForLockWait(t, schema)
+	_, err = tx.Exec(t.Context(), `INSERT INTO streams (stream_key, user_id, target_type, target_id, version, last_position, state)
+VALUES (1, 'u1', 'article', 'a', 1, 0, 'like')`)
+	if err == nil {
+		err = tx.Commit(t.Context())
+	}
+	if err != nil {
+		t.Errorf("the older node's commit beside the migration: %v", err)
+	}
+	if err := <-opened; err != nil {
+		t.Errorf("the migration beside the older node's commit: %v", err)
+	}
+}
+
+// versionTwo returns a new schema migrated to version 2 alone, as an
+// older build left it, and a connection to it.
+func versionTwo(t *testing.T, url string) (string, *pgx.Conn) {
+	t.Helper()
+	schema := pgtest.Schema(t)
+	conn, err := pgx.Connect(t.Context(), pgtest.WithSchema(url, schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.WithoutCancel(t.Context())) })
+	all, err := embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := applyMigrations(t.Context(), conn, schema, all[:2], slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	return schema, conn
+}
+
+// waitForLockWait waits until a session of application waits for a lock.
+func waitForLockWait(t *testing.T, application string) {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	for range 1000 {
+		var waiting bool
+		err := conn.QueryRow(t.Context(), `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+WHERE wait_event_type = 'Lock' AND application_name = $1)`, application).Scan(&waiting)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no session of %s waits for a lock", application)
 }
