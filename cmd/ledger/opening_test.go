@@ -1,0 +1,28 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/interactionledger/ledger/projections"
+)
+
+// TestBuildStatusSaysWhatFollowsTheBuild: /readyz's status while a node
+// builds its views file names what the build does, and after the build's
+// last phase it no longer says "building": it said "building the views
+// file from the log (done: N of N)" for the seconds the node still took to
+// catch up and open the views, so an operator saw a finished build that
+// was not ready, and it gave the projections' phase names ("latest: 65536
+// of 3000000" counted interactions against events).
+func TestBuildStatusSaysWhatFollowsTheBuild(t *testing.T) {
+	done := buildStatus(projections.Progress{Projection: "all", Phase: "done", Done: 3_000_000, Total: 3_000_000})
+	if strings.Contains(done, "building") || !strings.Contains(done, "catching up") {
+		t.Errorf("status once the build is done: %q, want it built and catching up", done)
+	}
+	for _, phase := range []string{"read", "latest", "write", "copy", "index", "swap", "done"} {
+		s := buildStatus(projections.Progress{Projection: "all", Phase: phase, Done: 65536, Total: 3_000_000})
+		if strings.Contains(s, phase+":") {
+			t.Errorf("status of phase %s: %q, want it in words", phase, s)
+		}
+	}
+}
