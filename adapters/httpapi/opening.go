@@ -15,9 +15,10 @@ import (
 // start the build over), and a port already taken fails at once rather
 // than after the build.
 //
-// Until Done, /healthz, /metrics and /openapi.json answer as ever, /readyz
-// answers 503 not-ready with the status last reported, every other route
-// 503 "starting" (with Retry-After), and no answer carries a
+// Until Done, /healthz, /metrics, /openapi.json and the page (Deps.Site)
+// answer as ever, /readyz answers 503 not-ready with the status last
+// reported, every other route 503 "starting" (with Retry-After), and no
+// answer carries a
 // Ledger-Position: the read model has none yet. The server calls nothing
 // of Deps.Read but Applied (for the metrics' gauges), and nothing of
 // Deps.Ledger, before Done. A nil *Opening is done.
@@ -54,8 +55,13 @@ func (o *Opening) pending() (string, bool) {
 	}
 }
 
-// answersWhileOpening is the routes served before the read model is open.
-var answersWhileOpening = map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /metrics": true, "GET /openapi.json": true}
+// answersWhileOpening is the routes served before the read model is open:
+// the operations endpoints, and the page with its assets (Deps.Site), whose
+// client retries the API's 503s; a browser showed the 503's JSON instead.
+var answersWhileOpening = map[string]bool{
+	"GET /healthz": true, "GET /readyz": true, "GET /metrics": true, "GET /openapi.json": true,
+	"GET /{$}": true, "GET /assets/{file...}": true, "GET /assets": true,
+}
 
 // errStarting is the 503 of a route that needs the read model while it
 // is still opening.

@@ -71,3 +71,27 @@ func TestNoSite(t *testing.T) {
 	e.expect(404, "GET", "/", "")
 	e.expect(404, "GET", "/assets/index-ab1.js", "")
 }
+
+// TestSiteWhileOpening: the page and its assets need no read model, so a
+// node whose views file is still opening serves them, and the page's
+// client then retries the API's 503 "starting" (Retry-After). They were
+// 503 "starting" too, and a browser opened on a starting node showed a
+// problem's JSON instead of the page.
+func TestSiteWhileOpening(t *testing.T) {
+	e := mustSiteEnv(t)
+	deps := e.srv.deps
+	deps.Opening = NewOpening("opening the views file")
+	srv, err := New(e.srv.cfg, deps, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := e.serving(srv)
+	if res, b := q.do("GET", "/", ""); res.StatusCode != 200 || string(b) != "<!doctype html><title>demo</title>" {
+		t.Errorf("the page while opening: %d %s", res.StatusCode, b)
+	}
+	if res, b := q.do("GET", "/assets/index-ab1.js", ""); res.StatusCode != 200 || string(b) != "console.log(1)" {
+		t.Errorf("an asset while opening: %d %s", res.StatusCode, b)
+	}
+	q.expect(404, "GET", "/assets/missing.js", "")
+	q.expect(503, "GET", "/v1/targets/article/a-1", "")
+}
