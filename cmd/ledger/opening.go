@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/interactionledger/ledger/adapters/httpapi"
 	"github.com/interactionledger/ledger/domain"
@@ -20,14 +23,42 @@ type openingViews struct {
 	*httpapi.Opening
 	set    atomic.Pointer[projections.Set]
 	ledger atomic.Pointer[domain.Ledger]
+
+	log    *slog.Logger
+	mu     sync.Mutex
+	phase  string    // the build's phase last logged
+	logged time.Time // when
 }
 
-func newOpeningViews() *openingViews {
-	return &openingViews{Opening: httpapi.NewOpening("opening the views file")}
+// buildLogEvery is how often a build's progress is logged within a phase.
+const buildLogEvery = 10 * time.Second
+
+func newOpeningViews(log *slog.Logger) *openingViews {
+	return &openingViews{Opening: httpapi.NewOpening("opening the views file"), log: log}
 }
 
-// progress reports a build's progress as the opening's status.
-func (o *openingViews) progress(p projections.Progress) { o.Report(buildStatus(p)) }
+// progress reports a build's progress as the opening's status, and logs it
+// at each phase and every buildLogEvery: the log said nothing between
+// "rebuilding projections" and "serving", tens of seconds for millions of
+// events, to an operator who reads the log rather than /readyz.
+func (o *openingViews) progress(p projections.Progress) {
+	status := buildStatus(p)
+	o.Report(status)
+	if o.logDue(p.Phase) {
+		o.log.Info("building the views file", "phase", p.Phase, "done", p.Done, "total", p.Total, "status", status)
+	}
+}
+
+// logDue reports whether a progress report of phase is to be logged.
+func (o *openingViews) logDue(phase string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if phase == o.phase && time.Since(o.logged) < buildLogEvery {
+		return false
+	}
+	o.phase, o.logged = phase, time.Now()
+	return true
+}
 
 // buildStatus says what a build of the views file is doing, in words an
 // operator reading /readyz follows without the projections' phase names.

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -25,4 +27,22 @@ func TestBuildStatusSaysWhatFollowsTheBuild(t *testing.T) {
 			t.Errorf("status of phase %s: %q, want it in words", phase, s)
 		}
 	}
+}
+
+// TestServeLogsBuildProgress: a server that builds its views file at
+// start logs the build's phases, so the log shows what it does until
+// "serving"; it logged nothing between "rebuilding projections" and
+// "serving" (tens of seconds for millions of events).
+func TestServeLogsBuildProgress(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "p.db")
+	mustFill(t, db, 50)
+	os.Remove(db + ".views")
+	s := startServe(t, db, nil)
+	logs := s.logs.String()
+	for _, phase := range []string{"write", "done"} {
+		if !strings.Contains(logs, `"msg":"building the views file","phase":"`+phase+`"`) {
+			t.Errorf("the build's phase %s not logged:\n%s", phase, logs)
+		}
+	}
+	s.stop(t)
 }

@@ -269,7 +269,7 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, views projections
 		return err
 	}
 	defer unlock()
-	opening := newOpeningViews()
+	opening := newOpeningViews(log)
 	views.OnProgress = opening.progress
 	srv, err := httpapi.New(cfg, httpapi.Deps{
 		Ledger: opening, Log: store, Read: opening, Writable: health.writable, Metrics: metrics,
