@@ -79,6 +79,13 @@ export function applyLiveEvent(qc: QueryClient, e: LiveEvent): void {
 const maxRefusedResumes = 2;
 
 /**
+ * notCaughtUp is the 503 that refuses a resume point beyond what the node
+ * has applied. Other 503s (a node starting, shutting down, or whose store
+ * is down) say nothing of the resume point and are retried from it.
+ */
+const notCaughtUp = 'urn:ledger:problem:not-caught-up';
+
+/**
  * subscribeLive follows GET /v1/events/stream and applies each event to
  * the cache with applyLiveEvent. It reconnects after a failure, resuming
  * with Last-Event-ID so no event is missed or applied twice; a resume
@@ -204,7 +211,7 @@ export function subscribeLive(client: LedgerClient, qc: QueryClient, opts: LiveO
           unlisten(); // stopped for good: no log change concerns it any more
           return;
         }
-        if (lastId && isLedgerError(err, 503) && ++refusedResumes >= maxRefusedResumes) {
+        if (lastId && isLedgerError(err, 503) && err.type === notCaughtUp && ++refusedResumes >= maxRefusedResumes) {
           lastId = '';
           refusedResumes = 0;
           resyncOnOpen = true;

@@ -173,6 +173,29 @@ describe('live updates', () => {
     await waitFor(() => events.some((e) => e.position === w.position), 'the next event');
   });
 
+  // A node that is starting (or shutting down, or whose store is down)
+  // answers 503 too, but refuses no resume point: the client keeps it and
+  // resumes from it once the node answers, without a resync. It counted
+  // every 503 as a refusal, and after two (a restart whose views file
+  // takes ~30 s to build) dropped the resume point and reset every view.
+  it('keeps its resume point through 503s of a node that is starting', async () => {
+    const ref = `article/${uniqueId()}`;
+    const w = await client.turnOn(ref, 'like', 'a');
+    await qc.fetchQuery(targetQueryOptions(client, ref));
+    let refused = 0;
+    proxy.plan = (req) =>
+      req.url.startsWith('/v1/events/stream') && refused++ < 3
+        ? { reply: { status: 503, headers: { 'Content-Type': 'application/problem+json' },
+            body: JSON.stringify({ type: 'urn:ledger:problem:starting', title: 'Service Unavailable', status: 503, detail: 'this node is starting' }) } }
+        : undefined;
+    let opened = 0;
+    stops.push(subscribeLive(client, qc, { after: w.position, reconnectMs: 50, onOpen: () => opened++ }));
+    await waitFor(() => opened === 1, 'a live stream after the node started', 6000);
+    const streams = proxy.seen.filter((r) => r.url.startsWith('/v1/events/stream'));
+    expect(streams.map((r) => r.headers['last-event-id'] ?? '')).toEqual(Array(4).fill(String(w.position)));
+    expect(qc.getQueryData(ledgerKeys.target(ref))).toBeDefined(); // not reset
+  });
+
   it('resumes from the head at once when the server names another log', async () => {
     const storage = memoryStorage();
     storage.setItem(`ledger:min-position:${proxy.url}:log`, crypto.randomUUID());
