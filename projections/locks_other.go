@@ -13,6 +13,10 @@ func LockRebuild(context.Context, string, *slog.Logger) (unlock func(), err erro
 	return func() {}, nil
 }
 
+func lockRebuild(ctx context.Context, path string, log *slog.Logger, _ func()) (unlock func(), err error) {
+	return LockRebuild(ctx, path, log)
+}
+
 // LockServe takes no lock where flock is missing: two servers must not
 // share one views file there (see the unix version).
 func LockServe(string) (unlock func(), err error) {

@@ -23,6 +23,12 @@ import (
 // nothing to clean up.
 // A nil log discards.
 func LockRebuild(ctx context.Context, path string, log *slog.Logger) (unlock func(), err error) {
+	return lockRebuild(ctx, path, log, nil)
+}
+
+// lockRebuild is LockRebuild calling waiting, when not nil, once it finds
+// the lock held.
+func lockRebuild(ctx context.Context, path string, log *slog.Logger, waiting func()) (unlock func(), err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -32,6 +38,9 @@ func LockRebuild(ctx context.Context, path string, log *slog.Logger) (unlock fun
 			return unlock, err
 		}
 		if !logged {
+			if waiting != nil {
+				waiting()
+			}
 			log.InfoContext(ctx, "waiting for another rebuild of the views file to end", "path", path)
 		}
 		select {

@@ -39,7 +39,11 @@ func (s *Set) Rebuild(ctx context.Context, store domain.EventReader, names []str
 	if err != nil {
 		return err
 	}
-	unlock, err := LockRebuild(ctx, s.cfg.Path, s.log)
+	unlock, err := lockRebuild(ctx, s.cfg.Path, s.log, func() {
+		if progress != nil {
+			progress(Progress{Projection: label(projs), Phase: "wait"})
+		}
+	})
 	if err != nil {
 		return fmt.Errorf("rebuild: %w", err)
 	}

@@ -57,7 +57,8 @@ type AppliedEvent struct {
 // log has no gaps on SQLite, so it is the number of events).
 type Progress struct {
 	Projection string // a projection name, or "all" when all are built together
-	// Phase is "read" (Done: the position reached), "latest" (reading
+	// Phase is "wait" (another rebuild of the views file holds its lock;
+	// Done and Total 0), "read" (Done: the position reached), "latest" (reading
 	// each interaction's last toggle; Done: how many so far, at most
 	// Total), "write" (Done: the last position of the fold written),
 	// "copy" (interaction tables copied from the one the folds wrote),

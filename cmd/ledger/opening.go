@@ -69,6 +69,8 @@ func (o *openingViews) logDue(phase string) bool {
 func buildStatus(p projections.Progress) string {
 	const building = "building the views file from the log"
 	switch p.Phase {
+	case "wait":
+		return "waiting for another rebuild of the views file to end (ledger rebuild), to build it from the log"
 	case "read":
 		return fmt.Sprintf("%s: read %d of %d events", building, p.Done, p.Total)
 	case "latest":

@@ -21,7 +21,7 @@ func TestBuildStatusSaysWhatFollowsTheBuild(t *testing.T) {
 	if strings.Contains(done, "building") || !strings.Contains(done, "catching up") {
 		t.Errorf("status once the build is done: %q, want it built and catching up", done)
 	}
-	for _, phase := range []string{"read", "latest", "write", "copy", "index", "swap", "done"} {
+	for _, phase := range []string{"wait", "read", "latest", "write", "copy", "index", "swap", "done"} {
 		s := buildStatus(projections.Progress{Projection: "all", Phase: phase, Done: 65536, Total: 3_000_000})
 		if strings.Contains(s, phase+":") {
 			t.Errorf("status of phase %s: %q, want it in words", phase, s)

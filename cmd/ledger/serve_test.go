@@ -572,7 +572,8 @@ func TestWalkthroughHeadersAreReal(t *testing.T) {
 // TestServeAnswersWhileBuildingViews: a server whose views file is being
 // built at start (here held at the rebuild lock another rebuild holds)
 // already listens: /healthz is 200 for a liveness probe, /readyz says it
-// is starting, reads and writes are 503 "starting" (a write appends
+// is starting and waits for that rebuild (it said "opening the views
+// file" for as long), reads and writes are 503 "starting" (a write appends
 // nothing), and "listening" is logged only once the views are open, when
 // every route answers. It used to listen only after the build: a probe
 // met refused connections for the whole build (tens of seconds for ten
@@ -589,7 +590,8 @@ func TestServeAnswersWhileBuildingViews(t *testing.T) {
 	if res, b := s.call(t, "GET", "/healthz", ""); res.StatusCode != 200 {
 		t.Errorf("/healthz while the views file waits to be built: %d %s", res.StatusCode, b)
 	}
-	if res, b := s.call(t, "GET", "/readyz", ""); res.StatusCode != 503 || !strings.Contains(string(b), "starting: opening the views file") {
+	waitFor(t, func() bool { return strings.Contains(s.logs.String(), "waiting for another rebuild") }, "the wait for the rebuild lock")
+	if res, b := s.call(t, "GET", "/readyz", ""); res.StatusCode != 503 || !strings.Contains(string(b), "starting: waiting for another rebuild of the views file to end") {
 		t.Errorf("/readyz while the views file waits to be built: %d %s", res.StatusCode, b)
 	}
 	for _, r := range [][2]string{{"GET", "/v1/targets/article/a-1"}, {"PUT", "/v1/targets/article/new/like/u1"}} {
