@@ -1,11 +1,13 @@
 package main
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/interactionledger/ledger/internal/testlog"
 	"github.com/interactionledger/ledger/projections"
 )
 
@@ -45,4 +47,29 @@ func TestServeLogsBuildProgress(t *testing.T) {
 		}
 	}
 	s.stop(t)
+}
+
+// TestRebuildSaysItWaits: `ledger rebuild` of a views file whose rebuild
+// lock another holds says that it waits for that rebuild, in a line of its
+// own, and rebuilds once it ends (its progress said "wait 0/0 events").
+func TestRebuildSaysItWaits(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "w.db")
+	mustFill(t, db, 20)
+	unlock, err := projections.LockRebuild(t.Context(), db+".views", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, done := &testlog.Buffer{}, make(chan error, 1)
+	go func() {
+		done <- run(t.Context(), []string{"rebuild", "--db", db}, func(string) string { return "" }, io.Discard, stderr)
+	}()
+	waitFor(t, func() bool { return strings.Contains(stderr.String(), "wait") }, "the rebuild to report its wait")
+	unlock()
+	if err := <-done; err != nil {
+		t.Fatalf("rebuild: %v\n%s", err, stderr)
+	}
+	out := stderr.String()
+	if !strings.Contains(out, "rebuild all: waiting for another rebuild of the views file to end\n") || strings.Contains(out, "0/0") {
+		t.Errorf("rebuild's output while it waited:\n%s", out)
+	}
 }

@@ -18,9 +18,24 @@ import (
 // finish ends the bar.
 func progressReporter(e env, verb string) (report func(projections.Progress), finish func()) {
 	if f, ok := e.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		return barReporter(e, verb)
+		report, finish = barReporter(e, verb)
+	} else {
+		report, finish = lineReporter(e, verb, 2*time.Second)
 	}
-	return lineReporter(e, verb, 2*time.Second)
+	return sayWaiting(e, verb, report), finish
+}
+
+// sayWaiting passes progress on to report but for the wait for another
+// rebuild's lock, which it says in a line of its own rather than as a bar
+// or a count of "0/0 events".
+func sayWaiting(e env, verb string, report func(projections.Progress)) func(projections.Progress) {
+	return func(p projections.Progress) {
+		if p.Phase == "wait" {
+			fmt.Fprintf(e.stderr, "%s %s: waiting for another rebuild of the views file to end\n", verb, p.Projection)
+			return
+		}
+		report(p)
+	}
 }
 
 func barReporter(e env, verb string) (func(projections.Progress), func()) {
