@@ -18,10 +18,9 @@ import (
 // Until Done, /healthz, /metrics, /openapi.json and the page (Deps.Site)
 // answer as ever, /readyz answers 503 not-ready with the status last
 // reported, every other route 503 "starting" (with Retry-After), and no
-// answer carries a
-// Ledger-Position: the read model has none yet. The server calls nothing
-// of Deps.Read but Applied (for the metrics' gauges), and nothing of
-// Deps.Ledger, before Done. A nil *Opening is done.
+// answer carries a Ledger-Position: the read model has none yet. The
+// server calls nothing of Deps.Read but Applied (for the metrics' gauges),
+// and nothing of Deps.Ledger, before Done. A nil *Opening is done.
 type Opening struct {
 	status atomic.Pointer[string]
 	done   chan struct{}
