@@ -14,7 +14,8 @@ import type { TestProject } from 'vitest/node';
 
 const repo = resolve(import.meta.dirname, '../..');
 
-function freePort(): Promise<number> {
+/** freePort returns a TCP port free on 127.0.0.1 now. */
+export function freePort(): Promise<number> {
   return new Promise((ok, fail) => {
     const s = createServer();
     s.once('error', fail);

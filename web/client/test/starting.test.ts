@@ -6,22 +6,11 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { QueryClient } from '@tanstack/query-core';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { createLedgerClient, targetQueryOptions } from '../src/index';
 import { memoryStorage, startProxy, type Proxy } from './helpers';
-
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => ok(port));
-    });
-  });
-}
+import { freePort } from '../../test/global-setup';
 
 /**
  * holdLock takes an exclusive flock on file in a child process, which
