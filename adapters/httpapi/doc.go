@@ -15,7 +15,8 @@
 // negotiate.go the Accept header, responses.go the response bodies and
 // their JSON, problem.go the errors, auth.go who may do what, cors.go which
 // browser origins may call, history.go and stream.go the history export and
-// the live event stream.
+// the live event stream, opening.go what a server answers while its read
+// model still opens (Opening: a node listens before its views are built).
 //
 // What must not live here: business rules (deciding whether a write changes
 // anything belongs to domain), SQL or any storage detail, projection logic,
