@@ -106,6 +106,42 @@ VALUES (1, 'u1', 'article', 'a', 1, 0, 'like')`)
 	}
 }
 
+// A statement_timeout in the URL, set for the ledger's requests, does not
+// bound a migration: migration 0003's build, or its wait for the head row
+// behind an older node's group commit, outlasted it, and the node failed
+// to start ("canceling statement due to statement timeout"), at every try.
+func TestMigrationOutlastsTheURLsStatementTimeout(t *testing.T) {
+	url := pgtest.URL(t)
+	schema, conn := versionTwo(t, url)
+	tx, err := conn.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(t.Context()) }()
+	if _, err := tx.Exec(t.Context(), `SELECT position FROM log_head FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	opened := make(chan error, 1)
+	go func() {
+		u := pgtest.WithSchema(url, schema) + "&statement_timeout=50&application_name=" + schema
+		s, err := Open(t.Context(), Config{URL: u}, nil)
+		if err == nil {
+			err = s.Close()
+		}
+		opened <- err
+	}()
+	waitForLockWait(t, schema)
+	// Past the URL's timeout, so that the migration's wait would have
+	// been cancelled had it applied.
+	time.Sleep(500 * time.Millisecond)
+	if err := tx.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-opened; err != nil {
+		t.Errorf("the migration under statement_timeout=50: %v", err)
+	}
+}
+
 // versionTwo returns a new schema migrated to version 2 alone, as an
 // older build left it, and a connection to it.
 func versionTwo(t *testing.T, url string) (string, *pgx.Conn) {
