@@ -50,8 +50,8 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string, log *slog.L
 	}
 	defer conn.Release()
 	key := lockKey(schema)
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
-		return fmt.Errorf("migrate: lock: %w", translate(ctx, err))
+	if err := lockMigrations(ctx, conn, schema, key, log); err != nil {
+		return fmt.Errorf("migrate: lock: %w", err)
 	}
 	defer func() {
 		// Unlocks even when ctx has ended; a lost connection drops the lock.
@@ -61,6 +61,19 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string, log *slog.L
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
+}
+
+// lockMigrations takes the advisory lock of schema's migrations, saying
+// so first when another process holds it: it may be applying a migration
+// that rebuilds an index, for as long as the build takes.
+func lockMigrations(ctx context.Context, conn *pgxpool.Conn, schema string, key int64, log *slog.Logger) error {
+	var got bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&got); err != nil || got {
+		return translate(ctx, err)
+	}
+	log.InfoContext(ctx, "waiting for another process to migrate the event log's schema", "schema", schema)
+	_, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", key)
+	return translate(ctx, err)
 }
 
 func applyMigrations(ctx context.Context, conn *pgx.Conn, schema string, all []migration, log *slog.Logger) error {
