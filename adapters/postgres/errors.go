@@ -85,7 +85,9 @@ func serverFault(code string) string {
 	case code == "57P03":
 		return "database is starting up or shutting down"
 	case code == codeLockNotAvailable:
-		return "timed out waiting for the log's head lock (another writer is stuck)"
+		// The writer's head lock is named by headLockError; any other
+		// wait ran out of a lock_timeout the URL sets.
+		return "timed out waiting for a lock (the URL's lock_timeout) that another session holds"
 	case code == codeUndefinedTable, code == codeUndefinedSchema:
 		return "the ledger's tables are gone from the schema (dropped under this node?)"
 	case code == codeNoConflictTarget:

@@ -183,6 +183,32 @@ func TestMigrationWaitSaid(t *testing.T) {
 	}
 }
 
+// A migration that runs out of the URL's lock_timeout names that lock
+// wait, not the head lock: behind a read of the log, migration 0003's
+// swap of the indexes timed out and the node's start failed with "timed
+// out waiting for the log's head lock (another writer is stuck)", which
+// sent the operator after a stuck writer.
+func TestMigrationLockTimeoutNamed(t *testing.T) {
+	url := pgtest.URL(t)
+	schema, conn := versionTwo(t, url)
+	tx, err := conn.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(t.Context()) }()
+	if _, err := tx.Exec(t.Context(), `SELECT count(*) FROM streams`); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(t.Context(), Config{URL: pgtest.WithSchema(url, schema) + "&lock_timeout=50"}, nil)
+	if err == nil {
+		_ = s.Close()
+		t.Fatal("migrated while a read held the streams table")
+	}
+	if msg := err.Error(); strings.Contains(msg, "head lock") || !strings.Contains(msg, "lock_timeout") {
+		t.Errorf("the migration's lock timeout: %v; want it named, not the head lock", err)
+	}
+}
+
 // versionTwo returns a new schema migrated to version 2 alone, as an
 // older build left it, and a connection to it.
 func versionTwo(t *testing.T, url string) (string, *pgx.Conn) {

@@ -183,8 +183,11 @@ func (s *EventStore) check(ctx context.Context, conn *pgx.Conn, batch []*request
 // lock's timeout, as lock_timeout's own 55P03 is.
 func headLockError(err error) error {
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == codeQueryCanceled && strings.Contains(pe.Message, "statement timeout") {
-		return unavailable(serverFault(codeLockNotAvailable), err)
+	if !errors.As(err, &pe) {
+		return err
+	}
+	if pe.Code == codeLockNotAvailable || (pe.Code == codeQueryCanceled && strings.Contains(pe.Message, "statement timeout")) {
+		return unavailable("timed out waiting for the log's head lock (another writer is stuck)", err)
 	}
 	return err
 }
