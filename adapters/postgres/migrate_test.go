@@ -74,28 +74,14 @@ UPDATE `+pgx.Identifier{schema, "log_head"}.Sanitize()+` SET position = 50, stre
 func TestMigrateTargetIndexBesideAWriter(t *testing.T) {
 	url := pgtest.URL(t)
 	schema, conn := versionTwo(t, url)
-	tx, err := conn.Begin(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tx.Rollback(t.Context()) }()
-	if _, err := tx.Exec(t.Context(), `SELECT position FROM log_head FOR UPDATE`); err != nil {
-		t.Fatal(err)
-	}
+	tx := holdHead(t, conn)
 	if _, err := tx.Exec(t.Context(), sqlSnapshot, "u1", "article", "a"); err != nil {
 		t.Fatal(err)
 	}
-	opened := make(chan error, 1)
-	go func() {
-		// Named, to be told apart from the older node's session.
-		s, err := Open(t.Context(), Config{URL: pgtest.WithSchema(url, schema) + "&application_name=" + schema}, nil)
-		if err == nil {
-			err = s.Close()
-		}
-		opened <- err
-	}()
+	// Named, to be told apart from the older node's session.
+	opened := openInBackground(t, pgtest.WithSchema(url, schema)+"&application_name="+schema, nil)
 	waitForLockWait(t, schema)
-	_, err = tx.Exec(t.Context(), `INSERT INTO streams (stream_key, user_id, target_type, target_id, version, last_position, state)
+	_, err := tx.Exec(t.Context(), `INSERT INTO streams (stream_key, user_id, target_type, target_id, version, last_position, state)
 VALUES (1, 'u1', 'article', 'a', 1, 0, 'like')`)
 	if err == nil {
 		err = tx.Commit(t.Context())
@@ -115,23 +101,8 @@ VALUES (1, 'u1', 'article', 'a', 1, 0, 'like')`)
 func TestMigrationOutlastsTheURLsStatementTimeout(t *testing.T) {
 	url := pgtest.URL(t)
 	schema, conn := versionTwo(t, url)
-	tx, err := conn.Begin(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tx.Rollback(t.Context()) }()
-	if _, err := tx.Exec(t.Context(), `SELECT position FROM log_head FOR UPDATE`); err != nil {
-		t.Fatal(err)
-	}
-	opened := make(chan error, 1)
-	go func() {
-		u := pgtest.WithSchema(url, schema) + "&statement_timeout=50&application_name=" + schema
-		s, err := Open(t.Context(), Config{URL: u}, nil)
-		if err == nil {
-			err = s.Close()
-		}
-		opened <- err
-	}()
+	tx := holdHead(t, conn)
+	opened := openInBackground(t, pgtest.WithSchema(url, schema)+"&statement_timeout=50&application_name="+schema, nil)
 	waitForLockWait(t, schema)
 	// Past the URL's timeout, so that the migration's wait would have
 	// been cancelled had it applied.
@@ -161,15 +132,7 @@ func TestMigrationWaitSaid(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := &testlog.Buffer{}
-	opened := make(chan error, 1)
-	go func() {
-		u := pgtest.WithSchema(url, schema) + "&application_name=" + schema
-		s, err := Open(t.Context(), Config{URL: u}, slog.New(slog.NewTextHandler(logs, nil)))
-		if err == nil {
-			err = s.Close()
-		}
-		opened <- err
-	}()
+	opened := openInBackground(t, pgtest.WithSchema(url, schema)+"&application_name="+schema, slog.New(slog.NewTextHandler(logs, nil)))
 	waitForLockWait(t, schema)
 	said := logs.String()
 	if _, err := conn.Exec(t.Context(), `SELECT pg_advisory_unlock($1)`, lockKey(schema)); err != nil {
@@ -207,6 +170,37 @@ func TestMigrationLockTimeoutNamed(t *testing.T) {
 	if msg := err.Error(); strings.Contains(msg, "head lock") || !strings.Contains(msg, "lock_timeout") {
 		t.Errorf("the migration's lock timeout: %v; want it named, not the head lock", err)
 	}
+}
+
+// holdHead begins a transaction on conn holding the log's head row, as
+// an appending node's group commit does; it is rolled back at the end
+// unless committed.
+func holdHead(t *testing.T, conn *pgx.Conn) pgx.Tx {
+	t.Helper()
+	tx, err := conn.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tx.Rollback(context.WithoutCancel(t.Context())) })
+	if _, err := tx.Exec(t.Context(), `SELECT position FROM log_head FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
+// openInBackground opens (so migrates) a store at url and closes it, in a
+// goroutine, and sends the result on the channel it returns. A nil log
+// discards.
+func openInBackground(t *testing.T, url string, log *slog.Logger) <-chan error {
+	opened := make(chan error, 1)
+	go func() {
+		s, err := Open(t.Context(), Config{URL: url}, log)
+		if err == nil {
+			err = s.Close()
+		}
+		opened <- err
+	}()
+	return opened
 }
 
 // versionTwo returns a new schema migrated to version 2 alone, as an
