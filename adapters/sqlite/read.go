@@ -218,12 +218,14 @@ func (s *EventStore) readPage(ctx context.Context, f domain.EventFilter, emit fu
 	if streams == manyStreams {
 		w, left := 4*int64(f.Limit), scanBudget*int64(f.Limit)
 		for ; left > 0 && f.After < head; w = min(4*w, left) {
-			through := min(f.After+w, head)
+			from, through := f.After, min(f.After+w, head)
 			q, args := windowQuery(f, through)
 			if err := s.runRead(ctx, q, args, f.Limit, counted); err != nil || stopped || f.Limit == 0 {
 				return err
 			}
-			left -= through - f.After
+			// The window's whole span, from where it began: counted moved
+			// f.After to the last event it emitted.
+			left -= through - from
 			f.After = through
 		}
 		if f.After >= head {

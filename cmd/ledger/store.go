@@ -128,10 +128,11 @@ func checkDB(db string) error {
 				"(libpq's default, the user's name, got the ledger's tables)", redactDB(db))
 		}
 		return nil
-	case otherSchemeURL(db) != nil:
-		u := otherSchemeURL(db)
+	}
+	if u := otherSchemeURL(db); u != nil {
 		return usageErr("--db %q: a URL of scheme %q: give a SQLite file or a postgres:// URL", u.Redacted(), u.Scheme)
-	case keywordDSN(db):
+	}
+	if keywordDSN(db) {
 		return usageErr("--db is a keyword/value connection string (host=... dbname=...), not a SQLite file: " +
 			"give the database as a postgres:// URL, e.g. postgres://USER:PASSWORD@HOST/DBNAME?sslmode=verify-full")
 	}
