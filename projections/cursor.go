@@ -37,8 +37,12 @@ func makeCursor(scope string, pos, at int64) string {
 	binary.BigEndian.PutUint64(buf, uint64(pos))
 	binary.BigEndian.PutUint64(buf[cursorPosLen:], uint64(at))
 	buf = append(buf, cursorSum("ledger cursor v3\x00", scope, buf)...)
-	return base64.RawURLEncoding.EncodeToString(buf)
+	return cursorEncoding.EncodeToString(buf)
 }
+
+// cursorEncoding is unpadded URL-safe base64 that decodes only the
+// spelling it encodes.
+var cursorEncoding = base64.RawURLEncoding.Strict()
 
 func cursorSum(version, scope string, payload []byte) []byte {
 	h := sha256.New()
@@ -59,11 +63,12 @@ func parseCursor(scope, c string) (pos, at int64, err error) {
 	}
 	bad := &domain.ValidationError{Field: "cursor", Reason: "not a cursor issued for this list " +
 		"(one of a build before this one's cursors, from before an upgrade, is not either: start again from the first page)"}
-	// The exact length also refuses the CR and LF that the base64 decoder
-	// skips: a cursor has one spelling.
-	raw, err := base64.RawURLEncoding.DecodeString(c)
+	// A cursor has one spelling: strict decoding refuses a last character
+	// whose unused low bits are set ("…w4m" for "…w4k"), and the exact
+	// length the CR and LF that the decoder skips.
+	raw, err := cursorEncoding.DecodeString(c)
 	switch {
-	case err != nil || len(c) != base64.RawURLEncoding.EncodedLen(len(raw)):
+	case err != nil || len(c) != cursorEncoding.EncodedLen(len(raw)):
 		return 0, 0, bad
 	case len(raw) == cursorV2Len && bytes.Equal(raw[cursorPosLen:], cursorSum("ledger cursor v2\x00", scope, raw[:cursorPosLen])):
 	case len(raw) == cursorLen && bytes.Equal(raw[2*cursorPosLen:], cursorSum("ledger cursor v3\x00", scope, raw[:2*cursorPosLen])):
