@@ -92,7 +92,9 @@ func (s *Server) dispatch(mux *http.ServeMux, w *statusWriter, r *http.Request, 
 		if !isOpening {
 			w.Header().Set("Ledger-Position", strconv.FormatInt(s.deps.Read.Applied(), 10))
 		}
-		w.Header().Set("Ledger-Log", s.logID)
+		if s.logSet.Load() {
+			w.Header().Set("Ledger-Log", s.logID)
+		}
 	}
 	if s.cors != nil && isPreflight(r) {
 		// A preflight carries no credentials and is answered (above, by

@@ -21,6 +21,11 @@ import (
 // answer carries a Ledger-Position: the read model has none yet. The
 // server calls nothing of Deps.Read but Applied (for the metrics' gauges),
 // and nothing of Deps.Ledger, before Done. A nil *Opening is done.
+//
+// A server may be built before its log is open too (Deps.Log nil, then
+// Server.SetLog before Done): until SetLog its answers carry no
+// Ledger-Log, a request naming a log is not compared with it (its route
+// answers 503 starting), and /metrics leaves the log's head at 0.
 type Opening struct {
 	status atomic.Pointer[string]
 	done   chan struct{}

@@ -127,3 +127,55 @@ func TestOpeningAnswers(t *testing.T) {
 		t.Errorf("log head %d (%v) after the opening's refused write and one write, want 2", n, err)
 	}
 }
+
+// TestOpeningBeforeTheLog: a server built before its log is open (no
+// Deps.Log, its Opening saying so) answers its liveness, metrics and
+// OpenAPI document, says on /readyz that it opens the log, and answers
+// every other route 503 "starting", a request naming a log included,
+// with no Ledger-Log; once SetLog and the opening are done it answers as
+// ever, Ledger-Log and all. (A node waiting for another node's migration
+// of the log, tens of seconds for an index build, answered nothing: its
+// connections waited.)
+func TestOpeningBeforeTheLog(t *testing.T) {
+	e := MustEnv(t, nil)
+	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "")
+	opening := NewOpening("opening the log")
+	srv, err := New(e.srv.cfg, Deps{Ledger: e.srv.deps.Ledger, Read: e.set, Writable: e.srv.deps.Writable, Opening: opening}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := e.serving(srv)
+	for _, path := range []string{"/healthz", "/metrics", "/openapi.json"} {
+		if res, b := q.do("GET", path, ""); res.StatusCode != 200 || res.Header.Get("Ledger-Log") != "" {
+			t.Errorf("%s before the log is open: %d %v %.200s", path, res.StatusCode, res.Header, b)
+		}
+	}
+	b := q.expect(503, "GET", "/readyz", "")
+	if p := mustDecode[Problem](t, b); !strings.Contains(p.Detail, "starting: opening the log") {
+		t.Errorf("/readyz before the log is open: %s", b)
+	}
+	other := "0190d3a4-0000-7000-8000-000000000000"
+	for _, r := range [][3]string{
+		{"GET", "/v1/targets/article/a-1", ""}, {"GET", "/v1/targets/article/a-1", other},
+		{"GET", "/v1/events", ""}, {"PUT", "/v1/targets/article/a-2/like/u1", other},
+	} {
+		res, b := q.do(r[0], r[1], "", "Ledger-Log", r[2])
+		if res.StatusCode != 503 || mustDecode[Problem](t, b).Type != "urn:ledger:problem:starting" || res.Header.Get("Ledger-Log") != "" {
+			t.Errorf("%s %s (log %q) before the log is open: %d %v %s", r[0], r[1], r[2], res.StatusCode, res.Header, b)
+		}
+	}
+	if err := srv.SetLog(e.store, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.SetLog(e.store, 1); err == nil {
+		t.Error("SetLog twice: no error")
+	}
+	opening.Done()
+	res, b := q.do("GET", "/v1/targets/article/a-1", "")
+	if res.StatusCode != 200 || res.Header.Get("Ledger-Log") != e.store.LogID() || !strings.Contains(string(b), `"like":1`) {
+		t.Errorf("after the opening: %d %v %s", res.StatusCode, res.Header, b)
+	}
+	if _, err := New(e.srv.cfg, Deps{Ledger: e.srv.deps.Ledger, Read: e.set, Writable: e.srv.deps.Writable}, nil); err == nil {
+		t.Error("New without Log and without an Opening: no error")
+	}
+}

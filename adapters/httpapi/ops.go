@@ -82,7 +82,8 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
 	// during the incident); the gauge keeps the last head it knew.
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
-	if head, err := s.deps.Log.LastPosition(ctx); err == nil {
+	if !s.logSet.Load() { // the log is still opening
+	} else if head, err := s.deps.Log.LastPosition(ctx); err == nil {
 		s.metrics.advanceHead(head)
 	}
 	noStore(w)

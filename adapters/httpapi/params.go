@@ -229,6 +229,9 @@ func (s *Server) sameLog(r *http.Request) error {
 	if err != nil || len(named) > 1 {
 		return paramErrors{{Name: source, Reason: headerReason(named, "a log id, a UUID")}}
 	}
+	if !s.logSet.Load() {
+		return nil // the log is still opening: the route answers 503 starting
+	}
 	if id.String() != s.logID {
 		return errOtherLog(fmt.Sprintf("the request is of the log %s, and this server's log is %s "+
 			"(created anew, or another deployment): its positions, versions and cursors mean nothing here; "+

@@ -83,6 +83,8 @@ type Deps struct {
 	Site fs.FS
 	// Opening, when set, is the read model's opening, which the server
 	// answers beside until it is done (see Opening); nil: Read is open.
+	// With an Opening, Log may be nil: the log is still opening too, and
+	// comes through SetLog before the Opening is done.
 	Opening *Opening
 }
 
@@ -91,10 +93,10 @@ func (d Deps) validate() error {
 	if d.Ledger == nil {
 		errs = append(errs, errors.New("deps: Ledger is required"))
 	}
-	if d.Log == nil {
-		errs = append(errs, errors.New("deps: Log is required"))
-	} else if _, err := uuid.Parse(d.Log.LogID()); err != nil {
-		errs = append(errs, fmt.Errorf("deps: Log's LogID %q is not a UUID", d.Log.LogID()))
+	if d.Log == nil && d.Opening == nil {
+		errs = append(errs, errors.New("deps: Log is required (it may come later, through SetLog, only with an Opening)"))
+	} else if d.Log != nil {
+		errs = append(errs, validLog(d.Log))
 	}
 	if d.Read == nil {
 		errs = append(errs, errors.New("deps: Read is required"))
@@ -122,9 +124,12 @@ type Server struct {
 	// queries maps a route's pattern ("GET /v1/targets", a request's
 	// Pattern) to the query parameters it takes.
 	queries map[string][]string
-	// logID is the log's identity, sent as Ledger-Log.
+	// logID is the log's identity, sent as Ledger-Log; it, etagTag,
+	// deps.Log and cfg.StartPosition are set once, by New or SetLog, and
+	// logSet is true from then on.
 	logID   string
 	etagTag string
+	logSet  atomic.Bool
 	// kindOrder is the configured kind names, sorted: the key order of
 	// the JSON maps of counts and viewer flags (appendMap).
 	kindOrder []string
@@ -148,11 +153,9 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 		auth:      newAuthenticator(cfg.Auth),
 		limits:    newUserLimits(cfg.WriteRate, cfg.WriteBurst),
 		stop:      make(chan struct{}),
-		logID:     canonicalLogID(deps.Log.LogID()),
 		kindOrder: slices.Sorted(slices.Values(cfg.Kinds.Names())),
 		cors:      newCORS(cfg.CORS),
 	}
-	s.etagTag = representationTag(cfg.Kinds, s.logID)
 	s.metrics = deps.Metrics
 	if s.metrics == nil {
 		s.metrics = NewMetrics()
@@ -160,12 +163,55 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 	if err := s.metrics.attach(deps.Read, s.sseClients); err != nil {
 		return nil, err
 	}
-	s.metrics.advanceHead(cfg.StartPosition)
+	if deps.Log != nil {
+		s.setLog(deps.Log, cfg.StartPosition)
+	}
 	s.hub = newHub(cfg.StreamBuffer, s.metrics)
 	s.mux = http.NewServeMux()
 	s.registerRoutes()
 	s.handler = s.outer(s.mux)
 	return s, nil
+}
+
+// SetLog gives a server built without Deps.Log (with an Opening) its log
+// once open, and the log's head then (Config.StartPosition). Until then
+// the server answers as its Opening says, without Ledger-Log: a node
+// listens before it opens its log, whose migrations may wait for another
+// node's (tens of seconds for an index build), so that a liveness probe
+// sees a live process. Call it before the Opening is done, and once.
+func (s *Server) SetLog(l Log, startPosition int64) error {
+	if l == nil {
+		return errors.New("SetLog: nil log")
+	}
+	if err := validLog(l); err != nil {
+		return err
+	}
+	if startPosition < 0 {
+		return fmt.Errorf("SetLog: start position %d is negative", startPosition)
+	}
+	if s.logSet.Load() {
+		return errors.New("SetLog: the server has its log already")
+	}
+	s.setLog(l, startPosition)
+	return nil
+}
+
+// setLog sets the log's fields, then logSet: a reader that loads logSet
+// true sees them, as does one that saw the Opening done after SetLog.
+func (s *Server) setLog(l Log, startPosition int64) {
+	s.deps.Log, s.cfg.StartPosition = l, startPosition
+	s.logID = canonicalLogID(l.LogID())
+	s.etagTag = representationTag(s.cfg.Kinds, s.logID)
+	s.metrics.advanceHead(startPosition)
+	s.logSet.Store(true)
+}
+
+// validLog checks that l names itself with a UUID.
+func validLog(l Log) error {
+	if _, err := uuid.Parse(l.LogID()); err != nil {
+		return fmt.Errorf("deps: Log's LogID %q is not a UUID", l.LogID())
+	}
+	return nil
 }
 
 // Handler returns the server's root handler.

@@ -181,3 +181,52 @@ func TestBenchGenerateOnPostgres(t *testing.T) {
 		t.Errorf("generate into a schema with events: %v (exit %d), want exit 2 with the password masked", err, exitCode(err))
 	}
 }
+
+// TestServeAnswersWhileOpeningTheLog: a node whose log is still opening
+// (here its migrations wait for a lock another session holds, as they
+// wait for another node's migration 0003 for as long as its index build)
+// already answers: /healthz 200 for a liveness probe, /readyz 503 saying
+// it opens the log, other routes 503 "starting" without Ledger-Log; once
+// the log opens it serves. It used to accept connections and answer
+// nothing until its log was open.
+func TestServeAnswersWhileOpeningTheLog(t *testing.T) {
+	url := pgtest.URL(t)
+	schema := pgtest.Schema(t)
+	db := pgtest.WithSchema(url, schema)
+	if _, errOut, err := runCLI(t, "bench", "generate", "--db", db, "--events", "10"); err != nil {
+		t.Fatalf("generate: %v\n%s", err, errOut)
+	}
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(t.Context()))
+	tx, err := conn.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(t.Context(), "LOCK TABLE "+pgx.Identifier{schema, "schema_migrations"}.Sanitize()+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	s := startServeUntil(t, "starting", db, nil, "--views", filepath.Join(t.TempDir(), "node.views"))
+	if res, b := s.call(t, "GET", "/healthz", ""); res.StatusCode != 200 {
+		t.Errorf("/healthz while the log opens: %d %s", res.StatusCode, b)
+	}
+	if res, b := s.call(t, "GET", "/readyz", ""); res.StatusCode != 503 || !strings.Contains(string(b), "starting: opening the log") {
+		t.Errorf("/readyz while the log opens: %d %s", res.StatusCode, b)
+	}
+	res, b := s.call(t, "GET", "/v1/targets/article/a-1", "")
+	if res.StatusCode != 503 || !strings.Contains(string(b), "urn:ledger:problem:starting") || res.Header.Get("Ledger-Log") != "" {
+		t.Errorf("a read while the log opens: %d %v %s", res.StatusCode, res.Header, b)
+	}
+	if err := tx.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitReady(t.Context(), s.base+"/readyz", time.Minute); err != nil {
+		t.Fatalf("%v\n%s", err, s.logs)
+	}
+	if res, _ := s.call(t, "GET", "/v1/targets/article/a-1", ""); res.StatusCode != 200 || res.Header.Get("Ledger-Log") == "" {
+		t.Errorf("a read once open: %d %v", res.StatusCode, res.Header)
+	}
+	s.stop(t)
+}

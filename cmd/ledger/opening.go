@@ -33,8 +33,9 @@ type openingViews struct {
 // buildLogEvery is how often a build's progress is logged within a phase.
 const buildLogEvery = 10 * time.Second
 
-func newOpeningViews(log *slog.Logger) *openingViews {
-	return &openingViews{Opening: httpapi.NewOpening("opening the views file"), log: log}
+// newOpeningViews returns the opening of a server, its status first status.
+func newOpeningViews(log *slog.Logger, status string) *openingViews {
+	return &openingViews{Opening: httpapi.NewOpening(status), log: log}
 }
 
 // progress reports a build's progress as the opening's status, and logs it

@@ -254,25 +254,9 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, views projections
 			_ = ln.Close()
 		}
 	}()
-	store, err := openStore(ctx, db, opts, log)
-	if err != nil {
-		return startupErr(ctx, err, log)
-	}
-	defer closeAndJoin(&err, "close store", store.Close)
-	health.store = store
-	if cfg.StartPosition, err = store.LastPosition(ctx); err != nil {
-		return startupErr(ctx, err, log)
-	}
-	views.OnCheckpoint = metrics.Checkpoints("views")
-	unlock, err := projections.LockServe(views.Path) // for the server's life
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	opening := newOpeningViews(log)
-	views.OnProgress = opening.progress
+	opening := newOpeningViews(log, openingLogStatus(db))
 	srv, err := httpapi.New(cfg, httpapi.Deps{
-		Ledger: opening, Log: store, Read: opening, Writable: health.writable, Metrics: metrics,
+		Ledger: opening, Read: opening, Writable: health.writable, Metrics: metrics,
 		Site: web.Demo(), Opening: opening.Opening,
 	}, log)
 	if err != nil {
@@ -280,6 +264,20 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, views projections
 	}
 	serving = true // Serve closes ln from here on
 	running := runServer(ctx, srv, ln)
+	store, err := openLog(running, srv, db, opts, log)
+	if err != nil {
+		return startupErr(ctx, err, log)
+	}
+	defer closeAndJoin(&err, "close store", store.Close)
+	health.store = store
+	views.OnCheckpoint = metrics.Checkpoints("views")
+	unlock, err := projections.LockServe(views.Path) // for the server's life
+	if err != nil {
+		return errors.Join(err, running.stopAndWait())
+	}
+	defer unlock()
+	opening.Report("opening the views file")
+	views.OnProgress = opening.progress
 	set, err := projections.Open(running.ctx, views, store, log)
 	if err != nil {
 		if serr := running.stopAndWait(); serr != nil {
@@ -298,8 +296,33 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, views projections
 	return runWithPipeline(ctx, store, set, running, log)
 }
 
+// openLog opens the log while srv answers as starting (its migrations may
+// wait for another node's: tens of seconds of an index build), and gives
+// it to srv with its head. On failure it stops srv first.
+func openLog(running *runningServer, srv *httpapi.Server, db string, opts storeOptions, log *slog.Logger) (store *logStore, err error) {
+	if store, err = openStore(running.ctx, db, opts, log); err != nil {
+		return nil, errors.Join(err, running.stopAndWait())
+	}
+	head, err := store.LastPosition(running.ctx)
+	if err == nil {
+		err = srv.SetLog(store, head)
+	}
+	if err != nil {
+		return nil, errors.Join(err, store.Close(), running.stopAndWait())
+	}
+	return store, nil
+}
+
+// openingLogStatus is what /readyz says while db's log opens.
+func openingLogStatus(db string) string {
+	if postgres.IsURL(db) {
+		return "opening the log (applying its migrations, or waiting for another node that applies them)"
+	}
+	return "opening the log"
+}
+
 // runningServer is a server's Run in a goroutine of its own, begun before
-// its views are open (see openingViews).
+// its log and views are open (see openingViews).
 type runningServer struct {
 	ctx  context.Context // ends when the server is told to stop, or ended
 	stop context.CancelFunc

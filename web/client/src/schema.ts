@@ -825,9 +825,9 @@ export interface components {
     };
     requestBodies: never;
     headers: {
-        /** @description The position the answer reflects: a write's, its event's (or its stream's latest); any other answer's, problems included, the position the read model had applied. On every answer but the 403 of a server without tokens to a Host not addressed to this machine. */
+        /** @description The position the answer reflects: a write's, its event's (or its stream's latest); any other answer's, problems included, the position the read model had applied. On every answer but the 403 of a server without tokens to a Host not addressed to this machine, and those of a node still opening its log or its views (its /readyz says starting). */
         "Ledger-Position": number;
-        /** @description The id of the server's log (a UUID). Positions, stream versions, cursors and ETags mean something only within one log: a client keeps it beside them and sends it back as Ledger-Log. On every answer but the 403 of a server without tokens to a Host not addressed to this machine. */
+        /** @description The id of the server's log (a UUID). Positions, stream versions, cursors and ETags mean something only within one log: a client keeps it beside them and sends it back as Ledger-Log. On every answer but the 403 of a server without tokens to a Host not addressed to this machine, and those of a node whose log is still opening (its /readyz says starting: opening the log). */
         "Ledger-Log": string;
         /** @description The request's id, on every answer: the request's own X-Request-ID when it matches this pattern (any other is replaced, not refused), else a new UUIDv7. The server's log line names it; a write stores it as its event's request_id metadata. */
         "X-Request-ID": string;
