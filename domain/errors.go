@@ -40,6 +40,10 @@ var (
 	// (a schema dropped and made anew under it): its positions now name
 	// other events, so a reader that keeps positions must stop, not retry.
 	ErrLogReplaced = errors.New("log replaced")
+	// ErrLogMoved means the log was moved to another store (ledger import
+	// log) and takes no more writes in this one; the error's message says
+	// where it went. It matches ErrUnavailable.
+	ErrLogMoved = fmt.Errorf("log moved (%w)", ErrUnavailable)
 )
 
 // StoredError is the error of a value a store read back from its log that

@@ -431,8 +431,8 @@ func AppendEvents[T Event | Toggle](buf []T, seq iter.Seq2[T, error]) ([]T, erro
 
 // Emitting returns the sequence of what run emits (run stops when emit
 // returns false) followed, when run fails, by its error as "op: err": the
-// stores' reads are written as emitting loops.
-func Emitting[T Event | Toggle](op string, run func(emit func(T) bool) error) iter.Seq2[T, error] {
+// stores' reads (and their copies' rows) are written as emitting loops.
+func Emitting[T any](op string, run func(emit func(T) bool) error) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		if err := run(func(v T) bool { return yield(v, nil) }); err != nil {
 			var zero T

@@ -61,6 +61,9 @@ func translate(ctx context.Context, err error) error {
 		// made (refused, reset, closed, timed out).
 		return unavailable("database connection failed", err)
 	}
+	if pe.Code == codeLogMoved {
+		return movedError(pe.Message)
+	}
 	if pe.Code == codeUniqueViolation {
 		if sentinel := constraintError(pe.ConstraintName); sentinel != nil {
 			return fmt.Errorf("%w: %w", sentinel, err)

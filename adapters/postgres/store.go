@@ -66,7 +66,9 @@ type EventStore struct {
 // listener; with cfg.ReadOnly it only checks that the schema holds a
 // store of this build's version and starts the listener. A nil log discards. It returns an error
 // wrapping domain.ErrInvalidInput for a bad Config or URL,
-// domain.ErrNotFound when a read-only store's schema holds no store, and
+// domain.ErrNotFound when a read-only store's schema holds no store,
+// domain.ErrLogMoved when a writable store's log moved to another store
+// (ledger import log), and
 // domain.ErrUnavailable when the database cannot be reached or migrated
 // (or a read-only store's schema is at another version).
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (*EventStore, error) {
@@ -117,6 +119,9 @@ func (s *EventStore) prepare(ctx context.Context) error {
 		return err
 	}
 	if err := s.readLogID(ctx); err != nil {
+		return err
+	}
+	if err := s.refuseMoved(ctx); err != nil {
 		return err
 	}
 	return s.purge(ctx)

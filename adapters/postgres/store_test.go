@@ -143,3 +143,13 @@ func TestBadStoredStateReads(t *testing.T) {
 			UPDATE `+pgx.Identifier{schema, "idempotency"}.Sanitize()+` SET state = 'Not A Kind'`)
 	})
 }
+
+// TestCopyContract runs the logcopy.Store suite: schema to schema.
+func TestCopyContract(t *testing.T) {
+	pgtest.URL(t)
+	storetest.RunCopy(t, func(t *testing.T, path string) domain.EventStore {
+		schema := "h1_" + pgtest.SchemaFor(path)[len("lt_"):]
+		pgtest.DropAtCleanup(t, schema)
+		return openSchema(t, schema, postgres.Config{})
+	})
+}

@@ -42,9 +42,18 @@ func translate(err error) error {
 		return unavailable("permission denied", err)
 	case sqlite3.ErrNomem:
 		return unavailable("out of memory", err)
+	case sqlite3.ErrConstraint:
+		if msg := se.Error(); se.ExtendedCode == sqlite3.ErrConstraintTrigger && strings.HasPrefix(msg, movedPrefix) {
+			// A sealed log's trigger (copyTx.Seal): its message says where the log went.
+			return &storeError{msg: "sqlite: " + msg, cause: domain.ErrLogMoved, kind: domain.ErrLogMoved}
+		}
 	}
 	return err
 }
+
+// movedPrefix begins the message of a sealed log's triggers
+// (logcopy.Moved.Message).
+const movedPrefix = "the log moved to "
 
 func unavailable(what string, err error) error {
 	return &storeError{msg: "sqlite: " + what, cause: err, kind: domain.ErrUnavailable}

@@ -114,8 +114,10 @@ type EventStore struct {
 // Open opens (creating if missing) the store at cfg.Path, applies the
 // embedded migrations and starts the writer, unless cfg.ReadOnly. A nil log
 // discards. It returns an error wrapping domain.ErrInvalidInput for a bad
-// Config, domain.ErrNotFound when a read-only store's file is missing, and
-// domain.ErrUnavailable when the file cannot be opened or written.
+// Config, domain.ErrNotFound when a read-only store's file is missing,
+// domain.ErrLogMoved when a writable store's log moved to another store
+// (ledger import log), and domain.ErrUnavailable when the file cannot be
+// opened or written.
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (*EventStore, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -137,6 +139,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*EventStore, error
 	if err == nil {
 		err = s.readLogID(ctx)
 	}
+	if err == nil && !cfg.ReadOnly {
+		err = s.refuseMoved(ctx)
+	}
 	if err != nil {
 		s.closeDBs()
 		return nil, fmt.Errorf("open %s: %w", cfg.Path, err)
@@ -151,6 +156,16 @@ func (s *EventStore) readLogID(ctx context.Context) error {
 		return fmt.Errorf("read the log's identity: %w", translate(err))
 	}
 	return nil
+}
+
+// refuseMoved fails a writable open of a sealed log (logcopy.Moved.Err):
+// its writes would fail, and a server on it would take none.
+func (s *EventStore) refuseMoved(ctx context.Context) error {
+	m, moved, err := movedIn(ctx, s.read)
+	if err == nil && moved {
+		err = m.Err()
+	}
+	return err
 }
 
 // LogID is the log's identity (domain.Identified), kept by copies of the

@@ -499,3 +499,10 @@ func TestDecideReadOnly(t *testing.T) {
 	defer ro.Close()
 	storetest.CheckDecideReadOnly(t, w, ro)
 }
+
+// TestCopyContract runs the logcopy.Store suite: SQLite file to file.
+func TestCopyContract(t *testing.T) {
+	storetest.RunCopy(t, func(t *testing.T, path string) domain.EventStore {
+		return MustOpen(t, Config{Path: path})
+	})
+}
