@@ -11,17 +11,20 @@ import (
 )
 
 func runImport(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet(e, "import", "legacy FILE.csv [flags]")
+	fs := newFlagSet(e, "import", "legacy FILE.csv [flags] | log SOURCE --db DEST")
 	db := dbFlag(fs)
 	kinds := kindsFlag(fs)
-	onError := fs.String("on-error", "fail", "what to do with inconsistent rows: fail (import nothing) or skip (import the rest)")
-	source := fs.String("source", "legacy", "name of the source system; part of every derived event id")
+	onError := fs.String("on-error", "fail", "import legacy: what to do with inconsistent rows: fail (import nothing) or skip (import the rest)")
+	source := fs.String("source", "legacy", "import legacy: name of the source system; part of every derived event id")
 	pos, err := parseArgs(fs, e, args)
 	if err != nil {
 		return helpOK(err)
 	}
+	if len(pos) > 0 && pos[0] == "log" { // --kinds, --on-error and --source are legacy's
+		return importLog(ctx, e, pos[1:], *db)
+	}
 	if len(pos) != 2 || pos[0] != "legacy" {
-		return usageErr("want: import legacy FILE.csv, got %q (ledger import --help lists the flags)", pos)
+		return usageErr("want: import legacy FILE.csv or import log SOURCE --db DEST, got %q (ledger import --help lists the flags)", pos)
 	}
 	if *onError != "fail" && *onError != "skip" {
 		return usageErr("--on-error %q: want fail or skip", *onError)

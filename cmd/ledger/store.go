@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/interactionledger/ledger/adapters/logcopy"
 	"github.com/interactionledger/ledger/adapters/postgres"
 	"github.com/interactionledger/ledger/adapters/sqlite"
 	"github.com/interactionledger/ledger/domain"
@@ -43,6 +44,16 @@ type storeOptions struct {
 	onCommit func(commitStats)
 	// onCheckpoint observes every WAL checkpoint of a SQLite log.
 	onCheckpoint func(took time.Duration, err error)
+	// what names the store in usage errors; "" is --db.
+	what string
+}
+
+// name is what usage errors call the store.
+func (o storeOptions) name() string {
+	if o.what == "" {
+		return "--db"
+	}
+	return o.what
 }
 
 // logStore is an opened event store with what the commands need beside
@@ -60,6 +71,8 @@ type logStore struct {
 	close    func() error
 	stats    func(context.Context) (StatsReport, error)
 	writable func(context.Context) error
+	// copier is the store's own logcopy.Store (import log).
+	copier logcopy.Store
 }
 
 // Close closes the store.
@@ -167,14 +180,14 @@ func openPostgres(ctx context.Context, url string, opts storeOptions, log *slog.
 		}
 	}
 	store, err := postgres.Open(ctx, cfg, log)
-	if errors.Is(err, domain.ErrInvalidInput) {
-		return nil, usageErr("--db: %v", err)
+	if errors.Is(err, domain.ErrInvalidInput) || errors.Is(err, domain.ErrLogMoved) {
+		return nil, usageErr("%s: %v", opts.name(), err)
 	}
 	if err != nil {
 		return nil, err
 	}
 	return &logStore{
-		EventStore: store, latest: store, close: store.Close,
+		EventStore: store, latest: store, close: store.Close, copier: store,
 		stats: func(ctx context.Context) (StatsReport, error) {
 			st, err := store.Stats(ctx)
 			rep := StatsReport{Events: st.Events, Streams: st.Streams, LastPosition: st.LastPosition, FileBytes: st.Bytes}
@@ -199,8 +212,9 @@ func openSQLite(ctx context.Context, path string, opts storeOptions, log *slog.L
 		}
 	}
 	store, err := sqlite.Open(ctx, cfg, log)
-	if errors.Is(err, domain.ErrInvalidInput) {
-		return nil, usageErr("--db: %v", err) // a file of tables but no event log, as PostgreSQL's
+	if errors.Is(err, domain.ErrInvalidInput) || errors.Is(err, domain.ErrLogMoved) {
+		// a file of tables but no event log, as PostgreSQL's; a log moved elsewhere
+		return nil, usageErr("%s: %v", opts.name(), err)
 	}
 	if err != nil {
 		return nil, err
@@ -210,7 +224,7 @@ func openSQLite(ctx context.Context, path string, opts storeOptions, log *slog.L
 		log.WarnContext(ctx, "created a new, empty event log ("+created+")", "path", abs, "log", store.LogID())
 	}
 	return &logStore{
-		EventStore: store, latest: store, recent: store, close: store.Close,
+		EventStore: store, latest: store, recent: store, close: store.Close, copier: store,
 		stats: func(ctx context.Context) (StatsReport, error) {
 			st, err := store.Stats(ctx)
 			rep := StatsReport{Events: st.Events, Streams: st.Streams, LastPosition: st.LastPosition, FileBytes: st.FileBytes}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/interactionledger/ledger/adapters/logcopy"
+	"github.com/interactionledger/ledger/adapters/postgres"
+	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/projections"
+)
+
+// importLog moves the log at src (a SQLite file or a PostgreSQL URL) into
+// the empty log at dest, every event at its position and the log's
+// identity with it, and seals src (logcopy.Copy).
+func importLog(ctx context.Context, e env, args []string, dest string) error {
+	if len(args) != 1 {
+		return usageErr("want: import log SOURCE --db DEST (SOURCE a SQLite file or a postgres:// URL), got %q", args)
+	}
+	src := args[0]
+	if err := checkSource(src); err != nil {
+		return err
+	}
+	if err := checkDB(dest); err != nil {
+		return err
+	}
+	if sameLog(src, dest) {
+		return usageErr("import log %s --db %s: the source and the destination are the same log", redactDB(src), redactDB(dest))
+	}
+	from, err := openSource(ctx, e, src)
+	if err != nil {
+		return err
+	}
+	defer from.Close()
+	to, err := openStore(ctx, dest, storeOptions{}, cliLogger(e))
+	if err != nil {
+		return err
+	}
+	defer to.Close()
+	report, finish := progressReporter(e, "import")
+	start := time.Now()
+	rep, err := logcopy.Copy(ctx, from.copier, to.copier, redactDB(dest), func(p logcopy.Progress) {
+		report(projections.Progress{Projection: "log", Phase: "copy", Done: p.Done, Total: p.Total})
+	})
+	finish()
+	switch {
+	case errors.Is(err, logcopy.ErrNotEmpty):
+		return usageErr("--db %s: %v; nothing was written", redactDB(dest), err)
+	case errors.Is(err, domain.ErrLogMoved):
+		return usageErr("import log %s: %v", redactDB(src), err)
+	case err != nil:
+		return fmt.Errorf("import log %s --db %s: %w", redactDB(src), redactDB(dest), err)
+	}
+	printMoved(e, src, dest, rep, time.Since(start))
+	return nil
+}
+
+func printMoved(e env, src, dest string, rep logcopy.Report, took time.Duration) {
+	s := rep.Source
+	if rep.Resumed {
+		fmt.Fprintf(e.stdout, "%s already held the log of %s (log %s, %d events, head %d, last event %s): an earlier import's copy, "+
+			"whose seal did not follow; sealed %s only\n", redactDB(dest), redactDB(src), s.LogID, s.Events, s.Head, s.LastID, redactDB(src))
+		return
+	}
+	fmt.Fprintf(e.stdout, "imported log %s from %s into %s: %d events (head %d, last event %s), %d streams, %d idempotency records\n",
+		s.LogID, redactDB(src), redactDB(dest), s.Events, s.Head, s.LastID, s.Streams, s.Idempotency)
+	fmt.Fprintf(e.stdout, "checked: the destination holds the same events, head, last event and rows (digest %016x)\n", s.Digest)
+	fmt.Fprintf(e.stdout, "took %s (%.0f events/s); %s is sealed: it refuses writes from now on, start the nodes with --db %s\n",
+		took.Round(time.Millisecond), float64(s.Events)/max(took.Seconds(), 1e-9), redactDB(src), redactDB(dest))
+}
+
+// checkSource refuses a SOURCE that names no log before anything is
+// opened: what checkDB refuses, a missing or empty file, and a file of
+// no table (opening it for writing would make it a new, empty log).
+func checkSource(src string) error {
+	if postgres.IsURL(src) {
+		return checkDB(src)
+	}
+	info, err := os.Stat(src)
+	switch {
+	case err != nil:
+		return usageErr("import log %s: %v", src, errors.Unwrap(err))
+	case info.IsDir():
+		return usageErr("import log %s: is a directory: give the SQLite file of the log", src)
+	case notSQLite(src):
+		return usageErr("import log %s: not a SQLite database (a CSV? ledger import legacy imports those)", src)
+	case holdsNoTable(src):
+		return usageErr("import log %s: the file holds no table, so no event log", src)
+	}
+	return checkDB(src)
+}
+
+// openSource opens src for writing (a log of an older schema is
+// migrated), after checking that a PostgreSQL src holds a log: opened
+// for writing, an empty schema would become one.
+func openSource(ctx context.Context, e env, src string) (*logStore, error) {
+	if postgres.IsURL(src) {
+		ro, err := openStore(ctx, src, storeOptions{readOnly: true, what: "SOURCE"}, cliLogger(e))
+		if errors.Is(err, domain.ErrNotFound) {
+			return nil, usageErr("import log %s: %v", redactDB(src), err)
+		}
+		if err == nil {
+			_ = ro.Close()
+		}
+	}
+	return openStore(ctx, src, storeOptions{what: "SOURCE"}, cliLogger(e))
+}
+
+// sameLog reports whether src and dest name the same log: one file (by
+// its path or by what it is), or one database and schema.
+func sameLog(src, dest string) bool {
+	if postgres.IsURL(src) != postgres.IsURL(dest) {
+		return false
+	}
+	if postgres.IsURL(src) {
+		a, aerr := postgres.Where(src)
+		b, berr := postgres.Where(dest)
+		return aerr == nil && berr == nil && a == b
+	}
+	a, aerr := filepath.Abs(src)
+	b, berr := filepath.Abs(dest)
+	if aerr == nil && berr == nil && a == b {
+		return true
+	}
+	ai, aerr := os.Stat(src)
+	bi, berr := os.Stat(dest)
+	return aerr == nil && berr == nil && os.SameFile(ai, bi)
+}

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/interactionledger/ledger/adapters/postgres/pgtest"
+	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/projections"
+)
+
+// h1Schema is a schema of the test's own, dropped when it ends.
+func h1Schema(t *testing.T) string {
+	t.Helper()
+	s := "h1_" + strings.TrimPrefix(pgtest.Schema(t), "lt_")
+	pgtest.DropAtCleanup(t, s)
+	return s
+}
+
+// mustImportLog moves the log at src into dest, or fails t.
+func mustImportLog(t *testing.T, src, dest string) string {
+	t.Helper()
+	out, errOut, err := runCLI(t, "import", "log", src, "--db", dest)
+	if err != nil {
+		t.Fatalf("import log %s --db %s: %v\n%s", src, dest, err, errOut)
+	}
+	return out
+}
+
+func mustHistory(t *testing.T, db string) string {
+	t.Helper()
+	out, errOut, err := runCLI(t, "history", "--db", db, "--format", "ndjson")
+	if err != nil {
+		t.Fatalf("history --db %s: %v\n%s", db, err, errOut)
+	}
+	return out
+}
+
+func logIDAt(t *testing.T, db string) string {
+	t.Helper()
+	store := mustOpenStore(t, db, storeOptions{readOnly: true})
+	defer store.Close()
+	return store.LogID()
+}
+
+// TestImportLogToPostgresAndBack moves a SQLite log to PostgreSQL and
+// back: every event (history's ndjson, every field) and the log's
+// identity equal; a views file built on the source opens on the copy
+// without a rebuild; an idempotent retry answers its first outcome; the
+// next write gets the head + 1; the source refuses writes naming where
+// the log went (a serve on it does not start), and its reads work.
+func TestImportLogToPostgresAndBack(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "ledger.db")
+	mustFill(t, src, 30)
+	u, _ := domain.NewUserID("retrier")
+	tg, _ := domain.ParseTarget("article/a1")
+	like, _ := domain.ParseKind("like")
+	md := domain.MustMetadata(map[string]string{"note": "ünïcode 'q'"})
+	retry := domain.SetRequest{User: u, Target: tg, Kind: like, On: true, IdempotencyKey: "k-1", Metadata: md}
+	l, done := mustLedgerAt(t, src)
+	first, err := l.Set(t.Context(), retry)
+	done()
+	if err != nil {
+		t.Fatal(err)
+	}
+	views := filepath.Join(dir, "node.views")
+	if _, errOut, err := runCLI(t, "rebuild", "--db", src, "--views", views); err != nil {
+		t.Fatalf("rebuild: %v\n%s", err, errOut)
+	}
+	pg := pgtest.WithSchema(pgtest.URL(t), h1Schema(t))
+
+	out := mustImportLog(t, src, pg)
+	mustContain(t, out, "61 events (head 61", "31 streams", "1 idempotency records", "checked:", "events/s", "is sealed")
+	if mustHistory(t, pg) != mustHistory(t, src) {
+		t.Fatal("the events of the copy differ from the source's")
+	}
+	if logIDAt(t, pg) != logIDAt(t, src) {
+		t.Fatal("the copy has another identity than the source")
+	}
+
+	store := mustOpenStore(t, pg, storeOptions{})
+	rebuilt := false
+	set, err := projections.Open(t.Context(), projections.Config{Path: views, Kinds: domain.MustKindSet("like", "collect"),
+		OnProgress: func(projections.Progress) { rebuilt = true }}, store, nil)
+	if err != nil {
+		t.Fatalf("the source's views file on the copy: %v", err)
+	}
+	if rebuilt || set.Applied() != 61 {
+		t.Fatalf("the source's views file on the copy: rebuilt %t, applied %d; want no rebuild at 61", rebuilt, set.Applied())
+	}
+	if err := set.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = domain.NewLedger(store, domain.MustKindSet("like", "collect"), domain.LedgerConfig{}, nil)
+	again, err := l.Set(t.Context(), retry)
+	if head, _ := store.LastPosition(t.Context()); err != nil || fmt.Sprint(again) != fmt.Sprint(first) || head != 61 {
+		t.Fatalf("the retry on the copy: %+v, %v; want the first outcome %+v", again, err, first)
+	}
+	u2, _ := domain.NewUserID("after")
+	next, err := l.Set(t.Context(), domain.SetRequest{User: u2, Target: tg, Kind: like, On: true})
+	if err != nil || next.Position != 62 {
+		t.Fatalf("a write on the copy: %+v, %v; want position 62", next, err)
+	}
+	store.Close()
+
+	checkSealed(t, src, redactDB(pg))
+	if out := mustHistory(t, src); strings.Count(out, "\n") != 61 {
+		t.Fatalf("history of the sealed source: %d events, want 61", strings.Count(out, "\n"))
+	}
+	if out, errOut, err := runCLI(t, "stats", "--db", src); err != nil || !strings.Contains(out, "61") {
+		t.Fatalf("stats of the sealed source: %v\n%s%s", err, out, errOut)
+	}
+
+	back := filepath.Join(dir, "back.db")
+	mustContain(t, mustImportLog(t, pg, back), "62 events (head 62")
+	if mustHistory(t, back) != mustHistory(t, pg) || logIDAt(t, back) != logIDAt(t, src) {
+		t.Fatal("the log moved back differs")
+	}
+	checkSealed(t, pg, back)
+	l, done = mustLedgerAt(t, back)
+	defer done()
+	if next, err := l.Set(t.Context(), domain.SetRequest{User: u2, Target: tg, Kind: like, On: false}); err != nil || next.Position != 63 {
+		t.Fatalf("a write on the log moved back: %+v, %v; want position 63", next, err)
+	}
+}
+
+// checkSealed checks that the commands that write db refuse it, exit 2,
+// naming where the log went.
+func checkSealed(t *testing.T, db, movedTo string) {
+	t.Helper()
+	for _, args := range [][]string{
+		{"import", "legacy", "--on-error", "skip", legacySample, "--db", db},
+		{"import", "log", db, "--db", filepath.Join(t.TempDir(), "again.db")},
+		{"serve", "--db", db, "--listen", "127.0.0.1:0", "--views", filepath.Join(t.TempDir(), "v")},
+	} {
+		err := runStopped(t, args...)
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "moved to "+movedTo) {
+			t.Errorf("%s on a sealed log: %v; want exit 2 naming %s", args[0], err, movedTo)
+		}
+	}
+}
+
+// TestImportLogRefusals: a destination that holds events, a source that
+// is missing, no log, a CSV or the destination itself: exit 2 naming it,
+// nothing written.
+func TestImportLogRefusals(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "ledger.db")
+	mustFill(t, src, 3)
+	views := filepath.Join(dir, "ledger.views")
+	if _, errOut, err := runCLI(t, "rebuild", "--db", src, "--views", views); err != nil {
+		t.Fatalf("rebuild: %v\n%s", err, errOut)
+	}
+	dest := filepath.Join(dir, "dest.db")
+	mustLiveLike(t, dest, "someone", "article/x")
+	id := logIDAt(t, dest)
+	for _, c := range []struct{ src, dest, says string }{
+		{src, dest, "--db " + dest + ": the destination log is not empty"},
+		{filepath.Join(dir, "missing.db"), filepath.Join(dir, "new.db"), "missing.db: no such file"},
+		{views, filepath.Join(dir, "new.db"), "but no event log"},
+		{legacySample, filepath.Join(dir, "new.db"), "not a SQLite database"},
+		{src, src, "the same log"},
+		{src, dir + "/./ledger.db", "the same log"},
+	} {
+		_, _, err := runCLI(t, "import", "log", c.src, "--db", c.dest)
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), c.says) {
+			t.Errorf("import log %s --db %s: %v; want exit 2 saying %q", c.src, c.dest, err, c.says)
+		}
+	}
+	if logHead(t, dest) != 1 || logIDAt(t, dest) != id {
+		t.Fatal("the refused import changed the destination")
+	}
+	mustLiveLike(t, src, "still", "article/writable") // not sealed
+}
+
+// TestImportLogPostgresRefusals: a schema with no log, and the same
+// schema as the destination under another URL.
+func TestImportLogPostgresRefusals(t *testing.T) {
+	url := pgtest.URL(t)
+	empty := pgtest.WithSchema(url, h1Schema(t))
+	_, _, err := runCLI(t, "import", "log", empty, "--db", filepath.Join(t.TempDir(), "x.db"))
+	if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "no ledger store in schema") {
+		t.Errorf("import log from a schema with no log: %v; want exit 2", err)
+	}
+	pg := pgtest.WithSchema(url, h1Schema(t))
+	mustLiveLike(t, pg, "someone", "article/x")
+	_, _, err = runCLI(t, "import", "log", pg, "--db", pg+"&application_name=other")
+	if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "the same log") {
+		t.Errorf("import log into its own schema: %v; want exit 2", err)
+	}
+}
