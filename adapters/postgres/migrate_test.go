@@ -94,6 +94,35 @@ VALUES (1, 'u1', 'article', 'a', 1, 0, 'like')`)
 	}
 }
 
+// TestMigrateLogMovedBesideAWriter: migration 0004 (log_moved) run while
+// an older node's group commit holds the head row and has written its
+// event and stream does not wait for it (it adds a table and a function,
+// and locks nothing an older writer uses), and the commit then commits.
+func TestMigrateLogMovedBesideAWriter(t *testing.T) {
+	url := pgtest.URL(t)
+	schema, conn := versionAt(t, url, 3)
+	tx := holdHead(t, conn)
+	_, err := tx.Exec(t.Context(), `INSERT INTO streams VALUES (1, 'u1', 'article', 'a', 1, 1, 'like');
+INSERT INTO events VALUES (1, gen_random_uuid(), 1, 1, 'interaction.added', 'like', 1, 1, NULL);
+UPDATE log_head SET position = 1, stream_key = 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	s, err := Open(ctx, Config{URL: url, Schema: schema}, nil)
+	if err != nil {
+		t.Fatalf("the migration beside the older node's commit: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err := tx.Commit(t.Context()); err != nil {
+		t.Fatalf("the older node's commit beside the migration: %v", err)
+	}
+	if n, err := s.LastPosition(t.Context()); err != nil || n != 1 {
+		t.Fatalf("head %d, %v; want the older node's event at 1", n, err)
+	}
+}
+
 // A statement_timeout in the URL, set for the ledger's requests, does not
 // bound a migration: migration 0003's build, or its wait for the head row
 // behind an older node's group commit, outlasted it, and the node failed
@@ -207,6 +236,13 @@ func openInBackground(t *testing.T, url string, log *slog.Logger) <-chan error {
 // older build left it, and a connection to it.
 func versionTwo(t *testing.T, url string) (string, *pgx.Conn) {
 	t.Helper()
+	return versionAt(t, url, 2)
+}
+
+// versionAt returns a new schema migrated to version n alone, as an older
+// build left it, and a connection to it.
+func versionAt(t *testing.T, url string, n int) (string, *pgx.Conn) {
+	t.Helper()
 	schema := pgtest.Schema(t)
 	conn, err := pgx.Connect(t.Context(), pgtest.WithSchema(url, schema))
 	if err != nil {
@@ -217,7 +253,7 @@ func versionTwo(t *testing.T, url string) (string, *pgx.Conn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := applyMigrations(t.Context(), conn, schema, all[:2], slog.New(slog.DiscardHandler)); err != nil {
+	if err := applyMigrations(t.Context(), conn, schema, all[:n], slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	return schema, conn
