@@ -112,6 +112,12 @@ func testCopyOK(t *testing.T, open Opener) {
 	if res.LastPosition != 19 || res2.LastPosition != 20 {
 		t.Fatalf("appends after the copy at %d and %d, want 19 and 20", res.LastPosition, res2.LastPosition)
 	}
+	// Its constraints hold, under the names the store's errors know.
+	dup := request(t, MustStream(t, "dup", "article/d"), 0, "like", true)
+	dup.Events[0].ID = MustReadAll(t, src, domain.EventFilter{Limit: 1})[0].ID
+	if _, err := dst.Append(t.Context(), dup); !errors.Is(err, domain.ErrDuplicateEvent) {
+		t.Fatalf("append of a copied event's id: %v, want ErrDuplicateEvent", err)
+	}
 	// The source is sealed: its writes fail naming the destination; its reads work.
 	_, err := src.Append(t.Context(), request(t, streams[0], 3, "like", false))
 	if !errors.Is(err, domain.ErrLogMoved) || !errors.Is(err, domain.ErrUnavailable) || !strings.Contains(err.Error(), "the-destination") {
@@ -152,13 +158,11 @@ func testCopyInterrupted(t *testing.T, open Opener) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	calls := 0
 	_, err := logcopy.Copy(ctx, src.(logcopy.Store), dst.(logcopy.Store), "dst", func(p logcopy.Progress) {
-		calls++
 		cancel() // at the first thousand events, of 2,500
 	})
-	if !errors.Is(err, context.Canceled) || calls != 1 {
-		t.Fatalf("cancelled copy: %v after %d progress reports, want context.Canceled after 1", err, calls)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled copy: %v, want context.Canceled", err)
 	}
 	dst = reopen(t, open, dst, dstPath)
 	checkCount(t, dst, 0)

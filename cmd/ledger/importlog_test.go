@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -190,5 +191,31 @@ func TestImportLogPostgresRefusals(t *testing.T) {
 	_, _, err = runCLI(t, "import", "log", pg, "--db", pg+"&application_name=other")
 	if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "the same log") {
 		t.Errorf("import log into its own schema: %v; want exit 2", err)
+	}
+}
+
+// TestImportLogUnderARunningServer: a server running on the SQLite log
+// while it moves keeps answering reads, and its writes after the move
+// are 503s naming where the log went (the sealed log's triggers), not
+// writes into a twin.
+func TestImportLogUnderARunningServer(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "ledger.db")
+	mustFill(t, src, 3)
+	s := startServe(t, src, nil)
+	if res, body := s.call(t, "PUT", "/v1/targets/article/a-1/like/u42", ""); res.StatusCode != 200 {
+		t.Fatalf("a write before the move: %d %s", res.StatusCode, body)
+	}
+	pg := pgtest.WithSchema(pgtest.URL(t), h1Schema(t))
+	mustContain(t, mustImportLog(t, src, pg), "7 events (head 7")
+	res, body := s.call(t, "PUT", "/v1/targets/article/a-1/like/u43", "")
+	var problem struct{ Detail string }
+	if err := json.Unmarshal(body, &problem); err != nil || res.StatusCode != 503 || !strings.Contains(problem.Detail, "moved to "+redactDB(pg)) {
+		t.Fatalf("a write after the move: %d %s; want 503 naming %s", res.StatusCode, body, redactDB(pg))
+	}
+	if res, body := s.call(t, "GET", "/v1/targets/article/a-1", ""); res.StatusCode != 200 {
+		t.Fatalf("a read after the move: %d %s", res.StatusCode, body)
+	}
+	if logHead(t, src) != 7 {
+		t.Fatal("the sealed log took a write")
 	}
 }
