@@ -80,7 +80,10 @@ type Store interface {
 
 // Tx is a transaction on one log, holding its write lock. Its reads see
 // the log as the lock froze it; only one of them runs at a time.
+// Every method returns the store's errors (domain.ErrUnavailable when it
+// cannot serve) or ctx's.
 type Tx interface {
+	// LogID is the log's identity (domain.Identified).
 	LogID(ctx context.Context) (string, error)
 	// Head is the position of the last event, 0 when there is none.
 	Head(ctx context.Context) (int64, error)
@@ -89,6 +92,9 @@ type Tx interface {
 	Empty(ctx context.Context) (bool, error)
 	// Moved reports where the log went when it is sealed.
 	Moved(ctx context.Context) (Moved, bool, error)
+	// Streams yields every stream in key order, Events every event in
+	// position order, Idempotency every record in no particular order; a
+	// failure is yielded once and ends the sequence.
 	Streams(ctx context.Context) iter.Seq2[Stream, error]
 	Events(ctx context.Context) iter.Seq2[Event, error]
 	Idempotency(ctx context.Context) iter.Seq2[Idempotency, error]
@@ -99,6 +105,7 @@ type Tx interface {
 	// Seal records that the log moved and makes every later write of any
 	// process (any build that knows no seal too) fail with m.Err's message.
 	Seal(ctx context.Context, m Moved) error
+	// Commit commits what Load or Seal wrote and releases the lock.
 	Commit(ctx context.Context) error
 	// Rollback ends the transaction without writing; after Commit it
 	// does nothing.
