@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/interactionledger/ledger/adapters/postgres/pgtest"
 	"github.com/interactionledger/ledger/domain"
@@ -218,4 +219,35 @@ func TestImportLogUnderARunningServer(t *testing.T) {
 	if logHead(t, src) != 7 {
 		t.Fatal("the sealed log took a write")
 	}
+}
+
+// TestImportLogKilled: an import killed (SIGKILL) in the middle of its
+// copy leaves the PostgreSQL destination empty (its one transaction
+// never committed) and the source unsealed; the import run again moves
+// the whole log.
+func TestImportLogKilled(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "ledger.db")
+	if _, errOut, err := runCLI(t, "bench", "generate", "--db", src, "--events", "30000"); err != nil {
+		t.Fatalf("bench generate: %v\n%s", err, errOut)
+	}
+	pg := pgtest.WithSchema(pgtest.URL(t), h1Schema(t))
+	c := startChild(t, "import", "log", src, "--db", pg)
+	for !strings.Contains(c.stderr.String(), "import log: copy") {
+		select {
+		case <-c.done:
+			t.Fatalf("the import ended before it was killed: %v\n%s", c.err, c.stderr)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	c.kill()
+	if logHead(t, src) != 30000 {
+		t.Fatal("the source changed")
+	}
+	store := mustOpenStore(t, pg, storeOptions{readOnly: true})
+	if n, err := store.LastPosition(t.Context()); err != nil || n != 0 || store.LogID() == logIDAt(t, src) {
+		t.Fatalf("the destination after the killed import: head %d (%v), log %s; want empty, its own log", n, err, store.LogID())
+	}
+	store.Close()
+	mustLiveLike(t, src, "still", "article/writable") // not sealed
+	mustContain(t, mustImportLog(t, src, pg), "30001 events (head 30001")
 }
