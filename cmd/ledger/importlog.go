@@ -78,6 +78,9 @@ func printMoved(e env, src, dest string, rep logcopy.Report, took time.Duration)
 // no table (opening it for writing would make it a new, empty log).
 func checkSource(src string) error {
 	if postgres.IsURL(src) {
+		if noDatabase(src) {
+			return usageErr("import log %q names no database: give it as the URL's path, postgres://HOST/DBNAME", redactDB(src))
+		}
 		return checkDB(src)
 	}
 	info, err := os.Stat(src)

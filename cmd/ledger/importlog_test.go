@@ -187,6 +187,10 @@ func TestImportLogPostgresRefusals(t *testing.T) {
 	if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "no ledger store in schema") {
 		t.Errorf("import log from a schema with no log: %v; want exit 2", err)
 	}
+	_, _, err = runCLI(t, "import", "log", "postgres://secret:SECRET@127.0.0.1:5432", "--db", filepath.Join(t.TempDir(), "x.db"))
+	if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "import log \"postgres://secret:xxxxx@127.0.0.1:5432\" names no database") {
+		t.Errorf("import log from a URL naming no database: %v; want exit 2 naming it without its password", err)
+	}
 	pg := pgtest.WithSchema(url, h1Schema(t))
 	mustLiveLike(t, pg, "someone", "article/x")
 	_, _, err = runCLI(t, "import", "log", pg, "--db", pg+"&application_name=other")
