@@ -51,14 +51,24 @@ type streamColumns struct {
 	users, types, ids, states []string
 }
 
-func newPlan(now time.Time) *plan {
+func newPlan() *plan {
 	return &plan{
-		recorded: now.UTC(),
-		known:    make(map[streamKey]streamInfo),
-		keys:     make(map[[2]string]bool),
-		ids:      make(map[[16]byte]bool),
-		snaps:    make(map[streamKey]*streamWrite),
+		known: make(map[streamKey]streamInfo),
+		keys:  make(map[[2]string]bool),
+		ids:   make(map[[16]byte]bool),
+		snaps: make(map[streamKey]*streamWrite),
 	}
+}
+
+// recordAt sets the time the plan's events are recorded at: now, the
+// database's clock read under the head lock, but never before last, the
+// log's last event's. One clock for every node of a cluster, read where
+// each commit takes its place in the log, and never stepping back: recorded
+// times follow positions, which a cut of the log by time (asof --time)
+// needs, whatever the nodes' clocks say (a node's clock minutes off, or
+// its commit's time taken before it waited for another node's).
+func (p *plan) recordAt(now, last int64) {
+	p.recorded = time.Unix(0, max(now, last)).UTC()
 }
 
 // decide checks each append of batch in order and adds the accepted ones

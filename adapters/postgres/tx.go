@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -18,7 +17,13 @@ import (
 // The statements of a group commit. The head row is locked first; every
 // later statement of the transaction sees whatever committed before.
 const (
-	sqlLockHead     = `SELECT h.position, h.stream_key, i.id::text FROM log_head h CROSS JOIN log_identity i FOR UPDATE OF h`
+	sqlLockHead = `SELECT h.position, h.stream_key, i.id::text FROM log_head h CROSS JOIN log_identity i FOR UPDATE OF h`
+	// sqlRecordedAt reads the time the transaction's events are recorded
+	// at (plan.recordAt): the database's clock, read once the head is
+	// locked, in Unix ns (PostgreSQL's clock has microseconds), and the
+	// recorded_at of the log's last event.
+	sqlRecordedAt = `SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint * 1000,
+		coalesce((SELECT e.recorded_at FROM events e JOIN log_head h ON e.position = h.position), 0)`
 	sqlCheckStreams = `SELECT s.user_id, s.target_type, s.target_id, s.stream_key, s.version, s.last_position, s.state
 		FROM unnest($1::text[], $2::text[], $3::text[]) AS q(u, tt, ti)
 		JOIN streams s ON s.user_id = q.u AND s.target_type = q.tt AND s.target_id = q.ti`
@@ -49,15 +54,15 @@ const (
 // without taking the head lock), each append is retried alone, and its
 // checks then see the row it collided with: only the guilty one fails, on
 // its own, and the store is not marked as failing.
-func (s *EventStore) commitTx(batch []*request, now time.Time) ([]result, CommitStats) {
-	results, stats := s.commitOnce(batch, now)
+func (s *EventStore) commitTx(batch []*request) ([]result, CommitStats) {
+	results, stats := s.commitOnce(batch)
 	var pe *pgconn.PgError
 	if stats.Err == nil || !errors.As(stats.Err, &pe) || pe.Code != codeUniqueViolation {
 		return results, stats
 	}
 	stats = CommitStats{Appends: len(batch)}
 	for i, r := range batch {
-		one, st := s.commitOnce([]*request{r}, now)
+		one, st := s.commitOnce([]*request{r})
 		results[i] = one[0]
 		stats.Events += st.Events
 		if one[0].Err != nil {
@@ -67,7 +72,7 @@ func (s *EventStore) commitTx(batch []*request, now time.Time) ([]result, Commit
 	return results, stats
 }
 
-func (s *EventStore) commitOnce(batch []*request, now time.Time) ([]result, CommitStats) {
+func (s *EventStore) commitOnce(batch []*request) ([]result, CommitStats) {
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.HeadLockTimeout+commitTimeout)
 	defer cancel()
 	actx, cancelAcquire := context.WithTimeout(ctx, acquireTimeout)
@@ -77,7 +82,7 @@ func (s *EventStore) commitOnce(batch []*request, now time.Time) ([]result, Comm
 		return failAll(batch, timedOut(fmt.Errorf("connect: %w", translate(ctx, err))))
 	}
 	defer conn.Release()
-	plan := newPlan(now)
+	plan := newPlan()
 	if err := s.check(ctx, conn.Conn(), batch, plan); err != nil {
 		abort(ctx, conn)
 		return failAll(batch, timedOut(err))
@@ -142,6 +147,14 @@ func (s *EventStore) check(ctx context.Context, conn *pgx.Conn, batch []*request
 		return s.sameLog(log)
 	})
 	b.Queue("SET LOCAL statement_timeout TO DEFAULT")
+	b.Queue(sqlRecordedAt).QueryRow(func(row pgx.Row) error {
+		var now, last int64
+		if err := row.Scan(&now, &last); err != nil {
+			return err
+		}
+		p.recordAt(now, last)
+		return nil
+	})
 	b.Queue(sqlCheckStreams, q.users, q.types, q.ids).Query(func(rows pgx.Rows) error {
 		var u, tt, ti string
 		var info streamInfo

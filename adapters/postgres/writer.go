@@ -81,7 +81,7 @@ func (s *EventStore) commit(batch []*request) {
 		return
 	}
 	start := time.Now()
-	results, stats := s.commitTx(taken, start)
+	results, stats := s.commitTx(taken)
 	stats.Duration = time.Since(start)
 	if stats.Err == nil {
 		s.notifyCommitted()

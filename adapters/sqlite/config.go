@@ -61,6 +61,9 @@ type Config struct {
 	// checkpointPages is the WAL pages that wait for a checkpoint; zero
 	// means walAutocheckpoint. Tests set it lower.
 	checkpointPages int64
+	// now is the clock events are recorded by; nil means time.Now. Tests
+	// step it (an NTP step, another machine's clock).
+	now func() time.Time
 }
 
 // CommitStats describes one group commit.
@@ -117,6 +120,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.checkpointPages == 0 {
 		c.checkpointPages = walAutocheckpoint
+	}
+	if c.now == nil {
+		c.now = time.Now
 	}
 	return c
 }

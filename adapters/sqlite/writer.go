@@ -60,6 +60,8 @@ type writer struct {
 	streams                map[domain.StreamID]streamInfo
 	last, lastKey, through int64
 	version                int64
+	// lastRecorded is the recorded_at (Unix ns) of the event at last.
+	lastRecorded int64
 	// reloaded: the last transaction begun did not trust the cache
 	// (another connection had written, or a failure dropped it), so
 	// what the store remembers of its own commits (recent) may no longer
@@ -68,6 +70,8 @@ type writer struct {
 
 	// indexEvery is Config.TargetIndexEvery.
 	indexEvery int64
+	// now is the clock events are recorded by (Config.now).
+	now func() time.Time
 }
 
 // streamInfo is what the writer knows of a stream: its key (0 when new),
@@ -94,7 +98,8 @@ const (
 	sqlDataVersion = `PRAGMA data_version`
 	sqlMaxPosition = `SELECT (SELECT coalesce(max(position), 0) FROM events),
 		(SELECT coalesce(max(stream_key), 0) FROM streams),
-		(SELECT through FROM stream_targets_through)`
+		(SELECT through FROM stream_targets_through),
+		(SELECT coalesce((SELECT recorded_at FROM events ORDER BY position DESC LIMIT 1), 0))`
 	sqlSelectStream = `SELECT s.stream_key, s.version, s.last_position, s.state FROM stream_users u CROSS JOIN streams s
 		ON s.stream_key = u.stream_key WHERE u.user_id = ? AND u.target_type = ? AND u.target_id = ?`
 	sqlSelectEvent   = `SELECT 1 FROM events WHERE id = ?`
@@ -132,7 +137,7 @@ func newWriter(ctx context.Context, s *EventStore) (*writer, error) {
 		return nil, translate(err)
 	}
 	w := &writer{ctx: context.WithoutCancel(ctx), conn: conn, last: -1, indexEvery: int64(s.cfg.TargetIndexEvery),
-		tail: &s.tail}
+		tail: &s.tail, now: s.cfg.now}
 	if err := w.setup(ctx, s.log); err != nil {
 		return w, err
 	}
@@ -277,7 +282,7 @@ func (s *EventStore) commit(batch []*request, l *groupcommit.Linger[eventRow], a
 		taken = append(taken, r)
 	}
 	start := time.Now()
-	taken, results, stats := s.commitChecked(taken, more, start)
+	taken, results, stats := s.commitChecked(taken, more)
 	stats.Duration = time.Since(start)
 	s.lastBatch.Store(int64(len(taken)))
 	if stats.Err == nil {
@@ -336,12 +341,12 @@ func (s *EventStore) remember(batch []*request, results []result) {
 // reads whatever the path holds: a write acknowledged in between would be
 // lost. It returns the appends committed (batch's array) and their
 // results.
-func (s *EventStore) commitChecked(batch []*request, more func() *request, start time.Time) ([]*request, []result, CommitStats) {
+func (s *EventStore) commitChecked(batch []*request, more func() *request) ([]*request, []result, CommitStats) {
 	if err := s.checkPath(); err != nil {
 		results, stats := failAll(batch, err)
 		return batch, results, stats
 	}
-	batch, results, stats := s.w.commit(batch, more, start)
+	batch, results, stats := s.w.commit(batch, more)
 	err := s.checkPath()
 	if errors.Is(err, errWALGone) && s.walRescued {
 		return batch, results, stats // committed to the deleted WAL, then copied into the file: durable
@@ -451,11 +456,11 @@ func failAll(batch []*request, err error) ([]result, CommitStats) {
 // conflict fails it alone; only appends of several events, whose second
 // insert could still fail, get a savepoint. When the transaction as a
 // whole fails, every append gets its error.
-func (w *writer) commit(batch []*request, more func() *request, now time.Time) ([]*request, []result, CommitStats) {
+func (w *writer) commit(batch []*request, more func() *request) ([]*request, []result, CommitStats) {
 	var results []result
 	var stats CommitStats
 	err := w.withDriver(func() error {
-		batch, results, stats = w.commitTx(batch, more, now)
+		batch, results, stats = w.commitTx(batch, more)
 		return nil
 	})
 	if err != nil { // the connection is closed: nothing ran
@@ -466,7 +471,7 @@ func (w *writer) commit(batch []*request, more func() *request, now time.Time) (
 }
 
 // commitTx is commit on the driver connection (withDriver).
-func (w *writer) commitTx(batch []*request, more func() *request, now time.Time) ([]*request, []result, CommitStats) {
+func (w *writer) commitTx(batch []*request, more func() *request) ([]*request, []result, CommitStats) {
 	var stats CommitStats
 	results := w.results[:0]
 	fail := func(err error) ([]*request, []result, CommitStats) {
@@ -479,10 +484,11 @@ func (w *writer) commitTx(batch []*request, more func() *request, now time.Time)
 		}
 		return batch, results, CommitStats{Appends: len(batch), Failed: len(batch), Err: err}
 	}
-	tx := txState{recorded: now.UTC()}
+	var tx txState
 	if err := w.begin(&tx); err != nil {
 		return fail(err)
 	}
+	tx.recordAt(w.now())
 	for i := 0; ; i++ {
 		if i == len(batch) {
 			r := more()
@@ -512,7 +518,7 @@ func (w *writer) commitTx(batch []*request, more func() *request, now time.Time)
 	if _, err := w.hot.exec(w.ctx, w.hot.commit); err != nil {
 		return fail(fmt.Errorf("commit: %w", translate(err)))
 	}
-	w.last, w.lastKey, w.through = tx.last, tx.lastKey, tx.through
+	w.last, w.lastKey, w.through, w.lastRecorded = tx.last, tx.lastKey, tx.through, tx.lastRecorded
 	w.tail.publish(w.created, tx.lastKey, tx.through)
 	return batch, results, stats
 }
@@ -544,11 +550,11 @@ func (w *writer) begin(tx *txState) error {
 	}
 	w.reloaded = !(w.last >= 0 && version == w.version && len(w.streams) <= maxCachedVersions)
 	if !w.reloaded {
-		tx.last, tx.lastKey, tx.through = w.last, w.lastKey, w.through
+		tx.last, tx.lastKey, tx.through, tx.lastRecorded = w.last, w.lastKey, w.through, w.lastRecorded
 		return nil
 	}
 	w.streams, w.last, w.version = make(map[domain.StreamID]streamInfo), -1, version
-	if err := w.queryInt64s(w.maxPosition, nil, &tx.last, &tx.lastKey, &tx.through); err != nil {
+	if err := w.queryInt64s(w.maxPosition, nil, &tx.last, &tx.lastKey, &tx.through, &tx.lastRecorded); err != nil {
 		return fmt.Errorf("the log's end: %w", translate(err))
 	}
 	return w.reloadTail(tx.through, tx.lastKey)
@@ -590,7 +596,7 @@ func (w *writer) loadTail() error {
 			err = fmt.Errorf("rollback: %w", translate(rbErr))
 		}
 		if err == nil {
-			w.last, w.lastKey, w.through = tx.last, tx.lastKey, tx.through
+			w.last, w.lastKey, w.through, w.lastRecorded = tx.last, tx.lastKey, tx.through, tx.lastRecorded
 		}
 		return err
 	})
@@ -617,10 +623,23 @@ func (w *writer) beginVersion() (version int64, err error) {
 
 // txState is what one transaction has assigned so far.
 type txState struct {
-	recorded time.Time
-	last     int64 // last event position
-	lastKey  int64 // last stream key
-	through  int64 // the target index's watermark
+	recorded     time.Time
+	last         int64 // last event position
+	lastKey      int64 // last stream key
+	through      int64 // the target index's watermark
+	lastRecorded int64 // the recorded_at of the event at last, Unix ns
+}
+
+// recordAt sets the time the transaction's events are recorded at: now,
+// read once the transaction holds the file's write lock, but never before
+// the log's last event. Recorded times then follow positions, which a cut
+// of the log by time (asof --time) needs, though the clock steps back
+// (NTP) or another process on the file has a clock behind this one's.
+func (tx *txState) recordAt(now time.Time) {
+	if now.UnixNano() < tx.lastRecorded {
+		now = time.Unix(0, tx.lastRecorded)
+	}
+	tx.recorded = now.UTC()
 }
 
 // txFatal marks a failure after which the transaction may hold part of an
@@ -917,7 +936,7 @@ func (w *writer) finish(tx *txState, r *request, info streamInfo, created bool) 
 // advance records an append written in tx: the transaction's last
 // position and stream key, and the stream's key and version after it.
 func (w *writer) advance(tx *txState, st domain.StreamID, after streamInfo) {
-	tx.last = after.last
+	tx.last, tx.lastRecorded = after.last, tx.recorded.UnixNano()
 	if after.key > tx.lastKey {
 		tx.lastKey = after.key
 		w.created = append(w.created, newStream{id: st, key: after.key})

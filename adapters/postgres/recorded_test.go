@@ -1,0 +1,73 @@
+package postgres_test
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/interactionledger/ledger/adapters/postgres"
+	"github.com/interactionledger/ledger/adapters/postgres/pgtest"
+	"github.com/interactionledger/ledger/adapters/storetest"
+	"github.com/interactionledger/ledger/domain"
+)
+
+// sqlNowNanos is the database's clock in Unix nanoseconds.
+const sqlNowNanos = `(extract(epoch FROM clock_timestamp()) * 1000000)::bigint * 1000`
+
+// TestRecordedAtFollowsPositions: an event's recorded_at is never before
+// the one of the event at the position before it, on a cluster whose
+// nodes wait for each other's commits. Another node's commit (written
+// here by hand, recorded by the database's clock) takes the head while an
+// append waits for it; the append, which took its time before it waited,
+// recorded a time before the event ahead of it, and asof --time, which
+// cuts the log at the last event recorded at or before a time, then cut
+// it at a moment that never was.
+func TestRecordedAtFollowsPositions(t *testing.T) {
+	url, schema := pgtest.URL(t), pgtest.Schema(t)
+	s := openSchema(t, schema, postgres.Config{})
+	storetest.MustAppend(t, s, like(t, "u0", "article/a1"))
+
+	conn, err := pgx.Connect(t.Context(), pgtest.WithSchema(url, schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	var pos, key int64
+	if _, err := conn.Exec(t.Context(), `BEGIN`); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(t.Context(), `SELECT position + 1, stream_key + 1 FROM log_head FOR UPDATE`).Scan(&pos, &key); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	req := like(t, "u1", "article/a1")
+	wg.Go(func() { appendOrError(t, s, req) })
+	waitFor(t, "the append to wait for the head lock", func() bool { return waitersBehind(t, url, conn) > 0 })
+	for _, st := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO streams VALUES ($2, 'other', 'article', 'a1', 1, $1, 'like')`, []any{pos, key}},
+		{`INSERT INTO events VALUES ($1, gen_random_uuid(), $2, 1, 'interaction.added', 'like', ` + sqlNowNanos + `, ` + sqlNowNanos + `, NULL)`, []any{pos, key}},
+		{`UPDATE log_head SET position = $1, stream_key = $2`, []any{pos, key}},
+		{`COMMIT`, nil},
+	} {
+		if _, err := conn.Exec(t.Context(), st.sql, st.args...); err != nil {
+			t.Fatalf("%s: %v", st.sql, err)
+		}
+	}
+	wg.Wait()
+
+	events := storetest.MustReadAll(t, s, domain.EventFilter{})
+	if len(events) != 3 {
+		t.Fatalf("%d events, want 3", len(events))
+	}
+	for i := 1; i < len(events); i++ {
+		if prev, e := events[i-1], events[i]; e.RecordedAt.Before(prev.RecordedAt) {
+			t.Errorf("position %d recorded at %s, before position %d's %s",
+				e.Position, e.RecordedAt.Format(time.RFC3339Nano), prev.Position, prev.RecordedAt.Format(time.RFC3339Nano))
+		}
+	}
+}
