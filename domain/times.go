@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"errors"
 	"math"
 	"time"
 )
@@ -68,4 +69,35 @@ func (f EventFilter) OccurredNanos() (since int64, hasSince bool, until int64, h
 		until, hasUntil = ClampTime(f.Until).UnixNano(), true
 	}
 	return since, hasSince, until, hasUntil
+}
+
+// ParseTime parses s as an RFC 3339 time with an offset or Z
+// (2026-11-22T10:00:00Z, 2026-11-22T15:30:00.5+05:30); fractional digits
+// past the ninth are cut. It refuses what Go's parser takes beyond RFC
+// 3339, a comma before the fraction and an offset's hour of 24 or minute
+// of 60 (+24:00 was taken as a day's offset), and a leap second (:60),
+// which the log's times, Unix time, cannot hold. Its error says what is
+// wrong, to follow the value quoted: "is not an RFC 3339 time".
+func ParseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	const second = len("2006-01-02T15:04:")
+	switch {
+	case err != nil && len(s) > second+2 && s[second-1] == ':' && s[second:second+2] == "60":
+		return time.Time{}, errors.New("is a leap second (second 60), which the log's times (Unix time) cannot hold: give second 59 or the next minute")
+	case err != nil || (len(s) > second+2 && s[second+2] == ','):
+		return time.Time{}, errors.New("is not an RFC 3339 time")
+	case badOffset(s):
+		return time.Time{}, errors.New("has an offset beyond ±23:59, which RFC 3339 does not allow")
+	}
+	return t, nil
+}
+
+// badOffset reports whether s, which Go's parser took as RFC 3339, ends
+// in an offset whose hour is over 23 or minute over 59.
+func badOffset(s string) bool {
+	if len(s) < 6 {
+		return false
+	}
+	off := s[len(s)-6:]
+	return (off[0] == '+' || off[0] == '-') && (off[1:3] > "23" || off[4:6] > "59")
 }

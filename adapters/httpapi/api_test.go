@@ -383,6 +383,11 @@ func TestHistory(t *testing.T) {
 			"limit=abc":                                             {Name: "limit", Reason: `"abc"`},
 			"since=2026-01-01T00:00:00 01:00":                       {Name: "since", Reason: `"2026-01-01T00:00:00 01:00"`},
 			"since=2001-01-01T00:00:00Z&until=2000-01-01T00:00:00Z": {Name: "until", Reason: "2000-01-01T00:00:00Z"},
+			// Go's parser took these, which RFC 3339 does not: a day's offset, 60 minutes, a comma.
+			"since=2026-01-01T00:00:00%2B24:00": {Name: "since", Reason: `"2026-01-01T00:00:00+24:00" has an offset beyond`},
+			"until=2026-01-01T00:00:00-12:60":   {Name: "until", Reason: `"2026-01-01T00:00:00-12:60" has an offset beyond`},
+			"since=2026-01-01T00:00:00,5Z":      {Name: "since", Reason: `"2026-01-01T00:00:00,5Z" is not an RFC 3339 time`},
+			"until=2016-12-31T23:59:60Z":        {Name: "until", Reason: `"2016-12-31T23:59:60Z" is a leap second`},
 		} {
 			p := mustDecode[Problem](t, e.expect(400, "GET", "/v1/events?"+strings.ReplaceAll(query, " ", "%20"), ""))
 			if len(p.InvalidParams) != 1 || p.InvalidParams[0].Name != want.Name || !strings.Contains(p.InvalidParams[0].Reason, want.Reason) {

@@ -169,18 +169,18 @@ func (p *params) cursor() string {
 	return s
 }
 
-// time parses an optional RFC 3339 query parameter; nil when absent or
-// invalid. A '+' in a query decodes as a space: the reason quotes the
-// value as received, so that shows.
+// time parses an optional RFC 3339 query parameter (domain.ParseTime);
+// nil when absent or invalid. A '+' in a query decodes as a space: the
+// reason quotes the value as received, so that shows.
 func (p *params) time(name string) *time.Time {
 	s, ok := p.one(name)
 	if !ok {
 		return nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	t, err := domain.ParseTime(s)
 	if err != nil {
 		p.bad = append(p.bad, InvalidParam{Name: name,
-			Reason: fmt.Sprintf("%q must be an RFC 3339 time, e.g. 2026-11-22T10:00:00Z (a '+' in a query must be sent as %%2B)", clip(s))})
+			Reason: fmt.Sprintf("%q %v (such as 2026-11-22T10:00:00Z; a '+' in a query must be sent as %%2B)", clip(s), err)})
 		return nil
 	}
 	return &t

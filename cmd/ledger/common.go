@@ -58,15 +58,15 @@ func parseKinds(s string) (domain.KindSet, error) {
 	return set, nil
 }
 
-// parseTime parses an optional RFC 3339 flag value, nil when empty; a bad
-// value is a usage error naming the flag.
+// parseTime parses an optional RFC 3339 flag value (domain.ParseTime),
+// nil when empty; a bad value is a usage error naming the flag.
 func parseTime(flagName, s string) (*time.Time, error) {
 	if s == "" {
 		return nil, nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	t, err := domain.ParseTime(s)
 	if err != nil {
-		return nil, usageErr("--%s %q: want RFC 3339, e.g. 2026-11-22T10:00:00Z", flagName, s)
+		return nil, usageErr("--%s %q %v (such as 2026-11-22T10:00:00Z)", flagName, s, err)
 	}
 	return &t, nil
 }
