@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/interactionledger/ledger/adapters/eventcodec"
 	"github.com/interactionledger/ledger/domain"
 )
 
@@ -408,6 +409,31 @@ func testReadEvents(t *testing.T, fresh freshFunc) {
 		stopEarly(t, s.ReadEvents(t.Context(), domain.EventFilter{}))
 		checkEvents(t, MustReadAll(t, s, domain.EventFilter{}), all)
 	})
+	t.Run("ExportedTimeGivenBack", func(t *testing.T) { exportedTimeGivenBack(t, s) })
+}
+
+// exportedTimeGivenBack checks what docs/api.md ("Times") promises: an
+// event's occurred_at as exports write it (milliseconds), parsed back as
+// since selects the event, as until leaves it out. An export that rounded
+// (…59.999999999 to the next second) or a store that kept less than it was
+// given would lose it from its own since.
+func exportedTimeGivenBack(t *testing.T, s domain.EventStore) {
+	st := MustStream(t, "exported", "article/t1")
+	req := request(t, st, 0, "like", true)
+	req.Events[0].OccurredAt = time.Date(2026, 11, 22, 9, 59, 59, 999999999, time.UTC)
+	MustAppend(t, s, req)
+	exported := req.Events[0].OccurredAt.Format(eventcodec.TimeFormat)
+	at, err := domain.ParseTime(exported)
+	if err != nil {
+		t.Fatalf("%s: %v", exported, err)
+	}
+	user := MustUser(t, "exported")
+	if got := MustReadAll(t, s, domain.EventFilter{User: user, Since: at}); len(got) != 1 {
+		t.Errorf("since=%s: %d events, want the one it was exported from", exported, len(got))
+	}
+	if got := MustReadAll(t, s, domain.EventFilter{User: user, Until: at}); len(got) != 0 {
+		t.Errorf("until=%s: %d events, want none", exported, len(got))
+	}
 }
 
 // testReadLatest checks the optional domain.LatestReader: at every upTo,
