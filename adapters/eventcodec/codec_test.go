@@ -58,6 +58,12 @@ func TestUnmarshalRejects(t *testing.T) {
 		"trailing":      good + "{}",
 		"not json":      "nope",
 		"zero version":  strings.Replace(good, `"stream_version":4`, `"stream_version":0`, 1),
+		// Times no event of the log can hold (1677..2262), a missing one
+		// read as year 1 among them: they were taken as they came.
+		"no occurred_at":      strings.Replace(good, `"occurred_at":"2026-11-22T10:00:00.123Z",`, "", 1),
+		"no recorded_at":      strings.Replace(good, `,"recorded_at":"2026-11-22T10:00:00.124Z"`, "", 1),
+		"occurred_at in 9999": strings.Replace(good, `"occurred_at":"2026`, `"occurred_at":"9999`, 1),
+		"recorded_at in 1600": strings.Replace(good, `"recorded_at":"2026`, `"recorded_at":"1600`, 1),
 	} {
 		if _, err := eventcodec.UnmarshalEvent([]byte(in)); !errors.Is(err, domain.ErrInvalidInput) {
 			t.Errorf("%s: err = %v, want ErrInvalidInput", name, err)

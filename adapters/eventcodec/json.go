@@ -82,8 +82,9 @@ func UnmarshalEvent(b []byte) (domain.Event, error) {
 	return FromJSON(j)
 }
 
-// FromJSON validates a wire event and converts it. It returns an error
-// wrapping domain.ErrInvalidInput.
+// FromJSON validates a wire event and converts it: its times must be ones
+// the log can hold (domain.ValidateEventTime), which a missing one is
+// not. It returns an error wrapping domain.ErrInvalidInput.
 func FromJSON(j EventJSON) (domain.Event, error) {
 	id, err := uuid.Parse(j.ID)
 	if err != nil {
@@ -108,6 +109,14 @@ func FromJSON(j EventJSON) (domain.Event, error) {
 	if j.Position < 0 || j.StreamVersion < 1 {
 		return domain.Event{}, fmt.Errorf("event position %d, stream_version %d: %w",
 			j.Position, j.StreamVersion, domain.ErrInvalidInput)
+	}
+	// A time the log cannot hold is none of its events', and a missing
+	// one decodes as year 1.
+	if err := domain.ValidateEventTime("occurred_at", j.OccurredAt); err != nil {
+		return domain.Event{}, err
+	}
+	if err := domain.ValidateEventTime("recorded_at", j.RecordedAt); err != nil {
+		return domain.Event{}, err
 	}
 	return domain.Event{
 		ID: id, Type: typ, Kind: kind, User: user, Target: target,
