@@ -312,9 +312,15 @@ export interface components {
             target: components["schemas"]["Target"];
             /** Format: int64 */
             stream_version: number;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When the interaction happened, in UTC with milliseconds: for a write, the clock of the node that took it; for an import, the row's own time. In no order along the log (imports, nodes' clocks): since and until select by it, after resumes.
+             */
             occurred_at: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When the event took its position in the log, in UTC with milliseconds (on PostgreSQL the database server's clock); never before the recorded_at of the event at the position before it.
+             */
             recorded_at: string;
             metadata?: {
                 [key: string]: string;
