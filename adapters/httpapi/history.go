@@ -391,7 +391,11 @@ func newStreamer(w http.ResponseWriter, stall time.Duration) *streamer {
 }
 
 // Write writes b and flushes it to the client.
-func (s *streamer) Write(b []byte) (int, error) {
+func (s *streamer) Write(b []byte) (int, error) { return s.writeParts(b) }
+
+// writeParts writes parts one after the other and flushes them to the
+// client once.
+func (s *streamer) writeParts(parts ...[]byte) (int, error) {
 	s.started = true
 	s.mu.Lock()
 	s.writing = true
@@ -407,9 +411,12 @@ func (s *streamer) Write(b []byte) (int, error) {
 	if s.aborted.Load() { // checked after the deadline is set: abort's deadline cannot be lost
 		return 0, errStreamAborted
 	}
-	n, err := s.w.Write(b)
-	if err != nil {
-		return n, err
+	n := 0
+	for _, b := range parts {
+		m, err := s.w.Write(b)
+		if n += m; err != nil {
+			return n, err
+		}
 	}
 	return n, s.rc.Flush()
 }

@@ -117,6 +117,8 @@ type Server struct {
 	limits  *userLimits
 	metrics *Metrics
 	hub     *hub
+	// replays admits the streams' reads of the log for their replay.
+	replays *gate
 	cors    *cors.Cors // nil when CORS is off
 	mux     *http.ServeMux
 	handler http.Handler
@@ -167,6 +169,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 		s.setLog(deps.Log, cfg.StartPosition)
 	}
 	s.hub = newHub(cfg.StreamBuffer, s.metrics)
+	s.replays = newGate(replayReaders)
 	s.mux = http.NewServeMux()
 	s.registerRoutes()
 	s.handler = s.outer(s.mux)

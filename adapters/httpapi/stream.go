@@ -23,7 +23,10 @@ import (
 )
 
 // backfillBatch is how many stored events a resuming client reads at once.
-const backfillBatch = 500
+// Their frames (~450 bytes each) are held until the client has taken them,
+// ~30 KB a replaying client, about what a live one holds anyway: with 500,
+// and then 256, 3,000 clients replaying at once held 370 MB of frames.
+const backfillBatch = 64
 
 // frame is one rendered SSE event.
 type frame struct {
@@ -180,6 +183,25 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// gather is f and the frames queued behind it, after last, to be written
+// with one flush: a client that fell behind (a burst of events, thousands
+// of streams sharing the cores) catches up in one system call rather than
+// one per event, without copying the frames. to is the last position in
+// parts; ok is false when the hub dropped the client meanwhile.
+func gather(sub *subscriber, f frame, last int64) (parts [][]byte, to int64, ok bool) {
+	for queued := len(sub.ch); ; queued-- {
+		if f.pos > last {
+			parts, last = append(parts, f.data), f.pos
+		}
+		if queued == 0 {
+			return parts, last, true
+		}
+		if f, ok = <-sub.ch; !ok {
+			return nil, last, false
+		}
+	}
+}
+
 // retryField is the opening frame's reconnection time: 2 to 4 s, drawn
 // for each connection, so that the EventSource clients of a node that
 // restarts (every stream ends at once) do not all reconnect in the same
@@ -208,7 +230,7 @@ func (e *clientError) Unwrap() error { return e.err }
 // client left, at error level (and counted) when the server failed it.
 func (s *Server) streamFailed(ctx context.Context, err error) {
 	var ce *clientError
-	if errors.As(err, &ce) || ctx.Err() != nil {
+	if errors.As(err, &ce) || ctx.Err() != nil || errors.Is(err, errStopping) {
 		s.log.DebugContext(ctx, "stream client left during backfill", "request_id", requestID(ctx), "err", err)
 		return
 	}
@@ -272,44 +294,65 @@ func (s *Server) backfill(ctx context.Context, st *streamer, after int64) (*subs
 // reads a batch: the log (shared by a cluster's nodes) may hold events
 // this node has not applied, whose counts it does not have yet; the
 // caller's subscription, taken before, delivers those once they are
-// applied, with the exact counts.
+// applied, with the exact counts. Each batch goes to the client in one
+// write.
 func (s *Server) sendStored(ctx context.Context, st *streamer, after int64) (int64, error) {
 	for {
-		applied := s.deps.Read.Applied()
-		if after >= applied {
-			return after, nil
-		}
-		batch, err := domain.AppendEvents(nil, s.deps.Log.ReadEvents(ctx, domain.EventFilter{After: after, Limit: backfillBatch}))
-		if err != nil {
-			return after, fmt.Errorf("read stored events after %d: %w", after, err)
-		}
-		full := len(batch) == backfillBatch
-		if n := len(batch); n > 0 && batch[n-1].Position > applied {
-			batch = batch[:sort.Search(n, func(i int) bool { return batch[i].Position > applied })]
-			full = false
-		}
-		if len(batch) == 0 {
-			return after, nil
-		}
-		counts, err := s.countsFor(ctx, batch)
-		if err != nil {
+		out, last, full, err := s.renderStored(ctx, after)
+		if err != nil || len(out) == 0 {
 			return after, err
 		}
-		for _, e := range batch {
-			if _, err := st.Write(renderEvent(e, counts[e.Target])); err != nil {
-				return after, &clientError{err}
-			}
-			after = e.Position
+		if _, err := st.Write(out); err != nil {
+			return after, &clientError{err}
 		}
+		after = last
 		if !full {
 			return after, nil
 		}
 	}
 }
 
+// renderStored reads the next batch after `after` and renders its frames;
+// last is the batch's last position and full whether more may follow. It
+// waits for one of the replayReaders, so that a reconnect storm (every
+// client of a restarted node resuming at once) holds a few batches of
+// events in memory, not one per client, and leaves the log's read
+// connections to the projections and the writes. It returns nothing when
+// the read model has applied nothing after `after`.
+func (s *Server) renderStored(ctx context.Context, after int64) (out []byte, last int64, full bool, err error) {
+	if after >= s.deps.Read.Applied() {
+		return nil, after, false, nil
+	}
+	if err := s.replays.enter(ctx, s.stop); err != nil {
+		return nil, after, false, err
+	}
+	defer s.replays.leave()
+	applied := s.deps.Read.Applied()
+	batch, err := domain.AppendEvents(nil, s.deps.Log.ReadEvents(ctx, domain.EventFilter{After: after, Limit: backfillBatch}))
+	if err != nil {
+		return nil, after, false, fmt.Errorf("read stored events after %d: %w", after, err)
+	}
+	full = len(batch) == backfillBatch
+	if n := len(batch); n > 0 && batch[n-1].Position > applied {
+		batch = batch[:sort.Search(n, func(i int) bool { return batch[i].Position > applied })]
+		full = false
+	}
+	if len(batch) == 0 {
+		return nil, after, false, nil
+	}
+	counts, err := s.countsFor(ctx, batch)
+	if err != nil {
+		return nil, after, false, err
+	}
+	for _, e := range batch {
+		out = append(out, renderEvent(e, counts[e.Target])...)
+	}
+	return out, batch[len(batch)-1].Position, full, nil
+}
+
 // countsFor reads the counts of the batch's targets, which the read model
-// has applied. A batch may touch more targets than one lookup takes, so
-// they are read in chunks of projections.MaxTargets.
+// has applied, in chunks of projections.MaxTargets (one lookup's most):
+// a replay's batch of backfillBatch touches fewer, any batch may.
 func (s *Server) countsFor(ctx context.Context, batch []domain.Event) (map[domain.Target]map[string]int64, error) {
 	seen := map[domain.Target]bool{}
 	var ts []domain.Target
@@ -353,13 +396,17 @@ func (s *Server) live(ctx context.Context, st *streamer, sub *subscriber, last i
 			if !ok {
 				return
 			}
-			if f.pos <= last {
-				continue
-			}
-			if _, err := st.Write(f.data); err != nil {
+			parts, to, ok := gather(sub, f, last)
+			if !ok {
 				return
 			}
-			last = f.pos
+			if len(parts) == 0 {
+				continue
+			}
+			if _, err := st.writeParts(parts...); err != nil {
+				return
+			}
+			last = to
 		case <-tick.C:
 			if err := s.deps.Read.Stopped(); err != nil {
 				s.log.InfoContext(ctx, "ended a stream: the read model stopped until a restart", "request_id", requestID(ctx), "err", err)
@@ -375,3 +422,42 @@ func (s *Server) live(ctx context.Context, st *streamer, sub *subscriber, last i
 		}
 	}
 }
+
+// replayReaders is how many streams read the log for their replay at
+// once.
+const replayReaders = 2
+
+// gate admits a bounded number of holders at once; it counts those
+// waiting. It is safe for concurrent use.
+type gate struct {
+	slots   chan struct{}
+	waiting atomic.Int64
+}
+
+func newGate(n int) *gate { return &gate{slots: make(chan struct{}, n)} }
+
+// errStopping ends a stream waiting for its turn when shutdown starts.
+var errStopping = errors.New("the server is shutting down")
+
+// enter waits for a slot; it returns ctx's error when ctx ends first and
+// errStopping when stop closes first.
+func (g *gate) enter(ctx context.Context, stop <-chan struct{}) error {
+	select {
+	case g.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	g.waiting.Add(1)
+	defer g.waiting.Add(-1)
+	select {
+	case g.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-stop:
+		return errStopping
+	}
+}
+
+// leave frees the slot enter took.
+func (g *gate) leave() { <-g.slots }
