@@ -25,7 +25,7 @@ export interface LedgerClientOptions {
   storage?: StorageLike | null;
   /** retries is how many times a 429 or 503 with Retry-After, or a write's network failure, is retried (default 3). */
   retries?: number;
-  /** maxRetryDelayMs caps one Retry-After wait (default 10 s). */
+  /** maxRetryDelayMs is the longest Retry-After the client waits out (default 10 s); a longer one rejects at once, never retried early. */
   maxRetryDelayMs?: number;
   /** sleep waits ms or until signal aborts; tests replace it to observe the waits. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
@@ -227,9 +227,11 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
         attempt--; // the move is not one of the retries a 429/503 gets
         continue;
       }
-      const retryable = (res.status === 429 || res.status === 503) && err.retryAfterMs !== undefined;
+      // A wait beyond maxDelay is the caller's to decide: retrying before
+      // the server asked would only be refused again.
+      const retryable = (res.status === 429 || res.status === 503) && err.retryAfterMs !== undefined && err.retryAfterMs <= maxDelay;
       if (!retryable || attempt >= retries) throw err;
-      await sleep(Math.min(err.retryAfterMs ?? 0, maxDelay), init.signal ?? undefined);
+      await sleep(err.retryAfterMs ?? 0, init.signal ?? undefined);
     }
   }
 

@@ -116,6 +116,20 @@ describe('fetch client', () => {
     expect(gaveUp).toMatchObject({ status: 503, retryAfterMs: 1000 });
   });
 
+  it('does not retry before a Retry-After longer than maxRetryDelayMs', async () => {
+    // A 429 of a slow --write-rate or a 503 asking for a minute was sent
+    // again after the 10 s cap, three times: retries the server had just
+    // refused, from every client at once.
+    const waits: number[] = [];
+    const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage(), sleep: async (ms) => void waits.push(ms) });
+    proxy.plan = () => ({
+      reply: { status: 429, headers: { 'Content-Type': 'application/problem+json', 'Retry-After': '60' }, body: JSON.stringify({ type: 'urn:ledger:problem:rate-limited', title: 't', status: 429, detail: 'slow down' }) },
+    });
+    await expect(c.turnOn(`article/${uniqueId()}`, 'like', 'u1')).rejects.toMatchObject({ status: 429, retryAfterMs: 60_000 });
+    expect(waits).toEqual([]);
+    expect(proxy.seen).toHaveLength(1);
+  });
+
   it('does not retry a 503 without Retry-After, nor a 400', async () => {
     const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage(), sleep: async () => undefined });
     proxy.plan = () => ({ reply: { status: 503, headers: { 'Content-Type': 'text/plain' }, body: 'down' } });
