@@ -294,7 +294,7 @@ func procStats(pid int) string {
 		}
 	}
 	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	return fmt.Sprintf("RSS %s, %d open files", rss, len(fds))
+	return fmt.Sprintf("RSS %s, %d open files, CPU %.2fs", rss, len(fds), cpuSeconds(pid))
 }
 
 func shortErr(err error) string {
@@ -303,4 +303,21 @@ func shortErr(err error) string {
 		s = s[i+2:]
 	}
 	return s
+}
+
+// cpuSeconds is the process's user and system CPU time so far, from
+// /proc/<pid>/stat (in clock ticks of 1/100 s).
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100
 }
