@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/dburl"
 )
 
 // Defaults applied by Open to zero Config fields.
@@ -118,6 +119,4 @@ func (c Config) withDefaults() Config {
 
 // IsURL reports whether db names a PostgreSQL database rather than a file:
 // a postgres:// or postgresql:// URL.
-func IsURL(db string) bool {
-	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
-}
+func IsURL(db string) bool { return dburl.IsPostgres(db) }

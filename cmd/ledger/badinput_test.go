@@ -91,6 +91,33 @@ func TestViewsInAMissingDirectoryExit2(t *testing.T) {
 	}
 }
 
+// TestDBMisspeltURLPasswordNotEchoed: a --db URL with a password that
+// was taken for a SQLite path (PostgreSQL's scheme in capitals or with one
+// slash, another scheme's URL that does not parse) was echoed whole in
+// "open …: not found", and one of another scheme echoed its ?password=.
+// Each is a usage error that names the URL without its password.
+func TestDBMisspeltURLPasswordNotEchoed(t *testing.T) {
+	for db, says := range map[string]string{
+		"Postgres://u:s3cret@127.0.0.1/ledger":   `"Postgres://"`,
+		"postgresql:/u:s3cret@127.0.0.1/ledger":  `"postgresql:/"`,
+		"postgress://u@h/ledger?password=s3cret": `scheme "postgress"`,
+		"pg://h/ledger?sslpassword=s3cret&x=1":   `scheme "pg"`,
+		"mysql://u:s3cret@h/%zz":                 `scheme "mysql"`,
+	} {
+		for _, args := range [][]string{{"history", "--db", db}, {"serve", "--db", db, "--listen", "127.0.0.1:0"}} {
+			var err error
+			if args[0] == "serve" {
+				err = runStopped(t, args...)
+			} else {
+				_, _, err = runCLI(t, args...)
+			}
+			if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), says) || strings.Contains(fmt.Sprint(err), "s3cret") {
+				t.Errorf("ledger %q: %v (exit %d), want exit 2 saying %q, without the password", args, err, exitCode(err), says)
+			}
+		}
+	}
+}
+
 // TestDBThatIsNoLogFileExit2: a --db that can be no SQLite log (a
 // directory, a file that is not a SQLite database, a views or as-of file,
 // a URL of another scheme) exited 1 ("disk I/O error: is a directory",

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/interactionledger/ledger/adapters/storetest/loggen"
+	"github.com/interactionledger/ledger/internal/dburl"
 )
 
 // RebuildResult is what bench rebuild prints.
@@ -126,7 +127,7 @@ func emptyLog(ctx context.Context, store *logStore, db string) error {
 		return err
 	}
 	if last > 0 {
-		return usageErr("--db %s holds %d events: bench generate writes into a new or empty log only", redactDB(db), last)
+		return usageErr("--db %s holds %d events: bench generate writes into a new or empty log only", dburl.Redact(db), last)
 	}
 	return nil
 }

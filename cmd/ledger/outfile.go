@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/interactionledger/ledger/adapters/postgres"
+	"github.com/interactionledger/ledger/internal/dburl"
 	"github.com/interactionledger/ledger/internal/linkpath"
 	"github.com/interactionledger/ledger/internal/sqlitedsn"
 	"github.com/interactionledger/ledger/projections"
@@ -38,7 +39,7 @@ func notStoreFile(flagName, out, db, views string) error {
 	}
 	files := storeFiles(db, views)
 	if namesOneOf(out, files) || namesOneOf(linkpath.End(out), files) {
-		return usageErr("%s %q is a file of the store %q: writing it would destroy the store", flagName, out, redactDB(db))
+		return usageErr("%s %q is a file of the store %q: writing it would destroy the store", flagName, out, dburl.Redact(db))
 	}
 	if isDatabase(out) {
 		return usageErr("%s %q is a SQLite database (a log, a views file of any server) or its -wal, -shm or -journal: writing it would destroy it", flagName, out)

@@ -12,6 +12,7 @@ import (
 
 	relaynats "github.com/interactionledger/ledger/adapters/nats"
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/dburl"
 )
 
 func runRelay(ctx context.Context, e env, args []string) error {
@@ -145,7 +146,7 @@ func relayNATS(ctx context.Context, e env, args []string) error {
 	}
 	store, err := openStore(ctx, f.db, storeOptions{readOnly: true}, log)
 	if err != nil {
-		return fmt.Errorf("open the log %s: %w", redactDB(f.db), err)
+		return fmt.Errorf("open the log %s: %w", dburl.Redact(f.db), err)
 	}
 	defer store.Close()
 	f.cfg.Metrics = relaynats.NewMetrics()
@@ -160,7 +161,7 @@ func relayNATS(ctx context.Context, e env, args []string) error {
 		}
 		defer stop()
 	}
-	log.Info("relay starting", "db", redactDB(f.db), "nats", relaynats.RedactURL(f.cfg.URL), "stream", f.cfg.Stream, "subject_prefix", f.cfg.SubjectPrefix)
+	log.Info("relay starting", "db", dburl.Redact(f.db), "nats", relaynats.RedactURL(f.cfg.URL), "stream", f.cfg.Stream, "subject_prefix", f.cfg.SubjectPrefix)
 	if err := relay.Run(ctx); err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/interactionledger/ledger/adapters/httpapi"
 	"github.com/interactionledger/ledger/adapters/postgres"
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/dburl"
 	"github.com/interactionledger/ledger/projections"
 	"github.com/interactionledger/ledger/web"
 )
@@ -286,7 +287,7 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, views projections
 		return startupErr(ctx, otherSchemasViews(err, db), log)
 	}
 	defer closeAndJoin(&err, "close projections", set.Close)
-	log.InfoContext(ctx, "serving", "db", redactDB(db), "views", views.Path, "kinds", strings.Join(cfg.Kinds.Names(), ","),
+	log.InfoContext(ctx, "serving", "db", dburl.Redact(db), "views", views.Path, "kinds", strings.Join(cfg.Kinds.Names(), ","),
 		"log_head", cfg.StartPosition, "applied", set.Applied())
 	warnUnconfiguredKinds(ctx, set, log)
 	opened()

@@ -11,7 +11,6 @@ import (
 	neturl "net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/interactionledger/ledger/adapters/postgres"
 	"github.com/interactionledger/ledger/adapters/sqlite"
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/dburl"
 	"github.com/interactionledger/ledger/projections"
 )
 
@@ -129,47 +129,30 @@ func openStore(ctx context.Context, db string, opts storeOptions, log *slog.Logg
 
 // checkDB refuses a --db that names no store, before anything is opened
 // (import checks it before it reads its file): empty, a PostgreSQL URL
-// naming no database, a URL of another scheme, a libpq keyword/value
-// string, a path that can hold no SQLite log (logPathUsable).
+// naming no database, a misspelt one, a URL of another scheme, a libpq
+// keyword/value string, a path that can hold no SQLite log
+// (logPathUsable). Its messages show the URL without its passwords.
 func checkDB(db string) error {
-	switch {
-	case db == "":
+	if db == "" {
 		return usageErr("--db \"\": give a SQLite file or a postgres:// URL")
-	case postgres.IsURL(db):
+	}
+	switch dburl.Classify(db) {
+	case dburl.Postgres:
 		if noDatabase(db) {
 			return usageErr("--db %q names no database: give it as the URL's path, postgres://HOST/DBNAME "+
-				"(libpq's default, the user's name, got the ledger's tables)", redactDB(db))
+				"(libpq's default, the user's name, got the ledger's tables)", dburl.Redact(db))
 		}
 		return nil
-	}
-	if u := otherSchemeURL(db); u != nil {
-		return usageErr("--db %q: a URL of scheme %q: give a SQLite file or a postgres:// URL", u.Redacted(), u.Scheme)
-	}
-	if keywordDSN(db) {
+	case dburl.MisspeltPostgres:
+		return usageErr("--db %q: a PostgreSQL URL starts postgres:// or postgresql://, in lower case", dburl.MisspeltPrefix(db))
+	case dburl.OtherURL:
+		scheme, _, _ := dburl.Scheme(db)
+		return usageErr("--db %q: a URL of scheme %q: give a SQLite file or a postgres:// URL", dburl.Redact(db), scheme)
+	case dburl.KeywordDSN:
 		return usageErr("--db is a keyword/value connection string (host=... dbname=...), not a SQLite file: " +
 			"give the database as a postgres:// URL, e.g. postgres://USER:PASSWORD@HOST/DBNAME?sslmode=verify-full")
 	}
 	return logPathUsable(db)
-}
-
-// dsnKeywords are libpq connection keywords a keyword/value connection
-// string names.
-var dsnKeywords = []string{"host", "hostaddr", "port", "dbname", "user", "password", "sslmode"}
-
-// keywordDSN reports whether db is a libpq keyword/value connection string
-// ("host=db dbname=ledger"), which would otherwise be taken for the name
-// of a new SQLite log (password and all), not a file that exists.
-func keywordDSN(db string) bool {
-	if _, err := os.Stat(db); err == nil {
-		return false
-	}
-	for _, field := range strings.Fields(db) {
-		key, _, ok := strings.Cut(field, "=")
-		if ok && slices.Contains(dsnKeywords, key) {
-			return true
-		}
-	}
-	return false
 }
 
 func openPostgres(ctx context.Context, url string, opts storeOptions, log *slog.Logger) (*logStore, error) {
@@ -250,24 +233,6 @@ func noDatabase(db string) bool {
 	return strings.Trim(u.Path, "/") == "" && u.Query().Get("dbname") == "" && os.Getenv("PGDATABASE") == ""
 }
 
-// otherSchemeURL is db parsed when it is a URL but no PostgreSQL one
-// ("mysql://…", "sqlite:///…"), nil otherwise or when a file has that
-// name: it was taken for a SQLite path in a directory "mysql:", which
-// the commands that read said was not found and serve asked to create.
-func otherSchemeURL(db string) *neturl.URL {
-	if postgres.IsURL(db) {
-		return nil
-	}
-	u, err := neturl.Parse(db)
-	if err != nil || u.Scheme == "" || !strings.HasPrefix(db, u.Scheme+"://") {
-		return nil
-	}
-	if _, err := os.Stat(db); err == nil {
-		return nil
-	}
-	return u
-}
-
 // logPathUsable refuses a SQLite --db that can hold no log: a directory,
 // a path under a regular file, or a file with something in it but no
 // SQLite header (a CSV, a text file). SQLite's own errors for them ("disk I/O error: is a directory",
@@ -308,32 +273,6 @@ func viewsPath(db, views string) string {
 		return DefaultClusterViews
 	}
 	return projections.ViewsPath(db)
-}
-
-// redactDB is --db for logs and messages: a URL without its password.
-func redactDB(db string) string {
-	if keywordDSN(db) {
-		return "(a keyword/value connection string)"
-	}
-	if u := otherSchemeURL(db); u != nil {
-		return u.Redacted()
-	}
-	if !postgres.IsURL(db) {
-		return db
-	}
-	u, err := neturl.Parse(db)
-	if err != nil {
-		return "(a PostgreSQL URL that does not parse)"
-	}
-	// libpq takes secrets as parameters too, which Redacted leaves.
-	q := u.Query()
-	for _, secret := range []string{"password", "sslpassword"} {
-		if q.Has(secret) {
-			q.Set(secret, "xxxxx")
-		}
-	}
-	u.RawQuery = q.Encode()
-	return u.Redacted()
 }
 
 // newLogAt says why opening the SQLite log at path for writing creates a

@@ -10,6 +10,7 @@ import (
 	"github.com/interactionledger/ledger/adapters/sqlite"
 	"github.com/interactionledger/ledger/adapters/storetest"
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/dburl"
 )
 
 // mustOpenStore opens the commands' store at db; it is closed when the
@@ -123,12 +124,12 @@ func TestRedactDB(t *testing.T) {
 		"postgres://alice@db/ledger?sslmode=disable&password=SeCrEt",
 		"postgresql://db/ledger?sslpassword=SeCrEt&application_name=x",
 	} {
-		got := redactDB(db)
+		got := dburl.Redact(db)
 		if strings.Contains(got, "SeCrEt") || !strings.Contains(got, "xxxxx") {
-			t.Errorf("redactDB(%q) = %q", db, got)
+			t.Errorf("dburl.Redact(%q) = %q", db, got)
 		}
 	}
-	if got := redactDB("./data/ledger.db"); got != "./data/ledger.db" {
+	if got := dburl.Redact("./data/ledger.db"); got != "./data/ledger.db" {
 		t.Errorf("a file path redacted: %q", got)
 	}
 }
