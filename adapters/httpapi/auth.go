@@ -235,9 +235,12 @@ func newAuthenticator(c AuthConfig) *authenticator {
 
 // newJWTParser accepts only the given methods and tokens that expire (a
 // token without exp would be valid forever); it checks aud and iss when
-// c sets them.
+// c sets them. Its base64 is strict: a segment whose last character has
+// unused bits set spells the bytes of another, and the token issued would
+// have a second spelling that is accepted too.
 func newJWTParser(methods []string, c AuthConfig) *jwt.Parser {
-	opts := []jwt.ParserOption{jwt.WithValidMethods(methods), jwt.WithLeeway(5 * time.Second), jwt.WithExpirationRequired()}
+	opts := []jwt.ParserOption{jwt.WithValidMethods(methods), jwt.WithLeeway(5 * time.Second), jwt.WithExpirationRequired(),
+		jwt.WithStrictDecoding()}
 	if c.JWTAudience != "" {
 		opts = append(opts, jwt.WithAudience(c.JWTAudience))
 	}
@@ -304,7 +307,7 @@ func numericDates(raw string) bool {
 	if len(parts) != 3 {
 		return false
 	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	payload, err := base64.RawURLEncoding.Strict().DecodeString(parts[1])
 	if err != nil {
 		return false
 	}

@@ -174,6 +174,23 @@ func TestRSAKeySize(t *testing.T) {
 
 // TestJWTClaims: a user token must expire, and must name the configured
 // audience and issuer when they are set.
+// TestJWTOneSpelling: a token whose signature's last character had its
+// unused low bits set (another spelling of the same bytes) was accepted
+// as the token issued; strict base64 refuses it.
+func TestJWTOneSpelling(t *testing.T) {
+	a := newAuthenticator(AuthConfig{JWTSecret: []byte(jwtSecret)})
+	tok := hsToken(t, "u1", time.Now().Add(time.Hour))
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	other := tok[:len(tok)-1] + string(alphabet[strings.IndexByte(alphabet, tok[len(tok)-1])^1])
+	for raw, want := range map[string]int{tok: 0, other: 401} { // 0: accepted
+		r := newRequest("GET", "/v1/targets/article/a-1", nil)
+		r.Header.Set("Authorization", "Bearer "+raw)
+		if _, err := a.authenticate(r); (err == nil) != (want == 0) || err != nil && problemFor(err, false).Status != want {
+			t.Errorf("token %q: %v, want status %d", raw, err, want)
+		}
+	}
+}
+
 func TestJWTClaims(t *testing.T) {
 	sign := func(c jwt.RegisteredClaims) string {
 		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(jwtSecret))
