@@ -991,3 +991,18 @@ func TestPreconditionFailedNamesTheStream(t *testing.T) {
 		t.Fatalf("retry at the 412's version: %+v", again)
 	}
 }
+
+// TestIfMatchOneSpelling: If-Match "v01" matched the stream at version 1,
+// though the entity tag of that version is "v1" and "v01" no tag the
+// server gives (RFC 9110 compares entity tags as strings); a version with
+// leading zeros is refused like any other malformed tag.
+func TestIfMatchOneSpelling(t *testing.T) {
+	e := MustEnv(t, nil)
+	e.expect(400, "PUT", "/v1/targets/article/v-1/like/u3", "", "If-Match", `"v00"`)
+	e.expect(200, "PUT", "/v1/targets/article/v-1/like/u3", "", "If-Match", `"v0"`)
+	p := mustDecode[Problem](t, e.expect(400, "DELETE", "/v1/targets/article/v-1/like/u3", "", "If-Match", `"v01"`))
+	if len(p.InvalidParams) != 1 || p.InvalidParams[0].Name != "If-Match" || !strings.Contains(p.InvalidParams[0].Reason, "v01") {
+		t.Errorf("If-Match \"v01\": %+v, want it named", p.InvalidParams)
+	}
+	e.expect(200, "DELETE", "/v1/targets/article/v-1/like/u3", "", "If-Match", `"v1"`)
+}

@@ -268,7 +268,9 @@ func validationField(err error, def string) string {
 	return def
 }
 
-// ifMatch reads If-Match: "v<n>". An absent header is nil.
+// ifMatch reads If-Match: "v<n>", spelt as the server gives it (entity
+// tags compare as strings: "v01" is not the tag of version 1). An absent
+// header is nil.
 func (p *params) ifMatch(r *http.Request) *int64 {
 	vs := r.Header.Values("If-Match")
 	if len(vs) == 0 {
@@ -279,6 +281,9 @@ func (p *params) ifMatch(r *http.Request) *int64 {
 	err := errors.New("not an entity tag")
 	if len(vs) == 1 && len(s) >= 4 && s[0] == '"' && s[1] == 'v' && s[len(s)-1] == '"' {
 		n, err = parseDecimal(s[2 : len(s)-1])
+	}
+	if err == nil && s != `"v`+strconv.FormatInt(n, 10)+`"` {
+		err = errors.New("leading zeros")
 	}
 	if err != nil {
 		p.bad = append(p.bad, InvalidParam{Name: "If-Match", Reason: headerReason(vs, `an entity tag "v<stream_version>"`)})
