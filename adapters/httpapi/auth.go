@@ -40,15 +40,24 @@ type Token struct {
 	Scopes []Scope
 }
 
+// minTokenLen is the length of the shortest token.
+const minTokenLen = 16
+
 func (t Token) validate() error {
 	switch {
-	case len(t.Secret) < 16:
-		return errors.New("a token must be at least 16 characters")
+	case len(t.Secret) < minTokenLen:
+		return fmt.Errorf("a token must be at least %d characters", minTokenLen)
 	case len(t.Scopes) == 0:
 		return errors.New("a token needs at least one scope")
 	}
-	for _, s := range t.Scopes {
-		if s != ScopeRead && s != ScopeWrite && s != ScopeAdmin {
+	for i, s := range t.Scopes {
+		switch {
+		case s == ScopeRead || s == ScopeWrite || s == ScopeAdmin:
+		case len(s) >= minTokenLen:
+			// Long enough to be a token, as in a line with its columns
+			// swapped: an error must not quote it.
+			return fmt.Errorf("scope %d is unknown (want read, write or admin), and as long as a token: are the columns swapped?", i+1)
+		default:
 			return fmt.Errorf("unknown scope %q (want read, write or admin)", s)
 		}
 	}

@@ -24,6 +24,8 @@ const (
 	writeToken = "write-token-0123456789"
 	adminToken = "admin-token-0123456789"
 	jwtSecret  = "a-secret-of-at-least-thirty-two-bytes!"
+	// base64url is the alphabet of a JWT's parts, by value.
+	base64url = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 )
 
 func mustTokens(tb testing.TB) []Token {
@@ -180,8 +182,7 @@ func TestRSAKeySize(t *testing.T) {
 func TestJWTOneSpelling(t *testing.T) {
 	a := newAuthenticator(AuthConfig{JWTSecret: []byte(jwtSecret)})
 	tok := hsToken(t, "u1", time.Now().Add(time.Hour))
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-	other := tok[:len(tok)-1] + string(alphabet[strings.IndexByte(alphabet, tok[len(tok)-1])^1])
+	other := tok[:len(tok)-1] + string(base64url[strings.IndexByte(base64url, tok[len(tok)-1])^1])
 	for raw, want := range map[string]int{tok: 0, other: 401} { // 0: accepted
 		r := newRequest("GET", "/v1/targets/article/a-1", nil)
 		r.Header.Set("Authorization", "Bearer "+raw)
@@ -312,6 +313,17 @@ func TestParseTokens(t *testing.T) {
 
 // TestParseTokensBOM: a byte order mark that starts the file is not part
 // of the first token (it used to be, so that token never matched).
+// TestParseTokensSwappedColumns: a line with its columns swapped and a
+// scope list of 16 characters or more ("read,write,admin TOKEN") was
+// refused quoting its token as an unknown scope; a refusal names the
+// line and the scope's place in it, never the text.
+func TestParseTokensSwappedColumns(t *testing.T) {
+	_, err := ParseTokens(strings.NewReader("# tokens\nread,write,admin token-0123456789abcdef\n"))
+	if err == nil || strings.Contains(err.Error(), "token-0123456789abcdef") || !strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("swapped columns: %v, want line 2 named without its token", err)
+	}
+}
+
 func TestParseTokensBOM(t *testing.T) {
 	tokens, err := ParseTokens(strings.NewReader("\ufeff" + readToken + " read\n" + writeToken + " write\n"))
 	if err != nil {
