@@ -11,6 +11,7 @@ import (
 	"github.com/interactionledger/ledger/adapters/logcopy"
 	"github.com/interactionledger/ledger/adapters/postgres"
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/dburl"
 	"github.com/interactionledger/ledger/projections"
 )
 
@@ -29,7 +30,7 @@ func importLog(ctx context.Context, e env, args []string, dest string) error {
 		return err
 	}
 	if sameLog(src, dest) {
-		return usageErr("import log %s --db %s: the source and the destination are the same log", redactDB(src), redactDB(dest))
+		return usageErr("import log %s --db %s: the source and the destination are the same log", dburl.Redact(src), dburl.Redact(dest))
 	}
 	from, err := openSource(ctx, e, src)
 	if err != nil {
@@ -43,17 +44,17 @@ func importLog(ctx context.Context, e env, args []string, dest string) error {
 	defer to.Close()
 	report, finish := progressReporter(e, "import")
 	start := time.Now()
-	rep, err := logcopy.Copy(ctx, from.copier, to.copier, redactDB(dest), func(p logcopy.Progress) {
+	rep, err := logcopy.Copy(ctx, from.copier, to.copier, dburl.Redact(dest), func(p logcopy.Progress) {
 		report(projections.Progress{Projection: "log", Phase: "copy", Done: p.Done, Total: p.Total})
 	})
 	finish()
 	switch {
 	case errors.Is(err, logcopy.ErrNotEmpty):
-		return usageErr("--db %s: %v; nothing was written", redactDB(dest), err)
+		return usageErr("--db %s: %v; nothing was written", dburl.Redact(dest), err)
 	case errors.Is(err, domain.ErrLogMoved):
-		return usageErr("import log %s: %v", redactDB(src), err)
+		return usageErr("import log %s: %v", dburl.Redact(src), err)
 	case err != nil:
-		return fmt.Errorf("import log %s --db %s: %w", redactDB(src), redactDB(dest), err)
+		return fmt.Errorf("import log %s --db %s: %w", dburl.Redact(src), dburl.Redact(dest), err)
 	}
 	printMoved(e, src, dest, rep, time.Since(start))
 	return nil
@@ -63,23 +64,26 @@ func printMoved(e env, src, dest string, rep logcopy.Report, took time.Duration)
 	s := rep.Source
 	if rep.Resumed {
 		fmt.Fprintf(e.stdout, "%s already held the log of %s (log %s, %d events, head %d, last event %s): an earlier import's copy, "+
-			"whose seal did not follow; sealed %s only\n", redactDB(dest), redactDB(src), s.LogID, s.Events, s.Head, s.LastID, redactDB(src))
+			"whose seal did not follow; sealed %s only\n", dburl.Redact(dest), dburl.Redact(src), s.LogID, s.Events, s.Head, s.LastID, dburl.Redact(src))
 		return
 	}
 	fmt.Fprintf(e.stdout, "imported log %s from %s into %s: %d events (head %d, last event %s), %d streams, %d idempotency records\n",
-		s.LogID, redactDB(src), redactDB(dest), s.Events, s.Head, s.LastID, s.Streams, s.Idempotency)
+		s.LogID, dburl.Redact(src), dburl.Redact(dest), s.Events, s.Head, s.LastID, s.Streams, s.Idempotency)
 	fmt.Fprintf(e.stdout, "checked: the destination holds the same events, head, last event and rows (digest %016x)\n", s.Digest)
 	fmt.Fprintf(e.stdout, "took %s (%.0f events/s); %s is sealed: it refuses writes from now on, start the nodes with --db %s\n",
-		took.Round(time.Millisecond), float64(s.Events)/max(took.Seconds(), 1e-9), redactDB(src), redactDB(dest))
+		took.Round(time.Millisecond), float64(s.Events)/max(took.Seconds(), 1e-9), dburl.Redact(src), dburl.Redact(dest))
 }
 
 // checkSource refuses a SOURCE that names no log before anything is
 // opened: what checkDB refuses, a missing or empty file, and a file of
 // no table (opening it for writing would make it a new, empty log).
 func checkSource(src string) error {
+	if k := dburl.Classify(src); k != dburl.Path && k != dburl.Postgres {
+		return checkDB(src) // a misspelt or other URL: named without its password
+	}
 	if postgres.IsURL(src) {
 		if noDatabase(src) {
-			return usageErr("import log %q names no database: give it as the URL's path, postgres://HOST/DBNAME", redactDB(src))
+			return usageErr("import log %q names no database: give it as the URL's path, postgres://HOST/DBNAME", dburl.Redact(src))
 		}
 		return checkDB(src)
 	}
@@ -104,7 +108,7 @@ func openSource(ctx context.Context, e env, src string) (*logStore, error) {
 	if postgres.IsURL(src) {
 		ro, err := openStore(ctx, src, storeOptions{readOnly: true, what: "SOURCE"}, cliLogger(e))
 		if errors.Is(err, domain.ErrNotFound) {
-			return nil, usageErr("import log %s: %v", redactDB(src), err)
+			return nil, usageErr("import log %s: %v", dburl.Redact(src), err)
 		}
 		if err == nil {
 			_ = ro.Close()

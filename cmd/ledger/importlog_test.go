@@ -10,6 +10,7 @@ import (
 
 	"github.com/interactionledger/ledger/adapters/postgres/pgtest"
 	"github.com/interactionledger/ledger/domain"
+	"github.com/interactionledger/ledger/internal/dburl"
 	"github.com/interactionledger/ledger/projections"
 )
 
@@ -108,7 +109,7 @@ func TestImportLogToPostgresAndBack(t *testing.T) {
 	}
 	store.Close()
 
-	checkSealed(t, src, redactDB(pg))
+	checkSealed(t, src, dburl.Redact(pg))
 	if out := mustHistory(t, src); strings.Count(out, "\n") != 61 {
 		t.Fatalf("history of the sealed source: %d events, want 61", strings.Count(out, "\n"))
 	}
@@ -166,9 +167,11 @@ func TestImportLogRefusals(t *testing.T) {
 		{legacySample, filepath.Join(dir, "new.db"), "not a SQLite database"},
 		{src, src, "the same log"},
 		{src, dir + "/./ledger.db", "the same log"},
+		{"Postgres://u:s3cret@127.0.0.1/db", filepath.Join(dir, "new.db"), "in lower case"},
+		{"mysql://u:s3cret@127.0.0.1/db", filepath.Join(dir, "new.db"), "a URL of scheme"},
 	} {
 		_, _, err := runCLI(t, "import", "log", c.src, "--db", c.dest)
-		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), c.says) {
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), c.says) || strings.Contains(fmt.Sprint(err), "s3cret") {
 			t.Errorf("import log %s --db %s: %v; want exit 2 saying %q", c.src, c.dest, err, c.says)
 		}
 	}
@@ -214,8 +217,8 @@ func TestImportLogUnderARunningServer(t *testing.T) {
 	mustContain(t, mustImportLog(t, src, pg), "7 events (head 7")
 	res, body := s.call(t, "PUT", "/v1/targets/article/a-1/like/u43", "")
 	var problem struct{ Detail string }
-	if err := json.Unmarshal(body, &problem); err != nil || res.StatusCode != 503 || !strings.Contains(problem.Detail, "moved to "+redactDB(pg)) {
-		t.Fatalf("a write after the move: %d %s; want 503 naming %s", res.StatusCode, body, redactDB(pg))
+	if err := json.Unmarshal(body, &problem); err != nil || res.StatusCode != 503 || !strings.Contains(problem.Detail, "moved to "+dburl.Redact(pg)) {
+		t.Fatalf("a write after the move: %d %s; want 503 naming %s", res.StatusCode, body, dburl.Redact(pg))
 	}
 	if res, body := s.call(t, "GET", "/v1/targets/article/a-1", ""); res.StatusCode != 200 {
 		t.Fatalf("a read after the move: %d %s", res.StatusCode, body)
