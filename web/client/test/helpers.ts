@@ -27,6 +27,8 @@ export interface Seen {
   method: string;
   url: string;
   headers: IncomingMessage['headers'];
+  /** answered is set once the server's answer reached the proxy (before any hold): the server has done the request. */
+  answered?: boolean;
 }
 
 /** Plan says what the proxy does with one request. */
@@ -71,6 +73,7 @@ export async function startProxy(upstream: string): Promise<Proxy> {
     const up = httpRequest(
       { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: target.host } },
       async (upRes) => {
+        seen.answered = true;
         if (plan.drop) {
           upRes.resume();
           res.destroy();

@@ -291,7 +291,9 @@ describe('TanStack bindings', () => {
     const gate = deferred();
     proxy.plan = (req) => (req.method === 'PUT' && req.url.endsWith('/me') ? { until: gate.promise } : undefined);
     const done = toggle(client, qc, { target: ref, kind: 'like', user: 'me' });
-    await waitFor(() => proxy.seen.some((s) => s.method === 'PUT'), 'the write to be sent');
+    // Until the server answered it (held by the proxy), the write may not be in the log yet: the
+    // next write could take the earlier position.
+    await waitFor(() => proxy.seen.some((s) => s.method === 'PUT' && s.answered === true), 'the write to be done by the server');
     await client.turnOn(ref, 'like', 'someone-else'); // a newer event for the target...
     const newer = await client.target(ref, { viewer: 'me' });
     qc.setQueryData(ledgerKeys.target(ref, 'me'), { ...newer, viewer: { like: true, collect: false } }); // ...reached the cache first
