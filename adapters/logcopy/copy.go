@@ -2,6 +2,7 @@ package logcopy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"time"
@@ -36,6 +37,17 @@ type Report struct {
 // few thousand events. Errors are the stores', prefixed with "source" or
 // "destination", or ctx's.
 func Copy(ctx context.Context, src, dst Store, to string, progress func(Progress)) (Report, error) {
+	rep, err := copyLog(ctx, src, dst, to, progress)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		// database/sql closes a transaction's statements once its context
+		// ends, and a statement still in use fails with "sql: statement is
+		// closed": the cause is ctx's end.
+		err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+	}
+	return rep, err
+}
+
+func copyLog(ctx context.Context, src, dst Store, to string, progress func(Progress)) (Report, error) {
 	stx, err := src.BeginCopy(ctx)
 	if err != nil {
 		return Report{}, fmt.Errorf("source: %w", err)
