@@ -21,9 +21,11 @@ const (
 	// sqlRecordedAt reads the time the transaction's events are recorded
 	// at (plan.recordAt): the database's clock, read once the head is
 	// locked, in Unix ns (PostgreSQL's clock has microseconds), and the
-	// recorded_at of the log's last event.
+	// recorded_at of the log's last event, sought by its position (as a
+	// join with log_head, the planner hashed every event without
+	// statistics: TestRecordedAtReadsOneEvent).
 	sqlRecordedAt = `SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint * 1000,
-		coalesce((SELECT e.recorded_at FROM events e JOIN log_head h ON e.position = h.position), 0)`
+		coalesce((SELECT e.recorded_at FROM events e WHERE e.position = (SELECT h.position FROM log_head h)), 0)`
 	sqlCheckStreams = `SELECT s.user_id, s.target_type, s.target_id, s.stream_key, s.version, s.last_position, s.state
 		FROM unnest($1::text[], $2::text[], $3::text[]) AS q(u, tt, ti)
 		JOIN streams s ON s.user_id = q.u AND s.target_type = q.tt AND s.target_id = q.ti`
