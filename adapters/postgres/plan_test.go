@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -85,18 +86,7 @@ const popularStreams = 40_000
 // values and with the generic plan of the prepared statement, by the rows
 // each reads, not by time.
 func TestStreamLookupByWholeIdentity(t *testing.T) {
-	url := pgtest.URL(t)
-	schema := pgtest.Schema(t)
-	prefillPopularTarget(t, url, schema, false)
-	conn, err := pgx.Connect(t.Context(), pgtest.WithSchema(url, schema))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(t.Context())
-	var tuples float64
-	if err := conn.QueryRow(t.Context(), `SELECT reltuples FROM pg_class WHERE oid = 'streams'::regclass`).Scan(&tuples); err != nil || tuples >= 0 {
-		t.Fatalf("streams has statistics (reltuples %v, %v): the test needs a table never analysed", tuples, err)
-	}
+	conn := unanalysedLog(t)
 	for _, c := range []struct{ name, prepare, execute string }{
 		{"sqlCheckStreams", sqlCheckStreams, `EXECUTE lookup('{u39999,new}', '{article,article}', '{hot,hot}')`},
 		{"sqlSnapshot", sqlSnapshot, `EXECUTE lookup('u39999', 'article', 'hot')`},
@@ -117,6 +107,27 @@ func TestStreamLookupByWholeIdentity(t *testing.T) {
 			}
 		}
 	}
+}
+
+// unanalysedLog returns a connection to a schema of its own holding a
+// popular target's log (prefillPopularTarget) whose streams and events
+// were never analysed, closed when t ends.
+func unanalysedLog(t *testing.T) *pgx.Conn {
+	t.Helper()
+	url, schema := pgtest.URL(t), pgtest.Schema(t)
+	prefillPopularTarget(t, url, schema, false)
+	conn, err := pgx.Connect(t.Context(), pgtest.WithSchema(url, schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.WithoutCancel(t.Context())) })
+	for _, table := range []string{"streams", "events"} {
+		var tuples float64
+		if err := conn.QueryRow(t.Context(), `SELECT reltuples FROM pg_class WHERE oid = $1::regclass`, table).Scan(&tuples); err != nil || tuples >= 0 {
+			t.Fatalf("%s has statistics (reltuples %v, %v): the test needs a table never analysed", table, tuples, err)
+		}
+	}
+	return conn
 }
 
 // prefillPopularTarget migrates schema and writes popularStreams streams
@@ -201,14 +212,7 @@ func wholeIdentityScan(t *testing.T, plan string) string {
 // the log for every commit: a lone appender fell from ~870 to ~330
 // appends/s on a 10,000-event log, and the cost grew with the log.
 func TestRecordedAtReadsOneEvent(t *testing.T) {
-	url := pgtest.URL(t)
-	schema := pgtest.Schema(t)
-	prefillPopularTarget(t, url, schema, false)
-	conn, err := pgx.Connect(t.Context(), pgtest.WithSchema(url, schema))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(t.Context())
+	conn := unanalysedLog(t)
 	if _, err := conn.Exec(t.Context(), "PREPARE recorded AS "+sqlRecordedAt); err != nil {
 		t.Fatal(err)
 	}
