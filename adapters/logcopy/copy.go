@@ -76,7 +76,7 @@ func copyLog(ctx context.Context, src, dst Store, to string, progress func(Progr
 	if err != nil {
 		return Report{}, fmt.Errorf("destination: read back: %w", err)
 	}
-	if !copied.Same(read) {
+	if copied != read {
 		return Report{}, fmt.Errorf("%w: read from the source: %s; written: %s", ErrMismatch, read, copied)
 	}
 	if err := dtx.Commit(ctx); err != nil {
@@ -163,7 +163,7 @@ func resume(ctx context.Context, stx, dtx Tx, to string) (Report, error) {
 	if err != nil {
 		return Report{}, fmt.Errorf("source: %w", err)
 	}
-	if !read.Same(held) {
+	if read != held {
 		return Report{}, fmt.Errorf("%w: it holds the source's log (%s) but other rows than the source (%s)", ErrNotEmpty, held, read)
 	}
 	if err := dtx.Rollback(ctx); err != nil {

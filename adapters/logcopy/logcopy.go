@@ -112,7 +112,8 @@ type Tx interface {
 	Rollback(ctx context.Context) error
 }
 
-// Summary is what Copy checks a copy by: counts, head, last event and a
+// Summary is what Copy checks a copy by (two are the same log with the
+// same rows when they are ==): counts, head, last event and a
 // digest of every row (the sum of each row's hash, so that the order a
 // store reads its rows in does not matter).
 type Summary struct {
@@ -124,9 +125,6 @@ type Summary struct {
 	Idempotency int64
 	Digest      uint64
 }
-
-// Same reports whether s and o describe the same log with the same rows.
-func (s Summary) Same(o Summary) bool { return s == o }
 
 // String names the summary's log, head and last event.
 func (s Summary) String() string {

@@ -78,14 +78,15 @@ func printMoved(e env, src, dest string, rep logcopy.Report, took time.Duration)
 // opened: what checkDB refuses, a missing or empty file, and a file of
 // no table (opening it for writing would make it a new, empty log).
 func checkSource(src string) error {
-	if k := dburl.Classify(src); k != dburl.Path && k != dburl.Postgres {
-		return checkDB(src) // a misspelt or other URL: named without its password
-	}
-	if postgres.IsURL(src) {
+	switch dburl.Classify(src) {
+	case dburl.Postgres:
 		if noDatabase(src) {
 			return usageErr("import log %q names no database: give it as the URL's path, postgres://HOST/DBNAME", dburl.Redact(src))
 		}
-		return checkDB(src)
+		return nil
+	case dburl.Path:
+	default:
+		return checkDB(src) // a misspelt or other URL: named without its password
 	}
 	info, err := os.Stat(src)
 	switch {
@@ -98,7 +99,7 @@ func checkSource(src string) error {
 	case holdsNoTable(src):
 		return usageErr("import log %s: the file holds no table, so no event log", src)
 	}
-	return checkDB(src)
+	return nil
 }
 
 // openSource opens src for writing (a log of an older schema is
