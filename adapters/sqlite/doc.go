@@ -80,6 +80,9 @@
 // error codes (translated to domain errors at this package's edge). Nothing
 // here knows about projections, the bus or HTTP; the writer decides a
 // command only through domain.Decided.
+// backup.go copies a log, while other processes write it, into a new file
+// (Backup, `ledger backup`): SQLite's online backup API under one read
+// transaction, so the copy is one snapshot, checked and read back.
 // benchload.go runs the shared append workload (adapters/storebench) on
 // this store and the raw-insert baselines that need its schema, for the
 // testing.B benchmarks and the `ledger bench store` command.

@@ -17,12 +17,16 @@ import (
 // is not (CI logs, files). The returned func is safe for concurrent use;
 // finish ends the bar.
 func progressReporter(e env, verb string) (report func(projections.Progress), finish func()) {
-	if f, ok := e.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		report, finish = barReporter(e, verb)
-	} else {
-		report, finish = lineReporter(e, verb, 2*time.Second)
-	}
+	report, finish = unitReporter(e, verb, "events")
 	return sayWaiting(e, verb, report), finish
+}
+
+// unitReporter is progressReporter's bar or lines, counting unit.
+func unitReporter(e env, verb, unit string) (report func(projections.Progress), finish func()) {
+	if f, ok := e.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return barReporter(e, verb, unit)
+	}
+	return lineReporter(e, verb, unit, 2*time.Second)
 }
 
 // sayWaiting passes progress on to report but for the wait for another
@@ -38,7 +42,7 @@ func sayWaiting(e env, verb string, report func(projections.Progress)) func(proj
 	}
 }
 
-func barReporter(e env, verb string) (func(projections.Progress), func()) {
+func barReporter(e env, verb, unit string) (func(projections.Progress), func()) {
 	var mu sync.Mutex
 	var bar *progressbar.ProgressBar
 	var label string
@@ -53,7 +57,7 @@ func barReporter(e env, verb string) (func(projections.Progress), func()) {
 			bar = progressbar.NewOptions64(max(p.Total, 1),
 				progressbar.OptionSetWriter(e.stderr), progressbar.OptionSetDescription(l),
 				progressbar.OptionShowCount(), progressbar.OptionShowIts(),
-				progressbar.OptionSetItsString("events"), progressbar.OptionSetPredictTime(true),
+				progressbar.OptionSetItsString(unit), progressbar.OptionSetPredictTime(true),
 				progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionFullWidth())
 		}
 		bar.Set64(p.Done)
@@ -68,7 +72,7 @@ func barReporter(e env, verb string) (func(projections.Progress), func()) {
 	}
 }
 
-func lineReporter(e env, verb string, every time.Duration) (func(projections.Progress), func()) {
+func lineReporter(e env, verb, unit string, every time.Duration) (func(projections.Progress), func()) {
 	var mu sync.Mutex
 	start := time.Now()
 	var last time.Time
@@ -85,8 +89,8 @@ func lineReporter(e env, verb string, every time.Duration) (func(projections.Pro
 		if rate > 0 && p.Total >= p.Done {
 			eta = time.Duration(float64(p.Total-p.Done) / rate * float64(time.Second)).Round(time.Second).String()
 		}
-		fmt.Fprintf(e.stderr, "%s %s: %s %d/%d events, %.0f events/s, ETA %s\n",
-			verb, p.Projection, p.Phase, p.Done, p.Total, rate, eta)
+		fmt.Fprintf(e.stderr, "%s %s: %s %d/%d %s, %.0f %s/s, ETA %s\n",
+			verb, p.Projection, p.Phase, p.Done, p.Total, unit, rate, unit, eta)
 	}
 	return report, func() {}
 }
