@@ -37,7 +37,7 @@ func importLog(ctx context.Context, e env, args []string, dest string) error {
 		return err
 	}
 	defer from.Close()
-	to, err := openStore(ctx, dest, storeOptions{}, cliLogger(e))
+	to, err := openStore(ctx, dest, storeOptions{checked: true}, cliLogger(e))
 	if err != nil {
 		return err
 	}
@@ -102,12 +102,12 @@ func checkSource(src string) error {
 	return nil
 }
 
-// openSource opens src for writing (a log of an older schema is
-// migrated), after checking that a PostgreSQL src holds a log: opened
+// openSource opens src, which checkSource checked, for writing (a log of
+// an older schema is migrated), after checking that a PostgreSQL src holds a log: opened
 // for writing, an empty schema would become one.
 func openSource(ctx context.Context, e env, src string) (*logStore, error) {
 	if postgres.IsURL(src) {
-		ro, err := openStore(ctx, src, storeOptions{readOnly: true, what: "SOURCE"}, cliLogger(e))
+		ro, err := openStore(ctx, src, storeOptions{readOnly: true, what: "SOURCE", checked: true}, cliLogger(e))
 		if errors.Is(err, domain.ErrNotFound) {
 			return nil, usageErr("import log %s: %v", dburl.Redact(src), err)
 		}
@@ -115,7 +115,7 @@ func openSource(ctx context.Context, e env, src string) (*logStore, error) {
 			_ = ro.Close()
 		}
 	}
-	return openStore(ctx, src, storeOptions{what: "SOURCE"}, cliLogger(e))
+	return openStore(ctx, src, storeOptions{what: "SOURCE", checked: true}, cliLogger(e))
 }
 
 // sameLog reports whether src and dest name the same log: one file (by

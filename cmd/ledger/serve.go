@@ -236,7 +236,7 @@ func secondsForDurations(_ []string, a slog.Attr) slog.Attr {
 func serve(ctx context.Context, cfg httpapi.Config, db string, views projections.Config, log *slog.Logger, opened func()) (err error) {
 	metrics := httpapi.NewMetrics()
 	health := &storeHealth{}
-	opts := storeOptions{onCommit: func(st commitStats) {
+	opts := storeOptions{checked: true, onCommit: func(st commitStats) { // runServe checked db
 		metrics.ObserveCommit(st.Appends, st.Events, st.Duration, st.Err != nil)
 		health.observe(st)
 	}}

@@ -46,6 +46,9 @@ type storeOptions struct {
 	onCheckpoint func(took time.Duration, err error)
 	// what names the store in usage errors; "" is --db.
 	what string
+	// checked says that the command checked db (checkDB, or import log's
+	// checkSource) before: openStore does not check it again.
+	checked bool
 }
 
 // name is what usage errors call the store.
@@ -118,8 +121,10 @@ func (s *logStore) Writable(ctx context.Context) error { return s.writable(ctx) 
 // postgres:// or postgresql:// URL, else a SQLite file. It is the one place
 // the commands choose a store.
 func openStore(ctx context.Context, db string, opts storeOptions, log *slog.Logger) (*logStore, error) {
-	if err := checkDB(db); err != nil {
-		return nil, err
+	if !opts.checked {
+		if err := checkDB(db); err != nil {
+			return nil, err
+		}
 	}
 	if postgres.IsURL(db) {
 		return openPostgres(ctx, db, opts, log)
@@ -127,12 +132,15 @@ func openStore(ctx context.Context, db string, opts storeOptions, log *slog.Logg
 	return openSQLite(ctx, db, opts, log)
 }
 
-// checkDB refuses a --db that names no store, before anything is opened
+// checkDB is checkStore, as a variable so that a test counts its calls.
+var checkDB = checkStore
+
+// checkStore refuses a --db that names no store, before anything is opened
 // (import checks it before it reads its file): empty, a PostgreSQL URL
 // naming no database, a misspelt one, a URL of another scheme, a libpq
 // keyword/value string, a path that can hold no SQLite log
 // (logPathUsable). Its messages show the URL without its passwords.
-func checkDB(db string) error {
+func checkStore(db string) error {
 	if db == "" {
 		return usageErr("--db \"\": give a SQLite file or a postgres:// URL")
 	}

@@ -133,3 +133,27 @@ func TestRedactDB(t *testing.T) {
 		t.Errorf("a file path redacted: %q", got)
 	}
 }
+
+// TestDBCheckedOnce: serve checked its --db (checkDB) before it listened
+// and again when it opened the log, import log its DEST and SOURCE again
+// when it opened them; each is now checked once, with the same refusals.
+func TestDBCheckedOnce(t *testing.T) {
+	counted := map[string]int{}
+	checkDB = func(db string) error { counted[db]++; return checkStore(db) }
+	t.Cleanup(func() { checkDB = checkStore })
+	dir := t.TempDir()
+	db := filepath.Join(dir, "ledger.db")
+	mustFill(t, db, 2)
+	clear(counted)
+	s := startServe(t, db, nil, "--views", filepath.Join(dir, "v"))
+	s.stop(t)
+	if counted[db] != 1 {
+		t.Errorf("serve checked its --db %d times, want once", counted[db])
+	}
+	clear(counted)
+	dest := filepath.Join(dir, "dest.db")
+	mustImportLog(t, db, dest)
+	if counted[db] > 1 || counted[dest] != 1 {
+		t.Errorf("import log checked SOURCE %d and DEST %d times, want each at most once", counted[db], counted[dest])
+	}
+}
