@@ -70,6 +70,14 @@ func (m Moved) Message() string {
 // matches domain.ErrLogMoved and domain.ErrUnavailable.
 func (m Moved) Err() error { return fmt.Errorf("%s: %w", m.Message(), domain.ErrLogMoved) }
 
+// Sealed is a store that tells whether its log moved (both bundled stores
+// do): the commands and the relay that still read a sealed log say where
+// it went.
+type Sealed interface {
+	// Moved reports where the log went and when, when it is sealed.
+	Moved(ctx context.Context) (Moved, bool, error)
+}
+
 // Store is a store a log can be copied from or into.
 type Store interface {
 	// BeginCopy begins a transaction that holds the log's write lock

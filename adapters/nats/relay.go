@@ -15,6 +15,7 @@ import (
 	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
 	"github.com/google/uuid"
 	"github.com/interactionledger/ledger/adapters/bus"
+	"github.com/interactionledger/ledger/adapters/logcopy"
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/internal/backoff"
 	natsgo "github.com/nats-io/nats.go"
@@ -71,10 +72,15 @@ func (r *Relay) Relayed() int64 {
 // or gone, a publish not acknowledged, the lock lost) is logged and
 // retried after an exponential backoff, from the stream's last message, so
 // nothing is lost or repeated. It returns an error wrapping
-// ErrStreamMismatch when the stream cannot belong to this log, or
-// domain.ErrLogReplaced when the store's log was replaced under it;
-// retrying would not help.
+// ErrStreamMismatch when the stream cannot belong to this log,
+// domain.ErrLogReplaced when the store's log was replaced under it, or
+// domain.ErrLogMoved when the log is sealed, at the start or while it
+// runs (ledger import log moved it: the relay of its new store goes on in
+// the same stream); retrying would not help.
 func (r *Relay) Run(ctx context.Context) error {
+	if err := r.checkNotMoved(ctx); isPermanent(err) {
+		return fmt.Errorf("relay to stream %s: %w", r.cfg.Stream, err)
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -216,6 +222,9 @@ func (r *Relay) publish(ctx context.Context, pub *wmnats.Publisher, at resumePoi
 		batchStart = msg.Metadata.Get(bus.MetaBatchLast) != "false"
 		subject := r.subject(e)
 		msg.Metadata.Set(MetaExpectedLastSequence, strconv.FormatUint(seq, 10))
+		if id := domain.LogIDOf(r.store); id != "" {
+			msg.Metadata.Set(MetaLog, id)
+		}
 		if err := pub.Publish(subject, msg); err != nil {
 			// No Nack: the subscription ends with this session, and the next
 			// one starts from the stream's last message, not from here.
@@ -307,6 +316,9 @@ func (r *Relay) readHead(ctx context.Context) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, headReadTimeout)
 	defer cancel()
 	head, err := r.store.LastPosition(ctx)
+	if err == nil {
+		err = r.checkNotMoved(ctx)
+	}
 	switch {
 	case err != nil || last == nil || last.pos == 0:
 		return head, err
@@ -314,6 +326,25 @@ func (r *Relay) readHead(ctx context.Context) (int64, error) {
 		return head, movedBack(head, last.pos)
 	}
 	return head, r.checkHolds(ctx, last)
+}
+
+// checkNotMoved returns a permanent error wrapping domain.ErrLogMoved when
+// the store's log is sealed (logcopy.Sealed): ledger import log moved it,
+// and its new store, with the same identity and positions, is the one to
+// relay into the stream. A relay kept on the old log would also hold the
+// lock, and the new store's relay would wait as a standby for ever. A
+// store that cannot tell, or a failed read, is nil: the next look tells.
+func (r *Relay) checkNotMoved(ctx context.Context) error {
+	sealed, ok := r.store.(logcopy.Sealed)
+	if !ok {
+		return nil
+	}
+	m, moved, err := sealed.Moved(ctx)
+	if err != nil || !moved {
+		return nil
+	}
+	return permanent(fmt.Errorf("%s; relay it from there into the same stream, which goes on after its last message: %w",
+		m.Message(), domain.ErrLogMoved))
 }
 
 // checkHolds checks that the log holds last, a relayed event, at its

@@ -67,10 +67,11 @@ func TestRelayHeadersAndDecoding(t *testing.T) {
 	events := logEvents(t, store)
 	natstest.WaitHolds(t, js, n.Stream, len(events))
 	for i, m := range natstest.Messages(t, js, n.Stream) {
-		// Exactly the three headers; the JetStream precondition is stored too.
-		if len(m.Header) != 3 || m.Header.Get(natsgo.ExpectedLastSeqHdr) != strconv.FormatUint(m.Sequence-1, 10) {
-			t.Errorf("message %d: headers %v, want Nats-Msg-Id, Ledger-Position and Nats-Expected-Last-Sequence %d",
-				i+1, m.Header, m.Sequence-1)
+		// Exactly the four headers; the JetStream precondition is stored too.
+		if len(m.Header) != 4 || m.Header.Get(natsgo.ExpectedLastSeqHdr) != strconv.FormatUint(m.Sequence-1, 10) ||
+			m.Header.Get(relaynats.HeaderLog) != store.LogID() {
+			t.Errorf("message %d: headers %v, want Nats-Msg-Id, Ledger-Position, Ledger-Log %s and Nats-Expected-Last-Sequence %d",
+				i+1, m.Header, store.LogID(), m.Sequence-1)
 		}
 		// What a watermill consumer gets back is the logged event.
 		msg, _ := relaynats.Marshaler{}.Unmarshal(&natsgo.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data})
@@ -336,6 +337,7 @@ func TestMarshaler(t *testing.T) {
 	e := logEvents(t, store)[2]
 	msg := bus.NewMessage(e, true)
 	msg.Metadata.Set(relaynats.MetaExpectedLastSequence, "41")
+	msg.Metadata.Set(relaynats.MetaLog, store.LogID())
 	nm, err := relaynats.Marshaler{}.Marshal("p.like.article", msg)
 	if err != nil {
 		t.Fatal(err)
@@ -344,13 +346,14 @@ func TestMarshaler(t *testing.T) {
 	want.Set(natsgo.MsgIdHdr, e.ID.String())
 	want.Set(relaynats.HeaderPosition, strconv.FormatInt(e.Position, 10))
 	want.Set(natsgo.ExpectedLastSeqHdr, "41")
+	want.Set(relaynats.HeaderLog, store.LogID())
 	if nm.Subject != "p.like.article" || !equalHeaders(nm.Header, want) || string(nm.Data) != string(msg.Payload) {
 		t.Fatalf("Marshal = %s %v %s", nm.Subject, nm.Header, nm.Data)
 	}
 	back, _ := relaynats.Marshaler{}.Unmarshal(nm)
 	got, err := bus.DecodeMessage(back)
-	if err != nil || got.ID != e.ID || got.Position != e.Position {
-		t.Fatalf("round trip = %+v, %v", got, err)
+	if err != nil || got.ID != e.ID || got.Position != e.Position || back.Metadata.Get(relaynats.MetaLog) != store.LogID() {
+		t.Fatalf("round trip = %+v (log %q), %v", got, back.Metadata.Get(relaynats.MetaLog), err)
 	}
 	if _, err := (relaynats.Marshaler{}).Marshal("s", message.NewMessage("x", nil)); !errors.Is(err, domain.ErrInvalidInput) {
 		t.Errorf("a message without position: %v, want ErrInvalidInput", err)

@@ -99,8 +99,9 @@ func keepsLastMessage(c jetstream.StreamConfig) error {
 	return nil
 }
 
-// resume reads the stream's last message and checks that the log holds the
-// same event at its position.
+// resume reads the stream's last message and checks that it is of this log
+// (its Ledger-Log; a message of an older build has none) and that the log
+// holds the same event at its position.
 func (r *Relay) resume(ctx context.Context, s jetstream.Stream) (resumePoint, error) {
 	info, err := s.Info(ctx)
 	if err != nil {
@@ -127,6 +128,11 @@ func (r *Relay) resume(ctx context.Context, s jetstream.Stream) (resumePoint, er
 	if err != nil {
 		return resumePoint{}, permanent(fmt.Errorf("stream %s: last message %d (%s) has %s %q, not an event id: %w",
 			r.cfg.Stream, last, msg.Subject, natsgo.MsgIdHdr, msg.Header.Get(natsgo.MsgIdHdr), ErrStreamMismatch))
+	}
+	if log := msg.Header.Get(HeaderLog); log != "" && domain.LogIDOf(r.store) != "" && log != domain.LogIDOf(r.store) {
+		return resumePoint{}, permanent(fmt.Errorf("stream %s: last message %d is an event of log %s, and this log is %s "+
+			"(another database? a log of the same events, imported anew, is another log): %w",
+			r.cfg.Stream, last, log, domain.LogIDOf(r.store), ErrStreamMismatch))
 	}
 	if err := r.checkLogHas(ctx, pos, id, "another database?"); err != nil {
 		return resumePoint{}, err

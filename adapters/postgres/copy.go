@@ -13,7 +13,16 @@ import (
 	"github.com/interactionledger/ledger/domain"
 )
 
-var _ logcopy.Store = (*EventStore)(nil)
+var (
+	_ logcopy.Store  = (*EventStore)(nil)
+	_ logcopy.Sealed = (*EventStore)(nil)
+)
+
+// Moved reports where the log went when it is sealed (logcopy.Sealed), on
+// a read-only store too.
+func (s *EventStore) Moved(ctx context.Context) (logcopy.Moved, bool, error) {
+	return movedIn(ctx, s.pool, pgx.Identifier{s.schema, "log_moved"}.Sanitize())
+}
 
 // codeLogMoved is the SQLSTATE of a sealed log's triggers (0004).
 const codeLogMoved = "LGMVD"

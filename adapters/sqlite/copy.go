@@ -15,7 +15,16 @@ import (
 	"github.com/interactionledger/ledger/domain"
 )
 
-var _ logcopy.Store = (*EventStore)(nil)
+var (
+	_ logcopy.Store  = (*EventStore)(nil)
+	_ logcopy.Sealed = (*EventStore)(nil)
+)
+
+// Moved reports where the log went when it is sealed (logcopy.Sealed), on
+// a read-only store too.
+func (s *EventStore) Moved(ctx context.Context) (logcopy.Moved, bool, error) {
+	return movedIn(ctx, s.read)
+}
 
 // BeginCopy begins a transaction on a connection of its own that holds
 // the file's write lock (BEGIN IMMEDIATE): other connections' writes,

@@ -162,7 +162,9 @@ func relayNATS(ctx context.Context, e env, args []string) error {
 		defer stop()
 	}
 	log.Info("relay starting", "db", dburl.Redact(f.db), "nats", relaynats.RedactURL(f.cfg.URL), "stream", f.cfg.Stream, "subject_prefix", f.cfg.SubjectPrefix)
-	if err := relay.Run(ctx); err != nil {
+	if err := relay.Run(ctx); errors.Is(err, domain.ErrLogMoved) {
+		return usageErr("--db %s: %v", dburl.Redact(f.db), err) // as serve refuses it
+	} else if err != nil {
 		return err
 	}
 	log.Info("relay stopped", "position", relay.Relayed())

@@ -76,6 +76,14 @@ type logStore struct {
 	writable func(context.Context) error
 	// copier is the store's own logcopy.Store (import log).
 	copier logcopy.Store
+	// sealed is the store's own logcopy.Sealed: where a moved log went.
+	sealed logcopy.Sealed
+}
+
+// Moved is the store's own (logcopy.Sealed); embedding the port alone
+// hides it, and the relay of a sealed log could not see it moved.
+func (s *logStore) Moved(ctx context.Context) (logcopy.Moved, bool, error) {
+	return s.sealed.Moved(ctx)
 }
 
 // Close closes the store.
@@ -178,7 +186,7 @@ func openPostgres(ctx context.Context, url string, opts storeOptions, log *slog.
 		return nil, err
 	}
 	return &logStore{
-		EventStore: store, latest: store, close: store.Close, copier: store,
+		EventStore: store, latest: store, close: store.Close, copier: store, sealed: store,
 		stats: func(ctx context.Context) (StatsReport, error) {
 			st, err := store.Stats(ctx)
 			rep := StatsReport{Events: st.Events, Streams: st.Streams, LastPosition: st.LastPosition, FileBytes: st.Bytes}
@@ -215,7 +223,7 @@ func openSQLite(ctx context.Context, path string, opts storeOptions, log *slog.L
 		log.WarnContext(ctx, "created a new, empty event log ("+created+")", "path", abs, "log", store.LogID())
 	}
 	return &logStore{
-		EventStore: store, latest: store, recent: store, close: store.Close, copier: store,
+		EventStore: store, latest: store, recent: store, close: store.Close, copier: store, sealed: store,
 		stats: func(ctx context.Context) (StatsReport, error) {
 			st, err := store.Stats(ctx)
 			rep := StatsReport{Events: st.Events, Streams: st.Streams, LastPosition: st.LastPosition, FileBytes: st.FileBytes}
