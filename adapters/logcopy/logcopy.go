@@ -66,9 +66,20 @@ func (m Moved) Message() string {
 		m.To, m.At.UTC().Format(time.RFC3339))
 }
 
-// Err is the error of a write to (or a writable open of) a sealed log: it
-// matches domain.ErrLogMoved and domain.ErrUnavailable.
-func (m Moved) Err() error { return fmt.Errorf("%s: %w", m.Message(), domain.ErrLogMoved) }
+// Err is the error of a write to (or a writable open of) a sealed log: a
+// *MovedError, which matches domain.ErrLogMoved and domain.ErrUnavailable.
+func (m Moved) Err() error { return &MovedError{Moved: m} }
+
+// MovedError is the error of a write to (or a writable open of) a sealed
+// log: the commands find it (errors.As) to say where the log went in their
+// own words.
+type MovedError struct{ Moved Moved }
+
+// Error is the Message, then domain.ErrLogMoved's text.
+func (e *MovedError) Error() string { return e.Moved.Message() + ": " + domain.ErrLogMoved.Error() }
+
+// Unwrap is domain.ErrLogMoved.
+func (e *MovedError) Unwrap() error { return domain.ErrLogMoved }
 
 // Sealed is a store that tells whether its log moved (both bundled stores
 // do): the commands and the relay that still read a sealed log say where

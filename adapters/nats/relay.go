@@ -328,7 +328,8 @@ func (r *Relay) readHead(ctx context.Context) (int64, error) {
 	return head, r.checkHolds(ctx, last)
 }
 
-// checkNotMoved returns a permanent error wrapping domain.ErrLogMoved when
+// checkNotMoved returns a permanent error wrapping a *logcopy.MovedError
+// (domain.ErrLogMoved) when
 // the store's log is sealed (logcopy.Sealed): ledger import log moved it,
 // and its new store, with the same identity and positions, is the one to
 // relay into the stream. A relay kept on the old log would also hold the
@@ -343,8 +344,7 @@ func (r *Relay) checkNotMoved(ctx context.Context) error {
 	if err != nil || !moved {
 		return nil
 	}
-	return permanent(fmt.Errorf("%s; relay it from there into the same stream, which goes on after its last message: %w",
-		m.Message(), domain.ErrLogMoved))
+	return permanent(fmt.Errorf("%w; relay it from there into the same stream, which goes on after its last message", m.Err()))
 }
 
 // checkHolds checks that the log holds last, a relayed event, at its

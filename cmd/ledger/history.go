@@ -55,6 +55,7 @@ func runHistory(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer store.Close()
+	noteMoved(ctx, e, store, *db)
 	if err := afterWithinHead(ctx, store, filter.After); err != nil {
 		return err
 	}

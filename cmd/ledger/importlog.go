@@ -51,6 +51,8 @@ func importLog(ctx context.Context, e env, args []string, dest string) error {
 	switch {
 	case errors.Is(err, logcopy.ErrNotEmpty):
 		return usageErr("--db %s: %v; nothing was written", dburl.Redact(dest), err)
+	case movedRefusal(err, "import log", src) != nil:
+		return movedRefusal(err, "import log", src)
 	case errors.Is(err, domain.ErrLogMoved):
 		return usageErr("import log %s: %v", dburl.Redact(src), err)
 	case err != nil:

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	neturl "net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -257,4 +258,82 @@ func TestImportLogKilled(t *testing.T) {
 	store.Close()
 	mustLiveLike(t, src, "still", "article/writable") // not sealed
 	mustContain(t, mustImportLog(t, src, pg), "30001 events (head 30001")
+}
+
+// TestSealedLogSaysWhere: every command on a sealed log says that it
+// moved, where (the destination's password shown as xxxxx) and when, in
+// the same words: those that read it (stats in a row of its own and in its
+// JSON, history, verify, rebuild and asof in a note on stderr, their output
+// unchanged) and those that refuse it, exit 2 (serve, import legacy,
+// import log, relay nats). The read commands said nothing of it.
+func TestSealedLogSaysWhere(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "ledger.db")
+	mustFill(t, src, 3)
+	u, err := neturl.Parse(pgtest.WithSchema(pgtest.URL(t), h1Schema(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = neturl.UserPassword(u.User.Username(), "s3cret") // trust: any password
+	pg := u.String()
+	mustImportLog(t, src, pg)
+	moved := readMovedAt(t, src)
+	says := "the log moved to " + dburl.Redact(pg) + " at " + moved.UTC().Format(time.RFC3339) + " (ledger import log)"
+
+	var all strings.Builder // every output, for the password
+	out, errOut, err := runCLI(t, "stats", "--db", src)
+	all.WriteString(out + errOut)
+	if err != nil || !strings.Contains(out, "moved  ") || !strings.Contains(out, says) {
+		t.Errorf("stats of the sealed log: %v\n%s%s\nwant a row saying %q", err, out, errOut, says)
+	}
+	out, _, err = runCLI(t, "stats", "--db", src, "--json")
+	all.WriteString(out)
+	var rep StatsReport
+	if err != nil || json.Unmarshal([]byte(out), &rep) != nil || rep.MovedTo != dburl.Redact(pg) || rep.MovedAt == nil || !rep.MovedAt.Equal(moved) {
+		t.Errorf("stats --json of the sealed log: %v\n%s\nwant moved_to %s, moved_at %s", err, out, dburl.Redact(pg), moved)
+	}
+	for _, args := range [][]string{
+		{"history", "--format", "ndjson"},
+		{"rebuild", "--views", filepath.Join(dir, "r.views")},
+		{"verify", "--views", filepath.Join(dir, "r.views")},
+		{"asof", "--position", "2", "--out", filepath.Join(dir, "asof.db")},
+	} {
+		out, errOut, err := runCLI(t, append(args, "--db", src)...)
+		all.WriteString(errOut)
+		if err != nil || !strings.Contains(errOut, "note: --db "+src+": "+says) {
+			t.Errorf("%s on the sealed log: %v\n%s\nwant a note saying %q", args[0], err, errOut, says)
+		}
+		if args[0] == "history" && strings.Count(out, "\n") != 6 {
+			t.Errorf("history of the sealed log: %d events, want 6", strings.Count(out, "\n"))
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		who  string
+	}{
+		{[]string{"serve", "--db", src, "--listen", "127.0.0.1:0", "--views", filepath.Join(dir, "v")}, "--db " + src},
+		{[]string{"import", "legacy", "--on-error", "skip", legacySample, "--db", src}, "--db " + src},
+		{[]string{"import", "log", src, "--db", filepath.Join(dir, "again.db")}, "SOURCE " + src},
+		{[]string{"relay", "nats", "--db", src, "--nats", "nats://127.0.0.1:1"}, "--db " + src},
+	} {
+		err := runStopped(t, c.args...)
+		all.WriteString(fmt.Sprint(err))
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), c.who+": "+says+": it takes no writes here, point --db there") {
+			t.Errorf("%s on the sealed log: %v; want exit 2 saying %q", c.args[0], err, says)
+		}
+	}
+	if strings.Contains(all.String(), "s3cret") {
+		t.Errorf("a password shown:\n%s", all.String())
+	}
+}
+
+// readMovedAt reads when the log at db was sealed.
+func readMovedAt(t *testing.T, db string) time.Time {
+	t.Helper()
+	store := mustOpenStore(t, db, storeOptions{readOnly: true})
+	m, moved, err := store.Moved(t.Context())
+	if err != nil || !moved {
+		t.Fatalf("the log at %s: moved %t, %v; want sealed", db, moved, err)
+	}
+	return m.At
 }

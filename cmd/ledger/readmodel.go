@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/interactionledger/ledger/adapters/logcopy"
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/projections"
 )
@@ -47,6 +48,7 @@ func openReadSide(ctx context.Context, e env, db, views, kinds string, build boo
 	if err != nil {
 		return nil, nil, err
 	}
+	noteMoved(ctx, e, store, db)
 	path := viewsPath(db, views)
 	if !build {
 		if _, err := os.Stat(path); err != nil {
@@ -248,6 +250,7 @@ func runAsOf(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer store.Close()
+	noteMoved(ctx, e, store, *db)
 	report, finish := progressReporter(e, "asof")
 	defer finish()
 	stand, err := projections.BuildAsOf(ctx, store, *out, set, projections.AsOf{Position: *pos, Time: asOf}, report, cliLogger(e))
@@ -336,6 +339,19 @@ type StatsReport struct {
 	// none (Projections is then empty: stats builds no views file).
 	ViewsFile    string `json:"views_file"`
 	ViewsMissing bool   `json:"views_missing,omitempty"`
+	// MovedTo and MovedAt, when the log is sealed (ledger import log),
+	// are where it went (its password shown as xxxxx) and when.
+	MovedTo string     `json:"moved_to,omitempty"`
+	MovedAt *time.Time `json:"moved_at,omitempty"`
+}
+
+// readMoved fills MovedTo and MovedAt when store's log is sealed.
+func (r *StatsReport) readMoved(ctx context.Context, store *logStore) error {
+	m, moved, err := store.Moved(ctx)
+	if moved {
+		r.MovedTo, r.MovedAt = m.To, &m.At
+	}
+	return err
 }
 
 // KindTotal is the number of events of one kind and type.
@@ -401,9 +417,10 @@ func readStats(ctx context.Context, e env, db, views, kinds string) (StatsReport
 			return StatsReport{}, err
 		}
 		defer store.Close()
+		noteMoved(ctx, e, store, db)
 		rep, err := store.stats(ctx)
 		rep.LogID, rep.ViewsFile, rep.ViewsMissing = store.LogID(), path, true
-		return rep, err
+		return rep, errors.Join(err, rep.readMoved(ctx, store))
 	}
 	store, set, err := openReadSide(ctx, e, db, views, kinds, false, nil)
 	if err != nil {
@@ -429,6 +446,7 @@ func readStats(ctx context.Context, e env, db, views, kinds string) (StatsReport
 	}
 	rep, err := store.stats(ctx)
 	rep.LogID = store.LogID()
+	err = errors.Join(err, rep.readMoved(ctx, store))
 	for i := range projs {
 		projs[i].Lag = rep.LastPosition - projs[i].Applied
 	}
@@ -442,6 +460,9 @@ func printStats(e env, r StatsReport) error {
 		r.LogID, r.Events, r.Streams, r.LastPosition, float64(r.FileBytes)/(1<<20))
 	for _, t := range r.Totals {
 		fmt.Fprintf(tw, "%s %s\t%d\n", t.Kind, t.Type, t.Events)
+	}
+	if r.MovedAt != nil {
+		fmt.Fprintf(tw, "moved\t%s\n", logcopy.Moved{To: r.MovedTo, At: *r.MovedAt}.Message())
 	}
 	if r.ViewsMissing {
 		fmt.Fprintf(tw, "read models\tnone: no views file at %s %s\n", r.ViewsFile, viewsBuiltBy)

@@ -162,9 +162,10 @@ func relayNATS(ctx context.Context, e env, args []string) error {
 		defer stop()
 	}
 	log.Info("relay starting", "db", dburl.Redact(f.db), "nats", relaynats.RedactURL(f.cfg.URL), "stream", f.cfg.Stream, "subject_prefix", f.cfg.SubjectPrefix)
-	if err := relay.Run(ctx); errors.Is(err, domain.ErrLogMoved) {
-		return usageErr("--db %s: %v", dburl.Redact(f.db), err) // as serve refuses it
-	} else if err != nil {
+	if err := relay.Run(ctx); err != nil {
+		if moved := movedRefusal(err, "--db", f.db); moved != nil { // as serve refuses it
+			return fmt.Errorf("%w; relay it from there into stream %s, which goes on after its last message", moved, f.cfg.Stream)
+		}
 		return err
 	}
 	log.Info("relay stopped", "position", relay.Relayed())

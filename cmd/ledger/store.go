@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"iter"
@@ -179,6 +180,9 @@ func openPostgres(ctx context.Context, url string, opts storeOptions, log *slog.
 		}
 	}
 	store, err := postgres.Open(ctx, cfg, log)
+	if moved := movedRefusal(err, opts.name(), url); moved != nil {
+		return nil, moved
+	}
 	if errors.Is(err, domain.ErrInvalidInput) || errors.Is(err, domain.ErrLogMoved) {
 		return nil, usageErr("%s: %v", opts.name(), err)
 	}
@@ -211,6 +215,9 @@ func openSQLite(ctx context.Context, path string, opts storeOptions, log *slog.L
 		}
 	}
 	store, err := sqlite.Open(ctx, cfg, log)
+	if moved := movedRefusal(err, opts.name(), path); moved != nil {
+		return nil, moved
+	}
 	if errors.Is(err, domain.ErrInvalidInput) || errors.Is(err, domain.ErrLogMoved) {
 		// a file of tables but no event log, as PostgreSQL's; a log moved elsewhere
 		return nil, usageErr("%s: %v", opts.name(), err)
@@ -234,6 +241,27 @@ func openSQLite(ctx context.Context, path string, opts storeOptions, log *slog.L
 		},
 		writable: store.Writable,
 	}, nil
+}
+
+// movedRefusal is a command's refusal of a sealed log (exit 2), in the
+// words every command uses: what names it (--db, SOURCE) and the log, then
+// where the log went and when (logcopy.Moved.Message, the destination's
+// password shown as xxxxx). It is nil when err is no such refusal.
+func movedRefusal(err error, what, db string) error {
+	var moved *logcopy.MovedError
+	if !errors.As(err, &moved) {
+		return nil
+	}
+	return usageErr("%s %s: %s", what, dburl.Redact(db), moved.Moved.Message())
+}
+
+// noteMoved says on stderr that the log a command reads is sealed: where it
+// went and when, as the refusals say it. The command reads it as it was
+// then. A failed look says nothing: the command's reads report the store.
+func noteMoved(ctx context.Context, e env, store *logStore, db string) {
+	if m, moved, err := store.Moved(ctx); err == nil && moved {
+		fmt.Fprintf(e.stderr, "ledger: note: --db %s: %s; this reads the log as it was when it moved\n", dburl.Redact(db), m.Message())
+	}
 }
 
 // noDatabase reports whether a PostgreSQL URL names no database: no path,
