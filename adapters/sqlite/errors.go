@@ -51,6 +51,15 @@ func translate(err error) error {
 	return err
 }
 
+// IsLocked reports whether err is a store's failure to take the file's
+// lock within its busy timeout (Config.BusyTimeout): another connection
+// or process holds it, such as a server in a burst of writes. Waiting
+// longer may get it.
+func IsLocked(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked)
+}
+
 // movedPrefix begins the message of a sealed log's triggers
 // (logcopy.Moved.Message).
 const movedPrefix = "the log moved to "

@@ -16,12 +16,13 @@ func runImport(ctx context.Context, e env, args []string) error {
 	kinds := kindsFlag(fs)
 	onError := fs.String("on-error", "fail", "import legacy: what to do with inconsistent rows: fail (import nothing) or skip (import the rest)")
 	source := fs.String("source", "legacy", "import legacy: name of the source system; part of every derived event id")
+	lockWait := fs.Duration("lock-wait", defaultLockWait, "import log: how long to wait for a SQLite SOURCE's write lock while a server on it writes")
 	pos, err := parseArgs(fs, e, args)
 	if err != nil {
 		return helpOK(err)
 	}
 	if len(pos) > 0 && pos[0] == "log" { // --kinds, --on-error and --source are legacy's
-		return importLog(ctx, e, pos[1:], *db)
+		return importLog(ctx, e, pos[1:], *db, *lockWait)
 	}
 	if len(pos) != 2 || pos[0] != "legacy" {
 		return usageErr("want: import legacy FILE.csv or import log SOURCE --db DEST, got %q (ledger import --help lists the flags)", pos)

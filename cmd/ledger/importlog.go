@@ -10,6 +10,7 @@ import (
 
 	"github.com/interactionledger/ledger/adapters/logcopy"
 	"github.com/interactionledger/ledger/adapters/postgres"
+	"github.com/interactionledger/ledger/adapters/sqlite"
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/internal/dburl"
 	"github.com/interactionledger/ledger/projections"
@@ -18,9 +19,12 @@ import (
 // importLog moves the log at src (a SQLite file or a PostgreSQL URL) into
 // the empty log at dest, every event at its position and the log's
 // identity with it, and seals src (logcopy.Copy).
-func importLog(ctx context.Context, e env, args []string, dest string) error {
+func importLog(ctx context.Context, e env, args []string, dest string, lockWait time.Duration) error {
 	if len(args) != 1 {
 		return usageErr("want: import log SOURCE --db DEST (SOURCE a SQLite file or a postgres:// URL), got %q", args)
+	}
+	if lockWait < 0 {
+		return usageErr("--lock-wait %s: must be >= 0", lockWait)
 	}
 	src := args[0]
 	if err := checkSource(src); err != nil {
@@ -32,7 +36,8 @@ func importLog(ctx context.Context, e env, args []string, dest string) error {
 	if sameLog(src, dest) {
 		return usageErr("import log %s --db %s: the source and the destination are the same log", dburl.Redact(src), dburl.Redact(dest))
 	}
-	from, err := openSource(ctx, e, src)
+	lock := &lockWaiter{e: e, src: src, wait: lockWait, start: time.Now()}
+	from, err := openSource(ctx, e, src, lock)
 	if err != nil {
 		return err
 	}
@@ -44,7 +49,7 @@ func importLog(ctx context.Context, e env, args []string, dest string) error {
 	defer to.Close()
 	report, finish := progressReporter(e, "import")
 	start := time.Now()
-	rep, err := logcopy.Copy(ctx, from.copier, to.copier, dburl.Redact(dest), func(p logcopy.Progress) {
+	rep, err := logcopy.Copy(ctx, waitingSource{from.copier, lock}, to.copier, dburl.Redact(dest), func(p logcopy.Progress) {
 		report(projections.Progress{Projection: "log", Phase: "copy", Done: p.Done, Total: p.Total})
 	})
 	finish()
@@ -107,7 +112,7 @@ func checkSource(src string) error {
 // openSource opens src, which checkSource checked, for writing (a log of
 // an older schema is migrated), after checking that a PostgreSQL src holds a log: opened
 // for writing, an empty schema would become one.
-func openSource(ctx context.Context, e env, src string) (*logStore, error) {
+func openSource(ctx context.Context, e env, src string, lock *lockWaiter) (*logStore, error) {
 	if postgres.IsURL(src) {
 		ro, err := openStore(ctx, src, storeOptions{readOnly: true, what: "SOURCE", checked: true}, cliLogger(e))
 		if errors.Is(err, domain.ErrNotFound) {
@@ -117,7 +122,75 @@ func openSource(ctx context.Context, e env, src string) (*logStore, error) {
 			_ = ro.Close()
 		}
 	}
-	return openStore(ctx, src, storeOptions{what: "SOURCE", checked: true}, cliLogger(e))
+	var store *logStore
+	err := lock.retry(ctx, func() (err error) {
+		store, err = openStore(ctx, src, storeOptions{what: "SOURCE", checked: true, busyTimeout: lockTry}, cliLogger(e))
+		return err
+	})
+	return store, err
+}
+
+// defaultLockWait is import log's --lock-wait: how long it waits for a
+// SQLite SOURCE's write lock, which a server on it holds for each of its
+// commits. In a long burst of writes the lock is free only between two
+// commits, and one wait of the store's busy timeout (5 s) often missed it.
+const defaultLockWait = time.Minute
+
+// lockTry is how long each try for a SQLite SOURCE's lock waits (the
+// store's busy timeout), and lockSayEvery how often the wait is said.
+const (
+	lockTry      = time.Second
+	lockSayEvery = 5 * time.Second
+)
+
+// lockWaiter retries the steps of import log that take a SQLite SOURCE's
+// write lock (opening it, which may migrate it, and the copy's first
+// step) while another connection holds it, saying so on stderr every
+// lockSayEvery, up to wait in all since start.
+type lockWaiter struct {
+	e     env
+	src   string
+	wait  time.Duration
+	start time.Time
+	said  time.Time
+}
+
+// retry runs step until it does not fail for the lock (sqlite.IsLocked),
+// wait has passed, or ctx ends.
+func (w *lockWaiter) retry(ctx context.Context, step func() error) error {
+	for {
+		err := step()
+		if !sqlite.IsLocked(err) || ctx.Err() != nil {
+			return err
+		}
+		waited := time.Since(w.start)
+		if waited >= w.wait {
+			return fmt.Errorf("the write lock of %s was not had within --lock-wait %s: another process (a server on it) "+
+				"kept writing; nothing was copied and it is not sealed: run again when it writes less, or give a longer --lock-wait: %w",
+				w.src, w.wait, err)
+		}
+		if time.Since(w.said) >= lockSayEvery {
+			w.said = time.Now()
+			fmt.Fprintf(w.e.stderr, "import log: waiting for the write lock of %s, which another process (a server on it) holds: %s of at most %s (--lock-wait)\n",
+				w.src, waited.Round(time.Second), w.wait)
+		}
+	}
+}
+
+// waitingSource is the source's logcopy.Store, its BeginCopy retried while
+// another connection holds the lock (lockWaiter).
+type waitingSource struct {
+	logcopy.Store
+	lock *lockWaiter
+}
+
+// BeginCopy takes the source's write lock, waiting for it up to --lock-wait.
+func (s waitingSource) BeginCopy(ctx context.Context) (tx logcopy.Tx, err error) {
+	err = s.lock.retry(ctx, func() error {
+		tx, err = s.Store.BeginCopy(ctx)
+		return err
+	})
+	return tx, err
 }
 
 // sameLog reports whether src and dest name the same log: one file (by

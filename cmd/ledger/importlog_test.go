@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	neturl "net/url"
@@ -9,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interactionledger/ledger/adapters/logcopy"
 	"github.com/interactionledger/ledger/adapters/postgres/pgtest"
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/internal/dburl"
+	"github.com/interactionledger/ledger/internal/testlog"
 	"github.com/interactionledger/ledger/projections"
 )
 
@@ -336,4 +341,102 @@ func readMovedAt(t *testing.T, db string) time.Time {
 		t.Fatalf("the log at %s: moved %t, %v; want sealed", db, moved, err)
 	}
 	return m.At
+}
+
+// holdWriteLock takes the write lock of the SQLite log at db (BEGIN
+// IMMEDIATE on a connection of its own), as a server's long burst of
+// writes does, and returns the function that releases it.
+func holdWriteLock(t *testing.T, db string) (release func()) {
+	t.Helper()
+	conn, err := sql.Open("sqlite3", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c, err := conn.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if _, err := c.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+			t.Error(err)
+		}
+		c.Close()
+	}
+}
+
+// TestImportLogWaitsForTheWriter: import log from a SQLite log whose write
+// lock another connection holds (a server in a long burst of writes) waits
+// for it, saying so on stderr, and moves the log once it is released; with
+// the lock held past --lock-wait it fails, exit 1 naming the flag, with
+// nothing copied and the source not sealed. It failed after the store's
+// busy timeout (5 s), "database is locked", saying nothing meanwhile.
+func TestImportLogWaitsForTheWriter(t *testing.T) {
+	dir := t.TempDir()
+	src, dest := filepath.Join(dir, "ledger.db"), filepath.Join(dir, "dest.db")
+	mustFill(t, src, 3)
+	release := holdWriteLock(t, src)
+	var out bytes.Buffer
+	var errOut testlog.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(t.Context(), []string{"import", "log", src, "--db", dest}, func(string) string { return "" }, &out, &errOut)
+	}()
+	waitUntil(t, "import log to say it waits for the writer", func() bool {
+		return strings.Contains(errOut.String(), "waiting for the write lock of "+src)
+	})
+	release()
+	if err := <-done; err != nil || !strings.Contains(out.String(), "6 events (head 6") {
+		t.Fatalf("import log once the writer let go: %v\n%s%s", err, out.String(), errOut.String())
+	}
+	checkSealed(t, src, dest)
+
+	src2, dest2 := filepath.Join(dir, "second.db"), filepath.Join(dir, "dest2.db")
+	mustFill(t, src2, 2)
+	release = holdWriteLock(t, src2)
+	_, errText, err := runCLI(t, "import", "log", src2, "--db", dest2, "--lock-wait", "2s")
+	release()
+	if exitCode(err) != 1 || !strings.Contains(fmt.Sprint(err), "--lock-wait 2s") || !strings.Contains(errText, "waiting for the write lock") {
+		t.Fatalf("import log with the lock held past --lock-wait: %v\n%s; want exit 1 naming --lock-wait 2s", err, errText)
+	}
+	mustLiveLike(t, src2, "still", "article/writable") // not sealed
+	if _, _, err := runCLI(t, "import", "log", src2, "--db", dest2, "--lock-wait", "-1s"); exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "--lock-wait -1s") {
+		t.Errorf("--lock-wait -1s: %v; want exit 2 naming it", err)
+	}
+}
+
+// TestImportLogCopyWaitsForTheWriter: the copy's first step, which takes
+// the source's write lock again after the source was opened, waits for a
+// writer that took it meanwhile, as the open does.
+func TestImportLogCopyWaitsForTheWriter(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "ledger.db")
+	mustFill(t, src, 1)
+	store := mustOpenStore(t, src, storeOptions{busyTimeout: lockTry})
+	var errOut testlog.Buffer
+	lock := &lockWaiter{e: env{stderr: &errOut}, src: src, wait: time.Hour, start: time.Now()}
+	release := holdWriteLock(t, src)
+	type begun struct {
+		tx  logcopy.Tx
+		err error
+	}
+	done := make(chan begun, 1)
+	go func() {
+		tx, err := waitingSource{store.copier, lock}.BeginCopy(t.Context())
+		done <- begun{tx, err}
+	}()
+	waitUntil(t, "the copy to say it waits for the writer", func() bool {
+		return strings.Contains(errOut.String(), "waiting for the write lock of "+src)
+	})
+	release()
+	b := <-done
+	if b.err != nil {
+		t.Fatalf("BeginCopy once the writer let go: %v", b.err)
+	}
+	if head, err := b.tx.Head(t.Context()); err != nil || head != 2 {
+		t.Fatalf("the copy's head: %d, %v; want 2", head, err)
+	}
+	b.tx.Rollback(t.Context())
 }

@@ -47,6 +47,9 @@ type storeOptions struct {
 	onCheckpoint func(took time.Duration, err error)
 	// what names the store in usage errors; "" is --db.
 	what string
+	// busyTimeout, when not 0, is how long each statement of a SQLite
+	// store waits for another connection's lock (sqlite.Config.BusyTimeout).
+	busyTimeout time.Duration
 	// checked says that the command checked db (checkDB, or import log's
 	// checkSource) before: openStore does not check it again.
 	checked bool
@@ -208,7 +211,7 @@ func openSQLite(ctx context.Context, path string, opts storeOptions, log *slog.L
 	if err != nil {
 		return nil, err
 	}
-	cfg := sqlite.Config{Path: path, ReadOnly: opts.readOnly, OnCheckpoint: opts.onCheckpoint}
+	cfg := sqlite.Config{Path: path, ReadOnly: opts.readOnly, OnCheckpoint: opts.onCheckpoint, BusyTimeout: opts.busyTimeout}
 	if opts.onCommit != nil {
 		cfg.OnCommit = func(st sqlite.CommitStats) {
 			opts.onCommit(commitStats{st.Appends, st.Failed, st.Events, st.Duration, st.Err})
