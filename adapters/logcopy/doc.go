@@ -7,7 +7,10 @@
 //
 // It defines the port the stores implement (Store, Tx), the rows they
 // exchange, and Copy, the one place the steps and checks of a move are
-// written. The rows are the stores' own columns: a copy keeps every value
+// written. Sealed is a store that tells where its sealed log went (Moved),
+// for the commands and the relay that still read a sealed log, and
+// MovedError is the refusal of a write to one, which the commands find to
+// say where the log went in one wording. The rows are the stores' own columns: a copy keeps every value
 // as stored, decodes nothing and assigns nothing anew. Nothing here knows
 // a particular store.
 package logcopy

@@ -9,14 +9,16 @@
 //     through watermill-nats' JetStream publisher to the subject
 //     <prefix>.<kind>.<target_type>, with the event's JSON (eventcodec,
 //     the same bytes /v1/events serves) as payload and the headers
-//     Nats-Msg-Id (the event id) and Ledger-Position (its position).
+//     Nats-Msg-Id (the event id), Ledger-Position (its position) and
+//     Ledger-Log (the log's LogID).
 //   - Marshaler, the watermill-nats marshaler that writes those headers
 //     and reads them back for consumers that use watermill.
 //   - Metrics, the relay's Prometheus collectors.
 //
 // Exactly once into the stream. At the start of every session (and after
 // every failure) the relay reads the stream's last message and resumes
-// after its Ledger-Position, checking that the log holds that very event.
+// after its Ledger-Position, checking that it is of this log (its
+// Ledger-Log, when it has one) and that the log holds that very event.
 // Each publish carries Nats-Expected-Last-Sequence, the stream sequence of
 // the message before it, so JetStream stores a message only directly after
 // its predecessor: a publish whose acknowledgement was lost, a stale relay
@@ -33,6 +35,12 @@
 // holds the last relayed event at its position before it publishes each
 // batch it read, and every second, with the log's head (a head behind that
 // position stops it too). None of the restored copy's events is published.
+//
+// A log moved away (ledger import log sealed it: logcopy.Sealed) stops Run
+// with domain.ErrLogMoved, at its start and within a second while it runs:
+// its new store, with the same LogID and positions, is the one to relay
+// into the same stream, and a relay kept on the old log would hold the
+// lock for ever.
 //
 // One relay at a time: a relay publishes only while it holds a key in a
 // JetStream key-value bucket, created only if absent and refreshed well
