@@ -329,10 +329,9 @@ func (r *Relay) readHead(ctx context.Context) (int64, error) {
 }
 
 // checkNotMoved returns a permanent error wrapping a *logcopy.MovedError
-// (domain.ErrLogMoved) when
-// the store's log is sealed (logcopy.Sealed): ledger import log moved it,
-// and its new store, with the same identity and positions, is the one to
-// relay into the stream. A relay kept on the old log would also hold the
+// (domain.ErrLogMoved) when the store's log is sealed (logcopy.Sealed):
+// ledger import log moved it, and its new store, with the same identity
+// and positions, is the one to relay into the stream. A relay kept on the old log would also hold the
 // lock, and the new store's relay would wait as a standby for ever. A
 // store that cannot tell, or a failed read, is nil: the next look tells.
 func (r *Relay) checkNotMoved(ctx context.Context) error {
