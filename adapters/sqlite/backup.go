@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/mattn/go-sqlite3"
 
+	"github.com/interactionledger/ledger/adapters/logcopy"
 	"github.com/interactionledger/ledger/internal/sqlitedsn"
 )
 
@@ -22,13 +23,14 @@ var backupPages = 1024
 // BackupResult describes the log a backup copied, as its read transaction
 // saw it, and as read back from the copy.
 type BackupResult struct {
-	LogID  string // the log's identity ("" in a log older than migration 0004)
-	Schema int    // the schema version (migrations applied)
-	Head   int64  // the last position (0: no event)
-	LastID string // the last event's id ("" without events)
-	Pages  int    // pages copied
-	Bytes  int64  // the copy's size
-	Sealed bool   // the log was moved to another store (ledger import log) and refuses writes
+	LogID  string        // the log's identity ("" in a log older than migration 0004)
+	Schema int           // the schema version (migrations applied)
+	Head   int64         // the last position (0: no event)
+	LastID string        // the last event's id ("" without events)
+	Pages  int           // pages copied
+	Bytes  int64         // the copy's size
+	Sealed bool          // the log was moved to another store (ledger import log) and refuses writes
+	Moved  logcopy.Moved // where and when, when Sealed
 }
 
 // Backup copies the SQLite event log at from into a new file at to,
@@ -121,12 +123,12 @@ func describeLog(ctx context.Context, q queryer) (BackupResult, error) {
 	if err := optionalRow(ctx, q, "schema_migrations", `SELECT coalesce(max(version), 0) FROM schema_migrations`, &r.Schema); err != nil {
 		return r, err
 	}
-	var moved int
-	if err := optionalRow(ctx, q, "log_moved", `SELECT count(*) FROM log_moved`, &moved); err != nil {
+	var tables int
+	if err := optionalRow(ctx, q, "log_moved", `SELECT 1`, &tables); err != nil || tables == 0 {
 		return r, err
 	}
-	r.Sealed = moved > 0
-	return r, nil
+	r.Moved, r.Sealed, err = movedIn(ctx, q)
+	return r, err
 }
 
 // errNotALog marks a source that is a SQLite file without an event log.

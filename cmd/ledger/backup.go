@@ -149,7 +149,7 @@ func printBackup(e env, out string, res sqlite.BackupResult, took time.Duration)
 	fmt.Fprintf(e.stdout, "backed up log %s (schema %d) up to position %d (last event %s): %d pages, %d bytes, to %s in %s\n",
 		log, res.Schema, res.Head, orNone(res.LastID), res.Pages, res.Bytes, out, took.Round(time.Millisecond))
 	if res.Sealed {
-		fmt.Fprintln(e.stdout, "the log was moved to another store (ledger import log): the copy refuses writes as the log does")
+		fmt.Fprintf(e.stdout, "%s: the copy refuses writes as the log does\n", res.Moved.Message())
 	}
 	fmt.Fprintln(e.stdout, "the views file is not in the backup: a server started on the copy without one builds it from the log")
 }

@@ -160,7 +160,7 @@ func TestBackupOfAMovedLog(t *testing.T) {
 		t.Fatalf("import log: %v\n%s", err, errOut)
 	}
 	stdout, _, err := runCLI(t, "backup", "--db", src, "--out", out)
-	if err != nil || !strings.Contains(stdout, "the log was moved to another store") {
+	if err != nil || !strings.Contains(stdout, "the log moved to "+filepath.Join(dir, "moved.db")) {
 		t.Fatalf("backup of a moved log: %v, %q; want it to say the log moved", err, stdout)
 	}
 	store, err := openStore(t.Context(), out, storeOptions{}, nil)
