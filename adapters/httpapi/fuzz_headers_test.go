@@ -55,7 +55,7 @@ func FuzzHeaders(f *testing.F) {
 			checkPosition(t, "Ledger-Min-Position", vs, n)
 		case 2:
 			r.Header[http.CanonicalHeaderKey("Last-Event-ID")] = vs
-			after, _, err := s.streamParams(r)
+			after, _, _, err := s.streamParams(r)
 			if err != nil {
 				checkRefusal(t, err, "Last-Event-ID", vs)
 				return

@@ -27,7 +27,7 @@ func (s *Server) registerRoutes() {
 	s.handle("GET /v1/users/{user}/{kind}", s.collection, "type", "limit", "cursor", "min_position")
 	s.handle("GET /v1/events", s.events, append([]string{"after", "min_position"}, historyFilters...)...)
 	// The stream refuses the history's filters with a reason of its own.
-	s.handle("GET /v1/events/stream", s.stream, append([]string{"after", "min_position"}, historyFilters...)...)
+	s.handle("GET /v1/events/stream", s.stream, append([]string{"after", "min_position", "t"}, historyFilters...)...)
 	s.registerSite()
 }
 

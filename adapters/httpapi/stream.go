@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,50 +44,99 @@ type subscriber struct {
 	// when the hub drops it, so a stalled client is cut off within
 	// abortGrace rather than after the write timeout.
 	kick atomic.Pointer[func()]
+	// targets are the only targets whose events the client takes; nil
+	// takes every event.
+	targets []domain.Target
 }
 
 // hub fans applied events out to the SSE clients without ever blocking
-// the publisher. It is safe for concurrent use.
+// the publisher. Subscribers that take some targets only are indexed by
+// target, so an event costs its target's subscribers and the unfiltered
+// ones, not every subscriber. It is safe for concurrent use.
 type hub struct {
-	mu      sync.Mutex
-	subs    map[*subscriber]struct{}
-	buffer  int
-	metrics *Metrics
-	clients atomic.Int64
+	mu       sync.Mutex
+	all      map[*subscriber]struct{}
+	byTarget map[domain.Target]map[*subscriber]struct{}
+	// published is the position of the last event published: every
+	// subscriber's frames up to it are in its buffer (it is set after
+	// them, under mu), so a stream that takes what its buffer holds has
+	// everything of its filter up to it.
+	published atomic.Int64
+	buffer    int
+	metrics   *Metrics
+	clients   atomic.Int64
 }
 
 func newHub(buffer int, m *Metrics) *hub {
-	return &hub{subs: map[*subscriber]struct{}{}, buffer: buffer, metrics: m}
+	return &hub{all: map[*subscriber]struct{}{}, byTarget: map[domain.Target]map[*subscriber]struct{}{}, buffer: buffer, metrics: m}
 }
 
-func (h *hub) subscribe() *subscriber {
-	s := &subscriber{ch: make(chan frame, h.buffer)}
+// subscribe adds a subscriber of targets' events (every event when
+// targets is empty).
+func (h *hub) subscribe(targets []domain.Target) *subscriber {
+	s := &subscriber{ch: make(chan frame, h.buffer), targets: targets}
 	h.mu.Lock()
-	h.subs[s] = struct{}{}
-	h.mu.Unlock()
+	defer h.mu.Unlock()
+	if len(targets) == 0 {
+		h.all[s] = struct{}{}
+		return s
+	}
+	for _, t := range targets {
+		set := h.byTarget[t]
+		if set == nil {
+			set = map[*subscriber]struct{}{}
+			h.byTarget[t] = set
+		}
+		set[s] = struct{}{}
+	}
 	return s
 }
 
 func (h *hub) unsubscribe(s *subscriber) {
 	h.mu.Lock()
-	delete(h.subs, s)
+	h.remove(s)
 	h.mu.Unlock()
+}
+
+// remove takes s out of the index; h.mu is held.
+func (h *hub) remove(s *subscriber) {
+	if len(s.targets) == 0 {
+		delete(h.all, s)
+		return
+	}
+	for _, t := range s.targets {
+		if set := h.byTarget[t]; set != nil {
+			delete(set, s)
+			if len(set) == 0 {
+				delete(h.byTarget, t)
+			}
+		}
+	}
 }
 
 func (h *hub) publish(e domain.Event, counts map[string]int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(h.subs) == 0 {
+	defer h.published.Store(e.Position)
+	some := h.byTarget[e.Target]
+	if len(h.all) == 0 && len(some) == 0 {
 		return
 	}
 	f := frame{pos: e.Position, data: renderEvent(e, counts)}
-	for s := range h.subs {
+	h.send(h.all, f)
+	h.send(some, f)
+}
+
+// send hands f to every subscriber of subs, dropping those whose buffer is
+// full; h.mu is held.
+func (h *hub) send(subs map[*subscriber]struct{}, f frame) {
+	for s := range subs {
 		select {
 		case s.ch <- f:
 		default:
 			s.lost.Store(true)
 			close(s.ch)
-			delete(h.subs, s)
+			h.remove(s)
 			if kick := s.kick.Load(); kick != nil {
 				(*kick)()
 			}
@@ -127,7 +177,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	if _, ok := negotiate(r.Header.Values("Accept"), "text/event-stream"); !ok {
 		return errNotAcceptable("GET /v1/events/stream produces text/event-stream")
 	}
-	after, minPos, err := s.streamParams(r)
+	after, minPos, targets, err := s.streamParams(r)
 	if err != nil {
 		return err
 	}
@@ -173,7 +223,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	if _, err := st.Write(resumeFrame(retryField(), after)); err != nil {
 		return nil
 	}
-	sub, last, err := s.backfill(r.Context(), st, after)
+	sub, last, err := s.backfill(r.Context(), st, after, targets)
 	if err != nil {
 		s.streamFailed(r.Context(), err)
 		return nil
@@ -239,17 +289,20 @@ func (s *Server) streamFailed(ctx context.Context, err error) {
 }
 
 // streamParams reads after (or Last-Event-ID, which a reconnecting
-// browser sends and which wins) and min_position. Without either, after
-// is -1: the stream starts at the log head, live only.
-func (s *Server) streamParams(r *http.Request) (after, minPos int64, err error) {
+// browser sends and which wins), min_position and the targets the stream
+// is filtered to (none: every event). Without after or Last-Event-ID,
+// after is -1: the stream starts at the log head, live only.
+func (s *Server) streamParams(r *http.Request) (after, minPos int64, targets []domain.Target, err error) {
 	p, err := s.newParams(r)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
 	after = p.int("after", -1, 0, math.MaxInt64)
+	targets = p.streamTargets()
 	for _, f := range historyFilters {
 		if _, ok := p.query[f]; ok {
-			p.bad = append(p.bad, InvalidParam{Name: f, Reason: "the event stream takes no filters: it sends every event (filter them as they arrive, or read GET /v1/events)"})
+			p.bad = append(p.bad, InvalidParam{Name: f, Reason: fmt.Sprintf("the event stream filters by target only, as t=type/id (repeated up to %d times); "+
+				"filter the rest as events arrive, or read GET /v1/events", maxStreamTargets)})
 		}
 	}
 	// An empty Last-Event-ID is no resume point: EventSource sends none
@@ -262,7 +315,35 @@ func (s *Server) streamParams(r *http.Request) (after, minPos int64, err error) 
 		after = n
 	}
 	minPos = p.minPosition(r)
-	return after, minPos, p.err()
+	return after, minPos, targets, p.err()
+}
+
+// maxStreamTargets is how many targets one stream may be filtered to:
+// each read of its replay reads the log once for each of them.
+const maxStreamTargets = 50
+
+// streamTargets parses the stream's repeated t=type/id: none is every
+// event; more than maxStreamTargets, a malformed one or one given twice
+// is 400 naming it.
+func (p *params) streamTargets() []domain.Target {
+	raw := p.query["t"]
+	if len(raw) > maxStreamTargets {
+		p.bad = append(p.bad, InvalidParam{Name: "t", Reason: fmt.Sprintf("%d targets given; a stream takes at most %d (open another stream for the rest)", len(raw), maxStreamTargets)})
+		return nil
+	}
+	var ts []domain.Target
+	for _, v := range raw {
+		t, err := domain.ParseTarget(v)
+		switch {
+		case err != nil:
+			p.bad.add("t", err)
+		case slices.Contains(ts, t):
+			p.bad = append(p.bad, InvalidParam{Name: "t", Reason: fmt.Sprintf("%q is given twice", clip(v))})
+		default:
+			ts = append(ts, t)
+		}
+	}
+	return ts
 }
 
 // historyFilters are GET /v1/events's filters, which the stream refuses
@@ -270,14 +351,15 @@ func (s *Server) streamParams(r *http.Request) (after, minPos int64, err error) 
 // get every event.
 var historyFilters = []string{"kind", "user", "target_type", "target_id", "since", "until", "limit"}
 
-// backfill sends the stored events after `after`, then returns a live
-// subscription taken before the last read, so that no event falls between
-// the two. When the subscription overflowed during a long backfill, it
-// subscribes again and reads on.
-func (s *Server) backfill(ctx context.Context, st *streamer, after int64) (*subscriber, int64, error) {
+// backfill sends the stored events after `after` (of targets, or all),
+// then returns a live subscription taken before the last read, so that no
+// event falls between the two. When the subscription overflowed during a
+// long backfill, it subscribes again and reads on.
+func (s *Server) backfill(ctx context.Context, st *streamer, after int64, targets []domain.Target) (*subscriber, int64, error) {
+	filters := storedFilters(targets)
 	for {
-		sub := s.hub.subscribe()
-		last, err := s.sendStored(ctx, st, after)
+		sub := s.hub.subscribe(targets)
+		last, err := s.sendStored(ctx, st, after, filters)
 		if err != nil || !sub.lost.Load() {
 			if err != nil {
 				s.hub.unsubscribe(sub)
@@ -288,6 +370,19 @@ func (s *Server) backfill(ctx context.Context, st *streamer, after int64) (*subs
 	}
 }
 
+// storedFilters are the reads of the log a replay makes for each batch:
+// the whole log, or each target's events through the log's filtered read.
+func storedFilters(targets []domain.Target) []domain.EventFilter {
+	if len(targets) == 0 {
+		return []domain.EventFilter{{}}
+	}
+	fs := make([]domain.EventFilter, len(targets))
+	for i, t := range targets {
+		fs[i] = domain.EventFilter{TargetType: t.Type(), TargetID: t.ID()}
+	}
+	return fs
+}
+
 // sendStored sends the stored events after `after` that the read model
 // has applied, in batches, with their targets' counts as the read model
 // has them (at or after the event). It stops at what is applied when it
@@ -295,50 +390,53 @@ func (s *Server) backfill(ctx context.Context, st *streamer, after int64) (*subs
 // this node has not applied, whose counts it does not have yet; the
 // caller's subscription, taken before, delivers those once they are
 // applied, with the exact counts. Each batch goes to the client in one
-// write.
-func (s *Server) sendStored(ctx context.Context, st *streamer, after int64) (int64, error) {
+// write. It returns the position the client has every event of its
+// filter up to; while it waits for its turn to read, the client gets a
+// heartbeat with that position.
+func (s *Server) sendStored(ctx context.Context, st *streamer, after int64, filters []domain.EventFilter) (int64, error) {
+	tick := time.NewTicker(s.cfg.Heartbeat)
+	defer tick.Stop()
+	idle := func() error {
+		if _, err := st.Write(resumeFrame(": heartbeat "+strconv.FormatInt(after, 10)+"\n", after)); err != nil {
+			return &clientError{err}
+		}
+		return nil
+	}
 	for {
-		out, last, full, err := s.renderStored(ctx, after)
+		out, to, full, err := s.renderStored(ctx, after, filters, tick.C, idle)
 		if err != nil || len(out) == 0 {
 			return after, err
 		}
 		if _, err := st.Write(out); err != nil {
 			return after, &clientError{err}
 		}
-		after = last
+		after = to
 		if !full {
 			return after, nil
 		}
 	}
 }
 
-// renderStored reads the next batch after `after` and renders its frames;
-// last is the batch's last position and full whether more may follow. It
-// waits for one of the replayReaders, so that a reconnect storm (every
-// client of a restarted node resuming at once) holds a few batches of
-// events in memory, not one per client, and leaves the log's read
-// connections to the projections and the writes. It returns nothing when
-// the read model has applied nothing after `after`.
-func (s *Server) renderStored(ctx context.Context, after int64) (out []byte, last int64, full bool, err error) {
+// renderStored reads the next batch after `after` and renders its frames,
+// ending with a resume frame at `to` when the batch's last event is below
+// it; to is the position the batch has every event of the filters up to,
+// and full whether more may follow. It waits for one of the
+// replayReaders, so that a reconnect storm (every client of a restarted
+// node resuming at once) holds a few batches of events in memory, not one
+// per client, and leaves the log's read connections to the projections
+// and the writes; each beat while it waits calls idle. It returns nothing
+// when the read model has applied nothing after `after`.
+func (s *Server) renderStored(ctx context.Context, after int64, filters []domain.EventFilter, beat <-chan time.Time, idle func() error) (out []byte, to int64, full bool, err error) {
 	if after >= s.deps.Read.Applied() {
 		return nil, after, false, nil
 	}
-	if err := s.replays.enter(ctx, s.stop); err != nil {
+	if err := s.replays.enter(ctx, s.stop, beat, idle); err != nil {
 		return nil, after, false, err
 	}
 	defer s.replays.leave()
-	applied := s.deps.Read.Applied()
-	batch, err := domain.AppendEvents(nil, s.deps.Log.ReadEvents(ctx, domain.EventFilter{After: after, Limit: backfillBatch}))
+	batch, to, full, err := s.readStored(ctx, after, s.deps.Read.Applied(), filters)
 	if err != nil {
-		return nil, after, false, fmt.Errorf("read stored events after %d: %w", after, err)
-	}
-	full = len(batch) == backfillBatch
-	if n := len(batch); n > 0 && batch[n-1].Position > applied {
-		batch = batch[:sort.Search(n, func(i int) bool { return batch[i].Position > applied })]
-		full = false
-	}
-	if len(batch) == 0 {
-		return nil, after, false, nil
+		return nil, after, false, err
 	}
 	counts, err := s.countsFor(ctx, batch)
 	if err != nil {
@@ -347,7 +445,39 @@ func (s *Server) renderStored(ctx context.Context, after int64) (out []byte, las
 	for _, e := range batch {
 		out = append(out, renderEvent(e, counts[e.Target])...)
 	}
-	return out, batch[len(batch)-1].Position, full, nil
+	if n := len(batch); to > after && (n == 0 || batch[n-1].Position < to) {
+		out = append(out, resumeFrame("", to)...)
+	}
+	return out, to, full, nil
+}
+
+// readStored reads, with each of filters, the next backfillBatch events
+// after `after`, and returns the first backfillBatch of them in position
+// order, up to the position to that they hold every event of the filters
+// up to: applied, or below it where a read (or the batch) was full; full
+// is whether more may follow.
+func (s *Server) readStored(ctx context.Context, after, applied int64, filters []domain.EventFilter) (batch []domain.Event, to int64, full bool, err error) {
+	to = applied
+	for _, f := range filters {
+		f.After, f.Limit = after, backfillBatch
+		events, err := domain.AppendEvents(nil, s.deps.Log.ReadEvents(ctx, f))
+		if err != nil {
+			return nil, after, false, fmt.Errorf("read stored events after %d: %w", after, err)
+		}
+		if n := len(events); n == backfillBatch && events[n-1].Position < to {
+			to, full = events[n-1].Position, true
+		}
+		batch = append(batch, events...)
+	}
+	if len(filters) > 1 {
+		slices.SortFunc(batch, func(a, b domain.Event) int { return cmp.Compare(a.Position, b.Position) })
+	}
+	batch = batch[:sort.Search(len(batch), func(i int) bool { return batch[i].Position > to })]
+	if len(batch) > backfillBatch {
+		batch = batch[:backfillBatch]
+		to, full = batch[backfillBatch-1].Position, true
+	}
+	return batch, to, full, nil
 }
 
 // countsFor reads the counts of the batch's targets, which the read model
@@ -412,7 +542,8 @@ func (s *Server) live(ctx context.Context, st *streamer, sub *subscriber, last i
 				s.log.InfoContext(ctx, "ended a stream: the read model stopped until a restart", "request_id", requestID(ctx), "err", err)
 				return
 			}
-			if _, err := st.Write(resumeFrame(": heartbeat "+strconv.FormatInt(last, 10)+"\n", last)); err != nil {
+			var ok bool
+			if last, ok = s.heartbeat(st, sub, last); !ok {
 				return
 			}
 		case <-ctx.Done():
@@ -421,6 +552,38 @@ func (s *Server) live(ctx context.Context, st *streamer, sub *subscriber, last i
 			return
 		}
 	}
+}
+
+// heartbeat writes the frames queued for sub, then a heartbeat frame with
+// the position the client has every event of its filter up to: the last
+// it was sent, or the hub's last published position if that is later.
+// Every frame of sub up to that position is queued when it is read, so a
+// filtered client's resume point moves on with the log while no event of
+// its targets comes, and a resume from it misses nothing. It returns the
+// new position, and false when the client is gone or was dropped.
+func (s *Server) heartbeat(st *streamer, sub *subscriber, last int64) (int64, bool) {
+	published := s.hub.published.Load()
+	if sub.lost.Load() {
+		return last, false // its frames up to published are not all queued
+	}
+	var parts [][]byte
+	to := last
+	select {
+	case f, ok := <-sub.ch:
+		if !ok {
+			return last, false
+		}
+		if parts, to, ok = gather(sub, f, last); !ok {
+			return last, false
+		}
+	default:
+	}
+	to = max(to, published)
+	parts = append(parts, resumeFrame(": heartbeat "+strconv.FormatInt(to, 10)+"\n", to))
+	if _, err := st.writeParts(parts...); err != nil {
+		return last, false
+	}
+	return to, true
 }
 
 // replayReaders is how many streams read the log for their replay at
@@ -439,9 +602,11 @@ func newGate(n int) *gate { return &gate{slots: make(chan struct{}, n)} }
 // errStopping ends a stream waiting for its turn when shutdown starts.
 var errStopping = errors.New("the server is shutting down")
 
-// enter waits for a slot; it returns ctx's error when ctx ends first and
-// errStopping when stop closes first.
-func (g *gate) enter(ctx context.Context, stop <-chan struct{}) error {
+// enter waits for a slot, calling idle at each beat while it waits (a
+// stream's heartbeat: a proxy would otherwise cut a stream that waits
+// longer than its idle timeout); it returns idle's error, ctx's error when
+// ctx ends first and errStopping when stop closes first.
+func (g *gate) enter(ctx context.Context, stop <-chan struct{}, beat <-chan time.Time, idle func() error) error {
 	select {
 	case g.slots <- struct{}{}:
 		return nil
@@ -449,13 +614,19 @@ func (g *gate) enter(ctx context.Context, stop <-chan struct{}) error {
 	}
 	g.waiting.Add(1)
 	defer g.waiting.Add(-1)
-	select {
-	case g.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-stop:
-		return errStopping
+	for {
+		select {
+		case g.slots <- struct{}{}:
+			return nil
+		case <-beat:
+			if err := idle(); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-stop:
+			return errStopping
+		}
 	}
 }
 

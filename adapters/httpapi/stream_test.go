@@ -379,17 +379,205 @@ func TestStreamWriteInProgressAtShutdown(t *testing.T) {
 	}
 }
 
-// The stream takes no filters: the history's are refused rather than
-// ignored; an empty Last-Event-ID is no resume point.
+// The stream filters by target only: the history's filters are refused
+// rather than ignored, and so is a malformed target, one given twice or
+// more than maxStreamTargets, each named; an empty Last-Event-ID is no
+// resume point.
 func TestStreamParams(t *testing.T) {
 	e := MustEnv(t, nil)
 	for _, q := range []string{"kind=like", "user=u1", "target_type=article", "target_id=a-1", "since=2026-01-01T00:00:00Z", "limit=5"} {
 		b := e.expect(400, "GET", "/v1/events/stream?after=0&"+q, "", "Accept", "text/event-stream")
-		if !strings.Contains(string(b), "takes no filters") {
+		if !strings.Contains(string(b), "filters by target only, as t=type/id") {
 			t.Errorf("%s: %s", q, b)
 		}
 	}
+	many := strings.Repeat("t=article/x&", maxStreamTargets) + "t=article/y"
+	for _, c := range []struct{ query, want string }{
+		{"t=article", `\"article\" must be type/id`},
+		{"t=", `\"\" must be type/id`},
+		{"t=Article/a-1", `\"Article\" must match`},
+		{"t=article/a%201", `\"a 1\" must match`},
+		{"t=article/a-1&t=article/a-2&t=article/a-1", `\"article/a-1\" is given twice`},
+		{many, "51 targets given; a stream takes at most 50"},
+	} {
+		b := e.expect(400, "GET", "/v1/events/stream?"+c.query, "", "Accept", "text/event-stream")
+		p := mustDecode[Problem](t, b)
+		if len(p.InvalidParams) != 1 || p.InvalidParams[0].Name != "t" || !strings.Contains(string(b), c.want) {
+			t.Errorf("%.60s: %s, want t named with %s", c.query, b, c.want)
+		}
+	}
 	e.expect(200, "HEAD", "/v1/events/stream", "", "Accept", "text/event-stream", "Last-Event-ID", "")
+	e.expect(200, "HEAD", "/v1/events/stream?t=article/a-1&t=comment/c-1", "", "Accept", "text/event-stream")
+}
+
+// likeBy likes target (type/id) as users u0 .. u(n-1), a few requests
+// at a time.
+func (e *testEnv) likeBy(target string, n int) {
+	e.t.Helper()
+	var wg sync.WaitGroup
+	jobs := make(chan int)
+	for range 4 {
+		wg.Go(func() {
+			for i := range jobs {
+				res, b := e.do("PUT", fmt.Sprintf("/v1/targets/%s/like/u%d", target, i), "")
+				if res.StatusCode != 200 {
+					e.t.Errorf("like %s by u%d: %d %s", target, i, res.StatusCode, b)
+				}
+			}
+		})
+	}
+	for i := range n {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+}
+
+// filterReads is a log that records the filters of its reads.
+type filterReads struct {
+	Log
+	mu      sync.Mutex
+	filters []domain.EventFilter
+}
+
+func (f *filterReads) ReadEvents(ctx context.Context, ef domain.EventFilter) iter.Seq2[domain.Event, error] {
+	f.mu.Lock()
+	f.filters = append(f.filters, ef)
+	f.mu.Unlock()
+	return f.Log.ReadEvents(ctx, ef)
+}
+
+// nextResume reads frames up to the next one without an event and returns
+// its id; an event frame before it fails the test.
+func nextResume(t *testing.T, rd *bufio.Reader) string {
+	t.Helper()
+	f := readFrameWithin(t, rd, 10*time.Second, "a resume point")
+	if f["event"] != "" || f["id"] == "" {
+		t.Fatalf("frame %v, want a resume point without an event", f)
+	}
+	return f["id"]
+}
+
+// TestStreamFilteredReplay: a stream filtered to targets replays their
+// events only, in order, each once, with their counts, across many
+// batches of the log's filtered reads (never a read of the whole log),
+// then a resume point at the log's head though the last events were of
+// other targets.
+func TestStreamFilteredReplay(t *testing.T) {
+	e := MustEnv(t, func(c *Config) { c.Heartbeat = 10 * time.Millisecond })
+	var wg sync.WaitGroup
+	for target, n := range map[string]int{"article/a-1": 150, "article/a-2": 90, "comment/c-3": 5} {
+		wg.Go(func() { e.likeBy(target, n) })
+	}
+	wg.Wait()
+	e.putMany(20, "u1") // the log ends with other targets' events
+	log := &filterReads{Log: e.store}
+	cfg := e.srv.cfg
+	srv := e.sideServer(cfg, nil, log, nil)
+	q := e.serving(srv)
+	rd := q.openStream(t, "?after=0&t=article/a-1&t=comment/c-3")
+	want := map[string]int64{"a-1": 150, "c-3": 5}
+	seen := map[string]int64{}
+	last := int64(0)
+	for range 155 {
+		ev := readSSE(t, rd)
+		pos := mustAtoi(t, ev.id)
+		id := ev.data.Target.ID
+		if pos <= last || want[id] == 0 || ev.data.Counts["like"] != want[id] {
+			t.Fatalf("event %d of %s with counts %v after %d: want a-1 or c-3, in order, with their counts", pos, id, ev.data.Counts, last)
+		}
+		last = pos
+		seen[id]++
+	}
+	if seen["a-1"] != 150 || seen["c-3"] != 5 {
+		t.Fatalf("replayed %v, want a-1 150 times and c-3 5 times", seen)
+	}
+	if id := nextResume(t, rd); id != "265" {
+		t.Fatalf("resume point after the replay %s, want the log's head 265", id)
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	for _, f := range log.filters {
+		if f.TargetType == "" || f.TargetID == "" || f.Limit != backfillBatch {
+			t.Errorf("a filtered replay read the log with %+v, want a target's read of a batch", f)
+		}
+	}
+	if len(log.filters) < 2*(150/backfillBatch+1) {
+		t.Errorf("%d reads, want each target read for each batch", len(log.filters))
+	}
+}
+
+// TestStreamFilteredLive: a live stream filtered to a target gets that
+// target's events with their counts, and its heartbeats carry the log's
+// position though the latest events were of other targets.
+func TestStreamFilteredLive(t *testing.T) {
+	e := MustEnv(t, func(c *Config) { c.Heartbeat = 10 * time.Millisecond })
+	rd := e.openStream(t, "?t=article/a-2")
+	if open := readFrame(t, rd); open["id"] != "0" {
+		t.Fatalf("opening frame %v, want id 0", open)
+	}
+	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "")
+	e.expect(200, "PUT", "/v1/targets/article/a-2/like/u1", "")
+	e.expect(200, "PUT", "/v1/targets/article/a-2/collect/u2", "")
+	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u2", "")
+	for _, want := range []struct {
+		id   string
+		kind string
+	}{{"2", "like"}, {"3", "collect"}} {
+		ev := readSSE(t, rd)
+		if ev.id != want.id || ev.data.Target.ID != "a-2" || ev.data.Kind != want.kind {
+			t.Fatalf("live event %s %+v, want %s of a-2", ev.id, ev.data, want.id)
+		}
+	}
+	for i := 0; ; i++ {
+		id := nextResume(t, rd)
+		if id == "4" {
+			break
+		}
+		if id != "3" || i > 1000 {
+			t.Fatalf("heartbeat at %s, want 3 until the head, 4, is published", id)
+		}
+	}
+}
+
+// TestStreamFilteredResume: a filtered client resumes from the last
+// heartbeat's id without a gap or a duplicate, across long stretches of
+// other targets' events, more than its buffer holds.
+func TestStreamFilteredResume(t *testing.T) {
+	e := MustEnv(t, func(c *Config) { c.Heartbeat = 10 * time.Millisecond })
+	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "")
+	var resume string
+	t.Run("live", func(t *testing.T) {
+		rd := e.openStream(t, "?t=article/a-1")
+		if open := readFrame(t, rd); open["id"] != "1" {
+			t.Fatalf("opening frame %v, want id 1", open)
+		}
+		e.putMany(300, "u2") // 2 .. 301, more than a client's buffer
+		for resume != "301" {
+			if resume = nextResume(t, rd); mustAtoi(t, resume) > 301 {
+				t.Fatalf("heartbeat at %s, beyond the head 301", resume)
+			}
+		}
+	})
+	// The client is away while the log moves on.
+	e.putMany(100, "u3")                                        // 302 .. 401
+	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u2", "") // 402
+	e.putMany(100, "u4")                                        // 403 .. 502
+	rd := e.openStream(t, "?t=article/a-1", "Last-Event-ID", resume)
+	if open := readFrame(t, rd); open["id"] != "301" {
+		t.Fatalf("opening frame %v, want id 301", open)
+	}
+	if ev := readSSE(t, rd); ev.id != "402" || ev.data.Counts["like"] != 2 {
+		t.Fatalf("after the resume: event %s counts %v, want 402 with like 2", ev.id, ev.data.Counts)
+	}
+	if id := nextResume(t, rd); id != "502" {
+		t.Fatalf("resume point after the replay %s, want 502", id)
+	}
+	again := e.openStream(t, "?t=article/a-1", "Last-Event-ID", "402")
+	readFrame(t, again)
+	if id := nextResume(t, again); id != "502" {
+		t.Fatalf("resumed at 402: frame at %s, want no event (402 was sent) and the head 502", id)
+	}
 }
 
 // openReads is a log that counts the reads in progress.
@@ -653,7 +841,7 @@ func TestStreamLiveCoalesces(t *testing.T) {
 	// A hub of its own: the applier may still announce the last write to
 	// the server's.
 	h := newHub(e.srv.cfg.StreamBuffer, e.srv.metrics)
-	sub := h.subscribe()
+	sub := h.subscribe(nil)
 	for _, ev := range events {
 		h.publish(ev, map[string]int64{"like": 1})
 	}
@@ -672,5 +860,75 @@ func TestStreamLiveCoalesces(t *testing.T) {
 	}
 	if n := w.flushCount(); n != 1 {
 		t.Errorf("%d flushes for 10 queued events, want 1", n)
+	}
+}
+
+// readFrameWithin is readFrame that fails the test when no frame comes
+// within d (a stream that sends nothing would otherwise hang the test).
+func readFrameWithin(t *testing.T, rd *bufio.Reader, d time.Duration, what string) map[string]string {
+	t.Helper()
+	got := make(chan map[string]string, 1)
+	go func() {
+		f := map[string]string{}
+		for {
+			line, err := rd.ReadString('\n')
+			if err != nil {
+				got <- map[string]string{"error": err.Error()}
+				return
+			}
+			line = strings.TrimRight(line, "\n")
+			if line == "" {
+				if len(f) > 0 {
+					got <- f
+					return
+				}
+				continue
+			}
+			name, value, _ := strings.Cut(line, ":")
+			if name == "" {
+				name = ":"
+			}
+			f[name] = strings.TrimPrefix(value, " ")
+		}
+	}()
+	select {
+	case f := <-got:
+		return f
+	case <-time.After(d):
+		t.Fatalf("no frame within %v: %s", d, what)
+		return nil
+	}
+}
+
+// TestStreamHeartbeatWhileWaiting: a stream waiting for its turn to read
+// its replay (the gate admits replayReaders at once) got no heartbeat, so
+// a proxy's idle timeout could cut it during a reconnect storm. It now
+// gets one every heartbeat, with its resume point.
+func TestStreamHeartbeatWhileWaiting(t *testing.T) {
+	e := MustEnv(t, func(c *Config) { c.Heartbeat = 10 * time.Millisecond })
+	e.putMany(3, "u1")
+	for range replayReaders {
+		e.srv.replays.slots <- struct{}{} // other streams hold every turn
+	}
+	rd := e.openStream(t, "?after=1")
+	if open := readFrame(t, rd); open["id"] != "1" {
+		t.Fatalf("opening frame %v, want id 1", open)
+	}
+	for range 2 {
+		beat := readFrameWithin(t, rd, 5*time.Second, "a heartbeat while the stream waits for its replay turn")
+		if beat["id"] != "1" || beat[":"] != "heartbeat 1" {
+			t.Fatalf("frame while waiting %v, want a heartbeat with id 1", beat)
+		}
+	}
+	if n := e.srv.replays.waiting.Load(); n != 1 {
+		t.Fatalf("%d streams waiting for their turn, want 1", n)
+	}
+	for range replayReaders {
+		<-e.srv.replays.slots
+	}
+	for _, want := range []string{"2", "3"} {
+		if ev := readSSE(t, rd); ev.id != want {
+			t.Fatalf("after its turn: event %s, want %s", ev.id, want)
+		}
 	}
 }

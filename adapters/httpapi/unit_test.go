@@ -85,7 +85,7 @@ func TestNegotiate(t *testing.T) {
 func TestHubDropsSlowClient(t *testing.T) {
 	m := NewMetrics()
 	h := newHub(2, m)
-	slow, fast := h.subscribe(), h.subscribe()
+	slow, fast := h.subscribe(nil), h.subscribe(nil)
 	ev := func(pos int64) domain.Event {
 		return domain.Event{Position: pos, Type: domain.EventAdded, StreamVersion: 1}
 	}
@@ -105,6 +105,98 @@ func TestHubDropsSlowClient(t *testing.T) {
 	}
 	h.unsubscribe(fast)
 	h.publish(ev(4), nil)
+}
+
+// TestHubIndexesByTarget: a filtered subscriber gets its targets' events
+// only, each once, and leaves the index when it unsubscribes or is
+// dropped, from every one of its targets.
+func TestHubIndexesByTarget(t *testing.T) {
+	h := newHub(4, NewMetrics())
+	a1, a2, c3 := mustTarget(t, "article/a-1"), mustTarget(t, "article/a-2"), mustTarget(t, "comment/c-3")
+	one, two, all := h.subscribe([]domain.Target{a1}), h.subscribe([]domain.Target{a2, a1}), h.subscribe(nil)
+	pos := int64(0)
+	publish := func(t domain.Target) {
+		pos++
+		h.publish(domain.Event{Position: pos, Type: domain.EventAdded, StreamVersion: 1, Target: t}, map[string]int64{"like": 1})
+	}
+	publish(a1)
+	publish(a2)
+	publish(c3)
+	if len(one.ch) != 1 || len(two.ch) != 2 || len(all.ch) != 3 || h.published.Load() != 3 {
+		t.Fatalf("frames: a-1's %d, a-2's and a-1's %d, all's %d (want 1, 2, 3); published %d", len(one.ch), len(two.ch), len(all.ch), h.published.Load())
+	}
+	if f := <-two.ch; f.pos != 1 {
+		t.Fatalf("a-2's and a-1's first frame at %d, want 1", f.pos)
+	}
+	for range 4 {
+		publish(a2) // two's buffer overflows: it is dropped from a-1's set too
+	}
+	if !two.lost.Load() || one.lost.Load() {
+		t.Fatalf("lost: two %v (want true), one %v", two.lost.Load(), one.lost.Load())
+	}
+	if _, ok := h.byTarget[a2]; ok || len(h.byTarget[a1]) != 1 {
+		t.Fatalf("index after the drop: %v", h.byTarget)
+	}
+	h.unsubscribe(one)
+	h.unsubscribe(all)
+	if len(h.byTarget) != 0 || len(h.all) != 0 {
+		t.Fatalf("index after unsubscribing: %v %v", h.byTarget, h.all)
+	}
+}
+
+// BenchmarkHubPublish publishes events to 2,000 subscribers, each on its
+// own target (filtered) or all unfiltered; the buffers are emptied every
+// 200 events, outside the timer.
+func BenchmarkHubPublish(b *testing.B) {
+	const subs = 2000
+	for _, filtered := range []bool{true, false} {
+		b.Run(map[bool]string{true: "filtered", false: "unfiltered"}[filtered], func(b *testing.B) {
+			h := newHub(256, NewMetrics())
+			targets := make([]domain.Target, subs)
+			ss := make([]*subscriber, subs)
+			for i := range ss {
+				targets[i] = mustTarget(b, fmt.Sprintf("article/a-%d", i))
+				if filtered {
+					ss[i] = h.subscribe(targets[i : i+1])
+				} else {
+					ss[i] = h.subscribe(nil)
+				}
+			}
+			counts := map[string]int64{"like": 3, "collect": 1}
+			u, _ := domain.NewUserID("u1")
+			e := domain.Event{Type: domain.EventAdded, StreamVersion: 1, Kind: mustKind(b, "like"), User: u, OccurredAt: time.Now(), RecordedAt: time.Now()}
+			b.ResetTimer()
+			for i := range b.N {
+				if i%200 == 199 {
+					b.StopTimer()
+					for _, s := range ss {
+						for len(s.ch) > 0 {
+							<-s.ch
+						}
+					}
+					b.StartTimer()
+				}
+				e.Position, e.Target = int64(i+1), targets[i%subs]
+				h.publish(e, counts)
+			}
+			b.StopTimer()
+			for _, s := range ss {
+				if s.lost.Load() {
+					b.Fatal("a subscriber was dropped")
+				}
+			}
+		})
+	}
+}
+
+// mustTarget parses "type/id".
+func mustTarget(tb testing.TB, s string) domain.Target {
+	tb.Helper()
+	t, err := domain.ParseTarget(s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return t
 }
 
 func TestRenderEvent(t *testing.T) {
