@@ -337,15 +337,16 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
 
     /**
      * openStream opens GET /v1/events/stream (after, or Last-Event-ID to
-     * resume) and returns the streaming response; subscribeLive reads it.
+     * resume; targets, up to 50, to take only their events) and returns the
+     * streaming response; subscribeLive reads it.
      */
-    openStream: (opts: { after?: number; lastEventId?: string; signal?: AbortSignal }) =>
+    openStream: (opts: { after?: number; lastEventId?: string; targets?: TargetRef[]; signal?: AbortSignal }) =>
       // A resume point of another log is not sent again: the caller
       // (subscribeLive) gets the 412 other-log and resumes from the head.
       // The session position is sent too, as on every read: a resume point
       // within a log restored from an older copy is not refused, the
       // session's position beyond it is (412 position-beyond-log).
-      send('/v1/events/stream' + query({ after: opts.after }), () => {
+      send('/v1/events/stream' + query({ after: opts.after, t: opts.targets?.map(targetKey) }), () => {
         const h = headers({ Accept: 'text/event-stream' });
         if (opts.lastEventId) h.set('Last-Event-ID', opts.lastEventId);
         const min = session.get();

@@ -3,12 +3,17 @@ import { createParser } from 'eventsource-parser';
 import type { LedgerClient } from './client.js';
 import { isLedgerError, isOtherLog } from './errors.js';
 import { ledgerKeys, patchTarget, toggleAwaitingAnswer } from './query.js';
-import { targetKey, type LiveEvent, type TargetView } from './types.js';
+import { targetKey, type LiveEvent, type TargetRef, type TargetView } from './types.js';
 
 /** LiveOptions configure subscribeLive. */
 export interface LiveOptions {
   /** after starts the stream after this position (e.g. a feed's position); default: live only. */
   after?: number;
+  /**
+   * targets, when given (1..50), limits the stream to these targets' events
+   * (the targets a page shows); default: every event.
+   */
+  targets?: TargetRef[];
   /** onEvent sees every event after it is applied to the cache. */
   onEvent?: (event: LiveEvent) => void;
   /**
@@ -86,9 +91,11 @@ const maxRefusedResumes = 2;
 const notCaughtUp = 'urn:ledger:problem:not-caught-up';
 
 /**
- * subscribeLive follows GET /v1/events/stream and applies each event to
- * the cache with applyLiveEvent. It reconnects after a failure, resuming
- * with Last-Event-ID so no event is missed or applied twice; a resume
+ * subscribeLive follows GET /v1/events/stream (of opts.targets only, when
+ * given) and applies each event to the cache with applyLiveEvent. It
+ * reconnects after a failure, resuming with Last-Event-ID (the last
+ * event's id, or a later heartbeat's) so no event is missed or applied
+ * twice; a resume
  * point the server refuses twice in a row (a server on a reset or other
  * log) is dropped, going live from the server's head and refetching every
  * cached view; a server that names another log than the session's does
@@ -115,7 +122,7 @@ export function subscribeLive(client: LedgerClient, qc: QueryClient, opts: LiveO
   async function once(): Promise<void> {
     const conn = new AbortController();
     const signal = AbortSignal.any([stop.signal, conn.signal]);
-    const res = await client.openStream({ lastEventId: lastId || undefined, signal });
+    const res = await client.openStream({ lastEventId: lastId || undefined, targets: opts.targets, signal });
     open = conn;
     try {
       await read(res, signal);
@@ -156,6 +163,14 @@ export function subscribeLive(client: LedgerClient, qc: QueryClient, opts: LiveO
       },
       onRetry: (ms) => {
         retryMs = ms;
+      },
+      // A heartbeat (": heartbeat <position>") carries the position the
+      // stream has every event of its targets up to: a filtered stream's
+      // resume point moves on while none of its targets' events come (the
+      // parser drops the heartbeat frame's id: it has no data).
+      onComment: (comment) => {
+        const m = /^ ?heartbeat (\d+)$/.exec(comment);
+        if (m && !signal.aborted && (!lastId || Number(m[1]) > Number(lastId))) lastId = m[1];
       },
     });
     const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();

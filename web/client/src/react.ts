@@ -84,10 +84,13 @@ export function useLiveUpdates(opts: LiveOptions & { enabled?: boolean } = {}) {
   const qc = useQueryClient();
   const { enabled = true, after } = opts;
   const { onEvent, onError, onOpen, onClose } = opts;
+  // The targets as one string: a new array of the same targets each
+  // render must not reconnect the stream.
+  const targets = opts.targets?.map(targetKey).join('\n');
   useEffect(() => {
     if (!enabled) return;
-    return subscribeLive(client, qc, { after, onEvent, onError, onOpen, onClose });
+    return subscribeLive(client, qc, { after, targets: targets ? targets.split('\n') : undefined, onEvent, onError, onOpen, onClose });
     // The callbacks are read at subscription time on purpose: a new
     // function each render must not reconnect the stream.
-  }, [client, qc, enabled, after]);
+  }, [client, qc, enabled, after, targets]);
 }

@@ -57,6 +57,39 @@ describe('live updates', () => {
     expect(qc.getQueryData<TargetBatch>(ledgerKeys.feed(refs, 'watcher'))!.items[1].counts).toEqual({ like: 0, collect: 0 });
   });
 
+  it('follows only the targets it is given', async () => {
+    const [mine, other] = [`article/${uniqueId()}`, `article/${uniqueId()}`];
+    const view = await qc.fetchQuery(targetQueryOptions(client, mine, 'watcher'));
+    const events: LiveEvent[] = [];
+    let opened = 0;
+    stops.push(subscribeLive(client, qc, { after: view.position, targets: [mine], onEvent: (e) => events.push(e), onOpen: () => opened++ }));
+    await waitFor(() => opened === 1, 'the stream to open');
+    const writer = createLedgerClient({ baseUrl: ledgerUrl, storage: memoryStorage() });
+    await writer.turnOn(other, 'like', 'u1');
+    await writer.turnOn(mine, 'like', 'u1');
+    await writer.turnOn(other, 'like', 'u2');
+    await writer.turnOn(mine, 'collect', 'u2');
+    await waitFor(() => events.length === 2, 'both events of its target');
+    expect(events.map((e) => `${e.target.type}/${e.target.id} ${e.kind}`)).toEqual([`${mine} like`, `${mine} collect`]);
+    expect(qc.getQueryData<TargetView>(ledgerKeys.target(mine, 'watcher'))).toMatchObject({ counts: { like: 1, collect: 1 } });
+    const url = proxy.seen.find((s) => s.url.startsWith('/v1/events/stream'))!.url;
+    expect(new URL(url, 'http://x').searchParams.getAll('t')).toEqual([mine]);
+  });
+
+  it('resumes from the last heartbeat, which moves on while none of its targets events come', async () => {
+    const ref = `article/${uniqueId()}`;
+    const view = await qc.fetchQuery(targetQueryOptions(client, ref));
+    const w = await client.turnOn(`article/${uniqueId()}`, 'like', 'u1'); // another target's event
+    let streams = 0;
+    proxy.plan = (req) => (req.url.startsWith('/v1/events/stream') && ++streams === 1
+      ? { reply: { status: 200, headers: { 'Content-Type': 'text/event-stream' }, body: `retry: 50\nid: ${view.position}\n\n: heartbeat ${w.position}\nid: ${w.position}\n\n` } }
+      : undefined);
+    stops.push(subscribeLive(client, qc, { after: view.position, targets: [ref], reconnectMs: 50 }));
+    await waitFor(() => streams === 2, 'the stream to reconnect', 6000);
+    const resumed = proxy.seen.filter((s) => s.url.startsWith('/v1/events/stream'))[1];
+    expect(resumed.headers['last-event-id']).toBe(String(w.position));
+  });
+
   it('never moves a cached view backwards', async () => {
     const ref = `article/${uniqueId()}`;
     await client.turnOn(ref, 'like', 'a');

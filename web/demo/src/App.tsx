@@ -91,6 +91,7 @@ function Articles({ user }: { user: string }) {
   useLiveUpdates({
     enabled: liveFrom !== null,
     after: liveFrom ?? undefined,
+    targets: TARGETS, // the articles this page shows, not the whole site's events
     onOpen: () => setLive(true),
     onClose: () => setLive(false),
     onError: (err, permanent) => {
