@@ -3,6 +3,7 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Sentinel errors. Adapters wrap or translate their own errors into these so
@@ -98,3 +99,27 @@ func (e *StaleVersionError) Error() string {
 
 // Unwrap is ErrPreconditionFailed.
 func (e *StaleVersionError) Unwrap() error { return ErrPreconditionFailed }
+
+// IdempotencyMismatchError is ErrIdempotencyMismatch with what differs: a
+// key reused with another request. Fields names the request's fields that
+// differ from the first request's, in the order on, target, kind,
+// expected_version, metadata; nil when the first request's record does
+// not say (recorded by an older server, which kept one hash of the whole
+// request). Position is the first request's outcome position: its event's,
+// or its stream's last event's when it changed nothing (0: none). It
+// holds no value of either request.
+type IdempotencyMismatchError struct {
+	Key      string
+	Fields   []string
+	Position int64
+}
+
+func (e *IdempotencyMismatchError) Error() string {
+	if len(e.Fields) == 0 {
+		return fmt.Sprintf("key %q: %v", e.Key, ErrIdempotencyMismatch)
+	}
+	return fmt.Sprintf("key %q: %v: %s differ", e.Key, ErrIdempotencyMismatch, strings.Join(e.Fields, ", "))
+}
+
+// Unwrap is ErrIdempotencyMismatch.
+func (e *IdempotencyMismatchError) Unwrap() error { return ErrIdempotencyMismatch }

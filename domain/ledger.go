@@ -9,6 +9,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -421,7 +422,7 @@ func (l *Ledger) try(ctx context.Context, req SetRequest, hash string) (Outcome,
 		if rec, ok, err := l.store.Idempotency(ctx, req.User, req.IdempotencyKey); err != nil {
 			return Outcome{}, err
 		} else if ok {
-			return matchRecord(rec, hash)
+			return matchRecord(rec, req, hash)
 		}
 	}
 	stream := StreamID{User: req.User, Target: req.Target}
@@ -454,7 +455,7 @@ func (l *Ledger) Recorded(ctx context.Context, req SetRequest) (Outcome, bool, e
 	if err != nil || !ok {
 		return Outcome{}, false, err
 	}
-	out, err := matchRecord(rec, req.hash())
+	out, err := matchRecord(rec, req, req.hash())
 	return out, true, err
 }
 
@@ -466,14 +467,31 @@ func (l *Ledger) replay(ctx context.Context, req SetRequest, hash string) (Outco
 	if !ok {
 		return Outcome{}, fmt.Errorf("idempotency key vanished: %w", ErrVersionConflict)
 	}
-	return matchRecord(rec, hash)
+	return matchRecord(rec, req, hash)
 }
 
-func matchRecord(rec IdempotencyRecord, hash string) (Outcome, error) {
-	if rec.RequestHash != hash {
-		return Outcome{}, fmt.Errorf("key %q: %w", rec.Key, ErrIdempotencyMismatch)
+// matchRecord returns rec's outcome when req is the request rec recorded
+// (its fingerprint is hash, req.hash()), else an *IdempotencyMismatchError
+// naming the fields that differ.
+func matchRecord(rec IdempotencyRecord, req SetRequest, hash string) (Outcome, error) {
+	if rec.RequestHash == hash {
+		return rec.Outcome, nil
 	}
-	return rec.Outcome, nil
+	mismatch := &IdempotencyMismatchError{Key: rec.Key, Position: rec.Outcome.Position}
+	if !strings.HasPrefix(rec.RequestHash, fingerprintPrefix) {
+		// An older server's record: one hash of the whole request.
+		if rec.RequestHash == req.wholeHash() {
+			return rec.Outcome, nil
+		}
+		return Outcome{}, mismatch
+	}
+	stored := strings.Split(strings.TrimPrefix(rec.RequestHash, fingerprintPrefix), ".")
+	for i, part := range strings.Split(strings.TrimPrefix(hash, fingerprintPrefix), ".") {
+		if i >= len(stored) || stored[i] != part {
+			mismatch.Fields = append(mismatch.Fields, fingerprintFields[i])
+		}
+	}
+	return Outcome{}, mismatch
 }
 
 // withKey returns the metadata to store: the caller's, with the
@@ -482,8 +500,45 @@ func (r SetRequest) withKey() Metadata {
 	return r.Metadata.with([2]string{MetaIdempotencyKey, r.IdempotencyKey}, [2]string{MetaRequestID, r.RequestID})
 }
 
-// hash identifies the request for idempotency: same key, same hash, or 422.
+// fingerprintPrefix starts a request's fingerprint (SetRequest.hash);
+// a record without it holds an older server's wholeHash.
+const fingerprintPrefix = "f1:"
+
+// fingerprintFields names the fingerprint's parts, in their order.
+var fingerprintFields = [...]string{"on", "target", "kind", "expected_version", "metadata"}
+
+// hash identifies the request for idempotency: same key, same hash, or
+// 422. It is fingerprintPrefix and a 48-bit hash of each field of
+// fingerprintFields, dot-separated (67 bytes; the whole request's hash
+// was 64), so that a mismatch can name the fields that differ without
+// the record holding any of their values.
 func (r SetRequest) hash() string {
+	version := "-"
+	if r.ExpectedVersion != nil {
+		version = strconv.FormatInt(*r.ExpectedVersion, 10)
+	}
+	var meta strings.Builder
+	for k, v := range r.Metadata.All() {
+		fmt.Fprintf(&meta, "%q=%q\n", k, v)
+	}
+	parts := [len(fingerprintFields)]string{strconv.FormatBool(r.On), r.Target.String(), r.Kind.String(), version, meta.String()}
+	b := make([]byte, 0, len(fingerprintPrefix)+len(parts)*13)
+	b = append(b, fingerprintPrefix...)
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, '.')
+		}
+		sum := sha256.Sum256([]byte(p))
+		b = hex.AppendEncode(b, sum[:6])
+	}
+	return string(b)
+}
+
+// wholeHash is the fingerprint older servers recorded: one hash of the
+// whole request, which says only whether it differs. Their records are
+// still matched (a retry after an upgrade gets its first outcome) until
+// they expire.
+func (r SetRequest) wholeHash() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%t\n%s\n%s\n", r.On, r.Target, r.Kind)
 	if r.ExpectedVersion != nil {

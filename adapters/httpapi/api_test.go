@@ -86,7 +86,15 @@ func TestWrites(t *testing.T) {
 		if replay.Viewer["like"] || replay.Counts["like"] != 0 {
 			t.Fatalf("replay's viewer %v with counts %v: not one state of the log", replay.Viewer, replay.Counts)
 		}
-		e.expect(422, "DELETE", "/v1/targets/article/k-1/like/u2", "", "Idempotency-Key", "key-1")
+		p := mustDecode[Problem](t, e.expect(422, "DELETE", "/v1/targets/article/k-1/like/u2", "", "Idempotency-Key", "key-1"))
+		if strings.Join(p.DifferingFields, ",") != "method" || p.Position != first.Position || !strings.Contains(p.Detail, "method") {
+			t.Fatalf("problem %+v: want differing_fields [method], the first request's position %d, and the detail naming them", p, first.Position)
+		}
+		p = mustDecode[Problem](t, e.expect(422, "PUT", "/v1/targets/article/k-1/collect/u2", `{"metadata":{"source":"web"}}`,
+			"Idempotency-Key", "key-1", "Content-Type", "application/json", "If-Match", `"v9"`))
+		if got := strings.Join(p.DifferingFields, ","); got != "kind,if_match,metadata" || strings.Contains(p.Detail, "web") {
+			t.Fatalf("problem %+v: want differing_fields kind, if_match, metadata, and no value of the request", p)
+		}
 	})
 	t.Run("IfMatch", func(t *testing.T) {
 		e.expect(200, "PUT", "/v1/targets/article/v-1/like/u3", "", "If-Match", `"v0"`)

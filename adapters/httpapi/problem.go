@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/interactionledger/ledger/domain"
@@ -33,6 +34,12 @@ type Problem struct {
 	// Head, in a 412 position-beyond-log, is the log's head when the
 	// request was refused: positions up to it are this log's.
 	Head *int64 `json:"head,omitempty"`
+	// DifferingFields, in a 422 idempotency-key-reused, names what of the
+	// request differs from the first request recorded under its key
+	// (method, target, kind, if_match, metadata); absent when the record
+	// does not say (written by an older server). In that problem Position
+	// is the first request's outcome position.
+	DifferingFields []string `json:"differing_fields,omitempty"`
 	// RetryAfter, when positive, is sent as the Retry-After header.
 	RetryAfter time.Duration `json:"-"`
 }
@@ -151,7 +158,7 @@ func problemFor(err error, write bool) Problem {
 	case errors.Is(err, domain.ErrPreconditionFailed):
 		return newProblem(412, "precondition-failed", "the stream is not at the If-Match version", 0)
 	case errors.Is(err, domain.ErrIdempotencyMismatch):
-		return newProblem(422, "idempotency-key-reused", "this Idempotency-Key was used with a different request", 0)
+		return keyReused(err)
 	case errors.Is(err, domain.ErrVersionConflict):
 		return newProblem(503, "contention", "the stream is busy; retry", time.Second)
 	case errors.Is(err, projections.ErrUnreadable):
@@ -170,6 +177,35 @@ func problemFor(err error, write bool) Problem {
 		return newProblem(503, "timeout", "the request did not complete in time", time.Second)
 	}
 	return newProblem(500, "internal", "internal error; it has been logged", 0)
+}
+
+// requestFields names the fields of a domain.IdempotencyMismatchError as
+// a client sent them.
+var requestFields = map[string]string{
+	"on": "method", "target": "target", "kind": "kind", "expected_version": "if_match", "metadata": "metadata",
+}
+
+// keyReused is the 422 of an Idempotency-Key reused with another request:
+// it names what differs and the first request's position, never a value.
+func keyReused(err error) Problem {
+	p := newProblem(422, "idempotency-key-reused", "this Idempotency-Key was used with a different request", 0)
+	var mm *domain.IdempotencyMismatchError
+	if !errors.As(err, &mm) {
+		return p
+	}
+	p.Position = mm.Position
+	for _, f := range mm.Fields {
+		p.DifferingFields = append(p.DifferingFields, requestFields[f])
+	}
+	if len(p.DifferingFields) > 0 {
+		p.Detail += ": its " + strings.Join(p.DifferingFields, ", ") + " differ from the first request's"
+	} else {
+		p.Detail += " (its record does not say what differs)"
+	}
+	if mm.Position > 0 {
+		p.Detail += fmt.Sprintf(", whose outcome is at position %d", mm.Position)
+	}
+	return p
 }
 
 // storeReason is ": <reason>" when a storage fault says what it is (disk

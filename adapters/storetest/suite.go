@@ -3,6 +3,8 @@ package storetest
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +12,7 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -305,6 +308,76 @@ func testIdempotency(t *testing.T, fresh freshFunc) {
 		}
 		checkCount(t, s, 1)
 	})
+	t.Run("MismatchNamesFields", func(t *testing.T) { testMismatchNamesFields(t, fresh(t)) })
+	t.Run("OlderServersRecord", func(t *testing.T) { testOlderServersRecord(t, fresh(t)) })
+}
+
+// testOlderServersRecord checks that a record of an older server, which
+// kept one hash of the whole request, still answers its retry with the
+// first outcome, and another request with a mismatch that names no field.
+func testOlderServersRecord(t *testing.T, s domain.EventStore) {
+	st := MustStream(t, "alice", "article/a1")
+	req := request(t, st, 0, "like", true)
+	sum := sha256.Sum256([]byte("true\narticle/a1\nlike\n\"source\"=\"web\"\n")) // as older servers wrote it
+	req.Idempotency = &domain.IdempotencyRecord{User: st.User, Key: "k-old", RequestHash: hex.EncodeToString(sum[:]),
+		Outcome: domain.Outcome{Changed: true, Active: true, State: req.State, StreamVersion: 1}}
+	res := MustAppend(t, s, req)
+	l := domain.NewLedger(s, domain.MustKindSet("like"), domain.LedgerConfig{}, nil)
+	retry := domain.SetRequest{User: st.User, Target: st.Target, Kind: MustKind(t, "like"), On: true,
+		IdempotencyKey: "k-old", Metadata: domain.MustMetadata(map[string]string{"source": "web"})}
+	if out, err := l.Set(t.Context(), retry); err != nil || out.Position != res.LastPosition || !out.Changed {
+		t.Fatalf("retry of an older server's request: %+v %v, want its first outcome at %d", out, err, res.LastPosition)
+	}
+	retry.On = false
+	var mm *domain.IdempotencyMismatchError
+	if _, err := l.Set(t.Context(), retry); !errors.As(err, &mm) || mm.Fields != nil || mm.Position != res.LastPosition {
+		t.Fatalf("another request with an older server's key: %v (%+v), want a mismatch naming no field", err, mm)
+	}
+}
+
+// testMismatchNamesFields checks that a key reused with another request is
+// refused naming what differs from the first request (and only that), with
+// the first request's position: the same over every store, which keeps
+// the first request's fingerprint as it was given.
+func testMismatchNamesFields(t *testing.T, s domain.EventStore) {
+	l := domain.NewLedger(s, domain.MustKindSet("like", "collect"), domain.LedgerConfig{}, nil)
+	v0 := int64(0)
+	first := domain.SetRequest{User: MustUser(t, "alice"), Target: MustTarget(t, "article/a1"), Kind: MustKind(t, "like"),
+		On: true, IdempotencyKey: "k-1", ExpectedVersion: &v0, Metadata: domain.MustMetadata(map[string]string{"source": "web"})}
+	out, err := l.Set(t.Context(), first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := int64(1)
+	cases := map[string]func(r *domain.SetRequest){
+		"on":               func(r *domain.SetRequest) { r.On = false },
+		"target":           func(r *domain.SetRequest) { r.Target = MustTarget(t, "article/a2") },
+		"kind":             func(r *domain.SetRequest) { r.Kind = MustKind(t, "collect") },
+		"expected_version": func(r *domain.SetRequest) { r.ExpectedVersion = &v1 },
+		"metadata":         func(r *domain.SetRequest) { r.Metadata = domain.MustMetadata(map[string]string{"source": "app"}) },
+		"on,metadata": func(r *domain.SetRequest) {
+			r.On, r.Metadata = false, domain.Metadata{}
+		},
+		"kind,expected_version": func(r *domain.SetRequest) { r.ExpectedVersion, r.Kind = nil, MustKind(t, "collect") },
+	}
+	for want, change := range cases {
+		r := first
+		r.RequestID = "another-request" // every retry has its own: not compared
+		change(&r)
+		_, err := l.Set(t.Context(), r)
+		var mm *domain.IdempotencyMismatchError
+		if !errors.As(err, &mm) || !errors.Is(err, domain.ErrIdempotencyMismatch) {
+			t.Fatalf("%s differs: %v, want an *IdempotencyMismatchError", want, err)
+		}
+		if got := strings.Join(mm.Fields, ","); got != want || mm.Position != out.Position {
+			t.Errorf("%s differs: fields %q, position %d; want %q, %d (the first request's)", want, got, mm.Position, want, out.Position)
+		}
+	}
+	r := first
+	r.RequestID = "a-retry"
+	if again, err := l.Set(t.Context(), r); err != nil || again.Position != out.Position {
+		t.Fatalf("the same request again: %+v %v, want the first outcome", again, err)
+	}
 }
 
 func checkRecord(t *testing.T, got, want domain.IdempotencyRecord) {

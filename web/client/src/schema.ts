@@ -349,9 +349,11 @@ export interface components {
             }[];
             /**
              * Format: int64
-             * @description In a write's 503 not-caught-up: the position of the write's event, which is durable. The write is done; a read with min_position set to it shows it once the read model has applied it, and a retry with the same Idempotency-Key answers it. In a write's 412 precondition-failed: the position of the stream's last event (absent when the stream has none); a read with min_position set to it shows the state the write lost to.
+             * @description In a write's 503 not-caught-up: the position of the write's event, which is durable. The write is done; a read with min_position set to it shows it once the read model has applied it, and a retry with the same Idempotency-Key answers it. In a write's 412 precondition-failed: the position of the stream's last event (absent when the stream has none); a read with min_position set to it shows the state the write lost to. In a 422 idempotency-key-reused: the first request's outcome position (its event's, or its stream's last event's when it changed nothing; absent when none).
              */
             position?: number;
+            /** @description In a 422 idempotency-key-reused: what of the request differs from the first request recorded under its Idempotency-Key (method: PUT or DELETE; target: the path's type and id; kind; if_match: the If-Match header, or its absence; metadata: the body's metadata), in that order. Names only, never a value. Absent when the key was recorded by an older server, whose record says only that the request differs. */
+            differing_fields?: ("method" | "target" | "kind" | "if_match" | "metadata")[];
             /**
              * Format: int64
              * @description In a write's 412 precondition-failed: the stream's version when the write was refused, the If-Match ("v<stream_version>") a retry at the current state sends.
@@ -550,7 +552,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description An Idempotency-Key reused with a different request. */
+        /** @description An Idempotency-Key reused with a different request: differing_fields names what differs from the first request, and position is the first request's outcome position. */
         IdempotencyMismatch: {
             headers: {
                 "Ledger-Position": components["headers"]["Ledger-Position"];
