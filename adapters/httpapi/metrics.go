@@ -35,6 +35,7 @@ type Metrics struct {
 	checkpoints    *prometheus.CounterVec
 	checkpointTime *prometheus.HistogramVec
 	commitErrs     prometheus.Counter
+	clockBehind    prometheus.Gauge
 	head           atomic.Int64
 	h              http.Handler
 	// routes caches each (route, status)'s request counter and latency
@@ -79,6 +80,10 @@ func NewMetrics() *Metrics {
 	m.commitErrs = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "ledger_store_commit_failures_total", Help: "Group-commit transactions that failed as a whole.",
 	})
+	m.clockBehind = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "ledger_store_clock_behind_seconds",
+		Help: "How far behind the log's last recorded_at the clock of this process's last commit was (PostgreSQL: the database server's clock): its events were recorded at that time instead, since recorded_at never goes back along the log. 0 when it was not; a large value means an event recorded by a clock once far ahead pins every later event's recorded_at until the clock reaches it, and ledger serve warns.",
+	})
 	m.applyLag = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "ledger_projection_lag_seconds", Help: "Time from an event's commit until the read model announced it applied.",
 		// Fine around the 50 ms objective, so its p99 can be read off.
@@ -101,7 +106,7 @@ func NewMetrics() *Metrics {
 		Name: "ledger_wal_checkpoint_duration_seconds", Help: "Duration of WAL checkpoints of a SQLite file (log or views).",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 	}, []string{"file"})
-	m.reg.MustRegister(m.requests, m.latency, m.appends, m.batches, m.commitTime, m.commitErrs, m.applyLag, m.dropped, m.streamFailures,
+	m.reg.MustRegister(m.requests, m.latency, m.appends, m.batches, m.commitTime, m.commitErrs, m.clockBehind, m.applyLag, m.dropped, m.streamFailures,
 		m.exportFailures, m.checkpoints, m.checkpointTime,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.h = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
@@ -168,6 +173,12 @@ func (m *Metrics) ObserveCommit(appends, events int, took time.Duration, failed 
 	if failed {
 		m.commitErrs.Inc()
 	}
+}
+
+// ObserveClockBehind records how far behind the log's last recorded_at
+// the clock of a commit was (0: not behind).
+func (m *Metrics) ObserveClockBehind(d time.Duration) {
+	m.clockBehind.Set(d.Seconds())
 }
 
 // advanceHead raises the known log head (for the lag gauge).

@@ -15,8 +15,9 @@ import (
 // see each other exactly as if they had committed one by one.
 type plan struct {
 	recorded time.Time
-	head     int64 // last position handed out
-	keyHead  int64 // last stream key handed out
+	behind   time.Duration // how far the clock was behind the log's last recorded_at
+	head     int64         // last position handed out
+	keyHead  int64         // last stream key handed out
 
 	known map[streamKey]streamInfo   // streams of the batch, as stored
 	keys  map[[2]string]bool         // (user, key) pairs recorded
@@ -69,13 +70,14 @@ func newPlan() *plan {
 // its commit's time taken before it waited for another node's).
 func (p *plan) recordAt(now, last int64) {
 	p.recorded = time.Unix(0, max(now, last)).UTC()
+	p.behind = time.Duration(max(0, last-now))
 }
 
 // decide checks each append of batch in order and adds the accepted ones
 // to the plan; a rejected append fails alone.
 func (p *plan) decide(batch []*request) ([]result, CommitStats) {
 	results := make([]result, len(batch))
-	stats := CommitStats{Appends: len(batch)}
+	stats := CommitStats{Appends: len(batch), ClockBehind: p.behind, RecordedAt: p.recorded}
 	for i, r := range batch {
 		if err := p.check(r); err != nil {
 			r.Written(err)

@@ -71,3 +71,41 @@ func TestRecordedAtFollowsPositions(t *testing.T) {
 		}
 	}
 }
+
+// TestCommitStatsSayWhenTheClockIsBehind: after an event recorded by a
+// clock years ahead, a commit is recorded at that event's time and says
+// how far behind it the database's clock was, so that the server can tell
+// its operator.
+func TestCommitStatsSayWhenTheClockIsBehind(t *testing.T) {
+	url, schema := pgtest.URL(t), pgtest.Schema(t)
+	var mu sync.Mutex
+	var last postgres.CommitStats
+	s := openSchema(t, schema, postgres.Config{OnCommit: func(st postgres.CommitStats) {
+		mu.Lock()
+		defer mu.Unlock()
+		last = st
+	}})
+	stats := func() postgres.CommitStats {
+		mu.Lock()
+		defer mu.Unlock()
+		return last
+	}
+	storetest.MustAppend(t, s, like(t, "u0", "article/a1"))
+	if st := stats(); st.ClockBehind != 0 || st.RecordedAt.IsZero() {
+		t.Fatalf("a commit on time: behind %s, recorded at %s; want 0 and a time", st.ClockBehind, st.RecordedAt)
+	}
+	conn, err := pgx.Connect(t.Context(), pgtest.WithSchema(url, schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	const years = 10 * 365 * 24 * time.Hour
+	var ahead int64
+	if err := conn.QueryRow(t.Context(), `UPDATE events SET recorded_at = recorded_at + $1 RETURNING recorded_at`, int64(years)).Scan(&ahead); err != nil {
+		t.Fatal(err)
+	}
+	storetest.MustAppend(t, s, like(t, "u1", "article/a1"))
+	if st := stats(); st.ClockBehind < years-time.Hour || st.ClockBehind > years || st.RecordedAt.UnixNano() != ahead {
+		t.Fatalf("after an event 10 years ahead: behind %s, recorded at %s; want about %s, at %s", st.ClockBehind, st.RecordedAt, years, time.Unix(0, ahead).UTC())
+	}
+}

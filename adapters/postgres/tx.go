@@ -67,6 +67,7 @@ func (s *EventStore) commitTx(batch []*request) ([]result, CommitStats) {
 		one, st := s.commitOnce([]*request{r})
 		results[i] = one[0]
 		stats.Events += st.Events
+		stats.ClockBehind, stats.RecordedAt = max(stats.ClockBehind, st.ClockBehind), st.RecordedAt
 		if one[0].Err != nil {
 			stats.Failed++
 		}

@@ -73,6 +73,15 @@ type CommitStats struct {
 	Events   int           // events committed
 	Duration time.Duration // from BEGIN to the end of COMMIT
 	Err      error         // non-nil when the whole transaction failed
+	// ClockBehind is how far the clock the commit's events were to be
+	// recorded by was behind the log's last event's recorded_at, which
+	// they were recorded at instead (recorded_at never goes back along the
+	// log); 0 when it was not. A large one means an event recorded by a
+	// clock far ahead (a node's, once) pins every later event's time.
+	ClockBehind time.Duration
+	// RecordedAt is when the commit's events were recorded (zero when the
+	// whole transaction failed before it read its clock).
+	RecordedAt time.Time
 }
 
 // Validate reports every problem with c, each wrapping domain.ErrInvalidInput,

@@ -78,3 +78,42 @@ func checkRecordedOrder(t *testing.T, events []domain.Event, n int) {
 		}
 	}
 }
+
+// TestCommitStatsSayWhenTheClockIsBehind: a commit whose clock is behind
+// the log's last recorded_at (recorded at it instead) says by how much, so
+// that the server can tell its operator that an event of a clock once far
+// ahead pins every later event's time.
+func TestCommitStatsSayWhenTheClockIsBehind(t *testing.T) {
+	start := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	clock := &steppedClock{t: start}
+	var mu sync.Mutex
+	var last CommitStats
+	s := MustOpen(t, Config{Path: filepath.Join(t.TempDir(), "ledger.db"), now: clock.now, OnCommit: func(st CommitStats) {
+		mu.Lock()
+		defer mu.Unlock()
+		last = st
+	}})
+	stats := func() CommitStats {
+		mu.Lock()
+		defer mu.Unlock()
+		return last
+	}
+	like := func(user string) {
+		storetest.MustDecide(t, s, domain.DecideRequest{
+			Command: storetest.Command(t, storetest.MustStream(t, user, "article/a1"), "like", true)})
+	}
+	like("u1")
+	if st := stats(); st.ClockBehind != 0 || !st.RecordedAt.Equal(start) {
+		t.Fatalf("a commit on time: behind %s, recorded at %s; want 0, %s", st.ClockBehind, st.RecordedAt, start)
+	}
+	clock.step(-time.Hour)
+	like("u2")
+	if st := stats(); st.ClockBehind != time.Hour || !st.RecordedAt.Equal(start) {
+		t.Fatalf("a clock an hour behind: behind %s, recorded at %s; want 1h, %s", st.ClockBehind, st.RecordedAt, start)
+	}
+	clock.step(2 * time.Hour)
+	like("u3")
+	if st := stats(); st.ClockBehind != 0 {
+		t.Fatalf("a clock past the log's time again: behind %s, want 0", st.ClockBehind)
+	}
+}

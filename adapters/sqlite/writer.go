@@ -512,6 +512,7 @@ func (w *writer) commitTx(batch []*request, more func() *request) ([]*request, [
 	}
 	w.results = results // keep the grown buffer for the next commit
 	stats.Appends = len(batch)
+	stats.ClockBehind, stats.RecordedAt = tx.behind, tx.recorded
 	if err := w.indexStreams(&tx); err != nil {
 		return fail(err)
 	}
@@ -624,10 +625,11 @@ func (w *writer) beginVersion() (version int64, err error) {
 // txState is what one transaction has assigned so far.
 type txState struct {
 	recorded     time.Time
-	last         int64 // last event position
-	lastKey      int64 // last stream key
-	through      int64 // the target index's watermark
-	lastRecorded int64 // the recorded_at of the event at last, Unix ns
+	last         int64         // last event position
+	lastKey      int64         // last stream key
+	through      int64         // the target index's watermark
+	lastRecorded int64         // the recorded_at of the event at last, Unix ns
+	behind       time.Duration // how far now was behind lastRecorded (CommitStats.ClockBehind)
 }
 
 // recordAt sets the time the transaction's events are recorded at: now,
@@ -637,6 +639,7 @@ type txState struct {
 // (NTP) or another process on the file has a clock behind this one's.
 func (tx *txState) recordAt(now time.Time) {
 	if now.UnixNano() < tx.lastRecorded {
+		tx.behind = time.Duration(tx.lastRecorded - now.UnixNano())
 		now = time.Unix(0, tx.lastRecorded)
 	}
 	tx.recorded = now.UTC()

@@ -236,9 +236,14 @@ func secondsForDurations(_ []string, a slog.Attr) slog.Attr {
 func serve(ctx context.Context, cfg httpapi.Config, db string, views projections.Config, log *slog.Logger, opened func()) (err error) {
 	metrics := httpapi.NewMetrics()
 	health := &storeHealth{}
+	clock := &clockWatch{log: log}
 	opts := storeOptions{checked: true, onCommit: func(st commitStats) { // runServe checked db
 		metrics.ObserveCommit(st.Appends, st.Events, st.Duration, st.Err != nil)
 		health.observe(st)
+		if st.Err == nil && !st.RecordedAt.IsZero() {
+			metrics.ObserveClockBehind(st.ClockBehind)
+			clock.observe(st.ClockBehind, st.RecordedAt)
+		}
 	}}
 	if !postgres.IsURL(db) { // a PostgreSQL log has no WAL of this process's
 		opts.onCheckpoint = metrics.Checkpoints("log")
@@ -271,6 +276,7 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, views projections
 	}
 	defer closeAndJoin(&err, "close store", store.Close)
 	health.store = store
+	clock.atOpen(running.ctx, store, time.Now())
 	views.OnCheckpoint = metrics.Checkpoints("views")
 	unlock, err := projections.LockServe(views.Path) // for the server's life
 	if err != nil {
@@ -488,4 +494,60 @@ func warnUnconfiguredKinds(ctx context.Context, set *projections.Set, log *slog.
 	log.WarnContext(ctx, "the log holds events of kinds not configured: their counts are kept, "+
 		"and served again once --kinds names them (a kind renamed keeps its events under the old name)",
 		"kinds", strings.Join(kinds, ", "))
+}
+
+// clockBehindWarning is how far behind the log's last recorded_at a clock
+// must be for the server to warn: less is a clock stepped back (NTP) or
+// another process's clock a little behind, which recorded_at absorbs.
+const clockBehindWarning = time.Minute
+
+// clockWarnEvery is how often the warning is repeated while it lasts.
+const clockWarnEvery = time.Hour
+
+// clockWatch warns when the log's last event was recorded by a clock far
+// ahead of this one's (a node whose clock was once years ahead): every
+// event appended is then recorded at that time (recorded_at never goes
+// back along the log) until the clock reaches it, which nothing else
+// would tell the operator. It warns at open, when a commit first meets
+// it, every clockWarnEvery while it lasts, and says when it has ended;
+// the metric ledger_store_clock_behind_seconds shows it at each commit.
+type clockWatch struct {
+	log *slog.Logger
+
+	mu     sync.Mutex
+	warned time.Time // when it last warned; zero: not behind
+}
+
+// atOpen warns when the log's last event was recorded ahead of now.
+func (c *clockWatch) atOpen(ctx context.Context, store domain.EventStore, now time.Time) {
+	last, err := store.LastPosition(ctx)
+	if err != nil || last == 0 {
+		return
+	}
+	e, err := domain.EventAt(ctx, store, last)
+	if err != nil || e.RecordedAt.IsZero() {
+		return
+	}
+	c.observe(e.RecordedAt.Sub(now), e.RecordedAt)
+}
+
+// observe notes a commit (or the open) whose clock was behind by behind
+// the time recorded, at which its events were recorded.
+func (c *clockWatch) observe(behind time.Duration, recorded time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if behind < clockBehindWarning {
+		if !c.warned.IsZero() {
+			c.log.Info("the clock has reached the log's last recorded_at: events are recorded at their own time again",
+				"recorded_at", recorded)
+			c.warned = time.Time{}
+		}
+		return
+	}
+	if now := time.Now(); c.warned.IsZero() || now.Sub(c.warned) >= clockWarnEvery {
+		c.warned = now
+		c.log.Warn("the log's last event was recorded ahead of this clock (a clock once far ahead recorded it): "+
+			"every event appended is recorded at that time, not its own, until the clock reaches it (recorded_at never goes back)",
+			"recorded_at", recorded, "clock", recorded.Add(-behind), "behind", behind)
+	}
 }

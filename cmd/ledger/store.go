@@ -34,6 +34,11 @@ type commitStats struct {
 	Appends, Failed, Events int
 	Duration                time.Duration
 	Err                     error
+	// ClockBehind and RecordedAt are the store's CommitStats': how far
+	// the commit's clock was behind the log's last recorded_at, and the
+	// time its events were recorded at.
+	ClockBehind time.Duration
+	RecordedAt  time.Time
 }
 
 // storeOptions say how a command uses the store.
@@ -179,7 +184,7 @@ func openPostgres(ctx context.Context, url string, opts storeOptions, log *slog.
 	cfg := postgres.Config{URL: url, ReadOnly: opts.readOnly}
 	if opts.onCommit != nil {
 		cfg.OnCommit = func(st postgres.CommitStats) {
-			opts.onCommit(commitStats{st.Appends, st.Failed, st.Events, st.Duration, st.Err})
+			opts.onCommit(commitStats{st.Appends, st.Failed, st.Events, st.Duration, st.Err, st.ClockBehind, st.RecordedAt})
 		}
 	}
 	store, err := postgres.Open(ctx, cfg, log)
@@ -214,7 +219,7 @@ func openSQLite(ctx context.Context, path string, opts storeOptions, log *slog.L
 	cfg := sqlite.Config{Path: path, ReadOnly: opts.readOnly, OnCheckpoint: opts.onCheckpoint, BusyTimeout: opts.busyTimeout}
 	if opts.onCommit != nil {
 		cfg.OnCommit = func(st sqlite.CommitStats) {
-			opts.onCommit(commitStats{st.Appends, st.Failed, st.Events, st.Duration, st.Err})
+			opts.onCommit(commitStats{st.Appends, st.Failed, st.Events, st.Duration, st.Err, st.ClockBehind, st.RecordedAt})
 		}
 	}
 	store, err := sqlite.Open(ctx, cfg, log)
