@@ -1014,3 +1014,23 @@ func TestIfMatchOneSpelling(t *testing.T) {
 	}
 	e.expect(200, "DELETE", "/v1/targets/article/v-1/like/u3", "", "If-Match", `"v1"`)
 }
+
+// TestIfMatchOfAnotherLog pins that an If-Match is compared only within
+// its log: a stream of another log (the server's log created anew) at the
+// same version has the same tag, "v1", and a write naming that other log
+// (Ledger-Log, as the project's client sends on every request) is refused
+// with 412 other-log before the version is compared, appending nothing;
+// naming this log, the same tag is the stream's and the write goes on.
+func TestIfMatchOfAnotherLog(t *testing.T) {
+	e := MustEnv(t, nil)
+	e.expect(200, "PUT", "/v1/targets/article/a-1/like/u1", "")
+	other := uuid.Must(uuid.NewV7()).String()
+	b := e.expect(412, "DELETE", "/v1/targets/article/a-1/like/u1", "", "If-Match", `"v1"`, "Ledger-Log", other)
+	if p := mustDecode[Problem](t, b); p.Type != "urn:ledger:problem:other-log" {
+		t.Fatalf("a write with an If-Match of another log: %s, want 412 other-log", b)
+	}
+	if n := e.mustCount(); n != 1 {
+		t.Fatalf("the refused write appended: %d events, want 1", n)
+	}
+	e.expect(200, "DELETE", "/v1/targets/article/a-1/like/u1", "", "If-Match", `"v1"`, "Ledger-Log", e.store.LogID())
+}
