@@ -2,7 +2,7 @@ import type { QueryClient } from '@tanstack/query-core';
 import { createParser } from 'eventsource-parser';
 import type { LedgerClient } from './client.js';
 import { isLedgerError, isOtherLog } from './errors.js';
-import { ledgerKeys, patchTarget, toggleAwaitingAnswer } from './query.js';
+import { ledgerKeys, patchTarget, servedKinds, toggleAwaitingAnswer } from './query.js';
 import { targetKey, type LiveEvent, type TargetRef, type TargetView } from './types.js';
 
 /** LiveOptions configure subscribeLive. */
@@ -69,8 +69,11 @@ export function applyLiveEvent(qc: QueryClient, e: LiveEvent): void {
   if (!toggleAwaitingAnswer(qc, key)) {
     patchTarget(qc, e.target, (item, viewer): TargetView => {
       if (item.position >= e.position) return item;
-      const next: TargetView = { ...item, counts: { ...item.counts, ...e.counts }, position: e.position };
-      if (viewer === e.user) next.viewer = { ...item.viewer, [e.kind]: e.type === 'interaction.added' };
+      // The event's counts are every kind its server serves: they replace
+      // the view's, and a kind no longer served leaves the viewer's flags.
+      const next: TargetView = { ...item, counts: { ...e.counts }, position: e.position };
+      if (item.viewer) next.viewer = servedKinds(item.viewer, e.counts);
+      if (viewer === e.user && e.kind in e.counts) next.viewer = { ...next.viewer, [e.kind]: e.type === 'interaction.added' };
       return next;
     });
   }

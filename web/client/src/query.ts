@@ -282,10 +282,23 @@ function optimistic(item: TargetView, viewer: string | null, k: ToggleKey, on: b
   return next;
 }
 
+/**
+ * servedKinds returns flags (a view's viewer state) with only the kinds
+ * counts holds: an answer's counts hold every kind the server serves, so a
+ * kind the server no longer serves (its kinds changed since the view was
+ * read) leaves the view rather than stay merged with fresh answers.
+ */
+export function servedKinds<T>(flags: Record<string, T> | undefined, counts: Record<string, number>): Record<string, T> | undefined {
+  if (!flags) return flags;
+  return Object.fromEntries(Object.entries(flags).filter(([kind]) => kind in counts));
+}
+
+/** settle puts a write's answer into a view: its counts and (the user's view) its viewer replace the view's. */
 function settle(item: TargetView, viewer: string | null, k: ToggleKey, r: WriteResult): TargetView {
   if (item.position > r.position) return item;
-  const next: TargetView = { ...item, counts: { ...item.counts, ...r.counts }, position: Math.max(item.position, r.position) };
-  if (viewer === k.user) next.viewer = { ...item.viewer, ...r.viewer };
+  const next: TargetView = { ...item, counts: { ...r.counts }, position: Math.max(item.position, r.position) };
+  if (item.viewer) next.viewer = servedKinds(item.viewer, r.counts);
+  if (viewer === k.user) next.viewer = { ...r.viewer };
   return next;
 }
 
@@ -389,7 +402,7 @@ function rollBack(qc: QueryClient, k: ToggleKey, log: string | null, changes: nu
   if (answered) {
     patchTarget(qc, k.target, (item, viewer) => {
       const next = settle(item, viewer, k, answered);
-      return viewer === k.user ? { ...next, viewer: { ...next.viewer, ...answered.viewer } } : next;
+      return viewer === k.user ? { ...next, viewer: { ...answered.viewer } } : next;
     });
     return;
   }

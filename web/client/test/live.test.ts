@@ -90,6 +90,23 @@ describe('live updates', () => {
     expect(resumed.headers['last-event-id']).toBe(String(w.position));
   });
 
+  // A view cached before the server's kinds changed holds a removed kind:
+  // an event's counts are every kind the server serves, and replace it.
+  it('drops a kind the server no longer serves from a view an event patches', async () => {
+    const ref = `article/${uniqueId()}`;
+    const head = (await client.readyz()).head;
+    qc.setQueryData(ledgerKeys.target(ref, 'liker'), { target: { type: 'article', id: ref.slice(8) }, counts: { like: 0, collect: 0, bookmark: 7 }, viewer: { like: false, collect: false, bookmark: true }, position: 0 });
+    let seen = 0;
+    stops.push(subscribeLive(client, qc, { after: head, onEvent: (e) => { if (e.target.id === ref.slice(8)) seen++; } }));
+    const other = createLedgerClient({ baseUrl: ledgerUrl, storage: memoryStorage() });
+    await other.turnOn(ref, 'like', 'liker');
+    await waitFor(() => seen === 1, 'the event');
+    expect(qc.getQueryData(ledgerKeys.target(ref, 'liker'))).toMatchObject({ counts: { like: 1, collect: 0 }, viewer: { like: true, collect: false } });
+    const view = qc.getQueryData<TargetView>(ledgerKeys.target(ref, 'liker'))!;
+    expect(Object.keys(view.counts).sort()).toEqual(['collect', 'like']);
+    expect(Object.keys(view.viewer!).sort()).toEqual(['collect', 'like']);
+  });
+
   it('never moves a cached view backwards', async () => {
     const ref = `article/${uniqueId()}`;
     await client.turnOn(ref, 'like', 'a');

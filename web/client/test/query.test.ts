@@ -125,6 +125,21 @@ describe('TanStack bindings', () => {
     unsync();
   });
 
+  // The server's kinds changed (README "Changing the kinds"): a view cached
+  // before holds a kind the server no longer serves. A write's answer holds
+  // every kind the server serves: it replaces the view's counts and the
+  // viewer's flags, and a removed kind's stale count does not stay merged
+  // with the fresh ones.
+  it('settles a view with the answer\'s kinds, dropping a kind the server no longer serves', async () => {
+    const ref = `article/${uniqueId()}`;
+    const key = ledgerKeys.target(ref, 'u1');
+    qc.setQueryData(key, { target: { type: 'article', id: ref.slice(8) }, counts: { like: 0, collect: 0, bookmark: 7 }, viewer: { like: false, collect: false, bookmark: true }, position: 0 });
+    await toggle(client, qc, { target: ref, kind: 'like', user: 'u1' });
+    const view = qc.getQueryData<TargetView>(key)!;
+    expect(view.counts).toEqual({ like: 1, collect: 0 });
+    expect(view.viewer).toEqual({ like: true, collect: false });
+  });
+
   it('patches a feed page and the single-target query optimistically, then settles with the answer', async () => {
     const ids = [uniqueId(), uniqueId(), uniqueId()];
     const refs = ids.map((i) => `article/${i}`);
