@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -36,8 +37,16 @@ type Metrics struct {
 	checkpointTime *prometheus.HistogramVec
 	commitErrs     prometheus.Counter
 	clockBehind    prometheus.Gauge
-	head           atomic.Int64
-	h              http.Handler
+	// overloadedReqs counts the 503 overloaded answers by the bound that
+	// refused them; connectionsFull the times the connection bound was
+	// reached; openConns the open connections; bounds the configured
+	// bounds (0: none).
+	overloadedReqs  *prometheus.CounterVec
+	connectionsFull prometheus.Counter
+	openConns       prometheus.Gauge
+	bounds          *prometheus.GaugeVec
+	head            atomic.Int64
+	h               http.Handler
 	// routes caches each (route, status)'s request counter and latency
 	// observer: WithLabelValues hashes its labels and locks on every call
 	// (~1 % of the server's CPU at an offered 10,000 req/s). Routes are the
@@ -106,11 +115,54 @@ func NewMetrics() *Metrics {
 		Name: "ledger_wal_checkpoint_duration_seconds", Help: "Duration of WAL checkpoints of a SQLite file (log or views).",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 	}, []string{"file"})
+	m.addShedding()
 	m.reg.MustRegister(m.requests, m.latency, m.appends, m.batches, m.commitTime, m.commitErrs, m.clockBehind, m.applyLag, m.dropped, m.streamFailures,
 		m.exportFailures, m.checkpoints, m.checkpointTime,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.h = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	return m
+}
+
+// addShedding creates and registers the collectors of the load shedding.
+func (m *Metrics) addShedding() {
+	m.overloadedReqs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ledger_http_overloaded_total",
+		Help: "Requests answered 503 overloaded, having done nothing, by the bound that refused them (streams or in_flight).",
+	}, []string{"bound"})
+	m.connectionsFull = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ledger_http_connection_limit_reached_total",
+		Help: "Times the open connections reached the connection bound: new ones wait in the listen backlog, idle keep-alive ones are closed.",
+	})
+	m.openConns = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "ledger_http_open_connections", Help: "Open client connections.",
+	})
+	m.bounds = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ledger_http_bound", Help: "The configured bounds: connections, streams, in_flight (0: none).",
+	}, []string{"bound"})
+	for _, b := range []string{"streams", "in_flight"} {
+		m.overloadedReqs.WithLabelValues(b) // each series starts at 0
+	}
+	m.reg.MustRegister(m.overloadedReqs, m.connectionsFull, m.openConns, m.bounds)
+}
+
+// limits records the configured bounds.
+func (m *Metrics) limits(c Config) {
+	m.bounds.WithLabelValues("connections").Set(float64(c.MaxConnections))
+	m.bounds.WithLabelValues("streams").Set(float64(c.streamBound()))
+	m.bounds.WithLabelValues("in_flight").Set(float64(c.MaxInFlight))
+}
+
+// overloaded counts one request refused past bound.
+func (m *Metrics) overloaded(bound string) { m.overloadedReqs.WithLabelValues(bound).Inc() }
+
+// countConn follows a connection's state changes (http.Server.ConnState).
+func (m *Metrics) countConn(_ net.Conn, state http.ConnState) {
+	switch state {
+	case http.StateNew:
+		m.openConns.Inc()
+	case http.StateClosed, http.StateHijacked:
+		m.openConns.Dec()
+	}
 }
 
 // attach registers the gauges read at scrape time: the applied position,

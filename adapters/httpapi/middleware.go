@@ -130,6 +130,13 @@ func (s *Server) dispatch(mux *http.ServeMux, w *statusWriter, r *http.Request, 
 		return
 	}
 	info.route = pattern
+	// Before authenticating: a node past its bounds spends nothing more.
+	release, err := s.admit(pattern)
+	if err != nil {
+		s.quietly(w, r, err) // counted in ledger_http_overloaded_total, not logged one by one
+		return
+	}
+	defer release()
 	if strings.HasPrefix(r.URL.Path, "/v1/") {
 		p, err := s.auth.authenticate(r)
 		if err != nil {

@@ -119,10 +119,13 @@ type Server struct {
 	hub     *hub
 	// replays admits the streams' reads of the log for their replay.
 	replays *gate
-	cors    *cors.Cors // nil when CORS is off
-	mux     *http.ServeMux
-	handler http.Handler
-	routes  []route
+	// streams and inFlight count the live streams and the other requests
+	// being served against their bounds (admit).
+	streams, inFlight gauge
+	cors              *cors.Cors // nil when CORS is off
+	mux               *http.ServeMux
+	handler           http.Handler
+	routes            []route
 	// queries maps a route's pattern ("GET /v1/targets", a request's
 	// Pattern) to the query parameters it takes.
 	queries map[string][]string
@@ -170,6 +173,8 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 	}
 	s.hub = newHub(cfg.StreamBuffer, s.metrics)
 	s.replays = newGate(replayReaders)
+	s.streams.bound, s.inFlight.bound = int64(cfg.streamBound()), int64(cfg.MaxInFlight)
+	s.metrics.limits(cfg)
 	s.mux = http.NewServeMux()
 	s.registerRoutes()
 	s.handler = s.outer(s.mux)
@@ -260,6 +265,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:                     slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:                  func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	ln = s.limit(ln, srv)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	go s.logListening(ctx, ln.Addr().String())

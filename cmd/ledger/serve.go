@@ -12,6 +12,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/interactionledger/ledger/adapters/bus"
@@ -36,6 +37,7 @@ type serveFlags struct {
 	logFormat, logLevel               string
 	cpuProfile                        string
 	memoryRows                        int
+	maxConns, maxStreams, maxInFlight int
 }
 
 func newServeFlags(e env) (*flag.FlagSet, *serveFlags) {
@@ -59,6 +61,10 @@ func newServeFlags(e env) (*flag.FlagSet, *serveFlags) {
 	fs.DurationVar(&f.drain, "drain-timeout", d.DrainTimeout, "how long shutdown waits for in-flight requests")
 	fs.DurationVar(&f.heartbeat, "heartbeat", d.Heartbeat, "interval of the event stream's heartbeat comment")
 	fs.DurationVar(&f.readHeader, "read-header-timeout", d.ReadHeaderTimeout, "how long a client may take to send a request's headers (cuts off slowloris clients)")
+	fs.IntVar(&f.maxConns, "max-connections", defaultMaxConnections(), fmt.Sprintf("most open client connections; past it new ones wait in the listen backlog "+
+		"and idle keep-alive ones are closed; its default is the open-file limit less %d kept for the log, the views file and the process", fileReserve))
+	fs.IntVar(&f.maxStreams, "max-streams", 0, "most live event streams; past it a stream is answered 503 overloaded (0: half of --max-connections)")
+	fs.IntVar(&f.maxInFlight, "max-in-flight", d.MaxInFlight, "most requests served at once, streams and probes aside; past it 503 overloaded at once (0: no bound)")
 	fs.StringVar(&f.logFormat, "log-format", "text", "request log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the whole run to this file (written at shutdown)")
@@ -126,6 +132,28 @@ func startCPUProfile(path string) (stop func(), err error) {
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
+// fileReserve is how many of the process's open files --max-connections
+// leaves to the node itself by default: ~30 in use when idle (the SQLite
+// log's and views file's connections with their WAL and shm, the lock
+// file, the listener, the runtime's), the default PostgreSQL pool (8),
+// and room for the files SQLite opens as it goes (journals, checkpoints).
+const fileReserve = 128
+
+// defaultMaxConnections is --max-connections' default: the open-file
+// limit (which Go raises to the hard limit at start) less fileReserve, or
+// half the limit when that is more; at most maxDefaultConnections.
+func defaultMaxConnections() int {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return maxDefaultConnections
+	}
+	n := min(lim.Cur, maxDefaultConnections)
+	return int(max(n-min(n, fileReserve), n/2))
+}
+
+// maxDefaultConnections caps the default of an unlimited open-file limit.
+const maxDefaultConnections = 1 << 20
+
 // minHeartbeat is the shortest --heartbeat: a 1ns one (a unit slip) sent
 // each stream's client heartbeats as fast as the server could write them,
 // 4.5 MB a second to one curl.
@@ -147,6 +175,7 @@ func (f *serveFlags) config() (httpapi.Config, error) {
 	cfg.PublicHistory, cfg.WriteRate = f.publicHistory, f.writeRate
 	cfg.ConsistencyTimeout, cfg.DrainTimeout, cfg.Heartbeat = f.consistency, f.drain, f.heartbeat
 	cfg.ReadHeaderTimeout = f.readHeader
+	cfg.MaxConnections, cfg.MaxStreams, cfg.MaxInFlight = f.maxConns, f.maxStreams, f.maxInFlight
 	cfg.CORS = httpapi.CORSConfig{Origins: splitList(f.corsOrigins), Credentials: f.corsCredentials}
 	if f.db == "" {
 		return cfg, usageErr("--db is required")

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -97,5 +98,50 @@ func TestServeConsistencyTimeoutFitsTheAnswer(t *testing.T) {
 	err := runCanceled(t, "serve", "--db", db, "--listen", "127.0.0.1:0", "--consistency-timeout", "65s")
 	if msg := fmt.Sprint(err); exitCode(err) != 2 || !strings.Contains(msg, "consistency timeout") || !strings.Contains(msg, "write timeout") {
 		t.Errorf("--consistency-timeout 65s: %v (exit %d), want exit 2 naming it and the write timeout", err, exitCode(err))
+	}
+}
+
+// TestServeBounds: the connection, stream and in-flight bounds reach the
+// server's config, from flags or LEDGER_* variables; --max-connections'
+// default is the open-file limit less fileReserve; a negative bound, or
+// --max-streams not below --max-connections, exits 2 naming the values
+// before the log is created.
+func TestServeBounds(t *testing.T) {
+	vars := map[string]string{"LEDGER_MAX_IN_FLIGHT": "64"}
+	e := env{getenv: func(k string) string { return vars[k] }}
+	fs, f := newServeFlags(e)
+	if err := parseFlags(fs, e, []string{"--db", "x.db", "--max-streams", "10"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := f.config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if lim.Cur > 2*fileReserve && lim.Cur < maxDefaultConnections && cfg.MaxConnections != int(lim.Cur)-fileReserve {
+		t.Errorf("max connections %d, want the open-file limit %d less %d", cfg.MaxConnections, lim.Cur, fileReserve)
+	}
+	if cfg.MaxInFlight != 64 || cfg.MaxStreams != 10 {
+		t.Errorf("max in flight %d, max streams %d; want 64 and 10", cfg.MaxInFlight, cfg.MaxStreams)
+	}
+	db := filepath.Join(t.TempDir(), "b.db")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--max-connections", "100", "--max-streams", "100"}, "max streams 100 must be below max connections 100"},
+		{[]string{"--max-in-flight", "-1"}, "max in flight -1: must be >= 0"},
+		{[]string{"--max-connections", "-5"}, "max connections -5: must be >= 0"},
+	} {
+		err := runCanceled(t, append([]string{"serve", "--db", db, "--listen", "127.0.0.1:0"}, c.args...)...)
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), c.want) {
+			t.Errorf("%v: %v (exit %d), want exit 2 with %q", c.args, err, exitCode(err), c.want)
+		}
+	}
+	if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the log: %v, want not created", err)
 	}
 }

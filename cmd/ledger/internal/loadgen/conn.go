@@ -3,9 +3,11 @@ package loadgen
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
 )
 
@@ -28,18 +30,60 @@ type conn struct {
 func newConn(host string) *conn { return &conn{host: host} }
 
 // do sends one bodiless request and returns the answer's status. Any error
-// closes the connection; the next request dials again.
+// closes the connection; the next request dials again. An error says
+// whether it came on a connection dialled for the request (transportError).
 func (c *conn) do(ctx context.Context, method, path string) (int, error) {
-	if c.nc == nil {
+	fresh := c.nc == nil
+	if fresh {
 		if err := c.dial(ctx); err != nil {
-			return 0, err
+			return 0, transportError{err: err, dial: true}
 		}
 	}
 	status, keep, err := c.roundTrip(ctx, method, path)
 	if err != nil || !keep {
 		c.close()
 	}
-	return status, err
+	if err != nil {
+		return status, transportError{err: err, fresh: fresh}
+	}
+	return status, nil
+}
+
+// transportError is a request that got no answer: its dial failed, or
+// the connection (fresh: dialled for it) failed before the answer came.
+type transportError struct {
+	err         error
+	dial, fresh bool
+}
+
+func (e transportError) Error() string { return e.err.Error() }
+func (e transportError) Unwrap() error { return e.err }
+
+// kind names the error for the report: where it came (dial, fresh or
+// reused connection) and what it was (EOF, reset, timeout, or its text).
+func (e transportError) kind() string {
+	where := "reused connection"
+	switch {
+	case e.dial:
+		where = "dial"
+	case e.fresh:
+		where = "fresh connection"
+	}
+	var what string
+	var ne net.Error
+	switch {
+	case errors.Is(e.err, io.EOF), errors.Is(e.err, io.ErrUnexpectedEOF):
+		what = "EOF"
+	case errors.Is(e.err, syscall.ECONNRESET):
+		what = "reset"
+	case errors.Is(e.err, syscall.ECONNREFUSED):
+		what = "refused"
+	case errors.As(e.err, &ne) && ne.Timeout():
+		what = "timeout"
+	default:
+		what = e.err.Error()
+	}
+	return "transport error: " + what + " (" + where + ")"
 }
 
 func (c *conn) dial(ctx context.Context) error {

@@ -278,12 +278,22 @@ func newStats() *Stats {
 func (s *Stats) record(op string, d time.Duration, status int, err error) {
 	switch {
 	case err != nil:
-		s.status["transport error"]++
+		s.status[op+" "+transportKind(err)]++
 	case status >= 400:
 		s.status[fmt.Sprintf("%s %d", op, status)]++
 	default:
 		s.lat[op] = append(s.lat[op], d)
 	}
+}
+
+// transportKind names a request's error in the report: "transport error:
+// EOF (fresh connection)" and the like.
+func transportKind(err error) string {
+	var te transportError
+	if errors.As(err, &te) {
+		return te.kind()
+	}
+	return "transport error: " + err.Error()
 }
 
 // OpReport is one operation's figures.
