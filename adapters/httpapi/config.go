@@ -51,9 +51,9 @@ type Config struct {
 	DrainTimeout time.Duration
 	// MaxConnections bounds the open connections (0: no bound). Past it a
 	// new connection waits in the kernel's listen backlog until one
-	// closes, and the server closes its idle keep-alive connections (and
-	// keeps none) until it is back under three quarters of the bound, so
-	// that idle clients do not hold the newcomers out.
+	// closes, and until the server is back under three quarters of the
+	// bound it closes connections idle for a second, so that idle
+	// keep-alive clients do not hold the newcomers out.
 	MaxConnections int
 	// MaxStreams bounds the live event streams, which hold a connection
 	// each for as long as they run; past it a stream is answered 503
@@ -63,7 +63,9 @@ type Config struct {
 	// MaxInFlight bounds the requests being served at once, the live
 	// streams and the probes (/healthz, /readyz, /metrics) aside; past it a
 	// request is answered 503 overloaded at once, having done nothing
-	// (0: no bound).
+	// (0: no bound, the default). It helps only clients that wait out the
+	// Retry-After: a load generator that retried at once got a third of
+	// the answers served without it (docs/performance.md, "Overload").
 	MaxInFlight int
 	// Server timeouts; the SSE and export routes lift the write deadline.
 	ReadHeaderTimeout time.Duration
@@ -86,7 +88,6 @@ func DefaultConfig() Config {
 		ReadTimeout:        15 * time.Second,
 		WriteTimeout:       60 * time.Second,
 		IdleTimeout:        120 * time.Second,
-		MaxInFlight:        DefaultMaxInFlight,
 	}
 }
 
@@ -139,12 +140,6 @@ type configError struct{ error }
 func (e configError) Unwrap() error { return e.error }
 
 func (e configError) Is(target error) bool { return target == domain.ErrInvalidInput }
-
-// DefaultMaxInFlight is MaxInFlight's default. On two cores a node
-// served most at ~500 requests in flight (5,300 req/s, writes answered
-// within 0.5 s); at 2,000 it served 3,200 req/s and its writes took
-// seconds (docs/performance.md, "Overload").
-const DefaultMaxInFlight = 256
 
 // validateLimits checks the connection, stream and in-flight bounds.
 func (c Config) validateLimits() error {

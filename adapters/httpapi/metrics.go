@@ -131,7 +131,7 @@ func (m *Metrics) addShedding() {
 	}, []string{"bound"})
 	m.connectionsFull = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "ledger_http_connection_limit_reached_total",
-		Help: "Times the open connections reached the connection bound: new ones wait in the listen backlog, idle keep-alive ones are closed.",
+		Help: "Times the open connections reached the connection bound: new ones wait in the listen backlog, and connections idle for a second are closed until the open ones are back under three quarters of it.",
 	})
 	m.openConns = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "ledger_http_open_connections", Help: "Open client connections.",

@@ -73,18 +73,27 @@ func errOverloaded(d string) error {
 }
 
 // connLimit keeps a server within Config.MaxConnections: its listener
-// (netutil.LimitListener) stops accepting at the bound, and its ConnState
-// hook turns keep-alives off at the bound (closing the idle connections,
-// which would otherwise hold the waiting clients out until their idle
-// timeout) and on again below three quarters of it.
+// (netutil.LimitListener) stops accepting at the bound, so newcomers wait
+// in the listen backlog; while it is full (from the bound until three
+// quarters of it), a connection idle for idleGrace is closed, so that idle
+// keep-alive clients do not hold the newcomers out until their idle
+// timeout. Only connections idle that long are closed: closing every idle
+// one at once (http.Server.SetKeepAlivesEnabled) raced the next request
+// of busy clients, which got EOF or a reset.
 type connLimit struct {
-	srv     *http.Server
 	metrics *Metrics
 	bound   int64
 	open    atomic.Int64
-	mu      sync.Mutex  // orders the keep-alive switches
-	shed    atomic.Bool // keep-alives are off; switched under mu
+	full    atomic.Bool
+	mu      sync.Mutex
+	// idle holds the idle connections, each with its closing timer while
+	// full (nil otherwise).
+	idle map[net.Conn]*time.Timer
 }
+
+// idleGrace is how long a connection may stay idle while the connection
+// bound is reached.
+var idleGrace = time.Second
 
 // limit wraps ln and srv for the bound (nothing when it is 0).
 func (s *Server) limit(ln net.Listener, srv *http.Server) net.Listener {
@@ -92,40 +101,82 @@ func (s *Server) limit(ln net.Listener, srv *http.Server) net.Listener {
 		srv.ConnState = s.metrics.countConn
 		return ln
 	}
-	c := &connLimit{srv: srv, metrics: s.metrics, bound: int64(s.cfg.MaxConnections)}
+	c := &connLimit{metrics: s.metrics, bound: int64(s.cfg.MaxConnections), idle: map[net.Conn]*time.Timer{}}
 	srv.ConnState = c.track
 	return netutil.LimitListener(ln, s.cfg.MaxConnections)
 }
 
 func (c *connLimit) track(nc net.Conn, state http.ConnState) {
 	c.metrics.countConn(nc, state)
-	var n int64
 	switch state {
 	case http.StateNew:
-		n = c.open.Add(1)
+		if c.open.Add(1) >= c.bound {
+			c.setFull(true)
+		}
+	case http.StateIdle:
+		c.mu.Lock()
+		var t *time.Timer
+		if c.full.Load() {
+			t = c.closeLater(nc)
+		}
+		c.idle[nc] = t
+		c.mu.Unlock()
+	case http.StateActive:
+		c.forget(nc)
 	case http.StateClosed, http.StateHijacked:
-		n = c.open.Add(-1)
-	default:
-		return
-	}
-	if n >= c.bound || n <= c.bound*3/4 {
-		c.keepAlives(n < c.bound)
+		c.forget(nc)
+		if c.open.Add(-1) <= c.bound*3/4 {
+			c.setFull(false)
+		}
 	}
 }
 
-// keepAlives switches keep-alives on or off when they are not already.
-func (c *connLimit) keepAlives(on bool) {
-	if c.shed.Load() == !on {
+// forget drops nc from the idle connections, stopping its timer.
+func (c *connLimit) forget(nc net.Conn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t := c.idle[nc]; t != nil {
+		t.Stop()
+	}
+	delete(c.idle, nc)
+}
+
+// setFull marks the bound reached or left, starting or stopping the idle
+// connections' timers.
+func (c *connLimit) setFull(full bool) {
+	if c.full.Load() == full {
 		return // the common case, without the lock
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.shed.Load() == !on {
+	if c.full.Load() == full {
 		return
 	}
-	c.shed.Store(!on)
-	if !on {
+	c.full.Store(full)
+	if full {
 		c.metrics.connectionsFull.Inc()
 	}
-	c.srv.SetKeepAlivesEnabled(on)
+	for nc, t := range c.idle {
+		if full {
+			c.idle[nc] = c.closeLater(nc)
+		} else if t != nil {
+			t.Stop()
+			c.idle[nc] = nil
+		}
+	}
+}
+
+// closeLater closes nc after idleGrace unless it is no longer idle, or
+// the bound was left, by then. Called under mu.
+func (c *connLimit) closeLater(nc net.Conn) *time.Timer {
+	var t *time.Timer
+	t = time.AfterFunc(idleGrace, func() {
+		c.mu.Lock()
+		still := c.idle[nc] == t
+		c.mu.Unlock()
+		if still {
+			_ = nc.Close()
+		}
+	})
+	return t
 }

@@ -62,7 +62,7 @@ func newServeFlags(e env) (*flag.FlagSet, *serveFlags) {
 	fs.DurationVar(&f.heartbeat, "heartbeat", d.Heartbeat, "interval of the event stream's heartbeat comment")
 	fs.DurationVar(&f.readHeader, "read-header-timeout", d.ReadHeaderTimeout, "how long a client may take to send a request's headers (cuts off slowloris clients)")
 	fs.IntVar(&f.maxConns, "max-connections", defaultMaxConnections(), fmt.Sprintf("most open client connections; past it new ones wait in the listen backlog "+
-		"and idle keep-alive ones are closed; its default is the open-file limit less %d kept for the log, the views file and the process", fileReserve))
+		"and connections idle for a second are closed; its default is the open-file limit less %d kept for the log, the views file and the process", fileReserve))
 	fs.IntVar(&f.maxStreams, "max-streams", 0, "most live event streams; past it a stream is answered 503 overloaded (0: half of --max-connections)")
 	fs.IntVar(&f.maxInFlight, "max-in-flight", d.MaxInFlight, "most requests served at once, streams and probes aside; past it 503 overloaded at once (0: no bound)")
 	fs.StringVar(&f.logFormat, "log-format", "text", "request log format: text or json")

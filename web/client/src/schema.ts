@@ -589,7 +589,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Read model not caught up within the consistency timeout (not-caught-up), store or read model unavailable (store-unavailable), contention, timeout, /readyz not ready (not-ready); on every path, the server shutting down (shutting-down); on every path but /healthz, /readyz, /metrics and /openapi.json, the server starting, its views file still opening or being built (starting). */
+        /** @description Read model not caught up within the consistency timeout (not-caught-up), store or read model unavailable (store-unavailable), contention, timeout, /readyz not ready (not-ready); on every path, the server shutting down (shutting-down); on every path but /healthz, /readyz, /metrics and /openapi.json, the server starting, its views file still opening or being built (starting); on every path but /healthz, /readyz and /metrics, the node at its bound on requests in flight, or on /v1/events/stream on live streams (overloaded: nothing was done, a write was not appended; Retry-After 1). */
         Unavailable: {
             headers: {
                 "Retry-After": number;
@@ -608,7 +608,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The history's (/v1/events): Read model not caught up within the consistency timeout (not-caught-up), store or read model unavailable (store-unavailable), contention, timeout, /readyz not ready (not-ready); on every path, the server shutting down (shutting-down); on every path but /healthz, /readyz, /metrics and /openapi.json, the server starting, its views file still opening or being built (starting). */
+        /** @description The history's (/v1/events): Read model not caught up within the consistency timeout (not-caught-up), store or read model unavailable (store-unavailable), contention, timeout, /readyz not ready (not-ready); on every path, the server shutting down (shutting-down); on every path but /healthz, /readyz, /metrics and /openapi.json, the server starting, its views file still opening or being built (starting); on every path but /healthz, /readyz and /metrics, the node at its bound on requests in flight, or on /v1/events/stream on live streams (overloaded: nothing was done, a write was not appended; Retry-After 1). */
         HistoryUnavailable: {
             headers: {
                 "Retry-After": number;
@@ -752,7 +752,7 @@ export interface components {
             };
             content?: never;
         };
-        /** @description Read model not caught up within the consistency timeout (not-caught-up), store or read model unavailable (store-unavailable), contention, timeout, /readyz not ready (not-ready); on every path, the server shutting down (shutting-down); on every path but /healthz, /readyz, /metrics and /openapi.json, the server starting, its views file still opening or being built (starting). HEAD: the status and headers of GET's problem (Content-Type application/problem+json), without its body. */
+        /** @description Read model not caught up within the consistency timeout (not-caught-up), store or read model unavailable (store-unavailable), contention, timeout, /readyz not ready (not-ready); on every path, the server shutting down (shutting-down); on every path but /healthz, /readyz, /metrics and /openapi.json, the server starting, its views file still opening or being built (starting); on every path but /healthz, /readyz and /metrics, the node at its bound on requests in flight, or on /v1/events/stream on live streams (overloaded: nothing was done, a write was not appended; Retry-After 1). HEAD: the status and headers of GET's problem (Content-Type application/problem+json), without its body. */
         HeadUnavailable: {
             headers: {
                 "Retry-After": number;
@@ -770,7 +770,7 @@ export interface components {
             };
             content?: never;
         };
-        /** @description The history's (/v1/events): Read model not caught up within the consistency timeout (not-caught-up), store or read model unavailable (store-unavailable), contention, timeout, /readyz not ready (not-ready); on every path, the server shutting down (shutting-down); on every path but /healthz, /readyz, /metrics and /openapi.json, the server starting, its views file still opening or being built (starting). HEAD: the status and headers of GET's problem (Content-Type application/problem+json), without its body. */
+        /** @description The history's (/v1/events): Read model not caught up within the consistency timeout (not-caught-up), store or read model unavailable (store-unavailable), contention, timeout, /readyz not ready (not-ready); on every path, the server shutting down (shutting-down); on every path but /healthz, /readyz, /metrics and /openapi.json, the server starting, its views file still opening or being built (starting); on every path but /healthz, /readyz and /metrics, the node at its bound on requests in flight, or on /v1/events/stream on live streams (overloaded: nothing was done, a write was not appended; Retry-After 1). HEAD: the status and headers of GET's problem (Content-Type application/problem+json), without its body. */
         HeadHistoryUnavailable: {
             headers: {
                 "Retry-After": number;
