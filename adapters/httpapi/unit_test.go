@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interactionledger/ledger/adapters/storetest"
 	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/internal/testlog"
 	"github.com/interactionledger/ledger/projections"
@@ -112,7 +113,7 @@ func TestHubDropsSlowClient(t *testing.T) {
 // dropped, from every one of its targets.
 func TestHubIndexesByTarget(t *testing.T) {
 	h := newHub(4, NewMetrics())
-	a1, a2, c3 := mustTarget(t, "article/a-1"), mustTarget(t, "article/a-2"), mustTarget(t, "comment/c-3")
+	a1, a2, c3 := storetest.MustTarget(t, "article/a-1"), storetest.MustTarget(t, "article/a-2"), storetest.MustTarget(t, "comment/c-3")
 	one, two, all := h.subscribe([]domain.Target{a1}), h.subscribe([]domain.Target{a2, a1}), h.subscribe(nil)
 	pos := int64(0)
 	publish := func(t domain.Target) {
@@ -155,7 +156,7 @@ func BenchmarkHubPublish(b *testing.B) {
 			targets := make([]domain.Target, subs)
 			ss := make([]*subscriber, subs)
 			for i := range ss {
-				targets[i] = mustTarget(b, fmt.Sprintf("article/a-%d", i))
+				targets[i] = storetest.MustTarget(b, fmt.Sprintf("article/a-%d", i))
 				if filtered {
 					ss[i] = h.subscribe(targets[i : i+1])
 				} else {
@@ -187,16 +188,6 @@ func BenchmarkHubPublish(b *testing.B) {
 			}
 		})
 	}
-}
-
-// mustTarget parses "type/id".
-func mustTarget(tb testing.TB, s string) domain.Target {
-	tb.Helper()
-	t, err := domain.ParseTarget(s)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return t
 }
 
 func TestRenderEvent(t *testing.T) {

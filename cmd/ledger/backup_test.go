@@ -89,6 +89,16 @@ func noTemporaryFiles(t *testing.T, dir string) {
 	}
 }
 
+// nothingWritten fails when a backup that did not end left a file at out
+// or a temporary file in dir.
+func nothingWritten(t *testing.T, dir, out string) {
+	t.Helper()
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a backup that did not end left %s: %v", out, err)
+	}
+	noTemporaryFiles(t, dir)
+}
+
 func TestBackupRefusals(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "ledger.db")
@@ -128,10 +138,7 @@ func TestBackupRefusals(t *testing.T) {
 	if b, err := os.ReadFile(text); err != nil || string(b) != "mine" {
 		t.Fatalf("a refused backup changed %s: %q %v", text, b, err)
 	}
-	if _, err := os.Stat(newOut); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("a refused backup left %s: %v", newOut, err)
-	}
-	noTemporaryFiles(t, dir)
+	nothingWritten(t, dir, newOut)
 }
 
 // TestBackupInterrupted: a backup stopped before its end leaves no file
@@ -144,10 +151,7 @@ func TestBackupInterrupted(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("backup with its context canceled: %v", err)
 	}
-	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("an interrupted backup left %s: %v", out, err)
-	}
-	noTemporaryFiles(t, dir)
+	nothingWritten(t, dir, out)
 }
 
 // TestBackupOfAMovedLog: a log moved to another store (import log) is
