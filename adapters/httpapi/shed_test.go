@@ -81,6 +81,17 @@ func TestStreamsBounded(t *testing.T) {
 	if !strings.Contains(metrics, `ledger_http_overloaded_total{bound="streams"} 1`) {
 		t.Errorf("metrics do not count the refusal:\n%s", grepLines(metrics, "ledger_http_overloaded_total"))
 	}
+	res.Body.Close() // the first stream ends: its slot is given back once its handler returns
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, again := e.roundTrip(t, "GET", "/v1/events/stream", "")
+		again.Body.Close()
+		if again.StatusCode == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a stream after the first one ended: still %d after 10 s; its slot was never given back", again.StatusCode)
+		}
+	}
 }
 
 // TestConnectionBoundClosesIdle: at Config.MaxConnections the server
