@@ -29,14 +29,26 @@ import (
 // few requests at a time.
 func (e *testEnv) putMany(n int, u string) {
 	e.t.Helper()
+	e.putEach(n, func(i int) string { return fmt.Sprintf("/v1/targets/article/t-%d/like/%s", i, u) })
+}
+
+// likeBy likes target (type/id) as users u0 .. u(n-1), a few requests
+// at a time.
+func (e *testEnv) likeBy(target string, n int) {
+	e.t.Helper()
+	e.putEach(n, func(i int) string { return fmt.Sprintf("/v1/targets/%s/like/u%d", target, i) })
+}
+
+// putEach sends PUT path(i) for i in 0..n-1, eight at a time, each
+// expected to answer 200.
+func (e *testEnv) putEach(n int, path func(int) string) {
 	var wg sync.WaitGroup
 	jobs := make(chan int)
 	for range 8 {
 		wg.Go(func() {
 			for i := range jobs {
-				res, b := e.do("PUT", fmt.Sprintf("/v1/targets/article/t-%d/like/%s", i, u), "")
-				if res.StatusCode != 200 {
-					e.t.Errorf("put %d: %d %s", i, res.StatusCode, b)
+				if res, b := e.do("PUT", path(i), ""); res.StatusCode != 200 {
+					e.t.Errorf("PUT %s: %d %s", path(i), res.StatusCode, b)
 				}
 			}
 		})
@@ -408,29 +420,6 @@ func TestStreamParams(t *testing.T) {
 	}
 	e.expect(200, "HEAD", "/v1/events/stream", "", "Accept", "text/event-stream", "Last-Event-ID", "")
 	e.expect(200, "HEAD", "/v1/events/stream?t=article/a-1&t=comment/c-1", "", "Accept", "text/event-stream")
-}
-
-// likeBy likes target (type/id) as users u0 .. u(n-1), a few requests
-// at a time.
-func (e *testEnv) likeBy(target string, n int) {
-	e.t.Helper()
-	var wg sync.WaitGroup
-	jobs := make(chan int)
-	for range 4 {
-		wg.Go(func() {
-			for i := range jobs {
-				res, b := e.do("PUT", fmt.Sprintf("/v1/targets/%s/like/u%d", target, i), "")
-				if res.StatusCode != 200 {
-					e.t.Errorf("like %s by u%d: %d %s", target, i, res.StatusCode, b)
-				}
-			}
-		})
-	}
-	for i := range n {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
 }
 
 // filterReads is a log that records the filters of its reads.

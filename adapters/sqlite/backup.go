@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/interactionledger/ledger/adapters/logcopy"
+	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/internal/sqlitedsn"
 )
 
@@ -48,7 +50,8 @@ type BackupResult struct {
 // place. report, if not nil, is called after each step with the pages
 // copied and the total. A cancelled ctx stops the copy between two steps
 // with ctx's error; the caller removes to. from must hold an event log
-// (an events table); any schema version is copied as it is.
+// (an events table: otherwise the error wraps domain.ErrInvalidInput); any
+// schema version is copied as it is.
 func Backup(ctx context.Context, from, to string, report func(done, total int)) (BackupResult, error) {
 	src, err := openBackupDB(from, true)
 	if err != nil {
@@ -101,16 +104,11 @@ func openBackupDB(path string, readOnly bool) (*sql.DB, error) {
 // read transaction whose snapshot is copied.
 func describeLog(ctx context.Context, q queryer) (BackupResult, error) {
 	var r BackupResult
-	var n int
-	err := q.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'`).Scan(&n)
-	if err != nil {
-		return r, translate(err)
-	}
-	if n == 0 {
-		return r, fmt.Errorf("no event log in the file (no events table): %w", errNotALog)
+	if ok, err := hasTable(ctx, q, "events"); err != nil || !ok {
+		return r, cmp.Or(err, fmt.Errorf("no event log in the file (no events table): %w", domain.ErrInvalidInput))
 	}
 	var last []byte
-	err = q.QueryRowContext(ctx, `SELECT position, id FROM events ORDER BY position DESC LIMIT 1`).Scan(&r.Head, &last)
+	err := q.QueryRowContext(ctx, `SELECT position, id FROM events ORDER BY position DESC LIMIT 1`).Scan(&r.Head, &last)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return r, translate(err)
 	}
@@ -123,28 +121,25 @@ func describeLog(ctx context.Context, q queryer) (BackupResult, error) {
 	if err := optionalRow(ctx, q, "schema_migrations", `SELECT coalesce(max(version), 0) FROM schema_migrations`, &r.Schema); err != nil {
 		return r, err
 	}
-	var tables int
-	if err := optionalRow(ctx, q, "log_moved", `SELECT 1`, &tables); err != nil || tables == 0 {
+	if ok, err := hasTable(ctx, q, "log_moved"); err != nil || !ok {
 		return r, err
 	}
 	r.Moved, r.Sealed, err = movedIn(ctx, q)
 	return r, err
 }
 
-// errNotALog marks a source that is a SQLite file without an event log.
-var errNotALog = errors.New("not an event log")
-
-// IsNotALog reports whether a Backup failed because its source holds no
-// event log (a views file, another program's database).
-func IsNotALog(err error) bool { return errors.Is(err, errNotALog) }
-
-// optionalRow scans query's one row into dst when table exists (tables
-// of later migrations are missing from an older log).
-func optionalRow(ctx context.Context, q queryer, table, query string, dst any) error {
+// hasTable reports whether the database holds the table (tables of later
+// migrations are missing from an older log).
+func hasTable(ctx context.Context, q queryer, table string) (bool, error) {
 	var n int
 	err := q.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, table).Scan(&n)
-	if err != nil || n == 0 {
-		return translate(err)
+	return n > 0, translate(err)
+}
+
+// optionalRow scans query's one row into dst when table exists.
+func optionalRow(ctx context.Context, q queryer, table, query string, dst any) error {
+	if ok, err := hasTable(ctx, q, table); err != nil || !ok {
+		return err
 	}
 	return translate(q.QueryRowContext(ctx, query).Scan(dst))
 }

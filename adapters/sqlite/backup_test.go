@@ -99,8 +99,8 @@ func TestBackupRefusesAFileWithoutALog(t *testing.T) {
 	}
 	db.Close()
 	_, err = Backup(t.Context(), from, filepath.Join(dir, "copy.db"), nil)
-	if !IsNotALog(err) {
-		t.Fatalf("backup of a file without an events table: %v, want IsNotALog", err)
+	if !errors.Is(err, domain.ErrInvalidInput) {
+		t.Fatalf("backup of a file without an events table: %v, want domain.ErrInvalidInput", err)
 	}
 }
 

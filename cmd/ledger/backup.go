@@ -11,6 +11,7 @@ import (
 
 	"github.com/interactionledger/ledger/adapters/postgres"
 	"github.com/interactionledger/ledger/adapters/sqlite"
+	"github.com/interactionledger/ledger/domain"
 	"github.com/interactionledger/ledger/internal/dburl"
 	"github.com/interactionledger/ledger/projections"
 )
@@ -97,7 +98,7 @@ func backupInto(ctx context.Context, e env, db, out string, perm os.FileMode) (s
 		report(projections.Progress{Projection: "log", Phase: "copy", Done: int64(done), Total: int64(total)})
 	})
 	finish()
-	if sqlite.IsNotALog(err) {
+	if errors.Is(err, domain.ErrInvalidInput) { // a SQLite file without an event log
 		return res, usageErr("--db %s: %v", db, err)
 	}
 	if err != nil {
@@ -109,13 +110,14 @@ func backupInto(ctx context.Context, e env, db, out string, perm os.FileMode) (s
 // placeCopy links the finished copy tmp at out, which must still not
 // exist, and syncs the directory so the name survives a power cut.
 func placeCopy(tmp, out string) error {
+	appeared := usageErr("--out %s: a file appeared there during the backup; it was left as it is", out)
 	err := os.Link(tmp, out)
 	if errors.Is(err, fs.ErrExist) {
-		return usageErr("--out %s: a file appeared there during the backup; it was left as it is", out)
+		return appeared
 	}
 	if err != nil { // a file system without hard links
 		if _, statErr := os.Lstat(out); statErr == nil {
-			return usageErr("--out %s: a file appeared there during the backup; it was left as it is", out)
+			return appeared
 		}
 		if err := os.Rename(tmp, out); err != nil {
 			return fmt.Errorf("--out: %w", err)

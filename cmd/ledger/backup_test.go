@@ -101,12 +101,7 @@ func nothingWritten(t *testing.T, dir, out string) {
 
 func TestBackupRefusals(t *testing.T) {
 	dir := t.TempDir()
-	src := filepath.Join(dir, "ledger.db")
-	mustFill(t, src, 3)
-	views := filepath.Join(dir, "ledger.views")
-	if _, errOut, err := runCLI(t, "rebuild", "--db", src, "--views", views); err != nil {
-		t.Fatalf("rebuild: %v\n%s", err, errOut)
-	}
+	src, views := logWithViews(t, dir)
 	text := filepath.Join(dir, "notes.txt")
 	if err := os.WriteFile(text, []byte("mine"), 0o600); err != nil {
 		t.Fatal(err)

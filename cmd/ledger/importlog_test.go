@@ -152,17 +152,24 @@ func checkSealed(t *testing.T, db, movedTo string) {
 	}
 }
 
+// logWithViews makes dir/ledger.db, a log of 6 events, and its views
+// file dir/ledger.views (a SQLite file without an event log).
+func logWithViews(t *testing.T, dir string) (src, views string) {
+	t.Helper()
+	src, views = filepath.Join(dir, "ledger.db"), filepath.Join(dir, "ledger.views")
+	mustFill(t, src, 3)
+	if _, errOut, err := runCLI(t, "rebuild", "--db", src, "--views", views); err != nil {
+		t.Fatalf("rebuild: %v\n%s", err, errOut)
+	}
+	return src, views
+}
+
 // TestImportLogRefusals: a destination that holds events, a source that
 // is missing, no log, a CSV or the destination itself: exit 2 naming it,
 // nothing written.
 func TestImportLogRefusals(t *testing.T) {
 	dir := t.TempDir()
-	src := filepath.Join(dir, "ledger.db")
-	mustFill(t, src, 3)
-	views := filepath.Join(dir, "ledger.views")
-	if _, errOut, err := runCLI(t, "rebuild", "--db", src, "--views", views); err != nil {
-		t.Fatalf("rebuild: %v\n%s", err, errOut)
-	}
+	src, views := logWithViews(t, dir)
 	dest := filepath.Join(dir, "dest.db")
 	mustLiveLike(t, dest, "someone", "article/x")
 	id := logIDAt(t, dest)
