@@ -370,6 +370,23 @@ func LogIDOf(r any) string {
 	return ""
 }
 
+// Clocked is implemented by stores whose events are recorded by a clock
+// other than this process's: PostgreSQL records recorded_at by the
+// database server's clock, one clock for every node of a cluster. Now
+// reads that clock.
+type Clocked interface {
+	Now(ctx context.Context) (time.Time, error)
+}
+
+// NowOf is the time by the clock r records events by: r's own (Clocked),
+// else this process's.
+func NowOf(ctx context.Context, r any) (time.Time, error) {
+	if c, ok := r.(Clocked); ok {
+		return c.Now(ctx)
+	}
+	return time.Now(), nil
+}
+
 // EventStore is the whole port to the append-only log, the source of
 // truth: what one store implements. Consumers take the smaller interfaces
 // above. Implementations are safe for concurrent use and pass the

@@ -6,6 +6,7 @@ import (
 	"iter"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -88,6 +89,19 @@ func (s *EventStore) HasEvent(ctx context.Context, id uuid.UUID) (bool, error) {
 		return false, fmt.Errorf("has event %s: %w", id, translate(ctx, err))
 	}
 	return ok, nil
+}
+
+// Now is the database server's clock, which the log records events by
+// (domain.Clocked): a node's own clock may differ from it.
+func (s *EventStore) Now(ctx context.Context) (time.Time, error) {
+	if err := s.usable(); err != nil {
+		return time.Time{}, err
+	}
+	var ns int64
+	if err := s.pool.QueryRow(ctx, `SELECT `+sqlClock).Scan(&ns); err != nil {
+		return time.Time{}, fmt.Errorf("read the database's clock: %w", translate(ctx, err))
+	}
+	return time.Unix(0, ns), nil
 }
 
 // LastPosition returns the position of the newest committed event, 0 for

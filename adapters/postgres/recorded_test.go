@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -107,5 +108,38 @@ func TestCommitStatsSayWhenTheClockIsBehind(t *testing.T) {
 	storetest.MustAppend(t, s, like(t, "u1", "article/a1"))
 	if st := stats(); st.ClockBehind < years-time.Hour || st.ClockBehind > years || st.RecordedAt.UnixNano() != ahead {
 		t.Fatalf("after an event 10 years ahead: behind %s, recorded at %s; want about %s, at %s", st.ClockBehind, st.RecordedAt, years, time.Unix(0, ahead).UTC())
+	}
+}
+
+// TestNowIsTheDatabasesClock: the store's Now (domain.Clocked) reads the
+// clock its events are recorded by, the database server's, which a node
+// compares the log's last recorded_at with at its start; after Close it
+// reads nothing.
+func TestNowIsTheDatabasesClock(t *testing.T) {
+	url, schema := pgtest.URL(t), pgtest.Schema(t)
+	s := openSchema(t, schema, postgres.Config{})
+	conn, err := pgx.Connect(t.Context(), pgtest.WithSchema(url, schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	dbNow := func() time.Time {
+		var ns int64
+		if err := conn.QueryRow(t.Context(), `SELECT `+sqlNowNanos).Scan(&ns); err != nil {
+			t.Fatal(err)
+		}
+		return time.Unix(0, ns)
+	}
+	before := dbNow()
+	now, err := domain.NowOf(t.Context(), s)
+	after := dbNow()
+	if err != nil || now.Before(before) || now.After(after) {
+		t.Fatalf("Now = %v, %v: want the database's clock, between %v and %v", now, err, before, after)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Now(t.Context()); !errors.Is(err, domain.ErrClosed) {
+		t.Fatalf("Now after Close: %v, want domain.ErrClosed", err)
 	}
 }

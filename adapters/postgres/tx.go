@@ -14,6 +14,10 @@ import (
 	"github.com/interactionledger/ledger/domain"
 )
 
+// sqlClock is the database's clock in Unix ns (PostgreSQL's clock has
+// microseconds): the clock events are recorded by.
+const sqlClock = `(extract(epoch FROM clock_timestamp()) * 1000000)::bigint * 1000`
+
 // The statements of a group commit. The head row is locked first; every
 // later statement of the transaction sees whatever committed before.
 const (
@@ -24,7 +28,7 @@ const (
 	// recorded_at of the log's last event, sought by its position (as a
 	// join with log_head, the planner hashed every event without
 	// statistics: TestRecordedAtReadsOneEvent).
-	sqlRecordedAt = `SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint * 1000,
+	sqlRecordedAt = `SELECT ` + sqlClock + `,
 		coalesce((SELECT e.recorded_at FROM events e WHERE e.position = (SELECT h.position FROM log_head h)), 0)`
 	sqlCheckStreams = `SELECT s.user_id, s.target_type, s.target_id, s.stream_key, s.version, s.last_position, s.state
 		FROM unnest($1::text[], $2::text[], $3::text[]) AS q(u, tt, ti)

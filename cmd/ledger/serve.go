@@ -305,7 +305,7 @@ func serve(ctx context.Context, cfg httpapi.Config, db string, views projections
 	}
 	defer closeAndJoin(&err, "close store", store.Close)
 	health.store = store
-	clock.atOpen(running.ctx, store, time.Now())
+	clock.atOpen(running.ctx, store)
 	views.OnCheckpoint = metrics.Checkpoints("views")
 	unlock, err := projections.LockServe(views.Path) // for the server's life
 	if err != nil {
@@ -547,14 +547,20 @@ type clockWatch struct {
 	warned time.Time // when it last warned; zero: not behind
 }
 
-// atOpen warns when the log's last event was recorded ahead of now.
-func (c *clockWatch) atOpen(ctx context.Context, store domain.EventStore, now time.Time) {
+// atOpen warns when the log's last event was recorded ahead of the clock
+// the store records by (domain.NowOf: on PostgreSQL the database server's,
+// which may differ from this node's).
+func (c *clockWatch) atOpen(ctx context.Context, store domain.EventStore) {
 	last, err := store.LastPosition(ctx)
 	if err != nil || last == 0 {
 		return
 	}
 	e, err := domain.EventAt(ctx, store, last)
 	if err != nil || e.RecordedAt.IsZero() {
+		return
+	}
+	now, err := domain.NowOf(ctx, store)
+	if err != nil {
 		return
 	}
 	c.observe(e.RecordedAt.Sub(now), e.RecordedAt)

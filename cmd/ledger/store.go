@@ -95,6 +95,14 @@ func (s *logStore) Moved(ctx context.Context) (logcopy.Moved, bool, error) {
 	return s.sealed.Moved(ctx)
 }
 
+var _ domain.Clocked = (*logStore)(nil)
+
+// Now is the clock the store records events by (domain.NowOf): embedding
+// the port alone hid PostgreSQL's, the database server's.
+func (s *logStore) Now(ctx context.Context) (time.Time, error) {
+	return domain.NowOf(ctx, s.EventStore)
+}
+
 // Close closes the store.
 func (s *logStore) Close() error { return s.close() }
 
