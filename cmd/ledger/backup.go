@@ -86,25 +86,39 @@ func sourcePerm(db string) (os.FileMode, error) {
 // checked, links it at out: an interrupted or failed backup leaves nothing
 // at out, and a file that appeared at out meanwhile is never replaced.
 func backupInto(ctx context.Context, e env, db, out string, perm os.FileMode) (sqlite.BackupResult, error) {
-	f, err := createTemp(out, perm)
-	if err != nil {
-		return sqlite.BackupResult{}, fmt.Errorf("--out: %w", named(err, out))
-	}
-	tmp := f.Name()
-	f.Close()
+	res, tmp, err := copyLogBeside(ctx, e, "backup", copyEnds{"--db", db, "--out", out}, perm)
 	defer removeDatabase(tmp)
-	report, finish := unitReporter(e, "backup", "pages")
-	res, err := sqlite.Backup(ctx, db, tmp, func(done, total int) {
-		report(projections.Progress{Projection: "log", Phase: "copy", Done: int64(done), Total: int64(total)})
-	})
-	finish()
-	if errors.Is(err, domain.ErrInvalidInput) { // a SQLite file without an event log
-		return res, usageErr("--db %s: %v", db, err)
-	}
 	if err != nil {
 		return res, err
 	}
 	return res, placeCopy(tmp, out)
+}
+
+// copyEnds are the flags and paths a copy of a log reads from and writes
+// beside, as refusals name them.
+type copyEnds struct{ fromFlag, from, toFlag, to string }
+
+// copyLogBeside copies the SQLite log c.from, through SQLite's online
+// backup API (sqlite.Backup: one snapshot, checked and read back), into a
+// new file beside c.to with perm; tmp is that file ("" when none was
+// made), which the caller removes (removeDatabase) once it is placed or
+// given up. Progress goes to stderr in pages, under verb.
+func copyLogBeside(ctx context.Context, e env, verb string, c copyEnds, perm os.FileMode) (res sqlite.BackupResult, tmp string, err error) {
+	f, err := createTemp(c.to, perm)
+	if err != nil {
+		return res, "", fmt.Errorf("%s: %w", c.toFlag, named(err, c.to))
+	}
+	tmp = f.Name()
+	f.Close()
+	report, finish := unitReporter(e, verb, "pages")
+	res, err = sqlite.Backup(ctx, c.from, tmp, func(done, total int) {
+		report(projections.Progress{Projection: "log", Phase: "copy", Done: int64(done), Total: int64(total)})
+	})
+	finish()
+	if errors.Is(err, domain.ErrInvalidInput) { // a SQLite file without an event log
+		return res, tmp, usageErr("%s %s: %v", c.fromFlag, c.from, err)
+	}
+	return res, tmp, err
 }
 
 // placeCopy links the finished copy tmp at out, which must still not
@@ -137,7 +151,11 @@ func syncDir(dir string) error {
 }
 
 // removeDatabase removes a SQLite file and what SQLite keeps beside it.
+// It does nothing for "" (no file was made).
 func removeDatabase(path string) {
+	if path == "" {
+		return
+	}
 	for _, suffix := range []string{"", "-journal", "-wal", "-shm"} {
 		_ = os.Remove(path + suffix)
 	}

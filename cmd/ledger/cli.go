@@ -48,6 +48,7 @@ var commands = []command{
 	{name: "history", summary: "export events as json, ndjson or csv", run: runHistory},
 	{name: "import", summary: "import history from another system (import legacy FILE.csv) or move a log to another store (import log SOURCE --db DEST)", run: runImport},
 	{name: "backup", summary: "copy a running server's SQLite log into a new file: one consistent snapshot, checked", run: runBackup},
+	{name: "restore", summary: "put a backup of a SQLite log in its place, setting aside the log and views file that were there", run: runRestore},
 	{name: "rebuild", summary: "rebuild read models from the log (safe while a server runs)", run: runRebuild},
 	{name: "asof", summary: "build all read models as of a time or position into a new file", run: runAsOf},
 	{name: "verify", summary: "recompute read models from the log and diff with the live ones", run: runVerify},

@@ -1,7 +1,7 @@
 // Command ledger is the Interaction Ledger's one binary: the HTTP server
 // (serve), the relay of the log into NATS JetStream (relay nats) and the
-// operator and analyst tools (history, import, backup, rebuild, asof,
-// verify, stats, bench).
+// operator and analyst tools (history, import, backup, restore, rebuild,
+// asof, verify, stats, bench).
 //
 // main only sets up signal handling and calls run, which tests call
 // directly. This package wires adapters together; no business rule lives
