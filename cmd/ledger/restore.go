@@ -60,15 +60,18 @@ func runRestore(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	asideViews, err := setAside(ctx, viewsFile, stamp)
-	if err != nil {
-		return err
+	if err == nil {
+		err = placeRestored(tmp, *db)
 	}
-	if err := placeCopy(tmp, *db); err != nil {
-		return err
+	if err != nil { // the log and views file go back where they were
+		return errors.Join(err, putBack(asideLog, *db), putBack(asideViews, viewsFile))
 	}
 	printRestore(e, *from, *db, res, asideLog, asideViews, time.Since(start))
 	return nil
 }
+
+// placeRestored is placeCopy; tests make it fail.
+var placeRestored = placeCopy
 
 // checkRestore refuses, before anything is read or moved, what cannot be
 // restored: a PostgreSQL log, a --from that is missing, no SQLite file,
@@ -123,10 +126,32 @@ func setAside(ctx context.Context, path, stamp string) (string, error) {
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		err := os.Rename(path+suffix, aside+suffix)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return "", fmt.Errorf("set %s aside: %w", path+suffix, err)
+			err = fmt.Errorf("set %s aside: %w", path+suffix, err)
+			if suffix == "" { // nothing moved
+				return "", err
+			}
+			return "", errors.Join(err, putBack(aside, path))
 		}
 	}
 	return aside, nil
+}
+
+// putBack renames the files setAside set aside at aside back to path,
+// when nothing took path meanwhile; aside "" set nothing aside.
+func putBack(aside, path string) error {
+	if aside == "" {
+		return nil
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return fmt.Errorf("%s is left at %s: a file is at %s", path, aside, path)
+	}
+	var errs []error
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Rename(aside+suffix, path+suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // checkpointTruncate folds the WAL of the SQLite file at path into it and

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -113,6 +114,39 @@ func TestRestoreRefusals(t *testing.T) {
 	}
 	if aside := append(asideFiles(t, db), asideFiles(t, views)...); len(aside) != 0 {
 		t.Fatalf("a refused restore set aside %v", aside)
+	}
+	noTemporaryFiles(t, dir)
+}
+
+// TestRestoreThatFailsPutsBack: a restore that fails after it set the
+// log and its views file aside (here placing the copy fails), or that is
+// interrupted before, leaves them where they were, with nothing else there.
+func TestRestoreThatFailsPutsBack(t *testing.T) {
+	dir := t.TempDir()
+	db, views := logWithViews(t, dir)
+	backup := filepath.Join(dir, "backup.db")
+	if _, errOut, err := runCLI(t, "backup", "--db", db, "--out", backup); err != nil {
+		t.Fatalf("backup: %v\n%s", err, errOut)
+	}
+	mustFill(t, db, 5) // the log moves past the backup's 6 events
+	placeRestored = func(string, string) error { return errors.New("no room") }
+	t.Cleanup(func() { placeRestored = placeCopy })
+	_, _, err := runCLI(t, "restore", "--db", db, "--views", views, "--from", backup)
+	if err == nil || !strings.Contains(err.Error(), "no room") {
+		t.Fatalf("restore: %v; want the placing's failure", err)
+	}
+	placeRestored = placeCopy
+	if err := runCanceled(t, "restore", "--db", db, "--views", views, "--from", backup); err == nil {
+		t.Fatal("an interrupted restore succeeded")
+	}
+	if head := logHead(t, db); head != 16 {
+		t.Fatalf("the log after a failed restore is at %d, want its own 16", head)
+	}
+	if _, errOut, err := runCLI(t, "verify", "--db", db, "--views", views); err != nil {
+		t.Fatalf("the views file after a failed restore: %v\n%s", err, errOut)
+	}
+	if aside := append(asideFiles(t, db), asideFiles(t, views)...); len(aside) != 0 {
+		t.Fatalf("a failed restore left %v", aside)
 	}
 	noTemporaryFiles(t, dir)
 }
