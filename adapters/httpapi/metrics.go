@@ -33,6 +33,11 @@ type Metrics struct {
 	exportFailures prometheus.Counter
 	commitTime     prometheus.Histogram
 	applyLag       prometheus.Histogram
+	// lagAheadEvents counts the events applied before their recorded_at
+	// by this node's clock, and lagAhead says how far ahead the last one
+	// was: their lag cannot be measured, and a 0 in applyLag hid them.
+	lagAheadEvents prometheus.Counter
+	lagAhead       prometheus.Gauge
 	checkpoints    *prometheus.CounterVec
 	checkpointTime *prometheus.HistogramVec
 	commitErrs     prometheus.Counter
@@ -98,6 +103,14 @@ func NewMetrics() *Metrics {
 		// Fine around the 50 ms objective, so its p99 can be read off.
 		Buckets: []float64{.001, .002, .005, .01, .02, .03, .04, .05, .06, .08, .1, .15, .2, .3, .5, 1, 2, 5},
 	})
+	m.lagAheadEvents = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ledger_projection_lag_clock_ahead_events_total",
+		Help: "Events applied before their recorded_at by this node's clock (the clock that recorded them is ahead of it): their lag cannot be measured and ledger_projection_lag_seconds leaves them out.",
+	})
+	m.lagAhead = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "ledger_projection_lag_clock_ahead_seconds",
+		Help: "How far ahead of this node's clock the recorded_at of the last event applied was; 0 when it was not.",
+	})
 	m.dropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "ledger_sse_dropped_clients_total", Help: "SSE clients dropped for falling behind.",
 	})
@@ -116,7 +129,7 @@ func NewMetrics() *Metrics {
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 	}, []string{"file"})
 	m.addShedding()
-	m.reg.MustRegister(m.requests, m.latency, m.appends, m.batches, m.commitTime, m.commitErrs, m.clockBehind, m.applyLag, m.dropped, m.streamFailures,
+	m.reg.MustRegister(m.requests, m.latency, m.appends, m.batches, m.commitTime, m.commitErrs, m.clockBehind, m.applyLag, m.lagAheadEvents, m.lagAhead, m.dropped, m.streamFailures,
 		m.exportFailures, m.checkpoints, m.checkpointTime,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.h = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
@@ -185,11 +198,22 @@ func (m *Metrics) attach(read ReadModel, sseClients func() float64) error {
 	return nil
 }
 
-// observeApplied records how long after its commit an event was applied.
+// observeApplied records how long after its commit an event was applied,
+// or, when its recorded_at is in now's future, how far ahead the clock
+// that recorded it is: observed as 0, such an event claimed to be applied
+// at once however late it was.
 func (m *Metrics) observeApplied(e domain.Event, now time.Time) {
-	if !e.RecordedAt.IsZero() {
-		m.applyLag.Observe(max(0, now.Sub(e.RecordedAt).Seconds()))
+	if e.RecordedAt.IsZero() {
+		return
 	}
+	lag := now.Sub(e.RecordedAt)
+	if lag < 0 {
+		m.lagAheadEvents.Inc()
+		m.lagAhead.Set(-lag.Seconds())
+		return
+	}
+	m.lagAhead.Set(0)
+	m.applyLag.Observe(lag.Seconds())
 }
 
 // Checkpoints returns the observer of file's WAL checkpoints (file is "log"

@@ -555,6 +555,34 @@ func TestObserveCheckpoint(t *testing.T) {
 	}
 }
 
+// TestApplyLagClockAhead: an event recorded by a clock ahead of this
+// node's (recorded_at in its future) has no lag this node can measure: it
+// is counted, with how far ahead it was, and left out of the lag
+// histogram, where it was a 0 that claimed it was applied at once.
+func TestApplyLagClockAhead(t *testing.T) {
+	m := NewMetrics()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	m.observeApplied(domain.Event{RecordedAt: now.Add(1500 * time.Millisecond)}, now)
+	wantMetrics(t, m, "ledger_projection_lag_seconds_count 0", "ledger_projection_lag_clock_ahead_events_total 1",
+		"ledger_projection_lag_clock_ahead_seconds 1.5")
+	m.observeApplied(domain.Event{RecordedAt: now.Add(-20 * time.Millisecond)}, now)
+	wantMetrics(t, m, "ledger_projection_lag_seconds_count 1", "ledger_projection_lag_seconds_sum 0.02",
+		"ledger_projection_lag_clock_ahead_events_total 1", "ledger_projection_lag_clock_ahead_seconds 0")
+}
+
+// wantMetrics fails unless m's /metrics holds every line of want.
+func wantMetrics(t *testing.T, m *Metrics, want ...string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.handler().ServeHTTP(rec, newRequest("GET", "/metrics", nil))
+	lines := strings.Split(rec.Body.String(), "\n")
+	for _, w := range want {
+		if !slices.Contains(lines, w) {
+			t.Errorf("metrics lack %q", w)
+		}
+	}
+}
+
 // enteredRead is stuckRead that says when a request starts waiting.
 type enteredRead struct {
 	stuckRead
