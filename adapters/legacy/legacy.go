@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -83,6 +84,12 @@ func parseRow(rec []string, idx map[string]int, kinds domain.KindSet, line int) 
 	if _, err := strconv.ParseUint(id, 10, 63); err != nil {
 		return fail("id", "%q is not a row id", id)
 	}
+	if len(id) > 1 && id[0] == '0' {
+		// Ids are compared as written; a row id's text must then be its
+		// value, or 7 and 007 would be one id to the repeat check and two
+		// to the event ids derived from it.
+		return fail("id", "%q is not a row id: a leading zero (ids are taken as written; write %s)", id, canonical(id))
+	}
 	user, err := domain.NewUserID(get("user_id"))
 	if err != nil {
 		return fail("user_id", "%v", reason(err))
@@ -121,6 +128,14 @@ func parseRow(rec []string, idx map[string]int, kinds domain.KindSet, line int) 
 	}
 	return row{line: line, id: id, stream: domain.StreamID{User: user, Target: target},
 		kind: kind, deleted: deleted, created: created, updated: updated}, nil
+}
+
+// canonical is a row id without its leading zeros.
+func canonical(id string) string {
+	if t := strings.TrimLeft(id, "0"); t != "" {
+		return t
+	}
+	return "0"
 }
 
 // EventID derives a stable UUIDv7-shaped id from a legacy row: the time

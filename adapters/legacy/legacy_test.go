@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -498,7 +499,7 @@ func mustTime(t *testing.T, s string) time.Time {
 	return v
 }
 
-// TestParseRepeatedIDsBOMAndEmpty: a row id repeated (by value) is the
+// TestParseRepeatedIDsBOMAndEmpty: a row id repeated is the
 // later row's error, not a row taken for the first one and dropped as
 // already imported; a UTF-8 byte order mark before the header is not part
 // of its first name; an empty file is bad input.
@@ -507,7 +508,7 @@ func TestParseRepeatedIDsBOMAndEmpty(t *testing.T) {
 		"id,user_id,action_type,target_type,target_id,is_deleted,created_at,updated_at",
 		"1,u1,like,article,a1,0,2025-01-01 00:00:00,2025-01-01 00:00:00",
 		"1,u2,like,article,a1,0,2025-01-01 00:00:00,2025-01-01 00:00:00",
-		"001,u3,like,article,a1,0,2025-01-02 00:00:00,2025-01-02 00:00:00",
+		"1,u3,like,article,a1,0,2025-01-02 00:00:00,2025-01-02 00:00:00",
 		"2,u4,like,article,a1,0,2025-01-02 00:00:00,2025-01-02 00:00:00",
 	}, "\n")
 	_, steps, bad, err := parse(t, strings.NewReader(in), "legacy")
@@ -522,6 +523,41 @@ func TestParseRepeatedIDsBOMAndEmpty(t *testing.T) {
 	}
 	if _, _, _, err := parse(t, strings.NewReader(""), "legacy"); !errors.Is(err, domain.ErrInvalidInput) {
 		t.Fatalf("empty file: %v, want ErrInvalidInput", err)
+	}
+}
+
+// TestParseIDsAsWritten: every id of a row is its text as written, the
+// one rule of the README's import section. A user id and a target id are
+// the ledger's ids, text: 7 and 007 are two users, two targets, as they
+// are to the API. A row id is a number, which the importer compares (a
+// repeat) and derives event ids from: written with a leading zero (007),
+// its text would not be its value (7 and 007 were one id to the repeat
+// check, two to the event ids), so it is refused; 0 is an id.
+func TestParseIDsAsWritten(t *testing.T) {
+	in := strings.Join([]string{
+		"id,user_id,action_type,target_type,target_id,is_deleted,created_at,updated_at",
+		"0,7,like,article,7,0,2025-01-01 00:00:00,2025-01-01 00:00:00",
+		"1,007,like,article,7,0,2025-01-01 00:00:00,2025-01-01 00:00:00",
+		"2,7,like,article,007,0,2025-01-01 00:00:00,2025-01-01 00:00:00",
+		"007,u1,like,article,a1,0,2025-01-01 00:00:00,2025-01-01 00:00:00",
+		"00,u2,like,article,a1,0,2025-01-01 00:00:00,2025-01-01 00:00:00",
+		"7,u3,like,article,a1,0,2025-01-01 00:00:00,2025-01-01 00:00:00",
+	}, "\n")
+	_, steps, bad, err := parse(t, strings.NewReader(in), "legacy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bad) != 2 || bad[0].Line != 5 || bad[1].Line != 6 || bad[0].Column != "id" || bad[1].Column != "id" ||
+		!strings.Contains(bad[0].Reason, "leading zero") || !strings.HasSuffix(bad[1].Reason, "write 0)") {
+		t.Fatalf("bad = %+v, want lines 5 and 6 (007, 00) refused for their leading zero", bad)
+	}
+	streams := map[string]int{}
+	for _, s := range steps {
+		streams[s.Command.Stream.User.String()+" "+s.Command.Stream.Target.String()] = s.Line
+	}
+	want := map[string]int{"7 article/7": 2, "007 article/7": 3, "7 article/007": 4, "u3 article/a1": 7}
+	if !maps.Equal(streams, want) {
+		t.Fatalf("streams by line %v, want %v: user and target ids as written", streams, want)
 	}
 }
 

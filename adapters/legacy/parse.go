@@ -160,10 +160,11 @@ func badCSV(err error) error {
 	return err
 }
 
-// rejectRepeatedIDs rejects a row whose id (by value: 7 and 007 are one
-// id) an earlier good row of the file has: its events would derive the
-// same ids, and the import would take the second for the first, already
-// present.
+// rejectRepeatedIDs rejects a row whose id an earlier good row of the file
+// has: its events would derive the same ids, and the import would take
+// the second for the first, already present. (parseRow refused a leading
+// zero, so an id's value and its text, which event ids derive from, are
+// one.)
 const rejectRepeatedIDs = `
 INSERT INTO rejected (line, col, reason)
 SELECT line, 'id', id_text || ' repeats the id of line ' || first
