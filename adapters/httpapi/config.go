@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/interactionledger/ledger/domain"
@@ -225,6 +226,19 @@ func (a AuthConfig) Enabled() bool {
 	return len(a.Tokens) > 0 || len(a.JWTSecret) > 0 || a.JWTPublicKey != nil
 }
 
+// jwtClaimsSet names the claims a checks that are set, each as its
+// setting is named (cmd/ledger names the variable that set it).
+func (a AuthConfig) jwtClaimsSet() string {
+	var set []string
+	if a.JWTAudience != "" {
+		set = append(set, "the JWT audience")
+	}
+	if a.JWTIssuer != "" {
+		set = append(set, "the JWT issuer")
+	}
+	return strings.Join(set, " and ")
+}
+
 // Validate returns every problem with a, joined.
 func (a AuthConfig) Validate() error {
 	var errs []error
@@ -235,7 +249,7 @@ func (a AuthConfig) Validate() error {
 		errs = append(errs, errors.New("auth: the JWT secret must be at least 32 bytes"))
 	}
 	if (a.JWTAudience != "" || a.JWTIssuer != "") && len(a.JWTSecret) == 0 && a.JWTPublicKey == nil {
-		errs = append(errs, errors.New("auth: a JWT audience or issuer needs a JWT secret or public key"))
+		errs = append(errs, fmt.Errorf("auth: %s set, but no JWT secret or public key to check JWTs with", a.jwtClaimsSet()))
 	}
 	if a.JWTPublicKey != nil {
 		if _, err := jwtMethodsFor(a.JWTPublicKey); err != nil {

@@ -38,7 +38,7 @@ func (c CORSConfig) Validate() error {
 	var errs []error
 	for _, o := range c.Origins {
 		if err := validateOrigin(o); err != nil {
-			errs = append(errs, fmt.Errorf("cors origin %q: %w", o, err))
+			errs = append(errs, fmt.Errorf("cors origins: %q: %w", o, err))
 		}
 	}
 	if c.Credentials && len(c.Origins) == 0 {
