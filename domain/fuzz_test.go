@@ -2,6 +2,9 @@ package domain_test
 
 import (
 	"errors"
+	"regexp"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/interactionledger/ledger/domain"
@@ -31,28 +34,76 @@ func FuzzParseTarget(f *testing.F) {
 	})
 }
 
-// FuzzParseIDs checks user ids, kinds and states together.
+// The forms docs/api.md documents, written here apart from the domain's
+// byte tests: the fuzz targets check the code against them.
+var (
+	docUser = regexp.MustCompile(`^[A-Za-z0-9._:@-]{1,128}$`)
+	docKind = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
+)
+
+// FuzzParseIDs checks user ids, kinds, states and idempotency keys
+// against their documented forms: an input is accepted exactly when the
+// documented form (docUser, docKind, a comma-separated list of kinds,
+// 1..128 visible ASCII characters) says so; what is accepted round-trips
+// (String gives it back, a state's String parses to the same state, whose
+// kinds are the input's); what is refused is domain.ErrInvalidInput.
 func FuzzParseIDs(f *testing.F) {
-	for _, s := range []string{"u42", "like", "collect,like", "", "Like", "u 1", "a,,b", "\xff"} {
+	for _, s := range []string{"u42", "like", "collect,like", "", "Like", "u 1", "a,,b", "\xff", "a@b:c.d-e_F9",
+		"1like", "like,like", "k" + long(31), "k" + long(32), "u" + long(127), "u" + long(128), "~", "a\x7f"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if u, err := domain.NewUserID(s); err == nil && u.String() != s {
-			t.Fatalf("user %q -> %q", s, u)
-		} else if err != nil && !errors.Is(err, domain.ErrInvalidInput) {
-			t.Fatalf("user %q: %v", s, err)
-		}
-		if k, err := domain.ParseKind(s); err == nil && k.String() != s {
-			t.Fatalf("kind %q -> %q", s, k)
-		}
-		if st, err := domain.ParseState(s); err == nil {
-			again, err := domain.ParseState(st.String())
-			if err != nil || again.String() != st.String() {
-				t.Fatalf("state %q does not round-trip: %q %v", s, st, err)
-			}
-		}
-		if err := domain.ValidateIdempotencyKey(s); err != nil && !errors.Is(err, domain.ErrInvalidInput) {
-			t.Fatalf("key %q: %v", s, err)
-		}
+		u, err := domain.NewUserID(s)
+		checkForm(t, "user", s, docUser.MatchString(s), err, u.String)
+		k, err := domain.ParseKind(s)
+		checkForm(t, "kind", s, docKind.MatchString(s), err, k.String)
+		checkState(t, s)
+		err = domain.ValidateIdempotencyKey(s)
+		checkForm(t, "idempotency key", s, len(s) <= 128 && !strings.ContainsFunc(s, func(r rune) bool { return r < 0x21 || r > 0x7e }),
+			err, func() string { return s })
 	})
+}
+
+// checkForm fails unless s was accepted exactly when want says, round-trips
+// through str when it was, and was refused as bad input when it was not.
+func checkForm(t *testing.T, what, s string, want bool, err error, str func() string) {
+	t.Helper()
+	switch {
+	case (err == nil) != want:
+		t.Fatalf("%s %q: accepted %v (%v), the documented form says %v", what, s, err == nil, err, want)
+	case err != nil && !errors.Is(err, domain.ErrInvalidInput):
+		t.Fatalf("%s %q: %v, want domain.ErrInvalidInput", what, s, err)
+	case err == nil && str() != s:
+		t.Fatalf("%s %q -> %q", what, s, str())
+	}
+}
+
+// checkState checks ParseState: a state is "" or kinds separated by
+// commas; a parsed state's kinds are the input's, and its String parses
+// to the same state.
+func checkState(t *testing.T, s string) {
+	t.Helper()
+	parts := strings.Split(s, ",")
+	want := s == "" || !slices.ContainsFunc(parts, func(p string) bool { return !docKind.MatchString(p) })
+	st, err := domain.ParseState(s)
+	checkForm(t, "state", s, want, err, func() string { return s })
+	if err != nil {
+		return
+	}
+	if s == "" {
+		parts = nil
+	}
+	got := st.ActiveKinds()
+	if !slices.Equal(sortedSet(got), sortedSet(parts)) {
+		t.Fatalf("state %q has kinds %v", s, got)
+	}
+	again, err := domain.ParseState(st.String())
+	if err != nil || again.String() != st.String() {
+		t.Fatalf("state %q does not round-trip: %q -> %q %v", s, st, again, err)
+	}
+}
+
+// sortedSet is the distinct strings of ss in order.
+func sortedSet(ss []string) []string {
+	return slices.Compact(slices.Sorted(slices.Values(ss)))
 }
