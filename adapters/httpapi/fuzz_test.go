@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,10 +24,14 @@ var fuzzHeaders = []string{"If-Match", "Idempotency-Key", "Ledger-Min-Position",
 // FuzzRequest sends arbitrary request lines (method, path with ids,
 // query), one arbitrary header, content type and body through the real
 // handler over a real store. Whatever the wire parser accepts must get an
-// answer below 500 (503 allowed), and every error must be a problem whose
-// status matches, with invalid_params on a 400.
+// answer the OpenAPI document lists for its route (404 or 405 for a path
+// no route takes), never a 5xx but the documented 503, every error a
+// problem whose status matches, with invalid_params on a 400; and a
+// request answered 4xx, or any read, appended nothing (the log's head
+// is where it was).
 func FuzzRequest(f *testing.F) {
 	e := MustEnv(f, func(c *Config) { c.ConsistencyTimeout = 20 * time.Millisecond })
+	documented := documentedStatuses(f)
 	seeds := []struct {
 		method, target string
 		header         uint8
@@ -52,10 +59,126 @@ func FuzzRequest(f *testing.F) {
 		}
 		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 		defer cancel()
+		before := mustHead(t, e)
 		rec := httptest.NewRecorder()
 		e.srv.Handler().ServeHTTP(rec, r.WithContext(ctx))
 		checkAnswer(t, rec, r)
+		if want := documented.of(r); !want[rec.Code] {
+			t.Fatalf("%s %q: %d, not one the OpenAPI document lists for it (%v)", r.Method, r.RequestURI, rec.Code, slices.Sorted(maps.Keys(want)))
+		}
+		write := r.Method == http.MethodPut || r.Method == http.MethodDelete
+		if after := mustHead(t, e); after != before && (!write || rec.Code >= 400 && rec.Code < 500) {
+			t.Fatalf("%s %q: %d, and the log's head moved from %d to %d", r.Method, r.RequestURI, rec.Code, before, after)
+		}
 	})
+}
+
+// mustHead is the position of the last event in e's log.
+func mustHead(t *testing.T, e *testEnv) int64 {
+	t.Helper()
+	pos, err := e.store.LastPosition(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pos
+}
+
+// routeStatuses maps "METHOD /path/{template}" to the statuses the OpenAPI
+// document lists for it.
+type routeStatuses map[string]map[int]bool
+
+// documentedStatuses reads the statuses of every operation of the
+// embedded OpenAPI document.
+func documentedStatuses(tb testing.TB) routeStatuses {
+	tb.Helper()
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Responses map[string]json.RawMessage `json:"responses"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(OpenAPI(), &doc); err != nil {
+		tb.Fatal(err)
+	}
+	out := routeStatuses{}
+	for path, ops := range doc.Paths {
+		for method, op := range ops {
+			for code := range op.Responses {
+				n, err := strconv.Atoi(code)
+				if err != nil {
+					continue // "parameters", a "default" response
+				}
+				key := strings.ToUpper(method) + " " + path
+				if out[key] == nil {
+					out[key] = map[int]bool{}
+				}
+				out[key][n] = true
+			}
+		}
+	}
+	return out
+}
+
+// of returns the statuses documented for r's route: 400 for a path that
+// is not clean or no path at all (docs/api.md), else those of the
+// operation whose path template matches r's path segment by segment (a
+// {name} any segment), else 405 when a template matches with another
+// method, else 404.
+func (rs routeStatuses) of(r *http.Request) map[int]bool {
+	if unclean(r.URL.Path) {
+		return map[int]bool{400: true}
+	}
+	segs := strings.Split(r.URL.EscapedPath(), "/")
+	pathKnown := false
+	for key, codes := range rs {
+		method, template, _ := strings.Cut(key, " ")
+		if !templateMatches(strings.Split(template, "/"), segs) {
+			continue
+		}
+		if method == r.Method {
+			return codes
+		}
+		pathKnown = true
+	}
+	if pathKnown {
+		return map[int]bool{405: true}
+	}
+	return map[int]bool{404: true}
+}
+
+// unclean reports whether p is what docs/api.md calls an unclean path
+// (`//`, `/./`, `/../`) or no path (`*`).
+func unclean(p string) bool {
+	segs := strings.Split(p, "/")
+	if segs[0] != "" || len(segs) < 2 {
+		return true
+	}
+	for i, seg := range segs[1:] {
+		if seg == "." || seg == ".." || seg == "" && i < len(segs)-2 {
+			return true
+		}
+	}
+	return false
+}
+
+// templateMatches reports whether the escaped path segments segs fit the
+// template's segments.
+func templateMatches(template, segs []string) bool {
+	if len(template) != len(segs) {
+		return false
+	}
+	for i, t := range template {
+		seg, err := url.PathUnescape(segs[i])
+		if err != nil {
+			return false
+		}
+		if strings.HasPrefix(t, "{") && seg != "" {
+			continue
+		}
+		if t != seg {
+			return false
+		}
+	}
+	return true
 }
 
 // mustWireRequest parses the request as the server's HTTP/1.1 parser
