@@ -16,7 +16,7 @@ import (
 // envProbeValues are values every flag is given, once as a flag and once
 // as its variable: some of them wrong for each kind of flag (a duration,
 // a number, a boolean, an address, a name).
-var envProbeValues = []string{"x", "-1", "0", "1.5", "99999999999999999999", "-1s", "NaN", "::", "true", "a,,b"}
+var envProbeValues = []string{"x", "-1", "0", "1.5", "1000000", "99999999999999999999", "-1s", "NaN", "::", "true", "a,,b"}
 
 // TestEnvValueRefusedAsItsFlag: for every flag of serve and of the other
 // commands below (read from their flag sets, so a new flag is covered
@@ -30,6 +30,10 @@ func TestEnvValueRefusedAsItsFlag(t *testing.T) {
 	t.Chdir(dir) // a value taken as a file name (--out x) lands in a temporary directory
 	db := filepath.Join(dir, "h3_env.db")
 	mustFill(t, db, 1)
+	plain := filepath.Join(dir, "h3_plain.txt")
+	if err := os.WriteFile(plain, []byte("not a database\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	n := 0
 	fresh := func() string { n++; return filepath.Join(dir, fmt.Sprintf("h3_out%d.db", n)) }
 	// The flags that make each command's run a good one, so that what is
@@ -44,13 +48,15 @@ func TestEnvValueRefusedAsItsFlag(t *testing.T) {
 			if _, ok := f.Value.(commandLineOnly); ok {
 				return
 			}
-			for _, v := range envProbeValues {
-				checkEnvAsFlag(t, args, func() []string {
+			for _, v := range append(slices.Clone(envProbeValues), db, plain) { // and files that exist
+				checkEnvAsFlag(t, args, func(own bool) []string {
 					flags := map[string]string{"db": db}
 					if g, ok := good[args[0]]; ok {
 						flags = g()
 					}
-					delete(flags, f.Name)
+					if !own {
+						delete(flags, f.Name)
+					}
 					// Each run in a directory of its own: a file one made
 					// (--out x) is not in the other's way.
 					if err := os.Chdir(t.TempDir()); err != nil {
@@ -67,20 +73,21 @@ func TestEnvValueRefusedAsItsFlag(t *testing.T) {
 	}
 }
 
-// checkEnvAsFlag runs the command line base() returns with --name=v,
-// then another base() with LEDGER_NAME=v, and compares the two; and a
-// base() alone, to tell whether a refusal is the value's.
-func checkEnvAsFlag(t *testing.T, args []string, base func() []string, name, v string) {
+// checkEnvAsFlag runs the command line base(false) returns with
+// --name=v, then another base(false) with LEDGER_NAME=v, and compares the
+// two; and base(true), which gives the flag its good value if it has one,
+// to tell whether a refusal is the value's.
+func checkEnvAsFlag(t *testing.T, args []string, base func(own bool) []string, name, v string) {
 	t.Helper()
 	variable := envName(name)
-	asFlag := runNoPanic(t, append(base(), "--"+name+"="+v), nil)
-	asEnv := runNoPanic(t, base(), map[string]string{variable: v})
+	asFlag := runNoPanic(t, append(base(false), "--"+name+"="+v), nil)
+	asEnv := runNoPanic(t, base(false), map[string]string{variable: v})
 	what := fmt.Sprintf("ledger %s: --%s=%s: %v (exit %d); %s=%s: %v (exit %d)", strings.Join(args, " "),
 		name, v, asFlag, exitCode(asFlag), variable, v, asEnv, exitCode(asEnv))
 	if (exitCode(asFlag) == 2) != (exitCode(asEnv) == 2) {
 		t.Errorf("%s: refused one way only", what)
 	}
-	if exitCode(asEnv) != 2 || exitCode(runNoPanic(t, base(), nil)) == 2 {
+	if exitCode(asEnv) != 2 || exitCode(runNoPanic(t, base(true), nil)) == 2 {
 		return // taken, or refused for something else than the value
 	}
 	if !strings.Contains(asEnv.Error(), variable) {

@@ -256,7 +256,9 @@ func runAsOf(ctx context.Context, e env, args []string) error {
 	stand, err := projections.BuildAsOf(ctx, store, *out, set, projections.AsOf{Position: *pos, Time: asOf}, report, cliLogger(e))
 	var ve *domain.ValidationError
 	if errors.As(err, &ve) {
-		return usageErr("%v", err)
+		// In the flags' words, which name the variable that set them
+		// (nameVariables): "invalid path" and "invalid position" did not.
+		return usageErr("--%s %s", asOfFlag(ve.Field), ve.Reason)
 	}
 	if err != nil {
 		return err
@@ -264,6 +266,15 @@ func runAsOf(ctx context.Context, e env, args []string) error {
 	finish()
 	fmt.Fprintf(e.stdout, "wrote %s as of position %d\n", *out, stand)
 	return nil
+}
+
+// asOfFlag is the flag of a field projections.BuildAsOf refuses: the
+// path is --out's, a position --position's.
+func asOfFlag(field string) string {
+	if field == "path" {
+		return "out"
+	}
+	return field
 }
 
 func runVerify(ctx context.Context, e env, args []string) error {
