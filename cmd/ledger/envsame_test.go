@@ -34,6 +34,10 @@ func TestEnvValueRefusedAsItsFlag(t *testing.T) {
 	if err := os.WriteFile(plain, []byte("not a database\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	backup := filepath.Join(dir, "h3_backup.db")
+	if _, errOut, err := runCLI(t, "backup", "--db", db, "--out", backup); err != nil {
+		t.Fatalf("backup: %v\n%s", err, errOut)
+	}
 	n := 0
 	fresh := func() string { n++; return filepath.Join(dir, fmt.Sprintf("h3_out%d.db", n)) }
 	// The flags that make each command's run a good one, so that what is
@@ -41,9 +45,11 @@ func TestEnvValueRefusedAsItsFlag(t *testing.T) {
 	good := map[string]func() map[string]string{
 		"asof":   func() map[string]string { return map[string]string{"db": db, "out": fresh(), "position": "1"} },
 		"backup": func() map[string]string { return map[string]string{"db": db, "out": fresh()} },
+		// The run's context is canceled: restore copies nothing, moves nothing.
+		"restore": func() map[string]string { return map[string]string{"db": fresh(), "from": backup} },
 	}
 	for _, args := range [][]string{{"serve"}, {"history"}, {"stats"}, {"verify"}, {"rebuild"}, {"asof"},
-		{"backup"}, {"relay", "nats"}} {
+		{"backup"}, {"restore"}, {"relay", "nats"}} {
 		flagSetOf(t, args...).VisitAll(func(f *flag.Flag) {
 			if _, ok := f.Value.(commandLineOnly); ok {
 				return
