@@ -319,7 +319,7 @@ func (s *Server) streamParams(r *http.Request) (after, minPos int64, targets []d
 }
 
 // maxStreamTargets is how many targets one stream may be filtered to:
-// each read of its replay reads the log once for each of them.
+// its replay reads the log for each of them.
 const maxStreamTargets = 50
 
 // streamTargets parses the stream's repeated t=type/id: none is every
@@ -384,15 +384,15 @@ func storedFilters(targets []domain.Target) []domain.EventFilter {
 }
 
 // sendStored sends the stored events after `after` that the read model
-// has applied, in batches, with their targets' counts as the read model
-// has them (at or after the event). It stops at what is applied when it
-// reads a batch: the log (shared by a cluster's nodes) may hold events
-// this node has not applied, whose counts it does not have yet; the
-// caller's subscription, taken before, delivers those once they are
-// applied, with the exact counts. Each batch goes to the client in one
-// write. It returns the position the client has every event of its
-// filter up to; while it waits for its turn to read, the client gets a
-// heartbeat with that position.
+// has applied when it begins, in batches, with their targets' counts as
+// the read model has them (at or after the event). It stops there: the
+// log (shared by a cluster's nodes) may hold events this node has not
+// applied, whose counts it does not have yet; the caller's subscription,
+// taken before, delivers the later events once they are applied, with the
+// exact counts. Each batch goes to the client in one write. It returns
+// the position the client has every event of its filter up to; while it
+// waits for its turn to read, the client gets a heartbeat with that
+// position.
 func (s *Server) sendStored(ctx context.Context, st *streamer, after int64, filters []domain.EventFilter) (int64, error) {
 	tick := time.NewTicker(s.cfg.Heartbeat)
 	defer tick.Stop()
@@ -402,82 +402,174 @@ func (s *Server) sendStored(ctx context.Context, st *streamer, after int64, filt
 		}
 		return nil
 	}
+	rp := newReplay(after, s.deps.Read.Applied(), filters)
 	for {
-		out, to, full, err := s.renderStored(ctx, after, filters, tick.C, idle)
+		out, full, err := s.renderStored(ctx, rp, tick.C, idle)
 		if err != nil || len(out) == 0 {
 			return after, err
 		}
 		if _, err := st.Write(out); err != nil {
 			return after, &clientError{err}
 		}
-		after = to
+		after = rp.to
 		if !full {
 			return after, nil
 		}
 	}
 }
 
-// renderStored reads the next batch after `after` and renders its frames,
-// ending with a resume frame at `to` when the batch's last event is below
-// it; to is the position the batch has every event of the filters up to,
-// and full whether more may follow. It waits for one of the
-// replayReaders, so that a reconnect storm (every client of a restarted
-// node resuming at once) holds a few batches of events in memory, not one
-// per client, and leaves the log's read connections to the projections
-// and the writes; each beat while it waits calls idle. It returns nothing
-// when the read model has applied nothing after `after`.
-func (s *Server) renderStored(ctx context.Context, after int64, filters []domain.EventFilter, beat <-chan time.Time, idle func() error) (out []byte, to int64, full bool, err error) {
-	if after >= s.deps.Read.Applied() {
-		return nil, after, false, nil
+// renderStored takes the replay's next batch and renders its frames,
+// ending with a resume frame at the position the batch has every event of
+// the filters up to when its last event is below it; full is whether
+// more may follow. It waits for one of the replayReaders, so that a
+// reconnect storm (every client of a restarted node resuming at once)
+// holds a few batches of events in memory, not one per client, and
+// leaves the log's read connections to the projections and the writes;
+// each beat while it waits calls idle. It returns nothing when the
+// replay is done.
+func (s *Server) renderStored(ctx context.Context, rp *replay, beat <-chan time.Time, idle func() error) (out []byte, full bool, err error) {
+	if rp.to >= rp.applied {
+		return nil, false, nil
 	}
 	if err := s.replays.enter(ctx, s.stop, beat, idle); err != nil {
-		return nil, after, false, err
+		return nil, false, err
 	}
 	defer s.replays.leave()
-	batch, to, full, err := s.readStored(ctx, after, s.deps.Read.Applied(), filters)
+	from := rp.to
+	batch, err := rp.next(ctx, s.deps.Log)
 	if err != nil {
-		return nil, after, false, err
+		return nil, false, err
 	}
 	counts, err := s.countsFor(ctx, batch)
 	if err != nil {
-		return nil, after, false, err
+		return nil, false, err
 	}
 	for _, e := range batch {
 		out = append(out, renderEvent(e, counts[e.Target])...)
 	}
-	if n := len(batch); to > after && (n == 0 || batch[n-1].Position < to) {
-		out = append(out, resumeFrame("", to)...)
+	if n := len(batch); rp.to > from && (n == 0 || batch[n-1].Position < rp.to) {
+		out = append(out, resumeFrame("", rp.to)...)
 	}
-	return out, to, full, nil
+	return out, rp.to < rp.applied, nil
 }
 
-// readStored reads, with each of filters, the next backfillBatch events
-// after `after`, and returns the first backfillBatch of them in position
-// order, up to the position to that they hold every event of the filters
-// up to: applied, or below it where a read (or the batch) was full; full
-// is whether more may follow.
-func (s *Server) readStored(ctx context.Context, after, applied int64, filters []domain.EventFilter) (batch []domain.Event, to int64, full bool, err error) {
-	to = applied
-	for _, f := range filters {
-		f.After, f.Limit = after, backfillBatch
-		events, err := domain.AppendEvents(nil, s.deps.Log.ReadEvents(ctx, f))
-		if err != nil {
-			return nil, after, false, fmt.Errorf("read stored events after %d: %w", after, err)
-		}
-		if n := len(events); n == backfillBatch && events[n-1].Position < to {
-			to, full = events[n-1].Position, true
-		}
-		batch = append(batch, events...)
+// replay is a replay's reads of the log up to applied, what the read
+// model had applied when it began: for each filter, the events read and
+// not yet sent, and the position its events are known up to. A filter is
+// read again only once its batches sent what was read of it, and not at
+// all once it is known up to applied: a stream of 50 targets of which
+// one has many events reads that one for each batch, not all 50 (which
+// cost 850 reads, not 66, for 1,000 events of one target and one of each
+// of 49 others). It is not safe for concurrent use.
+type replay struct {
+	to      int64 // the batches taken hold every event of the filters up to to
+	applied int64
+	cursors []cursor
+}
+
+// cursor is one filter's reads: every event of it after the replay's to
+// and up to known is in read, in position order.
+type cursor struct {
+	filter domain.EventFilter
+	read   []domain.Event
+	known  int64
+}
+
+// maxHeld is how many events read a replay holds between its batches
+// (50 targets' reads of backfillBatch would hold 3,200, ~1 MB); the
+// events beyond are dropped, and their filters read again from there.
+const maxHeld = 2 * backfillBatch
+
+func newReplay(after, applied int64, filters []domain.EventFilter) *replay {
+	rp := &replay{to: after, applied: applied, cursors: make([]cursor, len(filters))}
+	for i, f := range filters {
+		rp.cursors[i] = cursor{filter: f, known: after}
 	}
-	if len(filters) > 1 {
+	return rp
+}
+
+// next reads what the filters need and returns the replay's next batch:
+// the first backfillBatch events read, in position order, up to the
+// position (rp.to, moved on) that they hold every event of the filters
+// up to.
+func (rp *replay) next(ctx context.Context, log Log) ([]domain.Event, error) {
+	if err := rp.fill(ctx, log); err != nil {
+		return nil, err
+	}
+	rp.trim()
+	to := rp.applied
+	for _, c := range rp.cursors {
+		to = min(to, c.known)
+	}
+	var batch []domain.Event
+	for _, c := range rp.cursors {
+		batch = append(batch, c.read[:upTo(c.read, to)]...)
+	}
+	if len(rp.cursors) > 1 {
 		slices.SortFunc(batch, func(a, b domain.Event) int { return cmp.Compare(a.Position, b.Position) })
 	}
-	batch = batch[:sort.Search(len(batch), func(i int) bool { return batch[i].Position > to })]
 	if len(batch) > backfillBatch {
 		batch = batch[:backfillBatch]
-		to, full = batch[backfillBatch-1].Position, true
+		to = batch[backfillBatch-1].Position
 	}
-	return batch, to, full, nil
+	for i := range rp.cursors {
+		c := &rp.cursors[i]
+		c.read = c.read[upTo(c.read, to):]
+	}
+	rp.to = to
+	return batch, nil
+}
+
+// fill reads the next backfillBatch events of each filter whose events
+// read were all sent and which is not known up to applied. A read that is
+// not full has every event of its filter up to applied, which the log
+// held when the read began.
+func (rp *replay) fill(ctx context.Context, log Log) error {
+	for i := range rp.cursors {
+		c := &rp.cursors[i]
+		if len(c.read) > 0 || c.known >= rp.applied {
+			continue
+		}
+		f := c.filter
+		f.After, f.Limit = c.known, backfillBatch
+		events, err := domain.AppendEvents(nil, log.ReadEvents(ctx, f))
+		if err != nil {
+			return fmt.Errorf("read stored events after %d: %w", c.known, err)
+		}
+		c.known = rp.applied
+		if n := len(events); n == backfillBatch {
+			c.known = min(c.known, events[n-1].Position)
+		}
+		c.read = events[:upTo(events, c.known)]
+	}
+	return nil
+}
+
+// trim drops the events read beyond the replay's first maxHeld, in
+// position order; their filters are known up to the last one kept.
+func (rp *replay) trim() {
+	var held []int64
+	for _, c := range rp.cursors {
+		for _, e := range c.read {
+			held = append(held, e.Position)
+		}
+	}
+	if len(held) <= maxHeld {
+		return
+	}
+	slices.Sort(held)
+	cut := held[maxHeld-1]
+	for i := range rp.cursors {
+		c := &rp.cursors[i]
+		if c.known > cut {
+			c.read, c.known = slices.Clone(c.read[:upTo(c.read, cut)]), cut
+		}
+	}
+}
+
+// upTo is how many of events, in position order, are at or below pos.
+func upTo(events []domain.Event, pos int64) int {
+	return sort.Search(len(events), func(i int) bool { return events[i].Position > pos })
 }
 
 // countsFor reads the counts of the batch's targets, which the read model

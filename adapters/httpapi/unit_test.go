@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -778,5 +779,75 @@ func TestOperationsAreNotCached(t *testing.T) {
 				t.Errorf("%s %s: %d, Cache-Control %q, want 200 and no-store", method, path, rec.Code, rec.Header().Get("Cache-Control"))
 			}
 		}
+	}
+}
+
+// sliceLog is a log held in memory that counts its reads; it reads by
+// target only.
+type sliceLog struct {
+	Log
+	events []domain.Event
+	reads  int
+}
+
+func (l *sliceLog) ReadEvents(_ context.Context, f domain.EventFilter) iter.Seq2[domain.Event, error] {
+	l.reads++
+	return func(yield func(domain.Event, error) bool) {
+		n := 0
+		for _, e := range l.events {
+			if e.Position <= f.After || e.Target.Type() != f.TargetType || e.Target.ID() != f.TargetID {
+				continue
+			}
+			if n++; n > f.Limit || !yield(e, nil) {
+				return
+			}
+		}
+	}
+}
+
+// TestReplayInterleaved: a replay of 50 targets whose events alternate
+// (each read holds events far beyond the batch, more than a replay
+// keeps) takes every event of its targets up to applied, in order, once,
+// in batches of at most backfillBatch, with about half the reads of a
+// read of every target for each batch.
+func TestReplayInterleaved(t *testing.T) {
+	const targets, each, applied = 50, 40, 2100
+	log := &sliceLog{}
+	var filters []domain.EventFilter
+	for i := range targets {
+		filters = append(filters, domain.EventFilter{TargetType: "article", TargetID: fmt.Sprintf("a-%d", i)})
+	}
+	var want []int64
+	for p := int64(1); p <= targets*each+100; p++ {
+		id := fmt.Sprintf("a-%d", p%(targets+1)) // a-50 is another target
+		log.events = append(log.events, domain.Event{Position: p, Target: storetest.MustTarget(t, "article/"+id)})
+		if p%(targets+1) != targets && p <= applied && p > 7 {
+			want = append(want, p)
+		}
+	}
+	rp := newReplay(7, applied, filters)
+	var got []int64
+	batches := 0
+	for rp.to < rp.applied {
+		from := rp.to
+		batch, err := rp.next(t.Context(), log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if batches++; rp.to <= from || len(batch) > backfillBatch || len(batch) > 0 && batch[len(batch)-1].Position > rp.to {
+			t.Fatalf("batch %d after %d: %d events up to %d", batches, from, len(batch), rp.to)
+		}
+		for _, e := range batch {
+			got = append(got, e.Position)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("replayed %d events %v..., want %d: %v...", len(got), got[:min(len(got), 10)], len(want), want[:10])
+	}
+	// A replay holds maxHeld events: a target's read lasts maxHeld/targets
+	// of them, each batch reads about targets*backfillBatch/maxHeld
+	// targets (25), not all 50.
+	if most := batches * (targets*backfillBatch/maxHeld + 1); log.reads > most {
+		t.Errorf("%d reads for %d batches of %d targets, want at most %d", log.reads, batches, targets, most)
 	}
 }
