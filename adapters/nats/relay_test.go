@@ -7,8 +7,10 @@ import (
 	"io"
 	"net/http/httptest"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,7 +44,7 @@ func TestRelayEveryEventOnceInOrder(t *testing.T) {
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run after cancel: %v", err)
 	}
-	natstest.CheckIsLog(t, js, n, logEvents(t, store))
+	natstest.CheckIsLog(t, js, n, store.LogID(), logEvents(t, store))
 
 	// Stopped, the log grows; a new relay resumes after the stream's last
 	// message, repeating nothing.
@@ -51,7 +53,7 @@ func TestRelayEveryEventOnceInOrder(t *testing.T) {
 	total = len(logEvents(t, store))
 	natstest.WaitHolds(t, js, n.Stream, total)
 	r.stop(t)
-	natstest.CheckIsLog(t, js, n, logEvents(t, store))
+	natstest.CheckIsLog(t, js, n, store.LogID(), logEvents(t, store))
 	if got := r.relay.Relayed(); got != int64(total) {
 		t.Errorf("Relayed() = %d, want %d", got, total)
 	}
@@ -103,7 +105,7 @@ func TestRelaySecondRelayDoesNotDuplicate(t *testing.T) {
 	if strings.Contains(bufB.String(), "relay lock acquired") {
 		t.Fatalf("relay B took the lock while A held it:\n%s", bufB)
 	}
-	natstest.CheckIsLog(t, js, n, logEvents(t, store))
+	natstest.CheckIsLog(t, js, n, store.LogID(), logEvents(t, store))
 
 	// A stops (releasing its lock); B takes over where A left off.
 	if err := a.stop(t); err != nil {
@@ -114,7 +116,7 @@ func TestRelaySecondRelayDoesNotDuplicate(t *testing.T) {
 	natstest.WaitHolds(t, js, n.Stream, total)
 	b.stop(t)
 	mustContainMetric(t, bufB.String(), "relay lock acquired")
-	natstest.CheckIsLog(t, js, n, logEvents(t, store))
+	natstest.CheckIsLog(t, js, n, store.LogID(), logEvents(t, store))
 }
 
 // retryDelay matches the delay the relay logs before each retry.
@@ -168,7 +170,7 @@ func TestRelayUnreachableNATSRetriesAndLosesNothing(t *testing.T) {
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	natstest.CheckIsLog(t, js, n, logEvents(t, store))
+	natstest.CheckIsLog(t, js, n, store.LogID(), logEvents(t, store))
 }
 
 func TestRelayRefusesAStreamOfAnotherLog(t *testing.T) {
@@ -420,7 +422,7 @@ func TestStalePublishStoresNothing(t *testing.T) {
 	if err := pub.Publish(n.Prefix+".like.article", fresh); err == nil || !strings.Contains(err.Error(), "wrong last sequence") {
 		t.Errorf("publish after a stale sequence: %v, want JetStream's wrong last sequence", err)
 	}
-	natstest.CheckIsLog(t, js, n, events)
+	natstest.CheckIsLog(t, js, n, store.LogID(), events)
 }
 
 // TestRelayStopsPublishingWhenItLosesItsLock takes the lock away from a
@@ -453,7 +455,7 @@ func TestRelayStopsPublishingWhenItLosesItsLock(t *testing.T) {
 	waitFor(t, "relay A to wait as a standby", func() bool { return strings.Contains(bufA.String(), "waiting as a standby") })
 	write(t, store, 200, "l")
 	natstest.WaitHolds(t, js, n.Stream, len(logEvents(t, store)))
-	natstest.CheckIsLog(t, js, n, logEvents(t, store))
+	natstest.CheckIsLog(t, js, n, store.LogID(), logEvents(t, store))
 }
 
 // A stream whose settings may remove its last message (an age limit, an
@@ -561,3 +563,36 @@ func TestRelayStopsOnAnEventOverTheStreamsMaxMsgSize(t *testing.T) {
 		t.Fatalf("Run = %v, want an error naming position 1 and the size limit", err)
 	}
 }
+
+// TestCheckIsLogNamesTheLog: the check that a stream holds the log fails
+// a stream whose messages name another log (their Ledger-Log).
+func TestCheckIsLogNamesTheLog(t *testing.T) {
+	url := natstest.MustURL(t)
+	n := natstest.UniqueNames(t, url)
+	js := natstest.MustJetStream(t, url)
+	store := mustStore(t)
+	write(t, store, 5, "n")
+	startRelay(t, store, testConfig(url, n), nil)
+	events := logEvents(t, store)
+	natstest.WaitHolds(t, js, n.Stream, len(events))
+	natstest.CheckIsLog(t, js, n, store.LogID(), events)
+	rec := &failRecorder{TB: t}
+	done := make(chan struct{})
+	go func() { defer close(done); natstest.CheckIsLog(rec, js, n, "another-log", events) }()
+	<-done
+	if !rec.failed.Load() {
+		t.Error("a stream of the log passed the check that it holds another log")
+	}
+}
+
+// failRecorder is a testing.TB that records a failure rather than fail
+// the test; its Fatal ends the goroutine, as testing's does.
+type failRecorder struct {
+	testing.TB
+	failed atomic.Bool
+}
+
+func (r *failRecorder) Helper()               {}
+func (r *failRecorder) Errorf(string, ...any) { r.failed.Store(true) }
+func (r *failRecorder) Fatal(...any)          { r.failed.Store(true); runtime.Goexit() }
+func (r *failRecorder) Fatalf(string, ...any) { r.failed.Store(true); runtime.Goexit() }

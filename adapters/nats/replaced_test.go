@@ -36,7 +36,7 @@ func TestRelayStopsWhenThePostgresLogIsReplaced(t *testing.T) {
 	js := natstest.MustJetStream(t, url)
 	writer := openPostgres(t, schema, false)
 	write(t, writer, 30, "old")
-	old := logEvents(t, writer)
+	old, oldLog := logEvents(t, writer), writer.LogID()
 	run := startRelay(t, openPostgres(t, schema, true), testConfig(url, n), nil)
 	natstest.WaitHolds(t, js, n.Stream, len(old))
 	writer.Close()
@@ -51,7 +51,7 @@ func TestRelayStopsWhenThePostgresLogIsReplaced(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the relay still runs 20s after its log was replaced")
 	}
-	natstest.CheckIsLog(t, js, n, old)
+	natstest.CheckIsLog(t, js, n, oldLog, old)
 }
 
 // TestRelayStopsWhenTheLogMovesBack: an older copy of the same log
@@ -67,12 +67,12 @@ func TestRelayStopsWhenTheLogMovesBack(t *testing.T) {
 	js := natstest.MustJetStream(t, url)
 	writer := openPostgres(t, schema, false)
 	write(t, writer, 30, "old")
-	old := logEvents(t, writer)
+	old, oldLog := logEvents(t, writer), writer.LogID()
 	run := startRelay(t, openPostgres(t, schema, true), testConfig(url, n), nil)
 	natstest.WaitHolds(t, js, n.Stream, len(old))
 	moveBack(t, schema, 10)
 	waitStopped(t, run, "behind")
-	natstest.CheckIsLog(t, js, n, old)
+	natstest.CheckIsLog(t, js, n, oldLog, old)
 }
 
 // TestRelayStopsWhenTheLogMovesBackAndGrowsAgain: an older copy restored
@@ -87,14 +87,14 @@ func TestRelayStopsWhenTheLogMovesBackAndGrowsAgain(t *testing.T) {
 	js := natstest.MustJetStream(t, url)
 	writer := openPostgres(t, schema, false)
 	write(t, writer, 30, "old")
-	old := logEvents(t, writer)
+	old, oldLog := logEvents(t, writer), writer.LogID()
 	run := startRelay(t, openPostgres(t, schema, true), testConfig(url, n), nil)
 	natstest.WaitHolds(t, js, n.Stream, len(old))
 	writer.Close()
 	moveBack(t, schema, 10)
 	write(t, openPostgres(t, schema, false), 40, "new")
 	waitStopped(t, run, "position "+strconv.FormatInt(old[len(old)-1].Position, 10))
-	natstest.CheckIsLog(t, js, n, old)
+	natstest.CheckIsLog(t, js, n, oldLog, old)
 }
 
 // moveBack makes schema's log what an older copy of it holds: its first

@@ -46,6 +46,7 @@ func TestRelayStopsWhenTheSQLiteFileIsReplaced(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer ro.Close()
+			oldLog := ro.LogID()
 			run := startRelay(t, ro, testConfig(url, n), nil)
 			natstest.WaitHolds(t, js, n.Stream, len(old))
 			replace(t, path)
@@ -58,7 +59,7 @@ func TestRelayStopsWhenTheSQLiteFileIsReplaced(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("the relay still runs 10s after its log file was replaced")
 			}
-			natstest.CheckIsLog(t, js, n, old)
+			natstest.CheckIsLog(t, js, n, oldLog, old)
 		})
 	}
 }

@@ -60,7 +60,7 @@ func TestRelayNATSSurvivesKill9(t *testing.T) {
 		t.Fatalf("SIGTERM: %v\n%s", err, relay.stderr)
 	}
 	mustContain(t, relay.stderr.String(), "relay lock released", "relay stopped")
-	natstest.CheckIsLog(t, js, n, events)
+	natstest.CheckIsLog(t, js, n, logIDAt(t, db), events)
 	kv, err := js.KeyValue(context.Background(), n.Bucket)
 	if err != nil {
 		t.Fatal(err)
@@ -241,5 +241,5 @@ func TestRelayNATSOnPostgres(t *testing.T) {
 		t.Fatalf("SIGTERM: %v\n%s", err, relay.stderr)
 	}
 	mustContain(t, relay.stderr.String(), "relay stopped")
-	natstest.CheckIsLog(t, js, n, events)
+	natstest.CheckIsLog(t, js, n, logIDAt(t, db), events)
 }

@@ -74,7 +74,7 @@ func TestRelayFollowsAMovedLog(t *testing.T) {
 	events := logOf(t, pg)
 	natstest.WaitHolds(t, js, n.Stream, len(events))
 	stopRelay(t, relay)
-	natstest.CheckIsLog(t, js, n, events)
+	natstest.CheckIsLog(t, js, n, logIDAt(t, pg), events)
 	if strings.Contains(relay.stderr.String(), "level=ERROR") {
 		t.Errorf("the relay on the moved log logged errors:\n%s", relay.stderr)
 	}
@@ -106,7 +106,7 @@ func TestRelayRunningWhenItsLogMoves(t *testing.T) {
 	events := logOf(t, pg)
 	natstest.WaitHolds(t, js, n.Stream, len(events))
 	stopRelay(t, relay)
-	natstest.CheckIsLog(t, js, n, events)
+	natstest.CheckIsLog(t, js, n, logIDAt(t, pg), events)
 }
 
 // TestRelayOnASealedLogRefused: a relay started on a sealed log does not

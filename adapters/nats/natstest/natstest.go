@@ -26,6 +26,9 @@ const Addr = "127.0.0.1:4222"
 // HeaderPosition mirrors the relay's Ledger-Position header.
 const HeaderPosition = "Ledger-Position"
 
+// HeaderLog mirrors the relay's Ledger-Log header.
+const HeaderLog = "Ledger-Log"
+
 // MustURL returns the server's URL. An unreachable server fails the test
 // with CI=true and skips it, loudly, otherwise.
 func MustURL(tb testing.TB) string {
@@ -148,23 +151,24 @@ func Messages(tb testing.TB, js jetstream.JetStream, stream string) []*jetstream
 	return out
 }
 
-// CheckIsLog checks that the stream holds exactly events (the log): one
-// message per event, in position order, with its subject, headers and
-// payload (the bytes /v1/events serves, from the one encoder).
-func CheckIsLog(tb testing.TB, js jetstream.JetStream, n Names, events []domain.Event) {
+// CheckIsLog checks that the stream holds exactly events, the log named
+// logID: one message per event, in position order, with its subject, its
+// headers (Ledger-Log naming logID among them) and its payload (the bytes
+// /v1/events serves, from the one encoder).
+func CheckIsLog(tb testing.TB, js jetstream.JetStream, n Names, logID string, events []domain.Event) {
 	tb.Helper()
 	msgs := Messages(tb, js, n.Stream)
 	if len(msgs) != len(events) {
 		tb.Errorf("stream holds %d messages, the log %d events", len(msgs), len(events))
 	}
 	for i := range min(len(msgs), len(events)) {
-		if err := checkMessage(msgs[i], events[i], uint64(i+1), n.Prefix); err != nil {
+		if err := checkMessage(msgs[i], events[i], uint64(i+1), n.Prefix, logID); err != nil {
 			tb.Fatal(err)
 		}
 	}
 }
 
-func checkMessage(m *jetstream.RawStreamMsg, e domain.Event, seq uint64, prefix string) error {
+func checkMessage(m *jetstream.RawStreamMsg, e domain.Event, seq uint64, prefix, logID string) error {
 	if m.Sequence != seq {
 		return fmt.Errorf("message %d has sequence %d", seq, m.Sequence)
 	}
@@ -176,6 +180,9 @@ func checkMessage(m *jetstream.RawStreamMsg, e domain.Event, seq uint64, prefix 
 	}
 	if got := m.Header.Get(HeaderPosition); got != strconv.FormatInt(e.Position, 10) {
 		return fmt.Errorf("message %d: Ledger-Position %q, want %d", seq, got, e.Position)
+	}
+	if got := m.Header.Get(HeaderLog); got != logID {
+		return fmt.Errorf("message %d: Ledger-Log %q, want the log %q", seq, got, logID)
 	}
 	if !bytes.Equal(m.Data, eventcodec.MarshalEvent(e)) {
 		return fmt.Errorf("message %d: payload\n%s\nwant\n%s", seq, m.Data, eventcodec.MarshalEvent(e))
