@@ -206,6 +206,15 @@ func TestReads(t *testing.T) {
 		e.expect(400, "GET", "/v1/targets?t=article", "")
 		e.expect(400, "GET", "/v1/targets?"+strings.Repeat("t=article/a&", 201), "")
 	})
+	t.Run("BatchTwice", func(t *testing.T) {
+		const twice = "t=article/a-1&t=article/a-2&t=article/a-1"
+		got := mustDecode[Problem](t, e.expect(400, "GET", "/v1/targets?"+twice, ""))
+		stream := mustDecode[Problem](t, e.expect(400, "GET", "/v1/events/stream?"+twice, "", "Accept", "text/event-stream"))
+		if len(got.InvalidParams) != 1 || got.Type != stream.Type || got.InvalidParams[0] != stream.InvalidParams[0] ||
+			got.InvalidParams[0].Reason != `"article/a-1" is given twice` {
+			t.Fatalf("a target given twice: %+v, want the stream's %+v", got, stream)
+		}
+	})
 	t.Run("Actors", func(t *testing.T) {
 		p1 := mustDecode[pageResponse[actorJSON]](t, e.expect(200, "GET", "/v1/targets/article/a-1/like?limit=2", ""))
 		if len(p1.Items) != 2 || p1.Items[0].User != "u3" || p1.NextCursor == "" {

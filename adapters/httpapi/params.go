@@ -317,21 +317,33 @@ func validationReason(err error) string {
 	return err.Error()
 }
 
-// targetList parses the repeated t=type/id parameter (1..200).
+// targetList parses the repeated t=type/id parameter (1..200) of the
+// batch read.
 func (p *params) targetList() []domain.Target {
 	raw := p.query["t"]
 	if len(raw) == 0 || len(raw) > projections.MaxTargets {
 		p.bad = append(p.bad, InvalidParam{Name: "t", Reason: fmt.Sprintf("give 1..%d targets as t=type/id", projections.MaxTargets)})
 		return nil
 	}
-	ts := make([]domain.Target, 0, len(raw))
-	for _, s := range raw {
-		t, err := domain.ParseTarget(s)
-		if err != nil {
+	return p.targets(raw)
+}
+
+// targets parses the values of a repeated t=type/id, in order: a malformed
+// one, or one given twice, is 400 naming it. The callers bound how many.
+func (p *params) targets(raw []string) []domain.Target {
+	var ts []domain.Target
+	seen := make(map[domain.Target]bool, len(raw))
+	for _, v := range raw {
+		t, err := domain.ParseTarget(v)
+		switch {
+		case err != nil:
 			p.bad.add("t", err)
-			continue
+		case seen[t]:
+			p.bad = append(p.bad, InvalidParam{Name: "t", Reason: fmt.Sprintf("%q is given twice", clip(v))})
+		default:
+			seen[t] = true
+			ts = append(ts, t)
 		}
-		ts = append(ts, t)
 	}
 	return ts
 }

@@ -331,19 +331,7 @@ func (p *params) streamTargets() []domain.Target {
 		p.bad = append(p.bad, InvalidParam{Name: "t", Reason: fmt.Sprintf("%d targets given; a stream takes at most %d (open another stream for the rest)", len(raw), maxStreamTargets)})
 		return nil
 	}
-	var ts []domain.Target
-	for _, v := range raw {
-		t, err := domain.ParseTarget(v)
-		switch {
-		case err != nil:
-			p.bad.add("t", err)
-		case slices.Contains(ts, t):
-			p.bad = append(p.bad, InvalidParam{Name: "t", Reason: fmt.Sprintf("%q is given twice", clip(v))})
-		default:
-			ts = append(ts, t)
-		}
-	}
-	return ts
+	return p.targets(raw)
 }
 
 // historyFilters are GET /v1/events's filters, which the stream refuses

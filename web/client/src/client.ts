@@ -310,12 +310,19 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
     /** target reads one target's counts, and viewer's state when viewer is given. */
     target: (ref: TargetRef, opts: RequestOptions & { viewer?: string | null } = {}) =>
       read<TargetView>(targetPath(ref) + query({ viewer: opts.viewer }), opts),
-    /** targets reads a feed page of 1..200 targets, in request order. */
-    targets: (refs: TargetRef[], opts: RequestOptions & { viewer?: string | null } = {}) =>
-      read<TargetBatch>(
-        '/v1/targets' + query({ t: refs.map(targetKey), viewer: opts.viewer }),
-        opts,
-      ),
+    /**
+     * targets reads a feed page of 1..200 targets, in request order. A
+     * target given twice is asked for once (the server refuses it twice)
+     * and its item is repeated in the answer.
+     */
+    targets: async (refs: TargetRef[], opts: RequestOptions & { viewer?: string | null } = {}) => {
+      const keys = refs.map(targetKey);
+      const once = [...new Set(keys)];
+      const batch = await read<TargetBatch>('/v1/targets' + query({ t: once, viewer: opts.viewer }), opts);
+      if (once.length === keys.length) return batch;
+      const item = new Map(once.map((k, i) => [k, batch.items[i]]));
+      return { ...batch, items: keys.map((k) => item.get(k)!) };
+    },
     /** actors pages who turned kind on for a target, newest first. */
     actors: (ref: TargetRef, kind: string, opts: PageOptions = {}) =>
       read<ActorPage>(`${targetPath(ref)}/${seg(kind)}` + query({ limit: opts.limit, cursor: opts.cursor }), opts),
@@ -337,8 +344,8 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
 
     /**
      * openStream opens GET /v1/events/stream (after, or Last-Event-ID to
-     * resume; targets, up to 50, to take only their events) and returns the
-     * streaming response; subscribeLive reads it.
+     * resume; targets, up to 50, to take only their events, each sent once)
+     * and returns the streaming response; subscribeLive reads it.
      */
     openStream: (opts: { after?: number; lastEventId?: string; targets?: TargetRef[]; signal?: AbortSignal }) =>
       // A resume point of another log is not sent again: the caller
@@ -346,7 +353,7 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
       // The session position is sent too, as on every read: a resume point
       // within a log restored from an older copy is not refused, the
       // session's position beyond it is (412 position-beyond-log).
-      send('/v1/events/stream' + query({ after: opts.after, t: opts.targets?.map(targetKey) }), () => {
+      send('/v1/events/stream' + query({ after: opts.after, t: opts.targets && [...new Set(opts.targets.map(targetKey))] }), () => {
         const h = headers({ Accept: 'text/event-stream' });
         if (opts.lastEventId) h.set('Last-Event-ID', opts.lastEventId);
         const min = session.get();

@@ -45,6 +45,22 @@ describe('fetch client', () => {
     expect(writes.every((s) => typeof s.headers['idempotency-key'] === 'string')).toBe(true);
   });
 
+  it('sends a target given twice once, to the batch read and to the stream', async () => {
+    const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage() });
+    const id = uniqueId();
+    await c.turnOn(`article/${id}`, 'like', 'u1');
+    const batch = await c.targets([`article/${id}`, 'article/never-touched', { type: 'article', id }], { viewer: 'u1' });
+    expect(batch.items.map((i) => [i.target.id, i.counts.like])).toEqual([[id, 1], ['never-touched', 0], [id, 1]]);
+    const res = await c.openStream({ targets: [`article/${id}`, { type: 'article', id }] });
+    expect(res.status).toBe(200);
+    await res.body?.cancel();
+    const asked = proxy.seen.filter((s) => s.method === 'GET' && /^\/v1\/(targets|events\/stream)\?/.test(s.url));
+    expect(asked.map((s) => new URL(s.url, proxy.url).searchParams.getAll('t'))).toEqual([
+      [`article/${id}`, 'article/never-touched'],
+      [`article/${id}`],
+    ]);
+  });
+
   it('pages with cursors', async () => {
     const c = createLedgerClient({ baseUrl: proxy.url, storage: memoryStorage() });
     const id = uniqueId();
