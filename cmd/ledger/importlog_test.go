@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	neturl "net/url"
 	"path/filepath"
 	"strings"
@@ -148,6 +149,30 @@ func checkSealed(t *testing.T, db, movedTo string) {
 		err := runStopped(t, args...)
 		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "moved to "+movedTo) {
 			t.Errorf("%s on a sealed log: %v; want exit 2 naming %s", args[0], err, movedTo)
+		}
+	}
+}
+
+// TestServeOnASealedLogRefusedBeforeListening: serve on a sealed log
+// refuses it, exit 2 naming where it went, before it listens. It listened
+// and logged "starting" (answering 503 starting meanwhile), then refused
+// once the log was open.
+func TestServeOnASealedLogRefusedBeforeListening(t *testing.T) {
+	dir := t.TempDir()
+	src, dest := filepath.Join(dir, "ledger.db"), filepath.Join(dir, "dest.db")
+	mustFill(t, src, 3)
+	mustImportLog(t, src, dest)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var errOut testlog.Buffer
+	err := run(ctx, []string{"serve", "--db", src, "--listen", "127.0.0.1:0", "--views", filepath.Join(dir, "v")},
+		func(string) string { return "" }, io.Discard, &errOut)
+	if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "moved to "+dest) {
+		t.Fatalf("serve on a sealed log: %v; want exit 2 naming %s", err, dest)
+	}
+	for _, line := range []string{"msg=starting", "msg=listening"} {
+		if strings.Contains(errOut.String(), line) {
+			t.Errorf("serve on a sealed log logged %s before it refused:\n%s", line, errOut.String())
 		}
 	}
 }

@@ -92,6 +92,9 @@ func runServe(ctx context.Context, e env, args []string) error {
 	if err := checkDB(f.db); err != nil { // before it listens
 		return err
 	}
+	if err := refuseSealed(ctx, f.db); err != nil {
+		return err
+	}
 	if err := viewsUsable(f.db, f.views); err != nil {
 		return err
 	}

@@ -271,6 +271,27 @@ func movedRefusal(err error, what, db string) error {
 	return usageErr("%s %s: %s", what, dburl.Redact(db), moved.Moved.Message())
 }
 
+// refuseSealed refuses a sealed log before serve listens, as movedRefusal
+// words it (exit 2): serve listened and logged "starting" (answering 503
+// starting) first, and refused only once the log was open. A log not made
+// yet, or one it cannot look at, is left to the open, which reports it.
+func refuseSealed(ctx context.Context, db string) error {
+	if !postgres.IsURL(db) {
+		if info, err := os.Stat(db); err != nil || info.Size() == 0 {
+			return nil
+		}
+	}
+	store, err := openStore(ctx, db, storeOptions{readOnly: true, checked: true}, nil)
+	if err != nil {
+		return movedRefusal(err, "--db", db)
+	}
+	defer store.Close()
+	if m, moved, err := store.Moved(ctx); err == nil && moved {
+		return movedRefusal(m.Err(), "--db", db)
+	}
+	return nil
+}
+
 // noteMoved says on stderr that the log a command reads is sealed: where it
 // went and when, as the refusals say it. The command reads it as it was
 // then. A failed look says nothing: the command's reads report the store.
