@@ -44,15 +44,36 @@ func mustEnvDeps(tb testing.TB, configure func(*Config), configureDeps func(*Dep
 	path := filepath.Join(tb.TempDir(), "ledger.db")
 	store, err := sqlite.Open(ctx, sqlite.Config{Path: path}, nil)
 	if err != nil {
+		cancel()
 		tb.Fatalf("open store: %v", err)
 	}
+	e := envOver(tb, ctx, cancel, store, projections.ViewsPath(path), configure, configureDeps)
+	e.store = store
+	return e
+}
+
+// envStore is what a testEnv needs of its log.
+type envStore interface {
+	domain.EventStore
+	Log
+	Committed() <-chan struct{}
+	Close() error
+}
+
+// envOver is a testEnv over store (closed at the end, as is ctx by
+// cancel), with its views file at views; its store field is left unset.
+func envOver(tb testing.TB, ctx context.Context, cancel context.CancelFunc, store envStore, views string,
+	configure func(*Config), configureDeps func(*Deps)) *testEnv {
+	tb.Helper()
 	cfg := DefaultConfig()
 	cfg.Kinds = domain.MustKindSet("like", "collect")
 	if configure != nil {
 		configure(&cfg)
 	}
-	set, err := projections.Open(ctx, projections.Config{Path: projections.ViewsPath(path), Kinds: cfg.Kinds}, store, nil)
+	set, err := projections.Open(ctx, projections.Config{Path: views, Kinds: cfg.Kinds}, store, nil)
 	if err != nil {
+		cancel()
+		store.Close()
 		tb.Fatalf("open projections: %v", err)
 	}
 	logs := &testlog.Buffer{}
@@ -71,7 +92,7 @@ func mustEnvDeps(tb testing.TB, configure func(*Config), configureDeps func(*Dep
 	unhook := set.OnApplied(func(ae projections.AppliedEvent) { srv.Publish(ae.Event, ae.Counts) })
 	done := make(chan struct{})
 	go func() { defer close(done); tail(ctx, store, set) }()
-	e := &testEnv{t: tb, store: store, set: set, views: projections.ViewsPath(path), srv: srv, http: httptest.NewServer(srv.Handler()), logs: logs, cancel: cancel}
+	e := &testEnv{t: tb, set: set, views: views, srv: srv, http: httptest.NewServer(srv.Handler()), logs: logs, cancel: cancel}
 	tb.Cleanup(func() {
 		srv.stopOnce.Do(func() { close(srv.stop) })
 		e.http.Close()
@@ -137,7 +158,7 @@ func newTestLogger(w io.Writer) *slog.Logger {
 }
 
 // tail applies every committed event to every projection, in order.
-func tail(ctx context.Context, store *sqlite.EventStore, set *projections.Set) {
+func tail(ctx context.Context, store envStore, set *projections.Set) {
 	for ctx.Err() == nil {
 		woken := store.Committed()
 		batch, err := domain.AppendEvents(nil, store.ReadEvents(ctx, domain.EventFilter{After: set.Applied(), Limit: 1000}))

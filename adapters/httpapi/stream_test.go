@@ -447,24 +447,23 @@ func nextResume(t *testing.T, rd *bufio.Reader) string {
 	return f["id"]
 }
 
-// TestStreamFilteredReplay: a stream filtered to targets replays their
-// events only, in order, each once, with their counts, across many
-// batches of the log's filtered reads (never a read of the whole log),
-// then a resume point at the log's head though the last events were of
-// other targets.
-func TestStreamFilteredReplay(t *testing.T) {
-	e := MustEnv(t, func(c *Config) { c.Heartbeat = 10 * time.Millisecond })
+// fillFiltered likes article/a-1 150 times, article/a-2 90 times and
+// comment/c-3 5 times, all at once, then 20 other targets once each: 265
+// events, the log ending with other targets' events.
+func (e *testEnv) fillFiltered() {
 	var wg sync.WaitGroup
 	for target, n := range map[string]int{"article/a-1": 150, "article/a-2": 90, "comment/c-3": 5} {
 		wg.Go(func() { e.likeBy(target, n) })
 	}
 	wg.Wait()
-	e.putMany(20, "u1") // the log ends with other targets' events
-	log := &filterReads{Log: e.store}
-	cfg := e.srv.cfg
-	srv := e.sideServer(cfg, nil, log, nil)
-	q := e.serving(srv)
-	rd := q.openStream(t, "?after=0&t=article/a-1&t=comment/c-3")
+	e.putMany(20, "u1")
+}
+
+// checkFilteredReplay reads the replay of a stream filtered to article/a-1
+// and comment/c-3 over fillFiltered's log: their events only, in order,
+// each once, with their counts, then a resume point at head.
+func checkFilteredReplay(t *testing.T, rd *bufio.Reader, head int64) {
+	t.Helper()
 	want := map[string]int64{"a-1": 150, "c-3": 5}
 	seen := map[string]int64{}
 	last := int64(0)
@@ -481,9 +480,25 @@ func TestStreamFilteredReplay(t *testing.T) {
 	if seen["a-1"] != 150 || seen["c-3"] != 5 {
 		t.Fatalf("replayed %v, want a-1 150 times and c-3 5 times", seen)
 	}
-	if id := nextResume(t, rd); id != "265" {
-		t.Fatalf("resume point after the replay %s, want the log's head 265", id)
+	if id := nextResume(t, rd); mustAtoi(t, id) != head {
+		t.Fatalf("resume point after the replay %s, want the log's head %d", id, head)
 	}
+}
+
+// TestStreamFilteredReplay: a stream filtered to targets replays their
+// events only, in order, each once, with their counts, across many
+// batches of the log's filtered reads (never a read of the whole log),
+// then a resume point at the log's head though the last events were of
+// other targets.
+func TestStreamFilteredReplay(t *testing.T) {
+	e := MustEnv(t, func(c *Config) { c.Heartbeat = 10 * time.Millisecond })
+	e.fillFiltered()
+	log := &filterReads{Log: e.store}
+	cfg := e.srv.cfg
+	srv := e.sideServer(cfg, nil, log, nil)
+	q := e.serving(srv)
+	rd := q.openStream(t, "?after=0&t=article/a-1&t=comment/c-3")
+	checkFilteredReplay(t, rd, 265)
 	log.mu.Lock()
 	defer log.mu.Unlock()
 	for _, f := range log.filters {
