@@ -274,13 +274,17 @@ func movedRefusal(err error, what, db string) error {
 // refuseSealed refuses a sealed log before serve listens, as movedRefusal
 // words it (exit 2): serve listened and logged "starting" (answering 503
 // starting) first, and refused only once the log was open. A log not made
-// yet, or one it cannot look at, is left to the open, which reports it.
+// yet, or one it cannot look at within sealLookWait (a PostgreSQL log
+// whose migrations another node holds, a database not answering), is
+// left to the open, which serve does while it answers 503 starting.
 func refuseSealed(ctx context.Context, db string) error {
 	if !postgres.IsURL(db) {
 		if info, err := os.Stat(db); err != nil || info.Size() == 0 {
 			return nil
 		}
 	}
+	ctx, cancel := context.WithTimeout(ctx, sealLookWait)
+	defer cancel()
 	store, err := openStore(ctx, db, storeOptions{readOnly: true, checked: true}, nil)
 	if err != nil {
 		return movedRefusal(err, "--db", db)
@@ -291,6 +295,10 @@ func refuseSealed(ctx context.Context, db string) error {
 	}
 	return nil
 }
+
+// sealLookWait is how long serve looks whether its log is sealed before
+// it listens.
+const sealLookWait = 2 * time.Second
 
 // noteMoved says on stderr that the log a command reads is sealed: where it
 // went and when, as the refusals say it. The command reads it as it was
