@@ -59,7 +59,7 @@ func FuzzRequest(f *testing.F) {
 		}
 		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 		defer cancel()
-		before := mustHead(t, e)
+		before := mustHead(t, e.store)
 		rec := httptest.NewRecorder()
 		e.srv.Handler().ServeHTTP(rec, r.WithContext(ctx))
 		checkAnswer(t, rec, r)
@@ -67,20 +67,10 @@ func FuzzRequest(f *testing.F) {
 			t.Fatalf("%s %q: %d, not one the OpenAPI document lists for it (%v)", r.Method, r.RequestURI, rec.Code, slices.Sorted(maps.Keys(want)))
 		}
 		write := r.Method == http.MethodPut || r.Method == http.MethodDelete
-		if after := mustHead(t, e); after != before && (!write || rec.Code >= 400 && rec.Code < 500) {
+		if after := mustHead(t, e.store); after != before && (!write || rec.Code >= 400 && rec.Code < 500) {
 			t.Fatalf("%s %q: %d, and the log's head moved from %d to %d", r.Method, r.RequestURI, rec.Code, before, after)
 		}
 	})
-}
-
-// mustHead is the position of the last event in e's log.
-func mustHead(t *testing.T, e *testEnv) int64 {
-	t.Helper()
-	pos, err := e.store.LastPosition(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pos
 }
 
 // routeStatuses maps "METHOD /path/{template}" to the statuses the OpenAPI

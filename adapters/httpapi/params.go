@@ -318,30 +318,30 @@ func validationReason(err error) string {
 }
 
 // targetList parses the repeated t=type/id parameter (1..200) of the
-// batch read.
+// batch read, which answers each t in its place: a target given twice is
+// answered twice (a feed page may show an item twice).
 func (p *params) targetList() []domain.Target {
 	raw := p.query["t"]
 	if len(raw) == 0 || len(raw) > projections.MaxTargets {
 		p.bad = append(p.bad, InvalidParam{Name: "t", Reason: fmt.Sprintf("give 1..%d targets as t=type/id", projections.MaxTargets)})
 		return nil
 	}
-	return p.targets(raw)
+	return p.targets(raw, false)
 }
 
 // targets parses the values of a repeated t=type/id, in order: a malformed
-// one, or one given twice, is 400 naming it. The callers bound how many.
-func (p *params) targets(raw []string) []domain.Target {
-	var ts []domain.Target
-	seen := make(map[domain.Target]bool, len(raw))
+// one is 400 naming it, and so is one given twice when once is its only
+// sense (the stream's set of targets). The callers bound how many.
+func (p *params) targets(raw []string, once bool) []domain.Target {
+	ts := make([]domain.Target, 0, len(raw))
 	for _, v := range raw {
 		t, err := domain.ParseTarget(v)
 		switch {
 		case err != nil:
 			p.bad.add("t", err)
-		case seen[t]:
+		case once && slices.Contains(ts, t):
 			p.bad = append(p.bad, InvalidParam{Name: "t", Reason: fmt.Sprintf("%q is given twice", clip(v))})
 		default:
-			seen[t] = true
 			ts = append(ts, t)
 		}
 	}

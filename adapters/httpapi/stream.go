@@ -331,7 +331,7 @@ func (p *params) streamTargets() []domain.Target {
 		p.bad = append(p.bad, InvalidParam{Name: "t", Reason: fmt.Sprintf("%d targets given; a stream takes at most %d (open another stream for the rest)", len(raw), maxStreamTargets)})
 		return nil
 	}
-	return p.targets(raw)
+	return p.targets(raw, true)
 }
 
 // historyFilters are GET /v1/events's filters, which the stream refuses

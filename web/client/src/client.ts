@@ -312,8 +312,8 @@ export function createLedgerClient(options: LedgerClientOptions = {}) {
       read<TargetView>(targetPath(ref) + query({ viewer: opts.viewer }), opts),
     /**
      * targets reads a feed page of 1..200 targets, in request order. A
-     * target given twice is asked for once (the server refuses it twice)
-     * and its item is repeated in the answer.
+     * target given twice is asked for once (the server would read it
+     * twice) and its item is repeated in the answer.
      */
     targets: async (refs: TargetRef[], opts: RequestOptions & { viewer?: string | null } = {}) => {
       const keys = refs.map(targetKey);

@@ -1124,7 +1124,7 @@ export interface operations {
     getTargets: {
         parameters: {
             query: {
-                /** @description type/id, repeated 1..200 times, each target once. A malformed target, one given twice, or more than 200 is 400 naming it, as on the event stream. */
+                /** @description type/id, repeated 1..200 times, answered in order: a target given twice is answered in both places (a feed page may show an item twice; the event stream, which takes a set of targets, refuses it). A malformed target, or more than 200, is 400 naming it. */
                 t: string[];
                 viewer?: components["parameters"]["viewer"];
                 /** @description wait until the read model has applied this position (503 not-caught-up after the consistency timeout; 412 position-beyond-log when it is beyond the log's head) */
@@ -1172,7 +1172,7 @@ export interface operations {
     getTargetsHead: {
         parameters: {
             query: {
-                /** @description type/id, repeated 1..200 times, each target once. A malformed target, one given twice, or more than 200 is 400 naming it, as on the event stream. */
+                /** @description type/id, repeated 1..200 times, answered in order: a target given twice is answered in both places (a feed page may show an item twice; the event stream, which takes a set of targets, refuses it). A malformed target, or more than 200, is 400 naming it. */
                 t: string[];
                 viewer?: components["parameters"]["viewer"];
                 /** @description wait until the read model has applied this position (503 not-caught-up after the consistency timeout; 412 position-beyond-log when it is beyond the log's head) */

@@ -251,19 +251,11 @@ func (c *client) target() string {
 	return fmt.Sprintf("article/t%d", c.zipf.Uint64())
 }
 
-// feed is a feed page of FeedSize distinct targets, as a site shows them
-// (the server refuses a target given twice): the hot ones drawn again are
-// drawn anew, a few times at most, so a page of few targets may be
-// shorter.
 func (c *client) feed(user string) string {
 	var b strings.Builder
 	b.WriteString("/v1/targets?viewer=" + user)
-	seen := make(map[string]bool, c.cfg.FeedSize)
-	for draws := 0; len(seen) < c.cfg.FeedSize && draws < 4*c.cfg.FeedSize; draws++ {
-		if t := c.target(); !seen[t] {
-			seen[t] = true
-			b.WriteString("&t=" + t)
-		}
+	for range c.cfg.FeedSize {
+		b.WriteString("&t=" + c.target())
 	}
 	return b.String()
 }
