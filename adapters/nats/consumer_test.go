@@ -48,13 +48,19 @@ func TestWatermillConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	half := len(want) / 2
-	consume(ctx, t, url, n, want[:half])
-	consume(ctx, t, url, n, want[half:]) // a restart
+	consume(ctx, t, url, n, want[:half], 0)
+	consume(ctx, t, url, n, want[half:], want[half-1].Position) // a restart
 }
 
 // consume reads want from the notifier consumer, acknowledging each
-// event, then closes the subscriber.
-func consume(ctx context.Context, t *testing.T, url string, n natstest.Names, want []domain.Event) {
+// event, then closes the subscriber. Delivery is at least once: the
+// subscriber sends an acknowledgement to NATS after the handler's Ack,
+// so the last event acknowledged before a restart (one at most: one is in
+// flight) may come again if the subscriber closed first. Events at or
+// before acked are taken as such, once, and skipped, as the README's
+// consumer skips an event it has handled (by its id); the test failed on
+// it in 1 CI run.
+func consume(ctx context.Context, t *testing.T, url string, n natstest.Names, want []domain.Event, acked int64) {
 	t.Helper()
 	sub, err := wmnats.NewSubscriber(wmnats.SubscriberConfig{
 		URL:            url,
@@ -75,7 +81,8 @@ func consume(ctx context.Context, t *testing.T, url string, n natstest.Names, wa
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, w := range want {
+	again := 0
+	for i := 0; i < len(want); {
 		msg := <-msgs
 		if msg == nil {
 			t.Fatalf("subscription ended after %d of %d events", i, len(want))
@@ -85,6 +92,14 @@ func consume(ctx context.Context, t *testing.T, url string, n natstest.Names, wa
 			t.Fatal(err)
 		}
 		msg.Ack()
+		if e.Position <= acked && i == 0 {
+			if again++; again > 1 || e.Position != acked {
+				t.Fatalf("after the restart, event at position %d came again; only the last acknowledged (%d) may, once", e.Position, acked)
+			}
+			continue
+		}
+		w := want[i]
+		i++
 		if e.ID != w.ID || e.Position != w.Position || e.Kind != w.Kind || e.Target != w.Target || e.User != w.User {
 			t.Fatalf("event %d: got %+v, want %+v", i, e, w)
 		}
