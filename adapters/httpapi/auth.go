@@ -57,11 +57,24 @@ func (t Token) validate() error {
 			// Long enough to be a token, as in a line with its columns
 			// swapped: an error must not quote it.
 			return fmt.Errorf("scope %d is unknown (want read, write or admin), and as long as a token: are the columns swapped?", i+1)
+		case !printableASCII(string(s)):
+			// Quoted, its escapes (\x00…) can spell a token's text.
+			return fmt.Errorf("scope %d is unknown (want read, write or admin), and holds a character that is not printable ASCII", i+1)
 		default:
 			return fmt.Errorf("unknown scope %q (want read, write or admin)", s)
 		}
 	}
 	return nil
+}
+
+// printableASCII reports whether s holds printable ASCII only.
+func printableASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // label names the i-th token (from 0) in errors: its Name (a tokens
