@@ -176,10 +176,12 @@ func fieldOf(err error, fallback string) string {
 // event can hold (domain.ValidateEventTime): the log would otherwise store
 // an overflowed time.
 func parseTime(s string) (time.Time, error) {
-	// The length too: Go's parser accepts fractional seconds the layout
-	// does not have (2025-01-03 00:00:00.5).
+	// Written back the same too: Go's parser accepts fractional seconds
+	// the layout does not have (2025-01-03 00:00:00.5), a run of spaces
+	// for the layout's one and an hour without its zero
+	// (2025-01-01  0:00:00).
 	t, err := time.Parse(TimeLayout, s)
-	if err != nil || len(s) != len(TimeLayout) {
+	if err != nil || t.Format(TimeLayout) != s {
 		return t, errors.New("is not YYYY-MM-DD HH:MM:SS")
 	}
 	if err := domain.ValidateEventTime("", t); err != nil {
