@@ -14,6 +14,7 @@ import (
 	"github.com/interactionledger/ledger/adapters/sqlite"
 	"github.com/interactionledger/ledger/internal/dburl"
 	"github.com/interactionledger/ledger/internal/sqlitedsn"
+	"github.com/interactionledger/ledger/internal/walcheckpoint"
 	"github.com/interactionledger/ledger/projections"
 )
 
@@ -123,7 +124,7 @@ func setAside(ctx context.Context, path, stamp string) (string, error) {
 			"servers and tools on the log first", path)
 	}
 	aside := path + "." + stamp
-	for _, suffix := range []string{"", "-wal", "-shm"} {
+	for _, suffix := range walFiles {
 		err := os.Rename(path+suffix, aside+suffix)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			err = fmt.Errorf("set %s aside: %w", path+suffix, err)
@@ -136,6 +137,10 @@ func setAside(ctx context.Context, path, stamp string) (string, error) {
 	return aside, nil
 }
 
+// walFiles are the suffixes of a SQLite file in WAL mode and of what
+// SQLite keeps beside it, which move together.
+var walFiles = []string{"", "-wal", "-shm"}
+
 // putBack renames the files setAside set aside at aside back to path,
 // when nothing took path meanwhile; aside "" set nothing aside.
 func putBack(aside, path string) error {
@@ -146,7 +151,7 @@ func putBack(aside, path string) error {
 		return fmt.Errorf("%s is left at %s: a file is at %s", path, aside, path)
 	}
 	var errs []error
-	for _, suffix := range []string{"", "-wal", "-shm"} {
+	for _, suffix := range walFiles {
 		if err := os.Rename(aside+suffix, path+suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}
@@ -155,17 +160,16 @@ func putBack(aside, path string) error {
 }
 
 // checkpointTruncate folds the WAL of the SQLite file at path into it and
-// empties it; busy is true when another connection's use kept it from
-// finishing.
+// empties it (walcheckpoint.Checkpoint); busy is true when another
+// connection's use kept it from finishing.
 func checkpointTruncate(ctx context.Context, path string) (busy bool, err error) {
 	conn, err := sql.Open("sqlite3", sqlitedsn.File(path, url.Values{"_busy_timeout": {"2000"}}))
 	if err != nil {
 		return false, err
 	}
 	defer conn.Close()
-	var isBusy, frames, done int
-	err = conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&isBusy, &frames, &done)
-	return isBusy != 0, err
+	r, err := walcheckpoint.Checkpoint(ctx, conn, "TRUNCATE")
+	return r.Busy != 0, err
 }
 
 func printRestore(e env, from, db string, res sqlite.BackupResult, asideLog, asideViews string, took time.Duration) {
